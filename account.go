@@ -1,0 +1,117 @@
+package peakwallet
+
+import (
+	"time"
+	"unicode/utf8"
+)
+
+// AccountKind says whose money an account holds.
+type AccountKind string
+
+const (
+	AccountUser     AccountKind = "user"
+	AccountMerchant AccountKind = "merchant"
+	// AccountSystem stands for money outside the wallet (bank rails, cash):
+	// a top-up is a transfer from a system account, a withdrawal one to it.
+	// System accounts have no lower bound.
+	AccountSystem AccountKind = "system"
+)
+
+// Valid reports whether k is a known kind.
+func (k AccountKind) Valid() bool {
+	return k == AccountUser || k == AccountMerchant || k == AccountSystem
+}
+
+// Balance of an account, all in the account's currency's minor units.
+type Balance struct {
+	Posted     int64 `json:"posted"`      // sum of posted entries
+	PendingOut int64 `json:"pending_out"` // reserved by pending holds from this account
+	PendingIn  int64 `json:"pending_in"`  // reserved by pending holds to this account
+	Available  int64 `json:"available"`   // Posted - PendingOut: what can be spent before the overdraft
+}
+
+// Account is one balance in one currency.
+type Account struct {
+	ID             string            `json:"id"`
+	Kind           AccountKind       `json:"kind"`
+	Currency       Currency          `json:"currency"`
+	OwnerID        string            `json:"owner_id,omitempty"`
+	OverdraftLimit int64             `json:"overdraft_limit"`
+	Balance        Balance           `json:"balance"`
+	Metadata       map[string]string `json:"metadata,omitempty"`
+	CreatedAt      time.Time         `json:"created_at"`
+
+	// EntryCount is the number of entries posted to the account; the next
+	// entry gets sequence EntryCount+1. Not part of the API.
+	EntryCount int64 `json:"-"`
+}
+
+// Bounded returns whether the account has a lower bound (every kind but system).
+func (a *Account) Bounded() bool { return a.Kind != AccountSystem }
+
+// CanSpend reports whether a debit of amount from the account keeps
+// available ≥ -overdraft_limit. Unbounded (system) accounts can always spend.
+func (a *Account) CanSpend(amount int64) bool {
+	if !a.Bounded() {
+		return true
+	}
+	after, ok := SubInt64(a.Balance.Posted-a.Balance.PendingOut, amount)
+	return ok && after >= -a.OverdraftLimit
+}
+
+// SetAvailable recomputes the derived Available field.
+func (a *Account) SetAvailable() { a.Balance.Available = a.Balance.Posted - a.Balance.PendingOut }
+
+// Limits on metadata, so that no client can store unbounded data.
+const (
+	MetadataKeysMax       = 20
+	MetadataKeyBytesMax   = 40
+	MetadataValueBytesMax = 500
+	DescriptionBytesMax   = 500
+	OwnerIDBytesMax       = 64
+)
+
+// ValidateMetadata checks the metadata limits.
+func ValidateMetadata(m map[string]string) error {
+	if len(m) > MetadataKeysMax {
+		return Errorf(EINVALID, "metadata has %d keys; at most %d are allowed", len(m), MetadataKeysMax)
+	}
+	for k, v := range m {
+		if k == "" || len(k) > MetadataKeyBytesMax || !utf8.ValidString(k) {
+			return Errorf(EINVALID, "metadata key %q must be 1 to %d bytes of UTF-8", k, MetadataKeyBytesMax)
+		}
+		if len(v) > MetadataValueBytesMax || !utf8.ValidString(v) {
+			return Errorf(EINVALID, "metadata value for %q must be at most %d bytes of UTF-8", k, MetadataValueBytesMax)
+		}
+	}
+	return nil
+}
+
+// AccountCreate is a request to open an account.
+type AccountCreate struct {
+	Kind           AccountKind       `json:"kind"`
+	Currency       Currency          `json:"currency"`
+	OwnerID        string            `json:"owner_id,omitempty"`
+	OverdraftLimit int64             `json:"overdraft_limit,omitempty"`
+	Metadata       map[string]string `json:"metadata,omitempty"`
+}
+
+// Validate checks the request without touching the store.
+func (r *AccountCreate) Validate() error {
+	if !r.Kind.Valid() {
+		return Errorf(EINVALID, "kind must be one of user, merchant, system")
+	}
+	if _, err := ParseCurrency(string(r.Currency)); err != nil {
+		return err
+	}
+	if r.OverdraftLimit < 0 {
+		return Errorf(EINVALID, "overdraft_limit must not be negative")
+	}
+	if r.Kind == AccountSystem && r.OverdraftLimit != 0 {
+		return Errorf(EINVALID, "system accounts have no overdraft_limit: they are unbounded")
+	}
+	if len(r.OwnerID) > OwnerIDBytesMax || !utf8.ValidString(r.OwnerID) {
+		return Errorf(EINVALID, "owner_id must be at most %d bytes of UTF-8", OwnerIDBytesMax)
+	}
+	return ValidateMetadata(r.Metadata)
+}

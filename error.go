@@ -1,0 +1,88 @@
+package peakwallet
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. They are stable: clients match on them, so a code is never
+// renamed. The HTTP status of each is chosen in exactly one place (http/error.go).
+const (
+	EINVALID          = "invalid_request"
+	EUNAUTHORIZED     = "unauthorized"
+	EFORBIDDEN        = "forbidden"
+	ENOTFOUND         = "not_found"
+	EACCOUNTNOTFOUND  = "account_not_found"
+	ECURRENCYMISMATCH = "currency_mismatch"
+	EINSUFFICIENT     = "insufficient_funds"
+	ELIMIT            = "limit_exceeded"
+	ESAMEACCOUNT      = "accounts_must_be_different"
+	EIDEMREUSED       = "idempotency_key_reused"
+	EIDEMINUSE        = "idempotency_key_in_use"
+	EIDEMREQUIRED     = "idempotency_key_required"
+	EHOLDNOTPENDING   = "hold_not_pending"
+	EHOLDEXPIRED      = "hold_expired"
+	EREFUNDEXCEEDS    = "refund_exceeds_original"
+	ENOTREFUNDABLE    = "not_refundable"
+	EBATCHFAILED      = "batch_failed"
+	EMFAREQUIRED      = "mfa_required"
+	ETOOLARGE         = "request_too_large"
+	ERATELIMITED      = "rate_limited"
+	EBUSY             = "busy"
+	EMAINTENANCE      = "maintenance"
+	EUNAVAILABLE      = "unavailable"
+	EINTERNAL         = "internal"
+)
+
+// Error is peakwallet's one error type. Expected failures (insufficient
+// funds, an unknown account) are values with a Code; anything else is
+// wrapped as EINTERNAL at the edge and logged.
+type Error struct {
+	Code    string // one of the E… constants
+	Message string // human-readable, safe to show to the client
+	Op      string // the operation that failed, for logs ("ledger.CreateTransfer")
+	Err     error  // the cause, for logs; never shown to clients
+}
+
+func (e *Error) Error() string {
+	s := e.Code
+	if e.Op != "" {
+		s = e.Op + ": " + s
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with the given code and formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err, EINTERNAL when err carries none, or ""
+// for a nil error.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the client-safe message of err.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Code != EINTERNAL {
+		return e.Message
+	}
+	return "internal error"
+}

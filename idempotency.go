@@ -1,0 +1,54 @@
+package peakwallet
+
+import "time"
+
+// Idempotency limits.
+const (
+	IdempotencyKeyBytesMax = 255
+	// IdempotencyRetention is how long a finished key is remembered.
+	IdempotencyRetention = 24 * time.Hour
+	// IdempotencyLease is how long an unfinished request owns its key. A
+	// request that crashed before committing frees its key after this; one
+	// that committed has marked the key done in the same transaction.
+	IdempotencyLease = 60 * time.Second
+)
+
+// Idempotency record states.
+const (
+	IdempotencyInFlight = "in_flight"
+	IdempotencyDone     = "done"
+)
+
+// IdempotencyKey scopes a client's key to its principal.
+type IdempotencyKey struct {
+	Principal string
+	Key       string
+}
+
+// IdempotencyRecord remembers a request and, once done, its response.
+type IdempotencyRecord struct {
+	IdempotencyKey
+	Fingerprint string    // hash of method, path and body
+	Token       string    // the lease owner's random token while in flight
+	State       string    // IdempotencyInFlight or IdempotencyDone
+	Status      int       // HTTP status of the original response, once done
+	Body        []byte    // body of the original response, once done
+	CreatedAt   time.Time // when the key was first seen
+	LockedAt    time.Time // when the current owner claimed it
+}
+
+// ValidateIdempotencyKey checks a client-supplied key.
+func ValidateIdempotencyKey(key string) error {
+	if key == "" {
+		return Errorf(EIDEMREQUIRED, "the Idempotency-Key header is required on requests that move money")
+	}
+	if len(key) > IdempotencyKeyBytesMax {
+		return Errorf(EINVALID, "Idempotency-Key must be 1 to %d characters", IdempotencyKeyBytesMax)
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x21 || key[i] > 0x7e {
+			return Errorf(EINVALID, "Idempotency-Key must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}

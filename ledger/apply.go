@@ -1,0 +1,216 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// outcome is what one command produced inside a batch. Outcomes are handed
+// to the waiting callers only after the batch's transaction committed.
+type outcome struct {
+	result any
+	err    error
+}
+
+// batch is the working state of one store transaction: the locked accounts
+// (working copies), the holds and transfers the commands refer to, and the
+// changes to write. Rules are applied to commands one at a time, in order,
+// against this state; the store sees only the netted result.
+type batch struct {
+	l         *Ledger
+	now       time.Time
+	accounts  map[string]*pw.Account
+	posted0   map[string]int64 // posted balances when locked, for the invariant check
+	touched   map[string]bool
+	holds     map[string]*pw.Hold
+	transfers map[string]*pw.Transfer
+	tokens    map[pw.IdempotencyKey]string
+	ch        pw.Changes
+}
+
+// apply runs cmds inside tx and returns one outcome per command. It is
+// called again from scratch if the store retries the transaction.
+func (l *Ledger) apply(ctx context.Context, tx pw.Tx, cmds []*command) ([]outcome, *pw.Changes, error) {
+	b := &batch{l: l, now: l.clock(), touched: map[string]bool{}}
+	if err := b.load(ctx, tx, cmds); err != nil {
+		return nil, nil, err
+	}
+	b.expireDue()
+	outs := make([]outcome, len(cmds))
+	for i, c := range cmds {
+		outs[i] = b.run(c)
+	}
+	for _, id := range slices.Sorted(maps.Keys(b.touched)) {
+		a := b.accounts[id]
+		a.SetAvailable()
+		b.ch.Balances = append(b.ch.Balances, a)
+	}
+	if err := b.checkInvariants(); err != nil {
+		return nil, nil, err
+	}
+	if b.ch.Empty() {
+		return outs, &b.ch, nil
+	}
+	if err := tx.Write(ctx, &b.ch); err != nil {
+		return nil, nil, err
+	}
+	return outs, &b.ch, nil
+}
+
+// load reads and locks everything the commands refer to. Accounts are
+// locked first, all at once and in ID order; the holds and transfers are
+// read again after that, because only those locks make their state stable.
+func (b *batch) load(ctx context.Context, tx pw.Tx, cmds []*command) error {
+	accountIDs := map[string]bool{}
+	holdIDs := map[string]bool{}
+	transferIDs := map[string]bool{}
+	var keys []pw.IdempotencyKey
+	for _, c := range cmds {
+		if c.claim != nil {
+			keys = append(keys, c.claim.Record.IdempotencyKey)
+		}
+		switch c.op {
+		case opTransfer:
+			accountIDs[c.transfer.FromAccount], accountIDs[c.transfer.ToAccount] = true, true
+		case opBatch:
+			for _, t := range c.batch.Transfers {
+				accountIDs[t.FromAccount], accountIDs[t.ToAccount] = true, true
+			}
+		case opHold:
+			accountIDs[c.hold.FromAccount], accountIDs[c.hold.ToAccount] = true, true
+		case opRefund:
+			transferIDs[c.targetID] = true
+		case opCapture, opVoid, opExpire:
+			holdIDs[c.targetID] = true
+		}
+	}
+	// Learn the accounts of the holds and transfers referred to (they
+	// never change), and of the holds that fell due on any of them.
+	holds, err := tx.Holds(ctx, slices.Collect(maps.Keys(holdIDs)))
+	if err != nil {
+		return err
+	}
+	for _, h := range holds {
+		accountIDs[h.FromAccount], accountIDs[h.ToAccount] = true, true
+	}
+	transfers, err := tx.Transfers(ctx, slices.Collect(maps.Keys(transferIDs)))
+	if err != nil {
+		return err
+	}
+	for _, t := range transfers {
+		accountIDs[t.FromAccount], accountIDs[t.ToAccount] = true, true
+	}
+	due, err := tx.DueHolds(ctx, slices.Collect(maps.Keys(accountIDs)), b.now)
+	if err != nil {
+		return err
+	}
+	for _, h := range due {
+		holdIDs[h.ID] = true
+		accountIDs[h.FromAccount], accountIDs[h.ToAccount] = true, true
+	}
+
+	if b.accounts, err = tx.LockAccounts(ctx, slices.Sorted(maps.Keys(accountIDs))); err != nil {
+		return err
+	}
+	b.posted0 = make(map[string]int64, len(b.accounts))
+	for id, a := range b.accounts {
+		b.posted0[id] = a.Balance.Posted
+	}
+	if len(holdIDs) > 0 {
+		if b.holds, err = tx.Holds(ctx, slices.Collect(maps.Keys(holdIDs))); err != nil {
+			return err
+		}
+	}
+	if len(transferIDs) > 0 {
+		if b.transfers, err = tx.Transfers(ctx, slices.Collect(maps.Keys(transferIDs))); err != nil {
+			return err
+		}
+	}
+	if len(keys) > 0 {
+		if b.tokens, err = tx.LockIdempotency(ctx, keys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// run applies one command and, when it carries an idempotency claim,
+// records its rendered outcome in the same transaction.
+func (b *batch) run(c *command) outcome {
+	if c.claim != nil && b.tokens[c.claim.Record.IdempotencyKey] != c.claim.Record.Token {
+		// Our lease was lost (it went stale and another request took the
+		// key over, or it was released): that request owns the key now.
+		return outcome{err: pw.Errorf(pw.EIDEMINUSE, "another request with this Idempotency-Key is in flight")}
+	}
+	var o outcome
+	switch c.op {
+	case opAccount:
+		o.result, o.err = b.createAccount(c.account)
+	case opTransfer:
+		o.result, o.err = b.transfer(c.transfer, pw.TransferPayment, c.requestKey(0))
+	case opBatch:
+		o.result, o.err = b.transferBatch(c)
+	case opRefund:
+		o.result, o.err = b.refund(c.targetID, c.refund, c.requestKey(0))
+	case opHold:
+		o.result, o.err = b.createHold(c.hold, c.requestKey(0))
+	case opCapture:
+		o.result, o.err = b.capture(c.targetID, c.capture, c.requestKey(0))
+	case opVoid:
+		o.result, o.err = b.void(c.targetID)
+	case opExpire:
+		// Done by expireDue before any command ran.
+	default:
+		panic(fmt.Sprintf("ledger: unknown op %d", c.op))
+	}
+	if c.claim != nil {
+		rec := *c.claim.Record
+		rec.State = pw.IdempotencyDone
+		rec.Status, rec.Body = c.claim.Render(o.result, o.err)
+		b.ch.Idempotency = append(b.ch.Idempotency, &rec)
+	}
+	return o
+}
+
+// checkInvariants asserts, before anything is written, that the batch's
+// entries sum to zero per currency and that every changed balance moved by
+// exactly the sum of its new entries. A failure is a bug in the ledger: the
+// transaction is rolled back and the error logged loudly.
+func (b *batch) checkInvariants() error {
+	sums := map[pw.Currency]int64{}
+	perAccount := map[string]int64{}
+	for _, e := range b.ch.Entries {
+		a := b.accounts[e.AccountID]
+		sums[a.Currency] += e.Amount
+		perAccount[e.AccountID] += e.Amount
+	}
+	for cur, s := range sums {
+		if s != 0 {
+			return b.l.broken("entries of %s sum to %d, not 0", cur, s)
+		}
+	}
+	for _, a := range b.ch.Balances {
+		if a.Balance.Posted != b.posted0[a.ID]+perAccount[a.ID] {
+			return b.l.broken("account %s posted %d, expected %d", a.ID, a.Balance.Posted, b.posted0[a.ID]+perAccount[a.ID])
+		}
+		if a.Bounded() && a.Balance.Posted-a.Balance.PendingOut < -a.OverdraftLimit {
+			return b.l.broken("account %s below its limit", a.ID)
+		}
+		if a.Balance.PendingOut < 0 || a.Balance.PendingIn < 0 {
+			return b.l.broken("account %s has negative pending amounts", a.ID)
+		}
+	}
+	return nil
+}
+
+// broken reports a violated invariant: a bug, never a client's mistake.
+func (l *Ledger) broken(format string, args ...any) error {
+	err := &pw.Error{Code: pw.EINTERNAL, Op: "ledger.invariant", Message: fmt.Sprintf(format, args...)}
+	l.log.Error("ledger invariant violated; batch rolled back", "err", err)
+	return err
+}

@@ -1,0 +1,76 @@
+package ledger
+
+import (
+	"strconv"
+	"sync/atomic"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// op says what a command does.
+type op uint8
+
+const (
+	opAccount op = iota + 1
+	opTransfer
+	opBatch
+	opRefund
+	opHold
+	opCapture
+	opVoid
+	opExpire // release a hold that fell due; expireDue does the work
+)
+
+// Command states: a queued command is either taken into a batch by the
+// sequencer or cancelled by its caller (deadline passed), never both, so a
+// caller that was told "busy" knows its command never runs.
+const (
+	cmdQueued int32 = iota
+	cmdTaken
+	cmdCancelled
+)
+
+// command is one request to the ledger, carried through the sequencer.
+type command struct {
+	op       op
+	account  *pw.AccountCreate
+	transfer *pw.TransferCreate
+	batch    *pw.BatchCreate
+	refund   *pw.RefundCreate
+	hold     *pw.HoldCreate
+	capture  *pw.HoldCapture
+	targetID string    // the transfer refunded or the hold captured/voided
+	claim    *pw.Claim // idempotency lease, or nil
+
+	state atomic.Int32
+	done  chan struct{}
+
+	// Outcome, set before done is closed.
+	result any
+	err    error
+}
+
+func newCommand(o op, claim *pw.Claim) *command {
+	return &command{op: o, claim: claim, done: make(chan struct{})}
+}
+
+// units is the command's weight in a batch: the transfers it may post.
+func (c *command) units() int {
+	if c.op == opBatch {
+		return len(c.batch.Transfers)
+	}
+	return 1
+}
+
+// requestKey names the idempotent request (and item of a batch) so that
+// the store's unique index can refuse a second posting of it.
+func (c *command) requestKey(item int) string {
+	if c.claim == nil {
+		return ""
+	}
+	k := c.claim.Record.Principal + "\x00" + c.claim.Record.Key
+	if c.op == opBatch {
+		k += "\x00" + strconv.Itoa(item)
+	}
+	return k
+}

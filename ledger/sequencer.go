@@ -1,0 +1,158 @@
+package ledger
+
+import (
+	"context"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// Sequencer limits. Every queue and batch has a named maximum.
+const (
+	// QueueCommandsMax bounds the commands waiting for a batch.
+	QueueCommandsMax = 16384
+	// BatchUnitsMax bounds the transfers one store transaction carries.
+	BatchUnitsMax = pw.BatchTransfersMax
+	// CommitTimeout bounds one store transaction. A caller whose command was
+	// taken into a batch waits for that batch's outcome, at most this long,
+	// even past its own deadline: once a command may commit, only its real
+	// outcome may be reported, never "busy".
+	CommitTimeout = 30 * time.Second
+)
+
+// The sequencer gathers concurrent commands into batches: it takes the
+// first command as soon as one arrives (no sleep, so an idle ledger commits
+// at once) and whatever else is queued by then, up to BatchUnitsMax. While
+// a batch commits, the next one forms, so batches grow with load.
+func (l *Ledger) loop() {
+	defer close(l.stopped)
+	var carry *command // a command that did not fit the previous batch
+	for {
+		var cmds []*command
+		units := 0
+		take := func(c *command) {
+			if c.state.CompareAndSwap(cmdQueued, cmdTaken) {
+				cmds = append(cmds, c)
+				units += c.units()
+			}
+		}
+		if carry != nil {
+			take(carry)
+			carry = nil
+		} else {
+			select {
+			case c := <-l.queue:
+				take(c)
+			case <-l.quit:
+				l.failQueued()
+				return
+			}
+		}
+	gather:
+		for units < BatchUnitsMax {
+			select {
+			case c := <-l.queue:
+				if units+c.units() > BatchUnitsMax && len(cmds) > 0 {
+					carry = c
+					break gather
+				}
+				take(c)
+			default:
+				break gather
+			}
+		}
+		if len(cmds) > 0 {
+			l.commit(cmds)
+		}
+	}
+}
+
+// commit runs one batch in one store transaction and answers its waiters.
+func (l *Ledger) commit(cmds []*command) {
+	outs, err := l.commitOnce(cmds)
+	if err != nil && len(cmds) > 1 && pw.ErrorCode(err) == pw.EINTERNAL {
+		// One command may have provoked a store error that fails the whole
+		// transaction; commit each alone so it cannot fail its neighbours.
+		l.log.Warn("ledger batch failed; retrying its commands one by one", "commands", len(cmds), "err", err)
+		for _, c := range cmds {
+			l.commit([]*command{c})
+		}
+		return
+	}
+	l.metrics.observeBatch(len(cmds), units(cmds))
+	for i, c := range cmds {
+		if err != nil {
+			c.err = err
+		} else {
+			c.result, c.err = outs[i].result, outs[i].err
+		}
+		close(c.done)
+	}
+}
+
+func (l *Ledger) commitOnce(cmds []*command) ([]outcome, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), CommitTimeout)
+	defer cancel()
+	var outs []outcome
+	err := l.store.Update(ctx, func(ctx context.Context, tx pw.Tx) error {
+		var err error
+		outs, _, err = l.apply(ctx, tx, cmds)
+		return err
+	})
+	return outs, err
+}
+
+func units(cmds []*command) int {
+	n := 0
+	for _, c := range cmds {
+		n += c.units()
+	}
+	return n
+}
+
+// submit hands c to the sequencer and waits for its outcome. A command
+// still queued when ctx ends is cancelled and reported busy: it never runs.
+func (l *Ledger) submit(ctx context.Context, c *command) (any, error) {
+	select {
+	case <-l.quit:
+		return nil, errClosed
+	default:
+	}
+	select {
+	case l.queue <- c:
+	case <-ctx.Done():
+		return nil, busy(ctx)
+	case <-l.quit:
+		return nil, errClosed
+	}
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		if c.state.CompareAndSwap(cmdQueued, cmdCancelled) {
+			return nil, busy(ctx)
+		}
+		<-c.done
+	}
+	return c.result, c.err
+}
+
+var errClosed = pw.Errorf(pw.EUNAVAILABLE, "the ledger is shutting down")
+
+func busy(ctx context.Context) error {
+	return &pw.Error{Code: pw.EBUSY, Message: "the ledger could not take the request before its deadline", Err: ctx.Err()}
+}
+
+// failQueued answers every command still queued at shutdown.
+func (l *Ledger) failQueued() {
+	for {
+		select {
+		case c := <-l.queue:
+			if c.state.CompareAndSwap(cmdQueued, cmdTaken) {
+				c.err = errClosed
+				close(c.done)
+			}
+		default:
+			return
+		}
+	}
+}

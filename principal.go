@@ -1,0 +1,42 @@
+package peakwallet
+
+import "context"
+
+// PrincipalKind names who is calling.
+type PrincipalKind string
+
+const (
+	PrincipalOperator PrincipalKind = "operator"
+	PrincipalMerchant PrincipalKind = "merchant"
+	PrincipalUser     PrincipalKind = "user"
+)
+
+// Principal is the authenticated caller. Idempotency keys are scoped to it,
+// and (with the security issue) so is what it may see and move.
+type Principal struct {
+	Kind PrincipalKind `json:"kind"`
+	ID   string        `json:"id"`
+	Role string        `json:"role,omitempty"` // operators: admin, support, risk
+}
+
+// String is the stable name used to scope idempotency keys: "kind:id".
+func (p Principal) String() string { return string(p.Kind) + ":" + p.ID }
+
+type principalKey struct{}
+
+// NewContextWithPrincipal returns ctx carrying p.
+func NewContextWithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFromContext returns the principal in ctx, if any.
+func PrincipalFromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// Authenticator turns a bearer token into a principal: EUNAUTHORIZED when
+// the token is missing, malformed, unknown, expired or revoked.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (Principal, error)
+}

@@ -1,0 +1,207 @@
+// Package sqlite is peakwallet's embedded store: one SQLite database file in
+// WAL mode, written by one connection, read by a pool. A commit is fsync'd
+// (synchronous=FULL) before Update returns, so a 2xx means durable.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/mattn/go-sqlite3"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options configure the store.
+type Options struct {
+	// ReadConns bounds the pool of read connections; default 2×GOMAXPROCS.
+	ReadConns int
+}
+
+// Store is a peakwallet.Store on SQLite.
+type Store struct {
+	path  string
+	write *sql.DB // exactly one connection: SQLite has one writer
+	read  *sql.DB
+}
+
+var _ pw.Store = (*Store)(nil)
+
+// FileName is the database file inside a data directory.
+const FileName = "peakwallet.db"
+
+// OpenDir opens (creating it if needed) the store in data directory dir.
+func OpenDir(dir string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, &pw.Error{Code: pw.EUNAVAILABLE, Op: "sqlite.OpenDir", Message: "cannot create the data directory", Err: err}
+	}
+	return Open(filepath.Join(dir, FileName), opts)
+}
+
+// Open opens (creating it if needed) the database at path and applies any
+// pending migrations.
+func Open(path string, opts Options) (*Store, error) {
+	dsn := func(extra string) string {
+		return "file:" + (&url.URL{Path: path}).EscapedPath() +
+			"?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_foreign_keys=on" + extra
+	}
+	s := &Store{path: path}
+	var err error
+	if s.write, err = sql.Open("sqlite3", dsn("&_txlock=immediate")); err != nil {
+		return nil, err
+	}
+	s.write.SetMaxOpenConns(1)
+	s.write.SetMaxIdleConns(1)
+	s.write.SetConnMaxLifetime(0)
+	if s.read, err = sql.Open("sqlite3", dsn("&_query_only=true")); err != nil {
+		s.write.Close()
+		return nil, err
+	}
+	n := opts.ReadConns
+	if n <= 0 {
+		n = 2 * runtime.GOMAXPROCS(0)
+	}
+	s.read.SetMaxOpenConns(n)
+	s.read.SetMaxIdleConns(n)
+	if err := s.Migrate(context.Background()); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+// Ping checks that the database can be read.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return mapError("sqlite.Ping", err)
+	}
+	return nil
+}
+
+// Migrate applies the embedded migrations not yet applied, each in its own
+// transaction, and returns the versions it applied.
+func (s *Store) Migrate(ctx context.Context) error {
+	_, err := s.MigrateVersions(ctx)
+	return err
+}
+
+// MigrateVersions is Migrate, reporting what it applied.
+func (s *Store) MigrateVersions(ctx context.Context) ([]int, error) {
+	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL DEFAULT (unixepoch())) STRICT`); err != nil {
+		return nil, mapError("sqlite.Migrate", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var applied []int
+	for _, name := range names {
+		version, err := strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a number", name)
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		done, err := s.applyMigration(ctx, version, string(body))
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: %w", name, err)
+		}
+		if done {
+			applied = append(applied, version)
+		}
+	}
+	return applied, nil
+}
+
+func (s *Store) applyMigration(ctx context.Context, version int, body string) (bool, error) {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return false, mapError("sqlite.Migrate", err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE version = ?", version).Scan(&n); err != nil {
+		return false, mapError("sqlite.Migrate", err)
+	}
+	if n > 0 {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, body); err != nil {
+		return false, mapError("sqlite.Migrate", err)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version) VALUES (?)", version); err != nil {
+		return false, mapError("sqlite.Migrate", err)
+	}
+	return true, mapError("sqlite.Migrate", tx.Commit())
+}
+
+// Update runs fn in one immediate (write-locked) transaction and commits it.
+func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.Tx) error) error {
+	sqlTx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return mapError("sqlite.Update", err)
+	}
+	defer sqlTx.Rollback()
+	if err := fn(ctx, &tx{tx: sqlTx}); err != nil {
+		return err
+	}
+	return mapError("sqlite.Update", sqlTx.Commit())
+}
+
+// mapError turns driver errors into domain errors by their SQLite result
+// codes, never by message text.
+func mapError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *pw.Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the store did not answer in time", Err: err}
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrConstraint:
+			if se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey {
+				return &pw.Error{Code: pw.EIDEMINUSE, Op: op, Message: "this request was already applied", Err: err}
+			}
+		case sqlite3.ErrBusy, sqlite3.ErrLocked:
+			return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the database is locked by another writer", Err: err}
+		case sqlite3.ErrFull:
+			return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the disk is full; nothing was written", Err: err}
+		case sqlite3.ErrIoErr, sqlite3.ErrCantOpen, sqlite3.ErrReadonly:
+			return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the database file cannot be written; nothing was written", Err: err}
+		}
+	}
+	return &pw.Error{Code: pw.EINTERNAL, Op: op, Err: err}
+}

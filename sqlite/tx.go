@@ -1,0 +1,94 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// tx is a write transaction. BEGIN IMMEDIATE already holds SQLite's one
+// write lock, so LockAccounts needs no row locks.
+type tx struct{ tx *sql.Tx }
+
+func (t *tx) LockAccounts(ctx context.Context, ids []string) (map[string]*pw.Account, error) {
+	list, err := queryIn(ctx, t.tx, scanAccount, "SELECT "+accountCols+" FROM accounts WHERE id IN (%s)", ids)
+	return byID(list, err, func(a *pw.Account) string { return a.ID })
+}
+
+func (t *tx) Holds(ctx context.Context, ids []string) (map[string]*pw.Hold, error) {
+	list, err := queryIn(ctx, t.tx, scanHold, "SELECT "+holdCols+" FROM holds WHERE id IN (%s)", ids)
+	return byID(list, err, func(h *pw.Hold) string { return h.ID })
+}
+
+func (t *tx) Transfers(ctx context.Context, ids []string) (map[string]*pw.Transfer, error) {
+	list, err := queryIn(ctx, t.tx, scanTransfer, "SELECT "+transferCols+" FROM transfers t WHERE t.id IN (%s)", ids)
+	return byID(list, err, func(tr *pw.Transfer) string { return tr.ID })
+}
+
+func (t *tx) DueHolds(ctx context.Context, accounts []string, now time.Time) ([]*pw.Hold, error) {
+	var out []*pw.Hold
+	for len(accounts) > 0 {
+		n := min(len(accounts), inChunkMax)
+		args := make([]any, 0, 2*n+1)
+		args = append(args, micros(now))
+		for _, id := range accounts[:n] {
+			args = append(args, id)
+		}
+		for _, id := range accounts[:n] {
+			args = append(args, id)
+		}
+		ph := placeholders(n)
+		list, err := queryAll(ctx, t.tx, scanHold, "SELECT "+holdCols+" FROM holds WHERE status = 'pending' AND expires_at <= ?1 AND "+
+			"(from_account IN ("+ph+") OR to_account IN ("+ph+"))", args...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, list...)
+		accounts = accounts[n:]
+	}
+	return out, nil
+}
+
+func (t *tx) LockIdempotency(ctx context.Context, keys []pw.IdempotencyKey) (map[pw.IdempotencyKey]string, error) {
+	out := make(map[pw.IdempotencyKey]string, len(keys))
+	for len(keys) > 0 {
+		n := min(len(keys), inChunkMax)
+		args := make([]any, 0, 2*n)
+		for _, k := range keys[:n] {
+			args = append(args, k.Principal, k.Key)
+		}
+		rows, err := t.tx.QueryContext(ctx, "SELECT principal, key, token FROM idempotency WHERE state = 'in_flight' AND (principal, key) IN (VALUES "+
+			strings.TrimSuffix(strings.Repeat("(?, ?), ", n), ", ")+")", args...)
+		if err != nil {
+			return nil, mapError("sqlite.LockIdempotency", err)
+		}
+		for rows.Next() {
+			var k pw.IdempotencyKey
+			var token string
+			if err := rows.Scan(&k.Principal, &k.Key, &token); err != nil {
+				rows.Close()
+				return nil, mapError("sqlite.LockIdempotency", err)
+			}
+			out[k] = token
+		}
+		if err := rows.Close(); err != nil {
+			return nil, mapError("sqlite.LockIdempotency", err)
+		}
+		keys = keys[n:]
+	}
+	return out, nil
+}
+
+func byID[T any](list []T, err error, id func(T) string) (map[string]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]T, len(list))
+	for _, v := range list {
+		m[id(v)] = v
+	}
+	return m, nil
+}

@@ -1,0 +1,133 @@
+package sqlite
+
+import (
+	"context"
+	"strings"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// variablesMax is SQLite's default bound on bound parameters per statement
+// (SQLITE_MAX_VARIABLE_NUMBER since 3.32).
+const variablesMax = 32766
+
+// Write applies a ledger batch with multi-row statements: one INSERT per
+// table per chunk of rows and one UPDATE … FROM (VALUES …) per chunk of
+// changed rows, however many transfers the batch holds.
+func (t *tx) Write(ctx context.Context, c *pw.Changes) error {
+	steps := []func(context.Context, *pw.Changes) error{
+		t.insertAccounts, t.updateBalances, t.insertTransfers, t.insertEntries,
+		t.insertHolds, t.updateHolds, t.finishIdempotency,
+	}
+	for _, step := range steps {
+		if err := step(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// execRows runs head followed by "(?, …), (?, …)" for n rows of cols
+// values each (and then tail), in chunks within variablesMax; row appends
+// row i's values. It returns the rows affected.
+func (t *tx) execRows(ctx context.Context, op, head, tail string, cols, n int, row func(args []any, i int) []any) (int64, error) {
+	per := variablesMax / cols
+	tuple := "(" + placeholders(cols) + ")"
+	var affected int64
+	for start := 0; start < n; start += per {
+		end := min(n, start+per)
+		args := make([]any, 0, (end-start)*cols)
+		for i := start; i < end; i++ {
+			args = row(args, i)
+		}
+		q := head + strings.TrimSuffix(strings.Repeat(tuple+", ", end-start), ", ") + tail
+		res, err := t.tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return 0, mapError(op, err)
+		}
+		k, _ := res.RowsAffected()
+		affected += k
+	}
+	return affected, nil
+}
+
+func (t *tx) insertAccounts(ctx context.Context, c *pw.Changes) error {
+	_, err := t.execRows(ctx, "sqlite.insertAccounts", "INSERT INTO accounts ("+accountCols+") VALUES ", "", 11, len(c.NewAccounts),
+		func(args []any, i int) []any {
+			a := c.NewAccounts[i]
+			return append(args, a.ID, a.Kind, a.Currency, a.OwnerID, a.OverdraftLimit, a.Balance.Posted,
+				a.Balance.PendingOut, a.Balance.PendingIn, a.EntryCount, encodeMetadata(a.Metadata), micros(a.CreatedAt))
+		})
+	return err
+}
+
+func (t *tx) updateBalances(ctx context.Context, c *pw.Changes) error {
+	n, err := t.execRows(ctx, "sqlite.updateBalances",
+		"WITH v(id, posted, pending_out, pending_in, entry_count) AS (VALUES ",
+		") UPDATE accounts SET posted = v.posted, pending_out = v.pending_out, pending_in = v.pending_in, entry_count = v.entry_count FROM v WHERE accounts.id = v.id",
+		5, len(c.Balances), func(args []any, i int) []any {
+			a := c.Balances[i]
+			return append(args, a.ID, a.Balance.Posted, a.Balance.PendingOut, a.Balance.PendingIn, a.EntryCount)
+		})
+	if err == nil && n != int64(len(c.Balances)) {
+		return &pw.Error{Code: pw.EINTERNAL, Op: "sqlite.updateBalances", Message: "a changed account does not exist"}
+	}
+	return err
+}
+
+func (t *tx) insertTransfers(ctx context.Context, c *pw.Changes) error {
+	_, err := t.execRows(ctx, "sqlite.insertTransfers",
+		"INSERT INTO transfers (id, kind, from_account, to_account, amount, currency, description, metadata, hold_id, refund_of, request_key, created_at) VALUES ",
+		"", 12, len(c.Transfers), func(args []any, i int) []any {
+			tr := c.Transfers[i]
+			return append(args, tr.ID, tr.Kind, tr.FromAccount, tr.ToAccount, tr.Amount, tr.Currency, tr.Description,
+				encodeMetadata(tr.Metadata), nullable(tr.HoldID), nullable(tr.RefundOf), nullable(tr.RequestKey), micros(tr.CreatedAt))
+		})
+	return err
+}
+
+func (t *tx) insertEntries(ctx context.Context, c *pw.Changes) error {
+	_, err := t.execRows(ctx, "sqlite.insertEntries", "INSERT INTO entries ("+entryCols+") VALUES ", "", 7, len(c.Entries),
+		func(args []any, i int) []any {
+			e := c.Entries[i]
+			return append(args, e.AccountID, e.Seq, e.TransferID, e.Amount, e.PostedBalanceAfter, e.Description, micros(e.CreatedAt))
+		})
+	return err
+}
+
+func (t *tx) insertHolds(ctx context.Context, c *pw.Changes) error {
+	_, err := t.execRows(ctx, "sqlite.insertHolds", "INSERT INTO holds ("+holdCols+") VALUES ", "", 14, len(c.NewHolds),
+		func(args []any, i int) []any {
+			h := c.NewHolds[i]
+			return append(args, h.ID, h.FromAccount, h.ToAccount, h.Amount, h.Currency, h.Status, h.Description,
+				encodeMetadata(h.Metadata), micros(h.ExpiresAt), h.CapturedAmount, nullable(h.CaptureTransferID),
+				nullable(h.RequestKey), micros(h.CreatedAt), micros(h.UpdatedAt))
+		})
+	return err
+}
+
+func (t *tx) updateHolds(ctx context.Context, c *pw.Changes) error {
+	_, err := t.execRows(ctx, "sqlite.updateHolds",
+		"WITH v(id, status, captured_amount, capture_transfer_id, updated_at) AS (VALUES ",
+		") UPDATE holds SET status = v.status, captured_amount = v.captured_amount, capture_transfer_id = v.capture_transfer_id, updated_at = v.updated_at FROM v WHERE holds.id = v.id",
+		5, len(c.HoldUpdates), func(args []any, i int) []any {
+			h := c.HoldUpdates[i]
+			return append(args, h.ID, h.Status, h.CapturedAmount, nullable(h.CaptureTransferID), micros(h.UpdatedAt))
+		})
+	return err
+}
+
+func (t *tx) finishIdempotency(ctx context.Context, c *pw.Changes) error {
+	n, err := t.execRows(ctx, "sqlite.finishIdempotency",
+		"WITH v(principal, key, token, status, body) AS (VALUES ",
+		") UPDATE idempotency SET state = 'done', status = v.status, body = v.body FROM v "+
+			"WHERE idempotency.principal = v.principal AND idempotency.key = v.key AND idempotency.token = v.token AND idempotency.state = 'in_flight'",
+		5, len(c.Idempotency), func(args []any, i int) []any {
+			r := c.Idempotency[i]
+			return append(args, r.Principal, r.Key, r.Token, r.Status, r.Body)
+		})
+	if err == nil && n != int64(len(c.Idempotency)) {
+		return &pw.Error{Code: pw.EIDEMINUSE, Op: "sqlite.finishIdempotency", Message: "an idempotency lease was lost during the batch"}
+	}
+	return err
+}
