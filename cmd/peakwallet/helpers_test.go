@@ -1,0 +1,18 @@
+package main_test
+
+import (
+	"database/sql"
+
+	_ "github.com/mattn/go-sqlite3" // the driver the sqlite store uses, to break a store on purpose
+)
+
+// breakStore inserts an account with a balance that no entry explains.
+func breakStore(path string) error {
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = db.Exec(`INSERT INTO accounts (id, kind, currency, posted, created_at) VALUES ('acc_broken', 'user', 'EUR', 500, 0)`)
+	return err
+}

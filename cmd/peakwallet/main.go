@@ -1,0 +1,95 @@
+// Command peakwallet is the one binary of peakwallet: the server, the
+// invariant check, migrations and the benchmark.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv); err != nil {
+		if !errors.Is(err, errSilent) {
+			fmt.Fprintln(os.Stderr, "peakwallet:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// errSilent marks an error already reported to the user.
+var errSilent = errors.New("already reported")
+
+// exitError carries an exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var e *exitError
+	if errors.As(err, &e) {
+		return e.code
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+const usage = `peakwallet — a digital wallet that stays up at peak
+
+Usage:
+  peakwallet serve    [--addr 127.0.0.1:8080] [--data DIR] [--postgres DSN]   run the server
+  peakwallet verify   [--data DIR | --postgres DSN] [--json]                  check every ledger invariant
+  peakwallet migrate  [--data DIR | --postgres DSN]                           apply schema migrations
+  peakwallet version                                                          print the version
+
+Every flag has an environment equivalent: PEAKWALLET_ADDR, PEAKWALLET_DATA,
+PEAKWALLET_POSTGRES, PEAKWALLET_OPERATOR_KEY, PEAKWALLET_LOG_LEVEL.
+Run "peakwallet COMMAND -h" for a command's flags.
+`
+
+// run is the whole program, with its environment passed in so that tests
+// can run it in-process.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return &exitError{code: 2, err: errSilent}
+	}
+	env := &environment{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return runServe(ctx, rest, env)
+	case "verify":
+		return runVerify(ctx, rest, env)
+	case "migrate":
+		return runMigrate(ctx, rest, env)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "peakwallet", version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "peakwallet: unknown command %q\n\n%s", cmd, usage)
+		return &exitError{code: 2, err: errSilent}
+	}
+}
+
+// environment is what a subcommand may touch outside itself.
+type environment struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	pwhttp "github.com/peakwallet/peakwallet/http"
+	"github.com/peakwallet/peakwallet/ledger"
+)
+
+// ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
+const ShutdownTimeout = 30 * time.Second
+
+// OperatorKeyFile holds the generated operator key inside the data directory.
+const OperatorKeyFile = "operator.key"
+
+func runServe(ctx context.Context, args []string, env *environment) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	addr := fs.String("addr", envOr(env, "PEAKWALLET_ADDR", "127.0.0.1:8080"), "address to listen on [PEAKWALLET_ADDR]")
+	var sf storeFlags
+	sf.register(fs, env)
+	logLevel := fs.String("log-level", envOr(env, "PEAKWALLET_LOG_LEVEL", "info"), "debug, info, warn or error [PEAKWALLET_LOG_LEVEL]")
+	logJSON := fs.Bool("log-json", env.getenv("PEAKWALLET_LOG_JSON") != "", "log as JSON lines [PEAKWALLET_LOG_JSON]")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger, err := newLogger(env, *logLevel, *logJSON)
+	if err != nil {
+		return err
+	}
+
+	store, where, err := sf.open(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	key, generated, err := operatorKey(sf.data, env)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	l := ledger.New(store, ledger.Options{Logger: logger, Registerer: reg})
+	defer l.Close()
+	srv := pwhttp.NewServer(pwhttp.Config{
+		Ledger:        l,
+		Authenticator: pwhttp.NewOperatorAuthenticator(key),
+		Readiness:     store.Ping,
+		Logger:        logger,
+		Registry:      reg,
+	})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", *addr, err)
+	}
+	hs := pwhttp.NewHTTPServer(*addr, srv.Handler())
+	hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+
+	background, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	go l.Run(background)
+
+	fmt.Fprintf(env.stdout, "peakwallet %s listening on http://%s\n", version(), ln.Addr())
+	fmt.Fprintf(env.stdout, "store: %s\n", where)
+	if generated {
+		fmt.Fprintf(env.stdout, "operator key (shown once; kept in %s): %s\n", filepath.Join(sf.data, OperatorKeyFile), key)
+	}
+	logger.Info("serving", "addr", ln.Addr().String(), "store", where)
+
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("server stopped: %w", err)
+	case <-ctx.Done():
+	}
+
+	// Drain: /readyz fails from now on, new connections are refused,
+	// in-flight requests finish (their money commits or not, never half).
+	logger.Info("draining in-flight requests", "timeout", ShutdownTimeout)
+	srv.SetDraining(true)
+	shutdown, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("drain did not finish: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	stopBackground()
+	l.Close()
+	logger.Info("stopped cleanly")
+	return nil
+}
+
+func newLogger(env *environment, level string, asJSON bool) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if asJSON {
+		return slog.New(slog.NewJSONHandler(env.stderr, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(env.stderr, opts)), nil
+}
+
+// operatorKey returns the operator key: PEAKWALLET_OPERATOR_KEY, or the one
+// kept in the data directory, or a new one written there (generated=true,
+// so that it is printed once).
+func operatorKey(dataDir string, env *environment) (key string, generated bool, err error) {
+	if k := env.getenv("PEAKWALLET_OPERATOR_KEY"); k != "" {
+		if len(k) < 16 {
+			return "", false, errors.New("PEAKWALLET_OPERATOR_KEY must be at least 16 characters")
+		}
+		return k, false, nil
+	}
+	path := filepath.Join(dataDir, OperatorKeyFile)
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), false, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", false, fmt.Errorf("reading the operator key: %w", err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", false, err
+	}
+	key = "pw_op_" + base64.RawURLEncoding.EncodeToString(raw[:])
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", false, err
+	}
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("writing the operator key: %w", err)
+	}
+	return key, true, nil
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/postgres"
+	"github.com/peakwallet/peakwallet/sqlite"
+)
+
+// storeFlags choose the store: SQLite in a data directory by default,
+// PostgreSQL when a DSN is given.
+type storeFlags struct {
+	data     string
+	postgres string
+}
+
+func (f *storeFlags) register(fs *flag.FlagSet, env *environment) {
+	fs.StringVar(&f.data, "data", envOr(env, "PEAKWALLET_DATA", "./peakwallet-data"), "data directory (SQLite database, operator key) [PEAKWALLET_DATA]")
+	fs.StringVar(&f.postgres, "postgres", env.getenv("PEAKWALLET_POSTGRES"), "PostgreSQL DSN; when set, the ledger lives there [PEAKWALLET_POSTGRES]")
+}
+
+// open constructs the chosen store explicitly (no registration by import)
+// and applies pending migrations.
+func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (pw.Store, string, error) {
+	if f.postgres != "" {
+		s, err := postgres.Open(ctx, f.postgres, postgres.Options{ApplicationName: "peakwallet"})
+		if err != nil {
+			return nil, "", fmt.Errorf("opening PostgreSQL: %w", err)
+		}
+		return s, "postgres " + redactDSN(f.postgres), nil
+	}
+	s, err := sqlite.OpenDir(f.data, sqlite.Options{})
+	if err != nil {
+		return nil, "", fmt.Errorf("opening SQLite in %s: %w", f.data, err)
+	}
+	return s, "sqlite " + s.Path(), nil
+}
+
+// redactDSN hides a password in a DSN before it is printed.
+func redactDSN(dsn string) string {
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		if at := strings.LastIndex(dsn, "@"); at > i {
+			if colon := strings.Index(dsn[i+3:at], ":"); colon >= 0 {
+				return dsn[:i+3+colon] + ":***" + dsn[at:]
+			}
+		}
+	}
+	return dsn
+}
+
+func envOr(env *environment, key, def string) string {
+	if v := env.getenv(key); v != "" {
+		return v
+	}
+	return def
+}
