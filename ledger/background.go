@@ -9,9 +9,9 @@ import (
 
 // Background work limits.
 const (
-	ExpiryInterval       = time.Second
-	ExpiryHoldsMax       = 1000 // holds released per pass
-	CleanupInterval      = 10 * time.Minute
+	ExpiryInterval        = time.Second
+	ExpiryHoldsMax        = 1000 // holds released per pass
+	CleanupInterval       = 10 * time.Minute
 	backgroundPassTimeout = 30 * time.Second
 )
 
