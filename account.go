@@ -1,6 +1,7 @@
 package peakwallet
 
 import (
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -71,17 +72,21 @@ const (
 	OwnerIDBytesMax       = 64
 )
 
+// ValidText reports whether s is valid UTF-8 without NUL bytes (which
+// PostgreSQL's text cannot hold, and no legitimate text needs).
+func ValidText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
 // ValidateMetadata checks the metadata limits.
 func ValidateMetadata(m map[string]string) error {
 	if len(m) > MetadataKeysMax {
 		return Errorf(EINVALID, "metadata has %d keys; at most %d are allowed", len(m), MetadataKeysMax)
 	}
 	for k, v := range m {
-		if k == "" || len(k) > MetadataKeyBytesMax || !utf8.ValidString(k) {
-			return Errorf(EINVALID, "metadata key %q must be 1 to %d bytes of UTF-8", k, MetadataKeyBytesMax)
+		if k == "" || len(k) > MetadataKeyBytesMax || !ValidText(k) {
+			return Errorf(EINVALID, "metadata key %q must be 1 to %d bytes of UTF-8 text", k, MetadataKeyBytesMax)
 		}
-		if len(v) > MetadataValueBytesMax || !utf8.ValidString(v) {
-			return Errorf(EINVALID, "metadata value for %q must be at most %d bytes of UTF-8", k, MetadataValueBytesMax)
+		if len(v) > MetadataValueBytesMax || !ValidText(v) {
+			return Errorf(EINVALID, "metadata value for %q must be at most %d bytes of UTF-8 text", k, MetadataValueBytesMax)
 		}
 	}
 	return nil
@@ -110,8 +115,8 @@ func (r *AccountCreate) Validate() error {
 	if r.Kind == AccountSystem && r.OverdraftLimit != 0 {
 		return Errorf(EINVALID, "system accounts have no overdraft_limit: they are unbounded")
 	}
-	if len(r.OwnerID) > OwnerIDBytesMax || !utf8.ValidString(r.OwnerID) {
-		return Errorf(EINVALID, "owner_id must be at most %d bytes of UTF-8", OwnerIDBytesMax)
+	if len(r.OwnerID) > OwnerIDBytesMax || !ValidText(r.OwnerID) {
+		return Errorf(EINVALID, "owner_id must be at most %d bytes of UTF-8 text", OwnerIDBytesMax)
 	}
 	return ValidateMetadata(r.Metadata)
 }

@@ -34,6 +34,12 @@ const (
 	EINTERNAL         = "internal"
 )
 
+// ErrCommitUnknown is wrapped by a store's error when a commit was sent but
+// its outcome could not be learned (the connection broke during COMMIT).
+// The transaction may have committed: such a request must not be retried
+// blindly nor reported as "nothing moved"; its idempotency key settles it.
+var ErrCommitUnknown = errors.New("the commit's outcome is unknown")
+
 // Error is peakwallet's one error type. Expected failures (insufficient
 // funds, an unknown account) are values with a Code; anything else is
 // wrapped as EINTERNAL at the edge and logged.

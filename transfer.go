@@ -1,9 +1,6 @@
 package peakwallet
 
-import (
-	"time"
-	"unicode/utf8"
-)
+import "time"
 
 // TransferKind says why money moved.
 type TransferKind string
@@ -84,8 +81,8 @@ func ValidateAmount(amount int64) error {
 
 // ValidateDescription bounds free text.
 func ValidateDescription(s string) error {
-	if len(s) > DescriptionBytesMax || !utf8.ValidString(s) {
-		return Errorf(EINVALID, "description must be at most %d bytes of UTF-8", DescriptionBytesMax)
+	if len(s) > DescriptionBytesMax || !ValidText(s) {
+		return Errorf(EINVALID, "description must be at most %d bytes of UTF-8 text", DescriptionBytesMax)
 	}
 	return nil
 }

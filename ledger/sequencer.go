@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -70,7 +71,7 @@ func (l *Ledger) loop() {
 // commit runs one batch in one store transaction and answers its waiters.
 func (l *Ledger) commit(cmds []*command) {
 	outs, err := l.commitOnce(cmds)
-	if err != nil && len(cmds) > 1 && pw.ErrorCode(err) == pw.EINTERNAL {
+	if err != nil && len(cmds) > 1 && isolatable(err) {
 		// One command may have provoked a store error that fails the whole
 		// transaction; commit each alone so it cannot fail its neighbours.
 		l.log.Warn("ledger batch failed; retrying its commands one by one", "commands", len(cmds), "err", err)
@@ -100,6 +101,14 @@ func (l *Ledger) commitOnce(cmds []*command) ([]outcome, error) {
 		return err
 	})
 	return outs, err
+}
+
+// isolatable reports whether a failed batch should be retried command by
+// command: the store refused it (a bug or a conflicting request key), and
+// it certainly did not commit.
+func isolatable(err error) bool {
+	code := pw.ErrorCode(err)
+	return (code == pw.EINTERNAL || code == pw.EIDEMINUSE) && !errors.Is(err, pw.ErrCommitUnknown)
 }
 
 func units(cmds []*command) int {

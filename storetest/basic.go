@@ -94,6 +94,9 @@ func testBadTransfersMoveNothing(t *testing.T, open Opener) {
 		{"other currency than accounts", pw.TransferCreate{FromAccount: alice.ID, ToAccount: bob.ID, Amount: 5, Currency: "USD"}, pw.ECURRENCYMISMATCH},
 		{"accounts of two currencies", pw.TransferCreate{FromAccount: alice.ID, ToAccount: yen.ID, Amount: 5, Currency: "EUR"}, pw.ECURRENCYMISMATCH},
 		{"insufficient", pw.TransferCreate{FromAccount: alice.ID, ToAccount: bob.ID, Amount: 1001, Currency: "EUR"}, pw.EINSUFFICIENT},
+		{"NUL in description", pw.TransferCreate{FromAccount: alice.ID, ToAccount: bob.ID, Amount: 5, Currency: "EUR", Description: "a\x00b"}, pw.EINVALID},
+		{"NUL in metadata", pw.TransferCreate{FromAccount: alice.ID, ToAccount: bob.ID, Amount: 5, Currency: "EUR", Metadata: map[string]string{"k": "\x00"}}, pw.EINVALID},
+		{"invalid UTF-8", pw.TransferCreate{FromAccount: alice.ID, ToAccount: bob.ID, Amount: 5, Currency: "EUR", Description: "\xff"}, pw.EINVALID},
 		{"huge", pw.TransferCreate{FromAccount: alice.ID, ToAccount: bob.ID, Amount: math.MaxInt64, Currency: "EUR"}, pw.EINSUFFICIENT},
 	}
 	for _, c := range cases {

@@ -1,0 +1,42 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// BenchmarkWrite_Batch commits one full batch (BatchTransfersMax transfers
+// between 1,000 accounts, with their entries and balances) per iteration:
+// the group commit the sequencer relies on.
+func BenchmarkWrite_Batch(b *testing.B) {
+	ctx := context.Background()
+	s := MustOpen(b)
+	accounts := make([]*pw.Account, 1000)
+	for i := range accounts {
+		accounts[i] = newAccount(pw.AccountSystem, at(0))
+	}
+	MustWrite(b, s, &pw.Changes{NewAccounts: accounts})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c := &pw.Changes{Balances: accounts}
+		for j := range pw.BatchTransfersMax {
+			from, to := accounts[j%len(accounts)], accounts[(j*7+1)%len(accounts)]
+			if from == to {
+				to = accounts[(j+1)%len(accounts)]
+			}
+			tr, es := newPayment(from, to, 1, at(i))
+			c.Transfers, c.Entries = append(c.Transfers, tr), append(c.Entries, es...)
+		}
+		if err := s.Update(ctx, func(ctx context.Context, tx pw.Tx) error {
+			if _, err := tx.LockAccounts(ctx, ids(accounts, accountID)); err != nil {
+				return err
+			}
+			return tx.Write(ctx, c)
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*pw.BatchTransfersMax)/b.Elapsed().Seconds(), "transfers/s")
+}

@@ -1,0 +1,181 @@
+// Package postgres is peakwallet's production store, on PostgreSQL through
+// pgx. It translates between rows and the root package's types and maps
+// driver error codes to *peakwallet.Error; every rule of money lives in
+// ledger/, above the peakwallet.Store interface.
+//
+// Several `peakwallet serve` processes may share one database: every
+// mutable row is changed only under the row locks that Tx.LockAccounts
+// takes (in ID order), so READ COMMITTED is enough and the processes
+// serialize on the accounts they touch, not on the whole database.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// Limits on retrying a write transaction. Serialization failures and
+// deadlocks are expected under contention (and routine on distributed SQL
+// engines), so Update retries them, but a bounded number of times: past
+// that the store is overloaded and says so (unavailable → busy) instead of
+// spinning.
+const (
+	UpdateAttemptsMax  = 5
+	UpdateBackoffFirst = 2 * time.Millisecond
+	UpdateBackoffMax   = 50 * time.Millisecond
+)
+
+// rollbackTimeout bounds a rollback, which runs on a context detached from
+// the caller's (a cancelled caller must still release its locks).
+const rollbackTimeout = 5 * time.Second
+
+// Options configure a Store. Zero values are sensible defaults.
+type Options struct {
+	// MaxConns is the pool size; 0 keeps the DSN's pool_max_conns or
+	// pgxpool's default (the larger of 4 and the number of CPUs).
+	MaxConns int32
+	// MinConns connections are kept open even when idle.
+	MinConns int32
+	// Schema, when set, holds all of the store's tables: it is created if
+	// missing and set as the search_path of every pooled connection. Tests
+	// use it to get an isolated schema each inside one database.
+	Schema string
+	// ApplicationName is reported in pg_stat_activity; "peakwallet" by
+	// default, unless the DSN sets application_name.
+	ApplicationName string
+}
+
+// Store implements peakwallet.Store on PostgreSQL.
+type Store struct {
+	pool   *pgxpool.Pool
+	schema string
+}
+
+var _ pw.Store = (*Store)(nil)
+
+// Open connects to the database named by dsn (a URL or key=value string as
+// pgx accepts) and applies any missing migrations.
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	const op = "postgres.Open"
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, &pw.Error{Code: pw.EINVALID, Op: op, Message: "the PostgreSQL DSN is malformed", Err: err}
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	if opts.MinConns > 0 {
+		cfg.MinConns = opts.MinConns
+	}
+	params := cfg.ConnConfig.RuntimeParams
+	if _, ok := params["application_name"]; !ok {
+		params["application_name"] = "peakwallet"
+		if opts.ApplicationName != "" {
+			params["application_name"] = opts.ApplicationName
+		}
+	}
+	if opts.Schema != "" {
+		// Set at connection start-up, so that every statement on every
+		// pooled connection, including those of the migration, resolves
+		// table names in the schema.
+		params["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, mapError(ctx, op, err)
+	}
+	s := &Store{pool: pool, schema: opts.Schema}
+	if err := s.Migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes every connection of the pool, waiting for those in use.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return mapError(ctx, "postgres.Ping", s.pool.Ping(ctx))
+}
+
+// Update runs fn in one READ COMMITTED transaction and commits it. With
+// PostgreSQL's default synchronous_commit=on, COMMIT returns only once the
+// WAL is flushed, which is the durability the API promises. On a
+// serialization failure or deadlock, or when the statement never reached
+// the server, the whole of fn runs again, at most UpdateAttemptsMax times.
+func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.Tx) error) error {
+	const op = "postgres.Update"
+	for attempt := 1; ; attempt++ {
+		err := s.updateOnce(ctx, fn)
+		if err == nil {
+			return nil
+		}
+		if attempt >= UpdateAttemptsMax || !retryable(err) || ctx.Err() != nil {
+			return mapError(ctx, op, err)
+		}
+		t := time.NewTimer(backoff(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return mapError(ctx, op, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// updateOnce is one attempt of Update. Errors from fn are returned as they
+// are, so that the ledger's own errors reach its caller untouched.
+func (s *Store) updateOnce(ctx context.Context, fn func(ctx context.Context, tx pw.Tx) error) error {
+	ptx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Runs on every path, panics included; after a successful Commit,
+		// pgx makes it a no-op that never reaches the server.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+		_ = ptx.Rollback(rctx)
+		cancel()
+	}()
+	if err := fn(ctx, &tx{tx: ptx}); err != nil {
+		return err
+	}
+	if err := ptx.Commit(ctx); err != nil {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) && !pgconn.SafeToRetry(err) {
+			// COMMIT was sent but no answer came back: it may have
+			// committed. Say so; never report "nothing moved".
+			return &pw.Error{Code: pw.EINTERNAL, Op: "postgres.Update", Message: "the commit's outcome is unknown",
+				Err: errors.Join(pw.ErrCommitUnknown, err)}
+		}
+		return err
+	}
+	return nil
+}
+
+// backoff returns a jittered delay before attempt+1: exponential from
+// UpdateBackoffFirst, capped at UpdateBackoffMax, uniformly in [d/2, d) so
+// that colliding transactions do not collide again in lock step.
+func backoff(attempt int) time.Duration {
+	d := UpdateBackoffFirst << (attempt - 1)
+	if d > UpdateBackoffMax || d <= 0 {
+		d = UpdateBackoffMax
+	}
+	return d/2 + rand.N(d/2)
+}
+
+// errNoRows reports whether err says a single-row query found nothing.
+func errNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
