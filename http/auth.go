@@ -1,0 +1,94 @@
+package http
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// TokenBytesMax bounds a bearer token, so that no one hashes megabytes.
+const TokenBytesMax = 1024
+
+// OperatorAuthenticator accepts the operator key (PEAKWALLET_OPERATOR_KEY)
+// as the admin operator "root".
+type OperatorAuthenticator struct {
+	hash [sha256.Size]byte
+	set  bool
+}
+
+// NewOperatorAuthenticator returns an authenticator for key. An empty key
+// authenticates no one.
+func NewOperatorAuthenticator(key string) *OperatorAuthenticator {
+	return &OperatorAuthenticator{hash: sha256.Sum256([]byte(key)), set: key != ""}
+}
+
+// Authenticate compares the SHA-256 of token with that of the key in
+// constant time: hashing first makes the time independent of the lengths
+// too.
+func (a *OperatorAuthenticator) Authenticate(_ context.Context, token string) (pw.Principal, error) {
+	got := sha256.Sum256([]byte(token))
+	if subtle.ConstantTimeCompare(got[:], a.hash[:]) != 1 || !a.set || token == "" {
+		return pw.Principal{}, pw.Errorf(pw.EUNAUTHORIZED, "invalid token")
+	}
+	return pw.Principal{Kind: pw.PrincipalOperator, ID: "root", Role: "admin"}, nil
+}
+
+// Authenticators tries each authenticator in turn and takes the first that
+// accepts the token, so that user sessions and merchant keys plug in beside
+// the operator key. An error other than unauthorized (a store that cannot
+// be reached) stops the search: the token might have been valid.
+type Authenticators []pw.Authenticator
+
+// Authenticate implements peakwallet.Authenticator.
+func (as Authenticators) Authenticate(ctx context.Context, token string) (pw.Principal, error) {
+	for _, a := range as {
+		p, err := a.Authenticate(ctx, token)
+		if err == nil {
+			return p, nil
+		}
+		if pw.ErrorCode(err) != pw.EUNAUTHORIZED {
+			return pw.Principal{}, err
+		}
+	}
+	return pw.Principal{}, pw.Errorf(pw.EUNAUTHORIZED, "invalid token")
+}
+
+// bearerToken returns the token of an "Authorization: Bearer <token>"
+// header (the scheme is case-insensitive, RFC 9110).
+func bearerToken(r *http.Request) (string, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", pw.Errorf(pw.EUNAUTHORIZED, "the Authorization header is required: Bearer <token>")
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", pw.Errorf(pw.EUNAUTHORIZED, "the Authorization header must be Bearer <token>")
+	}
+	if len(token) > TokenBytesMax {
+		return "", pw.Errorf(pw.EUNAUTHORIZED, "invalid token")
+	}
+	return token, nil
+}
+
+// authenticate puts the caller's principal in the request's context, or
+// answers 401 (with WWW-Authenticate, set by Error).
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, err := bearerToken(r)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		p, err := s.auth.Authenticate(r.Context(), token)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(pw.NewContextWithPrincipal(r.Context(), p)))
+	})
+}

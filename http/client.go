@@ -1,0 +1,264 @@
+package http
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// ResponseBytesMax bounds a response the client reads (a full batch's
+// answer is a few MiB).
+const ResponseBytesMax = 64 << 20
+
+// Client implements peakwallet.LedgerService over the HTTP API, so that the
+// CLI, the bench and the tests go through the real API.
+//
+// Money-moving calls send the Idempotency-Key in ctx
+// (peakwallet.NewContextWithIdempotencyKey), or a fresh random one. To
+// retry a call whose outcome is unknown (a network error), retry with the
+// same key: it cannot move money twice.
+type Client struct {
+	base  string
+	token string
+	hc    *http.Client
+}
+
+var _ pw.LedgerService = (*Client)(nil)
+
+// NewClient returns a client of the API at baseURL (such as
+// "http://127.0.0.1:8080") with a bearer token; hc nil means
+// http.DefaultClient.
+func NewClient(baseURL, token string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: hc}
+}
+
+// CreateAccount implements peakwallet.LedgerService.
+func (c *Client) CreateAccount(ctx context.Context, req pw.AccountCreate) (*pw.Account, error) {
+	var a pw.Account
+	return result(&a, c.money(ctx, "/v1/accounts", req, &a))
+}
+
+// Account implements peakwallet.LedgerService.
+func (c *Client) Account(ctx context.Context, id string) (*pw.Account, error) {
+	var a pw.Account
+	return result(&a, c.get(ctx, "/v1/accounts/"+url.PathEscape(id), nil, &a))
+}
+
+// Accounts implements peakwallet.LedgerService.
+func (c *Client) Accounts(ctx context.Context, page pw.Page) ([]*pw.Account, string, error) {
+	return list[*pw.Account](ctx, c, "/v1/accounts", page, nil)
+}
+
+// Entries implements peakwallet.LedgerService.
+func (c *Client) Entries(ctx context.Context, account string, page pw.Page) ([]*pw.Entry, string, error) {
+	return list[*pw.Entry](ctx, c, "/v1/accounts/"+url.PathEscape(account)+"/entries", page, nil)
+}
+
+// CreateTransfer implements peakwallet.LedgerService.
+func (c *Client) CreateTransfer(ctx context.Context, req pw.TransferCreate) (*pw.Transfer, error) {
+	var t pw.Transfer
+	return result(&t, c.money(ctx, "/v1/transfers", req, &t))
+}
+
+// Transfer implements peakwallet.LedgerService.
+func (c *Client) Transfer(ctx context.Context, id string) (*pw.Transfer, error) {
+	var t pw.Transfer
+	return result(&t, c.get(ctx, "/v1/transfers/"+url.PathEscape(id), nil, &t))
+}
+
+// Transfers implements peakwallet.LedgerService.
+func (c *Client) Transfers(ctx context.Context, account string, page pw.Page) ([]*pw.Transfer, string, error) {
+	q := url.Values{}
+	if account != "" {
+		q.Set("account", account)
+	}
+	return list[*pw.Transfer](ctx, c, "/v1/transfers", page, q)
+}
+
+// CreateBatch implements peakwallet.LedgerService.
+func (c *Client) CreateBatch(ctx context.Context, req pw.BatchCreate) ([]pw.BatchResult, error) {
+	var resp BatchResponse
+	if err := c.money(ctx, "/v1/transfers/batch", req, &resp); err != nil {
+		return nil, err
+	}
+	out := make([]pw.BatchResult, len(resp.Results))
+	for i, item := range resp.Results {
+		out[i] = pw.BatchResult{Status: item.Status, Transfer: item.Transfer}
+		if item.Error != nil {
+			out[i].Error = &pw.Error{Code: item.Error.Code, Message: item.Error.Detail}
+		}
+	}
+	return out, nil
+}
+
+// Refund implements peakwallet.LedgerService.
+func (c *Client) Refund(ctx context.Context, transferID string, req pw.RefundCreate) (*pw.Transfer, error) {
+	var t pw.Transfer
+	return result(&t, c.money(ctx, "/v1/transfers/"+url.PathEscape(transferID)+"/refunds", req, &t))
+}
+
+// CreateHold implements peakwallet.LedgerService.
+func (c *Client) CreateHold(ctx context.Context, req pw.HoldCreate) (*pw.Hold, error) {
+	var h pw.Hold
+	return result(&h, c.money(ctx, "/v1/holds", req, &h))
+}
+
+// Hold implements peakwallet.LedgerService.
+func (c *Client) Hold(ctx context.Context, id string) (*pw.Hold, error) {
+	var h pw.Hold
+	return result(&h, c.get(ctx, "/v1/holds/"+url.PathEscape(id), nil, &h))
+}
+
+// CaptureHold implements peakwallet.LedgerService.
+func (c *Client) CaptureHold(ctx context.Context, id string, req pw.HoldCapture) (*pw.Transfer, error) {
+	var t pw.Transfer
+	return result(&t, c.money(ctx, "/v1/holds/"+url.PathEscape(id)+"/capture", req, &t))
+}
+
+// VoidHold implements peakwallet.LedgerService.
+func (c *Client) VoidHold(ctx context.Context, id string) (*pw.Hold, error) {
+	var h pw.Hold
+	return result(&h, c.money(ctx, "/v1/holds/"+url.PathEscape(id)+"/void", None{}, &h))
+}
+
+// Status returns the server's state and load (GET /v1/status).
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var s Status
+	return result(&s, c.get(ctx, "/v1/status", nil, &s))
+}
+
+// Currencies returns the supported currencies (GET /v1/currencies).
+func (c *Client) Currencies(ctx context.Context) ([]CurrencyInfo, error) {
+	var l List[CurrencyInfo]
+	if err := c.get(ctx, "/v1/currencies", nil, &l); err != nil {
+		return nil, err
+	}
+	return l.Data, nil
+}
+
+// Ready returns nil when the server answers /readyz with 200.
+func (c *Client) Ready(ctx context.Context) error {
+	var h Health
+	return c.get(ctx, "/readyz", nil, &h)
+}
+
+// result returns v, or nil and err when the call failed.
+func result[T any](v *T, err error) (*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// list fetches one page; pass the returned cursor in the next Page to
+// follow it ("" is the last page).
+func list[T any](ctx context.Context, c *Client, path string, page pw.Page, q url.Values) ([]T, string, error) {
+	if q == nil {
+		q = url.Values{}
+	}
+	if page.Limit != 0 {
+		q.Set("limit", strconv.Itoa(page.Limit))
+	}
+	if page.Cursor != "" {
+		q.Set("cursor", page.Cursor)
+	}
+	var l List[T]
+	if err := c.get(ctx, path, q, &l); err != nil {
+		return nil, "", err
+	}
+	return l.Data, l.NextCursor, nil
+}
+
+func (c *Client) get(ctx context.Context, path string, q url.Values, out any) error {
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return c.do(ctx, http.MethodGet, path, nil, "", out)
+}
+
+// money POSTs a money-moving request with its Idempotency-Key.
+func (c *Client) money(ctx context.Context, path string, in, out any) error {
+	key := pw.IdempotencyKeyFromContext(ctx)
+	if key == "" {
+		key = NewIdempotencyKey()
+	}
+	body, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("http.Client: encode %T: %w", in, err)
+	}
+	return c.do(ctx, http.MethodPost, path, body, key, out)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte, key string, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return fmt.Errorf("http.Client: %s %s: %w", method, path, err)
+	}
+	req.Header.Set("Accept", contentTypeJSON+", "+contentTypeProblem)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", contentTypeJSON)
+	}
+	if key != "" {
+		req.Header.Set(HeaderIdempotencyKey, key)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("http.Client: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, ResponseBytesMax))
+	if err != nil {
+		return fmt.Errorf("http.Client: %s %s: read response: %w", method, path, err)
+	}
+	if resp.StatusCode >= 300 {
+		return responseError(method, path, resp, data)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("http.Client: %s %s: decode %d response: %w", method, path, resp.StatusCode, err)
+	}
+	return nil
+}
+
+// responseError turns a problem into the *peakwallet.Error it stands for,
+// by its code member: codes are never rebuilt from the status. A response
+// that is not a problem (a proxy's error page) is an internal error.
+func responseError(method, path string, resp *http.Response, data []byte) error {
+	op := "http.Client " + method + " " + path
+	var p Problem
+	if err := json.Unmarshal(data, &p); err == nil && p.Code != "" {
+		return &pw.Error{Code: p.Code, Message: p.Detail, Op: op}
+	}
+	snippet := data
+	if len(snippet) > 200 {
+		snippet = snippet[:200]
+	}
+	return &pw.Error{Code: pw.EINTERNAL, Op: op,
+		Err: fmt.Errorf("unexpected %s response (%s): %q", resp.Status, resp.Header.Get("Content-Type"), snippet)}
+}
+
+// NewIdempotencyKey returns a random key (128 bits, hex).
+func NewIdempotencyKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,191 @@
+package http
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strings"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// Request body limits. A batch of BatchTransfersMax (8190) transfers at
+// about 1 KiB each (two IDs, amount, currency, a description and some
+// metadata) fits in BatchBodyBytesMax; everything else is small.
+const (
+	RequestBodyBytesMax = 1 << 20 // 1 MiB
+	BatchBodyBytesMax   = 8 << 20 // 8 MiB, POST /v1/transfers/batch only
+)
+
+const (
+	contentTypeJSON    = "application/json"
+	contentTypeProblem = "application/problem+json"
+)
+
+// fieldError is a decode error about one member of the request.
+type fieldError struct {
+	err   *pw.Error
+	field string
+}
+
+func (e *fieldError) Error() string        { return e.err.Error() }
+func (e *fieldError) Unwrap() error        { return e.err }
+func (e *fieldError) problemField() string { return e.field }
+
+func invalidField(field, format string, args ...any) error {
+	return &fieldError{err: pw.Errorf(pw.EINVALID, format, args...), field: field}
+}
+
+// ReadBody reads r's body, at most limit bytes. A longer body is
+// request_too_large (413). A non-empty body must be application/json:
+// anything else is invalid_request (400, not 415, so that each code has
+// exactly one status and clients need no special case).
+func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, pw.Errorf(pw.ETOOLARGE, "the request body is larger than %d bytes", limit)
+	}
+	if err != nil {
+		return nil, pw.Errorf(pw.EINVALID, "cannot read the request body")
+	}
+	if len(body) > 0 {
+		mt, _, perr := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if perr != nil || mt != contentTypeJSON {
+			return nil, pw.Errorf(pw.EINVALID, "Content-Type must be application/json")
+		}
+	}
+	return body, nil
+}
+
+// DecodeJSON strictly decodes data, which must hold exactly one JSON
+// object, into v (a pointer to a struct). Unknown members, trailing data,
+// and numbers that are not int64 where an integer is expected (1.5, 1e3,
+// "100", 9223372036854775808) are invalid_request naming the member.
+func DecodeJSON(data []byte, v any) error {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 {
+		return pw.Errorf(pw.EINVALID, "a JSON request body is required")
+	}
+	if trimmed[0] != '{' {
+		return pw.Errorf(pw.EINVALID, "the request body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if rest := bytes.Trim(data[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		return pw.Errorf(pw.EINVALID, "unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// decodeError translates encoding/json's errors by their types; errors
+// without a type (unknown members) keep their text, minus the "json: ".
+func decodeError(err error) error {
+	var (
+		ute *json.UnmarshalTypeError
+		se  *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &ute):
+		return typeError(ute)
+	case errors.As(err, &se):
+		return pw.Errorf(pw.EINVALID, "malformed JSON at byte %d: %s", se.Offset, se.Error())
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return pw.Errorf(pw.EINVALID, "malformed JSON: the body ends early")
+	}
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if name, ok := strings.CutPrefix(msg, "unknown field "); ok {
+		field := strings.Trim(name, `"`)
+		return invalidField(field, "unknown member %s", name)
+	}
+	return pw.Errorf(pw.EINVALID, "malformed JSON: %s", msg)
+}
+
+// typeError explains a value of the wrong JSON type. Integers get a precise
+// message: money is a count of minor units and nothing else.
+func typeError(e *json.UnmarshalTypeError) error {
+	field := e.Field
+	name := field
+	if name == "" {
+		name = "the body"
+	}
+	literal, isNumber := strings.CutPrefix(e.Value, "number ")
+	switch e.Type.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		switch {
+		case isNumber && strings.ContainsAny(literal, ".eE"):
+			return invalidField(field, "%s must be an integer (minor units), not %s", name, literal)
+		case isNumber:
+			return invalidField(field, "%s is out of range: %s does not fit in a 64-bit integer", name, literal)
+		default:
+			return invalidField(field, "%s must be a JSON integer, not a %s", name, e.Value)
+		}
+	}
+	return invalidField(field, "%s must be %s, not %s", name, jsonTypeName(e.Type), e.Value)
+}
+
+func jsonTypeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return fmt.Sprintf("of type %s", t)
+}
+
+// mustMarshal encodes v, which is always one of this package's or the root
+// package's plain types; failing to encode one is a programming error.
+func mustMarshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("http: cannot encode %T: %v", v, err))
+	}
+	return append(b, '\n')
+}
+
+// renderJSON is the one rendering of a success response, used both for
+// live responses and for the ones remembered under an idempotency key.
+func renderJSON(status int, v any) (int, []byte) {
+	return status, mustMarshal(present(v))
+}
+
+// writeBody writes a rendered response.
+func writeBody(w http.ResponseWriter, status int, contentType string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// writeJSON writes v with status as application/json.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	status, body := renderJSON(status, v)
+	writeBody(w, status, contentTypeJSON, body)
+}
+
+// writeRendered writes a response rendered by renderJSON or renderError.
+func writeRendered(w http.ResponseWriter, status int, body []byte) {
+	ct := contentTypeJSON
+	if status >= 300 {
+		ct = contentTypeProblem
+	}
+	writeBody(w, status, ct, body)
+}

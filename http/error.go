@@ -1,0 +1,212 @@
+package http
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// codeMethodNotAllowed answers a known path with a method it does not
+// serve (405). The root package has no code for it because no service
+// returns it: only the router does.
+const codeMethodNotAllowed = "method_not_allowed"
+
+// ProblemTypeBase prefixes each problem's code to form its RFC 9457 type URI.
+const ProblemTypeBase = "https://peakwallet.dev/problems/"
+
+// Default Retry-After values, used until the error itself carries an
+// estimate (see retryAfter). They are honest lower bounds, not promises.
+const (
+	RetryAfterBusyDefault        = 1 * time.Second
+	RetryAfterMaintenanceDefault = 60 * time.Second
+)
+
+// problemSpec is how one error code looks on the wire.
+type problemSpec struct {
+	status int
+	title  string
+	// wire is the code shown to clients when it differs from the internal
+	// one: "unavailable" (the store is down) is "busy" to a client, who can
+	// do nothing but retry either way.
+	wire string
+}
+
+// problems is the one table from error code to HTTP status. Shape errors
+// (the request cannot be understood) are 400; well-formed requests that
+// break a business rule are 422; conflicts with the current state of an
+// object, which may succeed later, are 409 (insufficient_funds is one: the
+// same request can succeed after a top-up, and API.md's own example uses
+// 409). Every 429 and 503 carries Retry-After.
+var problems = map[string]problemSpec{
+	pw.EINVALID:          {http.StatusBadRequest, "Invalid request", ""},
+	pw.EIDEMREQUIRED:     {http.StatusBadRequest, "Idempotency-Key required", ""},
+	pw.EUNAUTHORIZED:     {http.StatusUnauthorized, "Unauthorized", ""},
+	pw.EFORBIDDEN:        {http.StatusForbidden, "Forbidden", ""},
+	pw.EMFAREQUIRED:      {http.StatusForbidden, "Multi-factor authentication required", ""},
+	pw.ENOTFOUND:         {http.StatusNotFound, "Not found", ""},
+	pw.EACCOUNTNOTFOUND:  {http.StatusNotFound, "Account not found", ""},
+	codeMethodNotAllowed: {http.StatusMethodNotAllowed, "Method not allowed", ""},
+	pw.EINSUFFICIENT:     {http.StatusConflict, "Insufficient funds", ""},
+	pw.EIDEMINUSE:        {http.StatusConflict, "Idempotency-Key in use", ""},
+	pw.EHOLDNOTPENDING:   {http.StatusConflict, "Hold not pending", ""},
+	pw.EHOLDEXPIRED:      {http.StatusConflict, "Hold expired", ""},
+	pw.ETOOLARGE:         {http.StatusRequestEntityTooLarge, "Request too large", ""},
+	pw.ESAMEACCOUNT:      {http.StatusUnprocessableEntity, "Accounts must be different", ""},
+	pw.ECURRENCYMISMATCH: {http.StatusUnprocessableEntity, "Currency mismatch", ""},
+	pw.ELIMIT:            {http.StatusUnprocessableEntity, "Limit exceeded", ""},
+	pw.EIDEMREUSED:       {http.StatusUnprocessableEntity, "Idempotency-Key reused", ""},
+	pw.EREFUNDEXCEEDS:    {http.StatusUnprocessableEntity, "Refund exceeds original", ""},
+	pw.ENOTREFUNDABLE:    {http.StatusUnprocessableEntity, "Not refundable", ""},
+	pw.EBATCHFAILED:      {http.StatusUnprocessableEntity, "Batch failed", ""},
+	pw.ERATELIMITED:      {http.StatusTooManyRequests, "Rate limited", ""},
+	pw.EINTERNAL:         {http.StatusInternalServerError, "Internal error", ""},
+	pw.EBUSY:             {http.StatusServiceUnavailable, "Busy", ""},
+	pw.EMAINTENANCE:      {http.StatusServiceUnavailable, "Maintenance", ""},
+	pw.EUNAVAILABLE:      {http.StatusServiceUnavailable, "Busy", pw.EBUSY},
+}
+
+// StatusCode returns the HTTP status for an error code (500 for codes the
+// table does not know).
+func StatusCode(code string) int {
+	if s, ok := problems[code]; ok {
+		return s.status
+	}
+	return http.StatusInternalServerError
+}
+
+// Problem is an RFC 9457 problem detail. Extra members (such as "field")
+// follow the standard ones.
+type Problem struct {
+	Type   string         `json:"type"`
+	Title  string         `json:"title"`
+	Status int            `json:"status"`
+	Detail string         `json:"detail,omitempty"`
+	Code   string         `json:"code"`
+	Field  string         `json:"field,omitempty"` // the request member at fault, when one is
+	Extra  map[string]any `json:"-"`
+}
+
+// MarshalJSON writes the standard members first, then Extra in key order,
+// so that the same problem always has the same bytes (replays compare them).
+func (p Problem) MarshalJSON() ([]byte, error) {
+	type plain Problem
+	b, err := json.Marshal(plain(p))
+	if err != nil || len(p.Extra) == 0 {
+		return b, err
+	}
+	keys := make([]string, 0, len(p.Extra))
+	for k := range p.Extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var buf bytes.Buffer
+	buf.Write(b[:len(b)-1])
+	for _, k := range keys {
+		kb, _ := json.Marshal(k)
+		vb, err := json.Marshal(p.Extra[k])
+		if err != nil {
+			return nil, err
+		}
+		buf.WriteByte(',')
+		buf.Write(kb)
+		buf.WriteByte(':')
+		buf.Write(vb)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// problemExtra is implemented by errors that add members to their problem
+// (decode errors name the field at fault).
+type problemExtra interface {
+	problemField() string
+}
+
+// ProblemFor returns the problem that err is shown to clients as. Causes of
+// internal errors never reach it: their detail is a fixed text.
+func ProblemFor(err error) Problem {
+	code := pw.ErrorCode(err)
+	spec, ok := problems[code]
+	if !ok {
+		code, spec = pw.EINTERNAL, problems[pw.EINTERNAL]
+	}
+	wire := code
+	if spec.wire != "" {
+		wire = spec.wire
+	}
+	p := Problem{
+		Type:   ProblemTypeBase + wire,
+		Title:  spec.title,
+		Status: spec.status,
+		Code:   wire,
+	}
+	if code == pw.EINTERNAL {
+		p.Detail = "internal error"
+	} else {
+		p.Detail = pw.ErrorMessage(err)
+	}
+	var fe problemExtra
+	if errors.As(err, &fe) {
+		p.Field = fe.problemField()
+	}
+	return p
+}
+
+// renderError returns the status and body of the problem for err: the one
+// rendering used both for live responses and for remembered ones.
+func renderError(err error) (int, []byte) {
+	p := ProblemFor(err)
+	return p.Status, mustMarshal(p)
+}
+
+// Error writes err as application/problem+json. It is the one place where
+// errors become responses. Internal errors (and codes missing from the
+// table) are logged with their cause, which the client never sees.
+func Error(w http.ResponseWriter, r *http.Request, err error) {
+	code := pw.ErrorCode(err)
+	if _, ok := problems[code]; !ok || code == pw.EINTERNAL {
+		loggerFrom(r.Context()).LogAttrs(r.Context(), slog.LevelError, "internal error",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("code", code), slog.Any("err", err))
+	}
+	status, body := renderError(err)
+	setProblemHeaders(w.Header(), status, code, err)
+	writeBody(w, status, contentTypeProblem, body)
+}
+
+// setProblemHeaders adds the headers a problem's status requires.
+func setProblemHeaders(h http.Header, status int, code string, err error) {
+	switch status {
+	case http.StatusUnauthorized:
+		h.Set("WWW-Authenticate", `Bearer realm="peakwallet"`)
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(code, err)))
+	}
+}
+
+// retryAfterSeconds is the honest wait for a 429 or 503: the error's own
+// estimate when it carries one (method RetryAfter() time.Duration), else a
+// default. It is never below one second.
+func retryAfterSeconds(code string, err error) int {
+	d := RetryAfterBusyDefault
+	if code == pw.EMAINTENANCE {
+		d = RetryAfterMaintenanceDefault
+	}
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) && ra.RetryAfter() > 0 {
+		d = ra.RetryAfter()
+	}
+	s := math.Ceil(d.Seconds())
+	if s < 1 {
+		return 1
+	}
+	return int(s)
+}

@@ -1,0 +1,163 @@
+package http_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	pwhttp "github.com/peakwallet/peakwallet/http"
+)
+
+// fakeLedger is a ledger whose CreateTransfer answers what the test says.
+// It is only for errors the real ledger cannot be made to return on demand.
+type fakeLedger struct {
+	pw.LedgerService // nil: other methods panic
+	transfer         func(ctx context.Context) (*pw.Transfer, error)
+	released         *[]string
+	mu               *sync.Mutex
+}
+
+func (f fakeLedger) BeginIdempotent(_ context.Context, key pw.IdempotencyKey, fp string) (*pw.IdempotencyRecord, *pw.IdempotencyRecord, error) {
+	return &pw.IdempotencyRecord{IdempotencyKey: key, Fingerprint: fp, Token: "t"}, nil, nil
+}
+
+func (f fakeLedger) ReleaseIdempotent(_ context.Context, claim *pw.IdempotencyRecord) {
+	f.mu.Lock()
+	*f.released = append(*f.released, claim.Key)
+	f.mu.Unlock()
+}
+
+func (f fakeLedger) CreateTransfer(ctx context.Context, _ pw.TransferCreate) (*pw.Transfer, error) {
+	return f.transfer(ctx)
+}
+
+func serve(h http.Handler, method, path, body string, headers map[string]string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range headers {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// TestReleaseRules checks when a claim is given back after the ledger failed.
+func TestReleaseRules(t *testing.T) {
+	const validBody = `{"from_account":"acc_a","to_account":"acc_b","amount":5,"currency":"EUR"}`
+	tests := []struct {
+		name    string
+		err     error
+		status  int
+		code    string
+		release bool
+	}{
+		{"busy", pw.Errorf(pw.EBUSY, "queue full"), 503, pw.EBUSY, true},
+		{"unavailable is busy to clients", pw.Errorf(pw.EUNAVAILABLE, "shutting down"), 503, pw.EBUSY, true},
+		{"business failure", pw.Errorf(pw.EINSUFFICIENT, "no"), 409, pw.EINSUFFICIENT, true},
+		{"internal: outcome unknown", &pw.Error{Code: pw.EINTERNAL, Err: errors.New("disk I/O error at /secret/path")}, 500, pw.EINTERNAL, false},
+		{"uncoded error is internal", errors.New("driver: connection reset (password=hunter2)"), 500, pw.EINTERNAL, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var released []string
+			srv := pwhttp.NewServer(pwhttp.Config{
+				Ledger: fakeLedger{released: &released, mu: &sync.Mutex{},
+					transfer: func(context.Context) (*pw.Transfer, error) { return nil, tt.err }},
+				Authenticator: pwhttp.NewOperatorAuthenticator("k"),
+			})
+			w := serve(srv, "POST", "/v1/transfers", validBody, map[string]string{
+				"Authorization": "Bearer k", "Idempotency-Key": "key-1"})
+			var p pwhttp.Problem
+			if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+				t.Fatal(err)
+			}
+			if w.Code != tt.status || p.Code != tt.code || p.Status != tt.status {
+				t.Fatalf("%d %s, want %d %s", w.Code, w.Body, tt.status, tt.code)
+			}
+			if (len(released) == 1) != tt.release {
+				t.Fatalf("released %v, want release %v", released, tt.release)
+			}
+			if body := w.Body.String(); strings.Contains(body, "secret") || strings.Contains(body, "hunter2") {
+				t.Fatalf("the cause leaked: %s", body)
+			}
+			if (w.Code == 503) != (w.Header().Get("Retry-After") != "") {
+				t.Fatalf("Retry-After = %q on %d", w.Header().Get("Retry-After"), w.Code)
+			}
+		})
+	}
+}
+
+// TestPanicIsInternal checks that a panicking handler answers a 500
+// problem, and that the server keeps serving.
+func TestPanicIsInternal(t *testing.T) {
+	var released []string
+	srv := pwhttp.NewServer(pwhttp.Config{
+		Ledger: fakeLedger{released: &released, mu: &sync.Mutex{},
+			transfer: func(context.Context) (*pw.Transfer, error) { panic("boom: secret") }},
+		Authenticator: pwhttp.NewOperatorAuthenticator("k"),
+	})
+	w := serve(srv, "POST", "/v1/transfers", `{"from_account":"acc_a","to_account":"acc_b","amount":5,"currency":"EUR"}`,
+		map[string]string{"Authorization": "Bearer k", "Idempotency-Key": "key-1"})
+	if w.Code != 500 || strings.Contains(w.Body.String(), "secret") || len(released) != 0 {
+		t.Fatalf("%d %s released=%v", w.Code, w.Body, released)
+	}
+}
+
+type retryAfterError struct{ err *pw.Error }
+
+func (e retryAfterError) Error() string             { return e.err.Error() }
+func (e retryAfterError) RetryAfter() time.Duration { return 2500 * time.Millisecond }
+func (e retryAfterError) Unwrap() error             { return e.err }
+
+func TestErrorWriter(t *testing.T) {
+	codes := map[string]int{
+		pw.EINVALID: 400, pw.EIDEMREQUIRED: 400, pw.EUNAUTHORIZED: 401, pw.EFORBIDDEN: 403, pw.EMFAREQUIRED: 403,
+		pw.ENOTFOUND: 404, pw.EACCOUNTNOTFOUND: 404, pw.EINSUFFICIENT: 409, pw.EIDEMINUSE: 409,
+		pw.EHOLDNOTPENDING: 409, pw.EHOLDEXPIRED: 409, pw.ETOOLARGE: 413, pw.ESAMEACCOUNT: 422,
+		pw.ECURRENCYMISMATCH: 422, pw.ELIMIT: 422, pw.EIDEMREUSED: 422, pw.EREFUNDEXCEEDS: 422,
+		pw.ENOTREFUNDABLE: 422, pw.EBATCHFAILED: 422, pw.ERATELIMITED: 429, pw.EINTERNAL: 500,
+		pw.EBUSY: 503, pw.EMAINTENANCE: 503, pw.EUNAVAILABLE: 503,
+	}
+	for c, status := range codes {
+		if got := pwhttp.StatusCode(c); got != status {
+			t.Errorf("%s: status %d, want %d", c, got, status)
+		}
+		w := httptest.NewRecorder()
+		pwhttp.Error(w, httptest.NewRequest("GET", "/", nil), pw.Errorf(c, "the message"))
+		var p pwhttp.Problem
+		if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil || w.Code != status || p.Status != status {
+			t.Errorf("%s: %d %s", c, w.Code, w.Body)
+		}
+		if w.Header().Get("Content-Type") != "application/problem+json" || p.Type != pwhttp.ProblemTypeBase+p.Code {
+			t.Errorf("%s: %v %s", c, w.Header(), w.Body)
+		}
+		if (status == 429 || status == 503) && w.Header().Get("Retry-After") == "" {
+			t.Errorf("%s: no Retry-After", c)
+		}
+	}
+	w := httptest.NewRecorder()
+	pwhttp.Error(w, httptest.NewRequest("GET", "/", nil), pw.Errorf("no_such_code", "x"))
+	if w.Code != 500 || !strings.Contains(w.Body.String(), `"code":"internal"`) {
+		t.Errorf("unknown code: %d %s", w.Code, w.Body)
+	}
+	w = httptest.NewRecorder()
+	pwhttp.Error(w, httptest.NewRequest("GET", "/", nil), retryAfterError{pw.Errorf(pw.EBUSY, "x")})
+	if w.Header().Get("Retry-After") != "3" {
+		t.Errorf("Retry-After = %q, want the error's estimate rounded up", w.Header().Get("Retry-After"))
+	}
+	p := pwhttp.Problem{Type: "t", Title: "T", Status: 403, Code: "mfa_required", Extra: map[string]any{"challenge_id": "ch_1", "a": 1}}
+	b, _ := json.Marshal(p)
+	if string(b) != `{"type":"t","title":"T","status":403,"code":"mfa_required","a":1,"challenge_id":"ch_1"}` {
+		t.Errorf("problem with extra members: %s", b)
+	}
+}

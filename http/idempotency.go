@@ -1,0 +1,157 @@
+package http
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// Idempotency headers.
+const (
+	HeaderIdempotencyKey      = "Idempotency-Key"
+	HeaderIdempotencyReplayed = "Idempotent-Replayed"
+)
+
+// releaseTimeout bounds the clean-up of a claim after a failed request,
+// which runs even when the request's own context is done.
+const releaseTimeout = 5 * time.Second
+
+// Fingerprint identifies a request's content for its idempotency key: the
+// same key with a different fingerprint is idempotency_key_reused. It is
+// the hex SHA-256 of method, path and the body's exact bytes.
+func Fingerprint(method, path string, body []byte) string {
+	h := sha256.New()
+	h.Write([]byte(method + "\n" + path + "\n"))
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// renderMemo is a claim's Render: the ledger calls it inside the commit
+// that moves the money and stores its result. The memo keeps the last
+// rendering (the ledger may run a transaction again), so that the first
+// response is the remembered one byte for byte, whatever the ledger returns.
+type renderMemo struct {
+	success int // the route's success status
+
+	mu     sync.Mutex
+	called bool
+	status int
+	body   []byte
+}
+
+func (m *renderMemo) render(v any, err error) (int, []byte) {
+	var status int
+	var body []byte
+	if err != nil {
+		status, body = renderError(err)
+	} else {
+		status, body = renderJSON(m.success, v)
+	}
+	m.mu.Lock()
+	m.called, m.status, m.body = true, status, body
+	m.mu.Unlock()
+	return status, body
+}
+
+func (m *renderMemo) last() (called bool, status int, body []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.called, m.status, m.body
+}
+
+// serveIdempotent runs call, a money-moving ledger call, at most once for
+// the principal's Idempotency-Key: the first request claims the key, later
+// ones with the same body get the remembered response.
+func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, rt *Route, key string, body []byte,
+	call func(ctx context.Context) (any, error)) {
+	p, ok := pw.PrincipalFromContext(r.Context())
+	if !ok {
+		// Money routes are never public: reaching here is a broken table.
+		Error(w, r, &pw.Error{Code: pw.EINTERNAL, Op: "http.serveIdempotent", Message: "no principal on " + rt.Pattern()})
+		return
+	}
+	ikey := pw.IdempotencyKey{Principal: p.String(), Key: key}
+	claim, replay, err := s.ledger.BeginIdempotent(r.Context(), ikey, Fingerprint(r.Method, r.URL.Path, body))
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	if replay != nil {
+		s.writeReplay(w, r, rt, replay)
+		return
+	}
+
+	ctx := r.Context()
+	if err := ctx.Err(); err != nil {
+		// The client left before the ledger was entered: nothing can have
+		// been committed, so the key is free again at once.
+		s.release(ctx, claim)
+		Error(w, r, pw.Errorf(pw.EBUSY, "the request was cancelled before it was processed"))
+		return
+	}
+	memo := &renderMemo{success: rt.Status}
+	v, err := call(pw.NewContextWithClaim(ctx, &pw.Claim{Record: claim, Render: memo.render}))
+	if err != nil {
+		if releasable(ctx, err) {
+			s.release(ctx, claim)
+		}
+		Error(w, r, err)
+		return
+	}
+	called, status, out := memo.last()
+	if !called || status != rt.Status {
+		// The ledger committed without remembering this answer: a replay
+		// will not match it. Loud, because it breaks the API's promise.
+		loggerFrom(ctx).LogAttrs(ctx, slog.LevelError, "ledger did not render the idempotent response",
+			slog.String("route", rt.Pattern()), slog.Bool("called", called), slog.Int("status", status))
+		status, out = renderJSON(rt.Status, v)
+	}
+	writeRendered(w, status, out)
+}
+
+// releasable reports whether a claim may be given back after the ledger
+// call failed with err.
+//
+// Releasing is safe whenever nothing was committed, and harmless when the
+// ledger remembered the failure: the store forgets only an in-flight record
+// still owned by the claim's token, and a committed request has marked its
+// record done in the same transaction. So the key is released for every
+// coded failure (busy, unavailable, a business rule the ledger chose not to
+// remember) so that the client can retry with the same key at once.
+//
+// It is NOT released when the outcome is unknown: an internal error (the
+// commit itself may have failed half-way, or succeeded with the answer
+// lost) or a context that ended while the ledger held the request. Then the
+// lease expires by itself after IdempotencyLease: a retry meanwhile gets
+// idempotency_key_in_use, and afterwards either the remembered answer (it
+// committed) or a fresh attempt (it did not). Never can it move money twice.
+func releasable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	return pw.ErrorCode(err) != pw.EINTERNAL
+}
+
+func (s *Server) release(ctx context.Context, claim *pw.IdempotencyRecord) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	s.ledger.ReleaseIdempotent(ctx, claim)
+}
+
+// writeReplay answers with a remembered response.
+func (s *Server) writeReplay(w http.ResponseWriter, r *http.Request, rt *Route, rec *pw.IdempotencyRecord) {
+	if rec.Status < 100 || rec.Status > 599 {
+		Error(w, r, &pw.Error{Code: pw.EINTERNAL, Op: "http.writeReplay",
+			Message: "remembered response has no status"})
+		return
+	}
+	s.metrics.replays.WithLabelValues(rt.Path).Inc()
+	w.Header().Set(HeaderIdempotencyReplayed, "true")
+	writeRendered(w, rec.Status, rec.Body)
+}

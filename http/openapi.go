@@ -1,0 +1,367 @@
+package http
+
+import (
+	"net/http"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// The OpenAPI 3.1 document is generated from the route table and the Go
+// types by reflection (docs/decisions/0003-openapi-generation.md): it
+// cannot drift from what the server does. Schemas are JSON Schema 2020-12,
+// the dialect of OpenAPI 3.1.
+
+// schemaOverrides add what a Go type cannot say (enums of plain strings),
+// keyed by "Type.json_name".
+var schemaOverrides = map[string]map[string]any{
+	"Hold.status":      {"enum": []string{pw.HoldPending, pw.HoldCaptured, pw.HoldVoided, pw.HoldExpired}},
+	"Transfer.status":  {"enum": []string{pw.TransferPosted}},
+	"BatchItem.status": {"enum": []string{pw.TransferPosted, "failed"}},
+	"Status.state":     {"enum": []string{StateNormal, StateBusy, StateDegraded, StateMaintenance}},
+	"Problem.type":     {"format": "uri"},
+}
+
+// typeSchemas are schemas of named types that are more than their kind.
+var typeSchemas = map[reflect.Type]map[string]any{
+	reflect.TypeFor[time.Time](): {"type": "string", "format": "date-time"},
+	reflect.TypeFor[pw.Currency](): {"type": "string", "pattern": "^[A-Z]{3}$",
+		"description": "ISO 4217 code; GET /v1/currencies lists those supported"},
+	reflect.TypeFor[pw.AccountKind](): {"type": "string",
+		"enum": []string{string(pw.AccountUser), string(pw.AccountMerchant), string(pw.AccountSystem)}},
+	reflect.TypeFor[pw.TransferKind](): {"type": "string",
+		"enum": []string{string(pw.TransferPayment), string(pw.TransferCapture), string(pw.TransferRefund)}},
+}
+
+// reflector turns Go types into schemas, collecting named structs as
+// components.
+type reflector struct {
+	schemas  map[string]any
+	names    map[reflect.Type]string
+	statuses map[int]bool // error statuses the operations refer to
+}
+
+func ref(name string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + name} }
+
+func (g *reflector) schema(t reflect.Type) map[string]any {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if s, ok := typeSchemas[t]; ok {
+		return s
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int64:
+		// Money is int64 minor units: clients must not parse it as a float.
+		return map[string]any{"type": "integer", "format": "int64"}
+	case reflect.Int8, reflect.Int16, reflect.Int32:
+		return map[string]any{"type": "integer", "format": "int32"}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return map[string]any{"type": "integer", "minimum": 0}
+	case reflect.Float32, reflect.Float64:
+		return map[string]any{"type": "number"}
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return map[string]any{"type": "string", "contentEncoding": "base64"}
+		}
+		return map[string]any{"type": "array", "items": g.schema(t.Elem())}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": g.schema(t.Elem())}
+	case reflect.Struct:
+		return ref(g.component(t))
+	}
+	return map[string]any{} // any JSON value
+}
+
+// component registers struct t as a named schema and returns its name.
+func (g *reflector) component(t reflect.Type) string {
+	if name, ok := g.names[t]; ok {
+		return name
+	}
+	name := t.Name()
+	if i := strings.IndexByte(name, '['); i >= 0 {
+		name = name[:i] // List[T] is named by listComponent instead
+	}
+	if _, taken := g.schemas[name]; taken || name == "" {
+		name = pkgName(t) + name
+	}
+	g.names[t] = name
+	g.schemas[name] = nil // reserve the name while recursing
+	props, required := map[string]any{}, []string{}
+	g.fields(t, t.Name(), props, &required)
+	s := map[string]any{"type": "object", "properties": props}
+	if len(required) > 0 {
+		s["required"] = required
+	}
+	g.schemas[name] = s
+	return name
+}
+
+func pkgName(t reflect.Type) string {
+	p := t.PkgPath()
+	p = p[strings.LastIndexByte(p, '/')+1:]
+	if p == "" {
+		return "Anonymous"
+	}
+	return strings.ToUpper(p[:1]) + p[1:]
+}
+
+// fields adds t's JSON members as encoding/json sees them: tags, "-",
+// omitempty (optional; everything else is required), embedded structs.
+func (g *reflector) fields(t reflect.Type, owner string, props map[string]any, required *[]string) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" || (!f.IsExported() && !f.Anonymous) {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			g.fields(f.Type, owner, props, required)
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		s := g.schema(f.Type)
+		if o, ok := schemaOverrides[owner+"."+name]; ok {
+			merged := map[string]any{}
+			for k, v := range s {
+				merged[k] = v
+			}
+			for k, v := range o {
+				merged[k] = v
+			}
+			s = merged
+		}
+		props[name] = s
+		if !strings.Contains(opts, "omitempty") {
+			*required = append(*required, name)
+		}
+	}
+}
+
+// listComponent registers the page schema of item type t.
+func (g *reflector) listComponent(t reflect.Type) string {
+	items := g.schema(t)
+	base := strings.TrimPrefix(items["$ref"].(string), "#/components/schemas/")
+	name := base + "List"
+	g.schemas[name] = map[string]any{
+		"type":     "object",
+		"required": []string{"data"},
+		"properties": map[string]any{
+			"data": map[string]any{"type": "array", "items": items},
+			"next_cursor": map[string]any{"type": "string",
+				"description": "pass as ?cursor= for the next page; absent on the last page"},
+		},
+	}
+	return name
+}
+
+// Document is an OpenAPI 3.1 document, its members in the usual order.
+type Document struct {
+	OpenAPI           string         `json:"openapi"`
+	Info              map[string]any `json:"info"`
+	JSONSchemaDialect string         `json:"jsonSchemaDialect"`
+	Servers           []any          `json:"servers"`
+	Security          []any          `json:"security"`
+	Paths             map[string]any `json:"paths"`
+	Components        map[string]any `json:"components"`
+}
+
+// OpenAPI returns the OpenAPI 3.1 document describing routes.
+func OpenAPI(routes []Route) *Document {
+	g := &reflector{schemas: map[string]any{}, names: map[reflect.Type]string{}, statuses: map[int]bool{}}
+	g.component(reflect.TypeFor[Problem]())
+	paths := map[string]any{}
+	for i := range routes {
+		rt := &routes[i]
+		item, _ := paths[rt.Path].(map[string]any)
+		if item == nil {
+			item = map[string]any{}
+			paths[rt.Path] = item
+		}
+		item[strings.ToLower(rt.Method)] = g.operation(rt)
+	}
+	return &Document{
+		OpenAPI: "3.1.0",
+		Info: map[string]any{
+			"title":   "peakwallet API",
+			"version": "v1",
+			"description": "Money is an integer count of minor units (int64) plus an ISO 4217 code. " +
+				"Errors are RFC 9457 problems with a stable code. Money-moving POSTs require an Idempotency-Key.",
+		},
+		JSONSchemaDialect: "https://spec.openapis.org/oas/3.1/dialect/base",
+		Servers:           []any{map[string]any{"url": "/"}},
+		Security:          []any{map[string]any{"bearer": []string{}}},
+		Paths:             paths,
+		Components: map[string]any{
+			"schemas": g.schemas,
+			"securitySchemes": map[string]any{
+				"bearer": map[string]any{"type": "http", "scheme": "bearer"},
+			},
+			"parameters": map[string]any{
+				"IdempotencyKey": map[string]any{"name": HeaderIdempotencyKey, "in": "header", "required": true,
+					"description": "1 to 255 printable ASCII characters, scoped to the caller; kept at least 24 h",
+					"schema":      map[string]any{"type": "string", "minLength": 1, "maxLength": pw.IdempotencyKeyBytesMax}},
+				"Limit": map[string]any{"name": "limit", "in": "query",
+					"schema": map[string]any{"type": "integer", "minimum": 1, "maximum": pw.PageLimitMax, "default": pw.PageLimitDefault}},
+				"Cursor": map[string]any{"name": "cursor", "in": "query", "description": "next_cursor of the previous page",
+					"schema": map[string]any{"type": "string", "maxLength": CursorBytesMax}},
+			},
+			"responses": problemResponses(g.statuses),
+		},
+	}
+}
+
+// operation describes one route.
+func (g *reflector) operation(rt *Route) map[string]any {
+	op := map[string]any{
+		"operationId":      rt.Name,
+		"summary":          rt.Summary,
+		"tags":             []string{tagOf(rt.Path)},
+		"x-priority-class": string(rt.Class),
+	}
+	if rt.Public {
+		op["security"] = []any{}
+	}
+	var params []any
+	for _, seg := range strings.Split(rt.Path, "/") {
+		if name, ok := strings.CutPrefix(seg, "{"); ok {
+			params = append(params, map[string]any{"name": strings.TrimSuffix(name, "}"), "in": "path",
+				"required": true, "schema": map[string]any{"type": "string"}})
+		}
+	}
+	if rt.MovesMoney {
+		op["x-moves-money"] = true
+		params = append(params, map[string]any{"$ref": "#/components/parameters/IdempotencyKey"})
+	}
+	if rt.Paginated() {
+		params = append(params, map[string]any{"$ref": "#/components/parameters/Limit"},
+			map[string]any{"$ref": "#/components/parameters/Cursor"})
+	}
+	for _, q := range rt.Query {
+		params = append(params, map[string]any{"name": q.Name, "in": "query", "description": q.Description,
+			"schema": map[string]any{"type": "string"}})
+	}
+	if len(params) > 0 {
+		op["parameters"] = params
+	}
+	if t := rt.Request(); t != nil && rt.BodyMax > 0 && t.NumField() > 0 {
+		op["x-body-bytes-max"] = rt.BodyMax
+		op["requestBody"] = map[string]any{"required": !rt.BodyOptional,
+			"content": map[string]any{contentTypeJSON: map[string]any{"schema": g.schema(t)}}}
+	}
+	ok := map[string]any{"description": http.StatusText(rt.Status)}
+	if t := rt.Response(); t != nil {
+		ok["content"] = g.content(rt, t)
+	}
+	if rt.MovesMoney {
+		ok["headers"] = map[string]any{HeaderIdempotencyReplayed: map[string]any{
+			"description": "true when this is the remembered response of an earlier request with the same key",
+			"schema":      map[string]any{"type": "string", "enum": []string{"true"}}}}
+	}
+	responses := map[string]any{strconv.Itoa(rt.Status): ok,
+		"default": map[string]any{"$ref": "#/components/responses/Problem"}}
+	for _, status := range problemStatuses(rt) {
+		g.statuses[status] = true
+		responses[strconv.Itoa(status)] = map[string]any{"$ref": "#/components/responses/" + strconv.Itoa(status)}
+	}
+	op["responses"] = responses
+	return op
+}
+
+func (g *reflector) content(rt *Route, t reflect.Type) map[string]any {
+	var s map[string]any
+	switch {
+	case rt.Paginated():
+		s = ref(g.listComponent(t))
+	case t.Kind() == reflect.String:
+		return map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}
+	case t.Kind() == reflect.Map:
+		s = map[string]any{"type": "object"}
+	default:
+		s = g.schema(t)
+	}
+	return map[string]any{contentTypeJSON: map[string]any{"schema": s}}
+}
+
+// problemStatuses are the error statuses a route documents (besides default).
+func problemStatuses(rt *Route) []int {
+	var out []int
+	add := func(cond bool, statuses ...int) {
+		if cond {
+			out = append(out, statuses...)
+		}
+	}
+	add(rt.BodyMax > 0 || rt.Paginated() || rt.MovesMoney, http.StatusBadRequest)
+	add(!rt.Public, http.StatusUnauthorized)
+	add(strings.Contains(rt.Path, "{"), http.StatusNotFound)
+	add(rt.MovesMoney, http.StatusConflict, http.StatusUnprocessableEntity)
+	add(rt.BodyMax > 0, http.StatusRequestEntityTooLarge)
+	add(!rt.Public, http.StatusTooManyRequests)
+	add(rt.Class != ClassOps || rt.Path == "/readyz", http.StatusServiceUnavailable)
+	return out
+}
+
+// problemResponses are the shared error responses, one per status used.
+func problemResponses(used map[int]bool) map[string]any {
+	problem := func(desc string, headers map[string]any) map[string]any {
+		r := map[string]any{"description": desc, "content": map[string]any{
+			contentTypeProblem: map[string]any{"schema": ref("Problem")}}}
+		if headers != nil {
+			r["headers"] = headers
+		}
+		return r
+	}
+	retryAfter := map[string]any{"Retry-After": map[string]any{"description": "seconds to wait before retrying",
+		"schema": map[string]any{"type": "integer", "minimum": 1}}}
+	out := map[string]any{"Problem": problem("An error (RFC 9457); code says which", nil)}
+	for _, spec := range problems {
+		key := strconv.Itoa(spec.status)
+		if _, done := out[key]; done || !used[spec.status] {
+			continue
+		}
+		var headers map[string]any
+		switch spec.status {
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			headers = retryAfter
+		case http.StatusUnauthorized:
+			headers = map[string]any{"WWW-Authenticate": map[string]any{"schema": map[string]any{"type": "string"}}}
+		}
+		out[key] = problem(http.StatusText(spec.status)+": codes "+strings.Join(codesFor(spec.status), ", "), headers)
+	}
+	return out
+}
+
+// codesFor lists, sorted, the wire codes answered with status.
+func codesFor(status int) []string {
+	seen := map[string]bool{}
+	var out []string
+	for code, spec := range problems {
+		if spec.wire != "" {
+			code = spec.wire
+		}
+		if spec.status == status && !seen[code] {
+			seen[code] = true
+			out = append(out, code)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func tagOf(path string) string {
+	if c := collectionOf(path); c != "" {
+		return strings.TrimSuffix(c, ".json")
+	}
+	return "ops"
+}

@@ -1,0 +1,105 @@
+package http_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	pwhttp "github.com/peakwallet/peakwallet/http"
+)
+
+func TestOpenAPI(t *testing.T) {
+	e := MustOpenEnv(t)
+	r := e.Do(t, "GET", "/v1/openapi.json", "", map[string]string{"Authorization": ""})
+	if r.Status != 200 || r.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %v", r.Status, r.Header)
+	}
+	var doc struct {
+		OpenAPI    string                                `json:"openapi"`
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			Schemas         map[string]json.RawMessage `json:"schemas"`
+			SecuritySchemes map[string]json.RawMessage `json:"securitySchemes"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(r.Body, &doc); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	if doc.OpenAPI != "3.1.0" || doc.Components.SecuritySchemes["bearer"] == nil {
+		t.Fatalf("openapi %q, security schemes %v", doc.OpenAPI, doc.Components.SecuritySchemes)
+	}
+
+	routes := pwhttp.Routes()
+	seen := map[string]bool{}
+	for _, rt := range routes {
+		if seen[rt.Pattern()] || seen[rt.Name] {
+			t.Errorf("duplicate route or name: %s %s", rt.Pattern(), rt.Name)
+		}
+		seen[rt.Pattern()], seen[rt.Name] = true, true
+		raw := doc.Paths[rt.Path][strings.ToLower(rt.Method)]
+		if raw == nil {
+			t.Errorf("%s is missing from the document", rt.Pattern())
+			continue
+		}
+		var op struct {
+			OperationID string            `json:"operationId"`
+			Security    []json.RawMessage `json:"security"`
+			Parameters  []struct {
+				Ref  string `json:"$ref"`
+				Name string `json:"name"`
+				In   string `json:"in"`
+			} `json:"parameters"`
+			RequestBody *struct {
+				Content map[string]json.RawMessage `json:"content"`
+			} `json:"requestBody"`
+			Responses map[string]json.RawMessage `json:"responses"`
+			Class     string                     `json:"x-priority-class"`
+		}
+		if err := json.Unmarshal(raw, &op); err != nil {
+			t.Fatal(err)
+		}
+		params := map[string]bool{}
+		for _, p := range op.Parameters {
+			params[p.Ref+p.In+":"+p.Name] = true
+		}
+		switch {
+		case op.OperationID != rt.Name || op.Class != string(rt.Class):
+			t.Errorf("%s: operationId %q class %q", rt.Pattern(), op.OperationID, op.Class)
+		case rt.Public != (op.Security != nil && len(op.Security) == 0):
+			t.Errorf("%s: public %v but security %v", rt.Pattern(), rt.Public, op.Security)
+		case rt.MovesMoney != params["#/components/parameters/IdempotencyKey:"]:
+			t.Errorf("%s: Idempotency-Key parameter is %v", rt.Pattern(), !rt.MovesMoney)
+		case rt.Paginated() != params["#/components/parameters/Limit:"]:
+			t.Errorf("%s: pagination parameters do not match", rt.Pattern())
+		case strings.Contains(rt.Path, "{id}") && !params["path:id"]:
+			t.Errorf("%s: no path parameter id", rt.Pattern())
+		case op.Responses[itoa(rt.Status)] == nil || op.Responses["default"] == nil:
+			t.Errorf("%s: responses %v", rt.Pattern(), op.Responses)
+		case rt.MovesMoney && (op.RequestBody == nil) != (rt.Request().NumField() == 0):
+			t.Errorf("%s: request body documented %v", rt.Pattern(), op.RequestBody != nil)
+		}
+	}
+
+	for name, want := range map[string]string{
+		"TransferCreate": `"amount":{"format":"int64","type":"integer"}`,
+		"Account":        `"overdraft_limit":{"format":"int64","type":"integer"}`,
+		"Balance":        `"available":{"format":"int64","type":"integer"}`,
+		"Problem":        `"required":["type","title","status","code"]`,
+		"Transfer":       `"created_at":{"format":"date-time","type":"string"}`,
+		"BatchResponse":  `"results"`,
+		"EntryList":      `"next_cursor"`,
+		"AccountCreate":  `"required":["kind","currency"]`,
+	} {
+		if s := string(doc.Components.Schemas[name]); !strings.Contains(s, want) {
+			t.Errorf("schema %s = %s, want it to contain %s", name, s, want)
+		}
+	}
+	if s := string(doc.Components.Schemas["Transfer"]); strings.Contains(s, "RequestKey") || strings.Contains(s, "request_key") {
+		t.Errorf("a json:\"-\" field is documented: %s", s)
+	}
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}

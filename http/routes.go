@@ -1,0 +1,121 @@
+package http
+
+import (
+	"net/http"
+	"reflect"
+)
+
+// Class is a route's priority class: under overload, admission sheds the
+// lowest classes first (payment > topup > read > report). Ops routes
+// (health, readiness, metrics) are never shed: an orchestrator that cannot
+// see a busy server kills it.
+type Class string
+
+const (
+	ClassPayment Class = "payment" // interactive money movement
+	ClassTopup   Class = "topup"   // other money movement: top-ups, withdrawals, account opening, batches
+	ClassRead    Class = "read"    // reads of single objects and per-account lists
+	ClassReport  Class = "report"  // whole-ledger lists and exports
+	ClassOps     Class = "ops"     // health, readiness and metrics
+)
+
+// Route is one entry of the API. The table below is the whole API surface:
+// the server's mux, its metrics labels and the OpenAPI document are all
+// built from it, and nothing else.
+type Route struct {
+	Method  string
+	Path    string // a Go 1.22 ServeMux path pattern
+	Name    string // the OpenAPI operationId
+	Summary string
+	Class   Class
+	Public  bool // no Authorization needed
+	// MovesMoney routes require an Idempotency-Key and are replayed from it.
+	MovesMoney bool
+	// BodyMax is the largest request body accepted; 0 for routes without one.
+	BodyMax int64
+	// BodyOptional lets a body-taking route be called with an empty body,
+	// which then means "all defaults".
+	BodyOptional bool
+	Status       int     // the success status
+	Query        []Param // query parameters besides limit and cursor
+	ep           endpoint
+}
+
+// Param is a query parameter of a route.
+type Param struct {
+	Name        string
+	Description string
+}
+
+// Pattern is the ServeMux pattern of the route, such as "GET /v1/accounts/{id}".
+func (rt *Route) Pattern() string { return rt.Method + " " + rt.Path }
+
+// Request is the type of the request body, or nil.
+func (rt *Route) Request() reflect.Type { return rt.ep.request }
+
+// Response is the type of the success body (of each item, for lists), or
+// nil for routes that do not answer JSON.
+func (rt *Route) Response() reflect.Type { return rt.ep.response }
+
+// Paginated reports whether the route answers a List and takes limit and cursor.
+func (rt *Route) Paginated() bool { return rt.ep.list }
+
+// Routes returns the API's route table.
+func Routes() []Route {
+	return []Route{
+		{Method: "POST", Path: "/v1/accounts", Name: "createAccount", Summary: "Open an account",
+			Class: ClassTopup, MovesMoney: true, BodyMax: RequestBodyBytesMax, Status: http.StatusCreated,
+			ep: moneyRoute(createAccount)},
+		{Method: "GET", Path: "/v1/accounts", Name: "listAccounts", Summary: "List accounts in ID order",
+			Class: ClassReport, Status: http.StatusOK, ep: listRoute(listAccounts)},
+		{Method: "GET", Path: "/v1/accounts/{id}", Name: "getAccount", Summary: "Read an account and its balance",
+			Class: ClassRead, Status: http.StatusOK, ep: readRoute(getAccount)},
+		{Method: "GET", Path: "/v1/accounts/{id}/entries", Name: "listEntries", Summary: "List an account's entries, newest first",
+			Class: ClassRead, Status: http.StatusOK, ep: listRoute(listEntries)},
+		{Method: "GET", Path: "/v1/accounts/{id}/transfers", Name: "listAccountTransfers", Summary: "List an account's transfers, newest first",
+			Class: ClassRead, Status: http.StatusOK, ep: listRoute(listAccountTransfers)},
+
+		{Method: "POST", Path: "/v1/transfers", Name: "createTransfer", Summary: "Move money between two accounts",
+			Class: ClassPayment, MovesMoney: true, BodyMax: RequestBodyBytesMax, Status: http.StatusCreated,
+			ep: moneyRoute(createTransfer)},
+		{Method: "GET", Path: "/v1/transfers", Name: "listTransfers", Summary: "List transfers, newest first",
+			Class: ClassReport, Status: http.StatusOK, ep: listRoute(listTransfers),
+			Query: []Param{{Name: "account", Description: "only transfers from or to this account"}}},
+		{Method: "GET", Path: "/v1/transfers/{id}", Name: "getTransfer", Summary: "Read a transfer",
+			Class: ClassRead, Status: http.StatusOK, ep: readRoute(getTransfer)},
+		{Method: "POST", Path: "/v1/transfers/batch", Name: "createBatch",
+			Summary: "Post up to 8190 transfers in one commit; with atomic, all or none (body up to 8 MiB)",
+			Class:   ClassTopup, MovesMoney: true, BodyMax: BatchBodyBytesMax, Status: http.StatusOK,
+			ep: moneyRoute(createBatch)},
+		{Method: "POST", Path: "/v1/transfers/{id}/refunds", Name: "createRefund",
+			Summary: "Refund a transfer, in part or (by default) all that remains",
+			Class:   ClassPayment, MovesMoney: true, BodyMax: RequestBodyBytesMax, BodyOptional: true,
+			Status: http.StatusCreated, ep: moneyRoute(createRefund)},
+
+		{Method: "POST", Path: "/v1/holds", Name: "createHold", Summary: "Reserve funds until capture, void or expiry",
+			Class: ClassPayment, MovesMoney: true, BodyMax: RequestBodyBytesMax, Status: http.StatusCreated,
+			ep: moneyRoute(createHold)},
+		{Method: "GET", Path: "/v1/holds/{id}", Name: "getHold", Summary: "Read a hold",
+			Class: ClassRead, Status: http.StatusOK, ep: readRoute(getHold)},
+		{Method: "POST", Path: "/v1/holds/{id}/capture", Name: "captureHold",
+			Summary: "Post a hold, in part or (by default) in full; the rest is released",
+			Class:   ClassPayment, MovesMoney: true, BodyMax: RequestBodyBytesMax, BodyOptional: true,
+			Status: http.StatusCreated, ep: moneyRoute(captureHold)},
+		{Method: "POST", Path: "/v1/holds/{id}/void", Name: "voidHold", Summary: "Release a hold",
+			Class: ClassPayment, MovesMoney: true, BodyMax: RequestBodyBytesMax, BodyOptional: true,
+			Status: http.StatusOK, ep: moneyRoute(voidHold)},
+
+		{Method: "GET", Path: "/v1/status", Name: "getStatus", Summary: "The server's state and load",
+			Class: ClassRead, Public: true, Status: http.StatusOK, ep: plainRoute[Status](serveStatus)},
+		{Method: "GET", Path: "/v1/currencies", Name: "listCurrencies", Summary: "Supported currencies and their minor-unit exponents",
+			Class: ClassRead, Public: true, Status: http.StatusOK, ep: plainRoute[List[CurrencyInfo]](serveCurrencies)},
+		{Method: "GET", Path: "/v1/openapi.json", Name: "getOpenAPI", Summary: "This API's OpenAPI 3.1 document",
+			Class: ClassRead, Public: true, Status: http.StatusOK, ep: plainRoute[map[string]any](serveOpenAPI)},
+		{Method: "GET", Path: "/healthz", Name: "getHealth", Summary: "Liveness: 200 while the process runs",
+			Class: ClassOps, Public: true, Status: http.StatusOK, ep: plainRoute[Health](serveHealth)},
+		{Method: "GET", Path: "/readyz", Name: "getReadiness", Summary: "Readiness: 200 when the store is reachable and the server not draining",
+			Class: ClassOps, Public: true, Status: http.StatusOK, ep: plainRoute[Health](serveReady)},
+		{Method: "GET", Path: "/metrics", Name: "getMetrics", Summary: "Prometheus metrics (text format)",
+			Class: ClassOps, Public: true, Status: http.StatusOK, ep: plainRoute[string](serveMetrics)},
+	}
+}

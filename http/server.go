@@ -1,0 +1,201 @@
+// Package http is peakwallet's JSON API over HTTP: the server (every route
+// is in routes.go), the one error writer, strict JSON decoding,
+// idempotency, authentication, metrics, the generated OpenAPI document, and
+// a Client that implements peakwallet.LedgerService over the same API.
+//
+// Import it as pwhttp.
+package http
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// Ledger is what the server needs from the ledger: the service, plus the
+// claim and release of idempotency keys around money-moving calls.
+type Ledger interface {
+	pw.LedgerService
+	// BeginIdempotent claims key for a request with fingerprint. Exactly
+	// one of claim and replay is non-nil on success; errors have the codes
+	// idempotency_key_reused and idempotency_key_in_use.
+	BeginIdempotent(ctx context.Context, key pw.IdempotencyKey, fingerprint string) (claim, replay *pw.IdempotencyRecord, err error)
+	// ReleaseIdempotent frees claim after a request that committed nothing.
+	ReleaseIdempotent(ctx context.Context, claim *pw.IdempotencyRecord)
+}
+
+// Timeouts of the *http.Server built by NewHTTPServer. WriteTimeout bounds
+// a whole request, including a batch's commit; admission's deadlines are
+// shorter.
+const (
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 30 * time.Second
+	WriteTimeout      = 60 * time.Second
+	IdleTimeout       = 120 * time.Second
+	// HeaderBytesMax bounds request headers (Go's default is 1 MiB).
+	HeaderBytesMax = 64 << 10
+)
+
+// Config holds the server's dependencies. Ledger and Authenticator are
+// required; the rest have defaults.
+type Config struct {
+	Ledger        Ledger
+	Authenticator pw.Authenticator
+	// Readiness reports whether the server can serve (the store is
+	// reachable); nil means always ready.
+	Readiness func(ctx context.Context) error
+	Logger    *slog.Logger
+	// Registry receives the server's metrics and the Go and process
+	// collectors, and is what /metrics serves. nil: a new registry.
+	Registry *prometheus.Registry
+	Now      func() time.Time
+}
+
+// Server is the HTTP API. Build it with NewServer and serve Handler().
+type Server struct {
+	ledger    Ledger
+	auth      pw.Authenticator
+	readiness func(ctx context.Context) error
+	log       *slog.Logger
+	registry  *prometheus.Registry
+	now       func() time.Time
+	started   time.Time
+
+	routes   []Route
+	mux      *http.ServeMux
+	notFound http.Handler // for requests no route matches
+	metrics  *metrics
+	openapi  []byte
+	draining atomic.Bool
+	inFlight atomic.Int64
+}
+
+// NewServer returns a server over cfg's dependencies. It panics when a
+// required one is missing: that is a wiring mistake, not a runtime state.
+func NewServer(cfg Config) *Server {
+	if cfg.Ledger == nil || cfg.Authenticator == nil {
+		panic("http: NewServer needs a Ledger and an Authenticator")
+	}
+	s := &Server{
+		ledger:    cfg.Ledger,
+		auth:      cfg.Authenticator,
+		readiness: cfg.Readiness,
+		log:       cfg.Logger,
+		registry:  cfg.Registry,
+		now:       cfg.Now,
+		routes:    Routes(),
+		mux:       http.NewServeMux(),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.registry == nil {
+		s.registry = prometheus.NewRegistry()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.readiness == nil {
+		s.readiness = func(context.Context) error { return nil }
+	}
+	s.started = s.now().UTC()
+	s.metrics = newMetrics(s.registry, &s.inFlight)
+	s.openapi = mustMarshal(OpenAPI(s.routes))
+	for i := range s.routes {
+		rt := &s.routes[i]
+		h := rt.ep.build(s, rt)
+		if !rt.Public {
+			h = s.authenticate(h)
+		}
+		s.mux.Handle(rt.Pattern(), s.instrument(rt.Path, h))
+	}
+	s.notFound = s.instrument("unmatched", http.HandlerFunc(s.unmatched))
+	return s
+}
+
+// Handler returns the server's root handler.
+func (s *Server) Handler() http.Handler { return s }
+
+// ServeHTTP routes r; a request no route matches gets a problem (404, or
+// 405 with Allow when the path exists with other methods). ServeMux's own
+// answers for these are text/plain.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.notFound.ServeHTTP(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// unmatched answers a request that no route takes, as a problem.
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+	h, _ := s.mux.Handler(r)
+	rec := &headerRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	switch rec.status {
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		Error(w, r, pw.Errorf(codeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
+	default:
+		Error(w, r, pw.Errorf(pw.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
+	}
+}
+
+// headerRecorder captures what ServeMux's own 404/405 handlers would write, so that unmatched can answer with a problem instead.
+type headerRecorder struct {
+	header http.Header
+	status int
+}
+
+func (h *headerRecorder) Header() http.Header { return h.header }
+func (h *headerRecorder) Write(b []byte) (int, error) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (h *headerRecorder) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
+	}
+}
+
+// SetDraining marks the server as shutting down: /readyz answers 503 so
+// that load balancers stop sending new requests, while in-flight ones finish.
+func (s *Server) SetDraining(draining bool) { s.draining.Store(draining) }
+
+// Draining reports whether SetDraining(true) was called.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// Registry returns the registry the server's metrics are in.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// NewHTTPServer returns an *http.Server for h on addr with the package's
+// timeouts, so that no slow client can hold a connection forever.
+func NewHTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    HeaderBytesMax,
+	}
+}
+
+type loggerKey struct{}
+
+// loggerFrom returns the request's logger (the server's), or the default.
+func loggerFrom(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
