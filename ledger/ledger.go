@@ -19,14 +19,19 @@ type Options struct {
 	Now        func() time.Time // clock; time.Now by default
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // where the ledger's metrics go; none if nil
+	// MaxBatch bounds the transfers one store transaction carries;
+	// BatchUnitsMax by default. 1 gives the naive baseline that the bench
+	// compares against: one store transaction per request.
+	MaxBatch int
 }
 
 // Ledger implements peakwallet.LedgerService over a Store.
 type Ledger struct {
-	store   pw.Store
-	now     func() time.Time
-	log     *slog.Logger
-	metrics *metrics
+	store    pw.Store
+	now      func() time.Time
+	log      *slog.Logger
+	metrics  *metrics
+	maxBatch int
 
 	queue   chan *command
 	quit    chan struct{}
@@ -43,6 +48,10 @@ func New(store pw.Store, opts Options) *Ledger {
 	}
 	if l.now == nil {
 		l.now = time.Now
+	}
+	l.maxBatch = opts.MaxBatch
+	if l.maxBatch <= 0 || l.maxBatch > BatchUnitsMax {
+		l.maxBatch = BatchUnitsMax
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)

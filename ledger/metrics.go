@@ -1,14 +1,26 @@
 package ledger
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"math/bits"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// statsBuckets are powers of two: bucket i counts batches of [2^i, 2^(i+1)) transfers.
+const statsBuckets = 14
 
 type metrics struct {
 	batchCommands prometheus.Histogram
 	batchUnits    prometheus.Histogram
+	batches       atomic.Uint64
+	commands      atomic.Uint64
+	units         atomic.Uint64
+	hist          [statsBuckets]atomic.Uint64
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	buckets := prometheus.ExponentialBuckets(1, 2, 14) // 1 … 8192
+	buckets := prometheus.ExponentialBuckets(1, 2, statsBuckets) // 1 … 8192
 	m := &metrics{
 		batchCommands: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "peakwallet_ledger_batch_commands", Help: "Commands committed per store transaction.", Buckets: buckets}),
@@ -24,4 +36,37 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 func (m *metrics) observeBatch(commands, units int) {
 	m.batchCommands.Observe(float64(commands))
 	m.batchUnits.Observe(float64(units))
+	m.batches.Add(1)
+	m.commands.Add(uint64(commands))
+	m.units.Add(uint64(units))
+	if units > 0 {
+		m.hist[min(bits.Len(uint(units))-1, statsBuckets-1)].Add(1)
+	}
+}
+
+// Stats counts what the sequencer committed since the ledger started.
+type Stats struct {
+	Batches  uint64 `json:"batches"`  // store transactions
+	Commands uint64 `json:"commands"` // requests
+	Units    uint64 `json:"units"`    // transfers, batch items counted one by one
+	// SizeHistogram[i] counts batches of 2^i to 2^(i+1)-1 transfers.
+	SizeHistogram [statsBuckets]uint64 `json:"size_histogram"`
+}
+
+// Stats returns the sequencer's counters.
+func (l *Ledger) Stats() Stats {
+	s := Stats{Batches: l.metrics.batches.Load(), Commands: l.metrics.commands.Load(), Units: l.metrics.units.Load()}
+	for i := range s.SizeHistogram {
+		s.SizeHistogram[i] = l.metrics.hist[i].Load()
+	}
+	return s
+}
+
+// Sub returns s - o, the counts of an interval.
+func (s Stats) Sub(o Stats) Stats {
+	d := Stats{Batches: s.Batches - o.Batches, Commands: s.Commands - o.Commands, Units: s.Units - o.Units}
+	for i := range d.SizeHistogram {
+		d.SizeHistogram[i] = s.SizeHistogram[i] - o.SizeHistogram[i]
+	}
+	return d
 }

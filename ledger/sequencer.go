@@ -23,7 +23,7 @@ const (
 
 // The sequencer gathers concurrent commands into batches: it takes the
 // first command as soon as one arrives (no sleep, so an idle ledger commits
-// at once) and whatever else is queued by then, up to BatchUnitsMax. While
+// at once) and whatever else is queued by then, up to Options.MaxBatch. While
 // a batch commits, the next one forms, so batches grow with load.
 func (l *Ledger) loop() {
 	defer close(l.stopped)
@@ -50,10 +50,10 @@ func (l *Ledger) loop() {
 			}
 		}
 	gather:
-		for units < BatchUnitsMax {
+		for units < l.maxBatch {
 			select {
 			case c := <-l.queue:
-				if units+c.units() > BatchUnitsMax && len(cmds) > 0 {
+				if units+c.units() > l.maxBatch && len(cmds) > 0 {
 					carry = c
 					break gather
 				}

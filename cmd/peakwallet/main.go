@@ -53,6 +53,7 @@ Usage:
   peakwallet serve    [--addr 127.0.0.1:8080] [--data DIR] [--postgres DSN]   run the server
   peakwallet verify   [--data DIR | --postgres DSN] [--json]                  check every ledger invariant
   peakwallet migrate  [--data DIR | --postgres DSN]                           apply schema migrations
+  peakwallet bench    [--data DIR | --postgres DSN | --target URL] [--http]   the surge benchmark
   peakwallet version                                                          print the version
 
 Every flag has an environment equivalent: PEAKWALLET_ADDR, PEAKWALLET_DATA,
@@ -75,6 +76,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runVerify(ctx, rest, env)
 	case "migrate":
 		return runMigrate(ctx, rest, env)
+	case "bench":
+		return runBench(ctx, rest, env)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "peakwallet", version())
 		return nil

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/bench"
+	pwhttp "github.com/peakwallet/peakwallet/http"
+	"github.com/peakwallet/peakwallet/ledger"
+)
+
+// target is what a bench run drives: a LedgerService, and, when the ledger
+// runs in this process, its batch counters.
+type target struct {
+	svc   pw.LedgerService
+	stats func() ledger.Stats
+	close func()
+}
+
+type benchFlags struct {
+	store              storeFlags
+	url, key           string
+	overHTTP           bool
+	scenario           string
+	callers, batch     int
+	users, merchants   int
+	duration, deadline time.Duration
+	baseline, asJSON   bool
+	report             string
+	baselineDuration   time.Duration
+	currency           string
+	cpuProfile         string
+}
+
+func runBench(ctx context.Context, args []string, env *environment) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	var f benchFlags
+	f.store.register(fs, env)
+	fs.StringVar(&f.url, "target", "", "benchmark a running server at this URL instead of the ledger in-process")
+	fs.StringVar(&f.key, "key", env.getenv("PEAKWALLET_OPERATOR_KEY"), "operator key for --target [PEAKWALLET_OPERATOR_KEY]")
+	fs.BoolVar(&f.overHTTP, "http", false, "serve the store over HTTP in this process and benchmark through real HTTP (keep-alive)")
+	fs.StringVar(&f.scenario, "scenario", "all", "uniform, hot, spike, or all")
+	fs.IntVar(&f.callers, "callers", 256, "concurrent callers (the spike's in-flight cap is 4× this)")
+	fs.IntVar(&f.batch, "batch", 0, "transfers per request (0: single transfers; >1: the batch endpoint)")
+	fs.IntVar(&f.users, "users", 10_000, "user accounts")
+	fs.IntVar(&f.merchants, "merchants", 1_000, "merchant accounts")
+	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured time of each run")
+	fs.DurationVar(&f.deadline, "deadline", 2*time.Second, "deadline of each request")
+	fs.BoolVar(&f.baseline, "baseline", true, "also run the naive baseline (one store transaction per request) and report the ratio")
+	fs.DurationVar(&f.baselineDuration, "baseline-duration", 5*time.Second, "measured time of the baseline run")
+	fs.StringVar(&f.currency, "currency", "EUR", "currency of the accounts")
+	fs.BoolVar(&f.asJSON, "json", false, "print the report as JSON on stdout")
+	fs.StringVar(&f.report, "report", "", "also write the report as Markdown to this file")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole session to this file (go tool pprof)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	}
+	scenarios := []string{bench.ScenarioUniform, bench.ScenarioHot, bench.ScenarioSpike}
+	if f.scenario != "all" {
+		scenarios = strings.Split(f.scenario, ",")
+		for _, s := range scenarios {
+			if s != bench.ScenarioUniform && s != bench.ScenarioHot && s != bench.ScenarioSpike {
+				return fmt.Errorf("--scenario: unknown scenario %q", s)
+			}
+		}
+	}
+
+	rep := &bench.Report{
+		Date:    time.Now().UTC(),
+		Command: "peakwallet bench " + strings.Join(args, " "),
+		Machine: machine(),
+		Mode:    "in-process (ledger + store, no HTTP)",
+		Ratios:  map[string]float64{},
+	}
+	var open func(maxBatch int) (*target, error)
+	var store pw.Store
+	switch {
+	case f.url != "":
+		rep.Mode, rep.Store = "over HTTP to "+f.url, "the server's"
+		f.baseline = false
+		open = func(int) (*target, error) {
+			return &target{svc: pwhttp.NewClient(f.url, f.key, httpClient(f.callers)), close: func() {}}, nil
+		}
+	default:
+		if f.store.postgres == "" && !flagSet(fs, "data") && env.getenv("PEAKWALLET_DATA") == "" {
+			dir, err := os.MkdirTemp("", "peakwallet-bench")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			f.store.data = dir
+		}
+		s, where, err := f.store.open(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		store, rep.Store = s, where
+		if f.overHTTP {
+			rep.Mode = "over HTTP (loopback, keep-alive, server in this process)"
+		}
+		open = func(maxBatch int) (*target, error) { return localTarget(store, maxBatch, f.overHTTP, f.callers) }
+	}
+
+	var progress io.Writer
+	if isTerminal(env.stderr) {
+		progress = env.stderr
+	}
+	t, err := open(0)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	fmt.Fprintf(env.stderr, "bench: %s, store %s; opening %d users and %d merchants…\n", rep.Mode, rep.Store, f.users, f.merchants)
+	pop, err := bench.NewPopulation(ctx, t.svc, pw.Currency(f.currency), f.users, f.merchants)
+	if err != nil {
+		return err
+	}
+	cfg := bench.Config{Callers: f.callers, Duration: f.duration, Batch: f.batch, Deadline: f.deadline, Seed: 1, Progress: progress, Stats: t.stats}
+	var uniform *bench.Result
+	for _, sc := range scenarios {
+		c := cfg
+		c.Scenario, c.Label = sc, sc
+		if sc == bench.ScenarioSpike {
+			if uniform == nil {
+				c0 := cfg
+				c0.Scenario, c0.Label, c0.Duration = bench.ScenarioUniform, "capacity probe", min(f.duration, 5*time.Second)
+				if uniform, err = runOne(ctx, env, t, pop, c0, rep); err != nil {
+					return err
+				}
+			}
+			c.Capacity = float64(uniform.OK) / uniform.Seconds
+			c.Callers = 4 * f.callers
+			c.Batch = 0
+		}
+		r, err := runOne(ctx, env, t, pop, c, rep)
+		if err != nil {
+			return err
+		}
+		if sc == bench.ScenarioUniform {
+			uniform = r
+		}
+		if sc == bench.ScenarioHot && uniform != nil && uniform.Throughput > 0 {
+			rep.Ratios["hot merchants / uniform throughput"] = r.Throughput / uniform.Throughput
+		}
+	}
+	if f.baseline && uniform != nil {
+		t.close()
+		naive, err := open(1)
+		if err != nil {
+			return err
+		}
+		c := cfg
+		c.Scenario, c.Label, c.Duration, c.Stats = bench.ScenarioUniform, "naive baseline (1 transaction per request)", f.baselineDuration, naive.stats
+		r, err := runOne(ctx, env, naive, pop, c, rep)
+		naive.close()
+		if err != nil {
+			return err
+		}
+		if r.Throughput > 0 {
+			rep.Ratios["batched / naive throughput"] = uniform.Throughput / r.Throughput
+		}
+		t.close = func() {}
+	}
+	if store != nil {
+		fmt.Fprintln(env.stderr, "bench: checking every invariant…")
+		v, err := ledger.Verify(ctx, store)
+		if err != nil {
+			return err
+		}
+		ok := v.OK()
+		rep.Verify, rep.VerifyOK = v, &ok
+	}
+	if f.report != "" {
+		file, err := os.Create(f.report)
+		if err != nil {
+			return err
+		}
+		rep.Markdown(file)
+		if err := file.Close(); err != nil {
+			return err
+		}
+	}
+	if f.asJSON {
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		rep.Markdown(env.stdout)
+	}
+	if rep.VerifyOK != nil && !*rep.VerifyOK {
+		return &exitError{code: 1, err: errors.New("the invariant check failed after the bench")}
+	}
+	return nil
+}
+
+func runOne(ctx context.Context, env *environment, t *target, pop *bench.Population, c bench.Config, rep *bench.Report) (*bench.Result, error) {
+	fmt.Fprintf(env.stderr, "bench: %s, %d callers, %d transfers per request, %s…\n", c.Label, c.Callers, max(c.Batch, 1), c.Duration)
+	r, err := bench.Run(ctx, t.svc, pop, c)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(env.stderr, "bench: %s: %.0f transfers/s, p99 %.2f ms, busy %.2f %%\n", c.Label, r.Throughput, r.P99ms, 100*r.BusyShare)
+	rep.Runs = append(rep.Runs, r)
+	return r, nil
+}
+
+// localTarget runs a ledger over store in this process, driven directly or
+// through an HTTP server on loopback.
+func localTarget(store pw.Store, maxBatch int, overHTTP bool, callers int) (*target, error) {
+	l := ledger.New(store, ledger.Options{MaxBatch: maxBatch})
+	t := &target{svc: l, stats: l.Stats, close: func() { l.Close() }}
+	if !overHTTP {
+		return t, nil
+	}
+	const key = "bench-operator-key-local-only"
+	srv := pwhttp.NewServer(pwhttp.Config{Ledger: l, Authenticator: pwhttp.NewOperatorAuthenticator(key), Readiness: store.Ping})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	hs := pwhttp.NewHTTPServer(ln.Addr().String(), srv.Handler())
+	go hs.Serve(ln)
+	t.svc = pwhttp.NewClient("http://"+ln.Addr().String(), key, httpClient(callers))
+	t.close = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		hs.Shutdown(ctx)
+		l.Close()
+	}
+	return t, nil
+}
+
+// httpClient keeps one connection per caller alive.
+func httpClient(callers int) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 4 * callers
+	tr.MaxIdleConnsPerHost = 4 * callers
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+func machine() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%d CPUs (%s/%s), %s, host %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), host)
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
