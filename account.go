@@ -79,14 +79,14 @@ func ValidText(s string) bool { return utf8.ValidString(s) && !strings.ContainsR
 // ValidateMetadata checks the metadata limits.
 func ValidateMetadata(m map[string]string) error {
 	if len(m) > MetadataKeysMax {
-		return Errorf(EINVALID, "metadata has %d keys; at most %d are allowed", len(m), MetadataKeysMax)
+		return FieldErrorf("metadata", EINVALID, "metadata has %d keys; at most %d are allowed", len(m), MetadataKeysMax)
 	}
 	for k, v := range m {
 		if k == "" || len(k) > MetadataKeyBytesMax || !ValidText(k) {
-			return Errorf(EINVALID, "metadata key %q must be 1 to %d bytes of UTF-8 text", k, MetadataKeyBytesMax)
+			return FieldErrorf("metadata", EINVALID, "metadata key %q must be 1 to %d bytes of UTF-8 text", k, MetadataKeyBytesMax)
 		}
 		if len(v) > MetadataValueBytesMax || !ValidText(v) {
-			return Errorf(EINVALID, "metadata value for %q must be at most %d bytes of UTF-8 text", k, MetadataValueBytesMax)
+			return FieldErrorf("metadata", EINVALID, "metadata value for %q must be at most %d bytes of UTF-8 text", k, MetadataValueBytesMax)
 		}
 	}
 	return nil
@@ -104,19 +104,19 @@ type AccountCreate struct {
 // Validate checks the request without touching the store.
 func (r *AccountCreate) Validate() error {
 	if !r.Kind.Valid() {
-		return Errorf(EINVALID, "kind must be one of user, merchant, system")
+		return FieldErrorf("kind", EINVALID, "kind must be one of user, merchant, system")
 	}
 	if _, err := ParseCurrency(string(r.Currency)); err != nil {
 		return err
 	}
 	if r.OverdraftLimit < 0 {
-		return Errorf(EINVALID, "overdraft_limit must not be negative")
+		return FieldErrorf("overdraft_limit", EINVALID, "overdraft_limit must not be negative")
 	}
 	if r.Kind == AccountSystem && r.OverdraftLimit != 0 {
-		return Errorf(EINVALID, "system accounts have no overdraft_limit: they are unbounded")
+		return FieldErrorf("overdraft_limit", EINVALID, "system accounts have no overdraft_limit: they are unbounded")
 	}
 	if len(r.OwnerID) > OwnerIDBytesMax || !ValidText(r.OwnerID) {
-		return Errorf(EINVALID, "owner_id must be at most %d bytes of UTF-8 text", OwnerIDBytesMax)
+		return FieldErrorf("owner_id", EINVALID, "owner_id must be at most %d bytes of UTF-8 text", OwnerIDBytesMax)
 	}
 	return ValidateMetadata(r.Metadata)
 }

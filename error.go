@@ -12,6 +12,7 @@ const (
 	EUNAUTHORIZED     = "unauthorized"
 	EFORBIDDEN        = "forbidden"
 	ENOTFOUND         = "not_found"
+	EMETHODNOTALLOWED = "method_not_allowed"
 	EACCOUNTNOTFOUND  = "account_not_found"
 	ECURRENCYMISMATCH = "currency_mismatch"
 	EINSUFFICIENT     = "insufficient_funds"
@@ -46,6 +47,7 @@ var ErrCommitUnknown = errors.New("the commit's outcome is unknown")
 type Error struct {
 	Code    string // one of the E… constants
 	Message string // human-readable, safe to show to the client
+	Field   string // the request member at fault, when there is one ("amount")
 	Op      string // the operation that failed, for logs ("ledger.CreateTransfer")
 	Err     error  // the cause, for logs; never shown to clients
 }
@@ -69,6 +71,11 @@ func (e *Error) Unwrap() error { return e.Err }
 // Errorf returns an *Error with the given code and formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldErrorf returns an *Error about one member of a request.
+func FieldErrorf(field, code, format string, args ...any) *Error {
+	return &Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
 // ErrorCode returns the code of err, EINTERNAL when err carries none, or ""

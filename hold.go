@@ -53,7 +53,7 @@ func (r *HoldCreate) Validate() error {
 		return err
 	}
 	if r.ExpiresInSeconds <= 0 || r.ExpiresInSeconds > HoldExpiresInSecondsMax {
-		return Errorf(EINVALID, "expires_in_seconds must be between 1 and %d", HoldExpiresInSecondsMax)
+		return FieldErrorf("expires_in_seconds", EINVALID, "expires_in_seconds must be between 1 and %d", HoldExpiresInSecondsMax)
 	}
 	return nil
 }
@@ -62,4 +62,12 @@ func (r *HoldCreate) Validate() error {
 // remainder is released.
 type HoldCapture struct {
 	Amount int64 `json:"amount,omitempty"`
+}
+
+// Validate checks what can be checked without the hold.
+func (r *HoldCapture) Validate() error {
+	if r.Amount < 0 {
+		return FieldErrorf("amount", EINVALID, "amount must be positive, or absent for the whole hold")
+	}
+	return nil
 }

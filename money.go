@@ -15,11 +15,11 @@ type Currency string
 // upper-case letters naming an active ISO 4217 currency.
 func ParseCurrency(code string) (Currency, error) {
 	if len(code) != 3 || strings.ToUpper(code) != code {
-		return "", Errorf(EINVALID, "currency %q is not a three-letter upper-case ISO 4217 code", code)
+		return "", FieldErrorf("currency", EINVALID, "currency %q is not a three-letter upper-case ISO 4217 code", code)
 	}
 	c := Currency(code)
 	if _, ok := currencyExponents[c]; !ok {
-		return "", Errorf(EINVALID, "currency %q is not an active ISO 4217 currency", code)
+		return "", FieldErrorf("currency", EINVALID, "currency %q is not an active ISO 4217 currency", code)
 	}
 	return c, nil
 }

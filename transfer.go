@@ -54,10 +54,10 @@ type TransferCreate struct {
 // Validate checks everything that can be checked without the store.
 func (r *TransferCreate) Validate() error {
 	if r.FromAccount == "" || r.ToAccount == "" {
-		return Errorf(EINVALID, "from_account and to_account are required")
+		return FieldErrorf("to_account", EINVALID, "from_account and to_account are required")
 	}
 	if r.FromAccount == r.ToAccount {
-		return Errorf(ESAMEACCOUNT, "from_account and to_account must be different")
+		return FieldErrorf("to_account", ESAMEACCOUNT, "from_account and to_account must be different")
 	}
 	if err := ValidateAmount(r.Amount); err != nil {
 		return err
@@ -74,7 +74,7 @@ func (r *TransferCreate) Validate() error {
 // ValidateAmount requires a strictly positive amount of minor units.
 func ValidateAmount(amount int64) error {
 	if amount <= 0 {
-		return Errorf(EINVALID, "amount must be a positive integer count of minor units")
+		return FieldErrorf("amount", EINVALID, "amount must be a positive integer count of minor units")
 	}
 	return nil
 }
@@ -82,7 +82,7 @@ func ValidateAmount(amount int64) error {
 // ValidateDescription bounds free text.
 func ValidateDescription(s string) error {
 	if len(s) > DescriptionBytesMax || !ValidText(s) {
-		return Errorf(EINVALID, "description must be at most %d bytes of UTF-8 text", DescriptionBytesMax)
+		return FieldErrorf("description", EINVALID, "description must be at most %d bytes of UTF-8 text", DescriptionBytesMax)
 	}
 	return nil
 }
@@ -100,10 +100,10 @@ type BatchCreate struct {
 // that one bad item fails only itself (or the whole batch when atomic).
 func (r *BatchCreate) Validate() error {
 	if len(r.Transfers) == 0 {
-		return Errorf(EINVALID, "transfers must hold at least one transfer")
+		return FieldErrorf("transfers", EINVALID, "transfers must hold at least one transfer")
 	}
 	if len(r.Transfers) > BatchTransfersMax {
-		return Errorf(EINVALID, "a batch holds at most %d transfers, not %d", BatchTransfersMax, len(r.Transfers))
+		return FieldErrorf("transfers", EINVALID, "a batch holds at most %d transfers, not %d", BatchTransfersMax, len(r.Transfers))
 	}
 	return nil
 }
@@ -120,4 +120,12 @@ type BatchResult struct {
 type RefundCreate struct {
 	Amount      int64  `json:"amount,omitempty"`
 	Description string `json:"description,omitempty"`
+}
+
+// Validate checks what can be checked without the store.
+func (r *RefundCreate) Validate() error {
+	if r.Amount < 0 {
+		return FieldErrorf("amount", EINVALID, "amount must be positive, or absent for all that remains")
+	}
+	return ValidateDescription(r.Description)
 }

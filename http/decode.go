@@ -27,18 +27,8 @@ const (
 	contentTypeProblem = "application/problem+json"
 )
 
-// fieldError is a decode error about one member of the request.
-type fieldError struct {
-	err   *pw.Error
-	field string
-}
-
-func (e *fieldError) Error() string        { return e.err.Error() }
-func (e *fieldError) Unwrap() error        { return e.err }
-func (e *fieldError) problemField() string { return e.field }
-
 func invalidField(field, format string, args ...any) error {
-	return &fieldError{err: pw.Errorf(pw.EINVALID, format, args...), field: field}
+	return pw.FieldErrorf(field, pw.EINVALID, format, args...)
 }
 
 // ReadBody reads r's body, at most limit bytes. A longer body is

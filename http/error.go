@@ -14,11 +14,6 @@ import (
 	pw "github.com/peakwallet/peakwallet"
 )
 
-// codeMethodNotAllowed answers a known path with a method it does not
-// serve (405). The root package has no code for it because no service
-// returns it: only the router does.
-const codeMethodNotAllowed = "method_not_allowed"
-
 // ProblemTypeBase prefixes each problem's code to form its RFC 9457 type URI.
 const ProblemTypeBase = "https://peakwallet.dev/problems/"
 
@@ -53,7 +48,7 @@ var problems = map[string]problemSpec{
 	pw.EMFAREQUIRED:      {http.StatusForbidden, "Multi-factor authentication required", ""},
 	pw.ENOTFOUND:         {http.StatusNotFound, "Not found", ""},
 	pw.EACCOUNTNOTFOUND:  {http.StatusNotFound, "Account not found", ""},
-	codeMethodNotAllowed: {http.StatusMethodNotAllowed, "Method not allowed", ""},
+	pw.EMETHODNOTALLOWED: {http.StatusMethodNotAllowed, "Method not allowed", ""},
 	pw.EINSUFFICIENT:     {http.StatusConflict, "Insufficient funds", ""},
 	pw.EIDEMINUSE:        {http.StatusConflict, "Idempotency-Key in use", ""},
 	pw.EHOLDNOTPENDING:   {http.StatusConflict, "Hold not pending", ""},
@@ -124,12 +119,6 @@ func (p Problem) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// problemExtra is implemented by errors that add members to their problem
-// (decode errors name the field at fault).
-type problemExtra interface {
-	problemField() string
-}
-
 // ProblemFor returns the problem that err is shown to clients as. Causes of
 // internal errors never reach it: their detail is a fixed text.
 func ProblemFor(err error) Problem {
@@ -153,9 +142,9 @@ func ProblemFor(err error) Problem {
 	} else {
 		p.Detail = pw.ErrorMessage(err)
 	}
-	var fe problemExtra
-	if errors.As(err, &fe) {
-		p.Field = fe.problemField()
+	var e *pw.Error
+	if errors.As(err, &e) && code != pw.EINTERNAL {
+		p.Field = e.Field
 	}
 	return p
 }

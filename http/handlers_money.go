@@ -77,15 +77,6 @@ type None struct{}
 
 func noValidation[T any](*T) error { return nil }
 
-// validateAmountOrAll accepts 0 ("all": what remains, what is held) or a
-// positive amount.
-func validateAmountOrAll(amount int64) error {
-	if amount < 0 {
-		return &fieldError{err: pw.Errorf(pw.EINVALID, "amount must be positive, or absent for all"), field: "amount"}
-	}
-	return nil
-}
-
 var (
 	createAccount = moneyCall[pw.AccountCreate, *pw.Account]{
 		validate: (*pw.AccountCreate).Validate,
@@ -109,12 +100,7 @@ var (
 		},
 	}
 	createRefund = moneyCall[pw.RefundCreate, *pw.Transfer]{
-		validate: func(req *pw.RefundCreate) error {
-			if err := validateAmountOrAll(req.Amount); err != nil {
-				return err
-			}
-			return pw.ValidateDescription(req.Description)
-		},
+		validate: (*pw.RefundCreate).Validate,
 		call: func(ctx context.Context, l Ledger, r *http.Request, req *pw.RefundCreate) (*pw.Transfer, error) {
 			return l.Refund(ctx, r.PathValue("id"), *req)
 		},
@@ -126,7 +112,7 @@ var (
 		},
 	}
 	captureHold = moneyCall[pw.HoldCapture, *pw.Transfer]{
-		validate: func(req *pw.HoldCapture) error { return validateAmountOrAll(req.Amount) },
+		validate: (*pw.HoldCapture).Validate,
 		call: func(ctx context.Context, l Ledger, r *http.Request, req *pw.HoldCapture) (*pw.Transfer, error) {
 			return l.CaptureHold(ctx, r.PathValue("id"), *req)
 		},

@@ -71,14 +71,12 @@ func ParsePage(r *http.Request) (pw.Page, error) {
 	if s := q.Get("limit"); s != "" || q.Has("limit") {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > pw.PageLimitMax {
-			return pw.Page{}, &fieldError{field: "limit",
-				err: pw.Errorf(pw.EINVALID, "limit must be an integer from 1 to %d", pw.PageLimitMax)}
+			return pw.Page{}, pw.FieldErrorf("limit", pw.EINVALID, "limit must be an integer from 1 to %d", pw.PageLimitMax)
 		}
 		page.Limit = n
 	}
 	if len(page.Cursor) > CursorBytesMax {
-		return pw.Page{}, &fieldError{field: "cursor",
-			err: pw.Errorf(pw.EINVALID, "cursor must be at most %d bytes", CursorBytesMax)}
+		return pw.Page{}, pw.FieldErrorf("cursor", pw.EINVALID, "cursor must be at most %d bytes", CursorBytesMax)
 	}
 	return page, nil
 }

@@ -141,7 +141,7 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 	switch rec.status {
 	case http.StatusMethodNotAllowed:
 		w.Header().Set("Allow", rec.header.Get("Allow"))
-		Error(w, r, pw.Errorf(codeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
+		Error(w, r, pw.Errorf(pw.EMETHODNOTALLOWED, "%s is not allowed on %s", r.Method, r.URL.Path))
 	default:
 		Error(w, r, pw.Errorf(pw.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
 	}

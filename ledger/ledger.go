@@ -111,10 +111,7 @@ func (l *Ledger) CreateBatch(ctx context.Context, req pw.BatchCreate) ([]pw.Batc
 
 // Refund returns money against an earlier transfer.
 func (l *Ledger) Refund(ctx context.Context, transferID string, req pw.RefundCreate) (*pw.Transfer, error) {
-	if req.Amount < 0 {
-		return nil, pw.Errorf(pw.EINVALID, "amount must be positive (or omitted for all that remains)")
-	}
-	if err := pw.ValidateDescription(req.Description); err != nil {
+	if err := req.Validate(); err != nil {
 		return nil, err
 	}
 	c := newCommand(opRefund, pw.ClaimFromContext(ctx))
@@ -134,8 +131,8 @@ func (l *Ledger) CreateHold(ctx context.Context, req pw.HoldCreate) (*pw.Hold, e
 
 // CaptureHold posts a pending hold, in full or in part, releasing the rest.
 func (l *Ledger) CaptureHold(ctx context.Context, id string, req pw.HoldCapture) (*pw.Transfer, error) {
-	if req.Amount < 0 {
-		return nil, pw.Errorf(pw.EINVALID, "amount must be positive (or omitted for the whole hold)")
+	if err := req.Validate(); err != nil {
+		return nil, err
 	}
 	c := newCommand(opCapture, pw.ClaimFromContext(ctx))
 	c.targetID, c.capture = id, &req

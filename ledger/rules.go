@@ -147,10 +147,7 @@ func (b *batch) refund(id string, r *pw.RefundCreate, requestKey string) (*pw.Tr
 	if orig.Kind == pw.TransferRefund {
 		return nil, pw.Errorf(pw.ENOTREFUNDABLE, "transfer %s is itself a refund", id)
 	}
-	if r.Amount < 0 {
-		return nil, pw.Errorf(pw.EINVALID, "amount must be positive (or omitted for all that remains)")
-	}
-	if err := pw.ValidateDescription(r.Description); err != nil {
+	if err := r.Validate(); err != nil {
 		return nil, err
 	}
 	remaining := orig.Amount - orig.RefundedAmount
