@@ -24,9 +24,12 @@ type Store interface {
 
 	// Accounts lists accounts with ID > after, in ID order.
 	Accounts(ctx context.Context, after string, limit int) ([]*Account, error)
-	// Transfers lists transfers, newest first, with ID < before (all if
-	// before is ""); when account is set, only those touching it.
-	Transfers(ctx context.Context, account, before string, limit int) ([]*Transfer, error)
+	// Transfers lists all transfers, newest first, with ID < before (all if
+	// before is ""). An account's transfers are found through its entries
+	// and TransfersByID: that saves two indexes on every transfer insert.
+	Transfers(ctx context.Context, before string, limit int) ([]*Transfer, error)
+	// TransfersByID returns the transfers that exist among ids.
+	TransfersByID(ctx context.Context, ids []string) (map[string]*Transfer, error)
 	// Entries lists an account's entries newest first with Seq < before
 	// (all if before is 0).
 	Entries(ctx context.Context, account string, before int64, limit int) ([]*Entry, error)

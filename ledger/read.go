@@ -40,23 +40,49 @@ func (l *Ledger) Accounts(ctx context.Context, page pw.Page) ([]*pw.Account, str
 }
 
 // Transfers lists transfers newest first; account, when set, filters.
+// An account's transfers are read through its entries (one per transfer,
+// newest first), so their cursor is an entry sequence.
 func (l *Ledger) Transfers(ctx context.Context, account string, page pw.Page) ([]*pw.Transfer, string, error) {
-	limit, before, err := pageArgs(page, "t")
+	if account == "" {
+		limit, before, err := pageArgs(page, "t")
+		if err != nil {
+			return nil, "", err
+		}
+		list, err := l.store.Transfers(ctx, before, limit+1)
+		return pageOf(list, limit, err, "t", func(t *pw.Transfer) string { return t.ID })
+	}
+	entries, next, err := l.entriesPage(ctx, account, page, "at")
 	if err != nil {
 		return nil, "", err
 	}
-	if account != "" {
-		if _, err := l.store.Account(ctx, account); err != nil {
-			return nil, "", err
-		}
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.TransferID
 	}
-	list, err := l.store.Transfers(ctx, account, before, limit+1)
-	return pageOf(list, limit, err, "t", func(t *pw.Transfer) string { return t.ID })
+	byID, err := l.store.TransfersByID(ctx, ids)
+	if err != nil {
+		return nil, "", err
+	}
+	list := make([]*pw.Transfer, 0, len(entries))
+	for _, id := range ids {
+		t, ok := byID[id]
+		if !ok {
+			return nil, "", l.broken("entry names transfer %s, which does not exist", id)
+		}
+		list = append(list, t)
+	}
+	return list, next, nil
 }
 
 // Entries lists an account's entries newest first.
 func (l *Ledger) Entries(ctx context.Context, account string, page pw.Page) ([]*pw.Entry, string, error) {
-	limit, cur, err := pageArgs(page, "e")
+	return l.entriesPage(ctx, account, page, "e")
+}
+
+// entriesPage reads one page of an account's entries; tag keeps the
+// cursors of the entry and transfer lists apart.
+func (l *Ledger) entriesPage(ctx context.Context, account string, page pw.Page, tag string) ([]*pw.Entry, string, error) {
+	limit, cur, err := pageArgs(page, tag)
 	if err != nil {
 		return nil, "", err
 	}
@@ -70,7 +96,7 @@ func (l *Ledger) Entries(ctx context.Context, account string, page pw.Page) ([]*
 		return nil, "", err
 	}
 	list, err := l.store.Entries(ctx, account, before, limit+1)
-	return pageOf(list, limit, err, "e", func(e *pw.Entry) string { return strconv.FormatInt(e.Seq, 10) })
+	return pageOf(list, limit, err, tag, func(e *pw.Entry) string { return strconv.FormatInt(e.Seq, 10) })
 }
 
 var errCursor = pw.Errorf(pw.EINVALID, "cursor is not one this list returned")

@@ -187,7 +187,7 @@ func verifyTransfers(ctx context.Context, s pw.Store, r *Report, accounts map[st
 	refunded := map[string]int64{}
 	amounts := map[string]int64{}
 	for before := ""; ; {
-		page, err := s.Transfers(ctx, "", before, verifyPageMax)
+		page, err := s.Transfers(ctx, before, verifyPageMax)
 		if err != nil {
 			return err
 		}

@@ -51,42 +51,26 @@ func (s *Store) Accounts(ctx context.Context, after string, limit int) ([]*pw.Ac
 	return as, mapError(ctx, op, err)
 }
 
-// Transfers lists transfers newest first (IDs sort by creation time) with
-// ID < before, all of them or those from or to account.
-func (s *Store) Transfers(ctx context.Context, account, before string, limit int) ([]*pw.Transfer, error) {
+// Transfers lists all transfers newest first, with ID < before (all when
+// before is "").
+func (s *Store) Transfers(ctx context.Context, before string, limit int) ([]*pw.Transfer, error) {
 	const op = "postgres.Transfers"
 	if err := checkLimit(op, limit); err != nil {
 		return nil, err
 	}
 	// A separate text per case, rather than "$n = '' OR ...", so that the
 	// planner always sees a plain index range.
-	var q string
-	var args []any
-	switch {
-	case account == "" && before == "":
-		q, args = `SELECT `+transferColumns+` FROM transfers t ORDER BY t.id DESC LIMIT $1`, []any{limit}
-	case account == "":
-		q = `SELECT ` + transferColumns + ` FROM transfers t WHERE t.id < $1 ORDER BY t.id DESC LIMIT $2`
-		args = []any{before, limit}
-	default:
-		// Each side walks its own (account, id) index backwards and stops
-		// after limit rows; the union of the two is then cut to limit. A
-		// single "from = $1 OR to = $1" could not use either index for the
-		// order.
-		cond := ""
-		args = []any{account, limit}
-		if before != "" {
-			cond = ` AND id < $3`
-			args = append(args, before)
-		}
-		q = `SELECT ` + transferColumns + ` FROM transfers t WHERE t.id IN (
-				(SELECT id FROM transfers WHERE from_account = $1` + cond + ` ORDER BY id DESC LIMIT $2)
-				UNION
-				(SELECT id FROM transfers WHERE to_account = $1` + cond + ` ORDER BY id DESC LIMIT $2)
-			) ORDER BY t.id DESC LIMIT $2`
+	q, args := `SELECT `+transferColumns+` FROM transfers t ORDER BY t.id DESC LIMIT $1`, []any{limit}
+	if before != "" {
+		q, args = `SELECT `+transferColumns+` FROM transfers t WHERE t.id < $1 ORDER BY t.id DESC LIMIT $2`, []any{before, limit}
 	}
 	ts, err := getAll(ctx, s.pool, scanTransfer, q, args...)
 	return ts, mapError(ctx, op, err)
+}
+
+// TransfersByID returns the transfers that exist among ids.
+func (s *Store) TransfersByID(ctx context.Context, ids []string) (map[string]*pw.Transfer, error) {
+	return transfersByID(ctx, s.pool, "postgres.TransfersByID", ids)
 }
 
 // Entries lists an account's entries newest first, with Seq < before

@@ -63,11 +63,16 @@ func (t *tx) Holds(ctx context.Context, ids []string) (map[string]*pw.Hold, erro
 // Transfers returns the transfers that exist among ids, with RefundedAmount
 // filled from the committed refunds (the accounts' locks keep it current).
 func (t *tx) Transfers(ctx context.Context, ids []string) (map[string]*pw.Transfer, error) {
-	const op = "postgres.Tx.Transfers"
+	return transfersByID(ctx, t.tx, "postgres.Tx.Transfers", ids)
+}
+
+// transfersByID reads the transfers that exist among ids through q (the
+// pool or a transaction).
+func transfersByID(ctx context.Context, q querier, op string, ids []string) (map[string]*pw.Transfer, error) {
 	if len(ids) == 0 {
 		return map[string]*pw.Transfer{}, nil
 	}
-	ts, err := getAll(ctx, t.tx, scanTransfer, `SELECT `+transferColumns+` FROM transfers t WHERE t.id = ANY($1)`, ids)
+	ts, err := getAll(ctx, q, scanTransfer, `SELECT `+transferColumns+` FROM transfers t WHERE t.id = ANY($1)`, ids)
 	if err != nil {
 		return nil, mapError(ctx, op, err)
 	}

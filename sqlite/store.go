@@ -169,11 +169,22 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.T
 		return mapError("sqlite.Update", err)
 	}
 	defer sqlTx.Rollback()
-	if err := fn(ctx, &tx{tx: sqlTx}); err != nil {
+	// The statements run without ctx's cancellation (the transaction itself
+	// still ends with ctx): see uncancellable.
+	if err := fn(uncancellable(ctx), &tx{tx: sqlTx}); err != nil {
 		return err
 	}
 	return mapError("sqlite.Update", sqlTx.Commit())
 }
+
+// uncancellable strips ctx of its cancellation for the driver. With a
+// cancellable context, go-sqlite3 runs every statement on a new goroutine
+// and waits for it on a channel, so that it can interrupt it: under load
+// the writer then queues for the scheduler behind every caller, once per
+// statement. SQLite statements here are short and bounded (busy_timeout),
+// so they run inline; deadlines are enforced around them (the ledger's
+// CommitTimeout, the request's deadline before a command is taken).
+func uncancellable(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // mapError turns driver errors into domain errors by their SQLite result
 // codes, never by message text.
