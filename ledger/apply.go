@@ -1,10 +1,12 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -56,6 +58,14 @@ func (l *Ledger) apply(ctx context.Context, tx pw.Tx, cmds []*command) ([]outcom
 	if b.ch.Empty() {
 		return outs, &b.ch, nil
 	}
+	// Entries in key order: the stores' B-trees take ordered inserts much
+	// faster than ones scattered over the index.
+	slices.SortFunc(b.ch.Entries, func(x, y *pw.Entry) int {
+		if c := strings.Compare(x.AccountID, y.AccountID); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Seq, y.Seq)
+	})
 	if err := tx.Write(ctx, &b.ch); err != nil {
 		return nil, nil, err
 	}

@@ -37,6 +37,8 @@ type Store struct {
 	path  string
 	write *sql.DB // exactly one connection: SQLite has one writer
 	read  *sql.DB
+	ckpt  *checkpointer
+	stmts *stmtCache // the writer's prepared statements
 }
 
 var _ pw.Store = (*Store)(nil)
@@ -61,7 +63,8 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{path: path}
 	var err error
-	if s.write, err = sql.Open("sqlite3", dsn("&_txlock=immediate")); err != nil {
+	registerWriterDriver()
+	if s.write, err = sql.Open(writerDriver, dsn("&_txlock=immediate")); err != nil {
 		return nil, err
 	}
 	s.write.SetMaxOpenConns(1)
@@ -78,18 +81,29 @@ func Open(path string, opts Options) (*Store, error) {
 	s.read.SetMaxOpenConns(n)
 	s.read.SetMaxIdleConns(n)
 	if err := s.Migrate(context.Background()); err != nil {
-		s.Close()
+		s.write.Close()
+		s.read.Close()
 		return nil, err
 	}
+	ckdb, err := sql.Open("sqlite3", dsn(""))
+	if err != nil {
+		s.write.Close()
+		s.read.Close()
+		return nil, err
+	}
+	ckdb.SetMaxOpenConns(1)
+	s.ckpt = newCheckpointer(ckdb)
+	s.stmts = &stmtCache{db: s.write}
 	return s, nil
 }
 
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the database.
+// Close closes the database after folding the WAL into it.
 func (s *Store) Close() error {
-	return errors.Join(s.read.Close(), s.write.Close())
+	err := s.ckpt.close()
+	return errors.Join(err, s.stmts.close(), s.ckpt.db.Close(), s.read.Close(), s.write.Close())
 }
 
 // Ping checks that the database can be read.
@@ -168,13 +182,18 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.T
 	if err != nil {
 		return mapError("sqlite.Update", err)
 	}
+	defer s.stmts.prepareWanted(uncancellable(ctx)) // runs after the rollback below frees the connection
 	defer sqlTx.Rollback()
 	// The statements run without ctx's cancellation (the transaction itself
 	// still ends with ctx): see uncancellable.
-	if err := fn(uncancellable(ctx), &tx{tx: sqlTx}); err != nil {
+	if err := fn(uncancellable(ctx), &tx{tx: sqlTx, stmts: s.stmts}); err != nil {
 		return err
 	}
-	return mapError("sqlite.Update", sqlTx.Commit())
+	if err := sqlTx.Commit(); err != nil {
+		return mapError("sqlite.Update", err)
+	}
+	s.ckpt.committed()
+	return nil
 }
 
 // uncancellable strips ctx of its cancellation for the driver. With a

@@ -11,7 +11,10 @@ import (
 
 // tx is a write transaction. BEGIN IMMEDIATE already holds SQLite's one
 // write lock, so LockAccounts needs no row locks.
-type tx struct{ tx *sql.Tx }
+type tx struct {
+	tx    *sql.Tx
+	stmts *stmtCache
+}
 
 func (t *tx) LockAccounts(ctx context.Context, ids []string) (map[string]*pw.Account, error) {
 	list, err := queryIn(ctx, t.tx, scanAccount, "SELECT "+accountCols+" FROM accounts WHERE id IN (%s)", ids)

@@ -2,7 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"math/bits"
 	"strings"
+	"sync"
 
 	pw "github.com/peakwallet/peakwallet"
 )
@@ -28,27 +32,91 @@ func (t *tx) Write(ctx context.Context, c *pw.Changes) error {
 }
 
 // execRows runs head followed by "(?, …), (?, …)" for n rows of cols
-// values each (and then tail), in chunks within variablesMax; row appends
-// row i's values. It returns the rows affected.
+// values each (and then tail); row appends row i's values. It returns the
+// rows affected. The rows go in chunks of power-of-two sizes (within
+// variablesMax), so that a handful of prepared statements per table serve
+// every batch: compiling a statement of thousands of rows costs more than
+// running it.
 func (t *tx) execRows(ctx context.Context, op, head, tail string, cols, n int, row func(args []any, i int) []any) (int64, error) {
-	per := variablesMax / cols
-	tuple := "(" + placeholders(cols) + ")"
+	maxRows := 1 << (bits.Len(uint(variablesMax/cols)) - 1)
 	var affected int64
-	for start := 0; start < n; start += per {
-		end := min(n, start+per)
-		args := make([]any, 0, (end-start)*cols)
-		for i := start; i < end; i++ {
+	for start := 0; start < n; {
+		size := min(maxRows, 1<<(bits.Len(uint(n-start))-1))
+		args := make([]any, 0, size*cols)
+		for i := start; i < start+size; i++ {
 			args = row(args, i)
 		}
-		q := head + strings.TrimSuffix(strings.Repeat(tuple+", ", end-start), ", ") + tail
-		res, err := t.tx.ExecContext(ctx, q, args...)
+		var res sql.Result
+		var err error
+		if q, stmt := t.stmts.get(head, tail, cols, size); stmt != nil {
+			res, err = t.tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
+		} else {
+			res, err = t.tx.ExecContext(ctx, q, args...)
+		}
 		if err != nil {
 			return 0, mapError(op, err)
 		}
 		k, _ := res.RowsAffected()
 		affected += k
+		start += size
 	}
 	return affected, nil
+}
+
+// stmtCache holds the writer's prepared multi-row statements. The writer
+// has one connection, which a transaction holds, so a statement cannot be
+// prepared while one runs: a missing one runs unprepared and is prepared
+// after the transaction (prepareWanted), for the next batches.
+type stmtCache struct {
+	db   *sql.DB
+	mu   sync.Mutex
+	m    map[string]*sql.Stmt
+	want map[string]bool
+}
+
+// get returns the statement text for rows rows, and its prepared statement
+// when there is one.
+func (c *stmtCache) get(head, tail string, cols, rows int) (string, *sql.Stmt) {
+	q := head + strings.TrimSuffix(strings.Repeat("("+placeholders(cols)+"), ", rows), ", ") + tail
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[q]; ok {
+		return q, st
+	}
+	if c.want == nil {
+		c.want = map[string]bool{}
+	}
+	c.want[q] = true
+	return q, nil
+}
+
+// prepareWanted prepares the statements that transactions missed. It runs
+// between transactions, when the writer's connection is free.
+func (c *stmtCache) prepareWanted(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for q := range c.want {
+		st, err := c.db.PrepareContext(ctx, q)
+		if err != nil {
+			continue // it runs unprepared, as it did
+		}
+		if c.m == nil {
+			c.m = map[string]*sql.Stmt{}
+		}
+		c.m[q] = st
+	}
+	c.want = nil
+}
+
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, st := range c.m {
+		errs = append(errs, st.Close())
+	}
+	c.m = nil
+	return errors.Join(errs...)
 }
 
 func (t *tx) insertAccounts(ctx context.Context, c *pw.Changes) error {
