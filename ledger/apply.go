@@ -73,8 +73,8 @@ func (l *Ledger) apply(ctx context.Context, tx pw.Tx, cmds []*command) ([]outcom
 }
 
 // load reads and locks everything the commands refer to. Accounts are
-// locked first, all at once and in ID order; the holds and transfers are
-// read again after that, because only those locks make their state stable.
+// locked first, in ID order; the holds and transfers are read again after
+// that, because only those locks make their state stable.
 func (b *batch) load(ctx context.Context, tx pw.Tx, cmds []*command) error {
 	accountIDs := map[string]bool{}
 	holdIDs := map[string]bool{}
@@ -100,31 +100,30 @@ func (b *batch) load(ctx context.Context, tx pw.Tx, cmds []*command) error {
 		}
 	}
 	// Learn the accounts of the holds and transfers referred to (they
-	// never change), and of the holds that fell due on any of them.
-	holds, err := tx.Holds(ctx, slices.Collect(maps.Keys(holdIDs)))
-	if err != nil {
-		return err
+	// never change).
+	if len(holdIDs) > 0 {
+		holds, err := tx.Holds(ctx, slices.Collect(maps.Keys(holdIDs)))
+		if err != nil {
+			return err
+		}
+		for _, h := range holds {
+			accountIDs[h.FromAccount], accountIDs[h.ToAccount] = true, true
+		}
 	}
-	for _, h := range holds {
-		accountIDs[h.FromAccount], accountIDs[h.ToAccount] = true, true
+	if len(transferIDs) > 0 {
+		transfers, err := tx.Transfers(ctx, slices.Collect(maps.Keys(transferIDs)))
+		if err != nil {
+			return err
+		}
+		for _, t := range transfers {
+			accountIDs[t.FromAccount], accountIDs[t.ToAccount] = true, true
+		}
 	}
-	transfers, err := tx.Transfers(ctx, slices.Collect(maps.Keys(transferIDs)))
-	if err != nil {
-		return err
-	}
-	for _, t := range transfers {
-		accountIDs[t.FromAccount], accountIDs[t.ToAccount] = true, true
-	}
-	due, err := tx.DueHolds(ctx, slices.Collect(maps.Keys(accountIDs)), b.now)
-	if err != nil {
-		return err
-	}
-	for _, h := range due {
-		holdIDs[h.ID] = true
-		accountIDs[h.FromAccount], accountIDs[h.ToAccount] = true, true
-	}
-
+	var err error
 	if b.accounts, err = tx.LockAccounts(ctx, slices.Sorted(maps.Keys(accountIDs))); err != nil {
+		return err
+	}
+	if err := b.lockDueHolds(ctx, tx, holdIDs); err != nil {
 		return err
 	}
 	b.posted0 = make(map[string]int64, len(b.accounts))
@@ -146,6 +145,47 @@ func (b *batch) load(ctx context.Context, tx pw.Tx, cmds []*command) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// lockDueHolds finds the holds past their expiry on the locked accounts,
+// adds them to holdIDs (expireDue releases them) and locks their other
+// accounts too. Only an account with pending amounts can have a pending
+// hold, so a batch of plain payments asks nothing. The second round of
+// locks is again in ID order; on PostgreSQL it can meet another batch's in
+// a deadlock, which the database detects and the store retries.
+func (b *batch) lockDueHolds(ctx context.Context, tx pw.Tx, holdIDs map[string]bool) error {
+	var pending []string
+	for id, a := range b.accounts {
+		if a.Balance.PendingOut > 0 || a.Balance.PendingIn > 0 {
+			pending = append(pending, id)
+		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	slices.Sort(pending)
+	due, err := tx.DueHolds(ctx, pending, b.now)
+	if err != nil {
+		return err
+	}
+	extra := map[string]bool{}
+	for _, h := range due {
+		holdIDs[h.ID] = true
+		for _, id := range []string{h.FromAccount, h.ToAccount} {
+			if _, locked := b.accounts[id]; !locked {
+				extra[id] = true
+			}
+		}
+	}
+	if len(extra) == 0 {
+		return nil
+	}
+	more, err := tx.LockAccounts(ctx, slices.Sorted(maps.Keys(extra)))
+	if err != nil {
+		return err
+	}
+	maps.Copy(b.accounts, more)
 	return nil
 }
 

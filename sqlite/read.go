@@ -8,6 +8,9 @@ import (
 )
 
 func (s *Store) Account(ctx context.Context, id string) (*pw.Account, error) {
+	if a, ok := s.cache.one(id); ok {
+		return a, nil
+	}
 	list, err := queryAll(uncancellable(ctx), s.read, scanAccount, "SELECT "+accountCols+" FROM accounts WHERE id = ?", id)
 	return one(list, err, pw.EACCOUNTNOTFOUND, "account", id)
 }

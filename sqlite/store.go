@@ -39,6 +39,7 @@ type Store struct {
 	read  *sql.DB
 	ckpt  *checkpointer
 	stmts *stmtCache // the writer's prepared statements
+	cache accountCache
 }
 
 var _ pw.Store = (*Store)(nil)
@@ -186,11 +187,15 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.T
 	defer sqlTx.Rollback()
 	// The statements run without ctx's cancellation (the transaction itself
 	// still ends with ctx): see uncancellable.
-	if err := fn(uncancellable(ctx), &tx{tx: sqlTx, stmts: s.stmts}); err != nil {
+	t := &tx{tx: sqlTx, stmts: s.stmts, accounts: &s.cache}
+	if err := fn(uncancellable(ctx), t); err != nil {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return mapError("sqlite.Update", err)
+	}
+	for _, ch := range t.written {
+		s.cache.committed(ch)
 	}
 	s.ckpt.committed()
 	return nil

@@ -12,13 +12,26 @@ import (
 // tx is a write transaction. BEGIN IMMEDIATE already holds SQLite's one
 // write lock, so LockAccounts needs no row locks.
 type tx struct {
-	tx    *sql.Tx
-	stmts *stmtCache
+	tx       *sql.Tx
+	stmts    *stmtCache
+	accounts *accountCache
+	written  []*pw.Changes // applied to the account cache once committed
 }
 
 func (t *tx) LockAccounts(ctx context.Context, ids []string) (map[string]*pw.Account, error) {
-	list, err := queryIn(ctx, t.tx, scanAccount, "SELECT "+accountCols+" FROM accounts WHERE id IN (%s)", ids)
-	return byID(list, err, func(a *pw.Account) string { return a.ID })
+	found, missing := t.accounts.get(ids)
+	if len(missing) == 0 {
+		return found, nil
+	}
+	list, err := queryIn(ctx, t.tx, scanAccount, "SELECT "+accountCols+" FROM accounts WHERE id IN (%s)", missing)
+	if err != nil {
+		return nil, err
+	}
+	t.accounts.put(list)
+	for _, a := range list {
+		found[a.ID] = a
+	}
+	return found, nil
 }
 
 func (t *tx) Holds(ctx context.Context, ids []string) (map[string]*pw.Hold, error) {

@@ -28,6 +28,7 @@ func (t *tx) Write(ctx context.Context, c *pw.Changes) error {
 			return err
 		}
 	}
+	t.written = append(t.written, c)
 	return nil
 }
 
