@@ -3,12 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/mattn/go-sqlite3"
 )
 
 // Checkpointing. SQLite's automatic checkpoint runs inside the commit that
@@ -24,22 +20,9 @@ const (
 	checkpointEveryCommits = 64
 	// writerCacheKiB is the writer's page cache (the default is 2 MiB).
 	writerCacheKiB = 64 << 10
+	// busyTimeoutMillis bounds a wait for another connection's lock.
+	busyTimeoutMillis = 10_000
 )
-
-// writerDriver is go-sqlite3 with the writer's per-connection settings,
-// applied to every connection it opens (a replaced connection too).
-const writerDriver = "sqlite3-peakwallet-writer"
-
-var registerWriter sync.Once
-
-func registerWriterDriver() {
-	registerWriter.Do(func() {
-		sql.Register(writerDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			_, err := c.Exec("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -"+strconv.Itoa(writerCacheKiB), nil)
-			return err
-		}})
-	})
-}
 
 // checkpointer runs PASSIVE checkpoints until stop is closed.
 type checkpointer struct {

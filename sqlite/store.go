@@ -10,15 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/mattn/go-sqlite3"
 
 	pw "github.com/peakwallet/peakwallet"
 )
@@ -58,20 +55,15 @@ func OpenDir(dir string, opts Options) (*Store, error) {
 // Open opens (creating it if needed) the database at path and applies any
 // pending migrations.
 func Open(path string, opts Options) (*Store, error) {
-	dsn := func(extra string) string {
-		return "file:" + (&url.URL{Path: path}).EscapedPath() +
-			"?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_foreign_keys=on" + extra
-	}
 	s := &Store{path: path}
 	var err error
-	registerWriterDriver()
-	if s.write, err = sql.Open(writerDriver, dsn("&_txlock=immediate")); err != nil {
+	if s.write, err = openDB(path, roleWriter); err != nil {
 		return nil, err
 	}
 	s.write.SetMaxOpenConns(1)
 	s.write.SetMaxIdleConns(1)
 	s.write.SetConnMaxLifetime(0)
-	if s.read, err = sql.Open("sqlite3", dsn("&_query_only=true")); err != nil {
+	if s.read, err = openDB(path, roleReader); err != nil {
 		s.write.Close()
 		return nil, err
 	}
@@ -86,7 +78,7 @@ func Open(path string, opts Options) (*Store, error) {
 		s.read.Close()
 		return nil, err
 	}
-	ckdb, err := sql.Open("sqlite3", dsn(""))
+	ckdb, err := openDB(path, roleCheckpointer)
 	if err != nil {
 		s.write.Close()
 		s.read.Close()
@@ -223,20 +215,42 @@ func mapError(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the store did not answer in time", Err: err}
 	}
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		switch se.Code {
-		case sqlite3.ErrConstraint:
-			if se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey {
+	if code, extended, ok := resultCode(err); ok {
+		switch code {
+		case codeConstraint:
+			if extended == codeConstraintUnique || extended == codeConstraintPrimaryKey {
 				return &pw.Error{Code: pw.EIDEMINUSE, Op: op, Message: "this request was already applied", Err: err}
 			}
-		case sqlite3.ErrBusy, sqlite3.ErrLocked:
+		case codeBusy, codeLocked:
 			return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the database is locked by another writer", Err: err}
-		case sqlite3.ErrFull:
+		case codeFull:
 			return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the disk is full; nothing was written", Err: err}
-		case sqlite3.ErrIoErr, sqlite3.ErrCantOpen, sqlite3.ErrReadonly:
+		case codeIOErr, codeCantOpen, codeReadonly:
 			return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the database file cannot be written; nothing was written", Err: err}
 		}
 	}
 	return &pw.Error{Code: pw.EINTERNAL, Op: op, Err: err}
 }
+
+// SQLite result codes (https://sqlite.org/rescode.html), the same for
+// every driver.
+const (
+	codeReadonly             = 8
+	codeBusy                 = 5
+	codeLocked               = 6
+	codeIOErr                = 10
+	codeFull                 = 13
+	codeCantOpen             = 14
+	codeConstraint           = 19
+	codeConstraintPrimaryKey = 1555
+	codeConstraintUnique     = 2067
+)
+
+// Roles of the store's connection pools.
+type dbRole int
+
+const (
+	roleWriter dbRole = iota
+	roleReader
+	roleCheckpointer
+)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	_ "github.com/mattn/go-sqlite3" // tampers with the file whatever driver the store uses
+
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/ledger"
 )

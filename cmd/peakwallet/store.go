@@ -38,7 +38,7 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (pw.Store, stri
 	if err != nil {
 		return nil, "", fmt.Errorf("opening SQLite in %s: %w", f.data, err)
 	}
-	return s, "sqlite " + s.Path(), nil
+	return s, "sqlite " + s.Path() + " (driver " + sqlite.DriverName + ")", nil
 }
 
 // redactDSN hides a password in a DSN before it is printed.
