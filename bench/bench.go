@@ -145,6 +145,68 @@ func call(ctx context.Context, svc pw.LedgerService, pick picker, rng *rand.Rand
 
 // Run measures one scenario against svc.
 func Run(ctx context.Context, svc pw.LedgerService, pop *Population, cfg Config) (*Result, error) {
+	m, err := measure(ctx, svc, pop, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	return summarize(cfg, m), nil
+}
+
+// RunInterleaved measures several closed-loop scenarios in rounds rounds,
+// each scenario running Duration/rounds per round in turn, so that all see
+// the store at the same sizes: a store grows during a bench, and a
+// scenario run after another would otherwise meet a bigger one.
+func RunInterleaved(ctx context.Context, svc pw.LedgerService, pop *Population, cfgs []Config, rounds int) ([]*Result, error) {
+	all := make([]*measurement, len(cfgs))
+	for range rounds {
+		for i := range cfgs {
+			c := cfgs[i]
+			c.Duration /= time.Duration(rounds)
+			m, err := measure(ctx, svc, pop, &c)
+			if err != nil {
+				return nil, err
+			}
+			all[i] = all[i].merge(m)
+		}
+	}
+	out := make([]*Result, len(cfgs))
+	for i, c := range cfgs {
+		out[i] = summarize(c, all[i])
+	}
+	return out, nil
+}
+
+// measurement is the raw outcome of running a scenario.
+type measurement struct {
+	rec     *recorder
+	lats    []time.Duration
+	elapsed time.Duration
+	stats   *ledger.Stats
+}
+
+// merge adds o to m (m may be nil).
+func (m *measurement) merge(o *measurement) *measurement {
+	if m == nil {
+		return o
+	}
+	m.rec.requests.Add(o.rec.requests.Load())
+	m.rec.ok.Add(o.rec.ok.Load())
+	m.rec.busy.Add(o.rec.busy.Load())
+	m.rec.failed.Add(o.rec.failed.Load())
+	m.rec.transfers.Add(o.rec.transfers.Load())
+	for k, v := range o.rec.errors {
+		m.rec.errors[k] += v
+	}
+	m.lats = append(m.lats, o.lats...)
+	m.elapsed += o.elapsed
+	if m.stats != nil && o.stats != nil {
+		s := m.stats.Add(*o.stats)
+		m.stats = &s
+	}
+	return m
+}
+
+func measure(ctx context.Context, svc pw.LedgerService, pop *Population, cfg *Config) (*measurement, error) {
 	if cfg.Callers <= 0 || cfg.Duration <= 0 {
 		return nil, fmt.Errorf("bench: callers and duration must be positive")
 	}
@@ -156,38 +218,43 @@ func Run(ctx context.Context, svc pw.LedgerService, pop *Population, cfg Config)
 		before = cfg.Stats()
 	}
 	pick := pop.picker(cfg.Scenario)
-	var rec *recorder
-	var lats []time.Duration
+	m := &measurement{}
 	if cfg.Scenario == ScenarioSpike {
 		if cfg.Capacity <= 0 {
 			return nil, fmt.Errorf("bench: the spike needs the measured capacity")
 		}
-		rec, lats = runSpike(ctx, svc, pick, cfg)
+		m.rec, m.lats = runSpike(ctx, svc, pick, *cfg)
 	} else {
-		rec, lats = runClosed(ctx, svc, pick, cfg)
+		m.rec, m.lats = runClosed(ctx, svc, pick, *cfg)
 	}
-	elapsed := time.Since(rec.start).Seconds()
+	m.elapsed = time.Since(m.rec.start)
+	if cfg.Stats != nil {
+		d := cfg.Stats().Sub(before)
+		m.stats = &d
+	}
+	return m, nil
+}
+
+func summarize(cfg Config, m *measurement) *Result {
+	rec := m.rec
+	elapsed := m.elapsed.Seconds()
 	res := &Result{
 		Label: cfg.Label, Scenario: cfg.Scenario, Callers: cfg.Callers, Batch: max(cfg.Batch, 1),
 		Seconds: elapsed, Requests: rec.requests.Load(), OK: rec.ok.Load(), Busy: rec.busy.Load(), Failed: rec.failed.Load(),
-		Transfers: rec.transfers.Load(), Errors: rec.errors, CapacityUsed: cfg.Capacity,
+		Transfers: rec.transfers.Load(), Errors: rec.errors, CapacityUsed: cfg.Capacity, Ledger: m.stats,
 	}
 	res.Throughput = float64(res.Transfers) / elapsed
 	if res.Requests > 0 {
 		res.BusyShare = float64(res.Busy) / float64(res.Requests)
 	}
-	res.P50ms, res.P99ms, res.P999ms = percentile(lats, 0.50), percentile(lats, 0.99), percentile(lats, 0.999)
-	if cfg.Stats != nil {
-		d := cfg.Stats().Sub(before)
-		res.Ledger = &d
-		if d.Batches > 0 {
-			res.MeanBatch = float64(d.Units) / float64(d.Batches)
-		}
+	res.P50ms, res.P99ms, res.P999ms = percentile(m.lats, 0.50), percentile(m.lats, 0.99), percentile(m.lats, 0.999)
+	if m.stats != nil && m.stats.Batches > 0 {
+		res.MeanBatch = float64(m.stats.Units) / float64(m.stats.Batches)
 	}
 	for _, s := range rec.seconds {
 		res.Timeline = append(res.Timeline, Second{Offered: s.offered, OK: s.ok, Busy: s.busy, Failed: s.failed, P99ms: percentile(s.lat, 0.99)})
 	}
-	return res, nil
+	return res
 }
 
 // runClosed runs cfg.Callers callers, each sending its next request as soon

@@ -70,3 +70,12 @@ func (s Stats) Sub(o Stats) Stats {
 	}
 	return d
 }
+
+// Add returns s + o.
+func (s Stats) Add(o Stats) Stats {
+	d := Stats{Batches: s.Batches + o.Batches, Commands: s.Commands + o.Commands, Units: s.Units + o.Units}
+	for i := range d.SizeHistogram {
+		d.SizeHistogram[i] = s.SizeHistogram[i] + o.SizeHistogram[i]
+	}
+	return d
+}

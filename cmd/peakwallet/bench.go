@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,30 +142,53 @@ func runBench(ctx context.Context, args []string, env *environment) error {
 	}
 	cfg := bench.Config{Callers: f.callers, Duration: f.duration, Batch: f.batch, Deadline: f.deadline, Seed: 1, Progress: progress, Stats: t.stats}
 	var uniform *bench.Result
+	var closed []bench.Config
 	for _, sc := range scenarios {
-		c := cfg
-		c.Scenario, c.Label = sc, sc
-		if sc == bench.ScenarioSpike {
-			if uniform == nil {
-				c0 := cfg
-				c0.Scenario, c0.Label, c0.Duration = bench.ScenarioUniform, "capacity probe", min(f.duration, 5*time.Second)
-				if uniform, err = runOne(ctx, env, t, pop, c0, rep); err != nil {
-					return err
-				}
-			}
-			c.Capacity = float64(uniform.OK) / uniform.Seconds
-			c.Callers = 4 * f.callers
-			c.Batch = 0
+		if sc != bench.ScenarioSpike {
+			c := cfg
+			c.Scenario, c.Label = sc, sc
+			closed = append(closed, c)
 		}
-		r, err := runOne(ctx, env, t, pop, c, rep)
+	}
+	if len(closed) > 0 {
+		rounds := 1
+		if len(closed) > 1 {
+			rounds = interleaveRounds
+		}
+		fmt.Fprintf(env.stderr, "bench: %s, %d callers, %d transfers per request, %s each (%d interleaved rounds)…\n",
+			strings.Join(scenarioNames(closed), " and "), f.callers, max(f.batch, 1), f.duration, rounds)
+		results, err := bench.RunInterleaved(ctx, t.svc, pop, closed, rounds)
 		if err != nil {
 			return err
 		}
-		if sc == bench.ScenarioUniform {
-			uniform = r
+		for _, r := range results {
+			fmt.Fprintf(env.stderr, "bench: %s: %.0f transfers/s, p99 %.2f ms, busy %.2f %%\n", r.Label, r.Throughput, r.P99ms, 100*r.BusyShare)
+			rep.Runs = append(rep.Runs, r)
+			if r.Scenario == bench.ScenarioUniform {
+				uniform = r
+			}
 		}
-		if sc == bench.ScenarioHot && uniform != nil && uniform.Throughput > 0 {
-			rep.Ratios["hot merchants / uniform throughput"] = r.Throughput / uniform.Throughput
+		for _, r := range results {
+			if r.Scenario == bench.ScenarioHot && uniform != nil && uniform.Throughput > 0 {
+				rep.Ratios["hot merchants / uniform throughput"] = r.Throughput / uniform.Throughput
+			}
+		}
+	}
+	if slices.Contains(scenarios, bench.ScenarioSpike) {
+		if uniform == nil {
+			c0 := cfg
+			c0.Scenario, c0.Label, c0.Duration = bench.ScenarioUniform, "capacity probe", min(f.duration, 5*time.Second)
+			if uniform, err = runOne(ctx, env, t, pop, c0, rep); err != nil {
+				return err
+			}
+		}
+		c := cfg
+		c.Scenario, c.Label = bench.ScenarioSpike, bench.ScenarioSpike
+		c.Capacity = float64(uniform.OK) / uniform.Seconds
+		c.Callers = 4 * f.callers
+		c.Batch = 0
+		if _, err := runOne(ctx, env, t, pop, c, rep); err != nil {
+			return err
 		}
 	}
 	if f.baseline && uniform != nil {
@@ -228,6 +252,18 @@ func runOne(ctx context.Context, env *environment, t *target, pop *bench.Populat
 	fmt.Fprintf(env.stderr, "bench: %s: %.0f transfers/s, p99 %.2f ms, busy %.2f %%\n", c.Label, r.Throughput, r.P99ms, 100*r.BusyShare)
 	rep.Runs = append(rep.Runs, r)
 	return r, nil
+}
+
+// interleaveRounds is how many turns the closed-loop scenarios take when
+// several are measured together (see bench.RunInterleaved).
+const interleaveRounds = 5
+
+func scenarioNames(cfgs []bench.Config) []string {
+	names := make([]string, len(cfgs))
+	for i, c := range cfgs {
+		names[i] = c.Scenario
+	}
+	return names
 }
 
 // localTarget runs a ledger over store in this process, driven directly or
