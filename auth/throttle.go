@@ -69,7 +69,7 @@ func newThrottle(l Limits) *throttle {
 // Retry-After.
 type RateLimitError struct{ Wait time.Duration }
 
-func (e *RateLimitError) Error() string              { return "rate limited for " + e.Wait.String() }
+func (e *RateLimitError) Error() string             { return "rate limited for " + e.Wait.String() }
 func (e *RateLimitError) RetryAfter() time.Duration { return e.Wait }
 
 func rateLimited(wait time.Duration, msg string) error {
