@@ -272,4 +272,3 @@ func (e *SecEnv) Balance(tb testing.TB, id string) pw.Balance {
 	}
 	return a.Balance
 }
-
