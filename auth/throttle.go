@@ -158,15 +158,15 @@ func (t *throttle) isKnown(key string, now time.Time) bool {
 	return ok && now.Sub(at) <= knownAddressTTL
 }
 
-// backoff is the wait after n failures: none for the first free ones,
-// then BackoffFirst doubling, capped at BackoffMax so that no one, the
-// account's owner included, is ever locked out for longer.
+// backoff is the wait after n failures: none until free failures, then
+// BackoffFirst doubling with each further failure, capped at BackoffMax so
+// that no one, the account's owner included, ever waits longer.
 func (l Limits) backoff(n, free int) time.Duration {
-	if n <= free {
+	if n < free {
 		return 0
 	}
 	d := l.BackoffFirst
-	for i := free + 1; i < n && d < l.BackoffMax; i++ {
+	for i := free; i < n && d < l.BackoffMax; i++ {
 		d *= 2
 	}
 	return min(d, l.BackoffMax)

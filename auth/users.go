@@ -124,7 +124,7 @@ func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey, pai
 		n := u.FailedLogins + 1
 		until := time.Time{}
 		if n >= s.throttle.limits.LockAfter {
-			until = now.Add(s.throttle.limits.backoff(n, s.throttle.limits.LockAfter-1))
+			until = now.Add(s.throttle.limits.backoff(n, s.throttle.limits.LockAfter))
 		}
 		if _, err := s.store.RecordLoginFailure(ctx, u.ID, until); err != nil {
 			return err
