@@ -329,6 +329,9 @@ func (g *Guard) CaptureHold(ctx context.Context, id string, req pw.HoldCapture) 
 	} else if !to {
 		return nil, pw.Errorf(pw.EFORBIDDEN, "only the payee can capture a hold")
 	}
+	if err := g.auditOperator(ctx, p, "money.capture", id); err != nil {
+		return nil, err
+	}
 	return g.Ledger.CaptureHold(ctx, id, req)
 }
 
@@ -344,7 +347,19 @@ func (g *Guard) VoidHold(ctx context.Context, id string) (*pw.Hold, error) {
 	if _, _, _, err := g.hold(ctx, p, id); err != nil {
 		return nil, err
 	}
+	if err := g.auditOperator(ctx, p, "money.void", id); err != nil {
+		return nil, err
+	}
 	return g.Ledger.VoidHold(ctx, id)
+}
+
+// auditOperator records an operator's money action: staff actions are
+// the ones an audit must be able to account for.
+func (g *Guard) auditOperator(ctx context.Context, p pw.Principal, action, target string) error {
+	if p.Kind != pw.PrincipalOperator {
+		return nil
+	}
+	return g.svc.Audit(ctx, action, target, nil)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -119,7 +119,19 @@ func TestFunctionLevelAuthz(t *testing.T) {
 		e.Do(t, "GET", "/v1/audit", support, "").Want(t, 403, pw.EFORBIDDEN)
 	})
 	t.Run("risk reads the audit log", func(t *testing.T) {
-		e.Do(t, "GET", "/v1/audit", risk, "").Want(t, 200, "")
+		var page struct {
+			Data       []auth.AuditRecord
+			NextCursor string `json:"next_cursor"`
+		}
+		e.Do(t, "GET", "/v1/audit?limit=2", risk, "").Want(t, 200, "").Decode(t, &page)
+		if len(page.Data) != 2 || page.NextCursor == "" || page.Data[0].Action != "user.signup" || page.Data[1].Action != "login.success" {
+			t.Fatalf("audit page %+v", page)
+		}
+		e.Do(t, "GET", "/v1/audit?limit=2&cursor="+page.NextCursor, risk, "").Want(t, 200, "").Decode(t, &page)
+		if page.Data[0].Seq != 3 || page.Data[0].PrevHash == auth.GenesisHash {
+			t.Fatalf("second audit page %+v", page.Data)
+		}
+		e.Do(t, "GET", "/v1/audit?cursor=x", risk, "").Want(t, 400, pw.EINVALID)
 		e.Do(t, "POST", "/v1/transfers", risk, pay, "Idempotency-Key", "r1").Want(t, 403, pw.EFORBIDDEN)
 	})
 	t.Run("users are not operators", func(t *testing.T) {

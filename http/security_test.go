@@ -123,6 +123,17 @@ func TestUserJourney(t *testing.T) {
 		e.Do(t, "GET", "/v1/wallets", ann.Token, "").Want(t, 401, pw.EUNAUTHORIZED)
 	})
 
+	t.Run("password change ends the other sessions", func(t *testing.T) {
+		other := *bob
+		e.MustLogin(t, &other, "")
+		e.Do(t, "POST", "/v1/me/password", bob.Token, `{"current_password":"wrong one","new_password":"x"}`).Want(t, 403, pw.EFORBIDDEN)
+		e.Do(t, "POST", "/v1/me/password", bob.Token, `{"current_password":"`+bob.Password+`","new_password":"12345678"}`).Want(t, 422, pw.EWEAKPASSWORD)
+		e.Do(t, "POST", "/v1/me/password", bob.Token, `{"current_password":"`+bob.Password+`","new_password":"a changed passphrase"}`).Want(t, 204, "")
+		e.Do(t, "GET", "/v1/wallets", other.Token, "").Want(t, 401, pw.EUNAUTHORIZED)
+		e.Do(t, "GET", "/v1/wallets", bob.Token, "").Want(t, 200, "")
+		bob.Password = "a changed passphrase"
+	})
+
 	t.Run("password reset ends every session", func(t *testing.T) {
 		e.Do(t, "POST", "/v1/password-resets", "", `{"handle":"nobody@example.com"}`).Want(t, 202, "")
 		e.Do(t, "POST", "/v1/password-resets", "", `{"handle":"+4915123456789"}`).Want(t, 202, "")
