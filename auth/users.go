@@ -18,6 +18,9 @@ type Login struct {
 	Handle   string `json:"handle"`
 	Password string `json:"password"`
 	MFACode  string `json:"mfa_code,omitempty"`
+	// SendCode asks, with the right password, for a one-time login code
+	// by message: the fallback without the authenticator app at hand.
+	SendCode bool `json:"send_code,omitempty"`
 }
 
 // NewSession answers a login; the token is shown this once.
@@ -101,8 +104,13 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 		return nil, err
 	}
 	switch {
+	case m.Confirmed() && req.MFACode == "" && req.SendCode:
+		if err := s.SendOTP(ctx, u, PurposeLogin); err != nil {
+			return nil, err
+		}
+		return nil, pw.Errorf(pw.EMFALOGIN, "a one-time code was sent to your handle: send it as mfa_code")
 	case m.Confirmed() && req.MFACode == "":
-		return nil, pw.Errorf(pw.EMFALOGIN, "this account has MFA: send mfa_code (a code from your authenticator app or a recovery code)")
+		return nil, pw.Errorf(pw.EMFALOGIN, "this account has MFA: send mfa_code (a code from your authenticator app, a recovery code, or ask for one by message with send_code)")
 	case m.Confirmed():
 		if err := s.checkMFA(ctx, u, m, req.MFACode, PurposeLogin); err != nil {
 			return nil, s.loginFailed(ctx, u, handle, addrKey, pairKey, locked, now)

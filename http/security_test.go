@@ -62,6 +62,9 @@ func TestUserJourney(t *testing.T) {
 		withCode := `{"handle":"ann@example.com","password":"` + ann.Password + `","mfa_code":"` + code + `"}`
 		e.Do(t, "POST", "/v1/sessions", "", withCode).Want(t, 401, pw.EUNAUTHORIZED)
 		e.MustLogin(t, ann, recovery[0])
+		// Without the app: a code by message.
+		e.Do(t, "POST", "/v1/sessions", "", strings.Replace(body, "}", `,"send_code":true}`, 1)).Want(t, 401, pw.EMFAREQUIRED)
+		e.MustLogin(t, ann, e.Outbox.LastCode(t, "ann@example.com"))
 		e.Do(t, "POST", "/v1/sessions", "", strings.Replace(withCode, code, recovery[0], 1)).Want(t, 401, pw.EUNAUTHORIZED)
 	})
 
