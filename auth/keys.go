@@ -143,6 +143,25 @@ func (s *Service) CreateOperator(ctx context.Context, req OperatorCreate) (*NewO
 	return &NewOperator{Operator: o, Key: key}, nil
 }
 
+// RevokeOperator ends an operator's key (admins only; not one's own, so
+// that the last admin cannot lock everyone out by mistake — the root key
+// from PEAKWALLET_OPERATOR_KEY is not stored and cannot be revoked here).
+func (s *Service) RevokeOperator(ctx context.Context, id string) error {
+	if err := requireAdmin(ctx); err != nil {
+		return err
+	}
+	if p, _ := pw.PrincipalFromContext(ctx); p.ID == id {
+		return pw.Errorf(pw.EFORBIDDEN, "an operator cannot revoke its own key")
+	}
+	if !pw.IDHasPrefix(id, pw.PrefixOperator) {
+		return pw.Errorf(pw.ENOTFOUND, "operator %q not found", id)
+	}
+	if err := s.store.RevokeOperator(ctx, id, s.clock()); err != nil {
+		return err
+	}
+	return s.Audit(ctx, "operator.revoke", id, nil)
+}
+
 // Authenticate implements peakwallet.Authenticator for session tokens,
 // merchant keys and operator keys, told apart by their prefixes. Unknown,
 // expired and revoked tokens are all just unauthorized.

@@ -62,6 +62,8 @@ type Store interface {
 	RevokeAPIKey(ctx context.Context, merchantID, id string, at time.Time) error
 	CreateOperator(ctx context.Context, o *Operator) error
 	OperatorByHash(ctx context.Context, hash string) (*Operator, error)
+	// RevokeOperator ends an operator's key (ENOTFOUND when none is live).
+	RevokeOperator(ctx context.Context, id string, at time.Time) error
 
 	// AppendAudit appends rec under a lock on the chain's head: seal is
 	// called with the previous record (nil for the first) and must fill

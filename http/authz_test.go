@@ -134,6 +134,14 @@ func TestFunctionLevelAuthz(t *testing.T) {
 		e.Do(t, "GET", "/v1/audit?cursor=x", risk, "").Want(t, 400, pw.EINVALID)
 		e.Do(t, "POST", "/v1/transfers", risk, pay, "Idempotency-Key", "r1").Want(t, 403, pw.EFORBIDDEN)
 	})
+	t.Run("operators are revocable", func(t *testing.T) {
+		var o auth.NewOperator
+		e.Do(t, "POST", "/v1/operators", admin, `{"name":"temp","role":"support"}`).Want(t, 201, "").Decode(t, &o)
+		e.Do(t, "GET", "/v1/accounts/"+a.Wallet.ID, o.Key, "").Want(t, 200, "")
+		e.Do(t, "DELETE", "/v1/operators/"+o.ID, support, "").Want(t, 403, pw.EFORBIDDEN)
+		e.Do(t, "DELETE", "/v1/operators/"+o.ID, admin, "").Want(t, 204, "")
+		e.Do(t, "GET", "/v1/accounts/"+a.Wallet.ID, o.Key, "").Want(t, 401, pw.EUNAUTHORIZED)
+	})
 	t.Run("users are not operators", func(t *testing.T) {
 		e.Do(t, "GET", "/v1/audit", a.Token, "").Want(t, 403, pw.EFORBIDDEN)
 		e.Do(t, "POST", "/v1/merchants", a.Token, `{"name":"x"}`).Want(t, 403, pw.EFORBIDDEN)

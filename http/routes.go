@@ -144,6 +144,8 @@ func Routes() []Route {
 			Class: ClassRead, Access: AccessAdmin, Status: http.StatusNoContent, ep: revokeKey},
 		{Method: "POST", Path: "/v1/operators", Name: "createOperator", Summary: "Create an operator with a role and its key, shown once (admin)",
 			Class: ClassRead, Access: AccessAdmin, BodyMax: AuthBodyBytesMax, Status: http.StatusCreated, ep: createOperator},
+		{Method: "DELETE", Path: "/v1/operators/{id}", Name: "revokeOperator", Summary: "Revoke an operator's key (admin; not one's own)",
+			Class: ClassRead, Access: AccessAdmin, Status: http.StatusNoContent, ep: revokeOperator},
 		{Method: "GET", Path: "/v1/audit", Name: "listAudit", Summary: "Read the hash-chained audit log (admin, risk)",
 			Class: ClassReport, Access: AccessAudit, Status: http.StatusOK, ep: listAudit},
 

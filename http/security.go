@@ -218,6 +218,9 @@ var (
 		o, err := a.CreateOperator(ctx, *req)
 		return o, 0, err
 	})
+	revokeOperator = authRoute(func(ctx context.Context, a *auth.Service, r *http.Request, _ *None) (None, int, error) {
+		return None{}, 0, a.RevokeOperator(ctx, r.PathValue("id"))
+	})
 	listAudit = authList(func(ctx context.Context, a *auth.Service, _ *http.Request, page pw.Page) ([]*auth.AuditRecord, string, error) {
 		return a.AuditLog(ctx, page)
 	})

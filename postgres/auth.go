@@ -306,6 +306,14 @@ func (s *Store) OperatorByHash(ctx context.Context, hash string) (*auth.Operator
 	}, "SELECT id, name, role, key_hash, created_at, revoked_at FROM operators WHERE key_hash = $1", hash)
 }
 
+func (s *Store) RevokeOperator(ctx context.Context, id string, at time.Time) error {
+	n, err := s.exec(ctx, "postgres.RevokeOperator", "UPDATE operators SET revoked_at = $1 WHERE id = $2 AND revoked_at = 0", micros(at), id)
+	if err == nil && n == 0 {
+		return notFound("operator")
+	}
+	return err
+}
+
 const auditCols = "seq, at, actor, action, target, address, detail, prev_hash, hash"
 
 func scanAudit(r rowScanner) (*auth.AuditRecord, error) {

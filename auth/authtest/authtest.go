@@ -218,6 +218,13 @@ func testKeys(t *testing.T, s auth.Store) {
 	if _, err := s.OperatorByHash(ctx, "nope"); code(err) != pw.ENOTFOUND {
 		t.Fatalf("unknown operator: %v", err)
 	}
+	must(t, s.RevokeOperator(ctx, o.ID, t0))
+	if got, _ := s.OperatorByHash(ctx, "oh"); got.RevokedAt.IsZero() {
+		t.Fatal("revoked operator reads as live")
+	}
+	if err := s.RevokeOperator(ctx, o.ID, t0); code(err) != pw.ENOTFOUND {
+		t.Fatalf("revoking twice: %v", err)
+	}
 }
 
 // testAudit appends concurrently: the chain must come out gap-free and
