@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/auth"
 )
@@ -115,5 +117,37 @@ func TestChainHash(t *testing.T) {
 	}
 	if auth.ChainHash(strings.Repeat("1", 64), r) == auth.ChainHash(auth.GenesisHash, r) {
 		t.Fatal("hash ignores the previous hash")
+	}
+}
+
+// TestSealedSecrets: with a secret key, the TOTP secret in the store is
+// sealed, and enrolment still works end to end.
+func TestSealedSecrets(t *testing.T) {
+	st := newMemStore(t)
+	key := make([]byte, auth.SecretKeyBytes)
+	key[0] = 7
+	now := time.Unix(1.9e9, 0)
+	svc := auth.New(st, nil, auth.Options{SecretKey: key, Now: func() time.Time { return now }, Argon2: auth.Argon2Params{Memory: 8, Time: 1, Threads: 1}})
+	ctx := t.Context()
+	u, err := svc.SignUp(ctx, auth.SignUp{Handle: "s@example.com", Password: "sealed secrets here"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx = pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalUser, ID: u.ID})
+	en, err := svc.EnrollTOTP(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := st.MFA(ctx, u.ID)
+	if strings.Contains(m.Secret, en.Secret) || !strings.HasPrefix(m.Secret, "sealed1:") {
+		t.Fatalf("stored secret %q is not sealed", m.Secret)
+	}
+	code, _ := totp.GenerateCode(en.Secret, now)
+	if _, err := svc.ConfirmTOTP(ctx, auth.MFAConfirm{Code: code}); err != nil {
+		t.Fatalf("confirm with a sealed secret: %v", err)
+	}
+	other := auth.New(st, nil, auth.Options{SecretKey: make([]byte, auth.SecretKeyBytes), Argon2: auth.Argon2Params{Memory: 8, Time: 1, Threads: 1}})
+	if _, err := other.Login(t.Context(), auth.Login{Handle: "s@example.com", Password: "sealed secrets here"}); pw.ErrorCode(err) != pw.EINTERNAL {
+		t.Fatalf("login under the wrong key: %v, want internal (the secret cannot be opened)", err)
 	}
 }

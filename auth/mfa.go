@@ -61,7 +61,13 @@ func (s *Service) mfaOf(ctx context.Context, userID string) (*MFA, error) {
 	if pw.ErrorCode(err) == pw.ENOTFOUND {
 		return nil, nil
 	}
-	return m, err
+	if err != nil {
+		return nil, err
+	}
+	if m.Secret, err = s.open(userID, m.Secret); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // EnrollTOTP starts a TOTP enrolment. A confirmed enrolment cannot be
@@ -90,7 +96,11 @@ func (s *Service) EnrollTOTP(ctx context.Context) (*Enrollment, error) {
 	if err := png.Encode(&buf, img); err != nil {
 		return nil, err
 	}
-	if err := s.store.SetMFA(ctx, &MFA{UserID: u.ID, Secret: key.Secret()}); err != nil {
+	sealed, err := s.seal(u.ID, key.Secret())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.SetMFA(ctx, &MFA{UserID: u.ID, Secret: sealed}); err != nil {
 		return nil, err
 	}
 	if err := s.Audit(ctx, "mfa.totp_enroll", u.ID, nil); err != nil {

@@ -8,6 +8,7 @@ package auth
 
 import (
 	"context"
+	"crypto/cipher"
 	"log/slog"
 	"time"
 
@@ -37,6 +38,9 @@ type Options struct {
 	StepUpThreshold int64
 	Limits          Limits // DefaultLimits when zero
 	Issuer          string // shown in authenticator apps; "peakwallet" by default
+	// SecretKey (SecretKeyBytes) seals TOTP secrets at rest; without it
+	// they are stored in clear (tests, and stores from before the key).
+	SecretKey []byte
 }
 
 // Defaults.
@@ -63,6 +67,7 @@ type Service struct {
 	// login takes as long whether or not the user exists.
 	dummyHash string
 	throttle  *throttle
+	aead      cipher.AEAD // seals TOTP secrets; nil without a SecretKey
 }
 
 // New returns a Service. ledger may be nil for services that only
@@ -93,6 +98,16 @@ func New(store Store, ledger Ledger, opts Options) *Service {
 		limits = DefaultLimits
 	}
 	s.throttle = newThrottle(limits)
+	if opts.SecretKey != nil {
+		if len(opts.SecretKey) != SecretKeyBytes {
+			panic("auth: Options.SecretKey must be 32 bytes")
+		}
+		aead, err := newAEAD(opts.SecretKey)
+		if err != nil {
+			panic("auth: " + err.Error())
+		}
+		s.aead = aead
+	}
 	h, err := HashPassword("not a password: equalizes timing", s.argon2)
 	if err != nil {
 		panic("auth: " + err.Error())

@@ -62,6 +62,10 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	if err != nil {
 		return err
 	}
+	sealKey, err := secretKey(sf.data, env)
+	if err != nil {
+		return err
+	}
 	if *outbox == "" {
 		*outbox = filepath.Join(sf.data, "outbox")
 	}
@@ -69,7 +73,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	reg := prometheus.NewRegistry()
 	l := ledger.New(store, ledger.Options{Logger: logger, Registerer: reg})
 	defer l.Close()
-	security := auth.New(store, l, auth.Options{Logger: logger, Sender: auth.DirSender{Dir: *outbox}})
+	security := auth.New(store, l, auth.Options{Logger: logger, Sender: auth.DirSender{Dir: *outbox}, SecretKey: sealKey})
 	srv := pwhttp.NewServer(pwhttp.Config{
 		Ledger: l,
 		// The root operator key stays an admin beside the keys in the store.
