@@ -161,6 +161,8 @@ func (g *Guard) payment(ctx context.Context, p pw.Principal, from string, to, ha
 	if err := g.svc.requireStepUp(ctx, p, amount); err != nil {
 		return err
 	}
+	// Operators' movements are recorded before the ledger runs, so that
+	// none escapes the log (a failure leaves the attempt recorded).
 	if p.Kind == pw.PrincipalOperator {
 		return g.svc.Audit(ctx, "money.move", from, map[string]string{"to": *to, "amount": itoa(amount), "currency": string(cur)})
 	}
