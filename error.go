@@ -27,12 +27,17 @@ const (
 	ENOTREFUNDABLE    = "not_refundable"
 	EBATCHFAILED      = "batch_failed"
 	EMFAREQUIRED      = "mfa_required"
-	ETOOLARGE         = "request_too_large"
-	ERATELIMITED      = "rate_limited"
-	EBUSY             = "busy"
-	EMAINTENANCE      = "maintenance"
-	EUNAVAILABLE      = "unavailable"
-	EINTERNAL         = "internal"
+	// EMFALOGIN is mfa_required at login, where it is a 401 (no session
+	// yet) rather than a step-up's 403; it is shown as "mfa_required".
+	EMFALOGIN     = "mfa_login_required"
+	EHANDLETAKEN  = "handle_taken"
+	EWEAKPASSWORD = "weak_password"
+	ETOOLARGE     = "request_too_large"
+	ERATELIMITED  = "rate_limited"
+	EBUSY         = "busy"
+	EMAINTENANCE  = "maintenance"
+	EUNAVAILABLE  = "unavailable"
+	EINTERNAL     = "internal"
 )
 
 // ErrCommitUnknown is wrapped by a store's error when a commit was sent but

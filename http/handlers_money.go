@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/auth"
 )
 
 // endpoint is how a route is served and what it takes and answers; the
@@ -63,6 +64,9 @@ func moneyRoute[Req, Resp any](mc moneyCall[Req, Resp]) endpoint {
 				if err := mc.validate(req); err != nil {
 					Error(w, r, err)
 					return
+				}
+				if code := r.Header.Get(HeaderMFACode); code != "" {
+					r = r.WithContext(auth.NewContextWithMFACode(r.Context(), code))
 				}
 				s.serveIdempotent(w, r, rt, key, body, func(ctx context.Context) (any, error) {
 					return mc.call(ctx, s.ledger, r, req)

@@ -36,9 +36,12 @@ type Route struct {
 	// BodyOptional lets a body-taking route be called with an empty body,
 	// which then means "all defaults".
 	BodyOptional bool
-	Status       int     // the success status
-	Query        []Param // query parameters besides limit and cursor
-	ep           endpoint
+	Status       int // the success status
+	// Access says who may call the route at all (function-level
+	// authorization, checked before the handler runs).
+	Access Access
+	Query  []Param // query parameters besides limit and cursor
+	ep     endpoint
 }
 
 // Param is a query parameter of a route.
@@ -104,6 +107,47 @@ func Routes() []Route {
 		{Method: "POST", Path: "/v1/holds/{id}/void", Name: "voidHold", Summary: "Release a hold",
 			Class: ClassPayment, MovesMoney: true, BodyMax: RequestBodyBytesMax, BodyOptional: true,
 			Status: http.StatusOK, ep: moneyRoute(voidHold)},
+
+		{Method: "POST", Path: "/v1/users", Name: "signUp", Summary: "Sign up with a handle (email or phone) and a password (rate limited)",
+			Class: ClassRead, Public: true, BodyMax: AuthBodyBytesMax, Status: http.StatusCreated, ep: signUp},
+		{Method: "POST", Path: "/v1/sessions", Name: "login", Summary: "Log in: a session token, shown once (mfa_code required with TOTP)",
+			Class: ClassRead, Public: true, BodyMax: AuthBodyBytesMax, Status: http.StatusCreated, ep: login},
+		{Method: "GET", Path: "/v1/sessions", Name: "listSessions", Summary: "List one's live sessions",
+			Class: ClassRead, Access: AccessUser, Status: http.StatusOK, ep: listSessions},
+		{Method: "DELETE", Path: "/v1/sessions/current", Name: "logout", Summary: "End this session (log out)",
+			Class: ClassRead, Access: AccessUser, Status: http.StatusNoContent, ep: endSession},
+		{Method: "DELETE", Path: "/v1/sessions/{id}", Name: "endSession", Summary: "End one of one's sessions",
+			Class: ClassRead, Access: AccessUser, Status: http.StatusNoContent, ep: endSession},
+		{Method: "GET", Path: "/v1/me", Name: "getMe", Summary: "The logged-in user",
+			Class: ClassRead, Access: AccessUser, Status: http.StatusOK, ep: getMe},
+		{Method: "POST", Path: "/v1/me/password", Name: "changePassword", Summary: "Change one's password; ends one's other sessions",
+			Class: ClassRead, Access: AccessUser, BodyMax: AuthBodyBytesMax, Status: http.StatusNoContent, ep: changePassword},
+		{Method: "POST", Path: "/v1/me/mfa/totp", Name: "enrollTOTP", Summary: "Start TOTP enrolment: secret, otpauth URI and QR image",
+			Class: ClassRead, Access: AccessUser, BodyMax: AuthBodyBytesMax, BodyOptional: true, Status: http.StatusCreated, ep: enrollTOTP},
+		{Method: "POST", Path: "/v1/me/mfa/totp/confirm", Name: "confirmTOTP", Summary: "Confirm TOTP with a first code; answers recovery codes, shown once",
+			Class: ClassRead, Access: AccessUser, BodyMax: AuthBodyBytesMax, Status: http.StatusOK, ep: confirmTOTP},
+		{Method: "POST", Path: "/v1/me/mfa/otp", Name: "sendOTP", Summary: "Send a one-time step-up code by message (rate limited)",
+			Class: ClassRead, Access: AccessUser, BodyMax: AuthBodyBytesMax, BodyOptional: true, Status: http.StatusAccepted, ep: sendOTP},
+		{Method: "POST", Path: "/v1/password-resets", Name: "requestPasswordReset", Summary: "Send a reset token to a handle, if it is a user's (same answer either way)",
+			Class: ClassRead, Public: true, BodyMax: AuthBodyBytesMax, Status: http.StatusAccepted, ep: requestReset},
+		{Method: "POST", Path: "/v1/password-resets/confirm", Name: "confirmPasswordReset", Summary: "Set a new password with a reset token; ends every session",
+			Class: ClassRead, Public: true, BodyMax: AuthBodyBytesMax, Status: http.StatusNoContent, ep: confirmReset},
+		{Method: "POST", Path: "/v1/wallets", Name: "openWallet", Summary: "Open one's wallet in a currency (200 with the existing one)",
+			Class: ClassTopup, Access: AccessUser, BodyMax: AuthBodyBytesMax, Status: http.StatusCreated, ep: openWallet},
+		{Method: "GET", Path: "/v1/wallets", Name: "listWallets", Summary: "List one's wallets",
+			Class: ClassRead, Access: AccessUser, Status: http.StatusOK, ep: listWallets},
+		{Method: "POST", Path: "/v1/merchants", Name: "createMerchant", Summary: "Create a merchant (admin)",
+			Class: ClassRead, Access: AccessAdmin, BodyMax: AuthBodyBytesMax, Status: http.StatusCreated, ep: createMerchant},
+		{Method: "POST", Path: "/v1/merchants/{id}/keys", Name: "createMerchantKey", Summary: "Issue a merchant API key, shown once (admin)",
+			Class: ClassRead, Access: AccessAdmin, BodyMax: AuthBodyBytesMax, BodyOptional: true, Status: http.StatusCreated, ep: createKey},
+		{Method: "DELETE", Path: "/v1/merchants/{id}/keys/{key_id}", Name: "revokeMerchantKey", Summary: "Revoke a merchant API key (admin)",
+			Class: ClassRead, Access: AccessAdmin, Status: http.StatusNoContent, ep: revokeKey},
+		{Method: "POST", Path: "/v1/operators", Name: "createOperator", Summary: "Create an operator with a role and its key, shown once (admin)",
+			Class: ClassRead, Access: AccessAdmin, BodyMax: AuthBodyBytesMax, Status: http.StatusCreated, ep: createOperator},
+		{Method: "DELETE", Path: "/v1/operators/{id}", Name: "revokeOperator", Summary: "Revoke an operator's key (admin; not one's own)",
+			Class: ClassRead, Access: AccessAdmin, Status: http.StatusNoContent, ep: revokeOperator},
+		{Method: "GET", Path: "/v1/audit", Name: "listAudit", Summary: "Read the hash-chained audit log (admin, risk)",
+			Class: ClassReport, Access: AccessAudit, Status: http.StatusOK, ep: listAudit},
 
 		{Method: "GET", Path: "/v1/status", Name: "getStatus", Summary: "The server's state and load",
 			Class: ClassRead, Public: true, Status: http.StatusOK, ep: plainRoute[Status](serveStatus)},

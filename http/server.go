@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/auth"
 )
 
 // Ledger is what the server needs from the ledger: the service, plus the
@@ -55,12 +56,18 @@ type Config struct {
 	// collectors, and is what /metrics serves. nil: a new registry.
 	Registry *prometheus.Registry
 	Now      func() time.Time
+	// Security serves users, sessions, MFA, keys and the audit log, and
+	// wraps Ledger in its Guard (object-level authorization). Without it
+	// (some tests), every principal sees everything and the security
+	// routes answer not_found.
+	Security *auth.Service
 }
 
 // Server is the HTTP API. Build it with NewServer and serve Handler().
 type Server struct {
 	ledger    Ledger
 	auth      pw.Authenticator
+	security  *auth.Service
 	readiness func(ctx context.Context) error
 	log       *slog.Logger
 	registry  *prometheus.Registry
@@ -85,6 +92,7 @@ func NewServer(cfg Config) *Server {
 	s := &Server{
 		ledger:    cfg.Ledger,
 		auth:      cfg.Authenticator,
+		security:  cfg.Security,
 		readiness: cfg.Readiness,
 		log:       cfg.Logger,
 		registry:  cfg.Registry,
@@ -94,6 +102,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.security != nil {
+		s.ledger = s.security.Guard()
 	}
 	if s.registry == nil {
 		s.registry = prometheus.NewRegistry()
@@ -111,7 +122,7 @@ func NewServer(cfg Config) *Server {
 		rt := &s.routes[i]
 		h := rt.ep.build(s, rt)
 		if !rt.Public {
-			h = s.authenticate(h)
+			h = s.authenticate(h, rt.Access)
 		}
 		s.mux.Handle(rt.Pattern(), s.instrument(rt.Path, h))
 	}
@@ -126,6 +137,8 @@ func (s *Server) Handler() http.Handler { return s }
 // 405 with Allow when the path exists with other methods). ServeMux's own
 // answers for these are text/plain.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	securityHeaders(w, r)
+	r = r.WithContext(auth.NewContextWithClientAddress(r.Context(), clientAddress(r)))
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		s.notFound.ServeHTTP(w, r)
 		return

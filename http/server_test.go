@@ -45,8 +45,8 @@ func TestAuth(t *testing.T) {
 	})
 	t.Run("public routes", func(t *testing.T) {
 		for _, rt := range pwhttp.Routes() {
-			if !rt.Public {
-				continue
+			if !rt.Public || rt.Method != "GET" {
+				continue // public POSTs (sign-up, login) need bodies: security_test.go
 			}
 			if r := e.Do(t, rt.Method, rt.Path, "", map[string]string{"Authorization": ""}); r.Status != 200 {
 				t.Errorf("%s without a token: %d %s", rt.Pattern(), r.Status, r.Body)

@@ -51,7 +51,10 @@ const usage = `peakwallet — a digital wallet that stays up at peak
 
 Usage:
   peakwallet serve    [--addr 127.0.0.1:8080] [--data DIR] [--postgres DSN]   run the server
-  peakwallet verify   [--data DIR | --postgres DSN] [--json]                  check every ledger invariant
+                      [--tls-cert F --tls-key F | --tls-self-signed] [--outbox DIR]
+  peakwallet verify   [--data DIR | --postgres DSN] [--json]                  check every ledger invariant and the audit chain
+  peakwallet audit    [--data DIR | --postgres DSN] [--after N] [--limit N]   print the audit log
+  peakwallet totp     [--in 30s] SECRET                                       print a TOTP code (development helper)
   peakwallet migrate  [--data DIR | --postgres DSN]                           apply schema migrations
   peakwallet bench    [--data DIR | --postgres DSN | --target URL] [--http]   the surge benchmark
   peakwallet version                                                          print the version
@@ -76,6 +79,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runVerify(ctx, rest, env)
 	case "migrate":
 		return runMigrate(ctx, rest, env)
+	case "audit":
+		return runAudit(ctx, rest, env)
+	case "totp":
+		return runTOTP(ctx, rest, env)
 	case "bench":
 		return runBench(ctx, rest, env)
 	case "version", "--version":

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/peakwallet/peakwallet/auth"
 	pwhttp "github.com/peakwallet/peakwallet/http"
 	"github.com/peakwallet/peakwallet/ledger"
 )
@@ -35,6 +36,10 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	sf.register(fs, env)
 	logLevel := fs.String("log-level", envOr(env, "PEAKWALLET_LOG_LEVEL", "info"), "debug, info, warn or error [PEAKWALLET_LOG_LEVEL]")
 	logJSON := fs.Bool("log-json", env.getenv("PEAKWALLET_LOG_JSON") != "", "log as JSON lines [PEAKWALLET_LOG_JSON]")
+	tlsCert := fs.String("tls-cert", env.getenv("PEAKWALLET_TLS_CERT"), "TLS certificate (PEM) to serve HTTPS with [PEAKWALLET_TLS_CERT]")
+	tlsKey := fs.String("tls-key", env.getenv("PEAKWALLET_TLS_KEY"), "TLS private key (PEM) [PEAKWALLET_TLS_KEY]")
+	tlsSelf := fs.Bool("tls-self-signed", false, "serve HTTPS with a development certificate made in the data directory")
+	outbox := fs.String("outbox", envOr(env, "PEAKWALLET_OUTBOX", ""), "directory where messages (codes, reset tokens) are written; default DATA/outbox [PEAKWALLET_OUTBOX]")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,12 +58,27 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		return err
 	}
 
+	cert, err := loadCertificate(*tlsCert, *tlsKey, *tlsSelf, sf.data)
+	if err != nil {
+		return err
+	}
+	sealKey, err := secretKey(sf.data, env)
+	if err != nil {
+		return err
+	}
+	if *outbox == "" {
+		*outbox = filepath.Join(sf.data, "outbox")
+	}
+
 	reg := prometheus.NewRegistry()
 	l := ledger.New(store, ledger.Options{Logger: logger, Registerer: reg})
 	defer l.Close()
+	security := auth.New(store, l, auth.Options{Logger: logger, Sender: auth.DirSender{Dir: *outbox}, SecretKey: sealKey})
 	srv := pwhttp.NewServer(pwhttp.Config{
-		Ledger:        l,
-		Authenticator: pwhttp.NewOperatorAuthenticator(key),
+		Ledger: l,
+		// The root operator key stays an admin beside the keys in the store.
+		Authenticator: pwhttp.Authenticators{pwhttp.NewOperatorAuthenticator(key), security},
+		Security:      security,
 		Readiness:     store.Ping,
 		Logger:        logger,
 		Registry:      reg,
@@ -68,13 +88,19 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		return fmt.Errorf("cannot listen on %s: %w", *addr, err)
 	}
 	hs := pwhttp.NewHTTPServer(*addr, srv.Handler())
+	scheme := "http"
+	if cert != nil {
+		hs.TLSConfig, scheme = tlsConfig(*cert), "https"
+	}
 	hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 
 	background, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
 	go l.Run(background)
+	go deliverLoop(background, security, logger)
 
-	fmt.Fprintf(env.stdout, "peakwallet %s listening on http://%s\n", version(), ln.Addr())
+	fmt.Fprintf(env.stdout, "peakwallet %s listening on %s://%s\n", version(), scheme, ln.Addr())
+	fmt.Fprintf(env.stdout, "outbox: messages to users are written to %s\n", *outbox)
 	fmt.Fprintf(env.stdout, "store: %s\n", where)
 	if generated {
 		fmt.Fprintf(env.stdout, "operator key (shown once; kept in %s): %s\n", filepath.Join(sf.data, OperatorKeyFile), key)
@@ -82,7 +108,13 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	logger.Info("serving", "addr", ln.Addr().String(), "store", where)
 
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() {
+		if hs.TLSConfig != nil {
+			served <- hs.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+			return
+		}
+		served <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-served:
 		return fmt.Errorf("server stopped: %w", err)
@@ -105,6 +137,26 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	l.Close()
 	logger.Info("stopped cleanly")
 	return nil
+}
+
+// OutboxInterval is how often queued messages that failed to send are retried.
+const OutboxInterval = 10 * time.Second
+
+// deliverLoop retries the outbox until ctx ends: bounded passes, one per
+// interval, so a broken sender cannot spin.
+func deliverLoop(ctx context.Context, s *auth.Service, log *slog.Logger) {
+	t := time.NewTicker(OutboxInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.Deliver(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("outbox delivery failed; retrying later", "err", err)
+			}
+		}
+	}
 }
 
 func newLogger(env *environment, level string, asJSON bool) (*slog.Logger, error) {

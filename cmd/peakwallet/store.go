@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/auth"
 	"github.com/peakwallet/peakwallet/postgres"
 	"github.com/peakwallet/peakwallet/sqlite"
 )
@@ -24,9 +25,16 @@ func (f *storeFlags) register(fs *flag.FlagSet, env *environment) {
 	fs.StringVar(&f.postgres, "postgres", env.getenv("PEAKWALLET_POSTGRES"), "PostgreSQL DSN; when set, the ledger lives there [PEAKWALLET_POSTGRES]")
 }
 
+// Store is what the commands need: the ledger's store and the auth store,
+// which both implementations are.
+type Store interface {
+	pw.Store
+	auth.Store
+}
+
 // open constructs the chosen store explicitly (no registration by import)
 // and applies pending migrations.
-func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (pw.Store, string, error) {
+func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (Store, string, error) {
 	if f.postgres != "" {
 		s, err := postgres.Open(ctx, f.postgres, postgres.Options{ApplicationName: "peakwallet"})
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/peakwallet/peakwallet/auth"
 	"github.com/peakwallet/peakwallet/ledger"
 )
 
@@ -29,10 +30,19 @@ func runVerify(ctx context.Context, args []string, env *environment) error {
 	if err != nil {
 		return fmt.Errorf("verify could not read the store: %w", err)
 	}
+	// The audit log's hash chain is checked too: a ledger that balances
+	// but whose security record was edited is not a healthy store.
+	ar, err := auth.VerifyAudit(ctx, store)
+	if err != nil {
+		return fmt.Errorf("verify could not read the audit log: %w", err)
+	}
 	if *asJSON {
 		enc := json.NewEncoder(env.stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
+		if err := enc.Encode(struct {
+			*ledger.Report
+			Audit *auth.AuditReport `json:"audit"`
+		}{r, ar}); err != nil {
 			return err
 		}
 	} else {
@@ -45,16 +55,20 @@ func runVerify(ctx context.Context, args []string, env *environment) error {
 		for _, c := range r.Checks {
 			fmt.Fprintln(env.stdout, "  ", c)
 		}
+		fmt.Fprintf(env.stdout, "   audit log: %d records, hash chain re-computed, head %s\n", ar.Records, ar.Head)
 		for _, v := range r.Violations {
 			fmt.Fprintln(env.stdout, "VIOLATION:", v)
 		}
-		if r.OK() {
+		for _, v := range ar.Violations {
+			fmt.Fprintln(env.stdout, "VIOLATION:", v)
+		}
+		if r.OK() && ar.OK() {
 			fmt.Fprintln(env.stdout, "OK: every invariant holds")
 		} else {
-			fmt.Fprintf(env.stdout, "FAILED: %d violations\n", r.ViolationsN)
+			fmt.Fprintf(env.stdout, "FAILED: %d violations\n", r.ViolationsN+len(ar.Violations))
 		}
 	}
-	if !r.OK() {
+	if !r.OK() || !ar.OK() {
 		return &exitError{code: 1, err: errSilent}
 	}
 	return nil

@@ -1,0 +1,313 @@
+// Package authtest is the conformance suite of auth.Store: every store
+// runs Run, so that SQLite and PostgreSQL cannot disagree about security
+// state (a code used twice, a revoked session alive on one of them).
+package authtest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/auth"
+	"github.com/peakwallet/peakwallet/ledger"
+)
+
+// Opener returns a new, empty store that is closed when t ends. It must
+// also be a peakwallet.Store (wallets are ledger accounts).
+type Opener func(t *testing.T) auth.Store
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// Run runs every behaviour as a subtest, each on a fresh store.
+func Run(t *testing.T, open Opener) {
+	for _, tc := range []struct {
+		name string
+		fn   func(t *testing.T, s auth.Store)
+	}{
+		{"users", testUsers},
+		{"sessions", testSessions},
+		{"mfa", testMFA},
+		{"otp", testOTP},
+		{"keys", testKeys},
+		{"audit", testAudit},
+		{"outbox", testOutbox},
+		{"reset tokens", testResetTokens},
+		{"user accounts", testUserAccounts},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
+}
+
+func code(err error) string { return pw.ErrorCode(err) }
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// MustUser creates a user with handle.
+func MustUser(t *testing.T, s auth.Store, handle string) *auth.User {
+	t.Helper()
+	u := &auth.User{ID: pw.NewID(pw.PrefixUser, t0), Handle: handle, PasswordHash: "$argon2id$x", CreatedAt: t0, StepUpThreshold: 100}
+	must(t, s.CreateUser(context.Background(), u))
+	return u
+}
+
+func testUsers(t *testing.T, s auth.Store) {
+	ctx := context.Background()
+	u := MustUser(t, s, "ann@example.com")
+	got, err := s.UserByHandle(ctx, "ann@example.com")
+	if err != nil || got.ID != u.ID || got.PasswordHash != u.PasswordHash || !got.CreatedAt.Equal(t0) || got.StepUpThreshold != 100 {
+		t.Fatalf("UserByHandle = %+v, %v", got, err)
+	}
+	if _, err := s.UserByID(ctx, "usr_missing"); code(err) != pw.ENOTFOUND {
+		t.Fatalf("missing user: %v", err)
+	}
+	dup := &auth.User{ID: pw.NewID(pw.PrefixUser, t0), Handle: "ann@example.com", PasswordHash: "x", CreatedAt: t0}
+	if err := s.CreateUser(ctx, dup); code(err) != pw.EHANDLETAKEN {
+		t.Fatalf("duplicate handle: %v, want handle_taken", err)
+	}
+	must(t, s.SetPassword(ctx, u.ID, "$argon2id$y"))
+	for i := 1; i <= 3; i++ {
+		n, err := s.RecordLoginFailure(ctx, u.ID, t0.Add(time.Duration(4-i)*time.Minute))
+		if err != nil || n != i {
+			t.Fatalf("failure %d: %d, %v", i, n, err)
+		}
+	}
+	got, _ = s.UserByID(ctx, u.ID)
+	if got.FailedLogins != 3 || !got.LockedUntil.Equal(t0.Add(3*time.Minute)) || got.PasswordHash != "$argon2id$y" {
+		t.Fatalf("after failures: %+v (the lock never shrinks)", got)
+	}
+	must(t, s.ResetLoginFailures(ctx, u.ID))
+	if got, _ = s.UserByID(ctx, u.ID); got.FailedLogins != 0 || !got.LockedUntil.IsZero() {
+		t.Fatalf("after reset: %+v", got)
+	}
+}
+
+func testSessions(t *testing.T, s auth.Store) {
+	ctx := context.Background()
+	a, b := MustUser(t, s, "a@example.com"), MustUser(t, s, "b@example.com")
+	mk := func(u *auth.User, hash string, ttl time.Duration) *auth.Session {
+		ses := &auth.Session{ID: pw.NewID(pw.PrefixSession, t0), UserID: u.ID, TokenHash: hash, CreatedAt: t0, ExpiresAt: t0.Add(ttl), Address: "192.0.2.1"}
+		must(t, s.CreateSession(ctx, ses))
+		return ses
+	}
+	s1, s2, _ := mk(a, "h1", time.Hour), mk(a, "h2", time.Hour), mk(a, "h3", time.Minute)
+	sb := mk(b, "hb", time.Hour)
+	got, err := s.SessionByHash(ctx, "h1")
+	if err != nil || got.ID != s1.ID || got.UserID != a.ID || !got.ExpiresAt.Equal(t0.Add(time.Hour)) || !got.RevokedAt.IsZero() {
+		t.Fatalf("SessionByHash = %+v, %v", got, err)
+	}
+	list, err := s.Sessions(ctx, a.ID, t0.Add(2*time.Minute), 10)
+	if err != nil || len(list) != 2 || list[0].ID != s2.ID {
+		t.Fatalf("Sessions = %v, %v; want the two unexpired, newest first", list, err)
+	}
+	if err := s.RevokeSession(ctx, a.ID, sb.ID, t0); code(err) != pw.ENOTFOUND {
+		t.Fatalf("revoking another user's session: %v, want not_found", err)
+	}
+	must(t, s.RevokeSession(ctx, a.ID, s1.ID, t0))
+	if err := s.RevokeSession(ctx, a.ID, s1.ID, t0); code(err) != pw.ENOTFOUND {
+		t.Fatalf("revoking twice: %v", err)
+	}
+	if got, _ := s.SessionByHash(ctx, "h1"); got.RevokedAt.IsZero() {
+		t.Fatal("revoked session reads as live")
+	}
+	must(t, s.RevokeSessions(ctx, a.ID, s2.ID, t0))
+	if list, _ := s.Sessions(ctx, a.ID, t0, 10); len(list) != 1 || list[0].ID != s2.ID {
+		t.Fatalf("after RevokeSessions keeping s2: %v", list)
+	}
+	if list, _ := s.Sessions(ctx, b.ID, t0, 10); len(list) != 1 {
+		t.Fatalf("another user's sessions were touched: %v", list)
+	}
+}
+
+func testMFA(t *testing.T, s auth.Store) {
+	ctx := context.Background()
+	u := MustUser(t, s, "m@example.com")
+	if _, err := s.MFA(ctx, u.ID); code(err) != pw.ENOTFOUND {
+		t.Fatalf("no enrolment: %v", err)
+	}
+	must(t, s.SetMFA(ctx, &auth.MFA{UserID: u.ID, Secret: "AAAA"}))
+	must(t, s.SetMFA(ctx, &auth.MFA{UserID: u.ID, Secret: "BBBB"}))
+	must(t, s.ConfirmMFA(ctx, u.ID, t0, []string{"r1", "r2"}))
+	must(t, s.SetMFA(ctx, &auth.MFA{UserID: u.ID, Secret: "CCCC"}))
+	m, err := s.MFA(ctx, u.ID)
+	if err != nil || m.Secret != "BBBB" || !m.Confirmed() {
+		t.Fatalf("MFA = %+v, %v; a confirmed secret is never replaced", m, err)
+	}
+	for _, c := range []struct {
+		step int64
+		ok   bool
+	}{{100, true}, {100, false}, {99, false}, {101, true}} {
+		ok, err := s.UseTOTPStep(ctx, u.ID, c.step)
+		if err != nil || ok != c.ok {
+			t.Fatalf("UseTOTPStep(%d) = %v, %v; want %v", c.step, ok, err, c.ok)
+		}
+	}
+	for _, c := range []struct {
+		hash string
+		ok   bool
+	}{{"r1", true}, {"r1", false}, {"nope", false}, {"r2", true}} {
+		ok, err := s.UseRecoveryCode(ctx, u.ID, c.hash, t0)
+		if err != nil || ok != c.ok {
+			t.Fatalf("UseRecoveryCode(%s) = %v, %v; want %v", c.hash, ok, err, c.ok)
+		}
+	}
+}
+
+func testOTP(t *testing.T, s auth.Store) {
+	ctx := context.Background()
+	u := MustUser(t, s, "o@example.com")
+	mk := func(hash string, ttl time.Duration) {
+		must(t, s.CreateOTP(ctx, &auth.OTP{ID: pw.NewID("otp", t0), UserID: u.ID, Purpose: auth.PurposeStepUp, CodeHash: hash, CreatedAt: t0, ExpiresAt: t0.Add(ttl)}))
+	}
+	mk("c1", time.Minute)
+	if ok, _ := s.UseOTP(ctx, u.ID, auth.PurposeLogin, "c1", t0); ok {
+		t.Fatal("a step-up code worked for login")
+	}
+	if ok, err := s.UseOTP(ctx, u.ID, auth.PurposeStepUp, "c1", t0); !ok || err != nil {
+		t.Fatalf("right code: %v, %v", ok, err)
+	}
+	if ok, _ := s.UseOTP(ctx, u.ID, auth.PurposeStepUp, "c1", t0); ok {
+		t.Fatal("a code worked twice")
+	}
+	mk("c2", time.Minute)
+	for i := 0; i < auth.OTPAttemptsMax; i++ {
+		if ok, _ := s.UseOTP(ctx, u.ID, auth.PurposeStepUp, "wrong", t0); ok {
+			t.Fatal("wrong code accepted")
+		}
+	}
+	if ok, _ := s.UseOTP(ctx, u.ID, auth.PurposeStepUp, "c2", t0); ok {
+		t.Fatalf("code accepted after %d wrong attempts", auth.OTPAttemptsMax)
+	}
+	mk("c3", time.Minute)
+	if ok, _ := s.UseOTP(ctx, u.ID, auth.PurposeStepUp, "c3", t0.Add(time.Minute)); ok {
+		t.Fatal("expired code accepted")
+	}
+}
+
+func testKeys(t *testing.T, s auth.Store) {
+	ctx := context.Background()
+	m := &auth.Merchant{ID: pw.NewID(pw.PrefixMerchant, t0), Name: "Shop", CreatedAt: t0}
+	must(t, s.CreateMerchant(ctx, m))
+	if got, err := s.Merchant(ctx, m.ID); err != nil || got.Name != "Shop" {
+		t.Fatalf("Merchant = %+v, %v", got, err)
+	}
+	k := &auth.APIKey{ID: pw.NewID(pw.PrefixKey, t0), MerchantID: m.ID, Prefix: "pk_live_abcd", Hash: "kh", Scope: auth.ScopeRead, CreatedAt: t0}
+	must(t, s.CreateAPIKey(ctx, k))
+	if got, err := s.APIKeyByHash(ctx, "kh"); err != nil || got.ID != k.ID || got.Scope != auth.ScopeRead || !got.RevokedAt.IsZero() {
+		t.Fatalf("APIKeyByHash = %+v, %v", got, err)
+	}
+	if err := s.RevokeAPIKey(ctx, "mer_other", k.ID, t0); code(err) != pw.ENOTFOUND {
+		t.Fatalf("revoking through another merchant: %v", err)
+	}
+	must(t, s.RevokeAPIKey(ctx, m.ID, k.ID, t0))
+	if got, _ := s.APIKeyByHash(ctx, "kh"); got.RevokedAt.IsZero() {
+		t.Fatal("revoked key reads as live")
+	}
+	o := &auth.Operator{ID: pw.NewID(pw.PrefixOperator, t0), Name: "Sam", Role: pw.RoleSupport, KeyHash: "oh", CreatedAt: t0}
+	must(t, s.CreateOperator(ctx, o))
+	if got, err := s.OperatorByHash(ctx, "oh"); err != nil || got.Role != pw.RoleSupport {
+		t.Fatalf("OperatorByHash = %+v, %v", got, err)
+	}
+	if _, err := s.OperatorByHash(ctx, "nope"); code(err) != pw.ENOTFOUND {
+		t.Fatalf("unknown operator: %v", err)
+	}
+	must(t, s.RevokeOperator(ctx, o.ID, t0))
+	if got, _ := s.OperatorByHash(ctx, "oh"); got.RevokedAt.IsZero() {
+		t.Fatal("revoked operator reads as live")
+	}
+	if err := s.RevokeOperator(ctx, o.ID, t0); code(err) != pw.ENOTFOUND {
+		t.Fatalf("revoking twice: %v", err)
+	}
+}
+
+// testAudit appends concurrently: the chain must come out gap-free and
+// verifiable, every record with its own predecessor.
+func testAudit(t *testing.T, s auth.Store) {
+	ctx := context.Background()
+	svc := auth.New(s, nil, auth.Options{Now: func() time.Time { return t0 }, Argon2: auth.Argon2Params{Memory: 8, Time: 1, Threads: 1}})
+	const n = 24
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- svc.Audit(ctx, "test.event", fmt.Sprint(i), map[string]string{"i": fmt.Sprint(i)})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	r, err := auth.VerifyAudit(ctx, s)
+	if err != nil || !r.OK() || r.Records != n {
+		t.Fatalf("VerifyAudit = %+v, %v", r, err)
+	}
+	page, err := s.Audit(ctx, 20, 10)
+	if err != nil || len(page) != n-20 || page[0].Seq != 21 || page[0].Detail["i"] == "" || !page[0].At.Equal(t0) {
+		t.Fatalf("Audit page = %+v, %v", page, err)
+	}
+}
+
+func testOutbox(t *testing.T, s auth.Store) {
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		must(t, s.Enqueue(ctx, &auth.Message{ID: pw.NewID("msg", t0), To: "x@example.com", Subject: "s", Body: fmt.Sprint("code ", i), CreatedAt: t0}))
+	}
+	list, err := s.Pending(ctx, 10)
+	if err != nil || len(list) != 3 || list[0].Body != "code 0" {
+		t.Fatalf("Pending = %v, %v", list, err)
+	}
+	must(t, s.MarkSent(ctx, list[0].ID, t0))
+	if list, _ := s.Pending(ctx, 10); len(list) != 2 {
+		t.Fatalf("after MarkSent: %d pending", len(list))
+	}
+}
+
+func testResetTokens(t *testing.T, s auth.Store) {
+	ctx := context.Background()
+	u := MustUser(t, s, "r@example.com")
+	must(t, s.CreateResetToken(ctx, "t1", u.ID, t0.Add(time.Minute)))
+	must(t, s.CreateResetToken(ctx, "t2", u.ID, t0.Add(time.Minute)))
+	if id, err := s.UseResetToken(ctx, "t1", t0); err != nil || id != u.ID {
+		t.Fatalf("UseResetToken = %q, %v", id, err)
+	}
+	if _, err := s.UseResetToken(ctx, "t1", t0); code(err) != pw.ENOTFOUND {
+		t.Fatalf("second use: %v", err)
+	}
+	if _, err := s.UseResetToken(ctx, "t2", t0.Add(time.Minute)); code(err) != pw.ENOTFOUND {
+		t.Fatalf("expired use: %v", err)
+	}
+}
+
+func testUserAccounts(t *testing.T, s auth.Store) {
+	ctx := context.Background()
+	ps, ok := s.(pw.Store)
+	if !ok {
+		t.Fatalf("%T is not a peakwallet.Store", s)
+	}
+	l := ledger.New(ps, ledger.Options{})
+	defer l.Close()
+	for _, r := range []pw.AccountCreate{
+		{Kind: pw.AccountUser, Currency: "EUR", OwnerID: "usr_a"},
+		{Kind: pw.AccountUser, Currency: "USD", OwnerID: "usr_a"},
+		{Kind: pw.AccountMerchant, Currency: "EUR", OwnerID: "usr_a"},
+		{Kind: pw.AccountUser, Currency: "EUR", OwnerID: "usr_b"},
+	} {
+		if _, err := l.CreateAccount(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := s.UserAccounts(ctx, "usr_a", pw.AccountUser, 10)
+	if err != nil || len(list) != 2 || list[0].OwnerID != "usr_a" || list[0].Kind != pw.AccountUser {
+		t.Fatalf("UserAccounts = %v, %v", list, err)
+	}
+}

@@ -1,0 +1,367 @@
+package auth
+
+import (
+	"context"
+	"strconv"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// Guard is the ledger as a principal may use it: the one place where
+// object-level authorization is decided. The HTTP server serves a Guard,
+// so no handler can forget a check, and the rules are tested without HTTP.
+//
+//   - Operators see everything; only admins move money or open accounts
+//     (support and risk are read-only).
+//   - Merchants see and move what their accounts hold (kind merchant, owner
+//     = merchant ID); a read-scoped key moves nothing.
+//   - Users see and move what their wallets hold (kind user, owner = user
+//     ID); payments above their threshold need a step-up.
+//
+// Someone else's object is not found (404), never forbidden: its existence
+// does not leak. A function the principal may not use at all is forbidden.
+type Guard struct {
+	Ledger
+	svc *Service
+}
+
+// Guard wraps the service's ledger.
+func (s *Service) Guard() *Guard { return &Guard{Ledger: s.ledger, svc: s} }
+
+func principal(ctx context.Context) (pw.Principal, error) {
+	p, ok := pw.PrincipalFromContext(ctx)
+	if !ok {
+		return p, pw.Errorf(pw.EUNAUTHORIZED, "no principal")
+	}
+	return p, nil
+}
+
+// owns reports whether p may see account a.
+func owns(p pw.Principal, a *pw.Account) bool {
+	switch p.Kind {
+	case pw.PrincipalOperator:
+		return true
+	case pw.PrincipalMerchant:
+		return a.Kind == pw.AccountMerchant && a.OwnerID == p.ID
+	case pw.PrincipalUser:
+		return a.Kind == pw.AccountUser && a.OwnerID == p.ID
+	}
+	return false
+}
+
+// mayMove is function-level authorization for moving money.
+func mayMove(p pw.Principal) error {
+	switch {
+	case p.IsOperator(pw.RoleAdmin), p.Kind == pw.PrincipalUser:
+		return nil
+	case p.Kind == pw.PrincipalMerchant && (p.Scope == "" || p.Scope == ScopeWrite):
+		return nil
+	}
+	return pw.Errorf(pw.EFORBIDDEN, "this principal cannot move money")
+}
+
+// account returns id if p may see it, else account_not_found.
+func (g *Guard) account(ctx context.Context, p pw.Principal, id string) (*pw.Account, error) {
+	a, err := g.Ledger.Account(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !owns(p, a) {
+		return nil, pw.Errorf(pw.EACCOUNTNOTFOUND, "account %s not found", id)
+	}
+	return a, nil
+}
+
+// seesEither reports whether p may see an object between from and to.
+func (g *Guard) seesEither(ctx context.Context, p pw.Principal, from, to string) (fromOK, toOK bool, err error) {
+	if p.Kind == pw.PrincipalOperator {
+		return true, true, nil
+	}
+	for i, id := range []string{from, to} {
+		a, err := g.Ledger.Account(ctx, id)
+		if err != nil && pw.ErrorCode(err) != pw.EACCOUNTNOTFOUND {
+			return false, false, err
+		}
+		ok := err == nil && owns(p, a)
+		if i == 0 {
+			fromOK = ok
+		} else {
+			toOK = ok
+		}
+	}
+	return fromOK, toOK, nil
+}
+
+func (g *Guard) CreateAccount(ctx context.Context, req pw.AccountCreate) (*pw.Account, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case p.IsOperator(pw.RoleAdmin):
+	case p.Kind == pw.PrincipalMerchant && mayMove(p) == nil:
+		if req.Kind != pw.AccountMerchant || (req.OwnerID != "" && req.OwnerID != p.ID) || req.OverdraftLimit != 0 {
+			return nil, pw.Errorf(pw.EFORBIDDEN, "a merchant opens only its own merchant accounts, without overdraft")
+		}
+		req.OwnerID = p.ID
+	case p.Kind == pw.PrincipalUser:
+		return nil, pw.Errorf(pw.EFORBIDDEN, "users open wallets with POST /v1/wallets")
+	default:
+		return nil, pw.Errorf(pw.EFORBIDDEN, "this principal cannot open accounts")
+	}
+	a, err := g.Ledger.CreateAccount(ctx, req)
+	if err == nil && p.Kind == pw.PrincipalOperator {
+		err = g.svc.Audit(ctx, "account.create", a.ID, map[string]string{"kind": string(a.Kind), "owner": a.OwnerID})
+	}
+	return a, err
+}
+
+func (g *Guard) Account(ctx context.Context, id string) (*pw.Account, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return g.account(ctx, p, id)
+}
+
+func (g *Guard) Accounts(ctx context.Context, page pw.Page) ([]*pw.Account, string, error) {
+	if p, _ := pw.PrincipalFromContext(ctx); !p.IsOperator() {
+		return nil, "", pw.Errorf(pw.EFORBIDDEN, "only operators list all accounts; users list GET /v1/wallets")
+	}
+	return g.Ledger.Accounts(ctx, page)
+}
+
+func (g *Guard) Entries(ctx context.Context, account string, page pw.Page) ([]*pw.Entry, string, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := g.account(ctx, p, account); err != nil {
+		return nil, "", err
+	}
+	return g.Ledger.Entries(ctx, account, page)
+}
+
+// payment checks a payment from from (with to_handle resolved into req's
+// to): the payer must be p's, and a user's large payment must pass step-up.
+func (g *Guard) payment(ctx context.Context, p pw.Principal, from string, to, handle *string, amount int64, cur pw.Currency) error {
+	if err := mayMove(p); err != nil {
+		return err
+	}
+	if _, err := g.account(ctx, p, from); err != nil {
+		return &pw.Error{Code: pw.EACCOUNTNOTFOUND, Field: "from_account", Message: "account " + from + " not found"}
+	}
+	if *handle != "" {
+		id, err := g.svc.walletOfHandle(ctx, *handle, cur)
+		if err != nil {
+			return err
+		}
+		*to, *handle = id, ""
+	}
+	if err := g.svc.requireStepUp(ctx, p, amount); err != nil {
+		return err
+	}
+	// Operators' movements are recorded before the ledger runs, so that
+	// none escapes the log (a failure leaves the attempt recorded).
+	if p.Kind == pw.PrincipalOperator {
+		return g.svc.Audit(ctx, "money.move", from, map[string]string{"to": *to, "amount": itoa(amount), "currency": string(cur)})
+	}
+	return nil
+}
+
+func (g *Guard) CreateTransfer(ctx context.Context, req pw.TransferCreate) (*pw.Transfer, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.payment(ctx, p, req.FromAccount, &req.ToAccount, &req.ToHandle, req.Amount, req.Currency); err != nil {
+		return nil, err
+	}
+	return g.Ledger.CreateTransfer(ctx, req)
+}
+
+func (g *Guard) CreateHold(ctx context.Context, req pw.HoldCreate) (*pw.Hold, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	handle := ""
+	if err := g.payment(ctx, p, req.FromAccount, &req.ToAccount, &handle, req.Amount, req.Currency); err != nil {
+		return nil, err
+	}
+	return g.Ledger.CreateHold(ctx, req)
+}
+
+// CreateBatch is for operators and merchants: every item must come from
+// the caller's own accounts. Users pay one at a time (each may need a
+// step-up).
+func (g *Guard) CreateBatch(ctx context.Context, req pw.BatchCreate) ([]pw.BatchResult, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p.Kind == pw.PrincipalUser {
+		return nil, pw.Errorf(pw.EFORBIDDEN, "users cannot post batches")
+	}
+	if err := mayMove(p); err != nil {
+		return nil, err
+	}
+	if p.Kind != pw.PrincipalOperator {
+		seen := map[string]bool{}
+		for i := range req.Transfers {
+			t := &req.Transfers[i]
+			if !seen[t.FromAccount] {
+				if _, err := g.account(ctx, p, t.FromAccount); err != nil {
+					return nil, err
+				}
+				seen[t.FromAccount] = true
+			}
+		}
+	}
+	for i := range req.Transfers {
+		if t := &req.Transfers[i]; t.ToHandle != "" {
+			if t.ToAccount, err = g.svc.walletOfHandle(ctx, t.ToHandle, t.Currency); err != nil {
+				return nil, err
+			}
+			t.ToHandle = ""
+		}
+	}
+	if p.Kind == pw.PrincipalOperator {
+		if err := g.svc.Audit(ctx, "money.batch", "", map[string]string{"transfers": itoa(int64(len(req.Transfers)))}); err != nil {
+			return nil, err
+		}
+	}
+	return g.Ledger.CreateBatch(ctx, req)
+}
+
+func (g *Guard) Transfer(ctx context.Context, id string) (*pw.Transfer, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := g.Ledger.Transfer(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if from, to, err := g.seesEither(ctx, p, t.FromAccount, t.ToAccount); err != nil {
+		return nil, err
+	} else if !from && !to {
+		return nil, pw.Errorf(pw.ENOTFOUND, "transfer %s not found", id)
+	}
+	return t, nil
+}
+
+func (g *Guard) Transfers(ctx context.Context, account string, page pw.Page) ([]*pw.Transfer, string, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if account == "" && !p.IsOperator() {
+		return nil, "", pw.Errorf(pw.EFORBIDDEN, "only operators list all transfers; list one account's with ?account=")
+	}
+	if account != "" {
+		if _, err := g.account(ctx, p, account); err != nil {
+			return nil, "", err
+		}
+	}
+	return g.Ledger.Transfers(ctx, account, page)
+}
+
+// Refund is the payee's: only who received the money gives it back.
+func (g *Guard) Refund(ctx context.Context, transferID string, req pw.RefundCreate) (*pw.Transfer, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := mayMove(p); err != nil {
+		return nil, err
+	}
+	t, err := g.Transfer(ctx, transferID)
+	if err != nil {
+		return nil, err
+	}
+	if _, to, err := g.seesEither(ctx, p, t.FromAccount, t.ToAccount); err != nil {
+		return nil, err
+	} else if !to {
+		return nil, pw.Errorf(pw.EFORBIDDEN, "only the payee can refund a transfer")
+	}
+	if p.Kind == pw.PrincipalOperator {
+		if err := g.svc.Audit(ctx, "money.refund", transferID, nil); err != nil {
+			return nil, err
+		}
+	}
+	return g.Ledger.Refund(ctx, transferID, req)
+}
+
+func (g *Guard) Hold(ctx context.Context, id string) (*pw.Hold, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h, _, _, err := g.hold(ctx, p, id)
+	return h, err
+}
+
+func (g *Guard) hold(ctx context.Context, p pw.Principal, id string) (*pw.Hold, bool, bool, error) {
+	h, err := g.Ledger.Hold(ctx, id)
+	if err != nil {
+		return nil, false, false, err
+	}
+	from, to, err := g.seesEither(ctx, p, h.FromAccount, h.ToAccount)
+	if err != nil {
+		return nil, false, false, err
+	}
+	if !from && !to {
+		return nil, false, false, pw.Errorf(pw.ENOTFOUND, "hold %s not found", id)
+	}
+	return h, from, to, nil
+}
+
+// CaptureHold is the payee's.
+func (g *Guard) CaptureHold(ctx context.Context, id string, req pw.HoldCapture) (*pw.Transfer, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := mayMove(p); err != nil {
+		return nil, err
+	}
+	if _, _, to, err := g.hold(ctx, p, id); err != nil {
+		return nil, err
+	} else if !to {
+		return nil, pw.Errorf(pw.EFORBIDDEN, "only the payee can capture a hold")
+	}
+	if err := g.auditOperator(ctx, p, "money.capture", id); err != nil {
+		return nil, err
+	}
+	return g.Ledger.CaptureHold(ctx, id, req)
+}
+
+// VoidHold is either party's: releasing a reservation moves no money.
+func (g *Guard) VoidHold(ctx context.Context, id string) (*pw.Hold, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := mayMove(p); err != nil {
+		return nil, err
+	}
+	if _, _, _, err := g.hold(ctx, p, id); err != nil {
+		return nil, err
+	}
+	if err := g.auditOperator(ctx, p, "money.void", id); err != nil {
+		return nil, err
+	}
+	return g.Ledger.VoidHold(ctx, id)
+}
+
+// auditOperator records an operator's money action: staff actions are
+// the ones an audit must be able to account for.
+func (g *Guard) auditOperator(ctx context.Context, p pw.Principal, action, target string) error {
+	if p.Kind != pw.PrincipalOperator {
+		return nil
+	}
+	return g.svc.Audit(ctx, action, target, nil)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,205 @@
+package auth
+
+import (
+	"context"
+	"strings"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// Limits on names.
+const NameBytesMax = 100
+
+// Merchant key scopes: read sees the merchant's objects; write also moves
+// money from the merchant's accounts.
+const (
+	ScopeRead  = "read"
+	ScopeWrite = "write"
+)
+
+// MerchantCreate is POST /v1/merchants.
+type MerchantCreate struct {
+	Name string `json:"name"`
+}
+
+// KeyCreate is POST /v1/merchants/{id}/keys.
+type KeyCreate struct {
+	Scope string `json:"scope,omitempty"` // "write" by default
+}
+
+// NewKey answers a key's creation: the key is shown this once.
+type NewKey struct {
+	APIKey
+	Key string `json:"key"`
+}
+
+// OperatorCreate is POST /v1/operators.
+type OperatorCreate struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+// NewOperator answers an operator's creation: the key is shown this once.
+type NewOperator struct {
+	Operator
+	Key string `json:"key"`
+}
+
+func validName(name string) error {
+	if strings.TrimSpace(name) == "" || len(name) > NameBytesMax || !pw.ValidText(name) {
+		return pw.FieldErrorf("name", pw.EINVALID, "name must be 1 to %d bytes of text", NameBytesMax)
+	}
+	return nil
+}
+
+// requireAdmin is function-level authorization for admin-only actions.
+func requireAdmin(ctx context.Context) error {
+	if p, _ := pw.PrincipalFromContext(ctx); !p.IsOperator(pw.RoleAdmin) {
+		return pw.Errorf(pw.EFORBIDDEN, "only an admin operator can do this")
+	}
+	return nil
+}
+
+// CreateMerchant is for admins.
+func (s *Service) CreateMerchant(ctx context.Context, req MerchantCreate) (*Merchant, error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if err := validName(req.Name); err != nil {
+		return nil, err
+	}
+	m := &Merchant{ID: pw.NewID(pw.PrefixMerchant, s.clock()), Name: req.Name, CreatedAt: s.clock()}
+	if err := s.store.CreateMerchant(ctx, m); err != nil {
+		return nil, err
+	}
+	return m, s.Audit(ctx, "merchant.create", m.ID, map[string]string{"name": m.Name})
+}
+
+// CreateKey issues an API key for a merchant (admins only). Rotation is a
+// new key followed by the old one's revocation: both work in between.
+func (s *Service) CreateKey(ctx context.Context, merchantID string, req KeyCreate) (*NewKey, error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if req.Scope == "" {
+		req.Scope = ScopeWrite
+	}
+	if req.Scope != ScopeRead && req.Scope != ScopeWrite {
+		return nil, pw.FieldErrorf("scope", pw.EINVALID, "scope must be read or write")
+	}
+	if !pw.IDHasPrefix(merchantID, pw.PrefixMerchant) {
+		return nil, pw.Errorf(pw.ENOTFOUND, "merchant %q not found", merchantID)
+	}
+	if _, err := s.store.Merchant(ctx, merchantID); err != nil {
+		return nil, err
+	}
+	key := NewToken(PrefixMerchantKey)
+	k := APIKey{ID: pw.NewID(pw.PrefixKey, s.clock()), MerchantID: merchantID, Prefix: key[:keyDisplayPrefixLen],
+		Hash: HashToken(key), Scope: req.Scope, CreatedAt: s.clock()}
+	if err := s.store.CreateAPIKey(ctx, &k); err != nil {
+		return nil, err
+	}
+	if err := s.Audit(ctx, "key.create", k.ID, map[string]string{"merchant": merchantID, "scope": k.Scope}); err != nil {
+		return nil, err
+	}
+	return &NewKey{APIKey: k, Key: key}, nil
+}
+
+// RevokeKey ends a merchant's key (admins only).
+func (s *Service) RevokeKey(ctx context.Context, merchantID, keyID string) error {
+	if err := requireAdmin(ctx); err != nil {
+		return err
+	}
+	if !pw.IDHasPrefix(keyID, pw.PrefixKey) {
+		return pw.Errorf(pw.ENOTFOUND, "key %q not found", keyID)
+	}
+	if err := s.store.RevokeAPIKey(ctx, merchantID, keyID, s.clock()); err != nil {
+		return err
+	}
+	return s.Audit(ctx, "key.revoke", keyID, map[string]string{"merchant": merchantID})
+}
+
+// CreateOperator is for admins.
+func (s *Service) CreateOperator(ctx context.Context, req OperatorCreate) (*NewOperator, error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if err := validName(req.Name); err != nil {
+		return nil, err
+	}
+	switch req.Role {
+	case pw.RoleAdmin, pw.RoleSupport, pw.RoleRisk:
+	default:
+		return nil, pw.FieldErrorf("role", pw.EINVALID, "role must be admin, support or risk")
+	}
+	key := NewToken(PrefixOperatorKey)
+	o := Operator{ID: pw.NewID(pw.PrefixOperator, s.clock()), Name: req.Name, Role: req.Role, KeyHash: HashToken(key), CreatedAt: s.clock()}
+	if err := s.store.CreateOperator(ctx, &o); err != nil {
+		return nil, err
+	}
+	if err := s.Audit(ctx, "operator.create", o.ID, map[string]string{"role": o.Role, "name": o.Name}); err != nil {
+		return nil, err
+	}
+	return &NewOperator{Operator: o, Key: key}, nil
+}
+
+// RevokeOperator ends an operator's key (admins only; not one's own, so
+// that the last admin cannot lock everyone out by mistake — the root key
+// from PEAKWALLET_OPERATOR_KEY is not stored and cannot be revoked here).
+func (s *Service) RevokeOperator(ctx context.Context, id string) error {
+	if err := requireAdmin(ctx); err != nil {
+		return err
+	}
+	if p, _ := pw.PrincipalFromContext(ctx); p.ID == id {
+		return pw.Errorf(pw.EFORBIDDEN, "an operator cannot revoke its own key")
+	}
+	if !pw.IDHasPrefix(id, pw.PrefixOperator) {
+		return pw.Errorf(pw.ENOTFOUND, "operator %q not found", id)
+	}
+	if err := s.store.RevokeOperator(ctx, id, s.clock()); err != nil {
+		return err
+	}
+	return s.Audit(ctx, "operator.revoke", id, nil)
+}
+
+// Authenticate implements peakwallet.Authenticator for session tokens,
+// merchant keys and operator keys, told apart by their prefixes. Unknown,
+// expired and revoked tokens are all just unauthorized.
+func (s *Service) Authenticate(ctx context.Context, token string) (pw.Principal, error) {
+	unauthorized := pw.Errorf(pw.EUNAUTHORIZED, "invalid token")
+	prefix, err := ParseToken(token)
+	if err != nil {
+		return pw.Principal{}, err
+	}
+	hash, now := HashToken(token), s.clock()
+	switch prefix {
+	case PrefixSessionToken:
+		ses, err := s.store.SessionByHash(ctx, hash)
+		if pw.ErrorCode(err) == pw.ENOTFOUND || (err == nil && (!ses.RevokedAt.IsZero() || !now.Before(ses.ExpiresAt))) {
+			return pw.Principal{}, unauthorized
+		}
+		if err != nil {
+			return pw.Principal{}, err
+		}
+		return pw.Principal{Kind: pw.PrincipalUser, ID: ses.UserID, Session: ses.ID}, nil
+	case PrefixMerchantKey:
+		k, err := s.store.APIKeyByHash(ctx, hash)
+		if pw.ErrorCode(err) == pw.ENOTFOUND || (err == nil && !k.RevokedAt.IsZero()) {
+			return pw.Principal{}, unauthorized
+		}
+		if err != nil {
+			return pw.Principal{}, err
+		}
+		return pw.Principal{Kind: pw.PrincipalMerchant, ID: k.MerchantID, Scope: k.Scope, Session: k.ID}, nil
+	case PrefixOperatorKey:
+		o, err := s.store.OperatorByHash(ctx, hash)
+		if pw.ErrorCode(err) == pw.ENOTFOUND || (err == nil && !o.RevokedAt.IsZero()) {
+			return pw.Principal{}, unauthorized
+		}
+		if err != nil {
+			return pw.Principal{}, err
+		}
+		return pw.Principal{Kind: pw.PrincipalOperator, ID: o.ID, Role: o.Role, Session: o.ID}, nil
+	}
+	return pw.Principal{}, unauthorized
+}

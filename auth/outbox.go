@@ -1,0 +1,76 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// Sender delivers a message (by email, SMS, push...). Production plugs in
+// a provider; the default writes files that a developer can read.
+type Sender interface {
+	Send(ctx context.Context, m *Message) error
+}
+
+// DirSender writes each message to Dir/<id>.txt (mode 0600): the
+// development "mail server". Messages hold codes and reset links, so the
+// directory is private to the server's user.
+type DirSender struct{ Dir string }
+
+// Send implements Sender.
+func (d DirSender) Send(_ context.Context, m *Message) error {
+	if err := os.MkdirAll(d.Dir, 0o700); err != nil {
+		return err
+	}
+	text := fmt.Sprintf("To: %s\nSubject: %s\nDate: %s\n\n%s\n", m.To, m.Subject, m.CreatedAt.Format("2006-01-02T15:04:05Z"), m.Body)
+	name := filepath.Join(d.Dir, strings.ReplaceAll(m.ID, "/", "_")+".txt")
+	return os.WriteFile(name, []byte(text), 0o600)
+}
+
+// OutboxDeliverMax bounds one delivery pass.
+const OutboxDeliverMax = 100
+
+// notify queues a message and tries to deliver it at once; a failed
+// delivery stays queued for Deliver. The message is stored before it is
+// sent, so that a crash between the two loses nothing.
+func (s *Service) notify(ctx context.Context, to, subject, body string) error {
+	m := &Message{ID: pw.NewID("msg", s.clock()), To: to, Subject: subject, Body: body, CreatedAt: s.clock()}
+	if err := s.store.Enqueue(ctx, m); err != nil {
+		return err
+	}
+	if s.sender == nil {
+		return nil
+	}
+	if err := s.sender.Send(ctx, m); err != nil {
+		s.log.Warn("message not delivered; it stays in the outbox", "id", m.ID, "err", err)
+		return nil
+	}
+	return s.store.MarkSent(ctx, m.ID, s.clock())
+}
+
+// Deliver sends up to OutboxDeliverMax queued messages and returns how
+// many were sent. A background loop calls it.
+func (s *Service) Deliver(ctx context.Context) (int, error) {
+	if s.sender == nil {
+		return 0, nil
+	}
+	list, err := s.store.Pending(ctx, OutboxDeliverMax)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range list {
+		if err := s.sender.Send(ctx, m); err != nil {
+			return n, err
+		}
+		if err := s.store.MarkSent(ctx, m.ID, s.clock()); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

@@ -1,0 +1,157 @@
+// Package auth holds peakwallet's identity and security rules: users and
+// their sessions, the password policy, throttling and lockout, TOTP,
+// recovery codes and one-time codes by message, step-up challenges,
+// merchant API keys, operator keys and roles, object-level authorization
+// over the ledger (Guard), the hash-chained audit log and the outbox. It
+// has no SQL (stores implement Store) and no HTTP.
+package auth
+
+import (
+	"context"
+	"crypto/cipher"
+	"log/slog"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// Ledger is what auth needs from the ledger: the service, and the
+// idempotency claims that make opening a wallet happen once.
+type Ledger interface {
+	pw.LedgerService
+	BeginIdempotent(ctx context.Context, key pw.IdempotencyKey, fingerprint string) (claim, replay *pw.IdempotencyRecord, err error)
+	ReleaseIdempotent(ctx context.Context, claim *pw.IdempotencyRecord)
+}
+
+// Options configure a Service. Zero values are sensible defaults.
+type Options struct {
+	Now    func() time.Time
+	Logger *slog.Logger
+	Argon2 Argon2Params // Argon2Default when zero
+	// Sender delivers the outbox's messages; nil keeps them in the store
+	// (the default in cmd/peakwallet is a DirSender in the data directory).
+	Sender Sender
+	// SessionTTL is a session's lifetime; DefaultSessionTTL when zero.
+	SessionTTL time.Duration
+	// StepUpThreshold: user payments above this many minor units need MFA;
+	// DefaultStepUpThreshold when zero.
+	StepUpThreshold int64
+	Limits          Limits // DefaultLimits when zero
+	Issuer          string // shown in authenticator apps; "peakwallet" by default
+	// SecretKey (SecretKeyBytes) seals TOTP secrets at rest; without it
+	// they are stored in clear (tests, and stores from before the key).
+	SecretKey []byte
+}
+
+// Defaults.
+const (
+	DefaultSessionTTL      = 12 * time.Hour
+	DefaultStepUpThreshold = 100_00 // 100.00 in a 2-decimal currency
+	ResetTokenTTL          = 30 * time.Minute
+	OTPTTL                 = 10 * time.Minute
+	SessionsListMax        = 100
+)
+
+// Service is the security rules over a Store and a Ledger.
+type Service struct {
+	store  Store
+	ledger Ledger
+	now    func() time.Time
+	log    *slog.Logger
+	argon2 Argon2Params
+	sender Sender
+	ttl    time.Duration
+	stepUp int64
+	issuer string
+	// dummyHash is checked against when a handle is unknown, so that a
+	// login takes as long whether or not the user exists.
+	dummyHash string
+	throttle  *throttle
+	aead      cipher.AEAD // seals TOTP secrets; nil without a SecretKey
+}
+
+// New returns a Service. ledger may be nil for services that only
+// authenticate (the CLI).
+func New(store Store, ledger Ledger, opts Options) *Service {
+	s := &Service{store: store, ledger: ledger, now: opts.Now, log: opts.Logger, argon2: opts.Argon2,
+		sender: opts.Sender, ttl: opts.SessionTTL, stepUp: opts.StepUpThreshold, issuer: opts.Issuer}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.argon2 == (Argon2Params{}) {
+		s.argon2 = Argon2Default
+	}
+	if s.ttl <= 0 {
+		s.ttl = DefaultSessionTTL
+	}
+	if s.stepUp <= 0 {
+		s.stepUp = DefaultStepUpThreshold
+	}
+	if s.issuer == "" {
+		s.issuer = "peakwallet"
+	}
+	limits := opts.Limits
+	if limits == (Limits{}) {
+		limits = DefaultLimits
+	}
+	s.throttle = newThrottle(limits)
+	if opts.SecretKey != nil {
+		if len(opts.SecretKey) != SecretKeyBytes {
+			panic("auth: Options.SecretKey must be 32 bytes")
+		}
+		aead, err := newAEAD(opts.SecretKey)
+		if err != nil {
+			panic("auth: " + err.Error())
+		}
+		s.aead = aead
+	}
+	h, err := HashPassword("not a password: equalizes timing", s.argon2)
+	if err != nil {
+		panic("auth: " + err.Error())
+	}
+	s.dummyHash = h
+	return s
+}
+
+// Store returns the service's store.
+func (s *Service) Store() Store { return s.store }
+
+// clock is now in UTC at microseconds, which every store keeps exactly.
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+type addressKey struct{}
+type mfaCodeKey struct{}
+
+// NewContextWithClientAddress returns ctx carrying the client's network
+// address, which throttling and the audit log use.
+func NewContextWithClientAddress(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, addressKey{}, addr)
+}
+
+// ClientAddress returns the address in ctx, or "".
+func ClientAddress(ctx context.Context) string {
+	a, _ := ctx.Value(addressKey{}).(string)
+	return a
+}
+
+// NewContextWithMFACode returns ctx carrying a step-up code (the MFA-Code
+// header of the request).
+func NewContextWithMFACode(ctx context.Context, code string) context.Context {
+	return context.WithValue(ctx, mfaCodeKey{}, code)
+}
+
+func mfaCodeFrom(ctx context.Context) string {
+	c, _ := ctx.Value(mfaCodeKey{}).(string)
+	return c
+}
+
+// actor names the principal in ctx for the audit log.
+func actor(ctx context.Context) string {
+	if p, ok := pw.PrincipalFromContext(ctx); ok {
+		return p.String()
+	}
+	return "anonymous"
+}

@@ -1,0 +1,191 @@
+package auth
+
+import (
+	"context"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// Store is what auth needs from storage. It lives here, not in the root
+// package, because only auth uses it: the root's Store is the ledger's, and
+// this one may grow with the security rules without touching every
+// LedgerService user. Stores translate; every decision (hashing, expiry,
+// lockout, the audit chain's hashes) is made in this package. Both stores
+// pass authtest.Run.
+//
+// Reads of a missing object return an *pw.Error with ENOTFOUND. Inserts of
+// a duplicate unique value (a taken handle) return EHANDLETAKEN for users
+// and EIDEMINUSE otherwise.
+type Store interface {
+	CreateUser(ctx context.Context, u *User) error
+	UserByID(ctx context.Context, id string) (*User, error)
+	UserByHandle(ctx context.Context, handle string) (*User, error)
+	SetPassword(ctx context.Context, userID, hash string) error
+	// RecordLoginFailure adds one to the user's failure count and sets
+	// their lock; ResetLoginFailures clears both after a success.
+	RecordLoginFailure(ctx context.Context, userID string, lockedUntil time.Time) (failures int, err error)
+	ResetLoginFailures(ctx context.Context, userID string) error
+
+	CreateSession(ctx context.Context, s *Session) error
+	SessionByHash(ctx context.Context, tokenHash string) (*Session, error)
+	// Sessions lists a user's sessions that are neither revoked nor
+	// expired at now, newest first, at most limit.
+	Sessions(ctx context.Context, userID string, now time.Time, limit int) ([]*Session, error)
+	// RevokeSession ends the user's session id (ENOTFOUND when the user
+	// has no such live session); RevokeSessions ends all of them but keep.
+	RevokeSession(ctx context.Context, userID, id string, at time.Time) error
+	RevokeSessions(ctx context.Context, userID, keep string, at time.Time) error
+
+	// SetMFA stores the user's TOTP enrolment (replacing an unconfirmed
+	// one); MFA returns it (ENOTFOUND when none).
+	SetMFA(ctx context.Context, m *MFA) error
+	MFA(ctx context.Context, userID string) (*MFA, error)
+	// UseTOTPStep records that step was used, and reports false (without
+	// error) when a step at or after it already was: a code works once.
+	UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
+	// UseRecoveryCode consumes one unused recovery code with hash; false
+	// when there is none.
+	UseRecoveryCode(ctx context.Context, userID, hash string, at time.Time) (bool, error)
+	ConfirmMFA(ctx context.Context, userID string, at time.Time, recoveryHashes []string) error
+
+	// CreateOTP stores a one-time code; UseOTP consumes the newest unused,
+	// unexpired code of userID for purpose whose hash matches, counting a
+	// failed attempt against it otherwise (OTPAttemptsMax attempts kill it).
+	CreateOTP(ctx context.Context, o *OTP) error
+	UseOTP(ctx context.Context, userID, purpose, hash string, now time.Time) (bool, error)
+
+	CreateMerchant(ctx context.Context, m *Merchant) error
+	Merchant(ctx context.Context, id string) (*Merchant, error)
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	APIKeyByHash(ctx context.Context, hash string) (*APIKey, error)
+	RevokeAPIKey(ctx context.Context, merchantID, id string, at time.Time) error
+	CreateOperator(ctx context.Context, o *Operator) error
+	OperatorByHash(ctx context.Context, hash string) (*Operator, error)
+	// RevokeOperator ends an operator's key (ENOTFOUND when none is live).
+	RevokeOperator(ctx context.Context, id string, at time.Time) error
+
+	// AppendAudit appends rec under a lock on the chain's head: seal is
+	// called with the previous record (nil for the first) and must fill
+	// rec.Seq, PrevHash and Hash. Two appends never share a predecessor.
+	AppendAudit(ctx context.Context, rec *AuditRecord, seal func(prev *AuditRecord) error) error
+	// Audit lists records with Seq > after, in Seq order.
+	Audit(ctx context.Context, after int64, limit int) ([]*AuditRecord, error)
+
+	// Enqueue stores an outgoing message; Pending lists unsent ones,
+	// oldest first; MarkSent records delivery and forgets the body, which
+	// may hold a code.
+	Enqueue(ctx context.Context, m *Message) error
+	Pending(ctx context.Context, limit int) ([]*Message, error)
+	MarkSent(ctx context.Context, id string, at time.Time) error
+
+	// CreateResetToken stores a password reset token; UseResetToken
+	// consumes an unexpired unused one and returns its user.
+	CreateResetToken(ctx context.Context, hash, userID string, expires time.Time) error
+	UseResetToken(ctx context.Context, hash string, now time.Time) (userID string, err error)
+
+	// UserAccounts lists the accounts of kind owned by owner (at most
+	// limit), read from the ledger's accounts table: wallets are accounts.
+	UserAccounts(ctx context.Context, owner string, kind pw.AccountKind, limit int) ([]*pw.Account, error)
+}
+
+// User is someone who signs up with a handle (an email address or a phone
+// number) and a password.
+type User struct {
+	ID           string    `json:"id"`
+	Handle       string    `json:"handle"`
+	PasswordHash string    `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
+	// StepUpThreshold: payments above this many minor units need MFA.
+	StepUpThreshold int64     `json:"step_up_threshold"`
+	FailedLogins    int       `json:"-"`
+	LockedUntil     time.Time `json:"-"`
+}
+
+// Session is a user's login. Only the hash of its token is stored.
+type Session struct {
+	ID        string    `json:"id"`
+	UserID    string    `json:"-"`
+	TokenHash string    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	RevokedAt time.Time `json:"-"`
+	Address   string    `json:"client_address,omitempty"`
+	Current   bool      `json:"current"` // filled when listing
+}
+
+// MFA is a user's TOTP enrolment. Secret is base32 (as in the otpauth URI).
+type MFA struct {
+	UserID      string
+	Secret      string
+	ConfirmedAt time.Time // zero until the first code is confirmed
+	LastStep    int64     // the last TOTP time step used, against replay
+}
+
+// Confirmed reports whether TOTP is active.
+func (m *MFA) Confirmed() bool { return m != nil && !m.ConfirmedAt.IsZero() }
+
+// OTP is a one-time code sent by message.
+type OTP struct {
+	ID        string
+	UserID    string
+	Purpose   string // "step_up", "login"
+	CodeHash  string
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// OTPAttemptsMax wrong codes end a message OTP.
+const OTPAttemptsMax = 5
+
+// Merchant is a business that integrates with API keys.
+type Merchant struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// APIKey is a merchant's key; only its hash and a short prefix (to tell
+// keys apart in lists and logs) are stored.
+type APIKey struct {
+	ID         string    `json:"id"`
+	MerchantID string    `json:"merchant_id"`
+	Prefix     string    `json:"prefix"`
+	Hash       string    `json:"-"`
+	Scope      string    `json:"scope"`
+	CreatedAt  time.Time `json:"created_at"`
+	RevokedAt  time.Time `json:"-"`
+}
+
+// Operator is a member of staff with a role.
+type Operator struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	KeyHash   string    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+	RevokedAt time.Time `json:"-"`
+}
+
+// AuditRecord is one link of the hash-chained audit log.
+type AuditRecord struct {
+	Seq      int64             `json:"seq"`
+	At       time.Time         `json:"at"`
+	Actor    string            `json:"actor"`  // "kind:id" of the principal, or "anonymous"
+	Action   string            `json:"action"` // "login.success", "key.create", ...
+	Target   string            `json:"target,omitempty"`
+	Address  string            `json:"client_address,omitempty"`
+	Detail   map[string]string `json:"detail,omitempty"`
+	PrevHash string            `json:"prev_hash"`
+	Hash     string            `json:"hash"`
+}
+
+// Message is an outgoing notification (a code, a reset link, an alert).
+type Message struct {
+	ID        string    `json:"id"`
+	To        string    `json:"to"`
+	Subject   string    `json:"subject"`
+	Body      string    `json:"body"`
+	CreatedAt time.Time `json:"created_at"`
+	SentAt    time.Time `json:"sent_at"`
+}

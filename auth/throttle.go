@@ -1,0 +1,189 @@
+package auth
+
+import (
+	"sync"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// Limits are the throttles of sign-up, login and codes. Rates are GCRA
+// token buckets: Burst requests at once, then one per Every. They are
+// in-process and small on purpose: the admission layer does general rate
+// limiting; these guard only the security-sensitive doors.
+type Limits struct {
+	SignUpBurst  int
+	SignUpEvery  time.Duration // per client address
+	LoginBurst   int
+	LoginEvery   time.Duration // per client address
+	OTPBurst     int
+	OTPEvery     time.Duration // per user
+	FailuresFree int           // failed logins before back-off starts
+	// BackoffFirst doubles with each failure past FailuresFree, up to
+	// BackoffMax: the longest anyone (victim included) ever waits.
+	BackoffFirst time.Duration
+	BackoffMax   time.Duration
+	// LockAfter failures on one handle, from any addresses, lock it
+	// (with the same capped back-off) for addresses that have not logged
+	// in to it before, unless the login carries a valid MFA code.
+	LockAfter int
+}
+
+// DefaultLimits are the production limits (docs/security.md explains them).
+var DefaultLimits = Limits{
+	SignUpBurst: 5, SignUpEvery: 10 * time.Minute,
+	LoginBurst: 20, LoginEvery: 3 * time.Second,
+	OTPBurst: 3, OTPEvery: 5 * time.Minute,
+	FailuresFree: 5, BackoffFirst: time.Second, BackoffMax: 15 * time.Minute,
+	LockAfter: 10,
+}
+
+// throttleKeysMax bounds each in-process table; when full, stale entries
+// are swept and, failing that, an arbitrary one is dropped (forgetting a
+// throttle is safer than refusing everyone).
+const throttleKeysMax = 100_000
+
+// knownAddressTTL is how long a successful login makes its address
+// "known" to the user, exempt from the per-handle lock.
+const knownAddressTTL = 30 * 24 * time.Hour
+
+type throttle struct {
+	limits Limits
+	mu     sync.Mutex
+	tat    map[string]time.Time // GCRA theoretical arrival times
+	fails  map[string]*failures
+	known  map[string]time.Time
+}
+
+type failures struct {
+	n     int
+	until time.Time
+	last  time.Time
+}
+
+func newThrottle(l Limits) *throttle {
+	return &throttle{limits: l, tat: map[string]time.Time{}, fails: map[string]*failures{}, known: map[string]time.Time{}}
+}
+
+// RateLimitError is a rate_limited error's cause: it carries the honest
+// Retry-After.
+type RateLimitError struct{ Wait time.Duration }
+
+func (e *RateLimitError) Error() string             { return "rate limited for " + e.Wait.String() }
+func (e *RateLimitError) RetryAfter() time.Duration { return e.Wait }
+
+func rateLimited(wait time.Duration, msg string) error {
+	if wait < time.Second {
+		wait = time.Second
+	}
+	return &pw.Error{Code: pw.ERATELIMITED, Message: msg, Err: &RateLimitError{Wait: wait}}
+}
+
+// allow takes one token from key's bucket (GCRA: integers only, O(1)
+// state), or returns how long until one is free.
+func (t *throttle) allow(key string, burst int, every time.Duration, now time.Time) (bool, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tat, ok := t.tat[key]
+	if !ok || tat.Before(now) {
+		tat = now
+	}
+	limit := tat.Add(-time.Duration(burst-1) * every)
+	if now.Before(limit) {
+		return false, limit.Sub(now)
+	}
+	if !ok && len(t.tat) >= throttleKeysMax {
+		sweep(t.tat, func(v time.Time) bool { return v.Before(now) })
+	}
+	t.tat[key] = tat.Add(every)
+	return true, 0
+}
+
+// blocked returns how long key must still wait after its failures.
+func (t *throttle) blocked(key string, now time.Time) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if f, ok := t.fails[key]; ok && now.Before(f.until) {
+		return f.until.Sub(now)
+	}
+	return 0
+}
+
+// fail records a failure of key and returns its count.
+func (t *throttle) fail(key string, now time.Time) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f, ok := t.fails[key]
+	if !ok {
+		if len(t.fails) >= throttleKeysMax {
+			sweep(t.fails, func(f *failures) bool { return now.Sub(f.last) > t.limits.BackoffMax })
+		}
+		f = &failures{}
+		t.fails[key] = f
+	}
+	f.n++
+	f.last = now
+	f.until = now.Add(t.limits.backoff(f.n, t.limits.FailuresFree))
+	return f.n
+}
+
+func (t *throttle) succeed(key string) {
+	t.mu.Lock()
+	delete(t.fails, key)
+	t.mu.Unlock()
+}
+
+func (t *throttle) failureCount(key string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if f, ok := t.fails[key]; ok {
+		return f.n
+	}
+	return 0
+}
+
+func (t *throttle) markKnown(key string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.known) >= throttleKeysMax {
+		sweep(t.known, func(v time.Time) bool { return now.Sub(v) > knownAddressTTL })
+	}
+	t.known[key] = now
+}
+
+func (t *throttle) isKnown(key string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at, ok := t.known[key]
+	return ok && now.Sub(at) <= knownAddressTTL
+}
+
+// backoff is the wait after n failures: none until free failures, then
+// BackoffFirst doubling with each further failure, capped at BackoffMax so
+// that no one, the account's owner included, ever waits longer.
+func (l Limits) backoff(n, free int) time.Duration {
+	if n < free {
+		return 0
+	}
+	d := l.BackoffFirst
+	for i := free; i < n && d < l.BackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, l.BackoffMax)
+}
+
+// sweep deletes stale entries, or one arbitrary entry if none is stale.
+func sweep[V any](m map[string]V, stale func(V) bool) {
+	n := len(m)
+	for k, v := range m {
+		if stale(v) {
+			delete(m, k)
+		}
+	}
+	if len(m) == n {
+		for k := range m {
+			delete(m, k)
+			return
+		}
+	}
+}

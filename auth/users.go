@@ -1,0 +1,337 @@
+package auth
+
+import (
+	"context"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// SignUp is POST /v1/users.
+type SignUp struct {
+	Handle   string `json:"handle"`
+	Password string `json:"password"`
+}
+
+// Login is POST /v1/sessions.
+type Login struct {
+	Handle   string `json:"handle"`
+	Password string `json:"password"`
+	MFACode  string `json:"mfa_code,omitempty"`
+	// SendCode asks, with the right password, for a one-time login code
+	// by message: the fallback without the authenticator app at hand.
+	SendCode bool `json:"send_code,omitempty"`
+}
+
+// NewSession answers a login; the token is shown this once.
+type NewSession struct {
+	ID        string    `json:"id"`
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// SignUp creates a user. Rate limited per client address.
+func (s *Service) SignUp(ctx context.Context, req SignUp) (*User, error) {
+	now := s.clock()
+	if ok, wait := s.throttle.allow("signup:"+ClientAddress(ctx), s.throttle.limits.SignUpBurst, s.throttle.limits.SignUpEvery, now); !ok {
+		return nil, rateLimited(wait, "too many sign-ups from this address; try again later")
+	}
+	handle, err := ParseHandle(req.Handle)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckPasswordPolicy(req.Password, handle); err != nil {
+		return nil, err
+	}
+	hash, err := HashPassword(req.Password, s.argon2)
+	if err != nil {
+		return nil, err
+	}
+	u := &User{ID: pw.NewID(pw.PrefixUser, now), Handle: handle, PasswordHash: hash, CreatedAt: now, StepUpThreshold: s.stepUp}
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		return nil, err
+	}
+	ctx = pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalUser, ID: u.ID})
+	return u, s.Audit(ctx, "user.signup", u.ID, nil)
+}
+
+// Login checks a handle, password and (when enrolled) MFA code, and opens
+// a session. The policy (docs/security.md): per-address rate limit;
+// per-address and per-handle-and-address back-off after FailuresFree
+// failures, doubling up to BackoffMax; after LockAfter failures the handle
+// is locked (same capped back-off) for addresses it never logged in from,
+// except to a login with a valid MFA code. While locked every failure
+// answers the same 429, so the lock reveals nothing about the password.
+func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
+	now := s.clock()
+	addr := ClientAddress(ctx)
+	l := s.throttle.limits
+	if ok, wait := s.throttle.allow("login:"+addr, l.LoginBurst, l.LoginEvery, now); !ok {
+		return nil, rateLimited(wait, "too many logins from this address; try again later")
+	}
+	handle, err := ParseHandle(req.Handle)
+	if err != nil {
+		return nil, pw.Errorf(pw.EUNAUTHORIZED, "invalid handle or password")
+	}
+	if len(req.Password) > PasswordBytesMax {
+		return nil, pw.Errorf(pw.EUNAUTHORIZED, "invalid handle or password")
+	}
+	addrKey, pairKey := "addr:"+addr, "pair:"+handle+"|"+addr
+	if wait := max(s.throttle.blocked(addrKey, now), s.throttle.blocked(pairKey, now)); wait > 0 {
+		return nil, rateLimited(wait, "too many failed logins; wait before trying again")
+	}
+	u, err := s.store.UserByHandle(ctx, handle)
+	if pw.ErrorCode(err) == pw.ENOTFOUND {
+		_, _ = CheckPassword(s.dummyHash, req.Password)
+		return nil, s.loginFailed(ctx, nil, handle, addrKey, pairKey, false, now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	locked := now.Before(u.LockedUntil) && !s.throttle.isKnown(u.ID+"|"+addr, now)
+	if locked && req.MFACode == "" {
+		return nil, rateLimited(u.LockedUntil.Sub(now), "this account is temporarily locked after failed logins; wait, or log in with your MFA code")
+	}
+	ok, err := CheckPassword(u.PasswordHash, req.Password)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, s.loginFailed(ctx, u, handle, addrKey, pairKey, locked, now)
+	}
+	m, err := s.mfaOf(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case m.Confirmed() && req.MFACode == "" && req.SendCode:
+		if err := s.SendOTP(ctx, u, PurposeLogin); err != nil {
+			return nil, err
+		}
+		return nil, pw.Errorf(pw.EMFALOGIN, "a one-time code was sent to your handle: send it as mfa_code")
+	case m.Confirmed() && req.MFACode == "":
+		return nil, pw.Errorf(pw.EMFALOGIN, "this account has MFA: send mfa_code (a code from your authenticator app, a recovery code, or ask for one by message with send_code)")
+	case m.Confirmed():
+		if err := s.checkMFA(ctx, u, m, req.MFACode, PurposeLogin); err != nil {
+			return nil, s.loginFailed(ctx, u, handle, addrKey, pairKey, locked, now)
+		}
+	case locked:
+		return nil, rateLimited(u.LockedUntil.Sub(now), "this account is temporarily locked after failed logins; wait, or log in with your MFA code")
+	}
+	return s.openSession(ctx, u, addrKey, pairKey, now)
+}
+
+// loginFailed records a failure everywhere it counts and returns the
+// error to answer: unauthorized, or rate_limited while the handle is locked.
+func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey, pairKey string, locked bool, now time.Time) error {
+	s.throttle.fail(addrKey, now)
+	s.throttle.fail(pairKey, now)
+	target := handle
+	if u != nil {
+		target = u.ID
+		n := u.FailedLogins + 1
+		until := time.Time{}
+		if n >= s.throttle.limits.LockAfter {
+			until = now.Add(s.throttle.limits.backoff(n, s.throttle.limits.LockAfter))
+		}
+		if _, err := s.store.RecordLoginFailure(ctx, u.ID, until); err != nil {
+			return err
+		}
+	}
+	if err := s.Audit(ctx, "login.failure", target, nil); err != nil {
+		return err
+	}
+	if locked {
+		return rateLimited(time.Second, "this account is temporarily locked after failed logins; wait, or log in with your MFA code")
+	}
+	return pw.Errorf(pw.EUNAUTHORIZED, "invalid handle or password")
+}
+
+func (s *Service) openSession(ctx context.Context, u *User, addrKey, pairKey string, now time.Time) (*NewSession, error) {
+	token := NewToken(PrefixSessionToken)
+	ses := &Session{ID: pw.NewID(pw.PrefixSession, now), UserID: u.ID, TokenHash: HashToken(token),
+		CreatedAt: now, ExpiresAt: now.Add(s.ttl), Address: ClientAddress(ctx)}
+	if err := s.store.CreateSession(ctx, ses); err != nil {
+		return nil, err
+	}
+	if u.FailedLogins > 0 || !u.LockedUntil.IsZero() {
+		if err := s.store.ResetLoginFailures(ctx, u.ID); err != nil {
+			return nil, err
+		}
+	}
+	s.throttle.succeed(pairKey)
+	s.throttle.markKnown(u.ID+"|"+ClientAddress(ctx), now)
+	ctx = pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalUser, ID: u.ID, Session: ses.ID})
+	if err := s.Audit(ctx, "login.success", u.ID, map[string]string{"session": ses.ID}); err != nil {
+		return nil, err
+	}
+	return &NewSession{ID: ses.ID, Token: token, ExpiresAt: ses.ExpiresAt}, nil
+}
+
+// user returns the calling user, or forbidden for other principals.
+func (s *Service) user(ctx context.Context) (pw.Principal, *User, error) {
+	p, ok := pw.PrincipalFromContext(ctx)
+	if !ok || p.Kind != pw.PrincipalUser {
+		return p, nil, pw.Errorf(pw.EFORBIDDEN, "only a user can do this")
+	}
+	u, err := s.store.UserByID(ctx, p.ID)
+	return p, u, err
+}
+
+// Me returns the calling user.
+func (s *Service) Me(ctx context.Context) (*User, error) {
+	_, u, err := s.user(ctx)
+	return u, err
+}
+
+// Sessions lists the caller's live sessions, marking the current one.
+func (s *Service) Sessions(ctx context.Context) ([]*Session, error) {
+	p, _, err := s.user(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.store.Sessions(ctx, p.ID, s.clock(), SessionsListMax)
+	for _, ses := range list {
+		ses.Current = ses.ID == p.Session
+	}
+	return list, err
+}
+
+// EndSession ends one of the caller's sessions ("current" for this one).
+// Someone else's session is not found.
+func (s *Service) EndSession(ctx context.Context, id string) error {
+	p, _, err := s.user(ctx)
+	if err != nil {
+		return err
+	}
+	if id == "current" {
+		id = p.Session
+	}
+	if !pw.IDHasPrefix(id, pw.PrefixSession) {
+		return pw.Errorf(pw.ENOTFOUND, "session %q not found", id)
+	}
+	if err := s.store.RevokeSession(ctx, p.ID, id, s.clock()); err != nil {
+		return err
+	}
+	return s.Audit(ctx, "session.end", id, nil)
+}
+
+// PasswordChange is POST /v1/me/password.
+type PasswordChange struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// ChangePassword replaces the caller's password and ends their other sessions.
+func (s *Service) ChangePassword(ctx context.Context, req PasswordChange) error {
+	p, u, err := s.user(ctx)
+	if err != nil {
+		return err
+	}
+	if len(req.CurrentPassword) > PasswordBytesMax {
+		return pw.FieldErrorf("current_password", pw.EFORBIDDEN, "the current password is wrong")
+	}
+	if ok, err := CheckPassword(u.PasswordHash, req.CurrentPassword); err != nil || !ok {
+		_ = s.Audit(ctx, "password.change_failure", u.ID, nil)
+		return pw.FieldErrorf("current_password", pw.EFORBIDDEN, "the current password is wrong")
+	}
+	if err := s.setPassword(ctx, u, req.NewPassword, "new_password"); err != nil {
+		return err
+	}
+	if err := s.store.RevokeSessions(ctx, u.ID, p.Session, s.clock()); err != nil {
+		return err
+	}
+	if err := s.Audit(ctx, "password.change", u.ID, nil); err != nil {
+		return err
+	}
+	return s.notify(ctx, u.Handle, "Your peakwallet password was changed",
+		"Your password was just changed and your other sessions were ended. If this was not you, reset your password now.")
+}
+
+func (s *Service) setPassword(ctx context.Context, u *User, password, field string) error {
+	if err := CheckPasswordPolicy(password, u.Handle); err != nil {
+		if e, ok := err.(*pw.Error); ok {
+			e.Field = field
+		}
+		return err
+	}
+	hash, err := HashPassword(password, s.argon2)
+	if err != nil {
+		return err
+	}
+	return s.store.SetPassword(ctx, u.ID, hash)
+}
+
+// ResetRequest is POST /v1/password-resets.
+type ResetRequest struct {
+	Handle string `json:"handle"`
+}
+
+// RequestReset sends a reset link to the handle, if it is a user's. The
+// answer is the same either way, so that it reveals no handle.
+func (s *Service) RequestReset(ctx context.Context, req ResetRequest) error {
+	now := s.clock()
+	if ok, wait := s.throttle.allow("otp:"+ClientAddress(ctx), s.throttle.limits.OTPBurst, s.throttle.limits.OTPEvery, now); !ok {
+		return rateLimited(wait, "too many reset requests from this address; try again later")
+	}
+	handle, err := ParseHandle(req.Handle)
+	if err != nil {
+		return err
+	}
+	u, err := s.store.UserByHandle(ctx, handle)
+	if pw.ErrorCode(err) == pw.ENOTFOUND {
+		return s.Audit(ctx, "password.reset_request", handle, map[string]string{"known": "false"})
+	}
+	if err != nil {
+		return err
+	}
+	token := NewToken(PrefixResetToken)
+	if err := s.store.CreateResetToken(ctx, HashToken(token), u.ID, now.Add(ResetTokenTTL)); err != nil {
+		return err
+	}
+	if err := s.Audit(ctx, "password.reset_request", u.ID, nil); err != nil {
+		return err
+	}
+	return s.notify(ctx, u.Handle, "Reset your peakwallet password",
+		"Use this token within 30 minutes to choose a new password (POST /v1/password-resets/confirm):\n\n"+token+
+			"\n\nIf you did not ask for this, ignore this message: your password is unchanged.")
+}
+
+// ResetConfirm is POST /v1/password-resets/confirm.
+type ResetConfirm struct {
+	Token       string `json:"token"`
+	NewPassword string `json:"new_password"`
+}
+
+// ConfirmReset sets a new password with a reset token and ends every session.
+func (s *Service) ConfirmReset(ctx context.Context, req ResetConfirm) error {
+	if p, err := ParseToken(req.Token); err != nil || p != PrefixResetToken {
+		return pw.FieldErrorf("token", pw.EUNAUTHORIZED, "the reset token is invalid or expired")
+	}
+	// The policy is checked before the token is used up, so that a weak
+	// choice can be corrected with the same token.
+	if err := CheckPasswordPolicy(req.NewPassword, ""); err != nil {
+		return err
+	}
+	userID, err := s.store.UseResetToken(ctx, HashToken(req.Token), s.clock())
+	if pw.ErrorCode(err) == pw.ENOTFOUND {
+		return pw.FieldErrorf("token", pw.EUNAUTHORIZED, "the reset token is invalid or expired")
+	}
+	if err != nil {
+		return err
+	}
+	u, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if err := s.setPassword(ctx, u, req.NewPassword, "new_password"); err != nil {
+		return err
+	}
+	if err := s.store.RevokeSessions(ctx, u.ID, "", s.clock()); err != nil {
+		return err
+	}
+	if err := s.store.ResetLoginFailures(ctx, u.ID); err != nil {
+		return err
+	}
+	return s.Audit(pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalUser, ID: u.ID}), "password.reset", u.ID, nil)
+}

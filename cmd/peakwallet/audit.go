@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/peakwallet/peakwallet/auth"
+)
+
+// runAudit prints the audit log from the store, oldest first, for an
+// operator with access to the database (GET /v1/audit is the API's way).
+func runAudit(ctx context.Context, args []string, env *environment) error {
+	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	var sf storeFlags
+	sf.register(fs, env)
+	after := fs.Int64("after", 0, "print records after this sequence number")
+	limit := fs.Int("limit", 100, fmt.Sprintf("print at most this many records (1 to %d)", auth.AuditPageMax))
+	asJSON := fs.Bool("json", false, "print JSON lines")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *limit < 1 || *limit > auth.AuditPageMax || *after < 0 {
+		return fmt.Errorf("--limit must be 1 to %d and --after not negative", auth.AuditPageMax)
+	}
+	store, _, err := sf.open(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	list, err := store.Audit(ctx, *after, *limit)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(env.stdout)
+	for _, r := range list {
+		if *asJSON {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+			continue
+		}
+		var detail []string
+		for _, k := range slices.Sorted(maps.Keys(r.Detail)) {
+			detail = append(detail, k+"="+r.Detail[k])
+		}
+		fmt.Fprintf(env.stdout, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.12s\n", r.Seq, r.At.Format("2006-01-02T15:04:05.000000Z"),
+			r.Actor, r.Action, r.Target, r.Address, strings.Join(detail, " "), r.Hash)
+	}
+	return nil
+}
