@@ -2,6 +2,8 @@ module github.com/peakwallet/peakwallet
 
 go 1.26.8
 
+toolchain go1.26.10
+
 require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/mattn/go-sqlite3 v1.14.53
