@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -19,16 +20,33 @@ const (
 	// even past its own deadline: once a command may commit, only its real
 	// outcome may be reported, never "busy".
 	CommitTimeout = 30 * time.Second
+	// ConcurrentBatchesMax bounds Options.ConcurrentBatches.
+	ConcurrentBatchesMax = 16
 )
 
 // The sequencer gathers concurrent commands into batches: it takes the
 // first command as soon as one arrives (no sleep, so an idle ledger commits
 // at once) and whatever else is queued by then, up to Options.MaxBatch. While
 // a batch commits, the next one forms, so batches grow with load.
+//
+// Up to Options.ConcurrentBatches batches commit at once (a store with
+// row locks lets one batch's round trips and fsync overlap another's
+// work); a slot is taken before gathering, so that while every slot is
+// busy the queue keeps filling the next batch.
 func (l *Ledger) loop() {
 	defer close(l.stopped)
+	slots := make(chan struct{}, l.concurrentBatches)
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
 	var carry *command // a command that did not fit the previous batch
 	for {
+		select {
+		case slots <- struct{}{}:
+		case <-l.quit:
+			inflight.Wait()
+			l.failQueued()
+			return
+		}
 		var cmds []*command
 		units := 0
 		take := func(c *command) {
@@ -45,6 +63,7 @@ func (l *Ledger) loop() {
 			case c := <-l.queue:
 				take(c)
 			case <-l.quit:
+				inflight.Wait()
 				l.failQueued()
 				return
 			}
@@ -62,9 +81,16 @@ func (l *Ledger) loop() {
 				break gather
 			}
 		}
-		if len(cmds) > 0 {
-			l.commit(cmds)
+		if len(cmds) == 0 {
+			<-slots
+			continue
 		}
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			l.commit(cmds)
+			<-slots
+		}()
 	}
 }
 

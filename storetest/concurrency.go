@@ -25,12 +25,13 @@ func testConcurrentBank(t *testing.T, open Opener) {
 
 // RunMultiProcess checks that independent stores on one database (as
 // separate server processes would have) keep every invariant while
-// hammering the same accounts. open returns n such stores.
+// hammering the same accounts. open returns n such stores; each ledger
+// also commits several batches at once.
 func RunMultiProcess(t *testing.T, open func(t *testing.T, n int) []pw.Store) {
 	stores := open(t, 2)
 	ledgers := make([]pw.LedgerService, len(stores))
 	for i, s := range stores {
-		l := ledger.New(s, ledger.Options{})
+		l := ledger.New(s, ledger.Options{ConcurrentBatches: 4})
 		t.Cleanup(func() { l.Close() })
 		ledgers[i] = l
 	}

@@ -43,6 +43,7 @@ type benchFlags struct {
 	baselineDuration   time.Duration
 	currency           string
 	cpuProfile         string
+	batchesInFlight    int
 }
 
 func runBench(ctx context.Context, args []string, env *environment) error {
@@ -65,6 +66,7 @@ func runBench(ctx context.Context, args []string, env *environment) error {
 	fs.StringVar(&f.currency, "currency", "EUR", "currency of the accounts")
 	fs.BoolVar(&f.asJSON, "json", false, "print the report as JSON on stdout")
 	fs.StringVar(&f.report, "report", "", "also write the report as Markdown to this file")
+	fs.IntVar(&f.batchesInFlight, "batches-in-flight", 1, "ledger batches committing at once (more than 1 only helps PostgreSQL with cores to spare)")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole session to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -123,7 +125,9 @@ func runBench(ctx context.Context, args []string, env *environment) error {
 		if f.overHTTP {
 			rep.Mode = "over HTTP (loopback, keep-alive, server in this process)"
 		}
-		open = func(maxBatch int) (*target, error) { return localTarget(store, maxBatch, f.overHTTP, f.callers) }
+		open = func(maxBatch int) (*target, error) {
+			return localTarget(store, maxBatch, f.batchesInFlight, f.overHTTP, f.callers)
+		}
 	}
 
 	var progress io.Writer
@@ -268,8 +272,8 @@ func scenarioNames(cfgs []bench.Config) []string {
 
 // localTarget runs a ledger over store in this process, driven directly or
 // through an HTTP server on loopback.
-func localTarget(store pw.Store, maxBatch int, overHTTP bool, callers int) (*target, error) {
-	l := ledger.New(store, ledger.Options{MaxBatch: maxBatch})
+func localTarget(store pw.Store, maxBatch, batchesInFlight int, overHTTP bool, callers int) (*target, error) {
+	l := ledger.New(store, ledger.Options{MaxBatch: maxBatch, ConcurrentBatches: batchesInFlight})
 	t := &target{svc: l, stats: l.Stats, close: func() { l.Close() }}
 	if !overHTTP {
 		return t, nil

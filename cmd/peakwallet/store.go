@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -64,6 +65,15 @@ func redactDSN(dsn string) string {
 func envOr(env *environment, key, def string) string {
 	if v := env.getenv(key); v != "" {
 		return v
+	}
+	return def
+}
+
+// envInt reads an integer setting from the environment, def when unset or
+// malformed (the flag's own parsing then reports a bad command-line value).
+func envInt(env *environment, key string, def int) int {
+	if n, err := strconv.Atoi(env.getenv(key)); err == nil {
+		return n
 	}
 	return def
 }
