@@ -3,84 +3,116 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
+	"sync"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
 )
 
-// ClaimIdempotency inserts rec, or takes over a stale lease, or returns the
-// existing record. The claim is committed without its own fsync
-// (synchronous=NORMAL): in WAL mode the next durable commit syncs it too,
-// and a claim lost in a crash only frees a key whose request, not yet
-// committed, moved nothing.
+// Idempotency on SQLite. One process owns the database, so the leases of
+// requests in flight live in memory (leases), and only finished requests
+// are rows: the batch that moves a request's money inserts its done record
+// in the same transaction. A claim therefore costs no write transaction,
+// and a crash loses only leases of requests that had not committed, which
+// is what a lease ending means anyway.
+
+// leases are the in-flight idempotency claims.
+type leases struct {
+	mu sync.Mutex
+	m  map[pw.IdempotencyKey]*pw.IdempotencyRecord
+}
+
+// ClaimIdempotency takes key for rec, or takes over a stale lease of the
+// same request, or returns the existing record (in flight or done).
 func (s *Store) ClaimIdempotency(ctx context.Context, rec *pw.IdempotencyRecord, staleBefore time.Time) (*pw.IdempotencyRecord, error) {
-	const op = "sqlite.ClaimIdempotency"
-	conn, err := s.write.Conn(ctx)
-	if err != nil {
-		return nil, mapError(op, err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-		return nil, mapError(op, err)
-	}
-	defer func() {
-		// The connection must not return to the pool without durability:
-		// if this fails, the connection is discarded.
-		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); err != nil {
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	s.leases.mu.Lock()
+	if cur, ok := s.leases.m[rec.IdempotencyKey]; ok {
+		if cur.Fingerprint != rec.Fingerprint || !cur.LockedAt.Before(staleBefore) {
+			s.leases.mu.Unlock()
+			c := *cur
+			return &c, nil
 		}
-	}()
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, mapError(op, err)
+		// The owner died before committing (or is stuck past its lease):
+		// the same request takes the key over; the owner's token no longer
+		// matches, so it can never post.
 	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, "INSERT INTO idempotency (principal, key, fingerprint, token, state, created_at, locked_at) "+
-		"VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (principal, key) DO NOTHING",
-		rec.Principal, rec.Key, rec.Fingerprint, rec.Token, rec.State, micros(rec.CreatedAt), micros(rec.LockedAt))
-	if err != nil {
-		return nil, mapError(op, err)
+	if s.leases.m == nil {
+		s.leases.m = map[pw.IdempotencyKey]*pw.IdempotencyRecord{}
 	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return nil, mapError(op, tx.Commit())
+	mine := *rec
+	s.leases.m[rec.IdempotencyKey] = &mine
+	s.leases.mu.Unlock()
+
+	// A finished request is a row. Look after taking the lease: a batch
+	// inserts the row before it drops the lease (see finished), so either
+	// the lease above was still there or the row is visible now.
+	done, err := s.doneRecord(ctx, rec.IdempotencyKey)
+	if err != nil || done != nil {
+		s.dropLease(rec.IdempotencyKey, rec.Token)
+		return done, err
 	}
-	res, err = tx.ExecContext(ctx, "UPDATE idempotency SET token = ?, locked_at = ? "+
-		"WHERE principal = ? AND key = ? AND fingerprint = ? AND state = 'in_flight' AND locked_at < ?",
-		rec.Token, micros(rec.LockedAt), rec.Principal, rec.Key, rec.Fingerprint, micros(staleBefore))
-	if err != nil {
-		return nil, mapError(op, err)
-	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return nil, mapError(op, tx.Commit())
-	}
-	var ex pw.IdempotencyRecord
+	return nil, nil
+}
+
+func (s *Store) doneRecord(ctx context.Context, key pw.IdempotencyKey) (*pw.IdempotencyRecord, error) {
+	var r pw.IdempotencyRecord
 	var created, locked int64
-	err = tx.QueryRowContext(ctx, "SELECT principal, key, fingerprint, token, state, status, body, created_at, locked_at FROM idempotency WHERE principal = ? AND key = ?",
-		rec.Principal, rec.Key).Scan(&ex.Principal, &ex.Key, &ex.Fingerprint, &ex.Token, &ex.State, &ex.Status, &ex.Body, &created, &locked)
+	err := s.read.QueryRowContext(uncancellable(ctx), "SELECT principal, key, fingerprint, token, state, status, body, created_at, locked_at FROM idempotency WHERE principal = ? AND key = ?",
+		key.Principal, key.Key).Scan(&r.Principal, &r.Key, &r.Fingerprint, &r.Token, &r.State, &r.Status, &r.Body, &created, &locked)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, pw.Errorf(pw.EIDEMINUSE, "the key was released while claiming it; retry")
+		return nil, nil
 	}
 	if err != nil {
-		return nil, mapError(op, err)
+		return nil, mapError("sqlite.ClaimIdempotency", err)
 	}
-	ex.CreatedAt, ex.LockedAt = fromMicros(created), fromMicros(locked)
-	return &ex, mapError(op, tx.Commit())
+	r.CreatedAt, r.LockedAt = fromMicros(created), fromMicros(locked)
+	return &r, nil
+}
+
+// dropLease forgets key's lease if token still owns it.
+func (s *Store) dropLease(key pw.IdempotencyKey, token string) {
+	s.leases.mu.Lock()
+	defer s.leases.mu.Unlock()
+	if cur, ok := s.leases.m[key]; ok && cur.Token == token {
+		delete(s.leases.m, key)
+	}
+}
+
+// tokens returns the lease token of each key in flight.
+func (s *Store) tokens(keys []pw.IdempotencyKey) map[pw.IdempotencyKey]string {
+	s.leases.mu.Lock()
+	defer s.leases.mu.Unlock()
+	out := make(map[pw.IdempotencyKey]string, len(keys))
+	for _, k := range keys {
+		if cur, ok := s.leases.m[k]; ok {
+			out[k] = cur.Token
+		}
+	}
+	return out
 }
 
 // ReleaseIdempotency forgets an in-flight key still owned by token.
-func (s *Store) ReleaseIdempotency(ctx context.Context, key pw.IdempotencyKey, token string) error {
-	_, err := s.write.ExecContext(ctx, "DELETE FROM idempotency WHERE principal = ? AND key = ? AND token = ? AND state = 'in_flight'",
-		key.Principal, key.Key, token)
-	return mapError("sqlite.ReleaseIdempotency", err)
+func (s *Store) ReleaseIdempotency(_ context.Context, key pw.IdempotencyKey, token string) error {
+	s.dropLease(key, token)
+	return nil
 }
 
-// DeleteIdempotencyBefore forgets keys first seen before t.
+// DeleteIdempotencyBefore forgets finished keys first seen before t.
 func (s *Store) DeleteIdempotencyBefore(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.write.ExecContext(ctx, "DELETE FROM idempotency WHERE created_at < ?", micros(t))
+	res, err := s.write.ExecContext(uncancellable(ctx), "DELETE FROM idempotency WHERE created_at < ?", micros(t))
 	if err != nil {
 		return 0, mapError("sqlite.DeleteIdempotencyBefore", err)
 	}
-	return res.RowsAffected()
+	n, _ := res.RowsAffected()
+	// In-flight leases that old are abandoned.
+	s.leases.mu.Lock()
+	for k, r := range s.leases.m {
+		if r.CreatedAt.Before(t) {
+			delete(s.leases.m, k)
+			n++
+		}
+	}
+	s.leases.mu.Unlock()
+	return n, nil
 }

@@ -31,12 +31,13 @@ type Options struct {
 
 // Store is a peakwallet.Store on SQLite.
 type Store struct {
-	path  string
-	write *sql.DB // exactly one connection: SQLite has one writer
-	read  *sql.DB
-	ckpt  *checkpointer
-	stmts *stmtCache // the writer's prepared statements
-	cache accountCache
+	path   string
+	write  *sql.DB // exactly one connection: SQLite has one writer
+	read   *sql.DB
+	ckpt   *checkpointer
+	stmts  *stmtCache // the writer's prepared statements
+	cache  accountCache
+	leases leases // idempotency claims in flight
 }
 
 var _ pw.Store = (*Store)(nil)
@@ -179,7 +180,7 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.T
 	defer sqlTx.Rollback()
 	// The statements run without ctx's cancellation (the transaction itself
 	// still ends with ctx): see uncancellable.
-	t := &tx{tx: sqlTx, stmts: s.stmts, accounts: &s.cache}
+	t := &tx{tx: sqlTx, stmts: s.stmts, accounts: &s.cache, store: s}
 	if err := fn(uncancellable(ctx), t); err != nil {
 		return err
 	}
@@ -188,6 +189,9 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.T
 	}
 	for _, ch := range t.written {
 		s.cache.committed(ch)
+		for _, r := range ch.Idempotency {
+			s.dropLease(r.IdempotencyKey, r.Token)
+		}
 	}
 	s.ckpt.committed()
 	return nil

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"strings"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -16,6 +15,7 @@ type tx struct {
 	stmts    *stmtCache
 	accounts *accountCache
 	written  []*pw.Changes // applied to the account cache once committed
+	store    *Store
 }
 
 func (t *tx) LockAccounts(ctx context.Context, ids []string) (map[string]*pw.Account, error) {
@@ -68,34 +68,12 @@ func (t *tx) DueHolds(ctx context.Context, accounts []string, now time.Time) ([]
 	return out, nil
 }
 
-func (t *tx) LockIdempotency(ctx context.Context, keys []pw.IdempotencyKey) (map[pw.IdempotencyKey]string, error) {
-	out := make(map[pw.IdempotencyKey]string, len(keys))
-	for len(keys) > 0 {
-		n := min(len(keys), inChunkMax)
-		args := make([]any, 0, 2*n)
-		for _, k := range keys[:n] {
-			args = append(args, k.Principal, k.Key)
-		}
-		rows, err := t.tx.QueryContext(ctx, "SELECT principal, key, token FROM idempotency WHERE state = 'in_flight' AND (principal, key) IN (VALUES "+
-			strings.TrimSuffix(strings.Repeat("(?, ?), ", n), ", ")+")", args...)
-		if err != nil {
-			return nil, mapError("sqlite.LockIdempotency", err)
-		}
-		for rows.Next() {
-			var k pw.IdempotencyKey
-			var token string
-			if err := rows.Scan(&k.Principal, &k.Key, &token); err != nil {
-				rows.Close()
-				return nil, mapError("sqlite.LockIdempotency", err)
-			}
-			out[k] = token
-		}
-		if err := rows.Close(); err != nil {
-			return nil, mapError("sqlite.LockIdempotency", err)
-		}
-		keys = keys[n:]
-	}
-	return out, nil
+// LockIdempotency returns the leases in flight among keys. They are in
+// memory (see idempotency.go); the write lock that this transaction holds
+// keeps them from finishing meanwhile, and a lease taken over meanwhile
+// makes the batch's done record fail to match, below.
+func (t *tx) LockIdempotency(_ context.Context, keys []pw.IdempotencyKey) (map[pw.IdempotencyKey]string, error) {
+	return t.store.tokens(keys), nil
 }
 
 func byID[T any](list []T, err error, id func(T) string) (map[string]T, error) {

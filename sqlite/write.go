@@ -186,17 +186,31 @@ func (t *tx) updateHolds(ctx context.Context, c *pw.Changes) error {
 	return err
 }
 
+// finishIdempotency inserts the done records of the batch's requests. The
+// leases are dropped after the commit (Store.Update), so that a concurrent
+// claim finds either the lease or the row.
 func (t *tx) finishIdempotency(ctx context.Context, c *pw.Changes) error {
-	n, err := t.execRows(ctx, "sqlite.finishIdempotency",
-		"WITH v(principal, key, token, status, body) AS (VALUES ",
-		") UPDATE idempotency SET state = 'done', status = v.status, body = v.body FROM v "+
-			"WHERE idempotency.principal = v.principal AND idempotency.key = v.key AND idempotency.token = v.token AND idempotency.state = 'in_flight'",
-		5, len(c.Idempotency), func(args []any, i int) []any {
-			r := c.Idempotency[i]
-			return append(args, r.Principal, r.Key, r.Token, r.Status, r.Body)
-		})
-	if err == nil && n != int64(len(c.Idempotency)) {
-		return &pw.Error{Code: pw.EIDEMINUSE, Op: "sqlite.finishIdempotency", Message: "an idempotency lease was lost during the batch"}
+	tokens := t.store.tokens(keysOf(c.Idempotency))
+	for _, r := range c.Idempotency {
+		if tokens[r.IdempotencyKey] != r.Token {
+			return &pw.Error{Code: pw.EIDEMINUSE, Op: "sqlite.finishIdempotency", Message: "an idempotency lease was lost during the batch"}
+		}
 	}
+	_, err := t.execRows(ctx, "sqlite.finishIdempotency",
+		"INSERT INTO idempotency (principal, key, fingerprint, token, state, status, body, created_at, locked_at) VALUES ",
+		" ON CONFLICT (principal, key) DO UPDATE SET fingerprint = excluded.fingerprint, token = excluded.token, state = excluded.state, "+
+			"status = excluded.status, body = excluded.body, created_at = excluded.created_at, locked_at = excluded.locked_at",
+		9, len(c.Idempotency), func(args []any, i int) []any {
+			r := c.Idempotency[i]
+			return append(args, r.Principal, r.Key, r.Fingerprint, r.Token, pw.IdempotencyDone, r.Status, r.Body, micros(r.CreatedAt), micros(r.LockedAt))
+		})
 	return err
+}
+
+func keysOf(recs []*pw.IdempotencyRecord) []pw.IdempotencyKey {
+	keys := make([]pw.IdempotencyKey, len(recs))
+	for i, r := range recs {
+		keys[i] = r.IdempotencyKey
+	}
+	return keys
 }
