@@ -3,6 +3,8 @@ package http
 import (
 	"net/http"
 	"reflect"
+
+	pw "github.com/peakwallet/peakwallet"
 )
 
 // Class is a route's priority class: under overload, admission sheds the
@@ -36,9 +38,13 @@ type Route struct {
 	// BodyOptional lets a body-taking route be called with an empty body,
 	// which then means "all defaults".
 	BodyOptional bool
-	Status       int     // the success status
-	Query        []Param // query parameters besides limit and cursor
-	ep           endpoint
+	Status       int // the success status
+	// Stream routes hold their connection open (server-sent events); they
+	// are not admitted through the queues, whose deadlines are for
+	// requests that finish.
+	Stream bool
+	Query  []Param // query parameters besides limit and cursor
+	ep     endpoint
 }
 
 // Param is a query parameter of a route.
@@ -104,6 +110,22 @@ func Routes() []Route {
 		{Method: "POST", Path: "/v1/holds/{id}/void", Name: "voidHold", Summary: "Release a hold",
 			Class: ClassPayment, MovesMoney: true, BodyMax: RequestBodyBytesMax, BodyOptional: true,
 			Status: http.StatusOK, ep: moneyRoute(voidHold)},
+
+		{Method: "GET", Path: "/v1/intents/{id}", Name: "getIntent",
+			Summary: "Read a transfer intent accepted at a surge (202): pending, posted with its transfer, or failed with its code",
+			Class:   ClassRead, Status: http.StatusOK, ep: serverRoute[None, pw.Intent](serveIntent)},
+		{Method: "GET", Path: "/v1/intents/{id}/events", Name: "streamIntentEvents",
+			Summary: "Server-sent events: the intent's state now and at each change, until it is final",
+			Class:   ClassRead, Stream: true, Status: http.StatusOK, ep: serverRoute[None, string](serveIntentEvents)},
+
+		{Method: "POST", Path: "/v1/maintenance", Name: "createMaintenance",
+			Summary: "Schedule a maintenance window (operator); announced at /v1/status; read_only windows refuse writes with 503 maintenance",
+			Class:   ClassOps, BodyMax: RequestBodyBytesMax, Status: http.StatusCreated,
+			ep: serverRoute[pw.MaintenanceCreate, pw.MaintenanceWindow](serveMaintenanceCreate)},
+		{Method: "GET", Path: "/v1/maintenance", Name: "listMaintenance", Summary: "Maintenance windows that have not ended",
+			Class: ClassOps, Status: http.StatusOK, ep: serverRoute[None, List[pw.MaintenanceWindow]](serveMaintenanceList)},
+		{Method: "DELETE", Path: "/v1/maintenance/{id}", Name: "deleteMaintenance", Summary: "Cancel a maintenance window (operator)",
+			Class: ClassOps, Status: http.StatusOK, ep: serverRoute[None, Health](serveMaintenanceDelete)},
 
 		{Method: "GET", Path: "/v1/status", Name: "getStatus", Summary: "The server's state and load",
 			Class: ClassRead, Public: true, Status: http.StatusOK, ep: plainRoute[Status](serveStatus)},
