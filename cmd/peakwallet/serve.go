@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	pw "github.com/peakwallet/peakwallet"
 	pwhttp "github.com/peakwallet/peakwallet/http"
 	"github.com/peakwallet/peakwallet/ledger"
 )
@@ -35,6 +35,8 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	sf.register(fs, env)
 	logLevel := fs.String("log-level", envOr(env, "PEAKWALLET_LOG_LEVEL", "info"), "debug, info, warn or error [PEAKWALLET_LOG_LEVEL]")
 	logJSON := fs.Bool("log-json", env.getenv("PEAKWALLET_LOG_JSON") != "", "log as JSON lines [PEAKWALLET_LOG_JSON]")
+	var of overloadFlags
+	of.register(fs, env)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,14 +58,22 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	reg := prometheus.NewRegistry()
 	l := ledger.New(store, ledger.Options{Logger: logger, Registerer: reg})
 	defer l.Close()
+	ctrl, sched, err := of.build(sf.data)
+	if err != nil {
+		return err
+	}
+	intents, _ := store.(pw.IntentStore)
 	srv := pwhttp.NewServer(pwhttp.Config{
 		Ledger:        l,
 		Authenticator: pwhttp.NewOperatorAuthenticator(key),
 		Readiness:     store.Ping,
 		Logger:        logger,
 		Registry:      reg,
+		Admission:     ctrl,
+		Maintenance:   sched,
+		Intents:       intents,
 	})
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := listen(ctx, *addr, of.reusePort)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", *addr, err)
 	}
@@ -73,6 +83,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	background, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
 	go l.Run(background)
+	go srv.RunIntents(background)
 
 	fmt.Fprintf(env.stdout, "peakwallet %s listening on http://%s\n", version(), ln.Addr())
 	fmt.Fprintf(env.stdout, "store: %s\n", where)
@@ -93,6 +104,9 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	// in-flight requests finish (their money commits or not, never half).
 	logger.Info("draining in-flight requests", "timeout", ShutdownTimeout)
 	srv.SetDraining(true)
+	// Responses from now on close their connections, so that keep-alive
+	// clients reconnect, to the process taking over when there is one.
+	hs.SetKeepAlivesEnabled(false)
 	shutdown, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(shutdown); err != nil {
