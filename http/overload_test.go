@@ -33,6 +33,15 @@ func MustOpenAdmittedEnv(tb testing.TB, cfg admission.Config) (*Env, *admission.
 	if err != nil {
 		tb.Fatalf("open sqlite: %v", err)
 	}
+	env, ctrl, sched := mustOpenAdmittedEnvOn(tb, store, store, cfg)
+	env.Store = store
+	return env, ctrl, sched
+}
+
+// mustOpenAdmittedEnvOn serves store (which must also implement
+// IntentStore) with admission; the env closes it.
+func mustOpenAdmittedEnvOn(tb testing.TB, store pw.Store, intents pw.IntentStore, cfg admission.Config) (*Env, *admission.Controller, *admission.Schedule) {
+	tb.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	l := ledger.New(store, ledger.Options{Logger: log})
 	ctrl := admission.New(cfg)
@@ -47,7 +56,7 @@ func MustOpenAdmittedEnv(tb testing.TB, cfg admission.Config) (*Env, *admission.
 			staticAuth{otherToken: {Kind: pw.PrincipalMerchant, ID: "m1"}},
 		},
 		Readiness: store.Ping, Logger: log, Registry: prometheus.NewRegistry(),
-		Admission: ctrl, Maintenance: sched, Intents: store,
+		Admission: ctrl, Maintenance: sched, Intents: intents,
 	})
 	hs := httptest.NewServer(srv.Handler())
 	tb.Cleanup(func() {
@@ -55,7 +64,7 @@ func MustOpenAdmittedEnv(tb testing.TB, cfg admission.Config) (*Env, *admission.
 		l.Close()
 		store.Close()
 	})
-	return &Env{Server: srv, HTTP: hs, Client: pwhttp.NewClient(hs.URL, operatorKey, hs.Client()), Ledger: l, Store: store}, ctrl, sched
+	return &Env{Server: srv, HTTP: hs, Client: pwhttp.NewClient(hs.URL, operatorKey, hs.Client()), Ledger: l}, ctrl, sched
 }
 
 func transferBody(w Wallet, amount int64) string {
@@ -359,4 +368,11 @@ func streamEvents(t *testing.T, env *Env, id string) <-chan pw.Intent {
 		}
 	}()
 	return ch
+}
+
+func mustUnmarshal(tb testing.TB, b []byte, v any) {
+	tb.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		tb.Fatalf("decode %s: %v", b, err)
+	}
 }
