@@ -12,6 +12,7 @@ package admission
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -114,7 +115,7 @@ func New(cfg Config) *Controller {
 		cfg.RateExempt = func(string) bool { return false }
 	}
 	if cfg.StoreFailed == nil {
-		cfg.StoreFailed = func(err error) bool { return pw.ErrorCode(err) == pw.EUNAVAILABLE }
+		cfg.StoreFailed = storeFailed
 	}
 	c := &Controller{cfg: cfg, limiter: newGradient(cfg.LimitInitial, cfg.LimitMin, cfg.LimitMax),
 		buckets: map[string]*bucket{}}
@@ -122,6 +123,14 @@ func New(cfg Config) *Controller {
 		c.queues[i] = newFairQueue()
 	}
 	return c
+}
+
+// storeFailed is the default breaker signal: the store could not be
+// reached. A request that merely ran out of its own time is overload, not
+// an outage: it shrinks the limit instead.
+func storeFailed(err error) bool {
+	return pw.ErrorCode(err) == pw.EUNAVAILABLE &&
+		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
 }
 
 func orInt(v, def int) int {
@@ -169,8 +178,9 @@ func (c *Controller) Acquire(ctx context.Context, class Class, principal string)
 	if c.inFlight < c.limiter.Limit() && c.queued == 0 || probe {
 		if hasDeadline && deadline.Sub(now) < c.serviceTime() {
 			c.refuseProbe(now, probe)
+			err := c.busy(class, "the request's deadline is shorter than the store's latency")
 			c.mu.Unlock()
-			return nil, c.busy(class, "the request's deadline is shorter than the store's latency")
+			return nil, err
 		}
 		t := c.admit(now, probe)
 		c.mu.Unlock()
@@ -287,7 +297,7 @@ func (c *Controller) dispatch(now time.Time) {
 		c.queued--
 		if !w.deadline.IsZero() && now.Add(c.serviceTime()).After(w.deadline) {
 			c.stats.Expired++
-			w.ready <- c.busyAfter(w.class, "the request's deadline passed while it waited")
+			w.ready <- c.busy(w.class, "the request's deadline passed while it waited")
 			continue
 		}
 		c.inFlight++

@@ -13,21 +13,26 @@ const (
 	LimitInitial = 64
 )
 
-// Gradient parameters, as in Netflix concurrency-limits' Gradient2Limit.
+// Gradient parameters, after Netflix concurrency-limits' Gradient2Limit.
 const (
 	// gradientTolerance is how much slower than the long-run latency the
 	// recent latency may get before the limit shrinks: batching makes
 	// latency grow a little with load, and that growth buys throughput.
-	gradientTolerance = 1.5
+	gradientTolerance = 3
 	// gradientQueue is the headroom added each step, so that the limit
 	// probes upward while latency stays within tolerance.
 	gradientQueue = 4
 	// gradientSmoothing damps each step.
 	gradientSmoothing = 0.2
-	// shortAlpha and longAlpha are the weights of a new sample in the
-	// short (~10 samples) and long (~600 samples) latency averages.
+	// shortAlpha is the weight of a new sample in the short (~10 samples)
+	// latency average. The long-run latency is not an average but a floor,
+	// as in Envoy's adaptive concurrency (minRTT): it follows the recent
+	// latency down at once and up only by longAlpha per sample, so that
+	// sustained overload cannot teach the limiter that slow is normal,
+	// while a store that truly became slower is accepted within tens of
+	// thousands of requests.
 	shortAlpha = 2.0 / 11
-	longAlpha  = 2.0 / 601
+	longAlpha  = 1.0 / 20000
 )
 
 // gradient is an adaptive concurrency limit driven by latency (Gradient2):
@@ -72,12 +77,10 @@ func (g *gradient) sample(rtt time.Duration, inFlight int, dropped bool) {
 	}
 	g.samples++
 	g.short += (r - g.short) * shortAlpha
-	g.long += (r - g.long) * longAlpha
-	// When the recent latency is far below the long-run one (the store
-	// sped up, or the long average took in an outage), let the long one
-	// decay faster so that the limit can recover.
-	if g.long/g.short > 2 {
-		g.long *= 0.95
+	if g.short < g.long {
+		g.long = g.short
+	} else {
+		g.long += (g.short - g.long) * longAlpha
 	}
 	if dropped {
 		g.limit = math.Max(g.min, g.limit*0.9)
