@@ -3,6 +3,7 @@ package peakwallet
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. They are stable: clients match on them, so a code is never
@@ -55,6 +56,10 @@ type Error struct {
 	Field   string // the request member at fault, when there is one ("amount")
 	Op      string // the operation that failed, for logs ("ledger.CreateTransfer")
 	Err     error  // the cause, for logs; never shown to clients
+	// Retry is an honest estimate of when the request may succeed, for
+	// busy, maintenance and rate_limited; the HTTP layer sends it as
+	// Retry-After. Zero means "no estimate" (a default is used).
+	Retry time.Duration
 }
 
 func (e *Error) Error() string {
@@ -72,6 +77,9 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// RetryAfter returns e.Retry; http/error.go looks for this method.
+func (e *Error) RetryAfter() time.Duration { return e.Retry }
 
 // Errorf returns an *Error with the given code and formatted message.
 func Errorf(code, format string, args ...any) *Error {

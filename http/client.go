@@ -31,6 +31,7 @@ type Client struct {
 	base  string
 	token string
 	hc    *http.Client
+	retry RetryPolicy
 }
 
 var _ pw.LedgerService = (*Client)(nil)
@@ -42,7 +43,7 @@ func NewClient(baseURL, token string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: hc}
+	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: hc, retry: DefaultRetryPolicy}
 }
 
 // CreateAccount implements peakwallet.LedgerService.
@@ -202,7 +203,8 @@ func (c *Client) money(ctx context.Context, path string, in, out any) error {
 	return c.do(ctx, http.MethodPost, path, body, key, out)
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body []byte, key string, out any) error {
+// doOnce sends one attempt; do (retry.go) retries it.
+func (c *Client) doOnce(ctx context.Context, method, path string, body []byte, key string, out any) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -246,7 +248,7 @@ func responseError(method, path string, resp *http.Response, data []byte) error 
 	op := "http.Client " + method + " " + path
 	var p Problem
 	if err := json.Unmarshal(data, &p); err == nil && p.Code != "" {
-		return &pw.Error{Code: p.Code, Message: p.Detail, Op: op}
+		return &pw.Error{Code: p.Code, Message: p.Detail, Op: op, Retry: parseRetryAfter(resp.Header.Get("Retry-After"))}
 	}
 	snippet := data
 	if len(snippet) > 200 {

@@ -174,6 +174,7 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.String("code", code), slog.Any("err", err))
 	}
+	recordOutcome(r, err)
 	status, body := renderError(err)
 	setProblemHeaders(w.Header(), status, code, err)
 	writeBody(w, status, contentTypeProblem, body)

@@ -3,6 +3,8 @@ package http
 import (
 	"net/http"
 	"reflect"
+
+	pw "github.com/peakwallet/peakwallet"
 )
 
 // Class is a route's priority class: under overload, admission sheds the
@@ -40,6 +42,10 @@ type Route struct {
 	// Access says who may call the route at all (function-level
 	// authorization, checked before the handler runs).
 	Access Access
+	// Stream routes hold their connection open (server-sent events); they
+	// are not admitted through the queues, whose deadlines are for
+	// requests that finish.
+	Stream bool
 	Query  []Param // query parameters besides limit and cursor
 	ep     endpoint
 }
@@ -148,6 +154,21 @@ func Routes() []Route {
 			Class: ClassRead, Access: AccessAdmin, Status: http.StatusNoContent, ep: revokeOperator},
 		{Method: "GET", Path: "/v1/audit", Name: "listAudit", Summary: "Read the hash-chained audit log (admin, risk)",
 			Class: ClassReport, Access: AccessAudit, Status: http.StatusOK, ep: listAudit},
+		{Method: "GET", Path: "/v1/intents/{id}", Name: "getIntent",
+			Summary: "Read a transfer intent accepted at a surge (202): pending, posted with its transfer, or failed with its code",
+			Class:   ClassRead, Status: http.StatusOK, ep: serverRoute[None, pw.Intent](serveIntent)},
+		{Method: "GET", Path: "/v1/intents/{id}/events", Name: "streamIntentEvents",
+			Summary: "Server-sent events: the intent's state now and at each change, until it is final",
+			Class:   ClassRead, Stream: true, Status: http.StatusOK, ep: serverRoute[None, string](serveIntentEvents)},
+
+		{Method: "POST", Path: "/v1/maintenance", Name: "createMaintenance",
+			Summary: "Schedule a maintenance window (admin); announced at /v1/status; read_only windows refuse writes with 503 maintenance",
+			Class:   ClassOps, Access: AccessAdmin, BodyMax: RequestBodyBytesMax, Status: http.StatusCreated,
+			ep: serverRoute[pw.MaintenanceCreate, pw.MaintenanceWindow](serveMaintenanceCreate)},
+		{Method: "GET", Path: "/v1/maintenance", Name: "listMaintenance", Summary: "Maintenance windows that have not ended",
+			Class: ClassOps, Status: http.StatusOK, ep: serverRoute[None, List[pw.MaintenanceWindow]](serveMaintenanceList)},
+		{Method: "DELETE", Path: "/v1/maintenance/{id}", Name: "deleteMaintenance", Summary: "Cancel a maintenance window (admin)",
+			Class: ClassOps, Access: AccessAdmin, Status: http.StatusOK, ep: serverRoute[None, Health](serveMaintenanceDelete)},
 
 		{Method: "GET", Path: "/v1/status", Name: "getStatus", Summary: "The server's state and load",
 			Class: ClassRead, Public: true, Status: http.StatusOK, ep: plainRoute[Status](serveStatus)},

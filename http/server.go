@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
 	"github.com/peakwallet/peakwallet/auth"
 )
 
@@ -61,6 +62,14 @@ type Config struct {
 	// (some tests), every principal sees everything and the security
 	// routes answer not_found.
 	Security *auth.Service
+	// Admission, when set, controls overload: priorities, deadlines, the
+	// adaptive limit, fair queues, rate limits and the circuit breaker.
+	Admission *admission.Controller
+	// Maintenance, when set, holds the operator's maintenance windows.
+	Maintenance *admission.Schedule
+	// Intents, when set, is the durable surge queue: POST /v1/transfers
+	// with Prefer: respond-async may be accepted (202) when busy.
+	Intents pw.IntentStore
 }
 
 // Server is the HTTP API. Build it with NewServer and serve Handler().
@@ -81,6 +90,12 @@ type Server struct {
 	openapi  []byte
 	draining atomic.Bool
 	inFlight atomic.Int64
+
+	admission   *admission.Controller
+	maintenance *admission.Schedule
+	intents     pw.IntentStore
+	settled     *notifier // wakes intent event streams when an intent settles
+	wakeSettler chan struct{}
 }
 
 // NewServer returns a server over cfg's dependencies. It panics when a
@@ -99,6 +114,12 @@ func NewServer(cfg Config) *Server {
 		now:       cfg.Now,
 		routes:    Routes(),
 		mux:       http.NewServeMux(),
+
+		admission:   cfg.Admission,
+		maintenance: cfg.Maintenance,
+		intents:     cfg.Intents,
+		settled:     newNotifier(),
+		wakeSettler: make(chan struct{}, 1),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -122,7 +143,7 @@ func NewServer(cfg Config) *Server {
 		rt := &s.routes[i]
 		h := rt.ep.build(s, rt)
 		if !rt.Public {
-			h = s.authenticate(h, rt.Access)
+			h = s.authenticate(s.admit(rt, h), rt.Access)
 		}
 		s.mux.Handle(rt.Pattern(), s.instrument(rt.Path, h))
 	}

@@ -35,12 +35,19 @@ type Status struct {
 	RetryAfter int       `json:"retry_after,omitempty"` // seconds, when not normal
 	Time       time.Time `json:"time"`                  // the server's clock
 	StartedAt  time.Time `json:"started_at"`            // when this process started
+	// Maintenance lists the windows that have not ended, announced ahead.
+	Maintenance []pw.MaintenanceWindow `json:"maintenance"`
 }
 
 // Load is what the server is doing now.
 type Load struct {
 	InFlight int64 `json:"in_flight"` // requests being served
 	Draining bool  `json:"draining"`  // the server is shutting down
+	// Admission's state, when the server controls overload.
+	Limit    int    `json:"limit,omitempty"`    // the adaptive concurrency limit
+	Admitted int    `json:"admitted,omitempty"` // requests holding a slot
+	Queued   int    `json:"queued,omitempty"`   // requests waiting for one
+	Breaker  string `json:"breaker,omitempty"`  // closed, open or half_open
 }
 
 // CurrencyInfo names a supported currency and its minor-unit exponent.

@@ -54,7 +54,7 @@ func runBench(ctx context.Context, args []string, env *environment) error {
 	fs.StringVar(&f.url, "target", "", "benchmark a running server at this URL instead of the ledger in-process")
 	fs.StringVar(&f.key, "key", env.getenv("PEAKWALLET_OPERATOR_KEY"), "operator key for --target [PEAKWALLET_OPERATOR_KEY]")
 	fs.BoolVar(&f.overHTTP, "http", false, "serve the store over HTTP in this process and benchmark through real HTTP (keep-alive)")
-	fs.StringVar(&f.scenario, "scenario", "all", "uniform, hot, spike, or all")
+	fs.StringVar(&f.scenario, "scenario", "all", "uniform, hot, spike, or all; or overload or mixed (open-loop 3× capacity through admission control)")
 	fs.IntVar(&f.callers, "callers", 256, "concurrent callers (the spike's in-flight cap is 4× this)")
 	fs.IntVar(&f.batch, "batch", 0, "transfers per request (0: single transfers; >1: the batch endpoint)")
 	fs.IntVar(&f.users, "users", 10_000, "user accounts")
@@ -81,6 +81,9 @@ func runBench(ctx context.Context, args []string, env *environment) error {
 		}
 		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
+	if f.scenario == bench.ScenarioOverload || f.scenario == bench.ScenarioMixed {
+		return runOverloadBench(ctx, &f, fs, env)
+	}
 	scenarios := []string{bench.ScenarioUniform, bench.ScenarioHot, bench.ScenarioSpike}
 	if f.scenario != "all" {
 		scenarios = strings.Split(f.scenario, ",")
@@ -105,7 +108,7 @@ func runBench(ctx context.Context, args []string, env *environment) error {
 		rep.Mode, rep.Store = "over HTTP to "+f.url, "the server's"
 		f.baseline = false
 		open = func(int) (*target, error) {
-			return &target{svc: pwhttp.NewClient(f.url, f.key, httpClient(f.callers)), close: func() {}}, nil
+			return &target{svc: benchClient(f.url, f.key, f.callers), close: func() {}}, nil
 		}
 	default:
 		if f.store.postgres == "" && !flagSet(fs, "data") && env.getenv("PEAKWALLET_DATA") == "" {
@@ -290,7 +293,7 @@ func localTarget(store pw.Store, maxBatch, batchesInFlight int, overHTTP bool, c
 	}
 	hs := pwhttp.NewHTTPServer(ln.Addr().String(), srv.Handler())
 	go hs.Serve(ln)
-	t.svc = pwhttp.NewClient("http://"+ln.Addr().String(), key, httpClient(callers))
+	t.svc = benchClient("http://"+ln.Addr().String(), key, callers)
 	t.close = func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -298,6 +301,12 @@ func localTarget(store pw.Store, maxBatch, batchesInFlight int, overHTTP bool, c
 		l.Close()
 	}
 	return t, nil
+}
+
+// benchClient is a client that does not retry: the bench counts every
+// refusal as it is.
+func benchClient(url, key string, callers int) *pwhttp.Client {
+	return pwhttp.NewClient(url, key, httpClient(callers)).WithRetry(pwhttp.RetryPolicy{Attempts: 1})
 }
 
 // httpClient keeps one connection per caller alive.

@@ -57,6 +57,7 @@ Usage:
   peakwallet totp     [--in 30s] SECRET                                       print a TOTP code (development helper)
   peakwallet migrate  [--data DIR | --postgres DSN]                           apply schema migrations
   peakwallet bench    [--data DIR | --postgres DSN | --target URL] [--http]   the surge benchmark
+  peakwallet maintenance schedule|list|cancel [--target URL]                 announce maintenance windows
   peakwallet version                                                          print the version
 
 Every flag has an environment equivalent: PEAKWALLET_ADDR, PEAKWALLET_DATA,
@@ -85,6 +86,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runTOTP(ctx, rest, env)
 	case "bench":
 		return runBench(ctx, rest, env)
+	case "maintenance":
+		return runMaintenance(ctx, rest, env)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "peakwallet", version())
 		return nil

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/auth"
 	pwhttp "github.com/peakwallet/peakwallet/http"
 	"github.com/peakwallet/peakwallet/ledger"
@@ -41,6 +41,8 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	tlsSelf := fs.Bool("tls-self-signed", false, "serve HTTPS with a development certificate made in the data directory")
 	batchesInFlight := fs.Int("batches-in-flight", envInt(env, "PEAKWALLET_BATCHES_IN_FLIGHT", 1), "ledger batches committing at once: keep 1 on SQLite; on PostgreSQL with cores to spare, 2–4 [PEAKWALLET_BATCHES_IN_FLIGHT]")
 	outbox := fs.String("outbox", envOr(env, "PEAKWALLET_OUTBOX", ""), "directory where messages (codes, reset tokens) are written; default DATA/outbox [PEAKWALLET_OUTBOX]")
+	var of overloadFlags
+	of.register(fs, env)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,6 +77,11 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	l := ledger.New(store, ledger.Options{Logger: logger, Registerer: reg, ConcurrentBatches: *batchesInFlight})
 	defer l.Close()
 	security := auth.New(store, l, auth.Options{Logger: logger, Sender: auth.DirSender{Dir: *outbox}, SecretKey: sealKey})
+	ctrl, sched, err := of.build(sf.data)
+	if err != nil {
+		return err
+	}
+	intents, _ := store.(pw.IntentStore)
 	srv := pwhttp.NewServer(pwhttp.Config{
 		Ledger: l,
 		// The root operator key stays an admin beside the keys in the store.
@@ -83,8 +90,11 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		Readiness:     store.Ping,
 		Logger:        logger,
 		Registry:      reg,
+		Admission:     ctrl,
+		Maintenance:   sched,
+		Intents:       intents,
 	})
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := listen(ctx, *addr, of.reusePort)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", *addr, err)
 	}
@@ -99,6 +109,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	defer stopBackground()
 	go l.Run(background)
 	go deliverLoop(background, security, logger)
+	go srv.RunIntents(background)
 
 	fmt.Fprintf(env.stdout, "peakwallet %s listening on %s://%s\n", version(), scheme, ln.Addr())
 	fmt.Fprintf(env.stdout, "outbox: messages to users are written to %s\n", *outbox)
@@ -126,6 +137,9 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	// in-flight requests finish (their money commits or not, never half).
 	logger.Info("draining in-flight requests", "timeout", ShutdownTimeout)
 	srv.SetDraining(true)
+	// Responses from now on close their connections, so that keep-alive
+	// clients reconnect, to the process taking over when there is one.
+	hs.SetKeepAlivesEnabled(false)
 	shutdown, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(shutdown); err != nil {

@@ -1,0 +1,322 @@
+// Package admission is peakwallet's overload control, in front of the
+// ledger: each request has a priority class and a deadline; an adaptive
+// concurrency limit (Gradient2, driven by measured latency) bounds the
+// requests that reach the store; the rest wait in bounded, per-class,
+// per-principal fair queues, lowest class shed first; per-principal token
+// buckets limit rates; a circuit breaker stops hammering a store that is
+// down. Every refusal is a *peakwallet.Error (busy or rate_limited) with
+// an honest Retry set: queue length over the measured drain rate.
+//
+// It knows nothing of HTTP: http/ maps each route's class here.
+package admission
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// Class is a request's priority: lower values are served first and shed last.
+type Class uint8
+
+const (
+	ClassPayment Class = iota // transfers, captures, refunds
+	ClassTopup                // top-ups, withdrawals, account opening, batches
+	ClassRead                 // single objects, per-account lists
+	ClassReport               // whole-ledger lists, exports
+	classCount
+)
+
+func (c Class) String() string { return [...]string{"payment", "topup", "read", "report"}[c] }
+
+// Queue limits.
+const (
+	// QueueRequestsMax bounds the requests waiting across all classes.
+	QueueRequestsMax = 1024
+	// QueuePrincipalMax bounds one principal's waiting requests per class.
+	QueuePrincipalMax = 128
+	// RetryAfterMax caps a Retry-After estimate.
+	RetryAfterMax = 60 * time.Second
+	// QueueDelayFactor bounds the expected wait in the queue to this many
+	// times the store's long-run latency (at least QueueDelayMin): a
+	// request that would wait longer is refused at once, so that those
+	// admitted keep a latency near the unloaded one.
+	QueueDelayFactor = 2
+	QueueDelayMin    = 20 * time.Millisecond
+)
+
+// queueShare is the part of QueueRequestsMax each class may fill: a report
+// cannot queue once a quarter of the queue is taken, a payment until it is
+// full, and a payment arriving at a full queue displaces a lower class.
+var queueShare = [classCount]float64{1, 0.75, 0.5, 0.25}
+
+// DeadlineDefaults are each class's deadline when the client asks none
+// shorter (Prefer: wait=N).
+var DeadlineDefaults = [classCount]time.Duration{2 * time.Second, 3 * time.Second, 1 * time.Second, 10 * time.Second}
+
+// Config configures a Controller; zero values are the defaults above.
+type Config struct {
+	Now                         func() time.Time
+	LimitInitial, LimitMin      int
+	LimitMax                    int
+	QueueMax, QueuePrincipalMax int
+	QueueDelayFactor            float64
+	QueueDelayMin               time.Duration
+	Deadlines                   [classCount]time.Duration
+	Rate                        float64              // tokens a second per principal; 0: no rate limit
+	Burst                       int                  // bucket size; default 2×Rate
+	RateExempt                  func(string) bool    // principals never rate limited (the operator)
+	StoreFailed                 func(err error) bool // outcomes that count against the breaker
+}
+
+// Controller admits requests. It is safe for concurrent use.
+type Controller struct {
+	cfg Config
+
+	mu       sync.Mutex
+	limiter  *gradient
+	inFlight int
+	queues   [classCount]*fairQueue
+	queued   int
+	drain    meter
+	breaker  breaker
+	buckets  map[string]*bucket
+	stats    Stats
+}
+
+// New returns a controller.
+func New(cfg Config) *Controller {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.LimitInitial = orInt(cfg.LimitInitial, LimitInitial)
+	cfg.LimitMin = orInt(cfg.LimitMin, LimitMin)
+	cfg.LimitMax = orInt(cfg.LimitMax, LimitMax)
+	cfg.QueueMax = orInt(cfg.QueueMax, QueueRequestsMax)
+	cfg.QueuePrincipalMax = orInt(cfg.QueuePrincipalMax, QueuePrincipalMax)
+	if cfg.QueueDelayFactor <= 0 {
+		cfg.QueueDelayFactor = QueueDelayFactor
+	}
+	if cfg.QueueDelayMin <= 0 {
+		cfg.QueueDelayMin = QueueDelayMin
+	}
+	for i, d := range cfg.Deadlines {
+		if d <= 0 {
+			cfg.Deadlines[i] = DeadlineDefaults[i]
+		}
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = max(1, int(2*cfg.Rate))
+	}
+	if cfg.RateExempt == nil {
+		cfg.RateExempt = func(string) bool { return false }
+	}
+	if cfg.StoreFailed == nil {
+		cfg.StoreFailed = storeFailed
+	}
+	c := &Controller{cfg: cfg, limiter: newGradient(cfg.LimitInitial, cfg.LimitMin, cfg.LimitMax),
+		buckets: map[string]*bucket{}}
+	for i := range c.queues {
+		c.queues[i] = newFairQueue()
+	}
+	return c
+}
+
+// storeFailed is the default breaker signal: the store could not be
+// reached. A request that merely ran out of its own time is overload, not
+// an outage: it shrinks the limit instead.
+func storeFailed(err error) bool {
+	return pw.ErrorCode(err) == pw.EUNAVAILABLE &&
+		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
+}
+
+func orInt(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// Deadline returns the deadline of a class-c request: the class default,
+// or asked when the client asks for less.
+func (c *Controller) Deadline(class Class, asked time.Duration) time.Duration {
+	d := c.cfg.Deadlines[class]
+	if asked > 0 && asked < d {
+		return asked
+	}
+	return d
+}
+
+// Ticket is an admitted request's slot; Done gives it back.
+type Ticket struct {
+	c        *Controller
+	start    time.Time
+	inFlight int
+	probe    bool
+	once     sync.Once
+}
+
+// Acquire waits for a slot for a request of class from principal, until
+// ctx ends. It refuses at once (busy, with Retry) when the breaker is
+// open, when the queue has no room, or when the expected wait leaves too
+// little of ctx's deadline to finish: nothing is started that cannot
+// finish in time.
+func (c *Controller) Acquire(ctx context.Context, class Class, principal string) (*Ticket, error) {
+	c.mu.Lock()
+	now := c.cfg.Now()
+	ok, probe, wait := c.breaker.allow(now)
+	if !ok {
+		c.stats.BreakerRefused++
+		c.mu.Unlock()
+		return nil, &pw.Error{Code: pw.EBUSY, Op: "admission.Acquire", Retry: wait,
+			Message: "the store is unavailable; requests are paused until it answers again"}
+	}
+	deadline, hasDeadline := ctx.Deadline()
+	if c.inFlight < c.limiter.Limit() && c.queued == 0 || probe {
+		if hasDeadline && deadline.Sub(now) < c.serviceTime() {
+			c.refuseProbe(now, probe)
+			err := c.busy(class, "the request's deadline is shorter than the store's latency")
+			c.mu.Unlock()
+			return nil, err
+		}
+		t := c.admit(now, probe)
+		c.mu.Unlock()
+		return t, nil
+	}
+	if err := c.mayQueue(now, class, principal, deadline, hasDeadline); err != nil {
+		c.mu.Unlock()
+		return nil, err
+	}
+	w := &waiter{class: class, principal: principal, deadline: deadline, enqueued: now, ready: make(chan error, 1)}
+	c.queues[class].push(w)
+	c.queued++
+	c.stats.Enqueued++
+	c.mu.Unlock()
+
+	select {
+	case err := <-w.ready:
+		if err != nil {
+			return nil, err
+		}
+		return &Ticket{c: c, start: c.cfg.Now(), inFlight: c.InFlight()}, nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		if w.queued {
+			c.queues[class].remove(w)
+			c.queued--
+			c.stats.Expired++
+			c.mu.Unlock()
+			return nil, c.busyAfter(class, "the request's deadline passed while it waited")
+		}
+		c.mu.Unlock()
+		if err := <-w.ready; err != nil { // admitted or shed just now
+			return nil, err
+		}
+		c.abandon() // the slot was given just as the caller left: give it back unused
+		return nil, c.busyAfter(class, "the request's deadline passed while it waited")
+	}
+}
+
+// mayQueue decides whether a request may wait, shedding a lower class to
+// make room when the queue is full. Called with c.mu held.
+func (c *Controller) mayQueue(now time.Time, class Class, principal string, deadline time.Time, hasDeadline bool) error {
+	if c.queues[class].count(principal) >= c.cfg.QueuePrincipalMax {
+		c.stats.Refused[class]++
+		return c.busy(class, "too many of this client's requests are waiting")
+	}
+	ahead := 0
+	for k := ClassPayment; k <= class; k++ {
+		ahead += c.queues[k].len()
+	}
+	wait := c.expectedWait(ahead + 1)
+	if wait > c.queueDelayMax() || hasDeadline && now.Add(wait+c.serviceTime()).After(deadline) {
+		c.stats.Refused[class]++
+		return c.busy(class, "the server cannot finish the request before its deadline")
+	}
+	if float64(c.queued) < float64(c.cfg.QueueMax)*queueShare[class] {
+		return nil
+	}
+	for k := classCount - 1; k > class; k-- {
+		if w := c.queues[k].shed(); w != nil {
+			c.queued--
+			c.stats.Shed[k]++
+			w.ready <- c.busy(k, "a request of higher priority took this one's place")
+			return nil
+		}
+	}
+	c.stats.Refused[class]++
+	return c.busy(class, "the server is at capacity")
+}
+
+// admit takes a slot. Called with c.mu held.
+func (c *Controller) admit(now time.Time, probe bool) *Ticket {
+	c.inFlight++
+	c.stats.Admitted++
+	return &Ticket{c: c, start: now, inFlight: c.inFlight, probe: probe}
+}
+
+func (c *Controller) refuseProbe(now time.Time, probe bool) {
+	if probe {
+		c.breaker.cancelProbe(now)
+	}
+}
+
+// Done gives the slot back, with the request's outcome: its latency feeds
+// the limit, its error (if the store failed) the breaker. It is safe to
+// call more than once; only the first call counts.
+func (t *Ticket) Done(err error) {
+	t.once.Do(func() { t.c.release(t, err) })
+}
+
+func (c *Controller) release(t *Ticket, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.cfg.Now()
+	c.inFlight--
+	failed := err != nil && c.cfg.StoreFailed(err)
+	c.breaker.record(now, failed, t.probe)
+	dropped := pw.ErrorCode(err) == pw.EBUSY || failed
+	c.limiter.sample(now.Sub(t.start), t.inFlight, dropped)
+	c.drain.tick(now)
+	c.dispatch(now)
+}
+
+// dispatch hands free slots to waiters, highest class first, skipping
+// those that could no longer finish before their deadline.
+func (c *Controller) dispatch(now time.Time) {
+	for c.inFlight < c.limiter.Limit() && c.queued > 0 {
+		var w *waiter
+		for k := range c.queues {
+			if w = c.queues[k].pop(); w != nil {
+				break
+			}
+		}
+		c.queued--
+		if !w.deadline.IsZero() && now.Add(c.serviceTime()).After(w.deadline) {
+			c.stats.Expired++
+			w.ready <- c.busy(w.class, "the request's deadline passed while it waited")
+			continue
+		}
+		c.inFlight++
+		c.stats.Admitted++
+		w.ready <- nil
+	}
+}
+
+// abandon gives back a slot that was never used, without a latency sample.
+func (c *Controller) abandon() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inFlight--
+	c.dispatch(c.cfg.Now())
+}
+
+// InFlight is the number of admitted requests not yet done.
+func (c *Controller) InFlight() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inFlight
+}

@@ -1,0 +1,278 @@
+package admission_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
+)
+
+// clock is a settable clock: no test here depends on real time.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 12, 24, 10, 0, 0, 0, time.UTC)} }
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// newController returns a controller with a fixed limit of n.
+func newController(clk *clock, n int, cfg admission.Config) *admission.Controller {
+	cfg.Now = clk.Now
+	cfg.LimitInitial, cfg.LimitMin, cfg.LimitMax = n, n, n
+	if cfg.QueueDelayMin == 0 {
+		cfg.QueueDelayMin = time.Hour // tests decide by queue size, not by estimated wait
+	}
+	return admission.New(cfg)
+}
+
+// acquireAsync starts an Acquire and returns its outcome channel once the
+// request is queued or decided.
+type outcome struct {
+	t   *admission.Ticket
+	err error
+}
+
+func acquireAsync(t *testing.T, c *admission.Controller, class admission.Class, principal string) <-chan outcome {
+	t.Helper()
+	before := c.Stats()
+	ch := make(chan outcome, 1)
+	go func() {
+		tk, err := c.Acquire(context.Background(), class, principal)
+		ch <- outcome{tk, err}
+	}()
+	// Wait until it is queued or answered, so that the order of arrivals is the test's.
+	for {
+		s := c.Stats()
+		if s.Enqueued > before.Enqueued || len(ch) > 0 || s.Admitted > before.Admitted ||
+			sum(s.Refused) > sum(before.Refused) {
+			return ch
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func total(q [4]int) (n int) {
+	for _, v := range q {
+		n += v
+	}
+	return n
+}
+
+func sum(q [4]uint64) (n uint64) {
+	for _, v := range q {
+		n += v
+	}
+	return n
+}
+
+func mustAcquire(t *testing.T, c *admission.Controller, class admission.Class, p string) *admission.Ticket {
+	t.Helper()
+	tk, err := c.Acquire(context.Background(), class, p)
+	if err != nil {
+		t.Fatalf("Acquire: %v", err)
+	}
+	return tk
+}
+
+func TestPaymentsServedBeforeReads(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 1, admission.Config{})
+	held := mustAcquire(t, c, admission.ClassPayment, "a")
+	read := acquireAsync(t, c, admission.ClassRead, "a")
+	pay := acquireAsync(t, c, admission.ClassPayment, "b")
+	held.Done(nil)
+	o := <-pay
+	if o.err != nil {
+		t.Fatalf("payment: %v", o.err)
+	}
+	select {
+	case <-read:
+		t.Fatal("the read was served before the payment finished")
+	default:
+	}
+	o.t.Done(nil)
+	if o := <-read; o.err != nil {
+		t.Fatalf("read: %v", o.err)
+	}
+}
+
+func TestLowestClassShedFirst(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 1, admission.Config{QueueMax: 4})
+	held := mustAcquire(t, c, admission.ClassPayment, "a")
+	// A report may fill a quarter of the queue: one.
+	report := acquireAsync(t, c, admission.ClassReport, "r")
+	if o := <-acquireAsync(t, c, admission.ClassReport, "r2"); pw.ErrorCode(o.err) != pw.EBUSY {
+		t.Fatalf("second report: got %v, want busy at arrival", o.err)
+	}
+	var pays []<-chan outcome
+	for i := range 3 {
+		pays = append(pays, acquireAsync(t, c, admission.ClassPayment, fmt.Sprint("p", i)))
+	}
+	// The queue is full (1 report + 3 payments): the next payment displaces the report.
+	pays = append(pays, acquireAsync(t, c, admission.ClassPayment, "p3"))
+	o := <-report
+	assertRefusal(t, o.err, pw.EBUSY)
+	if s := c.Stats(); s.Shed[admission.ClassReport] != 1 {
+		t.Fatalf("shed reports = %d, want 1", s.Shed[admission.ClassReport])
+	}
+	held.Done(nil)
+	for _, p := range pays {
+		o := <-p
+		if o.err != nil {
+			t.Fatalf("payment refused: %v", o.err)
+		}
+		o.t.Done(nil)
+	}
+}
+
+func assertRefusal(t *testing.T, err error, code string) {
+	t.Helper()
+	if pw.ErrorCode(err) != code {
+		t.Fatalf("got %v, want %s", err, code)
+	}
+	var ra interface{ RetryAfter() time.Duration }
+	if e, ok := err.(interface{ RetryAfter() time.Duration }); ok {
+		ra = e
+	}
+	if ra == nil {
+		t.Fatalf("%v carries no RetryAfter", err)
+	}
+}
+
+func TestGreedyPrincipalCannotStarveAnother(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 1, admission.Config{QueuePrincipalMax: 50})
+	held := mustAcquire(t, c, admission.ClassPayment, "greedy")
+	var greedy []<-chan outcome
+	for range 50 {
+		greedy = append(greedy, acquireAsync(t, c, admission.ClassPayment, "greedy"))
+	}
+	// Over its own cap, greedy is refused; the other principal is not.
+	if o := <-acquireAsync(t, c, admission.ClassPayment, "greedy"); pw.ErrorCode(o.err) != pw.EBUSY {
+		t.Fatalf("greedy over its cap: %v", o.err)
+	}
+	modest := acquireAsync(t, c, admission.ClassPayment, "modest")
+	held.Done(nil)
+	// Round-robin: within two slots, the modest principal is served.
+	served := 0
+	for served < 2 {
+		select {
+		case o := <-modest:
+			if o.err != nil {
+				t.Fatal(o.err)
+			}
+			return
+		default:
+		}
+		for _, g := range greedy {
+			select {
+			case o := <-g:
+				served++
+				o.t.Done(nil)
+			default:
+				continue
+			}
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-modest:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the modest principal was not served within two slots")
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 10, admission.Config{Rate: 10, Burst: 5})
+	for range 5 {
+		if _, err := c.Allow("m1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q, err := c.Allow("m1")
+	assertRefusal(t, err, pw.ERATELIMITED)
+	if got := err.(*pw.Error).Retry; got <= 0 || got > 100*time.Millisecond {
+		t.Fatalf("Retry = %v, want ≤ 100ms (one token at 10/s)", got)
+	}
+	if q.Limit != 5 || q.Remaining != 0 {
+		t.Fatalf("quota = %+v", q)
+	}
+	if _, err := c.Allow("m2"); err != nil {
+		t.Fatalf("another principal is limited too: %v", err)
+	}
+	clk.Add(100 * time.Millisecond)
+	if _, err := c.Allow("m1"); err != nil {
+		t.Fatalf("after a token's time: %v", err)
+	}
+}
+
+func TestBreakerOpensAndCloses(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 10, admission.Config{})
+	down := &pw.Error{Code: pw.EUNAVAILABLE, Message: "the database cannot be reached"}
+	for range admission.BreakerFailuresMax {
+		mustAcquire(t, c, admission.ClassPayment, "a").Done(down)
+	}
+	_, err := c.Acquire(context.Background(), admission.ClassPayment, "a")
+	assertRefusal(t, err, pw.EBUSY)
+	if got := err.(*pw.Error).Retry; got != admission.BreakerCooldown {
+		t.Fatalf("Retry = %v, want the cool-down %v", got, admission.BreakerCooldown)
+	}
+	clk.Add(admission.BreakerCooldown)
+	probe := mustAcquire(t, c, admission.ClassPayment, "a")
+	if _, err := c.Acquire(context.Background(), admission.ClassPayment, "b"); pw.ErrorCode(err) != pw.EBUSY {
+		t.Fatalf("second request while probing: %v", err)
+	}
+	probe.Done(down) // still down: reopens, longer
+	clk.Add(admission.BreakerCooldownMax)
+	mustAcquire(t, c, admission.ClassPayment, "a").Done(nil) // back
+	if s := c.Stats(); s.Breaker != "closed" {
+		t.Fatalf("breaker %s after a good probe", s.Breaker)
+	}
+	mustAcquire(t, c, admission.ClassPayment, "b").Done(nil)
+}
+
+func TestNothingStartedThatCannotFinish(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 1, admission.Config{})
+	// Teach the controller that a request takes 100ms.
+	for range 20 {
+		tk := mustAcquire(t, c, admission.ClassPayment, "a")
+		clk.Add(100 * time.Millisecond)
+		tk.Done(nil)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), clk.Now().Add(10*time.Millisecond))
+	defer cancel()
+	_, err := c.Acquire(ctx, admission.ClassPayment, "a")
+	assertRefusal(t, err, pw.EBUSY)
+}
+
+func TestDeadlinePerClass(t *testing.T) {
+	c := admission.New(admission.Config{})
+	if got := c.Deadline(admission.ClassPayment, 0); got != 2*time.Second {
+		t.Fatalf("payment deadline %v", got)
+	}
+	if got := c.Deadline(admission.ClassReport, 500*time.Millisecond); got != 500*time.Millisecond {
+		t.Fatalf("a shorter ask is honoured: %v", got)
+	}
+	if got := c.Deadline(admission.ClassRead, time.Hour); got != time.Second {
+		t.Fatalf("a longer ask is not: %v", got)
+	}
+}

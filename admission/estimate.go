@@ -1,0 +1,133 @@
+package admission
+
+import (
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// Drain-rate measurement: completions are counted over windows of
+// meterWindow and averaged; a window longer than meterIdle was idle time,
+// which says nothing about the rate the store can drain at.
+const (
+	meterWindow = 100 * time.Millisecond
+	meterIdle   = 2 * time.Second
+	meterAlpha  = 0.3
+)
+
+// meter measures completions per second.
+type meter struct {
+	start time.Time
+	n     int
+	rate  float64
+}
+
+func (m *meter) tick(now time.Time) {
+	if m.start.IsZero() {
+		m.start = now
+	}
+	m.n++
+	el := now.Sub(m.start)
+	switch {
+	case el > meterIdle:
+		m.start, m.n = now, 0
+	case el >= meterWindow:
+		r := float64(m.n) / el.Seconds()
+		if m.rate == 0 {
+			m.rate = r
+		} else {
+			m.rate += (r - m.rate) * meterAlpha
+		}
+		m.start, m.n = now, 0
+	}
+}
+
+// drainRate is the measured completions per second, or, before there is
+// a measurement, what the limit and latency imply (0 if nothing is known).
+func (c *Controller) drainRate() float64 {
+	if c.drain.rate > 0 {
+		return c.drain.rate
+	}
+	if s := c.serviceTime(); s > 0 {
+		return float64(c.limiter.Limit()) / s.Seconds()
+	}
+	return 0
+}
+
+// expectedWait is how long the n-th waiter in line waits: n over the drain rate.
+func (c *Controller) expectedWait(n int) time.Duration {
+	r := c.drainRate()
+	if r <= 0 {
+		return 0
+	}
+	return time.Duration(float64(n) / r * float64(time.Second))
+}
+
+// serviceTime is how long an admitted request takes: the recent latency.
+func (c *Controller) serviceTime() time.Duration { return c.limiter.Recent() }
+
+func (c *Controller) queueDelayMax() time.Duration {
+	return max(c.cfg.QueueDelayMin, time.Duration(c.cfg.QueueDelayFactor*float64(c.limiter.Baseline())))
+}
+
+// busy returns the refusal of a class-c request, with Retry the time for
+// the requests that would be served before it to drain.
+func (c *Controller) busy(class Class, msg string) error {
+	ahead := 0
+	for k := ClassPayment; k <= class; k++ {
+		ahead += c.queues[k].len()
+	}
+	return &pw.Error{Code: pw.EBUSY, Op: "admission", Message: msg,
+		Retry: min(RetryAfterMax, c.expectedWait(ahead+1))}
+}
+
+// busyAfter is busy for a caller that does not hold c.mu.
+func (c *Controller) busyAfter(class Class, msg string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.busy(class, msg)
+}
+
+// Stats counts the controller's decisions since it started, with its
+// current state.
+type Stats struct {
+	Admitted       uint64             `json:"admitted"`
+	Enqueued       uint64             `json:"enqueued"`
+	Refused        [classCount]uint64 `json:"refused"` // at arrival, by class
+	Shed           [classCount]uint64 `json:"shed"`    // displaced from the queue, by class
+	Expired        uint64             `json:"expired"` // deadline passed while queued
+	RateLimited    uint64             `json:"rate_limited"`
+	BreakerRefused uint64             `json:"breaker_refused"`
+	Limit          int                `json:"limit"`
+	InFlight       int                `json:"in_flight"`
+	Queued         [classCount]int    `json:"queued"`
+	Breaker        string             `json:"breaker"`
+	DrainRate      float64            `json:"drain_rate"` // completions a second
+	LatencyRecent  time.Duration      `json:"latency_recent_ns"`
+	LatencyLong    time.Duration      `json:"latency_baseline_ns"`
+	RetryAfter     time.Duration      `json:"retry_after_ns"` // for a new payment now
+}
+
+// Stats returns the counters and the current state.
+func (c *Controller) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats
+	s.Limit, s.InFlight, s.Breaker = c.limiter.Limit(), c.inFlight, c.breaker.state.String()
+	for k := range c.queues {
+		s.Queued[k] = c.queues[k].len()
+	}
+	s.DrainRate = c.drainRate()
+	s.LatencyRecent, s.LatencyLong = c.limiter.Recent(), c.limiter.Baseline()
+	if c.queued > 0 || c.inFlight >= c.limiter.Limit() {
+		s.RetryAfter = min(RetryAfterMax, c.expectedWait(c.queued+1))
+	}
+	return s
+}
+
+// Busy reports whether new requests would wait or be refused now.
+func (c *Controller) Busy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queued > 0 || c.inFlight >= c.limiter.Limit() || c.breaker.state != breakerClosed
+}

@@ -1,0 +1,175 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// Overload scenarios: open-loop load at a multiple of measured capacity.
+const (
+	ScenarioOverload = "overload" // payments only, at OverloadFactor × capacity
+	ScenarioMixed    = "mixed"    // payments, reads and reports at OverloadFactor × capacity
+)
+
+// Overload limits.
+const (
+	// OverloadFactor is the offered load, as a multiple of capacity.
+	OverloadFactor = 3
+	// OverloadInFlightMax bounds the requests the generator keeps open:
+	// past it, an arrival is counted as "dropped by the generator", so
+	// that the generator itself cannot run out of memory.
+	OverloadInFlightMax = 20_000
+)
+
+// Class shares of the mixed scenario, in percent.
+const (
+	mixedPayments = 50
+	mixedReads    = 30 // the rest are reports
+)
+
+// OverloadConfig describes an open-loop overload run.
+type OverloadConfig struct {
+	Label    string
+	Scenario string        // ScenarioOverload or ScenarioMixed
+	Rate     float64       // offered requests a second
+	Duration time.Duration // how long the load is offered
+	Deadline time.Duration // each request's deadline
+	Seed     uint64
+}
+
+// ClassResult counts one class's outcomes.
+type ClassResult struct {
+	Offered     int64            `json:"offered"`
+	OK          int64            `json:"ok"`
+	Refused     int64            `json:"refused"`                     // 503 busy/maintenance, 429
+	WithoutRA   int64            `json:"refused_without_retry_after"` // refusals missing Retry-After
+	Other       int64            `json:"other_errors"`                // anything else (5xx internal, timeouts)
+	Codes       map[string]int64 `json:"codes,omitempty"`
+	P99ms       float64          `json:"p99_ms"`
+	SuccessRate float64          `json:"success_share"`
+}
+
+// OverloadResult is what an overload run measured.
+type OverloadResult struct {
+	Label      string                  `json:"label"`
+	Scenario   string                  `json:"scenario"`
+	OfferedRPS float64                 `json:"offered_rps"`
+	Seconds    float64                 `json:"seconds"`
+	GoodputRPS float64                 `json:"goodput_payments_per_second"`
+	Dropped    int64                   `json:"dropped_by_generator"`
+	Classes    map[string]*ClassResult `json:"classes"`
+}
+
+type classRec struct {
+	offered, ok, refused, noRA, other atomic.Int64
+	mu                                sync.Mutex
+	codes                             map[string]int64
+	lats                              []time.Duration
+}
+
+func (c *classRec) record(lat time.Duration, err error) {
+	switch {
+	case err == nil:
+		c.ok.Add(1)
+		c.mu.Lock()
+		c.lats = append(c.lats, lat)
+		c.mu.Unlock()
+		return
+	case isBusy(pw.ErrorCode(err)):
+		c.refused.Add(1)
+		var pe *pw.Error
+		if !errors.As(err, &pe) || pe.Retry <= 0 {
+			c.noRA.Add(1)
+		}
+	default:
+		c.other.Add(1)
+	}
+	c.mu.Lock()
+	c.codes[pw.ErrorCode(err)]++
+	c.mu.Unlock()
+}
+
+// RunOverload offers cfg.Rate requests a second (Poisson arrivals) for
+// cfg.Duration, whatever the answers: an open loop, as real users at a
+// promotion are. Refusals must carry Retry-After (as pw.Error.Retry).
+func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg OverloadConfig) (*OverloadResult, error) {
+	if cfg.Rate <= 0 || cfg.Duration <= 0 {
+		return nil, fmt.Errorf("bench: overload needs a positive rate and duration")
+	}
+	if cfg.Deadline <= 0 {
+		cfg.Deadline = 2 * time.Second
+	}
+	classes := map[string]*classRec{"payment": {codes: map[string]int64{}}}
+	if cfg.Scenario == ScenarioMixed {
+		classes["read"] = &classRec{codes: map[string]int64{}}
+		classes["report"] = &classRec{codes: map[string]int64{}}
+	}
+	pick := pop.picker(ScenarioUniform)
+	rng := rand.New(rand.NewPCG(cfg.Seed, 7))
+	var inFlight atomic.Int64
+	var dropped int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	end := start.Add(cfg.Duration)
+	next := start
+	for i := uint64(0); ctx.Err() == nil; i++ {
+		next = next.Add(time.Duration(rng.ExpFloat64() / cfg.Rate * float64(time.Second)))
+		if next.After(end) {
+			break
+		}
+		time.Sleep(time.Until(next))
+		class, r := "payment", rng.IntN(100)
+		if cfg.Scenario == ScenarioMixed && r >= mixedPayments {
+			class = "read"
+			if r >= mixedPayments+mixedReads {
+				class = "report"
+			}
+		}
+		rec := classes[class]
+		rec.offered.Add(1)
+		if inFlight.Load() >= OverloadInFlightMax {
+			dropped++
+			continue
+		}
+		tr := pick(rng)
+		inFlight.Add(1)
+		wg.Add(1)
+		go func() {
+			defer func() { inFlight.Add(-1); wg.Done() }()
+			rctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
+			defer cancel()
+			t0 := time.Now()
+			var err error
+			switch class {
+			case "payment":
+				_, err = svc.CreateTransfer(pw.NewContextWithIdempotencyKey(rctx, fmt.Sprintf("ov-%d-%d", cfg.Seed, i)), tr)
+			case "read":
+				_, err = svc.Account(rctx, tr.FromAccount)
+			default:
+				_, _, err = svc.Transfers(rctx, "", pw.Page{Limit: 50})
+			}
+			rec.record(time.Since(t0), err)
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	res := &OverloadResult{Label: cfg.Label, Scenario: cfg.Scenario, OfferedRPS: cfg.Rate, Seconds: elapsed,
+		Dropped: dropped, Classes: map[string]*ClassResult{}}
+	for name, c := range classes {
+		cr := &ClassResult{Offered: c.offered.Load(), OK: c.ok.Load(), Refused: c.refused.Load(), WithoutRA: c.noRA.Load(),
+			Other: c.other.Load(), Codes: c.codes, P99ms: percentile(c.lats, 0.99)}
+		if cr.Offered > 0 {
+			cr.SuccessRate = float64(cr.OK) / float64(cr.Offered)
+		}
+		res.Classes[name] = cr
+	}
+	res.GoodputRPS = float64(res.Classes["payment"].OK) / elapsed
+	return res, nil
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
+	"github.com/peakwallet/peakwallet/bench"
+	pwhttp "github.com/peakwallet/peakwallet/http"
+	"github.com/peakwallet/peakwallet/ledger"
+)
+
+// OverloadConnsMax bounds the connections of the overload generator.
+const OverloadConnsMax = 4096
+
+// overloadReport is what `peakwallet bench --scenario overload|mixed` prints.
+type overloadReport struct {
+	Date            time.Time             `json:"date"`
+	Machine         string                `json:"machine"`
+	Store           string                `json:"store"`
+	UnloadedP99ms   float64               `json:"unloaded_p99_ms"`
+	CapacityRPS     float64               `json:"capacity_rps"`
+	Run             *bench.OverloadResult `json:"run"`
+	GoodputShare    float64               `json:"goodput_share_of_capacity"`
+	P99OverUnloaded float64               `json:"p99_over_unloaded"`
+	Admission       admission.Stats       `json:"admission"`
+	VerifyOK        bool                  `json:"verify_ok"`
+}
+
+// runOverloadBench measures admission control: the unloaded p99 (4
+// callers), the capacity (closed loop, --callers), then open-loop load at
+// 3× that capacity for --duration, through a real HTTP server in this
+// process with admission on.
+func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env *environment) error {
+	if f.store.postgres == "" && !flagSet(fs, "data") && env.getenv("PEAKWALLET_DATA") == "" {
+		dir, err := os.MkdirTemp("", "peakwallet-bench")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		f.store.data = dir
+	}
+	store, where, err := f.store.open(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	l := ledger.New(store, ledger.Options{})
+	defer l.Close()
+	ctrl := admission.New(admission.Config{})
+	intents, _ := store.(pw.IntentStore)
+	const key = "bench-operator-key-local-only"
+	srv := pwhttp.NewServer(pwhttp.Config{Ledger: l, Authenticator: pwhttp.NewOperatorAuthenticator(key),
+		Readiness: store.Ping, Admission: ctrl, Intents: intents})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := pwhttp.NewHTTPServer(ln.Addr().String(), srv.Handler())
+	go hs.Serve(ln)
+	defer hs.Close()
+	// Open-loop arrivals share a bounded pool of connections, as behind a
+	// load balancer; a request waiting for one counts in its latency.
+	hc := httpClient(f.callers)
+	hc.Transport.(*http.Transport).MaxConnsPerHost = OverloadConnsMax
+	svc := pwhttp.NewClient("http://"+ln.Addr().String(), key, hc).WithRetry(pwhttp.RetryPolicy{Attempts: 1})
+
+	fmt.Fprintf(env.stderr, "bench: overload, store %s; opening %d users…\n", where, f.users)
+	// The population is opened by a client that retries (as clients
+	// should); the measurements use one that does not, to count refusals.
+	setup := pwhttp.NewClient("http://"+ln.Addr().String(), key, httpClient(f.callers))
+	pop, err := bench.NewPopulation(ctx, setup, pw.Currency(f.currency), f.users, f.merchants)
+	if err != nil {
+		return err
+	}
+	probe := min(f.duration, 5*time.Second)
+	unloaded, err := bench.Run(ctx, svc, pop, bench.Config{Scenario: bench.ScenarioUniform, Callers: 4, Duration: probe, Deadline: f.deadline, Seed: 1})
+	if err != nil {
+		return err
+	}
+	capRun, err := bench.Run(ctx, svc, pop, bench.Config{Scenario: bench.ScenarioUniform, Callers: f.callers, Duration: probe, Deadline: f.deadline, Seed: 2})
+	if err != nil {
+		return err
+	}
+	capacity := float64(capRun.OK) / capRun.Seconds
+	fmt.Fprintf(env.stderr, "bench: unloaded p99 %.2f ms; capacity %.0f payments/s; offering %d× for %s…\n",
+		unloaded.P99ms, capacity, bench.OverloadFactor, f.duration)
+	run, err := bench.RunOverload(ctx, svc, pop, bench.OverloadConfig{Label: f.scenario, Scenario: f.scenario,
+		Rate: bench.OverloadFactor * capacity, Duration: f.duration, Deadline: f.deadline, Seed: 3})
+	if err != nil {
+		return err
+	}
+	v, err := ledger.Verify(ctx, store)
+	if err != nil {
+		return err
+	}
+	rep := overloadReport{Date: time.Now().UTC(), Machine: machine(), Store: where, UnloadedP99ms: unloaded.P99ms,
+		CapacityRPS: capacity, Run: run, Admission: ctrl.Stats(), VerifyOK: v.OK()}
+	if capacity > 0 {
+		rep.GoodputShare = run.GoodputRPS / capacity
+	}
+	if unloaded.P99ms > 0 {
+		rep.P99OverUnloaded = run.Classes["payment"].P99ms / unloaded.P99ms
+	}
+	enc := json.NewEncoder(env.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rep); err != nil {
+		return err
+	}
+	if !rep.VerifyOK {
+		return &exitError{code: 1, err: fmt.Errorf("the invariant check failed after the bench")}
+	}
+	return nil
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	pwhttp "github.com/peakwallet/peakwallet/http"
+)
+
+const maintenanceUsage = `Usage:
+  peakwallet maintenance schedule [--at RFC3339 | --in 1h] --for 30m [--read-only] [--reason TEXT]
+  peakwallet maintenance list
+  peakwallet maintenance cancel ID
+Common flags: --target URL (default http://127.0.0.1:8080) --key OPERATOR_KEY [PEAKWALLET_OPERATOR_KEY]`
+
+// runMaintenance manages maintenance windows of a running server through
+// its API, so that every process sharing the data directory sees them.
+func runMaintenance(ctx context.Context, args []string, env *environment) error {
+	if len(args) == 0 {
+		fmt.Fprintln(env.stderr, maintenanceUsage)
+		return &exitError{code: 2, err: errSilent}
+	}
+	fs := flag.NewFlagSet("maintenance "+args[0], flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	target := fs.String("target", envOr(env, "PEAKWALLET_URL", "http://127.0.0.1:8080"), "the server's URL [PEAKWALLET_URL]")
+	key := fs.String("key", env.getenv("PEAKWALLET_OPERATOR_KEY"), "operator key [PEAKWALLET_OPERATOR_KEY]")
+	at := fs.String("at", "", "start of the window (RFC 3339)")
+	in := fs.Duration("in", 0, "start of the window, from now")
+	length := fs.Duration("for", 0, "length of the window")
+	readOnly := fs.Bool("read-only", false, "refuse writes during the window (503 maintenance, Retry-After = its end)")
+	reason := fs.String("reason", "", "what the window is for (shown at /v1/status)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	c := pwhttp.NewClient(*target, *key, nil)
+	out := json.NewEncoder(env.stdout)
+	out.SetIndent("", "  ")
+	switch args[0] {
+	case "schedule":
+		start := time.Now().Add(*in).UTC()
+		if *at != "" {
+			t, err := time.Parse(time.RFC3339, *at)
+			if err != nil {
+				return fmt.Errorf("--at: %w", err)
+			}
+			start = t
+		}
+		if *length <= 0 {
+			return errors.New("--for is required: the window's length")
+		}
+		mw, err := c.ScheduleMaintenance(ctx, pw.MaintenanceCreate{Start: start, End: start.Add(*length), ReadOnly: *readOnly, Reason: *reason})
+		if err != nil {
+			return err
+		}
+		return out.Encode(mw)
+	case "list":
+		ws, err := c.Maintenance(ctx)
+		if err != nil {
+			return err
+		}
+		return out.Encode(ws)
+	case "cancel":
+		if fs.NArg() != 1 {
+			return errors.New("cancel takes the window's ID")
+		}
+		return c.CancelMaintenance(ctx, fs.Arg(0))
+	}
+	fmt.Fprintln(env.stderr, maintenanceUsage)
+	return &exitError{code: 2, err: errSilent}
+}

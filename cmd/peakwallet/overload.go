@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/peakwallet/peakwallet/admission"
+)
+
+// MaintenanceFile keeps the maintenance schedule inside the data directory.
+const MaintenanceFile = "maintenance.json"
+
+// overloadFlags configure admission control.
+type overloadFlags struct {
+	rate      float64
+	burst     int
+	limitMax  int
+	queueMax  int
+	reusePort bool
+}
+
+func (f *overloadFlags) register(fs *flag.FlagSet, env *environment) {
+	rate, _ := strconv.ParseFloat(envOr(env, "PEAKWALLET_RATE", "200"), 64)
+	fs.Float64Var(&f.rate, "rate", rate, "requests a second per client (token bucket); operators are exempt; 0 disables [PEAKWALLET_RATE]")
+	fs.IntVar(&f.burst, "burst", 0, "token bucket size per client (default 2×rate)")
+	fs.IntVar(&f.limitMax, "limit-max", admission.LimitMax, "ceiling of the adaptive concurrency limit")
+	fs.IntVar(&f.queueMax, "queue-max", admission.QueueRequestsMax, "requests waiting for a slot, all classes")
+	fs.BoolVar(&f.reusePort, "reuseport", true, "listen with SO_REUSEPORT, so that a new binary can take over the address without a refused connection")
+}
+
+// build returns the admission controller and the maintenance schedule
+// kept in the data directory.
+func (f *overloadFlags) build(dataDir string) (*admission.Controller, *admission.Schedule, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	sched, err := admission.NewSchedule(filepath.Join(dataDir, MaintenanceFile), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctrl := admission.New(admission.Config{
+		Rate: f.rate, Burst: f.burst, LimitMax: f.limitMax, QueueMax: f.queueMax,
+		RateExempt: func(p string) bool { return strings.HasPrefix(p, "operator:") },
+	})
+	return ctrl, sched, nil
+}
+
+// listen opens the server's socket; with reusePort, SO_REUSEPORT lets the
+// old and the new process listen on one address during a handover: the
+// new one accepts as soon as it is up, the old one drains and closes.
+func listen(ctx context.Context, addr string, reusePort bool) (net.Listener, error) {
+	lc := net.ListenConfig{}
+	if reusePort {
+		lc.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			}); err != nil {
+				return err
+			}
+			if serr != nil {
+				return fmt.Errorf("SO_REUSEPORT: %w", serr)
+			}
+			return nil
+		}
+	}
+	return lc.Listen(ctx, "tcp", addr)
+}

@@ -1,0 +1,122 @@
+package http
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
+)
+
+// admissionClasses maps a route's class to its admission priority. Ops
+// routes are absent: they are never queued nor shed.
+var admissionClasses = map[Class]admission.Class{
+	ClassPayment: admission.ClassPayment,
+	ClassTopup:   admission.ClassTopup,
+	ClassRead:    admission.ClassRead,
+	ClassReport:  admission.ClassReport,
+}
+
+// outcome carries a request's error from the one error writer back to the
+// admission middleware, which feeds it to the limit and the breaker.
+type outcome struct{ err error }
+
+type outcomeKey struct{}
+
+func recordOutcome(r *http.Request, err error) {
+	if o, ok := r.Context().Value(outcomeKey{}).(*outcome); ok {
+		o.err = err
+	}
+}
+
+// admit wraps an authenticated route with maintenance and admission
+// control. The class comes from the route table, never from the client;
+// the client may only shorten its deadline (Prefer: wait=N) and, on
+// POST /v1/transfers, allow an asynchronous answer (Prefer: respond-async).
+func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
+	class, classed := admissionClasses[rt.Class]
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.MovesMoney && s.maintenance != nil {
+			if err := s.maintenance.ReadOnly(); err != nil {
+				Error(w, r, err)
+				return
+			}
+		}
+		if s.admission == nil || !classed || rt.Stream {
+			next.ServeHTTP(w, r)
+			return
+		}
+		p, _ := pw.PrincipalFromContext(r.Context())
+		quota, err := s.admission.Allow(p.String())
+		setRateLimitHeaders(w.Header(), quota)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		pref := parsePrefer(r.Header.Values("Prefer"))
+		ctx, cancel := context.WithTimeout(r.Context(), s.admission.Deadline(class, pref.wait))
+		defer cancel()
+		ticket, err := s.admission.Acquire(ctx, class, p.String())
+		if err != nil {
+			if pref.async && rt.Name == "createTransfer" && s.intents != nil && pw.ErrorCode(err) == pw.EBUSY {
+				s.acceptIntent(w, r, rt, err)
+				return
+			}
+			Error(w, r, err)
+			return
+		}
+		o := &outcome{}
+		defer func() { ticket.Done(o.err) }()
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, outcomeKey{}, o)))
+	})
+}
+
+// setRateLimitHeaders sends the principal's quota as in
+// draft-ietf-httpapi-ratelimit-headers: RateLimit-Policy names the policy
+// (q requests per w seconds), RateLimit what remains (r) and when the
+// quota is whole again (t, seconds).
+func setRateLimitHeaders(h http.Header, q admission.Quota) {
+	if q.Limit == 0 {
+		return
+	}
+	h.Set("RateLimit-Policy", fmt.Sprintf(`"default";q=%d;w=%d`, q.Limit, ceilSeconds(q.Window)))
+	h.Set("RateLimit", fmt.Sprintf(`"default";r=%d;t=%d`, q.Remaining, ceilSeconds(q.Reset)))
+}
+
+func ceilSeconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
+
+// PreferWaitMax bounds the wait a client may ask for; longer asks are
+// simply capped by the class's deadline anyway.
+const PreferWaitMax = time.Hour
+
+// preference is what a request's Prefer header (RFC 7240) asks.
+type preference struct {
+	async bool          // respond-async
+	wait  time.Duration // wait=N: answer within N seconds
+}
+
+// parsePrefer reads the Prefer preferences the server honours; others are
+// ignored, as RFC 7240 requires. wait may be fractional ("wait=0.5").
+func parsePrefer(values []string) preference {
+	var p preference
+	for _, v := range values {
+		for _, item := range strings.Split(v, ",") {
+			name, val, _ := strings.Cut(strings.TrimSpace(item), "=")
+			name, val = strings.ToLower(strings.TrimSpace(name)), strings.Trim(strings.TrimSpace(val), `"`)
+			switch name {
+			case "respond-async":
+				p.async = true
+			case "wait":
+				if f, err := strconv.ParseFloat(val, 64); err == nil && f > 0 && !math.IsInf(f, 0) {
+					p.wait = min(PreferWaitMax, time.Duration(f*float64(time.Second)))
+				}
+			}
+		}
+	}
+	return p
+}

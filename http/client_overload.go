@@ -1,0 +1,42 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// ScheduleMaintenance schedules a maintenance window (operator only).
+func (c *Client) ScheduleMaintenance(ctx context.Context, req pw.MaintenanceCreate) (*pw.MaintenanceWindow, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("http.Client: encode: %w", err)
+	}
+	var mw pw.MaintenanceWindow
+	return result(&mw, c.do(ctx, http.MethodPost, "/v1/maintenance", body, "", &mw))
+}
+
+// Maintenance lists the maintenance windows that have not ended.
+func (c *Client) Maintenance(ctx context.Context) ([]pw.MaintenanceWindow, error) {
+	var l List[pw.MaintenanceWindow]
+	if err := c.get(ctx, "/v1/maintenance", nil, &l); err != nil {
+		return nil, err
+	}
+	return l.Data, nil
+}
+
+// CancelMaintenance cancels a window (operator only).
+func (c *Client) CancelMaintenance(ctx context.Context, id string) error {
+	var h Health
+	return c.do(ctx, http.MethodDelete, "/v1/maintenance/"+url.PathEscape(id), nil, "", &h)
+}
+
+// Intent reads a transfer intent accepted at a surge (GET /v1/intents/{id}).
+func (c *Client) Intent(ctx context.Context, id string) (*pw.Intent, error) {
+	var in pw.Intent
+	return result(&in, c.get(ctx, "/v1/intents/"+url.PathEscape(id), nil, &in))
+}

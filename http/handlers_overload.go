@@ -1,0 +1,169 @@
+package http
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"reflect"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// serverRoute serves a route whose handler needs the server and decodes
+// an optional JSON body of type Req (None for none).
+func serverRoute[Req, Resp any](build func(s *Server, rt *Route) http.Handler) endpoint {
+	var req reflect.Type
+	if reflect.TypeFor[Req]() != reflect.TypeFor[None]() {
+		req = reflect.TypeFor[Req]()
+	}
+	return endpoint{request: req, response: reflect.TypeFor[Resp](), build: build}
+}
+
+// ownIntent reads an intent the caller may see: its own, or any for the
+// operator; others are not found (existence does not leak).
+func (s *Server) ownIntent(ctx context.Context, r *http.Request) (*pw.Intent, error) {
+	id := r.PathValue("id")
+	notFound := pw.Errorf(pw.ENOTFOUND, "intent %q not found", id)
+	if s.intents == nil || !pw.IDHasPrefix(id, pw.PrefixIntent) {
+		return nil, notFound
+	}
+	in, err := s.intents.Intent(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	p, _ := pw.PrincipalFromContext(ctx)
+	if p.Kind != pw.PrincipalOperator && p.String() != in.Principal {
+		return nil, notFound
+	}
+	return in, nil
+}
+
+func serveIntent(s *Server, rt *Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, err := s.ownIntent(r.Context(), r)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		writeJSON(w, rt.Status, in)
+	})
+}
+
+// serveIntentEvents streams an intent's state as server-sent events: one
+// "intent" event now and one at each change, until it is final (then the
+// stream ends) or IntentEventsTimeout passes (the client reconnects).
+func serveIntentEvents(s *Server, rt *Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, err := s.ownIntent(r.Context(), r)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Accel-Buffering", "no")
+		w.WriteHeader(rt.Status)
+		rc := http.NewResponseController(w)
+		ctx, cancel := context.WithTimeout(r.Context(), IntentEventsTimeout)
+		defer cancel()
+		poll := time.NewTicker(IntentEventsPoll)
+		defer poll.Stop()
+		last := ""
+		for {
+			if state := in.Status + in.UpdatedAt.String(); state != last {
+				last = state
+				if _, err := fmt.Fprintf(w, "id: %s\nevent: intent\ndata: %s\n", in.UpdatedAt.Format(time.RFC3339Nano), mustMarshal(in)); err != nil {
+					return
+				}
+				if err := rc.Flush(); err != nil {
+					return
+				}
+			}
+			if in.Status != pw.IntentPending {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.settled.wait():
+			case <-poll.C:
+			}
+			next, err := s.intents.Intent(ctx, in.ID)
+			if err != nil {
+				continue // a passing store error: the stream waits for the next change
+			}
+			in = next
+		}
+	})
+}
+
+// requireOperator answers forbidden to anyone but an operator.
+func requireOperator(r *http.Request) error {
+	if p, _ := pw.PrincipalFromContext(r.Context()); p.Kind != pw.PrincipalOperator {
+		return pw.Errorf(pw.EFORBIDDEN, "only an operator may manage maintenance windows")
+	}
+	return nil
+}
+
+func serveMaintenanceCreate(s *Server, rt *Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := requireOperator(r); err != nil {
+			Error(w, r, err)
+			return
+		}
+		body, err := ReadBody(w, r, rt.BodyMax)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		var req pw.MaintenanceCreate
+		if err := DecodeJSON(body, &req); err != nil {
+			Error(w, r, err)
+			return
+		}
+		if s.maintenance == nil {
+			Error(w, r, pw.Errorf(pw.EUNAVAILABLE, "this server has no maintenance schedule"))
+			return
+		}
+		mw, err := s.maintenance.Add(req)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/v1/maintenance/"+mw.ID)
+		writeJSON(w, rt.Status, mw)
+	})
+}
+
+func serveMaintenanceList(s *Server, rt *Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, rt.Status, List[pw.MaintenanceWindow]{Data: s.maintenanceWindows()})
+	})
+}
+
+func serveMaintenanceDelete(s *Server, rt *Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := requireOperator(r); err != nil {
+			Error(w, r, err)
+			return
+		}
+		if s.maintenance == nil {
+			Error(w, r, pw.Errorf(pw.ENOTFOUND, "maintenance window not found"))
+			return
+		}
+		if err := s.maintenance.Delete(r.PathValue("id")); err != nil {
+			Error(w, r, err)
+			return
+		}
+		writeJSON(w, rt.Status, Health{Status: "ok"})
+	})
+}
+
+func (s *Server) maintenanceWindows() []pw.MaintenanceWindow {
+	if s.maintenance == nil {
+		return []pw.MaintenanceWindow{}
+	}
+	return s.maintenance.Windows()
+}

@@ -1,0 +1,252 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
+)
+
+// Surge-queue limits.
+const (
+	// IntentAcceptTimeout bounds the durable write of an accepted intent.
+	IntentAcceptTimeout = 2 * time.Second
+	// IntentBatchMax bounds the intents one settling pass reads.
+	IntentBatchMax = 256
+	// IntentWorkersMax bounds the intents settling at once; they start in
+	// acceptance order and are batched together by the sequencer.
+	IntentWorkersMax = 16
+	// IntentPollInterval is how often the settler looks for pending
+	// intents when nothing woke it (other processes accept intents too).
+	IntentPollInterval = 250 * time.Millisecond
+	// IntentSettleTimeout is the deadline of one settlement attempt.
+	IntentSettleTimeout = 5 * time.Second
+	// IntentEventsTimeout bounds an event stream; the client reconnects.
+	// It stays under WriteTimeout, which would cut the stream anyway.
+	IntentEventsTimeout = 50 * time.Second
+	// IntentEventsPoll is how often a stream re-reads its intent, for
+	// intents settled by another process.
+	IntentEventsPoll = time.Second
+)
+
+// errNotNow says an intent could not be settled now; it stays pending.
+var errNotNow = errors.New("not now")
+
+// acceptIntent answers a busy POST /v1/transfers that allowed
+// Prefer: respond-async: the request is validated, kept durably as an
+// intent under its Idempotency-Key, and answered 202 with its Location.
+func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route, busy error) {
+	key := r.Header.Get(HeaderIdempotencyKey)
+	if err := pw.ValidateIdempotencyKey(key); err != nil {
+		Error(w, r, err)
+		return
+	}
+	body, err := ReadBody(w, r, rt.BodyMax)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	var req pw.TransferCreate
+	if err := DecodeJSON(body, &req); err != nil {
+		Error(w, r, err)
+		return
+	}
+	if err := req.Validate(); err != nil {
+		Error(w, r, err)
+		return
+	}
+	p, _ := pw.PrincipalFromContext(r.Context())
+	now := s.now().UTC().Truncate(time.Microsecond)
+	in := &pw.Intent{ID: pw.NewID(pw.PrefixIntent, now), Principal: p.String(), IdempotencyKey: key,
+		Fingerprint: Fingerprint(r.Method, r.URL.Path, body), Body: body, Status: pw.IntentPending,
+		CreatedAt: now, UpdatedAt: now}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), IntentAcceptTimeout)
+	defer cancel()
+	existing, err := s.intents.CreateIntent(ctx, in)
+	if err != nil {
+		Error(w, r, busy) // the surge queue cannot take it either: the original refusal stands
+		return
+	}
+	if existing != nil {
+		if existing.Fingerprint != in.Fingerprint {
+			Error(w, r, pw.Errorf(pw.EIDEMREUSED, "this Idempotency-Key was used for a different request"))
+			return
+		}
+		in = existing
+	}
+	select {
+	case s.wakeSettler <- struct{}{}:
+	default:
+	}
+	w.Header().Set("Location", "/v1/intents/"+in.ID)
+	w.Header().Set("Preference-Applied", "respond-async")
+	writeJSON(w, http.StatusAccepted, in)
+}
+
+// RunIntents settles pending intents until ctx ends: a bounded loop that
+// wakes when an intent is accepted, or every IntentPollInterval.
+func (s *Server) RunIntents(ctx context.Context) {
+	if s.intents == nil {
+		return
+	}
+	t := time.NewTicker(IntentPollInterval)
+	defer t.Stop()
+	for {
+		if n, err := s.SettleIntents(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("settling intents", "err", err, "settled", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wakeSettler:
+		case <-t.C:
+		}
+	}
+}
+
+// SettleIntents makes one pass over the pending intents, oldest first,
+// and returns how many it settled. It stops at the first intent that
+// cannot be settled now (capacity), so that later ones do not overtake it
+// by much.
+func (s *Server) SettleIntents(ctx context.Context) (int, error) {
+	pending, err := s.intents.PendingIntents(ctx, "", IntentBatchMax)
+	if err != nil {
+		return 0, err
+	}
+	var mu sync.Mutex
+	settled, stop := 0, false
+	sem := make(chan struct{}, IntentWorkersMax)
+	var wg sync.WaitGroup
+	for _, in := range pending {
+		mu.Lock()
+		halt := stop
+		mu.Unlock()
+		if halt || ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := s.settle(ctx, in)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				settled++
+			} else {
+				stop = true
+			}
+		}()
+	}
+	wg.Wait()
+	return settled, nil
+}
+
+// settle settles one intent through the ledger under the request's own
+// idempotency key, so that it posts at most once whoever else (a client
+// retrying synchronously, another process's settler) runs the same key.
+func (s *Server) settle(ctx context.Context, in *pw.Intent) error {
+	ctx, cancel := context.WithTimeout(ctx, IntentSettleTimeout)
+	defer cancel()
+	if s.admission != nil {
+		t, err := s.admission.Acquire(ctx, admission.ClassTopup, in.Principal)
+		if err != nil {
+			return errNotNow
+		}
+		var outcome error
+		defer func() { t.Done(outcome) }()
+		err = s.settleClaimed(ctx, in)
+		outcome = err
+		return err
+	}
+	return s.settleClaimed(ctx, in)
+}
+
+func (s *Server) settleClaimed(ctx context.Context, in *pw.Intent) error {
+	key := pw.IdempotencyKey{Principal: in.Principal, Key: in.IdempotencyKey}
+	claim, replay, err := s.ledger.BeginIdempotent(ctx, key, in.Fingerprint)
+	switch {
+	case pw.ErrorCode(err) == pw.EIDEMREUSED:
+		return s.finishIntent(ctx, in, nil, err)
+	case err != nil:
+		return errNotNow // in use by another runner, or the store is busy
+	case replay != nil:
+		return s.finishFromReplay(ctx, in, replay)
+	}
+	var req pw.TransferCreate
+	if err := json.Unmarshal(in.Body, &req); err != nil {
+		s.release(ctx, claim)
+		return s.finishIntent(ctx, in, nil, pw.Errorf(pw.EINVALID, "the intent's request cannot be read"))
+	}
+	memo := &renderMemo{success: http.StatusCreated}
+	tr, err := s.ledger.CreateTransfer(pw.NewContextWithClaim(ctx, &pw.Claim{Record: claim, Render: memo.render}), req)
+	if err != nil {
+		if releasable(ctx, err) {
+			s.release(ctx, claim)
+		}
+		switch pw.ErrorCode(err) {
+		case pw.EBUSY, pw.EUNAVAILABLE, pw.EINTERNAL, pw.EMAINTENANCE:
+			return errNotNow // nothing known to be final: try again later
+		}
+		return s.finishIntent(ctx, in, nil, err)
+	}
+	return s.finishIntent(ctx, in, tr, nil)
+}
+
+// finishFromReplay settles an intent whose key already has an answer.
+func (s *Server) finishFromReplay(ctx context.Context, in *pw.Intent, rec *pw.IdempotencyRecord) error {
+	if rec.Status == http.StatusCreated {
+		var tr pw.Transfer
+		if err := json.Unmarshal(rec.Body, &tr); err == nil && tr.ID != "" {
+			return s.finishIntent(ctx, in, &tr, nil)
+		}
+	}
+	var p Problem
+	if err := json.Unmarshal(rec.Body, &p); err != nil || p.Code == "" {
+		return s.finishIntent(ctx, in, nil, pw.Errorf(pw.EINTERNAL, "the remembered answer cannot be read"))
+	}
+	return s.finishIntent(ctx, in, nil, &pw.Error{Code: p.Code, Message: p.Detail})
+}
+
+func (s *Server) finishIntent(ctx context.Context, in *pw.Intent, tr *pw.Transfer, cause error) error {
+	now := s.now().UTC().Truncate(time.Microsecond)
+	var err error
+	if tr != nil {
+		err = s.intents.FinishIntent(ctx, in.ID, pw.IntentPosted, tr.ID, nil, now)
+	} else {
+		p := ProblemFor(cause)
+		err = s.intents.FinishIntent(ctx, in.ID, pw.IntentFailed, "", &pw.IntentError{Code: p.Code, Message: p.Detail}, now)
+	}
+	if err != nil {
+		return errNotNow // the next pass finishes it from the remembered answer
+	}
+	s.settled.broadcast()
+	return nil
+}
+
+// notifier wakes every waiter at once: each waits on the current channel,
+// which broadcast closes and replaces.
+type notifier struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newNotifier() *notifier { return &notifier{ch: make(chan struct{})} }
+
+func (n *notifier) wait() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ch
+}
+
+func (n *notifier) broadcast() {
+	n.mu.Lock()
+	close(n.ch)
+	n.ch = make(chan struct{})
+	n.mu.Unlock()
+}

@@ -1,0 +1,106 @@
+package http_test
+
+import (
+	"context"
+	"net/url"
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
+	pwhttp "github.com/peakwallet/peakwallet/http"
+	"github.com/peakwallet/peakwallet/internal/faultproxy"
+	"github.com/peakwallet/peakwallet/internal/pgtest"
+	"github.com/peakwallet/peakwallet/ledger"
+	"github.com/peakwallet/peakwallet/postgres"
+)
+
+// TestPostgresOutageAndRecovery cuts the connection to PostgreSQL with a
+// proxy: while it is down, writes answer 503 busy with Retry-After (no
+// 500, no hang), /readyz fails and the breaker opens; once it is back,
+// service returns by itself, and every acknowledged transfer is there.
+func TestPostgresOutageAndRecovery(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := faultproxy.New(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	u.Host = proxy.Addr()
+	store, err := postgres.Open(context.Background(), u.String(), postgres.Options{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, store, admission.Config{})
+	w := env.MustWallet(t, 1_000_000)
+	var acked []string
+	pay := func(key string) *Response {
+		r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": key})
+		if r.Status == 201 {
+			var tr pw.Transfer
+			mustUnmarshal(t, r.Body, &tr)
+			acked = append(acked, tr.ID)
+		}
+		return r
+	}
+	for i := range 5 {
+		if r := pay("before-" + itoa(i)); r.Status != 201 {
+			t.Fatalf("before the outage: %d %s", r.Status, r.Body)
+		}
+	}
+
+	proxy.Cut()
+	for i := range 20 {
+		r := pay("during-" + itoa(i))
+		if r.Status != 503 {
+			t.Fatalf("during the outage: %d %s", r.Status, r.Body)
+		}
+		retryAfter(t, r)
+		if p := r.Problem(t); p.Code != pw.EBUSY {
+			t.Fatalf("during the outage: code %s", p.Code)
+		}
+	}
+	if r := env.Do(t, "GET", "/readyz", "", nil); r.Status != 503 {
+		t.Fatalf("/readyz during the outage: %d", r.Status)
+	}
+	if s := ctrl.Stats(); s.Breaker == "closed" || s.BreakerRefused == 0 {
+		t.Fatalf("the breaker did not open: %+v", s)
+	}
+	st, err := env.Client.WithRetry(pwhttp.RetryPolicy{Attempts: 1}).Status(context.Background())
+	if err != nil || st.State != pwhttp.StateDegraded {
+		t.Fatalf("status during the outage: %+v %v", st, err)
+	}
+
+	proxy.Restore()
+	back := time.Now()
+	for i := 0; ; i++ {
+		r := pay("after-" + itoa(i))
+		if r.Status == 201 {
+			break
+		}
+		if r.Status != 503 {
+			t.Fatalf("while recovering: %d %s", r.Status, r.Body)
+		}
+		if time.Since(back) > 30*time.Second {
+			t.Fatal("service did not return after the database did")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("service back %v after the database", time.Since(back).Round(time.Millisecond))
+	if r := env.Do(t, "GET", "/readyz", "", nil); r.Status != 200 {
+		t.Fatalf("/readyz after recovery: %d", r.Status)
+	}
+	for _, id := range acked {
+		if _, err := store.Transfer(context.Background(), id); err != nil {
+			t.Fatalf("acknowledged transfer %s: %v", id, err)
+		}
+	}
+	rep, err := ledger.Verify(context.Background(), store)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+}

@@ -1,0 +1,378 @@
+package http_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
+	pwhttp "github.com/peakwallet/peakwallet/http"
+	"github.com/peakwallet/peakwallet/ledger"
+	"github.com/peakwallet/peakwallet/sqlite"
+)
+
+// MustOpenAdmittedEnv is MustOpenEnv with overload control, a maintenance
+// schedule and the surge queue.
+func MustOpenAdmittedEnv(tb testing.TB, cfg admission.Config) (*Env, *admission.Controller, *admission.Schedule) {
+	tb.Helper()
+	store, err := sqlite.Open(filepath.Join(tb.TempDir(), "peakwallet.db"), sqlite.Options{})
+	if err != nil {
+		tb.Fatalf("open sqlite: %v", err)
+	}
+	env, ctrl, sched := mustOpenAdmittedEnvOn(tb, store, store, cfg)
+	env.Store = store
+	return env, ctrl, sched
+}
+
+// mustOpenAdmittedEnvOn serves store (which must also implement
+// IntentStore) with admission; the env closes it.
+func mustOpenAdmittedEnvOn(tb testing.TB, store pw.Store, intents pw.IntentStore, cfg admission.Config) (*Env, *admission.Controller, *admission.Schedule) {
+	tb.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	l := ledger.New(store, ledger.Options{Logger: log})
+	ctrl := admission.New(cfg)
+	sched, err := admission.NewSchedule(filepath.Join(tb.TempDir(), "maintenance.json"), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := pwhttp.NewServer(pwhttp.Config{
+		Ledger: l,
+		Authenticator: pwhttp.Authenticators{
+			pwhttp.NewOperatorAuthenticator(operatorKey),
+			staticAuth{otherToken: {Kind: pw.PrincipalMerchant, ID: "m1"}},
+		},
+		Readiness: store.Ping, Logger: log, Registry: prometheus.NewRegistry(),
+		Admission: ctrl, Maintenance: sched, Intents: intents,
+	})
+	hs := httptest.NewServer(srv.Handler())
+	tb.Cleanup(func() {
+		hs.Close()
+		l.Close()
+		store.Close()
+	})
+	return &Env{Server: srv, HTTP: hs, Client: pwhttp.NewClient(hs.URL, operatorKey, hs.Client()), Ledger: l}, ctrl, sched
+}
+
+func transferBody(w Wallet, amount int64) string {
+	return fmt.Sprintf(`{"from_account":%q,"to_account":%q,"amount":%d,"currency":"EUR"}`, w.User.ID, w.Merchant.ID, amount)
+}
+
+func mustVerify(tb testing.TB, s pw.Store) {
+	tb.Helper()
+	rep, err := ledger.Verify(context.Background(), s)
+	if err != nil || !rep.OK() {
+		tb.Fatalf("verify: %v %+v", err, rep)
+	}
+}
+
+func retryAfter(tb testing.TB, r *Response) int {
+	tb.Helper()
+	n, err := strconv.Atoi(r.Header.Get("Retry-After"))
+	if err != nil || n < 1 {
+		tb.Fatalf("status %d without a valid Retry-After (%q): %s", r.Status, r.Header.Get("Retry-After"), r.Body)
+	}
+	return n
+}
+
+func TestMaintenanceWindowRefusesWritesWithRetryAfter(t *testing.T) {
+	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{})
+	w := env.MustWallet(t, 100)
+	start := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	end := time.Now().UTC().Add(time.Hour).Format(time.RFC3339)
+	r := env.Do(t, "POST", "/v1/maintenance", fmt.Sprintf(`{"start":%q,"end":%q,"read_only":true,"reason":"upgrade"}`, start, end), nil)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("schedule: %d %s", r.Status, r.Body)
+	}
+	var mw pw.MaintenanceWindow
+	_ = json.Unmarshal(r.Body, &mw)
+
+	r = env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "m-1"})
+	if p := r.Problem(t); r.Status != 503 || p.Code != pw.EMAINTENANCE {
+		t.Fatalf("write in a read-only window: %d %s", r.Status, r.Body)
+	}
+	if ra := retryAfter(t, r); ra < 3500 || ra > 3600 {
+		t.Fatalf("Retry-After = %d, want the window's end (~3600)", ra)
+	}
+	if _, err := env.Client.Account(context.Background(), w.User.ID); err != nil {
+		t.Fatalf("reads go on during maintenance: %v", err)
+	}
+	st, err := env.Client.Status(context.Background())
+	if err != nil || st.State != pwhttp.StateMaintenance || len(st.Maintenance) != 1 || st.Maintenance[0].ID != mw.ID {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+	if r := env.Do(t, "DELETE", "/v1/maintenance/"+mw.ID, "", nil); r.Status != 200 {
+		t.Fatalf("cancel: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "m-1"}); r.Status != 201 {
+		t.Fatalf("after the window: %d %s", r.Status, r.Body)
+	}
+	// Only operators manage windows.
+	r = env.Do(t, "POST", "/v1/maintenance", fmt.Sprintf(`{"start":%q,"end":%q}`, start, end), map[string]string{"Authorization": "Bearer " + otherToken})
+	if r.Status != 403 {
+		t.Fatalf("merchant scheduling maintenance: %d", r.Status)
+	}
+}
+
+func TestRateLimitHeaders(t *testing.T) {
+	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{Rate: 0.001, Burst: 2,
+		RateExempt: func(p string) bool { return p == "operator:root" }})
+	merchant := map[string]string{"Authorization": "Bearer " + otherToken}
+	for i := range 2 {
+		r := env.Do(t, "GET", "/v1/accounts?limit=1", "", merchant)
+		if r.Status != 200 || r.Header.Get("RateLimit") != fmt.Sprintf(`"default";r=%d;t=%d`, 1-i, 1000*(i+1)) ||
+			r.Header.Get("RateLimit-Policy") != `"default";q=2;w=2000` {
+			t.Fatalf("request %d: %d RateLimit %q Policy %q", i, r.Status, r.Header.Get("RateLimit"), r.Header.Get("RateLimit-Policy"))
+		}
+	}
+	r := env.Do(t, "GET", "/v1/accounts?limit=1", "", merchant)
+	if p := r.Problem(t); r.Status != 429 || p.Code != pw.ERATELIMITED {
+		t.Fatalf("third request: %d %s", r.Status, r.Body)
+	}
+	if ra := retryAfter(t, r); ra != 1000 {
+		t.Fatalf("Retry-After %d, want 1000 (one token at 0.001/s)", ra)
+	}
+	if r := env.Do(t, "GET", "/v1/accounts?limit=1", "", nil); r.Status != 200 {
+		t.Fatalf("the exempt operator: %d", r.Status)
+	}
+}
+
+// TestOverloadNoCollapse offers far more concurrent payments than a tiny
+// limit admits: every answer is 201, or 503/429 with Retry-After; no
+// other 5xx; some payments succeed; the ledger verifies.
+func TestOverloadNoCollapse(t *testing.T) {
+	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 2, LimitMin: 2, LimitMax: 2, QueueMax: 8})
+	w := env.MustWallet(t, 1_000_000)
+	counts := offer(t, env, 64, 10, func(i int) (string, string, string) {
+		return "POST", "/v1/transfers", transferBody(w, 1)
+	})
+	if counts[201] == 0 {
+		t.Fatalf("no payment succeeded: %v", counts)
+	}
+	for status, n := range counts {
+		if status != 201 && status != 503 {
+			t.Fatalf("%d answers with status %d: %v", n, status, counts)
+		}
+	}
+	t.Logf("answers %v, admission %+v", counts, ctrl.Stats())
+	mustVerify(t, env.Store)
+}
+
+// offer sends callers×each requests concurrently and counts the statuses;
+// every 429/503 must carry Retry-After.
+func offer(t *testing.T, env *Env, callers, each int, req func(i int) (method, path, body string)) map[int]int {
+	t.Helper()
+	var mu sync.Mutex
+	counts := map[int]int{}
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				m, p, b := req(c*each + i)
+				r := env.Do(t, m, p, b, map[string]string{"Idempotency-Key": fmt.Sprintf("o-%d-%d", c, i)})
+				if r.Status == 429 || r.Status == 503 {
+					retryAfter(t, r)
+				}
+				mu.Lock()
+				counts[r.Status]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return counts
+}
+
+// TestPaymentsBeforeReports holds every slot, queues reports, then
+// payments: payments displace reports and are all served.
+func TestPaymentsBeforeReports(t *testing.T) {
+	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1, QueueMax: 8,
+		QueueDelayMin: time.Hour, Deadlines: [4]time.Duration{30 * time.Second, 30 * time.Second, 30 * time.Second, 30 * time.Second}})
+	w := env.MustWallet(t, 1000)
+	held, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan int, 32)
+	for range 8 {
+		go func() { results <- env.Do(t, "GET", "/v1/transfers", "", nil).Status }()
+	}
+	waitFor(t, func() bool { s := ctrl.Stats(); return s.Enqueued+s.Refused[3] >= 8 })
+	pays := make(chan int, 8)
+	for i := range 8 {
+		go func() {
+			pays <- env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": fmt.Sprint("p-", i)}).Status
+		}()
+	}
+	waitFor(t, func() bool { return ctrl.Stats().Queued[admission.ClassPayment] == 8 })
+	held.Done(nil)
+	for range 8 {
+		if s := <-pays; s != 201 {
+			t.Fatalf("a payment got %d while reports were waiting", s)
+		}
+	}
+	shed := 0
+	for range 8 {
+		if <-results == 503 {
+			shed++
+		}
+	}
+	if shed < 6 {
+		t.Fatalf("%d of 8 reports shed; want the reports to make room for the payments", shed)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition never held")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestSurgeQueueSettlesOnce: a busy payment with Prefer: respond-async is
+// accepted (202), its events stream shows it pending then posted, a
+// synchronous retry with the same key returns the same transfer, and the
+// money moved once.
+func TestSurgeQueueSettlesOnce(t *testing.T) {
+	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
+	w := env.MustWallet(t, 100)
+	held, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	async := map[string]string{"Idempotency-Key": "surge-1", "Prefer": "respond-async, wait=0.05"}
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), async)
+	if r.Status != http.StatusAccepted || !strings.HasPrefix(r.Header.Get("Location"), "/v1/intents/int_") {
+		t.Fatalf("busy with respond-async: %d %v %s", r.Status, r.Header, r.Body)
+	}
+	var in pw.Intent
+	_ = json.Unmarshal(r.Body, &in)
+	if again := env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), async); again.Status != 202 || !strings.Contains(string(again.Body), in.ID) {
+		t.Fatalf("the same request again: %d %s", again.Status, again.Body)
+	}
+	if other := env.Do(t, "POST", "/v1/transfers", transferBody(w, 41), async); other.Status != 422 {
+		t.Fatalf("the same key, another body: %d %s", other.Status, other.Body)
+	}
+
+	events := streamEvents(t, env, in.ID)
+	if first := <-events; first.Status != pw.IntentPending {
+		t.Fatalf("first event %+v", first)
+	}
+	held.Done(nil)
+	if other := env.Do(t, "GET", "/v1/intents/"+in.ID, "", map[string]string{"Authorization": "Bearer " + otherToken}); other.Status != 404 {
+		t.Fatalf("another principal reads the intent: %d", other.Status)
+	}
+	if n, err := env.Server.SettleIntents(context.Background()); n != 1 || err != nil {
+		t.Fatalf("SettleIntents = %d, %v", n, err)
+	}
+	final := <-events
+	if final.Status != pw.IntentPosted || final.TransferID == "" {
+		t.Fatalf("final event %+v", final)
+	}
+	if _, ok := <-events; ok {
+		t.Fatal("the stream did not end at the final state")
+	}
+	// A second pass finds nothing; a synchronous retry replays the transfer.
+	if n, _ := env.Server.SettleIntents(context.Background()); n != 0 {
+		t.Fatalf("settled again: %d", n)
+	}
+	r = env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "surge-1"})
+	var tr pw.Transfer
+	_ = json.Unmarshal(r.Body, &tr)
+	if r.Status != 201 || tr.ID != final.TransferID || r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("sync retry: %d %s", r.Status, r.Body)
+	}
+	if b := env.MustBalance(t, w.User); b.Posted != 60 {
+		t.Fatalf("user balance %d, want 60: the intent moved money other than once", b.Posted)
+	}
+	mustVerify(t, env.Store)
+}
+
+// TestSurgeQueueAfterSyncRetry: the client retried synchronously before
+// the intent settled; the intent resolves to that same transfer.
+func TestSurgeQueueAfterSyncRetry(t *testing.T) {
+	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
+	w := env.MustWallet(t, 100)
+	held, _ := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 30), map[string]string{"Idempotency-Key": "k", "Prefer": "respond-async, wait=0.05"})
+	if r.Status != 202 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	var in pw.Intent
+	_ = json.Unmarshal(r.Body, &in)
+	held.Done(nil)
+	r = env.Do(t, "POST", "/v1/transfers", transferBody(w, 30), map[string]string{"Idempotency-Key": "k"})
+	var tr pw.Transfer
+	_ = json.Unmarshal(r.Body, &tr)
+	if r.Status != 201 {
+		t.Fatalf("sync retry: %d %s", r.Status, r.Body)
+	}
+	if _, err := env.Server.SettleIntents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r = env.Do(t, "GET", "/v1/intents/"+in.ID, "", nil)
+	var got pw.Intent
+	_ = json.Unmarshal(r.Body, &got)
+	if got.Status != pw.IntentPosted || got.TransferID != tr.ID {
+		t.Fatalf("intent %+v, want posted as %s", got, tr.ID)
+	}
+	if b := env.MustBalance(t, w.User); b.Posted != 70 {
+		t.Fatalf("balance %d, want 70", b.Posted)
+	}
+	mustVerify(t, env.Store)
+}
+
+// streamEvents reads the intent's server-sent events.
+func streamEvents(t *testing.T, env *Env, id string) <-chan pw.Intent {
+	t.Helper()
+	req, _ := http.NewRequest("GET", env.HTTP.URL+"/v1/intents/"+id+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+operatorKey)
+	resp, err := env.HTTP.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	ch := make(chan pw.Intent, 4)
+	go func() {
+		defer close(ch)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var in pw.Intent
+				if json.Unmarshal([]byte(data), &in) == nil {
+					ch <- in
+				}
+			}
+		}
+	}()
+	return ch
+}
+
+func mustUnmarshal(tb testing.TB, b []byte, v any) {
+	tb.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		tb.Fatalf("decode %s: %v", b, err)
+	}
+}

@@ -1,0 +1,115 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// Client retry limits: every call is bounded in attempts and in time.
+const (
+	// ClientAttemptsMax bounds the attempts of one call.
+	ClientAttemptsMax = 8
+	// ClientBackoffFirst and ClientBackoffMax bound the exponential
+	// backoff; each wait is drawn uniformly from [0, backoff) ("full
+	// jitter"), so that refused clients do not come back in lock step.
+	ClientBackoffFirst = 50 * time.Millisecond
+	ClientBackoffMax   = 5 * time.Second
+	// ClientCallTimeout is a call's deadline when its context has none.
+	ClientCallTimeout = 30 * time.Second
+)
+
+// RetryPolicy says how a Client retries. A call is retried only when that
+// is safe: reads always; money-moving calls because they carry an
+// Idempotency-Key, the same one on every attempt, so that the server
+// applies them at most once.
+type RetryPolicy struct {
+	Attempts     int           // 1 disables retries
+	BackoffFirst time.Duration // first backoff ceiling
+	BackoffMax   time.Duration
+	CallTimeout  time.Duration // deadline of a call whose ctx has none
+}
+
+// DefaultRetryPolicy is what NewClient uses.
+var DefaultRetryPolicy = RetryPolicy{Attempts: ClientAttemptsMax, BackoffFirst: ClientBackoffFirst,
+	BackoffMax: ClientBackoffMax, CallTimeout: ClientCallTimeout}
+
+// WithRetry returns a copy of c that retries by p.
+func (c *Client) WithRetry(p RetryPolicy) *Client {
+	cc := *c
+	cc.retry = p
+	return &cc
+}
+
+// do sends a request, retrying what may be retried: network failures
+// (the request may or may not have arrived: the idempotency key makes a
+// second arrival harmless), 503 busy/maintenance and 429 rate_limited (no
+// money moved; the server's Retry-After is honoured as the least wait),
+// and 409 idempotency_key_in_use (the first attempt is still running).
+// It never waits past the call's deadline: when the server asks for
+// longer than is left, the refusal is returned at once.
+func (c *Client) do(ctx context.Context, method, path string, body []byte, key string, out any) error {
+	if _, ok := ctx.Deadline(); !ok && c.retry.CallTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.retry.CallTimeout)
+		defer cancel()
+	}
+	attempts := max(1, c.retry.Attempts)
+	ceiling := c.retry.BackoffFirst
+	for attempt := 1; ; attempt++ {
+		err := c.doOnce(ctx, method, path, body, key, out)
+		if err == nil || attempt >= attempts || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		wait := rand.N(ceiling + 1)
+		var pe *pw.Error
+		if errors.As(err, &pe) && pe.Retry > wait {
+			wait = pe.Retry
+		}
+		ceiling = min(2*ceiling, c.retry.BackoffMax)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// retryable reports whether a failed attempt may be sent again.
+func retryable(err error) bool {
+	var pe *pw.Error
+	if !errors.As(err, &pe) {
+		return true // transport failure: no answer came
+	}
+	switch pe.Code {
+	case pw.EBUSY, pw.EUNAVAILABLE, pw.EMAINTENANCE, pw.ERATELIMITED, pw.EIDEMINUSE:
+		return true
+	}
+	return false
+}
+
+// parseRetryAfter reads Retry-After as delay-seconds or an HTTP date.
+func parseRetryAfter(v string) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, time.Until(t))
+	}
+	return 0
+}

@@ -1,0 +1,77 @@
+package http_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	pwhttp "github.com/peakwallet/peakwallet/http"
+)
+
+// TestClientRetriesWithTheSameKey: the client retries busy, rate-limited
+// and dropped attempts of a payment with one Idempotency-Key, and gives
+// up after its bounded attempts.
+func TestClientRetriesWithTheSameKey(t *testing.T) {
+	var mu sync.Mutex
+	var keys []string
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		keys = append(keys, r.Header.Get("Idempotency-Key"))
+		n := len(keys)
+		mu.Unlock()
+		switch n {
+		case 1:
+			pwhttp.Error(w, r, &pw.Error{Code: pw.EBUSY, Message: "busy"})
+		case 2:
+			pwhttp.Error(w, r, &pw.Error{Code: pw.ERATELIMITED, Message: "slow down"})
+		case 3:
+			panic(http.ErrAbortHandler) // the connection drops: no answer
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(201)
+			w.Write([]byte(`{"id":"tr_x","status":"posted"}`))
+		}
+	}))
+	defer hs.Close()
+	c := pwhttp.NewClient(hs.URL, "t", hs.Client()).WithRetry(pwhttp.RetryPolicy{
+		Attempts: 5, BackoffFirst: time.Millisecond, BackoffMax: 10 * time.Millisecond})
+	// Retry-After is 1 s on the refusals: within the call's deadline, it is honoured.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tr, err := c.CreateTransfer(ctx, pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
+	if err != nil || tr.ID != "tr_x" {
+		t.Fatalf("CreateTransfer: %v %v", tr, err)
+	}
+	if len(keys) != 4 || keys[0] == "" || keys[1] != keys[0] || keys[2] != keys[0] || keys[3] != keys[0] {
+		t.Fatalf("attempts carried keys %q; want 4 attempts with one key", keys)
+	}
+}
+
+// TestClientGivesUpWhenRetryAfterExceedsDeadline: a refusal asking for
+// longer than the call has left is returned at once, as it is.
+func TestClientGivesUpWhenRetryAfterExceedsDeadline(t *testing.T) {
+	calls := 0
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		pwhttp.Error(w, r, &pw.Error{Code: pw.EMAINTENANCE, Message: "later", Retry: time.Hour})
+	}))
+	defer hs.Close()
+	c := pwhttp.NewClient(hs.URL, "t", hs.Client())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := c.Account(ctx, "acc_x")
+	var pe *pw.Error
+	if pw.ErrorCode(err) != pw.EMAINTENANCE || calls != 1 {
+		t.Fatalf("err %v after %d calls", err, calls)
+	}
+	if e, ok := err.(*pw.Error); ok {
+		pe = e
+	}
+	if pe == nil || pe.Retry != time.Hour {
+		t.Fatalf("the refusal's Retry-After is not kept: %+v", pe)
+	}
+}

@@ -1,0 +1,61 @@
+package peakwallet
+
+import (
+	"context"
+	"time"
+)
+
+// PrefixIntent prefixes transfer intent IDs.
+const PrefixIntent = "int"
+
+// Intent states.
+const (
+	IntentPending = "pending" // accepted (202), not yet settled
+	IntentPosted  = "posted"  // settled: the transfer is posted
+	IntentFailed  = "failed"  // settled: the transfer was refused (Error says why)
+)
+
+// IntentsPendingMax bounds the accepted, unsettled intents: past it, the
+// surge queue is full and a payment is refused busy like any other.
+const IntentsPendingMax = 100_000
+
+// Intent is a payment accepted at a surge (202 Accepted) and settled
+// later, in order, through the ledger with the request's own idempotency
+// key: however often it is retried or settled, it posts at most once.
+type Intent struct {
+	ID             string       `json:"id"`
+	Principal      string       `json:"-"` // Principal.String() of who asked
+	IdempotencyKey string       `json:"idempotency_key"`
+	Fingerprint    string       `json:"-"` // of the original POST /v1/transfers
+	Body           []byte       `json:"-"` // the request's exact bytes
+	Status         string       `json:"status"`
+	TransferID     string       `json:"transfer_id,omitempty"`
+	Error          *IntentError `json:"error,omitempty"`
+	CreatedAt      time.Time    `json:"created_at"`
+	UpdatedAt      time.Time    `json:"updated_at"`
+}
+
+// IntentError is why an intent failed.
+type IntentError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// IntentStore keeps intents durably. Both stores implement it;
+// storetest.RunIntents is its contract.
+type IntentStore interface {
+	// CreateIntent stores in (pending) unless in.Principal already has an
+	// intent with in.IdempotencyKey: then it stores nothing and returns
+	// that one. It never holds more than IntentsPendingMax pending: past
+	// that it returns busy.
+	CreateIntent(ctx context.Context, in *Intent) (existing *Intent, err error)
+	// Intent reads one: not_found.
+	Intent(ctx context.Context, id string) (*Intent, error)
+	// PendingIntents lists pending intents with ID > after, in ID
+	// (acceptance) order.
+	PendingIntents(ctx context.Context, after string, limit int) ([]*Intent, error)
+	// FinishIntent records a pending intent's outcome (status posted with
+	// transferID, or failed with e). An intent already finished is left
+	// as it is: the first outcome stands.
+	FinishIntent(ctx context.Context, id, status, transferID string, e *IntentError, at time.Time) error
+}

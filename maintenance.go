@@ -1,0 +1,58 @@
+package peakwallet
+
+import "time"
+
+// PrefixMaintenance prefixes maintenance window IDs.
+const PrefixMaintenance = "mw"
+
+// Maintenance limits.
+const (
+	// MaintenanceWindowsMax bounds the windows scheduled at once.
+	MaintenanceWindowsMax = 64
+	// MaintenanceWindowMax bounds one window's length.
+	MaintenanceWindowMax = 24 * time.Hour
+	// MaintenanceReasonBytesMax bounds a window's reason.
+	MaintenanceReasonBytesMax = 500
+)
+
+// MaintenanceWindow is a period the operator announced. In a read-only
+// window, requests that move money answer 503 maintenance with
+// Retry-After at the window's end; reads go on. A window that is not
+// read-only is only announced (the server stays fully up, for example
+// while a new binary takes over).
+type MaintenanceWindow struct {
+	ID        string    `json:"id"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+	ReadOnly  bool      `json:"read_only"`
+	Reason    string    `json:"reason,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// MaintenanceCreate asks for a window.
+type MaintenanceCreate struct {
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	ReadOnly bool      `json:"read_only"`
+	Reason   string    `json:"reason,omitempty"`
+}
+
+// Validate checks a request for a window: invalid_request.
+func (m *MaintenanceCreate) Validate() error {
+	switch {
+	case m.Start.IsZero():
+		return FieldErrorf("start", EINVALID, "start is required (RFC 3339)")
+	case !m.End.After(m.Start):
+		return FieldErrorf("end", EINVALID, "end must be after start")
+	case m.End.Sub(m.Start) > MaintenanceWindowMax:
+		return FieldErrorf("end", EINVALID, "a window lasts at most %s", MaintenanceWindowMax)
+	case len(m.Reason) > MaintenanceReasonBytesMax:
+		return FieldErrorf("reason", EINVALID, "reason is at most %d bytes", MaintenanceReasonBytesMax)
+	}
+	return nil
+}
+
+// Active reports whether w covers t.
+func (w *MaintenanceWindow) Active(t time.Time) bool {
+	return !t.Before(w.Start) && t.Before(w.End)
+}

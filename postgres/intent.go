@@ -1,0 +1,114 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+var _ pw.IntentStore = (*Store)(nil)
+
+const intentColumns = "id, principal, key, fingerprint, body, status, transfer_id, error_code, error_message, created_at, updated_at"
+
+// intentsLockKey serializes the creation of intents across processes, so
+// that the count of pending intents cannot be raced past its bound. It is
+// an arbitrary constant, unique among the store's advisory locks.
+const intentsLockKey = 0x5057_494e_54 // "PWINT"
+
+// CreateIntent implements peakwallet.IntentStore.
+func (s *Store) CreateIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, error) {
+	const op = "postgres.CreateIntent"
+	var existing *pw.Intent
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(intentsLockKey)); err != nil {
+			return err
+		}
+		ex, err := scanIntent(tx.QueryRow(ctx, "SELECT "+intentColumns+" FROM intents WHERE principal = $1 AND key = $2",
+			in.Principal, in.IdempotencyKey))
+		if err == nil {
+			existing = ex
+			return nil
+		}
+		if pw.ErrorCode(err) != pw.ENOTFOUND {
+			return err
+		}
+		var pending int
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM intents WHERE status = 'pending'").Scan(&pending); err != nil {
+			return err
+		}
+		if pending >= pw.IntentsPendingMax {
+			return pw.Errorf(pw.EBUSY, "the surge queue is full")
+		}
+		_, err = tx.Exec(ctx, "INSERT INTO intents ("+intentColumns+") VALUES ($1, $2, $3, $4, $5, 'pending', NULL, NULL, NULL, $6, $7)",
+			in.ID, in.Principal, in.IdempotencyKey, in.Fingerprint, in.Body, in.CreatedAt, in.UpdatedAt)
+		return err
+	})
+	if err != nil {
+		return nil, mapError(ctx, op, err)
+	}
+	return existing, nil
+}
+
+// Intent implements peakwallet.IntentStore.
+func (s *Store) Intent(ctx context.Context, id string) (*pw.Intent, error) {
+	in, err := scanIntent(s.pool.QueryRow(ctx, "SELECT "+intentColumns+" FROM intents WHERE id = $1", id))
+	return in, mapError(ctx, "postgres.Intent", err)
+}
+
+// PendingIntents implements peakwallet.IntentStore.
+func (s *Store) PendingIntents(ctx context.Context, after string, limit int) ([]*pw.Intent, error) {
+	const op = "postgres.PendingIntents"
+	rows, err := s.pool.Query(ctx, "SELECT "+intentColumns+" FROM intents WHERE status = 'pending' AND id > $1 ORDER BY id LIMIT $2", after, limit)
+	if err != nil {
+		return nil, mapError(ctx, op, err)
+	}
+	defer rows.Close()
+	var out []*pw.Intent
+	for rows.Next() {
+		in, err := scanIntent(rows)
+		if err != nil {
+			return nil, mapError(ctx, op, err)
+		}
+		out = append(out, in)
+	}
+	return out, mapError(ctx, op, rows.Err())
+}
+
+// FinishIntent implements peakwallet.IntentStore.
+func (s *Store) FinishIntent(ctx context.Context, id, status, transferID string, e *pw.IntentError, at time.Time) error {
+	var code, msg *string
+	if e != nil {
+		code, msg = &e.Code, &e.Message
+	}
+	var tr *string
+	if transferID != "" {
+		tr = &transferID
+	}
+	_, err := s.pool.Exec(ctx, "UPDATE intents SET status = $1, transfer_id = $2, error_code = $3, error_message = $4, updated_at = $5 "+
+		"WHERE id = $6 AND status = 'pending'", status, tr, code, msg, at, id)
+	return mapError(ctx, "postgres.FinishIntent", err)
+}
+
+func scanIntent(row pgx.Row) (*pw.Intent, error) {
+	var in pw.Intent
+	var transfer, code, msg *string
+	err := row.Scan(&in.ID, &in.Principal, &in.IdempotencyKey, &in.Fingerprint, &in.Body, &in.Status,
+		&transfer, &code, &msg, &in.CreatedAt, &in.UpdatedAt)
+	if errNoRows(err) {
+		return nil, pw.Errorf(pw.ENOTFOUND, "intent not found")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if transfer != nil {
+		in.TransferID = *transfer
+	}
+	if code != nil {
+		in.Error = &pw.IntentError{Code: *code, Message: *msg}
+	}
+	in.CreatedAt, in.UpdatedAt = in.CreatedAt.UTC(), in.UpdatedAt.UTC()
+	return &in, nil
+}

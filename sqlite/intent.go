@@ -1,0 +1,100 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+var _ pw.IntentStore = (*Store)(nil)
+
+const intentColumns = "id, principal, key, fingerprint, body, status, transfer_id, error_code, error_message, created_at, updated_at"
+
+// CreateIntent implements peakwallet.IntentStore.
+func (s *Store) CreateIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, error) {
+	const op = "sqlite.CreateIntent"
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, mapError(op, err)
+	}
+	defer tx.Rollback()
+	ex, err := scanIntent(tx.QueryRowContext(ctx, "SELECT "+intentColumns+" FROM intents WHERE principal = ? AND key = ?",
+		in.Principal, in.IdempotencyKey))
+	if err == nil {
+		return ex, nil
+	}
+	if pw.ErrorCode(err) != pw.ENOTFOUND {
+		return nil, mapError(op, err)
+	}
+	var pending int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM intents WHERE status = 'pending'").Scan(&pending); err != nil {
+		return nil, mapError(op, err)
+	}
+	if pending >= pw.IntentsPendingMax {
+		return nil, pw.Errorf(pw.EBUSY, "the surge queue is full")
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO intents ("+intentColumns+") VALUES (?, ?, ?, ?, ?, 'pending', NULL, NULL, NULL, ?, ?)",
+		in.ID, in.Principal, in.IdempotencyKey, in.Fingerprint, in.Body, micros(in.CreatedAt), micros(in.UpdatedAt)); err != nil {
+		return nil, mapError(op, err)
+	}
+	return nil, mapError(op, tx.Commit())
+}
+
+// Intent implements peakwallet.IntentStore.
+func (s *Store) Intent(ctx context.Context, id string) (*pw.Intent, error) {
+	in, err := scanIntent(s.read.QueryRowContext(ctx, "SELECT "+intentColumns+" FROM intents WHERE id = ?", id))
+	return in, mapError("sqlite.Intent", err)
+}
+
+// PendingIntents implements peakwallet.IntentStore.
+func (s *Store) PendingIntents(ctx context.Context, after string, limit int) ([]*pw.Intent, error) {
+	const op = "sqlite.PendingIntents"
+	rows, err := s.read.QueryContext(ctx, "SELECT "+intentColumns+" FROM intents WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?", after, limit)
+	if err != nil {
+		return nil, mapError(op, err)
+	}
+	defer rows.Close()
+	var out []*pw.Intent
+	for rows.Next() {
+		in, err := scanIntent(rows)
+		if err != nil {
+			return nil, mapError(op, err)
+		}
+		out = append(out, in)
+	}
+	return out, mapError(op, rows.Err())
+}
+
+// FinishIntent implements peakwallet.IntentStore.
+func (s *Store) FinishIntent(ctx context.Context, id, status, transferID string, e *pw.IntentError, at time.Time) error {
+	var code, msg sql.NullString
+	if e != nil {
+		code, msg = sql.NullString{String: e.Code, Valid: true}, sql.NullString{String: e.Message, Valid: true}
+	}
+	_, err := s.write.ExecContext(ctx, "UPDATE intents SET status = ?, transfer_id = ?, error_code = ?, error_message = ?, updated_at = ? "+
+		"WHERE id = ? AND status = 'pending'", status, sql.NullString{String: transferID, Valid: transferID != ""}, code, msg, micros(at), id)
+	return mapError("sqlite.FinishIntent", err)
+}
+
+func scanIntent(row interface{ Scan(...any) error }) (*pw.Intent, error) {
+	var in pw.Intent
+	var transfer, code, msg sql.NullString
+	var created, updated int64
+	err := row.Scan(&in.ID, &in.Principal, &in.IdempotencyKey, &in.Fingerprint, &in.Body, &in.Status,
+		&transfer, &code, &msg, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, pw.Errorf(pw.ENOTFOUND, "intent not found")
+	}
+	if err != nil {
+		return nil, err
+	}
+	in.TransferID = transfer.String
+	if code.Valid {
+		in.Error = &pw.IntentError{Code: code.String, Message: msg.String}
+	}
+	in.CreatedAt, in.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &in, nil
+}

@@ -1,0 +1,111 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// RunIntents runs the conformance tests of peakwallet.IntentStore, the
+// durable surge queue, against stores made by open (which must implement it).
+func RunIntents(t *testing.T, open Opener) {
+	t.Run("IntentsCreateOnce", func(t *testing.T) { testIntentsCreateOnce(t, open) })
+	t.Run("IntentsPendingInOrder", func(t *testing.T) { testIntentsPendingInOrder(t, open) })
+	t.Run("IntentsFirstOutcomeStands", func(t *testing.T) { testIntentsFirstOutcomeStands(t, open) })
+}
+
+func openIntents(t *testing.T, open Opener) pw.IntentStore {
+	t.Helper()
+	s := open(t)
+	t.Cleanup(func() { s.Close() })
+	is, ok := s.(pw.IntentStore)
+	if !ok {
+		t.Fatalf("%T does not implement peakwallet.IntentStore", s)
+	}
+	return is
+}
+
+func newIntent(principal, key string, at time.Time) *pw.Intent {
+	return &pw.Intent{ID: pw.NewID(pw.PrefixIntent, at), Principal: principal, IdempotencyKey: key,
+		Fingerprint: "fp-" + key, Body: []byte(`{"amount":1}`), Status: pw.IntentPending, CreatedAt: at, UpdatedAt: at}
+}
+
+func testIntentsCreateOnce(t *testing.T, open Opener) {
+	s, ctx, now := openIntents(t, open), context.Background(), NewClock().Now()
+	in := newIntent("merchant:m1", "k1", now)
+	if ex, err := s.CreateIntent(ctx, in); err != nil || ex != nil {
+		t.Fatalf("CreateIntent: %v, %v", ex, err)
+	}
+	again := newIntent("merchant:m1", "k1", now.Add(time.Second))
+	ex, err := s.CreateIntent(ctx, again)
+	if err != nil || ex == nil || ex.ID != in.ID {
+		t.Fatalf("same key: got %+v, %v; want the first intent", ex, err)
+	}
+	if _, err := s.Intent(ctx, again.ID); pw.ErrorCode(err) != pw.ENOTFOUND {
+		t.Fatalf("the second intent was stored: %v", err)
+	}
+	// The key is scoped to its principal.
+	if ex, err := s.CreateIntent(ctx, newIntent("merchant:m2", "k1", now)); err != nil || ex != nil {
+		t.Fatalf("other principal: %v, %v", ex, err)
+	}
+	got, err := s.Intent(ctx, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != pw.IntentPending || got.Principal != in.Principal || got.IdempotencyKey != "k1" ||
+		got.Fingerprint != in.Fingerprint || string(got.Body) != string(in.Body) || !got.CreatedAt.Equal(now) {
+		t.Fatalf("read back %+v", got)
+	}
+	if _, err := s.Intent(ctx, pw.NewID(pw.PrefixIntent, now)); pw.ErrorCode(err) != pw.ENOTFOUND {
+		t.Fatalf("missing intent: %v", err)
+	}
+}
+
+func testIntentsPendingInOrder(t *testing.T, open Opener) {
+	s, ctx, clk := openIntents(t, open), context.Background(), NewClock()
+	var ids []string
+	for i := range 5 {
+		clk.Advance(time.Millisecond)
+		in := newIntent("user:u", fmt.Sprint("k", i), clk.Now())
+		if _, err := s.CreateIntent(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, in.ID)
+	}
+	if err := s.FinishIntent(ctx, ids[1], pw.IntentFailed, "", &pw.IntentError{Code: pw.EINSUFFICIENT, Message: "no"}, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.PendingIntents(ctx, "", 2)
+	if err != nil || len(page) != 2 || page[0].ID != ids[0] || page[1].ID != ids[2] {
+		t.Fatalf("first page: %v %v", page, err)
+	}
+	page, err = s.PendingIntents(ctx, page[1].ID, 10)
+	if err != nil || len(page) != 2 || page[0].ID != ids[3] || page[1].ID != ids[4] {
+		t.Fatalf("second page: %v %v", page, err)
+	}
+}
+
+func testIntentsFirstOutcomeStands(t *testing.T, open Opener) {
+	s, ctx, now := openIntents(t, open), context.Background(), NewClock().Now()
+	in := newIntent("user:u", "k", now)
+	if _, err := s.CreateIntent(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Second)
+	if err := s.FinishIntent(ctx, in.ID, pw.IntentPosted, "tr_x", nil, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishIntent(ctx, in.ID, pw.IntentFailed, "", &pw.IntentError{Code: pw.EBUSY, Message: "late"}, later.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Intent(ctx, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != pw.IntentPosted || got.TransferID != "tr_x" || got.Error != nil || !got.UpdatedAt.Equal(later) {
+		t.Fatalf("after two outcomes: %+v", got)
+	}
+}
