@@ -65,18 +65,12 @@ func newThrottle(l Limits) *throttle {
 	return &throttle{limits: l, tat: map[string]time.Time{}, fails: map[string]*failures{}, known: map[string]time.Time{}}
 }
 
-// RateLimitError is a rate_limited error's cause: it carries the honest
-// Retry-After.
-type RateLimitError struct{ Wait time.Duration }
-
-func (e *RateLimitError) Error() string             { return "rate limited for " + e.Wait.String() }
-func (e *RateLimitError) RetryAfter() time.Duration { return e.Wait }
-
+// rateLimited is a rate_limited error carrying the honest Retry-After.
 func rateLimited(wait time.Duration, msg string) error {
 	if wait < time.Second {
 		wait = time.Second
 	}
-	return &pw.Error{Code: pw.ERATELIMITED, Message: msg, Err: &RateLimitError{Wait: wait}}
+	return &pw.Error{Code: pw.ERATELIMITED, Message: msg, Retry: wait}
 }
 
 // allow takes one token from key's bucket (GCRA: integers only, O(1)

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	pw "github.com/peakwallet/peakwallet"
 )
@@ -38,6 +39,9 @@ type Store struct {
 	stmts  *stmtCache // the writer's prepared statements
 	cache  accountCache
 	leases leases // idempotency claims in flight
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ pw.Store = (*Store)(nil)
@@ -94,10 +98,14 @@ func Open(path string, opts Options) (*Store, error) {
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the database after folding the WAL into it.
+// Close closes the database after folding the WAL into it. Closing again
+// does nothing and returns the first Close's error.
 func (s *Store) Close() error {
-	err := s.ckpt.close()
-	return errors.Join(err, s.stmts.close(), s.ckpt.db.Close(), s.read.Close(), s.write.Close())
+	s.closeOnce.Do(func() {
+		err := s.ckpt.close()
+		s.closeErr = errors.Join(err, s.stmts.close(), s.ckpt.db.Close(), s.read.Close(), s.write.Close())
+	})
+	return s.closeErr
 }
 
 // Ping checks that the database can be read.
