@@ -19,21 +19,6 @@ func plainRoute[Resp any](build func(s *Server, rt *Route) http.Handler) endpoin
 	return endpoint{response: reflect.TypeFor[Resp](), build: build}
 }
 
-func serveStatus(s *Server, rt *Route) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, rt.Status, Status{
-			State: StateNormal,
-			Load: Load{
-				// This request is not load: it only asks about it.
-				InFlight: s.inFlight.Load() - 1,
-				Draining: s.Draining(),
-			},
-			Time:      s.now().UTC(),
-			StartedAt: s.started,
-		})
-	})
-}
-
 func serveCurrencies(_ *Server, rt *Route) http.Handler {
 	all := pw.Currencies()
 	list := List[CurrencyInfo]{Data: make([]CurrencyInfo, len(all))}

@@ -72,6 +72,11 @@ func (s *Service) Feed(ctx context.Context, base string) ([]byte, error) {
 	for _, w := range windows {
 		as = append(as, AnnouncementFromWindow(w))
 	}
+	return RenderFeed(base, as, s.now())
+}
+
+// RenderFeed renders announcements as an Atom feed, newest first.
+func RenderFeed(base string, as []Announcement, now time.Time) ([]byte, error) {
 	sort.Slice(as, func(i, j int) bool { return as[i].Updated.After(as[j].Updated) })
 	if len(as) > FeedEntriesMax {
 		as = as[:FeedEntriesMax]
@@ -79,7 +84,7 @@ func (s *Service) Feed(ctx context.Context, base string) ([]byte, error) {
 	base = strings.TrimRight(base, "/")
 	f := atomFeed{Title: "peakwallet status", ID: base + "/status", Author: atomPerson{Name: "peakwallet operators"},
 		Link: []atomLink{{Href: base + "/status/feed.atom", Rel: "self", Type: "application/atom+xml"}, {Href: base + "/status", Rel: "alternate", Type: "text/html"}}}
-	updated := s.now().UTC()
+	updated := now.UTC()
 	if len(as) > 0 {
 		updated = as[0].Updated
 	}
