@@ -20,6 +20,7 @@ import (
 	"github.com/peakwallet/peakwallet/auth"
 	pwhttp "github.com/peakwallet/peakwallet/http"
 	"github.com/peakwallet/peakwallet/ledger"
+	"github.com/peakwallet/peakwallet/traffic"
 )
 
 // ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
@@ -40,6 +41,8 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	tlsKey := fs.String("tls-key", env.getenv("PEAKWALLET_TLS_KEY"), "TLS private key (PEM) [PEAKWALLET_TLS_KEY]")
 	tlsSelf := fs.Bool("tls-self-signed", false, "serve HTTPS with a development certificate made in the data directory")
 	outbox := fs.String("outbox", envOr(env, "PEAKWALLET_OUTBOX", ""), "directory where messages (codes, reset tokens) are written; default DATA/outbox [PEAKWALLET_OUTBOX]")
+	var stf statusFlags
+	stf.register(fs, env)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,6 +77,11 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	l := ledger.New(store, ledger.Options{Logger: logger, Registerer: reg})
 	defer l.Close()
 	security := auth.New(store, l, auth.Options{Logger: logger, Sender: auth.DirSender{Dir: *outbox}, SecretKey: sealKey})
+	recorder := traffic.NewRecorder(nil)
+	statusSvc, err := stf.service(store, recorder, logger)
+	if err != nil {
+		return err
+	}
 	srv := pwhttp.NewServer(pwhttp.Config{
 		Ledger: l,
 		// The root operator key stays an admin beside the keys in the store.
@@ -82,6 +90,9 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		Readiness:     store.Ping,
 		Logger:        logger,
 		Registry:      reg,
+		Status:        statusSvc,
+		Traffic:       recorder,
+		PublicURL:     stf.publicURL,
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -98,6 +109,12 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	defer stopBackground()
 	go l.Run(background)
 	go deliverLoop(background, security, logger)
+	trafficDone := make(chan struct{})
+	go func() {
+		defer close(trafficDone)
+		recorder.Run(background, store, stf.retention, logger)
+	}()
+	go announceLoop(background, statusSvc, logger)
 
 	fmt.Fprintf(env.stdout, "peakwallet %s listening on %s://%s\n", version(), scheme, ln.Addr())
 	fmt.Fprintf(env.stdout, "outbox: messages to users are written to %s\n", *outbox)
@@ -134,6 +151,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		return err
 	}
 	stopBackground()
+	<-trafficDone // the last minutes are flushed before the store closes
 	l.Close()
 	logger.Info("stopped cleanly")
 	return nil
