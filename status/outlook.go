@@ -32,6 +32,16 @@ func (s *Service) Outlook(ctx context.Context) (*Outlook, error) {
 		return c, nil
 	}
 	s.mu.Unlock()
+	// One computation at a time: when the cache expires under load, the
+	// other callers wait for it instead of each fitting the model.
+	s.computeMu.Lock()
+	defer s.computeMu.Unlock()
+	s.mu.Lock()
+	if c := s.cached; c != nil && now.Sub(c.ComputedAt) < ForecastTTL && !now.Before(c.ComputedAt) {
+		s.mu.Unlock()
+		return c, nil
+	}
+	s.mu.Unlock()
 	o, err := s.computeOutlook(ctx, now)
 	if err != nil {
 		return nil, err

@@ -49,9 +49,23 @@ type Service struct {
 	now      func() time.Time
 	log      *slog.Logger
 
-	mu     sync.Mutex
-	cached *Outlook
+	computeMu sync.Mutex // held while an outlook is computed
+	mu        sync.Mutex
+	cached    *Outlook
+	// announced caches incidents and windows for SnapshotTTL: /v1/status
+	// is public and polled, and must not add store reads at a surge.
+	announced *announcedCache
 }
+
+type announcedCache struct {
+	at        time.Time
+	incidents []Incident
+	windows   []Window
+}
+
+// SnapshotTTL is how long incidents and windows read for a snapshot are
+// reused. Posting or updating an incident clears it at once.
+const SnapshotTTL = 5 * time.Second
 
 // New returns a service over cfg.
 func New(cfg Config) *Service {
@@ -121,6 +135,7 @@ func (s *Service) CreateIncident(ctx context.Context, c IncidentCreate, demo boo
 	if err := s.put(ctx, KindIncident, inc.ID, now, inc); err != nil {
 		return nil, err
 	}
+	s.invalidate()
 	s.announce(ctx, AnnouncementFromIncident(inc))
 	return inc, nil
 }
@@ -152,6 +167,7 @@ func (s *Service) UpdateIncident(ctx context.Context, id string, p IncidentPost)
 	if err := s.put(ctx, KindIncident, inc.ID, it.CreatedAt, &inc); err != nil {
 		return nil, err
 	}
+	s.invalidate()
 	s.announce(ctx, AnnouncementFromIncident(&inc))
 	return &inc, nil
 }
@@ -246,7 +262,7 @@ func (s *Service) Capacity(ctx context.Context, observedRPS float64) (forecast.C
 
 func (s *Service) invalidate() {
 	s.mu.Lock()
-	s.cached = nil
+	s.cached, s.announced = nil, nil
 	s.mu.Unlock()
 }
 

@@ -50,7 +50,7 @@ type Snapshot struct {
 func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 	now := s.now().UTC()
 	snap := &Snapshot{State: StateNormal, Incidents: []Incident{}, Maintenance: []Window{}}
-	incidents, err := s.Incidents(ctx)
+	incidents, windows, err := s.announcements(ctx, now)
 	if err != nil {
 		return nil, err
 	}
@@ -58,10 +58,6 @@ func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 		if inc.ResolvedAt == nil || now.Sub(*inc.ResolvedAt) < ResolvedShownFor {
 			snap.Incidents = append(snap.Incidents, inc)
 		}
-	}
-	windows, err := s.maint.Windows(ctx, now)
-	if err != nil {
-		return nil, err
 	}
 	snap.Maintenance = append(snap.Maintenance, windows...)
 	if s.rec != nil {
@@ -108,6 +104,28 @@ func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 	snap.Outlook = o
 	snap.BestTime = BestTime(o.Forecast, now, s.loc)
 	return snap, nil
+}
+
+// announcements returns the incidents and windows, cached for SnapshotTTL.
+func (s *Service) announcements(ctx context.Context, now time.Time) ([]Incident, []Window, error) {
+	s.mu.Lock()
+	c := s.announced
+	s.mu.Unlock()
+	if c != nil && now.Sub(c.at) < SnapshotTTL && !now.Before(c.at) {
+		return c.incidents, c.windows, nil
+	}
+	incidents, err := s.Incidents(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	windows, err := s.maint.Windows(ctx, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	s.announced = &announcedCache{at: now, incidents: incidents, windows: windows}
+	s.mu.Unlock()
+	return incidents, windows, nil
 }
 
 // Waking hours: the best time to pay is only ever suggested between them.
