@@ -19,41 +19,6 @@ func plainRoute[Resp any](build func(s *Server, rt *Route) http.Handler) endpoin
 	return endpoint{response: reflect.TypeFor[Resp](), build: build}
 }
 
-func serveStatus(s *Server, rt *Route) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := Status{
-			State: StateNormal,
-			Load: Load{
-				// This request is not load: it only asks about it.
-				InFlight: s.inFlight.Load() - 1,
-				Draining: s.Draining(),
-			},
-			Time:        s.now().UTC(),
-			StartedAt:   s.started,
-			Maintenance: s.maintenanceWindows(),
-		}
-		if s.admission != nil {
-			a := s.admission.Stats()
-			st.Load.Limit, st.Load.Admitted, st.Load.Breaker = a.Limit, a.InFlight, a.Breaker
-			for _, q := range a.Queued {
-				st.Load.Queued += q
-			}
-			switch {
-			case a.Breaker != "closed":
-				st.State = StateDegraded
-			case s.admission.Busy():
-				st.State, st.RetryAfter = StateBusy, retryAfterSeconds(pw.EBUSY, &pw.Error{Retry: a.RetryAfter})
-			}
-		}
-		if s.maintenance != nil {
-			if err := s.maintenance.ReadOnly(); err != nil {
-				st.State, st.RetryAfter = StateMaintenance, retryAfterSeconds(pw.EMAINTENANCE, err)
-			}
-		}
-		writeJSON(w, rt.Status, st)
-	})
-}
-
 func serveCurrencies(_ *Server, rt *Route) http.Handler {
 	all := pw.Currencies()
 	list := List[CurrencyInfo]{Data: make([]CurrencyInfo, len(all))}

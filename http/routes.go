@@ -5,6 +5,7 @@ import (
 	"reflect"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/status"
 )
 
 // Class is a route's priority class: under overload, admission sheds the
@@ -170,8 +171,34 @@ func Routes() []Route {
 		{Method: "DELETE", Path: "/v1/maintenance/{id}", Name: "deleteMaintenance", Summary: "Cancel a maintenance window (admin)",
 			Class: ClassOps, Access: AccessAdmin, Status: http.StatusOK, ep: serverRoute[None, Health](serveMaintenanceDelete)},
 
-		{Method: "GET", Path: "/v1/status", Name: "getStatus", Summary: "The server's state and load",
+		{Method: "GET", Path: "/v1/status", Name: "getStatus", Summary: "The server's state and load; components, incidents, maintenance, forecast and the best time to pay",
 			Class: ClassRead, Public: true, Status: http.StatusOK, ep: plainRoute[Status](serveStatus)},
+		{Method: "GET", Path: "/status", Name: "getStatusPage", Summary: "The status page (HTML)",
+			Class: ClassRead, Public: true, Status: http.StatusOK, ep: plainRoute[string](serveStatusPage)},
+		{Method: "GET", Path: "/status/feed.atom", Name: "getStatusFeed", Summary: "Announcements (incidents and maintenance) as an Atom feed",
+			Class: ClassRead, Public: true, Status: http.StatusOK, ep: plainRoute[string](serveStatusFeed)},
+		{Method: "GET", Path: "/v1/incidents", Name: "listIncidents", Summary: "Incidents, newest first",
+			Class: ClassRead, Public: true, Status: http.StatusOK, ep: plainRoute[List[status.Incident]](serveIncidents)},
+		{Method: "POST", Path: "/v1/incidents", Name: "createIncident", Summary: "Open an incident and announce it (operators)",
+			Class: ClassRead, Access: AccessOperator, BodyMax: StatusBodyBytesMax, Status: http.StatusCreated, ep: statusRoute(createIncident)},
+		{Method: "POST", Path: "/v1/incidents/{id}/updates", Name: "updateIncident", Summary: "Post an update to an incident and announce it (operators)",
+			Class: ClassRead, Access: AccessOperator, BodyMax: StatusBodyBytesMax, Status: http.StatusOK, ep: statusRoute(postIncidentUpdate)},
+		{Method: "GET", Path: "/v1/forecast", Name: "getForecast", Summary: "Expected load per hour for the next 7 days, with its back-test",
+			Class: ClassRead, Public: true, Status: http.StatusOK, ep: plainRoute[status.Outlook](serveForecast)},
+		{Method: "GET", Path: "/v1/forecast/recommendations", Name: "getRecommendations", Summary: "Predicted peak against capacity: capacity to add, promotions to stagger (operators)",
+			Class: ClassRead, Access: AccessOperator, Status: http.StatusOK, ep: statusRoute(getRecommendations)},
+		{Method: "POST", Path: "/v1/promotions", Name: "createPromotion", Summary: "Announce a promotion with its expected load multiplier (admin)",
+			Class: ClassRead, Access: AccessAdmin, BodyMax: StatusBodyBytesMax, Status: http.StatusCreated, ep: statusRoute(createPromotion)},
+		{Method: "GET", Path: "/v1/promotions", Name: "listPromotions", Summary: "Announced promotions, latest first (operators)",
+			Class: ClassRead, Access: AccessOperator, Status: http.StatusOK, ep: statusRoute(listPromotions)},
+		{Method: "POST", Path: "/v1/capacity", Name: "setCapacity", Summary: "Record the measured capacity, e.g. from peakwallet bench (admin)",
+			Class: ClassRead, Access: AccessAdmin, BodyMax: StatusBodyBytesMax, Status: http.StatusOK, ep: statusRoute(setCapacity)},
+		{Method: "POST", Path: "/v1/status/subscriptions", Name: "subscribeStatus", Summary: "Subscribe a webhook to announcements; its signing secret is shown once (admin)",
+			Class: ClassRead, Access: AccessAdmin, BodyMax: StatusBodyBytesMax, Status: http.StatusCreated, ep: statusRoute(subscribe)},
+		{Method: "GET", Path: "/v1/status/subscriptions", Name: "listStatusSubscriptions", Summary: "Webhook subscriptions, without secrets (admin)",
+			Class: ClassRead, Access: AccessAdmin, Status: http.StatusOK, ep: statusRoute(listSubscriptions)},
+		{Method: "DELETE", Path: "/v1/status/subscriptions/{id}", Name: "unsubscribeStatus", Summary: "Remove a webhook subscription (admin)",
+			Class: ClassRead, Access: AccessAdmin, Status: http.StatusNoContent, ep: statusRoute(unsubscribe)},
 		{Method: "GET", Path: "/v1/currencies", Name: "listCurrencies", Summary: "Supported currencies and their minor-unit exponents",
 			Class: ClassRead, Public: true, Status: http.StatusOK, ep: plainRoute[List[CurrencyInfo]](serveCurrencies)},
 		{Method: "GET", Path: "/v1/openapi.json", Name: "getOpenAPI", Summary: "This API's OpenAPI 3.1 document",

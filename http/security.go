@@ -19,6 +19,9 @@ const (
 	AccessUser  Access = "user"  // a user's session
 	AccessAdmin Access = "admin" // an admin operator
 	AccessAudit Access = "audit" // an admin or risk operator
+	// AccessOperator is any operator (admin, support, risk): status work
+	// such as posting incidents is everyone's on call.
+	AccessOperator Access = "operator"
 )
 
 // HeaderMFACode carries a step-up code on a repeated money request.
@@ -33,6 +36,8 @@ func (a Access) allows(p pw.Principal) bool {
 		return p.IsOperator(pw.RoleAdmin)
 	case AccessAudit:
 		return p.IsOperator(pw.RoleAdmin, pw.RoleRisk)
+	case AccessOperator:
+		return p.IsOperator()
 	}
 	return true
 }

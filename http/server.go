@@ -18,6 +18,8 @@ import (
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
 	"github.com/peakwallet/peakwallet/auth"
+	"github.com/peakwallet/peakwallet/status"
+	"github.com/peakwallet/peakwallet/traffic"
 )
 
 // Ledger is what the server needs from the ledger: the service, plus the
@@ -70,18 +72,34 @@ type Config struct {
 	// Intents, when set, is the durable surge queue: POST /v1/transfers
 	// with Prefer: respond-async may be accepted (202) when busy.
 	Intents pw.IntentStore
+	// Status serves /v1/status's components, incidents, maintenance and
+	// forecast, the status page and its feed. Without it (some tests)
+	// /v1/status answers the load only.
+	Status *status.Service
+	// Traffic records every request by class for the forecast; nil: none.
+	Traffic *traffic.Recorder
+	// SurgeQueue reports the surge queue's live state on the status page
+	// (the overload branch wires its durable queue here); nil: normal.
+	SurgeQueue func(ctx context.Context) status.Component
+	// PublicURL is the server's public base URL, used in the Atom feed's
+	// links; empty: taken from each request's Host.
+	PublicURL string
 }
 
 // Server is the HTTP API. Build it with NewServer and serve Handler().
 type Server struct {
-	ledger    Ledger
-	auth      pw.Authenticator
-	security  *auth.Service
-	readiness func(ctx context.Context) error
-	log       *slog.Logger
-	registry  *prometheus.Registry
-	now       func() time.Time
-	started   time.Time
+	ledger     Ledger
+	auth       pw.Authenticator
+	security   *auth.Service
+	status     *status.Service
+	traffic    *traffic.Recorder
+	surgeQueue func(ctx context.Context) status.Component
+	publicURL  string
+	readiness  func(ctx context.Context) error
+	log        *slog.Logger
+	registry   *prometheus.Registry
+	now        func() time.Time
+	started    time.Time
 
 	routes   []Route
 	mux      *http.ServeMux
@@ -105,15 +123,19 @@ func NewServer(cfg Config) *Server {
 		panic("http: NewServer needs a Ledger and an Authenticator")
 	}
 	s := &Server{
-		ledger:    cfg.Ledger,
-		auth:      cfg.Authenticator,
-		security:  cfg.Security,
-		readiness: cfg.Readiness,
-		log:       cfg.Logger,
-		registry:  cfg.Registry,
-		now:       cfg.Now,
-		routes:    Routes(),
-		mux:       http.NewServeMux(),
+		ledger:     cfg.Ledger,
+		auth:       cfg.Authenticator,
+		security:   cfg.Security,
+		status:     cfg.Status,
+		traffic:    cfg.Traffic,
+		surgeQueue: cfg.SurgeQueue,
+		publicURL:  cfg.PublicURL,
+		readiness:  cfg.Readiness,
+		log:        cfg.Logger,
+		registry:   cfg.Registry,
+		now:        cfg.Now,
+		routes:     Routes(),
+		mux:        http.NewServeMux(),
 
 		admission:   cfg.Admission,
 		maintenance: cfg.Maintenance,
@@ -136,6 +158,9 @@ func NewServer(cfg Config) *Server {
 	if s.readiness == nil {
 		s.readiness = func(context.Context) error { return nil }
 	}
+	if s.surgeQueue == nil && s.intents != nil {
+		s.surgeQueue = s.surgeQueueState
+	}
 	s.started = s.now().UTC()
 	s.metrics = newMetrics(s.registry, &s.inFlight)
 	s.openapi = mustMarshal(OpenAPI(s.routes))
@@ -145,7 +170,7 @@ func NewServer(cfg Config) *Server {
 		if !rt.Public {
 			h = s.authenticate(s.admit(rt, h), rt.Access)
 		}
-		s.mux.Handle(rt.Pattern(), s.instrument(rt.Path, h))
+		s.mux.Handle(rt.Pattern(), s.record(rt.Class, s.instrument(rt.Path, h)))
 	}
 	s.notFound = s.instrument("unmatched", http.HandlerFunc(s.unmatched))
 	return s

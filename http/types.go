@@ -4,6 +4,8 @@ import (
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/forecast"
+	"github.com/peakwallet/peakwallet/status"
 )
 
 // The wire types of the API that the root package does not already define.
@@ -35,8 +37,42 @@ type Status struct {
 	RetryAfter int       `json:"retry_after,omitempty"` // seconds, when not normal
 	Time       time.Time `json:"time"`                  // the server's clock
 	StartedAt  time.Time `json:"started_at"`            // when this process started
-	// Maintenance lists the windows that have not ended, announced ahead.
-	Maintenance []pw.MaintenanceWindow `json:"maintenance"`
+
+	// With a status service (peakwallet serve): the live state per
+	// component, incidents, scheduled maintenance, the forecast and the
+	// best time to pay. State is then the worst component's.
+	Components  []status.Component `json:"components,omitempty"`
+	Incidents   []status.Incident  `json:"incidents,omitempty"`
+	Maintenance []status.Window    `json:"maintenance,omitempty"`
+	Forecast    *StatusForecast    `json:"forecast,omitempty"`
+	BestTime    string             `json:"best_time,omitempty"`
+}
+
+// StatusForecast is the forecast part of GET /v1/status.
+type StatusForecast struct {
+	Next24h  []forecast.Hour   `json:"next_24h"`
+	Next7d   []ForecastDay     `json:"next_7d"`
+	Capacity forecast.Capacity `json:"capacity"`
+	Backtest *BacktestSummary  `json:"backtest,omitempty"`
+	Note     string            `json:"note,omitempty"`
+}
+
+// ForecastDay summarises one day (in the status location) of the forecast.
+type ForecastDay struct {
+	Date            string    `json:"date"`
+	PeakHour        time.Time `json:"peak_hour"`
+	PeakRPS         float64   `json:"peak_rps"`         // the busiest hour's expected mean rate
+	BusyProbability float64   `json:"busy_probability"` // the day's highest; -1 when capacity is unknown
+	Events          []string  `json:"events,omitempty"` // holidays and promotions
+	ExpectedRPS     []float64 `json:"expected_rps"`     // per hour of the day (fewer on the first and last day)
+}
+
+// BacktestSummary is the forecast's measured error against the naive
+// "same hour last week".
+type BacktestSummary struct {
+	Weeks int            `json:"weeks"`
+	Model forecast.Score `json:"model"`
+	Naive forecast.Score `json:"naive"`
 }
 
 // Load is what the server is doing now.

@@ -58,6 +58,8 @@ Usage:
   peakwallet migrate  [--data DIR | --postgres DSN]                           apply schema migrations
   peakwallet bench    [--data DIR | --postgres DSN | --target URL] [--http]   the surge benchmark
   peakwallet maintenance schedule|list|cancel [--target URL]                 announce maintenance windows
+  peakwallet forecast [--data DIR | --postgres DSN] [--country US] [--json]   the busy-hour forecast and its back-test
+  peakwallet demo     [--data DIR | --postgres DSN] [--seed N]                fill an empty instance with demo data
   peakwallet version                                                          print the version
 
 Every flag has an environment equivalent: PEAKWALLET_ADDR, PEAKWALLET_DATA,
@@ -88,6 +90,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runBench(ctx, rest, env)
 	case "maintenance":
 		return runMaintenance(ctx, rest, env)
+	case "forecast":
+		return runForecast(ctx, rest, env)
+	case "demo":
+		return runDemo(ctx, rest, env)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "peakwallet", version())
 		return nil

@@ -20,6 +20,7 @@ import (
 	"github.com/peakwallet/peakwallet/auth"
 	pwhttp "github.com/peakwallet/peakwallet/http"
 	"github.com/peakwallet/peakwallet/ledger"
+	"github.com/peakwallet/peakwallet/traffic"
 )
 
 // ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
@@ -43,6 +44,8 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	outbox := fs.String("outbox", envOr(env, "PEAKWALLET_OUTBOX", ""), "directory where messages (codes, reset tokens) are written; default DATA/outbox [PEAKWALLET_OUTBOX]")
 	var of overloadFlags
 	of.register(fs, env)
+	var stf statusFlags
+	stf.register(fs, env)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,6 +85,11 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		return err
 	}
 	intents, _ := store.(pw.IntentStore)
+	recorder := traffic.NewRecorder(nil)
+	statusSvc, err := stf.service(store, recorder, sched.Windows, logger)
+	if err != nil {
+		return err
+	}
 	srv := pwhttp.NewServer(pwhttp.Config{
 		Ledger: l,
 		// The root operator key stays an admin beside the keys in the store.
@@ -93,6 +101,9 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		Admission:     ctrl,
 		Maintenance:   sched,
 		Intents:       intents,
+		Status:        statusSvc,
+		Traffic:       recorder,
+		PublicURL:     stf.publicURL,
 	})
 	ln, err := listen(ctx, *addr, of.reusePort)
 	if err != nil {
@@ -110,6 +121,12 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	go l.Run(background)
 	go deliverLoop(background, security, logger)
 	go srv.RunIntents(background)
+	trafficDone := make(chan struct{})
+	go func() {
+		defer close(trafficDone)
+		recorder.Run(background, store, stf.retention, logger)
+	}()
+	go announceLoop(background, statusSvc, logger)
 
 	fmt.Fprintf(env.stdout, "peakwallet %s listening on %s://%s\n", version(), scheme, ln.Addr())
 	fmt.Fprintf(env.stdout, "outbox: messages to users are written to %s\n", *outbox)
@@ -149,6 +166,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		return err
 	}
 	stopBackground()
+	<-trafficDone // the last minutes are flushed before the store closes
 	l.Close()
 	logger.Info("stopped cleanly")
 	return nil

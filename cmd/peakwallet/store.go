@@ -12,6 +12,7 @@ import (
 	"github.com/peakwallet/peakwallet/auth"
 	"github.com/peakwallet/peakwallet/postgres"
 	"github.com/peakwallet/peakwallet/sqlite"
+	"github.com/peakwallet/peakwallet/status"
 )
 
 // storeFlags choose the store: SQLite in a data directory by default,
@@ -31,6 +32,7 @@ func (f *storeFlags) register(fs *flag.FlagSet, env *environment) {
 type Store interface {
 	pw.Store
 	auth.Store
+	status.Store
 }
 
 // open constructs the chosen store explicitly (no registration by import)

@@ -1,0 +1,15 @@
+package sqlite_test
+
+import (
+	"testing"
+
+	"github.com/peakwallet/peakwallet/status/statustest"
+	"github.com/peakwallet/peakwallet/traffic"
+	"github.com/peakwallet/peakwallet/traffic/traffictest"
+)
+
+func TestTrafficConformance(t *testing.T) {
+	traffictest.Run(t, func(t *testing.T) traffic.Store { return MustOpen(t) })
+}
+
+func TestStatusItemsConformance(t *testing.T) { statustest.Run(t, MustOpen(t)) }

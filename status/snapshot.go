@@ -1,0 +1,186 @@
+package status
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/peakwallet/peakwallet/forecast"
+)
+
+// Live-state thresholds.
+const (
+	// LiveMinutes is the window of the live busy share.
+	LiveMinutes = 5
+	// BusyShareBusy: above this share of busy answers (503/429) in the
+	// last LiveMinutes the API is "busy" …
+	BusyShareBusy = 0.02
+	// LiveRequestsMin … once it saw at least this many requests (two busy
+	// answers out of three requests say nothing).
+	LiveRequestsMin = 50
+	// ResolvedShownFor is how long a resolved incident stays on the page.
+	ResolvedShownFor = 7 * 24 * time.Hour
+	// BusyProbabilityBusy marks an hour as a busy hour on the page.
+	BusyProbabilityBusy = 0.5
+)
+
+// Live is what the HTTP server knows of itself now.
+type Live struct {
+	ReadyErr error // the store's readiness check
+	Draining bool
+	// SurgeQueue, when set, reports the surge queue's state (the overload
+	// branch's durable queue); nil: the queue is reported normal.
+	SurgeQueue func(ctx context.Context) Component
+}
+
+// Snapshot is the whole status at one moment.
+type Snapshot struct {
+	State       string      `json:"state"`
+	Components  []Component `json:"components"`
+	Incidents   []Incident  `json:"incidents"`
+	Maintenance []Window    `json:"maintenance"`
+	Outlook     *Outlook    `json:"-"`
+	BestTime    string      `json:"best_time"`
+	// BusyShare is the share of busy answers in the last LiveMinutes.
+	BusyShare float64 `json:"busy_share"`
+}
+
+// Snapshot gathers the live state, incidents, maintenance and forecast.
+func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
+	now := s.now().UTC()
+	snap := &Snapshot{State: StateNormal, Incidents: []Incident{}, Maintenance: []Window{}}
+	incidents, windows, err := s.announcements(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	for _, inc := range incidents {
+		if inc.ResolvedAt == nil || now.Sub(*inc.ResolvedAt) < ResolvedShownFor {
+			snap.Incidents = append(snap.Incidents, inc)
+		}
+	}
+	snap.Maintenance = append(snap.Maintenance, windows...)
+	if s.rec != nil {
+		total, _ := s.rec.Live(LiveMinutes)
+		if total.Requests >= LiveRequestsMin {
+			snap.BusyShare = float64(total.Busy) / float64(total.Requests)
+		}
+	}
+	for _, name := range ComponentsAll {
+		c := Component{Name: name, State: StateNormal}
+		switch name {
+		case ComponentAPI:
+			if live.Draining {
+				c = Component{Name: name, State: StateDegraded, Detail: "this server is restarting; others take over"}
+			} else if snap.BusyShare > BusyShareBusy {
+				c = Component{Name: name, State: StateBusy, Detail: fmt.Sprintf("%.0f%% of requests in the last %d minutes were asked to retry", 100*snap.BusyShare, LiveMinutes)}
+			}
+		case ComponentLedger:
+			if live.ReadyErr != nil {
+				c = Component{Name: name, State: StateDegraded, Detail: "the store cannot be reached; payments are refused with busy until it returns"}
+			}
+		case ComponentSurgeQueue:
+			if live.SurgeQueue != nil {
+				c = live.SurgeQueue(ctx)
+			}
+		}
+		for _, w := range windows {
+			if w.Covers(now, name) {
+				c.State, c.Detail = StateMaintenance, w.Title
+			}
+		}
+		for i := range snap.Incidents {
+			if inc := &snap.Incidents[i]; inc.affects(name) && Worse(c.State, inc.Impact) != c.State {
+				c.State, c.Detail = inc.Impact, inc.Title
+			}
+		}
+		snap.Components = append(snap.Components, c)
+		snap.State = Worse(snap.State, c.State)
+	}
+	o, err := s.Outlook(ctx)
+	if err != nil {
+		return nil, err
+	}
+	snap.Outlook = o
+	snap.BestTime = BestTime(o.Forecast, now, s.loc)
+	return snap, nil
+}
+
+// announcements returns the incidents and windows, cached for SnapshotTTL.
+func (s *Service) announcements(ctx context.Context, now time.Time) ([]Incident, []Window, error) {
+	s.mu.Lock()
+	c := s.announced
+	s.mu.Unlock()
+	if c != nil && now.Sub(c.at) < SnapshotTTL && !now.Before(c.at) {
+		return c.incidents, c.windows, nil
+	}
+	incidents, err := s.Incidents(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	windows, err := s.maint.Windows(ctx, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	s.announced = &announcedCache{at: now, incidents: incidents, windows: windows}
+	s.mu.Unlock()
+	return incidents, windows, nil
+}
+
+// Waking hours: the best time to pay is only ever suggested between them.
+const (
+	WakingHourFirst = 7
+	WakingHourLast  = 22 // the last hour that starts before 23:00
+)
+
+// BestTime is the plain sentence for users: the quietest waking hour left
+// today (or tomorrow, late in the evening), and the busiest one to avoid.
+func BestTime(f *forecast.Forecast, now time.Time, loc *time.Location) string {
+	if f == nil || len(f.Hours) == 0 {
+		return "Best time to pay today: any time — there is not enough traffic history for a forecast yet."
+	}
+	local := now.In(loc)
+	day, label := local, "today"
+	pick := func(day time.Time) (best, worst *forecast.Hour) {
+		for i := range f.Hours {
+			h := &f.Hours[i]
+			lt := h.Start.In(loc)
+			if lt.YearDay() != day.YearDay() || lt.Year() != day.Year() || lt.Hour() < WakingHourFirst || lt.Hour() > WakingHourLast {
+				continue
+			}
+			if h.Start.Add(time.Hour).Before(now) || h.Start.Add(time.Hour).Equal(now) {
+				continue
+			}
+			if best == nil || h.Expected < best.Expected {
+				best = h
+			}
+			if worst == nil || h.Expected > worst.Expected {
+				worst = h
+			}
+		}
+		return best, worst
+	}
+	best, worst := pick(day)
+	if best == nil {
+		day, label = local.AddDate(0, 0, 1), "tomorrow"
+		best, worst = pick(day)
+	}
+	if best == nil {
+		return "Best time to pay today: any time."
+	}
+	span := func(h *forecast.Hour) string {
+		t := h.Start.In(loc)
+		return fmt.Sprintf("%s–%s", t.Format("15:04"), t.Add(time.Hour).Format("15:04"))
+	}
+	zone := local.Format("MST")
+	out := fmt.Sprintf("Best time to pay %s: %s %s, the quietest hour.", label, span(best), zone)
+	if worst != best && worst.Expected > 1.3*best.Expected {
+		out += fmt.Sprintf(" Busiest: %s", span(worst))
+		if worst.BusyProbability >= 0.05 {
+			out += fmt.Sprintf(" (%d%% chance of busy answers)", int(math.Round(100*worst.BusyProbability)))
+		}
+		out += "."
+	}
+	return out
+}
