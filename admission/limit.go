@@ -7,10 +7,17 @@ import (
 
 // Limit limits. The concurrency limit moves between LimitMin and LimitMax;
 // LimitInitial is where it starts before anything was measured.
+//
+// LimitMin is high on purpose: the ledger commits concurrent requests in
+// one batch, so its throughput grows with concurrency while each request's
+// latency grows too. A latency-driven limit left free to fall would read
+// that growth as overload, shrink the batches and collapse throughput (it
+// did: the limit fell to 7 and goodput to a tenth of capacity at 3× load).
+// Below LimitMin the queue's bounds and the deadlines do the protecting.
 const (
-	LimitMin     = 4
+	LimitMin     = 256
 	LimitMax     = 2048
-	LimitInitial = 64
+	LimitInitial = 256
 )
 
 // Gradient parameters, after Netflix concurrency-limits' Gradient2Limit.
