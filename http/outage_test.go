@@ -104,3 +104,63 @@ func TestPostgresOutageAndRecovery(t *testing.T) {
 		t.Fatalf("verify: %v %+v", err, rep)
 	}
 }
+
+// TestPostgresStall stalls the connection to PostgreSQL (bytes stop, the
+// sockets stay open): writes still answer 503 busy with Retry-After soon
+// after their deadline, not after the ledger's 30 s commit bound, and never
+// 500 for a batch that had not sent its COMMIT; service returns after.
+func TestPostgresStall(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := faultproxy.New(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	u.Host = proxy.Addr()
+	store, err := postgres.Open(context.Background(), u.String(), postgres.Options{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _, _ := mustOpenAdmittedEnvOn(t, store, store, admission.Config{})
+	w := env.MustWallet(t, 1_000_000)
+
+	proxy.Stall()
+	const wait = time.Second
+	for i := range 3 {
+		start := time.Now()
+		r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{
+			"Idempotency-Key": "stall-" + itoa(i), "Prefer": "wait=1"})
+		took := time.Since(start)
+		if r.Status != 503 {
+			t.Fatalf("during the stall: %d %s", r.Status, r.Body)
+		}
+		retryAfter(t, r)
+		// Generous against a busy machine, far below the 30 s commit bound.
+		if took > wait+5*time.Second {
+			t.Fatalf("a stalled write answered after %v", took)
+		}
+	}
+	proxy.Restore()
+	back := time.Now()
+	for i := 0; ; i++ {
+		r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "after-stall-" + itoa(i)})
+		if r.Status == 201 {
+			break
+		}
+		if r.Status != 503 {
+			t.Fatalf("after the stall: %d %s", r.Status, r.Body)
+		}
+		if time.Since(back) > 30*time.Second {
+			t.Fatal("service did not return after the stall ended")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rep, err := ledger.Verify(context.Background(), store)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+}

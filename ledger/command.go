@@ -3,6 +3,7 @@ package ledger
 import (
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	pw "github.com/peakwallet/peakwallet"
 )
@@ -42,8 +43,9 @@ type command struct {
 	targetID string    // the transfer refunded or the hold captured/voided
 	claim    *pw.Claim // idempotency lease, or nil
 
-	state atomic.Int32
-	done  chan struct{}
+	state    atomic.Int32
+	done     chan struct{}
+	deadline time.Time // the caller's, or zero
 
 	// Outcome, set before done is closed.
 	result any

@@ -15,10 +15,14 @@ const (
 	QueueCommandsMax = 16384
 	// BatchUnitsMax bounds the transfers one store transaction carries.
 	BatchUnitsMax = pw.BatchTransfersMax
-	// CommitTimeout bounds one store transaction. A caller whose command was
-	// taken into a batch waits for that batch's outcome, at most this long,
-	// even past its own deadline: once a command may commit, only its real
-	// outcome may be reported, never "busy".
+	// CommitTimeout bounds one store transaction. A batch ends earlier,
+	// at the latest of its callers' deadlines, when they all have one: a
+	// store that stalls (PostgreSQL behind a broken network) then gives up
+	// in time, and a transaction given up before its COMMIT was sent moved
+	// nothing, so its callers hear "busy". A caller whose command was taken
+	// into a batch waits for that batch's outcome even past its own
+	// deadline: once a command may commit, only its real outcome may be
+	// reported.
 	CommitTimeout = 30 * time.Second
 	// ConcurrentBatchesMax bounds Options.ConcurrentBatches.
 	ConcurrentBatchesMax = 16
@@ -118,7 +122,7 @@ func (l *Ledger) commit(cmds []*command) {
 }
 
 func (l *Ledger) commitOnce(cmds []*command) ([]outcome, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), CommitTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), batchDeadline(cmds, time.Now()))
 	defer cancel()
 	var outs []outcome
 	err := l.store.Update(ctx, func(ctx context.Context, tx pw.Tx) error {
@@ -127,6 +131,25 @@ func (l *Ledger) commitOnce(cmds []*command) ([]outcome, error) {
 		return err
 	})
 	return outs, err
+}
+
+// batchDeadline is when a batch's transaction is given up: the latest of
+// its callers' deadlines, within CommitTimeout.
+func batchDeadline(cmds []*command, now time.Time) time.Time {
+	limit := now.Add(CommitTimeout)
+	var latest time.Time
+	for _, c := range cmds {
+		if c.deadline.IsZero() {
+			return limit
+		}
+		if c.deadline.After(latest) {
+			latest = c.deadline
+		}
+	}
+	if latest.Before(limit) {
+		return latest
+	}
+	return limit
 }
 
 // isolatable reports whether a failed batch should be retried command by
@@ -153,6 +176,7 @@ func (l *Ledger) submit(ctx context.Context, c *command) (any, error) {
 		return nil, errClosed
 	default:
 	}
+	c.deadline, _ = ctx.Deadline()
 	select {
 	case l.queue <- c:
 	case <-ctx.Done():

@@ -1,0 +1,84 @@
+package postgres_test
+
+import (
+	"context"
+	"net/url"
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/internal/faultproxy"
+	"github.com/peakwallet/peakwallet/internal/pgtest"
+	"github.com/peakwallet/peakwallet/ledger"
+	"github.com/peakwallet/peakwallet/postgres"
+)
+
+// TestLedgerGivesUpOnAStalledStore: when PostgreSQL stops answering in the
+// middle of a batch (a stalled network, sockets open), the batch is given
+// up at its caller's deadline rather than after ledger.CommitTimeout, its
+// caller hears "unavailable" (the COMMIT was never sent: nothing moved),
+// and the ledger works again once the network does.
+func TestLedgerGivesUpOnAStalledStore(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := faultproxy.New(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	u.Host = proxy.Addr()
+	s, err := postgres.Open(context.Background(), u.String(), postgres.Options{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	l := ledger.New(s, ledger.Options{})
+	t.Cleanup(func() { l.Close() })
+	ctx := context.Background()
+	bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 5, Currency: "EUR"}
+
+	proxy.Stall()
+	start := time.Now()
+	dctx, cancel := context.WithTimeout(ctx, time.Second)
+	_, err = l.CreateTransfer(dctx, req)
+	cancel()
+	took := time.Since(start)
+	if code := pw.ErrorCode(err); code != pw.EUNAVAILABLE && code != pw.EBUSY {
+		t.Fatalf("a write on a stalled store: %v", err)
+	}
+	if took > 10*time.Second { // the deadline is 1 s; CommitTimeout is 30 s
+		t.Fatalf("the stalled batch was given up after %v", took)
+	}
+	proxy.Restore()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := l.CreateTransfer(rctx, req)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the ledger did not recover after the stall: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	acc, err := s.Account(ctx, a.ID)
+	if err != nil || acc.Balance.Posted != 5 {
+		t.Fatalf("after the stall the account holds %+v (%v); want exactly the one transfer that succeeded", acc, err)
+	}
+	if r, err := ledger.Verify(ctx, s); err != nil || !r.OK() {
+		t.Fatalf("verify: %v %+v", err, r)
+	}
+}
