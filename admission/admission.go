@@ -53,6 +53,28 @@ const (
 // full, and a payment arriving at a full queue displaces a lower class.
 var queueShare = [classCount]float64{1, 0.75, 0.5, 0.25}
 
+// slotShare is the part of the concurrency limit each class may occupy: a
+// payment may take any slot, a report only while half of them are free,
+// so that a flood of reads never leaves payments without a slot.
+var slotShare = [classCount]float64{1, 0.9, 0.75, 0.5}
+
+// slotLimit is the in-flight count below which class may take a slot.
+// Called with c.mu held.
+func (c *Controller) slotLimit(class Class) int {
+	return max(1, int(float64(c.limiter.Limit())*slotShare[class]))
+}
+
+// waitingAhead counts the waiters a class-class request may not overtake:
+// those of its class and above (a payment passes reports held back by
+// their share). Called with c.mu held.
+func (c *Controller) waitingAhead(class Class) int {
+	n := 0
+	for k := ClassPayment; k <= class; k++ {
+		n += c.queues[k].len()
+	}
+	return n
+}
+
 // DeadlineDefaults are each class's deadline when the client asks none
 // shorter (Prefer: wait=N).
 var DeadlineDefaults = [classCount]time.Duration{2 * time.Second, 3 * time.Second, 1 * time.Second, 10 * time.Second}
@@ -175,7 +197,7 @@ func (c *Controller) Acquire(ctx context.Context, class Class, principal string)
 			Message: "the store is unavailable; requests are paused until it answers again"}
 	}
 	deadline, hasDeadline := ctx.Deadline()
-	if c.inFlight < c.limiter.Limit() && c.queued == 0 || probe {
+	if c.inFlight < c.slotLimit(class) && c.waitingAhead(class) == 0 || probe {
 		if hasDeadline && deadline.Sub(now) < c.serviceTime() {
 			c.refuseProbe(now, probe)
 			err := c.busy(class, "the request's deadline is shorter than the store's latency")
@@ -290,9 +312,15 @@ func (c *Controller) dispatch(now time.Time) {
 	for c.inFlight < c.limiter.Limit() && c.queued > 0 {
 		var w *waiter
 		for k := range c.queues {
+			if c.inFlight >= c.slotLimit(Class(k)) {
+				break // the classes after k have smaller shares still
+			}
 			if w = c.queues[k].pop(); w != nil {
 				break
 			}
+		}
+		if w == nil {
+			return // only classes over their share are waiting
 		}
 		c.queued--
 		if !w.deadline.IsZero() && now.Add(c.serviceTime()).After(w.deadline) {

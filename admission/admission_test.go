@@ -276,3 +276,44 @@ func TestDeadlinePerClass(t *testing.T) {
 		t.Fatalf("a longer ask is not: %v", got)
 	}
 }
+
+// TestPaymentsKeepTheirSlots: reports may fill only half of the limit and
+// reads three quarters, so a flood of them leaves slots for payments.
+func TestPaymentsKeepTheirSlots(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 4, admission.Config{})
+	ctx := context.Background()
+	var held []*admission.Ticket
+	for range 2 {
+		tk, err := c.Acquire(ctx, admission.ClassReport, "reporter")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, tk)
+	}
+	third := acquireAsync(t, c, admission.ClassReport, "reporter")
+	select {
+	case o := <-third:
+		t.Fatalf("a third report got past its half of the limit: %+v", o)
+	default:
+	}
+	if s := c.Stats(); s.InFlight != 2 {
+		t.Fatalf("in flight %d, want 2 (reports capped at half of 4)", s.InFlight)
+	}
+	for range 2 {
+		tk, err := c.Acquire(ctx, admission.ClassPayment, "payer")
+		if err != nil {
+			t.Fatalf("a payment found no slot beside the reports: %v", err)
+		}
+		held = append(held, tk)
+	}
+	// Free every slot: the waiting report is admitted once under its share.
+	for _, tk := range held {
+		tk.Done(nil)
+	}
+	if o := <-third; o.err != nil {
+		t.Fatalf("the waiting report: %v", o.err)
+	} else {
+		o.t.Done(nil)
+	}
+}
