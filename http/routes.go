@@ -149,6 +149,11 @@ func Routes() []Route {
 		{Method: "GET", Path: "/v1/audit", Name: "listAudit", Summary: "Read the hash-chained audit log (admin, risk)",
 			Class: ClassReport, Access: AccessAudit, Status: http.StatusOK, ep: listAudit},
 
+		{Method: "GET", Path: "/v1/ops/summary", Name: "getOpsSummary", Summary: "Load in numbers for the console: requests, busy answers, latency, in flight, ledger commits (operators)",
+			Class: ClassOps, Access: AccessOperator, Status: http.StatusOK, ep: plainRoute[OpsSummary](serveOpsSummary)},
+		{Method: "POST", Path: "/v1/verify", Name: "verify", Summary: "Check every ledger invariant and the audit chain now, as `peakwallet verify` does (admin, risk)",
+			Class: ClassReport, Access: AccessAudit, Status: http.StatusOK, ep: verifyRoute()},
+
 		{Method: "GET", Path: "/v1/status", Name: "getStatus", Summary: "The server's state and load",
 			Class: ClassRead, Public: true, Status: http.StatusOK, ep: plainRoute[Status](serveStatus)},
 		{Method: "GET", Path: "/v1/currencies", Name: "listCurrencies", Summary: "Supported currencies and their minor-unit exponents",

@@ -19,6 +19,8 @@ const (
 	AccessUser  Access = "user"  // a user's session
 	AccessAdmin Access = "admin" // an admin operator
 	AccessAudit Access = "audit" // an admin or risk operator
+	// AccessOperator is any operator, whatever the role.
+	AccessOperator Access = "operator"
 )
 
 // HeaderMFACode carries a step-up code on a repeated money request.
@@ -33,13 +35,16 @@ func (a Access) allows(p pw.Principal) bool {
 		return p.IsOperator(pw.RoleAdmin)
 	case AccessAudit:
 		return p.IsOperator(pw.RoleAdmin, pw.RoleRisk)
+	case AccessOperator:
+		return p.IsOperator()
 	}
 	return true
 }
 
 // securityHeaders are set on every response. The API serves no active
-// content, so the policy forbids everything; web pages (when the web app
-// lands) will loosen script-src for their own origin only.
+// content, so the policy forbids everything; the web app's pages replace
+// it with their own (web.ContentSecurityPolicy: scripts, styles and
+// connections from their own origin only).
 func securityHeaders(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")

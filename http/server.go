@@ -61,6 +61,12 @@ type Config struct {
 	// (some tests), every principal sees everything and the security
 	// routes answer not_found.
 	Security *auth.Service
+	// Web is the web app and console, mounted on its own patterns beside
+	// the API; nil serves the API alone.
+	Web WebApp
+	// Verify runs the invariant check for POST /v1/verify; nil: the route
+	// answers not_found.
+	Verify func(ctx context.Context) (*VerifyReport, error)
 }
 
 // Server is the HTTP API. Build it with NewServer and serve Handler().
@@ -69,6 +75,7 @@ type Server struct {
 	auth      pw.Authenticator
 	security  *auth.Service
 	readiness func(ctx context.Context) error
+	verify    verifyFunc
 	log       *slog.Logger
 	registry  *prometheus.Registry
 	now       func() time.Time
@@ -94,6 +101,7 @@ func NewServer(cfg Config) *Server {
 		auth:      cfg.Authenticator,
 		security:  cfg.Security,
 		readiness: cfg.Readiness,
+		verify:    cfg.Verify,
 		log:       cfg.Logger,
 		registry:  cfg.Registry,
 		now:       cfg.Now,
@@ -125,6 +133,14 @@ func NewServer(cfg Config) *Server {
 			h = s.authenticate(h, rt.Access)
 		}
 		s.mux.Handle(rt.Pattern(), s.instrument(rt.Path, h))
+	}
+	if cfg.Web != nil {
+		// Pages and assets are labelled "web" in metrics: one series,
+		// whatever the asset.
+		web := s.instrument("web", cfg.Web)
+		for _, p := range cfg.Web.Patterns() {
+			s.mux.Handle(p, web)
+		}
 	}
 	s.notFound = s.instrument("unmatched", http.HandlerFunc(s.unmatched))
 	return s

@@ -20,6 +20,7 @@ import (
 	"github.com/peakwallet/peakwallet/auth"
 	pwhttp "github.com/peakwallet/peakwallet/http"
 	"github.com/peakwallet/peakwallet/ledger"
+	"github.com/peakwallet/peakwallet/web"
 )
 
 // ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
@@ -82,6 +83,8 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		Readiness:     store.Ping,
 		Logger:        logger,
 		Registry:      reg,
+		Web:           web.New(logger),
+		Verify:        verifier(store),
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -100,6 +103,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	go deliverLoop(background, security, logger)
 
 	fmt.Fprintf(env.stdout, "peakwallet %s listening on %s://%s\n", version(), scheme, ln.Addr())
+	fmt.Fprintf(env.stdout, "open %s://%s/ in a browser for the wallet, %s://%s/console/ for operators\n", scheme, ln.Addr(), scheme, ln.Addr())
 	fmt.Fprintf(env.stdout, "outbox: messages to users are written to %s\n", *outbox)
 	fmt.Fprintf(env.stdout, "store: %s\n", where)
 	if generated {
