@@ -209,3 +209,56 @@ func TestBrowserUserJourney(t *testing.T) {
 	}
 	screenshot(t, ctx, "wallets-zh")
 }
+
+// TestBrowserConsole: an operator opens the console with their key, sees
+// live metrics move while load runs, looks up an account, runs verify and
+// reads the audit log; a support operator sees no verify or audit.
+func TestBrowserConsole(t *testing.T) {
+	ctx := newBrowser(t)
+	s := startServer(t, "--data", t.TempDir())
+	from, to := setup(t, s.client)
+
+	run(t, ctx, "open the console",
+		chromedp.EmulateViewport(1100, 900),
+		chromedp.Navigate(s.url+"/console/"),
+		chromedp.WaitVisible(chromedp.CSS("#key-form")),
+		chromedp.SendKeys(chromedp.CSS("#op-key"), testOperatorKey),
+		submit("#key-form"),
+		chromedp.WaitVisible(chromedp.CSS("#console")),
+		chromedp.WaitVisible(chromedp.CSS("#verify-run")),
+	)
+	stop := make(chan struct{})
+	done := make(chan []string)
+	go func() { done <- load(t, s.client, from, to, stop) }()
+	run(t, ctx, "live throughput moves", pollTrue(`parseFloat(document.querySelector('[data-m="rps"]').textContent) > 10 &&
+		document.querySelector("#spark polyline").getAttribute("points").split(" ").length >= 5`))
+	screenshot(t, ctx, "console-live")
+	close(stop)
+	<-done
+	run(t, ctx, "look up an account, verify, audit",
+		chromedp.SendKeys(chromedp.CSS("#lookup-id"), from[0].ID),
+		submit("#lookup-form"),
+		chromedp.WaitVisible(chromedp.CSS("#lookup-out table")),
+		chromedp.Click(chromedp.CSS("#verify-run")),
+		chromedp.WaitVisible(chromedp.CSS("#verify-out .ok")),
+		chromedp.Click(chromedp.CSS("#audit-load")),
+		chromedp.WaitVisible(chromedp.CSS("#audit-table tbody tr")),
+	)
+	screenshot(t, ctx, "console")
+
+	// A support operator: reads, but verify and the audit log are not shown.
+	support := apiCall(t, "POST", s.url+"/v1/operators", testOperatorKey, map[string]string{"name": "sam", "role": "support"}, "")
+	var verifyHidden bool
+	run(t, ctx, "console as support",
+		evalVoid(`sessionStorage.clear()`),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS("#key-form")),
+		chromedp.SendKeys(chromedp.CSS("#op-key"), support["key"].(string)),
+		submit("#key-form"),
+		chromedp.WaitVisible(chromedp.CSS("#console")),
+		readInto(&verifyHidden, chromedp.Evaluate[bool](`document.getElementById("verify-run").offsetParent === null`)),
+	)
+	if !verifyHidden {
+		t.Fatal("a support operator is shown the verify action")
+	}
+}

@@ -89,7 +89,7 @@ func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 	defer cancel()
 	if err := chromedp.Do(step, actions...); err != nil {
 		text, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
-		screenshot(t, ctx, "failure")
+		failureScreenshot(t, ctx)
 		t.Fatalf("%s: %v\npage text:\n%s", what, err, text)
 	}
 }
@@ -107,6 +107,19 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 	if err := os.WriteFile(filepath.Join(screenshotDir, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// failureScreenshot keeps the page of a failed step in the test's
+// temporary directory (not in docs/).
+func failureScreenshot(t *testing.T, ctx context.Context) {
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		return
+	}
+	path := filepath.Join(os.TempDir(), "peakwallet-browser-failure.png")
+	if os.WriteFile(path, png, 0o644) == nil {
+		t.Logf("the page at the failure: %s", path)
 	}
 }
 

@@ -96,7 +96,7 @@
     if (!res.ok) { out.replaceChildren(el("p", { class: "error" }, PW.problemText(res))); return; }
     const parts = [dl(res.data)];
     if (id.startsWith("acc_")) {
-      const trs = await api("GET", "/v1/accounts/" + encodeURIComponent(id) + "/transfers?limit=20", { token: key() });
+      const trs = await api("GET", "/v1/accounts/" + encodeURIComponent(id) + "/transfers?limit=10", { token: key() });
       const rows = ((trs.ok && trs.data.data) || []).map((tr) => el("tr", null,
         el("td", null, PW.formatDate(tr.created_at)), el("td", { class: "mono" }, tr.id),
         el("td", { class: "mono" }, tr.from_account + " → " + tr.to_account), el("td", null, PW.formatMoney(tr.amount, tr.currency))));
@@ -118,7 +118,7 @@
 
   let auditCursor = "";
   async function audit() {
-    const q = new URLSearchParams({ limit: "50" });
+    const q = new URLSearchParams({ limit: "20" });
     if (auditCursor) q.set("cursor", auditCursor);
     const res = await api("GET", "/v1/audit?" + q, { token: key() });
     if (!res.ok) { PW.notice(PW.problemText(res), "error"); return; }
