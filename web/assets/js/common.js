@@ -133,7 +133,11 @@ const PW = (() => {
     const s = res.ok ? res.data : null;
     const lines = [];
     if (!s && res.status !== 0) lines.push(t("status.unknown"));
-    if (s && s.state && s.state !== "normal") lines.push(t("status." + s.state, { s: s.retry_after || "" }));
+    if (s && s.state && s.state !== "normal") {
+      // A state this page does not know yet reads as "degraded".
+      const key = Object.prototype.hasOwnProperty.call(S, "status." + s.state) ? "status." + s.state : "status.degraded";
+      lines.push(t(key));
+    }
     if (s) {
       const m = nextMaintenance(s.maintenance);
       if (m) lines.push(t("status.maintenance_window", { start: formatDate(m.start), end: formatDate(m.end) }));
