@@ -162,6 +162,11 @@ func Routes() []Route {
 			Summary: "Server-sent events: the intent's state now and at each change, until it is final",
 			Class:   ClassRead, Stream: true, Status: http.StatusOK, ep: serverRoute[None, string](serveIntentEvents)},
 
+		{Method: "GET", Path: "/v1/ops/summary", Name: "getOpsSummary", Summary: "Load in numbers for the console: requests, busy answers, latency, in flight, ledger commits (operators)",
+			Class: ClassOps, Access: AccessOperator, Status: http.StatusOK, ep: plainRoute[OpsSummary](serveOpsSummary)},
+		{Method: "POST", Path: "/v1/verify", Name: "verify", Summary: "Check every ledger invariant and the audit chain now, as `peakwallet verify` does (admin, risk)",
+			Class: ClassReport, Access: AccessAudit, Status: http.StatusOK, ep: verifyRoute()},
+
 		{Method: "POST", Path: "/v1/maintenance", Name: "createMaintenance",
 			Summary: "Schedule a maintenance window (admin); announced at /v1/status; read_only windows refuse writes with 503 maintenance",
 			Class:   ClassOps, Access: AccessAdmin, BodyMax: RequestBodyBytesMax, Status: http.StatusCreated,

@@ -84,6 +84,12 @@ type Config struct {
 	// PublicURL is the server's public base URL, used in the Atom feed's
 	// links; empty: taken from each request's Host.
 	PublicURL string
+	// Web is the web app and console, mounted on its own patterns beside
+	// the API; nil serves the API alone.
+	Web WebApp
+	// Verify runs the invariant check for POST /v1/verify; nil: the route
+	// answers not_found.
+	Verify func(ctx context.Context) (*VerifyReport, error)
 }
 
 // Server is the HTTP API. Build it with NewServer and serve Handler().
@@ -96,6 +102,7 @@ type Server struct {
 	surgeQueue func(ctx context.Context) status.Component
 	publicURL  string
 	readiness  func(ctx context.Context) error
+	verify     verifyFunc
 	log        *slog.Logger
 	registry   *prometheus.Registry
 	now        func() time.Time
@@ -131,6 +138,7 @@ func NewServer(cfg Config) *Server {
 		surgeQueue: cfg.SurgeQueue,
 		publicURL:  cfg.PublicURL,
 		readiness:  cfg.Readiness,
+		verify:     cfg.Verify,
 		log:        cfg.Logger,
 		registry:   cfg.Registry,
 		now:        cfg.Now,
@@ -171,6 +179,14 @@ func NewServer(cfg Config) *Server {
 			h = s.authenticate(s.admit(rt, h), rt.Access)
 		}
 		s.mux.Handle(rt.Pattern(), s.record(rt.Class, s.instrument(rt.Path, h)))
+	}
+	if cfg.Web != nil {
+		// Pages and assets are labelled "web" in metrics: one series,
+		// whatever the asset.
+		web := s.instrument("web", cfg.Web)
+		for _, p := range cfg.Web.Patterns() {
+			s.mux.Handle(p, web)
+		}
 	}
 	s.notFound = s.instrument("unmatched", http.HandlerFunc(s.unmatched))
 	return s

@@ -21,6 +21,7 @@ import (
 	pwhttp "github.com/peakwallet/peakwallet/http"
 	"github.com/peakwallet/peakwallet/ledger"
 	"github.com/peakwallet/peakwallet/traffic"
+	"github.com/peakwallet/peakwallet/web"
 )
 
 // ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
@@ -104,6 +105,8 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		Status:        statusSvc,
 		Traffic:       recorder,
 		PublicURL:     stf.publicURL,
+		Web:           web.New(logger),
+		Verify:        verifier(store),
 	})
 	ln, err := listen(ctx, *addr, of.reusePort)
 	if err != nil {
@@ -129,6 +132,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	go announceLoop(background, statusSvc, logger)
 
 	fmt.Fprintf(env.stdout, "peakwallet %s listening on %s://%s\n", version(), scheme, ln.Addr())
+	fmt.Fprintf(env.stdout, "open %s://%s/ in a browser for the wallet, %s://%s/console/ for operators\n", scheme, ln.Addr(), scheme, ln.Addr())
 	fmt.Fprintf(env.stdout, "outbox: messages to users are written to %s\n", *outbox)
 	fmt.Fprintf(env.stdout, "store: %s\n", where)
 	if generated {

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/peakwallet/peakwallet/auth"
+	pwhttp "github.com/peakwallet/peakwallet/http"
 	"github.com/peakwallet/peakwallet/ledger"
 )
 
@@ -72,4 +73,21 @@ func runVerify(ctx context.Context, args []string, env *environment) error {
 		return &exitError{code: 1, err: errSilent}
 	}
 	return nil
+}
+
+// verifier is POST /v1/verify's check: the same as this command's, on the
+// server's own store. It reads every row, so the route is admin and risk
+// only and in the lowest priority class.
+func verifier(store Store) func(ctx context.Context) (*pwhttp.VerifyReport, error) {
+	return func(ctx context.Context) (*pwhttp.VerifyReport, error) {
+		r, err := ledger.Verify(ctx, store)
+		if err != nil {
+			return nil, err
+		}
+		ar, err := auth.VerifyAudit(ctx, store)
+		if err != nil {
+			return nil, err
+		}
+		return &pwhttp.VerifyReport{OK: r.OK() && ar.OK(), Ledger: r, Audit: ar}, nil
+	}
 }

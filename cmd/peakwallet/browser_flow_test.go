@@ -1,0 +1,264 @@
+package main_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
+)
+
+const (
+	annHandle   = "ann@example.com"
+	annPassword = "correct horse battery"
+	bobHandle   = "bob@example.com"
+)
+
+// TestBrowserUserJourney: a new user signs up, enrols TOTP, receives a
+// top-up, pays another user (once plainly, once with a step-up), sees the
+// receipt, filters the history, makes a payment request, and meets the
+// busy, queued and insufficient-funds states; then in Chinese.
+func TestBrowserUserJourney(t *testing.T) {
+	ctx := newBrowser(t)
+	s := startServer(t, "--data", t.TempDir())
+	p := newFaultProxy(t, s.url)
+	base := p.URL
+
+	// Bob exists already, with a EUR wallet, made through the API.
+	apiCall(t, "POST", s.url+"/v1/users", "", map[string]string{"handle": bobHandle, "password": "bob has a long password"}, "")
+	bob := apiCall(t, "POST", s.url+"/v1/sessions", "", map[string]string{"handle": bobHandle, "password": "bob has a long password"}, "")["token"].(string)
+	apiCall(t, "POST", s.url+"/v1/wallets", bob, map[string]string{"currency": "EUR"}, "")
+
+	run(t, ctx, "sign up",
+		chromedp.Navigate(base+"/#/signup"),
+		chromedp.WaitVisible(chromedp.CSS("#signup-form")),
+	)
+	screenshot(t, ctx, "signup")
+	run(t, ctx, "sign up",
+		chromedp.SendKeys(chromedp.CSS("#signup-handle"), annHandle),
+		chromedp.SendKeys(chromedp.CSS("#signup-password"), annPassword),
+		submit("#signup-form"),
+		chromedp.WaitVisible(chromedp.CSS("[data-start]")),
+		chromedp.Click(chromedp.CSS("[data-start]")),
+		chromedp.WaitVisible(chromedp.CSS("[data-enrol]")),
+	)
+	var secret string
+	run(t, ctx, "read the TOTP secret", readInto(&secret, chromedp.Text(chromedp.CSS("[data-secret]"))))
+	screenshot(t, ctx, "totp-enrol")
+	code, err := totp.GenerateCode(secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "confirm TOTP",
+		chromedp.SendKeys(chromedp.CSS("#totp-code"), code),
+		submit("#totp-form"),
+		chromedp.WaitVisible(chromedp.CSS("[data-done]")),
+	)
+
+	run(t, ctx, "open a EUR wallet",
+		chromedp.Navigate(base+"/#/wallets"),
+		chromedp.WaitVisible(chromedp.CSS("#open-wallet-form")),
+		chromedp.SetValue(chromedp.CSS("#open-currency"), "EUR"),
+		submit("#open-wallet-form"),
+		chromedp.WaitVisible(chromedp.CSS(".wallet")),
+	)
+	var token string
+	run(t, ctx, "read the session", readInto(&token, chromedp.Evaluate[string](`sessionStorage.getItem("pw_token")`)))
+	wallet := apiCall(t, "GET", s.url+"/v1/wallets", token, nil, "")["data"].([]any)[0].(map[string]any)["id"].(string)
+
+	// The operator tops Ann up with 200.00 EUR.
+	bank := apiCall(t, "POST", s.url+"/v1/accounts", testOperatorKey, map[string]string{"kind": "system", "currency": "EUR"}, "bank")["id"].(string)
+	apiCall(t, "POST", s.url+"/v1/transfers", testOperatorKey, map[string]any{"from_account": bank, "to_account": wallet, "amount": 20000, "currency": "EUR"}, "topup")
+	var avail string
+	run(t, ctx, "see the top-up",
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS(".wallet")),
+		readInto(&avail, chromedp.Text(chromedp.CSS("[data-available]"))),
+	)
+	if avail != "200.00 EUR" {
+		t.Fatalf("available after the top-up = %q, want 200.00 EUR", avail)
+	}
+	screenshot(t, ctx, "wallets")
+
+	pay := func(what, amount, note string) {
+		t.Helper()
+		run(t, ctx, what,
+			// Through another view, so that the send view starts afresh.
+			chromedp.Navigate(base+"/#/request"),
+			chromedp.WaitVisible(chromedp.CSS("#request-form")),
+			chromedp.Navigate(base+"/#/send"),
+			chromedp.WaitVisible(chromedp.CSS("#send-form")),
+			chromedp.SendKeys(chromedp.CSS("#send-to"), bobHandle),
+			chromedp.SendKeys(chromedp.CSS("#send-amount"), amount),
+			chromedp.SendKeys(chromedp.CSS("#send-note"), note),
+			submit("#send-form"),
+		)
+	}
+	pay("pay Bob", "12.50", "lunch")
+	run(t, ctx, "paid", chromedp.WaitVisible(chromedp.CSS("#pay-state.paid")))
+	screenshot(t, ctx, "send-paid")
+	var amount string
+	run(t, ctx, "receipt",
+		chromedp.Click(chromedp.CSS("#pay-state a")),
+		chromedp.WaitVisible(chromedp.CSS(".receipt")),
+		readInto(&amount, chromedp.Text(chromedp.CSS(".receipt [data-amount]"))),
+	)
+	if amount != "12.50 EUR" {
+		t.Fatalf("receipt amount = %q", amount)
+	}
+	screenshot(t, ctx, "receipt")
+
+	// 150.00 EUR is above the step-up threshold: the app asks for a code
+	// and repeats the same request with it.
+	pay("pay Bob with a step-up", "150", "rent")
+	run(t, ctx, "step-up prompt", chromedp.WaitVisible(chromedp.CSS("#mfa-form")))
+	screenshot(t, ctx, "step-up")
+	code, _ = totp.GenerateCode(secret, time.Now().Add(30*time.Second)) // the enrolment code is spent
+	run(t, ctx, "step-up",
+		chromedp.SendKeys(chromedp.CSS("#mfa-code"), code),
+		submit("#mfa-form"),
+		chromedp.WaitVisible(chromedp.CSS("#pay-state.paid")),
+	)
+	if keys := p.paymentKeys(); len(keys) != 3 || keys[1] != keys[2] || keys[0] == keys[1] {
+		t.Fatalf("Idempotency-Keys = %q, want a new key per payment and the same one for its step-up", keys)
+	}
+
+	// Busy: the proxy answers 503 with Retry-After: 2; the app counts down
+	// and retries by itself with the same key.
+	p.setMode(modeBusy)
+	pay("pay while busy", "1", "busy")
+	var countdown string
+	run(t, ctx, "busy countdown",
+		chromedp.WaitVisible(chromedp.CSS("#pay-state.busy .countdown")),
+		readInto(&countdown, chromedp.Text(chromedp.CSS("#pay-state .countdown"))),
+	)
+	if !strings.Contains(countdown, "s") {
+		t.Fatalf("countdown = %q", countdown)
+	}
+	screenshot(t, ctx, "busy")
+	run(t, ctx, "retried after busy", chromedp.WaitVisible(chromedp.CSS("#pay-state.paid")))
+	if keys := p.paymentKeys(); len(keys) != 5 || keys[3] != keys[4] {
+		t.Fatalf("the retry after busy used another Idempotency-Key: %q", keys)
+	}
+
+	// Queued: 202, then the intent settles on the third poll.
+	p.setMode(modeQueued)
+	pay("pay at a surge", "2", "queued")
+	run(t, ctx, "queued", chromedp.WaitVisible(chromedp.CSS("#pay-state.queued")))
+	screenshot(t, ctx, "queued")
+	run(t, ctx, "settled", chromedp.WaitVisible(chromedp.CSS("#pay-state.paid")))
+
+	pay("pay too much", "99", "too much") // under the step-up threshold, over the balance
+	var failed string
+	run(t, ctx, "insufficient funds",
+		chromedp.WaitVisible(chromedp.CSS("#pay-state.failed")),
+		readInto(&failed, chromedp.Text(chromedp.CSS("#pay-state"))),
+	)
+	if !strings.Contains(failed, "Not enough money") {
+		t.Fatalf("insufficient funds shows %q", failed)
+	}
+
+	var count string
+	run(t, ctx, "history and search",
+		chromedp.Navigate(base+"/#/wallet/"+wallet),
+		chromedp.WaitVisible(chromedp.CSS(".tx")),
+		chromedp.SendKeys(chromedp.CSS("#h-q"), "lunch"),
+		readInto(&count, chromedp.Text(chromedp.CSS("[data-count]"))),
+	)
+	if !strings.HasPrefix(count, "Showing 1 of 5") {
+		t.Fatalf("history count = %q, want 1 of 5 (top-up and four payments)", count)
+	}
+	run(t, ctx, "clear the search", evalVoid(`const q = document.getElementById("h-q"); q.value = ""; q.dispatchEvent(new Event("input", {bubbles: true}))`))
+	screenshot(t, ctx, "history")
+
+	run(t, ctx, "request money",
+		chromedp.Navigate(base+"/#/request"),
+		chromedp.WaitVisible(chromedp.CSS("#request-form")),
+		chromedp.SendKeys(chromedp.CSS("#req-amount"), "8.40"),
+		chromedp.SendKeys(chromedp.CSS("#req-note"), "coffee"),
+		submit("#request-form"),
+		pollTrue(`document.querySelector("[data-qr]").naturalWidth > 0`),
+	)
+	screenshot(t, ctx, "request")
+
+	// A payment link pre-fills the send form.
+	var to, amt string
+	run(t, ctx, "open a pay link",
+		chromedp.Navigate(base+"/pay?to="+bobHandle+"&amount=840&currency=EUR&note=coffee"),
+		chromedp.WaitVisible(chromedp.CSS("#send-form")),
+		readInto(&to, chromedp.Value(chromedp.CSS("#send-to"))),
+		readInto(&amt, chromedp.Value(chromedp.CSS("#send-amount"))),
+	)
+	if to != bobHandle || amt != "8.40" {
+		t.Fatalf("pay link pre-filled to=%q amount=%q", to, amt)
+	}
+
+	var nav string
+	run(t, ctx, "switch to Chinese",
+		chromedp.Navigate(base+"/#/wallets"),
+		chromedp.WaitVisible(chromedp.CSS(".wallet")),
+		chromedp.SetValue(chromedp.CSS("#lang"), "zh-CN"),
+		evalVoid(`document.getElementById("lang").dispatchEvent(new Event("change"))`),
+		chromedp.Sleep(500*time.Millisecond),
+		chromedp.WaitVisible(chromedp.CSS(".wallet")),
+		readInto(&nav, chromedp.Text(chromedp.CSS("#nav"))),
+	)
+	if !strings.Contains(nav, "钱包") {
+		t.Fatalf("nav in Chinese = %q", nav)
+	}
+	screenshot(t, ctx, "wallets-zh")
+}
+
+// TestBrowserConsole: an operator opens the console with their key, sees
+// live metrics move while load runs, looks up an account, runs verify and
+// reads the audit log; a support operator sees no verify or audit.
+func TestBrowserConsole(t *testing.T) {
+	ctx := newBrowser(t)
+	s := startServer(t, "--data", t.TempDir())
+	from, to := setup(t, s.client)
+
+	run(t, ctx, "open the console",
+		chromedp.EmulateViewport(1100, 900),
+		chromedp.Navigate(s.url+"/console/"),
+		chromedp.WaitVisible(chromedp.CSS("#key-form")),
+		chromedp.SendKeys(chromedp.CSS("#op-key"), testOperatorKey),
+		submit("#key-form"),
+		chromedp.WaitVisible(chromedp.CSS("#console")),
+		chromedp.WaitVisible(chromedp.CSS("#verify-run")),
+	)
+	stop := make(chan struct{})
+	done := make(chan []string)
+	go func() { done <- load(t, s.client, from, to, stop) }()
+	run(t, ctx, "live throughput moves", pollTrue(`parseFloat(document.querySelector('[data-m="rps"]').textContent) > 10 &&
+		document.querySelector("#spark polyline").getAttribute("points").split(" ").length >= 5`))
+	screenshot(t, ctx, "console-live")
+	close(stop)
+	<-done
+	run(t, ctx, "look up an account, verify, audit",
+		chromedp.SendKeys(chromedp.CSS("#lookup-id"), from[0].ID),
+		submit("#lookup-form"),
+		chromedp.WaitVisible(chromedp.CSS("#lookup-out table")),
+		chromedp.Click(chromedp.CSS("#verify-run")),
+		chromedp.WaitVisible(chromedp.CSS("#verify-out .ok")),
+		chromedp.Click(chromedp.CSS("#audit-load")),
+		chromedp.WaitVisible(chromedp.CSS("#audit-table tbody tr")),
+	)
+	screenshot(t, ctx, "console")
+
+	// A support operator: reads, but verify and the audit log are not shown.
+	support := apiCall(t, "POST", s.url+"/v1/operators", testOperatorKey, map[string]string{"name": "sam", "role": "support"}, "")
+	var verifyHidden bool
+	run(t, ctx, "console as support",
+		evalVoid(`sessionStorage.clear()`),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS("#key-form")),
+		chromedp.SendKeys(chromedp.CSS("#op-key"), support["key"].(string)),
+		submit("#key-form"),
+		chromedp.WaitVisible(chromedp.CSS("#console")),
+		readInto(&verifyHidden, chromedp.Evaluate[bool](`document.getElementById("verify-run").offsetParent === null`)),
+	)
+	if !verifyHidden {
+		t.Fatal("a support operator is shown the verify action")
+	}
+}

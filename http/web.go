@@ -1,0 +1,165 @@
+package http
+
+import (
+	"context"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/auth"
+	"github.com/peakwallet/peakwallet/ledger"
+)
+
+// WebApp is the web app and console (package web): pages and assets that
+// the server mounts beside the API, on the patterns it lists.
+type WebApp interface {
+	http.Handler
+	Patterns() []string
+}
+
+// VerifyReport answers POST /v1/verify: the same checks as `peakwallet
+// verify`, on demand.
+type VerifyReport struct {
+	OK     bool              `json:"ok"`
+	Ledger *ledger.Report    `json:"ledger"`
+	Audit  *auth.AuditReport `json:"audit,omitempty"`
+	Took   float64           `json:"took_seconds"`
+}
+
+// OpsSummary answers GET /v1/ops/summary: what the console plots. The
+// counters are totals since the process started; the console turns two
+// readings into rates, so the server keeps no history for it.
+type OpsSummary struct {
+	Time     time.Time    `json:"time"`
+	Operator pw.Principal `json:"operator"` // who is asking (the console shows what their role may do)
+	Requests int64        `json:"requests"` // API requests served (not ops or console polling)
+	Busy     int64        `json:"busy"`     // of them answered 503 or 429
+	Errors   int64        `json:"errors"`   // of them answered 5xx
+	// Latency of those requests: mean and an estimate of the 95th
+	// percentile (the upper bound of the histogram bucket it falls in).
+	LatencyMeanSeconds float64 `json:"latency_mean_seconds"`
+	LatencyP95Seconds  float64 `json:"latency_p95_seconds"`
+	InFlight           int64   `json:"in_flight"`
+	Draining           bool    `json:"draining"`
+	LedgerCommits      int64   `json:"ledger_commits"`   // store transactions of the sequencer
+	LedgerTransfers    int64   `json:"ledger_transfers"` // transfers they carried
+}
+
+// verifyRoute runs the configured check (cmd wires ledger.Verify and the
+// audit chain over the store); without one the route is not_found.
+func verifyRoute() endpoint {
+	return endpoint{response: reflect.TypeFor[VerifyReport](), build: func(s *Server, rt *Route) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s.verify == nil {
+				Error(w, r, pw.Errorf(pw.ENOTFOUND, "verify is not enabled on this server"))
+				return
+			}
+			start := time.Now()
+			rep, err := s.verify(r.Context())
+			if err != nil {
+				Error(w, r, err)
+				return
+			}
+			rep.Took = time.Since(start).Seconds()
+			writeJSON(w, rt.Status, rep)
+		})
+	}}
+}
+
+// summaryExcluded are routes whose requests are not load: health checks,
+// scrapes, the console's own polling, and pages and assets.
+func summaryExcluded(route string) bool {
+	return !strings.HasPrefix(route, "/v1/") || route == "/v1/ops/summary" || route == "/v1/status"
+}
+
+func serveOpsSummary(s *Server, rt *Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := pw.PrincipalFromContext(r.Context())
+		sum := OpsSummary{Time: s.now().UTC(), Operator: p, InFlight: s.inFlight.Load() - 1, Draining: s.Draining()}
+		families, err := s.registry.Gather()
+		if err != nil {
+			// Gather returns what it could alongside the error; a partial
+			// summary is more useful to an operator than none.
+			loggerFrom(r.Context()).Warn("ops summary: gathering metrics", "err", err)
+		}
+		for _, f := range families {
+			switch f.GetName() {
+			case "peakwallet_http_requests_total":
+				summariseRequests(&sum, f)
+			case "peakwallet_http_request_duration_seconds":
+				summariseLatency(&sum, f)
+			case "peakwallet_ledger_batch_transfers":
+				for _, m := range f.GetMetric() {
+					sum.LedgerCommits += int64(m.GetHistogram().GetSampleCount())
+					sum.LedgerTransfers += int64(m.GetHistogram().GetSampleSum())
+				}
+			}
+		}
+		writeJSON(w, rt.Status, sum)
+	})
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+func summariseRequests(sum *OpsSummary, f *dto.MetricFamily) {
+	for _, m := range f.GetMetric() {
+		if summaryExcluded(label(m, "route")) {
+			continue
+		}
+		n := int64(m.GetCounter().GetValue())
+		code := label(m, "code")
+		sum.Requests += n
+		if code == "503" || code == "429" {
+			sum.Busy += n
+		}
+		if strings.HasPrefix(code, "5") {
+			sum.Errors += n
+		}
+	}
+}
+
+func summariseLatency(sum *OpsSummary, f *dto.MetricFamily) {
+	var count uint64
+	var total float64
+	buckets := map[float64]uint64{}
+	var bounds []float64
+	for _, m := range f.GetMetric() {
+		if summaryExcluded(label(m, "route")) {
+			continue
+		}
+		h := m.GetHistogram()
+		count += h.GetSampleCount()
+		total += h.GetSampleSum()
+		for _, b := range h.GetBucket() {
+			if _, ok := buckets[b.GetUpperBound()]; !ok {
+				bounds = append(bounds, b.GetUpperBound())
+			}
+			buckets[b.GetUpperBound()] += b.GetCumulativeCount()
+		}
+	}
+	if count == 0 {
+		return
+	}
+	sum.LatencyMeanSeconds = total / float64(count)
+	// Every series has the same buckets, in order, so bounds is sorted.
+	for _, ub := range bounds {
+		if float64(buckets[ub]) >= 0.95*float64(count) {
+			sum.LatencyP95Seconds = ub
+			return
+		}
+	}
+}
+
+// verifyFunc is Config.Verify's type.
+type verifyFunc = func(ctx context.Context) (*VerifyReport, error)

@@ -1,0 +1,288 @@
+// app.js: the user app's router and views. The session token lives in
+// sessionStorage (see docs/decisions/0015-web-session.md): it is sent only
+// in the Authorization header, never as a cookie, so there is no CSRF
+// surface, and it ends with the tab.
+"use strict";
+
+(() => {
+  const { t, api, el } = PW;
+  const TokenKey = "pw_token";
+  const PendingPayKey = "pw_pending_pay";
+  const view = document.getElementById("view");
+
+  let walletsCache = null, meCache = null;
+  const app = {
+    token: () => sessionStorage.getItem(TokenKey),
+    async wallets() {
+      if (!walletsCache) {
+        const res = await api("GET", "/v1/wallets", { token: app.token() });
+        if (res.status === 401) { app.loggedOut(); return []; }
+        walletsCache = (res.ok && res.data.data) || [];
+      }
+      return walletsCache;
+    },
+    async me() {
+      if (!meCache) {
+        const res = await api("GET", "/v1/me", { token: app.token() });
+        meCache = res.ok ? res.data : {};
+      }
+      return meCache;
+    },
+    invalidate() { walletsCache = null; },
+    loggedOut() {
+      sessionStorage.removeItem(TokenKey);
+      walletsCache = meCache = null;
+      PW.notice(t("login.expired"));
+      go("#/login");
+    },
+  };
+
+  function go(hash) {
+    if (location.hash === hash) route(); else location.hash = hash;
+  }
+
+  // focusView moves focus to the new view's heading, so that screen
+  // readers announce the page change and keyboard users start there.
+  function focusView() {
+    const h = view.querySelector("h1");
+    (h || view).focus();
+  }
+
+  const routes = [
+    [/^#\/login$/, loginView, false],
+    [/^#\/signup$/, signupView, false],
+    [/^#\/wallets$/, walletsView, true],
+    [/^#\/wallet\/([\w-]+)$/, historyView, true],
+    [/^#\/send(?:\/([\w-]+))?$/, sendRoute, true],
+    [/^#\/request$/, (root) => PWPay.requestView(root, app), true],
+    [/^#\/receipt\/([\w-]+)$/, receiptView, true],
+    [/^#\/security$/, securityView, true],
+  ];
+
+  async function route() {
+    const hash = location.hash || "#/wallets";
+    const loggedIn = !!app.token();
+    document.getElementById("nav").hidden = !loggedIn;
+    for (const [re, fn, needsLogin] of routes) {
+      const m = re.exec(hash);
+      if (!m) continue;
+      if (needsLogin && !loggedIn) return go("#/login");
+      if (!needsLogin && loggedIn) return go("#/wallets");
+      await fn(view, ...m.slice(1).map((x) => x && decodeURIComponent(x)));
+      for (const a of document.querySelectorAll("#nav a")) {
+        if (a.getAttribute("href") === hash) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+      }
+      return focusView();
+    }
+    go(loggedIn ? "#/wallets" : "#/login");
+  }
+
+  function formError(form, text) {
+    form.querySelector("[data-error]").textContent = text;
+  }
+
+  // login: with TOTP enrolled, the first answer is mfa_required and the
+  // code field appears; the same form then sends the code too.
+  function loginView(root) {
+    root.replaceChildren(PW.fromTemplate("tpl-login"));
+    const form = root.querySelector("#login-form");
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const body = { handle: form.elements.handle.value.trim(), password: form.elements.password.value };
+      const code = form.elements.mfa_code.value.trim();
+      if (code) body.mfa_code = code;
+      const res = await api("POST", "/v1/sessions", { body });
+      if (res.ok) return loggedIn(res.data.token);
+      if (res.data.code === "mfa_required") {
+        root.querySelector("#login-mfa").hidden = false;
+        formError(form, code ? t("mfa.invalid") : t("login.need_code"));
+        form.elements.mfa_code.focus();
+        return;
+      }
+      formError(form, PW.problemText(res));
+    });
+  }
+
+  function loggedIn(token) {
+    sessionStorage.setItem(TokenKey, token);
+    walletsCache = meCache = null;
+    PW.notice("");
+    go(sessionStorage.getItem(PendingPayKey) ? "#/send" : "#/wallets");
+  }
+
+  function signupView(root) {
+    root.replaceChildren(PW.fromTemplate("tpl-signup"));
+    const form = root.querySelector("#signup-form");
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const body = { handle: form.elements.handle.value.trim(), password: form.elements.password.value };
+      const res = await api("POST", "/v1/users", { body });
+      if (!res.ok) return formError(form, PW.problemText(res));
+      const login = await api("POST", "/v1/sessions", { body });
+      if (!login.ok) return formError(form, PW.problemText(login));
+      sessionStorage.setItem(TokenKey, login.data.token);
+      PW.notice(t("signup.welcome"), "ok");
+      go("#/security");
+    });
+  }
+
+  async function walletsView(root) {
+    root.replaceChildren(PW.fromTemplate("tpl-wallets"));
+    const [cur, wallets] = await Promise.all([PW.loadCurrencies(), app.wallets()]);
+    const list = root.querySelector("[data-list]");
+    for (const w of wallets) {
+      const item = PW.fromTemplate("tpl-wallet-item");
+      const set = (sel, v) => { item.querySelector(sel).textContent = v; };
+      set("[data-currency]", w.currency);
+      set("[data-available]", PW.formatMoney(w.balance.available, w.currency));
+      set("[data-posted]", PW.formatMoney(w.balance.posted, w.currency));
+      set("[data-pending-out]", PW.formatMoney(w.balance.pending_out, w.currency));
+      set("[data-pending-in]", PW.formatMoney(w.balance.pending_in, w.currency));
+      item.querySelector("[data-history]").href = "#/wallet/" + w.id;
+      item.querySelector("[data-send]").href = "#/send/" + w.id;
+      list.append(item);
+    }
+    root.querySelector("[data-empty]").hidden = wallets.length > 0;
+    const form = root.querySelector("#open-wallet-form");
+    const have = new Set(wallets.map((w) => w.currency));
+    for (const code of Object.keys(cur).sort()) {
+      if (!have.has(code)) form.elements.currency.append(el("option", { value: code }, code));
+    }
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const res = await api("POST", "/v1/wallets", { token: app.token(), body: { currency: form.elements.currency.value } });
+      if (!res.ok) return formError(form, PW.problemText(res));
+      app.invalidate();
+      PW.notice(t("wallets.opened", { cur: res.data.currency }), "ok");
+      route();
+    });
+  }
+
+  // History: pages of the wallet's transfers, filtered in the browser.
+  async function historyView(root, id) {
+    root.replaceChildren(PW.fromTemplate("tpl-history"));
+    await PW.loadCurrencies();
+    const w = (await app.wallets()).find((x) => x.id === id);
+    if (!w) { root.replaceChildren(el("h1", { tabindex: "-1" }, t("error.not_found"))); return; }
+    root.querySelector("[data-currency]").textContent = w.currency;
+    root.querySelector("[data-balance]").textContent = t("wallet.available") + " " + PW.formatMoney(w.balance.available, w.currency);
+    if (w.balance.pending_out || w.balance.pending_in) {
+      const h = root.querySelector("[data-holds]");
+      h.hidden = false;
+      h.textContent = t("history.holds", { out: PW.formatMoney(w.balance.pending_out, w.currency), in: PW.formatMoney(w.balance.pending_in, w.currency) });
+    }
+    const all = [];
+    let cursor = "";
+    const filters = root.querySelector("#history-filters");
+    const list = root.querySelector("[data-list]"), more = root.querySelector("[data-more]");
+    const render = () => {
+      const q = filters.elements.q.value.trim().toLowerCase(), dir = filters.elements.dir.value;
+      const from = filters.elements.from.value, to = filters.elements.to.value;
+      const shown = all.filter((tr) => {
+        const out = tr.from_account === id, day = (tr.created_at || "").slice(0, 10);
+        if (dir === "in" && out) return false;
+        if (dir === "out" && !out) return false;
+        if (from && day < from) return false;
+        if (to && day > to) return false;
+        const text = [tr.id, tr.description, tr.from_account, tr.to_account, tr.kind].join(" ").toLowerCase();
+        return !q || text.includes(q);
+      });
+      list.replaceChildren(...shown.map((tr) => {
+        const out = tr.from_account === id;
+        return el("li", { class: "card tx" },
+          el("a", { href: "#/receipt/" + tr.id },
+            el("span", { class: "tx-what" }, tr.description || t(out ? "history.sent" : "history.received")),
+            el("span", { class: "amount " + (out ? "out" : "in") }, (out ? "−" : "+") + PW.formatMoney(tr.amount, tr.currency)),
+            el("span", { class: "muted tx-when" }, PW.formatDate(tr.created_at))));
+      }));
+      root.querySelector("[data-count]").textContent = t("history.count", { n: shown.length, total: all.length });
+    };
+    const load = async () => {
+      const q = new URLSearchParams({ limit: "100" });
+      if (cursor) q.set("cursor", cursor);
+      const res = await api("GET", "/v1/accounts/" + encodeURIComponent(id) + "/transfers?" + q, { token: app.token() });
+      if (!res.ok) { PW.notice(PW.problemText(res), "error"); return; }
+      all.push(...res.data.data);
+      cursor = res.data.next_cursor || "";
+      more.hidden = !cursor;
+      render();
+    };
+    filters.addEventListener("input", render);
+    filters.addEventListener("submit", (ev) => ev.preventDefault());
+    more.addEventListener("click", load);
+    await load();
+  }
+
+  async function sendRoute(root, walletID) {
+    let prefill = null;
+    try { prefill = JSON.parse(sessionStorage.getItem(PendingPayKey)); } catch (_) { /* none */ }
+    sessionStorage.removeItem(PendingPayKey);
+    await PWPay.sendView(root, app, prefill);
+    if (walletID) root.querySelector("#send-from").value = walletID;
+  }
+
+  async function receiptView(root, id) {
+    await PW.loadCurrencies();
+    const res = await api("GET", "/v1/transfers/" + encodeURIComponent(id), { token: app.token() });
+    if (!res.ok) { root.replaceChildren(el("h1", { tabindex: "-1" }, PW.problemText(res))); return; }
+    const tr = res.data;
+    root.replaceChildren(PW.fromTemplate("tpl-receipt"));
+    const set = (sel, v) => { root.querySelector(sel).textContent = v; };
+    set("[data-amount]", PW.formatMoney(tr.amount, tr.currency));
+    set("[data-status]", t("receipt.status." + tr.status));
+    set("[data-date]", PW.formatDate(tr.created_at));
+    set("[data-from]", tr.from_account);
+    set("[data-to]", tr.to_account);
+    set("[data-note]", tr.description || "—");
+    set("[data-refunded]", PW.formatMoney(tr.refunded_amount || 0, tr.currency));
+    set("[data-id]", tr.id);
+    root.querySelector("[data-print]").addEventListener("click", () => window.print());
+  }
+
+  async function securityView(root) {
+    root.replaceChildren(PW.fromTemplate("tpl-security"));
+    const me = await app.me();
+    root.querySelector("[data-who]").textContent = t("security.who", { handle: me.handle || "" });
+    const err = root.querySelector("[data-error]");
+    root.querySelector("[data-start]").addEventListener("click", async (ev) => {
+      const res = await api("POST", "/v1/me/mfa/totp", { token: app.token() });
+      if (!res.ok) { err.textContent = PW.problemText(res); return; }
+      ev.target.hidden = true;
+      const box = root.querySelector("[data-enrol]");
+      box.hidden = false;
+      box.querySelector("[data-qr]").src = "data:image/png;base64," + res.data.qr_png_base64;
+      box.querySelector("[data-secret]").textContent = res.data.secret;
+      box.querySelector("#totp-code").focus();
+    });
+    const form = root.querySelector("#totp-form");
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const res = await api("POST", "/v1/me/mfa/totp/confirm", { token: app.token(), body: { code: form.elements.code.value.trim() } });
+      if (!res.ok) { err.textContent = PW.problemText(res); return; }
+      err.textContent = "";
+      root.querySelector("[data-enrol]").hidden = true;
+      const done = root.querySelector("[data-done]");
+      done.hidden = false;
+      done.querySelector("[data-codes]").replaceChildren(...(res.data.recovery_codes || []).map((c) => el("li", null, c)));
+      PW.notice(t("totp.done"), "ok");
+    });
+  }
+
+  document.getElementById("logout").addEventListener("click", async () => {
+    await api("DELETE", "/v1/sessions/current", { token: app.token() });
+    sessionStorage.removeItem(TokenKey);
+    walletsCache = meCache = null;
+    go("#/login");
+  });
+
+  // A /pay link opens the app with the payment waiting for the payer.
+  if (location.pathname === "/pay") {
+    const p = PWPay.readPayLink(location.href);
+    if (p) sessionStorage.setItem(PendingPayKey, JSON.stringify(p));
+    history.replaceState(null, "", "/#/send");
+  }
+  PW.initLanguage();
+  PW.pollStatus();
+  window.addEventListener("hashchange", route);
+  route();
+})();

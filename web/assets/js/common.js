@@ -1,0 +1,199 @@
+// common.js: what the app and the console share — strings, the API call,
+// money formatting, the status banner and calm messages. No framework: the
+// pages are server-rendered shells and these scripts fill them.
+"use strict";
+
+const PW = (() => {
+  const S = JSON.parse(document.getElementById("strings").textContent);
+
+  // t returns the text of key with {name} placeholders filled.
+  function t(key, vars) {
+    let s = Object.prototype.hasOwnProperty.call(S, key) ? S[key] : key;
+    for (const [k, v] of Object.entries(vars || {})) s = s.split("{" + k + "}").join(String(v));
+    return s;
+  }
+
+  // The language switch: persisted in a cookie the server reads, so the
+  // next page is rendered in that language from the first byte.
+  function initLanguage() {
+    const sel = document.getElementById("lang");
+    if (!sel) return;
+    sel.addEventListener("change", () => {
+      document.cookie = "pw_lang=" + encodeURIComponent(sel.value) + "; path=/; max-age=31536000; samesite=lax";
+      location.reload();
+    });
+  }
+
+  // api calls the JSON API and never throws for HTTP answers: it resolves
+  // to {status, ok, data, headers}. A network failure resolves to
+  // status 0, so callers treat "no answer" as one more calm state.
+  async function api(method, path, opts) {
+    opts = opts || {};
+    const headers = { Accept: "application/json" };
+    if (opts.token) headers.Authorization = "Bearer " + opts.token;
+    if (opts.idem) headers["Idempotency-Key"] = opts.idem;
+    if (opts.mfa) headers["MFA-Code"] = opts.mfa;
+    if (opts.prefer) headers.Prefer = opts.prefer;
+    let body;
+    if (opts.body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(opts.body);
+    }
+    try {
+      const res = await fetch(path, { method, headers, body, cache: "no-store", credentials: "omit" });
+      let data = null;
+      const text = await res.text();
+      if (text) {
+        try { data = JSON.parse(text); } catch (_) { data = { detail: text }; }
+      }
+      return { status: res.status, ok: res.ok, data: data || {}, headers: res.headers };
+    } catch (err) {
+      return { status: 0, ok: false, data: { code: "network" }, headers: new Headers() };
+    }
+  }
+
+  // retryAfter is the wait the server asked for, in seconds (1..600).
+  function retryAfter(res) {
+    let s = parseInt(res.headers.get("Retry-After") || "", 10);
+    if (!(s > 0) && res.data && res.data.retry_after > 0) s = res.data.retry_after;
+    if (!(s > 0)) s = 1;
+    return Math.min(s, 600);
+  }
+
+  // problemText is the calm sentence for an API error.
+  function problemText(res) {
+    const code = (res.data && res.data.code) || (res.status === 0 ? "network" : "");
+    const key = "error." + code;
+    if (code && Object.prototype.hasOwnProperty.call(S, key)) return t(key);
+    return t("error.generic", { detail: (res.data && (res.data.detail || res.data.title)) || res.status });
+  }
+
+  // Currencies: exponents from the API, cached for the page's life.
+  let currencies = null;
+  async function loadCurrencies() {
+    if (currencies) return currencies;
+    const res = await api("GET", "/v1/currencies");
+    currencies = {};
+    for (const c of (res.ok && res.data.data) || []) currencies[c.code] = c.exponent;
+    return currencies;
+  }
+  function exponent(cur) { return currencies && cur in currencies ? currencies[cur] : 2; }
+
+  // formatMoney shows minor units as a decimal string without floats.
+  function formatMoney(minor, cur) {
+    const e = exponent(cur);
+    const neg = minor < 0;
+    let digits = String(Math.abs(minor)).padStart(e + 1, "0");
+    let int = e ? digits.slice(0, -e) : digits;
+    const frac = e ? digits.slice(-e) : "";
+    int = int.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    return (neg ? "−" : "") + int + (frac ? "." + frac : "") + " " + cur;
+  }
+
+  // parseAmount turns "12.5" into 1250 minor units (for 2 decimals), or
+  // null when the text is not a positive amount with at most e decimals.
+  function parseAmount(text, cur) {
+    const e = exponent(cur);
+    const m = /^\s*(\d{1,15})(?:[.,](\d*))?\s*$/.exec(text || "");
+    if (!m) return null;
+    const frac = m[2] || "";
+    if (frac.length > e) return null;
+    const n = parseInt(m[1] + frac.padEnd(e, "0"), 10);
+    return n > 0 && Number.isSafeInteger(n) ? n : null;
+  }
+
+  function formatDate(iso) {
+    const d = new Date(iso);
+    return isNaN(d) ? "" : d.toLocaleString(document.documentElement.lang);
+  }
+
+  // newKey is a fresh Idempotency-Key for one payment attempt.
+  function newKey() {
+    if (crypto.randomUUID) return "web-" + crypto.randomUUID();
+    const b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return "web-" + Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  }
+
+  // notice shows a short message in the page's live region.
+  function notice(text, kind) {
+    const el = document.getElementById("notice");
+    if (!el) return;
+    el.textContent = text || "";
+    el.className = "notice" + (kind ? " " + kind : "");
+  }
+
+  // Status banner: GET /v1/status, coded defensively — forecast and
+  // maintenance may or may not be there, in whatever shape the server has.
+  const StatusPollMs = 30000;
+  async function pollStatus() {
+    const el = document.getElementById("status-banner");
+    if (!el) return;
+    const res = await api("GET", "/v1/status");
+    const s = res.ok ? res.data : null;
+    const lines = [];
+    if (!s && res.status !== 0) lines.push(t("status.unknown"));
+    if (s && s.state && s.state !== "normal") {
+      // A state this page does not know yet reads as "degraded".
+      const key = Object.prototype.hasOwnProperty.call(S, "status." + s.state) ? "status." + s.state : "status.degraded";
+      lines.push(t(key));
+    }
+    if (s) {
+      const m = nextMaintenance(s.maintenance);
+      if (m) lines.push(t("status.maintenance_window", { start: formatDate(m.start), end: formatDate(m.end) }));
+      const advice = s.best_time_to_pay || s.best_time || s.advice;
+      if (typeof advice === "string" && advice) lines.push(advice);
+      else if (advice && typeof advice.sentence === "string") lines.push(advice.sentence);
+    }
+    el.hidden = lines.length === 0;
+    el.className = "banner" + (s && s.state && s.state !== "normal" ? " warn" : "");
+    el.textContent = lines.join(" · ");
+    setTimeout(pollStatus, StatusPollMs);
+  }
+  function nextMaintenance(list) {
+    if (!Array.isArray(list)) return null;
+    const now = Date.now();
+    for (const w of list) {
+      const start = w && (w.start || w.starts_at), end = w && (w.end || w.ends_at);
+      if (start && end && Date.parse(end) > now) return { start, end };
+    }
+    return null;
+  }
+
+  // countdown shows "retrying in N s" in el and resolves after seconds;
+  // cancel() stops it (resolving false).
+  function countdown(el, seconds, key) {
+    let left = seconds, timer, done;
+    const p = new Promise((resolve) => {
+      done = resolve;
+      const tick = () => {
+        el.textContent = t(key, { s: left });
+        if (left <= 0) return resolve(true);
+        left--;
+        timer = setTimeout(tick, 1000);
+      };
+      tick();
+    });
+    p.cancel = () => { clearTimeout(timer); done(false); };
+    return p;
+  }
+
+  // el makes an element: el("p", {class: "x"}, "text", child, ...).
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === false || v == null) continue;
+      if (k === "class") e.className = v; else e.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children) if (c != null) e.append(c);
+    return e;
+  }
+
+  // fromTemplate clones a <template> of the page.
+  function fromTemplate(id) {
+    return document.getElementById(id).content.cloneNode(true);
+  }
+
+  return { t, api, retryAfter, problemText, loadCurrencies, exponent, formatMoney, parseAmount,
+    formatDate, newKey, notice, pollStatus, countdown, el, fromTemplate, initLanguage };
+})();
