@@ -203,17 +203,22 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 				w.Header().Set("Location", "/v1/intents/int_test")
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusAccepted)
-				io.WriteString(w, `{"id":"int_test","status":"queued"}`)
+				io.WriteString(w, `{"id":"int_test","status":"pending"}`)
 				return
 			}
 		case r.URL.Path == "/v1/intents/int_test":
+			// The shape of pw.Intent: pending, then posted with its transfer's ID.
 			p.polls++
 			w.Header().Set("Content-Type", "application/json")
 			if p.polls < 3 {
-				io.WriteString(w, `{"id":"int_test","status":"queued"}`)
+				io.WriteString(w, `{"id":"int_test","status":"pending"}`)
 				return
 			}
-			fmt.Fprintf(w, `{"id":"int_test","status":"settled","transfer":%s}`, p.intent)
+			var tr struct{ ID string }
+			if err := json.Unmarshal(p.intent, &tr); err != nil || tr.ID == "" {
+				t.Errorf("the queued payment was not posted upstream: %s", p.intent)
+			}
+			fmt.Fprintf(w, `{"id":"int_test","status":"posted","transfer_id":%q}`, tr.ID)
 			return
 		}
 		rp.ServeHTTP(w, r)

@@ -163,10 +163,14 @@ const PWPay = (() => {
       if (r.status === 404 || r.status === 405) { line.textContent = t("pay.queued_no_tracking"); return; }
       if (!r.ok) continue; // busy or offline: keep waiting, the intent is safe
       const st = r.data.status || "";
-      const tr = r.data.transfer || (r.data.transfer_id ? { id: r.data.transfer_id, amount: r.data.amount, currency: r.data.currency } : null);
-      if (tr && tr.id) return paid(app, show, { amount: r.data.amount, currency: r.data.currency, ...tr });
+      if (st === "posted" && r.data.transfer_id) {
+        // The intent names its transfer; the transfer has the amount.
+        const tr = await api("GET", "/v1/transfers/" + encodeURIComponent(r.data.transfer_id), { token: app.token() });
+        return paid(app, show, tr.ok ? tr.data : { id: r.data.transfer_id });
+      }
       if (["failed", "rejected", "expired", "cancelled"].includes(st)) {
-        show("failed", el("p", { class: "error" }, PW.problemText({ status: 409, data: r.data.error || r.data })));
+        const e = r.data.error || {};
+        show("failed", el("p", { class: "error" }, PW.problemText({ status: 409, data: { code: e.code, detail: e.message } })));
         return;
       }
       line.textContent = t("pay.queued_position", { state: st || "queued" });
