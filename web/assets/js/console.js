@@ -57,6 +57,7 @@
       if (dt > 0) {
         const rps = Math.max(0, (s.requests - last.requests) / dt);
         set("rps", rps.toFixed(rps < 10 ? 1 : 0));
+        lastRPS = rps;
         samples.push(rps);
         if (samples.length > SparkPoints) samples.shift();
         spark();
@@ -75,10 +76,57 @@
     $("#spark").setAttribute("data-max", max.toFixed(1));
   }
 
+  // status shows the live state, the forecast against capacity and what
+  // is measured now, the recommendation, maintenance and incidents.
+  let lastRPS = null;
   async function status() {
-    const res = await api("GET", "/v1/status");
-    $("#status-detail").textContent = res.ok ? JSON.stringify(res.data, null, 2) : PW.problemText(res);
     setTimeout(status, 15000);
+    const res = await api("GET", "/v1/status");
+    if (!res.ok) { $("#status-state").textContent = PW.problemText(res); return; }
+    const st = res.data, f = st.forecast;
+    $("#status-state").textContent = t("console.state", { state: st.state });
+    const days = (f && f.next_7d) || [];
+    if (!days.length) {
+      $("#forecast-now").textContent = t("console.no_forecast");
+    } else {
+      const expected = f.next_24h && f.next_24h.length ? f.next_24h[0].expected / 3600 : 0;
+      $("#forecast-now").textContent = t("console.now_vs_forecast", { actual: lastRPS == null ? "–" : lastRPS.toFixed(1), expected: expected.toFixed(1) }) +
+        (f.capacity && f.capacity.rps ? " " + t("console.capacity", { cap: f.capacity.rps.toFixed(0) }) : "");
+    }
+    // No chart or table without a forecast (CSSOM: allowed by the CSP).
+    $("#forecast-bars").style.display = $("#forecast-days").style.display = days.length ? "" : "none";
+    bars(days, f && f.capacity && f.capacity.rps);
+    $("#forecast-days").tBodies[0].replaceChildren(...days.map((d) => el("tr", null,
+      el("td", null, d.date), el("td", null, d.peak_rps.toFixed(1)),
+      el("td", null, d.busy_probability < 0 ? "–" : (100 * d.busy_probability).toFixed(0) + " %"), el("td", null, (d.events || []).join(", ")))));
+    $("#maintenance-list").replaceChildren(...(st.maintenance || []).map((w) => el("li", null,
+      PW.formatDate(w.start) + " – " + PW.formatDate(w.end) + ": " + (w.title || "") + (w.read_only ? " (read-only)" : ""))));
+    $("#incident-list").replaceChildren(...(st.incidents || []).map((i) => el("li", null, i.title + " — " + i.status + " (" + i.impact + ")")));
+    const rec = await api("GET", "/v1/forecast/recommendations", { token: key() });
+    $("#forecast-advice").textContent = rec.ok ? rec.data.summary || "" : "";
+  }
+
+  // bars draws each day's expected peak, with the capacity as a line.
+  function bars(days, capacity) {
+    const svg = $("#forecast-bars");
+    const ns = "http://www.w3.org/2000/svg";
+    const top = Math.max(1, capacity || 0, ...days.map((d) => d.peak_rps)) * 1.1;
+    const w = 280 / Math.max(1, days.length);
+    const kids = days.map((d, i) => {
+      const r = document.createElementNS(ns, "rect");
+      const h = (d.peak_rps / top) * 96;
+      r.setAttribute("x", (i * w + 4).toFixed(1)); r.setAttribute("width", (w - 8).toFixed(1));
+      r.setAttribute("y", (98 - h).toFixed(1)); r.setAttribute("height", h.toFixed(1));
+      if (capacity && d.peak_rps > capacity) r.setAttribute("class", "over");
+      return r;
+    });
+    if (capacity) {
+      const l = document.createElementNS(ns, "line");
+      const y = (98 - (capacity / top) * 96).toFixed(1);
+      l.setAttribute("x1", "0"); l.setAttribute("x2", "280"); l.setAttribute("y1", y); l.setAttribute("y2", y);
+      kids.push(l);
+    }
+    svg.replaceChildren(...kids);
   }
 
   function dl(obj) {
