@@ -10,6 +10,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
 	"github.com/peakwallet/peakwallet/auth"
 	"github.com/peakwallet/peakwallet/ledger"
 )
@@ -47,6 +48,19 @@ type OpsSummary struct {
 	Draining           bool    `json:"draining"`
 	LedgerCommits      int64   `json:"ledger_commits"`   // store transactions of the sequencer
 	LedgerTransfers    int64   `json:"ledger_transfers"` // transfers they carried
+	// Admission's state, when the server controls overload.
+	Admission *AdmissionSummary `json:"admission,omitempty"`
+}
+
+// AdmissionSummary is admission control's state for the console.
+type AdmissionSummary struct {
+	Limit             int            `json:"limit"`               // the adaptive concurrency limit
+	Admitted          int            `json:"admitted"`            // requests holding a slot
+	Queued            map[string]int `json:"queued"`              // waiting, by priority class
+	Refused           map[string]int `json:"refused"`             // refused at arrival since start, by class
+	Shed              map[string]int `json:"shed"`                // displaced from the queue since start, by class
+	Breaker           string         `json:"breaker"`             // closed, open or half_open
+	RetryAfterSeconds float64        `json:"retry_after_seconds"` // what a new payment would be told now
 }
 
 // verifyRoute runs the configured check (cmd wires ledger.Verify and the
@@ -98,6 +112,16 @@ func serveOpsSummary(s *Server, rt *Route) http.Handler {
 					sum.LedgerTransfers += int64(m.GetHistogram().GetSampleSum())
 				}
 			}
+		}
+		if s.admission != nil {
+			a := s.admission.Stats()
+			as := &AdmissionSummary{Limit: a.Limit, Admitted: a.InFlight, Breaker: a.Breaker, RetryAfterSeconds: a.RetryAfter.Seconds(),
+				Queued: map[string]int{}, Refused: map[string]int{}, Shed: map[string]int{}}
+			for c := range a.Queued {
+				name := admission.Class(c).String()
+				as.Queued[name], as.Refused[name], as.Shed[name] = a.Queued[c], int(a.Refused[c]), int(a.Shed[c])
+			}
+			sum.Admission = as
 		}
 		writeJSON(w, rt.Status, sum)
 	})

@@ -232,6 +232,9 @@ func TestBrowserConsole(t *testing.T) {
 	go func() { done <- load(t, s.client, from, to, stop) }()
 	run(t, ctx, "live throughput moves", pollTrue(`parseFloat(document.querySelector('[data-m="rps"]').textContent) > 10 &&
 		document.querySelector("#spark polyline").getAttribute("points").split(" ").length >= 5`))
+	run(t, ctx, "admission state by class", pollTrue(`!document.querySelector("#admission").hidden &&
+		document.querySelectorAll("#admission-classes tbody tr").length === 4 &&
+		/\d/.test(document.querySelector("#admission-state").textContent)`))
 	screenshot(t, ctx, "console-live")
 	close(stop)
 	<-done

@@ -43,8 +43,19 @@
 
   const fmtS = (s) => (s >= 1 ? s.toFixed(2) + " s" : (s * 1000).toFixed(s < 0.01 ? 2 : 0) + " ms");
 
+  // admission shows the limit, the breaker and each class's queue.
+  function admission(a) {
+    $("#admission").hidden = !a;
+    if (!a) return;
+    $("#admission-state").textContent = t("console.admission_state", { limit: a.limit, admitted: a.admitted, breaker: a.breaker,
+      retry: a.retry_after_seconds ? fmtS(a.retry_after_seconds) : "0 s" });
+    $("#admission-classes").tBodies[0].replaceChildren(...["payment", "topup", "read", "report"].map((c) => el("tr", null,
+      el("td", null, c), el("td", null, String(a.queued[c] || 0)), el("td", null, String(a.refused[c] || 0)), el("td", null, String(a.shed[c] || 0)))));
+  }
+
   // show turns two readings of totals into rates, and plots them.
   function show(s) {
+    admission(s.admission);
     const set = (k, v) => { $('[data-m="' + k + '"]').textContent = v; };
     set("inflight", s.in_flight);
     set("commits", s.ledger_commits);
@@ -104,6 +115,8 @@
     $("#incident-list").replaceChildren(...(st.incidents || []).map((i) => el("li", null, i.title + " — " + i.status + " (" + i.impact + ")")));
     const rec = await api("GET", "/v1/forecast/recommendations", { token: key() });
     $("#forecast-advice").textContent = rec.ok ? rec.data.summary || "" : "";
+    // Without a forecast the recommendation already says why; say it once.
+    if (!days.length && rec.ok && rec.data.summary) $("#forecast-now").textContent = "";
   }
 
   // bars draws each day's expected peak, with the capacity as a line.
