@@ -3,7 +3,6 @@ package http
 import (
 	"context"
 	"net/http"
-	"reflect"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -18,49 +17,14 @@ const StatusBodyBytesMax = 16 << 10
 // statusCall is the status-service call of a status route.
 type statusCall[Req, Resp any] func(ctx context.Context, svc *status.Service, r *http.Request, req *Req) (Resp, error)
 
-// statusRoute serves an operators' status route: strict body (when it
-// takes one), then the status service. Without a status service (some
-// tests) it answers not_found.
+// statusRoute serves an operators' status route (see serviceRoute).
 func statusRoute[Req, Resp any](call statusCall[Req, Resp]) endpoint {
-	ep := endpoint{request: reflect.TypeFor[Req](), response: reflect.TypeFor[Resp]()}
-	if ep.request == reflect.TypeFor[None]() {
-		ep.request = nil
-	}
-	if ep.response == reflect.TypeFor[None]() {
-		ep.response = nil
-	}
-	ep.build = func(s *Server, rt *Route) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if s.status == nil {
-				Error(w, r, pw.Errorf(pw.ENOTFOUND, "status is not enabled on this server"))
-				return
-			}
-			req := new(Req)
-			if rt.BodyMax > 0 {
-				body, err := ReadBody(w, r, rt.BodyMax)
-				if err != nil {
-					Error(w, r, err)
-					return
-				}
-				if err := DecodeJSON(body, req); err != nil {
-					Error(w, r, err)
-					return
-				}
-			}
-			v, err := call(r.Context(), s.status, r, req)
-			if err != nil {
-				Error(w, r, err)
-				return
-			}
-			if ep.response == nil {
-				w.Header().Set("Cache-Control", "no-store")
-				w.WriteHeader(rt.Status)
-				return
-			}
-			writeJSON(w, rt.Status, v)
+	return serviceRoute(func(s *Server) (*status.Service, bool) { return s.status, s.status != nil },
+		"status is not enabled on this server",
+		func(ctx context.Context, svc *status.Service, r *http.Request, req *Req) (Resp, int, error) {
+			v, err := call(ctx, svc, r, req)
+			return v, 0, err
 		})
-	}
-	return ep
 }
 
 func createIncident(ctx context.Context, svc *status.Service, _ *http.Request, req *status.IncidentCreate) (*status.Incident, error) {

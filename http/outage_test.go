@@ -2,7 +2,6 @@ package http_test
 
 import (
 	"context"
-	"net/url"
 	"testing"
 	"time"
 
@@ -20,18 +19,8 @@ import (
 // 500, no hang), /readyz fails and the breaker opens; once it is back,
 // service returns by itself, and every acknowledged transfer is there.
 func TestPostgresOutageAndRecovery(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := faultproxy.New(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	u.Host = proxy.Addr()
-	store, err := postgres.Open(context.Background(), u.String(), postgres.Options{MaxConns: 4})
+	proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
+	store, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,18 +99,8 @@ func TestPostgresOutageAndRecovery(t *testing.T) {
 // after their deadline, not after the ledger's 30 s commit bound, and never
 // 500 for a batch that had not sent its COMMIT; service returns after.
 func TestPostgresStall(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := faultproxy.New(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	u.Host = proxy.Addr()
-	store, err := postgres.Open(context.Background(), u.String(), postgres.Options{MaxConns: 4})
+	proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
+	store, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,10 +72,19 @@ func clientAddress(r *http.Request) string {
 // response and its status (0 for the route's).
 type authCall[Req, Resp any] func(ctx context.Context, a *auth.Service, r *http.Request, req *Req) (Resp, int, error)
 
-// authRoute serves a security route: strict body (when it takes one),
-// then the auth service. These routes move no money, so they take no
-// Idempotency-Key; each is safe to retry or fails harmlessly.
+// authRoute serves a security route. These routes move no money, so they
+// take no Idempotency-Key; each is safe to retry or fails harmlessly.
 func authRoute[Req, Resp any](call authCall[Req, Resp]) endpoint {
+	return serviceRoute(func(s *Server) (*auth.Service, bool) { return s.security, s.security != nil },
+		"users and keys are not enabled on this server", call)
+}
+
+// serviceRoute serves a route of one of the server's optional services
+// (users and keys, status): a strict body (when the route takes one), then
+// the service's call, whose value is written with its status (0: the
+// route's). A server built without the service answers not_found.
+func serviceRoute[S, Req, Resp any](service func(*Server) (S, bool), missing string,
+	call func(ctx context.Context, svc S, r *http.Request, req *Req) (Resp, int, error)) endpoint {
 	ep := endpoint{request: reflect.TypeFor[Req](), response: reflect.TypeFor[Resp]()}
 	if ep.request == reflect.TypeFor[None]() {
 		ep.request = nil
@@ -85,8 +94,9 @@ func authRoute[Req, Resp any](call authCall[Req, Resp]) endpoint {
 	}
 	ep.build = func(s *Server, rt *Route) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if s.security == nil {
-				Error(w, r, pw.Errorf(pw.ENOTFOUND, "users and keys are not enabled on this server"))
+			svc, ok := service(s)
+			if !ok {
+				Error(w, r, pw.Errorf(pw.ENOTFOUND, "%s", missing))
 				return
 			}
 			req := new(Req)
@@ -103,7 +113,7 @@ func authRoute[Req, Resp any](call authCall[Req, Resp]) endpoint {
 					}
 				}
 			}
-			v, status, err := call(r.Context(), s.security, r, req)
+			v, status, err := call(r.Context(), svc, r, req)
 			if err != nil {
 				Error(w, r, err)
 				return

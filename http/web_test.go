@@ -20,7 +20,6 @@ import (
 	"github.com/peakwallet/peakwallet/web"
 )
 
-
 // webServer is a server with the web app mounted and verify wired.
 func webServer(t *testing.T) *httptest.Server {
 	t.Helper()

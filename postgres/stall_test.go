@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"net/url"
 	"testing"
 	"time"
 
@@ -19,18 +18,8 @@ import (
 // caller hears "unavailable" (the COMMIT was never sent: nothing moved),
 // and the ledger works again once the network does.
 func TestLedgerGivesUpOnAStalledStore(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := faultproxy.New(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	u.Host = proxy.Addr()
-	s, err := postgres.Open(context.Background(), u.String(), postgres.Options{MaxConns: 4})
+	proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
+	s, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

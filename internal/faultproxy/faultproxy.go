@@ -7,7 +7,9 @@ package faultproxy
 import (
 	"io"
 	"net"
+	"net/url"
 	"sync"
+	"testing"
 )
 
 // Proxy forwards connections from its address to a target.
@@ -142,4 +144,22 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 			return
 		}
 	}
+}
+
+// ForPostgres puts a proxy between a test and the PostgreSQL of dsn and
+// returns it with the DSN that goes through it; the proxy closes with the
+// test.
+func ForPostgres(tb testing.TB, dsn string) (*Proxy, string) {
+	tb.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p, err := New(u.Host)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { p.Close() })
+	u.Host = p.Addr()
+	return p, u.String()
 }
