@@ -198,10 +198,14 @@ func TestBrowserUserJourney(t *testing.T) {
 	run(t, ctx, "switch to Chinese",
 		chromedp.Navigate(base+"/#/wallets"),
 		chromedp.WaitVisible(chromedp.CSS(".wallet")),
-		chromedp.SetValue(chromedp.CSS("#lang"), "zh-CN"),
-		evalVoid(`document.getElementById("lang").dispatchEvent(new Event("change"))`),
-		chromedp.Sleep(500*time.Millisecond),
+		// The change reloads the page: fire it after this script returns,
+		// so that the evaluation is not cut short by the navigation.
+		evalVoid(`setTimeout(() => { const s = document.getElementById("lang"); s.value = "zh-CN"; s.dispatchEvent(new Event("change")) }, 0)`),
+	)
+	waitReloaded(t, ctx, `document.documentElement.lang === "zh-CN" && !!document.querySelector(".wallet")`)
+	run(t, ctx, "the app in Chinese",
 		chromedp.WaitVisible(chromedp.CSS(".wallet")),
+		pollTrue(`document.documentElement.lang === "zh-CN"`),
 		readInto(&nav, chromedp.Text(chromedp.CSS("#nav"))),
 	)
 	if !strings.Contains(nav, "钱包") {

@@ -146,6 +146,24 @@ func submit(form string) chromedp.Action[chromedp.Void] {
 	return evalVoid(fmt.Sprintf("document.querySelector(%q).requestSubmit()", form))
 }
 
+// waitReloaded waits, across a page load, until js is true on the new
+// page: an evaluation that meets the navigation fails, and is tried again.
+func waitReloaded(t *testing.T, ctx context.Context, js string) {
+	t.Helper()
+	deadline := time.Now().Add(BrowserStepTimeout)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			failureScreenshot(t, ctx)
+			t.Fatalf("the page did not reload to %s: %v", js, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // pollTrue waits until a JavaScript expression is true.
 func pollTrue(js string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
