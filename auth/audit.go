@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sync"
+	"time"
 
 	pw "github.com/peakwallet/peakwallet"
 )
@@ -50,18 +52,86 @@ func ChainHash(prevHash string, r *AuditRecord) string {
 func (s *Service) Audit(ctx context.Context, action, target string, detail map[string]string) error {
 	rec := &AuditRecord{At: s.clock(), Actor: actor(ctx), Action: action, Target: target,
 		Address: ClientAddress(ctx), Detail: detail}
-	err := s.store.AppendAudit(ctx, rec, func(prev *AuditRecord) error {
-		rec.Seq, rec.PrevHash = 1, GenesisHash
-		if prev != nil {
-			rec.Seq, rec.PrevHash = prev.Seq+1, prev.Hash
-		}
-		rec.Hash = ChainHash(rec.PrevHash, rec)
-		return nil
-	})
-	if err != nil {
+	if err := s.audits.append(ctx, rec, s.store); err != nil {
 		return &pw.Error{Code: pw.ErrorCode(err), Op: "auth.Audit", Message: "the audit log cannot be written", Err: err}
 	}
 	return nil
+}
+
+// Audit appends limits.
+const (
+	// AuditBatchMax bounds the records one append transaction carries.
+	AuditBatchMax = 512
+	// auditAppendTimeout bounds one append transaction.
+	auditAppendTimeout = 10 * time.Second
+)
+
+// auditQueue group-commits audit records: every operator money action is
+// audited before it runs, and one durable transaction per record would
+// make operators' traffic queue for the disk one by one. The first caller
+// with nothing in flight becomes the leader: it appends everything queued
+// (its own record included) in one transaction per batch, chaining the
+// records in queue order, until the queue is empty; the others wait for
+// their batch's outcome.
+type auditQueue struct {
+	mu      sync.Mutex
+	waiting []*auditWaiter
+	leading bool
+}
+
+type auditWaiter struct {
+	rec  *AuditRecord
+	done chan error
+}
+
+func (q *auditQueue) append(ctx context.Context, rec *AuditRecord, store Store) error {
+	w := &auditWaiter{rec: rec, done: make(chan error, 1)}
+	q.mu.Lock()
+	q.waiting = append(q.waiting, w)
+	lead := !q.leading
+	q.leading = true
+	q.mu.Unlock()
+	if lead {
+		q.lead(ctx, store)
+	}
+	return <-w.done
+}
+
+func (q *auditQueue) lead(ctx context.Context, store Store) {
+	// The batch serves other callers too: it must not end with this one's
+	// request.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditAppendTimeout)
+	defer cancel()
+	for {
+		q.mu.Lock()
+		n := min(len(q.waiting), AuditBatchMax)
+		if n == 0 {
+			q.leading = false
+			q.mu.Unlock()
+			return
+		}
+		batch := q.waiting[:n:n]
+		q.waiting = q.waiting[n:]
+		q.mu.Unlock()
+		recs := make([]*AuditRecord, n)
+		for i, w := range batch {
+			recs[i] = w.rec
+		}
+		err := store.AppendAudit(ctx, recs, func(prev *AuditRecord) error {
+			for _, rec := range recs {
+				rec.Seq, rec.PrevHash = 1, GenesisHash
+				if prev != nil {
+					rec.Seq, rec.PrevHash = prev.Seq+1, prev.Hash
+				}
+				rec.Hash = ChainHash(rec.PrevHash, rec)
+				prev = rec
+			}
+			return nil
+		})
+		for _, w := range batch {
+			w.done <- err
+		}
+	}
 }
 
 // AuditLog lists records after the cursor (a Seq).

@@ -68,6 +68,7 @@ type Service struct {
 	dummyHash string
 	throttle  *throttle
 	aead      cipher.AEAD // seals TOTP secrets; nil without a SecretKey
+	audits    auditQueue
 }
 
 // New returns a Service. ledger may be nil for services that only

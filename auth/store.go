@@ -65,10 +65,11 @@ type Store interface {
 	// RevokeOperator ends an operator's key (ENOTFOUND when none is live).
 	RevokeOperator(ctx context.Context, id string, at time.Time) error
 
-	// AppendAudit appends rec under a lock on the chain's head: seal is
-	// called with the previous record (nil for the first) and must fill
-	// rec.Seq, PrevHash and Hash. Two appends never share a predecessor.
-	AppendAudit(ctx context.Context, rec *AuditRecord, seal func(prev *AuditRecord) error) error
+	// AppendAudit appends recs, in order, in one transaction under a lock
+	// on the chain's head: seal is called with the previous record (nil for
+	// the first) and must fill each record's Seq, PrevHash and Hash. Two
+	// appends never share a predecessor.
+	AppendAudit(ctx context.Context, recs []*AuditRecord, seal func(prev *AuditRecord) error) error
 	// Audit lists records with Seq > after, in Seq order.
 	Audit(ctx context.Context, after int64, limit int) ([]*AuditRecord, error)
 

@@ -332,7 +332,7 @@ func scanAudit(r rowScanner) (*auth.AuditRecord, error) {
 	return &a, nil
 }
 
-func (s *Store) AppendAudit(ctx context.Context, rec *auth.AuditRecord, seal func(prev *auth.AuditRecord) error) error {
+func (s *Store) AppendAudit(ctx context.Context, recs []*auth.AuditRecord, seal func(prev *auth.AuditRecord) error) error {
 	return s.authTx(ctx, "postgres.AppendAudit", func(tx pgx.Tx) error {
 		// The head row's lock makes appends take turns, across processes.
 		if _, err := tx.Exec(ctx, "SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"); err != nil {
@@ -348,20 +348,22 @@ func (s *Store) AppendAudit(ctx context.Context, rec *auth.AuditRecord, seal fun
 		if err := seal(prev); err != nil {
 			return err
 		}
-		var detail *string
-		if len(rec.Detail) > 0 {
-			b, err := json.Marshal(rec.Detail)
-			if err != nil {
+		for _, rec := range recs {
+			var detail *string
+			if len(rec.Detail) > 0 {
+				b, err := json.Marshal(rec.Detail)
+				if err != nil {
+					return err
+				}
+				d := string(b)
+				detail = &d
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO audit ("+auditCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+				rec.Seq, micros(rec.At), rec.Actor, rec.Action, rec.Target, rec.Address, detail, rec.PrevHash, rec.Hash); err != nil {
 				return err
 			}
-			d := string(b)
-			detail = &d
 		}
-		if _, err := tx.Exec(ctx, "INSERT INTO audit ("+auditCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-			rec.Seq, micros(rec.At), rec.Actor, rec.Action, rec.Target, rec.Address, detail, rec.PrevHash, rec.Hash); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, "UPDATE audit_head SET seq = $1 WHERE id = 1", rec.Seq)
+		_, err = tx.Exec(ctx, "UPDATE audit_head SET seq = $1 WHERE id = 1", recs[len(recs)-1].Seq)
 		return err
 	})
 }

@@ -322,7 +322,7 @@ func scanAudit(r scanner) (*auth.AuditRecord, error) {
 	return &a, nil
 }
 
-func (s *Store) AppendAudit(ctx context.Context, rec *auth.AuditRecord, seal func(prev *auth.AuditRecord) error) error {
+func (s *Store) AppendAudit(ctx context.Context, recs []*auth.AuditRecord, seal func(prev *auth.AuditRecord) error) error {
 	return s.tx(ctx, "sqlite.AppendAudit", func(tx *sql.Tx) error {
 		// BEGIN IMMEDIATE holds SQLite's one write lock: the head cannot move.
 		prev, err := scanAudit(tx.QueryRowContext(ctx, "SELECT "+auditCols+" FROM audit WHERE seq = (SELECT seq FROM audit_head WHERE id = 1)"))
@@ -335,12 +335,13 @@ func (s *Store) AppendAudit(ctx context.Context, rec *auth.AuditRecord, seal fun
 		if err := seal(prev); err != nil {
 			return err
 		}
-		detail := encodeMetadata(rec.Detail)
-		if _, err := tx.ExecContext(ctx, "INSERT INTO audit ("+auditCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			rec.Seq, micros(rec.At), rec.Actor, rec.Action, rec.Target, rec.Address, detail, rec.PrevHash, rec.Hash); err != nil {
-			return err
+		for _, rec := range recs {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO audit ("+auditCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+				rec.Seq, micros(rec.At), rec.Actor, rec.Action, rec.Target, rec.Address, encodeMetadata(rec.Detail), rec.PrevHash, rec.Hash); err != nil {
+				return err
+			}
 		}
-		_, err = tx.ExecContext(ctx, "UPDATE audit_head SET seq = ? WHERE id = 1", rec.Seq)
+		_, err = tx.ExecContext(ctx, "UPDATE audit_head SET seq = ? WHERE id = 1", recs[len(recs)-1].Seq)
 		return err
 	})
 }
