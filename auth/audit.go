@@ -52,7 +52,7 @@ func ChainHash(prevHash string, r *AuditRecord) string {
 func (s *Service) Audit(ctx context.Context, action, target string, detail map[string]string) error {
 	rec := &AuditRecord{At: s.clock(), Actor: actor(ctx), Action: action, Target: target,
 		Address: ClientAddress(ctx), Detail: detail}
-	if err := s.audits.append(ctx, rec, s.store); err != nil {
+	if err := s.audits.append(rec, s.store); err != nil {
 		return &pw.Error{Code: pw.ErrorCode(err), Op: "auth.Audit", Message: "the audit log cannot be written", Err: err}
 	}
 	return nil
@@ -69,10 +69,10 @@ const (
 // auditQueue group-commits audit records: every operator money action is
 // audited before it runs, and one durable transaction per record would
 // make operators' traffic queue for the disk one by one. The first caller
-// with nothing in flight becomes the leader: it appends everything queued
-// (its own record included) in one transaction per batch, chaining the
-// records in queue order, until the queue is empty; the others wait for
-// their batch's outcome.
+// with nothing in flight becomes the leader and appends everything queued
+// (its own record included) in one transaction, chaining the records in
+// queue order; if more arrived meanwhile, a goroutine takes the lead for
+// the next batch, so no caller waits for more than the batch after its own.
 type auditQueue struct {
 	mu      sync.Mutex
 	waiting []*auditWaiter
@@ -84,7 +84,7 @@ type auditWaiter struct {
 	done chan error
 }
 
-func (q *auditQueue) append(ctx context.Context, rec *AuditRecord, store Store) error {
+func (q *auditQueue) append(rec *AuditRecord, store Store) error {
 	w := &auditWaiter{rec: rec, done: make(chan error, 1)}
 	q.mu.Lock()
 	q.waiting = append(q.waiting, w)
@@ -92,45 +92,45 @@ func (q *auditQueue) append(ctx context.Context, rec *AuditRecord, store Store) 
 	q.leading = true
 	q.mu.Unlock()
 	if lead {
-		q.lead(ctx, store)
+		q.lead(store)
 	}
 	return <-w.done
 }
 
-func (q *auditQueue) lead(ctx context.Context, store Store) {
-	// The batch serves other callers too: it must not end with this one's
-	// request.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditAppendTimeout)
-	defer cancel()
-	for {
-		q.mu.Lock()
-		n := min(len(q.waiting), AuditBatchMax)
-		if n == 0 {
-			q.leading = false
-			q.mu.Unlock()
-			return
-		}
-		batch := q.waiting[:n:n]
-		q.waiting = q.waiting[n:]
-		q.mu.Unlock()
-		recs := make([]*AuditRecord, n)
-		for i, w := range batch {
-			recs[i] = w.rec
-		}
-		err := store.AppendAudit(ctx, recs, func(prev *AuditRecord) error {
-			for _, rec := range recs {
-				rec.Seq, rec.PrevHash = 1, GenesisHash
-				if prev != nil {
-					rec.Seq, rec.PrevHash = prev.Seq+1, prev.Hash
-				}
-				rec.Hash = ChainHash(rec.PrevHash, rec)
-				prev = rec
+// lead appends one batch, then hands the lead on or gives it up.
+func (q *auditQueue) lead(store Store) {
+	q.mu.Lock()
+	n := min(len(q.waiting), AuditBatchMax)
+	batch := q.waiting[:n:n]
+	q.waiting = q.waiting[n:]
+	q.mu.Unlock()
+	recs := make([]*AuditRecord, n)
+	for i, w := range batch {
+		recs[i] = w.rec
+	}
+	// The batch serves several callers: no one request's context ends it.
+	ctx, cancel := context.WithTimeout(context.Background(), auditAppendTimeout)
+	err := store.AppendAudit(ctx, recs, func(prev *AuditRecord) error {
+		for _, rec := range recs {
+			rec.Seq, rec.PrevHash = 1, GenesisHash
+			if prev != nil {
+				rec.Seq, rec.PrevHash = prev.Seq+1, prev.Hash
 			}
-			return nil
-		})
-		for _, w := range batch {
-			w.done <- err
+			rec.Hash = ChainHash(rec.PrevHash, rec)
+			prev = rec
 		}
+		return nil
+	})
+	cancel()
+	for _, w := range batch {
+		w.done <- err
+	}
+	q.mu.Lock()
+	more := len(q.waiting) > 0
+	q.leading = more
+	q.mu.Unlock()
+	if more {
+		go q.lead(store)
 	}
 }
 
