@@ -111,19 +111,11 @@ func runBench(ctx context.Context, args []string, env *environment) error {
 			return &target{svc: benchClient(f.url, f.key, f.callers), close: func() {}}, nil
 		}
 	default:
-		if f.store.postgres == "" && !flagSet(fs, "data") && env.getenv("PEAKWALLET_DATA") == "" {
-			dir, err := os.MkdirTemp("", "peakwallet-bench")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			f.store.data = dir
-		}
-		s, where, err := f.store.open(ctx, nil)
+		s, where, closeStore, err := openBenchStore(ctx, &f, fs, env)
 		if err != nil {
 			return err
 		}
-		defer s.Close()
+		defer closeStore()
 		store, rep.Store = s, where
 		if f.overHTTP {
 			rep.Mode = "over HTTP (loopback, keep-alive, server in this process)"
@@ -262,6 +254,33 @@ func runOne(ctx context.Context, env *environment, t *target, pop *bench.Populat
 	fmt.Fprintf(env.stderr, "bench: %s: %.0f transfers/s, p99 %.2f ms, busy %.2f %%\n", c.Label, r.Throughput, r.P99ms, 100*r.BusyShare)
 	rep.Runs = append(rep.Runs, r)
 	return r, nil
+}
+
+// openBenchStore opens the store the bench writes to: the one the flags
+// name, or a fresh SQLite store in a temporary directory, removed again by
+// the returned close.
+func openBenchStore(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env *environment) (pw.Store, string, func(), error) {
+	dir := ""
+	if f.store.postgres == "" && !flagSet(fs, "data") && env.getenv("PEAKWALLET_DATA") == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "peakwallet-bench"); err != nil {
+			return nil, "", nil, err
+		}
+		f.store.data = dir
+	}
+	s, where, err := f.store.open(ctx, nil)
+	if err != nil {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
+		return nil, "", nil, err
+	}
+	return s, where, func() {
+		s.Close()
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
+	}, nil
 }
 
 // interleaveRounds is how many turns the closed-loop scenarios take when

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -51,20 +50,12 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 		// and its store are its own; run peakwallet verify there after.
 		url, key, where = f.url, f.key, "the server's at "+f.url
 	} else {
-		if f.store.postgres == "" && !flagSet(fs, "data") && env.getenv("PEAKWALLET_DATA") == "" {
-			dir, err := os.MkdirTemp("", "peakwallet-bench")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			f.store.data = dir
-		}
+		var closeStore func()
 		var err error
-		store, where, err = f.store.open(ctx, nil)
-		if err != nil {
+		if store, where, closeStore, err = openBenchStore(ctx, f, fs, env); err != nil {
 			return err
 		}
-		defer store.Close()
+		defer closeStore()
 		l := ledger.New(store, ledger.Options{})
 		defer l.Close()
 		ctrl = admission.New(admission.Config{})
