@@ -188,7 +188,7 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.T
 	defer sqlTx.Rollback()
 	// The statements run without ctx's cancellation (the transaction itself
 	// still ends with ctx): see uncancellable.
-	t := &tx{tx: sqlTx, stmts: s.stmts, accounts: &s.cache, store: s}
+	t := &tx{tx: sqlTx, store: s}
 	if err := fn(uncancellable(ctx), t); err != nil {
 		return err
 	}

@@ -11,15 +11,13 @@ import (
 // tx is a write transaction. BEGIN IMMEDIATE already holds SQLite's one
 // write lock, so LockAccounts needs no row locks.
 type tx struct {
-	tx       *sql.Tx
-	stmts    *stmtCache
-	accounts *accountCache
-	written  []*pw.Changes // applied to the account cache once committed
-	store    *Store
+	tx      *sql.Tx
+	store   *Store
+	written []*pw.Changes // applied to the account cache once committed
 }
 
 func (t *tx) LockAccounts(ctx context.Context, ids []string) (map[string]*pw.Account, error) {
-	found, missing := t.accounts.get(ids)
+	found, missing := t.store.cache.get(ids)
 	if len(missing) == 0 {
 		return found, nil
 	}
@@ -27,7 +25,7 @@ func (t *tx) LockAccounts(ctx context.Context, ids []string) (map[string]*pw.Acc
 	if err != nil {
 		return nil, err
 	}
-	t.accounts.put(list)
+	t.store.cache.put(list)
 	for _, a := range list {
 		found[a.ID] = a
 	}

@@ -49,7 +49,7 @@ func (t *tx) execRows(ctx context.Context, op, head, tail string, cols, n int, r
 		}
 		var res sql.Result
 		var err error
-		if q, stmt := t.stmts.get(head, tail, cols, size); stmt != nil {
+		if q, stmt := t.store.stmts.get(head, tail, cols, size); stmt != nil {
 			res, err = t.tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
 		} else {
 			res, err = t.tx.ExecContext(ctx, q, args...)

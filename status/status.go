@@ -92,7 +92,8 @@ func WindowOf(mw pw.MaintenanceWindow) Window {
 	return Window{ID: mw.ID, Title: title, Start: mw.Start, End: mw.End, ReadOnly: mw.ReadOnly}
 }
 
-// Windows lists windows that end after from.
+// ScheduleSource is the MaintenanceSource of a running server: the
+// operator's windows (admission's schedule), plus any kept elsewhere.
 type ScheduleSource struct {
 	// List returns the operator's windows (admission.Schedule.Windows).
 	List func() []pw.MaintenanceWindow
@@ -100,7 +101,7 @@ type ScheduleSource struct {
 	Also MaintenanceSource
 }
 
-// Windows implements MaintenanceSource.
+// Windows lists the windows that end after from.
 func (s ScheduleSource) Windows(ctx context.Context, from time.Time) ([]Window, error) {
 	var out []Window
 	for _, mw := range s.List() {

@@ -28,7 +28,7 @@ func runAudit(ctx context.Context, args []string, env *environment) error {
 	if *limit < 1 || *limit > auth.AuditPageMax || *after < 0 {
 		return fmt.Errorf("--limit must be 1 to %d and --after not negative", auth.AuditPageMax)
 	}
-	store, _, err := sf.open(ctx, nil)
+	store, _, err := sf.open(ctx)
 	if err != nil {
 		return err
 	}

@@ -268,7 +268,7 @@ func openBenchStore(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env *e
 		}
 		f.store.data = dir
 	}
-	s, where, err := f.store.open(ctx, nil)
+	s, where, err := f.store.open(ctx)
 	if err != nil {
 		if dir != "" {
 			os.RemoveAll(dir)

@@ -36,7 +36,7 @@ func runDemo(ctx context.Context, args []string, env *environment) error {
 	if *users < 0 || *users > DemoUsersMax || *transfers < 0 || *transfers > DemoTransfersMax || *weeks < 4 || *weeks > 52 {
 		return fmt.Errorf("demo: --users 0..%d, --transfers 0..%d, --weeks 4..52", DemoUsersMax, DemoTransfersMax)
 	}
-	store, where, err := sf.open(ctx, nil)
+	store, where, err := sf.open(ctx)
 	if err != nil {
 		return err
 	}

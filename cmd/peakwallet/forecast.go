@@ -27,7 +27,7 @@ func runForecast(ctx context.Context, args []string, env *environment) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	store, _, err := sf.open(ctx, nil)
+	store, _, err := sf.open(ctx)
 	if err != nil {
 		return err
 	}

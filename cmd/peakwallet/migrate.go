@@ -18,7 +18,7 @@ func runMigrate(ctx context.Context, args []string, env *environment) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	store, where, err := sf.open(ctx, nil) // opening applies every pending migration
+	store, where, err := sf.open(ctx) // opening applies every pending migration
 	if err != nil {
 		return err
 	}

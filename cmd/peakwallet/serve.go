@@ -55,7 +55,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		return err
 	}
 
-	store, where, err := sf.open(ctx, logger)
+	store, where, err := sf.open(ctx)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 
@@ -37,7 +36,7 @@ type Store interface {
 
 // open constructs the chosen store explicitly (no registration by import)
 // and applies pending migrations.
-func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (Store, string, error) {
+func (f *storeFlags) open(ctx context.Context) (Store, string, error) {
 	if f.postgres != "" {
 		s, err := postgres.Open(ctx, f.postgres, postgres.Options{ApplicationName: "peakwallet"})
 		if err != nil {

@@ -22,7 +22,7 @@ func runVerify(ctx context.Context, args []string, env *environment) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	store, where, err := sf.open(ctx, nil)
+	store, where, err := sf.open(ctx)
 	if err != nil {
 		return err
 	}
