@@ -64,7 +64,7 @@ func MustOpenStatusEnv(tb testing.TB) *StatusEnv {
 			staticAuth{otherToken: {Kind: pw.PrincipalMerchant, ID: "m1"}, supportToken: {Kind: pw.PrincipalOperator, ID: "op1", Role: pw.RoleSupport}},
 		},
 		Readiness: store.Ping, Logger: log, Registry: prometheus.NewRegistry(), Now: clock,
-		Status: svc, Traffic: rec, PublicURL: "https://pay.example",
+		Status: svc, Traffic: rec, PublicURL: "https://pay.example", Intents: store,
 	})
 	hs := httptest.NewServer(srv.Handler())
 	tb.Cleanup(func() {
@@ -247,5 +247,46 @@ func TestTrafficRecorded(t *testing.T) {
 	}
 	if got["read"] != 3 || got["ops"] != 1 {
 		t.Fatalf("recorded %v, want 3 read and 1 ops", got)
+	}
+}
+
+// TestStatusShowsTheSurgeQueue: while a payment accepted at a surge waits to
+// settle, the surge queue reads busy on /v1/status; once it settled, normal.
+func TestStatusShowsTheSurgeQueue(t *testing.T) {
+	e := MustOpenStatusEnv(t)
+	ctx := context.Background()
+	surge := func() pwhttp.Status {
+		t.Helper()
+		st, err := e.Client.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *st
+	}
+	state := func(st pwhttp.Status) string {
+		for _, c := range st.Components {
+			if c.Name == status.ComponentSurgeQueue {
+				return c.State
+			}
+		}
+		t.Fatalf("no surge queue component in %+v", st.Components)
+		return ""
+	}
+	if got := state(surge()); got != status.StateNormal {
+		t.Fatalf("empty surge queue reads %q", got)
+	}
+	in := &pw.Intent{ID: pw.NewID(pw.PrefixIntent, statusNow), Principal: "operator:root", IdempotencyKey: "k1",
+		Fingerprint: "fp", Body: []byte(`{}`), Status: pw.IntentPending, CreatedAt: statusNow, UpdatedAt: statusNow}
+	if _, err := e.Store.CreateIntent(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(surge()); got != status.StateBusy {
+		t.Fatalf("surge queue with a pending payment reads %q", got)
+	}
+	if err := e.Store.FinishIntent(ctx, in.ID, pw.IntentFailed, "", &pw.IntentError{Code: pw.EINSUFFICIENT, Message: "test"}, statusNow); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(surge()); got != status.StateNormal {
+		t.Fatalf("settled surge queue reads %q", got)
 	}
 }
