@@ -277,11 +277,11 @@ func TestDeadlinePerClass(t *testing.T) {
 	}
 }
 
-// TestPaymentsKeepTheirSlots: reports may fill only half of the limit and
-// reads three quarters, so a flood of them leaves slots for payments.
+// TestPaymentsKeepTheirSlots: reports may fill only a quarter of the
+// limit and reads half, so a flood of them leaves slots for payments.
 func TestPaymentsKeepTheirSlots(t *testing.T) {
 	clk := newClock()
-	c := newController(clk, 4, admission.Config{})
+	c := newController(clk, 8, admission.Config{})
 	ctx := context.Background()
 	var held []*admission.Ticket
 	for range 2 {
@@ -298,7 +298,7 @@ func TestPaymentsKeepTheirSlots(t *testing.T) {
 	default:
 	}
 	if s := c.Stats(); s.InFlight != 2 {
-		t.Fatalf("in flight %d, want 2 (reports capped at half of 4)", s.InFlight)
+		t.Fatalf("in flight %d, want 2 (reports capped at a quarter of 8)", s.InFlight)
 	}
 	for range 2 {
 		tk, err := c.Acquire(ctx, admission.ClassPayment, "payer")

@@ -48,7 +48,7 @@ func (c *Controller) drainRate() float64 {
 	if c.drain.rate > 0 {
 		return c.drain.rate
 	}
-	if s := c.serviceTime(); s > 0 {
+	if s := c.serviceTime(ClassPayment); s > 0 {
 		return float64(c.limiter.Limit()) / s.Seconds()
 	}
 	return 0
@@ -63,11 +63,15 @@ func (c *Controller) expectedWait(n int) time.Duration {
 	return time.Duration(float64(n) / r * float64(time.Second))
 }
 
-// serviceTime is how long an admitted request takes: the recent latency.
-func (c *Controller) serviceTime() time.Duration { return c.limiter.Recent() }
+// serviceTime is how long an admitted class request takes: its class's
+// recent latency.
+func (c *Controller) serviceTime(class Class) time.Duration { return c.limiter.Recent(class) }
 
-func (c *Controller) queueDelayMax() time.Duration {
-	return max(c.cfg.QueueDelayMin, time.Duration(c.cfg.QueueDelayFactor*float64(c.limiter.Baseline())))
+// queueDelayMax is the longest expected wait a class request is queued
+// for: QueueDelayFactor times its class's recent service time, so that
+// waiting never costs more than being served does.
+func (c *Controller) queueDelayMax(class Class) time.Duration {
+	return max(c.cfg.QueueDelayMin, time.Duration(c.cfg.QueueDelayFactor*float64(c.limiter.Recent(class))))
 }
 
 // busy returns the refusal of a class-c request, with Retry the time for
@@ -102,10 +106,10 @@ type Stats struct {
 	InFlight       int                `json:"in_flight"`
 	Queued         [classCount]int    `json:"queued"`
 	Breaker        string             `json:"breaker"`
-	DrainRate      float64            `json:"drain_rate"` // completions a second
-	LatencyRecent  time.Duration      `json:"latency_recent_ns"`
-	LatencyLong    time.Duration      `json:"latency_baseline_ns"`
-	RetryAfter     time.Duration      `json:"retry_after_ns"` // for a new payment now
+	DrainRate      float64            `json:"drain_rate"`          // completions a second
+	LatencyRecent  time.Duration      `json:"latency_recent_ns"`   // payments' short average
+	LatencyLong    time.Duration      `json:"latency_baseline_ns"` // payments' latency floor
+	RetryAfter     time.Duration      `json:"retry_after_ns"`      // for a new payment now
 }
 
 // Stats returns the counters and the current state.
@@ -118,7 +122,7 @@ func (c *Controller) Stats() Stats {
 		s.Queued[k] = c.queues[k].len()
 	}
 	s.DrainRate = c.drainRate()
-	s.LatencyRecent, s.LatencyLong = c.limiter.Recent(), c.limiter.Baseline()
+	s.LatencyRecent, s.LatencyLong = c.limiter.Recent(ClassPayment), c.limiter.Floor(ClassPayment)
 	if c.queued > 0 || c.inFlight >= c.limiter.Limit() {
 		s.RetryAfter = min(RetryAfterMax, c.expectedWait(c.queued+1))
 	}

@@ -30,8 +30,8 @@ const (
 
 // Class shares of the mixed scenario, in percent.
 const (
-	mixedPayments = 50
-	mixedReads    = 30 // the rest are reports
+	mixedPayments = 25
+	mixedReads    = 50 // the rest are reports
 )
 
 // OverloadConfig describes an open-loop overload run.
@@ -46,14 +46,15 @@ type OverloadConfig struct {
 
 // ClassResult counts one class's outcomes.
 type ClassResult struct {
-	Offered     int64            `json:"offered"`
-	OK          int64            `json:"ok"`
-	Refused     int64            `json:"refused"`                     // 503 busy/maintenance, 429
-	WithoutRA   int64            `json:"refused_without_retry_after"` // refusals missing Retry-After
-	Other       int64            `json:"other_errors"`                // anything else (5xx internal, timeouts)
-	Codes       map[string]int64 `json:"codes,omitempty"`
-	P99ms       float64          `json:"p99_ms"`
-	SuccessRate float64          `json:"success_share"`
+	Offered     int64             `json:"offered"`
+	OK          int64             `json:"ok"`
+	Refused     int64             `json:"refused"`                     // 503 busy/maintenance, 429
+	WithoutRA   int64             `json:"refused_without_retry_after"` // refusals missing Retry-After
+	Other       int64             `json:"other_errors"`                // anything else (5xx internal, timeouts)
+	Codes       map[string]int64  `json:"codes,omitempty"`
+	Samples     map[string]string `json:"samples,omitempty"` // one error message per code
+	P99ms       float64           `json:"p99_ms"`
+	SuccessRate float64           `json:"success_share"`
 }
 
 // OverloadResult is what an overload run measured.
@@ -71,6 +72,7 @@ type classRec struct {
 	offered, ok, refused, noRA, other atomic.Int64
 	mu                                sync.Mutex
 	codes                             map[string]int64
+	samples                           map[string]string
 	lats                              []time.Duration
 }
 
@@ -91,9 +93,31 @@ func (c *classRec) record(lat time.Duration, err error) {
 	default:
 		c.other.Add(1)
 	}
+	code := outcomeCode(err)
 	c.mu.Lock()
-	c.codes[pw.ErrorCode(err)]++
+	c.codes[code]++
+	if c.samples == nil {
+		c.samples = map[string]string{}
+	}
+	if _, ok := c.samples[code]; !ok {
+		c.samples[code] = err.Error()
+	}
 	c.mu.Unlock()
+}
+
+// outcomeCode names a failure: the server's problem code when it answered
+// one, or what went wrong on the client's side when it did not (so that a
+// request the server never answered is not mistaken for its 500).
+func outcomeCode(err error) string {
+	var pe *pw.Error
+	switch {
+	case errors.As(err, &pe):
+		return pe.Code
+	case errors.Is(err, context.DeadlineExceeded):
+		return "client_timeout"
+	default:
+		return "client_transport"
+	}
 }
 
 // RunOverload offers cfg.Rate requests a second (Poisson arrivals) for
@@ -164,7 +188,7 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 		Dropped: dropped, Classes: map[string]*ClassResult{}}
 	for name, c := range classes {
 		cr := &ClassResult{Offered: c.offered.Load(), OK: c.ok.Load(), Refused: c.refused.Load(), WithoutRA: c.noRA.Load(),
-			Other: c.other.Load(), Codes: c.codes, P99ms: percentile(c.lats, 0.99)}
+			Other: c.other.Load(), Codes: c.codes, Samples: c.samples, P99ms: percentile(c.lats, 0.99)}
 		if cr.Offered > 0 {
 			cr.SuccessRate = float64(cr.OK) / float64(cr.Offered)
 		}

@@ -99,8 +99,9 @@ func retryable(err error) bool {
 	return false
 }
 
-// parseRetryAfter reads Retry-After as delay-seconds or an HTTP date.
-func parseRetryAfter(v string) time.Duration {
+// ParseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date;
+// 0 when it is absent or unreadable.
+func ParseRetryAfter(v string) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0

@@ -61,6 +61,10 @@ type AdmissionSummary struct {
 	Shed              map[string]int `json:"shed"`                // displaced from the queue since start, by class
 	Breaker           string         `json:"breaker"`             // closed, open or half_open
 	RetryAfterSeconds float64        `json:"retry_after_seconds"` // what a new payment would be told now
+	DrainRate         float64        `json:"drain_rate"`          // requests completed a second, measured
+	// Payments' latency: the short average and the floor the limit compares it with.
+	PaymentLatencySeconds      float64 `json:"payment_latency_seconds"`
+	PaymentLatencyFloorSeconds float64 `json:"payment_latency_floor_seconds"`
 }
 
 // verifyRoute runs the configured check (cmd wires ledger.Verify and the
@@ -116,6 +120,7 @@ func serveOpsSummary(s *Server, rt *Route) http.Handler {
 		if s.admission != nil {
 			a := s.admission.Stats()
 			as := &AdmissionSummary{Limit: a.Limit, Admitted: a.InFlight, Breaker: a.Breaker, RetryAfterSeconds: a.RetryAfter.Seconds(),
+				DrainRate: a.DrainRate, PaymentLatencySeconds: a.LatencyRecent.Seconds(), PaymentLatencyFloorSeconds: a.LatencyLong.Seconds(),
 				Queued: map[string]int{}, Refused: map[string]int{}, Shed: map[string]int{}}
 			for c := range a.Queued {
 				name := admission.Class(c).String()

@@ -23,7 +23,9 @@ const MaintenanceFile = "maintenance.json"
 type overloadFlags struct {
 	rate      float64
 	burst     int
+	limitMin  int
 	limitMax  int
+	tolerance float64
 	queueMax  int
 	reusePort bool
 }
@@ -32,7 +34,9 @@ func (f *overloadFlags) register(fs *flag.FlagSet, env *environment) {
 	rate, _ := strconv.ParseFloat(envOr(env, "PEAKWALLET_RATE", "200"), 64)
 	fs.Float64Var(&f.rate, "rate", rate, "requests a second per client (token bucket); operators are exempt; 0 disables [PEAKWALLET_RATE]")
 	fs.IntVar(&f.burst, "burst", 0, "token bucket size per client (default 2×rate)")
+	fs.IntVar(&f.limitMin, "limit-min", admission.LimitMin, "floor of the adaptive concurrency limit: enough requests in flight to fill the ledger's batches")
 	fs.IntVar(&f.limitMax, "limit-max", admission.LimitMax, "ceiling of the adaptive concurrency limit")
+	fs.Float64Var(&f.tolerance, "latency-tolerance", admission.LatencyTolerance, "how many times its class's latency floor a request may take before the limit shrinks")
 	fs.IntVar(&f.queueMax, "queue-max", admission.QueueRequestsMax, "requests waiting for a slot, all classes")
 	fs.BoolVar(&f.reusePort, "reuseport", true, "listen with SO_REUSEPORT, so that a new binary can take over the address without a refused connection")
 }
@@ -48,7 +52,7 @@ func (f *overloadFlags) build(dataDir string) (*admission.Controller, *admission
 		return nil, nil, err
 	}
 	ctrl := admission.New(admission.Config{
-		Rate: f.rate, Burst: f.burst, LimitMax: f.limitMax, QueueMax: f.queueMax,
+		Rate: f.rate, Burst: f.burst, LimitMin: f.limitMin, LimitMax: f.limitMax, Tolerance: f.tolerance, QueueMax: f.queueMax,
 		RateExempt: func(p string) bool { return strings.HasPrefix(p, "operator:") },
 	})
 	return ctrl, sched, nil

@@ -43,6 +43,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	tlsSelf := fs.Bool("tls-self-signed", false, "serve HTTPS with a development certificate made in the data directory")
 	batchesInFlight := fs.Int("batches-in-flight", envInt(env, "PEAKWALLET_BATCHES_IN_FLIGHT", 1), "ledger batches committing at once: keep 1 on SQLite; on PostgreSQL with cores to spare, 2–4 [PEAKWALLET_BATCHES_IN_FLIGHT]")
 	outbox := fs.String("outbox", envOr(env, "PEAKWALLET_OUTBOX", ""), "directory where messages (codes, reset tokens) are written; default DATA/outbox [PEAKWALLET_OUTBOX]")
+	debugAddr := fs.String("debug-addr", envOr(env, "PEAKWALLET_DEBUG_ADDR", ""), "serve Go's profiler (/debug/pprof/) on this loopback address; off when empty [PEAKWALLET_DEBUG_ADDR]")
 	var of overloadFlags
 	of.register(fs, env)
 	var stf statusFlags
@@ -130,6 +131,13 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		recorder.Run(background, store, stf.retention, logger)
 	}()
 	go announceLoop(background, statusSvc, logger)
+	if *debugAddr != "" {
+		at, err := serveDebug(background, *debugAddr, logger)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "profiler: http://%s/debug/pprof/\n", at)
+	}
 
 	fmt.Fprintf(env.stdout, "peakwallet %s listening on %s://%s\n", version(), scheme, ln.Addr())
 	fmt.Fprintf(env.stdout, "open %s://%s/ in a browser for the wallet, %s://%s/console/ for operators\n", scheme, ln.Addr(), scheme, ln.Addr())
