@@ -41,11 +41,12 @@ const (
 	// RetryAfterMax caps a Retry-After estimate.
 	RetryAfterMax = 60 * time.Second
 	// QueueDelayFactor bounds the expected wait in the queue to this many
-	// times the recent service time of the request's class (at least
+	// times the latency floor of the request's class (at least
 	// QueueDelayMin): a request that would wait longer is refused at once,
-	// so that an admitted request waits at most about as long as it is
-	// served, and latency stays near the latency at capacity.
-	QueueDelayFactor = 1
+	// so that those admitted keep a latency near the latency at capacity.
+	// (Not the recent latency: that grows under CPU contention, and the
+	// queue would grow with it.)
+	QueueDelayFactor = 2
 	QueueDelayMin    = 5 * time.Millisecond
 )
 

@@ -68,10 +68,9 @@ func (c *Controller) expectedWait(n int) time.Duration {
 func (c *Controller) serviceTime(class Class) time.Duration { return c.limiter.Recent(class) }
 
 // queueDelayMax is the longest expected wait a class request is queued
-// for: QueueDelayFactor times its class's recent service time, so that
-// waiting never costs more than being served does.
+// for: QueueDelayFactor times its class's latency floor.
 func (c *Controller) queueDelayMax(class Class) time.Duration {
-	return max(c.cfg.QueueDelayMin, time.Duration(c.cfg.QueueDelayFactor*float64(c.limiter.Recent(class))))
+	return max(c.cfg.QueueDelayMin, time.Duration(c.cfg.QueueDelayFactor*float64(c.limiter.Floor(class))))
 }
 
 // busy returns the refusal of a class-c request, with Retry the time for

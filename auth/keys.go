@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"strings"
+	"time"
 
 	pw "github.com/peakwallet/peakwallet"
 )
@@ -113,7 +114,9 @@ func (s *Service) RevokeKey(ctx context.Context, merchantID, keyID string) error
 	if !pw.IDHasPrefix(keyID, pw.PrefixKey) {
 		return pw.Errorf(pw.ENOTFOUND, "key %q not found", keyID)
 	}
-	if err := s.store.RevokeAPIKey(ctx, merchantID, keyID, s.clock()); err != nil {
+	err := s.store.RevokeAPIKey(ctx, merchantID, keyID, s.clock())
+	s.auths.revoked() // whatever the store answered: it may have committed
+	if err != nil {
 		return err
 	}
 	return s.Audit(ctx, "key.revoke", keyID, map[string]string{"merchant": merchantID})
@@ -156,7 +159,9 @@ func (s *Service) RevokeOperator(ctx context.Context, id string) error {
 	if !pw.IDHasPrefix(id, pw.PrefixOperator) {
 		return pw.Errorf(pw.ENOTFOUND, "operator %q not found", id)
 	}
-	if err := s.store.RevokeOperator(ctx, id, s.clock()); err != nil {
+	err := s.store.RevokeOperator(ctx, id, s.clock())
+	s.auths.revoked() // whatever the store answered: it may have committed
+	if err != nil {
 		return err
 	}
 	return s.Audit(ctx, "operator.revoke", id, nil)
@@ -165,41 +170,66 @@ func (s *Service) RevokeOperator(ctx context.Context, id string) error {
 // Authenticate implements peakwallet.Authenticator for session tokens,
 // merchant keys and operator keys, told apart by their prefixes. Unknown,
 // expired and revoked tokens are all just unauthorized.
+//
+// A principal read from the store is reused for AuthCacheTTL (authcache.go).
 func (s *Service) Authenticate(ctx context.Context, token string) (pw.Principal, error) {
-	unauthorized := pw.Errorf(pw.EUNAUTHORIZED, "invalid token")
 	prefix, err := ParseToken(token)
 	if err != nil {
 		return pw.Principal{}, err
 	}
 	hash, now := HashToken(token), s.clock()
+	p, ok, version := s.auths.get(hash, now)
+	if ok {
+		return p, nil
+	}
+	p, until, err := s.authenticate(ctx, prefix, hash, now)
+	if err != nil {
+		return pw.Principal{}, err
+	}
+	s.auths.put(hash, p, until, version)
+	return p, nil
+}
+
+// authenticate reads the principal of a token hash from the store, with
+// how long it may be reused.
+func (s *Service) authenticate(ctx context.Context, prefix, hash string, now time.Time) (pw.Principal, time.Time, error) {
+	unauthorized := pw.Errorf(pw.EUNAUTHORIZED, "invalid token")
+	until := now.Add(AuthCacheTTL)
 	switch prefix {
 	case PrefixSessionToken:
 		ses, err := s.store.SessionByHash(ctx, hash)
 		if pw.ErrorCode(err) == pw.ENOTFOUND || (err == nil && (!ses.RevokedAt.IsZero() || !now.Before(ses.ExpiresAt))) {
-			return pw.Principal{}, unauthorized
+			return pw.Principal{}, until, unauthorized
 		}
 		if err != nil {
-			return pw.Principal{}, err
+			return pw.Principal{}, until, err
 		}
-		return pw.Principal{Kind: pw.PrincipalUser, ID: ses.UserID, Session: ses.ID}, nil
+		return pw.Principal{Kind: pw.PrincipalUser, ID: ses.UserID, Session: ses.ID}, minTime(until, ses.ExpiresAt), nil
 	case PrefixMerchantKey:
 		k, err := s.store.APIKeyByHash(ctx, hash)
 		if pw.ErrorCode(err) == pw.ENOTFOUND || (err == nil && !k.RevokedAt.IsZero()) {
-			return pw.Principal{}, unauthorized
+			return pw.Principal{}, until, unauthorized
 		}
 		if err != nil {
-			return pw.Principal{}, err
+			return pw.Principal{}, until, err
 		}
-		return pw.Principal{Kind: pw.PrincipalMerchant, ID: k.MerchantID, Scope: k.Scope, Session: k.ID}, nil
+		return pw.Principal{Kind: pw.PrincipalMerchant, ID: k.MerchantID, Scope: k.Scope, Session: k.ID}, until, nil
 	case PrefixOperatorKey:
 		o, err := s.store.OperatorByHash(ctx, hash)
 		if pw.ErrorCode(err) == pw.ENOTFOUND || (err == nil && !o.RevokedAt.IsZero()) {
-			return pw.Principal{}, unauthorized
+			return pw.Principal{}, until, unauthorized
 		}
 		if err != nil {
-			return pw.Principal{}, err
+			return pw.Principal{}, until, err
 		}
-		return pw.Principal{Kind: pw.PrincipalOperator, ID: o.ID, Role: o.Role, Session: o.ID}, nil
+		return pw.Principal{Kind: pw.PrincipalOperator, ID: o.ID, Role: o.Role, Session: o.ID}, until, nil
 	}
-	return pw.Principal{}, unauthorized
+	return pw.Principal{}, until, unauthorized
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }

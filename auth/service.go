@@ -69,6 +69,7 @@ type Service struct {
 	throttle  *throttle
 	aead      cipher.AEAD // seals TOTP secrets; nil without a SecretKey
 	audits    auditQueue
+	auths     authCache
 }
 
 // New returns a Service. ledger may be nil for services that only

@@ -210,7 +210,9 @@ func (s *Service) EndSession(ctx context.Context, id string) error {
 	if !pw.IDHasPrefix(id, pw.PrefixSession) {
 		return pw.Errorf(pw.ENOTFOUND, "session %q not found", id)
 	}
-	if err := s.store.RevokeSession(ctx, p.ID, id, s.clock()); err != nil {
+	err = s.store.RevokeSession(ctx, p.ID, id, s.clock())
+	s.auths.revoked() // whatever the store answered: it may have committed
+	if err != nil {
 		return err
 	}
 	return s.Audit(ctx, "session.end", id, nil)
@@ -238,7 +240,9 @@ func (s *Service) ChangePassword(ctx context.Context, req PasswordChange) error 
 	if err := s.setPassword(ctx, u, req.NewPassword, "new_password"); err != nil {
 		return err
 	}
-	if err := s.store.RevokeSessions(ctx, u.ID, p.Session, s.clock()); err != nil {
+	err = s.store.RevokeSessions(ctx, u.ID, p.Session, s.clock())
+	s.auths.revoked() // whatever the store answered: it may have committed
+	if err != nil {
 		return err
 	}
 	if err := s.Audit(ctx, "password.change", u.ID, nil); err != nil {
@@ -327,7 +331,9 @@ func (s *Service) ConfirmReset(ctx context.Context, req ResetConfirm) error {
 	if err := s.setPassword(ctx, u, req.NewPassword, "new_password"); err != nil {
 		return err
 	}
-	if err := s.store.RevokeSessions(ctx, u.ID, "", s.clock()); err != nil {
+	err = s.store.RevokeSessions(ctx, u.ID, "", s.clock())
+	s.auths.revoked() // whatever the store answered: it may have committed
+	if err != nil {
 		return err
 	}
 	if err := s.store.ResetLoginFailures(ctx, u.ID); err != nil {

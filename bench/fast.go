@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -27,24 +28,36 @@ import (
 //
 // Answers are decoded as the real client decodes them: a success into the
 // object, a problem into a *peakwallet.Error with its code and Retry-After.
+//
+// With several keys, requests take them in turn: a surge comes from many
+// clients, and admission queues and sheds per client.
 type FastClient struct {
 	pw.LedgerService // everything the overload scenarios do not send
 	hc               *fasthttp.HostClient
-	base, auth       string
+	base             string
+	auths            []string
+	next             atomic.Uint64
 }
 
 // NewFastClient returns a client of the server at base (http:// only)
-// with at most conns connections; a request waits for a free connection
-// until its context's deadline.
-func NewFastClient(base, key string, conns int, rest pw.LedgerService) (*FastClient, error) {
+// with at most conns connections, sending keys in turn; a request waits
+// for a free connection until its context's deadline.
+func NewFastClient(base string, keys []string, conns int, rest pw.LedgerService) (*FastClient, error) {
 	u, err := url.Parse(base)
 	if err != nil || u.Scheme != "http" || u.Host == "" {
 		return nil, fmt.Errorf("bench: the fast client needs an http:// URL, not %q", base)
 	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("bench: the fast client needs a key")
+	}
+	auths := make([]string, len(keys))
+	for i, k := range keys {
+		auths[i] = "Bearer " + k
+	}
 	return &FastClient{
 		LedgerService: rest,
 		base:          strings.TrimRight(base, "/"),
-		auth:          "Bearer " + key,
+		auths:         auths,
 		hc: &fasthttp.HostClient{
 			Addr:                      u.Host,
 			MaxConns:                  conns,
@@ -115,7 +128,7 @@ func (c *FastClient) do(ctx context.Context, method, path string, body []byte, k
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(c.base + path)
 	req.Header.SetMethod(method)
-	req.Header.Set("Authorization", c.auth)
+	req.Header.Set("Authorization", c.auths[c.next.Add(1)%uint64(len(c.auths))])
 	req.Header.Set("Accept", "application/json, application/problem+json")
 	if body != nil {
 		req.Header.SetContentType("application/json")

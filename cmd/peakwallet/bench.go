@@ -44,6 +44,7 @@ type benchFlags struct {
 	currency           string
 	cpuProfile         string
 	batchesInFlight    int
+	principals         int
 }
 
 func runBench(ctx context.Context, args []string, env *environment) error {
@@ -66,6 +67,7 @@ func runBench(ctx context.Context, args []string, env *environment) error {
 	fs.StringVar(&f.currency, "currency", "EUR", "currency of the accounts")
 	fs.BoolVar(&f.asJSON, "json", false, "print the report as JSON on stdout")
 	fs.StringVar(&f.report, "report", "", "also write the report as Markdown to this file")
+	fs.IntVar(&f.principals, "principals", 64, "overload and mixed with --target: clients the load comes from, each an operator with its own key")
 	fs.IntVar(&f.batchesInFlight, "batches-in-flight", 1, "ledger batches committing at once (more than 1 only helps PostgreSQL with cores to spare)")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole session to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
+	"github.com/peakwallet/peakwallet/auth"
 	"github.com/peakwallet/peakwallet/bench"
 	pwhttp "github.com/peakwallet/peakwallet/http"
 	"github.com/peakwallet/peakwallet/ledger"
@@ -43,6 +44,7 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 		url, key, where string
 		store           pw.Store
 		ctrl            *admission.Controller
+		err             error
 	)
 	if f.url != "" {
 		// A server elsewhere (ideally on another machine, so that the
@@ -51,7 +53,6 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 		url, key, where = f.url, f.key, "the server's at "+f.url
 	} else {
 		var closeStore func()
-		var err error
 		if store, where, closeStore, err = openBenchStore(ctx, f, fs, env); err != nil {
 			return err
 		}
@@ -77,7 +78,16 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	// requests measured go through the lean FastClient, so that the
 	// generator costs the machine much less than the server it loads.
 	setup := pwhttp.NewClient(url, key, httpClient(f.callers))
-	svc, err := bench.NewFastClient(url, key, OverloadConnsMax, setup.WithRetry(pwhttp.RetryPolicy{Attempts: 1}))
+	keys := []string{key}
+	if f.url != "" && f.principals > 1 {
+		// A surge comes from many clients: operators with keys of their
+		// own, so that the server's per-client queues and limits see them
+		// as distinct, and authenticates each as it would any key.
+		if keys, err = benchOperators(ctx, setup, f.principals); err != nil {
+			return fmt.Errorf("bench: creating %d operators: %w", f.principals, err)
+		}
+	}
+	svc, err := bench.NewFastClient(url, keys, OverloadConnsMax, setup.WithRetry(pwhttp.RetryPolicy{Attempts: 1}))
 	if err != nil {
 		return err
 	}
@@ -133,4 +143,18 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 		return &exitError{code: 1, err: fmt.Errorf("the invariant check failed after the bench")}
 	}
 	return nil
+}
+
+// benchOperators creates n operators (role admin: the bench moves money
+// between accounts it does not own) and returns their keys.
+func benchOperators(ctx context.Context, c *pwhttp.Client, n int) ([]string, error) {
+	keys := make([]string, n)
+	for i := range keys {
+		o, err := c.CreateOperator(ctx, auth.OperatorCreate{Name: fmt.Sprintf("bench-%d", i), Role: pw.RoleAdmin})
+		if err != nil {
+			return nil, err
+		}
+		keys[i] = o.Key
+	}
+	return keys, nil
 }

@@ -1,0 +1,21 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/peakwallet/peakwallet/auth"
+)
+
+// CreateOperator creates an operator with a role (admin only); the answer
+// carries its key, shown this once.
+func (c *Client) CreateOperator(ctx context.Context, req auth.OperatorCreate) (*auth.NewOperator, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("http.Client: encode: %w", err)
+	}
+	var o auth.NewOperator
+	return result(&o, c.do(ctx, http.MethodPost, "/v1/operators", body, "", &o))
+}
