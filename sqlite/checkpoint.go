@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"sync/atomic"
 	"time"
 )
@@ -11,30 +12,54 @@ import (
 // crosses its threshold, so every thousand pages one unlucky batch also
 // copies the WAL into the database and fsyncs twice. The writer turns it
 // off and a checkpointer goroutine, on a connection of its own, runs
-// PASSIVE checkpoints beside it: they never block the writer, and the next
-// write transaction after a complete one starts the WAL from its beginning.
+// PASSIVE checkpoints beside it: they never block the writer.
+//
+// PASSIVE alone is not enough. The WAL starts again from its beginning
+// only when a write transaction begins while every frame has been copied
+// back and no reader uses the WAL, and under a sustained surge the writer
+// appends the next batch before the checkpoint catches up: the WAL grew to
+// 1.4 GB in a 30 s overload run, and every read and commit slowed with it.
+// So when a passive checkpoint leaves more than WALFramesMax frames, the
+// checkpointer runs a RESTART checkpoint: the frames are already copied
+// back, so it only waits for the readers and holds the writer for the
+// moment it takes to mark the WAL as restartable; the next commit then
+// writes from the WAL's beginning, and journal_size_limit trims the file.
 const (
 	// CheckpointInterval is how often the checkpointer runs when idle.
 	CheckpointInterval = 250 * time.Millisecond
-	// checkpointEveryCommits wakes the checkpointer early under load.
-	checkpointEveryCommits = 64
+	// CheckpointEveryCommits wakes the checkpointer early under load.
+	CheckpointEveryCommits = 64
+	// restartWaitMillis bounds how long a RESTART checkpoint waits for
+	// readers (a report, `peakwallet verify`) to move to the newest
+	// snapshot. It holds new writers while it waits, so the wait is short:
+	// if readers stay, the WAL restarts at a later attempt.
+	restartWaitMillis = 50
+	// WALFramesMax is the WAL length (in pages) past which the checkpointer
+	// restarts the WAL: 8,192 pages of 4 KiB, 32 MiB.
+	WALFramesMax = 8192
+	// walBytesKept is journal_size_limit: the WAL file is trimmed to this
+	// size when it restarts.
+	walBytesKept = 64 << 20
 	// writerCacheKiB is the writer's page cache (the default is 2 MiB).
 	writerCacheKiB = 64 << 10
 	// busyTimeoutMillis bounds a wait for another connection's lock.
 	busyTimeoutMillis = 10_000
 )
 
-// checkpointer runs PASSIVE checkpoints until stop is closed.
+// checkpointer runs PASSIVE checkpoints until stop is closed, and a
+// RESTART one when the WAL has grown past framesMax.
 type checkpointer struct {
-	db      *sql.DB
-	kick    chan struct{}
-	stop    chan struct{}
-	stopped chan struct{}
-	commits atomic.Int64
+	db        *sql.DB
+	framesMax int
+	every     int64 // commits between wake-ups
+	kick      chan struct{}
+	stop      chan struct{}
+	stopped   chan struct{}
+	commits   atomic.Int64
 }
 
-func newCheckpointer(db *sql.DB) *checkpointer {
-	c := &checkpointer{db: db, kick: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+func newCheckpointer(db *sql.DB, framesMax, everyCommits int) *checkpointer {
+	c := &checkpointer{db: db, framesMax: framesMax, every: int64(everyCommits), kick: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -42,7 +67,7 @@ func newCheckpointer(db *sql.DB) *checkpointer {
 // committed is called after each commit; it wakes the checkpointer early
 // when many commits have gone by.
 func (c *checkpointer) committed() {
-	if c.commits.Add(1)%checkpointEveryCommits == 0 {
+	if c.commits.Add(1)%c.every == 0 {
 		select {
 		case c.kick <- struct{}{}:
 		default:
@@ -61,9 +86,20 @@ func (c *checkpointer) run() {
 		case <-t.C:
 		case <-c.kick:
 		}
-		// A failed passive checkpoint is harmless (the WAL only grows
-		// until the next one succeeds); the error resurfaces at Close.
-		_, _ = c.db.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+		// A failed checkpoint is harmless (the WAL only grows until the
+		// next one succeeds); the error resurfaces at Close.
+		c.checkpoint()
+	}
+}
+
+// checkpoint runs a PASSIVE checkpoint, then a RESTART one if the WAL
+// is longer than framesMax. Both run on the checkpointer's own connection
+// (one connection: its busy timeout is restartWaitMillis).
+func (c *checkpointer) checkpoint() {
+	var busy, frames, copied int
+	err := c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+	if err == nil && frames > c.framesMax {
+		_, _ = c.db.ExecContext(context.Background(), "PRAGMA wal_checkpoint(RESTART)")
 	}
 }
 
@@ -71,6 +107,10 @@ func (c *checkpointer) run() {
 func (c *checkpointer) close() error {
 	close(c.stop)
 	<-c.stopped
+	// The last checkpoint may wait as long as any other lock.
+	if _, err := c.db.ExecContext(context.Background(), fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeoutMillis)); err != nil {
+		return err
+	}
 	_, err := c.db.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)")
 	return err
 }

@@ -30,7 +30,7 @@ func openDB(path string, role dbRole) (*sql.DB, error) {
 	case roleWriter:
 		registerWriter.Do(func() {
 			sql.Register(writerDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-				_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -%d", writerCacheKiB), nil)
+				_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -%d; PRAGMA journal_size_limit = %d", writerCacheKiB, walBytesKept), nil)
 				return err
 			}})
 		})

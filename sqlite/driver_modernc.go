@@ -19,7 +19,7 @@ func openDB(path string, role dbRole) (*sql.DB, error) {
 		fmt.Sprintf("?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", busyTimeoutMillis)
 	switch role {
 	case roleWriter:
-		dsn += fmt.Sprintf("&_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=cache_size(-%d)", writerCacheKiB)
+		dsn += fmt.Sprintf("&_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=cache_size(-%d)&_pragma=journal_size_limit(%d)", writerCacheKiB, walBytesKept)
 	case roleReader:
 		dsn += "&_pragma=query_only(1)"
 	}

@@ -28,6 +28,12 @@ var migrations embed.FS
 type Options struct {
 	// ReadConns bounds the pool of read connections; default 2×GOMAXPROCS.
 	ReadConns int
+	// WALFramesMax is the WAL length (pages) past which the checkpointer
+	// restarts it; default WALFramesMax.
+	WALFramesMax int
+	// CheckpointEveryCommits wakes the checkpointer after this many
+	// commits; default CheckpointEveryCommits.
+	CheckpointEveryCommits int
 }
 
 // Store is a peakwallet.Store on SQLite.
@@ -90,7 +96,21 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	ckdb.SetMaxOpenConns(1)
-	s.ckpt = newCheckpointer(ckdb)
+	ckdb.SetMaxIdleConns(1)
+	ckdb.SetConnMaxLifetime(0)
+	if _, err := ckdb.Exec(fmt.Sprintf("PRAGMA busy_timeout = %d", restartWaitMillis)); err != nil {
+		s.write.Close()
+		s.read.Close()
+		ckdb.Close()
+		return nil, err
+	}
+	if opts.WALFramesMax <= 0 {
+		opts.WALFramesMax = WALFramesMax
+	}
+	if opts.CheckpointEveryCommits <= 0 {
+		opts.CheckpointEveryCommits = CheckpointEveryCommits
+	}
+	s.ckpt = newCheckpointer(ckdb, opts.WALFramesMax, opts.CheckpointEveryCommits)
 	s.stmts = &stmtCache{db: s.write}
 	return s, nil
 }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Measures issue 4's overload targets the way docs/overload.md reports them:
+# a real `peakwallet serve` in one process, `peakwallet bench --target` in
+# another (its measured requests sent with fasthttp, from 64 operators).
+#
+#   scripts/overload-bench.sh SCENARIO DURATION OUT.json [store flags…]
+#
+# SCENARIO is overload or mixed; store flags (`--postgres postgres://…`)
+# pick the store, SQLite in a fresh temporary directory by default; more
+# serve flags go in $SERVE_FLAGS. After the run the server is stopped,
+# `peakwallet verify` checks the store, and the temporary data is removed.
+set -euo pipefail
+scenario=${1:?scenario: overload or mixed}
+duration=${2:?duration, e.g. 30s}
+out=${3:?output JSON file}
+shift 3
+export GOTOOLCHAIN=auto
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+(cd "$root" && go build -o "$work/peakwallet" ./cmd/peakwallet)
+export PEAKWALLET_OPERATOR_KEY=overload-bench-operator-key-$RANDOM$RANDOM
+addr=127.0.0.1:$((20000 + RANDOM % 20000))
+# shellcheck disable=SC2086 # SERVE_FLAGS is a list of flags
+"$work/peakwallet" serve --data "$work/data" --addr "$addr" --log-level warn ${SERVE_FLAGS:-} "$@" >"$work/serve.log" 2>&1 &
+server=$!
+for _ in $(seq 100); do
+	curl -sf "http://$addr/readyz" >/dev/null && break
+	sleep 0.1
+done
+"$work/peakwallet" bench --target "http://$addr" --scenario "$scenario" --duration "$duration" \
+	--users 2000 --merchants 100 --callers 64 --principals 64 >"$out"
+echo "report: $out; machine load now: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+kill -TERM "$server"
+wait "$server" || true
+"$work/peakwallet" verify --data "$work/data" "$@" >&2

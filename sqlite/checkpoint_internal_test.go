@@ -1,0 +1,98 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/ledger"
+)
+
+// TestCheckpointRestartsTheWAL reproduces how a surge starved PASSIVE
+// checkpoints (the WAL reached 1.4 GB in a 30 s overload run): a reader
+// is inside a snapshot while the writer appends, so a passive checkpoint
+// cannot copy everything back and the next write keeps appending. With
+// restarts, the checkpoint waits the moment it takes the reader to
+// finish, and the next write starts the WAL from its beginning.
+func TestCheckpointRestartsTheWAL(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		framesMax int
+		restarts  bool
+	}{{"restart", 16, true}, {"passive only", 1 << 30, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			frames := walAfterReaderDuringWrites(t, tc.framesMax)
+			// One transfer's commit writes a handful of pages; sixty
+			// commits write hundreds.
+			if tc.restarts && frames > 16 {
+				t.Fatalf("%d frames in the WAL after a restart and one commit", frames)
+			}
+			if !tc.restarts && frames <= 16 {
+				t.Fatalf("%d frames: the WAL restarted without a RESTART checkpoint, so this test shows nothing", frames)
+			}
+			t.Logf("%d frames in the WAL after one more commit", frames)
+		})
+	}
+}
+
+// walAfterReaderDuringWrites writes, holds a reader in its snapshot while
+// more is written, checkpoints as the checkpointer does while the reader
+// finishes, commits once more, and returns the WAL's length in frames.
+func walAfterReaderDuringWrites(t *testing.T, framesMax int) int {
+	s, err := Open(filepath.Join(t.TempDir(), "wal.db"), Options{CheckpointEveryCommits: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := ledger.New(s, ledger.Options{})
+	defer l.Close()
+	ctx := context.Background()
+	bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay := func(n int) {
+		for range n {
+			if _, err := l.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: user.ID, Amount: 1, Currency: "EUR"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pay(30)
+	reader, err := s.read.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := reader.QueryRowContext(ctx, "SELECT count(*) FROM transfers").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	pay(30) // past the reader's snapshot
+	ckdb, err := openDB(s.path, roleCheckpointer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ckdb.Close()
+	ckdb.SetMaxOpenConns(1)
+	if _, err := ckdb.Exec("PRAGMA busy_timeout = 1000"); err != nil {
+		t.Fatal(err)
+	}
+	c := &checkpointer{db: ckdb, framesMax: framesMax}
+	go func() { // the reader finishes while the checkpoint runs
+		time.Sleep(20 * time.Millisecond)
+		reader.Rollback()
+	}()
+	c.checkpoint()
+	pay(1)
+	var busy, frames, copied int
+	if err := ckdb.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+		t.Fatal(err)
+	}
+	return frames
+}
