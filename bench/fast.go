@@ -137,6 +137,9 @@ func (c *FastClient) do(ctx context.Context, method, path string, body []byte, k
 	if key != "" {
 		req.Header.Set(pwhttp.HeaderIdempotencyKey, key)
 	}
+	if w := pwhttp.PreferWait(deadline, true); w != "" {
+		req.Header.Set("Prefer", w) // as the Go client does
+	}
 	if err := c.hc.DoDeadline(req, resp, deadline); err != nil {
 		if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrNoFreeConns) {
 			err = fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)

@@ -223,6 +223,9 @@ func (c *Client) doOnce(ctx context.Context, method, path string, body []byte, k
 	if key != "" {
 		req.Header.Set(HeaderIdempotencyKey, key)
 	}
+	if w := PreferWait(ctx.Deadline()); w != "" {
+		req.Header.Set("Prefer", w)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("http.Client: %s %s: %w", method, path, err)

@@ -86,6 +86,30 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, key s
 	}
 }
 
+// The server is told each attempt's deadline (Prefer: wait=N, RFC 7240),
+// less a margin for the answer's way back: it then refuses at once, with
+// Retry-After, what it cannot finish in time, and gives up a request that
+// ran out of time while the client still listens, instead of the client
+// hanging up on an answer a moment too late and learning nothing.
+const (
+	deadlineMarginMin = 10 * time.Millisecond
+	deadlineMarginMax = 250 * time.Millisecond
+)
+
+// PreferWait is the Prefer header for a request that must be answered by
+// deadline, or "" when there is no deadline or no time left for one.
+func PreferWait(deadline time.Time, ok bool) string {
+	if !ok {
+		return ""
+	}
+	left := time.Until(deadline)
+	wait := left - min(deadlineMarginMax, max(deadlineMarginMin, left/10))
+	if wait <= 0 {
+		return ""
+	}
+	return "wait=" + strconv.FormatFloat(wait.Seconds(), 'f', 3, 64)
+}
+
 // retryable reports whether a failed attempt may be sent again.
 func retryable(err error) bool {
 	var pe *pw.Error

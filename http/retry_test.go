@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -73,5 +74,63 @@ func TestClientGivesUpWhenRetryAfterExceedsDeadline(t *testing.T) {
 	}
 	if pe == nil || pe.Retry != time.Hour {
 		t.Fatalf("the refusal's Retry-After is not kept: %+v", pe)
+	}
+}
+
+// TestClientTellsTheServerItsDeadline: every attempt carries Prefer:
+// wait=N, the time the call has left less a margin for the answer, so
+// that the server refuses what it cannot finish while the client still
+// listens; a call without time left for any work sends none.
+func TestClientTellsTheServerItsDeadline(t *testing.T) {
+	var mu sync.Mutex
+	var prefers []string
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		prefers = append(prefers, r.Header.Get("Prefer"))
+		mu.Unlock()
+		pwhttp.Error(w, r, &pw.Error{Code: pw.EBUSY, Message: "busy"})
+	}))
+	defer hs.Close()
+	c := pwhttp.NewClient(hs.URL, "t", hs.Client()).WithRetry(pwhttp.RetryPolicy{
+		Attempts: 2, BackoffFirst: 200 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := c.Account(ctx, "acc_1"); pw.ErrorCode(err) != pw.EBUSY {
+		t.Fatalf("Account: %v, want busy", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(prefers) != 2 {
+		t.Fatalf("%d attempts, want 2", len(prefers))
+	}
+	var waits []float64
+	for _, p := range prefers {
+		var w float64
+		if _, err := fmt.Sscanf(p, "wait=%g", &w); err != nil {
+			t.Fatalf("Prefer %q: %v", p, err)
+		}
+		waits = append(waits, w)
+	}
+	// 2 s less a 200 ms margin, less the moments the test takes to start.
+	if waits[0] > 1.8 || waits[0] < 1.5 {
+		t.Errorf("first attempt asked wait=%g, want about 1.8 (2 s less the margin)", waits[0])
+	}
+	if waits[1] >= waits[0] {
+		t.Errorf("the retry asked wait=%g, no less than the first attempt's %g", waits[1], waits[0])
+	}
+
+	for _, tc := range []struct {
+		left time.Duration
+		want string
+	}{{5 * time.Millisecond, ""}, {-time.Second, ""}} {
+		if got := pwhttp.PreferWait(time.Now().Add(tc.left), true); got != tc.want {
+			t.Errorf("PreferWait(now+%v) = %q, want %q", tc.left, got, tc.want)
+		}
+	}
+	if got := pwhttp.PreferWait(time.Time{}, false); got != "" {
+		t.Errorf("PreferWait without a deadline = %q, want none", got)
+	}
+	if got := pwhttp.PreferWait(time.Now().Add(10*time.Second), true); got != "wait=9.750" && got != "wait=9.749" {
+		t.Errorf("PreferWait(now+10s) = %q, want wait=9.750 (the margin is at most 250 ms)", got)
 	}
 }
