@@ -56,12 +56,15 @@ const (
 var queueShare = [classCount]float64{1, 0.75, 0.5, 0.25}
 
 // slotShare is the part of the concurrency limit each class may occupy: a
-// payment may take any slot, a read only while half of them are free, a
-// report while three quarters are, so that a flood of reads and reports
-// never leaves payments without a slot (at 3× load with a quarter of it
-// payments, shares of ½ for reports and ¾ for reads left payments queueing
-// behind them: 90.7 % served instead of 96.6 %).
-var slotShare = [classCount]float64{1, 0.75, 0.5, 0.25}
+// payment may take any slot, a read only while three quarters of them are
+// free, a report while seven eighths are, so that a flood of reads and
+// reports never leaves payments without a slot. A payment that finds every
+// slot taken waits for the next group commit to free some, and a commit
+// cycle under load is longer than the wait a payment is allowed, so the
+// slots lower classes hold are payments refused: at 3× load with a quarter
+// of it payments, shares of ¾ for reads and ½ for reports served 90.7 % of
+// payments, ½ and ¼ 96.6 % (docs/overload.md has the figures since).
+var slotShare = [classCount]float64{1, 0.75, 0.25, 0.125}
 
 // slotLimit is the in-flight count below which class may take a slot.
 // Called with c.mu held.

@@ -281,7 +281,7 @@ func TestDeadlinePerClass(t *testing.T) {
 // limit and reads half, so a flood of them leaves slots for payments.
 func TestPaymentsKeepTheirSlots(t *testing.T) {
 	clk := newClock()
-	c := newController(clk, 8, admission.Config{})
+	c := newController(clk, 16, admission.Config{})
 	ctx := context.Background()
 	var held []*admission.Ticket
 	for range 2 {
@@ -294,11 +294,11 @@ func TestPaymentsKeepTheirSlots(t *testing.T) {
 	third := acquireAsync(t, c, admission.ClassReport, "reporter")
 	select {
 	case o := <-third:
-		t.Fatalf("a third report got past its half of the limit: %+v", o)
+		t.Fatalf("a third report got past its eighth of the limit: %+v", o)
 	default:
 	}
 	if s := c.Stats(); s.InFlight != 2 {
-		t.Fatalf("in flight %d, want 2 (reports capped at a quarter of 8)", s.InFlight)
+		t.Fatalf("in flight %d, want 2 (reports capped at an eighth of 16)", s.InFlight)
 	}
 	for range 2 {
 		tk, err := c.Acquire(ctx, admission.ClassPayment, "payer")
