@@ -317,3 +317,39 @@ func TestPaymentsKeepTheirSlots(t *testing.T) {
 		o.t.Done(nil)
 	}
 }
+
+// TestAStallDoesNotRefuseForever: after a stall taught the controller
+// that a payment takes 1.5 s, a payment with 1 s left is still admitted,
+// because the estimate is capped at the tolerance above the class floor
+// (uncapped, it was refused, and with nothing admitted nothing corrected
+// the estimate: a surge once served 3.5 % of its payments so).
+func TestAStallDoesNotRefuseForever(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 1, admission.Config{Tolerance: 8})
+	teach := func(n int, d time.Duration) {
+		for range n {
+			tk := mustAcquire(t, c, admission.ClassPayment, "a")
+			clk.Add(d)
+			tk.Done(nil)
+		}
+	}
+	teach(20, 5*time.Millisecond)
+	teach(20, 1500*time.Millisecond)
+	s := c.Stats()
+	if s.LatencyRecent < time.Second || s.LatencyLong > 120*time.Millisecond {
+		t.Fatalf("recent %v, floor %v: want a recent latency over 1 s above a low floor", s.LatencyRecent, s.LatencyLong)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), clk.Now().Add(time.Second))
+	defer cancel()
+	tk, err := c.Acquire(ctx, admission.ClassPayment, "a")
+	if err != nil {
+		t.Fatalf("a payment with 1 s left after a stall: %v, want admitted", err)
+	}
+	tk.Done(nil)
+	// The cap is the tolerance above the floor: a deadline shorter than
+	// that is still refused.
+	short, cancel2 := context.WithDeadline(context.Background(), clk.Now().Add(s.LatencyLong))
+	defer cancel2()
+	_, err = c.Acquire(short, admission.ClassPayment, "a")
+	assertRefusal(t, err, pw.EBUSY)
+}

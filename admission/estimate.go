@@ -64,8 +64,24 @@ func (c *Controller) expectedWait(n int) time.Duration {
 }
 
 // serviceTime is how long an admitted class request takes: its class's
-// recent latency.
-func (c *Controller) serviceTime(class Class) time.Duration { return c.limiter.Recent(class) }
+// recent latency, but no more than the tolerance allows above its floor.
+//
+// The cap is what keeps a stall from refusing everything for good. The
+// recent latency learns only from requests admitted; after a stall (a
+// checkpoint, a starved CPU) it can exceed the time a request has, every
+// request is then refused as one that "cannot finish in time", no sample
+// comes to correct it, and the server answers busy at an idle store (a
+// 30 s SQLite surge served 3.5 % of its payments so). Above the tolerance
+// the limit shrinks anyway, so latency returns to it; and a request that
+// was admitted too hopefully costs only its slot: the ledger gives up
+// before its commit at the deadline, and the client hears 503 busy.
+func (c *Controller) serviceTime(class Class) time.Duration {
+	recent := c.limiter.Recent(class)
+	if floor := c.limiter.Floor(class); floor > 0 {
+		return min(recent, time.Duration(c.cfg.Tolerance*float64(floor)))
+	}
+	return recent
+}
 
 // queueDelayMax is the longest expected wait a class request is queued
 // for: QueueDelayFactor times its class's latency floor.
