@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os/exec"
@@ -114,11 +113,7 @@ func shellCommand(cmd string, env *environment) func(context.Context) error {
 		c := exec.CommandContext(ctx, "sh", "-c", cmd)
 		c.Stdout, c.Stderr = env.stderr, env.stderr
 		if err := c.Run(); err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				return fmt.Errorf("%q: %w", cmd, err)
-			}
-			return err
+			return fmt.Errorf("%q: %w", cmd, err)
 		}
 		return nil
 	}
