@@ -50,6 +50,7 @@ type answer struct {
 	sent     time.Duration // since the run's start
 	latency  time.Duration
 	code     string // "" for success, else outcomeCode's name
+	message  string // the error's text
 	noRetry  bool   // a refusal without Retry-After
 	transfer string // the acknowledged transfer's ID
 }
@@ -119,7 +120,7 @@ func RunOutage(ctx context.Context, svc pw.LedgerService, check pw.LedgerService
 			if err == nil {
 				a.transfer = t.ID
 			} else {
-				a.code = answerCode(err)
+				a.code, a.message = answerCode(err), err.Error()
 				var pe *pw.Error
 				a.noRetry = isBusy(pw.ErrorCode(err)) && (!errors.As(err, &pe) || pe.Retry <= 0)
 			}

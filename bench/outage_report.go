@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -28,8 +29,11 @@ type OutagePhase struct {
 	BusyWithoutRetryAfter int64 `json:"busy_without_retry_after"`
 	// Unexpected counts answers other than a success or a 503 busy (with
 	// or without Retry-After): in the outage phase, the target says none.
-	Unexpected int64   `json:"unexpected"`
-	P99ms      float64 `json:"p99_ms"`
+	Unexpected int64 `json:"unexpected"`
+	// Samples holds, for each failure code, the first such error and
+	// when it was sent and answered (seconds since the run's start).
+	Samples map[string]string `json:"samples,omitempty"`
+	P99ms   float64           `json:"p99_ms"`
 }
 
 // OutageBucketCount is one OutageBucket of the timeline, by send time.
@@ -128,9 +132,11 @@ func judgeOutage(answers []answer, t outageTimes, elapsed time.Duration, cfg Out
 			ph.Unexpected++
 		}
 		if ph.Codes == nil {
-			ph.Codes = map[string]int64{}
+			ph.Codes, ph.Samples = map[string]int64{}, map[string]string{}
 		}
-		ph.Codes[a.code]++
+		if ph.Codes[a.code]++; ph.Codes[a.code] == 1 {
+			ph.Samples[a.code] = fmt.Sprintf("sent %.3f s, answered %.3f s: %s", a.sent.Seconds(), (a.sent + a.latency).Seconds(), a.message)
+		}
 	}
 	for ph, l := range lats {
 		ph.P99ms = percentile(l, 0.99)
