@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/auth"
@@ -45,5 +46,35 @@ func TestGuardOutageIsUnavailable(t *testing.T) {
 		if _, err := g.Transfer(pctx, "tr_1"); pw.ErrorCode(err) != pw.EUNAVAILABLE {
 			t.Errorf("%s: Transfer during an outage: %v, want %s", p.Kind, err, pw.EUNAVAILABLE)
 		}
+	}
+}
+
+// hangingStore is an auth store that never answers: a database starting
+// up, or a pool with no connection to give.
+type hangingStore struct{ auth.Store }
+
+func (hangingStore) OperatorByHash(ctx context.Context, _ string) (*auth.Operator, error) {
+	<-ctx.Done()
+	return nil, &pw.Error{Code: pw.EUNAVAILABLE, Op: "test", Message: "the request ran out of time", Err: ctx.Err()}
+}
+
+// TestAuthenticateBounded: authentication runs before admission control
+// and its deadlines, so its store read has a bound of its own; a store
+// that hangs makes the request unavailable (503 busy) within
+// AuthStoreTimeout, not whenever the client gives up.
+func TestAuthenticateBounded(t *testing.T) {
+	svc := auth.New(hangingStore{}, nil, auth.Options{Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}})
+	// The client's own patience, so that a missing bound fails the test
+	// instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*auth.AuthStoreTimeout+time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := svc.Authenticate(ctx, auth.NewToken(auth.PrefixOperatorKey))
+	took := time.Since(start)
+	if pw.ErrorCode(err) != pw.EUNAVAILABLE {
+		t.Fatalf("Authenticate against a hanging store: %v, want %s", err, pw.EUNAVAILABLE)
+	}
+	if took > auth.AuthStoreTimeout+time.Second {
+		t.Fatalf("Authenticate took %v, want about %v", took, auth.AuthStoreTimeout)
 	}
 }
