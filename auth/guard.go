@@ -149,6 +149,12 @@ func (g *Guard) payment(ctx context.Context, p pw.Principal, from string, to, ha
 		return err
 	}
 	if _, err := g.account(ctx, p, from); err != nil {
+		// Only "not found" names the field: any other failure (the store
+		// unreachable during an outage) is returned as it is, so that the
+		// client hears "busy, retry" and not that its account is gone.
+		if pw.ErrorCode(err) != pw.EACCOUNTNOTFOUND {
+			return err
+		}
 		return &pw.Error{Code: pw.EACCOUNTNOTFOUND, Field: "from_account", Message: "account " + from + " not found"}
 	}
 	if *handle != "" {

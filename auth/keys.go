@@ -167,6 +167,14 @@ func (s *Service) RevokeOperator(ctx context.Context, id string) error {
 	return s.Audit(ctx, "operator.revoke", id, nil)
 }
 
+// AuthStoreTimeout bounds the store read behind one authentication. A
+// healthy store answers in about a millisecond; past this bound it is in
+// trouble (down, starting up, its pool exhausted), and the request is
+// better answered busy (503, Retry-After) now than at the client's
+// deadline. It is no longer than the shortest class deadline
+// (admission.DeadlineDefaults).
+const AuthStoreTimeout = 1 * time.Second
+
 // Authenticate implements peakwallet.Authenticator for session tokens,
 // merchant keys and operator keys, told apart by their prefixes. Unknown,
 // expired and revoked tokens are all just unauthorized.
@@ -182,7 +190,13 @@ func (s *Service) Authenticate(ctx context.Context, token string) (pw.Principal,
 	if ok {
 		return p, nil
 	}
-	p, until, err := s.authenticate(ctx, prefix, hash, now)
+	// Authentication runs before admission control, so no class deadline
+	// covers its store read: bound it here, or a request from a principal
+	// not in the cache waits on a database that is down or starting up
+	// for as long as its client keeps the connection open.
+	sctx, cancel := context.WithTimeout(ctx, AuthStoreTimeout)
+	defer cancel()
+	p, until, err := s.authenticate(sctx, prefix, hash, now)
 	if err != nil {
 		return pw.Principal{}, err
 	}

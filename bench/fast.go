@@ -153,7 +153,7 @@ func (c *FastClient) do(ctx context.Context, method, path string, body []byte, k
 				Err: fmt.Errorf("unexpected %d response: %.200q", st, resp.Body())}
 		}
 		return &pw.Error{Code: p.Code, Message: p.Detail, Op: "bench " + method + " " + path,
-			Retry: pwhttp.ParseRetryAfter(string(resp.Header.Peek("Retry-After")))}
+			Retry: pwhttp.ParseRetryAfter(string(resp.Header.Peek("Retry-After"))), Err: p.Cause()}
 	}
 	return json.Unmarshal(resp.Body(), out)
 }

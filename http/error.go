@@ -83,14 +83,23 @@ func StatusCode(code string) int {
 // Problem is an RFC 9457 problem detail. Extra members (such as "field")
 // follow the standard ones.
 type Problem struct {
-	Type   string         `json:"type"`
-	Title  string         `json:"title"`
-	Status int            `json:"status"`
-	Detail string         `json:"detail,omitempty"`
-	Code   string         `json:"code"`
-	Field  string         `json:"field,omitempty"` // the request member at fault, when one is
-	Extra  map[string]any `json:"-"`
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Code   string `json:"code"`
+	Field  string `json:"field,omitempty"` // the request member at fault, when one is
+	// Outcome is OutcomeUnknown on a 500 whose transaction may have
+	// committed (the connection broke during COMMIT); absent otherwise.
+	Outcome string         `json:"outcome,omitempty"`
+	Extra   map[string]any `json:"-"`
 }
+
+// OutcomeUnknown is Problem.Outcome when a request's COMMIT was sent but
+// its answer never came: unlike any other 500, money may have moved. A
+// client must not report "nothing moved"; a retry with the same
+// Idempotency-Key learns what happened.
+const OutcomeUnknown = "unknown"
 
 // MarshalJSON writes the standard members first, then Extra in key order,
 // so that the same problem always has the same bytes (replays compare them).
@@ -142,6 +151,12 @@ func ProblemFor(err error) Problem {
 	}
 	if code == pw.EINTERNAL {
 		p.Detail = "internal error"
+		// The one fact about an internal error that a client needs: the
+		// cause stays in the log, but "this may have committed" must reach
+		// the caller, who would otherwise take a 500 for "nothing moved".
+		if errors.Is(err, pw.ErrCommitUnknown) {
+			p.Outcome = OutcomeUnknown
+		}
 	} else {
 		p.Detail = pw.ErrorMessage(err)
 	}
@@ -207,4 +222,14 @@ func retryAfterSeconds(code string, err error) int {
 		return 1
 	}
 	return int(s)
+}
+
+// Cause is what a client's error wraps for a problem it received:
+// peakwallet.ErrCommitUnknown when the outcome is unknown (so that callers
+// can errors.Is it), else nil.
+func (p Problem) Cause() error {
+	if p.Outcome == OutcomeUnknown {
+		return pw.ErrCommitUnknown
+	}
+	return nil
 }

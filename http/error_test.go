@@ -161,3 +161,50 @@ func TestErrorWriter(t *testing.T) {
 		t.Errorf("problem with extra members: %s", b)
 	}
 }
+
+// TestCommitUnknownOutcome: a COMMIT cut before its answer came may have
+// moved money, so its 500 says "outcome":"unknown" (and no other 500
+// does), the claim on the key is kept for the retry that settles it, and
+// the Go client wraps peakwallet.ErrCommitUnknown for errors.Is.
+func TestCommitUnknownOutcome(t *testing.T) {
+	cut := &pw.Error{Code: pw.EINTERNAL, Op: "postgres.Update", Message: "the commit's outcome is unknown",
+		Err: errors.Join(pw.ErrCommitUnknown, errors.New("unexpected EOF from 10.0.0.5:5432"))}
+	for _, tt := range []struct {
+		name    string
+		err     error
+		outcome string
+	}{
+		{"commit cut", cut, pwhttp.OutcomeUnknown},
+		{"other internal error", &pw.Error{Code: pw.EINTERNAL, Err: errors.New("a bug")}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var released []string
+			srv := pwhttp.NewServer(pwhttp.Config{
+				Ledger: fakeLedger{released: &released, mu: &sync.Mutex{},
+					transfer: func(context.Context) (*pw.Transfer, error) { return nil, tt.err }},
+				Authenticator: pwhttp.NewOperatorAuthenticator("k"),
+			})
+			w := serve(srv, "POST", "/v1/transfers", `{"from_account":"acc_a","to_account":"acc_b","amount":5,"currency":"EUR"}`,
+				map[string]string{"Authorization": "Bearer k", "Idempotency-Key": "key-1"})
+			var body map[string]any
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := body["outcome"].(string); w.Code != 500 || body["code"] != pw.EINTERNAL || got != tt.outcome {
+				t.Fatalf("%d %s, want 500 internal with outcome %q", w.Code, w.Body, tt.outcome)
+			}
+			if strings.Contains(w.Body.String(), "10.0.0.5") || len(released) != 0 {
+				t.Fatalf("cause leaked or claim released: %s %v", w.Body, released)
+			}
+
+			ts := httptest.NewServer(srv)
+			defer ts.Close()
+			c := pwhttp.NewClient(ts.URL, "k", ts.Client()).WithRetry(pwhttp.RetryPolicy{Attempts: 1})
+			_, err := c.CreateTransfer(pw.NewContextWithIdempotencyKey(context.Background(), "key-2"),
+				pw.TransferCreate{FromAccount: "acc_a", ToAccount: "acc_b", Amount: 5, Currency: "EUR"})
+			if pw.ErrorCode(err) != pw.EINTERNAL || errors.Is(err, pw.ErrCommitUnknown) != (tt.outcome != "") {
+				t.Fatalf("client error %v: errors.Is(ErrCommitUnknown) = %v", err, errors.Is(err, pw.ErrCommitUnknown))
+			}
+		})
+	}
+}

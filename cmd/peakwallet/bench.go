@@ -45,6 +45,7 @@ type benchFlags struct {
 	cpuProfile         string
 	batchesInFlight    int
 	principals         int
+	outage             outageFlags
 }
 
 func runBench(ctx context.Context, args []string, env *environment) error {
@@ -55,7 +56,7 @@ func runBench(ctx context.Context, args []string, env *environment) error {
 	fs.StringVar(&f.url, "target", "", "benchmark a running server at this URL instead of the ledger in-process")
 	fs.StringVar(&f.key, "key", env.getenv("PEAKWALLET_OPERATOR_KEY"), "operator key for --target [PEAKWALLET_OPERATOR_KEY]")
 	fs.BoolVar(&f.overHTTP, "http", false, "serve the store over HTTP in this process and benchmark through real HTTP (keep-alive)")
-	fs.StringVar(&f.scenario, "scenario", "all", "uniform, hot, spike, or all; or overload or mixed (open-loop 3× capacity through admission control)")
+	fs.StringVar(&f.scenario, "scenario", "all", "uniform, hot, spike, or all; or overload or mixed (open-loop 3× capacity through admission control); or outage (--target: stop the database under load)")
 	fs.IntVar(&f.callers, "callers", 256, "concurrent callers (the spike's in-flight cap is 4× this)")
 	fs.IntVar(&f.batch, "batch", 0, "transfers per request (0: single transfers; >1: the batch endpoint)")
 	fs.IntVar(&f.users, "users", 10_000, "user accounts")
@@ -69,6 +70,7 @@ func runBench(ctx context.Context, args []string, env *environment) error {
 	fs.StringVar(&f.report, "report", "", "also write the report as Markdown to this file")
 	fs.IntVar(&f.principals, "principals", 64, "overload and mixed with --target: clients the load comes from, each an operator with its own key")
 	fs.IntVar(&f.batchesInFlight, "batches-in-flight", 1, "ledger batches committing at once (more than 1 only helps PostgreSQL with cores to spare)")
+	f.outage.register(fs)
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole session to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -85,6 +87,9 @@ func runBench(ctx context.Context, args []string, env *environment) error {
 	}
 	if f.scenario == bench.ScenarioOverload || f.scenario == bench.ScenarioMixed {
 		return runOverloadBench(ctx, &f, fs, env)
+	}
+	if f.scenario == bench.ScenarioOutage {
+		return runOutageBench(ctx, &f, env)
 	}
 	scenarios := []string{bench.ScenarioUniform, bench.ScenarioHot, bench.ScenarioSpike}
 	if f.scenario != "all" {

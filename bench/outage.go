@@ -1,0 +1,231 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// ScenarioOutage stops the database under load and starts it again.
+const ScenarioOutage = "outage"
+
+// Outage limits.
+const (
+	// OutageBucket is the width of the buckets that recovery is judged on.
+	OutageBucket = 250 * time.Millisecond
+	// OutageServedShare is the share of a bucket's payments that must
+	// succeed for the bucket to count as served.
+	OutageServedShare = 0.99
+	// OutageAnswersMax bounds the answers one run keeps (about 100 bytes
+	// each): past it, arrivals are dropped by the generator.
+	OutageAnswersMax = 2_000_000
+	// OutageReadersMax is how many read-backs of acknowledged transfers
+	// run at once.
+	OutageReadersMax = 32
+)
+
+// OutageConfig describes an outage run: open-loop payments at Rate for
+// Duration; Stop runs Warmup after the start, Start runs For after Stop
+// was issued.
+type OutageConfig struct {
+	Rate     float64
+	Duration time.Duration
+	Warmup   time.Duration
+	For      time.Duration
+	Deadline time.Duration // each request's deadline
+	Seed     uint64
+	// Stop and Start stop and start the database; Start must return only
+	// once the database accepts connections again.
+	Stop, Start func(context.Context) error
+}
+
+// answer is one payment's outcome.
+type answer struct {
+	sent     time.Duration // since the run's start
+	latency  time.Duration
+	code     string // "" for success, else outcomeCode's name
+	message  string // the error's text
+	noRetry  bool   // a refusal without Retry-After
+	transfer string // the acknowledged transfer's ID
+}
+
+// outageTimes are the moments of the outage, since the run's start.
+type outageTimes struct {
+	stopIssued, stopReturned, startIssued, startReturned time.Duration
+}
+
+// RunOutage offers payments at cfg.Rate (Poisson arrivals, whatever the
+// answers) for cfg.Duration while the database is stopped and started
+// again, then reads every acknowledged transfer back through check. The
+// answers are judged by OutageResult's rules (see outage_report.go).
+func RunOutage(ctx context.Context, svc pw.LedgerService, check pw.LedgerService, pop *Population, cfg OutageConfig) (*OutageResult, error) {
+	if cfg.Rate <= 0 || cfg.Duration <= 0 || cfg.For <= 0 || cfg.Warmup < 0 {
+		return nil, fmt.Errorf("bench: an outage run needs a positive rate, duration and outage length")
+	}
+	if cfg.Warmup+cfg.For >= cfg.Duration {
+		return nil, fmt.Errorf("bench: the run (%s) must outlast the warm-up (%s) and the outage (%s)", cfg.Duration, cfg.Warmup, cfg.For)
+	}
+	if cfg.Deadline <= 0 {
+		cfg.Deadline = 2 * time.Second
+	}
+	var (
+		mu      sync.Mutex
+		answers []answer
+		dropped atomic.Int64
+		wg      sync.WaitGroup
+	)
+	start := time.Now()
+	since := func() time.Duration { return time.Since(start) }
+
+	// The outage runs beside the load, on its own clock: a stop or start
+	// that takes long delays neither the arrivals nor each other's timing.
+	var times outageTimes
+	outageErr := make(chan error, 1)
+	go func() {
+		outageErr <- runOutageCommands(ctx, cfg, start, &times)
+	}()
+
+	pick := pop.picker(ScenarioUniform)
+	rng := rand.New(rand.NewPCG(cfg.Seed, 11))
+	end := start.Add(cfg.Duration)
+	next := start
+	for i := uint64(0); ctx.Err() == nil; i++ {
+		next = next.Add(time.Duration(rng.ExpFloat64() / cfg.Rate * float64(time.Second)))
+		if next.After(end) {
+			break
+		}
+		time.Sleep(time.Until(next))
+		mu.Lock()
+		full := len(answers) >= OutageAnswersMax
+		mu.Unlock()
+		if full {
+			dropped.Add(1)
+			continue
+		}
+		tr := pick(rng)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
+			defer cancel()
+			a := answer{sent: since()}
+			t, err := svc.CreateTransfer(pw.NewContextWithIdempotencyKey(rctx, fmt.Sprintf("outage-%d-%d-%d", cfg.Seed, start.UnixNano(), i)), tr)
+			a.latency = since() - a.sent
+			if err == nil {
+				a.transfer = t.ID
+			} else {
+				a.code, a.message = answerCode(err), err.Error()
+				var pe *pw.Error
+				a.noRetry = isBusy(pw.ErrorCode(err)) && (!errors.As(err, &pe) || pe.Retry <= 0)
+			}
+			mu.Lock()
+			answers = append(answers, a)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if err := <-outageErr; err != nil {
+		return nil, err
+	}
+	res := judgeOutage(answers, times, since(), cfg)
+	res.Dropped = dropped.Load()
+	var acked []string
+	for _, a := range answers {
+		if a.transfer != "" {
+			acked = append(acked, a.transfer)
+		}
+	}
+	res.Missing, res.Unverified, res.MissingSample = readBack(ctx, check, acked)
+	res.finish()
+	return res, nil
+}
+
+// runOutageCommands stops the database after the warm-up and starts it
+// cfg.For after the stop was issued, noting when each was issued and
+// returned. A failed stop or start ends the run: its figures would mean
+// nothing.
+func runOutageCommands(ctx context.Context, cfg OutageConfig, start time.Time, t *outageTimes) error {
+	sleepUntil := func(at time.Time) error {
+		timer := time.NewTimer(time.Until(at))
+		defer timer.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			return nil
+		}
+	}
+	if err := sleepUntil(start.Add(cfg.Warmup)); err != nil {
+		return err
+	}
+	t.stopIssued = time.Since(start)
+	if err := cfg.Stop(ctx); err != nil {
+		return fmt.Errorf("bench: stopping the database: %w", err)
+	}
+	t.stopReturned = time.Since(start)
+	if err := sleepUntil(start.Add(t.stopIssued + cfg.For)); err != nil {
+		return err
+	}
+	t.startIssued = time.Since(start)
+	if err := cfg.Start(ctx); err != nil {
+		return fmt.Errorf("bench: starting the database: %w", err)
+	}
+	t.startReturned = time.Since(start)
+	return nil
+}
+
+// answerCode names a failed payment: outcomeCode's name, except that a
+// 500 whose commit may have happened is told apart from other 500s.
+func answerCode(err error) string {
+	code := outcomeCode(err)
+	if code == pw.EINTERNAL && errors.Is(err, pw.ErrCommitUnknown) {
+		return CodeOutcomeUnknown
+	}
+	return code
+}
+
+// CodeOutcomeUnknown names a 500 with "outcome":"unknown" in the reports.
+const CodeOutcomeUnknown = "internal_outcome_unknown"
+
+// readBack reads every acknowledged transfer back. A transfer the server
+// says does not exist is missing; one it could not be asked about (after
+// the client's retries) is unverified. Both fail the run.
+func readBack(ctx context.Context, check pw.LedgerService, ids []string) (missing, unverified int64, sample []string) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan string)
+	for range OutageReadersMax {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range next {
+				_, err := check.Transfer(ctx, id)
+				if err == nil {
+					continue
+				}
+				mu.Lock()
+				if pw.ErrorCode(err) == pw.ENOTFOUND {
+					missing++
+					if len(sample) < 10 {
+						sample = append(sample, id)
+					}
+				} else {
+					unverified++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, id := range ids {
+		next <- id
+	}
+	close(next)
+	wg.Wait()
+	return missing, unverified, sample
+}

@@ -1,0 +1,177 @@
+package bench
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// Issue 4's outage target, which OutageResult.TargetMet judges.
+const (
+	// OutageRecoveryMax is how soon after the database's return full
+	// service must be back.
+	OutageRecoveryMax = 5 * time.Second
+)
+
+// OutagePhase counts the payments sent in one phase of an outage run.
+type OutagePhase struct {
+	Sent int64 `json:"sent"`
+	OK   int64 `json:"ok"`
+	// Codes counts the failures by code: the server's problem code
+	// ("busy" is a 503), internal_outcome_unknown for a 500 whose commit
+	// may have happened, client_timeout or client_transport when no
+	// answer came.
+	Codes map[string]int64 `json:"codes,omitempty"`
+	// BusyWithoutRetryAfter counts 503 busy answers without Retry-After.
+	BusyWithoutRetryAfter int64 `json:"busy_without_retry_after"`
+	// Unexpected counts answers other than a success or a 503 busy (with
+	// or without Retry-After): in the outage phase, the target says none.
+	Unexpected int64 `json:"unexpected"`
+	// Samples holds, for each failure code, the first such error and
+	// when it was sent and answered (seconds since the run's start).
+	Samples map[string]string `json:"samples,omitempty"`
+	P99ms   float64           `json:"p99_ms"`
+}
+
+// OutageBucketCount is one OutageBucket of the timeline, by send time.
+type OutageBucketCount struct {
+	AtMs   int64 `json:"at_ms"` // the bucket's start, since the run's start
+	Sent   int64 `json:"sent"`
+	OK     int64 `json:"ok"`
+	Busy   int64 `json:"busy"`
+	Other  int64 `json:"other"`
+	Served bool  `json:"served"`
+}
+
+// OutageResult is what an outage run measured.
+//
+// Phases are by send time: before the stop command was issued; during,
+// from then until the start command returned (the database accepting
+// connections again); after, the rest.
+//
+// Recovery: the answers are put in OutageBucket (250 ms) buckets by send
+// time; a bucket is served when at least OutageServedShare (99 %) of its
+// payments succeeded (a client timeout is a failure; an empty bucket is
+// served). Recovery is the start of the first bucket from which every
+// later bucket is served, minus the moment the start command returned,
+// and 0 when that is negative. When the last bucket is not served, the
+// service did not recover within the run: Recovered is false and
+// RecoverySeconds runs to the end of the run.
+type OutageResult struct {
+	OfferedRPS float64 `json:"offered_rps"`
+	Seconds    float64 `json:"seconds"`
+	Dropped    int64   `json:"dropped_by_generator"`
+
+	StopIssuedS    float64 `json:"stop_issued_s"`
+	StopReturnedS  float64 `json:"stop_returned_s"`
+	StartIssuedS   float64 `json:"start_issued_s"`
+	StartReturnedS float64 `json:"start_returned_s"`
+
+	Before OutagePhase `json:"before"`
+	During OutagePhase `json:"during"`
+	After  OutagePhase `json:"after"`
+
+	Recovered       bool    `json:"recovered"`
+	RecoverySeconds float64 `json:"recovery_seconds"`
+
+	Acknowledged  int64    `json:"acknowledged"`
+	Missing       int64    `json:"missing"`    // acknowledged, then not found on read-back
+	Unverified    int64    `json:"unverified"` // acknowledged, read-back failed otherwise
+	MissingSample []string `json:"missing_sample,omitempty"`
+
+	// TargetMet: during the outage only successes and 503 busy with
+	// Retry-After; recovered within OutageRecoveryMax; every acknowledged
+	// transfer read back.
+	TargetMet bool                `json:"target_met"`
+	Timeline  []OutageBucketCount `json:"timeline"`
+}
+
+// judgeOutage sorts the answers into phases and buckets and finds the
+// recovery time.
+func judgeOutage(answers []answer, t outageTimes, elapsed time.Duration, cfg OutageConfig) *OutageResult {
+	res := &OutageResult{OfferedRPS: cfg.Rate, Seconds: elapsed.Seconds(),
+		StopIssuedS: t.stopIssued.Seconds(), StopReturnedS: t.stopReturned.Seconds(),
+		StartIssuedS: t.startIssued.Seconds(), StartReturnedS: t.startReturned.Seconds()}
+	// The buckets span the time payments were offered, not the wait for
+	// the last answers after it: empty buckets there would count as
+	// served and could hide a service that never came back.
+	span := cfg.Duration
+	buckets := make([]OutageBucketCount, max(1, int((span+OutageBucket-1)/OutageBucket)))
+	for i := range buckets {
+		buckets[i].AtMs = (time.Duration(i) * OutageBucket).Milliseconds()
+	}
+	lats := map[*OutagePhase][]time.Duration{}
+	for _, a := range answers {
+		ph := &res.After
+		switch {
+		case a.sent < t.stopIssued:
+			ph = &res.Before
+		case a.sent < t.startReturned:
+			ph = &res.During
+		}
+		b := &buckets[min(int(a.sent/OutageBucket), len(buckets)-1)]
+		ph.Sent++
+		b.Sent++
+		switch {
+		case a.code == "":
+			ph.OK++
+			b.OK++
+			res.Acknowledged++
+			lats[ph] = append(lats[ph], a.latency)
+			continue
+		case a.code == pw.EBUSY:
+			b.Busy++
+			if a.noRetry {
+				ph.BusyWithoutRetryAfter++
+			}
+		default:
+			b.Other++
+			ph.Unexpected++
+		}
+		if ph.Codes == nil {
+			ph.Codes, ph.Samples = map[string]int64{}, map[string]string{}
+		}
+		if ph.Codes[a.code]++; ph.Codes[a.code] == 1 {
+			ph.Samples[a.code] = fmt.Sprintf("sent %.3f s, answered %.3f s: %s", a.sent.Seconds(), (a.sent + a.latency).Seconds(), a.message)
+		}
+	}
+	for ph, l := range lats {
+		ph.P99ms = percentile(l, 0.99)
+	}
+	for i := range buckets {
+		b := &buckets[i]
+		b.Served = b.Sent == 0 || float64(b.OK) >= OutageServedShare*float64(b.Sent)
+	}
+	first := len(buckets) // the first bucket of the served tail
+	for first > 0 && buckets[first-1].Served {
+		first--
+	}
+	res.Recovered = first < len(buckets)
+	from := time.Duration(first) * OutageBucket
+	if !res.Recovered {
+		from = span
+	}
+	res.RecoverySeconds = max(0, (from - t.startReturned).Seconds())
+	res.Timeline = buckets
+	return res
+}
+
+// finish decides TargetMet once the read-back is counted.
+func (r *OutageResult) finish() {
+	r.TargetMet = r.During.Unexpected == 0 && r.During.BusyWithoutRetryAfter == 0 && r.Recovered &&
+		r.RecoverySeconds <= OutageRecoveryMax.Seconds() && r.Missing == 0 && r.Unverified == 0
+}
+
+// UnexpectedCodes lists the codes of a phase's failures other than busy.
+func (p *OutagePhase) UnexpectedCodes() []string {
+	var out []string
+	for _, c := range slices.Sorted(maps.Keys(p.Codes)) {
+		if c != pw.EBUSY {
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -1,0 +1,62 @@
+package bench
+
+import (
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// TestJudgeOutage checks the phases and the recovery definition on a
+// hand-made run: stop at 1 s, start returned at 2 s, the first fully
+// served bucket of the tail at 2.5 s.
+func TestJudgeOutage(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	times := outageTimes{stopIssued: ms(1000), stopReturned: ms(1100), startIssued: ms(1900), startReturned: ms(2000)}
+	var answers []answer
+	add := func(at time.Duration, code string, noRetry bool) {
+		a := answer{sent: at, code: code, noRetry: noRetry}
+		if code == "" {
+			a.transfer = "tr"
+		}
+		answers = append(answers, a)
+	}
+	for at := 0; at < 4000; at += 10 {
+		switch {
+		case at < 1000:
+			add(ms(at), "", false)
+		case at < 2000:
+			add(ms(at), pw.EBUSY, false)
+		case at < 2500:
+			add(ms(at), pw.EBUSY, false) // the breaker still open
+		default:
+			add(ms(at), "", false)
+		}
+	}
+	add(ms(1500), "client_timeout", false)
+	add(ms(1600), pw.EBUSY, true)
+	add(ms(500), pw.EBUSY, false) // one refusal in 101 before the outage: still served
+
+	r := judgeOutage(answers, times, ms(4000), OutageConfig{Rate: 100, Duration: ms(4000)})
+	if r.Before.Sent != 101 || r.Before.OK != 100 || r.During.OK != 0 || r.During.Sent != 102 {
+		t.Fatalf("phases: before %+v during %+v", r.Before, r.During)
+	}
+	if r.During.Unexpected != 1 || r.During.Codes["client_timeout"] != 1 || r.During.BusyWithoutRetryAfter != 1 {
+		t.Fatalf("during: %+v", r.During)
+	}
+	if !r.Recovered || r.RecoverySeconds != 0.5 {
+		t.Fatalf("recovery %v %.3f s, want 0.5 s", r.Recovered, r.RecoverySeconds)
+	}
+	r.finish()
+	if r.TargetMet {
+		t.Fatal("a client timeout during the outage met the target")
+	}
+
+	// Never served again: not recovered, and the recovery runs to the end.
+	answers = append(answers, answer{sent: ms(3990), code: pw.EINTERNAL})
+	answers = append(answers, answer{sent: ms(3991), code: pw.EINTERNAL})
+	r = judgeOutage(answers, times, ms(4000), OutageConfig{Rate: 100, Duration: ms(4000)})
+	if r.Recovered || r.RecoverySeconds != 2 {
+		t.Fatalf("recovery %v %.3f s, want not recovered, 2 s", r.Recovered, r.RecoverySeconds)
+	}
+}
