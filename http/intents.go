@@ -10,6 +10,7 @@ import (
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
+	"github.com/peakwallet/peakwallet/internal/faillog"
 )
 
 // Surge-queue limits.
@@ -96,9 +97,10 @@ func (s *Server) RunIntents(ctx context.Context) {
 	}
 	t := time.NewTicker(IntentPollInterval)
 	defer t.Stop()
+	fails := faillog.New(s.log, "settling intents")
 	for {
-		if n, err := s.SettleIntents(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("settling intents", "err", err, "settled", n)
+		if _, err := s.SettleIntents(ctx); ctx.Err() == nil {
+			fails.Observe(time.Now(), err)
 		}
 		select {
 		case <-ctx.Done():

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/internal/faillog"
 )
 
 // Background work limits.
@@ -23,23 +24,24 @@ func (l *Ledger) Run(ctx context.Context) error {
 	defer expiry.Stop()
 	cleanup := time.NewTicker(CleanupInterval)
 	defer cleanup.Stop()
+	expiryFails, cleanupFails := faillog.New(l.log, "hold expiry pass"), faillog.New(l.log, "idempotency clean-up")
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-expiry.C:
 			pass, cancel := context.WithTimeout(ctx, backgroundPassTimeout)
-			if n, err := l.ExpireDueHolds(pass); err != nil {
-				l.log.Warn("hold expiry pass failed", "err", err)
-			} else if n > 0 {
+			n, err := l.ExpireDueHolds(pass)
+			expiryFails.Observe(time.Now(), err)
+			if n > 0 {
 				l.log.Debug("holds expired", "count", n)
 			}
 			cancel()
 		case <-cleanup.C:
 			pass, cancel := context.WithTimeout(ctx, backgroundPassTimeout)
-			if n, err := l.CleanupIdempotency(pass); err != nil {
-				l.log.Warn("idempotency clean-up failed", "err", err)
-			} else if n > 0 {
+			n, err := l.CleanupIdempotency(pass)
+			cleanupFails.Observe(time.Now(), err)
+			if n > 0 {
 				l.log.Debug("idempotency keys forgotten", "count", n)
 			}
 			cancel()

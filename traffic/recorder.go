@@ -7,6 +7,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/peakwallet/peakwallet/internal/faillog"
 )
 
 // Limits of the recorder.
@@ -251,6 +253,7 @@ func (r *Recorder) Run(ctx context.Context, s Store, ret Retention, log *slog.Lo
 	defer flush.Stop()
 	roll := time.NewTicker(RollupInterval)
 	defer roll.Stop()
+	flushFails := faillog.New(log, "traffic: flush (the counts are kept for the next one)")
 	for {
 		select {
 		case <-ctx.Done():
@@ -261,8 +264,8 @@ func (r *Recorder) Run(ctx context.Context, s Store, ret Retention, log *slog.Lo
 			cancel()
 			return
 		case <-flush.C:
-			if err := r.Flush(ctx, s, false); err != nil && ctx.Err() == nil {
-				log.Warn("traffic: flush failed; kept for the next one", "err", err)
+			if err := r.Flush(ctx, s, false); ctx.Err() == nil {
+				flushFails.Observe(time.Now(), err)
 			}
 		case <-roll.C:
 			now := r.now()

@@ -19,6 +19,7 @@ import (
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/auth"
 	pwhttp "github.com/peakwallet/peakwallet/http"
+	"github.com/peakwallet/peakwallet/internal/faillog"
 	"github.com/peakwallet/peakwallet/ledger"
 	"github.com/peakwallet/peakwallet/traffic"
 	"github.com/peakwallet/peakwallet/web"
@@ -192,13 +193,14 @@ const OutboxInterval = 10 * time.Second
 func deliverLoop(ctx context.Context, s *auth.Service, log *slog.Logger) {
 	t := time.NewTicker(OutboxInterval)
 	defer t.Stop()
+	fails := faillog.New(log, "outbox delivery")
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := s.Deliver(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("outbox delivery failed; retrying later", "err", err)
+			if _, err := s.Deliver(ctx); ctx.Err() == nil {
+				fails.Observe(time.Now(), err)
 			}
 		}
 	}
