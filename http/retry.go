@@ -51,7 +51,9 @@ func (c *Client) WithRetry(p RetryPolicy) *Client {
 // (the request may or may not have arrived: the idempotency key makes a
 // second arrival harmless), 503 busy/maintenance and 429 rate_limited (no
 // money moved; the server's Retry-After is honoured as the least wait),
-// and 409 idempotency_key_in_use (the first attempt is still running).
+// 409 idempotency_key_in_use (the first attempt is still running), and a
+// 500 whose outcome is unknown (the commit was cut; same key, so at most
+// once).
 // It never waits past the call's deadline: when the server asks for
 // longer than is left, the refusal is returned at once.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, key string, out any) error {
@@ -120,7 +122,12 @@ func retryable(err error) bool {
 	case pw.EBUSY, pw.EUNAVAILABLE, pw.EMAINTENANCE, pw.ERATELIMITED, pw.EIDEMINUSE:
 		return true
 	}
-	return false
+	// A commit cut as it was sent (500, "outcome": "unknown") may have
+	// moved the money or not; the same Idempotency-Key finds out without
+	// moving it twice: the stored answer if it committed, the request
+	// again once the claim's lease ends if it did not (until then 409
+	// idempotency_key_in_use, retried above).
+	return errors.Is(err, pw.ErrCommitUnknown)
 }
 
 // ParseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date;

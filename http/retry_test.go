@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -132,5 +133,46 @@ func TestClientTellsTheServerItsDeadline(t *testing.T) {
 	}
 	if got := pwhttp.PreferWait(time.Now().Add(10*time.Second), true); got != "wait=9.750" && got != "wait=9.749" {
 		t.Errorf("PreferWait(now+10s) = %q, want wait=9.750 (the margin is at most 250 ms)", got)
+	}
+}
+
+// TestClientRetriesAnUnknownOutcomeWithTheSameKey: a payment whose commit
+// was cut (500, "outcome": "unknown") is sent again with the same key,
+// which settles it at most once; an ordinary 500 is not retried.
+func TestClientRetriesAnUnknownOutcomeWithTheSameKey(t *testing.T) {
+	var mu sync.Mutex
+	var keys []string
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		keys = append(keys, r.Header.Get("Idempotency-Key"))
+		n := len(keys)
+		mu.Unlock()
+		switch {
+		case r.URL.Path == "/v1/accounts/acc_1":
+			pwhttp.Error(w, r, &pw.Error{Code: pw.EINTERNAL, Err: errors.New("a bug")})
+		case n == 1:
+			pwhttp.Error(w, r, &pw.Error{Code: pw.EINTERNAL, Err: errors.Join(pw.ErrCommitUnknown, errors.New("connection reset"))})
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(201)
+			w.Write([]byte(`{"id":"tr_x","status":"posted"}`))
+		}
+	}))
+	defer hs.Close()
+	c := pwhttp.NewClient(hs.URL, "t", hs.Client()).WithRetry(pwhttp.RetryPolicy{
+		Attempts: 3, BackoffFirst: time.Millisecond, BackoffMax: time.Millisecond})
+	tr, err := c.CreateTransfer(context.Background(), pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
+	if err != nil || tr.ID != "tr_x" {
+		t.Fatalf("CreateTransfer: %v %v", tr, err)
+	}
+	if len(keys) != 2 || keys[0] == "" || keys[1] != keys[0] {
+		t.Fatalf("attempts carried keys %q; want 2 attempts with one key", keys)
+	}
+	keys = nil
+	if _, err := c.Account(context.Background(), "acc_1"); pw.ErrorCode(err) != pw.EINTERNAL || errors.Is(err, pw.ErrCommitUnknown) {
+		t.Fatalf("Account: %v, want a plain internal error", err)
+	}
+	if len(keys) != 1 {
+		t.Fatalf("an ordinary 500 was sent %d times, want once", len(keys))
 	}
 }
