@@ -353,3 +353,53 @@ func TestAStallDoesNotRefuseForever(t *testing.T) {
 	_, err = c.Acquire(short, admission.ClassPayment, "a")
 	assertRefusal(t, err, pw.EBUSY)
 }
+
+// TestPaymentWaitsForTheNextCommit: slots come free a batch at a time, so
+// a payment may wait up to its service time for one, while a read may
+// wait only twice its latency floor. With the same expected wait (about
+// 7 ms here: 4 slots freed every 30 ms), the payment is queued and the
+// read refused.
+func TestPaymentWaitsForTheNextCommit(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 4, admission.Config{QueueDelayMin: time.Nanosecond, Tolerance: 8})
+	for _, class := range []admission.Class{admission.ClassPayment, admission.ClassRead} {
+		for range 30 { // floors of 2 ms
+			tk := mustAcquire(t, c, class, "a")
+			clk.Add(2 * time.Millisecond)
+			tk.Done(nil)
+		}
+	}
+	for range 30 { // group commits: 4 payments every 30 ms
+		var tks []*admission.Ticket
+		for range 4 {
+			tks = append(tks, mustAcquire(t, c, admission.ClassPayment, "a"))
+		}
+		clk.Add(30 * time.Millisecond)
+		for _, tk := range tks {
+			tk.Done(nil)
+		}
+	}
+	var held []*admission.Ticket
+	for range 4 {
+		held = append(held, mustAcquire(t, c, admission.ClassPayment, "a"))
+	}
+	s := c.Stats()
+	if s.DrainRate < 100 || s.DrainRate > 200 {
+		t.Fatalf("drain rate %.0f/s, want about 133/s", s.DrainRate)
+	}
+	pay := acquireAsync(t, c, admission.ClassPayment, "b")
+	if after := c.Stats(); after.Enqueued != s.Enqueued+1 {
+		o := <-pay
+		t.Fatalf("the payment was not queued for the next commit: %v", o.err)
+	}
+	read := <-acquireAsync(t, c, admission.ClassRead, "b")
+	assertRefusal(t, read.err, pw.EBUSY)
+	for _, tk := range held {
+		tk.Done(nil)
+	}
+	if o := <-pay; o.err != nil {
+		t.Fatalf("the queued payment: %v", o.err)
+	} else {
+		o.t.Done(nil)
+	}
+}
