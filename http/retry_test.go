@@ -18,13 +18,7 @@ import (
 // and dropped attempts of a payment with one Idempotency-Key, and gives
 // up after its bounded attempts.
 func TestClientRetriesWithTheSameKey(t *testing.T) {
-	var mu sync.Mutex
-	var keys []string
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		keys = append(keys, r.Header.Get("Idempotency-Key"))
-		n := len(keys)
-		mu.Unlock()
+	hs, seen := headerServer(t, "Idempotency-Key", func(w http.ResponseWriter, r *http.Request, n int) {
 		switch n {
 		case 1:
 			pwhttp.Error(w, r, &pw.Error{Code: pw.EBUSY, Message: "busy"})
@@ -33,12 +27,9 @@ func TestClientRetriesWithTheSameKey(t *testing.T) {
 		case 3:
 			panic(http.ErrAbortHandler) // the connection drops: no answer
 		default:
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(201)
-			w.Write([]byte(`{"id":"tr_x","status":"posted"}`))
+			posted(w)
 		}
-	}))
-	defer hs.Close()
+	})
 	c := pwhttp.NewClient(hs.URL, "t", hs.Client()).WithRetry(pwhttp.RetryPolicy{
 		Attempts: 5, BackoffFirst: time.Millisecond, BackoffMax: 10 * time.Millisecond})
 	// Retry-After is 1 s on the refusals: within the call's deadline, it is honoured.
@@ -48,7 +39,7 @@ func TestClientRetriesWithTheSameKey(t *testing.T) {
 	if err != nil || tr.ID != "tr_x" {
 		t.Fatalf("CreateTransfer: %v %v", tr, err)
 	}
-	if len(keys) != 4 || keys[0] == "" || keys[1] != keys[0] || keys[2] != keys[0] || keys[3] != keys[0] {
+	if keys := seen(); len(keys) != 4 || keys[0] == "" || keys[1] != keys[0] || keys[2] != keys[0] || keys[3] != keys[0] {
 		t.Fatalf("attempts carried keys %q; want 4 attempts with one key", keys)
 	}
 }
@@ -83,15 +74,9 @@ func TestClientGivesUpWhenRetryAfterExceedsDeadline(t *testing.T) {
 // that the server refuses what it cannot finish while the client still
 // listens; a call without time left for any work sends none.
 func TestClientTellsTheServerItsDeadline(t *testing.T) {
-	var mu sync.Mutex
-	var prefers []string
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		prefers = append(prefers, r.Header.Get("Prefer"))
-		mu.Unlock()
+	hs, seen := headerServer(t, "Prefer", func(w http.ResponseWriter, r *http.Request, _ int) {
 		pwhttp.Error(w, r, &pw.Error{Code: pw.EBUSY, Message: "busy"})
-	}))
-	defer hs.Close()
+	})
 	c := pwhttp.NewClient(hs.URL, "t", hs.Client()).WithRetry(pwhttp.RetryPolicy{
 		Attempts: 2, BackoffFirst: 200 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -99,8 +84,7 @@ func TestClientTellsTheServerItsDeadline(t *testing.T) {
 	if _, err := c.Account(ctx, "acc_1"); pw.ErrorCode(err) != pw.EBUSY {
 		t.Fatalf("Account: %v, want busy", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	prefers := seen()
 	if len(prefers) != 2 {
 		t.Fatalf("%d attempts, want 2", len(prefers))
 	}
@@ -140,39 +124,56 @@ func TestClientTellsTheServerItsDeadline(t *testing.T) {
 // was cut (500, "outcome": "unknown") is sent again with the same key,
 // which settles it at most once; an ordinary 500 is not retried.
 func TestClientRetriesAnUnknownOutcomeWithTheSameKey(t *testing.T) {
-	var mu sync.Mutex
-	var keys []string
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		keys = append(keys, r.Header.Get("Idempotency-Key"))
-		n := len(keys)
-		mu.Unlock()
+	hs, seen := headerServer(t, "Idempotency-Key", func(w http.ResponseWriter, r *http.Request, n int) {
 		switch {
 		case r.URL.Path == "/v1/accounts/acc_1":
 			pwhttp.Error(w, r, &pw.Error{Code: pw.EINTERNAL, Err: errors.New("a bug")})
 		case n == 1:
 			pwhttp.Error(w, r, &pw.Error{Code: pw.EINTERNAL, Err: errors.Join(pw.ErrCommitUnknown, errors.New("connection reset"))})
 		default:
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(201)
-			w.Write([]byte(`{"id":"tr_x","status":"posted"}`))
+			posted(w)
 		}
-	}))
-	defer hs.Close()
+	})
 	c := pwhttp.NewClient(hs.URL, "t", hs.Client()).WithRetry(pwhttp.RetryPolicy{
 		Attempts: 3, BackoffFirst: time.Millisecond, BackoffMax: time.Millisecond})
 	tr, err := c.CreateTransfer(context.Background(), pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
 	if err != nil || tr.ID != "tr_x" {
 		t.Fatalf("CreateTransfer: %v %v", tr, err)
 	}
-	if len(keys) != 2 || keys[0] == "" || keys[1] != keys[0] {
+	if keys := seen(); len(keys) != 2 || keys[0] == "" || keys[1] != keys[0] {
 		t.Fatalf("attempts carried keys %q; want 2 attempts with one key", keys)
 	}
-	keys = nil
 	if _, err := c.Account(context.Background(), "acc_1"); pw.ErrorCode(err) != pw.EINTERNAL || errors.Is(err, pw.ErrCommitUnknown) {
 		t.Fatalf("Account: %v, want a plain internal error", err)
 	}
-	if len(keys) != 1 {
-		t.Fatalf("an ordinary 500 was sent %d times, want once", len(keys))
+	if n := len(seen()); n != 3 {
+		t.Fatalf("an ordinary 500 was sent %d times, want once", n-2)
 	}
+}
+
+// headerServer is a test server that keeps one header of every request
+// and answers the n-th (from 1) with answer; seen returns the headers kept.
+func headerServer(t *testing.T, header string, answer func(w http.ResponseWriter, r *http.Request, n int)) (hs *httptest.Server, seen func() []string) {
+	var mu sync.Mutex
+	var got []string
+	hs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get(header))
+		n := len(got)
+		mu.Unlock()
+		answer(w, r, n)
+	}))
+	t.Cleanup(hs.Close)
+	return hs, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), got...)
+	}
+}
+
+// posted answers a transfer as posted.
+func posted(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	w.Write([]byte(`{"id":"tr_x","status":"posted"}`))
 }
