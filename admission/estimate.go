@@ -84,21 +84,9 @@ func (c *Controller) serviceTime(class Class) time.Duration {
 }
 
 // queueDelayMax is the longest expected wait a class request is queued
-// for: QueueDelayFactor times its class's latency floor, and for a
-// payment at least its service time.
-//
-// Slots come free in bursts: a group commit ends, and every payment in it
-// leaves at once. A payment that arrives while all slots are taken waits
-// for the next commit, up to one service time; with only the floor-based
-// allowance it was refused instead, even when payments alone were well
-// under capacity (in a mixed 3× surge, every one of the 4,578 payments
-// refused of 37,112 was refused for this allowance, none for its deadline).
+// for: QueueDelayFactor times its class's latency floor.
 func (c *Controller) queueDelayMax(class Class) time.Duration {
-	d := max(c.cfg.QueueDelayMin, time.Duration(c.cfg.QueueDelayFactor*float64(c.limiter.Floor(class))))
-	if class == ClassPayment {
-		d = max(d, c.serviceTime(class))
-	}
-	return d
+	return max(c.cfg.QueueDelayMin, time.Duration(c.cfg.QueueDelayFactor*float64(c.limiter.Floor(class))))
 }
 
 // busy returns the refusal of a class-c request, with Retry the time for
