@@ -116,6 +116,9 @@ type Controller struct {
 	breaker  breaker
 	buckets  map[string]*bucket
 	stats    Stats
+	// lowerRefusedAt is when a request of a class below payments was last
+	// refused or shed (queueDelayMax).
+	lowerRefusedAt time.Time
 }
 
 // New returns a controller.
@@ -260,7 +263,7 @@ func (c *Controller) Acquire(ctx context.Context, class Class, principal string)
 // make room when the queue is full. Called with c.mu held.
 func (c *Controller) mayQueue(now time.Time, class Class, principal string, deadline time.Time, hasDeadline bool) error {
 	if c.queues[class].count(principal) >= c.cfg.QueuePrincipalMax {
-		c.stats.Refused[class]++
+		c.refused(now, class)
 		return c.busy(class, "too many of this client's requests are waiting")
 	}
 	ahead := 0
@@ -268,8 +271,8 @@ func (c *Controller) mayQueue(now time.Time, class Class, principal string, dead
 		ahead += c.queues[k].len()
 	}
 	wait := c.expectedWait(ahead + 1)
-	if wait > c.queueDelayMax(class) || hasDeadline && now.Add(wait+c.serviceTime(class)).After(deadline) {
-		c.stats.Refused[class]++
+	if wait > c.queueDelayMax(now, class) || hasDeadline && now.Add(wait+c.serviceTime(class)).After(deadline) {
+		c.refused(now, class)
 		return c.busy(class, "the server cannot finish the request before its deadline")
 	}
 	if float64(c.queued) < float64(c.cfg.QueueMax)*queueShare[class] {
@@ -279,12 +282,22 @@ func (c *Controller) mayQueue(now time.Time, class Class, principal string, dead
 		if w := c.queues[k].shed(); w != nil {
 			c.queued--
 			c.stats.Shed[k]++
+			c.lowerRefusedAt = now
 			w.ready <- c.busy(k, "a request of higher priority took this one's place")
 			return nil
 		}
 	}
-	c.stats.Refused[class]++
+	c.refused(now, class)
 	return c.busy(class, "the server is at capacity")
+}
+
+// refused counts a refusal at arrival, and notes when a class below
+// payments was last turned away. Called with c.mu held.
+func (c *Controller) refused(now time.Time, class Class) {
+	c.stats.Refused[class]++
+	if class > ClassPayment {
+		c.lowerRefusedAt = now
+	}
 }
 
 // admit takes a slot. Called with c.mu held.

@@ -353,3 +353,67 @@ func TestAStallDoesNotRefuseForever(t *testing.T) {
 	_, err = c.Acquire(short, admission.ClassPayment, "a")
 	assertRefusal(t, err, pw.EBUSY)
 }
+
+// TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused: slots come
+// free a batch at a time. A payment may wait twice its latency floor for
+// one, and, while reads, reports or top-ups are being refused, its whole
+// service time. With 4 slots freed every 30 ms (an expected wait of about
+// 7 ms, floors of 2 ms), a payment is refused until a read has been; then
+// the next one waits for the commit.
+func TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 4, admission.Config{QueueDelayMin: time.Nanosecond, Tolerance: 8})
+	for _, class := range []admission.Class{admission.ClassPayment, admission.ClassRead} {
+		for range 30 { // floors of 2 ms
+			tk := mustAcquire(t, c, class, "a")
+			clk.Add(2 * time.Millisecond)
+			tk.Done(nil)
+		}
+	}
+	for range 30 { // group commits: 4 payments every 30 ms
+		var tks []*admission.Ticket
+		for range 4 {
+			tks = append(tks, mustAcquire(t, c, admission.ClassPayment, "a"))
+		}
+		clk.Add(30 * time.Millisecond)
+		for _, tk := range tks {
+			tk.Done(nil)
+		}
+	}
+	var held []*admission.Ticket
+	for range 4 {
+		held = append(held, mustAcquire(t, c, admission.ClassPayment, "a"))
+	}
+	if s := c.Stats(); s.DrainRate < 100 || s.DrainRate > 200 {
+		t.Fatalf("drain rate %.0f/s, want about 133/s", s.DrainRate)
+	}
+	first := <-acquireAsync(t, c, admission.ClassPayment, "b")
+	assertRefusal(t, first.err, pw.EBUSY) // only payments here: twice the floor, 4 ms < 7 ms
+	read := <-acquireAsync(t, c, admission.ClassRead, "b")
+	assertRefusal(t, read.err, pw.EBUSY)
+	before := c.Stats()
+	pay := acquireAsync(t, c, admission.ClassPayment, "b")
+	if after := c.Stats(); after.Enqueued != before.Enqueued+1 {
+		o := <-pay
+		t.Fatalf("with reads refused, the payment was not queued for the next commit: %v", o.err)
+	}
+	for _, tk := range held {
+		tk.Done(nil)
+	}
+	if o := <-pay; o.err != nil {
+		t.Fatalf("the queued payment: %v", o.err)
+	} else {
+		o.t.Done(nil)
+	}
+	// A second later, with no lower class refused since, the allowance is
+	// twice the floor again.
+	clk.Add(1100 * time.Millisecond)
+	for i := range held {
+		held[i] = mustAcquire(t, c, admission.ClassPayment, "a")
+	}
+	late := <-acquireAsync(t, c, admission.ClassPayment, "b")
+	assertRefusal(t, late.err, pw.EBUSY)
+	for _, tk := range held {
+		tk.Done(nil)
+	}
+}
