@@ -69,12 +69,7 @@ func TestReleaseRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var released []string
-			srv := pwhttp.NewServer(pwhttp.Config{
-				Ledger: fakeLedger{released: &released, mu: &sync.Mutex{},
-					transfer: func(context.Context) (*pw.Transfer, error) { return nil, tt.err }},
-				Authenticator: pwhttp.NewOperatorAuthenticator("k"),
-			})
+			srv, released := failingServer(tt.err)
 			w := serve(srv, "POST", "/v1/transfers", validBody, map[string]string{
 				"Authorization": "Bearer k", "Idempotency-Key": "key-1"})
 			var p pwhttp.Problem
@@ -84,8 +79,8 @@ func TestReleaseRules(t *testing.T) {
 			if w.Code != tt.status || p.Code != tt.code || p.Status != tt.status {
 				t.Fatalf("%d %s, want %d %s", w.Code, w.Body, tt.status, tt.code)
 			}
-			if (len(released) == 1) != tt.release {
-				t.Fatalf("released %v, want release %v", released, tt.release)
+			if (len(*released) == 1) != tt.release {
+				t.Fatalf("released %v, want release %v", *released, tt.release)
 			}
 			if body := w.Body.String(); strings.Contains(body, "secret") || strings.Contains(body, "hunter2") {
 				t.Fatalf("the cause leaked: %s", body)
@@ -178,12 +173,7 @@ func TestCommitUnknownOutcome(t *testing.T) {
 		{"other internal error", &pw.Error{Code: pw.EINTERNAL, Err: errors.New("a bug")}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var released []string
-			srv := pwhttp.NewServer(pwhttp.Config{
-				Ledger: fakeLedger{released: &released, mu: &sync.Mutex{},
-					transfer: func(context.Context) (*pw.Transfer, error) { return nil, tt.err }},
-				Authenticator: pwhttp.NewOperatorAuthenticator("k"),
-			})
+			srv, released := failingServer(tt.err)
 			w := serve(srv, "POST", "/v1/transfers", `{"from_account":"acc_a","to_account":"acc_b","amount":5,"currency":"EUR"}`,
 				map[string]string{"Authorization": "Bearer k", "Idempotency-Key": "key-1"})
 			var body map[string]any
@@ -193,8 +183,8 @@ func TestCommitUnknownOutcome(t *testing.T) {
 			if got, _ := body["outcome"].(string); w.Code != 500 || body["code"] != pw.EINTERNAL || got != tt.outcome {
 				t.Fatalf("%d %s, want 500 internal with outcome %q", w.Code, w.Body, tt.outcome)
 			}
-			if strings.Contains(w.Body.String(), "10.0.0.5") || len(released) != 0 {
-				t.Fatalf("cause leaked or claim released: %s %v", w.Body, released)
+			if strings.Contains(w.Body.String(), "10.0.0.5") || len(*released) != 0 {
+				t.Fatalf("cause leaked or claim released: %s %v", w.Body, *released)
 			}
 
 			ts := httptest.NewServer(srv)
@@ -207,4 +197,15 @@ func TestCommitUnknownOutcome(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingServer is a server whose ledger fails every transfer with err,
+// and the idempotency claims it released.
+func failingServer(err error) (*pwhttp.Server, *[]string) {
+	var released []string
+	return pwhttp.NewServer(pwhttp.Config{
+		Ledger: fakeLedger{released: &released, mu: &sync.Mutex{},
+			transfer: func(context.Context) (*pw.Transfer, error) { return nil, err }},
+		Authenticator: pwhttp.NewOperatorAuthenticator("k"),
+	}), &released
 }
