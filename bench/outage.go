@@ -198,34 +198,21 @@ const CodeOutcomeUnknown = "internal_outcome_unknown"
 // the client's retries) is unverified. Both fail the run.
 func readBack(ctx context.Context, check pw.LedgerService, ids []string) (missing, unverified int64, sample []string) {
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	next := make(chan string)
-	for range OutageReadersMax {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for id := range next {
-				_, err := check.Transfer(ctx, id)
-				if err == nil {
-					continue
-				}
-				mu.Lock()
-				if pw.ErrorCode(err) == pw.ENOTFOUND {
-					missing++
-					if len(sample) < 10 {
-						sample = append(sample, id)
-					}
-				} else {
-					unverified++
-				}
-				mu.Unlock()
+	parallel(OutageReadersMax, len(ids), func(i int) {
+		_, err := check.Transfer(ctx, ids[i])
+		if err == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if pw.ErrorCode(err) == pw.ENOTFOUND {
+			missing++
+			if len(sample) < 10 {
+				sample = append(sample, ids[i])
 			}
-		}()
-	}
-	for _, id := range ids {
-		next <- id
-	}
-	close(next)
-	wg.Wait()
+		} else {
+			unverified++
+		}
+	})
 	return missing, unverified, sample
 }

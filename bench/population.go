@@ -58,23 +58,35 @@ func NewPopulation(ctx context.Context, svc pw.LedgerService, cur pw.Currency, u
 
 func openAccounts(ctx context.Context, svc pw.LedgerService, kind pw.AccountKind, cur pw.Currency, n int) ([]*pw.Account, error) {
 	out := make([]*pw.Account, n)
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
+	parallel(setupWorkers, n, func(i int) {
+		a, err := svc.CreateAccount(ctx, pw.AccountCreate{Kind: kind, Currency: cur, Metadata: map[string]string{"bench": string(kind)}})
+		if err != nil {
+			mu.Lock()
+			firstErr = err
+			mu.Unlock()
+			return
+		}
+		out[i] = a
+	})
+	if firstErr != nil {
+		return nil, fmt.Errorf("opening %s accounts: %w", kind, firstErr)
+	}
+	return out, nil
+}
+
+// parallel calls f(0) … f(n-1) from workers goroutines and returns when
+// every call has.
+func parallel(workers, n int, f func(i int)) {
+	var wg sync.WaitGroup
 	next := make(chan int)
-	for range setupWorkers {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				a, err := svc.CreateAccount(ctx, pw.AccountCreate{Kind: kind, Currency: cur, Metadata: map[string]string{"bench": string(kind)}})
-				if err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-					continue
-				}
-				out[i] = a
+				f(i)
 			}
 		}()
 	}
@@ -83,10 +95,6 @@ func openAccounts(ctx context.Context, svc pw.LedgerService, kind pw.AccountKind
 	}
 	close(next)
 	wg.Wait()
-	if firstErr != nil {
-		return nil, fmt.Errorf("opening %s accounts: %w", kind, firstErr)
-	}
-	return out, nil
 }
 
 // HotMerchants is how many merchants the hot scenario pays half its payments to.
