@@ -20,7 +20,6 @@ const ReminderEvery = time.Minute
 type Loop struct {
 	log        *slog.Logger
 	msg        string
-	every      time.Duration
 	failures   int
 	since      time.Time // first failure of the current run
 	remindedAt time.Time
@@ -31,31 +30,31 @@ func New(log *slog.Logger, msg string) *Loop {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Loop{log: log, msg: msg, every: ReminderEvery}
+	return &Loop{log: log, msg: msg}
 }
 
 // Observe records one pass's outcome at now: a failure is logged (Warn)
 // when it begins a run and then once per ReminderEvery; the first success
 // after a run is logged (Info) with the run's length and count. It
 // reports whether it logged.
-func (l *Loop) Observe(now time.Time, err error, attrs ...any) bool {
+func (l *Loop) Observe(now time.Time, err error) bool {
 	switch {
 	case err == nil && l.failures == 0:
 		return false
 	case err == nil:
-		l.log.Info(l.msg+": working again", append(attrs, "failed_for", now.Sub(l.since).Round(time.Millisecond), "failures", l.failures)...)
+		l.log.Info(l.msg+": working again", "failed_for", now.Sub(l.since).Round(time.Millisecond), "failures", l.failures)
 		l.failures = 0
 		return true
 	}
 	l.failures++
 	if l.failures == 1 {
 		l.since, l.remindedAt = now, now
-		l.log.Warn(l.msg+" failed; retrying", append(attrs, "err", err)...)
+		l.log.Warn(l.msg+" failed; retrying", "err", err)
 		return true
 	}
-	if now.Sub(l.remindedAt) >= l.every {
+	if now.Sub(l.remindedAt) >= ReminderEvery {
 		l.remindedAt = now
-		l.log.Warn(l.msg+" still failing", append(attrs, "err", err, "for", now.Sub(l.since).Round(time.Second), "failures", l.failures)...)
+		l.log.Warn(l.msg+" still failing", "err", err, "for", now.Sub(l.since).Round(time.Second), "failures", l.failures)
 		return true
 	}
 	return false
