@@ -56,7 +56,7 @@ func runBench(ctx context.Context, args []string, env *environment) error {
 	fs.StringVar(&f.url, "target", "", "benchmark a running server at this URL instead of the ledger in-process")
 	fs.StringVar(&f.key, "key", env.getenv("PEAKWALLET_OPERATOR_KEY"), "operator key for --target [PEAKWALLET_OPERATOR_KEY]")
 	fs.BoolVar(&f.overHTTP, "http", false, "serve the store over HTTP in this process and benchmark through real HTTP (keep-alive)")
-	fs.StringVar(&f.scenario, "scenario", "all", "uniform, hot, spike, or all; or overload or mixed (open-loop 3× capacity through admission control); or outage (--target: stop the database under load)")
+	fs.StringVar(&f.scenario, "scenario", "all", "uniform, hot, spike, or all; or overload or mixed (open-loop 3× capacity through admission control); or curve (closed loops from 1 to 2× --callers: can the overload targets hold together here?); or outage (--target: stop the database under load)")
 	fs.IntVar(&f.callers, "callers", 256, "concurrent callers (the spike's in-flight cap is 4× this)")
 	fs.IntVar(&f.batch, "batch", 0, "transfers per request (0: single transfers; >1: the batch endpoint)")
 	fs.IntVar(&f.users, "users", 10_000, "user accounts")
@@ -85,7 +85,7 @@ func runBench(ctx context.Context, args []string, env *environment) error {
 		}
 		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
-	if f.scenario == bench.ScenarioOverload || f.scenario == bench.ScenarioMixed {
+	if f.scenario == bench.ScenarioOverload || f.scenario == bench.ScenarioMixed || f.scenario == bench.ScenarioCurve {
 		return runOverloadBench(ctx, &f, fs, env)
 	}
 	if f.scenario == bench.ScenarioOutage {

@@ -99,6 +99,9 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	if err != nil {
 		return err
 	}
+	if f.scenario == bench.ScenarioCurve {
+		return runCurveBench(ctx, f, svc, pop, where, env)
+	}
 	probe := min(f.duration, 5*time.Second)
 	unloaded, err := bench.Run(ctx, svc, pop, bench.Config{Scenario: bench.ScenarioUniform, Callers: 4, Duration: probe, Deadline: f.deadline, Seed: 1})
 	if err != nil {
@@ -157,4 +160,39 @@ func benchOperators(ctx context.Context, c *pwhttp.Client, n int) ([]string, err
 		keys[i] = o.Key
 	}
 	return keys, nil
+}
+
+// curveReport is what `peakwallet bench --scenario curve` prints.
+type curveReport struct {
+	Date    time.Time          `json:"date"`
+	Machine string             `json:"machine"`
+	Store   string             `json:"store"`
+	Seconds float64            `json:"seconds_per_level"`
+	Points  []bench.CurvePoint `json:"points"`
+	bench.CurveVerdict
+}
+
+// runCurveBench measures the closed loop at each of bench.CurveLevels
+// (through the overload scenarios' client and population) and reads off
+// whether the goodput and p99 targets can hold together on this machine.
+func runCurveBench(ctx context.Context, f *benchFlags, svc pw.LedgerService, pop *bench.Population, where string, env *environment) error {
+	levels := bench.CurveLevels(f.callers)
+	fmt.Fprintf(env.stderr, "bench: curve, store %s; %d levels of %s (%v callers)…\n", where, len(levels), f.duration, levels)
+	points, err := bench.RunCurve(ctx, svc, pop, levels, f.duration, f.deadline, 10)
+	if err != nil {
+		return err
+	}
+	v, err := bench.JudgeCurve(points, f.callers)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stderr, "%8s %12s %9s %9s %9s\n", "callers", "payments/s", "p50 ms", "p99 ms", "p99/unl")
+	for _, p := range points {
+		fmt.Fprintf(env.stderr, "%8d %12.0f %9.1f %9.1f %9.1f\n", p.Callers, p.Throughput, p.P50ms, p.P99ms, p.P99ms/v.UnloadedP99ms)
+	}
+	fmt.Fprintf(env.stderr, "bench: %s\n", v.Summary)
+	enc := json.NewEncoder(env.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(curveReport{Date: time.Now().UTC(), Machine: machine(), Store: where, Seconds: f.duration.Seconds(),
+		Points: points, CurveVerdict: v})
 }
