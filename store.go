@@ -79,6 +79,18 @@ type Tx interface {
 	Write(ctx context.Context, c *Changes) error
 }
 
+// A CommitWriter writes records that must commit together with ledger
+// commands, in the transaction that commits them: the audit log's record
+// of an operator's payment, so that no payment exists without its record.
+// Callers attach a record to a command's context (ledger.Ledger.WithRecord).
+type CommitWriter interface {
+	// WriteInCommit writes recs, the records of one batch's commands made
+	// with this writer, in the batch's order, inside tx after the
+	// commands' own changes. An error fails the whole batch. tx may be
+	// retried (see Store.Update), so this must not act outside tx.
+	WriteInCommit(ctx context.Context, tx Tx, recs []any) error
+}
+
 // Changes is everything one ledger batch writes.
 type Changes struct {
 	NewAccounts []*Account

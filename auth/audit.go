@@ -50,12 +50,55 @@ func ChainHash(prevHash string, r *AuditRecord) string {
 // Audit appends an event. A security event that cannot be recorded fails
 // the action that caused it (when in doubt, return the error).
 func (s *Service) Audit(ctx context.Context, action, target string, detail map[string]string) error {
-	rec := &AuditRecord{At: s.clock(), Actor: actor(ctx), Action: action, Target: target,
-		Address: ClientAddress(ctx), Detail: detail}
-	if err := s.audits.append(rec, s.store); err != nil {
+	if err := s.audits.append(s.auditRecord(ctx, action, target, detail), s.store); err != nil {
 		return &pw.Error{Code: pw.ErrorCode(err), Op: "auth.Audit", Message: "the audit log cannot be written", Err: err}
 	}
 	return nil
+}
+
+// auditRecord is the record of an event by ctx's principal, unchained.
+func (s *Service) auditRecord(ctx context.Context, action, target string, detail map[string]string) *AuditRecord {
+	return &AuditRecord{At: s.clock(), Actor: actor(ctx), Action: action, Target: target,
+		Address: ClientAddress(ctx), Detail: detail}
+}
+
+// auditTx is a ledger transaction that can append to the audit log: both
+// stores' transactions are.
+type auditTx interface {
+	AppendAudit(ctx context.Context, recs []*AuditRecord, seal func(prev *AuditRecord) error) error
+}
+
+// WriteInCommit appends the audit records of operators' money actions
+// (made by Guard) inside the ledger transaction that commits the actions:
+// the movement and its record commit together or not at all, with one
+// durable commit instead of two in a row.
+func (s *Service) WriteInCommit(ctx context.Context, tx pw.Tx, recs []any) error {
+	atx, ok := tx.(auditTx)
+	if !ok {
+		return pw.Errorf(pw.EINTERNAL, "auth: the store's transaction (%T) cannot append to the audit log", tx)
+	}
+	out := make([]*AuditRecord, len(recs))
+	for i, r := range recs {
+		if out[i], ok = r.(*AuditRecord); !ok {
+			return pw.Errorf(pw.EINTERNAL, "auth: %T is not an audit record", r)
+		}
+	}
+	return atx.AppendAudit(ctx, out, chain(out))
+}
+
+// chain returns the seal that links recs, in order, after prev.
+func chain(recs []*AuditRecord) func(prev *AuditRecord) error {
+	return func(prev *AuditRecord) error {
+		for _, rec := range recs {
+			rec.Seq, rec.PrevHash = 1, GenesisHash
+			if prev != nil {
+				rec.Seq, rec.PrevHash = prev.Seq+1, prev.Hash
+			}
+			rec.Hash = ChainHash(rec.PrevHash, rec)
+			prev = rec
+		}
+		return nil
+	}
 }
 
 // Audit appends limits.
@@ -110,17 +153,7 @@ func (q *auditQueue) lead(store Store) {
 	}
 	// The batch serves several callers: no one request's context ends it.
 	ctx, cancel := context.WithTimeout(context.Background(), auditAppendTimeout)
-	err := store.AppendAudit(ctx, recs, func(prev *AuditRecord) error {
-		for _, rec := range recs {
-			rec.Seq, rec.PrevHash = 1, GenesisHash
-			if prev != nil {
-				rec.Seq, rec.PrevHash = prev.Seq+1, prev.Hash
-			}
-			rec.Hash = ChainHash(rec.PrevHash, rec)
-			prev = rec
-		}
-		return nil
-	})
+	err := store.AppendAudit(ctx, recs, chain(recs))
 	cancel()
 	for _, w := range batch {
 		w.done <- err

@@ -144,35 +144,30 @@ func (g *Guard) Entries(ctx context.Context, account string, page pw.Page) ([]*p
 
 // payment checks a payment from from (with to_handle resolved into req's
 // to): the payer must be p's, and a user's large payment must pass step-up.
-func (g *Guard) payment(ctx context.Context, p pw.Principal, from string, to, handle *string, amount int64, cur pw.Currency) error {
+func (g *Guard) payment(ctx context.Context, p pw.Principal, from string, to, handle *string, amount int64, cur pw.Currency) (context.Context, error) {
 	if err := mayMove(p); err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := g.account(ctx, p, from); err != nil {
 		// Only "not found" names the field: any other failure (the store
 		// unreachable during an outage) is returned as it is, so that the
 		// client hears "busy, retry" and not that its account is gone.
 		if pw.ErrorCode(err) != pw.EACCOUNTNOTFOUND {
-			return err
+			return nil, err
 		}
-		return &pw.Error{Code: pw.EACCOUNTNOTFOUND, Field: "from_account", Message: "account " + from + " not found"}
+		return nil, &pw.Error{Code: pw.EACCOUNTNOTFOUND, Field: "from_account", Message: "account " + from + " not found"}
 	}
 	if *handle != "" {
 		id, err := g.svc.walletOfHandle(ctx, *handle, cur)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		*to, *handle = id, ""
 	}
 	if err := g.svc.requireStepUp(ctx, p, amount); err != nil {
-		return err
+		return nil, err
 	}
-	// Operators' movements are recorded before the ledger runs, so that
-	// none escapes the log (a failure leaves the attempt recorded).
-	if p.Kind == pw.PrincipalOperator {
-		return g.svc.Audit(ctx, "money.move", from, map[string]string{"to": *to, "amount": itoa(amount), "currency": string(cur)})
-	}
-	return nil
+	return g.operatorRecord(ctx, p, "money.move", from, map[string]string{"to": *to, "amount": itoa(amount), "currency": string(cur)}), nil
 }
 
 func (g *Guard) CreateTransfer(ctx context.Context, req pw.TransferCreate) (*pw.Transfer, error) {
@@ -180,7 +175,8 @@ func (g *Guard) CreateTransfer(ctx context.Context, req pw.TransferCreate) (*pw.
 	if err != nil {
 		return nil, err
 	}
-	if err := g.payment(ctx, p, req.FromAccount, &req.ToAccount, &req.ToHandle, req.Amount, req.Currency); err != nil {
+	ctx, err = g.payment(ctx, p, req.FromAccount, &req.ToAccount, &req.ToHandle, req.Amount, req.Currency)
+	if err != nil {
 		return nil, err
 	}
 	return g.Ledger.CreateTransfer(ctx, req)
@@ -192,7 +188,8 @@ func (g *Guard) CreateHold(ctx context.Context, req pw.HoldCreate) (*pw.Hold, er
 		return nil, err
 	}
 	handle := ""
-	if err := g.payment(ctx, p, req.FromAccount, &req.ToAccount, &handle, req.Amount, req.Currency); err != nil {
+	ctx, err = g.payment(ctx, p, req.FromAccount, &req.ToAccount, &handle, req.Amount, req.Currency)
+	if err != nil {
 		return nil, err
 	}
 	return g.Ledger.CreateHold(ctx, req)
@@ -232,11 +229,7 @@ func (g *Guard) CreateBatch(ctx context.Context, req pw.BatchCreate) ([]pw.Batch
 			t.ToHandle = ""
 		}
 	}
-	if p.Kind == pw.PrincipalOperator {
-		if err := g.svc.Audit(ctx, "money.batch", "", map[string]string{"transfers": itoa(int64(len(req.Transfers)))}); err != nil {
-			return nil, err
-		}
-	}
+	ctx = g.operatorRecord(ctx, p, "money.batch", "", map[string]string{"transfers": itoa(int64(len(req.Transfers)))})
 	return g.Ledger.CreateBatch(ctx, req)
 }
 
@@ -291,12 +284,7 @@ func (g *Guard) Refund(ctx context.Context, transferID string, req pw.RefundCrea
 	} else if !to {
 		return nil, pw.Errorf(pw.EFORBIDDEN, "only the payee can refund a transfer")
 	}
-	if p.Kind == pw.PrincipalOperator {
-		if err := g.svc.Audit(ctx, "money.refund", transferID, nil); err != nil {
-			return nil, err
-		}
-	}
-	return g.Ledger.Refund(ctx, transferID, req)
+	return g.Ledger.Refund(g.operatorRecord(ctx, p, "money.refund", transferID, nil), transferID, req)
 }
 
 func (g *Guard) Hold(ctx context.Context, id string) (*pw.Hold, error) {
@@ -337,10 +325,7 @@ func (g *Guard) CaptureHold(ctx context.Context, id string, req pw.HoldCapture) 
 	} else if !to {
 		return nil, pw.Errorf(pw.EFORBIDDEN, "only the payee can capture a hold")
 	}
-	if err := g.auditOperator(ctx, p, "money.capture", id); err != nil {
-		return nil, err
-	}
-	return g.Ledger.CaptureHold(ctx, id, req)
+	return g.Ledger.CaptureHold(g.operatorRecord(ctx, p, "money.capture", id, nil), id, req)
 }
 
 // VoidHold is either party's: releasing a reservation moves no money.
@@ -355,19 +340,21 @@ func (g *Guard) VoidHold(ctx context.Context, id string) (*pw.Hold, error) {
 	if _, _, _, err := g.hold(ctx, p, id); err != nil {
 		return nil, err
 	}
-	if err := g.auditOperator(ctx, p, "money.void", id); err != nil {
-		return nil, err
-	}
-	return g.Ledger.VoidHold(ctx, id)
+	return g.Ledger.VoidHold(g.operatorRecord(ctx, p, "money.void", id, nil), id)
 }
 
-// auditOperator records an operator's money action: staff actions are
-// the ones an audit must be able to account for.
-func (g *Guard) auditOperator(ctx context.Context, p pw.Principal, action, target string) error {
+// operatorRecord returns ctx with the audit record of an operator's money
+// action attached to the ledger command about to be made with it: staff
+// actions are the ones an audit must be able to account for. The record
+// commits in the ledger's transaction, with the action (a payment the
+// ledger's rules refuse is recorded too), so no movement escapes the log
+// and no record names one that never reached the ledger; it costs no
+// commit of its own. Other principals' ctx is returned as it is.
+func (g *Guard) operatorRecord(ctx context.Context, p pw.Principal, action, target string, detail map[string]string) context.Context {
 	if p.Kind != pw.PrincipalOperator {
-		return nil
+		return ctx
 	}
-	return g.svc.Audit(ctx, action, target, nil)
+	return g.Ledger.WithRecord(ctx, g.svc, g.svc.auditRecord(ctx, action, target, detail))
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

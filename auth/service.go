@@ -21,6 +21,9 @@ type Ledger interface {
 	pw.LedgerService
 	BeginIdempotent(ctx context.Context, key pw.IdempotencyKey, fingerprint string) (claim, replay *pw.IdempotencyRecord, err error)
 	ReleaseIdempotent(ctx context.Context, claim *pw.IdempotencyRecord)
+	// WithRecord makes the command made with the returned context have w
+	// write rec in the transaction that commits it (ledger.Ledger.WithRecord).
+	WithRecord(ctx context.Context, w pw.CommitWriter, rec any) context.Context
 }
 
 // Options configure a Service. Zero values are sensible defaults.

@@ -40,8 +40,9 @@ type command struct {
 	refund   *pw.RefundCreate
 	hold     *pw.HoldCreate
 	capture  *pw.HoldCapture
-	targetID string    // the transfer refunded or the hold captured/voided
-	claim    *pw.Claim // idempotency lease, or nil
+	targetID string        // the transfer refunded or the hold captured/voided
+	claim    *pw.Claim     // idempotency lease, or nil
+	record   *commitRecord // written in the command's transaction, or nil
 
 	state    atomic.Int32
 	done     chan struct{}

@@ -127,8 +127,10 @@ func (l *Ledger) commitOnce(cmds []*command) ([]outcome, error) {
 	var outs []outcome
 	err := l.store.Update(ctx, func(ctx context.Context, tx pw.Tx) error {
 		var err error
-		outs, _, err = l.apply(ctx, tx, cmds)
-		return err
+		if outs, _, err = l.apply(ctx, tx, cmds); err != nil {
+			return err
+		}
+		return writeRecords(ctx, tx, cmds)
 	})
 	return outs, err
 }
@@ -177,6 +179,7 @@ func (l *Ledger) submit(ctx context.Context, c *command) (any, error) {
 	default:
 	}
 	c.deadline, _ = ctx.Deadline()
+	c.record, _ = ctx.Value(recordKey{}).(*commitRecord)
 	select {
 	case l.queue <- c:
 	case <-ctx.Done():

@@ -333,39 +333,53 @@ func scanAudit(r rowScanner) (*auth.AuditRecord, error) {
 }
 
 func (s *Store) AppendAudit(ctx context.Context, recs []*auth.AuditRecord, seal func(prev *auth.AuditRecord) error) error {
-	return s.authTx(ctx, "postgres.AppendAudit", func(tx pgx.Tx) error {
-		// The head row's lock makes appends take turns, across processes.
-		if _, err := tx.Exec(ctx, "SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"); err != nil {
-			return err
-		}
-		prev, err := scanAudit(tx.QueryRow(ctx, "SELECT "+auditCols+" FROM audit WHERE seq = (SELECT seq FROM audit_head WHERE id = 1)"))
-		if errors.Is(err, pgx.ErrNoRows) {
-			prev, err = nil, nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := seal(prev); err != nil {
-			return err
-		}
-		for _, rec := range recs {
-			var detail *string
-			if len(rec.Detail) > 0 {
-				b, err := json.Marshal(rec.Detail)
-				if err != nil {
-					return err
-				}
-				d := string(b)
-				detail = &d
-			}
-			if _, err := tx.Exec(ctx, "INSERT INTO audit ("+auditCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-				rec.Seq, micros(rec.At), rec.Actor, rec.Action, rec.Target, rec.Address, detail, rec.PrevHash, rec.Hash); err != nil {
+	return s.authTx(ctx, "postgres.AppendAudit", func(tx pgx.Tx) error { return appendAudit(ctx, tx, recs, seal) })
+}
+
+// AppendAudit appends to the audit log inside a ledger transaction (see
+// auth.Service.WriteInCommit), as Store.AppendAudit does in one of its own.
+// The ledger has locked its accounts by then, and every transaction takes
+// the audit head last, so the two kinds of lock never deadlock.
+func (t *tx) AppendAudit(ctx context.Context, recs []*auth.AuditRecord, seal func(prev *auth.AuditRecord) error) error {
+	return appendAudit(ctx, t.tx, recs, seal)
+}
+
+// appendAudit chains recs after the head and inserts them.
+func appendAudit(ctx context.Context, tx pgx.Tx, recs []*auth.AuditRecord, seal func(prev *auth.AuditRecord) error) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	// The head row's lock makes appends take turns, across processes.
+	if _, err := tx.Exec(ctx, "SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"); err != nil {
+		return err
+	}
+	prev, err := scanAudit(tx.QueryRow(ctx, "SELECT "+auditCols+" FROM audit WHERE seq = (SELECT seq FROM audit_head WHERE id = 1)"))
+	if errors.Is(err, pgx.ErrNoRows) {
+		prev, err = nil, nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := seal(prev); err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		var detail *string
+		if len(rec.Detail) > 0 {
+			b, err := json.Marshal(rec.Detail)
+			if err != nil {
 				return err
 			}
+			d := string(b)
+			detail = &d
 		}
-		_, err = tx.Exec(ctx, "UPDATE audit_head SET seq = $1 WHERE id = 1", recs[len(recs)-1].Seq)
-		return err
-	})
+		if _, err := tx.Exec(ctx, "INSERT INTO audit ("+auditCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+			rec.Seq, micros(rec.At), rec.Actor, rec.Action, rec.Target, rec.Address, detail, rec.PrevHash, rec.Hash); err != nil {
+			return err
+		}
+	}
+	_, err = tx.Exec(ctx, "UPDATE audit_head SET seq = $1 WHERE id = 1", recs[len(recs)-1].Seq)
+	return err
 }
 
 func (s *Store) Audit(ctx context.Context, after int64, limit int) ([]*auth.AuditRecord, error) {

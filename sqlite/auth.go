@@ -323,27 +323,40 @@ func scanAudit(r scanner) (*auth.AuditRecord, error) {
 }
 
 func (s *Store) AppendAudit(ctx context.Context, recs []*auth.AuditRecord, seal func(prev *auth.AuditRecord) error) error {
-	return s.tx(ctx, "sqlite.AppendAudit", func(tx *sql.Tx) error {
-		// BEGIN IMMEDIATE holds SQLite's one write lock: the head cannot move.
-		prev, err := scanAudit(tx.QueryRowContext(ctx, "SELECT "+auditCols+" FROM audit WHERE seq = (SELECT seq FROM audit_head WHERE id = 1)"))
-		if errors.Is(err, sql.ErrNoRows) {
-			prev, err = nil, nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := seal(prev); err != nil {
-			return err
-		}
-		for _, rec := range recs {
-			if _, err := tx.ExecContext(ctx, "INSERT INTO audit ("+auditCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-				rec.Seq, micros(rec.At), rec.Actor, rec.Action, rec.Target, rec.Address, encodeMetadata(rec.Detail), rec.PrevHash, rec.Hash); err != nil {
-				return err
-			}
-		}
-		_, err = tx.ExecContext(ctx, "UPDATE audit_head SET seq = ? WHERE id = 1", recs[len(recs)-1].Seq)
+	return s.tx(ctx, "sqlite.AppendAudit", func(tx *sql.Tx) error { return appendAudit(ctx, tx, recs, seal) })
+}
+
+// AppendAudit appends to the audit log inside a ledger transaction (see
+// auth.Service.WriteInCommit), as Store.AppendAudit does in one of its own.
+func (t *tx) AppendAudit(ctx context.Context, recs []*auth.AuditRecord, seal func(prev *auth.AuditRecord) error) error {
+	return appendAudit(ctx, t.tx, recs, seal)
+}
+
+// appendAudit chains recs after the head and inserts them. It runs in a
+// write transaction: BEGIN IMMEDIATE holds SQLite's one write lock, so the
+// head cannot move.
+func appendAudit(ctx context.Context, tx *sql.Tx, recs []*auth.AuditRecord, seal func(prev *auth.AuditRecord) error) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	prev, err := scanAudit(tx.QueryRowContext(ctx, "SELECT "+auditCols+" FROM audit WHERE seq = (SELECT seq FROM audit_head WHERE id = 1)"))
+	if errors.Is(err, sql.ErrNoRows) {
+		prev, err = nil, nil
+	}
+	if err != nil {
 		return err
-	})
+	}
+	if err := seal(prev); err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO audit ("+auditCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			rec.Seq, micros(rec.At), rec.Actor, rec.Action, rec.Target, rec.Address, encodeMetadata(rec.Detail), rec.PrevHash, rec.Hash); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, "UPDATE audit_head SET seq = ? WHERE id = 1", recs[len(recs)-1].Seq)
+	return err
 }
 
 func (s *Store) Audit(ctx context.Context, after int64, limit int) ([]*auth.AuditRecord, error) {

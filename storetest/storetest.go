@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"IdempotencyRace", testIdempotencyRace},
 		{"ConcurrentBank", testConcurrentBank},
 		{"HoldsRace", testHoldsRace},
+		{"RecordsCommitWithTheirCommand", testRecordsCommitWithTheirCommand},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })

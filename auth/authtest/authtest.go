@@ -33,6 +33,7 @@ func Run(t *testing.T, open Opener) {
 		{"otp", testOTP},
 		{"keys", testKeys},
 		{"audit", testAudit},
+		{"operator money audited in its commit", testMoneyAudit},
 		{"outbox", testOutbox},
 		{"reset tokens", testResetTokens},
 		{"user accounts", testUserAccounts},
@@ -311,5 +312,106 @@ func testUserAccounts(t *testing.T, s auth.Store) {
 	list, err := s.UserAccounts(ctx, "usr_a", pw.AccountUser, 10)
 	if err != nil || len(list) != 2 || list[0].OwnerID != "usr_a" || list[0].Kind != pw.AccountUser {
 		t.Fatalf("UserAccounts = %v, %v", list, err)
+	}
+}
+
+// testMoneyAudit: an operator's money action is recorded in the ledger
+// transaction that commits it, on both stores. Every payment that reached
+// the ledger has exactly one record, a payment the ledger's rules refuse
+// included; one that never reached it has none and moved nothing; users'
+// payments are not audited; concurrent
+// payments and the service's own appends interleave into one verifiable
+// chain.
+func testMoneyAudit(t *testing.T, s auth.Store) {
+	ctx := context.Background()
+	ps, ok := s.(pw.Store)
+	if !ok {
+		t.Fatalf("%T is not a peakwallet.Store", s)
+	}
+	l := ledger.New(ps, ledger.Options{})
+	defer l.Close()
+	svc := auth.New(s, l, auth.Options{Argon2: auth.Argon2Params{Memory: 8, Time: 1, Threads: 1}})
+	g := svc.Guard()
+	op := pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalOperator, ID: "opr_audit", Role: pw.RoleAdmin})
+	open := func(r pw.AccountCreate) *pw.Account {
+		a, err := g.CreateAccount(op, r)
+		must(t, err)
+		return a
+	}
+	u := MustUser(t, s, "payer")
+	bank := open(pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
+	payer := open(pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR", OwnerID: u.ID})
+	payee := open(pw.AccountCreate{Kind: pw.AccountMerchant, Currency: "EUR", OwnerID: "mer_payee"})
+	pay := func(ctx context.Context, from, to *pw.Account, amount int64) error {
+		_, err := g.CreateTransfer(ctx, pw.TransferCreate{FromAccount: from.ID, ToAccount: to.ID, Amount: amount, Currency: "EUR"})
+		return err
+	}
+	must(t, pay(op, bank, payer, 10_000))
+	if err := pay(op, payer, payee, 50_000); code(err) != pw.EINSUFFICIENT {
+		t.Fatalf("overdrawing payment: %v", err)
+	}
+	// A caller that has already given up usually never reaches the ledger
+	// (busy, nothing moved, nothing recorded), but its command may win the
+	// race into a batch and commit, record and all: either way, together.
+	gone, cancel := context.WithCancel(op)
+	cancel()
+	goneErr := pay(gone, payer, payee, 100)
+	if goneErr != nil && code(goneErr) != pw.EBUSY && code(goneErr) != pw.EUNAVAILABLE {
+		t.Fatalf("payment after its caller gave up: %v", goneErr)
+	}
+	const n = 24
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := range n {
+		wg.Add(2)
+		go func() { defer wg.Done(); errs <- pay(op, payer, payee, int64(i+1)) }()
+		go func() { defer wg.Done(); errs <- svc.Audit(op, "test.event", fmt.Sprint(i), nil) }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	user := pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalUser, ID: u.ID})
+	must(t, pay(user, payer, payee, 1))
+
+	r, err := auth.VerifyAudit(ctx, s)
+	if err != nil || !r.OK() {
+		t.Fatalf("VerifyAudit = %+v, %v", r, err)
+	}
+	recs, err := s.Audit(ctx, 0, auth.AuditPageMax)
+	must(t, err)
+	moves := map[string]int{}
+	for _, rec := range recs {
+		if rec.Action == "money.move" {
+			if rec.Actor == "" || rec.Detail["currency"] != "EUR" || rec.Detail["to"] == "" {
+				t.Errorf("record %+v", rec)
+			}
+			moves[rec.Target+" "+rec.Detail["amount"]]++
+		}
+	}
+	want := map[string]int{bank.ID + " 10000": 1, payer.ID + " 50000": 1}
+	if goneErr == nil {
+		want[payer.ID+" 100"] = 1
+	}
+	for i := range n {
+		want[payer.ID+" "+fmt.Sprint(i+1)] = 1
+	}
+	if len(moves) != len(want) {
+		t.Errorf("%d payments recorded, want %d (the ended and the user's ones not): %v", len(moves), len(want), moves)
+	}
+	for k, c := range want {
+		if moves[k] != c {
+			t.Errorf("payment %s recorded %d times, want %d", k, moves[k], c)
+		}
+	}
+	a, err := l.Account(ctx, payee.ID)
+	must(t, err)
+	wantPosted := int64(n*(n+1)/2 + 1)
+	if goneErr == nil {
+		wantPosted += 100
+	}
+	if a.Balance.Posted != wantPosted {
+		t.Fatalf("payee holds %d, want %d", a.Balance.Posted, wantPosted)
 	}
 }
