@@ -1,0 +1,95 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"slices"
+	"testing"
+
+	"github.com/peakwallet/peakwallet/bench"
+)
+
+// TestCurveBench runs `peakwallet bench --scenario curve` against a real
+// server: every level is measured with real payments, and the verdict is
+// read off the measured unloaded and capacity points.
+func TestCurveBench(t *testing.T) {
+	s := startServer(t, "--data", t.TempDir(), "--log-level", "warn")
+	cmd := exec.Command(binary, "bench", "--target", s.url, "--key", testOperatorKey, "--scenario", "curve",
+		"--duration", "300ms", "--callers", "4", "--users", "40", "--merchants", "4", "--principals", "2")
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &testWriter{t: t}
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench: %v\n%s", err, stdout.Bytes())
+	}
+	var rep struct {
+		Points []bench.CurvePoint `json:"points"`
+		bench.CurveVerdict
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, stdout.Bytes())
+	}
+	var callers []int
+	for _, p := range rep.Points {
+		callers = append(callers, p.Callers)
+		if p.Throughput <= 0 || p.P99ms <= 0 || p.Failed != 0 {
+			t.Errorf("level %+v: no payments measured, or failures", p)
+		}
+	}
+	if want := bench.CurveLevels(4); !slices.Equal(callers, want) {
+		t.Fatalf("levels %v, want %v", callers, want)
+	}
+	i := slices.Index(callers, bench.UnloadedCallers)
+	if rep.UnloadedP99ms != rep.Points[i].P99ms || rep.CapacityRPS != rep.Points[i].Throughput || rep.Summary == "" {
+		t.Fatalf("verdict %+v does not read the 4-caller point %+v", rep.CurveVerdict, rep.Points[i])
+	}
+	if rep.Best == nil || rep.Best.P99ms > rep.P99Limitms || rep.Feasible != (rep.BestShare >= bench.GoodputShareMin) {
+		t.Fatalf("verdict %+v", rep.CurveVerdict)
+	}
+	stopServer(t, s)
+}
+
+// TestOverloadBench runs `peakwallet bench --scenario overload` against a
+// real server for a short surge: the references are measured before and
+// after it, the shares are computed from them, and every refusal carries
+// Retry-After.
+func TestOverloadBench(t *testing.T) {
+	s := startServer(t, "--data", t.TempDir(), "--log-level", "warn")
+	cmd := exec.Command(binary, "bench", "--target", s.url, "--key", testOperatorKey, "--scenario", "overload",
+		"--duration", "1s", "--callers", "8", "--users", "40", "--merchants", "4", "--principals", "2")
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &testWriter{t: t}
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench: %v\n%s", err, stdout.Bytes())
+	}
+	var rep struct {
+		UnloadedP99ms float64 `json:"unloaded_p99_ms"`
+		CapacityRPS   float64 `json:"capacity_rps"`
+		After         *struct {
+			UnloadedP99ms float64 `json:"unloaded_p99_ms"`
+			CapacityRPS   float64 `json:"capacity_rps"`
+		} `json:"after_surge"`
+		Run              *bench.OverloadResult `json:"run"`
+		GoodputShare     float64               `json:"goodput_share_of_capacity"`
+		GoodputShareMean float64               `json:"goodput_share_of_mean_capacity"`
+		P99Mean          float64               `json:"p99_over_mean_unloaded"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, stdout.Bytes())
+	}
+	if rep.After == nil || rep.CapacityRPS <= 0 || rep.After.CapacityRPS <= 0 || rep.UnloadedP99ms <= 0 || rep.After.UnloadedP99ms <= 0 {
+		t.Fatalf("references before %+v and after %+v the surge", rep, rep.After)
+	}
+	p := rep.Run.Classes["payment"]
+	if p == nil || p.OK == 0 || p.Offered < p.OK+p.Refused || p.WithoutRA != 0 || p.Other != 0 {
+		t.Fatalf("payments %+v", p)
+	}
+	mean := (rep.CapacityRPS + rep.After.CapacityRPS) / 2
+	if d := rep.GoodputShareMean - rep.Run.GoodputRPS/mean; d > 1e-9 || d < -1e-9 {
+		t.Fatalf("goodput share of the mean capacity %.4f, want %.4f", rep.GoodputShareMean, rep.Run.GoodputRPS/mean)
+	}
+	if rep.GoodputShare <= 0 || rep.P99Mean <= 0 {
+		t.Fatalf("shares %+v", rep)
+	}
+	stopServer(t, s)
+}
