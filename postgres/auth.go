@@ -344,42 +344,61 @@ func (t *tx) AppendAudit(ctx context.Context, recs []*auth.AuditRecord, seal fun
 	return appendAudit(ctx, t.tx, recs, seal)
 }
 
-// appendAudit chains recs after the head and inserts them.
+// insertAudit inserts many records in one statement, a column an array.
+const insertAudit = `INSERT INTO audit (` + auditCols + `)
+	SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+		$8::text[], $9::text[])`
+
+// appendAudit chains recs after the head and inserts them, in two round
+// trips: a ledger batch carries a record for each of its operators'
+// payments, and the committer waits for every round trip.
 func appendAudit(ctx context.Context, tx pgx.Tx, recs []*auth.AuditRecord, seal func(prev *auth.AuditRecord) error) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	var head pgx.Batch
 	// The head row's lock makes appends take turns, across processes.
-	if _, err := tx.Exec(ctx, "SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"); err != nil {
+	head.Queue("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE")
+	head.Queue("SELECT " + auditCols + " FROM audit WHERE seq = (SELECT seq FROM audit_head WHERE id = 1)")
+	br := tx.SendBatch(ctx, &head)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
 		return err
 	}
-	prev, err := scanAudit(tx.QueryRow(ctx, "SELECT "+auditCols+" FROM audit WHERE seq = (SELECT seq FROM audit_head WHERE id = 1)"))
+	prev, err := scanAudit(br.QueryRow())
 	if errors.Is(err, pgx.ErrNoRows) {
 		prev, err = nil, nil
 	}
 	if err != nil {
+		br.Close()
+		return err
+	}
+	if err := br.Close(); err != nil {
 		return err
 	}
 	if err := seal(prev); err != nil {
 		return err
 	}
-	for _, rec := range recs {
-		var detail *string
+	n := len(recs)
+	seqs, ats := make([]int64, n), make([]int64, n)
+	actors, actions, targets, addresses := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	details, prevs, hashes := make([]*string, n), make([]string, n), make([]string, n)
+	for i, rec := range recs {
+		seqs[i], ats[i], actors[i], actions[i] = rec.Seq, micros(rec.At), rec.Actor, rec.Action
+		targets[i], addresses[i], prevs[i], hashes[i] = rec.Target, rec.Address, rec.PrevHash, rec.Hash
 		if len(rec.Detail) > 0 {
 			b, err := json.Marshal(rec.Detail)
 			if err != nil {
 				return err
 			}
 			d := string(b)
-			detail = &d
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO audit ("+auditCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-			rec.Seq, micros(rec.At), rec.Actor, rec.Action, rec.Target, rec.Address, detail, rec.PrevHash, rec.Hash); err != nil {
-			return err
+			details[i] = &d
 		}
 	}
-	_, err = tx.Exec(ctx, "UPDATE audit_head SET seq = $1 WHERE id = 1", recs[len(recs)-1].Seq)
-	return err
+	var write pgx.Batch
+	write.Queue(insertAudit, seqs, ats, actors, actions, targets, addresses, details, prevs, hashes)
+	write.Queue("UPDATE audit_head SET seq = $1 WHERE id = 1", recs[len(recs)-1].Seq)
+	return tx.SendBatch(ctx, &write).Close()
 }
 
 func (s *Store) Audit(ctx context.Context, after int64, limit int) ([]*auth.AuditRecord, error) {

@@ -323,23 +323,20 @@ func scanAudit(r scanner) (*auth.AuditRecord, error) {
 }
 
 func (s *Store) AppendAudit(ctx context.Context, recs []*auth.AuditRecord, seal func(prev *auth.AuditRecord) error) error {
-	return s.tx(ctx, "sqlite.AppendAudit", func(tx *sql.Tx) error { return appendAudit(ctx, tx, recs, seal) })
+	return s.tx(ctx, "sqlite.AppendAudit", func(sqlTx *sql.Tx) error {
+		return (&tx{tx: sqlTx, store: s}).AppendAudit(ctx, recs, seal)
+	})
 }
 
-// AppendAudit appends to the audit log inside a ledger transaction (see
-// auth.Service.WriteInCommit), as Store.AppendAudit does in one of its own.
+// AppendAudit chains recs after the head and inserts them, in a write
+// transaction: its own (Store.AppendAudit) or a ledger batch's (see
+// auth.Service.WriteInCommit). BEGIN IMMEDIATE holds SQLite's one write
+// lock, so the head cannot move meanwhile.
 func (t *tx) AppendAudit(ctx context.Context, recs []*auth.AuditRecord, seal func(prev *auth.AuditRecord) error) error {
-	return appendAudit(ctx, t.tx, recs, seal)
-}
-
-// appendAudit chains recs after the head and inserts them. It runs in a
-// write transaction: BEGIN IMMEDIATE holds SQLite's one write lock, so the
-// head cannot move.
-func appendAudit(ctx context.Context, tx *sql.Tx, recs []*auth.AuditRecord, seal func(prev *auth.AuditRecord) error) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	prev, err := scanAudit(tx.QueryRowContext(ctx, "SELECT "+auditCols+" FROM audit WHERE seq = (SELECT seq FROM audit_head WHERE id = 1)"))
+	prev, err := scanAudit(t.tx.QueryRowContext(ctx, "SELECT "+auditCols+" FROM audit WHERE seq = (SELECT seq FROM audit_head WHERE id = 1)"))
 	if errors.Is(err, sql.ErrNoRows) {
 		prev, err = nil, nil
 	}
@@ -349,13 +346,16 @@ func appendAudit(ctx context.Context, tx *sql.Tx, recs []*auth.AuditRecord, seal
 	if err := seal(prev); err != nil {
 		return err
 	}
-	for _, rec := range recs {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO audit ("+auditCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			rec.Seq, micros(rec.At), rec.Actor, rec.Action, rec.Target, rec.Address, encodeMetadata(rec.Detail), rec.PrevHash, rec.Hash); err != nil {
-			return err
-		}
+	// Many rows a statement: a ledger batch carries a record for each of
+	// its operators' payments, and the committer waits for every statement.
+	if _, err := t.execRows(ctx, "sqlite.AppendAudit", "INSERT INTO audit ("+auditCols+") VALUES ", "", 9, len(recs),
+		func(args []any, i int) []any {
+			r := recs[i]
+			return append(args, r.Seq, micros(r.At), r.Actor, r.Action, r.Target, r.Address, encodeMetadata(r.Detail), r.PrevHash, r.Hash)
+		}); err != nil {
+		return err
 	}
-	_, err = tx.ExecContext(ctx, "UPDATE audit_head SET seq = ? WHERE id = 1", recs[len(recs)-1].Seq)
+	_, err = t.tx.ExecContext(ctx, "UPDATE audit_head SET seq = ? WHERE id = 1", recs[len(recs)-1].Seq)
 	return err
 }
 
