@@ -92,21 +92,30 @@ func (c *stmtCache) get(head, tail string, cols, rows int) (string, *sql.Stmt) {
 }
 
 // prepareWanted prepares the statements that transactions missed. It runs
-// between transactions, when the writer's connection is free.
+// after a transaction, when the writer's connection is free unless another
+// transaction took it meanwhile: preparing then waits for the connection,
+// so it must not hold the cache's lock, which that transaction may need.
 func (c *stmtCache) prepareWanted(ctx context.Context) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	for q := range c.want {
+	want := c.want
+	c.want = nil
+	c.mu.Unlock()
+	for q := range want {
 		st, err := c.db.PrepareContext(ctx, q)
 		if err != nil {
 			continue // it runs unprepared, as it did
 		}
+		c.mu.Lock()
 		if c.m == nil {
 			c.m = map[string]*sql.Stmt{}
 		}
-		c.m[q] = st
+		if _, ok := c.m[q]; ok {
+			st.Close() // another transaction's prepareWanted was first
+		} else {
+			c.m[q] = st
+		}
+		c.mu.Unlock()
 	}
-	c.want = nil
 }
 
 func (c *stmtCache) close() error {
