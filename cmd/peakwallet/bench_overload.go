@@ -30,8 +30,9 @@ type overloadReport struct {
 	GoodputShare    float64               `json:"goodput_share_of_capacity"` // of the capacity before
 	P99OverUnloaded float64               `json:"p99_over_unloaded"`         // over the unloaded p99 before
 	// Against the mean of the references before and after the surge: the
-	// store grows during a run and its closed-loop throughput falls with it
-	// (docs/overload.md), so the mean is nearer to what the surge met.
+	// reference moves during a run (the store grows; PostgreSQL is still
+	// busy after a surge; docs/overload.md), and this is a second view of
+	// it. The targets are judged against the figures before.
 	GoodputShareMean    float64         `json:"goodput_share_of_mean_capacity"`
 	P99OverUnloadedMean float64         `json:"p99_over_mean_unloaded"`
 	Admission           admission.Stats `json:"admission"` // in-process server only
