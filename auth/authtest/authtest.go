@@ -291,14 +291,22 @@ func testResetTokens(t *testing.T, s auth.Store) {
 	}
 }
 
-func testUserAccounts(t *testing.T, s auth.Store) {
-	ctx := context.Background()
+// ledgerOn returns a ledger over s, which must also be a peakwallet.Store
+// (wallets are ledger accounts), closed when t ends.
+func ledgerOn(t *testing.T, s auth.Store) *ledger.Ledger {
+	t.Helper()
 	ps, ok := s.(pw.Store)
 	if !ok {
 		t.Fatalf("%T is not a peakwallet.Store", s)
 	}
 	l := ledger.New(ps, ledger.Options{})
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func testUserAccounts(t *testing.T, s auth.Store) {
+	ctx := context.Background()
+	l := ledgerOn(t, s)
 	for _, r := range []pw.AccountCreate{
 		{Kind: pw.AccountUser, Currency: "EUR", OwnerID: "usr_a"},
 		{Kind: pw.AccountUser, Currency: "USD", OwnerID: "usr_a"},
@@ -319,17 +327,11 @@ func testUserAccounts(t *testing.T, s auth.Store) {
 // transaction that commits it, on both stores. Every payment that reached
 // the ledger has exactly one record, a payment the ledger's rules refuse
 // included; one that never reached it has none and moved nothing; users'
-// payments are not audited; concurrent
-// payments and the service's own appends interleave into one verifiable
-// chain.
+// payments are not audited; concurrent payments and the service's own
+// appends interleave into one verifiable chain.
 func testMoneyAudit(t *testing.T, s auth.Store) {
 	ctx := context.Background()
-	ps, ok := s.(pw.Store)
-	if !ok {
-		t.Fatalf("%T is not a peakwallet.Store", s)
-	}
-	l := ledger.New(ps, ledger.Options{})
-	defer l.Close()
+	l := ledgerOn(t, s)
 	svc := auth.New(s, l, auth.Options{Argon2: auth.Argon2Params{Memory: 8, Time: 1, Threads: 1}})
 	g := svc.Guard()
 	op := pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalOperator, ID: "opr_audit", Role: pw.RoleAdmin})

@@ -10,24 +10,32 @@ import (
 	"github.com/peakwallet/peakwallet/bench"
 )
 
+// runBenchScenario runs `peakwallet bench` against s on a small population
+// and returns its report.
+func runBenchScenario(t *testing.T, s *server, scenario, duration, callers string) []byte {
+	t.Helper()
+	cmd := exec.Command(binary, "bench", "--target", s.url, "--key", testOperatorKey, "--scenario", scenario,
+		"--duration", duration, "--callers", callers, "--users", "40", "--merchants", "4", "--principals", "2")
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &testWriter{t: t}
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench --scenario %s: %v\n%s", scenario, err, stdout.Bytes())
+	}
+	return stdout.Bytes()
+}
+
 // TestCurveBench runs `peakwallet bench --scenario curve` against a real
 // server: every level is measured with real payments, and the verdict is
 // read off the measured unloaded and capacity points.
 func TestCurveBench(t *testing.T) {
 	s := startServer(t, "--data", t.TempDir(), "--log-level", "warn")
-	cmd := exec.Command(binary, "bench", "--target", s.url, "--key", testOperatorKey, "--scenario", "curve",
-		"--duration", "300ms", "--callers", "4", "--users", "40", "--merchants", "4", "--principals", "2")
-	var stdout bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &testWriter{t: t}
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("bench: %v\n%s", err, stdout.Bytes())
-	}
+	stdout := runBenchScenario(t, s, "curve", "300ms", "4")
 	var rep struct {
 		Points []bench.CurvePoint `json:"points"`
 		bench.CurveVerdict
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("report: %v\n%s", err, stdout.Bytes())
+	if err := json.Unmarshal(stdout, &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, stdout)
 	}
 	var callers []int
 	for _, p := range rep.Points {
@@ -55,13 +63,7 @@ func TestCurveBench(t *testing.T) {
 // Retry-After.
 func TestOverloadBench(t *testing.T) {
 	s := startServer(t, "--data", t.TempDir(), "--log-level", "warn")
-	cmd := exec.Command(binary, "bench", "--target", s.url, "--key", testOperatorKey, "--scenario", "overload",
-		"--duration", "1s", "--callers", "8", "--users", "40", "--merchants", "4", "--principals", "2")
-	var stdout bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &testWriter{t: t}
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("bench: %v\n%s", err, stdout.Bytes())
-	}
+	stdout := runBenchScenario(t, s, "overload", "1s", "8")
 	var rep struct {
 		UnloadedP99ms float64 `json:"unloaded_p99_ms"`
 		CapacityRPS   float64 `json:"capacity_rps"`
@@ -74,8 +76,8 @@ func TestOverloadBench(t *testing.T) {
 		GoodputShareMean float64               `json:"goodput_share_of_mean_capacity"`
 		P99Mean          float64               `json:"p99_over_mean_unloaded"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("report: %v\n%s", err, stdout.Bytes())
+	if err := json.Unmarshal(stdout, &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, stdout)
 	}
 	if rep.After == nil || rep.CapacityRPS <= 0 || rep.After.CapacityRPS <= 0 || rep.UnloadedP99ms <= 0 || rep.After.UnloadedP99ms <= 0 {
 		t.Fatalf("references before %+v and after %+v the surge", rep, rep.After)
