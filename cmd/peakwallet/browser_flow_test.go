@@ -59,6 +59,9 @@ func TestBrowserUserJourney(t *testing.T) {
 	run(t, ctx, "open a EUR wallet",
 		chromedp.Navigate(base+"/#/wallets"),
 		chromedp.WaitVisible(chromedp.CSS("#open-wallet-form")),
+		// The form shows before the currencies arrive: on a busy machine
+		// setting the value first finds no EUR option to select.
+		chromedp.WaitReady(chromedp.CSS(`#open-currency option[value="EUR"]`)),
 		chromedp.SetValue(chromedp.CSS("#open-currency"), "EUR"),
 		submit("#open-wallet-form"),
 		chromedp.WaitVisible(chromedp.CSS(".wallet")),
