@@ -42,7 +42,8 @@ type CurvePoint struct {
 
 // CurveLevels returns the caller counts of a curve up to twice capacity's:
 // 1, 2, then steps of about √2 from UnloadedCallers (4, 6, 8, 12, 16, …),
-// and capacity's own count.
+// and capacity's own count; UnloadedCallers always, since the verdict
+// needs it.
 func CurveLevels(capacityCallers int) []int {
 	levels := []int{1, 2}
 	for n := UnloadedCallers; n <= 2*capacityCallers; n *= 2 {
@@ -51,7 +52,7 @@ func CurveLevels(capacityCallers int) []int {
 			levels = append(levels, n*3/2)
 		}
 	}
-	levels = append(levels, capacityCallers)
+	levels = append(levels, capacityCallers, UnloadedCallers)
 	slices.Sort(levels)
 	return slices.Compact(levels)
 }

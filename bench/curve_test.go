@@ -16,6 +16,11 @@ func TestCurveLevels(t *testing.T) {
 	if !slices.Contains(got, 10) || !slices.Contains(got, UnloadedCallers) || slices.Max(got) > 20 || !slices.IsSorted(got) {
 		t.Fatalf("CurveLevels(10) = %v", got)
 	}
+	// A capacity count below the unloaded one still measures the unloaded
+	// point, which the verdict needs.
+	if got, want := CurveLevels(1), []int{1, 2, UnloadedCallers}; !slices.Equal(got, want) {
+		t.Fatalf("CurveLevels(1) = %v, want %v", got, want)
+	}
 }
 
 // TestJudgeCurve reads hand-made curves: one where the throughput needed

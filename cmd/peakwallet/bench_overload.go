@@ -65,6 +65,9 @@ func measureRefs(ctx context.Context, svc pw.LedgerService, pop *bench.Populatio
 // again, through a real HTTP server in this process with admission on (or
 // the one at --target).
 func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env *environment) error {
+	if f.callers < 1 || f.duration <= 0 {
+		return fmt.Errorf("--callers and --duration must be positive (got %d and %s)", f.callers, f.duration)
+	}
 	var (
 		url, key, where string
 		store           pw.Store

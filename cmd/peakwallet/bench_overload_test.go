@@ -95,3 +95,15 @@ func TestOverloadBench(t *testing.T) {
 	}
 	stopServer(t, s)
 }
+
+// TestCurveBenchRejectsBadFlags: a curve of no callers is refused at once,
+// before any account is opened.
+func TestCurveBenchRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"--callers", "0"}, {"--duration", "0s"}} {
+		cmd := exec.Command(binary, append([]string{"bench", "--target", "http://127.0.0.1:1", "--key", "k", "--scenario", "curve"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !bytes.Contains(out, []byte("must be positive")) {
+			t.Errorf("bench %v: %v\n%s", args, err, out)
+		}
+	}
+}
