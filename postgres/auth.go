@@ -386,13 +386,8 @@ func appendAudit(ctx context.Context, tx pgx.Tx, recs []*auth.AuditRecord, seal 
 	for i, rec := range recs {
 		seqs[i], ats[i], actors[i], actions[i] = rec.Seq, micros(rec.At), rec.Actor, rec.Action
 		targets[i], addresses[i], prevs[i], hashes[i] = rec.Target, rec.Address, rec.PrevHash, rec.Hash
-		if len(rec.Detail) > 0 {
-			b, err := json.Marshal(rec.Detail)
-			if err != nil {
-				return err
-			}
-			d := string(b)
-			details[i] = &d
+		if details[i], err = encodeMetadata(rec.Detail); err != nil {
+			return err
 		}
 	}
 	var write pgx.Batch
