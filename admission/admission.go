@@ -217,6 +217,7 @@ func (c *Controller) Acquire(ctx context.Context, class Class, principal string)
 	if c.inFlight < c.slotLimit(class) && c.waitingAhead(class) == 0 || probe {
 		if hasDeadline && deadline.Sub(now) < c.serviceTime(class) {
 			c.refuseProbe(now, probe)
+			c.refused(now, class)
 			err := c.busy(class, "the request's deadline is shorter than the store's latency")
 			c.mu.Unlock()
 			return nil, err

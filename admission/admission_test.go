@@ -260,8 +260,18 @@ func TestNothingStartedThatCannotFinish(t *testing.T) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), clk.Now().Add(10*time.Millisecond))
 	defer cancel()
+	before := c.Stats()
 	_, err := c.Acquire(ctx, admission.ClassPayment, "a")
 	assertRefusal(t, err, pw.EBUSY)
+	// The refusal is counted like every other refusal at arrival, so the
+	// console and the metrics see it.
+	after := c.Stats()
+	if got := after.Refused[admission.ClassPayment] - before.Refused[admission.ClassPayment]; got != 1 {
+		t.Fatalf("refusals of payments counted: %d, want 1", got)
+	}
+	if after.Admitted != before.Admitted {
+		t.Fatalf("admitted moved from %d to %d for a refused request", before.Admitted, after.Admitted)
+	}
 }
 
 func TestDeadlinePerClass(t *testing.T) {
