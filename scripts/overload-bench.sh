@@ -7,7 +7,9 @@
 #
 # SCENARIO is overload or mixed; store flags (`--postgres postgres://…`)
 # pick the store, SQLite in a fresh temporary directory by default; more
-# serve flags go in $SERVE_FLAGS. BENCH_NICE=19 runs the generator at that
+# serve flags go in $SERVE_FLAGS, more bench flags in $BENCH_FLAGS (e.g.
+# `--offered-rps 10000` to offer the same load to two builds), and
+# $SERVE_WRAP is a command the server runs under (e.g. `env GOGC=400`). BENCH_NICE=19 runs the generator at that
 # nice value, so that it takes only the CPU the server leaves: nearer to a
 # load machine of its own than an equal share of the server's cores. After the run the server is stopped,
 # `peakwallet verify` checks the store, and the temporary data is removed.
@@ -23,15 +25,16 @@ trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm
 (cd "$root" && go build -o "$work/peakwallet" ./cmd/peakwallet)
 export PEAKWALLET_OPERATOR_KEY=overload-bench-operator-key-$RANDOM$RANDOM
 addr=127.0.0.1:$((20000 + RANDOM % 20000))
-# shellcheck disable=SC2086 # SERVE_FLAGS is a list of flags
-"$work/peakwallet" serve --data "$work/data" --addr "$addr" --log-level warn ${SERVE_FLAGS:-} "$@" >"$work/serve.log" 2>&1 &
+# shellcheck disable=SC2086 # SERVE_WRAP and SERVE_FLAGS are lists of words
+${SERVE_WRAP:-} "$work/peakwallet" serve --data "$work/data" --addr "$addr" --log-level warn ${SERVE_FLAGS:-} "$@" >"$work/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 100); do
 	curl -sf "http://$addr/readyz" >/dev/null && break
 	sleep 0.1
 done
+# shellcheck disable=SC2086 # BENCH_FLAGS is a list of flags
 nice -n "${BENCH_NICE:-0}" "$work/peakwallet" bench --target "http://$addr" --scenario "$scenario" --duration "$duration" \
-	--users 2000 --merchants 100 --callers 64 --principals 64 >"$out"
+	--users 2000 --merchants 100 --callers 64 --principals 64 ${BENCH_FLAGS:-} >"$out"
 echo "report: $out; machine load now: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 kill -TERM "$server"
 wait "$server" || true

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"time"
 
@@ -65,8 +66,8 @@ func measureRefs(ctx context.Context, svc pw.LedgerService, pop *bench.Populatio
 // again, through a real HTTP server in this process with admission on (or
 // the one at --target).
 func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env *environment) error {
-	if f.callers < 1 || f.duration <= 0 {
-		return fmt.Errorf("--callers and --duration must be positive (got %d and %s)", f.callers, f.duration)
+	if f.callers < 1 || f.duration <= 0 || f.offeredRPS < 0 || math.IsNaN(f.offeredRPS) || math.IsInf(f.offeredRPS, 0) {
+		return fmt.Errorf("--callers and --duration must be positive and --offered-rps a finite rate, 0 or more (got %d, %s and %v)", f.callers, f.duration, f.offeredRPS)
 	}
 	var (
 		url, key, where string
@@ -135,10 +136,14 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stderr, "bench: unloaded p99 %.2f ms; capacity %.0f payments/s (p99 %.2f ms); offering %d× for %s…\n",
-		before.UnloadedP99ms, before.CapacityRPS, before.CapacityP99ms, bench.OverloadFactor, f.duration)
+	rate := bench.OverloadFactor * before.CapacityRPS
+	if f.offeredRPS > 0 {
+		rate = f.offeredRPS
+	}
+	fmt.Fprintf(env.stderr, "bench: unloaded p99 %.2f ms; capacity %.0f payments/s (p99 %.2f ms); offering %.0f requests/s (%.1f×) for %s…\n",
+		before.UnloadedP99ms, before.CapacityRPS, before.CapacityP99ms, rate, rate/before.CapacityRPS, f.duration)
 	run, err := bench.RunOverload(ctx, svc, pop, bench.OverloadConfig{Label: f.scenario, Scenario: f.scenario,
-		Rate: bench.OverloadFactor * before.CapacityRPS, Duration: f.duration, Deadline: f.deadline, Seed: 3})
+		Rate: rate, Duration: f.duration, Deadline: f.deadline, Seed: 3})
 	if err != nil {
 		return err
 	}

@@ -12,10 +12,10 @@ import (
 
 // runBenchScenario runs `peakwallet bench` against s on a small population
 // and returns its report.
-func runBenchScenario(t *testing.T, s *server, scenario, duration, callers string) []byte {
+func runBenchScenario(t *testing.T, s *server, scenario, duration, callers string, more ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(binary, "bench", "--target", s.url, "--key", testOperatorKey, "--scenario", scenario,
-		"--duration", duration, "--callers", callers, "--users", "40", "--merchants", "4", "--principals", "2")
+	cmd := exec.Command(binary, append([]string{"bench", "--target", s.url, "--key", testOperatorKey, "--scenario", scenario,
+		"--duration", duration, "--callers", callers, "--users", "40", "--merchants", "4", "--principals", "2"}, more...)...)
 	var stdout bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &testWriter{t: t}
 	if err := cmd.Run(); err != nil {
@@ -99,11 +99,36 @@ func TestOverloadBench(t *testing.T) {
 // TestCurveBenchRejectsBadFlags: a curve of no callers is refused at once,
 // before any account is opened.
 func TestCurveBenchRejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"--callers", "0"}, {"--duration", "0s"}} {
-		cmd := exec.Command(binary, append([]string{"bench", "--target", "http://127.0.0.1:1", "--key", "k", "--scenario", "curve"}, args...)...)
+	for _, args := range [][]string{
+		{"--scenario", "curve", "--callers", "0"}, {"--scenario", "curve", "--duration", "0s"},
+		{"--scenario", "overload", "--offered-rps", "-5"}, {"--scenario", "mixed", "--offered-rps", "NaN"},
+	} {
+		cmd := exec.Command(binary, append([]string{"bench", "--target", "http://127.0.0.1:1", "--key", "k"}, args...)...)
 		out, err := cmd.CombinedOutput()
 		if err == nil || !bytes.Contains(out, []byte("must be positive")) {
 			t.Errorf("bench %v: %v\n%s", args, err, out)
 		}
 	}
+}
+
+// TestOverloadBenchAtAGivenRate: --offered-rps replaces 3× the measured
+// capacity, so that two builds can be compared at the same offered load.
+func TestOverloadBenchAtAGivenRate(t *testing.T) {
+	s := startServer(t, "--data", t.TempDir(), "--log-level", "warn")
+	stdout := runBenchScenario(t, s, "overload", "1s", "4", "--offered-rps", "150")
+	var rep struct {
+		Run *bench.OverloadResult `json:"run"`
+	}
+	if err := json.Unmarshal(stdout, &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, stdout)
+	}
+	if rep.Run == nil || rep.Run.OfferedRPS != 150 {
+		t.Fatalf("offered %+v, want 150 requests/s", rep.Run)
+	}
+	// Poisson arrivals at 150/s for a second: 150 ± 12; far outside that
+	// the rate was not the one asked for.
+	if p := rep.Run.Classes["payment"]; p == nil || p.Offered < 90 || p.Offered > 210 {
+		t.Fatalf("payments offered %+v, want about 150", p)
+	}
+	stopServer(t, s)
 }
