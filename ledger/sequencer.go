@@ -100,9 +100,7 @@ func (l *Ledger) loop() {
 
 // commit runs one batch in one store transaction and answers its waiters.
 func (l *Ledger) commit(cmds []*command) {
-	var outs []outcome
-	var err error
-	l.withCommitPriority(func() { outs, err = l.commitOnce(cmds) })
+	outs, err := l.commitOnce(cmds)
 	if err != nil && len(cmds) > 1 && isolatable(err) {
 		// One command may have provoked a store error that fails the whole
 		// transaction; commit each alone so it cannot fail its neighbours.
