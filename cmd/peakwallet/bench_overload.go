@@ -42,14 +42,21 @@ type overloadReport struct {
 
 // overloadRefs are the closed loops a surge is judged against.
 type overloadRefs struct {
-	UnloadedP99ms float64 `json:"unloaded_p99_ms"` // 4 callers
-	CapacityRPS   float64 `json:"capacity_rps"`    // --callers
-	CapacityP99ms float64 `json:"capacity_p99_ms"` // of the closed loop at capacity
+	UnloadedP99ms   float64 `json:"unloaded_p99_ms"`  // 4 callers
+	CapacityRPS     float64 `json:"capacity_rps"`     // --callers
+	CapacityP99ms   float64 `json:"capacity_p99_ms"`  // of the closed loop at capacity
+	CapacitySeconds float64 `json:"capacity_seconds"` // how long that loop ran (--probe)
 }
 
-// measureRefs runs the two reference closed loops for probe each.
+// UnloadedProbe is how long the unloaded reference runs; the capacity's
+// closed loop runs for --probe (this by default, never longer than the surge
+// unless asked).
+const UnloadedProbe = 5 * time.Second
+
+// measureRefs runs the two reference closed loops: the unloaded one for
+// UnloadedProbe (at most the surge's length), the capacity one for probe.
 func measureRefs(ctx context.Context, svc pw.LedgerService, pop *bench.Population, f *benchFlags, probe time.Duration, seed uint64) (overloadRefs, error) {
-	unloaded, err := bench.Run(ctx, svc, pop, bench.Config{Scenario: bench.ScenarioUniform, Callers: bench.UnloadedCallers, Duration: probe, Deadline: f.deadline, Seed: seed})
+	unloaded, err := bench.Run(ctx, svc, pop, bench.Config{Scenario: bench.ScenarioUniform, Callers: bench.UnloadedCallers, Duration: min(f.duration, UnloadedProbe), Deadline: f.deadline, Seed: seed})
 	if err != nil {
 		return overloadRefs{}, err
 	}
@@ -57,7 +64,7 @@ func measureRefs(ctx context.Context, svc pw.LedgerService, pop *bench.Populatio
 	if err != nil {
 		return overloadRefs{}, err
 	}
-	return overloadRefs{UnloadedP99ms: unloaded.P99ms, CapacityRPS: float64(capRun.OK) / capRun.Seconds, CapacityP99ms: capRun.P99ms}, nil
+	return overloadRefs{UnloadedP99ms: unloaded.P99ms, CapacityRPS: float64(capRun.OK) / capRun.Seconds, CapacityP99ms: capRun.P99ms, CapacitySeconds: capRun.Seconds}, nil
 }
 
 // runOverloadBench measures admission control: the unloaded p99 (4
@@ -66,8 +73,8 @@ func measureRefs(ctx context.Context, svc pw.LedgerService, pop *bench.Populatio
 // again, through a real HTTP server in this process with admission on (or
 // the one at --target).
 func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env *environment) error {
-	if f.callers < 1 || f.duration <= 0 || f.offeredRPS < 0 || math.IsNaN(f.offeredRPS) || math.IsInf(f.offeredRPS, 0) {
-		return fmt.Errorf("--callers and --duration must be positive and --offered-rps a finite rate, 0 or more (got %d, %s and %v)", f.callers, f.duration, f.offeredRPS)
+	if f.callers < 1 || f.duration <= 0 || f.probe < 0 || f.offeredRPS < 0 || math.IsNaN(f.offeredRPS) || math.IsInf(f.offeredRPS, 0) {
+		return fmt.Errorf("--callers and --duration must be positive, --probe 0 or more and --offered-rps a finite rate, 0 or more (got %d, %s, %s and %v)", f.callers, f.duration, f.probe, f.offeredRPS)
 	}
 	var (
 		url, key, where string
@@ -131,7 +138,10 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	if f.scenario == bench.ScenarioCurve {
 		return runCurveBench(ctx, f, svc, pop, where, env)
 	}
-	probe := min(f.duration, 5*time.Second)
+	probe := min(f.duration, UnloadedProbe)
+	if f.probe > 0 {
+		probe = f.probe
+	}
 	before, err := measureRefs(ctx, svc, pop, f, probe, 1)
 	if err != nil {
 		return err

@@ -102,6 +102,7 @@ func TestCurveBenchRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--scenario", "curve", "--callers", "0"}, {"--scenario", "curve", "--duration", "0s"},
 		{"--scenario", "overload", "--offered-rps", "-5"}, {"--scenario", "mixed", "--offered-rps", "NaN"},
+		{"--scenario", "overload", "--probe", "-1s"},
 	} {
 		cmd := exec.Command(binary, append([]string{"bench", "--target", "http://127.0.0.1:1", "--key", "k"}, args...)...)
 		out, err := cmd.CombinedOutput()
@@ -112,15 +113,26 @@ func TestCurveBenchRejectsBadFlags(t *testing.T) {
 }
 
 // TestOverloadBenchAtAGivenRate: --offered-rps replaces 3× the measured
-// capacity, so that two builds can be compared at the same offered load.
+// capacity, so that two builds can be compared at the same offered load,
+// and --probe sets how long the capacity's closed loop runs.
 func TestOverloadBenchAtAGivenRate(t *testing.T) {
 	s := startServer(t, "--data", t.TempDir(), "--log-level", "warn")
-	stdout := runBenchScenario(t, s, "overload", "1s", "4", "--offered-rps", "150")
+	stdout := runBenchScenario(t, s, "overload", "1s", "4", "--offered-rps", "150", "--probe", "1500ms")
 	var rep struct {
+		CapacitySeconds float64 `json:"capacity_seconds"`
+		After           struct {
+			CapacitySeconds float64 `json:"capacity_seconds"`
+		} `json:"after_surge"`
 		Run *bench.OverloadResult `json:"run"`
 	}
 	if err := json.Unmarshal(stdout, &rep); err != nil {
 		t.Fatalf("report: %v\n%s", err, stdout)
+	}
+	// The default would be the surge's 1 s; --probe asked for 1.5 s.
+	for _, got := range []float64{rep.CapacitySeconds, rep.After.CapacitySeconds} {
+		if got < 1.4 || got > 3 {
+			t.Fatalf("capacity loops ran %.2f s and %.2f s, want 1.5 s", rep.CapacitySeconds, rep.After.CapacitySeconds)
+		}
 	}
 	if rep.Run == nil || rep.Run.OfferedRPS != 150 {
 		t.Fatalf("offered %+v, want 150 requests/s", rep.Run)
