@@ -343,3 +343,64 @@ func TestHolds_PendingAndDue(t *testing.T) {
 		t.Fatalf("DueHolds limit 1 = %v, %v; want %v", ids(due, holdID), err, want)
 	}
 }
+
+// TestPlansFollowTheTablesGrowth: a statement the store has run many times
+// while a table was small must not keep a plan made for a small table once
+// the table has grown. The idempotency keys of a batch are locked a dozen
+// times on an empty table, the table then grows to 50,000 records, and the
+// same session locks keys a dozen times more: that must go through the
+// primary key's index and read no row by scanning the table. (The scans are
+// counted by PostgreSQL's statistics, read once the store's session has
+// ended and reported them.)
+func TestPlansFollowTheTablesGrowth(t *testing.T) {
+	ctx := context.Background()
+	schema := NewSchemaName(t)
+	s, err := postgres.Open(ctx, MustDSN(t), postgres.Options{Schema: schema, MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	lock := func() {
+		t.Helper()
+		for i := range 12 { // past the five runs after which PostgreSQL may settle on a generic plan
+			keys := []pw.IdempotencyKey{{Principal: "operator:a", Key: fmt.Sprintf("k-%d", i)}, {Principal: "operator:b", Key: "k"}}
+			if err := s.Update(ctx, func(ctx context.Context, tx pw.Tx) error {
+				_, err := tx.LockIdempotency(ctx, keys)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	lock()
+	conn, err := pgx.Connect(ctx, MustDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	table := pgx.Identifier{schema, "idempotency"}.Sanitize()
+	if _, err := conn.Exec(ctx, `INSERT INTO `+table+` (principal, key, fingerprint, token, state, created_at, locked_at)
+		SELECT 'operator:c', 'key-' || g, 'f', 't', 'done', now(), now() FROM generate_series(1, 50000) g`); err != nil {
+		t.Fatal(err)
+	}
+	lock() // the same session, with whatever plans it kept
+	s.Close()
+	// The ended session's statistics reach the shared counters as it exits.
+	var seqRead, idx int64
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := conn.Exec(ctx, "SELECT pg_stat_clear_snapshot()"); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRow(ctx, `SELECT seq_tup_read, COALESCE(idx_scan, 0) FROM pg_stat_user_tables
+			WHERE schemaname = $1 AND relname = 'idempotency'`, schema).Scan(&seqRead, &idx); err != nil {
+			t.Fatal(err)
+		}
+		if seqRead > 0 || idx >= 12 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if seqRead > 0 || idx < 12 {
+		t.Fatalf("after the table grew, locking 12 batches of keys read %d rows by scanning it and used its indexes %d times; want 0 rows and at least 12 index scans", seqRead, idx)
+	}
+}
