@@ -82,7 +82,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 			params["application_name"] = opts.ApplicationName
 		}
 	}
-	if _, ok := params["plan_cache_mode"]; !ok {
+	_, asked := params["plan_cache_mode"]
+	if !asked && cfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement && cfg.ConnConfig.StatementCacheCapacity > 0 {
 		// pgx prepares every statement once per connection, and PostgreSQL
 		// then reuses a generic plan for it: one made while a table was
 		// small (a sequential scan of a young idempotency table, say) stays
@@ -91,6 +92,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		// (docs/overload.md): locking a batch's idempotency keys took
 		// 40-45 ms instead of well under one. A custom plan for each
 		// execution costs a little planning and follows the table's size.
+		// Only pgx's default mode prepares named statements; in the others
+		// (default_query_exec_mode=exec behind PgBouncer, which also refuses
+		// start-up parameters it does not know) every run is planned anyway,
+		// and the parameter is not sent.
 		params["plan_cache_mode"] = "force_custom_plan"
 	}
 	if opts.Schema != "" {
