@@ -427,3 +427,82 @@ func TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused(t *testing.T) {
 		tk.Done(nil)
 	}
 }
+
+// TestPaymentsQueueLongerWhileLowerClassesAreShed: while reads are turned
+// away, payments queue until their expected wait reaches an eighth of
+// their deadline (250 ms), well past a service time, and none is refused
+// for the allowance; they are served in order as slots come free.
+func TestPaymentsQueueLongerWhileLowerClassesAreShed(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 4, admission.Config{QueueDelayMin: time.Nanosecond, Tolerance: 8})
+	for _, class := range []admission.Class{admission.ClassPayment, admission.ClassRead} {
+		for range 30 { // floors of 2 ms
+			tk := mustAcquire(t, c, class, "a")
+			clk.Add(2 * time.Millisecond)
+			tk.Done(nil)
+		}
+	}
+	for range 30 { // group commits: 4 payments every 30 ms, about 133 a second
+		var tks []*admission.Ticket
+		for range 4 {
+			tks = append(tks, mustAcquire(t, c, admission.ClassPayment, "a"))
+		}
+		clk.Add(30 * time.Millisecond)
+		for _, tk := range tks {
+			tk.Done(nil)
+		}
+	}
+	var held []*admission.Ticket
+	for range 4 {
+		held = append(held, mustAcquire(t, c, admission.ClassPayment, "a"))
+	}
+	read := <-acquireAsync(t, c, admission.ClassRead, "r")
+	assertRefusal(t, read.err, pw.EBUSY)
+	// Ten payments: the last expects to wait 10/133 s = 75 ms, five times
+	// the 16 ms service time (the tolerance's cap), a third of 250 ms.
+	var pays []<-chan outcome
+	for i := range 10 {
+		before := c.Stats()
+		pays = append(pays, acquireAsync(t, c, admission.ClassPayment, fmt.Sprintf("p%d", i)))
+		if after := c.Stats(); after.Enqueued != before.Enqueued+1 {
+			o := <-pays[i]
+			t.Fatalf("payment %d was not queued while reads are shed: %v", i, o.err)
+		}
+	}
+	for _, tk := range held {
+		tk.Done(nil)
+	}
+	for i, ch := range pays {
+		o := <-ch
+		if o.err != nil {
+			t.Fatalf("queued payment %d: %v", i, o.err)
+		}
+		o.t.Done(nil)
+	}
+	// Past the allowance a payment is still refused: enough waiting
+	// payments that the next would wait longer than 250 ms.
+	for i := range held {
+		held[i] = mustAcquire(t, c, admission.ClassPayment, "a")
+	}
+	read = <-acquireAsync(t, c, admission.ClassRead, "r")
+	assertRefusal(t, read.err, pw.EBUSY)
+	var refused error
+	for i := range 80 {
+		ch := acquireAsync(t, c, admission.ClassPayment, fmt.Sprintf("q%d", i))
+		select {
+		case o := <-ch:
+			refused = o.err
+		default:
+		}
+		if refused != nil {
+			if i < 25 {
+				t.Fatalf("payment refused with %d ahead, before its expected wait reached 250 ms: %v", i, refused)
+			}
+			break
+		}
+	}
+	assertRefusal(t, refused, pw.EBUSY)
+	for _, tk := range held {
+		tk.Done(nil)
+	}
+}
