@@ -364,13 +364,12 @@ func TestAStallDoesNotRefuseForever(t *testing.T) {
 	assertRefusal(t, err, pw.EBUSY)
 }
 
-// TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused: slots come
-// free a batch at a time. A payment may wait twice its latency floor for
-// one, and, while reads, reports or top-ups are being refused, its whole
-// service time. With 4 slots freed every 30 ms (an expected wait of about
-// 7 ms, floors of 2 ms), a payment is refused until a read has been; then
-// the next one waits for the commit.
-func TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused(t *testing.T) {
+// groupCommitting returns a controller with a limit of 4 that has learnt
+// latency floors of 2 ms for payments and reads and a payment service time
+// of 30 ms from group commits (4 payments every 30 ms: a drain rate of
+// about 133 a second), with all 4 slots held by payments.
+func groupCommitting(t *testing.T) (*clock, *admission.Controller, []*admission.Ticket) {
+	t.Helper()
 	clk := newClock()
 	c := newController(clk, 4, admission.Config{QueueDelayMin: time.Nanosecond, Tolerance: 8})
 	for _, class := range []admission.Class{admission.ClassPayment, admission.ClassRead} {
@@ -394,6 +393,17 @@ func TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused(t *testing.T) {
 	for range 4 {
 		held = append(held, mustAcquire(t, c, admission.ClassPayment, "a"))
 	}
+	return clk, c, held
+}
+
+// TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused: slots come
+// free a batch at a time. A payment may wait twice its latency floor for
+// one, and, while reads, reports or top-ups are being refused, its whole
+// service time. With 4 slots freed every 30 ms (an expected wait of about
+// 7 ms, floors of 2 ms), a payment is refused until a read has been; then
+// the next one waits for the commit.
+func TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused(t *testing.T) {
+	clk, c, held := groupCommitting(t)
 	if s := c.Stats(); s.DrainRate < 100 || s.DrainRate > 200 {
 		t.Fatalf("drain rate %.0f/s, want about 133/s", s.DrainRate)
 	}
@@ -433,29 +443,7 @@ func TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused(t *testing.T) {
 // their deadline (250 ms), well past a service time, and none is refused
 // for the allowance; they are served in order as slots come free.
 func TestPaymentsQueueLongerWhileLowerClassesAreShed(t *testing.T) {
-	clk := newClock()
-	c := newController(clk, 4, admission.Config{QueueDelayMin: time.Nanosecond, Tolerance: 8})
-	for _, class := range []admission.Class{admission.ClassPayment, admission.ClassRead} {
-		for range 30 { // floors of 2 ms
-			tk := mustAcquire(t, c, class, "a")
-			clk.Add(2 * time.Millisecond)
-			tk.Done(nil)
-		}
-	}
-	for range 30 { // group commits: 4 payments every 30 ms, about 133 a second
-		var tks []*admission.Ticket
-		for range 4 {
-			tks = append(tks, mustAcquire(t, c, admission.ClassPayment, "a"))
-		}
-		clk.Add(30 * time.Millisecond)
-		for _, tk := range tks {
-			tk.Done(nil)
-		}
-	}
-	var held []*admission.Ticket
-	for range 4 {
-		held = append(held, mustAcquire(t, c, admission.ClassPayment, "a"))
-	}
+	_, c, held := groupCommitting(t)
 	read := <-acquireAsync(t, c, admission.ClassRead, "r")
 	assertRefusal(t, read.err, pw.EBUSY)
 	// Ten payments: the last expects to wait 10/133 s = 75 ms, five times
