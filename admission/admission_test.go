@@ -475,12 +475,14 @@ func TestPaymentsQueueLongerWhileLowerClassesAreShed(t *testing.T) {
 	read = <-acquireAsync(t, c, admission.ClassRead, "r")
 	assertRefusal(t, read.err, pw.EBUSY)
 	var refused error
+	var queued []<-chan outcome
 	for i := range 80 {
 		ch := acquireAsync(t, c, admission.ClassPayment, fmt.Sprintf("q%d", i))
 		select {
 		case o := <-ch:
 			refused = o.err
 		default:
+			queued = append(queued, ch)
 		}
 		if refused != nil {
 			if i < 25 {
@@ -490,7 +492,15 @@ func TestPaymentsQueueLongerWhileLowerClassesAreShed(t *testing.T) {
 		}
 	}
 	assertRefusal(t, refused, pw.EBUSY)
+	// Drain: every queued payment gets its slot in turn.
 	for _, tk := range held {
 		tk.Done(nil)
+	}
+	for i, ch := range queued {
+		o := <-ch
+		if o.err != nil {
+			t.Fatalf("queued payment q%d: %v", i, o.err)
+		}
+		o.t.Done(nil)
 	}
 }
