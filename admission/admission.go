@@ -48,17 +48,6 @@ const (
 	// queue would grow with it.)
 	QueueDelayFactor = 2
 	QueueDelayMin    = 5 * time.Millisecond
-	// PaymentWaitWhileShedding: while reads, reports or top-ups are being
-	// turned away, a payment may expect to wait up to this share of its
-	// deadline (250 ms of the default 2 s) before it is refused: the
-	// capacity the lower classes would have taken is the payments', and a
-	// payment that completes in half a second serves its payer better than
-	// a 503. Measured in mixed 3× surges (docs/overload.md): SQLite paid
-	// 94-98 % of the payments in three runs of four (71 % in the fourth)
-	// against 77-78 %; PostgreSQL spread as before (83-100 %); the p99 of
-	// paid payments rose from 0.16-0.24 s to 0.18-0.96 s. A payments-only
-	// surge never meets this allowance.
-	PaymentWaitWhileShedding = 1.0 / 8
 )
 
 // queueShare is the part of QueueRequestsMax each class may fill: a report

@@ -364,12 +364,13 @@ func TestAStallDoesNotRefuseForever(t *testing.T) {
 	assertRefusal(t, err, pw.EBUSY)
 }
 
-// groupCommitting returns a controller with a limit of 4 that has learnt
-// latency floors of 2 ms for payments and reads and a payment service time
-// of 30 ms from group commits (4 payments every 30 ms: a drain rate of
-// about 133 a second), with all 4 slots held by payments.
-func groupCommitting(t *testing.T) (*clock, *admission.Controller, []*admission.Ticket) {
-	t.Helper()
+// TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused: slots come
+// free a batch at a time. A payment may wait twice its latency floor for
+// one, and, while reads, reports or top-ups are being refused, its whole
+// service time. With 4 slots freed every 30 ms (an expected wait of about
+// 7 ms, floors of 2 ms), a payment is refused until a read has been; then
+// the next one waits for the commit.
+func TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused(t *testing.T) {
 	clk := newClock()
 	c := newController(clk, 4, admission.Config{QueueDelayMin: time.Nanosecond, Tolerance: 8})
 	for _, class := range []admission.Class{admission.ClassPayment, admission.ClassRead} {
@@ -393,17 +394,6 @@ func groupCommitting(t *testing.T) (*clock, *admission.Controller, []*admission.
 	for range 4 {
 		held = append(held, mustAcquire(t, c, admission.ClassPayment, "a"))
 	}
-	return clk, c, held
-}
-
-// TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused: slots come
-// free a batch at a time. A payment may wait twice its latency floor for
-// one, and, while reads, reports or top-ups are being refused, its whole
-// service time. With 4 slots freed every 30 ms (an expected wait of about
-// 7 ms, floors of 2 ms), a payment is refused until a read has been; then
-// the next one waits for the commit.
-func TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused(t *testing.T) {
-	clk, c, held := groupCommitting(t)
 	if s := c.Stats(); s.DrainRate < 100 || s.DrainRate > 200 {
 		t.Fatalf("drain rate %.0f/s, want about 133/s", s.DrainRate)
 	}
@@ -435,72 +425,5 @@ func TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused(t *testing.T) {
 	assertRefusal(t, late.err, pw.EBUSY)
 	for _, tk := range held {
 		tk.Done(nil)
-	}
-}
-
-// TestPaymentsQueueLongerWhileLowerClassesAreShed: while reads are turned
-// away, payments queue until their expected wait reaches an eighth of
-// their deadline (250 ms), well past a service time, and none is refused
-// for the allowance; they are served in order as slots come free.
-func TestPaymentsQueueLongerWhileLowerClassesAreShed(t *testing.T) {
-	_, c, held := groupCommitting(t)
-	read := <-acquireAsync(t, c, admission.ClassRead, "r")
-	assertRefusal(t, read.err, pw.EBUSY)
-	// Ten payments: the last expects to wait 10/133 s = 75 ms, five times
-	// the 16 ms service time (the tolerance's cap), a third of 250 ms.
-	var pays []<-chan outcome
-	for i := range 10 {
-		before := c.Stats()
-		pays = append(pays, acquireAsync(t, c, admission.ClassPayment, fmt.Sprintf("p%d", i)))
-		if after := c.Stats(); after.Enqueued != before.Enqueued+1 {
-			o := <-pays[i]
-			t.Fatalf("payment %d was not queued while reads are shed: %v", i, o.err)
-		}
-	}
-	for _, tk := range held {
-		tk.Done(nil)
-	}
-	for i, ch := range pays {
-		o := <-ch
-		if o.err != nil {
-			t.Fatalf("queued payment %d: %v", i, o.err)
-		}
-		o.t.Done(nil)
-	}
-	// Past the allowance a payment is still refused: enough waiting
-	// payments that the next would wait longer than 250 ms.
-	for i := range held {
-		held[i] = mustAcquire(t, c, admission.ClassPayment, "a")
-	}
-	read = <-acquireAsync(t, c, admission.ClassRead, "r")
-	assertRefusal(t, read.err, pw.EBUSY)
-	var refused error
-	var queued []<-chan outcome
-	for i := range 80 {
-		ch := acquireAsync(t, c, admission.ClassPayment, fmt.Sprintf("q%d", i))
-		select {
-		case o := <-ch:
-			refused = o.err
-		default:
-			queued = append(queued, ch)
-		}
-		if refused != nil {
-			if i < 25 {
-				t.Fatalf("payment refused with %d ahead, before its expected wait reached 250 ms: %v", i, refused)
-			}
-			break
-		}
-	}
-	assertRefusal(t, refused, pw.EBUSY)
-	// Drain: every queued payment gets its slot in turn.
-	for _, tk := range held {
-		tk.Done(nil)
-	}
-	for i, ch := range queued {
-		o := <-ch
-		if o.err != nil {
-			t.Fatalf("queued payment q%d: %v", i, o.err)
-		}
-		o.t.Done(nil)
 	}
 }

@@ -85,8 +85,7 @@ func (c *Controller) serviceTime(class Class) time.Duration {
 
 // queueDelayMax is the longest expected wait a class request is queued
 // for at now: QueueDelayFactor times its class's latency floor; for a
-// payment, while lower classes are being turned away, its service time or
-// PaymentWaitWhileShedding of its deadline, whichever is longer.
+// payment, while lower classes are being turned away, its service time.
 //
 // Slots come free a group commit at a time, so a payment that finds them
 // all taken waits for the next commit, which under load takes longer
@@ -96,15 +95,11 @@ func (c *Controller) serviceTime(class Class) time.Duration {
 // every surge cost the payments-only surge about a fifth of its goodput
 // and up to twice its p99 (docs/overload.md), so the longer wait is granted only
 // while reads, reports or top-ups are being refused: then the capacity
-// they would take is what the waiting payments get. A service time alone
-// still left 2-23 % of the payments of a mixed surge refused; with an
-// eighth of the deadline, 0-6 % in six runs of eight (17 % and 29 % in the
-// two where the server was slow).
+// they would take is what the waiting payments get.
 func (c *Controller) queueDelayMax(now time.Time, class Class) time.Duration {
 	d := max(c.cfg.QueueDelayMin, time.Duration(c.cfg.QueueDelayFactor*float64(c.limiter.Floor(class))))
 	if class == ClassPayment && now.Sub(c.lowerRefusedAt) < lowerRefusedRecent {
-		shedding := time.Duration(PaymentWaitWhileShedding * float64(c.cfg.Deadlines[class]))
-		d = max(d, c.serviceTime(class), shedding)
+		d = max(d, c.serviceTime(class))
 	}
 	return d
 }
