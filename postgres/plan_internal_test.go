@@ -2,7 +2,7 @@ package postgres
 
 import (
 	"context"
-	"strings"
+	"net/url"
 	"testing"
 
 	"github.com/peakwallet/peakwallet/internal/pgtest"
@@ -14,25 +14,23 @@ import (
 // named statements (PgBouncer in transaction mode refuses unknown start-up
 // parameters; docs/operations.md).
 func TestPlanCacheModeOnlyWithNamedStatements(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
-	sep := " " // key=value DSN
-	if strings.Contains(dsn, "://") {
-		sep = "?"
-		if strings.Contains(dsn, "?") {
-			sep = "&"
-		}
+	dsn, err := url.Parse(pgtest.NewDatabase(t)) // always a URL
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tc := range []struct{ name, extra, want string }{
-		{"pgx's default mode", "", "force_custom_plan"},
-		{"the DSN's own choice", "plan_cache_mode=force_generic_plan", "force_generic_plan"},
-		{"exec mode, as behind PgBouncer", "default_query_exec_mode=exec", "auto"},
+	for _, tc := range []struct{ name, param, value, want string }{
+		{"pgx's default mode", "", "", "force_custom_plan"},
+		{"the DSN's own choice", "plan_cache_mode", "force_generic_plan", "force_generic_plan"},
+		{"exec mode, as behind PgBouncer", "default_query_exec_mode", "exec", "auto"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := dsn
-			if tc.extra != "" {
-				d += sep + tc.extra
+			u := *dsn
+			if tc.param != "" {
+				q := u.Query()
+				q.Set(tc.param, tc.value)
+				u.RawQuery = q.Encode()
 			}
-			s, err := Open(context.Background(), d, Options{MaxConns: 1})
+			s, err := Open(context.Background(), u.String(), Options{MaxConns: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
