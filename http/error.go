@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
 	"sort"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -176,7 +179,57 @@ func ProblemFor(err error) Problem {
 // rendering used both for live responses and for remembered ones.
 func renderError(err error) (int, []byte) {
 	p := ProblemFor(err)
-	return p.Status, mustMarshal(p)
+	return p.Status, renderProblem(p)
+}
+
+// renderedProblems holds the bodies of plain problems (no field, outcome or
+// extra members), keyed by their members. In a surge two requests in
+// three are refused with one of a handful of such problems, and encoding
+// each anew was half of what a refusal cost the server (BenchmarkRefusal).
+// The cache is bounded: details that embed a client's input stop being
+// added once it holds problemCacheMax bodies, and are encoded each time.
+var (
+	renderedProblems sync.Map // problemKey → []byte
+	renderedCount    atomic.Int32
+)
+
+const problemCacheMax = 256
+
+// problemKey is every member of a plain problem.
+type problemKey struct {
+	typ, title, code, detail string
+	status                   int
+}
+
+// renderProblem encodes p, from the cache when p is plain. The returned
+// slice's capacity is its length, so an append never writes into a cached
+// body.
+func renderProblem(p Problem) []byte {
+	if p.Field != "" || p.Outcome != "" || p.Extra != nil {
+		return encodeProblem(p)
+	}
+	k := problemKey{p.Type, p.Title, p.Code, p.Detail, p.Status}
+	if b, ok := renderedProblems.Load(k); ok {
+		return b.([]byte)
+	}
+	b := encodeProblem(p)
+	b = b[:len(b):len(b)]
+	if renderedCount.Load() < problemCacheMax {
+		if _, loaded := renderedProblems.LoadOrStore(k, b); !loaded {
+			renderedCount.Add(1)
+		}
+	}
+	return b
+}
+
+// encodeProblem is mustMarshal for a Problem, without encoding/json's
+// second pass over what MarshalJSON returned.
+func encodeProblem(p Problem) []byte {
+	b, err := p.MarshalJSON()
+	if err != nil {
+		panic(fmt.Sprintf("http: cannot encode a problem: %v", err))
+	}
+	return append(b, '\n')
 }
 
 // Error writes err as application/problem+json. It is the one place where

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -209,3 +210,59 @@ func failingServer(err error) (*pwhttp.Server, *[]string) {
 		Authenticator: pwhttp.NewOperatorAuthenticator("k"),
 	}), &released
 }
+
+// TestProblemBodiesFromTheCache: a refusal's body comes from a cache of
+// plain problems (BenchmarkRefusal), and must be byte for byte what
+// encoding the problem gives (replays compare bytes): for plain problems
+// on first and later use, for problems with a field, an outcome or extra
+// members (never cached), and for more distinct details than the cache
+// holds. Two callers appending to the same cached body do not write into
+// each other's.
+func TestProblemBodiesFromTheCache(t *testing.T) {
+	pwhttp.ResetProblemCache()
+	busy := &pw.Error{Code: pw.EBUSY, Message: "busy"}
+	_, first := pwhttp.RenderError(busy)
+	_, again := pwhttp.RenderError(busy)
+	a, b := append(first, 'A'), append(again, 'B')
+	if a[len(a)-1] != 'A' || b[len(b)-1] != 'B' || string(first) != string(again) {
+		t.Errorf("two appends to a cached body share its memory: %q, %q", a, b)
+	}
+
+	var errs []error
+	for range 2 {
+		errs = append(errs,
+			&pw.Error{Code: pw.EBUSY, Message: "the server cannot finish the request before its deadline", Retry: 3 * time.Second},
+			&pw.Error{Code: pw.ERATELIMITED, Message: "slow down"},
+			&pw.Error{Code: pw.EINVALID, Message: "amount must be positive", Field: "amount"},
+			&pw.Error{Code: pw.EINVALID, Message: "amount must be positive"},
+			fmt.Errorf("wrapped: %w", pw.ErrCommitUnknown),
+			errors.New("a cause the client never sees"),
+			extraError{pw.Errorf(pw.EMFAREQUIRED, "step up <now> & then retry")},
+		)
+	}
+	for i := range 2 * pwhttp.ProblemCacheMax {
+		errs = append(errs, pw.Errorf(pw.EINVALID, "account acc_%d does not exist", i))
+	}
+	for i, err := range errs {
+		want, jerr := json.Marshal(pwhttp.ProblemFor(err))
+		if jerr != nil {
+			t.Fatal(jerr)
+		}
+		want = append(want, '\n')
+		for range 2 {
+			w := httptest.NewRecorder()
+			pwhttp.Error(w, httptest.NewRequest("POST", "/v1/transfers", nil), err)
+			if got := w.Body.String(); got != string(want) {
+				t.Fatalf("error %d (%v):\n got %s\nwant %s", i, err, got, want)
+			}
+		}
+	}
+	if n := pwhttp.RenderedProblems(); n > pwhttp.ProblemCacheMax || n < 4 {
+		t.Errorf("the cache holds %d bodies, want between 4 and %d", n, pwhttp.ProblemCacheMax)
+	}
+}
+
+type extraError struct{ error }
+
+func (extraError) ProblemExtra() map[string]any { return map[string]any{"challenge_id": "ch_1"} }
+func (e extraError) Unwrap() error              { return e.error }

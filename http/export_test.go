@@ -1,0 +1,17 @@
+package http
+
+// RenderedProblems is how many problem bodies the cache holds.
+func RenderedProblems() int { return int(renderedCount.Load()) }
+
+// ProblemCacheMax is the cache's bound.
+const ProblemCacheMax = problemCacheMax
+
+// RenderError is renderError.
+var RenderError = renderError
+
+// ResetProblemCache empties the cache, for a test that needs to know what
+// it holds.
+func ResetProblemCache() {
+	renderedProblems.Clear()
+	renderedCount.Store(0)
+}
