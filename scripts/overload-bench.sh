@@ -11,7 +11,9 @@
 # `--offered-rps 10000` to offer the same load to two builds), and
 # $SERVE_WRAP is a command the server runs under (e.g. `env GOGC=400`). BENCH_NICE=19 runs the generator at that
 # nice value, so that it takes only the CPU the server leaves: nearer to a
-# load machine of its own than an equal share of the server's cores. After the run the server is stopped,
+# load machine of its own than an equal share of the server's cores. SAMPLE=FILE
+# writes scripts/batch-sampler.sh's second-by-second commits and admission
+# state to FILE during the run. After the run the server is stopped,
 # `peakwallet verify` checks the store, and the temporary data is removed.
 set -euo pipefail
 scenario=${1:?scenario: overload or mixed}
@@ -32,9 +34,15 @@ for _ in $(seq 100); do
 	curl -sf "http://$addr/readyz" >/dev/null && break
 	sleep 0.1
 done
+sampler=""
+if [ -n "${SAMPLE:-}" ]; then
+	"$root/scripts/batch-sampler.sh" "http://$addr" >"$SAMPLE" 2>/dev/null &
+	sampler=$!
+fi
 # shellcheck disable=SC2086 # BENCH_FLAGS is a list of flags
 nice -n "${BENCH_NICE:-0}" "$work/peakwallet" bench --target "http://$addr" --scenario "$scenario" --duration "$duration" \
 	--users 2000 --merchants 100 --callers 64 --principals 64 ${BENCH_FLAGS:-} >"$out"
+[ -z "$sampler" ] || kill "$sampler" 2>/dev/null || true
 echo "report: $out; machine load now: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 kill -TERM "$server"
 wait "$server" || true
