@@ -16,12 +16,17 @@ import (
 // every commit, a latency-driven limit reads that as overload, and
 // shrinking the batches then costs more CPU per payment still. Measured on
 // two cores (docs/overload.md): a floor of 32 gave 58–80 % of capacity at
-// 3× load, 64 gave 83 %, 128 gave 97–104 %. Above the floor the gradient
-// finds the knee where more concurrency buys only latency.
+// 3× load, 64 gave 83 %, 128 gave 97–104 % (2026-11-25). On 2026-11-26, in
+// interleaved runs, 256 against 128 paid 66.6–75.4 % against 53.0–78.1 % of
+// capacity on SQLite (4 pairs of 5) and 96.0 and 107.6 % against 82.3 and
+// 91.6 % on PostgreSQL, in commits of about 100 payments instead of 40–60,
+// for a p99 about 1.5× higher (150–220 ms, within every deadline); mixed
+// surges paid as many payments. Above the floor the gradient finds the knee
+// where more concurrency buys only latency.
 const (
-	LimitMin     = 128
+	LimitMin     = 256
 	LimitMax     = 2048
-	LimitInitial = 128
+	LimitInitial = 256
 )
 
 // Gradient parameters, after Netflix concurrency-limits' Gradient2Limit.
