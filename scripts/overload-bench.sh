@@ -26,7 +26,8 @@ work=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 (cd "$root" && go build -o "$work/peakwallet" ./cmd/peakwallet)
 export PEAKWALLET_OPERATOR_KEY=overload-bench-operator-key-$RANDOM$RANDOM
-addr=127.0.0.1:$((20000 + RANDOM % 20000))
+# below the ephemeral range (32768-60999 here), where the generator's own connections could take it
+addr=127.0.0.1:$((20000 + RANDOM % 12000))
 # shellcheck disable=SC2086 # SERVE_WRAP and SERVE_FLAGS are lists of words
 ${SERVE_WRAP:-} "$work/peakwallet" serve --data "$work/data" --addr "$addr" --log-level warn ${SERVE_FLAGS:-} "$@" >"$work/serve.log" 2>&1 &
 server=$!
