@@ -185,7 +185,8 @@ func renderError(err error) (int, []byte) {
 // renderedProblems holds the bodies of plain problems (no field, outcome or
 // extra members), keyed by their members. In a surge two requests in
 // three are refused with one of a handful of such problems, and encoding
-// each anew was half of what a refusal cost the server (BenchmarkRefusal).
+// each anew was about a third of what a refusal cost in the handler
+// (BenchmarkRefusal).
 // The cache is bounded: details that embed a client's input stop being
 // added once it holds problemCacheMax bodies, and are encoded each time.
 var (

@@ -14,6 +14,9 @@ base=${1:?server URL}
 auth="Authorization: Bearer ${PEAKWALLET_OPERATOR_KEY:?the operator key}"
 start=$(date +%s.%N)
 prev=""
+load=""
+# field NAME prints the number NAME in the last /v1/status "load" object.
+field() { grep -o "\"$1\":[0-9]*" <<<"$load" | cut -d: -f2; }
 printf '%7s %9s %9s %9s %9s %6s %8s %7s %s\n' seconds batches/s paid/s per-batch ms/batch limit admitted queued state
 while :; do
 	metrics=$(curl -sf -H "$auth" "$base/metrics") || break
@@ -21,7 +24,6 @@ while :; do
 	now=$(date +%s.%N)
 	cur=$(awk '/^peakwallet_ledger_batch_commands_count /{c=$2} /^peakwallet_ledger_batch_commands_sum /{s=$2} END{print c, s}' <<<"$metrics")
 	load=$(grep -o '"load":{[^}]*}' <<<"$status")
-	field() { grep -o "\"$1\":[0-9]*" <<<"$load" | cut -d: -f2; }
 	state=$(grep -o '"state":"[a-z]*"' <<<"$status" | head -1 | cut -d'"' -f4)
 	if [ -n "$prev" ]; then
 		awk -v p="$prev" -v c="$cur $now" -v t0="$start" -v lim="$(field limit)" -v adm="$(field admitted)" -v q="$(field queued)" -v st="$state" 'BEGIN{
