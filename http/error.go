@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
@@ -207,13 +206,13 @@ type problemKey struct {
 // body.
 func renderProblem(p Problem) []byte {
 	if p.Field != "" || p.Outcome != "" || p.Extra != nil {
-		return encodeProblem(p)
+		return mustMarshal(p)
 	}
 	k := problemKey{p.Type, p.Title, p.Code, p.Detail, p.Status}
 	if b, ok := renderedProblems.Load(k); ok {
 		return b.([]byte)
 	}
-	b := encodeProblem(p)
+	b := mustMarshal(p)
 	b = b[:len(b):len(b)]
 	if renderedCount.Load() < problemCacheMax {
 		if _, loaded := renderedProblems.LoadOrStore(k, b); !loaded {
@@ -221,16 +220,6 @@ func renderProblem(p Problem) []byte {
 		}
 	}
 	return b
-}
-
-// encodeProblem is mustMarshal for a Problem, without encoding/json's
-// second pass over what MarshalJSON returned.
-func encodeProblem(p Problem) []byte {
-	b, err := p.MarshalJSON()
-	if err != nil {
-		panic(fmt.Sprintf("http: cannot encode a problem: %v", err))
-	}
-	return append(b, '\n')
 }
 
 // Error writes err as application/problem+json. It is the one place where

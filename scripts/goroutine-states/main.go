@@ -43,8 +43,10 @@ type goroutine struct {
 	marked bool
 	dur    map[string]time.Duration
 	count  map[string]int
-	// site is the call the goroutine came back from without a processor
-	// (Syscall → Runnable), until it runs again; after names its wait.
+	// entered is the call the goroutine last went into (→ Syscall); site
+	// is that call while the goroutine, back from it without a processor
+	// (Syscall → Runnable), waits to run. after and times sum those waits
+	// by call.
 	site, entered string
 	after         map[string]time.Duration
 	times         map[string]int
