@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func TestCheckpointRestartsTheWAL(t *testing.T) {
 		restarts  bool
 	}{{"restart", 16, true}, {"passive only", 1 << 30, false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			frames := walAfterReaderDuringWrites(t, tc.framesMax)
+			frames, c := walAfterReaderDuringWrites(t, tc.framesMax, true)
 			// One transfer's commit writes a handful of pages; sixty
 			// commits write hundreds.
 			if tc.restarts && frames > 16 {
@@ -32,15 +33,37 @@ func TestCheckpointRestartsTheWAL(t *testing.T) {
 			if !tc.restarts && frames <= 16 {
 				t.Fatalf("%d frames: the WAL restarted without a RESTART checkpoint, so this test shows nothing", frames)
 			}
+			want := int64(0)
+			if tc.restarts {
+				want = 1
+			}
+			if done, failed := c.restarts.Load(), c.restartsFailed.Load(); done != want || failed != 0 {
+				t.Fatalf("counted %d restarts and %d failed, want %d and 0", done, failed, want)
+			}
 			t.Logf("%d frames in the WAL after one more commit", frames)
 		})
 	}
 }
 
+// TestARestartThatCannotGetInIsCounted: a reader that stays in its snapshot
+// for longer than the checkpoint waits keeps the WAL from restarting; the
+// checkpointer counts the failure (peakwallet_sqlite_wal_restarts_total
+// {result="failed"}) and the WAL goes on growing.
+func TestARestartThatCannotGetInIsCounted(t *testing.T) {
+	frames, c := walAfterReaderDuringWrites(t, 16, false)
+	if done, failed := c.restarts.Load(), c.restartsFailed.Load(); done != 0 || failed != 1 {
+		t.Fatalf("counted %d restarts and %d failed, want 0 and 1", done, failed)
+	}
+	if frames <= 16 {
+		t.Fatalf("%d frames: the WAL restarted although a reader stayed", frames)
+	}
+}
+
 // walAfterReaderDuringWrites writes, holds a reader in its snapshot while
 // more is written, checkpoints as the checkpointer does while the reader
-// finishes, commits once more, and returns the WAL's length in frames.
-func walAfterReaderDuringWrites(t *testing.T, framesMax int) int {
+// finishes (or, unless readerLeaves, after the checkpoint), commits once
+// more, and returns the WAL's length in frames and the checkpointer.
+func walAfterReaderDuringWrites(t *testing.T, framesMax int, readerLeaves bool) (int, *checkpointer) {
 	s, err := Open(filepath.Join(t.TempDir(), "wal.db"), Options{CheckpointEveryCommits: 1 << 30})
 	if err != nil {
 		t.Fatal(err)
@@ -80,19 +103,28 @@ func walAfterReaderDuringWrites(t *testing.T, framesMax int) int {
 	}
 	defer ckdb.Close()
 	ckdb.SetMaxOpenConns(1)
-	if _, err := ckdb.Exec("PRAGMA busy_timeout = 1000"); err != nil {
+	wait := 1000
+	if !readerLeaves {
+		wait = restartWaitMillis
+	}
+	if _, err := ckdb.Exec(fmt.Sprintf("PRAGMA busy_timeout = %d", wait)); err != nil {
 		t.Fatal(err)
 	}
 	c := &checkpointer{db: ckdb, framesMax: framesMax}
-	go func() { // the reader finishes while the checkpoint runs
-		time.Sleep(20 * time.Millisecond)
+	if readerLeaves {
+		go func() { // the reader finishes while the checkpoint runs
+			time.Sleep(20 * time.Millisecond)
+			reader.Rollback()
+		}()
+		c.checkpoint()
+	} else {
+		c.checkpoint()
 		reader.Rollback()
-	}()
-	c.checkpoint()
+	}
 	pay(1)
 	var busy, frames, copied int
 	if err := ckdb.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
 		t.Fatal(err)
 	}
-	return frames
+	return frames, c
 }

@@ -225,6 +225,12 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.T
 	return nil
 }
 
+// WALRestarts counts the checkpointer's RESTART checkpoints since the
+// store was opened: those that restarted the WAL, and those that could not.
+func (s *Store) WALRestarts() (done, failed int64) {
+	return s.ckpt.restarts.Load(), s.ckpt.restartsFailed.Load()
+}
+
 // uncancellable strips ctx of its cancellation for the driver. With a
 // cancellable context, go-sqlite3 runs every statement on a new goroutine
 // and waits for it on a channel, so that it can interrupt it: under load

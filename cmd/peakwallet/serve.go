@@ -80,6 +80,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	}
 
 	reg := prometheus.NewRegistry()
+	registerStoreMetrics(reg, store)
 	l := ledger.New(store, ledger.Options{Logger: logger, Registerer: reg, ConcurrentBatches: *batchesInFlight})
 	defer l.Close()
 	security := auth.New(store, l, auth.Options{Logger: logger, Sender: auth.DirSender{Dir: *outbox}, SecretKey: sealKey})

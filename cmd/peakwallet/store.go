@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/auth"
 	"github.com/peakwallet/peakwallet/postgres"
@@ -49,6 +51,37 @@ func (f *storeFlags) open(ctx context.Context) (Store, string, error) {
 		return nil, "", fmt.Errorf("opening SQLite in %s: %w", f.data, err)
 	}
 	return s, "sqlite " + s.Path() + " (driver " + sqlite.DriverName + ")", nil
+}
+
+// walRestarter is a store whose checkpointer restarts its WAL (SQLite).
+type walRestarter interface {
+	WALRestarts() (done, failed int64)
+}
+
+// registerStoreMetrics adds the store's own counters to reg: for SQLite,
+// peakwallet_sqlite_wal_restarts_total{result="done"|"failed"}, the
+// checkpointer's attempts to start the WAL from its beginning
+// (sqlite/checkpoint.go). A failed restart leaves the WAL growing until the
+// next one gets in: under a sustained surge most fail, because the committer
+// holds the write lock nearly all the time.
+func registerStoreMetrics(reg prometheus.Registerer, s Store) {
+	w, ok := s.(walRestarter)
+	if !ok {
+		return
+	}
+	for _, c := range []struct {
+		result string
+		count  func() float64
+	}{
+		{"done", func() float64 { done, _ := w.WALRestarts(); return float64(done) }},
+		{"failed", func() float64 { _, failed := w.WALRestarts(); return float64(failed) }},
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "peakwallet_sqlite_wal_restarts_total",
+			Help:        "RESTART checkpoints of the SQLite WAL, by result: done (the WAL starts again from its beginning) or failed (the write lock or the readers did not come free in time, or an error).",
+			ConstLabels: prometheus.Labels{"result": c.result},
+		}, c.count))
+	}
 }
 
 // redactDSN hides a password in a DSN before it is printed.
