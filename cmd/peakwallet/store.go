@@ -53,11 +53,6 @@ func (f *storeFlags) open(ctx context.Context) (Store, string, error) {
 	return s, "sqlite " + s.Path() + " (driver " + sqlite.DriverName + ")", nil
 }
 
-// walRestarter is a store whose checkpointer restarts its WAL (SQLite).
-type walRestarter interface {
-	WALRestarts() (done, failed int64)
-}
-
 // registerStoreMetrics adds the store's own counters to reg: for SQLite,
 // peakwallet_sqlite_wal_restarts_total{result="done"|"failed"}, the
 // checkpointer's attempts to start the WAL from its beginning
@@ -65,7 +60,7 @@ type walRestarter interface {
 // next one gets in: under a sustained surge most fail, because the committer
 // holds the write lock nearly all the time.
 func registerStoreMetrics(reg prometheus.Registerer, s Store) {
-	w, ok := s.(walRestarter)
+	w, ok := s.(*sqlite.Store)
 	if !ok {
 		return
 	}
