@@ -48,6 +48,9 @@ const (
 	// queue would grow with it.)
 	QueueDelayFactor = 2
 	QueueDelayMin    = 5 * time.Millisecond
+	// QueueWaitFactor bounds how long a request below payments waits in
+	// the queue, as a multiple of the wait it was queued for (giveUpIn).
+	QueueWaitFactor = 4
 )
 
 // queueShare is the part of QueueRequestsMax each class may fill: a report
@@ -231,11 +234,18 @@ func (c *Controller) Acquire(ctx context.Context, class Class, principal string)
 		return nil, err
 	}
 	w := &waiter{class: class, principal: principal, deadline: deadline, enqueued: now, ready: make(chan error, 1)}
+	giveUp := c.giveUpIn(now, class, deadline, hasDeadline)
 	c.queues[class].push(w)
 	c.queued++
 	c.stats.Enqueued++
 	c.mu.Unlock()
 
+	var expire <-chan time.Time
+	if giveUp > 0 {
+		t := time.NewTimer(giveUp)
+		defer t.Stop()
+		expire = t.C
+	}
 	select {
 	case err := <-w.ready:
 		if err != nil {
@@ -243,21 +253,55 @@ func (c *Controller) Acquire(ctx context.Context, class Class, principal string)
 		}
 		return &Ticket{c: c, class: class, start: c.cfg.Now(), inFlight: c.InFlight()}, nil
 	case <-ctx.Done():
-		c.mu.Lock()
-		if w.queued {
-			c.queues[class].remove(w)
-			c.queued--
-			c.stats.Expired++
-			c.mu.Unlock()
-			return nil, c.busyAfter(class, "the request's deadline passed while it waited")
-		}
-		c.mu.Unlock()
-		if err := <-w.ready; err != nil { // admitted or shed just now
-			return nil, err
-		}
-		c.abandon() // the slot was given just as the caller left: give it back unused
-		return nil, c.busyAfter(class, "the request's deadline passed while it waited")
+		return nil, c.leave(w, "the request's deadline passed while it waited")
+	case <-expire:
+		return nil, c.leave(w, "the server could not start the request in time")
 	}
+}
+
+// leave takes a waiter that gives up out of its queue and returns its
+// refusal. If it was admitted or shed just as it left, the slot goes back
+// unused, or the shedding's refusal stands.
+func (c *Controller) leave(w *waiter, msg string) error {
+	c.mu.Lock()
+	if w.queued {
+		c.queues[w.class].remove(w)
+		c.queued--
+		c.stats.Expired++
+		c.mu.Unlock()
+		return c.busyAfter(w.class, msg)
+	}
+	c.mu.Unlock()
+	if err := <-w.ready; err != nil { // admitted or shed just now
+		return err
+	}
+	c.abandon() // the slot was given just as the caller left: give it back unused
+	return c.busyAfter(w.class, msg)
+}
+
+// giveUpIn is how long a class request queued at now may wait before it is
+// refused (0: until its context ends).
+//   - No request waits past the last moment at which it could still start
+//     and finish before its deadline (its deadline less its service time),
+//     so that the refusal reaches the client while it still listens, not as
+//     its deadline passes.
+//   - A request below payments waits at most QueueWaitFactor times the wait
+//     it was queued for (queueDelayMax). In a surge, payments overtake it
+//     for as long as the surge lasts, and a read queued behind them would
+//     otherwise sit out its whole deadline only to be refused at its end.
+//
+// Called with c.mu held.
+func (c *Controller) giveUpIn(now time.Time, class Class, deadline time.Time, hasDeadline bool) time.Duration {
+	var d time.Duration
+	if hasDeadline {
+		d = max(time.Nanosecond, deadline.Sub(now)-c.serviceTime(class))
+	}
+	if class > ClassPayment {
+		if most := time.Duration(QueueWaitFactor * float64(c.queueDelayMax(now, class))); d == 0 || most < d {
+			d = most
+		}
+	}
+	return d
 }
 
 // mayQueue decides whether a request may wait, shedding a lower class to

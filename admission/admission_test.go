@@ -249,15 +249,21 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	mustAcquire(t, c, admission.ClassPayment, "b").Done(nil)
 }
 
+// teachPaymentLatency teaches c that a payment takes d: twenty payments
+// one after another, each d long on clk.
+func teachPaymentLatency(t *testing.T, c *admission.Controller, clk *clock, d time.Duration) {
+	t.Helper()
+	for range 20 {
+		tk := mustAcquire(t, c, admission.ClassPayment, "a")
+		clk.Add(d)
+		tk.Done(nil)
+	}
+}
+
 func TestNothingStartedThatCannotFinish(t *testing.T) {
 	clk := newClock()
 	c := newController(clk, 1, admission.Config{})
-	// Teach the controller that a request takes 100ms.
-	for range 20 {
-		tk := mustAcquire(t, c, admission.ClassPayment, "a")
-		clk.Add(100 * time.Millisecond)
-		tk.Done(nil)
-	}
+	teachPaymentLatency(t, c, clk, 100*time.Millisecond)
 	ctx, cancel := context.WithDeadline(context.Background(), clk.Now().Add(10*time.Millisecond))
 	defer cancel()
 	before := c.Stats()
@@ -425,5 +431,67 @@ func TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused(t *testing.T) {
 	assertRefusal(t, late.err, pw.EBUSY)
 	for _, tk := range held {
 		tk.Done(nil)
+	}
+}
+
+// TestALowerClassDoesNotSitOutItsDeadline: a read queued behind payments
+// that keep every slot waits at most QueueWaitFactor times the wait it was
+// queued for, then hears busy with Retry-After, instead of waiting out its
+// deadline (here it has none) to be refused at the end of it. A payment
+// queued the same way keeps waiting, and gets the slot.
+func TestALowerClassDoesNotSitOutItsDeadline(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 1, admission.Config{QueueDelayMin: 10 * time.Millisecond})
+	held := mustAcquire(t, c, admission.ClassPayment, "a")
+	pay := acquireAsync(t, c, admission.ClassPayment, "b")
+	read := acquireAsync(t, c, admission.ClassRead, "c")
+	select {
+	case o := <-read:
+		assertRefusal(t, o.err, pw.EBUSY)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the read still waits after 5 s; it may wait 40 ms")
+	}
+	if s := c.Stats(); s.Expired != 1 || s.Queued[admission.ClassPayment] != 1 {
+		t.Fatalf("expired %d, payments queued %d: want the read given up and the payment still waiting", s.Expired, s.Queued[admission.ClassPayment])
+	}
+	held.Done(nil)
+	o := <-pay
+	if o.err != nil {
+		t.Fatalf("payment: %v", o.err)
+	}
+	o.t.Done(nil)
+}
+
+// TestNoWaitPastTheLastMomentToStart: a queued payment whose deadline
+// leaves less than its service time can no longer finish in time, so it is
+// refused then, not when the deadline itself passes.
+func TestNoWaitPastTheLastMomentToStart(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 1, admission.Config{})
+	teachPaymentLatency(t, c, clk, 100*time.Millisecond)
+	held := mustAcquire(t, c, admission.ClassPayment, "a")
+	defer held.Done(nil)
+	// The deadline is on the test's clock, which does not move: the
+	// context itself would not end for weeks.
+	ctx, cancel := context.WithDeadline(context.Background(), clk.Now().Add(300*time.Millisecond))
+	defer cancel()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Acquire(ctx, admission.ClassPayment, "b")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		assertRefusal(t, err, pw.EBUSY)
+		// 300 ms to the deadline less 100 ms of service time.
+		if waited := time.Since(start); waited < 200*time.Millisecond {
+			t.Fatalf("refused after %v, before it had to give up (200 ms)", waited)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the payment still waits after 5 s; it could only wait 200 ms")
+	}
+	if s := c.Stats(); s.Expired != 1 {
+		t.Fatalf("expired %d, want 1", s.Expired)
 	}
 }

@@ -133,7 +133,7 @@ type Stats struct {
 	Enqueued       uint64             `json:"enqueued"`
 	Refused        [classCount]uint64 `json:"refused"` // at arrival, by class
 	Shed           [classCount]uint64 `json:"shed"`    // displaced from the queue, by class
-	Expired        uint64             `json:"expired"` // deadline passed while queued
+	Expired        uint64             `json:"expired"` // gave up while queued (giveUpIn), or its deadline passed
 	RateLimited    uint64             `json:"rate_limited"`
 	BreakerRefused uint64             `json:"breaker_refused"`
 	Limit          int                `json:"limit"`
