@@ -218,7 +218,7 @@ func (c *Controller) Acquire(ctx context.Context, class Class, principal string)
 	}
 	deadline, hasDeadline := ctx.Deadline()
 	if c.inFlight < c.slotLimit(class) && c.waitingAhead(class) == 0 || probe {
-		if hasDeadline && deadline.Sub(now) < c.serviceTime(class) {
+		if hasDeadline && now.After(c.lastStart(class, deadline)) {
 			c.refuseProbe(now, probe)
 			c.refused(now, class)
 			err := c.busy(class, "the request's deadline is shorter than the store's latency")
@@ -294,7 +294,7 @@ func (c *Controller) leave(w *waiter, msg string) error {
 func (c *Controller) giveUpIn(now time.Time, class Class, deadline time.Time, hasDeadline bool) time.Duration {
 	var d time.Duration
 	if hasDeadline {
-		d = max(time.Nanosecond, deadline.Sub(now)-c.serviceTime(class))
+		d = max(time.Nanosecond, c.lastStart(class, deadline).Sub(now))
 	}
 	if class > ClassPayment {
 		if most := time.Duration(QueueWaitFactor * float64(c.queueDelayMax(now, class))); d == 0 || most < d {
@@ -316,7 +316,7 @@ func (c *Controller) mayQueue(now time.Time, class Class, principal string, dead
 		ahead += c.queues[k].len()
 	}
 	wait := c.expectedWait(ahead + 1)
-	if wait > c.queueDelayMax(now, class) || hasDeadline && now.Add(wait+c.serviceTime(class)).After(deadline) {
+	if wait > c.queueDelayMax(now, class) || hasDeadline && now.Add(wait).After(c.lastStart(class, deadline)) {
 		c.refused(now, class)
 		return c.busy(class, "the server cannot finish the request before its deadline")
 	}
@@ -395,7 +395,7 @@ func (c *Controller) dispatch(now time.Time) {
 			return // only classes over their share are waiting
 		}
 		c.queued--
-		if !w.deadline.IsZero() && now.Add(c.serviceTime(w.class)).After(w.deadline) {
+		if !w.deadline.IsZero() && now.After(c.lastStart(w.class, w.deadline)) {
 			c.stats.Expired++
 			w.ready <- c.busy(w.class, "the request's deadline passed while it waited")
 			continue

@@ -83,6 +83,13 @@ func (c *Controller) serviceTime(class Class) time.Duration {
 	return recent
 }
 
+// lastStart is the last moment at which a class request with deadline
+// can still start and finish in time: its deadline less its service time.
+// Arrival, queueing, dispatch and giving up all judge by it.
+func (c *Controller) lastStart(class Class, deadline time.Time) time.Time {
+	return deadline.Add(-c.serviceTime(class))
+}
+
 // queueDelayMax is the longest expected wait a class request is queued
 // for at now: QueueDelayFactor times its class's latency floor; for a
 // payment, while lower classes are being turned away, its service time.
