@@ -211,7 +211,7 @@ func (c *Controller) Acquire(ctx context.Context, class Class, principal string)
 	now := c.cfg.Now()
 	ok, probe, wait := c.breaker.allow(now)
 	if !ok {
-		c.stats.BreakerRefused++
+		c.turnAway(now, class, ReasonBreaker)
 		c.mu.Unlock()
 		return nil, &pw.Error{Code: pw.EBUSY, Op: "admission.Acquire", Retry: wait,
 			Message: "the store is unavailable; requests are paused until it answers again"}
@@ -220,7 +220,7 @@ func (c *Controller) Acquire(ctx context.Context, class Class, principal string)
 	if c.inFlight < c.slotLimit(class) && c.waitingAhead(class) == 0 || probe {
 		if hasDeadline && now.After(c.lastStart(class, deadline)) {
 			c.refuseProbe(now, probe)
-			c.refused(now, class)
+			c.turnAway(now, class, ReasonDeadline)
 			err := c.busy(class, "the request's deadline is shorter than the store's latency")
 			c.mu.Unlock()
 			return nil, err
@@ -253,21 +253,21 @@ func (c *Controller) Acquire(ctx context.Context, class Class, principal string)
 		}
 		return &Ticket{c: c, class: class, start: c.cfg.Now(), inFlight: c.InFlight()}, nil
 	case <-ctx.Done():
-		return nil, c.leave(w, "the request's deadline passed while it waited")
+		return nil, c.leave(w, ReasonExpired, "the request's deadline passed while it waited")
 	case <-expire:
-		return nil, c.leave(w, "the server could not start the request in time")
+		return nil, c.leave(w, ReasonGaveUp, "the server could not start the request in time")
 	}
 }
 
-// leave takes a waiter that gives up out of its queue and returns its
-// refusal. If it was admitted or shed just as it left, the slot goes back
-// unused, or the shedding's refusal stands.
-func (c *Controller) leave(w *waiter, msg string) error {
+// leave takes a waiter that gives up out of its queue (for reason) and
+// returns its refusal. If it was admitted or shed just as it left, the slot
+// goes back unused, or the shedding's refusal stands.
+func (c *Controller) leave(w *waiter, reason Reason, msg string) error {
 	c.mu.Lock()
 	if w.queued {
 		c.queues[w.class].remove(w)
 		c.queued--
-		c.stats.Expired++
+		c.turnAway(c.cfg.Now(), w.class, reason)
 		c.mu.Unlock()
 		return c.busyAfter(w.class, msg)
 	}
@@ -308,7 +308,7 @@ func (c *Controller) giveUpIn(now time.Time, class Class, deadline time.Time, ha
 // make room when the queue is full. Called with c.mu held.
 func (c *Controller) mayQueue(now time.Time, class Class, principal string, deadline time.Time, hasDeadline bool) error {
 	if c.queues[class].count(principal) >= c.cfg.QueuePrincipalMax {
-		c.refused(now, class)
+		c.turnAway(now, class, ReasonClientQueue)
 		return c.busy(class, "too many of this client's requests are waiting")
 	}
 	ahead := 0
@@ -316,9 +316,13 @@ func (c *Controller) mayQueue(now time.Time, class Class, principal string, dead
 		ahead += c.queues[k].len()
 	}
 	wait := c.expectedWait(ahead + 1)
-	if wait > c.queueDelayMax(now, class) || hasDeadline && now.Add(wait).After(c.lastStart(class, deadline)) {
-		c.refused(now, class)
+	if hasDeadline && now.Add(wait).After(c.lastStart(class, deadline)) {
+		c.turnAway(now, class, ReasonDeadline)
 		return c.busy(class, "the server cannot finish the request before its deadline")
+	}
+	if wait > c.queueDelayMax(now, class) {
+		c.turnAway(now, class, ReasonQueueWait)
+		return c.busy(class, "the server is at capacity: the wait for a slot is longer than this request may queue")
 	}
 	if float64(c.queued) < float64(c.cfg.QueueMax)*queueShare[class] {
 		return nil
@@ -326,29 +330,19 @@ func (c *Controller) mayQueue(now time.Time, class Class, principal string, dead
 	for k := classCount - 1; k > class; k-- {
 		if w := c.queues[k].shed(); w != nil {
 			c.queued--
-			c.stats.Shed[k]++
-			c.lowerRefusedAt = now
+			c.turnAway(now, k, ReasonShed)
 			w.ready <- c.busy(k, "a request of higher priority took this one's place")
 			return nil
 		}
 	}
-	c.refused(now, class)
+	c.turnAway(now, class, ReasonQueueFull)
 	return c.busy(class, "the server is at capacity")
-}
-
-// refused counts a refusal at arrival, and notes when a class below
-// payments was last turned away. Called with c.mu held.
-func (c *Controller) refused(now time.Time, class Class) {
-	c.stats.Refused[class]++
-	if class > ClassPayment {
-		c.lowerRefusedAt = now
-	}
 }
 
 // admit takes a slot. Called with c.mu held.
 func (c *Controller) admit(now time.Time, class Class, probe bool) *Ticket {
 	c.inFlight++
-	c.stats.Admitted++
+	c.stats.AdmittedBy[class]++
 	return &Ticket{c: c, class: class, start: now, inFlight: c.inFlight, probe: probe}
 }
 
@@ -396,12 +390,12 @@ func (c *Controller) dispatch(now time.Time) {
 		}
 		c.queued--
 		if !w.deadline.IsZero() && now.After(c.lastStart(w.class, w.deadline)) {
-			c.stats.Expired++
+			c.turnAway(now, w.class, ReasonExpired)
 			w.ready <- c.busy(w.class, "the request's deadline passed while it waited")
 			continue
 		}
 		c.inFlight++
-		c.stats.Admitted++
+		c.stats.AdmittedBy[w.class]++
 		w.ready <- nil
 	}
 }

@@ -3,6 +3,7 @@ package admission_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -113,6 +114,7 @@ func TestPaymentsServedBeforeReads(t *testing.T) {
 func TestLowestClassShedFirst(t *testing.T) {
 	clk := newClock()
 	c := newController(clk, 1, admission.Config{QueueMax: 4})
+	before := c.Stats()
 	held := mustAcquire(t, c, admission.ClassPayment, "a")
 	// A report may fill a quarter of the queue: one.
 	report := acquireAsync(t, c, admission.ClassReport, "r")
@@ -130,6 +132,7 @@ func TestLowestClassShedFirst(t *testing.T) {
 	if s := c.Stats(); s.Shed[admission.ClassReport] != 1 {
 		t.Fatalf("shed reports = %d, want 1", s.Shed[admission.ClassReport])
 	}
+	assertRefusals(t, c, before, map[string]uint64{"report/queue_full": 1, "report/shed": 1})
 	held.Done(nil)
 	for _, p := range pays {
 		o := <-p
@@ -154,6 +157,25 @@ func assertRefusal(t *testing.T, err error, code string) {
 	}
 }
 
+// assertRefusals checks that the refusals counted since before are
+// exactly want, keyed "class/reason": every refusal is counted once, under
+// the rule that made it.
+func assertRefusals(t *testing.T, c *admission.Controller, before admission.Stats, want map[string]uint64) {
+	t.Helper()
+	after := c.Stats()
+	got := map[string]uint64{}
+	for _, k := range admission.Classes() {
+		for _, r := range admission.Reasons() {
+			if n := after.Refusals[k][r] - before.Refusals[k][r]; n != 0 {
+				got[k.String()+"/"+r.String()] = n
+			}
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("refusals counted: %v, want %v", got, want)
+	}
+}
+
 func TestGreedyPrincipalCannotStarveAnother(t *testing.T) {
 	clk := newClock()
 	c := newController(clk, 1, admission.Config{QueuePrincipalMax: 50})
@@ -163,9 +185,11 @@ func TestGreedyPrincipalCannotStarveAnother(t *testing.T) {
 		greedy = append(greedy, acquireAsync(t, c, admission.ClassPayment, "greedy"))
 	}
 	// Over its own cap, greedy is refused; the other principal is not.
+	before := c.Stats()
 	if o := <-acquireAsync(t, c, admission.ClassPayment, "greedy"); pw.ErrorCode(o.err) != pw.EBUSY {
 		t.Fatalf("greedy over its cap: %v", o.err)
 	}
+	assertRefusals(t, c, before, map[string]uint64{"payment/client_queue": 1})
 	modest := acquireAsync(t, c, admission.ClassPayment, "modest")
 	held.Done(nil)
 	// Round-robin: within two slots, the modest principal is served.
@@ -230,8 +254,10 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	for range admission.BreakerFailuresMax {
 		mustAcquire(t, c, admission.ClassPayment, "a").Done(down)
 	}
-	_, err := c.Acquire(context.Background(), admission.ClassPayment, "a")
+	before := c.Stats()
+	_, err := c.Acquire(context.Background(), admission.ClassRead, "a")
 	assertRefusal(t, err, pw.EBUSY)
+	assertRefusals(t, c, before, map[string]uint64{"read/breaker": 1})
 	if got := err.(*pw.Error).Retry; got != admission.BreakerCooldown {
 		t.Fatalf("Retry = %v, want the cool-down %v", got, admission.BreakerCooldown)
 	}
@@ -278,6 +304,7 @@ func TestNothingStartedThatCannotFinish(t *testing.T) {
 	if after.Admitted != before.Admitted {
 		t.Fatalf("admitted moved from %d to %d for a refused request", before.Admitted, after.Admitted)
 	}
+	assertRefusals(t, c, before, map[string]uint64{"payment/deadline": 1})
 }
 
 func TestDeadlinePerClass(t *testing.T) {
@@ -403,11 +430,13 @@ func TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused(t *testing.T) {
 	if s := c.Stats(); s.DrainRate < 100 || s.DrainRate > 200 {
 		t.Fatalf("drain rate %.0f/s, want about 133/s", s.DrainRate)
 	}
+	before := c.Stats()
 	first := <-acquireAsync(t, c, admission.ClassPayment, "b")
 	assertRefusal(t, first.err, pw.EBUSY) // only payments here: twice the floor, 4 ms < 7 ms
 	read := <-acquireAsync(t, c, admission.ClassRead, "b")
 	assertRefusal(t, read.err, pw.EBUSY)
-	before := c.Stats()
+	assertRefusals(t, c, before, map[string]uint64{"payment/queue_wait": 1, "read/queue_wait": 1})
+	before = c.Stats()
 	pay := acquireAsync(t, c, admission.ClassPayment, "b")
 	if after := c.Stats(); after.Enqueued != before.Enqueued+1 {
 		o := <-pay
@@ -454,6 +483,7 @@ func TestALowerClassDoesNotSitOutItsDeadline(t *testing.T) {
 	if s := c.Stats(); s.Expired != 1 || s.Queued[admission.ClassPayment] != 1 {
 		t.Fatalf("expired %d, payments queued %d: want the read given up and the payment still waiting", s.Expired, s.Queued[admission.ClassPayment])
 	}
+	assertRefusals(t, c, admission.Stats{}, map[string]uint64{"read/gave_up": 1})
 	held.Done(nil)
 	o := <-pay
 	if o.err != nil {
@@ -493,5 +523,53 @@ func TestNoWaitPastTheLastMomentToStart(t *testing.T) {
 	}
 	if s := c.Stats(); s.Expired != 1 {
 		t.Fatalf("expired %d, want 1", s.Expired)
+	}
+	assertRefusals(t, c, admission.Stats{}, map[string]uint64{"payment/gave_up": 1})
+}
+
+// TestAWaiterWhoseContextEndsIsCountedExpired: a queued request whose
+// caller goes away (its context ends) leaves the queue, hears busy, and is
+// counted as expired; the slot it waited for goes to the next waiter.
+func TestAWaiterWhoseContextEndsIsCountedExpired(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 1, admission.Config{})
+	held := mustAcquire(t, c, admission.ClassPayment, "a")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Acquire(ctx, admission.ClassPayment, "b")
+		done <- err
+	}()
+	waitQueued(t, c, 1)
+	next := acquireAsync(t, c, admission.ClassPayment, "c")
+	waitQueued(t, c, 2)
+	cancel()
+	select {
+	case err := <-done:
+		assertRefusal(t, err, pw.EBUSY)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter still waits 5 s after its context ended")
+	}
+	assertRefusals(t, c, admission.Stats{}, map[string]uint64{"payment/expired": 1})
+	held.Done(nil)
+	if o := <-next; o.err != nil {
+		t.Fatalf("the next waiter: %v", o.err)
+	} else {
+		o.t.Done(nil)
+	}
+	if s := c.Stats(); s.InFlight != 0 || s.AdmittedBy[admission.ClassPayment] != 2 {
+		t.Fatalf("in flight %d, payments admitted %d: want 0 and 2", s.InFlight, s.AdmittedBy[admission.ClassPayment])
+	}
+}
+
+// waitQueued waits until n requests wait in c's queues.
+func waitQueued(t *testing.T, c *admission.Controller, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for total(c.Stats().Queued) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests queued after 5 s, want %d", total(c.Stats().Queued), n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -23,9 +23,12 @@ const (
 	breakerHalfOpen // a probe is in flight
 )
 
-func (s breakerState) String() string {
-	return [...]string{"closed", "open", "half_open"}[s]
-}
+var breakerStateNames = [...]string{"closed", "open", "half_open"}
+
+func (s breakerState) String() string { return breakerStateNames[s] }
+
+// BreakerStates lists the names Stats.Breaker takes.
+func BreakerStates() []string { return append([]string(nil), breakerStateNames[:]...) }
 
 type breaker struct {
 	state    breakerState

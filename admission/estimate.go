@@ -133,43 +133,6 @@ func (c *Controller) busyAfter(class Class, msg string) error {
 	return c.busy(class, msg)
 }
 
-// Stats counts the controller's decisions since it started, with its
-// current state.
-type Stats struct {
-	Admitted       uint64             `json:"admitted"`
-	Enqueued       uint64             `json:"enqueued"`
-	Refused        [classCount]uint64 `json:"refused"` // at arrival, by class
-	Shed           [classCount]uint64 `json:"shed"`    // displaced from the queue, by class
-	Expired        uint64             `json:"expired"` // gave up while queued (giveUpIn), or its deadline passed
-	RateLimited    uint64             `json:"rate_limited"`
-	BreakerRefused uint64             `json:"breaker_refused"`
-	Limit          int                `json:"limit"`
-	InFlight       int                `json:"in_flight"`
-	Queued         [classCount]int    `json:"queued"`
-	Breaker        string             `json:"breaker"`
-	DrainRate      float64            `json:"drain_rate"`          // completions a second
-	LatencyRecent  time.Duration      `json:"latency_recent_ns"`   // payments' short average
-	LatencyLong    time.Duration      `json:"latency_baseline_ns"` // payments' latency floor
-	RetryAfter     time.Duration      `json:"retry_after_ns"`      // for a new payment now
-}
-
-// Stats returns the counters and the current state.
-func (c *Controller) Stats() Stats {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.stats
-	s.Limit, s.InFlight, s.Breaker = c.limiter.Limit(), c.inFlight, c.breaker.state.String()
-	for k := range c.queues {
-		s.Queued[k] = c.queues[k].len()
-	}
-	s.DrainRate = c.drainRate()
-	s.LatencyRecent, s.LatencyLong = c.limiter.Recent(ClassPayment), c.limiter.Floor(ClassPayment)
-	if c.queued > 0 || c.inFlight >= c.limiter.Limit() {
-		s.RetryAfter = min(RetryAfterMax, c.expectedWait(c.queued+1))
-	}
-	return s
-}
-
 // Busy reports whether new requests would wait or be refused now.
 func (c *Controller) Busy() bool {
 	c.mu.Lock()

@@ -19,3 +19,10 @@ func (c *Client) CreateOperator(ctx context.Context, req auth.OperatorCreate) (*
 	var o auth.NewOperator
 	return result(&o, c.do(ctx, http.MethodPost, "/v1/operators", body, "", &o))
 }
+
+// OpsSummary reads the server's load in numbers (operators only): requests,
+// busy answers, latency, ledger commits and admission control's counters.
+func (c *Client) OpsSummary(ctx context.Context) (*OpsSummary, error) {
+	var s OpsSummary
+	return result(&s, c.do(ctx, http.MethodGet, "/v1/ops/summary", nil, "", &s))
+}

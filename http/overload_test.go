@@ -237,6 +237,69 @@ func TestPaymentsBeforeReports(t *testing.T) {
 	}
 }
 
+// TestAdmissionRefusalsAreMetrics: each refusal shows in
+// peakwallet_admission_refusals_total under its class and the rule that
+// made it, and in the console's summary; the gauges show the state.
+func TestAdmissionRefusalsAreMetrics(t *testing.T) {
+	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1, QueueMax: 4,
+		QueueDelayMin: time.Hour, Deadlines: [4]time.Duration{30 * time.Second, 30 * time.Second, 30 * time.Second, 30 * time.Second}})
+	w := env.MustWallet(t, 1000)
+	held, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := make(chan int, 1)
+	go func() { report <- env.Do(t, "GET", "/v1/transfers", "", nil).Status }()
+	waitFor(t, func() bool { return ctrl.Stats().Queued[admission.ClassReport] == 1 })
+	// A report may fill a quarter of the queue of 4: the second is refused.
+	if got := env.Do(t, "GET", "/v1/transfers", "", nil).Status; got != 503 {
+		t.Fatalf("a second report got %d, want 503 (its share of the queue is full)", got)
+	}
+	// Four payments: three fill the queue, the fourth displaces the report.
+	pays := make(chan int, 4)
+	for i := range 4 {
+		go func() {
+			pays <- env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": fmt.Sprint("m-", i)}).Status
+		}()
+	}
+	if got := <-report; got != 503 {
+		t.Fatalf("the queued report got %d, want 503 (shed for a payment)", got)
+	}
+	held.Done(nil)
+	for range 4 {
+		if got := <-pays; got != 201 {
+			t.Fatalf("a payment got %d", got)
+		}
+	}
+	s := ctrl.Stats()
+	m := string(env.Do(t, "GET", "/metrics", "", nil).Body)
+	for _, want := range []string{
+		`peakwallet_admission_refusals_total{class="report",reason="queue_full"} 1` + "\n",
+		`peakwallet_admission_refusals_total{class="report",reason="shed"} 1` + "\n",
+		`peakwallet_admission_refusals_total{class="payment",reason="queue_wait"} 0` + "\n",
+		fmt.Sprintf("peakwallet_admission_admitted_total{class=\"payment\"} %d\n", s.AdmittedBy[admission.ClassPayment]),
+		`peakwallet_admission_queued{class="payment"} 0` + "\n",
+		`peakwallet_admission_limit 1` + "\n",
+		`peakwallet_admission_breaker{state="closed"} 1` + "\n",
+		`peakwallet_admission_breaker{state="open"} 0` + "\n",
+		`peakwallet_admission_rate_limited_total 0` + "\n",
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if s.AdmittedBy[admission.ClassPayment] < 5 {
+		t.Errorf("payments admitted %d, want at least the 5 of this test", s.AdmittedBy[admission.ClassPayment])
+	}
+	var sum pwhttp.OpsSummary
+	if r := env.Do(t, "GET", "/v1/ops/summary", "", nil); r.Status != 200 || json.Unmarshal(r.Body, &sum) != nil || sum.Admission == nil {
+		t.Fatalf("ops summary: %d %s", r.Status, r.Body)
+	}
+	if got := sum.Admission.Refusals["report"]; got["queue_full"] != 1 || got["shed"] != 1 || got["gave_up"] != 0 {
+		t.Fatalf("the summary's report refusals: %v", got)
+	}
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

@@ -171,6 +171,9 @@ func NewServer(cfg Config) *Server {
 	}
 	s.started = s.now().UTC()
 	s.metrics = newMetrics(s.registry, &s.inFlight)
+	if s.admission != nil {
+		s.registry.MustRegister(newAdmissionCollector(s.admission))
+	}
 	s.openapi = mustMarshal(OpenAPI(s.routes))
 	for i := range s.routes {
 		rt := &s.routes[i]

@@ -54,14 +54,17 @@ type OpsSummary struct {
 
 // AdmissionSummary is admission control's state for the console.
 type AdmissionSummary struct {
-	Limit             int            `json:"limit"`               // the adaptive concurrency limit
-	Admitted          int            `json:"admitted"`            // requests holding a slot
-	Queued            map[string]int `json:"queued"`              // waiting, by priority class
-	Refused           map[string]int `json:"refused"`             // refused at arrival since start, by class
-	Shed              map[string]int `json:"shed"`                // displaced from the queue since start, by class
-	Breaker           string         `json:"breaker"`             // closed, open or half_open
-	RetryAfterSeconds float64        `json:"retry_after_seconds"` // what a new payment would be told now
-	DrainRate         float64        `json:"drain_rate"`          // requests completed a second, measured
+	Limit    int            `json:"limit"`    // the adaptive concurrency limit
+	Admitted int            `json:"admitted"` // requests holding a slot
+	Queued   map[string]int `json:"queued"`   // waiting, by priority class
+	Refused  map[string]int `json:"refused"`  // refused at arrival since start, by class
+	Shed     map[string]int `json:"shed"`     // displaced from the queue since start, by class
+	// Every refusal since start, by class and then reason (the reasons of
+	// peakwallet_admission_refusals_total; refused and shed are parts of it).
+	Refusals          map[string]map[string]int `json:"refusals"`
+	Breaker           string                    `json:"breaker"`             // closed, open or half_open
+	RetryAfterSeconds float64                   `json:"retry_after_seconds"` // what a new payment would be told now
+	DrainRate         float64                   `json:"drain_rate"`          // requests completed a second, measured
 	// Payments' latency: the short average and the floor the limit compares it with.
 	PaymentLatencySeconds      float64 `json:"payment_latency_seconds"`
 	PaymentLatencyFloorSeconds float64 `json:"payment_latency_floor_seconds"`
@@ -121,10 +124,14 @@ func serveOpsSummary(s *Server, rt *Route) http.Handler {
 			a := s.admission.Stats()
 			as := &AdmissionSummary{Limit: a.Limit, Admitted: a.InFlight, Breaker: a.Breaker, RetryAfterSeconds: a.RetryAfter.Seconds(),
 				DrainRate: a.DrainRate, PaymentLatencySeconds: a.LatencyRecent.Seconds(), PaymentLatencyFloorSeconds: a.LatencyLong.Seconds(),
-				Queued: map[string]int{}, Refused: map[string]int{}, Shed: map[string]int{}}
+				Queued: map[string]int{}, Refused: map[string]int{}, Shed: map[string]int{}, Refusals: map[string]map[string]int{}}
 			for c := range a.Queued {
 				name := admission.Class(c).String()
 				as.Queued[name], as.Refused[name], as.Shed[name] = a.Queued[c], int(a.Refused[c]), int(a.Shed[c])
+				as.Refusals[name] = map[string]int{}
+				for _, r := range admission.Reasons() {
+					as.Refusals[name][r.String()] = int(a.Refusals[c][r])
+				}
 			}
 			sum.Admission = as
 		}

@@ -8,7 +8,8 @@
 # SCENARIO is overload or mixed; store flags (`--postgres postgres://…`)
 # pick the store, SQLite in a fresh temporary directory by default; more
 # serve flags go in $SERVE_FLAGS, more bench flags in $BENCH_FLAGS (e.g.
-# `--offered-rps 10000` to offer the same load to two builds), and
+# `--offered-rps 10000` to offer the same load to two builds), more build
+# flags in $BUILD_FLAGS (`-tags modernc` for the pure-Go SQLite driver), and
 # $SERVE_WRAP is a command the server runs under (e.g. `env GOGC=400`). BENCH_NICE=19 runs the generator at that
 # nice value, so that it takes only the CPU the server leaves: nearer to a
 # load machine of its own than an equal share of the server's cores. SAMPLE=FILE
@@ -24,7 +25,8 @@ export GOTOOLCHAIN=auto
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
-(cd "$root" && go build -o "$work/peakwallet" ./cmd/peakwallet)
+# shellcheck disable=SC2086 # BUILD_FLAGS is a list of flags
+(cd "$root" && go build ${BUILD_FLAGS:-} -o "$work/peakwallet" ./cmd/peakwallet)
 export PEAKWALLET_OPERATOR_KEY=overload-bench-operator-key-$RANDOM$RANDOM
 # below the ephemeral range (32768-60999 here), where the generator's own connections could take it
 addr=127.0.0.1:$((20000 + RANDOM % 12000))

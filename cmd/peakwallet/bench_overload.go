@@ -34,10 +34,57 @@ type overloadReport struct {
 	// reference moves during a run (the store grows; PostgreSQL is still
 	// busy after a surge; docs/overload.md), and this is a second view of
 	// it. The targets are judged against the figures before.
-	GoodputShareMean    float64         `json:"goodput_share_of_mean_capacity"`
-	P99OverUnloadedMean float64         `json:"p99_over_mean_unloaded"`
-	Admission           admission.Stats `json:"admission"` // in-process server only
-	VerifyOK            bool            `json:"verify_ok"` // in-process only: with --target, run peakwallet verify on the server's store
+	GoodputShareMean    float64 `json:"goodput_share_of_mean_capacity"`
+	P99OverUnloadedMean float64 `json:"p99_over_mean_unloaded"`
+	// The server's refusals during the surge, by class and then reason
+	// (admission.Reason; the reasons with none are left out). With --target
+	// they are read from the server's /v1/ops/summary before and after the
+	// surge, so the bench's key must be an operator's.
+	SurgeRefusals map[string]map[string]int `json:"surge_refusals,omitempty"`
+	Admission     *admission.Stats          `json:"admission,omitempty"` // in-process server only: its state at the end
+	// In-process only; with --target, run peakwallet verify on the
+	// server's store (scripts/overload-bench.sh does).
+	VerifyOK *bool `json:"verify_ok,omitempty"`
+}
+
+// refusalCounts reads a server's refusals so far, by class and reason:
+// from the controller when it is in this process, else from the server.
+func refusalCounts(ctx context.Context, ctrl *admission.Controller, c *pwhttp.Client) (map[string]map[string]int, error) {
+	if ctrl == nil {
+		sum, err := c.OpsSummary(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("bench: reading the server's admission counters: %w", err)
+		}
+		if sum.Admission == nil {
+			return nil, nil // a server without admission control refuses nothing
+		}
+		return sum.Admission.Refusals, nil
+	}
+	s := ctrl.Stats()
+	m := map[string]map[string]int{}
+	for _, k := range admission.Classes() {
+		m[k.String()] = map[string]int{}
+		for _, r := range admission.Reasons() {
+			m[k.String()][r.String()] = int(s.Refusals[k][r])
+		}
+	}
+	return m, nil
+}
+
+// countsSince is after less before, leaving out the zeros.
+func countsSince(before, after map[string]map[string]int) map[string]map[string]int {
+	d := map[string]map[string]int{}
+	for class, reasons := range after {
+		for r, n := range reasons {
+			if n -= before[class][r]; n != 0 {
+				if d[class] == nil {
+					d[class] = map[string]int{}
+				}
+				d[class][r] = n
+			}
+		}
+	}
+	return d
 }
 
 // overloadRefs are the closed loops a surge is judged against.
@@ -152,8 +199,16 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	}
 	fmt.Fprintf(env.stderr, "bench: unloaded p99 %.2f ms; capacity %.0f payments/s (p99 %.2f ms); offering %.0f requests/s (%.1f×) for %s…\n",
 		before.UnloadedP99ms, before.CapacityRPS, before.CapacityP99ms, rate, rate/before.CapacityRPS, f.duration)
+	refusedBefore, err := refusalCounts(ctx, ctrl, setup)
+	if err != nil {
+		return err
+	}
 	run, err := bench.RunOverload(ctx, svc, pop, bench.OverloadConfig{Label: f.scenario, Scenario: f.scenario,
 		Rate: rate, Duration: f.duration, Deadline: f.deadline, Seed: 3})
+	if err != nil {
+		return err
+	}
+	refusedAfter, err := refusalCounts(ctx, ctrl, setup)
 	if err != nil {
 		return err
 	}
@@ -164,16 +219,18 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	fmt.Fprintf(env.stderr, "bench: after the surge: unloaded p99 %.2f ms; capacity %.0f payments/s (p99 %.2f ms)\n",
 		after.UnloadedP99ms, after.CapacityRPS, after.CapacityP99ms)
 	rep := overloadReport{Date: time.Now().UTC(), Machine: machine(), Store: where, overloadRefs: before, After: &after,
-		Run: run, VerifyOK: true}
+		Run: run, SurgeRefusals: countsSince(refusedBefore, refusedAfter)}
 	if ctrl != nil {
-		rep.Admission = ctrl.Stats()
+		s := ctrl.Stats()
+		rep.Admission = &s
 	}
 	if store != nil {
 		v, err := ledger.Verify(ctx, store)
 		if err != nil {
 			return err
 		}
-		rep.VerifyOK = v.OK()
+		ok := v.OK()
+		rep.VerifyOK = &ok
 	}
 	if before.CapacityRPS > 0 {
 		rep.GoodputShare = run.GoodputRPS / before.CapacityRPS
@@ -189,7 +246,7 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	if err := enc.Encode(rep); err != nil {
 		return err
 	}
-	if !rep.VerifyOK {
+	if rep.VerifyOK != nil && !*rep.VerifyOK {
 		return &exitError{code: 1, err: fmt.Errorf("the invariant check failed after the bench")}
 	}
 	return nil

@@ -71,13 +71,20 @@ func TestOverloadBench(t *testing.T) {
 			UnloadedP99ms float64 `json:"unloaded_p99_ms"`
 			CapacityRPS   float64 `json:"capacity_rps"`
 		} `json:"after_surge"`
-		Run              *bench.OverloadResult `json:"run"`
-		GoodputShare     float64               `json:"goodput_share_of_capacity"`
-		GoodputShareMean float64               `json:"goodput_share_of_mean_capacity"`
-		P99Mean          float64               `json:"p99_over_mean_unloaded"`
+		Run              *bench.OverloadResult     `json:"run"`
+		GoodputShare     float64                   `json:"goodput_share_of_capacity"`
+		GoodputShareMean float64                   `json:"goodput_share_of_mean_capacity"`
+		P99Mean          float64                   `json:"p99_over_mean_unloaded"`
+		SurgeRefusals    map[string]map[string]int `json:"surge_refusals"`
+		VerifyOK         *bool                     `json:"verify_ok"`
 	}
 	if err := json.Unmarshal(stdout, &rep); err != nil {
 		t.Fatalf("report: %v\n%s", err, stdout)
+	}
+	// Against a server elsewhere the bench cannot verify its store, and
+	// says nothing rather than "ok".
+	if rep.VerifyOK != nil {
+		t.Fatalf("verify_ok %v in a report on a server the bench did not verify", *rep.VerifyOK)
 	}
 	if rep.After == nil || rep.CapacityRPS <= 0 || rep.After.CapacityRPS <= 0 || rep.UnloadedP99ms <= 0 || rep.After.UnloadedP99ms <= 0 {
 		t.Fatalf("references before %+v and after %+v the surge", rep, rep.After)
@@ -85,6 +92,19 @@ func TestOverloadBench(t *testing.T) {
 	p := rep.Run.Classes["payment"]
 	if p == nil || p.OK == 0 || p.Offered < p.OK+p.Refused || p.WithoutRA != 0 || p.Other != 0 {
 		t.Fatalf("payments %+v", p)
+	}
+	// The server's own count of the surge's refusals (read from
+	// /v1/ops/summary before and after it) cannot exceed the refusals the
+	// client saw: every admission refusal is an answer it got.
+	var byServer int64
+	for reason, n := range rep.SurgeRefusals["payment"] {
+		if n <= 0 {
+			t.Fatalf("surge refusals of payments for %s: %d", reason, n)
+		}
+		byServer += int64(n)
+	}
+	if byServer > p.Refused {
+		t.Fatalf("the server counted %d payments refused in the surge, the client saw %d", byServer, p.Refused)
 	}
 	mean := (rep.CapacityRPS + rep.After.CapacityRPS) / 2
 	if d := rep.GoodputShareMean - rep.Run.GoodputRPS/mean; d > 1e-9 || d < -1e-9 {
