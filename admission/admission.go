@@ -66,7 +66,7 @@ var queueShare = [classCount]float64{1, 0.75, 0.5, 0.25}
 // cycle under load is longer than the wait a payment is allowed, so the
 // slots lower classes hold are payments refused: at 3× load with a quarter
 // of it payments, shares of ¾ for reads and ½ for reports served 90.7 % of
-// payments, ½ and ¼ 96.6 % (docs/overload.md has the figures since).
+// payments, ½ and ¼ 96.6 % (docs/overload-journal.md has the figures since).
 var slotShare = [classCount]float64{1, 0.75, 0.25, 0.125}
 
 // slotLimit is the in-flight count below which class may take a slot.

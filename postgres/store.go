@@ -89,7 +89,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		// small (a sequential scan of a young idempotency table, say) stays
 		// in use after the table has grown, until an ANALYZE invalidates
 		// it — never, with autovacuum off. Measured after a 30 s surge
-		// (docs/overload.md): locking a batch's idempotency keys took
+		// (docs/overload-journal.md): locking a batch's idempotency keys took
 		// 40-45 ms instead of well under one. A custom plan for each
 		// execution costs a little planning and follows the table's size.
 		// Only pgx's default mode prepares named statements; in the others

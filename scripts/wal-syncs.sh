@@ -2,7 +2,7 @@
 # Counts PostgreSQL's WAL syncs (pg_stat_wal.wal_sync) per payment, for N
 # payments sent one after another through a real `peakwallet serve`: how
 # many flushes a lone payment waits for, a figure that does not depend on
-# how fast the machine's disk is today (docs/overload.md, history).
+# how fast the machine's disk is today (docs/overload-journal.md, history).
 #
 #   scripts/wal-syncs.sh [N] [ADMIN_DSN]
 #

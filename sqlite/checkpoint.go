@@ -34,7 +34,7 @@ import (
 // next restart that got in. Making the committer and the restart take turns
 // through a mutex made every restart succeed, but mixed surges then paid
 // fewer payments (58.9–92.4 % against 86.0–98.1 %, four interleaved pairs),
-// so it was not adopted (docs/overload.md). Store.WALRestarts and the
+// so it was not adopted (docs/overload-journal.md, "Afternoon"). Store.WALRestarts and the
 // metric peakwallet_sqlite_wal_restarts_total count both outcomes.
 const (
 	// CheckpointInterval is how often the checkpointer runs when idle.

@@ -241,6 +241,7 @@ func TestBrowserConsole(t *testing.T) {
 		document.querySelector("#spark polyline").getAttribute("points").split(" ").length >= 5`))
 	run(t, ctx, "admission state by class", pollTrue(`!document.querySelector("#admission").hidden &&
 		document.querySelectorAll("#admission-classes tbody tr").length === 4 &&
+		document.querySelectorAll("#admission-classes tbody tr:first-child td").length === 5 &&
 		/\d/.test(document.querySelector("#admission-state").textContent)`))
 	screenshot(t, ctx, "console-live")
 	close(stop)

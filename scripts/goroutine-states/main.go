@@ -6,7 +6,7 @@
 // Waiting (blocked). It then lists the calls after which the goroutines
 // came back without a processor (a cgo or system call that outlasted the
 // scheduler's patience, about 20 µs), by how long they then waited for one.
-// docs/overload.md uses it to show how long the ledger's committer waits
+// docs/overload-journal.md uses it to show how long the ledger's committer waits
 // for a processor during a surge, and after which SQLite calls:
 //
 //	go run . surge.trace 'ledger.(*Ledger).commitOnce'

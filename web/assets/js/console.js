@@ -43,14 +43,21 @@
 
   const fmtS = (s) => (s >= 1 ? s.toFixed(2) + " s" : (s * 1000).toFixed(s < 0.01 ? 2 : 0) + " ms");
 
-  // admission shows the limit, the breaker and each class's queue.
+  // admission shows the limit, the breaker and each class's queue and
+  // refusals; a refusal count's tooltip says which rules made them.
   function admission(a) {
     $("#admission").hidden = !a;
     if (!a) return;
     $("#admission-state").textContent = t("console.admission_state", { limit: a.limit, admitted: a.admitted, breaker: a.breaker,
       retry: a.retry_after_seconds ? fmtS(a.retry_after_seconds) : "0 s" });
-    $("#admission-classes").tBodies[0].replaceChildren(...["payment", "topup", "read", "report"].map((c) => el("tr", null,
-      el("td", null, c), el("td", null, String(a.queued[c] || 0)), el("td", null, String(a.refused[c] || 0)), el("td", null, String(a.shed[c] || 0)))));
+    $("#admission-classes").tBodies[0].replaceChildren(...["payment", "topup", "read", "report"].map((c) => {
+      const r = (a.refusals && a.refusals[c]) || {};
+      const why = Object.keys(r).filter((k) => r[k] > 0).map((k) => k + " " + r[k]).join(" · ");
+      const refused = el("td", null, String(a.refused[c] || 0));
+      if (why) refused.title = why;
+      return el("tr", null, el("td", null, c), el("td", null, String(a.queued[c] || 0)), refused,
+        el("td", null, String(a.shed[c] || 0)), el("td", null, String((r.gave_up || 0) + (r.expired || 0))));
+    }));
   }
 
   // show turns two readings of totals into rates, and plots them.
