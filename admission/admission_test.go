@@ -463,6 +463,59 @@ func TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused(t *testing.T) {
 	}
 }
 
+// TestAPaymentWaitsForTheNextCommitAtASurgesStart: while reads are being
+// refused, a payment may wait for the next group commit, which is at
+// least half the payments' recent latency away, even when its service
+// time capped at the tolerance above a lone payment's floor is shorter
+// (as at a surge's start, when the floor is still an idle ledger's).
+// Floors of 0.5 ms (a cap of about 4 ms) and commits of 4 payments every
+// 40 ms (a drain of 100/s): a payment that expects to wait 10 ms for a
+// slot is queued, not refused.
+func TestAPaymentWaitsForTheNextCommitAtASurgesStart(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 4, admission.Config{QueueDelayMin: time.Nanosecond, Tolerance: 8})
+	for _, class := range []admission.Class{admission.ClassPayment, admission.ClassRead} {
+		for range 30 { // floors of 0.5 ms
+			tk := mustAcquire(t, c, class, "a")
+			clk.Add(500 * time.Microsecond)
+			tk.Done(nil)
+		}
+	}
+	for range 30 { // group commits: 4 payments every 40 ms
+		var tks []*admission.Ticket
+		for range 4 {
+			tks = append(tks, mustAcquire(t, c, admission.ClassPayment, "a"))
+		}
+		clk.Add(40 * time.Millisecond)
+		for _, tk := range tks {
+			tk.Done(nil)
+		}
+	}
+	var held []*admission.Ticket
+	for range 4 {
+		held = append(held, mustAcquire(t, c, admission.ClassPayment, "a"))
+	}
+	if s := c.Stats(); s.DrainRate < 80 || s.DrainRate > 120 || s.LatencyLong > time.Millisecond || s.LatencyRecent < 35*time.Millisecond {
+		t.Fatalf("drain %.0f/s, floor %v, recent %v: want about 100/s, 0.5 ms and 40 ms", s.DrainRate, s.LatencyLong, s.LatencyRecent)
+	}
+	read := <-acquireAsync(t, c, admission.ClassRead, "b")
+	assertRefusal(t, read.err, pw.EBUSY)
+	before := c.Stats()
+	pay := acquireAsync(t, c, admission.ClassPayment, "b")
+	if after := c.Stats(); after.Enqueued != before.Enqueued+1 {
+		o := <-pay
+		t.Fatalf("a payment 10 ms from the next commit was not queued for it: %v", o.err)
+	}
+	for _, tk := range held {
+		tk.Done(nil)
+	}
+	if o := <-pay; o.err != nil {
+		t.Fatalf("the queued payment: %v", o.err)
+	} else {
+		o.t.Done(nil)
+	}
+}
+
 // TestALowerClassDoesNotSitOutItsDeadline: a read queued behind payments
 // that keep every slot waits at most QueueWaitFactor times the wait it was
 // queued for, then hears busy with Retry-After, instead of waiting out its
