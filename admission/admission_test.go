@@ -397,28 +397,26 @@ func TestAStallDoesNotRefuseForever(t *testing.T) {
 	assertRefusal(t, err, pw.EBUSY)
 }
 
-// TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused: slots come
-// free a batch at a time. A payment may wait twice its latency floor for
-// one, and, while reads, reports or top-ups are being refused, its whole
-// service time. With 4 slots freed every 30 ms (an expected wait of about
-// 7 ms, floors of 2 ms), a payment is refused until a read has been; then
-// the next one waits for the commit.
-func TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused(t *testing.T) {
+// groupCommitting returns a controller with 4 slots (tolerance 8) that
+// has learnt payment and read floors of floor, then seen 30 group commits
+// of 4 payments, one every cycle; its 4 slots are held by payments.
+func groupCommitting(t *testing.T, floor, cycle time.Duration) (*clock, *admission.Controller, []*admission.Ticket) {
+	t.Helper()
 	clk := newClock()
 	c := newController(clk, 4, admission.Config{QueueDelayMin: time.Nanosecond, Tolerance: 8})
 	for _, class := range []admission.Class{admission.ClassPayment, admission.ClassRead} {
-		for range 30 { // floors of 2 ms
+		for range 30 {
 			tk := mustAcquire(t, c, class, "a")
-			clk.Add(2 * time.Millisecond)
+			clk.Add(floor)
 			tk.Done(nil)
 		}
 	}
-	for range 30 { // group commits: 4 payments every 30 ms
+	for range 30 {
 		var tks []*admission.Ticket
 		for range 4 {
 			tks = append(tks, mustAcquire(t, c, admission.ClassPayment, "a"))
 		}
-		clk.Add(30 * time.Millisecond)
+		clk.Add(cycle)
 		for _, tk := range tks {
 			tk.Done(nil)
 		}
@@ -427,6 +425,17 @@ func TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused(t *testing.T) {
 	for range 4 {
 		held = append(held, mustAcquire(t, c, admission.ClassPayment, "a"))
 	}
+	return clk, c, held
+}
+
+// TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused: slots come
+// free a batch at a time. A payment may wait twice its latency floor for
+// one, and, while reads, reports or top-ups are being refused, its whole
+// service time. With 4 slots freed every 30 ms (an expected wait of about
+// 7 ms, floors of 2 ms), a payment is refused until a read has been; then
+// the next one waits for the commit.
+func TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused(t *testing.T) {
+	clk, c, held := groupCommitting(t, 2*time.Millisecond, 30*time.Millisecond)
 	if s := c.Stats(); s.DrainRate < 100 || s.DrainRate > 200 {
 		t.Fatalf("drain rate %.0f/s, want about 133/s", s.DrainRate)
 	}
@@ -436,20 +445,7 @@ func TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused(t *testing.T) {
 	read := <-acquireAsync(t, c, admission.ClassRead, "b")
 	assertRefusal(t, read.err, pw.EBUSY)
 	assertRefusals(t, c, before, map[string]uint64{"payment/queue_wait": 1, "read/queue_wait": 1})
-	before = c.Stats()
-	pay := acquireAsync(t, c, admission.ClassPayment, "b")
-	if after := c.Stats(); after.Enqueued != before.Enqueued+1 {
-		o := <-pay
-		t.Fatalf("with reads refused, the payment was not queued for the next commit: %v", o.err)
-	}
-	for _, tk := range held {
-		tk.Done(nil)
-	}
-	if o := <-pay; o.err != nil {
-		t.Fatalf("the queued payment: %v", o.err)
-	} else {
-		o.t.Done(nil)
-	}
+	assertWaitsForTheNextCommit(t, c, held)
 	// A second later, with no lower class refused since, the allowance is
 	// twice the floor again.
 	clk.Add(1100 * time.Millisecond)
@@ -472,39 +468,24 @@ func TestPaymentWaitsForTheNextCommitWhileLowerClassesAreRefused(t *testing.T) {
 // 40 ms (a drain of 100/s): a payment that expects to wait 10 ms for a
 // slot is queued, not refused.
 func TestAPaymentWaitsForTheNextCommitAtASurgesStart(t *testing.T) {
-	clk := newClock()
-	c := newController(clk, 4, admission.Config{QueueDelayMin: time.Nanosecond, Tolerance: 8})
-	for _, class := range []admission.Class{admission.ClassPayment, admission.ClassRead} {
-		for range 30 { // floors of 0.5 ms
-			tk := mustAcquire(t, c, class, "a")
-			clk.Add(500 * time.Microsecond)
-			tk.Done(nil)
-		}
-	}
-	for range 30 { // group commits: 4 payments every 40 ms
-		var tks []*admission.Ticket
-		for range 4 {
-			tks = append(tks, mustAcquire(t, c, admission.ClassPayment, "a"))
-		}
-		clk.Add(40 * time.Millisecond)
-		for _, tk := range tks {
-			tk.Done(nil)
-		}
-	}
-	var held []*admission.Ticket
-	for range 4 {
-		held = append(held, mustAcquire(t, c, admission.ClassPayment, "a"))
-	}
+	_, c, held := groupCommitting(t, 500*time.Microsecond, 40*time.Millisecond)
 	if s := c.Stats(); s.DrainRate < 80 || s.DrainRate > 120 || s.LatencyLong > time.Millisecond || s.LatencyRecent < 35*time.Millisecond {
 		t.Fatalf("drain %.0f/s, floor %v, recent %v: want about 100/s, 0.5 ms and 40 ms", s.DrainRate, s.LatencyLong, s.LatencyRecent)
 	}
 	read := <-acquireAsync(t, c, admission.ClassRead, "b")
 	assertRefusal(t, read.err, pw.EBUSY)
+	assertWaitsForTheNextCommit(t, c, held)
+}
+
+// assertWaitsForTheNextCommit checks that a new payment is queued, not
+// refused, and is served once the held slots come free (the commit).
+func assertWaitsForTheNextCommit(t *testing.T, c *admission.Controller, held []*admission.Ticket) {
+	t.Helper()
 	before := c.Stats()
 	pay := acquireAsync(t, c, admission.ClassPayment, "b")
 	if after := c.Stats(); after.Enqueued != before.Enqueued+1 {
 		o := <-pay
-		t.Fatalf("a payment 10 ms from the next commit was not queued for it: %v", o.err)
+		t.Fatalf("with reads refused, the payment was not queued for the next commit: %v", o.err)
 	}
 	for _, tk := range held {
 		tk.Done(nil)

@@ -198,16 +198,26 @@ func offer(t *testing.T, env *Env, callers, each int, req func(i int) (method, p
 	return counts
 }
 
-// TestPaymentsBeforeReports holds every slot, queues reports, then
-// payments: payments displace reports and are all served.
-func TestPaymentsBeforeReports(t *testing.T) {
-	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1, QueueMax: 8,
+// mustOpenOneSlotEnv serves a wallet (funded with 1000) through admission
+// with one slot, a queue of queueMax, deadlines of 30 s and no wait
+// allowance to speak of, so that queueing is decided by the queue's size;
+// the one slot is held by the ticket returned.
+func mustOpenOneSlotEnv(t *testing.T, queueMax int) (*Env, *admission.Controller, Wallet, *admission.Ticket) {
+	t.Helper()
+	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1, QueueMax: queueMax,
 		QueueDelayMin: time.Hour, Deadlines: [4]time.Duration{30 * time.Second, 30 * time.Second, 30 * time.Second, 30 * time.Second}})
 	w := env.MustWallet(t, 1000)
 	held, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return env, ctrl, w, held
+}
+
+// TestPaymentsBeforeReports holds every slot, queues reports, then
+// payments: payments displace reports and are all served.
+func TestPaymentsBeforeReports(t *testing.T) {
+	env, ctrl, w, held := mustOpenOneSlotEnv(t, 8)
 	results := make(chan int, 32)
 	for range 8 {
 		go func() { results <- env.Do(t, "GET", "/v1/transfers", "", nil).Status }()
@@ -241,13 +251,7 @@ func TestPaymentsBeforeReports(t *testing.T) {
 // peakwallet_admission_refusals_total under its class and the rule that
 // made it, and in the console's summary; the gauges show the state.
 func TestAdmissionRefusalsAreMetrics(t *testing.T) {
-	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1, QueueMax: 4,
-		QueueDelayMin: time.Hour, Deadlines: [4]time.Duration{30 * time.Second, 30 * time.Second, 30 * time.Second, 30 * time.Second}})
-	w := env.MustWallet(t, 1000)
-	held, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, ctrl, w, held := mustOpenOneSlotEnv(t, 4)
 	report := make(chan int, 1)
 	go func() { report <- env.Do(t, "GET", "/v1/transfers", "", nil).Status }()
 	waitFor(t, func() bool { return ctrl.Stats().Queued[admission.ClassReport] == 1 })
