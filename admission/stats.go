@@ -17,7 +17,7 @@ const (
 	// After it was queued:
 	ReasonShed    // displaced by a request of a higher class
 	ReasonGaveUp  // waited as long as waiting could help (giveUpIn)
-	ReasonExpired // its deadline passed while it waited
+	ReasonExpired // its deadline passed, or its caller went away, while it waited
 	reasonCount
 )
 
