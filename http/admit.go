@@ -59,12 +59,22 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 			return
 		}
 		pref := parsePrefer(r.Header.Values("Prefer"))
-		ctx, cancel := context.WithTimeout(r.Context(), s.admission.Deadline(class, pref.wait))
+		wait := s.admission.Deadline(class, pref.wait)
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		defer cancel()
-		ticket, err := s.admission.Acquire(ctx, class, p.String())
+		acquireCtx, async := ctx, pref.async && rt.Name == "createTransfer" && s.intents != nil
+		if async {
+			// A payment that may be accepted for later waits for a slot
+			// only while there is still time to write it as an intent and
+			// answer 202 before its deadline.
+			var cancelAcquire context.CancelFunc
+			acquireCtx, cancelAcquire = context.WithTimeout(ctx, wait-time.Duration(float64(wait)*IntentReserveShare))
+			defer cancelAcquire()
+		}
+		ticket, err := s.admission.Acquire(acquireCtx, class, p.String())
 		if err != nil {
-			if pref.async && rt.Name == "createTransfer" && s.intents != nil && pw.ErrorCode(err) == pw.EBUSY {
-				s.acceptIntent(w, r, rt, err)
+			if async && pw.ErrorCode(err) == pw.EBUSY {
+				s.acceptIntent(w, r.WithContext(ctx), rt, err) // within the request's deadline
 				return
 			}
 			Error(w, r, err)

@@ -15,8 +15,21 @@ import (
 
 // Surge-queue limits.
 const (
-	// IntentAcceptTimeout bounds the durable write of an accepted intent.
+	// IntentAcceptTimeout bounds the durable write of an accepted intent
+	// (and so does the request's own deadline, whichever comes first).
 	IntentAcceptTimeout = 2 * time.Second
+	// IntentWritersMax bounds the intents being written at once. Each is a
+	// store transaction of its own, on SQLite's one write connection beside
+	// the ledger's batches: unbounded, a 3× surge of payments that allowed
+	// respond-async made thousands of them wait for that connection, the
+	// ledger committed nothing for 33 s and the clients timed out
+	// (docs/overload-journal.md, "Evening"). Past the bound the surge queue
+	// is taking all it can: the original 503 busy stands, at once.
+	IntentWritersMax = 8
+	// IntentReserveShare is the part of a respond-async payment's deadline
+	// kept for writing its intent: it waits for a slot only until the rest
+	// has passed, so that its 202 (or its 503) reaches the client in time.
+	IntentReserveShare = 0.25
 	// IntentBatchMax bounds the intents one settling pass reads.
 	IntentBatchMax = 256
 	// IntentWorkersMax bounds the intents settling at once; they start in
@@ -61,12 +74,26 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 		Error(w, r, err)
 		return
 	}
+	select {
+	case s.intentWriters <- struct{}{}:
+		defer func() { <-s.intentWriters }()
+	default:
+		Error(w, r, busy) // the surge queue writes as fast as it can: the original refusal stands
+		return
+	}
 	p, _ := pw.PrincipalFromContext(r.Context())
 	now := s.now().UTC().Truncate(time.Microsecond)
 	in := &pw.Intent{ID: pw.NewID(pw.PrefixIntent, now), Principal: p.String(), IdempotencyKey: key,
 		Fingerprint: Fingerprint(r.Method, r.URL.Path, body), Body: body, Status: pw.IntentPending,
 		CreatedAt: now, UpdatedAt: now}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), IntentAcceptTimeout)
+	// The write goes on if the client leaves (it is the client's payment;
+	// a retry with its key finds it), but not past the request's deadline:
+	// a client told nothing in time must hear busy, not wait.
+	deadline := now.Add(IntentAcceptTimeout)
+	if d, ok := r.Context().Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), deadline)
 	defer cancel()
 	existing, err := s.intents.CreateIntent(ctx, in)
 	if err != nil {

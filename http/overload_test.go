@@ -443,3 +443,109 @@ func mustUnmarshal(tb testing.TB, b []byte, v any) {
 		tb.Fatalf("decode %s: %v", b, err)
 	}
 }
+
+// slowIntents holds every CreateIntent until released (or its context
+// ends), and hands the test the context each write was given.
+type slowIntents struct {
+	pw.IntentStore
+	entered chan context.Context
+	release chan struct{}
+}
+
+func (s *slowIntents) CreateIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, error) {
+	s.entered <- ctx
+	select {
+	case <-s.release:
+		return s.IntentStore.CreateIntent(ctx, in)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// mustOpenSlowIntentsEnv serves one slot, held, over a surge queue whose
+// writes wait for the test.
+func mustOpenSlowIntentsEnv(t *testing.T) (*Env, Wallet, *slowIntents) {
+	t.Helper()
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := &slowIntents{IntentStore: store, entered: make(chan context.Context, 2*pwhttp.IntentWritersMax), release: make(chan struct{})}
+	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, slow, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1, QueueMax: 1})
+	env.Store = store
+	w := env.MustWallet(t, 1000)
+	held, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A payment waiting for the slot fills the queue of one, so every
+	// payment after it is refused at arrival, and goes to the surge queue.
+	filler := make(chan error, 1)
+	go func() {
+		tk, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "filler")
+		if err == nil {
+			tk.Done(nil)
+		}
+		filler <- err
+	}()
+	waitFor(t, func() bool { return ctrl.Stats().Queued[admission.ClassPayment] == 1 })
+	t.Cleanup(func() {
+		held.Done(nil)
+		if err := <-filler; err != nil {
+			t.Errorf("the payment filling the queue: %v", err)
+		}
+	})
+	return env, w, slow
+}
+
+// TestTheSurgeQueueTakesOnlyWhatItCanWrite: at most IntentWritersMax
+// intents are written at once; a payment that allowed respond-async
+// beyond them hears the original 503 busy with Retry-After at once,
+// instead of waiting for the store beside thousands of others (which once
+// starved the ledger of its write connection for a whole surge).
+func TestTheSurgeQueueTakesOnlyWhatItCanWrite(t *testing.T) {
+	env, w, slow := mustOpenSlowIntentsEnv(t)
+	statuses := make(chan int, pwhttp.IntentWritersMax)
+	for i := range pwhttp.IntentWritersMax {
+		go func() {
+			statuses <- env.Do(t, "POST", "/v1/transfers", transferBody(w, 1),
+				map[string]string{"Idempotency-Key": fmt.Sprint("w-", i), "Prefer": "respond-async, wait=30"}).Status
+		}()
+	}
+	for range pwhttp.IntentWritersMax {
+		<-slow.entered
+	}
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "one-more", "Prefer": "respond-async, wait=30"})
+	if r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("a payment past the surge queue's writers got %d: %s", r.Status, r.Body)
+	}
+	retryAfter(t, r)
+	if n := len(slow.entered); n != 0 {
+		t.Fatalf("%d more intents went to the store while %d were being written", n, pwhttp.IntentWritersMax)
+	}
+	close(slow.release)
+	for range pwhttp.IntentWritersMax {
+		if st := <-statuses; st != http.StatusAccepted {
+			t.Fatalf("a payment the surge queue was writing got %d, want 202", st)
+		}
+	}
+}
+
+// TestAnIntentIsWrittenWithinTheRequestsDeadline: the write of an intent
+// is bounded by the request's own deadline (Prefer: wait), not only by
+// IntentAcceptTimeout, so that a client hears busy while it still listens.
+func TestAnIntentIsWrittenWithinTheRequestsDeadline(t *testing.T) {
+	env, w, slow := mustOpenSlowIntentsEnv(t)
+	start := time.Now()
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "short", "Prefer": "respond-async, wait=0.2"})
+	if r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("an intent that could not be written in time: %d %s", r.Status, r.Body)
+	}
+	retryAfter(t, r)
+	// The server's 200 ms start a little after start; the write's bound
+	// without the request's deadline would be IntentAcceptTimeout (2 s).
+	ctx := <-slow.entered
+	if d, ok := ctx.Deadline(); !ok || d.After(start.Add(200*time.Millisecond+100*time.Millisecond)) {
+		t.Fatalf("the intent's write had until %v (ok %v): past the request's deadline, about %v", d, ok, start.Add(200*time.Millisecond))
+	}
+}

@@ -116,11 +116,12 @@ type Server struct {
 	draining atomic.Bool
 	inFlight atomic.Int64
 
-	admission   *admission.Controller
-	maintenance *admission.Schedule
-	intents     pw.IntentStore
-	settled     *notifier // wakes intent event streams when an intent settles
-	wakeSettler chan struct{}
+	admission     *admission.Controller
+	maintenance   *admission.Schedule
+	intents       pw.IntentStore
+	settled       *notifier // wakes intent event streams when an intent settles
+	wakeSettler   chan struct{}
+	intentWriters chan struct{} // IntentWritersMax slots for intents being written
 }
 
 // NewServer returns a server over cfg's dependencies. It panics when a
@@ -145,11 +146,12 @@ func NewServer(cfg Config) *Server {
 		routes:     Routes(),
 		mux:        http.NewServeMux(),
 
-		admission:   cfg.Admission,
-		maintenance: cfg.Maintenance,
-		intents:     cfg.Intents,
-		settled:     newNotifier(),
-		wakeSettler: make(chan struct{}, 1),
+		admission:     cfg.Admission,
+		maintenance:   cfg.Maintenance,
+		intents:       cfg.Intents,
+		settled:       newNotifier(),
+		wakeSettler:   make(chan struct{}, 1),
+		intentWriters: make(chan struct{}, IntentWritersMax),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
