@@ -6,10 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/internal/groupcommit"
 )
 
 // GenesisHash is the PrevHash of the first audit record.
@@ -50,7 +50,9 @@ func ChainHash(prevHash string, r *AuditRecord) string {
 // Audit appends an event. A security event that cannot be recorded fails
 // the action that caused it (when in doubt, return the error).
 func (s *Service) Audit(ctx context.Context, action, target string, detail map[string]string) error {
-	if err := s.audits.append(s.auditRecord(ctx, action, target, detail), s.store); err != nil {
+	// The record is written whatever ctx does: an action is not done before
+	// its audit record is.
+	if _, err := s.audits.Do(context.Background(), s.auditRecord(ctx, action, target, detail)); err != nil {
 		return &pw.Error{Code: pw.ErrorCode(err), Op: "auth.Audit", Message: "the audit log cannot be written", Err: err}
 	}
 	return nil
@@ -109,62 +111,18 @@ const (
 	auditAppendTimeout = 10 * time.Second
 )
 
-// auditQueue group-commits audit records: every operator money action is
-// audited before it runs, and one durable transaction per record would
-// make operators' traffic queue for the disk one by one. The first caller
-// with nothing in flight becomes the leader and appends everything queued
-// (its own record included) in one transaction, chaining the records in
-// queue order; if more arrived meanwhile, a goroutine takes the lead for
-// the next batch, so no caller waits for more than the batch after its own.
-type auditQueue struct {
-	mu      sync.Mutex
-	waiting []*auditWaiter
-	leading bool
-}
-
-type auditWaiter struct {
-	rec  *AuditRecord
-	done chan error
-}
-
-func (q *auditQueue) append(rec *AuditRecord, store Store) error {
-	w := &auditWaiter{rec: rec, done: make(chan error, 1)}
-	q.mu.Lock()
-	q.waiting = append(q.waiting, w)
-	lead := !q.leading
-	q.leading = true
-	q.mu.Unlock()
-	if lead {
-		q.lead(store)
-	}
-	return <-w.done
-}
-
-// lead appends one batch, then hands the lead on or gives it up.
-func (q *auditQueue) lead(store Store) {
-	q.mu.Lock()
-	n := min(len(q.waiting), AuditBatchMax)
-	batch := q.waiting[:n:n]
-	q.waiting = q.waiting[n:]
-	q.mu.Unlock()
-	recs := make([]*AuditRecord, n)
-	for i, w := range batch {
-		recs[i] = w.rec
-	}
-	// The batch serves several callers: no one request's context ends it.
-	ctx, cancel := context.WithTimeout(context.Background(), auditAppendTimeout)
-	err := store.AppendAudit(ctx, recs, chain(recs))
-	cancel()
-	for _, w := range batch {
-		w.done <- err
-	}
-	q.mu.Lock()
-	more := len(q.waiting) > 0
-	q.leading = more
-	q.mu.Unlock()
-	if more {
-		go q.lead(store)
-	}
+// newAuditQueue group-commits audit records: every operator money action
+// is audited before it runs, and one durable transaction per record would
+// make operators' traffic queue for the disk one by one. A batch appends
+// everything queued (up to AuditBatchMax) in one transaction, chaining the
+// records in queue order (internal/groupcommit).
+func newAuditQueue(store Store) *groupcommit.Queue[*AuditRecord, struct{}] {
+	return &groupcommit.Queue[*AuditRecord, struct{}]{Max: AuditBatchMax, Write: func(recs []*AuditRecord) ([]struct{}, error) {
+		// The batch serves several callers: no one request's context ends it.
+		ctx, cancel := context.WithTimeout(context.Background(), auditAppendTimeout)
+		defer cancel()
+		return nil, store.AppendAudit(ctx, recs, chain(recs))
+	}}
 }
 
 // AuditLog lists records after the cursor (a Seq).

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/internal/groupcommit"
 )
 
 // Ledger is what auth needs from the ledger: the service, and the
@@ -71,7 +72,7 @@ type Service struct {
 	dummyHash string
 	throttle  *throttle
 	aead      cipher.AEAD // seals TOTP secrets; nil without a SecretKey
-	audits    auditQueue
+	audits    *groupcommit.Queue[*AuditRecord, struct{}]
 	auths     authCache
 }
 
@@ -103,6 +104,7 @@ func New(store Store, ledger Ledger, opts Options) *Service {
 		limits = DefaultLimits
 	}
 	s.throttle = newThrottle(limits)
+	s.audits = newAuditQueue(store)
 	if opts.SecretKey != nil {
 		if len(opts.SecretKey) != SecretKeyBytes {
 			panic("auth: Options.SecretKey must be 32 bytes")

@@ -18,14 +18,16 @@ const (
 	// IntentAcceptTimeout bounds the durable write of an accepted intent
 	// (and so does the request's own deadline, whichever comes first).
 	IntentAcceptTimeout = 2 * time.Second
-	// IntentWritersMax bounds the intents being written at once. Each is a
-	// store transaction of its own, on SQLite's one write connection beside
-	// the ledger's batches: unbounded, a 3× surge of payments that allowed
-	// respond-async made thousands of them wait for that connection, the
-	// ledger committed nothing for 33 s and the clients timed out
-	// (docs/overload-journal.md, "Evening"). Past the bound the surge queue
-	// is taking all it can: the original 503 busy stands, at once.
-	IntentWritersMax = 8
+	// IntentWritersMax bounds the intents being written at once. On
+	// SQLite they share its one write connection with the ledger's
+	// batches, in group commits of their own (sqlite.Store.CreateIntent):
+	// unbounded, and one transaction each, a 3× surge of payments that
+	// allowed respond-async made thousands of them wait for that
+	// connection, the ledger committed nothing for 33 s and the clients
+	// timed out (docs/overload-journal.md, "Evening"). Past the bound the
+	// surge queue is taking all it can: the original 503 busy stands, at
+	// once.
+	IntentWritersMax = 256
 	// IntentReserveShare is the part of a respond-async payment's deadline
 	// kept for writing its intent: it waits for a slot only until the rest
 	// has passed, so that its 202 (or its 503) reaches the client in time.

@@ -7,40 +7,117 @@ import (
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/internal/groupcommit"
 )
 
 var _ pw.IntentStore = (*Store)(nil)
 
 const intentColumns = "id, principal, key, fingerprint, body, status, transfer_id, error_code, error_message, created_at, updated_at"
 
-// CreateIntent implements peakwallet.IntentStore.
+// CreateIntent implements peakwallet.IntentStore. Intents are written in
+// group commits (internal/groupcommit), as the ledger writes payments:
+// concurrent calls share one transaction and one fsync. One transaction
+// each took about 0.3 ms of SQLite's one write connection and made the
+// surge queue stop the ledger in a surge (docs/overload-journal.md,
+// "Evening").
 func (s *Store) CreateIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, error) {
-	const op = "sqlite.CreateIntent"
+	w := intentWrite{in: in}
+	w.deadline, _ = ctx.Deadline()
+	res, err := s.intentQ.Do(ctx, w)
+	if err != nil {
+		return nil, mapError("sqlite.CreateIntent", err)
+	}
+	return res.existing, res.err
+}
+
+// IntentBatchWritesMax bounds the intents one transaction writes.
+const IntentBatchWritesMax = 1024
+
+type intentWrite struct {
+	in       *pw.Intent
+	deadline time.Time // zero: none
+}
+
+type intentWritten struct {
+	existing *pw.Intent
+	err      error
+}
+
+func (s *Store) newIntentQueue() *groupcommit.Queue[intentWrite, intentWritten] {
+	return &groupcommit.Queue[intentWrite, intentWritten]{Max: IntentBatchWritesMax, Write: s.writeIntentBatch}
+}
+
+// writeIntentBatch writes a batch in one transaction. Each intent's
+// outcome: nil, the intent its key already has (in the store or earlier in
+// the batch), or busy past IntentsPendingMax; or the transaction's error
+// for all.
+func (s *Store) writeIntentBatch(batch []intentWrite) ([]intentWritten, error) {
+	results := make([]intentWritten, len(batch))
+	// The batch may take until the latest of its callers' deadlines (as a
+	// ledger batch does), never longer than intentBatchTimeout.
+	until := time.Now().Add(intentBatchTimeout)
+	latest := time.Time{}
+	for _, w := range batch {
+		if w.deadline.IsZero() {
+			latest = until
+			break
+		}
+		latest = later(latest, w.deadline)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), earlier(latest, until))
+	defer cancel()
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, mapError(op, err)
+		return nil, err
 	}
 	defer tx.Rollback()
-	ex, err := scanIntent(tx.QueryRowContext(ctx, "SELECT "+intentColumns+" FROM intents WHERE principal = ? AND key = ?",
-		in.Principal, in.IdempotencyKey))
-	if err == nil {
-		return ex, nil
-	}
-	if pw.ErrorCode(err) != pw.ENOTFOUND {
-		return nil, mapError(op, err)
-	}
 	var pending int
 	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM intents WHERE status = 'pending'").Scan(&pending); err != nil {
-		return nil, mapError(op, err)
+		return nil, err
 	}
-	if pending >= pw.IntentsPendingMax {
-		return nil, pw.Errorf(pw.EBUSY, "the surge queue is full")
+	for i, w := range batch {
+		in := w.in
+		// This sees the batch's own inserts too: a key sent twice in one
+		// batch gets the intent of its first.
+		ex, err := scanIntent(tx.QueryRowContext(ctx, "SELECT "+intentColumns+" FROM intents WHERE principal = ? AND key = ?",
+			in.Principal, in.IdempotencyKey))
+		switch {
+		case err == nil:
+			results[i].existing = ex
+			continue
+		case pw.ErrorCode(err) != pw.ENOTFOUND:
+			return nil, err
+		}
+		if pending >= pw.IntentsPendingMax {
+			results[i].err = pw.Errorf(pw.EBUSY, "the surge queue is full")
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO intents ("+intentColumns+") VALUES (?, ?, ?, ?, ?, 'pending', NULL, NULL, NULL, ?, ?)",
+			in.ID, in.Principal, in.IdempotencyKey, in.Fingerprint, in.Body, micros(in.CreatedAt), micros(in.UpdatedAt)); err != nil {
+			return nil, err
+		}
+		pending++
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO intents ("+intentColumns+") VALUES (?, ?, ?, ?, ?, 'pending', NULL, NULL, NULL, ?, ?)",
-		in.ID, in.Principal, in.IdempotencyKey, in.Fingerprint, in.Body, micros(in.CreatedAt), micros(in.UpdatedAt)); err != nil {
-		return nil, mapError(op, err)
+	return results, tx.Commit()
+}
+
+// intentBatchTimeout bounds one batch's transaction. A caller whose own
+// deadline passes once its intent is in a batch still waits for the
+// batch: once it may commit, only its real outcome may be told.
+const intentBatchTimeout = 5 * time.Second
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
 	}
-	return nil, mapError(op, tx.Commit())
+	return b
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // Intent implements peakwallet.IntentStore.

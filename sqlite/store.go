@@ -19,6 +19,7 @@ import (
 	"sync"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/internal/groupcommit"
 )
 
 //go:embed migrations/*.sql
@@ -38,13 +39,14 @@ type Options struct {
 
 // Store is a peakwallet.Store on SQLite.
 type Store struct {
-	path   string
-	write  *sql.DB // exactly one connection: SQLite has one writer
-	read   *sql.DB
-	ckpt   *checkpointer
-	stmts  *stmtCache // the writer's prepared statements
-	cache  accountCache
-	leases leases // idempotency claims in flight
+	path    string
+	write   *sql.DB // exactly one connection: SQLite has one writer
+	read    *sql.DB
+	ckpt    *checkpointer
+	stmts   *stmtCache // the writer's prepared statements
+	cache   accountCache
+	leases  leases                                         // idempotency claims in flight
+	intentQ *groupcommit.Queue[intentWrite, intentWritten] // intents waiting for their group commit
 
 	closeOnce sync.Once
 	closeErr  error
@@ -67,6 +69,7 @@ func OpenDir(dir string, opts Options) (*Store, error) {
 // pending migrations.
 func Open(path string, opts Options) (*Store, error) {
 	s := &Store{path: path}
+	s.intentQ = s.newIntentQueue()
 	var err error
 	if s.write, err = openDB(path, roleWriter); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,62 @@ func RunIntents(t *testing.T, open Opener) {
 	t.Run("IntentsCreateOnce", func(t *testing.T) { testIntentsCreateOnce(t, open) })
 	t.Run("IntentsPendingInOrder", func(t *testing.T) { testIntentsPendingInOrder(t, open) })
 	t.Run("IntentsFirstOutcomeStands", func(t *testing.T) { testIntentsFirstOutcomeStands(t, open) })
+	t.Run("IntentsConcurrent", func(t *testing.T) { testIntentsConcurrent(t, open) })
+}
+
+// testIntentsConcurrent: 64 callers at once, each key sent by two of them
+// (a client's retry racing its first try): every key gets exactly one
+// intent, the other caller is given that one, and every intent is pending.
+func testIntentsConcurrent(t *testing.T, open Opener) {
+	s, ctx, now := openIntents(t, open), context.Background(), NewClock().Now()
+	const callers, each = 64, 8
+	type outcome struct {
+		key, id  string
+		existing *pw.Intent
+		err      error
+	}
+	out := make(chan outcome, callers*each)
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				key := fmt.Sprintf("k-%d-%d", c/2, i) // callers 2n and 2n+1 send the same keys
+				in := newIntent("merchant:m1", key, now)
+				ex, err := s.CreateIntent(ctx, in)
+				out <- outcome{key, in.ID, ex, err}
+			}
+		}()
+	}
+	wg.Wait()
+	close(out)
+	created, given := map[string]string{}, map[string]string{}
+	for o := range out {
+		switch {
+		case o.err != nil:
+			t.Fatalf("CreateIntent %s: %v", o.key, o.err)
+		case o.existing == nil:
+			if first, dup := created[o.key]; dup {
+				t.Fatalf("key %s created twice: %s and %s", o.key, first, o.id)
+			}
+			created[o.key] = o.id
+		default:
+			given[o.key] = o.existing.ID
+		}
+	}
+	if len(created) != callers/2*each || len(given) != callers/2*each {
+		t.Fatalf("%d keys created and %d answered with the existing intent, want %d each", len(created), len(given), callers/2*each)
+	}
+	for key, id := range given {
+		if created[key] != id {
+			t.Fatalf("key %s: the second caller was given %s, the first created %s", key, id, created[key])
+		}
+	}
+	pending, err := s.PendingIntents(ctx, "", 2*callers*each)
+	if err != nil || len(pending) != callers/2*each {
+		t.Fatalf("pending: %d, %v; want %d", len(pending), err, callers/2*each)
+	}
 }
 
 func openIntents(t *testing.T, open Opener) pw.IntentStore {

@@ -1,0 +1,116 @@
+// Package groupcommit writes the items of concurrent callers in shared
+// batches, one durable transaction for many, as the ledger's sequencer
+// does for payments.
+//
+// There is no goroutine of its own while nothing waits: the first caller
+// that finds no batch being written writes one (everything queued, its
+// own item included, up to Max) while later callers wait; if more arrived
+// meanwhile, a goroutine writes the next batch, and so on until none is
+// waiting. So no caller waits for more than the batch after its own.
+package groupcommit
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// Queue batches items of type T; each caller gets its item's result R.
+// The zero Queue is not usable: set Max and Write.
+type Queue[T, R any] struct {
+	// Max bounds the items of one batch.
+	Max int
+	// Write writes a batch, in the order the items were queued, and
+	// returns one result per item, or an error for the whole batch (then
+	// nil results). It is never called concurrently.
+	Write func(batch []T) ([]R, error)
+
+	mu      sync.Mutex
+	waiting []*waiter[T, R]
+	writing bool
+}
+
+type waiter[T, R any] struct {
+	item  T
+	state atomic.Int32 // queued, then taken or abandoned
+	done  chan result[R]
+}
+
+type result[R any] struct {
+	r   R
+	err error
+}
+
+const (
+	queued int32 = iota
+	taken
+	abandoned
+)
+
+// Do queues item and returns its result once its batch is written. If
+// ctx ends while the item still waits for a batch, Do returns ctx.Err()
+// and the item is never written; once a batch has taken it, Do waits for
+// that batch's outcome whatever ctx does: only its real outcome may be
+// told.
+func (q *Queue[T, R]) Do(ctx context.Context, item T) (R, error) {
+	w := &waiter[T, R]{item: item, done: make(chan result[R], 1)}
+	q.mu.Lock()
+	q.waiting = append(q.waiting, w)
+	lead := !q.writing
+	q.writing = true
+	q.mu.Unlock()
+	if lead {
+		q.writeNext()
+	}
+	select {
+	case res := <-w.done:
+		return res.r, res.err
+	case <-ctx.Done():
+		if w.state.CompareAndSwap(queued, abandoned) {
+			var zero R
+			return zero, ctx.Err()
+		}
+		res := <-w.done
+		return res.r, res.err
+	}
+}
+
+// writeNext writes one batch, then hands the next to a goroutine, or
+// notes that nothing is being written.
+func (q *Queue[T, R]) writeNext() {
+	q.mu.Lock()
+	n := min(len(q.waiting), max(1, q.Max))
+	batch := q.waiting[:n:n]
+	q.waiting = q.waiting[n:]
+	q.mu.Unlock()
+	ws := batch[:0]
+	for _, w := range batch {
+		if w.state.CompareAndSwap(queued, taken) {
+			ws = append(ws, w)
+		}
+	}
+	if len(ws) > 0 {
+		items := make([]T, len(ws))
+		for i, w := range ws {
+			items[i] = w.item
+		}
+		rs, err := q.Write(items)
+		for i, w := range ws {
+			var res result[R]
+			switch {
+			case err != nil:
+				res.err = err
+			case i < len(rs):
+				res.r = rs[i]
+			}
+			w.done <- res
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.waiting) == 0 {
+		q.writing, q.waiting = false, nil
+		return
+	}
+	go q.writeNext()
+}

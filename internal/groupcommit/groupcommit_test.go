@@ -1,0 +1,110 @@
+package groupcommit_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/peakwallet/peakwallet/internal/groupcommit"
+)
+
+// TestCallersShareBatches: while one batch is being written, the callers
+// that arrive form the next one, in the order they were queued, and each
+// gets its own item's result.
+func TestCallersShareBatches(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var batches [][]int
+	q := &groupcommit.Queue[int, int]{Max: 100, Write: func(batch []int) ([]int, error) {
+		mu.Lock()
+		batches = append(batches, slices.Clone(batch))
+		first := len(batches) == 1
+		mu.Unlock()
+		if first {
+			<-release // the first batch is slow: the others queue behind it
+		}
+		out := make([]int, len(batch))
+		for i, v := range batch {
+			out[i] = v * 10
+		}
+		return out, nil
+	}}
+	results := make(chan [2]int, 10)
+	go func() { r, _ := q.Do(context.Background(), 0); results <- [2]int{0, r} }()
+	waitUntil(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(batches) == 1 })
+	var wg sync.WaitGroup
+	for i := 1; i < 10; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); r, _ := q.Do(context.Background(), i); results <- [2]int{i, r} }()
+	}
+	time.Sleep(20 * time.Millisecond) // let the nine queue (their order is the scheduler's)
+	close(release)
+	wg.Wait()
+	for range 10 {
+		if r := <-results; r[1] != r[0]*10 {
+			t.Fatalf("item %d got %d, want %d", r[0], r[1], r[0]*10)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(batches) < 2 || len(batches[0]) != 1 || len(batches[0])+len(batches[1]) < 2 {
+		t.Fatalf("batches %v: want the first alone and the queued ones after it", batches)
+	}
+	total := 0
+	for _, b := range batches {
+		total += len(b)
+	}
+	if total != 10 {
+		t.Fatalf("batches %v wrote %d items, want 10", batches, total)
+	}
+}
+
+// TestAnAbandonedItemIsNotWritten: a caller whose context ends while its
+// item still waits for a batch gets the context's error, and its item is
+// never written; an error of the batch reaches every caller in it.
+func TestAnAbandonedItemIsNotWritten(t *testing.T) {
+	release := make(chan struct{})
+	written := make(chan []string, 4)
+	boom := errors.New("disk full")
+	q := &groupcommit.Queue[string, struct{}]{Max: 10, Write: func(batch []string) ([]struct{}, error) {
+		written <- slices.Clone(batch)
+		if batch[0] == "slow" {
+			<-release
+			return nil, nil
+		}
+		return nil, boom
+	}}
+	go q.Do(context.Background(), "slow")
+	<-written
+	ctx, cancel := context.WithCancel(context.Background())
+	left := make(chan error, 1)
+	go func() { _, err := q.Do(ctx, "left"); left <- err }()
+	failed := make(chan error, 1)
+	go func() { _, err := q.Do(context.Background(), "stays"); failed <- err }()
+	time.Sleep(20 * time.Millisecond) // both queue behind "slow"
+	cancel()
+	if err := <-left; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the abandoned caller got %v, want context.Canceled", err)
+	}
+	close(release)
+	if err := <-failed; !errors.Is(err, boom) {
+		t.Fatalf("the caller in a failed batch got %v, want the batch's error", err)
+	}
+	if b := <-written; !slices.Equal(b, []string{"stays"}) {
+		t.Fatalf("second batch %v, want only the item that stayed", b)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
