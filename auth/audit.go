@@ -117,12 +117,10 @@ const (
 // everything queued (up to AuditBatchMax) in one transaction, chaining the
 // records in queue order (internal/groupcommit).
 func newAuditQueue(store Store) *groupcommit.Queue[*AuditRecord, struct{}] {
-	return &groupcommit.Queue[*AuditRecord, struct{}]{Max: AuditBatchMax, Write: func(recs []*AuditRecord) ([]struct{}, error) {
-		// The batch serves several callers: no one request's context ends it.
-		ctx, cancel := context.WithTimeout(context.Background(), auditAppendTimeout)
-		defer cancel()
-		return nil, store.AppendAudit(ctx, recs, chain(recs))
-	}}
+	return &groupcommit.Queue[*AuditRecord, struct{}]{Max: AuditBatchMax, Timeout: auditAppendTimeout,
+		Write: func(ctx context.Context, recs []*AuditRecord) ([]struct{}, error) {
+			return nil, store.AppendAudit(ctx, recs, chain(recs))
+		}}
 }
 
 // AuditLog lists records after the cursor (a Seq).

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/internal/groupcommit"
 )
 
 // Limits on retrying a write transaction. Serialization failures and
@@ -55,8 +56,9 @@ type Options struct {
 
 // Store implements peakwallet.Store on PostgreSQL.
 type Store struct {
-	pool   *pgxpool.Pool
-	schema string
+	pool    *pgxpool.Pool
+	schema  string
+	intentQ *groupcommit.Queue[*pw.Intent, intentWritten] // intents waiting for their group commit
 }
 
 var _ pw.Store = (*Store)(nil)
@@ -109,6 +111,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, mapError(ctx, op, err)
 	}
 	s := &Store{pool: pool, schema: opts.Schema}
+	s.intentQ = s.newIntentQueue()
 	if err := s.Migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -21,9 +21,7 @@ const intentColumns = "id, principal, key, fingerprint, body, status, transfer_i
 // surge queue stop the ledger in a surge (docs/overload-journal.md,
 // "Evening").
 func (s *Store) CreateIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, error) {
-	w := intentWrite{in: in}
-	w.deadline, _ = ctx.Deadline()
-	res, err := s.intentQ.Do(ctx, w)
+	res, err := s.intentQ.Do(ctx, in)
 	if err != nil {
 		return nil, mapError("sqlite.CreateIntent", err)
 	}
@@ -33,39 +31,21 @@ func (s *Store) CreateIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, er
 // IntentBatchWritesMax bounds the intents one transaction writes.
 const IntentBatchWritesMax = 1024
 
-type intentWrite struct {
-	in       *pw.Intent
-	deadline time.Time // zero: none
-}
-
 type intentWritten struct {
 	existing *pw.Intent
 	err      error
 }
 
-func (s *Store) newIntentQueue() *groupcommit.Queue[intentWrite, intentWritten] {
-	return &groupcommit.Queue[intentWrite, intentWritten]{Max: IntentBatchWritesMax, Write: s.writeIntentBatch}
+func (s *Store) newIntentQueue() *groupcommit.Queue[*pw.Intent, intentWritten] {
+	return &groupcommit.Queue[*pw.Intent, intentWritten]{Max: IntentBatchWritesMax, Timeout: intentBatchTimeout, Write: s.writeIntentBatch}
 }
 
 // writeIntentBatch writes a batch in one transaction. Each intent's
 // outcome: nil, the intent its key already has (in the store or earlier in
 // the batch), or busy past IntentsPendingMax; or the transaction's error
 // for all.
-func (s *Store) writeIntentBatch(batch []intentWrite) ([]intentWritten, error) {
+func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]intentWritten, error) {
 	results := make([]intentWritten, len(batch))
-	// The batch may take until the latest of its callers' deadlines (as a
-	// ledger batch does), never longer than intentBatchTimeout.
-	until := time.Now().Add(intentBatchTimeout)
-	latest := time.Time{}
-	for _, w := range batch {
-		if w.deadline.IsZero() {
-			latest = until
-			break
-		}
-		latest = later(latest, w.deadline)
-	}
-	ctx, cancel := context.WithDeadline(context.Background(), earlier(latest, until))
-	defer cancel()
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -75,8 +55,7 @@ func (s *Store) writeIntentBatch(batch []intentWrite) ([]intentWritten, error) {
 	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM intents WHERE status = 'pending'").Scan(&pending); err != nil {
 		return nil, err
 	}
-	for i, w := range batch {
-		in := w.in
+	for i, in := range batch {
 		// This sees the batch's own inserts too: a key sent twice in one
 		// batch gets the intent of its first.
 		ex, err := scanIntent(tx.QueryRowContext(ctx, "SELECT "+intentColumns+" FROM intents WHERE principal = ? AND key = ?",
@@ -105,20 +84,6 @@ func (s *Store) writeIntentBatch(batch []intentWrite) ([]intentWritten, error) {
 // deadline passes once its intent is in a batch still waits for the
 // batch: once it may commit, only its real outcome may be told.
 const intentBatchTimeout = 5 * time.Second
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-func earlier(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
-}
 
 // Intent implements peakwallet.IntentStore.
 func (s *Store) Intent(ctx context.Context, id string) (*pw.Intent, error) {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Queue batches items of type T; each caller gets its item's result R.
@@ -20,10 +21,14 @@ import (
 type Queue[T, R any] struct {
 	// Max bounds the items of one batch.
 	Max int
-	// Write writes a batch, in the order the items were queued, and
-	// returns one result per item, or an error for the whole batch (then
-	// nil results). It is never called concurrently.
-	Write func(batch []T) ([]R, error)
+	// Timeout bounds one batch. A batch may take until the latest of its
+	// callers' deadlines (as a ledger batch does: no one caller's context
+	// ends it), and never longer than Timeout.
+	Timeout time.Duration
+	// Write writes a batch, in the order the items were queued, within
+	// ctx, and returns one result per item, or an error for the whole
+	// batch (then nil results). It is never called concurrently.
+	Write func(ctx context.Context, batch []T) ([]R, error)
 
 	mu      sync.Mutex
 	waiting []*waiter[T, R]
@@ -31,9 +36,10 @@ type Queue[T, R any] struct {
 }
 
 type waiter[T, R any] struct {
-	item  T
-	state atomic.Int32 // queued, then taken or abandoned
-	done  chan result[R]
+	item     T
+	deadline time.Time    // the caller's; zero: none
+	state    atomic.Int32 // queued, then taken or abandoned
+	done     chan result[R]
 }
 
 type result[R any] struct {
@@ -54,6 +60,7 @@ const (
 // told.
 func (q *Queue[T, R]) Do(ctx context.Context, item T) (R, error) {
 	w := &waiter[T, R]{item: item, done: make(chan result[R], 1)}
+	w.deadline, _ = ctx.Deadline()
 	q.mu.Lock()
 	q.waiting = append(q.waiting, w)
 	lead := !q.writing
@@ -94,7 +101,9 @@ func (q *Queue[T, R]) writeNext() {
 		for i, w := range ws {
 			items[i] = w.item
 		}
-		rs, err := q.Write(items)
+		ctx, cancel := context.WithDeadline(context.Background(), q.until(ws))
+		rs, err := q.Write(ctx, items)
+		cancel()
 		for i, w := range ws {
 			var res result[R]
 			switch {
@@ -113,4 +122,20 @@ func (q *Queue[T, R]) writeNext() {
 		return
 	}
 	go q.writeNext()
+}
+
+// until is when a batch of ws must end: the latest of their deadlines,
+// and at most Timeout from now.
+func (q *Queue[T, R]) until(ws []*waiter[T, R]) time.Time {
+	most := time.Now().Add(q.Timeout)
+	var latest time.Time
+	for _, w := range ws {
+		if w.deadline.IsZero() || w.deadline.After(most) {
+			return most
+		}
+		if w.deadline.After(latest) {
+			latest = w.deadline
+		}
+	}
+	return latest
 }
