@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -70,19 +71,32 @@ func NewFastClient(base string, keys []string, conns int, rest pw.LedgerService)
 
 // CreateTransfer sends POST /v1/transfers with the context's idempotency key.
 func (c *FastClient) CreateTransfer(ctx context.Context, req pw.TransferCreate) (*pw.Transfer, error) {
+	var t pw.Transfer
+	if _, err := c.createTransfer(ctx, req, false, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// CreateTransferAsync is CreateTransfer with Prefer: respond-async:
+// accepted is true when the server answered 202 (the payment is in its
+// surge queue) rather than 201.
+func (c *FastClient) CreateTransferAsync(ctx context.Context, req pw.TransferCreate) (bool, error) {
+	var out json.RawMessage
+	status, err := c.createTransfer(ctx, req, true, &out)
+	return status == http.StatusAccepted, err
+}
+
+func (c *FastClient) createTransfer(ctx context.Context, req pw.TransferCreate, async bool, out any) (int, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	key := pw.IdempotencyKeyFromContext(ctx)
 	if key == "" {
 		key = pwhttp.NewIdempotencyKey()
 	}
-	var t pw.Transfer
-	if err := c.do(ctx, fasthttp.MethodPost, "/v1/transfers", body, key, &t); err != nil {
-		return nil, err
-	}
-	return &t, nil
+	return c.send(ctx, fasthttp.MethodPost, "/v1/transfers", body, key, async, out)
 }
 
 // Account sends GET /v1/accounts/{id}.
@@ -119,6 +133,13 @@ func (c *FastClient) Transfers(ctx context.Context, account string, page pw.Page
 
 // do sends one request and decodes its answer into out.
 func (c *FastClient) do(ctx context.Context, method, path string, body []byte, key string, out any) error {
+	_, err := c.send(ctx, method, path, body, key, false, out)
+	return err
+}
+
+// send sends one request (asking respond-async if async) and decodes its
+// answer into out; it returns the status.
+func (c *FastClient) send(ctx context.Context, method, path string, body []byte, key string, async bool, out any) (int, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(pwhttp.ClientCallTimeout)
@@ -137,23 +158,27 @@ func (c *FastClient) do(ctx context.Context, method, path string, body []byte, k
 	if key != "" {
 		req.Header.Set(pwhttp.HeaderIdempotencyKey, key)
 	}
-	if w := pwhttp.PreferWait(deadline, true); w != "" {
-		req.Header.Set("Prefer", w) // as the Go client does
+	prefer := pwhttp.PreferWait(deadline, true) // as the Go client does
+	if async {
+		prefer = strings.TrimSuffix("respond-async, "+prefer, ", ")
+	}
+	if prefer != "" {
+		req.Header.Set("Prefer", prefer)
 	}
 	if err := c.hc.DoDeadline(req, resp, deadline); err != nil {
 		if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrNoFreeConns) {
 			err = fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
 		}
-		return fmt.Errorf("bench: %s %s: %w", method, path, err)
+		return 0, fmt.Errorf("bench: %s %s: %w", method, path, err)
 	}
 	if st := resp.StatusCode(); st >= 300 {
 		var p pwhttp.Problem
 		if err := json.Unmarshal(resp.Body(), &p); err != nil || p.Code == "" {
-			return &pw.Error{Code: pw.EINTERNAL, Op: "bench " + method + " " + path,
+			return st, &pw.Error{Code: pw.EINTERNAL, Op: "bench " + method + " " + path,
 				Err: fmt.Errorf("unexpected %d response: %.200q", st, resp.Body())}
 		}
-		return &pw.Error{Code: p.Code, Message: p.Detail, Op: "bench " + method + " " + path,
+		return st, &pw.Error{Code: p.Code, Message: p.Detail, Op: "bench " + method + " " + path,
 			Retry: pwhttp.ParseRetryAfter(string(resp.Header.Peek("Retry-After"))), Err: p.Cause()}
 	}
-	return json.Unmarshal(resp.Body(), out)
+	return resp.StatusCode(), json.Unmarshal(resp.Body(), out)
 }

@@ -42,12 +42,24 @@ type OverloadConfig struct {
 	Duration time.Duration // how long the load is offered
 	Deadline time.Duration // each request's deadline
 	Seed     uint64
+	// Async sends payments with Prefer: respond-async: the service must
+	// be an AsyncPayer, and a payment accepted for later (202) is counted
+	// as accepted, not as paid.
+	Async bool
+}
+
+// AsyncPayer sends a payment that allows Prefer: respond-async: accepted
+// is true when the server took it into its surge queue (202) instead of
+// posting it now.
+type AsyncPayer interface {
+	CreateTransferAsync(ctx context.Context, req pw.TransferCreate) (accepted bool, err error)
 }
 
 // ClassResult counts one class's outcomes.
 type ClassResult struct {
 	Offered     int64             `json:"offered"`
 	OK          int64             `json:"ok"`
+	Accepted    int64             `json:"accepted,omitempty"`          // 202: in the surge queue (--async)
 	Refused     int64             `json:"refused"`                     // 503 busy/maintenance, 429
 	WithoutRA   int64             `json:"refused_without_retry_after"` // refusals missing Retry-After
 	Other       int64             `json:"other_errors"`                // anything else (5xx internal, timeouts)
@@ -69,11 +81,11 @@ type OverloadResult struct {
 }
 
 type classRec struct {
-	offered, ok, refused, noRA, other atomic.Int64
-	mu                                sync.Mutex
-	codes                             map[string]int64
-	samples                           map[string]string
-	lats                              []time.Duration
+	offered, ok, accepted, refused, noRA, other atomic.Int64
+	mu                                          sync.Mutex
+	codes                                       map[string]int64
+	samples                                     map[string]string
+	lats                                        []time.Duration
 }
 
 func (c *classRec) record(lat time.Duration, err error) {
@@ -130,6 +142,10 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 	if cfg.Deadline <= 0 {
 		cfg.Deadline = 2 * time.Second
 	}
+	payer, _ := svc.(AsyncPayer)
+	if cfg.Async && payer == nil {
+		return nil, fmt.Errorf("bench: --async needs a client that sends Prefer: respond-async (the HTTP one)")
+	}
 	classes := map[string]*classRec{"payment": {codes: map[string]int64{}}}
 	if cfg.Scenario == ScenarioMixed {
 		classes["read"] = &classRec{codes: map[string]int64{}}
@@ -173,7 +189,16 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 			var err error
 			switch class {
 			case "payment":
-				_, err = svc.CreateTransfer(pw.NewContextWithIdempotencyKey(rctx, fmt.Sprintf("ov-%d-%d", cfg.Seed, i)), tr)
+				pctx := pw.NewContextWithIdempotencyKey(rctx, fmt.Sprintf("ov-%d-%d", cfg.Seed, i))
+				if cfg.Async {
+					var accepted bool
+					if accepted, err = payer.CreateTransferAsync(pctx, tr); err == nil && accepted {
+						rec.accepted.Add(1)
+						return
+					}
+					break
+				}
+				_, err = svc.CreateTransfer(pctx, tr)
 			case "read":
 				_, err = svc.Account(rctx, tr.FromAccount)
 			default:
@@ -187,7 +212,7 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 	res := &OverloadResult{Label: cfg.Label, Scenario: cfg.Scenario, OfferedRPS: cfg.Rate, Seconds: elapsed,
 		Dropped: dropped, Classes: map[string]*ClassResult{}}
 	for name, c := range classes {
-		cr := &ClassResult{Offered: c.offered.Load(), OK: c.ok.Load(), Refused: c.refused.Load(), WithoutRA: c.noRA.Load(),
+		cr := &ClassResult{Offered: c.offered.Load(), OK: c.ok.Load(), Accepted: c.accepted.Load(), Refused: c.refused.Load(), WithoutRA: c.noRA.Load(),
 			Other: c.other.Load(), Codes: c.codes, Samples: c.samples, P99ms: percentile(c.lats, 0.99)}
 		if cr.Offered > 0 {
 			cr.SuccessRate = float64(cr.OK) / float64(cr.Offered)

@@ -204,7 +204,7 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 		return err
 	}
 	run, err := bench.RunOverload(ctx, svc, pop, bench.OverloadConfig{Label: f.scenario, Scenario: f.scenario,
-		Rate: rate, Duration: f.duration, Deadline: f.deadline, Seed: 3})
+		Rate: rate, Duration: f.duration, Deadline: f.deadline, Seed: 3, Async: f.async})
 	if err != nil {
 		return err
 	}

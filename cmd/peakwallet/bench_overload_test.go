@@ -164,3 +164,24 @@ func TestOverloadBenchAtAGivenRate(t *testing.T) {
 	}
 	stopServer(t, s)
 }
+
+// TestOverloadBenchAsync: with --async the surge's payments allow
+// Prefer: respond-async; against a server that holds one payment at a
+// time, those it cannot take now are accepted into its surge queue (202)
+// and counted apart from the ones paid at once, and every other answer is
+// still a refusal with Retry-After.
+func TestOverloadBenchAsync(t *testing.T) {
+	s := startServer(t, "--data", t.TempDir(), "--log-level", "warn", "--limit-min", "1", "--limit-max", "1")
+	stdout := runBenchScenario(t, s, "overload", "1s", "4", "--async")
+	var rep struct {
+		Run *bench.OverloadResult `json:"run"`
+	}
+	if err := json.Unmarshal(stdout, &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, stdout)
+	}
+	p := rep.Run.Classes["payment"]
+	if p == nil || p.Accepted == 0 || p.OK == 0 || p.Offered < p.OK+p.Accepted+p.Refused || p.WithoutRA != 0 || p.Other != 0 {
+		t.Fatalf("payments %+v: want some paid, some accepted into the surge queue, and nothing else but refusals with Retry-After", p)
+	}
+	stopServer(t, s)
+}
