@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -462,24 +463,35 @@ func (s *slowIntents) CreateIntent(ctx context.Context, in *pw.Intent) (*pw.Inte
 	}
 }
 
-// mustOpenSlowIntentsEnv serves one slot, held, over a surge queue whose
-// writes wait for the test.
+// mustOpenSlowIntentsEnv serves one slot, held, and a full queue over a
+// surge queue whose writes wait for the test.
 func mustOpenSlowIntentsEnv(t *testing.T) (*Env, Wallet, *slowIntents) {
+	t.Helper()
+	var slow *slowIntents
+	env, w, _ := mustOpenFullEnv(t, func(store pw.IntentStore) pw.IntentStore {
+		slow = &slowIntents{IntentStore: store, entered: make(chan context.Context, 2*pwhttp.IntentWritersMax), release: make(chan struct{})}
+		return slow
+	})
+	return env, w, slow
+}
+
+// mustOpenFullEnv serves one slot, held, and a queue of one, filled by a
+// payment waiting for that slot: every request after it is refused at
+// arrival (a payment goes to the surge queue when it allows
+// respond-async). intents wraps the store's surge queue.
+func mustOpenFullEnv(t *testing.T, intents func(pw.IntentStore) pw.IntentStore) (*Env, Wallet, *admission.Controller) {
 	t.Helper()
 	store, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	slow := &slowIntents{IntentStore: store, entered: make(chan context.Context, 2*pwhttp.IntentWritersMax), release: make(chan struct{})}
-	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, slow, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1, QueueMax: 1})
+	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, intents(store), admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1, QueueMax: 1})
 	env.Store = store
 	w := env.MustWallet(t, 1000)
 	held, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A payment waiting for the slot fills the queue of one, so every
-	// payment after it is refused at arrival, and goes to the surge queue.
 	filler := make(chan error, 1)
 	go func() {
 		tk, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "filler")
@@ -495,7 +507,7 @@ func mustOpenSlowIntentsEnv(t *testing.T) (*Env, Wallet, *slowIntents) {
 			t.Errorf("the payment filling the queue: %v", err)
 		}
 	})
-	return env, w, slow
+	return env, w, ctrl
 }
 
 // TestTheSurgeQueueTakesOnlyWhatItCanWrite: at most IntentWritersMax
@@ -547,5 +559,51 @@ func TestAnIntentIsWrittenWithinTheRequestsDeadline(t *testing.T) {
 	ctx := <-slow.entered
 	if d, ok := ctx.Deadline(); !ok || d.After(start.Add(200*time.Millisecond+100*time.Millisecond)) {
 		t.Fatalf("the intent's write had until %v (ok %v): past the request's deadline, about %v", d, ok, start.Add(200*time.Millisecond))
+	}
+}
+
+// countingIntents counts the settler's passes (its reads of pending intents).
+type countingIntents struct {
+	pw.IntentStore
+	passes atomic.Int64
+}
+
+func (c *countingIntents) PendingIntents(ctx context.Context, after string, limit int) ([]*pw.Intent, error) {
+	c.passes.Add(1)
+	return c.IntentStore.PendingIntents(ctx, after, limit)
+}
+
+// TestTheSettlerWaitsForCapacityNotForIntents: while the store has no
+// room, the settler's pass stops at the first intent it cannot settle, and
+// it looks again at its next poll, not at each intent accepted meanwhile
+// (in a surge, thousands a second).
+func TestTheSettlerWaitsForCapacityNotForIntents(t *testing.T) {
+	var counting *countingIntents
+	env, w, ctrl := mustOpenFullEnv(t, func(store pw.IntentStore) pw.IntentStore {
+		counting = &countingIntents{IntentStore: store}
+		return counting
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go env.Server.RunIntents(ctx)
+	waitFor(t, func() bool { return counting.passes.Load() >= 1 })
+	accept := func(i int) {
+		r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": fmt.Sprint("c-", i), "Prefer": "respond-async, wait=1"})
+		if r.Status != http.StatusAccepted {
+			t.Fatalf("intent %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	accept(0)
+	// The first accepted intent wakes the settler; its pass is refused.
+	waitFor(t, func() bool { return ctrl.Stats().Refusals[admission.ClassTopup][admission.ReasonQueueFull] >= 1 })
+	start, before := time.Now(), counting.passes.Load()
+	for i := 1; i <= 20; i++ {
+		accept(i)
+	}
+	// Twenty intents later it has looked once a poll interval (and maybe
+	// once more at either end of the window), not once an intent.
+	polls := int64(time.Since(start) / pwhttp.IntentPollInterval)
+	if passes := counting.passes.Load() - before; passes > polls+2 {
+		t.Fatalf("the settler made %d passes in %d poll intervals, while 20 intents were accepted and it had no room", passes, polls)
 	}
 }
