@@ -97,3 +97,16 @@ func (c *Controller) Stats() Stats {
 	}
 	return s
 }
+
+// RefusalsByName is Refusals keyed by class name and then reason name
+// (as in /v1/ops/summary and the bench's reports).
+func (s Stats) RefusalsByName() map[string]map[string]int {
+	m := make(map[string]map[string]int, classCount)
+	for _, k := range Classes() {
+		m[k.String()] = make(map[string]int, reasonCount)
+		for _, r := range Reasons() {
+			m[k.String()][r.String()] = int(s.Refusals[k][r])
+		}
+	}
+	return m
+}

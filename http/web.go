@@ -124,14 +124,10 @@ func serveOpsSummary(s *Server, rt *Route) http.Handler {
 			a := s.admission.Stats()
 			as := &AdmissionSummary{Limit: a.Limit, Admitted: a.InFlight, Breaker: a.Breaker, RetryAfterSeconds: a.RetryAfter.Seconds(),
 				DrainRate: a.DrainRate, PaymentLatencySeconds: a.LatencyRecent.Seconds(), PaymentLatencyFloorSeconds: a.LatencyLong.Seconds(),
-				Queued: map[string]int{}, Refused: map[string]int{}, Shed: map[string]int{}, Refusals: map[string]map[string]int{}}
+				Queued: map[string]int{}, Refused: map[string]int{}, Shed: map[string]int{}, Refusals: a.RefusalsByName()}
 			for c := range a.Queued {
 				name := admission.Class(c).String()
 				as.Queued[name], as.Refused[name], as.Shed[name] = a.Queued[c], int(a.Refused[c]), int(a.Shed[c])
-				as.Refusals[name] = map[string]int{}
-				for _, r := range admission.Reasons() {
-					as.Refusals[name][r.String()] = int(a.Refusals[c][r])
-				}
 			}
 			sum.Admission = as
 		}

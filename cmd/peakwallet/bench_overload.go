@@ -60,15 +60,7 @@ func refusalCounts(ctx context.Context, ctrl *admission.Controller, c *pwhttp.Cl
 		}
 		return sum.Admission.Refusals, nil
 	}
-	s := ctrl.Stats()
-	m := map[string]map[string]int{}
-	for _, k := range admission.Classes() {
-		m[k.String()] = map[string]int{}
-		for _, r := range admission.Reasons() {
-			m[k.String()][r.String()] = int(s.Refusals[k][r])
-		}
-	}
-	return m, nil
+	return ctrl.Stats().RefusalsByName(), nil
 }
 
 // countsSince is after less before, leaving out the zeros.
