@@ -19,6 +19,45 @@ const (
 // surge queue is full and a payment is refused busy like any other.
 const IntentsPendingMax = 100_000
 
+// Intents are written in group commits (both stores): IntentBatchWritesMax
+// bounds one batch, IntentBatchTimeout its transaction. A caller whose own
+// deadline passes once its intent is in a batch still waits for the batch:
+// once it may commit, only its real outcome may be told.
+const (
+	IntentBatchWritesMax = 1024
+	IntentBatchTimeout   = 5 * time.Second
+)
+
+// CreateIntents applies the surge queue's rules to a batch, inside a
+// store's transaction that already holds pending intents: an intent whose
+// key its principal has used already gets that intent (found), one past
+// IntentsPendingMax is refused busy (refused), and the rest are inserted.
+// find must see the transaction's own inserts, so that a key sent twice in
+// one batch gets the intent of its first. An error of find (other than
+// not_found) or insert ends the batch.
+func CreateIntents(batch []*Intent, pending int, find func(*Intent) (*Intent, error), insert func(*Intent) error,
+	found func(i int, existing *Intent), refused func(i int, err error)) error {
+	for i, in := range batch {
+		ex, err := find(in)
+		switch {
+		case err == nil:
+			found(i, ex)
+			continue
+		case ErrorCode(err) != ENOTFOUND:
+			return err
+		}
+		if pending >= IntentsPendingMax {
+			refused(i, Errorf(EBUSY, "the surge queue is full"))
+			continue
+		}
+		if err := insert(in); err != nil {
+			return err
+		}
+		pending++
+	}
+	return nil
+}
+
 // Intent is a payment accepted at a surge (202 Accepted) and settled
 // later, in order, through the ledger with the request's own idempotency
 // key: however often it is retried or settled, it posts at most once.

@@ -118,7 +118,7 @@ const (
 // records in queue order (internal/groupcommit).
 func newAuditQueue(store Store) *groupcommit.Queue[*AuditRecord, struct{}] {
 	return &groupcommit.Queue[*AuditRecord, struct{}]{Max: AuditBatchMax, Timeout: auditAppendTimeout,
-		Write: func(ctx context.Context, recs []*AuditRecord) ([]struct{}, error) {
+		Write: func(ctx context.Context, recs []*AuditRecord) ([]groupcommit.Result[struct{}], error) {
 			return nil, store.AppendAudit(ctx, recs, chain(recs))
 		}}
 }

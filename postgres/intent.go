@@ -26,36 +26,20 @@ const intentsLockKey = 0x5057_494e_54 // "PWINT"
 // connections and the lock from the ledger, which paid 5 % of its payments
 // (docs/overload-journal.md, "Evening").
 func (s *Store) CreateIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, error) {
-	res, err := s.intentQ.Do(ctx, in)
-	if err != nil {
-		return nil, mapError(ctx, "postgres.CreateIntent", err)
-	}
-	return res.existing, res.err
+	existing, err := s.intentQ.Do(ctx, in)
+	return existing, mapError(ctx, "postgres.CreateIntent", err)
 }
 
-// IntentBatchWritesMax bounds the intents one transaction writes.
-const IntentBatchWritesMax = 1024
-
-// intentBatchTimeout bounds one batch's transaction. A caller whose own
-// deadline passes once its intent is in a batch still waits for the
-// batch: once it may commit, only its real outcome may be told.
-const intentBatchTimeout = 5 * time.Second
-
-type intentWritten struct {
-	existing *pw.Intent
-	err      error
-}
-
-func (s *Store) newIntentQueue() *groupcommit.Queue[*pw.Intent, intentWritten] {
-	return &groupcommit.Queue[*pw.Intent, intentWritten]{Max: IntentBatchWritesMax, Timeout: intentBatchTimeout, Write: s.writeIntentBatch}
+func (s *Store) newIntentQueue() *groupcommit.Queue[*pw.Intent, *pw.Intent] {
+	return &groupcommit.Queue[*pw.Intent, *pw.Intent]{Max: pw.IntentBatchWritesMax, Timeout: pw.IntentBatchTimeout, Write: s.writeIntentBatch}
 }
 
 // writeIntentBatch writes a batch in one transaction. Each intent's
 // outcome: nil, the intent its key already has (in the store or earlier in
 // the batch), or busy past IntentsPendingMax; or the transaction's error
 // for all.
-func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]intentWritten, error) {
-	results := make([]intentWritten, len(batch))
+func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]groupcommit.Result[*pw.Intent], error) {
+	results := make([]groupcommit.Result[*pw.Intent], len(batch))
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(intentsLockKey)); err != nil {
 			return err
@@ -64,29 +48,18 @@ func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]int
 		if err := tx.QueryRow(ctx, "SELECT count(*) FROM intents WHERE status = 'pending'").Scan(&pending); err != nil {
 			return err
 		}
-		for i, in := range batch {
-			// This sees the batch's own inserts too: a key sent twice in one
-			// batch gets the intent of its first.
-			ex, err := scanIntent(tx.QueryRow(ctx, "SELECT "+intentColumns+" FROM intents WHERE principal = $1 AND key = $2",
-				in.Principal, in.IdempotencyKey))
-			switch {
-			case err == nil:
-				results[i].existing = ex
-				continue
-			case pw.ErrorCode(err) != pw.ENOTFOUND:
+		return pw.CreateIntents(batch, pending,
+			func(in *pw.Intent) (*pw.Intent, error) {
+				return scanIntent(tx.QueryRow(ctx, "SELECT "+intentColumns+" FROM intents WHERE principal = $1 AND key = $2",
+					in.Principal, in.IdempotencyKey))
+			},
+			func(in *pw.Intent) error {
+				_, err := tx.Exec(ctx, "INSERT INTO intents ("+intentColumns+") VALUES ($1, $2, $3, $4, $5, 'pending', NULL, NULL, NULL, $6, $7)",
+					in.ID, in.Principal, in.IdempotencyKey, in.Fingerprint, in.Body, in.CreatedAt, in.UpdatedAt)
 				return err
-			}
-			if pending >= pw.IntentsPendingMax {
-				results[i].err = pw.Errorf(pw.EBUSY, "the surge queue is full")
-				continue
-			}
-			if _, err := tx.Exec(ctx, "INSERT INTO intents ("+intentColumns+") VALUES ($1, $2, $3, $4, $5, 'pending', NULL, NULL, NULL, $6, $7)",
-				in.ID, in.Principal, in.IdempotencyKey, in.Fingerprint, in.Body, in.CreatedAt, in.UpdatedAt); err != nil {
-				return err
-			}
-			pending++
-		}
-		return nil
+			},
+			func(i int, ex *pw.Intent) { results[i].Value = ex },
+			func(i int, err error) { results[i].Err = err })
 	})
 	if err != nil {
 		return nil, err

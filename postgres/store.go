@@ -58,7 +58,7 @@ type Options struct {
 type Store struct {
 	pool    *pgxpool.Pool
 	schema  string
-	intentQ *groupcommit.Queue[*pw.Intent, intentWritten] // intents waiting for their group commit
+	intentQ *groupcommit.Queue[*pw.Intent, *pw.Intent] // intents waiting for their group commit
 }
 
 var _ pw.Store = (*Store)(nil)

@@ -21,31 +21,20 @@ const intentColumns = "id, principal, key, fingerprint, body, status, transfer_i
 // surge queue stop the ledger in a surge (docs/overload-journal.md,
 // "Evening").
 func (s *Store) CreateIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, error) {
-	res, err := s.intentQ.Do(ctx, in)
-	if err != nil {
-		return nil, mapError("sqlite.CreateIntent", err)
-	}
-	return res.existing, res.err
+	existing, err := s.intentQ.Do(ctx, in)
+	return existing, mapError("sqlite.CreateIntent", err)
 }
 
-// IntentBatchWritesMax bounds the intents one transaction writes.
-const IntentBatchWritesMax = 1024
-
-type intentWritten struct {
-	existing *pw.Intent
-	err      error
-}
-
-func (s *Store) newIntentQueue() *groupcommit.Queue[*pw.Intent, intentWritten] {
-	return &groupcommit.Queue[*pw.Intent, intentWritten]{Max: IntentBatchWritesMax, Timeout: intentBatchTimeout, Write: s.writeIntentBatch}
+func (s *Store) newIntentQueue() *groupcommit.Queue[*pw.Intent, *pw.Intent] {
+	return &groupcommit.Queue[*pw.Intent, *pw.Intent]{Max: pw.IntentBatchWritesMax, Timeout: pw.IntentBatchTimeout, Write: s.writeIntentBatch}
 }
 
 // writeIntentBatch writes a batch in one transaction. Each intent's
 // outcome: nil, the intent its key already has (in the store or earlier in
 // the batch), or busy past IntentsPendingMax; or the transaction's error
 // for all.
-func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]intentWritten, error) {
-	results := make([]intentWritten, len(batch))
+func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]groupcommit.Result[*pw.Intent], error) {
+	results := make([]groupcommit.Result[*pw.Intent], len(batch))
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -55,35 +44,23 @@ func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]int
 	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM intents WHERE status = 'pending'").Scan(&pending); err != nil {
 		return nil, err
 	}
-	for i, in := range batch {
-		// This sees the batch's own inserts too: a key sent twice in one
-		// batch gets the intent of its first.
-		ex, err := scanIntent(tx.QueryRowContext(ctx, "SELECT "+intentColumns+" FROM intents WHERE principal = ? AND key = ?",
-			in.Principal, in.IdempotencyKey))
-		switch {
-		case err == nil:
-			results[i].existing = ex
-			continue
-		case pw.ErrorCode(err) != pw.ENOTFOUND:
-			return nil, err
-		}
-		if pending >= pw.IntentsPendingMax {
-			results[i].err = pw.Errorf(pw.EBUSY, "the surge queue is full")
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO intents ("+intentColumns+") VALUES (?, ?, ?, ?, ?, 'pending', NULL, NULL, NULL, ?, ?)",
-			in.ID, in.Principal, in.IdempotencyKey, in.Fingerprint, in.Body, micros(in.CreatedAt), micros(in.UpdatedAt)); err != nil {
-			return nil, err
-		}
-		pending++
+	err = pw.CreateIntents(batch, pending,
+		func(in *pw.Intent) (*pw.Intent, error) {
+			return scanIntent(tx.QueryRowContext(ctx, "SELECT "+intentColumns+" FROM intents WHERE principal = ? AND key = ?",
+				in.Principal, in.IdempotencyKey))
+		},
+		func(in *pw.Intent) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO intents ("+intentColumns+") VALUES (?, ?, ?, ?, ?, 'pending', NULL, NULL, NULL, ?, ?)",
+				in.ID, in.Principal, in.IdempotencyKey, in.Fingerprint, in.Body, micros(in.CreatedAt), micros(in.UpdatedAt))
+			return err
+		},
+		func(i int, ex *pw.Intent) { results[i].Value = ex },
+		func(i int, err error) { results[i].Err = err })
+	if err != nil {
+		return nil, err
 	}
 	return results, tx.Commit()
 }
-
-// intentBatchTimeout bounds one batch's transaction. A caller whose own
-// deadline passes once its intent is in a batch still waits for the
-// batch: once it may commit, only its real outcome may be told.
-const intentBatchTimeout = 5 * time.Second
 
 // Intent implements peakwallet.IntentStore.
 func (s *Store) Intent(ctx context.Context, id string) (*pw.Intent, error) {

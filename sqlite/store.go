@@ -45,8 +45,8 @@ type Store struct {
 	ckpt    *checkpointer
 	stmts   *stmtCache // the writer's prepared statements
 	cache   accountCache
-	leases  leases                                        // idempotency claims in flight
-	intentQ *groupcommit.Queue[*pw.Intent, intentWritten] // intents waiting for their group commit
+	leases  leases                                     // idempotency claims in flight
+	intentQ *groupcommit.Queue[*pw.Intent, *pw.Intent] // intents waiting for their group commit
 
 	closeOnce sync.Once
 	closeErr  error

@@ -26,9 +26,10 @@ type Queue[T, R any] struct {
 	// ends it), and never longer than Timeout.
 	Timeout time.Duration
 	// Write writes a batch, in the order the items were queued, within
-	// ctx, and returns one result per item, or an error for the whole
-	// batch (then nil results). It is never called concurrently.
-	Write func(ctx context.Context, batch []T) ([]R, error)
+	// ctx, and returns one Result per item (each with its own error, if
+	// that item alone failed), or an error for the whole batch (then nil
+	// results). It is never called concurrently.
+	Write func(ctx context.Context, batch []T) ([]Result[R], error)
 
 	mu      sync.Mutex
 	waiting []*waiter[T, R]
@@ -39,12 +40,14 @@ type waiter[T, R any] struct {
 	item     T
 	deadline time.Time    // the caller's; zero: none
 	state    atomic.Int32 // queued, then taken or abandoned
-	done     chan result[R]
+	done     chan Result[R]
 }
 
-type result[R any] struct {
-	r   R
-	err error
+// Result is one item's outcome: its value, or the error of that item
+// alone.
+type Result[R any] struct {
+	Value R
+	Err   error
 }
 
 const (
@@ -59,7 +62,7 @@ const (
 // that batch's outcome whatever ctx does: only its real outcome may be
 // told.
 func (q *Queue[T, R]) Do(ctx context.Context, item T) (R, error) {
-	w := &waiter[T, R]{item: item, done: make(chan result[R], 1)}
+	w := &waiter[T, R]{item: item, done: make(chan Result[R], 1)}
 	w.deadline, _ = ctx.Deadline()
 	q.mu.Lock()
 	q.waiting = append(q.waiting, w)
@@ -71,14 +74,14 @@ func (q *Queue[T, R]) Do(ctx context.Context, item T) (R, error) {
 	}
 	select {
 	case res := <-w.done:
-		return res.r, res.err
+		return res.Value, res.Err
 	case <-ctx.Done():
 		if w.state.CompareAndSwap(queued, abandoned) {
 			var zero R
 			return zero, ctx.Err()
 		}
 		res := <-w.done
-		return res.r, res.err
+		return res.Value, res.Err
 	}
 }
 
@@ -105,12 +108,12 @@ func (q *Queue[T, R]) writeNext() {
 		rs, err := q.Write(ctx, items)
 		cancel()
 		for i, w := range ws {
-			var res result[R]
+			var res Result[R]
 			switch {
 			case err != nil:
-				res.err = err
+				res.Err = err
 			case i < len(rs):
-				res.r = rs[i]
+				res = rs[i]
 			}
 			w.done <- res
 		}

@@ -18,7 +18,7 @@ func TestCallersShareBatches(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var batches [][]int
-	q := &groupcommit.Queue[int, int]{Max: 100, Timeout: time.Minute, Write: func(_ context.Context, batch []int) ([]int, error) {
+	q := &groupcommit.Queue[int, int]{Max: 100, Timeout: time.Minute, Write: func(_ context.Context, batch []int) ([]groupcommit.Result[int], error) {
 		mu.Lock()
 		batches = append(batches, slices.Clone(batch))
 		first := len(batches) == 1
@@ -26,9 +26,9 @@ func TestCallersShareBatches(t *testing.T) {
 		if first {
 			<-release // the first batch is slow: the others queue behind it
 		}
-		out := make([]int, len(batch))
+		out := make([]groupcommit.Result[int], len(batch))
 		for i, v := range batch {
-			out[i] = v * 10
+			out[i].Value = v * 10
 		}
 		return out, nil
 	}}
@@ -69,7 +69,7 @@ func TestAnAbandonedItemIsNotWritten(t *testing.T) {
 	release := make(chan struct{})
 	written := make(chan []string, 4)
 	boom := errors.New("disk full")
-	q := &groupcommit.Queue[string, struct{}]{Max: 10, Timeout: time.Minute, Write: func(_ context.Context, batch []string) ([]struct{}, error) {
+	q := &groupcommit.Queue[string, struct{}]{Max: 10, Timeout: time.Minute, Write: func(_ context.Context, batch []string) ([]groupcommit.Result[struct{}], error) {
 		written <- slices.Clone(batch)
 		if batch[0] == "slow" {
 			<-release
