@@ -62,7 +62,7 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 		wait := s.admission.Deadline(class, pref.wait)
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		defer cancel()
-		acquireCtx, async := ctx, pref.async && rt.Name == "createTransfer" && s.intents != nil
+		acquireCtx, async := ctx, pref.async && rt.Async && s.intents != nil
 		if async {
 			// A payment that may be accepted for later waits for a slot
 			// only while there is still time to write it as an intent and

@@ -203,8 +203,21 @@ func (c *Client) money(ctx context.Context, path string, in, out any) error {
 	return c.do(ctx, http.MethodPost, path, body, key, out)
 }
 
-// doOnce sends one attempt; do (retry.go) retries it.
-func (c *Client) doOnce(ctx context.Context, method, path string, body []byte, key string, out any) error {
+// call is one API call: its request, and where its answer goes.
+type call struct {
+	method, path string
+	body         []byte
+	key          string // Idempotency-Key, if any
+	out          any    // a 2xx answer's body
+	// accepted, when set, allows an asynchronous answer (Prefer:
+	// respond-async) and receives a 202's body instead of out.
+	accepted any
+	status   int // the last attempt's status
+}
+
+// doOnce sends one attempt; send (retry.go) retries it.
+func (c *Client) doOnce(ctx context.Context, cl *call) error {
+	method, path, body := cl.method, cl.path, cl.body
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -220,11 +233,18 @@ func (c *Client) doOnce(ctx context.Context, method, path string, body []byte, k
 	if body != nil {
 		req.Header.Set("Content-Type", contentTypeJSON)
 	}
-	if key != "" {
-		req.Header.Set(HeaderIdempotencyKey, key)
+	if cl.key != "" {
+		req.Header.Set(HeaderIdempotencyKey, cl.key)
+	}
+	var prefer []string
+	if cl.accepted != nil {
+		prefer = append(prefer, "respond-async")
 	}
 	if w := PreferWait(ctx.Deadline()); w != "" {
-		req.Header.Set("Prefer", w)
+		prefer = append(prefer, w)
+	}
+	if len(prefer) > 0 {
+		req.Header.Set("Prefer", strings.Join(prefer, ", "))
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -235,8 +255,13 @@ func (c *Client) doOnce(ctx context.Context, method, path string, body []byte, k
 	if err != nil {
 		return fmt.Errorf("http.Client: %s %s: read response: %w", method, path, err)
 	}
+	cl.status = resp.StatusCode
 	if resp.StatusCode >= 300 {
 		return responseError(method, path, resp, data)
+	}
+	out := cl.out
+	if resp.StatusCode == http.StatusAccepted && cl.accepted != nil {
+		out = cl.accepted
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("http.Client: %s %s: decode %d response: %w", method, path, resp.StatusCode, err)

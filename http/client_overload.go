@@ -34,9 +34,3 @@ func (c *Client) CancelMaintenance(ctx context.Context, id string) error {
 	var h Health
 	return c.do(ctx, http.MethodDelete, "/v1/maintenance/"+url.PathEscape(id), nil, "", &h)
 }
-
-// Intent reads a transfer intent accepted at a surge (GET /v1/intents/{id}).
-func (c *Client) Intent(ctx context.Context, id string) (*pw.Intent, error) {
-	var in pw.Intent
-	return result(&in, c.get(ctx, "/v1/intents/"+url.PathEscape(id), nil, &in))
-}

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -75,7 +76,7 @@ func serveIntentEvents(s *Server, rt *Route) http.Handler {
 		for {
 			if state := in.Status + in.UpdatedAt.String(); state != last {
 				last = state
-				if _, err := fmt.Fprintf(w, "id: %s\nevent: intent\ndata: %s\n", in.UpdatedAt.Format(time.RFC3339Nano), mustMarshal(in)); err != nil {
+				if _, err := fmt.Fprintf(w, "id: %s\nevent: intent\ndata: %s\n\n", in.UpdatedAt.Format(time.RFC3339Nano), bytes.TrimSuffix(mustMarshal(in), []byte("\n"))); err != nil {
 					return
 				}
 				if err := rc.Flush(); err != nil {

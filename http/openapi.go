@@ -212,6 +212,11 @@ func OpenAPI(routes []Route) *Document {
 				"IdempotencyKey": map[string]any{"name": HeaderIdempotencyKey, "in": "header", "required": true,
 					"description": "1 to 255 printable ASCII characters, scoped to the caller; kept at least 24 h",
 					"schema":      map[string]any{"type": "string", "minLength": 1, "maxLength": pw.IdempotencyKeyBytesMax}},
+				"Prefer": map[string]any{"name": "Prefer", "in": "header",
+					"description": "RFC 7240. wait=N (seconds, fractions allowed) shortens the request's deadline below its class's " +
+						"default; what cannot finish by then is refused at once (503 busy with Retry-After). respond-async, " +
+						"where the operation documents a 202, allows the server to accept the request for later at a surge.",
+					"schema": map[string]any{"type": "string", "examples": []string{"wait=1.5", "respond-async, wait=2"}}},
 				"Limit": map[string]any{"name": "limit", "in": "query",
 					"schema": map[string]any{"type": "integer", "minimum": 1, "maximum": pw.PageLimitMax, "default": pw.PageLimitDefault}},
 				"Cursor": map[string]any{"name": "cursor", "in": "query", "description": "next_cursor of the previous page",
@@ -244,6 +249,9 @@ func (g *reflector) operation(rt *Route) map[string]any {
 		op["x-moves-money"] = true
 		params = append(params, map[string]any{"$ref": "#/components/parameters/IdempotencyKey"})
 	}
+	if _, classed := admissionClasses[rt.Class]; classed && !rt.Stream {
+		params = append(params, map[string]any{"$ref": "#/components/parameters/Prefer"})
+	}
 	if rt.Paginated() {
 		params = append(params, map[string]any{"$ref": "#/components/parameters/Limit"},
 			map[string]any{"$ref": "#/components/parameters/Cursor"})
@@ -271,6 +279,17 @@ func (g *reflector) operation(rt *Route) map[string]any {
 	}
 	responses := map[string]any{strconv.Itoa(rt.Status): ok,
 		"default": map[string]any{"$ref": "#/components/responses/Problem"}}
+	if rt.Async {
+		responses[strconv.Itoa(http.StatusAccepted)] = map[string]any{
+			"description": "Accepted into the surge queue (only with Prefer: respond-async, when the store is busy): " +
+				"the intent settles later, in order, under the same Idempotency-Key",
+			"headers": map[string]any{
+				"Location":           map[string]any{"description": "/v1/intents/{id}", "schema": map[string]any{"type": "string"}},
+				"Preference-Applied": map[string]any{"schema": map[string]any{"type": "string", "enum": []string{"respond-async"}}},
+			},
+			"content": map[string]any{contentTypeJSON: map[string]any{"schema": g.schema(reflect.TypeFor[pw.Intent]())}},
+		}
+	}
 	for _, status := range problemStatuses(rt) {
 		g.statuses[status] = true
 		responses[strconv.Itoa(status)] = map[string]any{"$ref": "#/components/responses/" + strconv.Itoa(status)}
@@ -284,6 +303,8 @@ func (g *reflector) content(rt *Route, t reflect.Type) map[string]any {
 	switch {
 	case rt.Paginated():
 		s = ref(g.listComponent(t))
+	case rt.Stream:
+		return map[string]any{"text/event-stream": map[string]any{"schema": map[string]any{"type": "string"}}}
 	case t.Kind() == reflect.String:
 		return map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}
 	case t.Kind() == reflect.Map:

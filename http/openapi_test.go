@@ -77,6 +77,14 @@ func TestOpenAPI(t *testing.T) {
 			t.Errorf("%s: responses %v", rt.Pattern(), op.Responses)
 		case rt.MovesMoney && (op.RequestBody == nil) != (rt.Request().NumField() == 0):
 			t.Errorf("%s: request body documented %v", rt.Pattern(), op.RequestBody != nil)
+		case rt.MovesMoney && !params["#/components/parameters/Prefer:"]:
+			t.Errorf("%s: no Prefer parameter (wait=N)", rt.Pattern())
+		case rt.Status != 202 && rt.Async != (op.Responses["202"] != nil):
+			t.Errorf("%s: a 202 documented %v", rt.Pattern(), !rt.Async)
+		case rt.Async && !strings.Contains(string(op.Responses["202"]), `"Location"`):
+			t.Errorf("%s: its 202 has no Location: %s", rt.Pattern(), op.Responses["202"])
+		case rt.Stream && !strings.Contains(string(op.Responses[itoa(rt.Status)]), `"text/event-stream"`):
+			t.Errorf("%s: a stream documented as %s", rt.Pattern(), op.Responses[itoa(rt.Status)])
 		}
 	}
 

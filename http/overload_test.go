@@ -1,7 +1,6 @@
 package http_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -425,15 +424,15 @@ func streamEvents(t *testing.T, env *Env, id string) <-chan pw.Intent {
 	go func() {
 		defer close(ch)
 		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				var in pw.Intent
-				if json.Unmarshal([]byte(data), &in) == nil {
-					ch <- in
-				}
+		// Read as a browser's EventSource would: an event counts only once
+		// its blank line has come.
+		_ = pwhttp.ReadEvents(resp.Body, func(ev pwhttp.Event) bool {
+			var in pw.Intent
+			if ev.Type == "intent" && json.Unmarshal([]byte(ev.Data), &in) == nil {
+				ch <- in
 			}
-		}
+			return true
+		})
 	}()
 	return ch
 }

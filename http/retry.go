@@ -57,6 +57,11 @@ func (c *Client) WithRetry(p RetryPolicy) *Client {
 // It never waits past the call's deadline: when the server asks for
 // longer than is left, the refusal is returned at once.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, key string, out any) error {
+	return c.send(ctx, &call{method: method, path: path, body: body, key: key, out: out})
+}
+
+// send is do for any call.
+func (c *Client) send(ctx context.Context, cl *call) error {
 	if _, ok := ctx.Deadline(); !ok && c.retry.CallTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.retry.CallTimeout)
@@ -65,7 +70,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, key s
 	attempts := max(1, c.retry.Attempts)
 	ceiling := c.retry.BackoffFirst
 	for attempt := 1; ; attempt++ {
-		err := c.doOnce(ctx, method, path, body, key, out)
+		err := c.doOnce(ctx, cl)
 		if err == nil || attempt >= attempts || !retryable(err) || ctx.Err() != nil {
 			return err
 		}

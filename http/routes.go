@@ -47,8 +47,12 @@ type Route struct {
 	// are not admitted through the queues, whose deadlines are for
 	// requests that finish.
 	Stream bool
-	Query  []Param // query parameters besides limit and cursor
-	ep     endpoint
+	// Async routes may, when the client allows it (Prefer: respond-async)
+	// and the store is busy, accept the request into the durable surge
+	// queue instead: 202 with the intent.
+	Async bool
+	Query []Param // query parameters besides limit and cursor
+	ep    endpoint
 }
 
 // Param is a query parameter of a route.
@@ -86,7 +90,7 @@ func Routes() []Route {
 			Class: ClassRead, Status: http.StatusOK, ep: listRoute(listAccountTransfers)},
 
 		{Method: "POST", Path: "/v1/transfers", Name: "createTransfer", Summary: "Move money between two accounts",
-			Class: ClassPayment, MovesMoney: true, BodyMax: RequestBodyBytesMax, Status: http.StatusCreated,
+			Class: ClassPayment, MovesMoney: true, Async: true, BodyMax: RequestBodyBytesMax, Status: http.StatusCreated,
 			ep: moneyRoute(createTransfer)},
 		{Method: "GET", Path: "/v1/transfers", Name: "listTransfers", Summary: "List transfers, newest first",
 			Class: ClassReport, Status: http.StatusOK, ep: listRoute(listTransfers),

@@ -1,0 +1,256 @@
+package http
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// ClientAwaitTimeout bounds AwaitIntent when its context has no deadline:
+// a surge queue of IntentsPendingMax intents drains in minutes, not hours.
+const ClientAwaitTimeout = 10 * time.Minute
+
+// CreateTransferOrQueue is CreateTransfer for a caller that can wait for
+// its payment to settle: when the server cannot post it within the call's
+// deadline, it may accept it into its durable surge queue instead (Prefer:
+// respond-async, answered 202) and settle it later, in order, under the
+// same Idempotency-Key. Exactly one of the results is set: the transfer
+// (201, posted) or the intent (202, accepted; AwaitIntent waits for its
+// outcome). A server that cannot take it either answers 503 busy, which is
+// retried as for CreateTransfer; so is everything else.
+func (c *Client) CreateTransferOrQueue(ctx context.Context, req pw.TransferCreate) (*pw.Transfer, *pw.Intent, error) {
+	key := pw.IdempotencyKeyFromContext(ctx)
+	if key == "" {
+		key = NewIdempotencyKey()
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("http.Client: encode %T: %w", req, err)
+	}
+	var tr pw.Transfer
+	var in pw.Intent
+	cl := &call{method: http.MethodPost, path: "/v1/transfers", body: body, key: key, out: &tr, accepted: &in}
+	if err := c.send(ctx, cl); err != nil {
+		return nil, nil, err
+	}
+	if cl.status == http.StatusAccepted {
+		return nil, &in, nil
+	}
+	return &tr, nil, nil
+}
+
+// Intent reads a transfer intent accepted at a surge (GET /v1/intents/{id}).
+func (c *Client) Intent(ctx context.Context, id string) (*pw.Intent, error) {
+	var in pw.Intent
+	return result(&in, c.get(ctx, "/v1/intents/"+url.PathEscape(id), nil, &in))
+}
+
+// AwaitIntent waits until an intent accepted at a surge is settled and
+// returns its transfer; an intent that failed returns its error, a
+// *peakwallet.Error with the code the payment would have had at once
+// (insufficient_funds, limit_exceeded, …). It follows the intent's
+// server-sent events (GET /v1/intents/{id}/events) and reconnects when a
+// stream ends before the outcome (the server ends one after
+// IntentEventsTimeout) or breaks, after a backoff as between retries. A
+// ctx without a deadline waits at most ClientAwaitTimeout; when ctx ends
+// first, the error says the intent was still pending, and the payment
+// will still be settled. It reconnects however the client's RetryPolicy
+// limits attempts (waiting is not a call), with its backoff (the default
+// one if it has none).
+func (c *Client) AwaitIntent(ctx context.Context, id string) (*pw.Transfer, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, ClientAwaitTimeout)
+		defer cancel()
+	}
+	first, most := c.retry.BackoffFirst, c.retry.BackoffMax
+	if first <= 0 || most < first {
+		first, most = ClientBackoffFirst, ClientBackoffMax
+	}
+	ceiling := first
+	for {
+		began := time.Now()
+		in, err := c.followIntent(ctx, id)
+		if in != nil && in.Status != pw.IntentPending {
+			return c.intentOutcome(ctx, in)
+		}
+		var pe *pw.Error
+		if err != nil && errors.As(err, &pe) && !retryable(err) {
+			return nil, err // not found, not allowed: waiting will not change it
+		}
+		wait := time.Duration(0)
+		if err != nil || in == nil || time.Since(began) < eventsStreamShort {
+			// Broken, refused or cut short: back off. A stream that
+			// lasted (the server ends each after a while) is
+			// reconnected at once.
+			wait = rand.N(ceiling + 1)
+			if pe != nil && pe.Retry > wait {
+				wait = pe.Retry
+			}
+			ceiling = min(2*ceiling, most)
+		} else {
+			ceiling = first
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if err == nil {
+				err = ctx.Err()
+			}
+			return nil, fmt.Errorf("http.Client: intent %s still pending: %w", id, err)
+		case <-t.C:
+		}
+	}
+}
+
+// eventsStreamShort is how long an event stream must have lasted for
+// AwaitIntent to reconnect without a backoff.
+const eventsStreamShort = time.Second
+
+// intentOutcome turns a final intent into AwaitIntent's answer.
+func (c *Client) intentOutcome(ctx context.Context, in *pw.Intent) (*pw.Transfer, error) {
+	if in.Status == pw.IntentPosted {
+		return c.Transfer(ctx, in.TransferID)
+	}
+	e := &pw.Error{Code: pw.EINTERNAL, Op: "http.Client: intent " + in.ID, Message: "the intent failed without a reason"}
+	if in.Error != nil {
+		e.Code, e.Message = in.Error.Code, in.Error.Message
+	}
+	return nil, e
+}
+
+// followIntent reads one event stream of an intent until it ends or shows
+// the intent settled, and returns the last state it saw (nil if none).
+func (c *Client) followIntent(ctx context.Context, id string) (*pw.Intent, error) {
+	path := "/v1/intents/" + url.PathEscape(id) + "/events"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("http.Client: GET %s: %w", path, err)
+	}
+	req.Header.Set("Accept", "text/event-stream, "+contentTypeProblem)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("http.Client: GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, ResponseBytesMax))
+		return nil, responseError(http.MethodGet, path, resp, data)
+	}
+	var last *pw.Intent
+	err = ReadEvents(resp.Body, func(ev Event) bool {
+		if ev.Type != "intent" {
+			return true
+		}
+		var in pw.Intent
+		if err := json.Unmarshal([]byte(ev.Data), &in); err != nil || in.ID != id {
+			return true // not ours to read; the next one may be
+		}
+		last = &in
+		return in.Status == pw.IntentPending
+	})
+	if err != nil && last == nil {
+		return nil, fmt.Errorf("http.Client: GET %s: %w", path, err)
+	}
+	return last, nil
+}
+
+// Event is one server-sent event.
+type Event struct {
+	ID, Type, Data string
+}
+
+// EventLineBytesMax bounds one line of an event stream.
+const EventLineBytesMax = 1 << 20
+
+// ReadEvents reads a text/event-stream as the WHATWG HTML standard
+// ("Server-sent events", interpreting an event stream) does, for what a
+// client of this API needs: fields data, event and id; lines starting
+// with a colon are comments; an event is dispatched at a blank line (one
+// cut off by the end of the stream is not), with its type defaulting to
+// "message"; an event without data is not dispatched. It calls fn for each
+// event until fn returns false or the stream ends (nil at its end).
+func ReadEvents(r io.Reader, fn func(Event) bool) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), EventLineBytesMax)
+	sc.Split(scanEventLines)
+	var ev Event
+	var data []string
+	hasData := false
+	first := true
+	for sc.Scan() {
+		line := sc.Text()
+		if first {
+			line = strings.TrimPrefix(line, "\uFEFF")
+			first = false
+		}
+		if line == "" {
+			if hasData {
+				ev.Data = strings.Join(data, "\n")
+				if ev.Type == "" {
+					ev.Type = "message"
+				}
+				if !fn(ev) {
+					return nil
+				}
+			}
+			ev.Type, ev.Data, data, hasData = "", "", data[:0], false
+			continue
+		}
+		if strings.HasPrefix(line, ":") {
+			continue
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "data":
+			data, hasData = append(data, value), true
+		case "event":
+			ev.Type = value
+		case "id":
+			if !strings.ContainsRune(value, 0) {
+				ev.ID = value // the last event ID persists across events
+			}
+		}
+	}
+	return sc.Err()
+}
+
+// scanEventLines splits at LF, CR LF or a lone CR, as event streams may.
+func scanEventLines(data []byte, atEOF bool) (advance int, token []byte, err error) {
+	for i, b := range data {
+		switch b {
+		case '\n':
+			return i + 1, data[:i], nil
+		case '\r':
+			if i+1 < len(data) {
+				if data[i+1] == '\n' {
+					return i + 2, data[:i], nil
+				}
+				return i + 1, data[:i], nil
+			}
+			if atEOF {
+				return i + 1, data[:i], nil
+			}
+			return 0, nil, nil // a CR LF may be split across reads
+		}
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil // the last line, without its end: never dispatched
+	}
+	return 0, nil, nil
+}

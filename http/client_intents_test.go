@@ -1,0 +1,190 @@
+package http_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
+	pwhttp "github.com/peakwallet/peakwallet/http"
+)
+
+func TestReadEvents(t *testing.T) {
+	for _, tc := range []struct {
+		name, stream string
+		want         []pwhttp.Event
+	}{
+		{"one event, LF", "id: 1\nevent: intent\ndata: {}\n\n",
+			[]pwhttp.Event{{ID: "1", Type: "intent", Data: "{}"}}},
+		{"CR LF and lone CR", "event: a\r\ndata: x\r\n\r\nevent: b\rdata: y\r\r",
+			[]pwhttp.Event{{Type: "a", Data: "x"}, {Type: "b", Data: "y"}}},
+		{"data lines joined, type defaults to message", "data: a\ndata:b\ndata:  c\n\n",
+			[]pwhttp.Event{{Type: "message", Data: "a\nb\n c"}}},
+		{"comments and unknown fields skipped; no data, no event", ": hello\nretry: 10\nevent: x\n\nfoo: bar\ndata: z\n\n",
+			[]pwhttp.Event{{Type: "message", Data: "z"}}},
+		{"the id persists; the type does not", "\uFEFFid: 7\nevent: t\ndata: 1\n\ndata: 2\n\n",
+			[]pwhttp.Event{{ID: "7", Type: "t", Data: "1"}, {ID: "7", Type: "message", Data: "2"}}},
+		{"an event cut off by the end is not dispatched", "data: whole\n\ndata: cut\n", []pwhttp.Event{{Type: "message", Data: "whole"}}},
+		{"nor one without its blank line", "data: cut", nil},
+		{"an empty data line is data", "data\n\n", []pwhttp.Event{{Type: "message", Data: ""}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []pwhttp.Event
+			if err := pwhttp.ReadEvents(strings.NewReader(tc.stream), func(ev pwhttp.Event) bool {
+				got = append(got, ev)
+				return true
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+	n := 0
+	_ = pwhttp.ReadEvents(strings.NewReader("data: 1\n\ndata: 2\n\n"), func(pwhttp.Event) bool { n++; return false })
+	if n != 1 {
+		t.Fatalf("fn returned false and was called %d times", n)
+	}
+}
+
+// surgeEnv serves one payment slot, held by the test until it calls
+// release, so that payments find the store busy.
+func surgeEnv(t *testing.T) (env *Env, w Wallet, release func()) {
+	t.Helper()
+	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
+	w = env.MustWallet(t, 100)
+	held, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, w, func() { held.Done(nil) }
+}
+
+func within(d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	_ = cancel // ends with the deadline
+	return ctx
+}
+
+// TestClientQueuesAPaymentAtASurge: CreateTransferOrQueue gets an intent
+// (202) when the store is busy, the same key gets the same intent, and
+// AwaitIntent follows the events to the transfer it settled as, which moved
+// the money once; when the store is free it is paid at once (201).
+func TestClientQueuesAPaymentAtASurge(t *testing.T) {
+	env, w, release := surgeEnv(t)
+	req := pw.TransferCreate{FromAccount: w.User.ID, ToAccount: w.Merchant.ID, Amount: 40, Currency: "EUR"}
+	ctx := pw.NewContextWithIdempotencyKey(within(500*time.Millisecond), "queued-1")
+	tr, in, err := env.Client.CreateTransferOrQueue(ctx, req)
+	if err != nil || tr != nil || in == nil || in.Status != pw.IntentPending || in.IdempotencyKey != "queued-1" {
+		t.Fatalf("at a surge: %+v %+v %v", tr, in, err)
+	}
+	_, again, err := env.Client.CreateTransferOrQueue(pw.NewContextWithIdempotencyKey(within(500*time.Millisecond), "queued-1"), req)
+	if err != nil || again == nil || again.ID != in.ID {
+		t.Fatalf("the same key again: %+v %v", again, err)
+	}
+
+	type outcome struct {
+		tr  *pw.Transfer
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		tr, err := env.Client.AwaitIntent(within(10*time.Second), in.ID)
+		done <- outcome{tr, err}
+	}()
+	select {
+	case o := <-done:
+		t.Fatalf("AwaitIntent returned before the intent settled: %+v %v", o.tr, o.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	release()
+	if n, err := env.Server.SettleIntents(context.Background()); n != 1 || err != nil {
+		t.Fatalf("SettleIntents = %d, %v", n, err)
+	}
+	o := <-done
+	if o.err != nil || o.tr == nil || o.tr.Amount != 40 {
+		t.Fatalf("AwaitIntent: %+v %v", o.tr, o.err)
+	}
+	if got, err := env.Client.Intent(context.Background(), in.ID); err != nil || got.TransferID != o.tr.ID {
+		t.Fatalf("the intent settled as %+v (%v), AwaitIntent returned %s", got, err, o.tr.ID)
+	}
+	if b := env.MustBalance(t, w.User); b.Posted != 60 {
+		t.Fatalf("user balance %d, want 60", b.Posted)
+	}
+
+	// Free now: paid at once.
+	tr, in, err = env.Client.CreateTransferOrQueue(pw.NewContextWithIdempotencyKey(context.Background(), "paid-at-once"), req)
+	if err != nil || tr == nil || in != nil || tr.Amount != 40 {
+		t.Fatalf("not busy: %+v %+v %v", tr, in, err)
+	}
+	if b := env.MustBalance(t, w.User); b.Posted != 20 {
+		t.Fatalf("user balance %d, want 20", b.Posted)
+	}
+	mustVerify(t, env.Store)
+}
+
+// TestAwaitIntentReturnsTheFailure: an intent whose payment cannot be
+// made (insufficient funds, found only when it settles) fails, and
+// AwaitIntent returns that code; an unknown intent is not found at once;
+// a deadline before the outcome says the intent is still pending.
+func TestAwaitIntentReturnsTheFailure(t *testing.T) {
+	env, w, release := surgeEnv(t)
+	req := pw.TransferCreate{FromAccount: w.User.ID, ToAccount: w.Merchant.ID, Amount: 1_000, Currency: "EUR"}
+	_, in, err := env.Client.CreateTransferOrQueue(within(500*time.Millisecond), req)
+	if err != nil || in == nil {
+		t.Fatalf("at a surge: %+v %v", in, err)
+	}
+	_, err = env.Client.AwaitIntent(within(300*time.Millisecond), in.ID)
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "still pending") {
+		t.Fatalf("AwaitIntent past its deadline: %v", err)
+	}
+	release()
+	if n, err := env.Server.SettleIntents(context.Background()); n != 1 || err != nil {
+		t.Fatalf("SettleIntents = %d, %v", n, err)
+	}
+	if _, err := env.Client.AwaitIntent(within(5*time.Second), in.ID); code(err) != pw.EINSUFFICIENT {
+		t.Fatalf("AwaitIntent of a failed intent: %v", err)
+	}
+	began := time.Now()
+	if _, err := env.Client.AwaitIntent(within(5*time.Second), "int_01JZZZZZZZZZZZZZZZZZZZZZZZ"); code(err) != pw.ENOTFOUND || time.Since(began) > time.Second {
+		t.Fatalf("AwaitIntent of an unknown intent: %v after %v", err, time.Since(began))
+	}
+	if b := env.MustBalance(t, w.User); b.Posted != 100 {
+		t.Fatalf("user balance %d, want 100", b.Posted)
+	}
+	mustVerify(t, env.Store)
+}
+
+// TestIntentEventsAreFramedAsTheStandardSays: each event is its fields and
+// one blank line, nothing more.
+func TestIntentEventsAreFramedAsTheStandardSays(t *testing.T) {
+	env, w, release := surgeEnv(t)
+	_, in, err := env.Client.CreateTransferOrQueue(within(500*time.Millisecond),
+		pw.TransferCreate{FromAccount: w.User.ID, ToAccount: w.Merchant.ID, Amount: 5, Currency: "EUR"})
+	if err != nil || in == nil {
+		t.Fatalf("at a surge: %+v %v", in, err)
+	}
+	release()
+	if _, err := env.Server.SettleIntents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", env.HTTP.URL+"/v1/intents/"+in.ID+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+operatorKey)
+	resp, err := env.HTTP.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !regexp.MustCompile(`^id: [0-9TZ:.-]+\nevent: intent\ndata: \{[^\n]*"status":"posted"[^\n]*\}\n\n$`).Match(body) {
+		t.Fatalf("the stream of a settled intent: %q", body)
+	}
+}
