@@ -98,7 +98,7 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, rt *Rou
 	memo := &renderMemo{success: rt.Status}
 	v, err := call(pw.NewContextWithClaim(ctx, &pw.Claim{Record: claim, Render: memo.render}))
 	if err != nil {
-		if releasable(ctx, err) {
+		if releasable(err) {
 			s.release(ctx, claim)
 		}
 		Error(w, r, err)
@@ -127,14 +127,19 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, rt *Rou
 //
 // It is NOT released when the outcome is unknown: an internal error (the
 // commit itself may have failed half-way, or succeeded with the answer
-// lost) or a context that ended while the ledger held the request. Then the
-// lease expires by itself after IdempotencyLease: a retry meanwhile gets
-// idempotency_key_in_use, and afterwards either the remembered answer (it
-// committed) or a fresh attempt (it did not). Never can it move money twice.
-func releasable(ctx context.Context, err error) bool {
-	if ctx.Err() != nil {
-		return false
-	}
+// lost). Then the lease expires by itself after IdempotencyLease: a retry
+// meanwhile gets idempotency_key_in_use, and afterwards either the
+// remembered answer (it committed) or a fresh attempt (it did not). Never
+// can it move money twice.
+//
+// A request whose own deadline passed is released like any other: the
+// ledger answers it busy only while its command is still queued, and then
+// takes it off the queue, so it never runs; once a batch has taken it, the
+// ledger waits for the batch and answers with its real outcome. (Until
+// 2026-11-26 such requests were not released, and a payment refused at its
+// deadline left its key in_use for a minute: the client's retry with the
+// same key was refused too.)
+func releasable(err error) bool {
 	return pw.ErrorCode(err) != pw.EINTERNAL
 }
 

@@ -233,7 +233,7 @@ func (s *Server) settleClaimed(ctx context.Context, in *pw.Intent) error {
 	memo := &renderMemo{success: http.StatusCreated}
 	tr, err := s.ledger.CreateTransfer(pw.NewContextWithClaim(ctx, &pw.Claim{Record: claim, Render: memo.render}), req)
 	if err != nil {
-		if releasable(ctx, err) {
+		if releasable(err) {
 			s.release(ctx, claim)
 		}
 		switch pw.ErrorCode(err) {

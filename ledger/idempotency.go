@@ -4,8 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"maps"
+	"sync"
+	"time"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/internal/faillog"
 )
 
 // BeginIdempotent claims key for a request whose method, path and body hash
@@ -26,6 +30,10 @@ func (l *Ledger) BeginIdempotent(ctx context.Context, key pw.IdempotencyKey, fin
 	existing, err := l.store.ClaimIdempotency(ctx, rec, now.Add(-pw.IdempotencyLease))
 	switch {
 	case err != nil:
+		// The claim may have been stored all the same (its commit was cut,
+		// or its answer lost): give it back, now or once the store answers,
+		// so that the client's retry is not refused in_use for the lease.
+		l.releaseLater(rec)
 		return nil, nil, err
 	case existing == nil:
 		return rec, nil, nil
@@ -42,9 +50,107 @@ func (l *Ledger) BeginIdempotent(ctx context.Context, key pw.IdempotencyKey, fin
 // nothing, so that a retry can run at once. It is safe even if the request
 // did commit: the store only deletes a record still in flight under the
 // claim's token, and a commit marks it done under the account locks first.
+// A release the store refuses (it cannot be reached: the same outage that
+// failed the request) is tried again in the background until it succeeds
+// or the lease has ended anyway; without that, every request cut by an
+// outage left its key in_use for IdempotencyLease after the database was
+// back, and the client's retry was refused for a minute.
 func (l *Ledger) ReleaseIdempotent(ctx context.Context, claim *pw.IdempotencyRecord) {
 	if err := l.store.ReleaseIdempotency(context.WithoutCancel(ctx), claim.IdempotencyKey, claim.Token); err != nil {
-		l.log.Warn("releasing idempotency key failed; it frees itself when its lease ends", "err", err)
+		l.releaseLater(claim)
+	}
+}
+
+// Releases retried in the background.
+const (
+	// ReleaseRetryInterval is how often pending releases are tried again.
+	ReleaseRetryInterval = 250 * time.Millisecond
+	// ReleasesPendingMax bounds the releases kept for retrying; past it a
+	// key frees itself when its lease ends, as it would without retries.
+	ReleasesPendingMax = 100_000
+	releaseTimeout     = time.Second
+)
+
+type releaseKey struct {
+	key   pw.IdempotencyKey
+	token string
+}
+
+// releases are the claims whose release the store refused, each with
+// when its lease ends.
+type releases struct {
+	mu      sync.Mutex
+	pending map[releaseKey]time.Time
+	running bool // a retrying goroutine is running
+}
+
+// releaseLater keeps rec's release for the background retrier.
+func (l *Ledger) releaseLater(rec *pw.IdempotencyRecord) {
+	l.rel.mu.Lock()
+	defer l.rel.mu.Unlock()
+	if len(l.rel.pending) >= ReleasesPendingMax {
+		return
+	}
+	select {
+	case <-l.quit:
+		return // closing: the lease ends by itself
+	default:
+	}
+	if l.rel.pending == nil {
+		l.rel.pending = map[releaseKey]time.Time{}
+	}
+	l.rel.pending[releaseKey{rec.IdempotencyKey, rec.Token}] = rec.LockedAt.Add(pw.IdempotencyLease)
+	l.metrics.releasesPending.Set(float64(len(l.rel.pending)))
+	if !l.rel.running {
+		l.rel.running = true
+		l.background.Add(1)
+		go l.retryReleases()
+	}
+}
+
+// retryReleases tries the pending releases every ReleaseRetryInterval,
+// until none is left or the ledger closes. A release whose lease has
+// ended is dropped untried: its key is free for the next claim anyway.
+func (l *Ledger) retryReleases() {
+	defer l.background.Done()
+	fails := faillog.New(l.log, "releasing idempotency keys")
+	t := time.NewTicker(ReleaseRetryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.quit:
+			return
+		case <-t.C:
+		}
+		l.rel.mu.Lock()
+		pending := maps.Clone(l.rel.pending)
+		l.rel.mu.Unlock()
+		now := l.clock()
+		var err error
+		var done []releaseKey
+		for k, leaseEnd := range pending {
+			if now.Before(leaseEnd) {
+				ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+				err = l.store.ReleaseIdempotency(ctx, k.key, k.token)
+				cancel()
+				if err != nil {
+					break // still away: all of them again at the next tick
+				}
+			}
+			done = append(done, k)
+		}
+		fails.Observe(now, err)
+		l.rel.mu.Lock()
+		for _, k := range done {
+			delete(l.rel.pending, k)
+		}
+		l.metrics.releasesPending.Set(float64(len(l.rel.pending)))
+		if len(l.rel.pending) == 0 {
+			l.rel.running = false
+			l.rel.mu.Unlock()
+			return
+		}
+		l.rel.mu.Unlock()
 	}
 }
 

@@ -7,6 +7,7 @@ package ledger
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +43,9 @@ type Ledger struct {
 	queue   chan *command
 	quit    chan struct{}
 	stopped chan struct{}
+
+	rel        releases       // idempotency releases to try again
+	background sync.WaitGroup // goroutines that Close waits for besides the sequencer
 }
 
 var _ pw.LedgerService = (*Ledger)(nil)
@@ -76,6 +80,7 @@ func (l *Ledger) Close() error {
 		close(l.quit)
 	}
 	<-l.stopped
+	l.background.Wait()
 	return nil
 }
 

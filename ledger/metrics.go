@@ -13,10 +13,13 @@ const statsBuckets = 14
 type metrics struct {
 	batchCommands prometheus.Histogram
 	batchUnits    prometheus.Histogram
-	batches       atomic.Uint64
-	commands      atomic.Uint64
-	units         atomic.Uint64
-	hist          [statsBuckets]atomic.Uint64
+	// releasesPending counts idempotency claims whose release waits for
+	// the store (ReleaseIdempotent).
+	releasesPending prometheus.Gauge
+	batches         atomic.Uint64
+	commands        atomic.Uint64
+	units           atomic.Uint64
+	hist            [statsBuckets]atomic.Uint64
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -26,9 +29,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "peakwallet_ledger_batch_commands", Help: "Commands committed per store transaction.", Buckets: buckets}),
 		batchUnits: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "peakwallet_ledger_batch_transfers", Help: "Transfers (batch items included) per store transaction.", Buckets: buckets}),
+		releasesPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "peakwallet_ledger_idempotency_releases_pending",
+			Help: "Idempotency keys of failed requests whose release waits for the store to answer (tried every 250 ms)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.batchCommands, m.batchUnits)
+		reg.MustRegister(m.batchCommands, m.batchUnits, m.releasesPending)
 	}
 	return m
 }

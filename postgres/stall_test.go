@@ -71,3 +71,50 @@ func TestLedgerGivesUpOnAStalledStore(t *testing.T) {
 		t.Fatalf("verify: %v %+v", err, r)
 	}
 }
+
+// TestAReleaseTheDatabaseMissedIsMadeWhenItIsBack: a request claims its
+// key, the database goes away, the request fails and its release fails
+// too. Once the database is back the ledger makes the release by itself,
+// so that the client's retry with the same key runs within a second or
+// two, not idempotency_key_in_use until the lease ends (a minute).
+func TestAReleaseTheDatabaseMissedIsMadeWhenItIsBack(t *testing.T) {
+	proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
+	s, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	l := ledger.New(s, ledger.Options{})
+	t.Cleanup(func() { l.Close() })
+	ctx := context.Background()
+	key := pw.IdempotencyKey{Principal: "op:test", Key: "k-1"}
+	claim, replay, err := l.BeginIdempotent(ctx, key, "fp")
+	if err != nil || claim == nil || replay != nil {
+		t.Fatalf("claim: %v %v %v", claim, replay, err)
+	}
+	if _, _, err := l.BeginIdempotent(ctx, key, "fp"); pw.ErrorCode(err) != pw.EIDEMINUSE {
+		t.Fatalf("the key while claimed: %v", err)
+	}
+
+	proxy.Cut()
+	rctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	l.ReleaseIdempotent(rctx, claim) // fails: the database is away
+	cancel()
+	proxy.Restore()
+	back := time.Now()
+
+	for {
+		claim, _, err := l.BeginIdempotent(ctx, key, "fp")
+		if err == nil && claim != nil {
+			break
+		}
+		if code := pw.ErrorCode(err); code != pw.EIDEMINUSE && code != pw.EUNAVAILABLE {
+			t.Fatalf("after the database came back: %v", err)
+		}
+		if time.Since(back) > 20*time.Second { // the lease is 60 s
+			t.Fatalf("still %v %v after the database came back", err, time.Since(back))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("the key was free again %v after the database came back", time.Since(back).Round(time.Millisecond))
+}
