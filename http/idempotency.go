@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -119,18 +120,25 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, rt *Rou
 // call failed with err.
 //
 // Releasing is safe whenever nothing was committed, and harmless when the
-// ledger remembered the failure: the store forgets only an in-flight record
-// still owned by the claim's token, and a committed request has marked its
+// request did commit: the store forgets only an in-flight record still
+// owned by the claim's token, and a committed request has marked its
 // record done in the same transaction. So the key is released for every
 // coded failure (busy, unavailable, a business rule the ledger chose not to
 // remember) so that the client can retry with the same key at once.
 //
-// It is NOT released when the outcome is unknown: an internal error (the
-// commit itself may have failed half-way, or succeeded with the answer
-// lost). Then the lease expires by itself after IdempotencyLease: a retry
-// meanwhile gets idempotency_key_in_use, and afterwards either the
-// remembered answer (it committed) or a fresh attempt (it did not). Never
-// can it move money twice.
+// That holds when the commit's outcome is unknown too (the connection was
+// cut as COMMIT was sent; PostgreSQL only): the batch locked the key's
+// record when it began, so the release waits for that transaction to end
+// and then finds the record done (it committed: the retry gets the
+// remembered answer) or still in flight (it did not: the retry runs it),
+// and a batch whose claim was released finds another token, or none, and
+// posts nothing (TestACommitCutAtCOMMITIsSettledByTheRetry). Until
+// 2026-11-26 such a key stayed claimed for the lease's minute, and the
+// client's retries were refused idempotency_key_in_use meanwhile.
+//
+// Only an internal error that is not a cut commit (a bug) keeps the key
+// until its lease ends: then a retry gets idempotency_key_in_use, and
+// afterwards either the remembered answer or a fresh attempt.
 //
 // A request whose own deadline passed is released like any other: the
 // ledger answers it busy only while its command is still queued, and then
@@ -140,7 +148,7 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, rt *Rou
 // deadline left its key in_use for a minute: the client's retry with the
 // same key was refused too.)
 func releasable(err error) bool {
-	return pw.ErrorCode(err) != pw.EINTERNAL
+	return pw.ErrorCode(err) != pw.EINTERNAL || errors.Is(err, pw.ErrCommitUnknown)
 }
 
 func (s *Server) release(ctx context.Context, claim *pw.IdempotencyRecord) {

@@ -36,6 +36,9 @@ var requestKeyConstraints = map[string]bool{
 // retryable reports whether a failed transaction can simply run again: the
 // server aborted it for contention, or nothing of it reached the server.
 func retryable(err error) bool {
+	if errors.Is(err, pw.ErrCommitUnknown) {
+		return false // it may have committed: running it again could do it twice
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		return pgErr.Code == codeSerializationFailure || pgErr.Code == codeDeadlockDetected

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -117,4 +118,82 @@ func TestAReleaseTheDatabaseMissedIsMadeWhenItIsBack(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("the key was free again %v after the database came back", time.Since(back).Round(time.Millisecond))
+}
+
+// TestACommitCutAtCOMMITIsSettledByTheRetry cuts a payment's transaction
+// at its COMMIT, once after PostgreSQL received it (it committed; the
+// answer is lost) and once before (it did not). Either way the caller
+// hears the outcome is unknown, gives its key back (the store takes back
+// only a key still in flight under its token, which a commit has marked
+// done), and the retry with the same key settles it at once: the
+// remembered answer if it committed, the payment run again if it did not.
+// The money moves exactly once.
+func TestACommitCutAtCOMMITIsSettledByTheRetry(t *testing.T) {
+	for _, committed := range []bool{true, false} {
+		t.Run(map[bool]string{true: "delivered", false: "dropped"}[committed], func(t *testing.T) {
+			proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
+			s, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			l := ledger.New(s, ledger.Options{})
+			t.Cleanup(func() { l.Close() })
+			ctx := context.Background()
+			bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 5, Currency: "EUR"}
+			key := pw.IdempotencyKey{Principal: "op:test", Key: "k-outcome"} // (a key containing the pattern would trip the cut)
+			render := func(v any, err error) (int, []byte) {
+				if tr, ok := v.(*pw.Transfer); ok && err == nil {
+					return 201, []byte(tr.ID)
+				}
+				return 500, nil
+			}
+			// pay claims the key and, before the payment's own transaction,
+			// calls armed (the claim commits a transaction of its own).
+			pay := func(armed func()) (*pw.IdempotencyRecord, *pw.IdempotencyRecord, error) {
+				claim, replay, err := l.BeginIdempotent(ctx, key, "fp")
+				if err != nil || replay != nil {
+					return nil, replay, err
+				}
+				armed()
+				_, err = l.CreateTransfer(pw.NewContextWithClaim(ctx, &pw.Claim{Record: claim, Render: render}), req)
+				return claim, nil, err
+			}
+
+			var fired <-chan struct{}
+			claim, _, err := pay(func() { fired = proxy.CutAt([]byte("commit\x00"), committed) })
+			if pw.ErrorCode(err) != pw.EINTERNAL || !errors.Is(err, pw.ErrCommitUnknown) {
+				t.Fatalf("a payment cut at its COMMIT: %v", err)
+			}
+			<-fired
+			proxy.Restore()
+			l.ReleaseIdempotent(ctx, claim)
+
+			_, replay, err := pay(func() {})
+			switch {
+			case err != nil:
+				t.Fatalf("the retry: %v", err)
+			case committed && (replay == nil || replay.Status != 201):
+				t.Fatalf("the retry of a payment that committed ran it again (replay %+v)", replay)
+			case !committed && replay != nil:
+				t.Fatalf("the retry of a payment that did not commit was answered from memory: %+v", replay)
+			}
+			b, err := l.Account(ctx, a.ID)
+			if err != nil || b.Balance.Posted != 5 {
+				t.Fatalf("balance %+v, %v: want 5, moved once", b, err)
+			}
+			rep, err := ledger.Verify(ctx, s)
+			if err != nil || !rep.OK() {
+				t.Fatalf("verify: %v %+v", err, rep)
+			}
+		})
+	}
 }

@@ -174,9 +174,15 @@ func (s *Store) updateOnce(ctx context.Context, fn func(ctx context.Context, tx 
 	}
 	if err := ptx.Commit(ctx); err != nil {
 		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) && !pgconn.SafeToRetry(err) {
-			// COMMIT was sent but no answer came back: it may have
-			// committed. Say so; never report "nothing moved".
+		if !errors.As(err, &pgErr) {
+			// No answer from the server: COMMIT may have reached it and
+			// committed. Say so; never report "nothing moved". Even an
+			// error pgx calls safe to retry: when the connection is cut
+			// just after COMMIT is written, pgx can report "conn closed",
+			// which it marks safe to retry, for a COMMIT the server
+			// received and carried out (TestACommitCutAtCOMMITIsSettledByTheRetry;
+			// until 2026-11-26 such a payment was run again, and refused
+			// as its key was done, or answered 503 as if nothing had moved).
 			return &pw.Error{Code: pw.EINTERNAL, Op: "postgres.Update", Message: "the commit's outcome is unknown",
 				Err: errors.Join(pw.ErrCommitUnknown, err)}
 		}

@@ -5,6 +5,7 @@
 package faultproxy
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"net/url"
@@ -21,6 +22,7 @@ type Proxy struct {
 	down    bool // cut: new connections are closed at once
 	stalled bool // stall: bytes stop flowing until Restore
 	resume  chan struct{}
+	trigger *trigger // CutAt: cut when a client sends this
 	conns   map[net.Conn]struct{}
 	wg      sync.WaitGroup
 }
@@ -55,6 +57,27 @@ func (p *Proxy) Stall() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.stalled = true
+}
+
+// trigger is an armed CutAt.
+type trigger struct {
+	pattern []byte
+	deliver bool
+	fired   chan struct{}
+}
+
+// CutAt arms a one-time cut: when a client next sends bytes containing
+// pattern, the proxy delivers them to the server first if deliver is true
+// (the server acts on them, but its answer is lost) or drops them if not,
+// then cuts every connection as Cut does, until Restore. The channel is
+// closed when it has fired. For PostgreSQL, pattern []byte("commit\x00")
+// cuts a transaction at its COMMIT: committed or not, the client cannot
+// tell.
+func (p *Proxy) CutAt(pattern []byte, deliver bool) <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.trigger = &trigger{pattern: pattern, deliver: deliver, fired: make(chan struct{})}
+	return p.trigger.fired
 }
 
 // Restore ends a cut or a stall.
@@ -99,8 +122,8 @@ func (p *Proxy) accept() {
 		}
 		p.track(c, up)
 		p.wg.Add(2)
-		go p.pipe(c, up)
-		go p.pipe(up, c)
+		go p.pipe(c, up, false)
+		go p.pipe(up, c, true)
 	}
 }
 
@@ -112,8 +135,9 @@ func (p *Proxy) track(cs ...net.Conn) {
 	}
 }
 
-// pipe copies src to dst in chunks, waiting while the proxy is stalled.
-func (p *Proxy) pipe(dst, src net.Conn) {
+// pipe copies src to dst in chunks, waiting while the proxy is stalled;
+// toServer pipes look out for an armed CutAt.
+func (p *Proxy) pipe(dst, src net.Conn, toServer bool) {
 	defer p.wg.Done()
 	defer func() {
 		dst.Close()
@@ -128,10 +152,24 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			p.mu.Lock()
-			stalled, resume := p.stalled, p.resume
+			stalled, resume, tr := p.stalled, p.resume, p.trigger
+			if tr != nil && (!toServer || !bytes.Contains(buf[:n], tr.pattern)) {
+				tr = nil
+			}
+			if tr != nil {
+				p.trigger = nil
+			}
 			p.mu.Unlock()
 			if stalled {
 				<-resume
+			}
+			if tr != nil {
+				if tr.deliver {
+					_, _ = dst.Write(buf[:n])
+				}
+				p.Cut()
+				close(tr.fired)
+				return
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
