@@ -98,7 +98,14 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 	ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), deadline)
 	defer cancel()
 	existing, err := s.intents.CreateIntent(ctx, in)
-	if err != nil {
+	switch {
+	case errors.Is(err, pw.ErrCommitUnknown):
+		// The intent may be stored and will then be paid: not "busy",
+		// which promises nothing moved. The client's retry with its key
+		// finds the intent (202) or is taken afresh.
+		Error(w, r, err)
+		return
+	case err != nil:
 		Error(w, r, busy) // the surge queue cannot take it either: the original refusal stands
 		return
 	}

@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,5 +142,58 @@ func TestPostgresStall(t *testing.T) {
 	rep, err := ledger.Verify(context.Background(), store)
 	if err != nil || !rep.OK() {
 		t.Fatalf("verify: %v %+v", err, rep)
+	}
+}
+
+// TestAnIntentCutAtCOMMITIsNotRefusedBusy: a respond-async payment whose
+// intent's COMMIT is cut may be in the surge queue, and would then be paid:
+// it is answered 500 with "outcome": "unknown", never 503 busy (which
+// promises nothing moved). The retry with its key gets the intent if it
+// was stored, or a new one if not; either way the payment is paid once.
+func TestAnIntentCutAtCOMMITIsNotRefusedBusy(t *testing.T) {
+	for _, delivered := range []bool{true, false} {
+		t.Run(map[bool]string{true: "delivered", false: "dropped"}[delivered], func(t *testing.T) {
+			proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
+			store, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, store, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
+			w := env.MustWallet(t, 100)
+			held, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			async := map[string]string{"Idempotency-Key": "queued", "Prefer": "respond-async, wait=0.5"}
+
+			fired := proxy.CutAt([]byte("commit\x00"), delivered)
+			r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 30), async)
+			<-fired
+			if p := r.Problem(t); r.Status != 500 || p.Code != pw.EINTERNAL || !strings.Contains(string(r.Body), `"outcome":"unknown"`) {
+				t.Fatalf("an intent cut at its COMMIT: %d %s", r.Status, r.Body)
+			}
+			proxy.Restore()
+			var again *Response
+			for range 100 { // the pool reconnects
+				if again = env.Do(t, "POST", "/v1/transfers", transferBody(w, 30), async); again.Status != 503 {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if again.Status != 202 {
+				t.Fatalf("the retry: %d %s", again.Status, again.Body)
+			}
+			held.Done(nil)
+			if _, err := env.Server.SettleIntents(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if b := env.MustBalance(t, w.User); b.Posted != 70 {
+				t.Fatalf("balance %d, want 70: paid other than once", b.Posted)
+			}
+			if rest, err := store.PendingIntents(context.Background(), "", 10); err != nil || len(rest) != 0 {
+				t.Fatalf("intents still pending: %v %v", rest, err)
+			}
+			mustVerify(t, store)
+		})
 	}
 }

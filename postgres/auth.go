@@ -219,7 +219,7 @@ func (s *Store) authTx(ctx context.Context, op string, fn func(tx pgx.Tx) error)
 	if err := fn(tx); err != nil {
 		return mapError(ctx, op, err)
 	}
-	return mapError(ctx, op, tx.Commit(ctx))
+	return mapError(ctx, op, commitError(op, tx.Commit(ctx)))
 }
 
 func (s *Store) CreateOTP(ctx context.Context, o *auth.OTP) error {

@@ -40,7 +40,10 @@ func (s *Store) newIntentQueue() *groupcommit.Queue[*pw.Intent, *pw.Intent] {
 // for all.
 func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]groupcommit.Result[*pw.Intent], error) {
 	results := make([]groupcommit.Result[*pw.Intent], len(batch))
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+	// A cut COMMIT is "outcome unknown", not "busy": the intents may be
+	// stored, and the settler would then pay what the client was told
+	// had not been taken (TestAnIntentCutAtCOMMITIsNotRefusedBusy).
+	err := s.inTx(ctx, "postgres.CreateIntent", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(intentsLockKey)); err != nil {
 			return err
 		}

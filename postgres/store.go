@@ -158,6 +158,13 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.T
 // updateOnce is one attempt of Update. Errors from fn are returned as they
 // are, so that the ledger's own errors reach its caller untouched.
 func (s *Store) updateOnce(ctx context.Context, fn func(ctx context.Context, tx pw.Tx) error) error {
+	return s.inTx(ctx, "postgres.Update", func(ptx pgx.Tx) error { return fn(ctx, &tx{tx: ptx}) })
+}
+
+// inTx runs fn in a READ COMMITTED transaction and commits it. Errors from
+// fn are returned as they are; an error of COMMIT without the server's
+// answer is "outcome unknown" (commitError).
+func (s *Store) inTx(ctx context.Context, op string, fn func(pgx.Tx) error) error {
 	ptx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return err
@@ -169,26 +176,27 @@ func (s *Store) updateOnce(ctx context.Context, fn func(ctx context.Context, tx 
 		_ = ptx.Rollback(rctx)
 		cancel()
 	}()
-	if err := fn(ctx, &tx{tx: ptx}); err != nil {
+	if err := fn(ptx); err != nil {
 		return err
 	}
-	if err := ptx.Commit(ctx); err != nil {
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) {
-			// No answer from the server: COMMIT may have reached it and
-			// committed. Say so; never report "nothing moved". Even an
-			// error pgx calls safe to retry: when the connection is cut
-			// just after COMMIT is written, pgx can report "conn closed",
-			// which it marks safe to retry, for a COMMIT the server
-			// received and carried out (TestACommitCutAtCOMMITIsSettledByTheRetry;
-			// until 2026-11-26 such a payment was run again, and refused
-			// as its key was done, or answered 503 as if nothing had moved).
-			return &pw.Error{Code: pw.EINTERNAL, Op: "postgres.Update", Message: "the commit's outcome is unknown",
-				Err: errors.Join(pw.ErrCommitUnknown, err)}
-		}
+	return commitError(op, ptx.Commit(ctx))
+}
+
+// commitError classifies an error of COMMIT. Without the server's answer,
+// COMMIT may have reached it and committed: the outcome is unknown, and
+// never reported as "nothing happened". Even an error pgx calls safe to
+// retry: when the connection is cut just after COMMIT is written, pgx can
+// report "conn closed", which it marks safe to retry, for a COMMIT the
+// server received and carried out (TestACommitCutAtCOMMITIsSettledByTheRetry;
+// until 2026-11-26 such a payment was run again, and refused as its key
+// was done, or answered 503 as if nothing had moved).
+func commitError(op string, err error) error {
+	var pgErr *pgconn.PgError
+	if err == nil || errors.As(err, &pgErr) {
 		return err
 	}
-	return nil
+	return &pw.Error{Code: pw.EINTERNAL, Op: op, Message: "the commit's outcome is unknown",
+		Err: errors.Join(pw.ErrCommitUnknown, err)}
 }
 
 // backoff returns a jittered delay before attempt+1: exponential from
