@@ -24,7 +24,8 @@ import (
 // synchronously, some allowing the surge queue and awaiting their intents
 // — while the connection to PostgreSQL is cut and stalled at random, with
 // few admission slots, so that payments meet busy answers, the breaker,
-// the surge queue, commits cut as they are sent and keys left claimed.
+// the surge queue, commits cut as they are sent (faultproxy.CutAt) and
+// keys left claimed.
 // Afterwards every payment must have moved its money exactly once: each
 // payer's balance is what it started with less exactly what it was told
 // was paid, each payer has exactly one transfer per payment, and verify
@@ -63,8 +64,8 @@ func TestEveryPaymentMovesMoneyExactlyOnceThroughFaults(t *testing.T) {
 	var accepted, retried atomic.Int64
 	seen := &errorCounts{m: map[string]int{}}
 	faults := make(chan struct{})
-	var cycles atomic.Int64
-	go func() { // cut, restore, stall, restore, … for as long as the payers pay
+	var cycles, commitCuts atomic.Int64
+	go func() { // cut, restore, stall, restore, cut at a COMMIT, restore, … for as long as the payers pay
 		defer close(faults)
 		pause := func() bool {
 			select {
@@ -74,8 +75,20 @@ func TestEveryPaymentMovesMoneyExactlyOnceThroughFaults(t *testing.T) {
 				return true
 			}
 		}
+		// A cut at the next COMMIT, after PostgreSQL received it or
+		// before: its outcome unknown to the server that sent it.
+		cutAtCommit := func() {
+			fired := proxy.CutAt([]byte("commit\x00"), rand.IntN(2) == 0)
+			go func() {
+				select {
+				case <-fired:
+					commitCuts.Add(1)
+				case <-ctx.Done():
+				}
+			}()
+		}
 		for {
-			for _, fault := range []func(){proxy.Cut, proxy.Restore, proxy.Stall, proxy.Restore} {
+			for _, fault := range []func(){proxy.Cut, proxy.Restore, proxy.Stall, proxy.Restore, cutAtCommit, proxy.Restore} {
 				if !pause() {
 					return
 				}
@@ -111,8 +124,8 @@ func TestEveryPaymentMovesMoneyExactlyOnceThroughFaults(t *testing.T) {
 		t.Error(err)
 	}
 	paying := time.Since(began)
-	t.Logf("%d payments paid in %v, %d cycles of faults: %d accepted into the surge queue, %d calls retried by the payers (%v; slowest %s, %v); admission refusals: %v",
-		payers*payments, paying.Round(time.Millisecond), cycles.Load(), accepted.Load(), retried.Load(), seen.m, seen.slowest, seen.longest.Round(time.Millisecond),
+	t.Logf("%d payments paid in %v, %d cycles of faults (%d commits cut): %d accepted into the surge queue, %d calls retried by the payers (%v; slowest %s, %v); admission refusals: %v",
+		payers*payments, paying.Round(time.Millisecond), cycles.Load(), commitCuts.Load(), accepted.Load(), retried.Load(), seen.m, seen.slowest, seen.longest.Round(time.Millisecond),
 		ctrl.Stats().RefusalsByName())
 	// The faults end with the payments; the checks read a whole database.
 	stopSettler()
@@ -121,9 +134,9 @@ func TestEveryPaymentMovesMoneyExactlyOnceThroughFaults(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	if accepted.Load() == 0 || retried.Load() == 0 || cycles.Load() == 0 {
-		t.Fatalf("the faults were not felt (%d accepted, %d retried, %d cycles of faults): the test proved nothing",
-			accepted.Load(), retried.Load(), cycles.Load())
+	if accepted.Load() == 0 || retried.Load() == 0 || cycles.Load() == 0 || commitCuts.Load() == 0 {
+		t.Fatalf("the faults were not felt (%d accepted, %d retried, %d cycles of faults, %d commits cut): the test proved nothing",
+			accepted.Load(), retried.Load(), cycles.Load(), commitCuts.Load())
 	}
 	for i, p := range ps {
 		if b := env.MustBalance(t, p.w.User); b.Posted != funds-p.paid {

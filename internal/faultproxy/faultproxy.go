@@ -80,11 +80,12 @@ func (p *Proxy) CutAt(pattern []byte, deliver bool) <-chan struct{} {
 	return p.trigger.fired
 }
 
-// Restore ends a cut or a stall.
+// Restore ends a cut or a stall, and disarms a CutAt that has not fired.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = false
+	p.trigger = nil
 	if p.stalled {
 		p.stalled = false
 		close(p.resume)
