@@ -186,6 +186,12 @@ func crashTest(t *testing.T, storeArgs ...string) {
 	}
 	t.Logf("all %d acknowledged transfers survived kill -9", len(acked))
 	stopServer(t, s2)
+	mustVerifyStore(t, storeArgs...)
+}
+
+// mustVerifyStore runs "peakwallet verify" on a store no server holds.
+func mustVerifyStore(t *testing.T, storeArgs ...string) {
+	t.Helper()
 	out, err := exec.Command(binary, append([]string{"verify"}, storeArgs...)...).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "OK: every invariant holds") {
 		t.Fatalf("verify after the crash: %v\n%s", err, out)
