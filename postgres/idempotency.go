@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,11 +27,14 @@ func (s *Store) ClaimIdempotency(ctx context.Context, rec *pw.IdempotencyRecord,
 	staleBefore time.Time) (*pw.IdempotencyRecord, error) {
 	const op = "postgres.ClaimIdempotency"
 	for range ClaimAttemptsMax {
+		if err := s.owner.alive(ctx, s); err != nil {
+			return nil, mapError(ctx, op, err)
+		}
 		tag, err := s.leaseExec(ctx, `INSERT INTO idempotency
-				(principal, key, fingerprint, token, state, status, body, created_at, locked_at)
-			VALUES ($1, $2, $3, $4, 'in_flight', 0, NULL, $5, $6)
+				(principal, key, fingerprint, token, state, status, body, created_at, locked_at, owner)
+			VALUES ($1, $2, $3, $4, 'in_flight', 0, NULL, $5, $6, $7)
 			ON CONFLICT (principal, key) DO NOTHING`,
-			rec.Principal, rec.Key, rec.Fingerprint, rec.Token, rec.CreatedAt, rec.LockedAt)
+			rec.Principal, rec.Key, rec.Fingerprint, rec.Token, rec.CreatedAt, rec.LockedAt, s.owner.id)
 		if err != nil {
 			return nil, mapError(ctx, op, err)
 		}
@@ -41,9 +46,17 @@ func (s *Store) ClaimIdempotency(ctx context.Context, rec *pw.IdempotencyRecord,
 		// moved nothing and may run again, but only as the same request
 		// (same fingerprint): a different body is a reused key (storetest
 		// IdempotencyStaleLease), which the ledger tells from the record.
-		tag, err = s.leaseExec(ctx, `UPDATE idempotency SET token = $3, locked_at = $4
-			WHERE principal = $1 AND key = $2 AND fingerprint = $5 AND state = 'in_flight' AND locked_at < $6`,
-			rec.Principal, rec.Key, rec.Token, rec.LockedAt, rec.Fingerprint, staleBefore)
+		// A lease is stale when it is older than the lease, or at once when
+		// its owner has stopped beating (a process killed or cut off): after
+		// a crash, a retry need not wait the lease's minute. Taking over
+		// from an owner that is in fact alive is safe too: its batch checks
+		// its token under the row's lock and posts nothing once it changed.
+		tag, err = s.leaseExec(ctx, `UPDATE idempotency SET token = $3, locked_at = $4, owner = $7
+			WHERE principal = $1 AND key = $2 AND fingerprint = $5 AND state = 'in_flight'
+				AND (locked_at < $6 OR (owner <> '' AND NOT EXISTS (SELECT 1 FROM lease_owners o
+					WHERE o.id = idempotency.owner AND o.seen_at > now() - make_interval(secs => $8))))`,
+			rec.Principal, rec.Key, rec.Token, rec.LockedAt, rec.Fingerprint, staleBefore, s.owner.id,
+			LeaseOwnerTimeout.Seconds())
 		if err != nil {
 			return nil, mapError(ctx, op, err)
 		}
@@ -112,4 +125,102 @@ func (s *Store) leaseExec(ctx context.Context, sql string, args ...any) (pgconn.
 		return br.Close()
 	})
 	return tag, err
+}
+
+// A process that holds idempotency leases beats: it stamps its row in
+// lease_owners every LeaseOwnerBeat, and a process silent for
+// LeaseOwnerTimeout is taken for dead, its leases free for the next claim
+// of their keys (times are the database's own clock, so the processes'
+// clocks do not matter).
+const (
+	LeaseOwnerBeat    = time.Second
+	LeaseOwnerTimeout = 5 * time.Second
+	// leaseOwnersKept is how long a silent process's row is kept; a lease
+	// whose owner has no row is free all the same.
+	leaseOwnersKept = 24 * time.Hour
+)
+
+// leaseOwner is this store's identity as a lease owner.
+type leaseOwner struct {
+	id      string
+	running atomic.Bool // the beat has been written once and runs
+	mu      sync.Mutex  // starting and stopping
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+func newLeaseOwner() *leaseOwner {
+	return &leaseOwner{id: pw.NewID("own", time.Now()), stop: make(chan struct{}), stopped: make(chan struct{})}
+}
+
+// alive makes sure the owner's row exists before its first lease (a lease
+// whose owner has no row is free at once) and starts the beat. Until the
+// first beat is written, every claim tries it again.
+func (o *leaseOwner) alive(ctx context.Context, s *Store) error {
+	if o.running.Load() {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.running.Load() {
+		return nil
+	}
+	select {
+	case <-o.stop:
+		return pw.Errorf(pw.EUNAVAILABLE, "the store is closed")
+	default:
+	}
+	if err := o.beat(ctx, s); err != nil {
+		return err
+	}
+	o.running.Store(true)
+	go o.run(s)
+	return nil
+}
+
+func (o *leaseOwner) beat(ctx context.Context, s *Store) error {
+	_, err := s.leaseExec(ctx, `INSERT INTO lease_owners (id, seen_at) VALUES ($1, now())
+		ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at`, o.id)
+	return err
+}
+
+func (o *leaseOwner) run(s *Store) {
+	defer close(o.stopped)
+	t := time.NewTicker(LeaseOwnerBeat)
+	defer t.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-o.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), LeaseOwnerBeat)
+		_ = o.beat(ctx, s) // a missed beat only lets others take over this process's leases sooner
+		if n%600 == 0 {
+			_, _ = s.pool.Exec(ctx, `DELETE FROM lease_owners WHERE seen_at < now() - make_interval(secs => $1)`,
+				leaseOwnersKept.Seconds())
+		}
+		cancel()
+	}
+}
+
+// close stops the beat and removes the owner's row: what leases it still
+// holds (requests that could not give their keys back) are free at once.
+func (o *leaseOwner) close(s *Store) {
+	o.mu.Lock()
+	select {
+	case <-o.stop:
+		o.mu.Unlock()
+		return
+	default:
+		close(o.stop)
+	}
+	running := o.running.Load()
+	o.mu.Unlock()
+	if running {
+		<-o.stopped
+		ctx, cancel := context.WithTimeout(context.Background(), LeaseOwnerBeat)
+		_, _ = s.pool.Exec(ctx, `DELETE FROM lease_owners WHERE id = $1`, o.id)
+		cancel()
+	}
 }

@@ -197,3 +197,45 @@ func TestACommitCutAtCOMMITIsSettledByTheRetry(t *testing.T) {
 		})
 	}
 }
+
+// TestALeaseOfAStoppedProcessIsFreeAtOnce: while the process holding a
+// key's lease lives, another process's claim of the key finds it in
+// flight; once that process is gone (closed here; killed, its beat stops
+// and it is taken for dead after LeaseOwnerTimeout, as the kill -9 test in
+// cmd/peakwallet shows), the next claim of the same request takes the
+// lease over at once instead of after the lease's minute.
+func TestALeaseOfAStoppedProcessIsFreeAtOnce(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	a, err := postgres.Open(ctx, dsn, postgres.Options{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := postgres.Open(ctx, dsn, postgres.Options{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	rec := func(token string) *pw.IdempotencyRecord {
+		return &pw.IdempotencyRecord{IdempotencyKey: pw.IdempotencyKey{Principal: "op:test", Key: "k"}, Fingerprint: "fp",
+			Token: token, State: pw.IdempotencyInFlight, CreatedAt: now, LockedAt: now}
+	}
+	staleBefore := now.Add(-pw.IdempotencyLease)
+	if ex, err := a.ClaimIdempotency(ctx, rec("a"), staleBefore); err != nil || ex != nil {
+		t.Fatalf("a's claim: %+v %v", ex, err)
+	}
+	if ex, err := b.ClaimIdempotency(ctx, rec("b"), staleBefore); err != nil || ex == nil || ex.Token != "a" {
+		t.Fatalf("b's claim while a lives: %+v %v, want a's lease in flight", ex, err)
+	}
+	a.Close()
+	if ex, err := b.ClaimIdempotency(ctx, rec("b"), staleBefore); err != nil || ex != nil {
+		t.Fatalf("b's claim once a has stopped: %+v %v, want the lease taken over", ex, err)
+	}
+	other := rec("c")
+	other.Fingerprint = "another body"
+	if ex, err := b.ClaimIdempotency(ctx, other, staleBefore); err != nil || ex == nil || ex.Fingerprint != "fp" {
+		t.Fatalf("another request with the key: %+v %v, want the existing lease (reused key)", ex, err)
+	}
+}

@@ -59,6 +59,7 @@ type Store struct {
 	pool    *pgxpool.Pool
 	schema  string
 	intentQ *groupcommit.Queue[*pw.Intent, *pw.Intent] // intents waiting for their group commit
+	owner   *leaseOwner                                // this store's identity as a holder of idempotency leases
 }
 
 var _ pw.Store = (*Store)(nil)
@@ -110,7 +111,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, mapError(ctx, op, err)
 	}
-	s := &Store{pool: pool, schema: opts.Schema}
+	s := &Store{pool: pool, schema: opts.Schema, owner: newLeaseOwner()}
 	s.intentQ = s.newIntentQueue()
 	if err := s.Migrate(ctx); err != nil {
 		pool.Close()
@@ -119,8 +120,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// Close closes every connection of the pool, waiting for those in use.
+// Close stops the store's lease-owner beat (its leases are then free for
+// the next claim) and closes every connection of the pool, waiting for
+// those in use.
 func (s *Store) Close() error {
+	s.owner.close(s)
 	s.pool.Close()
 	return nil
 }
