@@ -326,7 +326,7 @@ func TestSurgeQueueSettlesOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	async := map[string]string{"Idempotency-Key": "surge-1", "Prefer": "respond-async, wait=0.05"}
+	async := map[string]string{"Idempotency-Key": "surge-1", "Prefer": "respond-async, wait=0.5"}
 	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), async)
 	if r.Status != http.StatusAccepted || !strings.HasPrefix(r.Header.Get("Location"), "/v1/intents/int_") {
 		t.Fatalf("busy with respond-async: %d %v %s", r.Status, r.Header, r.Body)
@@ -380,7 +380,7 @@ func TestSurgeQueueAfterSyncRetry(t *testing.T) {
 	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
 	w := env.MustWallet(t, 100)
 	held, _ := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
-	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 30), map[string]string{"Idempotency-Key": "k", "Prefer": "respond-async, wait=0.05"})
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 30), map[string]string{"Idempotency-Key": "k", "Prefer": "respond-async, wait=0.5"})
 	if r.Status != 202 {
 		t.Fatalf("%d %s", r.Status, r.Body)
 	}

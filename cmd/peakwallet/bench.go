@@ -335,6 +335,13 @@ func localTarget(store pw.Store, maxBatch, batchesInFlight int, overHTTP bool, c
 	return t, nil
 }
 
+// setupRetry is how the bench's set-up (accounts, top-ups, operators)
+// retries: patiently, since it must not fail on a server that is busy or
+// holds few requests at once (a server limited to one slot, in a test on a
+// loaded machine, refused account openings past the default eight attempts).
+var setupRetry = pwhttp.RetryPolicy{Attempts: 40, BackoffFirst: 50 * time.Millisecond, BackoffMax: 2 * time.Second,
+	CallTimeout: 2 * time.Minute}
+
 // benchClient is a client that does not retry: the bench counts every
 // refusal as it is.
 func benchClient(url, key string, callers int) *pwhttp.Client {

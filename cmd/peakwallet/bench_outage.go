@@ -56,7 +56,7 @@ func runOutageBench(ctx context.Context, f *benchFlags, env *environment) error 
 	}
 	// The setup and the read-back retry, as clients should: a transfer is
 	// missing only when the server says so, not when a read was refused.
-	setup := pwhttp.NewClient(f.url, f.key, httpClient(f.callers))
+	setup := pwhttp.NewClient(f.url, f.key, httpClient(f.callers)).WithRetry(setupRetry)
 	keys := []string{f.key}
 	if f.principals > 1 {
 		var err error

@@ -152,7 +152,7 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	// load balancer; a request waiting for one counts in its latency. The
 	// requests measured go through the lean FastClient, so that the
 	// generator costs the machine much less than the server it loads.
-	setup := pwhttp.NewClient(url, key, httpClient(f.callers))
+	setup := pwhttp.NewClient(url, key, httpClient(f.callers)).WithRetry(setupRetry)
 	keys := []string{key}
 	if f.url != "" && f.principals > 1 {
 		// A surge comes from many clients: operators with keys of their

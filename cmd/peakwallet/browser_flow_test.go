@@ -152,6 +152,26 @@ func TestBrowserUserJourney(t *testing.T) {
 	screenshot(t, ctx, "queued")
 	run(t, ctx, "settled", chromedp.WaitVisible(chromedp.CSS("#pay-state.paid")))
 
+	// The answer lost: the payment commits, but the proxy answers 500 with
+	// "outcome": "unknown", as a server whose database connection broke at
+	// COMMIT does. The app must not call it failed nor start a new attempt:
+	// it says the payment may have gone through and checks again with the
+	// same key, which answers the payment made (a replay), paid once.
+	p.setMode(modeAnswerLost)
+	pay("pay as the answer is lost", "3", "lost answer")
+	var unsure string
+	run(t, ctx, "outcome unknown",
+		chromedp.WaitVisible(chromedp.CSS("#pay-state.busy .countdown")),
+		readInto(&unsure, chromedp.Text(chromedp.CSS("#pay-state"))),
+	)
+	if !strings.Contains(unsure, "may already have gone through") || strings.Contains(unsure, "Nothing was paid") {
+		t.Fatalf("a lost answer shows %q", unsure)
+	}
+	run(t, ctx, "checked after the lost answer", chromedp.WaitVisible(chromedp.CSS("#pay-state.paid")))
+	if keys := p.paymentKeys(); len(keys) != 8 || keys[6] != keys[7] {
+		t.Fatalf("the check after a lost answer used another Idempotency-Key: %q", keys)
+	}
+
 	pay("pay too much", "99", "too much") // under the step-up threshold, over the balance
 	var failed string
 	run(t, ctx, "insufficient funds",
@@ -169,8 +189,8 @@ func TestBrowserUserJourney(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#h-q"), "lunch"),
 		readInto(&count, chromedp.Text(chromedp.CSS("[data-count]"))),
 	)
-	if !strings.HasPrefix(count, "Showing 1 of 5") {
-		t.Fatalf("history count = %q, want 1 of 5 (top-up and four payments)", count)
+	if !strings.HasPrefix(count, "Showing 1 of 6") {
+		t.Fatalf("history count = %q, want 1 of 6 (top-up and five payments: the lost answer's once)", count)
 	}
 	run(t, ctx, "clear the search", evalVoid(`const q = document.getElementById("h-q"); q.value = ""; q.dispatchEvent(new Event("input", {bubbles: true}))`))
 	screenshot(t, ctx, "history")

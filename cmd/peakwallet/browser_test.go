@@ -181,6 +181,7 @@ const (
 	modePass   proxyMode = iota
 	modeBusy             // the next payment: 503 busy, Retry-After: 2; then pass
 	modeQueued           // the next payment: pay upstream, answer 202 queued, settle on the third poll
+	modeAnswerLost       // the next payment: pay upstream, answer 500 "outcome": "unknown" (a commit cut); then pass
 )
 
 // faultProxy forwards everything to the server, except what its mode says.
@@ -214,6 +215,13 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 				w.Header().Set("Content-Type", "application/problem+json")
 				w.WriteHeader(http.StatusServiceUnavailable)
 				io.WriteString(w, `{"type":"https://peakwallet.dev/problems/busy","title":"Busy","status":503,"code":"busy","detail":"the server is busy"}`)
+				return
+			case modeAnswerLost:
+				p.mode = modePass
+				p.forward(t, r)
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.WriteHeader(http.StatusInternalServerError)
+				io.WriteString(w, `{"type":"https://peakwallet.dev/problems/internal","title":"Internal error","status":500,"code":"internal","detail":"internal error","outcome":"unknown"}`)
 				return
 			case modeQueued:
 				p.mode = modePass

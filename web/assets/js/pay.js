@@ -109,23 +109,32 @@ const PWPay = (() => {
         const code = res.data.code;
         if (code === "mfa_required") return askMFA(app, form, state, show, attempt, mfa);
         if (res.status === 401) { saveAttempt(null); return app.loggedOut(); }
-        const later = res.status === 0 || res.status === 503 || res.status === 429 || code === "idempotency_key_in_use";
+        // A 500 whose outcome is unknown (the database connection broke as
+        // the payment was committed) may have paid: only a retry with the
+        // same key can tell, never a new attempt.
+        const unknown = res.status === 500 && res.data.outcome === "unknown";
+        const later = res.status === 0 || res.status === 503 || res.status === 429 || code === "idempotency_key_in_use" || unknown;
         if (!later) {
           saveAttempt(null); // a final answer: the next try is a new attempt
           show("failed", el("p", { class: "error" }, PW.problemText(res)));
           return;
         }
         const wait = res.status === 0 ? Math.min(2 ** tries, 30) : PW.retryAfter(res);
+        const unsure = res.status === 0 || unknown; // the last answer was lost: it may have paid
         if (tries >= AutoRetriesMax) {
           const again = el("button", { type: "button" }, t("pay.try_again"));
           again.addEventListener("click", () => pay(app, form, state, attempt, mfa));
-          show("busy", el("p", null, PW.problemText(res)), el("p", null, t("pay.still_busy")), again);
+          show("busy", el("p", null, unknown ? t("pay.outcome_unknown") : PW.problemText(res)),
+            el("p", null, t(unsure ? "pay.still_unsure" : "pay.still_busy")), again);
           return;
         }
         const line = el("p", { class: "countdown" });
         const cancel = el("button", { type: "button", class: "secondary" }, t("action.cancel"));
-        const kind = code === "maintenance" ? "pay.maintenance_in" : res.status === 429 ? "pay.limited_in" : res.status === 0 ? "pay.offline_in" : "pay.busy_in";
-        show("busy", el("p", { class: "title" }, PW.problemText(res)), line, el("p", { class: "hint" }, t("pay.safe_retry")), cancel);
+        const kind = code === "maintenance" ? "pay.maintenance_in" : res.status === 429 ? "pay.limited_in" : res.status === 0 ? "pay.offline_in" : unknown ? "pay.checking_in" : "pay.busy_in";
+        // A refusal (503, 429, 409) moved nothing; a lost answer may have.
+        const hint = unsure ? "pay.maybe_paid" : "pay.safe_retry";
+        const title = unknown ? t("pay.outcome_unknown") : PW.problemText(res);
+        show("busy", el("p", { class: "title" }, title), line, el("p", { class: "hint" }, t(hint)), cancel);
         const waiting = PW.countdown(line, wait, kind);
         cancel.addEventListener("click", () => waiting.cancel());
         if (!(await waiting)) {
