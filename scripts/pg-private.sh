@@ -42,7 +42,11 @@ as() {
 start() {
 	# -w: return only once the server accepts connections (after crash
 	# recovery, when the last stop was immediate); -t bounds that wait.
-	as "$bin/pg_ctl" start -w -t 60 -D "$data" -l "$dir/postgres.log" -o "-p $port" >/dev/null
+	if ! as "$bin/pg_ctl" start -w -t 60 -D "$data" -l "$dir/postgres.log" -o "-p $port" >/dev/null; then
+		echo "pg-private: the server did not start; the end of $dir/postgres.log:" >&2
+		tail -n 20 "$dir/postgres.log" >&2 || true
+		return 1
+	fi
 }
 
 case $cmd in
