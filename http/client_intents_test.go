@@ -188,3 +188,30 @@ func TestIntentEventsAreFramedAsTheStandardSays(t *testing.T) {
 		t.Fatalf("the stream of a settled intent: %q", body)
 	}
 }
+
+// TestEventStreamsEndWhenTheServerDrains: an intent's event stream held
+// open for a pending intent ends when the server starts to drain, so that
+// a handover is not held up by it (a stream lasts up to 50 s, the drain
+// 30 s); its client reconnects, to the process taking over.
+func TestEventStreamsEndWhenTheServerDrains(t *testing.T) {
+	env, w, release := surgeEnv(t)
+	defer release()
+	_, in, err := env.Client.CreateTransferOrQueue(within(500*time.Millisecond),
+		pw.TransferCreate{FromAccount: w.User.ID, ToAccount: w.Merchant.ID, Amount: 5, Currency: "EUR"})
+	if err != nil || in == nil {
+		t.Fatalf("at a surge: %+v %v", in, err)
+	}
+	events := streamEvents(t, env, in.ID)
+	if first := <-events; first.Status != pw.IntentPending {
+		t.Fatalf("first event %+v", first)
+	}
+	env.Server.SetDraining(true)
+	select {
+	case ev, open := <-events:
+		if open {
+			t.Fatalf("an event instead of the end: %+v", ev)
+		}
+	case <-time.After(5 * time.Second): // IntentEventsTimeout is 50 s
+		t.Fatal("the stream stayed open while the server drained")
+	}
+}

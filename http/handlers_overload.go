@@ -54,7 +54,8 @@ func serveIntent(s *Server, rt *Route) http.Handler {
 
 // serveIntentEvents streams an intent's state as server-sent events: one
 // "intent" event now and one at each change, until it is final (then the
-// stream ends) or IntentEventsTimeout passes (the client reconnects).
+// stream ends), IntentEventsTimeout passes or the server drains (the
+// client reconnects).
 func serveIntentEvents(s *Server, rt *Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := s.ownIntent(r.Context(), r)
@@ -89,6 +90,8 @@ func serveIntentEvents(s *Server, rt *Route) http.Handler {
 			select {
 			case <-ctx.Done():
 				return
+			case <-s.drained:
+				return // the server is shutting down: the client reconnects elsewhere
 			case <-s.settled.wait():
 			case <-poll.C:
 			}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -114,6 +115,8 @@ type Server struct {
 	metrics  *metrics
 	openapi  []byte
 	draining atomic.Bool
+	drained  chan struct{} // closed by the first SetDraining(true): event streams end
+	drainOne sync.Once
 	inFlight atomic.Int64
 
 	admission     *admission.Controller
@@ -145,6 +148,7 @@ func NewServer(cfg Config) *Server {
 		now:        cfg.Now,
 		routes:     Routes(),
 		mux:        http.NewServeMux(),
+		drained:    make(chan struct{}),
 
 		admission:     cfg.Admission,
 		maintenance:   cfg.Maintenance,
@@ -247,8 +251,16 @@ func (h *headerRecorder) WriteHeader(status int) {
 }
 
 // SetDraining marks the server as shutting down: /readyz answers 503 so
-// that load balancers stop sending new requests, while in-flight ones finish.
-func (s *Server) SetDraining(draining bool) { s.draining.Store(draining) }
+// that load balancers stop sending new requests, while in-flight ones
+// finish. Event streams end at once (their clients reconnect, to the
+// process taking over): they would otherwise hold the drain for up to
+// IntentEventsTimeout, longer than serve's ShutdownTimeout.
+func (s *Server) SetDraining(draining bool) {
+	s.draining.Store(draining)
+	if draining {
+		s.drainOne.Do(func() { close(s.drained) })
+	}
+}
 
 // Draining reports whether SetDraining(true) was called.
 func (s *Server) Draining() bool { return s.draining.Load() }
