@@ -62,16 +62,21 @@ func CreateIntents(batch []*Intent, pending int, find func(*Intent) (*Intent, er
 // later, in order, through the ledger with the request's own idempotency
 // key: however often it is retried or settled, it posts at most once.
 type Intent struct {
-	ID             string       `json:"id"`
-	Principal      string       `json:"-"` // Principal.String() of who asked
-	IdempotencyKey string       `json:"idempotency_key"`
-	Fingerprint    string       `json:"-"` // of the original POST /v1/transfers
-	Body           []byte       `json:"-"` // the request's exact bytes
-	Status         string       `json:"status"`
-	TransferID     string       `json:"transfer_id,omitempty"`
-	Error          *IntentError `json:"error,omitempty"`
-	CreatedAt      time.Time    `json:"created_at"`
-	UpdatedAt      time.Time    `json:"updated_at"`
+	ID             string `json:"id"`
+	Principal      string `json:"-"` // Principal.String() of who asked
+	IdempotencyKey string `json:"idempotency_key"`
+	Fingerprint    string `json:"-"` // of the original POST /v1/transfers
+	Body           []byte `json:"-"` // the request's exact bytes
+	// Authorized says the server checked, when it accepted the intent,
+	// that its principal may make the payment (auth.Guard's checks, with
+	// the request's credentials and MFA code); only then is it settled for
+	// that principal. Intents stored before the check existed are not.
+	Authorized bool         `json:"-"`
+	Status     string       `json:"status"`
+	TransferID string       `json:"transfer_id,omitempty"`
+	Error      *IntentError `json:"error,omitempty"`
+	CreatedAt  time.Time    `json:"created_at"`
+	UpdatedAt  time.Time    `json:"updated_at"`
 }
 
 // IntentError is why an intent failed.

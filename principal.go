@@ -1,6 +1,9 @@
 package peakwallet
 
-import "context"
+import (
+	"context"
+	"strings"
+)
 
 // PrincipalKind names who is calling.
 type PrincipalKind string
@@ -51,6 +54,18 @@ func (p Principal) IsOperator(roles ...string) bool {
 
 // String is the stable name used to scope idempotency keys: "kind:id".
 func (p Principal) String() string { return string(p.Kind) + ":" + p.ID }
+
+// ParsePrincipal reads what String wrote: the kind and the ID (role,
+// scope and session are not in it).
+func ParsePrincipal(s string) (Principal, error) {
+	kind, id, ok := strings.Cut(s, ":")
+	switch k := PrincipalKind(kind); {
+	case !ok || id == "":
+	case k == PrincipalOperator, k == PrincipalMerchant, k == PrincipalUser:
+		return Principal{Kind: k, ID: id}, nil
+	}
+	return Principal{}, Errorf(EINVALID, "%q is not a principal", s)
+}
 
 type principalKey struct{}
 

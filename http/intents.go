@@ -10,6 +10,7 @@ import (
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
+	"github.com/peakwallet/peakwallet/auth"
 	"github.com/peakwallet/peakwallet/internal/faillog"
 )
 
@@ -50,6 +51,12 @@ const (
 	IntentEventsPoll = time.Second
 )
 
+// paymentAuthorizer is the Guard's check of a payment without moving it
+// (auth.Guard.AuthorizePayment).
+type paymentAuthorizer interface {
+	AuthorizePayment(ctx context.Context, req pw.TransferCreate) error
+}
+
 // errNotNow says an intent could not be settled now; it stays pending.
 var errNotNow = errors.New("not now")
 
@@ -76,6 +83,16 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 		Error(w, r, err)
 		return
 	}
+	// Nothing is accepted that could not be paid by this principal: the
+	// checks a payment meets (who may move money, whose account, a
+	// step-up) are made now, with the request's credentials and MFA code,
+	// and their answer is the answer (TestTheSurgeQueueAuthorizesWhenItAccepts).
+	if a, ok := s.ledger.(paymentAuthorizer); ok {
+		if err := a.AuthorizePayment(r.Context(), req); err != nil {
+			Error(w, r, err)
+			return
+		}
+	}
 	select {
 	case s.intentWriters <- struct{}{}:
 		defer func() { <-s.intentWriters }()
@@ -87,7 +104,7 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 	now := s.now().UTC().Truncate(time.Microsecond)
 	in := &pw.Intent{ID: pw.NewID(pw.PrefixIntent, now), Principal: p.String(), IdempotencyKey: key,
 		Fingerprint: Fingerprint(r.Method, r.URL.Path, body), Body: body, Status: pw.IntentPending,
-		CreatedAt: now, UpdatedAt: now}
+		CreatedAt: now, UpdatedAt: now, Authorized: true}
 	// The write goes on if the client leaves (it is the client's payment;
 	// a retry with its key finds it), but not past the request's deadline:
 	// a client told nothing in time must hear busy, not wait.
@@ -222,6 +239,22 @@ func (s *Server) settle(ctx context.Context, in *pw.Intent) error {
 }
 
 func (s *Server) settleClaimed(ctx context.Context, in *pw.Intent) error {
+	// The settlement acts for the intent's principal, which was authorized
+	// to make this payment when the intent was accepted (acceptIntent).
+	// Until 2026-11-26 it acted for no one, and behind the Guard (serve)
+	// every intent failed "unauthorized": the surge queue of the real
+	// server paid nothing (TestSurgeQueuePaysBehindTheGuard).
+	if !in.Authorized {
+		// Accepted by a server that did not check it (before 2026-11-26):
+		// failed, never paid unchecked; the client may send it again.
+		return s.finishIntent(ctx, in, nil, pw.Errorf(pw.EFORBIDDEN,
+			"this payment was accepted before it could be authorized; send it again"))
+	}
+	p, err := pw.ParsePrincipal(in.Principal)
+	if err != nil {
+		return s.finishIntent(ctx, in, nil, pw.Errorf(pw.EINVALID, "the intent's principal cannot be read"))
+	}
+	ctx = auth.NewContextAuthorizedEarlier(pw.NewContextWithPrincipal(ctx, p))
 	key := pw.IdempotencyKey{Principal: in.Principal, Key: in.IdempotencyKey}
 	claim, replay, err := s.ledger.BeginIdempotent(ctx, key, in.Fingerprint)
 	switch {

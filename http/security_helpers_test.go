@@ -95,6 +95,7 @@ var testLimits = auth.Limits{
 // in auth/) and an in-memory outbox.
 type SecEnv struct {
 	HTTP   *httptest.Server
+	Server *pwhttp.Server
 	Auth   *auth.Service
 	Ledger *ledger.Ledger
 	Store  *sqlite.Store
@@ -107,6 +108,13 @@ type SecEnv struct {
 
 func MustOpenSecEnv(tb testing.TB, limits auth.Limits) *SecEnv {
 	tb.Helper()
+	return mustOpenSecEnvWith(tb, limits, nil)
+}
+
+// mustOpenSecEnvWith is MustOpenSecEnv with more of the server's
+// configuration (admission control, the surge queue) set by more.
+func mustOpenSecEnvWith(tb testing.TB, limits auth.Limits, more func(*pwhttp.Config, *sqlite.Store)) *SecEnv {
+	tb.Helper()
 	store, err := sqlite.Open(filepath.Join(tb.TempDir(), "peakwallet.db"), sqlite.Options{})
 	if err != nil {
 		tb.Fatal(err)
@@ -117,20 +125,24 @@ func MustOpenSecEnv(tb testing.TB, limits auth.Limits) *SecEnv {
 	box := &Outbox{}
 	svc := auth.New(store, l, auth.Options{Now: clock.Now, Logger: log, Sender: box, Limits: limits,
 		Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}, StepUpThreshold: 50_00})
-	srv := pwhttp.NewServer(pwhttp.Config{
+	cfg := pwhttp.Config{
 		Ledger:        l,
 		Authenticator: pwhttp.Authenticators{pwhttp.NewOperatorAuthenticator(operatorKey), svc},
 		Security:      svc,
 		Logger:        log,
 		Registry:      prometheus.NewRegistry(),
-	})
+	}
+	if more != nil {
+		more(&cfg, store)
+	}
+	srv := pwhttp.NewServer(cfg)
 	hs := httptest.NewServer(srv.Handler())
 	tb.Cleanup(func() {
 		hs.Close()
 		l.Close()
 		store.Close()
 	})
-	return &SecEnv{HTTP: hs, Auth: svc, Ledger: l, Store: store, Clock: clock, Outbox: box}
+	return &SecEnv{HTTP: hs, Server: srv, Auth: svc, Ledger: l, Store: store, Clock: clock, Outbox: box}
 }
 
 // Do sends a request with token (none when ""); headers add to it.

@@ -12,7 +12,7 @@ import (
 
 var _ pw.IntentStore = (*Store)(nil)
 
-const intentColumns = "id, principal, key, fingerprint, body, status, transfer_id, error_code, error_message, created_at, updated_at"
+const intentColumns = "id, principal, key, fingerprint, body, status, transfer_id, error_code, error_message, created_at, updated_at, authorized"
 
 // intentsLockKey serializes the creation of intents across processes, so
 // that the count of pending intents cannot be raced past its bound. It is
@@ -57,8 +57,8 @@ func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]gro
 					in.Principal, in.IdempotencyKey))
 			},
 			func(in *pw.Intent) error {
-				_, err := tx.Exec(ctx, "INSERT INTO intents ("+intentColumns+") VALUES ($1, $2, $3, $4, $5, 'pending', NULL, NULL, NULL, $6, $7)",
-					in.ID, in.Principal, in.IdempotencyKey, in.Fingerprint, in.Body, in.CreatedAt, in.UpdatedAt)
+				_, err := tx.Exec(ctx, "INSERT INTO intents ("+intentColumns+") VALUES ($1, $2, $3, $4, $5, 'pending', NULL, NULL, NULL, $6, $7, $8)",
+					in.ID, in.Principal, in.IdempotencyKey, in.Fingerprint, in.Body, in.CreatedAt, in.UpdatedAt, in.Authorized)
 				return err
 			},
 			func(i int, ex *pw.Intent) { results[i].Value = ex },
@@ -114,7 +114,7 @@ func scanIntent(row pgx.Row) (*pw.Intent, error) {
 	var in pw.Intent
 	var transfer, code, msg *string
 	err := row.Scan(&in.ID, &in.Principal, &in.IdempotencyKey, &in.Fingerprint, &in.Body, &in.Status,
-		&transfer, &code, &msg, &in.CreatedAt, &in.UpdatedAt)
+		&transfer, &code, &msg, &in.CreatedAt, &in.UpdatedAt, &in.Authorized)
 	if errNoRows(err) {
 		return nil, pw.Errorf(pw.ENOTFOUND, "intent not found")
 	}

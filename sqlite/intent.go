@@ -12,7 +12,7 @@ import (
 
 var _ pw.IntentStore = (*Store)(nil)
 
-const intentColumns = "id, principal, key, fingerprint, body, status, transfer_id, error_code, error_message, created_at, updated_at"
+const intentColumns = "id, principal, key, fingerprint, body, status, transfer_id, error_code, error_message, created_at, updated_at, authorized"
 
 // CreateIntent implements peakwallet.IntentStore. Intents are written in
 // group commits (internal/groupcommit), as the ledger writes payments:
@@ -50,8 +50,8 @@ func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]gro
 				in.Principal, in.IdempotencyKey))
 		},
 		func(in *pw.Intent) error {
-			_, err := tx.ExecContext(ctx, "INSERT INTO intents ("+intentColumns+") VALUES (?, ?, ?, ?, ?, 'pending', NULL, NULL, NULL, ?, ?)",
-				in.ID, in.Principal, in.IdempotencyKey, in.Fingerprint, in.Body, micros(in.CreatedAt), micros(in.UpdatedAt))
+			_, err := tx.ExecContext(ctx, "INSERT INTO intents ("+intentColumns+") VALUES (?, ?, ?, ?, ?, 'pending', NULL, NULL, NULL, ?, ?, ?)",
+				in.ID, in.Principal, in.IdempotencyKey, in.Fingerprint, in.Body, micros(in.CreatedAt), micros(in.UpdatedAt), in.Authorized)
 			return err
 		},
 		func(i int, ex *pw.Intent) { results[i].Value = ex },
@@ -103,7 +103,7 @@ func scanIntent(row interface{ Scan(...any) error }) (*pw.Intent, error) {
 	var transfer, code, msg sql.NullString
 	var created, updated int64
 	err := row.Scan(&in.ID, &in.Principal, &in.IdempotencyKey, &in.Fingerprint, &in.Body, &in.Status,
-		&transfer, &code, &msg, &created, &updated)
+		&transfer, &code, &msg, &created, &updated, &in.Authorized)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, pw.Errorf(pw.ENOTFOUND, "intent not found")
 	}

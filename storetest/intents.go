@@ -93,6 +93,7 @@ func newIntent(principal, key string, at time.Time) *pw.Intent {
 func testIntentsCreateOnce(t *testing.T, open Opener) {
 	s, ctx, now := openIntents(t, open), context.Background(), NewClock().Now()
 	in := newIntent("merchant:m1", "k1", now)
+	in.Authorized = true
 	if ex, err := s.CreateIntent(ctx, in); err != nil || ex != nil {
 		t.Fatalf("CreateIntent: %v, %v", ex, err)
 	}
@@ -105,15 +106,19 @@ func testIntentsCreateOnce(t *testing.T, open Opener) {
 		t.Fatalf("the second intent was stored: %v", err)
 	}
 	// The key is scoped to its principal.
-	if ex, err := s.CreateIntent(ctx, newIntent("merchant:m2", "k1", now)); err != nil || ex != nil {
+	unchecked := newIntent("merchant:m2", "k1", now)
+	if ex, err := s.CreateIntent(ctx, unchecked); err != nil || ex != nil {
 		t.Fatalf("other principal: %v, %v", ex, err)
+	}
+	if got, err := s.Intent(ctx, unchecked.ID); err != nil || got.Authorized {
+		t.Fatalf("an intent stored unauthorized reads back %+v, %v", got, err)
 	}
 	got, err := s.Intent(ctx, in.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Status != pw.IntentPending || got.Principal != in.Principal || got.IdempotencyKey != "k1" ||
-		got.Fingerprint != in.Fingerprint || string(got.Body) != string(in.Body) || !got.CreatedAt.Equal(now) {
+		got.Fingerprint != in.Fingerprint || string(got.Body) != string(in.Body) || !got.CreatedAt.Equal(now) || !got.Authorized {
 		t.Fatalf("read back %+v", got)
 	}
 	if _, err := s.Intent(ctx, pw.NewID(pw.PrefixIntent, now)); pw.ErrorCode(err) != pw.ENOTFOUND {

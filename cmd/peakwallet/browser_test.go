@@ -178,10 +178,10 @@ func pollTrue(js string) chromedp.Action[chromedp.Void] {
 type proxyMode int
 
 const (
-	modePass   proxyMode = iota
-	modeBusy             // the next payment: 503 busy, Retry-After: 2; then pass
-	modeQueued           // the next payment: pay upstream, answer 202 queued, settle on the third poll
-	modeAnswerLost       // the next payment: pay upstream, answer 500 "outcome": "unknown" (a commit cut); then pass
+	modePass       proxyMode = iota
+	modeBusy                 // the next payment: 503 busy, Retry-After: 2; then pass
+	modeQueued               // the next payment: pay upstream, answer 202 queued, settle on the third poll
+	modeAnswerLost           // the next payment: pay upstream, answer 500 "outcome": "unknown" (a commit cut); then pass
 )
 
 // faultProxy forwards everything to the server, except what its mode says.

@@ -19,18 +19,40 @@ import (
 // idempotency keys) sees no failed request, and every acknowledged
 // transfer is in the store afterwards.
 func TestHandoverZeroFailedRequests(t *testing.T) {
+	handoverTest(t, false)
+}
+
+// TestHandoverWithTheSurgeQueue: the same with two admission slots and
+// half the payers allowing the surge queue (CreateTransferOrQueue, then
+// AwaitIntent). Intents the old process accepted are settled by the new
+// one, their event streams end as the old one drains and are followed
+// again on the new one, and every payment is made exactly once.
+func TestHandoverWithTheSurgeQueue(t *testing.T) {
+	handoverTest(t, true, "--limit-min", "2", "--limit-max", "2")
+}
+
+func handoverTest(t *testing.T, async bool, serverArgs ...string) {
 	data := t.TempDir()
-	old := startServer(t, "--data", data)
+	old := startServer(t, append([]string{"--data", data}, serverArgs...)...)
 	from, to := setup(t, old.client)
 	u, err := url.Parse(old.url)
 	if err != nil {
 		t.Fatal(err)
 	}
+	starting := make([]int64, len(from))
+	for i, a := range from {
+		acc, err := old.client.Account(context.Background(), a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		starting[i] = acc.Balance.Posted
+	}
 
-	var failed atomic.Int64
+	var failed, queued atomic.Int64
 	var firstErr atomic.Value
 	var mu sync.Mutex
 	var acked []string
+	paid := make([]int64, len(from))
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range 8 {
@@ -45,8 +67,19 @@ func TestHandoverZeroFailedRequests(t *testing.T) {
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				ctx = pw.NewContextWithIdempotencyKey(ctx, fmt.Sprintf("h%d-%d", w, i))
-				tr, err := old.client.CreateTransfer(ctx, pw.TransferCreate{
-					FromAccount: from[w%len(from)].ID, ToAccount: to[i%len(to)].ID, Amount: 1, Currency: "EUR"})
+				req := pw.TransferCreate{FromAccount: from[w].ID, ToAccount: to[i%len(to)].ID, Amount: 1, Currency: "EUR"}
+				var tr *pw.Transfer
+				var err error
+				if async && w%2 == 1 {
+					var in *pw.Intent
+					tr, in, err = old.client.CreateTransferOrQueue(ctx, req)
+					if err == nil && in != nil {
+						queued.Add(1)
+						tr, err = old.client.AwaitIntent(ctx, in.ID)
+					}
+				} else {
+					tr, err = old.client.CreateTransfer(ctx, req)
+				}
 				cancel()
 				if err != nil {
 					failed.Add(1)
@@ -55,12 +88,13 @@ func TestHandoverZeroFailedRequests(t *testing.T) {
 				}
 				mu.Lock()
 				acked = append(acked, tr.ID)
+				paid[w] += tr.Amount
 				mu.Unlock()
 			}
 		}()
 	}
 	time.Sleep(300 * time.Millisecond)
-	next := startServer(t, "--data", data, "--addr", u.Host)
+	next := startServer(t, append([]string{"--data", data, "--addr", u.Host}, serverArgs...)...)
 	stopServer(t, old)
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
@@ -72,12 +106,24 @@ func TestHandoverZeroFailedRequests(t *testing.T) {
 	if len(acked) < 20 {
 		t.Fatalf("only %d transfers acknowledged: the load did not run", len(acked))
 	}
+	if async && queued.Load() == 0 {
+		t.Fatal("no payment went through the surge queue: the test proved nothing about it")
+	}
 	c := pwhttp.NewClient(next.url, testOperatorKey, nil)
 	for _, id := range acked {
 		if _, err := c.Transfer(context.Background(), id); err != nil {
 			t.Fatalf("acknowledged transfer %s missing after the handover: %v", id, err)
 		}
 	}
-	t.Logf("%d transfers, zero failed, across the handover", len(acked))
+	for w, a := range from {
+		acc, err := c.Account(context.Background(), a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acc.Balance.Posted != starting[w]-paid[w] {
+			t.Fatalf("payer %d: balance %d, want %d: money moved other than once", w, acc.Balance.Posted, starting[w]-paid[w])
+		}
+	}
+	t.Logf("%d transfers (%d through the surge queue), zero failed, each paid once, across the handover", len(acked), queued.Load())
 	stopServer(t, next)
 }

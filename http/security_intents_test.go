@@ -1,0 +1,109 @@
+package http_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
+	pwhttp "github.com/peakwallet/peakwallet/http"
+	"github.com/peakwallet/peakwallet/sqlite"
+)
+
+// secSurgeEnv is the server as serve builds it (users, keys, the Guard)
+// with one payment slot and the surge queue.
+func secSurgeEnv(t *testing.T) (*SecEnv, *admission.Controller) {
+	t.Helper()
+	var ctrl *admission.Controller
+	e := mustOpenSecEnvWith(t, testLimits, func(c *pwhttp.Config, st *sqlite.Store) {
+		ctrl = admission.New(admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
+		c.Admission, c.Intents = ctrl, st
+	})
+	return e, ctrl
+}
+
+func asyncPay(e *SecEnv, t *testing.T, p *Person, from, to string, amount int64, key string) *Response {
+	t.Helper()
+	body := fmt.Sprintf(`{"from_account":%q,"to_account":%q,"amount":%d,"currency":"EUR"}`, from, to, amount)
+	return e.Do(t, "POST", "/v1/transfers", p.Token, body, "Idempotency-Key", key, "Prefer", "respond-async, wait=0.5")
+}
+
+// TestSurgeQueuePaysBehindTheGuard: a user's payment accepted into the
+// surge queue is settled as that user and posted. Until 2026-11-26 the
+// settler acted for no principal, and behind the Guard, as in serve, every
+// intent failed "unauthorized" (in-process tests ran without the Guard).
+func TestSurgeQueuePaysBehindTheGuard(t *testing.T) {
+	e, ctrl := secSurgeEnv(t)
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	bob := e.MustPerson(t, "bob@example.com", 0)
+	held, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in pw.Intent
+	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "lunch").Want(t, 202, "").Decode(t, &in)
+	held.Done(nil)
+	if n, err := e.Server.SettleIntents(context.Background()); n != 1 || err != nil {
+		t.Fatalf("SettleIntents = %d, %v", n, err)
+	}
+	var got pw.Intent
+	e.Do(t, "GET", "/v1/intents/"+in.ID, ann.Token, "").Want(t, 200, "").Decode(t, &got)
+	if got.Status != pw.IntentPosted || got.TransferID == "" {
+		t.Fatalf("the intent settled as %+v", got)
+	}
+	if a, b := e.Balance(t, ann.Wallet.ID), e.Balance(t, bob.Wallet.ID); a.Posted != 90_00 || b.Posted != 10_00 {
+		t.Fatalf("balances %d and %d, want 9000 and 1000", a.Posted, b.Posted)
+	}
+}
+
+// TestTheSurgeQueueAuthorizesWhenItAccepts: what a payment may not do is
+// refused when it is offered, as a synchronous payment would be — from
+// someone else's wallet (404), above the step-up threshold without a code
+// (403 mfa_required) — and no intent is kept for it.
+func TestTheSurgeQueueAuthorizesWhenItAccepts(t *testing.T) {
+	e, ctrl := secSurgeEnv(t)
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	bob := e.MustPerson(t, "bob@example.com", 100_00)
+	held, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Done(nil)
+	asyncPay(e, t, ann, bob.Wallet.ID, ann.Wallet.ID, 10_00, "theft").Want(t, 404, pw.EACCOUNTNOTFOUND)
+	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 60_00, "big").Want(t, 403, pw.EMFAREQUIRED)
+	if pending, err := e.Store.PendingIntents(context.Background(), "", 10); err != nil || len(pending) != 0 {
+		t.Fatalf("intents kept for refused payments: %v %v", pending, err)
+	}
+	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "fine").Want(t, 202, "")
+}
+
+// TestAnIntentAcceptedUncheckedIsNotPaid: an intent stored without the
+// acceptance check (as a server before 2026-11-26 stored them, one that
+// may still be draining during a handover) is failed forbidden, never
+// paid without the checks it skipped.
+func TestAnIntentAcceptedUncheckedIsNotPaid(t *testing.T) {
+	e, _ := secSurgeEnv(t)
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	bob := e.MustPerson(t, "bob@example.com", 0)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	body := fmt.Sprintf(`{"from_account":%q,"to_account":%q,"amount":6000,"currency":"EUR"}`, ann.Wallet.ID, bob.Wallet.ID)
+	in := &pw.Intent{ID: pw.NewID(pw.PrefixIntent, now), Principal: "user:" + ann.ID, IdempotencyKey: "old",
+		Fingerprint: pwhttp.Fingerprint("POST", "/v1/transfers", []byte(body)), Body: []byte(body),
+		Status: pw.IntentPending, CreatedAt: now, UpdatedAt: now}
+	if _, err := e.Store.CreateIntent(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.Server.SettleIntents(context.Background()); n != 1 || err != nil {
+		t.Fatalf("SettleIntents = %d, %v", n, err)
+	}
+	var got pw.Intent
+	e.Do(t, "GET", "/v1/intents/"+in.ID, ann.Token, "").Want(t, 200, "").Decode(t, &got)
+	if got.Status != pw.IntentFailed || got.Error == nil || got.Error.Code != pw.EFORBIDDEN {
+		t.Fatalf("an unchecked intent settled as %+v (%+v)", got, got.Error)
+	}
+	if a := e.Balance(t, ann.Wallet.ID); a.Posted != 100_00 {
+		t.Fatalf("balance %d, want 10000 untouched", a.Posted)
+	}
+}
