@@ -414,3 +414,15 @@ func (c *Controller) InFlight() int {
 	defer c.mu.Unlock()
 	return c.inFlight
 }
+
+// Room is how many more requests of class could take a slot now, with
+// nobody waiting ahead of them (0 when none could). A background worker
+// that would otherwise be refused sizes its concurrency by it.
+func (c *Controller) Room(class Class) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.waitingAhead(class) > 0 {
+		return 0
+	}
+	return max(0, c.slotLimit(class)-c.inFlight)
+}

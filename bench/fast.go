@@ -79,12 +79,29 @@ func (c *FastClient) CreateTransfer(ctx context.Context, req pw.TransferCreate) 
 }
 
 // CreateTransferAsync is CreateTransfer with Prefer: respond-async:
-// accepted is true when the server answered 202 (the payment is in its
-// surge queue) rather than 201.
-func (c *FastClient) CreateTransferAsync(ctx context.Context, req pw.TransferCreate) (bool, error) {
-	var out json.RawMessage
+// intentID is the intent's when the server answered 202 (the payment is in
+// its surge queue) rather than 201, and "" then.
+func (c *FastClient) CreateTransferAsync(ctx context.Context, req pw.TransferCreate) (string, error) {
+	var out struct {
+		ID string `json:"id"`
+	}
 	status, err := c.createTransfer(ctx, req, true, &out)
-	return status == http.StatusAccepted, err
+	if err != nil || status != http.StatusAccepted {
+		return "", err
+	}
+	if out.ID == "" {
+		return "", fmt.Errorf("bench: a 202 without its intent's id")
+	}
+	return out.ID, nil
+}
+
+// Intent sends GET /v1/intents/{id}.
+func (c *FastClient) Intent(ctx context.Context, id string) (*pw.Intent, error) {
+	var in pw.Intent
+	if err := c.do(ctx, fasthttp.MethodGet, "/v1/intents/"+url.PathEscape(id), nil, "", &in); err != nil {
+		return nil, err
+	}
+	return &in, nil
 }
 
 func (c *FastClient) createTransfer(ctx context.Context, req pw.TransferCreate, async bool, out any) (int, error) {

@@ -44,15 +44,35 @@ type OverloadConfig struct {
 	Seed     uint64
 	// Async sends payments with Prefer: respond-async: the service must
 	// be an AsyncPayer, and a payment accepted for later (202) is counted
-	// as accepted, not as paid.
+	// as accepted, not as paid (FollowSurgeQueue then says what became of
+	// it).
 	Async bool
 }
 
-// AsyncPayer sends a payment that allows Prefer: respond-async: accepted
-// is true when the server took it into its surge queue (202) instead of
-// posting it now.
+// AsyncPayer sends a payment that allows Prefer: respond-async: intentID
+// is set when the server took it into its surge queue (202) instead of
+// posting it now; Intent reads an intent back.
 type AsyncPayer interface {
-	CreateTransferAsync(ctx context.Context, req pw.TransferCreate) (accepted bool, err error)
+	CreateTransferAsync(ctx context.Context, req pw.TransferCreate) (intentID string, err error)
+	Intent(ctx context.Context, id string) (*pw.Intent, error)
+}
+
+// SettleWaitDefault bounds how long a run follows the surge queue after
+// the surge.
+const SettleWaitDefault = 3 * time.Minute
+
+// SurgeQueueResult is what became of the payments accepted into the
+// surge queue (--async): a 202 is a promise, and this is whether it was
+// kept.
+type SurgeQueueResult struct {
+	Accepted int64            `json:"accepted"`
+	Posted   int64            `json:"posted"`
+	Failed   int64            `json:"failed"`
+	Pending  int64            `json:"still_pending"` // when SettleWait ran out
+	Codes    map[string]int64 `json:"failed_codes,omitempty"`
+	// DrainSeconds is when, after the surge, the last one was seen settled
+	// (the intents are read again once a second).
+	DrainSeconds float64 `json:"drain_seconds"`
 }
 
 // ClassResult counts one class's outcomes.
@@ -78,6 +98,8 @@ type OverloadResult struct {
 	GoodputRPS float64                 `json:"goodput_payments_per_second"`
 	Dropped    int64                   `json:"dropped_by_generator"`
 	Classes    map[string]*ClassResult `json:"classes"`
+	SurgeQueue *SurgeQueueResult       `json:"surge_queue,omitempty"` // --async: what became of the 202s (FollowSurgeQueue)
+	intents    []string                // the intents the 202s named
 }
 
 type classRec struct {
@@ -155,6 +177,8 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 	rng := rand.New(rand.NewPCG(cfg.Seed, 7))
 	var inFlight atomic.Int64
 	var dropped int64
+	var intentsMu sync.Mutex
+	var intents []string // accepted into the surge queue
 	var wg sync.WaitGroup
 	start := time.Now()
 	end := start.Add(cfg.Duration)
@@ -191,9 +215,12 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 			case "payment":
 				pctx := pw.NewContextWithIdempotencyKey(rctx, fmt.Sprintf("ov-%d-%d", cfg.Seed, i))
 				if cfg.Async {
-					var accepted bool
-					if accepted, err = payer.CreateTransferAsync(pctx, tr); err == nil && accepted {
+					var id string
+					if id, err = payer.CreateTransferAsync(pctx, tr); err == nil && id != "" {
 						rec.accepted.Add(1)
+						intentsMu.Lock()
+						intents = append(intents, id)
+						intentsMu.Unlock()
 						return
 					}
 					break
@@ -220,5 +247,61 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 		res.Classes[name] = cr
 	}
 	res.GoodputRPS = float64(res.Classes["payment"].OK) / elapsed
+	res.intents = intents
 	return res, nil
+}
+
+// FollowSurgeQueue reads every intent that run's payments were accepted
+// as (--async) again, a pass a second, until each is settled or wait has
+// passed (SettleWaitDefault when 0), and records what became of them in
+// run.SurgeQueue. It runs after the surge's own counts are taken.
+func FollowSurgeQueue(ctx context.Context, svc pw.LedgerService, run *OverloadResult, wait time.Duration) error {
+	payer, ok := svc.(AsyncPayer)
+	if !ok {
+		return fmt.Errorf("bench: following the surge queue needs a client that reads intents (the HTTP one)")
+	}
+	if wait <= 0 {
+		wait = SettleWaitDefault
+	}
+	run.SurgeQueue = followIntents(ctx, payer, run.intents, wait)
+	return nil
+}
+
+// followIntents reads every intent again, a pass a second, until each is
+// settled or wait has passed.
+func followIntents(ctx context.Context, payer AsyncPayer, ids []string, wait time.Duration) *SurgeQueueResult {
+	r := &SurgeQueueResult{Accepted: int64(len(ids)), Codes: map[string]int64{}}
+	start := time.Now()
+	pending := ids
+	for len(pending) > 0 && time.Since(start) < wait && ctx.Err() == nil {
+		var mu sync.Mutex
+		var still []string
+		parallel(setupWorkers, len(pending), func(i int) {
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			in, err := payer.Intent(rctx, pending[i])
+			cancel()
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil || in.Status == pw.IntentPending:
+				still = append(still, pending[i])
+			case in.Status == pw.IntentPosted:
+				r.Posted++
+			default:
+				r.Failed++
+				if in.Error != nil {
+					r.Codes[in.Error.Code]++
+				}
+			}
+		})
+		if len(still) < len(pending) {
+			r.DrainSeconds = time.Since(start).Seconds()
+		}
+		pending = still
+		if len(pending) > 0 {
+			time.Sleep(time.Second)
+		}
+	}
+	r.Pending = int64(len(pending))
+	return r
 }

@@ -191,7 +191,16 @@ func (s *Server) settlePass(ctx context.Context) (settled int, busy bool, err er
 	}
 	var mu sync.Mutex
 	stop := false
-	sem := make(chan struct{}, IntentWorkersMax)
+	// No more settle at once than the store has room for: a settlement
+	// refused for capacity stops the pass, and on a server holding few
+	// requests at once sixteen workers were refused at once, pass after
+	// pass (a one-slot server settled about 11 intents a second after a
+	// surge). At least one goes, to find out.
+	workers := IntentWorkersMax
+	if s.admission != nil {
+		workers = min(IntentWorkersMax, max(1, s.admission.Room(admission.ClassTopup)))
+	}
+	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	for _, in := range pending {
 		mu.Lock()

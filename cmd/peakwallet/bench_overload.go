@@ -204,6 +204,16 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	if err != nil {
 		return err
 	}
+	if f.async {
+		// A 202 is a promise: follow each accepted payment until it is
+		// settled, before the probe after the surge measures the server.
+		if err := bench.FollowSurgeQueue(ctx, svc, run, 0); err != nil {
+			return err
+		}
+		q := run.SurgeQueue
+		fmt.Fprintf(env.stderr, "bench: surge queue: %d accepted, %d posted, %d failed %v, %d still pending; the last settled %.0f s after the surge\n",
+			q.Accepted, q.Posted, q.Failed, q.Codes, q.Pending, q.DrainSeconds)
+	}
 	after, err := measureRefs(ctx, svc, pop, f, probe, 4)
 	if err != nil {
 		return err

@@ -183,5 +183,10 @@ func TestOverloadBenchAsync(t *testing.T) {
 	if p == nil || p.Accepted == 0 || p.OK == 0 || p.Offered < p.OK+p.Accepted+p.Refused || p.WithoutRA != 0 || p.Other != 0 {
 		t.Fatalf("payments %+v: want some paid, some accepted into the surge queue, and nothing else but refusals with Retry-After", p)
 	}
+	// Every 202 was a promise kept: each accepted payment was then posted
+	// (until 2026-11-26, behind the Guard, each failed "unauthorized").
+	if q := rep.Run.SurgeQueue; q == nil || q.Accepted != p.Accepted || q.Posted != q.Accepted || q.Failed != 0 || q.Pending != 0 {
+		t.Fatalf("the surge queue: %+v (%v), want all %d accepted payments posted", q, q.Codes, p.Accepted)
+	}
 	stopServer(t, s)
 }
