@@ -87,15 +87,47 @@ func (s *Store) PendingIntents(ctx context.Context, after string, limit int) ([]
 	return out, mapError(op, rows.Err())
 }
 
-// FinishIntent implements peakwallet.IntentStore.
+// FinishIntent implements peakwallet.IntentStore. Finishes are group
+// committed too: one transaction each, the settler took SQLite's one write
+// connection from the ledger once per settled intent (27,398 of them after
+// a 30 s surge), and payments of the surge timed out behind them.
 func (s *Store) FinishIntent(ctx context.Context, id, status, transferID string, e *pw.IntentError, at time.Time) error {
-	var code, msg sql.NullString
-	if e != nil {
-		code, msg = sql.NullString{String: e.Code, Valid: true}, sql.NullString{String: e.Message, Valid: true}
-	}
-	_, err := s.write.ExecContext(ctx, "UPDATE intents SET status = ?, transfer_id = ?, error_code = ?, error_message = ?, updated_at = ? "+
-		"WHERE id = ? AND status = 'pending'", status, sql.NullString{String: transferID, Valid: transferID != ""}, code, msg, micros(at), id)
+	_, err := s.finishQ.Do(ctx, intentFinish{id: id, status: status, transferID: transferID, err: e, at: at})
 	return mapError("sqlite.FinishIntent", err)
+}
+
+// intentFinish is one FinishIntent waiting for its group commit.
+type intentFinish struct {
+	id, status, transferID string
+	err                    *pw.IntentError
+	at                     time.Time
+}
+
+func (s *Store) newFinishQueue() *groupcommit.Queue[intentFinish, struct{}] {
+	return &groupcommit.Queue[intentFinish, struct{}]{Max: pw.IntentBatchWritesMax, Timeout: pw.IntentBatchTimeout, Write: s.writeFinishBatch}
+}
+
+func (s *Store) writeFinishBatch(ctx context.Context, batch []intentFinish) ([]groupcommit.Result[struct{}], error) {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	for _, f := range batch {
+		var code, msg sql.NullString
+		if f.err != nil {
+			code, msg = sql.NullString{String: f.err.Code, Valid: true}, sql.NullString{String: f.err.Message, Valid: true}
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE intents SET status = ?, transfer_id = ?, error_code = ?, error_message = ?, updated_at = ? "+
+			"WHERE id = ? AND status = 'pending'", f.status, sql.NullString{String: f.transferID, Valid: f.transferID != ""},
+			code, msg, micros(f.at), f.id); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return make([]groupcommit.Result[struct{}], len(batch)), nil
 }
 
 func scanIntent(row interface{ Scan(...any) error }) (*pw.Intent, error) {

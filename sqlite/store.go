@@ -47,6 +47,7 @@ type Store struct {
 	cache   accountCache
 	leases  leases                                     // idempotency claims in flight
 	intentQ *groupcommit.Queue[*pw.Intent, *pw.Intent] // intents waiting for their group commit
+	finishQ *groupcommit.Queue[intentFinish, struct{}] // settled intents waiting for theirs
 
 	closeOnce sync.Once
 	closeErr  error
@@ -70,6 +71,7 @@ func OpenDir(dir string, opts Options) (*Store, error) {
 func Open(path string, opts Options) (*Store, error) {
 	s := &Store{path: path}
 	s.intentQ = s.newIntentQueue()
+	s.finishQ = s.newFinishQueue()
 	var err error
 	if s.write, err = openDB(path, roleWriter); err != nil {
 		return nil, err
