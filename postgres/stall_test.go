@@ -19,29 +19,13 @@ import (
 // caller hears "unavailable" (the COMMIT was never sent: nothing moved),
 // and the ledger works again once the network does.
 func TestLedgerGivesUpOnAStalledStore(t *testing.T) {
-	proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
-	s, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	l := ledger.New(s, ledger.Options{})
-	t.Cleanup(func() { l.Close() })
+	proxy, s, l, req, a := proxiedLedger(t)
 	ctx := context.Background()
-	bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 5, Currency: "EUR"}
 
 	proxy.Stall()
 	start := time.Now()
 	dctx, cancel := context.WithTimeout(ctx, time.Second)
-	_, err = l.CreateTransfer(dctx, req)
+	_, err := l.CreateTransfer(dctx, req)
 	cancel()
 	took := time.Since(start)
 	if code := pw.ErrorCode(err); code != pw.EUNAVAILABLE && code != pw.EBUSY {
@@ -79,14 +63,7 @@ func TestLedgerGivesUpOnAStalledStore(t *testing.T) {
 // so that the client's retry with the same key runs within a second or
 // two, not idempotency_key_in_use until the lease ends (a minute).
 func TestAReleaseTheDatabaseMissedIsMadeWhenItIsBack(t *testing.T) {
-	proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
-	s, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	l := ledger.New(s, ledger.Options{})
-	t.Cleanup(func() { l.Close() })
+	proxy, _, l, _, _ := proxiedLedger(t)
 	ctx := context.Background()
 	key := pw.IdempotencyKey{Principal: "op:test", Key: "k-1"}
 	claim, replay, err := l.BeginIdempotent(ctx, key, "fp")
@@ -131,24 +108,8 @@ func TestAReleaseTheDatabaseMissedIsMadeWhenItIsBack(t *testing.T) {
 func TestACommitCutAtCOMMITIsSettledByTheRetry(t *testing.T) {
 	for _, committed := range []bool{true, false} {
 		t.Run(map[bool]string{true: "delivered", false: "dropped"}[committed], func(t *testing.T) {
-			proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
-			s, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 4})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			l := ledger.New(s, ledger.Options{})
-			t.Cleanup(func() { l.Close() })
+			proxy, s, l, req, a := proxiedLedger(t)
 			ctx := context.Background()
-			bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			a, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			req := pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 5, Currency: "EUR"}
 			key := pw.IdempotencyKey{Principal: "op:test", Key: "k-outcome"} // (a key containing the pattern would trip the cut)
 			render := func(v any, err error) (int, []byte) {
 				if tr, ok := v.(*pw.Transfer); ok && err == nil {
@@ -238,4 +199,29 @@ func TestALeaseOfAStoppedProcessIsFreeAtOnce(t *testing.T) {
 	if ex, err := b.ClaimIdempotency(ctx, other, staleBefore); err != nil || ex == nil || ex.Fingerprint != "fp" {
 		t.Fatalf("another request with the key: %+v %v, want the existing lease (reused key)", ex, err)
 	}
+}
+
+// proxiedLedger opens a store on a database of its own through a fault
+// proxy, and a ledger over it with a bank and a user account; req pays
+// 5 EUR from the bank to the user, a.
+func proxiedLedger(t *testing.T) (*faultproxy.Proxy, *postgres.Store, *ledger.Ledger, pw.TransferCreate, *pw.Account) {
+	t.Helper()
+	proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
+	s, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	l := ledger.New(s, ledger.Options{})
+	t.Cleanup(func() { l.Close() })
+	ctx := context.Background()
+	bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return proxy, s, l, pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 5, Currency: "EUR"}, a
 }

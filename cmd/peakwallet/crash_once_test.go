@@ -3,7 +3,6 @@ package main_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -39,43 +38,32 @@ func crashOnceTest(t *testing.T, storeArgs ...string) {
 	paid := make([]int64, len(from))
 	counts := make([]int, len(from))
 	var retried atomic.Int64
-	var wg sync.WaitGroup
-	for w := range from {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				key := fmt.Sprintf("payer-%d-%d", w, i)
-				amount := int64(1 + i%7)
-				req := pw.TransferCreate{FromAccount: from[w].ID, ToAccount: to[i%len(to)].ID, Amount: amount, Currency: "EUR"}
-				for attempt := 0; ; attempt++ {
-					ctx, cancel := context.WithTimeout(pw.NewContextWithIdempotencyKey(context.Background(), key), 3*time.Second)
-					tr, err := client.Load().CreateTransfer(ctx, req)
-					cancel()
-					if err == nil && tr.Amount == amount {
-						break
-					}
-					if code := pw.ErrorCode(err); err != nil && (code == pw.EINSUFFICIENT || code == pw.EIDEMREUSED || code == pw.EINVALID) {
-						t.Errorf("payer %d, %s: %v", w, key, err)
-						return
-					}
-					retried.Add(1)
-					if attempt > 200 {
-						t.Errorf("payer %d, %s: not paid after %d attempts: %v", w, key, attempt, err)
-						return
-					}
-					time.Sleep(50 * time.Millisecond)
-				}
-				paid[w] += amount
-				counts[w]++
+	wait := payers(len(from), stop, func(w, i int) bool {
+		key := fmt.Sprintf("payer-%d-%d", w, i)
+		amount := int64(1 + i%7)
+		req := pw.TransferCreate{FromAccount: from[w].ID, ToAccount: to[i%len(to)].ID, Amount: amount, Currency: "EUR"}
+		for attempt := 0; ; attempt++ {
+			ctx, cancel := context.WithTimeout(pw.NewContextWithIdempotencyKey(context.Background(), key), 3*time.Second)
+			tr, err := client.Load().CreateTransfer(ctx, req)
+			cancel()
+			if err == nil && tr.Amount == amount {
+				break
 			}
-		}()
-	}
+			if code := pw.ErrorCode(err); err != nil && (code == pw.EINSUFFICIENT || code == pw.EIDEMREUSED || code == pw.EINVALID) {
+				t.Errorf("payer %d, %s: %v", w, key, err)
+				return false
+			}
+			retried.Add(1)
+			if attempt > 200 {
+				t.Errorf("payer %d, %s: not paid after %d attempts: %v", w, key, attempt, err)
+				return false
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		paid[w] += amount
+		counts[w]++
+		return true
+	})
 	time.Sleep(1500 * time.Millisecond)
 	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -85,7 +73,7 @@ func crashOnceTest(t *testing.T, storeArgs ...string) {
 	client.Store(s2.client)
 	time.Sleep(1500 * time.Millisecond)
 	close(stop)
-	wg.Wait()
+	wait()
 	if t.Failed() {
 		return
 	}

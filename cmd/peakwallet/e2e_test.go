@@ -107,8 +107,29 @@ func (w *testWriter) Write(p []byte) (int, error) {
 func load(t *testing.T, c *pwhttp.Client, from, to []*pw.Account, stop <-chan struct{}) []string {
 	var mu sync.Mutex
 	var acked []string
+	wait := payers(16, stop, func(w, i int) bool {
+		ctx := pw.NewContextWithIdempotencyKey(context.Background(), fmt.Sprintf("w%d-%d-%d", w, i, time.Now().UnixNano()))
+		tr, err := c.CreateTransfer(ctx, pw.TransferCreate{
+			FromAccount: from[(w+i)%len(from)].ID, ToAccount: to[i%len(to)].ID, Amount: 1 + int64(i%7), Currency: "EUR"})
+		if err != nil {
+			return true // killed mid-request: unacknowledged, may or may not have committed
+		}
+		mu.Lock()
+		acked = append(acked, tr.ID)
+		mu.Unlock()
+		return true
+	})
+	<-stop
+	wait()
+	return acked
+}
+
+// payers calls pay(w, i), i = 0, 1, …, in each of n goroutines w until
+// stop is closed (looked at before each call) or pay returns false, and
+// returns a function that waits for them all.
+func payers(n int, stop <-chan struct{}, pay func(w, i int) bool) (wait func()) {
 	var wg sync.WaitGroup
-	for w := range 16 {
+	for w := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -118,21 +139,13 @@ func load(t *testing.T, c *pwhttp.Client, from, to []*pw.Account, stop <-chan st
 					return
 				default:
 				}
-				ctx := pw.NewContextWithIdempotencyKey(context.Background(), fmt.Sprintf("w%d-%d-%d", w, i, time.Now().UnixNano()))
-				tr, err := c.CreateTransfer(ctx, pw.TransferCreate{
-					FromAccount: from[(w+i)%len(from)].ID, ToAccount: to[i%len(to)].ID, Amount: 1 + int64(i%7), Currency: "EUR"})
-				if err != nil {
-					continue // killed mid-request: unacknowledged, may or may not have committed
+				if !pay(w, i) {
+					return
 				}
-				mu.Lock()
-				acked = append(acked, tr.ID)
-				mu.Unlock()
 			}
 		}()
 	}
-	<-stop
-	wg.Wait()
-	return acked
+	return wg.Wait
 }
 
 // setup opens accounts and tops them up.

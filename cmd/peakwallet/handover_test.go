@@ -54,51 +54,40 @@ func handoverTest(t *testing.T, async bool, serverArgs ...string) {
 	var acked []string
 	paid := make([]int64, len(from))
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				ctx = pw.NewContextWithIdempotencyKey(ctx, fmt.Sprintf("h%d-%d", w, i))
-				req := pw.TransferCreate{FromAccount: from[w].ID, ToAccount: to[i%len(to)].ID, Amount: 1, Currency: "EUR"}
-				var tr *pw.Transfer
-				var err error
-				if async && w%2 == 1 {
-					var in *pw.Intent
-					tr, in, err = old.client.CreateTransferOrQueue(ctx, req)
-					if err == nil && in != nil {
-						queued.Add(1)
-						tr, err = old.client.AwaitIntent(ctx, in.ID)
-					}
-				} else {
-					tr, err = old.client.CreateTransfer(ctx, req)
-				}
-				cancel()
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				mu.Lock()
-				acked = append(acked, tr.ID)
-				paid[w] += tr.Amount
-				mu.Unlock()
+	wait := payers(8, stop, func(w, i int) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		ctx = pw.NewContextWithIdempotencyKey(ctx, fmt.Sprintf("h%d-%d", w, i))
+		req := pw.TransferCreate{FromAccount: from[w].ID, ToAccount: to[i%len(to)].ID, Amount: 1, Currency: "EUR"}
+		var tr *pw.Transfer
+		var err error
+		if async && w%2 == 1 {
+			var in *pw.Intent
+			tr, in, err = old.client.CreateTransferOrQueue(ctx, req)
+			if err == nil && in != nil {
+				queued.Add(1)
+				tr, err = old.client.AwaitIntent(ctx, in.ID)
 			}
-		}()
-	}
+		} else {
+			tr, err = old.client.CreateTransfer(ctx, req)
+		}
+		cancel()
+		if err != nil {
+			failed.Add(1)
+			firstErr.CompareAndSwap(nil, err.Error())
+			return true
+		}
+		mu.Lock()
+		acked = append(acked, tr.ID)
+		paid[w] += tr.Amount
+		mu.Unlock()
+		return true
+	})
 	time.Sleep(300 * time.Millisecond)
 	next := startServer(t, append([]string{"--data", data, "--addr", u.Host}, serverArgs...)...)
 	stopServer(t, old)
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
-	wg.Wait()
+	wait()
 
 	if n := failed.Load(); n != 0 {
 		t.Fatalf("%d requests failed during the handover; first: %v", n, firstErr.Load())
