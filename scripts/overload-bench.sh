@@ -14,7 +14,8 @@
 # nice value, so that it takes only the CPU the server leaves: nearer to a
 # load machine of its own than an equal share of the server's cores. SAMPLE=FILE
 # writes scripts/batch-sampler.sh's second-by-second commits and admission
-# state to FILE during the run. After the run the server is stopped,
+# state to FILE during the run; SERVE_LOG=FILE keeps the server's log (warnings and
+# errors; SERVE_FLAGS="--log-level info" for more). After the run the server is stopped,
 # `peakwallet verify` checks the store, and the temporary data is removed.
 set -euo pipefail
 scenario=${1:?scenario: overload or mixed}
@@ -49,4 +50,5 @@ nice -n "${BENCH_NICE:-0}" "$work/peakwallet" bench --target "http://$addr" --sc
 echo "report: $out; machine load now: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 kill -TERM "$server"
 wait "$server" || true
+[ -z "${SERVE_LOG:-}" ] || cp "$work/serve.log" "$SERVE_LOG"
 "$work/peakwallet" verify --data "$work/data" "$@" >&2
