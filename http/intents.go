@@ -37,7 +37,7 @@ const (
 	IntentBatchMax = 256
 	// IntentWorkersMax bounds the intents settling at once; they start in
 	// acceptance order and are batched together by the sequencer.
-	IntentWorkersMax = 16
+	IntentWorkersMax = 64
 	// IntentPollInterval is how often the settler looks for pending
 	// intents when nothing woke it (other processes accept intents too).
 	IntentPollInterval = 250 * time.Millisecond
