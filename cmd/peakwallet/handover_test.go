@@ -22,13 +22,15 @@ func TestHandoverZeroFailedRequests(t *testing.T) {
 	handoverTest(t, false)
 }
 
-// TestHandoverWithTheSurgeQueue: the same with two admission slots and
+// TestHandoverWithTheSurgeQueue: the same with one admission slot, one
+// place in its queue (the synchronous payers retry the busy answers) and
 // half the payers allowing the surge queue (CreateTransferOrQueue, then
-// AwaitIntent). Intents the old process accepted are settled by the new
+// AwaitIntent: each async payer's first payment, among eight payers at
+// once, finds the server busy and is accepted as an intent). Intents the old process accepted are settled by the new
 // one, their event streams end as the old one drains and are followed
 // again on the new one, and every payment is made exactly once.
 func TestHandoverWithTheSurgeQueue(t *testing.T) {
-	handoverTest(t, true, "--limit-min", "2", "--limit-max", "2")
+	handoverTest(t, true, "--limit-min", "1", "--limit-max", "1", "--queue-max", "1")
 }
 
 func handoverTest(t *testing.T, async bool, serverArgs ...string) {
