@@ -192,15 +192,25 @@ func (c *Client) get(ctx context.Context, path string, q url.Values, out any) er
 
 // money POSTs a money-moving request with its Idempotency-Key.
 func (c *Client) money(ctx context.Context, path string, in, out any) error {
+	cl, err := moneyRequest(ctx, path, in, out)
+	if err != nil {
+		return err
+	}
+	return c.send(ctx, cl)
+}
+
+// moneyRequest is the POST of a money-moving request: its body, and the
+// Idempotency-Key in ctx or a fresh one, the same for every attempt.
+func moneyRequest(ctx context.Context, path string, in, out any) (*call, error) {
 	key := pw.IdempotencyKeyFromContext(ctx)
 	if key == "" {
 		key = NewIdempotencyKey()
 	}
 	body, err := json.Marshal(in)
 	if err != nil {
-		return fmt.Errorf("http.Client: encode %T: %w", in, err)
+		return nil, fmt.Errorf("http.Client: encode %T: %w", in, err)
 	}
-	return c.do(ctx, http.MethodPost, path, body, key, out)
+	return &call{method: http.MethodPost, path: path, body: body, key: key, out: out}, nil
 }
 
 // call is one API call: its request, and where its answer goes.

@@ -29,17 +29,13 @@ const ClientAwaitTimeout = 10 * time.Minute
 // outcome). A server that cannot take it either answers 503 busy, which is
 // retried as for CreateTransfer; so is everything else.
 func (c *Client) CreateTransferOrQueue(ctx context.Context, req pw.TransferCreate) (*pw.Transfer, *pw.Intent, error) {
-	key := pw.IdempotencyKeyFromContext(ctx)
-	if key == "" {
-		key = NewIdempotencyKey()
-	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return nil, nil, fmt.Errorf("http.Client: encode %T: %w", req, err)
-	}
 	var tr pw.Transfer
 	var in pw.Intent
-	cl := &call{method: http.MethodPost, path: "/v1/transfers", body: body, key: key, out: &tr, accepted: &in}
+	cl, err := moneyRequest(ctx, "/v1/transfers", req, &tr)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl.accepted = &in
 	if err := c.send(ctx, cl); err != nil {
 		return nil, nil, err
 	}
