@@ -215,3 +215,41 @@ func TestEventStreamsEndWhenTheServerDrains(t *testing.T) {
 		t.Fatal("the stream stayed open while the server drained")
 	}
 }
+
+// TestTheSurgeQueueRefusesBadInput: at a surge, a respond-async payment
+// that is malformed, lacks its key or asks for a negative amount is refused
+// with a problem and a stable code, as without respond-async, and no intent
+// is kept; an unknown or malformed intent ID is not found, its events too.
+func TestTheSurgeQueueRefusesBadInput(t *testing.T) {
+	env, w, release := surgeEnv(t)
+	async := map[string]string{"Idempotency-Key": "bad", "Prefer": "respond-async, wait=0.5"}
+	for _, tc := range []struct {
+		name, body string
+		headers    map[string]string
+		status     int
+		code       string
+	}{
+		{"no key", transferBody(w, 5), map[string]string{"Prefer": "respond-async, wait=0.5"}, 400, pw.EIDEMREQUIRED},
+		{"not JSON", `{"from_account":`, async, 400, pw.EINVALID},
+		{"a float amount", strings.Replace(transferBody(w, 5), `"amount":5`, `"amount":5.5`, 1), async, 400, pw.EINVALID},
+		{"a negative amount", transferBody(w, -5), async, 400, pw.EINVALID},
+	} {
+		r := env.Do(t, "POST", "/v1/transfers", tc.body, tc.headers)
+		if p := r.Problem(t); r.Status != tc.status || p.Code != tc.code {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, r.Status, r.Body, tc.status, tc.code)
+		}
+	}
+	release() // the reads below need a slot
+	for _, path := range []string{"/v1/intents/int_01JZZZZZZZZZZZZZZZZZZZZZZZ", "/v1/intents/acc_1", "/v1/intents/%00",
+		"/v1/intents/int_01JZZZZZZZZZZZZZZZZZZZZZZZ/events"} {
+		if r := env.Do(t, "GET", path, "", nil); r.Status != 404 || r.Problem(t).Code != pw.ENOTFOUND {
+			t.Errorf("GET %s: %d %s", path, r.Status, r.Body)
+		}
+	}
+	if settled, err := env.Server.SettleIntents(context.Background()); err != nil || settled != 0 {
+		t.Fatalf("intents settled after bad input: %d, %v", settled, err)
+	}
+	if b := env.MustBalance(t, w.User); b.Posted != 100 {
+		t.Fatalf("balance %d, want 100", b.Posted)
+	}
+}
