@@ -213,6 +213,20 @@ func moneyRequest(ctx context.Context, path string, in, out any) (*call, error) 
 	return &call{method: http.MethodPost, path: path, body: body, key: key, out: out}, nil
 }
 
+// newRequest is a request to the API with the client's token, accepting
+// accept or a problem.
+func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader, accept string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("http.Client: %s %s: %w", method, path, err)
+	}
+	req.Header.Set("Accept", accept+", "+contentTypeProblem)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return req, nil
+}
+
 // call is one API call: its request, and where its answer goes.
 type call struct {
 	method, path string
@@ -232,13 +246,9 @@ func (c *Client) doOnce(ctx context.Context, cl *call) error {
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	req, err := c.newRequest(ctx, method, path, rd, contentTypeJSON)
 	if err != nil {
-		return fmt.Errorf("http.Client: %s %s: %w", method, path, err)
-	}
-	req.Header.Set("Accept", contentTypeJSON+", "+contentTypeProblem)
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+		return err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", contentTypeJSON)

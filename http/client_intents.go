@@ -130,13 +130,9 @@ func (c *Client) intentOutcome(ctx context.Context, in *pw.Intent) (*pw.Transfer
 // the intent settled, and returns the last state it saw (nil if none).
 func (c *Client) followIntent(ctx context.Context, id string) (*pw.Intent, error) {
 	path := "/v1/intents/" + url.PathEscape(id) + "/events"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	req, err := c.newRequest(ctx, http.MethodGet, path, nil, "text/event-stream")
 	if err != nil {
-		return nil, fmt.Errorf("http.Client: GET %s: %w", path, err)
-	}
-	req.Header.Set("Accept", "text/event-stream, "+contentTypeProblem)
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+		return nil, err
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
