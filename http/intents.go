@@ -51,6 +51,21 @@ const (
 	IntentEventsPoll = time.Second
 )
 
+// What the surge queue did with a busy payment that allowed respond-async
+// (peakwallet_surge_queue_offers_total, /v1/ops/summary's surge_queue).
+const (
+	SurgeAccepted      = "accepted"       // written as a new intent: 202
+	SurgeFound         = "found"          // its key's intent was there already: 202 with it
+	SurgeRejected      = "rejected"       // the request itself was refused (invalid, not allowed, key reused)
+	SurgeWritersBusy   = "writers_busy"   // IntentWritersMax intents were being written: the 503 stands
+	SurgeFull          = "full"           // IntentsPendingMax intents are pending: the 503 stands
+	SurgeWriteFailed   = "write_failed"   // the write failed or ran out of time: the 503 stands
+	SurgeCommitUnknown = "commit_unknown" // the write's outcome is unknown: commit_unknown
+)
+
+// SurgeQueueResults lists the results above.
+var SurgeQueueResults = []string{SurgeAccepted, SurgeFound, SurgeRejected, SurgeWritersBusy, SurgeFull, SurgeWriteFailed, SurgeCommitUnknown}
+
 // paymentAuthorizer is the Guard's check of a payment without moving it
 // (auth.Guard.AuthorizePayment).
 type paymentAuthorizer interface {
@@ -64,6 +79,8 @@ var errNotNow = errors.New("not now")
 // Prefer: respond-async: the request is validated, kept durably as an
 // intent under its Idempotency-Key, and answered 202 with its Location.
 func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route, busy error) {
+	result := SurgeRejected // until it gets further: the request itself was refused
+	defer func() { s.metrics.offers.WithLabelValues(result).Inc() }()
 	key := r.Header.Get(HeaderIdempotencyKey)
 	if err := pw.ValidateIdempotencyKey(key); err != nil {
 		Error(w, r, err)
@@ -87,6 +104,7 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 	case s.intentWriters <- struct{}{}:
 		defer func() { <-s.intentWriters }()
 	default:
+		result = SurgeWritersBusy
 		Error(w, r, busy) // the surge queue writes as fast as it can: the original refusal stands
 		return
 	}
@@ -121,17 +139,25 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 		// The intent may be stored and will then be paid: not "busy",
 		// which promises nothing moved. The client's retry with its key
 		// finds the intent (202) or is taken afresh.
+		result = SurgeCommitUnknown
 		Error(w, r, err)
 		return
 	case err != nil:
+		result = SurgeWriteFailed
+		if pw.ErrorCode(err) == pw.EBUSY {
+			result = SurgeFull
+		}
 		Error(w, r, busy) // the surge queue cannot take it either: the original refusal stands
 		return
 	}
+	result = SurgeAccepted
 	if existing != nil {
 		if existing.Fingerprint != in.Fingerprint {
+			result = SurgeRejected
 			Error(w, r, pw.Errorf(pw.EIDEMREUSED, "this Idempotency-Key was used for a different request"))
 			return
 		}
+		result = SurgeFound
 		in = existing
 	}
 	select {

@@ -25,6 +25,7 @@ type metrics struct {
 	requests *prometheus.CounterVec   // route, method, code
 	duration *prometheus.HistogramVec // route, method
 	replays  *prometheus.CounterVec   // route
+	offers   *prometheus.CounterVec   // result: what the surge queue did with a busy payment
 }
 
 func newMetrics(reg *prometheus.Registry, inFlight *atomic.Int64) *metrics {
@@ -42,12 +43,19 @@ func newMetrics(reg *prometheus.Registry, inFlight *atomic.Int64) *metrics {
 			Namespace: "peakwallet", Subsystem: "http", Name: "idempotent_replays_total",
 			Help: "Money-moving requests answered from a remembered response, by route pattern.",
 		}, []string{"route"}),
+		offers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "peakwallet", Subsystem: "surge_queue", Name: "offers_total",
+			Help: "Busy payments that allowed respond-async, by what the surge queue did with them (SurgeQueueResults).",
+		}, []string{"result"}),
+	}
+	for _, r := range SurgeQueueResults {
+		m.offers.WithLabelValues(r) // every result is a series from the start, at 0
 	}
 	inFlightGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "peakwallet", Subsystem: "http", Name: "requests_in_flight",
 		Help: "HTTP requests being served now.",
 	}, func() float64 { return float64(inFlight.Load()) })
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.replays, inFlightGauge} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.replays, m.offers, inFlightGauge} {
 		reg.MustRegister(c)
 	}
 	// The caller may have registered these already on a shared registry.

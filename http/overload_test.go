@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -540,6 +541,30 @@ func TestTheSurgeQueueTakesOnlyWhatItCanWrite(t *testing.T) {
 			t.Fatalf("a payment the surge queue was writing got %d, want 202", st)
 		}
 	}
+	// A retry of an accepted payment finds its intent; a payment with bad
+	// input is refused for itself. The operator sees each outcome counted.
+	if r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "w-0", "Prefer": "respond-async, wait=30"}); r.Status != http.StatusAccepted {
+		t.Fatalf("a retry of an accepted payment: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do(t, "POST", "/v1/transfers", `{"amount":-1}`, map[string]string{"Idempotency-Key": "bad", "Prefer": "respond-async, wait=30"}); r.Status != http.StatusUnprocessableEntity && r.Status != http.StatusBadRequest {
+		t.Fatalf("a payment with bad input: %d %s", r.Status, r.Body)
+	}
+	want := map[string]int{pwhttp.SurgeAccepted: pwhttp.IntentWritersMax, pwhttp.SurgeWritersBusy: 1, pwhttp.SurgeFound: 1, pwhttp.SurgeRejected: 1}
+	if got := surgeQueueOffers(t, env); !maps.Equal(got, want) {
+		t.Fatalf("the surge queue's offers in the ops summary: %v, want %v", got, want)
+	}
+}
+
+// surgeQueueOffers reads the ops summary's surge queue counts, leaving out
+// the zeros.
+func surgeQueueOffers(t *testing.T, env *Env) map[string]int {
+	t.Helper()
+	var sum pwhttp.OpsSummary
+	if r := env.Do(t, "GET", "/v1/ops/summary", "", nil); r.Status != 200 || json.Unmarshal(r.Body, &sum) != nil || sum.SurgeQueue == nil {
+		t.Fatalf("ops summary: %d %s", r.Status, r.Body)
+	}
+	maps.DeleteFunc(sum.SurgeQueue, func(_ string, n int) bool { return n == 0 })
+	return sum.SurgeQueue
 }
 
 // TestAnIntentIsWrittenWithinTheRequestsDeadline: the write of an intent
@@ -558,6 +583,9 @@ func TestAnIntentIsWrittenWithinTheRequestsDeadline(t *testing.T) {
 	ctx := <-slow.entered
 	if d, ok := ctx.Deadline(); !ok || d.After(start.Add(200*time.Millisecond+100*time.Millisecond)) {
 		t.Fatalf("the intent's write had until %v (ok %v): past the request's deadline, about %v", d, ok, start.Add(200*time.Millisecond))
+	}
+	if got, want := surgeQueueOffers(t, env), map[string]int{pwhttp.SurgeWriteFailed: 1}; !maps.Equal(got, want) {
+		t.Fatalf("the surge queue's offers in the ops summary: %v, want %v", got, want)
 	}
 }
 

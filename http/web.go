@@ -50,6 +50,10 @@ type OpsSummary struct {
 	LedgerTransfers    int64   `json:"ledger_transfers"` // transfers they carried
 	// Admission's state, when the server controls overload.
 	Admission *AdmissionSummary `json:"admission,omitempty"`
+	// What the surge queue did with busy payments that allowed
+	// respond-async, since start, by result (SurgeQueueResults), when the
+	// server has one.
+	SurgeQueue map[string]int `json:"surge_queue,omitempty"`
 }
 
 // AdmissionSummary is admission control's state for the console.
@@ -113,6 +117,13 @@ func serveOpsSummary(s *Server, rt *Route) http.Handler {
 				summariseRequests(&sum, f)
 			case "peakwallet_http_request_duration_seconds":
 				summariseLatency(&sum, f)
+			case "peakwallet_surge_queue_offers_total":
+				if s.intents != nil {
+					sum.SurgeQueue = map[string]int{}
+					for _, m := range f.GetMetric() {
+						sum.SurgeQueue[m.GetLabel()[0].GetValue()] = int(m.GetCounter().GetValue())
+					}
+				}
 			case "peakwallet_ledger_batch_transfers":
 				for _, m := range f.GetMetric() {
 					sum.LedgerCommits += int64(m.GetHistogram().GetSampleCount())

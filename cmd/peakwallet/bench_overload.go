@@ -41,27 +41,42 @@ type overloadReport struct {
 	// they are read from the server's /v1/ops/summary before and after the
 	// surge, so the bench's key must be an operator's.
 	SurgeRefusals map[string]map[string]int `json:"surge_refusals,omitempty"`
+	// What the server's surge queue did during the surge with the busy
+	// payments that allowed respond-async (--async), by result
+	// (pwhttp.SurgeQueueResults): accepted, or why the 503 stood. With
+	// --target only, read as SurgeRefusals is.
+	SurgeQueueOffers map[string]int `json:"surge_queue_offers,omitempty"`
 	Admission     *admission.Stats          `json:"admission,omitempty"` // in-process server only: its state at the end
 	// In-process only; with --target, run peakwallet verify on the
 	// server's store (scripts/overload-bench.sh does).
 	VerifyOK *bool `json:"verify_ok,omitempty"`
 }
 
-// refusalCounts reads a server's refusals so far, by class and reason:
-// from the controller when it is in this process, else from the server.
+// refusalCounts reads a server's refusals so far, by class and reason,
+// and under "surge_queue" its surge queue's offers by result: from the
+// controller when it is in this process (which has no surge queue), else
+// from the server.
 func refusalCounts(ctx context.Context, ctrl *admission.Controller, c *pwhttp.Client) (map[string]map[string]int, error) {
-	if ctrl == nil {
-		sum, err := c.OpsSummary(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("bench: reading the server's admission counters: %w", err)
-		}
-		if sum.Admission == nil {
-			return nil, nil // a server without admission control refuses nothing
-		}
-		return sum.Admission.Refusals, nil
+	if ctrl != nil {
+		return ctrl.Stats().RefusalsByName(), nil
 	}
-	return ctrl.Stats().RefusalsByName(), nil
+	sum, err := c.OpsSummary(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bench: reading the server's admission counters: %w", err)
+	}
+	counts := map[string]map[string]int{}
+	if sum.Admission != nil { // a server without admission control refuses nothing
+		counts = sum.Admission.Refusals
+	}
+	if sum.SurgeQueue != nil {
+		counts[surgeQueueCounts] = sum.SurgeQueue
+	}
+	return counts, nil
 }
+
+// surgeQueueCounts is where refusalCounts puts the surge queue's offers
+// (no admission class has that name).
+const surgeQueueCounts = "surge_queue"
 
 // countsSince is after less before, leaving out the zeros.
 func countsSince(before, after map[string]map[string]int) map[string]map[string]int {
@@ -222,6 +237,8 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 		after.UnloadedP99ms, after.CapacityRPS, after.CapacityP99ms)
 	rep := overloadReport{Date: time.Now().UTC(), Machine: machine(), Store: where, overloadRefs: before, After: &after,
 		Run: run, SurgeRefusals: countsSince(refusedBefore, refusedAfter)}
+	rep.SurgeQueueOffers = rep.SurgeRefusals[surgeQueueCounts]
+	delete(rep.SurgeRefusals, surgeQueueCounts)
 	if ctrl != nil {
 		s := ctrl.Stats()
 		rep.Admission = &s

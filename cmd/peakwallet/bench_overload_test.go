@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/peakwallet/peakwallet/bench"
+	pwhttp "github.com/peakwallet/peakwallet/http"
 )
 
 // runBenchScenario runs `peakwallet bench` against s on a small population
@@ -174,7 +175,8 @@ func TestOverloadBenchAsync(t *testing.T) {
 	s := startServer(t, "--data", t.TempDir(), "--log-level", "warn", "--limit-min", "1", "--limit-max", "1")
 	stdout := runBenchScenario(t, s, "overload", "1s", "4", "--async")
 	var rep struct {
-		Run *bench.OverloadResult `json:"run"`
+		Run    *bench.OverloadResult `json:"run"`
+		Offers map[string]int        `json:"surge_queue_offers"`
 	}
 	if err := json.Unmarshal(stdout, &rep); err != nil {
 		t.Fatalf("report: %v\n%s", err, stdout)
@@ -187,6 +189,11 @@ func TestOverloadBenchAsync(t *testing.T) {
 	// (until 2026-11-26, behind the Guard, each failed "unauthorized").
 	if q := rep.Run.SurgeQueue; q == nil || q.Accepted != p.Accepted || q.Posted != q.Accepted || q.Failed != 0 || q.Pending != 0 {
 		t.Fatalf("the surge queue: %+v (%v), want all %d accepted payments posted", q, q.Codes, p.Accepted)
+	}
+	// The server's own count of what its surge queue took agrees with the
+	// client's (no retries, so every 202 is a new intent).
+	if int64(rep.Offers[pwhttp.SurgeAccepted]) != p.Accepted || rep.Offers[pwhttp.SurgeFound] != 0 {
+		t.Fatalf("the server counted %v offers to its surge queue; the client had %d accepted", rep.Offers, p.Accepted)
 	}
 	stopServer(t, s)
 }
