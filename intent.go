@@ -24,7 +24,7 @@ const IntentsPendingMax = 100_000
 // deadline passes once its intent is in a batch still waits for the batch:
 // once it may commit, only its real outcome may be told.
 const (
-	IntentBatchWritesMax = 1024
+	IntentBatchWritesMax = 256
 	IntentBatchTimeout   = 5 * time.Second
 )
 
@@ -56,6 +56,34 @@ func CreateIntents(batch []*Intent, pending int, find func(*Intent) (*Intent, er
 		pending++
 	}
 	return nil
+}
+
+// PlanIntents is CreateIntents for a store that reads the batch's keys in
+// one query and inserts the new intents in one statement: stored are the
+// intents the batch's keys already have in the store, and it returns the
+// intents to insert, in batch order (a key sent twice in the batch is
+// found as its first).
+func PlanIntents(batch []*Intent, pending int, stored []*Intent,
+	found func(i int, existing *Intent), refused func(i int, err error)) []*Intent {
+	type principalKey struct{ principal, key string }
+	known := make(map[principalKey]*Intent, len(batch))
+	for _, in := range stored {
+		known[principalKey{in.Principal, in.IdempotencyKey}] = in
+	}
+	var fresh []*Intent
+	_ = CreateIntents(batch, pending, // neither callback fails
+		func(in *Intent) (*Intent, error) {
+			if ex := known[principalKey{in.Principal, in.IdempotencyKey}]; ex != nil {
+				return ex, nil
+			}
+			return nil, Errorf(ENOTFOUND, "intent not found")
+		},
+		func(in *Intent) error {
+			known[principalKey{in.Principal, in.IdempotencyKey}] = in
+			fresh = append(fresh, in)
+			return nil
+		}, found, refused)
+	return fresh
 }
 
 // Intent is a payment accepted at a surge (202 Accepted) and settled

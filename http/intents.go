@@ -27,8 +27,13 @@ const (
 	// connection, the ledger committed nothing for 33 s and the clients
 	// timed out (docs/overload-journal.md, "Evening"). Past the bound the
 	// surge queue is taking all it can: the original 503 busy stands, at
-	// once.
-	IntentWritersMax = 256
+	// once. The bound is two full group commits, one being written and the
+	// next forming behind it: at 256, one batch took every slot, nothing
+	// could queue for the next, and in mixed surges the surge queue turned
+	// away as many payments as it took while it wrote
+	// (peakwallet_surge_queue_offers_total{result="writers_busy"};
+	// docs/overload-journal.md, "Morning of 2026-11-27").
+	IntentWritersMax = 2 * pw.IntentBatchWritesMax
 	// IntentReserveShare is the part of a respond-async payment's deadline
 	// kept for writing its intent: it waits for a slot only until the rest
 	// has passed, so that its 202 (or its 503) reaches the client in time.

@@ -510,13 +510,19 @@ func mustOpenFullEnv(t *testing.T, intents func(pw.IntentStore) pw.IntentStore) 
 	return env, w, ctrl
 }
 
-// TestTheSurgeQueueTakesOnlyWhatItCanWrite: at most IntentWritersMax
-// intents are written at once; a payment that allowed respond-async
-// beyond them hears the original 503 busy with Retry-After at once,
-// instead of waiting for the store beside thousands of others (which once
-// starved the ledger of its write connection for a whole surge).
+// TestTheSurgeQueueTakesOnlyWhatItCanWrite: the surge queue takes two
+// full group commits of intents at once, one being written and the next
+// forming (at 256 for batches of up to 1,024, one batch took every slot
+// and the queue refused as many payments as it took in mixed surges); a
+// payment that allowed respond-async beyond IntentWritersMax hears the
+// original 503 busy with Retry-After at once, instead of waiting for the
+// store beside thousands of others (which once starved the ledger of its
+// write connection for a whole surge).
 func TestTheSurgeQueueTakesOnlyWhatItCanWrite(t *testing.T) {
 	env, w, slow := mustOpenSlowIntentsEnv(t)
+	if pwhttp.IntentWritersMax < 2*pw.IntentBatchWritesMax {
+		t.Fatalf("IntentWritersMax %d: a batch of %d being written leaves no room for the next", pwhttp.IntentWritersMax, pw.IntentBatchWritesMax)
+	}
 	statuses := make(chan int, pwhttp.IntentWritersMax)
 	for i := range pwhttp.IntentWritersMax {
 		go func() {

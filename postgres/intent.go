@@ -51,18 +51,48 @@ func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]gro
 		if err := tx.QueryRow(ctx, "SELECT count(*) FROM intents WHERE status = 'pending'").Scan(&pending); err != nil {
 			return err
 		}
-		return pw.CreateIntents(batch, pending,
-			func(in *pw.Intent) (*pw.Intent, error) {
-				return scanIntent(tx.QueryRow(ctx, "SELECT "+intentColumns+" FROM intents WHERE principal = $1 AND key = $2",
-					in.Principal, in.IdempotencyKey))
-			},
-			func(in *pw.Intent) error {
-				_, err := tx.Exec(ctx, "INSERT INTO intents ("+intentColumns+") VALUES ($1, $2, $3, $4, $5, 'pending', NULL, NULL, NULL, $6, $7, $8)",
-					in.ID, in.Principal, in.IdempotencyKey, in.Fingerprint, in.Body, in.CreatedAt, in.UpdatedAt, in.Authorized)
+		// One query for the keys already used and one insert for the new
+		// intents (as the ledger's batches), not two round trips an intent.
+		principals, keys := make([]string, len(batch)), make([]string, len(batch))
+		for i, in := range batch {
+			principals[i], keys[i] = in.Principal, in.IdempotencyKey
+		}
+		rows, err := tx.Query(ctx, "SELECT "+intentColumns+" FROM intents WHERE (principal, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+			principals, keys)
+		if err != nil {
+			return err
+		}
+		var stored []*pw.Intent
+		for rows.Next() {
+			in, err := scanIntent(rows)
+			if err != nil {
+				rows.Close()
 				return err
-			},
+			}
+			stored = append(stored, in)
+		}
+		if rows.Close(); rows.Err() != nil {
+			return rows.Err()
+		}
+		fresh := pw.PlanIntents(batch, pending, stored,
 			func(i int, ex *pw.Intent) { results[i].Value = ex },
 			func(i int, err error) { results[i].Err = err })
+		if len(fresh) == 0 {
+			return nil
+		}
+		n := len(fresh)
+		ids, ps, ks, fps := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		bodies, created, updated, authorized := make([][]byte, n), make([]time.Time, n), make([]time.Time, n), make([]bool, n)
+		for i, in := range fresh {
+			ids[i], ps[i], ks[i], fps[i] = in.ID, in.Principal, in.IdempotencyKey, in.Fingerprint
+			bodies[i], created[i], updated[i], authorized[i] = in.Body, in.CreatedAt, in.UpdatedAt, in.Authorized
+		}
+		_, err = tx.Exec(ctx, "INSERT INTO intents ("+intentColumns+") "+
+			"SELECT u.id, u.principal, u.key, u.fingerprint, u.body, 'pending', NULL, NULL, NULL, u.created_at, u.updated_at, u.authorized "+
+			"FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::timestamptz[], $7::timestamptz[], $8::boolean[]) "+
+			"AS u(id, principal, key, fingerprint, body, created_at, updated_at, authorized)",
+			ids, ps, ks, fps, bodies, created, updated, authorized)
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math/bits"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -33,33 +34,80 @@ func (s *Store) newIntentQueue() *groupcommit.Queue[*pw.Intent, *pw.Intent] {
 // outcome: nil, the intent its key already has (in the store or earlier in
 // the batch), or busy past IntentsPendingMax; or the transaction's error
 // for all.
+//
+// The batch's statements are multi-row, as the ledger's are: one query
+// finds the keys already used, one insert writes the new intents. With a
+// statement per intent, a batch made two C calls an intent, and in a surge
+// a C call that blocks may then wait for a Go processor behind the surge's
+// handlers, as the ledger's committer was measured to (docs/overload.md).
+// Interleaved mixed surges with respond-async took more payments with
+// these statements (docs/overload-journal.md, "Morning of 2026-11-27").
 func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]groupcommit.Result[*pw.Intent], error) {
+	const op = "sqlite.CreateIntent"
 	results := make([]groupcommit.Result[*pw.Intent], len(batch))
-	tx, err := s.write.BeginTx(ctx, nil)
+	sqlTx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
+	defer s.stmts.prepareWanted(uncancellable(ctx)) // runs after the rollback below frees the connection
+	defer sqlTx.Rollback()
+	t := &tx{tx: sqlTx, store: s}
 	var pending int
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM intents WHERE status = 'pending'").Scan(&pending); err != nil {
+	if err := sqlTx.QueryRowContext(ctx, "SELECT count(*) FROM intents WHERE status = 'pending'").Scan(&pending); err != nil {
 		return nil, err
 	}
-	err = pw.CreateIntents(batch, pending,
-		func(in *pw.Intent) (*pw.Intent, error) {
-			return scanIntent(tx.QueryRowContext(ctx, "SELECT "+intentColumns+" FROM intents WHERE principal = ? AND key = ?",
-				in.Principal, in.IdempotencyKey))
-		},
-		func(in *pw.Intent) error {
-			_, err := tx.ExecContext(ctx, "INSERT INTO intents ("+intentColumns+") VALUES (?, ?, ?, ?, ?, 'pending', NULL, NULL, NULL, ?, ?, ?)",
-				in.ID, in.Principal, in.IdempotencyKey, in.Fingerprint, in.Body, micros(in.CreatedAt), micros(in.UpdatedAt), in.Authorized)
-			return err
-		},
+	stored, err := t.intentsByKey(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	fresh := pw.PlanIntents(batch, pending, stored,
 		func(i int, ex *pw.Intent) { results[i].Value = ex },
 		func(i int, err error) { results[i].Err = err })
-	if err != nil {
+	if _, err := t.execRows(ctx, op, "INSERT INTO intents ("+intentColumns+") VALUES ", "", 12, len(fresh), func(args []any, i int) []any {
+		in := fresh[i]
+		return append(args, in.ID, in.Principal, in.IdempotencyKey, in.Fingerprint, in.Body, pw.IntentPending,
+			nil, nil, nil, micros(in.CreatedAt), micros(in.UpdatedAt), in.Authorized)
+	}); err != nil {
 		return nil, err
 	}
-	return results, tx.Commit()
+	return results, sqlTx.Commit()
+}
+
+// intentsByKey returns the stored intents of the batch's keys, in
+// statements of power-of-two sizes (as execRows), prepared once each.
+func (t *tx) intentsByKey(ctx context.Context, batch []*pw.Intent) ([]*pw.Intent, error) {
+	const head, tail = "SELECT " + intentColumns + " FROM intents WHERE (principal, key) IN (VALUES ", ")"
+	var stored []*pw.Intent
+	for start := 0; start < len(batch); {
+		size := 1 << (bits.Len(uint(len(batch)-start)) - 1)
+		args := make([]any, 0, 2*size)
+		for _, in := range batch[start : start+size] {
+			args = append(args, in.Principal, in.IdempotencyKey)
+		}
+		var rows *sql.Rows
+		var err error
+		if q, stmt := t.store.stmts.get(head, tail, 2, size); stmt != nil {
+			rows, err = t.tx.StmtContext(ctx, stmt).QueryContext(ctx, args...)
+		} else {
+			rows, err = t.tx.QueryContext(ctx, q, args...)
+		}
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			in, err := scanIntent(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			stored = append(stored, in)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, err
+		}
+		start += size
+	}
+	return stored, nil
 }
 
 // Intent implements peakwallet.IntentStore.

@@ -3,11 +3,13 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/internal/groupcommit"
 )
 
 // RunIntents runs the conformance tests of peakwallet.IntentStore, the
@@ -17,6 +19,65 @@ func RunIntents(t *testing.T, open Opener) {
 	t.Run("IntentsPendingInOrder", func(t *testing.T) { testIntentsPendingInOrder(t, open) })
 	t.Run("IntentsFirstOutcomeStands", func(t *testing.T) { testIntentsFirstOutcomeStands(t, open) })
 	t.Run("IntentsConcurrent", func(t *testing.T) { testIntentsConcurrent(t, open) })
+	t.Run("IntentsBatch", func(t *testing.T) { testIntentsBatch(t, open) })
+}
+
+// intentBatchWriter is a store's test hook (its export_test.go) that
+// writes one group commit of intents at once.
+type intentBatchWriter interface {
+	WriteIntentBatch(ctx context.Context, batch []*pw.Intent) ([]groupcommit.Result[*pw.Intent], error)
+}
+
+// testIntentsBatch: one group commit answers an intent whose key is
+// stored with the stored intent, a key sent twice in the batch with the
+// batch's first, another principal's same key as a new intent, and
+// writes each new key once, as sent.
+func testIntentsBatch(t *testing.T, open Opener) {
+	s, ctx, now := openIntents(t, open), context.Background(), NewClock().Now()
+	bw, ok := s.(intentBatchWriter)
+	if !ok {
+		t.Fatalf("%T has no WriteIntentBatch test hook", s)
+	}
+	stored := newIntent("alice", "k1", now)
+	if ex, err := s.CreateIntent(ctx, stored); err != nil || ex != nil {
+		t.Fatalf("the first intent: %v, %v", ex, err)
+	}
+	batch := []*pw.Intent{
+		newIntent("alice", "k1", now), // stored already
+		newIntent("alice", "k2", now), // new
+		newIntent("bob", "k1", now),   // new: another principal's k1
+		newIntent("alice", "k2", now), // its twin earlier in the batch
+	}
+	res, err := bw.WriteIntentBatch(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{stored.ID, "", "", batch[1].ID} // the intent each was answered with; "" new
+	for i, r := range res {
+		got := ""
+		if r.Value != nil {
+			got = r.Value.ID
+		}
+		if r.Err != nil || got != want[i] {
+			t.Errorf("batch[%d]: got %q, %v; want %q", i, got, r.Err, want[i])
+		}
+	}
+	pending, err := s.PendingIntents(ctx, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, in := range pending {
+		ids = append(ids, in.ID)
+	}
+	if want := []string{stored.ID, batch[1].ID, batch[2].ID}; !slices.Equal(ids, want) {
+		t.Fatalf("pending intents %v, want %v", ids, want)
+	}
+	in, err := s.Intent(ctx, batch[2].ID)
+	if err != nil || in.Principal != "bob" || in.IdempotencyKey != "k1" || in.Fingerprint != batch[2].Fingerprint ||
+		string(in.Body) != string(batch[2].Body) || in.Authorized != batch[2].Authorized || !in.CreatedAt.Equal(batch[2].CreatedAt) || in.Status != pw.IntentPending {
+		t.Fatalf("bob's k1 as stored: %+v, %v; sent %+v", in, err, batch[2])
+	}
 }
 
 // testIntentsConcurrent: 64 callers at once, each key sent by two of them

@@ -45,8 +45,8 @@ type overloadReport struct {
 	// payments that allowed respond-async (--async), by result
 	// (pwhttp.SurgeQueueResults): accepted, or why the 503 stood. With
 	// --target only, read as SurgeRefusals is.
-	SurgeQueueOffers map[string]int `json:"surge_queue_offers,omitempty"`
-	Admission     *admission.Stats          `json:"admission,omitempty"` // in-process server only: its state at the end
+	SurgeQueueOffers map[string]int   `json:"surge_queue_offers,omitempty"`
+	Admission        *admission.Stats `json:"admission,omitempty"` // in-process server only: its state at the end
 	// In-process only; with --target, run peakwallet verify on the
 	// server's store (scripts/overload-bench.sh does).
 	VerifyOK *bool `json:"verify_ok,omitempty"`

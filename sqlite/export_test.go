@@ -1,0 +1,14 @@
+package sqlite
+
+import (
+	"context"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/internal/groupcommit"
+)
+
+// WriteIntentBatch writes one group commit of intents at once (for
+// storetest's IntentsBatch).
+func (s *Store) WriteIntentBatch(ctx context.Context, batch []*pw.Intent) ([]groupcommit.Result[*pw.Intent], error) {
+	return s.writeIntentBatch(ctx, batch)
+}
