@@ -62,6 +62,7 @@ const (
 	SurgeAccepted      = "accepted"       // written as a new intent: 202
 	SurgeFound         = "found"          // its key's intent was there already: 202 with it
 	SurgeRejected      = "rejected"       // the request itself was refused (invalid, not allowed, key reused)
+	SurgeCheckFailed   = "check_failed"   // the payment's checks could not be made (the store failed or was slow)
 	SurgeWritersBusy   = "writers_busy"   // IntentWritersMax intents were being written: the 503 stands
 	SurgeFull          = "full"           // IntentsPendingMax intents are pending: the 503 stands
 	SurgeWriteFailed   = "write_failed"   // the write failed or ran out of time: the 503 stands
@@ -69,7 +70,7 @@ const (
 )
 
 // SurgeQueueResults lists the results above.
-var SurgeQueueResults = []string{SurgeAccepted, SurgeFound, SurgeRejected, SurgeWritersBusy, SurgeFull, SurgeWriteFailed, SurgeCommitUnknown}
+var SurgeQueueResults = []string{SurgeAccepted, SurgeFound, SurgeRejected, SurgeCheckFailed, SurgeWritersBusy, SurgeFull, SurgeWriteFailed, SurgeCommitUnknown}
 
 // paymentAuthorizer is the Guard's check of a payment without moving it
 // (auth.Guard.AuthorizePayment).
@@ -120,6 +121,9 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 	// They come after the slot, so that a refusal costs no store reads.
 	if a, ok := s.ledger.(paymentAuthorizer); ok {
 		if err := a.AuthorizePayment(r.Context(), req); err != nil {
+			if StatusCode(pw.ErrorCode(err)) >= 500 {
+				result = SurgeCheckFailed // the store did not answer the checks: not the client's doing
+			}
 			Error(w, r, err)
 			return
 		}

@@ -3,6 +3,7 @@ package http_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/peakwallet/peakwallet/admission"
 	pwhttp "github.com/peakwallet/peakwallet/http"
 	"github.com/peakwallet/peakwallet/sqlite"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // secSurgeEnv is the server as serve builds it (users, keys, the Guard)
@@ -105,5 +107,51 @@ func TestAnIntentAcceptedUncheckedIsNotPaid(t *testing.T) {
 	}
 	if a := e.Balance(t, ann.Wallet.ID); a.Posted != 100_00 {
 		t.Fatalf("balance %d, want 10000 untouched", a.Posted)
+	}
+}
+
+// TestTheSurgeQueueCountsWhatItDoes: each busy payment offered to the
+// surge queue is counted by what became of it, and a check the store
+// could not answer is not counted as the client's refusal.
+func TestTheSurgeQueueCountsWhatItDoes(t *testing.T) {
+	var ctrl *admission.Controller
+	reg := prometheus.NewRegistry()
+	e := mustOpenSecEnvWith(t, testLimits, func(c *pwhttp.Config, st *sqlite.Store) {
+		ctrl = admission.New(admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
+		c.Admission, c.Intents, c.Registry = ctrl, st, reg
+	})
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	bob := e.MustPerson(t, "bob@example.com", 100_00)
+	held, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Done(nil)
+	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "a").Want(t, 202, "")
+	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "a").Want(t, 202, "") // its retry
+	asyncPay(e, t, ann, bob.Wallet.ID, ann.Wallet.ID, 10_00, "theft").Want(t, 404, pw.EACCOUNTNOTFOUND)
+	// A request whose time is up before its checks are made: the store
+	// does not answer them in time, which is not the client's refusal.
+	body := fmt.Sprintf(`{"from_account":%q,"to_account":%q,"amount":1000,"currency":"EUR"}`, ann.Wallet.ID, bob.Wallet.ID)
+	if r := e.Do(t, "POST", "/v1/transfers", ann.Token, body, "Idempotency-Key", "b", "Prefer", "respond-async, wait=0.000001"); r.Status != 503 {
+		t.Fatalf("a payment out of time at its checks: %d %s", r.Status, r.Body)
+	}
+	got := map[string]float64{}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "peakwallet_surge_queue_offers_total" {
+			for _, m := range f.GetMetric() {
+				if v := m.GetCounter().GetValue(); v != 0 {
+					got[m.GetLabel()[0].GetValue()] = v
+				}
+			}
+		}
+	}
+	want := map[string]float64{pwhttp.SurgeAccepted: 1, pwhttp.SurgeFound: 1, pwhttp.SurgeRejected: 1, pwhttp.SurgeCheckFailed: 1}
+	if !maps.Equal(got, want) {
+		t.Fatalf("surge queue offers %v, want %v", got, want)
 	}
 }
