@@ -28,61 +28,36 @@ const (
 	IntentBatchTimeout   = 5 * time.Second
 )
 
-// CreateIntents applies the surge queue's rules to a batch, inside a
-// store's transaction that already holds pending intents: an intent whose
-// key its principal has used already gets that intent (found), one past
-// IntentsPendingMax is refused busy (refused), and the rest are inserted.
-// find must see the transaction's own inserts, so that a key sent twice in
-// one batch gets the intent of its first. An error of find (other than
-// not_found) or insert ends the batch.
-func CreateIntents(batch []*Intent, pending int, find func(*Intent) (*Intent, error), insert func(*Intent) error,
-	found func(i int, existing *Intent), refused func(i int, err error)) error {
+// PlanIntents applies the surge queue's rules to a batch, inside a
+// store's transaction that already counted its pending intents and read
+// the intents the batch's keys already have (stored), so that the store
+// reads the keys in one query and inserts in one statement: an intent
+// whose key its principal has used already gets that intent (found; a key
+// sent twice in the batch gets the intent of its first), one past
+// IntentsPendingMax is refused busy (refused), and the rest are returned,
+// in batch order, to be inserted.
+func PlanIntents(batch []*Intent, pending int, stored []*Intent,
+	found func(i int, existing *Intent), refused func(i int, err error)) []*Intent {
+	type principalKey struct{ principal, key string }
+	known := make(map[principalKey]*Intent, len(batch)+len(stored))
+	for _, in := range stored {
+		known[principalKey{in.Principal, in.IdempotencyKey}] = in
+	}
+	var fresh []*Intent
 	for i, in := range batch {
-		ex, err := find(in)
-		switch {
-		case err == nil:
+		k := principalKey{in.Principal, in.IdempotencyKey}
+		if ex := known[k]; ex != nil {
 			found(i, ex)
 			continue
-		case ErrorCode(err) != ENOTFOUND:
-			return err
 		}
 		if pending >= IntentsPendingMax {
 			refused(i, Errorf(EBUSY, "the surge queue is full"))
 			continue
 		}
-		if err := insert(in); err != nil {
-			return err
-		}
+		known[k] = in
+		fresh = append(fresh, in)
 		pending++
 	}
-	return nil
-}
-
-// PlanIntents is CreateIntents for a store that reads the batch's keys in
-// one query and inserts the new intents in one statement: stored are the
-// intents the batch's keys already have in the store, and it returns the
-// intents to insert, in batch order (a key sent twice in the batch is
-// found as its first).
-func PlanIntents(batch []*Intent, pending int, stored []*Intent,
-	found func(i int, existing *Intent), refused func(i int, err error)) []*Intent {
-	type principalKey struct{ principal, key string }
-	known := make(map[principalKey]*Intent, len(batch))
-	for _, in := range stored {
-		known[principalKey{in.Principal, in.IdempotencyKey}] = in
-	}
-	var fresh []*Intent
-	_ = CreateIntents(batch, pending, // neither callback fails
-		func(in *Intent) (*Intent, error) {
-			if ex := known[principalKey{in.Principal, in.IdempotencyKey}]; ex != nil {
-				return ex, nil
-			}
-			return nil, Errorf(ENOTFOUND, "intent not found")
-		},
-		func(in *Intent) error {
-			known[principalKey{in.Principal, in.IdempotencyKey}] = in
-			fresh = append(fresh, in)
-			return nil
-		}, found, refused)
 	return fresh
 }
 

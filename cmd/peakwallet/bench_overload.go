@@ -52,43 +52,52 @@ type overloadReport struct {
 	VerifyOK *bool `json:"verify_ok,omitempty"`
 }
 
-// refusalCounts reads a server's refusals so far, by class and reason,
-// and under "surge_queue" its surge queue's offers by result: from the
-// controller when it is in this process (which has no surge queue), else
-// from the server.
-func refusalCounts(ctx context.Context, ctrl *admission.Controller, c *pwhttp.Client) (map[string]map[string]int, error) {
+// serverCounts are a server's refusals so far, by class and reason, and
+// what its surge queue did with the busy payments it was offered, by
+// result (an in-process server has no surge queue).
+type serverCounts struct {
+	refusals map[string]map[string]int
+	offers   map[string]int
+}
+
+// readCounts reads them: from the controller when the server is in this
+// process, else from the server.
+func readCounts(ctx context.Context, ctrl *admission.Controller, c *pwhttp.Client) (serverCounts, error) {
 	if ctrl != nil {
-		return ctrl.Stats().RefusalsByName(), nil
+		return serverCounts{refusals: ctrl.Stats().RefusalsByName()}, nil
 	}
 	sum, err := c.OpsSummary(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("bench: reading the server's admission counters: %w", err)
+		return serverCounts{}, fmt.Errorf("bench: reading the server's admission counters: %w", err)
 	}
-	counts := map[string]map[string]int{}
+	sc := serverCounts{offers: sum.SurgeQueue}
 	if sum.Admission != nil { // a server without admission control refuses nothing
-		counts = sum.Admission.Refusals
+		sc.refusals = sum.Admission.Refusals
 	}
-	if sum.SurgeQueue != nil {
-		counts[surgeQueueCounts] = sum.SurgeQueue
-	}
-	return counts, nil
+	return sc, nil
 }
 
-// surgeQueueCounts is where refusalCounts puts the surge queue's offers
-// (no admission class has that name).
-const surgeQueueCounts = "surge_queue"
-
-// countsSince is after less before, leaving out the zeros.
+// countsSince is after less before, by class and then reason, leaving out
+// the zeros.
 func countsSince(before, after map[string]map[string]int) map[string]map[string]int {
 	d := map[string]map[string]int{}
 	for class, reasons := range after {
-		for r, n := range reasons {
-			if n -= before[class][r]; n != 0 {
-				if d[class] == nil {
-					d[class] = map[string]int{}
-				}
-				d[class][r] = n
+		if m := flatSince(before[class], reasons); m != nil {
+			d[class] = m
+		}
+	}
+	return d
+}
+
+// flatSince is after less before, leaving out the zeros (nil if all are).
+func flatSince(before, after map[string]int) map[string]int {
+	var d map[string]int
+	for k, n := range after {
+		if n -= before[k]; n != 0 {
+			if d == nil {
+				d = map[string]int{}
 			}
+			d[k] = n
 		}
 	}
 	return d
@@ -206,7 +215,7 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	}
 	fmt.Fprintf(env.stderr, "bench: unloaded p99 %.2f ms; capacity %.0f payments/s (p99 %.2f ms); offering %.0f requests/s (%.1f×) for %s…\n",
 		before.UnloadedP99ms, before.CapacityRPS, before.CapacityP99ms, rate, rate/before.CapacityRPS, f.duration)
-	refusedBefore, err := refusalCounts(ctx, ctrl, setup)
+	countsBefore, err := readCounts(ctx, ctrl, setup)
 	if err != nil {
 		return err
 	}
@@ -215,7 +224,7 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	if err != nil {
 		return err
 	}
-	refusedAfter, err := refusalCounts(ctx, ctrl, setup)
+	countsAfter, err := readCounts(ctx, ctrl, setup)
 	if err != nil {
 		return err
 	}
@@ -236,9 +245,8 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	fmt.Fprintf(env.stderr, "bench: after the surge: unloaded p99 %.2f ms; capacity %.0f payments/s (p99 %.2f ms)\n",
 		after.UnloadedP99ms, after.CapacityRPS, after.CapacityP99ms)
 	rep := overloadReport{Date: time.Now().UTC(), Machine: machine(), Store: where, overloadRefs: before, After: &after,
-		Run: run, SurgeRefusals: countsSince(refusedBefore, refusedAfter)}
-	rep.SurgeQueueOffers = rep.SurgeRefusals[surgeQueueCounts]
-	delete(rep.SurgeRefusals, surgeQueueCounts)
+		Run: run, SurgeRefusals: countsSince(countsBefore.refusals, countsAfter.refusals),
+		SurgeQueueOffers: flatSince(countsBefore.offers, countsAfter.offers)}
 	if ctrl != nil {
 		s := ctrl.Stats()
 		rep.Admission = &s
