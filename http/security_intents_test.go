@@ -11,7 +11,6 @@ import (
 	"github.com/peakwallet/peakwallet/admission"
 	pwhttp "github.com/peakwallet/peakwallet/http"
 	"github.com/peakwallet/peakwallet/sqlite"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // secSurgeEnv is the server as serve builds it (users, keys, the Guard)
@@ -24,6 +23,21 @@ func secSurgeEnv(t *testing.T) (*SecEnv, *admission.Controller) {
 		c.Admission, c.Intents = ctrl, st
 	})
 	return e, ctrl
+}
+
+// secSurgeBusy is secSurgeEnv with ann and bob (100 EUR each) and its one
+// payment slot held for the test: every payment finds the server busy.
+func secSurgeBusy(t *testing.T) (e *SecEnv, ann, bob *Person) {
+	t.Helper()
+	e, ctrl := secSurgeEnv(t)
+	ann = e.MustPerson(t, "ann@example.com", 100_00)
+	bob = e.MustPerson(t, "bob@example.com", 100_00)
+	held, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Done(nil) })
+	return e, ann, bob
 }
 
 func asyncPay(e *SecEnv, t *testing.T, p *Person, from, to string, amount int64, key string) *Response {
@@ -65,14 +79,7 @@ func TestSurgeQueuePaysBehindTheGuard(t *testing.T) {
 // someone else's wallet (404), above the step-up threshold without a code
 // (403 mfa_required) — and no intent is kept for it.
 func TestTheSurgeQueueAuthorizesWhenItAccepts(t *testing.T) {
-	e, ctrl := secSurgeEnv(t)
-	ann := e.MustPerson(t, "ann@example.com", 100_00)
-	bob := e.MustPerson(t, "bob@example.com", 100_00)
-	held, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Done(nil)
+	e, ann, bob := secSurgeBusy(t)
 	asyncPay(e, t, ann, bob.Wallet.ID, ann.Wallet.ID, 10_00, "theft").Want(t, 404, pw.EACCOUNTNOTFOUND)
 	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 60_00, "big").Want(t, 403, pw.EMFAREQUIRED)
 	if pending, err := e.Store.PendingIntents(context.Background(), "", 10); err != nil || len(pending) != 0 {
@@ -114,19 +121,7 @@ func TestAnIntentAcceptedUncheckedIsNotPaid(t *testing.T) {
 // surge queue is counted by what became of it, and a check the store
 // could not answer is not counted as the client's refusal.
 func TestTheSurgeQueueCountsWhatItDoes(t *testing.T) {
-	var ctrl *admission.Controller
-	reg := prometheus.NewRegistry()
-	e := mustOpenSecEnvWith(t, testLimits, func(c *pwhttp.Config, st *sqlite.Store) {
-		ctrl = admission.New(admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
-		c.Admission, c.Intents, c.Registry = ctrl, st, reg
-	})
-	ann := e.MustPerson(t, "ann@example.com", 100_00)
-	bob := e.MustPerson(t, "bob@example.com", 100_00)
-	held, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Done(nil)
+	e, ann, bob := secSurgeBusy(t)
 	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "a").Want(t, 202, "")
 	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "a").Want(t, 202, "") // its retry
 	asyncPay(e, t, ann, bob.Wallet.ID, ann.Wallet.ID, 10_00, "theft").Want(t, 404, pw.EACCOUNTNOTFOUND)
@@ -137,7 +132,7 @@ func TestTheSurgeQueueCountsWhatItDoes(t *testing.T) {
 		t.Fatalf("a payment out of time at its checks: %d %s", r.Status, r.Body)
 	}
 	got := map[string]float64{}
-	families, err := reg.Gather()
+	families, err := e.Server.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
