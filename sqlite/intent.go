@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"math/bits"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -74,23 +73,21 @@ func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]gro
 }
 
 // intentsByKey returns the stored intents of the batch's keys, in
-// statements of power-of-two sizes (as execRows), prepared once each.
+// statements of power-of-two sizes (chunkRows), prepared once each.
 func (t *tx) intentsByKey(ctx context.Context, batch []*pw.Intent) ([]*pw.Intent, error) {
 	const head, tail = "SELECT " + intentColumns + " FROM intents WHERE (principal, key) IN (VALUES ", ")"
 	var stored []*pw.Intent
 	for start := 0; start < len(batch); {
-		size := 1 << (bits.Len(uint(len(batch)-start)) - 1)
+		size := chunkRows(len(batch)-start, 2)
 		args := make([]any, 0, 2*size)
 		for _, in := range batch[start : start+size] {
 			args = append(args, in.Principal, in.IdempotencyKey)
 		}
-		var rows *sql.Rows
-		var err error
-		if q, stmt := t.store.stmts.get(head, tail, 2, size); stmt != nil {
-			rows, err = t.tx.StmtContext(ctx, stmt).QueryContext(ctx, args...)
-		} else {
-			rows, err = t.tx.QueryContext(ctx, q, args...)
+		stmt, err := t.chunk(ctx, head, tail, 2, size)
+		if err != nil {
+			return nil, err
 		}
+		rows, err := stmt.QueryContext(ctx, args...)
 		if err != nil {
 			return nil, err
 		}

@@ -39,21 +39,18 @@ func (t *tx) Write(ctx context.Context, c *pw.Changes) error {
 // every batch: compiling a statement of thousands of rows costs more than
 // running it.
 func (t *tx) execRows(ctx context.Context, op, head, tail string, cols, n int, row func(args []any, i int) []any) (int64, error) {
-	maxRows := 1 << (bits.Len(uint(variablesMax/cols)) - 1)
 	var affected int64
 	for start := 0; start < n; {
-		size := min(maxRows, 1<<(bits.Len(uint(n-start))-1))
+		size := chunkRows(n-start, cols)
 		args := make([]any, 0, size*cols)
 		for i := start; i < start+size; i++ {
 			args = row(args, i)
 		}
-		var res sql.Result
-		var err error
-		if q, stmt := t.store.stmts.get(head, tail, cols, size); stmt != nil {
-			res, err = t.tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
-		} else {
-			res, err = t.tx.ExecContext(ctx, q, args...)
+		stmt, err := t.chunk(ctx, head, tail, cols, size)
+		if err != nil {
+			return 0, mapError(op, err)
 		}
+		res, err := stmt.ExecContext(ctx, args...)
 		if err != nil {
 			return 0, mapError(op, err)
 		}
@@ -62,6 +59,23 @@ func (t *tx) execRows(ctx context.Context, op, head, tail string, cols, n int, r
 		start += size
 	}
 	return affected, nil
+}
+
+// chunkRows is how many of n rows of cols values each the next multi-row
+// statement takes: the largest power of two within n and variablesMax.
+func chunkRows(n, cols int) int {
+	return min(1<<(bits.Len(uint(variablesMax/cols))-1), 1<<(bits.Len(uint(n))-1))
+}
+
+// chunk returns the transaction's statement of rows rows between head and
+// tail: the writer's prepared one when there is one, else one prepared in
+// the transaction (and prepared for the next batches afterwards).
+func (t *tx) chunk(ctx context.Context, head, tail string, cols, rows int) (*sql.Stmt, error) {
+	q, stmt := t.store.stmts.get(head, tail, cols, rows)
+	if stmt != nil {
+		return t.tx.StmtContext(ctx, stmt), nil
+	}
+	return t.tx.PrepareContext(ctx, q)
 }
 
 // stmtCache holds the writer's prepared multi-row statements. The writer
