@@ -38,11 +38,17 @@ const (
 	EBUSY         = "busy"
 	EMAINTENANCE  = "maintenance"
 	EUNAVAILABLE  = "unavailable"
-	EINTERNAL     = "internal"
+	// EOUTCOMEUNKNOWN: a commit was sent and its answer never came, and the
+	// store could not learn the outcome before the request's deadline. The
+	// money may have moved; the request's Idempotency-Key settles it. Its
+	// errors wrap ErrCommitUnknown.
+	EOUTCOMEUNKNOWN = "outcome_unknown"
+	EINTERNAL       = "internal"
 )
 
-// ErrCommitUnknown is wrapped by a store's error when a commit was sent but
-// its outcome could not be learned (the connection broke during COMMIT).
+// ErrCommitUnknown is wrapped by a store's error (code EOUTCOMEUNKNOWN) when
+// a commit was sent but its outcome could not be learned (the connection
+// broke during COMMIT, and the database could not be asked in time).
 // The transaction may have committed: such a request must not be retried
 // blindly nor reported as "nothing moved"; its idempotency key settles it.
 var ErrCommitUnknown = errors.New("the commit's outcome is unknown")

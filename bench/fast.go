@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"net/url"
 	"strings"
@@ -31,7 +32,10 @@ import (
 // object, a problem into a *peakwallet.Error with its code and Retry-After.
 //
 // With several keys, requests take them in turn: a surge comes from many
-// clients, and admission queues and sheds per client.
+// clients, and admission queues and sheds per client. A request with an
+// Idempotency-Key always goes with the same API key (a hash of the
+// idempotency key picks it), since idempotency keys are per principal: a
+// retry sent as another principal would be a new payment.
 type FastClient struct {
 	pw.LedgerService // everything the overload scenarios do not send
 	hc               *fasthttp.HostClient
@@ -148,6 +152,18 @@ func (c *FastClient) Transfers(ctx context.Context, account string, page pw.Page
 	return l.Data, l.NextCursor, nil
 }
 
+// auth is the Authorization of a request with idempotency key key ("" for
+// none): the keys in turn, or the one key's hash picks.
+func (c *FastClient) auth(key string) string {
+	n := uint64(len(c.auths))
+	if key == "" || n == 1 {
+		return c.auths[c.next.Add(1)%n]
+	}
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return c.auths[h.Sum64()%n]
+}
+
 // do sends one request and decodes its answer into out.
 func (c *FastClient) do(ctx context.Context, method, path string, body []byte, key string, out any) error {
 	_, err := c.send(ctx, method, path, body, key, false, out)
@@ -166,7 +182,7 @@ func (c *FastClient) send(ctx context.Context, method, path string, body []byte,
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(c.base + path)
 	req.Header.SetMethod(method)
-	req.Header.Set("Authorization", c.auths[c.next.Add(1)%uint64(len(c.auths))])
+	req.Header.Set("Authorization", c.auth(key))
 	req.Header.Set("Accept", "application/json, application/problem+json")
 	if body != nil {
 		req.Header.SetContentType("application/json")

@@ -28,6 +28,10 @@ const (
 	// OutageReadersMax is how many read-backs of acknowledged transfers
 	// run at once.
 	OutageReadersMax = 32
+	// OutageSettleMax is how long after the run a payment answered
+	// outcome_unknown is retried with its key before it counts as
+	// unresolved.
+	OutageSettleMax = 30 * time.Second
 )
 
 // OutageConfig describes an outage run: open-loop payments at Rate for
@@ -53,6 +57,10 @@ type answer struct {
 	message  string // the error's text
 	noRetry  bool   // a refusal without Retry-After
 	transfer string // the acknowledged transfer's ID
+	// key and req are kept for a payment answered outcome_unknown, which
+	// is retried with its key after the run.
+	key string
+	req pw.TransferCreate
 }
 
 // outageTimes are the moments of the outage, since the run's start.
@@ -115,14 +123,18 @@ func RunOutage(ctx context.Context, svc pw.LedgerService, check pw.LedgerService
 			rctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
 			defer cancel()
 			a := answer{sent: since()}
-			t, err := svc.CreateTransfer(pw.NewContextWithIdempotencyKey(rctx, fmt.Sprintf("outage-%d-%d-%d", cfg.Seed, start.UnixNano(), i)), tr)
+			key := fmt.Sprintf("outage-%d-%d-%d", cfg.Seed, start.UnixNano(), i)
+			t, err := svc.CreateTransfer(pw.NewContextWithIdempotencyKey(rctx, key), tr)
 			a.latency = since() - a.sent
 			if err == nil {
 				a.transfer = t.ID
 			} else {
-				a.code, a.message = answerCode(err), err.Error()
+				a.code, a.message = outcomeCode(err), err.Error()
 				var pe *pw.Error
-				a.noRetry = isBusy(pw.ErrorCode(err)) && (!errors.As(err, &pe) || pe.Retry <= 0)
+				a.noRetry = (isBusy(a.code) || a.code == pw.EOUTCOMEUNKNOWN) && (!errors.As(err, &pe) || pe.Retry <= 0)
+				if a.code == pw.EOUTCOMEUNKNOWN {
+					a.key, a.req = key, tr
+				}
 			}
 			mu.Lock()
 			answers = append(answers, a)
@@ -136,12 +148,17 @@ func RunOutage(ctx context.Context, svc pw.LedgerService, check pw.LedgerService
 	res := judgeOutage(answers, times, since(), cfg)
 	res.Dropped = dropped.Load()
 	var acked []string
+	var inDoubt []answer
 	for _, a := range answers {
-		if a.transfer != "" {
+		switch {
+		case a.transfer != "":
 			acked = append(acked, a.transfer)
+		case a.code == pw.EOUTCOMEUNKNOWN:
+			inDoubt = append(inDoubt, a)
 		}
 	}
-	res.Missing, res.Unverified, res.MissingSample = readBack(ctx, check, acked)
+	settled := settleInDoubt(ctx, svc, inDoubt, &res.InDoubt)
+	res.Missing, res.Unverified, res.MissingSample = readBack(ctx, check, append(acked, settled...))
 	res.finish()
 	return res, nil
 }
@@ -180,18 +197,57 @@ func runOutageCommands(ctx context.Context, cfg OutageConfig, start time.Time, t
 	return nil
 }
 
-// answerCode names a failed payment: outcomeCode's name, except that a
-// 500 whose commit may have happened is told apart from other 500s.
-func answerCode(err error) string {
-	code := outcomeCode(err)
-	if code == pw.EINTERNAL && errors.Is(err, pw.ErrCommitUnknown) {
-		return CodeOutcomeUnknown
-	}
-	return code
+// settleInDoubt retries each payment answered 504 outcome_unknown with its own
+// key and request, as a client must, until a final answer or
+// OutageSettleMax after it began: a success (the remembered payment if it
+// had committed, else the payment made now) or a refusal that is final.
+// It counts them in c and returns the paid transfers' IDs, which are read
+// back with the acknowledged ones.
+func settleInDoubt(ctx context.Context, svc pw.LedgerService, as []answer, c *InDoubtCount) []string {
+	var (
+		mu   sync.Mutex
+		paid []string
+	)
+	end := time.Now().Add(OutageSettleMax)
+	parallel(OutageReadersMax, len(as), func(i int) {
+		a := as[i]
+		for {
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			t, err := svc.CreateTransfer(pw.NewContextWithIdempotencyKey(rctx, a.key), a.req)
+			cancel()
+			code := outcomeCode(err)
+			again := err != nil && (isBusy(code) || code == pw.EOUTCOMEUNKNOWN || code == pw.EIDEMINUSE ||
+				code == "client_timeout" || code == "client_transport")
+			if again && time.Now().Before(end) && ctx.Err() == nil {
+				var pe *pw.Error
+				wait := 200 * time.Millisecond
+				if errors.As(err, &pe) && pe.Retry > wait {
+					wait = pe.Retry
+				}
+				time.Sleep(wait)
+				continue
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				c.Paid++
+				paid = append(paid, t.ID)
+			case again:
+				c.Unresolved++
+			default:
+				c.Refused++
+				if c.RefusedCodes == nil {
+					c.RefusedCodes = map[string]int64{}
+				}
+				c.RefusedCodes[code]++
+			}
+			return
+		}
+	})
+	c.Answered = int64(len(as))
+	return paid
 }
-
-// CodeOutcomeUnknown names a 500 with "outcome":"unknown" in the reports.
-const CodeOutcomeUnknown = "internal_outcome_unknown"
 
 // readBack reads every acknowledged transfer back. A transfer the server
 // says does not exist is missing; one it could not be asked about (after

@@ -21,14 +21,18 @@ type OutagePhase struct {
 	Sent int64 `json:"sent"`
 	OK   int64 `json:"ok"`
 	// Codes counts the failures by code: the server's problem code
-	// ("busy" is a 503), internal_outcome_unknown for a 500 whose commit
-	// may have happened, client_timeout or client_transport when no
-	// answer came.
+	// ("busy" is a 503, "outcome_unknown" a 504), client_timeout or
+	// client_transport when no answer came.
 	Codes map[string]int64 `json:"codes,omitempty"`
-	// BusyWithoutRetryAfter counts 503 busy answers without Retry-After.
+	// BusyWithoutRetryAfter counts 503 busy and 504 outcome_unknown
+	// answers without Retry-After.
 	BusyWithoutRetryAfter int64 `json:"busy_without_retry_after"`
-	// Unexpected counts answers other than a success or a 503 busy (with
-	// or without Retry-After): in the outage phase, the target says none.
+	// Unexpected counts answers other than a success, a 503 busy or a 504
+	// outcome_unknown (with or without Retry-After): in the outage phase,
+	// the target says none. (The target asks for 503s only; but a payment
+	// whose COMMIT the outage cut may have moved money, and a 503 promises
+	// that nothing moved: those are 504s, counted in InDoubt and settled
+	// by their retries.)
 	Unexpected int64 `json:"unexpected"`
 	// Samples holds, for each failure code, the first such error and
 	// when it was sent and answered (seconds since the run's start).
@@ -77,14 +81,20 @@ type OutageResult struct {
 	Recovered       bool    `json:"recovered"`
 	RecoverySeconds float64 `json:"recovery_seconds"`
 
+	// InDoubt is what became of the payments answered 504 outcome_unknown
+	// (a COMMIT cut as the database went away, whose outcome could not be
+	// learned in time) when each was retried with its key after the run.
+	InDoubt InDoubtCount `json:"in_doubt"`
+
 	Acknowledged  int64    `json:"acknowledged"`
 	Missing       int64    `json:"missing"`    // acknowledged, then not found on read-back
 	Unverified    int64    `json:"unverified"` // acknowledged, read-back failed otherwise
 	MissingSample []string `json:"missing_sample,omitempty"`
 
-	// TargetMet: during the outage only successes and 503 busy with
-	// Retry-After; recovered within OutageRecoveryMax; every acknowledged
-	// transfer read back.
+	// TargetMet: during the outage only successes, 503 busy and 504
+	// outcome_unknown, with Retry-After; every outcome_unknown settled by
+	// its retry; recovered within OutageRecoveryMax; every acknowledged
+	// transfer, and every one paid on a retry, read back.
 	TargetMet bool                `json:"target_met"`
 	Timeline  []OutageBucketCount `json:"timeline"`
 }
@@ -122,8 +132,12 @@ func judgeOutage(answers []answer, t outageTimes, elapsed time.Duration, cfg Out
 			res.Acknowledged++
 			lats[ph] = append(lats[ph], a.latency)
 			continue
-		case a.code == pw.EBUSY:
-			b.Busy++
+		case a.code == pw.EBUSY || a.code == pw.EOUTCOMEUNKNOWN:
+			if a.code == pw.EBUSY {
+				b.Busy++
+			} else {
+				b.Other++
+			}
 			if a.noRetry {
 				ph.BusyWithoutRetryAfter++
 			}
@@ -161,15 +175,30 @@ func judgeOutage(answers []answer, t outageTimes, elapsed time.Duration, cfg Out
 
 // finish decides TargetMet once the read-back is counted.
 func (r *OutageResult) finish() {
-	r.TargetMet = r.During.Unexpected == 0 && r.During.BusyWithoutRetryAfter == 0 && r.Recovered &&
+	r.TargetMet = r.During.Unexpected == 0 && r.During.BusyWithoutRetryAfter == 0 && r.InDoubt.Unresolved == 0 && r.Recovered &&
 		r.RecoverySeconds <= OutageRecoveryMax.Seconds() && r.Missing == 0 && r.Unverified == 0
 }
 
-// UnexpectedCodes lists the codes of a phase's failures other than busy.
+// InDoubtCount counts the payments answered outcome_unknown by what their
+// retry with the same key found.
+type InDoubtCount struct {
+	Answered int64 `json:"answered"` // answered 504 outcome_unknown
+	// Paid: the retry succeeded (the remembered payment if it had
+	// committed, else made then); its transfer is read back too.
+	Paid int64 `json:"paid"`
+	// Refused: the retry's answer was a final refusal, by code.
+	Refused      int64            `json:"refused"`
+	RefusedCodes map[string]int64 `json:"refused_codes,omitempty"`
+	// Unresolved: still busy or unknown after OutageSettleMax.
+	Unresolved int64 `json:"unresolved"`
+}
+
+// UnexpectedCodes lists the codes of a phase's failures other than 503
+// busy and 504 outcome_unknown.
 func (p *OutagePhase) UnexpectedCodes() []string {
 	var out []string
 	for _, c := range slices.Sorted(maps.Keys(p.Codes)) {
-		if c != pw.EBUSY {
+		if c != pw.EBUSY && c != pw.EOUTCOMEUNKNOWN {
 			out = append(out, c)
 		}
 	}

@@ -71,6 +71,12 @@ var problems = map[string]problemSpec{
 	pw.EBUSY:             {http.StatusServiceUnavailable, "Busy", ""},
 	pw.EMAINTENANCE:      {http.StatusServiceUnavailable, "Maintenance", ""},
 	pw.EUNAVAILABLE:      {http.StatusServiceUnavailable, "Busy", pw.EBUSY},
+	// The database was cut off while it committed, and could not be asked
+	// in time whether it did: the money may have moved, so it is not a 503
+	// (which promises nothing moved) but a 504, as from a gateway whose
+	// upstream did not answer. The retry with the same Idempotency-Key
+	// learns which; it carries Retry-After.
+	pw.EOUTCOMEUNKNOWN: {http.StatusGatewayTimeout, "Outcome unknown", ""},
 }
 
 // StatusCode returns the HTTP status for an error code (500 for codes the
@@ -91,14 +97,15 @@ type Problem struct {
 	Detail string `json:"detail,omitempty"`
 	Code   string `json:"code"`
 	Field  string `json:"field,omitempty"` // the request member at fault, when one is
-	// Outcome is OutcomeUnknown on a 500 whose transaction may have
-	// committed (the connection broke during COMMIT); absent otherwise.
+	// Outcome is OutcomeUnknown on a 504 outcome_unknown, whose transaction
+	// may have committed (the connection broke during COMMIT, and the
+	// database could not be asked in time); absent otherwise.
 	Outcome string         `json:"outcome,omitempty"`
 	Extra   map[string]any `json:"-"`
 }
 
 // OutcomeUnknown is Problem.Outcome when a request's COMMIT was sent but
-// its answer never came: unlike any other 500, money may have moved. A
+// its answer never came: unlike a 503, money may have moved. A
 // client must not report "nothing moved"; a retry with the same
 // Idempotency-Key learns what happened.
 const OutcomeUnknown = "unknown"
@@ -153,14 +160,13 @@ func ProblemFor(err error) Problem {
 	}
 	if code == pw.EINTERNAL {
 		p.Detail = "internal error"
-		// The one fact about an internal error that a client needs: the
-		// cause stays in the log, but "this may have committed" must reach
-		// the caller, who would otherwise take a 500 for "nothing moved".
-		if errors.Is(err, pw.ErrCommitUnknown) {
-			p.Outcome = OutcomeUnknown
-		}
 	} else {
 		p.Detail = pw.ErrorMessage(err)
+	}
+	// "This may have committed" must reach the caller, who would otherwise
+	// take the refusal for "nothing moved".
+	if code == pw.EOUTCOMEUNKNOWN {
+		p.Outcome = OutcomeUnknown
 	}
 	var e *pw.Error
 	if errors.As(err, &e) && code != pw.EINTERNAL {
@@ -231,6 +237,9 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 		loggerFrom(r.Context()).LogAttrs(r.Context(), slog.LevelError, "internal error",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.String("code", code), slog.Any("err", err))
+	} else if code == pw.EOUTCOMEUNKNOWN {
+		loggerFrom(r.Context()).LogAttrs(r.Context(), slog.LevelWarn, "a commit's outcome is unknown",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
 	}
 	recordOutcome(r, err)
 	status, body := renderError(err)
@@ -243,12 +252,12 @@ func setProblemHeaders(h http.Header, status int, code string, err error) {
 	switch status {
 	case http.StatusUnauthorized:
 		h.Set("WWW-Authenticate", `Bearer realm="peakwallet"`)
-	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(code, err)))
 	}
 }
 
-// retryAfterSeconds is the honest wait for a 429 or 503: the error's own
+// retryAfterSeconds is the honest wait for a 429, 503 or 504: the error's own
 // estimate when it carries one (method RetryAfter() time.Duration), else a
 // default. It is never below one second.
 func retryAfterSeconds(code string, err error) int {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -158,22 +157,26 @@ func TestErrorWriter(t *testing.T) {
 	}
 }
 
-// TestCommitUnknownOutcome: a COMMIT cut before its answer came may have
-// moved money, so its 500 says "outcome":"unknown" (and no other 500
-// does), the claim on the key is given back so that the retry settles it
-// at once (the store keeps a record its commit marked done; only a plain
-// internal error keeps its claim until the lease ends), and the Go client
-// wraps peakwallet.ErrCommitUnknown for errors.Is.
+// TestCommitUnknownOutcome: a COMMIT cut before its answer came, whose
+// outcome the store could not learn, may have moved money, so it is a 504
+// outcome_unknown with Retry-After and "outcome":"unknown" (not a 500, as
+// it is no bug; never a 503, which promises nothing moved), the claim on the key is given
+// back so that the retry settles it at once (the store keeps a record its
+// commit marked done; only a plain internal error keeps its claim until
+// the lease ends), and the Go client wraps peakwallet.ErrCommitUnknown for
+// errors.Is.
 func TestCommitUnknownOutcome(t *testing.T) {
-	cut := &pw.Error{Code: pw.EINTERNAL, Op: "postgres.Update", Message: "the commit's outcome is unknown",
+	cut := &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "postgres.Update", Message: "the commit's outcome is unknown",
 		Err: errors.Join(pw.ErrCommitUnknown, errors.New("unexpected EOF from 10.0.0.5:5432"))}
 	for _, tt := range []struct {
 		name    string
 		err     error
+		status  int
+		code    string
 		outcome string
 	}{
-		{"commit cut", cut, pwhttp.OutcomeUnknown},
-		{"other internal error", &pw.Error{Code: pw.EINTERNAL, Err: errors.New("a bug")}, ""},
+		{"commit cut", cut, 504, pw.EOUTCOMEUNKNOWN, pwhttp.OutcomeUnknown},
+		{"other internal error", &pw.Error{Code: pw.EINTERNAL, Err: errors.New("a bug")}, 500, pw.EINTERNAL, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, released := failingServer(tt.err)
@@ -183,8 +186,11 @@ func TestCommitUnknownOutcome(t *testing.T) {
 			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
 				t.Fatal(err)
 			}
-			if got, _ := body["outcome"].(string); w.Code != 500 || body["code"] != pw.EINTERNAL || got != tt.outcome {
-				t.Fatalf("%d %s, want 500 internal with outcome %q", w.Code, w.Body, tt.outcome)
+			if got, _ := body["outcome"].(string); w.Code != tt.status || body["code"] != tt.code || got != tt.outcome {
+				t.Fatalf("%d %s, want %d %s with outcome %q", w.Code, w.Body, tt.status, tt.code, tt.outcome)
+			}
+			if ra := w.Header().Get("Retry-After"); (ra != "") != (tt.status == 504) {
+				t.Fatalf("Retry-After %q on a %d", ra, w.Code)
 			}
 			if strings.Contains(w.Body.String(), "10.0.0.5") {
 				t.Fatalf("cause leaked: %s", w.Body)
@@ -198,7 +204,7 @@ func TestCommitUnknownOutcome(t *testing.T) {
 			c := pwhttp.NewClient(ts.URL, "k", ts.Client()).WithRetry(pwhttp.RetryPolicy{Attempts: 1})
 			_, err := c.CreateTransfer(pw.NewContextWithIdempotencyKey(context.Background(), "key-2"),
 				pw.TransferCreate{FromAccount: "acc_a", ToAccount: "acc_b", Amount: 5, Currency: "EUR"})
-			if pw.ErrorCode(err) != pw.EINTERNAL || errors.Is(err, pw.ErrCommitUnknown) != (tt.outcome != "") {
+			if pw.ErrorCode(err) != tt.code || errors.Is(err, pw.ErrCommitUnknown) != (tt.outcome != "") {
 				t.Fatalf("client error %v: errors.Is(ErrCommitUnknown) = %v", err, errors.Is(err, pw.ErrCommitUnknown))
 			}
 		})
@@ -240,7 +246,7 @@ func TestProblemBodiesFromTheCache(t *testing.T) {
 			&pw.Error{Code: pw.ERATELIMITED, Message: "slow down"},
 			&pw.Error{Code: pw.EINVALID, Message: "amount must be positive", Field: "amount"},
 			&pw.Error{Code: pw.EINVALID, Message: "amount must be positive"},
-			fmt.Errorf("wrapped: %w", pw.ErrCommitUnknown),
+			&pw.Error{Code: pw.EOUTCOMEUNKNOWN, Err: pw.ErrCommitUnknown},
 			errors.New("a cause the client never sees"),
 			extraError{pw.Errorf(pw.EMFAREQUIRED, "step up <now> & then retry")},
 		)

@@ -220,8 +220,6 @@ func (e *errorCounts) add(err error) {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		c = "deadline"
-	case c == pw.EINTERNAL && errors.Is(err, pw.ErrCommitUnknown):
-		c = "outcome_unknown"
 	}
 	e.mu.Lock()
 	e.m[c]++

@@ -330,6 +330,7 @@ func problemStatuses(rt *Route) []int {
 	add(rt.BodyMax > 0, http.StatusRequestEntityTooLarge)
 	add(!rt.Public, http.StatusTooManyRequests)
 	add(rt.Class != ClassOps || rt.Path == "/readyz", http.StatusServiceUnavailable)
+	add(rt.MovesMoney, http.StatusGatewayTimeout)
 	return out
 }
 
@@ -353,7 +354,7 @@ func problemResponses(used map[int]bool) map[string]any {
 		}
 		var headers map[string]any
 		switch spec.status {
-		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 			headers = retryAfter
 		case http.StatusUnauthorized:
 			headers = map[string]any{"WWW-Authenticate": map[string]any{"schema": map[string]any{"type": "string"}}}

@@ -146,9 +146,10 @@ func TestPostgresStall(t *testing.T) {
 }
 
 // TestAnIntentCutAtCOMMITIsNotRefusedBusy: a respond-async payment whose
-// intent's COMMIT is cut may be in the surge queue, and would then be paid:
-// it is answered 500 with "outcome": "unknown", never 503 busy (which
-// promises nothing moved). The retry with its key gets the intent if it
+// intent's COMMIT is cut, with the database away past the request's
+// deadline, may be in the surge queue, and would then be paid: it is
+// answered 504 outcome_unknown with "outcome": "unknown" and Retry-After,
+// never 503 busy (which promises nothing moved). The retry with its key gets the intent if it
 // was stored, or a new one if not; either way the payment is paid once.
 func TestAnIntentCutAtCOMMITIsNotRefusedBusy(t *testing.T) {
 	for _, delivered := range []bool{true, false} {
@@ -169,7 +170,7 @@ func TestAnIntentCutAtCOMMITIsNotRefusedBusy(t *testing.T) {
 			fired := proxy.CutAt([]byte("commit\x00"), delivered)
 			r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 30), async)
 			<-fired
-			if p := r.Problem(t); r.Status != 500 || p.Code != pw.EINTERNAL || !strings.Contains(string(r.Body), `"outcome":"unknown"`) {
+			if p := r.Problem(t); r.Status != 504 || p.Code != pw.EOUTCOMEUNKNOWN || !strings.Contains(string(r.Body), `"outcome":"unknown"`) || r.Header.Get("Retry-After") == "" {
 				t.Fatalf("an intent cut at its COMMIT: %d %s", r.Status, r.Body)
 			}
 			proxy.Restore()

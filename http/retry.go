@@ -52,8 +52,7 @@ func (c *Client) WithRetry(p RetryPolicy) *Client {
 // second arrival harmless), 503 busy/maintenance and 429 rate_limited (no
 // money moved; the server's Retry-After is honoured as the least wait),
 // 409 idempotency_key_in_use (the first attempt is still running), and a
-// 500 whose outcome is unknown (the commit was cut; same key, so at most
-// once).
+// 504 outcome_unknown (the commit was cut; same key, so at most once).
 // It never waits past the call's deadline: when the server asks for
 // longer than is left, the refusal is returned at once.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, key string, out any) error {
@@ -127,12 +126,11 @@ func retryable(err error) bool {
 	case pw.EBUSY, pw.EUNAVAILABLE, pw.EMAINTENANCE, pw.ERATELIMITED, pw.EIDEMINUSE:
 		return true
 	}
-	// A commit cut as it was sent (500, "outcome": "unknown") may have
-	// moved the money or not; the same Idempotency-Key finds out without
-	// moving it twice: the stored answer if it committed, the request
-	// again once the claim's lease ends if it did not (until then 409
-	// idempotency_key_in_use, retried above).
-	return errors.Is(err, pw.ErrCommitUnknown)
+	// A commit cut as it was sent (504 outcome_unknown, "outcome":
+	// "unknown") may have moved the money or not; the same Idempotency-Key
+	// finds out without moving it twice: the stored answer if it
+	// committed, the request run again if it did not.
+	return pe.Code == pw.EOUTCOMEUNKNOWN || errors.Is(err, pw.ErrCommitUnknown)
 }
 
 // ParseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date;

@@ -121,7 +121,7 @@ func TestClientTellsTheServerItsDeadline(t *testing.T) {
 }
 
 // TestClientRetriesAnUnknownOutcomeWithTheSameKey: a payment whose commit
-// was cut (500, "outcome": "unknown") is sent again with the same key,
+// was cut (504 outcome_unknown, "outcome": "unknown") is sent again with the same key,
 // which settles it at most once; an ordinary 500 is not retried.
 func TestClientRetriesAnUnknownOutcomeWithTheSameKey(t *testing.T) {
 	hs, seen := headerServer(t, "Idempotency-Key", func(w http.ResponseWriter, r *http.Request, n int) {
@@ -129,7 +129,7 @@ func TestClientRetriesAnUnknownOutcomeWithTheSameKey(t *testing.T) {
 		case r.URL.Path == "/v1/accounts/acc_1":
 			pwhttp.Error(w, r, &pw.Error{Code: pw.EINTERNAL, Err: errors.New("a bug")})
 		case n == 1:
-			pwhttp.Error(w, r, &pw.Error{Code: pw.EINTERNAL, Err: errors.Join(pw.ErrCommitUnknown, errors.New("connection reset"))})
+			pwhttp.Error(w, r, &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Err: errors.Join(pw.ErrCommitUnknown, errors.New("connection reset"))})
 		default:
 			posted(w)
 		}

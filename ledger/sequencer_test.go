@@ -32,10 +32,10 @@ func TestIsolatable(t *testing.T) {
 		err  error
 		want bool
 	}{
-		{&pw.Error{Code: pw.EINTERNAL}, true},                                                            // a store refusal one command may have caused
-		{&pw.Error{Code: pw.EIDEMINUSE}, true},                                                           // a request key posted twice: one command's
-		{&pw.Error{Code: pw.EUNAVAILABLE}, false},                                                        // the store is down: retrying alone does not help
-		{&pw.Error{Code: pw.EINTERNAL, Err: errors.Join(pw.ErrCommitUnknown, errors.New("eof"))}, false}, // may have committed
+		{&pw.Error{Code: pw.EINTERNAL}, true},     // a store refusal one command may have caused
+		{&pw.Error{Code: pw.EIDEMINUSE}, true},    // a request key posted twice: one command's
+		{&pw.Error{Code: pw.EUNAVAILABLE}, false}, // the store is down: retrying alone does not help
+		{&pw.Error{Code: pw.EOUTCOMEUNKNOWN, Err: errors.Join(pw.ErrCommitUnknown, errors.New("eof"))}, false}, // may have committed
 	} {
 		if got := isolatable(tc.err); got != tc.want {
 			t.Errorf("isolatable(%v) = %v, want %v", tc.err, got, tc.want)

@@ -40,3 +40,26 @@ func BenchmarkWrite_Batch(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*pw.BatchTransfersMax)/b.Elapsed().Seconds(), "transfers/s")
 }
+
+// BenchmarkUpdate_OnePayment commits one payment a transaction: the
+// fixed cost of a transaction (BEGIN, the transaction's ID asked before
+// COMMIT, COMMIT) against a small write.
+func BenchmarkUpdate_OnePayment(b *testing.B) {
+	ctx := context.Background()
+	s := MustOpen(b)
+	from, to := newAccount(pw.AccountSystem, at(0)), newAccount(pw.AccountSystem, at(0))
+	MustWrite(b, s, &pw.Changes{NewAccounts: []*pw.Account{from, to}})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tr, es := newPayment(from, to, 1, at(i))
+		c := &pw.Changes{Balances: []*pw.Account{from, to}, Transfers: []*pw.Transfer{tr}, Entries: es}
+		if err := s.Update(ctx, func(ctx context.Context, tx pw.Tx) error {
+			if _, err := tx.LockAccounts(ctx, []string{from.ID, to.ID}); err != nil {
+				return err
+			}
+			return tx.Write(ctx, c)
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -15,15 +15,16 @@ import (
 // SQLSTATE codes the store acts on. Errors are told apart by these codes
 // (and constraint names), never by message text, which is localized.
 const (
-	codeUniqueViolation      = "23505"
-	codeSerializationFailure = "40001"
-	codeDeadlockDetected     = "40P01"
-	codeAdminShutdown        = "57P01"
-	codeCrashShutdown        = "57P02"
-	codeCannotConnectNow     = "57P03"
-	codeQueryCanceled        = "57014"
-	classConnection          = "08" // connection_exception and friends
-	classResources           = "53" // insufficient_resources, too_many_connections
+	codeUniqueViolation       = "23505"
+	codeInvalidParameterValue = "22023"
+	codeSerializationFailure  = "40001"
+	codeDeadlockDetected      = "40P01"
+	codeAdminShutdown         = "57P01"
+	codeCrashShutdown         = "57P02"
+	codeCannotConnectNow      = "57P03"
+	codeQueryCanceled         = "57014"
+	classConnection           = "08" // connection_exception and friends
+	classResources            = "53" // insufficient_resources, too_many_connections
 )
 
 // Unique constraints whose violation means that an idempotent request is
@@ -38,6 +39,9 @@ var requestKeyConstraints = map[string]bool{
 func retryable(err error) bool {
 	if errors.Is(err, pw.ErrCommitUnknown) {
 		return false // it may have committed: running it again could do it twice
+	}
+	if errors.Is(err, errNotCommitted) {
+		return true // the database said so
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {

@@ -99,46 +99,31 @@ func TestAReleaseTheDatabaseMissedIsMadeWhenItIsBack(t *testing.T) {
 
 // TestACommitCutAtCOMMITIsSettledByTheRetry cuts a payment's transaction
 // at its COMMIT, once after PostgreSQL received it (it committed; the
-// answer is lost) and once before (it did not). Either way the caller
-// hears the outcome is unknown, gives its key back (the store takes back
-// only a key still in flight under its token, which a commit has marked
-// done), and the retry with the same key settles it at once: the
-// remembered answer if it committed, the payment run again if it did not.
-// The money moves exactly once.
+// answer is lost) and once before (it did not), and keeps the database
+// out of reach past the payment's deadline. Either way the caller hears
+// the outcome is unknown (outcome_unknown), gives its key back (the store
+// takes back only a key still in flight under its token, which a commit
+// has marked done), and the retry with the same key settles it at once:
+// the remembered answer if it committed, the payment run again if it did
+// not. The money moves exactly once.
 func TestACommitCutAtCOMMITIsSettledByTheRetry(t *testing.T) {
 	for _, committed := range []bool{true, false} {
 		t.Run(map[bool]string{true: "delivered", false: "dropped"}[committed], func(t *testing.T) {
 			proxy, s, l, req, a := proxiedLedger(t)
-			ctx := context.Background()
-			key := pw.IdempotencyKey{Principal: "op:test", Key: "k-outcome"} // (a key containing the pattern would trip the cut)
-			render := func(v any, err error) (int, []byte) {
-				if tr, ok := v.(*pw.Transfer); ok && err == nil {
-					return 201, []byte(tr.ID)
-				}
-				return 500, nil
-			}
-			// pay claims the key and, before the payment's own transaction,
-			// calls armed (the claim commits a transaction of its own).
-			pay := func(armed func()) (*pw.IdempotencyRecord, *pw.IdempotencyRecord, error) {
-				claim, replay, err := l.BeginIdempotent(ctx, key, "fp")
-				if err != nil || replay != nil {
-					return nil, replay, err
-				}
-				armed()
-				_, err = l.CreateTransfer(pw.NewContextWithClaim(ctx, &pw.Claim{Record: claim, Render: render}), req)
-				return claim, nil, err
-			}
+			pay := cutPayer(l, req)
 
 			var fired <-chan struct{}
-			claim, _, err := pay(func() { fired = proxy.CutAt([]byte("commit\x00"), committed) })
-			if pw.ErrorCode(err) != pw.EINTERNAL || !errors.Is(err, pw.ErrCommitUnknown) {
-				t.Fatalf("a payment cut at its COMMIT: %v", err)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			claim, _, err := pay(ctx, func() { fired = proxy.CutAt([]byte("commit\x00"), committed) })
+			cancel()
+			if pw.ErrorCode(err) != pw.EOUTCOMEUNKNOWN || !errors.Is(err, pw.ErrCommitUnknown) {
+				t.Fatalf("a payment cut at its COMMIT, the database away past its deadline: %v", err)
 			}
 			<-fired
 			proxy.Restore()
-			l.ReleaseIdempotent(ctx, claim)
+			l.ReleaseIdempotent(context.Background(), claim)
 
-			_, replay, err := pay(func() {})
+			_, replay, err := pay(context.Background(), func() {})
 			switch {
 			case err != nil:
 				t.Fatalf("the retry: %v", err)
@@ -147,15 +132,82 @@ func TestACommitCutAtCOMMITIsSettledByTheRetry(t *testing.T) {
 			case !committed && replay != nil:
 				t.Fatalf("the retry of a payment that did not commit was answered from memory: %+v", replay)
 			}
-			b, err := l.Account(ctx, a.ID)
-			if err != nil || b.Balance.Posted != 5 {
-				t.Fatalf("balance %+v, %v: want 5, moved once", b, err)
-			}
-			rep, err := ledger.Verify(ctx, s)
-			if err != nil || !rep.OK() {
-				t.Fatalf("verify: %v %+v", err, rep)
-			}
+			mustHaveMovedOnce(t, s, l, a)
 		})
+	}
+}
+
+// TestACutCOMMITIsResolvedByAskingTheDatabase: when a payment's COMMIT is
+// cut and the database is back within the payment's deadline, the store
+// asks it whether the transaction committed (pg_xact_status of the ID it
+// took before COMMIT) instead of answering "outcome unknown": delivered,
+// the payment succeeds; dropped, the store runs it again, and it
+// succeeds. The caller never hears of the cut, and the money moves once.
+func TestACutCOMMITIsResolvedByAskingTheDatabase(t *testing.T) {
+	for _, committed := range []bool{true, false} {
+		t.Run(map[bool]string{true: "delivered", false: "dropped"}[committed], func(t *testing.T) {
+			proxy, s, l, req, a := proxiedLedger(t)
+			pay := cutPayer(l, req)
+			back := make(chan struct{})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, replay, err := pay(ctx, func() {
+				fired := proxy.CutAt([]byte("commit\x00"), committed)
+				go func() {
+					<-fired
+					time.Sleep(300 * time.Millisecond) // a few questions go unanswered
+					proxy.Restore()
+					close(back)
+				}()
+			})
+			if err != nil || replay != nil {
+				t.Fatalf("a payment cut at its COMMIT, the database back in its time: %v (replay %+v)", err, replay)
+			}
+			select {
+			case <-back:
+			default:
+				t.Fatal("the payment ended before the database was back: the cut did not happen where it was meant to")
+			}
+			mustHaveMovedOnce(t, s, l, a)
+		})
+	}
+}
+
+// cutPayer returns pay, which claims key k-outcome and, before the
+// payment's own transaction, calls armed (the claim commits a transaction
+// of its own), then pays req.
+// (A key containing the cut's pattern would trip the cut.)
+func cutPayer(l *ledger.Ledger, req pw.TransferCreate) func(ctx context.Context, armed func()) (*pw.IdempotencyRecord, *pw.IdempotencyRecord, error) {
+	key := pw.IdempotencyKey{Principal: "op:test", Key: "k-outcome"}
+	render := func(v any, err error) (int, []byte) {
+		if tr, ok := v.(*pw.Transfer); ok && err == nil {
+			return 201, []byte(tr.ID)
+		}
+		return 500, nil
+	}
+	return func(ctx context.Context, armed func()) (*pw.IdempotencyRecord, *pw.IdempotencyRecord, error) {
+		claim, replay, err := l.BeginIdempotent(ctx, key, "fp")
+		if err != nil || replay != nil {
+			return nil, replay, err
+		}
+		armed()
+		_, err = l.CreateTransfer(pw.NewContextWithClaim(ctx, &pw.Claim{Record: claim, Render: render}), req)
+		return claim, nil, err
+	}
+}
+
+// mustHaveMovedOnce checks that a holds the 5 EUR of one payment and that
+// the ledger verifies.
+func mustHaveMovedOnce(t *testing.T, s *postgres.Store, l *ledger.Ledger, a *pw.Account) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := l.Account(ctx, a.ID)
+	if err != nil || b.Balance.Posted != 5 {
+		t.Fatalf("balance %+v, %v: want 5, moved once", b, err)
+	}
+	rep, err := ledger.Verify(ctx, s)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %+v", err, rep)
 	}
 }
 

@@ -183,7 +183,87 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(pgx.Tx) error) erro
 	if err := fn(ptx); err != nil {
 		return err
 	}
-	return commitError(op, ptx.Commit(ctx))
+	// Who the transaction is, asked before COMMIT: should COMMIT's answer
+	// be lost, the database can still say whether it committed.
+	var id xactID
+	if err := ptx.QueryRow(ctx, "SELECT pg_current_xact_id()::text, pg_postmaster_start_time()").Scan(&id.xid, &id.started); err != nil {
+		return err
+	}
+	err = commitError(op, ptx.Commit(ctx))
+	if !errors.Is(err, pw.ErrCommitUnknown) {
+		return err
+	}
+	return s.resolveCommit(ctx, op, id, err)
+}
+
+// xactID names a transaction: its ID, and the start of the server that
+// gave it (an ID no write-ahead log kept may be given again after a crash).
+type xactID struct {
+	xid     string
+	started time.Time
+}
+
+// Resolving a cut COMMIT (resolveCommit).
+const (
+	// CommitResolveMax bounds the search for a cut COMMIT's outcome when
+	// the caller's deadline is further away.
+	CommitResolveMax = 5 * time.Second
+	// commitResolvePause is the longest pause between two questions.
+	commitResolvePause = 100 * time.Millisecond
+)
+
+// errNotCommitted is the cause of a cut COMMIT that the database says did
+// not happen: nothing was written, and Update runs the transaction again.
+var errNotCommitted = errors.New("the connection was cut during COMMIT, and the database says the transaction did not commit")
+
+// resolveCommit learns the outcome of a transaction whose COMMIT got no
+// answer, by asking the database on another connection for the status of
+// its ID (pg_xact_status), again and again until the caller's deadline (at
+// most CommitResolveMax):
+//   - committed, from the server that gave the ID: success;
+//   - aborted or still in progress on a server started since (a crash:
+//     the transaction's session is gone), or an ID "in the future" (a
+//     crash lost its very assignment): it did not commit, errNotCommitted;
+//   - committed on a server started since: unknown, as the ID may have been
+//     given again to a transaction after the crash and the status may be
+//     that one's;
+//   - in progress on the same server (its session has not yet seen the cut
+//     or is still committing), or no answer: asked again.
+//
+// What stays unknown at the deadline is returned as unknown (code
+// outcome_unknown): the request's idempotency key settles it.
+func (s *Store) resolveCommit(ctx context.Context, op string, id xactID, unknown error) error {
+	ctx, cancel := context.WithTimeout(ctx, CommitResolveMax)
+	defer cancel()
+	notCommitted := &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the database was cut off during the commit, which did not happen", Err: errNotCommitted}
+	for attempt := 1; ; attempt++ {
+		var status *string
+		var started time.Time
+		err := s.pool.QueryRow(ctx, "SELECT pg_xact_status($1::xid8), pg_postmaster_start_time()", id.xid).Scan(&status, &started)
+		var pgErr *pgconn.PgError
+		switch {
+		case errors.As(err, &pgErr) && pgErr.Code == codeInvalidParameterValue:
+			return notCommitted // "transaction ID … is in the future"
+		case err != nil || status == nil:
+			// Not asked (the database is away), or an ID too old to know.
+		case !started.Equal(id.started):
+			if *status != "committed" {
+				return notCommitted
+			}
+			return unknown
+		case *status == "committed":
+			return nil
+		case *status == "aborted":
+			return notCommitted
+		}
+		t := time.NewTimer(min(commitResolvePause, UpdateBackoffFirst<<attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return unknown
+		case <-t.C:
+		}
+	}
 }
 
 // commitError classifies an error of COMMIT. Without the server's answer,
@@ -199,7 +279,7 @@ func commitError(op string, err error) error {
 	if err == nil || errors.As(err, &pgErr) {
 		return err
 	}
-	return &pw.Error{Code: pw.EINTERNAL, Op: op, Message: "the commit's outcome is unknown",
+	return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: op, Message: "the commit's outcome is unknown",
 		Err: errors.Join(pw.ErrCommitUnknown, err)}
 }
 

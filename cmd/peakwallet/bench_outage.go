@@ -47,8 +47,10 @@ type outageReport struct {
 
 // runOutageBench stops the database of a running server (--target) under
 // open-loop payments and starts it again, then judges the answers and
-// reads every acknowledged transfer back. It exits non-zero when an
-// acknowledged transfer is missing or could not be read back.
+// reads every acknowledged transfer back (and retries each payment
+// answered outcome_unknown with its key). It exits non-zero when an
+// acknowledged transfer is missing or could not be read back, or a payment
+// of unknown outcome stayed so.
 func runOutageBench(ctx context.Context, f *benchFlags, env *environment) error {
 	o := f.outage
 	if f.url == "" || o.stop == "" || o.start == "" {
@@ -94,15 +96,17 @@ func runOutageBench(ctx context.Context, f *benchFlags, env *environment) error 
 		return err
 	}
 	r := rep.Run
-	fmt.Fprintf(env.stderr, "bench: during the outage %d sent, %d busy without Retry-After, %d unexpected %v; recovery %.2f s; %d acknowledged, %d missing, %d unverified\n",
-		r.During.Sent, r.During.BusyWithoutRetryAfter, r.During.Unexpected, r.During.UnexpectedCodes(), r.RecoverySeconds, r.Acknowledged, r.Missing, r.Unverified)
+	fmt.Fprintf(env.stderr, "bench: during the outage %d sent, %d refusals without Retry-After, %d unexpected %v; %d outcome unknown (on retry with the key: %d paid, %d refused, %d unresolved); recovery %.2f s; %d acknowledged, %d missing, %d unverified\n",
+		r.During.Sent, r.During.BusyWithoutRetryAfter, r.During.Unexpected, r.During.UnexpectedCodes(),
+		r.InDoubt.Answered, r.InDoubt.Paid, r.InDoubt.Refused, r.InDoubt.Unresolved, r.RecoverySeconds, r.Acknowledged, r.Missing, r.Unverified)
 	enc := json.NewEncoder(env.stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(rep); err != nil {
 		return err
 	}
-	if r.Missing > 0 || r.Unverified > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("%d acknowledged transfers missing and %d not readable after the outage", r.Missing, r.Unverified)}
+	if r.Missing > 0 || r.Unverified > 0 || r.InDoubt.Unresolved > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d acknowledged transfers missing and %d not readable after the outage; %d payments of unknown outcome unresolved",
+			r.Missing, r.Unverified, r.InDoubt.Unresolved)}
 	}
 	return nil
 }

@@ -152,9 +152,9 @@ func TestBrowserUserJourney(t *testing.T) {
 	screenshot(t, ctx, "queued")
 	run(t, ctx, "settled", chromedp.WaitVisible(chromedp.CSS("#pay-state.paid")))
 
-	// The answer lost: the payment commits, but the proxy answers 500 with
-	// "outcome": "unknown", as a server whose database connection broke at
-	// COMMIT does. The app must not call it failed nor start a new attempt:
+	// The answer lost: the payment commits, but the proxy answers 504
+	// outcome_unknown ("outcome": "unknown"), as a server whose database
+	// connection broke at COMMIT does. The app must not call it failed nor start a new attempt:
 	// it says the payment may have gone through and checks again with the
 	// same key, which answers the payment made (a replay), paid once.
 	p.setMode(modeAnswerLost)

@@ -181,7 +181,7 @@ const (
 	modePass       proxyMode = iota
 	modeBusy                 // the next payment: 503 busy, Retry-After: 2; then pass
 	modeQueued               // the next payment: pay upstream, answer 202 queued, settle on the third poll
-	modeAnswerLost           // the next payment: pay upstream, answer 500 "outcome": "unknown" (a commit cut); then pass
+	modeAnswerLost           // the next payment: pay upstream, answer 504 outcome_unknown (a commit cut); then pass
 )
 
 // faultProxy forwards everything to the server, except what its mode says.
@@ -220,8 +220,9 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 				p.mode = modePass
 				p.forward(t, r)
 				w.Header().Set("Content-Type", "application/problem+json")
-				w.WriteHeader(http.StatusInternalServerError)
-				io.WriteString(w, `{"type":"https://peakwallet.dev/problems/internal","title":"Internal error","status":500,"code":"internal","detail":"internal error","outcome":"unknown"}`)
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusGatewayTimeout)
+				io.WriteString(w, `{"type":"https://peakwallet.dev/problems/outcome_unknown","title":"Outcome unknown","status":504,"code":"outcome_unknown","detail":"the commit's outcome is unknown","outcome":"unknown"}`)
 				return
 			case modeQueued:
 				p.mode = modePass

@@ -109,10 +109,11 @@ const PWPay = (() => {
         const code = res.data.code;
         if (code === "mfa_required") return askMFA(app, form, state, show, attempt, mfa);
         if (res.status === 401) { saveAttempt(null); return app.loggedOut(); }
-        // A 500 whose outcome is unknown (the database connection broke as
-        // the payment was committed) may have paid: only a retry with the
-        // same key can tell, never a new attempt.
-        const unknown = res.status === 500 && res.data.outcome === "unknown";
+        // A 504 outcome_unknown (the database connection broke as the
+        // payment was committed; a 500 with the same member before
+        // 2026-11-27) may have paid: only a retry with the same key can
+        // tell, never a new attempt.
+        const unknown = res.data.outcome === "unknown";
         const later = res.status === 0 || res.status === 503 || res.status === 429 || code === "idempotency_key_in_use" || unknown;
         if (!later) {
           saveAttempt(null); // a final answer: the next try is a new attempt
@@ -131,7 +132,7 @@ const PWPay = (() => {
         const line = el("p", { class: "countdown" });
         const cancel = el("button", { type: "button", class: "secondary" }, t("action.cancel"));
         const kind = code === "maintenance" ? "pay.maintenance_in" : res.status === 429 ? "pay.limited_in" : res.status === 0 ? "pay.offline_in" : unknown ? "pay.checking_in" : "pay.busy_in";
-        // A refusal (503, 429, 409) moved nothing; a lost answer may have.
+        // A refusal (503 busy, 429, 409) moved nothing; a lost answer may have.
         const hint = unsure ? "pay.maybe_paid" : "pay.safe_retry";
         const title = unknown ? t("pay.outcome_unknown") : PW.problemText(res);
         show("busy", el("p", { class: "title" }, title), line, el("p", { class: "hint" }, t(hint)), cancel);
