@@ -42,7 +42,18 @@ type FastClient struct {
 	base             string
 	auths            []string
 	next             atomic.Uint64
+	// conns holds a token for each request being sent or answered, at most
+	// the pool's size: a request that finds none by its deadline was never
+	// sent (ErrUnsent), which fasthttp's own wait for a connection would
+	// report as the same timeout as a server that did not answer.
+	conns chan struct{}
 }
+
+// ErrUnsent is wrapped, with context.DeadlineExceeded, by the error of a
+// request that the generator could not send before its deadline: every
+// connection it may open was busy with an earlier request. The server
+// never saw it; the reports count it as client_unsent.
+var ErrUnsent = errors.New("not sent: every connection of the generator was busy")
 
 // NewFastClient returns a client of the server at base (http:// only)
 // with at most conns connections, sending keys in turn; a request waits
@@ -63,6 +74,7 @@ func NewFastClient(base string, keys []string, conns int, rest pw.LedgerService)
 		LedgerService: rest,
 		base:          strings.TrimRight(base, "/"),
 		auths:         auths,
+		conns:         make(chan struct{}, conns),
 		hc: &fasthttp.HostClient{
 			Addr:                      u.Host,
 			MaxConns:                  conns,
@@ -177,6 +189,18 @@ func (c *FastClient) send(ctx context.Context, method, path string, body []byte,
 	if !ok {
 		deadline = time.Now().Add(pwhttp.ClientCallTimeout)
 	}
+	select {
+	case c.conns <- struct{}{}:
+	default:
+		t := time.NewTimer(time.Until(deadline))
+		select {
+		case c.conns <- struct{}{}:
+			t.Stop()
+		case <-t.C:
+			return 0, fmt.Errorf("bench: %s %s: %w (%w)", method, path, context.DeadlineExceeded, ErrUnsent)
+		}
+	}
+	defer func() { <-c.conns }()
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)

@@ -217,7 +217,7 @@ func settleInDoubt(ctx context.Context, svc pw.LedgerService, as []answer, c *In
 			cancel()
 			code := outcomeCode(err)
 			again := err != nil && (isBusy(code) || code == pw.EOUTCOMEUNKNOWN || code == pw.EIDEMINUSE ||
-				code == "client_timeout" || code == "client_transport")
+				code == "client_timeout" || code == CodeUnsent || code == "client_transport")
 			if again && time.Now().Before(end) && ctx.Err() == nil {
 				var pe *pw.Error
 				wait := 200 * time.Millisecond

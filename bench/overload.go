@@ -82,7 +82,7 @@ type ClassResult struct {
 	Accepted    int64             `json:"accepted,omitempty"`          // 202: in the surge queue (--async)
 	Refused     int64             `json:"refused"`                     // 503 busy/maintenance, 429
 	WithoutRA   int64             `json:"refused_without_retry_after"` // refusals missing Retry-After
-	Other       int64             `json:"other_errors"`                // anything else (5xx internal, timeouts)
+	Other       int64             `json:"other_errors"`                // anything else (5xx internal, timeouts, requests the generator could not send)
 	Codes       map[string]int64  `json:"codes,omitempty"`
 	Samples     map[string]string `json:"samples,omitempty"` // one error message per code
 	P99ms       float64           `json:"p99_ms"`
@@ -139,6 +139,11 @@ func (c *classRec) record(lat time.Duration, err error) {
 	c.mu.Unlock()
 }
 
+// CodeUnsent names a request the generator could not send before its
+// deadline (ErrUnsent): a limit of the generator, not an answer of the
+// server's.
+const CodeUnsent = "client_unsent"
+
 // outcomeCode names a failure: the server's problem code when it answered
 // one, or what went wrong on the client's side when it did not (so that a
 // request the server never answered is not mistaken for its 500).
@@ -147,6 +152,8 @@ func outcomeCode(err error) string {
 	switch {
 	case errors.As(err, &pe):
 		return pe.Code
+	case errors.Is(err, ErrUnsent):
+		return CodeUnsent
 	case errors.Is(err, context.DeadlineExceeded):
 		return "client_timeout"
 	default:
