@@ -215,6 +215,14 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.T
 	// still ends with ctx): see uncancellable.
 	t := &tx{tx: sqlTx, store: s}
 	if err := fn(uncancellable(ctx), t); err != nil {
+		if ctx.Err() != nil && errors.Is(err, sql.ErrTxDone) {
+			// database/sql rolled the transaction back when ctx ended, and
+			// the next statement found it gone: out of time, nothing
+			// written. Not internal, which the ledger would take for one
+			// bad command and retry the batch's commands one by one.
+			return &pw.Error{Code: pw.EUNAVAILABLE, Op: "sqlite.Update",
+				Message: "the transaction ran out of time and was rolled back; nothing was written", Err: errors.Join(ctx.Err(), err)}
+		}
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {

@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"context"
 	"math"
 	"testing"
+	"time"
 
 	pw "github.com/peakwallet/peakwallet"
 )
@@ -305,4 +307,33 @@ func testPagination(t *testing.T, open Opener) {
 	MustCode(t, err, pw.EINVALID)
 	_, _, err = e.l.Entries(e.ctx, "acc_missing", pw.Page{})
 	MustCode(t, err, pw.EACCOUNTNOTFOUND)
+}
+
+// testOutOfTimeMovesNothing: a store transaction whose deadline passes
+// while it runs gives up with unavailable (a caller hears busy: nothing
+// moved), never internal, and nothing of it is written. (On SQLite the
+// transaction ended by its context made its next statement fail
+// sql.ErrTxDone, reported internal; the ledger then retried the batch's
+// hundreds of commands one by one, each past its deadline: seen in a
+// 2026-11-27 surge.)
+func testOutOfTimeMovesNothing(t *testing.T, open Opener) {
+	s := open(t)
+	defer s.Close()
+	now := time.Now().UTC()
+	a := &pw.Account{ID: pw.NewID(pw.PrefixAccount, now), Kind: pw.AccountSystem, Currency: "EUR", CreatedAt: now}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := s.Update(ctx, func(ctx context.Context, tx pw.Tx) error {
+		if _, err := tx.LockAccounts(ctx, []string{a.ID}); err != nil {
+			return err
+		}
+		time.Sleep(150 * time.Millisecond) // the batch's work outlasts its deadline
+		return tx.Write(ctx, &pw.Changes{NewAccounts: []*pw.Account{a}})
+	})
+	if pw.ErrorCode(err) != pw.EUNAVAILABLE {
+		t.Fatalf("a transaction past its deadline: %v (code %q), want unavailable", err, pw.ErrorCode(err))
+	}
+	if _, err := s.Account(context.Background(), a.ID); pw.ErrorCode(err) != pw.EACCOUNTNOTFOUND && pw.ErrorCode(err) != pw.ENOTFOUND {
+		t.Fatalf("the account of a transaction given up: %v, want not found", err)
+	}
 }

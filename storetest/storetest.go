@@ -43,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentBank", testConcurrentBank},
 		{"HoldsRace", testHoldsRace},
 		{"RecordsCommitWithTheirCommand", testRecordsCommitWithTheirCommand},
+		{"OutOfTimeMovesNothing", testOutOfTimeMovesNothing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
