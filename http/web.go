@@ -48,6 +48,9 @@ type OpsSummary struct {
 	Draining           bool    `json:"draining"`
 	LedgerCommits      int64   `json:"ledger_commits"`   // store transactions of the sequencer
 	LedgerTransfers    int64   `json:"ledger_transfers"` // transfers they carried
+	// The sequencer's store transactions that did not commit, since start,
+	// by reason (peakwallet_ledger_batches_failed_total; zeros left out).
+	LedgerBatchesFailed map[string]int `json:"ledger_batches_failed,omitempty"`
 	// Admission's state, when the server controls overload.
 	Admission *AdmissionSummary `json:"admission,omitempty"`
 	// What the surge queue did with busy payments that allowed
@@ -122,6 +125,15 @@ func serveOpsSummary(s *Server, rt *Route) http.Handler {
 					sum.SurgeQueue = map[string]int{}
 					for _, m := range f.GetMetric() {
 						sum.SurgeQueue[m.GetLabel()[0].GetValue()] = int(m.GetCounter().GetValue())
+					}
+				}
+			case "peakwallet_ledger_batches_failed_total":
+				for _, m := range f.GetMetric() {
+					if n := int(m.GetCounter().GetValue()); n > 0 {
+						if sum.LedgerBatchesFailed == nil {
+							sum.LedgerBatchesFailed = map[string]int{}
+						}
+						sum.LedgerBatchesFailed[label(m, "reason")] = n
 					}
 				}
 			case "peakwallet_ledger_batch_transfers":

@@ -16,10 +16,13 @@ type metrics struct {
 	// releasesPending counts idempotency claims whose release waits for
 	// the store (ReleaseIdempotent).
 	releasesPending prometheus.Gauge
-	batches         atomic.Uint64
-	commands        atomic.Uint64
-	units           atomic.Uint64
-	hist            [statsBuckets]atomic.Uint64
+	// batchesFailed counts the store transactions of the sequencer that
+	// did not commit, by BatchFailures reason.
+	batchesFailed *prometheus.CounterVec
+	batches       atomic.Uint64
+	commands      atomic.Uint64
+	units         atomic.Uint64
+	hist          [statsBuckets]atomic.Uint64
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,12 +35,30 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		releasesPending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "peakwallet_ledger_idempotency_releases_pending",
 			Help: "Idempotency keys of failed requests whose release waits for the store to answer (tried every 250 ms)."}),
+		batchesFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "peakwallet_ledger_batches_failed_total",
+			Help: "Store transactions of the sequencer that did not commit, by reason: out_of_time (given up at the latest of its callers' deadlines; nothing moved), unavailable (the store failed; nothing moved), outcome_unknown (COMMIT cut, outcome not learnt in time), refused (the store refused it; its commands are retried one by one)."},
+			[]string{"reason"}),
+	}
+	for _, r := range BatchFailures {
+		m.batchesFailed.WithLabelValues(r) // every reason is exported, at 0 until it happens
 	}
 	if reg != nil {
-		reg.MustRegister(m.batchCommands, m.batchUnits, m.releasesPending)
+		reg.MustRegister(m.batchCommands, m.batchUnits, m.releasesPending, m.batchesFailed)
 	}
 	return m
 }
+
+// Why a batch did not commit (peakwallet_ledger_batches_failed_total).
+const (
+	BatchOutOfTime      = "out_of_time"
+	BatchUnavailable    = "unavailable"
+	BatchOutcomeUnknown = "outcome_unknown"
+	BatchRefused        = "refused"
+)
+
+// BatchFailures lists the reasons.
+var BatchFailures = []string{BatchOutOfTime, BatchUnavailable, BatchOutcomeUnknown, BatchRefused}
 
 func (m *metrics) observeBatch(commands, units int) {
 	m.batchCommands.Observe(float64(commands))

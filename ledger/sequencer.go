@@ -100,7 +100,10 @@ func (l *Ledger) loop() {
 
 // commit runs one batch in one store transaction and answers its waiters.
 func (l *Ledger) commit(cmds []*command) {
-	outs, err := l.commitOnce(cmds)
+	outs, late, err := l.commitOnce(cmds)
+	if err != nil {
+		l.metrics.batchesFailed.WithLabelValues(batchFailure(err, late)).Inc()
+	}
 	if err != nil && len(cmds) > 1 && isolatable(err) {
 		// One command may have provoked a store error that fails the whole
 		// transaction; commit each alone so it cannot fail its neighbours.
@@ -110,7 +113,9 @@ func (l *Ledger) commit(cmds []*command) {
 		}
 		return
 	}
-	l.metrics.observeBatch(len(cmds), units(cmds))
+	if err == nil {
+		l.metrics.observeBatch(len(cmds), units(cmds))
+	}
 	for i, c := range cmds {
 		if err != nil {
 			c.err = err
@@ -121,18 +126,33 @@ func (l *Ledger) commit(cmds []*command) {
 	}
 }
 
-func (l *Ledger) commitOnce(cmds []*command) ([]outcome, error) {
+// commitOnce runs cmds in one store transaction; late is whether the
+// batch's deadline had passed when it failed.
+func (l *Ledger) commitOnce(cmds []*command) (outs []outcome, late bool, err error) {
 	ctx, cancel := context.WithDeadline(context.Background(), batchDeadline(cmds, time.Now()))
 	defer cancel()
-	var outs []outcome
-	err := l.store.Update(ctx, func(ctx context.Context, tx pw.Tx) error {
+	err = l.store.Update(ctx, func(ctx context.Context, tx pw.Tx) error {
 		var err error
 		if outs, _, err = l.apply(ctx, tx, cmds); err != nil {
 			return err
 		}
 		return writeRecords(ctx, tx, cmds)
 	})
-	return outs, err
+	return outs, err != nil && ctx.Err() != nil, err
+}
+
+// batchFailure names why a batch did not commit.
+func batchFailure(err error, late bool) string {
+	switch code := pw.ErrorCode(err); {
+	case code == pw.EOUTCOMEUNKNOWN:
+		return BatchOutcomeUnknown
+	case late && (code == pw.EUNAVAILABLE || code == pw.EBUSY):
+		return BatchOutOfTime
+	case code == pw.EUNAVAILABLE || code == pw.EBUSY:
+		return BatchUnavailable
+	default:
+		return BatchRefused
+	}
 }
 
 // batchDeadline is when a batch's transaction is given up: the latest of

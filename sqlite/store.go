@@ -215,18 +215,10 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.T
 	// still ends with ctx): see uncancellable.
 	t := &tx{tx: sqlTx, store: s}
 	if err := fn(uncancellable(ctx), t); err != nil {
-		if ctx.Err() != nil && errors.Is(err, sql.ErrTxDone) {
-			// database/sql rolled the transaction back when ctx ended, and
-			// the next statement found it gone: out of time, nothing
-			// written. Not internal, which the ledger would take for one
-			// bad command and retry the batch's commands one by one.
-			return &pw.Error{Code: pw.EUNAVAILABLE, Op: "sqlite.Update",
-				Message: "the transaction ran out of time and was rolled back; nothing was written", Err: errors.Join(ctx.Err(), err)}
-		}
-		return err
+		return outOfTime(ctx, err)
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return mapError("sqlite.Update", err)
+		return mapError("sqlite.Update", outOfTime(ctx, err))
 	}
 	for _, ch := range t.written {
 		s.cache.committed(ch)
@@ -242,6 +234,19 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.T
 // store was opened: those that restarted the WAL, and those that could not.
 func (s *Store) WALRestarts() (done, failed int64) {
 	return s.ckpt.restarts.Load(), s.ckpt.restartsFailed.Load()
+}
+
+// outOfTime returns err, unless database/sql rolled the transaction back
+// when ctx ended and err is what the next statement or the commit found
+// (sql.ErrTxDone): then it is unavailable, out of time, nothing written.
+// Not internal, which the ledger would take for one bad command and retry
+// the batch's commands one by one.
+func outOfTime(ctx context.Context, err error) error {
+	if ctx.Err() == nil || !errors.Is(err, sql.ErrTxDone) {
+		return err
+	}
+	return &pw.Error{Code: pw.EUNAVAILABLE, Op: "sqlite.Update",
+		Message: "the transaction ran out of time and was rolled back; nothing was written", Err: errors.Join(ctx.Err(), err)}
 }
 
 // uncancellable strips ctx of its cancellation for the driver. With a

@@ -3,10 +3,14 @@ package storetest
 import (
 	"context"
 	"math"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/ledger"
 )
 
 func testAccounts(t *testing.T, open Opener) {
@@ -336,4 +340,70 @@ func testOutOfTimeMovesNothing(t *testing.T, open Opener) {
 	if _, err := s.Account(context.Background(), a.ID); pw.ErrorCode(err) != pw.EACCOUNTNOTFOUND && pw.ErrorCode(err) != pw.ENOTFOUND {
 		t.Fatalf("the account of a transaction given up: %v, want not found", err)
 	}
+}
+
+// testOutOfTimeBatchIsCounted: a ledger batch that outlasts its callers'
+// deadlines is given up, its caller hears busy (unavailable), nothing
+// moves, and the ledger counts it out_of_time in
+// peakwallet_ledger_batches_failed_total (not refused, which would have
+// retried its commands one by one).
+func testOutOfTimeBatchIsCounted(t *testing.T, open Opener) {
+	s := &slowStore{Store: open(t)}
+	reg := prometheus.NewRegistry()
+	l := ledger.New(s, ledger.Options{Registerer: reg})
+	t.Cleanup(func() { l.Close() })
+	ctx := context.Background()
+	bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.slow.Store(true)
+	pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	_, err = l.CreateTransfer(pctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 5, Currency: "EUR"})
+	if c := pw.ErrorCode(err); c != pw.EUNAVAILABLE && c != pw.EBUSY {
+		t.Fatalf("a payment whose batch outlasted its deadline: %v, want busy", err)
+	}
+	s.slow.Store(false)
+	failed := map[string]float64{}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "peakwallet_ledger_batches_failed_total" {
+			for _, m := range f.GetMetric() {
+				failed[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if failed[ledger.BatchOutOfTime] != 1 || failed[ledger.BatchRefused] != 0 || failed[ledger.BatchUnavailable] != 0 {
+		t.Fatalf("batches failed, by reason: %v; want one out_of_time", failed)
+	}
+	if got, err := l.Account(ctx, a.ID); err != nil || got.Balance.Posted != 0 {
+		t.Fatalf("the payee after a batch given up: %+v %v, want nothing moved", got, err)
+	}
+}
+
+// slowStore is a store whose transactions, while slow is set, do their
+// work and then wait past their deadline before they commit.
+type slowStore struct {
+	pw.Store
+	slow atomic.Bool
+}
+
+func (s *slowStore) Update(ctx context.Context, fn func(ctx context.Context, tx pw.Tx) error) error {
+	return s.Store.Update(ctx, func(tctx context.Context, tx pw.Tx) error {
+		if err := fn(tctx, tx); err != nil {
+			return err
+		}
+		if d, ok := ctx.Deadline(); ok && s.slow.Load() {
+			time.Sleep(time.Until(d) + 50*time.Millisecond)
+		}
+		return nil
+	})
 }

@@ -44,6 +44,7 @@ func Run(t *testing.T, open Opener) {
 		{"HoldsRace", testHoldsRace},
 		{"RecordsCommitWithTheirCommand", testRecordsCommitWithTheirCommand},
 		{"OutOfTimeMovesNothing", testOutOfTimeMovesNothing},
+		{"OutOfTimeBatchIsCounted", testOutOfTimeBatchIsCounted},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })

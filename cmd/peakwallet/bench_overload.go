@@ -45,8 +45,12 @@ type overloadReport struct {
 	// payments that allowed respond-async (--async), by result
 	// (pwhttp.SurgeQueueResults): accepted, or why the 503 stood. With
 	// --target only, read as SurgeRefusals is.
-	SurgeQueueOffers map[string]int   `json:"surge_queue_offers,omitempty"`
-	Admission        *admission.Stats `json:"admission,omitempty"` // in-process server only: its state at the end
+	SurgeQueueOffers map[string]int `json:"surge_queue_offers,omitempty"`
+	// The server's ledger batches that did not commit during the surge,
+	// by reason (ledger.BatchFailures). With --target only, read as
+	// SurgeRefusals is.
+	LedgerBatchesFailed map[string]int   `json:"ledger_batches_failed,omitempty"`
+	Admission           *admission.Stats `json:"admission,omitempty"` // in-process server only: its state at the end
 	// In-process only; with --target, run peakwallet verify on the
 	// server's store (scripts/overload-bench.sh does).
 	VerifyOK *bool `json:"verify_ok,omitempty"`
@@ -58,6 +62,7 @@ type overloadReport struct {
 type serverCounts struct {
 	refusals map[string]map[string]int
 	offers   map[string]int
+	failed   map[string]int // ledger batches that did not commit, by reason
 }
 
 // readCounts reads them: from the controller when the server is in this
@@ -70,7 +75,7 @@ func readCounts(ctx context.Context, ctrl *admission.Controller, c *pwhttp.Clien
 	if err != nil {
 		return serverCounts{}, fmt.Errorf("bench: reading the server's admission counters: %w", err)
 	}
-	sc := serverCounts{offers: sum.SurgeQueue}
+	sc := serverCounts{offers: sum.SurgeQueue, failed: sum.LedgerBatchesFailed}
 	if sum.Admission != nil { // a server without admission control refuses nothing
 		sc.refusals = sum.Admission.Refusals
 	}
@@ -246,7 +251,8 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 		after.UnloadedP99ms, after.CapacityRPS, after.CapacityP99ms)
 	rep := overloadReport{Date: time.Now().UTC(), Machine: machine(), Store: where, overloadRefs: before, After: &after,
 		Run: run, SurgeRefusals: countsSince(countsBefore.refusals, countsAfter.refusals),
-		SurgeQueueOffers: flatSince(countsBefore.offers, countsAfter.offers)}
+		SurgeQueueOffers:    flatSince(countsBefore.offers, countsAfter.offers),
+		LedgerBatchesFailed: flatSince(countsBefore.failed, countsAfter.failed)}
 	if ctrl != nil {
 		s := ctrl.Stats()
 		rep.Admission = &s
