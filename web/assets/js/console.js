@@ -67,6 +67,11 @@
     set("inflight", s.in_flight);
     set("commits", s.ledger_commits);
     set("batch", s.ledger_commits ? (s.ledger_transfers / s.ledger_commits).toFixed(1) : "–");
+    // Ledger batches that did not commit, by reason in the tooltip:
+    // out_of_time is a surge the store cannot keep up with; refused is a bug.
+    const failed = s.ledger_batches_failed || {};
+    set("failed", Object.values(failed).reduce((n, v) => n + v, 0));
+    $('[data-m="failed"]').title = Object.keys(failed).sort().map((k) => k + " " + failed[k]).join(" · ");
     set("mean", s.latency_mean_seconds ? fmtS(s.latency_mean_seconds) : "–");
     set("p95", s.latency_p95_seconds ? "≤ " + fmtS(s.latency_p95_seconds) : "–");
     set("busy", s.requests ? (100 * s.busy / s.requests).toFixed(1) + " %" : "0 %");
