@@ -102,7 +102,14 @@ func (l *Ledger) loop() {
 func (l *Ledger) commit(cmds []*command) {
 	outs, late, err := l.commitOnce(cmds)
 	if err != nil {
-		l.metrics.batchesFailed.WithLabelValues(batchFailure(err, late)).Inc()
+		reason := batchFailure(err, late)
+		l.metrics.batchesFailed.WithLabelValues(reason).Inc()
+		if reason == BatchOutOfTime {
+			// Its callers hear busy now, at the latest of their deadlines:
+			// the earliest of them well after its own.
+			l.log.Warn("ledger batch given up at its deadline; nothing moved", "commands", len(cmds),
+				"earliest_caller_overdue", time.Since(earliestDeadline(cmds)).Round(time.Millisecond))
+		}
 	}
 	if err != nil && len(cmds) > 1 && isolatable(err) {
 		// One command may have provoked a store error that fails the whole
@@ -172,6 +179,18 @@ func batchDeadline(cmds []*command, now time.Time) time.Time {
 		return latest
 	}
 	return limit
+}
+
+// earliestDeadline is the earliest of cmds' deadlines (the zero time if
+// none has one).
+func earliestDeadline(cmds []*command) time.Time {
+	var first time.Time
+	for _, c := range cmds {
+		if !c.deadline.IsZero() && (first.IsZero() || c.deadline.Before(first)) {
+			first = c.deadline
+		}
+	}
+	return first
 }
 
 // isolatable reports whether a failed batch should be retried command by
