@@ -256,7 +256,7 @@ func (s *Store) resolveCommit(ctx context.Context, op string, id xactID, unknown
 		case *status == "aborted":
 			return notCommitted
 		}
-		t := time.NewTimer(min(commitResolvePause, UpdateBackoffFirst<<attempt))
+		t := time.NewTimer(min(commitResolvePause, UpdateBackoffFirst<<min(attempt, 6))) // (a shift bounded before it overflows)
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -322,7 +322,6 @@ func testPagination(t *testing.T, open Opener) {
 // 2026-11-27 surge.)
 func testOutOfTimeMovesNothing(t *testing.T, open Opener) {
 	s := open(t)
-	defer s.Close()
 	now := time.Now().UTC()
 	a := &pw.Account{ID: pw.NewID(pw.PrefixAccount, now), Kind: pw.AccountSystem, Currency: "EUR", CreatedAt: now}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -353,18 +352,12 @@ func testOutOfTimeBatchIsCounted(t *testing.T, open Opener) {
 	l := ledger.New(s, ledger.Options{Registerer: reg})
 	t.Cleanup(func() { l.Close() })
 	ctx := context.Background()
-	bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := &env{t: t, store: s, l: l, ctx: ctx}
+	bank, a := e.MustAccount(pw.AccountSystem, "EUR", 0), e.MustAccount(pw.AccountUser, "EUR", 0)
 	s.slow.Store(true)
 	pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	_, err = l.CreateTransfer(pctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 5, Currency: "EUR"})
+	_, err := l.CreateTransfer(pctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 5, Currency: "EUR"})
 	if c := pw.ErrorCode(err); c != pw.EUNAVAILABLE && c != pw.EBUSY {
 		t.Fatalf("a payment whose batch outlasted its deadline: %v, want busy", err)
 	}
