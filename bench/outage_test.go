@@ -60,3 +60,40 @@ func TestJudgeOutage(t *testing.T) {
 		t.Fatalf("recovery %v %.3f s, want not recovered, 2 s", r.Recovered, r.RecoverySeconds)
 	}
 }
+
+// TestJudgeOutageInDoubt: a 504 outcome_unknown during the outage (a
+// COMMIT the stop cut) is not unexpected, but a refusal like busy: it must
+// carry Retry-After. The run meets the target only when every such payment
+// was settled by its retry.
+func TestJudgeOutageInDoubt(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	times := outageTimes{stopIssued: ms(1000), stopReturned: ms(1100), startIssued: ms(1900), startReturned: ms(2000)}
+	var answers []answer
+	for at := 0; at < 3000; at += 10 {
+		a := answer{sent: ms(at), transfer: "tr"}
+		if at >= 1000 && at < 2000 {
+			a = answer{sent: ms(at), code: pw.EBUSY}
+		}
+		answers = append(answers, a)
+	}
+	answers = append(answers, answer{sent: ms(1010), code: pw.EOUTCOMEUNKNOWN}, answer{sent: ms(1020), code: pw.EOUTCOMEUNKNOWN})
+	cfg := OutageConfig{Rate: 100, Duration: ms(3000)}
+
+	r := judgeOutage(answers, times, ms(3000), cfg)
+	if r.During.Unexpected != 0 || r.During.Codes[pw.EOUTCOMEUNKNOWN] != 2 || r.During.BusyWithoutRetryAfter != 0 {
+		t.Fatalf("during: %+v", r.During)
+	}
+	r.InDoubt = InDoubtCount{Answered: 2, Paid: 1, Refused: 1}
+	if r.finish(); !r.TargetMet {
+		t.Fatalf("two payments of unknown outcome, both settled: target not met (%+v)", r)
+	}
+	r.InDoubt = InDoubtCount{Answered: 2, Paid: 1, Unresolved: 1}
+	if r.finish(); r.TargetMet {
+		t.Fatal("a payment of unknown outcome left unresolved met the target")
+	}
+
+	answers[len(answers)-1].noRetry = true
+	if r = judgeOutage(answers, times, ms(3000), cfg); r.During.BusyWithoutRetryAfter != 1 {
+		t.Fatalf("an outcome_unknown without Retry-After was not counted: %+v", r.During)
+	}
+}
