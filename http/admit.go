@@ -62,6 +62,21 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 		wait := s.admission.Deadline(class, pref.wait)
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		defer cancel()
+		// An answer written after the deadline is counted: the client that
+		// set it has likely given up, and a success it never hears is
+		// learnt only by its retry.
+		rec := &statusRecorder{ResponseWriter: w}
+		w = rec
+		deadline, _ := ctx.Deadline()
+		defer func() {
+			if time.Now().After(deadline) {
+				result := LateSuccess
+				if rec.status >= 300 {
+					result = LateRefusal
+				}
+				s.metrics.late.WithLabelValues(class.String(), result).Inc()
+			}
+		}()
 		acquireCtx, async := ctx, pref.async && rt.Async && s.intents != nil
 		if async {
 			// A payment that may be accepted for later waits for a slot

@@ -26,7 +26,14 @@ type metrics struct {
 	duration *prometheus.HistogramVec // route, method
 	replays  *prometheus.CounterVec   // route
 	offers   *prometheus.CounterVec   // result: what the surge queue did with a busy payment
+	late     *prometheus.CounterVec   // class, result: answers written after the request's deadline
 }
+
+// What a late answer was (peakwallet_http_answers_late_total's result).
+const (
+	LateSuccess = "success" // 2xx: done, but the client may have given up
+	LateRefusal = "refusal" // any other status
+)
 
 func newMetrics(reg *prometheus.Registry, inFlight *atomic.Int64) *metrics {
 	m := &metrics{
@@ -47,6 +54,10 @@ func newMetrics(reg *prometheus.Registry, inFlight *atomic.Int64) *metrics {
 			Namespace: "peakwallet", Subsystem: "surge_queue", Name: "offers_total",
 			Help: "Busy payments that allowed respond-async, by what the surge queue did with them (SurgeQueueResults).",
 		}, []string{"result"}),
+		late: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "peakwallet", Subsystem: "http", Name: "answers_late_total",
+			Help: "Admitted requests answered after their deadline (the class's, or the shorter one the client asked with Prefer: wait), by class and result (success, refusal). A client that keeps to its deadline has given up on them.",
+		}, []string{"class", "result"}),
 	}
 	for _, r := range SurgeQueueResults {
 		m.offers.WithLabelValues(r) // every result is a series from the start, at 0
@@ -55,7 +66,7 @@ func newMetrics(reg *prometheus.Registry, inFlight *atomic.Int64) *metrics {
 		Namespace: "peakwallet", Subsystem: "http", Name: "requests_in_flight",
 		Help: "HTTP requests being served now.",
 	}, func() float64 { return float64(inFlight.Load()) })
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.replays, m.offers, inFlightGauge} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.replays, m.offers, m.late, inFlightGauge} {
 		reg.MustRegister(c)
 	}
 	// The caller may have registered these already on a shared registry.

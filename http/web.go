@@ -51,6 +51,9 @@ type OpsSummary struct {
 	// The sequencer's store transactions that did not commit, since start,
 	// by reason (peakwallet_ledger_batches_failed_total; zeros left out).
 	LedgerBatchesFailed map[string]int `json:"ledger_batches_failed,omitempty"`
+	// Admitted requests answered after their deadline, since start, by
+	// "class:result" (peakwallet_http_answers_late_total; zeros left out).
+	AnswersLate map[string]int `json:"answers_late,omitempty"`
 	// Admission's state, when the server controls overload.
 	Admission *AdmissionSummary `json:"admission,omitempty"`
 	// What the surge queue did with busy payments that allowed
@@ -125,6 +128,15 @@ func serveOpsSummary(s *Server, rt *Route) http.Handler {
 					sum.SurgeQueue = map[string]int{}
 					for _, m := range f.GetMetric() {
 						sum.SurgeQueue[m.GetLabel()[0].GetValue()] = int(m.GetCounter().GetValue())
+					}
+				}
+			case "peakwallet_http_answers_late_total":
+				for _, m := range f.GetMetric() {
+					if n := int(m.GetCounter().GetValue()); n > 0 {
+						if sum.AnswersLate == nil {
+							sum.AnswersLate = map[string]int{}
+						}
+						sum.AnswersLate[label(m, "class")+":"+label(m, "result")] = n
 					}
 				}
 			case "peakwallet_ledger_batches_failed_total":

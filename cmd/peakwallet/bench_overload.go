@@ -49,8 +49,11 @@ type overloadReport struct {
 	// The server's ledger batches that did not commit during the surge,
 	// by reason (ledger.BatchFailures). With --target only, read as
 	// SurgeRefusals is.
-	LedgerBatchesFailed map[string]int   `json:"ledger_batches_failed,omitempty"`
-	Admission           *admission.Stats `json:"admission,omitempty"` // in-process server only: its state at the end
+	LedgerBatchesFailed map[string]int `json:"ledger_batches_failed,omitempty"`
+	// The server's answers written after their request's deadline during
+	// the surge, by "class:result". With --target only.
+	AnswersLate map[string]int   `json:"answers_late,omitempty"`
+	Admission   *admission.Stats `json:"admission,omitempty"` // in-process server only: its state at the end
 	// In-process only; with --target, run peakwallet verify on the
 	// server's store (scripts/overload-bench.sh does).
 	VerifyOK *bool `json:"verify_ok,omitempty"`
@@ -63,6 +66,7 @@ type serverCounts struct {
 	refusals map[string]map[string]int
 	offers   map[string]int
 	failed   map[string]int // ledger batches that did not commit, by reason
+	late     map[string]int // answers after their deadline, by class:result
 }
 
 // readCounts reads them: from the controller when the server is in this
@@ -75,7 +79,7 @@ func readCounts(ctx context.Context, ctrl *admission.Controller, c *pwhttp.Clien
 	if err != nil {
 		return serverCounts{}, fmt.Errorf("bench: reading the server's admission counters: %w", err)
 	}
-	sc := serverCounts{offers: sum.SurgeQueue, failed: sum.LedgerBatchesFailed}
+	sc := serverCounts{offers: sum.SurgeQueue, failed: sum.LedgerBatchesFailed, late: sum.AnswersLate}
 	if sum.Admission != nil { // a server without admission control refuses nothing
 		sc.refusals = sum.Admission.Refusals
 	}
@@ -252,7 +256,8 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	rep := overloadReport{Date: time.Now().UTC(), Machine: machine(), Store: where, overloadRefs: before, After: &after,
 		Run: run, SurgeRefusals: countsSince(countsBefore.refusals, countsAfter.refusals),
 		SurgeQueueOffers:    flatSince(countsBefore.offers, countsAfter.offers),
-		LedgerBatchesFailed: flatSince(countsBefore.failed, countsAfter.failed)}
+		LedgerBatchesFailed: flatSince(countsBefore.failed, countsAfter.failed),
+		AnswersLate:         flatSince(countsBefore.late, countsAfter.late)}
 	if ctrl != nil {
 		s := ctrl.Stats()
 		rep.Admission = &s
