@@ -10,6 +10,7 @@ import (
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
+	pwhttp "github.com/peakwallet/peakwallet/http"
 )
 
 // ScenarioOutage stops the database under load and starts it again.
@@ -215,9 +216,7 @@ func settleInDoubt(ctx context.Context, svc pw.LedgerService, as []answer, c *In
 			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			t, err := svc.CreateTransfer(pw.NewContextWithIdempotencyKey(rctx, a.key), a.req)
 			cancel()
-			code := outcomeCode(err)
-			again := err != nil && (isBusy(code) || code == pw.EOUTCOMEUNKNOWN || code == pw.EIDEMINUSE ||
-				code == "client_timeout" || code == CodeUnsent || code == "client_transport")
+			again := err != nil && pwhttp.Retryable(err) // as the Go client would retry it
 			if again && time.Now().Before(end) && ctx.Err() == nil {
 				var pe *pw.Error
 				wait := 200 * time.Millisecond
@@ -240,7 +239,7 @@ func settleInDoubt(ctx context.Context, svc pw.LedgerService, as []answer, c *In
 				if c.RefusedCodes == nil {
 					c.RefusedCodes = map[string]int64{}
 				}
-				c.RefusedCodes[code]++
+				c.RefusedCodes[outcomeCode(err)]++
 			}
 			return
 		}

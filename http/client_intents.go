@@ -81,7 +81,7 @@ func (c *Client) AwaitIntent(ctx context.Context, id string) (*pw.Transfer, erro
 			return c.intentOutcome(ctx, in)
 		}
 		var pe *pw.Error
-		if err != nil && errors.As(err, &pe) && !retryable(err) {
+		if err != nil && errors.As(err, &pe) && !Retryable(err) {
 			return nil, err // not found, not allowed: waiting will not change it
 		}
 		wait := time.Duration(0)

@@ -70,7 +70,7 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 	ceiling := c.retry.BackoffFirst
 	for attempt := 1; ; attempt++ {
 		err := c.doOnce(ctx, cl)
-		if err == nil || attempt >= attempts || !retryable(err) || ctx.Err() != nil {
+		if err == nil || attempt >= attempts || !Retryable(err) || ctx.Err() != nil {
 			return err
 		}
 		wait := rand.N(ceiling + 1)
@@ -116,8 +116,10 @@ func PreferWait(deadline time.Time, ok bool) string {
 	return "wait=" + strconv.FormatFloat(wait.Seconds(), 'f', 3, 64)
 }
 
-// retryable reports whether a failed attempt may be sent again.
-func retryable(err error) bool {
+// Retryable reports whether a failed attempt may be sent again with the
+// same Idempotency-Key: no answer came, a refusal that moved nothing, the
+// key still in use, or an outcome the retry learns.
+func Retryable(err error) bool {
 	var pe *pw.Error
 	if !errors.As(err, &pe) {
 		return true // transport failure: no answer came

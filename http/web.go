@@ -131,23 +131,9 @@ func serveOpsSummary(s *Server, rt *Route) http.Handler {
 					}
 				}
 			case "peakwallet_http_answers_late_total":
-				for _, m := range f.GetMetric() {
-					if n := int(m.GetCounter().GetValue()); n > 0 {
-						if sum.AnswersLate == nil {
-							sum.AnswersLate = map[string]int{}
-						}
-						sum.AnswersLate[label(m, "class")+":"+label(m, "result")] = n
-					}
-				}
+				sum.AnswersLate = nonZeroCounts(f, func(m *dto.Metric) string { return label(m, "class") + ":" + label(m, "result") })
 			case "peakwallet_ledger_batches_failed_total":
-				for _, m := range f.GetMetric() {
-					if n := int(m.GetCounter().GetValue()); n > 0 {
-						if sum.LedgerBatchesFailed == nil {
-							sum.LedgerBatchesFailed = map[string]int{}
-						}
-						sum.LedgerBatchesFailed[label(m, "reason")] = n
-					}
-				}
+				sum.LedgerBatchesFailed = nonZeroCounts(f, func(m *dto.Metric) string { return label(m, "reason") })
 			case "peakwallet_ledger_batch_transfers":
 				for _, m := range f.GetMetric() {
 					sum.LedgerCommits += int64(m.GetHistogram().GetSampleCount())
@@ -168,6 +154,21 @@ func serveOpsSummary(s *Server, rt *Route) http.Handler {
 		}
 		writeJSON(w, rt.Status, sum)
 	})
+}
+
+// nonZeroCounts is a counter family's non-zero series by key(series),
+// nil when there is none.
+func nonZeroCounts(f *dto.MetricFamily, key func(*dto.Metric) string) map[string]int {
+	var out map[string]int
+	for _, m := range f.GetMetric() {
+		if n := int(m.GetCounter().GetValue()); n > 0 {
+			if out == nil {
+				out = map[string]int{}
+			}
+			out[key(m)] = n
+		}
+	}
+	return out
 }
 
 func label(m *dto.Metric, name string) string {
