@@ -1,0 +1,95 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// TestIntentLookUpSearchesTheKeyIndex: an intent batch finds its keys
+// already used through the unique (principal, key) index, whatever the
+// batch's size, on a table of thousands of intents (with and without the
+// statistics of ANALYZE). A plan that scanned the table would read every
+// intent accepted before a batch, in every batch of a surge, on the write
+// connection the ledger waits for; SQLite 3.40 plans the statement so.
+func TestIntentLookUpSearchesTheKeyIndex(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "plan.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	now := time.Now()
+	for b := range 8 {
+		batch := make([]*pw.Intent, 256)
+		for i := range batch {
+			batch[i] = &pw.Intent{ID: pw.NewID("int", now), Principal: fmt.Sprintf("operator:%d", i%64),
+				IdempotencyKey: fmt.Sprintf("seed-%d-%d", b, i), Fingerprint: "f", Body: []byte(`{}`),
+				Status: pw.IntentPending, CreatedAt: now, UpdatedAt: now}
+		}
+		if _, err := s.writeIntentBatch(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(stats string) {
+		for _, rows := range []int{1, 2, 64, 256} {
+			q := intentsByKeyHead + strings.TrimSuffix(strings.Repeat("(?, ?), ", rows), ", ") + intentsByKeyTail
+			plan, err := s.write.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, make([]any, 2*rows)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			for plan.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := plan.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				lines = append(lines, detail)
+			}
+			if err := plan.Close(); err != nil {
+				t.Fatal(err)
+			}
+			all := strings.Join(lines, "; ")
+			searched := false
+			for _, l := range lines {
+				if strings.HasPrefix(l, "SCAN intents") {
+					t.Errorf("%s, %d keys: the look-up scans the table: %s", stats, rows, all)
+				}
+				if strings.HasPrefix(l, "SEARCH intents USING INDEX") && strings.Contains(l, "principal=? AND key=?") {
+					searched = true
+				}
+			}
+			if !searched {
+				t.Errorf("%s, %d keys: the look-up does not search the key index: %s", stats, rows, all)
+			}
+		}
+	}
+	check("no statistics")
+	if _, err := s.write.ExecContext(ctx, "ANALYZE"); err != nil {
+		t.Fatal(err)
+	}
+	check("after ANALYZE")
+
+	// And it finds what it should: a key used, a key not used, another
+	// principal's key of the same name.
+	got, err := s.CreateIntent(ctx, &pw.Intent{ID: pw.NewID("int", now), Principal: "operator:3", IdempotencyKey: "seed-5-3",
+		Fingerprint: "f", Body: []byte(`{}`), Status: pw.IntentPending, CreatedAt: now, UpdatedAt: now})
+	if err != nil || got == nil || got.IdempotencyKey != "seed-5-3" || got.Principal != "operator:3" {
+		t.Fatalf("a used key: got %+v, %v; want the stored intent", got, err)
+	}
+	for _, in := range []*pw.Intent{
+		{Principal: "operator:3", IdempotencyKey: "never-used"},
+		{Principal: "operator:4", IdempotencyKey: "seed-5-3"},
+	} {
+		in.ID, in.Fingerprint, in.Body, in.Status, in.CreatedAt, in.UpdatedAt = pw.NewID("int", now), "f", []byte(`{}`), pw.IntentPending, now, now
+		if got, err := s.CreateIntent(ctx, in); err != nil || got != nil {
+			t.Fatalf("%s's key %s: got %+v, %v; want a new intent", in.Principal, in.IdempotencyKey, got, err)
+		}
+	}
+}
