@@ -1,6 +1,9 @@
 package peakwallet
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Idempotency limits.
 const (
@@ -51,4 +54,18 @@ func ValidateIdempotencyKey(key string) error {
 		}
 	}
 	return nil
+}
+
+// Replayed is the outcome of a claimed request whose key the ledger found
+// already finished when it came to run it: another request with the same
+// key and the same content committed first (a retry that raced it, or one
+// that another process, during a handover, ran). Nothing was done again;
+// Record holds the remembered answer, which the caller gives as a replay.
+// A store may leave finding finished keys to the transaction that would
+// run the request (Tx.LockIdempotency) instead of the claim: SQLite does,
+// so a claim costs no read (docs/ledger.md, "Idempotency").
+type Replayed struct{ Record *IdempotencyRecord }
+
+func (e *Replayed) Error() string {
+	return fmt.Sprintf("idempotency key %q was already used by a finished request; its answer is replayed", e.Record.Key)
 }

@@ -43,7 +43,10 @@ type Store interface {
 	// ClaimIdempotency inserts rec as in flight. If the key exists it
 	// returns the existing record instead, unless that record is in flight
 	// with LockedAt before staleBefore: then rec takes the lease over (the
-	// owner died before committing) and nil is returned.
+	// owner died before committing) and nil is returned. A store may return
+	// nil for a key already finished and leave it to the transaction that
+	// would run the request (Tx.LockIdempotency reports it done, and the
+	// ledger answers Replayed).
 	ClaimIdempotency(ctx context.Context, rec *IdempotencyRecord, staleBefore time.Time) (*IdempotencyRecord, error)
 	// ReleaseIdempotency forgets an in-flight key still owned by token,
 	// after a request that certainly committed nothing.
@@ -72,9 +75,10 @@ type Tx interface {
 	// DueHolds returns pending holds from or to any of accounts whose
 	// expires_at ≤ now.
 	DueHolds(ctx context.Context, accounts []string, now time.Time) ([]*Hold, error)
-	// LockIdempotency locks the keys' records and returns the current lease
-	// token of each that exists and is still in flight.
-	LockIdempotency(ctx context.Context, keys []IdempotencyKey) (map[IdempotencyKey]string, error)
+	// LockIdempotency locks the keys' records and returns each that exists:
+	// in flight (State, Token) or finished (State, Fingerprint, Status and
+	// Body, the remembered answer).
+	LockIdempotency(ctx context.Context, keys []IdempotencyKey) (map[IdempotencyKey]*IdempotencyRecord, error)
 	// Write applies a batch of changes with as few statements as the store can.
 	Write(ctx context.Context, c *Changes) error
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 
 	pw "github.com/peakwallet/peakwallet"
 )
@@ -54,6 +55,12 @@ func (s *Service) OpenWallet(ctx context.Context, req WalletCreate) (acc *pw.Acc
 	}
 	acc, err = s.ledger.CreateAccount(pw.NewContextWithClaim(ctx, &pw.Claim{Record: claim, Render: render}),
 		pw.AccountCreate{Kind: pw.AccountUser, Currency: cur, OwnerID: p.ID})
+	if replayed := (*pw.Replayed)(nil); errors.As(err, &replayed) {
+		// Another opening finished first (found by the ledger's batch).
+		s.ledger.ReleaseIdempotent(ctx, claim)
+		acc, err := s.ledger.Account(ctx, string(replayed.Record.Body))
+		return acc, false, err
+	}
 	if err != nil {
 		if pw.ErrorCode(err) != pw.EINTERNAL {
 			s.ledger.ReleaseIdempotent(ctx, claim)

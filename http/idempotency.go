@@ -98,6 +98,14 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, rt *Rou
 	}
 	memo := &renderMemo{success: rt.Status}
 	v, err := call(pw.NewContextWithClaim(ctx, &pw.Claim{Record: claim, Render: memo.render}))
+	if replayed := (*pw.Replayed)(nil); errors.As(err, &replayed) {
+		// The batch found the key finished by another request with the
+		// same content (a store whose claim does not look, or another
+		// process's during a handover): nothing ran again; its answer.
+		s.release(ctx, claim)
+		s.writeReplay(w, r, rt, replayed.Record)
+		return
+	}
 	if err != nil {
 		if releasable(err) {
 			s.release(ctx, claim)
@@ -148,7 +156,8 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, rt *Rou
 // deadline left its key in_use for a minute: the client's retry with the
 // same key was refused too.)
 func releasable(err error) bool {
-	return pw.ErrorCode(err) != pw.EINTERNAL || errors.Is(err, pw.ErrCommitUnknown)
+	var replayed *pw.Replayed
+	return pw.ErrorCode(err) != pw.EINTERNAL || errors.Is(err, pw.ErrCommitUnknown) || errors.As(err, &replayed)
 }
 
 func (s *Server) release(ctx context.Context, claim *pw.IdempotencyRecord) {

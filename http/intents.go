@@ -321,6 +321,9 @@ func (s *Server) settleClaimed(ctx context.Context, in *pw.Intent) error {
 		if releasable(err) {
 			s.release(ctx, claim)
 		}
+		if replayed := (*pw.Replayed)(nil); errors.As(err, &replayed) {
+			return s.finishFromReplay(ctx, in, replayed.Record)
+		}
 		switch pw.ErrorCode(err) {
 		case pw.EBUSY, pw.EUNAVAILABLE, pw.EINTERNAL, pw.EMAINTENANCE:
 			return errNotNow // nothing known to be final: try again later

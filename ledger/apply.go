@@ -31,7 +31,7 @@ type batch struct {
 	touched   map[string]bool
 	holds     map[string]*pw.Hold
 	transfers map[string]*pw.Transfer
-	tokens    map[pw.IdempotencyKey]string
+	idem      map[pw.IdempotencyKey]*pw.IdempotencyRecord // the claimed keys' records, locked
 	ch        pw.Changes
 }
 
@@ -141,7 +141,7 @@ func (b *batch) load(ctx context.Context, tx pw.Tx, cmds []*command) error {
 		}
 	}
 	if len(keys) > 0 {
-		if b.tokens, err = tx.LockIdempotency(ctx, keys); err != nil {
+		if b.idem, err = tx.LockIdempotency(ctx, keys); err != nil {
 			return err
 		}
 	}
@@ -192,10 +192,20 @@ func (b *batch) lockDueHolds(ctx context.Context, tx pw.Tx, holdIDs map[string]b
 // run applies one command and, when it carries an idempotency claim,
 // records its rendered outcome in the same transaction.
 func (b *batch) run(c *command) outcome {
-	if c.claim != nil && b.tokens[c.claim.Record.IdempotencyKey] != c.claim.Record.Token {
-		// Our lease was lost (it went stale and another request took the
-		// key over, or it was released): that request owns the key now.
-		return outcome{err: pw.Errorf(pw.EIDEMINUSE, "another request with this Idempotency-Key is in flight")}
+	if c.claim != nil {
+		switch rec := b.idem[c.claim.Record.IdempotencyKey]; {
+		case rec != nil && rec.State == pw.IdempotencyDone && rec.Fingerprint != c.claim.Record.Fingerprint:
+			return outcome{err: pw.Errorf(pw.EIDEMREUSED, "this Idempotency-Key was used for a different request")}
+		case rec != nil && rec.State == pw.IdempotencyDone:
+			// Another request with this key and content finished first (a
+			// store whose claims do not look for finished keys, or another
+			// process's): it is not run again, and its answer is replayed.
+			return outcome{err: &pw.Replayed{Record: rec}}
+		case rec == nil || rec.Token != c.claim.Record.Token:
+			// Our lease was lost (it went stale and another request took
+			// the key over, or it was released): that request owns the key now.
+			return outcome{err: pw.Errorf(pw.EIDEMINUSE, "another request with this Idempotency-Key is in flight")}
+		}
 	}
 	var o outcome
 	switch c.op {

@@ -81,7 +81,8 @@ func TestIdempotency_Done(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if len(tokens) != 2 || tokens[r1.IdempotencyKey] != "t1" || tokens[r2.IdempotencyKey] != "t2" {
+		if len(tokens) != 2 || tokens[r1.IdempotencyKey].Token != "t1" || tokens[r2.IdempotencyKey].Token != "t2" ||
+			tokens[r1.IdempotencyKey].State != pw.IdempotencyInFlight {
 			return fmt.Errorf("LockIdempotency = %v", tokens)
 		}
 		return tx.Write(ctx, &pw.Changes{Idempotency: []*pw.IdempotencyRecord{r1, r2}})
@@ -102,7 +103,8 @@ func TestIdempotency_Done(t *testing.T) {
 	}
 	err = s.Update(ctx, func(ctx context.Context, tx pw.Tx) error {
 		tokens, err := tx.LockIdempotency(ctx, []pw.IdempotencyKey{r1.IdempotencyKey, r3.IdempotencyKey})
-		if err != nil || len(tokens) != 1 || tokens[r3.IdempotencyKey] != "t3" {
+		if err != nil || len(tokens) != 2 || tokens[r3.IdempotencyKey].Token != "t3" || tokens[r3.IdempotencyKey].State != pw.IdempotencyInFlight ||
+			tokens[r1.IdempotencyKey].State != pw.IdempotencyDone || string(tokens[r1.IdempotencyKey].Body) != `{"id":"tr_1"}` {
 			return fmt.Errorf("LockIdempotency after done = %v, %v", tokens, err)
 		}
 		return nil

@@ -99,12 +99,12 @@ func (t *tx) DueHolds(ctx context.Context, accounts []string, now time.Time) ([]
 }
 
 // LockIdempotency locks the records of keys (in principal, key order, for
-// the same reason as LockAccounts) and returns the lease token of each
-// that is still in flight. A claim taken over by another process after the
-// ledger read its token shows here as a different token.
-func (t *tx) LockIdempotency(ctx context.Context, keys []pw.IdempotencyKey) (map[pw.IdempotencyKey]string, error) {
+// the same reason as LockAccounts) and returns them. A claim taken over by
+// another process after the ledger read its token shows here as a
+// different token; a key another request finished, as done.
+func (t *tx) LockIdempotency(ctx context.Context, keys []pw.IdempotencyKey) (map[pw.IdempotencyKey]*pw.IdempotencyRecord, error) {
 	const op = "postgres.Tx.LockIdempotency"
-	m := make(map[pw.IdempotencyKey]string, len(keys))
+	m := make(map[pw.IdempotencyKey]*pw.IdempotencyRecord, len(keys))
 	if len(keys) == 0 {
 		return m, nil
 	}
@@ -113,22 +113,18 @@ func (t *tx) LockIdempotency(ctx context.Context, keys []pw.IdempotencyKey) (map
 	for i, k := range keys {
 		principals[i], names[i] = k.Principal, k.Key
 	}
-	rows, err := t.tx.Query(ctx, `SELECT i.principal, i.key, i.token, i.state FROM idempotency i
+	rows, err := t.tx.Query(ctx, `SELECT `+idempotencyColumns+` FROM idempotency i
 		WHERE (i.principal, i.key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 		ORDER BY i.principal, i.key FOR UPDATE`, principals, names)
 	if err != nil {
 		return nil, mapError(ctx, op, err)
 	}
-	var k pw.IdempotencyKey
-	var token, state string
-	_, err = pgx.ForEachRow(rows, []any{&k.Principal, &k.Key, &token, &state}, func() error {
-		if state == pw.IdempotencyInFlight {
-			m[k] = token
-		}
-		return nil
-	})
+	recs, err := pgx.CollectRows(rows, scanIdempotency)
 	if err != nil {
 		return nil, mapError(ctx, op, err)
+	}
+	for _, r := range recs {
+		m[r.IdempotencyKey] = r
 	}
 	return m, nil
 }

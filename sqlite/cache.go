@@ -72,3 +72,10 @@ func (c *accountCache) set(a *pw.Account) {
 	}
 	c.m[a.ID] = *a
 }
+
+// clear forgets every account: another process has written.
+func (c *accountCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m = nil
+}

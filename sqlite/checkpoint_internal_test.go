@@ -128,3 +128,42 @@ func walAfterReaderDuringWrites(t *testing.T, framesMax int, readerLeaves bool) 
 	}
 	return frames, c
 }
+
+// TestOwnCheckpointsAreNotAnotherWriter: the writer takes a change of its
+// data_version for another process's commit (share.go), and then empties
+// its account cache. The store's own checkpoints, which restart the WAL
+// from another connection, must not count as one, or a surge would refill
+// its cache after every restart.
+func TestOwnCheckpointsAreNotAnotherWriter(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "own.db"), Options{WALFramesMax: 8, CheckpointEveryCommits: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := ledger.New(s, ledger.Options{})
+	defer l.Close()
+	ctx := context.Background()
+	bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for done, _ := s.WALRestarts(); done < 3; done, _ = s.WALRestarts() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the WAL restarted %d times in 10 s; the test needs 3", done)
+		}
+		if _, err := l.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: user.ID, Amount: 1, Currency: "EUR"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.share.foreign.Load(); n != 0 {
+		t.Fatalf("the writer noticed %d commits of another process; there was none", n)
+	}
+	if !s.share.alone.Load() {
+		t.Fatal("the store believes another process has its file open")
+	}
+}

@@ -16,11 +16,29 @@ import (
 // in the same transaction. A claim therefore costs no write transaction,
 // and a crash loses only leases of requests that had not committed, which
 // is what a lease ending means anyway.
+//
+// A claim looks for the key's finished request on a read connection, so
+// that a repeat is answered with the remembered answer before anything
+// else runs (a step-up challenge, say). The batch that would run the
+// request looks again under the write lock (tx.LockIdempotency), where a
+// key finished by another process is visible too: during a handover two
+// processes share the file, each with its own leases, and a request and
+// its retry sent to the other process could both pass the claim's look-up
+// and, until 2026-11-27, both commit (TestTwoProcessesRunAKeyOnce).
 
 // leases are the in-flight idempotency claims.
 type leases struct {
 	mu sync.Mutex
-	m  map[pw.IdempotencyKey]*pw.IdempotencyRecord
+	m  map[pw.IdempotencyKey]*lease
+}
+
+// lease is a claim in flight.
+type lease struct {
+	pw.IdempotencyRecord
+	// foreign is the count of other processes' commits that the writer
+	// had noticed when the claim looked for its finished request; a batch
+	// that has noticed more checks the key in the table (share.go).
+	foreign int64
 }
 
 // ClaimIdempotency takes key for rec, or takes over a stale lease of the
@@ -30,7 +48,7 @@ func (s *Store) ClaimIdempotency(ctx context.Context, rec *pw.IdempotencyRecord,
 	if cur, ok := s.leases.m[rec.IdempotencyKey]; ok {
 		if cur.Fingerprint != rec.Fingerprint || !cur.LockedAt.Before(staleBefore) {
 			s.leases.mu.Unlock()
-			c := *cur
+			c := cur.IdempotencyRecord
 			return &c, nil
 		}
 		// The owner died before committing (or is stuck past its lease):
@@ -38,10 +56,9 @@ func (s *Store) ClaimIdempotency(ctx context.Context, rec *pw.IdempotencyRecord,
 		// matches, so it can never post.
 	}
 	if s.leases.m == nil {
-		s.leases.m = map[pw.IdempotencyKey]*pw.IdempotencyRecord{}
+		s.leases.m = map[pw.IdempotencyKey]*lease{}
 	}
-	mine := *rec
-	s.leases.m[rec.IdempotencyKey] = &mine
+	s.leases.m[rec.IdempotencyKey] = &lease{IdempotencyRecord: *rec, foreign: s.share.foreign.Load()}
 	s.leases.mu.Unlock()
 
 	// A finished request is a row. Look after taking the lease: a batch
@@ -56,18 +73,14 @@ func (s *Store) ClaimIdempotency(ctx context.Context, rec *pw.IdempotencyRecord,
 }
 
 func (s *Store) doneRecord(ctx context.Context, key pw.IdempotencyKey) (*pw.IdempotencyRecord, error) {
-	var r pw.IdempotencyRecord
-	var created, locked int64
-	err := s.read.QueryRowContext(uncancellable(ctx), "SELECT principal, key, fingerprint, token, state, status, body, created_at, locked_at FROM idempotency WHERE principal = ? AND key = ?",
-		key.Principal, key.Key).Scan(&r.Principal, &r.Key, &r.Fingerprint, &r.Token, &r.State, &r.Status, &r.Body, &created, &locked)
+	r, err := scanIdempotency(s.doneStmt.QueryRowContext(uncancellable(ctx), key.Principal, key.Key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, mapError("sqlite.ClaimIdempotency", err)
 	}
-	r.CreatedAt, r.LockedAt = fromMicros(created), fromMicros(locked)
-	return &r, nil
+	return r, nil
 }
 
 // dropLease forgets key's lease if token still owns it.
@@ -81,12 +94,21 @@ func (s *Store) dropLease(key pw.IdempotencyKey, token string) {
 
 // tokens returns the lease token of each key in flight.
 func (s *Store) tokens(keys []pw.IdempotencyKey) map[pw.IdempotencyKey]string {
+	out := make(map[pw.IdempotencyKey]string, len(keys))
+	for k, l := range s.leasesOf(keys) {
+		out[k] = l.Token
+	}
+	return out
+}
+
+// leasesOf returns a copy of the lease of each key in flight.
+func (s *Store) leasesOf(keys []pw.IdempotencyKey) map[pw.IdempotencyKey]lease {
 	s.leases.mu.Lock()
 	defer s.leases.mu.Unlock()
-	out := make(map[pw.IdempotencyKey]string, len(keys))
+	out := make(map[pw.IdempotencyKey]lease, len(keys))
 	for _, k := range keys {
 		if cur, ok := s.leases.m[k]; ok {
-			out[k] = cur.Token
+			out[k] = *cur
 		}
 	}
 	return out

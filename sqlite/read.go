@@ -8,8 +8,10 @@ import (
 )
 
 func (s *Store) Account(ctx context.Context, id string) (*pw.Account, error) {
-	if a, ok := s.cache.one(id); ok {
-		return a, nil
+	if s.share.alone.Load() { // else another process may have written since (share.go)
+		if a, ok := s.cache.one(id); ok {
+			return a, nil
+		}
 	}
 	list, err := queryAll(uncancellable(ctx), s.read, scanAccount, "SELECT "+accountCols+" FROM accounts WHERE id = ?", id)
 	return one(list, err, pw.EACCOUNTNOTFOUND, "account", id)

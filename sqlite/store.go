@@ -39,15 +39,20 @@ type Options struct {
 
 // Store is a peakwallet.Store on SQLite.
 type Store struct {
-	path    string
-	write   *sql.DB // exactly one connection: SQLite has one writer
-	read    *sql.DB
-	ckpt    *checkpointer
-	stmts   *stmtCache // the writer's prepared statements
-	cache   accountCache
-	leases  leases                                     // idempotency claims in flight
-	intentQ *groupcommit.Queue[*pw.Intent, *pw.Intent] // intents waiting for their group commit
-	finishQ *groupcommit.Queue[intentFinish, struct{}] // settled intents waiting for theirs
+	path  string
+	write *sql.DB // exactly one connection: SQLite has one writer
+	read  *sql.DB
+	ckpt  *checkpointer
+	stmts *stmtCache // the writer's prepared statements
+	share *sharing   // other processes using the file (a handover)
+	// doneStmt is the claim's look-up of a finished request, prepared once
+	// for the read pool (database/sql prepares it on each connection as it
+	// is first used there), not parsed and planned again for every claim.
+	doneStmt *sql.Stmt
+	cache    accountCache
+	leases   leases                                     // idempotency claims in flight
+	intentQ  *groupcommit.Queue[*pw.Intent, *pw.Intent] // intents waiting for their group commit
+	finishQ  *groupcommit.Queue[intentFinish, struct{}] // settled intents waiting for theirs
 
 	closeOnce sync.Once
 	closeErr  error
@@ -117,6 +122,20 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s.ckpt = newCheckpointer(ckdb, opts.WALFramesMax, opts.CheckpointEveryCommits)
 	s.stmts = &stmtCache{db: s.write}
+	if s.share, err = openSharing(path); err != nil {
+		s.write.Close()
+		s.read.Close()
+		ckdb.Close()
+		return nil, &pw.Error{Code: pw.EUNAVAILABLE, Op: "sqlite.Open", Message: "cannot lock the database's lock file", Err: err}
+	}
+	if err := s.write.QueryRow("PRAGMA data_version").Scan(&s.share.version); err != nil {
+		s.Close()
+		return nil, mapError("sqlite.Open", err)
+	}
+	if s.doneStmt, err = s.read.Prepare("SELECT " + idempotencyColumns + " FROM idempotency WHERE principal = ? AND key = ?"); err != nil {
+		s.Close()
+		return nil, mapError("sqlite.Open", err)
+	}
 	return s, nil
 }
 
@@ -128,6 +147,12 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		err := s.ckpt.close()
+		if s.doneStmt != nil {
+			err = errors.Join(err, s.doneStmt.Close())
+		}
+		if s.share != nil {
+			err = errors.Join(err, s.share.close())
+		}
 		s.closeErr = errors.Join(err, s.stmts.close(), s.ckpt.db.Close(), s.read.Close(), s.write.Close())
 	})
 	return s.closeErr
@@ -213,6 +238,13 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.T
 	defer sqlTx.Rollback()
 	// The statements run without ctx's cancellation (the transaction itself
 	// still ends with ctx): see uncancellable.
+	changed, err := s.share.notice(uncancellable(ctx), sqlTx)
+	if err != nil {
+		return mapError("sqlite.Update", outOfTime(ctx, err))
+	}
+	if changed {
+		s.cache.clear()
+	}
 	t := &tx{tx: sqlTx, store: s}
 	if err := fn(uncancellable(ctx), t); err != nil {
 		return outOfTime(ctx, err)

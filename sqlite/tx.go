@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -66,12 +67,75 @@ func (t *tx) DueHolds(ctx context.Context, accounts []string, now time.Time) ([]
 	return out, nil
 }
 
-// LockIdempotency returns the leases in flight among keys. They are in
-// memory (see idempotency.go); the write lock that this transaction holds
-// keeps them from finishing meanwhile, and a lease taken over meanwhile
-// makes the batch's done record fail to match, below.
-func (t *tx) LockIdempotency(_ context.Context, keys []pw.IdempotencyKey) (map[pw.IdempotencyKey]string, error) {
-	return t.store.tokens(keys), nil
+// LockIdempotency returns the records of keys: the leases in flight, from
+// memory (see idempotency.go), and, where a claim's own look-up may have
+// missed it, the finished request from the table. The write lock that this
+// transaction holds keeps both from changing meanwhile; a lease taken over
+// since the ledger read its token makes the batch's done record fail to
+// match. A claim looked for its key's finished request after taking its
+// lease, so within one process nothing can have finished it since. Another
+// process can (a handover, share.go): so the table is asked for the keys
+// claimed before the writer last noticed another process's commit, and for
+// every key while another process has the file open.
+func (t *tx) LockIdempotency(ctx context.Context, keys []pw.IdempotencyKey) (map[pw.IdempotencyKey]*pw.IdempotencyRecord, error) {
+	out := make(map[pw.IdempotencyKey]*pw.IdempotencyRecord, len(keys))
+	alone, foreign := t.store.share.alone.Load(), t.store.share.foreign.Load()
+	var ask []pw.IdempotencyKey
+	mine := t.store.leasesOf(keys)
+	for _, k := range keys {
+		l, ok := mine[k]
+		if ok {
+			out[k] = &pw.IdempotencyRecord{IdempotencyKey: k, Token: l.Token, State: pw.IdempotencyInFlight}
+		}
+		if !ok || !alone || l.foreign != foreign {
+			ask = append(ask, k)
+		}
+	}
+	for start := 0; start < len(ask); {
+		size := chunkRows(len(ask)-start, 2)
+		args := make([]any, 0, 2*size)
+		for _, k := range ask[start : start+size] {
+			args = append(args, k.Principal, k.Key)
+		}
+		stmt, err := t.chunk(ctx, idempotencyByKeyHead, idempotencyByKeyTail, 2, size)
+		if err != nil {
+			return nil, mapError("sqlite.Tx.LockIdempotency", err)
+		}
+		rows, err := stmt.QueryContext(ctx, args...)
+		if err != nil {
+			return nil, mapError("sqlite.Tx.LockIdempotency", err)
+		}
+		for rows.Next() {
+			r, err := scanIdempotency(rows)
+			if err != nil {
+				rows.Close()
+				return nil, mapError("sqlite.Tx.LockIdempotency", err)
+			}
+			out[r.IdempotencyKey] = r // a finished request outranks a lease
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, mapError("sqlite.Tx.LockIdempotency", err)
+		}
+		start += size
+	}
+	return out, nil
+}
+
+// The look-up of a batch's idempotency keys, through the table's primary
+// key (TestIntentLookUpSearchesTheKeyIndex checks this one too).
+const (
+	idempotencyColumns                         = "principal, key, fingerprint, token, state, status, body, created_at, locked_at"
+	idempotencyByKeyHead, idempotencyByKeyTail = "SELECT " + idempotencyColumns + " FROM idempotency WHERE (principal, key) IN (VALUES ", ")"
+)
+
+func scanIdempotency(row interface{ Scan(...any) error }) (*pw.IdempotencyRecord, error) {
+	var r pw.IdempotencyRecord
+	var created, locked int64
+	if err := row.Scan(&r.Principal, &r.Key, &r.Fingerprint, &r.Token, &r.State, &r.Status, &r.Body, &created, &locked); err != nil {
+		return nil, err
+	}
+	r.CreatedAt, r.LockedAt = fromMicros(created), fromMicros(locked)
+	return &r, nil
 }
 
 func byID[T any](list []T, err error, id func(T) string) (map[string]T, error) {

@@ -219,10 +219,11 @@ func (t *tx) finishIdempotency(ctx context.Context, c *pw.Changes) error {
 			return &pw.Error{Code: pw.EIDEMINUSE, Op: "sqlite.finishIdempotency", Message: "an idempotency lease was lost during the batch"}
 		}
 	}
+	// A plain INSERT: the batch found no finished record of these keys
+	// under the same write lock (tx.LockIdempotency), so a row already
+	// there is a bug, and the batch fails rather than overwrite it.
 	_, err := t.execRows(ctx, "sqlite.finishIdempotency",
-		"INSERT INTO idempotency (principal, key, fingerprint, token, state, status, body, created_at, locked_at) VALUES ",
-		" ON CONFLICT (principal, key) DO UPDATE SET fingerprint = excluded.fingerprint, token = excluded.token, state = excluded.state, "+
-			"status = excluded.status, body = excluded.body, created_at = excluded.created_at, locked_at = excluded.locked_at",
+		"INSERT INTO idempotency ("+idempotencyColumns+") VALUES ", "",
 		9, len(c.Idempotency), func(args []any, i int) []any {
 			r := c.Idempotency[i]
 			return append(args, r.Principal, r.Key, r.Fingerprint, r.Token, pw.IdempotencyDone, r.Status, r.Body, micros(r.CreatedAt), micros(r.LockedAt))

@@ -46,6 +46,7 @@ type server struct {
 	url    string
 	client *pwhttp.Client
 	exited chan error
+	log    *testWriter
 }
 
 // startServer runs "peakwallet serve" with args and waits until /readyz answers.
@@ -57,11 +58,12 @@ func startServer(t *testing.T, args ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = &testWriter{t: t}
+	log := &testWriter{t: t}
+	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, exited: make(chan error, 1)}
+	s := &server{cmd: cmd, exited: make(chan error, 1), log: log}
 	lines := bufio.NewScanner(stdout)
 	for lines.Scan() {
 		if _, addr, ok := strings.Cut(lines.Text(), "listening on "); ok {
@@ -89,17 +91,33 @@ func startServer(t *testing.T, args ...string) *server {
 	return s
 }
 
-// testWriter sends a process's stderr to the test log.
+// testWriter sends a process's stderr to the test log, and keeps it.
 type testWriter struct {
-	t  *testing.T
-	mu sync.Mutex
+	t     *testing.T
+	mu    sync.Mutex
+	lines []string
 }
 
 func (w *testWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.t.Logf("server: %s", strings.TrimRight(string(p), "\n"))
+	line := strings.TrimRight(string(p), "\n")
+	w.lines = append(w.lines, line)
+	w.t.Logf("server: %s", line)
 	return len(p), nil
+}
+
+// containing returns the lines logged so far that contain s.
+func (w *testWriter) containing(s string) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, l := range w.lines {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // load posts transfers from workers goroutines until stop is closed and

@@ -1,0 +1,154 @@
+package sqlite_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/ledger"
+	"github.com/peakwallet/peakwallet/sqlite"
+)
+
+// During a binary handover two processes share the database file for a
+// while: the new one serves new connections while the old one drains its
+// own (docs/overload.md, "Maintenance without downtime"). Each process has
+// its own memory: the accounts cached for its writer and its idempotency
+// leases. These tests open two stores on one file, as the two processes do.
+
+func twoProcesses(t *testing.T) (a, b *ledger.Ledger, sa, sb *sqlite.Store) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	var err error
+	if sa, err = sqlite.Open(path, sqlite.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sa.Close() })
+	if sb, err = sqlite.Open(path, sqlite.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	a, b = ledger.New(sa, ledger.Options{}), ledger.New(sb, ledger.Options{})
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b, sa, sb
+}
+
+func mustAccounts(t *testing.T, l *ledger.Ledger) (bank, user *pw.Account) {
+	t.Helper()
+	ctx := context.Background()
+	bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user, err = l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	return bank, user
+}
+
+func mustVerify(t *testing.T, s pw.Store) {
+	t.Helper()
+	r, err := ledger.Verify(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Fatalf("verify: %+v", r)
+	}
+}
+
+// TestTwoProcessesKeepBalancesExact: each process pays from the same
+// account in turn. A process that kept an account's balance from its own
+// last commit would write over the other's payment in between.
+func TestTwoProcessesKeepBalancesExact(t *testing.T) {
+	a, b, sa, _ := twoProcesses(t)
+	ctx := context.Background()
+	bank, user := mustAccounts(t, a)
+	pay := func(l *ledger.Ledger, amount int64) {
+		t.Helper()
+		if _, err := l.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: user.ID, Amount: amount, Currency: "EUR"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pay(b, 1) // b's writer now knows both accounts
+	pay(a, 10)
+	pay(b, 100)
+	pay(a, 1000)
+	for name, l := range map[string]*ledger.Ledger{"a": a, "b": b} {
+		acc, err := l.Account(ctx, user.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acc.Balance.Posted != 1111 {
+			t.Fatalf("process %s reads a balance of %d, want 1111: a payment of the other process was overwritten", name, acc.Balance.Posted)
+		}
+	}
+	mustVerify(t, sa)
+}
+
+// TestTwoProcessesRunAKeyOnce: a request and its retry, sent with the same
+// Idempotency-Key to the two processes while neither has finished, are
+// both claimed (each process sees only its own leases, and the key is not
+// yet in the table). The first to commit pays; the other must not pay
+// again, and answers with the first one's remembered answer.
+func TestTwoProcessesRunAKeyOnce(t *testing.T) {
+	a, b, sa, _ := twoProcesses(t)
+	ctx := context.Background()
+	bank, user := mustAccounts(t, a)
+	key := pw.IdempotencyKey{Principal: "operator:root", Key: "retried-across-the-handover"}
+	render := func(v any, err error) (int, []byte) {
+		if err != nil {
+			return 400, []byte(pw.ErrorCode(err))
+		}
+		out, _ := json.Marshal(v)
+		return 201, out
+	}
+	claimA, replay, err := a.BeginIdempotent(ctx, key, "fp")
+	if err != nil || replay != nil {
+		t.Fatalf("claim in a: %v, %+v", err, replay)
+	}
+	claimB, replay, err := b.BeginIdempotent(ctx, key, "fp")
+	if err != nil || replay != nil {
+		t.Fatalf("claim in b: %v, %+v (the processes' leases are their own, so b claims too)", err, replay)
+	}
+	req := pw.TransferCreate{FromAccount: bank.ID, ToAccount: user.ID, Amount: 700, Currency: "EUR"}
+	first, err := a.CreateTransfer(pw.NewContextWithClaim(ctx, &pw.Claim{Record: claimA, Render: render}), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.CreateTransfer(pw.NewContextWithClaim(ctx, &pw.Claim{Record: claimB, Render: render}), req)
+	var replayed *pw.Replayed
+	if !errors.As(err, &replayed) {
+		t.Fatalf("the retry in b: %v; want it answered with a's remembered answer", err)
+	}
+	var got pw.Transfer
+	if replayed.Record.Status != 201 || json.Unmarshal(replayed.Record.Body, &got) != nil || got.ID != first.ID {
+		t.Fatalf("replayed %d %s, want 201 with transfer %s", replayed.Record.Status, replayed.Record.Body, first.ID)
+	}
+	// The same key with another request's content is refused, not replayed.
+	claimB2, _, err := b.BeginIdempotent(ctx, pw.IdempotencyKey{Principal: key.Principal, Key: "second"}, "fp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimA2, _, err := a.BeginIdempotent(ctx, pw.IdempotencyKey{Principal: key.Principal, Key: "second"}, "fp-other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.CreateTransfer(pw.NewContextWithClaim(ctx, &pw.Claim{Record: claimB2, Render: render}), req); err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.CreateTransfer(pw.NewContextWithClaim(ctx, &pw.Claim{Record: claimA2, Render: render}), req)
+	if pw.ErrorCode(err) != pw.EIDEMREUSED {
+		t.Fatalf("another request under a key the other process finished: %v; want %s", err, pw.EIDEMREUSED)
+	}
+	acc, err := a.Account(ctx, user.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.Balance.Posted != 1400 {
+		t.Fatalf("posted %d, want 1400: a key's payment ran twice", acc.Balance.Posted)
+	}
+	mustVerify(t, sa)
+}
