@@ -277,3 +277,24 @@ type extraError struct{ error }
 
 func (extraError) ProblemExtra() map[string]any { return map[string]any{"challenge_id": "ch_1"} }
 func (e extraError) Unwrap() error              { return e.error }
+
+// TestAReplayFoundByTheBatchIsAnsweredAsAReplay: the ledger's batch found
+// the key finished by another request with the same content (another
+// process's, during a handover: ADR 0036) and ran nothing. The client gets
+// that request's remembered status and body, marked Idempotent-Replayed,
+// exactly as if the claim had found it, and this request's claim is given
+// back.
+func TestAReplayFoundByTheBatchIsAnsweredAsAReplay(t *testing.T) {
+	remembered := `{"id":"tr_first","amount":5}`
+	srv, released := failingServer(&pw.Replayed{Record: &pw.IdempotencyRecord{
+		IdempotencyKey: pw.IdempotencyKey{Principal: "operator:root", Key: "key-1"},
+		State:          pw.IdempotencyDone, Status: 201, Body: []byte(remembered)}})
+	w := serve(srv, "POST", "/v1/transfers", `{"from_account":"acc_a","to_account":"acc_b","amount":5,"currency":"EUR"}`,
+		map[string]string{"Authorization": "Bearer k", "Idempotency-Key": "key-1"})
+	if w.Code != 201 || w.Body.String() != remembered || w.Header().Get(pwhttp.HeaderIdempotencyReplayed) != "true" {
+		t.Fatalf("%d %q (replayed %q), want 201 %s replayed", w.Code, w.Body, w.Header().Get(pwhttp.HeaderIdempotencyReplayed), remembered)
+	}
+	if len(*released) != 1 {
+		t.Fatalf("claims released: %v, want this request's", *released)
+	}
+}

@@ -72,14 +72,7 @@ func walAfterReaderDuringWrites(t *testing.T, framesMax int, readerLeaves bool) 
 	l := ledger.New(s, ledger.Options{})
 	defer l.Close()
 	ctx := context.Background()
-	bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	user, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bank, user := bankAndUser(t, l)
 	pay := func(n int) {
 		for range n {
 			if _, err := l.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: user.ID, Amount: 1, Currency: "EUR"}); err != nil {
@@ -143,14 +136,7 @@ func TestOwnCheckpointsAreNotAnotherWriter(t *testing.T) {
 	l := ledger.New(s, ledger.Options{})
 	defer l.Close()
 	ctx := context.Background()
-	bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	user, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bank, user := bankAndUser(t, l)
 	deadline := time.Now().Add(10 * time.Second)
 	for done, _ := s.WALRestarts(); done < 3; done, _ = s.WALRestarts() {
 		if time.Now().After(deadline) {
@@ -166,4 +152,18 @@ func TestOwnCheckpointsAreNotAnotherWriter(t *testing.T) {
 	if !s.share.alone.Load() {
 		t.Fatal("the store believes another process has its file open")
 	}
+}
+
+// bankAndUser opens a bank's account and a user's in EUR.
+func bankAndUser(t *testing.T, l *ledger.Ledger) (bank, user *pw.Account) {
+	t.Helper()
+	ctx := context.Background()
+	bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user, err = l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	return bank, user
 }

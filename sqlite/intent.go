@@ -79,16 +79,24 @@ func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]gro
 // accepted in every batch of a surge (TestIntentLookUpSearchesTheKeyIndex).
 const intentsByKeyHead, intentsByKeyTail = "SELECT " + intentColumns + " FROM intents WHERE (principal, key) IN (VALUES ", ")"
 
-// intentsByKey returns the stored intents of the batch's keys, in
-// statements of power-of-two sizes (chunkRows), prepared once each.
+// intentsByKey returns the stored intents of the batch's keys.
 func (t *tx) intentsByKey(ctx context.Context, batch []*pw.Intent) ([]*pw.Intent, error) {
-	const head, tail = intentsByKeyHead, intentsByKeyTail
-	var stored []*pw.Intent
-	for start := 0; start < len(batch); {
-		size := chunkRows(len(batch)-start, 2)
+	return queryByKeys(ctx, t, intentsByKeyHead, intentsByKeyTail, len(batch),
+		func(i int) (string, string) { return batch[i].Principal, batch[i].IdempotencyKey }, scanIntent)
+}
+
+// queryByKeys runs head + a VALUES list of n (principal, key) pairs + tail
+// in statements of power-of-two sizes (chunkRows), prepared once each, and
+// scans every row they return.
+func queryByKeys[T any](ctx context.Context, t *tx, head, tail string, n int, key func(i int) (string, string),
+	scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+	var out []T
+	for start := 0; start < n; {
+		size := chunkRows(n-start, 2)
 		args := make([]any, 0, 2*size)
-		for _, in := range batch[start : start+size] {
-			args = append(args, in.Principal, in.IdempotencyKey)
+		for i := start; i < start+size; i++ {
+			principal, k := key(i)
+			args = append(args, principal, k)
 		}
 		stmt, err := t.chunk(ctx, head, tail, 2, size)
 		if err != nil {
@@ -99,19 +107,19 @@ func (t *tx) intentsByKey(ctx context.Context, batch []*pw.Intent) ([]*pw.Intent
 			return nil, err
 		}
 		for rows.Next() {
-			in, err := scanIntent(rows)
+			v, err := scan(rows)
 			if err != nil {
 				rows.Close()
 				return nil, err
 			}
-			stored = append(stored, in)
+			out = append(out, v)
 		}
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return nil, err
 		}
 		start += size
 	}
-	return stored, nil
+	return out, nil
 }
 
 // Intent implements peakwallet.IntentStore.

@@ -37,14 +37,7 @@ func TestAKeyFinishedElsewhereIsFoundBeforeTheLockSaysSo(t *testing.T) {
 	defer a.Close()
 	defer b.Close()
 	ctx := context.Background()
-	bank, err := b.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	user, err := b.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bank, user := bankAndUser(t, b)
 	render := func(v any, err error) (int, []byte) { return 201, []byte(`{}`) }
 	key := pw.IdempotencyKey{Principal: "operator:root", Key: "k"}
 	claimB, _, err := b.BeginIdempotent(ctx, key, "fp")

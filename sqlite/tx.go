@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -91,32 +90,13 @@ func (t *tx) LockIdempotency(ctx context.Context, keys []pw.IdempotencyKey) (map
 			ask = append(ask, k)
 		}
 	}
-	for start := 0; start < len(ask); {
-		size := chunkRows(len(ask)-start, 2)
-		args := make([]any, 0, 2*size)
-		for _, k := range ask[start : start+size] {
-			args = append(args, k.Principal, k.Key)
-		}
-		stmt, err := t.chunk(ctx, idempotencyByKeyHead, idempotencyByKeyTail, 2, size)
-		if err != nil {
-			return nil, mapError("sqlite.Tx.LockIdempotency", err)
-		}
-		rows, err := stmt.QueryContext(ctx, args...)
-		if err != nil {
-			return nil, mapError("sqlite.Tx.LockIdempotency", err)
-		}
-		for rows.Next() {
-			r, err := scanIdempotency(rows)
-			if err != nil {
-				rows.Close()
-				return nil, mapError("sqlite.Tx.LockIdempotency", err)
-			}
-			out[r.IdempotencyKey] = r // a finished request outranks a lease
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return nil, mapError("sqlite.Tx.LockIdempotency", err)
-		}
-		start += size
+	done, err := queryByKeys(ctx, t, idempotencyByKeyHead, idempotencyByKeyTail, len(ask),
+		func(i int) (string, string) { return ask[i].Principal, ask[i].Key }, scanIdempotency)
+	if err != nil {
+		return nil, mapError("sqlite.Tx.LockIdempotency", err)
+	}
+	for _, r := range done {
+		out[r.IdempotencyKey] = r // a finished request outranks a lease
 	}
 	return out, nil
 }
