@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	pw "github.com/peakwallet/peakwallet"
 	pwhttp "github.com/peakwallet/peakwallet/http"
+	"github.com/peakwallet/peakwallet/sqlite"
 )
 
 // fakeLedger is a ledger whose CreateTransfer answers what the test says.
@@ -296,5 +298,45 @@ func TestAReplayFoundByTheBatchIsAnsweredAsAReplay(t *testing.T) {
 	}
 	if len(*released) != 1 {
 		t.Fatalf("claims released: %v, want this request's", *released)
+	}
+}
+
+// TestTheSettlerSettlesAnIntentFromAReplayFoundByTheBatch: during a
+// handover both processes' settlers may take the same pending intent; the
+// second one's batch finds its key finished and runs nothing (ADR 0036).
+// The intent is then settled from the remembered answer, as posted with
+// the first one's transfer, not failed and not paid again.
+func TestTheSettlerSettlesAnIntentFromAReplayFoundByTheBatch(t *testing.T) {
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "intents.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	in := &pw.Intent{ID: pw.NewID("int", now), Principal: "operator:root", IdempotencyKey: "settled-elsewhere",
+		Fingerprint: "f", Body: []byte(`{"from_account":"acc_a","to_account":"acc_b","amount":5,"currency":"EUR"}`),
+		Authorized: true, Status: pw.IntentPending, CreatedAt: now, UpdatedAt: now}
+	if _, err := store.CreateIntent(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	var released []string
+	srv := pwhttp.NewServer(pwhttp.Config{
+		Ledger: fakeLedger{released: &released, mu: &sync.Mutex{},
+			transfer: func(context.Context) (*pw.Transfer, error) {
+				return nil, &pw.Replayed{Record: &pw.IdempotencyRecord{State: pw.IdempotencyDone, Status: 201,
+					Body: []byte(`{"id":"tr_first","from_account":"acc_a","to_account":"acc_b","amount":5,"currency":"EUR"}`)}}
+			}},
+		Authenticator: pwhttp.NewOperatorAuthenticator("k"),
+		Intents:       store,
+	})
+	if n, err := srv.SettleIntents(context.Background()); n != 1 || err != nil {
+		t.Fatalf("SettleIntents = %d, %v", n, err)
+	}
+	got, err := store.Intent(context.Background(), in.ID)
+	if err != nil || got.Status != pw.IntentPosted || got.TransferID != "tr_first" {
+		t.Fatalf("intent %+v, %v; want posted as tr_first", got, err)
+	}
+	if len(released) != 1 {
+		t.Fatalf("claims released: %v, want the settler's", released)
 	}
 }
