@@ -58,12 +58,11 @@ func ValidateIdempotencyKey(key string) error {
 
 // Replayed is the outcome of a claimed request whose key the ledger found
 // already finished when it came to run it: another request with the same
-// key and the same content committed first (a retry that raced it, or one
-// that another process, during a handover, ran). Nothing was done again;
+// key and the same content committed first, which the claim could not see
+// (on SQLite, one that another process ran during a handover, ADR 0036; on
+// PostgreSQL, one that took a stale lease over). The ledger looks for such
+// keys under its locks (Tx.LockIdempotency). Nothing was done again;
 // Record holds the remembered answer, which the caller gives as a replay.
-// A store may leave finding finished keys to the transaction that would
-// run the request (Tx.LockIdempotency) instead of the claim: SQLite does,
-// so a claim costs no read (docs/ledger.md, "Idempotency").
 type Replayed struct{ Record *IdempotencyRecord }
 
 func (e *Replayed) Error() string {

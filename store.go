@@ -43,10 +43,7 @@ type Store interface {
 	// ClaimIdempotency inserts rec as in flight. If the key exists it
 	// returns the existing record instead, unless that record is in flight
 	// with LockedAt before staleBefore: then rec takes the lease over (the
-	// owner died before committing) and nil is returned. A store may return
-	// nil for a key already finished and leave it to the transaction that
-	// would run the request (Tx.LockIdempotency reports it done, and the
-	// ledger answers Replayed).
+	// owner died before committing) and nil is returned.
 	ClaimIdempotency(ctx context.Context, rec *IdempotencyRecord, staleBefore time.Time) (*IdempotencyRecord, error)
 	// ReleaseIdempotency forgets an in-flight key still owned by token,
 	// after a request that certainly committed nothing.

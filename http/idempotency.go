@@ -100,8 +100,8 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, rt *Rou
 	v, err := call(pw.NewContextWithClaim(ctx, &pw.Claim{Record: claim, Render: memo.render}))
 	if replayed := (*pw.Replayed)(nil); errors.As(err, &replayed) {
 		// The batch found the key finished by another request with the
-		// same content (a store whose claim does not look, or another
-		// process's during a handover): nothing ran again; its answer.
+		// same content, which the claim could not see (pw.Replayed):
+		// nothing ran again; that request's answer is this one's.
 		s.release(ctx, claim)
 		s.writeReplay(w, r, rt, replayed.Record)
 		return

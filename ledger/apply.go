@@ -197,9 +197,9 @@ func (b *batch) run(c *command) outcome {
 		case rec != nil && rec.State == pw.IdempotencyDone && rec.Fingerprint != c.claim.Record.Fingerprint:
 			return outcome{err: pw.Errorf(pw.EIDEMREUSED, "this Idempotency-Key was used for a different request")}
 		case rec != nil && rec.State == pw.IdempotencyDone:
-			// Another request with this key and content finished first (a
-			// store whose claims do not look for finished keys, or another
-			// process's): it is not run again, and its answer is replayed.
+			// Another request with this key and content finished first,
+			// unseen by the claim (pw.Replayed): it is not run again, and
+			// its answer is replayed.
 			return outcome{err: &pw.Replayed{Record: rec}}
 		case rec == nil || rec.Token != c.claim.Record.Token:
 			// Our lease was lost (it went stale and another request took
