@@ -262,6 +262,14 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.T
 	return nil
 }
 
+// Sharing reports what the store knows of other processes using its file
+// (a binary handover, ADR 0036): the commits of other connections its
+// writer has noticed since it was opened, and whether another store has
+// the file open now.
+func (s *Store) Sharing() (othersCommitsNoticed int64, shared bool) {
+	return s.share.foreign.Load(), !s.share.alone.Load()
+}
+
 // WALRestarts counts the checkpointer's RESTART checkpoints since the
 // store was opened: those that restarted the WAL, and those that could not.
 func (s *Store) WALRestarts() (done, failed int64) {

@@ -53,7 +53,9 @@ func (f *storeFlags) open(ctx context.Context) (Store, string, error) {
 	return s, "sqlite " + s.Path() + " (driver " + sqlite.DriverName + ")", nil
 }
 
-// registerStoreMetrics adds the store's own counters to reg: for SQLite,
+// registerStoreMetrics adds the store's own counters to reg. For SQLite:
+// peakwallet_sqlite_other_process_commits_total and peakwallet_sqlite_shared,
+// what the store knows of another process on its file (ADR 0036), and
 // peakwallet_sqlite_wal_restarts_total{result="done"|"failed"}, the
 // checkpointer's attempts to start the WAL from its beginning
 // (sqlite/checkpoint.go). A failed restart leaves the WAL growing until the
@@ -77,6 +79,19 @@ func registerStoreMetrics(reg prometheus.Registerer, s Store) {
 			ConstLabels: prometheus.Labels{"result": c.result},
 		}, c.count))
 	}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "peakwallet_sqlite_other_process_commits_total",
+		Help: "Commits by another process to this SQLite file that the writer noticed (a binary handover; ADR 0036): after each, it re-reads the accounts it had cached.",
+	}, func() float64 { n, _ := w.Sharing(); return float64(n) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "peakwallet_sqlite_shared",
+		Help: "1 while another process has this SQLite file open (a binary handover), else 0.",
+	}, func() float64 {
+		if _, shared := w.Sharing(); shared {
+			return 1
+		}
+		return 0
+	}))
 }
 
 // redactDSN hides a password in a DSN before it is printed.

@@ -55,3 +55,69 @@ func TestSQLiteWALRestartsAreMetrics(t *testing.T) {
 		t.Fatalf("metrics %v, store counted %d done and %d failed", got, done, failed)
 	}
 }
+
+// TestSQLiteSharingIsMetrics: while a second store has the file open (a
+// handover's new process), peakwallet_sqlite_shared is 1, and a commit of
+// the second one is counted by the first's writer at its next transaction.
+func TestSQLiteSharingIsMetrics(t *testing.T) {
+	dir := t.TempDir()
+	s, err := sqlite.OpenDir(dir, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reg := prometheus.NewRegistry()
+	registerStoreMetrics(reg, s)
+	value := func(name string) float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				m := mf.GetMetric()[0]
+				if m.GetCounter() != nil {
+					return m.GetCounter().GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+		t.Fatalf("no metric %s", name)
+		return 0
+	}
+	if v := value("peakwallet_sqlite_shared"); v != 0 {
+		t.Fatalf("shared = %v with one store open", v)
+	}
+	other, err := sqlite.OpenDir(dir, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	deadline := time.Now().Add(5 * sqlite.ShareCheckInterval)
+	for value("peakwallet_sqlite_shared") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("shared still 0 %v after the second store opened", 5*sqlite.ShareCheckInterval)
+		}
+		time.Sleep(sqlite.ShareCheckInterval / 4)
+	}
+	l, lo := ledger.New(s, ledger.Options{}), ledger.New(other, ledger.Options{})
+	defer l.Close()
+	defer lo.Close()
+	ctx := context.Background()
+	if _, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lo.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	if v := value("peakwallet_sqlite_other_process_commits_total"); v != 0 {
+		t.Fatalf("other process's commits = %v before the writer looked again", v)
+	}
+	if _, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	if v := value("peakwallet_sqlite_other_process_commits_total"); v != 1 {
+		t.Fatalf("other process's commits = %v, want 1", v)
+	}
+}
