@@ -133,7 +133,7 @@ func (c *Controller) queueDelayMax(now time.Time, class Class) time.Duration {
 //
 // At a mixed surge's start the payments' recent latency is still an idle
 // ledger's, a few milliseconds, while the surge's first group commits take
-// tens: in a mixed SQLite surge (2026-11-27) 84 % of the payments refused
+// tens: in a mixed SQLite surge (2026-11-27) about four in five of the payments refused
 // were refused in its first three seconds, for a wait of a few commits.
 // With this share, three interleaved pairs of mixed surges at 12,800
 // requests/s paid 100.0 % of payments three times against 96.4, 99.3 and
