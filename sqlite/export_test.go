@@ -12,3 +12,7 @@ import (
 func (s *Store) WriteIntentBatch(ctx context.Context, batch []*pw.Intent) ([]groupcommit.Result[*pw.Intent], error) {
 	return s.writeIntentBatch(ctx, batch)
 }
+
+// BankAndUser opens a bank's account and a user's in EUR (for the
+// external tests' set-up).
+var BankAndUser = bankAndUser

@@ -35,19 +35,6 @@ func twoProcesses(t *testing.T) (a, b *ledger.Ledger, sa, sb *sqlite.Store) {
 	return a, b, sa, sb
 }
 
-func mustAccounts(t *testing.T, l *ledger.Ledger) (bank, user *pw.Account) {
-	t.Helper()
-	ctx := context.Background()
-	bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if user, err = l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"}); err != nil {
-		t.Fatal(err)
-	}
-	return bank, user
-}
-
 func mustVerify(t *testing.T, s pw.Store) {
 	t.Helper()
 	r, err := ledger.Verify(context.Background(), s)
@@ -65,7 +52,7 @@ func mustVerify(t *testing.T, s pw.Store) {
 func TestTwoProcessesKeepBalancesExact(t *testing.T) {
 	a, b, sa, _ := twoProcesses(t)
 	ctx := context.Background()
-	bank, user := mustAccounts(t, a)
+	bank, user := sqlite.BankAndUser(t, a)
 	pay := func(l *ledger.Ledger, amount int64) {
 		t.Helper()
 		if _, err := l.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: user.ID, Amount: amount, Currency: "EUR"}); err != nil {
@@ -96,7 +83,7 @@ func TestTwoProcessesKeepBalancesExact(t *testing.T) {
 func TestTwoProcessesRunAKeyOnce(t *testing.T) {
 	a, b, sa, _ := twoProcesses(t)
 	ctx := context.Background()
-	bank, user := mustAccounts(t, a)
+	bank, user := sqlite.BankAndUser(t, a)
 	key := pw.IdempotencyKey{Principal: "operator:root", Key: "retried-across-the-handover"}
 	render := func(v any, err error) (int, []byte) {
 		if err != nil {
