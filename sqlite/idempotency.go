@@ -92,15 +92,6 @@ func (s *Store) dropLease(key pw.IdempotencyKey, token string) {
 	}
 }
 
-// tokens returns the lease token of each key in flight.
-func (s *Store) tokens(keys []pw.IdempotencyKey) map[pw.IdempotencyKey]string {
-	out := make(map[pw.IdempotencyKey]string, len(keys))
-	for k, l := range s.leasesOf(keys) {
-		out[k] = l.Token
-	}
-	return out
-}
-
 // leasesOf returns a copy of the lease of each key in flight.
 func (s *Store) leasesOf(keys []pw.IdempotencyKey) map[pw.IdempotencyKey]lease {
 	s.leases.mu.Lock()

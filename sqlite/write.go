@@ -213,9 +213,9 @@ func (t *tx) updateHolds(ctx context.Context, c *pw.Changes) error {
 // leases are dropped after the commit (Store.Update), so that a concurrent
 // claim finds either the lease or the row.
 func (t *tx) finishIdempotency(ctx context.Context, c *pw.Changes) error {
-	tokens := t.store.tokens(keysOf(c.Idempotency))
+	leases := t.store.leasesOf(keysOf(c.Idempotency))
 	for _, r := range c.Idempotency {
-		if tokens[r.IdempotencyKey] != r.Token {
+		if l, ok := leases[r.IdempotencyKey]; !ok || l.Token != r.Token {
 			return &pw.Error{Code: pw.EIDEMINUSE, Op: "sqlite.finishIdempotency", Message: "an idempotency lease was lost during the batch"}
 		}
 	}
