@@ -477,61 +477,6 @@ func TestAPaymentWaitsForTheNextCommitAtASurgesStart(t *testing.T) {
 	assertWaitsForTheNextCommit(t, c, held)
 }
 
-// TestPaymentsQueueAQuarterOfTheirDeadlineWhileLowerClassesAreRefused: at
-// a mixed surge's start the payments' recent latency is still short, and a
-// few commits' wait was more than they were allowed: most of the payments
-// a mixed surge refused, it refused in its first seconds. While reads are
-// being refused, payments may expect to wait a quarter of their default
-// deadline (PaymentQueueShareWhileLowerRefused): with 4 slots freed every
-// 40 ms (a drain of about 100/s) and a recent latency of 40 ms, payments
-// are queued until the one whose expected wait is past 500 ms, about the
-// 50th in line. Without a read refused, one of the first few is refused.
-func TestPaymentsQueueAQuarterOfTheirDeadlineWhileLowerClassesAreRefused(t *testing.T) {
-	allowance := time.Duration(admission.PaymentQueueShareWhileLowerRefused * float64(admission.DeadlineDefaults[admission.ClassPayment]))
-	if allowance != 500*time.Millisecond {
-		t.Fatalf("allowance %v; the test is written for 500 ms", allowance)
-	}
-	for _, readsRefused := range []bool{false, true} {
-		t.Run(map[bool]string{false: "payments only", true: "reads refused"}[readsRefused], func(t *testing.T) {
-			_, c, held := groupCommitting(t, 500*time.Microsecond, 40*time.Millisecond)
-			rate := c.Stats().DrainRate
-			if rate < 80 || rate > 130 {
-				t.Fatalf("drain %.0f/s, want about 100/s", rate)
-			}
-			want := int(allowance.Seconds()*rate) + 1 // the first whose expected wait is past the allowance
-			if readsRefused {
-				assertRefusal(t, (<-acquireAsync(t, c, admission.ClassRead, "r")).err, pw.EBUSY)
-			}
-			var waiting []<-chan outcome
-			refusedAt := 0
-			for i := 1; i <= want+10 && refusedAt == 0; i++ {
-				before := c.Stats()
-				o := acquireAsync(t, c, admission.ClassPayment, fmt.Sprintf("p%d", i))
-				if c.Stats().Enqueued == before.Enqueued {
-					assertRefusal(t, (<-o).err, pw.EBUSY)
-					refusedAt = i
-					break
-				}
-				waiting = append(waiting, o)
-			}
-			switch {
-			case readsRefused && (refusedAt < want-2 || refusedAt > want+2):
-				t.Fatalf("the %dth payment in line was the first refused; want the first whose wait is past 500 ms at %.0f/s, the %dth", refusedAt, rate, want)
-			case !readsRefused && (refusedAt == 0 || refusedAt > 4):
-				t.Fatalf("payments alone: the %dth in line was the first refused; want one of the first few", refusedAt)
-			}
-			for _, tk := range held {
-				tk.Done(nil)
-			}
-			for _, o := range waiting {
-				if r := <-o; r.err == nil {
-					r.t.Done(nil)
-				}
-			}
-		})
-	}
-}
-
 // assertWaitsForTheNextCommit checks that a new payment is queued, not
 // refused, and is served once the held slots come free (the commit).
 func assertWaitsForTheNextCommit(t *testing.T, c *admission.Controller, held []*admission.Ticket) {

@@ -93,8 +93,7 @@ func (c *Controller) lastStart(class Class, deadline time.Time) time.Time {
 // queueDelayMax is the longest expected wait a class request is queued
 // for at now: QueueDelayFactor times its class's latency floor; for a
 // payment, while lower classes are being turned away, the time to the
-// next group commit, and at least a quarter of its default deadline
-// (PaymentQueueShareWhileLowerRefused).
+// next group commit.
 //
 // Slots come free a group commit at a time, so a payment that finds them
 // all taken waits for the next commit, which under load takes longer
@@ -121,28 +120,10 @@ func (c *Controller) lastStart(class Class, deadline time.Time) time.Time {
 func (c *Controller) queueDelayMax(now time.Time, class Class) time.Duration {
 	d := max(c.cfg.QueueDelayMin, time.Duration(c.cfg.QueueDelayFactor*float64(c.limiter.Floor(class))))
 	if class == ClassPayment && now.Sub(c.lowerRefusedAt) < lowerRefusedRecent {
-		d = max(d, c.serviceTime(class), c.limiter.Recent(class)/2,
-			time.Duration(PaymentQueueShareWhileLowerRefused*float64(c.cfg.Deadlines[ClassPayment])))
+		d = max(d, c.serviceTime(class), c.limiter.Recent(class)/2)
 	}
 	return d
 }
-
-// PaymentQueueShareWhileLowerRefused is the part of a payment's default
-// deadline that it may expect to wait in the queue while lower classes are
-// being turned away (queueDelayMax): 500 ms of 2 s.
-//
-// At a mixed surge's start the payments' recent latency is still an idle
-// ledger's, a few milliseconds, while the surge's first group commits take
-// tens: in a mixed SQLite surge (2026-11-27) about four in five of the payments refused
-// were refused in its first three seconds, for a wait of a few commits.
-// With this share, three interleaved pairs of mixed surges at 12,800
-// requests/s paid 100.0 % of payments three times against 96.4, 99.3 and
-// 97.9 %, with p99s of 221–384 ms against 293–415 ms and as many reads
-// served (docs/overload-journal.md, "Late morning of 2026-11-27"). A
-// payment still waits only while it can finish before its deadline
-// (lastStart), and payments alone never get it: in a payments-only surge
-// a longer wait cost goodput and p99 (the comment above).
-const PaymentQueueShareWhileLowerRefused = 0.25
 
 // lowerRefusedRecent is how long after a lower class was last turned
 // away payments keep the longer queue allowance.
