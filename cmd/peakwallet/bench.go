@@ -46,6 +46,8 @@ type benchFlags struct {
 	batchesInFlight    int
 	principals         int
 	offeredRPS         float64
+	mixPayments        int
+	mixReads           int
 	probe              time.Duration
 	async              bool
 	outage             outageFlags
@@ -74,6 +76,8 @@ func runBench(ctx context.Context, args []string, env *environment) error {
 	fs.DurationVar(&f.probe, "probe", 0, "overload and mixed: how long the closed loop at --callers that measures capacity runs, before and after the surge (0: 5s, or --duration if shorter); --probe equal to --duration compares the surge with a capacity sustained as long")
 	fs.BoolVar(&f.async, "async", false, "overload and mixed: payments allow Prefer: respond-async, so that those the server cannot take now may be accepted (202) into its durable surge queue; the report counts them as accepted")
 	fs.Float64Var(&f.offeredRPS, "offered-rps", 0, "overload and mixed: offer this many requests a second instead of 3× the measured capacity (to compare builds at the same load)")
+	fs.IntVar(&f.mixPayments, "mix-payments", bench.MixedPaymentsDefault, "mixed: percent of the requests that are payments")
+	fs.IntVar(&f.mixReads, "mix-reads", bench.MixedReadsDefault, "mixed: percent that are account reads (the rest are reports); e.g. --mix-payments 90 --mix-reads 10 for a payments-heavy surge")
 	fs.IntVar(&f.principals, "principals", 64, "overload and mixed with --target: clients the load comes from, each an operator with its own key")
 	fs.IntVar(&f.batchesInFlight, "batches-in-flight", 1, "ledger batches committing at once (more than 1 only helps PostgreSQL with cores to spare)")
 	f.outage.register(fs)

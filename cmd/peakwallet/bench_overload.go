@@ -148,6 +148,9 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	if f.callers < 1 || f.duration <= 0 || f.probe < 0 || f.offeredRPS < 0 || math.IsNaN(f.offeredRPS) || math.IsInf(f.offeredRPS, 0) {
 		return fmt.Errorf("--callers and --duration must be positive, --probe 0 or more and --offered-rps a finite rate, 0 or more (got %d, %s, %s and %v)", f.callers, f.duration, f.probe, f.offeredRPS)
 	}
+	if f.mixPayments < 0 || f.mixReads < 0 || f.mixPayments+f.mixReads > 100 {
+		return fmt.Errorf("--mix-payments and --mix-reads must be percentages of 0 or more that add up to 100 or less (got %d and %d)", f.mixPayments, f.mixReads)
+	}
 	var (
 		url, key, where string
 		store           pw.Store
@@ -229,7 +232,8 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 		return err
 	}
 	run, err := bench.RunOverload(ctx, svc, pop, bench.OverloadConfig{Label: f.scenario, Scenario: f.scenario,
-		Rate: rate, Duration: f.duration, Deadline: f.deadline, Seed: 3, Async: f.async})
+		Rate: rate, Duration: f.duration, Deadline: f.deadline, Seed: 3, Async: f.async,
+		Mix: &bench.Mix{Payments: f.mixPayments, Reads: f.mixReads}})
 	if err != nil {
 		return err
 	}

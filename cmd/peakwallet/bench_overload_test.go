@@ -118,7 +118,8 @@ func TestOverloadBench(t *testing.T) {
 }
 
 // TestCurveBenchRejectsBadFlags: a curve of no callers is refused at once,
-// before any account is opened.
+// before any account is opened; so are a negative rate or probe, and a mix
+// whose shares add up to more than 100 %.
 func TestCurveBenchRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--scenario", "curve", "--callers", "0"}, {"--scenario", "curve", "--duration", "0s"},
@@ -128,6 +129,15 @@ func TestCurveBenchRejectsBadFlags(t *testing.T) {
 		cmd := exec.Command(binary, append([]string{"bench", "--target", "http://127.0.0.1:1", "--key", "k"}, args...)...)
 		out, err := cmd.CombinedOutput()
 		if err == nil || !bytes.Contains(out, []byte("must be positive")) {
+			t.Errorf("bench %v: %v\n%s", args, err, out)
+		}
+	}
+	for _, args := range [][]string{
+		{"--scenario", "mixed", "--mix-payments", "80", "--mix-reads", "30"}, {"--scenario", "mixed", "--mix-reads", "-1"},
+	} {
+		cmd := exec.Command(binary, append([]string{"bench", "--target", "http://127.0.0.1:1", "--key", "k"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !bytes.Contains(out, []byte("must be percentages")) {
 			t.Errorf("bench %v: %v\n%s", args, err, out)
 		}
 	}
