@@ -56,7 +56,10 @@ type OverloadConfig struct {
 
 // Mix is the mixed scenario's shares of payments and reads, in percent;
 // the rest are reports.
-type Mix struct{ Payments, Reads int }
+type Mix struct {
+	Payments int `json:"payments"`
+	Reads    int `json:"reads"`
+}
 
 // mix returns the mixed scenario's shares of payments and reads.
 func (cfg OverloadConfig) mix() (payments, reads int) {
@@ -115,6 +118,7 @@ type OverloadResult struct {
 	GoodputRPS float64                 `json:"goodput_payments_per_second"`
 	Dropped    int64                   `json:"dropped_by_generator"`
 	Classes    map[string]*ClassResult `json:"classes"`
+	Mix        *Mix                    `json:"mix,omitempty"`         // mixed: the shares offered, in percent
 	SurgeQueue *SurgeQueueResult       `json:"surge_queue,omitempty"` // --async: what became of the 202s (FollowSurgeQueue)
 	intents    []string                // the intents the 202s named
 }
@@ -266,6 +270,9 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 	elapsed := time.Since(start).Seconds()
 	res := &OverloadResult{Label: cfg.Label, Scenario: cfg.Scenario, OfferedRPS: cfg.Rate, Seconds: elapsed,
 		Dropped: dropped, Classes: map[string]*ClassResult{}}
+	if cfg.Scenario == ScenarioMixed {
+		res.Mix = &Mix{Payments: mixPayments, Reads: mixReads}
+	}
 	for name, c := range classes {
 		cr := &ClassResult{Offered: c.offered.Load(), OK: c.ok.Load(), Accepted: c.accepted.Load(), Refused: c.refused.Load(), WithoutRA: c.noRA.Load(),
 			Other: c.other.Load(), Codes: c.codes, Samples: c.samples, P99ms: percentile(c.lats, 0.99)}

@@ -48,6 +48,9 @@ func TestAMixedSurgeOffersItsMix(t *testing.T) {
 		}
 		return 0
 	}
+	if res.Mix == nil || *res.Mix != (bench.Mix{Payments: 90, Reads: 10}) {
+		t.Fatalf("the report's mix %+v, want 90 and 10", res.Mix)
+	}
 	if total < 500 || math.Abs(share("payment")-0.9) > 0.05 || math.Abs(share("read")-0.1) > 0.05 || share("report") != 0 {
 		t.Fatalf("offered %d: payments %.2f, reads %.2f, reports %.2f; want 0.90, 0.10, 0", total, share("payment"), share("read"), share("report"))
 	}
