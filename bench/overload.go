@@ -61,12 +61,20 @@ type Mix struct {
 	Reads    int `json:"reads"`
 }
 
-// mix returns the mixed scenario's shares of payments and reads.
-func (cfg OverloadConfig) mix() (payments, reads int) {
-	if cfg.Mix == nil {
-		return MixedPaymentsDefault, MixedReadsDefault
+// Validate says whether the shares can be offered.
+func (m Mix) Validate() error {
+	if m.Payments < 0 || m.Reads < 0 || m.Payments+m.Reads > 100 {
+		return fmt.Errorf("the shares of payments and reads must be percentages of 0 or more that add up to 100 or less (got %d and %d)", m.Payments, m.Reads)
 	}
-	return cfg.Mix.Payments, cfg.Mix.Reads
+	return nil
+}
+
+// mix returns the mixed scenario's shares.
+func (cfg OverloadConfig) mix() Mix {
+	if cfg.Mix == nil {
+		return Mix{Payments: MixedPaymentsDefault, Reads: MixedReadsDefault}
+	}
+	return *cfg.Mix
 }
 
 // AsyncPayer sends a payment that allows Prefer: respond-async: intentID
@@ -192,9 +200,9 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 	if cfg.Deadline <= 0 {
 		cfg.Deadline = 2 * time.Second
 	}
-	mixPayments, mixReads := cfg.mix()
-	if mixPayments < 0 || mixReads < 0 || mixPayments+mixReads > 100 {
-		return nil, fmt.Errorf("bench: the mix's shares of payments and reads must be 0 or more and add up to 100 or less (got %d and %d)", mixPayments, mixReads)
+	mix := cfg.mix()
+	if err := mix.Validate(); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
 	}
 	payer, _ := svc.(AsyncPayer)
 	if cfg.Async && payer == nil {
@@ -222,9 +230,9 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 		}
 		time.Sleep(time.Until(next))
 		class, r := "payment", rng.IntN(100)
-		if cfg.Scenario == ScenarioMixed && r >= mixPayments {
+		if cfg.Scenario == ScenarioMixed && r >= mix.Payments {
 			class = "read"
-			if r >= mixPayments+mixReads {
+			if r >= mix.Payments+mix.Reads {
 				class = "report"
 			}
 		}
@@ -271,7 +279,7 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 	res := &OverloadResult{Label: cfg.Label, Scenario: cfg.Scenario, OfferedRPS: cfg.Rate, Seconds: elapsed,
 		Dropped: dropped, Classes: map[string]*ClassResult{}}
 	if cfg.Scenario == ScenarioMixed {
-		res.Mix = &Mix{Payments: mixPayments, Reads: mixReads}
+		res.Mix = &mix
 	}
 	for name, c := range classes {
 		cr := &ClassResult{Offered: c.offered.Load(), OK: c.ok.Load(), Accepted: c.accepted.Load(), Refused: c.refused.Load(), WithoutRA: c.noRA.Load(),

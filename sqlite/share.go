@@ -46,7 +46,7 @@ const ShareCheckInterval = 100 * time.Millisecond
 
 // sharing is a store's view of the other processes that use its file.
 type sharing struct {
-	lock  *os.File    // holds this process's read lock; nil if locking is not supported
+	lock  *os.File    // holds this store's read lock (share_linux.go; elsewhere no lock)
 	alone atomic.Bool // no other process holds the lock: the cache may serve reads
 	// foreign counts the commits of other connections that the writer
 	// noticed; a lease taken before the latest one is checked in the table.

@@ -148,8 +148,8 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	if f.callers < 1 || f.duration <= 0 || f.probe < 0 || f.offeredRPS < 0 || math.IsNaN(f.offeredRPS) || math.IsInf(f.offeredRPS, 0) {
 		return fmt.Errorf("--callers and --duration must be positive, --probe 0 or more and --offered-rps a finite rate, 0 or more (got %d, %s, %s and %v)", f.callers, f.duration, f.probe, f.offeredRPS)
 	}
-	if f.mixPayments < 0 || f.mixReads < 0 || f.mixPayments+f.mixReads > 100 {
-		return fmt.Errorf("--mix-payments and --mix-reads must be percentages of 0 or more that add up to 100 or less (got %d and %d)", f.mixPayments, f.mixReads)
+	if err := (bench.Mix{Payments: f.mixPayments, Reads: f.mixReads}).Validate(); err != nil {
+		return fmt.Errorf("--mix-payments and --mix-reads: %w", err) // before any account is opened
 	}
 	var (
 		url, key, where string
