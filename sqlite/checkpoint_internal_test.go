@@ -64,13 +64,7 @@ func TestARestartThatCannotGetInIsCounted(t *testing.T) {
 // finishes (or, unless readerLeaves, after the checkpoint), commits once
 // more, and returns the WAL's length in frames and the checkpointer.
 func walAfterReaderDuringWrites(t *testing.T, framesMax int, readerLeaves bool) (int, *checkpointer) {
-	s, err := Open(filepath.Join(t.TempDir(), "wal.db"), Options{CheckpointEveryCommits: 1 << 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	l := ledger.New(s, ledger.Options{})
-	defer l.Close()
+	s, l := openLedger(t, filepath.Join(t.TempDir(), "wal.db"), Options{CheckpointEveryCommits: 1 << 30})
 	ctx := context.Background()
 	bank, user := bankAndUser(t, l)
 	pay := func(n int) {
@@ -128,13 +122,7 @@ func walAfterReaderDuringWrites(t *testing.T, framesMax int, readerLeaves bool) 
 // from another connection, must not count as one, or a surge would refill
 // its cache after every restart.
 func TestOwnCheckpointsAreNotAnotherWriter(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "own.db"), Options{WALFramesMax: 8, CheckpointEveryCommits: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	l := ledger.New(s, ledger.Options{})
-	defer l.Close()
+	s, l := openLedger(t, filepath.Join(t.TempDir(), "own.db"), Options{WALFramesMax: 8, CheckpointEveryCommits: 1})
 	ctx := context.Background()
 	bank, user := bankAndUser(t, l)
 	deadline := time.Now().Add(10 * time.Second)
@@ -166,4 +154,17 @@ func bankAndUser(t *testing.T, l *ledger.Ledger) (bank, user *pw.Account) {
 		t.Fatal(err)
 	}
 	return bank, user
+}
+
+// openLedger opens the store at path and a ledger on it, both closed when
+// the test ends.
+func openLedger(t *testing.T, path string, opts Options) (*Store, *ledger.Ledger) {
+	t.Helper()
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := ledger.New(s, ledger.Options{})
+	t.Cleanup(func() { l.Close(); s.Close() })
+	return s, l
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	pw "github.com/peakwallet/peakwallet"
-	"github.com/peakwallet/peakwallet/ledger"
 )
 
 // TestAKeyFinishedElsewhereIsFoundBeforeTheLockSaysSo: a process learns
@@ -17,25 +16,13 @@ import (
 // the other's commit (data_version) since the claim.
 func TestAKeyFinishedElsewhereIsFoundBeforeTheLockSaysSo(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lag.db")
-	sa, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sa.Close()
-	sb, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	_, a := openLedger(t, path, Options{})
+	sb, b := openLedger(t, path, Options{})
 	// b has not yet asked the lock: it believes it is alone.
 	close(sb.share.stop)
 	<-sb.share.stopped
 	sb.share.stop = make(chan struct{}) // for Close; stopped is closed already
 	sb.share.alone.Store(true)
-
-	a, b := ledger.New(sa, ledger.Options{}), ledger.New(sb, ledger.Options{})
-	defer a.Close()
-	defer b.Close()
 	ctx := context.Background()
 	bank, user := bankAndUser(t, b)
 	render := func(v any, err error) (int, []byte) { return 201, []byte(`{}`) }
