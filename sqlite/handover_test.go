@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/ledger"
@@ -138,4 +139,91 @@ func TestTwoProcessesRunAKeyOnce(t *testing.T) {
 		t.Fatalf("posted %d, want 1400: a key's payment ran twice", acc.Balance.Posted)
 	}
 	mustVerify(t, sa)
+}
+
+// TestACachedBalanceIsNotServedAfterTheOtherPaid: a process alone serves
+// balances from its cache. A process opening beside it waits until the
+// first has stopped doing so, so a balance read from the first just after
+// a payment through the second shows the payment (read-your-writes across
+// the handover). Until 2026-11-27 the first kept serving its cache for up
+// to ShareCheckInterval after the second opened.
+func TestACachedBalanceIsNotServedAfterTheOtherPaid(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	sa, err := sqlite.Open(path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sa.Close() })
+	a := ledger.New(sa, ledger.Options{})
+	t.Cleanup(func() { a.Close() })
+	ctx := context.Background()
+	bank, user := sqlite.BankAndUser(t, a)
+	if _, err := a.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: user.ID, Amount: 5, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, shared := sa.Sharing(); shared {
+		t.Fatal("a store alone says it shares its file")
+	}
+	if acc, err := sa.Account(ctx, user.ID); err != nil || acc.Balance.Posted != 5 {
+		t.Fatalf("a reads %+v, %v; want 5", acc, err)
+	}
+	for i := 1; i <= 3; i++ { // a new process, three times over
+		sb, err := sqlite.Open(path, sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := ledger.New(sb, ledger.Options{})
+		if _, err := b.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: user.ID, Amount: 7, Currency: "EUR"}); err != nil {
+			t.Fatal(err)
+		}
+		want := int64(5 + 7*i)
+		if acc, err := sa.Account(ctx, user.ID); err != nil || acc.Balance.Posted != want {
+			t.Fatalf("round %d: a reads %+v, %v just after b paid; want %d", i, acc.Balance, err, want)
+		}
+		b.Close()
+		sb.Close()
+		waitAlone(t, sa)
+	}
+	mustVerify(t, sa)
+}
+
+// TestACacheIsCheckedBeforeItServesAgain: when the other process has gone,
+// a store serves reads from its cache again, but only after its writer has
+// looked for the other's commits. Until 2026-11-27 it served the balances
+// of its own last commit until its writer next ran (on a quiet night, for
+// as long as nobody paid).
+func TestACacheIsCheckedBeforeItServesAgain(t *testing.T) {
+	a, b, sa, sb := twoProcesses(t)
+	ctx := context.Background()
+	bank, user := sqlite.BankAndUser(t, a)
+	if _, err := a.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: user.ID, Amount: 5, Currency: "EUR"}); err != nil {
+		t.Fatal(err) // a's writer caches the user's balance: 5
+	}
+	if _, err := b.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: user.ID, Amount: 7, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if err := sb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitAlone(t, sa)
+	if acc, err := sa.Account(ctx, user.ID); err != nil || acc.Balance.Posted != 12 {
+		t.Fatalf("a alone again reads %+v, %v; want 12 (b's payment)", acc.Balance, err)
+	}
+	if n, _ := sa.Sharing(); n == 0 {
+		t.Fatal("a's writer did not count b's commit")
+	}
+}
+
+// waitAlone waits until s says no other store has its file open.
+func waitAlone(t *testing.T, s *sqlite.Store) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * sqlite.ShareCheckInterval); ; time.Sleep(sqlite.ShareCheckInterval / 10) {
+		if _, shared := s.Sharing(); !shared {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the store still says it shares its file")
+		}
+	}
 }

@@ -9,11 +9,12 @@ import (
 	pw "github.com/peakwallet/peakwallet"
 )
 
-// TestAKeyFinishedElsewhereIsFoundBeforeTheLockSaysSo: a process learns
-// that another has opened its file within ShareCheckInterval, and may run
-// a batch before it does. The batch still finds a key that the other
-// process finished after this one claimed it, because its writer noticed
-// the other's commit (data_version) since the claim.
+// TestAKeyFinishedElsewhereIsFoundBeforeTheLockSaysSo: the writer's own
+// check does not depend on the locks. Here b is made to believe it is
+// alone beside a (since the cache's token, Open no longer lets that
+// happen: a store opening beside one alone waits for it to give way). A
+// batch of b still finds a key that a finished after b claimed it,
+// because b's writer noticed a's commit (data_version) since the claim.
 func TestAKeyFinishedElsewhereIsFoundBeforeTheLockSaysSo(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lag.db")
 	_, a := openLedger(t, path, Options{})
@@ -50,5 +51,24 @@ func TestAKeyFinishedElsewhereIsFoundBeforeTheLockSaysSo(t *testing.T) {
 	acc, err := b.Account(ctx, user.ID) // alone: from b's cache, which its writer emptied
 	if err != nil || acc.Balance.Posted != 5 {
 		t.Fatalf("balance %+v, %v; want 5", acc, err)
+	}
+}
+
+// TestACommitDoesNotCacheOverAClear: a transaction's balances go into the
+// cache after its commit. If another write transaction (intents, the
+// cache's check) began in between and found another process's commit,
+// those balances may be older than that commit: they are not cached.
+func TestACommitDoesNotCacheOverAClear(t *testing.T) {
+	var c accountCache
+	c.put([]*pw.Account{{ID: "a", Balance: pw.Balance{Posted: 1}}})
+	epoch := c.epochNow()
+	c.clear() // another transaction noticed another process's commit
+	c.committed(&pw.Changes{Balances: []*pw.Account{{ID: "a", Balance: pw.Balance{Posted: 2}}}}, epoch)
+	if a, ok := c.one("a"); ok {
+		t.Fatalf("cached %+v from a commit older than the clear", a.Balance)
+	}
+	c.committed(&pw.Changes{Balances: []*pw.Account{{ID: "a", Balance: pw.Balance{Posted: 3}}}}, c.epochNow())
+	if a, ok := c.one("a"); !ok || a.Balance.Posted != 3 {
+		t.Fatalf("cached %+v, %v; want 3 from a commit after the clear", a.Balance, ok)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/internal/groupcommit"
@@ -35,6 +36,9 @@ type Options struct {
 	// CheckpointEveryCommits wakes the checkpointer after this many
 	// commits; default CheckpointEveryCommits.
 	CheckpointEveryCommits int
+	// ShareWait bounds Open's wait for another process serving reads from
+	// its cache to give way (share.go); default ShareWaitMax.
+	ShareWait time.Duration
 }
 
 // Store is a peakwallet.Store on SQLite.
@@ -77,8 +81,18 @@ func Open(path string, opts Options) (*Store, error) {
 	s := &Store{path: path}
 	s.intentQ = s.newIntentQueue()
 	s.finishQ = s.newFinishQueue()
+	if opts.ShareWait <= 0 {
+		opts.ShareWait = ShareWaitMax
+	}
+	// First the locks beside the file: nothing is written (migrations
+	// included) before another process's cache has stopped serving reads
+	// (share.go).
 	var err error
+	if s.share, err = openSharing(path, opts.ShareWait); err != nil {
+		return nil, &pw.Error{Code: pw.EUNAVAILABLE, Op: "sqlite.Open", Message: "cannot take the database's lock files", Err: err}
+	}
 	if s.write, err = openDB(path, roleWriter); err != nil {
+		s.share.close()
 		return nil, err
 	}
 	s.write.SetMaxOpenConns(1)
@@ -86,6 +100,7 @@ func Open(path string, opts Options) (*Store, error) {
 	s.write.SetConnMaxLifetime(0)
 	if s.read, err = openDB(path, roleReader); err != nil {
 		s.write.Close()
+		s.share.close()
 		return nil, err
 	}
 	n := opts.ReadConns
@@ -97,12 +112,14 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := s.Migrate(context.Background()); err != nil {
 		s.write.Close()
 		s.read.Close()
+		s.share.close()
 		return nil, err
 	}
 	ckdb, err := openDB(path, roleCheckpointer)
 	if err != nil {
 		s.write.Close()
 		s.read.Close()
+		s.share.close()
 		return nil, err
 	}
 	ckdb.SetMaxOpenConns(1)
@@ -112,6 +129,7 @@ func Open(path string, opts Options) (*Store, error) {
 		s.write.Close()
 		s.read.Close()
 		ckdb.Close()
+		s.share.close()
 		return nil, err
 	}
 	if opts.WALFramesMax <= 0 {
@@ -122,21 +140,26 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s.ckpt = newCheckpointer(ckdb, opts.WALFramesMax, opts.CheckpointEveryCommits)
 	s.stmts = &stmtCache{db: s.write}
-	if s.share, err = openSharing(path); err != nil {
-		s.write.Close()
-		s.read.Close()
-		ckdb.Close()
-		return nil, &pw.Error{Code: pw.EUNAVAILABLE, Op: "sqlite.Open", Message: "cannot lock the database's lock file", Err: err}
-	}
 	if err := s.write.QueryRow("PRAGMA data_version").Scan(&s.share.version); err != nil {
 		s.Close()
 		return nil, mapError("sqlite.Open", err)
 	}
+	s.share.watch(s.checkCache)
 	if s.doneStmt, err = s.read.Prepare("SELECT " + idempotencyColumns + " FROM idempotency WHERE principal = ? AND key = ?"); err != nil {
 		s.Close()
 		return nil, mapError("sqlite.Open", err)
 	}
 	return s, nil
+}
+
+// checkCache runs an empty write transaction: its look at data_version
+// empties the account cache if another process has committed since the
+// writer last looked. A store alone again runs it before its cache serves
+// reads (share.go).
+func (s *Store) checkCache() error {
+	ctx, cancel := context.WithTimeout(context.Background(), shareValidateTimeout)
+	defer cancel()
+	return s.Update(ctx, func(context.Context, pw.Tx) error { return nil })
 }
 
 // Path is the database file.
@@ -245,6 +268,7 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.T
 	if changed {
 		s.cache.clear()
 	}
+	epoch := s.cache.epochNow()
 	t := &tx{tx: sqlTx, store: s}
 	if err := fn(uncancellable(ctx), t); err != nil {
 		return outOfTime(ctx, err)
@@ -253,7 +277,7 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.T
 		return mapError("sqlite.Update", outOfTime(ctx, err))
 	}
 	for _, ch := range t.written {
-		s.cache.committed(ch)
+		s.cache.committed(ch, epoch)
 		for _, r := range ch.Idempotency {
 			s.dropLease(r.IdempotencyKey, r.Token)
 		}
