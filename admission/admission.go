@@ -113,12 +113,14 @@ type Controller struct {
 	mu       sync.Mutex
 	limiter  *gradient
 	inFlight int
-	queues   [classCount]*fairQueue
-	queued   int
-	drain    meter
-	breaker  breaker
-	buckets  map[string]*bucket
-	stats    Stats
+	// inFlightBy counts the slots held, by class (staleEstimate).
+	inFlightBy [classCount]int
+	queues     [classCount]*fairQueue
+	queued     int
+	drain      meter
+	breaker    breaker
+	buckets    map[string]*bucket
+	stats      Stats
 	// lowerRefusedAt is when a request of a class below payments was last
 	// refused or shed (queueDelayMax).
 	lowerRefusedAt time.Time
@@ -218,7 +220,7 @@ func (c *Controller) Acquire(ctx context.Context, class Class, principal string)
 	}
 	deadline, hasDeadline := ctx.Deadline()
 	if c.inFlight < c.slotLimit(class) && c.waitingAhead(class) == 0 || probe {
-		if hasDeadline && now.After(c.lastStart(class, deadline)) {
+		if hasDeadline && now.After(c.lastStart(class, deadline)) && !(c.staleEstimate(now, class) && now.Before(deadline)) {
 			c.refuseProbe(now, probe)
 			c.turnAway(now, class, ReasonDeadline)
 			err := c.busy(class, "the request's deadline is shorter than the store's latency")
@@ -275,7 +277,7 @@ func (c *Controller) leave(w *waiter, reason Reason, msg string) error {
 	if err := <-w.ready; err != nil { // admitted or shed just now
 		return err
 	}
-	c.abandon() // the slot was given just as the caller left: give it back unused
+	c.abandon(w.class) // the slot was given just as the caller left: give it back unused
 	return c.busyAfter(w.class, msg)
 }
 
@@ -342,6 +344,7 @@ func (c *Controller) mayQueue(now time.Time, class Class, principal string, dead
 // admit takes a slot. Called with c.mu held.
 func (c *Controller) admit(now time.Time, class Class, probe bool) *Ticket {
 	c.inFlight++
+	c.inFlightBy[class]++
 	c.stats.AdmittedBy[class]++
 	return &Ticket{c: c, class: class, start: now, inFlight: c.inFlight, probe: probe}
 }
@@ -364,6 +367,7 @@ func (c *Controller) release(t *Ticket, err error) {
 	defer c.mu.Unlock()
 	now := c.cfg.Now()
 	c.inFlight--
+	c.inFlightBy[t.class]--
 	failed := err != nil && c.cfg.StoreFailed(err)
 	c.breaker.record(now, failed, t.probe)
 	dropped := pw.ErrorCode(err) == pw.EBUSY || failed
@@ -395,16 +399,18 @@ func (c *Controller) dispatch(now time.Time) {
 			continue
 		}
 		c.inFlight++
+		c.inFlightBy[w.class]++
 		c.stats.AdmittedBy[w.class]++
 		w.ready <- nil
 	}
 }
 
 // abandon gives back a slot that was never used, without a latency sample.
-func (c *Controller) abandon() {
+func (c *Controller) abandon(class Class) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.inFlight--
+	c.inFlightBy[class]--
 	c.dispatch(c.cfg.Now())
 }
 

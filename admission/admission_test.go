@@ -397,6 +397,58 @@ func TestAStallDoesNotRefuseForever(t *testing.T) {
 	assertRefusal(t, err, pw.EBUSY)
 }
 
+// TestAStaleEstimateDoesNotRefuseForever: a process whose first payments
+// waited 3 s (beside another process holding SQLite's write lock, in a
+// handover) learnt 3 s as a payment's latency and its floor, and refused
+// every payment with less time than that; with nothing admitted, nothing
+// corrected the estimate. Once it is EstimateStale old with no payment in
+// flight, one payment is admitted to renew it, and its sample replaces the
+// stale average.
+func TestAStaleEstimateDoesNotRefuseForever(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 4, admission.Config{Tolerance: 8})
+	for range 3 { // the first payments wait for the other process, and are given up
+		tk := mustAcquire(t, c, admission.ClassPayment, "a")
+		clk.Add(3 * time.Second)
+		tk.Done(pw.Errorf(pw.EBUSY, "given up at its deadline"))
+	}
+	pay := func() (*admission.Ticket, error) {
+		ctx, cancel := context.WithDeadline(context.Background(), clk.Now().Add(1800*time.Millisecond))
+		defer cancel()
+		return c.Acquire(ctx, admission.ClassPayment, "a")
+	}
+	_, err := pay()
+	assertRefusal(t, err, pw.EBUSY) // the estimate is fresh: 3 s does not fit in 1.8 s
+	clk.Add(admission.EstimateStale)
+	tk, err := pay()
+	if err != nil {
+		t.Fatalf("a payment after %v with none in flight: %v; want it admitted to renew the estimate", admission.EstimateStale, err)
+	}
+	// While the probe is in flight, the estimate is not stale: others wait for its answer.
+	if _, err := pay(); err == nil {
+		t.Fatal("a second payment was admitted beside the probe on a 3 s estimate")
+	}
+	clk.Add(5 * time.Millisecond) // the store is fast again
+	tk.Done(nil)
+	if s := c.Stats(); s.LatencyRecent > 10*time.Millisecond || s.LatencyLong > 10*time.Millisecond {
+		t.Fatalf("recent %v, floor %v after the probe's 5 ms: want the stale 3 s replaced", s.LatencyRecent, s.LatencyLong)
+	}
+	for range 3 {
+		tk, err := pay()
+		if err != nil {
+			t.Fatalf("a payment after the probe: %v", err)
+		}
+		clk.Add(5 * time.Millisecond)
+		tk.Done(nil)
+	}
+	// A request already past its deadline is not a probe.
+	clk.Add(2 * admission.EstimateStale)
+	late, cancel := context.WithDeadline(context.Background(), clk.Now().Add(-time.Millisecond))
+	defer cancel()
+	_, err = c.Acquire(late, admission.ClassPayment, "a")
+	assertRefusal(t, err, pw.EBUSY)
+}
+
 // groupCommitting returns a controller with 4 slots (tolerance 8) that
 // has learnt payment and read floors of floor, then seen 30 group commits
 // of 4 payments, one every cycle; its 4 slots are held by payments.

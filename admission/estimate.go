@@ -83,6 +83,29 @@ func (c *Controller) serviceTime(class Class) time.Duration {
 	return recent
 }
 
+// EstimateStale is how old a class's latency estimate may get, with none
+// of its requests in flight to renew it, before it stops refusing requests
+// on its own (staleEstimate).
+const EstimateStale = time.Second
+
+// staleEstimate reports whether class's latency estimate has nothing
+// current to go by: none of its requests is in flight, and its last sample
+// is EstimateStale old. A request refused as one that "cannot finish in
+// time" is then admitted instead, as a probe whose latency renews the
+// estimate. Without it an estimate learnt from a few slow requests refused
+// every request after them, and with nothing admitted nothing corrected it:
+// a process that started beside another writing the same SQLite file (a
+// handover) learnt its first payments' wait for the other's write lock,
+// 2–3 s, as its latency floor, and refused every payment from then on
+// ("the request's deadline is shorter than the store's latency";
+// TestAStaleEstimateDoesNotRefuseForever, and the handover test failed one
+// run in eight). A store that is still that slow costs one request a
+// second, which the ledger drops at its deadline, having moved nothing.
+// Called with c.mu held.
+func (c *Controller) staleEstimate(now time.Time, class Class) bool {
+	return c.inFlightBy[class] == 0 && now.Sub(c.limiter.Last(class)) >= EstimateStale
+}
+
 // lastStart is the last moment at which a class request with deadline
 // can still start and finish in time: its deadline less its service time.
 // Arrival, queueing, dispatch and giving up all judge by it.

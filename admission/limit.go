@@ -110,6 +110,9 @@ func (g *gradient) Limit() int { return int(g.limit) }
 // Floor is class's latency floor, or 0 before its first sample.
 func (g *gradient) Floor(class Class) time.Duration { return seconds(g.class[class].floor) }
 
+// Last is when class's latency was last sampled (zero before the first).
+func (g *gradient) Last(class Class) time.Time { return g.class[class].last }
+
 // Recent is class's short-run latency.
 func (g *gradient) Recent(class Class) time.Duration { return seconds(g.class[class].short) }
 
@@ -130,7 +133,13 @@ func (g *gradient) sample(now time.Time, class Class, rtt time.Duration, inFligh
 	if cl.last.IsZero() {
 		cl.short, cl.floor = r, r
 	} else {
-		cl.short += (r - cl.short) * shortAlpha
+		if now.Sub(cl.last) >= EstimateStale {
+			// Nothing was sampled for a while: the average is stale, and
+			// this sample replaces it (staleEstimate).
+			cl.short = r
+		} else {
+			cl.short += (r - cl.short) * shortAlpha
+		}
 		if cl.short < cl.floor {
 			cl.floor = cl.short
 		} else {

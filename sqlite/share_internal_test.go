@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	pw "github.com/peakwallet/peakwallet"
 )
@@ -70,5 +71,36 @@ func TestACommitDoesNotCacheOverAClear(t *testing.T) {
 	c.committed(&pw.Changes{Balances: []*pw.Account{{ID: "a", Balance: pw.Balance{Posted: 3}}}}, c.epochNow())
 	if a, ok := c.one("a"); !ok || a.Balance.Posted != 3 {
 		t.Fatalf("cached %+v, %v; want 3 from a commit after the clear", a.Balance, ok)
+	}
+}
+
+// TestATransactionOutOfTimeIsNotInternal: when a write transaction's
+// context ends while a query's rows are open, database/sql rolls the
+// transaction back and closes the rows, and the next Scan fails with "sql:
+// Rows are closed". That is the transaction running out of time, nothing
+// written: unavailable, not an internal error (a 500 in the handover test).
+func TestATransactionOutOfTimeIsNotInternal(t *testing.T) {
+	s, _ := openLedger(t, filepath.Join(t.TempDir(), "late.db"), Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := s.Update(ctx, func(ctx context.Context, ptx pw.Tx) error {
+		rows, err := ptx.(*tx).tx.QueryContext(ctx, "SELECT 1 UNION ALL SELECT 2")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		rows.Next()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				return err // the rows were closed when the transaction's context ended
+			}
+			if time.Now().After(deadline) {
+				return errors.New("the rows were never closed")
+			}
+		}
+	})
+	if pw.ErrorCode(err) != pw.EUNAVAILABLE {
+		t.Fatalf("Update: %v; want %s (out of time, nothing written)", err, pw.EUNAVAILABLE)
 	}
 }
