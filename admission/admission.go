@@ -343,10 +343,21 @@ func (c *Controller) mayQueue(now time.Time, class Class, principal string, dead
 
 // admit takes a slot. Called with c.mu held.
 func (c *Controller) admit(now time.Time, class Class, probe bool) *Ticket {
+	c.take(class)
+	return &Ticket{c: c, class: class, start: now, inFlight: c.inFlight, probe: probe}
+}
+
+// take counts a slot taken by a class request; giveBack its return.
+// Called with c.mu held.
+func (c *Controller) take(class Class) {
 	c.inFlight++
 	c.inFlightBy[class]++
 	c.stats.AdmittedBy[class]++
-	return &Ticket{c: c, class: class, start: now, inFlight: c.inFlight, probe: probe}
+}
+
+func (c *Controller) giveBack(class Class) {
+	c.inFlight--
+	c.inFlightBy[class]--
 }
 
 func (c *Controller) refuseProbe(now time.Time, probe bool) {
@@ -366,8 +377,7 @@ func (c *Controller) release(t *Ticket, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.cfg.Now()
-	c.inFlight--
-	c.inFlightBy[t.class]--
+	c.giveBack(t.class)
 	failed := err != nil && c.cfg.StoreFailed(err)
 	c.breaker.record(now, failed, t.probe)
 	dropped := pw.ErrorCode(err) == pw.EBUSY || failed
@@ -398,9 +408,7 @@ func (c *Controller) dispatch(now time.Time) {
 			w.ready <- c.busy(w.class, "the request's deadline passed while it waited")
 			continue
 		}
-		c.inFlight++
-		c.inFlightBy[w.class]++
-		c.stats.AdmittedBy[w.class]++
+		c.take(w.class)
 		w.ready <- nil
 	}
 }
@@ -409,8 +417,7 @@ func (c *Controller) dispatch(now time.Time) {
 func (c *Controller) abandon(class Class) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.inFlight--
-	c.inFlightBy[class]--
+	c.giveBack(class)
 	c.dispatch(c.cfg.Now())
 }
 

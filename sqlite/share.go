@@ -121,20 +121,16 @@ func (sh *sharing) open(path string, wait time.Duration) (err error) {
 	if sh.token, err = os.OpenFile(path+".cache-lock", os.O_RDWR|os.O_CREATE, 0o600); err != nil {
 		return err
 	}
-	got, err := tryLock(sh.token, true)
+	alone, err := sh.takeToken()
 	if err != nil {
 		return err
 	}
-	if got {
-		sh.exclusive.Store(true)
-		// Nothing is cached yet, and no other store can write while this
-		// one holds the token: alone if no other is here.
-		if other, err := lockedByOther(sh.lock); err == nil && !other {
-			sh.alone.Store(true)
-			return nil
-		}
-		return sh.giveWay()
+	if alone { // nothing is cached yet: no check is needed
+		sh.alone.Store(true)
+		return nil
 	}
+	// Wait for the read lock (at once if this store holds it already,
+	// having given way to one here).
 	for deadline := time.Now().Add(wait); ; {
 		got, err := tryLock(sh.token, false)
 		if err != nil {
@@ -187,18 +183,27 @@ func (sh *sharing) giveWay() error {
 	return err
 }
 
-// claim takes the token's write lock if no other store holds the token,
-// checks the cache, and lets reads use it.
-func (sh *sharing) claim() {
+// takeToken takes the token's write lock, unless this store holds it
+// already, and keeps it if no other store is here: true then. Otherwise
+// this store holds the read lock (it gave way) or none.
+func (sh *sharing) takeToken() (bool, error) {
 	if !sh.exclusive.Load() {
 		got, err := tryLock(sh.token, true)
 		if err != nil || !got {
-			return
+			return false, err
 		}
 		sh.exclusive.Store(true)
 	}
 	if other, err := lockedByOther(sh.lock); err != nil || other {
-		_ = sh.giveWay() // one came between the two questions
+		return false, sh.giveWay() // another is here (or came since the last look), or it cannot tell
+	}
+	return true, nil
+}
+
+// claim takes the token's write lock when no other store is here, checks
+// the cache, and lets reads use it.
+func (sh *sharing) claim() {
+	if alone, err := sh.takeToken(); err != nil || !alone {
 		return
 	}
 	if err := sh.validate(); err != nil {

@@ -77,32 +77,41 @@ func OpenDir(dir string, opts Options) (*Store, error) {
 
 // Open opens (creating it if needed) the database at path and applies any
 // pending migrations.
-func Open(path string, opts Options) (*Store, error) {
+func Open(path string, opts Options) (_ *Store, err error) {
 	s := &Store{path: path}
 	s.intentQ = s.newIntentQueue()
 	s.finishQ = s.newFinishQueue()
 	if opts.ShareWait <= 0 {
 		opts.ShareWait = ShareWaitMax
 	}
+	// What is open so far, closed in reverse if Open fails before the
+	// checkpointer is made (after that, Close closes it all).
+	var opened []func() error
+	defer func() {
+		if err != nil {
+			for i := len(opened) - 1; i >= 0; i-- {
+				opened[i]()
+			}
+		}
+	}()
 	// First the locks beside the file: nothing is written (migrations
 	// included) before another process's cache has stopped serving reads
 	// (share.go).
-	var err error
 	if s.share, err = openSharing(path, opts.ShareWait); err != nil {
 		return nil, &pw.Error{Code: pw.EUNAVAILABLE, Op: "sqlite.Open", Message: "cannot take the database's lock files", Err: err}
 	}
+	opened = append(opened, s.share.close)
 	if s.write, err = openDB(path, roleWriter); err != nil {
-		s.share.close()
 		return nil, err
 	}
+	opened = append(opened, s.write.Close)
 	s.write.SetMaxOpenConns(1)
 	s.write.SetMaxIdleConns(1)
 	s.write.SetConnMaxLifetime(0)
 	if s.read, err = openDB(path, roleReader); err != nil {
-		s.write.Close()
-		s.share.close()
 		return nil, err
 	}
+	opened = append(opened, s.read.Close)
 	n := opts.ReadConns
 	if n <= 0 {
 		n = 2 * runtime.GOMAXPROCS(0)
@@ -110,26 +119,17 @@ func Open(path string, opts Options) (*Store, error) {
 	s.read.SetMaxOpenConns(n)
 	s.read.SetMaxIdleConns(n)
 	if err := s.Migrate(context.Background()); err != nil {
-		s.write.Close()
-		s.read.Close()
-		s.share.close()
 		return nil, err
 	}
 	ckdb, err := openDB(path, roleCheckpointer)
 	if err != nil {
-		s.write.Close()
-		s.read.Close()
-		s.share.close()
 		return nil, err
 	}
+	opened = append(opened, ckdb.Close)
 	ckdb.SetMaxOpenConns(1)
 	ckdb.SetMaxIdleConns(1)
 	ckdb.SetConnMaxLifetime(0)
 	if _, err := ckdb.Exec(fmt.Sprintf("PRAGMA busy_timeout = %d", restartWaitMillis)); err != nil {
-		s.write.Close()
-		s.read.Close()
-		ckdb.Close()
-		s.share.close()
 		return nil, err
 	}
 	if opts.WALFramesMax <= 0 {
@@ -140,13 +140,12 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s.ckpt = newCheckpointer(ckdb, opts.WALFramesMax, opts.CheckpointEveryCommits)
 	s.stmts = &stmtCache{db: s.write}
+	opened = []func() error{s.Close}
 	if err := s.write.QueryRow("PRAGMA data_version").Scan(&s.share.version); err != nil {
-		s.Close()
 		return nil, mapError("sqlite.Open", err)
 	}
 	s.share.watch(s.checkCache)
 	if s.doneStmt, err = s.read.Prepare("SELECT " + idempotencyColumns + " FROM idempotency WHERE principal = ? AND key = ?"); err != nil {
-		s.Close()
 		return nil, mapError("sqlite.Open", err)
 	}
 	return s, nil
