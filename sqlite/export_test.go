@@ -16,3 +16,11 @@ func (s *Store) WriteIntentBatch(ctx context.Context, batch []*pw.Intent) ([]gro
 // BankAndUser opens a bank's account and a user's in EUR (for the
 // external tests' set-up).
 var BankAndUser = bankAndUser
+
+// OpenLedger opens a store and a ledger on it, both closed when the test
+// ends; WaitAlone waits until a store says no other has its file open
+// (for the external tests).
+var (
+	OpenLedger = openLedger
+	WaitAlone  = waitAlone
+)

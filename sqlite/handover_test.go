@@ -6,7 +6,6 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
-	"time"
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/ledger"
@@ -22,17 +21,8 @@ import (
 func twoProcesses(t *testing.T) (a, b *ledger.Ledger, sa, sb *sqlite.Store) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "shared.db")
-	var err error
-	if sa, err = sqlite.Open(path, sqlite.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sa.Close() })
-	if sb, err = sqlite.Open(path, sqlite.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sb.Close() })
-	a, b = ledger.New(sa, ledger.Options{}), ledger.New(sb, ledger.Options{})
-	t.Cleanup(func() { a.Close(); b.Close() })
+	sa, a = sqlite.OpenLedger(t, path, sqlite.Options{})
+	sb, b = sqlite.OpenLedger(t, path, sqlite.Options{})
 	return a, b, sa, sb
 }
 
@@ -149,13 +139,7 @@ func TestTwoProcessesRunAKeyOnce(t *testing.T) {
 // to ShareCheckInterval after the second opened.
 func TestACachedBalanceIsNotServedAfterTheOtherPaid(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "shared.db")
-	sa, err := sqlite.Open(path, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sa.Close() })
-	a := ledger.New(sa, ledger.Options{})
-	t.Cleanup(func() { a.Close() })
+	sa, a := sqlite.OpenLedger(t, path, sqlite.Options{})
 	ctx := context.Background()
 	bank, user := sqlite.BankAndUser(t, a)
 	if _, err := a.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: user.ID, Amount: 5, Currency: "EUR"}); err != nil {
@@ -182,7 +166,7 @@ func TestACachedBalanceIsNotServedAfterTheOtherPaid(t *testing.T) {
 		}
 		b.Close()
 		sb.Close()
-		waitAlone(t, sa)
+		sqlite.WaitAlone(t, sa)
 	}
 	mustVerify(t, sa)
 }
@@ -206,24 +190,11 @@ func TestACacheIsCheckedBeforeItServesAgain(t *testing.T) {
 	if err := sb.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitAlone(t, sa)
+	sqlite.WaitAlone(t, sa)
 	if acc, err := sa.Account(ctx, user.ID); err != nil || acc.Balance.Posted != 12 {
 		t.Fatalf("a alone again reads %+v, %v; want 12 (b's payment)", acc.Balance, err)
 	}
 	if n, _ := sa.Sharing(); n == 0 {
 		t.Fatal("a's writer did not count b's commit")
-	}
-}
-
-// waitAlone waits until s says no other store has its file open.
-func waitAlone(t *testing.T, s *sqlite.Store) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * sqlite.ShareCheckInterval); ; time.Sleep(sqlite.ShareCheckInterval / 10) {
-		if _, shared := s.Sharing(); !shared {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the store still says it shares its file")
-		}
 	}
 }

@@ -104,3 +104,16 @@ func TestATransactionOutOfTimeIsNotInternal(t *testing.T) {
 		t.Fatalf("Update: %v; want %s (out of time, nothing written)", err, pw.EUNAVAILABLE)
 	}
 }
+
+// waitAlone waits until s says no other store has its file open.
+func waitAlone(t *testing.T, s *Store) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * ShareCheckInterval); ; time.Sleep(ShareCheckInterval / 10) {
+		if _, shared := s.Sharing(); !shared {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the store still says it shares its file")
+		}
+	}
+}

@@ -72,11 +72,5 @@ func TestAStoreOfTheFormerVersionIsCompany(t *testing.T) {
 		time.Sleep(ShareCheckInterval)
 	}
 	f.Close()
-	deadline := time.Now().Add(20 * ShareCheckInterval)
-	for !s.share.alone.Load() {
-		if time.Now().After(deadline) {
-			t.Fatal("the store did not take its cache back once the other had gone")
-		}
-		time.Sleep(ShareCheckInterval / 10)
-	}
+	waitAlone(t, s) // it takes its cache back once the other has gone
 }
