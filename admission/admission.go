@@ -377,12 +377,13 @@ func (c *Controller) release(t *Ticket, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.cfg.Now()
+	full := c.inFlight >= c.limiter.Limit() || c.queued > 0
 	c.giveBack(t.class)
 	failed := err != nil && c.cfg.StoreFailed(err)
 	c.breaker.record(now, failed, t.probe)
 	dropped := pw.ErrorCode(err) == pw.EBUSY || failed
 	c.limiter.sample(now, t.class, now.Sub(t.start), t.inFlight, dropped)
-	c.drain.tick(now)
+	c.drain.tick(now, full)
 	c.dispatch(now)
 }
 

@@ -537,7 +537,7 @@ func assertWaitsForTheNextCommit(t *testing.T, c *admission.Controller, held []*
 	pay := acquireAsync(t, c, admission.ClassPayment, "b")
 	if after := c.Stats(); after.Enqueued != before.Enqueued+1 {
 		o := <-pay
-		t.Fatalf("with reads refused, the payment was not queued for the next commit: %v", o.err)
+		t.Fatalf("the payment was refused, not queued for the next commit: %v", o.err)
 	}
 	for _, tk := range held {
 		tk.Done(nil)
@@ -657,5 +657,75 @@ func waitQueued(t *testing.T, c *admission.Controller, n int) {
 			t.Fatalf("%d requests queued after 5 s, want %d", total(c.Stats().Queued), n)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// commitCycles runs n group commits of the controller's 4 slots, each
+// taking cycle: the store full, draining 4/cycle.
+func commitCycles(t *testing.T, c *admission.Controller, clk *clock, n int, cycle time.Duration) {
+	t.Helper()
+	for range n {
+		var tks []*admission.Ticket
+		for range 4 {
+			tks = append(tks, mustAcquire(t, c, admission.ClassPayment, "a"))
+		}
+		clk.Add(cycle)
+		for _, tk := range tks {
+			tk.Done(nil)
+		}
+	}
+}
+
+// quietPayments runs n lone payments of 10 ms, one every 500 ms: 2 a
+// second, the store never full.
+func quietPayments(t *testing.T, c *admission.Controller, clk *clock, n int) {
+	t.Helper()
+	for range n {
+		tk := mustAcquire(t, c, admission.ClassPayment, "a")
+		clk.Add(10 * time.Millisecond)
+		tk.Done(nil)
+		clk.Add(490 * time.Millisecond)
+	}
+}
+
+// TestAQuietHourDoesNotMakeTheSurgeWait: a store that drained 400
+// payments a second while full, then served 2 a second for a minute,
+// still drains 400 a second when the next surge fills it. The quiet
+// minute measured the demand, not the drain; judged by it, the first
+// payment to wait in the surge expected half a second for a slot that
+// comes free in 10 ms, and was refused.
+func TestAQuietHourDoesNotMakeTheSurgeWait(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 4, admission.Config{QueueDelayMin: time.Nanosecond, Tolerance: 8})
+	commitCycles(t, c, clk, 50, 10*time.Millisecond)
+	quietPayments(t, c, clk, 120)
+	if s := c.Stats(); s.DrainRate < 300 {
+		t.Fatalf("drain rate %.0f/s after a quiet minute, want the 400/s the full store drained", s.DrainRate)
+	}
+	var held []*admission.Ticket
+	for range 4 {
+		held = append(held, mustAcquire(t, c, admission.ClassPayment, "a"))
+	}
+	assertWaitsForTheNextCommit(t, c, held)
+}
+
+// TestTheFirstFullWindowIsTheDrainRate: a store that was never full has
+// only a lower bound for its drain rate, the demand it met. The first
+// window in which it is full replaces that bound with a measurement, and
+// full windows go on moving the estimate both ways.
+func TestTheFirstFullWindowIsTheDrainRate(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 4, admission.Config{QueueDelayMin: time.Nanosecond, Tolerance: 8})
+	quietPayments(t, c, clk, 120)
+	if s := c.Stats(); s.DrainRate < 1.5 || s.DrainRate > 3 {
+		t.Fatalf("drain rate %.1f/s after a quiet minute of 2 payments a second, want about 2/s", s.DrainRate)
+	}
+	commitCycles(t, c, clk, 12, 10*time.Millisecond) // one window of 100 ms, and a completion to close it
+	if s := c.Stats(); s.DrainRate < 300 || s.DrainRate > 500 {
+		t.Fatalf("drain rate %.0f/s after the first full window, want about 400/s", s.DrainRate)
+	}
+	commitCycles(t, c, clk, 40, 40*time.Millisecond) // slower: 100/s
+	if s := c.Stats(); s.DrainRate > 150 {
+		t.Fatalf("drain rate %.0f/s after 1.6 s of full windows at 100/s, want it lowered to about 100/s", s.DrainRate)
 	}
 }

@@ -15,30 +15,54 @@ const (
 	meterAlpha  = 0.3
 )
 
-// meter measures completions per second.
+// meter measures the rate at which the store drains requests: completions
+// per second while it is full.
+//
+// A window counts as full when the completions that open and close it
+// both found the store full (every slot taken, or requests waiting). A
+// window that is not measured the demand, or part of it, not the drain:
+// the store completed what arrived. Such a window can only raise the
+// estimate (the store drained at least that fast), never lower it, and
+// the first full window replaces what only such windows said. Averaged in
+// as before, a quiet minute at 2 payments a second left the estimate at
+// 2/s, and the first payments of the surge after it were judged by it:
+// the n-th waiter expected to wait n/2 seconds, was refused for a wait it
+// would not have had, and was told to retry as late; the estimate took
+// half a second of the surge to recover (TestAQuietHourDoesNotMakeTheSurgeWait,
+// TestTheFirstFullWindowIsTheDrainRate).
 type meter struct {
-	start time.Time
-	n     int
-	rate  float64
+	start    time.Time
+	n        int
+	openFull bool // the completion that opened this window found the store full
+	measured bool // a full window has been measured
+	rate     float64
 }
 
-func (m *meter) tick(now time.Time) {
+// tick counts a completion at now; full says whether the store was full
+// when it completed.
+func (m *meter) tick(now time.Time, full bool) {
 	if m.start.IsZero() {
-		m.start = now
+		// The first completion opens the first window, as the one
+		// closing a window opens the next.
+		m.start, m.openFull = now, full
+		return
 	}
 	m.n++
 	el := now.Sub(m.start)
 	switch {
 	case el > meterIdle:
-		m.start, m.n = now, 0
+		m.start, m.n, m.openFull = now, 0, full
 	case el >= meterWindow:
 		r := float64(m.n) / el.Seconds()
-		if m.rate == 0 {
+		windowFull := m.openFull && full
+		switch {
+		case m.rate == 0, windowFull && !m.measured:
 			m.rate = r
-		} else {
+		case windowFull || r > m.rate:
 			m.rate += (r - m.rate) * meterAlpha
 		}
-		m.start, m.n = now, 0
+		m.measured = m.measured || windowFull
+		m.start, m.n, m.openFull = now, 0, full
 	}
 }
 

@@ -27,7 +27,7 @@ func newAdmissionCollector(ctrl *admission.Controller) *admissionCollector {
 		limit:               d("limit", "The adaptive concurrency limit: slots for requests at the store."),
 		inFlight:            d("in_flight", "Requests holding a slot now."),
 		queued:              d("queued", "Requests waiting for a slot now, by priority class.", "class"),
-		drainRate:           d("drain_rate", "Requests completed a second, as measured for Retry-After."),
+		drainRate:           d("drain_rate", "Requests completed a second while the store is full, as measured for waits and Retry-After."),
 		retryAfter:          d("retry_after_seconds", "The Retry-After a payment refused now would be given (0 while nothing waits)."),
 		breaker:             d("breaker", "The circuit breaker's state: 1 for the current one.", "state"),
 		paymentLatency:      d("payment_latency_seconds", "Payments' recent latency, the short average the limit reacts to."),

@@ -74,7 +74,7 @@ type AdmissionSummary struct {
 	Refusals          map[string]map[string]int `json:"refusals"`
 	Breaker           string                    `json:"breaker"`             // closed, open or half_open
 	RetryAfterSeconds float64                   `json:"retry_after_seconds"` // what a new payment would be told now
-	DrainRate         float64                   `json:"drain_rate"`          // requests completed a second, measured
+	DrainRate         float64                   `json:"drain_rate"`          // requests completed a second while the store is full, measured
 	// Payments' latency: the short average and the floor the limit compares it with.
 	PaymentLatencySeconds      float64 `json:"payment_latency_seconds"`
 	PaymentLatencyFloorSeconds float64 `json:"payment_latency_floor_seconds"`
