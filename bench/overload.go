@@ -115,6 +115,10 @@ type ClassResult struct {
 	Samples     map[string]string `json:"samples,omitempty"` // one error message per code
 	P99ms       float64           `json:"p99_ms"`
 	SuccessRate float64           `json:"success_share"`
+	// RefusedAtStart is how many of the refusals were of requests offered
+	// in the run's first second (StartWindow), when a surge meets what the
+	// server learnt before it.
+	RefusedAtStart int64 `json:"refused_in_first_second"`
 }
 
 // OverloadResult is what an overload run measured.
@@ -131,15 +135,20 @@ type OverloadResult struct {
 	intents    []string                // the intents the 202s named
 }
 
+// StartWindow is the start of a run whose refusals ClassResult.RefusedAtStart counts.
+const StartWindow = time.Second
+
 type classRec struct {
-	offered, ok, accepted, refused, noRA, other atomic.Int64
-	mu                                          sync.Mutex
-	codes                                       map[string]int64
-	samples                                     map[string]string
-	lats                                        []time.Duration
+	offered, ok, accepted, refused, atStart, noRA, other atomic.Int64
+	mu                                                   sync.Mutex
+	codes                                                map[string]int64
+	samples                                              map[string]string
+	lats                                                 []time.Duration
 }
 
-func (c *classRec) record(lat time.Duration, err error) {
+// record counts a request's outcome: its latency if it succeeded, its
+// code if not; atStart says it was offered within StartWindow of the run's start.
+func (c *classRec) record(lat time.Duration, err error, atStart bool) {
 	switch {
 	case err == nil:
 		c.ok.Add(1)
@@ -149,6 +158,9 @@ func (c *classRec) record(lat time.Duration, err error) {
 		return
 	case isBusy(pw.ErrorCode(err)):
 		c.refused.Add(1)
+		if atStart {
+			c.atStart.Add(1)
+		}
 		var pe *pw.Error
 		if !errors.As(err, &pe) || pe.Retry <= 0 {
 			c.noRA.Add(1)
@@ -243,6 +255,7 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 			continue
 		}
 		tr := pick(rng)
+		atStart := next.Sub(start) < StartWindow
 		inFlight.Add(1)
 		wg.Add(1)
 		go func() {
@@ -271,7 +284,7 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 			default:
 				_, _, err = svc.Transfers(rctx, "", pw.Page{Limit: 50})
 			}
-			rec.record(time.Since(t0), err)
+			rec.record(time.Since(t0), err, atStart)
 		}()
 	}
 	wg.Wait()
@@ -283,7 +296,7 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 	}
 	for name, c := range classes {
 		cr := &ClassResult{Offered: c.offered.Load(), OK: c.ok.Load(), Accepted: c.accepted.Load(), Refused: c.refused.Load(), WithoutRA: c.noRA.Load(),
-			Other: c.other.Load(), Codes: c.codes, Samples: c.samples, P99ms: percentile(c.lats, 0.99)}
+			Other: c.other.Load(), RefusedAtStart: c.atStart.Load(), Codes: c.codes, Samples: c.samples, P99ms: percentile(c.lats, 0.99)}
 		if cr.Offered > 0 {
 			cr.SuccessRate = float64(cr.OK) / float64(cr.Offered)
 		}

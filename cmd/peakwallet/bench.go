@@ -49,6 +49,7 @@ type benchFlags struct {
 	mixPayments        int
 	mixReads           int
 	probe              time.Duration
+	quiet              time.Duration
 	async              bool
 	outage             outageFlags
 }
@@ -74,6 +75,7 @@ func runBench(ctx context.Context, args []string, env *environment) error {
 	fs.BoolVar(&f.asJSON, "json", false, "print the report as JSON on stdout")
 	fs.StringVar(&f.report, "report", "", "also write the report as Markdown to this file")
 	fs.DurationVar(&f.probe, "probe", 0, "overload and mixed: how long the closed loop at --callers that measures capacity runs, before and after the surge (0: 5s, or --duration if shorter); --probe equal to --duration compares the surge with a capacity sustained as long")
+	fs.DurationVar(&f.quiet, "quiet", 0, "overload and mixed: a quiet spell before the surge: payments at 2 a second for this long after the capacity probe (0: the surge follows the probe at once), as real surges follow a quiet hour; the report counts each class's refusals in the surge's first second")
 	fs.BoolVar(&f.async, "async", false, "overload and mixed: payments allow Prefer: respond-async, so that those the server cannot take now may be accepted (202) into its durable surge queue; the report counts them as accepted")
 	fs.Float64Var(&f.offeredRPS, "offered-rps", 0, "overload and mixed: offer this many requests a second instead of 3× the measured capacity (to compare builds at the same load)")
 	fs.IntVar(&f.mixPayments, "mix-payments", bench.MixedPaymentsDefault, "mixed: percent of the requests that are payments")

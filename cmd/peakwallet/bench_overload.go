@@ -57,7 +57,12 @@ type overloadReport struct {
 	// In-process only; with --target, run peakwallet verify on the
 	// server's store (scripts/overload-bench.sh does).
 	VerifyOK *bool `json:"verify_ok,omitempty"`
+	// Quiet is the quiet spell before the surge (--quiet), if there was one.
+	Quiet *bench.OverloadResult `json:"quiet,omitempty"`
 }
+
+// QuietRate is the payments a second of the quiet spell before a surge (--quiet).
+const QuietRate = 2.0
 
 // serverCounts are a server's refusals so far, by class and reason, and
 // what its surge queue did with the busy payments it was offered, by
@@ -145,8 +150,8 @@ func measureRefs(ctx context.Context, svc pw.LedgerService, pop *bench.Populatio
 // again, through a real HTTP server in this process with admission on (or
 // the one at --target).
 func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env *environment) error {
-	if f.callers < 1 || f.duration <= 0 || f.probe < 0 || f.offeredRPS < 0 || math.IsNaN(f.offeredRPS) || math.IsInf(f.offeredRPS, 0) {
-		return fmt.Errorf("--callers and --duration must be positive, --probe 0 or more and --offered-rps a finite rate, 0 or more (got %d, %s, %s and %v)", f.callers, f.duration, f.probe, f.offeredRPS)
+	if f.callers < 1 || f.duration <= 0 || f.probe < 0 || f.quiet < 0 || f.offeredRPS < 0 || math.IsNaN(f.offeredRPS) || math.IsInf(f.offeredRPS, 0) {
+		return fmt.Errorf("--callers and --duration must be positive, --probe and --quiet 0 or more and --offered-rps a finite rate, 0 or more (got %d, %s, %s, %s and %v)", f.callers, f.duration, f.probe, f.quiet, f.offeredRPS)
 	}
 	if err := (bench.Mix{Payments: f.mixPayments, Reads: f.mixReads}).Validate(); err != nil {
 		return fmt.Errorf("--mix-payments and --mix-reads: %w", err) // before any account is opened
@@ -227,6 +232,19 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	}
 	fmt.Fprintf(env.stderr, "bench: unloaded p99 %.2f ms; capacity %.0f payments/s (p99 %.2f ms); offering %.0f requests/s (%.1f×) for %s…\n",
 		before.UnloadedP99ms, before.CapacityRPS, before.CapacityP99ms, rate, rate/before.CapacityRPS, f.duration)
+	var rep overloadReport
+	if f.quiet > 0 {
+		// A real surge follows a quiet spell, not a closed loop at
+		// capacity: what the server learnt in the quiet is what the
+		// surge's first second is judged by.
+		fmt.Fprintf(env.stderr, "bench: a quiet spell of %s at %g payments/s…\n", f.quiet, QuietRate)
+		quietEnd := time.Now().Add(f.quiet)
+		if rep.Quiet, err = bench.RunOverload(ctx, svc, pop, bench.OverloadConfig{Label: "quiet", Scenario: bench.ScenarioOverload,
+			Rate: QuietRate, Duration: f.quiet, Deadline: f.deadline, Seed: 2}); err != nil {
+			return err
+		}
+		time.Sleep(time.Until(quietEnd)) // its last arrival may have come well before its end
+	}
 	countsBefore, err := readCounts(ctx, ctrl, setup)
 	if err != nil {
 		return err
@@ -257,11 +275,11 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	}
 	fmt.Fprintf(env.stderr, "bench: after the surge: unloaded p99 %.2f ms; capacity %.0f payments/s (p99 %.2f ms)\n",
 		after.UnloadedP99ms, after.CapacityRPS, after.CapacityP99ms)
-	rep := overloadReport{Date: time.Now().UTC(), Machine: machine(), Store: where, overloadRefs: before, After: &after,
-		Run: run, SurgeRefusals: countsSince(countsBefore.refusals, countsAfter.refusals),
-		SurgeQueueOffers:    flatSince(countsBefore.offers, countsAfter.offers),
-		LedgerBatchesFailed: flatSince(countsBefore.failed, countsAfter.failed),
-		AnswersLate:         flatSince(countsBefore.late, countsAfter.late)}
+	rep.Date, rep.Machine, rep.Store, rep.overloadRefs, rep.After = time.Now().UTC(), machine(), where, before, &after
+	rep.Run, rep.SurgeRefusals = run, countsSince(countsBefore.refusals, countsAfter.refusals)
+	rep.SurgeQueueOffers = flatSince(countsBefore.offers, countsAfter.offers)
+	rep.LedgerBatchesFailed = flatSince(countsBefore.failed, countsAfter.failed)
+	rep.AnswersLate = flatSince(countsBefore.late, countsAfter.late)
 	if ctrl != nil {
 		s := ctrl.Stats()
 		rep.Admission = &s

@@ -148,16 +148,21 @@ func TestCurveBenchRejectsBadFlags(t *testing.T) {
 // and --probe sets how long the capacity's closed loop runs.
 func TestOverloadBenchAtAGivenRate(t *testing.T) {
 	s := startServer(t, "--data", t.TempDir(), "--log-level", "warn")
-	stdout := runBenchScenario(t, s, "overload", "1s", "4", "--offered-rps", "150", "--probe", "1500ms")
+	stdout := runBenchScenario(t, s, "overload", "1s", "4", "--offered-rps", "150", "--probe", "1500ms", "--quiet", "2s")
 	var rep struct {
 		CapacitySeconds float64 `json:"capacity_seconds"`
 		After           struct {
 			CapacitySeconds float64 `json:"capacity_seconds"`
 		} `json:"after_surge"`
-		Run *bench.OverloadResult `json:"run"`
+		Run   *bench.OverloadResult `json:"run"`
+		Quiet *bench.OverloadResult `json:"quiet"`
 	}
 	if err := json.Unmarshal(stdout, &rep); err != nil {
 		t.Fatalf("report: %v\n%s", err, stdout)
+	}
+	// --quiet: 2 s of payments at 2 a second before the surge, none refused.
+	if q := rep.Quiet; q == nil || q.OfferedRPS != 2 || q.Classes["payment"].Refused != 0 || q.Classes["payment"].Other != 0 {
+		t.Fatalf("quiet spell %+v, want 2 s at 2 payments/s, none refused", q)
 	}
 	// The default would be the surge's 1 s; --probe asked for 1.5 s.
 	for _, got := range []float64{rep.CapacitySeconds, rep.After.CapacitySeconds} {
@@ -170,8 +175,8 @@ func TestOverloadBenchAtAGivenRate(t *testing.T) {
 	}
 	// Poisson arrivals at 150/s for a second: 150 ± 12; far outside that
 	// the rate was not the one asked for.
-	if p := rep.Run.Classes["payment"]; p == nil || p.Offered < 90 || p.Offered > 210 {
-		t.Fatalf("payments offered %+v, want about 150", p)
+	if p := rep.Run.Classes["payment"]; p == nil || p.Offered < 90 || p.Offered > 210 || p.RefusedAtStart > p.Refused {
+		t.Fatalf("payments offered %+v, want about 150 (and no more refused in the first second than in all)", p)
 	}
 	stopServer(t, s)
 }
