@@ -33,7 +33,7 @@ const (
 // completion and slots come free a commit at a time, so a window can hold
 // one completion and a whole commit's wait. For a few hours of
 // 2026-11-27 the first full window was taken as the estimate: two mixed
-// surges of twelve then refused 51 and 427 payments in their first second
+// surges of twenty-two then refused 51 and 427 payments in their first second
 // as ones that could not finish before their deadline, a reason no surge
 // had shown before (TestALongCommitDoesNotSetTheDrainRate).
 type meter struct {
