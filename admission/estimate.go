@@ -31,7 +31,7 @@ const (
 //
 // Full windows are averaged in, never taken alone: windows close at a
 // completion and slots come free a commit at a time, so a window can hold
-// one completion and a whole commit's wait. For a few hours of
+// one completion and a whole commit's wait. For an hour of
 // 2026-11-27 the first full window was taken as the estimate: two mixed
 // surges of twenty-two then refused 51 and 427 payments in their first second
 // as ones that could not finish before their deadline, a reason no surge
