@@ -463,16 +463,7 @@ func groupCommitting(t *testing.T, floor, cycle time.Duration) (*clock, *admissi
 			tk.Done(nil)
 		}
 	}
-	for range 30 {
-		var tks []*admission.Ticket
-		for range 4 {
-			tks = append(tks, mustAcquire(t, c, admission.ClassPayment, "a"))
-		}
-		clk.Add(cycle)
-		for _, tk := range tks {
-			tk.Done(nil)
-		}
-	}
+	commitCycles(t, c, clk, 30, cycle)
 	var held []*admission.Ticket
 	for range 4 {
 		held = append(held, mustAcquire(t, c, admission.ClassPayment, "a"))
