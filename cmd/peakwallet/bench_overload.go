@@ -232,18 +232,22 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	}
 	fmt.Fprintf(env.stderr, "bench: unloaded p99 %.2f ms; capacity %.0f payments/s (p99 %.2f ms); offering %.0f requests/s (%.1f×) for %s…\n",
 		before.UnloadedP99ms, before.CapacityRPS, before.CapacityP99ms, rate, rate/before.CapacityRPS, f.duration)
-	var rep overloadReport
+	var quiet *bench.OverloadResult
 	if f.quiet > 0 {
 		// A real surge follows a quiet spell, not a closed loop at
 		// capacity: what the server learnt in the quiet is what the
 		// surge's first second is judged by.
 		fmt.Fprintf(env.stderr, "bench: a quiet spell of %s at %g payments/s…\n", f.quiet, QuietRate)
 		quietEnd := time.Now().Add(f.quiet)
-		if rep.Quiet, err = bench.RunOverload(ctx, svc, pop, bench.OverloadConfig{Label: "quiet", Scenario: bench.ScenarioOverload,
+		if quiet, err = bench.RunOverload(ctx, svc, pop, bench.OverloadConfig{Label: "quiet", Scenario: bench.ScenarioOverload,
 			Rate: QuietRate, Duration: f.quiet, Deadline: f.deadline, Seed: 2}); err != nil {
 			return err
 		}
-		time.Sleep(time.Until(quietEnd)) // its last arrival may have come well before its end
+		select { // its last arrival may have come well before its end
+		case <-time.After(time.Until(quietEnd)):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	countsBefore, err := readCounts(ctx, ctrl, setup)
 	if err != nil {
@@ -275,11 +279,11 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	}
 	fmt.Fprintf(env.stderr, "bench: after the surge: unloaded p99 %.2f ms; capacity %.0f payments/s (p99 %.2f ms)\n",
 		after.UnloadedP99ms, after.CapacityRPS, after.CapacityP99ms)
-	rep.Date, rep.Machine, rep.Store, rep.overloadRefs, rep.After = time.Now().UTC(), machine(), where, before, &after
-	rep.Run, rep.SurgeRefusals = run, countsSince(countsBefore.refusals, countsAfter.refusals)
-	rep.SurgeQueueOffers = flatSince(countsBefore.offers, countsAfter.offers)
-	rep.LedgerBatchesFailed = flatSince(countsBefore.failed, countsAfter.failed)
-	rep.AnswersLate = flatSince(countsBefore.late, countsAfter.late)
+	rep := overloadReport{Date: time.Now().UTC(), Machine: machine(), Store: where, overloadRefs: before, After: &after,
+		Run: run, SurgeRefusals: countsSince(countsBefore.refusals, countsAfter.refusals),
+		SurgeQueueOffers:    flatSince(countsBefore.offers, countsAfter.offers),
+		LedgerBatchesFailed: flatSince(countsBefore.failed, countsAfter.failed),
+		AnswersLate:         flatSince(countsBefore.late, countsAfter.late), Quiet: quiet}
 	if ctrl != nil {
 		s := ctrl.Stats()
 		rep.Admission = &s
