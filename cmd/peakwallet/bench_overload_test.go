@@ -124,7 +124,7 @@ func TestCurveBenchRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--scenario", "curve", "--callers", "0"}, {"--scenario", "curve", "--duration", "0s"},
 		{"--scenario", "overload", "--offered-rps", "-5"}, {"--scenario", "mixed", "--offered-rps", "NaN"},
-		{"--scenario", "overload", "--probe", "-1s"},
+		{"--scenario", "overload", "--probe", "-1s"}, {"--scenario", "mixed", "--quiet", "-1s"},
 	} {
 		cmd := exec.Command(binary, append([]string{"bench", "--target", "http://127.0.0.1:1", "--key", "k"}, args...)...)
 		out, err := cmd.CombinedOutput()
