@@ -52,7 +52,8 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 			return
 		}
 		p, _ := pw.PrincipalFromContext(r.Context())
-		quota, err := s.admission.Allow(p.String())
+		principal := p.String() // the rate limit's and the queues' key, built once
+		quota, err := s.admission.Allow(principal)
 		setRateLimitHeaders(w.Header(), quota)
 		if err != nil {
 			Error(w, r, err)
@@ -86,7 +87,7 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 			acquireCtx, cancelAcquire = context.WithTimeout(ctx, wait-time.Duration(float64(wait)*IntentReserveShare))
 			defer cancelAcquire()
 		}
-		ticket, err := s.admission.Acquire(acquireCtx, class, p.String())
+		ticket, err := s.admission.Acquire(acquireCtx, class, principal)
 		if err != nil {
 			if async && pw.ErrorCode(err) == pw.EBUSY {
 				s.acceptIntent(w, r.WithContext(ctx), rt, err) // within the request's deadline
