@@ -327,6 +327,14 @@ func (s *Server) settleClaimed(ctx context.Context, in *pw.Intent) error {
 		switch pw.ErrorCode(err) {
 		case pw.EBUSY, pw.EUNAVAILABLE, pw.EINTERNAL, pw.EMAINTENANCE:
 			return errNotNow // nothing known to be final: try again later
+		case pw.EOUTCOMEUNKNOWN:
+			// The payment may have committed: the intent is not final.
+			// The key was given back above, once the transaction ended,
+			// so the next pass finds its remembered answer or runs it
+			// afresh. Marked failed, it told the client the payment had
+			// failed while the money had moved
+			// (TestAnIntentWhoseCommitIsUnknownIsNotFailed).
+			return errNotNow
 		}
 		return s.finishIntent(ctx, in, nil, err)
 	}
