@@ -327,13 +327,15 @@ func (s *Server) settleClaimed(ctx context.Context, in *pw.Intent) error {
 		switch pw.ErrorCode(err) {
 		case pw.EBUSY, pw.EUNAVAILABLE, pw.EINTERNAL, pw.EMAINTENANCE:
 			return errNotNow // nothing known to be final: try again later
-		case pw.EOUTCOMEUNKNOWN:
-			// The payment may have committed: the intent is not final.
-			// The key was given back above, once the transaction ended,
-			// so the next pass finds its remembered answer or runs it
-			// afresh. Marked failed, it told the client the payment had
-			// failed while the money had moved
-			// (TestAnIntentWhoseCommitIsUnknownIsNotFailed).
+		case pw.EOUTCOMEUNKNOWN, pw.EIDEMINUSE:
+			// Not final either: the payment may have committed, or
+			// another request with the key (a client's synchronous retry
+			// that took over a lost lease) may yet pay it. The next pass
+			// finds the key's remembered answer or runs it afresh. Until
+			// 2026-11-27 the intent was failed with these codes, and told
+			// its client the payment had failed while the money could
+			// move (TestAnIntentWhoseCommitIsUnknownIsNotFailed,
+			// TestTheSettlerFailsAnIntentOnlyOnAFinalAnswer).
 			return errNotNow
 		}
 		return s.finishIntent(ctx, in, nil, err)

@@ -4,13 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
+	pwhttp "github.com/peakwallet/peakwallet/http"
+	"github.com/peakwallet/peakwallet/ledger"
 	"github.com/peakwallet/peakwallet/sqlite"
 )
 
@@ -88,4 +95,69 @@ func TestAnIntentWhoseCommitIsUnknownIsNotFailed(t *testing.T) {
 		t.Fatalf("user balance %d, want 60: the intent moved money other than once", b.Posted)
 	}
 	mustVerify(t, inner)
+}
+
+// refusingLedger answers every payment with err; the rest is the real ledger's.
+type refusingLedger struct {
+	pwhttp.Ledger
+	err error
+}
+
+func (f refusingLedger) CreateTransfer(context.Context, pw.TransferCreate) (*pw.Transfer, error) {
+	return nil, f.err
+}
+
+// TestTheSettlerFailsAnIntentOnlyOnAFinalAnswer: an intent is failed only
+// when its payment's answer is final. An answer that says "not now" or
+// "not known" leaves it pending for the next pass: busy, unavailable,
+// maintenance, an internal error, a commit whose outcome is unknown, and
+// another request with the key in flight (the settler's lease was lost to
+// a client's synchronous retry, which may yet pay: until 2026-11-27 the
+// intent was failed idempotency_key_in_use, as it was outcome_unknown).
+func TestTheSettlerFailsAnIntentOnlyOnAFinalAnswer(t *testing.T) {
+	for _, tt := range []struct {
+		code  string
+		final bool
+	}{
+		{pw.EBUSY, false}, {pw.EUNAVAILABLE, false}, {pw.EMAINTENANCE, false}, {pw.EINTERNAL, false},
+		{pw.EOUTCOMEUNKNOWN, false}, {pw.EIDEMINUSE, false},
+		{pw.EINSUFFICIENT, true}, {pw.EACCOUNTNOTFOUND, true}, {pw.ELIMIT, true}, {pw.EFORBIDDEN, true},
+	} {
+		t.Run(tt.code, func(t *testing.T) {
+			store, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := ledger.New(store, ledger.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			t.Cleanup(func() { l.Close(); store.Close() })
+			cause := &pw.Error{Code: tt.code, Message: "injected"}
+			if tt.code == pw.EOUTCOMEUNKNOWN {
+				cause.Err = pw.ErrCommitUnknown
+			}
+			srv := pwhttp.NewServer(pwhttp.Config{Ledger: refusingLedger{Ledger: l, err: cause},
+				Authenticator: pwhttp.NewOperatorAuthenticator(operatorKey), Intents: store,
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry()})
+			body := []byte(`{"from_account":"acc_a","to_account":"acc_b","amount":5,"currency":"EUR"}`)
+			now := time.Now().UTC().Truncate(time.Microsecond)
+			in := &pw.Intent{ID: pw.NewID(pw.PrefixIntent, now), Principal: "operator:ops", IdempotencyKey: "k-" + tt.code,
+				Fingerprint: pwhttp.Fingerprint("POST", "/v1/transfers", body), Body: body, Status: pw.IntentPending,
+				CreatedAt: now, UpdatedAt: now, Authorized: true}
+			if _, err := store.CreateIntent(context.Background(), in); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := srv.SettleIntents(context.Background()); err != nil {
+				t.Fatalf("settle: %v", err)
+			}
+			got, err := store.Intent(context.Background(), in.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tt.final && (got.Status != pw.IntentFailed || got.Error == nil || got.Error.Code != tt.code):
+				t.Fatalf("after a final %s the intent is %s %+v, want failed with that code", tt.code, got.Status, got.Error)
+			case !tt.final && got.Status != pw.IntentPending:
+				t.Fatalf("after %s, which is not final, the intent is %s %+v, want still pending", tt.code, got.Status, got.Error)
+			}
+		})
+	}
 }
