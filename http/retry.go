@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -68,10 +69,12 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 	}
 	attempts := max(1, c.retry.Attempts)
 	ceiling := c.retry.BackoffFirst
+	unseen := false // an attempt of this money-moving call may have been applied
 	for attempt := 1; ; attempt++ {
 		err := c.doOnce(ctx, cl)
+		unseen = unseen || cl.key != "" && mayHaveApplied(err)
 		if err == nil || attempt >= attempts || !Retryable(err) || ctx.Err() != nil {
-			return err
+			return lastError(err, unseen)
 		}
 		wait := rand.N(ceiling + 1)
 		var pe *pw.Error
@@ -80,16 +83,58 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 		}
 		ceiling = min(2*ceiling, c.retry.BackoffMax)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			return err
+			return lastError(err, unseen)
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return err
+			return lastError(err, unseen)
 		case <-t.C:
 		}
 	}
+}
+
+// mayHaveApplied reports whether an attempt may have been applied without
+// the client seeing it: no answer came to a request that may have reached
+// the server, or the server said outcome_unknown. A connection that was
+// never made (a failed dial) sent nothing.
+func mayHaveApplied(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *pw.Error
+	if errors.As(err, &pe) {
+		return pe.Code == pw.EOUTCOMEUNKNOWN || errors.Is(err, pw.ErrCommitUnknown)
+	}
+	var op *net.OpError
+	return !errors.As(err, &op) || op.Op != "dial"
+}
+
+// lastError is what a call returns when its last attempt failed with err.
+// A refusal that moved nothing (busy, unavailable, maintenance, rate
+// limited) speaks only for its own attempt: the server refuses those
+// before it looks at the Idempotency-Key, so it says nothing of an earlier
+// attempt that may have been applied (unseen). Returned as it is, "busy"
+// would tell the caller nothing had moved and invite a second payment
+// under a new key; the call is outcome_unknown instead, and a retry with
+// the same key learns what happened
+// (TestClientDoesNotCallAPaymentRefusedAfterAnAttemptItCannotSee).
+func lastError(err error, unseen bool) error {
+	if !unseen {
+		return err
+	}
+	var pe *pw.Error
+	if !errors.As(err, &pe) {
+		return err
+	}
+	switch pe.Code {
+	case pw.EBUSY, pw.EUNAVAILABLE, pw.EMAINTENANCE, pw.ERATELIMITED:
+		return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client", Retry: pe.Retry,
+			Message: "an earlier attempt may have been applied, and the last was refused before the server looked at its key; retry with the same Idempotency-Key to learn the outcome",
+			Err:     errors.Join(pw.ErrCommitUnknown, err)}
+	}
+	return err
 }
 
 // The server is told each attempt's deadline (Prefer: wait=N, RFC 7240),

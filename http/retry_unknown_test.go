@@ -1,0 +1,94 @@
+package http_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	pwhttp "github.com/peakwallet/peakwallet/http"
+)
+
+// refusedFirst fails its first round trip as a refused connection (the
+// request never left) and sends the rest.
+type refusedFirst struct {
+	next  http.RoundTripper
+	calls atomic.Int32
+}
+
+func (r *refusedFirst) RoundTrip(req *http.Request) (*http.Response, error) {
+	if r.calls.Add(1) == 1 {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	}
+	return r.next.RoundTrip(req)
+}
+
+// TestClientDoesNotCallAPaymentRefusedAfterAnAttemptItCannotSee: a
+// payment's first attempt may have been applied (its connection dropped
+// after it was sent, or the server said outcome_unknown), and every later
+// attempt was refused busy before the server looked at the key (admission
+// refuses first). The call does not end "busy", which promises that
+// nothing moved and invites a second payment under a new key: it ends
+// outcome_unknown, and a retry with the same key learns what happened. A
+// read, a first attempt that never left (a refused connection), and an
+// authoritative answer after the unknown one keep their own errors.
+func TestClientDoesNotCallAPaymentRefusedAfterAnAttemptItCannotSee(t *testing.T) {
+	busy := func(w http.ResponseWriter, r *http.Request) {
+		pwhttp.Error(w, r, &pw.Error{Code: pw.EBUSY, Message: "busy", Retry: time.Millisecond})
+	}
+	drop := func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }
+	unknown := func(w http.ResponseWriter, r *http.Request) {
+		pwhttp.Error(w, r, &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Message: "cut", Err: pw.ErrCommitUnknown})
+	}
+	poor := func(w http.ResponseWriter, r *http.Request) {
+		pwhttp.Error(w, r, &pw.Error{Code: pw.EINSUFFICIENT, Message: "insufficient funds"})
+	}
+	for _, tt := range []struct {
+		name          string
+		first, rest   func(http.ResponseWriter, *http.Request)
+		read, refused bool // a read instead of a payment; the first attempt's connection refused
+		want          string
+	}{
+		{name: "dropped, then busy", first: drop, rest: busy, want: pw.EOUTCOMEUNKNOWN},
+		{name: "outcome unknown, then busy", first: unknown, rest: busy, want: pw.EOUTCOMEUNKNOWN},
+		{name: "busy throughout", first: busy, rest: busy, want: pw.EBUSY},
+		{name: "never sent, then busy", refused: true, rest: busy, want: pw.EBUSY},
+		{name: "dropped, then a final answer", first: drop, rest: poor, want: pw.EINSUFFICIENT},
+		{name: "a read dropped, then busy", first: drop, rest: busy, read: true, want: pw.EBUSY},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hs, _ := headerServer(t, "Idempotency-Key", func(w http.ResponseWriter, r *http.Request, n int) {
+				if n == 1 && tt.first != nil {
+					tt.first(w, r)
+					return
+				}
+				tt.rest(w, r)
+			})
+			hc := hs.Client()
+			if tt.refused {
+				hc.Transport = &refusedFirst{next: hc.Transport}
+			}
+			c := pwhttp.NewClient(hs.URL, "t", hc).WithRetry(pwhttp.RetryPolicy{
+				Attempts: 3, BackoffFirst: time.Millisecond, BackoffMax: 5 * time.Millisecond})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var err error
+			if tt.read {
+				_, err = c.Account(ctx, "acc_x")
+			} else {
+				_, err = c.CreateTransfer(ctx, pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
+			}
+			if got := pw.ErrorCode(err); got != tt.want {
+				t.Fatalf("the call ended %s (%v), want %s", got, err, tt.want)
+			}
+			if unknown := errors.Is(err, pw.ErrCommitUnknown); unknown != (tt.want == pw.EOUTCOMEUNKNOWN) {
+				t.Fatalf("errors.Is(%v, ErrCommitUnknown) = %v", err, unknown)
+			}
+		})
+	}
+}
