@@ -167,9 +167,19 @@ func TestBrowserUserJourney(t *testing.T) {
 	if !strings.Contains(unsure, "may already have gone through") || strings.Contains(unsure, "Nothing was paid") {
 		t.Fatalf("a lost answer shows %q", unsure)
 	}
+	// The check is refused busy (before the server looks at the key): that
+	// says nothing of the first try, which did pay. The app must still say
+	// the payment may have gone through, not that nothing was paid.
+	run(t, ctx, "busy after the lost answer",
+		pollTrue(`document.querySelector("#pay-state.busy .title") !== null && document.querySelector("#pay-state .title").textContent.includes("busy")`),
+		readInto(&unsure, chromedp.Text(chromedp.CSS("#pay-state"))),
+	)
+	if !strings.Contains(unsure, "may already have gone through") || strings.Contains(unsure, "Nothing was paid") {
+		t.Fatalf("a refusal after a lost answer shows %q", unsure)
+	}
 	run(t, ctx, "checked after the lost answer", chromedp.WaitVisible(chromedp.CSS("#pay-state.paid")))
-	if keys := p.paymentKeys(); len(keys) != 8 || keys[6] != keys[7] {
-		t.Fatalf("the check after a lost answer used another Idempotency-Key: %q", keys)
+	if keys := p.paymentKeys(); len(keys) != 9 || keys[6] != keys[7] || keys[7] != keys[8] {
+		t.Fatalf("the checks after a lost answer used another Idempotency-Key: %q", keys)
 	}
 
 	pay("pay too much", "99", "too much") // under the step-up threshold, over the balance

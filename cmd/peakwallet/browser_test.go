@@ -181,7 +181,7 @@ const (
 	modePass       proxyMode = iota
 	modeBusy                 // the next payment: 503 busy, Retry-After: 2; then pass
 	modeQueued               // the next payment: pay upstream, answer 202 queued, settle on the third poll
-	modeAnswerLost           // the next payment: pay upstream, answer 504 outcome_unknown (a commit cut); then pass
+	modeAnswerLost           // the next payment: pay upstream, answer 504 outcome_unknown (a commit cut); then 503 busy once; then pass
 )
 
 // faultProxy forwards everything to the server, except what its mode says.
@@ -217,7 +217,7 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 				io.WriteString(w, `{"type":"https://peakwallet.dev/problems/busy","title":"Busy","status":503,"code":"busy","detail":"the server is busy"}`)
 				return
 			case modeAnswerLost:
-				p.mode = modePass
+				p.mode = modeBusy // the check that follows is refused before the server looks at its key
 				p.forward(t, r)
 				w.Header().Set("Content-Type", "application/problem+json")
 				w.Header().Set("Retry-After", "1")

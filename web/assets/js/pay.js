@@ -99,6 +99,11 @@ const PWPay = (() => {
       state.replaceChildren(...children);
     };
     setBusy(form, true);
+    // unseen: an earlier try's answer was lost (or said the outcome is
+    // unknown), so it may have paid. A later refusal (503, 429) comes
+    // before the server looks at the key and speaks only for its own try:
+    // it must not tell the user that nothing was paid.
+    let unseen = false;
     try {
       for (let tries = 0; ; tries++) {
         show("sending", el("p", null, t("pay.sending")));
@@ -121,7 +126,8 @@ const PWPay = (() => {
           return;
         }
         const wait = res.status === 0 ? Math.min(2 ** tries, 30) : PW.retryAfter(res);
-        const unsure = res.status === 0 || unknown; // the last answer was lost: it may have paid
+        unseen = unseen || res.status === 0 || unknown; // an answer was lost: it may have paid
+        const unsure = unseen;
         if (tries >= AutoRetriesMax) {
           const again = el("button", { type: "button" }, t("pay.try_again"));
           again.addEventListener("click", () => pay(app, form, state, attempt, mfa));
@@ -132,7 +138,8 @@ const PWPay = (() => {
         const line = el("p", { class: "countdown" });
         const cancel = el("button", { type: "button", class: "secondary" }, t("action.cancel"));
         const kind = code === "maintenance" ? "pay.maintenance_in" : res.status === 429 ? "pay.limited_in" : res.status === 0 ? "pay.offline_in" : unknown ? "pay.checking_in" : "pay.busy_in";
-        // A refusal (503 busy, 429, 409) moved nothing; a lost answer may have.
+        // A refusal (503 busy, 429, 409) moved nothing; a lost answer, this
+        // try's or an earlier one's, may have.
         const hint = unsure ? "pay.maybe_paid" : "pay.safe_retry";
         const title = unknown ? t("pay.outcome_unknown") : PW.problemText(res);
         show("busy", el("p", { class: "title" }, title), line, el("p", { class: "hint" }, t(hint)), cancel);
