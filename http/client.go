@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -303,9 +304,21 @@ func responseError(method, path string, resp *http.Response, data []byte) error 
 	if len(snippet) > 200 {
 		snippet = snippet[:200]
 	}
-	return &pw.Error{Code: pw.EINTERNAL, Op: op,
-		Err: fmt.Errorf("unexpected %s response (%s): %q", resp.Status, resp.Header.Get("Content-Type"), snippet)}
+	unexpected := fmt.Errorf("unexpected %s response (%s): %q", resp.Status, resp.Header.Get("Content-Type"), snippet)
+	if resp.StatusCode >= 500 {
+		// Not the API's answer but a gateway's (a proxy or load balancer
+		// in front of it: 502, 503, 504 …), which may have passed the
+		// request on: no answer came from the API, as when a connection
+		// drops, and the call is retried as such (ErrNoAPIAnswer).
+		return fmt.Errorf("%s: %w: %w", op, ErrNoAPIAnswer, unexpected)
+	}
+	return &pw.Error{Code: pw.EINTERNAL, Op: op, Err: unexpected}
 }
+
+// ErrNoAPIAnswer is wrapped by a client error when a 5xx came without the
+// API's problem body: a gateway's answer, not the API's. Like a dropped
+// connection, it says nothing of whether the request was applied.
+var ErrNoAPIAnswer = errors.New("a gateway answered instead of the API")
 
 // NewIdempotencyKey returns a random key (128 bits, hex).
 func NewIdempotencyKey() string {

@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -67,6 +68,9 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 		ctx, cancel = context.WithTimeout(ctx, c.retry.CallTimeout)
 		defer cancel()
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("http.Client: %s %s: not sent: %w", cl.method, cl.path, err)
+	}
 	attempts := max(1, c.retry.Attempts)
 	ceiling := c.retry.BackoffFirst
 	unseen := false // an attempt of this money-moving call may have been applied
@@ -111,14 +115,20 @@ func mayHaveApplied(err error) bool {
 	return !errors.As(err, &op) || op.Op != "dial"
 }
 
-// lastError is what a call returns when its last attempt failed with err.
-// A refusal that moved nothing (busy, unavailable, maintenance, rate
-// limited) speaks only for its own attempt: the server refuses those
-// before it looks at the Idempotency-Key, so it says nothing of an earlier
-// attempt that may have been applied (unseen). Returned as it is, "busy"
-// would tell the caller nothing had moved and invite a second payment
-// under a new key; the call is outcome_unknown instead, and a retry with
-// the same key learns what happened
+// lastError is what a call returns when its last attempt failed with err,
+// and unseen says whether an attempt of this money-moving call may have
+// been applied without the client seeing it. Such a call ends
+// outcome_unknown, wrapping peakwallet.ErrCommitUnknown and err, whenever
+// err does not settle it:
+//   - err is itself unseen: no answer came (a dropped connection, a
+//     timeout, a gateway's 5xx). Returned as it is, its code read
+//     "internal", which API.md says moved nothing.
+//   - err is a refusal that moved nothing (busy, unavailable, maintenance,
+//     rate limited): the server refuses those before it looks at the
+//     Idempotency-Key, so it speaks only for its own attempt. Returned as
+//     it is, "busy" invited a second payment under a new key.
+//
+// A retry with the same key learns what happened
 // (TestClientDoesNotCallAPaymentRefusedAfterAnAttemptItCannotSee).
 func lastError(err error, unseen bool) error {
 	if !unseen {
@@ -126,7 +136,12 @@ func lastError(err error, unseen bool) error {
 	}
 	var pe *pw.Error
 	if !errors.As(err, &pe) {
-		return err
+		if !mayHaveApplied(err) {
+			return err
+		}
+		return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client",
+			Message: "no answer came, and the request may have been applied; retry with the same Idempotency-Key to learn the outcome",
+			Err:     errors.Join(pw.ErrCommitUnknown, err)}
 	}
 	switch pe.Code {
 	case pw.EBUSY, pw.EUNAVAILABLE, pw.EMAINTENANCE, pw.ERATELIMITED:

@@ -3,6 +3,7 @@ package http_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -36,7 +37,10 @@ func (r *refusedFirst) RoundTrip(req *http.Request) (*http.Response, error) {
 // nothing moved and invites a second payment under a new key: it ends
 // outcome_unknown, and a retry with the same key learns what happened. A
 // read, a first attempt that never left (a refused connection), and an
-// authoritative answer after the unknown one keep their own errors.
+// authoritative answer after the unknown one keep their own errors. No
+// answer at all (dropped connections, or a gateway's 5xx instead of the
+// API's answer) ends outcome_unknown too, not "internal"; a gateway's
+// answer is retried like a dropped connection.
 func TestClientDoesNotCallAPaymentRefusedAfterAnAttemptItCannotSee(t *testing.T) {
 	busy := func(w http.ResponseWriter, r *http.Request) {
 		pwhttp.Error(w, r, &pw.Error{Code: pw.EBUSY, Message: "busy", Retry: time.Millisecond})
@@ -48,6 +52,12 @@ func TestClientDoesNotCallAPaymentRefusedAfterAnAttemptItCannotSee(t *testing.T)
 	poor := func(w http.ResponseWriter, r *http.Request) {
 		pwhttp.Error(w, r, &pw.Error{Code: pw.EINSUFFICIENT, Message: "insufficient funds"})
 	}
+	gateway := func(w http.ResponseWriter, _ *http.Request) { // a proxy in front of the API, not the API
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		io.WriteString(w, "<html><body>502 Bad Gateway</body></html>")
+	}
+	paid := func(w http.ResponseWriter, _ *http.Request) { posted(w) }
 	for _, tt := range []struct {
 		name          string
 		first, rest   func(http.ResponseWriter, *http.Request)
@@ -60,6 +70,13 @@ func TestClientDoesNotCallAPaymentRefusedAfterAnAttemptItCannotSee(t *testing.T)
 		{name: "never sent, then busy", refused: true, rest: busy, want: pw.EBUSY},
 		{name: "dropped, then a final answer", first: drop, rest: poor, want: pw.EINSUFFICIENT},
 		{name: "a read dropped, then busy", first: drop, rest: busy, read: true, want: pw.EBUSY},
+		{name: "dropped throughout", first: drop, rest: drop, want: pw.EOUTCOMEUNKNOWN},
+		{name: "a gateway's 502, then paid", first: gateway, rest: paid, want: ""},
+		{name: "a gateway's 502 throughout", first: gateway, rest: gateway, want: pw.EOUTCOMEUNKNOWN},
+		{name: "a read given a gateway's 502, then answered", first: gateway, rest: func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"id":"acc_x"}`)
+		}, read: true, want: ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			hs, _ := headerServer(t, "Idempotency-Key", func(w http.ResponseWriter, r *http.Request, n int) {
