@@ -177,8 +177,18 @@ func TestBrowserUserJourney(t *testing.T) {
 	if !strings.Contains(unsure, "may already have gone through") || strings.Contains(unsure, "Nothing was paid") {
 		t.Fatalf("a refusal after a lost answer shows %q", unsure)
 	}
+	// Then a gateway in front of the API answers 502 in HTML: not the
+	// API's answer, so not a final one. The app keeps the key and checks
+	// again, saying the wallet did not answer (not the gateway's page).
+	run(t, ctx, "a gateway's 502",
+		pollTrue(`document.querySelector("#pay-state.busy .title") !== null && document.querySelector("#pay-state .title").textContent.includes("did not answer")`),
+		readInto(&unsure, chromedp.Text(chromedp.CSS("#pay-state"))),
+	)
+	if !strings.Contains(unsure, "may already have gone through") || strings.Contains(unsure, "<html") {
+		t.Fatalf("a gateway's 502 shows %q", unsure)
+	}
 	run(t, ctx, "checked after the lost answer", chromedp.WaitVisible(chromedp.CSS("#pay-state.paid")))
-	if keys := p.paymentKeys(); len(keys) != 9 || keys[6] != keys[7] || keys[7] != keys[8] {
+	if keys := p.paymentKeys(); len(keys) != 10 || keys[6] != keys[7] || keys[7] != keys[8] || keys[8] != keys[9] {
 		t.Fatalf("the checks after a lost answer used another Idempotency-Key: %q", keys)
 	}
 

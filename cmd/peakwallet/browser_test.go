@@ -178,10 +178,12 @@ func pollTrue(js string) chromedp.Action[chromedp.Void] {
 type proxyMode int
 
 const (
-	modePass       proxyMode = iota
-	modeBusy                 // the next payment: 503 busy, Retry-After: 2; then pass
-	modeQueued               // the next payment: pay upstream, answer 202 queued, settle on the third poll
-	modeAnswerLost           // the next payment: pay upstream, answer 504 outcome_unknown (a commit cut); then 503 busy once; then pass
+	modePass            proxyMode = iota
+	modeBusy                      // the next payment: 503 busy, Retry-After: 2; then pass
+	modeQueued                    // the next payment: pay upstream, answer 202 queued, settle on the third poll
+	modeAnswerLost                // the next payment: pay upstream, answer 504 outcome_unknown (a commit cut); then modeBusyThenGateway
+	modeBusyThenGateway           // the next payment: 503 busy, Retry-After: 2; then modeGateway
+	modeGateway                   // the next payment: a gateway's 502 in HTML, not the API's answer; then pass
 )
 
 // faultProxy forwards everything to the server, except what its mode says.
@@ -209,15 +211,21 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 		case r.Method == "POST" && r.URL.Path == "/v1/transfers":
 			p.keys = append(p.keys, r.Header.Get("Idempotency-Key"))
 			switch p.mode {
-			case modeBusy:
-				p.mode = modePass
+			case modeBusy, modeBusyThenGateway:
+				p.mode = map[proxyMode]proxyMode{modeBusy: modePass, modeBusyThenGateway: modeGateway}[p.mode]
 				w.Header().Set("Retry-After", "2")
 				w.Header().Set("Content-Type", "application/problem+json")
 				w.WriteHeader(http.StatusServiceUnavailable)
 				io.WriteString(w, `{"type":"https://peakwallet.dev/problems/busy","title":"Busy","status":503,"code":"busy","detail":"the server is busy"}`)
 				return
+			case modeGateway:
+				p.mode = modePass
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(http.StatusBadGateway)
+				io.WriteString(w, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+				return
 			case modeAnswerLost:
-				p.mode = modeBusy // the check that follows is refused before the server looks at its key
+				p.mode = modeBusyThenGateway // the check that follows is refused before the server looks at its key
 				p.forward(t, r)
 				w.Header().Set("Content-Type", "application/problem+json")
 				w.Header().Set("Retry-After", "1")

@@ -119,29 +119,33 @@ const PWPay = (() => {
         // 2026-11-27) may have paid: only a retry with the same key can
         // tell, never a new attempt.
         const unknown = res.data.outcome === "unknown";
-        const later = res.status === 0 || res.status === 503 || res.status === 429 || code === "idempotency_key_in_use" || unknown;
+        // A 5xx without the API's problem code is a gateway's (a proxy in
+        // front of the API), which may have passed the payment on: no
+        // answer came from the API, as when the network drops it.
+        const noAnswer = res.status === 0 || (res.status >= 500 && !code);
+        const later = noAnswer || res.status === 503 || res.status === 429 || code === "idempotency_key_in_use" || unknown;
         if (!later) {
           saveAttempt(null); // a final answer: the next try is a new attempt
           show("failed", el("p", { class: "error" }, PW.problemText(res)));
           return;
         }
-        const wait = res.status === 0 ? Math.min(2 ** tries, 30) : PW.retryAfter(res);
-        unseen = unseen || res.status === 0 || unknown; // an answer was lost: it may have paid
+        const wait = noAnswer && !res.headers.get("Retry-After") ? Math.min(2 ** tries, 30) : PW.retryAfter(res);
+        unseen = unseen || noAnswer || unknown; // an answer was lost: it may have paid
         const unsure = unseen;
+        const title = unknown ? t("pay.outcome_unknown") : noAnswer && res.status !== 0 ? t("error.gateway") : PW.problemText(res);
         if (tries >= AutoRetriesMax) {
           const again = el("button", { type: "button" }, t("pay.try_again"));
           again.addEventListener("click", () => pay(app, form, state, attempt, mfa));
-          show("busy", el("p", null, unknown ? t("pay.outcome_unknown") : PW.problemText(res)),
+          show("busy", el("p", null, title),
             el("p", null, t(unsure ? "pay.still_unsure" : "pay.still_busy")), again);
           return;
         }
         const line = el("p", { class: "countdown" });
         const cancel = el("button", { type: "button", class: "secondary" }, t("action.cancel"));
-        const kind = code === "maintenance" ? "pay.maintenance_in" : res.status === 429 ? "pay.limited_in" : res.status === 0 ? "pay.offline_in" : unknown ? "pay.checking_in" : "pay.busy_in";
+        const kind = code === "maintenance" ? "pay.maintenance_in" : res.status === 429 ? "pay.limited_in" : res.status === 0 ? "pay.offline_in" : unknown || noAnswer ? "pay.checking_in" : "pay.busy_in";
         // A refusal (503 busy, 429, 409) moved nothing; a lost answer, this
         // try's or an earlier one's, may have.
         const hint = unsure ? "pay.maybe_paid" : "pay.safe_retry";
-        const title = unknown ? t("pay.outcome_unknown") : PW.problemText(res);
         show("busy", el("p", { class: "title" }, title), line, el("p", { class: "hint" }, t(hint)), cancel);
         const waiting = PW.countdown(line, wait, kind);
         cancel.addEventListener("click", () => waiting.cancel());
