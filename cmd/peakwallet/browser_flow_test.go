@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -235,6 +236,28 @@ func TestBrowserUserJourney(t *testing.T) {
 	)
 	if to != bobHandle || amt != "8.40" {
 		t.Fatalf("pay link pre-filled to=%q amount=%q", to, amt)
+	}
+
+	// The answer lost, then the session ends before the app can check: it
+	// sends the user to sign in. The payment's key must outlive that, so
+	// that the same payment sent again after signing in is the same
+	// attempt (the server answers the payment made), not a second payment
+	// under a new key (until 2026-11-27 a 401 dropped the attempt).
+	balance := func() float64 {
+		return apiCall(t, "GET", s.url+"/v1/accounts/"+wallet, token, nil, "")["balance"].(map[string]any)["posted"].(float64)
+	}
+	before := balance()
+	p.setMode(modeLostThenSignedOut)
+	pay("pay as the session ends", "4", "session")
+	run(t, ctx, "sent to sign in", chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	run(t, ctx, "signed in again", evalVoid(`sessionStorage.setItem("pw_token", `+strconv.Quote(token)+`)`))
+	pay("pay the same again", "4", "session")
+	run(t, ctx, "paid once", chromedp.WaitVisible(chromedp.CSS("#pay-state.paid")))
+	if keys := p.paymentKeys(); len(keys) < 3 || keys[len(keys)-1] != keys[len(keys)-2] || keys[len(keys)-2] != keys[len(keys)-3] {
+		t.Fatalf("the payment sent again after signing in used another Idempotency-Key: %q", keys)
+	}
+	if after := balance(); before-after != 400 {
+		t.Fatalf("the wallet went from %.0f to %.0f: want the 4.00 EUR paid once", before, after)
 	}
 
 	var nav string

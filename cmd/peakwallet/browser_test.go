@@ -178,12 +178,14 @@ func pollTrue(js string) chromedp.Action[chromedp.Void] {
 type proxyMode int
 
 const (
-	modePass            proxyMode = iota
-	modeBusy                      // the next payment: 503 busy, Retry-After: 2; then pass
-	modeQueued                    // the next payment: pay upstream, answer 202 queued, settle on the third poll
-	modeAnswerLost                // the next payment: pay upstream, answer 504 outcome_unknown (a commit cut); then modeBusyThenGateway
-	modeBusyThenGateway           // the next payment: 503 busy, Retry-After: 2; then modeGateway
-	modeGateway                   // the next payment: a gateway's 502 in HTML, not the API's answer; then pass
+	modePass              proxyMode = iota
+	modeBusy                        // the next payment: 503 busy, Retry-After: 2; then pass
+	modeQueued                      // the next payment: pay upstream, answer 202 queued, settle on the third poll
+	modeAnswerLost                  // the next payment: pay upstream, answer 504 outcome_unknown (a commit cut); then modeBusyThenGateway
+	modeBusyThenGateway             // the next payment: 503 busy, Retry-After: 2; then modeGateway
+	modeGateway                     // the next payment: a gateway's 502 in HTML, not the API's answer; then pass
+	modeLostThenSignedOut           // the next payment: pay upstream, answer 504 outcome_unknown; then modeSignedOut
+	modeSignedOut                   // the next payment: 401 unauthorized (the session ended); then pass
 )
 
 // faultProxy forwards everything to the server, except what its mode says.
@@ -224,8 +226,15 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 				w.WriteHeader(http.StatusBadGateway)
 				io.WriteString(w, "<html><body><h1>502 Bad Gateway</h1></body></html>")
 				return
-			case modeAnswerLost:
-				p.mode = modeBusyThenGateway // the check that follows is refused before the server looks at its key
+			case modeSignedOut:
+				p.mode = modePass
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.WriteHeader(http.StatusUnauthorized)
+				io.WriteString(w, `{"type":"https://peakwallet.dev/problems/unauthorized","title":"Unauthorized","status":401,"code":"unauthorized","detail":"the session has ended"}`)
+				return
+			case modeAnswerLost, modeLostThenSignedOut:
+				// The check that follows is refused before the server looks at its key.
+				p.mode = map[proxyMode]proxyMode{modeAnswerLost: modeBusyThenGateway, modeLostThenSignedOut: modeSignedOut}[p.mode]
 				p.forward(t, r)
 				w.Header().Set("Content-Type", "application/problem+json")
 				w.Header().Set("Retry-After", "1")

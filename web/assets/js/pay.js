@@ -99,11 +99,11 @@ const PWPay = (() => {
       state.replaceChildren(...children);
     };
     setBusy(form, true);
-    // unseen: an earlier try's answer was lost (or said the outcome is
-    // unknown), so it may have paid. A later refusal (503, 429) comes
-    // before the server looks at the key and speaks only for its own try:
-    // it must not tell the user that nothing was paid.
-    let unseen = false;
+    // attempt.unseen: a try's answer was lost (or said the outcome is
+    // unknown), so the attempt may have paid. It is kept with the attempt,
+    // across a step-up, a reload and signing in again. A later refusal
+    // (503, 429) comes before the server looks at the key and speaks only
+    // for its own try: it must not tell the user that nothing was paid.
     try {
       for (let tries = 0; ; tries++) {
         show("sending", el("p", null, t("pay.sending")));
@@ -113,7 +113,13 @@ const PWPay = (() => {
         if (res.status === 202) return queued(app, show, res);
         const code = res.data.code;
         if (code === "mfa_required") return askMFA(app, form, state, show, attempt, mfa);
-        if (res.status === 401) { saveAttempt(null); return app.loggedOut(); }
+        if (res.status === 401) {
+          // Signed out. An earlier try that may have paid keeps its key, so
+          // that the same payment sent again after signing in is the same
+          // attempt, answered with what happened, never a second payment.
+          if (!attempt.unseen) saveAttempt(null);
+          return app.loggedOut();
+        }
         // A 504 outcome_unknown (the database connection broke as the
         // payment was committed; a 500 with the same member before
         // 2026-11-27) may have paid: only a retry with the same key can
@@ -130,8 +136,11 @@ const PWPay = (() => {
           return;
         }
         const wait = noAnswer && !res.headers.get("Retry-After") ? Math.min(2 ** tries, 30) : PW.retryAfter(res);
-        unseen = unseen || noAnswer || unknown; // an answer was lost: it may have paid
-        const unsure = unseen;
+        if ((noAnswer || unknown) && !attempt.unseen) { // an answer was lost: it may have paid
+          attempt.unseen = true;
+          saveAttempt(attempt);
+        }
+        const unsure = attempt.unseen;
         const title = unknown ? t("pay.outcome_unknown") : noAnswer && res.status !== 0 ? t("error.gateway") : PW.problemText(res);
         if (tries >= AutoRetriesMax) {
           const again = el("button", { type: "button" }, t("pay.try_again"));
