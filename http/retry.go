@@ -120,9 +120,10 @@ func mayHaveApplied(err error) bool {
 // been applied without the client seeing it. Such a call ends
 // outcome_unknown, wrapping peakwallet.ErrCommitUnknown and err, whenever
 // err does not settle it:
-//   - err is itself unseen: no answer came (a dropped connection, a
-//     timeout, a gateway's 5xx). Returned as it is, its code read
-//     "internal", which API.md says moved nothing.
+//   - err is no answer (a dropped connection, a timeout, a gateway's 5xx,
+//     or a connection that could not be made after an earlier attempt
+//     went unseen). Returned as it is, its code read "internal", which
+//     API.md says moved nothing.
 //   - err is a refusal that moved nothing (busy, unavailable, maintenance,
 //     rate limited): the server refuses those before it looks at the
 //     Idempotency-Key, so it speaks only for its own attempt. Returned as
@@ -131,14 +132,11 @@ func mayHaveApplied(err error) bool {
 // A retry with the same key learns what happened
 // (TestClientDoesNotCallAPaymentRefusedAfterAnAttemptItCannotSee).
 func lastError(err error, unseen bool) error {
-	if !unseen {
+	if err == nil || !unseen {
 		return err
 	}
 	var pe *pw.Error
-	if !errors.As(err, &pe) {
-		if !mayHaveApplied(err) {
-			return err
-		}
+	if !errors.As(err, &pe) { // no answer, this time or an earlier one
 		return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client",
 			Message: "no answer came, and the request may have been applied; retry with the same Idempotency-Key to learn the outcome",
 			Err:     errors.Join(pw.ErrCommitUnknown, err)}

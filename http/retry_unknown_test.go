@@ -15,15 +15,16 @@ import (
 	pwhttp "github.com/peakwallet/peakwallet/http"
 )
 
-// refusedFirst fails its first round trip as a refused connection (the
-// request never left) and sends the rest.
-type refusedFirst struct {
-	next  http.RoundTripper
-	calls atomic.Int32
+// refusing fails the round trips refuse picks (by their number, from 1)
+// as refused connections (the request never left) and sends the rest.
+type refusing struct {
+	next   http.RoundTripper
+	refuse func(n int32) bool
+	calls  atomic.Int32
 }
 
-func (r *refusedFirst) RoundTrip(req *http.Request) (*http.Response, error) {
-	if r.calls.Add(1) == 1 {
+func (r *refusing) RoundTrip(req *http.Request) (*http.Response, error) {
+	if r.refuse(r.calls.Add(1)) {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	}
 	return r.next.RoundTrip(req)
@@ -59,15 +60,17 @@ func TestClientDoesNotCallAPaymentRefusedAfterAnAttemptItCannotSee(t *testing.T)
 	}
 	paid := func(w http.ResponseWriter, _ *http.Request) { posted(w) }
 	for _, tt := range []struct {
-		name          string
-		first, rest   func(http.ResponseWriter, *http.Request)
-		read, refused bool // a read instead of a payment; the first attempt's connection refused
-		want          string
+		name        string
+		first, rest func(http.ResponseWriter, *http.Request)
+		read        bool             // a read instead of a payment
+		refuse      func(int32) bool // which attempts' connections are refused
+		want        string
 	}{
 		{name: "dropped, then busy", first: drop, rest: busy, want: pw.EOUTCOMEUNKNOWN},
 		{name: "outcome unknown, then busy", first: unknown, rest: busy, want: pw.EOUTCOMEUNKNOWN},
 		{name: "busy throughout", first: busy, rest: busy, want: pw.EBUSY},
-		{name: "never sent, then busy", refused: true, rest: busy, want: pw.EBUSY},
+		{name: "never sent, then busy", refuse: func(n int32) bool { return n == 1 }, rest: busy, want: pw.EBUSY},
+		{name: "dropped, then never sent", first: drop, refuse: func(n int32) bool { return n > 1 }, rest: busy, want: pw.EOUTCOMEUNKNOWN},
 		{name: "dropped, then a final answer", first: drop, rest: poor, want: pw.EINSUFFICIENT},
 		{name: "a read dropped, then busy", first: drop, rest: busy, read: true, want: pw.EBUSY},
 		{name: "dropped throughout", first: drop, rest: drop, want: pw.EOUTCOMEUNKNOWN},
@@ -87,8 +90,8 @@ func TestClientDoesNotCallAPaymentRefusedAfterAnAttemptItCannotSee(t *testing.T)
 				tt.rest(w, r)
 			})
 			hc := hs.Client()
-			if tt.refused {
-				hc.Transport = &refusedFirst{next: hc.Transport}
+			if tt.refuse != nil {
+				hc.Transport = &refusing{next: hc.Transport, refuse: tt.refuse}
 			}
 			c := pwhttp.NewClient(hs.URL, "t", hc).WithRetry(pwhttp.RetryPolicy{
 				Attempts: 3, BackoffFirst: time.Millisecond, BackoffMax: 5 * time.Millisecond})
