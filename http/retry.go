@@ -109,7 +109,7 @@ func mayHaveApplied(err error) bool {
 	}
 	var pe *pw.Error
 	if errors.As(err, &pe) {
-		return pe.Code == pw.EOUTCOMEUNKNOWN || errors.Is(err, pw.ErrCommitUnknown)
+		return outcomeUnknown(err)
 	}
 	var op *net.OpError
 	return !errors.As(err, &op) || op.Op != "dial"
@@ -190,7 +190,13 @@ func Retryable(err error) bool {
 	// "unknown") may have moved the money or not; the same Idempotency-Key
 	// finds out without moving it twice: the stored answer if it
 	// committed, the request run again if it did not.
-	return pe.Code == pw.EOUTCOMEUNKNOWN || errors.Is(err, pw.ErrCommitUnknown)
+	return outcomeUnknown(err)
+}
+
+// outcomeUnknown reports whether err says the request may have been
+// applied or not (504 outcome_unknown, or a wrapped ErrCommitUnknown).
+func outcomeUnknown(err error) bool {
+	return pw.ErrorCode(err) == pw.EOUTCOMEUNKNOWN || errors.Is(err, pw.ErrCommitUnknown)
 }
 
 // ParseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date;

@@ -188,6 +188,15 @@ const (
 	modeSignedOut                   // the next payment: 401 unauthorized (the session ended); then pass
 )
 
+// thenMode is the mode that follows the one that answered a payment: a
+// chain of answers to the tries of one payment, then modePass (the zero
+// value) for every mode not named.
+var thenMode = map[proxyMode]proxyMode{
+	modeAnswerLost:        modeBusyThenGateway,
+	modeBusyThenGateway:   modeGateway,
+	modeLostThenSignedOut: modeSignedOut,
+}
+
 // faultProxy forwards everything to the server, except what its mode says.
 type faultProxy struct {
 	*httptest.Server
@@ -214,27 +223,26 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 			p.keys = append(p.keys, r.Header.Get("Idempotency-Key"))
 			switch p.mode {
 			case modeBusy, modeBusyThenGateway:
-				p.mode = map[proxyMode]proxyMode{modeBusy: modePass, modeBusyThenGateway: modeGateway}[p.mode]
+				p.mode = thenMode[p.mode]
 				w.Header().Set("Retry-After", "2")
 				w.Header().Set("Content-Type", "application/problem+json")
 				w.WriteHeader(http.StatusServiceUnavailable)
 				io.WriteString(w, `{"type":"https://peakwallet.dev/problems/busy","title":"Busy","status":503,"code":"busy","detail":"the server is busy"}`)
 				return
 			case modeGateway:
-				p.mode = modePass
+				p.mode = thenMode[p.mode]
 				w.Header().Set("Content-Type", "text/html")
 				w.WriteHeader(http.StatusBadGateway)
 				io.WriteString(w, "<html><body><h1>502 Bad Gateway</h1></body></html>")
 				return
 			case modeSignedOut:
-				p.mode = modePass
+				p.mode = thenMode[p.mode]
 				w.Header().Set("Content-Type", "application/problem+json")
 				w.WriteHeader(http.StatusUnauthorized)
 				io.WriteString(w, `{"type":"https://peakwallet.dev/problems/unauthorized","title":"Unauthorized","status":401,"code":"unauthorized","detail":"the session has ended"}`)
 				return
 			case modeAnswerLost, modeLostThenSignedOut:
-				// The check that follows is refused before the server looks at its key.
-				p.mode = map[proxyMode]proxyMode{modeAnswerLost: modeBusyThenGateway, modeLostThenSignedOut: modeSignedOut}[p.mode]
+				p.mode = thenMode[p.mode] // the check that follows is refused before the server looks at its key
 				p.forward(t, r)
 				w.Header().Set("Content-Type", "application/problem+json")
 				w.Header().Set("Retry-After", "1")
@@ -242,7 +250,7 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 				io.WriteString(w, `{"type":"https://peakwallet.dev/problems/outcome_unknown","title":"Outcome unknown","status":504,"code":"outcome_unknown","detail":"the commit's outcome is unknown","outcome":"unknown"}`)
 				return
 			case modeQueued:
-				p.mode = modePass
+				p.mode = thenMode[p.mode]
 				p.intent, p.polls = p.forward(t, r), 0
 				w.Header().Set("Location", "/v1/intents/int_test")
 				w.Header().Set("Content-Type", "application/json")
