@@ -3,7 +3,9 @@ package ledger
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -19,11 +21,19 @@ const (
 	// at the latest of its callers' deadlines, when they all have one: a
 	// store that stalls (PostgreSQL behind a broken network) then gives up
 	// in time, and a transaction given up before its COMMIT was sent moved
-	// nothing, so its callers hear "busy". A caller whose command was taken
-	// into a batch waits for that batch's outcome even past its own
-	// deadline: once a command may commit, only its real outcome may be
-	// reported.
+	// nothing, so its callers hear "busy". Until the store is asked to
+	// commit, the batch is given up at the earliest of its callers'
+	// deadlines instead (see commit): no caller is held past its own. Once
+	// the commit is asked for, a caller waits for the batch's outcome even
+	// past its deadline: once a command may commit, only its real outcome
+	// may be reported.
 	CommitTimeout = 30 * time.Second
+	// RetryRoomMax bounds the time left that a batch given up at a
+	// caller's deadline asks of the callers it runs again: a caller with
+	// less than the given-up attempt took (at most RetryRoomMax) is
+	// answered busy instead, so that a stalled store is not tried once per
+	// caller.
+	RetryRoomMax = 100 * time.Millisecond
 	// ConcurrentBatchesMax bounds Options.ConcurrentBatches.
 	ConcurrentBatchesMax = 16
 )
@@ -99,16 +109,66 @@ func (l *Ledger) loop() {
 }
 
 // commit runs one batch in one store transaction and answers its waiters.
+//
+// A caller's deadline may pass while its batch works: a store that stalls,
+// or one slow moment. Until the store is asked to commit, the transaction
+// is then given up at the earliest of its callers' deadlines (commitOnce),
+// and nothing moved: the callers with too little time left for another
+// attempt (RetryRoomMax) are answered busy, at or before their deadline,
+// and the others are committed again without them. Callers already past
+// their deadline when a batch starts are answered busy without it.
 func (l *Ledger) commit(cmds []*command) {
-	outs, late, err := l.commitOnce(cmds)
+	for {
+		cmds = l.refuseOverdue(cmds, time.Now())
+		if len(cmds) == 0 {
+			return
+		}
+		start := time.Now()
+		outs, given, late, err := l.commitOnce(cmds)
+		if !given {
+			l.answer(cmds, outs, late, err)
+			return
+		}
+		l.metrics.batchesFailed.WithLabelValues(BatchOutOfTime).Inc()
+		now := time.Now()
+		n := len(cmds)
+		cmds = l.refuseOverdue(cmds, now.Add(min(now.Sub(start), RetryRoomMax)))
+		l.log.Warn("ledger batch given up at a caller's deadline before its commit; nothing moved",
+			"commands", n, "answered_busy", n-len(cmds), "tried_again", len(cmds), "attempt", now.Sub(start).Round(time.Millisecond))
+	}
+}
+
+// refuseOverdue answers busy each of cmds whose deadline is not after by,
+// and returns the others.
+func (l *Ledger) refuseOverdue(cmds []*command, by time.Time) []*command {
+	overdue := func(c *command) bool { return !c.deadline.IsZero() && !c.deadline.After(by) }
+	if !slices.ContainsFunc(cmds, overdue) {
+		return cmds
+	}
+	rest := make([]*command, 0, len(cmds))
+	for _, c := range cmds {
+		if !overdue(c) {
+			rest = append(rest, c)
+			continue
+		}
+		c.err = errOverdue
+		close(c.done)
+	}
+	return rest
+}
+
+// errOverdue answers a caller whose deadline passed, or was too near to
+// try again, before its batch was committed: nothing of it moved.
+var errOverdue = &pw.Error{Code: pw.EBUSY, Message: "the ledger could not commit the request before its deadline; nothing moved",
+	Err: context.DeadlineExceeded}
+
+// answer answers the waiters of a batch that committed or failed.
+func (l *Ledger) answer(cmds []*command, outs []outcome, late bool, err error) {
 	if err != nil {
 		reason := batchFailure(err, late)
 		l.metrics.batchesFailed.WithLabelValues(reason).Inc()
 		if reason == BatchOutOfTime {
-			// Its callers hear busy now, at the latest of their deadlines:
-			// the earliest of them well after its own.
-			l.log.Warn("ledger batch given up at its deadline; nothing moved", "commands", len(cmds),
-				"earliest_caller_overdue", time.Since(earliestDeadline(cmds)).Round(time.Millisecond))
+			l.log.Warn("ledger batch given up at its deadline; nothing moved", "commands", len(cmds))
 		}
 	}
 	if err != nil && len(cmds) > 1 && isolatable(err) {
@@ -133,19 +193,51 @@ func (l *Ledger) commit(cmds []*command) {
 	}
 }
 
-// commitOnce runs cmds in one store transaction; late is whether the
-// batch's deadline had passed when it failed.
-func (l *Ledger) commitOnce(cmds []*command) (outs []outcome, late bool, err error) {
+// Phases of one attempt at a batch (commitOnce).
+const (
+	attemptWorking    int32 = iota // fn runs; the attempt may be given up
+	attemptCommitting              // fn is done: the store commits
+	attemptGivenUp                 // given up at a caller's deadline before the commit
+)
+
+// commitOnce runs cmds in one store transaction. The transaction ends at
+// the latest of the callers' deadlines (batchDeadline); given is whether it
+// was given up earlier, at the earliest of them, before the store was
+// asked to commit (nothing moved); late is whether the latest had passed
+// when it failed.
+func (l *Ledger) commitOnce(cmds []*command) (outs []outcome, given, late bool, err error) {
 	ctx, cancel := context.WithDeadline(context.Background(), batchDeadline(cmds, time.Now()))
 	defer cancel()
+	var phase atomic.Int32
+	last, _ := ctx.Deadline()
+	if first := earliestDeadline(cmds); !first.IsZero() && first.Before(last) {
+		giveUp := time.AfterFunc(time.Until(first), func() {
+			if phase.CompareAndSwap(attemptWorking, attemptGivenUp) {
+				cancel()
+			}
+		})
+		defer giveUp.Stop()
+	}
 	err = l.store.Update(ctx, func(ctx context.Context, tx pw.Tx) error {
 		var err error
 		if outs, _, err = l.apply(ctx, tx, cmds); err != nil {
 			return err
 		}
-		return writeRecords(ctx, tx, cmds)
+		if err := writeRecords(ctx, tx, cmds); err != nil {
+			return err
+		}
+		// Past this point the store commits, and the batch is no longer
+		// given up before the latest deadline. (A store may run fn again
+		// after a failed commit: it is then past this point already.)
+		if !phase.CompareAndSwap(attemptWorking, attemptCommitting) && phase.Load() == attemptGivenUp {
+			return context.Canceled
+		}
+		return nil
 	})
-	return outs, err != nil && ctx.Err() != nil, err
+	if err != nil && phase.Load() == attemptGivenUp {
+		return nil, true, false, err
+	}
+	return outs, false, err != nil && ctx.Err() != nil, err
 }
 
 // batchFailure names why a batch did not commit.
