@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,6 +45,7 @@ type Ledger struct {
 	quit    chan struct{}
 	stopped chan struct{}
 
+	batchTime  atomic.Int64   // the usual time of a committed batch, in ns (an average; see commit)
 	rel        releases       // idempotency releases to try again
 	background sync.WaitGroup // goroutines that Close waits for besides the sequencer
 }

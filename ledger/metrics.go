@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Idempotency keys of failed requests whose release waits for the store to answer (tried every 250 ms)."}),
 		batchesFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "peakwallet_ledger_batches_failed_total",
-			Help: "Store transactions of the sequencer that did not commit, by reason: out_of_time (given up at the latest of its callers' deadlines; nothing moved), unavailable (the store failed; nothing moved), outcome_unknown (COMMIT cut, outcome not learnt in time), refused (the store refused it; its commands are retried one by one)."},
+			Help: "Store transactions of the sequencer that did not commit, by reason: out_of_time (given up at a caller's deadline before its commit: the earliest once stalled, its callers with time left being committed again, or the latest; nothing moved), unavailable (the store failed; nothing moved), outcome_unknown (COMMIT cut, outcome not learnt in time), refused (the store refused it; its commands are retried one by one)."},
 			[]string{"reason"}),
 	}
 	for _, r := range BatchFailures {

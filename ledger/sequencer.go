@@ -22,12 +22,21 @@ const (
 	// store that stalls (PostgreSQL behind a broken network) then gives up
 	// in time, and a transaction given up before its COMMIT was sent moved
 	// nothing, so its callers hear "busy". Until the store is asked to
-	// commit, the batch is given up at the earliest of its callers'
-	// deadlines instead (see commit): no caller is held past its own. Once
-	// the commit is asked for, a caller waits for the batch's outcome even
-	// past its deadline: once a command may commit, only its real outcome
-	// may be reported.
+	// commit, a batch that runs far longer than usual is given up earlier,
+	// at the earliest of its callers' deadlines (see commit). Once the
+	// commit is asked for, a caller waits for the batch's outcome even past
+	// its deadline: once a command may commit, only its real outcome may
+	// be reported.
 	CommitTimeout = 30 * time.Second
+	// StalledAfterMin and StalledAfterUsual say when a batch is stalled:
+	// past StalledAfterUsual times the usual time of a committed batch, and
+	// at least StalledAfterMin. Only a stalled batch is given up at the
+	// earliest of its callers' deadlines: one that is merely slow, as every
+	// batch of a store pressed by a surge is, commits its callers even
+	// after the earliest one's deadline, rather than losing everyone's work
+	// for it.
+	StalledAfterMin   = 100 * time.Millisecond
+	StalledAfterUsual = 3
 	// RetryRoomMax bounds the time left that a batch given up at a
 	// caller's deadline asks of the callers it runs again: a caller with
 	// less than the given-up attempt took (at most RetryRoomMax) is
@@ -110,13 +119,14 @@ func (l *Ledger) loop() {
 
 // commit runs one batch in one store transaction and answers its waiters.
 //
-// A caller's deadline may pass while its batch works: a store that stalls,
-// or one slow moment. Until the store is asked to commit, the transaction
-// is then given up at the earliest of its callers' deadlines (commitOnce),
-// and nothing moved: the callers with too little time left for another
-// attempt (RetryRoomMax) are answered busy, at or before their deadline,
-// and the others are committed again without them. Callers already past
-// their deadline when a batch starts are answered busy without it.
+// A caller's deadline may pass while its batch works. When the store
+// stalls (the batch has run StalledAfterUsual times longer than usual),
+// and until the store is asked to commit, the transaction is then given up
+// at the earliest of its callers' deadlines (commitOnce), and nothing
+// moved: the callers with too little time left for another attempt
+// (RetryRoomMax) are answered busy, at or before their deadline, and the
+// others are committed again without them. Callers already past their
+// deadline when a batch starts are answered busy without it.
 func (l *Ledger) commit(cmds []*command) {
 	for {
 		cmds = l.refuseOverdue(cmds, time.Now())
@@ -124,8 +134,11 @@ func (l *Ledger) commit(cmds []*command) {
 			return
 		}
 		start := time.Now()
-		outs, given, late, err := l.commitOnce(cmds)
+		outs, given, late, err := l.commitOnce(cmds, start.Add(l.stalledAfter()))
 		if !given {
+			if err == nil {
+				l.usualBatchTime(time.Since(start))
+			}
 			l.answer(cmds, outs, late, err)
 			return
 		}
@@ -133,7 +146,7 @@ func (l *Ledger) commit(cmds []*command) {
 		now := time.Now()
 		n := len(cmds)
 		cmds = l.refuseOverdue(cmds, now.Add(min(now.Sub(start), RetryRoomMax)))
-		l.log.Warn("ledger batch given up at a caller's deadline before its commit; nothing moved",
+		l.log.Warn("ledger batch stalled: given up at a caller's deadline before its commit; nothing moved",
 			"commands", n, "answered_busy", n-len(cmds), "tried_again", len(cmds), "attempt", now.Sub(start).Round(time.Millisecond))
 	}
 }
@@ -193,6 +206,19 @@ func (l *Ledger) answer(cmds []*command, outs []outcome, late bool, err error) {
 	}
 }
 
+// stalledAfter is how long a batch runs before it is taken for stalled.
+func (l *Ledger) stalledAfter() time.Duration {
+	return max(StalledAfterMin, StalledAfterUsual*time.Duration(l.batchTime.Load()))
+}
+
+// usualBatchTime folds the time d of a committed batch into the usual
+// time (an exponentially weighted average, 1/8 per batch; concurrent
+// batches may lose one another's update, which does not matter here).
+func (l *Ledger) usualBatchTime(d time.Duration) {
+	old := l.batchTime.Load()
+	l.batchTime.Store(old + (int64(d)-old)/8)
+}
+
 // Phases of one attempt at a batch (commitOnce).
 const (
 	attemptWorking    int32 = iota // fn runs; the attempt may be given up
@@ -202,16 +228,16 @@ const (
 
 // commitOnce runs cmds in one store transaction. The transaction ends at
 // the latest of the callers' deadlines (batchDeadline); given is whether it
-// was given up earlier, at the earliest of them, before the store was
-// asked to commit (nothing moved); late is whether the latest had passed
-// when it failed.
-func (l *Ledger) commitOnce(cmds []*command) (outs []outcome, given, late bool, err error) {
+// was given up earlier, before the store was asked to commit (nothing
+// moved): at the earliest of the deadlines, once it is stalled (past
+// stalled); late is whether the latest had passed when it failed.
+func (l *Ledger) commitOnce(cmds []*command, stalled time.Time) (outs []outcome, given, late bool, err error) {
 	ctx, cancel := context.WithDeadline(context.Background(), batchDeadline(cmds, time.Now()))
 	defer cancel()
 	var phase atomic.Int32
 	last, _ := ctx.Deadline()
-	if first := earliestDeadline(cmds); !first.IsZero() && first.Before(last) {
-		giveUp := time.AfterFunc(time.Until(first), func() {
+	if first := earliestDeadline(cmds); !first.IsZero() && first.Before(last) && stalled.Before(last) {
+		giveUp := time.AfterFunc(time.Until(later(first, stalled)), func() {
 			if phase.CompareAndSwap(attemptWorking, attemptGivenUp) {
 				cancel()
 			}
@@ -271,6 +297,13 @@ func batchDeadline(cmds []*command, now time.Time) time.Time {
 		return latest
 	}
 	return limit
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // earliestDeadline is the earliest of cmds' deadlines (the zero time if
