@@ -161,9 +161,9 @@ func TestABatchGivenUpAtOneCallersDeadlineCommitsTheOthers(t *testing.T) {
 // 0.6 s, past one caller's deadline, is slow, not stalled: it commits
 // both its callers, the first after its deadline, rather than being given
 // up for it. As first written on 2026-11-27 the batch was given up at the
-// earliest deadline whatever the store's usual pace, and in a PostgreSQL
-// surge on a slow VM batch after batch was given up for one caller and
-// run again: 2 % of capacity paid, against 56 % for the code before.
+// earliest deadline whatever the store's usual pace: in a PostgreSQL surge
+// on a slow VM, 151 attempts were given up in 30 s, one of 218 payments for
+// a single one with 1 ms left, and everyone else's work was thrown away.
 func TestASlowBatchIsNotGivenUpForOneCaller(t *testing.T) {
 	s, l, user, pay := deadlineLedger(t)
 	l.SetUsualBatchTime(400 * time.Millisecond)

@@ -57,6 +57,49 @@ func TestLedgerGivesUpOnAStalledStore(t *testing.T) {
 	}
 }
 
+// TestAStalledBatchHoldsNoCallerPastItsDeadline: two payments, one with
+// 1.2 s and one with 3 s, queue behind a third while PostgreSQL stalls, and
+// are then taken into one batch, which stalls too. The batch is given up at
+// the first one's deadline, which hears "busy" then, not at the second
+// one's 3 s (as until 2026-11-27); the second is tried again and hears
+// "busy" at its own. Nothing moved.
+func TestAStalledBatchHoldsNoCallerPastItsDeadline(t *testing.T) {
+	proxy, s, l, req, a := proxiedLedger(t)
+	pay := func(d time.Duration, out chan<- time.Duration, errs chan<- error) {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		_, err := l.CreateTransfer(ctx, req)
+		out <- time.Since(start)
+		errs <- err
+	}
+	proxy.Stall()
+	holder, holderErr := make(chan time.Duration, 1), make(chan error, 1)
+	go pay(500*time.Millisecond, holder, holderErr) // holds the one batch slot while stalled
+	time.Sleep(100 * time.Millisecond)
+	urgent, urgentErr := make(chan time.Duration, 1), make(chan error, 1)
+	patient, patientErr := make(chan time.Duration, 1), make(chan error, 1)
+	go pay(1200*time.Millisecond, urgent, urgentErr)
+	go pay(3*time.Second, patient, patientErr)
+	<-holder
+	busy := func(err error) bool { c := pw.ErrorCode(err); return c == pw.EBUSY || c == pw.EUNAVAILABLE }
+	if err := <-holderErr; !busy(err) {
+		t.Fatalf("the payment holding the slot, on a stalled store: %v", err)
+	}
+	took, err := <-urgent, <-urgentErr
+	if !busy(err) || took > 2200*time.Millisecond {
+		t.Fatalf("the payment with 1.2 s in a stalled batch: %v after %v; want busy by its own deadline, not the other's 3 s", err, took)
+	}
+	if took, err := <-patient, <-patientErr; !busy(err) || took < 2500*time.Millisecond {
+		t.Fatalf("the payment with 3 s: %v after %v; want busy at its own deadline", err, took)
+	}
+	proxy.Restore()
+	ctx := context.Background()
+	if acc, err := s.Account(ctx, a.ID); err != nil || acc.Balance.Posted != 0 {
+		t.Fatalf("after the stall the account holds %+v (%v); want nothing moved", acc, err)
+	}
+}
+
 // TestAReleaseTheDatabaseMissedIsMadeWhenItIsBack: a request claims its
 // key, the database goes away, the request fails and its release fails
 // too. Once the database is back the ledger makes the release by itself,
