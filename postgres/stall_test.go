@@ -216,6 +216,38 @@ func TestACutCOMMITIsResolvedByAskingTheDatabase(t *testing.T) {
 	}
 }
 
+// TestACommitAnsweredAfterItsDeadlineIsAskedAbout: a payment's COMMIT
+// reaches a database that carries it out, but its answer comes after the
+// payment's deadline (in a surge on a slow VM, the server's own goroutines
+// were that late: 169 payments of one run answered 504). The store still
+// asks the database, which answers on another connection at once: the
+// payment committed, and the caller hears so, a little after its
+// deadline, instead of "outcome unknown". Until 2026-11-27 the question
+// had only what was left of the deadline, nothing, and was never asked.
+func TestACommitAnsweredAfterItsDeadlineIsAskedAbout(t *testing.T) {
+	proxy, s, l, req, a := proxiedLedger(t)
+	pay := cutPayer(l, req)
+	var fired <-chan struct{}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	start := time.Now()
+	_, replay, err := pay(ctx, func() { fired = proxy.HoldAt([]byte("commit\x00")) })
+	took := time.Since(start)
+	select {
+	case <-fired:
+	default:
+		t.Fatal("the payment's COMMIT was not held: the test did not do what it means to")
+	}
+	proxy.Restore()
+	if err != nil || replay != nil {
+		t.Fatalf("a payment whose COMMIT was answered after its deadline, the database there: %v (replay %+v) after %v; want paid", err, replay, took)
+	}
+	if took > time.Second+postgres.CommitResolveMin+500*time.Millisecond {
+		t.Fatalf("answered after %v: the question went on past its grace", took)
+	}
+	mustHaveMovedOnce(t, s, l, a)
+}
+
 // cutPayer returns pay, which claims key k-outcome and, before the
 // payment's own transaction, calls armed (the claim commits a transaction
 // of its own), then pays req.

@@ -208,6 +208,15 @@ const (
 	// CommitResolveMax bounds the search for a cut COMMIT's outcome when
 	// the caller's deadline is further away.
 	CommitResolveMax = 5 * time.Second
+	// CommitResolveMin is the least time the search is given, even past
+	// the caller's deadline: a COMMIT whose answer was cut off by the
+	// deadline itself (a server short of CPU sent it late) is usually
+	// settled in a millisecond by a database that is there, and its true
+	// outcome, a little late, serves the caller better than "unknown". It
+	// is the margin a Go client with a 2 s deadline leaves between the
+	// deadline it asks for and its own (http.PreferWait), so that such a
+	// client usually still hears the answer.
+	CommitResolveMin = 200 * time.Millisecond
 	// commitResolvePause is the longest pause between two questions.
 	commitResolvePause = 100 * time.Millisecond
 )
@@ -219,7 +228,7 @@ var errNotCommitted = errors.New("the connection was cut during COMMIT, and the 
 // resolveCommit learns the outcome of a transaction whose COMMIT got no
 // answer, by asking the database on another connection for the status of
 // its ID (pg_xact_status), again and again until the caller's deadline (at
-// most CommitResolveMax):
+// most CommitResolveMax, at least CommitResolveMin):
 //   - committed, from the server that gave the ID: success;
 //   - aborted or still in progress on a server started since (a crash:
 //     the transaction's session is gone), or an ID "in the future" (a
@@ -233,7 +242,11 @@ var errNotCommitted = errors.New("the connection was cut during COMMIT, and the 
 // What stays unknown at the deadline is returned as unknown (code
 // outcome_unknown): the request's idempotency key settles it.
 func (s *Store) resolveCommit(ctx context.Context, op string, id xactID, unknown error) error {
-	ctx, cancel := context.WithTimeout(ctx, CommitResolveMax)
+	budget := CommitResolveMax
+	if deadline, ok := ctx.Deadline(); ok {
+		budget = min(budget, max(time.Until(deadline), CommitResolveMin))
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), budget)
 	defer cancel()
 	notCommitted := &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the database was cut off during the commit, which did not happen", Err: errNotCommitted}
 	for attempt := 1; ; attempt++ {

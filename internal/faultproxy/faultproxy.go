@@ -22,7 +22,8 @@ type Proxy struct {
 	down    bool // cut: new connections are closed at once
 	stalled bool // stall: bytes stop flowing until Restore
 	resume  chan struct{}
-	trigger *trigger // CutAt: cut when a client sends this
+	trigger *trigger                   // CutAt, HoldAt: act when a client sends this
+	held    map[net.Conn]chan struct{} // HoldAt: connections whose answers wait, by their client side
 	conns   map[net.Conn]struct{}
 	wg      sync.WaitGroup
 }
@@ -63,6 +64,7 @@ func (p *Proxy) Stall() {
 type trigger struct {
 	pattern []byte
 	deliver bool
+	hold    bool // HoldAt: hold that connection's answers instead of cutting
 	fired   chan struct{}
 }
 
@@ -80,12 +82,31 @@ func (p *Proxy) CutAt(pattern []byte, deliver bool) <-chan struct{} {
 	return p.trigger.fired
 }
 
-// Restore ends a cut or a stall, and disarms a CutAt that has not fired.
+// HoldAt arms a one-time hold: when a client next sends bytes containing
+// pattern, the proxy delivers them, then holds the server's answers on
+// that one connection until Restore; every other connection, and new
+// ones, work on. For PostgreSQL, pattern []byte("commit\x00") makes a
+// COMMIT that the server carries out but whose answer comes too late: a
+// slow client, not a database away. The channel is closed when it has
+// fired.
+func (p *Proxy) HoldAt(pattern []byte) <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.trigger = &trigger{pattern: pattern, deliver: true, hold: true, fired: make(chan struct{})}
+	return p.trigger.fired
+}
+
+// Restore ends a cut, a stall or a hold, and disarms a CutAt or HoldAt
+// that has not fired.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = false
 	p.trigger = nil
+	for _, h := range p.held {
+		close(h)
+	}
+	p.held = nil
 	if p.stalled {
 		p.stalled = false
 		close(p.resume)
@@ -123,8 +144,8 @@ func (p *Proxy) accept() {
 		}
 		p.track(c, up)
 		p.wg.Add(2)
-		go p.pipe(c, up, false)
-		go p.pipe(up, c, true)
+		go p.pipe(c, up, false, c)
+		go p.pipe(up, c, true, c)
 	}
 }
 
@@ -136,9 +157,10 @@ func (p *Proxy) track(cs ...net.Conn) {
 	}
 }
 
-// pipe copies src to dst in chunks, waiting while the proxy is stalled;
-// toServer pipes look out for an armed CutAt.
-func (p *Proxy) pipe(dst, src net.Conn, toServer bool) {
+// pipe copies src to dst in chunks, waiting while the proxy is stalled
+// or, from the server, while client's connection is held; toServer pipes
+// look out for an armed CutAt or HoldAt.
+func (p *Proxy) pipe(dst, src net.Conn, toServer bool, client net.Conn) {
 	defer p.wg.Done()
 	defer func() {
 		dst.Close()
@@ -154,15 +176,29 @@ func (p *Proxy) pipe(dst, src net.Conn, toServer bool) {
 		if n > 0 {
 			p.mu.Lock()
 			stalled, resume, tr := p.stalled, p.resume, p.trigger
+			held := p.held[client]
 			if tr != nil && (!toServer || !bytes.Contains(buf[:n], tr.pattern)) {
 				tr = nil
 			}
 			if tr != nil {
 				p.trigger = nil
+				if tr.hold {
+					if p.held == nil {
+						p.held = map[net.Conn]chan struct{}{}
+					}
+					p.held[client] = make(chan struct{})
+				}
 			}
 			p.mu.Unlock()
 			if stalled {
 				<-resume
+			}
+			if held != nil && !toServer {
+				<-held
+			}
+			if tr != nil && tr.hold {
+				close(tr.fired)
+				tr = nil
 			}
 			if tr != nil {
 				if tr.deliver {
