@@ -12,3 +12,8 @@ import (
 func (s *Store) WriteIntentBatch(ctx context.Context, batch []*pw.Intent) ([]groupcommit.Result[*pw.Intent], error) {
 	return s.writeIntentBatch(ctx, batch)
 }
+
+// WriteClaimBatch writes one group commit of claims at once.
+func (s *Store) WriteClaimBatch(ctx context.Context, batch []*pw.IdempotencyRecord) ([]groupcommit.Result[bool], error) {
+	return s.writeClaimBatch(ctx, batch)
+}

@@ -62,6 +62,35 @@ func TestIdempotency_ClaimTakeoverRelease(t *testing.T) {
 	}
 }
 
+// TestIdempotency_ClaimBatch: one group commit of claims inserts each new
+// key once, for the first of its claims in the batch; a key that exists
+// already is not claimed by it (ClaimIdempotency then reads or takes it
+// over one key at a time), and keeps its owner.
+func TestIdempotency_ClaimBatch(t *testing.T) {
+	ctx := context.Background()
+	s := MustOpen(t)
+	if got, err := s.ClaimIdempotency(ctx, newRecord("old", "tok-old", at(0)), at(-60)); err != nil || got != nil {
+		t.Fatalf("claim of the existing key = %+v, %v", got, err)
+	}
+	batch := []*pw.IdempotencyRecord{newRecord("new", "tok-a", at(1)), newRecord("new", "tok-b", at(1)),
+		newRecord("old", "tok-c", at(1)), newRecord("other", "tok-d", at(1))}
+	rs, err := s.WriteClaimBatch(ctx, batch)
+	if err != nil || len(rs) != 4 {
+		t.Fatalf("the batch: %v, %v", rs, err)
+	}
+	for i, want := range []bool{true, false, false, true} {
+		if rs[i].Value != want || rs[i].Err != nil {
+			t.Errorf("claim %d (%s, %s): %+v, want inserted=%v", i, batch[i].Key, batch[i].Token, rs[i], want)
+		}
+	}
+	for key, token := range map[string]string{"new": "tok-a", "old": "tok-old", "other": "tok-d"} {
+		got, err := s.ClaimIdempotency(ctx, newRecord(key, "tok-later", at(2)), at(-58))
+		if err != nil || got == nil || got.Token != token {
+			t.Errorf("key %s afterwards: %+v, %v; want held by %s", key, got, err, token)
+		}
+	}
+}
+
 // TestIdempotency_Done marks keys done through Tx.Write, as the ledger does
 // in the transaction that moves the money.
 func TestIdempotency_Done(t *testing.T) {

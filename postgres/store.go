@@ -58,8 +58,9 @@ type Options struct {
 type Store struct {
 	pool    *pgxpool.Pool
 	schema  string
-	intentQ *groupcommit.Queue[*pw.Intent, *pw.Intent] // intents waiting for their group commit
-	owner   *leaseOwner                                // this store's identity as a holder of idempotency leases
+	intentQ *groupcommit.Queue[*pw.Intent, *pw.Intent]      // intents waiting for their group commit
+	claimQ  *groupcommit.Queue[*pw.IdempotencyRecord, bool] // new keys' claims waiting for theirs
+	owner   *leaseOwner                                     // this store's identity as a holder of idempotency leases
 }
 
 var _ pw.Store = (*Store)(nil)
@@ -113,6 +114,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	s := &Store{pool: pool, schema: opts.Schema, owner: newLeaseOwner()}
 	s.intentQ = s.newIntentQueue()
+	s.claimQ = s.newClaimQueue()
 	if err := s.Migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
