@@ -116,43 +116,28 @@ func (s *Store) writeClaimBatch(ctx context.Context, batch []*pw.IdempotencyReco
 		created[i], locked[i] = r.CreatedAt, r.LockedAt
 	}
 	won := make(map[string]bool, n)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var b pgx.Batch
-		b.Queue("SET LOCAL synchronous_commit TO OFF")
-		b.Queue(`INSERT INTO idempotency
-				(principal, key, fingerprint, token, state, status, body, created_at, locked_at, owner)
-			SELECT u.principal, u.key, u.fingerprint, u.token, 'in_flight', 0, NULL, u.created_at, u.locked_at, $7
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
-				WITH ORDINALITY AS u(principal, key, fingerprint, token, created_at, locked_at, n)
-			ORDER BY u.n
-			ON CONFLICT (principal, key) DO NOTHING
-			RETURNING token`, principals, keys, fingerprints, tokens, created, locked, s.owner.id)
-		br := tx.SendBatch(ctx, &b)
-		if _, err := br.Exec(); err != nil {
-			br.Close()
-			return err
-		}
+	err := s.leaseStatement(ctx, func(br pgx.BatchResults) error {
 		rows, err := br.Query()
 		if err != nil {
-			br.Close()
 			return err
 		}
+		defer rows.Close()
 		for rows.Next() {
 			var token string
 			if err := rows.Scan(&token); err != nil {
-				rows.Close()
-				br.Close()
 				return err
 			}
 			won[token] = true
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			br.Close()
-			return err
-		}
-		return br.Close()
-	})
+		return rows.Err()
+	}, `INSERT INTO idempotency
+			(principal, key, fingerprint, token, state, status, body, created_at, locked_at, owner)
+		SELECT u.principal, u.key, u.fingerprint, u.token, 'in_flight', 0, NULL, u.created_at, u.locked_at, $7
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
+			WITH ORDINALITY AS u(principal, key, fingerprint, token, created_at, locked_at, n)
+		ORDER BY u.n
+		ON CONFLICT (principal, key) DO NOTHING
+		RETURNING token`, principals, keys, fingerprints, tokens, created, locked, s.owner.id)
 	if err != nil {
 		return nil, err
 	}
@@ -193,24 +178,31 @@ func (s *Store) DeleteIdempotencyBefore(ctx context.Context, t time.Time) (int64
 // for one flush, its batch's, instead of two.
 func (s *Store) leaseExec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	var tag pgconn.CommandTag
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.leaseStatement(ctx, func(br pgx.BatchResults) error {
+		var err error
+		tag, err = br.Exec()
+		return err
+	}, sql, args...)
+	return tag, err
+}
+
+// leaseStatement runs one statement as leaseExec does, and read takes its
+// result.
+func (s *Store) leaseStatement(ctx context.Context, read func(pgx.BatchResults) error, sql string, args ...any) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var b pgx.Batch
 		b.Queue("SET LOCAL synchronous_commit TO OFF")
 		b.Queue(sql, args...)
 		br := tx.SendBatch(ctx, &b)
-		if _, err := br.Exec(); err != nil {
-			br.Close()
-			return err
+		_, err := br.Exec()
+		if err == nil {
+			err = read(br)
 		}
-		t, err := br.Exec()
-		if err != nil {
-			br.Close()
-			return err
+		if cerr := br.Close(); err == nil {
+			err = cerr
 		}
-		tag = t
-		return br.Close()
+		return err
 	})
-	return tag, err
 }
 
 // A process that holds idempotency leases beats: it stamps its row in
