@@ -39,9 +39,9 @@ func (s *hookedStore) Update(ctx context.Context, fn func(ctx context.Context, t
 func stall(ctx context.Context) { <-ctx.Done() }
 
 // deadlineLedger opens a ledger over a hooked SQLite store with a bank and
-// a user account; pay pays the user 5 EUR within d (none if 0) and reports
-// its error and when it was answered.
-func deadlineLedger(t *testing.T) (s *hookedStore, l *ledger.Ledger, user *pw.Account, pay func(d time.Duration) (error, time.Duration)) {
+// a user account; pay pays the user 5 EUR within d (none if 0) and returns
+// its answer.
+func deadlineLedger(t *testing.T) (s *hookedStore, l *ledger.Ledger, user *pw.Account, pay func(d time.Duration) answer) {
 	t.Helper()
 	inner, err := sqlite.Open(filepath.Join(t.TempDir(), "deadline.db"), sqlite.Options{})
 	if err != nil {
@@ -59,7 +59,7 @@ func deadlineLedger(t *testing.T) (s *hookedStore, l *ledger.Ledger, user *pw.Ac
 	if user, err = l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"}); err != nil {
 		t.Fatal(err)
 	}
-	pay = func(d time.Duration) (error, time.Duration) {
+	pay = func(d time.Duration) answer {
 		ctx, cancel := context.Background(), context.CancelFunc(func() {})
 		if d > 0 {
 			ctx, cancel = context.WithTimeout(ctx, d)
@@ -67,7 +67,7 @@ func deadlineLedger(t *testing.T) (s *hookedStore, l *ledger.Ledger, user *pw.Ac
 		defer cancel()
 		start := time.Now()
 		_, err := l.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: user.ID, Amount: 5, Currency: "EUR"})
-		return err, time.Since(start)
+		return answer{err, time.Since(start)}
 	}
 	return s, l, user, pay
 }
@@ -76,17 +76,17 @@ func deadlineLedger(t *testing.T) (s *hookedStore, l *ledger.Ledger, user *pw.Ac
 // transaction waits for a gate, starts the payments of deadlines ds, which
 // queue behind it, then opens the gate, so that they are committed in one
 // batch, whose transaction runs then hooks. It returns their answers.
-func inOneBatch(t *testing.T, s *hookedStore, pay func(time.Duration) (error, time.Duration), ds []time.Duration, then ...func(context.Context)) []chan answer {
+func inOneBatch(t *testing.T, s *hookedStore, pay func(time.Duration) answer, ds []time.Duration, then ...func(context.Context)) []chan answer {
 	t.Helper()
 	gate, held := make(chan struct{}), make(chan struct{})
 	s.hooks = append([]func(context.Context){func(context.Context) { close(held); <-gate }}, then...)
 	first := make(chan answer, 1)
-	go func() { err, took := pay(0); first <- answer{err, took} }()
+	go func() { first <- pay(0) }()
 	<-held
 	out := make([]chan answer, len(ds))
 	for i, d := range ds {
 		out[i] = make(chan answer, 1)
-		go func() { err, took := pay(d); out[i] <- answer{err, took} }()
+		go func() { out[i] <- pay(d) }()
 	}
 	time.Sleep(100 * time.Millisecond) // they queue behind the held batch
 	close(gate)
@@ -128,8 +128,8 @@ func TestAStalledBatchAnswersEachCallerByItsOwnDeadline(t *testing.T) {
 		t.Fatalf("the caller with 2.5 s, the store stalled again: %v", late.err)
 	}
 	mustHold(t, l, user, 5) // the payment that held the slot, and neither of the two
-	if err, _ := pay(time.Second); err != nil {
-		t.Fatalf("a payment once the store answers again: %v", err)
+	if a := pay(time.Second); a.err != nil {
+		t.Fatalf("a payment once the store answers again: %v", a.err)
 	}
 	mustHold(t, l, user, 10)
 }
