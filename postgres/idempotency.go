@@ -32,26 +32,29 @@ func (s *Store) ClaimIdempotency(ctx context.Context, rec *pw.IdempotencyRecord,
 	}
 	// A new key (nearly every request) is claimed in a group commit with
 	// the others arriving meanwhile; a key that exists already goes on
-	// below, one statement at a time.
+	// below, one statement at a time, from the takeover (the group commit
+	// was its insert).
 	if inserted, err := s.claimQ.Do(ctx, rec); err != nil {
 		return nil, mapError(ctx, op, err)
 	} else if inserted {
 		return nil, nil
 	}
-	for range ClaimAttemptsMax {
+	for attempt := range ClaimAttemptsMax {
 		if err := s.owner.alive(ctx, s); err != nil {
 			return nil, mapError(ctx, op, err)
 		}
-		tag, err := s.leaseExec(ctx, `INSERT INTO idempotency
-				(principal, key, fingerprint, token, state, status, body, created_at, locked_at, owner)
-			VALUES ($1, $2, $3, $4, 'in_flight', 0, NULL, $5, $6, $7)
-			ON CONFLICT (principal, key) DO NOTHING`,
-			rec.Principal, rec.Key, rec.Fingerprint, rec.Token, rec.CreatedAt, rec.LockedAt, s.owner.id)
-		if err != nil {
-			return nil, mapError(ctx, op, err)
-		}
-		if tag.RowsAffected() == 1 {
-			return nil, nil
+		if attempt > 0 {
+			tag, err := s.leaseExec(ctx, `INSERT INTO idempotency
+					(principal, key, fingerprint, token, state, status, body, created_at, locked_at, owner)
+				VALUES ($1, $2, $3, $4, 'in_flight', 0, NULL, $5, $6, $7)
+				ON CONFLICT (principal, key) DO NOTHING`,
+				rec.Principal, rec.Key, rec.Fingerprint, rec.Token, rec.CreatedAt, rec.LockedAt, s.owner.id)
+			if err != nil {
+				return nil, mapError(ctx, op, err)
+			}
+			if tag.RowsAffected() == 1 {
+				return nil, nil
+			}
 		}
 		// The owner of a stale lease died before committing (a commit would
 		// have marked the key done in the same transaction), so its request
@@ -63,7 +66,7 @@ func (s *Store) ClaimIdempotency(ctx context.Context, rec *pw.IdempotencyRecord,
 		// a crash, a retry need not wait the lease's minute. Taking over
 		// from an owner that is in fact alive is safe too: its batch checks
 		// its token under the row's lock and posts nothing once it changed.
-		tag, err = s.leaseExec(ctx, `UPDATE idempotency SET token = $3, locked_at = $4, owner = $7
+		tag, err := s.leaseExec(ctx, `UPDATE idempotency SET token = $3, locked_at = $4, owner = $7
 			WHERE principal = $1 AND key = $2 AND fingerprint = $5 AND state = 'in_flight'
 				AND (locked_at < $6 OR (owner <> '' AND NOT EXISTS (SELECT 1 FROM lease_owners o
 					WHERE o.id = idempotency.owner AND o.seen_at > now() - make_interval(secs => $8))))`,
