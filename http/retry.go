@@ -141,13 +141,24 @@ func lastError(err error, unseen bool) error {
 			Message: "no answer came, and the request may have been applied; retry with the same Idempotency-Key to learn the outcome",
 			Err:     errors.Join(pw.ErrCommitUnknown, err)}
 	}
-	switch pe.Code {
-	case pw.EBUSY, pw.EUNAVAILABLE, pw.EMAINTENANCE, pw.ERATELIMITED:
+	if refusedBeforeItsKey(pe.Code) {
 		return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client", Retry: pe.Retry,
 			Message: "an earlier attempt may have been applied, and the last was refused before the server looked at its key; retry with the same Idempotency-Key to learn the outcome",
 			Err:     errors.Join(pw.ErrCommitUnknown, err)}
 	}
 	return err
+}
+
+// refusedBeforeItsKey reports whether code is a refusal that the server
+// answers before it looks at a request's Idempotency-Key (busy,
+// unavailable, maintenance, rate-limited): it moved nothing, and says
+// nothing of an earlier attempt with the same key.
+func refusedBeforeItsKey(code string) bool {
+	switch code {
+	case pw.EBUSY, pw.EUNAVAILABLE, pw.EMAINTENANCE, pw.ERATELIMITED:
+		return true
+	}
+	return false
 }
 
 // The server is told each attempt's deadline (Prefer: wait=N, RFC 7240),
@@ -182,8 +193,7 @@ func Retryable(err error) bool {
 	if !errors.As(err, &pe) {
 		return true // transport failure: no answer came
 	}
-	switch pe.Code {
-	case pw.EBUSY, pw.EUNAVAILABLE, pw.EMAINTENANCE, pw.ERATELIMITED, pw.EIDEMINUSE:
+	if refusedBeforeItsKey(pe.Code) || pe.Code == pw.EIDEMINUSE {
 		return true
 	}
 	// A commit cut as it was sent (504 outcome_unknown, "outcome":
