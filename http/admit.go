@@ -117,8 +117,14 @@ func setRateLimitHeaders(h http.Header, q admission.Quota) {
 func ceilSeconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
 
 // PreferWaitMax bounds the wait a client may ask for; longer asks are
-// simply capped by the class's deadline anyway.
-const PreferWaitMax = time.Hour
+// simply capped by the class's deadline anyway. PreferWaitMin is the
+// least: wait=0 asks for an answer at once, which is what a deadline this
+// short gives (a payment that cannot start at once hears busy), not for
+// the class's default as if nothing were asked.
+const (
+	PreferWaitMax = time.Hour
+	PreferWaitMin = time.Microsecond
+)
 
 // preference is what a request's Prefer header (RFC 7240) asks.
 type preference struct {
@@ -127,19 +133,28 @@ type preference struct {
 }
 
 // parsePrefer reads the Prefer preferences the server honours; others are
-// ignored, as RFC 7240 requires. wait may be fractional ("wait=0.5").
+// ignored, as RFC 7240 requires. wait may be fractional ("wait=0.5"). As
+// RFC 7240 (section 2) says, only the first instance of a preference
+// counts, in whichever Prefer header it comes, and a preference's
+// parameters (after ";") are ignored, not a reason to ignore it.
 func parsePrefer(values []string) preference {
 	var p preference
+	seen := map[string]bool{}
 	for _, v := range values {
 		for _, item := range strings.Split(v, ",") {
+			item, _, _ = strings.Cut(item, ";")
 			name, val, _ := strings.Cut(strings.TrimSpace(item), "=")
 			name, val = strings.ToLower(strings.TrimSpace(name)), strings.Trim(strings.TrimSpace(val), `"`)
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
 			switch name {
 			case "respond-async":
 				p.async = true
 			case "wait":
-				if f, err := strconv.ParseFloat(val, 64); err == nil && f > 0 && !math.IsInf(f, 0) {
-					p.wait = min(PreferWaitMax, time.Duration(f*float64(time.Second)))
+				if f, err := strconv.ParseFloat(val, 64); err == nil && f >= 0 { // NaN is neither
+					p.wait = max(PreferWaitMin, time.Duration(min(f, PreferWaitMax.Seconds())*float64(time.Second)))
 				}
 			}
 		}

@@ -642,3 +642,29 @@ func TestTheSettlerWaitsForCapacityNotForIntents(t *testing.T) {
 		t.Fatalf("the settler made %d passes in %d poll intervals, while 20 intents were accepted and it had no room", passes, polls)
 	}
 }
+
+// TestPreferWaitIsReadAsRFC7240Says: a client's deadline (Prefer: wait)
+// holds when it is 0 (an answer at once, not the class's default as if
+// nothing were asked) and when a later instance asks more (only the first
+// instance of a preference counts, RFC 7240 section 2). Here the one slot
+// is held and the class's deadline is 30 s: a deadline kept is a 503 at
+// once. Before 2026-11-28 both forms got the 30 s.
+func TestPreferWaitIsReadAsRFC7240Says(t *testing.T) {
+	env, _, w, held := mustOpenOneSlotEnv(t, 8)
+	defer held.Done(nil)
+	for i, prefer := range []string{"wait=0.005", "wait=0", "wait=0.000", "wait=0.005, wait=30", "wait=0.005;x=1"} {
+		got := make(chan int, 1)
+		go func() {
+			got <- env.Do(t, "POST", "/v1/transfers", transferBody(w, 1),
+				map[string]string{"Idempotency-Key": fmt.Sprint("prefer-", i), "Prefer": prefer}).Status
+		}()
+		select {
+		case st := <-got:
+			if st != http.StatusServiceUnavailable {
+				t.Errorf("Prefer: %s: %d, want 503 busy", prefer, st)
+			}
+		case <-time.After(time.Second):
+			t.Fatalf("Prefer: %s: no answer after 1 s: the client's deadline was not kept", prefer)
+		}
+	}
+}
