@@ -98,6 +98,8 @@ type IntentStore interface {
 	CreateIntent(ctx context.Context, in *Intent) (existing *Intent, err error)
 	// Intent reads one: not_found.
 	Intent(ctx context.Context, id string) (*Intent, error)
+	// IntentByKey reads principal's intent with idempotency key: not_found.
+	IntentByKey(ctx context.Context, principal, key string) (*Intent, error)
 	// PendingIntents lists pending intents with ID > after, in ID
 	// (acceptance) order.
 	PendingIntents(ctx context.Context, after string, limit int) ([]*Intent, error)

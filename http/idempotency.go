@@ -78,7 +78,8 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, rt *Rou
 		return
 	}
 	ikey := pw.IdempotencyKey{Principal: p.String(), Key: key}
-	claim, replay, err := s.ledger.BeginIdempotent(r.Context(), ikey, Fingerprint(r.Method, r.URL.Path, body))
+	fingerprint := Fingerprint(r.Method, r.URL.Path, body)
+	claim, replay, err := s.ledger.BeginIdempotent(r.Context(), ikey, fingerprint)
 	if err != nil {
 		Error(w, r, err)
 		return
@@ -86,6 +87,13 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, rt *Rou
 	if replay != nil {
 		s.writeReplay(w, r, rt, replay)
 		return
+	}
+	if rt.Async {
+		if err := s.pendingIntentRefuses(r.Context(), ikey, fingerprint); err != nil {
+			s.release(r.Context(), claim)
+			Error(w, r, err)
+			return
+		}
 	}
 
 	ctx := r.Context()

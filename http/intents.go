@@ -61,6 +61,7 @@ const (
 const (
 	SurgeAccepted      = "accepted"       // written as a new intent: 202
 	SurgeFound         = "found"          // its key's intent was there already: 202 with it
+	SurgeReplayed      = "replayed"       // its key had finished already: the remembered answer
 	SurgeRejected      = "rejected"       // the request itself was refused (invalid, not allowed, key reused)
 	SurgeCheckFailed   = "check_failed"   // the payment's checks could not be made (the store failed or was slow)
 	SurgeWritersBusy   = "writers_busy"   // IntentWritersMax intents were being written: the 503 stands
@@ -70,7 +71,7 @@ const (
 )
 
 // SurgeQueueResults lists the results above.
-var SurgeQueueResults = []string{SurgeAccepted, SurgeFound, SurgeRejected, SurgeCheckFailed, SurgeWritersBusy, SurgeFull, SurgeWriteFailed, SurgeCommitUnknown}
+var SurgeQueueResults = []string{SurgeAccepted, SurgeFound, SurgeReplayed, SurgeRejected, SurgeCheckFailed, SurgeWritersBusy, SurgeFull, SurgeWriteFailed, SurgeCommitUnknown}
 
 // paymentAuthorizer is the Guard's check of a payment without moving it
 // (auth.Guard.AuthorizePayment).
@@ -114,11 +115,40 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 		Error(w, r, busy) // the surge queue writes as fast as it can: the original refusal stands
 		return
 	}
+	p, _ := pw.PrincipalFromContext(r.Context())
+	fingerprint := Fingerprint(r.Method, r.URL.Path, body)
+	// The key's history counts first, as it does for a payment run now
+	// (whose replay comes before any check): a key already used for
+	// another request is refused, and a finished one answers what it
+	// answered then. Until 2026-11-28 the surge queue looked only at its
+	// own intents: a paid key's retry was accepted again (202 instead of
+	// its 201), and a key reused for another payment was accepted, to fail
+	// later, instead of refused at once.
+	switch rec, err := s.ledger.LookupIdempotent(r.Context(), pw.IdempotencyKey{Principal: p.String(), Key: key}); {
+	case err != nil:
+		result = SurgeCheckFailed // the store did not answer: not the client's doing
+		Error(w, r, err)
+		return
+	case rec != nil && rec.Fingerprint != fingerprint:
+		Error(w, r, pw.Errorf(pw.EIDEMREUSED, "this Idempotency-Key was used for a different request"))
+		return
+	case rec != nil && rec.State == pw.IdempotencyDone:
+		result = SurgeReplayed
+		s.writeReplay(w, r, rt, rec)
+		return
+	}
 	// Nothing is accepted that could not be paid by this principal: the
 	// checks a payment meets (who may move money, whose account, a
 	// step-up) are made now, with the request's credentials and MFA code,
 	// and their answer is the answer (TestTheSurgeQueueAuthorizesWhenItAccepts).
 	// They come after the slot, so that a refusal costs no store reads.
+	// A step-up's code comes with the retry that answers the challenge,
+	// as on the synchronous path (moneyRoute); until 2026-11-28 it was not
+	// passed on, and a payment above the step-up threshold could never be
+	// queued: every retry was refused mfa_required and sent a new code.
+	if code := r.Header.Get(HeaderMFACode); code != "" {
+		r = r.WithContext(auth.NewContextWithMFACode(r.Context(), code))
+	}
 	if a, ok := s.ledger.(paymentAuthorizer); ok {
 		if err := a.AuthorizePayment(r.Context(), req); err != nil {
 			if StatusCode(pw.ErrorCode(err)) >= 500 {
@@ -128,10 +158,11 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 			return
 		}
 	}
-	p, _ := pw.PrincipalFromContext(r.Context())
+	// A key in flight with this request (a synchronous try still running)
+	// is accepted: whichever runs first pays, the other replays its answer.
 	now := s.now().UTC().Truncate(time.Microsecond)
 	in := &pw.Intent{ID: pw.NewID(pw.PrefixIntent, now), Principal: p.String(), IdempotencyKey: key,
-		Fingerprint: Fingerprint(r.Method, r.URL.Path, body), Body: body, Status: pw.IntentPending,
+		Fingerprint: fingerprint, Body: body, Status: pw.IntentPending,
 		CreatedAt: now, UpdatedAt: now, Authorized: true}
 	// The write goes on if the client leaves (it is the client's payment;
 	// a retry with its key finds it), but not past the request's deadline:
@@ -160,6 +191,7 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 		return
 	}
 	result = SurgeAccepted
+	s.sawPendingIntents()
 	if existing != nil {
 		if existing.Fingerprint != in.Fingerprint {
 			result = SurgeRejected
@@ -210,9 +242,11 @@ func (s *Server) RunIntents(ctx context.Context) {
 }
 
 // SettleIntents makes one pass over the pending intents, oldest first,
-// and returns how many it settled. It stops at the first intent that
-// cannot be settled now (capacity), so that later ones do not overtake it
-// by much.
+// and returns how many it settled. Intents from one account settle one
+// after another, in the order they were accepted; those of different
+// accounts at once. It stops at the first intent that cannot be settled
+// now (capacity, or a read-only maintenance window), so that later ones
+// do not overtake it by much.
 func (s *Server) SettleIntents(ctx context.Context) (int, error) {
 	settled, _, err := s.settlePass(ctx)
 	return settled, err
@@ -221,9 +255,16 @@ func (s *Server) SettleIntents(ctx context.Context) (int, error) {
 // settlePass is SettleIntents, and says whether the pass stopped at an
 // intent that could not be settled now.
 func (s *Server) settlePass(ctx context.Context) (settled int, busy bool, err error) {
+	if s.readOnly() {
+		s.sawPendingIntents() // unread, they may be there
+		return 0, true, nil
+	}
 	pending, err := s.intents.PendingIntents(ctx, "", IntentBatchMax)
 	if err != nil {
 		return 0, false, err
+	}
+	if len(pending) > 0 {
+		s.sawPendingIntents()
 	}
 	var mu sync.Mutex
 	stop := false
@@ -238,7 +279,7 @@ func (s *Server) settlePass(ctx context.Context) (settled int, busy bool, err er
 	}
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
-	for _, in := range pending {
+	for _, run := range bySource(pending) {
 		mu.Lock()
 		halt := stop
 		mu.Unlock()
@@ -249,13 +290,21 @@ func (s *Server) settlePass(ctx context.Context) (settled int, busy bool, err er
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			err := s.settle(ctx, in)
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil {
-				settled++
-			} else {
-				stop = true
+			for _, in := range run {
+				mu.Lock()
+				halt := stop
+				mu.Unlock()
+				if halt {
+					return
+				}
+				err := s.settle(ctx, in)
+				mu.Lock()
+				if err == nil {
+					settled++
+				} else {
+					stop = true // and the account's later intents wait for the next pass
+				}
+				mu.Unlock()
 			}
 		}()
 	}
@@ -263,10 +312,91 @@ func (s *Server) settlePass(ctx context.Context) (settled int, busy bool, err er
 	return settled, stop, nil
 }
 
+// bySource splits intents (in acceptance order) into runs by the account
+// they pay from, each run in acceptance order, the runs in the order of
+// their first intent. Only one account's own intents compete for its
+// money: settled at once, as they were until 2026-11-28, a later payment
+// could take the balance an earlier one needed (of forty intents of 10
+// from an account holding 100, the newest was paid and the oldest refused
+// insufficient_funds). An intent whose body cannot be read is a run of its
+// own (settle fails it).
+func bySource(intents []*pw.Intent) [][]*pw.Intent {
+	var runs [][]*pw.Intent
+	at := make(map[string]int, len(intents))
+	for _, in := range intents {
+		var req struct {
+			FromAccount string `json:"from_account"`
+		}
+		if err := json.Unmarshal(in.Body, &req); err != nil || req.FromAccount == "" {
+			runs = append(runs, []*pw.Intent{in})
+			continue
+		}
+		i, ok := at[req.FromAccount]
+		if !ok {
+			i = len(runs)
+			at[req.FromAccount] = i
+			runs = append(runs, nil)
+		}
+		runs[i] = append(runs[i], in)
+	}
+	return runs
+}
+
+// IntentsSeenWindow is how long after intents were last known pending (one
+// accepted here, or found by a settling pass, which runs at least every
+// IntentPollInterval while they are) a payment run now still asks whether
+// its key has one (pendingIntentRefuses).
+const IntentsSeenWindow = 4 * IntentPollInterval
+
+func (s *Server) sawPendingIntents() { s.intentsSeen.Store(s.now().UnixNano()) }
+
+// intentsMayBePending says whether intents may be pending, in this process
+// or another sharing the store: outside surges, payments pay no look-up.
+func (s *Server) intentsMayBePending() bool {
+	seen := s.intentsSeen.Load()
+	return seen != 0 && s.now().UnixNano()-seen < int64(IntentsSeenWindow)
+}
+
+// pendingIntentRefuses is the check a payment run now makes, after it
+// claimed its key, against an intent pending under the same key, which the
+// ledger does not know of until it settles: another request under it is
+// idempotency_key_reused, as it would be had the intent been paid first.
+// The same request goes on: whichever runs first pays, and the other
+// replays its answer. Until 2026-11-28 nothing looked, the payment run now
+// was paid, and the intent its client had been told was accepted failed
+// later. The look is made only while intents may be pending; one accepted
+// by another process less than a settling pass ago is not seen.
+func (s *Server) pendingIntentRefuses(ctx context.Context, key pw.IdempotencyKey, fingerprint string) error {
+	if s.intents == nil || !s.intentsMayBePending() {
+		return nil
+	}
+	in, err := s.intents.IntentByKey(ctx, key.Principal, key.Key)
+	switch {
+	case pw.ErrorCode(err) == pw.ENOTFOUND:
+		return nil
+	case err != nil:
+		return err
+	case in.Status == pw.IntentPending && in.Fingerprint != fingerprint:
+		return pw.Errorf(pw.EIDEMREUSED, "this Idempotency-Key was used for a different request")
+	}
+	return nil
+}
+
+// readOnly says whether a read-only maintenance window is on: then the
+// settler moves no money either, as no money-moving route does (admit).
+// Until 2026-11-28 only the routes looked, and intents accepted before a
+// window were paid during it.
+func (s *Server) readOnly() bool {
+	return s.maintenance != nil && s.maintenance.ReadOnly() != nil
+}
+
 // settle settles one intent through the ledger under the request's own
 // idempotency key, so that it posts at most once whoever else (a client
 // retrying synchronously, another process's settler) runs the same key.
 func (s *Server) settle(ctx context.Context, in *pw.Intent) error {
+	if s.readOnly() {
+		return errNotNow // a window began during the pass
+	}
 	ctx, cancel := context.WithTimeout(ctx, IntentSettleTimeout)
 	defer cancel()
 	if s.admission != nil {

@@ -33,6 +33,9 @@ type Ledger interface {
 	BeginIdempotent(ctx context.Context, key pw.IdempotencyKey, fingerprint string) (claim, replay *pw.IdempotencyRecord, err error)
 	// ReleaseIdempotent frees claim after a request that committed nothing.
 	ReleaseIdempotent(ctx context.Context, claim *pw.IdempotencyRecord)
+	// LookupIdempotent returns key's record (in flight or done) without
+	// claiming it; nil when the key is unused.
+	LookupIdempotent(ctx context.Context, key pw.IdempotencyKey) (*pw.IdempotencyRecord, error)
 }
 
 // Timeouts of the *http.Server built by NewHTTPServer. WriteTimeout bounds
@@ -125,6 +128,7 @@ type Server struct {
 	settled       *notifier // wakes intent event streams when an intent settles
 	wakeSettler   chan struct{}
 	intentWriters chan struct{} // IntentWritersMax slots for intents being written
+	intentsSeen   atomic.Int64  // unix ns when intents were last known pending (intentsMayBePending)
 }
 
 // NewServer returns a server over cfg's dependencies. It panics when a

@@ -106,6 +106,12 @@ func (s *Store) Intent(ctx context.Context, id string) (*pw.Intent, error) {
 	return in, mapError(ctx, "postgres.Intent", err)
 }
 
+// IntentByKey implements peakwallet.IntentStore.
+func (s *Store) IntentByKey(ctx context.Context, principal, key string) (*pw.Intent, error) {
+	in, err := scanIntent(s.pool.QueryRow(ctx, "SELECT "+intentColumns+" FROM intents WHERE principal = $1 AND key = $2", principal, key))
+	return in, mapError(ctx, "postgres.IntentByKey", err)
+}
+
 // PendingIntents implements peakwallet.IntentStore.
 func (s *Store) PendingIntents(ctx context.Context, after string, limit int) ([]*pw.Intent, error) {
 	const op = "postgres.PendingIntents"

@@ -128,6 +128,12 @@ func (s *Store) Intent(ctx context.Context, id string) (*pw.Intent, error) {
 	return in, mapError("sqlite.Intent", err)
 }
 
+// IntentByKey implements peakwallet.IntentStore.
+func (s *Store) IntentByKey(ctx context.Context, principal, key string) (*pw.Intent, error) {
+	in, err := scanIntent(s.read.QueryRowContext(ctx, "SELECT "+intentColumns+" FROM intents WHERE principal = ? AND key = ?", principal, key))
+	return in, mapError("sqlite.IntentByKey", err)
+}
+
 // PendingIntents implements peakwallet.IntentStore.
 func (s *Store) PendingIntents(ctx context.Context, after string, limit int) ([]*pw.Intent, error) {
 	const op = "sqlite.PendingIntents"

@@ -185,6 +185,16 @@ func testIntentsCreateOnce(t *testing.T, open Opener) {
 	if _, err := s.Intent(ctx, pw.NewID(pw.PrefixIntent, now)); pw.ErrorCode(err) != pw.ENOTFOUND {
 		t.Fatalf("missing intent: %v", err)
 	}
+	// By key, scoped to the principal too.
+	if got, err := s.IntentByKey(ctx, "merchant:m1", "k1"); err != nil || got.ID != in.ID {
+		t.Fatalf("by key: %+v, %v; want %s", got, err, in.ID)
+	}
+	if got, err := s.IntentByKey(ctx, "merchant:m2", "k1"); err != nil || got.ID != unchecked.ID {
+		t.Fatalf("the other principal's by key: %+v, %v; want %s", got, err, unchecked.ID)
+	}
+	if _, err := s.IntentByKey(ctx, "merchant:m3", "k1"); pw.ErrorCode(err) != pw.ENOTFOUND {
+		t.Fatalf("a key without an intent: %v", err)
+	}
 }
 
 func testIntentsPendingInOrder(t *testing.T, open Opener) {

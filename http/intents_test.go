@@ -1,0 +1,220 @@
+package http_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
+	pwhttp "github.com/peakwallet/peakwallet/http"
+)
+
+// holdPaymentSlot takes the one payment slot of secSurgeEnv's controller,
+// so that every payment finds the server busy until the returned func is
+// called.
+func holdPaymentSlot(t *testing.T, ctrl *admission.Controller) func() {
+	t.Helper()
+	held, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := false
+	release := func() {
+		if !done {
+			done = true
+			held.Done(nil)
+		}
+	}
+	t.Cleanup(release)
+	return release
+}
+
+func paymentBody(from, to string, amount int64) string {
+	return fmt.Sprintf(`{"from_account":%q,"to_account":%q,"amount":%d,"currency":"EUR"}`, from, to, amount)
+}
+
+// TestAStepUpPaymentIsQueuedWithItsCode: a payment above the step-up
+// threshold, repeated with a valid MFA-Code as the challenge asks, is
+// accepted by the surge queue (202), as it is paid when the server has
+// room. Before 2026-11-28 the queue did not pass the code on: the answer
+// was mfa_required again, forever, with a new one-time code each time.
+func TestAStepUpPaymentIsQueuedWithItsCode(t *testing.T) {
+	e, ann, bob := secSurgeBusy(t)
+	body := paymentBody(ann.Wallet.ID, bob.Wallet.ID, 60_00)
+	h := []string{"Idempotency-Key", "big", "Prefer", "respond-async, wait=0.5"}
+	e.Do(t, "POST", "/v1/transfers", ann.Token, body, h...).Want(t, 403, pw.EMFAREQUIRED)
+	code := e.Outbox.LastCode(t, ann.Handle)
+	r := e.Do(t, "POST", "/v1/transfers", ann.Token, body, append(h, "MFA-Code", code)...)
+	if r.Status != 202 {
+		t.Fatalf("a step-up payment with its valid MFA-Code at a surge: %d %s, want 202", r.Status, r.Body)
+	}
+}
+
+// TestAPendingIntentsKeyReusedNowIsRefused: a key the surge queue took
+// (202) for one body is used: the same key with another body is 422
+// idempotency_key_reused when the server has room again, and the accepted
+// intent is then paid. Before 2026-11-28 the other body was paid, and the
+// intent its client had been told was accepted failed.
+func TestAPendingIntentsKeyReusedNowIsRefused(t *testing.T) {
+	e, ctrl := secSurgeEnv(t)
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	bob := e.MustPerson(t, "bob@example.com", 0)
+	release := holdPaymentSlot(t, ctrl)
+	var in pw.Intent
+	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "k").Want(t, 202, "").Decode(t, &in)
+	release()
+	r := e.Do(t, "POST", "/v1/transfers", ann.Token, paymentBody(ann.Wallet.ID, bob.Wallet.ID, 20_00), "Idempotency-Key", "k")
+	if _, err := e.Server.SettleIntents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got pw.Intent
+	e.Do(t, "GET", "/v1/intents/"+in.ID, ann.Token, "").Want(t, 200, "").Decode(t, &got)
+	if r.Status != 422 {
+		t.Fatalf("the key of an accepted intent reused with another body: %d %s, want 422 idempotency_key_reused;\n"+
+			"the accepted intent then settled %s %+v; ann's balance %d", r.Status, r.Body, got.Status, got.Error, e.Balance(t, ann.Wallet.ID).Posted)
+	}
+	if got.Status != pw.IntentPosted || e.Balance(t, ann.Wallet.ID).Posted != 90_00 {
+		t.Fatalf("the accepted intent settled %s %+v, ann's balance %d; want it posted and 90.00 left",
+			got.Status, got.Error, e.Balance(t, ann.Wallet.ID).Posted)
+	}
+}
+
+// TestTheSurgeQueueRefusesAKeyUsedForAnotherPayment: a key already used
+// (201) for one payment, sent again at a surge with respond-async and
+// another body, is 422 idempotency_key_reused, as it is without a surge
+// (before 2026-11-28: 202, and the intent failed later).
+func TestTheSurgeQueueRefusesAKeyUsedForAnotherPayment(t *testing.T) {
+	e, ctrl := secSurgeEnv(t)
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	bob := e.MustPerson(t, "bob@example.com", 0)
+	e.Do(t, "POST", "/v1/transfers", ann.Token, paymentBody(ann.Wallet.ID, bob.Wallet.ID, 10_00), "Idempotency-Key", "k").Want(t, 201, "")
+	// Without a surge, the reuse is refused.
+	e.Do(t, "POST", "/v1/transfers", ann.Token, paymentBody(ann.Wallet.ID, bob.Wallet.ID, 20_00), "Idempotency-Key", "k").Want(t, 422, pw.EIDEMREUSED)
+	holdPaymentSlot(t, ctrl)
+	r := asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 20_00, "k")
+	if r.Status != 422 {
+		t.Fatalf("a paid key reused with another body at a surge: %d %s, want 422 idempotency_key_reused", r.Status, r.Body)
+	}
+}
+
+// TestTheSurgeQueueReplaysAPaidKey: the same key and body, already paid
+// (201), retried at a surge with respond-async, is answered the remembered
+// 201 (Idempotent-Replayed), not as a new intent (202).
+func TestTheSurgeQueueReplaysAPaidKey(t *testing.T) {
+	e, ctrl := secSurgeEnv(t)
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	bob := e.MustPerson(t, "bob@example.com", 0)
+	e.Do(t, "POST", "/v1/transfers", ann.Token, paymentBody(ann.Wallet.ID, bob.Wallet.ID, 10_00), "Idempotency-Key", "k").Want(t, 201, "")
+	release := holdPaymentSlot(t, ctrl)
+	r := asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "k")
+	release()
+	if _, err := e.Server.SettleIntents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("a paid key retried with the same body at a surge: %d %s (replayed %q), want the remembered 201 (ann's balance after settling: %d)",
+			r.Status, r.Body, r.Header.Get("Idempotent-Replayed"), e.Balance(t, ann.Wallet.ID).Posted)
+	}
+	if b := e.Balance(t, ann.Wallet.ID).Posted; b != 90_00 {
+		t.Fatalf("ann's balance %d, want 90.00: paid once", b)
+	}
+}
+
+// TestIntentsFromOneAccountSettleInAcceptanceOrder: the surge queue
+// settles intents in order as capacity frees: of 40 intents of 10 from an
+// account holding 100, accepted in that order, the first ten are posted
+// and the last thirty failed insufficient_funds, with room for many
+// settlers at once. Before 2026-11-28 up to 64 raced to the ledger, and
+// later intents were paid while earlier ones were refused.
+func TestIntentsFromOneAccountSettleInAcceptanceOrder(t *testing.T) {
+	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 64, LimitMin: 64, LimitMax: 64})
+	w := env.MustWallet(t, 100)
+	const n = 40
+	ids := make([]string, n)
+	for i := range n {
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		body := []byte(transferBody(w, 10))
+		in := &pw.Intent{ID: pw.NewID(pw.PrefixIntent, now), Principal: "operator:root", IdempotencyKey: fmt.Sprintf("order-%02d", i),
+			Fingerprint: pwhttp.Fingerprint("POST", "/v1/transfers", body), Body: body,
+			Status: pw.IntentPending, CreatedAt: now, UpdatedAt: now, Authorized: true}
+		if _, err := env.Store.CreateIntent(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = in.ID
+	}
+	for range 10 {
+		if _, err := env.Server.SettleIntents(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := env.Store.PendingIntents(context.Background(), "", 1); len(p) == 0 {
+			break
+		}
+	}
+	var order []byte
+	for _, id := range ids {
+		in, err := env.Store.Intent(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		order = append(order, in.Status[0]) // p(osted), f(ailed), p(ending)
+	}
+	if want := strings.Repeat("p", 10) + strings.Repeat("f", n-10); string(order) != want {
+		t.Fatalf("intents in acceptance order settled as\n%s\nwant\n%s", order, want)
+	}
+}
+
+// TestNoIntentIsPaidDuringAReadOnlyWindow: during a read-only maintenance
+// window no money moves: the routes answer 503 maintenance, and the
+// settler leaves intents pending until it ends (before 2026-11-28 it paid
+// them during the window).
+func TestNoIntentIsPaidDuringAReadOnlyWindow(t *testing.T) {
+	env, ctrl, sched := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
+	w := env.MustWallet(t, 100)
+	release := holdPaymentSlot(t, ctrl)
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "m-1", "Prefer": "respond-async, wait=0.5"})
+	if r.Status != 202 {
+		t.Fatalf("busy with respond-async: %d %s", r.Status, r.Body)
+	}
+	release()
+	now := time.Now().UTC()
+	win, err := sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "m-2"}); r.Status != 503 || r.Problem(t).Code != pw.EMAINTENANCE {
+		t.Fatalf("a payment in the window: %d %s, want 503 maintenance", r.Status, r.Body)
+	}
+	n, err := env.Server.SettleIntents(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := env.MustBalance(t, w.User); n != 0 || b.Posted != 100 {
+		t.Fatalf("during a read-only window the settler settled %d intent(s); the user's balance is %d, want 100 untouched", n, b.Posted)
+	}
+	// Once the window is over, the intent is paid.
+	if err := sched.Delete(win.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := env.Server.SettleIntents(context.Background()); err != nil || n != 1 {
+		t.Fatalf("after the window the settler settled %d intent(s), %v; want 1", n, err)
+	}
+	if b := env.MustBalance(t, w.User); b.Posted != 60 {
+		t.Fatalf("after the window the user's balance is %d, want 60", b.Posted)
+	}
+}
+
+// TestRespondAsyncWithParametersIsHonoured: a preference's parameters
+// (RFC 7240: "respond-async; x=1") do not hide it; before 2026-11-28 such a
+// payment was refused busy instead of accepted for later.
+func TestRespondAsyncWithParametersIsHonoured(t *testing.T) {
+	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
+	w := env.MustWallet(t, 100)
+	holdPaymentSlot(t, ctrl)
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "p-1", "Prefer": "respond-async; x=1, wait=0.5"})
+	if r.Status != 202 {
+		t.Fatalf("busy with Prefer: respond-async; x=1: %d %s, want 202", r.Status, r.Body)
+	}
+}
