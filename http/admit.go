@@ -47,7 +47,7 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 				return
 			}
 		}
-		if s.admission == nil || !classed || rt.Stream {
+		if s.admission == nil || !classed {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -57,6 +57,14 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 		setRateLimitHeaders(w.Header(), quota)
 		if err != nil {
 			Error(w, r, err)
+			return
+		}
+		if rt.Stream {
+			// An event stream counts against the rate limit, as any request
+			// (until 2026-11-28 it did not, and one client could open any
+			// number, each reading the store every second), but takes no
+			// slot: it waits for a change, it does not work.
+			next.ServeHTTP(w, r)
 			return
 		}
 		pref := parsePrefer(r.Header.Values("Prefer"))

@@ -87,13 +87,19 @@ func serveIntentEvents(s *Server, rt *Route) http.Handler {
 			if in.Status != pw.IntentPending {
 				return
 			}
+			settled, stop := s.settled.wait(in.ID)
+			end := false
 			select {
 			case <-ctx.Done():
-				return
+				end = true
 			case <-s.drained:
-				return // the server is shutting down: the client reconnects elsewhere
-			case <-s.settled.wait():
+				end = true // the server is shutting down: the client reconnects elsewhere
+			case <-settled:
 			case <-poll.C:
+			}
+			stop()
+			if end {
+				return
 			}
 			next, err := s.intents.Intent(ctx, in.ID)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -80,7 +81,13 @@ type paymentAuthorizer interface {
 }
 
 // errNotNow says an intent could not be settled now; it stays pending.
-var errNotNow = errors.New("not now")
+// errKeyInUse says so too, for a reason of its own key alone: another
+// request holds it (a client's synchronous retry, another process's
+// settler, or a lease left by a process that died, until it is stale).
+var (
+	errNotNow   = errors.New("not now")
+	errKeyInUse = fmt.Errorf("%w: its idempotency key is in use", errNotNow)
+)
 
 // acceptIntent answers a busy POST /v1/transfers that allowed
 // Prefer: respond-async: the request is validated, kept durably as an
@@ -299,10 +306,17 @@ func (s *Server) settlePass(ctx context.Context) (settled int, busy bool, err er
 				}
 				err := s.settle(ctx, in)
 				mu.Lock()
-				if err == nil {
+				switch {
+				case err == nil:
 					settled++
-				} else {
-					stop = true // and the account's later intents wait for the next pass
+				case errors.Is(err, errKeyInUse):
+					// Only this account's later intents wait (for the next
+					// pass): one key held elsewhere, up to a lease, is no
+					// reason to hold up every other account's.
+					mu.Unlock()
+					return
+				default:
+					stop = true // capacity: the pass ends, and the account's later intents wait
 				}
 				mu.Unlock()
 			}
@@ -435,8 +449,10 @@ func (s *Server) settleClaimed(ctx context.Context, in *pw.Intent) error {
 	switch {
 	case pw.ErrorCode(err) == pw.EIDEMREUSED:
 		return s.finishIntent(ctx, in, nil, err)
+	case pw.ErrorCode(err) == pw.EIDEMINUSE:
+		return errKeyInUse
 	case err != nil:
-		return errNotNow // in use by another runner, or the store is busy
+		return errNotNow // the store is busy
 	case replay != nil:
 		return s.finishFromReplay(ctx, in, replay)
 	}
@@ -457,7 +473,9 @@ func (s *Server) settleClaimed(ctx context.Context, in *pw.Intent) error {
 		switch pw.ErrorCode(err) {
 		case pw.EBUSY, pw.EUNAVAILABLE, pw.EINTERNAL, pw.EMAINTENANCE:
 			return errNotNow // nothing known to be final: try again later
-		case pw.EOUTCOMEUNKNOWN, pw.EIDEMINUSE:
+		case pw.EIDEMINUSE:
+			return errKeyInUse // another request took the key over meanwhile
+		case pw.EOUTCOMEUNKNOWN:
 			// Not final either: the payment may have committed, or
 			// another request with the key (a client's synchronous retry
 			// that took over a lost lease) may yet pay it. The next pass
@@ -500,28 +518,52 @@ func (s *Server) finishIntent(ctx context.Context, in *pw.Intent, tr *pw.Transfe
 	if err != nil {
 		return errNotNow // the next pass finishes it from the remembered answer
 	}
-	s.settled.broadcast()
+	s.settled.settled(in.ID)
 	return nil
 }
 
-// notifier wakes every waiter at once: each waits on the current channel,
-// which broadcast closes and replaces.
+// notifier wakes the event streams of one intent when it settles. Until
+// 2026-11-28 every settlement woke every open stream, and each read its
+// own intent again: after a surge, thousands of streams and hundreds of
+// settlements a second made that many reads squared.
 type notifier struct {
-	mu sync.Mutex
-	ch chan struct{}
+	mu      sync.Mutex
+	waiting map[string]*waiters
 }
 
-func newNotifier() *notifier { return &notifier{ch: make(chan struct{})} }
+type waiters struct {
+	ch chan struct{} // closed when the intent settles
+	n  int           // streams waiting on ch
+}
 
-func (n *notifier) wait() <-chan struct{} {
+func newNotifier() *notifier { return &notifier{waiting: map[string]*waiters{}} }
+
+// wait returns a channel closed when intent id settles in this process,
+// and a func to call when no longer waiting.
+func (n *notifier) wait(id string) (<-chan struct{}, func()) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.ch
+	w := n.waiting[id]
+	if w == nil {
+		w = &waiters{ch: make(chan struct{})}
+		n.waiting[id] = w
+	}
+	w.n++
+	return w.ch, func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if w.n--; w.n == 0 && n.waiting[id] == w {
+			delete(n.waiting, id)
+		}
+	}
 }
 
-func (n *notifier) broadcast() {
+// settled wakes intent id's streams.
+func (n *notifier) settled(id string) {
 	n.mu.Lock()
-	close(n.ch)
-	n.ch = make(chan struct{})
-	n.mu.Unlock()
+	defer n.mu.Unlock()
+	if w := n.waiting[id]; w != nil {
+		close(w.ch)
+		delete(n.waiting, id)
+	}
 }

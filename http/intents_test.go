@@ -159,7 +159,7 @@ func TestIntentsFromOneAccountSettleInAcceptanceOrder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		order = append(order, in.Status[0]) // p(osted), f(ailed), p(ending)
+		order = append(order, map[string]byte{pw.IntentPosted: 'p', pw.IntentFailed: 'f', pw.IntentPending: '.'}[in.Status])
 	}
 	if want := strings.Repeat("p", 10) + strings.Repeat("f", n-10); string(order) != want {
 		t.Fatalf("intents in acceptance order settled as\n%s\nwant\n%s", order, want)
@@ -217,4 +217,59 @@ func TestRespondAsyncWithParametersIsHonoured(t *testing.T) {
 	if r.Status != 202 {
 		t.Fatalf("busy with Prefer: respond-async; x=1: %d %s, want 202", r.Status, r.Body)
 	}
+}
+
+// TestAKeyInUseHoldsUpOnlyItsAccountsIntents: an intent whose key another
+// request holds (a client's synchronous retry, or a lease left by a
+// process that died, until it is stale) waits, with its account's later
+// intents; the other accounts' intents are settled in the same pass.
+// Before 2026-11-28 the pass stopped there, and every pass started again
+// from that oldest intent: one key held up the whole queue.
+func TestAKeyInUseHoldsUpOnlyItsAccountsIntents(t *testing.T) {
+	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
+	ctx := context.Background()
+	var ids []string
+	var held *pw.IdempotencyRecord
+	for i := range 3 {
+		w := env.MustWallet(t, 100)
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		body := []byte(transferBody(w, 10))
+		in := &pw.Intent{ID: pw.NewID(pw.PrefixIntent, now), Principal: "operator:root", IdempotencyKey: fmt.Sprint("in-use-", i),
+			Fingerprint: pwhttp.Fingerprint("POST", "/v1/transfers", body), Body: body,
+			Status: pw.IntentPending, CreatedAt: now, UpdatedAt: now, Authorized: true}
+		if _, err := env.Store.CreateIntent(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, in.ID)
+		if i == 0 { // the oldest intent's key is held by another request
+			claim, _, err := env.Ledger.BeginIdempotent(ctx, pw.IdempotencyKey{Principal: in.Principal, Key: in.IdempotencyKey}, in.Fingerprint)
+			if err != nil || claim == nil {
+				t.Fatalf("claim: %v", err)
+			}
+			held = claim
+		}
+	}
+	if _, err := env.Server.SettleIntents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := []string{mustStatus(t, env, ids[0]), mustStatus(t, env, ids[1]), mustStatus(t, env, ids[2])}; got[0] != pw.IntentPending ||
+		got[1] != pw.IntentPosted || got[2] != pw.IntentPosted {
+		t.Fatalf("with the oldest intent's key held elsewhere, one pass left the intents %v; want the oldest pending and the others posted", got)
+	}
+	env.Ledger.ReleaseIdempotent(ctx, held)
+	if _, err := env.Server.SettleIntents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustStatus(t, env, ids[0]); got != pw.IntentPosted {
+		t.Fatalf("once its key was free, the oldest intent is %s, want posted", got)
+	}
+}
+
+func mustStatus(t *testing.T, env *Env, id string) string {
+	t.Helper()
+	in, err := env.Store.Intent(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in.Status
 }

@@ -668,3 +668,22 @@ func TestPreferWaitIsReadAsRFC7240Says(t *testing.T) {
 		}
 	}
 }
+
+// TestEventStreamsCountAgainstTheRateLimit: opening an intent's event
+// stream is a request like any other for the principal's rate limit (each
+// open stream reads the store every second); before 2026-11-28 streams
+// were not counted, and one client could open any number.
+func TestEventStreamsCountAgainstTheRateLimit(t *testing.T) {
+	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{Rate: 0.001, Burst: 2,
+		RateExempt: func(p string) bool { return p == "operator:root" }})
+	merchant := map[string]string{"Authorization": "Bearer " + otherToken}
+	for i := range 2 {
+		if r := env.Do(t, "GET", "/v1/intents/int_01m8fds6c6s9p4tesh2bkgag4n/events", "", merchant); r.Status != 404 {
+			t.Fatalf("stream %d of an unknown intent: %d %s, want 404", i, r.Status, r.Body)
+		}
+	}
+	r := env.Do(t, "GET", "/v1/intents/int_01m8fds6c6s9p4tesh2bkgag4n/events", "", merchant)
+	if r.Status != 429 || r.Problem(t).Code != pw.ERATELIMITED || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("a third stream past a burst of 2: %d %s (Retry-After %q), want 429 rate_limited", r.Status, r.Body, r.Header.Get("Retry-After"))
+	}
+}

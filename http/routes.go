@@ -45,7 +45,7 @@ type Route struct {
 	Access Access
 	// Stream routes hold their connection open (server-sent events); they
 	// are not admitted through the queues, whose deadlines are for
-	// requests that finish.
+	// requests that finish, but count against the rate limit.
 	Stream bool
 	// Async routes may, when the client allows it (Prefer: respond-async)
 	// and the store is busy, accept the request into the durable surge
