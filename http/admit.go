@@ -41,7 +41,7 @@ func recordOutcome(r *http.Request, err error) {
 func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 	class, classed := admissionClasses[rt.Class]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rt.MovesMoney && s.maintenance != nil {
+		if (rt.MovesMoney || rt.WritesLedger) && s.maintenance != nil {
 			if err := s.maintenance.ReadOnly(); err != nil {
 				Error(w, r, err)
 				return

@@ -3,6 +3,7 @@ package http_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
 	pwhttp "github.com/peakwallet/peakwallet/http"
+	"github.com/peakwallet/peakwallet/sqlite"
 )
 
 // holdPaymentSlot takes the one payment slot of secSurgeEnv's controller,
@@ -272,4 +274,26 @@ func mustStatus(t *testing.T, env *Env, id string) string {
 		t.Fatal(err)
 	}
 	return in.Status
+}
+
+// TestAReadOnlyWindowRefusesOpeningAWallet: a read-only window refuses
+// every write to the ledger, not only those that move money: opening a
+// wallet writes an account (before 2026-11-28 it went on in the window).
+// Signing in and reading go on.
+func TestAReadOnlyWindowRefusesOpeningAWallet(t *testing.T) {
+	var sched *admission.Schedule
+	e := mustOpenSecEnvWith(t, testLimits, func(c *pwhttp.Config, _ *sqlite.Store) {
+		var err error
+		if sched, err = admission.NewSchedule(filepath.Join(t.TempDir(), "maintenance.json"), nil); err != nil {
+			t.Fatal(err)
+		}
+		c.Maintenance = sched
+	})
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	now := time.Now().UTC()
+	if _, err := sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
+		t.Fatal(err)
+	}
+	e.Do(t, "POST", "/v1/wallets", ann.Token, `{"currency":"USD"}`).Want(t, 503, pw.EMAINTENANCE)
+	e.Do(t, "GET", "/v1/wallets", ann.Token, "").Want(t, 200, "")
 }

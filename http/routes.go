@@ -34,6 +34,12 @@ type Route struct {
 	Public  bool // no Authorization needed
 	// MovesMoney routes require an Idempotency-Key and are replayed from it.
 	MovesMoney bool
+	// WritesLedger routes write the ledger without moving money (opening a
+	// wallet). They, and MovesMoney routes, answer 503 maintenance in a
+	// read-only window; the other writes (sessions, passwords, operators,
+	// the status page's items) do not touch the ledger and go on, so that
+	// users can still sign in and read their balances.
+	WritesLedger bool
 	// BodyMax is the largest request body accepted; 0 for routes without one.
 	BodyMax int64
 	// BodyOptional lets a body-taking route be called with an empty body,
@@ -144,7 +150,7 @@ func Routes() []Route {
 		{Method: "POST", Path: "/v1/password-resets/confirm", Name: "confirmPasswordReset", Summary: "Set a new password with a reset token; ends every session",
 			Class: ClassRead, Public: true, BodyMax: AuthBodyBytesMax, Status: http.StatusNoContent, ep: confirmReset},
 		{Method: "POST", Path: "/v1/wallets", Name: "openWallet", Summary: "Open one's wallet in a currency (200 with the existing one)",
-			Class: ClassTopup, Access: AccessUser, BodyMax: AuthBodyBytesMax, Status: http.StatusCreated, ep: openWallet},
+			Class: ClassTopup, Access: AccessUser, WritesLedger: true, BodyMax: AuthBodyBytesMax, Status: http.StatusCreated, ep: openWallet},
 		{Method: "GET", Path: "/v1/wallets", Name: "listWallets", Summary: "List one's wallets",
 			Class: ClassRead, Access: AccessUser, Status: http.StatusOK, ep: listWallets},
 		{Method: "POST", Path: "/v1/merchants", Name: "createMerchant", Summary: "Create a merchant (admin)",
