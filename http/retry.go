@@ -28,9 +28,11 @@ const (
 )
 
 // RetryPolicy says how a Client retries. A call is retried only when that
-// is safe: reads always; money-moving calls because they carry an
-// Idempotency-Key, the same one on every attempt, so that the server
-// applies them at most once.
+// is safe: reads (and DELETEs, idempotent by RFC 9110) always; money-moving
+// calls because they carry an Idempotency-Key, the same one on every
+// attempt, so that the server applies them at most once. A POST without a
+// key (ScheduleMaintenance, CreateOperator) is sent again only after an
+// error that proves the server did not act on it (resendable).
 type RetryPolicy struct {
 	Attempts     int           // 1 disables retries
 	BackoffFirst time.Duration // first backoff ceiling
@@ -55,8 +57,9 @@ func (c *Client) WithRetry(p RetryPolicy) *Client {
 // money moved; the server's Retry-After is honoured as the least wait),
 // 409 idempotency_key_in_use (the first attempt is still running), and a
 // 504 outcome_unknown (the commit was cut; same key, so at most once).
-// It never waits past the call's deadline: when the server asks for
-// longer than is left, the refusal is returned at once.
+// A POST without a key is retried only when the server did not act
+// (resendable). It never waits past the call's deadline: when the server
+// asks for longer than is left, the refusal is returned at once.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, key string, out any) error {
 	return c.send(ctx, &call{method: method, path: path, body: body, key: key, out: out})
 }
@@ -76,6 +79,9 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 	unseen := false // an attempt of this money-moving call may have been applied
 	for attempt := 1; ; attempt++ {
 		err := c.doOnce(ctx, cl)
+		if err != nil && Retryable(err) && !resendable(cl, err) {
+			return notResent(err)
+		}
 		unseen = unseen || cl.key != "" && mayHaveApplied(err)
 		if err == nil || attempt >= attempts || !Retryable(err) || ctx.Err() != nil {
 			return lastError(err, unseen)
@@ -97,6 +103,45 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 		case <-t.C:
 		}
 	}
+}
+
+// resendable reports whether a call whose attempt failed with err may be
+// sent again at all. A read, a DELETE (idempotent by RFC 9110) and a call
+// with an Idempotency-Key may: a second arrival does nothing twice. Any
+// other call without a key (a POST) may only when err proves the server did not act on it: a
+// connection that was never made, or a refusal that by contract moved
+// nothing (503 busy/maintenance/unavailable, 429). Anything else — a
+// connection dropped after the request was sent, a timeout, a gateway's
+// 5xx — may have been applied, and sending it again could apply it twice:
+// one ScheduleMaintenance call made two read-only windows, one
+// CreateOperator two operators, one of whose keys nobody saw
+// (TestClientDoesNotResendAPOSTWithoutAKeyAfterALostAnswer).
+func resendable(cl *call, err error) bool {
+	switch {
+	case cl.key != "":
+		return true
+	case cl.method == http.MethodGet, cl.method == http.MethodHead, cl.method == http.MethodDelete:
+		return true
+	}
+	var pe *pw.Error
+	if errors.As(err, &pe) {
+		return refusedBeforeItsKey(pe.Code)
+	}
+	return !mayHaveApplied(err)
+}
+
+// notResent is the error of a call without an Idempotency-Key that ends
+// after an attempt that may have been applied (resendable): outcome
+// unknown, wrapping peakwallet.ErrCommitUnknown and err. Without a key no
+// retry can learn the outcome: the caller looks (lists the maintenance
+// windows, the operators) before it sends the request again.
+func notResent(err error) error {
+	if outcomeUnknown(err) {
+		return err
+	}
+	return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client",
+		Message: "no answer came, and the request may have been applied; it has no Idempotency-Key, so it was not sent again: look whether it was applied before sending it again",
+		Err:     errors.Join(pw.ErrCommitUnknown, err)}
 }
 
 // mayHaveApplied reports whether an attempt may have been applied without
