@@ -173,6 +173,10 @@ func mayHaveApplied(err error) bool {
 //     rate limited): the server refuses those before it looks at the
 //     Idempotency-Key, so it speaks only for its own attempt. Returned as
 //     it is, "busy" invited a second payment under a new key.
+//   - err is 409 idempotency_key_in_use: an attempt with this key is still
+//     running, most likely the unseen one, which may yet commit. Returned
+//     as it is, it read as a final refusal of a payment that may be paid
+//     (TestClientKeyInUseAfterALostAnswerIsAnUnknownOutcome).
 //
 // A retry with the same key learns what happened
 // (TestClientDoesNotCallAPaymentRefusedAfterAnAttemptItCannotSee).
@@ -189,6 +193,11 @@ func lastError(err error, unseen bool) error {
 	if refusedBeforeItsKey(pe.Code) {
 		return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client", Retry: pe.Retry,
 			Message: "an earlier attempt may have been applied, and the last was refused before the server looked at its key; retry with the same Idempotency-Key to learn the outcome",
+			Err:     errors.Join(pw.ErrCommitUnknown, err)}
+	}
+	if pe.Code == pw.EIDEMINUSE {
+		return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client", Retry: pe.Retry,
+			Message: "an earlier attempt, whose answer was lost, is still running and may yet be applied; retry with the same Idempotency-Key to learn the outcome",
 			Err:     errors.Join(pw.ErrCommitUnknown, err)}
 	}
 	return err

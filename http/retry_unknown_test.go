@@ -211,3 +211,40 @@ func TestClientDoesNotResendAPOSTWithoutAKeyAfterALostAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestClientKeyInUseAfterALostAnswerIsAnUnknownOutcome: a payment's first
+// attempt got no answer, and every later one heard 409
+// idempotency_key_in_use — an attempt with its key, most likely that
+// first one, is still running and may yet commit. When the attempts run
+// out the call ends outcome_unknown (wrapping ErrCommitUnknown), not with
+// the 409, which reads as a final refusal of a payment that may be paid.
+// A 409 without an unseen attempt before it (another caller holds the key)
+// is returned as it is.
+func TestClientKeyInUseAfterALostAnswerIsAnUnknownOutcome(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		firstLost bool
+		want      string
+	}{
+		{name: "after a lost answer", firstLost: true, want: pw.EOUTCOMEUNKNOWN},
+		{name: "throughout", want: pw.EIDEMINUSE},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hs, _ := headerServer(t, "Idempotency-Key", func(w http.ResponseWriter, r *http.Request, n int) {
+				if n == 1 && tt.firstLost {
+					panic(http.ErrAbortHandler)
+				}
+				pwhttp.Error(w, r, &pw.Error{Code: pw.EIDEMINUSE, Message: "a request with this key is in progress"})
+			})
+			c := pwhttp.NewClient(hs.URL, "t", hs.Client()).WithRetry(pwhttp.RetryPolicy{Attempts: 3,
+				BackoffFirst: time.Millisecond, BackoffMax: time.Millisecond, CallTimeout: 5 * time.Second})
+			_, err := c.CreateTransfer(context.Background(), pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
+			if got := pw.ErrorCode(err); got != tt.want {
+				t.Fatalf("the call ended %q (%v), want %q", got, err, tt.want)
+			}
+			if unknown := errors.Is(err, pw.ErrCommitUnknown); unknown != (tt.want == pw.EOUTCOMEUNKNOWN) {
+				t.Fatalf("errors.Is(%v, ErrCommitUnknown) = %v", err, unknown)
+			}
+		})
+	}
+}
