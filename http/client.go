@@ -263,6 +263,8 @@ func (c *Client) doOnce(ctx context.Context, cl *call) error {
 	}
 	if w := PreferWait(ctx.Deadline()); w != "" {
 		prefer = append(prefer, w)
+	} else if _, ok := ctx.Deadline(); ok {
+		return fmt.Errorf("http.Client: %s %s: not sent: %w", method, path, errNoTimeLeft)
 	}
 	if len(prefer) > 0 {
 		req.Header.Set("Prefer", strings.Join(prefer, ", "))

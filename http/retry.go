@@ -77,8 +77,15 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 	attempts := max(1, c.retry.Attempts)
 	ceiling := c.retry.BackoffFirst
 	unseen := false // an attempt of this money-moving call may have been applied
+	var last error  // the previous attempt's error
 	for attempt := 1; ; attempt++ {
 		err := c.doOnce(ctx, cl)
+		if errors.Is(err, errNoTimeLeft) { // this attempt was not sent
+			if last == nil {
+				return err
+			}
+			return lastError(last, unseen)
+		}
 		if err != nil && Retryable(err) && !resendable(cl, err) {
 			return notResent(err)
 		}
@@ -86,14 +93,15 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 		if err == nil || attempt >= attempts || !Retryable(err) || ctx.Err() != nil {
 			return lastError(err, unseen)
 		}
+		last = err
 		wait := rand.N(ceiling + 1)
 		var pe *pw.Error
 		if errors.As(err, &pe) && pe.Retry > wait {
 			wait = pe.Retry
 		}
 		ceiling = min(2*ceiling, c.retry.BackoffMax)
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			return lastError(err, unseen)
+		if dl, ok := ctx.Deadline(); ok && serverWait(time.Until(dl)-wait) <= 0 {
+			return lastError(err, unseen) // the next attempt could not be sent
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -225,18 +233,37 @@ const (
 	deadlineMarginMax = 250 * time.Millisecond
 )
 
+// errNoTimeLeft is why an attempt is not sent: its call's deadline leaves
+// no time beyond the margin (serverWait). Sent without a Prefer: wait, the
+// server would give it its class's whole deadline (2 s for a payment) and
+// might post it long after the client hung up; sent with wait=0 it would
+// read no preference at all
+// (TestClientSendsNothingWithoutTimeForTheServerToAnswer).
+var errNoTimeLeft = fmt.Errorf("too little time left for the server to answer: %w", context.DeadlineExceeded)
+
+// serverWait is how long the server may take over a request whose client
+// waits left: left less the margin for the answer's way back (a tenth of
+// it, between deadlineMarginMin and deadlineMarginMax); not positive when
+// no time is left for the server.
+func serverWait(left time.Duration) time.Duration {
+	return left - min(deadlineMarginMax, max(deadlineMarginMin, left/10))
+}
+
 // PreferWait is the Prefer header for a request that must be answered by
 // deadline, or "" when there is no deadline or no time left for one.
+// The wait is rounded up to the millisecond, never down to wait=0.000,
+// which the server reads as no preference: the rounding takes less than a
+// millisecond of a margin of at least ten.
 func PreferWait(deadline time.Time, ok bool) string {
 	if !ok {
 		return ""
 	}
-	left := time.Until(deadline)
-	wait := left - min(deadlineMarginMax, max(deadlineMarginMin, left/10))
+	wait := serverWait(time.Until(deadline))
 	if wait <= 0 {
 		return ""
 	}
-	return "wait=" + strconv.FormatFloat(wait.Seconds(), 'f', 3, 64)
+	ms := (wait + time.Millisecond - 1) / time.Millisecond
+	return fmt.Sprintf("wait=%d.%03d", ms/1000, ms%1000)
 }
 
 // Retryable reports whether a failed attempt may be sent again with the

@@ -177,3 +177,71 @@ func posted(w http.ResponseWriter) {
 	w.WriteHeader(201)
 	w.Write([]byte(`{"id":"tr_x","status":"posted"}`))
 }
+
+// TestClientSendsNothingWithoutTimeForTheServerToAnswer: an attempt is
+// sent only with time left beyond the margin for the answer's way back,
+// and so always with a Prefer: wait. With less, PreferWait has no wait to
+// ask, and until 2026-11-28 the attempt went out without one: the server
+// gave it its class's whole deadline (2 s for a payment) and could post it
+// long after the client had hung up. A first attempt is then not sent (the
+// error wraps context.DeadlineExceeded); a retry is not sent, and the call
+// ends with the last attempt's error.
+func TestClientSendsNothingWithoutTimeForTheServerToAnswer(t *testing.T) {
+	t.Run("first attempt", func(t *testing.T) {
+		hs, seen := headerServer(t, "Prefer", func(w http.ResponseWriter, _ *http.Request, _ int) { posted(w) })
+		c := pwhttp.NewClient(hs.URL, "t", hs.Client())
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Millisecond)
+		defer cancel()
+		_, err := c.CreateTransfer(ctx, pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
+		if got := seen(); len(got) != 0 {
+			t.Fatalf("a payment with 8 ms left was sent, with Prefer %q", got)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, pw.ErrCommitUnknown) {
+			t.Fatalf("the call ended %v; want a deadline error that is no unknown outcome (nothing was sent)", err)
+		}
+	})
+	t.Run("retry", func(t *testing.T) {
+		const callTime = 100 * time.Millisecond
+		hs, seen := headerServer(t, "Prefer", func(w http.ResponseWriter, r *http.Request, _ int) {
+			// Answered busy with no time left to try again: the retry
+			// after the backoff (at most 1 ms, Retry-After 0) would have
+			// less than the margin left.
+			time.Sleep(callTime - 7*time.Millisecond)
+			w.Header().Set("Retry-After", "0")
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"type":"about:blank","title":"busy","status":503,"code":"busy"}`))
+		})
+		c := pwhttp.NewClient(hs.URL, "t", hs.Client()).WithRetry(pwhttp.RetryPolicy{
+			Attempts: 3, BackoffFirst: time.Millisecond, BackoffMax: time.Millisecond})
+		ctx, cancel := context.WithTimeout(context.Background(), callTime)
+		defer cancel()
+		_, err := c.Account(ctx, "acc_x")
+		got := seen()
+		if len(got) != 1 {
+			t.Fatalf("%d attempts, with Prefer %q (call ended %v); want 1: the retry had no time for an answer", len(got), got, err)
+		}
+		if got[0] == "" {
+			t.Fatalf("the attempt carried no Prefer: wait")
+		}
+	})
+}
+
+// TestPreferWaitNeverRoundsToZero: 10 to 10.5 ms before the deadline the
+// wait left after the 10 ms margin is under half a millisecond; written
+// to three decimals it read "wait=0.000", which the server takes as no
+// preference and gives the request its class's whole deadline. The wait
+// is rounded up to the millisecond instead.
+func TestPreferWaitNeverRoundsToZero(t *testing.T) {
+	for _, left := range []time.Duration{10010 * time.Microsecond, 10300 * time.Microsecond,
+		10490 * time.Microsecond, 10900 * time.Microsecond, 11 * time.Millisecond} {
+		got := pwhttp.PreferWait(time.Now().Add(left), true)
+		if got == "" {
+			continue // the moments since Now ate the wait: no preference, and no attempt
+		}
+		var w float64
+		if _, err := fmt.Sscanf(got, "wait=%g", &w); err != nil || w <= 0 {
+			t.Errorf("PreferWait %v before the deadline = %q; want a positive wait or none", left, got)
+		}
+	}
+}
