@@ -94,11 +94,7 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 			return lastError(err, unseen)
 		}
 		last = err
-		wait := rand.N(ceiling + 1)
-		var pe *pw.Error
-		if errors.As(err, &pe) && pe.Retry > wait {
-			wait = pe.Retry
-		}
+		wait := max(rand.N(ceiling+1), RetryAfter(err))
 		ceiling = min(2*ceiling, c.retry.BackoffMax)
 		if dl, ok := ctx.Deadline(); ok && serverWait(time.Until(dl)-wait) <= 0 {
 			return lastError(err, unseen) // the next attempt could not be sent
@@ -147,7 +143,7 @@ func notResent(err error) error {
 	if outcomeUnknown(err) {
 		return err
 	}
-	return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client",
+	return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client", Retry: RetryAfter(err),
 		Message: "no answer came, and the request may have been applied; it has no Idempotency-Key, so it was not sent again: look whether it was applied before sending it again",
 		Err:     errors.Join(pw.ErrCommitUnknown, err)}
 }
@@ -194,7 +190,7 @@ func lastError(err error, unseen bool) error {
 	}
 	var pe *pw.Error
 	if !errors.As(err, &pe) { // no answer, this time or an earlier one
-		return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client",
+		return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client", Retry: RetryAfter(err),
 			Message: "no answer came, and the request may have been applied; retry with the same Idempotency-Key to learn the outcome",
 			Err:     errors.Join(pw.ErrCommitUnknown, err)}
 	}
@@ -290,18 +286,26 @@ func outcomeUnknown(err error) bool {
 	return pw.ErrorCode(err) == pw.EOUTCOMEUNKNOWN || errors.Is(err, pw.ErrCommitUnknown)
 }
 
+// RetryAfterMax caps what ParseRetryAfter reads: longer than any wait the
+// server asks for (a maintenance window lasts at most a day), and short
+// enough that delay-seconds cannot overflow a time.Duration: 10^10 seconds
+// came out negative, a wait of nothing.
+const RetryAfterMax = 7 * 24 * time.Hour
+
 // ParseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date;
-// 0 when it is absent or unreadable.
+// 0 when it is absent or unreadable, at most RetryAfterMax.
 func ParseRetryAfter(v string) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
+	// delay-seconds is 1*DIGIT (RFC 9110 §10.2.3): no sign; a number
+	// too large for 64 bits is read as its largest value, and capped.
+	if n, err := strconv.ParseUint(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		return time.Duration(min(n, uint64(RetryAfterMax/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(0, time.Until(t))
+		return min(RetryAfterMax, max(0, time.Until(t)))
 	}
 	return 0
 }

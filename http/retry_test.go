@@ -245,3 +245,84 @@ func TestPreferWaitNeverRoundsToZero(t *testing.T) {
 		}
 	}
 }
+
+// TestClientHonoursAGatewaysRetryAfter: a 503 from a gateway in front of
+// the API (no problem body) is retried as no answer, no sooner than its
+// Retry-After, and returned at once when that does not fit in the time the
+// call has left; the error keeps it (RetryAfter). Until 2026-11-28 it was
+// read only from the API's problems: a proxy's 503 with Retry-After: 2 was
+// sent six requests within 1.5 s, on the client's own 50 ms backoff.
+func TestClientHonoursAGatewaysRetryAfter(t *testing.T) {
+	gateway := func(w http.ResponseWriter, retryAfter string) {
+		w.Header().Set("Retry-After", retryAfter)
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("<html>503 Service Temporarily Unavailable</html>"))
+	}
+	t.Run("longer than the time left", func(t *testing.T) {
+		hs, seen := headerServer(t, "Prefer", func(w http.ResponseWriter, _ *http.Request, _ int) { gateway(w, "2") })
+		c := pwhttp.NewClient(hs.URL, "t", hs.Client())
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		defer cancel()
+		began := time.Now()
+		_, err := c.Account(ctx, "acc_x")
+		if n := len(seen()); n != 1 {
+			t.Fatalf("the gateway asked for 2 s, and the client sent %d requests within 1.5 s (%v)", n, err)
+		}
+		if took := time.Since(began); took > 500*time.Millisecond {
+			t.Errorf("the call took %v to give up a wait it could not afford", took)
+		}
+		if !errors.Is(err, pwhttp.ErrNoAPIAnswer) || pwhttp.RetryAfter(err) != 2*time.Second {
+			t.Fatalf("the call ended %v, Retry-After %v; want the gateway's answer with its 2 s", err, pwhttp.RetryAfter(err))
+		}
+	})
+	t.Run("within the time left", func(t *testing.T) {
+		var mu sync.Mutex
+		var at []time.Time
+		hs, _ := headerServer(t, "Prefer", func(w http.ResponseWriter, _ *http.Request, n int) {
+			mu.Lock()
+			at = append(at, time.Now())
+			mu.Unlock()
+			if n == 1 {
+				gateway(w, "1")
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"id":"acc_x"}`))
+		})
+		c := pwhttp.NewClient(hs.URL, "t", hs.Client())
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := c.Account(ctx, "acc_x"); err != nil {
+			t.Fatalf("Account: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(at) != 2 || at[1].Sub(at[0]) < time.Second {
+			t.Fatalf("attempts at %v; want 2, the second at least the gateway's 1 s after the first", at)
+		}
+	})
+}
+
+// TestParseRetryAfterIsBounded: a Retry-After is read as at most
+// RetryAfterMax. Ten billion seconds overflowed a time.Duration and came
+// out negative, a wait of nothing.
+func TestParseRetryAfterIsBounded(t *testing.T) {
+	for _, tt := range []struct {
+		v    string
+		want time.Duration
+	}{
+		{"", 0},
+		{"120", 2 * time.Minute},
+		{"-5", 0},
+		{"nonsense", 0},
+		{"10000000000", pwhttp.RetryAfterMax},
+		{"99999999999999999999999", pwhttp.RetryAfterMax},
+		{"Fri, 31 Dec 9999 23:59:59 GMT", pwhttp.RetryAfterMax},
+		{"Sun, 06 Nov 1994 08:49:37 GMT", 0},
+	} {
+		if got := pwhttp.ParseRetryAfter(tt.v); got != tt.want {
+			t.Errorf("ParseRetryAfter(%q) = %v, want %v", tt.v, got, tt.want)
+		}
+	}
+}
