@@ -313,18 +313,17 @@ func (c *Controller) mayQueue(now time.Time, class Class, principal string, dead
 		c.turnAway(now, class, ReasonClientQueue)
 		return c.busy(class, "too many of this client's requests are waiting")
 	}
-	ahead := 0
-	for k := ClassPayment; k <= class; k++ {
-		ahead += c.queues[k].len()
-	}
-	wait := c.expectedWait(ahead + 1)
+	// Judged by its place in the round-robin, not by everyone waiting: a
+	// greedy principal's queue does not make everyone else's wait.
+	place := c.placeInLine(class, principal)
+	wait := c.expectedWait(place)
 	if hasDeadline && now.Add(wait).After(c.lastStart(class, deadline)) {
 		c.turnAway(now, class, ReasonDeadline)
-		return c.busy(class, "the server cannot finish the request before its deadline")
+		return c.busyAt(place, "the server cannot finish the request before its deadline")
 	}
 	if wait > c.queueDelayMax(now, class) {
 		c.turnAway(now, class, ReasonQueueWait)
-		return c.busy(class, "the server is at capacity: the wait for a slot is longer than this request may queue")
+		return c.busyAt(place, "the server is at capacity: the wait for a slot is longer than this request may queue")
 	}
 	if float64(c.queued) < float64(c.cfg.QueueMax)*queueShare[class] {
 		return nil

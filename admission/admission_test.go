@@ -176,6 +176,90 @@ func assertRefusals(t *testing.T, c *admission.Controller, before admission.Stat
 	}
 }
 
+// TestAGreedyPrincipalDoesNotFillTheQueueForEveryone: whether a request
+// may queue is judged by its place in the round-robin between principals,
+// not by everyone waiting. Until 2026-11-28 every waiter of its class and
+// above counted, whoever they belonged to, so a greedy principal that kept
+// the queue at its wait allowance got every other principal refused at
+// arrival (queue_wait), though the round-robin would serve a newcomer at
+// the next slot: fairness was lost exactly under a flood from one client.
+// The greedy principal's own requests are judged as before, by the whole
+// queue, with the same Retry-After.
+func TestAGreedyPrincipalDoesNotFillTheQueueForEveryone(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 4, admission.Config{QueueDelayMin: 5 * time.Millisecond, Tolerance: 8})
+	commitCycles(t, c, clk, 50, 10*time.Millisecond) // the store drains 400/s; payments take 10 ms
+	drain := c.Stats().DrainRate
+	var held []*admission.Ticket
+	for range 4 {
+		held = append(held, mustAcquire(t, c, admission.ClassPayment, "greedy"))
+	}
+	// greedy floods until its own requests are refused: its wait allowance
+	// (twice the 10 ms floor) holds 8 places.
+	var greedy []<-chan outcome
+	var refused outcome
+	for range 64 {
+		ch := acquireAsync(t, c, admission.ClassPayment, "greedy")
+		if total(c.Stats().Queued) == len(greedy) { // refused, not queued
+			refused = <-ch
+			break
+		}
+		greedy = append(greedy, ch)
+	}
+	if len(greedy) != 8 || pw.ErrorCode(refused.err) != pw.EBUSY {
+		t.Fatalf("greedy queued %d and was then answered %v; want 8 queued, then busy", len(greedy), refused.err)
+	}
+	// greedy's own place is the whole queue, as before: 9th in line.
+	if got, want := refused.err.(*pw.Error).Retry, time.Duration(9/drain*float64(time.Second)); got != want {
+		t.Errorf("greedy's refusal said Retry %v, want %v (the 9th in line at %.0f/s)", got, want, drain)
+	}
+
+	// modest, with nothing waiting, is second in line: the slot after
+	// greedy's next. 2/400 s is within its allowance.
+	before := c.Stats()
+	modest := acquireAsync(t, c, admission.ClassPayment, "modest")
+	if c.Stats().Enqueued == before.Enqueued {
+		o := <-modest
+		t.Fatalf("modest's only payment was refused at arrival (%v) behind greedy's %d waiting", o.err, len(greedy))
+	}
+	// Its next ones stand behind as many of greedy's as of its own: the
+	// k-th at place 2k, within the allowance up to the 4th.
+	var more []<-chan outcome
+	for range 8 {
+		ch := acquireAsync(t, c, admission.ClassPayment, "modest")
+		if total(c.Stats().Queued) == len(greedy)+1+len(more) {
+			if o := <-ch; pw.ErrorCode(o.err) != pw.EBUSY {
+				t.Fatalf("modest's payment %d: %v", 2+len(more), o.err)
+			}
+			break
+		}
+		more = append(more, ch)
+	}
+	if len(more) != 3 {
+		t.Errorf("modest queued %d payments, want 4 (places 2, 4, 6 and 8 of 8)", 1+len(more))
+	}
+	// And it is served so: the second slot to come free is its.
+	held[0].Done(nil)
+	held[1].Done(nil)
+	select {
+	case o := <-modest:
+		if o.err != nil {
+			t.Fatalf("modest: %v", o.err)
+		}
+		o.t.Done(nil)
+	case <-time.After(5 * time.Second):
+		t.Fatal("modest was not served at the second slot to come free")
+	}
+	for _, tk := range held[2:] {
+		tk.Done(nil)
+	}
+	for _, g := range append(greedy, more...) {
+		if o := <-g; o.err == nil {
+			o.t.Done(nil)
+		}
+	}
+}
+
 func TestGreedyPrincipalCannotStarveAnother(t *testing.T) {
 	clk := newClock()
 	c := newController(clk, 1, admission.Config{QueuePrincipalMax: 50})

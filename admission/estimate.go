@@ -186,8 +186,50 @@ func (c *Controller) busy(class Class, msg string) error {
 	for k := ClassPayment; k <= class; k++ {
 		ahead += c.queues[k].len()
 	}
+	return c.busyAt(ahead+1, msg)
+}
+
+// busyAt is the refusal of a request that would be the n-th in line.
+func (c *Controller) busyAt(n int, msg string) error {
 	return &pw.Error{Code: pw.EBUSY, Op: "admission", Message: msg,
-		Retry: min(RetryAfterMax, c.expectedWait(ahead+1))}
+		Retry: min(RetryAfterMax, c.expectedWait(n))}
+}
+
+// placeInLine is where a new class request from principal would stand in
+// line, counting from 1: behind every waiter of a higher class, and in its
+// own class at the turn the round-robin gives it (fairQueue). Its principal
+// is served its own waiters first, then this one, so it waits out own+1
+// turns of its principal; in that time each other principal waiting is
+// served at most own+1 times, and no more than it has waiting. This is an
+// upper bound: where the ring stands when it arrives can only make it
+// sooner.
+//
+// With one principal waiting, or for the principal with the most waiting,
+// it is every waiter of the class and above, as it was before 2026-11-28
+// for everyone: then a greedy principal that kept the queue at its wait
+// allowance got everyone else refused at arrival (queue_wait), though the
+// round-robin would have served a newcomer at the next slot
+// (TestAGreedyPrincipalDoesNotFillTheQueueForEveryone). Called with c.mu
+// held.
+func (c *Controller) placeInLine(class Class, principal string) int {
+	n := 0
+	for k := ClassPayment; k < class; k++ {
+		n += c.queues[k].len()
+	}
+	q := c.queues[class]
+	own := q.count(principal)
+	if own == 0 {
+		// One turn for each principal waiting, then its own: no need to
+		// look at how many each has.
+		return n + len(q.ring) + 1
+	}
+	n += own + 1
+	for p, ws := range q.byPrincipal {
+		if p != principal {
+			n += min(len(ws), own+1)
+		}
+	}
+	return n
 }
 
 // busyAfter is busy for a caller that does not hold c.mu.

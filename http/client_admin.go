@@ -10,7 +10,9 @@ import (
 )
 
 // CreateOperator creates an operator with a role (admin only); the answer
-// carries its key, shown this once.
+// carries its key, shown this once. It carries no Idempotency-Key, so an
+// attempt whose answer was lost is not sent again (it could create a
+// second operator): the call ends outcome_unknown.
 func (c *Client) CreateOperator(ctx context.Context, req auth.OperatorCreate) (*auth.NewOperator, error) {
 	body, err := json.Marshal(req)
 	if err != nil {

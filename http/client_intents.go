@@ -89,10 +89,7 @@ func (c *Client) AwaitIntent(ctx context.Context, id string) (*pw.Transfer, erro
 			// Broken, refused or cut short: back off. A stream that
 			// lasted (the server ends each after a while) is
 			// reconnected at once.
-			wait = rand.N(ceiling + 1)
-			if pe != nil && pe.Retry > wait {
-				wait = pe.Retry
-			}
+			wait = max(rand.N(ceiling+1), RetryAfter(err))
 			ceiling = min(2*ceiling, most)
 		} else {
 			ceiling = first

@@ -10,7 +10,10 @@ import (
 	pw "github.com/peakwallet/peakwallet"
 )
 
-// ScheduleMaintenance schedules a maintenance window (operator only).
+// ScheduleMaintenance schedules a maintenance window (operator only). It
+// carries no Idempotency-Key, so an attempt whose answer was lost is not
+// sent again (it could make a second window): the call ends
+// outcome_unknown, and Maintenance shows whether the window was made.
 func (c *Client) ScheduleMaintenance(ctx context.Context, req pw.MaintenanceCreate) (*pw.MaintenanceWindow, error) {
 	body, err := json.Marshal(req)
 	if err != nil {

@@ -28,9 +28,11 @@ const (
 )
 
 // RetryPolicy says how a Client retries. A call is retried only when that
-// is safe: reads always; money-moving calls because they carry an
-// Idempotency-Key, the same one on every attempt, so that the server
-// applies them at most once.
+// is safe: reads (and DELETEs, idempotent by RFC 9110) always; money-moving
+// calls because they carry an Idempotency-Key, the same one on every
+// attempt, so that the server applies them at most once. A POST without a
+// key (ScheduleMaintenance, CreateOperator) is sent again only after an
+// error that proves the server did not act on it (resendable).
 type RetryPolicy struct {
 	Attempts     int           // 1 disables retries
 	BackoffFirst time.Duration // first backoff ceiling
@@ -55,8 +57,9 @@ func (c *Client) WithRetry(p RetryPolicy) *Client {
 // money moved; the server's Retry-After is honoured as the least wait),
 // 409 idempotency_key_in_use (the first attempt is still running), and a
 // 504 outcome_unknown (the commit was cut; same key, so at most once).
-// It never waits past the call's deadline: when the server asks for
-// longer than is left, the refusal is returned at once.
+// A POST without a key is retried only when the server did not act
+// (resendable). It never waits past the call's deadline: when the server
+// asks for longer than is left, the refusal is returned at once.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, key string, out any) error {
 	return c.send(ctx, &call{method: method, path: path, body: body, key: key, out: out})
 }
@@ -74,20 +77,27 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 	attempts := max(1, c.retry.Attempts)
 	ceiling := c.retry.BackoffFirst
 	unseen := false // an attempt of this money-moving call may have been applied
+	var last error  // the previous attempt's error
 	for attempt := 1; ; attempt++ {
 		err := c.doOnce(ctx, cl)
+		if errors.Is(err, errNoTimeLeft) { // this attempt was not sent
+			if last == nil {
+				return err
+			}
+			return lastError(last, unseen)
+		}
+		if err != nil && Retryable(err) && !resendable(cl, err) {
+			return notResent(err)
+		}
 		unseen = unseen || cl.key != "" && mayHaveApplied(err)
 		if err == nil || attempt >= attempts || !Retryable(err) || ctx.Err() != nil {
 			return lastError(err, unseen)
 		}
-		wait := rand.N(ceiling + 1)
-		var pe *pw.Error
-		if errors.As(err, &pe) && pe.Retry > wait {
-			wait = pe.Retry
-		}
+		last = err
+		wait := max(rand.N(ceiling+1), RetryAfter(err))
 		ceiling = min(2*ceiling, c.retry.BackoffMax)
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			return lastError(err, unseen)
+		if dl, ok := ctx.Deadline(); ok && serverWait(time.Until(dl)-wait) <= 0 {
+			return lastError(err, unseen) // the next attempt could not be sent
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -97,6 +107,45 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 		case <-t.C:
 		}
 	}
+}
+
+// resendable reports whether a call whose attempt failed with err may be
+// sent again at all. A read, a DELETE (idempotent by RFC 9110) and a call
+// with an Idempotency-Key may: a second arrival does nothing twice. Any
+// other call without a key (a POST) may only when err proves the server did not act on it: a
+// connection that was never made, or a refusal that by contract moved
+// nothing (503 busy/maintenance/unavailable, 429). Anything else — a
+// connection dropped after the request was sent, a timeout, a gateway's
+// 5xx — may have been applied, and sending it again could apply it twice:
+// one ScheduleMaintenance call made two read-only windows, one
+// CreateOperator two operators, one of whose keys nobody saw
+// (TestClientDoesNotResendAPOSTWithoutAKeyAfterALostAnswer).
+func resendable(cl *call, err error) bool {
+	switch {
+	case cl.key != "":
+		return true
+	case cl.method == http.MethodGet, cl.method == http.MethodHead, cl.method == http.MethodDelete:
+		return true
+	}
+	var pe *pw.Error
+	if errors.As(err, &pe) {
+		return refusedBeforeItsKey(pe.Code)
+	}
+	return !mayHaveApplied(err)
+}
+
+// notResent is the error of a call without an Idempotency-Key that ends
+// after an attempt that may have been applied (resendable): outcome
+// unknown, wrapping peakwallet.ErrCommitUnknown and err. Without a key no
+// retry can learn the outcome: the caller looks (lists the maintenance
+// windows, the operators) before it sends the request again.
+func notResent(err error) error {
+	if outcomeUnknown(err) {
+		return err
+	}
+	return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client", Retry: RetryAfter(err),
+		Message: "no answer came, and the request may have been applied; it has no Idempotency-Key, so it was not sent again: look whether it was applied before sending it again",
+		Err:     errors.Join(pw.ErrCommitUnknown, err)}
 }
 
 // mayHaveApplied reports whether an attempt may have been applied without
@@ -128,6 +177,10 @@ func mayHaveApplied(err error) bool {
 //     rate limited): the server refuses those before it looks at the
 //     Idempotency-Key, so it speaks only for its own attempt. Returned as
 //     it is, "busy" invited a second payment under a new key.
+//   - err is 409 idempotency_key_in_use: an attempt with this key is still
+//     running, most likely the unseen one, which may yet commit. Returned
+//     as it is, it read as a final refusal of a payment that may be paid
+//     (TestClientKeyInUseAfterALostAnswerIsAnUnknownOutcome).
 //
 // A retry with the same key learns what happened
 // (TestClientDoesNotCallAPaymentRefusedAfterAnAttemptItCannotSee).
@@ -137,13 +190,18 @@ func lastError(err error, unseen bool) error {
 	}
 	var pe *pw.Error
 	if !errors.As(err, &pe) { // no answer, this time or an earlier one
-		return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client",
+		return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client", Retry: RetryAfter(err),
 			Message: "no answer came, and the request may have been applied; retry with the same Idempotency-Key to learn the outcome",
 			Err:     errors.Join(pw.ErrCommitUnknown, err)}
 	}
 	if refusedBeforeItsKey(pe.Code) {
 		return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client", Retry: pe.Retry,
 			Message: "an earlier attempt may have been applied, and the last was refused before the server looked at its key; retry with the same Idempotency-Key to learn the outcome",
+			Err:     errors.Join(pw.ErrCommitUnknown, err)}
+	}
+	if pe.Code == pw.EIDEMINUSE {
+		return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client", Retry: pe.Retry,
+			Message: "an earlier attempt, whose answer was lost, is still running and may yet be applied; retry with the same Idempotency-Key to learn the outcome",
 			Err:     errors.Join(pw.ErrCommitUnknown, err)}
 	}
 	return err
@@ -171,18 +229,37 @@ const (
 	deadlineMarginMax = 250 * time.Millisecond
 )
 
+// errNoTimeLeft is why an attempt is not sent: its call's deadline leaves
+// no time beyond the margin (serverWait). Sent without a Prefer: wait, the
+// server would give it its class's whole deadline (2 s for a payment) and
+// might post it long after the client hung up; sent with wait=0 it would
+// read no preference at all
+// (TestClientSendsNothingWithoutTimeForTheServerToAnswer).
+var errNoTimeLeft = fmt.Errorf("too little time left for the server to answer: %w", context.DeadlineExceeded)
+
+// serverWait is how long the server may take over a request whose client
+// waits left: left less the margin for the answer's way back (a tenth of
+// it, between deadlineMarginMin and deadlineMarginMax); not positive when
+// no time is left for the server.
+func serverWait(left time.Duration) time.Duration {
+	return left - min(deadlineMarginMax, max(deadlineMarginMin, left/10))
+}
+
 // PreferWait is the Prefer header for a request that must be answered by
 // deadline, or "" when there is no deadline or no time left for one.
+// The wait is rounded up to the millisecond, never down to wait=0.000,
+// which the server reads as no preference: the rounding takes less than a
+// millisecond of a margin of at least ten.
 func PreferWait(deadline time.Time, ok bool) string {
 	if !ok {
 		return ""
 	}
-	left := time.Until(deadline)
-	wait := left - min(deadlineMarginMax, max(deadlineMarginMin, left/10))
+	wait := serverWait(time.Until(deadline))
 	if wait <= 0 {
 		return ""
 	}
-	return "wait=" + strconv.FormatFloat(wait.Seconds(), 'f', 3, 64)
+	ms := (wait + time.Millisecond - 1) / time.Millisecond
+	return fmt.Sprintf("wait=%d.%03d", ms/1000, ms%1000)
 }
 
 // Retryable reports whether a failed attempt may be sent again with the
@@ -209,18 +286,26 @@ func outcomeUnknown(err error) bool {
 	return pw.ErrorCode(err) == pw.EOUTCOMEUNKNOWN || errors.Is(err, pw.ErrCommitUnknown)
 }
 
+// RetryAfterMax caps what ParseRetryAfter reads: longer than any wait the
+// server asks for (a maintenance window lasts at most a day), and short
+// enough that delay-seconds cannot overflow a time.Duration: 10^10 seconds
+// came out negative, a wait of nothing.
+const RetryAfterMax = 7 * 24 * time.Hour
+
 // ParseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date;
-// 0 when it is absent or unreadable.
+// 0 when it is absent or unreadable, at most RetryAfterMax.
 func ParseRetryAfter(v string) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
+	// delay-seconds is 1*DIGIT (RFC 9110 §10.2.3): no sign; a number
+	// too large for 64 bits is read as its largest value, and capped.
+	if n, err := strconv.ParseUint(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		return time.Duration(min(n, uint64(RetryAfterMax/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(0, time.Until(t))
+		return min(RetryAfterMax, max(0, time.Until(t)))
 	}
 	return 0
 }

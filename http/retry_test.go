@@ -177,3 +177,152 @@ func posted(w http.ResponseWriter) {
 	w.WriteHeader(201)
 	w.Write([]byte(`{"id":"tr_x","status":"posted"}`))
 }
+
+// TestClientSendsNothingWithoutTimeForTheServerToAnswer: an attempt is
+// sent only with time left beyond the margin for the answer's way back,
+// and so always with a Prefer: wait. With less, PreferWait has no wait to
+// ask, and until 2026-11-28 the attempt went out without one: the server
+// gave it its class's whole deadline (2 s for a payment) and could post it
+// long after the client had hung up. A first attempt is then not sent (the
+// error wraps context.DeadlineExceeded); a retry is not sent, and the call
+// ends with the last attempt's error.
+func TestClientSendsNothingWithoutTimeForTheServerToAnswer(t *testing.T) {
+	t.Run("first attempt", func(t *testing.T) {
+		hs, seen := headerServer(t, "Prefer", func(w http.ResponseWriter, _ *http.Request, _ int) { posted(w) })
+		c := pwhttp.NewClient(hs.URL, "t", hs.Client())
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Millisecond)
+		defer cancel()
+		_, err := c.CreateTransfer(ctx, pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
+		if got := seen(); len(got) != 0 {
+			t.Fatalf("a payment with 8 ms left was sent, with Prefer %q", got)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, pw.ErrCommitUnknown) {
+			t.Fatalf("the call ended %v; want a deadline error that is no unknown outcome (nothing was sent)", err)
+		}
+	})
+	t.Run("retry", func(t *testing.T) {
+		const callTime = 100 * time.Millisecond
+		hs, seen := headerServer(t, "Prefer", func(w http.ResponseWriter, r *http.Request, _ int) {
+			// Answered busy with no time left to try again: the retry
+			// after the backoff (at most 1 ms, Retry-After 0) would have
+			// less than the margin left.
+			time.Sleep(callTime - 7*time.Millisecond)
+			w.Header().Set("Retry-After", "0")
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"type":"about:blank","title":"busy","status":503,"code":"busy"}`))
+		})
+		c := pwhttp.NewClient(hs.URL, "t", hs.Client()).WithRetry(pwhttp.RetryPolicy{
+			Attempts: 3, BackoffFirst: time.Millisecond, BackoffMax: time.Millisecond})
+		ctx, cancel := context.WithTimeout(context.Background(), callTime)
+		defer cancel()
+		_, err := c.Account(ctx, "acc_x")
+		got := seen()
+		if len(got) != 1 {
+			t.Fatalf("%d attempts, with Prefer %q (call ended %v); want 1: the retry had no time for an answer", len(got), got, err)
+		}
+		if got[0] == "" {
+			t.Fatalf("the attempt carried no Prefer: wait")
+		}
+	})
+}
+
+// TestPreferWaitNeverRoundsToZero: 10 to 10.5 ms before the deadline the
+// wait left after the 10 ms margin is under half a millisecond; written
+// to three decimals it read "wait=0.000", which the server takes as no
+// preference and gives the request its class's whole deadline. The wait
+// is rounded up to the millisecond instead.
+func TestPreferWaitNeverRoundsToZero(t *testing.T) {
+	for _, left := range []time.Duration{10010 * time.Microsecond, 10300 * time.Microsecond,
+		10490 * time.Microsecond, 10900 * time.Microsecond, 11 * time.Millisecond} {
+		got := pwhttp.PreferWait(time.Now().Add(left), true)
+		if got == "" {
+			continue // the moments since Now ate the wait: no preference, and no attempt
+		}
+		var w float64
+		if _, err := fmt.Sscanf(got, "wait=%g", &w); err != nil || w <= 0 {
+			t.Errorf("PreferWait %v before the deadline = %q; want a positive wait or none", left, got)
+		}
+	}
+}
+
+// TestClientHonoursAGatewaysRetryAfter: a 503 from a gateway in front of
+// the API (no problem body) is retried as no answer, no sooner than its
+// Retry-After, and returned at once when that does not fit in the time the
+// call has left; the error keeps it (RetryAfter). Until 2026-11-28 it was
+// read only from the API's problems: a proxy's 503 with Retry-After: 2 was
+// sent six requests within 1.5 s, on the client's own 50 ms backoff.
+func TestClientHonoursAGatewaysRetryAfter(t *testing.T) {
+	gateway := func(w http.ResponseWriter, retryAfter string) {
+		w.Header().Set("Retry-After", retryAfter)
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("<html>503 Service Temporarily Unavailable</html>"))
+	}
+	t.Run("longer than the time left", func(t *testing.T) {
+		hs, seen := headerServer(t, "Prefer", func(w http.ResponseWriter, _ *http.Request, _ int) { gateway(w, "2") })
+		c := pwhttp.NewClient(hs.URL, "t", hs.Client())
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		defer cancel()
+		began := time.Now()
+		_, err := c.Account(ctx, "acc_x")
+		if n := len(seen()); n != 1 {
+			t.Fatalf("the gateway asked for 2 s, and the client sent %d requests within 1.5 s (%v)", n, err)
+		}
+		if took := time.Since(began); took > 500*time.Millisecond {
+			t.Errorf("the call took %v to give up a wait it could not afford", took)
+		}
+		if !errors.Is(err, pwhttp.ErrNoAPIAnswer) || pwhttp.RetryAfter(err) != 2*time.Second {
+			t.Fatalf("the call ended %v, Retry-After %v; want the gateway's answer with its 2 s", err, pwhttp.RetryAfter(err))
+		}
+	})
+	t.Run("within the time left", func(t *testing.T) {
+		var mu sync.Mutex
+		var at []time.Time
+		hs, _ := headerServer(t, "Prefer", func(w http.ResponseWriter, _ *http.Request, n int) {
+			mu.Lock()
+			at = append(at, time.Now())
+			mu.Unlock()
+			if n == 1 {
+				gateway(w, "1")
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"id":"acc_x"}`))
+		})
+		c := pwhttp.NewClient(hs.URL, "t", hs.Client())
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := c.Account(ctx, "acc_x"); err != nil {
+			t.Fatalf("Account: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(at) != 2 || at[1].Sub(at[0]) < time.Second {
+			t.Fatalf("attempts at %v; want 2, the second at least the gateway's 1 s after the first", at)
+		}
+	})
+}
+
+// TestParseRetryAfterIsBounded: a Retry-After is read as at most
+// RetryAfterMax. Ten billion seconds overflowed a time.Duration and came
+// out negative, a wait of nothing.
+func TestParseRetryAfterIsBounded(t *testing.T) {
+	for _, tt := range []struct {
+		v    string
+		want time.Duration
+	}{
+		{"", 0},
+		{"120", 2 * time.Minute},
+		{"-5", 0},
+		{"nonsense", 0},
+		{"10000000000", pwhttp.RetryAfterMax},
+		{"99999999999999999999999", pwhttp.RetryAfterMax},
+		{"Fri, 31 Dec 9999 23:59:59 GMT", pwhttp.RetryAfterMax},
+		{"Sun, 06 Nov 1994 08:49:37 GMT", 0},
+	} {
+		if got := pwhttp.ParseRetryAfter(tt.v); got != tt.want {
+			t.Errorf("ParseRetryAfter(%q) = %v, want %v", tt.v, got, tt.want)
+		}
+	}
+}

@@ -6,12 +6,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
+	"github.com/peakwallet/peakwallet/auth"
 	pwhttp "github.com/peakwallet/peakwallet/http"
 )
 
@@ -105,6 +108,139 @@ func TestClientDoesNotCallAPaymentRefusedAfterAnAttemptItCannotSee(t *testing.T)
 			}
 			if got := pw.ErrorCode(err); got != tt.want {
 				t.Fatalf("the call ended %s (%v), want %s", got, err, tt.want)
+			}
+			if unknown := errors.Is(err, pw.ErrCommitUnknown); unknown != (tt.want == pw.EOUTCOMEUNKNOWN) {
+				t.Fatalf("errors.Is(%v, ErrCommitUnknown) = %v", err, unknown)
+			}
+		})
+	}
+}
+
+// loseFirstAnswer serves h, but serves the first request matching method
+// and path into a recorder and drops its answer: the server did the work
+// and the connection broke before the client heard of it, as a network cut
+// or a proxy's timeout does.
+func loseFirstAnswer(t *testing.T, h http.Handler, method, path string) *httptest.Server {
+	var dropped atomic.Bool
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == method && r.URL.Path == path && dropped.CompareAndSwap(false, true) {
+			h.ServeHTTP(httptest.NewRecorder(), r) // applied ...
+			panic(http.ErrAbortHandler)            // ... but its answer never arrives
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	return hs
+}
+
+// TestClientDoesNotResendAPOSTWithoutAKeyAfterALostAnswer: a POST that
+// carries no Idempotency-Key (ScheduleMaintenance, CreateOperator) is not
+// sent again after an attempt that may have been applied: a second arrival
+// would be applied again. Until 2026-11-28 it went through the same retries
+// as a payment, and one ScheduleMaintenance call whose answer was lost made
+// two read-only windows (the operator holds the ID of one; cancelling it
+// leaves the other in force). It ends outcome_unknown instead. Errors that
+// prove the server did not act — a refused connection, a 503 busy — are
+// still retried.
+func TestClientDoesNotResendAPOSTWithoutAKeyAfterALostAnswer(t *testing.T) {
+	t.Run("ScheduleMaintenance", func(t *testing.T) {
+		env, _, sched := MustOpenAdmittedEnv(t, admission.Config{})
+		hs := loseFirstAnswer(t, env.Server.Handler(), http.MethodPost, "/v1/maintenance")
+		c := pwhttp.NewClient(hs.URL, operatorKey, hs.Client())
+		now := time.Now().UTC()
+		_, err := c.ScheduleMaintenance(context.Background(), pw.MaintenanceCreate{
+			Start: now.Add(time.Hour), End: now.Add(2 * time.Hour), ReadOnly: true, Reason: "upgrade"})
+		if n := len(sched.Windows()); n != 1 {
+			t.Fatalf("one ScheduleMaintenance call made %d windows", n)
+		}
+		if pw.ErrorCode(err) != pw.EOUTCOMEUNKNOWN || !errors.Is(err, pw.ErrCommitUnknown) {
+			t.Fatalf("the call ended %v, want outcome_unknown wrapping ErrCommitUnknown", err)
+		}
+	})
+
+	busy := func(w http.ResponseWriter, r *http.Request) {
+		pwhttp.Error(w, r, &pw.Error{Code: pw.EBUSY, Message: "busy", Retry: time.Millisecond})
+	}
+	drop := func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }
+	gateway := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		io.WriteString(w, "<html><body>502 Bad Gateway</body></html>")
+	}
+	created := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"id":"op_x"}`)
+	}
+	for _, tt := range []struct {
+		name   string
+		first  func(http.ResponseWriter, *http.Request)
+		refuse bool // the first attempt's connection is refused instead
+		posts  int  // the POSTs the server receives
+		want   string
+	}{
+		{name: "answer lost", first: drop, posts: 1, want: pw.EOUTCOMEUNKNOWN},
+		{name: "a gateway's 502", first: gateway, posts: 1, want: pw.EOUTCOMEUNKNOWN},
+		{name: "busy, then created", first: busy, posts: 2, want: ""},
+		{name: "connection refused, then created", refuse: true, posts: 1, want: ""},
+	} {
+		t.Run("CreateOperator/"+tt.name, func(t *testing.T) {
+			hs, seen := headerServer(t, "Authorization", func(w http.ResponseWriter, r *http.Request, n int) {
+				if n == 1 && tt.first != nil {
+					tt.first(w, r)
+					return
+				}
+				created(w, r)
+			})
+			hc := hs.Client()
+			if tt.refuse {
+				hc.Transport = &refusing{next: hc.Transport, refuse: func(n int32) bool { return n == 1 }}
+			}
+			c := pwhttp.NewClient(hs.URL, operatorKey, hc).WithRetry(pwhttp.RetryPolicy{
+				Attempts: 3, BackoffFirst: time.Millisecond, BackoffMax: time.Millisecond})
+			_, err := c.CreateOperator(context.Background(), auth.OperatorCreate{Name: "ops", Role: "support"})
+			if n := len(seen()); n != tt.posts {
+				t.Fatalf("the server received %d POSTs, want %d (err %v)", n, tt.posts, err)
+			}
+			if got := pw.ErrorCode(err); got != tt.want {
+				t.Fatalf("the call ended %q (%v), want %q", got, err, tt.want)
+			}
+			if unknown := errors.Is(err, pw.ErrCommitUnknown); unknown != (tt.want == pw.EOUTCOMEUNKNOWN) {
+				t.Fatalf("errors.Is(%v, ErrCommitUnknown) = %v", err, unknown)
+			}
+		})
+	}
+}
+
+// TestClientKeyInUseAfterALostAnswerIsAnUnknownOutcome: a payment's first
+// attempt got no answer, and every later one heard 409
+// idempotency_key_in_use — an attempt with its key, most likely that
+// first one, is still running and may yet commit. When the attempts run
+// out the call ends outcome_unknown (wrapping ErrCommitUnknown), not with
+// the 409, which reads as a final refusal of a payment that may be paid.
+// A 409 without an unseen attempt before it (another caller holds the key)
+// is returned as it is.
+func TestClientKeyInUseAfterALostAnswerIsAnUnknownOutcome(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		firstLost bool
+		want      string
+	}{
+		{name: "after a lost answer", firstLost: true, want: pw.EOUTCOMEUNKNOWN},
+		{name: "throughout", want: pw.EIDEMINUSE},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hs, _ := headerServer(t, "Idempotency-Key", func(w http.ResponseWriter, r *http.Request, n int) {
+				if n == 1 && tt.firstLost {
+					panic(http.ErrAbortHandler)
+				}
+				pwhttp.Error(w, r, &pw.Error{Code: pw.EIDEMINUSE, Message: "a request with this key is in progress"})
+			})
+			c := pwhttp.NewClient(hs.URL, "t", hs.Client()).WithRetry(pwhttp.RetryPolicy{Attempts: 3,
+				BackoffFirst: time.Millisecond, BackoffMax: time.Millisecond, CallTimeout: 5 * time.Second})
+			_, err := c.CreateTransfer(context.Background(), pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
+			if got := pw.ErrorCode(err); got != tt.want {
+				t.Fatalf("the call ended %q (%v), want %q", got, err, tt.want)
 			}
 			if unknown := errors.Is(err, pw.ErrCommitUnknown); unknown != (tt.want == pw.EOUTCOMEUNKNOWN) {
 				t.Fatalf("errors.Is(%v, ErrCommitUnknown) = %v", err, unknown)
