@@ -97,7 +97,12 @@ func (s *Schedule) Windows() []pw.MaintenanceWindow {
 }
 
 // ReadOnly returns the read-only window in force now, if any, as the
-// error that writes answer: maintenance, with Retry until its end.
+// error that writes answer: maintenance, with Retry until writes are
+// accepted again. That is the end of the read-only period, not of the
+// window in force: a read-only window that starts at or before the end of
+// one in force (abutting or overlapping it) keeps writes refused, and a
+// client told to come back at the first one's end would only be refused
+// again.
 func (s *Schedule) ReadOnly() error {
 	now := s.now()
 	s.mu.Lock()
@@ -110,6 +115,14 @@ func (s *Schedule) ReadOnly() error {
 	}
 	if end.IsZero() {
 		return nil
+	}
+	for _, w := range s.windows { // by start: the chain of read-only windows from now
+		if w.Start.After(end) {
+			break // so do all that follow
+		}
+		if w.ReadOnly && w.End.After(end) {
+			end = w.End
+		}
 	}
 	return &pw.Error{Code: pw.EMAINTENANCE, Op: "admission.Schedule", Retry: end.Sub(now),
 		Message: "the wallet is in scheduled read-only maintenance until " + end.Format(time.RFC3339)}

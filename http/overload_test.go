@@ -89,6 +89,37 @@ func retryAfter(tb testing.TB, r *Response) int {
 	return n
 }
 
+// mustScheduleWindow schedules a window through the API, as an operator.
+func mustScheduleWindow(t *testing.T, env *Env, start, end time.Time, readOnly bool) pw.MaintenanceWindow {
+	t.Helper()
+	r := env.Do(t, "POST", "/v1/maintenance", fmt.Sprintf(`{"start":%q,"end":%q,"read_only":%v,"reason":"test"}`,
+		start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339), readOnly), nil)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("schedule: %d %s", r.Status, r.Body)
+	}
+	var mw pw.MaintenanceWindow
+	mustUnmarshal(t, r.Body, &mw)
+	return mw
+}
+
+// Two read-only windows back to back refuse writes until the second ends,
+// and Retry-After says so: it said the end of the first, and a client that
+// came back then was refused again (found in review).
+func TestRetryAfterCoversAbuttingReadOnlyWindows(t *testing.T) {
+	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{})
+	w := env.MustWallet(t, 100)
+	now := time.Now().UTC().Truncate(time.Second)
+	mustScheduleWindow(t, env, now.Add(-time.Minute), now.Add(time.Hour), true)
+	mustScheduleWindow(t, env, now.Add(time.Hour), now.Add(2*time.Hour), true)
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "ab-1"})
+	if r.Status != 503 {
+		t.Fatalf("a write in a read-only window: %d %s", r.Status, r.Body)
+	}
+	if ra := retryAfter(t, r); ra < 7100 || ra > 7200 {
+		t.Fatalf("Retry-After = %d s; writes are refused until the second window ends (~7200 s)", ra)
+	}
+}
+
 func TestMaintenanceWindowRefusesWritesWithRetryAfter(t *testing.T) {
 	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{})
 	w := env.MustWallet(t, 100)
