@@ -1,6 +1,8 @@
 package admission_test
 
 import (
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,4 +55,78 @@ func TestRetryAfterCoversChainedReadOnlyWindows(t *testing.T) {
 			}
 		})
 	}
+}
+
+// During a handover two processes serve one data directory and an
+// operator's cancel lands on either. Each used to read maintenance.json
+// only at start, so the old process went on refusing writes for a window
+// the new one had cancelled (found in review). Now each reloads the file
+// when it changed: the lists at once, the hot path within
+// ScheduleRecheckInterval.
+func TestAWindowCancelledThroughOneProcessIsNotEnforcedByTheOther(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "maintenance.json")
+	clk := newClock()
+	oldProc := mustNewSchedule(t, path, clk)
+	w := mustSchedule(t, oldProc, clk, -time.Minute, time.Hour, true)
+	newProc := mustNewSchedule(t, path, clk) // the new binary starts
+	if err := newProc.Delete(w.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ws := oldProc.Windows(); len(ws) != 0 {
+		t.Fatalf("the other process still lists the cancelled window: %+v", ws)
+	}
+	clk.Add(admission.ScheduleRecheckInterval)
+	if err := oldProc.ReadOnly(); err != nil {
+		t.Fatalf("window %s cancelled, yet the other process still refuses writes: %v", w.ID, err)
+	}
+	// And the other way: a window scheduled through one is enforced by both.
+	mustSchedule(t, newProc, clk, -time.Minute, time.Hour, true)
+	clk.Add(admission.ScheduleRecheckInterval)
+	if err := oldProc.ReadOnly(); pw.ErrorCode(err) != pw.EMAINTENANCE {
+		t.Fatalf("a read-only window scheduled through the other process: %v", err)
+	}
+}
+
+// Each process used to save its own list over the file, so that a window
+// scheduled through one (and acknowledged 201) was lost when the other
+// saved (found in review). Add and Delete now read, change and write the
+// file under an exclusive lock: none is lost, even when both processes
+// schedule at once.
+func TestNoWindowIsLostWhenTwoProcessesScheduleAtOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "maintenance.json")
+	clk := newClock()
+	procs := []*admission.Schedule{mustNewSchedule(t, path, clk), mustNewSchedule(t, path, clk)}
+	const each = pw.MaintenanceWindowsMax / 2
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*each)
+	for i, s := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range each {
+				start := clk.Now().Add(time.Duration(i*each+j+1) * time.Hour)
+				if _, err := s.Add(pw.MaintenanceCreate{Start: start, End: start.Add(time.Minute)}); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	next := mustNewSchedule(t, path, clk) // the binary after
+	if got := len(next.Windows()); got != 2*each {
+		t.Fatalf("maintenance.json has %d windows; %d were acknowledged", got, 2*each)
+	}
+}
+
+func mustNewSchedule(t *testing.T, path string, clk *clock) *admission.Schedule {
+	t.Helper()
+	s, err := admission.NewSchedule(path, clk.Now)
+	if err != nil {
+		t.Fatalf("NewSchedule: %v", err)
+	}
+	return s
 }
