@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -55,11 +57,35 @@ func NewSchedule(path string, now func() time.Time) (*Schedule, error) {
 		return s, nil
 	}
 	ws, info, err := readSchedule(path)
+	if errors.Is(err, errScheduleUnreadable) {
+		// A file the server cannot read must not keep it from starting:
+		// that would turn a damaged file (edited by hand, or left empty by
+		// a crash on a file system that lost its data) into an outage.
+		// The file is kept aside for the operator, loudly, and the server
+		// starts with no windows.
+		aside, aerr := setAside(path, now())
+		if aerr != nil {
+			return nil, fmt.Errorf("%w (and it cannot be moved aside: %v)", err, aerr)
+		}
+		slog.Default().Error("the maintenance schedule cannot be read: moved aside, starting with no maintenance windows; reschedule them",
+			"file", path, "moved_to", aside, "err", err)
+		ws, info, err = nil, nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	s.windows, s.seen, s.checked = ws, info, now()
 	return s, nil
+}
+
+// errScheduleUnreadable marks a schedule file whose content is not a list
+// of windows (as opposed to one that cannot be read at all).
+var errScheduleUnreadable = errors.New("not a list of maintenance windows")
+
+// setAside renames an unreadable schedule file to path.corrupt-<time>.
+func setAside(path string, now time.Time) (string, error) {
+	aside := path + ".corrupt-" + now.UTC().Format("20060102T150405.000000000Z")
+	return aside, os.Rename(path, aside)
 }
 
 // readSchedule reads the windows in path, by start, and the file's
@@ -83,10 +109,10 @@ func readSchedule(path string) ([]pw.MaintenanceWindow, os.FileInfo, error) {
 	}
 	var ws []pw.MaintenanceWindow
 	if len(b) > ScheduleFileBytesMax {
-		return nil, info, fmt.Errorf("reading the maintenance schedule %s: longer than %d bytes", path, ScheduleFileBytesMax)
+		return nil, info, fmt.Errorf("reading the maintenance schedule %s: %w: longer than %d bytes", path, errScheduleUnreadable, ScheduleFileBytesMax)
 	}
 	if err := json.Unmarshal(b, &ws); err != nil {
-		return nil, info, fmt.Errorf("reading the maintenance schedule %s: %w", path, err)
+		return nil, info, fmt.Errorf("reading the maintenance schedule %s: %w: %w", path, errScheduleUnreadable, err)
 	}
 	sortByStart(ws)
 	return ws, info, nil
@@ -155,6 +181,19 @@ func (s *Schedule) change(edit func([]pw.MaintenanceWindow) ([]pw.MaintenanceWin
 	}
 	defer unlock()
 	ws, _, err := readSchedule(s.path)
+	if errors.Is(err, errScheduleUnreadable) {
+		// Damaged since this process last read it: keep it aside and go on
+		// from the windows this process last read.
+		aside, aerr := setAside(s.path, s.now())
+		if aerr != nil {
+			return &pw.Error{Code: pw.EUNAVAILABLE, Op: "admission.Schedule.change", Message: "cannot read the maintenance schedule", Err: err}
+		}
+		slog.Default().Error("the maintenance schedule cannot be read: moved aside, going on from the windows this process last read",
+			"file", s.path, "moved_to", aside, "err", err)
+		s.mu.Lock()
+		ws, err = slices.Clone(s.windows), nil
+		s.mu.Unlock()
+	}
 	if err != nil {
 		return &pw.Error{Code: pw.EUNAVAILABLE, Op: "admission.Schedule.change", Message: "cannot read the maintenance schedule", Err: err}
 	}
@@ -227,6 +266,7 @@ func (s *Schedule) refresh(now time.Time, force bool) {
 	}
 	ws, info, err := readSchedule(s.path)
 	if err != nil {
+		slog.Default().Warn("the maintenance schedule cannot be read: going on with the windows last read", "file", s.path, "err", err)
 		s.seen = info // not read again until it changes
 		return
 	}
@@ -288,16 +328,46 @@ func (s *Schedule) save(ws []pw.MaintenanceWindow) (os.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp := s.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return nil, &pw.Error{Code: pw.EUNAVAILABLE, Op: "admission.Schedule.save", Message: "cannot write the maintenance schedule", Err: err}
-	}
-	if err := os.Rename(tmp, s.path); err != nil {
-		return nil, &pw.Error{Code: pw.EUNAVAILABLE, Op: "admission.Schedule.save", Message: "cannot write the maintenance schedule", Err: err}
-	}
-	info, err := os.Stat(s.path)
+	info, err := writeFileSynced(s.path, b)
 	if err != nil {
 		return nil, &pw.Error{Code: pw.EUNAVAILABLE, Op: "admission.Schedule.save", Message: "cannot write the maintenance schedule", Err: err}
 	}
 	return info, nil
+}
+
+// writeFileSynced replaces path with b durably: a temporary file, synced,
+// renamed over path, and the directory synced so that the rename is too.
+// Without the syncs a power loss after the rename could leave path empty.
+func writeFileSynced(path string, b []byte) (os.FileInfo, error) {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	err = dir.Sync()
+	if cerr := dir.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return os.Stat(path)
 }

@@ -1,6 +1,7 @@
 package admission_test
 
 import (
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -129,4 +130,64 @@ func mustNewSchedule(t *testing.T, path string, clk *clock) *admission.Schedule 
 		t.Fatalf("NewSchedule: %v", err)
 	}
 	return s
+}
+
+// An empty or damaged maintenance.json (left by a crash before the writes
+// were synced, or edited by hand) used to stop serve from starting at all
+// (found in review). It is moved aside for the operator, and the schedule
+// starts with no windows; the next window scheduled writes a new file.
+func TestAnUnreadableScheduleIsSetAsideAndTheServerStarts(t *testing.T) {
+	for name, content := range map[string]string{"empty": "", "damaged": `[{"id":"mw_1","start":`} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "maintenance.json")
+			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			clk := newClock()
+			s := mustNewSchedule(t, path, clk)
+			if ws := s.Windows(); len(ws) != 0 {
+				t.Fatalf("windows from an unreadable file: %+v", ws)
+			}
+			aside, _ := filepath.Glob(path + ".corrupt-*")
+			if len(aside) != 1 {
+				t.Fatalf("the unreadable file is not kept aside: %v", aside)
+			}
+			if b, err := os.ReadFile(aside[0]); err != nil || string(b) != content {
+				t.Fatalf("the file kept aside: %q, %v", b, err)
+			}
+			w := mustSchedule(t, s, clk, time.Hour, 2*time.Hour, true)
+			if ws := mustNewSchedule(t, path, clk).Windows(); len(ws) != 1 || ws[0].ID != w.ID {
+				t.Fatalf("after scheduling again, the file has %+v", ws)
+			}
+			if tmp, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(tmp) != 0 {
+				t.Fatalf("a temporary file is left: %v", tmp)
+			}
+		})
+	}
+}
+
+// A file damaged while the server runs (the server never writes one: its
+// writes are synced, then renamed into place) changes nothing in force,
+// and the next change starts from the windows last read and keeps the
+// damaged file aside.
+func TestAScheduleDamagedWhileServingKeepsTheWindowsLastRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "maintenance.json")
+	clk := newClock()
+	s := mustNewSchedule(t, path, clk)
+	w := mustSchedule(t, s, clk, -time.Minute, time.Hour, true)
+	if err := os.WriteFile(path, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(admission.ScheduleRecheckInterval)
+	if err := s.ReadOnly(); pw.ErrorCode(err) != pw.EMAINTENANCE {
+		t.Fatalf("the window in force, after the file was damaged: %v", err)
+	}
+	mustSchedule(t, s, clk, time.Hour, 2*time.Hour, false)
+	if ws := mustNewSchedule(t, path, clk).Windows(); len(ws) != 2 || ws[0].ID != w.ID {
+		t.Fatalf("after a change, the file has %+v", ws)
+	}
+	if aside, _ := filepath.Glob(path + ".corrupt-*"); len(aside) != 1 {
+		t.Fatalf("the damaged file is not kept aside: %v", aside)
+	}
 }
