@@ -13,6 +13,11 @@ const (
 	MaintenanceWindowMax = 24 * time.Hour
 	// MaintenanceReasonBytesMax bounds a window's reason.
 	MaintenanceReasonBytesMax = 500
+	// MaintenanceHorizonMax bounds how far ahead a window may start: a
+	// year and a day covers any yearly event, and a start further off
+	// is a mistake (a wrong year) that would hold one of the
+	// MaintenanceWindowsMax places until it ends.
+	MaintenanceHorizonMax = 366 * 24 * time.Hour
 )
 
 // MaintenanceWindow is a period the operator announced. In a read-only

@@ -126,7 +126,9 @@ func sortByStart(ws []pw.MaintenanceWindow) {
 	slices.SortStableFunc(ws, func(a, b pw.MaintenanceWindow) int { return a.Start.Compare(b.Start) })
 }
 
-// Add schedules a window: invalid_request, limit_exceeded.
+// Add schedules a window: invalid_request (see MaintenanceCreate.Validate;
+// also a window that has ended, or starts more than MaintenanceHorizonMax
+// ahead), limit_exceeded.
 func (s *Schedule) Add(req pw.MaintenanceCreate) (*pw.MaintenanceWindow, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
@@ -134,6 +136,9 @@ func (s *Schedule) Add(req pw.MaintenanceCreate) (*pw.MaintenanceWindow, error) 
 	now := s.now().UTC()
 	if !req.End.After(now) {
 		return nil, pw.FieldErrorf("end", pw.EINVALID, "the window has already ended")
+	}
+	if req.Start.Sub(now) > pw.MaintenanceHorizonMax {
+		return nil, pw.FieldErrorf("start", pw.EINVALID, "a window starts at most %d days ahead", pw.MaintenanceHorizonMax/(24*time.Hour))
 	}
 	w := pw.MaintenanceWindow{ID: pw.NewID(pw.PrefixMaintenance, now), Start: req.Start.UTC(), End: req.End.UTC(),
 		ReadOnly: req.ReadOnly, Reason: req.Reason, CreatedAt: now}

@@ -191,3 +191,16 @@ func TestAScheduleDamagedWhileServingKeepsTheWindowsLastRead(t *testing.T) {
 		t.Fatalf("the damaged file is not kept aside: %v", aside)
 	}
 }
+
+// A window in year 9999 was accepted (found in review): a typo in the year
+// that would hold one of the MaintenanceWindowsMax places for ever.
+func TestAWindowStartsWithinTheHorizon(t *testing.T) {
+	clk := newClock()
+	s := mustNewSchedule(t, "", clk)
+	start := clk.Now().Add(pw.MaintenanceHorizonMax + time.Second)
+	_, err := s.Add(pw.MaintenanceCreate{Start: start, End: start.Add(time.Hour)})
+	if pe, ok := err.(*pw.Error); !ok || pe.Code != pw.EINVALID || pe.Field != "start" {
+		t.Fatalf("a window starting past the horizon: %v", err)
+	}
+	mustSchedule(t, s, clk, pw.MaintenanceHorizonMax, pw.MaintenanceHorizonMax+time.Hour, false)
+}

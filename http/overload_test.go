@@ -120,6 +120,16 @@ func TestRetryAfterCoversAbuttingReadOnlyWindows(t *testing.T) {
 	}
 }
 
+// A window in year 9999 was accepted (found in review); a start past
+// pw.MaintenanceHorizonMax is bad input, answered 400 on its start.
+func TestAFarFutureMaintenanceWindowIsRefused(t *testing.T) {
+	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{})
+	r := env.Do(t, "POST", "/v1/maintenance", `{"start":"9999-12-31T00:00:00Z","end":"9999-12-31T01:00:00Z","read_only":true}`, nil)
+	if p := r.Problem(t); r.Status != 400 || p.Code != pw.EINVALID || p.Field != "start" {
+		t.Fatalf("a window in year 9999: %d %s", r.Status, r.Body)
+	}
+}
+
 func TestMaintenanceWindowRefusesWritesWithRetryAfter(t *testing.T) {
 	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{})
 	w := env.MustWallet(t, 100)
