@@ -61,10 +61,13 @@ type announcedCache struct {
 	at        time.Time
 	incidents []Incident
 	windows   []Window
+	err       error // the store could not be read: incidents and windows are older
 }
 
 // SnapshotTTL is how long incidents and windows read for a snapshot are
-// reused. Posting or updating an incident clears it at once.
+// reused (and a failure to read them, so that an outage's status polls do
+// not each wait on the store). Posting or updating an incident clears it
+// at once.
 const SnapshotTTL = 5 * time.Second
 
 // New returns a service over cfg.

@@ -47,13 +47,16 @@ type Snapshot struct {
 }
 
 // Snapshot gathers the live state, incidents, maintenance and forecast.
+//
+// The status page exists for outages, so a store that cannot be read does
+// not fail it: the incidents, windows and forecast are those last read (or
+// none), the ledger store is shown degraded, and the live state is as it
+// is. (Until 2026-11-27 /v1/status answered 503 while PostgreSQL was down,
+// once its cache had expired.) It fails only when ctx ends.
 func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 	now := s.now().UTC()
 	snap := &Snapshot{State: StateNormal, Incidents: []Incident{}, Maintenance: []Window{}}
-	incidents, windows, err := s.announcements(ctx, now)
-	if err != nil {
-		return nil, err
-	}
+	incidents, windows, storeErr := s.announcements(ctx, now)
 	for _, inc := range incidents {
 		if inc.ResolvedAt == nil || now.Sub(*inc.ResolvedAt) < ResolvedShownFor {
 			snap.Incidents = append(snap.Incidents, inc)
@@ -76,8 +79,11 @@ func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 				c = Component{Name: name, State: StateBusy, Detail: fmt.Sprintf("%.0f%% of requests in the last %d minutes were asked to retry", 100*snap.BusyShare, LiveMinutes)}
 			}
 		case ComponentLedger:
-			if live.ReadyErr != nil {
+			switch {
+			case live.ReadyErr != nil:
 				c = Component{Name: name, State: StateDegraded, Detail: "the store cannot be reached; payments are refused with busy until it returns"}
+			case storeErr != nil:
+				c = Component{Name: name, State: StateDegraded, Detail: "the store cannot be read; incidents and maintenance shown are as last read"}
 			}
 		case ComponentSurgeQueue:
 			if live.SurgeQueue != nil {
@@ -99,33 +105,56 @@ func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 	}
 	o, err := s.Outlook(ctx)
 	if err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		o = s.lastOutlook(now)
 	}
 	snap.Outlook = o
 	snap.BestTime = BestTime(o.Forecast, now, s.loc)
 	return snap, nil
 }
 
-// announcements returns the incidents and windows, cached for SnapshotTTL.
+// announcements returns the incidents and windows, cached for SnapshotTTL. When the store cannot be read it returns those
+// last read (or none) with the error, and keeps that answer for
+// SnapshotTTL too, so that the status polls of an outage do not each wait
+// on the store.
 func (s *Service) announcements(ctx context.Context, now time.Time) ([]Incident, []Window, error) {
 	s.mu.Lock()
 	c := s.announced
 	s.mu.Unlock()
 	if c != nil && now.Sub(c.at) < SnapshotTTL && !now.Before(c.at) {
-		return c.incidents, c.windows, nil
+		return c.incidents, c.windows, c.err
 	}
 	incidents, err := s.Incidents(ctx)
-	if err != nil {
-		return nil, nil, err
+	var windows []Window
+	if err == nil {
+		windows, err = s.maint.Windows(ctx, now)
 	}
-	windows, err := s.maint.Windows(ctx, now)
 	if err != nil {
-		return nil, nil, err
+		if ctx.Err() != nil {
+			return nil, nil, err // the caller is gone: nothing learnt of the store
+		}
+		incidents, windows = nil, nil
+		if c != nil {
+			incidents, windows = c.incidents, c.windows
+		}
 	}
 	s.mu.Lock()
-	s.announced = &announcedCache{at: now, incidents: incidents, windows: windows}
+	s.announced = &announcedCache{at: now, incidents: incidents, windows: windows, err: err}
 	s.mu.Unlock()
-	return incidents, windows, nil
+	return incidents, windows, err
+}
+
+// lastOutlook is the outlook to show when it cannot be computed: the last
+// one, however old, or one that says why there is none.
+func (s *Service) lastOutlook(now time.Time) *Outlook {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cached != nil {
+		return s.cached
+	}
+	return &Outlook{ComputedAt: now, Note: "The forecast cannot be computed now: the store cannot be read."}
 }
 
 // Waking hours: the best time to pay is only ever suggested between them.
