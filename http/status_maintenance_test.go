@@ -137,3 +137,23 @@ func TestStatusAnswersWhilePostgresIsDown(t *testing.T) {
 		t.Fatalf("the status page while PostgreSQL is down: %d", r.Status)
 	}
 }
+
+// docs/overload.md: "A window is announced at /v1/status from the moment
+// it is scheduled." The status service cached the windows for
+// SnapshotTTL, so a window scheduled or cancelled showed up to 5 s late
+// (found in review); the operator's windows are now read at every poll.
+func TestStatusShowsAWindowFromTheMomentItIsScheduledOrCancelled(t *testing.T) {
+	env, _ := mustOpenScheduledStatusEnv(t, mustOpenSQLite(t), nil, nil)
+	_ = publicStatus(t, env) // a poll fills the cache
+	now := time.Now().UTC()
+	mw := mustScheduleWindow(t, env, now.Add(-time.Minute), now.Add(time.Hour), true)
+	if st := publicStatus(t, env); !hasWindow(st, mw.ID) || st.State != pwhttp.StateMaintenance {
+		t.Fatalf("window %s scheduled: state %q, maintenance %+v", mw.ID, st.State, st.Maintenance)
+	}
+	if r := env.Do(t, "DELETE", "/v1/maintenance/"+mw.ID, "", nil); r.Status != 200 {
+		t.Fatalf("cancel: %d %s", r.Status, r.Body)
+	}
+	if st := publicStatus(t, env); hasWindow(st, mw.ID) || st.State == pwhttp.StateMaintenance {
+		t.Fatalf("window %s cancelled: state %q, maintenance %+v", mw.ID, st.State, st.Maintenance)
+	}
+}

@@ -60,14 +60,15 @@ type Service struct {
 type announcedCache struct {
 	at        time.Time
 	incidents []Incident
-	windows   []Window
-	err       error // the store could not be read: incidents and windows are older
+	windows   []Window // those kept in the store (the operator's are read live)
+	err       error    // the store could not be read: incidents and windows are older
 }
 
-// SnapshotTTL is how long incidents and windows read for a snapshot are
-// reused (and a failure to read them, so that an outage's status polls do
-// not each wait on the store). Posting or updating an incident clears it
-// at once.
+// SnapshotTTL is how long incidents and windows read from the store for a
+// snapshot are reused (and a failure to read them, so that an outage's
+// status polls do not each wait on the store). Posting or updating an
+// incident clears it at once; the operator's maintenance windows are not
+// cached.
 const SnapshotTTL = 5 * time.Second
 
 // New returns a service over cfg.

@@ -56,7 +56,8 @@ type Snapshot struct {
 func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 	now := s.now().UTC()
 	snap := &Snapshot{State: StateNormal, Incidents: []Incident{}, Maintenance: []Window{}}
-	incidents, windows, storeErr := s.announcements(ctx, now)
+	incidents, stored, storeErr := s.announcements(ctx, now)
+	windows := append(s.operatorWindows(now), stored...)
 	for _, inc := range incidents {
 		if inc.ResolvedAt == nil || now.Sub(*inc.ResolvedAt) < ResolvedShownFor {
 			snap.Incidents = append(snap.Incidents, inc)
@@ -115,7 +116,8 @@ func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 	return snap, nil
 }
 
-// announcements returns the incidents and windows, cached for SnapshotTTL. When the store cannot be read it returns those
+// announcements returns the incidents and the windows kept in the store,
+// cached for SnapshotTTL. When the store cannot be read it returns those
 // last read (or none) with the error, and keeps that answer for
 // SnapshotTTL too, so that the status polls of an outage do not each wait
 // on the store.
@@ -129,7 +131,7 @@ func (s *Service) announcements(ctx context.Context, now time.Time) ([]Incident,
 	incidents, err := s.Incidents(ctx)
 	var windows []Window
 	if err == nil {
-		windows, err = s.maint.Windows(ctx, now)
+		windows, err = s.storedWindows(ctx, now)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -144,6 +146,29 @@ func (s *Service) announcements(ctx context.Context, now time.Time) ([]Incident,
 	s.announced = &announcedCache{at: now, incidents: incidents, windows: windows, err: err}
 	s.mu.Unlock()
 	return incidents, windows, err
+}
+
+// operatorWindows are the operator's windows that end after from, read at
+// every snapshot, not cached: they are in memory (admission's schedule),
+// and a window is shown from the moment it is scheduled or cancelled, on
+// every process sharing the schedule.
+func (s *Service) operatorWindows(from time.Time) []Window {
+	if src, ok := s.maint.(ScheduleSource); ok {
+		return src.operatorWindows(from)
+	}
+	return nil
+}
+
+// storedWindows are the windows kept in the store: all of the maintenance
+// source's but the operator's.
+func (s *Service) storedWindows(ctx context.Context, from time.Time) ([]Window, error) {
+	src := s.maint
+	if ss, ok := src.(ScheduleSource); ok {
+		if src = ss.Also; src == nil {
+			return nil, nil
+		}
+	}
+	return src.Windows(ctx, from)
 }
 
 // lastOutlook is the outlook to show when it cannot be computed: the last
