@@ -157,3 +157,23 @@ func TestStatusShowsAWindowFromTheMomentItIsScheduledOrCancelled(t *testing.T) {
 		t.Fatalf("window %s cancelled: state %q, maintenance %+v", mw.ID, st.State, st.Maintenance)
 	}
 }
+
+// A window that is not read-only is "only announced (the server stays
+// fully up)"; /v1/status said state maintenance for it all the same, and
+// marked every component so, while payments went through (found in
+// review). Only a read-only window sets the maintenance state; an
+// announced one is listed.
+func TestAnAnnouncedOnlyWindowIsListedButIsNotMaintenance(t *testing.T) {
+	env, _ := mustOpenScheduledStatusEnv(t, mustOpenSQLite(t), nil, nil)
+	now := time.Now().UTC()
+	mw := mustScheduleWindow(t, env, now.Add(-time.Minute), now.Add(time.Hour), false)
+	st := publicStatus(t, env)
+	if st.State != pwhttp.StateNormal || !hasWindow(st, mw.ID) {
+		t.Fatalf("an announce-only window in progress: state %q, maintenance %+v", st.State, st.Maintenance)
+	}
+	for _, c := range st.Components {
+		if c.State != status.StateNormal {
+			t.Fatalf("an announce-only window in progress: components %+v", st.Components)
+		}
+	}
+}

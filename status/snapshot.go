@@ -91,8 +91,12 @@ func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 				c = live.SurgeQueue(ctx)
 			}
 		}
+		// Only a read-only window is maintenance: in one that is only
+		// announced (a binary handover, say) every request is served, and
+		// the state stays what it would be otherwise; the window is
+		// listed all the same.
 		for _, w := range windows {
-			if w.Covers(now, name) {
+			if w.ReadOnly && w.Covers(now, name) {
 				c.State, c.Detail = StateMaintenance, w.Title
 			}
 		}
