@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -175,5 +177,53 @@ func TestAnAnnouncedOnlyWindowIsListedButIsNotMaintenance(t *testing.T) {
 		if c.State != status.StateNormal {
 			t.Fatalf("an announce-only window in progress: components %+v", st.Components)
 		}
+	}
+}
+
+// hookReceiver records the announcements delivered to it.
+type hookReceiver struct {
+	mu  sync.Mutex
+	got []status.Announcement
+}
+
+func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var a status.Announcement
+	_ = json.NewDecoder(r.Body).Decode(&a)
+	h.mu.Lock()
+	h.got = append(h.got, a)
+	h.mu.Unlock()
+}
+
+func (h *hookReceiver) announcements() []status.Announcement {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.got)
+}
+
+// A window was announced to the webhooks only by a loop that runs every
+// minute, so one starting within the minute was announced late, and a
+// cancelled window never (found in review). Scheduling and cancelling now
+// announce at once.
+func TestMaintenanceChangesAreAnnouncedToWebhooksAtOnce(t *testing.T) {
+	n := &status.Notifier{}
+	env, svc := mustOpenScheduledStatusEnv(t, mustOpenSQLite(t), nil, n)
+	hook := &hookReceiver{}
+	hs := httptest.NewServer(hook)
+	defer hs.Close()
+	if _, err := svc.Subscribe(context.Background(), hs.URL); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	mw := mustScheduleWindow(t, env, now.Add(30*time.Second), now.Add(time.Hour), true)
+	n.Wait()
+	if as := hook.announcements(); len(as) != 1 || as[0].ID != mw.ID || as[0].Status != "" {
+		t.Fatalf("after scheduling %s: %+v", mw.ID, as)
+	}
+	if r := env.Do(t, "DELETE", "/v1/maintenance/"+mw.ID, "", nil); r.Status != 200 {
+		t.Fatalf("cancel: %d %s", r.Status, r.Body)
+	}
+	n.Wait()
+	if as := hook.announcements(); len(as) != 2 || as[1].ID != mw.ID || as[1].Status != status.MaintenanceCancelled {
+		t.Fatalf("after cancelling %s: %+v", mw.ID, as)
 	}
 }

@@ -49,9 +49,10 @@ type Service struct {
 	now      func() time.Time
 	log      *slog.Logger
 
-	computeMu sync.Mutex // held while an outlook is computed
-	mu        sync.Mutex
-	cached    *Outlook
+	computeMu  sync.Mutex // held while an outlook is computed
+	announceMu sync.Mutex // held while maintenance windows are announced
+	mu         sync.Mutex
+	cached     *Outlook
 	// announced caches incidents and windows for SnapshotTTL: /v1/status
 	// is public and polled, and must not add store reads at a surge.
 	announced *announcedCache
