@@ -130,6 +130,31 @@ func TestAFarFutureMaintenanceWindowIsRefused(t *testing.T) {
 	}
 }
 
+// Malformed or impossible windows are bad input: 400, never 500 (checked
+// in review; it held already).
+func TestBadMaintenanceWindowsAreRefused400(t *testing.T) {
+	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{})
+	now := time.Now().UTC()
+	f := func(t time.Time) string { return t.Format(time.RFC3339) }
+	for _, body := range []string{
+		`{"start":"tomorrow","end":"2030-01-01T00:00:00Z"}`,
+		`{"start":"2030-01-01 00:00:00","end":"2030-01-01T01:00:00Z"}`,
+		`{"start":"2030-13-01T00:00:00Z","end":"2030-01-01T01:00:00Z"}`,
+		`{"start":123,"end":456}`,
+		`{"start":null,"end":"2030-01-01T01:00:00Z"}`,
+		`{"end":"2030-01-01T01:00:00Z"}`,
+		fmt.Sprintf(`{"start":%q,"end":%q}`, f(now.Add(2*time.Hour)), f(now.Add(time.Hour))),     // ends before it starts
+		fmt.Sprintf(`{"start":%q,"end":%q}`, f(now.Add(time.Hour)), f(now.Add(time.Hour))),       // empty
+		fmt.Sprintf(`{"start":%q,"end":%q}`, f(now.Add(-3*time.Hour)), f(now.Add(-2*time.Hour))), // over
+		fmt.Sprintf(`{"start":%q,"end":%q}`, f(now.Add(time.Hour)), f(now.Add(26*time.Hour))),    // too long
+		`{"start":"2030-01-01T00:00:00+14:00","end":"2030-01-01T00:00:00-12:00"}`,                // 26 h, across zones
+	} {
+		if r := env.Do(t, "POST", "/v1/maintenance", body, nil); r.Status != 400 {
+			t.Errorf("%s: %d %s", body, r.Status, r.Body)
+		}
+	}
+}
+
 func TestMaintenanceWindowRefusesWritesWithRetryAfter(t *testing.T) {
 	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{})
 	w := env.MustWallet(t, 100)
