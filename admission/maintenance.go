@@ -18,8 +18,9 @@ import (
 )
 
 // Schedule holds the operator's maintenance windows. With a path, it keeps
-// them in a JSON file (written atomically), so that a new binary taking
-// over from the old one knows the windows the old one announced.
+// them in a JSON file (synced, then renamed into place), so that a new
+// binary taking over from the old one knows the windows the old one
+// announced.
 //
 // During a handover two processes serve one data directory, and an
 // operator's change may land on either. So the file, not memory, is the
@@ -118,8 +119,9 @@ func readSchedule(path string) ([]pw.MaintenanceWindow, os.FileInfo, error) {
 	return ws, info, nil
 }
 
-// ScheduleFileBytesMax bounds maintenance.json: MaintenanceWindowsMax
-// windows with the longest reasons take about 60 KiB.
+// ScheduleFileBytesMax bounds the maintenance.json read: at most
+// MaintenanceWindowsMax windows are written, under 250 KiB even with every
+// byte of every reason escaped, so a larger file is not one of ours.
 const ScheduleFileBytesMax = 1 << 20
 
 func sortByStart(ws []pw.MaintenanceWindow) {
