@@ -118,10 +118,14 @@ func TestStatusAnswersWhilePostgresIsDown(t *testing.T) {
 		t.Fatalf("before: %+v", st)
 	}
 	proxy.Cut()
-	mu.Lock()
-	now = now.Add(status.SnapshotTTL + time.Second) // past the cache
-	mu.Unlock()
-	for range 2 { // the failure is remembered for SnapshotTTL: the second poll reads nothing
+	for _, d := range []time.Duration{
+		status.SnapshotTTL + time.Second, // past the incidents' cache
+		0,                                // the failure is remembered for SnapshotTTL: this poll reads nothing
+		status.ForecastTTL,               // past the forecast's cache too
+	} {
+		mu.Lock()
+		now = now.Add(d)
+		mu.Unlock()
 		r := env.Do(t, "GET", "/v1/status", "", map[string]string{"Authorization": ""})
 		if r.Status != 200 {
 			t.Fatalf("/v1/status while PostgreSQL is down: %d %s", r.Status, r.Body)
@@ -133,6 +137,9 @@ func TestStatusAnswersWhilePostgresIsDown(t *testing.T) {
 		}
 		if len(st.Incidents) != 1 || st.Incidents[0].ID != inc.ID {
 			t.Fatalf("the incidents last read are not shown: %+v", st.Incidents)
+		}
+		if st.Forecast == nil {
+			t.Fatal("no forecast section")
 		}
 	}
 	if r := env.Do(t, "GET", "/status", "", map[string]string{"Authorization": ""}); r.Status != 200 {

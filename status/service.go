@@ -56,6 +56,13 @@ type Service struct {
 	// announced caches incidents and windows for SnapshotTTL: /v1/status
 	// is public and polled, and must not add store reads at a surge.
 	announced *announcedCache
+	// outlookFailed is when a snapshot last failed to compute the outlook.
+	outlookFailed outlookFailure
+}
+
+type outlookFailure struct {
+	at  time.Time
+	err error
 }
 
 type announcedCache struct {

@@ -57,7 +57,17 @@ func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 	now := s.now().UTC()
 	snap := &Snapshot{State: StateNormal, Incidents: []Incident{}, Maintenance: []Window{}}
 	incidents, stored, storeErr := s.announcements(ctx, now)
+	if storeErr != nil && ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	windows := append(s.operatorWindows(now), stored...)
+	o, err := s.snapshotOutlook(ctx, now)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		storeErr = err
+	}
 	for _, inc := range incidents {
 		if inc.ResolvedAt == nil || now.Sub(*inc.ResolvedAt) < ResolvedShownFor {
 			snap.Incidents = append(snap.Incidents, inc)
@@ -108,13 +118,6 @@ func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 		snap.Components = append(snap.Components, c)
 		snap.State = Worse(snap.State, c.State)
 	}
-	o, err := s.Outlook(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		o = s.lastOutlook(now)
-	}
 	snap.Outlook = o
 	snap.BestTime = BestTime(o.Forecast, now, s.loc)
 	return snap, nil
@@ -141,7 +144,7 @@ func (s *Service) announcements(ctx context.Context, now time.Time) ([]Incident,
 		if ctx.Err() != nil {
 			return nil, nil, err // the caller is gone: nothing learnt of the store
 		}
-		incidents, windows = nil, nil
+		incidents, windows = nil, nil // none read yet
 		if c != nil {
 			incidents, windows = c.incidents, c.windows
 		}
@@ -175,15 +178,30 @@ func (s *Service) storedWindows(ctx context.Context, from time.Time) ([]Window, 
 	return src.Windows(ctx, from)
 }
 
-// lastOutlook is the outlook to show when it cannot be computed: the last
-// one, however old, or one that says why there is none.
-func (s *Service) lastOutlook(now time.Time) *Outlook {
+// snapshotOutlook is the outlook for a snapshot. When it cannot be
+// computed (the store cannot be read), it is the last one, however old, or
+// one that says why there is none, with the error; and for SnapshotTTL no
+// other snapshot tries again, as with the announcements.
+func (s *Service) snapshotOutlook(ctx context.Context, now time.Time) (*Outlook, error) {
+	s.mu.Lock()
+	failed := s.outlookFailed
+	s.mu.Unlock()
+	if failed.err == nil || now.Sub(failed.at) >= SnapshotTTL || now.Before(failed.at) {
+		o, err := s.Outlook(ctx)
+		if err == nil || ctx.Err() != nil {
+			return o, err
+		}
+		failed = outlookFailure{at: now, err: err}
+		s.mu.Lock()
+		s.outlookFailed = failed
+		s.mu.Unlock()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cached != nil {
-		return s.cached
+		return s.cached, failed.err
 	}
-	return &Outlook{ComputedAt: now, Note: "The forecast cannot be computed now: the store cannot be read."}
+	return &Outlook{ComputedAt: now, Note: "The forecast cannot be computed now: the store cannot be read."}, failed.err
 }
 
 // Waking hours: the best time to pay is only ever suggested between them.
