@@ -53,7 +53,7 @@ func runMaintenance(ctx context.Context, args []string, env *environment) error 
 	at := fs.String("at", "", "start of the window (RFC 3339)")
 	in := fs.Duration("in", 0, "start of the window, from now")
 	length := fs.Duration("for", 0, "length of the window")
-	readOnly := fs.Bool("read-only", false, "refuse writes during the window (503 maintenance, Retry-After = its end)")
+	readOnly := fs.Bool("read-only", false, "refuse writes during the window (503 maintenance, Retry-After = the end of the read-only period)")
 	reason := fs.String("reason", "", "what the window is for (shown at /v1/status)")
 	args, err := parseInterspersed(fs, args[1:])
 	if err != nil {
