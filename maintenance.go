@@ -22,9 +22,11 @@ const (
 
 // MaintenanceWindow is a period the operator announced. In a read-only
 // window, requests that move money answer 503 maintenance with
-// Retry-After at the window's end; reads go on. A window that is not
-// read-only is only announced (the server stays fully up, for example
-// while a new binary takes over).
+// Retry-After at the end of the read-only period (the window's end, or
+// that of read-only windows overlapping or abutting it); reads go on. A
+// window that is not read-only is only announced (the server stays fully
+// up, for example while a new binary takes over): it is listed at
+// /v1/status, which does not say maintenance for it.
 type MaintenanceWindow struct {
 	ID        string    `json:"id"`
 	Start     time.Time `json:"start"`
