@@ -13,13 +13,20 @@ const (
 	MaintenanceWindowMax = 24 * time.Hour
 	// MaintenanceReasonBytesMax bounds a window's reason.
 	MaintenanceReasonBytesMax = 500
+	// MaintenanceHorizonMax bounds how far ahead a window may start: a
+	// year and a day covers any yearly event, and a start further off
+	// is a mistake (a wrong year) that would hold one of the
+	// MaintenanceWindowsMax places until it ends.
+	MaintenanceHorizonMax = 366 * 24 * time.Hour
 )
 
 // MaintenanceWindow is a period the operator announced. In a read-only
 // window, requests that move money answer 503 maintenance with
-// Retry-After at the window's end; reads go on. A window that is not
-// read-only is only announced (the server stays fully up, for example
-// while a new binary takes over).
+// Retry-After at the end of the read-only period (the window's end, or
+// that of read-only windows overlapping or abutting it); reads go on. A
+// window that is not read-only is only announced (the server stays fully
+// up, for example while a new binary takes over): it is listed at
+// /v1/status, which does not say maintenance for it.
 type MaintenanceWindow struct {
 	ID        string    `json:"id"`
 	Start     time.Time `json:"start"`

@@ -378,9 +378,9 @@ func (c *Controller) release(t *Ticket, err error) {
 	now := c.cfg.Now()
 	full := c.inFlight >= c.limiter.Limit() || c.queued > 0
 	c.giveBack(t.class)
-	failed := err != nil && c.cfg.StoreFailed(err)
-	c.breaker.record(now, failed, t.probe)
-	dropped := pw.ErrorCode(err) == pw.EBUSY || failed
+	o := outcomeOf(err, c.cfg.StoreFailed)
+	c.breaker.record(now, o, t.probe)
+	dropped := pw.ErrorCode(err) == pw.EBUSY || o == storeDown
 	c.limiter.sample(now, t.class, now.Sub(t.start), t.inFlight, dropped)
 	c.drain.tick(now, full)
 	c.dispatch(now)

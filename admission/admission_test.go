@@ -359,6 +359,62 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	mustAcquire(t, c, admission.ClassPayment, "b").Done(nil)
 }
 
+// The half-open probe closed the breaker whenever its outcome was not a
+// store failure, also when it never reached the store (refused as invalid
+// or not found before a read) or ran out of its own time: the breaker
+// closed while the database was still down (found in review). Such a probe
+// now leaves the breaker open, its cool-down as it was, and the next
+// request probes; only a success closes it.
+func TestABreakerProbeThatSaysNothingOfTheStoreDoesNotCloseIt(t *testing.T) {
+	for name, outcome := range map[string]error{
+		"invalid":   pw.FieldErrorf("id", pw.EINVALID, "not an account ID"),
+		"not found": pw.Errorf(pw.ENOTFOUND, "account not found"),
+		"deadline":  &pw.Error{Code: pw.EUNAVAILABLE, Message: "the request ran out of time", Err: context.DeadlineExceeded},
+	} {
+		t.Run(name, func(t *testing.T) {
+			clk := newClock()
+			c := newController(clk, 10, admission.Config{})
+			down := &pw.Error{Code: pw.EUNAVAILABLE, Message: "the database cannot be reached"}
+			for range admission.BreakerFailuresMax {
+				mustAcquire(t, c, admission.ClassPayment, "a").Done(down)
+			}
+			clk.Add(admission.BreakerCooldown)
+			mustAcquire(t, c, admission.ClassRead, "a").Done(outcome)
+			if s := c.Stats(); s.Breaker == "closed" {
+				t.Fatalf("breaker closed by a probe whose outcome was %v", outcome)
+			}
+			probe := mustAcquire(t, c, admission.ClassRead, "a") // the next request probes, at once
+			probe.Done(down)                                     // still down: the cool-down doubles from where it was
+			_, err := c.Acquire(context.Background(), admission.ClassRead, "a")
+			if got := err.(*pw.Error).Retry; got != 2*admission.BreakerCooldown {
+				t.Fatalf("Retry = %v after a failed probe, want %v", got, 2*admission.BreakerCooldown)
+			}
+			clk.Add(2 * admission.BreakerCooldown)
+			mustAcquire(t, c, admission.ClassRead, "a").Done(nil)
+			if s := c.Stats(); s.Breaker != "closed" {
+				t.Fatalf("breaker %s after a probe that succeeded", s.Breaker)
+			}
+		})
+	}
+}
+
+// Store failures in a row open the breaker even with requests between them
+// that never reached the store (a bad ID): those used to reset the count.
+func TestBreakerFailuresInARowIgnoreOutcomesThatSayNothingOfTheStore(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 10, admission.Config{})
+	down := &pw.Error{Code: pw.EUNAVAILABLE, Message: "the database cannot be reached"}
+	for i := range admission.BreakerFailuresMax {
+		if i > 0 {
+			mustAcquire(t, c, admission.ClassRead, "a").Done(pw.FieldErrorf("id", pw.EINVALID, "not an account ID"))
+		}
+		mustAcquire(t, c, admission.ClassPayment, "a").Done(down)
+	}
+	if s := c.Stats(); s.Breaker != "open" {
+		t.Fatalf("breaker %s after %d store failures", s.Breaker, admission.BreakerFailuresMax)
+	}
+}
+
 // teachPaymentLatency teaches c that a payment takes d: twenty payments
 // one after another, each d long on clk.
 func teachPaymentLatency(t *testing.T, c *admission.Controller, clk *clock, d time.Duration) {

@@ -8,7 +8,9 @@ import "time"
 // cool-down one probe request is let through; its success closes the
 // breaker, its failure reopens it with a doubled cool-down, at most
 // BreakerCooldownMax, so that service returns within seconds of the
-// database's return.
+// database's return. A probe whose outcome says nothing of the store
+// (refused as bad input, not found, out of its own time) neither closes
+// nor lengthens it: the next request is the probe.
 const (
 	BreakerFailuresMax = 5
 	BreakerCooldown    = 500 * time.Millisecond
@@ -54,25 +56,62 @@ func (b *breaker) allow(now time.Time) (ok, probe bool, wait time.Duration) {
 	}
 }
 
-// record notes the outcome of a request that reached the store.
-func (b *breaker) record(now time.Time, failed, probe bool) {
+// storeOutcome is what a request's outcome shows of the store.
+type storeOutcome uint8
+
+const (
+	// storeAnswered: the request succeeded, so the store answered it.
+	storeAnswered storeOutcome = iota
+	// storeDown: the store could not be reached (Config.StoreFailed).
+	storeDown
+	// storeUnknown: any other error. A request refused as invalid or not
+	// found may never have reached the store (the ID was checked first),
+	// and one that ran out of its own time did not hear from it: neither
+	// shows that the store answers, nor that it is down.
+	storeUnknown
+)
+
+// outcomeOf sorts a request's error by what it shows of the store.
+func outcomeOf(err error, storeFailed func(error) bool) storeOutcome {
 	switch {
-	case !failed:
+	case err == nil:
+		return storeAnswered
+	case storeFailed(err):
+		return storeDown
+	}
+	return storeUnknown
+}
+
+// record notes the outcome of an admitted request. Only a success closes
+// the breaker (or resets the failures counted in a row): until 2026-11-27
+// any outcome but a store failure did, and a probe refused as a bad
+// account ID closed the breaker while the database was still down.
+func (b *breaker) record(now time.Time, o storeOutcome, probe bool) {
+	switch o {
+	case storeAnswered:
 		if probe || b.state == breakerClosed {
 			b.state, b.failures, b.cooldown = breakerClosed, 0, 0
 		}
-	case probe:
-		b.open(now, min(2*b.cooldown, BreakerCooldownMax))
-	case b.state == breakerClosed:
-		b.failures++
-		if b.failures >= BreakerFailuresMax {
-			b.open(now, BreakerCooldown)
+	case storeDown:
+		switch {
+		case probe:
+			b.open(now, min(2*b.cooldown, BreakerCooldownMax))
+		case b.state == breakerClosed:
+			b.failures++
+			if b.failures >= BreakerFailuresMax {
+				b.open(now, BreakerCooldown)
+			}
+		}
+	case storeUnknown:
+		if probe {
+			b.cancelProbe(now) // as if it had not gone: the next request probes
 		}
 	}
 }
 
 // cancelProbe puts a half-open breaker back to open when its probe never
-// reached the store (it was shed or cancelled), so another may go.
+// reached the store (it was shed or cancelled) or its outcome says nothing
+// of the store, so another may go.
 func (b *breaker) cancelProbe(now time.Time) {
 	if b.state == breakerHalfOpen {
 		b.state, b.until = breakerOpen, now

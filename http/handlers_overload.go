@@ -143,6 +143,7 @@ func serveMaintenanceCreate(s *Server, rt *Route) http.Handler {
 			Error(w, r, err)
 			return
 		}
+		s.announceMaintenance(r.Context())
 		w.Header().Set("Location", "/v1/maintenance/"+mw.ID)
 		writeJSON(w, rt.Status, mw)
 	})
@@ -168,8 +169,22 @@ func serveMaintenanceDelete(s *Server, rt *Route) http.Handler {
 			Error(w, r, err)
 			return
 		}
+		s.announceMaintenance(r.Context())
 		writeJSON(w, rt.Status, Health{Status: "ok"})
 	})
+}
+
+// announceMaintenance tells the status webhooks of a window scheduled or
+// cancelled now, not at the background loop's next pass (a minute away: a
+// window starting sooner was announced late). The change is made: a
+// failure here is logged and left to that loop.
+func (s *Server) announceMaintenance(ctx context.Context) {
+	if s.status == nil {
+		return
+	}
+	if err := s.status.AnnounceMaintenance(ctx); err != nil {
+		loggerFrom(ctx).Warn("announcing maintenance failed; the background loop retries", "err", err)
+	}
 }
 
 func (s *Server) maintenanceWindows() []pw.MaintenanceWindow {

@@ -198,3 +198,31 @@ func TestAnIntentCutAtCOMMITIsNotRefusedBusy(t *testing.T) {
 		})
 	}
 }
+
+// PostgreSQL down, breaker open: after the cool-down, the probe happened to
+// be a request refused before it reached the store (a malformed account
+// ID, 404), and it closed the breaker while the database was still down
+// (found in review). Only a success closes it now.
+func TestABadRequestDoesNotCloseTheBreakerWhileTheDatabaseIsDown(t *testing.T) {
+	proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
+	store, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, store, admission.Config{})
+	w := env.MustWallet(t, 1_000_000)
+	proxy.Cut()
+	for i := range 2 * admission.BreakerFailuresMax {
+		env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "down-" + itoa(i)})
+	}
+	if s := ctrl.Stats(); s.Breaker != "open" {
+		t.Fatalf("breaker %s with the database down", s.Breaker)
+	}
+	time.Sleep(admission.BreakerCooldownMax + 100*time.Millisecond)
+	if r := env.Do(t, "GET", "/v1/accounts/not-an-id", "", nil); r.Status != 404 {
+		t.Fatalf("the probe: %d %s", r.Status, r.Body)
+	}
+	if s := ctrl.Stats(); s.Breaker == "closed" {
+		t.Fatal("breaker closed by a request that never reached the store, with the database down")
+	}
+}

@@ -89,6 +89,72 @@ func retryAfter(tb testing.TB, r *Response) int {
 	return n
 }
 
+// mustScheduleWindow schedules a window through the API, as an operator.
+func mustScheduleWindow(t *testing.T, env *Env, start, end time.Time, readOnly bool) pw.MaintenanceWindow {
+	t.Helper()
+	r := env.Do(t, "POST", "/v1/maintenance", fmt.Sprintf(`{"start":%q,"end":%q,"read_only":%v,"reason":"test"}`,
+		start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339), readOnly), nil)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("schedule: %d %s", r.Status, r.Body)
+	}
+	var mw pw.MaintenanceWindow
+	mustUnmarshal(t, r.Body, &mw)
+	return mw
+}
+
+// Two read-only windows back to back refuse writes until the second ends,
+// and Retry-After says so: it said the end of the first, and a client that
+// came back then was refused again (found in review).
+func TestRetryAfterCoversAbuttingReadOnlyWindows(t *testing.T) {
+	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{})
+	w := env.MustWallet(t, 100)
+	now := time.Now().UTC().Truncate(time.Second)
+	mustScheduleWindow(t, env, now.Add(-time.Minute), now.Add(time.Hour), true)
+	mustScheduleWindow(t, env, now.Add(time.Hour), now.Add(2*time.Hour), true)
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "ab-1"})
+	if r.Status != 503 {
+		t.Fatalf("a write in a read-only window: %d %s", r.Status, r.Body)
+	}
+	if ra := retryAfter(t, r); ra < 7100 || ra > 7200 {
+		t.Fatalf("Retry-After = %d s; writes are refused until the second window ends (~7200 s)", ra)
+	}
+}
+
+// A window in year 9999 was accepted (found in review); a start past
+// pw.MaintenanceHorizonMax is bad input, answered 400 on its start.
+func TestAFarFutureMaintenanceWindowIsRefused(t *testing.T) {
+	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{})
+	r := env.Do(t, "POST", "/v1/maintenance", `{"start":"9999-12-31T00:00:00Z","end":"9999-12-31T01:00:00Z","read_only":true}`, nil)
+	if p := r.Problem(t); r.Status != 400 || p.Code != pw.EINVALID || p.Field != "start" {
+		t.Fatalf("a window in year 9999: %d %s", r.Status, r.Body)
+	}
+}
+
+// Malformed or impossible windows are bad input: 400, never 500 (checked
+// in review; it held already).
+func TestBadMaintenanceWindowsAreRefused400(t *testing.T) {
+	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{})
+	now := time.Now().UTC()
+	f := func(t time.Time) string { return t.Format(time.RFC3339) }
+	for _, body := range []string{
+		`{"start":"tomorrow","end":"2030-01-01T00:00:00Z"}`,
+		`{"start":"2030-01-01 00:00:00","end":"2030-01-01T01:00:00Z"}`,
+		`{"start":"2030-13-01T00:00:00Z","end":"2030-01-01T01:00:00Z"}`,
+		`{"start":123,"end":456}`,
+		`{"start":null,"end":"2030-01-01T01:00:00Z"}`,
+		`{"end":"2030-01-01T01:00:00Z"}`,
+		fmt.Sprintf(`{"start":%q,"end":%q}`, f(now.Add(2*time.Hour)), f(now.Add(time.Hour))),     // ends before it starts
+		fmt.Sprintf(`{"start":%q,"end":%q}`, f(now.Add(time.Hour)), f(now.Add(time.Hour))),       // empty
+		fmt.Sprintf(`{"start":%q,"end":%q}`, f(now.Add(-3*time.Hour)), f(now.Add(-2*time.Hour))), // over
+		fmt.Sprintf(`{"start":%q,"end":%q}`, f(now.Add(time.Hour)), f(now.Add(26*time.Hour))),    // too long
+		`{"start":"2030-01-01T00:00:00+14:00","end":"2030-01-01T00:00:00-12:00"}`,                // 26 h, across zones
+	} {
+		if r := env.Do(t, "POST", "/v1/maintenance", body, nil); r.Status != 400 {
+			t.Errorf("%s: %d %s", body, r.Status, r.Body)
+		}
+	}
+}
+
 func TestMaintenanceWindowRefusesWritesWithRetryAfter(t *testing.T) {
 	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{})
 	w := env.MustWallet(t, 100)

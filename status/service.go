@@ -49,22 +49,34 @@ type Service struct {
 	now      func() time.Time
 	log      *slog.Logger
 
-	computeMu sync.Mutex // held while an outlook is computed
-	mu        sync.Mutex
-	cached    *Outlook
+	computeMu  sync.Mutex // held while an outlook is computed
+	announceMu sync.Mutex // held while maintenance windows are announced
+	mu         sync.Mutex
+	cached     *Outlook
 	// announced caches incidents and windows for SnapshotTTL: /v1/status
 	// is public and polled, and must not add store reads at a surge.
 	announced *announcedCache
+	// outlookFailed is when a snapshot last failed to compute the outlook.
+	outlookFailed outlookFailure
+}
+
+type outlookFailure struct {
+	at  time.Time
+	err error
 }
 
 type announcedCache struct {
 	at        time.Time
 	incidents []Incident
-	windows   []Window
+	windows   []Window // those kept in the store (the operator's are read live)
+	err       error    // the store could not be read: incidents and windows are older
 }
 
-// SnapshotTTL is how long incidents and windows read for a snapshot are
-// reused. Posting or updating an incident clears it at once.
+// SnapshotTTL is how long incidents and windows read from the store for a
+// snapshot are reused (and a failure to read them, so that an outage's
+// status polls do not each wait on the store). Posting or updating an
+// incident clears it at once; the operator's maintenance windows are not
+// cached.
 const SnapshotTTL = 5 * time.Second
 
 // New returns a service over cfg.

@@ -47,12 +47,26 @@ type Snapshot struct {
 }
 
 // Snapshot gathers the live state, incidents, maintenance and forecast.
+//
+// The status page exists for outages, so a store that cannot be read does
+// not fail it: the incidents, windows and forecast are those last read (or
+// none), the ledger store is shown degraded, and the live state is as it
+// is. (Until 2026-11-27 /v1/status answered 503 while PostgreSQL was down,
+// once its cache had expired.) It fails only when ctx ends.
 func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 	now := s.now().UTC()
 	snap := &Snapshot{State: StateNormal, Incidents: []Incident{}, Maintenance: []Window{}}
-	incidents, windows, err := s.announcements(ctx, now)
+	incidents, stored, storeErr := s.announcements(ctx, now)
+	if storeErr != nil && ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	windows := append(s.operatorWindows(now), stored...)
+	o, err := s.snapshotOutlook(ctx, now)
 	if err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		storeErr = err
 	}
 	for _, inc := range incidents {
 		if inc.ResolvedAt == nil || now.Sub(*inc.ResolvedAt) < ResolvedShownFor {
@@ -76,16 +90,23 @@ func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 				c = Component{Name: name, State: StateBusy, Detail: fmt.Sprintf("%.0f%% of requests in the last %d minutes were asked to retry", 100*snap.BusyShare, LiveMinutes)}
 			}
 		case ComponentLedger:
-			if live.ReadyErr != nil {
+			switch {
+			case live.ReadyErr != nil:
 				c = Component{Name: name, State: StateDegraded, Detail: "the store cannot be reached; payments are refused with busy until it returns"}
+			case storeErr != nil:
+				c = Component{Name: name, State: StateDegraded, Detail: "the store cannot be read; incidents and maintenance shown are as last read"}
 			}
 		case ComponentSurgeQueue:
 			if live.SurgeQueue != nil {
 				c = live.SurgeQueue(ctx)
 			}
 		}
+		// Only a read-only window is maintenance: in one that is only
+		// announced (a binary handover, say) every request is served, and
+		// the state stays what it would be otherwise; the window is
+		// listed all the same.
 		for _, w := range windows {
-			if w.Covers(now, name) {
+			if w.ReadOnly && w.Covers(now, name) {
 				c.State, c.Detail = StateMaintenance, w.Title
 			}
 		}
@@ -97,35 +118,90 @@ func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 		snap.Components = append(snap.Components, c)
 		snap.State = Worse(snap.State, c.State)
 	}
-	o, err := s.Outlook(ctx)
-	if err != nil {
-		return nil, err
-	}
 	snap.Outlook = o
 	snap.BestTime = BestTime(o.Forecast, now, s.loc)
 	return snap, nil
 }
 
-// announcements returns the incidents and windows, cached for SnapshotTTL.
+// announcements returns the incidents and the windows kept in the store,
+// cached for SnapshotTTL. When the store cannot be read it returns those
+// last read (or none) with the error, and keeps that answer for
+// SnapshotTTL too, so that the status polls of an outage do not each wait
+// on the store.
 func (s *Service) announcements(ctx context.Context, now time.Time) ([]Incident, []Window, error) {
 	s.mu.Lock()
 	c := s.announced
 	s.mu.Unlock()
 	if c != nil && now.Sub(c.at) < SnapshotTTL && !now.Before(c.at) {
-		return c.incidents, c.windows, nil
+		return c.incidents, c.windows, c.err
 	}
 	incidents, err := s.Incidents(ctx)
-	if err != nil {
-		return nil, nil, err
+	var windows []Window
+	if err == nil {
+		windows, err = s.storedWindows(ctx, now)
 	}
-	windows, err := s.maint.Windows(ctx, now)
 	if err != nil {
-		return nil, nil, err
+		if ctx.Err() != nil {
+			return nil, nil, err // the caller is gone: nothing learnt of the store
+		}
+		incidents, windows = nil, nil // none read yet
+		if c != nil {
+			incidents, windows = c.incidents, c.windows
+		}
 	}
 	s.mu.Lock()
-	s.announced = &announcedCache{at: now, incidents: incidents, windows: windows}
+	s.announced = &announcedCache{at: now, incidents: incidents, windows: windows, err: err}
 	s.mu.Unlock()
-	return incidents, windows, nil
+	return incidents, windows, err
+}
+
+// operatorWindows are the operator's windows that end after from, read at
+// every snapshot, not cached: they are in memory (admission's schedule),
+// and a window is shown from the moment it is scheduled or cancelled, on
+// every process sharing the schedule.
+func (s *Service) operatorWindows(from time.Time) []Window {
+	if src, ok := s.maint.(ScheduleSource); ok {
+		return src.operatorWindows(from)
+	}
+	return nil
+}
+
+// storedWindows are the windows kept in the store: all of the maintenance
+// source's but the operator's.
+func (s *Service) storedWindows(ctx context.Context, from time.Time) ([]Window, error) {
+	src := s.maint
+	if ss, ok := src.(ScheduleSource); ok {
+		if src = ss.Also; src == nil {
+			return nil, nil
+		}
+	}
+	return src.Windows(ctx, from)
+}
+
+// snapshotOutlook is the outlook for a snapshot. When it cannot be
+// computed (the store cannot be read), it is the last one, however old, or
+// one that says why there is none, with the error; and for SnapshotTTL no
+// other snapshot tries again, as with the announcements.
+func (s *Service) snapshotOutlook(ctx context.Context, now time.Time) (*Outlook, error) {
+	s.mu.Lock()
+	failed := s.outlookFailed
+	s.mu.Unlock()
+	if failed.err == nil || now.Sub(failed.at) >= SnapshotTTL || now.Before(failed.at) {
+		o, err := s.Outlook(ctx)
+		if err == nil || ctx.Err() != nil {
+			return o, err
+		}
+		failed = outlookFailure{at: now, err: err}
+		s.mu.Lock()
+		s.outlookFailed = failed
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cached != nil {
+		return s.cached, failed.err
+	}
+	return &Outlook{ComputedAt: now, Note: "The forecast cannot be computed now: the store cannot be read."}, failed.err
 }
 
 // Waking hours: the best time to pay is only ever suggested between them.

@@ -103,12 +103,7 @@ type ScheduleSource struct {
 
 // Windows lists the windows that end after from.
 func (s ScheduleSource) Windows(ctx context.Context, from time.Time) ([]Window, error) {
-	var out []Window
-	for _, mw := range s.List() {
-		if mw.End.After(from) {
-			out = append(out, WindowOf(mw))
-		}
-	}
+	out := s.operatorWindows(from)
 	if s.Also != nil {
 		more, err := s.Also.Windows(ctx, from)
 		if err != nil {
@@ -117,6 +112,17 @@ func (s ScheduleSource) Windows(ctx context.Context, from time.Time) ([]Window, 
 		out = append(out, more...)
 	}
 	return out, nil
+}
+
+// operatorWindows lists the operator's windows that end after from.
+func (s ScheduleSource) operatorWindows(from time.Time) []Window {
+	var out []Window
+	for _, mw := range s.List() {
+		if mw.End.After(from) {
+			out = append(out, WindowOf(mw))
+		}
+	}
+	return out
 }
 
 // StoredMaintenance reads windows from status items of kind

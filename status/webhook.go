@@ -84,6 +84,18 @@ func AnnouncementFromWindow(w Window) Announcement {
 		Updated: w.Start, Window: &w}
 }
 
+// MaintenanceCancelled is the Status of the announcement of a window
+// cancelled before its end.
+const MaintenanceCancelled = "cancelled"
+
+// AnnouncementOfCancelledWindow announces that w, announced before, was
+// cancelled at.
+func AnnouncementOfCancelledWindow(w Window, at time.Time) Announcement {
+	return Announcement{ID: w.ID, Kind: KindMaintenance, Title: "Maintenance cancelled: " + w.Title, Status: MaintenanceCancelled,
+		Summary: fmt.Sprintf("cancelled: the window from %s to %s", w.Start.UTC().Format(time.RFC3339), w.End.UTC().Format(time.RFC3339)),
+		Updated: at, Window: &w}
+}
+
 // Sign returns the signature header value of body sent at ts.
 func Sign(secret string, ts int64, body []byte) string {
 	m := hmac.New(sha256.New, []byte(secret))
@@ -269,22 +281,55 @@ func (s *Service) Unsubscribe(ctx context.Context, id string) error {
 	return s.store.DeleteStatusItem(ctx, KindSubscription, id)
 }
 
-// AnnounceMaintenance sends the windows not yet announced to the
-// webhooks, once each (remembered as KindAnnounced items). Called by the
-// background loop, so that windows scheduled elsewhere (the overload
-// branch's API) are announced too.
+// AnnounceMaintenance tells the webhooks of the windows not yet announced
+// and of those announced that were cancelled before their end, once each.
+// An announced window is remembered as a KindAnnounced item holding the
+// window, until it is no longer listed: then it ended, or (when its end is
+// still to come) it was cancelled. Called when a window is scheduled or
+// cancelled (http's maintenance routes), and by a background loop for the
+// windows changed elsewhere (another process sharing the schedule).
 func (s *Service) AnnounceMaintenance(ctx context.Context) error {
-	windows, err := s.maint.Windows(ctx, s.now())
+	s.announceMu.Lock() // one pass at a time, or two could each announce a window
+	defer s.announceMu.Unlock()
+	now := s.now()
+	windows, err := s.maint.Windows(ctx, now)
 	if err != nil {
 		return err
 	}
+	// Items written before 2026-11-27 hold only the ID: their window's end
+	// is unknown, and they are dropped without an announcement.
+	announced, err := list[Window](ctx, s.store, KindAnnounced)
+	if err != nil {
+		return err
+	}
+	listed := make(map[string]bool, len(windows))
 	for _, w := range windows {
+		listed[w.ID] = true
+	}
+	known := make(map[string]bool, len(announced))
+	for _, a := range announced {
+		known[a.ID] = true
+		if listed[a.ID] {
+			continue
+		}
+		if err := s.store.DeleteStatusItem(ctx, KindAnnounced, a.ID); err != nil && pw.ErrorCode(err) != pw.ENOTFOUND {
+			return err
+		}
+		if a.End.After(now) {
+			s.announce(ctx, AnnouncementOfCancelledWindow(a, now))
+		}
+	}
+	for _, w := range windows {
+		if known[w.ID] {
+			continue
+		}
+		// Beyond the ItemsMax listed above, an item may still exist.
 		if _, err := s.store.StatusItem(ctx, KindAnnounced, w.ID); err == nil {
 			continue
 		} else if pw.ErrorCode(err) != pw.ENOTFOUND {
 			return err
 		}
-		if err := s.put(ctx, KindAnnounced, w.ID, s.now(), map[string]string{"id": w.ID}); err != nil {
+		if err := s.put(ctx, KindAnnounced, w.ID, now, w); err != nil {
 			return err
 		}
 		s.announce(ctx, AnnouncementFromWindow(w))

@@ -2,10 +2,12 @@ package status_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -26,6 +28,7 @@ type receiver struct {
 	mu       sync.Mutex
 	calls    int
 	verified int
+	bodies   [][]byte
 }
 
 func (rv *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -40,6 +43,7 @@ func (rv *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		code = rv.statuses[rv.calls]
 	}
 	rv.calls++
+	rv.bodies = append(rv.bodies, body)
 	w.WriteHeader(code)
 }
 
@@ -140,5 +144,83 @@ func TestIncidentAnnouncedToSubscribers(t *testing.T) {
 	}
 	if _, err := svc.Subscribe(context.Background(), "ftp://x"); pw.ErrorCode(err) != pw.EINVALID {
 		t.Fatalf("ftp URL: %v", err)
+	}
+}
+
+// announcements decodes the deliveries rv received from the n-th on.
+func (rv *receiver) announcements(t *testing.T, n int) []status.Announcement {
+	t.Helper()
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	var as []status.Announcement
+	for _, b := range rv.bodies[n:] {
+		var a status.Announcement
+		if err := json.Unmarshal(b, &a); err != nil {
+			t.Fatalf("delivery %s: %v", b, err)
+		}
+		as = append(as, a)
+	}
+	return as
+}
+
+// A window cancelled after it was announced was never announced again, so
+// subscribers went on expecting it (found in review). Each window is
+// announced once when listed and once when it disappears before its end
+// (cancelled); one that ends is forgotten without a word.
+func TestMaintenanceWindowsAndTheirCancellationsAreAnnouncedOnce(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "s.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var mu sync.Mutex
+	now := t0
+	windows := []pw.MaintenanceWindow{
+		{ID: "mw_1", Start: t0.Add(time.Hour), End: t0.Add(2 * time.Hour), ReadOnly: true, Reason: "Database upgrade"},
+		{ID: "mw_2", Start: t0.Add(-time.Minute), End: t0.Add(time.Minute)},
+	}
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	list := func() []pw.MaintenanceWindow { mu.Lock(); defer mu.Unlock(); return slices.Clone(windows) }
+	var waits []time.Duration
+	n := newNotifier(&waits)
+	svc := status.New(status.Config{Store: st, Notifier: n, Now: clock, Maintenance: status.ScheduleSource{List: list}})
+	rv := &receiver{}
+	hs := httptest.NewServer(rv)
+	defer hs.Close()
+	sub, err := svc.Subscribe(context.Background(), hs.URL+"/hook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv.secret = sub.Secret
+	announce := func() []status.Announcement {
+		t.Helper()
+		before := rv.calls
+		if err := svc.AnnounceMaintenance(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		n.Wait()
+		return rv.announcements(t, before)
+	}
+	if as := announce(); len(as) != 2 || rv.verified != 2 {
+		t.Fatalf("two windows: %+v", as)
+	}
+	if as := announce(); len(as) != 0 {
+		t.Fatalf("announced again: %+v", as)
+	}
+	mu.Lock()
+	windows = windows[1:] // mw_1 cancelled before it began
+	mu.Unlock()
+	as := announce()
+	if len(as) != 1 || as[0].ID != "mw_1" || as[0].Status != status.MaintenanceCancelled || as[0].Window == nil || !as[0].Window.ReadOnly {
+		t.Fatalf("after cancelling mw_1: %+v", as)
+	}
+	if as := announce(); len(as) != 0 {
+		t.Fatalf("the cancellation announced again: %+v", as)
+	}
+	mu.Lock()
+	now = t0.Add(time.Minute) // mw_2 ends
+	mu.Unlock()
+	if as := announce(); len(as) != 0 {
+		t.Fatalf("a window that ended was announced: %+v", as)
 	}
 }

@@ -16,7 +16,28 @@ const maintenanceUsage = `Usage:
   peakwallet maintenance schedule [--at RFC3339 | --in 1h] --for 30m [--read-only] [--reason TEXT]
   peakwallet maintenance list
   peakwallet maintenance cancel ID
-Common flags: --target URL (default http://127.0.0.1:8080) --key OPERATOR_KEY [PEAKWALLET_OPERATOR_KEY]`
+Common flags, before or after the ID: --target URL (default http://127.0.0.1:8080) --key OPERATOR_KEY [PEAKWALLET_OPERATOR_KEY]`
+
+// parseInterspersed parses flags that come before, between or after the
+// arguments ("cancel ID --key K", as the usage reads), which the flag
+// package alone stops parsing at the first argument; it returns the
+// arguments. "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
+	}
+}
 
 // runMaintenance manages maintenance windows of a running server through
 // its API, so that every process sharing the data directory sees them.
@@ -32,16 +53,23 @@ func runMaintenance(ctx context.Context, args []string, env *environment) error 
 	at := fs.String("at", "", "start of the window (RFC 3339)")
 	in := fs.Duration("in", 0, "start of the window, from now")
 	length := fs.Duration("for", 0, "length of the window")
-	readOnly := fs.Bool("read-only", false, "refuse writes during the window (503 maintenance, Retry-After = its end)")
+	readOnly := fs.Bool("read-only", false, "refuse writes during the window (503 maintenance, Retry-After = the end of the read-only period)")
 	reason := fs.String("reason", "", "what the window is for (shown at /v1/status)")
-	if err := fs.Parse(args[1:]); err != nil {
+	args, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		return err
 	}
 	c := pwhttp.NewClient(*target, *key, nil)
 	out := json.NewEncoder(env.stdout)
 	out.SetIndent("", "  ")
-	switch args[0] {
-	case "schedule":
+	switch fs.Name() {
+	case "maintenance schedule", "maintenance list":
+		if len(args) > 0 {
+			return fmt.Errorf("%s takes no arguments, only flags; got %q", fs.Name(), args)
+		}
+	}
+	switch fs.Name() {
+	case "maintenance schedule":
 		start := time.Now().Add(*in).UTC()
 		if *at != "" {
 			t, err := time.Parse(time.RFC3339, *at)
@@ -58,17 +86,20 @@ func runMaintenance(ctx context.Context, args []string, env *environment) error 
 			return err
 		}
 		return out.Encode(mw)
-	case "list":
+	case "maintenance list":
 		ws, err := c.Maintenance(ctx)
 		if err != nil {
 			return err
 		}
 		return out.Encode(ws)
-	case "cancel":
-		if fs.NArg() != 1 {
-			return errors.New("cancel takes the window's ID")
+	case "maintenance cancel":
+		switch {
+		case len(args) == 0:
+			return errors.New("cancel: the window's ID is missing (peakwallet maintenance list shows them)")
+		case len(args) > 1:
+			return fmt.Errorf("cancel takes one window ID; got %d arguments: %q", len(args), args)
 		}
-		return c.CancelMaintenance(ctx, fs.Arg(0))
+		return c.CancelMaintenance(ctx, args[0])
 	}
 	fmt.Fprintln(env.stderr, maintenanceUsage)
 	return &exitError{code: 2, err: errSilent}

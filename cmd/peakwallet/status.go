@@ -62,10 +62,14 @@ func (f *statusFlags) service(store status.Store, rec *traffic.Recorder, windows
 	}), nil
 }
 
-// AnnounceInterval is how often new maintenance windows are announced.
+// AnnounceInterval is how often maintenance windows are checked for
+// announcements. A window scheduled or cancelled through this process is
+// announced at once (by its API call); this loop catches those changed
+// through another process sharing the schedule, and retries failures.
 const AnnounceInterval = time.Minute
 
-// announceLoop sends maintenance windows to the webhooks once each.
+// announceLoop sends maintenance windows, and their cancellations, to the
+// webhooks once each.
 func announceLoop(ctx context.Context, s *status.Service, log *slog.Logger) {
 	t := time.NewTicker(AnnounceInterval)
 	defer t.Stop()
