@@ -32,6 +32,7 @@ import (
 type Schedule struct {
 	path string
 	now  func() time.Time
+	log  *slog.Logger
 
 	mu      sync.Mutex
 	windows []pw.MaintenanceWindow // by start
@@ -50,10 +51,20 @@ const ScheduleRecheckInterval = 500 * time.Millisecond
 // NewSchedule returns a schedule kept in path ("" for memory only) and
 // loads the windows already there.
 func NewSchedule(path string, now func() time.Time) (*Schedule, error) {
+	return NewScheduleLogged(path, now, nil)
+}
+
+// NewScheduleLogged is NewSchedule with the logger that says when the file
+// could not be read (slog.Default() when nil): serve's, so that the error
+// reaches its log in its format.
+func NewScheduleLogged(path string, now func() time.Time, log *slog.Logger) (*Schedule, error) {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Schedule{path: path, now: now}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Schedule{path: path, now: now, log: log}
 	if path == "" {
 		return s, nil
 	}
@@ -68,7 +79,7 @@ func NewSchedule(path string, now func() time.Time) (*Schedule, error) {
 		if aerr != nil {
 			return nil, fmt.Errorf("%w (and it cannot be moved aside: %v)", err, aerr)
 		}
-		slog.Default().Error("the maintenance schedule cannot be read: moved aside, starting with no maintenance windows; reschedule them",
+		s.log.Error("the maintenance schedule cannot be read: moved aside, starting with no maintenance windows; reschedule them",
 			"file", path, "moved_to", aside, "err", err)
 		ws, info, err = nil, nil, nil
 	}
@@ -195,7 +206,7 @@ func (s *Schedule) change(edit func([]pw.MaintenanceWindow) ([]pw.MaintenanceWin
 		if aerr != nil {
 			return &pw.Error{Code: pw.EUNAVAILABLE, Op: "admission.Schedule.change", Message: "cannot read the maintenance schedule", Err: err}
 		}
-		slog.Default().Error("the maintenance schedule cannot be read: moved aside, going on from the windows this process last read",
+		s.log.Error("the maintenance schedule cannot be read: moved aside, going on from the windows this process last read",
 			"file", s.path, "moved_to", aside, "err", err)
 		s.mu.Lock()
 		ws, err = slices.Clone(s.windows), nil
@@ -273,7 +284,7 @@ func (s *Schedule) refresh(now time.Time, force bool) {
 	}
 	ws, info, err := readSchedule(s.path)
 	if err != nil {
-		slog.Default().Warn("the maintenance schedule cannot be read: going on with the windows last read", "file", s.path, "err", err)
+		s.log.Warn("the maintenance schedule cannot be read: going on with the windows last read", "file", s.path, "err", err)
 		s.seen = info // not read again until it changes
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -43,11 +44,11 @@ func (f *overloadFlags) register(fs *flag.FlagSet, env *environment) {
 
 // build returns the admission controller and the maintenance schedule
 // kept in the data directory.
-func (f *overloadFlags) build(dataDir string) (*admission.Controller, *admission.Schedule, error) {
+func (f *overloadFlags) build(dataDir string, log *slog.Logger) (*admission.Controller, *admission.Schedule, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, nil, err
 	}
-	sched, err := admission.NewSchedule(filepath.Join(dataDir, MaintenanceFile), nil)
+	sched, err := admission.NewScheduleLogged(filepath.Join(dataDir, MaintenanceFile), nil, log)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -84,7 +84,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	l := ledger.New(store, ledger.Options{Logger: logger, Registerer: reg, ConcurrentBatches: *batchesInFlight})
 	defer l.Close()
 	security := auth.New(store, l, auth.Options{Logger: logger, Sender: auth.DirSender{Dir: *outbox}, SecretKey: sealKey})
-	ctrl, sched, err := of.build(sf.data)
+	ctrl, sched, err := of.build(sf.data, logger)
 	if err != nil {
 		return err
 	}
