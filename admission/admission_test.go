@@ -178,7 +178,7 @@ func assertRefusals(t *testing.T, c *admission.Controller, before admission.Stat
 
 // TestAGreedyPrincipalDoesNotFillTheQueueForEveryone: whether a request
 // may queue is judged by its place in the round-robin between principals,
-// not by everyone waiting. Until 2026-11-28 every waiter of its class and
+// not by everyone waiting. Until 2026-11-27 every waiter of its class and
 // above counted, whoever they belonged to, so a greedy principal that kept
 // the queue at its wait allowance got every other principal refused at
 // arrival (queue_wait), though the round-robin would serve a newcomer at

@@ -205,7 +205,7 @@ func (c *Controller) busyAt(n int, msg string) error {
 // sooner.
 //
 // With one principal waiting, or for the principal with the most waiting,
-// it is every waiter of the class and above, as it was before 2026-11-28
+// it is every waiter of the class and above, as it was before 2026-11-27
 // for everyone: then a greedy principal that kept the queue at its wait
 // allowance got everyone else refused at arrival (queue_wait), though the
 // round-robin would have served a newcomer at the next slot

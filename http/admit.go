@@ -61,7 +61,7 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 		}
 		if rt.Stream {
 			// An event stream counts against the rate limit, as any request
-			// (until 2026-11-28 it did not, and one client could open any
+			// (until 2026-11-27 it did not, and one client could open any
 			// number, each reading the store every second), but takes no
 			// slot: it waits for a change, it does not work.
 			next.ServeHTTP(w, r)

@@ -127,7 +127,7 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 	// The key's history counts first, as it does for a payment run now
 	// (whose replay comes before any check): a key already used for
 	// another request is refused, and a finished one answers what it
-	// answered then. Until 2026-11-28 the surge queue looked only at its
+	// answered then. Until 2026-11-27 the surge queue looked only at its
 	// own intents: a paid key's retry was accepted again (202 instead of
 	// its 201), and a key reused for another payment was accepted, to fail
 	// later, instead of refused at once.
@@ -150,7 +150,7 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 	// and their answer is the answer (TestTheSurgeQueueAuthorizesWhenItAccepts).
 	// They come after the slot, so that a refusal costs no store reads.
 	// A step-up's code comes with the retry that answers the challenge,
-	// as on the synchronous path (moneyRoute); until 2026-11-28 it was not
+	// as on the synchronous path (moneyRoute); until 2026-11-27 it was not
 	// passed on, and a payment above the step-up threshold could never be
 	// queued: every retry was refused mfa_required and sent a new code.
 	if code := r.Header.Get(HeaderMFACode); code != "" {
@@ -329,7 +329,7 @@ func (s *Server) settlePass(ctx context.Context) (settled int, busy bool, err er
 // bySource splits intents (in acceptance order) into runs by the account
 // they pay from, each run in acceptance order, the runs in the order of
 // their first intent. Only one account's own intents compete for its
-// money: settled at once, as they were until 2026-11-28, a later payment
+// money: settled at once, as they were until 2026-11-27, a later payment
 // could take the balance an earlier one needed (of forty intents of 10
 // from an account holding 100, the newest was paid and the oldest refused
 // insufficient_funds). An intent whose body cannot be read is a run of its
@@ -376,7 +376,7 @@ func (s *Server) intentsMayBePending() bool {
 // ledger does not know of until it settles: another request under it is
 // idempotency_key_reused, as it would be had the intent been paid first.
 // The same request goes on: whichever runs first pays, and the other
-// replays its answer. Until 2026-11-28 nothing looked, the payment run now
+// replays its answer. Until 2026-11-27 nothing looked, the payment run now
 // was paid, and the intent its client had been told was accepted failed
 // later. The look is made only while intents may be pending; one accepted
 // by another process less than a settling pass ago is not seen.
@@ -398,7 +398,7 @@ func (s *Server) pendingIntentRefuses(ctx context.Context, key pw.IdempotencyKey
 
 // readOnly says whether a read-only maintenance window is on: then the
 // settler moves no money either, as no money-moving route does (admit).
-// Until 2026-11-28 only the routes looked, and intents accepted before a
+// Until 2026-11-27 only the routes looked, and intents accepted before a
 // window were paid during it.
 func (s *Server) readOnly() bool {
 	return s.maintenance != nil && s.maintenance.ReadOnly() != nil
@@ -523,7 +523,7 @@ func (s *Server) finishIntent(ctx context.Context, in *pw.Intent, tr *pw.Transfe
 }
 
 // notifier wakes the event streams of one intent when it settles. Until
-// 2026-11-28 every settlement woke every open stream, and each read its
+// 2026-11-27 every settlement woke every open stream, and each read its
 // own intent again: after a surge, thousands of streams and hundreds of
 // settlements a second made that many reads squared.
 type notifier struct {

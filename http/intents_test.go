@@ -41,7 +41,7 @@ func paymentBody(from, to string, amount int64) string {
 // TestAStepUpPaymentIsQueuedWithItsCode: a payment above the step-up
 // threshold, repeated with a valid MFA-Code as the challenge asks, is
 // accepted by the surge queue (202), as it is paid when the server has
-// room. Before 2026-11-28 the queue did not pass the code on: the answer
+// room. Before 2026-11-27 the queue did not pass the code on: the answer
 // was mfa_required again, forever, with a new one-time code each time.
 func TestAStepUpPaymentIsQueuedWithItsCode(t *testing.T) {
 	e, ann, bob := secSurgeBusy(t)
@@ -58,7 +58,7 @@ func TestAStepUpPaymentIsQueuedWithItsCode(t *testing.T) {
 // TestAPendingIntentsKeyReusedNowIsRefused: a key the surge queue took
 // (202) for one body is used: the same key with another body is 422
 // idempotency_key_reused when the server has room again, and the accepted
-// intent is then paid. Before 2026-11-28 the other body was paid, and the
+// intent is then paid. Before 2026-11-27 the other body was paid, and the
 // intent its client had been told was accepted failed.
 func TestAPendingIntentsKeyReusedNowIsRefused(t *testing.T) {
 	e, ctrl := secSurgeEnv(t)
@@ -87,7 +87,7 @@ func TestAPendingIntentsKeyReusedNowIsRefused(t *testing.T) {
 // TestTheSurgeQueueRefusesAKeyUsedForAnotherPayment: a key already used
 // (201) for one payment, sent again at a surge with respond-async and
 // another body, is 422 idempotency_key_reused, as it is without a surge
-// (before 2026-11-28: 202, and the intent failed later).
+// (before 2026-11-27: 202, and the intent failed later).
 func TestTheSurgeQueueRefusesAKeyUsedForAnotherPayment(t *testing.T) {
 	e, ctrl := secSurgeEnv(t)
 	ann := e.MustPerson(t, "ann@example.com", 100_00)
@@ -129,7 +129,7 @@ func TestTheSurgeQueueReplaysAPaidKey(t *testing.T) {
 // settles intents in order as capacity frees: of 40 intents of 10 from an
 // account holding 100, accepted in that order, the first ten are posted
 // and the last thirty failed insufficient_funds, with room for many
-// settlers at once. Before 2026-11-28 up to 64 raced to the ledger, and
+// settlers at once. Before 2026-11-27 up to 64 raced to the ledger, and
 // later intents were paid while earlier ones were refused.
 func TestIntentsFromOneAccountSettleInAcceptanceOrder(t *testing.T) {
 	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 64, LimitMin: 64, LimitMax: 64})
@@ -170,7 +170,7 @@ func TestIntentsFromOneAccountSettleInAcceptanceOrder(t *testing.T) {
 
 // TestNoIntentIsPaidDuringAReadOnlyWindow: during a read-only maintenance
 // window no money moves: the routes answer 503 maintenance, and the
-// settler leaves intents pending until it ends (before 2026-11-28 it paid
+// settler leaves intents pending until it ends (before 2026-11-27 it paid
 // them during the window).
 func TestNoIntentIsPaidDuringAReadOnlyWindow(t *testing.T) {
 	env, ctrl, sched := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
@@ -209,7 +209,7 @@ func TestNoIntentIsPaidDuringAReadOnlyWindow(t *testing.T) {
 }
 
 // TestRespondAsyncWithParametersIsHonoured: a preference's parameters
-// (RFC 7240: "respond-async; x=1") do not hide it; before 2026-11-28 such a
+// (RFC 7240: "respond-async; x=1") do not hide it; before 2026-11-27 such a
 // payment was refused busy instead of accepted for later.
 func TestRespondAsyncWithParametersIsHonoured(t *testing.T) {
 	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
@@ -225,7 +225,7 @@ func TestRespondAsyncWithParametersIsHonoured(t *testing.T) {
 // request holds (a client's synchronous retry, or a lease left by a
 // process that died, until it is stale) waits, with its account's later
 // intents; the other accounts' intents are settled in the same pass.
-// Before 2026-11-28 the pass stopped there, and every pass started again
+// Before 2026-11-27 the pass stopped there, and every pass started again
 // from that oldest intent: one key held up the whole queue.
 func TestAKeyInUseHoldsUpOnlyItsAccountsIntents(t *testing.T) {
 	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
@@ -278,7 +278,7 @@ func mustStatus(t *testing.T, env *Env, id string) string {
 
 // TestAReadOnlyWindowRefusesOpeningAWallet: a read-only window refuses
 // every write to the ledger, not only those that move money: opening a
-// wallet writes an account (before 2026-11-28 it went on in the window).
+// wallet writes an account (before 2026-11-27 it went on in the window).
 // Signing in and reading go on.
 func TestAReadOnlyWindowRefusesOpeningAWallet(t *testing.T) {
 	var sched *admission.Schedule

@@ -714,7 +714,7 @@ func TestTheSettlerWaitsForCapacityNotForIntents(t *testing.T) {
 // nothing were asked) and when a later instance asks more (only the first
 // instance of a preference counts, RFC 7240 section 2). Here the one slot
 // is held and the class's deadline is 30 s: a deadline kept is a 503 at
-// once. Before 2026-11-28 both forms got the 30 s.
+// once. Before 2026-11-27 both forms got the 30 s.
 func TestPreferWaitIsReadAsRFC7240Says(t *testing.T) {
 	env, _, w, held := mustOpenOneSlotEnv(t, 8)
 	defer held.Done(nil)
@@ -737,7 +737,7 @@ func TestPreferWaitIsReadAsRFC7240Says(t *testing.T) {
 
 // TestEventStreamsCountAgainstTheRateLimit: opening an intent's event
 // stream is a request like any other for the principal's rate limit (each
-// open stream reads the store every second); before 2026-11-28 streams
+// open stream reads the store every second); before 2026-11-27 streams
 // were not counted, and one client could open any number.
 func TestEventStreamsCountAgainstTheRateLimit(t *testing.T) {
 	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{Rate: 0.001, Burst: 2,

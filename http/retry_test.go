@@ -181,7 +181,7 @@ func posted(w http.ResponseWriter) {
 // TestClientSendsNothingWithoutTimeForTheServerToAnswer: an attempt is
 // sent only with time left beyond the margin for the answer's way back,
 // and so always with a Prefer: wait. With less, PreferWait has no wait to
-// ask, and until 2026-11-28 the attempt went out without one: the server
+// ask, and until 2026-11-27 the attempt went out without one: the server
 // gave it its class's whole deadline (2 s for a payment) and could post it
 // long after the client had hung up. A first attempt is then not sent (the
 // error wraps context.DeadlineExceeded); a retry is not sent, and the call
@@ -249,7 +249,7 @@ func TestPreferWaitNeverRoundsToZero(t *testing.T) {
 // TestClientHonoursAGatewaysRetryAfter: a 503 from a gateway in front of
 // the API (no problem body) is retried as no answer, no sooner than its
 // Retry-After, and returned at once when that does not fit in the time the
-// call has left; the error keeps it (RetryAfter). Until 2026-11-28 it was
+// call has left; the error keeps it (RetryAfter). Until 2026-11-27 it was
 // read only from the API's problems: a proxy's 503 with Retry-After: 2 was
 // sent six requests within 1.5 s, on the client's own 50 ms backoff.
 func TestClientHonoursAGatewaysRetryAfter(t *testing.T) {

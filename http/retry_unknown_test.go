@@ -136,7 +136,7 @@ func loseFirstAnswer(t *testing.T, h http.Handler, method, path string) *httptes
 // TestClientDoesNotResendAPOSTWithoutAKeyAfterALostAnswer: a POST that
 // carries no Idempotency-Key (ScheduleMaintenance, CreateOperator) is not
 // sent again after an attempt that may have been applied: a second arrival
-// would be applied again. Until 2026-11-28 it went through the same retries
+// would be applied again. Until 2026-11-27 it went through the same retries
 // as a payment, and one ScheduleMaintenance call whose answer was lost made
 // two read-only windows (the operator holds the ID of one; cancelling it
 // leaves the other in force). It ends outcome_unknown instead. Errors that

@@ -205,10 +205,10 @@ func TestStatusOperatorRoutes(t *testing.T) {
 	if r := e.Do(t, "POST", "/v1/incidents", `{"title":"x","impact":"on fire","message":"y"}`, nil); r.Status != 400 || r.Problem(t).Field != "impact" {
 		t.Fatalf("bad impact: %d %s", r.Status, r.Body)
 	}
-	if r := e.Do(t, "POST", "/v1/promotions", `{"name":"sale","start":"2026-11-28T10:00:00Z","end":"2026-11-28T09:00:00Z","multiplier":2}`, nil); r.Status != 400 {
+	if r := e.Do(t, "POST", "/v1/promotions", `{"name":"sale","start":"2026-11-27T10:00:00Z","end":"2026-11-27T09:00:00Z","multiplier":2}`, nil); r.Status != 400 {
 		t.Fatalf("promotion ending before it starts: %d %s", r.Status, r.Body)
 	}
-	r := e.Do(t, "POST", "/v1/promotions", `{"name":"sale","start":"2026-11-28T18:00:00Z","end":"2026-11-28T21:00:00Z","multiplier":3}`, nil)
+	r := e.Do(t, "POST", "/v1/promotions", `{"name":"sale","start":"2026-11-27T18:00:00Z","end":"2026-11-27T21:00:00Z","multiplier":3}`, nil)
 	if r.Status != 201 {
 		t.Fatalf("promotion: %d %s", r.Status, r.Body)
 	}
