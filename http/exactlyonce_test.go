@@ -13,9 +13,6 @@ import (
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
 	pwhttp "github.com/peakwallet/peakwallet/http"
-	"github.com/peakwallet/peakwallet/internal/faultproxy"
-	"github.com/peakwallet/peakwallet/internal/pgtest"
-	"github.com/peakwallet/peakwallet/postgres"
 )
 
 // TestEveryPaymentMovesMoneyExactlyOnceThroughFaults is the promise of the
@@ -34,11 +31,7 @@ func TestEveryPaymentMovesMoneyExactlyOnceThroughFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a minute of faults")
 	}
-	proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
-	store, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 6})
-	if err != nil {
-		t.Fatal(err)
-	}
+	proxy, store := mustOpenPostgresBehindProxy(t, 6)
 	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, store, admission.Config{LimitInitial: 2, LimitMin: 2, LimitMax: 2})
 	ctx, stopSettler := context.WithCancel(context.Background())
 	settled := make(chan struct{})

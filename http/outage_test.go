@@ -20,11 +20,7 @@ import (
 // 500, no hang), /readyz fails and the breaker opens; once it is back,
 // service returns by itself, and every acknowledged transfer is there.
 func TestPostgresOutageAndRecovery(t *testing.T) {
-	proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
-	store, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
+	proxy, store := mustOpenPostgresBehindProxy(t, 4)
 	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, store, admission.Config{})
 	w := env.MustWallet(t, 1_000_000)
 	var acked []string
@@ -100,11 +96,7 @@ func TestPostgresOutageAndRecovery(t *testing.T) {
 // after their deadline, not after the ledger's 30 s commit bound, and never
 // 500 for a batch that had not sent its COMMIT; service returns after.
 func TestPostgresStall(t *testing.T) {
-	proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
-	store, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
+	proxy, store := mustOpenPostgresBehindProxy(t, 4)
 	env, _, _ := mustOpenAdmittedEnvOn(t, store, store, admission.Config{})
 	w := env.MustWallet(t, 1_000_000)
 
@@ -154,11 +146,7 @@ func TestPostgresStall(t *testing.T) {
 func TestAnIntentCutAtCOMMITIsNotRefusedBusy(t *testing.T) {
 	for _, delivered := range []bool{true, false} {
 		t.Run(map[bool]string{true: "delivered", false: "dropped"}[delivered], func(t *testing.T) {
-			proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
-			store, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 4})
-			if err != nil {
-				t.Fatal(err)
-			}
+			proxy, store := mustOpenPostgresBehindProxy(t, 4)
 			env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, store, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
 			w := env.MustWallet(t, 100)
 			held, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
@@ -204,11 +192,7 @@ func TestAnIntentCutAtCOMMITIsNotRefusedBusy(t *testing.T) {
 // ID, 404), and it closed the breaker while the database was still down
 // (found in review). Only a success closes it now.
 func TestABadRequestDoesNotCloseTheBreakerWhileTheDatabaseIsDown(t *testing.T) {
-	proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
-	store, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
+	proxy, store := mustOpenPostgresBehindProxy(t, 4)
 	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, store, admission.Config{})
 	w := env.MustWallet(t, 1_000_000)
 	proxy.Cut()
@@ -225,4 +209,16 @@ func TestABadRequestDoesNotCloseTheBreakerWhileTheDatabaseIsDown(t *testing.T) {
 	if s := ctrl.Stats(); s.Breaker == "closed" {
 		t.Fatal("breaker closed by a request that never reached the store, with the database down")
 	}
+}
+
+// mustOpenPostgresBehindProxy opens a PostgreSQL store on a new database,
+// reached through a fault proxy that the test can cut, stall or drop.
+func mustOpenPostgresBehindProxy(t *testing.T, maxConns int32) (*faultproxy.Proxy, *postgres.Store) {
+	t.Helper()
+	proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
+	store, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: maxConns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return proxy, store
 }

@@ -18,10 +18,7 @@ import (
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
 	pwhttp "github.com/peakwallet/peakwallet/http"
-	"github.com/peakwallet/peakwallet/internal/faultproxy"
-	"github.com/peakwallet/peakwallet/internal/pgtest"
 	"github.com/peakwallet/peakwallet/ledger"
-	"github.com/peakwallet/peakwallet/postgres"
 	"github.com/peakwallet/peakwallet/sqlite"
 	"github.com/peakwallet/peakwallet/status"
 )
@@ -100,11 +97,7 @@ func hasWindow(st pwhttp.Status, id string) bool {
 // expired (found in review). It answers 200 with the ledger store
 // degraded, and what it last read.
 func TestStatusAnswersWhilePostgresIsDown(t *testing.T) {
-	proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
-	store, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
+	proxy, store := mustOpenPostgresBehindProxy(t, 4)
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
