@@ -126,14 +126,7 @@ func TestIncidentAnnouncedToSubscribers(t *testing.T) {
 	var waits []time.Duration
 	n := newNotifier(&waits)
 	svc := status.New(status.Config{Store: st, Notifier: n, Now: func() time.Time { return t0 }})
-	rv := &receiver{}
-	hs := httptest.NewServer(rv)
-	defer hs.Close()
-	sub, err := svc.Subscribe(context.Background(), hs.URL+"/hook")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rv.secret = sub.Secret
+	rv := mustSubscribeReceiver(t, svc)
 	inc, err := svc.CreateIncident(context.Background(), status.IncidentCreate{Title: "Slow", Impact: status.StateBusy, Message: "Looking"}, false)
 	if err != nil {
 		t.Fatal(err)
@@ -184,14 +177,7 @@ func TestMaintenanceWindowsAndTheirCancellationsAreAnnouncedOnce(t *testing.T) {
 	var waits []time.Duration
 	n := newNotifier(&waits)
 	svc := status.New(status.Config{Store: st, Notifier: n, Now: clock, Maintenance: status.ScheduleSource{List: list}})
-	rv := &receiver{}
-	hs := httptest.NewServer(rv)
-	defer hs.Close()
-	sub, err := svc.Subscribe(context.Background(), hs.URL+"/hook")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rv.secret = sub.Secret
+	rv := mustSubscribeReceiver(t, svc)
 	announce := func() []status.Announcement {
 		t.Helper()
 		before := rv.calls
@@ -223,4 +209,19 @@ func TestMaintenanceWindowsAndTheirCancellationsAreAnnouncedOnce(t *testing.T) {
 	if as := announce(); len(as) != 0 {
 		t.Fatalf("a window that ended was announced: %+v", as)
 	}
+}
+
+// mustSubscribeReceiver subscribes a receiver served for the test's
+// length to svc's announcements, knowing its signing secret.
+func mustSubscribeReceiver(t *testing.T, svc *status.Service) *receiver {
+	t.Helper()
+	rv := &receiver{}
+	hs := httptest.NewServer(rv)
+	t.Cleanup(hs.Close)
+	sub, err := svc.Subscribe(context.Background(), hs.URL+"/hook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv.secret = sub.Secret
+	return rv
 }
