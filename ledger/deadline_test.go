@@ -43,22 +43,7 @@ func stall(ctx context.Context) { <-ctx.Done() }
 // its answer.
 func deadlineLedger(t *testing.T) (s *hookedStore, l *ledger.Ledger, user *pw.Account, pay func(d time.Duration) answer) {
 	t.Helper()
-	inner, err := sqlite.Open(filepath.Join(t.TempDir(), "deadline.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { inner.Close() })
-	s = &hookedStore{Store: inner}
-	l = ledger.New(s, ledger.Options{})
-	t.Cleanup(func() { l.Close() })
-	ctx := context.Background()
-	bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if user, err = l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"}); err != nil {
-		t.Fatal(err)
-	}
+	s, l, bank, user := hookedLedger(t, ledger.Options{})
 	pay = func(d time.Duration) answer {
 		ctx, cancel := context.Background(), context.CancelFunc(func() {})
 		if d > 0 {
@@ -174,4 +159,26 @@ func TestASlowBatchIsNotGivenUpForOneCaller(t *testing.T) {
 		t.Fatalf("a slow batch: the caller with 0.5 s: %v (after %v), the caller with 5 s: %v; want both paid", urgent.err, urgent.took, patient.err)
 	}
 	mustHold(t, l, user, 15)
+}
+
+// hookedLedger is a ledger with opts over a hooked SQLite store, with a
+// bank and a user account.
+func hookedLedger(t *testing.T, opts ledger.Options) (s *hookedStore, l *ledger.Ledger, bank, user *pw.Account) {
+	t.Helper()
+	inner, err := sqlite.Open(filepath.Join(t.TempDir(), "hooked.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inner.Close() })
+	s = &hookedStore{Store: inner}
+	l = ledger.New(s, opts)
+	t.Cleanup(func() { l.Close() })
+	ctx := context.Background()
+	if bank, err = l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	if user, err = l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	return s, l, bank, user
 }

@@ -67,7 +67,7 @@ func (l *Ledger) loop() {
 		case slots <- struct{}{}:
 		case <-l.quit:
 			inflight.Wait()
-			l.failQueued()
+			l.failQueued(carry)
 			return
 		}
 		var cmds []*command
@@ -87,7 +87,7 @@ func (l *Ledger) loop() {
 				take(c)
 			case <-l.quit:
 				inflight.Wait()
-				l.failQueued()
+				l.failQueued(nil)
 				return
 			}
 		}
@@ -369,14 +369,23 @@ func busy(ctx context.Context) error {
 }
 
 // failQueued answers every command still queued at shutdown.
-func (l *Ledger) failQueued() {
+func (l *Ledger) failQueued(carry *command) {
+	fail := func(c *command) {
+		if c.state.CompareAndSwap(cmdQueued, cmdTaken) {
+			c.err = errClosed
+			close(c.done)
+		}
+	}
+	// The command carried over from the last batch (it did not fit) has
+	// left the queue but was never taken: until 2026-11-27 it was never
+	// answered, and a caller without a deadline waited for ever.
+	if carry != nil {
+		fail(carry)
+	}
 	for {
 		select {
 		case c := <-l.queue:
-			if c.state.CompareAndSwap(cmdQueued, cmdTaken) {
-				c.err = errClosed
-				close(c.done)
-			}
+			fail(c)
 		default:
 			return
 		}
