@@ -200,6 +200,8 @@ func (s *Server) maintenanceWindows() []pw.MaintenanceWindow {
 // at a surge, so it looks for one pending intent, not for all of them.
 func (s *Server) surgeQueueState(ctx context.Context) status.Component {
 	c := status.Component{Name: status.ComponentSurgeQueue, State: status.StateNormal}
+	ctx, cancel := context.WithTimeout(ctx, StatusLiveTimeout)
+	defer cancel()
 	pending, err := s.intents.PendingIntents(ctx, "", 1)
 	switch {
 	case err != nil:

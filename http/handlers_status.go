@@ -118,13 +118,24 @@ func serveForecast(s *Server, rt *Route) http.Handler {
 	})
 }
 
+// StatusLiveTimeout bounds each look of the status at the store's live
+// state (readiness, the surge queue): the status page is read most while
+// the store is in trouble, and a stalled one must make it say so, not wait.
+const StatusLiveTimeout = time.Second
+
 // snapshot gathers the status with the server's own live state.
 func (s *Server) snapshot(ctx context.Context) (*status.Snapshot, error) {
 	live := status.Live{Draining: s.Draining(), SurgeQueue: s.surgeQueue}
-	rctx, cancel := context.WithTimeout(ctx, ReadinessTimeout)
+	rctx, cancel := context.WithTimeout(ctx, StatusLiveTimeout)
 	live.ReadyErr = s.readiness(rctx)
 	cancel()
-	return s.status.Snapshot(ctx, live)
+	snap, err := s.status.Snapshot(ctx, live)
+	if err != nil && ctx.Err() != nil {
+		// Out of the request's own time (PublicDeadline): busy, as any
+		// request the server could not finish in time, not internal.
+		return nil, pw.Errorf(pw.EBUSY, "the status could not be gathered in time")
+	}
+	return snap, err
 }
 
 func serveStatus(s *Server, rt *Route) http.Handler {

@@ -38,6 +38,21 @@ type Ledger interface {
 	LookupIdempotent(ctx context.Context, key pw.IdempotencyKey) (*pw.IdempotencyRecord, error)
 }
 
+// PublicDeadline bounds a public route's request (the status page, sign-up
+// and login, the forecast): admission gives the others their deadlines, and
+// a public route had none, so a stalled database held its requests, and a
+// drain, for as long as the stall lasted (found in review, 2026-11-27).
+const PublicDeadline = 5 * time.Second
+
+// bounded runs h with its request's context ended after d at the latest.
+func bounded(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
 // Timeouts of the *http.Server built by NewHTTPServer. WriteTimeout bounds
 // a whole request, including a batch's commit; admission's deadlines are
 // shorter.
@@ -188,7 +203,9 @@ func NewServer(cfg Config) *Server {
 	for i := range s.routes {
 		rt := &s.routes[i]
 		h := rt.ep.build(s, rt)
-		if !rt.Public {
+		if rt.Public {
+			h = bounded(h, PublicDeadline)
+		} else {
 			h = s.authenticate(s.admit(rt, h), rt.Access)
 		}
 		s.mux.Handle(rt.Pattern(), s.record(rt.Class, s.instrument(rt.Path, h)))

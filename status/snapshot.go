@@ -2,6 +2,7 @@ package status
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -56,12 +57,15 @@ type Snapshot struct {
 func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 	now := s.now().UTC()
 	snap := &Snapshot{State: StateNormal, Incidents: []Incident{}, Maintenance: []Window{}}
-	incidents, stored, storeErr := s.announcements(ctx, now)
+	// A store the live check could not reach is not read again: what was
+	// last read is shown at once, rather than after each read's timeout.
+	reachable := live.ReadyErr == nil
+	incidents, stored, storeErr := s.announcements(ctx, now, reachable)
 	if storeErr != nil && ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	windows := append(s.operatorWindows(now), stored...)
-	o, err := s.snapshotOutlook(ctx, now)
+	o, err := s.snapshotOutlook(ctx, now, reachable)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -97,7 +101,11 @@ func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 				c = Component{Name: name, State: StateDegraded, Detail: "the store cannot be read; incidents and maintenance shown are as last read"}
 			}
 		case ComponentSurgeQueue:
-			if live.SurgeQueue != nil {
+			switch {
+			case live.SurgeQueue == nil:
+			case !reachable:
+				c = Component{Name: name, State: StateDegraded, Detail: "payments accepted at a surge wait for the store; none is lost"}
+			default:
 				c = live.SurgeQueue(ctx)
 			}
 		}
@@ -128,17 +136,32 @@ func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 // last read (or none) with the error, and keeps that answer for
 // SnapshotTTL too, so that the status polls of an outage do not each wait
 // on the store.
-func (s *Service) announcements(ctx context.Context, now time.Time) ([]Incident, []Window, error) {
+// StoreReadTimeout bounds each of a snapshot's reads of the store: past
+// it, a stalled store is a store that cannot be read (the snapshot shows
+// what it last read), not a status page that waits for it.
+const StoreReadTimeout = time.Second
+
+// errUnreachable is why a snapshot did not read the store: its live check
+// could not reach it.
+var errUnreachable = errors.New("the store cannot be reached")
+
+func (s *Service) announcements(ctx context.Context, now time.Time, reachable bool) ([]Incident, []Window, error) {
 	s.mu.Lock()
 	c := s.announced
 	s.mu.Unlock()
 	if c != nil && now.Sub(c.at) < SnapshotTTL && !now.Before(c.at) {
 		return c.incidents, c.windows, c.err
 	}
-	incidents, err := s.Incidents(ctx)
+	var incidents []Incident
 	var windows []Window
-	if err == nil {
-		windows, err = s.storedWindows(ctx, now)
+	err := errUnreachable
+	if reachable {
+		rctx, cancel := context.WithTimeout(ctx, StoreReadTimeout)
+		defer cancel()
+		incidents, err = s.Incidents(rctx)
+		if err == nil {
+			windows, err = s.storedWindows(rctx, now)
+		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -182,12 +205,16 @@ func (s *Service) storedWindows(ctx context.Context, from time.Time) ([]Window, 
 // computed (the store cannot be read), it is the last one, however old, or
 // one that says why there is none, with the error; and for SnapshotTTL no
 // other snapshot tries again, as with the announcements.
-func (s *Service) snapshotOutlook(ctx context.Context, now time.Time) (*Outlook, error) {
+func (s *Service) snapshotOutlook(ctx context.Context, now time.Time, reachable bool) (*Outlook, error) {
 	s.mu.Lock()
 	failed := s.outlookFailed
 	s.mu.Unlock()
-	if failed.err == nil || now.Sub(failed.at) >= SnapshotTTL || now.Before(failed.at) {
-		o, err := s.Outlook(ctx)
+	if !reachable {
+		failed = outlookFailure{at: now, err: errUnreachable}
+	} else if failed.err == nil || now.Sub(failed.at) >= SnapshotTTL || now.Before(failed.at) {
+		rctx, cancel := context.WithTimeout(ctx, StoreReadTimeout)
+		o, err := s.Outlook(rctx)
+		cancel()
 		if err == nil || ctx.Err() != nil {
 			return o, err
 		}

@@ -28,6 +28,10 @@ import (
 // ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
 const ShutdownTimeout = 30 * time.Second
 
+// ShutdownCutTimeout bounds the wait for the last flush of traffic figures
+// once a drain that did not finish in ShutdownTimeout has been cut.
+const ShutdownCutTimeout = 5 * time.Second
+
 // OperatorKeyFile holds the generated operator key inside the data directory.
 const OperatorKeyFile = "operator.key"
 
@@ -174,6 +178,19 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(shutdown); err != nil {
+		// What is still running after ShutdownTimeout is cut: its
+		// connections closed, its requests' contexts ended (their money
+		// commits or not, never half), and the background work stopped, so
+		// that the store can close. Until 2026-11-27 a request stuck behind
+		// a stalled database then held the store's close, and the process,
+		// for as long as the stall lasted.
+		hs.Close()
+		stopBackground()
+		select {
+		case <-trafficDone:
+		case <-time.After(ShutdownCutTimeout):
+		}
+		l.Close()
 		return fmt.Errorf("drain did not finish: %w", err)
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
