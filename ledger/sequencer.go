@@ -358,6 +358,16 @@ func (l *Ledger) submit(ctx context.Context, c *command) (any, error) {
 			return nil, busy(ctx)
 		}
 		<-c.done
+	case <-l.stopped:
+		// Close won the race with the send above (a select picks at
+		// random among ready cases), and the loop has answered what it
+		// found queued and stopped: a command it did not take is never
+		// taken now (found in review; the window is too narrow for a test
+		// to hit it on purpose).
+		if c.state.CompareAndSwap(cmdQueued, cmdCancelled) {
+			return nil, errClosed
+		}
+		<-c.done
 	}
 	return c.result, c.err
 }
