@@ -123,10 +123,19 @@ type ClassResult struct {
 
 // OverloadResult is what an overload run measured.
 type OverloadResult struct {
-	Label      string                  `json:"label"`
-	Scenario   string                  `json:"scenario"`
-	OfferedRPS float64                 `json:"offered_rps"`
-	Seconds    float64                 `json:"seconds"`
+	Label      string  `json:"label"`
+	Scenario   string  `json:"scenario"`
+	OfferedRPS float64 `json:"offered_rps"`
+	// Seconds is the surge's length: the time load was offered (the
+	// configured duration, unless the run was cancelled sooner).
+	Seconds float64 `json:"seconds"`
+	// DrainSeconds is the wait after the surge for its last answers: up to
+	// a deadline, for a request queued at the end and refused when its
+	// deadline came. Nothing is offered in it, so it is no part of the
+	// goodput's denominator.
+	DrainSeconds float64 `json:"drain_seconds"`
+	// GoodputRPS is the payments paid per second of the surge (Seconds).
+	// Until 2026-11-27 it was divided by Seconds and DrainSeconds together.
 	GoodputRPS float64                 `json:"goodput_payments_per_second"`
 	Dropped    int64                   `json:"dropped_by_generator"`
 	Classes    map[string]*ClassResult `json:"classes"`
@@ -287,10 +296,17 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 			rec.record(time.Since(t0), err, atStart)
 		}()
 	}
+	// The surge is the time load was offered: the configured duration
+	// (its last arrival comes a little before its end, by chance), or
+	// until the run was cancelled.
+	surge := cfg.Duration
+	if ctx.Err() != nil {
+		surge = min(surge, time.Since(start))
+	}
 	wg.Wait()
-	elapsed := time.Since(start).Seconds()
-	res := &OverloadResult{Label: cfg.Label, Scenario: cfg.Scenario, OfferedRPS: cfg.Rate, Seconds: elapsed,
-		Dropped: dropped, Classes: map[string]*ClassResult{}}
+	drain := max(0, time.Since(start)-surge)
+	res := &OverloadResult{Label: cfg.Label, Scenario: cfg.Scenario, OfferedRPS: cfg.Rate, Seconds: surge.Seconds(),
+		DrainSeconds: drain.Seconds(), Dropped: dropped, Classes: map[string]*ClassResult{}}
 	if cfg.Scenario == ScenarioMixed {
 		res.Mix = &mix
 	}
@@ -302,7 +318,7 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 		}
 		res.Classes[name] = cr
 	}
-	res.GoodputRPS = float64(res.Classes["payment"].OK) / elapsed
+	res.GoodputRPS = float64(res.Classes["payment"].OK) / surge.Seconds()
 	res.intents = intents
 	return res, nil
 }
