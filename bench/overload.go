@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,9 +109,9 @@ type ClassResult struct {
 	Offered     int64             `json:"offered"`
 	OK          int64             `json:"ok"`
 	Accepted    int64             `json:"accepted,omitempty"`          // 202: in the surge queue (--async)
-	Refused     int64             `json:"refused"`                     // 503 busy/maintenance, 429
+	Refused     int64             `json:"refused"`                     // 503 busy/maintenance, 429 (the status and the code both)
 	WithoutRA   int64             `json:"refused_without_retry_after"` // refusals missing Retry-After
-	Other       int64             `json:"other_errors"`                // anything else (5xx internal, timeouts, requests the generator could not send)
+	Other       int64             `json:"other_errors"`                // anything else (5xx internal, a refusal's code under another status as "busy_as_500", timeouts, requests the generator could not send)
 	Codes       map[string]int64  `json:"codes,omitempty"`
 	Samples     map[string]string `json:"samples,omitempty"` // one error message per code
 	P99ms       float64           `json:"p99_ms"`
@@ -165,7 +166,7 @@ func (c *classRec) record(lat time.Duration, err error, atStart bool) {
 		c.lats = append(c.lats, lat)
 		c.mu.Unlock()
 		return
-	case isBusy(pw.ErrorCode(err)):
+	case isBusy(outcomeCode(err)):
 		c.refused.Add(1)
 		if atStart {
 			c.atStart.Add(1)
@@ -196,10 +197,16 @@ const CodeUnsent = "client_unsent"
 
 // outcomeCode names a failure: the server's problem code when it answered
 // one, or what went wrong on the client's side when it did not (so that a
-// request the server never answered is not mistaken for its 500).
+// request the server never answered is not mistaken for its 500). A
+// refusal's code under another status than a refusal's (answerStatusOK) is
+// named for both, "busy_as_500": a 500 that says "busy" is not an honest
+// refusal, and is counted with the other errors.
 func outcomeCode(err error) string {
 	var pe *pw.Error
+	var se *StatusError
 	switch {
+	case errors.As(err, &se) && !answerStatusOK(se.Err.Code, se.Status):
+		return fmt.Sprintf("%s_as_%d", se.Err.Code, se.Status)
 	case errors.As(err, &pe):
 		return pe.Code
 	case errors.Is(err, ErrUnsent):
@@ -209,6 +216,20 @@ func outcomeCode(err error) string {
 	default:
 		return "client_transport"
 	}
+}
+
+// answerStatusOK says whether a problem with code may come with status: a
+// refusal ("busy", "unavailable", "maintenance", "rate_limited") only as a
+// 503 or a 429, "outcome_unknown" only as a 504. Any other code may come
+// with any status; the code alone classifies it.
+func answerStatusOK(code string, status int) bool {
+	switch {
+	case isBusy(code):
+		return status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests
+	case code == pw.EOUTCOMEUNKNOWN:
+		return status == http.StatusGatewayTimeout
+	}
+	return true
 }
 
 // RunOverload offers cfg.Rate requests a second (Poisson arrivals) for

@@ -74,3 +74,52 @@ func TestGoodputIsPerSecondOfTheSurge(t *testing.T) {
 		t.Errorf("drain %.2f s, want about 1.7 s (the held refusal)", res.DrainSeconds)
 	}
 }
+
+// TestARefusalIsA503Or429: the target is "every refusal a 503 or 429 with
+// Retry-After, no other 5xx". Until 2026-11-27 the bench classified an
+// answer by its problem code only, so a 500 whose body said "busy" (with
+// Retry-After) counted as an honest refusal and other_errors stayed 0. Now
+// the status must be a refusal's too; a refusal's code under another status
+// is an other error, named for both ("busy_as_500").
+func TestARefusalIsA503Or429(t *testing.T) {
+	for _, c := range []struct {
+		status           int
+		code, retryAfter string
+		refused, noRA    bool
+		wantCode         string
+	}{
+		{http.StatusInternalServerError, pw.EBUSY, "1", false, false, "busy_as_500"},
+		{http.StatusBadGateway, pw.EMAINTENANCE, "1", false, false, "maintenance_as_502"},
+		{http.StatusServiceUnavailable, pw.EBUSY, "1", true, false, pw.EBUSY},
+		{http.StatusServiceUnavailable, pw.EBUSY, "", true, true, pw.EBUSY},
+		{http.StatusTooManyRequests, pw.ERATELIMITED, "1", true, false, pw.ERATELIMITED},
+		{http.StatusInternalServerError, pw.EINTERNAL, "", false, false, pw.EINTERNAL},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeProblem(w, c.status, c.code, c.retryAfter)
+		}))
+		fc, err := NewFastClient(srv.URL, []string{"k"}, 16, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := RunOverload(context.Background(), fc, twoUsers(), OverloadConfig{Scenario: ScenarioOverload, Rate: 100, Duration: 200 * time.Millisecond, Seed: 1})
+		srv.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := res.Classes["payment"]
+		var refused, noRA, other int64 // of every payment offered
+		switch {
+		case c.refused && c.noRA:
+			refused, noRA = p.Offered, p.Offered
+		case c.refused:
+			refused = p.Offered
+		default:
+			other = p.Offered
+		}
+		if p.Offered == 0 || p.Refused != refused || p.WithoutRA != noRA || p.Other != other || p.Codes[c.wantCode] != p.Offered {
+			t.Errorf("every answer a %d %s (Retry-After %q): offered %d, refused %d (without Retry-After %d), other %d, codes %v; want refused %d (without %d), other %d, all %s",
+				c.status, c.code, c.retryAfter, p.Offered, p.Refused, p.WithoutRA, p.Other, p.Codes, refused, noRA, other, c.wantCode)
+		}
+	}
+}
