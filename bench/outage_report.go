@@ -28,8 +28,8 @@ type OutagePhase struct {
 	// answers without Retry-After.
 	BusyWithoutRetryAfter int64 `json:"busy_without_retry_after"`
 	// Unexpected counts answers other than a success, a 503 busy or a 504
-	// outcome_unknown (with or without Retry-After): in the outage phase,
-	// the target says none. (The target asks for 503s only; but a payment
+	// outcome_unknown (with or without Retry-After): in any phase, the
+	// target says none. (The target asks for 503s only; but a payment
 	// whose COMMIT the outage cut may have moved money, and a 503 promises
 	// that nothing moved: those are 504s, counted in InDoubt and settled
 	// by their retries.)
@@ -91,10 +91,14 @@ type OutageResult struct {
 	Unverified    int64    `json:"unverified"` // acknowledged, read-back failed otherwise
 	MissingSample []string `json:"missing_sample,omitempty"`
 
-	// TargetMet: during the outage only successes, 503 busy and 504
+	// TargetMet: in every phase only successes, 503 busy and 504
 	// outcome_unknown, with Retry-After; every outcome_unknown settled by
 	// its retry; recovered within OutageRecoveryMax; every acknowledged
-	// transfer, and every one paid on a retry, read back.
+	// transfer, and every one paid on a retry, read back. Every phase, not
+	// only the outage's: phases are by send time, and a payment sent just
+	// before the stop is answered during the outage (until 2026-11-27 its
+	// 500 was counted in Before, which the target did not look at; so was
+	// a 500 after the restart in a bucket still 99 % served).
 	TargetMet bool                `json:"target_met"`
 	Timeline  []OutageBucketCount `json:"timeline"`
 }
@@ -175,7 +179,11 @@ func judgeOutage(answers []answer, t outageTimes, elapsed time.Duration, cfg Out
 
 // finish decides TargetMet once the read-back is counted.
 func (r *OutageResult) finish() {
-	r.TargetMet = r.During.Unexpected == 0 && r.During.BusyWithoutRetryAfter == 0 && r.InDoubt.Unresolved == 0 && r.Recovered &&
+	honest := true
+	for _, ph := range []*OutagePhase{&r.Before, &r.During, &r.After} {
+		honest = honest && ph.Unexpected == 0 && ph.BusyWithoutRetryAfter == 0
+	}
+	r.TargetMet = honest && r.InDoubt.Unresolved == 0 && r.Recovered &&
 		r.RecoverySeconds <= OutageRecoveryMax.Seconds() && r.Missing == 0 && r.Unverified == 0
 }
 

@@ -97,3 +97,46 @@ func TestJudgeOutageInDoubt(t *testing.T) {
 		t.Fatalf("an outcome_unknown without Retry-After was not counted: %+v", r.During)
 	}
 }
+
+// TestOutageTargetCountsEveryPhase: the outage target is "only 503 or 504
+// with Retry-After, then recovery", but the phases are by send time, and
+// until 2026-11-27 the target looked only at the outage's phase: a payment
+// sent 5 ms before the stop and answered 500 while the database was down
+// (a COMMIT cut by the stop, as CI caught on 2026-11-27) was counted in
+// Before and ignored, and so was a 500 after the restart in a bucket still
+// 99 % served. Now an unexpected answer, or a refusal without Retry-After,
+// in any phase fails the target.
+func TestOutageTargetCountsEveryPhase(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	times := outageTimes{stopIssued: ms(1000), stopReturned: ms(1100), startIssued: ms(1900), startReturned: ms(2000)}
+	clean := func() []answer {
+		var as []answer
+		for at := 0; at < 4000; at += 2 { // 500 payments a second
+			a := answer{sent: ms(at), latency: ms(5), transfer: "tr"}
+			if at >= 1000 && at < 2000 {
+				a = answer{sent: ms(at), latency: ms(1), code: pw.EBUSY}
+			}
+			as = append(as, a)
+		}
+		return as
+	}
+	cfg := OutageConfig{Rate: 500, Duration: ms(4000)}
+	r := judgeOutage(clean(), times, ms(4000), cfg)
+	if r.finish(); !r.TargetMet {
+		t.Fatalf("the clean run does not meet the target: %+v", r)
+	}
+	for _, c := range []struct {
+		name  string
+		extra answer
+	}{
+		{"a 500 sent before the stop, answered during the outage", answer{sent: ms(995), latency: ms(300), code: pw.EINTERNAL, message: "500 internal: commit cut"}},
+		{"a 500 after the restart", answer{sent: ms(2600), latency: ms(3), code: pw.EINTERNAL, message: "500 internal"}},
+		{"a 503 without Retry-After before the stop", answer{sent: ms(500), latency: ms(3), code: pw.EBUSY, noRetry: true}},
+		{"a busy 500 after the restart", answer{sent: ms(3000), latency: ms(3), code: "busy_as_500"}},
+	} {
+		r := judgeOutage(append(clean(), c.extra), times, ms(4000), cfg)
+		if r.finish(); r.TargetMet || !r.Recovered {
+			t.Errorf("%s: target met %v, recovered %v (before %+v, after %+v)", c.name, r.TargetMet, r.Recovered, r.Before, r.After)
+		}
+	}
+}
