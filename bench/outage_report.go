@@ -86,9 +86,14 @@ type OutageResult struct {
 	// learned in time) when each was retried with its key after the run.
 	InDoubt InDoubtCount `json:"in_doubt"`
 
-	Acknowledged  int64    `json:"acknowledged"`
-	Missing       int64    `json:"missing"`    // acknowledged, then not found on read-back
-	Unverified    int64    `json:"unverified"` // acknowledged, read-back failed otherwise
+	Acknowledged int64 `json:"acknowledged"`
+	Missing      int64 `json:"missing"`    // acknowledged, then not found on read-back
+	Unverified   int64 `json:"unverified"` // acknowledged, read-back failed otherwise or impossible (WithoutID)
+	// WithoutID counts the payments acknowledged (or paid on a retry)
+	// by an answer that named no transfer: nothing can be read back, so
+	// they are counted in Unverified too (until 2026-11-27 they were
+	// counted nowhere, and "missing 0" was said of transfers nobody read).
+	WithoutID     int64    `json:"acknowledged_without_id"`
 	MissingSample []string `json:"missing_sample,omitempty"`
 
 	// TargetMet: in every phase only successes, 503 busy and 504

@@ -1,10 +1,16 @@
 package bench
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
+	pwhttp "github.com/peakwallet/peakwallet/http"
 )
 
 // TestJudgeOutage checks the phases and the recovery definition on a
@@ -138,5 +144,40 @@ func TestOutageTargetCountsEveryPhase(t *testing.T) {
 		if r.finish(); r.TargetMet || !r.Recovered {
 			t.Errorf("%s: target met %v, recovered %v (before %+v, after %+v)", c.name, r.TargetMet, r.Recovered, r.Before, r.After)
 		}
+	}
+}
+
+// TestAnAcknowledgementWithoutAnIDIsUnverified: every acknowledged payment
+// is read back, and one that cannot be is unverified, which fails the
+// run. Until 2026-11-27 an acknowledgement (2xx) whose answer named no
+// transfer was counted as acknowledged but never read back nor reported:
+// the report said "missing 0, unverified 0" of transfers nobody looked for.
+func TestAnAcknowledgementWithoutAnIDIsUnverified(t *testing.T) {
+	var reads atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/transfers/") {
+			reads.Add(1)
+			writeProblem(w, http.StatusNotFound, pw.ENOTFOUND, "")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		w.Write([]byte(`{"status":"posted"}`)) // a 201 that names no transfer
+	}))
+	defer srv.Close()
+	c, err := NewFastClient(srv.URL, []string{"k"}, 16, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := pwhttp.NewClient(srv.URL, "k", nil).WithRetry(pwhttp.RetryPolicy{Attempts: 1})
+	noop := func(context.Context) error { return nil }
+	res, err := RunOutage(context.Background(), c, check, twoUsers(), OutageConfig{Rate: 100, Duration: time.Second,
+		Warmup: 200 * time.Millisecond, For: 300 * time.Millisecond, Seed: 1, Stop: noop, Start: noop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Acknowledged == 0 || res.WithoutID != res.Acknowledged || res.Unverified != res.Acknowledged || res.Missing != 0 || reads.Load() != 0 || res.TargetMet {
+		t.Errorf("%d acknowledged without an ID: %d counted so, %d unverified, %d missing, %d read back, target met %v; want all unverified, target not met",
+			res.Acknowledged, res.WithoutID, res.Unverified, res.Missing, reads.Load(), res.TargetMet)
 	}
 }
