@@ -344,6 +344,18 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 	return res, nil
 }
 
+// P99Over is a class's p99 as a multiple of ref (the unloaded p99), or
+// nil when it has none: when nothing of the class succeeded its p99 is no
+// latency at all (percentile's 0 for no samples), and a ratio of 0 would
+// read as the best result, not as the worst (a run that paid nothing).
+func P99Over(c *ClassResult, refms float64) *float64 {
+	if c == nil || c.OK == 0 || refms <= 0 {
+		return nil
+	}
+	r := c.P99ms / refms
+	return &r
+}
+
 // FollowSurgeQueue reads every intent that run's payments were accepted
 // as (--async) again, a pass a second, until each is settled or wait has
 // passed (SettleWaitDefault when 0), and records what became of them in

@@ -123,3 +123,36 @@ func TestARefusalIsA503Or429(t *testing.T) {
 		}
 	}
 }
+
+// TestNoPaymentPaidHasNoP99Ratio: the target is "p99 of paid payments ≤ 4×
+// the unloaded p99". A surge that paid nothing has no p99 (percentile
+// gives 0 for no samples), and until 2026-11-27 its ratio read 0, as if
+// the target were met at its best; now there is none (null in the
+// report), which no reading can take for met.
+func TestNoPaymentPaidHasNoP99Ratio(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusServiceUnavailable, pw.EBUSY, "1")
+	}))
+	defer srv.Close()
+	c, err := NewFastClient(srv.URL, []string{"k"}, 16, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := RunOverload(context.Background(), c, twoUsers(), OverloadConfig{Scenario: ScenarioOverload, Rate: 100, Duration: 200 * time.Millisecond, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := res.Classes["payment"]
+	if p.OK != 0 || p.Refused == 0 {
+		t.Fatalf("payments %+v, want every one refused", p)
+	}
+	if r := P99Over(p, 10); r != nil {
+		t.Errorf("no payment paid: p99 %.1f ms, %g× the unloaded p99; want no ratio", p.P99ms, *r)
+	}
+	if r := P99Over(&ClassResult{OK: 1, P99ms: 30}, 10); r == nil || *r != 3 {
+		t.Errorf("one paid in 30 ms against an unloaded 10 ms: %v, want 3", r)
+	}
+	if r := P99Over(&ClassResult{OK: 1, P99ms: 30}, 0); r != nil {
+		t.Errorf("against no unloaded p99: %g, want no ratio", *r)
+	}
+}
