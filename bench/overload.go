@@ -137,12 +137,30 @@ type OverloadResult struct {
 	DrainSeconds float64 `json:"drain_seconds"`
 	// GoodputRPS is the payments paid per second of the surge (Seconds).
 	// Until 2026-11-27 it was divided by Seconds and DrainSeconds together.
-	GoodputRPS float64                 `json:"goodput_payments_per_second"`
-	Dropped    int64                   `json:"dropped_by_generator"`
+	GoodputRPS float64 `json:"goodput_payments_per_second"`
+	Dropped    int64   `json:"dropped_by_generator"`
+	// SendLag is how late the generator started each request after its
+	// scheduled (Poisson) arrival, over every class. The latencies
+	// (p99_ms) are measured from the start, as they always were, so that
+	// the published series stay comparable; a generator that falls behind
+	// shows here instead.
+	SendLag    SendLag                 `json:"send_lag"`
 	Classes    map[string]*ClassResult `json:"classes"`
 	Mix        *Mix                    `json:"mix,omitempty"`         // mixed: the shares offered, in percent
 	SurgeQueue *SurgeQueueResult       `json:"surge_queue,omitempty"` // --async: what became of the 202s (FollowSurgeQueue)
 	intents    []string                // the intents the 202s named
+}
+
+// SendLag summarizes the generator's lags behind its schedule, in ms.
+type SendLag struct {
+	P50ms float64 `json:"p50_ms"`
+	P99ms float64 `json:"p99_ms"`
+	Maxms float64 `json:"max_ms"`
+}
+
+// sendLagOf summarizes lags (sorting them).
+func sendLagOf(lags []time.Duration) SendLag {
+	return SendLag{P50ms: percentile(lags, 0.50), P99ms: percentile(lags, 0.99), Maxms: percentile(lags, 1)}
 }
 
 // StartWindow is the start of a run whose refusals ClassResult.RefusedAtStart counts.
@@ -261,6 +279,8 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 	var dropped int64
 	var intentsMu sync.Mutex
 	var intents []string // accepted into the surge queue
+	var lagsMu sync.Mutex
+	var lags []time.Duration // each request's start less its arrival
 	var wg sync.WaitGroup
 	start := time.Now()
 	end := start.Add(cfg.Duration)
@@ -286,6 +306,7 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 		}
 		tr := pick(rng)
 		atStart := next.Sub(start) < StartWindow
+		arrival := next
 		inFlight.Add(1)
 		wg.Add(1)
 		go func() {
@@ -293,6 +314,9 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 			rctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
 			defer cancel()
 			t0 := time.Now()
+			lagsMu.Lock()
+			lags = append(lags, t0.Sub(arrival))
+			lagsMu.Unlock()
 			var err error
 			switch class {
 			case "payment":
@@ -327,7 +351,7 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 	wg.Wait()
 	drain := max(0, time.Since(start)-surge)
 	res := &OverloadResult{Label: cfg.Label, Scenario: cfg.Scenario, OfferedRPS: cfg.Rate, Seconds: surge.Seconds(),
-		DrainSeconds: drain.Seconds(), Dropped: dropped, Classes: map[string]*ClassResult{}}
+		DrainSeconds: drain.Seconds(), Dropped: dropped, SendLag: sendLagOf(lags), Classes: map[string]*ClassResult{}}
 	if cfg.Scenario == ScenarioMixed {
 		res.Mix = &mix
 	}
