@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"sync"
@@ -291,7 +292,11 @@ func runClosed(ctx context.Context, svc pw.LedgerService, pick picker, cfg Confi
 	return rec, all
 }
 
-// percentile returns the q-quantile of lats in milliseconds (sorting lats).
+// percentile returns the nearest-rank q-quantile of lats in milliseconds
+// (sorting lats): the smallest sample with at least q of them at or
+// below it, the sample of rank ceil(q·n). (Until 2026-11-27 it took rank
+// int(q·n)+1, one too high whenever q·n is whole: the p99 of 100 samples
+// was their maximum.)
 func percentile(lats []time.Duration, q float64) float64 {
 	if len(lats) == 0 {
 		return 0
@@ -299,10 +304,10 @@ func percentile(lats []time.Duration, q float64) float64 {
 	if !sort.SliceIsSorted(lats, func(i, j int) bool { return lats[i] < lats[j] }) {
 		sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
 	}
-	i := int(q * float64(len(lats)))
-	if i >= len(lats) {
-		i = len(lats) - 1
-	}
+	// Less a little before the ceiling, so that a product that floating
+	// point makes a hair more than whole (0.07 × 100 = 7.000000000000001)
+	// is not taken a rank up.
+	i := min(max(int(math.Ceil(q*float64(len(lats))-1e-9))-1, 0), len(lats)-1)
 	return float64(lats[i]) / float64(time.Millisecond)
 }
 

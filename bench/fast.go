@@ -231,11 +231,22 @@ func (c *FastClient) send(ctx context.Context, method, path string, body []byte,
 	if st := resp.StatusCode(); st >= 300 {
 		var p pwhttp.Problem
 		if err := json.Unmarshal(resp.Body(), &p); err != nil || p.Code == "" {
-			return st, &pw.Error{Code: pw.EINTERNAL, Op: "bench " + method + " " + path,
-				Err: fmt.Errorf("unexpected %d response: %.200q", st, resp.Body())}
+			return st, &StatusError{Status: st, Err: &pw.Error{Code: pw.EINTERNAL, Op: "bench " + method + " " + path,
+				Err: fmt.Errorf("unexpected %d response: %.200q", st, resp.Body())}}
 		}
-		return st, &pw.Error{Code: p.Code, Message: p.Detail, Op: "bench " + method + " " + path,
-			Retry: pwhttp.ParseRetryAfter(string(resp.Header.Peek("Retry-After"))), Err: p.Cause()}
+		return st, &StatusError{Status: st, Err: &pw.Error{Code: p.Code, Message: p.Detail, Op: "bench " + method + " " + path,
+			Retry: pwhttp.ParseRetryAfter(string(resp.Header.Peek("Retry-After"))), Err: p.Cause()}}
 	}
 	return resp.StatusCode(), json.Unmarshal(resp.Body(), out)
 }
+
+// StatusError is a problem the server answered, with the HTTP status it
+// came with: the code alone does not make a refusal honest (a 500 whose
+// body says "busy" is a 500), so the reports judge both (outcomeCode).
+type StatusError struct {
+	Status int
+	Err    *pw.Error
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Err) }
+func (e *StatusError) Unwrap() error { return e.Err }

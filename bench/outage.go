@@ -154,12 +154,21 @@ func RunOutage(ctx context.Context, svc pw.LedgerService, check pw.LedgerService
 		switch {
 		case a.transfer != "":
 			acked = append(acked, a.transfer)
+		case a.code == "":
+			res.WithoutID++ // acknowledged, but nothing to read back
 		case a.code == pw.EOUTCOMEUNKNOWN:
 			inDoubt = append(inDoubt, a)
 		}
 	}
-	settled := settleInDoubt(ctx, svc, inDoubt, &res.InDoubt)
-	res.Missing, res.Unverified, res.MissingSample = readBack(ctx, check, append(acked, settled...))
+	for _, id := range settleInDoubt(ctx, svc, inDoubt, &res.InDoubt) {
+		if id == "" {
+			res.WithoutID++
+			continue
+		}
+		acked = append(acked, id)
+	}
+	res.Missing, res.Unverified, res.MissingSample = readBack(ctx, check, acked)
+	res.Unverified += res.WithoutID
 	res.finish()
 	return res, nil
 }

@@ -28,8 +28,8 @@ type OutagePhase struct {
 	// answers without Retry-After.
 	BusyWithoutRetryAfter int64 `json:"busy_without_retry_after"`
 	// Unexpected counts answers other than a success, a 503 busy or a 504
-	// outcome_unknown (with or without Retry-After): in the outage phase,
-	// the target says none. (The target asks for 503s only; but a payment
+	// outcome_unknown (with or without Retry-After): in any phase, the
+	// target says none. (The target asks for 503s only; but a payment
 	// whose COMMIT the outage cut may have moved money, and a 503 promises
 	// that nothing moved: those are 504s, counted in InDoubt and settled
 	// by their retries.)
@@ -86,15 +86,24 @@ type OutageResult struct {
 	// learned in time) when each was retried with its key after the run.
 	InDoubt InDoubtCount `json:"in_doubt"`
 
-	Acknowledged  int64    `json:"acknowledged"`
-	Missing       int64    `json:"missing"`    // acknowledged, then not found on read-back
-	Unverified    int64    `json:"unverified"` // acknowledged, read-back failed otherwise
+	Acknowledged int64 `json:"acknowledged"`
+	Missing      int64 `json:"missing"`    // acknowledged, then not found on read-back
+	Unverified   int64 `json:"unverified"` // acknowledged, read-back failed otherwise or impossible (WithoutID)
+	// WithoutID counts the payments acknowledged (or paid on a retry)
+	// by an answer that named no transfer: nothing can be read back, so
+	// they are counted in Unverified too (until 2026-11-27 they were
+	// counted nowhere, and "missing 0" was said of transfers nobody read).
+	WithoutID     int64    `json:"acknowledged_without_id"`
 	MissingSample []string `json:"missing_sample,omitempty"`
 
-	// TargetMet: during the outage only successes, 503 busy and 504
+	// TargetMet: in every phase only successes, 503 busy and 504
 	// outcome_unknown, with Retry-After; every outcome_unknown settled by
 	// its retry; recovered within OutageRecoveryMax; every acknowledged
-	// transfer, and every one paid on a retry, read back.
+	// transfer, and every one paid on a retry, read back. Every phase, not
+	// only the outage's: phases are by send time, and a payment sent just
+	// before the stop is answered during the outage (until 2026-11-27 its
+	// 500 was counted in Before, which the target did not look at; so was
+	// a 500 after the restart in a bucket still 99 % served).
 	TargetMet bool                `json:"target_met"`
 	Timeline  []OutageBucketCount `json:"timeline"`
 }
@@ -175,7 +184,11 @@ func judgeOutage(answers []answer, t outageTimes, elapsed time.Duration, cfg Out
 
 // finish decides TargetMet once the read-back is counted.
 func (r *OutageResult) finish() {
-	r.TargetMet = r.During.Unexpected == 0 && r.During.BusyWithoutRetryAfter == 0 && r.InDoubt.Unresolved == 0 && r.Recovered &&
+	honest := true
+	for _, ph := range []*OutagePhase{&r.Before, &r.During, &r.After} {
+		honest = honest && ph.Unexpected == 0 && ph.BusyWithoutRetryAfter == 0
+	}
+	r.TargetMet = honest && r.InDoubt.Unresolved == 0 && r.Recovered &&
 		r.RecoverySeconds <= OutageRecoveryMax.Seconds() && r.Missing == 0 && r.Unverified == 0
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,9 +109,9 @@ type ClassResult struct {
 	Offered     int64             `json:"offered"`
 	OK          int64             `json:"ok"`
 	Accepted    int64             `json:"accepted,omitempty"`          // 202: in the surge queue (--async)
-	Refused     int64             `json:"refused"`                     // 503 busy/maintenance, 429
+	Refused     int64             `json:"refused"`                     // 503 busy/maintenance, 429 (the status and the code both)
 	WithoutRA   int64             `json:"refused_without_retry_after"` // refusals missing Retry-After
-	Other       int64             `json:"other_errors"`                // anything else (5xx internal, timeouts, requests the generator could not send)
+	Other       int64             `json:"other_errors"`                // anything else (5xx internal, a refusal's code under another status as "busy_as_500", timeouts, requests the generator could not send)
 	Codes       map[string]int64  `json:"codes,omitempty"`
 	Samples     map[string]string `json:"samples,omitempty"` // one error message per code
 	P99ms       float64           `json:"p99_ms"`
@@ -123,16 +124,43 @@ type ClassResult struct {
 
 // OverloadResult is what an overload run measured.
 type OverloadResult struct {
-	Label      string                  `json:"label"`
-	Scenario   string                  `json:"scenario"`
-	OfferedRPS float64                 `json:"offered_rps"`
-	Seconds    float64                 `json:"seconds"`
-	GoodputRPS float64                 `json:"goodput_payments_per_second"`
-	Dropped    int64                   `json:"dropped_by_generator"`
+	Label      string  `json:"label"`
+	Scenario   string  `json:"scenario"`
+	OfferedRPS float64 `json:"offered_rps"`
+	// Seconds is the surge's length: the time load was offered (the
+	// configured duration, unless the run was cancelled sooner).
+	Seconds float64 `json:"seconds"`
+	// DrainSeconds is the wait after the surge for its last answers: up to
+	// a deadline, for a request queued at the end and refused when its
+	// deadline came. Nothing is offered in it, so it is no part of the
+	// goodput's denominator.
+	DrainSeconds float64 `json:"drain_seconds"`
+	// GoodputRPS is the payments paid per second of the surge (Seconds).
+	// Until 2026-11-27 it was divided by Seconds and DrainSeconds together.
+	GoodputRPS float64 `json:"goodput_payments_per_second"`
+	Dropped    int64   `json:"dropped_by_generator"`
+	// SendLag is how late the generator started each request after its
+	// scheduled (Poisson) arrival, over every class. The latencies
+	// (p99_ms) are measured from the start, as they always were, so that
+	// the published series stay comparable; a generator that falls behind
+	// shows here instead.
+	SendLag    SendLag                 `json:"send_lag"`
 	Classes    map[string]*ClassResult `json:"classes"`
 	Mix        *Mix                    `json:"mix,omitempty"`         // mixed: the shares offered, in percent
 	SurgeQueue *SurgeQueueResult       `json:"surge_queue,omitempty"` // --async: what became of the 202s (FollowSurgeQueue)
 	intents    []string                // the intents the 202s named
+}
+
+// SendLag summarizes the generator's lags behind its schedule, in ms.
+type SendLag struct {
+	P50ms float64 `json:"p50_ms"`
+	P99ms float64 `json:"p99_ms"`
+	Maxms float64 `json:"max_ms"`
+}
+
+// sendLagOf summarizes lags (sorting them).
+func sendLagOf(lags []time.Duration) SendLag {
+	return SendLag{P50ms: percentile(lags, 0.50), P99ms: percentile(lags, 0.99), Maxms: percentile(lags, 1)}
 }
 
 // StartWindow is the start of a run whose refusals ClassResult.RefusedAtStart counts.
@@ -156,7 +184,7 @@ func (c *classRec) record(lat time.Duration, err error, atStart bool) {
 		c.lats = append(c.lats, lat)
 		c.mu.Unlock()
 		return
-	case isBusy(pw.ErrorCode(err)):
+	case isBusy(outcomeCode(err)):
 		c.refused.Add(1)
 		if atStart {
 			c.atStart.Add(1)
@@ -187,10 +215,16 @@ const CodeUnsent = "client_unsent"
 
 // outcomeCode names a failure: the server's problem code when it answered
 // one, or what went wrong on the client's side when it did not (so that a
-// request the server never answered is not mistaken for its 500).
+// request the server never answered is not mistaken for its 500). A
+// refusal's code under another status than a refusal's (answerStatusOK) is
+// named for both, "busy_as_500": a 500 that says "busy" is not an honest
+// refusal, and is counted with the other errors.
 func outcomeCode(err error) string {
 	var pe *pw.Error
+	var se *StatusError
 	switch {
+	case errors.As(err, &se) && !answerStatusOK(se.Err.Code, se.Status):
+		return fmt.Sprintf("%s_as_%d", se.Err.Code, se.Status)
 	case errors.As(err, &pe):
 		return pe.Code
 	case errors.Is(err, ErrUnsent):
@@ -200,6 +234,20 @@ func outcomeCode(err error) string {
 	default:
 		return "client_transport"
 	}
+}
+
+// answerStatusOK says whether a problem with code may come with status: a
+// refusal ("busy", "unavailable", "maintenance", "rate_limited") only as a
+// 503 or a 429, "outcome_unknown" only as a 504. Any other code may come
+// with any status; the code alone classifies it.
+func answerStatusOK(code string, status int) bool {
+	switch {
+	case isBusy(code):
+		return status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests
+	case code == pw.EOUTCOMEUNKNOWN:
+		return status == http.StatusGatewayTimeout
+	}
+	return true
 }
 
 // RunOverload offers cfg.Rate requests a second (Poisson arrivals) for
@@ -231,6 +279,8 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 	var dropped int64
 	var intentsMu sync.Mutex
 	var intents []string // accepted into the surge queue
+	var lagsMu sync.Mutex
+	var lags []time.Duration // each request's start less its arrival
 	var wg sync.WaitGroup
 	start := time.Now()
 	end := start.Add(cfg.Duration)
@@ -256,6 +306,7 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 		}
 		tr := pick(rng)
 		atStart := next.Sub(start) < StartWindow
+		arrival := next
 		inFlight.Add(1)
 		wg.Add(1)
 		go func() {
@@ -263,6 +314,9 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 			rctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
 			defer cancel()
 			t0 := time.Now()
+			lagsMu.Lock()
+			lags = append(lags, t0.Sub(arrival))
+			lagsMu.Unlock()
 			var err error
 			switch class {
 			case "payment":
@@ -287,10 +341,17 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 			rec.record(time.Since(t0), err, atStart)
 		}()
 	}
+	// The surge is the time load was offered: the configured duration
+	// (its last arrival comes a little before its end, by chance), or
+	// until the run was cancelled.
+	surge := cfg.Duration
+	if ctx.Err() != nil {
+		surge = min(surge, time.Since(start))
+	}
 	wg.Wait()
-	elapsed := time.Since(start).Seconds()
-	res := &OverloadResult{Label: cfg.Label, Scenario: cfg.Scenario, OfferedRPS: cfg.Rate, Seconds: elapsed,
-		Dropped: dropped, Classes: map[string]*ClassResult{}}
+	drain := max(0, time.Since(start)-surge)
+	res := &OverloadResult{Label: cfg.Label, Scenario: cfg.Scenario, OfferedRPS: cfg.Rate, Seconds: surge.Seconds(),
+		DrainSeconds: drain.Seconds(), Dropped: dropped, SendLag: sendLagOf(lags), Classes: map[string]*ClassResult{}}
 	if cfg.Scenario == ScenarioMixed {
 		res.Mix = &mix
 	}
@@ -302,9 +363,21 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 		}
 		res.Classes[name] = cr
 	}
-	res.GoodputRPS = float64(res.Classes["payment"].OK) / elapsed
+	res.GoodputRPS = float64(res.Classes["payment"].OK) / surge.Seconds()
 	res.intents = intents
 	return res, nil
+}
+
+// P99Over is a class's p99 as a multiple of ref (the unloaded p99), or
+// nil when it has none: when nothing of the class succeeded its p99 is no
+// latency at all (percentile's 0 for no samples), and a ratio of 0 would
+// read as the best result, not as the worst (a run that paid nothing).
+func P99Over(c *ClassResult, refms float64) *float64 {
+	if c == nil || c.OK == 0 || refms <= 0 {
+		return nil
+	}
+	r := c.P99ms / refms
+	return &r
 }
 
 // FollowSurgeQueue reads every intent that run's payments were accepted

@@ -96,9 +96,10 @@ func runOutageBench(ctx context.Context, f *benchFlags, env *environment) error 
 		return err
 	}
 	r := rep.Run
-	fmt.Fprintf(env.stderr, "bench: during the outage %d sent, %d refusals without Retry-After, %d unexpected %v; %d outcome unknown (on retry with the key: %d paid, %d refused, %d unresolved); recovery %.2f s; %d acknowledged, %d missing, %d unverified\n",
+	fmt.Fprintf(env.stderr, "bench: during the outage %d sent, %d refusals without Retry-After, %d unexpected %v; before it %d unexpected %v, %d without Retry-After; after it %d unexpected %v, %d without Retry-After; %d outcome unknown (on retry with the key: %d paid, %d refused, %d unresolved); recovery %.2f s; %d acknowledged, %d missing, %d unverified; target met %v\n",
 		r.During.Sent, r.During.BusyWithoutRetryAfter, r.During.Unexpected, r.During.UnexpectedCodes(),
-		r.InDoubt.Answered, r.InDoubt.Paid, r.InDoubt.Refused, r.InDoubt.Unresolved, r.RecoverySeconds, r.Acknowledged, r.Missing, r.Unverified)
+		r.Before.Unexpected, r.Before.UnexpectedCodes(), r.Before.BusyWithoutRetryAfter, r.After.Unexpected, r.After.UnexpectedCodes(), r.After.BusyWithoutRetryAfter,
+		r.InDoubt.Answered, r.InDoubt.Paid, r.InDoubt.Refused, r.InDoubt.Unresolved, r.RecoverySeconds, r.Acknowledged, r.Missing, r.Unverified, r.TargetMet)
 	enc := json.NewEncoder(env.stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(rep); err != nil {
