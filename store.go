@@ -45,10 +45,6 @@ type Store interface {
 	// with LockedAt before staleBefore: then rec takes the lease over (the
 	// owner died before committing) and nil is returned.
 	ClaimIdempotency(ctx context.Context, rec *IdempotencyRecord, staleBefore time.Time) (*IdempotencyRecord, error)
-	// IdempotencyRecord returns key's record, in flight or done, without
-	// claiming it; nil when the key is unused. A look, not a lock: the
-	// record may change at once.
-	IdempotencyRecord(ctx context.Context, key IdempotencyKey) (*IdempotencyRecord, error)
 	// ReleaseIdempotency forgets an in-flight key still owned by token,
 	// after a request that certainly committed nothing.
 	ReleaseIdempotency(ctx context.Context, key IdempotencyKey, token string) error

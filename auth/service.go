@@ -22,7 +22,6 @@ type Ledger interface {
 	pw.LedgerService
 	BeginIdempotent(ctx context.Context, key pw.IdempotencyKey, fingerprint string) (claim, replay *pw.IdempotencyRecord, err error)
 	ReleaseIdempotent(ctx context.Context, claim *pw.IdempotencyRecord)
-	LookupIdempotent(ctx context.Context, key pw.IdempotencyKey) (*pw.IdempotencyRecord, error)
 	// WithRecord makes the command made with the returned context have w
 	// write rec in the transaction that commits it (ledger.Ledger.WithRecord).
 	WithRecord(ctx context.Context, w pw.CommitWriter, rec any) context.Context

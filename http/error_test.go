@@ -30,10 +30,6 @@ func (f fakeLedger) BeginIdempotent(_ context.Context, key pw.IdempotencyKey, fp
 	return &pw.IdempotencyRecord{IdempotencyKey: key, Fingerprint: fp, Token: "t"}, nil, nil
 }
 
-func (f fakeLedger) LookupIdempotent(context.Context, pw.IdempotencyKey) (*pw.IdempotencyRecord, error) {
-	return nil, nil
-}
-
 func (f fakeLedger) ReleaseIdempotent(_ context.Context, claim *pw.IdempotencyRecord) {
 	f.mu.Lock()
 	*f.released = append(*f.released, claim.Key)

@@ -62,7 +62,6 @@ const (
 const (
 	SurgeAccepted      = "accepted"       // written as a new intent: 202
 	SurgeFound         = "found"          // its key's intent was there already: 202 with it
-	SurgeReplayed      = "replayed"       // its key had finished already: the remembered answer
 	SurgeRejected      = "rejected"       // the request itself was refused (invalid, not allowed, key reused)
 	SurgeCheckFailed   = "check_failed"   // the payment's checks could not be made (the store failed or was slow)
 	SurgeWritersBusy   = "writers_busy"   // IntentWritersMax intents were being written: the 503 stands
@@ -72,7 +71,7 @@ const (
 )
 
 // SurgeQueueResults lists the results above.
-var SurgeQueueResults = []string{SurgeAccepted, SurgeFound, SurgeReplayed, SurgeRejected, SurgeCheckFailed, SurgeWritersBusy, SurgeFull, SurgeWriteFailed, SurgeCommitUnknown}
+var SurgeQueueResults = []string{SurgeAccepted, SurgeFound, SurgeRejected, SurgeCheckFailed, SurgeWritersBusy, SurgeFull, SurgeWriteFailed, SurgeCommitUnknown}
 
 // paymentAuthorizer is the Guard's check of a payment without moving it
 // (auth.Guard.AuthorizePayment).
@@ -124,26 +123,6 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 	}
 	p, _ := pw.PrincipalFromContext(r.Context())
 	fingerprint := Fingerprint(r.Method, r.URL.Path, body)
-	// The key's history counts first, as it does for a payment run now
-	// (whose replay comes before any check): a key already used for
-	// another request is refused, and a finished one answers what it
-	// answered then. Until 2026-11-27 the surge queue looked only at its
-	// own intents: a paid key's retry was accepted again (202 instead of
-	// its 201), and a key reused for another payment was accepted, to fail
-	// later, instead of refused at once.
-	switch rec, err := s.ledger.LookupIdempotent(r.Context(), pw.IdempotencyKey{Principal: p.String(), Key: key}); {
-	case err != nil:
-		result = SurgeCheckFailed // the store did not answer: not the client's doing
-		Error(w, r, err)
-		return
-	case rec != nil && rec.Fingerprint != fingerprint:
-		Error(w, r, pw.Errorf(pw.EIDEMREUSED, "this Idempotency-Key was used for a different request"))
-		return
-	case rec != nil && rec.State == pw.IdempotencyDone:
-		result = SurgeReplayed
-		s.writeReplay(w, r, rt, rec)
-		return
-	}
 	// Nothing is accepted that could not be paid by this principal: the
 	// checks a payment meets (who may move money, whose account, a
 	// step-up) are made now, with the request's credentials and MFA code,
@@ -165,8 +144,6 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 			return
 		}
 	}
-	// A key in flight with this request (a synchronous try still running)
-	// is accepted: whichever runs first pays, the other replays its answer.
 	now := s.now().UTC().Truncate(time.Microsecond)
 	in := &pw.Intent{ID: pw.NewID(pw.PrefixIntent, now), Principal: p.String(), IdempotencyKey: key,
 		Fingerprint: fingerprint, Body: body, Status: pw.IntentPending,

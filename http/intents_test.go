@@ -84,47 +84,6 @@ func TestAPendingIntentsKeyReusedNowIsRefused(t *testing.T) {
 	}
 }
 
-// TestTheSurgeQueueRefusesAKeyUsedForAnotherPayment: a key already used
-// (201) for one payment, sent again at a surge with respond-async and
-// another body, is 422 idempotency_key_reused, as it is without a surge
-// (before 2026-11-27: 202, and the intent failed later).
-func TestTheSurgeQueueRefusesAKeyUsedForAnotherPayment(t *testing.T) {
-	e, ctrl := secSurgeEnv(t)
-	ann := e.MustPerson(t, "ann@example.com", 100_00)
-	bob := e.MustPerson(t, "bob@example.com", 0)
-	e.Do(t, "POST", "/v1/transfers", ann.Token, paymentBody(ann.Wallet.ID, bob.Wallet.ID, 10_00), "Idempotency-Key", "k").Want(t, 201, "")
-	// Without a surge, the reuse is refused.
-	e.Do(t, "POST", "/v1/transfers", ann.Token, paymentBody(ann.Wallet.ID, bob.Wallet.ID, 20_00), "Idempotency-Key", "k").Want(t, 422, pw.EIDEMREUSED)
-	holdPaymentSlot(t, ctrl)
-	r := asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 20_00, "k")
-	if r.Status != 422 {
-		t.Fatalf("a paid key reused with another body at a surge: %d %s, want 422 idempotency_key_reused", r.Status, r.Body)
-	}
-}
-
-// TestTheSurgeQueueReplaysAPaidKey: the same key and body, already paid
-// (201), retried at a surge with respond-async, is answered the remembered
-// 201 (Idempotent-Replayed), not as a new intent (202).
-func TestTheSurgeQueueReplaysAPaidKey(t *testing.T) {
-	e, ctrl := secSurgeEnv(t)
-	ann := e.MustPerson(t, "ann@example.com", 100_00)
-	bob := e.MustPerson(t, "bob@example.com", 0)
-	e.Do(t, "POST", "/v1/transfers", ann.Token, paymentBody(ann.Wallet.ID, bob.Wallet.ID, 10_00), "Idempotency-Key", "k").Want(t, 201, "")
-	release := holdPaymentSlot(t, ctrl)
-	r := asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "k")
-	release()
-	if _, err := e.Server.SettleIntents(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "true" {
-		t.Fatalf("a paid key retried with the same body at a surge: %d %s (replayed %q), want the remembered 201 (ann's balance after settling: %d)",
-			r.Status, r.Body, r.Header.Get("Idempotent-Replayed"), e.Balance(t, ann.Wallet.ID).Posted)
-	}
-	if b := e.Balance(t, ann.Wallet.ID).Posted; b != 90_00 {
-		t.Fatalf("ann's balance %d, want 90.00: paid once", b)
-	}
-}
-
 // TestIntentsFromOneAccountSettleInAcceptanceOrder: the surge queue
 // settles intents in order as capacity frees: of 40 intents of 10 from an
 // account holding 100, accepted in that order, the first ten are posted

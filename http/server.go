@@ -33,9 +33,6 @@ type Ledger interface {
 	BeginIdempotent(ctx context.Context, key pw.IdempotencyKey, fingerprint string) (claim, replay *pw.IdempotencyRecord, err error)
 	// ReleaseIdempotent frees claim after a request that committed nothing.
 	ReleaseIdempotent(ctx context.Context, claim *pw.IdempotencyRecord)
-	// LookupIdempotent returns key's record (in flight or done) without
-	// claiming it; nil when the key is unused.
-	LookupIdempotent(ctx context.Context, key pw.IdempotencyKey) (*pw.IdempotencyRecord, error)
 }
 
 // PublicDeadline bounds a public route's request (the status page, sign-up

@@ -46,18 +46,6 @@ func (l *Ledger) BeginIdempotent(ctx context.Context, key pw.IdempotencyKey, fin
 	}
 }
 
-// LookupIdempotent returns key's record, in flight or done, or nil when
-// the key is unused, without claiming it: for a request that will not run
-// now but must still meet its key's history (the surge queue accepting a
-// payment for later answers a finished key's replay, and refuses a key
-// used for another request, as a request run now would).
-func (l *Ledger) LookupIdempotent(ctx context.Context, key pw.IdempotencyKey) (*pw.IdempotencyRecord, error) {
-	if err := pw.ValidateIdempotencyKey(key.Key); err != nil {
-		return nil, err
-	}
-	return l.store.IdempotencyRecord(ctx, key)
-}
-
 // ReleaseIdempotent frees a claim whose request certainly committed
 // nothing, so that a retry can run at once. It is safe even if the request
 // did commit: the store only deletes a record still in flight under the

@@ -151,16 +151,6 @@ func (s *Store) writeClaimBatch(ctx context.Context, batch []*pw.IdempotencyReco
 	return out, nil
 }
 
-// IdempotencyRecord implements peakwallet.Store.
-func (s *Store) IdempotencyRecord(ctx context.Context, key pw.IdempotencyKey) (*pw.IdempotencyRecord, error) {
-	rec, err := getOne(ctx, s.pool, scanIdempotency, `SELECT `+idempotencyColumns+` FROM idempotency i
-		WHERE i.principal = $1 AND i.key = $2`, key.Principal, key.Key)
-	if errNoRows(err) {
-		return nil, nil
-	}
-	return rec, mapError(ctx, "postgres.IdempotencyRecord", err)
-}
-
 // ReleaseIdempotency forgets a key still in flight under token. A key that
 // was taken over or completed meanwhile is left alone.
 func (s *Store) ReleaseIdempotency(ctx context.Context, key pw.IdempotencyKey, token string) error {

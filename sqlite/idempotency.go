@@ -72,24 +72,6 @@ func (s *Store) ClaimIdempotency(ctx context.Context, rec *pw.IdempotencyRecord,
 	return nil, nil
 }
 
-// IdempotencyRecord implements peakwallet.Store: the key's lease in this
-// process, else its finished row. A lease held by another process sharing
-// the file (a binary handover) is not seen: its key looks unused until it
-// commits.
-func (s *Store) IdempotencyRecord(ctx context.Context, key pw.IdempotencyKey) (*pw.IdempotencyRecord, error) {
-	s.leases.mu.Lock()
-	cur, ok := s.leases.m[key]
-	var rec pw.IdempotencyRecord
-	if ok {
-		rec = cur.IdempotencyRecord
-	}
-	s.leases.mu.Unlock()
-	if ok {
-		return &rec, nil
-	}
-	return s.doneRecord(ctx, key)
-}
-
 func (s *Store) doneRecord(ctx context.Context, key pw.IdempotencyKey) (*pw.IdempotencyRecord, error) {
 	r, err := scanIdempotency(s.doneStmt.QueryRowContext(uncancellable(ctx), key.Principal, key.Key))
 	if errors.Is(err, sql.ErrNoRows) {

@@ -85,51 +85,6 @@ func testIdempotency(t *testing.T, open Opener) {
 	e.MustVerify()
 }
 
-// testIdempotencyLookup: a key's record can be looked at without claiming
-// it (the surge queue does, before accepting a payment for later): nothing
-// for an unused key or another principal's, the lease of a key in flight,
-// the remembered answer of a finished one; and the look claims nothing.
-func testIdempotencyLookup(t *testing.T, open Opener) {
-	e := newEnv(t, open)
-	bank := e.MustAccount(pw.AccountSystem, "EUR", 0)
-	a := e.MustAccount(pw.AccountUser, "EUR", 0)
-	key := pw.IdempotencyKey{Principal: "operator:root", Key: "look"}
-	if rec, err := e.l.LookupIdempotent(e.ctx, key); err != nil || rec != nil {
-		t.Fatalf("an unused key: %+v, %v; want nothing", rec, err)
-	}
-	ctx, claim, _, err := e.claimCtx(key.Principal, key.Key, "fp1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := e.l.LookupIdempotent(e.ctx, key)
-	if err != nil || rec == nil || rec.State != pw.IdempotencyInFlight || rec.Fingerprint != "fp1" || rec.Token != claim.Token {
-		t.Fatalf("a key in flight: %+v, %v; want its lease (fp1, token %s)", rec, err, claim.Token)
-	}
-	tr, err := e.l.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 5, Currency: "EUR"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err = e.l.LookupIdempotent(e.ctx, key)
-	wantStatus, wantBody := render(tr, nil)
-	if err != nil || rec == nil || rec.State != pw.IdempotencyDone || rec.Fingerprint != "fp1" ||
-		rec.Status != wantStatus || string(rec.Body) != string(wantBody) {
-		t.Fatalf("a finished key: %+v, %v; want done with %d %s", rec, err, wantStatus, wantBody)
-	}
-	if rec, err := e.l.LookupIdempotent(e.ctx, pw.IdempotencyKey{Principal: "merchant:m1", Key: "look"}); err != nil || rec != nil {
-		t.Fatalf("the same key of another principal: %+v, %v; want nothing", rec, err)
-	}
-	// Looking claims nothing: the key is still free to claim afterwards.
-	other := pw.IdempotencyKey{Principal: "operator:root", Key: "looked-at"}
-	if _, err := e.l.LookupIdempotent(e.ctx, other); err != nil {
-		t.Fatal(err)
-	}
-	if _, c, _, err := e.claimCtx(other.Principal, other.Key, "fp2"); err != nil || c == nil {
-		t.Fatalf("a key only looked at could not be claimed: %v", err)
-	}
-	_, err = e.l.LookupIdempotent(e.ctx, pw.IdempotencyKey{Principal: "operator:root", Key: ""})
-	MustCode(t, err, pw.EIDEMREQUIRED)
-}
-
 // testIdempotencyStaleLease: a request that died before committing frees
 // its key when its lease ends; the late original cannot then post.
 func testIdempotencyStaleLease(t *testing.T, open Opener) {

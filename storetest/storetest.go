@@ -39,7 +39,6 @@ func Run(t *testing.T, open Opener) {
 		{"Pagination", testPagination},
 		{"Idempotency", testIdempotency},
 		{"IdempotencyStaleLease", testIdempotencyStaleLease},
-		{"IdempotencyLookup", testIdempotencyLookup},
 		{"IdempotencyRace", testIdempotencyRace},
 		{"ConcurrentBank", testConcurrentBank},
 		{"HoldsRace", testHoldsRace},
