@@ -41,7 +41,14 @@ func TestADrainDuringAPostgresStallEnds(t *testing.T) {
 	sent := time.Now()
 	select {
 	case err := <-s.exited:
-		t.Logf("exited after %v: %v", time.Since(sent).Round(time.Millisecond), err)
+		took := time.Since(sent)
+		t.Logf("exited after %v: %v", took.Round(time.Millisecond), err)
+		// The stalled request's deadline (5 s), the last traffic flush
+		// (5 s) and the store's close (StoreCloseTimeout, 5 s), with a
+		// margin: 19.5 s before the store's close was bounded.
+		if took > 18*time.Second {
+			t.Errorf("SIGTERM during a PostgreSQL stall: the process took %v to exit", took.Round(time.Millisecond))
+		}
 		if err != nil {
 			t.Fatalf("SIGTERM during a PostgreSQL stall: the process exited with %v after %v, not 0", err, time.Since(sent).Round(time.Millisecond))
 		}

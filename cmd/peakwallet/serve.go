@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -27,6 +28,27 @@ import (
 
 // ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
 const ShutdownTimeout = 30 * time.Second
+
+// StoreCloseTimeout bounds the store's close as serve exits. Closing a
+// PostgreSQL connection whose query was cut takes pgx up to 15 s against a
+// stalled database (it asks the server to cancel the query, on a new
+// connection, and drains the old one), and the pool's close waits for it:
+// a SIGTERM in a stall took 19.5 s. Past the bound the process exits
+// anyway: nothing is left to write (every commit has answered), and the
+// database drops the connections when the process is gone; SQLite's last
+// checkpoint, cut short, is redone from the WAL at the next open.
+const StoreCloseTimeout = 5 * time.Second
+
+// closeStore closes store within StoreCloseTimeout.
+func closeStore(store io.Closer, log *slog.Logger) {
+	done := make(chan struct{})
+	go func() { defer close(done); store.Close() }()
+	select {
+	case <-done:
+	case <-time.After(StoreCloseTimeout):
+		log.Warn("the store did not close in time; exiting without waiting for it", "timeout", StoreCloseTimeout)
+	}
+}
 
 // ShutdownCutTimeout bounds the wait for the last flush of traffic figures
 // once a drain that did not finish in ShutdownTimeout has been cut.
@@ -65,7 +87,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer closeStore(store, logger)
 	key, generated, err := operatorKey(sf.data, env)
 	if err != nil {
 		return err
