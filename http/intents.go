@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -250,8 +251,8 @@ func (s *Server) settlePass(ctx context.Context) (settled int, busy bool, err er
 	if len(pending) > 0 {
 		s.sawPendingIntents()
 	}
-	var mu sync.Mutex
-	stop := false
+	var stop atomic.Bool // capacity ran out: the pass ends
+	var done atomic.Int64
 	// No more settle at once than the store has room for: a settlement
 	// refused for capacity stops the pass, and on a server holding few
 	// requests at once sixteen workers were refused at once, pass after
@@ -264,10 +265,7 @@ func (s *Server) settlePass(ctx context.Context) (settled int, busy bool, err er
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	for _, run := range bySource(pending) {
-		mu.Lock()
-		halt := stop
-		mu.Unlock()
-		if halt || ctx.Err() != nil {
+		if stop.Load() || ctx.Err() != nil {
 			break
 		}
 		sem <- struct{}{}
@@ -275,32 +273,26 @@ func (s *Server) settlePass(ctx context.Context) (settled int, busy bool, err er
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			for _, in := range run {
-				mu.Lock()
-				halt := stop
-				mu.Unlock()
-				if halt {
+				if stop.Load() {
 					return
 				}
-				err := s.settle(ctx, in)
-				mu.Lock()
-				switch {
+				switch err := s.settle(ctx, in); {
 				case err == nil:
-					settled++
+					done.Add(1)
 				case errors.Is(err, errKeyInUse):
 					// Only this account's later intents wait (for the next
 					// pass): one key held elsewhere, up to a lease, is no
 					// reason to hold up every other account's.
-					mu.Unlock()
 					return
 				default:
-					stop = true // capacity: the pass ends, and the account's later intents wait
+					stop.Store(true) // capacity: the pass ends, and the account's later intents wait
+					return
 				}
-				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
-	return settled, stop, nil
+	return int(done.Load()), stop.Load(), nil
 }
 
 // bySource splits intents (in acceptance order) into runs by the account
