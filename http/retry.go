@@ -143,9 +143,8 @@ func notResent(err error) error {
 	if outcomeUnknown(err) {
 		return err
 	}
-	return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client", Retry: RetryAfter(err),
-		Message: "no answer came, and the request may have been applied; it has no Idempotency-Key, so it was not sent again: look whether it was applied before sending it again",
-		Err:     errors.Join(pw.ErrCommitUnknown, err)}
+	return unknownOutcome(err,
+		"no answer came, and the request may have been applied; it has no Idempotency-Key, so it was not sent again: look whether it was applied before sending it again")
 }
 
 // mayHaveApplied reports whether an attempt may have been applied without
@@ -190,21 +189,26 @@ func lastError(err error, unseen bool) error {
 	}
 	var pe *pw.Error
 	if !errors.As(err, &pe) { // no answer, this time or an earlier one
-		return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client", Retry: RetryAfter(err),
-			Message: "no answer came, and the request may have been applied; retry with the same Idempotency-Key to learn the outcome",
-			Err:     errors.Join(pw.ErrCommitUnknown, err)}
+		return unknownOutcome(err,
+			"no answer came, and the request may have been applied; retry with the same Idempotency-Key to learn the outcome")
 	}
 	if refusedBeforeItsKey(pe.Code) {
-		return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client", Retry: pe.Retry,
-			Message: "an earlier attempt may have been applied, and the last was refused before the server looked at its key; retry with the same Idempotency-Key to learn the outcome",
-			Err:     errors.Join(pw.ErrCommitUnknown, err)}
+		return unknownOutcome(err,
+			"an earlier attempt may have been applied, and the last was refused before the server looked at its key; retry with the same Idempotency-Key to learn the outcome")
 	}
 	if pe.Code == pw.EIDEMINUSE {
-		return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client", Retry: pe.Retry,
-			Message: "an earlier attempt, whose answer was lost, is still running and may yet be applied; retry with the same Idempotency-Key to learn the outcome",
-			Err:     errors.Join(pw.ErrCommitUnknown, err)}
+		return unknownOutcome(err,
+			"an earlier attempt, whose answer was lost, is still running and may yet be applied; retry with the same Idempotency-Key to learn the outcome")
 	}
 	return err
+}
+
+// unknownOutcome is the error of a call whose request may have been
+// applied without the client seeing it: outcome_unknown, saying msg, with
+// err's Retry-After, wrapping peakwallet.ErrCommitUnknown and err.
+func unknownOutcome(err error, msg string) error {
+	return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client", Retry: RetryAfter(err), Message: msg,
+		Err: errors.Join(pw.ErrCommitUnknown, err)}
 }
 
 // refusedBeforeItsKey reports whether code is a refusal that the server
