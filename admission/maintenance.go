@@ -198,13 +198,16 @@ func (s *Schedule) change(edit func([]pw.MaintenanceWindow) ([]pw.MaintenanceWin
 		return &pw.Error{Code: pw.EUNAVAILABLE, Op: "admission.Schedule.change", Message: "cannot lock the maintenance schedule", Err: err}
 	}
 	defer unlock()
+	cannotRead := func(err error) error {
+		return &pw.Error{Code: pw.EUNAVAILABLE, Op: "admission.Schedule.change", Message: "cannot read the maintenance schedule", Err: err}
+	}
 	ws, _, err := readSchedule(s.path)
 	if errors.Is(err, errScheduleUnreadable) {
 		// Damaged since this process last read it: keep it aside and go on
 		// from the windows this process last read.
 		aside, aerr := setAside(s.path, s.now())
 		if aerr != nil {
-			return &pw.Error{Code: pw.EUNAVAILABLE, Op: "admission.Schedule.change", Message: "cannot read the maintenance schedule", Err: err}
+			return cannotRead(err)
 		}
 		s.log.Error("the maintenance schedule cannot be read: moved aside, going on from the windows this process last read",
 			"file", s.path, "moved_to", aside, "err", err)
@@ -213,7 +216,7 @@ func (s *Schedule) change(edit func([]pw.MaintenanceWindow) ([]pw.MaintenanceWin
 		s.mu.Unlock()
 	}
 	if err != nil {
-		return &pw.Error{Code: pw.EUNAVAILABLE, Op: "admission.Schedule.change", Message: "cannot read the maintenance schedule", Err: err}
+		return cannotRead(err)
 	}
 	next, err := edit(unended(ws, s.now()))
 	if err != nil {

@@ -177,14 +177,16 @@ type classRec struct {
 // record counts a request's outcome: its latency if it succeeded, its
 // code if not; atStart says it was offered within StartWindow of the run's start.
 func (c *classRec) record(lat time.Duration, err error, atStart bool) {
-	switch {
-	case err == nil:
+	if err == nil {
 		c.ok.Add(1)
 		c.mu.Lock()
 		c.lats = append(c.lats, lat)
 		c.mu.Unlock()
 		return
-	case isBusy(outcomeCode(err)):
+	}
+	code := outcomeCode(err)
+	switch {
+	case isBusy(code):
 		c.refused.Add(1)
 		if atStart {
 			c.atStart.Add(1)
@@ -196,7 +198,6 @@ func (c *classRec) record(lat time.Duration, err error, atStart bool) {
 	default:
 		c.other.Add(1)
 	}
-	code := outcomeCode(err)
 	c.mu.Lock()
 	c.codes[code]++
 	if c.samples == nil {
