@@ -74,7 +74,13 @@ type Intent struct {
 	// that its principal may make the payment (auth.Guard's checks, with
 	// the request's credentials and MFA code); only then is it settled for
 	// that principal. Intents stored before the check existed are not.
-	Authorized bool         `json:"-"`
+	Authorized bool `json:"-"`
+	// Credential is the session, merchant key or operator key that
+	// accepted the intent (Principal.Session): the intent is paid only
+	// while it has not been ended (auth.Service.CredentialLive). Empty for
+	// intents accepted by a server older than the column (2026-11-27),
+	// which settle as they did then.
+	Credential string       `json:"-"`
 	Status     string       `json:"status"`
 	TransferID string       `json:"transfer_id,omitempty"`
 	Error      *IntentError `json:"error,omitempty"`

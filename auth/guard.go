@@ -210,6 +210,12 @@ func authorizedEarlier(ctx context.Context) bool {
 	return v
 }
 
+// CredentialLive is Service.CredentialLive: the settler asks it before it
+// pays a payment authorized earlier.
+func (g *Guard) CredentialLive(ctx context.Context, p pw.Principal) error {
+	return g.svc.CredentialLive(ctx, p)
+}
+
 func (g *Guard) CreateTransfer(ctx context.Context, req pw.TransferCreate) (*pw.Transfer, error) {
 	p, err := principal(ctx)
 	if err != nil {

@@ -247,3 +247,62 @@ func minTime(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// CredentialLive says whether the credential that authenticated p
+// (p.Session: a user's session, a merchant key, an operator key) may still
+// act for p: nil while it may, unauthorized once it has been ended. The
+// surge queue asks it before it pays an intent (http's settler), so that a
+// payment queued by a session or key that has since been ended is not
+// paid: a password changed after an intruder queued payments, a leaked
+// merchant key revoked. A session that ended by its own logout, or by
+// growing old, may still pay what it queued: the user asked for that
+// payment and ended nothing in distrust. A credential not stored (the
+// root operator key, or none) is not checked. Other errors are the
+// store's.
+func (s *Service) CredentialLive(ctx context.Context, p pw.Principal) error {
+	if p.Session == "" {
+		return nil
+	}
+	ended := func(what, why string) error {
+		return pw.Errorf(pw.EUNAUTHORIZED, "the %s that made this payment was ended (%s) before it was paid; sign in and send it again", what, why)
+	}
+	switch p.Kind {
+	case pw.PrincipalUser:
+		ses, err := s.store.SessionByID(ctx, p.Session)
+		switch {
+		case pw.ErrorCode(err) == pw.ENOTFOUND || (err == nil && ses.UserID != p.ID):
+			return ended("session", "not found")
+		case err != nil:
+			return err
+		case !ses.RevokedAt.IsZero() && ses.EndedBy != EndedByLogout:
+			why := ses.EndedBy
+			if why == "" {
+				why = EndedByUser
+			}
+			return ended("session", why)
+		}
+	case pw.PrincipalMerchant:
+		k, err := s.store.APIKeyByID(ctx, p.Session)
+		switch {
+		case pw.ErrorCode(err) == pw.ENOTFOUND || (err == nil && k.MerchantID != p.ID):
+			return ended("API key", "not found")
+		case err != nil:
+			return err
+		case !k.RevokedAt.IsZero():
+			return ended("API key", "revoked")
+		}
+	case pw.PrincipalOperator:
+		o, err := s.store.OperatorByID(ctx, p.Session)
+		switch {
+		case pw.ErrorCode(err) == pw.ENOTFOUND || (err == nil && o.ID != p.ID):
+			return ended("operator key", "not found")
+		case err != nil:
+			return err
+		case !o.RevokedAt.IsZero():
+			return ended("operator key", "revoked")
+		}
+	default:
+		return ended("credential", "unknown kind")
+	}
+	return nil
+}

@@ -29,13 +29,16 @@ type Store interface {
 
 	CreateSession(ctx context.Context, s *Session) error
 	SessionByHash(ctx context.Context, tokenHash string) (*Session, error)
+	SessionByID(ctx context.Context, id string) (*Session, error)
 	// Sessions lists a user's sessions that are neither revoked nor
 	// expired at now, newest first, at most limit.
 	Sessions(ctx context.Context, userID string, now time.Time, limit int) ([]*Session, error)
-	// RevokeSession ends the user's session id (ENOTFOUND when the user
-	// has no such live session); RevokeSessions ends all of them but keep.
-	RevokeSession(ctx context.Context, userID, id string, at time.Time) error
-	RevokeSessions(ctx context.Context, userID, keep string, at time.Time) error
+	// RevokeSession ends the user's session id, for the reason endedBy
+	// (ENOTFOUND when the user has no such live session); RevokeSessions
+	// ends all of them but keep, and gives those that ended by their own
+	// logout endedBy too (their end time stays).
+	RevokeSession(ctx context.Context, userID, id, endedBy string, at time.Time) error
+	RevokeSessions(ctx context.Context, userID, keep, endedBy string, at time.Time) error
 
 	// SetMFA stores the user's TOTP enrolment (replacing an unconfirmed
 	// one); MFA returns it (ENOTFOUND when none).
@@ -59,9 +62,11 @@ type Store interface {
 	Merchant(ctx context.Context, id string) (*Merchant, error)
 	CreateAPIKey(ctx context.Context, k *APIKey) error
 	APIKeyByHash(ctx context.Context, hash string) (*APIKey, error)
+	APIKeyByID(ctx context.Context, id string) (*APIKey, error)
 	RevokeAPIKey(ctx context.Context, merchantID, id string, at time.Time) error
 	CreateOperator(ctx context.Context, o *Operator) error
 	OperatorByHash(ctx context.Context, hash string) (*Operator, error)
+	OperatorByID(ctx context.Context, id string) (*Operator, error)
 	// RevokeOperator ends an operator's key (ENOTFOUND when none is live).
 	RevokeOperator(ctx context.Context, id string, at time.Time) error
 
@@ -111,9 +116,20 @@ type Session struct {
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 	RevokedAt time.Time `json:"-"`
+	EndedBy   string    `json:"-"` // why it was revoked: EndedByLogout, ...
 	Address   string    `json:"client_address,omitempty"`
 	Current   bool      `json:"current"` // filled when listing
 }
+
+// Why a session ended (Session.EndedBy). A payment a session queued at a
+// surge is still paid after the session's own logout, and not after any
+// other end (CredentialLive).
+const (
+	EndedByLogout         = "logout"          // by itself: DELETE /v1/sessions/current
+	EndedByUser           = "ended"           // by another of the user's sessions
+	EndedByPasswordChange = "password_change" // the user's other sessions, at a password change
+	EndedByPasswordReset  = "password_reset"  // all the user's sessions, at a reset
+)
 
 // MFA is a user's TOTP enrolment. Secret is base32 (as in the otpauth URI).
 type MFA struct {

@@ -210,7 +210,11 @@ func (s *Service) EndSession(ctx context.Context, id string) error {
 	if !pw.IDHasPrefix(id, pw.PrefixSession) {
 		return pw.Errorf(pw.ENOTFOUND, "session %q not found", id)
 	}
-	err = s.store.RevokeSession(ctx, p.ID, id, s.clock())
+	endedBy := EndedByUser
+	if id == p.Session {
+		endedBy = EndedByLogout
+	}
+	err = s.store.RevokeSession(ctx, p.ID, id, endedBy, s.clock())
 	s.auths.revoked() // whatever the store answered: it may have committed
 	if err != nil {
 		return err
@@ -240,7 +244,7 @@ func (s *Service) ChangePassword(ctx context.Context, req PasswordChange) error 
 	if err := s.setPassword(ctx, u, req.NewPassword, "new_password"); err != nil {
 		return err
 	}
-	err = s.store.RevokeSessions(ctx, u.ID, p.Session, s.clock())
+	err = s.store.RevokeSessions(ctx, u.ID, p.Session, EndedByPasswordChange, s.clock())
 	s.auths.revoked() // whatever the store answered: it may have committed
 	if err != nil {
 		return err
@@ -331,7 +335,7 @@ func (s *Service) ConfirmReset(ctx context.Context, req ResetConfirm) error {
 	if err := s.setPassword(ctx, u, req.NewPassword, "new_password"); err != nil {
 		return err
 	}
-	err = s.store.RevokeSessions(ctx, u.ID, "", s.clock())
+	err = s.store.RevokeSessions(ctx, u.ID, "", EndedByPasswordReset, s.clock())
 	s.auths.revoked() // whatever the store answered: it may have committed
 	if err != nil {
 		return err

@@ -80,6 +80,12 @@ type paymentAuthorizer interface {
 	AuthorizePayment(ctx context.Context, req pw.TransferCreate) error
 }
 
+// credentialChecker is the Guard's check that the session or key which
+// accepted an intent has not been ended since (auth.Guard.CredentialLive).
+type credentialChecker interface {
+	CredentialLive(ctx context.Context, p pw.Principal) error
+}
+
 // errNotNow says an intent could not be settled now; it stays pending.
 // errKeyInUse says so too, for a reason of its own key alone: another
 // request holds it (a client's synchronous retry, another process's
@@ -148,7 +154,7 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 	now := s.now().UTC().Truncate(time.Microsecond)
 	in := &pw.Intent{ID: pw.NewID(pw.PrefixIntent, now), Principal: p.String(), IdempotencyKey: key,
 		Fingerprint: fingerprint, Body: body, Status: pw.IntentPending,
-		CreatedAt: now, UpdatedAt: now, Authorized: true}
+		CreatedAt: now, UpdatedAt: now, Authorized: true, Credential: p.Session}
 	// The write goes on if the client leaves (it is the client's payment;
 	// a retry with its key finds it), but not past the request's deadline:
 	// a client told nothing in time must hear busy, not wait.
@@ -412,6 +418,7 @@ func (s *Server) settleClaimed(ctx context.Context, in *pw.Intent) error {
 	if err != nil {
 		return s.finishIntent(ctx, in, nil, pw.Errorf(pw.EINVALID, "the intent's principal cannot be read"))
 	}
+	p.Session = in.Credential
 	ctx = auth.NewContextAuthorizedEarlier(pw.NewContextWithPrincipal(ctx, p))
 	key := pw.IdempotencyKey{Principal: in.Principal, Key: in.IdempotencyKey}
 	claim, replay, err := s.ledger.BeginIdempotent(ctx, key, in.Fingerprint)
@@ -424,6 +431,23 @@ func (s *Server) settleClaimed(ctx context.Context, in *pw.Intent) error {
 		return errNotNow // the store is busy
 	case replay != nil:
 		return s.finishFromReplay(ctx, in, replay)
+	}
+	// The session or key that accepted the intent must not have been
+	// ended since: a payment an intruder queued is not paid once the user
+	// changed their password, nor one a leaked merchant key queued once
+	// the key is revoked. Until 2026-11-27 the intent did not record its
+	// credential, and both were paid
+	// (TestAnIntentIsNotPaidOnceItsCredentialIsEnded). The check comes
+	// after the claim, so that a key already paid (by the client's retry
+	// under a live credential) settles as its replay, as it was paid.
+	if c, ok := s.ledger.(credentialChecker); ok {
+		if err := c.CredentialLive(ctx, p); err != nil {
+			s.release(ctx, claim)
+			if pw.ErrorCode(err) != pw.EUNAUTHORIZED {
+				return errNotNow // the store did not answer: try again later
+			}
+			return s.finishIntent(ctx, in, nil, err)
+		}
 	}
 	var req pw.TransferCreate
 	if err := json.Unmarshal(in.Body, &req); err != nil {

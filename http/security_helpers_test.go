@@ -236,6 +236,19 @@ func (e *SecEnv) MustLogin(tb testing.TB, p *Person, mfaCode string) {
 	p.Token, p.Session = s.Token, s.ID
 }
 
+// MustResetToken asks for a password reset of handle and returns the
+// token the message to it carries.
+func (e *SecEnv) MustResetToken(tb testing.TB, handle string) string {
+	tb.Helper()
+	e.Do(tb, "POST", "/v1/password-resets", "", `{"handle":"`+handle+`"}`).Want(tb, 202, "")
+	msg := e.Outbox.Last(handle)
+	i := strings.Index(msg, auth.PrefixResetToken)
+	if i < 0 {
+		tb.Fatalf("no reset token in %q", msg)
+	}
+	return msg[i : i+len(auth.PrefixResetToken)+43]
+}
+
 var systemOnce sync.Map
 
 // MustTopUp moves amount EUR from a system account to id, as the operator.

@@ -42,8 +42,14 @@ func secSurgeBusy(t *testing.T) (e *SecEnv, ann, bob *Person) {
 
 func asyncPay(e *SecEnv, t *testing.T, p *Person, from, to string, amount int64, key string) *Response {
 	t.Helper()
+	return asyncPayAs(e, t, p.Token, from, to, amount, key)
+}
+
+// asyncPayAs is asyncPay with any bearer token (a merchant's, an operator's).
+func asyncPayAs(e *SecEnv, t *testing.T, token, from, to string, amount int64, key string) *Response {
+	t.Helper()
 	body := fmt.Sprintf(`{"from_account":%q,"to_account":%q,"amount":%d,"currency":"EUR"}`, from, to, amount)
-	return e.Do(t, "POST", "/v1/transfers", p.Token, body, "Idempotency-Key", key, "Prefer", "respond-async, wait=0.5")
+	return e.Do(t, "POST", "/v1/transfers", token, body, "Idempotency-Key", key, "Prefer", "respond-async, wait=0.5")
 }
 
 // TestSurgeQueuePaysBehindTheGuard: a user's payment accepted into the

@@ -132,12 +132,12 @@ func (s *Store) CreateSession(ctx context.Context, ses *auth.Session) error {
 	return err
 }
 
-const sessionCols = "id, user_id, token_hash, address, created_at, expires_at, revoked_at"
+const sessionCols = "id, user_id, token_hash, address, created_at, expires_at, revoked_at, ended_by"
 
 func scanSession(r rowScanner) (*auth.Session, error) {
 	var ses auth.Session
 	var created, expires, revoked int64
-	if err := r.Scan(&ses.ID, &ses.UserID, &ses.TokenHash, &ses.Address, &created, &expires, &revoked); err != nil {
+	if err := r.Scan(&ses.ID, &ses.UserID, &ses.TokenHash, &ses.Address, &created, &expires, &revoked, &ses.EndedBy); err != nil {
 		return nil, err
 	}
 	ses.CreatedAt, ses.ExpiresAt, ses.RevokedAt = fromMicros(created), fromMicros(expires), timeOr0(revoked)
@@ -148,21 +148,26 @@ func (s *Store) SessionByHash(ctx context.Context, hash string) (*auth.Session, 
 	return row(ctx, s.pool, "postgres.SessionByHash", "session", scanSession, "SELECT "+sessionCols+" FROM sessions WHERE token_hash = $1", hash)
 }
 
+func (s *Store) SessionByID(ctx context.Context, id string) (*auth.Session, error) {
+	return row(ctx, s.pool, "postgres.SessionByID", "session", scanSession, "SELECT "+sessionCols+" FROM sessions WHERE id = $1", id)
+}
+
 func (s *Store) Sessions(ctx context.Context, userID string, now time.Time, limit int) ([]*auth.Session, error) {
 	return rows(ctx, s.pool, "postgres.Sessions", scanSession, "SELECT "+sessionCols+" FROM sessions WHERE user_id = $1 AND revoked_at = 0 AND expires_at > $2 ORDER BY id DESC LIMIT $3",
 		userID, micros(now), limit)
 }
 
-func (s *Store) RevokeSession(ctx context.Context, userID, id string, at time.Time) error {
-	n, err := s.exec(ctx, "postgres.RevokeSession", "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at = 0", micros(at), id, userID)
+func (s *Store) RevokeSession(ctx context.Context, userID, id, endedBy string, at time.Time) error {
+	n, err := s.exec(ctx, "postgres.RevokeSession", "UPDATE sessions SET revoked_at = $1, ended_by = $2 WHERE id = $3 AND user_id = $4 AND revoked_at = 0", micros(at), endedBy, id, userID)
 	if err == nil && n == 0 {
 		return notFound("session")
 	}
 	return err
 }
 
-func (s *Store) RevokeSessions(ctx context.Context, userID, keep string, at time.Time) error {
-	_, err := s.exec(ctx, "postgres.RevokeSessions", "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at = 0", micros(at), userID, keep)
+func (s *Store) RevokeSessions(ctx context.Context, userID, keep, endedBy string, at time.Time) error {
+	_, err := s.exec(ctx, "postgres.RevokeSessions", "UPDATE sessions SET revoked_at = CASE WHEN revoked_at = 0 THEN $1 ELSE revoked_at END, ended_by = $2 "+
+		"WHERE user_id = $3 AND id <> $4 AND (revoked_at = 0 OR ended_by = '"+auth.EndedByLogout+"')", micros(at), endedBy, userID, keep)
 	return err
 }
 
@@ -272,14 +277,22 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *auth.APIKey) error {
 	return err
 }
 
+func scanAPIKey(r rowScanner) (*auth.APIKey, error) {
+	var k auth.APIKey
+	var created, revoked int64
+	err := r.Scan(&k.ID, &k.MerchantID, &k.Prefix, &k.Hash, &k.Scope, &created, &revoked)
+	k.CreatedAt, k.RevokedAt = fromMicros(created), timeOr0(revoked)
+	return &k, err
+}
+
+const apiKeyCols = "id, merchant_id, prefix, hash, scope, created_at, revoked_at"
+
 func (s *Store) APIKeyByHash(ctx context.Context, hash string) (*auth.APIKey, error) {
-	return row(ctx, s.pool, "postgres.APIKeyByHash", "key", func(r rowScanner) (*auth.APIKey, error) {
-		var k auth.APIKey
-		var created, revoked int64
-		err := r.Scan(&k.ID, &k.MerchantID, &k.Prefix, &k.Hash, &k.Scope, &created, &revoked)
-		k.CreatedAt, k.RevokedAt = fromMicros(created), timeOr0(revoked)
-		return &k, err
-	}, "SELECT id, merchant_id, prefix, hash, scope, created_at, revoked_at FROM api_keys WHERE hash = $1", hash)
+	return row(ctx, s.pool, "postgres.APIKeyByHash", "key", scanAPIKey, "SELECT "+apiKeyCols+" FROM api_keys WHERE hash = $1", hash)
+}
+
+func (s *Store) APIKeyByID(ctx context.Context, id string) (*auth.APIKey, error) {
+	return row(ctx, s.pool, "postgres.APIKeyByID", "key", scanAPIKey, "SELECT "+apiKeyCols+" FROM api_keys WHERE id = $1", id)
 }
 
 func (s *Store) RevokeAPIKey(ctx context.Context, merchantID, id string, at time.Time) error {
@@ -296,14 +309,22 @@ func (s *Store) CreateOperator(ctx context.Context, o *auth.Operator) error {
 	return err
 }
 
+func scanOperator(r rowScanner) (*auth.Operator, error) {
+	var o auth.Operator
+	var created, revoked int64
+	err := r.Scan(&o.ID, &o.Name, &o.Role, &o.KeyHash, &created, &revoked)
+	o.CreatedAt, o.RevokedAt = fromMicros(created), timeOr0(revoked)
+	return &o, err
+}
+
+const operatorCols = "id, name, role, key_hash, created_at, revoked_at"
+
 func (s *Store) OperatorByHash(ctx context.Context, hash string) (*auth.Operator, error) {
-	return row(ctx, s.pool, "postgres.OperatorByHash", "operator", func(r rowScanner) (*auth.Operator, error) {
-		var o auth.Operator
-		var created, revoked int64
-		err := r.Scan(&o.ID, &o.Name, &o.Role, &o.KeyHash, &created, &revoked)
-		o.CreatedAt, o.RevokedAt = fromMicros(created), timeOr0(revoked)
-		return &o, err
-	}, "SELECT id, name, role, key_hash, created_at, revoked_at FROM operators WHERE key_hash = $1", hash)
+	return row(ctx, s.pool, "postgres.OperatorByHash", "operator", scanOperator, "SELECT "+operatorCols+" FROM operators WHERE key_hash = $1", hash)
+}
+
+func (s *Store) OperatorByID(ctx context.Context, id string) (*auth.Operator, error) {
+	return row(ctx, s.pool, "postgres.OperatorByID", "operator", scanOperator, "SELECT "+operatorCols+" FROM operators WHERE id = $1", id)
 }
 
 func (s *Store) RevokeOperator(ctx context.Context, id string, at time.Time) error {

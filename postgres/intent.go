@@ -12,7 +12,7 @@ import (
 
 var _ pw.IntentStore = (*Store)(nil)
 
-const intentColumns = "id, principal, key, fingerprint, body, status, transfer_id, error_code, error_message, created_at, updated_at, authorized"
+const intentColumns = "id, principal, key, fingerprint, body, status, transfer_id, error_code, error_message, created_at, updated_at, authorized, credential"
 
 // intentsLockKey serializes the creation of intents across processes, so
 // that the count of pending intents cannot be raced past its bound. It is
@@ -82,16 +82,16 @@ func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]gro
 		}
 		n := len(fresh)
 		ids, ps, ks, fps := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		bodies, created, updated, authorized := make([][]byte, n), make([]time.Time, n), make([]time.Time, n), make([]bool, n)
+		bodies, created, updated, authorized, credentials := make([][]byte, n), make([]time.Time, n), make([]time.Time, n), make([]bool, n), make([]string, n)
 		for i, in := range fresh {
 			ids[i], ps[i], ks[i], fps[i] = in.ID, in.Principal, in.IdempotencyKey, in.Fingerprint
-			bodies[i], created[i], updated[i], authorized[i] = in.Body, in.CreatedAt, in.UpdatedAt, in.Authorized
+			bodies[i], created[i], updated[i], authorized[i], credentials[i] = in.Body, in.CreatedAt, in.UpdatedAt, in.Authorized, in.Credential
 		}
 		_, err = tx.Exec(ctx, "INSERT INTO intents ("+intentColumns+") "+
-			"SELECT u.id, u.principal, u.key, u.fingerprint, u.body, 'pending', NULL, NULL, NULL, u.created_at, u.updated_at, u.authorized "+
-			"FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::timestamptz[], $7::timestamptz[], $8::boolean[]) "+
-			"AS u(id, principal, key, fingerprint, body, created_at, updated_at, authorized)",
-			ids, ps, ks, fps, bodies, created, updated, authorized)
+			"SELECT u.id, u.principal, u.key, u.fingerprint, u.body, 'pending', NULL, NULL, NULL, u.created_at, u.updated_at, u.authorized, u.credential "+
+			"FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::timestamptz[], $7::timestamptz[], $8::boolean[], $9::text[]) "+
+			"AS u(id, principal, key, fingerprint, body, created_at, updated_at, authorized, credential)",
+			ids, ps, ks, fps, bodies, created, updated, authorized, credentials)
 		return err
 	})
 	if err != nil {
@@ -150,7 +150,7 @@ func scanIntent(row pgx.Row) (*pw.Intent, error) {
 	var in pw.Intent
 	var transfer, code, msg *string
 	err := row.Scan(&in.ID, &in.Principal, &in.IdempotencyKey, &in.Fingerprint, &in.Body, &in.Status,
-		&transfer, &code, &msg, &in.CreatedAt, &in.UpdatedAt, &in.Authorized)
+		&transfer, &code, &msg, &in.CreatedAt, &in.UpdatedAt, &in.Authorized, &in.Credential)
 	if errNoRows(err) {
 		return nil, pw.Errorf(pw.ENOTFOUND, "intent not found")
 	}

@@ -122,12 +122,12 @@ func (s *Store) CreateSession(ctx context.Context, ses *auth.Session) error {
 	return err
 }
 
-const sessionCols = "id, user_id, token_hash, address, created_at, expires_at, revoked_at"
+const sessionCols = "id, user_id, token_hash, address, created_at, expires_at, revoked_at, ended_by"
 
 func scanSession(r scanner) (*auth.Session, error) {
 	var ses auth.Session
 	var created, expires, revoked int64
-	if err := r.Scan(&ses.ID, &ses.UserID, &ses.TokenHash, &ses.Address, &created, &expires, &revoked); err != nil {
+	if err := r.Scan(&ses.ID, &ses.UserID, &ses.TokenHash, &ses.Address, &created, &expires, &revoked, &ses.EndedBy); err != nil {
 		return nil, err
 	}
 	ses.CreatedAt, ses.ExpiresAt, ses.RevokedAt = fromMicros(created), fromMicros(expires), timeOr0(revoked)
@@ -138,21 +138,26 @@ func (s *Store) SessionByHash(ctx context.Context, hash string) (*auth.Session, 
 	return row(ctx, s.read, "sqlite.SessionByHash", "session", scanSession, "SELECT "+sessionCols+" FROM sessions WHERE token_hash = ?", hash)
 }
 
+func (s *Store) SessionByID(ctx context.Context, id string) (*auth.Session, error) {
+	return row(ctx, s.read, "sqlite.SessionByID", "session", scanSession, "SELECT "+sessionCols+" FROM sessions WHERE id = ?", id)
+}
+
 func (s *Store) Sessions(ctx context.Context, userID string, now time.Time, limit int) ([]*auth.Session, error) {
 	return rows(ctx, s.read, "sqlite.Sessions", scanSession, "SELECT "+sessionCols+" FROM sessions WHERE user_id = ? AND revoked_at = 0 AND expires_at > ? ORDER BY id DESC LIMIT ?",
 		userID, micros(now), limit)
 }
 
-func (s *Store) RevokeSession(ctx context.Context, userID, id string, at time.Time) error {
-	n, err := s.exec(ctx, "sqlite.RevokeSession", "UPDATE sessions SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at = 0", micros(at), id, userID)
+func (s *Store) RevokeSession(ctx context.Context, userID, id, endedBy string, at time.Time) error {
+	n, err := s.exec(ctx, "sqlite.RevokeSession", "UPDATE sessions SET revoked_at = ?, ended_by = ? WHERE id = ? AND user_id = ? AND revoked_at = 0", micros(at), endedBy, id, userID)
 	if err == nil && n == 0 {
 		return notFound("session")
 	}
 	return err
 }
 
-func (s *Store) RevokeSessions(ctx context.Context, userID, keep string, at time.Time) error {
-	_, err := s.exec(ctx, "sqlite.RevokeSessions", "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND id <> ? AND revoked_at = 0", micros(at), userID, keep)
+func (s *Store) RevokeSessions(ctx context.Context, userID, keep, endedBy string, at time.Time) error {
+	_, err := s.exec(ctx, "sqlite.RevokeSessions", "UPDATE sessions SET revoked_at = CASE WHEN revoked_at = 0 THEN ? ELSE revoked_at END, ended_by = ? "+
+		"WHERE user_id = ? AND id <> ? AND (revoked_at = 0 OR ended_by = '"+auth.EndedByLogout+"')", micros(at), endedBy, userID, keep)
 	return err
 }
 
@@ -262,14 +267,22 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *auth.APIKey) error {
 	return err
 }
 
+func scanAPIKey(r scanner) (*auth.APIKey, error) {
+	var k auth.APIKey
+	var created, revoked int64
+	err := r.Scan(&k.ID, &k.MerchantID, &k.Prefix, &k.Hash, &k.Scope, &created, &revoked)
+	k.CreatedAt, k.RevokedAt = fromMicros(created), timeOr0(revoked)
+	return &k, err
+}
+
+const apiKeyCols = "id, merchant_id, prefix, hash, scope, created_at, revoked_at"
+
 func (s *Store) APIKeyByHash(ctx context.Context, hash string) (*auth.APIKey, error) {
-	return row(ctx, s.read, "sqlite.APIKeyByHash", "key", func(r scanner) (*auth.APIKey, error) {
-		var k auth.APIKey
-		var created, revoked int64
-		err := r.Scan(&k.ID, &k.MerchantID, &k.Prefix, &k.Hash, &k.Scope, &created, &revoked)
-		k.CreatedAt, k.RevokedAt = fromMicros(created), timeOr0(revoked)
-		return &k, err
-	}, "SELECT id, merchant_id, prefix, hash, scope, created_at, revoked_at FROM api_keys WHERE hash = ?", hash)
+	return row(ctx, s.read, "sqlite.APIKeyByHash", "key", scanAPIKey, "SELECT "+apiKeyCols+" FROM api_keys WHERE hash = ?", hash)
+}
+
+func (s *Store) APIKeyByID(ctx context.Context, id string) (*auth.APIKey, error) {
+	return row(ctx, s.read, "sqlite.APIKeyByID", "key", scanAPIKey, "SELECT "+apiKeyCols+" FROM api_keys WHERE id = ?", id)
 }
 
 func (s *Store) RevokeAPIKey(ctx context.Context, merchantID, id string, at time.Time) error {
@@ -286,14 +299,22 @@ func (s *Store) CreateOperator(ctx context.Context, o *auth.Operator) error {
 	return err
 }
 
+func scanOperator(r scanner) (*auth.Operator, error) {
+	var o auth.Operator
+	var created, revoked int64
+	err := r.Scan(&o.ID, &o.Name, &o.Role, &o.KeyHash, &created, &revoked)
+	o.CreatedAt, o.RevokedAt = fromMicros(created), timeOr0(revoked)
+	return &o, err
+}
+
+const operatorCols = "id, name, role, key_hash, created_at, revoked_at"
+
 func (s *Store) OperatorByHash(ctx context.Context, hash string) (*auth.Operator, error) {
-	return row(ctx, s.read, "sqlite.OperatorByHash", "operator", func(r scanner) (*auth.Operator, error) {
-		var o auth.Operator
-		var created, revoked int64
-		err := r.Scan(&o.ID, &o.Name, &o.Role, &o.KeyHash, &created, &revoked)
-		o.CreatedAt, o.RevokedAt = fromMicros(created), timeOr0(revoked)
-		return &o, err
-	}, "SELECT id, name, role, key_hash, created_at, revoked_at FROM operators WHERE key_hash = ?", hash)
+	return row(ctx, s.read, "sqlite.OperatorByHash", "operator", scanOperator, "SELECT "+operatorCols+" FROM operators WHERE key_hash = ?", hash)
+}
+
+func (s *Store) OperatorByID(ctx context.Context, id string) (*auth.Operator, error) {
+	return row(ctx, s.read, "sqlite.OperatorByID", "operator", scanOperator, "SELECT "+operatorCols+" FROM operators WHERE id = ?", id)
 }
 
 func (s *Store) RevokeOperator(ctx context.Context, id string, at time.Time) error {

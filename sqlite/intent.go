@@ -12,7 +12,7 @@ import (
 
 var _ pw.IntentStore = (*Store)(nil)
 
-const intentColumns = "id, principal, key, fingerprint, body, status, transfer_id, error_code, error_message, created_at, updated_at, authorized"
+const intentColumns = "id, principal, key, fingerprint, body, status, transfer_id, error_code, error_message, created_at, updated_at, authorized, credential"
 
 // CreateIntent implements peakwallet.IntentStore. Intents are written in
 // group commits (internal/groupcommit), as the ledger writes payments:
@@ -62,10 +62,10 @@ func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]gro
 	fresh := pw.PlanIntents(batch, pending, stored,
 		func(i int, ex *pw.Intent) { results[i].Value = ex },
 		func(i int, err error) { results[i].Err = err })
-	if _, err := t.execRows(ctx, op, "INSERT INTO intents ("+intentColumns+") VALUES ", "", 12, len(fresh), func(args []any, i int) []any {
+	if _, err := t.execRows(ctx, op, "INSERT INTO intents ("+intentColumns+") VALUES ", "", 13, len(fresh), func(args []any, i int) []any {
 		in := fresh[i]
 		return append(args, in.ID, in.Principal, in.IdempotencyKey, in.Fingerprint, in.Body, pw.IntentPending,
-			nil, nil, nil, micros(in.CreatedAt), micros(in.UpdatedAt), in.Authorized)
+			nil, nil, nil, micros(in.CreatedAt), micros(in.UpdatedAt), in.Authorized, in.Credential)
 	}); err != nil {
 		return nil, err
 	}
@@ -201,7 +201,7 @@ func scanIntent(row interface{ Scan(...any) error }) (*pw.Intent, error) {
 	var transfer, code, msg sql.NullString
 	var created, updated int64
 	err := row.Scan(&in.ID, &in.Principal, &in.IdempotencyKey, &in.Fingerprint, &in.Body, &in.Status,
-		&transfer, &code, &msg, &created, &updated, &in.Authorized)
+		&transfer, &code, &msg, &created, &updated, &in.Authorized, &in.Credential)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, pw.Errorf(pw.ENOTFOUND, "intent not found")
 	}

@@ -43,10 +43,10 @@ func testIntentsBatch(t *testing.T, open Opener) {
 		t.Fatalf("the first intent: %v, %v", ex, err)
 	}
 	batch := []*pw.Intent{
-		newIntent("alice", "k1", now), // stored already
-		newIntent("alice", "k2", now), // new
-		newIntent("bob", "k1", now),   // new: another principal's k1
-		newIntent("alice", "k2", now), // its twin earlier in the batch
+		newIntent("alice", "k1", now),             // stored already
+		newIntent("alice", "k2", now),             // new
+		credentialed(newIntent("bob", "k1", now)), // new: another principal's k1
+		newIntent("alice", "k2", now),             // its twin earlier in the batch
 	}
 	res, err := bw.WriteIntentBatch(ctx, batch)
 	if err != nil {
@@ -75,7 +75,7 @@ func testIntentsBatch(t *testing.T, open Opener) {
 	}
 	in, err := s.Intent(ctx, batch[2].ID)
 	if err != nil || in.Principal != "bob" || in.IdempotencyKey != "k1" || in.Fingerprint != batch[2].Fingerprint ||
-		string(in.Body) != string(batch[2].Body) || in.Authorized != batch[2].Authorized || !in.CreatedAt.Equal(batch[2].CreatedAt) || in.Status != pw.IntentPending {
+		string(in.Body) != string(batch[2].Body) || in.Authorized != batch[2].Authorized || in.Credential != batch[2].Credential || !in.CreatedAt.Equal(batch[2].CreatedAt) || in.Status != pw.IntentPending {
 		t.Fatalf("bob's k1 as stored: %+v, %v; sent %+v", in, err, batch[2])
 	}
 }
@@ -151,10 +151,16 @@ func newIntent(principal, key string, at time.Time) *pw.Intent {
 		Fingerprint: "fp-" + key, Body: []byte(`{"amount":1}`), Status: pw.IntentPending, CreatedAt: at, UpdatedAt: at}
 }
 
+// credentialed marks in as accepted, by the session ses_bob.
+func credentialed(in *pw.Intent) *pw.Intent {
+	in.Authorized, in.Credential = true, "ses_bob"
+	return in
+}
+
 func testIntentsCreateOnce(t *testing.T, open Opener) {
 	s, ctx, now := openIntents(t, open), context.Background(), NewClock().Now()
 	in := newIntent("merchant:m1", "k1", now)
-	in.Authorized = true
+	in.Authorized, in.Credential = true, "key_m1"
 	if ex, err := s.CreateIntent(ctx, in); err != nil || ex != nil {
 		t.Fatalf("CreateIntent: %v, %v", ex, err)
 	}
@@ -171,7 +177,7 @@ func testIntentsCreateOnce(t *testing.T, open Opener) {
 	if ex, err := s.CreateIntent(ctx, unchecked); err != nil || ex != nil {
 		t.Fatalf("other principal: %v, %v", ex, err)
 	}
-	if got, err := s.Intent(ctx, unchecked.ID); err != nil || got.Authorized {
+	if got, err := s.Intent(ctx, unchecked.ID); err != nil || got.Authorized || got.Credential != "" {
 		t.Fatalf("an intent stored unauthorized reads back %+v, %v", got, err)
 	}
 	got, err := s.Intent(ctx, in.ID)
@@ -179,7 +185,7 @@ func testIntentsCreateOnce(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	if got.Status != pw.IntentPending || got.Principal != in.Principal || got.IdempotencyKey != "k1" ||
-		got.Fingerprint != in.Fingerprint || string(got.Body) != string(in.Body) || !got.CreatedAt.Equal(now) || !got.Authorized {
+		got.Fingerprint != in.Fingerprint || string(got.Body) != string(in.Body) || !got.CreatedAt.Equal(now) || !got.Authorized || got.Credential != "key_m1" {
 		t.Fatalf("read back %+v", got)
 	}
 	if _, err := s.Intent(ctx, pw.NewID(pw.PrefixIntent, now)); pw.ErrorCode(err) != pw.ENOTFOUND {

@@ -108,22 +108,43 @@ func testSessions(t *testing.T, s auth.Store) {
 	if err != nil || len(list) != 2 || list[0].ID != s2.ID {
 		t.Fatalf("Sessions = %v, %v; want the two unexpired, newest first", list, err)
 	}
-	if err := s.RevokeSession(ctx, a.ID, sb.ID, t0); code(err) != pw.ENOTFOUND {
+	if got, err := s.SessionByID(ctx, s2.ID); err != nil || got.TokenHash != "h2" || got.UserID != a.ID || !got.RevokedAt.IsZero() || got.EndedBy != "" {
+		t.Fatalf("SessionByID = %+v, %v", got, err)
+	}
+	if _, err := s.SessionByID(ctx, "ses_nope"); code(err) != pw.ENOTFOUND {
+		t.Fatalf("unknown session by ID: %v", err)
+	}
+	if err := s.RevokeSession(ctx, a.ID, sb.ID, auth.EndedByUser, t0); code(err) != pw.ENOTFOUND {
 		t.Fatalf("revoking another user's session: %v, want not_found", err)
 	}
-	must(t, s.RevokeSession(ctx, a.ID, s1.ID, t0))
-	if err := s.RevokeSession(ctx, a.ID, s1.ID, t0); code(err) != pw.ENOTFOUND {
+	must(t, s.RevokeSession(ctx, a.ID, s1.ID, auth.EndedByLogout, t0))
+	if err := s.RevokeSession(ctx, a.ID, s1.ID, auth.EndedByUser, t0); code(err) != pw.ENOTFOUND {
 		t.Fatalf("revoking twice: %v", err)
 	}
-	if got, _ := s.SessionByHash(ctx, "h1"); got.RevokedAt.IsZero() {
-		t.Fatal("revoked session reads as live")
+	if got, _ := s.SessionByHash(ctx, "h1"); got.RevokedAt.IsZero() || got.EndedBy != auth.EndedByLogout {
+		t.Fatalf("revoked session reads %+v, want revoked by its logout", got)
 	}
-	must(t, s.RevokeSessions(ctx, a.ID, s2.ID, t0))
+	// A password change ends the others, and marks the one that logged
+	// out as ended by it too, keeping the time it ended.
+	t1 := t0.Add(time.Minute)
+	must(t, s.RevokeSessions(ctx, a.ID, s2.ID, auth.EndedByPasswordChange, t1))
 	if list, _ := s.Sessions(ctx, a.ID, t0, 10); len(list) != 1 || list[0].ID != s2.ID {
 		t.Fatalf("after RevokeSessions keeping s2: %v", list)
 	}
+	if got, _ := s.SessionByID(ctx, s1.ID); got.EndedBy != auth.EndedByPasswordChange || !got.RevokedAt.Equal(t0) {
+		t.Fatalf("the logged-out session after a password change: %+v", got)
+	}
+	if got, _ := s.SessionByID(ctx, s2.ID); !got.RevokedAt.IsZero() || got.EndedBy != "" {
+		t.Fatalf("the kept session: %+v", got)
+	}
 	if list, _ := s.Sessions(ctx, b.ID, t0, 10); len(list) != 1 {
 		t.Fatalf("another user's sessions were touched: %v", list)
+	}
+	// A session ended otherwise keeps its reason at a later change.
+	must(t, s.RevokeSession(ctx, b.ID, sb.ID, auth.EndedByUser, t0))
+	must(t, s.RevokeSessions(ctx, b.ID, "", auth.EndedByPasswordReset, t1))
+	if got, _ := s.SessionByID(ctx, sb.ID); got.EndedBy != auth.EndedByUser || !got.RevokedAt.Equal(t0) {
+		t.Fatalf("a session ended by its user, after a reset: %+v", got)
 	}
 }
 
@@ -204,12 +225,21 @@ func testKeys(t *testing.T, s auth.Store) {
 	if got, err := s.APIKeyByHash(ctx, "kh"); err != nil || got.ID != k.ID || got.Scope != auth.ScopeRead || !got.RevokedAt.IsZero() {
 		t.Fatalf("APIKeyByHash = %+v, %v", got, err)
 	}
+	if got, err := s.APIKeyByID(ctx, k.ID); err != nil || got.Hash != "kh" || got.MerchantID != m.ID || !got.RevokedAt.IsZero() {
+		t.Fatalf("APIKeyByID = %+v, %v", got, err)
+	}
+	if _, err := s.APIKeyByID(ctx, "key_nope"); code(err) != pw.ENOTFOUND {
+		t.Fatalf("unknown key by ID: %v", err)
+	}
 	if err := s.RevokeAPIKey(ctx, "mer_other", k.ID, t0); code(err) != pw.ENOTFOUND {
 		t.Fatalf("revoking through another merchant: %v", err)
 	}
 	must(t, s.RevokeAPIKey(ctx, m.ID, k.ID, t0))
 	if got, _ := s.APIKeyByHash(ctx, "kh"); got.RevokedAt.IsZero() {
 		t.Fatal("revoked key reads as live")
+	}
+	if got, _ := s.APIKeyByID(ctx, k.ID); !got.RevokedAt.Equal(t0) {
+		t.Fatalf("revoked key by ID reads %+v", got)
 	}
 	o := &auth.Operator{ID: pw.NewID(pw.PrefixOperator, t0), Name: "Sam", Role: pw.RoleSupport, KeyHash: "oh", CreatedAt: t0}
 	must(t, s.CreateOperator(ctx, o))
@@ -219,9 +249,18 @@ func testKeys(t *testing.T, s auth.Store) {
 	if _, err := s.OperatorByHash(ctx, "nope"); code(err) != pw.ENOTFOUND {
 		t.Fatalf("unknown operator: %v", err)
 	}
+	if got, err := s.OperatorByID(ctx, o.ID); err != nil || got.KeyHash != "oh" || got.Role != pw.RoleSupport || !got.RevokedAt.IsZero() {
+		t.Fatalf("OperatorByID = %+v, %v", got, err)
+	}
+	if _, err := s.OperatorByID(ctx, "op_nope"); code(err) != pw.ENOTFOUND {
+		t.Fatalf("unknown operator by ID: %v", err)
+	}
 	must(t, s.RevokeOperator(ctx, o.ID, t0))
 	if got, _ := s.OperatorByHash(ctx, "oh"); got.RevokedAt.IsZero() {
 		t.Fatal("revoked operator reads as live")
+	}
+	if got, _ := s.OperatorByID(ctx, o.ID); !got.RevokedAt.Equal(t0) {
+		t.Fatalf("revoked operator by ID reads %+v", got)
 	}
 	if err := s.RevokeOperator(ctx, o.ID, t0); code(err) != pw.ENOTFOUND {
 		t.Fatalf("revoking twice: %v", err)
