@@ -30,24 +30,44 @@ const (
 
 // PlanIntents applies the surge queue's rules to a batch, inside a
 // store's transaction that already counted its pending intents and read
-// the intents the batch's keys already have (stored), so that the store
-// reads the keys in one query and inserts in one statement: an intent
-// whose key its principal has used already gets that intent (found; a key
-// sent twice in the batch gets the intent of its first), one past
-// IntentsPendingMax is refused busy (refused), and the rest are returned,
-// in batch order, to be inserted.
-func PlanIntents(batch []*Intent, pending int, stored []*Intent,
+// the intents the batch's keys already have (stored) and the finished
+// requests they already have in the ledger (recorded: idempotency records;
+// those not done are ignored), so that the store reads the keys in one
+// query each and inserts in one statement:
+//   - an intent whose key its principal has used for an intent already
+//     gets that intent (found; a key sent twice in the batch gets the
+//     intent of its first);
+//   - one whose key a finished request has used is answered as a request
+//     with that key is (refused): with that request's answer (*Replayed)
+//     when the content is the same, idempotency_key_reused when not;
+//   - one past IntentsPendingMax is refused busy;
+//   - the rest are returned, in batch order, to be inserted.
+func PlanIntents(batch []*Intent, pending int, stored []*Intent, recorded []*IdempotencyRecord,
 	found func(i int, existing *Intent), refused func(i int, err error)) []*Intent {
 	type principalKey struct{ principal, key string }
 	known := make(map[principalKey]*Intent, len(batch)+len(stored))
 	for _, in := range stored {
 		known[principalKey{in.Principal, in.IdempotencyKey}] = in
 	}
+	done := make(map[principalKey]*IdempotencyRecord, len(recorded))
+	for _, r := range recorded {
+		if r.State == IdempotencyDone {
+			done[principalKey{r.Principal, r.Key}] = r
+		}
+	}
 	var fresh []*Intent
 	for i, in := range batch {
 		k := principalKey{in.Principal, in.IdempotencyKey}
 		if ex := known[k]; ex != nil {
 			found(i, ex)
+			continue
+		}
+		if r := done[k]; r != nil {
+			if r.Fingerprint != in.Fingerprint {
+				refused(i, Errorf(EIDEMREUSED, "this Idempotency-Key was used for a different request"))
+			} else {
+				refused(i, &Replayed{Record: r})
+			}
 			continue
 		}
 		if pending >= IntentsPendingMax {
@@ -99,8 +119,10 @@ type IntentError struct {
 type IntentStore interface {
 	// CreateIntent stores in (pending) unless in.Principal already has an
 	// intent with in.IdempotencyKey: then it stores nothing and returns
-	// that one. It never holds more than IntentsPendingMax pending: past
-	// that it returns busy.
+	// that one. A key a finished request has used stores nothing either:
+	// the error is *Replayed with that request's record when the content
+	// (fingerprint) is the same, idempotency_key_reused when not. It never
+	// holds more than IntentsPendingMax pending: past that it returns busy.
 	CreateIntent(ctx context.Context, in *Intent) (existing *Intent, err error)
 	// Intent reads one: not_found.
 	Intent(ctx context.Context, id string) (*Intent, error)

@@ -69,10 +69,11 @@ const (
 	SurgeFull          = "full"           // IntentsPendingMax intents are pending: the 503 stands
 	SurgeWriteFailed   = "write_failed"   // the write failed or ran out of time: the 503 stands
 	SurgeCommitUnknown = "commit_unknown" // the write's outcome is unknown: commit_unknown
+	SurgeReplayed      = "replayed"       // the key's finished request answered it: nothing kept
 )
 
 // SurgeQueueResults lists the results above.
-var SurgeQueueResults = []string{SurgeAccepted, SurgeFound, SurgeRejected, SurgeCheckFailed, SurgeWritersBusy, SurgeFull, SurgeWriteFailed, SurgeCommitUnknown}
+var SurgeQueueResults = []string{SurgeAccepted, SurgeFound, SurgeReplayed, SurgeRejected, SurgeCheckFailed, SurgeWritersBusy, SurgeFull, SurgeWriteFailed, SurgeCommitUnknown}
 
 // paymentAuthorizer is the Guard's check of a payment without moving it
 // (auth.Guard.AuthorizePayment).
@@ -165,7 +166,22 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 	ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), deadline)
 	defer cancel()
 	existing, err := s.intents.CreateIntent(ctx, in)
+	replayed := (*pw.Replayed)(nil)
 	switch {
+	case errors.As(err, &replayed):
+		// The key was used by a finished request (paid at once, or an
+		// intent already settled and forgotten): its answer is this one's,
+		// as for a synchronous retry. Until 2026-11-27 the retry was
+		// queued again, answered 202, and settled as the replay
+		// (TestASurgeRetryOfAFinishedKeyIsAnsweredAtOnce).
+		result = SurgeReplayed
+		s.writeReplay(w, r, rt, replayed.Record)
+		return
+	case pw.ErrorCode(err) == pw.EIDEMREUSED:
+		// The key was used by a finished request with other content.
+		result = SurgeRejected
+		Error(w, r, err)
+		return
 	case errors.Is(err, pw.ErrCommitUnknown):
 		// The intent may be stored and will then be paid: not "busy",
 		// which promises nothing moved. The client's retry with its key

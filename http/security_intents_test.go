@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,5 +142,47 @@ func TestTheSurgeQueueCountsWhatItDoes(t *testing.T) {
 	want := map[string]int{pwhttp.SurgeAccepted: 1, pwhttp.SurgeFound: 1, pwhttp.SurgeRejected: 1, pwhttp.SurgeCheckFailed: 1}
 	if !maps.Equal(got, want) {
 		t.Fatalf("surge queue offers %v, want %v", got, want)
+	}
+}
+
+// TestASurgeRetryOfAFinishedKeyIsAnsweredAtOnce: a payment offered at a
+// surge under a key whose payment was already made is answered as a
+// synchronous retry would be — the original answer, replayed, or
+// idempotency_key_reused for other content — and nothing is queued. Until
+// 2026-11-27 it was accepted (202) as a new intent, which settled later as
+// the replay (or failed reused): no money moved twice, but the client was
+// told "accepted" of a payment already made.
+func TestASurgeRetryOfAFinishedKeyIsAnsweredAtOnce(t *testing.T) {
+	e, ctrl := secSurgeEnv(t)
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	bob := e.MustPerson(t, "bob@example.com", 0)
+	var paid pw.Transfer
+	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "rent").Want(t, 201, "").Decode(t, &paid)
+	held, err := ctrl.Acquire(context.Background(), admission.ClassPayment, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Done(nil)
+	r := asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "rent").Want(t, 201, "")
+	var again pw.Transfer
+	r.Decode(t, &again)
+	if again.ID != paid.ID || r.Header.Get(pwhttp.HeaderIdempotencyReplayed) != "true" {
+		t.Fatalf("the retry got transfer %s (replayed %q), want %s replayed", again.ID, r.Header.Get(pwhttp.HeaderIdempotencyReplayed), paid.ID)
+	}
+	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 20_00, "rent").Want(t, 422, pw.EIDEMREUSED)
+	// A new key is still queued: the server is busy.
+	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 5_00, "fresh").Want(t, 202, "")
+	pending, err := e.Store.PendingIntents(context.Background(), "", 10)
+	if err != nil || len(pending) != 1 || pending[0].IdempotencyKey != "fresh" {
+		t.Fatalf("pending intents %v, %v; want only the fresh key's", pending, err)
+	}
+	if b := e.Balance(t, bob.Wallet.ID); b.Posted != 10_00 {
+		t.Fatalf("bob has %d, want 1000: paid once", b.Posted)
+	}
+	m := e.Do(t, "GET", "/metrics", operatorKey, "")
+	for _, want := range []string{`peakwallet_surge_queue_offers_total{result="replayed"} 1`, `peakwallet_surge_queue_offers_total{result="rejected"} 1`} {
+		if !strings.Contains(string(m.Body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }

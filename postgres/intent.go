@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,6 +28,9 @@ const intentsLockKey = 0x5057_494e_54 // "PWINT"
 // (docs/overload-journal.md, "Evening").
 func (s *Store) CreateIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, error) {
 	existing, err := s.intentQ.Do(ctx, in)
+	if replayed := (*pw.Replayed)(nil); errors.As(err, &replayed) {
+		return nil, replayed
+	}
 	return existing, mapError(ctx, "postgres.CreateIntent", err)
 }
 
@@ -74,7 +78,19 @@ func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]gro
 		if rows.Close(); rows.Err() != nil {
 			return rows.Err()
 		}
-		fresh := pw.PlanIntents(batch, pending, stored,
+		// The finished requests of the same keys, so that a key already
+		// paid is answered as paid, not queued again.
+		rows, err = tx.Query(ctx, "SELECT "+idempotencyColumns+" FROM idempotency i "+
+			"WHERE (i.principal, i.key) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND i.state = '"+pw.IdempotencyDone+"'",
+			principals, keys)
+		if err != nil {
+			return err
+		}
+		recorded, err := pgx.CollectRows(rows, scanIdempotency)
+		if err != nil {
+			return err
+		}
+		fresh := pw.PlanIntents(batch, pending, stored, recorded,
 			func(i int, ex *pw.Intent) { results[i].Value = ex },
 			func(i int, err error) { results[i].Err = err })
 		if len(fresh) == 0 {

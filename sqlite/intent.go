@@ -22,6 +22,9 @@ const intentColumns = "id, principal, key, fingerprint, body, status, transfer_i
 // "Evening").
 func (s *Store) CreateIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, error) {
 	existing, err := s.intentQ.Do(ctx, in)
+	if replayed := (*pw.Replayed)(nil); errors.As(err, &replayed) {
+		return nil, replayed
+	}
 	return existing, mapError("sqlite.CreateIntent", err)
 }
 
@@ -59,7 +62,11 @@ func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]gro
 	if err != nil {
 		return nil, err
 	}
-	fresh := pw.PlanIntents(batch, pending, stored,
+	recorded, err := t.finishedByKey(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	fresh := pw.PlanIntents(batch, pending, stored, recorded,
 		func(i int, ex *pw.Intent) { results[i].Value = ex },
 		func(i int, err error) { results[i].Err = err })
 	if _, err := t.execRows(ctx, op, "INSERT INTO intents ("+intentColumns+") VALUES ", "", 13, len(fresh), func(args []any, i int) []any {
@@ -84,6 +91,17 @@ func (t *tx) intentsByKey(ctx context.Context, batch []*pw.Intent) ([]*pw.Intent
 	return queryByKeys(ctx, t, intentsByKeyHead, intentsByKeyTail, len(batch),
 		func(i int) (string, string) { return batch[i].Principal, batch[i].IdempotencyKey }, scanIntent)
 }
+
+// finishedByKey returns the finished requests of the batch's keys (the
+// ledger's idempotency records), so that a key already paid is answered
+// as paid, not queued again. The write lock this transaction holds keeps
+// them from changing meanwhile.
+func (t *tx) finishedByKey(ctx context.Context, batch []*pw.Intent) ([]*pw.IdempotencyRecord, error) {
+	return queryByKeys(ctx, t, idempotencyByKeyHead, finishedByKeyTail, len(batch),
+		func(i int) (string, string) { return batch[i].Principal, batch[i].IdempotencyKey }, scanIdempotency)
+}
+
+const finishedByKeyTail = ") AND state = '" + pw.IdempotencyDone + "'"
 
 // queryByKeys runs head + a VALUES list of n (principal, key) pairs + tail
 // in statements of power-of-two sizes (chunkRows), prepared once each, and

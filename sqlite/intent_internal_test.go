@@ -36,40 +36,18 @@ func TestIntentLookUpSearchesTheKeyIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Both look-ups of a batch of intents: their intents, and their keys'
+	// finished requests.
+	lookUps := []struct{ table, head, tail string }{
+		{"intents", intentsByKeyHead, intentsByKeyTail},
+		{"idempotency", idempotencyByKeyHead, finishedByKeyTail},
+	}
 	check := func(stats string) {
-		for _, rows := range []int{1, 2, 64, 256} {
-			q := intentsByKeyHead + strings.TrimSuffix(strings.Repeat("(?, ?), ", rows), ", ") + intentsByKeyTail
-			plan, err := s.write.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, make([]any, 2*rows)...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var lines []string
-			for plan.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := plan.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				lines = append(lines, detail)
-			}
-			if err := plan.Close(); err != nil {
-				t.Fatal(err)
-			}
-			all := strings.Join(lines, "; ")
-			searched := false
-			for _, l := range lines {
-				if strings.HasPrefix(l, "SCAN intents") {
-					t.Errorf("%s, %d keys: the look-up scans the table: %s", stats, rows, all)
-				}
-				if strings.HasPrefix(l, "SEARCH intents USING INDEX") && strings.Contains(l, "principal=? AND key=?") {
-					searched = true
-				}
-			}
-			if !searched {
-				t.Errorf("%s, %d keys: the look-up does not search the key index: %s", stats, rows, all)
-			}
+		for _, lu := range lookUps {
+			checkLookUp(t, s, stats, lu.table, lu.head, lu.tail)
 		}
 	}
+
 	check("no statistics")
 	if _, err := s.write.ExecContext(ctx, "ANALYZE"); err != nil {
 		t.Fatal(err)
@@ -90,6 +68,45 @@ func TestIntentLookUpSearchesTheKeyIndex(t *testing.T) {
 		in.ID, in.Fingerprint, in.Body, in.Status, in.CreatedAt, in.UpdatedAt = pw.NewID("int", now), "f", []byte(`{}`), pw.IntentPending, now, now
 		if got, err := s.CreateIntent(ctx, in); err != nil || got != nil {
 			t.Fatalf("%s's key %s: got %+v, %v; want a new intent", in.Principal, in.IdempotencyKey, got, err)
+		}
+	}
+}
+
+// checkLookUp checks that a look-up by (principal, key) pairs, head + a
+// VALUES list + tail, searches table's key index for 1 to 256 keys.
+func checkLookUp(t *testing.T, s *Store, stats, table, head, tail string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, rows := range []int{1, 2, 64, 256} {
+		q := head + strings.TrimSuffix(strings.Repeat("(?, ?), ", rows), ", ") + tail
+		plan, err := s.write.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, make([]any, 2*rows)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for plan.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := plan.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, detail)
+		}
+		if err := plan.Close(); err != nil {
+			t.Fatal(err)
+		}
+		all := strings.Join(lines, "; ")
+		searched := false
+		for _, l := range lines {
+			if strings.HasPrefix(l, "SCAN "+table) {
+				t.Errorf("%s, %d keys: the look-up scans the table: %s", stats, rows, all)
+			}
+			if strings.HasPrefix(l, "SEARCH "+table+" USING") && strings.Contains(l, "principal=? AND key=?") {
+				searched = true
+			}
+		}
+		if !searched {
+			t.Errorf("%s, %d keys: the look-up does not search the key index: %s", stats, rows, all)
 		}
 	}
 }

@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +22,76 @@ func RunIntents(t *testing.T, open Opener) {
 	t.Run("IntentsFirstOutcomeStands", func(t *testing.T) { testIntentsFirstOutcomeStands(t, open) })
 	t.Run("IntentsConcurrent", func(t *testing.T) { testIntentsConcurrent(t, open) })
 	t.Run("IntentsBatch", func(t *testing.T) { testIntentsBatch(t, open) })
+	t.Run("IntentsOfFinishedKeys", func(t *testing.T) { testIntentsOfFinishedKeys(t, open) })
+}
+
+// testIntentsOfFinishedKeys: an intent whose key a finished request has
+// used (a payment made at once) is not stored: with the same content it
+// is answered with that request's record (*Replayed), with other content
+// idempotency_key_reused; a key whose request is still in flight, or
+// another principal's same key, is stored as usual, in a batch or alone.
+func testIntentsOfFinishedKeys(t *testing.T, open Opener) {
+	s := open(t)
+	e := newEnvOn(t, s, NewClock())
+	t.Cleanup(func() { s.Close() })
+	is, ok := s.(pw.IntentStore)
+	if !ok {
+		t.Fatalf("%T does not implement peakwallet.IntentStore", s)
+	}
+	bw, ok := s.(intentBatchWriter)
+	if !ok {
+		t.Fatalf("%T has no WriteIntentBatch test hook", s)
+	}
+	bank := e.MustAccount(pw.AccountSystem, "EUR", 0)
+	a := e.MustAccount(pw.AccountUser, "EUR", 0)
+	ctx, _, _, err := e.claimCtx("user:u1", "paid", "fp-paid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := e.l.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 700, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := e.claimCtx("user:u1", "flying", "fp-flying"); err != nil { // claimed, not finished
+		t.Fatal(err)
+	}
+	now := NewClock().Now()
+	batch := []*pw.Intent{
+		newIntent("user:u1", "paid", now),   // the same payment again
+		newIntent("user:u1", "paid", now),   // another payment under its key
+		newIntent("user:u1", "flying", now), // in flight: queued
+		newIntent("user:u2", "paid", now),   // another principal's key
+	}
+	batch[1].Fingerprint = "fp-other"
+	res, err := bw.WriteIntentBatch(e.ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var replayed *pw.Replayed
+	if !errors.As(res[0].Err, &replayed) || replayed.Record.Status != 201 || !strings.Contains(string(replayed.Record.Body), tr.ID) || res[0].Value != nil {
+		t.Errorf("the paid key's same payment: %+v, %v; want its record replayed", res[0].Value, res[0].Err)
+	}
+	if pw.ErrorCode(res[1].Err) != pw.EIDEMREUSED {
+		t.Errorf("the paid key with other content: %v, want idempotency_key_reused", res[1].Err)
+	}
+	for i := 2; i < 4; i++ {
+		if res[i].Err != nil || res[i].Value != nil {
+			t.Errorf("batch[%d]: %+v, %v; want stored as new", i, res[i].Value, res[i].Err)
+		}
+	}
+	pending, err := is.PendingIntents(e.ctx, "", 10)
+	if err != nil || len(pending) != 2 || pending[0].ID != batch[2].ID || pending[1].ID != batch[3].ID {
+		t.Fatalf("pending intents %v, %v; want batch[2] and batch[3]", pending, err)
+	}
+	// Alone, through CreateIntent: the same answers.
+	if _, err := is.CreateIntent(e.ctx, newIntent("user:u1", "paid", now)); !errors.As(err, &replayed) {
+		t.Errorf("CreateIntent of the paid key: %v, want *Replayed", err)
+	}
+	other := newIntent("user:u1", "paid", now)
+	other.Fingerprint = "fp-other"
+	if _, err := is.CreateIntent(e.ctx, other); pw.ErrorCode(err) != pw.EIDEMREUSED {
+		t.Errorf("CreateIntent of the paid key with other content: %v", err)
+	}
 }
 
 // intentBatchWriter is a store's test hook (its export_test.go) that
