@@ -32,7 +32,9 @@ func (c *Client) Maintenance(ctx context.Context) ([]pw.MaintenanceWindow, error
 	return l.Data, nil
 }
 
-// CancelMaintenance cancels a window (operator only).
+// CancelMaintenance cancels a window (operator only). When an attempt's
+// answer is lost and the retry finds no such window, the earlier attempt
+// cancelled it: the call returns nil.
 func (c *Client) CancelMaintenance(ctx context.Context, id string) error {
 	var h Health
 	return c.do(ctx, http.MethodDelete, "/v1/maintenance/"+url.PathEscape(id), nil, "", &h)

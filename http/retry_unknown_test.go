@@ -248,3 +248,30 @@ func TestClientKeyInUseAfterALostAnswerIsAnUnknownOutcome(t *testing.T) {
 		})
 	}
 }
+
+// TestClientCancelAfterALostAnswerIsDone: a cancel of a maintenance window
+// whose answer is lost is sent again (a DELETE is idempotent), and the
+// retry's 404 means the first attempt cancelled it: the call succeeds.
+// Until 2026-11-27 it returned not_found, and told an operator whose
+// cancel had worked that the window did not exist. A cancel of a window
+// that never existed is still not_found.
+func TestClientCancelAfterALostAnswerIsDone(t *testing.T) {
+	env, _, sched := MustOpenAdmittedEnv(t, admission.Config{})
+	now := time.Now().UTC()
+	w, err := sched.Add(pw.MaintenanceCreate{Start: now.Add(time.Hour), End: now.Add(2 * time.Hour), ReadOnly: true, Reason: "upgrade"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := loseFirstAnswer(t, env.Server.Handler(), http.MethodDelete, "/v1/maintenance/"+w.ID)
+	c := pwhttp.NewClient(hs.URL, operatorKey, hs.Client()).WithRetry(pwhttp.RetryPolicy{
+		Attempts: 3, BackoffFirst: time.Millisecond, BackoffMax: time.Millisecond})
+	if err := c.CancelMaintenance(context.Background(), w.ID); err != nil {
+		t.Fatalf("a cancel whose answer was lost: %v, want done", err)
+	}
+	if n := len(sched.Windows()); n != 0 {
+		t.Fatalf("%d windows left, want none", n)
+	}
+	if err := c.CancelMaintenance(context.Background(), "mw_never"); pw.ErrorCode(err) != pw.ENOTFOUND {
+		t.Fatalf("a cancel of a window that never was: %v, want not_found", err)
+	}
+}
