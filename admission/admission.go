@@ -223,7 +223,7 @@ func (c *Controller) Acquire(ctx context.Context, class Class, principal string)
 		if hasDeadline && now.After(c.lastStart(class, deadline)) && !(c.staleEstimate(now, class) && now.Before(deadline)) {
 			c.refuseProbe(now, probe)
 			c.turnAway(now, class, ReasonDeadline)
-			err := c.busy(class, "the request's deadline is shorter than the store's latency")
+			err := c.busy(class, principal, "the request's deadline is shorter than the store's latency")
 			c.mu.Unlock()
 			return nil, err
 		}
@@ -271,14 +271,14 @@ func (c *Controller) leave(w *waiter, reason Reason, msg string) error {
 		c.queued--
 		c.turnAway(c.cfg.Now(), w.class, reason)
 		c.mu.Unlock()
-		return c.busyAfter(w.class, msg)
+		return c.busyAfter(w.class, w.principal, msg)
 	}
 	c.mu.Unlock()
 	if err := <-w.ready; err != nil { // admitted or shed just now
 		return err
 	}
 	c.abandon(w.class) // the slot was given just as the caller left: give it back unused
-	return c.busyAfter(w.class, msg)
+	return c.busyAfter(w.class, w.principal, msg)
 }
 
 // giveUpIn is how long a class request queued at now may wait before it is
@@ -311,7 +311,7 @@ func (c *Controller) giveUpIn(now time.Time, class Class, deadline time.Time, ha
 func (c *Controller) mayQueue(now time.Time, class Class, principal string, deadline time.Time, hasDeadline bool) error {
 	if c.queues[class].count(principal) >= c.cfg.QueuePrincipalMax {
 		c.turnAway(now, class, ReasonClientQueue)
-		return c.busy(class, "too many of this client's requests are waiting")
+		return c.busy(class, principal, "too many of this client's requests are waiting")
 	}
 	// Judged by its place in the round-robin, not by everyone waiting: a
 	// greedy principal's queue does not make everyone else's wait.
@@ -332,12 +332,12 @@ func (c *Controller) mayQueue(now time.Time, class Class, principal string, dead
 		if w := c.queues[k].shed(); w != nil {
 			c.queued--
 			c.turnAway(now, k, ReasonShed)
-			w.ready <- c.busy(k, "a request of higher priority took this one's place")
+			w.ready <- c.busy(k, w.principal, "a request of higher priority took this one's place")
 			return nil
 		}
 	}
 	c.turnAway(now, class, ReasonQueueFull)
-	return c.busy(class, "the server is at capacity")
+	return c.busy(class, principal, "the server is at capacity")
 }
 
 // admit takes a slot. Called with c.mu held.
@@ -405,7 +405,7 @@ func (c *Controller) dispatch(now time.Time) {
 		c.queued--
 		if !w.deadline.IsZero() && now.After(c.lastStart(w.class, w.deadline)) {
 			c.turnAway(now, w.class, ReasonExpired)
-			w.ready <- c.busy(w.class, "the request's deadline passed while it waited")
+			w.ready <- c.busy(w.class, w.principal, "the request's deadline passed while it waited")
 			continue
 		}
 		c.take(w.class)

@@ -892,3 +892,56 @@ func TestALongCommitDoesNotSetTheDrainRate(t *testing.T) {
 		t.Fatalf("drain rate %.0f/s after one commit of a second, want at least %.0f/s", s.DrainRate, 0.69*before)
 	}
 }
+
+// TestARefusalInLineCountsItsPlace: a request refused after it queued
+// (its deadline passed while it waited) is told to come back after the
+// requests that would stand ahead of it, by the round-robin, not after
+// everyone waiting. Until 2026-11-27 only refusals at arrival counted the
+// place in line, and a client behind a greedy principal's eight waiting
+// payments was told to wait out all eight.
+func TestARefusalInLineCountsItsPlace(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 4, admission.Config{QueueDelayMin: 5 * time.Millisecond, Tolerance: 8})
+	commitCycles(t, c, clk, 50, 10*time.Millisecond) // the store drains 400/s
+	drain := c.Stats().DrainRate
+	var held []*admission.Ticket
+	for range 4 {
+		held = append(held, mustAcquire(t, c, admission.ClassPayment, "greedy"))
+	}
+	var greedy []<-chan outcome
+	for range 8 {
+		greedy = append(greedy, acquireAsync(t, c, admission.ClassPayment, "greedy"))
+	}
+	if n := total(c.Stats().Queued); n != 8 {
+		t.Fatalf("%d queued, want greedy's 8", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	modest := make(chan error, 1)
+	before := c.Stats().Enqueued
+	go func() {
+		_, err := c.Acquire(ctx, admission.ClassPayment, "modest")
+		modest <- err
+	}()
+	for c.Stats().Enqueued == before {
+		time.Sleep(time.Millisecond)
+	}
+	cancel() // its client gives up while it waits
+	err := <-modest
+	pe, ok := err.(*pw.Error)
+	if !ok || pe.Code != pw.EBUSY {
+		t.Fatalf("modest's payment: %v, want busy", err)
+	}
+	// Come again now, it would stand second: after greedy's next.
+	if want := time.Duration(2 / drain * float64(time.Second)); pe.Retry != want {
+		t.Errorf("modest was told Retry %v, want %v (2nd in line at %.0f/s; the whole queue is %v)",
+			pe.Retry, want, drain, time.Duration(9/drain*float64(time.Second)))
+	}
+	for _, tk := range held {
+		tk.Done(nil)
+	}
+	for _, g := range greedy {
+		if o := <-g; o.err == nil {
+			o.t.Done(nil)
+		}
+	}
+}

@@ -179,14 +179,15 @@ func (c *Controller) queueDelayMax(now time.Time, class Class) time.Duration {
 // away payments keep the longer queue allowance.
 const lowerRefusedRecent = time.Second
 
-// busy returns the refusal of a class-c request, with Retry the time for
-// the requests that would be served before it to drain.
-func (c *Controller) busy(class Class, msg string) error {
-	ahead := 0
-	for k := ClassPayment; k <= class; k++ {
-		ahead += c.queues[k].len()
-	}
-	return c.busyAt(ahead+1, msg)
+// busy returns the refusal of a class request from principal, with Retry
+// the time for the requests that would be served before it to drain: those
+// ahead of its place in line were it to come again now (placeInLine).
+// Until 2026-11-27 a refusal made after the request had queued (shed, its
+// deadline passed, given up) counted every waiter of its class and above,
+// and told a client behind a greedy principal to wait out the greedy
+// principal's whole queue (TestARefusalInLineCountsItsPlace).
+func (c *Controller) busy(class Class, principal, msg string) error {
+	return c.busyAt(c.placeInLine(class, principal), msg)
 }
 
 // busyAt is the refusal of a request that would be the n-th in line.
@@ -233,10 +234,10 @@ func (c *Controller) placeInLine(class Class, principal string) int {
 }
 
 // busyAfter is busy for a caller that does not hold c.mu.
-func (c *Controller) busyAfter(class Class, msg string) error {
+func (c *Controller) busyAfter(class Class, principal, msg string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.busy(class, msg)
+	return c.busy(class, principal, msg)
 }
 
 // Busy reports whether new requests would wait or be refused now.
