@@ -51,7 +51,9 @@ type Store interface {
 	// DeleteIdempotencyBefore forgets keys first seen before t.
 	DeleteIdempotencyBefore(ctx context.Context, t time.Time) (int64, error)
 
-	// Ping checks that the store can be reached.
+	// Ping is the readiness check (/readyz): nil when the store can be
+	// read and written, as far as it can tell quickly and without writing
+	// while writes work (load balancers call it every second or so).
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -55,7 +55,7 @@ func serveReady(s *Server, rt *Route) http.Handler {
 		defer cancel()
 		if err := s.readiness(ctx); err != nil {
 			loggerFrom(ctx).Warn("not ready", "err", err)
-			Error(w, r, &pw.Error{Code: pw.EUNAVAILABLE, Op: "http.readyz", Message: "the store cannot be reached", Err: err})
+			Error(w, r, &pw.Error{Code: pw.EUNAVAILABLE, Op: "http.readyz", Message: "the store is not ready: it cannot be read or written", Err: err})
 			return
 		}
 		writeJSON(w, rt.Status, Health{Status: "ok"})

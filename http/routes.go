@@ -220,7 +220,7 @@ func Routes() []Route {
 			Class: ClassRead, Public: true, Status: http.StatusOK, ep: plainRoute[map[string]any](serveOpenAPI)},
 		{Method: "GET", Path: "/healthz", Name: "getHealth", Summary: "Liveness: 200 while the process runs",
 			Class: ClassOps, Public: true, Status: http.StatusOK, ep: plainRoute[Health](serveHealth)},
-		{Method: "GET", Path: "/readyz", Name: "getReadiness", Summary: "Readiness: 200 when the store is reachable and the server not draining",
+		{Method: "GET", Path: "/readyz", Name: "getReadiness", Summary: "Readiness: 200 when the store can be read and written and the server is not draining",
 			Class: ClassOps, Public: true, Status: http.StatusOK, ep: plainRoute[Health](serveReady)},
 		{Method: "GET", Path: "/metrics", Name: "getMetrics", Summary: "Prometheus metrics (text format)",
 			Class: ClassOps, Public: true, Status: http.StatusOK, ep: plainRoute[string](serveMetrics)},

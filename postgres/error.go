@@ -19,6 +19,7 @@ const (
 	codeInvalidParameterValue = "22023"
 	codeSerializationFailure  = "40001"
 	codeDeadlockDetected      = "40P01"
+	codeLockNotAvailable      = "55P03" // lock_timeout ran out (migrate.go)
 	codeAdminShutdown         = "57P01"
 	codeCrashShutdown         = "57P02"
 	codeCannotConnectNow      = "57P03"
@@ -83,6 +84,8 @@ func mapServerError(op string, pgErr *pgconn.PgError, err error) error {
 	case pgErr.Code == codeSerializationFailure || pgErr.Code == codeDeadlockDetected:
 		// Update retried already: contention this high is overload.
 		return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the database is too contended", Err: err}
+	case pgErr.Code == codeLockNotAvailable:
+		return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "a lock was not granted within lock_timeout", Err: err}
 	case pgErr.Code == codeAdminShutdown || pgErr.Code == codeCrashShutdown ||
 		pgErr.Code == codeCannotConnectNow || pgErr.Code == codeQueryCanceled ||
 		strings.HasPrefix(pgErr.Code, classConnection) || strings.HasPrefix(pgErr.Code, classResources):

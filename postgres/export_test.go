@@ -17,3 +17,13 @@ func (s *Store) WriteIntentBatch(ctx context.Context, batch []*pw.Intent) ([]gro
 func (s *Store) WriteClaimBatch(ctx context.Context, batch []*pw.IdempotencyRecord) ([]groupcommit.Result[bool], error) {
 	return s.writeClaimBatch(ctx, batch)
 }
+
+// MigrateWith runs Migrate with one more migration after the embedded
+// ones (for the tests of a migration that waits for a table's lock).
+func (s *Store) MigrateWith(ctx context.Context, version int64, name, sql string) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	return s.migrate(ctx, append(ms, migration{version: version, name: name, sql: sql}))
+}

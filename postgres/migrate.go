@@ -3,15 +3,45 @@ package postgres
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"math/rand/v2"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// Bounds on a migration's wait for a table's lock. ALTER TABLE needs the
+// table's ACCESS EXCLUSIVE lock; while it waits for one behind a long
+// transaction (a report, a backup, a session idle in a transaction), every
+// later query on that table, reads included, queues behind the ALTER: an
+// "online" migration is then an outage for as long as that transaction
+// lasts. So each statement of a migration waits at most MigrateLockTimeout
+// for a lock (lock_timeout), and a migration that did not get one is
+// rolled back and tried again, MigrateAttemptsMax times in all, after a
+// jittered back-off; then Migrate fails, unavailable, naming lock_timeout,
+// having migrated nothing. Live queries so wait behind a migration at most
+// MigrateLockTimeout at a time (0.5 s, within every class's deadline:
+// 1 s for reads, 2 s for payments), and Migrate gives up within about
+// 10 s (5 × 0.5 s waiting, at most 7.5 s between attempts).
+//
+// lock_timeout bounds waiting, not the migration's own work: a statement
+// that rewrites a big table holds its lock while it does, which is why
+// migrations stay additive (no rewrite, no long scan under the lock).
+const (
+	MigrateLockTimeout  = 500 * time.Millisecond
+	MigrateAttemptsMax  = 5
+	MigrateBackoffFirst = 500 * time.Millisecond
+	MigrateBackoffMax   = 4 * time.Second
 )
 
 // migrations are applied in order of the number that starts each file's
@@ -60,19 +90,58 @@ func loadMigrations() ([]migration, error) {
 // migrations not yet recorded in schema_migrations, all in one transaction.
 // Several processes may start at once on one database: a transaction-level
 // advisory lock, keyed by the schema, makes them take turns, and each
-// re-reads what the previous one applied.
+// re-reads what the previous one applied. A migration that cannot lock a
+// table within MigrateLockTimeout is tried again, MigrateAttemptsMax times
+// in all, before Migrate gives up (see MigrateLockTimeout).
 func (s *Store) Migrate(ctx context.Context) error {
-	const op = "postgres.Migrate"
 	ms, err := loadMigrations()
 	if err != nil {
-		return mapError(ctx, op, err)
+		return mapError(ctx, "postgres.Migrate", err)
 	}
+	return s.migrate(ctx, ms)
+}
+
+// migrate applies those of ms not yet applied, trying again when a
+// statement ran out of lock_timeout.
+func (s *Store) migrate(ctx context.Context, ms []migration) error {
+	const op = "postgres.Migrate"
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		err := s.migrateOnce(ctx, ms)
+		if err == nil || !lockNotAvailable(err) || ctx.Err() != nil {
+			return err
+		}
+		if attempt >= MigrateAttemptsMax {
+			return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Err: err, Message: fmt.Sprintf(
+				"a migration could not lock its table within lock_timeout (%v) in %d attempts over %v: "+
+					"another transaction holds a conflicting lock (see pg_locks and pg_stat_activity); "+
+					"nothing was migrated: migrate again once it has ended",
+				MigrateLockTimeout, attempt, time.Since(start).Round(time.Millisecond))}
+		}
+		t := time.NewTimer(migrateBackoff(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return mapError(ctx, op, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// migrateOnce is one attempt of migrate, in one transaction.
+func (s *Store) migrateOnce(ctx context.Context, ms []migration) error {
+	const op = "postgres.Migrate"
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return mapError(ctx, op, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey(s.schema)); err != nil {
+		return mapError(ctx, op, err)
+	}
+	// Only once it is this process's turn: waiting for another process's
+	// migration holds up no query, and should not use up the attempts.
+	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", MigrateLockTimeout.Milliseconds())); err != nil {
 		return mapError(ctx, op, err)
 	}
 	if s.schema != "" {
@@ -113,6 +182,24 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 	}
 	return mapError(ctx, op, tx.Commit(ctx))
+}
+
+// lockNotAvailable reports whether err is a statement that gave up waiting
+// for a lock (lock_timeout).
+func lockNotAvailable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == codeLockNotAvailable
+}
+
+// migrateBackoff returns a jittered delay before attempt+1: exponential
+// from MigrateBackoffFirst, capped at MigrateBackoffMax, uniformly in
+// [d/2, d), so that processes starting together do not retry in step.
+func migrateBackoff(attempt int) time.Duration {
+	d := MigrateBackoffFirst << (attempt - 1)
+	if d > MigrateBackoffMax || d <= 0 {
+		d = MigrateBackoffMax
+	}
+	return d/2 + rand.N(d/2)
 }
 
 // migrationLockKey is the advisory lock key of a schema's migrations: one

@@ -3,34 +3,45 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/ledger"
 	"github.com/peakwallet/peakwallet/sqlite"
 )
 
+// MustSmallFS mounts a tmpfs of size ("1m") in a temporary directory,
+// unmounted when the test ends, and returns the directory; it skips the
+// test where it cannot mount (not root), except in CI.
+func MustSmallFS(tb testing.TB, size string) string {
+	tb.Helper()
+	dir := filepath.Join(tb.TempDir(), "small")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("CI must run the disk-full tests (as root): mount: %v %s", err, out)
+		}
+		tb.Skipf("cannot mount a small tmpfs here (needs root): %v %s", err, out)
+	}
+	tb.Cleanup(func() { exec.Command("umount", dir).Run() })
+	return dir
+}
+
 // TestDiskFull fills a small filesystem under the store: the write that no
 // longer fits fails with a clear error (unavailable: "the disk is full"),
 // moves nothing, and leaves a sound store: every acknowledged transfer is
 // there, the invariants hold and SQLite's integrity check passes.
 func TestDiskFull(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "small")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI must run the disk-full test (as root): mount: %v %s", err, out)
-		}
-		t.Skipf("cannot mount a small tmpfs here (needs root): %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", dir).Run() })
-	path := filepath.Join(dir, "full.db")
+	path := filepath.Join(MustSmallFS(t, "1m"), "full.db")
 	s, err := sqlite.Open(path, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -84,5 +95,93 @@ func TestDiskFull(t *testing.T) {
 	var check string
 	if err := db.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
 		t.Fatalf("integrity_check = %q, %v", check, err)
+	}
+}
+
+// TestReadinessFailsWhileTheDiskIsFull fills the filesystem under a store
+// with another file: the next write fails, and from then on the store's
+// readiness check (Ping, behind /readyz) fails too, naming the full disk,
+// although reads still work, and it keeps failing while the disk is full.
+// Once the file is removed, readiness comes back by itself, with no write
+// from anyone but the check, and a payment goes through again. (Before,
+// Ping read only, and stayed green throughout.)
+func TestReadinessFailsWhileTheDiskIsFull(t *testing.T) {
+	dir := MustSmallFS(t, "2m")
+	s, err := sqlite.Open(filepath.Join(dir, "full.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := ledger.New(s, ledger.Options{})
+	t.Cleanup(func() { l.Close(); s.Close() })
+	ctx := context.Background()
+	bank, a := sqlite.BankAndUser(t, l)
+	pay := func() error {
+		_, err := l.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 1, Currency: "EUR",
+			Description: strings.Repeat("x", pw.DescriptionBytesMax)})
+		return err
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("ready before the disk filled: %v", err)
+	}
+
+	filler := filepath.Join(dir, "filler")
+	fillDisk(t, filler)
+	var full error
+	for i := 0; i < 10_000 && full == nil; i++ {
+		full = pay()
+	}
+	if pw.ErrorCode(full) != pw.EUNAVAILABLE || !strings.Contains(pw.ErrorMessage(full), "disk is full") {
+		t.Fatalf("a payment on a full disk: %v; want unavailable, the disk is full", full)
+	}
+	err = s.Ping(ctx)
+	if pw.ErrorCode(err) != pw.EUNAVAILABLE || !strings.Contains(err.Error(), "disk is full") {
+		t.Fatalf("readiness just after a write failed on a full disk: %v; want unavailable, the disk is full", err)
+	}
+	if _, err := s.Account(ctx, a.ID); err != nil {
+		t.Fatalf("a read on a full disk: %v", err)
+	}
+
+	// While the disk stays full, the checks' own writes (one every
+	// WriteRecheckInterval) fail too.
+	for deadline := time.Now().Add(3*sqlite.WriteRecheckInterval + 500*time.Millisecond); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if err := s.Ping(ctx); err == nil {
+			t.Fatal("ready again while the disk is still full")
+		}
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for err = s.Ping(ctx); err != nil; err = s.Ping(ctx) {
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("readiness 30 s after the disk was freed: %v; want ready again", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("ready again %v after the disk was freed", time.Since(start).Round(time.Millisecond))
+	if err := pay(); err != nil {
+		t.Fatalf("a payment once readiness is back: %v", err)
+	}
+	if r, err := ledger.Verify(ctx, s); err != nil || !r.OK() {
+		t.Fatalf("verify: %v %+v", err, r)
+	}
+}
+
+// fillDisk writes path until its filesystem has no room left.
+func fillDisk(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("filling the disk: %v", err)
+			}
+			return
+		}
 	}
 }

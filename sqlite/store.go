@@ -39,6 +39,10 @@ type Options struct {
 	// ShareWait bounds Open's wait for another process serving reads from
 	// its cache to give way (share.go); default ShareWaitMax.
 	ShareWait time.Duration
+	// WriteStallMax is how long writes may wait with none ending before
+	// the readiness check says the writer is stalled; default
+	// WriteStallMax (ready.go).
+	WriteStallMax time.Duration
 }
 
 // Store is a peakwallet.Store on SQLite.
@@ -54,6 +58,7 @@ type Store struct {
 	// is first used there), not parsed and planned again for every claim.
 	doneStmt *sql.Stmt
 	cache    accountCache
+	writes   writeHealth                                // what writes met, for Ping
 	leases   leases                                     // idempotency claims in flight
 	intentQ  *groupcommit.Queue[*pw.Intent, *pw.Intent] // intents waiting for their group commit
 	finishQ  *groupcommit.Queue[intentFinish, struct{}] // settled intents waiting for theirs
@@ -79,6 +84,10 @@ func OpenDir(dir string, opts Options) (*Store, error) {
 // pending migrations.
 func Open(path string, opts Options) (_ *Store, err error) {
 	s := &Store{path: path}
+	s.writes.stallMax = opts.WriteStallMax
+	if s.writes.stallMax <= 0 {
+		s.writes.stallMax = WriteStallMax
+	}
 	s.intentQ = s.newIntentQueue()
 	s.finishQ = s.newFinishQueue()
 	if opts.ShareWait <= 0 {
@@ -180,13 +189,19 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// Ping checks that the database can be read.
+// Ping is the readiness check (/readyz): it returns nil when the database
+// can be read and written. Reading is tried (one query on the read pool);
+// writing is judged from what the store's writes met (ready.go), without
+// a write of its own while writes work: it fails while the writer is
+// stalled (writes wait and none has ended for WriteStallMax) and after a
+// write failed on a storage error (a full disk, an I/O error) until a
+// write commits again, its own at most every WriteRecheckInterval.
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
 	if err := s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		return mapError("sqlite.Ping", err)
 	}
-	return nil
+	return s.writes.ready(ctx, s.checkWrite)
 }
 
 // Migrate applies the embedded migrations not yet applied, each in its own
@@ -251,11 +266,14 @@ func (s *Store) applyMigration(ctx context.Context, version int, body string) (b
 }
 
 // Update runs fn in one immediate (write-locked) transaction and commits it.
-func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.Tx) error) error {
+func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.Tx) error) (err error) {
+	s.writes.begin()
 	sqlTx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
+		s.writes.end(false, err)
 		return mapError("sqlite.Update", err)
 	}
+	defer func() { s.writes.end(true, err) }()      // runs last, once the writer is free
 	defer s.stmts.prepareWanted(uncancellable(ctx)) // runs after the rollback below frees the connection
 	defer sqlTx.Rollback()
 	// The statements run without ctx's cancellation (the transaction itself

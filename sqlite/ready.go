@@ -1,0 +1,161 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// The readiness of the write path (Ping). A read that works says nothing
+// of writes: a full disk or a failing device fails every commit (503) while
+// the read pool still answers, and a writer stuck in an fsync holds the one
+// write connection while reads go on. Ping so also judges the writer, from
+// what the store's own writes met: it writes nothing itself while writes
+// work, since load balancers probe every second or so.
+const (
+	// WriteStallMax is how long writes may wait with none of them ending
+	// before readiness fails (the writer is stalled: a hung disk, an fsync
+	// that does not return). It measures progress, not waiting: in a surge
+	// a write may queue for the writer longer than this while others end
+	// every few milliseconds, and that is overload, which admission control
+	// answers, not a reason to leave the load balancer's rotation. It is
+	// above the waits measured for the other process's write lock in a
+	// binary handover (2-3 s) and below the writer's busy timeout (10 s).
+	WriteStallMax = 5 * time.Second
+	// WriteRecheckInterval is how often, at most, a readiness check tries a
+	// write of its own once writes have failed on storage errors (a full
+	// disk, an I/O error, a file that cannot be written): without traffic,
+	// which a load balancer withholds from a store that is not ready, only
+	// such a check sees that writes work again. The first comes this long
+	// after the failure.
+	WriteRecheckInterval = time.Second
+	// WriteRecheckTimeout bounds that write, within http.ReadinessTimeout.
+	WriteRecheckTimeout = time.Second
+)
+
+// writeHealth is what the store's writes have met, kept by Update (every
+// ledger write) and the readiness check's own as they begin and end, and
+// read by Ping. (The writes of intent.go and auth.go, which use the writer
+// directly, are not counted yet.)
+type writeHealth struct {
+	stallMax time.Duration
+	pending  atomic.Int64                 // writes begun (waiting for the writer included) and not ended
+	progress atomic.Int64                 // unix ns: the last write that ran, or the first pending one's start
+	failed   atomic.Pointer[writeFailure] // the last storage failure, until a write commits
+	checked  atomic.Int64                 // unix ns: the last recheck (WriteRecheckInterval)
+	checking sync.Mutex                   // held by the recheck running, if any
+}
+
+// writeFailure is a write's storage error and when it was met.
+type writeFailure struct {
+	at  time.Time
+	err error
+}
+
+// begin notes a write that starts waiting for the writer.
+func (h *writeHealth) begin() {
+	if h.pending.Load() == 0 {
+		// The stall clock starts with the work, not at the last write,
+		// which may be an hour old.
+		h.progress.Store(time.Now().UnixNano())
+	}
+	h.pending.Add(1)
+}
+
+// end notes how a write begun ended: ran, when it had the writer (a wait
+// that ran out of time is no progress); err, its error. A commit clears a
+// storage failure; a storage error records one; other errors (a domain
+// error, a busy lock, a deadline) leave it as it is.
+func (h *writeHealth) end(ran bool, err error) {
+	now := time.Now()
+	if ran {
+		h.progress.Store(now.UnixNano())
+	}
+	h.pending.Add(-1)
+	switch {
+	case err == nil && ran:
+		if h.failed.Load() != nil {
+			h.failed.Store(nil)
+		}
+	case storageFailure(err):
+		h.failed.Store(&writeFailure{at: now, err: err})
+	}
+}
+
+// ready returns nil when writes can be expected to succeed: the writer is
+// not stalled, and the last storage failure (if any) has been followed by
+// a commit. While one has not, it runs check (a write) at most once every
+// WriteRecheckInterval, and never two at once; a check that commits makes
+// the store ready again.
+func (h *writeHealth) ready(ctx context.Context, check func(context.Context) error) error {
+	const op = "sqlite.Ping"
+	now := time.Now()
+	if n := h.pending.Load(); n > 0 {
+		if idle := now.Sub(time.Unix(0, h.progress.Load())); idle > h.stallMax {
+			return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: fmt.Sprintf(
+				"the writer is stalled: %d writes wait and none has ended for %v", n, idle.Round(time.Millisecond))}
+		}
+	}
+	f := h.failed.Load()
+	if f == nil {
+		return nil
+	}
+	last := f.at
+	if checked := time.Unix(0, h.checked.Load()); checked.After(last) {
+		last = checked
+	}
+	if now.Sub(last) >= WriteRecheckInterval && h.checking.TryLock() {
+		h.checked.Store(now.UnixNano())
+		err := check(ctx)
+		h.checking.Unlock()
+		if err == nil {
+			return nil
+		}
+		if f = h.failed.Load(); f == nil {
+			return nil // another write committed meanwhile
+		}
+	}
+	what := "the database file cannot be written"
+	if code, _, _ := resultCode(f.err); code == codeFull {
+		what = "the disk is full"
+	}
+	return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Err: f.err, Message: fmt.Sprintf(
+		"the last write failed %v ago: %s", time.Since(f.at).Round(time.Millisecond), what)}
+}
+
+// storageFailure reports whether err is SQLite failing to store: the disk
+// is full, an I/O error, the file cannot be opened or written.
+func storageFailure(err error) bool {
+	code, _, ok := resultCode(err)
+	return ok && (code == codeFull || code == codeIOErr || code == codeCantOpen || code == codeReadonly)
+}
+
+// checkWrite is the readiness check's own write, made only while writes
+// fail (writeHealth.ready): the header's user_version set to the value it
+// has, one page committed and synced through the writer connection, so it
+// needs what every write needs, room in the WAL and an fsync that works.
+// It writes nothing that any reader sees.
+func (s *Store) checkWrite(ctx context.Context) (err error) {
+	ctx, cancel := context.WithTimeout(ctx, WriteRecheckTimeout)
+	defer cancel()
+	s.writes.begin()
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		s.writes.end(false, err)
+		return err
+	}
+	defer func() { s.writes.end(true, err) }()
+	defer tx.Rollback()
+	var version int64
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
