@@ -34,12 +34,22 @@ func notFound(noun string) error { return pw.Errorf(pw.ENOTFOUND, "%s not found"
 
 // exec runs a write and returns the rows it changed.
 func (s *Store) exec(ctx context.Context, op, q string, args ...any) (int64, error) {
-	res, err := s.write.ExecContext(ctx, q, args...)
+	var res sql.Result
+	err := s.trackWrite(func() (err error) {
+		res, err = s.write.ExecContext(ctx, q, args...)
+		return err
+	})
 	if err != nil {
 		return 0, mapError(op, err)
 	}
 	n, err := res.RowsAffected()
 	return n, mapError(op, err)
+}
+
+// writeRow is QueryRowContext(...).Scan(dest...) on the writer, for an
+// UPDATE … RETURNING, counted by readiness (trackWrite).
+func (s *Store) writeRow(ctx context.Context, q string, args []any, dest ...any) error {
+	return s.trackWrite(func() error { return s.write.QueryRowContext(ctx, q, args...).Scan(dest...) })
 }
 
 func (s *Store) CreateUser(ctx context.Context, u *auth.User) error {
@@ -106,8 +116,8 @@ func (s *Store) SetPassword(ctx context.Context, userID, hash string) error {
 
 func (s *Store) RecordLoginFailure(ctx context.Context, userID string, lockedUntil time.Time) (int, error) {
 	var n int
-	err := s.write.QueryRowContext(ctx, "UPDATE users SET failed_logins = failed_logins + 1, locked_until = max(locked_until, ?) WHERE id = ? RETURNING failed_logins",
-		microsOr0(lockedUntil), userID).Scan(&n)
+	err := s.writeRow(ctx, "UPDATE users SET failed_logins = failed_logins + 1, locked_until = max(locked_until, ?) WHERE id = ? RETURNING failed_logins",
+		[]any{microsOr0(lockedUntil), userID}, &n)
 	return n, mapError("sqlite.RecordLoginFailure", err)
 }
 
@@ -205,11 +215,14 @@ func (s *Store) ConfirmMFA(ctx context.Context, userID string, at time.Time, has
 }
 
 // tx runs fn in one write transaction.
-func (s *Store) tx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+func (s *Store) tx(ctx context.Context, op string, fn func(tx *sql.Tx) error) (err error) {
+	s.writes.begin()
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
+		s.writes.end(false, err)
 		return mapError(op, err)
 	}
+	defer func() { s.writes.end(true, err) }() // readiness (ready.go)
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
 		return mapError(op, err)
@@ -412,8 +425,8 @@ func (s *Store) CreateResetToken(ctx context.Context, hash, userID string, expir
 
 func (s *Store) UseResetToken(ctx context.Context, hash string, now time.Time) (string, error) {
 	var userID string
-	err := s.write.QueryRowContext(ctx, "UPDATE reset_tokens SET used_at = ? WHERE hash = ? AND used_at = 0 AND expires_at > ? RETURNING user_id",
-		micros(now), hash, micros(now)).Scan(&userID)
+	err := s.writeRow(ctx, "UPDATE reset_tokens SET used_at = ? WHERE hash = ? AND used_at = 0 AND expires_at > ? RETURNING user_id",
+		[]any{micros(now), hash, micros(now)}, &userID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", notFound("reset token")
 	}

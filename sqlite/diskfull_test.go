@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/auth"
 	"github.com/peakwallet/peakwallet/ledger"
 	"github.com/peakwallet/peakwallet/sqlite"
 )
@@ -183,5 +185,58 @@ func fillDisk(t *testing.T, path string) {
 			}
 			return
 		}
+	}
+}
+
+// TestReadinessSeesEveryWrite: a full disk met by a write outside the
+// ledger — the surge queue accepting a payment, a login's session — makes
+// the store unready as one met by a payment does. Until 2026-11-27 only
+// the ledger's writes were counted, and readiness stayed green while every
+// intent and every login failed on the full disk.
+func TestReadinessSeesEveryWrite(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		write func(s *sqlite.Store, i int) error
+	}{
+		{"an intent", func(s *sqlite.Store, i int) error {
+			now := time.Now().UTC()
+			_, err := s.CreateIntent(context.Background(), &pw.Intent{ID: pw.NewID(pw.PrefixIntent, now), Principal: "user:u1",
+				IdempotencyKey: fmt.Sprintf("k%d", i), Fingerprint: "f", Body: []byte(strings.Repeat("x", 4096)),
+				Status: pw.IntentPending, CreatedAt: now, UpdatedAt: now, Authorized: true})
+			return err
+		}},
+		{"a session", func(s *sqlite.Store, i int) error {
+			now := time.Now().UTC()
+			return s.CreateSession(context.Background(), &auth.Session{ID: pw.NewID(pw.PrefixSession, now), UserID: "usr_1",
+				TokenHash: fmt.Sprintf("%d-%s", i, strings.Repeat("h", 4000)), CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := MustSmallFS(t, "2m")
+			s, err := sqlite.Open(filepath.Join(dir, "full.db"), sqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			if tt.name == "a session" {
+				if err := s.CreateUser(context.Background(), &auth.User{ID: "usr_1", Handle: "ann@example.com", PasswordHash: "x", CreatedAt: time.Now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Ping(context.Background()); err != nil {
+				t.Fatalf("ready before the disk filled: %v", err)
+			}
+			fillDisk(t, filepath.Join(dir, "filler"))
+			var full error
+			for i := 0; i < 10_000 && full == nil; i++ {
+				full = tt.write(s, i)
+			}
+			if pw.ErrorCode(full) != pw.EUNAVAILABLE {
+				t.Fatalf("%s on a full disk: %v; want unavailable", tt.name, full)
+			}
+			if err := s.Ping(context.Background()); pw.ErrorCode(err) != pw.EUNAVAILABLE || !strings.Contains(err.Error(), "disk is full") {
+				t.Fatalf("readiness just after %s failed on a full disk: %v; want unavailable, the disk is full", tt.name, err)
+			}
+		})
 	}
 }

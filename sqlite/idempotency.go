@@ -113,7 +113,11 @@ func (s *Store) ReleaseIdempotency(_ context.Context, key pw.IdempotencyKey, tok
 
 // DeleteIdempotencyBefore forgets finished keys first seen before t.
 func (s *Store) DeleteIdempotencyBefore(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.write.ExecContext(uncancellable(ctx), "DELETE FROM idempotency WHERE created_at < ?", micros(t))
+	var res sql.Result
+	err := s.trackWrite(func() (err error) {
+		res, err = s.write.ExecContext(uncancellable(ctx), "DELETE FROM idempotency WHERE created_at < ?", micros(t))
+		return err
+	})
 	if err != nil {
 		return 0, mapError("sqlite.DeleteIdempotencyBefore", err)
 	}

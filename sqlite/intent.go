@@ -44,7 +44,15 @@ func (s *Store) newIntentQueue() *groupcommit.Queue[*pw.Intent, *pw.Intent] {
 // handlers, as the ledger's committer was measured to (docs/overload.md).
 // Interleaved mixed surges with respond-async took more payments with
 // these statements (docs/overload-journal.md, "Morning of 2026-11-27").
-func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]groupcommit.Result[*pw.Intent], error) {
+func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) (res []groupcommit.Result[*pw.Intent], err error) {
+	err = s.trackWrite(func() error {
+		res, err = s.writeIntentBatchTx(ctx, batch)
+		return err
+	})
+	return res, err
+}
+
+func (s *Store) writeIntentBatchTx(ctx context.Context, batch []*pw.Intent) ([]groupcommit.Result[*pw.Intent], error) {
 	const op = "sqlite.CreateIntent"
 	results := make([]groupcommit.Result[*pw.Intent], len(batch))
 	sqlTx, err := s.write.BeginTx(ctx, nil)
@@ -191,7 +199,15 @@ func (s *Store) newFinishQueue() *groupcommit.Queue[intentFinish, struct{}] {
 	return &groupcommit.Queue[intentFinish, struct{}]{Max: pw.IntentBatchWritesMax, Timeout: pw.IntentBatchTimeout, Write: s.writeFinishBatch}
 }
 
-func (s *Store) writeFinishBatch(ctx context.Context, batch []intentFinish) ([]groupcommit.Result[struct{}], error) {
+func (s *Store) writeFinishBatch(ctx context.Context, batch []intentFinish) (res []groupcommit.Result[struct{}], err error) {
+	err = s.trackWrite(func() error {
+		res, err = s.writeFinishBatchTx(ctx, batch)
+		return err
+	})
+	return res, err
+}
+
+func (s *Store) writeFinishBatchTx(ctx context.Context, batch []intentFinish) ([]groupcommit.Result[struct{}], error) {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err

@@ -38,9 +38,9 @@ const (
 )
 
 // writeHealth is what the store's writes have met, kept by Update (every
-// ledger write) and the readiness check's own as they begin and end, and
-// read by Ping. (The writes of intent.go and auth.go, which use the writer
-// directly, are not counted yet.)
+// ledger write), trackWrite (every other write: the surge queue's batches,
+// the auth store's statements, the idempotency clean-up) and the readiness
+// check's own as they begin and end, and read by Ping.
 type writeHealth struct {
 	stallMax time.Duration
 	pending  atomic.Int64                 // writes begun (waiting for the writer included) and not ended
@@ -125,6 +125,19 @@ func (h *writeHealth) ready(ctx context.Context, check func(context.Context) err
 	}
 	return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Err: f.err, Message: fmt.Sprintf(
 		"the last write failed %v ago: %s", time.Since(f.at).Round(time.Millisecond), what)}
+}
+
+// trackWrite runs write, a write of the writer connection outside Update,
+// so that readiness sees what it met. A write that failed otherwise than
+// on storage (its deadline passed while it waited for the writer) is no
+// progress. Until 2026-11-27 only the ledger's writes were counted, and a
+// full disk met by the surge queue or a login went unseen until a payment
+// met it too (TestReadinessSeesEveryWrite).
+func (s *Store) trackWrite(write func() error) error {
+	s.writes.begin()
+	err := write()
+	s.writes.end(err == nil || storageFailure(err), err)
+	return err
 }
 
 // storageFailure reports whether err is SQLite failing to store: the disk
