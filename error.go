@@ -53,6 +53,12 @@ const (
 // blindly nor reported as "nothing moved"; its idempotency key settles it.
 var ErrCommitUnknown = errors.New("the commit's outcome is unknown")
 
+// ErrWritesFailing is wrapped by a store's readiness error when the store
+// can be read but its writes fail or are stalled (a full disk, an I/O
+// error, a hung fsync): status pages still read it, and say "cannot be
+// written" rather than "cannot be reached".
+var ErrWritesFailing = errors.New("the store can be read but not written")
+
 // Error is peakwallet's one error type. Expected failures (insufficient
 // funds, an unknown account) are values with a Code; anything else is
 // wrapped as EINTERNAL at the edge and logged.

@@ -234,8 +234,9 @@ func TestReadinessSeesEveryWrite(t *testing.T) {
 			if pw.ErrorCode(full) != pw.EUNAVAILABLE {
 				t.Fatalf("%s on a full disk: %v; want unavailable", tt.name, full)
 			}
-			if err := s.Ping(context.Background()); pw.ErrorCode(err) != pw.EUNAVAILABLE || !strings.Contains(err.Error(), "disk is full") {
-				t.Fatalf("readiness just after %s failed on a full disk: %v; want unavailable, the disk is full", tt.name, err)
+			err = s.Ping(context.Background())
+			if pw.ErrorCode(err) != pw.EUNAVAILABLE || !strings.Contains(err.Error(), "disk is full") || !errors.Is(err, pw.ErrWritesFailing) {
+				t.Fatalf("readiness just after %s failed on a full disk: %v; want unavailable, the disk is full, writes failing", tt.name, err)
 			}
 		})
 	}

@@ -96,7 +96,7 @@ func (h *writeHealth) ready(ctx context.Context, check func(context.Context) err
 	now := time.Now()
 	if n := h.pending.Load(); n > 0 {
 		if idle := now.Sub(time.Unix(0, h.progress.Load())); idle > h.stallMax {
-			return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: fmt.Sprintf(
+			return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Err: pw.ErrWritesFailing, Message: fmt.Sprintf(
 				"the writer is stalled: %d writes wait and none has ended for %v", n, idle.Round(time.Millisecond))}
 		}
 	}
@@ -123,7 +123,7 @@ func (h *writeHealth) ready(ctx context.Context, check func(context.Context) err
 	if code, _, _ := resultCode(f.err); code == codeFull {
 		what = "the disk is full"
 	}
-	return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Err: f.err, Message: fmt.Sprintf(
+	return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Err: fmt.Errorf("%w: %w", pw.ErrWritesFailing, f.err), Message: fmt.Sprintf(
 		"the last write failed %v ago: %s", time.Since(f.at).Round(time.Millisecond), what)}
 }
 

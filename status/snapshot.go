@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/forecast"
 )
 
@@ -59,7 +60,8 @@ func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 	snap := &Snapshot{State: StateNormal, Incidents: []Incident{}, Maintenance: []Window{}}
 	// A store the live check could not reach is not read again: what was
 	// last read is shown at once, rather than after each read's timeout.
-	reachable := live.ReadyErr == nil
+	// A store that can be read but not written (a full disk) is read.
+	reachable := live.ReadyErr == nil || errors.Is(live.ReadyErr, pw.ErrWritesFailing)
 	incidents, stored, storeErr := s.announcements(ctx, now, reachable)
 	if storeErr != nil && ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -95,6 +97,8 @@ func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 			}
 		case ComponentLedger:
 			switch {
+			case errors.Is(live.ReadyErr, pw.ErrWritesFailing):
+				c = Component{Name: name, State: StateDegraded, Detail: "the store can be read but not written; payments are refused with busy until it can"}
 			case live.ReadyErr != nil:
 				c = Component{Name: name, State: StateDegraded, Detail: "the store cannot be reached; payments are refused with busy until it returns"}
 			case storeErr != nil:
