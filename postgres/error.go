@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -20,6 +21,7 @@ const (
 	codeSerializationFailure  = "40001"
 	codeDeadlockDetected      = "40P01"
 	codeLockNotAvailable      = "55P03" // lock_timeout ran out (migrate.go)
+	codeReadOnlyTransaction   = "25006" // a write on a standby, or with default_transaction_read_only
 	codeAdminShutdown         = "57P01"
 	codeCrashShutdown         = "57P02"
 	codeCannotConnectNow      = "57P03"
@@ -84,6 +86,14 @@ func mapServerError(op string, pgErr *pgconn.PgError, err error) error {
 	case pgErr.Code == codeSerializationFailure || pgErr.Code == codeDeadlockDetected:
 		// Update retried already: contention this high is overload.
 		return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the database is too contended", Err: err}
+	case pgErr.Code == codeReadOnlyTransaction:
+		// The server takes no writes: a standby (a failover pointed us at
+		// it, or is under way), or one set read-only. Not a bug of ours:
+		// busy, like any outage, until it takes writes again. Until
+		// 2026-11-27 this was a 500 internal
+		// (TestAReadOnlyDatabaseIsUnavailableNotInternal).
+		return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the database accepts no writes (a standby, or set read-only)",
+			Err: fmt.Errorf("%w: %w", pw.ErrWritesFailing, err)}
 	case pgErr.Code == codeLockNotAvailable:
 		return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "a lock was not granted within lock_timeout", Err: err}
 	case pgErr.Code == codeAdminShutdown || pgErr.Code == codeCrashShutdown ||

@@ -27,3 +27,7 @@ func (s *Store) MigrateWith(ctx context.Context, version int64, name, sql string
 	}
 	return s.migrate(ctx, append(ms, migration{version: version, name: name, sql: sql}))
 }
+
+// ResetPool closes every pooled connection, so that the next ones pick up
+// the database's settings anew.
+func (s *Store) ResetPool() { s.pool.Reset() }

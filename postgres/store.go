@@ -131,9 +131,27 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Ping checks that the database answers.
+// Ping is the readiness check: nil when the database answers and takes
+// writes. A standby (in recovery) or a server set read-only answers reads
+// and refuses every write, so it is not ready: its error wraps
+// peakwallet.ErrWritesFailing (the status page still reads it). Until
+// 2026-11-27 Ping only pinged, and /readyz stayed green on a standby.
 func (s *Store) Ping(ctx context.Context) error {
-	return mapError(ctx, "postgres.Ping", s.pool.Ping(ctx))
+	const op = "postgres.Ping"
+	var recovery bool
+	var readOnly string
+	if err := s.pool.QueryRow(ctx, "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')").Scan(&recovery, &readOnly); err != nil {
+		return mapError(ctx, op, err)
+	}
+	if recovery || readOnly == "on" {
+		why := "it is set read-only"
+		if recovery {
+			why = "it is a standby, in recovery"
+		}
+		return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Err: pw.ErrWritesFailing,
+			Message: "the database answers but accepts no writes: " + why}
+	}
+	return nil
 }
 
 // Update runs fn in one READ COMMITTED transaction and commits it. With
