@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/internal/groupcommit"
@@ -24,3 +25,7 @@ var (
 	OpenLedger = openLedger
 	WaitAlone  = waitAlone
 )
+
+// OpenReader opens the file as the store's read pool does (another
+// process's reader, for the handover tests).
+func OpenReader(path string) (*sql.DB, error) { return openDB(path, roleReader) }

@@ -173,11 +173,17 @@ func (s *Store) checkCache() error {
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the database after folding the WAL into it. Closing again
+// Close closes the database after folding the WAL into it, unless
+// another process has the file open (checkpointer.close). Closing again
 // does nothing and returns the first Close's error.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		err := s.ckpt.close()
+		shared := true // when it cannot tell, it assumes company, as share.go does
+		if s.share != nil && s.share.lock != nil {
+			other, err := lockedByOther(s.share.lock)
+			shared = err != nil || other
+		}
+		err := s.ckpt.close(shared)
 		if s.doneStmt != nil {
 			err = errors.Join(err, s.doneStmt.Close())
 		}
