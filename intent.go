@@ -36,7 +36,10 @@ const (
 // query each and inserts in one statement:
 //   - an intent whose key its principal has used for an intent already
 //     gets that intent (found; a key sent twice in the batch gets the
-//     intent of its first);
+//     intent of its first), unless that intent failed and the key has a
+//     finished request: that request's answer is the key's then (a failed
+//     intent may have released its key, which its owner then paid), as
+//     below;
 //   - one whose key a finished request has used is answered as a request
 //     with that key is (refused): with that request's answer (*Replayed)
 //     when the content is the same, idempotency_key_reused when not;
@@ -58,7 +61,7 @@ func PlanIntents(batch []*Intent, pending int, stored []*Intent, recorded []*Ide
 	var fresh []*Intent
 	for i, in := range batch {
 		k := principalKey{in.Principal, in.IdempotencyKey}
-		if ex := known[k]; ex != nil {
+		if ex := known[k]; ex != nil && (ex.Status != IntentFailed || done[k] == nil) {
 			found(i, ex)
 			continue
 		}
@@ -119,7 +122,9 @@ type IntentError struct {
 type IntentStore interface {
 	// CreateIntent stores in (pending) unless in.Principal already has an
 	// intent with in.IdempotencyKey: then it stores nothing and returns
-	// that one. A key a finished request has used stores nothing either:
+	// that one (unless that one failed and the key has a finished request,
+	// which answers as below). A key a finished request has used stores
+	// nothing either:
 	// the error is *Replayed with that request's record when the content
 	// (fingerprint) is the same, idempotency_key_reused when not. It never
 	// holds more than IntentsPendingMax pending: past that it returns busy.

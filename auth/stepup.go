@@ -37,6 +37,11 @@ func (s *Service) requireStepUp(ctx context.Context, p pw.Principal, amount int6
 	if amount <= u.StepUpThreshold {
 		return nil
 	}
+	if f, _ := ctx.Value(beforeStepUpKey{}).(func(context.Context) error); f != nil {
+		if err := f(ctx); err != nil {
+			return err
+		}
+	}
 	m, err := s.mfaOf(ctx, u.ID)
 	if err != nil {
 		return err
@@ -70,4 +75,17 @@ func (s *Service) challenge(ctx context.Context, u *User, m *MFA, msg string, se
 		return err
 	}
 	return &pw.Error{Code: pw.EMFAREQUIRED, Message: msg, Err: c}
+}
+
+type beforeStepUpKey struct{}
+
+// NewContextBeforeStepUp returns ctx carrying f, which a payment that
+// needs a step-up runs before its MFA code is checked or a challenge is
+// made: an error from f is the check's answer, and nothing else is done
+// (no code is spent, no back-off fed, no message sent). The surge queue
+// checks a payment before it looks at the payment's key, and uses f to
+// answer a retry of a step-up payment already made with its replay, as the
+// synchronous path does by claiming the key before the Guard runs.
+func NewContextBeforeStepUp(ctx context.Context, f func(context.Context) error) context.Context {
+	return context.WithValue(ctx, beforeStepUpKey{}, f)
 }

@@ -143,8 +143,24 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 	if code := r.Header.Get(HeaderMFACode); code != "" {
 		r = r.WithContext(auth.NewContextWithMFACode(r.Context(), code))
 	}
+	// A payment that needs a step-up looks at its key's history first, as
+	// the synchronous path does (it claims the key before the Guard runs):
+	// a retry of a step-up payment already made is its replay, not a new
+	// challenge. Until 2026-11-28 it was refused mfa_required (its code,
+	// single-use, was spent), fed the user's MFA back-off and sent a new
+	// one-time code (TestASurgeRetryOfAPaidStepUpPaymentIsReplayed). The
+	// look costs a claim and its release, for step-up payments alone.
+	ikey := pw.IdempotencyKey{Principal: p.String(), Key: key}
+	r = r.WithContext(auth.NewContextBeforeStepUp(r.Context(), func(ctx context.Context) error {
+		return s.keyAnswered(ctx, ikey, fingerprint)
+	}))
 	if a, ok := s.ledger.(paymentAuthorizer); ok {
 		if err := a.AuthorizePayment(r.Context(), req); err != nil {
+			if replayed := (*pw.Replayed)(nil); errors.As(err, &replayed) {
+				result = SurgeReplayed
+				s.writeReplay(w, r, rt, replayed.Record)
+				return
+			}
 			if StatusCode(pw.ErrorCode(err)) >= 500 {
 				result = SurgeCheckFailed // the store did not answer the checks: not the client's doing
 			}
@@ -215,6 +231,25 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 	w.Header().Set("Location", "/v1/intents/"+in.ID)
 	w.Header().Set("Preference-Applied", "respond-async")
 	writeJSON(w, http.StatusAccepted, in)
+}
+
+// keyAnswered says whether key already has an answer for a payment
+// offered at a surge: *pw.Replayed with the finished request's record,
+// idempotency_key_reused when that request had other content, nil when
+// the key is free or its request is still in flight (the intent is then
+// queued, and settles as that request's answer), or the store's error.
+func (s *Server) keyAnswered(ctx context.Context, key pw.IdempotencyKey, fingerprint string) error {
+	claim, replay, err := s.ledger.BeginIdempotent(ctx, key, fingerprint)
+	switch {
+	case pw.ErrorCode(err) == pw.EIDEMINUSE:
+		return nil
+	case err != nil:
+		return err
+	case replay != nil:
+		return &pw.Replayed{Record: replay}
+	}
+	s.release(ctx, claim)
+	return nil
 }
 
 // RunIntents settles pending intents until ctx ends: a bounded loop that

@@ -92,6 +92,30 @@ func testIntentsOfFinishedKeys(t *testing.T, open Opener) {
 	if _, err := is.CreateIntent(e.ctx, other); pw.ErrorCode(err) != pw.EIDEMREUSED {
 		t.Errorf("CreateIntent of the paid key with other content: %v", err)
 	}
+	// A failed intent yields to a finished request of its key: its failure
+	// released the key (its credential was ended), and its owner paid it
+	// since. The key's answer is that payment, not the failed intent.
+	gone := newIntent("user:u1", "gone", now)
+	if _, err := is.CreateIntent(e.ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := is.FinishIntent(e.ctx, gone.ID, pw.IntentFailed, "", &pw.IntentError{Code: pw.EUNAUTHORIZED, Message: "ended"}, now); err != nil {
+		t.Fatal(err)
+	}
+	if ex, err := is.CreateIntent(e.ctx, newIntent("user:u1", "gone", now)); err != nil || ex == nil || ex.ID != gone.ID {
+		t.Errorf("CreateIntent of a failed intent's free key: %+v, %v; want the failed intent", ex, err)
+	}
+	ctx, _, _, err = e.claimCtx("user:u1", "gone", "fp-gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.l.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 300, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex, err := is.CreateIntent(e.ctx, newIntent("user:u1", "gone", now)); !errors.As(err, &replayed) || !strings.Contains(string(replayed.Record.Body), again.ID) {
+		t.Errorf("CreateIntent of a failed intent's key paid since: %+v, %v; want that payment replayed", ex, err)
+	}
 }
 
 // intentBatchWriter is a store's test hook (its export_test.go) that

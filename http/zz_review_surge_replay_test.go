@@ -1,0 +1,69 @@
+package http_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	pw "github.com/peakwallet/peakwallet"
+	pwhttp "github.com/peakwallet/peakwallet/http"
+)
+
+// messagesTo counts the messages the outbox holds for handle.
+func (o *Outbox) messagesTo(handle string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, m := range o.msgs {
+		if m.To == handle {
+			n++
+		}
+	}
+	return n
+}
+
+// TestASurgeRetryOfAPaidStepUpPaymentIsReplayed: a payment above the
+// step-up threshold, paid with its MFA code, and retried at a surge with
+// its key (with the code it was paid with, or without one) is answered
+// with its replay, as the synchronous retry is — not with a new step-up
+// challenge. Found in review (2026-11-28): the surge queue checked the
+// payment (AuthorizePayment) before the key's history, so the retry was
+// refused 403 mfa_required (the code, single-use, was spent), fed the
+// user's MFA back-off, and sent a new one-time code for a payment already
+// made; the synchronous path claims the key first and replays.
+func TestASurgeRetryOfAPaidStepUpPaymentIsReplayed(t *testing.T) {
+	e, ctrl := secSurgeEnv(t)
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	bob := e.MustPerson(t, "bob@example.com", 0)
+	body := paymentBody(ann.Wallet.ID, bob.Wallet.ID, 60_00)
+	h := []string{"Idempotency-Key", "big", "Prefer", "respond-async, wait=0.5"}
+	e.Do(t, "POST", "/v1/transfers", ann.Token, body, h...).Want(t, 403, pw.EMFAREQUIRED)
+	code := e.Outbox.LastCode(t, ann.Handle)
+	first := e.Do(t, "POST", "/v1/transfers", ann.Token, body, append(h, "MFA-Code", code)...).Want(t, 201, "")
+	sent := e.Outbox.messagesTo(ann.Handle)
+
+	release := holdPaymentSlot(t, ctrl)
+	for _, hh := range [][]string{append(h, "MFA-Code", code), h} {
+		r := e.Do(t, "POST", "/v1/transfers", ann.Token, body, hh...)
+		if r.Status != 201 || r.Header.Get(pwhttp.HeaderIdempotencyReplayed) != "true" || !bytes.Equal(r.Body, first.Body) {
+			t.Errorf("a surge retry %v of the paid payment: %d (replayed %q) %s; want its 201 replayed",
+				hh[4:], r.Status, r.Header.Get(pwhttp.HeaderIdempotencyReplayed), r.Body)
+		}
+	}
+	// Another body under the paid key is refused as reused, before any
+	// step-up either.
+	e.Do(t, "POST", "/v1/transfers", ann.Token, paymentBody(ann.Wallet.ID, bob.Wallet.ID, 70_00), h...).Want(t, 422, pw.EIDEMREUSED)
+	if n := e.Outbox.messagesTo(ann.Handle); n != sent {
+		t.Errorf("%d messages sent to ann for retries of a payment already made", n-sent)
+	}
+	if pending, err := e.Store.PendingIntents(context.Background(), "", 10); err != nil || len(pending) != 0 {
+		t.Fatalf("pending intents %v, %v; want none", pending, err)
+	}
+	// A new step-up payment at the surge still meets its challenge.
+	e.Do(t, "POST", "/v1/transfers", ann.Token, paymentBody(ann.Wallet.ID, bob.Wallet.ID, 55_00), "Idempotency-Key", "big-2", "Prefer", "respond-async, wait=0.5").
+		Want(t, 403, pw.EMFAREQUIRED)
+	release()
+	if b := e.Balance(t, bob.Wallet.ID); b.Posted != 60_00 {
+		t.Fatalf("bob has %d, want 6000: paid once", b.Posted)
+	}
+}
