@@ -263,46 +263,62 @@ func (s *Service) CredentialLive(ctx context.Context, p pw.Principal) error {
 	if p.Session == "" {
 		return nil
 	}
-	ended := func(what, why string) error {
-		return pw.Errorf(pw.EUNAUTHORIZED, "the %s that made this payment was ended (%s) before it was paid; sign in and send it again", what, why)
+	// The message names what ended and why, in words and as the reason's
+	// code, and what to do: a user signs in again, a merchant or an
+	// operator uses a live key.
+	ended := func(what, why, code string) error {
+		again := "sign in and send it again"
+		if p.Kind != pw.PrincipalUser {
+			again = "send it again with a live key"
+		}
+		return pw.Errorf(pw.EUNAUTHORIZED, "the %s that made this payment %s (%s) before it was paid; %s", what, why, code, again)
+	}
+	sessionEnded := map[string]string{
+		EndedByUser:           "was ended from another of your sessions",
+		EndedByPasswordChange: "was ended by a password change",
+		EndedByPasswordReset:  "was ended by a password reset",
 	}
 	switch p.Kind {
 	case pw.PrincipalUser:
 		ses, err := s.store.SessionByID(ctx, p.Session)
 		switch {
 		case pw.ErrorCode(err) == pw.ENOTFOUND || (err == nil && ses.UserID != p.ID):
-			return ended("session", "not found")
+			return ended("session", "no longer exists", "not_found")
 		case err != nil:
 			return err
 		case !ses.RevokedAt.IsZero() && ses.EndedBy != EndedByLogout:
-			why := ses.EndedBy
-			if why == "" {
-				why = EndedByUser
+			code := ses.EndedBy
+			if code == "" { // ended before reasons were recorded
+				code = EndedByUser
 			}
-			return ended("session", why)
+			why, ok := sessionEnded[code]
+			if !ok {
+				why = "was ended"
+			}
+			return ended("session", why, code)
 		}
 	case pw.PrincipalMerchant:
 		k, err := s.store.APIKeyByID(ctx, p.Session)
 		switch {
 		case pw.ErrorCode(err) == pw.ENOTFOUND || (err == nil && k.MerchantID != p.ID):
-			return ended("API key", "not found")
+			return ended("API key", "no longer exists", "not_found")
 		case err != nil:
 			return err
 		case !k.RevokedAt.IsZero():
-			return ended("API key", "revoked")
+			return ended("API key", "was revoked", "revoked")
 		}
 	case pw.PrincipalOperator:
 		o, err := s.store.OperatorByID(ctx, p.Session)
 		switch {
 		case pw.ErrorCode(err) == pw.ENOTFOUND || (err == nil && o.ID != p.ID):
-			return ended("operator key", "not found")
+			return ended("operator key", "no longer exists", "not_found")
 		case err != nil:
 			return err
 		case !o.RevokedAt.IsZero():
-			return ended("operator key", "revoked")
+			return ended("operator key", "was revoked", "revoked")
 		}
 	default:
-		return ended("credential", "unknown kind")
+		return ended("credential", "is of no known kind", "unknown")
 	}
 	return nil
 }

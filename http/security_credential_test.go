@@ -92,8 +92,8 @@ func TestAnIntentIsNotPaidOnceItsCredentialIsEnded(t *testing.T) {
 			t.Fatalf("balances %d and %d, want 9000 and 1000: only ann's own payment moved", a.Posted, b.Posted)
 		}
 		in, _ := e.Store.Intent(context.Background(), ids[0])
-		if !strings.Contains(in.Error.Message, auth.EndedByPasswordChange) {
-			t.Errorf("the failure does not say why: %q", in.Error.Message)
+		if msg := in.Error.Message; !strings.Contains(msg, "ended by a password change ("+auth.EndedByPasswordChange+")") || !strings.Contains(msg, "sign in") {
+			t.Errorf("the failure does not say why, or what to do: %q", msg)
 		}
 		// The owner sees why on the intent, with the session that is left.
 		var got pw.Intent
@@ -193,6 +193,10 @@ func TestAnIntentIsNotPaidOnceItsCredentialIsEnded(t *testing.T) {
 		})
 		e.Do(t, "DELETE", "/v1/merchants/"+m.ID+"/keys/"+leaked.ID, operatorKey, "").Want(t, 204, "")
 		settledAs(t, e, ids, pw.EUNAUTHORIZED, pw.IntentPosted)
+		if in, _ := e.Store.Intent(context.Background(), ids[0]); !strings.Contains(in.Error.Message, "API key that made this payment was revoked") ||
+			!strings.Contains(in.Error.Message, "with a live key") {
+			t.Errorf("the merchant's failure reads %q", in.Error.Message)
+		}
 		if a := e.Balance(t, ann.Wallet.ID); a.Posted != 5_00 {
 			t.Fatalf("ann has %d, want 500: only the live key's payment", a.Posted)
 		}
