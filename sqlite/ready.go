@@ -45,7 +45,7 @@ type writeHealth struct {
 	stallMax time.Duration
 	pending  atomic.Int64                 // writes begun (waiting for the writer included) and not ended
 	progress atomic.Int64                 // unix ns: the last write that ran, or the first pending one's start
-	failed   atomic.Pointer[writeFailure] // the last storage failure, until a write commits
+	failed   atomic.Pointer[writeFailure] // the last storage failure, until a write begun after it commits (cleared)
 	checked  atomic.Int64                 // unix ns: the last recheck (WriteRecheckInterval)
 	checking sync.Mutex                   // held by the recheck running, if any
 }
@@ -56,41 +56,55 @@ type writeFailure struct {
 	err error
 }
 
-// begin notes a write that starts waiting for the writer.
-func (h *writeHealth) begin() {
+// begin notes a write that starts waiting for the writer, and returns
+// the storage failure standing then (nil if none): only a write begun
+// after a failure was noted can show that writes work again (cleared).
+func (h *writeHealth) begin() *writeFailure {
 	if h.pending.Load() == 0 {
 		// The stall clock starts with the work, not at the last write,
 		// which may be an hour old.
 		h.progress.Store(time.Now().UnixNano())
 	}
 	h.pending.Add(1)
+	return h.failed.Load()
 }
 
 // end notes how a write begun ended: ran, when it had the writer (a wait
-// that ran out of time is no progress); err, its error. A commit clears a
-// storage failure; a storage error records one; other errors (a domain
-// error, a busy lock, a deadline) leave it as it is.
+// that ran out of time is no progress); err, its error. A storage error
+// records a failure; nothing else changes it: a write that succeeded
+// clears one only through cleared, which knows what it wrote and when it
+// began.
 func (h *writeHealth) end(ran bool, err error) {
 	now := time.Now()
 	if ran {
 		h.progress.Store(now.UnixNano())
 	}
 	h.pending.Add(-1)
-	switch {
-	case err == nil && ran:
-		if h.failed.Load() != nil {
-			h.failed.Store(nil)
-		}
-	case storageFailure(err):
+	if storageFailure(err) {
 		h.failed.Store(&writeFailure{at: now, err: err})
 	}
 }
 
+// cleared notes that a write begun while since stood (begin's answer) has
+// committed pages to the file: the disk takes writes again, and since is
+// forgotten, unless another failure has been noted meanwhile. Two kinds of
+// success prove nothing, and until the review of 2026-11-28 both cleared
+// the failure: a commit that wrote no page (an empty transaction, a clean-up
+// with nothing to delete: TestAWriteThatChangesNothingDoesNotMakeAFullDiskReady),
+// and one made before the failure but noted after it (a write notes its end
+// once it has let go of the writer, and another may have failed on the
+// writer in between: TestACommitMadeBeforeAFailureDoesNotClearIt).
+func (h *writeHealth) cleared(since *writeFailure) {
+	if since != nil {
+		h.failed.CompareAndSwap(since, nil)
+	}
+}
+
 // ready returns nil when writes can be expected to succeed: the writer is
-// not stalled, and the last storage failure (if any) has been followed by
-// a commit. While one has not, it runs check (a write) at most once every
-// WriteRecheckInterval, and never two at once; a check that commits makes
-// the store ready again.
+// not stalled, and the last storage failure (if any) has been cleared by a
+// write begun after it. While it has not, it runs check (a write, which
+// clears the failure if it commits) at most once every
+// WriteRecheckInterval, and never two at once.
 func (h *writeHealth) ready(ctx context.Context, check func(context.Context) error) error {
 	const op = "sqlite.Ping"
 	now := time.Now()
@@ -110,13 +124,10 @@ func (h *writeHealth) ready(ctx context.Context, check func(context.Context) err
 	}
 	if now.Sub(last) >= WriteRecheckInterval && h.checking.TryLock() {
 		h.checked.Store(now.UnixNano())
-		err := check(ctx)
+		_ = check(ctx) // its failure, if any, is noted as every write's is
 		h.checking.Unlock()
-		if err == nil {
-			return nil
-		}
 		if f = h.failed.Load(); f == nil {
-			return nil // another write committed meanwhile
+			return nil // the check, or another write, cleared it
 		}
 	}
 	what := "the database file cannot be written"
@@ -132,7 +143,8 @@ func (h *writeHealth) ready(ctx context.Context, check func(context.Context) err
 // on storage (its deadline passed while it waited for the writer) is no
 // progress. Until 2026-11-27 only the ledger's writes were counted, and a
 // full disk met by the surge queue or a login went unseen until a payment
-// met it too (TestReadinessSeesEveryWrite).
+// met it too (TestReadinessSeesEveryWrite). Such a write's success clears
+// no storage failure: whether it wrote anything is not known here.
 func (s *Store) trackWrite(write func() error) error {
 	s.writes.begin()
 	err := write()
@@ -155,7 +167,7 @@ func storageFailure(err error) bool {
 func (s *Store) checkWrite(ctx context.Context) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, WriteRecheckTimeout)
 	defer cancel()
-	s.writes.begin()
+	since := s.writes.begin()
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		s.writes.end(false, err)
@@ -170,5 +182,9 @@ func (s *Store) checkWrite(ctx context.Context) (err error) {
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version)); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.writes.cleared(since) // a page was committed and synced
+	return nil
 }
