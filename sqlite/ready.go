@@ -139,17 +139,32 @@ func (h *writeHealth) ready(ctx context.Context, check func(context.Context) err
 }
 
 // trackWrite runs write, a write of the writer connection outside Update,
-// so that readiness sees what it met. A write that failed otherwise than
-// on storage (its deadline passed while it waited for the writer) is no
-// progress. Until 2026-11-27 only the ledger's writes were counted, and a
+// so that readiness sees what it met. A write that SQLite answered ran,
+// refused or not (a unique constraint, a full disk): the writer moved. One
+// that never had the writer did not: its deadline passed while it waited
+// for the connection, or another process held the database's write lock
+// (busy). Until 2026-11-27 only the ledger's writes were counted, and a
 // full disk met by the surge queue or a login went unseen until a payment
-// met it too (TestReadinessSeesEveryWrite). Such a write's success clears
-// no storage failure: whether it wrote anything is not known here.
+// met it too (TestReadinessSeesEveryWrite); until the review of 2026-11-28
+// a refused write counted as no progress, and a flood of sign-ups for a
+// taken handle, each refused in microseconds, made readiness fail "the
+// writer is stalled" (TestWritesRefusedByTheDatabaseAreNotAStall). Such a
+// write's success clears no storage failure: whether it wrote anything is
+// not known here.
 func (s *Store) trackWrite(write func() error) error {
 	s.writes.begin()
 	err := write()
-	s.writes.end(err == nil || storageFailure(err), err)
+	s.writes.end(err == nil || answered(err), err)
 	return err
+}
+
+// answered reports whether err is SQLite's answer to a statement that ran
+// on the writer, as opposed to a wait for it that gave up: a context that
+// ended (waiting for the connection, or interrupting the statement), or
+// another connection's lock (busy, locked).
+func answered(err error) bool {
+	code, _, ok := resultCode(err)
+	return ok && code != codeBusy && code != codeLocked && code != codeInterrupt
 }
 
 // storageFailure reports whether err is SQLite failing to store: the disk

@@ -395,6 +395,7 @@ const (
 	codeReadonly             = 8
 	codeBusy                 = 5
 	codeLocked               = 6
+	codeInterrupt            = 9
 	codeIOErr                = 10
 	codeFull                 = 13
 	codeCantOpen             = 14
