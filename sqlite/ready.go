@@ -151,11 +151,14 @@ func (h *writeHealth) ready(ctx context.Context, check func(context.Context) err
 // writer is stalled" (TestWritesRefusedByTheDatabaseAreNotAStall). Such a
 // write's success clears no storage failure: whether it wrote anything is
 // not known here.
-func (s *Store) trackWrite(write func() error) error {
+func (s *Store) trackWrite(write func() error) (err error) {
 	s.writes.begin()
-	err := write()
-	s.writes.end(err == nil || answered(err), err)
-	return err
+	// Deferred, so that a write that panics (a bug, which the HTTP server
+	// recovers from) is not pending for the rest of the process's life:
+	// readiness would fail "the writer is stalled" at the first quiet
+	// moment (TestAWriteThatPanicsIsNotPendingForever).
+	defer func() { s.writes.end(err == nil || answered(err), err) }()
+	return write()
 }
 
 // answered reports whether err is SQLite's answer to a statement that ran
