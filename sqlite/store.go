@@ -381,7 +381,10 @@ func mapError(op string, err error) error {
 		case codeBusy, codeLocked:
 			return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the database is locked by another writer", Err: err}
 		case codeFull:
-			return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the disk is full; nothing was written", Err: err}
+			// The store still answers reads: ErrWritesFailing says so, as a
+			// read-only PostgreSQL's refusal does, and admission's breaker
+			// does not turn the reads away (admission.storeFailed).
+			return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the disk is full; nothing was written", Err: fmt.Errorf("%w: %w", pw.ErrWritesFailing, err)}
 		case codeIOErr, codeCantOpen, codeReadonly:
 			return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the database file cannot be written; nothing was written", Err: err}
 		}

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -143,5 +144,18 @@ func TestACommitMadeBeforeAFailureDoesNotClearIt(t *testing.T) {
 	err = s.Ping(ctx)
 	if pw.ErrorCode(err) != pw.EUNAVAILABLE || !strings.Contains(err.Error(), "disk is full") {
 		t.Errorf("readiness after W2 failed on a full disk: %v; want unavailable, the disk is full", err)
+	}
+}
+
+// TestAWriteOnAFullDiskSaysTheStoreCanBeReadButNotWritten: the error of a
+// write that met a full disk wraps peakwallet.ErrWritesFailing, as a
+// read-only PostgreSQL's does, so that admission's breaker does not take a
+// store that answers every read for one that is down
+// (http TestAReadOnlyDatabaseDoesNotOpenTheBreakerOnReads). Until the
+// review of 2026-11-28 only the readiness error wrapped it.
+func TestAWriteOnAFullDiskSaysTheStoreCanBeReadButNotWritten(t *testing.T) {
+	_, pay := fullStore(t)
+	if err := pay(); !errors.Is(err, pw.ErrWritesFailing) {
+		t.Fatalf("a payment on a full disk: %v; want it to wrap ErrWritesFailing", err)
 	}
 }
