@@ -33,7 +33,10 @@ const (
 	// such a check sees that writes work again. The first comes this long
 	// after the failure.
 	WriteRecheckInterval = time.Second
-	// WriteRecheckTimeout bounds that write, within http.ReadinessTimeout.
+	// WriteRecheckTimeout bounds the check's wait for that write, within
+	// http.ReadinessTimeout, and the parts of the write a context can cut
+	// short; a write still waiting for another process's lock or for its
+	// fsync then goes on alone, and what it meets counts for the next check.
 	WriteRecheckTimeout = time.Second
 )
 
@@ -124,8 +127,30 @@ func (h *writeHealth) ready(ctx context.Context, check func(context.Context) err
 	}
 	if now.Sub(last) >= WriteRecheckInterval && h.checking.TryLock() {
 		h.checked.Store(now.UnixNano())
-		_ = check(ctx) // its failure, if any, is noted as every write's is
-		h.checking.Unlock()
+		// The check's write runs on its own, and ready waits for it at
+		// most WriteRecheckTimeout (and ctx): BEGIN IMMEDIATE waits for
+		// another process's write lock in SQLite's busy handler, which no
+		// context interrupts, and a commit waits for its fsync. Until the
+		// review of 2026-11-28 ready waited for the write, and behind a
+		// handover's other process a check took as long as its
+		// transaction, up to the busy timeout (10 s), beyond /readyz's and
+		// /v1/status's bounds
+		// (TestAReadinessCheckIsBoundedBehindAnotherProcesssWriteLock). A
+		// write that ends later is noted as every write is, for the next
+		// check; none starts while it runs (checking).
+		done := make(chan struct{})
+		go func() {
+			defer h.checking.Unlock()
+			defer close(done)
+			_ = check(context.WithoutCancel(ctx)) // its failure, if any, is noted as every write's is
+		}()
+		t := time.NewTimer(WriteRecheckTimeout)
+		select {
+		case <-done:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
 		if f = h.failed.Load(); f == nil {
 			return nil // the check, or another write, cleared it
 		}

@@ -159,3 +159,47 @@ func TestAWriteOnAFullDiskSaysTheStoreCanBeReadButNotWritten(t *testing.T) {
 		t.Fatalf("a payment on a full disk: %v; want it to wrap ErrWritesFailing", err)
 	}
 }
+
+// TestAReadinessCheckIsBoundedBehindAnotherProcesssWriteLock: while a
+// storage failure stands, the check tries a write of its own, and BEGIN
+// IMMEDIATE waits for the database's write lock in SQLite's busy handler,
+// which a context does not interrupt. Behind another process's write
+// transaction (a handover) the check so took as long as that transaction,
+// up to the busy timeout (10 s), although WriteRecheckTimeout is 1 s: until
+// the review of 2026-11-28 /readyz, whose check is bounded at 2 s
+// (http.ReadinessTimeout), and /v1/status, whose live look is bounded at
+// 1 s, hung for as long. The check now answers within
+// WriteRecheckTimeout, and its write goes on without it.
+func TestAReadinessCheckIsBoundedBehindAnotherProcesssWriteLock(t *testing.T) {
+	s, _ := fullStore(t)
+	ctx := context.Background()
+	other, err := sqlite.Open(s.Path(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	const holdFor = 8 * time.Second
+	locked := make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- other.Update(ctx, func(context.Context, pw.Tx) error { close(locked); time.Sleep(holdFor); return nil })
+	}()
+	<-locked
+	time.Sleep(sqlite.WriteRecheckInterval + 100*time.Millisecond) // the next check writes
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = s.Ping(pctx)
+	took := time.Since(start)
+	t.Logf("the check took %v: %v", took.Round(time.Millisecond), err)
+	if err == nil {
+		t.Error("ready on a full disk")
+	}
+	if took > 4*time.Second {
+		t.Errorf("the check took %v behind another process's write lock; want it within WriteRecheckTimeout (%v), well under %v",
+			took.Round(time.Millisecond), sqlite.WriteRecheckTimeout, holdFor)
+	}
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+}
