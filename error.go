@@ -55,8 +55,10 @@ var ErrCommitUnknown = errors.New("the commit's outcome is unknown")
 
 // ErrWritesFailing is wrapped by a store's readiness error when the store
 // can be read but its writes fail or are stalled (a full disk, an I/O
-// error, a hung fsync): status pages still read it, and say "cannot be
-// written" rather than "cannot be reached".
+// error, a hung fsync, a read-only PostgreSQL): status pages still read it,
+// and say "cannot be written" rather than "cannot be reached". A write
+// refused for the same reason (a full disk, a read-only server) wraps it
+// too, and admission's breaker does not count it as the store being down.
 var ErrWritesFailing = errors.New("the store can be read but not written")
 
 // Error is peakwallet's one error type. Expected failures (insufficient

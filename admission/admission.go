@@ -170,10 +170,16 @@ func New(cfg Config) *Controller {
 
 // storeFailed is the default breaker signal: the store could not be
 // reached. A request that merely ran out of its own time is overload, not
-// an outage: it shrinks the limit instead.
+// an outage: it shrinks the limit instead. Nor is a write refused by a
+// store that answers but takes no writes (peakwallet.ErrWritesFailing: a
+// read-only PostgreSQL, SQLite on a full disk): it answered at once, and
+// every read it would serve. Until the review of 2026-11-28 such refusals
+// opened the breaker, and reads were turned away with the payments
+// (TestAReadOnlyDatabaseDoesNotOpenTheBreakerOnReads).
 func storeFailed(err error) bool {
 	return pw.ErrorCode(err) == pw.EUNAVAILABLE &&
-		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
+		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) &&
+		!errors.Is(err, pw.ErrWritesFailing)
 }
 
 func orInt(v, def int) int {

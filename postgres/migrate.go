@@ -87,7 +87,8 @@ func loadMigrations() ([]migration, error) {
 }
 
 // Migrate creates the schema (when Options.Schema is set) and applies the
-// migrations not yet recorded in schema_migrations, all in one transaction.
+// migrations not yet recorded in schema_migrations, all in one transaction;
+// when every one is recorded already it writes nothing (migrated).
 // Several processes may start at once on one database: a transaction-level
 // advisory lock, keyed by the schema, makes them take turns, and each
 // re-reads what the previous one applied. A migration that cannot lock a
@@ -105,6 +106,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 // statement ran out of lock_timeout.
 func (s *Store) migrate(ctx context.Context, ms []migration) error {
 	const op = "postgres.Migrate"
+	if done, err := s.migrated(ctx, ms); err == nil && done {
+		return nil
+	}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		err := s.migrateOnce(ctx, ms)
@@ -126,6 +130,41 @@ func (s *Store) migrate(ctx context.Context, ms []migration) error {
 		case <-t.C:
 		}
 	}
+}
+
+// migrated reports whether every migration of ms is recorded already,
+// asking without writing or locking anything, so that a process starting
+// while the database takes no writes (a standby during a failover, a
+// database set read-only for maintenance) opens, unready, when there is
+// nothing to migrate. Until the review of 2026-11-28 every Open ran the
+// migration's transaction, whose CREATE SCHEMA and CREATE TABLE IF NOT
+// EXISTS a read-only server refuses, and serve exited
+// (TestAStoreOpensOnAReadOnlyDatabaseWithNothingToMigrate). An error here
+// says nothing: the migration's transaction runs, and reports its own.
+func (s *Store) migrated(ctx context.Context, ms []migration) (bool, error) {
+	var exists bool
+	// Resolved through the search_path, as the migration's CREATE TABLE is.
+	if err := s.pool.QueryRow(ctx, "SELECT to_regclass('schema_migrations') IS NOT NULL").Scan(&exists); err != nil || !exists {
+		return false, err
+	}
+	rows, err := s.pool.Query(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return false, err
+	}
+	applied, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return false, err
+	}
+	done := make(map[int64]bool, len(applied))
+	for _, v := range applied {
+		done[v] = true
+	}
+	for _, m := range ms {
+		if !done[m.version] {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // migrateOnce is one attempt of migrate, in one transaction.

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,6 +62,9 @@ type Store struct {
 	intentQ *groupcommit.Queue[*pw.Intent, *pw.Intent]      // intents waiting for their group commit
 	claimQ  *groupcommit.Queue[*pw.IdempotencyRecord, bool] // new keys' claims waiting for theirs
 	owner   *leaseOwner                                     // this store's identity as a holder of idempotency leases
+	// readOnlyReset is when Ping last emptied the pool of sessions that
+	// said read-only (unix ns; Ping).
+	readOnlyReset atomic.Int64
 }
 
 var _ pw.Store = (*Store)(nil)
@@ -136,14 +140,28 @@ func (s *Store) Close() error {
 // and refuses every write, so it is not ready: its error wraps
 // peakwallet.ErrWritesFailing (the status page still reads it). Until
 // 2026-11-27 Ping only pinged, and /readyz stayed green on a standby.
+//
+// A session set read-only outside recovery may only be stale: a
+// default_transaction_read_only set on the database or the role (ALTER
+// DATABASE … SET, the usual switch for maintenance) is read when a session
+// starts, and a pooled session keeps it after the setting is lifted. Until
+// the review of 2026-11-28 the store so stayed unready, and refused every
+// write, until pgxpool retired its connections (MaxConnLifetime, an hour):
+// TestReadinessComesBackWhenTheDatabaseTakesWritesAgain. So Ping then
+// empties the pool (sessions in use are closed when released) and asks
+// again on a new session, at most once every readOnlyResetInterval. A
+// standby is not reset: recovery is the server's, not the session's.
 func (s *Store) Ping(ctx context.Context) error {
 	const op = "postgres.Ping"
-	var recovery bool
-	var readOnly string
-	if err := s.pool.QueryRow(ctx, "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')").Scan(&recovery, &readOnly); err != nil {
+	recovery, readOnly, err := s.writable(ctx)
+	if err == nil && readOnly && !recovery && s.mayResetPool() {
+		s.pool.Reset()
+		recovery, readOnly, err = s.writable(ctx)
+	}
+	if err != nil {
 		return mapError(ctx, op, err)
 	}
-	if recovery || readOnly == "on" {
+	if recovery || readOnly {
 		why := "it is set read-only"
 		if recovery {
 			why = "it is a standby, in recovery"
@@ -152,6 +170,28 @@ func (s *Store) Ping(ctx context.Context) error {
 			Message: "the database answers but accepts no writes: " + why}
 	}
 	return nil
+}
+
+// readOnlyResetInterval bounds how often Ping empties the pool of sessions
+// that say read-only (Ping): while the database stays read-only, each
+// reset costs every pooled connection a new session, and the status page
+// asks for readiness at every poll.
+const readOnlyResetInterval = time.Second
+
+// writable asks a pooled session whether the server is a standby and
+// whether its transactions are read-only.
+func (s *Store) writable(ctx context.Context) (recovery, readOnly bool, err error) {
+	var setting string
+	err = s.pool.QueryRow(ctx, "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')").Scan(&recovery, &setting)
+	return recovery, setting == "on", err
+}
+
+// mayResetPool reports whether readOnlyResetInterval has passed since the
+// last reset of the pool by Ping, and if so counts this one.
+func (s *Store) mayResetPool() bool {
+	now := time.Now().UnixNano()
+	last := s.readOnlyReset.Load()
+	return now-last >= int64(readOnlyResetInterval) && s.readOnlyReset.CompareAndSwap(last, now)
 }
 
 // Update runs fn in one READ COMMITTED transaction and commits it. With

@@ -33,7 +33,10 @@ const (
 	// such a check sees that writes work again. The first comes this long
 	// after the failure.
 	WriteRecheckInterval = time.Second
-	// WriteRecheckTimeout bounds that write, within http.ReadinessTimeout.
+	// WriteRecheckTimeout bounds the check's wait for that write, within
+	// http.ReadinessTimeout, and the parts of the write a context can cut
+	// short; a write still waiting for another process's lock or for its
+	// fsync then goes on alone, and what it meets counts for the next check.
 	WriteRecheckTimeout = time.Second
 )
 
@@ -45,7 +48,7 @@ type writeHealth struct {
 	stallMax time.Duration
 	pending  atomic.Int64                 // writes begun (waiting for the writer included) and not ended
 	progress atomic.Int64                 // unix ns: the last write that ran, or the first pending one's start
-	failed   atomic.Pointer[writeFailure] // the last storage failure, until a write commits
+	failed   atomic.Pointer[writeFailure] // the last storage failure, until a write begun after it commits (cleared)
 	checked  atomic.Int64                 // unix ns: the last recheck (WriteRecheckInterval)
 	checking sync.Mutex                   // held by the recheck running, if any
 }
@@ -56,41 +59,55 @@ type writeFailure struct {
 	err error
 }
 
-// begin notes a write that starts waiting for the writer.
-func (h *writeHealth) begin() {
+// begin notes a write that starts waiting for the writer, and returns
+// the storage failure standing then (nil if none): only a write begun
+// after a failure was noted can show that writes work again (cleared).
+func (h *writeHealth) begin() *writeFailure {
 	if h.pending.Load() == 0 {
 		// The stall clock starts with the work, not at the last write,
 		// which may be an hour old.
 		h.progress.Store(time.Now().UnixNano())
 	}
 	h.pending.Add(1)
+	return h.failed.Load()
 }
 
 // end notes how a write begun ended: ran, when it had the writer (a wait
-// that ran out of time is no progress); err, its error. A commit clears a
-// storage failure; a storage error records one; other errors (a domain
-// error, a busy lock, a deadline) leave it as it is.
+// that ran out of time is no progress); err, its error. A storage error
+// records a failure; nothing else changes it: a write that succeeded
+// clears one only through cleared, which knows what it wrote and when it
+// began.
 func (h *writeHealth) end(ran bool, err error) {
 	now := time.Now()
 	if ran {
 		h.progress.Store(now.UnixNano())
 	}
 	h.pending.Add(-1)
-	switch {
-	case err == nil && ran:
-		if h.failed.Load() != nil {
-			h.failed.Store(nil)
-		}
-	case storageFailure(err):
+	if storageFailure(err) {
 		h.failed.Store(&writeFailure{at: now, err: err})
 	}
 }
 
+// cleared notes that a write begun while since stood (begin's answer) has
+// committed pages to the file: the disk takes writes again, and since is
+// forgotten, unless another failure has been noted meanwhile. Two kinds of
+// success prove nothing, and until the review of 2026-11-28 both cleared
+// the failure: a commit that wrote no page (an empty transaction, a clean-up
+// with nothing to delete: TestAWriteThatChangesNothingDoesNotMakeAFullDiskReady),
+// and one made before the failure but noted after it (a write notes its end
+// once it has let go of the writer, and another may have failed on the
+// writer in between: TestACommitMadeBeforeAFailureDoesNotClearIt).
+func (h *writeHealth) cleared(since *writeFailure) {
+	if since != nil {
+		h.failed.CompareAndSwap(since, nil)
+	}
+}
+
 // ready returns nil when writes can be expected to succeed: the writer is
-// not stalled, and the last storage failure (if any) has been followed by
-// a commit. While one has not, it runs check (a write) at most once every
-// WriteRecheckInterval, and never two at once; a check that commits makes
-// the store ready again.
+// not stalled, and the last storage failure (if any) has been cleared by a
+// write begun after it. While it has not, it runs check (a write, which
+// clears the failure if it commits) at most once every
+// WriteRecheckInterval, and never two at once.
 func (h *writeHealth) ready(ctx context.Context, check func(context.Context) error) error {
 	const op = "sqlite.Ping"
 	now := time.Now()
@@ -110,13 +127,32 @@ func (h *writeHealth) ready(ctx context.Context, check func(context.Context) err
 	}
 	if now.Sub(last) >= WriteRecheckInterval && h.checking.TryLock() {
 		h.checked.Store(now.UnixNano())
-		err := check(ctx)
-		h.checking.Unlock()
-		if err == nil {
-			return nil
+		// The check's write runs on its own, and ready waits for it at
+		// most WriteRecheckTimeout (and ctx): BEGIN IMMEDIATE waits for
+		// another process's write lock in SQLite's busy handler, which no
+		// context interrupts, and a commit waits for its fsync. Until the
+		// review of 2026-11-28 ready waited for the write, and behind a
+		// handover's other process a check took as long as its
+		// transaction, up to the busy timeout (10 s), beyond /readyz's and
+		// /v1/status's bounds
+		// (TestAReadinessCheckIsBoundedBehindAnotherProcesssWriteLock). A
+		// write that ends later is noted as every write is, for the next
+		// check; none starts while it runs (checking).
+		done := make(chan struct{})
+		go func() {
+			defer h.checking.Unlock()
+			defer close(done)
+			_ = check(context.WithoutCancel(ctx)) // its failure, if any, is noted as every write's is
+		}()
+		t := time.NewTimer(WriteRecheckTimeout)
+		select {
+		case <-done:
+		case <-t.C:
+		case <-ctx.Done():
 		}
+		t.Stop()
 		if f = h.failed.Load(); f == nil {
-			return nil // another write committed meanwhile
+			return nil // the check, or another write, cleared it
 		}
 	}
 	what := "the database file cannot be written"
@@ -128,16 +164,35 @@ func (h *writeHealth) ready(ctx context.Context, check func(context.Context) err
 }
 
 // trackWrite runs write, a write of the writer connection outside Update,
-// so that readiness sees what it met. A write that failed otherwise than
-// on storage (its deadline passed while it waited for the writer) is no
-// progress. Until 2026-11-27 only the ledger's writes were counted, and a
+// so that readiness sees what it met. A write that SQLite answered ran,
+// refused or not (a unique constraint, a full disk): the writer moved. One
+// that never had the writer did not: its deadline passed while it waited
+// for the connection, or another process held the database's write lock
+// (busy). Until 2026-11-27 only the ledger's writes were counted, and a
 // full disk met by the surge queue or a login went unseen until a payment
-// met it too (TestReadinessSeesEveryWrite).
-func (s *Store) trackWrite(write func() error) error {
+// met it too (TestReadinessSeesEveryWrite); until the review of 2026-11-28
+// a refused write counted as no progress, and a flood of sign-ups for a
+// taken handle, each refused in microseconds, made readiness fail "the
+// writer is stalled" (TestWritesRefusedByTheDatabaseAreNotAStall). Such a
+// write's success clears no storage failure: whether it wrote anything is
+// not known here.
+func (s *Store) trackWrite(write func() error) (err error) {
 	s.writes.begin()
-	err := write()
-	s.writes.end(err == nil || storageFailure(err), err)
-	return err
+	// Deferred, so that a write that panics (a bug, which the HTTP server
+	// recovers from) is not pending for the rest of the process's life:
+	// readiness would fail "the writer is stalled" at the first quiet
+	// moment (TestAWriteThatPanicsIsNotPendingForever).
+	defer func() { s.writes.end(err == nil || answered(err), err) }()
+	return write()
+}
+
+// answered reports whether err is SQLite's answer to a statement that ran
+// on the writer, as opposed to a wait for it that gave up: a context that
+// ended (waiting for the connection, or interrupting the statement), or
+// another connection's lock (busy, locked).
+func answered(err error) bool {
+	code, _, ok := resultCode(err)
+	return ok && code != codeBusy && code != codeLocked && code != codeInterrupt
 }
 
 // storageFailure reports whether err is SQLite failing to store: the disk
@@ -155,7 +210,7 @@ func storageFailure(err error) bool {
 func (s *Store) checkWrite(ctx context.Context) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, WriteRecheckTimeout)
 	defer cancel()
-	s.writes.begin()
+	since := s.writes.begin()
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		s.writes.end(false, err)
@@ -170,5 +225,9 @@ func (s *Store) checkWrite(ctx context.Context) (err error) {
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version)); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.writes.cleared(since) // a page was committed and synced
+	return nil
 }

@@ -201,7 +201,8 @@ func (s *Store) Close() error {
 // a write of its own while writes work: it fails while the writer is
 // stalled (writes wait and none has ended for WriteStallMax) and after a
 // write failed on a storage error (a full disk, an I/O error) until a
-// write commits again, its own at most every WriteRecheckInterval.
+// write begun after it commits rows, its own at most every
+// WriteRecheckInterval.
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
 	if err := s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
@@ -273,7 +274,7 @@ func (s *Store) applyMigration(ctx context.Context, version int, body string) (b
 
 // Update runs fn in one immediate (write-locked) transaction and commits it.
 func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.Tx) error) (err error) {
-	s.writes.begin()
+	since := s.writes.begin()
 	sqlTx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		s.writes.end(false, err)
@@ -298,6 +299,9 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.T
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return mapError("sqlite.Update", outOfTime(ctx, err))
+	}
+	if t.wrote {
+		s.writes.cleared(since) // rows committed: the disk takes writes again
 	}
 	for _, ch := range t.written {
 		s.cache.committed(ch, epoch)
@@ -377,7 +381,10 @@ func mapError(op string, err error) error {
 		case codeBusy, codeLocked:
 			return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the database is locked by another writer", Err: err}
 		case codeFull:
-			return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the disk is full; nothing was written", Err: err}
+			// The store still answers reads: ErrWritesFailing says so, as a
+			// read-only PostgreSQL's refusal does, and admission's breaker
+			// does not turn the reads away (admission.storeFailed).
+			return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the disk is full; nothing was written", Err: fmt.Errorf("%w: %w", pw.ErrWritesFailing, err)}
 		case codeIOErr, codeCantOpen, codeReadonly:
 			return &pw.Error{Code: pw.EUNAVAILABLE, Op: op, Message: "the database file cannot be written; nothing was written", Err: err}
 		}
@@ -391,6 +398,7 @@ const (
 	codeReadonly             = 8
 	codeBusy                 = 5
 	codeLocked               = 6
+	codeInterrupt            = 9
 	codeIOErr                = 10
 	codeFull                 = 13
 	codeCantOpen             = 14

@@ -14,6 +14,7 @@ type tx struct {
 	tx      *sql.Tx
 	store   *Store
 	written []*pw.Changes // applied to the account cache once committed
+	wrote   bool          // a statement changed rows: the commit writes pages (readiness)
 }
 
 func (t *tx) LockAccounts(ctx context.Context, ids []string) (map[string]*pw.Account, error) {

@@ -56,6 +56,7 @@ func (t *tx) execRows(ctx context.Context, op, head, tail string, cols, n int, r
 		}
 		k, _ := res.RowsAffected()
 		affected += k
+		t.wrote = t.wrote || k > 0
 		start += size
 	}
 	return affected, nil

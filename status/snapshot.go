@@ -109,6 +109,12 @@ func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 			case live.SurgeQueue == nil:
 			case !reachable:
 				c = Component{Name: name, State: StateDegraded, Detail: "payments accepted at a surge wait for the store; none is lost"}
+			case errors.Is(live.ReadyErr, pw.ErrWritesFailing):
+				// The queue accepts a payment by writing it: it takes none
+				// now, and those it holds cannot settle. Until the review of
+				// 2026-11-28 its own look (pending intents) was shown, and it
+				// read normal (TestTheSurgeQueueIsNotNormalWhileTheStoreCannotBeWritten).
+				c = Component{Name: name, State: StateDegraded, Detail: "new payments cannot be queued while the store cannot be written; those accepted before wait for it, none is lost"}
 			default:
 				c = live.SurgeQueue(ctx)
 			}
