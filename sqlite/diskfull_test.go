@@ -108,20 +108,8 @@ func TestDiskFull(t *testing.T) {
 // from anyone but the check, and a payment goes through again. (Before,
 // Ping read only, and stayed green throughout.)
 func TestReadinessFailsWhileTheDiskIsFull(t *testing.T) {
-	dir := MustSmallFS(t, "2m")
-	s, err := sqlite.Open(filepath.Join(dir, "full.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := ledger.New(s, ledger.Options{})
-	t.Cleanup(func() { l.Close(); s.Close() })
+	dir, s, user, pay := payingStore(t)
 	ctx := context.Background()
-	bank, a := sqlite.BankAndUser(t, l)
-	pay := func() error {
-		_, err := l.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 1, Currency: "EUR",
-			Description: strings.Repeat("x", pw.DescriptionBytesMax)})
-		return err
-	}
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("ready before the disk filled: %v", err)
 	}
@@ -135,11 +123,11 @@ func TestReadinessFailsWhileTheDiskIsFull(t *testing.T) {
 	if pw.ErrorCode(full) != pw.EUNAVAILABLE || !strings.Contains(pw.ErrorMessage(full), "disk is full") {
 		t.Fatalf("a payment on a full disk: %v; want unavailable, the disk is full", full)
 	}
-	err = s.Ping(ctx)
+	err := s.Ping(ctx)
 	if pw.ErrorCode(err) != pw.EUNAVAILABLE || !strings.Contains(err.Error(), "disk is full") {
 		t.Fatalf("readiness just after a write failed on a full disk: %v; want unavailable, the disk is full", err)
 	}
-	if _, err := s.Account(ctx, a.ID); err != nil {
+	if _, err := s.Account(ctx, user); err != nil {
 		t.Fatalf("a read on a full disk: %v", err)
 	}
 
@@ -170,6 +158,27 @@ func TestReadinessFailsWhileTheDiskIsFull(t *testing.T) {
 }
 
 // fillDisk writes path until its filesystem has no room left.
+// payingStore opens a store and a ledger on a small filesystem (dir) with
+// a bank's account and a user's (user), and returns a payment between them
+// that writes a full description.
+func payingStore(t *testing.T) (dir string, s *sqlite.Store, user string, pay func() error) {
+	t.Helper()
+	dir = MustSmallFS(t, "2m")
+	s, err := sqlite.Open(filepath.Join(dir, "full.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := ledger.New(s, ledger.Options{})
+	t.Cleanup(func() { l.Close(); s.Close() })
+	bank, a := sqlite.BankAndUser(t, l)
+	pay = func() error {
+		_, err := l.CreateTransfer(context.Background(), pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 1, Currency: "EUR",
+			Description: strings.Repeat("x", pw.DescriptionBytesMax)})
+		return err
+	}
+	return dir, s, a.ID, pay
+}
+
 func fillDisk(t *testing.T, path string) {
 	t.Helper()
 	f, err := os.Create(path)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
-	"github.com/peakwallet/peakwallet/ledger"
 	"github.com/peakwallet/peakwallet/sqlite"
 	"github.com/peakwallet/peakwallet/traffic"
 )
@@ -19,20 +18,7 @@ import (
 // fails while the disk stays full.
 func fullStore(t *testing.T) (*sqlite.Store, func() error) {
 	t.Helper()
-	dir := MustSmallFS(t, "2m")
-	s, err := sqlite.Open(filepath.Join(dir, "full.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := ledger.New(s, ledger.Options{})
-	t.Cleanup(func() { l.Close(); s.Close() })
-	ctx := context.Background()
-	bank, a := sqlite.BankAndUser(t, l)
-	pay := func() error {
-		_, err := l.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 1, Currency: "EUR",
-			Description: strings.Repeat("x", pw.DescriptionBytesMax)})
-		return err
-	}
+	dir, s, _, pay := payingStore(t)
 	fillDisk(t, filepath.Join(dir, "filler"))
 	var full error
 	for i := 0; i < 10_000 && full == nil; i++ {
@@ -41,7 +27,7 @@ func fullStore(t *testing.T) (*sqlite.Store, func() error) {
 	if pw.ErrorCode(full) != pw.EUNAVAILABLE || !strings.Contains(pw.ErrorMessage(full), "disk is full") {
 		t.Fatalf("a payment on a full disk: %v; want unavailable, the disk is full", full)
 	}
-	if err := s.Ping(ctx); err == nil {
+	if err := s.Ping(context.Background()); err == nil {
 		t.Fatal("ready just after a payment failed on a full disk")
 	}
 	return s, pay
