@@ -30,10 +30,10 @@ const (
 
 // PlanIntents applies the surge queue's rules to a batch, inside a
 // store's transaction that already counted its pending intents and read
-// the intents the batch's keys already have (stored) and the finished
-// requests they already have in the ledger (recorded: idempotency records;
-// those not done are ignored), so that the store reads the keys in one
-// query each and inserts in one statement:
+// the intents the batch's keys already have (stored) and the requests
+// they already have in the ledger (recorded: idempotency records, finished
+// or in flight), so that the store reads the keys in one query each and
+// inserts in one statement:
 //   - an intent whose key its principal has used for an intent already
 //     gets that intent (found; a key sent twice in the batch gets the
 //     intent of its first), unless that intent failed and the key has a
@@ -43,6 +43,9 @@ const (
 //   - one whose key a finished request has used is answered as a request
 //     with that key is (refused): with that request's answer (*Replayed)
 //     when the content is the same, idempotency_key_reused when not;
+//   - one whose key a request still in flight holds with other content is
+//     idempotency_key_reused, as a synchronous request is (with the same
+//     content it is queued, and settles as that request's answer);
 //   - one past IntentsPendingMax is refused busy;
 //   - the rest are returned, in batch order, to be inserted.
 func PlanIntents(batch []*Intent, pending int, stored []*Intent, recorded []*IdempotencyRecord,
@@ -53,9 +56,13 @@ func PlanIntents(batch []*Intent, pending int, stored []*Intent, recorded []*Ide
 		known[principalKey{in.Principal, in.IdempotencyKey}] = in
 	}
 	done := make(map[principalKey]*IdempotencyRecord, len(recorded))
+	flying := make(map[principalKey]*IdempotencyRecord)
 	for _, r := range recorded {
-		if r.State == IdempotencyDone {
+		switch r.State {
+		case IdempotencyDone:
 			done[principalKey{r.Principal, r.Key}] = r
+		case IdempotencyInFlight:
+			flying[principalKey{r.Principal, r.Key}] = r
 		}
 	}
 	var fresh []*Intent
@@ -71,6 +78,10 @@ func PlanIntents(batch []*Intent, pending int, stored []*Intent, recorded []*Ide
 			} else {
 				refused(i, &Replayed{Record: r})
 			}
+			continue
+		}
+		if r := flying[k]; r != nil && done[k] == nil && r.Fingerprint != in.Fingerprint {
+			refused(i, Errorf(EIDEMREUSED, "this Idempotency-Key was used for a different request"))
 			continue
 		}
 		if pending >= IntentsPendingMax {
@@ -126,7 +137,9 @@ type IntentStore interface {
 	// which answers as below). A key a finished request has used stores
 	// nothing either:
 	// the error is *Replayed with that request's record when the content
-	// (fingerprint) is the same, idempotency_key_reused when not. It never
+	// (fingerprint) is the same, idempotency_key_reused when not; a key
+	// held by a request in flight with other content is
+	// idempotency_key_reused too. It never
 	// holds more than IntentsPendingMax pending: past that it returns busy.
 	CreateIntent(ctx context.Context, in *Intent) (existing *Intent, err error)
 	// Intent reads one: not_found.

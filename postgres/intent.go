@@ -78,10 +78,11 @@ func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]gro
 		if rows.Close(); rows.Err() != nil {
 			return rows.Err()
 		}
-		// The finished requests of the same keys, so that a key already
-		// paid is answered as paid, not queued again.
+		// The ledger's records of the same keys (finished, or in flight in
+		// any process), so that a key already paid is answered as paid, and
+		// one held with other content as reused, not queued again.
 		rows, err = tx.Query(ctx, "SELECT "+idempotencyColumns+" FROM idempotency i "+
-			"WHERE (i.principal, i.key) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND i.state = '"+pw.IdempotencyDone+"'",
+			"WHERE (i.principal, i.key) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
 			principals, keys)
 		if err != nil {
 			return err

@@ -70,7 +70,7 @@ func (s *Store) writeIntentBatchTx(ctx context.Context, batch []*pw.Intent) ([]g
 	if err != nil {
 		return nil, err
 	}
-	recorded, err := t.finishedByKey(ctx, batch)
+	recorded, err := t.recordsByKey(ctx, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -100,16 +100,29 @@ func (t *tx) intentsByKey(ctx context.Context, batch []*pw.Intent) ([]*pw.Intent
 		func(i int) (string, string) { return batch[i].Principal, batch[i].IdempotencyKey }, scanIntent)
 }
 
-// finishedByKey returns the finished requests of the batch's keys (the
-// ledger's idempotency records), so that a key already paid is answered
-// as paid, not queued again. The write lock this transaction holds keeps
-// them from changing meanwhile.
-func (t *tx) finishedByKey(ctx context.Context, batch []*pw.Intent) ([]*pw.IdempotencyRecord, error) {
-	return queryByKeys(ctx, t, idempotencyByKeyHead, finishedByKeyTail, len(batch),
+// recordsByKey returns the ledger's records of the batch's keys: the
+// finished requests, from the table, and those in flight in this process,
+// from memory (idempotency.go), so that a key already paid is answered as
+// paid, and one held with other content as reused, not queued again. The
+// write lock this transaction holds keeps them from changing meanwhile. A
+// request in flight in another process (a handover) is not seen: its key
+// is queued, and the intent fails reused when it settles.
+func (t *tx) recordsByKey(ctx context.Context, batch []*pw.Intent) ([]*pw.IdempotencyRecord, error) {
+	recs, err := queryByKeys(ctx, t, idempotencyByKeyHead, idempotencyByKeyTail, len(batch),
 		func(i int) (string, string) { return batch[i].Principal, batch[i].IdempotencyKey }, scanIdempotency)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]pw.IdempotencyKey, len(batch))
+	for i, in := range batch {
+		keys[i] = pw.IdempotencyKey{Principal: in.Principal, Key: in.IdempotencyKey}
+	}
+	for _, l := range t.store.leasesOf(keys) {
+		rec := l.IdempotencyRecord
+		recs = append(recs, &rec)
+	}
+	return recs, nil
 }
-
-const finishedByKeyTail = ") AND state = '" + pw.IdempotencyDone + "'"
 
 // queryByKeys runs head + a VALUES list of n (principal, key) pairs + tail
 // in statements of power-of-two sizes (chunkRows), prepared once each, and

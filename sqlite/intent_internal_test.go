@@ -40,7 +40,7 @@ func TestIntentLookUpSearchesTheKeyIndex(t *testing.T) {
 	// finished requests.
 	lookUps := []struct{ table, head, tail string }{
 		{"intents", intentsByKeyHead, intentsByKeyTail},
-		{"idempotency", idempotencyByKeyHead, finishedByKeyTail},
+		{"idempotency", idempotencyByKeyHead, idempotencyByKeyTail},
 	}
 	check := func(stats string) {
 		for _, lu := range lookUps {

@@ -52,8 +52,10 @@ func testIntentsOfFinishedKeys(t *testing.T, open Opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := e.claimCtx("user:u1", "flying", "fp-flying"); err != nil { // claimed, not finished
-		t.Fatal(err)
+	for _, k := range []string{"flying", "held"} { // claimed, not finished
+		if _, _, _, err := e.claimCtx("user:u1", k, "fp-"+k); err != nil {
+			t.Fatal(err)
+		}
 	}
 	now := NewClock().Now()
 	batch := []*pw.Intent{
@@ -61,8 +63,10 @@ func testIntentsOfFinishedKeys(t *testing.T, open Opener) {
 		newIntent("user:u1", "paid", now),   // another payment under its key
 		newIntent("user:u1", "flying", now), // in flight: queued
 		newIntent("user:u2", "paid", now),   // another principal's key
+		newIntent("user:u1", "held", now),   // in flight, other content: reused
 	}
 	batch[1].Fingerprint = "fp-other"
+	batch[4].Fingerprint = "fp-other"
 	res, err := bw.WriteIntentBatch(e.ctx, batch)
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +82,9 @@ func testIntentsOfFinishedKeys(t *testing.T, open Opener) {
 		if res[i].Err != nil || res[i].Value != nil {
 			t.Errorf("batch[%d]: %+v, %v; want stored as new", i, res[i].Value, res[i].Err)
 		}
+	}
+	if pw.ErrorCode(res[4].Err) != pw.EIDEMREUSED {
+		t.Errorf("a key in flight with other content: %+v, %v; want idempotency_key_reused", res[4].Value, res[4].Err)
 	}
 	pending, err := is.PendingIntents(e.ctx, "", 10)
 	if err != nil || len(pending) != 2 || pending[0].ID != batch[2].ID || pending[1].ID != batch[3].ID {
