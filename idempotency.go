@@ -40,6 +40,13 @@ type IdempotencyRecord struct {
 	LockedAt    time.Time // when the current owner claimed it
 }
 
+// KeyReusedError is the refusal of a request whose Idempotency-Key its
+// principal used for a request with other content (idempotency_key_reused),
+// wherever that is found: the claim, the ledger's batch, the surge queue.
+func KeyReusedError() error {
+	return Errorf(EIDEMREUSED, "this Idempotency-Key was used for a different request")
+}
+
 // ValidateIdempotencyKey checks a client-supplied key.
 func ValidateIdempotencyKey(key string) error {
 	if key == "" {

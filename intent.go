@@ -55,33 +55,30 @@ func PlanIntents(batch []*Intent, pending int, stored []*Intent, recorded []*Ide
 	for _, in := range stored {
 		known[principalKey{in.Principal, in.IdempotencyKey}] = in
 	}
-	done := make(map[principalKey]*IdempotencyRecord, len(recorded))
-	flying := make(map[principalKey]*IdempotencyRecord)
+	// One record a key: a finished request outranks one in flight (on
+	// SQLite a key may have both, the table's and a lease in memory).
+	records := make(map[principalKey]*IdempotencyRecord, len(recorded))
 	for _, r := range recorded {
-		switch r.State {
-		case IdempotencyDone:
-			done[principalKey{r.Principal, r.Key}] = r
-		case IdempotencyInFlight:
-			flying[principalKey{r.Principal, r.Key}] = r
+		k := principalKey{r.Principal, r.Key}
+		if records[k] == nil || r.State == IdempotencyDone {
+			records[k] = r
 		}
 	}
 	var fresh []*Intent
 	for i, in := range batch {
 		k := principalKey{in.Principal, in.IdempotencyKey}
-		if ex := known[k]; ex != nil && (ex.Status != IntentFailed || done[k] == nil) {
+		r := records[k]
+		done := r != nil && r.State == IdempotencyDone
+		if ex := known[k]; ex != nil && (ex.Status != IntentFailed || !done) {
 			found(i, ex)
 			continue
 		}
-		if r := done[k]; r != nil {
-			if r.Fingerprint != in.Fingerprint {
-				refused(i, Errorf(EIDEMREUSED, "this Idempotency-Key was used for a different request"))
-			} else {
-				refused(i, &Replayed{Record: r})
-			}
+		switch {
+		case r != nil && r.Fingerprint != in.Fingerprint:
+			refused(i, KeyReusedError())
 			continue
-		}
-		if r := flying[k]; r != nil && done[k] == nil && r.Fingerprint != in.Fingerprint {
-			refused(i, Errorf(EIDEMREUSED, "this Idempotency-Key was used for a different request"))
+		case done:
+			refused(i, &Replayed{Record: r})
 			continue
 		}
 		if pending >= IntentsPendingMax {

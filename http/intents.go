@@ -218,7 +218,7 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 	if existing != nil {
 		if existing.Fingerprint != in.Fingerprint {
 			result = SurgeRejected
-			Error(w, r, pw.Errorf(pw.EIDEMREUSED, "this Idempotency-Key was used for a different request"))
+			Error(w, r, pw.KeyReusedError())
 			return
 		}
 		result = SurgeFound
@@ -417,7 +417,7 @@ func (s *Server) pendingIntentRefuses(ctx context.Context, key pw.IdempotencyKey
 	case err != nil:
 		return err
 	case in.Status == pw.IntentPending && in.Fingerprint != fingerprint:
-		return pw.Errorf(pw.EIDEMREUSED, "this Idempotency-Key was used for a different request")
+		return pw.KeyReusedError()
 	}
 	return nil
 }

@@ -195,7 +195,7 @@ func (b *batch) run(c *command) outcome {
 	if c.claim != nil {
 		switch rec := b.idem[c.claim.Record.IdempotencyKey]; {
 		case rec != nil && rec.State == pw.IdempotencyDone && rec.Fingerprint != c.claim.Record.Fingerprint:
-			return outcome{err: pw.Errorf(pw.EIDEMREUSED, "this Idempotency-Key was used for a different request")}
+			return outcome{err: pw.KeyReusedError()}
 		case rec != nil && rec.State == pw.IdempotencyDone:
 			// Another request with this key and content finished first,
 			// unseen by the claim (pw.Replayed): it is not run again, and

@@ -38,7 +38,7 @@ func (l *Ledger) BeginIdempotent(ctx context.Context, key pw.IdempotencyKey, fin
 	case existing == nil:
 		return rec, nil, nil
 	case existing.Fingerprint != fingerprint:
-		return nil, nil, pw.Errorf(pw.EIDEMREUSED, "this Idempotency-Key was used for a different request")
+		return nil, nil, pw.KeyReusedError()
 	case existing.State == pw.IdempotencyDone:
 		return nil, existing, nil
 	default:
