@@ -43,7 +43,14 @@ const (
 	// money may have moved; the request's Idempotency-Key settles it. Its
 	// errors wrap ErrCommitUnknown.
 	EOUTCOMEUNKNOWN = "outcome_unknown"
-	EINTERNAL       = "internal"
+	// EINTENTNOTPENDING: an intent (a payment queued at a surge) cannot be
+	// cancelled: it is no longer pending (it was paid, or it failed).
+	EINTENTNOTPENDING = "intent_not_pending"
+	// EINTENTCANCELLED is a cancelled intent's error, and the answer its
+	// Idempotency-Key gives from then on: nothing was paid, and nothing
+	// will be under that key.
+	EINTENTCANCELLED = "intent_cancelled"
+	EINTERNAL        = "internal"
 )
 
 // ErrCommitUnknown is wrapped by a store's error (code EOUTCOMEUNKNOWN) when

@@ -150,4 +150,19 @@ type IntentStore interface {
 	// transferID, or failed with e). An intent already finished is left
 	// as it is: the first outcome stands.
 	FinishIntent(ctx context.Context, id, status, transferID string, e *IntentError, at time.Time) error
+	// CancelIntent cancels pending intent id for its owner, who holds
+	// claim, the in-flight claim of the intent's idempotency key (its
+	// principal and key; a Ledger.BeginIdempotent with the intent's
+	// fingerprint). In one transaction it fails the intent with e and marks
+	// the claim done with the answer in claim.Status and claim.Body, so that
+	// no request under the key, this process's or another's, can pay it
+	// afterwards: each finds the key finished (the batch that would pay it
+	// looks at the key under the same lock) and replays that answer.
+	// It changes nothing when the intent is not pending (it returns the
+	// intent as it is), nor when a request under the key has finished
+	// already: done is that request's record, whose answer is the
+	// intent's outcome (the payment was made). A claim whose lease was
+	// lost is idempotency_key_in_use; an unknown id is not_found. The
+	// caller releases its claim afterwards, as after any request.
+	CancelIntent(ctx context.Context, id string, claim *IdempotencyRecord, e *IntentError, at time.Time) (in *Intent, done *IdempotencyRecord, err error)
 }

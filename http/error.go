@@ -58,6 +58,8 @@ var problems = map[string]problemSpec{
 	pw.EIDEMINUSE:        {http.StatusConflict, "Idempotency-Key in use", ""},
 	pw.EHOLDNOTPENDING:   {http.StatusConflict, "Hold not pending", ""},
 	pw.EHOLDEXPIRED:      {http.StatusConflict, "Hold expired", ""},
+	pw.EINTENTNOTPENDING: {http.StatusConflict, "Intent not pending", ""},
+	pw.EINTENTCANCELLED:  {http.StatusConflict, "Intent cancelled", ""},
 	pw.ETOOLARGE:         {http.StatusRequestEntityTooLarge, "Request too large", ""},
 	pw.ESAMEACCOUNT:      {http.StatusUnprocessableEntity, "Accounts must be different", ""},
 	pw.ECURRENCYMISMATCH: {http.StatusUnprocessableEntity, "Currency mismatch", ""},

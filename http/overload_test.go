@@ -478,9 +478,15 @@ func TestSurgeQueueAfterSyncRetry(t *testing.T) {
 // streamEvents reads the intent's server-sent events.
 func streamEvents(t *testing.T, env *Env, id string) <-chan pw.Intent {
 	t.Helper()
-	req, _ := http.NewRequest("GET", env.HTTP.URL+"/v1/intents/"+id+"/events", nil)
-	req.Header.Set("Authorization", "Bearer "+operatorKey)
-	resp, err := env.HTTP.Client().Do(req)
+	return streamEventsAs(t, env.HTTP.URL, operatorKey, id)
+}
+
+// streamEventsAs is streamEvents from the server at url, with token.
+func streamEventsAs(t *testing.T, url, token, id string) <-chan pw.Intent {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url+"/v1/intents/"+id+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -171,6 +171,9 @@ func Routes() []Route {
 		{Method: "GET", Path: "/v1/intents/{id}/events", Name: "streamIntentEvents",
 			Summary: "Server-sent events: the intent's state now and at each change, until it is final",
 			Class:   ClassRead, Stream: true, Status: http.StatusOK, ep: serverRoute[None, string](serveIntentEvents)},
+		{Method: "POST", Path: "/v1/intents/{id}/cancel", Name: "cancelIntent",
+			Summary: "Cancel a payment queued at a surge while it is pending: it is then never paid, and its Idempotency-Key answers intent_cancelled",
+			Class:   ClassPayment, WritesLedger: true, Status: http.StatusOK, ep: serverRoute[None, pw.Intent](serveCancelIntent)},
 
 		{Method: "GET", Path: "/v1/ops/summary", Name: "getOpsSummary", Summary: "Load in numbers for the console: requests, busy answers, latency, in flight, ledger commits (operators)",
 			Class: ClassOps, Access: AccessOperator, Status: http.StatusOK, ep: plainRoute[OpsSummary](serveOpsSummary)},

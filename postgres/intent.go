@@ -183,3 +183,53 @@ func scanIntent(row pgx.Row) (*pw.Intent, error) {
 	in.CreatedAt, in.UpdatedAt = in.CreatedAt.UTC(), in.UpdatedAt.UTC()
 	return &in, nil
 }
+
+// CancelIntent implements peakwallet.IntentStore. The intent's row and its
+// key's record are locked in that order (the settler's batch locks only
+// the record, and marks the intent afterwards in a transaction of its
+// own), so the cancellation and the batch that would pay the key are
+// ordered by the record's lock: whichever commits first, the other finds
+// the key done.
+func (s *Store) CancelIntent(ctx context.Context, id string, claim *pw.IdempotencyRecord, e *pw.IntentError, at time.Time) (*pw.Intent, *pw.IdempotencyRecord, error) {
+	const op = "postgres.CancelIntent"
+	var in *pw.Intent
+	var done *pw.IdempotencyRecord
+	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
+		in, done = nil, nil
+		var err error
+		in, err = scanIntent(tx.QueryRow(ctx, "SELECT "+intentColumns+" FROM intents WHERE id = $1 FOR UPDATE", id))
+		if err != nil || in.Status != pw.IntentPending {
+			return err
+		}
+		if in.Principal != claim.Principal || in.IdempotencyKey != claim.Key {
+			return pw.Errorf(pw.EINVALID, "the claim is not for intent %s's key", id)
+		}
+		rec, err := getOne(ctx, tx, scanIdempotency, "SELECT "+idempotencyColumns+" FROM idempotency i WHERE i.principal = $1 AND i.key = $2 FOR UPDATE",
+			claim.Principal, claim.Key)
+		switch {
+		case errNoRows(err):
+			return pw.Errorf(pw.EIDEMINUSE, "the claim of the intent's Idempotency-Key was lost")
+		case err != nil:
+			return err
+		case rec.State == pw.IdempotencyDone:
+			done = rec
+			return nil
+		case rec.Token != claim.Token:
+			return pw.Errorf(pw.EIDEMINUSE, "another request with the intent's Idempotency-Key is in flight")
+		}
+		if _, err := tx.Exec(ctx, "UPDATE idempotency SET state = 'done', status = $1, body = $2 WHERE principal = $3 AND key = $4 AND token = $5",
+			claim.Status, claim.Body, claim.Principal, claim.Key, claim.Token); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE intents SET status = 'failed', error_code = $1, error_message = $2, updated_at = $3 WHERE id = $4",
+			e.Code, e.Message, at, id); err != nil {
+			return err
+		}
+		in.Status, in.Error, in.UpdatedAt = pw.IntentFailed, e, at.UTC()
+		return nil
+	})
+	if err != nil {
+		return nil, nil, mapError(ctx, op, err)
+	}
+	return in, done, nil
+}

@@ -262,3 +262,62 @@ func scanIntent(row interface{ Scan(...any) error }) (*pw.Intent, error) {
 	in.CreatedAt, in.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return &in, nil
 }
+
+// CancelIntent implements peakwallet.IntentStore. It runs under the write
+// lock, as the ledger's batches do, and marks the claim done as a batch
+// does (a row inserted while the lease is still held; the caller drops the
+// lease afterwards): a request under the key in this process then finds
+// the row when it claims, and one in another process (a handover) finds
+// it in its batch (tx.LockIdempotency asks the table while another process
+// has the file open).
+func (s *Store) CancelIntent(ctx context.Context, id string, claim *pw.IdempotencyRecord, e *pw.IntentError, at time.Time) (in *pw.Intent, done *pw.IdempotencyRecord, err error) {
+	const op = "sqlite.CancelIntent"
+	err = s.trackWrite(func() error {
+		in, done, err = s.cancelIntentTx(ctx, id, claim, e, at)
+		return err
+	})
+	if err != nil {
+		return nil, nil, mapError(op, err)
+	}
+	return in, done, nil
+}
+
+func (s *Store) cancelIntentTx(ctx context.Context, id string, claim *pw.IdempotencyRecord, e *pw.IntentError, at time.Time) (*pw.Intent, *pw.IdempotencyRecord, error) {
+	sqlTx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer sqlTx.Rollback()
+	in, err := scanIntent(sqlTx.QueryRowContext(ctx, "SELECT "+intentColumns+" FROM intents WHERE id = ?", id))
+	if err != nil || in.Status != pw.IntentPending {
+		return in, nil, err
+	}
+	if in.Principal != claim.Principal || in.IdempotencyKey != claim.Key {
+		return nil, nil, pw.Errorf(pw.EINVALID, "the claim is not for intent %s's key", id)
+	}
+	done, err := scanIdempotency(sqlTx.QueryRowContext(ctx, "SELECT "+idempotencyColumns+" FROM idempotency WHERE principal = ? AND key = ?",
+		claim.Principal, claim.Key))
+	switch {
+	case err == nil:
+		return in, done, nil // finished by a request under the key (perhaps in another process)
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, nil, err
+	}
+	if l, ok := s.leasesOf([]pw.IdempotencyKey{claim.IdempotencyKey})[claim.IdempotencyKey]; !ok || l.Token != claim.Token {
+		return nil, nil, pw.Errorf(pw.EIDEMINUSE, "another request with the intent's Idempotency-Key is in flight")
+	}
+	if _, err := sqlTx.ExecContext(ctx, "INSERT INTO idempotency ("+idempotencyColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		claim.Principal, claim.Key, claim.Fingerprint, claim.Token, pw.IdempotencyDone, claim.Status, claim.Body,
+		micros(claim.CreatedAt), micros(claim.LockedAt)); err != nil {
+		return nil, nil, err
+	}
+	if _, err := sqlTx.ExecContext(ctx, "UPDATE intents SET status = ?, error_code = ?, error_message = ?, updated_at = ? WHERE id = ?",
+		pw.IntentFailed, e.Code, e.Message, micros(at), id); err != nil {
+		return nil, nil, err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return nil, nil, err
+	}
+	in.Status, in.Error, in.UpdatedAt = pw.IntentFailed, e, fromMicros(micros(at))
+	return in, nil, nil
+}

@@ -1,0 +1,146 @@
+package http
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// cancelWaitMax bounds one wait of a cancellation for a key held by a
+// request in flight (the settler paying the intent now, or the client's own
+// retry): such a hold lasts one ledger commit, so the cancellation waits
+// for it and answers with what happened, rather than 409 in use.
+const (
+	cancelWaitFirst = 5 * time.Millisecond
+	cancelWaitMax   = 50 * time.Millisecond
+	// cancelMargin is the part of the request's deadline kept for the
+	// answer once the key is still held: then 409 idempotency_key_in_use,
+	// with Retry-After.
+	cancelMargin = 100 * time.Millisecond
+)
+
+// errIntentCancelled is a cancelled intent's error and its key's answer
+// from then on (a retry of the payment under its key replays it).
+var errIntentCancelled = pw.Errorf(pw.EINTENTCANCELLED,
+	"this payment was cancelled by its payer before it was made: nothing was paid; send it again with a new Idempotency-Key to pay")
+
+func serveCancelIntent(s *Server, rt *Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, err := s.ownIntent(r.Context(), r)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		if p, _ := pw.PrincipalFromContext(r.Context()); p.String() != in.Principal {
+			// An operator may read anyone's intent, not cancel it: a
+			// payment is stopped by whoever made it.
+			Error(w, r, pw.Errorf(pw.EFORBIDDEN, "only the payer who queued a payment may cancel it"))
+			return
+		}
+		if in, err = s.cancelIntent(r.Context(), in); err != nil {
+			Error(w, r, err)
+			return
+		}
+		writeJSON(w, rt.Status, in)
+	})
+}
+
+// cancelIntent cancels pending intent in for its owner, whose principal is
+// in ctx, and returns it failed intent_cancelled. Cancelling a cancelled
+// intent returns it again; one paid or failed otherwise is
+// intent_not_pending.
+//
+// The cancellation claims the intent's idempotency key, as a payment under
+// it does, and in one transaction marks the key done with the answer
+// intent_cancelled and fails the intent (IntentStore.CancelIntent): the
+// settler, here or in another process, and a client's retry under the key
+// can then never pay it, and a payment that committed first is found there
+// and is the intent's outcome. So exactly one of "paid" and "cancelled"
+// happens, whatever runs at once (TestACancelAndTheSettlerNeverBothWin).
+func (s *Server) cancelIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, error) {
+	key := pw.IdempotencyKey{Principal: in.Principal, Key: in.IdempotencyKey}
+	wait := cancelWaitFirst
+	for {
+		switch {
+		case in.Status == pw.IntentFailed && in.Error != nil && in.Error.Code == pw.EINTENTCANCELLED:
+			return in, nil
+		case in.Status == pw.IntentPosted:
+			return nil, pw.Errorf(pw.EINTENTNOTPENDING, "this payment was already made (transfer %s): it cannot be cancelled; refund it instead", in.TransferID)
+		case in.Status != pw.IntentPending:
+			code := ""
+			if in.Error != nil {
+				code = in.Error.Code
+			}
+			return nil, pw.Errorf(pw.EINTENTNOTPENDING, "this payment already failed (%s): nothing was paid, and there is nothing to cancel", code)
+		}
+		claim, replay, err := s.ledger.BeginIdempotent(ctx, key, in.Fingerprint)
+		switch {
+		case pw.ErrorCode(err) == pw.EIDEMINUSE:
+			// The settler, or the client's retry, is paying it now: wait
+			// for that commit and look again.
+			if d, ok := ctx.Deadline(); ok && time.Until(d) < wait+cancelMargin {
+				return nil, &pw.Error{Code: pw.EIDEMINUSE, Retry: time.Second,
+					Message: "this payment is being made at this moment; ask again in a second to learn whether it was cancelled or paid"}
+			}
+			time.Sleep(wait)
+			wait = min(2*wait, cancelWaitMax)
+		case pw.ErrorCode(err) == pw.EIDEMREUSED:
+			// Another payment finished under the key: this intent can never
+			// be paid, and fails as its settlement would.
+			if err := s.finishIntent(ctx, in, nil, err); err != nil {
+				return nil, notRecorded(err)
+			}
+		case err != nil:
+			return nil, err
+		case replay != nil:
+			// A request under the key finished: its answer is the intent's
+			// outcome (paid, or an earlier cancellation's).
+			if err := s.finishFromReplay(ctx, in, replay); err != nil {
+				return nil, notRecorded(err)
+			}
+		default:
+			out, err := s.cancelClaimed(ctx, in, claim)
+			if err != nil || out != nil {
+				return out, err
+			}
+		}
+		if in, err = s.intents.Intent(ctx, in.ID); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// cancelClaimed cancels in under claim, its key's: the intent cancelled,
+// or nil when it was not pending or its key was found paid (the caller
+// reads it again), or the store's error.
+func (s *Server) cancelClaimed(ctx context.Context, in *pw.Intent, claim *pw.IdempotencyRecord) (*pw.Intent, error) {
+	defer s.release(ctx, claim) // a no-op once the claim is marked done
+	rec := *claim
+	rec.Status, rec.Body = renderError(errIntentCancelled)
+	p := ProblemFor(errIntentCancelled)
+	out, done, err := s.intents.CancelIntent(ctx, in.ID, &rec, &pw.IntentError{Code: p.Code, Message: p.Detail},
+		s.now().UTC().Truncate(time.Microsecond))
+	switch {
+	case err != nil:
+		return nil, err
+	case done != nil:
+		if err := s.finishFromReplay(ctx, in, done); err != nil {
+			return nil, notRecorded(err)
+		}
+		return nil, nil
+	case out.Status == pw.IntentFailed && out.Error != nil && out.Error.Code == pw.EINTENTCANCELLED:
+		s.settled.settled(in.ID) // its event streams end with it
+		return out, nil
+	}
+	return nil, nil
+}
+
+// notRecorded is the answer when an intent's outcome, found under its key,
+// could not be recorded on it (finishIntent's errNotNow): busy, and the
+// next look finds it again.
+func notRecorded(err error) error {
+	return &pw.Error{Code: pw.EBUSY, Op: "http.cancelIntent", Err: err,
+		Message: "the payment's state could not be recorded now; ask again"}
+}

@@ -1,0 +1,256 @@
+package http_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
+	pwhttp "github.com/peakwallet/peakwallet/http"
+	"github.com/peakwallet/peakwallet/sqlite"
+)
+
+// TestACancelledIntentIsNeverPaid: a payment queued at a surge and
+// cancelled while pending is never paid: not by the settler, not by the
+// client's retry under its key (which replays intent_cancelled, sync or
+// async), and its event stream ends with it. Cancelling again answers the
+// same; someone else cannot see it, and an operator, who can, cannot
+// cancel it.
+func TestACancelledIntentIsNeverPaid(t *testing.T) {
+	e, ctrl := secSurgeEnv(t)
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	bob := e.MustPerson(t, "bob@example.com", 100_00)
+	release := holdPaymentSlot(t, ctrl)
+	var in pw.Intent
+	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "lunch").Want(t, 202, "").Decode(t, &in)
+	events := streamEventsAs(t, e.HTTP.URL, ann.Token, in.ID)
+	if first := <-events; first.Status != pw.IntentPending {
+		t.Fatalf("first event %+v", first)
+	}
+	release()
+	cancel := "/v1/intents/" + in.ID + "/cancel"
+
+	e.Do(t, "POST", cancel, bob.Token, "").Want(t, 404, pw.ENOTFOUND)
+	e.Do(t, "POST", cancel, operatorKey, "").Want(t, 403, pw.EFORBIDDEN)
+	var got pw.Intent
+	e.Do(t, "POST", cancel, ann.Token, "").Want(t, 200, "").Decode(t, &got)
+	if got.ID != in.ID || got.Status != pw.IntentFailed || got.Error == nil || got.Error.Code != pw.EINTENTCANCELLED {
+		t.Fatalf("the cancelled intent: %+v", got)
+	}
+	if final := <-events; final.Status != pw.IntentFailed || final.Error == nil || final.Error.Code != pw.EINTENTCANCELLED {
+		t.Fatalf("the event after the cancellation: %+v", final)
+	}
+	if _, ok := <-events; ok {
+		t.Fatal("the event stream did not end at the cancellation")
+	}
+	var again pw.Intent
+	e.Do(t, "POST", cancel, ann.Token, "").Want(t, 200, "").Decode(t, &again)
+	if again.Status != pw.IntentFailed || again.Error.Code != pw.EINTENTCANCELLED || !again.UpdatedAt.Equal(got.UpdatedAt) {
+		t.Fatalf("cancelled twice: %+v, want %+v", again, got)
+	}
+	e.Do(t, "GET", "/v1/intents/"+in.ID, ann.Token, "").Want(t, 200, "").Decode(t, &again)
+	if again.Status != pw.IntentFailed || again.Error.Code != pw.EINTENTCANCELLED {
+		t.Fatalf("read after the cancellation: %+v", again)
+	}
+	// At a surge, the same payment again is answered at once with its
+	// key's answer, and nothing is queued.
+	holdPaymentSlot(t, ctrl)
+	r := asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "lunch").Want(t, 409, pw.EINTENTCANCELLED)
+	if r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("the async retry of a cancelled payment was not a replay: %v", r.Header)
+	}
+	if pending, err := e.Store.PendingIntents(context.Background(), "", 10); err != nil || len(pending) != 0 {
+		t.Fatalf("pending after the cancellation: %v %v", pending, err)
+	}
+	if n, err := e.Server.SettleIntents(context.Background()); n != 0 || err != nil {
+		t.Fatalf("SettleIntents = %d, %v after the cancellation", n, err)
+	}
+	if a, b := e.Balance(t, ann.Wallet.ID), e.Balance(t, bob.Wallet.ID); a.Posted != 100_00 || b.Posted != 100_00 {
+		t.Fatalf("balances %d and %d after a cancelled payment, want 10000 each", a.Posted, b.Posted)
+	}
+	mustVerify(t, e.Store)
+}
+
+// TestACancelledIntentsKeyReplaysTheCancellation: once the server has room
+// again, the client's synchronous retry under the cancelled payment's key
+// is 409 intent_cancelled (a replay), not a payment; another body under
+// the key is idempotency_key_reused.
+func TestACancelledIntentsKeyReplaysTheCancellation(t *testing.T) {
+	e, ctrl := secSurgeEnv(t)
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	bob := e.MustPerson(t, "bob@example.com", 0)
+	release := holdPaymentSlot(t, ctrl)
+	var in pw.Intent
+	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "k").Want(t, 202, "").Decode(t, &in)
+	release()
+	e.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", ann.Token, "").Want(t, 200, "")
+	body := paymentBody(ann.Wallet.ID, bob.Wallet.ID, 10_00)
+	r := e.Do(t, "POST", "/v1/transfers", ann.Token, body, "Idempotency-Key", "k").Want(t, 409, pw.EINTENTCANCELLED)
+	if r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("not a replay: %v", r.Header)
+	}
+	e.Do(t, "POST", "/v1/transfers", ann.Token, paymentBody(ann.Wallet.ID, bob.Wallet.ID, 11_00), "Idempotency-Key", "k").Want(t, 422, pw.EIDEMREUSED)
+	if b := e.Balance(t, bob.Wallet.ID); b.Posted != 0 {
+		t.Fatalf("bob has %d after a cancelled payment", b.Posted)
+	}
+	// A new key pays.
+	e.Do(t, "POST", "/v1/transfers", ann.Token, body, "Idempotency-Key", "k2").Want(t, 201, "")
+	if b := e.Balance(t, bob.Wallet.ID); b.Posted != 10_00 {
+		t.Fatalf("bob has %d after the payment sent again, want 1000", b.Posted)
+	}
+}
+
+// TestAPaidIntentCannotBeCancelled: an intent already settled is
+// intent_not_pending, and stays as it was; so is one whose key the
+// client's synchronous retry paid before the settler came to it (the
+// cancellation finds the payment under the key and records it on the
+// intent).
+func TestAPaidIntentCannotBeCancelled(t *testing.T) {
+	e, ctrl := secSurgeEnv(t)
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	bob := e.MustPerson(t, "bob@example.com", 0)
+	release := holdPaymentSlot(t, ctrl)
+	var settled, retried pw.Intent
+	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "settled").Want(t, 202, "").Decode(t, &settled)
+	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 20_00, "retried").Want(t, 202, "").Decode(t, &retried)
+	release()
+	var tr pw.Transfer
+	e.Do(t, "POST", "/v1/transfers", ann.Token, paymentBody(ann.Wallet.ID, bob.Wallet.ID, 20_00), "Idempotency-Key", "retried").Want(t, 201, "").Decode(t, &tr)
+	e.Do(t, "POST", "/v1/intents/"+retried.ID+"/cancel", ann.Token, "").Want(t, 409, pw.EINTENTNOTPENDING)
+	var got pw.Intent
+	e.Do(t, "GET", "/v1/intents/"+retried.ID, ann.Token, "").Want(t, 200, "").Decode(t, &got)
+	if got.Status != pw.IntentPosted || got.TransferID != tr.ID {
+		t.Fatalf("the intent its retry paid, after a cancellation: %+v, want posted as %s", got, tr.ID)
+	}
+	if n, err := e.Server.SettleIntents(context.Background()); n != 1 || err != nil {
+		t.Fatalf("SettleIntents = %d, %v", n, err)
+	}
+	e.Do(t, "POST", "/v1/intents/"+settled.ID+"/cancel", ann.Token, "").Want(t, 409, pw.EINTENTNOTPENDING)
+	e.Do(t, "GET", "/v1/intents/"+settled.ID, ann.Token, "").Want(t, 200, "").Decode(t, &got)
+	if got.Status != pw.IntentPosted {
+		t.Fatalf("a settled intent after a cancellation: %+v", got)
+	}
+	if b := e.Balance(t, bob.Wallet.ID); b.Posted != 30_00 {
+		t.Fatalf("bob has %d, want 3000: each paid intent once", b.Posted)
+	}
+}
+
+// TestACancelDuringAReadOnlyWindowIsRefused: the cancellation writes the
+// store, so a read-only window refuses it (503 maintenance, Retry-After),
+// as it holds the intent: the settler pays nothing during the window.
+func TestACancelDuringAReadOnlyWindowIsRefused(t *testing.T) {
+	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
+	w := env.MustWallet(t, 100)
+	release := holdPaymentSlot(t, ctrl)
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "ro", "Prefer": "respond-async, wait=0.5"})
+	if r.Status != 202 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	var in pw.Intent
+	mustUnmarshal(t, r.Body, &in)
+	release()
+	mustScheduleWindow(t, env, time.Now().Add(-time.Second), time.Now().Add(time.Hour), true)
+	r = env.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", nil)
+	if r.Status != 503 || r.Problem(t).Code != pw.EMAINTENANCE {
+		t.Fatalf("a cancellation in a read-only window: %d %s", r.Status, r.Body)
+	}
+	retryAfter(t, r)
+	if got := mustStatus(t, env, in.ID); got != pw.IntentPending {
+		t.Fatalf("the intent after a refused cancellation: %s", got)
+	}
+}
+
+// TestACancelAndTheSettlerNeverBothWin: cancellations race the settler
+// over many intents. Each intent ends either posted, with its transfer
+// and its money moved once, or cancelled, with nothing moved; every
+// cancellation answered 200 is one of the cancelled, every 409
+// intent_not_pending one of the posted; and the ledger verifies.
+func TestACancelAndTheSettlerNeverBothWin(t *testing.T) {
+	const slots = 4
+	var ctrl *admission.Controller
+	e := mustOpenSecEnvWith(t, testLimits, func(c *pwhttp.Config, st *sqlite.Store) {
+		ctrl = admission.New(admission.Config{LimitInitial: slots, LimitMin: slots, LimitMax: slots})
+		c.Admission, c.Intents = ctrl, st
+	})
+	ann := e.MustPerson(t, "ann@example.com", 1_000_00)
+	bob := e.MustPerson(t, "bob@example.com", 0)
+	const n = 40
+	var releases []func()
+	for range slots {
+		releases = append(releases, holdPaymentSlot(t, ctrl))
+	}
+	ins := make([]pw.Intent, n)
+	for i := range ins {
+		body := paymentBody(ann.Wallet.ID, bob.Wallet.ID, int64(i+1))
+		e.Do(t, "POST", "/v1/transfers", ann.Token, body, "Idempotency-Key", fmt.Sprint("race-", i), "Prefer", "respond-async, wait=0.05").
+			Want(t, 202, "").Decode(t, &ins[i])
+	}
+	for _, release := range releases {
+		release()
+	}
+	answers := make([]int, n)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 10 {
+			if _, err := e.Server.SettleIntents(context.Background()); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for i := range ins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Spread over the settler's passes, so that some intents are
+			// cancelled before their pass, some during it, some after.
+			// (One account's intents settle one after another, a few
+			// milliseconds each.)
+			time.Sleep(time.Duration(i*37%n) * 2 * time.Millisecond)
+			for {
+				r := e.Do(t, "POST", "/v1/intents/"+ins[i].ID+"/cancel", ann.Token, "")
+				if r.Status == 503 { // busy beside the settler: the client tries again
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				answers[i] = r.Status
+				if r.Status != 200 && !(r.Status == 409 && r.Problem(t).Code == pw.EINTENTNOTPENDING) {
+					t.Errorf("cancel %d: %d %s", i, r.Status, r.Body)
+				}
+				return
+			}
+		}()
+	}
+	wg.Wait()
+	if _, err := e.Server.SettleIntents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var paid, cancelled int64
+	for i, in := range ins {
+		var got pw.Intent
+		e.Do(t, "GET", "/v1/intents/"+in.ID, ann.Token, "").Want(t, 200, "").Decode(t, &got)
+		switch {
+		case got.Status == pw.IntentPosted && answers[i] == 409:
+			var tr pw.Transfer
+			e.Do(t, "GET", "/v1/transfers/"+got.TransferID, ann.Token, "").Want(t, 200, "").Decode(t, &tr)
+			if tr.Amount != int64(i+1) {
+				t.Errorf("intent %d posted as %+v", i, tr)
+			}
+			paid += int64(i + 1)
+		case got.Status == pw.IntentFailed && got.Error.Code == pw.EINTENTCANCELLED && answers[i] == 200:
+			cancelled++
+		default:
+			t.Errorf("intent %d: %+v, its cancellation answered %d", i, got, answers[i])
+		}
+	}
+	if b := e.Balance(t, bob.Wallet.ID); b.Posted != paid {
+		t.Fatalf("bob has %d, the posted intents paid %d", b.Posted, paid)
+	}
+	t.Logf("%d cancelled, %d posted", cancelled, n-int(cancelled))
+	mustVerify(t, e.Store)
+}
