@@ -238,7 +238,11 @@ type call struct {
 	// accepted, when set, allows an asynchronous answer (Prefer:
 	// respond-async) and receives a 202's body instead of out.
 	accepted any
-	status   int // the last attempt's status
+	// idempotent marks a POST without a key that is idempotent by what it
+	// does (cancelling an intent: a second arrival finds it cancelled and
+	// answers the same), and so may be sent again after a lost answer.
+	idempotent bool
+	status     int // the last attempt's status
 }
 
 // doOnce sends one attempt; send (retry.go) retries it.

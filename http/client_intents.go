@@ -51,6 +51,18 @@ func (c *Client) Intent(ctx context.Context, id string) (*pw.Intent, error) {
 	return result(&in, c.get(ctx, "/v1/intents/"+url.PathEscape(id), nil, &in))
 }
 
+// CancelIntent cancels a payment accepted at a surge while it is still
+// pending (POST /v1/intents/{id}/cancel) and returns the intent, failed
+// with intent_cancelled: it is never paid, and a payment sent again under
+// its Idempotency-Key answers intent_cancelled. A payment already made or
+// failed is a *peakwallet.Error intent_not_pending (Intent reads what
+// happened). Cancelling is idempotent, so the call is retried like a read:
+// after a lost answer the retry finds the intent cancelled and returns it.
+func (c *Client) CancelIntent(ctx context.Context, id string) (*pw.Intent, error) {
+	var in pw.Intent
+	return result(&in, c.send(ctx, &call{method: http.MethodPost, path: "/v1/intents/" + url.PathEscape(id) + "/cancel", out: &in, idempotent: true}))
+}
+
 // AwaitIntent waits until an intent accepted at a surge is settled and
 // returns its transfer; an intent that failed returns its error, a
 // *peakwallet.Error with the code the payment would have had at once

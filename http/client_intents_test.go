@@ -253,3 +253,40 @@ func TestTheSurgeQueueRefusesBadInput(t *testing.T) {
 		t.Fatalf("balance %d, want 100", b.Posted)
 	}
 }
+
+// TestClientCancelsAQueuedPayment: CancelIntent cancels a pending intent,
+// and after a lost answer its retry finds it cancelled and returns it (the
+// call is idempotent); AwaitIntent then returns intent_cancelled, the
+// settler pays nothing, and a payment already made is intent_not_pending.
+func TestClientCancelsAQueuedPayment(t *testing.T) {
+	env, w, release := surgeEnv(t)
+	req := pw.TransferCreate{FromAccount: w.User.ID, ToAccount: w.Merchant.ID, Amount: 40, Currency: "EUR"}
+	_, in, err := env.Client.CreateTransferOrQueue(pw.NewContextWithIdempotencyKey(within(500*time.Millisecond), "to-cancel"), req)
+	if err != nil || in == nil {
+		t.Fatalf("at a surge: %+v %v", in, err)
+	}
+	_, paid, err := env.Client.CreateTransferOrQueue(pw.NewContextWithIdempotencyKey(within(500*time.Millisecond), "to-pay"), req)
+	if err != nil || paid == nil {
+		t.Fatalf("at a surge: %+v %v", paid, err)
+	}
+	release()
+	hs := loseFirstAnswer(t, env.Server.Handler(), http.MethodPost, "/v1/intents/"+in.ID+"/cancel")
+	c := pwhttp.NewClient(hs.URL, operatorKey, hs.Client())
+	got, err := c.CancelIntent(within(5*time.Second), in.ID)
+	if err != nil || got.ID != in.ID || got.Status != pw.IntentFailed || got.Error == nil || got.Error.Code != pw.EINTENTCANCELLED {
+		t.Fatalf("CancelIntent after a lost answer: %+v, %v", got, err)
+	}
+	if _, err := env.Client.AwaitIntent(within(5*time.Second), in.ID); pw.ErrorCode(err) != pw.EINTENTCANCELLED {
+		t.Fatalf("AwaitIntent of a cancelled intent: %v", err)
+	}
+	if n, err := env.Server.SettleIntents(context.Background()); n != 1 || err != nil {
+		t.Fatalf("SettleIntents = %d, %v; want the other intent paid", n, err)
+	}
+	if _, err := env.Client.CancelIntent(within(5*time.Second), paid.ID); pw.ErrorCode(err) != pw.EINTENTNOTPENDING {
+		t.Fatalf("CancelIntent of a paid intent: %v, want %s", err, pw.EINTENTNOTPENDING)
+	}
+	if b := env.MustBalance(t, w.User); b.Posted != 60 {
+		t.Fatalf("user balance %d, want 60: the one intent not cancelled", b.Posted)
+	}
+	mustVerify(t, env.Store)
+}

@@ -133,7 +133,7 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 // (TestClientDoesNotResendAPOSTWithoutAKeyAfterALostAnswer).
 func resendable(cl *call, err error) bool {
 	switch {
-	case cl.key != "":
+	case cl.key != "", cl.idempotent:
 		return true
 	case cl.method == http.MethodGet, cl.method == http.MethodHead, cl.method == http.MethodDelete:
 		return true

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/ledger"
@@ -197,4 +199,77 @@ func TestACacheIsCheckedBeforeItServesAgain(t *testing.T) {
 	if n, _ := sa.Sharing(); n == 0 {
 		t.Fatal("a's writer did not count b's commit")
 	}
+}
+
+// TestACancelInOneProcessStopsThePaymentInTheOther: during a handover two
+// processes share the file, each with its own leases, so the settler of
+// one and a cancellation in the other can both claim an intent's key. The
+// cancellation marks the key done in the table; the other process's batch
+// finds it there and pays nothing (it replays the cancellation), and a
+// cancellation that comes after the other's payment finds the payment.
+func TestACancelInOneProcessStopsThePaymentInTheOther(t *testing.T) {
+	a, b, sa, sb := twoProcesses(t)
+	ctx := context.Background()
+	bank, user := sqlite.BankAndUser(t, a)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	req := pw.TransferCreate{FromAccount: bank.ID, ToAccount: user.ID, Amount: 700, Currency: "EUR"}
+	render := func(v any, err error) (int, []byte) {
+		if err != nil {
+			return 400, []byte(pw.ErrorCode(err))
+		}
+		out, _ := json.Marshal(v)
+		return 201, out
+	}
+	cancelled := &pw.IntentError{Code: pw.EINTENTCANCELLED, Message: "cancelled"}
+	for _, paidFirst := range []bool{false, true} {
+		in := &pw.Intent{ID: pw.NewID(pw.PrefixIntent, now), Principal: "operator:root", IdempotencyKey: fmt.Sprint("across-", paidFirst),
+			Fingerprint: "fp", Body: []byte(`{}`), Status: pw.IntentPending, CreatedAt: now, UpdatedAt: now, Authorized: true}
+		if _, err := sa.CreateIntent(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		key := pw.IdempotencyKey{Principal: in.Principal, Key: in.IdempotencyKey}
+		claimA, _, err := a.BeginIdempotent(ctx, key, in.Fingerprint) // a's settler
+		if err != nil || claimA == nil {
+			t.Fatalf("claim in a: %+v, %v", claimA, err)
+		}
+		claimB, _, err := b.BeginIdempotent(ctx, key, in.Fingerprint) // the cancellation, in b
+		if err != nil || claimB == nil {
+			t.Fatalf("claim in b: %+v, %v", claimB, err)
+		}
+		pay := func() error {
+			_, err := a.CreateTransfer(pw.NewContextWithClaim(ctx, &pw.Claim{Record: claimA, Render: render}), req)
+			return err
+		}
+		if paidFirst {
+			if err := pay(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		answer := *claimB
+		answer.Status, answer.Body = 409, []byte(pw.EINTENTCANCELLED)
+		got, done, err := sb.CancelIntent(ctx, in.ID, &answer, cancelled, now)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case paidFirst && (done == nil || done.Status != 201 || got.Status != pw.IntentPending):
+			t.Fatalf("a cancellation after the other process paid: %+v, %+v; want the payment's record", got, done)
+		case !paidFirst && (done != nil || got.Status != pw.IntentFailed):
+			t.Fatalf("the cancellation: %+v, %+v", got, done)
+		}
+		b.ReleaseIdempotent(ctx, claimB)
+		if !paidFirst {
+			var replayed *pw.Replayed
+			if err := pay(); !errors.As(err, &replayed) || replayed.Record.Status != 409 {
+				t.Fatalf("a's payment after b's cancellation: %v; want the cancellation replayed", err)
+			}
+		}
+	}
+	acc, err := a.Account(ctx, user.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.Balance.Posted != 700 {
+		t.Fatalf("posted %d, want 700: only the payment made before its cancellation", acc.Balance.Posted)
+	}
+	mustVerify(t, sa)
 }

@@ -23,6 +23,119 @@ func RunIntents(t *testing.T, open Opener) {
 	t.Run("IntentsConcurrent", func(t *testing.T) { testIntentsConcurrent(t, open) })
 	t.Run("IntentsBatch", func(t *testing.T) { testIntentsBatch(t, open) })
 	t.Run("IntentsOfFinishedKeys", func(t *testing.T) { testIntentsOfFinishedKeys(t, open) })
+	t.Run("IntentsCancel", func(t *testing.T) { testIntentsCancel(t, open) })
+}
+
+// testIntentsCancel: CancelIntent fails a pending intent and marks its
+// key's claim done with the cancellation's answer in the same transaction:
+// a later claim of the key replays it (a claim held elsewhere at the same
+// time, possible on SQLite during a handover, is
+// sqlite.TestACancelInOneProcessStopsThePaymentInTheOther). It changes
+// nothing when the key was paid first
+// (done is that payment's record), when the intent is not pending, or when
+// the claim's lease was lost; an unknown intent is not_found.
+func testIntentsCancel(t *testing.T, open Opener) {
+	s := open(t)
+	e := newEnvOn(t, s, NewClock())
+	t.Cleanup(func() { s.Close() })
+	is, ok := s.(pw.IntentStore)
+	if !ok {
+		t.Fatalf("%T does not implement peakwallet.IntentStore", s)
+	}
+	bank := e.MustAccount(pw.AccountSystem, "EUR", 0)
+	a := e.MustAccount(pw.AccountUser, "EUR", 0)
+	req := pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 700, Currency: "EUR"}
+	now := NewClock().Now()
+	cancelled := &pw.IntentError{Code: pw.EINTENTCANCELLED, Message: "cancelled"}
+	answer := func(claim *pw.IdempotencyRecord) *pw.IdempotencyRecord {
+		rec := *claim
+		rec.Status, rec.Body = 409, []byte(`{"code":"intent_cancelled"}`)
+		return &rec
+	}
+	mustCreate := func(key string) *pw.Intent {
+		t.Helper()
+		in := newIntent("user:u1", key, now)
+		if _, err := is.CreateIntent(e.ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}
+
+	// A pending intent, cancelled under its key's claim.
+	in := mustCreate("c1")
+	_, claim, _, err := e.claimCtx(in.Principal, in.IdempotencyKey, in.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, done, err := is.CancelIntent(e.ctx, in.ID, answer(claim), cancelled, now.Add(time.Second))
+	if err != nil || done != nil || got.Status != pw.IntentFailed || got.Error == nil || got.Error.Code != pw.EINTENTCANCELLED {
+		t.Fatalf("CancelIntent: %+v, %+v, %v", got, done, err)
+	}
+	e.l.ReleaseIdempotent(e.ctx, claim)
+	if stored, err := is.Intent(e.ctx, in.ID); err != nil || stored.Status != pw.IntentFailed || stored.Error.Code != pw.EINTENTCANCELLED ||
+		!stored.UpdatedAt.Equal(now.Add(time.Second)) {
+		t.Fatalf("the cancelled intent as stored: %+v, %v", stored, err)
+	}
+	if _, _, replay, err := e.claimCtx(in.Principal, in.IdempotencyKey, in.Fingerprint); err != nil || replay == nil || replay.Status != 409 ||
+		!strings.Contains(string(replay.Body), pw.EINTENTCANCELLED) {
+		t.Fatalf("the cancelled key claimed again: %+v, %v; want the cancellation replayed", replay, err)
+	}
+	if pending, err := is.PendingIntents(e.ctx, "", 10); err != nil || len(pending) != 0 {
+		t.Fatalf("pending after the cancellation: %v, %v", pending, err)
+	}
+	// Cancelled again: not pending, nothing changes.
+	if again, done, err := is.CancelIntent(e.ctx, in.ID, answer(claim), cancelled, now.Add(2*time.Second)); err != nil || done != nil ||
+		again.Status != pw.IntentFailed || !again.UpdatedAt.Equal(now.Add(time.Second)) {
+		t.Fatalf("cancelled twice: %+v, %+v, %v", again, done, err)
+	}
+
+	// The key paid first: done is the payment's record, the intent is left.
+	paid := mustCreate("c2")
+	pctx, pclaim, _, err := e.claimCtx(paid.Principal, paid.IdempotencyKey, paid.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := e.l.CreateTransfer(pctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, done, err = is.CancelIntent(e.ctx, paid.ID, answer(pclaim), cancelled, now.Add(time.Second))
+	if err != nil || done == nil || done.Status != 201 || !strings.Contains(string(done.Body), tr.ID) || got.Status != pw.IntentPending {
+		t.Fatalf("cancelling an intent whose key was paid: %+v, %+v, %v; want it pending with the payment's record", got, done, err)
+	}
+
+	// A claim whose lease was lost cancels nothing.
+	lost := mustCreate("c3")
+	_, lclaim, _, err := e.claimCtx(lost.Principal, lost.IdempotencyKey, lost.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.l.ReleaseIdempotent(e.ctx, lclaim)
+	if _, _, err := is.CancelIntent(e.ctx, lost.ID, answer(lclaim), cancelled, now.Add(time.Second)); pw.ErrorCode(err) != pw.EIDEMINUSE {
+		t.Fatalf("cancelling under a released claim: %v, want idempotency_key_in_use", err)
+	}
+	if stored, err := is.Intent(e.ctx, lost.ID); err != nil || stored.Status != pw.IntentPending {
+		t.Fatalf("the intent after a refused cancellation: %+v, %v", stored, err)
+	}
+
+	// A finished intent is returned as it is.
+	if err := is.FinishIntent(e.ctx, lost.ID, pw.IntentPosted, "tr_x", nil, now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	_, fclaim, _, err := e.claimCtx(lost.Principal, lost.IdempotencyKey, lost.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, done, err := is.CancelIntent(e.ctx, lost.ID, answer(fclaim), cancelled, now.Add(2*time.Second)); err != nil || done != nil ||
+		got.Status != pw.IntentPosted || got.TransferID != "tr_x" {
+		t.Fatalf("cancelling a posted intent: %+v, %+v, %v", got, done, err)
+	}
+	e.l.ReleaseIdempotent(e.ctx, fclaim)
+	if _, _, replay, err := e.claimCtx(lost.Principal, lost.IdempotencyKey, lost.Fingerprint); err != nil || replay != nil {
+		t.Fatalf("a posted intent's cancellation left a record: %+v, %v", replay, err)
+	}
+
+	e.MustBalance(a, 700, 0, 0) // the one payment of c2
 }
 
 // testIntentsOfFinishedKeys: an intent whose key a finished request has
