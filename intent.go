@@ -146,6 +146,9 @@ type IntentStore interface {
 	// PendingIntents lists pending intents with ID > after, in ID
 	// (acceptance) order.
 	PendingIntents(ctx context.Context, after string, limit int) ([]*Intent, error)
+	// PendingIntentsOf is PendingIntents of one principal's intents (what
+	// GET /v1/intents lists: one's payments waiting in the surge queue).
+	PendingIntentsOf(ctx context.Context, principal, after string, limit int) ([]*Intent, error)
 	// FinishIntent records a pending intent's outcome (status posted with
 	// transferID, or failed with e). An intent already finished is left
 	// as it is: the first outcome stands.

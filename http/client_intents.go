@@ -51,6 +51,13 @@ func (c *Client) Intent(ctx context.Context, id string) (*pw.Intent, error) {
 	return result(&in, c.get(ctx, "/v1/intents/"+url.PathEscape(id), nil, &in))
 }
 
+// PendingIntents lists the caller's payments waiting in the surge queue
+// (GET /v1/intents), in the order they will be settled: one page, and the
+// cursor of the next ("" at the end). For an operator, everyone's.
+func (c *Client) PendingIntents(ctx context.Context, page pw.Page) ([]*pw.Intent, string, error) {
+	return list[*pw.Intent](ctx, c, "/v1/intents", page, nil)
+}
+
 // CancelIntent cancels a payment accepted at a surge while it is still
 // pending (POST /v1/intents/{id}/cancel) and returns the intent, failed
 // with intent_cancelled: it is never paid, and a payment sent again under

@@ -254,7 +254,8 @@ func TestTheSurgeQueueRefusesBadInput(t *testing.T) {
 	}
 }
 
-// TestClientCancelsAQueuedPayment: CancelIntent cancels a pending intent,
+// TestClientCancelsAQueuedPayment: PendingIntents lists what waits,
+// CancelIntent cancels a pending intent,
 // and after a lost answer its retry finds it cancelled and returns it (the
 // call is idempotent); AwaitIntent then returns intent_cancelled, the
 // settler pays nothing, and a payment already made is intent_not_pending.
@@ -270,6 +271,10 @@ func TestClientCancelsAQueuedPayment(t *testing.T) {
 		t.Fatalf("at a surge: %+v %v", paid, err)
 	}
 	release()
+	listed, next, err := env.Client.PendingIntents(context.Background(), pw.Page{Limit: 1})
+	if err != nil || len(listed) != 1 || listed[0].ID != in.ID || next != in.ID {
+		t.Fatalf("PendingIntents' first page: %+v, %q, %v; want the first intent and a cursor", listed, next, err)
+	}
 	hs := loseFirstAnswer(t, env.Server.Handler(), http.MethodPost, "/v1/intents/"+in.ID+"/cancel")
 	c := pwhttp.NewClient(hs.URL, operatorKey, hs.Client())
 	got, err := c.CancelIntent(within(5*time.Second), in.ID)
@@ -278,6 +283,9 @@ func TestClientCancelsAQueuedPayment(t *testing.T) {
 	}
 	if _, err := env.Client.AwaitIntent(within(5*time.Second), in.ID); pw.ErrorCode(err) != pw.EINTENTCANCELLED {
 		t.Fatalf("AwaitIntent of a cancelled intent: %v", err)
+	}
+	if listed, next, err = env.Client.PendingIntents(context.Background(), pw.Page{}); err != nil || len(listed) != 1 || listed[0].ID != paid.ID || next != "" {
+		t.Fatalf("PendingIntents after the cancellation: %+v, %q, %v; want the other intent alone", listed, next, err)
 	}
 	if n, err := env.Server.SettleIntents(context.Background()); n != 1 || err != nil {
 		t.Fatalf("SettleIntents = %d, %v; want the other intent paid", n, err)

@@ -41,6 +41,46 @@ func (s *Server) ownIntent(ctx context.Context, r *http.Request) (*pw.Intent, er
 	return in, nil
 }
 
+// listIntentsEndpoint lists the caller's payments waiting in the surge
+// queue, in the order they will be settled (operators: everyone's).
+func listIntentsEndpoint() endpoint {
+	return endpoint{response: reflect.TypeFor[*pw.Intent](), list: true, build: func(s *Server, rt *Route) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			page, err := ParsePage(r)
+			if err != nil {
+				Error(w, r, err)
+				return
+			}
+			if page.Cursor != "" && !pw.IDHasPrefix(page.Cursor, pw.PrefixIntent) {
+				Error(w, r, pw.FieldErrorf("cursor", pw.EINVALID, "cursor is not one this list gave"))
+				return
+			}
+			out := List[*pw.Intent]{Data: []*pw.Intent{}}
+			if s.intents != nil {
+				p, _ := pw.PrincipalFromContext(r.Context())
+				var list []*pw.Intent
+				if p.Kind == pw.PrincipalOperator {
+					list, err = s.intents.PendingIntents(r.Context(), page.Cursor, page.Limit+1)
+				} else {
+					list, err = s.intents.PendingIntentsOf(r.Context(), p.String(), page.Cursor, page.Limit+1)
+				}
+				if err != nil {
+					Error(w, r, err)
+					return
+				}
+				if len(list) > page.Limit {
+					list = list[:page.Limit]
+					out.NextCursor = list[len(list)-1].ID
+				}
+				if len(list) > 0 {
+					out.Data = list
+				}
+			}
+			writeJSON(w, rt.Status, out)
+		})
+	}}
+}
+
 func serveIntent(s *Server, rt *Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := s.ownIntent(r.Context(), r)

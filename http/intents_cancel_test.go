@@ -3,6 +3,7 @@ package http_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -253,4 +254,58 @@ func TestACancelAndTheSettlerNeverBothWin(t *testing.T) {
 	}
 	t.Logf("%d cancelled, %d posted", cancelled, n-int(cancelled))
 	mustVerify(t, e.Store)
+}
+
+// TestOnesQueuedPaymentsAreListed: GET /v1/intents lists the caller's
+// pending intents in the order they will be settled, by pages; another
+// user's are not among them, an operator sees everyone's, and a cancelled
+// or settled intent leaves the list. A cursor the list did not give is 400.
+func TestOnesQueuedPaymentsAreListed(t *testing.T) {
+	e, ctrl := secSurgeEnv(t)
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	bob := e.MustPerson(t, "bob@example.com", 100_00)
+	release := holdPaymentSlot(t, ctrl)
+	var a1, b1, a2, a3 pw.Intent
+	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 1_00, "a1").Want(t, 202, "").Decode(t, &a1)
+	asyncPay(e, t, bob, bob.Wallet.ID, ann.Wallet.ID, 2_00, "b1").Want(t, 202, "").Decode(t, &b1)
+	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 3_00, "a2").Want(t, 202, "").Decode(t, &a2)
+	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 4_00, "a3").Want(t, 202, "").Decode(t, &a3)
+	release()
+	list := func(token, query string) (ids []string, next string) {
+		t.Helper()
+		var l pwhttp.List[pw.Intent]
+		e.Do(t, "GET", "/v1/intents"+query, token, "").Want(t, 200, "").Decode(t, &l)
+		for _, in := range l.Data {
+			if in.Status != pw.IntentPending {
+				t.Fatalf("a listed intent is %s", in.Status)
+			}
+			ids = append(ids, in.ID)
+		}
+		return ids, l.NextCursor
+	}
+	ids, next := list(ann.Token, "?limit=2")
+	if !slices.Equal(ids, []string{a1.ID, a2.ID}) || next != a2.ID {
+		t.Fatalf("ann's first page: %v, next %q; want a1, a2 and a cursor", ids, next)
+	}
+	if ids, next = list(ann.Token, "?limit=2&cursor="+next); !slices.Equal(ids, []string{a3.ID}) || next != "" {
+		t.Fatalf("ann's second page: %v, next %q; want a3 and no cursor", ids, next)
+	}
+	if ids, _ = list(bob.Token, ""); !slices.Equal(ids, []string{b1.ID}) {
+		t.Fatalf("bob's list: %v, want only b1", ids)
+	}
+	if ids, _ = list(operatorKey, ""); !slices.Equal(ids, []string{a1.ID, b1.ID, a2.ID, a3.ID}) {
+		t.Fatalf("the operator's list: %v, want all four in acceptance order", ids)
+	}
+	e.Do(t, "POST", "/v1/intents/"+a2.ID+"/cancel", ann.Token, "").Want(t, 200, "")
+	if ids, _ = list(ann.Token, ""); !slices.Equal(ids, []string{a1.ID, a3.ID}) {
+		t.Fatalf("ann's list after a cancellation: %v", ids)
+	}
+	if _, err := e.Server.SettleIntents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ = list(ann.Token, ""); len(ids) != 0 {
+		t.Fatalf("ann's list after settling: %v, want none", ids)
+	}
+	e.Do(t, "GET", "/v1/intents?cursor=acc_x", ann.Token, "").Want(t, 400, pw.EINVALID)
+	e.Do(t, "GET", "/v1/intents", "", "").Want(t, 401, pw.EUNAUTHORIZED)
 }

@@ -175,8 +175,19 @@ func (s *Store) IntentByKey(ctx context.Context, principal, key string) (*pw.Int
 
 // PendingIntents implements peakwallet.IntentStore.
 func (s *Store) PendingIntents(ctx context.Context, after string, limit int) ([]*pw.Intent, error) {
-	const op = "sqlite.PendingIntents"
-	rows, err := s.read.QueryContext(ctx, "SELECT "+intentColumns+" FROM intents WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?", after, limit)
+	return s.pendingIntents(ctx, "sqlite.PendingIntents", "SELECT "+intentColumns+" FROM intents WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?", after, limit)
+}
+
+// PendingIntentsOf implements peakwallet.IntentStore: through the pending
+// intents' partial index (at most IntentsPendingMax), or the principal's
+// part of the (principal, key) index, as the planner finds cheaper.
+func (s *Store) PendingIntentsOf(ctx context.Context, principal, after string, limit int) ([]*pw.Intent, error) {
+	return s.pendingIntents(ctx, "sqlite.PendingIntentsOf", "SELECT "+intentColumns+" FROM intents "+
+		"WHERE status = 'pending' AND id > ? AND principal = ? ORDER BY id LIMIT ?", after, principal, limit)
+}
+
+func (s *Store) pendingIntents(ctx context.Context, op, query string, args ...any) ([]*pw.Intent, error) {
+	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, mapError(op, err)
 	}

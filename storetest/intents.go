@@ -441,6 +441,43 @@ func testIntentsPendingInOrder(t *testing.T, open Opener) {
 	if err != nil || len(page) != 2 || page[0].ID != ids[3] || page[1].ID != ids[4] {
 		t.Fatalf("second page: %v %v", page, err)
 	}
+	// One principal's: another's intents, between them, are not listed.
+	for i := range 3 {
+		clk.Advance(time.Millisecond)
+		if _, err := s.CreateIntent(ctx, newIntent("user:other", fmt.Sprint("o", i), clk.Now())); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Millisecond)
+		in := newIntent("user:u", fmt.Sprint("later", i), clk.Now())
+		if _, err := s.CreateIntent(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, in.ID)
+	}
+	var got []string
+	for after := ""; ; {
+		page, err := s.PendingIntentsOf(ctx, "user:u", after, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range page {
+			if in.Principal != "user:u" {
+				t.Fatalf("another principal's intent listed: %+v", in)
+			}
+			got = append(got, in.ID)
+		}
+		if len(page) < 3 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	want := append([]string{ids[0]}, ids[2:]...)
+	if !slices.Equal(got, want) {
+		t.Fatalf("user:u's pending intents, by pages of 3: %v, want %v", got, want)
+	}
+	if page, err := s.PendingIntentsOf(ctx, "user:nobody", "", 10); err != nil || len(page) != 0 {
+		t.Fatalf("a principal without intents: %v %v", page, err)
+	}
 }
 
 func testIntentsFirstOutcomeStands(t *testing.T, open Opener) {
