@@ -247,7 +247,8 @@ func (s *Server) surgeQueueState(ctx context.Context) status.Component {
 	case err != nil:
 		c.State, c.Detail = status.StateDegraded, "the queue of accepted payments cannot be read"
 	case len(pending) > 0:
-		c.State, c.Detail = status.StateBusy, "payments accepted at a surge are settling, in order"
+		waited := max(0, s.now().Sub(pending[0].CreatedAt)).Round(time.Second)
+		c.State, c.Detail = status.StateBusy, fmt.Sprintf("payments accepted at a surge are settling, in order; the oldest has waited %s", waited)
 	}
 	return c
 }

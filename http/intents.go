@@ -299,12 +299,16 @@ func (s *Server) SettleIntents(ctx context.Context) (int, error) {
 func (s *Server) settlePass(ctx context.Context) (settled int, busy bool, err error) {
 	if s.readOnly() {
 		s.sawPendingIntents() // unread, they may be there
+		if oldest, err := s.intents.PendingIntents(ctx, "", 1); err == nil {
+			s.notePending(oldest)
+		}
 		return 0, true, nil
 	}
 	pending, err := s.intents.PendingIntents(ctx, "", IntentBatchMax)
 	if err != nil {
 		return 0, false, err
 	}
+	s.notePending(pending)
 	if len(pending) > 0 {
 		s.sawPendingIntents()
 	}
@@ -350,6 +354,27 @@ func (s *Server) settlePass(ctx context.Context) (settled int, busy bool, err er
 	}
 	wg.Wait()
 	return int(done.Load()), stop.Load(), nil
+}
+
+// notePending records when the oldest of pending (in acceptance order)
+// was accepted, for peakwallet_surge_queue_oldest_pending_seconds and the
+// ops summary: how long the surge queue keeps a payment waiting.
+func (s *Server) notePending(pending []*pw.Intent) {
+	var oldest int64
+	if len(pending) > 0 {
+		oldest = pending[0].CreatedAt.UnixNano()
+	}
+	s.oldestPending.Store(oldest)
+}
+
+// oldestPendingAge is how long the oldest pending intent has waited, as
+// the settler last found it; 0 when none was pending.
+func (s *Server) oldestPendingAge() time.Duration {
+	oldest := s.oldestPending.Load()
+	if oldest == 0 {
+		return 0
+	}
+	return max(0, s.now().Sub(time.Unix(0, oldest)))
 }
 
 // bySource splits intents (in acceptance order) into runs by the account

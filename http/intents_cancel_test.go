@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -308,4 +309,50 @@ func TestOnesQueuedPaymentsAreListed(t *testing.T) {
 	}
 	e.Do(t, "GET", "/v1/intents?cursor=acc_x", ann.Token, "").Want(t, 400, pw.EINVALID)
 	e.Do(t, "GET", "/v1/intents", "", "").Want(t, 401, pw.EUNAUTHORIZED)
+}
+
+// TestTheSurgeQueuesOldestWaitIsShown: how long the oldest queued payment
+// has waited, as the settler last found it, is a metric
+// (peakwallet_surge_queue_oldest_pending_seconds) and in the ops summary
+// (the status page says it too: TestStatusShowsTheSurgeQueue); it grows
+// while the payment waits and is 0 once the queue is empty.
+func TestTheSurgeQueuesOldestWaitIsShown(t *testing.T) {
+	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
+	w := env.MustWallet(t, 100)
+	release := holdPaymentSlot(t, ctrl)
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "old", "Prefer": "respond-async, wait=0.5"})
+	if r.Status != 202 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	oldest := func() float64 {
+		t.Helper()
+		var sum pwhttp.OpsSummary
+		mustUnmarshal(t, env.Do(t, "GET", "/v1/ops/summary", "", nil).Body, &sum)
+		return sum.SurgeQueueOldestSeconds
+	}
+	if got := oldest(); got != 0 {
+		t.Fatalf("before the settler looked: %v, want 0", got)
+	}
+	if n, err := env.Server.SettleIntents(context.Background()); n != 0 || err != nil { // the slot is held: it cannot settle
+		t.Fatalf("SettleIntents = %d, %v", n, err)
+	}
+	first := oldest()
+	time.Sleep(1100 * time.Millisecond)
+	if later := oldest(); first <= 0 || later < first+1 {
+		t.Fatalf("the oldest wait: %v, then a second later %v; want it above 0 and growing", first, later)
+	}
+	release()
+	if n, err := env.Server.SettleIntents(context.Background()); n != 1 || err != nil {
+		t.Fatalf("SettleIntents = %d, %v", n, err)
+	}
+	if _, err := env.Server.SettleIntents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := oldest(); got != 0 {
+		t.Fatalf("with the queue empty: %v, want 0", got)
+	}
+	metrics := string(env.Do(t, "GET", "/metrics", "", nil).Body)
+	if !strings.Contains(metrics, "\npeakwallet_surge_queue_oldest_pending_seconds 0\n") {
+		t.Fatal("the metric is not exposed, or not 0 with the queue empty")
+	}
 }

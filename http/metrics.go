@@ -35,7 +35,7 @@ const (
 	LateRefusal = "refusal" // any other status
 )
 
-func newMetrics(reg *prometheus.Registry, inFlight *atomic.Int64) *metrics {
+func newMetrics(reg *prometheus.Registry, inFlight *atomic.Int64, oldestPending func() time.Duration) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "peakwallet", Subsystem: "http", Name: "requests_total",
@@ -66,7 +66,11 @@ func newMetrics(reg *prometheus.Registry, inFlight *atomic.Int64) *metrics {
 		Namespace: "peakwallet", Subsystem: "http", Name: "requests_in_flight",
 		Help: "HTTP requests being served now.",
 	}, func() float64 { return float64(inFlight.Load()) })
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.replays, m.offers, m.late, inFlightGauge} {
+	oldestGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "peakwallet", Subsystem: "surge_queue", Name: "oldest_pending_seconds",
+		Help: "How long the oldest payment waiting in the surge queue has waited (0: none), as the settler last found it (it looks at least every 250 ms).",
+	}, func() float64 { return oldestPending().Seconds() })
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.replays, m.offers, m.late, inFlightGauge, oldestGauge} {
 		reg.MustRegister(c)
 	}
 	// The caller may have registered these already on a shared registry.

@@ -141,6 +141,9 @@ type Server struct {
 	wakeSettler   chan struct{}
 	intentWriters chan struct{} // IntentWritersMax slots for intents being written
 	intentsSeen   atomic.Int64  // unix ns when intents were last known pending (intentsMayBePending)
+	// oldestPending is when the oldest pending intent was accepted, as
+	// the settler's last pass found it (unix ns; 0: none pending).
+	oldestPending atomic.Int64
 }
 
 // NewServer returns a server over cfg's dependencies. It panics when a
@@ -192,7 +195,7 @@ func NewServer(cfg Config) *Server {
 		s.surgeQueue = s.surgeQueueState
 	}
 	s.started = s.now().UTC()
-	s.metrics = newMetrics(s.registry, &s.inFlight)
+	s.metrics = newMetrics(s.registry, &s.inFlight, s.oldestPendingAge)
 	if s.admission != nil {
 		s.registry.MustRegister(newAdmissionCollector(s.admission))
 	}

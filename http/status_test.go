@@ -251,7 +251,8 @@ func TestTrafficRecorded(t *testing.T) {
 }
 
 // TestStatusShowsTheSurgeQueue: while a payment accepted at a surge waits to
-// settle, the surge queue reads busy on /v1/status; once it settled, normal.
+// settle, the surge queue reads busy on /v1/status, with how long the oldest
+// has waited; once it settled, normal.
 func TestStatusShowsTheSurgeQueue(t *testing.T) {
 	e := MustOpenStatusEnv(t)
 	ctx := context.Background()
@@ -275,13 +276,19 @@ func TestStatusShowsTheSurgeQueue(t *testing.T) {
 	if got := state(surge()); got != status.StateNormal {
 		t.Fatalf("empty surge queue reads %q", got)
 	}
-	in := &pw.Intent{ID: pw.NewID(pw.PrefixIntent, statusNow), Principal: "operator:root", IdempotencyKey: "k1",
-		Fingerprint: "fp", Body: []byte(`{}`), Status: pw.IntentPending, CreatedAt: statusNow, UpdatedAt: statusNow}
+	accepted := statusNow.Add(-90 * time.Second)
+	in := &pw.Intent{ID: pw.NewID(pw.PrefixIntent, accepted), Principal: "operator:root", IdempotencyKey: "k1",
+		Fingerprint: "fp", Body: []byte(`{}`), Status: pw.IntentPending, CreatedAt: accepted, UpdatedAt: accepted}
 	if _, err := e.Store.CreateIntent(ctx, in); err != nil {
 		t.Fatal(err)
 	}
 	if got := state(surge()); got != status.StateBusy {
 		t.Fatalf("surge queue with a pending payment reads %q", got)
+	}
+	for _, c := range surge().Components {
+		if c.Name == status.ComponentSurgeQueue && !strings.Contains(c.Detail, "the oldest has waited 1m30s") {
+			t.Fatalf("the surge queue's detail does not say how long the oldest payment has waited: %q", c.Detail)
+		}
 	}
 	if err := e.Store.FinishIntent(ctx, in.ID, pw.IntentFailed, "", &pw.IntentError{Code: pw.EINSUFFICIENT, Message: "test"}, statusNow); err != nil {
 		t.Fatal(err)

@@ -60,6 +60,9 @@ type OpsSummary struct {
 	// respond-async, since start, by result (SurgeQueueResults), when the
 	// server has one.
 	SurgeQueue map[string]int `json:"surge_queue,omitempty"`
+	// SurgeQueueOldestSeconds is how long the oldest payment waiting in
+	// the surge queue has waited, as the settler last found it (0: none).
+	SurgeQueueOldestSeconds float64 `json:"surge_queue_oldest_seconds"`
 }
 
 // AdmissionSummary is admission control's state for the console.
@@ -129,6 +132,10 @@ func serveOpsSummary(s *Server, rt *Route) http.Handler {
 					for _, m := range f.GetMetric() {
 						sum.SurgeQueue[m.GetLabel()[0].GetValue()] = int(m.GetCounter().GetValue())
 					}
+				}
+			case "peakwallet_surge_queue_oldest_pending_seconds":
+				if m := f.GetMetric(); len(m) == 1 {
+					sum.SurgeQueueOldestSeconds = m[0].GetGauge().GetValue()
 				}
 			case "peakwallet_http_answers_late_total":
 				sum.AnswersLate = nonZeroCounts(f, func(m *dto.Metric) string { return label(m, "class") + ":" + label(m, "result") })
