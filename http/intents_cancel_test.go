@@ -84,10 +84,7 @@ func TestACancelledIntentsKeyReplaysTheCancellation(t *testing.T) {
 	e, ctrl := secSurgeEnv(t)
 	ann := e.MustPerson(t, "ann@example.com", 100_00)
 	bob := e.MustPerson(t, "bob@example.com", 0)
-	release := holdPaymentSlot(t, ctrl)
-	var in pw.Intent
-	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "k").Want(t, 202, "").Decode(t, &in)
-	release()
+	in := queueWhileBusy(t, e, ctrl, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "k")
 	e.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", ann.Token, "").Want(t, 200, "")
 	body := paymentBody(ann.Wallet.ID, bob.Wallet.ID, 10_00)
 	r := e.Do(t, "POST", "/v1/transfers", ann.Token, body, "Idempotency-Key", "k").Want(t, 409, pw.EINTENTCANCELLED)
@@ -114,11 +111,8 @@ func TestAPaidIntentCannotBeCancelled(t *testing.T) {
 	e, ctrl := secSurgeEnv(t)
 	ann := e.MustPerson(t, "ann@example.com", 100_00)
 	bob := e.MustPerson(t, "bob@example.com", 0)
-	release := holdPaymentSlot(t, ctrl)
-	var settled, retried pw.Intent
-	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "settled").Want(t, 202, "").Decode(t, &settled)
-	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 20_00, "retried").Want(t, 202, "").Decode(t, &retried)
-	release()
+	settled := queueWhileBusy(t, e, ctrl, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "settled")
+	retried := queueWhileBusy(t, e, ctrl, ann, ann.Wallet.ID, bob.Wallet.ID, 20_00, "retried")
 	var tr pw.Transfer
 	e.Do(t, "POST", "/v1/transfers", ann.Token, paymentBody(ann.Wallet.ID, bob.Wallet.ID, 20_00), "Idempotency-Key", "retried").Want(t, 201, "").Decode(t, &tr)
 	e.Do(t, "POST", "/v1/intents/"+retried.ID+"/cancel", ann.Token, "").Want(t, 409, pw.EINTENTNOTPENDING)
@@ -265,13 +259,10 @@ func TestOnesQueuedPaymentsAreListed(t *testing.T) {
 	e, ctrl := secSurgeEnv(t)
 	ann := e.MustPerson(t, "ann@example.com", 100_00)
 	bob := e.MustPerson(t, "bob@example.com", 100_00)
-	release := holdPaymentSlot(t, ctrl)
-	var a1, b1, a2, a3 pw.Intent
-	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 1_00, "a1").Want(t, 202, "").Decode(t, &a1)
-	asyncPay(e, t, bob, bob.Wallet.ID, ann.Wallet.ID, 2_00, "b1").Want(t, 202, "").Decode(t, &b1)
-	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 3_00, "a2").Want(t, 202, "").Decode(t, &a2)
-	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 4_00, "a3").Want(t, 202, "").Decode(t, &a3)
-	release()
+	a1 := queueWhileBusy(t, e, ctrl, ann, ann.Wallet.ID, bob.Wallet.ID, 1_00, "a1")
+	b1 := queueWhileBusy(t, e, ctrl, bob, bob.Wallet.ID, ann.Wallet.ID, 2_00, "b1")
+	a2 := queueWhileBusy(t, e, ctrl, ann, ann.Wallet.ID, bob.Wallet.ID, 3_00, "a2")
+	a3 := queueWhileBusy(t, e, ctrl, ann, ann.Wallet.ID, bob.Wallet.ID, 4_00, "a3")
 	list := func(token, query string) (ids []string, next string) {
 		t.Helper()
 		var l pwhttp.List[pw.Intent]
@@ -355,4 +346,16 @@ func TestTheSurgeQueuesOldestWaitIsShown(t *testing.T) {
 	if !strings.Contains(metrics, "\npeakwallet_surge_queue_oldest_pending_seconds 0\n") {
 		t.Fatal("the metric is not exposed, or not 0 with the queue empty")
 	}
+}
+
+// queueWhileBusy queues p's payment at a surge: the server's one payment
+// slot is held while it is offered, so that it is accepted (202), and free
+// again afterwards.
+func queueWhileBusy(t *testing.T, e *SecEnv, ctrl *admission.Controller, p *Person, from, to string, amount int64, key string) pw.Intent {
+	t.Helper()
+	release := holdPaymentSlot(t, ctrl)
+	defer release()
+	var in pw.Intent
+	asyncPay(e, t, p, from, to, amount, key).Want(t, 202, "").Decode(t, &in)
+	return in
 }

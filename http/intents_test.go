@@ -64,10 +64,7 @@ func TestAPendingIntentsKeyReusedNowIsRefused(t *testing.T) {
 	e, ctrl := secSurgeEnv(t)
 	ann := e.MustPerson(t, "ann@example.com", 100_00)
 	bob := e.MustPerson(t, "bob@example.com", 0)
-	release := holdPaymentSlot(t, ctrl)
-	var in pw.Intent
-	asyncPay(e, t, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "k").Want(t, 202, "").Decode(t, &in)
-	release()
+	in := queueWhileBusy(t, e, ctrl, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "k")
 	r := e.Do(t, "POST", "/v1/transfers", ann.Token, paymentBody(ann.Wallet.ID, bob.Wallet.ID, 20_00), "Idempotency-Key", "k")
 	if _, err := e.Server.SettleIntents(context.Background()); err != nil {
 		t.Fatal(err)
