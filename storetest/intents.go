@@ -31,17 +31,11 @@ func RunIntents(t *testing.T, open Opener) {
 // a later claim of the key replays it (a claim held elsewhere at the same
 // time, possible on SQLite during a handover, is
 // sqlite.TestACancelInOneProcessStopsThePaymentInTheOther). It changes
-// nothing when the key was paid first
-// (done is that payment's record), when the intent is not pending, or when
-// the claim's lease was lost; an unknown intent is not_found.
+// nothing when the key was paid first (done is that payment's record),
+// when the intent is not pending, or when the claim's lease was lost; an
+// unknown intent is not_found.
 func testIntentsCancel(t *testing.T, open Opener) {
-	s := open(t)
-	e := newEnvOn(t, s, NewClock())
-	t.Cleanup(func() { s.Close() })
-	is, ok := s.(pw.IntentStore)
-	if !ok {
-		t.Fatalf("%T does not implement peakwallet.IntentStore", s)
-	}
+	e, is := openIntentsEnv(t, open)
 	bank := e.MustAccount(pw.AccountSystem, "EUR", 0)
 	a := e.MustAccount(pw.AccountUser, "EUR", 0)
 	req := pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 700, Currency: "EUR"}
@@ -135,7 +129,17 @@ func testIntentsCancel(t *testing.T, open Opener) {
 		t.Fatalf("a posted intent's cancellation left a record: %+v, %v", replay, err)
 	}
 
+	if _, _, err := is.CancelIntent(e.ctx, pw.NewID(pw.PrefixIntent, now), answer(fclaim), cancelled, now); pw.ErrorCode(err) != pw.ENOTFOUND {
+		t.Fatalf("cancelling an unknown intent: %v, want not_found", err)
+	}
 	e.MustBalance(a, 700, 0, 0) // the one payment of c2
+}
+
+// openIntentsEnv is openIntents with a ledger on the store.
+func openIntentsEnv(t *testing.T, open Opener) (*env, pw.IntentStore) {
+	t.Helper()
+	is := openIntents(t, open)
+	return newEnvOn(t, is.(pw.Store), NewClock()), is
 }
 
 // testIntentsOfFinishedKeys: an intent whose key a finished request has
@@ -144,16 +148,10 @@ func testIntentsCancel(t *testing.T, open Opener) {
 // idempotency_key_reused; a key whose request is still in flight, or
 // another principal's same key, is stored as usual, in a batch or alone.
 func testIntentsOfFinishedKeys(t *testing.T, open Opener) {
-	s := open(t)
-	e := newEnvOn(t, s, NewClock())
-	t.Cleanup(func() { s.Close() })
-	is, ok := s.(pw.IntentStore)
+	e, is := openIntentsEnv(t, open)
+	bw, ok := e.store.(intentBatchWriter)
 	if !ok {
-		t.Fatalf("%T does not implement peakwallet.IntentStore", s)
-	}
-	bw, ok := s.(intentBatchWriter)
-	if !ok {
-		t.Fatalf("%T has no WriteIntentBatch test hook", s)
+		t.Fatalf("%T has no WriteIntentBatch test hook", e.store)
 	}
 	bank := e.MustAccount(pw.AccountSystem, "EUR", 0)
 	a := e.MustAccount(pw.AccountUser, "EUR", 0)
