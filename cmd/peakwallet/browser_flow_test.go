@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/pquerna/otp/totp"
 )
 
@@ -19,7 +20,8 @@ const (
 // TestBrowserUserJourney: a new user signs up, enrols TOTP, receives a
 // top-up, pays another user (once plainly, once with a step-up), sees the
 // receipt, filters the history, makes a payment request, and meets the
-// busy, queued and insufficient-funds states; then in Chinese.
+// busy, queued and insufficient-funds states, and cancels a queued payment
+// (in time, and too late); then in Chinese.
 func TestBrowserUserJourney(t *testing.T) {
 	ctx := newBrowser(t)
 	s := startServer(t, "--data", t.TempDir())
@@ -238,15 +240,103 @@ func TestBrowserUserJourney(t *testing.T) {
 		t.Fatalf("pay link pre-filled to=%q amount=%q", to, amt)
 	}
 
+	// Queued, then cancelled: the proxy answers 202 without making the
+	// payment, and its intent stays pending until it is cancelled. Ann
+	// presses "Cancel payment": the app sends one cancellation, says that
+	// nothing was paid, stops polling, and never shows the payment paid.
+	balance := func() float64 {
+		return apiCall(t, "GET", s.url+"/v1/accounts/"+wallet, token, nil, "")["balance"].(map[string]any)["posted"].(float64)
+	}
+	before, keys := balance(), len(p.paymentKeys())
+	p.setMode(modeQueuedCancel)
+	pay("pay at a surge, then cancel", "5", "cancel me")
+	run(t, ctx, "queued, polling, with a cancel button",
+		chromedp.WaitVisible(chromedp.CSS("#pay-state.queued button[data-cancel-intent]")),
+		pollTrue(`document.querySelector("#pay-state.queued .hint").textContent.includes("pending")`),
+		// From here on, the state must never read paid, not even for a moment.
+		evalVoid(`window.sawPaid = false; new MutationObserver(() => { if (document.querySelector("#pay-state.paid")) window.sawPaid = true; })
+			.observe(document.getElementById("pay-state"), { attributes: true, childList: true, subtree: true })`),
+		chromedp.Click(chromedp.CSS("#pay-state button[data-cancel-intent]")),
+		chromedp.WaitVisible(chromedp.CSS("#pay-state.cancelled")),
+	)
+	screenshot(t, ctx, "queued-cancelled")
+	// Three of the app's poll intervals (1.5 s): a poll that went on would
+	// read the intent again, and could show it.
+	time.Sleep(4500 * time.Millisecond)
+	var cancelled string
+	var sawPaid bool
+	run(t, ctx, "still cancelled",
+		readInto(&cancelled, chromedp.Text(chromedp.CSS("#pay-state.cancelled"))),
+		readInto(&sawPaid, chromedp.Evaluate[bool](`window.sawPaid || !!document.querySelector("#pay-state.paid, #pay-state button")`)),
+	)
+	if !strings.Contains(cancelled, "Payment cancelled — nothing was paid") || sawPaid {
+		t.Fatalf("a cancelled payment shows %q (shown paid, or a button left: %v)", cancelled, sawPaid)
+	}
+	in := p.intent("int_cancel")
+	if len(in.cancels) != 1 || in.cancels[0] != "Bearer "+token {
+		t.Fatalf("the cancellations of the queued payment: %q, want one, by Ann's session", in.cancels)
+	}
+	if in.polls == 0 || in.pollsAfterCancel > 1 {
+		t.Fatalf("the intent was read %d times, %d after its cancellation: the poll did not stop", in.polls, in.pollsAfterCancel)
+	}
+	if n := len(p.paymentKeys()); n != keys+1 {
+		t.Fatalf("%d payment requests for one cancelled payment", n-keys)
+	}
+	if after := balance(); after != before {
+		t.Fatalf("the wallet went from %.0f to %.0f for a cancelled payment", before, after)
+	}
+
+	// Queued, then cancelled elsewhere (another tab, through the API): the
+	// app's poll reads the intent failed intent_cancelled and says the
+	// payment is cancelled, not failed, not paid; this tab sends nothing.
+	p.setMode(modeQueuedCancel)
+	pay("pay at a surge, cancelled elsewhere", "5", "cancel elsewhere")
+	run(t, ctx, "queued", chromedp.WaitVisible(chromedp.CSS("#pay-state.queued button[data-cancel-intent]")))
+	apiCall(t, "POST", p.URL+"/v1/intents/int_cancel2/cancel", token, nil, "")
+	run(t, ctx, "the poll sees the cancellation",
+		chromedp.WaitVisible(chromedp.CSS("#pay-state.cancelled")),
+		readInto(&cancelled, chromedp.Text(chromedp.CSS("#pay-state.cancelled"))),
+	)
+	if !strings.Contains(cancelled, "Payment cancelled — nothing was paid") {
+		t.Fatalf("a payment cancelled elsewhere shows %q", cancelled)
+	}
+	if in := p.intent("int_cancel2"); len(in.cancels) != 1 {
+		t.Fatalf("%d cancellations of the payment cancelled elsewhere, want the other tab's only", len(in.cancels))
+	}
+
+	// Queued, and paid before the cancellation could win. Pressed from the
+	// keyboard: the first cancellation is refused busy (Retry-After: 2), so
+	// the app says it will try again and does; the next is 409
+	// intent_not_pending, so it reads the intent again, posted, and shows
+	// the payment paid, with its receipt.
+	before = balance()
+	p.setMode(modeQueuedTooLate)
+	pay("pay at a surge, cancel too late", "6", "too late")
+	var trying string
+	run(t, ctx, "cancel from the keyboard, busy",
+		chromedp.WaitVisible(chromedp.CSS("#pay-state.queued button[data-cancel-intent]")),
+		chromedp.Focus(chromedp.CSS("#pay-state button[data-cancel-intent]")),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS("#pay-state.queued .countdown")),
+		readInto(&trying, chromedp.Text(chromedp.CSS("#pay-state"))),
+	)
+	if !strings.Contains(trying, "busy") || !strings.Contains(trying, "try to cancel it again") {
+		t.Fatalf("a busy cancellation shows %q", trying)
+	}
+	run(t, ctx, "paid after all", chromedp.WaitVisible(chromedp.CSS(`#pay-state.paid a[href^="#/receipt/"]`)))
+	if late := p.intent("int_late"); len(late.cancels) != 2 {
+		t.Fatalf("%d cancellations of the payment paid first, want 2 (busy, then too late)", len(late.cancels))
+	}
+	if after := balance(); before-after != 600 {
+		t.Fatalf("the wallet went from %.0f to %.0f: want the 6.00 EUR paid once", before, after)
+	}
+
 	// The answer lost, then the session ends before the app can check: it
 	// sends the user to sign in. The payment's key must outlive that, so
 	// that the same payment sent again after signing in is the same
 	// attempt (the server answers the payment made), not a second payment
 	// under a new key (until 2026-11-27 a 401 dropped the attempt).
-	balance := func() float64 {
-		return apiCall(t, "GET", s.url+"/v1/accounts/"+wallet, token, nil, "")["balance"].(map[string]any)["posted"].(float64)
-	}
-	before := balance()
+	before = balance()
 	p.setMode(modeLostThenSignedOut)
 	pay("pay as the session ends", "4", "session")
 	run(t, ctx, "sent to sign in", chromedp.WaitVisible(chromedp.CSS("#login-form")))

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -186,7 +187,17 @@ const (
 	modeGateway                     // the next payment: a gateway's 502 in HTML, not the API's answer; then pass
 	modeLostThenSignedOut           // the next payment: pay upstream, answer 504 outcome_unknown; then modeSignedOut
 	modeSignedOut                   // the next payment: 401 unauthorized (the session ended); then pass
+	modeQueuedCancel                // the next payment: not made; answer 202 queued (int_cancel), pending until cancelled; its cancellation: 200, failed intent_cancelled
+	modeQueuedTooLate               // the next payment: pay upstream, answer 202 queued (int_late), pending; its first cancellation: 503 busy, Retry-After: 2; the next: 409 intent_not_pending, and it reads posted from then on
 )
+
+// intentIDs names the intent each queuing mode answers with; a mode used
+// again numbers it: int_cancel, int_cancel2, …
+var intentIDs = map[proxyMode]string{
+	modeQueued:        "int_test",
+	modeQueuedCancel:  "int_cancel",
+	modeQueuedTooLate: "int_late",
+}
 
 // thenMode is the mode that follows the one that answered a payment: a
 // chain of answers to the tries of one payment, then modePass (the zero
@@ -203,9 +214,21 @@ type faultProxy struct {
 	upstream *url.URL
 	mu       sync.Mutex
 	mode     proxyMode
-	keys     []string // Idempotency-Keys of the payments seen
-	intent   []byte   // the settled transfer behind the queued intent
-	polls    int
+	keys     []string               // Idempotency-Keys of the payments seen
+	intents  map[string]*fakeIntent // the intents the proxy answered 202 with, by ID
+}
+
+// fakeIntent is an intent the proxy queued, answered in the shape of
+// pw.Intent; it counts what the app asked of it.
+type fakeIntent struct {
+	mode             proxyMode // the mode that queued it
+	key              string    // the payment's Idempotency-Key
+	transfer         []byte    // the answer of the payment made upstream, if it was made
+	polls            int       // reads (GET /v1/intents/{id})
+	pollsAfterCancel int       // reads after a cancellation answered 200
+	cancels          []string  // the Authorization of each POST /v1/intents/{id}/cancel
+	cancelled        bool      // a cancellation was answered 200
+	posted           bool      // it reads posted with its transfer
 }
 
 func newFaultProxy(t *testing.T, upstream string) *faultProxy {
@@ -213,7 +236,7 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &faultProxy{upstream: u}
+	p := &faultProxy{upstream: u, intents: map[string]*fakeIntent{}}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
@@ -249,34 +272,96 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 				w.WriteHeader(http.StatusGatewayTimeout)
 				io.WriteString(w, `{"type":"https://peakwallet.dev/problems/outcome_unknown","title":"Outcome unknown","status":504,"code":"outcome_unknown","detail":"the commit's outcome is unknown","outcome":"unknown"}`)
 				return
-			case modeQueued:
+			case modeQueued, modeQueuedCancel, modeQueuedTooLate:
+				in, id := &fakeIntent{mode: p.mode, key: r.Header.Get("Idempotency-Key")}, intentIDs[p.mode]
+				for n := 2; p.intents[id] != nil; n++ {
+					id = intentIDs[in.mode] + strconv.Itoa(n)
+				}
 				p.mode = thenMode[p.mode]
-				p.intent, p.polls = p.forward(t, r), 0
-				w.Header().Set("Location", "/v1/intents/int_test")
+				if in.mode != modeQueuedCancel {
+					in.transfer = p.forward(t, r)
+				}
+				p.intents[id] = in
+				w.Header().Set("Location", "/v1/intents/"+id)
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusAccepted)
-				io.WriteString(w, `{"id":"int_test","status":"pending"}`)
+				io.WriteString(w, in.json(t, id))
 				return
 			}
-		case r.URL.Path == "/v1/intents/int_test":
-			// The shape of pw.Intent: pending, then posted with its transfer's ID.
-			p.polls++
-			w.Header().Set("Content-Type", "application/json")
-			if p.polls < 3 {
-				io.WriteString(w, `{"id":"int_test","status":"pending"}`)
+		case strings.HasPrefix(r.URL.Path, "/v1/intents/"):
+			id, action, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/v1/intents/"), "/")
+			if in := p.intents[id]; in != nil {
+				in.serve(t, w, r, id, action)
 				return
 			}
-			var tr struct{ ID string }
-			if err := json.Unmarshal(p.intent, &tr); err != nil || tr.ID == "" {
-				t.Errorf("the queued payment was not posted upstream: %s", p.intent)
-			}
-			fmt.Fprintf(w, `{"id":"int_test","status":"posted","transfer_id":%q}`, tr.ID)
-			return
 		}
 		rp.ServeHTTP(w, r)
 	}))
 	t.Cleanup(p.Close)
 	return p
+}
+
+// serve answers a read of the intent, or its cancellation (action
+// "cancel"), as the server would in the intent's mode.
+func (in *fakeIntent) serve(t *testing.T, w http.ResponseWriter, r *http.Request, id, action string) {
+	switch {
+	case r.Method == "GET" && action == "":
+		in.polls++
+		if in.cancelled {
+			in.pollsAfterCancel++
+		}
+		if in.mode == modeQueued && in.polls >= 3 {
+			in.posted = true // it settles on the third poll
+		}
+	case r.Method == "POST" && action == "cancel":
+		in.cancels = append(in.cancels, r.Header.Get("Authorization"))
+		switch {
+		case in.mode == modeQueuedCancel:
+			in.cancelled = true // 200 with the intent, failed intent_cancelled
+		case in.mode == modeQueuedTooLate && len(in.cancels) == 1:
+			writeProblem(w, http.StatusServiceUnavailable, "busy", "the server is busy", "2")
+			return
+		default:
+			if in.mode == modeQueued {
+				t.Errorf("the app cancelled %s, which the journey did not ask it to", id)
+			}
+			in.posted = true // settled before the cancellation: too late
+			writeProblem(w, http.StatusConflict, "intent_not_pending", "this payment was already made: it cannot be cancelled", "")
+			return
+		}
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, in.json(t, id))
+}
+
+// json is the intent in the shape of pw.Intent: pending; posted with its
+// transfer's ID; or failed intent_cancelled.
+func (in *fakeIntent) json(t *testing.T, id string) string {
+	switch {
+	case in.cancelled:
+		return fmt.Sprintf(`{"id":%q,"idempotency_key":%q,"status":"failed","error":{"code":"intent_cancelled","message":"this payment was cancelled by its payer before it was made: nothing was paid"}}`, id, in.key)
+	case in.posted:
+		var tr struct{ ID string }
+		if err := json.Unmarshal(in.transfer, &tr); err != nil || tr.ID == "" {
+			t.Errorf("the queued payment %s was not posted upstream: %s", id, in.transfer)
+		}
+		return fmt.Sprintf(`{"id":%q,"idempotency_key":%q,"status":"posted","transfer_id":%q}`, id, in.key, tr.ID)
+	}
+	return fmt.Sprintf(`{"id":%q,"idempotency_key":%q,"status":"pending"}`, id, in.key)
+}
+
+// writeProblem writes the API's problem+json answer with code.
+func writeProblem(w http.ResponseWriter, status int, code, detail, retryAfter string) {
+	if retryAfter != "" {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"type":"https://peakwallet.dev/problems/%s","title":%q,"status":%d,"code":%q,"detail":%q}`,
+		code, http.StatusText(status), status, code, detail)
 }
 
 // forward sends r to the server and returns the body of its answer.
@@ -298,6 +383,18 @@ func (p *faultProxy) setMode(m proxyMode) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mode = m
+}
+
+// intent is a copy of what the proxy saw of intent id (zero if none).
+func (p *faultProxy) intent(id string) fakeIntent {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if in := p.intents[id]; in != nil {
+		c := *in
+		c.cancels = append([]string(nil), in.cancels...)
+		return c
+	}
+	return fakeIntent{}
 }
 
 func (p *faultProxy) paymentKeys() []string {

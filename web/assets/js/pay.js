@@ -178,34 +178,140 @@ const PWPay = (() => {
   }
 
   // queued follows a payment accepted for later settlement (202): it polls
-  // the intent until it settles or fails. The intent's shape is read
-  // defensively: the queue is built beside this app.
+  // the intent until it settles or fails, and while it is pending offers
+  // to cancel it. The intent's shape is read defensively: the queue is
+  // built beside this app.
   async function queued(app, show, res) {
     saveAttempt(null); // accepted: the server owns it now
     const id = res.data.id || res.data.intent_id || "";
     const url = res.headers.get("Location") || (id ? "/v1/intents/" + encodeURIComponent(id) : "");
-    const line = el("p", { class: "hint" }, t("pay.queued_explain"));
-    show("queued", el("p", { class: "title" }, t("pay.queued")), el("span", { class: "spinner", "aria-hidden": "true" }), line);
+    // q is what the poll and a cancellation share. done: an outcome is
+    // shown, and neither shows anything more. cancelling: a cancellation
+    // is being asked, and its answer, not a poll, says what happened.
+    const q = { app, show, url, done: false, cancelling: false,
+      line: el("p", { class: "hint" }, t("pay.queued_explain")),
+      note: el("div", { class: "cancel-state" }),
+      button: el("button", { type: "button", class: "secondary", "data-cancel-intent": true }, t("pay.cancel_payment")) };
+    show("queued", el("p", { class: "title" }, t("pay.queued")), el("span", { class: "spinner", "aria-hidden": "true" }), q.line,
+      ...(url ? [q.note, q.button] : []));
     if (!url) return;
+    q.button.addEventListener("click", () => cancelQueued(q));
     for (let i = 0; i < IntentPollsMax; i++) {
       await new Promise((r) => setTimeout(r, IntentPollMs));
+      if (q.done) return; // cancelled here while it waited
+      // While a cancellation is asked, its answer will tell; a read now
+      // would only add to the surge.
+      if (q.cancelling) continue;
       const r = await api("GET", url, { token: app.token() });
-      if (r.status === 404 || r.status === 405) { line.textContent = t("pay.queued_no_tracking"); return; }
+      if (q.done) return;
+      if (q.cancelling) continue; // asked while this read was out
+      if (r.status === 404 || r.status === 405) return untracked(q);
       if (!r.ok) continue; // busy or offline: keep waiting, the intent is safe
-      const st = r.data.status || "";
-      if (st === "posted" && r.data.transfer_id) {
-        // The intent names its transfer; the transfer has the amount.
-        const tr = await api("GET", "/v1/transfers/" + encodeURIComponent(r.data.transfer_id), { token: app.token() });
-        return paid(app, show, tr.ok ? tr.data : { id: r.data.transfer_id });
-      }
-      if (["failed", "rejected", "expired", "cancelled"].includes(st)) {
-        const e = r.data.error || {};
-        show("failed", el("p", { class: "error" }, PW.problemText({ status: 409, data: { code: e.code, detail: e.message } })));
-        return;
-      }
-      line.textContent = t("pay.queued_position", { state: st || "queued" });
+      if (await showOutcome(q, r.data, false)) return;
+      q.line.textContent = t("pay.queued_position", { state: r.data.status || "queued" });
     }
-    line.textContent = t("pay.queued_no_tracking");
+    q.line.textContent = t("pay.queued_no_tracking");
+  }
+
+  // untracked: the server has no intent to read (an older one), so none to
+  // cancel either; the payment settles in order as the server said.
+  function untracked(q) {
+    q.line.textContent = t("pay.queued_no_tracking");
+    q.note.replaceChildren();
+    q.button.hidden = true;
+  }
+
+  // showOutcome shows a settled intent's outcome, ends the queued state and
+  // is true; while the intent is pending it is false. A cancellation, from
+  // this tab or another, is a failure with the code intent_cancelled: it
+  // is shown as cancelled, and nothing is shown as paid unless the intent
+  // names its transfer. focus: the person pressed Cancel payment here, and
+  // their button is gone, so focus moves to the outcome.
+  async function showOutcome(q, intent, focus) {
+    const st = intent.status || "";
+    const e = intent.error || {};
+    if (st === "posted" && intent.transfer_id) {
+      q.done = true; // before the read below, so that nothing else is shown meanwhile
+      // The intent names its transfer; the transfer has the amount.
+      const tr = await api("GET", "/v1/transfers/" + encodeURIComponent(intent.transfer_id), { token: q.app.token() });
+      paid(q.app, q.show, tr.ok ? tr.data : { id: intent.transfer_id });
+      return true;
+    }
+    if (st === "cancelled" || (st === "failed" && e.code === "intent_cancelled")) {
+      showCancelled(q, focus);
+      return true;
+    }
+    if (["failed", "rejected", "expired"].includes(st)) {
+      q.done = true;
+      const msg = el("p", { class: "error", tabindex: "-1" }, PW.problemText({ status: 409, data: { code: e.code, detail: e.message } }));
+      q.show("failed", msg);
+      if (focus) msg.focus();
+      return true;
+    }
+    return false;
+  }
+
+  // showCancelled ends the queued state: cancelled, so nothing was paid.
+  function showCancelled(q, focus) {
+    q.done = true;
+    const msg = el("p", { class: "title", tabindex: "-1" }, t("pay.intent_cancelled"));
+    q.show("cancelled", msg);
+    q.app.invalidate(); // the wallet's figures may have counted the pending payment
+    if (focus) msg.focus();
+  }
+
+  // cancelQueued asks the server to cancel the queued payment. The server
+  // lets exactly one of "paid" and "cancelled" happen, so the app shows
+  // what it answers: cancelled (200); too late (409 intent_not_pending),
+  // when the intent, read again, says how it settled; or "not now" (503,
+  // 429, or 409 idempotency_key_in_use: it is being paid this very
+  // moment), asked again after Retry-After, a bounded number of times as
+  // the pay loop does. Cancelling twice is harmless: the server answers
+  // 200 again.
+  async function cancelQueued(q) {
+    if (q.done || q.cancelling) return;
+    const cancelURL = q.url.replace(/[?#].*$/, "") + "/cancel";
+    q.cancelling = true;
+    q.button.disabled = true;
+    q.note.replaceChildren(el("p", null, t("pay.cancelling")));
+    try {
+      for (let tries = 0; ; tries++) {
+        const r = await api("POST", cancelURL, { token: q.app.token() });
+        if (q.done) return;
+        const code = r.data.code;
+        if (r.ok || code === "intent_cancelled") return showCancelled(q, true);
+        if (r.status === 401) { q.done = true; return q.app.loggedOut(); }
+        if (code === "intent_not_pending") { await settledMeanwhile(q); return; }
+        const later = r.status === 503 || r.status === 429 || code === "idempotency_key_in_use";
+        if (!later || tries >= AutoRetriesMax) return cancelFailed(q, r);
+        const line = el("p", { class: "countdown" });
+        q.note.replaceChildren(el("p", null, code === "idempotency_key_in_use" ? t("pay.cancel_in_use") : PW.problemText(r)), line);
+        await PW.countdown(line, PW.retryAfter(r), "pay.cancel_retry_in");
+        if (q.done) return;
+        q.note.replaceChildren(el("p", null, t("pay.cancelling")));
+      }
+    } finally {
+      q.cancelling = false;
+    }
+  }
+
+  // settledMeanwhile: too late to cancel, the intent settled first. It is
+  // read again to show how; should that read fail, the poll, which goes
+  // on, finds it.
+  async function settledMeanwhile(q) {
+    q.button.hidden = true; // nothing is left to cancel
+    q.note.replaceChildren(el("p", null, t("error.intent_not_pending")));
+    const r = await api("GET", q.url, { token: q.app.token() });
+    if (!q.done && r.ok) await showOutcome(q, r.data, true);
+  }
+
+  // cancelFailed: no answer, or a refusal that says nothing of the payment.
+  // It may still be paid (the poll goes on, and shows what happens), and
+  // the button is offered again.
+  function cancelFailed(q, r) {
+    q.note.replaceChildren(el("p", { class: "error" }, t("pay.cancel_failed")), el("p", null, PW.problemText(r)));
+    q.button.disabled = false;
+    q.button.focus();
   }
 
   // askMFA shows the step-up prompt; its code repeats the same request.
