@@ -2,6 +2,7 @@ package peakwallet
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -111,12 +112,28 @@ type Intent struct {
 	// while it has not been ended (auth.Service.CredentialLive). Empty for
 	// intents accepted by a server older than the column (2026-11-27),
 	// which settle as they did then.
-	Credential string       `json:"-"`
-	Status     string       `json:"status"`
-	TransferID string       `json:"transfer_id,omitempty"`
-	Error      *IntentError `json:"error,omitempty"`
-	CreatedAt  time.Time    `json:"created_at"`
-	UpdatedAt  time.Time    `json:"updated_at"`
+	Credential string `json:"-"`
+	// Request is the payment the intent makes, as its client sent it (Body,
+	// decoded when the intent is written out): a client listing what waits
+	// sees what each pays, from what to whom.
+	Request    *TransferCreate `json:"request,omitempty"`
+	Status     string          `json:"status"`
+	TransferID string          `json:"transfer_id,omitempty"`
+	Error      *IntentError    `json:"error,omitempty"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+}
+
+// MarshalJSON writes the intent with its Request decoded from Body.
+func (in Intent) MarshalJSON() ([]byte, error) {
+	type plain Intent
+	if in.Request == nil && len(in.Body) > 0 {
+		var req TransferCreate
+		if json.Unmarshal(in.Body, &req) == nil {
+			in.Request = &req
+		}
+	}
+	return json.Marshal(plain(in))
 }
 
 // IntentError is why an intent failed.

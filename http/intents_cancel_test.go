@@ -252,7 +252,8 @@ func TestACancelAndTheSettlerNeverBothWin(t *testing.T) {
 }
 
 // TestOnesQueuedPaymentsAreListed: GET /v1/intents lists the caller's
-// pending intents in the order they will be settled, by pages; another
+// pending intents, each with the payment it makes, in the order they will
+// be settled, by pages; another
 // user's are not among them, an operator sees everyone's, and a cancelled
 // or settled intent leaves the list. A cursor the list did not give is 400.
 func TestOnesQueuedPaymentsAreListed(t *testing.T) {
@@ -263,6 +264,7 @@ func TestOnesQueuedPaymentsAreListed(t *testing.T) {
 	b1 := queueWhileBusy(t, e, ctrl, bob, bob.Wallet.ID, ann.Wallet.ID, 2_00, "b1")
 	a2 := queueWhileBusy(t, e, ctrl, ann, ann.Wallet.ID, bob.Wallet.ID, 3_00, "a2")
 	a3 := queueWhileBusy(t, e, ctrl, ann, ann.Wallet.ID, bob.Wallet.ID, 4_00, "a3")
+	amounts := map[string]int64{a1.ID: 1_00, b1.ID: 2_00, a2.ID: 3_00, a3.ID: 4_00}
 	list := func(token, query string) (ids []string, next string) {
 		t.Helper()
 		var l pwhttp.List[pw.Intent]
@@ -270,6 +272,10 @@ func TestOnesQueuedPaymentsAreListed(t *testing.T) {
 		for _, in := range l.Data {
 			if in.Status != pw.IntentPending {
 				t.Fatalf("a listed intent is %s", in.Status)
+			}
+			// What it pays is listed with it.
+			if in.Request == nil || in.Request.Amount != amounts[in.ID] || in.Request.Currency != "EUR" || in.Request.ToAccount == "" {
+				t.Fatalf("a listed intent without the payment it makes: %+v", in)
 			}
 			ids = append(ids, in.ID)
 		}
