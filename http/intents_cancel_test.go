@@ -12,6 +12,8 @@ import (
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
 	pwhttp "github.com/peakwallet/peakwallet/http"
+	"github.com/peakwallet/peakwallet/internal/pgtest"
+	"github.com/peakwallet/peakwallet/postgres"
 	"github.com/peakwallet/peakwallet/sqlite"
 )
 
@@ -160,29 +162,81 @@ func TestACancelDuringAReadOnlyWindowIsRefused(t *testing.T) {
 }
 
 // TestACancelAndTheSettlerNeverBothWin: cancellations race the settler
-// over many intents. Each intent ends either posted, with its transfer
-// and its money moved once, or cancelled, with nothing moved; every
-// cancellation answered 200 is one of the cancelled, every 409
-// intent_not_pending one of the posted; and the ledger verifies.
+// over many intents, on SQLite behind the Guard (a user's payments) and on
+// PostgreSQL (an operator's, whose claims are rows locked by both). Each
+// intent ends either posted, with its transfer and its money moved once,
+// or cancelled, with nothing moved; every cancellation answered 200 is one
+// of the cancelled, every 409 intent_not_pending one of the posted; and
+// the ledger verifies.
 func TestACancelAndTheSettlerNeverBothWin(t *testing.T) {
 	const slots = 4
-	var ctrl *admission.Controller
-	e := mustOpenSecEnvWith(t, testLimits, func(c *pwhttp.Config, st *sqlite.Store) {
-		ctrl = admission.New(admission.Config{LimitInitial: slots, LimitMin: slots, LimitMax: slots})
-		c.Admission, c.Intents = ctrl, st
+	cfg := admission.Config{LimitInitial: slots, LimitMin: slots, LimitMax: slots}
+	t.Run("sqlite", func(t *testing.T) {
+		var ctrl *admission.Controller
+		e := mustOpenSecEnvWith(t, testLimits, func(c *pwhttp.Config, st *sqlite.Store) {
+			ctrl = admission.New(cfg)
+			c.Admission, c.Intents = ctrl, st
+		})
+		ann := e.MustPerson(t, "ann@example.com", 1_000_00)
+		bob := e.MustPerson(t, "bob@example.com", 0)
+		raceCancels(t, cancelRace{
+			ctrl: ctrl, slots: slots, server: e.Server, store: e.Store, intents: e.Store,
+			do: func(method, path, body string, headers ...string) *Response {
+				return e.Do(t, method, path, ann.Token, body, headers...)
+			},
+			payment: func(amount int64) string { return paymentBody(ann.Wallet.ID, bob.Wallet.ID, amount) },
+			paid:    func() int64 { return e.Balance(t, bob.Wallet.ID).Posted },
+		})
 	})
-	ann := e.MustPerson(t, "ann@example.com", 1_000_00)
-	bob := e.MustPerson(t, "bob@example.com", 0)
+	t.Run("postgres", func(t *testing.T) {
+		store, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), postgres.Options{MaxConns: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, store, cfg)
+		w := env.MustWallet(t, 1_000_00)
+		raceCancels(t, cancelRace{
+			ctrl: ctrl, slots: slots, server: env.Server, store: store, intents: store,
+			do: func(method, path, body string, headers ...string) *Response {
+				h := map[string]string{}
+				for i := 0; i+1 < len(headers); i += 2 {
+					h[headers[i]] = headers[i+1]
+				}
+				return env.Do(t, method, path, body, h)
+			},
+			payment: func(amount int64) string { return transferBody(w, amount) },
+			paid:    func() int64 { return env.MustBalance(t, w.Merchant).Posted },
+		})
+	})
+}
+
+// cancelRace is what raceCancels needs of a server: its admission (slots
+// payment slots), settler and store; do sends a request as the payer,
+// payment is the body of a payment of amount, paid what the payee has.
+type cancelRace struct {
+	ctrl    *admission.Controller
+	slots   int
+	server  *pwhttp.Server
+	store   pw.Store
+	intents pw.IntentStore
+	do      func(method, path, body string, headers ...string) *Response
+	payment func(amount int64) string
+	paid    func() int64
+}
+
+func raceCancels(t *testing.T, c cancelRace) {
 	const n = 40
 	var releases []func()
-	for range slots {
-		releases = append(releases, holdPaymentSlot(t, ctrl))
+	for range c.slots {
+		releases = append(releases, holdPaymentSlot(t, c.ctrl))
 	}
 	ins := make([]pw.Intent, n)
 	for i := range ins {
-		body := paymentBody(ann.Wallet.ID, bob.Wallet.ID, int64(i+1))
-		e.Do(t, "POST", "/v1/transfers", ann.Token, body, "Idempotency-Key", fmt.Sprint("race-", i), "Prefer", "respond-async, wait=0.05").
-			Want(t, 202, "").Decode(t, &ins[i])
+		r := c.do("POST", "/v1/transfers", c.payment(int64(i+1)), "Idempotency-Key", fmt.Sprint("race-", i), "Prefer", "respond-async, wait=0.05")
+		if r.Status != 202 {
+			t.Fatalf("payment %d at a surge: %d %s", i, r.Status, r.Body)
+		}
+		mustUnmarshal(t, r.Body, &ins[i])
 	}
 	for _, release := range releases {
 		release()
@@ -190,16 +244,26 @@ func TestACancelAndTheSettlerNeverBothWin(t *testing.T) {
 	answers := make([]int, n)
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() {
+	go func() { // the settler, until nothing is pending
 		defer wg.Done()
-		for range 10 {
-			if _, err := e.Server.SettleIntents(context.Background()); err != nil {
+		for range 100 {
+			if _, err := c.server.SettleIntents(context.Background()); err != nil {
 				t.Error(err)
+				return
+			}
+			if left, err := c.intents.PendingIntents(context.Background(), "", 1); err != nil || len(left) == 0 {
 				return
 			}
 		}
 	}()
-	for i := range ins {
+	// The cancellations start once the settler has paid one, so that they
+	// meet it at work.
+	waitFor(t, func() bool {
+		in, err := c.intents.Intent(context.Background(), ins[0].ID)
+		return err == nil && in.Status != pw.IntentPending
+	})
+	for i := range ins[1:] {
+		i++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -207,9 +271,9 @@ func TestACancelAndTheSettlerNeverBothWin(t *testing.T) {
 			// cancelled before their pass, some during it, some after.
 			// (One account's intents settle one after another, a few
 			// milliseconds each.)
-			time.Sleep(time.Duration(i*37%n) * 2 * time.Millisecond)
+			time.Sleep(time.Duration(i*37%n) * 4 * time.Millisecond)
 			for {
-				r := e.Do(t, "POST", "/v1/intents/"+ins[i].ID+"/cancel", ann.Token, "")
+				r := c.do("POST", "/v1/intents/"+ins[i].ID+"/cancel", "")
 				if r.Status == 503 { // busy beside the settler: the client tries again
 					time.Sleep(5 * time.Millisecond)
 					continue
@@ -223,32 +287,33 @@ func TestACancelAndTheSettlerNeverBothWin(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if _, err := e.Server.SettleIntents(context.Background()); err != nil {
+	if _, err := c.server.SettleIntents(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	answers[0] = 409 // settled before any cancellation was sent
 	var paid, cancelled int64
 	for i, in := range ins {
 		var got pw.Intent
-		e.Do(t, "GET", "/v1/intents/"+in.ID, ann.Token, "").Want(t, 200, "").Decode(t, &got)
+		mustUnmarshal(t, c.do("GET", "/v1/intents/"+in.ID, "").Body, &got)
 		switch {
 		case got.Status == pw.IntentPosted && answers[i] == 409:
 			var tr pw.Transfer
-			e.Do(t, "GET", "/v1/transfers/"+got.TransferID, ann.Token, "").Want(t, 200, "").Decode(t, &tr)
+			mustUnmarshal(t, c.do("GET", "/v1/transfers/"+got.TransferID, "").Body, &tr)
 			if tr.Amount != int64(i+1) {
 				t.Errorf("intent %d posted as %+v", i, tr)
 			}
 			paid += int64(i + 1)
-		case got.Status == pw.IntentFailed && got.Error.Code == pw.EINTENTCANCELLED && answers[i] == 200:
+		case got.Status == pw.IntentFailed && got.Error != nil && got.Error.Code == pw.EINTENTCANCELLED && answers[i] == 200:
 			cancelled++
 		default:
 			t.Errorf("intent %d: %+v, its cancellation answered %d", i, got, answers[i])
 		}
 	}
-	if b := e.Balance(t, bob.Wallet.ID); b.Posted != paid {
-		t.Fatalf("bob has %d, the posted intents paid %d", b.Posted, paid)
+	if got := c.paid(); got != paid {
+		t.Fatalf("the payee has %d, the posted intents paid %d", got, paid)
 	}
 	t.Logf("%d cancelled, %d posted", cancelled, n-int(cancelled))
-	mustVerify(t, e.Store)
+	mustVerify(t, c.store)
 }
 
 // TestOnesQueuedPaymentsAreListed: GET /v1/intents lists the caller's
