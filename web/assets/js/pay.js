@@ -109,7 +109,10 @@ const PWPay = (() => {
         show("sending", el("p", null, t("pay.sending")));
         const res = await api("POST", "/v1/transfers", { token: app.token(), idem: attempt.key, mfa,
           body: JSON.parse(attempt.body), prefer: "respond-async, wait=5" });
-        if (res.status === 200 || res.status === 201) return paid(app, show, res.data);
+        if (res.status === 200 || res.status === 201) {
+          saveAttempt(null);
+          return paid(app, show, res.data, true);
+        }
         if (res.status === 202) return queued(app, show, res);
         const code = res.data.code;
         if (code === "mfa_required") return askMFA(app, form, state, show, attempt, mfa);
@@ -168,13 +171,15 @@ const PWPay = (() => {
     }
   }
 
-  function paid(app, show, tr) {
-    saveAttempt(null);
+  // paid shows a payment made. It leaves the attempt alone: a queued
+  // payment settling is not the attempt the form may be making now. focus:
+  // the person is waiting for this outcome, so it takes the focus.
+  function paid(app, show, tr, focus) {
     const id = tr.id || tr.transfer_id || (tr.transfer && tr.transfer.id);
     const link = el("a", { href: "#/receipt/" + encodeURIComponent(id) }, t("pay.view_receipt"));
     show("paid", el("p", { class: "ok title" }, t("pay.paid", { amount: PW.formatMoney(tr.amount, tr.currency) })), link);
     app.invalidate();
-    link.focus();
+    if (focus) link.focus();
   }
 
   // queued follows a payment accepted for later settlement (202): it polls
@@ -185,17 +190,12 @@ const PWPay = (() => {
     saveAttempt(null); // accepted: the server owns it now
     const id = res.data.id || res.data.intent_id || "";
     const url = res.headers.get("Location") || (id ? "/v1/intents/" + encodeURIComponent(id) : "");
-    // q is what the poll and a cancellation share. done: an outcome is
-    // shown, and neither shows anything more. cancelling: a cancellation
-    // is being asked, and its answer, not a poll, says what happened.
-    const q = { app, show, url, done: false, cancelling: false,
-      line: el("p", { class: "hint" }, t("pay.queued_explain")),
-      note: el("div", { class: "cancel-state" }),
-      button: el("button", { type: "button", class: "secondary", "data-cancel-intent": true }, t("pay.cancel_payment")) };
+    // The person just sent it and watches it here: its outcome takes the focus.
+    const q = intentControl(app, url, show, true);
+    q.line = el("p", { class: "hint" }, t("pay.queued_explain"));
     show("queued", el("p", { class: "title" }, t("pay.queued")), el("span", { class: "spinner", "aria-hidden": "true" }), q.line,
       ...(url ? [q.note, q.button] : []));
     if (!url) return;
-    q.button.addEventListener("click", () => cancelQueued(q));
     for (let i = 0; i < IntentPollsMax; i++) {
       await new Promise((r) => setTimeout(r, IntentPollMs));
       if (q.done) return; // cancelled here while it waited
@@ -211,6 +211,23 @@ const PWPay = (() => {
       q.line.textContent = t("pay.queued_position", { state: r.data.status || "queued" });
     }
     q.line.textContent = t("pay.queued_no_tracking");
+  }
+
+  // intentControl is what following a queued payment and cancelling it
+  // share, for the intent at url; the pay form's queued state and the list
+  // of waiting payments each make one per payment. show(cls, ...children)
+  // shows the outcome where that payment is shown. done: an outcome is
+  // shown, and neither a poll nor a cancellation shows anything more.
+  // cancelling: a cancellation is being asked, and its answer, not a poll,
+  // says what happened. follow: the person is watching this payment, so
+  // its outcome takes the focus even when nobody pressed anything (a
+  // payment settling in a list must not pull the focus away).
+  function intentControl(app, url, show, follow) {
+    const q = { app, show, url, follow, done: false, cancelling: false,
+      note: el("div", { class: "cancel-state" }),
+      button: el("button", { type: "button", class: "secondary", "data-cancel-intent": true }, t("pay.cancel_payment")) };
+    q.button.addEventListener("click", () => cancelQueued(q));
+    return q;
   }
 
   // untracked: the server has no intent to read (an older one), so none to
@@ -234,7 +251,7 @@ const PWPay = (() => {
       q.done = true; // before the read below, so that nothing else is shown meanwhile
       // The intent names its transfer; the transfer has the amount.
       const tr = await api("GET", "/v1/transfers/" + encodeURIComponent(intent.transfer_id), { token: q.app.token() });
-      paid(q.app, q.show, tr.ok ? tr.data : { id: intent.transfer_id });
+      paid(q.app, q.show, tr.ok ? tr.data : { id: intent.transfer_id }, focus || q.follow);
       return true;
     }
     if (st === "cancelled" || (st === "failed" && e.code === "intent_cancelled")) {
