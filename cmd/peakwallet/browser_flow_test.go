@@ -233,6 +233,9 @@ func TestBrowserUserJourney(t *testing.T) {
 	run(t, ctx, "open a pay link",
 		chromedp.Navigate(base+"/pay?to="+bobHandle+"&amount=840&currency=EUR&note=coffee"),
 		chromedp.WaitVisible(chromedp.CSS("#send-form")),
+		// The form shows before the wallets arrive, and it is filled after
+		// them: reading at once read the payee empty on a busy machine.
+		pollTrue(`document.querySelector("#send-amount").value !== ""`),
 		readInto(&to, chromedp.Value(chromedp.CSS("#send-to"))),
 		readInto(&amt, chromedp.Value(chromedp.CSS("#send-amount"))),
 	)
