@@ -353,6 +353,30 @@ func TestBrowserUserJourney(t *testing.T) {
 		t.Fatalf("the wallet went from %.0f to %.0f: want the 4.00 EUR paid once", before, after)
 	}
 
+	// 409 idempotency_key_in_use: an earlier try of the payment is still
+	// being made. The app says so in its own words (not the server's
+	// English detail), that it may already have gone through (that try may
+	// pay), and retries with the same key after Retry-After.
+	before = balance()
+	p.setMode(modeKeyInUse)
+	pay("pay while an earlier try is being made", "1", "in use")
+	var inUse string
+	run(t, ctx, "an earlier try in progress",
+		chromedp.WaitVisible(chromedp.CSS("#pay-state.busy .countdown")),
+		readInto(&inUse, chromedp.Text(chromedp.CSS("#pay-state"))),
+	)
+	if !strings.Contains(inUse, "An earlier try of this payment is still being processed") ||
+		!strings.Contains(inUse, "may already have gone through") || strings.Contains(inUse, "in progress") {
+		t.Fatalf("409 idempotency_key_in_use shows %q", inUse)
+	}
+	run(t, ctx, "paid after the earlier try", chromedp.WaitVisible(chromedp.CSS("#pay-state.paid")))
+	if keys := p.paymentKeys(); keys[len(keys)-1] != keys[len(keys)-2] {
+		t.Fatalf("the retry after idempotency_key_in_use used another Idempotency-Key: %q", keys)
+	}
+	if after := balance(); before-after != 100 {
+		t.Fatalf("the wallet went from %.0f to %.0f: want the 1.00 EUR paid once", before, after)
+	}
+
 	var nav string
 	run(t, ctx, "switch to Chinese",
 		chromedp.Navigate(base+"/#/wallets"),

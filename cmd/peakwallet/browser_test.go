@@ -189,6 +189,7 @@ const (
 	modeSignedOut                   // the next payment: 401 unauthorized (the session ended); then pass
 	modeQueuedCancel                // the next payment: not made; answer 202 queued (int_cancel), pending until cancelled; its cancellation: 200, failed intent_cancelled
 	modeQueuedTooLate               // the next payment: pay upstream, answer 202 queued (int_late), pending; its first cancellation: 503 busy, Retry-After: 2; the next: 409 intent_not_pending, and it reads posted from then on
+	modeKeyInUse                    // the next payment: 409 idempotency_key_in_use, Retry-After: 1 (an earlier try still being made); then pass
 )
 
 // intentIDs names the intent each queuing mode answers with; a mode used
@@ -271,6 +272,10 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 				w.Header().Set("Retry-After", "1")
 				w.WriteHeader(http.StatusGatewayTimeout)
 				io.WriteString(w, `{"type":"https://peakwallet.dev/problems/outcome_unknown","title":"Outcome unknown","status":504,"code":"outcome_unknown","detail":"the commit's outcome is unknown","outcome":"unknown"}`)
+				return
+			case modeKeyInUse:
+				p.mode = thenMode[p.mode]
+				writeProblem(w, http.StatusConflict, "idempotency_key_in_use", "a request with this Idempotency-Key is in progress", "1")
 				return
 			case modeQueued, modeQueuedCancel, modeQueuedTooLate:
 				in, id := &fakeIntent{mode: p.mode, key: r.Header.Get("Idempotency-Key")}, intentIDs[p.mode]

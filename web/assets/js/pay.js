@@ -139,7 +139,11 @@ const PWPay = (() => {
           return;
         }
         const wait = noAnswer && !res.headers.get("Retry-After") ? Math.min(2 ** tries, 30) : PW.retryAfter(res);
-        if ((noAnswer || unknown) && !attempt.unseen) { // an answer was lost: it may have paid
+        // 409 idempotency_key_in_use: an earlier try of this attempt is
+        // still being made (one cut short by a reload, whose answer this
+        // page never saw), and it may pay: as unsure as a lost answer.
+        const inUse = code === "idempotency_key_in_use";
+        if ((noAnswer || unknown || inUse) && !attempt.unseen) { // an answer was lost: it may have paid
           attempt.unseen = true;
           saveAttempt(attempt);
         }
@@ -155,8 +159,8 @@ const PWPay = (() => {
         const line = el("p", { class: "countdown" });
         const cancel = el("button", { type: "button", class: "secondary" }, t("action.cancel"));
         const kind = code === "maintenance" ? "pay.maintenance_in" : res.status === 429 ? "pay.limited_in" : res.status === 0 ? "pay.offline_in" : unknown || noAnswer ? "pay.checking_in" : "pay.busy_in";
-        // A refusal (503 busy, 429, 409) moved nothing; a lost answer, this
-        // try's or an earlier one's, may have.
+        // A refusal (503 busy, 429) moved nothing; a lost answer, this
+        // try's or an earlier one's, or a try still being made (409), may have.
         const hint = unsure ? "pay.maybe_paid" : "pay.safe_retry";
         show("busy", el("p", { class: "title" }, title), line, el("p", { class: "hint" }, t(hint)), cancel);
         const waiting = PW.countdown(line, wait, kind);
