@@ -335,6 +335,128 @@ const PWPay = (() => {
     q.button.focus();
   }
 
+  // Waiting payments: the person's payments accepted at a surge and not
+  // settled yet (GET /v1/intents), in the order they will be settled, each
+  // with Cancel payment: a payment whose 202 was left behind (a closed tab,
+  // a session that ended) is found here. The list is read when the wallets
+  // view shows it and when the app's figures change (refresh), then every
+  // WaitingPollMs while it shows a payment and the page is seen; an empty
+  // list is not read again until then, and a refused read backs off.
+  const WaitingPollMs = 5000;
+  const WaitingBackoffMaxMs = 60000;
+  const WaitingPageSize = 50;
+
+  // waitingList fills section (the wallets view's) and returns {refresh}.
+  function waitingList(section, app) {
+    const w = { section, app, entries: new Map(), finished: new Set(), gen: 0, timer: 0, fails: 0,
+      list: section.querySelector("[data-waiting-list]"),
+      outcomes: section.querySelector("[data-waiting-outcomes]"),
+      more: section.querySelector("[data-waiting-more]") };
+    w.refresh = () => readWaiting(w);
+    w.refresh();
+    return { refresh: w.refresh };
+  }
+
+  // readWaiting reads the first page of waiting payments and shows it. A
+  // read that an earlier one overtook is dropped (gen), so that an old
+  // answer never brings back a payment settled since.
+  async function readWaiting(w) {
+    clearTimeout(w.timer);
+    if (!w.section.isConnected || !w.app.token()) return; // another view, or signed out
+    if (document.hidden) return nextWaitingRead(w, WaitingPollMs);
+    const gen = ++w.gen;
+    const res = await api("GET", "/v1/intents?limit=" + WaitingPageSize, { token: w.app.token() });
+    if (gen !== w.gen || !w.section.isConnected) return;
+    if (res.status === 401) return w.app.loggedOut();
+    if (res.status === 404 || res.status === 405) return; // a server without the list: nothing to show
+    if (!res.ok) {
+      // Busy or offline: what is shown stays, and the list is read again later.
+      w.fails++;
+      return nextWaitingRead(w, Math.max(PW.retryAfter(res) * 1000, Math.min(WaitingPollMs * 2 ** w.fails, WaitingBackoffMaxMs)));
+    }
+    w.fails = 0;
+    showWaiting(w, res.data);
+    if (w.entries.size) nextWaitingRead(w, WaitingPollMs);
+  }
+
+  function nextWaitingRead(w, ms) {
+    clearTimeout(w.timer);
+    w.timer = setTimeout(() => readWaiting(w), ms);
+  }
+
+  // showWaiting makes the list what the server says waits: an entry for
+  // each new payment, in order; a payment no longer listed has settled (or
+  // was cancelled elsewhere), and is read once to say how. One whose
+  // cancellation is being asked stays: that answer will tell.
+  function showWaiting(w, page) {
+    const pending = (page.data || []).filter((i) => i && i.id && !w.finished.has(i.id));
+    const listed = new Set(pending.map((i) => i.id));
+    for (const [id, q] of w.entries) {
+      if (!listed.has(id) && !q.cancelling && !q.done) waitingSettled(w, id, q);
+    }
+    for (const intent of pending) if (!w.entries.has(intent.id)) w.entries.set(intent.id, waitingEntry(w, intent));
+    // New payments come last, as they are accepted; reorder only if not
+    // (moving an entry would take the focus off its button).
+    const order = pending.map((i) => w.entries.get(i.id).li);
+    if (order.some((li, n) => w.list.children[n] !== li)) w.list.append(...order);
+    w.more.hidden = !page.next_cursor;
+    syncWaiting(w);
+  }
+
+  // The section shows while a payment waits or an outcome is shown here.
+  function syncWaiting(w) {
+    w.section.hidden = w.entries.size === 0 && !w.outcomes.hasChildNodes();
+  }
+
+  // waitingEntry makes one payment's entry: what it pays, to whom, when it
+  // was queued, and Cancel payment, which cancels it as the pay form does.
+  // Its outcome replaces the entry, in the section's outcomes, where it
+  // stays until the view is left (the next read no longer lists it).
+  function waitingEntry(w, intent) {
+    const r = intent.request || {}; // servers before 2026-11-28 do not say
+    const what = r.amount > 0 && r.currency
+      ? t("waiting.payment", { amount: PW.formatMoney(r.amount, r.currency), to: r.to_handle || r.to_account || "" })
+      : t("waiting.unknown");
+    const titleID = "waiting-" + intent.id;
+    let box = null;
+    const show = (cls, ...children) => {
+      w.entries.delete(intent.id);
+      w.finished.add(intent.id);
+      q.li.remove();
+      if (!box) w.outcomes.append(box = el("div", null));
+      box.className = "card state " + cls;
+      box.replaceChildren(el("p", { class: "waiting-what" }, what), ...children); // which payment it was
+      syncWaiting(w);
+    };
+    const q = intentControl(w.app, "/v1/intents/" + encodeURIComponent(intent.id), show, false);
+    q.note.setAttribute("aria-live", "polite");
+    q.button.setAttribute("aria-describedby", titleID);
+    q.li = el("li", { class: "waiting-item", "data-intent": intent.id },
+      el("p", { class: "waiting-what", id: titleID }, what),
+      el("p", { class: "muted" }, [r.description, t("waiting.queued_at", { when: PW.formatDate(intent.created_at) })].filter(Boolean).join(" · ")),
+      q.note, q.button);
+    return q;
+  }
+
+  // waitingSettled: a payment left the list without this page's doing.
+  // It is read once, and its outcome shown as the pay form shows it; a
+  // read that fails says only that it is no longer waiting.
+  async function waitingSettled(w, id, q) {
+    w.entries.delete(id);
+    w.finished.add(id); // a read overtaken by this one must not list it again
+    const r = await api("GET", q.url, { token: w.app.token() });
+    if (q.done) return; // a cancellation answered meanwhile
+    if (r.ok && await showOutcome(q, r.data, false)) return;
+    if (r.ok) { // still pending (a read just before it was listed): the next read lists it
+      w.finished.delete(id);
+      q.li.remove();
+      syncWaiting(w);
+      return;
+    }
+    q.done = true;
+    q.show("settled", el("p", null, t("waiting.left")));
+  }
+
   // askMFA shows the step-up prompt; its code repeats the same request.
   function askMFA(app, form, state, show, attempt, previous) {
     const frag = PW.fromTemplate("tpl-mfa");
@@ -421,5 +543,5 @@ const PWPay = (() => {
     });
   }
 
-  return { sendView, requestView, readPayLink };
+  return { sendView, requestView, readPayLink, waitingList };
 })();
