@@ -532,16 +532,25 @@ func waitListRead(t *testing.T, ctx context.Context, p *faultProxy, reads int) {
 }
 
 // TestBrowserConsole: an operator opens the console with their key, sees
-// live metrics move while load runs, looks up an account, runs verify and
-// reads the audit log; a support operator sees no verify or audit.
+// live metrics move while load runs, and the surge queue (how long its
+// oldest payment has waited, and its first page, read only; then empty),
+// looks up an account, runs verify and reads the audit log; a support
+// operator sees no verify or audit.
 func TestBrowserConsole(t *testing.T) {
 	ctx := newBrowser(t)
 	s := startServer(t, "--data", t.TempDir())
+	p := newFaultProxy(t, s.url) // its surge queue: two of a user's payments wait
 	from, to := setup(t, s.client)
+	apiCall(t, "POST", s.url+"/v1/users", "", map[string]string{"handle": annHandle, "password": annPassword}, "")
+	ann := apiCall(t, "POST", s.url+"/v1/sessions", "", map[string]string{"handle": annHandle, "password": annPassword}, "")["token"].(string)
+	p.setMode(modeQueuedCancel)
+	apiCall(t, "POST", p.URL+"/v1/transfers", ann, map[string]any{"from_account": from[0].ID, "to_handle": bobHandle, "amount": 1234, "currency": "EUR"}, "console-1")
+	p.setMode(modeQueuedCancel)
+	apiCall(t, "POST", p.URL+"/v1/transfers", ann, map[string]any{"from_account": from[1].ID, "to_account": to[1].ID, "amount": 500, "currency": "EUR"}, "console-2")
 
 	run(t, ctx, "open the console",
 		chromedp.EmulateViewport(1100, 900),
-		chromedp.Navigate(s.url+"/console/"),
+		chromedp.Navigate(p.URL+"/console/"),
 		chromedp.WaitVisible(chromedp.CSS("#key-form")),
 		chromedp.SendKeys(chromedp.CSS("#op-key"), testOperatorKey),
 		submit("#key-form"),
@@ -557,9 +566,35 @@ func TestBrowserConsole(t *testing.T) {
 		document.querySelectorAll("#admission-classes tbody tr").length === 4 &&
 		document.querySelectorAll("#admission-classes tbody tr:first-child td").length === 5 &&
 		/\d/.test(document.querySelector("#admission-state").textContent)`))
+	var queue string
+	var buttons bool
+	run(t, ctx, "the surge queue",
+		pollTrue(`document.querySelectorAll("#surge-table tbody tr").length === 2`),
+		readInto(&queue, chromedp.Text(chromedp.CSS("#surge-table"))),
+		readInto(&buttons, chromedp.Evaluate[bool](`!!document.querySelector("[aria-labelledby=surge-h] button")`)),
+	)
+	if !strings.Contains(queue, "12.34 EUR") || !strings.Contains(queue, from[0].ID+" → "+bobHandle) ||
+		!strings.Contains(queue, "5.00 EUR") || !strings.Contains(queue, to[1].ID) || buttons {
+		t.Fatalf("the surge queue shows %q (a button: %v)", queue, buttons)
+	}
+	var oldest, page string
+	run(t, ctx, "the queue's oldest wait and first page",
+		readInto(&oldest, chromedp.Text(chromedp.CSS("#surge-oldest"))),
+		readInto(&page, chromedp.Text(chromedp.CSS("#surge-page"))),
+	)
+	if !strings.HasPrefix(oldest, "The oldest payment waiting has waited ") || !strings.HasPrefix(page, "2 waiting, the oldest accepted ") {
+		t.Fatalf("the surge queue says %q and %q", oldest, page)
+	}
 	screenshot(t, ctx, "console-live")
 	close(stop)
 	<-done
+	// Its payer cancels both: the queue is empty, and the console says so.
+	for _, id := range []string{"int_cancel", "int_cancel2"} {
+		apiCall(t, "POST", p.URL+"/v1/intents/"+id+"/cancel", ann, nil, "")
+	}
+	run(t, ctx, "the surge queue empties", pollTrue(`document.querySelector("#surge-table").hidden &&
+		document.querySelector("#surge-oldest").textContent === "No payment is waiting." &&
+		document.querySelector("#surge-page").textContent === ""`))
 	run(t, ctx, "look up an account, verify, audit",
 		chromedp.SendKeys(chromedp.CSS("#lookup-id"), from[0].ID),
 		submit("#lookup-form"),

@@ -213,7 +213,8 @@ var thenMode = map[proxyMode]proxyMode{
 // The surge queue is the proxy's: it answers the reads, cancellations and
 // list of the intents it queued (GET /v1/intents lists only those: the
 // server queues none in these tests), as the server would for whoever asks
-// (who that is, the server says: GET /v1/me).
+// (who that is, the server says: GET /v1/me), and the ops summary's
+// surge_queue_oldest_seconds is its oldest pending intent's wait.
 type faultProxy struct {
 	*httptest.Server
 	upstream  *url.URL
@@ -313,6 +314,9 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 			}
 		case r.Method == "GET" && r.URL.Path == "/v1/intents":
 			p.list(t, w, r)
+			return
+		case r.Method == "GET" && r.URL.Path == "/v1/ops/summary":
+			p.summary(t, w, r)
 			return
 		case strings.HasPrefix(r.URL.Path, "/v1/intents/"):
 			id, action, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/v1/intents/"), "/")
@@ -459,6 +463,35 @@ func (p *faultProxy) list(t *testing.T, w http.ResponseWriter, r *http.Request) 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(out)
+}
+
+// summary answers GET /v1/ops/summary as the server does, but with the
+// proxy's queue's wait: surge_queue_oldest_seconds.
+func (p *faultProxy) summary(t *testing.T, w http.ResponseWriter, r *http.Request) {
+	req, _ := http.NewRequest("GET", p.upstream.String()+r.URL.Path, nil)
+	req.Header = r.Header.Clone()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	var sum map[string]any
+	if res.StatusCode == http.StatusOK && json.Unmarshal(body, &sum) == nil {
+		sum["surge_queue_oldest_seconds"] = 0.0
+		for _, id := range p.order {
+			if in := p.intents[id]; in.pending() {
+				sum["surge_queue_oldest_seconds"] = time.Since(in.created).Seconds()
+				break
+			}
+		}
+		body, _ = json.Marshal(sum)
+	}
+	w.Header().Set("Content-Type", res.Header.Get("Content-Type"))
+	w.WriteHeader(res.StatusCode)
+	w.Write(body)
 }
 
 // writeProblem writes the API's problem+json answer with code.
