@@ -1,6 +1,8 @@
 package main_test
 
 import (
+	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -53,10 +55,12 @@ func TestBrowserUserJourney(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var recovery string // to sign in again later: the TOTP codes of this minute are spent
 	run(t, ctx, "confirm TOTP",
 		chromedp.SendKeys(chromedp.CSS("#totp-code"), code),
 		submit("#totp-form"),
 		chromedp.WaitVisible(chromedp.CSS("[data-done]")),
+		readInto(&recovery, chromedp.Text(chromedp.CSS("[data-codes] li"))),
 	)
 
 	run(t, ctx, "open a EUR wallet",
@@ -233,6 +237,9 @@ func TestBrowserUserJourney(t *testing.T) {
 	run(t, ctx, "open a pay link",
 		chromedp.Navigate(base+"/pay?to="+bobHandle+"&amount=840&currency=EUR&note=coffee"),
 		chromedp.WaitVisible(chromedp.CSS("#send-form")),
+		// The form shows before the wallets arrive, and it is filled after
+		// them: reading at once read the payee empty on a busy machine.
+		pollTrue(`document.querySelector("#send-amount").value !== ""`),
 		readInto(&to, chromedp.Value(chromedp.CSS("#send-to"))),
 		readInto(&amt, chromedp.Value(chromedp.CSS("#send-amount"))),
 	)
@@ -350,6 +357,32 @@ func TestBrowserUserJourney(t *testing.T) {
 		t.Fatalf("the wallet went from %.0f to %.0f: want the 4.00 EUR paid once", before, after)
 	}
 
+	// 409 idempotency_key_in_use: an earlier try of the payment is still
+	// being made. The app says so in its own words (not the server's
+	// English detail), that it may already have gone through (that try may
+	// pay), and retries with the same key after Retry-After.
+	before = balance()
+	p.setMode(modeKeyInUse)
+	pay("pay while an earlier try is being made", "1", "in use")
+	var inUse string
+	run(t, ctx, "an earlier try in progress",
+		chromedp.WaitVisible(chromedp.CSS("#pay-state.busy .countdown")),
+		readInto(&inUse, chromedp.Text(chromedp.CSS("#pay-state"))),
+	)
+	if !strings.Contains(inUse, "An earlier try of this payment is still being processed") ||
+		!strings.Contains(inUse, "may already have gone through") || strings.Contains(inUse, "in progress") {
+		t.Fatalf("409 idempotency_key_in_use shows %q", inUse)
+	}
+	run(t, ctx, "paid after the earlier try", chromedp.WaitVisible(chromedp.CSS("#pay-state.paid")))
+	if keys := p.paymentKeys(); keys[len(keys)-1] != keys[len(keys)-2] {
+		t.Fatalf("the retry after idempotency_key_in_use used another Idempotency-Key: %q", keys)
+	}
+	if after := balance(); before-after != 100 {
+		t.Fatalf("the wallet went from %.0f to %.0f: want the 1.00 EUR paid once", before, after)
+	}
+
+	waitingPayments(t, ctx, s, p, &token, recovery, balance)
+
 	var nav string
 	run(t, ctx, "switch to Chinese",
 		chromedp.Navigate(base+"/#/wallets"),
@@ -370,17 +403,154 @@ func TestBrowserUserJourney(t *testing.T) {
 	screenshot(t, ctx, "wallets-zh")
 }
 
+// waitingPayments: a payment queued at a surge is left behind (Ann signs
+// out in another tab, which does not stop her payments, so this tab is
+// sent to sign in). Signed in again, she finds it under "Waiting payments"
+// on the wallets view, with what it pays, and cancels it there: one
+// cancellation, by her new session, the entry gone, nothing paid, and the
+// list no longer read once it is empty. token is replaced by the new
+// session's.
+func waitingPayments(t *testing.T, ctx context.Context, s *server, p *faultProxy, token *string, recovery string, balance func() float64) {
+	t.Helper()
+	base := p.URL
+	reads := p.intentListReads()
+	run(t, ctx, "the wallets view, nothing waiting",
+		chromedp.Navigate(base+"/#/wallets"),
+		chromedp.WaitVisible(chromedp.CSS(".wallet")),
+	)
+	waitListRead(t, ctx, p, reads)
+	var shown bool
+	run(t, ctx, "no waiting payments shown", readInto(&shown, chromedp.Evaluate[bool](`!document.getElementById("waiting").hidden`)))
+	if shown {
+		t.Fatal("the waiting payments are shown with none waiting")
+	}
+
+	before, keys := balance(), len(p.paymentKeys())
+	p.setMode(modeQueuedCancel)
+	run(t, ctx, "pay at a surge, then leave it",
+		chromedp.Navigate(base+"/#/send"),
+		chromedp.WaitVisible(chromedp.CSS("#send-form")),
+		chromedp.SendKeys(chromedp.CSS("#send-to"), bobHandle),
+		chromedp.SendKeys(chromedp.CSS("#send-amount"), "7"),
+		chromedp.SendKeys(chromedp.CSS("#send-note"), "left behind"),
+		submit("#send-form"),
+		chromedp.WaitVisible(chromedp.CSS("#pay-state.queued button[data-cancel-intent]")),
+	)
+	id := p.lastIntent()
+	apiCall(t, "DELETE", s.url+"/v1/sessions/current", *token, nil, "") // signed out in another tab
+	run(t, ctx, "sent to sign in",
+		chromedp.Navigate(base+"/#/wallets"),
+		chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		chromedp.SendKeys(chromedp.CSS("#login-handle"), annHandle),
+		chromedp.SendKeys(chromedp.CSS("#login-password"), annPassword),
+		submit("#login-form"),
+		chromedp.WaitVisible(chromedp.CSS("#login-code")),
+		chromedp.SendKeys(chromedp.CSS("#login-code"), recovery),
+		submit("#login-form"),
+		chromedp.WaitVisible(chromedp.CSS(".wallet")),
+	)
+	old := *token
+	run(t, ctx, "read the new session", readInto(token, chromedp.Evaluate[string](`sessionStorage.getItem("pw_token")`)))
+	if *token == "" || *token == old {
+		t.Fatalf("signed in again with session %q (was %q)", *token, old)
+	}
+
+	entry := fmt.Sprintf(`#waiting li[data-intent=%q]`, id)
+	var text string
+	run(t, ctx, "the payment waits on the wallets view",
+		chromedp.WaitVisible(chromedp.CSS(entry+" button[data-cancel-intent]")),
+		readInto(&text, chromedp.Text(chromedp.CSS("#waiting"))),
+	)
+	if !strings.Contains(text, "7.00 EUR to "+bobHandle) || !strings.Contains(text, "left behind") || !strings.Contains(text, "queued") {
+		t.Fatalf("the waiting payment shows %q", text)
+	}
+	screenshot(t, ctx, "wallets-waiting")
+	// While a payment waits the list is read again, but every few seconds,
+	// not more.
+	reads = p.intentListReads()
+	time.Sleep(5500 * time.Millisecond)
+	if n := p.intentListReads() - reads; n < 1 || n > 2 {
+		t.Fatalf("the waiting payments were read %d times in 5.5 s, want 1 or 2 (every 5 s)", n)
+	}
+
+	var focused bool
+	run(t, ctx, "cancel it from the list",
+		chromedp.Click(chromedp.CSS(entry+" button[data-cancel-intent]")),
+		chromedp.WaitVisible(chromedp.CSS("#waiting .state.cancelled")),
+		chromedp.WaitNotPresent(chromedp.CSS(entry)),
+		readInto(&text, chromedp.Text(chromedp.CSS("#waiting .state.cancelled"))),
+		readInto(&focused, chromedp.Evaluate[bool](`!!document.activeElement.closest("[data-waiting-outcomes]")`)),
+	)
+	if !strings.Contains(text, "7.00 EUR to "+bobHandle) || !strings.Contains(text, "Payment cancelled — nothing was paid") || !focused {
+		t.Fatalf("the payment cancelled from the list shows %q (focus on it: %v)", text, focused)
+	}
+	if in := p.intent(id); len(in.cancels) != 1 || in.cancels[0] != "Bearer "+*token {
+		t.Fatalf("the cancellations of the waiting payment: %q, want one, by Ann's new session", in.cancels)
+	}
+	if n := len(p.paymentKeys()); n != keys+1 {
+		t.Fatalf("%d payment requests for one cancelled payment", n-keys)
+	}
+	if after := balance(); after != before {
+		t.Fatalf("the wallet went from %.0f to %.0f for a cancelled payment", before, after)
+	}
+	// Nothing waits now: the list is not read again while this view shows
+	// (the reads the cancellation caused come at once).
+	time.Sleep(2 * time.Second)
+	reads = p.intentListReads()
+	time.Sleep(5500 * time.Millisecond)
+	if n := p.intentListReads() - reads; n != 0 {
+		t.Fatalf("the empty list of waiting payments was read %d times in 5.5 s", n)
+	}
+	// Shown again, the view has nothing to show.
+	reads = p.intentListReads()
+	run(t, ctx, "the wallets view again",
+		chromedp.Navigate(base+"/#/request"),
+		chromedp.WaitVisible(chromedp.CSS("#request-form")),
+		chromedp.Navigate(base+"/#/wallets"),
+		chromedp.WaitVisible(chromedp.CSS(".wallet")),
+	)
+	waitListRead(t, ctx, p, reads)
+	run(t, ctx, "no waiting payments shown", readInto(&shown, chromedp.Evaluate[bool](`!document.getElementById("waiting").hidden`)))
+	if shown {
+		t.Fatal("the waiting payments are shown after the last was cancelled")
+	}
+}
+
+// waitListRead waits until the proxy has answered a GET /v1/intents after
+// the reads-th, and the page has had time to show it.
+func waitListRead(t *testing.T, ctx context.Context, p *faultProxy, reads int) {
+	t.Helper()
+	deadline := time.Now().Add(BrowserStepTimeout)
+	for p.intentListReads() <= reads {
+		if time.Now().After(deadline) {
+			failureScreenshot(t, ctx)
+			t.Fatal("the app did not read the waiting payments")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+}
+
 // TestBrowserConsole: an operator opens the console with their key, sees
-// live metrics move while load runs, looks up an account, runs verify and
-// reads the audit log; a support operator sees no verify or audit.
+// live metrics move while load runs, and the surge queue (how long its
+// oldest payment has waited, and its first page, read only; then empty),
+// looks up an account, runs verify and reads the audit log; a support
+// operator sees no verify or audit.
 func TestBrowserConsole(t *testing.T) {
 	ctx := newBrowser(t)
 	s := startServer(t, "--data", t.TempDir())
+	p := newFaultProxy(t, s.url) // its surge queue: two of a user's payments wait
 	from, to := setup(t, s.client)
+	apiCall(t, "POST", s.url+"/v1/users", "", map[string]string{"handle": annHandle, "password": annPassword}, "")
+	ann := apiCall(t, "POST", s.url+"/v1/sessions", "", map[string]string{"handle": annHandle, "password": annPassword}, "")["token"].(string)
+	p.setMode(modeQueuedCancel)
+	apiCall(t, "POST", p.URL+"/v1/transfers", ann, map[string]any{"from_account": from[0].ID, "to_handle": bobHandle, "amount": 1234, "currency": "EUR"}, "console-1")
+	p.setMode(modeQueuedCancel)
+	apiCall(t, "POST", p.URL+"/v1/transfers", ann, map[string]any{"from_account": from[1].ID, "to_account": to[1].ID, "amount": 500, "currency": "EUR"}, "console-2")
 
 	run(t, ctx, "open the console",
 		chromedp.EmulateViewport(1100, 900),
-		chromedp.Navigate(s.url+"/console/"),
+		chromedp.Navigate(p.URL+"/console/"),
 		chromedp.WaitVisible(chromedp.CSS("#key-form")),
 		chromedp.SendKeys(chromedp.CSS("#op-key"), testOperatorKey),
 		submit("#key-form"),
@@ -396,9 +566,35 @@ func TestBrowserConsole(t *testing.T) {
 		document.querySelectorAll("#admission-classes tbody tr").length === 4 &&
 		document.querySelectorAll("#admission-classes tbody tr:first-child td").length === 5 &&
 		/\d/.test(document.querySelector("#admission-state").textContent)`))
+	var queue string
+	var buttons bool
+	run(t, ctx, "the surge queue",
+		pollTrue(`document.querySelectorAll("#surge-table tbody tr").length === 2`),
+		readInto(&queue, chromedp.Text(chromedp.CSS("#surge-table"))),
+		readInto(&buttons, chromedp.Evaluate[bool](`!!document.querySelector("[aria-labelledby=surge-h] button")`)),
+	)
+	if !strings.Contains(queue, "12.34 EUR") || !strings.Contains(queue, from[0].ID+" → "+bobHandle) ||
+		!strings.Contains(queue, "5.00 EUR") || !strings.Contains(queue, to[1].ID) || buttons {
+		t.Fatalf("the surge queue shows %q (a button: %v)", queue, buttons)
+	}
+	var oldest, page string
+	run(t, ctx, "the queue's oldest wait and first page",
+		readInto(&oldest, chromedp.Text(chromedp.CSS("#surge-oldest"))),
+		readInto(&page, chromedp.Text(chromedp.CSS("#surge-page"))),
+	)
+	if !strings.HasPrefix(oldest, "The oldest payment waiting has waited ") || !strings.HasPrefix(page, "2 waiting, the oldest accepted ") {
+		t.Fatalf("the surge queue says %q and %q", oldest, page)
+	}
 	screenshot(t, ctx, "console-live")
 	close(stop)
 	<-done
+	// Its payer cancels both: the queue is empty, and the console says so.
+	for _, id := range []string{"int_cancel", "int_cancel2"} {
+		apiCall(t, "POST", p.URL+"/v1/intents/"+id+"/cancel", ann, nil, "")
+	}
+	run(t, ctx, "the surge queue empties", pollTrue(`document.querySelector("#surge-table").hidden &&
+		document.querySelector("#surge-oldest").textContent === "No payment is waiting." &&
+		document.querySelector("#surge-page").textContent === ""`))
 	run(t, ctx, "look up an account, verify, audit",
 		chromedp.SendKeys(chromedp.CSS("#lookup-id"), from[0].ID),
 		submit("#lookup-form"),

@@ -189,6 +189,7 @@ const (
 	modeSignedOut                   // the next payment: 401 unauthorized (the session ended); then pass
 	modeQueuedCancel                // the next payment: not made; answer 202 queued (int_cancel), pending until cancelled; its cancellation: 200, failed intent_cancelled
 	modeQueuedTooLate               // the next payment: pay upstream, answer 202 queued (int_late), pending; its first cancellation: 503 busy, Retry-After: 2; the next: 409 intent_not_pending, and it reads posted from then on
+	modeKeyInUse                    // the next payment: 409 idempotency_key_in_use, Retry-After: 1 (an earlier try still being made); then pass
 )
 
 // intentIDs names the intent each queuing mode answers with; a mode used
@@ -209,20 +210,30 @@ var thenMode = map[proxyMode]proxyMode{
 }
 
 // faultProxy forwards everything to the server, except what its mode says.
+// The surge queue is the proxy's: it answers the reads, cancellations and
+// list of the intents it queued (GET /v1/intents lists only those: the
+// server queues none in these tests), as the server would for whoever asks
+// (who that is, the server says: GET /v1/me), and the ops summary's
+// surge_queue_oldest_seconds is its oldest pending intent's wait.
 type faultProxy struct {
 	*httptest.Server
-	upstream *url.URL
-	mu       sync.Mutex
-	mode     proxyMode
-	keys     []string               // Idempotency-Keys of the payments seen
-	intents  map[string]*fakeIntent // the intents the proxy answered 202 with, by ID
+	upstream  *url.URL
+	mu        sync.Mutex
+	mode      proxyMode
+	keys      []string               // Idempotency-Keys of the payments seen
+	intents   map[string]*fakeIntent // the intents the proxy answered 202 with, by ID
+	order     []string               // their IDs, in the order they were queued
+	listReads int                    // GET /v1/intents answered
 }
 
 // fakeIntent is an intent the proxy queued, answered in the shape of
 // pw.Intent; it counts what the app asked of it.
 type fakeIntent struct {
 	mode             proxyMode // the mode that queued it
+	principal        string    // who queued it: "user:ID" or "operator"
 	key              string    // the payment's Idempotency-Key
+	request          []byte    // the payment's body
+	created          time.Time // when it was queued
 	transfer         []byte    // the answer of the payment made upstream, if it was made
 	polls            int       // reads (GET /v1/intents/{id})
 	pollsAfterCancel int       // reads after a cancellation answered 200
@@ -272,8 +283,20 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 				w.WriteHeader(http.StatusGatewayTimeout)
 				io.WriteString(w, `{"type":"https://peakwallet.dev/problems/outcome_unknown","title":"Outcome unknown","status":504,"code":"outcome_unknown","detail":"the commit's outcome is unknown","outcome":"unknown"}`)
 				return
+			case modeKeyInUse:
+				p.mode = thenMode[p.mode]
+				writeProblem(w, http.StatusConflict, "idempotency_key_in_use", "a request with this Idempotency-Key is in progress", "1")
+				return
 			case modeQueued, modeQueuedCancel, modeQueuedTooLate:
-				in, id := &fakeIntent{mode: p.mode, key: r.Header.Get("Idempotency-Key")}, intentIDs[p.mode]
+				who, status := p.principal(t, r)
+				if who == "" {
+					writeProblem(w, status, "unauthorized", "authentication required", "")
+					return
+				}
+				body, _ := io.ReadAll(r.Body)
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				in := &fakeIntent{mode: p.mode, principal: who, key: r.Header.Get("Idempotency-Key"), request: body, created: time.Now()}
+				id := intentIDs[p.mode]
 				for n := 2; p.intents[id] != nil; n++ {
 					id = intentIDs[in.mode] + strconv.Itoa(n)
 				}
@@ -282,16 +305,33 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 					in.transfer = p.forward(t, r)
 				}
 				p.intents[id] = in
+				p.order = append(p.order, id)
 				w.Header().Set("Location", "/v1/intents/"+id)
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusAccepted)
 				io.WriteString(w, in.json(t, id))
 				return
 			}
+		case r.Method == "GET" && r.URL.Path == "/v1/intents":
+			p.list(t, w, r)
+			return
+		case r.Method == "GET" && r.URL.Path == "/v1/ops/summary":
+			p.summary(t, w, r)
+			return
 		case strings.HasPrefix(r.URL.Path, "/v1/intents/"):
 			id, action, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/v1/intents/"), "/")
 			if in := p.intents[id]; in != nil {
-				in.serve(t, w, r, id, action)
+				who, status := p.principal(t, r)
+				switch {
+				case who == "":
+					writeProblem(w, status, "unauthorized", "authentication required", "")
+				case who != in.principal && who != "operator":
+					writeProblem(w, http.StatusNotFound, "not_found", "intent not found", "")
+				case who != in.principal && action == "cancel":
+					writeProblem(w, http.StatusForbidden, "forbidden", "only its payer may cancel a payment", "")
+				default:
+					in.serve(t, w, r, id, action)
+				}
 				return
 			}
 		}
@@ -337,20 +377,121 @@ func (in *fakeIntent) serve(t *testing.T, w http.ResponseWriter, r *http.Request
 	io.WriteString(w, in.json(t, id))
 }
 
-// json is the intent in the shape of pw.Intent: pending; posted with its
-// transfer's ID; or failed intent_cancelled.
+// json is the intent in the shape of pw.Intent, with the payment it makes
+// (request): pending; posted with its transfer's ID; or failed
+// intent_cancelled.
 func (in *fakeIntent) json(t *testing.T, id string) string {
+	out := map[string]any{"id": id, "idempotency_key": in.key, "status": "pending",
+		"request": json.RawMessage(in.request), "created_at": in.created, "updated_at": in.created}
 	switch {
 	case in.cancelled:
-		return fmt.Sprintf(`{"id":%q,"idempotency_key":%q,"status":"failed","error":{"code":"intent_cancelled","message":"this payment was cancelled by its payer before it was made: nothing was paid"}}`, id, in.key)
+		out["status"] = "failed"
+		out["error"] = map[string]string{"code": "intent_cancelled", "message": "this payment was cancelled by its payer before it was made: nothing was paid"}
 	case in.posted:
 		var tr struct{ ID string }
 		if err := json.Unmarshal(in.transfer, &tr); err != nil || tr.ID == "" {
 			t.Errorf("the queued payment %s was not posted upstream: %s", id, in.transfer)
 		}
-		return fmt.Sprintf(`{"id":%q,"idempotency_key":%q,"status":"posted","transfer_id":%q}`, id, in.key, tr.ID)
+		out["status"], out["transfer_id"] = "posted", tr.ID
 	}
-	return fmt.Sprintf(`{"id":%q,"idempotency_key":%q,"status":"pending"}`, id, in.key)
+	b, err := json.Marshal(out)
+	if err != nil {
+		t.Error(err)
+	}
+	return string(b)
+}
+
+func (in *fakeIntent) pending() bool { return !in.cancelled && !in.posted }
+
+// principal is who r's Authorization is, as the server says: "user:ID"
+// for a user's session, "operator" for an operator's key, or "" and the
+// server's status (401) for neither.
+func (p *faultProxy) principal(t *testing.T, r *http.Request) (string, int) {
+	req, _ := http.NewRequest("GET", p.upstream.String()+"/v1/me", nil)
+	req.Header.Set("Authorization", r.Header.Get("Authorization"))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return "", http.StatusBadGateway
+	}
+	defer res.Body.Close()
+	var me struct{ ID string }
+	switch {
+	case res.StatusCode == http.StatusOK && json.NewDecoder(res.Body).Decode(&me) == nil && me.ID != "":
+		return "user:" + me.ID, 0
+	case res.StatusCode == http.StatusForbidden: // authenticated, not a user
+		return "operator", 0
+	}
+	return "", res.StatusCode
+}
+
+// list answers GET /v1/intents: the caller's pending intents (an
+// operator's: all of them) in the order they were queued, by pages.
+func (p *faultProxy) list(t *testing.T, w http.ResponseWriter, r *http.Request) {
+	p.listReads++
+	who, status := p.principal(t, r)
+	if who == "" {
+		writeProblem(w, status, "unauthorized", "authentication required", "")
+		return
+	}
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	if limit <= 0 {
+		limit = 50
+	}
+	// The page after the cursor's intent (IDs here do not sort as the
+	// server's do).
+	cursor := r.URL.Query().Get("cursor")
+	data, last, more := []json.RawMessage{}, "", false
+	for _, id := range p.order {
+		if in := p.intents[id]; !in.pending() || (who != "operator" && who != in.principal) {
+			continue
+		}
+		switch {
+		case cursor != "":
+			if id == cursor {
+				cursor = ""
+			}
+		case len(data) == limit:
+			more = true
+		default:
+			data, last = append(data, json.RawMessage(p.intents[id].json(t, id))), id
+		}
+	}
+	out := map[string]any{"data": data}
+	if more {
+		out["next_cursor"] = last
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(out)
+}
+
+// summary answers GET /v1/ops/summary as the server does, but with the
+// proxy's queue's wait: surge_queue_oldest_seconds.
+func (p *faultProxy) summary(t *testing.T, w http.ResponseWriter, r *http.Request) {
+	req, _ := http.NewRequest("GET", p.upstream.String()+r.URL.Path, nil)
+	req.Header = r.Header.Clone()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	var sum map[string]any
+	if res.StatusCode == http.StatusOK && json.Unmarshal(body, &sum) == nil {
+		sum["surge_queue_oldest_seconds"] = 0.0
+		for _, id := range p.order {
+			if in := p.intents[id]; in.pending() {
+				sum["surge_queue_oldest_seconds"] = time.Since(in.created).Seconds()
+				break
+			}
+		}
+		body, _ = json.Marshal(sum)
+	}
+	w.Header().Set("Content-Type", res.Header.Get("Content-Type"))
+	w.WriteHeader(res.StatusCode)
+	w.Write(body)
 }
 
 // writeProblem writes the API's problem+json answer with code.
@@ -395,6 +536,23 @@ func (p *faultProxy) intent(id string) fakeIntent {
 		return c
 	}
 	return fakeIntent{}
+}
+
+// lastIntent is the ID of the intent the proxy queued last.
+func (p *faultProxy) lastIntent() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.order) == 0 {
+		return ""
+	}
+	return p.order[len(p.order)-1]
+}
+
+// intentListReads counts the GET /v1/intents the proxy answered.
+func (p *faultProxy) intentListReads() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.listReads
 }
 
 func (p *faultProxy) paymentKeys() []string {

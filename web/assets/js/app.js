@@ -11,6 +11,9 @@
   const view = document.getElementById("view");
 
   let walletsCache = null, meCache = null;
+  // onInvalidate: what the view shown now reads again when the figures
+  // change (a payment made, settled or cancelled); set by the view.
+  let onInvalidate = null;
   const app = {
     token: () => sessionStorage.getItem(TokenKey),
     async wallets() {
@@ -28,7 +31,10 @@
       }
       return meCache;
     },
-    invalidate() { walletsCache = null; },
+    invalidate() {
+      walletsCache = null;
+      if (onInvalidate) onInvalidate();
+    },
     loggedOut() {
       sessionStorage.removeItem(TokenKey);
       walletsCache = meCache = null;
@@ -62,6 +68,7 @@
   async function route() {
     const hash = location.hash || "#/wallets";
     const loggedIn = !!app.token();
+    onInvalidate = null; // the next view sets its own
     document.getElementById("nav").hidden = !loggedIn;
     for (const [re, fn, needsLogin] of routes) {
       const m = re.exec(hash);
@@ -126,23 +133,24 @@
     });
   }
 
+  // The home view: the wallets with their figures, the payments waiting in
+  // the surge queue, and opening a wallet.
   async function walletsView(root) {
     root.replaceChildren(PW.fromTemplate("tpl-wallets"));
+    const section = root.querySelector("#waiting");
     const [cur, wallets] = await Promise.all([PW.loadCurrencies(), app.wallets()]);
-    const list = root.querySelector("[data-list]");
-    for (const w of wallets) {
-      const item = PW.fromTemplate("tpl-wallet-item");
-      const set = (sel, v) => { item.querySelector(sel).textContent = v; };
-      set("[data-currency]", w.currency);
-      set("[data-available]", PW.formatMoney(w.balance.available, w.currency));
-      set("[data-posted]", PW.formatMoney(w.balance.posted, w.currency));
-      set("[data-pending-out]", PW.formatMoney(w.balance.pending_out, w.currency));
-      set("[data-pending-in]", PW.formatMoney(w.balance.pending_in, w.currency));
-      item.querySelector("[data-history]").href = "#/wallet/" + w.id;
-      item.querySelector("[data-send]").href = "#/send/" + w.id;
-      list.append(item);
-    }
-    root.querySelector("[data-empty]").hidden = wallets.length > 0;
+    // Signed out meanwhile (a 401: the login view follows), or another
+    // view already replaced this one.
+    if (!app.token() || !section.isConnected) return;
+    fillWallets(root, wallets);
+    const waiting = PWPay.waitingList(section, app);
+    // A payment made, settled or cancelled changes the figures and the
+    // list: both are read again, here, while this view is shown.
+    onInvalidate = () => {
+      if (!section.isConnected) return;
+      waiting.refresh();
+      app.wallets().then((ws) => { if (section.isConnected && app.token()) fillWallets(root, ws); });
+    };
     const form = root.querySelector("#open-wallet-form");
     const have = new Set(wallets.map((w) => w.currency));
     for (const code of Object.keys(cur).sort()) {
@@ -156,6 +164,26 @@
       PW.notice(t("wallets.opened", { cur: res.data.currency }), "ok");
       route();
     });
+  }
+
+  // fillWallets shows each wallet's figures (again, when they change).
+  function fillWallets(root, wallets) {
+    const list = root.querySelector("[data-list]");
+    const items = [];
+    for (const w of wallets) {
+      const item = PW.fromTemplate("tpl-wallet-item");
+      const set = (sel, v) => { item.querySelector(sel).textContent = v; };
+      set("[data-currency]", w.currency);
+      set("[data-available]", PW.formatMoney(w.balance.available, w.currency));
+      set("[data-posted]", PW.formatMoney(w.balance.posted, w.currency));
+      set("[data-pending-out]", PW.formatMoney(w.balance.pending_out, w.currency));
+      set("[data-pending-in]", PW.formatMoney(w.balance.pending_in, w.currency));
+      item.querySelector("[data-history]").href = "#/wallet/" + w.id;
+      item.querySelector("[data-send]").href = "#/send/" + w.id;
+      items.push(item);
+    }
+    list.replaceChildren(...items);
+    root.querySelector("[data-empty]").hidden = wallets.length > 0;
   }
 
   // History: pages of the wallet's transfers, filtered in the browser.

@@ -8,6 +8,11 @@
   const KeyKey = "pw_op";
   const PollMs = 2000;
   const SparkPoints = 60; // two minutes at PollMs
+  // The surge queue's first page is read at most every QueueReadMs, and
+  // only while the summary says a payment waits: at a surge the console
+  // should not add to the reads.
+  const QueueReadMs = 10000;
+  const QueuePageSize = 20;
   let timer = null, last = null;
   const samples = [];
   const key = () => sessionStorage.getItem(KeyKey);
@@ -63,6 +68,7 @@
   // show turns two readings of totals into rates, and plots them.
   function show(s) {
     admission(s.admission);
+    surgeQueue(s);
     const set = (k, v) => { $('[data-m="' + k + '"]').textContent = v; };
     set("inflight", s.in_flight);
     set("commits", s.ledger_commits);
@@ -87,6 +93,53 @@
       }
     }
     last = s;
+  }
+
+  // surgeQueue shows how long the oldest waiting payment has waited (the
+  // summary's, as the settler last found it), what the queue did with busy
+  // payments since start, and the queue's first page, read only: an
+  // operator may read any payment waiting, but only its payer may cancel it
+  // (the API answers 403), so there is no button.
+  let queueReadAt = 0, queueShown = false;
+  function surgeQueue(s) {
+    const oldest = s.surge_queue_oldest_seconds || 0;
+    $("#surge-oldest").textContent = oldest > 0 ? t("console.surge_oldest", { wait: fmtWait(oldest) }) : t("console.surge_none");
+    const offers = s.surge_queue || {};
+    const counts = Object.keys(offers).filter((k) => offers[k] > 0).sort().map((k) => k + " " + offers[k]).join(" · ");
+    $("#surge-offers").textContent = counts ? t("console.surge_offers", { counts }) : "";
+    if (oldest > 0 && Date.now() - queueReadAt >= QueueReadMs) queuePage();
+    if (oldest === 0 && queueShown) showQueuePage({ data: [] }); // it emptied: nothing to read
+  }
+
+  async function queuePage() {
+    queueReadAt = Date.now();
+    const res = await api("GET", "/v1/intents?limit=" + QueuePageSize, { token: key() });
+    if (!res.ok) { $("#surge-page").textContent = PW.problemText(res); return; }
+    showQueuePage(res.data);
+  }
+
+  // showQueuePage shows one page of waiting payments, oldest first.
+  function showQueuePage(page) {
+    const list = page.data || [];
+    queueShown = list.length > 0;
+    $("#surge-page").textContent = !list.length ? "" // the line above says none waits
+      : t(page.next_cursor ? "console.surge_page_more" : "console.surge_page", { n: list.length, oldest: PW.formatDate(list[0].created_at) });
+    $("#surge-table").hidden = !list.length;
+    $("#surge-table").tBodies[0].replaceChildren(...list.map((i) => {
+      const r = i.request || {}; // servers before 2026-11-28 do not say
+      return el("tr", null, el("td", null, PW.formatDate(i.created_at)),
+        el("td", null, r.amount > 0 ? PW.formatMoney(r.amount, r.currency) : "–"),
+        el("td", { class: "mono" }, r.from_account ? r.from_account + " → " + (r.to_handle || r.to_account || "") : "–"),
+        el("td", { class: "mono" }, i.id));
+    }));
+  }
+
+  // fmtWait is a wait in seconds as "4.2 s", "37 s", "5 min 12 s" or "2 h 5 min".
+  function fmtWait(s) {
+    if (s < 10) return s.toFixed(1) + " s";
+    if (s < 60) return Math.round(s) + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min " + Math.floor(s % 60) + " s";
+    return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
   }
 
   // spark draws the throughput samples as a polyline in a 120×40 box.

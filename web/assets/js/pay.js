@@ -109,7 +109,10 @@ const PWPay = (() => {
         show("sending", el("p", null, t("pay.sending")));
         const res = await api("POST", "/v1/transfers", { token: app.token(), idem: attempt.key, mfa,
           body: JSON.parse(attempt.body), prefer: "respond-async, wait=5" });
-        if (res.status === 200 || res.status === 201) return paid(app, show, res.data);
+        if (res.status === 200 || res.status === 201) {
+          saveAttempt(null);
+          return paid(app, show, res.data, true);
+        }
         if (res.status === 202) return queued(app, show, res);
         const code = res.data.code;
         if (code === "mfa_required") return askMFA(app, form, state, show, attempt, mfa);
@@ -136,7 +139,11 @@ const PWPay = (() => {
           return;
         }
         const wait = noAnswer && !res.headers.get("Retry-After") ? Math.min(2 ** tries, 30) : PW.retryAfter(res);
-        if ((noAnswer || unknown) && !attempt.unseen) { // an answer was lost: it may have paid
+        // 409 idempotency_key_in_use: an earlier try of this attempt is
+        // still being made (one cut short by a reload, whose answer this
+        // page never saw), and it may pay: as unsure as a lost answer.
+        const inUse = code === "idempotency_key_in_use";
+        if ((noAnswer || unknown || inUse) && !attempt.unseen) { // an answer was lost: it may have paid
           attempt.unseen = true;
           saveAttempt(attempt);
         }
@@ -152,8 +159,8 @@ const PWPay = (() => {
         const line = el("p", { class: "countdown" });
         const cancel = el("button", { type: "button", class: "secondary" }, t("action.cancel"));
         const kind = code === "maintenance" ? "pay.maintenance_in" : res.status === 429 ? "pay.limited_in" : res.status === 0 ? "pay.offline_in" : unknown || noAnswer ? "pay.checking_in" : "pay.busy_in";
-        // A refusal (503 busy, 429, 409) moved nothing; a lost answer, this
-        // try's or an earlier one's, may have.
+        // A refusal (503 busy, 429) moved nothing; a lost answer, this
+        // try's or an earlier one's, or a try still being made (409), may have.
         const hint = unsure ? "pay.maybe_paid" : "pay.safe_retry";
         show("busy", el("p", { class: "title" }, title), line, el("p", { class: "hint" }, t(hint)), cancel);
         const waiting = PW.countdown(line, wait, kind);
@@ -168,13 +175,15 @@ const PWPay = (() => {
     }
   }
 
-  function paid(app, show, tr) {
-    saveAttempt(null);
+  // paid shows a payment made. It leaves the attempt alone: a queued
+  // payment settling is not the attempt the form may be making now. focus:
+  // the person is waiting for this outcome, so it takes the focus.
+  function paid(app, show, tr, focus) {
     const id = tr.id || tr.transfer_id || (tr.transfer && tr.transfer.id);
     const link = el("a", { href: "#/receipt/" + encodeURIComponent(id) }, t("pay.view_receipt"));
     show("paid", el("p", { class: "ok title" }, t("pay.paid", { amount: PW.formatMoney(tr.amount, tr.currency) })), link);
     app.invalidate();
-    link.focus();
+    if (focus) link.focus();
   }
 
   // queued follows a payment accepted for later settlement (202): it polls
@@ -185,17 +194,12 @@ const PWPay = (() => {
     saveAttempt(null); // accepted: the server owns it now
     const id = res.data.id || res.data.intent_id || "";
     const url = res.headers.get("Location") || (id ? "/v1/intents/" + encodeURIComponent(id) : "");
-    // q is what the poll and a cancellation share. done: an outcome is
-    // shown, and neither shows anything more. cancelling: a cancellation
-    // is being asked, and its answer, not a poll, says what happened.
-    const q = { app, show, url, done: false, cancelling: false,
-      line: el("p", { class: "hint" }, t("pay.queued_explain")),
-      note: el("div", { class: "cancel-state" }),
-      button: el("button", { type: "button", class: "secondary", "data-cancel-intent": true }, t("pay.cancel_payment")) };
+    // The person just sent it and watches it here: its outcome takes the focus.
+    const q = intentControl(app, url, show, true);
+    q.line = el("p", { class: "hint" }, t("pay.queued_explain"));
     show("queued", el("p", { class: "title" }, t("pay.queued")), el("span", { class: "spinner", "aria-hidden": "true" }), q.line,
       ...(url ? [q.note, q.button] : []));
     if (!url) return;
-    q.button.addEventListener("click", () => cancelQueued(q));
     for (let i = 0; i < IntentPollsMax; i++) {
       await new Promise((r) => setTimeout(r, IntentPollMs));
       if (q.done) return; // cancelled here while it waited
@@ -211,6 +215,23 @@ const PWPay = (() => {
       q.line.textContent = t("pay.queued_position", { state: r.data.status || "queued" });
     }
     q.line.textContent = t("pay.queued_no_tracking");
+  }
+
+  // intentControl is what following a queued payment and cancelling it
+  // share, for the intent at url; the pay form's queued state and the list
+  // of waiting payments each make one per payment. show(cls, ...children)
+  // shows the outcome where that payment is shown. done: an outcome is
+  // shown, and neither a poll nor a cancellation shows anything more.
+  // cancelling: a cancellation is being asked, and its answer, not a poll,
+  // says what happened. follow: the person is watching this payment, so
+  // its outcome takes the focus even when nobody pressed anything (a
+  // payment settling in a list must not pull the focus away).
+  function intentControl(app, url, show, follow) {
+    const q = { app, show, url, follow, done: false, cancelling: false,
+      note: el("div", { class: "cancel-state" }),
+      button: el("button", { type: "button", class: "secondary", "data-cancel-intent": true }, t("pay.cancel_payment")) };
+    q.button.addEventListener("click", () => cancelQueued(q));
+    return q;
   }
 
   // untracked: the server has no intent to read (an older one), so none to
@@ -234,7 +255,7 @@ const PWPay = (() => {
       q.done = true; // before the read below, so that nothing else is shown meanwhile
       // The intent names its transfer; the transfer has the amount.
       const tr = await api("GET", "/v1/transfers/" + encodeURIComponent(intent.transfer_id), { token: q.app.token() });
-      paid(q.app, q.show, tr.ok ? tr.data : { id: intent.transfer_id });
+      paid(q.app, q.show, tr.ok ? tr.data : { id: intent.transfer_id }, focus || q.follow);
       return true;
     }
     if (st === "cancelled" || (st === "failed" && e.code === "intent_cancelled")) {
@@ -312,6 +333,128 @@ const PWPay = (() => {
     q.note.replaceChildren(el("p", { class: "error" }, t("pay.cancel_failed")), el("p", null, PW.problemText(r)));
     q.button.disabled = false;
     q.button.focus();
+  }
+
+  // Waiting payments: the person's payments accepted at a surge and not
+  // settled yet (GET /v1/intents), in the order they will be settled, each
+  // with Cancel payment: a payment whose 202 was left behind (a closed tab,
+  // a session that ended) is found here. The list is read when the wallets
+  // view shows it and when the app's figures change (refresh), then every
+  // WaitingPollMs while it shows a payment and the page is seen; an empty
+  // list is not read again until then, and a refused read backs off.
+  const WaitingPollMs = 5000;
+  const WaitingBackoffMaxMs = 60000;
+  const WaitingPageSize = 50;
+
+  // waitingList fills section (the wallets view's) and returns {refresh}.
+  function waitingList(section, app) {
+    const w = { section, app, entries: new Map(), finished: new Set(), gen: 0, timer: 0, fails: 0,
+      list: section.querySelector("[data-waiting-list]"),
+      outcomes: section.querySelector("[data-waiting-outcomes]"),
+      more: section.querySelector("[data-waiting-more]") };
+    w.refresh = () => readWaiting(w);
+    w.refresh();
+    return { refresh: w.refresh };
+  }
+
+  // readWaiting reads the first page of waiting payments and shows it. A
+  // read that an earlier one overtook is dropped (gen), so that an old
+  // answer never brings back a payment settled since.
+  async function readWaiting(w) {
+    clearTimeout(w.timer);
+    if (!w.section.isConnected || !w.app.token()) return; // another view, or signed out
+    if (document.hidden) return nextWaitingRead(w, WaitingPollMs);
+    const gen = ++w.gen;
+    const res = await api("GET", "/v1/intents?limit=" + WaitingPageSize, { token: w.app.token() });
+    if (gen !== w.gen || !w.section.isConnected) return;
+    if (res.status === 401) return w.app.loggedOut();
+    if (res.status === 404 || res.status === 405) return; // a server without the list: nothing to show
+    if (!res.ok) {
+      // Busy or offline: what is shown stays, and the list is read again later.
+      w.fails++;
+      return nextWaitingRead(w, Math.max(PW.retryAfter(res) * 1000, Math.min(WaitingPollMs * 2 ** w.fails, WaitingBackoffMaxMs)));
+    }
+    w.fails = 0;
+    showWaiting(w, res.data);
+    if (w.entries.size) nextWaitingRead(w, WaitingPollMs);
+  }
+
+  function nextWaitingRead(w, ms) {
+    clearTimeout(w.timer);
+    w.timer = setTimeout(() => readWaiting(w), ms);
+  }
+
+  // showWaiting makes the list what the server says waits: an entry for
+  // each new payment, in order; a payment no longer listed has settled (or
+  // was cancelled elsewhere), and is read once to say how. One whose
+  // cancellation is being asked stays: that answer will tell.
+  function showWaiting(w, page) {
+    const pending = (page.data || []).filter((i) => i && i.id && !w.finished.has(i.id));
+    const listed = new Set(pending.map((i) => i.id));
+    for (const [id, q] of w.entries) {
+      if (!listed.has(id) && !q.cancelling && !q.done) waitingSettled(w, id, q);
+    }
+    for (const intent of pending) if (!w.entries.has(intent.id)) w.entries.set(intent.id, waitingEntry(w, intent));
+    // New payments come last, as they are accepted; reorder only if not
+    // (moving an entry would take the focus off its button).
+    const order = pending.map((i) => w.entries.get(i.id).li);
+    if (order.some((li, n) => w.list.children[n] !== li)) w.list.append(...order);
+    w.more.hidden = !page.next_cursor;
+    syncWaiting(w);
+  }
+
+  // The section shows while a payment waits or an outcome is shown here.
+  function syncWaiting(w) {
+    w.section.hidden = w.entries.size === 0 && !w.outcomes.hasChildNodes();
+  }
+
+  // waitingEntry makes one payment's entry: what it pays, to whom, when it
+  // was queued, and Cancel payment, which cancels it as the pay form does.
+  // Its outcome replaces the entry, in the section's outcomes, where it
+  // stays until the view is left (the next read no longer lists it).
+  function waitingEntry(w, intent) {
+    const r = intent.request || {}; // servers before 2026-11-28 do not say
+    const what = r.amount > 0 && r.currency
+      ? t("waiting.payment", { amount: PW.formatMoney(r.amount, r.currency), to: r.to_handle || r.to_account || "" })
+      : t("waiting.unknown");
+    const titleID = "waiting-" + intent.id;
+    let box = null;
+    const show = (cls, ...children) => {
+      w.entries.delete(intent.id);
+      w.finished.add(intent.id);
+      q.li.remove();
+      if (!box) w.outcomes.append(box = el("div", null));
+      box.className = "card state " + cls;
+      box.replaceChildren(el("p", { class: "waiting-what" }, what), ...children); // which payment it was
+      syncWaiting(w);
+    };
+    const q = intentControl(w.app, "/v1/intents/" + encodeURIComponent(intent.id), show, false);
+    q.note.setAttribute("aria-live", "polite");
+    q.button.setAttribute("aria-describedby", titleID);
+    q.li = el("li", { class: "waiting-item", "data-intent": intent.id },
+      el("p", { class: "waiting-what", id: titleID }, what),
+      el("p", { class: "muted" }, [r.description, t("waiting.queued_at", { when: PW.formatDate(intent.created_at) })].filter(Boolean).join(" · ")),
+      q.note, q.button);
+    return q;
+  }
+
+  // waitingSettled: a payment left the list without this page's doing.
+  // It is read once, and its outcome shown as the pay form shows it; a
+  // read that fails says only that it is no longer waiting.
+  async function waitingSettled(w, id, q) {
+    w.entries.delete(id);
+    w.finished.add(id); // a read overtaken by this one must not list it again
+    const r = await api("GET", q.url, { token: w.app.token() });
+    if (q.done) return; // a cancellation answered meanwhile
+    if (r.ok && await showOutcome(q, r.data, false)) return;
+    if (r.ok) { // still pending (a read just before it was listed): the next read lists it
+      w.finished.delete(id);
+      q.li.remove();
+      syncWaiting(w);
+      return;
+    }
+    q.done = true;
+    q.show("settled", el("p", null, t("waiting.left")));
   }
 
   // askMFA shows the step-up prompt; its code repeats the same request.
@@ -400,5 +543,5 @@ const PWPay = (() => {
     });
   }
 
-  return { sendView, requestView, readPayLink };
+  return { sendView, requestView, readPayLink, waitingList };
 })();
