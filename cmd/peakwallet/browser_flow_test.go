@@ -311,6 +311,25 @@ func TestBrowserUserJourney(t *testing.T) {
 		t.Fatalf("%d cancellations of the payment cancelled elsewhere, want the other tab's only", len(in.cancels))
 	}
 
+	// Queued, and failed unauthorized when it settled (the session that
+	// queued it was ended, by a password change elsewhere): the app says
+	// so in words, not "the handle or password is not right", and says
+	// nothing was paid.
+	before = balance()
+	p.setMode(modeQueuedEnded)
+	pay("pay at a surge, its session ended", "5", "ended")
+	var endedText string
+	run(t, ctx, "the queued payment fails unauthorized",
+		chromedp.WaitVisible(chromedp.CSS("#pay-state.failed")),
+		readInto(&endedText, chromedp.Text(chromedp.CSS("#pay-state.failed"))),
+	)
+	if !strings.Contains(endedText, "the session or key that queued it was ended") || strings.Contains(endedText, "password is not right") {
+		t.Fatalf("a queued payment failed because its session was ended shows %q", endedText)
+	}
+	if after := balance(); after != before {
+		t.Fatalf("the wallet went from %.0f to %.0f for a payment that failed", before, after)
+	}
+
 	// Queued, and paid before the cancellation could win. Pressed from the
 	// keyboard: the first cancellation is refused busy (Retry-After: 2), so
 	// the app says it will try again and does; the next is 409

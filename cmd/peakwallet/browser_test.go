@@ -190,6 +190,7 @@ const (
 	modeQueuedCancel                // the next payment: not made; answer 202 queued (int_cancel), pending until cancelled; its cancellation: 200, failed intent_cancelled
 	modeQueuedTooLate               // the next payment: pay upstream, answer 202 queued (int_late), pending; its first cancellation: 503 busy, Retry-After: 2; the next: 409 intent_not_pending, and it reads posted from then on
 	modeKeyInUse                    // the next payment: 409 idempotency_key_in_use, Retry-After: 1 (an earlier try still being made); then pass
+	modeQueuedEnded                 // the next payment: not made; answer 202 queued (int_ended), pending on its first read, then failed unauthorized (the session that queued it was ended)
 )
 
 // intentIDs names the intent each queuing mode answers with; a mode used
@@ -198,6 +199,7 @@ var intentIDs = map[proxyMode]string{
 	modeQueued:        "int_test",
 	modeQueuedCancel:  "int_cancel",
 	modeQueuedTooLate: "int_late",
+	modeQueuedEnded:   "int_ended",
 }
 
 // thenMode is the mode that follows the one that answered a payment: a
@@ -240,6 +242,7 @@ type fakeIntent struct {
 	cancels          []string  // the Authorization of each POST /v1/intents/{id}/cancel
 	cancelled        bool      // a cancellation was answered 200
 	posted           bool      // it reads posted with its transfer
+	ended            bool      // it reads failed unauthorized
 }
 
 func newFaultProxy(t *testing.T, upstream string) *faultProxy {
@@ -287,7 +290,7 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 				p.mode = thenMode[p.mode]
 				writeProblem(w, http.StatusConflict, "idempotency_key_in_use", "a request with this Idempotency-Key is in progress", "1")
 				return
-			case modeQueued, modeQueuedCancel, modeQueuedTooLate:
+			case modeQueued, modeQueuedCancel, modeQueuedTooLate, modeQueuedEnded:
 				who, status := p.principal(t, r)
 				if who == "" {
 					writeProblem(w, status, "unauthorized", "authentication required", "")
@@ -301,7 +304,7 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 					id = intentIDs[in.mode] + strconv.Itoa(n)
 				}
 				p.mode = thenMode[p.mode]
-				if in.mode != modeQueuedCancel {
+				if in.mode != modeQueuedCancel && in.mode != modeQueuedEnded {
 					in.transfer = p.forward(t, r)
 				}
 				p.intents[id] = in
@@ -353,6 +356,9 @@ func (in *fakeIntent) serve(t *testing.T, w http.ResponseWriter, r *http.Request
 		if in.mode == modeQueued && in.polls >= 3 {
 			in.posted = true // it settles on the third poll
 		}
+		if in.mode == modeQueuedEnded && in.polls >= 2 {
+			in.ended = true // its session was ended before the settler came to it
+		}
 	case r.Method == "POST" && action == "cancel":
 		in.cancels = append(in.cancels, r.Header.Get("Authorization"))
 		switch {
@@ -384,6 +390,9 @@ func (in *fakeIntent) json(t *testing.T, id string) string {
 	out := map[string]any{"id": id, "idempotency_key": in.key, "status": "pending",
 		"request": json.RawMessage(in.request), "created_at": in.created, "updated_at": in.created}
 	switch {
+	case in.ended:
+		out["status"] = "failed"
+		out["error"] = map[string]string{"code": "unauthorized", "message": "the session that queued this payment was ended (password_change) before it was paid; sign in again and send it again if you still want it"}
 	case in.cancelled:
 		out["status"] = "failed"
 		out["error"] = map[string]string{"code": "intent_cancelled", "message": "this payment was cancelled by its payer before it was made: nothing was paid"}
@@ -401,7 +410,7 @@ func (in *fakeIntent) json(t *testing.T, id string) string {
 	return string(b)
 }
 
-func (in *fakeIntent) pending() bool { return !in.cancelled && !in.posted }
+func (in *fakeIntent) pending() bool { return !in.cancelled && !in.posted && !in.ended }
 
 // principal is who r's Authorization is, as the server says: "user:ID"
 // for a user's session, "operator" for an operator's key, or "" and the

@@ -181,7 +181,10 @@ const PWPay = (() => {
   function paid(app, show, tr, focus) {
     const id = tr.id || tr.transfer_id || (tr.transfer && tr.transfer.id);
     const link = el("a", { href: "#/receipt/" + encodeURIComponent(id) }, t("pay.view_receipt"));
-    show("paid", el("p", { class: "ok title" }, t("pay.paid", { amount: PW.formatMoney(tr.amount, tr.currency) })), link);
+    // An amount unknown (neither the transfer nor the intent could be read
+    // with it) is not shown as "NaN".
+    const text = Number.isFinite(tr.amount) && tr.currency ? t("pay.paid", { amount: PW.formatMoney(tr.amount, tr.currency) }) : t("pay.paid_no_amount");
+    show("paid", el("p", { class: "ok title" }, text), link);
     app.invalidate();
     if (focus) link.focus();
   }
@@ -255,7 +258,9 @@ const PWPay = (() => {
       q.done = true; // before the read below, so that nothing else is shown meanwhile
       // The intent names its transfer; the transfer has the amount.
       const tr = await api("GET", "/v1/transfers/" + encodeURIComponent(intent.transfer_id), { token: q.app.token() });
-      paid(q.app, q.show, tr.ok ? tr.data : { id: intent.transfer_id }, focus || q.follow);
+      // Should that read fail, the intent's own request has the amount.
+      const req = intent.request || {};
+      paid(q.app, q.show, tr.ok ? tr.data : { id: intent.transfer_id, amount: req.amount, currency: req.currency }, focus || q.follow);
       return true;
     }
     if (st === "cancelled" || (st === "failed" && e.code === "intent_cancelled")) {
@@ -264,7 +269,11 @@ const PWPay = (() => {
     }
     if (["failed", "rejected", "expired"].includes(st)) {
       q.done = true;
-      const msg = el("p", { class: "error", tabindex: "-1" }, PW.problemText({ status: 409, data: { code: e.code, detail: e.message } }));
+      // unauthorized here is not a wrong password: the session or key that
+      // queued the payment was ended before it was paid (docs/security.md).
+      const text = e.code === "unauthorized" ? t("pay.intent_credential_ended")
+        : PW.problemText({ status: 409, data: { code: e.code, detail: e.message } });
+      const msg = el("p", { class: "error", tabindex: "-1" }, text);
       q.show("failed", msg);
       if (focus) msg.focus();
       return true;
