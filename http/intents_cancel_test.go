@@ -2,7 +2,9 @@ package http_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
 	pwhttp "github.com/peakwallet/peakwallet/http"
+	"github.com/peakwallet/peakwallet/ledger"
 	"github.com/peakwallet/peakwallet/sqlite"
 )
 
@@ -253,4 +256,91 @@ func TestACancelAndTheSettlerNeverBothWin(t *testing.T) {
 	}
 	t.Logf("%d cancelled, %d posted", cancelled, n-int(cancelled))
 	mustVerify(t, e.Store)
+}
+
+// anotherProcessPays is an IntentStore whose CancelIntent lets another
+// process, sharing the SQLite file (a handover, ADR 0036), finish the
+// intent's key first, with another body, between the cancellation's claim
+// and its transaction: each process has its own leases, so nothing stops
+// it.
+type anotherProcessPays struct {
+	pw.IntentStore
+	pay func(claim *pw.IdempotencyRecord)
+}
+
+func (s anotherProcessPays) CancelIntent(ctx context.Context, id string, claim *pw.IdempotencyRecord, e *pw.IntentError, at time.Time) (*pw.Intent, *pw.IdempotencyRecord, error) {
+	s.pay(claim)
+	return s.IntentStore.CancelIntent(ctx, id, claim, e, at)
+}
+
+// TestACancelDoesNotTakeAnotherPaymentsAnswerAsTheIntents: the key of an
+// intent being cancelled is finished meanwhile by another request with
+// another body (another process's, during a handover). That payment is
+// not the intent's: the intent is never recorded posted with another
+// payment's transfer, as the ledger's batch would not settle it from that
+// answer either (idempotency_key_reused), and its own money never moves.
+func TestACancelDoesNotTakeAnotherPaymentsAnswerAsTheIntents(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	store, err := sqlite.Open(path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := sqlite.Open(path, sqlite.Options{}) // the other process
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherLedger := ledger.New(other, ledger.Options{})
+	t.Cleanup(func() { otherLedger.Close(); other.Close() })
+	var req pw.TransferCreate
+	intents := anotherProcessPays{IntentStore: store, pay: func(claim *pw.IdempotencyRecord) {
+		ctx := context.Background()
+		body, _ := json.Marshal(req)
+		c, _, err := otherLedger.BeginIdempotent(ctx, claim.IdempotencyKey, pwhttp.Fingerprint("POST", "/v1/transfers", body))
+		if err != nil || c == nil {
+			t.Errorf("the other process's claim: %+v, %v", c, err)
+			return
+		}
+		render := func(v any, err error) (int, []byte) {
+			if err != nil {
+				return 409, []byte(`{"code":"` + pw.ErrorCode(err) + `"}`)
+			}
+			b, _ := json.Marshal(v)
+			return 201, b
+		}
+		if _, err := otherLedger.CreateTransfer(pw.NewContextWithClaim(ctx, &pw.Claim{Record: c, Render: render}), req); err != nil {
+			t.Errorf("the other process's payment: %v", err)
+		}
+	}}
+	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, intents, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
+	env.Store = store
+	w := env.MustWallet(t, 100)
+	req = pw.TransferCreate{FromAccount: w.User.ID, ToAccount: w.Merchant.ID, Amount: 30, Currency: "EUR"}
+	release := holdPaymentSlot(t, ctrl)
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "k", "Prefer": "respond-async, wait=0.5"})
+	if r.Status != 202 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	var in pw.Intent
+	mustUnmarshal(t, r.Body, &in)
+	release()
+
+	r = env.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", nil)
+	got, err := store.Intent(context.Background(), in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status == pw.IntentPosted || got.TransferID != "" {
+		t.Fatalf("the intent after its key was paid for another body: %s %s (the cancellation answered %d %s); want it never posted as another payment",
+			got.Status, got.TransferID, r.Status, r.Body)
+	}
+	if got.Status != pw.IntentFailed || got.Error.Code != pw.EIDEMREUSED {
+		t.Fatalf("the intent: %s %+v, want failed %s, as its settlement would fail it", got.Status, got.Error, pw.EIDEMREUSED)
+	}
+	if n, err := env.Server.SettleIntents(context.Background()); n != 0 || err != nil {
+		t.Fatalf("SettleIntents = %d, %v", n, err)
+	}
+	if b := env.MustBalance(t, w.User); b.Posted != 70 {
+		t.Fatalf("user balance %d, want 70: the other payment of 30, never the intent's 40", b.Posted)
+	}
+	mustVerify(t, store)
 }
