@@ -113,7 +113,7 @@ func (s *Server) cancelIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, e
 }
 
 // cancelClaimed cancels in under claim, its key's: the intent cancelled,
-// or nil when it was not pending or its key was found paid (the caller
+// or nil when it was not pending or its key was found finished (the caller
 // reads it again), or the store's error.
 func (s *Server) cancelClaimed(ctx context.Context, in *pw.Intent, claim *pw.IdempotencyRecord) (*pw.Intent, error) {
 	defer s.release(ctx, claim) // a no-op once the claim is marked done
@@ -125,6 +125,19 @@ func (s *Server) cancelClaimed(ctx context.Context, in *pw.Intent, claim *pw.Ide
 	switch {
 	case err != nil:
 		return nil, err
+	case done != nil && done.Fingerprint != in.Fingerprint:
+		// Another request, with other content, finished the key after the
+		// claim (another process's, during a handover: each has its own
+		// leases). Its answer is not this intent's: recorded as it was, the
+		// intent read posted with another payment's transfer, and its payer
+		// was told to refund that one
+		// (TestACancelDoesNotTakeAnotherPaymentsAnswerAsTheIntents). The
+		// intent can never be paid under its key, and fails as the ledger's
+		// batch would fail its settlement.
+		if err := s.finishIntent(ctx, in, nil, pw.KeyReusedError()); err != nil {
+			return nil, notRecorded(err)
+		}
+		return nil, nil
 	case done != nil:
 		if err := s.finishFromReplay(ctx, in, done); err != nil {
 			return nil, notRecorded(err)
