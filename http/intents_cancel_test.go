@@ -11,6 +11,7 @@ import (
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
+	"github.com/peakwallet/peakwallet/auth"
 	pwhttp "github.com/peakwallet/peakwallet/http"
 	"github.com/peakwallet/peakwallet/ledger"
 	"github.com/peakwallet/peakwallet/sqlite"
@@ -343,4 +344,35 @@ func TestACancelDoesNotTakeAnotherPaymentsAnswerAsTheIntents(t *testing.T) {
 		t.Fatalf("user balance %d, want 70: the other payment of 30, never the intent's 40", b.Posted)
 	}
 	mustVerify(t, store)
+}
+
+// TestAReadOnlyKeyCannotCancelAQueuedPayment: cancelling a queued payment
+// stops money that was to move, a write as voiding a hold is, so it takes
+// the right to move money: a merchant's read-only key, which may see its
+// merchant's intents, may not cancel them (403), and the payment is still
+// made; the merchant's write key may.
+func TestAReadOnlyKeyCannotCancelAQueuedPayment(t *testing.T) {
+	e, ctrl := secSurgeEnv(t)
+	ann := e.MustPerson(t, "ann@example.com", 0)
+	var m auth.Merchant
+	e.Do(t, "POST", "/v1/merchants", operatorKey, `{"name":"Corner Shop"}`).Want(t, 201, "").Decode(t, &m)
+	var key, readKey auth.NewKey
+	e.Do(t, "POST", "/v1/merchants/"+m.ID+"/keys", operatorKey, "").Want(t, 201, "").Decode(t, &key)
+	e.Do(t, "POST", "/v1/merchants/"+m.ID+"/keys", operatorKey, `{"scope":"read"}`).Want(t, 201, "").Decode(t, &readKey)
+	var acc pw.Account
+	e.Do(t, "POST", "/v1/accounts", key.Key, `{"kind":"merchant","currency":"EUR"}`, "Idempotency-Key", "acc").Want(t, 201, "").Decode(t, &acc)
+	e.MustTopUp(t, acc.ID, 100_00)
+	ids := queuedWhileBusy(t, ctrl, func() []*Response {
+		return []*Response{
+			asyncPayAs(e, t, key.Key, acc.ID, ann.Wallet.ID, 60_00, "payout"),
+			asyncPayAs(e, t, key.Key, acc.ID, ann.Wallet.ID, 5_00, "refund"),
+		}
+	})
+	e.Do(t, "GET", "/v1/intents/"+ids[0], readKey.Key, "").Want(t, 200, "")
+	e.Do(t, "POST", "/v1/intents/"+ids[0]+"/cancel", readKey.Key, "").Want(t, 403, pw.EFORBIDDEN)
+	e.Do(t, "POST", "/v1/intents/"+ids[1]+"/cancel", key.Key, "").Want(t, 200, "")
+	settledAs(t, e, ids, pw.IntentPosted, pw.EINTENTCANCELLED)
+	if a := e.Balance(t, ann.Wallet.ID); a.Posted != 60_00 {
+		t.Fatalf("ann has %d, want 6000: the payment a read-only key could not cancel", a.Posted)
+	}
 }
