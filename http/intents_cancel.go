@@ -39,6 +39,14 @@ func serveCancelIntent(s *Server, rt *Route) http.Handler {
 			Error(w, r, pw.Errorf(pw.EFORBIDDEN, "only the payer who queued a payment may cancel it"))
 			return
 		}
+		if a, ok := s.ledger.(cancelAuthorizer); ok {
+			// The payer's principal, through a credential that may move
+			// money: a merchant's read-only key may not stop a payment.
+			if err := a.AuthorizeCancel(r.Context()); err != nil {
+				Error(w, r, err)
+				return
+			}
+		}
 		if in, err = s.cancelIntent(r.Context(), in); err != nil {
 			Error(w, r, err)
 			return
