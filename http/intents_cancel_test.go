@@ -376,3 +376,43 @@ func TestAReadOnlyKeyCannotCancelAQueuedPayment(t *testing.T) {
 		t.Fatalf("ann has %d, want 6000: the payment a read-only key could not cancel", a.Posted)
 	}
 }
+
+// TestACancelWaitingPastItsDeadlineSaysWhenToAskAgain: a cancellation that
+// finds the intent's key held (the settler paying it at that moment) past
+// its deadline answers 409 idempotency_key_in_use with Retry-After, as
+// API.md promises, so that the client knows when the holder's commit is
+// over; the intent is left as it was, and the next ask cancels it.
+func TestACancelWaitingPastItsDeadlineSaysWhenToAskAgain(t *testing.T) {
+	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
+	w := env.MustWallet(t, 100)
+	release := holdPaymentSlot(t, ctrl)
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "held", "Prefer": "respond-async, wait=0.5"})
+	if r.Status != 202 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	var in pw.Intent
+	mustUnmarshal(t, r.Body, &in)
+	release()
+	stored, err := env.Store.Intent(context.Background(), in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, _, err := env.Ledger.BeginIdempotent(context.Background(), pw.IdempotencyKey{Principal: stored.Principal, Key: stored.IdempotencyKey}, stored.Fingerprint)
+	if err != nil || held == nil {
+		t.Fatalf("the settler's claim: %+v, %v", held, err)
+	}
+	r = env.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", map[string]string{"Prefer": "wait=0.3"})
+	if r.Status != 409 || r.Problem(t).Code != pw.EIDEMINUSE {
+		t.Fatalf("a cancellation while the key is held: %d %s", r.Status, r.Body)
+	}
+	if ra := r.Header.Get("Retry-After"); ra != "1" {
+		t.Fatalf("Retry-After = %q on the cancellation's 409 %s, want 1", ra, pw.EIDEMINUSE)
+	}
+	if got := mustStatus(t, env, in.ID); got != pw.IntentPending {
+		t.Fatalf("the intent after a cancellation that waited in vain: %s", got)
+	}
+	env.Ledger.ReleaseIdempotent(context.Background(), held)
+	if r = env.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", nil); r.Status != 200 {
+		t.Fatalf("the cancellation asked again: %d %s", r.Status, r.Body)
+	}
+}
