@@ -416,3 +416,47 @@ func TestACancelWaitingPastItsDeadlineSaysWhenToAskAgain(t *testing.T) {
 		t.Fatalf("the cancellation asked again: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestACancelWaitsForAnotherBodyInFlightUnderTheKey: while an intent is
+// pending, a payment with another body under its key holds the key for a
+// moment, until it is refused idempotency_key_reused (or paid, when the
+// intent was not seen). A cancellation that meets it waits, as for any
+// request in flight under the key, and then cancels: it does not fail the
+// intent idempotency_key_reused on the spot and answer "already failed,
+// nothing to cancel" while the key is left free, so that the client's
+// retry of the very payment cancelled was then paid.
+func TestACancelWaitsForAnotherBodyInFlightUnderTheKey(t *testing.T) {
+	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
+	w := env.MustWallet(t, 100)
+	release := holdPaymentSlot(t, ctrl)
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "k", "Prefer": "respond-async, wait=0.5"})
+	if r.Status != 202 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	var in pw.Intent
+	mustUnmarshal(t, r.Body, &in)
+	release()
+	stored, err := env.Store.Intent(context.Background(), in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := env.Ledger.BeginIdempotent(context.Background(), pw.IdempotencyKey{Principal: stored.Principal, Key: "k"},
+		pwhttp.Fingerprint("POST", "/v1/transfers", []byte(transferBody(w, 45))))
+	if err != nil || other == nil {
+		t.Fatalf("the other body's claim: %+v, %v", other, err)
+	}
+	answered := make(chan *Response, 1)
+	go func() { answered <- env.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", map[string]string{"Prefer": "wait=1.5"}) }()
+	time.Sleep(100 * time.Millisecond)
+	env.Ledger.ReleaseIdempotent(context.Background(), other) // refused idempotency_key_reused, as pendingIntentRefuses does
+	if r = <-answered; r.Status != 200 {
+		t.Fatalf("the cancellation that met another body in flight under the key: %d %s, want 200", r.Status, r.Body)
+	}
+	r = env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "k"})
+	if r.Status != 409 || r.Problem(t).Code != pw.EINTENTCANCELLED {
+		t.Fatalf("the client's retry of the cancelled payment: %d %s, want 409 %s", r.Status, r.Body, pw.EINTENTCANCELLED)
+	}
+	if b := env.MustBalance(t, w.User); b.Posted != 100 {
+		t.Fatalf("user balance %d, want 100: the cancelled payment was paid", b.Posted)
+	}
+}
