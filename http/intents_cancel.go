@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -85,12 +86,20 @@ func (s *Server) cancelIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, e
 		}
 		claim, replay, err := s.ledger.BeginIdempotent(ctx, key, in.Fingerprint)
 		switch {
-		case pw.ErrorCode(err) == pw.EIDEMINUSE:
+		case pw.ErrorCode(err) == pw.EIDEMINUSE, errors.Is(err, pw.ErrKeyInFlight):
 			// The settler, or the client's retry, is paying it now: wait
-			// for that commit and look again.
+			// for that commit and look again. So for a request with
+			// another body under the key, in flight: it is refused
+			// idempotency_key_reused while the intent is pending, and gives
+			// the key back (or, paid, spends it, and the next look fails
+			// the intent below). Until 2026-11-28 the cancellation failed
+			// the intent idempotency_key_reused on the spot and answered
+			// that it had already failed, the key stayed free, and the
+			// client's retry of the payment cancelled was paid
+			// (TestACancelWaitsForAnotherBodyInFlightUnderTheKey).
 			if d, ok := ctx.Deadline(); ok && time.Until(d) < wait+cancelMargin {
 				return nil, &pw.Error{Code: pw.EIDEMINUSE, Retry: time.Second,
-					Message: "this payment is being made at this moment; ask again in a second to learn whether it was cancelled or paid"}
+					Message: "a request under this payment's Idempotency-Key is being run at this moment; ask again in a second to learn whether it was cancelled or paid"}
 			}
 			time.Sleep(wait)
 			wait = min(2*wait, cancelWaitMax)

@@ -446,7 +446,9 @@ func TestACancelWaitsForAnotherBodyInFlightUnderTheKey(t *testing.T) {
 		t.Fatalf("the other body's claim: %+v, %v", other, err)
 	}
 	answered := make(chan *Response, 1)
-	go func() { answered <- env.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", map[string]string{"Prefer": "wait=1.5"}) }()
+	go func() {
+		answered <- env.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", map[string]string{"Prefer": "wait=1.5"})
+	}()
 	time.Sleep(100 * time.Millisecond)
 	env.Ledger.ReleaseIdempotent(context.Background(), other) // refused idempotency_key_reused, as pendingIntentRefuses does
 	if r = <-answered; r.Status != 200 {
