@@ -1,6 +1,7 @@
 package peakwallet
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -46,6 +47,14 @@ type IdempotencyRecord struct {
 func KeyReusedError() error {
 	return Errorf(EIDEMREUSED, "this Idempotency-Key was used for a different request")
 }
+
+// ErrKeyInFlight is wrapped by the idempotency_key_reused of a claim whose
+// key is held by a request with other content that has not finished: to
+// its client the answer is the same, but that request may yet be refused
+// and give the key back, so the key is not spent. A cancellation of the
+// surge queue waits for it, as for a request with the same content
+// (TestACancelWaitsForAnotherBodyInFlightUnderTheKey).
+var ErrKeyInFlight = errors.New("the key is held by a request with other content that has not finished")
 
 // ValidateIdempotencyKey checks a client-supplied key.
 func ValidateIdempotencyKey(key string) error {

@@ -181,7 +181,10 @@ type IntentStore interface {
 	// It changes nothing when the intent is not pending (it returns the
 	// intent as it is), nor when a request under the key has finished
 	// already: done is that request's record, whose answer is the
-	// intent's outcome (the payment was made). A claim whose lease was
+	// intent's outcome (the payment was made) when its fingerprint is the
+	// intent's; with another, the key was used for another payment (during
+	// a handover, by the other process), which the caller must not take
+	// for the intent's (idempotency_key_reused). A claim whose lease was
 	// lost is idempotency_key_in_use; an unknown id is not_found. The
 	// caller releases its claim afterwards, as after any request.
 	CancelIntent(ctx context.Context, id string, claim *IdempotencyRecord, e *IntentError, at time.Time) (in *Intent, done *IdempotencyRecord, err error)

@@ -191,6 +191,20 @@ func (g *Guard) AuthorizePayment(ctx context.Context, req pw.TransferCreate) err
 	return err
 }
 
+// AuthorizeCancel checks that the principal in ctx may cancel a payment it
+// queued at a surge (whose owner the caller has checked): cancelling stops
+// money that was to move, a write of money as voiding a hold is, so it
+// takes the right to move money. A merchant's read-only key, which may
+// read its merchant's intents, may not cancel them
+// (TestAReadOnlyKeyCannotCancelAQueuedPayment).
+func (g *Guard) AuthorizeCancel(ctx context.Context) error {
+	p, err := principal(ctx)
+	if err != nil {
+		return err
+	}
+	return mayMove(p)
+}
+
 type authorizedEarlierKey struct{}
 
 // NewContextAuthorizedEarlier marks ctx as settling a payment that

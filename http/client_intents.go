@@ -64,7 +64,9 @@ func (c *Client) PendingIntents(ctx context.Context, page pw.Page) ([]*pw.Intent
 // its Idempotency-Key answers intent_cancelled. A payment already made or
 // failed is a *peakwallet.Error intent_not_pending (Intent reads what
 // happened). Cancelling is idempotent, so the call is retried like a read:
-// after a lost answer the retry finds the intent cancelled and returns it.
+// after a lost answer the retry finds the intent cancelled and returns it;
+// should every later attempt be refused (busy), the call ends
+// outcome_unknown, as the lost attempt may have cancelled it: call again.
 func (c *Client) CancelIntent(ctx context.Context, id string) (*pw.Intent, error) {
 	var in pw.Intent
 	return result(&in, c.send(ctx, &call{method: http.MethodPost, path: "/v1/intents/" + url.PathEscape(id) + "/cancel", out: &in, idempotent: true}))

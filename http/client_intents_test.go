@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -297,4 +299,45 @@ func TestClientCancelsAQueuedPayment(t *testing.T) {
 		t.Fatalf("user balance %d, want 60: the one intent not cancelled", b.Posted)
 	}
 	mustVerify(t, env.Store)
+}
+
+// TestClientCancelRefusedAfterAnAttemptItCannotSeeIsUnknown: a
+// cancellation's first attempt was applied but its answer lost, and every
+// later attempt was refused busy (admission refuses before anything is
+// looked at). The call does not end "busy", which says the cancellation
+// did not happen while it did: as for a payment (API.md, 503), it ends
+// outcome_unknown, which tells the caller to ask again, without a word of
+// an Idempotency-Key the call does not have.
+func TestClientCancelRefusedAfterAnAttemptItCannotSeeIsUnknown(t *testing.T) {
+	env, w, release := surgeEnv(t)
+	req := pw.TransferCreate{FromAccount: w.User.ID, ToAccount: w.Merchant.ID, Amount: 40, Currency: "EUR"}
+	_, in, err := env.Client.CreateTransferOrQueue(pw.NewContextWithIdempotencyKey(within(500*time.Millisecond), "to-cancel"), req)
+	if err != nil || in == nil {
+		t.Fatalf("at a surge: %+v %v", in, err)
+	}
+	release()
+	var n atomic.Int32
+	h := env.Server.Handler()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			h.ServeHTTP(httptest.NewRecorder(), r) // applied ...
+			panic(http.ErrAbortHandler)            // ... but its answer never arrives
+		}
+		pwhttp.Error(w, r, &pw.Error{Code: pw.EBUSY, Message: "busy", Retry: time.Millisecond}) // a surge
+	}))
+	t.Cleanup(hs.Close)
+	c := pwhttp.NewClient(hs.URL, operatorKey, hs.Client()).WithRetry(pwhttp.RetryPolicy{
+		Attempts: 3, BackoffFirst: time.Millisecond, BackoffMax: 5 * time.Millisecond})
+	_, err = c.CancelIntent(within(5*time.Second), in.ID)
+	if pw.ErrorCode(err) != pw.EOUTCOMEUNKNOWN || !errors.Is(err, pw.ErrCommitUnknown) {
+		t.Fatalf("CancelIntent after a lost answer, then busy: %v; want %s", err, pw.EOUTCOMEUNKNOWN)
+	}
+	var pe *pw.Error
+	if errors.As(err, &pe) && strings.Contains(pe.Message, "Idempotency-Key") {
+		t.Fatalf("the cancellation's unknown outcome speaks of an Idempotency-Key it has not: %q", pe.Message)
+	}
+	got, err := env.Client.Intent(within(5*time.Second), in.ID)
+	if err != nil || got.Status != pw.IntentFailed || got.Error.Code != pw.EINTENTCANCELLED {
+		t.Fatalf("the intent: %+v, %v; want it cancelled, by the attempt whose answer was lost", got, err)
+	}
 }

@@ -256,6 +256,17 @@ func setProblemHeaders(h http.Header, status int, code string, err error) {
 		h.Set("WWW-Authenticate", `Bearer realm="peakwallet"`)
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(code, err)))
+	default:
+		// Another refusal carries one when it knows when to ask again: a
+		// cancellation's 409 idempotency_key_in_use, whose key is held by
+		// a payment that commits within it. Until 2026-11-28 only the
+		// statuses above sent it, and that 409 came without the
+		// Retry-After API.md promises
+		// (TestACancelWaitingPastItsDeadlineSaysWhenToAskAgain).
+		var ra interface{ RetryAfter() time.Duration }
+		if errors.As(err, &ra) && ra.RetryAfter() > 0 {
+			h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(code, err)))
+		}
 	}
 }
 

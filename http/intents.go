@@ -81,6 +81,12 @@ type paymentAuthorizer interface {
 	AuthorizePayment(ctx context.Context, req pw.TransferCreate) error
 }
 
+// cancelAuthorizer is the Guard's check that the principal may cancel a
+// payment it queued (auth.Guard.AuthorizeCancel): the right to move money.
+type cancelAuthorizer interface {
+	AuthorizeCancel(ctx context.Context) error
+}
+
 // credentialChecker is the Guard's check that the session or key which
 // accepted an intent has not been ended since (auth.Guard.CredentialLive).
 type credentialChecker interface {

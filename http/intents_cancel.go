@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -38,6 +39,14 @@ func serveCancelIntent(s *Server, rt *Route) http.Handler {
 			// payment is stopped by whoever made it.
 			Error(w, r, pw.Errorf(pw.EFORBIDDEN, "only the payer who queued a payment may cancel it"))
 			return
+		}
+		if a, ok := s.ledger.(cancelAuthorizer); ok {
+			// The payer's principal, through a credential that may move
+			// money: a merchant's read-only key may not stop a payment.
+			if err := a.AuthorizeCancel(r.Context()); err != nil {
+				Error(w, r, err)
+				return
+			}
 		}
 		if in, err = s.cancelIntent(r.Context(), in); err != nil {
 			Error(w, r, err)
@@ -77,12 +86,20 @@ func (s *Server) cancelIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, e
 		}
 		claim, replay, err := s.ledger.BeginIdempotent(ctx, key, in.Fingerprint)
 		switch {
-		case pw.ErrorCode(err) == pw.EIDEMINUSE:
+		case pw.ErrorCode(err) == pw.EIDEMINUSE, errors.Is(err, pw.ErrKeyInFlight):
 			// The settler, or the client's retry, is paying it now: wait
-			// for that commit and look again.
+			// for that commit and look again. So for a request with
+			// another body under the key, in flight: it is refused
+			// idempotency_key_reused while the intent is pending, and gives
+			// the key back (or, paid, spends it, and the next look fails
+			// the intent below). Until 2026-11-28 the cancellation failed
+			// the intent idempotency_key_reused on the spot and answered
+			// that it had already failed, the key stayed free, and the
+			// client's retry of the payment cancelled was paid
+			// (TestACancelWaitsForAnotherBodyInFlightUnderTheKey).
 			if d, ok := ctx.Deadline(); ok && time.Until(d) < wait+cancelMargin {
 				return nil, &pw.Error{Code: pw.EIDEMINUSE, Retry: time.Second,
-					Message: "this payment is being made at this moment; ask again in a second to learn whether it was cancelled or paid"}
+					Message: "a request under this payment's Idempotency-Key is being run at this moment; ask again in a second to learn whether it was cancelled or paid"}
 			}
 			time.Sleep(wait)
 			wait = min(2*wait, cancelWaitMax)
@@ -113,7 +130,7 @@ func (s *Server) cancelIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, e
 }
 
 // cancelClaimed cancels in under claim, its key's: the intent cancelled,
-// or nil when it was not pending or its key was found paid (the caller
+// or nil when it was not pending or its key was found finished (the caller
 // reads it again), or the store's error.
 func (s *Server) cancelClaimed(ctx context.Context, in *pw.Intent, claim *pw.IdempotencyRecord) (*pw.Intent, error) {
 	defer s.release(ctx, claim) // a no-op once the claim is marked done
@@ -125,6 +142,19 @@ func (s *Server) cancelClaimed(ctx context.Context, in *pw.Intent, claim *pw.Ide
 	switch {
 	case err != nil:
 		return nil, err
+	case done != nil && done.Fingerprint != in.Fingerprint:
+		// Another request, with other content, finished the key after the
+		// claim (another process's, during a handover: each has its own
+		// leases). Its answer is not this intent's: recorded as it was, the
+		// intent read posted with another payment's transfer, and its payer
+		// was told to refund that one
+		// (TestACancelDoesNotTakeAnotherPaymentsAnswerAsTheIntents). The
+		// intent can never be paid under its key, and fails as the ledger's
+		// batch would fail its settlement.
+		if err := s.finishIntent(ctx, in, nil, pw.KeyReusedError()); err != nil {
+			return nil, notRecorded(err)
+		}
+		return nil, nil
 	case done != nil:
 		if err := s.finishFromReplay(ctx, in, done); err != nil {
 			return nil, notRecorded(err)

@@ -2,7 +2,9 @@ package http_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -11,8 +13,10 @@ import (
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
+	"github.com/peakwallet/peakwallet/auth"
 	pwhttp "github.com/peakwallet/peakwallet/http"
 	"github.com/peakwallet/peakwallet/internal/pgtest"
+	"github.com/peakwallet/peakwallet/ledger"
 	"github.com/peakwallet/peakwallet/postgres"
 	"github.com/peakwallet/peakwallet/sqlite"
 )
@@ -429,4 +433,208 @@ func queueWhileBusy(t *testing.T, e *SecEnv, ctrl *admission.Controller, p *Pers
 	var in pw.Intent
 	asyncPay(e, t, p, from, to, amount, key).Want(t, 202, "").Decode(t, &in)
 	return in
+}
+
+// anotherProcessPays is an IntentStore whose CancelIntent lets another
+// process, sharing the SQLite file (a handover, ADR 0036), finish the
+// intent's key first, with another body, between the cancellation's claim
+// and its transaction: each process has its own leases, so nothing stops
+// it.
+type anotherProcessPays struct {
+	pw.IntentStore
+	pay func(claim *pw.IdempotencyRecord)
+}
+
+func (s anotherProcessPays) CancelIntent(ctx context.Context, id string, claim *pw.IdempotencyRecord, e *pw.IntentError, at time.Time) (*pw.Intent, *pw.IdempotencyRecord, error) {
+	s.pay(claim)
+	return s.IntentStore.CancelIntent(ctx, id, claim, e, at)
+}
+
+// TestACancelDoesNotTakeAnotherPaymentsAnswerAsTheIntents: the key of an
+// intent being cancelled is finished meanwhile by another request with
+// another body (another process's, during a handover). That payment is
+// not the intent's: the intent is never recorded posted with another
+// payment's transfer, as the ledger's batch would not settle it from that
+// answer either (idempotency_key_reused), and its own money never moves.
+func TestACancelDoesNotTakeAnotherPaymentsAnswerAsTheIntents(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	store, err := sqlite.Open(path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := sqlite.Open(path, sqlite.Options{}) // the other process
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherLedger := ledger.New(other, ledger.Options{})
+	t.Cleanup(func() { otherLedger.Close(); other.Close() })
+	var req pw.TransferCreate
+	intents := anotherProcessPays{IntentStore: store, pay: func(claim *pw.IdempotencyRecord) {
+		ctx := context.Background()
+		body, _ := json.Marshal(req)
+		c, _, err := otherLedger.BeginIdempotent(ctx, claim.IdempotencyKey, pwhttp.Fingerprint("POST", "/v1/transfers", body))
+		if err != nil || c == nil {
+			t.Errorf("the other process's claim: %+v, %v", c, err)
+			return
+		}
+		render := func(v any, err error) (int, []byte) {
+			if err != nil {
+				return 409, []byte(`{"code":"` + pw.ErrorCode(err) + `"}`)
+			}
+			b, _ := json.Marshal(v)
+			return 201, b
+		}
+		if _, err := otherLedger.CreateTransfer(pw.NewContextWithClaim(ctx, &pw.Claim{Record: c, Render: render}), req); err != nil {
+			t.Errorf("the other process's payment: %v", err)
+		}
+	}}
+	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, intents, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
+	env.Store = store
+	w := env.MustWallet(t, 100)
+	req = pw.TransferCreate{FromAccount: w.User.ID, ToAccount: w.Merchant.ID, Amount: 30, Currency: "EUR"}
+	release := holdPaymentSlot(t, ctrl)
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "k", "Prefer": "respond-async, wait=0.5"})
+	if r.Status != 202 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	var in pw.Intent
+	mustUnmarshal(t, r.Body, &in)
+	release()
+
+	r = env.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", nil)
+	got, err := store.Intent(context.Background(), in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status == pw.IntentPosted || got.TransferID != "" {
+		t.Fatalf("the intent after its key was paid for another body: %s %s (the cancellation answered %d %s); want it never posted as another payment",
+			got.Status, got.TransferID, r.Status, r.Body)
+	}
+	if got.Status != pw.IntentFailed || got.Error.Code != pw.EIDEMREUSED {
+		t.Fatalf("the intent: %s %+v, want failed %s, as its settlement would fail it", got.Status, got.Error, pw.EIDEMREUSED)
+	}
+	if n, err := env.Server.SettleIntents(context.Background()); n != 0 || err != nil {
+		t.Fatalf("SettleIntents = %d, %v", n, err)
+	}
+	if b := env.MustBalance(t, w.User); b.Posted != 70 {
+		t.Fatalf("user balance %d, want 70: the other payment of 30, never the intent's 40", b.Posted)
+	}
+	mustVerify(t, store)
+}
+
+// TestAReadOnlyKeyCannotCancelAQueuedPayment: cancelling a queued payment
+// stops money that was to move, a write as voiding a hold is, so it takes
+// the right to move money: a merchant's read-only key, which may see its
+// merchant's intents, may not cancel them (403), and the payment is still
+// made; the merchant's write key may.
+func TestAReadOnlyKeyCannotCancelAQueuedPayment(t *testing.T) {
+	e, ctrl := secSurgeEnv(t)
+	ann := e.MustPerson(t, "ann@example.com", 0)
+	var m auth.Merchant
+	e.Do(t, "POST", "/v1/merchants", operatorKey, `{"name":"Corner Shop"}`).Want(t, 201, "").Decode(t, &m)
+	var key, readKey auth.NewKey
+	e.Do(t, "POST", "/v1/merchants/"+m.ID+"/keys", operatorKey, "").Want(t, 201, "").Decode(t, &key)
+	e.Do(t, "POST", "/v1/merchants/"+m.ID+"/keys", operatorKey, `{"scope":"read"}`).Want(t, 201, "").Decode(t, &readKey)
+	var acc pw.Account
+	e.Do(t, "POST", "/v1/accounts", key.Key, `{"kind":"merchant","currency":"EUR"}`, "Idempotency-Key", "acc").Want(t, 201, "").Decode(t, &acc)
+	e.MustTopUp(t, acc.ID, 100_00)
+	ids := queuedWhileBusy(t, ctrl, func() []*Response {
+		return []*Response{
+			asyncPayAs(e, t, key.Key, acc.ID, ann.Wallet.ID, 60_00, "payout"),
+			asyncPayAs(e, t, key.Key, acc.ID, ann.Wallet.ID, 5_00, "refund"),
+		}
+	})
+	e.Do(t, "GET", "/v1/intents/"+ids[0], readKey.Key, "").Want(t, 200, "")
+	e.Do(t, "POST", "/v1/intents/"+ids[0]+"/cancel", readKey.Key, "").Want(t, 403, pw.EFORBIDDEN)
+	e.Do(t, "POST", "/v1/intents/"+ids[1]+"/cancel", key.Key, "").Want(t, 200, "")
+	settledAs(t, e, ids, pw.IntentPosted, pw.EINTENTCANCELLED)
+	if a := e.Balance(t, ann.Wallet.ID); a.Posted != 60_00 {
+		t.Fatalf("ann has %d, want 6000: the payment a read-only key could not cancel", a.Posted)
+	}
+}
+
+// TestACancelWaitingPastItsDeadlineSaysWhenToAskAgain: a cancellation that
+// finds the intent's key held (the settler paying it at that moment) past
+// its deadline answers 409 idempotency_key_in_use with Retry-After, as
+// API.md promises, so that the client knows when the holder's commit is
+// over; the intent is left as it was, and the next ask cancels it.
+func TestACancelWaitingPastItsDeadlineSaysWhenToAskAgain(t *testing.T) {
+	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
+	w := env.MustWallet(t, 100)
+	release := holdPaymentSlot(t, ctrl)
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "held", "Prefer": "respond-async, wait=0.5"})
+	if r.Status != 202 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	var in pw.Intent
+	mustUnmarshal(t, r.Body, &in)
+	release()
+	stored, err := env.Store.Intent(context.Background(), in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, _, err := env.Ledger.BeginIdempotent(context.Background(), pw.IdempotencyKey{Principal: stored.Principal, Key: stored.IdempotencyKey}, stored.Fingerprint)
+	if err != nil || held == nil {
+		t.Fatalf("the settler's claim: %+v, %v", held, err)
+	}
+	r = env.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", map[string]string{"Prefer": "wait=0.3"})
+	if r.Status != 409 || r.Problem(t).Code != pw.EIDEMINUSE {
+		t.Fatalf("a cancellation while the key is held: %d %s", r.Status, r.Body)
+	}
+	if ra := r.Header.Get("Retry-After"); ra != "1" {
+		t.Fatalf("Retry-After = %q on the cancellation's 409 %s, want 1", ra, pw.EIDEMINUSE)
+	}
+	if got := mustStatus(t, env, in.ID); got != pw.IntentPending {
+		t.Fatalf("the intent after a cancellation that waited in vain: %s", got)
+	}
+	env.Ledger.ReleaseIdempotent(context.Background(), held)
+	if r = env.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", nil); r.Status != 200 {
+		t.Fatalf("the cancellation asked again: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestACancelWaitsForAnotherBodyInFlightUnderTheKey: while an intent is
+// pending, a payment with another body under its key holds the key for a
+// moment, until it is refused idempotency_key_reused (or paid, when the
+// intent was not seen). A cancellation that meets it waits, as for any
+// request in flight under the key, and then cancels: it does not fail the
+// intent idempotency_key_reused on the spot and answer "already failed,
+// nothing to cancel" while the key is left free, so that the client's
+// retry of the very payment cancelled was then paid.
+func TestACancelWaitsForAnotherBodyInFlightUnderTheKey(t *testing.T) {
+	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
+	w := env.MustWallet(t, 100)
+	release := holdPaymentSlot(t, ctrl)
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "k", "Prefer": "respond-async, wait=0.5"})
+	if r.Status != 202 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	var in pw.Intent
+	mustUnmarshal(t, r.Body, &in)
+	release()
+	stored, err := env.Store.Intent(context.Background(), in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := env.Ledger.BeginIdempotent(context.Background(), pw.IdempotencyKey{Principal: stored.Principal, Key: "k"},
+		pwhttp.Fingerprint("POST", "/v1/transfers", []byte(transferBody(w, 45))))
+	if err != nil || other == nil {
+		t.Fatalf("the other body's claim: %+v, %v", other, err)
+	}
+	answered := make(chan *Response, 1)
+	go func() {
+		answered <- env.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", map[string]string{"Prefer": "wait=1.5"})
+	}()
+	time.Sleep(100 * time.Millisecond)
+	env.Ledger.ReleaseIdempotent(context.Background(), other) // refused idempotency_key_reused, as pendingIntentRefuses does
+	if r = <-answered; r.Status != 200 {
+		t.Fatalf("the cancellation that met another body in flight under the key: %d %s, want 200", r.Status, r.Body)
+	}
+	r = env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "k"})
+	if r.Status != 409 || r.Problem(t).Code != pw.EINTENTCANCELLED {
+		t.Fatalf("the client's retry of the cancelled payment: %d %s, want 409 %s", r.Status, r.Body, pw.EINTENTCANCELLED)
+	}
+	if b := env.MustBalance(t, w.User); b.Posted != 100 {
+		t.Fatalf("user balance %d, want 100: the cancelled payment was paid", b.Posted)
+	}
 }

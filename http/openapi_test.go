@@ -111,3 +111,32 @@ func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// TestOpenAPIDocumentsTheCancelsConflict: cancelling an intent answers 409
+// when the payment is no longer pending (intent_not_pending) or is being
+// made at that moment (idempotency_key_in_use): the document generated
+// from the route table says so, as it does for the money-moving routes'
+// conflicts, so that a client built from it expects the answer.
+func TestOpenAPIDocumentsTheCancelsConflict(t *testing.T) {
+	doc := pwhttp.OpenAPI(pwhttp.Routes())
+	var op struct {
+		Responses map[string]json.RawMessage `json:"responses"`
+	}
+	raw, _ := json.Marshal(doc.Paths["/v1/intents/{id}/cancel"].(map[string]any)["post"])
+	if err := json.Unmarshal(raw, &op); err != nil {
+		t.Fatal(err)
+	}
+	if op.Responses["409"] == nil {
+		t.Fatalf("cancelIntent documents %s, not its 409", string(raw))
+	}
+	b, _ := json.Marshal(doc.Components["responses"])
+	var responses map[string]struct {
+		Description string `json:"description"`
+	}
+	if err := json.Unmarshal(b, &responses); err != nil {
+		t.Fatal(err)
+	}
+	if d := responses["409"].Description; !strings.Contains(d, "intent_not_pending") || !strings.Contains(d, "idempotency_key_in_use") {
+		t.Fatalf("the shared 409 response: %q", d)
+	}
+}

@@ -76,16 +76,17 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 	}
 	attempts := max(1, c.retry.Attempts)
 	ceiling := c.retry.BackoffFirst
-	unseen := false  // an attempt of this money-moving call may have been applied
+	unseen := false  // an attempt of this money-moving (or idempotent) call may have been applied
 	deleted := false // an attempt of this DELETE may have been applied
 	var last error   // the previous attempt's error
+	learn := learnByRetry(cl)
 	for attempt := 1; ; attempt++ {
 		err := c.doOnce(ctx, cl)
 		if errors.Is(err, errNoTimeLeft) { // this attempt was not sent
 			if last == nil {
 				return err
 			}
-			return lastError(last, unseen)
+			return lastError(last, unseen, learn)
 		}
 		if err != nil && Retryable(err) && !resendable(cl, err) {
 			return notResent(err)
@@ -99,22 +100,26 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 			// (TestClientCancelAfterALostAnswerIsDone).
 			return nil
 		}
-		unseen = unseen || cl.key != "" && mayHaveApplied(err)
+		// An idempotent call's attempt (a cancellation) counts too: a lost
+		// one may have cancelled the intent, and a "busy" after it said
+		// that nothing had been cancelled
+		// (TestClientCancelRefusedAfterAnAttemptItCannotSeeIsUnknown).
+		unseen = unseen || (cl.key != "" || cl.idempotent) && mayHaveApplied(err)
 		deleted = deleted || cl.method == http.MethodDelete && mayHaveApplied(err)
 		if err == nil || attempt >= attempts || !Retryable(err) || ctx.Err() != nil {
-			return lastError(err, unseen)
+			return lastError(err, unseen, learn)
 		}
 		last = err
 		wait := max(rand.N(ceiling+1), RetryAfter(err))
 		ceiling = min(2*ceiling, c.retry.BackoffMax)
 		if dl, ok := ctx.Deadline(); ok && serverWait(time.Until(dl)-wait) <= 0 {
-			return lastError(err, unseen) // the next attempt could not be sent
+			return lastError(err, unseen, learn) // the next attempt could not be sent
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return lastError(err, unseen)
+			return lastError(err, unseen, learn)
 		case <-t.C:
 		}
 	}
@@ -175,8 +180,9 @@ func mayHaveApplied(err error) bool {
 }
 
 // lastError is what a call returns when its last attempt failed with err,
-// and unseen says whether an attempt of this money-moving call may have
-// been applied without the client seeing it. Such a call ends
+// and unseen says whether an attempt of this money-moving (or idempotent)
+// call may have been applied without the client seeing it; learn says how
+// its caller learns what happened (learnByRetry). Such a call ends
 // outcome_unknown, wrapping peakwallet.ErrCommitUnknown and err, whenever
 // err does not settle it:
 //   - err is no answer (a dropped connection, a timeout, a gateway's 5xx,
@@ -185,8 +191,10 @@ func mayHaveApplied(err error) bool {
 //     API.md says moved nothing.
 //   - err is a refusal that moved nothing (busy, unavailable, maintenance,
 //     rate limited): the server refuses those before it looks at the
-//     Idempotency-Key, so it speaks only for its own attempt. Returned as
-//     it is, "busy" invited a second payment under a new key.
+//     request (its Idempotency-Key, or the intent to cancel), so it speaks
+//     only for its own attempt. Returned as it is, "busy" invited a second
+//     payment under a new key, and told a caller whose cancellation had
+//     been made that it had not.
 //   - err is 409 idempotency_key_in_use: an attempt with this key is still
 //     running, most likely the unseen one, which may yet commit. Returned
 //     as it is, it read as a final refusal of a payment that may be paid
@@ -194,24 +202,33 @@ func mayHaveApplied(err error) bool {
 //
 // A retry with the same key learns what happened
 // (TestClientDoesNotCallAPaymentRefusedAfterAnAttemptItCannotSee).
-func lastError(err error, unseen bool) error {
+func lastError(err error, unseen bool, learn string) error {
 	if err == nil || !unseen {
 		return err
 	}
 	var pe *pw.Error
 	if !errors.As(err, &pe) { // no answer, this time or an earlier one
-		return unknownOutcome(err,
-			"no answer came, and the request may have been applied; retry with the same Idempotency-Key to learn the outcome")
+		return unknownOutcome(err, "no answer came, and the request may have been applied; "+learn)
 	}
 	if refusedBeforeItsKey(pe.Code) {
 		return unknownOutcome(err,
-			"an earlier attempt may have been applied, and the last was refused before the server looked at its key; retry with the same Idempotency-Key to learn the outcome")
+			"an earlier attempt may have been applied, and the last was refused before the server looked at the request; "+learn)
 	}
 	if pe.Code == pw.EIDEMINUSE {
 		return unknownOutcome(err,
-			"an earlier attempt, whose answer was lost, is still running and may yet be applied; retry with the same Idempotency-Key to learn the outcome")
+			"an earlier attempt, whose answer was lost, is still running and may yet be applied; "+learn)
 	}
 	return err
+}
+
+// learnByRetry says how the caller of cl learns what an unseen attempt
+// did: the same Idempotency-Key again, or, for a call idempotent by what
+// it does (a cancellation), the same call again.
+func learnByRetry(cl *call) string {
+	if cl.key == "" {
+		return "send the same request again to learn the outcome (it is idempotent)"
+	}
+	return "retry with the same Idempotency-Key to learn the outcome"
 }
 
 // unknownOutcome is the error of a call whose request may have been

@@ -34,6 +34,10 @@ type Route struct {
 	Public  bool // no Authorization needed
 	// MovesMoney routes require an Idempotency-Key and are replayed from it.
 	MovesMoney bool
+	// Conflict routes answer 409 when the state of what they act on
+	// forbids it (an intent no longer pending), as every MovesMoney route
+	// may; the OpenAPI document lists it.
+	Conflict bool
 	// WritesLedger routes write the ledger without moving money (opening a
 	// wallet). They, and MovesMoney routes, answer 503 maintenance in a
 	// read-only window; the other writes (sessions, passwords, operators,
@@ -176,7 +180,7 @@ func Routes() []Route {
 			Class:   ClassRead, Stream: true, Status: http.StatusOK, ep: serverRoute[None, string](serveIntentEvents)},
 		{Method: "POST", Path: "/v1/intents/{id}/cancel", Name: "cancelIntent",
 			Summary: "Cancel a payment queued at a surge while it is pending: it is then never paid, and its Idempotency-Key answers intent_cancelled",
-			Class:   ClassPayment, WritesLedger: true, Status: http.StatusOK, ep: serverRoute[None, pw.Intent](serveCancelIntent)},
+			Class:   ClassPayment, WritesLedger: true, Conflict: true, Status: http.StatusOK, ep: serverRoute[None, pw.Intent](serveCancelIntent)},
 
 		{Method: "GET", Path: "/v1/ops/summary", Name: "getOpsSummary", Summary: "Load in numbers for the console: requests, busy answers, latency, in flight, ledger commits (operators)",
 			Class: ClassOps, Access: AccessOperator, Status: http.StatusOK, ep: plainRoute[OpsSummary](serveOpsSummary)},

@@ -37,6 +37,9 @@ func (l *Ledger) BeginIdempotent(ctx context.Context, key pw.IdempotencyKey, fin
 		return nil, nil, err
 	case existing == nil:
 		return rec, nil, nil
+	case existing.Fingerprint != fingerprint && existing.State != pw.IdempotencyDone:
+		return nil, nil, &pw.Error{Code: pw.EIDEMREUSED, Message: "this Idempotency-Key was used for a different request",
+			Err: pw.ErrKeyInFlight}
 	case existing.Fingerprint != fingerprint:
 		return nil, nil, pw.KeyReusedError()
 	case existing.State == pw.IdempotencyDone:
