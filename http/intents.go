@@ -505,6 +505,12 @@ func (s *Server) settleClaimed(ctx context.Context, in *pw.Intent) error {
 	key := pw.IdempotencyKey{Principal: in.Principal, Key: in.IdempotencyKey}
 	claim, replay, err := s.ledger.BeginIdempotent(ctx, key, in.Fingerprint)
 	switch {
+	case errors.Is(err, pw.ErrKeyInFlight):
+		// Another body holds the key and has not finished: it may yet be
+		// refused, and free the key for this intent. Until 2026-11-28 the
+		// intent was failed here, and the key left free for the client to
+		// pay again (TestTheSettlerWaitsForAnotherBodyInFlightUnderTheKey).
+		return errKeyInUse
 	case pw.ErrorCode(err) == pw.EIDEMREUSED:
 		return s.finishIntent(ctx, in, nil, err)
 	case pw.ErrorCode(err) == pw.EIDEMINUSE:

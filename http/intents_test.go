@@ -253,3 +253,40 @@ func TestAReadOnlyWindowRefusesOpeningAWallet(t *testing.T) {
 	e.Do(t, "POST", "/v1/wallets", ann.Token, `{"currency":"USD"}`).Want(t, 503, pw.EMAINTENANCE)
 	e.Do(t, "GET", "/v1/wallets", ann.Token, "").Want(t, 200, "")
 }
+
+// TestTheSettlerWaitsForAnotherBodyInFlightUnderTheKey: while a request
+// with another body holds a pending intent's key (it is about to be
+// refused idempotency_key_reused, or to fail), the settler leaves the
+// intent pending and pays it once the key is free. Until 2026-11-28 (found
+// in review) it failed the intent idempotency_key_reused on the spot and
+// left the key free: the client, told its payment had failed, could pay it
+// again, and the payment was never made by the queue that accepted it.
+func TestTheSettlerWaitsForAnotherBodyInFlightUnderTheKey(t *testing.T) {
+	e, ctrl := secSurgeEnv(t)
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	bob := e.MustPerson(t, "bob@example.com", 0)
+	in := queueWhileBusy(t, e, ctrl, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "k")
+	stored, err := e.Store.Intent(context.Background(), in.ID) // its principal is not in the API's JSON
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := e.Ledger.BeginIdempotent(context.Background(), pw.IdempotencyKey{Principal: stored.Principal, Key: "k"}, "fp-of-another-body")
+	if err != nil || other == nil {
+		t.Fatalf("another body's claim: %+v, %v", other, err)
+	}
+	if _, err := e.Server.SettleIntents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got pw.Intent
+	e.Do(t, "GET", "/v1/intents/"+in.ID, ann.Token, "").Want(t, 200, "").Decode(t, &got)
+	if got.Status != pw.IntentPending {
+		t.Fatalf("the intent while another body held its key: %+v, want pending", got)
+	}
+	e.Ledger.ReleaseIdempotent(context.Background(), other)
+	if n, err := e.Server.SettleIntents(context.Background()); n != 1 || err != nil {
+		t.Fatalf("SettleIntents = %d, %v once the key is free", n, err)
+	}
+	if b := e.Balance(t, bob.Wallet.ID); b.Posted != 10_00 {
+		t.Fatalf("bob has %d, want the intent's 1000", b.Posted)
+	}
+}
