@@ -42,7 +42,8 @@ func (s *Server) ownIntent(ctx context.Context, r *http.Request) (*pw.Intent, er
 }
 
 // listIntentsEndpoint lists the caller's payments waiting in the surge
-// queue, in the order they will be settled (operators: everyone's).
+// queue, in the order they will be settled (operators: everyone's), or
+// with ?idempotency_key= the caller's intent under that key, in any state.
 func listIntentsEndpoint() endpoint {
 	return endpoint{response: reflect.TypeFor[*pw.Intent](), list: true, build: func(s *Server, rt *Route) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -56,8 +57,28 @@ func listIntentsEndpoint() endpoint {
 				return
 			}
 			out := List[*pw.Intent]{Data: []*pw.Intent{}}
+			p, _ := pw.PrincipalFromContext(r.Context())
+			if key := r.URL.Query().Get("idempotency_key"); key != "" || r.URL.Query().Has("idempotency_key") {
+				// The caller's intent under one key, whatever its state: a
+				// client whose 202 was lost finds it (to follow or cancel).
+				if err := pw.ValidateIdempotencyKey(key); err != nil {
+					Error(w, r, pw.FieldErrorf("idempotency_key", pw.EINVALID, "%s", pw.ErrorMessage(err)))
+					return
+				}
+				if s.intents != nil {
+					in, err := s.intents.IntentByKey(r.Context(), p.String(), key)
+					switch {
+					case err == nil:
+						out.Data = []*pw.Intent{in}
+					case pw.ErrorCode(err) != pw.ENOTFOUND:
+						Error(w, r, err)
+						return
+					}
+				}
+				writeJSON(w, rt.Status, out)
+				return
+			}
 			if s.intents != nil {
-				p, _ := pw.PrincipalFromContext(r.Context())
 				var list []*pw.Intent
 				if p.Kind == pw.PrincipalOperator {
 					list, err = s.intents.PendingIntents(r.Context(), page.Cursor, page.Limit+1)

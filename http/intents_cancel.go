@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -76,13 +77,15 @@ func (s *Server) cancelIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, e
 		case in.Status == pw.IntentFailed && in.Error != nil && in.Error.Code == pw.EINTENTCANCELLED:
 			return in, nil
 		case in.Status == pw.IntentPosted:
-			return nil, pw.Errorf(pw.EINTENTNOTPENDING, "this payment was already made (transfer %s): it cannot be cancelled; refund it instead", in.TransferID)
+			return nil, &pw.Error{Code: pw.EINTENTNOTPENDING, Err: intentState{in},
+				Message: fmt.Sprintf("this payment was already made (transfer %s): it cannot be cancelled; refund it instead", in.TransferID)}
 		case in.Status != pw.IntentPending:
 			code := ""
 			if in.Error != nil {
 				code = in.Error.Code
 			}
-			return nil, pw.Errorf(pw.EINTENTNOTPENDING, "this payment already failed (%s): nothing was paid, and there is nothing to cancel", code)
+			return nil, &pw.Error{Code: pw.EINTENTNOTPENDING, Err: intentState{in},
+				Message: fmt.Sprintf("this payment already failed (%s): nothing was paid, and there is nothing to cancel", code)}
 		}
 		claim, replay, err := s.ledger.BeginIdempotent(ctx, key, in.Fingerprint)
 		switch {
@@ -174,3 +177,13 @@ func notRecorded(err error) error {
 	return &pw.Error{Code: pw.EBUSY, Op: "http.cancelIntent", Err: err,
 		Message: "the payment's state could not be recorded now; ask again"}
 }
+
+// intentState is the intent an intent_not_pending refusal is about: its
+// problem carries it as the member "intent", so that the client learns how
+// it settled (its transfer_id, or its error) without reading it again.
+type intentState struct{ in *pw.Intent }
+
+func (e intentState) Error() string { return "intent " + e.in.ID + " is " + e.in.Status }
+
+// ProblemExtra implements the problem's extra members (ProblemFor).
+func (e intentState) ProblemExtra() map[string]any { return map[string]any{"intent": e.in} }

@@ -109,7 +109,7 @@ func TestACancelledIntentsKeyReplaysTheCancellation(t *testing.T) {
 }
 
 // TestAPaidIntentCannotBeCancelled: an intent already settled is
-// intent_not_pending, and stays as it was; so is one whose key the
+// intent_not_pending (the refusal carries the intent), and stays as it was; so is one whose key the
 // client's synchronous retry paid before the settler came to it (the
 // cancellation finds the payment under the key and records it on the
 // intent).
@@ -130,10 +130,19 @@ func TestAPaidIntentCannotBeCancelled(t *testing.T) {
 	if n, err := e.Server.SettleIntents(context.Background()); n != 1 || err != nil {
 		t.Fatalf("SettleIntents = %d, %v", n, err)
 	}
-	e.Do(t, "POST", "/v1/intents/"+settled.ID+"/cancel", ann.Token, "").Want(t, 409, pw.EINTENTNOTPENDING)
+	// The refusal carries the intent, so that the client learns its
+	// transfer without reading it again.
+	var refusal struct {
+		Code   string    `json:"code"`
+		Intent pw.Intent `json:"intent"`
+	}
+	e.Do(t, "POST", "/v1/intents/"+settled.ID+"/cancel", ann.Token, "").Want(t, 409, pw.EINTENTNOTPENDING).Decode(t, &refusal)
 	e.Do(t, "GET", "/v1/intents/"+settled.ID, ann.Token, "").Want(t, 200, "").Decode(t, &got)
 	if got.Status != pw.IntentPosted {
 		t.Fatalf("a settled intent after a cancellation: %+v", got)
+	}
+	if refusal.Intent.ID != settled.ID || refusal.Intent.Status != pw.IntentPosted || refusal.Intent.TransferID != got.TransferID {
+		t.Fatalf("the refusal's intent: %+v, want it posted as %s", refusal.Intent, got.TransferID)
 	}
 	if b := e.Balance(t, bob.Wallet.ID); b.Posted != 30_00 {
 		t.Fatalf("bob has %d, want 3000: each paid intent once", b.Posted)
@@ -324,7 +333,8 @@ func raceCancels(t *testing.T, c cancelRace) {
 // pending intents, each with the payment it makes, in the order they will
 // be settled, by pages; another
 // user's are not among them, an operator sees everyone's, and a cancelled
-// or settled intent leaves the list. A cursor the list did not give is 400.
+// or settled intent leaves the list; by Idempotency-Key one finds one's own
+// intent in any state. A cursor the list did not give is 400.
 func TestOnesQueuedPaymentsAreListed(t *testing.T) {
 	e, ctrl := secSurgeEnv(t)
 	ann := e.MustPerson(t, "ann@example.com", 100_00)
@@ -373,6 +383,17 @@ func TestOnesQueuedPaymentsAreListed(t *testing.T) {
 	if ids, _ = list(ann.Token, ""); len(ids) != 0 {
 		t.Fatalf("ann's list after settling: %v, want none", ids)
 	}
+	// By key, in any state: the cancelled one, one's own only.
+	var byKey pwhttp.List[pw.Intent]
+	e.Do(t, "GET", "/v1/intents?idempotency_key=a2", ann.Token, "").Want(t, 200, "").Decode(t, &byKey)
+	if len(byKey.Data) != 1 || byKey.Data[0].ID != a2.ID || byKey.Data[0].Status != pw.IntentFailed {
+		t.Fatalf("ann's intent under a2: %+v, want the cancelled a2", byKey.Data)
+	}
+	e.Do(t, "GET", "/v1/intents?idempotency_key=a2", bob.Token, "").Want(t, 200, "").Decode(t, &byKey)
+	if len(byKey.Data) != 0 {
+		t.Fatalf("bob's intent under ann's key a2: %+v, want none", byKey.Data)
+	}
+	e.Do(t, "GET", "/v1/intents?idempotency_key=", ann.Token, "").Want(t, 400, pw.EINVALID)
 	e.Do(t, "GET", "/v1/intents?cursor=acc_x", ann.Token, "").Want(t, 400, pw.EINVALID)
 	e.Do(t, "GET", "/v1/intents", "", "").Want(t, 401, pw.EUNAUTHORIZED)
 }
