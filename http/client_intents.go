@@ -58,6 +58,20 @@ func (c *Client) PendingIntents(ctx context.Context, page pw.Page) ([]*pw.Intent
 	return list[*pw.Intent](ctx, c, "/v1/intents", page, nil)
 }
 
+// IntentByKey reads the caller's intent under an Idempotency-Key, in any
+// state (GET /v1/intents?idempotency_key=): a caller whose 202 was lost
+// finds its intent, to follow or cancel it. None is not_found.
+func (c *Client) IntentByKey(ctx context.Context, key string) (*pw.Intent, error) {
+	found, _, err := list[*pw.Intent](ctx, c, "/v1/intents", pw.Page{}, url.Values{"idempotency_key": {key}})
+	switch {
+	case err != nil:
+		return nil, err
+	case len(found) == 0:
+		return nil, pw.Errorf(pw.ENOTFOUND, "no intent under Idempotency-Key %q", key)
+	}
+	return found[0], nil
+}
+
 // CancelIntent cancels a payment accepted at a surge while it is still
 // pending (POST /v1/intents/{id}/cancel) and returns the intent, failed
 // with intent_cancelled: it is never paid, and a payment sent again under

@@ -257,6 +257,7 @@ func TestTheSurgeQueueRefusesBadInput(t *testing.T) {
 }
 
 // TestClientCancelsAQueuedPayment: PendingIntents lists what waits,
+// IntentByKey finds an intent by its key,
 // CancelIntent cancels a pending intent,
 // and after a lost answer its retry finds it cancelled and returns it (the
 // call is idempotent); AwaitIntent then returns intent_cancelled, the
@@ -276,6 +277,12 @@ func TestClientCancelsAQueuedPayment(t *testing.T) {
 	listed, next, err := env.Client.PendingIntents(context.Background(), pw.Page{Limit: 1})
 	if err != nil || len(listed) != 1 || listed[0].ID != in.ID || next != in.ID {
 		t.Fatalf("PendingIntents' first page: %+v, %q, %v; want the first intent and a cursor", listed, next, err)
+	}
+	if found, err := env.Client.IntentByKey(context.Background(), "to-cancel"); err != nil || found.ID != in.ID {
+		t.Fatalf("IntentByKey: %+v, %v; want the intent queued under the key", found, err)
+	}
+	if _, err := env.Client.IntentByKey(context.Background(), "never-used"); pw.ErrorCode(err) != pw.ENOTFOUND {
+		t.Fatalf("IntentByKey of a key never used: %v, want not_found", err)
 	}
 	hs := loseFirstAnswer(t, env.Server.Handler(), http.MethodPost, "/v1/intents/"+in.ID+"/cancel")
 	c := pwhttp.NewClient(hs.URL, operatorKey, hs.Client())
