@@ -182,9 +182,11 @@ func (s *Store) PendingIntents(ctx context.Context, after string, limit int) ([]
 // intents' partial index (at most IntentsPendingMax), or the principal's
 // part of the (principal, key) index, as the planner finds cheaper.
 func (s *Store) PendingIntentsOf(ctx context.Context, principal, after string, limit int) ([]*pw.Intent, error) {
-	return s.pendingIntents(ctx, "sqlite.PendingIntentsOf", "SELECT "+intentColumns+" FROM intents "+
-		"WHERE status = 'pending' AND id > ? AND principal = ? ORDER BY id LIMIT ?", after, principal, limit)
+	return s.pendingIntents(ctx, "sqlite.PendingIntentsOf", "SELECT "+intentColumns+" FROM intents "+pendingOfWhere, after, principal, limit)
 }
+
+// pendingOfWhere selects PendingIntentsOf's intents (after, principal, limit).
+const pendingOfWhere = "WHERE status = 'pending' AND id > ? AND principal = ? ORDER BY id LIMIT ?"
 
 func (s *Store) pendingIntents(ctx context.Context, op, query string, args ...any) ([]*pw.Intent, error) {
 	rows, err := s.read.QueryContext(ctx, query, args...)
