@@ -49,7 +49,8 @@ func KeyReusedError() error {
 }
 
 // ErrKeyInFlight is wrapped by the idempotency_key_reused of a claim whose
-// key is held by a request with other content that has not finished: to
+// key is held by a request with other content that has not finished, within
+// its lease (a stale one died, and holds the key until it is forgotten): to
 // its client the answer is the same, but that request may yet be refused
 // and give the key back, so the key is not spent. A cancellation of the
 // surge queue waits for it, as for a request with the same content

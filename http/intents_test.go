@@ -290,3 +290,43 @@ func TestTheSettlerWaitsForAnotherBodyInFlightUnderTheKey(t *testing.T) {
 		t.Fatalf("bob has %d, want the intent's 1000", b.Posted)
 	}
 }
+
+// TestTheSettlerDoesNotWaitForADeadRequestWithAnotherBodyUnderTheKey: a
+// request with another body that claimed the intent's key and died before
+// committing (its process killed) left a lease no one renews. Only the same
+// body may take such a lease over (storetest IdempotencyStaleLease), so it
+// holds the key until the key is forgotten (IdempotencyRetention, a day):
+// it is not "in flight", and the intent, which can never be paid under its
+// key, fails idempotency_key_reused as it did before leases of another
+// body were waited for. Waited for, it stayed pending for a day, the
+// account's later intents behind it, and its cancellation was refused in
+// use at every attempt.
+func TestTheSettlerDoesNotWaitForADeadRequestWithAnotherBodyUnderTheKey(t *testing.T) {
+	e, ctrl := secSurgeEnv(t)
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	bob := e.MustPerson(t, "bob@example.com", 0)
+	in := queueWhileBusy(t, e, ctrl, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "k")
+	later := queueWhileBusy(t, e, ctrl, ann, ann.Wallet.ID, bob.Wallet.ID, 2_00, "k2")
+	stored, err := e.Store.Intent(context.Background(), in.ID) // its principal is not in the API's JSON
+	if err != nil {
+		t.Fatal(err)
+	}
+	died := time.Now().Add(-2 * pw.IdempotencyLease)
+	dead := &pw.IdempotencyRecord{IdempotencyKey: pw.IdempotencyKey{Principal: stored.Principal, Key: "k"},
+		Fingerprint: "fp-of-another-body", Token: "dead", State: pw.IdempotencyInFlight, CreatedAt: died, LockedAt: died}
+	if existing, err := e.Store.ClaimIdempotency(context.Background(), dead, died.Add(-pw.IdempotencyLease)); err != nil || existing != nil {
+		t.Fatalf("the dead request's claim: %+v, %v", existing, err)
+	}
+	if _, err := e.Server.SettleIntents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got pw.Intent
+	e.Do(t, "GET", "/v1/intents/"+in.ID, ann.Token, "").Want(t, 200, "").Decode(t, &got)
+	if got.Status != pw.IntentFailed || got.Error == nil || got.Error.Code != pw.EIDEMREUSED {
+		t.Fatalf("the intent whose key a dead request with another body holds: %+v, want failed %s", got, pw.EIDEMREUSED)
+	}
+	e.Do(t, "GET", "/v1/intents/"+later.ID, ann.Token, "").Want(t, 200, "").Decode(t, &got)
+	if got.Status != pw.IntentPosted {
+		t.Fatalf("the account's later intent: %+v, want posted", got)
+	}
+}

@@ -37,7 +37,12 @@ func (l *Ledger) BeginIdempotent(ctx context.Context, key pw.IdempotencyKey, fin
 		return nil, nil, err
 	case existing == nil:
 		return rec, nil, nil
-	case existing.Fingerprint != fingerprint && existing.State != pw.IdempotencyDone:
+	case existing.Fingerprint != fingerprint && existing.State != pw.IdempotencyDone &&
+		!existing.LockedAt.Before(now.Add(-pw.IdempotencyLease)):
+		// In flight within its lease. A stale lease is a request that died
+		// before committing, which only the same body may take over: it
+		// holds the key until the key is forgotten, and is not waited for
+		// (TestTheSettlerDoesNotWaitForADeadRequestWithAnotherBodyUnderTheKey).
 		return nil, nil, &pw.Error{Code: pw.EIDEMREUSED, Message: "this Idempotency-Key was used for a different request",
 			Err: pw.ErrKeyInFlight}
 	case existing.Fingerprint != fingerprint:

@@ -178,13 +178,18 @@ func (s *Store) PendingIntents(ctx context.Context, after string, limit int) ([]
 	return s.pendingIntents(ctx, "sqlite.PendingIntents", "SELECT "+intentColumns+" FROM intents WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?", after, limit)
 }
 
-// PendingIntentsOf implements peakwallet.IntentStore: through the pending
-// intents' partial index (at most IntentsPendingMax), or the principal's
-// part of the (principal, key) index, as the planner finds cheaper.
+// PendingIntentsOf implements peakwallet.IntentStore: through the partial
+// index of pending intents by (principal, id), which holds the principal's
+// pending intents alone, in the order listed. Until 2026-11-28 it had none,
+// and SQLite chose the principal's part of the (principal, key) index:
+// every intent the principal ever queued, sorted at each page
+// (TestOnesPendingIntentsAreReadThroughThePendingIntentsAlone).
 func (s *Store) PendingIntentsOf(ctx context.Context, principal, after string, limit int) ([]*pw.Intent, error) {
-	return s.pendingIntents(ctx, "sqlite.PendingIntentsOf", "SELECT "+intentColumns+" FROM intents "+
-		"WHERE status = 'pending' AND id > ? AND principal = ? ORDER BY id LIMIT ?", after, principal, limit)
+	return s.pendingIntents(ctx, "sqlite.PendingIntentsOf", "SELECT "+intentColumns+" FROM intents "+pendingOfWhere, after, principal, limit)
 }
+
+// pendingOfWhere selects PendingIntentsOf's intents (after, principal, limit).
+const pendingOfWhere = "WHERE status = 'pending' AND id > ? AND principal = ? ORDER BY id LIMIT ?"
 
 func (s *Store) pendingIntents(ctx context.Context, op, query string, args ...any) ([]*pw.Intent, error) {
 	rows, err := s.read.QueryContext(ctx, query, args...)

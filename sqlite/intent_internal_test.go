@@ -110,3 +110,67 @@ func checkLookUp(t *testing.T, s *Store, stats, table, head, tail string) {
 		}
 	}
 }
+
+// TestOnesPendingIntentsAreReadThroughThePendingIntentsAlone: GET
+// /v1/intents (PendingIntentsOf) reads one principal's pending intents
+// without reading their settled ones, with and without the statistics of
+// ANALYZE. Intents are never deleted, so a plan through the principal's
+// part of the (principal, key) index reads every intent the principal ever
+// queued (a merchant's thousands, settled long ago), then sorts them, at
+// each page of a list a client may poll.
+func TestOnesPendingIntentsAreReadThroughThePendingIntentsAlone(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "plan.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	now := time.Now()
+	for b := range 8 {
+		batch := make([]*pw.Intent, 256)
+		for i := range batch {
+			batch[i] = &pw.Intent{ID: pw.NewID("int", now), Principal: fmt.Sprintf("merchant:%d", i%4),
+				IdempotencyKey: fmt.Sprintf("seed-%d-%d", b, i), Fingerprint: "f", Body: []byte(`{}`),
+				Status: pw.IntentPending, CreatedAt: now, UpdatedAt: now}
+		}
+		if _, err := s.writeIntentBatch(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// All but a few settled, as after a surge.
+	if _, err := s.write.ExecContext(ctx, "UPDATE intents SET status = 'posted' WHERE key NOT LIKE 'seed-7-%'"); err != nil {
+		t.Fatal(err)
+	}
+	check := func(stats string) {
+		t.Helper()
+		plan, err := s.read.QueryContext(ctx, "EXPLAIN QUERY PLAN SELECT "+intentColumns+" FROM intents "+pendingOfWhere, "", "merchant:1", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for plan.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := plan.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, detail)
+		}
+		if err := plan.Close(); err != nil {
+			t.Fatal(err)
+		}
+		all := strings.Join(lines, "; ")
+		if !strings.HasPrefix(all, "SEARCH intents USING INDEX intents_pending") || strings.Contains(all, "TEMP B-TREE") {
+			t.Errorf("%s: one's pending intents are not read through an index of pending intents in ID order: %s", stats, all)
+		}
+	}
+	check("no statistics")
+	if _, err := s.write.ExecContext(ctx, "ANALYZE"); err != nil {
+		t.Fatal(err)
+	}
+	check("after ANALYZE")
+	got, err := s.PendingIntentsOf(ctx, "merchant:1", "", 100)
+	if err != nil || len(got) != 64 {
+		t.Fatalf("merchant:1's pending intents: %d, %v; want 64", len(got), err)
+	}
+}
