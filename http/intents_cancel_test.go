@@ -155,16 +155,9 @@ func TestAPaidIntentCannotBeCancelled(t *testing.T) {
 func TestACancelDuringAReadOnlyWindowIsRefused(t *testing.T) {
 	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
 	w := env.MustWallet(t, 100)
-	release := holdPaymentSlot(t, ctrl)
-	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "ro", "Prefer": "respond-async, wait=0.5"})
-	if r.Status != 202 {
-		t.Fatalf("%d %s", r.Status, r.Body)
-	}
-	var in pw.Intent
-	mustUnmarshal(t, r.Body, &in)
-	release()
+	in := queueOnEnv(t, env, ctrl, w, 40, "ro")
 	mustScheduleWindow(t, env, time.Now().Add(-time.Second), time.Now().Add(time.Hour), true)
-	r = env.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", nil)
+	r := env.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", nil)
 	if r.Status != 503 || r.Problem(t).Code != pw.EMAINTENANCE {
 		t.Fatalf("a cancellation in a read-only window: %d %s", r.Status, r.Body)
 	}
@@ -521,16 +514,9 @@ func TestACancelDoesNotTakeAnotherPaymentsAnswerAsTheIntents(t *testing.T) {
 	env.Store = store
 	w := env.MustWallet(t, 100)
 	req = pw.TransferCreate{FromAccount: w.User.ID, ToAccount: w.Merchant.ID, Amount: 30, Currency: "EUR"}
-	release := holdPaymentSlot(t, ctrl)
-	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "k", "Prefer": "respond-async, wait=0.5"})
-	if r.Status != 202 {
-		t.Fatalf("%d %s", r.Status, r.Body)
-	}
-	var in pw.Intent
-	mustUnmarshal(t, r.Body, &in)
-	release()
+	in := queueOnEnv(t, env, ctrl, w, 40, "k")
 
-	r = env.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", nil)
+	r := env.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", nil)
 	got, err := store.Intent(context.Background(), in.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -590,14 +576,7 @@ func TestAReadOnlyKeyCannotCancelAQueuedPayment(t *testing.T) {
 func TestACancelWaitingPastItsDeadlineSaysWhenToAskAgain(t *testing.T) {
 	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
 	w := env.MustWallet(t, 100)
-	release := holdPaymentSlot(t, ctrl)
-	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "held", "Prefer": "respond-async, wait=0.5"})
-	if r.Status != 202 {
-		t.Fatalf("%d %s", r.Status, r.Body)
-	}
-	var in pw.Intent
-	mustUnmarshal(t, r.Body, &in)
-	release()
+	in := queueOnEnv(t, env, ctrl, w, 40, "held")
 	stored, err := env.Store.Intent(context.Background(), in.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -606,7 +585,7 @@ func TestACancelWaitingPastItsDeadlineSaysWhenToAskAgain(t *testing.T) {
 	if err != nil || held == nil {
 		t.Fatalf("the settler's claim: %+v, %v", held, err)
 	}
-	r = env.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", map[string]string{"Prefer": "wait=0.3"})
+	r := env.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", map[string]string{"Prefer": "wait=0.3"})
 	if r.Status != 409 || r.Problem(t).Code != pw.EIDEMINUSE {
 		t.Fatalf("a cancellation while the key is held: %d %s", r.Status, r.Body)
 	}
@@ -633,14 +612,7 @@ func TestACancelWaitingPastItsDeadlineSaysWhenToAskAgain(t *testing.T) {
 func TestACancelWaitsForAnotherBodyInFlightUnderTheKey(t *testing.T) {
 	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
 	w := env.MustWallet(t, 100)
-	release := holdPaymentSlot(t, ctrl)
-	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "k", "Prefer": "respond-async, wait=0.5"})
-	if r.Status != 202 {
-		t.Fatalf("%d %s", r.Status, r.Body)
-	}
-	var in pw.Intent
-	mustUnmarshal(t, r.Body, &in)
-	release()
+	in := queueOnEnv(t, env, ctrl, w, 40, "k")
 	stored, err := env.Store.Intent(context.Background(), in.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -656,14 +628,29 @@ func TestACancelWaitsForAnotherBodyInFlightUnderTheKey(t *testing.T) {
 	}()
 	time.Sleep(100 * time.Millisecond)
 	env.Ledger.ReleaseIdempotent(context.Background(), other) // refused idempotency_key_reused, as pendingIntentRefuses does
-	if r = <-answered; r.Status != 200 {
+	if r := <-answered; r.Status != 200 {
 		t.Fatalf("the cancellation that met another body in flight under the key: %d %s, want 200", r.Status, r.Body)
 	}
-	r = env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "k"})
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 40), map[string]string{"Idempotency-Key": "k"})
 	if r.Status != 409 || r.Problem(t).Code != pw.EINTENTCANCELLED {
 		t.Fatalf("the client's retry of the cancelled payment: %d %s, want 409 %s", r.Status, r.Body, pw.EINTENTCANCELLED)
 	}
 	if b := env.MustBalance(t, w.User); b.Posted != 100 {
 		t.Fatalf("user balance %d, want 100: the cancelled payment was paid", b.Posted)
 	}
+}
+
+// queueOnEnv is queueWhileBusy on an Env: the operator's payment of amount
+// from w's user to its merchant, queued at a surge under key.
+func queueOnEnv(t *testing.T, env *Env, ctrl *admission.Controller, w Wallet, amount int64, key string) pw.Intent {
+	t.Helper()
+	release := holdPaymentSlot(t, ctrl)
+	defer release()
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, amount), map[string]string{"Idempotency-Key": key, "Prefer": "respond-async, wait=0.5"})
+	if r.Status != 202 {
+		t.Fatalf("a payment at a surge: %d %s", r.Status, r.Body)
+	}
+	var in pw.Intent
+	mustUnmarshal(t, r.Body, &in)
+	return in
 }
