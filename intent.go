@@ -136,6 +136,12 @@ func (in Intent) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(in))
 }
 
+// Cancelled says whether the intent was cancelled by its payer (failed
+// with intent_cancelled).
+func (in *Intent) Cancelled() bool {
+	return in.Status == IntentFailed && in.Error != nil && in.Error.Code == EINTENTCANCELLED
+}
+
 // IntentError is why an intent failed.
 type IntentError struct {
 	Code    string `json:"code"`

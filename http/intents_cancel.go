@@ -10,8 +10,8 @@ import (
 	pw "github.com/peakwallet/peakwallet"
 )
 
-// cancelWaitMax bounds one wait of a cancellation for a key held by a
-// request in flight (the settler paying the intent now, or the client's own
+// cancelWaitFirst and cancelWaitMax bound the waits of a cancellation for
+// a key held by a request in flight (the settler paying the intent now, or the client's own
 // retry): such a hold lasts one ledger commit, so the cancellation waits
 // for it and answers with what happened, rather than 409 in use.
 const (
@@ -74,7 +74,7 @@ func (s *Server) cancelIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, e
 	wait := cancelWaitFirst
 	for {
 		switch {
-		case in.Status == pw.IntentFailed && in.Error != nil && in.Error.Code == pw.EINTENTCANCELLED:
+		case in.Cancelled():
 			return in, nil
 		case in.Status == pw.IntentPosted:
 			return nil, &pw.Error{Code: pw.EINTENTNOTPENDING, Err: intentState{in},
@@ -137,9 +137,9 @@ func (s *Server) cancelIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, e
 // reads it again), or the store's error.
 func (s *Server) cancelClaimed(ctx context.Context, in *pw.Intent, claim *pw.IdempotencyRecord) (*pw.Intent, error) {
 	defer s.release(ctx, claim) // a no-op once the claim is marked done
-	rec := *claim
-	rec.Status, rec.Body = renderError(errIntentCancelled)
 	p := ProblemFor(errIntentCancelled)
+	rec := *claim
+	rec.Status, rec.Body = p.Status, renderProblem(p)
 	out, done, err := s.intents.CancelIntent(ctx, in.ID, &rec, &pw.IntentError{Code: p.Code, Message: p.Detail},
 		s.now().UTC().Truncate(time.Microsecond))
 	switch {
@@ -163,7 +163,7 @@ func (s *Server) cancelClaimed(ctx context.Context, in *pw.Intent, claim *pw.Ide
 			return nil, notRecorded(err)
 		}
 		return nil, nil
-	case out.Status == pw.IntentFailed && out.Error != nil && out.Error.Code == pw.EINTENTCANCELLED:
+	case out.Cancelled():
 		s.settled.settled(in.ID) // its event streams end with it
 		return out, nil
 	}
