@@ -266,6 +266,13 @@ func (s *Server) RunIntents(ctx context.Context) {
 	}
 	t := time.NewTicker(IntentPollInterval)
 	defer t.Stop()
+	// A process that stops settling (a drain, when a new binary takes
+	// over) no longer knows how long the queue has waited: the settling
+	// process reports that. Left as it was, the oldest wait here went on
+	// growing while /metrics was still served, and an alert on it (the
+	// max over instances) fired for a queue the other process was
+	// draining.
+	defer s.oldestPending.Store(0)
 	fails := faillog.New(s.log, "settling intents")
 	for {
 		_, busy, err := s.settlePass(ctx)

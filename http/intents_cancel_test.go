@@ -445,6 +445,38 @@ func TestTheSurgeQueuesOldestWaitIsShown(t *testing.T) {
 	}
 }
 
+// TestAProcessThatStopsSettlingStopsReportingTheOldestWait: once its
+// settler has stopped (a drain, as a new binary takes over and settles),
+// a process reports no oldest wait: it no longer knows, and a wait that
+// went on growing there would fire an alert for a queue another process
+// is draining.
+func TestAProcessThatStopsSettlingStopsReportingTheOldestWait(t *testing.T) {
+	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{LimitInitial: 1, LimitMin: 1, LimitMax: 1})
+	w := env.MustWallet(t, 100)
+	queueOnEnv(t, env, ctrl, w, 40, "drained")
+	release := holdPaymentSlot(t, ctrl) // the settler cannot pay it: it waits
+	defer release()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); env.Server.RunIntents(ctx) }()
+	oldest := func() float64 {
+		t.Helper()
+		var sum pwhttp.OpsSummary
+		mustUnmarshal(t, env.Do(t, "GET", "/v1/ops/summary", "", nil).Body, &sum)
+		return sum.SurgeQueueOldestSeconds
+	}
+	for deadline := time.Now().Add(5 * time.Second); oldest() == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the settler never reported the waiting payment")
+		}
+	}
+	stop()
+	<-done
+	if got := oldest(); got != 0 {
+		t.Fatalf("after the settler stopped: the oldest wait reads %v s, want 0", got)
+	}
+}
+
 // queueWhileBusy queues p's payment at a surge: the server's one payment
 // slot is held while it is offered, so that it is accepted (202), and free
 // again afterwards.
