@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"reflect"
 	"sort"
 	"strconv"
 	"sync"
@@ -174,12 +175,31 @@ func ProblemFor(err error) Problem {
 	if errors.As(err, &e) && code != pw.EINTERNAL {
 		p.Field = e.Field
 	}
-	// A cause may add members (a step-up's challenge_id).
+	// A cause may add members (a step-up's challenge_id), each declared in
+	// problemMembers for the OpenAPI document.
 	var extra interface{ ProblemExtra() map[string]any }
 	if code != pw.EINTERNAL && errors.As(err, &extra) {
 		p.Extra = extra.ProblemExtra()
 	}
 	return p
+}
+
+// problemMembers are the members a problem may carry beside the standard
+// ones (Problem.Extra, from a cause's ProblemExtra), with the Go type of
+// their value, for the OpenAPI document's Problem schema: a client built
+// from it learns them there. TestEveryProblemMemberIsDocumented renders
+// each cause that adds members and fails on one missing here (until
+// 2026-11-28 none was in the document).
+var problemMembers = []struct {
+	name, description string
+	of                reflect.Type
+}{
+	{"challenge_id", "mfa_required: the step-up challenge; repeat the request, with the same Idempotency-Key, with MFA-Code",
+		reflect.TypeFor[string]()},
+	{"mfa_methods", "mfa_required: how the challenge may be answered (totp, recovery_code, message)",
+		reflect.TypeFor[[]string]()},
+	{"intent", "intent_not_pending: the intent as it is now, posted (transfer_id) or failed (error)",
+		reflect.TypeFor[pw.Intent]()},
 }
 
 // renderError returns the status and body of the problem for err: the one

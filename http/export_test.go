@@ -1,5 +1,7 @@
 package http
 
+import pw "github.com/peakwallet/peakwallet"
+
 // RenderedProblems is how many problem bodies the cache holds.
 func RenderedProblems() int { return int(renderedCount.Load()) }
 
@@ -14,4 +16,9 @@ var RenderError = renderError
 func ResetProblemCache() {
 	renderedProblems.Clear()
 	renderedCount.Store(0)
+}
+
+// IntentNotPending is the refusal of a cancellation that found in settled.
+func IntentNotPending(in *pw.Intent) error {
+	return &pw.Error{Code: pw.EINTENTNOTPENDING, Err: intentState{in}}
 }

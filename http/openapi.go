@@ -1,6 +1,7 @@
 package http
 
 import (
+	"maps"
 	"net/http"
 	"reflect"
 	"slices"
@@ -181,6 +182,14 @@ type Document struct {
 func OpenAPI(routes []Route) *Document {
 	g := &reflector{schemas: map[string]any{}, names: map[reflect.Type]string{}, statuses: map[int]bool{}}
 	g.component(reflect.TypeFor[Problem]())
+	// The members some problems add (Problem.Extra), which reflection of
+	// Problem cannot see: optional, each said when it is present.
+	problemProps := g.schemas["Problem"].(map[string]any)["properties"].(map[string]any)
+	for _, m := range problemMembers {
+		s := maps.Clone(g.schema(m.of)) // a $ref may have siblings in 3.1
+		s["description"] = m.description
+		problemProps[m.name] = s
+	}
 	paths := map[string]any{}
 	for i := range routes {
 		rt := &routes[i]

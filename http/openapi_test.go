@@ -2,9 +2,12 @@ package http_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/auth"
 	pwhttp "github.com/peakwallet/peakwallet/http"
 )
 
@@ -138,5 +141,44 @@ func TestOpenAPIDocumentsTheCancelsConflict(t *testing.T) {
 	}
 	if d := responses["409"].Description; !strings.Contains(d, "intent_not_pending") || !strings.Contains(d, "idempotency_key_in_use") {
 		t.Fatalf("the shared 409 response: %q", d)
+	}
+}
+
+// TestEveryProblemMemberIsDocumented: the members a problem carries beside
+// the standard ones (a step-up's challenge, the intent a cancellation
+// found settled) are in the OpenAPI document's Problem schema, so that a
+// client built from it knows them. Each cause that adds members is
+// rendered here, and every member it adds must be there.
+func TestEveryProblemMemberIsDocumented(t *testing.T) {
+	doc := pwhttp.OpenAPI(pwhttp.Routes())
+	raw, _ := json.Marshal(doc.Components["schemas"].(map[string]any)["Problem"])
+	var problem struct {
+		Properties map[string]map[string]any `json:"properties"`
+		Required   []string                  `json:"required"`
+	}
+	if err := json.Unmarshal(raw, &problem); err != nil {
+		t.Fatal(err)
+	}
+	paid := &pw.Intent{ID: "int_1", Status: pw.IntentPosted, TransferID: "tr_1"}
+	for name, cause := range map[string]error{
+		"mfa_required":       &pw.Error{Code: pw.EMFAREQUIRED, Err: &auth.Challenge{ID: "chl_1", Methods: []string{"totp"}}},
+		"intent_not_pending": pwhttp.IntentNotPending(paid),
+	} {
+		p := pwhttp.ProblemFor(cause)
+		if len(p.Extra) == 0 {
+			t.Errorf("%s: no extra member rendered; the test checks nothing", name)
+		}
+		for member := range p.Extra {
+			s := problem.Properties[member]
+			if s == nil || s["description"] == nil {
+				t.Errorf("%s: the problem's member %q is not in the OpenAPI Problem schema (%s)", name, member, raw)
+			}
+			if slices.Contains(problem.Required, member) {
+				t.Errorf("%s: %q is required in the Problem schema, and most problems do not have it", name, member)
+			}
+		}
+	}
+	if ref, _ := problem.Properties["intent"]["$ref"].(string); ref != "#/components/schemas/Intent" {
+		t.Errorf("the problem's intent member is %v, want the Intent schema", problem.Properties["intent"])
 	}
 }
