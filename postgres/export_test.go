@@ -25,9 +25,22 @@ func (s *Store) MigrateWith(ctx context.Context, version int64, name, sql string
 	if err != nil {
 		return err
 	}
-	return s.migrate(ctx, append(ms, migration{version: version, name: name, sql: sql}))
+	m, err := parseMigration(version, name, sql)
+	if err != nil {
+		return err
+	}
+	return s.migrate(ctx, append(ms, m))
+}
+
+// ParseMigration checks a migration file as loadMigrations does.
+func ParseMigration(name, sql string) error {
+	_, err := parseMigration(1, name, sql)
+	return err
 }
 
 // ResetPool closes every pooled connection, so that the next ones pick up
 // the database's settings anew.
 func (s *Store) ResetPool() { s.pool.Reset() }
+
+// PendingOfQuery is PendingIntentsOf's query.
+const PendingOfQuery = "SELECT " + intentColumns + " FROM intents " + pendingOfWhere

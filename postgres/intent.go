@@ -134,13 +134,13 @@ func (s *Store) PendingIntents(ctx context.Context, after string, limit int) ([]
 	return s.pendingIntents(ctx, "postgres.PendingIntents", "SELECT "+intentColumns+" FROM intents WHERE status = 'pending' AND id > $1 ORDER BY id LIMIT $2", after, limit)
 }
 
-// PendingIntentsOf implements peakwallet.IntentStore: through the pending
-// intents' partial index (at most IntentsPendingMax), or the principal's
-// part of the (principal, key) index, as the planner finds cheaper.
+// PendingIntentsOf implements peakwallet.IntentStore, through the partial
+// index of pending intents by principal (migration 0008).
 func (s *Store) PendingIntentsOf(ctx context.Context, principal, after string, limit int) ([]*pw.Intent, error) {
-	return s.pendingIntents(ctx, "postgres.PendingIntentsOf", "SELECT "+intentColumns+" FROM intents "+
-		"WHERE status = 'pending' AND id > $1 AND principal = $2 ORDER BY id LIMIT $3", after, principal, limit)
+	return s.pendingIntents(ctx, "postgres.PendingIntentsOf", "SELECT "+intentColumns+" FROM intents "+pendingOfWhere, after, principal, limit)
 }
+
+const pendingOfWhere = "WHERE status = 'pending' AND id > $1 AND principal = $2 ORDER BY id LIMIT $3"
 
 func (s *Store) pendingIntents(ctx context.Context, op, query string, args ...any) ([]*pw.Intent, error) {
 	rows, err := s.pool.Query(ctx, query, args...)

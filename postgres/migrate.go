@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,6 +56,40 @@ type migration struct {
 	version int64
 	name    string
 	sql     string
+	// index is the index a concurrent migration builds (see
+	// concurrentIndex); empty for the others, which run in Migrate's
+	// transaction.
+	index string
+}
+
+// A migration whose file holds one CREATE INDEX CONCURRENTLY IF NOT EXISTS
+// statement is applied outside a transaction (PostgreSQL refuses the
+// statement inside one). CREATE INDEX in the migration's transaction
+// holds the table's SHARE lock while it reads the whole table: on intents,
+// which keeps every payment ever queued, that refuses the surge queue's
+// writes for as long as the build takes, and lock_timeout (which bounds
+// the wait for a lock, not its holding) does not help. A concurrent build
+// takes SHARE UPDATE EXCLUSIVE, which no read or write waits for; it waits
+// itself for the transactions older than it, which is why it runs with no
+// lock_timeout: its waiting holds up no query.
+var concurrentIndex = regexp.MustCompile(`(?is)^\s*(?:--[^\n]*\n\s*)*CREATE\s+INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+([a-z_][a-z0-9_]*)\s+ON\s+[^;]+;?\s*$`)
+
+var (
+	concurrently = regexp.MustCompile(`(?i)\bCONCURRENTLY\b`)
+	sqlComment   = regexp.MustCompile(`--[^\n]*`) // the migrations hold no "--" in a string
+)
+
+// parseMigration is a migration of file name with content sql.
+func parseMigration(version int64, name, sql string) (migration, error) {
+	m := migration{version: version, name: name, sql: sql}
+	if concurrently.MatchString(sqlComment.ReplaceAllString(sql, "")) {
+		match := concurrentIndex.FindStringSubmatch(sql)
+		if match == nil {
+			return m, fmt.Errorf("migration %s: a concurrent migration must be one CREATE INDEX CONCURRENTLY IF NOT EXISTS statement, alone in its file", name)
+		}
+		m.index = match[1]
+	}
+	return m, nil
 }
 
 // loadMigrations reads the embedded files in version order.
@@ -80,15 +115,21 @@ func loadMigrations() ([]migration, error) {
 		if err != nil {
 			return nil, err
 		}
-		ms = append(ms, migration{version: version, name: base, sql: string(b)})
+		m, err := parseMigration(version, base, string(b))
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, m)
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	return ms, nil
 }
 
 // Migrate creates the schema (when Options.Schema is set) and applies the
-// migrations not yet recorded in schema_migrations, all in one transaction;
-// when every one is recorded already it writes nothing (migrated).
+// migrations not yet recorded in schema_migrations, in one transaction up
+// to a concurrent index build (concurrentIndex), which runs apart, then in
+// another for those after it; when every one is recorded already it writes
+// nothing (migrated).
 // Several processes may start at once on one database: a transaction-level
 // advisory lock, keyed by the schema, makes them take turns, and each
 // re-reads what the previous one applied. A migration that cannot lock a
@@ -111,7 +152,14 @@ func (s *Store) migrate(ctx context.Context, ms []migration) error {
 	}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
-		err := s.migrateOnce(ctx, ms)
+		concurrent, err := s.migrateOnce(ctx, ms)
+		if err == nil && concurrent != nil {
+			if err := s.buildIndex(ctx, *concurrent); err != nil {
+				return err
+			}
+			attempt, start = 0, time.Now() // the migrations after it have attempts of their own
+			continue
+		}
 		if err == nil || !lockNotAvailable(err) || ctx.Err() != nil {
 			return err
 		}
@@ -167,25 +215,35 @@ func (s *Store) migrated(ctx context.Context, ms []migration) (bool, error) {
 	return true, nil
 }
 
-// migrateOnce is one attempt of migrate, in one transaction.
-func (s *Store) migrateOnce(ctx context.Context, ms []migration) error {
+// migrateOnce is one attempt of migrate, in one transaction: it applies
+// the migrations not yet applied, in order, up to the first concurrent
+// one, which it returns for buildIndex once the others are committed.
+func (s *Store) migrateOnce(ctx context.Context, ms []migration) (*migration, error) {
 	const op = "postgres.Migrate"
-	tx, err := s.pool.Begin(ctx)
+	var tx pgx.Tx
+	err := takeTurn(ctx, func() (bool, error) {
+		var err error
+		if tx, err = s.pool.Begin(ctx); err != nil {
+			return false, err
+		}
+		var mine bool
+		if err = tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, migrationLockKey(s.schema)).Scan(&mine); err != nil || !mine {
+			tx.Rollback(context.WithoutCancel(ctx))
+		}
+		return mine, err
+	})
 	if err != nil {
-		return mapError(ctx, op, err)
+		return nil, mapError(ctx, op, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey(s.schema)); err != nil {
-		return mapError(ctx, op, err)
-	}
 	// Only once it is this process's turn: waiting for another process's
 	// migration holds up no query, and should not use up the attempts.
 	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", MigrateLockTimeout.Milliseconds())); err != nil {
-		return mapError(ctx, op, err)
+		return nil, mapError(ctx, op, err)
 	}
 	if s.schema != "" {
 		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{s.schema}.Sanitize()); err != nil {
-			return mapError(ctx, op, err)
+			return nil, mapError(ctx, op, err)
 		}
 	}
 	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -193,34 +251,100 @@ func (s *Store) migrateOnce(ctx context.Context, ms []migration) error {
 		name       TEXT NOT NULL,
 		applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
 	)`); err != nil {
-		return mapError(ctx, op, err)
+		return nil, mapError(ctx, op, err)
 	}
 	rows, err := tx.Query(ctx, `SELECT version FROM schema_migrations`)
 	if err != nil {
-		return mapError(ctx, op, err)
+		return nil, mapError(ctx, op, err)
 	}
 	applied, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
-		return mapError(ctx, op, err)
+		return nil, mapError(ctx, op, err)
 	}
 	done := make(map[int64]bool, len(applied))
 	for _, v := range applied {
 		done[v] = true
 	}
+	var concurrent *migration
 	for _, m := range ms {
 		if done[m.version] {
 			continue
 		}
+		if m.index != "" {
+			concurrent = &m
+			break
+		}
 		// No arguments: pgx sends the file with the simple protocol, which
 		// allows several statements in one Exec.
 		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return mapError(ctx, op+" "+m.name, err)
+			return nil, mapError(ctx, op+" "+m.name, err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
+			return nil, mapError(ctx, op, err)
+		}
+	}
+	return concurrent, mapError(ctx, op, tx.Commit(ctx))
+}
+
+// buildIndex applies concurrent migration m outside a transaction, taking
+// its turn with other processes' migrations on a session-level advisory
+// lock (the same key as migrateOnce's): the build runs on one connection,
+// then the migration is recorded. A build that was cut (a crash, a
+// cancelled ctx, a deadlock) leaves an invalid index behind, which
+// PostgreSQL keeps updating but never reads; IF NOT EXISTS would take it
+// for done, so an invalid one is dropped (concurrently too) and built
+// again. A process that dies between the build and the record finds the
+// index valid next time, and only records it.
+func (s *Store) buildIndex(ctx context.Context, m migration) error {
+	op := "postgres.Migrate " + m.name
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return mapError(ctx, op, err)
+	}
+	defer conn.Release()
+	key := migrationLockKey(s.schema)
+	err = takeTurn(ctx, func() (mine bool, err error) {
+		err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&mine)
+		return mine, err
+	})
+	if err != nil {
+		conn.Conn().Close(context.WithoutCancel(ctx)) // the lock may be held: end the session that holds it
+		return mapError(ctx, op, err)
+	}
+	defer func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key); err != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx)) // ends the session, and its lock
+		}
+	}()
+	var recorded bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.version).Scan(&recorded); err != nil {
+		return mapError(ctx, op, err)
+	}
+	if recorded { // another process built it while this one waited its turn
+		return nil
+	}
+	// The session's own settings, not a transaction's: no lock_timeout
+	// (the build's waits hold up no query), and none inherited.
+	if _, err := conn.Exec(ctx, `SET lock_timeout = 0`); err != nil {
+		return mapError(ctx, op, err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `RESET lock_timeout`)
+	var valid *bool
+	err = conn.QueryRow(ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)`, m.index).Scan(&valid)
+	switch {
+	case errNoRows(err):
+	case err != nil:
+		return mapError(ctx, op, err)
+	case valid != nil && !*valid:
+		if _, err := conn.Exec(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+pgx.Identifier{m.index}.Sanitize()); err != nil {
 			return mapError(ctx, op, err)
 		}
 	}
-	return mapError(ctx, op, tx.Commit(ctx))
+	if _, err := conn.Exec(ctx, m.sql); err != nil {
+		return mapError(ctx, op, err)
+	}
+	_, err = conn.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING`, m.version, m.name)
+	return mapError(ctx, op, err)
 }
 
 // lockNotAvailable reports whether err is a statement that gave up waiting
@@ -239,6 +363,30 @@ func migrateBackoff(attempt int) time.Duration {
 		d = MigrateBackoffMax
 	}
 	return d/2 + rand.N(d/2)
+}
+
+// takeTurn waits for this process's turn at the migrations' advisory
+// lock: try takes it, and says whether it did; between tries, a jittered
+// 50–150 ms pause. A waiting try is not a waiting lock: a concurrent index
+// build waits for every transaction older than itself, so a process
+// waiting for the lock in a transaction (or in a statement) while the
+// process that holds it builds an index would wait for each other, and
+// PostgreSQL would end one of them as a deadlock. Between tries this one
+// holds no transaction for the build to wait for.
+func takeTurn(ctx context.Context, try func() (bool, error)) error {
+	for {
+		mine, err := try()
+		if err != nil || mine {
+			return err
+		}
+		t := time.NewTimer(50*time.Millisecond + rand.N(100*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // migrationLockKey is the advisory lock key of a schema's migrations: one
