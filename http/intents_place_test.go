@@ -169,6 +169,13 @@ func TestAQueuedPaymentSaysHowManyAreAhead(t *testing.T) {
 	if ps := places(e.list(t, "", "?idempotency_key="+third.IdempotencyKey)...); ps != "2" {
 		t.Fatalf("the third found by its key: places %s, want 2", ps)
 	}
+	// The Go client reads it too (its Intent is pw.Intent).
+	if in, err := e.Client.Intent(context.Background(), third.ID); err != nil || places(in) != "2" {
+		t.Fatalf("the client's read of the third: %+v, %v; want 2 ahead", in, err)
+	}
+	if list, _, err := e.Client.PendingIntents(context.Background(), pw.Page{}); err != nil || places(list...) != "0 1 2" {
+		t.Fatalf("the client's list: places %s, %v; want 0 1 2", places(list...), err)
+	}
 	if ev := firstEvent(t, e, third.ID); places(&ev) != "2" {
 		t.Fatalf("the third's event: place %s, want 2", places(&ev))
 	}
