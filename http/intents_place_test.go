@@ -224,6 +224,47 @@ func firstEvent(t *testing.T, e *placeEnv, id string) pw.Intent {
 	return in
 }
 
+// TestAnEventStreamSaysWhenThePlaceMoves: an intent's event stream sends
+// an event when its place changes, not only its state: one ahead settles,
+// and once IntentPlaceEvery has passed (the server's clock) the stream
+// counts again and says one fewer is ahead. No time is asserted: the
+// stream's one-second poll brings the event, whenever it comes.
+func TestAnEventStreamSaysWhenThePlaceMoves(t *testing.T) {
+	e := mustOpenPlaceEnv(t)
+	first := e.queue(t, "operator:root")
+	e.queue(t, "operator:root")
+	third := e.queue(t, "operator:root")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.HTTP.URL+"/v1/intents/"+third.ID+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+operatorKey)
+	res, err := e.HTTP.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var seen []string
+	err = pwhttp.ReadEvents(res.Body, func(ev pwhttp.Event) bool {
+		var in pw.Intent
+		if err := json.Unmarshal([]byte(ev.Data), &in); err != nil {
+			t.Errorf("event %q: %v", ev.Data, err)
+			return false
+		}
+		seen = append(seen, places(&in))
+		if len(seen) == 1 {
+			if err := e.Store.FinishIntent(context.Background(), first.ID, pw.IntentPosted, "tr_x", nil, e.Clock.Now()); err != nil {
+				t.Error(err)
+				return false
+			}
+			e.Clock.Advance(pwhttp.IntentPlaceEvery)
+		}
+		return len(seen) < 2
+	})
+	if strings.Join(seen, ",") != "2,1" {
+		t.Fatalf("the stream's places: %v (%v); want 2, then 1 once the first settled", seen, err)
+	}
+}
+
 // wait is the expected wait told of intent id, or -1 when none is.
 func (e *placeEnv) wait(t *testing.T, id string) int64 {
 	t.Helper()

@@ -219,11 +219,11 @@ func (s *Store) IntentsAhead(ctx context.Context, ids []string, max int) ([]int,
 	const op = "sqlite.IntentsAhead"
 	out, err := pw.IntentsAhead(ids, max, pw.IntentsAheadReads{
 		Count: func(id string, max int) (n int, err error) {
-			err = s.read.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM intents WHERE status = 'pending' AND id < ? LIMIT ?)", id, max).Scan(&n)
+			err = s.read.QueryRowContext(ctx, intentsAheadCount, id, max).Scan(&n)
 			return n, err
 		},
 		Boundary: func(max int) (id string, err error) {
-			err = s.read.QueryRowContext(ctx, "SELECT id FROM intents WHERE status = 'pending' ORDER BY id LIMIT 1 OFFSET ?", max-1).Scan(&id)
+			err = s.read.QueryRowContext(ctx, intentsAheadBoundary, max-1).Scan(&id)
 			if errors.Is(err, sql.ErrNoRows) {
 				return "", nil
 			}
@@ -258,6 +258,14 @@ func (s *Store) IntentsAhead(ctx context.Context, ids []string, max int) ([]int,
 	})
 	return out, mapError(op, err)
 }
+
+// IntentsAhead's statements: a bounded count below an ID (id, max); the
+// ID of the pending intent at an offset (max-1); the gaps (below). Each is
+// a search of intents_pending (TestTheCountsAheadSearchThePendingIntents).
+const (
+	intentsAheadCount    = "SELECT count(*) FROM (SELECT 1 FROM intents WHERE status = 'pending' AND id < ? LIMIT ?)"
+	intentsAheadBoundary = "SELECT id FROM intents WHERE status = 'pending' ORDER BY id LIMIT 1 OFFSET ?"
+)
 
 // intentsGapsQuery counts the pending intents in each range [lo, hi) of
 // a JSON array of [lo, hi] pairs, in their order.
