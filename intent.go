@@ -126,10 +126,10 @@ type Intent struct {
 	// still worth reading without it).
 	Place      *IntentPlace `json:"queue_position,omitempty"`
 	Status     string       `json:"status"`
-	TransferID string          `json:"transfer_id,omitempty"`
-	Error      *IntentError    `json:"error,omitempty"`
-	CreatedAt  time.Time       `json:"created_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
+	TransferID string       `json:"transfer_id,omitempty"`
+	Error      *IntentError `json:"error,omitempty"`
+	CreatedAt  time.Time    `json:"created_at"`
+	UpdatedAt  time.Time    `json:"updated_at"`
 }
 
 // MarshalJSON writes the intent with its Request decoded from Body.
