@@ -313,6 +313,22 @@ func (s *Schedule) Windows() []pw.MaintenanceWindow {
 // again.
 func (s *Schedule) ReadOnly() error {
 	now := s.now()
+	end, ok := s.readOnlyUntil(now)
+	if !ok {
+		return nil
+	}
+	return &pw.Error{Code: pw.EMAINTENANCE, Op: "admission.Schedule", Retry: end.Sub(now),
+		Message: "the wallet is in scheduled read-only maintenance until " + end.Format(time.RFC3339)}
+}
+
+// ReadOnlyUntil returns when writes are accepted again, and true, while a
+// read-only window is in force (as ReadOnly says); false otherwise. The
+// surge queue tells a waiting payer so: nothing is settled before then.
+func (s *Schedule) ReadOnlyUntil() (time.Time, bool) {
+	return s.readOnlyUntil(s.now())
+}
+
+func (s *Schedule) readOnlyUntil(now time.Time) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refresh(now, false)
@@ -323,7 +339,7 @@ func (s *Schedule) ReadOnly() error {
 		}
 	}
 	if end.IsZero() {
-		return nil
+		return end, false
 	}
 	for _, w := range s.windows { // by start: the chain of read-only windows from now
 		if w.Start.After(end) {
@@ -333,8 +349,7 @@ func (s *Schedule) ReadOnly() error {
 			end = w.End
 		}
 	}
-	return &pw.Error{Code: pw.EMAINTENANCE, Op: "admission.Schedule", Retry: end.Sub(now),
-		Message: "the wallet is in scheduled read-only maintenance until " + end.Format(time.RFC3339)}
+	return end, true
 }
 
 // unended drops the windows of ws that have ended by now (the file

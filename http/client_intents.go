@@ -46,14 +46,18 @@ func (c *Client) CreateTransferOrQueue(ctx context.Context, req pw.TransferCreat
 }
 
 // Intent reads a transfer intent accepted at a surge (GET /v1/intents/{id}).
+// A pending one carries its Place in the queue (how many are ahead, and
+// the expected wait when the server knows its settling rate); a server
+// before 2026-11-28 sends none, and Place is nil.
 func (c *Client) Intent(ctx context.Context, id string) (*pw.Intent, error) {
 	var in pw.Intent
 	return result(&in, c.get(ctx, "/v1/intents/"+url.PathEscape(id), nil, &in))
 }
 
 // PendingIntents lists the caller's payments waiting in the surge queue
-// (GET /v1/intents), in the order they will be settled: one page, and the
-// cursor of the next ("" at the end). For an operator, everyone's.
+// (GET /v1/intents), in the order they will be settled, each with its
+// Place: one page, and the cursor of the next ("" at the end). For an
+// operator, everyone's.
 func (c *Client) PendingIntents(ctx context.Context, page pw.Page) ([]*pw.Intent, string, error) {
 	return list[*pw.Intent](ctx, c, "/v1/intents", page, nil)
 }

@@ -70,6 +70,7 @@ func listIntentsEndpoint() endpoint {
 					switch {
 					case err == nil:
 						out.Data = []*pw.Intent{in}
+						s.placeIntents(r.Context(), out.Data)
 					case pw.ErrorCode(err) != pw.ENOTFOUND:
 						Error(w, r, err)
 						return
@@ -94,6 +95,9 @@ func listIntentsEndpoint() endpoint {
 					out.NextCursor = list[len(list)-1].ID
 				}
 				if len(list) > 0 {
+					// One read places the whole page (IntentStore.IntentsAhead),
+					// not one count per intent listed.
+					s.placeIntents(r.Context(), list)
 					out.Data = list
 				}
 			}
@@ -109,6 +113,7 @@ func serveIntent(s *Server, rt *Route) http.Handler {
 			Error(w, r, err)
 			return
 		}
+		s.placeIntents(r.Context(), []*pw.Intent{in})
 		writeJSON(w, rt.Status, in)
 	})
 }
@@ -134,9 +139,16 @@ func serveIntentEvents(s *Server, rt *Route) http.Handler {
 		defer cancel()
 		poll := time.NewTicker(IntentEventsPoll)
 		defer poll.Stop()
-		last := ""
+		// An event is sent when the intent changes, and, while it is
+		// pending, when its place does: counted at the start and then at
+		// most every IntentPlaceEvery.
+		last, placed := "", time.Time{}
 		for {
-			if state := in.Status + in.UpdatedAt.String(); state != last {
+			if in.Status == pw.IntentPending && (placed.IsZero() || s.now().Sub(placed) >= IntentPlaceEvery) {
+				s.placeIntents(ctx, []*pw.Intent{in})
+				placed = s.now()
+			}
+			if state := in.Status + in.UpdatedAt.String() + placeState(in.Place); state != last {
 				last = state
 				if _, err := fmt.Fprintf(w, "id: %s\nevent: intent\ndata: %s\n\n", in.UpdatedAt.Format(time.RFC3339Nano), bytes.TrimSuffix(mustMarshal(in), []byte("\n"))); err != nil {
 					return
@@ -166,9 +178,27 @@ func serveIntentEvents(s *Server, rt *Route) http.Handler {
 			if err != nil {
 				continue // a passing store error: the stream waits for the next change
 			}
+			if next.Status == pw.IntentPending && s.now().Sub(placed) < IntentPlaceEvery {
+				next.Place = in.Place // not counted again yet: the place last counted stands
+			}
 			in = next
 		}
 	})
+}
+
+// placeState is what of a place, when it changes, makes a new event.
+func placeState(p *pw.IntentPlace) string {
+	if p == nil {
+		return ""
+	}
+	s := fmt.Sprint(" ", p.Ahead, p.AheadAtLeast)
+	if p.ExpectedWaitSeconds != nil {
+		s += fmt.Sprint(" ", *p.ExpectedWaitSeconds)
+	}
+	if p.SettlingResumesAt != nil {
+		s += " " + p.SettlingResumesAt.String()
+	}
+	return s
 }
 
 // requireOperator answers forbidden to anyone but an operator.

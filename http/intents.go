@@ -311,6 +311,7 @@ func (s *Server) SettleIntents(ctx context.Context) (int, error) {
 // intent that could not be settled now.
 func (s *Server) settlePass(ctx context.Context) (settled int, busy bool, err error) {
 	if s.readOnly() {
+		s.rate.reset()        // nothing settles: no rate holds for after the window
 		s.sawPendingIntents() // unread, they may be there
 		if oldest, err := s.intents.PendingIntents(ctx, "", 1); err == nil {
 			s.notePending(oldest)
@@ -322,6 +323,7 @@ func (s *Server) settlePass(ctx context.Context) (settled int, busy bool, err er
 		return 0, false, err
 	}
 	s.notePending(pending)
+	s.rate.pass(s.now(), len(pending) > 0)
 	if len(pending) > 0 {
 		s.sawPendingIntents()
 	}
@@ -606,6 +608,7 @@ func (s *Server) finishIntent(ctx context.Context, in *pw.Intent, tr *pw.Transfe
 	if err != nil {
 		return errNotNow // the next pass finishes it from the remembered answer
 	}
+	s.rate.settled(s.now())
 	s.settled.settled(in.ID)
 	return nil
 }

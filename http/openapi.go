@@ -1,6 +1,7 @@
 package http
 
 import (
+	"fmt"
 	"maps"
 	"net/http"
 	"reflect"
@@ -25,6 +26,23 @@ var schemaOverrides = map[string]map[string]any{
 	"BatchItem.status": {"enum": []string{pw.TransferPosted, "failed"}},
 	"Status.state":     {"enum": []string{StateNormal, StateBusy, StateDegraded, StateMaintenance}},
 	"Problem.type":     {"format": "uri"},
+	// Where a queued payment stands (docs/overload.md): what each member
+	// means, and what it does not promise, in the document itself, since a
+	// client shows these figures to a waiting payer.
+	"Intent.queue_position": {"description": "Only while the intent is pending: where it stands in the surge queue, " +
+		"as the server counted when it wrote the intent out. Absent once settled, and when the count failed."},
+	"IntentPlace.ahead": {"description": fmt.Sprintf("Pending intents, of every payer, accepted before this one: the settler takes them first "+
+		"(intents from one account in order; different accounts' at once, so one may be settled before some of these). "+
+		"Counted up to %d; see ahead_at_least.", pw.IntentsAheadMax)},
+	"IntentPlace.ahead_at_least": {"description": fmt.Sprintf("true when the count stopped at its bound (%d): at least that many are ahead, "+
+		"and expected_wait_seconds is a lower bound too.", pw.IntentsAheadMax)},
+	"IntentPlace.settled_per_second": {"description": fmt.Sprintf("Intents this server's settler settled a second over the last %d s "+
+		"while intents were pending (other processes' settlers are not counted). Absent when none is known: nothing settled in that time, "+
+		"the queue was found empty since, or a read-only window holds the settler.", int(IntentRateWindow/time.Second))},
+	"IntentPlace.expected_wait_seconds": {"description": "About how long until this intent is settled: (ahead + 1) / settled_per_second, " +
+		"rounded up, if the queue keeps draining at that rate. An estimate, not a promise: cancellations ahead shorten it, " +
+		"a burst of live payments or an outage lengthens it. Absent with settled_per_second.", "minimum": 0},
+	"IntentPlace.settling_resumes_at": {"description": "During a read-only maintenance window, when it ends: nothing is settled before then."},
 }
 
 // typeSchemas are schemas of named types that are more than their kind.

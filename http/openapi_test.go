@@ -100,9 +100,20 @@ func TestOpenAPI(t *testing.T) {
 		"BatchResponse":  `"results"`,
 		"EntryList":      `"next_cursor"`,
 		"AccountCreate":  `"required":["kind","currency"]`,
+		"Intent":         `"queue_position":{"$ref":"#/components/schemas/IntentPlace"`,
+		"IntentPlace":    `"required":["ahead","ahead_at_least"]`,
 	} {
 		if s := string(doc.Components.Schemas[name]); !strings.Contains(s, want) {
 			t.Errorf("schema %s = %s, want it to contain %s", name, s, want)
+		}
+	}
+	// A queued payment's place: each member says what it means, and the
+	// estimate what it does not account for.
+	place := string(doc.Components.Schemas["IntentPlace"])
+	for _, want := range []string{`"expected_wait_seconds":{"description":`, `"settled_per_second":{"description":`, `"settling_resumes_at":{"description":`,
+		"lower bound", "cancellations", "other processes"} {
+		if !strings.Contains(place, want) {
+			t.Errorf("schema IntentPlace = %s, want it to contain %s", place, want)
 		}
 	}
 	if s := string(doc.Components.Schemas["Transfer"]); strings.Contains(s, "RequestKey") || strings.Contains(s, "request_key") {

@@ -144,6 +144,9 @@ type Server struct {
 	// oldestPending is when the oldest pending intent was accepted, as
 	// the settler's last pass found it (unix ns; 0: none pending).
 	oldestPending atomic.Int64
+	// rate is how fast this server's settler has lately settled intents,
+	// for a pending intent's expected wait (placeIntents).
+	rate settleRate
 }
 
 // NewServer returns a server over cfg's dependencies. It panics when a

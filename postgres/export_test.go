@@ -44,3 +44,10 @@ func (s *Store) ResetPool() { s.pool.Reset() }
 
 // PendingOfQuery is PendingIntentsOf's query.
 const PendingOfQuery = "SELECT " + intentColumns + " FROM intents " + pendingOfWhere
+
+// AnalyzeIntents gathers the planner's statistics of the intents table,
+// as autovacuum does after enough changes (for storetest's benchmarks).
+func (s *Store) AnalyzeIntents(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, "ANALYZE intents")
+	return err
+}

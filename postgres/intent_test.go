@@ -10,3 +10,9 @@ import (
 func TestIntentConformance(t *testing.T) {
 	storetest.RunIntents(t, func(t *testing.T) pw.Store { return MustOpen(t) })
 }
+
+// BenchmarkIntentsAhead: the count behind a queued payment's place in
+// line (storetest.BenchIntentsAhead; docs/overload.md has the figures).
+func BenchmarkIntentsAhead(b *testing.B) {
+	storetest.BenchIntentsAhead(b, func(tb testing.TB) pw.Store { return MustOpen(tb) }, 20_000, []int{1_000, 2_000, 10_000})
+}

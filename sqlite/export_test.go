@@ -29,3 +29,10 @@ var (
 // OpenReader opens the file as the store's read pool does (another
 // process's reader, for the handover tests).
 func OpenReader(path string) (*sql.DB, error) { return openDB(path, roleReader) }
+
+// AnalyzeIntents gathers the query planner's statistics of the intents
+// table (for storetest's benchmarks).
+func (s *Store) AnalyzeIntents(ctx context.Context) error {
+	_, err := s.write.ExecContext(ctx, "ANALYZE intents")
+	return err
+}

@@ -174,3 +174,67 @@ func TestOnesPendingIntentsAreReadThroughThePendingIntentsAlone(t *testing.T) {
 		t.Fatalf("merchant:1's pending intents: %d, %v; want 64", len(got), err)
 	}
 }
+
+// TestTheCountsAheadSearchThePendingIntents: IntentsAhead's statements
+// read the partial index of pending intents, and only it, with and
+// without statistics: a plan that read the intents table would read every
+// intent ever queued, at each read of a queued payment.
+func TestTheCountsAheadSearchThePendingIntents(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "plan.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	now := time.Now()
+	batch := make([]*pw.Intent, 256)
+	for i := range batch {
+		batch[i] = &pw.Intent{ID: pw.NewID("int", now), Principal: "merchant:1", IdempotencyKey: fmt.Sprint("seed-", i),
+			Fingerprint: "f", Body: []byte(`{}`), Status: pw.IntentPending, CreatedAt: now, UpdatedAt: now}
+	}
+	if _, err := s.writeIntentBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	check := func(stats string) {
+		t.Helper()
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{{intentsAheadCount, []any{"int_x", 10}}, {intentsAheadBoundary, []any{9}}, {intentsGapsQuery, []any{`[["","int_x"]]`}}} {
+			plan, err := s.read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.sql, q.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			for plan.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := plan.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				lines = append(lines, detail)
+			}
+			if err := plan.Close(); err != nil {
+				t.Fatal(err)
+			}
+			all := strings.Join(lines, "; ")
+			read := false
+			for _, l := range lines {
+				if strings.Contains(l, " intents ") || strings.HasSuffix(l, " intents") || strings.Contains(l, " i ") {
+					if !strings.Contains(l, "COVERING INDEX intents_pending") {
+						t.Errorf("%s: %s reads the intents otherwise than through intents_pending: %s", stats, q.sql, all)
+					}
+					read = true
+				}
+			}
+			if !read {
+				t.Errorf("%s: %s: no read of intents in its plan: %s", stats, q.sql, all)
+			}
+		}
+	}
+	check("no statistics")
+	if _, err := s.write.ExecContext(ctx, "ANALYZE"); err != nil {
+		t.Fatal(err)
+	}
+	check("after ANALYZE")
+}

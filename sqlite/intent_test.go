@@ -47,3 +47,9 @@ func mustCreateIntent(tb testing.TB, s *sqlite.Store, ctx context.Context, key s
 		tb.Error(err)
 	}
 }
+
+// BenchmarkIntentsAhead: the count behind a queued payment's place in
+// line (storetest.BenchIntentsAhead; docs/overload.md has the figures).
+func BenchmarkIntentsAhead(b *testing.B) {
+	storetest.BenchIntentsAhead(b, func(tb testing.TB) pw.Store { return MustOpen(tb) }, 20_000, []int{1_000, 2_000, 10_000})
+}

@@ -24,6 +24,68 @@ func RunIntents(t *testing.T, open Opener) {
 	t.Run("IntentsBatch", func(t *testing.T) { testIntentsBatch(t, open) })
 	t.Run("IntentsOfFinishedKeys", func(t *testing.T) { testIntentsOfFinishedKeys(t, open) })
 	t.Run("IntentsCancel", func(t *testing.T) { testIntentsCancel(t, open) })
+	t.Run("IntentsAhead", func(t *testing.T) { testIntentsAhead(t, open) })
+}
+
+// testIntentsAhead: IntentsAhead counts, for each id, the pending intents
+// of every principal accepted before it (smaller IDs), whatever the order
+// of the ids, alone or in a list; a settled or cancelled intent no longer
+// counts; a count stops at max, which then means "max or more", and ids
+// past the bound all get max.
+func testIntentsAhead(t *testing.T, open Opener) {
+	s, ctx, clk := openIntents(t, open), context.Background(), NewClock()
+	var ids []string
+	for i := range 6 {
+		clk.Advance(time.Millisecond)
+		in := newIntent(fmt.Sprint("user:u", i%2), fmt.Sprint("k", i), clk.Now())
+		if _, err := s.CreateIntent(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, in.ID)
+	}
+	ahead := func(max int, ask ...int) []int {
+		t.Helper()
+		q := make([]string, len(ask))
+		for i, n := range ask {
+			q[i] = ids[n]
+		}
+		got, err := s.IntentsAhead(ctx, q, max)
+		if err != nil {
+			t.Fatalf("IntentsAhead(%v, %d): %v", ask, max, err)
+		}
+		return got
+	}
+	want := func(what string, got []int, want ...int) {
+		t.Helper()
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: %v, want %v", what, got, want)
+		}
+	}
+	want("six pending", ahead(100, 0, 1, 2, 3, 4, 5), 0, 1, 2, 3, 4, 5)
+	want("asked in another order", ahead(100, 5, 2, 4), 5, 2, 4)
+	want("the third alone", ahead(100, 2), 2)
+	want("the last alone", ahead(100, 5), 5)
+	// The first settles, the second is cancelled (failed): neither counts.
+	if err := s.FinishIntent(ctx, ids[0], pw.IntentPosted, "tr_x", nil, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishIntent(ctx, ids[1], pw.IntentFailed, "", &pw.IntentError{Code: pw.EINTENTCANCELLED, Message: "cancelled"}, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	want("after two left the queue", ahead(100, 2, 3, 5), 0, 1, 3)
+	want("the third alone, first in line now", ahead(100, 2), 0)
+	// Bounded: the pending are now 2, 3, 4, 5 (0, 1, 2 and 3 ahead).
+	want("counted up to 2", ahead(2, 2, 3, 4, 5), 0, 1, 2, 2)
+	want("counted up to 3", ahead(3, 5, 4, 3), 3, 2, 1)
+	want("counted up to 1", ahead(1, 5, 2), 1, 0)
+	want("one counted up to 2", ahead(2, 5), 2)
+	want("none asked", ahead(3))
+	if _, err := s.IntentsAhead(ctx, []string{ids[2]}, 0); pw.ErrorCode(err) != pw.EINVALID {
+		t.Fatalf("IntentsAhead with max 0: %v, want invalid", err)
+	}
+	if got, err := s.IntentsAhead(ctx, []string{pw.NewID(pw.PrefixIntent, clk.Now().Add(-time.Hour)), ids[4]}, 10); err != nil || !slices.Equal(got, []int{0, 2}) {
+		t.Fatalf("an ID before the queue's and one in it: %v, %v; want [0 2]", got, err)
+	}
 }
 
 // testIntentsCancel: CancelIntent fails a pending intent and marks its

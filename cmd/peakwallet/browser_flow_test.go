@@ -444,6 +444,15 @@ func waitingPayments(t *testing.T, ctx context.Context, s *server, p *faultProxy
 		t.Fatal("the waiting payments are shown with none waiting")
 	}
 
+	// From here the proxy's queue says where each payment stands, as the
+	// server does since 2026-11-28 (until here it did not, as an older
+	// server's: the queued state then said "Still settling (pending)…",
+	// never NaN or undefined), and twelve of someone else's payments are
+	// queued ahead of Ann's.
+	p.setPlaces(true)
+	p.queueOthers(12)
+	defer p.setPlaces(false)
+	defer p.settleOthers(12)
 	before, keys := balance(), len(p.paymentKeys())
 	p.setMode(modeQueuedCancel)
 	run(t, ctx, "pay at a surge, then leave it",
@@ -454,6 +463,8 @@ func waitingPayments(t *testing.T, ctx context.Context, s *server, p *faultProxy
 		chromedp.SendKeys(chromedp.CSS("#send-note"), "left behind"),
 		submit("#send-form"),
 		chromedp.WaitVisible(chromedp.CSS("#pay-state.queued button[data-cancel-intent]")),
+		// Its first poll says where it stands: 12 ahead, 4 s each.
+		pollTrue(`document.querySelector("#pay-state.queued .hint").textContent === "12 payments ahead · about 52 s"`),
 	)
 	id := p.lastIntent()
 	apiCall(t, "DELETE", s.url+"/v1/sessions/current", *token, nil, "") // signed out in another tab
@@ -480,17 +491,22 @@ func waitingPayments(t *testing.T, ctx context.Context, s *server, p *faultProxy
 		chromedp.WaitVisible(chromedp.CSS(entry+" button[data-cancel-intent]")),
 		readInto(&text, chromedp.Text(chromedp.CSS("#waiting"))),
 	)
-	if !strings.Contains(text, "7.00 EUR to "+bobHandle) || !strings.Contains(text, "left behind") || !strings.Contains(text, "queued") {
+	if !strings.Contains(text, "7.00 EUR to "+bobHandle) || !strings.Contains(text, "left behind") || !strings.Contains(text, "queued") ||
+		!strings.Contains(text, "12 payments ahead · about 52 s") || strings.Contains(text, "NaN") || strings.Contains(text, "undefined") {
 		t.Fatalf("the waiting payment shows %q", text)
 	}
 	screenshot(t, ctx, "wallets-waiting")
 	// While a payment waits the list is read again, but every few seconds,
-	// not more.
+	// not more; each read says anew where it stands (ten of the twelve
+	// ahead of it settle meanwhile).
+	p.settleOthers(10)
 	reads = p.intentListReads()
 	time.Sleep(5500 * time.Millisecond)
 	if n := p.intentListReads() - reads; n < 1 || n > 2 {
 		t.Fatalf("the waiting payments were read %d times in 5.5 s, want 1 or 2 (every 5 s)", n)
 	}
+	run(t, ctx, "its place after ten ahead settled",
+		pollTrue(`document.querySelector(`+strconv.Quote(entry+" [data-queue-position]")+`).textContent === "2 payments ahead · about 12 s"`))
 
 	var focused bool
 	run(t, ctx, "cancel it from the list",

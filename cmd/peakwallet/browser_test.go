@@ -226,6 +226,10 @@ type faultProxy struct {
 	intents   map[string]*fakeIntent // the intents the proxy answered 202 with, by ID
 	order     []string               // their IDs, in the order they were queued
 	listReads int                    // GET /v1/intents answered
+	// places: pending intents written out carry queue_position, as the
+	// server's do since 2026-11-28 (without, as an older server's do not):
+	// ahead, the pending intents queued before it, and a wait of 4 s each.
+	places bool
 }
 
 // fakeIntent is an intent the proxy queued, answered in the shape of
@@ -243,6 +247,7 @@ type fakeIntent struct {
 	cancelled        bool      // a cancellation was answered 200
 	posted           bool      // it reads posted with its transfer
 	ended            bool      // it reads failed unauthorized
+	place            any       // its queue_position while pending (placeAll), or nil
 }
 
 func newFaultProxy(t *testing.T, upstream string) *faultProxy {
@@ -309,6 +314,7 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 				}
 				p.intents[id] = in
 				p.order = append(p.order, id)
+				p.placeAll()
 				w.Header().Set("Location", "/v1/intents/"+id)
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusAccepted)
@@ -333,6 +339,7 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 				case who != in.principal && action == "cancel":
 					writeProblem(w, http.StatusForbidden, "forbidden", "only its payer may cancel a payment", "")
 				default:
+					p.placeAll()
 					in.serve(t, w, r, id, action)
 				}
 				return
@@ -384,8 +391,8 @@ func (in *fakeIntent) serve(t *testing.T, w http.ResponseWriter, r *http.Request
 }
 
 // json is the intent in the shape of pw.Intent, with the payment it makes
-// (request): pending; posted with its transfer's ID; or failed
-// intent_cancelled.
+// (request): pending (with its queue_position when the proxy gives
+// places); posted with its transfer's ID; or failed intent_cancelled.
 func (in *fakeIntent) json(t *testing.T, id string) string {
 	out := map[string]any{"id": id, "idempotency_key": in.key, "status": "pending",
 		"request": json.RawMessage(in.request), "created_at": in.created, "updated_at": in.created}
@@ -402,6 +409,8 @@ func (in *fakeIntent) json(t *testing.T, id string) string {
 			t.Errorf("the queued payment %s was not posted upstream: %s", id, in.transfer)
 		}
 		out["status"], out["transfer_id"] = "posted", tr.ID
+	case in.place != nil:
+		out["queue_position"] = in.place
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
@@ -411,6 +420,54 @@ func (in *fakeIntent) json(t *testing.T, id string) string {
 }
 
 func (in *fakeIntent) pending() bool { return !in.cancelled && !in.posted && !in.ended }
+
+// placeAll sets each pending intent's queue_position, as the server
+// counts it: the pending intents of every payer queued before it.
+func (p *faultProxy) placeAll() {
+	ahead := 0
+	for _, id := range p.order {
+		in := p.intents[id]
+		in.place = nil
+		if !in.pending() {
+			continue
+		}
+		if p.places {
+			in.place = map[string]any{"ahead": ahead, "ahead_at_least": false, "settled_per_second": 0.25, "expected_wait_seconds": 4 * (ahead + 1)}
+		}
+		ahead++
+	}
+}
+
+// setPlaces says whether pending intents carry queue_position.
+func (p *faultProxy) setPlaces(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.places = on
+}
+
+// queueOthers queues n payments of someone else's, ahead of the next ones.
+func (p *faultProxy) queueOthers(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for range n {
+		id := fmt.Sprint("int_other", len(p.order))
+		p.intents[id] = &fakeIntent{mode: modeQueuedCancel, principal: "user:someone-else", key: id, request: []byte(`{}`), created: time.Now()}
+		p.order = append(p.order, id)
+	}
+}
+
+// settleOthers settles n of someone else's queued payments, the oldest
+// first (cancelled: nothing was made for them).
+func (p *faultProxy) settleOthers(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range p.order {
+		if in := p.intents[id]; n > 0 && in.principal == "user:someone-else" && in.pending() {
+			in.cancelled = true
+			n--
+		}
+	}
+}
 
 // principal is who r's Authorization is, as the server says: "user:ID"
 // for a user's session, "operator" for an operator's key, or "" and the
@@ -438,6 +495,7 @@ func (p *faultProxy) principal(t *testing.T, r *http.Request) (string, int) {
 // operator's: all of them) in the order they were queued, by pages.
 func (p *faultProxy) list(t *testing.T, w http.ResponseWriter, r *http.Request) {
 	p.listReads++
+	p.placeAll()
 	who, status := p.principal(t, r)
 	if who == "" {
 		writeProblem(w, status, "unauthorized", "authentication required", "")

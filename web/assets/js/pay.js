@@ -215,9 +215,44 @@ const PWPay = (() => {
       if (r.status === 404 || r.status === 405) return untracked(q);
       if (!r.ok) continue; // busy or offline: keep waiting, the intent is safe
       if (await showOutcome(q, r.data, false)) return;
-      q.line.textContent = t("pay.queued_position", { state: r.data.status || "queued" });
+      q.line.textContent = placeText(r.data) || t("pay.queued_position", { state: r.data.status || "queued" });
     }
     q.line.textContent = t("pay.queued_no_tracking");
+  }
+
+  // placeText says where a queued payment stands, from its intent's
+  // queue_position: "12 payments ahead · about 8 s", "At least 1,000
+  // payments ahead · at least 40 s" past the server's bound, or, in a
+  // read-only maintenance window, when payments resume. It is "" when the
+  // server does not say (one before 2026-11-28, a settled intent, a count
+  // that failed), and a member that is missing or not a number is left
+  // out: never NaN or undefined.
+  function placeText(intent) {
+    const p = intent && intent.queue_position;
+    if (!p || !Number.isSafeInteger(p.ahead) || p.ahead < 0) return "";
+    const least = p.ahead_at_least === true;
+    const n = formatCount(p.ahead);
+    const parts = [least ? t("queue.ahead_at_least", { n }) : p.ahead === 0 ? t("queue.ahead_none")
+      : p.ahead === 1 ? t("queue.ahead_one") : t("queue.ahead", { n })];
+    const resumes = typeof p.settling_resumes_at === "string" ? PW.formatDate(p.settling_resumes_at) : "";
+    const w = p.expected_wait_seconds;
+    if (resumes) {
+      parts.push(t("queue.resumes", { when: resumes }));
+    } else if (Number.isSafeInteger(w) && w >= 0) {
+      // A lower bound is rounded down, an estimate to the nearest minute.
+      if (w < 120) parts.push(t(least ? "queue.wait_least_seconds" : "queue.wait_seconds", { n: formatCount(Math.max(w, 1)) }));
+      else parts.push(t(least ? "queue.wait_least_minutes" : "queue.wait_minutes", { n: formatCount(least ? Math.floor(w / 60) : Math.round(w / 60)) }));
+    }
+    return parts.join(" · ");
+  }
+
+  // formatCount writes a count in the page's language (1,000; 1 000).
+  function formatCount(n) {
+    try {
+      return new Intl.NumberFormat(document.documentElement.lang || undefined).format(n);
+    } catch (_) {
+      return String(n);
+    }
   }
 
   // intentControl is what following a queued payment and cancelling it
@@ -404,6 +439,8 @@ const PWPay = (() => {
       if (!listed.has(id) && !q.cancelling && !q.done) waitingSettled(w, id, q);
     }
     for (const intent of pending) if (!w.entries.has(intent.id)) w.entries.set(intent.id, waitingEntry(w, intent));
+    // Each read says anew where each payment stands.
+    for (const intent of pending) showPlace(w.entries.get(intent.id), intent);
     // New payments come last, as they are accepted; reorder only if not
     // (moving an entry would take the focus off its button).
     const order = pending.map((i) => w.entries.get(i.id).li);
@@ -440,11 +477,21 @@ const PWPay = (() => {
     const q = intentControl(w.app, "/v1/intents/" + encodeURIComponent(intent.id), show, false);
     q.note.setAttribute("aria-live", "polite");
     q.button.setAttribute("aria-describedby", titleID);
+    q.place = el("p", { class: "muted", "data-queue-position": true });
     q.li = el("li", { class: "waiting-item", "data-intent": intent.id },
       el("p", { class: "waiting-what", id: titleID }, what),
       el("p", { class: "muted" }, [r.description, t("waiting.queued_at", { when: PW.formatDate(intent.created_at) })].filter(Boolean).join(" · ")),
-      q.note, q.button);
+      q.place, q.note, q.button);
     return q;
+  }
+
+  // showPlace shows where a listed payment stands; nothing when the
+  // server does not say.
+  function showPlace(q, intent) {
+    if (!q || !q.place) return;
+    const text = placeText(intent);
+    q.place.textContent = text;
+    q.place.hidden = !text;
   }
 
   // waitingSettled: a payment left the list without this page's doing.

@@ -1,0 +1,162 @@
+package http
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+// Where a queued payment stands (docs/overload.md, "Where a queued payment
+// stands"): a pending intent written out carries how many pending intents
+// are ahead of it (IntentStore.IntentsAhead, bounded by
+// pw.IntentsAheadMax) and how long that is at the rate this server's
+// settler has lately settled them.
+const (
+	// IntentRateWindow is how far back the settling rate is measured: long
+	// enough to span many settling passes (IntentPollInterval), short
+	// enough that a rate from before a stall is soon forgotten.
+	IntentRateWindow = 30 * time.Second
+	// IntentRateSpanMin is the shortest time a rate is measured over: a
+	// pass that settled 256 intents in its first 50 ms says little about a
+	// second.
+	IntentRateSpanMin = time.Second
+	// intentRateBucket is the resolution of the rate's window.
+	intentRateBucket = 100 * time.Millisecond
+	// IntentPlaceEvery is how often an event stream counts its intent's
+	// place again, and sends an event when it moved: a count per stream
+	// per second at a surge would cost the store more than the streams are
+	// worth.
+	IntentPlaceEvery = 5 * time.Second
+)
+
+// settleRate measures how fast this server's settler settles intents:
+// those settled in the last IntentRateWindow, over the part of that window
+// during which intents were pending. Time with none pending is not
+// counted, so that a queue that formed a moment ago is not taken to drain
+// slowly; time with intents pending and none settled (the store refusing,
+// capacity taken by live payments) is, since a waiting payer waits
+// through it too.
+type settleRate struct {
+	mu      sync.Mutex
+	buckets [int(IntentRateWindow / intentRateBucket)]rateBucket
+	// since is when a settling pass found intents pending after finding
+	// none (zero while the last pass found none, or a read-only window
+	// held it).
+	since time.Time
+}
+
+type rateBucket struct {
+	at int64 // unix time in intentRateBucket units
+	n  int
+}
+
+// pass records what a settling pass found when it began.
+func (r *settleRate) pass(now time.Time, pending bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case !pending:
+		r.since = time.Time{}
+	case r.since.IsZero():
+		r.since = now
+	}
+}
+
+// reset forgets the rate: a read-only window holds the settler, and the
+// rate before it says nothing of the time after.
+func (r *settleRate) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.since = time.Time{}
+	r.buckets = [len(r.buckets)]rateBucket{}
+}
+
+// settled counts one intent settled at now.
+func (r *settleRate) settled(now time.Time) {
+	at := now.UnixNano() / int64(intentRateBucket)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := &r.buckets[at%int64(len(r.buckets))]
+	if b.at != at {
+		*b = rateBucket{at: at}
+	}
+	b.n++
+}
+
+// perSecond returns the intents settled a second over the window, and
+// false when none is known: none pending at the last pass, or none
+// settled in the window.
+func (r *settleRate) perSecond(now time.Time) (float64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.since.IsZero() {
+		return 0, false
+	}
+	from := now.Add(-IntentRateWindow)
+	if r.since.After(from) {
+		from = r.since
+	}
+	first := from.UnixNano() / int64(intentRateBucket)
+	last := now.UnixNano() / int64(intentRateBucket)
+	n := 0
+	for _, b := range r.buckets {
+		if b.at >= first && b.at <= last {
+			n += b.n
+		}
+	}
+	if n == 0 {
+		return 0, false
+	}
+	span := max(now.Sub(from), IntentRateSpanMin)
+	return float64(n) / span.Seconds(), true
+}
+
+// placeIntents sets the place of each pending intent of ins (one store
+// read for all of them, bounded by pw.IntentsAheadMax). The place is an
+// addition to what the intent says: if it cannot be counted (the store is
+// slow or failing), the intents are written out without it, and the read
+// they answer still succeeds.
+func (s *Server) placeIntents(ctx context.Context, ins []*pw.Intent) {
+	if s.intents == nil {
+		return
+	}
+	var pending []*pw.Intent
+	var ids []string
+	for _, in := range ins {
+		if in != nil && in.Status == pw.IntentPending {
+			pending = append(pending, in)
+			ids = append(ids, in.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	ahead, err := s.intents.IntentsAhead(ctx, ids, pw.IntentsAheadMax)
+	if err != nil || len(ahead) != len(ids) {
+		loggerFrom(ctx).Warn("the queue position of pending intents could not be counted; written out without it", "err", err)
+		return
+	}
+	now := s.now()
+	rate, known := s.rate.perSecond(now)
+	var resumes *time.Time
+	if s.maintenance != nil {
+		if end, ok := s.maintenance.ReadOnlyUntil(); ok {
+			// The settler moves nothing until the window ends: no rate is
+			// known for the time after it, but its end is.
+			end = end.UTC()
+			resumes, known = &end, false
+		}
+	}
+	for i, in := range pending {
+		p := &pw.IntentPlace{Ahead: ahead[i], AheadAtLeast: ahead[i] >= pw.IntentsAheadMax, SettlingResumesAt: resumes}
+		if known {
+			r := math.Round(rate*100) / 100
+			wait := int64(math.Ceil(float64(ahead[i]+1) / rate))
+			p.SettledPerSecond, p.ExpectedWaitSeconds = &r, &wait
+		}
+		in.Place = p
+	}
+}
