@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -145,85 +144,19 @@ func (in Intent) MarshalJSON() ([]byte, error) {
 }
 
 // IntentsAheadMax bounds how many of the pending intents before one are
-// counted (IntentStore.IntentsAhead): the count reads the pending intents'
-// partial index from its start, and at a surge every reader of a queued
-// payment asks, so its cost is bounded by this, not by the queue's length
-// (up to IntentsPendingMax). Past it a payer is told "at least" this many
-// (docs/overload.md has the measured cost).
+// counted: a server reads the IDs of the first IntentsAheadMax pending
+// intents (IntentStore.PendingIntentIDs) at most once a second, and places
+// every pending intent it writes out in that list. Past it a payer is told
+// "at least" this many (docs/overload.md has the measured cost).
 const IntentsAheadMax = 1_000
 
-// IntentsAheadReads are the reads a store makes for IntentsAhead, each
-// over the pending intents' partial index (intents_pending):
-//   - Count: how many pending intents have an ID below id, reading at most
-//     max of them (one bounded range scan: the answer is at most max);
-//   - Boundary: the ID of the max-th pending intent in ID order, "" when
-//     fewer are pending (one scan of max entries);
-//   - Gaps: for each i, how many pending intents have an ID in [lo[i],
-//     hi[i]) (one statement; the ranges never overlap).
-type IntentsAheadReads struct {
-	Count    func(id string, max int) (int, error)
-	Boundary func(max int) (string, error)
-	Gaps     func(lo, hi []string) ([]int, error)
-}
-
-// IntentsAhead is IntentStore.IntentsAhead over a store's reads, so that
-// the rule is written once. One id is one bounded count. Several (a page
-// of GET /v1/intents) are not one count each: the boundary (the max-th
-// pending ID) is read first; an id past it has max or more ahead, and the
-// ids up to it are counted in one statement as the gaps between them,
-// which lie within the first max pending intents: about 2·max index
-// entries read for the whole page, instead of up to max for each of its
-// ids.
-func IntentsAhead(ids []string, max int, r IntentsAheadReads) ([]int, error) {
-	if max < 1 {
-		return nil, Errorf(EINVALID, "IntentsAhead counts at most %d: at least 1 is needed", max)
-	}
-	out := make([]int, len(ids))
-	switch len(ids) {
-	case 0:
-		return out, nil
-	case 1:
-		n, err := r.Count(ids[0], max)
-		out[0] = min(n, max)
-		return out, err
-	}
-	boundary, err := r.Boundary(max)
-	if err != nil {
-		return nil, err
-	}
-	order := make([]int, len(ids)) // the indexes of ids, in ID order
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int { return strings.Compare(ids[a], ids[b]) })
-	var lo, hi []string
-	var counted []int // the indexes whose gaps are read
-	prev := ""
-	for _, i := range order {
-		if boundary != "" && ids[i] > boundary {
-			out[i] = max // the first max pending intents are all before it
-			continue
-		}
-		lo, hi = append(lo, prev), append(hi, ids[i])
-		counted = append(counted, i)
-		prev = ids[i]
-	}
-	if len(counted) == 0 {
-		return out, nil
-	}
-	gaps, err := r.Gaps(lo, hi)
-	if err != nil {
-		return nil, err
-	}
-	if len(gaps) != len(counted) {
-		return nil, Errorf(EINTERNAL, "IntentsAhead: %d gaps counted of %d", len(gaps), len(counted))
-	}
-	ahead := 0
-	for k, i := range counted {
-		ahead += gaps[k]
-		out[i] = min(ahead, max)
-	}
-	return out, nil
+// IntentsAhead is how many of queue (the IDs of the first pending intents,
+// in ID order, as PendingIntentIDs read them with limit max) are before
+// id, and whether that is only a lower bound: queue was cut at max, and
+// id is past its end.
+func IntentsAhead(queue []string, id string, max int) (n int, atLeast bool) {
+	n, _ = slices.BinarySearch(queue, id)
+	return n, n >= max
 }
 
 // IntentPlace is a pending intent's place in the surge queue: what a
@@ -286,12 +219,11 @@ type IntentStore interface {
 	// PendingIntentsOf is PendingIntents of one principal's intents (what
 	// GET /v1/intents lists: one's payments waiting in the surge queue).
 	PendingIntentsOf(ctx context.Context, principal, after string, limit int) ([]*Intent, error)
-	// IntentsAhead counts, for each of ids (in any order), the pending
-	// intents with a smaller ID: those the settler takes before it. Each
-	// count is at most max (max: that many or more), and the reads are
-	// bounded by max, not by the queue's length nor by the number of ids
-	// (peakwallet.IntentsAhead says how). max must be at least 1.
-	IntentsAhead(ctx context.Context, ids []string, max int) ([]int, error)
+	// PendingIntentIDs returns the IDs of the first limit pending intents,
+	// in ID order (the settler's): the queue a pending intent's place is
+	// counted in (IntentsAhead). One read of the pending intents' index,
+	// bounded by limit.
+	PendingIntentIDs(ctx context.Context, limit int) ([]string, error)
 	// FinishIntent records a pending intent's outcome (status posted with
 	// transferID, or failed with e). An intent already finished is left
 	// as it is: the first outcome stands.

@@ -1,6 +1,10 @@
 package http
 
-import pw "github.com/peakwallet/peakwallet"
+import (
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+)
 
 // RenderedProblems is how many problem bodies the cache holds.
 func RenderedProblems() int { return int(renderedCount.Load()) }
@@ -21,4 +25,13 @@ func ResetProblemCache() {
 // IntentNotPending is the refusal of a cancellation that found in settled.
 func IntentNotPending(in *pw.Intent) error {
 	return &pw.Error{Code: pw.EINTENTNOTPENDING, Err: intentState{in}}
+}
+
+// ForgetQueueHead drops the queue's head as last read (pendingHead), so
+// that the next place is counted anew, for tests of what a place says
+// rather than of how fresh it is.
+func (s *Server) ForgetQueueHead() {
+	s.head.mu.Lock()
+	s.head.at = time.Time{}
+	s.head.mu.Unlock()
 }

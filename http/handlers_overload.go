@@ -95,8 +95,8 @@ func listIntentsEndpoint() endpoint {
 					out.NextCursor = list[len(list)-1].ID
 				}
 				if len(list) > 0 {
-					// One read places the whole page (IntentStore.IntentsAhead),
-					// not one count per intent listed.
+					// One read of the queue's head, shared for a second,
+					// places the whole page (pendingHead).
 					s.placeIntents(r.Context(), list)
 					out.Data = list
 				}

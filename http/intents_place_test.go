@@ -185,6 +185,12 @@ func TestAQueuedPaymentSaysHowManyAreAhead(t *testing.T) {
 	if err := e.Store.FinishIntent(context.Background(), first.ID, pw.IntentPosted, "tr_x", nil, e.Clock.Now()); err != nil {
 		t.Fatal(err)
 	}
+	// The queue's head is read at most once every IntentPlaceFresh, for
+	// every place told meanwhile: within that second the place is as read.
+	if got, raw := e.read(t, "", third.ID); places(&got) != "2" {
+		t.Fatalf("the third, within a second of its last place: %s; want the place read then, 2 ahead", raw)
+	}
+	e.Clock.Advance(pwhttp.IntentPlaceFresh)
 	if got, raw := e.read(t, "", third.ID); places(&got) != "1" {
 		t.Fatalf("the third after the first settled: %s; want 1 ahead", raw)
 	}
@@ -266,8 +272,11 @@ func TestAnEventStreamSaysWhenThePlaceMoves(t *testing.T) {
 }
 
 // wait is the expected wait told of intent id, or -1 when none is.
+// The queue's head is read anew for each (ForgetQueueHead): the rate's
+// arithmetic is tested here, the head's freshness elsewhere.
 func (e *placeEnv) wait(t *testing.T, id string) int64 {
 	t.Helper()
+	e.Server.ForgetQueueHead()
 	got, raw := e.read(t, "", id)
 	if got.Place == nil {
 		t.Fatalf("a pending intent without a place: %s", raw)
@@ -335,6 +344,7 @@ func TestTheExpectedWaitFollowsTheSettlingRate(t *testing.T) {
 	if err := e.Store.FinishIntent(context.Background(), tail[0].ID, pw.IntentFailed, "", &pw.IntentError{Code: pw.EINTENTCANCELLED, Message: "cancelled"}, e.Clock.Now()); err != nil {
 		t.Fatal(err)
 	}
+	e.Server.ForgetQueueHead()
 	if got, raw := e.read(t, "", tail[6].ID); got.Place == nil || got.Place.Ahead != 5 || got.Place.ExpectedWaitSeconds == nil ||
 		*got.Place.ExpectedWaitSeconds != 4 || *got.Place.SettledPerSecond != 1.75 {
 		t.Fatalf("7 settled over 4 s, 5 ahead: %s; want settled_per_second 1.75 and expected_wait_seconds 4", raw)

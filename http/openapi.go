@@ -33,7 +33,7 @@ var schemaOverrides = map[string]map[string]any{
 		"as the server counted when it wrote the intent out. Absent once settled, and when the count failed."},
 	"IntentPlace.ahead": {"description": fmt.Sprintf("Pending intents, of every payer, accepted before this one: the settler takes them first "+
 		"(intents from one account in order; different accounts' at once, so one may be settled before some of these). "+
-		"Counted up to %d; see ahead_at_least.", pw.IntentsAheadMax)},
+		"Counted up to %d (see ahead_at_least) in the queue as the server read it, at most a second before.", pw.IntentsAheadMax)},
 	"IntentPlace.ahead_at_least": {"description": fmt.Sprintf("true when the count stopped at its bound (%d): at least that many are ahead, "+
 		"and expected_wait_seconds is a lower bound too.", pw.IntentsAheadMax)},
 	"IntentPlace.settled_per_second": {"description": fmt.Sprintf("Intents this server's settler settled a second over the last %d s "+

@@ -147,6 +147,9 @@ type Server struct {
 	// rate is how fast this server's settler has lately settled intents,
 	// for a pending intent's expected wait (placeIntents).
 	rate settleRate
+	// head is the queue's head as last read, for the places of pending
+	// intents (pendingHead).
+	head queueHead
 }
 
 // NewServer returns a server over cfg's dependencies. It panics when a

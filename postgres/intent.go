@@ -159,35 +159,16 @@ func (s *Store) pendingIntents(ctx context.Context, op, query string, args ...an
 	return out, mapError(ctx, op, rows.Err())
 }
 
-// IntentsAhead implements peakwallet.IntentStore with range scans of the
-// pending intents' partial index (intents_pending), each bounded
-// (peakwallet.IntentsAhead). The count has no ORDER BY: any max of the
-// pending intents below the id make the same count, and without one the
-// planner may stop at max whichever way it reads them.
-func (s *Store) IntentsAhead(ctx context.Context, ids []string, max int) ([]int, error) {
-	const op = "postgres.IntentsAhead"
-	out, err := pw.IntentsAhead(ids, max, pw.IntentsAheadReads{
-		Count: func(id string, max int) (n int, err error) {
-			err = s.pool.QueryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM intents WHERE status = 'pending' AND id < $1 LIMIT $2) s", id, max).Scan(&n)
-			return n, err
-		},
-		Boundary: func(max int) (id string, err error) {
-			err = s.pool.QueryRow(ctx, "SELECT id FROM intents WHERE status = 'pending' ORDER BY id LIMIT 1 OFFSET $1", max-1).Scan(&id)
-			if errNoRows(err) {
-				return "", nil
-			}
-			return id, err
-		},
-		Gaps: func(lo, hi []string) ([]int, error) {
-			rows, err := s.pool.Query(ctx, "SELECT (SELECT count(*) FROM intents i WHERE i.status = 'pending' AND i.id >= r.lo AND i.id < r.hi) "+
-				"FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(lo, hi, n) ORDER BY r.n", lo, hi)
-			if err != nil {
-				return nil, err
-			}
-			return pgx.CollectRows(rows, pgx.RowTo[int])
-		},
-	})
-	return out, mapError(ctx, op, err)
+// PendingIntentIDs implements peakwallet.IntentStore: one range of the
+// pending intents' partial index (intents_pending), in its order.
+func (s *Store) PendingIntentIDs(ctx context.Context, limit int) ([]string, error) {
+	const op = "postgres.PendingIntentIDs"
+	rows, err := s.pool.Query(ctx, "SELECT id FROM intents WHERE status = 'pending' ORDER BY id LIMIT $1", limit)
+	if err != nil {
+		return nil, mapError(ctx, op, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return ids, mapError(ctx, op, err)
 }
 
 // FinishIntent implements peakwallet.IntentStore.

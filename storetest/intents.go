@@ -24,15 +24,14 @@ func RunIntents(t *testing.T, open Opener) {
 	t.Run("IntentsBatch", func(t *testing.T) { testIntentsBatch(t, open) })
 	t.Run("IntentsOfFinishedKeys", func(t *testing.T) { testIntentsOfFinishedKeys(t, open) })
 	t.Run("IntentsCancel", func(t *testing.T) { testIntentsCancel(t, open) })
-	t.Run("IntentsAhead", func(t *testing.T) { testIntentsAhead(t, open) })
+	t.Run("PendingIntentIDs", func(t *testing.T) { testPendingIntentIDs(t, open) })
 }
 
-// testIntentsAhead: IntentsAhead counts, for each id, the pending intents
-// of every principal accepted before it (smaller IDs), whatever the order
-// of the ids, alone or in a list; a settled or cancelled intent no longer
-// counts; a count stops at max, which then means "max or more", and ids
-// past the bound all get max.
-func testIntentsAhead(t *testing.T, open Opener) {
+// testPendingIntentIDs: PendingIntentIDs returns the IDs of the first
+// pending intents of every principal, in ID order (the settler's), up to
+// its limit; a settled or cancelled intent is no longer among them.
+// IntentsAhead then counts an intent's place in that list.
+func testPendingIntentIDs(t *testing.T, open Opener) {
 	s, ctx, clk := openIntents(t, open), context.Background(), NewClock()
 	var ids []string
 	for i := range 6 {
@@ -43,48 +42,46 @@ func testIntentsAhead(t *testing.T, open Opener) {
 		}
 		ids = append(ids, in.ID)
 	}
-	ahead := func(max int, ask ...int) []int {
+	queue := func(limit int) []string {
 		t.Helper()
-		q := make([]string, len(ask))
-		for i, n := range ask {
-			q[i] = ids[n]
-		}
-		got, err := s.IntentsAhead(ctx, q, max)
+		got, err := s.PendingIntentIDs(ctx, limit)
 		if err != nil {
-			t.Fatalf("IntentsAhead(%v, %d): %v", ask, max, err)
+			t.Fatalf("PendingIntentIDs(%d): %v", limit, err)
 		}
 		return got
 	}
-	want := func(what string, got []int, want ...int) {
+	want := func(what string, got []string, want ...string) {
 		t.Helper()
 		if !slices.Equal(got, want) {
 			t.Fatalf("%s: %v, want %v", what, got, want)
 		}
 	}
-	want("six pending", ahead(100, 0, 1, 2, 3, 4, 5), 0, 1, 2, 3, 4, 5)
-	want("asked in another order", ahead(100, 5, 2, 4), 5, 2, 4)
-	want("the third alone", ahead(100, 2), 2)
-	want("the last alone", ahead(100, 5), 5)
-	// The first settles, the second is cancelled (failed): neither counts.
+	want("six pending", queue(100), ids...)
+	want("the first four", queue(4), ids[:4]...)
+	// The first settles, the second is cancelled (failed): neither waits.
 	if err := s.FinishIntent(ctx, ids[0], pw.IntentPosted, "tr_x", nil, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.FinishIntent(ctx, ids[1], pw.IntentFailed, "", &pw.IntentError{Code: pw.EINTENTCANCELLED, Message: "cancelled"}, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
-	want("after two left the queue", ahead(100, 2, 3, 5), 0, 1, 3)
-	want("the third alone, first in line now", ahead(100, 2), 0)
-	// Bounded: the pending are now 2, 3, 4, 5 (0, 1, 2 and 3 ahead).
-	want("counted up to 2", ahead(2, 2, 3, 4, 5), 0, 1, 2, 2)
-	want("counted up to 3", ahead(3, 5, 4, 3), 3, 2, 1)
-	want("counted up to 1", ahead(1, 5, 2), 1, 0)
-	want("one counted up to 2", ahead(2, 5), 2)
-	want("none asked", ahead(3))
-	if _, err := s.IntentsAhead(ctx, []string{ids[2]}, 0); pw.ErrorCode(err) != pw.EINVALID {
-		t.Fatalf("IntentsAhead with max 0: %v, want invalid", err)
+	q := queue(3)
+	want("after two left the queue, the first three", q, ids[2:5]...)
+	for _, c := range []struct {
+		id      string
+		ahead   int
+		atLeast bool
+	}{
+		{ids[2], 0, false}, {ids[4], 2, false},
+		{ids[5], 3, true},  // past the list's cut: at least 3
+		{ids[0], 0, false}, // settled, before every one waiting
+	} {
+		if n, atLeast := pw.IntentsAhead(q, c.id, 3); n != c.ahead || atLeast != c.atLeast {
+			t.Errorf("IntentsAhead(%s) = %d, %v; want %d, %v", c.id, n, atLeast, c.ahead, c.atLeast)
+		}
 	}
-	if got, err := s.IntentsAhead(ctx, []string{pw.NewID(pw.PrefixIntent, clk.Now().Add(-time.Hour)), ids[4]}, 10); err != nil || !slices.Equal(got, []int{0, 2}) {
-		t.Fatalf("an ID before the queue's and one in it: %v, %v; want [0 2]", got, err)
+	if n, atLeast := pw.IntentsAhead(queue(100), ids[5], 100); n != 3 || atLeast {
+		t.Errorf("the last of four waiting, the list whole: %d ahead (at least: %v), want 3", n, atLeast)
 	}
 }
 
