@@ -310,7 +310,15 @@ func (s *Server) SettleIntents(ctx context.Context) (int, error) {
 // settlePass is SettleIntents, and says whether the pass stopped at an
 // intent that could not be settled now.
 func (s *Server) settlePass(ctx context.Context) (settled int, busy bool, err error) {
+	// A read-only window holds the settler, and so does the grace after
+	// it, counted from the first pass that finds it over (a window ended
+	// early, by its deletion, is over then too).
 	if s.readOnly() {
+		s.heldByWindow.Store(true)
+	} else if s.heldByWindow.Swap(false) {
+		s.settleFrom.Store(s.now().Add(IntentResumeGrace).UnixNano())
+	}
+	if _, held := s.settlingResumesAt(); held {
 		s.rate.reset()        // nothing settles: no rate holds for after the window
 		s.sawPendingIntents() // unread, they may be there
 		if oldest, err := s.intents.PendingIntents(ctx, "", 1); err == nil {
@@ -468,6 +476,30 @@ func (s *Server) pendingIntentRefuses(ctx context.Context, key pw.IdempotencyKey
 // window were paid during it.
 func (s *Server) readOnly() bool {
 	return s.maintenance != nil && s.maintenance.ReadOnly() != nil
+}
+
+// IntentResumeGrace is how long after a read-only window the settler
+// still waits. A payer who cancelled a queued payment during the window
+// was refused (503 maintenance) and told to come back at its end
+// (Retry-After); the settler, held by the same window, would otherwise
+// resume at that same moment and might pay the payment first. The web app
+// and the Go client come back within a second or so of Retry-After.
+const IntentResumeGrace = 2 * time.Second
+
+// settlingResumesAt says whether the settler is held now, by a read-only
+// window (it resumes IntentResumeGrace after the window's planned end) or
+// by the grace after one this process's settler saw end (settleFrom), and
+// when it resumes.
+func (s *Server) settlingResumesAt() (time.Time, bool) {
+	if s.maintenance != nil {
+		if end, ok := s.maintenance.ReadOnlyUntil(); ok {
+			return end.Add(IntentResumeGrace), true
+		}
+	}
+	if from := s.settleFrom.Load(); from != 0 && s.now().UnixNano() < from {
+		return time.Unix(0, from), true
+	}
+	return time.Time{}, false
 }
 
 // settle settles one intent through the ledger under the request's own

@@ -165,13 +165,12 @@ func (s *Server) placeIntents(ctx context.Context, ins []*pw.Intent) {
 	now := s.now()
 	rate, known := s.rate.perSecond(now)
 	var resumes *time.Time
-	if s.maintenance != nil {
-		if end, ok := s.maintenance.ReadOnlyUntil(); ok {
-			// The settler moves nothing until the window ends: no rate is
-			// known for the time after it, but its end is.
-			end = end.UTC()
-			resumes, known = &end, false
-		}
+	if at, held := s.settlingResumesAt(); held {
+		// The settler moves nothing until then (a read-only window and
+		// the grace after it): no rate is known for the time after it,
+		// but when it resumes is.
+		at = at.UTC()
+		resumes, known = &at, false
 	}
 	for _, in := range ins {
 		if in == nil || in.Status != pw.IntentPending {

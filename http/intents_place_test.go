@@ -378,8 +378,9 @@ func TestTheExpectedWaitFollowsTheSettlingRate(t *testing.T) {
 	e.settle(t, 0)
 	got, raw := e.read(t, "", next.ID)
 	if got.Place == nil || got.Place.ExpectedWaitSeconds != nil || got.Place.SettledPerSecond != nil ||
-		got.Place.SettlingResumesAt == nil || !got.Place.SettlingResumesAt.Equal(now.Add(time.Hour)) {
-		t.Fatalf("during a read-only window: %s; want no wait and settling_resumes_at %s", raw, now.Add(time.Hour).Format(time.RFC3339))
+		got.Place.SettlingResumesAt == nil || !got.Place.SettlingResumesAt.Equal(now.Add(time.Hour+pwhttp.IntentResumeGrace)) {
+		t.Fatalf("during a read-only window: %s; want no wait and settling_resumes_at %s (the window's end and the grace after it)",
+			raw, now.Add(time.Hour+pwhttp.IntentResumeGrace).Format(time.RFC3339))
 	}
 }
 
@@ -422,5 +423,43 @@ func TestTheCountAheadIsBounded(t *testing.T) {
 	page := e.list(t, "", "?limit=5&cursor="+ids[n-6])
 	if want := fmt.Sprintf("%d %d %d %d+ %d+", n-5, n-4, n-3, pw.IntentsAheadMax, pw.IntentsAheadMax); places(page...) != want {
 		t.Fatalf("the queue's last page: places %s, want %s", places(page...), want)
+	}
+}
+
+// TestACancellationRefusedInAReadOnlyWindowComesBeforeTheSettler: a payer
+// cancels a queued payment during a read-only window and is refused (503
+// maintenance), told to come back when it ends. The settler, held by the
+// same window, waits IntentResumeGrace more once it finds the window
+// over: the cancellation, retried then, stops the payment. Before
+// 2026-11-28 the settler's first pass after the window paid it, and the
+// retried cancellation was told intent_not_pending.
+func TestACancellationRefusedInAReadOnlyWindowComesBeforeTheSettler(t *testing.T) {
+	e := mustOpenPlaceEnv(t)
+	in := e.queue(t, "operator:root")
+	before := e.MustBalance(t, e.W.User).Posted
+	now := e.Clock.Now()
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
+		t.Fatal(err)
+	}
+	e.settle(t, 0)
+	r := e.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", nil)
+	if r.Status != 503 || r.Problem(t).Code != pw.EMAINTENANCE || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("a cancellation in the window: %d %s; want 503 maintenance with Retry-After", r.Status, r.Body)
+	}
+	// The window ends; the settler's next pass finds it over.
+	e.Clock.Advance(time.Hour)
+	e.settle(t, 0)
+	r = e.Do(t, "POST", "/v1/intents/"+in.ID+"/cancel", "", nil)
+	var got pw.Intent
+	if r.Status != 200 {
+		t.Fatalf("the cancellation retried as the window ended: %d %s; want it cancelled", r.Status, r.Body)
+	}
+	if mustUnmarshal(t, r.Body, &got); !got.Cancelled() {
+		t.Fatalf("the cancellation retried as the window ended: %s", r.Body)
+	}
+	e.Clock.Advance(pwhttp.IntentResumeGrace)
+	e.settle(t, 0)
+	if b := e.MustBalance(t, e.W.User).Posted; b != before {
+		t.Fatalf("the payer's balance went from %d to %d: a cancelled payment was paid", before, b)
 	}
 }

@@ -152,10 +152,15 @@ func TestNoIntentIsPaidDuringAReadOnlyWindow(t *testing.T) {
 	if b := env.MustBalance(t, w.User); n != 0 || b.Posted != 100 {
 		t.Fatalf("during a read-only window the settler settled %d intent(s); the user's balance is %d, want 100 untouched", n, b.Posted)
 	}
-	// Once the window is over, the intent is paid.
+	// Once the window is over, and IntentResumeGrace after it (for the
+	// cancellations refused in it to come back first), the intent is paid.
 	if err := sched.Delete(win.ID); err != nil {
 		t.Fatal(err)
 	}
+	if n, err := env.Server.SettleIntents(context.Background()); err != nil || n != 0 {
+		t.Fatalf("just after the window the settler settled %d intent(s), %v; want 0 until the grace is over", n, err)
+	}
+	time.Sleep(pwhttp.IntentResumeGrace)
 	if n, err := env.Server.SettleIntents(context.Background()); err != nil || n != 1 {
 		t.Fatalf("after the window the settler settled %d intent(s), %v; want 1", n, err)
 	}

@@ -42,7 +42,7 @@ var schemaOverrides = map[string]map[string]any{
 	"IntentPlace.expected_wait_seconds": {"description": "About how long until this intent is settled: (ahead + 1) / settled_per_second, " +
 		"rounded up, if the queue keeps draining at that rate. An estimate, not a promise: cancellations ahead shorten it, " +
 		"a burst of live payments or an outage lengthens it. Absent with settled_per_second.", "minimum": 0},
-	"IntentPlace.settling_resumes_at": {"description": "During a read-only maintenance window, when it ends: nothing is settled before then."},
+	"IntentPlace.settling_resumes_at": {"description": "During a read-only maintenance window, its end and a short grace after it (for cancellations refused in the window to come back first): nothing is settled before then."},
 }
 
 // typeSchemas are schemas of named types that are more than their kind.

@@ -144,6 +144,12 @@ type Server struct {
 	// oldestPending is when the oldest pending intent was accepted, as
 	// the settler's last pass found it (unix ns; 0: none pending).
 	oldestPending atomic.Int64
+	// settleFrom is when the settler may settle again after the last
+	// read-only window it saw end (unix ns; IntentResumeGrace after the
+	// first pass that found it over); heldByWindow says its last pass
+	// found a read-only window.
+	settleFrom   atomic.Int64
+	heldByWindow atomic.Bool
 	// rate is how fast this server's settler has lately settled intents,
 	// for a pending intent's expected wait (placeIntents).
 	rate settleRate
