@@ -24,6 +24,12 @@ var schemaOverrides = map[string]map[string]any{
 	"BatchItem.status": {"enum": []string{pw.TransferPosted, "failed"}},
 	"Status.state":     {"enum": []string{StateNormal, StateBusy, StateDegraded, StateMaintenance}},
 	"Problem.type":     {"format": "uri"},
+	"IntentError.cancelled_by": {"enum": []string{pw.CancelledByPayer, pw.CancelledByOperator},
+		"description": "who cancelled an intent_cancelled intent: its payer, or an operator (support, risk, admin) on the payer's behalf; " +
+			"absent on other failures. A cancelled key's answer (409 intent_cancelled) carries it too"},
+	"IntentCancel.reason": {"maxLength": pw.IntentCancelReasonMax,
+		"description": "why the payment is stopped, in bytes of UTF-8 text: required when an operator stops someone else's payment " +
+			"(kept in the audit log, not shown to the payer); optional for the payer"},
 }
 
 // typeSchemas are schemas of named types that are more than their kind.

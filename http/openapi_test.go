@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	pw "github.com/peakwallet/peakwallet"
 	pwhttp "github.com/peakwallet/peakwallet/http"
 )
 
@@ -138,5 +139,30 @@ func TestOpenAPIDocumentsTheCancelsConflict(t *testing.T) {
 	}
 	if d := responses["409"].Description; !strings.Contains(d, "intent_not_pending") || !strings.Contains(d, "idempotency_key_in_use") {
 		t.Fatalf("the shared 409 response: %q", d)
+	}
+}
+
+// TestOpenAPIDocumentsAnOperatorsStop: the cancellation takes a body (a
+// reason, bounded, required of an operator stopping someone's payment),
+// optional, and the intent's error says who cancelled it.
+func TestOpenAPIDocumentsAnOperatorsStop(t *testing.T) {
+	doc, _ := json.Marshal(pwhttp.OpenAPI(pwhttp.Routes()))
+	var d struct {
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			Schemas map[string]json.RawMessage `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		t.Fatal(err)
+	}
+	if s := string(d.Paths["/v1/intents/{id}/cancel"]["post"]); !strings.Contains(s, `"requestBody":{"content":{"application/json":{"schema":{"$ref":"#/components/schemas/IntentCancel"}}},"required":false}`) {
+		t.Fatalf("cancelIntent's body: %s", s)
+	}
+	if s := string(d.Components.Schemas["IntentCancel"]); !strings.Contains(s, `"maxLength":`+itoa(pw.IntentCancelReasonMax)) {
+		t.Fatalf("IntentCancel: %s", s)
+	}
+	if s := string(d.Components.Schemas["IntentError"]); !strings.Contains(s, `"enum":["payer","operator"]`) {
+		t.Fatalf("IntentError: %s", s)
 	}
 }
