@@ -3,6 +3,7 @@ package http_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -278,4 +279,28 @@ func queueWhileBusyAs(t *testing.T, e *SecEnv, ctrl *admission.Controller, token
 	var in pw.Intent
 	asyncPayAs(e, t, token, from, to, amount, key).Want(t, 202, "").Decode(t, &in)
 	return in
+}
+
+// TestTheClientStopsAPaymentWithAReason: the Go client's StopIntent sends
+// the reason an operator must give; its CancelIntent, which sends none, is
+// refused for an operator with the problem's code and field.
+func TestTheClientStopsAPaymentWithAReason(t *testing.T) {
+	e, ctrl := secSurgeEnvOn(t, "sqlite", 1)
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	bob := e.MustPerson(t, "bob@example.com", 0)
+	_, key := mustOperator(t, e, pw.RoleSupport)
+	in := queueWhileBusy(t, e, ctrl, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "client")
+	c := pwhttp.NewClient(e.HTTP.URL, key, e.HTTP.Client())
+	_, err := c.CancelIntent(context.Background(), in.ID)
+	var pe *pw.Error
+	if !errors.As(err, &pe) || pe.Code != pw.EINVALID || pe.Field != "reason" {
+		t.Fatalf("CancelIntent as an operator, without a reason: %v", err)
+	}
+	got, err := c.StopIntent(context.Background(), in.ID, "duplicate payment, ticket 17")
+	if err != nil || !got.Cancelled() || got.Error.CancelledBy != pw.CancelledByOperator {
+		t.Fatalf("StopIntent: %+v, %v", got, err)
+	}
+	if recs := auditOf(t, e, auth.ActionIntentCancel); len(recs) != 1 || recs[0].Detail["reason"] != "duplicate payment, ticket 17" {
+		t.Fatalf("records: %+v", recs)
+	}
 }
