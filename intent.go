@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -183,8 +184,9 @@ type IntentPlace struct {
 	SettlingResumesAt *time.Time `json:"settling_resumes_at,omitempty"`
 }
 
-// Cancelled says whether the intent was cancelled by its payer (failed
-// with intent_cancelled).
+// Cancelled says whether the intent was cancelled (failed with
+// intent_cancelled), by its payer or by an operator on the payer's behalf
+// (Error.CancelledBy says which).
 func (in *Intent) Cancelled() bool {
 	return in.Status == IntentFailed && in.Error != nil && in.Error.Code == EINTENTCANCELLED
 }
@@ -193,6 +195,47 @@ func (in *Intent) Cancelled() bool {
 type IntentError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// CancelledBy says who cancelled an intent_cancelled intent:
+	// CancelledByPayer or CancelledByOperator (support or risk staff
+	// stopping it on the payer's behalf), so that the payer's app can say
+	// "stopped by support" rather than "you cancelled". Empty for other
+	// failures, and for intents cancelled before 2026-11-28's column
+	// (then only payers could cancel).
+	CancelledBy string `json:"cancelled_by,omitempty"`
+}
+
+// Who cancelled an intent (IntentError.CancelledBy).
+const (
+	CancelledByPayer    = "payer"
+	CancelledByOperator = "operator"
+)
+
+// IntentCancelReasonMax bounds the reason given with a cancellation, in
+// bytes: it is kept in the audit log, one line a support ticket would
+// hold, not a document.
+const IntentCancelReasonMax = 500
+
+// IntentCancel is the body of POST /v1/intents/{id}/cancel. The payer may
+// send none. An operator cancelling someone else's payment must say why:
+// the reason is kept in the audit log with the cancellation, and is not
+// shown to the payer (staff notes such as "account takeover, ticket 4711"
+// are not the payer's to read).
+type IntentCancel struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// Validate checks the reason's length, and that there is one (not blank)
+// when required.
+func (c *IntentCancel) Validate(required bool) error {
+	switch {
+	case len(c.Reason) > IntentCancelReasonMax:
+		return FieldErrorf("reason", EINVALID, "reason is longer than %d bytes", IntentCancelReasonMax)
+	case !ValidText(c.Reason): // a NUL would fail PostgreSQL's write of the audit record: a 500 for a client's mistake
+		return FieldErrorf("reason", EINVALID, "reason must be UTF-8 text without NUL bytes")
+	case required && strings.TrimSpace(c.Reason) == "":
+		return FieldErrorf("reason", EINVALID, "reason is required: say why this payment is stopped on its payer's behalf (it is kept in the audit log)")
+	}
+	return nil
 }
 
 // IntentStore keeps intents durably. Both stores implement it;
@@ -245,5 +288,12 @@ type IntentStore interface {
 	// for the intent's (idempotency_key_reused). A claim whose lease was
 	// lost is idempotency_key_in_use; an unknown id is not_found. The
 	// caller releases its claim afterwards, as after any request.
-	CancelIntent(ctx context.Context, id string, claim *IdempotencyRecord, e *IntentError, at time.Time) (in *Intent, done *IdempotencyRecord, err error)
+	//
+	// rec, when not nil, is written by its writer inside the same
+	// transaction, after the intent and the key, and only when the
+	// cancellation takes effect (the audit log's record of an operator's
+	// cancellation, ADR 0038): the cancellation and its record commit
+	// together or not at all, and a cancellation that changed nothing
+	// leaves no record. The writer's error fails the cancellation.
+	CancelIntent(ctx context.Context, id string, claim *IdempotencyRecord, e *IntentError, at time.Time, rec *CommitRecord) (in *Intent, done *IdempotencyRecord, err error)
 }

@@ -94,6 +94,15 @@ type CommitWriter interface {
 	WriteInCommit(ctx context.Context, tx Tx, recs []any) error
 }
 
+// A CommitRecord is a record and the writer that writes it inside the
+// transaction that commits what it records: a ledger command's
+// (ledger.Ledger.WithRecord) or a store's own, such as
+// IntentStore.CancelIntent's.
+type CommitRecord struct {
+	Writer CommitWriter
+	Record any
+}
+
 // Changes is everything one ledger batch writes.
 type Changes struct {
 	NewAccounts []*Account

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -191,19 +192,74 @@ func (g *Guard) AuthorizePayment(ctx context.Context, req pw.TransferCreate) err
 	return err
 }
 
-// AuthorizeCancel checks that the principal in ctx may cancel a payment it
-// queued at a surge (whose owner the caller has checked): cancelling stops
-// money that was to move, a write of money as voiding a hold is, so it
-// takes the right to move money. A merchant's read-only key, which may
-// read its merchant's intents, may not cancel them
-// (TestAReadOnlyKeyCannotCancelAQueuedPayment).
-func (g *Guard) AuthorizeCancel(ctx context.Context) error {
+// AuthorizeCancel checks that the principal in ctx may cancel pending
+// intent in (a payment queued at a surge), and returns who cancels it
+// (pw.CancelledByPayer or pw.CancelledByOperator) and the audit record to
+// commit with the cancellation, if any (IntentStore.CancelIntent's rec).
+//
+//   - The payer cancels its own payment with a credential that may move
+//     money: cancelling stops money that was to move, a write of money as
+//     voiding a hold is, so a merchant's read-only key, which may read its
+//     merchant's intents, may not cancel them
+//     (TestAReadOnlyKeyCannotCancelAQueuedPayment). req.Reason is optional.
+//   - An operator of any role (admin, support, risk) may stop anyone's
+//     payment on the payer's behalf ("my account was taken over", "I paid
+//     twice"): it moves no money, so the rule that support and risk move
+//     none does not stand in the way, and stopping a payment is what a
+//     support desk is asked for. A reason is required (invalid_request,
+//     field reason): it is the audit record's "why".
+//   - Anyone else: not found, as the intent is (existence does not leak).
+//
+// Every cancellation by an operator, of its own payment too, carries an
+// audit record (action intent.cancel, target the intent; detail: the
+// payer, the reason, the amount, currency and accounts) that the store
+// writes in the cancellation's own transaction, as the ledger writes
+// operators' payments' records (ADR 0033, 0038): the record exists exactly
+// when the cancellation took effect; one that changed nothing (the payment
+// already made, the intent already failed) leaves none.
+func (g *Guard) AuthorizeCancel(ctx context.Context, in *pw.Intent, req pw.IntentCancel) (by string, rec *pw.CommitRecord, err error) {
 	p, err := principal(ctx)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	return mayMove(p)
+	by = pw.CancelledByPayer
+	switch {
+	case p.String() == in.Principal:
+		if err := mayMove(p); err != nil {
+			return "", nil, err
+		}
+	case p.Kind == pw.PrincipalOperator:
+		by = pw.CancelledByOperator
+		if err := req.Validate(true); err != nil {
+			return "", nil, err
+		}
+	default:
+		return "", nil, pw.Errorf(pw.ENOTFOUND, "intent %q not found", in.ID)
+	}
+	if err := req.Validate(false); err != nil {
+		return "", nil, err
+	}
+	if p.Kind != pw.PrincipalOperator {
+		return by, nil, nil
+	}
+	detail := map[string]string{"payer": in.Principal, "cancelled_by": by, "idempotency_key": in.IdempotencyKey}
+	if req.Reason != "" {
+		detail["reason"] = req.Reason
+	}
+	var pay pw.TransferCreate
+	if json.Unmarshal(in.Body, &pay) == nil { // the body was validated when the intent was accepted
+		detail["amount"], detail["currency"], detail["from"] = itoa(pay.Amount), string(pay.Currency), pay.FromAccount
+		detail["to"] = pay.ToAccount
+		if pay.ToHandle != "" {
+			detail["to"] = pay.ToHandle
+		}
+	}
+	return by, &pw.CommitRecord{Writer: g.svc, Record: g.svc.auditRecord(ctx, ActionIntentCancel, in.ID, detail)}, nil
 }
+
+// ActionIntentCancel is the audit action of an operator's cancellation of a
+// queued payment (AuthorizeCancel).
+const ActionIntentCancel = "intent.cancel"
 
 type authorizedEarlierKey struct{}
 

@@ -304,7 +304,7 @@ func responseError(method, path string, resp *http.Response, data []byte) error 
 	op := "http.Client " + method + " " + path
 	var p Problem
 	if err := json.Unmarshal(data, &p); err == nil && p.Code != "" {
-		return &pw.Error{Code: p.Code, Message: p.Detail, Op: op, Retry: ParseRetryAfter(resp.Header.Get("Retry-After")),
+		return &pw.Error{Code: p.Code, Message: p.Detail, Field: p.Field, Op: op, Retry: ParseRetryAfter(resp.Header.Get("Retry-After")),
 			Err: p.Cause()}
 	}
 	snippet := data

@@ -86,8 +86,23 @@ func (c *Client) IntentByKey(ctx context.Context, key string) (*pw.Intent, error
 // should every later attempt be refused (busy), the call ends
 // outcome_unknown, as the lost attempt may have cancelled it: call again.
 func (c *Client) CancelIntent(ctx context.Context, id string) (*pw.Intent, error) {
+	return c.StopIntent(ctx, id, "")
+}
+
+// StopIntent is CancelIntent with a reason: an operator's client stops
+// someone else's payment on the payer's behalf, which requires one (it is
+// kept in the audit log; the intent's error then says cancelled_by
+// "operator"). A payer may give one or not.
+func (c *Client) StopIntent(ctx context.Context, id, reason string) (*pw.Intent, error) {
 	var in pw.Intent
-	return result(&in, c.send(ctx, &call{method: http.MethodPost, path: "/v1/intents/" + url.PathEscape(id) + "/cancel", out: &in, idempotent: true}))
+	var body []byte
+	if reason != "" {
+		var err error
+		if body, err = json.Marshal(pw.IntentCancel{Reason: reason}); err != nil {
+			return nil, err
+		}
+	}
+	return result(&in, c.send(ctx, &call{method: http.MethodPost, path: "/v1/intents/" + url.PathEscape(id) + "/cancel", body: body, out: &in, idempotent: true}))
 }
 
 // AwaitIntent waits until an intent accepted at a surge is settled and

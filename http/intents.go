@@ -82,9 +82,10 @@ type paymentAuthorizer interface {
 }
 
 // cancelAuthorizer is the Guard's check that the principal may cancel a
-// payment it queued (auth.Guard.AuthorizeCancel): the right to move money.
+// queued payment, its own or (an operator) on its payer's behalf, and the
+// audit record of an operator's cancellation (auth.Guard.AuthorizeCancel).
 type cancelAuthorizer interface {
-	AuthorizeCancel(ctx context.Context) error
+	AuthorizeCancel(ctx context.Context, in *pw.Intent, req pw.IntentCancel) (by string, rec *pw.CommitRecord, err error)
 }
 
 // credentialChecker is the Guard's check that the session or key which

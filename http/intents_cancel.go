@@ -23,10 +23,29 @@ const (
 	cancelMargin = 100 * time.Millisecond
 )
 
-// errIntentCancelled is a cancelled intent's error and its key's answer
-// from then on (a retry of the payment under its key replays it).
-var errIntentCancelled = pw.Errorf(pw.EINTENTCANCELLED,
-	"this payment was cancelled by its payer before it was made: nothing was paid; send it again with a new Idempotency-Key to pay")
+// errIntentCancelled is a payer's cancelled intent's error and its key's
+// answer from then on (a retry of the payment under its key replays it);
+// errIntentStopped is an intent cancelled by an operator on the payer's
+// behalf. Both are intent_cancelled: nothing was paid, and the client does
+// the same either way (send it again with a new key, if it is still
+// wanted). Both say who cancelled (cancelled_by), so that the payer's app
+// can say "stopped by support" and not "you cancelled"
+// (docs/overload.md, "Cancelling a queued payment").
+var (
+	errIntentCancelled = &pw.Error{Code: pw.EINTENTCANCELLED, Err: cancelledBy(pw.CancelledByPayer),
+		Message: "this payment was cancelled by its payer before it was made: nothing was paid; send it again with a new Idempotency-Key to pay"}
+	errIntentStopped = &pw.Error{Code: pw.EINTENTCANCELLED, Err: cancelledBy(pw.CancelledByOperator),
+		Message: "this payment was stopped by peakwallet support on the payer's behalf before it was made: nothing was paid; contact support, or send it again with a new Idempotency-Key to pay"}
+)
+
+// cancelledBy is who cancelled an intent: the member cancelled_by of its
+// key's answer, as on the intent's error.
+type cancelledBy string
+
+func (c cancelledBy) Error() string { return "cancelled by " + string(c) }
+
+// ProblemExtra implements the problem's extra members (ProblemFor).
+func (c cancelledBy) ProblemExtra() map[string]any { return map[string]any{"cancelled_by": string(c)} }
 
 func serveCancelIntent(s *Server, rt *Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -35,21 +54,37 @@ func serveCancelIntent(s *Server, rt *Route) http.Handler {
 			Error(w, r, err)
 			return
 		}
-		if p, _ := pw.PrincipalFromContext(r.Context()); p.String() != in.Principal {
-			// An operator may read anyone's intent, not cancel it: a
-			// payment is stopped by whoever made it.
-			Error(w, r, pw.Errorf(pw.EFORBIDDEN, "only the payer who queued a payment may cancel it"))
+		body, err := ReadBody(w, r, rt.BodyMax)
+		if err != nil {
+			Error(w, r, err)
 			return
 		}
-		if a, ok := s.ledger.(cancelAuthorizer); ok {
-			// The payer's principal, through a credential that may move
-			// money: a merchant's read-only key may not stop a payment.
-			if err := a.AuthorizeCancel(r.Context()); err != nil {
+		var req pw.IntentCancel
+		if len(body) > 0 {
+			if err := DecodeJSON(body, &req); err != nil {
 				Error(w, r, err)
 				return
 			}
 		}
-		if in, err = s.cancelIntent(r.Context(), in); err != nil {
+		by, rec := pw.CancelledByPayer, (*pw.CommitRecord)(nil)
+		if a, ok := s.ledger.(cancelAuthorizer); ok {
+			// Who may cancel, and the audit record of an operator's
+			// cancellation, which commits with it.
+			by, rec, err = a.AuthorizeCancel(r.Context(), in, req)
+		} else if p, _ := pw.PrincipalFromContext(r.Context()); p.String() != in.Principal {
+			// Without the Guard there is no audit log to record a
+			// cancellation on someone's behalf in, and a security event
+			// that cannot be recorded fails the action: only the payer
+			// cancels.
+			err = pw.Errorf(pw.EFORBIDDEN, "only the payer who queued a payment may cancel it on this server")
+		} else {
+			err = req.Validate(false)
+		}
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		if in, err = s.cancelIntent(r.Context(), in, by, rec); err != nil {
 			Error(w, r, err)
 			return
 		}
@@ -57,9 +92,11 @@ func serveCancelIntent(s *Server, rt *Route) http.Handler {
 	})
 }
 
-// cancelIntent cancels pending intent in for its owner, whose principal is
-// in ctx, and returns it failed intent_cancelled. Cancelling a cancelled
-// intent returns it again; one paid or failed otherwise is
+// cancelIntent cancels pending intent in, for its payer or (by is
+// pw.CancelledByOperator) by an operator on the payer's behalf, and
+// returns it failed intent_cancelled; rec, an operator's audit record, is
+// committed with the cancellation, and only if it takes effect. Cancelling
+// a cancelled intent returns it again; one paid or failed otherwise is
 // intent_not_pending.
 //
 // The cancellation claims the intent's idempotency key, as a payment under
@@ -69,7 +106,11 @@ func serveCancelIntent(s *Server, rt *Route) http.Handler {
 // can then never pay it, and a payment that committed first is found there
 // and is the intent's outcome. So exactly one of "paid" and "cancelled"
 // happens, whatever runs at once (TestACancelAndTheSettlerNeverBothWin).
-func (s *Server) cancelIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, error) {
+//
+// The key claimed is the payer's (the intent's principal and key), whoever
+// cancels: an operator's cancellation races the settler on the same key
+// and the same record as the payer's.
+func (s *Server) cancelIntent(ctx context.Context, in *pw.Intent, by string, rec *pw.CommitRecord) (*pw.Intent, error) {
 	key := pw.IdempotencyKey{Principal: in.Principal, Key: in.IdempotencyKey}
 	wait := cancelWaitFirst
 	for {
@@ -121,7 +162,7 @@ func (s *Server) cancelIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, e
 				return nil, notRecorded(err)
 			}
 		default:
-			out, err := s.cancelClaimed(ctx, in, claim)
+			out, err := s.cancelClaimed(ctx, in, claim, by, rec)
 			if err != nil || out != nil {
 				return out, err
 			}
@@ -135,13 +176,17 @@ func (s *Server) cancelIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, e
 // cancelClaimed cancels in under claim, its key's: the intent cancelled,
 // or nil when it was not pending or its key was found finished (the caller
 // reads it again), or the store's error.
-func (s *Server) cancelClaimed(ctx context.Context, in *pw.Intent, claim *pw.IdempotencyRecord) (*pw.Intent, error) {
+func (s *Server) cancelClaimed(ctx context.Context, in *pw.Intent, claim *pw.IdempotencyRecord, by string, audit *pw.CommitRecord) (*pw.Intent, error) {
 	defer s.release(ctx, claim) // a no-op once the claim is marked done
-	p := ProblemFor(errIntentCancelled)
+	cause := errIntentCancelled
+	if by == pw.CancelledByOperator {
+		cause = errIntentStopped
+	}
+	p := ProblemFor(cause)
 	rec := *claim
 	rec.Status, rec.Body = p.Status, renderProblem(p)
-	out, done, err := s.intents.CancelIntent(ctx, in.ID, &rec, &pw.IntentError{Code: p.Code, Message: p.Detail},
-		s.now().UTC().Truncate(time.Microsecond))
+	out, done, err := s.intents.CancelIntent(ctx, in.ID, &rec, &pw.IntentError{Code: p.Code, Message: p.Detail, CancelledBy: by},
+		s.now().UTC().Truncate(time.Microsecond), audit)
 	switch {
 	case err != nil:
 		return nil, err

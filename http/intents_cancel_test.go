@@ -26,7 +26,8 @@ import (
 // client's retry under its key (which replays intent_cancelled, sync or
 // async), and its event stream ends with it. Cancelling again answers the
 // same; someone else cannot see it, and an operator, who can, cannot
-// cancel it.
+// cancel it without saying why (TestAnOperatorStopsAQueuedPaymentOnThePayersBehalf
+// has its cancellations with a reason).
 func TestACancelledIntentIsNeverPaid(t *testing.T) {
 	e, ctrl := secSurgeEnv(t)
 	ann := e.MustPerson(t, "ann@example.com", 100_00)
@@ -42,7 +43,7 @@ func TestACancelledIntentIsNeverPaid(t *testing.T) {
 	cancel := "/v1/intents/" + in.ID + "/cancel"
 
 	e.Do(t, "POST", cancel, bob.Token, "").Want(t, 404, pw.ENOTFOUND)
-	e.Do(t, "POST", cancel, operatorKey, "").Want(t, 403, pw.EFORBIDDEN)
+	e.Do(t, "POST", cancel, operatorKey, "").Want(t, 400, pw.EINVALID)
 	var got pw.Intent
 	e.Do(t, "POST", cancel, ann.Token, "").Want(t, 200, "").Decode(t, &got)
 	if got.ID != in.ID || got.Status != pw.IntentFailed || got.Error == nil || got.Error.Code != pw.EINTENTCANCELLED {
@@ -169,65 +170,93 @@ func TestACancelDuringAReadOnlyWindowIsRefused(t *testing.T) {
 
 // TestACancelAndTheSettlerNeverBothWin: cancellations race the settler
 // over many intents, on SQLite behind the Guard (a user's payments) and on
-// PostgreSQL (an operator's, whose claims are rows locked by both). Each
-// intent ends either posted, with its transfer and its money moved once,
-// or cancelled, with nothing moved; every cancellation answered 200 is one
-// of the cancelled, every 409 intent_not_pending one of the posted; and
-// the ledger verifies.
+// PostgreSQL (an operator's, whose claims are rows locked by both); and,
+// on both stores, a support or risk operator stopping a user's payments on
+// her behalf, which claims the same key, the payer's. Each intent ends
+// either posted, with its transfer and its money moved once, or
+// cancelled, with nothing moved; every cancellation answered 200 is one
+// of the cancelled, every 409 intent_not_pending one of the posted; the
+// ledger verifies; and every operator's stop that took effect, and no
+// other, has its record in an audit chain that verifies.
 func TestACancelAndTheSettlerNeverBothWin(t *testing.T) {
 	const slots = 4
 	cfg := admission.Config{LimitInitial: slots, LimitMin: slots, LimitMax: slots}
-	t.Run("sqlite", func(t *testing.T) {
-		var ctrl *admission.Controller
-		e := mustOpenSecEnvWith(t, testLimits, func(c *pwhttp.Config, st *sqlite.Store) {
-			ctrl = admission.New(cfg)
-			c.Admission, c.Intents = ctrl, st
-		})
+	// behindTheGuard races ann's payments to bob on a SecEnv, cancelled by
+	// ann or (role not "") by an operator of role on her behalf.
+	behindTheGuard := func(t *testing.T, store, role string) cancelRace {
+		e, ctrl := secSurgeEnvOn(t, store, slots)
 		ann := e.MustPerson(t, "ann@example.com", 1_000_00)
 		bob := e.MustPerson(t, "bob@example.com", 0)
-		raceCancels(t, cancelRace{
-			ctrl: ctrl, slots: slots, server: e.Server, store: e.Store, intents: e.Store,
+		c := cancelRace{
+			ctrl: ctrl, slots: slots, server: e.Server, store: e.DB, intents: e.DB, audit: e,
 			do: func(method, path, body string, headers ...string) *Response {
 				return e.Do(t, method, path, ann.Token, body, headers...)
 			},
 			payment: func(amount int64) string { return paymentBody(ann.Wallet.ID, bob.Wallet.ID, amount) },
 			paid:    func() int64 { return e.Balance(t, bob.Wallet.ID).Posted },
-		})
-	})
-	t.Run("postgres", func(t *testing.T) {
-		store, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), postgres.Options{MaxConns: 8})
-		if err != nil {
-			t.Fatal(err)
 		}
-		env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, store, cfg)
-		w := env.MustWallet(t, 1_000_00)
-		raceCancels(t, cancelRace{
-			ctrl: ctrl, slots: slots, server: env.Server, store: store, intents: store,
-			do: func(method, path, body string, headers ...string) *Response {
-				h := map[string]string{}
-				for i := 0; i+1 < len(headers); i += 2 {
-					h[headers[i]] = headers[i+1]
-				}
-				return env.Do(t, method, path, body, h)
-			},
-			payment: func(amount int64) string { return transferBody(w, amount) },
-			paid:    func() int64 { return env.MustBalance(t, w.Merchant).Posted },
-		})
-	})
+		c.cancel = func(path string) *Response { return c.do("POST", path, "") }
+		if role != "" {
+			_, key := mustOperator(t, e, role)
+			c.byOperator = true
+			c.cancel = func(path string) *Response {
+				return e.Do(t, "POST", path, key, stopBody("the payer asked support to stop it"))
+			}
+		}
+		return c
+	}
+	for _, tc := range []struct {
+		name string
+		race func(t *testing.T) cancelRace
+	}{
+		{"sqlite", func(t *testing.T) cancelRace { return behindTheGuard(t, "sqlite", "") }},
+		{"sqlite/support", func(t *testing.T) cancelRace { return behindTheGuard(t, "sqlite", pw.RoleSupport) }},
+		{"postgres", func(t *testing.T) cancelRace {
+			store, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), postgres.Options{MaxConns: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, store, cfg)
+			w := env.MustWallet(t, 1_000_00)
+			c := cancelRace{
+				ctrl: ctrl, slots: slots, server: env.Server, store: store, intents: store,
+				do: func(method, path, body string, headers ...string) *Response {
+					h := map[string]string{}
+					for i := 0; i+1 < len(headers); i += 2 {
+						h[headers[i]] = headers[i+1]
+					}
+					return env.Do(t, method, path, body, h)
+				},
+				payment: func(amount int64) string { return transferBody(w, amount) },
+				paid:    func() int64 { return env.MustBalance(t, w.Merchant).Posted },
+			}
+			c.cancel = func(path string) *Response { return c.do("POST", path, "") }
+			return c
+		}},
+		{"postgres/risk", func(t *testing.T) cancelRace { return behindTheGuard(t, "postgres", pw.RoleRisk) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { raceCancels(t, tc.race(t)) })
+	}
 }
 
 // cancelRace is what raceCancels needs of a server: its admission (slots
 // payment slots), settler and store; do sends a request as the payer,
-// payment is the body of a payment of amount, paid what the payee has.
+// cancel a cancellation (the payer's, or an operator's when byOperator),
+// payment is the body of a payment of amount, paid what the payee has;
+// audit, when not nil, is the env whose audit log records operators'
+// stops.
 type cancelRace struct {
-	ctrl    *admission.Controller
-	slots   int
-	server  *pwhttp.Server
-	store   pw.Store
-	intents pw.IntentStore
-	do      func(method, path, body string, headers ...string) *Response
-	payment func(amount int64) string
-	paid    func() int64
+	ctrl       *admission.Controller
+	slots      int
+	server     *pwhttp.Server
+	store      pw.Store
+	intents    pw.IntentStore
+	do         func(method, path, body string, headers ...string) *Response
+	cancel     func(path string) *Response
+	byOperator bool
+	payment    func(amount int64) string
+	paid       func() int64
+	audit      *SecEnv
 }
 
 func raceCancels(t *testing.T, c cancelRace) {
@@ -287,7 +316,7 @@ func raceCancels(t *testing.T, c cancelRace) {
 			// milliseconds each.)
 			time.Sleep(time.Duration(i*37%n) * 4 * time.Millisecond)
 			for {
-				r := c.do("POST", "/v1/intents/"+ins[i].ID+"/cancel", "")
+				r := c.cancel("/v1/intents/" + ins[i].ID + "/cancel")
 				if r.Status == 503 { // busy beside the settler: the client tries again
 					time.Sleep(5 * time.Millisecond)
 					continue
@@ -306,6 +335,7 @@ func raceCancels(t *testing.T, c cancelRace) {
 	}
 	answers[0] = 409 // settled before any cancellation was sent
 	var paid, cancelled int64
+	stopped := map[string]bool{} // the intents cancelled
 	for i, in := range ins {
 		var got pw.Intent
 		mustUnmarshal(t, c.do("GET", "/v1/intents/"+in.ID, "").Body, &got)
@@ -317,8 +347,9 @@ func raceCancels(t *testing.T, c cancelRace) {
 				t.Errorf("intent %d posted as %+v", i, tr)
 			}
 			paid += int64(i + 1)
-		case got.Status == pw.IntentFailed && got.Error != nil && got.Error.Code == pw.EINTENTCANCELLED && answers[i] == 200:
+		case got.Cancelled() && answers[i] == 200 && (got.Error.CancelledBy == pw.CancelledByOperator) == c.byOperator:
 			cancelled++
+			stopped[in.ID] = true
 		default:
 			t.Errorf("intent %d: %+v, its cancellation answered %d", i, got, answers[i])
 		}
@@ -328,6 +359,23 @@ func raceCancels(t *testing.T, c cancelRace) {
 	}
 	t.Logf("%d cancelled, %d posted", cancelled, n-int(cancelled))
 	mustVerify(t, c.store)
+	if c.audit == nil {
+		return
+	}
+	// One record for each stop that took effect, none for the rest (the
+	// payer's own, a user's, are not audited), in a chain that verifies.
+	recs := auditOf(t, c.audit, auth.ActionIntentCancel)
+	if !c.byOperator {
+		stopped = map[string]bool{}
+	}
+	if len(recs) != len(stopped) {
+		t.Fatalf("%d intent.cancel records for %d stops", len(recs), len(stopped))
+	}
+	for _, r := range recs {
+		if !stopped[r.Target] {
+			t.Fatalf("a record of a stop of %s, which was not stopped: %+v", r.Target, r)
+		}
+	}
 }
 
 // TestOnesQueuedPaymentsAreListed: GET /v1/intents lists the caller's
@@ -499,9 +547,9 @@ type anotherProcessPays struct {
 	pay func(claim *pw.IdempotencyRecord)
 }
 
-func (s anotherProcessPays) CancelIntent(ctx context.Context, id string, claim *pw.IdempotencyRecord, e *pw.IntentError, at time.Time) (*pw.Intent, *pw.IdempotencyRecord, error) {
+func (s anotherProcessPays) CancelIntent(ctx context.Context, id string, claim *pw.IdempotencyRecord, e *pw.IntentError, at time.Time, rec *pw.CommitRecord) (*pw.Intent, *pw.IdempotencyRecord, error) {
 	s.pay(claim)
-	return s.IntentStore.CancelIntent(ctx, id, claim, e, at)
+	return s.IntentStore.CancelIntent(ctx, id, claim, e, at, rec)
 }
 
 // TestACancelDoesNotTakeAnotherPaymentsAnswerAsTheIntents: the key of an

@@ -43,6 +43,12 @@ var schemaOverrides = map[string]map[string]any{
 		"rounded up, if the queue keeps draining at that rate. An estimate, not a promise: cancellations ahead shorten it, " +
 		"a burst of live payments or an outage lengthens it. Absent with settled_per_second.", "minimum": 0},
 	"IntentPlace.settling_resumes_at": {"description": "During a read-only maintenance window, its end and a short grace after it (for cancellations refused in the window to come back first): nothing is settled before then."},
+	"IntentError.cancelled_by": {"enum": []string{pw.CancelledByPayer, pw.CancelledByOperator},
+		"description": "who cancelled an intent_cancelled intent: its payer, or an operator (support, risk, admin) on the payer's behalf; " +
+			"absent on other failures. A cancelled key's answer (409 intent_cancelled) carries it too"},
+	"IntentCancel.reason": {"maxLength": pw.IntentCancelReasonMax,
+		"description": "why the payment is stopped, in bytes of UTF-8 text: required when an operator stops someone else's payment " +
+			"(kept in the audit log, not shown to the payer); optional for the payer"},
 }
 
 // typeSchemas are schemas of named types that are more than their kind.

@@ -193,3 +193,28 @@ func TestEveryProblemMemberIsDocumented(t *testing.T) {
 		t.Errorf("the problem's intent member is %v, want the Intent schema", problem.Properties["intent"])
 	}
 }
+
+// TestOpenAPIDocumentsAnOperatorsStop: the cancellation takes a body (a
+// reason, bounded, required of an operator stopping someone's payment),
+// optional, and the intent's error says who cancelled it.
+func TestOpenAPIDocumentsAnOperatorsStop(t *testing.T) {
+	doc, _ := json.Marshal(pwhttp.OpenAPI(pwhttp.Routes()))
+	var d struct {
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			Schemas map[string]json.RawMessage `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		t.Fatal(err)
+	}
+	if s := string(d.Paths["/v1/intents/{id}/cancel"]["post"]); !strings.Contains(s, `"requestBody":{"content":{"application/json":{"schema":{"$ref":"#/components/schemas/IntentCancel"}}},"required":false}`) {
+		t.Fatalf("cancelIntent's body: %s", s)
+	}
+	if s := string(d.Components.Schemas["IntentCancel"]); !strings.Contains(s, `"maxLength":`+itoa(pw.IntentCancelReasonMax)) {
+		t.Fatalf("IntentCancel: %s", s)
+	}
+	if s := string(d.Components.Schemas["IntentError"]); !strings.Contains(s, `"enum":["payer","operator"]`) {
+		t.Fatalf("IntentError: %s", s)
+	}
+}

@@ -180,8 +180,10 @@ func Routes() []Route {
 			Summary: "Server-sent events: the intent's state now and at each change, until it is final",
 			Class:   ClassRead, Stream: true, Status: http.StatusOK, ep: serverRoute[None, string](serveIntentEvents)},
 		{Method: "POST", Path: "/v1/intents/{id}/cancel", Name: "cancelIntent",
-			Summary: "Cancel a payment queued at a surge while it is pending: it is then never paid, and its Idempotency-Key answers intent_cancelled",
-			Class:   ClassPayment, WritesLedger: true, Conflict: true, Status: http.StatusOK, ep: serverRoute[None, pw.Intent](serveCancelIntent)},
+			Summary: "Cancel a payment queued at a surge while it is pending: it is then never paid, and its Idempotency-Key answers intent_cancelled. " +
+				"Its payer may; an operator (admin, support, risk) may stop anyone's on the payer's behalf, with a reason, audited",
+			Class: ClassPayment, WritesLedger: true, Conflict: true, BodyMax: AuthBodyBytesMax, BodyOptional: true,
+			Status: http.StatusOK, ep: serverRoute[pw.IntentCancel, pw.Intent](serveCancelIntent)},
 
 		{Method: "GET", Path: "/v1/ops/summary", Name: "getOpsSummary", Summary: "Load in numbers for the console: requests, busy answers, latency, in flight, ledger commits (operators)",
 			Class: ClassOps, Access: AccessOperator, Status: http.StatusOK, ep: plainRoute[OpsSummary](serveOpsSummary)},

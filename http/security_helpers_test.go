@@ -98,7 +98,8 @@ type SecEnv struct {
 	Server *pwhttp.Server
 	Auth   *auth.Service
 	Ledger *ledger.Ledger
-	Store  *sqlite.Store
+	Store  *sqlite.Store // when on SQLite (mustOpenSecEnvWith)
+	DB     secStore      // the store, on SQLite or PostgreSQL
 	Clock  *Clock
 	Outbox *Outbox
 	// Bodies collects every response body, for the data exposure test.
@@ -119,6 +120,28 @@ func mustOpenSecEnvWith(tb testing.TB, limits auth.Limits, more func(*pwhttp.Con
 	if err != nil {
 		tb.Fatal(err)
 	}
+	e := mustOpenSecEnvOn(tb, store, limits, func(c *pwhttp.Config) {
+		if more != nil {
+			more(c, store)
+		}
+	})
+	e.Store = store
+	return e
+}
+
+// secStore is what a SecEnv serves: the ledger's, the users' and keys',
+// and the surge queue's store in one, as both stores are.
+type secStore interface {
+	pw.Store
+	pw.IntentStore
+	auth.Store
+	Close() error
+}
+
+// mustOpenSecEnvOn is mustOpenSecEnvWith on any store (PostgreSQL's too);
+// the env closes it. Its Store is left nil (DB is the store).
+func mustOpenSecEnvOn(tb testing.TB, store secStore, limits auth.Limits, more func(*pwhttp.Config)) *SecEnv {
+	tb.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	clock := &Clock{now: time.Now().UTC().Truncate(time.Second)}
 	l := ledger.New(store, ledger.Options{Logger: log})
@@ -133,7 +156,7 @@ func mustOpenSecEnvWith(tb testing.TB, limits auth.Limits, more func(*pwhttp.Con
 		Registry:      prometheus.NewRegistry(),
 	}
 	if more != nil {
-		more(&cfg, store)
+		more(&cfg)
 	}
 	srv := pwhttp.NewServer(cfg)
 	hs := httptest.NewServer(srv.Handler())
@@ -142,7 +165,7 @@ func mustOpenSecEnvWith(tb testing.TB, limits auth.Limits, more func(*pwhttp.Con
 		l.Close()
 		store.Close()
 	})
-	return &SecEnv{HTTP: hs, Server: srv, Auth: svc, Ledger: l, Store: store, Clock: clock, Outbox: box}
+	return &SecEnv{HTTP: hs, Server: srv, Auth: svc, Ledger: l, DB: store, Clock: clock, Outbox: box}
 }
 
 // Do sends a request with token (none when ""); headers add to it.

@@ -15,6 +15,10 @@ var _ pw.IntentStore = (*Store)(nil)
 
 const intentColumns = "id, principal, key, fingerprint, body, status, transfer_id, error_code, error_message, created_at, updated_at, authorized, credential"
 
+// intentReadColumns are the columns an intent is read from: cancelled_by is
+// written only by CancelIntent, never at insertion.
+const intentReadColumns = intentColumns + ", cancelled_by"
+
 // intentsLockKey serializes the creation of intents across processes, so
 // that the count of pending intents cannot be raced past its bound. It is
 // an arbitrary constant, unique among the store's advisory locks.
@@ -61,7 +65,7 @@ func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]gro
 		for i, in := range batch {
 			principals[i], keys[i] = in.Principal, in.IdempotencyKey
 		}
-		rows, err := tx.Query(ctx, "SELECT "+intentColumns+" FROM intents WHERE (principal, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+		rows, err := tx.Query(ctx, "SELECT "+intentReadColumns+" FROM intents WHERE (principal, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
 			principals, keys)
 		if err != nil {
 			return err
@@ -119,25 +123,25 @@ func (s *Store) writeIntentBatch(ctx context.Context, batch []*pw.Intent) ([]gro
 
 // Intent implements peakwallet.IntentStore.
 func (s *Store) Intent(ctx context.Context, id string) (*pw.Intent, error) {
-	in, err := scanIntent(s.pool.QueryRow(ctx, "SELECT "+intentColumns+" FROM intents WHERE id = $1", id))
+	in, err := scanIntent(s.pool.QueryRow(ctx, "SELECT "+intentReadColumns+" FROM intents WHERE id = $1", id))
 	return in, mapError(ctx, "postgres.Intent", err)
 }
 
 // IntentByKey implements peakwallet.IntentStore.
 func (s *Store) IntentByKey(ctx context.Context, principal, key string) (*pw.Intent, error) {
-	in, err := scanIntent(s.pool.QueryRow(ctx, "SELECT "+intentColumns+" FROM intents WHERE principal = $1 AND key = $2", principal, key))
+	in, err := scanIntent(s.pool.QueryRow(ctx, "SELECT "+intentReadColumns+" FROM intents WHERE principal = $1 AND key = $2", principal, key))
 	return in, mapError(ctx, "postgres.IntentByKey", err)
 }
 
 // PendingIntents implements peakwallet.IntentStore.
 func (s *Store) PendingIntents(ctx context.Context, after string, limit int) ([]*pw.Intent, error) {
-	return s.pendingIntents(ctx, "postgres.PendingIntents", "SELECT "+intentColumns+" FROM intents WHERE status = 'pending' AND id > $1 ORDER BY id LIMIT $2", after, limit)
+	return s.pendingIntents(ctx, "postgres.PendingIntents", "SELECT "+intentReadColumns+" FROM intents WHERE status = 'pending' AND id > $1 ORDER BY id LIMIT $2", after, limit)
 }
 
 // PendingIntentsOf implements peakwallet.IntentStore, through the partial
 // index of pending intents by principal (migration 0008).
 func (s *Store) PendingIntentsOf(ctx context.Context, principal, after string, limit int) ([]*pw.Intent, error) {
-	return s.pendingIntents(ctx, "postgres.PendingIntentsOf", "SELECT "+intentColumns+" FROM intents "+pendingOfWhere, after, principal, limit)
+	return s.pendingIntents(ctx, "postgres.PendingIntentsOf", "SELECT "+intentReadColumns+" FROM intents "+pendingOfWhere, after, principal, limit)
 }
 
 const pendingOfWhere = "WHERE status = 'pending' AND id > $1 AND principal = $2 ORDER BY id LIMIT $3"
@@ -189,8 +193,9 @@ func (s *Store) FinishIntent(ctx context.Context, id, status, transferID string,
 func scanIntent(row pgx.Row) (*pw.Intent, error) {
 	var in pw.Intent
 	var transfer, code, msg *string
+	var cancelledBy string
 	err := row.Scan(&in.ID, &in.Principal, &in.IdempotencyKey, &in.Fingerprint, &in.Body, &in.Status,
-		&transfer, &code, &msg, &in.CreatedAt, &in.UpdatedAt, &in.Authorized, &in.Credential)
+		&transfer, &code, &msg, &in.CreatedAt, &in.UpdatedAt, &in.Authorized, &in.Credential, &cancelledBy)
 	if errNoRows(err) {
 		return nil, pw.Errorf(pw.ENOTFOUND, "intent not found")
 	}
@@ -201,7 +206,7 @@ func scanIntent(row pgx.Row) (*pw.Intent, error) {
 		in.TransferID = *transfer
 	}
 	if code != nil {
-		in.Error = &pw.IntentError{Code: *code, Message: *msg}
+		in.Error = &pw.IntentError{Code: *code, Message: *msg, CancelledBy: cancelledBy}
 	}
 	in.CreatedAt, in.UpdatedAt = in.CreatedAt.UTC(), in.UpdatedAt.UTC()
 	return &in, nil
@@ -213,40 +218,51 @@ func scanIntent(row pgx.Row) (*pw.Intent, error) {
 // own), so the cancellation and the batch that would pay the key are
 // ordered by the record's lock: whichever commits first, the other finds
 // the key done.
-func (s *Store) CancelIntent(ctx context.Context, id string, claim *pw.IdempotencyRecord, e *pw.IntentError, at time.Time) (*pw.Intent, *pw.IdempotencyRecord, error) {
+//
+// rec (an operator's cancellation's audit record) is written last, in the
+// same transaction (through the ledger transaction type, as a ledger
+// batch's records are): the audit head's row is the last lock taken, as in
+// every transaction that appends, so the intent's and the key's locks
+// never wait on it in the other order.
+func (s *Store) CancelIntent(ctx context.Context, id string, claim *pw.IdempotencyRecord, e *pw.IntentError, at time.Time, rec *pw.CommitRecord) (*pw.Intent, *pw.IdempotencyRecord, error) {
 	const op = "postgres.CancelIntent"
 	var in *pw.Intent
 	var done *pw.IdempotencyRecord
-	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, op, func(ptx pgx.Tx) error {
 		in, done = nil, nil
 		var err error
-		in, err = scanIntent(tx.QueryRow(ctx, "SELECT "+intentColumns+" FROM intents WHERE id = $1 FOR UPDATE", id))
+		in, err = scanIntent(ptx.QueryRow(ctx, "SELECT "+intentReadColumns+" FROM intents WHERE id = $1 FOR UPDATE", id))
 		if err != nil || in.Status != pw.IntentPending {
 			return err
 		}
 		if in.Principal != claim.Principal || in.IdempotencyKey != claim.Key {
 			return pw.Errorf(pw.EINVALID, "the claim is not for intent %s's key", id)
 		}
-		rec, err := getOne(ctx, tx, scanIdempotency, "SELECT "+idempotencyColumns+" FROM idempotency i WHERE i.principal = $1 AND i.key = $2 FOR UPDATE",
+		key, err := getOne(ctx, ptx, scanIdempotency, "SELECT "+idempotencyColumns+" FROM idempotency i WHERE i.principal = $1 AND i.key = $2 FOR UPDATE",
 			claim.Principal, claim.Key)
 		switch {
 		case errNoRows(err):
 			return pw.Errorf(pw.EIDEMINUSE, "the claim of the intent's Idempotency-Key was lost")
 		case err != nil:
 			return err
-		case rec.State == pw.IdempotencyDone:
-			done = rec
+		case key.State == pw.IdempotencyDone:
+			done = key
 			return nil
-		case rec.Token != claim.Token:
+		case key.Token != claim.Token:
 			return pw.Errorf(pw.EIDEMINUSE, "another request with the intent's Idempotency-Key is in flight")
 		}
-		if _, err := tx.Exec(ctx, "UPDATE idempotency SET state = 'done', status = $1, body = $2 WHERE principal = $3 AND key = $4 AND token = $5",
+		if _, err := ptx.Exec(ctx, "UPDATE idempotency SET state = 'done', status = $1, body = $2 WHERE principal = $3 AND key = $4 AND token = $5",
 			claim.Status, claim.Body, claim.Principal, claim.Key, claim.Token); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "UPDATE intents SET status = 'failed', error_code = $1, error_message = $2, updated_at = $3 WHERE id = $4",
-			e.Code, e.Message, at, id); err != nil {
+		if _, err := ptx.Exec(ctx, "UPDATE intents SET status = 'failed', error_code = $1, error_message = $2, cancelled_by = $3, updated_at = $4 WHERE id = $5",
+			e.Code, e.Message, e.CancelledBy, at, id); err != nil {
 			return err
+		}
+		if rec != nil {
+			if err := rec.Writer.WriteInCommit(ctx, &tx{tx: ptx}, []any{rec.Record}); err != nil {
+				return err
+			}
 		}
 		in.Status, in.Error, in.UpdatedAt = pw.IntentFailed, e, at.UTC()
 		return nil

@@ -247,7 +247,7 @@ func TestACancelInOneProcessStopsThePaymentInTheOther(t *testing.T) {
 		}
 		answer := *claimB
 		answer.Status, answer.Body = 409, []byte(pw.EINTENTCANCELLED)
-		got, done, err := sb.CancelIntent(ctx, in.ID, &answer, cancelled, now)
+		got, done, err := sb.CancelIntent(ctx, in.ID, &answer, cancelled, now, nil)
 		switch {
 		case err != nil:
 			t.Fatal(err)

@@ -14,6 +14,10 @@ var _ pw.IntentStore = (*Store)(nil)
 
 const intentColumns = "id, principal, key, fingerprint, body, status, transfer_id, error_code, error_message, created_at, updated_at, authorized, credential"
 
+// intentReadColumns are the columns an intent is read from: cancelled_by is
+// written only by CancelIntent, never at insertion.
+const intentReadColumns = intentColumns + ", cancelled_by"
+
 // CreateIntent implements peakwallet.IntentStore. Intents are written in
 // group commits (internal/groupcommit), as the ledger writes payments:
 // concurrent calls share one transaction and one fsync. One transaction
@@ -92,7 +96,7 @@ func (s *Store) writeIntentBatchTx(ctx context.Context, batch []*pw.Intent) ([]g
 // SQLite (the sqlite3 shell of Debian 12, 3.40.1) plans the same statement
 // as a scan of the whole table, which would read every intent ever
 // accepted in every batch of a surge (TestIntentLookUpSearchesTheKeyIndex).
-const intentsByKeyHead, intentsByKeyTail = "SELECT " + intentColumns + " FROM intents WHERE (principal, key) IN (VALUES ", ")"
+const intentsByKeyHead, intentsByKeyTail = "SELECT " + intentReadColumns + " FROM intents WHERE (principal, key) IN (VALUES ", ")"
 
 // intentsByKey returns the stored intents of the batch's keys.
 func (t *tx) intentsByKey(ctx context.Context, batch []*pw.Intent) ([]*pw.Intent, error) {
@@ -163,19 +167,19 @@ func queryByKeys[T any](ctx context.Context, t *tx, head, tail string, n int, ke
 
 // Intent implements peakwallet.IntentStore.
 func (s *Store) Intent(ctx context.Context, id string) (*pw.Intent, error) {
-	in, err := scanIntent(s.read.QueryRowContext(ctx, "SELECT "+intentColumns+" FROM intents WHERE id = ?", id))
+	in, err := scanIntent(s.read.QueryRowContext(ctx, "SELECT "+intentReadColumns+" FROM intents WHERE id = ?", id))
 	return in, mapError("sqlite.Intent", err)
 }
 
 // IntentByKey implements peakwallet.IntentStore.
 func (s *Store) IntentByKey(ctx context.Context, principal, key string) (*pw.Intent, error) {
-	in, err := scanIntent(s.read.QueryRowContext(ctx, "SELECT "+intentColumns+" FROM intents WHERE principal = ? AND key = ?", principal, key))
+	in, err := scanIntent(s.read.QueryRowContext(ctx, "SELECT "+intentReadColumns+" FROM intents WHERE principal = ? AND key = ?", principal, key))
 	return in, mapError("sqlite.IntentByKey", err)
 }
 
 // PendingIntents implements peakwallet.IntentStore.
 func (s *Store) PendingIntents(ctx context.Context, after string, limit int) ([]*pw.Intent, error) {
-	return s.pendingIntents(ctx, "sqlite.PendingIntents", "SELECT "+intentColumns+" FROM intents WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?", after, limit)
+	return s.pendingIntents(ctx, "sqlite.PendingIntents", "SELECT "+intentReadColumns+" FROM intents WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?", after, limit)
 }
 
 // PendingIntentsOf implements peakwallet.IntentStore: through the partial
@@ -185,7 +189,7 @@ func (s *Store) PendingIntents(ctx context.Context, after string, limit int) ([]
 // every intent the principal ever queued, sorted at each page
 // (TestOnesPendingIntentsAreReadThroughThePendingIntentsAlone).
 func (s *Store) PendingIntentsOf(ctx context.Context, principal, after string, limit int) ([]*pw.Intent, error) {
-	return s.pendingIntents(ctx, "sqlite.PendingIntentsOf", "SELECT "+intentColumns+" FROM intents "+pendingOfWhere, after, principal, limit)
+	return s.pendingIntents(ctx, "sqlite.PendingIntentsOf", "SELECT "+intentReadColumns+" FROM intents "+pendingOfWhere, after, principal, limit)
 }
 
 // pendingOfWhere selects PendingIntentsOf's intents (after, principal, limit).
@@ -286,8 +290,9 @@ func scanIntent(row interface{ Scan(...any) error }) (*pw.Intent, error) {
 	var in pw.Intent
 	var transfer, code, msg sql.NullString
 	var created, updated int64
+	var cancelledBy string
 	err := row.Scan(&in.ID, &in.Principal, &in.IdempotencyKey, &in.Fingerprint, &in.Body, &in.Status,
-		&transfer, &code, &msg, &created, &updated, &in.Authorized, &in.Credential)
+		&transfer, &code, &msg, &created, &updated, &in.Authorized, &in.Credential, &cancelledBy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, pw.Errorf(pw.ENOTFOUND, "intent not found")
 	}
@@ -296,7 +301,7 @@ func scanIntent(row interface{ Scan(...any) error }) (*pw.Intent, error) {
 	}
 	in.TransferID = transfer.String
 	if code.Valid {
-		in.Error = &pw.IntentError{Code: code.String, Message: msg.String}
+		in.Error = &pw.IntentError{Code: code.String, Message: msg.String, CancelledBy: cancelledBy}
 	}
 	in.CreatedAt, in.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return &in, nil
@@ -309,10 +314,15 @@ func scanIntent(row interface{ Scan(...any) error }) (*pw.Intent, error) {
 // the row when it claims, and one in another process (a handover) finds
 // it in its batch (tx.LockIdempotency asks the table while another process
 // has the file open).
-func (s *Store) CancelIntent(ctx context.Context, id string, claim *pw.IdempotencyRecord, e *pw.IntentError, at time.Time) (in *pw.Intent, done *pw.IdempotencyRecord, err error) {
+//
+// rec (an operator's cancellation's audit record) is written in the same
+// transaction through a ledger transaction's view of it (tx), as a ledger
+// batch's records are: the audit head is read and moved under the same
+// write lock, so its chain stays whole.
+func (s *Store) CancelIntent(ctx context.Context, id string, claim *pw.IdempotencyRecord, e *pw.IntentError, at time.Time, rec *pw.CommitRecord) (in *pw.Intent, done *pw.IdempotencyRecord, err error) {
 	const op = "sqlite.CancelIntent"
 	err = s.trackWrite(func() error {
-		in, done, err = s.cancelIntentTx(ctx, id, claim, e, at)
+		in, done, err = s.cancelIntentTx(ctx, id, claim, e, at, rec)
 		return err
 	})
 	if err != nil {
@@ -321,13 +331,13 @@ func (s *Store) CancelIntent(ctx context.Context, id string, claim *pw.Idempoten
 	return in, done, nil
 }
 
-func (s *Store) cancelIntentTx(ctx context.Context, id string, claim *pw.IdempotencyRecord, e *pw.IntentError, at time.Time) (*pw.Intent, *pw.IdempotencyRecord, error) {
+func (s *Store) cancelIntentTx(ctx context.Context, id string, claim *pw.IdempotencyRecord, e *pw.IntentError, at time.Time, rec *pw.CommitRecord) (*pw.Intent, *pw.IdempotencyRecord, error) {
 	sqlTx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer sqlTx.Rollback()
-	in, err := scanIntent(sqlTx.QueryRowContext(ctx, "SELECT "+intentColumns+" FROM intents WHERE id = ?", id))
+	in, err := scanIntent(sqlTx.QueryRowContext(ctx, "SELECT "+intentReadColumns+" FROM intents WHERE id = ?", id))
 	if err != nil || in.Status != pw.IntentPending {
 		return in, nil, err
 	}
@@ -350,9 +360,14 @@ func (s *Store) cancelIntentTx(ctx context.Context, id string, claim *pw.Idempot
 		micros(claim.CreatedAt), micros(claim.LockedAt)); err != nil {
 		return nil, nil, err
 	}
-	if _, err := sqlTx.ExecContext(ctx, "UPDATE intents SET status = ?, error_code = ?, error_message = ?, updated_at = ? WHERE id = ?",
-		pw.IntentFailed, e.Code, e.Message, micros(at), id); err != nil {
+	if _, err := sqlTx.ExecContext(ctx, "UPDATE intents SET status = ?, error_code = ?, error_message = ?, cancelled_by = ?, updated_at = ? WHERE id = ?",
+		pw.IntentFailed, e.Code, e.Message, e.CancelledBy, micros(at), id); err != nil {
 		return nil, nil, err
+	}
+	if rec != nil {
+		if err := rec.Writer.WriteInCommit(ctx, &tx{tx: sqlTx, store: s}, []any{rec.Record}); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return nil, nil, err

@@ -92,14 +92,18 @@ func testPendingIntentIDs(t *testing.T, open Opener) {
 // sqlite.TestACancelInOneProcessStopsThePaymentInTheOther). It changes
 // nothing when the key was paid first (done is that payment's record),
 // when the intent is not pending, or when the claim's lease was lost; an
-// unknown intent is not_found.
+// unknown intent is not_found. Who cancelled is kept with the error. A
+// commit record given with the cancellation (an operator's audit record)
+// is written in its transaction only when the cancellation takes effect,
+// and a writer that fails fails the cancellation: the intent stays
+// pending, its key unanswered, and the record absent.
 func testIntentsCancel(t *testing.T, open Opener) {
 	e, is := openIntentsEnv(t, open)
 	bank := e.MustAccount(pw.AccountSystem, "EUR", 0)
 	a := e.MustAccount(pw.AccountUser, "EUR", 0)
 	req := pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 700, Currency: "EUR"}
 	now := NewClock().Now()
-	cancelled := &pw.IntentError{Code: pw.EINTENTCANCELLED, Message: "cancelled"}
+	cancelled := &pw.IntentError{Code: pw.EINTENTCANCELLED, Message: "cancelled", CancelledBy: pw.CancelledByPayer}
 	answer := func(claim *pw.IdempotencyRecord) *pw.IdempotencyRecord {
 		rec := *claim
 		rec.Status, rec.Body = 409, []byte(`{"code":"intent_cancelled"}`)
@@ -120,13 +124,13 @@ func testIntentsCancel(t *testing.T, open Opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, done, err := is.CancelIntent(e.ctx, in.ID, answer(claim), cancelled, now.Add(time.Second))
+	got, done, err := is.CancelIntent(e.ctx, in.ID, answer(claim), cancelled, now.Add(time.Second), nil)
 	if err != nil || done != nil || got.Status != pw.IntentFailed || got.Error == nil || got.Error.Code != pw.EINTENTCANCELLED {
 		t.Fatalf("CancelIntent: %+v, %+v, %v", got, done, err)
 	}
 	e.l.ReleaseIdempotent(e.ctx, claim)
 	if stored, err := is.Intent(e.ctx, in.ID); err != nil || stored.Status != pw.IntentFailed || stored.Error.Code != pw.EINTENTCANCELLED ||
-		!stored.UpdatedAt.Equal(now.Add(time.Second)) {
+		stored.Error.CancelledBy != pw.CancelledByPayer || !stored.UpdatedAt.Equal(now.Add(time.Second)) {
 		t.Fatalf("the cancelled intent as stored: %+v, %v", stored, err)
 	}
 	if _, _, replay, err := e.claimCtx(in.Principal, in.IdempotencyKey, in.Fingerprint); err != nil || replay == nil || replay.Status != 409 ||
@@ -137,7 +141,7 @@ func testIntentsCancel(t *testing.T, open Opener) {
 		t.Fatalf("pending after the cancellation: %v, %v", pending, err)
 	}
 	// Cancelled again: not pending, nothing changes.
-	if again, done, err := is.CancelIntent(e.ctx, in.ID, answer(claim), cancelled, now.Add(2*time.Second)); err != nil || done != nil ||
+	if again, done, err := is.CancelIntent(e.ctx, in.ID, answer(claim), cancelled, now.Add(2*time.Second), nil); err != nil || done != nil ||
 		again.Status != pw.IntentFailed || !again.UpdatedAt.Equal(now.Add(time.Second)) {
 		t.Fatalf("cancelled twice: %+v, %+v, %v", again, done, err)
 	}
@@ -152,7 +156,7 @@ func testIntentsCancel(t *testing.T, open Opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, done, err = is.CancelIntent(e.ctx, paid.ID, answer(pclaim), cancelled, now.Add(time.Second))
+	got, done, err = is.CancelIntent(e.ctx, paid.ID, answer(pclaim), cancelled, now.Add(time.Second), nil)
 	if err != nil || done == nil || done.Status != 201 || !strings.Contains(string(done.Body), tr.ID) || got.Status != pw.IntentPending {
 		t.Fatalf("cancelling an intent whose key was paid: %+v, %+v, %v; want it pending with the payment's record", got, done, err)
 	}
@@ -164,7 +168,7 @@ func testIntentsCancel(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	e.l.ReleaseIdempotent(e.ctx, lclaim)
-	if _, _, err := is.CancelIntent(e.ctx, lost.ID, answer(lclaim), cancelled, now.Add(time.Second)); pw.ErrorCode(err) != pw.EIDEMINUSE {
+	if _, _, err := is.CancelIntent(e.ctx, lost.ID, answer(lclaim), cancelled, now.Add(time.Second), nil); pw.ErrorCode(err) != pw.EIDEMINUSE {
 		t.Fatalf("cancelling under a released claim: %v, want idempotency_key_in_use", err)
 	}
 	if stored, err := is.Intent(e.ctx, lost.ID); err != nil || stored.Status != pw.IntentPending {
@@ -179,7 +183,7 @@ func testIntentsCancel(t *testing.T, open Opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, done, err := is.CancelIntent(e.ctx, lost.ID, answer(fclaim), cancelled, now.Add(2*time.Second)); err != nil || done != nil ||
+	if got, done, err := is.CancelIntent(e.ctx, lost.ID, answer(fclaim), cancelled, now.Add(2*time.Second), nil); err != nil || done != nil ||
 		got.Status != pw.IntentPosted || got.TransferID != "tr_x" {
 		t.Fatalf("cancelling a posted intent: %+v, %+v, %v", got, done, err)
 	}
@@ -188,10 +192,78 @@ func testIntentsCancel(t *testing.T, open Opener) {
 		t.Fatalf("a posted intent's cancellation left a record: %+v, %v", replay, err)
 	}
 
-	if _, _, err := is.CancelIntent(e.ctx, pw.NewID(pw.PrefixIntent, now), answer(fclaim), cancelled, now); pw.ErrorCode(err) != pw.ENOTFOUND {
+	if _, _, err := is.CancelIntent(e.ctx, pw.NewID(pw.PrefixIntent, now), answer(fclaim), cancelled, now, nil); pw.ErrorCode(err) != pw.ENOTFOUND {
 		t.Fatalf("cancelling an unknown intent: %v, want not_found", err)
 	}
 	e.MustBalance(a, 700, 0, 0) // the one payment of c2
+
+	testIntentsCancelRecord(t, e, is, answer, mustCreate, now)
+}
+
+// testIntentsCancelRecord is testIntentsCancel's part about the record
+// written with a cancellation (IntentStore.CancelIntent's rec).
+func testIntentsCancelRecord(t *testing.T, e *env, is pw.IntentStore, answer func(*pw.IdempotencyRecord) *pw.IdempotencyRecord,
+	mustCreate func(string) *pw.Intent, now time.Time) {
+	t.Helper()
+	w := &accountWriter{}
+	exists := func(id string) bool {
+		_, err := e.store.Account(e.ctx, id)
+		if err != nil && pw.ErrorCode(err) != pw.EACCOUNTNOTFOUND {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	record := func() (*pw.CommitRecord, string) {
+		id := pw.NewID(pw.PrefixAccount, time.Now())
+		return &pw.CommitRecord{Writer: w, Record: id}, id
+	}
+	stopped := &pw.IntentError{Code: pw.EINTENTCANCELLED, Message: "stopped by support", CancelledBy: pw.CancelledByOperator}
+
+	// The writer fails: nothing of the cancellation is there.
+	in := mustCreate("r1")
+	_, claim, _, err := e.claimCtx(in.Principal, in.IdempotencyKey, in.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.fail = true
+	rec, id := record()
+	if _, _, err := is.CancelIntent(e.ctx, in.ID, answer(claim), stopped, now.Add(time.Second), rec); err == nil || exists(id) {
+		t.Fatalf("a cancellation whose record failed: %v; its record there: %v", err, exists(id))
+	}
+	w.fail = false
+	if stored, err := is.Intent(e.ctx, in.ID); err != nil || stored.Status != pw.IntentPending {
+		t.Fatalf("the intent after a cancellation whose record failed: %+v, %v", stored, err)
+	}
+	// Under the same claim, it is cancelled with its record.
+	rec, id = record()
+	got, done, err := is.CancelIntent(e.ctx, in.ID, answer(claim), stopped, now.Add(time.Second), rec)
+	if err != nil || done != nil || !got.Cancelled() || !exists(id) {
+		t.Fatalf("a cancellation with a record: %+v, %+v, %v; its record there: %v", got, done, err, exists(id))
+	}
+	e.l.ReleaseIdempotent(e.ctx, claim)
+	if stored, err := is.Intent(e.ctx, in.ID); err != nil || !stored.Cancelled() || stored.Error.CancelledBy != pw.CancelledByOperator {
+		t.Fatalf("the intent stopped by an operator, as stored: %+v, %v", stored, err)
+	}
+	// Not pending any more, or its key paid first: no record.
+	rec, id = record()
+	if again, _, err := is.CancelIntent(e.ctx, in.ID, answer(claim), stopped, now.Add(2*time.Second), rec); err != nil || !again.Cancelled() || exists(id) {
+		t.Fatalf("cancelled twice with a record: %+v, %v; a record there: %v", again, err, exists(id))
+	}
+	bank := e.MustAccount(pw.AccountSystem, "EUR", 0)
+	a := e.MustAccount(pw.AccountUser, "EUR", 0)
+	paid := mustCreate("r2")
+	pctx, pclaim, _, err := e.claimCtx(paid.Principal, paid.IdempotencyKey, paid.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.l.CreateTransfer(pctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 1, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	rec, id = record()
+	if _, done, err := is.CancelIntent(e.ctx, paid.ID, answer(pclaim), stopped, now.Add(time.Second), rec); err != nil || done == nil || exists(id) {
+		t.Fatalf("cancelling a paid key with a record: %+v, %v; a record there: %v", done, err, exists(id))
+	}
+	e.MustVerify()
 }
 
 // openIntentsEnv is openIntents with a ledger on the store.

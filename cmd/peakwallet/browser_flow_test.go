@@ -311,6 +311,21 @@ func TestBrowserUserJourney(t *testing.T) {
 		t.Fatalf("%d cancellations of the payment cancelled elsewhere, want the other tab's only", len(in.cancels))
 	}
 
+	// Queued, then stopped by support on Ann's behalf: the app says
+	// support stopped it, not that she cancelled it.
+	p.setMode(modeQueuedCancel)
+	pay("pay at a surge, stopped by support", "5", "stopped by support")
+	run(t, ctx, "queued", chromedp.WaitVisible(chromedp.CSS("#pay-state.queued button[data-cancel-intent]")))
+	apiCall(t, "POST", p.URL+"/v1/intents/int_cancel3/cancel", testOperatorKey, map[string]string{"reason": "Ann called: phone stolen"}, "")
+	run(t, ctx, "the poll sees the stop",
+		chromedp.WaitVisible(chromedp.CSS("#pay-state.cancelled")),
+		readInto(&cancelled, chromedp.Text(chromedp.CSS("#pay-state.cancelled"))),
+	)
+	if !strings.Contains(cancelled, "stopped by peakwallet support on your behalf") || strings.Contains(cancelled, "Payment cancelled") {
+		t.Fatalf("a payment support stopped shows %q", cancelled)
+	}
+	screenshot(t, ctx, "queued-stopped-by-support")
+
 	// Queued, and failed unauthorized when it settled (the session that
 	// queued it was ended, by a password change elsewhere): the app says
 	// so in words, not "the handle or password is not right", and says
@@ -568,7 +583,8 @@ func waitListRead(t *testing.T, ctx context.Context, p *faultProxy, reads int) {
 
 // TestBrowserConsole: an operator opens the console with their key, sees
 // live metrics move while load runs, and the surge queue (how long its
-// oldest payment has waited, and its first page, read only; then empty),
+// oldest payment has waited, and its first page; stops one of its
+// payments on the payer's behalf, with a reason; then it is empty),
 // looks up an account, runs verify and reads the audit log; a support
 // operator sees no verify or audit.
 func TestBrowserConsole(t *testing.T) {
@@ -602,15 +618,15 @@ func TestBrowserConsole(t *testing.T) {
 		document.querySelectorAll("#admission-classes tbody tr:first-child td").length === 5 &&
 		/\d/.test(document.querySelector("#admission-state").textContent)`))
 	var queue string
-	var buttons bool
+	var buttons int
 	run(t, ctx, "the surge queue",
 		pollTrue(`document.querySelectorAll("#surge-table tbody tr").length === 2`),
 		readInto(&queue, chromedp.Text(chromedp.CSS("#surge-table"))),
-		readInto(&buttons, chromedp.Evaluate[bool](`!!document.querySelector("[aria-labelledby=surge-h] button")`)),
+		readInto(&buttons, chromedp.Evaluate[int](`document.querySelectorAll("#surge-table button[data-stop-intent]").length`)),
 	)
 	if !strings.Contains(queue, "12.34 EUR") || !strings.Contains(queue, from[0].ID+" → "+bobHandle) ||
-		!strings.Contains(queue, "5.00 EUR") || !strings.Contains(queue, to[1].ID) || buttons {
-		t.Fatalf("the surge queue shows %q (a button: %v)", queue, buttons)
+		!strings.Contains(queue, "5.00 EUR") || !strings.Contains(queue, to[1].ID) || buttons != 2 {
+		t.Fatalf("the surge queue shows %q (%d stop buttons, want one a payment)", queue, buttons)
 	}
 	var oldest, page string
 	run(t, ctx, "the queue's oldest wait and first page",
@@ -623,10 +639,34 @@ func TestBrowserConsole(t *testing.T) {
 	screenshot(t, ctx, "console-live")
 	close(stop)
 	<-done
-	// Its payer cancels both: the queue is empty, and the console says so.
-	for _, id := range []string{"int_cancel", "int_cancel2"} {
-		apiCall(t, "POST", p.URL+"/v1/intents/"+id+"/cancel", ann, nil, "")
+	// The operator stops the first on its payer's behalf: a blank reason
+	// is refused (the server's 400 field reason, said in words), a reason
+	// stops it, and the console says so; it leaves the queue.
+	var refused, stopped string
+	run(t, ctx, "stop a payment from the console",
+		chromedp.Click(chromedp.CSS(`#surge-table button[data-stop-intent="int_cancel"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#stop-form")),
+		chromedp.SendKeys(chromedp.CSS("#stop-reason"), "   "),
+		submit("#stop-form"),
+		chromedp.WaitVisible(chromedp.CSS("#stop-out .error")),
+		readInto(&refused, chromedp.Text(chromedp.CSS("#stop-out"))),
+		evalVoid(`document.querySelector("#stop-reason").value = ""`),
+		chromedp.SendKeys(chromedp.CSS("#stop-reason"), "account takeover, ticket 4711"),
+		submit("#stop-form"),
+		chromedp.WaitVisible(chromedp.CSS("#stop-out .ok")),
+		readInto(&stopped, chromedp.Text(chromedp.CSS("#stop-out"))),
+		pollTrue(`document.querySelectorAll("#surge-table tbody tr").length === 1 && document.querySelector("#stop-form").hidden`),
+	)
+	if !strings.Contains(refused, "Give a reason") || !strings.Contains(stopped, "Stopped: payment int_cancel will not be paid") {
+		t.Fatalf("the console's stop said %q, then %q", refused, stopped)
 	}
+	if in := p.intent("int_cancel"); !in.cancelled || len(in.reasons) != 1 || in.reasons[0] != "account takeover, ticket 4711" ||
+		len(in.cancels) != 1 || in.cancels[0] != "Bearer "+testOperatorKey { // the blank reason was refused before it
+		t.Fatalf("the stopped payment: cancelled %v, reasons %q, cancellations by %q", in.cancelled, in.reasons, in.cancels)
+	}
+	screenshot(t, ctx, "console-stop")
+	// Its payer cancels the other: the queue is empty, and the console says so.
+	apiCall(t, "POST", p.URL+"/v1/intents/int_cancel2/cancel", ann, nil, "")
 	run(t, ctx, "the surge queue empties", pollTrue(`document.querySelector("#surge-table").hidden &&
 		document.querySelector("#surge-oldest").textContent === "No payment is waiting." &&
 		document.querySelector("#surge-page").textContent === ""`))

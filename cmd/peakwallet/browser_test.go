@@ -245,6 +245,7 @@ type fakeIntent struct {
 	pollsAfterCancel int       // reads after a cancellation answered 200
 	cancels          []string  // the Authorization of each POST /v1/intents/{id}/cancel
 	cancelled        bool      // a cancellation was answered 200
+	reasons          []string  // the reasons of operators' stops (cancellations by another than its payer)
 	posted           bool      // it reads posted with its transfer
 	ended            bool      // it reads failed unauthorized
 	place            any       // its queue_position while pending (placeAll), or nil
@@ -337,7 +338,17 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 				case who != in.principal && who != "operator":
 					writeProblem(w, http.StatusNotFound, "not_found", "intent not found", "")
 				case who != in.principal && action == "cancel":
-					writeProblem(w, http.StatusForbidden, "forbidden", "only its payer may cancel a payment", "")
+					// An operator stops someone's payment on the payer's
+					// behalf, with a reason (400 field reason without).
+					var body struct{ Reason string }
+					if json.NewDecoder(r.Body).Decode(&body) != nil || strings.TrimSpace(body.Reason) == "" {
+						w.Header().Set("Content-Type", "application/problem+json")
+						w.WriteHeader(http.StatusBadRequest)
+						io.WriteString(w, `{"type":"https://peakwallet.dev/problems/invalid_request","title":"Bad Request","status":400,"code":"invalid_request","field":"reason","detail":"reason is required"}`)
+						return
+					}
+					in.reasons = append(in.reasons, body.Reason)
+					in.serve(t, w, r, id, action)
 				default:
 					p.placeAll()
 					in.serve(t, w, r, id, action)
@@ -369,6 +380,8 @@ func (in *fakeIntent) serve(t *testing.T, w http.ResponseWriter, r *http.Request
 	case r.Method == "POST" && action == "cancel":
 		in.cancels = append(in.cancels, r.Header.Get("Authorization"))
 		switch {
+		case in.cancelled:
+			// Cancelled again: 200 with the intent as it is.
 		case in.mode == modeQueuedCancel:
 			in.cancelled = true // 200 with the intent, failed intent_cancelled
 		case in.mode == modeQueuedTooLate && len(in.cancels) == 1:
@@ -400,9 +413,13 @@ func (in *fakeIntent) json(t *testing.T, id string) string {
 	case in.ended:
 		out["status"] = "failed"
 		out["error"] = map[string]string{"code": "unauthorized", "message": "the session that queued this payment was ended (password_change) before it was paid; sign in again and send it again if you still want it"}
+	case in.cancelled && len(in.reasons) > 0:
+		out["status"] = "failed"
+		out["error"] = map[string]string{"code": "intent_cancelled", "cancelled_by": "operator",
+			"message": "this payment was stopped by peakwallet support on the payer's behalf before it was made: nothing was paid"}
 	case in.cancelled:
 		out["status"] = "failed"
-		out["error"] = map[string]string{"code": "intent_cancelled", "message": "this payment was cancelled by its payer before it was made: nothing was paid"}
+		out["error"] = map[string]string{"code": "intent_cancelled", "cancelled_by": "payer", "message": "this payment was cancelled by its payer before it was made: nothing was paid"}
 	case in.posted:
 		var tr struct{ ID string }
 		if err := json.Unmarshal(in.transfer, &tr); err != nil || tr.ID == "" {

@@ -63,6 +63,8 @@ const PW = (() => {
   // problemText is the calm sentence for an API error.
   function problemText(res) {
     const code = (res.data && res.data.code) || (res.status === 0 ? "network" : "");
+    // A payment support stopped on the payer's behalf is not "you cancelled".
+    if (code === "intent_cancelled" && res.data.cancelled_by === "operator") return t("error.intent_stopped");
     const key = "error." + code;
     if (code && Object.prototype.hasOwnProperty.call(S, key)) return t(key);
     return t("error.generic", { detail: (res.data && (res.data.detail || res.data.title)) || res.status });

@@ -97,9 +97,10 @@
 
   // surgeQueue shows how long the oldest waiting payment has waited (the
   // summary's, as the settler last found it), what the queue did with busy
-  // payments since start, and the queue's first page, read only: an
-  // operator may read any payment waiting, but only its payer may cancel it
-  // (the API answers 403), so there is no button.
+  // payments since start, and the queue's first page, each payment with
+  // Stop…: any operator may stop a waiting payment on its payer's behalf
+  // ("my account was taken over", "I paid twice"), giving a reason that
+  // the server keeps in the audit log with the stop.
   let queueReadAt = 0, queueShown = false;
   function surgeQueue(s) {
     const oldest = s.surge_queue_oldest_seconds || 0;
@@ -127,11 +128,52 @@
     $("#surge-table").hidden = !list.length;
     $("#surge-table").tBodies[0].replaceChildren(...list.map((i) => {
       const r = i.request || {}; // servers before 2026-11-28 do not say
+      const stop = el("button", { type: "button", class: "secondary", "data-stop-intent": i.id }, t("console.surge_stop"));
+      stop.addEventListener("click", () => askStop(i.id));
       return el("tr", null, el("td", null, PW.formatDate(i.created_at)),
         el("td", null, r.amount > 0 ? PW.formatMoney(r.amount, r.currency) : "–"),
         el("td", { class: "mono" }, r.from_account ? r.from_account + " → " + (r.to_handle || r.to_account || "") : "–"),
-        el("td", { class: "mono" }, i.id));
+        el("td", { class: "mono" }, i.id), el("td", null, stop));
     }));
+  }
+
+  // askStop opens the stop form for intent id: the reason is required
+  // (the server refuses a stop without one, 400 field reason), and the
+  // form says whose payment it stops.
+  let stopping = "";
+  function askStop(id) {
+    stopping = id;
+    const f = $("#stop-form");
+    f.hidden = false;
+    $("#stop-title").textContent = t("console.stop_title", { id });
+    $("#stop-out").replaceChildren();
+    f.elements.reason.value = "";
+    f.elements.reason.focus();
+  }
+
+  // stop sends the stop and shows its outcome: stopped (200, the intent
+  // failed intent_cancelled by an operator); too late (409
+  // intent_not_pending: the payment was made first, and the problem
+  // carries the intent); or the refusal (a reason the server would not
+  // take, busy, in use: the form stays, to try again).
+  async function stop(reason) {
+    const id = stopping, out = $("#stop-out");
+    if (!id) return;
+    out.replaceChildren(el("p", null, t("console.stopping", { id })));
+    const res = await api("POST", "/v1/intents/" + encodeURIComponent(id) + "/cancel", { token: key(), body: { reason } });
+    const code = res.data && res.data.code;
+    if (res.ok || code === "intent_not_pending") {
+      stopping = "";
+      $("#stop-form").hidden = true;
+      const text = res.ok ? t("console.stop_done", { id })
+        : t("console.stop_too_late", { id, status: (res.data.intent && res.data.intent.status) || "" });
+      out.replaceChildren(el("p", { class: res.ok ? "ok" : "error", tabindex: "-1" }, text));
+      out.firstChild.focus();
+      queuePage(); // the stopped payment leaves the queue
+      return;
+    }
+    const text = code === "invalid_request" && res.data.field === "reason" ? t("console.stop_reason_required") : PW.problemText(res);
+    out.replaceChildren(el("p", { class: "error" }, text));
   }
 
   // fmtWait is a wait in seconds as "4.2 s", "37 s", "5 min 12 s" or "2 h 5 min".
@@ -269,6 +311,8 @@
     location.reload();
   });
   $("#lookup-form").addEventListener("submit", (ev) => { ev.preventDefault(); lookup(ev.target.elements.id.value.trim()); });
+  $("#stop-form").addEventListener("submit", (ev) => { ev.preventDefault(); stop(ev.target.elements.reason.value); });
+  $("#stop-close").addEventListener("click", () => { stopping = ""; $("#stop-form").hidden = true; });
   $("#verify-run").addEventListener("click", verify);
   $("#audit-load").addEventListener("click", audit);
   PW.initLanguage();

@@ -299,7 +299,7 @@ const PWPay = (() => {
       return true;
     }
     if (st === "cancelled" || (st === "failed" && e.code === "intent_cancelled")) {
-      showCancelled(q, focus);
+      showCancelled(q, focus, e.cancelled_by === "operator");
       return true;
     }
     if (["failed", "rejected", "expired"].includes(st)) {
@@ -317,9 +317,12 @@ const PWPay = (() => {
   }
 
   // showCancelled ends the queued state: cancelled, so nothing was paid.
-  function showCancelled(q, focus) {
+  // byOperator: support stopped it on the person's behalf (the intent's
+  // error says cancelled_by "operator"), which the app says, so that no
+  // one reads "you cancelled" of a payment they did not cancel.
+  function showCancelled(q, focus, byOperator) {
     q.done = true;
-    const msg = el("p", { class: "title", tabindex: "-1" }, t("pay.intent_cancelled"));
+    const msg = el("p", { class: "title", tabindex: "-1" }, t(byOperator ? "pay.intent_stopped" : "pay.intent_cancelled"));
     q.show("cancelled", msg);
     q.app.invalidate(); // the wallet's figures may have counted the pending payment
     if (focus) msg.focus();
@@ -344,7 +347,10 @@ const PWPay = (() => {
         const r = await api("POST", cancelURL, { token: q.app.token() });
         if (q.done) return;
         const code = r.data.code;
-        if (r.ok || code === "intent_cancelled") return showCancelled(q, true);
+        // 200 is the intent, cancelled (by this request, or by support a
+        // moment before); a 409 intent_cancelled is the key's answer.
+        const by = r.ok ? (r.data.error || {}).cancelled_by : r.data.cancelled_by;
+        if (r.ok || code === "intent_cancelled") return showCancelled(q, true, by === "operator");
         if (r.status === 401) { q.done = true; return q.app.loggedOut(); }
         if (code === "intent_not_pending") { await settledMeanwhile(q); return; }
         const later = r.status === 503 || r.status === 429 || code === "idempotency_key_in_use";
