@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -76,25 +77,9 @@ func TestIntentLookUpSearchesTheKeyIndex(t *testing.T) {
 // VALUES list + tail, searches table's key index for 1 to 256 keys.
 func checkLookUp(t *testing.T, s *Store, stats, table, head, tail string) {
 	t.Helper()
-	ctx := context.Background()
 	for _, rows := range []int{1, 2, 64, 256} {
 		q := head + strings.TrimSuffix(strings.Repeat("(?, ?), ", rows), ", ") + tail
-		plan, err := s.write.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, make([]any, 2*rows)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var lines []string
-		for plan.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := plan.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			lines = append(lines, detail)
-		}
-		if err := plan.Close(); err != nil {
-			t.Fatal(err)
-		}
+		lines := queryPlan(t, s.write, q, make([]any, 2*rows)...)
 		all := strings.Join(lines, "; ")
 		searched := false
 		for _, l := range lines {
@@ -143,23 +128,7 @@ func TestOnesPendingIntentsAreReadThroughThePendingIntentsAlone(t *testing.T) {
 	}
 	check := func(stats string) {
 		t.Helper()
-		plan, err := s.read.QueryContext(ctx, "EXPLAIN QUERY PLAN SELECT "+intentColumns+" FROM intents "+pendingOfWhere, "", "merchant:1", 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var lines []string
-		for plan.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := plan.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			lines = append(lines, detail)
-		}
-		if err := plan.Close(); err != nil {
-			t.Fatal(err)
-		}
-		all := strings.Join(lines, "; ")
+		all := strings.Join(queryPlan(t, s.read, "SELECT "+intentColumns+" FROM intents "+pendingOfWhere, "", "merchant:1", 10), "; ")
 		if !strings.HasPrefix(all, "SEARCH intents USING INDEX intents_pending") || strings.Contains(all, "TEMP B-TREE") {
 			t.Errorf("%s: one's pending intents are not read through an index of pending intents in ID order: %s", stats, all)
 		}
@@ -197,39 +166,19 @@ func TestThePendingIDsAreReadFromThePendingIntentsIndex(t *testing.T) {
 	}
 	check := func(stats string) {
 		t.Helper()
-		for _, q := range []struct {
-			sql  string
-			args []any
-		}{{pendingIDsQuery, []any{10}}} {
-			plan, err := s.read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.sql, q.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var lines []string
-			for plan.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := plan.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
+		lines := queryPlan(t, s.read, pendingIDsQuery, 10)
+		all := strings.Join(lines, "; ")
+		read := false
+		for _, l := range lines {
+			if strings.Contains(l, " intents ") || strings.HasSuffix(l, " intents") {
+				if !strings.Contains(l, "COVERING INDEX intents_pending") {
+					t.Errorf("%s: the pending IDs are read otherwise than through intents_pending: %s", stats, all)
 				}
-				lines = append(lines, detail)
+				read = true
 			}
-			if err := plan.Close(); err != nil {
-				t.Fatal(err)
-			}
-			all := strings.Join(lines, "; ")
-			read := false
-			for _, l := range lines {
-				if strings.Contains(l, " intents ") || strings.HasSuffix(l, " intents") || strings.Contains(l, " i ") {
-					if !strings.Contains(l, "COVERING INDEX intents_pending") {
-						t.Errorf("%s: %s reads the intents otherwise than through intents_pending: %s", stats, q.sql, all)
-					}
-					read = true
-				}
-			}
-			if !read {
-				t.Errorf("%s: %s: no read of intents in its plan: %s", stats, q.sql, all)
-			}
+		}
+		if !read {
+			t.Errorf("%s: no read of intents in the plan: %s", stats, all)
 		}
 	}
 	check("no statistics")
@@ -237,4 +186,27 @@ func TestThePendingIDsAreReadFromThePendingIntentsIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("after ANALYZE")
+}
+
+// queryPlan is the detail column of SQLite's EXPLAIN QUERY PLAN of q.
+func queryPlan(t *testing.T, db *sql.DB, q string, args ...any) []string {
+	t.Helper()
+	plan, err := db.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plan.Close()
+	var lines []string
+	for plan.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := plan.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, detail)
+	}
+	if err := plan.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return lines
 }
