@@ -87,7 +87,13 @@ func parseMigration(version int64, name, sql string) (migration, error) {
 		if match == nil {
 			return m, fmt.Errorf("migration %s: a concurrent migration must be one CREATE INDEX CONCURRENTLY IF NOT EXISTS statement, alone in its file", name)
 		}
-		m.index = match[1]
+		// PostgreSQL folds an unquoted name to lower case: the index it
+		// builds is the lower-cased name, and buildIndex looks it up and
+		// drops it (quoted) by that name. Kept as written, a cut build of
+		// Intents_By_Key would be looked up, but the quoted DROP would
+		// miss it, and IF NOT EXISTS would then take the invalid index for
+		// built.
+		m.index = strings.ToLower(match[1])
 	}
 	return m, nil
 }
