@@ -51,3 +51,6 @@ func (s *Store) AnalyzeIntents(ctx context.Context) error {
 	_, err := s.pool.Exec(ctx, "ANALYZE intents")
 	return err
 }
+
+// MigrationLockKey is the advisory lock key of schema's migrations.
+func MigrationLockKey(schema string) int64 { return migrationLockKey(schema) }

@@ -293,9 +293,9 @@ func (s *Store) migrateOnce(ctx context.Context, ms []migration) (*migration, er
 }
 
 // buildIndex applies concurrent migration m outside a transaction, taking
-// its turn with other processes' migrations on a session-level advisory
-// lock (the same key as migrateOnce's): the build runs on one connection,
-// then the migration is recorded. A build that was cut (a crash, a
+// its turn with other processes' builds on a session-level advisory lock
+// of its own (indexBuildLockKey): the build runs on one connection, then
+// the migration is recorded. A build that was cut (a crash, a
 // cancelled ctx, a deadlock) leaves an invalid index behind, which
 // PostgreSQL keeps updating but never reads; IF NOT EXISTS would take it
 // for done, so an invalid one is dropped (concurrently too) and built
@@ -308,7 +308,7 @@ func (s *Store) buildIndex(ctx context.Context, m migration) error {
 		return mapError(ctx, op, err)
 	}
 	defer conn.Release()
-	key := migrationLockKey(s.schema)
+	key := indexBuildLockKey(s.schema)
 	err = takeTurn(ctx, func() (mine bool, err error) {
 		err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&mine)
 		return mine, err
@@ -371,8 +371,8 @@ func migrateBackoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2)
 }
 
-// takeTurn waits for this process's turn at the migrations' advisory
-// lock: try takes it, and says whether it did; between tries, a jittered
+// takeTurn waits for this process's turn at an advisory lock (the
+// migrations' or the index builds'): try takes it, and says whether it did; between tries, a jittered
 // 50–150 ms pause. A waiting try is not a waiting lock: a concurrent index
 // build waits for every transaction older than itself, so a process
 // waiting for the lock in a transaction (or in a statement) while the
@@ -397,8 +397,19 @@ func takeTurn(ctx context.Context, try func() (bool, error)) error {
 
 // migrationLockKey is the advisory lock key of a schema's migrations: one
 // key per schema, so that isolated test schemas migrate in parallel.
-func migrationLockKey(schema string) int64 {
+func migrationLockKey(schema string) int64 { return lockKey("peakwallet.migrate", schema) }
+
+// indexBuildLockKey is the advisory lock key of a schema's concurrent
+// index builds. It is not migrationLockKey: a binary from before
+// concurrent builds waits for that one in a transaction
+// (pg_advisory_xact_lock), and the build waits for that transaction, so
+// sharing the key would end one of the two as a deadlock during an
+// upgrade. No other migration runs while a build is not recorded
+// (migrateOnce stops at it), and the migrations before it are committed.
+func indexBuildLockKey(schema string) int64 { return lockKey("peakwallet.migrate.index", schema) }
+
+func lockKey(name, schema string) int64 {
 	h := fnv.New64a()
-	h.Write([]byte("peakwallet.migrate\x00" + schema))
+	h.Write([]byte(name + "\x00" + schema))
 	return int64(h.Sum64())
 }

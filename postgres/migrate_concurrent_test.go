@@ -46,25 +46,7 @@ func TestAnIndexIsBuiltWithoutRefusingTheSurgeQueuesWrites(t *testing.T) {
 	migrated := make(chan error, 1)
 	go func() { migrated <- s.MigrateWith(mctx, indexVersion, indexName, indexSQL) }()
 
-	watch := mustConnect(t, schema)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		var waiting bool
-		if err := watch.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
-			WHERE query LIKE '%INDEX%intents_by_key%' AND query NOT LIKE '%pg_stat_activity%' AND wait_event_type = 'Lock')`).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		if waiting {
-			break
-		}
-		select {
-		case err := <-migrated:
-			t.Fatalf("the migration ended (%v) while a transaction older than it was open: it did not wait for it", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the index build never waited for the older transaction")
-		}
-	}
+	waitForTheBuildToWait(t, schema, migrated)
 
 	live := mustConnect(t, schema)
 	if _, err := live.Exec(ctx, "SET lock_timeout = '200ms'"); err != nil {
@@ -83,6 +65,32 @@ func TestAnIndexIsBuiltWithoutRefusingTheSurgeQueuesWrites(t *testing.T) {
 	}
 	if valid, recorded := indexState(t, schema, "intents_by_key", indexVersion); !valid || !recorded {
 		t.Fatalf("after Migrate the index is valid: %v, recorded: %v", valid, recorded)
+	}
+}
+
+// waitForTheBuildToWait returns once the build of intents_by_key in
+// schema waits for a lock (for a transaction older than it); it fails t
+// if the migration ends first (migrated) or never waits.
+func waitForTheBuildToWait(t *testing.T, schema string, migrated <-chan error) {
+	t.Helper()
+	watch := mustConnect(t, schema)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var waiting bool
+		if err := watch.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE query LIKE '%INDEX%intents_by_key%' AND query NOT LIKE '%pg_stat_activity%' AND wait_event_type = 'Lock')`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			return
+		}
+		select {
+		case err := <-migrated:
+			t.Fatalf("the migration ended (%v) while a transaction older than it was open: it did not wait for it", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the index build never waited for the older transaction")
+		}
 	}
 }
 

@@ -1,0 +1,73 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/peakwallet/peakwallet/postgres"
+)
+
+// TestAnOlderBinaryMigratesBesideAnIndexBuild: during an upgrade, an
+// older binary (one from before concurrent builds) may start while a new
+// one builds an index. The older one waits for the migrations' advisory
+// lock in a transaction (pg_advisory_xact_lock, blocking), and a
+// concurrent build waits for every transaction older than its snapshot:
+// had the build held that same lock, each would wait for the other, and
+// PostgreSQL would end one of them as a deadlock (the build, leaving an
+// invalid index and a failed Migrate, or the older binary's start). The
+// build holds a lock of its own, so the older binary finds its
+// migrations applied and goes on, and the build ends valid.
+func TestAnOlderBinaryMigratesBesideAnIndexBuild(t *testing.T) {
+	schema := NewSchemaName(t)
+	s := MustOpenSchema(t, schema)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	older, err := mustConnect(t, schema).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer older.Rollback(context.Background())
+	if _, err := older.Exec(ctx, insertIntentSQL, "int_older"); err != nil {
+		t.Fatal(err)
+	}
+	migrated := make(chan error, 1)
+	go func() { migrated <- s.MigrateWith(ctx, indexVersion, indexName, indexSQL) }()
+	waitForTheBuildToWait(t, schema, migrated)
+
+	// The older binary's Migrate: a transaction that waits for the lock,
+	// then reads what is applied.
+	oldBinary := make(chan error, 1)
+	oldConn := mustConnect(t, schema)
+	go func() {
+		oldBinary <- func() error {
+			tx, err := oldConn.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(context.Background())
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, postgres.MigrationLockKey(schema)); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `SELECT version FROM schema_migrations`); err != nil {
+				return err
+			}
+			return tx.Commit(ctx)
+		}()
+	}()
+	// The older binary has begun (and waits, if the build holds its lock)
+	// before the build goes on to wait for transactions older than it.
+	time.Sleep(300 * time.Millisecond)
+	if err := older.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-oldBinary; err != nil {
+		t.Errorf("the older binary's Migrate beside the build: %v", err)
+	}
+	if err := <-migrated; err != nil {
+		t.Errorf("the build's Migrate beside the older binary: %v", err)
+	}
+	if valid, recorded := indexState(t, schema, "intents_by_key", indexVersion); !valid || !recorded {
+		t.Fatalf("the index is valid: %v, recorded: %v", valid, recorded)
+	}
+}
