@@ -330,11 +330,14 @@ func (s *Store) buildIndex(ctx context.Context, m migration) error {
 		return nil
 	}
 	// The session's own settings, not a transaction's: no lock_timeout
-	// (the build's waits hold up no query), and none inherited.
-	if _, err := conn.Exec(ctx, `SET lock_timeout = 0`); err != nil {
+	// (the build's waits hold up no query), and no statement_timeout a
+	// database or role may set for the wallet's queries (a build cut by
+	// one leaves an invalid index, and would be cut again at every start);
+	// ctx bounds it.
+	if _, err := conn.Exec(ctx, `SET lock_timeout = 0; SET statement_timeout = 0`); err != nil {
 		return mapError(ctx, op, err)
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), `RESET lock_timeout`)
+	defer conn.Exec(context.WithoutCancel(ctx), `RESET lock_timeout; RESET statement_timeout`)
 	var valid *bool
 	err = conn.QueryRow(ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)`, m.index).Scan(&valid)
 	switch {

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +67,53 @@ func TestAnOlderBinaryMigratesBesideAnIndexBuild(t *testing.T) {
 	}
 	if err := <-migrated; err != nil {
 		t.Errorf("the build's Migrate beside the older binary: %v", err)
+	}
+	if valid, recorded := indexState(t, schema, "intents_by_key", indexVersion); !valid || !recorded {
+		t.Fatalf("the index is valid: %v, recorded: %v", valid, recorded)
+	}
+}
+
+// TestAStatementTimeoutDoesNotCutAnIndexBuild: a database or role may set
+// statement_timeout for the wallet's queries. A concurrent build waits
+// for transactions older than it, and reads the whole table: cut by the
+// timeout, it would leave an invalid index, and every start would drop it
+// and be cut again. The build's session runs without one.
+func TestAStatementTimeoutDoesNotCutAnIndexBuild(t *testing.T) {
+	schema := NewSchemaName(t)
+	MustOpenSchema(t, schema)
+	dsn := MustDSN(t)
+	switch {
+	case !strings.Contains(dsn, "://"):
+		dsn += " statement_timeout=200"
+	case strings.Contains(dsn, "?"):
+		dsn += "&statement_timeout=200"
+	default:
+		dsn += "?statement_timeout=200"
+	}
+	s, err := postgres.Open(context.Background(), dsn, postgres.Options{Schema: schema, MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	older, err := mustConnect(t, schema).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer older.Rollback(context.Background())
+	if _, err := older.Exec(ctx, insertIntentSQL, "int_older"); err != nil {
+		t.Fatal(err)
+	}
+	migrated := make(chan error, 1)
+	go func() { migrated <- s.MigrateWith(ctx, indexVersion, indexName, indexSQL) }()
+	waitForTheBuildToWait(t, schema, migrated)
+	time.Sleep(500 * time.Millisecond) // over the statement timeout
+	if err := older.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-migrated; err != nil {
+		t.Errorf("Migrate with a statement timeout shorter than the build: %v", err)
 	}
 	if valid, recorded := indexState(t, schema, "intents_by_key", indexVersion); !valid || !recorded {
 		t.Fatalf("the index is valid: %v, recorded: %v", valid, recorded)
