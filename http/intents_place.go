@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"errors"
 	"math"
 	"slices"
 	"sync"
@@ -123,29 +124,63 @@ func (r *settleRate) perSecond(now time.Time) (float64, bool) {
 // SQLite and up to 0.5 ms on PostgreSQL. A place is so up to a second old.
 const IntentPlaceFresh = time.Second
 
+// IntentPlaceReadTimeout bounds a read of the queue's head. A place is an
+// addition to what an intent says: when the store is slow or failing, the
+// reads it would be added to are answered without it rather than held up.
+const IntentPlaceReadTimeout = 500 * time.Millisecond
+
 // queueHead is the queue's head as last read, for placeIntents.
 type queueHead struct {
-	mu  sync.Mutex // held while it is read: one read at a time, which the others wait for
-	at  time.Time
-	ids []string
+	mu      sync.Mutex
+	at      time.Time     // when the last read ended (zero: none yet)
+	ids     []string      // what it read
+	err     error         // or why it failed; a failure is kept as long as a head is
+	reading chan struct{} // closed when the read in flight ends; nil when none is
 }
 
 // pendingHead returns the IDs of the first pw.IntentsAheadMax pending
-// intents, in ID order, read at most once every IntentPlaceFresh.
+// intents, in ID order, read at most once every IntentPlaceFresh, a
+// failed read included: while the store stalls, one read a second waits
+// for it, at most IntentPlaceReadTimeout, not every reader in turn. One
+// reader reads; those that come meanwhile wait for its read (or for their
+// own ctx, whichever ends first).
 func (s *Server) pendingHead(ctx context.Context) ([]string, error) {
 	h := &s.head
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	now := s.now()
 	if !h.at.IsZero() && !now.Before(h.at) && now.Sub(h.at) < IntentPlaceFresh {
-		return h.ids, nil
+		ids, err := h.ids, h.err
+		h.mu.Unlock()
+		return ids, err
 	}
-	ids, err := s.intents.PendingIntentIDs(ctx, pw.IntentsAheadMax)
-	if err != nil {
-		return nil, err
+	if done := h.reading; done != nil {
+		h.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.ids, h.err
 	}
-	h.at, h.ids = now, ids
-	return ids, nil
+	done := make(chan struct{})
+	h.reading = done
+	h.mu.Unlock()
+	// The read is the waiters' as much as this reader's: its own bound,
+	// not this request's cancellation, ends it.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), IntentPlaceReadTimeout)
+	defer cancel()
+	var ids []string
+	err := errors.New("the queue's head could not be read") // what the waiters see if the read panics
+	defer func() {
+		h.mu.Lock()
+		h.at, h.ids, h.err, h.reading = s.now(), ids, err, nil
+		h.mu.Unlock()
+		close(done)
+	}()
+	ids, err = s.intents.PendingIntentIDs(rctx, pw.IntentsAheadMax)
+	return ids, err
 }
 
 // placeIntents sets the place of each pending intent of ins in the

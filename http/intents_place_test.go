@@ -39,6 +39,13 @@ type placeEnv struct {
 
 func mustOpenPlaceEnv(t *testing.T) *placeEnv {
 	t.Helper()
+	return mustOpenPlaceEnvWith(t, nil)
+}
+
+// mustOpenPlaceEnvWith is mustOpenPlaceEnv whose server reads intents
+// through wrap(the store) (nil: the store itself).
+func mustOpenPlaceEnvWith(t *testing.T, wrap func(pw.IntentStore) pw.IntentStore) *placeEnv {
+	t.Helper()
 	store, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +57,10 @@ func mustOpenPlaceEnv(t *testing.T) *placeEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var intents pw.IntentStore = store
+	if wrap != nil {
+		intents = wrap(store)
+	}
 	srv := pwhttp.NewServer(pwhttp.Config{
 		Ledger: l,
 		Authenticator: pwhttp.Authenticators{
@@ -57,7 +68,7 @@ func mustOpenPlaceEnv(t *testing.T) *placeEnv {
 			staticAuth{otherToken: {Kind: pw.PrincipalMerchant, ID: "m1"}},
 		},
 		Readiness: store.Ping, Logger: log, Registry: prometheus.NewRegistry(),
-		Maintenance: sched, Intents: store, Now: clock.Now,
+		Maintenance: sched, Intents: intents, Now: clock.Now,
 	})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {

@@ -1,0 +1,91 @@
+package http_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	pwhttp "github.com/peakwallet/peakwallet/http"
+)
+
+// stalledHead is an IntentStore whose reads of the queue's head stall
+// (for stall, or until their ctx ends) and fail, as PostgreSQL's do while
+// it hangs; it counts them.
+type stalledHead struct {
+	pw.IntentStore
+	stall time.Duration
+	reads atomic.Int64
+}
+
+func (s *stalledHead) PendingIntentIDs(ctx context.Context, limit int) ([]string, error) {
+	s.reads.Add(1)
+	t := time.NewTimer(s.stall)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		return nil, errors.New("the store stalled")
+	}
+}
+
+// TestASlowFailingQueueHeadDoesNotQueueTheReaders: a queued payment's
+// place is an addition to what it says. While the store stalls, eight
+// payers reading their queued payments at once are answered, without a
+// place, once one read of the queue's head has given up
+// (IntentPlaceReadTimeout), not one after another behind a read each of
+// the stall's length (40 s here); the failed read stands for the next
+// IntentPlaceFresh, and the head is read again after it.
+func TestASlowFailingQueueHeadDoesNotQueueTheReaders(t *testing.T) {
+	const stall = 5 * time.Second
+	var head *stalledHead
+	e := mustOpenPlaceEnvWith(t, func(store pw.IntentStore) pw.IntentStore {
+		head = &stalledHead{IntentStore: store, stall: stall}
+		return head
+	})
+	in := e.queue(t, "operator:root")
+
+	const readers = 8
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, readers)
+	for range readers {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*readers*stall)
+			defer cancel()
+			got, err := e.Client.Intent(ctx, in.ID)
+			switch {
+			case err != nil:
+				errs <- err
+			case got.Status != pw.IntentPending || got.Place != nil:
+				errs <- errors.New("read with a place, or not pending, while the queue's head cannot be read: " + places(got))
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	close(errs)
+	for err := range errs {
+		t.Errorf("a payer's read of its queued payment while the store stalls: %v", err)
+	}
+	if n := head.reads.Load(); n != 1 {
+		t.Errorf("%d readers at once read the queue's head %d times; want once for all", readers, n)
+	}
+	if took >= stall {
+		t.Errorf("%d reads at once took %v while the queue's head stalls %v; want them answered once a read of it gives up (%v)",
+			readers, took, stall, pwhttp.IntentPlaceReadTimeout)
+	}
+
+	if r := e.Do(t, "GET", "/v1/intents/"+in.ID, "", nil); r.Status != http.StatusOK || head.reads.Load() != 1 {
+		t.Fatalf("a read within a second of the failed one: %d, head read %d times; want 200 and the failure kept", r.Status, head.reads.Load())
+	}
+	e.Clock.Advance(pwhttp.IntentPlaceFresh)
+	if r := e.Do(t, "GET", "/v1/intents/"+in.ID, "", nil); r.Status != http.StatusOK || head.reads.Load() != 2 {
+		t.Fatalf("a read a second after the failed one: %d, head read %d times; want 200 and the head read again", r.Status, head.reads.Load())
+	}
+}
