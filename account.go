@@ -3,6 +3,7 @@ package peakwallet
 import (
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -75,6 +76,25 @@ const (
 // ValidText reports whether s is valid UTF-8 without NUL bytes (which
 // PostgreSQL's text cannot hold, and no legitimate text needs).
 func ValidText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// ValidLine reports whether s is one line of text as a person reads it:
+// valid UTF-8 without control characters (line breaks, tabs, NUL, the
+// escape that starts a terminal's control sequence, C1) or bidirectional
+// controls (which reorder what a console or a terminal shows, so that a
+// note reads otherwise than it is). A reason kept in the audit log is read
+// in the console and printed by the CLI: a line break in it would print as
+// a record of its own.
+func ValidLine(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidateMetadata checks the metadata limits.
 func ValidateMetadata(m map[string]string) error {

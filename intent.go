@@ -224,16 +224,16 @@ type IntentCancel struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// Validate checks the reason's length, and that there is one (not blank)
-// when required.
+// Validate checks the reason's length, that there is one (not blank) when
+// required, and that it is one line of text (ValidLine).
 func (c *IntentCancel) Validate(required bool) error {
 	switch {
 	case len(c.Reason) > IntentCancelReasonMax:
 		return FieldErrorf("reason", EINVALID, "reason is longer than %d bytes", IntentCancelReasonMax)
-	case !ValidText(c.Reason): // a NUL would fail PostgreSQL's write of the audit record: a 500 for a client's mistake
-		return FieldErrorf("reason", EINVALID, "reason must be UTF-8 text without NUL bytes")
 	case required && strings.TrimSpace(c.Reason) == "":
 		return FieldErrorf("reason", EINVALID, "reason is required: say why this payment is stopped on its payer's behalf (it is kept in the audit log)")
+	case !ValidLine(c.Reason): // a NUL would also fail PostgreSQL's write of the audit record: a 500 for a client's mistake
+		return FieldErrorf("reason", EINVALID, "reason must be one line of UTF-8 text, without control characters (line breaks, tabs, NUL) or bidirectional controls")
 	}
 	return nil
 }

@@ -180,7 +180,7 @@ func TestAnOperatorStopsAQueuedPaymentOnThePayersBehalf(t *testing.T) {
 
 // TestAnOperatorMustSayWhyItStopsAPayment: an operator's cancellation of
 // someone else's payment without a reason (no body, none, blank), with one
-// too long or not text, or with another member is 400 invalid_request
+// too long or not one line of text, or with another member is 400 invalid_request
 // naming reason (a body over the bound is 413); the intent stays pending,
 // no record is written, and its key is not spent: the payment is made
 // when the server has room. Someone else than the payer or an operator
@@ -196,7 +196,12 @@ func TestAnOperatorMustSayWhyItStopsAPayment(t *testing.T) {
 			in := queueWhileBusy(t, e, ctrl, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "bad")
 			cancel := "/v1/intents/" + in.ID + "/cancel"
 			for _, body := range []string{"", `{}`, `{"reason":""}`, `{"reason":"  \n\t "}`,
-				stopBody(strings.Repeat("é", pw.IntentCancelReasonMax/2) + "x"), `{"reason":"a\u0000b"}`} {
+				stopBody(strings.Repeat("é", pw.IntentCancelReasonMax/2) + "x"), `{"reason":"a\u0000b"}`,
+				// One line of text: a line break would print as an audit record of
+				// its own, an escape would drive the terminal that prints it, and a
+				// bidirectional control would reorder what the console shows.
+				stopBody("fraud\n2026-11-28T10:00:00Z admin intent.cancel approved"), stopBody("a\tb"),
+				stopBody("\x1b[2Jcleared"), stopBody("ok \u202eexe.txt"), stopBody("c1 \u0085 next line")} {
 				if p := e.Do(t, "POST", cancel, support, body).Want(t, 400, pw.EINVALID).Problem(t); p.Field != "reason" {
 					t.Fatalf("body %.40q: the problem names %q, want reason", body, p.Field)
 				}
@@ -207,6 +212,7 @@ func TestAnOperatorMustSayWhyItStopsAPayment(t *testing.T) {
 			e.Do(t, "POST", cancel, support, stopBody(strings.Repeat("x", pwhttp.AuthBodyBytesMax))).Want(t, 413, pw.ETOOLARGE)
 			e.Do(t, "POST", cancel, bob.Token, stopBody("not mine")).Want(t, 404, pw.ENOTFOUND)
 			e.Do(t, "POST", cancel, ann.Token, stopBody(strings.Repeat("x", pw.IntentCancelReasonMax+1))).Want(t, 400, pw.EINVALID)
+			e.Do(t, "POST", cancel, ann.Token, stopBody("paid\nby card")).Want(t, 400, pw.EINVALID)
 			if recs := auditOf(t, e, auth.ActionIntentCancel); len(recs) != 0 {
 				t.Fatalf("records of refused cancellations: %+v", recs)
 			}
