@@ -497,8 +497,18 @@ func (s *Server) settlingResumesAt() (time.Time, bool) {
 			return end.Add(IntentResumeGrace), true
 		}
 	}
-	if from := s.settleFrom.Load(); from != 0 && s.now().UnixNano() < from {
-		return time.Unix(0, from), true
+	if from := s.settleFrom.Load(); from != 0 {
+		now := s.now().UnixNano()
+		if from-now > int64(IntentResumeGrace) {
+			// The clock stepped back since the grace was set (an NTP
+			// correction): the grace is counted from now, not from a time
+			// that may be hours ahead, which would hold the queue as long.
+			s.settleFrom.CompareAndSwap(from, now+int64(IntentResumeGrace))
+			from = now + int64(IntentResumeGrace)
+		}
+		if now < from {
+			return time.Unix(0, from), true
+		}
 	}
 	return time.Time{}, false
 }

@@ -474,3 +474,23 @@ func TestACancellationRefusedInAReadOnlyWindowComesBeforeTheSettler(t *testing.T
 		t.Fatalf("the payer's balance went from %d to %d: a cancelled payment was paid", before, b)
 	}
 }
+
+// TestTheGraceAfterAWindowSurvivesTheClockSteppingBack: the grace after a
+// read-only window is a moment counted on the wall clock. When the clock
+// steps back an hour just after it began (an NTP correction), the queue
+// is held at most IntentResumeGrace more, not the hour.
+func TestTheGraceAfterAWindowSurvivesTheClockSteppingBack(t *testing.T) {
+	e := mustOpenPlaceEnv(t)
+	e.queue(t, "operator:root")
+	now := e.Clock.Now()
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
+		t.Fatal(err)
+	}
+	e.settle(t, 0)
+	e.Clock.Advance(time.Minute)
+	e.settle(t, 0) // finds the window over: the grace begins
+	e.Clock.Advance(-time.Hour)
+	e.settle(t, 0) // within the grace, counted from the step back
+	e.Clock.Advance(pwhttp.IntentResumeGrace)
+	e.settle(t, 1)
+}
