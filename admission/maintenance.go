@@ -352,6 +352,25 @@ func (s *Schedule) readOnlyUntil(now time.Time) (time.Time, bool) {
 	return end, true
 }
 
+// ReadOnlyEndedAt returns the latest end, at or before now, of a
+// read-only window still on the schedule (ended windows stay on it until
+// the schedule is next changed), and true; false when there is none. The
+// surge queue's settler waits a moment after it, even in a process that
+// never saw the window in force (one that took over as it ended).
+func (s *Schedule) ReadOnlyEndedAt() (time.Time, bool) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refresh(now, false)
+	var end time.Time
+	for _, w := range s.windows {
+		if w.ReadOnly && !w.End.After(now) && w.End.After(end) {
+			end = w.End
+		}
+	}
+	return end, !end.IsZero()
+}
+
 // unended drops the windows of ws that have ended by now (the file
 // follows at the next save).
 func unended(ws []pw.MaintenanceWindow, now time.Time) []pw.MaintenanceWindow {

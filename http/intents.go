@@ -496,6 +496,12 @@ func (s *Server) settlingResumesAt() (time.Time, bool) {
 		if end, ok := s.maintenance.ReadOnlyUntil(); ok {
 			return end.Add(IntentResumeGrace), true
 		}
+		// A window that ended moments ago holds the settler through the
+		// grace after its end, in a process that never saw it in force
+		// too (one started as it ended, in a handover).
+		if end, ok := s.maintenance.ReadOnlyEndedAt(); ok && s.now().Before(end.Add(IntentResumeGrace)) {
+			return end.Add(IntentResumeGrace), true
+		}
 	}
 	if from := s.settleFrom.Load(); from != 0 {
 		now := s.now().UnixNano()

@@ -494,3 +494,20 @@ func TestTheGraceAfterAWindowSurvivesTheClockSteppingBack(t *testing.T) {
 	e.Clock.Advance(pwhttp.IntentResumeGrace)
 	e.settle(t, 1)
 }
+
+// TestAProcessThatNeverSawTheWindowWaitsTheGraceToo: a process that takes
+// over as a read-only window ends (its settler never found the window in
+// force) still waits the grace after the window's end before it settles,
+// so that cancellations refused in the window come first there too.
+func TestAProcessThatNeverSawTheWindowWaitsTheGraceToo(t *testing.T) {
+	e := mustOpenPlaceEnv(t)
+	e.queue(t, "operator:root")
+	now := e.Clock.Now()
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(time.Minute + pwhttp.IntentResumeGrace/2)
+	e.settle(t, 0) // its first pass, the window over a second ago
+	e.Clock.Advance(pwhttp.IntentResumeGrace / 2)
+	e.settle(t, 1)
+}
