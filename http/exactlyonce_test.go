@@ -30,7 +30,8 @@ import (
 // every cancelled one never: each payer's balance is what it started with
 // less exactly what it was told was paid, each payer has exactly one
 // transfer per payment paid and none for those cancelled, a cancelled
-// payment's key replays intent_cancelled, and verify is clean.
+// payment's key replays intent_cancelled, no intent is left pending to pay
+// later, and verify is clean.
 func TestEveryPaymentMovesMoneyExactlyOnceThroughFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a minute of faults")
@@ -194,6 +195,15 @@ func TestEveryPaymentMovesMoneyExactlyOnceThroughFaults(t *testing.T) {
 	if accepted.Load() == 0 || retried.Load() == 0 || cycles.Load() == 0 || commitCuts.Load() == 0 || cancelled == 0 {
 		t.Fatalf("the faults were not felt (%d accepted, %d cancelled, %d retried, %d cycles of faults, %d commits cut): the test proved nothing",
 			accepted.Load(), cancelled, retried.Load(), cycles.Load(), commitCuts.Load())
+	}
+	// Nothing is left to move money after the checks: a last settling pass
+	// settles nothing (every payment queued was awaited to its end, or
+	// cancelled), and no intent is pending.
+	if n, err := env.Server.SettleIntents(context.Background()); n != 0 || err != nil {
+		t.Errorf("a settling pass after the payers were done settled %d (%v); want 0: an intent was left pending", n, err)
+	}
+	if pending, err := store.PendingIntents(context.Background(), "", 10); len(pending) != 0 || err != nil {
+		t.Errorf("intents pending after the payers were done: %d (%v), the first %+v", len(pending), err, pending)
 	}
 	for i, p := range ps {
 		if b := env.MustBalance(t, p.w.User); b.Posted != funds-p.paid {
