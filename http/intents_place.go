@@ -197,27 +197,72 @@ func (s *Server) placeIntents(ctx context.Context, ins []*pw.Intent) {
 		loggerFrom(ctx).Warn("the queue position of pending intents could not be counted; written out without it", "err", err)
 		return
 	}
-	now := s.now()
-	rate, known := s.rate.perSecond(now)
-	var resumes *time.Time
-	if at, held := s.settlingResumesAt(); held {
-		// The settler moves nothing until then (a read-only window and
-		// the grace after it): no rate is known for the time after it,
-		// but when it resumes is.
-		at = at.UTC()
-		resumes, known = &at, false
-	}
+	rate, resumes := s.queueMotion()
 	for _, in := range ins {
 		if in == nil || in.Status != pw.IntentPending {
 			continue
 		}
 		ahead, atLeast := pw.IntentsAhead(head, in.ID, pw.IntentsAheadMax)
 		p := &pw.IntentPlace{Ahead: ahead, AheadAtLeast: atLeast, SettlingResumesAt: resumes}
-		if known {
+		if rate > 0 {
 			r := math.Round(rate*100) / 100
 			wait := int64(math.Ceil(float64(ahead+1) / rate))
 			p.SettledPerSecond, p.ExpectedWaitSeconds = &r, &wait
 		}
 		in.Place = p
 	}
+}
+
+// queueMotion is how the surge queue moves now: the rate at which this
+// server's settler has lately settled intents (0: none known), or, while
+// a read-only window and the grace after it hold the settler, when it
+// resumes (nil otherwise): it moves nothing until then, so no rate is
+// known for the time after it.
+func (s *Server) queueMotion() (rate float64, resumes *time.Time) {
+	if at, held := s.settlingResumesAt(); held {
+		at = at.UTC()
+		return 0, &at
+	}
+	rate, known := s.rate.perSecond(s.now())
+	if !known {
+		return 0, nil
+	}
+	return rate, nil
+}
+
+// SurgeQueueLength is how many payments wait in the surge queue, and how
+// fast it moves (GET /v1/ops/summary's surge_queue_pending).
+type SurgeQueueLength struct {
+	// Count is how many intents are pending, from the queue's head as
+	// last read (pendingHead: at most IntentPlaceFresh old): at most
+	// pw.IntentsAheadMax, with AtLeast set when the count stopped there.
+	Count   int  `json:"count"`
+	AtLeast bool `json:"at_least"`
+	// SettledPerSecond and SettlingResumesAt are what a pending intent's
+	// place says (pw.IntentPlace): the rate this server's settler has
+	// lately settled them at, or when a read-only window lets it resume.
+	SettledPerSecond  *float64   `json:"settled_per_second,omitempty"`
+	SettlingResumesAt *time.Time `json:"settling_resumes_at,omitempty"`
+}
+
+// surgeQueueLength is the surge queue's length for the ops summary; nil
+// when the server has no surge queue, or its head cannot be read now (an
+// addition to the summary, as a place is to an intent).
+func (s *Server) surgeQueueLength(ctx context.Context) *SurgeQueueLength {
+	if s.intents == nil {
+		return nil
+	}
+	head, err := s.pendingHead(ctx)
+	if err != nil {
+		loggerFrom(ctx).Warn("the surge queue's length could not be counted; the summary goes without it", "err", err)
+		return nil
+	}
+	q := &SurgeQueueLength{Count: len(head), AtLeast: len(head) >= pw.IntentsAheadMax}
+	rate, resumes := s.queueMotion()
+	if rate > 0 {
+		r := math.Round(rate*100) / 100
+		q.SettledPerSecond = &r
+	}
+	q.SettlingResumesAt = resumes
+	return q
 }

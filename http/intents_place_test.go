@@ -511,3 +511,54 @@ func TestAProcessThatNeverSawTheWindowWaitsTheGraceToo(t *testing.T) {
 	e.Clock.Advance(pwhttp.IntentResumeGrace / 2)
 	e.settle(t, 1)
 }
+
+// TestTheOpsSummarySaysHowLongTheSurgeQueueIs: the console's summary
+// counts the pending intents (from the queue's head, as places are) and
+// says how fast they settle: three pending and nothing settled yet, no
+// rate; two settled over a second, one left, settling at 2 a second;
+// past pw.IntentsAheadMax, "at least" that many; in a read-only window,
+// when settling resumes instead of a rate.
+func TestTheOpsSummarySaysHowLongTheSurgeQueueIs(t *testing.T) {
+	e := mustOpenPlaceEnv(t)
+	length := func() *pwhttp.SurgeQueueLength {
+		t.Helper()
+		e.Server.ForgetQueueHead()
+		var sum pwhttp.OpsSummary
+		r := e.Do(t, "GET", "/v1/ops/summary", "", nil)
+		if r.Status != 200 {
+			t.Fatalf("GET /v1/ops/summary: %d %s", r.Status, r.Body)
+		}
+		mustUnmarshal(t, r.Body, &sum)
+		if sum.SurgeQueuePending == nil {
+			t.Fatalf("the summary has no surge_queue_pending: %s", r.Body)
+		}
+		return sum.SurgeQueuePending
+	}
+	if q := length(); q.Count != 0 || q.AtLeast || q.SettledPerSecond != nil {
+		t.Fatalf("an empty queue: %+v", q)
+	}
+	for range 3 {
+		e.queue(t, "operator:root")
+	}
+	if q := length(); q.Count != 3 || q.AtLeast || q.SettledPerSecond != nil {
+		t.Fatalf("three pending, none settled yet: %+v; want count 3 and no rate", q)
+	}
+	e.settle(t, 3)
+	e.queue(t, "operator:root")
+	if q := length(); q.Count != 1 || q.SettledPerSecond == nil || *q.SettledPerSecond != 3 {
+		t.Fatalf("three settled over a second, one pending: %+v; want count 1, settling 3 a second", q)
+	}
+	for i := range pw.IntentsAheadMax {
+		e.queueAt(t, "operator:root", fmt.Sprint("many-", i), e.base.Add(time.Minute+time.Duration(i)*time.Millisecond))
+	}
+	now := e.Clock.Now()
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
+		t.Fatal(err)
+	}
+	q := length()
+	if q.Count != pw.IntentsAheadMax || !q.AtLeast || q.SettledPerSecond != nil || q.SettlingResumesAt == nil ||
+		!q.SettlingResumesAt.Equal(now.Add(time.Hour+pwhttp.IntentResumeGrace)) {
+		t.Fatalf("%d pending in a read-only window: %+v; want count %d, at_least, no rate, settling resumes at the window's end and its grace",
+			pw.IntentsAheadMax+1, q, pw.IntentsAheadMax)
+	}
+}

@@ -63,6 +63,10 @@ type OpsSummary struct {
 	// SurgeQueueOldestSeconds is how long the oldest payment waiting in
 	// the surge queue has waited, as the settler last found it (0: none).
 	SurgeQueueOldestSeconds float64 `json:"surge_queue_oldest_seconds"`
+	// SurgeQueuePending is how many payments wait in the surge queue and
+	// how fast it moves; absent without a surge queue, or when it cannot
+	// be read now.
+	SurgeQueuePending *SurgeQueueLength `json:"surge_queue_pending,omitempty"`
 }
 
 // AdmissionSummary is admission control's state for the console.
@@ -148,6 +152,7 @@ func serveOpsSummary(s *Server, rt *Route) http.Handler {
 				}
 			}
 		}
+		sum.SurgeQueuePending = s.surgeQueueLength(r.Context())
 		if s.admission != nil {
 			a := s.admission.Stats()
 			as := &AdmissionSummary{Limit: a.Limit, Admitted: a.InFlight, Breaker: a.Breaker, RetryAfterSeconds: a.RetryAfter.Seconds(),

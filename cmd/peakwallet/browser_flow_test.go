@@ -583,7 +583,8 @@ func waitListRead(t *testing.T, ctx context.Context, p *faultProxy, reads int) {
 
 // TestBrowserConsole: an operator opens the console with their key, sees
 // live metrics move while load runs, and the surge queue (how long its
-// oldest payment has waited, and its first page; stops one of its
+// oldest payment has waited, how many wait and how fast they settle, and
+// its first page; stops one of its
 // payments on the payer's behalf, with a reason; then it is empty),
 // looks up an account, runs verify and reads the audit log; a support
 // operator sees no verify or audit.
@@ -628,13 +629,15 @@ func TestBrowserConsole(t *testing.T) {
 		!strings.Contains(queue, "5.00 EUR") || !strings.Contains(queue, to[1].ID) || buttons != 2 {
 		t.Fatalf("the surge queue shows %q (%d stop buttons, want one a payment)", queue, buttons)
 	}
-	var oldest, page string
-	run(t, ctx, "the queue's oldest wait and first page",
+	var oldest, count, page string
+	run(t, ctx, "the queue's oldest wait, length and first page",
 		readInto(&oldest, chromedp.Text(chromedp.CSS("#surge-oldest"))),
+		readInto(&count, chromedp.Text(chromedp.CSS("#surge-count"))),
 		readInto(&page, chromedp.Text(chromedp.CSS("#surge-page"))),
 	)
-	if !strings.HasPrefix(oldest, "The oldest payment waiting has waited ") || !strings.HasPrefix(page, "2 waiting, the oldest accepted ") {
-		t.Fatalf("the surge queue says %q and %q", oldest, page)
+	if !strings.HasPrefix(oldest, "The oldest payment waiting has waited ") || !strings.HasPrefix(page, "2 waiting, the oldest accepted ") ||
+		count != "2 payments waiting. Settling 0.25 a second: about 8.0 s to clear at that pace." {
+		t.Fatalf("the surge queue says %q, %q and %q", oldest, count, page)
 	}
 	screenshot(t, ctx, "console-live")
 	close(stop)
@@ -655,7 +658,8 @@ func TestBrowserConsole(t *testing.T) {
 		submit("#stop-form"),
 		chromedp.WaitVisible(chromedp.CSS("#stop-out .ok")),
 		readInto(&stopped, chromedp.Text(chromedp.CSS("#stop-out"))),
-		pollTrue(`document.querySelectorAll("#surge-table tbody tr").length === 1 && document.querySelector("#stop-form").hidden`),
+		pollTrue(`document.querySelectorAll("#surge-table tbody tr").length === 1 && document.querySelector("#stop-form").hidden &&
+			document.querySelector("#surge-count").textContent.startsWith("1 payment waiting. ")`),
 	)
 	if !strings.Contains(refused, "Give a reason") || !strings.Contains(stopped, "Stopped: payment int_cancel will not be paid") {
 		t.Fatalf("the console's stop said %q, then %q", refused, stopped)
@@ -669,6 +673,7 @@ func TestBrowserConsole(t *testing.T) {
 	apiCall(t, "POST", p.URL+"/v1/intents/int_cancel2/cancel", ann, nil, "")
 	run(t, ctx, "the surge queue empties", pollTrue(`document.querySelector("#surge-table").hidden &&
 		document.querySelector("#surge-oldest").textContent === "No payment is waiting." &&
+		document.querySelector("#surge-count").textContent === "" &&
 		document.querySelector("#surge-page").textContent === ""`))
 	run(t, ctx, "look up an account, verify, audit",
 		chromedp.SendKeys(chromedp.CSS("#lookup-id"), from[0].ID),

@@ -216,7 +216,7 @@ var thenMode = map[proxyMode]proxyMode{
 // list of the intents it queued (GET /v1/intents lists only those: the
 // server queues none in these tests), as the server would for whoever asks
 // (who that is, the server says: GET /v1/me), and the ops summary's
-// surge_queue_oldest_seconds is its oldest pending intent's wait.
+// surge_queue_oldest_seconds and surge_queue_pending are its queue's.
 type faultProxy struct {
 	*httptest.Server
 	upstream  *url.URL
@@ -550,7 +550,8 @@ func (p *faultProxy) list(t *testing.T, w http.ResponseWriter, r *http.Request) 
 }
 
 // summary answers GET /v1/ops/summary as the server does, but with the
-// proxy's queue's wait: surge_queue_oldest_seconds.
+// proxy's queue: its oldest's wait (surge_queue_oldest_seconds), and its
+// length, settling 0.25 a second (surge_queue_pending).
 func (p *faultProxy) summary(t *testing.T, w http.ResponseWriter, r *http.Request) {
 	req, _ := http.NewRequest("GET", p.upstream.String()+r.URL.Path, nil)
 	req.Header = r.Header.Clone()
@@ -565,12 +566,16 @@ func (p *faultProxy) summary(t *testing.T, w http.ResponseWriter, r *http.Reques
 	var sum map[string]any
 	if res.StatusCode == http.StatusOK && json.Unmarshal(body, &sum) == nil {
 		sum["surge_queue_oldest_seconds"] = 0.0
+		pending := 0
 		for _, id := range p.order {
 			if in := p.intents[id]; in.pending() {
-				sum["surge_queue_oldest_seconds"] = time.Since(in.created).Seconds()
-				break
+				if pending == 0 {
+					sum["surge_queue_oldest_seconds"] = time.Since(in.created).Seconds()
+				}
+				pending++
 			}
 		}
+		sum["surge_queue_pending"] = map[string]any{"count": pending, "at_least": false, "settled_per_second": 0.25}
 		body, _ = json.Marshal(sum)
 	}
 	w.Header().Set("Content-Type", res.Header.Get("Content-Type"))

@@ -108,8 +108,25 @@
     const offers = s.surge_queue || {};
     const counts = Object.keys(offers).filter((k) => offers[k] > 0).sort().map((k) => k + " " + offers[k]).join(" · ");
     $("#surge-offers").textContent = counts ? t("console.surge_offers", { counts }) : "";
+    $("#surge-count").textContent = queueLength(s.surge_queue_pending);
     if (oldest > 0 && Date.now() - queueReadAt >= QueueReadMs) queuePage();
     if (oldest === 0 && queueShown) showQueuePage({ data: [] }); // it emptied: nothing to read
+  }
+
+  // queueLength says how many payments wait and how fast the queue moves
+  // (the summary's surge_queue_pending: counted up to 1,000, then "or
+  // more"; this server's settling rate, or when a read-only window lets
+  // it resume); nothing when none waits, or the server does not say
+  // (servers before 2026-11-28, or a store that cannot be read now).
+  function queueLength(q) {
+    if (!q || !q.count) return "";
+    const more = q.at_least ? "_more" : "";
+    const parts = [q.count === 1 && !more ? t("console.surge_count_one") : t("console.surge_count" + more, { n: q.count })];
+    if (q.settling_resumes_at) parts.push(t("console.surge_resumes", { at: PW.formatDate(q.settling_resumes_at) }));
+    else if (q.settled_per_second > 0) {
+      parts.push(t("console.surge_rate" + more, { rate: q.settled_per_second, eta: fmtWait(q.count / q.settled_per_second) }));
+    }
+    return parts.join(" ");
   }
 
   async function queuePage() {
