@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	pw "github.com/peakwallet/peakwallet"
 	pwhttp "github.com/peakwallet/peakwallet/http"
+	"github.com/peakwallet/peakwallet/internal/pgtest"
 )
 
 // TestHandoverZeroFailedRequests replaces the binary under load: a new
@@ -34,7 +37,75 @@ func TestHandoverWithTheSurgeQueue(t *testing.T) {
 	handoverTest(t, true, "--limit-min", "1", "--limit-max", "1", "--queue-max", "1")
 }
 
-func handoverTest(t *testing.T, async bool, serverArgs ...string) {
+// TestHandoverOnPostgreSQL: both of the above on PostgreSQL, where the two
+// processes share the database as any two instances do (the ledger's
+// batches lock the accounts they post to; no process caches a balance),
+// and the intents the old process accepted wait in PostgreSQL for the new
+// one's settler.
+func TestHandoverOnPostgreSQL(t *testing.T) {
+	for _, async := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sync", true: "surge queue"}[async], func(t *testing.T) {
+			handoverOnPostgreSQL(t, async)
+		})
+	}
+}
+
+func handoverOnPostgreSQL(t *testing.T, async bool) {
+	dsn := freshSchemaDSN(t)
+	args := []string{"--postgres", dsn}
+	if async {
+		args = append(args, "--limit-min", "1", "--limit-max", "1", "--queue-max", "1")
+	}
+	acked := handoverTest(t, async, args...)
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM transfers").Scan(&n); err != nil || n < acked {
+		t.Fatalf("the schema holds %d transfers (%v), for %d acknowledged: the servers did not pay through PostgreSQL", n, err, acked)
+	}
+}
+
+// freshSchemaDSN is the test database's DSN with a schema of its own as
+// the search path (created here, dropped when t ends), so that the
+// servers' migrations start from nothing.
+func freshSchemaDSN(t *testing.T) string {
+	dsn := pgtest.DSN(t)
+	schema := fmt.Sprintf("handover_%d", time.Now().UnixNano())
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Error(err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// handoverTest runs the handover, and returns how many transfers were
+// acknowledged.
+func handoverTest(t *testing.T, async bool, serverArgs ...string) int {
 	data := t.TempDir()
 	old := startServer(t, append([]string{"--data", data}, serverArgs...)...)
 	from, to := setup(t, old.client)
@@ -145,4 +216,5 @@ func handoverTest(t *testing.T, async bool, serverArgs ...string) {
 	}
 	t.Logf("%d transfers (%d through the surge queue), zero failed, each paid once, across the handover", len(acked), queued.Load())
 	stopServer(t, next)
+	return len(acked)
 }
