@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/peakwallet/peakwallet/postgres"
 )
 
@@ -30,23 +32,8 @@ const (
 // the old transaction ends, the index is built, valid, and recorded.
 func TestAnIndexIsBuiltWithoutRefusingTheSurgeQueuesWrites(t *testing.T) {
 	schema := NewSchemaName(t)
-	s := MustOpenSchema(t, schema)
+	older, migrated := buildBehindAnOlderWriter(t, schema, MustOpenSchema(t, schema))
 	ctx := context.Background()
-	older, err := mustConnect(t, schema).Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer older.Rollback(ctx)
-	if _, err := older.Exec(ctx, insertIntentSQL, "int_older"); err != nil {
-		t.Fatal(err)
-	}
-
-	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	migrated := make(chan error, 1)
-	go func() { migrated <- s.MigrateWith(mctx, indexVersion, indexName, indexSQL) }()
-
-	waitForTheBuildToWait(t, schema, migrated)
 
 	live := mustConnect(t, schema)
 	if _, err := live.Exec(ctx, "SET lock_timeout = '200ms'"); err != nil {
@@ -66,6 +53,29 @@ func TestAnIndexIsBuiltWithoutRefusingTheSurgeQueuesWrites(t *testing.T) {
 	if valid, recorded := indexState(t, schema, "intents_by_key", indexVersion); !valid || !recorded {
 		t.Fatalf("after Migrate the index is valid: %v, recorded: %v", valid, recorded)
 	}
+}
+
+// buildBehindAnOlderWriter starts s's Migrate of a concurrent build of
+// intents_by_key while a transaction that wrote to intents is open
+// (older, rolled back when t ends), and returns once the build waits for
+// it; migrated has Migrate's result. It fails t if the migration ends
+// first or never waits.
+func buildBehindAnOlderWriter(t *testing.T, schema string, s *postgres.Store) (older pgx.Tx, migrated <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	older, err := mustConnect(t, schema).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { older.Rollback(context.Background()) })
+	if _, err := older.Exec(ctx, insertIntentSQL, "int_older"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.MigrateWith(ctx, indexVersion, indexName, indexSQL) }()
+	waitForTheBuildToWait(t, schema, done)
+	return older, done
 }
 
 // waitForTheBuildToWait returns once the build of intents_by_key in

@@ -21,20 +21,9 @@ import (
 // migrations applied and goes on, and the build ends valid.
 func TestAnOlderBinaryMigratesBesideAnIndexBuild(t *testing.T) {
 	schema := NewSchemaName(t)
-	s := MustOpenSchema(t, schema)
+	older, migrated := buildBehindAnOlderWriter(t, schema, MustOpenSchema(t, schema))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	older, err := mustConnect(t, schema).Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer older.Rollback(context.Background())
-	if _, err := older.Exec(ctx, insertIntentSQL, "int_older"); err != nil {
-		t.Fatal(err)
-	}
-	migrated := make(chan error, 1)
-	go func() { migrated <- s.MigrateWith(ctx, indexVersion, indexName, indexSQL) }()
-	waitForTheBuildToWait(t, schema, migrated)
 
 	// The older binary's Migrate: a transaction that waits for the lock,
 	// then reads what is applied.
@@ -95,19 +84,8 @@ func TestAStatementTimeoutDoesNotCutAnIndexBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	older, err := mustConnect(t, schema).Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer older.Rollback(context.Background())
-	if _, err := older.Exec(ctx, insertIntentSQL, "int_older"); err != nil {
-		t.Fatal(err)
-	}
-	migrated := make(chan error, 1)
-	go func() { migrated <- s.MigrateWith(ctx, indexVersion, indexName, indexSQL) }()
-	waitForTheBuildToWait(t, schema, migrated)
+	older, migrated := buildBehindAnOlderWriter(t, schema, s)
+	ctx := context.Background()
 	time.Sleep(500 * time.Millisecond) // over the statement timeout
 	if err := older.Commit(ctx); err != nil {
 		t.Fatal(err)
