@@ -540,3 +540,23 @@ func TestAPlaceSaysWhenTheSettlerResumesAfterAWindowItSaw(t *testing.T) {
 	e.Clock.Advance(pwhttp.IntentResumeGrace / 2)
 	e.settle(t, 1)
 }
+
+// TestTheGraceOfAProcessThatNeverSawTheWindowSurvivesTheClockSteppingBack:
+// in a process that took over as a read-only window ended, the grace after
+// the window's end is counted again from a step back of the clock, as in
+// one that saw the window, and not ended by it: stepped back to before
+// the window's end, there is no window ended lately to wait after.
+func TestTheGraceOfAProcessThatNeverSawTheWindowSurvivesTheClockSteppingBack(t *testing.T) {
+	e := mustOpenPlaceEnv(t)
+	e.queue(t, "operator:root")
+	now := e.Clock.Now()
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(time.Minute + pwhttp.IntentResumeGrace/4)
+	e.settle(t, 0) // its first pass, the window over a moment ago
+	e.Clock.Advance(-time.Hour)
+	e.settle(t, 0) // within the grace, counted from the step back
+	e.Clock.Advance(pwhttp.IntentResumeGrace)
+	e.settle(t, 1)
+}
