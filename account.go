@@ -79,17 +79,19 @@ func ValidText(s string) bool { return utf8.ValidString(s) && !strings.ContainsR
 
 // ValidLine reports whether s is one line of text as a person reads it:
 // valid UTF-8 without control characters (line breaks, tabs, NUL, the
-// escape that starts a terminal's control sequence, C1) or bidirectional
-// controls (which reorder what a console or a terminal shows, so that a
-// note reads otherwise than it is). A reason kept in the audit log is read
-// in the console and printed by the CLI: a line break in it would print as
-// a record of its own.
+// escape that starts a terminal's control sequence, C1), Unicode's line
+// and paragraph separators (U+2028, U+2029: not controls, but mandatory
+// line breaks wherever text is laid out) or bidirectional controls (which
+// reorder what a console or a terminal shows, so that a note reads
+// otherwise than it is). A reason kept in the audit log is read in the
+// console and printed by the CLI: a line break in it would print as a
+// record of its own.
 func ValidLine(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+		if unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp, unicode.Bidi_Control) {
 			return false
 		}
 	}

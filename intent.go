@@ -233,7 +233,7 @@ func (c *IntentCancel) Validate(required bool) error {
 	case required && strings.TrimSpace(c.Reason) == "":
 		return FieldErrorf("reason", EINVALID, "reason is required: say why this payment is stopped on its payer's behalf (it is kept in the audit log)")
 	case !ValidLine(c.Reason): // a NUL would also fail PostgreSQL's write of the audit record: a 500 for a client's mistake
-		return FieldErrorf("reason", EINVALID, "reason must be one line of UTF-8 text, without control characters (line breaks, tabs, NUL) or bidirectional controls")
+		return FieldErrorf("reason", EINVALID, "reason must be one line of UTF-8 text, without control characters (line breaks, tabs, NUL), line or paragraph separators (U+2028, U+2029) or bidirectional controls")
 	}
 	return nil
 }

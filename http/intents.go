@@ -489,32 +489,40 @@ const IntentResumeGrace = 2 * time.Second
 
 // settlingResumesAt says whether the settler is held now, by a read-only
 // window (it resumes IntentResumeGrace after the window's planned end) or
-// by the grace after one this process's settler saw end (settleFrom), and
-// when it resumes.
+// by the grace after one (after its end, and after the pass of this
+// process's settler that found it over), and when it resumes: the later
+// of the two, as the settler waits for both.
 func (s *Server) settlingResumesAt() (time.Time, bool) {
+	now := s.now()
 	if s.maintenance != nil {
 		if end, ok := s.maintenance.ReadOnlyUntil(); ok {
 			return end.Add(IntentResumeGrace), true
 		}
 		// A window that ended moments ago holds the settler through the
 		// grace after its end, in a process that never saw it in force
-		// too (one started as it ended, in a handover).
-		if end, ok := s.maintenance.ReadOnlyEndedAt(); ok && s.now().Before(end.Add(IntentResumeGrace)) {
-			return end.Add(IntentResumeGrace), true
+		// too (one started as it ended, in a handover). The grace is kept
+		// in settleFrom, so that a step back of the clock counts it again,
+		// as below, rather than ends it (the window's end is then ahead).
+		if end, ok := s.maintenance.ReadOnlyEndedAt(); ok && now.Before(end.Add(IntentResumeGrace)) {
+			until := end.Add(IntentResumeGrace).UnixNano()
+			for from := s.settleFrom.Load(); from < until && !s.settleFrom.CompareAndSwap(from, until); {
+				from = s.settleFrom.Load()
+			}
 		}
 	}
-	if from := s.settleFrom.Load(); from != 0 {
-		now := s.now().UnixNano()
-		if from-now > int64(IntentResumeGrace) {
-			// The clock stepped back since the grace was set (an NTP
-			// correction): the grace is counted from now, not from a time
-			// that may be hours ahead, which would hold the queue as long.
-			s.settleFrom.CompareAndSwap(from, now+int64(IntentResumeGrace))
-			from = now + int64(IntentResumeGrace)
-		}
-		if now < from {
-			return time.Unix(0, from), true
-		}
+	from := s.settleFrom.Load()
+	if from == 0 {
+		return time.Time{}, false
+	}
+	if from-now.UnixNano() > int64(IntentResumeGrace) {
+		// The clock stepped back since the grace was set (an NTP
+		// correction): the grace is counted from now, not from a time
+		// that may be hours ahead, which would hold the queue as long.
+		s.settleFrom.CompareAndSwap(from, now.UnixNano()+int64(IntentResumeGrace))
+		from = now.UnixNano() + int64(IntentResumeGrace)
+	}
+	if until := time.Unix(0, from); now.Before(until) {
+		return until, true
 	}
 	return time.Time{}, false
 }

@@ -562,3 +562,52 @@ func TestTheOpsSummarySaysHowLongTheSurgeQueueIs(t *testing.T) {
 			pw.IntentsAheadMax+1, q, pw.IntentsAheadMax)
 	}
 }
+
+// TestAPlaceSaysWhenTheSettlerResumesAfterAWindowItSaw: in a process whose
+// settler saw a read-only window in force, the grace is counted from the
+// pass that finds the window over, which may come a moment after its end.
+// A queued payment's settling_resumes_at is then when that grace ends, not
+// the window's end and the grace after it, which would tell the payer a
+// time at which its payment still does not move.
+func TestAPlaceSaysWhenTheSettlerResumesAfterAWindowItSaw(t *testing.T) {
+	e := mustOpenPlaceEnv(t)
+	in := e.queue(t, "operator:root")
+	now := e.Clock.Now()
+	end := now.Add(time.Minute)
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: end, ReadOnly: true, Reason: "upgrade"}); err != nil {
+		t.Fatal(err)
+	}
+	e.settle(t, 0) // sees the window in force
+	e.Clock.Advance(time.Minute + time.Second)
+	e.settle(t, 0) // finds it over a second after its end: the grace begins now
+	resumes := e.Clock.Now().Add(pwhttp.IntentResumeGrace)
+	got, raw := e.read(t, "", in.ID)
+	if got.Place == nil || got.Place.SettlingResumesAt == nil || !got.Place.SettlingResumesAt.Equal(resumes) {
+		t.Fatalf("a second after the window: %s; want settling_resumes_at %s (the grace from the pass that found it over), not %s",
+			raw, resumes.Format(time.RFC3339), end.Add(pwhttp.IntentResumeGrace).Format(time.RFC3339))
+	}
+	e.Clock.Advance(pwhttp.IntentResumeGrace / 2)
+	e.settle(t, 0) // past the window's end and the grace after it, within the grace of the pass
+	e.Clock.Advance(pwhttp.IntentResumeGrace / 2)
+	e.settle(t, 1)
+}
+
+// TestTheGraceOfAProcessThatNeverSawTheWindowSurvivesTheClockSteppingBack:
+// in a process that took over as a read-only window ended, the grace after
+// the window's end is counted again from a step back of the clock, as in
+// one that saw the window, and not ended by it: stepped back to before
+// the window's end, there is no window ended lately to wait after.
+func TestTheGraceOfAProcessThatNeverSawTheWindowSurvivesTheClockSteppingBack(t *testing.T) {
+	e := mustOpenPlaceEnv(t)
+	e.queue(t, "operator:root")
+	now := e.Clock.Now()
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(time.Minute + pwhttp.IntentResumeGrace/4)
+	e.settle(t, 0) // its first pass, the window over a moment ago
+	e.Clock.Advance(-time.Hour)
+	e.settle(t, 0) // within the grace, counted from the step back
+	e.Clock.Advance(pwhttp.IntentResumeGrace)
+	e.settle(t, 1)
+}

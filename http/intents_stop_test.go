@@ -201,7 +201,10 @@ func TestAnOperatorMustSayWhyItStopsAPayment(t *testing.T) {
 				// its own, an escape would drive the terminal that prints it, and a
 				// bidirectional control would reorder what the console shows.
 				stopBody("fraud\n2026-11-28T10:00:00Z admin intent.cancel approved"), stopBody("a\tb"),
-				stopBody("\x1b[2Jcleared"), stopBody("ok \u202eexe.txt"), stopBody("c1 \u0085 next line")} {
+				stopBody("\x1b[2Jcleared"), stopBody("ok \u202eexe.txt"), stopBody("c1 \u0085 next line"),
+				// Unicode's own line and paragraph separators break a line
+				// where text is laid out (the console's page) as a line feed does.
+				stopBody("fraud\u2028admin intent.cancel approved"), stopBody("fraud\u2029approved")} {
 				if p := e.Do(t, "POST", cancel, support, body).Want(t, 400, pw.EINVALID).Problem(t); p.Field != "reason" {
 					t.Fatalf("body %.40q: the problem names %q, want reason", body, p.Field)
 				}

@@ -47,7 +47,7 @@ var schemaOverrides = map[string]map[string]any{
 		"description": "who cancelled an intent_cancelled intent: its payer, or an operator (support, risk, admin) on the payer's behalf; " +
 			"absent on other failures. A cancelled key's answer (409 intent_cancelled) carries it too"},
 	"IntentCancel.reason": {"maxLength": pw.IntentCancelReasonMax,
-		"description": "why the payment is stopped, one line of UTF-8 text (no control characters such as line breaks or tabs, no bidirectional controls), " +
+		"description": "why the payment is stopped, one line of UTF-8 text (no control characters such as line breaks or tabs, no line or paragraph separators U+2028 and U+2029, no bidirectional controls), " +
 			"at most maxLength bytes: required when an operator stops someone else's payment " +
 			"(kept in the audit log, not shown to the payer); optional for the payer"},
 }
