@@ -524,6 +524,9 @@ func (s *Server) settlingResumesAt() (time.Time, bool) {
 	if until := time.Unix(0, from); now.Before(until) {
 		return until, true
 	}
+	// The grace is over: forgotten, so that a later step back of the
+	// clock does not bring it back (it would read as a grace set ahead).
+	s.settleFrom.CompareAndSwap(from, 0)
 	return time.Time{}, false
 }
 

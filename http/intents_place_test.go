@@ -611,3 +611,22 @@ func TestTheGraceOfAProcessThatNeverSawTheWindowSurvivesTheClockSteppingBack(t *
 	e.Clock.Advance(pwhttp.IntentResumeGrace)
 	e.settle(t, 1)
 }
+
+// TestAGraceThatEndedDoesNotComeBackWithTheClock: once the grace after a
+// window has run out, a step back of the clock (an hour, long after the
+// window) does not hold the queue again.
+func TestAGraceThatEndedDoesNotComeBackWithTheClock(t *testing.T) {
+	e := mustOpenPlaceEnv(t)
+	now := e.Clock.Now()
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
+		t.Fatal(err)
+	}
+	e.settle(t, 0)
+	e.Clock.Advance(time.Minute)
+	e.settle(t, 0) // finds the window over: the grace begins
+	e.Clock.Advance(pwhttp.IntentResumeGrace + time.Minute)
+	e.settle(t, 0) // the grace is over; nothing is pending
+	e.Clock.Advance(-time.Hour)
+	e.queue(t, "operator:root")
+	e.settle(t, 1)
+}
