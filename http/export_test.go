@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -35,3 +36,7 @@ func (s *Server) ForgetQueueHead() {
 	s.head.at = time.Time{}
 	s.head.mu.Unlock()
 }
+
+// PendingHead is the queue's head as places are counted from
+// (pendingHead).
+func (s *Server) PendingHead(ctx context.Context) ([]string, error) { return s.pendingHead(ctx) }

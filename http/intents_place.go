@@ -2,8 +2,9 @@ package http
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"math"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -131,8 +132,11 @@ const IntentPlaceReadTimeout = 500 * time.Millisecond
 
 // queueHead is the queue's head as last read, for placeIntents.
 type queueHead struct {
-	mu      sync.Mutex
-	at      time.Time     // when the last read ended (zero: none yet)
+	mu sync.Mutex
+	// at is when the last read began (so the head is never older than
+	// IntentPlaceFresh told), or ended if it failed (so a stalled store
+	// is waited for once every IntentPlaceFresh); zero: none yet.
+	at      time.Time
 	ids     []string      // what it read
 	err     error         // or why it failed; a failure is kept as long as a head is
 	reading chan struct{} // closed when the read in flight ends; nil when none is
@@ -141,9 +145,9 @@ type queueHead struct {
 // pendingHead returns the IDs of the first pw.IntentsAheadMax pending
 // intents, in ID order, read at most once every IntentPlaceFresh, a
 // failed read included: while the store stalls, one read a second waits
-// for it, at most IntentPlaceReadTimeout, not every reader in turn. One
-// reader reads; those that come meanwhile wait for its read (or for their
-// own ctx, whichever ends first).
+// for it, at most IntentPlaceReadTimeout, not every reader in turn. The
+// read runs apart (readHead); the reader that starts it and those that
+// come meanwhile wait for it, or for their own ctx, whichever ends first.
 func (s *Server) pendingHead(ctx context.Context) ([]string, error) {
 	h := &s.head
 	h.mu.Lock()
@@ -153,34 +157,47 @@ func (s *Server) pendingHead(ctx context.Context) ([]string, error) {
 		h.mu.Unlock()
 		return ids, err
 	}
-	if done := h.reading; done != nil {
-		h.mu.Unlock()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return h.ids, h.err
+	done := h.reading
+	if done == nil {
+		done = make(chan struct{})
+		h.reading = done
+		// The read is every waiter's: its own bound ends it, not the
+		// cancellation of the request that happened to start it.
+		go s.readHead(context.WithoutCancel(ctx), now, done)
 	}
-	done := make(chan struct{})
-	h.reading = done
 	h.mu.Unlock()
-	// The read is the waiters' as much as this reader's: its own bound,
-	// not this request's cancellation, ends it.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), IntentPlaceReadTimeout)
-	defer cancel()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ids, h.err
+}
+
+// readHead reads the queue's head begun at began, within
+// IntentPlaceReadTimeout, keeps it in s.head and closes done.
+func (s *Server) readHead(ctx context.Context, began time.Time, done chan struct{}) {
 	var ids []string
-	err := errors.New("the queue's head could not be read") // what the waiters see if the read panics
+	var err error
 	defer func() {
+		if p := recover(); p != nil { // a goroutine's panic would end the process: kept as the read's failure
+			err = fmt.Errorf("reading the queue's head panicked: %v", p)
+			loggerFrom(ctx).Error("reading the queue's head panicked", "panic", p, "stack", string(debug.Stack()))
+		}
+		h := &s.head
 		h.mu.Lock()
-		h.at, h.ids, h.err, h.reading = s.now(), ids, err, nil
+		h.at, h.ids, h.err, h.reading = began, ids, err, nil
+		if err != nil {
+			h.at = s.now()
+		}
 		h.mu.Unlock()
 		close(done)
 	}()
+	rctx, cancel := context.WithTimeout(ctx, IntentPlaceReadTimeout)
+	defer cancel()
 	ids, err = s.intents.PendingIntentIDs(rctx, pw.IntentsAheadMax)
-	return ids, err
 }
 
 // placeIntents sets the place of each pending intent of ins in the

@@ -89,3 +89,67 @@ func TestASlowFailingQueueHeadDoesNotQueueTheReaders(t *testing.T) {
 		t.Fatalf("a read a second after the failed one: %d, head read %d times; want 200 and the head read again", r.Status, head.reads.Load())
 	}
 }
+
+// TestAReaderOfTheQueueHeadWaitsNoLongerThanItsOwnDeadline: the read of
+// the queue's head belongs to every reader waiting for it, so the reader
+// that started it does not cut it short when its own deadline comes, but
+// neither does it wait past that deadline (a request near its end would
+// otherwise be answered up to IntentPlaceReadTimeout late). A reader that
+// comes meanwhile waits for that same read.
+func TestAReaderOfTheQueueHeadWaitsNoLongerThanItsOwnDeadline(t *testing.T) {
+	var head *stalledHead
+	e := mustOpenPlaceEnvWith(t, func(store pw.IntentStore) pw.IntentStore {
+		head = &stalledHead{IntentStore: store, stall: 5 * time.Second}
+		return head
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := e.Server.PendingHead(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a reader with 20 ms left: %v; want its own deadline", err)
+	}
+	if took := time.Since(start); took >= pwhttp.IntentPlaceReadTimeout {
+		t.Fatalf("a reader with 20 ms left waited %v, as long as the read may take (%v)", took, pwhttp.IntentPlaceReadTimeout)
+	}
+	if _, err := e.Server.PendingHead(context.Background()); err == nil || errors.Is(err, context.Canceled) {
+		t.Fatalf("the next reader, while the store stalls: %v; want the read's own failure (its bound), not the first reader's cancellation", err)
+	}
+	if n := head.reads.Load(); n != 1 {
+		t.Fatalf("the queue's head was read %d times; want once, the second reader waiting for the first one's read", n)
+	}
+}
+
+// slowHead is an IntentStore whose reads of the queue's head take took of
+// the server's (fake) clock.
+type slowHead struct {
+	pw.IntentStore
+	clock *Clock
+	took  time.Duration
+	reads atomic.Int64
+}
+
+func (s *slowHead) PendingIntentIDs(ctx context.Context, limit int) ([]string, error) {
+	s.reads.Add(1)
+	s.clock.Advance(s.took)
+	return s.IntentStore.PendingIntentIDs(ctx, limit)
+}
+
+// TestTheQueueHeadIsNeverOlderThanASecond: a place is counted from the
+// queue's head as read at most IntentPlaceFresh before, counted from when
+// the read began: a read that took 0.4 s is read again 1.1 s after it
+// began, though only 0.7 s after it ended.
+func TestTheQueueHeadIsNeverOlderThanASecond(t *testing.T) {
+	var head *slowHead
+	e := mustOpenPlaceEnvWith(t, func(store pw.IntentStore) pw.IntentStore {
+		head = &slowHead{IntentStore: store, took: 400 * time.Millisecond}
+		return head
+	})
+	head.clock = e.Clock
+	if _, err := e.Server.PendingHead(context.Background()); err != nil || head.reads.Load() != 1 {
+		t.Fatalf("the first read: %v, %d reads", err, head.reads.Load())
+	}
+	e.Clock.Advance(700 * time.Millisecond)
+	if _, err := e.Server.PendingHead(context.Background()); err != nil || head.reads.Load() != 2 {
+		t.Fatalf("1.1 s after the read began: %v, %d reads; want it read again", err, head.reads.Load())
+	}
+}
