@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/peakwallet/peakwallet/auth"
@@ -45,12 +46,32 @@ func runAudit(ctx context.Context, args []string, env *environment) error {
 			}
 			continue
 		}
-		var detail []string
-		for _, k := range slices.Sorted(maps.Keys(r.Detail)) {
-			detail = append(detail, k+"="+r.Detail[k])
-		}
 		fmt.Fprintf(env.stdout, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.12s\n", r.Seq, r.At.Format("2006-01-02T15:04:05.000000Z"),
-			r.Actor, r.Action, r.Target, r.Address, strings.Join(detail, " "), r.Hash)
+			auditWord(r.Actor), auditWord(r.Action), auditWord(r.Target), auditWord(r.Address), auditDetail(r.Detail), r.Hash)
 	}
 	return nil
+}
+
+// auditDetail is a record's detail as the text listing prints it: k=v
+// pairs by key, separated by spaces, each value an auditWord.
+func auditDetail(d map[string]string) string {
+	var detail []string
+	for _, k := range slices.Sorted(maps.Keys(d)) {
+		detail = append(detail, k+"="+auditWord(d[k]))
+	}
+	return strings.Join(detail, " ")
+}
+
+// auditWord is v as the text listing prints it: as is when it is one word
+// of printable text, else quoted in Go's syntax. Some values are free
+// text (an operator's reason for stopping a payment): with a space and an
+// equals sign one would read as another k=v pair ("duplicate payer=…"),
+// with a tab as another column, with a line break as another record.
+func auditWord(v string) string {
+	if strings.ContainsFunc(v, func(r rune) bool {
+		return r == ' ' || r == '=' || r == '"' || r == '\\' || !strconv.IsPrint(r)
+	}) {
+		return strconv.Quote(v)
+	}
+	return v
 }
