@@ -114,6 +114,9 @@ func TestAReaderOfTheQueueHeadWaitsNoLongerThanItsOwnDeadline(t *testing.T) {
 	if _, err := e.Server.PendingHead(context.Background()); err == nil || errors.Is(err, context.Canceled) {
 		t.Fatalf("the next reader, while the store stalls: %v; want the read's own failure (its bound), not the first reader's cancellation", err)
 	}
+	if took := time.Since(start); took < pwhttp.IntentPlaceReadTimeout {
+		t.Fatalf("the read the first reader started ended after %v; want it to run its own bound (%v), not end with that reader", took, pwhttp.IntentPlaceReadTimeout)
+	}
 	if n := head.reads.Load(); n != 1 {
 		t.Fatalf("the queue's head was read %d times; want once, the second reader waiting for the first one's read", n)
 	}
@@ -151,5 +154,45 @@ func TestTheQueueHeadIsNeverOlderThanASecond(t *testing.T) {
 	e.Clock.Advance(700 * time.Millisecond)
 	if _, err := e.Server.PendingHead(context.Background()); err != nil || head.reads.Load() != 2 {
 		t.Fatalf("1.1 s after the read began: %v, %d reads; want it read again", err, head.reads.Load())
+	}
+}
+
+// failingSlowHead is an IntentStore whose reads of the queue's head take
+// took of the server's (fake) clock and fail.
+type failingSlowHead struct {
+	pw.IntentStore
+	clock *Clock
+	took  time.Duration
+	reads atomic.Int64
+}
+
+func (s *failingSlowHead) PendingIntentIDs(ctx context.Context, limit int) ([]string, error) {
+	s.reads.Add(1)
+	s.clock.Advance(s.took)
+	return nil, errors.New("the store failed")
+}
+
+// TestAFailedReadOfTheQueueHeadStandsASecondFromItsEnd: a failed read of
+// the queue's head is kept for IntentPlaceFresh from when it ended, not
+// from when it began: a store that takes 0.4 s to fail is asked again a
+// second after it answered, so a failing store is waited for at most
+// once a second however long each failure takes.
+func TestAFailedReadOfTheQueueHeadStandsASecondFromItsEnd(t *testing.T) {
+	var head *failingSlowHead
+	e := mustOpenPlaceEnvWith(t, func(store pw.IntentStore) pw.IntentStore {
+		head = &failingSlowHead{IntentStore: store, took: 400 * time.Millisecond}
+		return head
+	})
+	head.clock = e.Clock
+	if _, err := e.Server.PendingHead(context.Background()); err == nil || head.reads.Load() != 1 {
+		t.Fatalf("the first read: %v, %d reads; want the store's failure", err, head.reads.Load())
+	}
+	e.Clock.Advance(700 * time.Millisecond) // 1.1 s after the read began, 0.7 s after it failed
+	if _, err := e.Server.PendingHead(context.Background()); err == nil || head.reads.Load() != 1 {
+		t.Fatalf("0.7 s after the failure: %v, %d reads; want the failure kept, not the store asked again", err, head.reads.Load())
+	}
+	e.Clock.Advance(300 * time.Millisecond) // a second after it failed
+	if _, err := e.Server.PendingHead(context.Background()); err == nil || head.reads.Load() != 2 {
+		t.Fatalf("a second after the failure: %v, %d reads; want the store asked again", err, head.reads.Load())
 	}
 }

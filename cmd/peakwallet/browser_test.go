@@ -230,6 +230,11 @@ type faultProxy struct {
 	// server's do since 2026-11-28 (without, as an older server's do not):
 	// ahead, the pending intents queued before it, and a wait of 4 s each.
 	places bool
+	// headCount is the queue's length as the server's summary last said
+	// it (surge_queue_pending.count), which, like the server's, may be up
+	// to a second older than its oldest wait: once the queue empties the
+	// proxy keeps saying the last length it counted.
+	headCount int
 }
 
 // fakeIntent is an intent the proxy queued, answered in the shape of
@@ -551,7 +556,9 @@ func (p *faultProxy) list(t *testing.T, w http.ResponseWriter, r *http.Request) 
 
 // summary answers GET /v1/ops/summary as the server does, but with the
 // proxy's queue: its oldest's wait (surge_queue_oldest_seconds), and its
-// length, settling 0.25 a second (surge_queue_pending).
+// length, settling 0.25 a second (surge_queue_pending). The length is, as
+// the server's may be, older than the oldest's wait: once the queue
+// empties it stays the last length counted (headCount).
 func (p *faultProxy) summary(t *testing.T, w http.ResponseWriter, r *http.Request) {
 	req, _ := http.NewRequest("GET", p.upstream.String()+r.URL.Path, nil)
 	req.Header = r.Header.Clone()
@@ -575,7 +582,10 @@ func (p *faultProxy) summary(t *testing.T, w http.ResponseWriter, r *http.Reques
 				pending++
 			}
 		}
-		sum["surge_queue_pending"] = map[string]any{"count": pending, "at_least": false, "settled_per_second": 0.25}
+		if pending > 0 {
+			p.headCount = pending
+		}
+		sum["surge_queue_pending"] = map[string]any{"count": p.headCount, "at_least": false, "settled_per_second": 0.25}
 		body, _ = json.Marshal(sum)
 	}
 	w.Header().Set("Content-Type", res.Header.Get("Content-Type"))

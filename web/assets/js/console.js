@@ -108,7 +108,10 @@
     const offers = s.surge_queue || {};
     const counts = Object.keys(offers).filter((k) => offers[k] > 0).sort().map((k) => k + " " + offers[k]).join(" · ");
     $("#surge-offers").textContent = counts ? t("console.surge_offers", { counts }) : "";
-    $("#surge-count").textContent = queueLength(s.surge_queue_pending);
+    // The length is read from the queue's head at most a second ago, the
+    // oldest's wait when the settler last looked: when that says none
+    // waits, a length left from before it emptied is not shown.
+    $("#surge-count").textContent = oldest > 0 ? queueLength(s.surge_queue_pending) : "";
     if (oldest > 0 && Date.now() - queueReadAt >= QueueReadMs) queuePage();
     if (oldest === 0 && queueShown) showQueuePage({ data: [] }); // it emptied: nothing to read
   }
