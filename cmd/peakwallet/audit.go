@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/peakwallet/peakwallet/auth"
 )
@@ -67,8 +68,10 @@ func auditDetail(d map[string]string) string {
 // text (an operator's reason for stopping a payment): with a space and an
 // equals sign one would read as another k=v pair ("duplicate payer=…"),
 // with a tab as another column, with a line break as another record.
+// Bytes that are not UTF-8 (which the API refuses, but a store written by
+// other means may hold) are quoted as \x escapes, not printed raw.
 func auditWord(v string) string {
-	if strings.ContainsFunc(v, func(r rune) bool {
+	if !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool {
 		return r == ' ' || r == '=' || r == '"' || r == '\\' || !strconv.IsPrint(r)
 	}) {
 		return strconv.Quote(v)

@@ -6,8 +6,8 @@ import "testing"
 // record's detail as k=v pairs. A value that is free text (an operator's
 // reason for stopping a payment) is quoted when it holds what would read
 // as another pair, column or record: a space with an equals sign, a tab,
-// a line break, a quote, a bidirectional control. One word is printed as
-// it is, as before.
+// a line break, a quote, a bidirectional control, a byte that is not
+// UTF-8. One word is printed as it is, as before.
 func TestTheAuditListingKeepsFreeTextInItsField(t *testing.T) {
 	for d, want := range map[string]string{
 		"ticket-4711":                     `reason=ticket-4711`,
@@ -17,6 +17,7 @@ func TestTheAuditListingKeepsFreeTextInItsField(t *testing.T) {
 		`say "hi"`:                        `reason="say \"hi\""`,
 		"ok \u202etxt.exe":                `reason="ok \u202etxt.exe"`,
 		"":                                `reason=`,
+		"bad\xffbyte":                     `reason="bad\xffbyte"`,
 	} {
 		if got := auditDetail(map[string]string{"reason": d}); got != want {
 			t.Errorf("detail %q printed as %s; want %s", d, got, want)
