@@ -14,7 +14,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals(signal.Ignored)...)
 	defer stop()
 	// The first signal asks for a clean stop (serve drains); a second one
 	// stops the process at once, as without the handler, should the drain
@@ -26,6 +26,19 @@ func main() {
 		}
 		os.Exit(exitCode(err))
 	}
+}
+
+// stopSignals are the signals that ask for a clean stop: Ctrl-C, SIGTERM,
+// and SIGHUP (the terminal or SSH session that started serve went away),
+// which would otherwise kill the process at once, cutting the requests in
+// flight. A SIGHUP ignored at start (nohup) stays ignored: catching it
+// would stop a server its operator asked to outlive the session.
+func stopSignals(ignored func(os.Signal) bool) []os.Signal {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
 }
 
 // errSilent marks an error already reported to the user.
