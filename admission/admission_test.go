@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -943,5 +944,43 @@ func TestARefusalInLineCountsItsPlace(t *testing.T) {
 		if o := <-g; o.err == nil {
 			o.t.Done(nil)
 		}
+	}
+}
+
+// A tolerance or a rate that is not a finite number (a flag reads "NaN"
+// and "Inf" as floats) made a wall: a NaN tolerance made the limit NaN,
+// and an infinite one a negative service time, so that every payment was
+// refused or left waiting; a NaN or infinite rate left every bucket empty,
+// so that every request was rate_limited. A tolerance that is not finite
+// now falls back to LatencyTolerance, and a rate that is not finite means
+// no rate limit, as 0 does.
+func TestAConfigThatIsNotFiniteIsNotAWall(t *testing.T) {
+	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		t.Run(fmt.Sprint("tolerance ", v), func(t *testing.T) {
+			clk := newClock()
+			c := admission.New(admission.Config{Now: clk.Now, Tolerance: v})
+			teachPaymentLatency(t, c, clk, 10*time.Millisecond)
+			ctx, cancel := context.WithDeadline(context.Background(), clk.Now().Add(time.Second))
+			defer cancel()
+			for i := range 10 {
+				tk, err := c.Acquire(ctx, admission.ClassPayment, "a")
+				if err != nil {
+					t.Fatalf("payment %d with a second to go, refused: %v", i, err)
+				}
+				clk.Add(10 * time.Millisecond)
+				tk.Done(nil)
+			}
+			if s := c.Stats(); s.Limit < admission.LimitMin || s.Limit > admission.LimitMax {
+				t.Fatalf("limit %d, want within [%d, %d]", s.Limit, admission.LimitMin, admission.LimitMax)
+			}
+		})
+		t.Run(fmt.Sprint("rate ", v), func(t *testing.T) {
+			c := admission.New(admission.Config{Now: newClock().Now, Rate: v})
+			for i := range 10 {
+				if q, err := c.Allow("a"); err != nil || q != (admission.Quota{}) {
+					t.Fatalf("request %d at a rate of %v: quota %+v, %v; want no rate limit", i, v, q, err)
+				}
+			}
+		})
 	}
 }
