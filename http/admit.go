@@ -106,7 +106,20 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 			return
 		}
 		o := &outcome{}
-		defer func() { ticket.Done(o.err) }()
+		defer func() {
+			// A handler that panicked recorded no outcome, and until the
+			// review of 2026-11-29 its panic was counted a success: as the
+			// breaker's half-open probe it closed the breaker with the store
+			// still down (TestAPanickingProbeDoesNotCloseTheBreaker). It is
+			// a failure, internal, which says nothing of the store (the
+			// breaker stays open, the next request probes); the panic goes
+			// on to instrument, which answers 500 and logs it.
+			if v := recover(); v != nil {
+				ticket.Done(&pw.Error{Code: pw.EINTERNAL, Op: "http.admit", Err: fmt.Errorf("panic: %v", v)})
+				panic(v)
+			}
+			ticket.Done(o.err)
+		}()
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, outcomeKey{}, o)))
 	})
 }

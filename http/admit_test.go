@@ -2,16 +2,20 @@ package http_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
+	"github.com/peakwallet/peakwallet/sqlite"
 )
 
 // A payment whose body trickles in holds an admission slot while the
@@ -49,4 +53,66 @@ func TestASlowBodyDoesNotHoldASlotPastItsDeadline(t *testing.T) {
 		t.Fatalf("a body that did not arrive in time: %d %s, want 400 %s", r.Status, r.Body, pw.EINVALID)
 	}
 	waitFor(t, func() bool { return ctrl.InFlight() == 0 })
+}
+
+// faultyAccounts is a SQLite store whose account reads can be made to
+// fail as a store that cannot be reached, or to panic.
+type faultyAccounts struct {
+	*sqlite.Store
+	mode atomic.Int32 // accountsServe, accountsDown or accountsPanic
+}
+
+const (
+	accountsServe = iota
+	accountsDown
+	accountsPanic
+)
+
+func (s *faultyAccounts) Account(ctx context.Context, id string) (*pw.Account, error) {
+	switch s.mode.Load() {
+	case accountsDown:
+		return nil, &pw.Error{Code: pw.EUNAVAILABLE, Message: "the database cannot be reached"}
+	case accountsPanic:
+		panic("an account read panicked")
+	}
+	return s.Store.Account(ctx, id)
+}
+
+// The admission middleware gave a ticket back with the outcome the error
+// writer recorded, and a handler that panicked recorded none: its panic
+// was counted a success, and when it was the half-open breaker's probe it
+// closed the breaker with the store still down. A panic is now a failure
+// (internal, which says nothing of the store): the breaker stays open and
+// the next request probes.
+func TestAPanickingProbeDoesNotCloseTheBreaker(t *testing.T) {
+	sq, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &faultyAccounts{Store: sq}
+	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, sq, admission.Config{})
+	w := env.MustWallet(t, 100)
+	store.mode.Store(accountsDown)
+	for range admission.BreakerFailuresMax {
+		env.Do(t, "GET", "/v1/accounts/"+w.User.ID, "", nil)
+	}
+	if s := ctrl.Stats(); s.Breaker != "open" {
+		t.Fatalf("breaker %s after %d store failures", s.Breaker, admission.BreakerFailuresMax)
+	}
+	time.Sleep(admission.BreakerCooldown + 50*time.Millisecond)
+	store.mode.Store(accountsPanic)
+	r := env.Do(t, "GET", "/v1/accounts/"+w.User.ID, "", nil)
+	if p := r.Problem(t); r.Status != http.StatusInternalServerError || p.Code != pw.EINTERNAL {
+		t.Fatalf("the probe that panicked: %d %s", r.Status, r.Body)
+	}
+	if s := ctrl.Stats(); s.Breaker == "closed" {
+		t.Fatal("breaker closed by a probe that panicked")
+	}
+	store.mode.Store(accountsServe) // the next request probes, and its success closes the breaker
+	if r := env.Do(t, "GET", "/v1/accounts/"+w.User.ID, "", nil); r.Status != http.StatusOK {
+		t.Fatalf("the next probe: %d %s", r.Status, r.Body)
+	}
+	if s := ctrl.Stats(); s.Breaker != "closed" {
+		t.Fatalf("breaker %s after a probe that succeeded", s.Breaker)
+	}
 }
