@@ -984,3 +984,43 @@ func TestAConfigThatIsNotFiniteIsNotAWall(t *testing.T) {
 		})
 	}
 }
+
+// The retry_after published (Stats.RetryAfter: /v1/status, the metric
+// peakwallet_admission_retry_after_seconds, the console) is what a payment
+// refused now would be told. It counted every request waiting, reads and
+// reports too, which a payment overtakes, and a greedy principal's whole
+// queue, which the round-robin lets a newcomer pass: with a payment's
+// wait a fifth of a second it said more than a second. It is now a
+// payment's own place in line, as its refusal counts it (placeInLine).
+func TestTheRetryAfterPublishedIsAPaymentsOwn(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 1, admission.Config{})
+	teachPaymentLatency(t, c, clk, 100*time.Millisecond)
+	held := mustAcquire(t, c, admission.ClassPayment, "a")
+	var greedy, reads []<-chan outcome
+	for range 3 {
+		greedy = append(greedy, acquireAsync(t, c, admission.ClassPayment, "greedy"))
+	}
+	for range 8 {
+		reads = append(reads, acquireAsync(t, c, admission.ClassRead, "reader"))
+	}
+	if q := c.Stats().Queued; q[admission.ClassPayment] != 3 || q[admission.ClassRead] != 8 {
+		t.Fatalf("queued %v, want 3 payments and 8 reads", q)
+	}
+	published := c.Stats().RetryAfter
+	// A payment from a client with none waiting, refused now (its deadline
+	// is too short to wait): what it is told is what was published.
+	ctx, cancel := context.WithDeadline(context.Background(), clk.Now().Add(50*time.Millisecond))
+	defer cancel()
+	_, err := c.Acquire(ctx, admission.ClassPayment, "newcomer")
+	assertRefusal(t, err, pw.EBUSY)
+	if told := err.(*pw.Error).Retry; published != told {
+		t.Errorf("published retry_after %v, but a payment refused now is told %v (drain %.0f/s)", published, told, c.Stats().DrainRate)
+	}
+	held.Done(nil)
+	for _, ch := range append(greedy, reads...) {
+		if o := <-ch; o.err == nil {
+			o.t.Done(nil)
+		}
+	}
+}
