@@ -13,6 +13,7 @@ package admission
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"time"
 
@@ -95,12 +96,12 @@ type Config struct {
 	Now                         func() time.Time
 	LimitInitial, LimitMin      int
 	LimitMax                    int
-	Tolerance                   float64 // LatencyTolerance when 0
+	Tolerance                   float64 // LatencyTolerance when 0 or not finite
 	QueueMax, QueuePrincipalMax int
 	QueueDelayFactor            float64
 	QueueDelayMin               time.Duration
 	Deadlines                   [classCount]time.Duration
-	Rate                        float64              // tokens a second per principal; 0: no rate limit
+	Rate                        float64              // tokens a second per principal; 0 or not finite: no rate limit
 	Burst                       int                  // bucket size; default 2×Rate
 	RateExempt                  func(string) bool    // principals never rate limited (the operator)
 	StoreFailed                 func(err error) bool // outcomes that count against the breaker
@@ -136,11 +137,16 @@ func New(cfg Config) *Controller {
 	cfg.LimitMax = orInt(cfg.LimitMax, LimitMax)
 	cfg.QueueMax = orInt(cfg.QueueMax, QueueRequestsMax)
 	cfg.QueuePrincipalMax = orInt(cfg.QueuePrincipalMax, QueuePrincipalMax)
-	if cfg.Tolerance <= 0 {
+	// A tolerance or factor that is not a finite number (flags read "NaN"
+	// and "Inf" as floats) is taken as unset: a NaN made the limit NaN, and
+	// an infinite one a negative service time (its conversion to a
+	// Duration), and either refused every payment
+	// (TestAConfigThatIsNotFiniteIsNotAWall).
+	if !finite(cfg.Tolerance) || cfg.Tolerance <= 0 {
 		cfg.Tolerance = LatencyTolerance
 	}
 	cfg.LimitInitial = max(cfg.LimitMin, min(cfg.LimitMax, cfg.LimitInitial))
-	if cfg.QueueDelayFactor <= 0 {
+	if !finite(cfg.QueueDelayFactor) || cfg.QueueDelayFactor <= 0 {
 		cfg.QueueDelayFactor = QueueDelayFactor
 	}
 	if cfg.QueueDelayMin <= 0 {
@@ -150,6 +156,11 @@ func New(cfg Config) *Controller {
 		if d <= 0 {
 			cfg.Deadlines[i] = DeadlineDefaults[i]
 		}
+	}
+	if !finite(cfg.Rate) {
+		// No finite rate is no limit: a NaN or infinite rate left every
+		// bucket empty (NaN tokens), and every request was rate_limited.
+		cfg.Rate = 0
 	}
 	if cfg.Burst <= 0 {
 		cfg.Burst = max(1, int(2*cfg.Rate))
@@ -181,6 +192,8 @@ func storeFailed(err error) bool {
 		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) &&
 		!errors.Is(err, pw.ErrWritesFailing)
 }
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
 func orInt(v, def int) int {
 	if v > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -941,6 +942,84 @@ func TestARefusalInLineCountsItsPlace(t *testing.T) {
 	}
 	for _, g := range greedy {
 		if o := <-g; o.err == nil {
+			o.t.Done(nil)
+		}
+	}
+}
+
+// A tolerance or a rate that is not a finite number (a flag reads "NaN"
+// and "Inf" as floats) made a wall: a NaN tolerance made the limit NaN,
+// and an infinite one a negative service time, so that every payment was
+// refused or left waiting; a NaN or infinite rate left every bucket empty,
+// so that every request was rate_limited. A tolerance that is not finite
+// now falls back to LatencyTolerance, and a rate that is not finite means
+// no rate limit, as 0 does.
+func TestAConfigThatIsNotFiniteIsNotAWall(t *testing.T) {
+	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		t.Run(fmt.Sprint("tolerance ", v), func(t *testing.T) {
+			clk := newClock()
+			c := admission.New(admission.Config{Now: clk.Now, Tolerance: v})
+			teachPaymentLatency(t, c, clk, 10*time.Millisecond)
+			ctx, cancel := context.WithDeadline(context.Background(), clk.Now().Add(time.Second))
+			defer cancel()
+			for i := range 10 {
+				tk, err := c.Acquire(ctx, admission.ClassPayment, "a")
+				if err != nil {
+					t.Fatalf("payment %d with a second to go, refused: %v", i, err)
+				}
+				clk.Add(10 * time.Millisecond)
+				tk.Done(nil)
+			}
+			if s := c.Stats(); s.Limit < admission.LimitMin || s.Limit > admission.LimitMax {
+				t.Fatalf("limit %d, want within [%d, %d]", s.Limit, admission.LimitMin, admission.LimitMax)
+			}
+		})
+		t.Run(fmt.Sprint("rate ", v), func(t *testing.T) {
+			c := admission.New(admission.Config{Now: newClock().Now, Rate: v})
+			for i := range 10 {
+				if q, err := c.Allow("a"); err != nil || q != (admission.Quota{}) {
+					t.Fatalf("request %d at a rate of %v: quota %+v, %v; want no rate limit", i, v, q, err)
+				}
+			}
+		})
+	}
+}
+
+// The retry_after published (Stats.RetryAfter: /v1/status, the metric
+// peakwallet_admission_retry_after_seconds, the console) is what a payment
+// refused now would be told. It counted every request waiting, reads and
+// reports too, which a payment overtakes, and a greedy principal's whole
+// queue, which the round-robin lets a newcomer pass: with a payment's
+// wait a fifth of a second it said more than a second. It is now a
+// payment's own place in line, as its refusal counts it (placeInLine).
+func TestTheRetryAfterPublishedIsAPaymentsOwn(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 1, admission.Config{})
+	teachPaymentLatency(t, c, clk, 100*time.Millisecond)
+	held := mustAcquire(t, c, admission.ClassPayment, "a")
+	var greedy, reads []<-chan outcome
+	for range 3 {
+		greedy = append(greedy, acquireAsync(t, c, admission.ClassPayment, "greedy"))
+	}
+	for range 8 {
+		reads = append(reads, acquireAsync(t, c, admission.ClassRead, "reader"))
+	}
+	if q := c.Stats().Queued; q[admission.ClassPayment] != 3 || q[admission.ClassRead] != 8 {
+		t.Fatalf("queued %v, want 3 payments and 8 reads", q)
+	}
+	published := c.Stats().RetryAfter
+	// A payment from a client with none waiting, refused now (its deadline
+	// is too short to wait): what it is told is what was published.
+	ctx, cancel := context.WithDeadline(context.Background(), clk.Now().Add(50*time.Millisecond))
+	defer cancel()
+	_, err := c.Acquire(ctx, admission.ClassPayment, "newcomer")
+	assertRefusal(t, err, pw.EBUSY)
+	if told := err.(*pw.Error).Retry; published != told {
+		t.Errorf("published retry_after %v, but a payment refused now is told %v (drain %.0f/s)", published, told, c.Stats().DrainRate)
+	}
+	held.Done(nil)
+	for _, ch := range append(greedy, reads...) {
+		if o := <-ch; o.err == nil {
 			o.t.Done(nil)
 		}
 	}

@@ -213,22 +213,33 @@ func (c *Controller) busyAt(n int, msg string) error {
 // (TestAGreedyPrincipalDoesNotFillTheQueueForEveryone). Called with c.mu
 // held.
 func (c *Controller) placeInLine(class Class, principal string) int {
-	n := 0
-	for k := ClassPayment; k < class; k++ {
-		n += c.queues[k].len()
-	}
 	q := c.queues[class]
 	own := q.count(principal)
 	if own == 0 {
-		// One turn for each principal waiting, then its own: no need to
-		// look at how many each has.
-		return n + len(q.ring) + 1
+		return c.newcomerPlace(class)
 	}
-	n += own + 1
+	n := c.waitingAbove(class) + own + 1
 	for p, ws := range q.byPrincipal {
 		if p != principal {
 			n += min(len(ws), own+1)
 		}
+	}
+	return n
+}
+
+// newcomerPlace is placeInLine for a principal with none of its class
+// waiting: one turn for each principal waiting, then its own, with no need
+// to look at how many each has. Called with c.mu held.
+func (c *Controller) newcomerPlace(class Class) int {
+	return c.waitingAbove(class) + len(c.queues[class].ring) + 1
+}
+
+// waitingAbove counts the waiters of the classes above class. Called with
+// c.mu held.
+func (c *Controller) waitingAbove(class Class) int {
+	n := 0
+	for k := ClassPayment; k < class; k++ {
+		n += c.queues[k].len()
 	}
 	return n
 }

@@ -60,7 +60,7 @@ type Stats struct {
 	DrainRate     float64         `json:"drain_rate"`          // completions a second
 	LatencyRecent time.Duration   `json:"latency_recent_ns"`   // payments' short average
 	LatencyLong   time.Duration   `json:"latency_baseline_ns"` // payments' latency floor
-	RetryAfter    time.Duration   `json:"retry_after_ns"`      // for a new payment now
+	RetryAfter    time.Duration   `json:"retry_after_ns"`      // what a payment refused now is told (its place in line), 0 if it would start now
 }
 
 // turnAway counts a refusal of a class request for reason, and notes when a
@@ -92,8 +92,15 @@ func (c *Controller) Stats() Stats {
 	}
 	s.DrainRate = c.drainRate()
 	s.LatencyRecent, s.LatencyLong = c.limiter.Recent(ClassPayment), c.limiter.Floor(ClassPayment)
-	if c.queued > 0 || c.inFlight >= c.limiter.Limit() {
-		s.RetryAfter = min(RetryAfterMax, c.expectedWait(c.queued+1))
+	// What a payment refused now would be told: its own place in line, for
+	// a client with none of its own waiting, as its refusal counts it
+	// (busyAt). Until the review of 2026-11-29 this counted everyone
+	// waiting, reads and reports too, which a payment overtakes, and the
+	// whole of a greedy client's queue, which the round-robin lets a
+	// newcomer pass (TestTheRetryAfterPublishedIsAPaymentsOwn). A payment
+	// that would take a slot at once is told nothing.
+	if c.waitingAhead(ClassPayment) > 0 || c.inFlight >= c.slotLimit(ClassPayment) {
+		s.RetryAfter = min(RetryAfterMax, c.expectedWait(c.newcomerPlace(ClassPayment)))
 	}
 	return s
 }

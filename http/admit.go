@@ -77,6 +77,7 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		w = rec
 		deadline, _ := ctx.Deadline()
+		bodyDueBy(w, r, deadline)
 		defer func() {
 			if time.Now().After(deadline) {
 				result := LateSuccess
@@ -105,9 +106,41 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 			return
 		}
 		o := &outcome{}
-		defer func() { ticket.Done(o.err) }()
+		defer func() {
+			// A handler that panicked recorded no outcome, and until the
+			// review of 2026-11-29 its panic was counted a success: as the
+			// breaker's half-open probe it closed the breaker with the store
+			// still down (TestAPanickingProbeDoesNotCloseTheBreaker). It is
+			// a failure, internal, which says nothing of the store (the
+			// breaker stays open, the next request probes); the panic goes
+			// on to instrument, which answers 500 and logs it.
+			if v := recover(); v != nil {
+				ticket.Done(&pw.Error{Code: pw.EINTERNAL, Op: "http.admit", Err: fmt.Errorf("panic: %v", v)})
+				panic(v)
+			}
+			ticket.Done(o.err)
+		}()
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, outcomeKey{}, o)))
 	})
+}
+
+// bodyDueBy makes r's body due by the request's deadline: a read of it
+// that is still waiting then fails, and ReadBody answers invalid_request.
+// The handler reads the body while it holds an admission slot, and until
+// the review of 2026-11-29 only the server's ReadTimeout (30 s) bounded
+// that read: a client that sent its headers and half a body held a slot
+// long past its deadline (TestASlowBodyDoesNotHoldASlotPastItsDeadline).
+// Only a request with a body gets the read deadline: without one, the
+// server already waits in the background for the connection's next
+// request, and that wait must not end at this request's deadline. Once
+// the body is read to its end, the server clears the deadline for that
+// wait itself. A writer that cannot set one (a test's recorder) is left
+// as it is.
+func bodyDueBy(w http.ResponseWriter, r *http.Request, deadline time.Time) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(deadline)
 }
 
 // setRateLimitHeaders sends the principal's quota as in

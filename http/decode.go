@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"reflect"
 	"strings"
 
@@ -45,6 +46,11 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return nil, pw.Errorf(pw.ETOOLARGE, "the request body is larger than %d bytes", limit)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The admission middleware makes the body due by the request's
+		// deadline (bodyDueBy).
+		return nil, pw.Errorf(pw.EINVALID, "the request body did not arrive before the request's deadline")
 	}
 	if err != nil {
 		return nil, pw.Errorf(pw.EINVALID, "cannot read the request body")

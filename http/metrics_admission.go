@@ -28,7 +28,7 @@ func newAdmissionCollector(ctrl *admission.Controller) *admissionCollector {
 		inFlight:            d("in_flight", "Requests holding a slot now."),
 		queued:              d("queued", "Requests waiting for a slot now, by priority class.", "class"),
 		drainRate:           d("drain_rate", "Requests completed a second while the store is full, as measured for waits and Retry-After."),
-		retryAfter:          d("retry_after_seconds", "The Retry-After a payment refused now would be given (0 while nothing waits)."),
+		retryAfter:          d("retry_after_seconds", "The Retry-After a payment refused now would be given: its place in line over the drain rate (0 while a payment would start at once)."),
 		breaker:             d("breaker", "The circuit breaker's state: 1 for the current one.", "state"),
 		paymentLatency:      d("payment_latency_seconds", "Payments' recent latency, the short average the limit reacts to."),
 		paymentLatencyFloor: d("payment_latency_floor_seconds", "Payments' latency floor, the unloaded latency the limit compares with."),

@@ -42,6 +42,17 @@ func (f *overloadFlags) register(fs *flag.FlagSet, env *environment) {
 	fs.BoolVar(&f.reusePort, "reuseport", true, "listen with SO_REUSEPORT, so that a new binary can take over the address without a refused connection")
 }
 
+// check refuses flags that contradict each other. A --limit-min above
+// --limit-max was taken without a word, and the limit sat at --limit-min:
+// the ceiling asked for was silently ignored
+// (TestALimitMinAboveLimitMaxIsRefusedAtStart).
+func (f *overloadFlags) check() error {
+	if f.limitMin > f.limitMax {
+		return fmt.Errorf("--limit-min %d is above --limit-max %d: the adaptive limit moves between them", f.limitMin, f.limitMax)
+	}
+	return nil
+}
+
 // build returns the admission controller and the maintenance schedule
 // kept in the data directory.
 func (f *overloadFlags) build(dataDir string, log *slog.Logger) (*admission.Controller, *admission.Schedule, error) {

@@ -78,6 +78,9 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := of.check(); err != nil {
+		return err
+	}
 	logger, err := newLogger(env, *logLevel, *logJSON)
 	if err != nil {
 		return err

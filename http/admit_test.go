@@ -1,0 +1,118 @@
+package http_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
+	"github.com/peakwallet/peakwallet/sqlite"
+)
+
+// A payment whose body trickles in holds an admission slot while the
+// handler reads it. Until the review of 2026-11-29 nothing bounded that
+// read but the server's ReadTimeout (30 s; none at all under httptest), so
+// a client that sent its headers and half a body held the slot long past
+// the request's deadline. The body is now due by the deadline: one that
+// does not arrive in time is invalid_request (400), and the slot is free.
+func TestASlowBodyDoesNotHoldASlotPastItsDeadline(t *testing.T) {
+	env, ctrl, _ := MustOpenAdmittedEnv(t, admission.Config{})
+	conn, err := net.Dial("tcp", env.HTTP.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const deadline = 200 * time.Millisecond
+	body := `{"from_account":"`
+	fmt.Fprintf(conn, "POST /v1/transfers HTTP/1.1\r\nHost: peakwallet\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/json\r\nIdempotency-Key: slow-body\r\nPrefer: wait=%g\r\n"+
+		"Content-Length: %d\r\n\r\n%s", operatorKey, deadline.Seconds(), 10*len(body), body)
+	waitFor(t, func() bool { return ctrl.InFlight() == 1 })
+
+	// The rest of the body never comes: the answer must, soon after the deadline.
+	conn.SetReadDeadline(time.Now().Add(deadline + 3*time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer by %v after a %v deadline (in flight: %d): %v", deadline+3*time.Second, deadline, ctrl.InFlight(), err)
+	}
+	defer resp.Body.Close()
+	r := &Response{Status: resp.StatusCode, Header: resp.Header}
+	if r.Body, err = io.ReadAll(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	if p := r.Problem(t); r.Status != http.StatusBadRequest || p.Code != pw.EINVALID || !strings.Contains(p.Detail, "deadline") {
+		t.Fatalf("a body that did not arrive in time: %d %s, want 400 %s", r.Status, r.Body, pw.EINVALID)
+	}
+	waitFor(t, func() bool { return ctrl.InFlight() == 0 })
+}
+
+// faultyAccounts is a SQLite store whose account reads can be made to
+// fail as a store that cannot be reached, or to panic.
+type faultyAccounts struct {
+	*sqlite.Store
+	mode atomic.Int32 // accountsServe, accountsDown or accountsPanic
+}
+
+const (
+	accountsServe = iota
+	accountsDown
+	accountsPanic
+)
+
+func (s *faultyAccounts) Account(ctx context.Context, id string) (*pw.Account, error) {
+	switch s.mode.Load() {
+	case accountsDown:
+		return nil, &pw.Error{Code: pw.EUNAVAILABLE, Message: "the database cannot be reached"}
+	case accountsPanic:
+		panic("an account read panicked")
+	}
+	return s.Store.Account(ctx, id)
+}
+
+// The admission middleware gave a ticket back with the outcome the error
+// writer recorded, and a handler that panicked recorded none: its panic
+// was counted a success, and when it was the half-open breaker's probe it
+// closed the breaker with the store still down. A panic is now a failure
+// (internal, which says nothing of the store): the breaker stays open and
+// the next request probes.
+func TestAPanickingProbeDoesNotCloseTheBreaker(t *testing.T) {
+	sq, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &faultyAccounts{Store: sq}
+	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, sq, admission.Config{})
+	w := env.MustWallet(t, 100)
+	store.mode.Store(accountsDown)
+	for range admission.BreakerFailuresMax {
+		env.Do(t, "GET", "/v1/accounts/"+w.User.ID, "", nil)
+	}
+	if s := ctrl.Stats(); s.Breaker != "open" {
+		t.Fatalf("breaker %s after %d store failures", s.Breaker, admission.BreakerFailuresMax)
+	}
+	time.Sleep(admission.BreakerCooldown + 50*time.Millisecond)
+	store.mode.Store(accountsPanic)
+	r := env.Do(t, "GET", "/v1/accounts/"+w.User.ID, "", nil)
+	if p := r.Problem(t); r.Status != http.StatusInternalServerError || p.Code != pw.EINTERNAL {
+		t.Fatalf("the probe that panicked: %d %s", r.Status, r.Body)
+	}
+	if s := ctrl.Stats(); s.Breaker == "closed" {
+		t.Fatal("breaker closed by a probe that panicked")
+	}
+	store.mode.Store(accountsServe) // the next request probes, and its success closes the breaker
+	if r := env.Do(t, "GET", "/v1/accounts/"+w.User.ID, "", nil); r.Status != http.StatusOK {
+		t.Fatalf("the next probe: %d %s", r.Status, r.Body)
+	}
+	if s := ctrl.Stats(); s.Breaker != "closed" {
+		t.Fatalf("breaker %s after a probe that succeeded", s.Breaker)
+	}
+}
