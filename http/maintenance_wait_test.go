@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
+	pwhttp "github.com/peakwallet/peakwallet/http"
 )
 
 // queueingConfig is a one-slot controller whose queue allowance is long
@@ -84,5 +86,52 @@ func TestAPaymentQueuedBeforeAReadOnlyWindowIsRefusedWhenItsTurnComesInIt(t *tes
 	}
 	if s := ctrl.Stats(); s.InFlight != 0 {
 		t.Fatalf("the refused payment kept its slot: %d in flight", s.InFlight)
+	}
+}
+
+// TestTheSettlerPaysNothingWhenItsSlotComesInAReadOnlyWindow: the surge
+// queue's settler, which found no read-only window when its pass began and
+// waited for a slot, settles nothing if a read-only window began while it
+// waited: the intent stays pending and no money moves. Until the review of
+// 2026-11-29 it looked at the window only before waiting, and paid the
+// intent in the window.
+func TestTheSettlerPaysNothingWhenItsSlotComesInAReadOnlyWindow(t *testing.T) {
+	env, ctrl, sched := MustOpenAdmittedEnv(t, queueingConfig)
+	w := env.MustWallet(t, 100)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	body := []byte(transferBody(w, 40))
+	in := &pw.Intent{ID: pw.NewID(pw.PrefixIntent, now), Principal: "operator:root", IdempotencyKey: "settle-in-window",
+		Fingerprint: pwhttp.Fingerprint("POST", "/v1/transfers", body), Body: body,
+		Status: pw.IntentPending, CreatedAt: now, UpdatedAt: now, Authorized: true}
+	if _, err := env.Store.CreateIntent(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	release := holdPaymentSlot(t, ctrl)
+	type result struct {
+		n   int
+		err error
+	}
+	settled := make(chan result, 1)
+	go func() {
+		n, err := env.Server.SettleIntents(context.Background())
+		settled <- result{n, err}
+	}()
+	waitQueued(t, ctrl, admission.ClassTopup, 1) // the settler waits for a slot, as a top-up
+
+	start := time.Now().UTC()
+	if _, err := sched.Add(pw.MaintenanceCreate{Start: start, End: start.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	res := <-settled
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	if b := env.MustBalance(t, w.User); res.n != 0 || b.Posted != 100 || mustStatus(t, env, in.ID) != pw.IntentPending {
+		t.Fatalf("the settler's slot came in a read-only window: it settled %d intent(s), the intent is %s, the user's balance %d; "+
+			"want nothing settled, the intent pending and 100 untouched", res.n, mustStatus(t, env, in.ID), b.Posted)
+	}
+	if s := ctrl.Stats(); s.InFlight != 0 {
+		t.Fatalf("the settler kept its slot: %d in flight", s.InFlight)
 	}
 }
