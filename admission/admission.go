@@ -391,6 +391,24 @@ func (t *Ticket) Done(err error) {
 	t.once.Do(func() { t.c.release(t, err) })
 }
 
+// Abandon gives the slot back unused, by a request that did not go to
+// the store after all (a read-only maintenance window began while it
+// waited for the slot): it says nothing of the store's latency nor of its
+// health, so it feeds neither the limit nor the breaker, and a probe
+// leaves the next request to probe. Like Done, only the first call of
+// either counts.
+func (t *Ticket) Abandon() {
+	t.once.Do(func() {
+		c := t.c
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		now := c.cfg.Now()
+		c.giveBack(t.class)
+		c.refuseProbe(now, t.probe)
+		c.dispatch(now)
+	})
+}
+
 func (c *Controller) release(t *Ticket, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -40,8 +40,9 @@ func recordOutcome(r *http.Request, err error) {
 // POST /v1/transfers, allow an asynchronous answer (Prefer: respond-async).
 func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 	class, classed := admissionClasses[rt.Class]
+	writes := (rt.MovesMoney || rt.WritesLedger) && s.maintenance != nil
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if (rt.MovesMoney || rt.WritesLedger) && s.maintenance != nil {
+		if writes {
 			if err := s.maintenance.ReadOnly(); err != nil {
 				Error(w, r, err)
 				return
@@ -104,6 +105,17 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 			}
 			Error(w, r, err)
 			return
+		}
+		if writes {
+			// A write may have waited for its slot up to its deadline, and
+			// a read-only window may have begun meanwhile: it is looked at
+			// again, or a payment queued just before the window moved money
+			// in it (TestAPaymentQueuedBeforeAReadOnlyWindowIsRefusedWhenItsTurnComesInIt).
+			if err := s.maintenance.ReadOnly(); err != nil {
+				ticket.Abandon()
+				Error(w, r, err)
+				return
+			}
 		}
 		o := &outcome{}
 		defer func() {

@@ -32,6 +32,13 @@ func (c *Client) Maintenance(ctx context.Context) ([]pw.MaintenanceWindow, error
 	return l.Data, nil
 }
 
+// MaintenanceWindow returns one window that has not ended: not_found for
+// one that has ended, was cancelled or never was.
+func (c *Client) MaintenanceWindow(ctx context.Context, id string) (*pw.MaintenanceWindow, error) {
+	var mw pw.MaintenanceWindow
+	return result(&mw, c.get(ctx, "/v1/maintenance/"+url.PathEscape(id), nil, &mw))
+}
+
 // CancelMaintenance cancels a window (operator only). When an attempt's
 // answer is lost and the retry finds no such window, the earlier attempt
 // cancelled it: the call returns nil.

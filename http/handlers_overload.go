@@ -246,6 +246,23 @@ func serveMaintenanceList(s *Server, rt *Route) http.Handler {
 	})
 }
 
+// serveMaintenanceGet answers one window that has not ended, as the list
+// has it: the Location a window is scheduled at (until 2026-11-29 only
+// DELETE was routed there, and GET answered 405). An ended, cancelled or
+// unknown window is not found.
+func serveMaintenanceGet(s *Server, rt *Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		for _, mw := range s.maintenanceWindows() {
+			if mw.ID == id {
+				writeJSON(w, rt.Status, mw)
+				return
+			}
+		}
+		Error(w, r, pw.Errorf(pw.ENOTFOUND, "maintenance window %q not found", id))
+	})
+}
+
 func serveMaintenanceDelete(s *Server, rt *Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := requireOperator(r); err != nil {

@@ -544,6 +544,14 @@ func (s *Server) settle(ctx context.Context, in *pw.Intent) error {
 		if err != nil {
 			return errNotNow
 		}
+		if s.readOnly() {
+			// A window began while it waited for the slot (up to
+			// IntentSettleTimeout): until the review of 2026-11-29 the
+			// intent was paid in it
+			// (TestTheSettlerPaysNothingWhenItsSlotComesInAReadOnlyWindow).
+			t.Abandon()
+			return errNotNow
+		}
 		var outcome error
 		defer func() { t.Done(outcome) }()
 		err = s.settleClaimed(ctx, in)

@@ -196,6 +196,8 @@ func Routes() []Route {
 			ep: serverRoute[pw.MaintenanceCreate, pw.MaintenanceWindow](serveMaintenanceCreate)},
 		{Method: "GET", Path: "/v1/maintenance", Name: "listMaintenance", Summary: "Maintenance windows that have not ended",
 			Class: ClassOps, Status: http.StatusOK, ep: serverRoute[None, List[pw.MaintenanceWindow]](serveMaintenanceList)},
+		{Method: "GET", Path: "/v1/maintenance/{id}", Name: "getMaintenance", Summary: "One maintenance window that has not ended (the Location of a window scheduled)",
+			Class: ClassOps, Status: http.StatusOK, ep: serverRoute[None, pw.MaintenanceWindow](serveMaintenanceGet)},
 		{Method: "DELETE", Path: "/v1/maintenance/{id}", Name: "deleteMaintenance", Summary: "Cancel a maintenance window (admin)",
 			Class: ClassOps, Access: AccessAdmin, Status: http.StatusOK, ep: serverRoute[None, Health](serveMaintenanceDelete)},
 

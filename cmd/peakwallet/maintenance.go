@@ -70,6 +70,20 @@ func runMaintenance(ctx context.Context, args []string, env *environment) error 
 	}
 	switch fs.Name() {
 	case "maintenance schedule":
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if set["at"] && set["in"] {
+			// Two starts: until the review of 2026-11-29 --at's was taken
+			// and --in ignored, and a window could open at a time the
+			// operator did not mean.
+			return errors.New("--at and --in both give the window's start: give one")
+		}
+		switch {
+		case !set["for"]:
+			return errors.New("--for is required: the window's length")
+		case *length <= 0:
+			return fmt.Errorf("--for must be positive: the window's length; got %s", *length)
+		}
 		start := time.Now().Add(*in).UTC()
 		if *at != "" {
 			t, err := time.Parse(time.RFC3339, *at)
@@ -77,9 +91,6 @@ func runMaintenance(ctx context.Context, args []string, env *environment) error 
 				return fmt.Errorf("--at: %w", err)
 			}
 			start = t
-		}
-		if *length <= 0 {
-			return errors.New("--for is required: the window's length")
 		}
 		mw, err := c.ScheduleMaintenance(ctx, pw.MaintenanceCreate{Start: start, End: start.Add(*length), ReadOnly: *readOnly, Reason: *reason})
 		if err != nil {

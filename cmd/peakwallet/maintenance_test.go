@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // "peakwallet maintenance cancel ID --key K" is the order the usage text
@@ -54,5 +55,51 @@ func TestMaintenanceCancelTakesFlagsAfterTheID(t *testing.T) {
 	}
 	if len(got) != 0 {
 		t.Fatalf("the server was called by a wrong command: %q", got)
+	}
+}
+
+// "maintenance schedule" with both --at and --in was given two starts and
+// silently took --at's; it is refused, as a --for that is zero or negative
+// is (that one was refused already, as if --for were missing), before the
+// server is called, with an error that names the flags and a non-zero exit
+// code (found in review).
+func TestMaintenanceScheduleRefusesTwoStartsOrALengthNotPositive(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Method+" "+r.URL.Path)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"id":"mw_1"}`))
+	}))
+	defer srv.Close()
+	at := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	for args, wantErr := range map[string]string{
+		"--at " + at + " --in 1h --for 30m": "--at and --in",
+		"--in 1h --at " + at + " --for 30m": "--at and --in",
+		"--at " + at + " --in 0s --for 30m": "--at and --in",
+		"--in 1h --for 0s":                  "--for",
+		"--in 1h --for -30m":                "--for",
+		"--at " + at + " --for -1h":         "--for",
+	} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), append([]string{"maintenance", "schedule", "--target", srv.URL, "--key", "K"}, strings.Fields(args)...),
+			nil, &out, &errb, func(string) string { return "" })
+		if err == nil || !strings.Contains(err.Error(), wantErr) || exitCode(err) == 0 {
+			t.Errorf("schedule %s: err %v, want a refusal naming %q with a non-zero exit code", args, err, wantErr)
+		}
+	}
+	if len(got) != 0 {
+		t.Fatalf("the server was asked to schedule by a refused command: %q", got)
+	}
+	// One start and a positive length are still scheduled.
+	for _, args := range []string{"--in 1h --for 30m", "--at " + at + " --for 30m"} {
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), append([]string{"maintenance", "schedule", "--target", srv.URL, "--key", "K"}, strings.Fields(args)...),
+			nil, &out, &errb, func(string) string { return "" }); err != nil {
+			t.Errorf("schedule %s: %v; stderr %s", args, err, errb.String())
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("two valid schedules called the server %d times: %q", len(got), got)
 	}
 }
