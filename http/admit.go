@@ -1,8 +1,10 @@
 package http
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -35,7 +37,10 @@ func recordOutcome(r *http.Request, err error) {
 }
 
 // admit wraps an authenticated route with maintenance and admission
-// control. The class comes from the route table, never from the client;
+// control. The class comes from the route table, never from the client,
+// except that a transfer from or to a system account (a top-up or a
+// withdrawal) is lowered to topup by the store's kind of those accounts
+// (accountKinds);
 // the client may only shorten its deadline (Prefer: wait=N) and, on
 // POST /v1/transfers, allow an asynchronous answer (Prefer: respond-async).
 func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
@@ -69,8 +74,23 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 			return
 		}
 		pref := parsePrefer(r.Header.Values("Prefer"))
+		began, class := time.Now(), class
+		bodyRead := rt.TopupBySystemAccount && s.accountKinds != nil
+		if bodyRead {
+			// A top-up or a withdrawal is known by its body's accounts, so
+			// the body is read before admission, due by the route class's
+			// deadline, and the class is the one the accounts give.
+			bodyDueBy(w, r, began.Add(s.admission.Deadline(class, pref.wait)))
+			body, err := ReadBody(w, r, rt.BodyMax)
+			if err != nil {
+				Error(w, r, err)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body)) // for the handler
+			class = s.accountKinds.transferClass(r.Context(), body)
+		}
 		wait := s.admission.Deadline(class, pref.wait)
-		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		ctx, cancel := context.WithDeadline(r.Context(), began.Add(wait))
 		defer cancel()
 		// An answer written after the deadline is counted: the client that
 		// set it has likely given up, and a success it never hears is
@@ -78,7 +98,9 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		w = rec
 		deadline, _ := ctx.Deadline()
-		bodyDueBy(w, r, deadline)
+		if !bodyRead {
+			bodyDueBy(w, r, deadline)
+		}
 		defer func() {
 			if time.Now().After(deadline) {
 				result := LateSuccess

@@ -36,6 +36,12 @@ func (f fakeLedger) ReleaseIdempotent(_ context.Context, claim *pw.IdempotencyRe
 	f.mu.Unlock()
 }
 
+// Account: no account exists (the server reads a transfer's accounts'
+// kinds for its admission class).
+func (f fakeLedger) Account(_ context.Context, id string) (*pw.Account, error) {
+	return nil, pw.Errorf(pw.EACCOUNTNOTFOUND, "account %s not found", id)
+}
+
 func (f fakeLedger) CreateTransfer(ctx context.Context, _ pw.TransferCreate) (*pw.Transfer, error) {
 	return f.transfer(ctx)
 }

@@ -61,8 +61,13 @@ type Route struct {
 	// and the store is busy, accept the request into the durable surge
 	// queue instead: 202 with the intent.
 	Async bool
-	Query []Param // query parameters besides limit and cursor
-	ep    endpoint
+	// TopupBySystemAccount lowers a request of the route to class topup
+	// when its body's from_account or to_account is a system account (a
+	// top-up or a withdrawal; accountKinds): the body is then read before
+	// admission.
+	TopupBySystemAccount bool
+	Query                []Param // query parameters besides limit and cursor
+	ep                   endpoint
 }
 
 // Param is a query parameter of a route.
@@ -100,8 +105,8 @@ func Routes() []Route {
 			Class: ClassRead, Status: http.StatusOK, ep: listRoute(listAccountTransfers)},
 
 		{Method: "POST", Path: "/v1/transfers", Name: "createTransfer", Summary: "Move money between two accounts",
-			Class: ClassPayment, MovesMoney: true, Async: true, BodyMax: RequestBodyBytesMax, Status: http.StatusCreated,
-			ep: moneyRoute(createTransfer)},
+			Class: ClassPayment, MovesMoney: true, Async: true, TopupBySystemAccount: true,
+			BodyMax: RequestBodyBytesMax, Status: http.StatusCreated, ep: moneyRoute(createTransfer)},
 		{Method: "GET", Path: "/v1/transfers", Name: "listTransfers", Summary: "List transfers, newest first",
 			Class: ClassReport, Status: http.StatusOK, ep: listRoute(listTransfers),
 			Query: []Param{{Name: "account", Description: "only transfers from or to this account"}}},

@@ -135,6 +135,7 @@ type Server struct {
 	inFlight atomic.Int64
 
 	admission     *admission.Controller
+	accountKinds  *accountKinds // which accounts are system accounts, for a transfer's class
 	maintenance   *admission.Schedule
 	intents       pw.IntentStore
 	settled       *notifier // wakes intent event streams when an intent settles
@@ -187,6 +188,9 @@ func NewServer(cfg Config) *Server {
 		settled:       newNotifier(),
 		wakeSettler:   make(chan struct{}, 1),
 		intentWriters: make(chan struct{}, IntentWritersMax),
+		// The ledger itself, not the Guard: an account's kind is read for
+		// admission, whoever asks.
+		accountKinds: newAccountKinds(cfg.Ledger.Account),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
