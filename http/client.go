@@ -45,7 +45,38 @@ func NewClient(baseURL, token string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: hc, retry: DefaultRetryPolicy}
+	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: followReadsOnly(hc), retry: DefaultRetryPolicy}
+}
+
+// RedirectsMax bounds the redirects a read follows (net/http's own limit).
+const RedirectsMax = 10
+
+// followReadsOnly returns a copy of hc (hc itself is left as it is, for
+// its other users) that follows redirects of reads only. net/http follows
+// a 301, 302 or 303 to a POST (or a DELETE) with a GET of the new
+// location, without the body: the GET's 200 was decoded as the payment's
+// answer, and a payment that was never made read as paid
+// (TestClientPaymentRedirectedToAGetIsNotPaid). A 307 or 308 would send
+// the POST again to wherever the redirect points. The API never redirects
+// a write: such a redirect comes from something in front of it (a proxy
+// sending http to https, a wrong base path), and the call fails with it
+// (responseError).
+func followReadsOnly(hc *http.Client) *http.Client {
+	cc := *hc
+	follow := hc.CheckRedirect
+	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if m := via[0].Method; m != http.MethodGet && m != http.MethodHead {
+			return http.ErrUseLastResponse
+		}
+		if follow != nil {
+			return follow(req, via)
+		}
+		if len(via) >= RedirectsMax {
+			return fmt.Errorf("stopped after %d redirects", RedirectsMax)
+		}
+		return nil
+	}
+	return &cc
 }
 
 // CreateAccount implements peakwallet.LedgerService.
@@ -312,6 +343,13 @@ func responseError(method, path string, resp *http.Response, data []byte) error 
 		snippet = snippet[:200]
 	}
 	unexpected := fmt.Errorf("unexpected %s response (%s): %q", resp.Status, resp.Header.Get("Content-Type"), snippet)
+	if resp.StatusCode < 400 && method != http.MethodGet && method != http.MethodHead {
+		// A redirect of a write, not followed (followReadsOnly): not the
+		// API's answer, and no sign that the API saw the request. It is
+		// not sent again: the same redirect would come back.
+		return &pw.Error{Code: pw.EINTERNAL, Op: op, Err: unexpected,
+			Message: fmt.Sprintf("redirected to %q, which the API never does for a %s: the request was not followed there; check the client's base URL", resp.Header.Get("Location"), method)}
+	}
 	if resp.StatusCode >= 500 {
 		// Not the API's answer but a gateway's (a proxy or load balancer
 		// in front of it: 502, 503, 504 …), which may have passed the

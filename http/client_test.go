@@ -1,0 +1,56 @@
+package http_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	pwhttp "github.com/peakwallet/peakwallet/http"
+)
+
+// TestClientPaymentRedirectedToAGetIsNotPaid: a payment answered with a
+// redirect (a proxy sending http to https, a wrong base path) is not
+// followed. net/http follows a 301, 302 or 303 to a POST with a GET of the
+// new location, without the body; the GET's 200 was then decoded as the
+// payment's answer, and a payment that nobody made read as paid. The call
+// now fails at once, the GET is never sent and the POST not sent again; a
+// read still follows its redirects.
+func TestClientPaymentRedirectedToAGetIsNotPaid(t *testing.T) {
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			var posts, gets atomic.Int32
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case r.Method == http.MethodPost:
+					posts.Add(1)
+					http.Redirect(w, r, "/elsewhere", status)
+				case r.URL.Path == "/v1/accounts/acc_x":
+					http.Redirect(w, r, "/elsewhere", status)
+				default:
+					gets.Add(1)
+					w.Header().Set("Content-Type", "application/json")
+					w.Write([]byte(`{"id":"tr_x","status":"posted"}`))
+				}
+			}))
+			t.Cleanup(hs.Close)
+			c := pwhttp.NewClient(hs.URL, "t", hs.Client())
+			tr, err := c.CreateTransfer(within(5*time.Second), pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
+			if err == nil || tr != nil {
+				t.Fatalf("a payment redirected with %d: %+v, %v; want an error, not a transfer", status, tr, err)
+			}
+			if pwhttp.Retryable(err) {
+				t.Fatalf("a payment redirected with %d ended %v, which reads as worth sending again", status, err)
+			}
+			if n, m := posts.Load(), gets.Load(); n != 1 || m != 0 {
+				t.Fatalf("the payment was POSTed %d times and its redirect followed with %d GETs; want 1 and 0", n, m)
+			}
+			if _, err := c.Account(within(5*time.Second), "acc_x"); err != nil || gets.Load() != 1 {
+				t.Fatalf("a read redirected with %d: %v after %d GETs; want it followed", status, err, gets.Load())
+			}
+		})
+	}
+}
