@@ -114,7 +114,8 @@ func (c *Client) StopIntent(ctx context.Context, id, reason string) (*pw.Intent,
 // IntentEventsTimeout) or breaks, after a backoff as between retries. A
 // ctx without a deadline waits at most ClientAwaitTimeout; when ctx ends
 // first, the error says the intent was still pending, and the payment
-// will still be settled. It reconnects however the client's RetryPolicy
+// will still be settled. Once the intent is paid, its transfer is read
+// until the read succeeds or ctx ends (then the error names the transfer). It reconnects however the client's RetryPolicy
 // limits attempts (waiting is not a call), with its backoff (the default
 // one if it has none).
 func (c *Client) AwaitIntent(ctx context.Context, id string) (*pw.Transfer, error) {
@@ -128,11 +129,25 @@ func (c *Client) AwaitIntent(ctx context.Context, id string) (*pw.Transfer, erro
 		first, most = ClientBackoffFirst, ClientBackoffMax
 	}
 	ceiling := first
+	var paid *pw.Intent // seen posted, its transfer not read yet
 	for {
 		began := time.Now()
-		in, err := c.followIntent(ctx, id)
+		in, err := paid, error(nil)
+		if paid == nil {
+			in, err = c.followIntent(ctx, id)
+		}
 		if in != nil && in.Status != pw.IntentPending {
-			return c.intentOutcome(ctx, in)
+			var tr *pw.Transfer
+			if tr, err = c.intentOutcome(ctx, in); err == nil || in.Status != pw.IntentPosted || !Retryable(err) {
+				return tr, err
+			}
+			// Paid, and the read of its transfer refused (busy: the
+			// surge is not over) or unanswered: it is read again, after
+			// the backoff, however the RetryPolicy limits a call's
+			// attempts. Until 2026-11-29 AwaitIntent returned that
+			// read's refusal, "busy" for a payment that was paid
+			// (TestAwaitIntentReadsAPaidTransferAgain).
+			paid = in
 		}
 		var pe *pw.Error
 		if err != nil && errors.As(err, &pe) && !Retryable(err) {
@@ -152,6 +167,10 @@ func (c *Client) AwaitIntent(ctx context.Context, id string) (*pw.Transfer, erro
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			if paid != nil {
+				return nil, fmt.Errorf("http.Client: intent %s is paid, as transfer %s, which could not be read (%v): %w",
+					id, paid.TransferID, err, ctx.Err())
+			}
 			if err == nil {
 				err = ctx.Err()
 			}
