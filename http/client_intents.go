@@ -171,10 +171,16 @@ func (c *Client) AwaitIntent(ctx context.Context, id string) (*pw.Transfer, erro
 				return nil, fmt.Errorf("http.Client: intent %s is paid, as transfer %s, which could not be read (%v): %w",
 					id, paid.TransferID, err, ctx.Err())
 			}
-			if err == nil {
-				err = ctx.Err()
+			// The error wraps ctx's, never the last reconnection's
+			// refusal: "busy" would say the payment moved nothing, and
+			// it is queued and will be settled. Until 2026-11-29 it
+			// wrapped that refusal whenever the deadline came while
+			// AwaitIntent waited out its Retry-After
+			// (TestAwaitIntentPendingAtItsDeadlineIsNoRefusal).
+			if err != nil && !errors.Is(err, ctx.Err()) {
+				return nil, fmt.Errorf("http.Client: intent %s still pending (the last look: %v): %w", id, err, ctx.Err())
 			}
-			return nil, fmt.Errorf("http.Client: intent %s still pending: %w", id, err)
+			return nil, fmt.Errorf("http.Client: intent %s still pending: %w", id, ctx.Err())
 		case <-t.C:
 		}
 	}

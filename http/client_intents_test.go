@@ -381,7 +381,8 @@ func intentEvent(w http.ResponseWriter, status string) {
 }
 
 // refuseBusy answers 503 busy, as admission does at a surge, with no
-// Retry-After, so that the client comes back on its own backoff.
+// Retry-After unless the caller set one, so that the client comes back
+// on its own backoff.
 func refuseBusy(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(http.StatusServiceUnavailable)
@@ -418,5 +419,33 @@ func TestAwaitIntentReadsAPaidTransferAgain(t *testing.T) {
 	_, err = c.AwaitIntent(within(200*time.Millisecond), "int_x")
 	if !errors.Is(err, context.DeadlineExceeded) || pw.ErrorCode(err) == pw.EBUSY || !strings.Contains(err.Error(), "paid, as transfer tr_x") {
 		t.Fatalf("AwaitIntent of a paid intent whose transfer was refused until the deadline: %v; want a deadline error that says it is paid", err)
+	}
+}
+
+// TestAwaitIntentPendingAtItsDeadlineIsNoRefusal: the intent is pending,
+// and its event stream, reconnected, is refused busy until AwaitIntent's
+// deadline. The error says the intent is still pending and wraps
+// context.DeadlineExceeded; it is no refusal. Until 2026-11-29 it wrapped
+// the last reconnection's refusal instead (whenever the deadline came
+// while AwaitIntent waited out its Retry-After): its code read "busy",
+// which says the payment moved nothing and invites a second one under a
+// new key, while the queued one will still be paid.
+func TestAwaitIntentPendingAtItsDeadlineIsNoRefusal(t *testing.T) {
+	c := intentServer(t,
+		func(w http.ResponseWriter, n int32) {
+			if n == 1 {
+				intentEvent(w, pw.IntentPending)
+				return
+			}
+			w.Header().Set("Retry-After", "1") // past the deadline
+			refuseBusy(w)
+		},
+		func(w http.ResponseWriter, _ int32) { t.Error("a pending intent's transfer was read") })
+	_, err := c.AwaitIntent(within(300*time.Millisecond), "int_x")
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "still pending") {
+		t.Fatalf("AwaitIntent past its deadline: %v; want a deadline error that says the intent is still pending", err)
+	}
+	if code := pw.ErrorCode(err); code == pw.EBUSY || pwhttp.RetryAfter(err) != 0 {
+		t.Fatalf("AwaitIntent past its deadline: %v, code %s; want no refusal", err, code)
 	}
 }
