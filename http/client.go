@@ -350,6 +350,15 @@ func responseError(method, path string, resp *http.Response, data []byte) error 
 		return &pw.Error{Code: pw.EINTERNAL, Op: op, Err: unexpected,
 			Message: fmt.Sprintf("redirected to %q, which the API never does for a %s: the request was not followed there; check the client's base URL", resp.Header.Get("Location"), method)}
 	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		// A gateway's rate limit (a proxy's, an API gateway's): it
+		// refused the request before passing it on, as the API's own
+		// 429 does, and the call is retried as after that one
+		// (ErrGatewayRefused), no sooner than its Retry-After. Until
+		// 2026-11-29 it was a final "internal" error
+		// (TestClientRetriesAGatewaysRateLimit).
+		return &gatewayError{op: op, retry: ParseRetryAfter(resp.Header.Get("Retry-After")), err: unexpected, refused: true}
+	}
 	if resp.StatusCode >= 500 {
 		// Not the API's answer but a gateway's (a proxy or load balancer
 		// in front of it: 502, 503, 504 …), which may have passed the
@@ -366,8 +375,14 @@ func responseError(method, path string, resp *http.Response, data []byte) error 
 // connection, it says nothing of whether the request was applied.
 var ErrNoAPIAnswer = errors.New("a gateway answered instead of the API")
 
-// gatewayError is a gateway's 5xx (ErrNoAPIAnswer), with the wait its
-// Retry-After asked for. It is no *peakwallet.Error: it is no answer from
+// ErrGatewayRefused is wrapped by a client error when a 429 came without
+// the API's problem body: a gateway's rate limit, which refused the
+// request before it reached the API. Like the API's own 429, it moved
+// nothing.
+var ErrGatewayRefused = errors.New("a gateway in front of the API refused the request (429)")
+
+// gatewayError is a gateway's 5xx (ErrNoAPIAnswer), or its 429
+// (ErrGatewayRefused, refused), with the wait its Retry-After asked for. It is no *peakwallet.Error: it is no answer from
 // the API, and the retries tell the two apart by that. The Retry-After is
 // kept because a gateway in front of an API that is down or restarting
 // sends it (a proxy's 503 with Retry-After: 2), and a client that drops it
@@ -377,13 +392,22 @@ type gatewayError struct {
 	op    string
 	retry time.Duration // the gateway's Retry-After; 0 if none
 	err   error         // the unexpected answer
+	// refused: a 429, which did not pass the request on; a 5xx may have.
+	refused bool
 }
 
 func (e *gatewayError) Error() string {
-	return e.op + ": " + ErrNoAPIAnswer.Error() + ": " + e.err.Error()
+	return e.op + ": " + e.sentinel().Error() + ": " + e.err.Error()
 }
 
-func (e *gatewayError) Unwrap() []error { return []error{ErrNoAPIAnswer, e.err} }
+func (e *gatewayError) Unwrap() []error { return []error{e.sentinel(), e.err} }
+
+func (e *gatewayError) sentinel() error {
+	if e.refused {
+		return ErrGatewayRefused
+	}
+	return ErrNoAPIAnswer
+}
 
 // RetryAfter is the least wait before err's request may be sent again:
 // the Retry-After of the API's refusal or of a gateway's 5xx; 0 if none.

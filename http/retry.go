@@ -53,8 +53,9 @@ func (c *Client) WithRetry(p RetryPolicy) *Client {
 
 // do sends a request, retrying what may be retried: network failures
 // (the request may or may not have arrived: the idempotency key makes a
-// second arrival harmless), 503 busy/maintenance and 429 rate_limited (no
-// money moved; the server's Retry-After is honoured as the least wait),
+// second arrival harmless), 503 busy/maintenance and 429 rate_limited, the
+// API's or a gateway's (no money moved; the Retry-After is honoured as the
+// least wait),
 // 409 idempotency_key_in_use (the first attempt is still running), and a
 // 504 outcome_unknown (the commit was cut; same key, so at most once).
 // A POST without a key is retried only when the server did not act
@@ -130,7 +131,7 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 // with an Idempotency-Key may: a second arrival does nothing twice. Any
 // other call without a key (a POST) may only when err proves the server did not act on it: a
 // connection that was never made, or a refusal that by contract moved
-// nothing (503 busy/maintenance/unavailable, 429). Anything else — a
+// nothing (503 busy/maintenance/unavailable, 429, a gateway's 429 too). Anything else — a
 // connection dropped after the request was sent, a timeout, a gateway's
 // 5xx — may have been applied, and sending it again could apply it twice:
 // one ScheduleMaintenance call made two read-only windows, one
@@ -175,6 +176,9 @@ func mayHaveApplied(err error) bool {
 	if errors.As(err, &pe) {
 		return outcomeUnknown(err)
 	}
+	if errors.Is(err, ErrGatewayRefused) { // a gateway's 429: not passed on
+		return false
+	}
 	var op *net.OpError
 	return !errors.As(err, &op) || op.Op != "dial"
 }
@@ -190,8 +194,9 @@ func mayHaveApplied(err error) bool {
 //     went unseen). Returned as it is, its code read "internal", which
 //     API.md says moved nothing.
 //   - err is a refusal that moved nothing (busy, unavailable, maintenance,
-//     rate limited): the server refuses those before it looks at the
-//     request (its Idempotency-Key, or the intent to cancel), so it speaks
+//     rate limited, by the API or by a gateway's 429): the server refuses
+//     those before it looks at the request (its Idempotency-Key, or the
+//     intent to cancel), so it speaks
 //     only for its own attempt. Returned as it is, "busy" invited a second
 //     payment under a new key, and told a caller whose cancellation had
 //     been made that it had not.
@@ -207,10 +212,10 @@ func lastError(err error, unseen bool, learn string) error {
 		return err
 	}
 	var pe *pw.Error
-	if !errors.As(err, &pe) { // no answer, this time or an earlier one
+	if !errors.As(err, &pe) && !errors.Is(err, ErrGatewayRefused) { // no answer, this time or an earlier one
 		return unknownOutcome(err, "no answer came, and the request may have been applied; "+learn)
 	}
-	if refusedBeforeItsKey(pe.Code) {
+	if pe == nil || refusedBeforeItsKey(pe.Code) {
 		return unknownOutcome(err,
 			"an earlier attempt may have been applied, and the last was refused before the server looked at the request; "+learn)
 	}

@@ -326,3 +326,78 @@ func TestParseRetryAfterIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestClientRetriesAGatewaysRateLimit: a 429 from a gateway in front of
+// the API (no problem body: a proxy's or an API gateway's rate limit) is
+// a refusal, as the API's own 429 is: the request did not get past it.
+// It is retried no sooner than its Retry-After, with the same key (a POST
+// without one too: nothing was applied), and returned at once when that
+// does not fit in the time the call has left, with its Retry-After and
+// no unknown outcome. Until 2026-11-29 it was a final "internal" error,
+// after one attempt.
+func TestClientRetriesAGatewaysRateLimit(t *testing.T) {
+	gateway := func(w http.ResponseWriter, retryAfter string) {
+		w.Header().Set("Retry-After", retryAfter)
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusTooManyRequests)
+		w.Write([]byte("Too Many Requests"))
+	}
+	t.Run("within the time left", func(t *testing.T) {
+		var mu sync.Mutex
+		var at []time.Time
+		hs, seen := headerServer(t, "Idempotency-Key", func(w http.ResponseWriter, _ *http.Request, n int) {
+			mu.Lock()
+			at = append(at, time.Now())
+			mu.Unlock()
+			if n == 1 {
+				gateway(w, "1")
+				return
+			}
+			posted(w)
+		})
+		c := pwhttp.NewClient(hs.URL, "t", hs.Client())
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		tr, err := c.CreateTransfer(ctx, pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
+		if err != nil || tr.ID != "tr_x" {
+			t.Fatalf("CreateTransfer after a gateway's 429: %v, %v; want tr_x", tr, err)
+		}
+		if keys := seen(); len(keys) != 2 || keys[0] == "" || keys[1] != keys[0] {
+			t.Fatalf("attempts carried keys %q; want 2 attempts with one key", keys)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if at[1].Sub(at[0]) < time.Second {
+			t.Fatalf("the retry came %v after the gateway asked for 1 s", at[1].Sub(at[0]))
+		}
+	})
+	t.Run("a POST without a key", func(t *testing.T) {
+		hs, seen := headerServer(t, "Prefer", func(w http.ResponseWriter, _ *http.Request, n int) {
+			if n == 1 {
+				gateway(w, "0")
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			w.Write([]byte(`{"id":"mw_x"}`))
+		})
+		c := pwhttp.NewClient(hs.URL, "t", hs.Client())
+		mw, err := c.ScheduleMaintenance(context.Background(), pw.MaintenanceCreate{Reason: "x"})
+		if err != nil || mw.ID != "mw_x" || len(seen()) != 2 {
+			t.Fatalf("ScheduleMaintenance after a gateway's 429: %+v, %v, after %d attempts; want mw_x after 2", mw, err, len(seen()))
+		}
+	})
+	t.Run("longer than the time left", func(t *testing.T) {
+		hs, seen := headerServer(t, "Prefer", func(w http.ResponseWriter, _ *http.Request, _ int) { gateway(w, "2") })
+		c := pwhttp.NewClient(hs.URL, "t", hs.Client())
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		defer cancel()
+		_, err := c.CreateTransfer(ctx, pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
+		if n := len(seen()); n != 1 {
+			t.Fatalf("the gateway asked for 2 s, and the client sent %d requests within 1.5 s (%v)", n, err)
+		}
+		if err == nil || pwhttp.RetryAfter(err) != 2*time.Second || errors.Is(err, pw.ErrCommitUnknown) {
+			t.Fatalf("the call ended %v, Retry-After %v; want the gateway's refusal with its 2 s, no unknown outcome", err, pwhttp.RetryAfter(err))
+		}
+	})
+}
