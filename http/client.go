@@ -34,6 +34,8 @@ type Client struct {
 	token string
 	hc    *http.Client
 	retry RetryPolicy
+	// baseErr says why base cannot be called (checkBaseURL); nil if it can.
+	baseErr error
 }
 
 var _ pw.LedgerService = (*Client)(nil)
@@ -45,7 +47,24 @@ func NewClient(baseURL, token string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: followReadsOnly(hc), retry: DefaultRetryPolicy}
+	base := strings.TrimRight(baseURL, "/")
+	return &Client{base: base, baseErr: checkBaseURL(base), token: token, hc: followReadsOnly(hc), retry: DefaultRetryPolicy}
+}
+
+// checkBaseURL returns why base cannot be called: it does not parse, or is
+// not an http or https URL with a host ("127.0.0.1:8080", without its
+// scheme, is one or the other).
+func checkBaseURL(base string) error {
+	u, err := url.Parse(base)
+	switch {
+	case err != nil:
+		return err
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q is not an http or https URL", base)
+	case u.Host == "":
+		return fmt.Errorf("%q has no host", base)
+	}
+	return nil
 }
 
 // RedirectsMax bounds the redirects a read follows (net/http's own limit).
@@ -248,10 +267,20 @@ func moneyRequest(ctx context.Context, path string, in, out any) (*call, error) 
 
 // newRequest is a request to the API with the client's token, accepting
 // accept or a problem.
+//
+// A request that cannot be made (the base URL cannot be called, the path
+// does not parse) is invalid_request: nothing was sent, and sending it
+// again cannot help. Until 2026-11-29 its error read as no answer, and a
+// payment was tried for its whole backoff and ended outcome_unknown, "may
+// have been applied" (TestClientCallThatCannotBeMadeIsNoUnknownOutcome).
 func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader, accept string) (*http.Request, error) {
+	op := "http.Client " + method + " " + path
+	if c.baseErr != nil {
+		return nil, &pw.Error{Code: pw.EINVALID, Op: op, Message: "the client's base URL cannot be called; nothing was sent", Err: c.baseErr}
+	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
-		return nil, fmt.Errorf("http.Client: %s %s: %w", method, path, err)
+		return nil, &pw.Error{Code: pw.EINVALID, Op: op, Message: "the request cannot be made; nothing was sent", Err: err}
 	}
 	req.Header.Set("Accept", accept+", "+contentTypeProblem)
 	if c.token != "" {

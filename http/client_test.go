@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -50,6 +51,29 @@ func TestClientPaymentRedirectedToAGetIsNotPaid(t *testing.T) {
 			}
 			if _, err := c.Account(within(5*time.Second), "acc_x"); err != nil || gets.Load() != 1 {
 				t.Fatalf("a read redirected with %d: %v after %d GETs; want it followed", status, err, gets.Load())
+			}
+		})
+	}
+}
+
+// TestClientCallThatCannotBeMadeIsNoUnknownOutcome: a client whose base
+// URL cannot be called (a scheme that is not HTTP, a URL that does not
+// parse, an address without its scheme) sends nothing, and a payment
+// through it fails at once with invalid_request. Until 2026-11-29 the
+// error read as no answer: the payment was tried again for its whole
+// backoff and ended outcome_unknown, "may have been applied", of a request
+// that was never sent.
+func TestClientCallThatCannotBeMadeIsNoUnknownOutcome(t *testing.T) {
+	for _, base := range []string{"ftp://127.0.0.1:8080", "http://[::1", "127.0.0.1:8080", "localhost:8080", "http://"} {
+		t.Run(base, func(t *testing.T) {
+			c := pwhttp.NewClient(base, "t", nil)
+			began := time.Now()
+			tr, err := c.CreateTransfer(within(10*time.Second), pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
+			if tr != nil || pw.ErrorCode(err) != pw.EINVALID || errors.Is(err, pw.ErrCommitUnknown) {
+				t.Fatalf("a payment through %q: %+v, %v; want invalid_request", base, tr, err)
+			}
+			if took := time.Since(began); took > 100*time.Millisecond {
+				t.Fatalf("a payment through %q took %v to fail", base, took)
 			}
 		})
 	}
