@@ -117,17 +117,14 @@ func (c *Client) StopIntent(ctx context.Context, id, reason string) (*pw.Intent,
 // will still be settled. Once the intent is paid, its transfer is read
 // until the read succeeds or ctx ends (then the error names the transfer). It reconnects however the client's RetryPolicy
 // limits attempts (waiting is not a call), with its backoff (the default
-// one if it has none).
+// for what it leaves out).
 func (c *Client) AwaitIntent(ctx context.Context, id string) (*pw.Transfer, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, ClientAwaitTimeout)
 		defer cancel()
 	}
-	first, most := c.retry.BackoffFirst, c.retry.BackoffMax
-	if first <= 0 || most < first {
-		first, most = ClientBackoffFirst, ClientBackoffMax
-	}
+	first, most := c.retry.backoff()
 	ceiling := first
 	var paid *pw.Intent // seen posted, its transfer not read yet
 	for {

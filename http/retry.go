@@ -33,11 +33,30 @@ const (
 // attempt, so that the server applies them at most once. A POST without a
 // key (ScheduleMaintenance, CreateOperator) is sent again only after an
 // error that proves the server did not act on it (resendable).
+//
+// A backoff field left zero (or negative) takes DefaultRetryPolicy's: a
+// policy that sets only its attempts still backs off between them.
 type RetryPolicy struct {
 	Attempts     int           // 1 disables retries
-	BackoffFirst time.Duration // first backoff ceiling
-	BackoffMax   time.Duration
+	BackoffFirst time.Duration // first backoff ceiling; 0: ClientBackoffFirst
+	BackoffMax   time.Duration // 0: ClientBackoffMax, and never below BackoffFirst
 	CallTimeout  time.Duration // deadline of a call whose ctx has none
+}
+
+// backoff is p's first backoff ceiling and its largest, the defaults for
+// what p leaves out. Until 2026-11-29 a missing BackoffFirst made every
+// wait zero, and a missing BackoffMax every wait after the first: eight
+// attempts on a busy server within a millisecond
+// (TestClientRetryPolicyWithoutABackoffBacksOffAsTheDefault).
+func (p RetryPolicy) backoff() (first, most time.Duration) {
+	first, most = p.BackoffFirst, p.BackoffMax
+	if first <= 0 {
+		first = ClientBackoffFirst
+	}
+	if most <= 0 {
+		most = ClientBackoffMax
+	}
+	return first, max(first, most)
 }
 
 // DefaultRetryPolicy is what NewClient uses.
@@ -76,7 +95,7 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 		return fmt.Errorf("http.Client: %s %s: not sent: %w", cl.method, cl.path, err)
 	}
 	attempts := max(1, c.retry.Attempts)
-	ceiling := c.retry.BackoffFirst
+	ceiling, most := c.retry.backoff()
 	unseen := false  // an attempt of this money-moving (or idempotent) call may have been applied
 	deleted := false // an attempt of this DELETE may have been applied
 	var last error   // the previous attempt's error
@@ -112,7 +131,7 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 		}
 		last = err
 		wait := max(rand.N(ceiling+1), RetryAfter(err))
-		ceiling = min(2*ceiling, c.retry.BackoffMax)
+		ceiling = min(2*ceiling, most)
 		if dl, ok := ctx.Deadline(); ok && serverWait(time.Until(dl)-wait) <= 0 {
 			return lastError(err, unseen, learn) // the next attempt could not be sent
 		}

@@ -401,3 +401,50 @@ func TestClientRetriesAGatewaysRateLimit(t *testing.T) {
 		}
 	})
 }
+
+// TestClientRetryPolicyWithoutABackoffBacksOffAsTheDefault: a RetryPolicy
+// that sets its attempts and leaves out the backoff, or its ceiling,
+// backs off as DefaultRetryPolicy does for what it left out. Until
+// 2026-11-29 a missing BackoffFirst made every wait zero, and a missing
+// BackoffMax every wait after the first: eight attempts on a busy server
+// within a few milliseconds, the hammering that backoff is there to
+// prevent. (Full jitter makes one wait as short as it likes; seven of
+// them all together under 100 ms, drawn from the default backoff, are not
+// seen in a lifetime of runs.)
+func TestClientRetryPolicyWithoutABackoffBacksOffAsTheDefault(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy pwhttp.RetryPolicy
+	}{
+		{"no backoff", pwhttp.RetryPolicy{Attempts: pwhttp.ClientAttemptsMax}},
+		{"no ceiling", pwhttp.RetryPolicy{Attempts: pwhttp.ClientAttemptsMax, BackoffFirst: 20 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var at []time.Time
+			hs, _ := headerServer(t, "Prefer", func(w http.ResponseWriter, _ *http.Request, _ int) {
+				mu.Lock()
+				at = append(at, time.Now())
+				mu.Unlock()
+				// busy, with no Retry-After: the client's backoff alone spaces the attempts
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				w.Write([]byte(`{"type":"about:blank","title":"busy","status":503,"code":"busy"}`))
+			})
+			c := pwhttp.NewClient(hs.URL, "t", hs.Client()).WithRetry(tc.policy)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, err := c.Account(ctx, "acc_x"); pw.ErrorCode(err) != pw.EBUSY {
+				t.Fatalf("Account: %v, want busy", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(at) != pwhttp.ClientAttemptsMax {
+				t.Fatalf("%d attempts, want %d", len(at), pwhttp.ClientAttemptsMax)
+			}
+			if span := at[len(at)-1].Sub(at[0]); span < 100*time.Millisecond {
+				t.Fatalf("%d attempts within %v: no backoff between them", len(at), span)
+			}
+		})
+	}
+}
