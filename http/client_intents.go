@@ -146,9 +146,8 @@ func (c *Client) AwaitIntent(ctx context.Context, id string) (*pw.Transfer, erro
 			// (TestAwaitIntentReadsAPaidTransferAgain).
 			paid = in
 		}
-		var pe *pw.Error
-		if err != nil && errors.As(err, &pe) && !Retryable(err) {
-			return nil, err // not found, not allowed: waiting will not change it
+		if err != nil && !Retryable(err) {
+			return nil, err // not found, not allowed, untrusted: waiting will not change it
 		}
 		wait := time.Duration(0)
 		if err != nil || in == nil || time.Since(began) < eventsStreamShort {

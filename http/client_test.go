@@ -1,8 +1,11 @@
 package http_test
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -76,5 +79,36 @@ func TestClientCallThatCannotBeMadeIsNoUnknownOutcome(t *testing.T) {
 				t.Fatalf("a payment through %q took %v to fail", base, took)
 			}
 		})
+	}
+}
+
+// TestClientDoesNotRetryACertificateItCannotTrust: a server whose TLS
+// certificate the client does not trust (another CA, another name) is
+// not sent the request at all, and trying again cannot change that: the
+// call fails at once, with the certificate error, and is no unknown
+// outcome. Until 2026-11-29 the error read as no answer: the payment was
+// tried for its whole backoff and ended outcome_unknown, "may have been
+// applied", of a request that never left the client.
+func TestClientDoesNotRetryACertificateItCannotTrust(t *testing.T) {
+	var requests atomic.Int32
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		posted(w)
+	}))
+	hs.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshakes the client breaks off
+	hs.StartTLS()
+	t.Cleanup(hs.Close)
+	c := pwhttp.NewClient(hs.URL, "t", &http.Client{}) // the system's roots: not the test server's
+	began := time.Now()
+	tr, err := c.CreateTransfer(within(10*time.Second), pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
+	var cert *tls.CertificateVerificationError
+	if tr != nil || !errors.As(err, &cert) || errors.Is(err, pw.ErrCommitUnknown) {
+		t.Fatalf("a payment to an untrusted server: %+v, %v; want its certificate error, no unknown outcome", tr, err)
+	}
+	if took := time.Since(began); took > 500*time.Millisecond {
+		t.Fatalf("the call took %v to give up a certificate it cannot trust", took)
+	}
+	if n := requests.Load(); n != 0 {
+		t.Fatalf("the untrusted server got %d requests", n)
 	}
 }

@@ -2,6 +2,8 @@ package http
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -195,7 +197,9 @@ func mayHaveApplied(err error) bool {
 	if errors.As(err, &pe) {
 		return outcomeUnknown(err)
 	}
-	if errors.Is(err, ErrGatewayRefused) { // a gateway's 429: not passed on
+	// A gateway's 429 did not pass the request on; a certificate the
+	// client cannot trust stopped it before it was sent.
+	if errors.Is(err, ErrGatewayRefused) || untrusted(err) {
 		return false
 	}
 	var op *net.OpError
@@ -324,7 +328,9 @@ func PreferWait(deadline time.Time, ok bool) string {
 func Retryable(err error) bool {
 	var pe *pw.Error
 	if !errors.As(err, &pe) {
-		return true // transport failure: no answer came
+		// Transport failure: no answer came; but a certificate the
+		// client cannot trust stays so, and nothing was sent.
+		return !untrusted(err)
 	}
 	if refusedBeforeItsKey(pe.Code) || pe.Code == pw.EIDEMINUSE {
 		return true
@@ -334,6 +340,20 @@ func Retryable(err error) bool {
 	// finds out without moving it twice: the stored answer if it
 	// committed, the request run again if it did not.
 	return outcomeUnknown(err)
+}
+
+// untrusted reports whether err is the TLS handshake's refusal of the
+// server's certificate (another CA, another name, expired): the request
+// was never sent, and sending it again meets the same certificate. Until
+// 2026-11-29 such an error read as no answer, and a payment was tried for
+// its whole backoff and ended outcome_unknown
+// (TestClientDoesNotRetryACertificateItCannotTrust).
+func untrusted(err error) bool {
+	var cert *tls.CertificateVerificationError
+	var authority x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &cert) || errors.As(err, &authority) || errors.As(err, &host) || errors.As(err, &invalid)
 }
 
 // outcomeUnknown reports whether err says the request may have been
