@@ -36,13 +36,25 @@ const (
 // key (ScheduleMaintenance, CreateOperator) is sent again only after an
 // error that proves the server did not act on it (resendable).
 //
-// A backoff field left zero (or negative) takes DefaultRetryPolicy's: a
-// policy that sets only its attempts still backs off between them.
+// A backoff or timeout field left zero (or negative) takes
+// DefaultRetryPolicy's: a policy that sets only its attempts still backs
+// off between them, within a deadline.
 type RetryPolicy struct {
 	Attempts     int           // 1 disables retries
 	BackoffFirst time.Duration // first backoff ceiling; 0: ClientBackoffFirst
 	BackoffMax   time.Duration // 0: ClientBackoffMax, and never below BackoffFirst
-	CallTimeout  time.Duration // deadline of a call whose ctx has none
+	CallTimeout  time.Duration // deadline of a call whose ctx has none; 0: ClientCallTimeout
+}
+
+// callTimeout is p's CallTimeout, or the default when p leaves it out.
+// Until 2026-11-29 a policy without one gave a call without a deadline
+// none at all: it slept out any Retry-After, up to RetryAfterMax (7 days)
+// (TestClientRetryPolicyWithoutACallTimeoutKeepsTheDefault).
+func (p RetryPolicy) callTimeout() time.Duration {
+	if p.CallTimeout <= 0 {
+		return ClientCallTimeout
+	}
+	return p.CallTimeout
 }
 
 // backoff is p's first backoff ceiling and its largest, the defaults for
@@ -88,9 +100,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, key s
 
 // send is do for any call.
 func (c *Client) send(ctx context.Context, cl *call) error {
-	if _, ok := ctx.Deadline(); !ok && c.retry.CallTimeout > 0 {
+	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.retry.CallTimeout)
+		ctx, cancel = context.WithTimeout(ctx, c.retry.callTimeout())
 		defer cancel()
 	}
 	if err := ctx.Err(); err != nil {

@@ -448,3 +448,32 @@ func TestClientRetryPolicyWithoutABackoffBacksOffAsTheDefault(t *testing.T) {
 		})
 	}
 }
+
+// TestClientRetryPolicyWithoutACallTimeoutKeepsTheDefault: a RetryPolicy
+// that leaves CallTimeout out gives a call without a deadline the default
+// one (ClientCallTimeout), so that a refusal whose Retry-After is longer
+// is returned at once. Until 2026-11-29 such a call had no deadline at
+// all, and slept out whatever Retry-After came, up to RetryAfterMax (7
+// days), before its next attempt.
+func TestClientRetryPolicyWithoutACallTimeoutKeepsTheDefault(t *testing.T) {
+	hs, seen := headerServer(t, "Prefer", func(w http.ResponseWriter, r *http.Request, _ int) {
+		pwhttp.Error(w, r, &pw.Error{Code: pw.EMAINTENANCE, Message: "later", Retry: time.Hour})
+	})
+	c := pwhttp.NewClient(hs.URL, "t", hs.Client()).WithRetry(pwhttp.RetryPolicy{Attempts: 2})
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Account(context.Background(), "acc_x")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if pw.ErrorCode(err) != pw.EMAINTENANCE || len(seen()) != 1 {
+			t.Fatalf("Account: %v after %d attempts; want maintenance after 1", err, len(seen()))
+		}
+		if p := seen()[0]; p == "" {
+			t.Fatalf("the attempt carried no Prefer: wait: it had no deadline")
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("a call without a deadline, refused for an hour, was still waiting after 3 s")
+	}
+}
