@@ -151,7 +151,10 @@ func (c *Client) CreateBatch(ctx context.Context, req pw.BatchCreate) ([]pw.Batc
 	for i, item := range resp.Results {
 		out[i] = pw.BatchResult{Status: item.Status, Transfer: item.Transfer}
 		if item.Error != nil {
-			out[i].Error = &pw.Error{Code: item.Error.Code, Message: item.Error.Detail}
+			// As responseError reads a problem: its field and its outcome
+			// too (until 2026-11-29 only the code and the detail were
+			// kept: TestClientBatchKeepsEachItemsField).
+			out[i].Error = &pw.Error{Code: item.Error.Code, Message: item.Error.Detail, Field: item.Error.Field, Err: item.Error.Cause()}
 		}
 	}
 	return out, nil

@@ -112,3 +112,25 @@ func TestClientDoesNotRetryACertificateItCannotTrust(t *testing.T) {
 		t.Fatalf("the untrusted server got %d requests", n)
 	}
 }
+
+// TestClientBatchKeepsEachItemsField: a batch's item refused for one of
+// its members carries that member (field) through the client, as a
+// refusal of a single transfer does. Until 2026-11-29 CreateBatch kept
+// only each item's code and detail.
+func TestClientBatchKeepsEachItemsField(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"results":[{"status":"posted","transfer":{"id":"tr_x","status":"posted"}},` +
+			`{"status":"failed","error":{"type":"about:blank","title":"invalid","status":400,"code":"invalid_request","detail":"amount must be positive","field":"amount"}}]}`))
+	}))
+	t.Cleanup(hs.Close)
+	c := pwhttp.NewClient(hs.URL, "t", hs.Client())
+	results, err := c.CreateBatch(within(5*time.Second), pw.BatchCreate{Transfers: []pw.TransferCreate{
+		{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"}, {FromAccount: "a", ToAccount: "b", Amount: -1, Currency: "EUR"}}})
+	if err != nil || len(results) != 2 || results[0].Transfer == nil || results[1].Error == nil {
+		t.Fatalf("CreateBatch: %+v, %v", results, err)
+	}
+	if e := results[1].Error; e.Code != pw.EINVALID || e.Field != "amount" || e.Message != "amount must be positive" {
+		t.Fatalf("the refused item's error: %+v; want invalid_request, field amount, with its detail", e)
+	}
+}
