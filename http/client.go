@@ -34,6 +34,8 @@ type Client struct {
 	token string
 	hc    *http.Client
 	retry RetryPolicy
+	// baseErr says why base cannot be called (checkBaseURL); nil if it can.
+	baseErr error
 }
 
 var _ pw.LedgerService = (*Client)(nil)
@@ -45,7 +47,55 @@ func NewClient(baseURL, token string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: hc, retry: DefaultRetryPolicy}
+	base := strings.TrimRight(baseURL, "/")
+	return &Client{base: base, baseErr: checkBaseURL(base), token: token, hc: followReadsOnly(hc), retry: DefaultRetryPolicy}
+}
+
+// checkBaseURL returns why base cannot be called: it does not parse, or is
+// not an http or https URL with a host ("127.0.0.1:8080", without its
+// scheme, is one or the other).
+func checkBaseURL(base string) error {
+	u, err := url.Parse(base)
+	switch {
+	case err != nil:
+		return err
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q is not an http or https URL", base)
+	case u.Host == "":
+		return fmt.Errorf("%q has no host", base)
+	}
+	return nil
+}
+
+// RedirectsMax bounds the redirects a read follows (net/http's own limit).
+const RedirectsMax = 10
+
+// followReadsOnly returns a copy of hc (hc itself is left as it is, for
+// its other users) that follows redirects of reads only. net/http follows
+// a 301, 302 or 303 to a POST (or a DELETE) with a GET of the new
+// location, without the body: the GET's 200 was decoded as the payment's
+// answer, and a payment that was never made read as paid
+// (TestClientPaymentRedirectedToAGetIsNotPaid). A 307 or 308 would send
+// the POST again to wherever the redirect points. The API never redirects
+// a write: such a redirect comes from something in front of it (a proxy
+// sending http to https, a wrong base path), and the call fails with it
+// (responseError).
+func followReadsOnly(hc *http.Client) *http.Client {
+	cc := *hc
+	follow := hc.CheckRedirect
+	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if m := via[0].Method; m != http.MethodGet && m != http.MethodHead {
+			return http.ErrUseLastResponse
+		}
+		if follow != nil {
+			return follow(req, via)
+		}
+		if len(via) >= RedirectsMax {
+			return fmt.Errorf("stopped after %d redirects", RedirectsMax)
+		}
+		return nil
+	}
+	return &cc
 }
 
 // CreateAccount implements peakwallet.LedgerService.
@@ -101,7 +151,10 @@ func (c *Client) CreateBatch(ctx context.Context, req pw.BatchCreate) ([]pw.Batc
 	for i, item := range resp.Results {
 		out[i] = pw.BatchResult{Status: item.Status, Transfer: item.Transfer}
 		if item.Error != nil {
-			out[i].Error = &pw.Error{Code: item.Error.Code, Message: item.Error.Detail}
+			// As responseError reads a problem: its field and its outcome
+			// too (until 2026-11-29 only the code and the detail were
+			// kept: TestClientBatchKeepsEachItemsField).
+			out[i].Error = &pw.Error{Code: item.Error.Code, Message: item.Error.Detail, Field: item.Error.Field, Err: item.Error.Cause()}
 		}
 	}
 	return out, nil
@@ -217,10 +270,20 @@ func moneyRequest(ctx context.Context, path string, in, out any) (*call, error) 
 
 // newRequest is a request to the API with the client's token, accepting
 // accept or a problem.
+//
+// A request that cannot be made (the base URL cannot be called, the path
+// does not parse) is invalid_request: nothing was sent, and sending it
+// again cannot help. Until 2026-11-29 its error read as no answer, and a
+// payment was tried for its whole backoff and ended outcome_unknown, "may
+// have been applied" (TestClientCallThatCannotBeMadeIsNoUnknownOutcome).
 func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader, accept string) (*http.Request, error) {
+	op := "http.Client " + method + " " + path
+	if c.baseErr != nil {
+		return nil, &pw.Error{Code: pw.EINVALID, Op: op, Message: "the client's base URL cannot be called; nothing was sent", Err: c.baseErr}
+	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
-		return nil, fmt.Errorf("http.Client: %s %s: %w", method, path, err)
+		return nil, &pw.Error{Code: pw.EINVALID, Op: op, Message: "the request cannot be made; nothing was sent", Err: err}
 	}
 	req.Header.Set("Accept", accept+", "+contentTypeProblem)
 	if c.token != "" {
@@ -312,6 +375,22 @@ func responseError(method, path string, resp *http.Response, data []byte) error 
 		snippet = snippet[:200]
 	}
 	unexpected := fmt.Errorf("unexpected %s response (%s): %q", resp.Status, resp.Header.Get("Content-Type"), snippet)
+	if resp.StatusCode < 400 && method != http.MethodGet && method != http.MethodHead {
+		// A redirect of a write, not followed (followReadsOnly): not the
+		// API's answer, and no sign that the API saw the request. It is
+		// not sent again: the same redirect would come back.
+		return &pw.Error{Code: pw.EINTERNAL, Op: op, Err: unexpected,
+			Message: fmt.Sprintf("redirected to %q, which the API never does for a %s: the request was not followed there; check the client's base URL", resp.Header.Get("Location"), method)}
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		// A gateway's rate limit (a proxy's, an API gateway's): it
+		// refused the request before passing it on, as the API's own
+		// 429 does, and the call is retried as after that one
+		// (ErrGatewayRefused), no sooner than its Retry-After. Until
+		// 2026-11-29 it was a final "internal" error
+		// (TestClientRetriesAGatewaysRateLimit).
+		return &gatewayError{op: op, retry: ParseRetryAfter(resp.Header.Get("Retry-After")), err: unexpected, refused: true}
+	}
 	if resp.StatusCode >= 500 {
 		// Not the API's answer but a gateway's (a proxy or load balancer
 		// in front of it: 502, 503, 504 …), which may have passed the
@@ -328,8 +407,14 @@ func responseError(method, path string, resp *http.Response, data []byte) error 
 // connection, it says nothing of whether the request was applied.
 var ErrNoAPIAnswer = errors.New("a gateway answered instead of the API")
 
-// gatewayError is a gateway's 5xx (ErrNoAPIAnswer), with the wait its
-// Retry-After asked for. It is no *peakwallet.Error: it is no answer from
+// ErrGatewayRefused is wrapped by a client error when a 429 came without
+// the API's problem body: a gateway's rate limit, which refused the
+// request before it reached the API. Like the API's own 429, it moved
+// nothing.
+var ErrGatewayRefused = errors.New("a gateway in front of the API refused the request (429)")
+
+// gatewayError is a gateway's 5xx (ErrNoAPIAnswer), or its 429
+// (ErrGatewayRefused, refused), with the wait its Retry-After asked for. It is no *peakwallet.Error: it is no answer from
 // the API, and the retries tell the two apart by that. The Retry-After is
 // kept because a gateway in front of an API that is down or restarting
 // sends it (a proxy's 503 with Retry-After: 2), and a client that drops it
@@ -339,13 +424,22 @@ type gatewayError struct {
 	op    string
 	retry time.Duration // the gateway's Retry-After; 0 if none
 	err   error         // the unexpected answer
+	// refused: a 429, which did not pass the request on; a 5xx may have.
+	refused bool
 }
 
 func (e *gatewayError) Error() string {
-	return e.op + ": " + ErrNoAPIAnswer.Error() + ": " + e.err.Error()
+	return e.op + ": " + e.sentinel().Error() + ": " + e.err.Error()
 }
 
-func (e *gatewayError) Unwrap() []error { return []error{ErrNoAPIAnswer, e.err} }
+func (e *gatewayError) Unwrap() []error { return []error{e.sentinel(), e.err} }
+
+func (e *gatewayError) sentinel() error {
+	if e.refused {
+		return ErrGatewayRefused
+	}
+	return ErrNoAPIAnswer
+}
 
 // RetryAfter is the least wait before err's request may be sent again:
 // the Retry-After of the API's refusal or of a gateway's 5xx; 0 if none.

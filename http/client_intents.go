@@ -114,29 +114,40 @@ func (c *Client) StopIntent(ctx context.Context, id, reason string) (*pw.Intent,
 // IntentEventsTimeout) or breaks, after a backoff as between retries. A
 // ctx without a deadline waits at most ClientAwaitTimeout; when ctx ends
 // first, the error says the intent was still pending, and the payment
-// will still be settled. It reconnects however the client's RetryPolicy
+// will still be settled. Once the intent is paid, its transfer is read
+// until the read succeeds or ctx ends (then the error names the transfer). It reconnects however the client's RetryPolicy
 // limits attempts (waiting is not a call), with its backoff (the default
-// one if it has none).
+// for what it leaves out).
 func (c *Client) AwaitIntent(ctx context.Context, id string) (*pw.Transfer, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, ClientAwaitTimeout)
 		defer cancel()
 	}
-	first, most := c.retry.BackoffFirst, c.retry.BackoffMax
-	if first <= 0 || most < first {
-		first, most = ClientBackoffFirst, ClientBackoffMax
-	}
+	first, most := c.retry.backoff()
 	ceiling := first
+	var paid *pw.Intent // seen posted, its transfer not read yet
 	for {
 		began := time.Now()
-		in, err := c.followIntent(ctx, id)
-		if in != nil && in.Status != pw.IntentPending {
-			return c.intentOutcome(ctx, in)
+		in, err := paid, error(nil)
+		if paid == nil {
+			in, err = c.followIntent(ctx, id)
 		}
-		var pe *pw.Error
-		if err != nil && errors.As(err, &pe) && !Retryable(err) {
-			return nil, err // not found, not allowed: waiting will not change it
+		if in != nil && in.Status != pw.IntentPending {
+			var tr *pw.Transfer
+			if tr, err = c.intentOutcome(ctx, in); err == nil || in.Status != pw.IntentPosted || !Retryable(err) {
+				return tr, err
+			}
+			// Paid, and the read of its transfer refused (busy: the
+			// surge is not over) or unanswered: it is read again, after
+			// the backoff, however the RetryPolicy limits a call's
+			// attempts. Until 2026-11-29 AwaitIntent returned that
+			// read's refusal, "busy" for a payment that was paid
+			// (TestAwaitIntentReadsAPaidTransferAgain).
+			paid = in
+		}
+		if err != nil && !Retryable(err) {
+			return nil, err // not found, not allowed, untrusted: waiting will not change it
 		}
 		wait := time.Duration(0)
 		if err != nil || in == nil || time.Since(began) < eventsStreamShort {
@@ -152,10 +163,20 @@ func (c *Client) AwaitIntent(ctx context.Context, id string) (*pw.Transfer, erro
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			if err == nil {
-				err = ctx.Err()
+			if paid != nil {
+				return nil, fmt.Errorf("http.Client: intent %s is paid, as transfer %s, which could not be read (%v): %w",
+					id, paid.TransferID, err, ctx.Err())
 			}
-			return nil, fmt.Errorf("http.Client: intent %s still pending: %w", id, err)
+			// The error wraps ctx's, never the last reconnection's
+			// refusal: "busy" would say the payment moved nothing, and
+			// it is queued and will be settled. Until 2026-11-29 it
+			// wrapped that refusal whenever the deadline came while
+			// AwaitIntent waited out its Retry-After
+			// (TestAwaitIntentPendingAtItsDeadlineIsNoRefusal).
+			if err != nil && !errors.Is(err, ctx.Err()) {
+				return nil, fmt.Errorf("http.Client: intent %s still pending (the last look: %v): %w", id, err, ctx.Err())
+			}
+			return nil, fmt.Errorf("http.Client: intent %s still pending: %w", id, ctx.Err())
 		case <-t.C:
 		}
 	}

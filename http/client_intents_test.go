@@ -3,6 +3,7 @@ package http_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -346,5 +347,105 @@ func TestClientCancelRefusedAfterAnAttemptItCannotSeeIsUnknown(t *testing.T) {
 	got, err := env.Client.Intent(within(5*time.Second), in.ID)
 	if err != nil || got.Status != pw.IntentFailed || got.Error.Code != pw.EINTENTCANCELLED {
 		t.Fatalf("the intent: %+v, %v; want it cancelled, by the attempt whose answer was lost", got, err)
+	}
+}
+
+// intentServer is a stand-in for the API's intent reads: the n-th (from
+// 1) connection to GET /v1/intents/int_x/events and the n-th GET
+// /v1/transfers/tr_x are answered by events and transfer.
+func intentServer(t *testing.T, events, transfer func(w http.ResponseWriter, n int32)) *pwhttp.Client {
+	t.Helper()
+	var streams, reads atomic.Int32
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/intents/int_x/events":
+			events(w, streams.Add(1))
+		case "/v1/transfers/tr_x":
+			transfer(w, reads.Add(1))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(hs.Close)
+	// No retries, as the bench's client: AwaitIntent waits however the
+	// policy limits attempts.
+	return pwhttp.NewClient(hs.URL, "t", hs.Client()).WithRetry(pwhttp.RetryPolicy{
+		Attempts: 1, BackoffFirst: time.Millisecond, BackoffMax: 5 * time.Millisecond})
+}
+
+// intentEvent writes one event stream with the intent in status.
+func intentEvent(w http.ResponseWriter, status string) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	fmt.Fprintf(w, "event: intent\ndata: {\"id\":\"int_x\",\"status\":%q,\"transfer_id\":%q}\n\n",
+		status, map[bool]string{true: "tr_x"}[status == pw.IntentPosted])
+}
+
+// refuseBusy answers 503 busy, as admission does at a surge, with no
+// Retry-After unless the caller set one, so that the client comes back
+// on its own backoff.
+func refuseBusy(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	w.Write([]byte(`{"type":"about:blank","title":"busy","status":503,"code":"busy"}`))
+}
+
+// TestAwaitIntentReadsAPaidTransferAgain: the intent was paid, and the
+// read of its transfer was refused busy (the surge that queued it is not
+// over). AwaitIntent reads it again, as it reconnects to the events,
+// however its RetryPolicy limits attempts, and returns the transfer.
+// Until 2026-11-29 it returned the refusal of the one read: "busy" of a
+// payment that was paid, which invites paying again.
+func TestAwaitIntentReadsAPaidTransferAgain(t *testing.T) {
+	c := intentServer(t,
+		func(w http.ResponseWriter, _ int32) { intentEvent(w, pw.IntentPosted) },
+		func(w http.ResponseWriter, n int32) {
+			if n <= 3 {
+				refuseBusy(w)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"id":"tr_x","status":"posted","amount":40}`))
+		})
+	tr, err := c.AwaitIntent(within(5*time.Second), "int_x")
+	if err != nil || tr == nil || tr.ID != "tr_x" {
+		t.Fatalf("AwaitIntent of a paid intent whose transfer was refused busy three times: %+v, %v; want tr_x", tr, err)
+	}
+
+	// Refused until the deadline: the error says the intent is paid, and
+	// as which transfer, and is no refusal.
+	c = intentServer(t,
+		func(w http.ResponseWriter, _ int32) { intentEvent(w, pw.IntentPosted) },
+		func(w http.ResponseWriter, _ int32) { refuseBusy(w) })
+	_, err = c.AwaitIntent(within(200*time.Millisecond), "int_x")
+	if !errors.Is(err, context.DeadlineExceeded) || pw.ErrorCode(err) == pw.EBUSY || !strings.Contains(err.Error(), "paid, as transfer tr_x") {
+		t.Fatalf("AwaitIntent of a paid intent whose transfer was refused until the deadline: %v; want a deadline error that says it is paid", err)
+	}
+}
+
+// TestAwaitIntentPendingAtItsDeadlineIsNoRefusal: the intent is pending,
+// and its event stream, reconnected, is refused busy until AwaitIntent's
+// deadline. The error says the intent is still pending and wraps
+// context.DeadlineExceeded; it is no refusal. Until 2026-11-29 it wrapped
+// the last reconnection's refusal instead (whenever the deadline came
+// while AwaitIntent waited out its Retry-After): its code read "busy",
+// which says the payment moved nothing and invites a second one under a
+// new key, while the queued one will still be paid.
+func TestAwaitIntentPendingAtItsDeadlineIsNoRefusal(t *testing.T) {
+	c := intentServer(t,
+		func(w http.ResponseWriter, n int32) {
+			if n == 1 {
+				intentEvent(w, pw.IntentPending)
+				return
+			}
+			w.Header().Set("Retry-After", "1") // past the deadline
+			refuseBusy(w)
+		},
+		func(w http.ResponseWriter, _ int32) { t.Error("a pending intent's transfer was read") })
+	_, err := c.AwaitIntent(within(300*time.Millisecond), "int_x")
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "still pending") {
+		t.Fatalf("AwaitIntent past its deadline: %v; want a deadline error that says the intent is still pending", err)
+	}
+	if code := pw.ErrorCode(err); code == pw.EBUSY || pwhttp.RetryAfter(err) != 0 {
+		t.Fatalf("AwaitIntent past its deadline: %v, code %s; want no refusal", err, code)
 	}
 }

@@ -2,6 +2,8 @@ package http
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -33,11 +35,42 @@ const (
 // attempt, so that the server applies them at most once. A POST without a
 // key (ScheduleMaintenance, CreateOperator) is sent again only after an
 // error that proves the server did not act on it (resendable).
+//
+// A backoff or timeout field left zero (or negative) takes
+// DefaultRetryPolicy's: a policy that sets only its attempts still backs
+// off between them, within a deadline.
 type RetryPolicy struct {
 	Attempts     int           // 1 disables retries
-	BackoffFirst time.Duration // first backoff ceiling
-	BackoffMax   time.Duration
-	CallTimeout  time.Duration // deadline of a call whose ctx has none
+	BackoffFirst time.Duration // first backoff ceiling; 0: ClientBackoffFirst
+	BackoffMax   time.Duration // 0: ClientBackoffMax, and never below BackoffFirst
+	CallTimeout  time.Duration // deadline of a call whose ctx has none; 0: ClientCallTimeout
+}
+
+// callTimeout is p's CallTimeout, or the default when p leaves it out.
+// Until 2026-11-29 a policy without one gave a call without a deadline
+// none at all: it slept out any Retry-After, up to RetryAfterMax (7 days)
+// (TestClientRetryPolicyWithoutACallTimeoutKeepsTheDefault).
+func (p RetryPolicy) callTimeout() time.Duration {
+	if p.CallTimeout <= 0 {
+		return ClientCallTimeout
+	}
+	return p.CallTimeout
+}
+
+// backoff is p's first backoff ceiling and its largest, the defaults for
+// what p leaves out. Until 2026-11-29 a missing BackoffFirst made every
+// wait zero, and a missing BackoffMax every wait after the first: eight
+// attempts on a busy server within a millisecond
+// (TestClientRetryPolicyWithoutABackoffBacksOffAsTheDefault).
+func (p RetryPolicy) backoff() (first, most time.Duration) {
+	first, most = p.BackoffFirst, p.BackoffMax
+	if first <= 0 {
+		first = ClientBackoffFirst
+	}
+	if most <= 0 {
+		most = ClientBackoffMax
+	}
+	return first, max(first, most)
 }
 
 // DefaultRetryPolicy is what NewClient uses.
@@ -53,8 +86,9 @@ func (c *Client) WithRetry(p RetryPolicy) *Client {
 
 // do sends a request, retrying what may be retried: network failures
 // (the request may or may not have arrived: the idempotency key makes a
-// second arrival harmless), 503 busy/maintenance and 429 rate_limited (no
-// money moved; the server's Retry-After is honoured as the least wait),
+// second arrival harmless), 503 busy/maintenance and 429 rate_limited, the
+// API's or a gateway's (no money moved; the Retry-After is honoured as the
+// least wait),
 // 409 idempotency_key_in_use (the first attempt is still running), and a
 // 504 outcome_unknown (the commit was cut; same key, so at most once).
 // A POST without a key is retried only when the server did not act
@@ -66,16 +100,16 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, key s
 
 // send is do for any call.
 func (c *Client) send(ctx context.Context, cl *call) error {
-	if _, ok := ctx.Deadline(); !ok && c.retry.CallTimeout > 0 {
+	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.retry.CallTimeout)
+		ctx, cancel = context.WithTimeout(ctx, c.retry.callTimeout())
 		defer cancel()
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("http.Client: %s %s: not sent: %w", cl.method, cl.path, err)
 	}
 	attempts := max(1, c.retry.Attempts)
-	ceiling := c.retry.BackoffFirst
+	ceiling, most := c.retry.backoff()
 	unseen := false  // an attempt of this money-moving (or idempotent) call may have been applied
 	deleted := false // an attempt of this DELETE may have been applied
 	var last error   // the previous attempt's error
@@ -111,7 +145,7 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 		}
 		last = err
 		wait := max(rand.N(ceiling+1), RetryAfter(err))
-		ceiling = min(2*ceiling, c.retry.BackoffMax)
+		ceiling = min(2*ceiling, most)
 		if dl, ok := ctx.Deadline(); ok && serverWait(time.Until(dl)-wait) <= 0 {
 			return lastError(err, unseen, learn) // the next attempt could not be sent
 		}
@@ -130,7 +164,7 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 // with an Idempotency-Key may: a second arrival does nothing twice. Any
 // other call without a key (a POST) may only when err proves the server did not act on it: a
 // connection that was never made, or a refusal that by contract moved
-// nothing (503 busy/maintenance/unavailable, 429). Anything else — a
+// nothing (503 busy/maintenance/unavailable, 429, a gateway's 429 too). Anything else — a
 // connection dropped after the request was sent, a timeout, a gateway's
 // 5xx — may have been applied, and sending it again could apply it twice:
 // one ScheduleMaintenance call made two read-only windows, one
@@ -175,6 +209,11 @@ func mayHaveApplied(err error) bool {
 	if errors.As(err, &pe) {
 		return outcomeUnknown(err)
 	}
+	// A gateway's 429 did not pass the request on; a certificate the
+	// client cannot trust stopped it before it was sent.
+	if errors.Is(err, ErrGatewayRefused) || untrusted(err) {
+		return false
+	}
 	var op *net.OpError
 	return !errors.As(err, &op) || op.Op != "dial"
 }
@@ -190,8 +229,9 @@ func mayHaveApplied(err error) bool {
 //     went unseen). Returned as it is, its code read "internal", which
 //     API.md says moved nothing.
 //   - err is a refusal that moved nothing (busy, unavailable, maintenance,
-//     rate limited): the server refuses those before it looks at the
-//     request (its Idempotency-Key, or the intent to cancel), so it speaks
+//     rate limited, by the API or by a gateway's 429): the server refuses
+//     those before it looks at the request (its Idempotency-Key, or the
+//     intent to cancel), so it speaks
 //     only for its own attempt. Returned as it is, "busy" invited a second
 //     payment under a new key, and told a caller whose cancellation had
 //     been made that it had not.
@@ -207,10 +247,10 @@ func lastError(err error, unseen bool, learn string) error {
 		return err
 	}
 	var pe *pw.Error
-	if !errors.As(err, &pe) { // no answer, this time or an earlier one
+	if !errors.As(err, &pe) && !errors.Is(err, ErrGatewayRefused) { // no answer, this time or an earlier one
 		return unknownOutcome(err, "no answer came, and the request may have been applied; "+learn)
 	}
-	if refusedBeforeItsKey(pe.Code) {
+	if pe == nil || refusedBeforeItsKey(pe.Code) {
 		return unknownOutcome(err,
 			"an earlier attempt may have been applied, and the last was refused before the server looked at the request; "+learn)
 	}
@@ -300,7 +340,9 @@ func PreferWait(deadline time.Time, ok bool) string {
 func Retryable(err error) bool {
 	var pe *pw.Error
 	if !errors.As(err, &pe) {
-		return true // transport failure: no answer came
+		// Transport failure: no answer came; but a certificate the
+		// client cannot trust stays so, and nothing was sent.
+		return !untrusted(err)
 	}
 	if refusedBeforeItsKey(pe.Code) || pe.Code == pw.EIDEMINUSE {
 		return true
@@ -310,6 +352,20 @@ func Retryable(err error) bool {
 	// finds out without moving it twice: the stored answer if it
 	// committed, the request run again if it did not.
 	return outcomeUnknown(err)
+}
+
+// untrusted reports whether err is the TLS handshake's refusal of the
+// server's certificate (another CA, another name, expired): the request
+// was never sent, and sending it again meets the same certificate. Until
+// 2026-11-29 such an error read as no answer, and a payment was tried for
+// its whole backoff and ended outcome_unknown
+// (TestClientDoesNotRetryACertificateItCannotTrust).
+func untrusted(err error) bool {
+	var cert *tls.CertificateVerificationError
+	var authority x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &cert) || errors.As(err, &authority) || errors.As(err, &host) || errors.As(err, &invalid)
 }
 
 // outcomeUnknown reports whether err says the request may have been

@@ -326,3 +326,154 @@ func TestParseRetryAfterIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestClientRetriesAGatewaysRateLimit: a 429 from a gateway in front of
+// the API (no problem body: a proxy's or an API gateway's rate limit) is
+// a refusal, as the API's own 429 is: the request did not get past it.
+// It is retried no sooner than its Retry-After, with the same key (a POST
+// without one too: nothing was applied), and returned at once when that
+// does not fit in the time the call has left, with its Retry-After and
+// no unknown outcome. Until 2026-11-29 it was a final "internal" error,
+// after one attempt.
+func TestClientRetriesAGatewaysRateLimit(t *testing.T) {
+	gateway := func(w http.ResponseWriter, retryAfter string) {
+		w.Header().Set("Retry-After", retryAfter)
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusTooManyRequests)
+		w.Write([]byte("Too Many Requests"))
+	}
+	t.Run("within the time left", func(t *testing.T) {
+		var mu sync.Mutex
+		var at []time.Time
+		hs, seen := headerServer(t, "Idempotency-Key", func(w http.ResponseWriter, _ *http.Request, n int) {
+			mu.Lock()
+			at = append(at, time.Now())
+			mu.Unlock()
+			if n == 1 {
+				gateway(w, "1")
+				return
+			}
+			posted(w)
+		})
+		c := pwhttp.NewClient(hs.URL, "t", hs.Client())
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		tr, err := c.CreateTransfer(ctx, pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
+		if err != nil || tr.ID != "tr_x" {
+			t.Fatalf("CreateTransfer after a gateway's 429: %v, %v; want tr_x", tr, err)
+		}
+		if keys := seen(); len(keys) != 2 || keys[0] == "" || keys[1] != keys[0] {
+			t.Fatalf("attempts carried keys %q; want 2 attempts with one key", keys)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if at[1].Sub(at[0]) < time.Second {
+			t.Fatalf("the retry came %v after the gateway asked for 1 s", at[1].Sub(at[0]))
+		}
+	})
+	t.Run("a POST without a key", func(t *testing.T) {
+		hs, seen := headerServer(t, "Prefer", func(w http.ResponseWriter, _ *http.Request, n int) {
+			if n == 1 {
+				gateway(w, "0")
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			w.Write([]byte(`{"id":"mw_x"}`))
+		})
+		c := pwhttp.NewClient(hs.URL, "t", hs.Client())
+		mw, err := c.ScheduleMaintenance(context.Background(), pw.MaintenanceCreate{Reason: "x"})
+		if err != nil || mw.ID != "mw_x" || len(seen()) != 2 {
+			t.Fatalf("ScheduleMaintenance after a gateway's 429: %+v, %v, after %d attempts; want mw_x after 2", mw, err, len(seen()))
+		}
+	})
+	t.Run("longer than the time left", func(t *testing.T) {
+		hs, seen := headerServer(t, "Prefer", func(w http.ResponseWriter, _ *http.Request, _ int) { gateway(w, "2") })
+		c := pwhttp.NewClient(hs.URL, "t", hs.Client())
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		defer cancel()
+		_, err := c.CreateTransfer(ctx, pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
+		if n := len(seen()); n != 1 {
+			t.Fatalf("the gateway asked for 2 s, and the client sent %d requests within 1.5 s (%v)", n, err)
+		}
+		if err == nil || pwhttp.RetryAfter(err) != 2*time.Second || errors.Is(err, pw.ErrCommitUnknown) {
+			t.Fatalf("the call ended %v, Retry-After %v; want the gateway's refusal with its 2 s, no unknown outcome", err, pwhttp.RetryAfter(err))
+		}
+	})
+}
+
+// TestClientRetryPolicyWithoutABackoffBacksOffAsTheDefault: a RetryPolicy
+// that sets its attempts and leaves out the backoff, or its ceiling,
+// backs off as DefaultRetryPolicy does for what it left out. Until
+// 2026-11-29 a missing BackoffFirst made every wait zero, and a missing
+// BackoffMax every wait after the first: eight attempts on a busy server
+// within a few milliseconds, the hammering that backoff is there to
+// prevent. (Full jitter makes one wait as short as it likes; seven of
+// them all together under 100 ms, drawn from the default backoff, are not
+// seen in a lifetime of runs.)
+func TestClientRetryPolicyWithoutABackoffBacksOffAsTheDefault(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy pwhttp.RetryPolicy
+	}{
+		{"no backoff", pwhttp.RetryPolicy{Attempts: pwhttp.ClientAttemptsMax}},
+		{"no ceiling", pwhttp.RetryPolicy{Attempts: pwhttp.ClientAttemptsMax, BackoffFirst: 20 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var at []time.Time
+			hs, _ := headerServer(t, "Prefer", func(w http.ResponseWriter, _ *http.Request, _ int) {
+				mu.Lock()
+				at = append(at, time.Now())
+				mu.Unlock()
+				// busy, with no Retry-After: the client's backoff alone spaces the attempts
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				w.Write([]byte(`{"type":"about:blank","title":"busy","status":503,"code":"busy"}`))
+			})
+			c := pwhttp.NewClient(hs.URL, "t", hs.Client()).WithRetry(tc.policy)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, err := c.Account(ctx, "acc_x"); pw.ErrorCode(err) != pw.EBUSY {
+				t.Fatalf("Account: %v, want busy", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(at) != pwhttp.ClientAttemptsMax {
+				t.Fatalf("%d attempts, want %d", len(at), pwhttp.ClientAttemptsMax)
+			}
+			if span := at[len(at)-1].Sub(at[0]); span < 100*time.Millisecond {
+				t.Fatalf("%d attempts within %v: no backoff between them", len(at), span)
+			}
+		})
+	}
+}
+
+// TestClientRetryPolicyWithoutACallTimeoutKeepsTheDefault: a RetryPolicy
+// that leaves CallTimeout out gives a call without a deadline the default
+// one (ClientCallTimeout), so that a refusal whose Retry-After is longer
+// is returned at once. Until 2026-11-29 such a call had no deadline at
+// all, and slept out whatever Retry-After came, up to RetryAfterMax (7
+// days), before its next attempt.
+func TestClientRetryPolicyWithoutACallTimeoutKeepsTheDefault(t *testing.T) {
+	hs, seen := headerServer(t, "Prefer", func(w http.ResponseWriter, r *http.Request, _ int) {
+		pwhttp.Error(w, r, &pw.Error{Code: pw.EMAINTENANCE, Message: "later", Retry: time.Hour})
+	})
+	c := pwhttp.NewClient(hs.URL, "t", hs.Client()).WithRetry(pwhttp.RetryPolicy{Attempts: 2})
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Account(context.Background(), "acc_x")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if pw.ErrorCode(err) != pw.EMAINTENANCE || len(seen()) != 1 {
+			t.Fatalf("Account: %v after %d attempts; want maintenance after 1", err, len(seen()))
+		}
+		if p := seen()[0]; p == "" {
+			t.Fatalf("the attempt carried no Prefer: wait: it had no deadline")
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("a call without a deadline, refused for an hour, was still waiting after 3 s")
+	}
+}

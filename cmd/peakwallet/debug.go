@@ -10,22 +10,28 @@ import (
 	"time"
 )
 
-// serveDebug serves Go's profiler (net/http/pprof) on its own listener,
-// never on the public one: profiles reveal internals and cost CPU. It is
+// listenDebug opens the listener of Go's profiler (net/http/pprof), its
+// own, never the public one: profiles reveal internals and cost CPU. It is
 // off unless `serve --debug-addr` names an address, which must be a
-// loopback one.
-func serveDebug(ctx context.Context, addr string, log *slog.Logger) (string, error) {
+// loopback one. serve opens it before it joins the public address (see
+// runServe), since it can fail.
+func listenDebug(addr string) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", fmt.Errorf("--debug-addr: %w", err)
+		return nil, fmt.Errorf("--debug-addr: %w", err)
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return "", fmt.Errorf("--debug-addr: %q is not a loopback address; the profiler is for this machine only", addr)
+		return nil, fmt.Errorf("--debug-addr: %q is not a loopback address; the profiler is for this machine only", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return "", fmt.Errorf("--debug-addr: %w", err)
+		return nil, fmt.Errorf("--debug-addr: %w", err)
 	}
+	return ln, nil
+}
+
+// serveDebug serves the profiler on ln (listenDebug) until ctx ends.
+func serveDebug(ctx context.Context, ln net.Listener, log *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -42,5 +48,4 @@ func serveDebug(ctx context.Context, addr string, log *slog.Logger) (string, err
 			log.Warn("debug listener stopped", "err", err)
 		}
 	}()
-	return ln.Addr().String(), nil
 }

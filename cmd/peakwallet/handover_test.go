@@ -3,8 +3,12 @@ package main_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -217,4 +221,64 @@ func handoverTest(t *testing.T, async bool, serverArgs ...string) int {
 	t.Logf("%d transfers (%d through the surge queue), zero failed, each paid once, across the handover", len(acked), queued.Load())
 	stopServer(t, next)
 	return len(acked)
+}
+
+// TestAStartThatFailsLeavesTheAddressToTheOldProcess: a new binary that
+// cannot start (here: its --debug-addr is taken) fails before it joins
+// the address the old process serves on. Until 2026-11-29 it listened on
+// the shared address (SO_REUSEPORT) first, and only then failed to bind
+// --debug-addr: the kernel had already handed it a share of the new
+// connections, which it never accepted, and they were reset when it exited
+// — refused requests meant for the old process, which was still serving.
+func TestAStartThatFailsLeavesTheAddressToTheOldProcess(t *testing.T) {
+	data := t.TempDir()
+	old := startServer(t, "--data", data)
+	u, err := url.Parse(old.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+
+	// Fresh connections, as new clients make, all through the failed starts.
+	var sent, failed atomic.Int64
+	var firstErr atomic.Value
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	stop := make(chan struct{})
+	wait := payers(4, stop, func(int, int) bool {
+		sent.Add(1)
+		resp, err := hc.Get(old.url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %s", resp.Status)
+			}
+		}
+		if err != nil {
+			failed.Add(1)
+			firstErr.CompareAndSwap(nil, err.Error())
+		}
+		return true
+	})
+	for range 5 {
+		cmd := exec.Command(binary, "serve", "--data", data, "--addr", u.Host, "--debug-addr", taken.Addr().String())
+		cmd.Env = append(os.Environ(), "PEAKWALLET_OPERATOR_KEY="+testOperatorKey)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "--debug-addr") {
+			t.Fatalf("a start with its --debug-addr taken: %v\n%s", err, out)
+		}
+	}
+	close(stop)
+	wait()
+	if n := failed.Load(); n != 0 {
+		t.Fatalf("%d of %d requests to the old process failed while a new one failed to start; first: %v", n, sent.Load(), firstErr.Load())
+	}
+	if sent.Load() < 20 {
+		t.Fatalf("only %d requests sent: the test proved nothing", sent.Load())
+	}
+	t.Logf("%d requests, none failed, across five failed starts", sent.Load())
+	stopServer(t, old)
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -140,6 +141,20 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		Web:           web.New(logger),
 		Verify:        verifier(store),
 	})
+	// Whatever can fail is done before the server joins its address: with
+	// SO_REUSEPORT the kernel hands a listening process its share of new
+	// connections at once, and a process that then exits without
+	// accepting them resets them, while the old process that should have
+	// had them still serves. Until 2026-11-29 --debug-addr was bound after
+	// the address was joined, and a taken one did that
+	// (TestAStartThatFailsLeavesTheAddressToTheOldProcess).
+	var debugLn net.Listener
+	if *debugAddr != "" {
+		if debugLn, err = listenDebug(*debugAddr); err != nil {
+			return err
+		}
+		defer debugLn.Close() // on the way out before it is served; then served until the end
+	}
 	ln, err := listen(ctx, *addr, of.reusePort)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", *addr, err)
@@ -162,12 +177,9 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		recorder.Run(background, store, stf.retention, logger)
 	}()
 	go announceLoop(background, statusSvc, logger)
-	if *debugAddr != "" {
-		at, err := serveDebug(background, *debugAddr, logger)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(env.stdout, "profiler: http://%s/debug/pprof/\n", at)
+	if debugLn != nil {
+		serveDebug(background, debugLn, logger)
+		fmt.Fprintf(env.stdout, "profiler: http://%s/debug/pprof/\n", debugLn.Addr())
 	}
 
 	fmt.Fprintf(env.stdout, "peakwallet %s listening on %s://%s\n", version(), scheme, ln.Addr())
