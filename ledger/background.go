@@ -19,6 +19,10 @@ const (
 // Run does the ledger's background work until ctx ends: it releases holds
 // when they expire, even if nobody asks, and forgets idempotency keys past
 // their retention. Each pass is a deterministic method that tests call directly.
+// While Options.WritesPaused says so (a read-only maintenance window), the
+// hold expiry, a write of the ledger, waits: until 2026-11-29 it released
+// holds in read-only windows, the one write of money the window let
+// through. Forgetting old idempotency keys goes on: it moves no money.
 func (l *Ledger) Run(ctx context.Context) error {
 	expiry := time.NewTicker(ExpiryInterval)
 	defer expiry.Stop()
@@ -30,6 +34,9 @@ func (l *Ledger) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-expiry.C:
+			if l.writesPaused != nil && l.writesPaused() {
+				continue
+			}
 			pass, cancel := context.WithTimeout(ctx, backgroundPassTimeout)
 			n, err := l.ExpireDueHolds(pass)
 			expiryFails.Observe(time.Now(), err)

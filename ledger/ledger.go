@@ -30,6 +30,13 @@ type Options struct {
 	// row locks (PostgreSQL), where a batch's round trips and fsync then
 	// overlap the next batch's work.
 	ConcurrentBatches int
+	// WritesPaused, when set, reports whether the ledger must not be
+	// written now (a read-only maintenance window): Run's hold expiry
+	// skips its passes while it says so. A hold past its expiry is
+	// released by the first pass after, and a capture or void of it in
+	// between reads hold_expired all the same (every batch expires the due
+	// holds it loads).
+	WritesPaused func() bool
 }
 
 // Ledger implements peakwallet.LedgerService over a Store.
@@ -40,6 +47,7 @@ type Ledger struct {
 	metrics           *metrics
 	maxBatch          int
 	concurrentBatches int
+	writesPaused      func() bool
 
 	queue   chan *command
 	quit    chan struct{}
@@ -61,6 +69,7 @@ func New(store pw.Store, opts Options) *Ledger {
 	if l.now == nil {
 		l.now = time.Now
 	}
+	l.writesPaused = opts.WritesPaused
 	l.concurrentBatches = min(max(opts.ConcurrentBatches, 1), ConcurrentBatchesMax)
 	l.maxBatch = opts.MaxBatch
 	if l.maxBatch <= 0 || l.maxBatch > BatchUnitsMax {

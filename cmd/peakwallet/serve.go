@@ -111,13 +111,15 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 
 	reg := prometheus.NewRegistry()
 	registerStoreMetrics(reg, store)
-	l := ledger.New(store, ledger.Options{Logger: logger, Registerer: reg, ConcurrentBatches: *batchesInFlight})
-	defer l.Close()
-	security := auth.New(store, l, auth.Options{Logger: logger, Sender: auth.DirSender{Dir: *outbox}, SecretKey: sealKey})
 	ctrl, sched, err := of.build(sf.data, logger)
 	if err != nil {
 		return err
 	}
+	l := ledger.New(store, ledger.Options{Logger: logger, Registerer: reg, ConcurrentBatches: *batchesInFlight,
+		// Hold expiry writes the ledger: it waits out read-only windows.
+		WritesPaused: func() bool { return sched.ReadOnly() != nil }})
+	defer l.Close()
+	security := auth.New(store, l, auth.Options{Logger: logger, Sender: auth.DirSender{Dir: *outbox}, SecretKey: sealKey})
 	intents, _ := store.(pw.IntentStore)
 	recorder := traffic.NewRecorder(nil)
 	statusSvc, err := stf.service(store, recorder, sched.Windows, logger)
