@@ -109,6 +109,17 @@ var (
 func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route, busy error) {
 	result := SurgeRejected // until it gets further: the request itself was refused
 	defer func() { s.metrics.offers.WithLabelValues(result).Inc() }()
+	if s.maintenance != nil {
+		// A read-only window may have begun while the payment waited for
+		// its slot: writing the intent would be a write in it, and its
+		// 202 a promise the wallet says it takes none of. It is answered
+		// as a payment arriving now is
+		// (TestAnAsyncPaymentWhoseWaitEndsInAReadOnlyWindowIsNotQueued).
+		if err := s.maintenance.ReadOnly(); err != nil {
+			Error(w, r, err)
+			return
+		}
+	}
 	key := r.Header.Get(HeaderIdempotencyKey)
 	if err := pw.ValidateIdempotencyKey(key); err != nil {
 		Error(w, r, err)

@@ -178,3 +178,35 @@ func TestAScheduledWindowIsFoundAtItsLocation(t *testing.T) {
 		t.Fatalf("GET a cancelled window: %d %s, want 404", r.Status, r.Body)
 	}
 }
+
+// TestAnAsyncPaymentWhoseWaitEndsInAReadOnlyWindowIsNotQueued: a payment
+// that allows an asynchronous answer waits for a slot, a read-only window
+// begins meanwhile, and its wait ends busy. It is answered 503 maintenance
+// with Retry-After at the window's end, as a payment arriving then is,
+// and no intent is written: writing it would be a write in the window, and
+// its 202 a promise made while the wallet says it takes none. Until
+// 2026-11-29 it was accepted into the surge queue (suspected in the review
+// of that day).
+func TestAnAsyncPaymentWhoseWaitEndsInAReadOnlyWindowIsNotQueued(t *testing.T) {
+	env, ctrl, sched := MustOpenAdmittedEnv(t, queueingConfig)
+	w := env.MustWallet(t, 100)
+	holdPaymentSlot(t, ctrl)
+	answer := post(env, "/v1/transfers", transferBody(w, 40), map[string]string{
+		"Idempotency-Key": "async-in-window", "Prefer": "respond-async, wait=0.5"})
+	waitQueued(t, ctrl, admission.ClassPayment, 1)
+
+	now := time.Now().UTC()
+	if _, err := sched.Add(pw.MaintenanceCreate{Start: now, End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
+		t.Fatal(err)
+	}
+	r := <-answer // its wait ends busy, the slot still held
+	if r.Status != 503 || r.Problem(t).Code != pw.EMAINTENANCE {
+		t.Fatalf("an async payment whose wait ended in a read-only window: %d %s, want 503 maintenance", r.Status, r.Body)
+	}
+	if ra := retryAfter(t, r); ra < 3500 || ra > 3600 {
+		t.Fatalf("Retry-After = %d s, want the window's end (~3600)", ra)
+	}
+	if pending, err := env.Store.PendingIntents(context.Background(), "", 10); err != nil || len(pending) != 0 {
+		t.Fatalf("intents written in the read-only window: %d, %v; want none", len(pending), err)
+	}
+}
