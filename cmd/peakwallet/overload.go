@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -29,10 +30,14 @@ type overloadFlags struct {
 	tolerance float64
 	queueMax  int
 	reusePort bool
+	envRate   error // PEAKWALLET_RATE that is not a number
 }
 
 func (f *overloadFlags) register(fs *flag.FlagSet, env *environment) {
-	rate, _ := strconv.ParseFloat(envOr(env, "PEAKWALLET_RATE", "200"), 64)
+	rate, err := strconv.ParseFloat(envOr(env, "PEAKWALLET_RATE", "200"), 64)
+	if err != nil {
+		f.envRate = fmt.Errorf("PEAKWALLET_RATE=%q is not a number of requests a second", envOr(env, "PEAKWALLET_RATE", ""))
+	}
 	fs.Float64Var(&f.rate, "rate", rate, "requests a second per client (token bucket); operators are exempt; 0 disables [PEAKWALLET_RATE]")
 	fs.IntVar(&f.burst, "burst", 0, "token bucket size per client (default 2×rate)")
 	fs.IntVar(&f.limitMin, "limit-min", admission.LimitMin, "floor of the adaptive concurrency limit: enough requests in flight to fill the ledger's batches")
@@ -46,7 +51,19 @@ func (f *overloadFlags) register(fs *flag.FlagSet, env *environment) {
 // --limit-max was taken without a word, and the limit sat at --limit-min:
 // the ceiling asked for was silently ignored
 // (TestALimitMinAboveLimitMaxIsRefusedAtStart).
-func (f *overloadFlags) check() error {
+//
+// A rate that cannot be read, is negative or is not finite is refused too:
+// until 2026-11-29 PEAKWALLET_RATE=fast (or --rate -5) turned the rate limit
+// off without a word (TestARateThatIsNoRateIsRefusedAtStart).
+func (f *overloadFlags) check(fs *flag.FlagSet) error {
+	rateGiven := false // --rate on the command line overrides the environment
+	fs.Visit(func(fl *flag.Flag) { rateGiven = rateGiven || fl.Name == "rate" })
+	if f.envRate != nil && !rateGiven {
+		return f.envRate
+	}
+	if f.rate < 0 || math.IsNaN(f.rate) || math.IsInf(f.rate, 0) {
+		return fmt.Errorf("--rate %v: a rate is 0 (no limit) or a positive number of requests a second", f.rate)
+	}
 	if f.limitMin > f.limitMax {
 		return fmt.Errorf("--limit-min %d is above --limit-max %d: the adaptive limit moves between them", f.limitMin, f.limitMax)
 	}

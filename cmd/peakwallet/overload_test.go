@@ -24,3 +24,55 @@ func TestALimitMinAboveLimitMaxIsRefusedAtStart(t *testing.T) {
 		t.Fatal("refused only when the test gave up: it should be at start")
 	}
 }
+
+// TestARateThatIsNoRateIsRefusedAtStart: PEAKWALLET_RATE that is not a
+// number, or a --rate that is negative or not finite, stops serve at start
+// with an error naming it. Until 2026-11-29 each turned the per-client rate
+// limit off without a word (found in review). A --rate on the command line
+// overrides a PEAKWALLET_RATE it cannot read, as flags override the
+// environment.
+func TestARateThatIsNoRateIsRefusedAtStart(t *testing.T) {
+	for _, c := range []struct {
+		env, flag, want string
+	}{
+		{"fast", "", "PEAKWALLET_RATE"},
+		{"", "-5", "--rate"},
+		{"", "NaN", "--rate"},
+		{"", "+Inf", "--rate"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		args := []string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0", "--log-level", "error"}
+		if c.flag != "" {
+			args = append(args, "--rate", c.flag)
+		}
+		getenv := func(k string) string {
+			if k == "PEAKWALLET_RATE" {
+				return c.env
+			}
+			return ""
+		}
+		var stdout, stderr bytes.Buffer
+		err := run(ctx, args, strings.NewReader(""), &stdout, &stderr, getenv)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("PEAKWALLET_RATE=%q --rate %q: %v, want a refusal naming %s", c.env, c.flag, err, c.want)
+		}
+		if ctx.Err() != nil {
+			t.Errorf("PEAKWALLET_RATE=%q --rate %q: refused only when the test gave up: it should be at start", c.env, c.flag)
+		}
+		cancel()
+	}
+	// A flag overrides a PEAKWALLET_RATE that cannot be read: serve starts.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, []string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0", "--log-level", "error", "--rate", "50"},
+		strings.NewReader(""), &stdout, &stderr, func(k string) string {
+			if k == "PEAKWALLET_RATE" {
+				return "fast"
+			}
+			return ""
+		})
+	if err != nil || !strings.Contains(stdout.String(), "listening on") {
+		t.Fatalf("--rate 50 with PEAKWALLET_RATE=fast: %v, stdout %q; want it served until the test stopped it", err, stdout.String())
+	}
+}

@@ -79,7 +79,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := of.check(); err != nil {
+	if err := of.check(fs); err != nil {
 		return err
 	}
 	logger, err := newLogger(env, *logLevel, *logJSON)
