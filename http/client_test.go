@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -110,6 +111,34 @@ func TestClientDoesNotRetryACertificateItCannotTrust(t *testing.T) {
 	}
 	if n := requests.Load(); n != 0 {
 		t.Fatalf("the untrusted server got %d requests", n)
+	}
+}
+
+// TestClientDoesNotRetryAServerThatSpeaksNoTLS: an https:// URL whose
+// server speaks plain HTTP (a port mixed up, TLS ended elsewhere) cannot
+// be reached by any retry: the call fails at once, no unknown outcome, and
+// the server never gets the request. Until 2026-11-29 the payment was
+// tried for its whole backoff and ended outcome_unknown.
+func TestClientDoesNotRetryAServerThatSpeaksNoTLS(t *testing.T) {
+	var requests atomic.Int32
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		posted(w)
+	}))
+	hs.Config.ErrorLog = log.New(io.Discard, "", 0)
+	hs.Start()
+	t.Cleanup(hs.Close)
+	c := pwhttp.NewClient(strings.Replace(hs.URL, "http://", "https://", 1), "t", &http.Client{})
+	began := time.Now()
+	tr, err := c.CreateTransfer(within(10*time.Second), pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
+	if tr != nil || err == nil || errors.Is(err, pw.ErrCommitUnknown) || pw.ErrorCode(err) == pw.EOUTCOMEUNKNOWN {
+		t.Fatalf("a payment to a server that speaks no TLS: %+v, %v; want its error, no unknown outcome", tr, err)
+	}
+	if took := time.Since(began); took > 500*time.Millisecond {
+		t.Fatalf("the call took %v to give up a server that speaks no TLS", took)
+	}
+	if n := requests.Load(); n != 0 {
+		t.Fatalf("the server got %d requests", n)
 	}
 }
 

@@ -360,12 +360,19 @@ func Retryable(err error) bool {
 // 2026-11-29 such an error read as no answer, and a payment was tried for
 // its whole backoff and ended outcome_unknown
 // (TestClientDoesNotRetryACertificateItCannotTrust).
+//
+// So is a server that does not speak TLS at all behind an https:// URL
+// (plain HTTP: http.ErrSchemeMismatch; anything else: a record header that
+// is not TLS): the handshake cannot succeed, the request was never sent
+// (TestClientDoesNotRetryAServerThatSpeaksNoTLS).
 func untrusted(err error) bool {
 	var cert *tls.CertificateVerificationError
 	var authority x509.UnknownAuthorityError
 	var host x509.HostnameError
 	var invalid x509.CertificateInvalidError
-	return errors.As(err, &cert) || errors.As(err, &authority) || errors.As(err, &host) || errors.As(err, &invalid)
+	var record tls.RecordHeaderError
+	return errors.As(err, &cert) || errors.As(err, &authority) || errors.As(err, &host) || errors.As(err, &invalid) ||
+		errors.Is(err, http.ErrSchemeMismatch) || errors.As(err, &record)
 }
 
 // outcomeUnknown reports whether err says the request may have been
