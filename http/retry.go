@@ -40,7 +40,7 @@ const (
 // DefaultRetryPolicy's: a policy that sets only its attempts still backs
 // off between them, within a deadline.
 type RetryPolicy struct {
-	Attempts     int           // 1 disables retries
+	Attempts     int           // 1 disables retries; 0: ClientAttemptsMax
 	BackoffFirst time.Duration // first backoff ceiling; 0: ClientBackoffFirst
 	BackoffMax   time.Duration // 0: ClientBackoffMax, and never below BackoffFirst
 	CallTimeout  time.Duration // deadline of a call whose ctx has none; 0: ClientCallTimeout
@@ -55,6 +55,18 @@ func (p RetryPolicy) callTimeout() time.Duration {
 		return ClientCallTimeout
 	}
 	return p.CallTimeout
+}
+
+// attempts is p's Attempts, or the default (ClientAttemptsMax) when p
+// leaves it out, as for the other fields. Until 2026-11-29 a policy that
+// left it out, to set only a deadline or a backoff, made one attempt: no
+// retry at all, what every client is told to do
+// (TestClientRetryPolicyWithoutAttemptsRetriesAsTheDefault).
+func (p RetryPolicy) attempts() int {
+	if p.Attempts <= 0 {
+		return ClientAttemptsMax
+	}
+	return p.Attempts
 }
 
 // backoff is p's first backoff ceiling and its largest, the defaults for
@@ -108,7 +120,7 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("http.Client: %s %s: not sent: %w", cl.method, cl.path, err)
 	}
-	attempts := max(1, c.retry.Attempts)
+	attempts := c.retry.attempts()
 	ceiling, most := c.retry.backoff()
 	unseen := false  // an attempt of this money-moving (or idempotent) call may have been applied
 	deleted := false // an attempt of this DELETE may have been applied

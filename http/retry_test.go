@@ -477,3 +477,29 @@ func TestClientRetryPolicyWithoutACallTimeoutKeepsTheDefault(t *testing.T) {
 		t.Fatal("a call without a deadline, refused for an hour, was still waiting after 3 s")
 	}
 }
+
+// TestClientRetryPolicyWithoutAttemptsRetriesAsTheDefault: a RetryPolicy
+// that sets only a backoff (or only a deadline) leaves Attempts to the
+// default, as it does its other fields: a payment refused busy twice is
+// made at the third attempt. Until 2026-11-29 such a policy made one
+// attempt and gave up at the first busy.
+func TestClientRetryPolicyWithoutAttemptsRetriesAsTheDefault(t *testing.T) {
+	hs, seen := headerServer(t, "Idempotency-Key", func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n <= 2 {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"type":"about:blank","title":"busy","status":503,"code":"busy"}`))
+			return
+		}
+		posted(w)
+	})
+	c := pwhttp.NewClient(hs.URL, "t", hs.Client()).WithRetry(pwhttp.RetryPolicy{BackoffFirst: time.Millisecond, BackoffMax: 5 * time.Millisecond})
+	tr, err := c.CreateTransfer(within(10*time.Second), pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
+	if err != nil || tr == nil {
+		t.Fatalf("a payment refused busy twice, with a policy that leaves Attempts out: %+v, %v; want it made", tr, err)
+	}
+	keys := seen()
+	if len(keys) != 3 || keys[0] == "" || keys[1] != keys[0] || keys[2] != keys[0] {
+		t.Fatalf("attempts under keys %q; want three under one key", keys)
+	}
+}
