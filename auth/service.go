@@ -45,6 +45,9 @@ type Options struct {
 	// SecretKey (SecretKeyBytes) seals TOTP secrets at rest; without it
 	// they are stored in clear (tests, and stores from before the key).
 	SecretKey []byte
+	// PasswordHashesMax bounds the password hashes (argon2id) run at once;
+	// DefaultPasswordHashesMax() when zero (hashslots.go).
+	PasswordHashesMax int
 }
 
 // Defaults.
@@ -74,6 +77,7 @@ type Service struct {
 	aead      cipher.AEAD // seals TOTP secrets; nil without a SecretKey
 	audits    *groupcommit.Queue[*AuditRecord, struct{}]
 	auths     authCache
+	hashes    chan struct{} // PasswordHashesMax slots for password hashes
 }
 
 // New returns a Service. ledger may be nil for services that only
@@ -103,6 +107,11 @@ func New(store Store, ledger Ledger, opts Options) *Service {
 	if limits == (Limits{}) {
 		limits = DefaultLimits
 	}
+	hashes := opts.PasswordHashesMax
+	if hashes <= 0 {
+		hashes = DefaultPasswordHashesMax()
+	}
+	s.hashes = make(chan struct{}, hashes)
 	s.throttle = newThrottle(limits)
 	s.audits = newAuditQueue(store)
 	if opts.SecretKey != nil {

@@ -43,7 +43,7 @@ func (s *Service) SignUp(ctx context.Context, req SignUp) (*User, error) {
 	if err := CheckPasswordPolicy(req.Password, handle); err != nil {
 		return nil, err
 	}
-	hash, err := HashPassword(req.Password, s.argon2)
+	hash, err := s.hashPassword(ctx, req.Password)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +82,9 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 	}
 	u, err := s.store.UserByHandle(ctx, handle)
 	if pw.ErrorCode(err) == pw.ENOTFOUND {
-		_, _ = CheckPassword(s.dummyHash, req.Password)
+		if _, err := s.checkPassword(ctx, s.dummyHash, req.Password); pw.ErrorCode(err) == pw.EBUSY {
+			return nil, err // as a known handle's login would be
+		}
 		return nil, s.loginFailed(ctx, nil, handle, addrKey, pairKey, false, now)
 	}
 	if err != nil {
@@ -92,7 +94,7 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 	if locked && req.MFACode == "" {
 		return nil, rateLimited(u.LockedUntil.Sub(now), "this account is temporarily locked after failed logins; wait, or log in with your MFA code")
 	}
-	ok, err := CheckPassword(u.PasswordHash, req.Password)
+	ok, err := s.checkPassword(ctx, u.PasswordHash, req.Password)
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +239,11 @@ func (s *Service) ChangePassword(ctx context.Context, req PasswordChange) error 
 	if len(req.CurrentPassword) > PasswordBytesMax {
 		return pw.FieldErrorf("current_password", pw.EFORBIDDEN, "the current password is wrong")
 	}
-	if ok, err := CheckPassword(u.PasswordHash, req.CurrentPassword); err != nil || !ok {
+	ok, err := s.checkPassword(ctx, u.PasswordHash, req.CurrentPassword)
+	if pw.ErrorCode(err) == pw.EBUSY {
+		return err // not a wrong password: no hash was checked
+	}
+	if err != nil || !ok {
 		_ = s.Audit(ctx, "password.change_failure", u.ID, nil)
 		return pw.FieldErrorf("current_password", pw.EFORBIDDEN, "the current password is wrong")
 	}
@@ -263,7 +269,7 @@ func (s *Service) setPassword(ctx context.Context, u *User, password, field stri
 		}
 		return err
 	}
-	hash, err := HashPassword(password, s.argon2)
+	hash, err := s.hashPassword(ctx, password)
 	if err != nil {
 		return err
 	}
