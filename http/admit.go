@@ -69,7 +69,14 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 			// An event stream counts against the rate limit, as any request
 			// (until 2026-11-27 it did not, and one client could open any
 			// number, each reading the store every second), but takes no
-			// slot: it waits for a change, it does not work.
+			// slot: it waits for a change, it does not work. A principal
+			// holds at most StreamsPerPrincipalMax open (streams.go).
+			end, err := s.streams.begin(principal, time.Now())
+			if err != nil {
+				Error(w, r, err)
+				return
+			}
+			defer end()
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -136,6 +136,7 @@ type Server struct {
 
 	admission     *admission.Controller
 	accountKinds  *accountKinds // which accounts are system accounts, for a transfer's class
+	streams       openStreams   // each principal's open event streams
 	maintenance   *admission.Schedule
 	intents       pw.IntentStore
 	settled       *notifier // wakes intent event streams when an intent settles
