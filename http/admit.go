@@ -114,9 +114,12 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 		if async {
 			// A payment that may be accepted for later waits for a slot
 			// only while there is still time to write it as an intent and
-			// answer 202 before its deadline.
+			// answer 202 before its deadline. The wait counts from when
+			// the deadline does (began, before a transfer's body was read):
+			// counted from now, a body that took longer than the reserve
+			// left none (TestAnAsyncPaymentWhoseBodyCameSlowlyKeepsItsReserve).
 			var cancelAcquire context.CancelFunc
-			acquireCtx, cancelAcquire = context.WithTimeout(ctx, wait-time.Duration(float64(wait)*IntentReserveShare))
+			acquireCtx, cancelAcquire = context.WithDeadline(ctx, began.Add(wait-time.Duration(float64(wait)*IntentReserveShare)))
 			defer cancelAcquire()
 		}
 		ticket, err := s.admission.Acquire(acquireCtx, class, principal)
