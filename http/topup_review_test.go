@@ -2,14 +2,19 @@ package http_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
+	"github.com/peakwallet/peakwallet/sqlite"
 )
 
 // rawTransfer sends POST /v1/transfers as the operator on a connection of
@@ -68,5 +73,51 @@ func TestAnAsyncPaymentWhoseBodyCameSlowlyKeepsItsReserve(t *testing.T) {
 	r := readRawResponse(t, conn, 5*time.Second)
 	if r.Status != http.StatusAccepted {
 		t.Fatalf("an async payment whose body took %v of its %v deadline: %d %s, want 202", wait/2, wait, r.Status, r.Body)
+	}
+}
+
+// countedAccounts counts the store's account reads.
+type countedAccounts struct {
+	*faultyAccounts
+	reads atomic.Int64
+}
+
+func (s *countedAccounts) Account(ctx context.Context, id string) (*pw.Account, error) {
+	s.reads.Add(1)
+	return s.faultyAccounts.Account(ctx, id)
+}
+
+// TestTheBreakerKeepsTransferClassingOffADeadStore: while the breaker is
+// open, requests are refused at once instead of piling onto a database that
+// is down. A transfer's class is decided before admission by reading the
+// kinds of accounts not yet known; that read must not go to the store the
+// breaker keeps every request from (it did from 79e7444 until the review of
+// 2026-11-29: each such transfer read it, up to AccountKindLookups at once,
+// each waiting up to AccountKindLookupTimeout on a stalled database, before
+// the breaker refused it). The transfer then goes as a payment, unread.
+func TestTheBreakerKeepsTransferClassingOffADeadStore(t *testing.T) {
+	sq, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &countedAccounts{faultyAccounts: &faultyAccounts{Store: sq}}
+	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, sq, admission.Config{})
+	w := env.MustWallet(t, 100) // the merchant's kind is not yet known: no transfer named it
+	store.mode.Store(accountsDown)
+	for range admission.BreakerFailuresMax {
+		env.Do(t, "GET", "/v1/accounts/"+w.User.ID, "", nil)
+	}
+	if s := ctrl.Stats(); s.Breaker != "open" {
+		t.Fatalf("breaker %s after %d store failures", s.Breaker, admission.BreakerFailuresMax)
+	}
+	before := store.reads.Load()
+	for i := range 3 {
+		r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": fmt.Sprint("open-", i)})
+		if r.Status != http.StatusServiceUnavailable || r.Problem(t).Code != pw.EBUSY {
+			t.Fatalf("a transfer while the breaker is open: %d %s, want 503 busy", r.Status, r.Body)
+		}
+	}
+	if n := store.reads.Load() - before; n != 0 {
+		t.Fatalf("%d account reads went to the store while the breaker was open, want none", n)
 	}
 }
