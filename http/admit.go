@@ -79,8 +79,14 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 		if bodyRead {
 			// A top-up or a withdrawal is known by its body's accounts, so
 			// the body is read before admission, due by the route class's
-			// deadline, and the class is the one the accounts give.
-			bodyDueBy(w, r, began.Add(s.admission.Deadline(class, pref.wait)))
+			// deadline, and the class is the one the accounts give. The
+			// route's own deadline, not one the client shortened: the read
+			// holds no slot, and whether the request can still start in the
+			// time it asked for is admission's to say (busy). Due by the
+			// shortened one, a payment asked with Prefer: wait=0 whose body
+			// came after its headers was answered 400 invalid_request
+			// (TestAPaymentAskedAtOnceHearsBusyNotInvalid).
+			bodyDueBy(w, r, began.Add(s.admission.Deadline(class, 0)))
 			body, err := ReadBody(w, r, rt.BodyMax)
 			if err != nil {
 				Error(w, r, err)

@@ -19,7 +19,8 @@ import (
 
 // rawTransfer sends POST /v1/transfers as the operator on a connection of
 // its own: the headers and first of the body at once, the rest after
-// pause. extra are more header lines ("Name: value\r\n").
+// pause (with a pause below 0, never: the caller sends it). extra are
+// more header lines ("Name: value\r\n").
 func rawTransfer(t *testing.T, env *Env, body, extra string, first int, pause time.Duration) net.Conn {
 	t.Helper()
 	conn, err := net.Dial("tcp", env.HTTP.Listener.Addr().String())
@@ -29,7 +30,7 @@ func rawTransfer(t *testing.T, env *Env, body, extra string, first int, pause ti
 	t.Cleanup(func() { conn.Close() })
 	fmt.Fprintf(conn, "POST /v1/transfers HTTP/1.1\r\nHost: peakwallet\r\nAuthorization: Bearer %s\r\n"+
 		"Content-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s", operatorKey, extra, len(body), body[:first])
-	if first < len(body) {
+	if first < len(body) && pause >= 0 {
 		go func() {
 			time.Sleep(pause)
 			io.WriteString(conn, body[first:])
@@ -120,4 +121,44 @@ func TestTheBreakerKeepsTransferClassingOffADeadStore(t *testing.T) {
 	if n := store.reads.Load() - before; n != 0 {
 		t.Fatalf("%d account reads went to the store while the breaker was open, want none", n)
 	}
+}
+
+// TestAPaymentAskedAtOnceHearsBusyNotInvalid: Prefer: wait=0 asks for an
+// answer at once, and a payment that cannot start at once hears busy
+// (503, retried), as API.md promises of a request the server cannot finish
+// within its deadline. A transfer's body is now read before admission;
+// from 79e7444 until the review of 2026-11-29 that read was due by the
+// client's shortened deadline, already past when the body came after the
+// headers (here, as an HTTP/1.1 client waiting for 100 Continue sends
+// it), and the valid payment was answered 400 invalid_request ("the
+// request body did not arrive before the request's deadline"), which a
+// client does not retry. The read before admission holds no slot; it is
+// due by the route's own deadline, and the request's deadline is then
+// admission's to judge.
+func TestAPaymentAskedAtOnceHearsBusyNotInvalid(t *testing.T) {
+	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{})
+	w := env.MustWallet(t, 100)
+	body := transferBody(w, 1)
+	conn := rawTransfer(t, env, body, "Idempotency-Key: at-once\r\nPrefer: wait=0\r\nExpect: 100-continue\r\n", 0, -1)
+	br := bufio.NewReader(conn)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusContinue {
+		io.WriteString(conn, body)
+		if resp, err = http.ReadResponse(br, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer resp.Body.Close()
+	r := &Response{Status: resp.StatusCode, Header: resp.Header}
+	if r.Body, err = io.ReadAll(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != http.StatusServiceUnavailable || r.Problem(t).Code != pw.EBUSY {
+		t.Fatalf("a valid payment asked with Prefer: wait=0: %d %s, want 503 busy", r.Status, r.Body)
+	}
+	retryAfter(t, r)
 }
