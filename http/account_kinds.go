@@ -80,7 +80,7 @@ func (k *accountKinds) isSystem(ctx context.Context, id string) bool {
 	if known {
 		return system
 	}
-	if k.storeUp != nil && !k.storeUp() {
+	if ctx.Err() != nil || k.storeUp != nil && !k.storeUp() {
 		return false
 	}
 	select {

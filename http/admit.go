@@ -93,7 +93,11 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body)) // for the handler
-			class = s.accountKinds.transferClass(r.Context(), body)
+			// The accounts' kinds are read within the deadline the client
+			// asked for: past it, no read (TestNoAccountIsReadForATransferOutOfTime).
+			lookup, cancelLookup := context.WithDeadline(r.Context(), began.Add(s.admission.Deadline(class, pref.wait)))
+			class = s.accountKinds.transferClass(lookup, body)
+			cancelLookup()
 		}
 		wait := s.admission.Deadline(class, pref.wait)
 		ctx, cancel := context.WithDeadline(r.Context(), began.Add(wait))

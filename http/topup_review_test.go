@@ -162,3 +162,27 @@ func TestAPaymentAskedAtOnceHearsBusyNotInvalid(t *testing.T) {
 	}
 	retryAfter(t, r)
 }
+
+// TestNoAccountIsReadForATransferOutOfTime: the kinds of a transfer's
+// accounts are read before admission only while the request's deadline
+// leaves time (as accountKinds.isSystem says). Until the review of
+// 2026-11-29 the read was bounded by its own 50 ms alone: a payment asked
+// with Prefer: wait=0, which admission refuses at once, first read its
+// accounts from the store.
+func TestNoAccountIsReadForATransferOutOfTime(t *testing.T) {
+	sq, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &countedAccounts{faultyAccounts: &faultyAccounts{Store: sq}}
+	env, _, _ := mustOpenAdmittedEnvOn(t, store, sq, admission.Config{})
+	w := env.MustWallet(t, 100) // the merchant's kind is not yet known: no transfer named it
+	before := store.reads.Load()
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "at-once", "Prefer": "wait=0"})
+	if r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("a payment asked with Prefer: wait=0: %d %s, want 503 busy", r.Status, r.Body)
+	}
+	if n := store.reads.Load() - before; n != 0 {
+		t.Fatalf("%d account reads for a transfer whose deadline had passed, want none", n)
+	}
+}
