@@ -121,3 +121,14 @@ func (b *breaker) cancelProbe(now time.Time) {
 func (b *breaker) open(now time.Time, cooldown time.Duration) {
 	b.state, b.cooldown, b.until = breakerOpen, max(cooldown, BreakerCooldown), now.Add(max(cooldown, BreakerCooldown))
 }
+
+// BreakerClosed reports whether the breaker is closed, the store taken to
+// answer. Work that reads the store outside admission, before a request is
+// admitted (the kinds of a transfer's accounts, in http), asks first: while
+// the breaker keeps every request from the store, that read must not go to
+// it either.
+func (c *Controller) BreakerClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.breaker.state == breakerClosed
+}

@@ -37,6 +37,11 @@ const (
 type accountKinds struct {
 	read    func(ctx context.Context, id string) (*pw.Account, error) // the store's, no authorization
 	lookups chan struct{}
+	// storeUp, when set, says whether the store may be read now: not while
+	// admission's breaker is open, since the read is made before admission
+	// and the breaker would not keep it from a store that is down
+	// (TestTheBreakerKeepsTransferClassingOffADeadStore).
+	storeUp func() bool
 
 	mu     sync.RWMutex
 	system map[string]bool // account ID → is a system account
@@ -60,8 +65,9 @@ func (k *accountKinds) learn(a *pw.Account) {
 }
 
 // isSystem reports whether id is known, or read now, to be a system
-// account. It reads the store only when the account is not known, a lookup
-// slot is free and ctx leaves time; otherwise, and when the read fails (no
+// account. It reads the store only when the account is not known, the
+// store is taken to answer (the breaker is closed), a lookup slot is free
+// and ctx leaves time; otherwise, and when the read fails (no
 // such account, the store down), the answer is false: the transfer keeps
 // the route's class, and the handler answers what is wrong with it.
 func (k *accountKinds) isSystem(ctx context.Context, id string) bool {
@@ -73,6 +79,9 @@ func (k *accountKinds) isSystem(ctx context.Context, id string) bool {
 	k.mu.RUnlock()
 	if known {
 		return system
+	}
+	if ctx.Err() != nil || k.storeUp != nil && !k.storeUp() {
+		return false
 	}
 	select {
 	case k.lookups <- struct{}{}:

@@ -86,15 +86,25 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 		if bodyRead {
 			// A top-up or a withdrawal is known by its body's accounts, so
 			// the body is read before admission, due by the route class's
-			// deadline, and the class is the one the accounts give.
-			bodyDueBy(w, r, began.Add(s.admission.Deadline(class, pref.wait)))
+			// deadline, and the class is the one the accounts give. The
+			// route's own deadline, not one the client shortened: the read
+			// holds no slot, and whether the request can still start in the
+			// time it asked for is admission's to say (busy). Due by the
+			// shortened one, a payment asked with Prefer: wait=0 whose body
+			// came after its headers was answered 400 invalid_request
+			// (TestAPaymentAskedAtOnceHearsBusyNotInvalid).
+			bodyDueBy(w, r, began.Add(s.admission.Deadline(class, 0)))
 			body, err := ReadBody(w, r, rt.BodyMax)
 			if err != nil {
 				Error(w, r, err)
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body)) // for the handler
-			class = s.accountKinds.transferClass(r.Context(), body)
+			// The accounts' kinds are read within the deadline the client
+			// asked for: past it, no read (TestNoAccountIsReadForATransferOutOfTime).
+			lookup, cancelLookup := context.WithDeadline(r.Context(), began.Add(s.admission.Deadline(class, pref.wait)))
+			class = s.accountKinds.transferClass(lookup, body)
+			cancelLookup()
 		}
 		wait := s.admission.Deadline(class, pref.wait)
 		ctx, cancel := context.WithDeadline(r.Context(), began.Add(wait))
@@ -121,9 +131,12 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 		if async {
 			// A payment that may be accepted for later waits for a slot
 			// only while there is still time to write it as an intent and
-			// answer 202 before its deadline.
+			// answer 202 before its deadline. The wait counts from when
+			// the deadline does (began, before a transfer's body was read):
+			// counted from now, a body that took longer than the reserve
+			// left none (TestAnAsyncPaymentWhoseBodyCameSlowlyKeepsItsReserve).
 			var cancelAcquire context.CancelFunc
-			acquireCtx, cancelAcquire = context.WithTimeout(ctx, wait-time.Duration(float64(wait)*IntentReserveShare))
+			acquireCtx, cancelAcquire = context.WithDeadline(ctx, began.Add(wait-time.Duration(float64(wait)*IntentReserveShare)))
 			defer cancelAcquire()
 		}
 		ticket, err := s.admission.Acquire(acquireCtx, class, principal)

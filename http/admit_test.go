@@ -26,7 +26,8 @@ import (
 // does not arrive in time is invalid_request (400), and the slot is free.
 // A transfer's body is read before admission (its accounts decide its
 // class: a top-up or withdrawal is topup), so it holds no slot at all
-// while it trickles, and is due by the deadline all the same.
+// while it trickles, and is due by the route's own deadline (2 s), not the
+// shorter one asked with Prefer: wait (TestAPaymentAskedAtOnceHearsBusyNotInvalid).
 func TestASlowBodyDoesNotHoldASlotPastItsDeadline(t *testing.T) {
 	for _, c := range []struct {
 		path          string

@@ -193,6 +193,9 @@ func NewServer(cfg Config) *Server {
 		// admission, whoever asks.
 		accountKinds: newAccountKinds(cfg.Ledger.Account),
 	}
+	if s.admission != nil {
+		s.accountKinds.storeUp = s.admission.BreakerClosed
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
