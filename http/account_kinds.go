@@ -51,7 +51,7 @@ func newAccountKinds(read func(ctx context.Context, id string) (*pw.Account, err
 	return &accountKinds{read: read, lookups: make(chan struct{}, AccountKindLookups), system: map[string]bool{}}
 }
 
-// learn records a's kind (an account this server opened or read).
+// learn records a's kind, as isSystem read it from the store.
 func (k *accountKinds) learn(a *pw.Account) {
 	if a == nil || a.ID == "" {
 		return
