@@ -42,7 +42,9 @@ var _ pw.LedgerService = (*Client)(nil)
 
 // NewClient returns a client of the API at baseURL (such as
 // "http://127.0.0.1:8080") with a bearer token; hc nil means
-// http.DefaultClient.
+// http.DefaultClient. The client keeps a copy of *hc (sharing its
+// Transport and Jar) that follows only reads' redirects: a change made to
+// *hc afterwards (its Timeout, say) is not seen.
 func NewClient(baseURL, token string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
