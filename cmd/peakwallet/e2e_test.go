@@ -52,7 +52,12 @@ type server struct {
 // startServer runs "peakwallet serve" with args and waits until /readyz answers.
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	return startServerCmd(t, exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...))
+}
+
+// startServerCmd is startServer for a command of one's own (under nohup, say).
+func startServerCmd(t *testing.T, cmd *exec.Cmd) *server {
+	t.Helper()
 	cmd.Env = append(os.Environ(), "PEAKWALLET_OPERATOR_KEY="+testOperatorKey)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

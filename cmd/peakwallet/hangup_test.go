@@ -2,7 +2,10 @@ package main_test
 
 import (
 	"context"
-	"os/signal"
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -35,10 +38,15 @@ func TestAHangupDrainsAsATerminateDoes(t *testing.T) {
 // starts (nohup, or a supervisor that ignores it) stays ignored, so the
 // server its operator asked to outlive the session does.
 func TestAServerStartedUnderNohupOutlivesTheHangup(t *testing.T) {
-	// Ignored dispositions are inherited across exec, as nohup does it.
-	signal.Ignore(syscall.SIGHUP)
-	s := startServer(t, "--data", t.TempDir(), "--log-level", "info")
-	signal.Reset(syscall.SIGHUP)
+	// Under nohup itself: ignoring SIGHUP in this process for the child to
+	// inherit would outlast signal.Reset (Go leaves an ignored SIGHUP
+	// ignored), and the servers of the tests after it would start with
+	// SIGHUP ignored too.
+	nohup, err := exec.LookPath("nohup")
+	if err != nil {
+		t.Fatalf("nohup: %v", err)
+	}
+	s := startServerCmd(t, exec.Command(nohup, binary, "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "info"))
 
 	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -56,5 +64,41 @@ func TestAServerStartedUnderNohupOutlivesTheHangup(t *testing.T) {
 	}
 	if err := <-s.exited; err != nil {
 		t.Fatalf("SIGTERM after an ignored SIGHUP: exited with %v, not 0", err)
+	}
+}
+
+// TestASecondHangupDoesNotCutTheDrain: a hang-up may deliver SIGHUP twice
+// (the kernel's, and the shell's passing it on to its jobs). The first
+// begins the drain; the second must not stop the process mid-drain, as a
+// second SIGTERM does on purpose. Here a request is in flight (its body
+// trickles in, due by its deadline) when both come: the process still
+// drains and exits 0.
+func TestASecondHangupDoesNotCutTheDrain(t *testing.T) {
+	s := startServer(t, "--data", t.TempDir(), "--log-level", "info")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"from_account":"`
+	fmt.Fprintf(conn, "POST /v1/holds HTTP/1.1\r\nHost: peakwallet\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/json\r\nIdempotency-Key: slow\r\nContent-Length: %d\r\n\r\n%s", testOperatorKey, 10*len(body), body)
+	time.Sleep(300 * time.Millisecond) // in flight, reading its body
+	for range 2 {
+		if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	select {
+	case err := <-s.exited:
+		if err != nil {
+			t.Fatalf("after two SIGHUPs during a drain the process exited with %v, not 0", err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("after two SIGHUPs the process had not exited 40 s later")
+	}
+	if len(s.log.containing("stopped cleanly")) == 0 {
+		t.Error("after two SIGHUPs the process did not log a clean stop")
 	}
 }

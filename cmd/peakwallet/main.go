@@ -16,10 +16,18 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), stopSignals(signal.Ignored)...)
 	defer stop()
-	// The first signal asks for a clean stop (serve drains); a second one
-	// stops the process at once, as without the handler, should the drain
-	// hang (it could, until 2026-11-27, behind a stalled database).
-	go func() { <-ctx.Done(); stop() }()
+	// The first signal asks for a clean stop (serve drains); a second
+	// Ctrl-C or SIGTERM stops the process at once, as without the handler,
+	// should the drain hang (it could, until 2026-11-27, behind a stalled
+	// database). A second SIGHUP does not: a hang-up may deliver one from
+	// the kernel and one from the shell passing it on to its jobs, and the
+	// second would have cut the drain the first began
+	// (TestASecondHangupDoesNotCutTheDrain).
+	go func() {
+		<-ctx.Done()
+		signal.Ignore(syscall.SIGHUP) // before stop(), so that no SIGHUP falls to the default in between
+		stop()
+	}()
 	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv); err != nil {
 		if !errors.Is(err, errSilent) {
 			fmt.Fprintln(os.Stderr, "peakwallet:", err)
