@@ -395,14 +395,16 @@ func (t *Ticket) Done(err error) {
 // the store after all (a read-only maintenance window began while it
 // waited for the slot): it says nothing of the store's latency nor of its
 // health, so it feeds neither the limit nor the breaker, and a probe
-// leaves the next request to probe. Like Done, only the first call of
-// either counts.
+// leaves the next request to probe; nor is it counted as admitted
+// (Stats.AdmittedBy): it did no work there. Like Done, only the first call
+// of either counts.
 func (t *Ticket) Abandon() {
 	t.once.Do(func() {
 		c := t.c
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		now := c.cfg.Now()
+		c.stats.AdmittedBy[t.class]--
 		c.giveBack(t.class)
 		c.refuseProbe(now, t.probe)
 		c.dispatch(now)

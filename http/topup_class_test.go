@@ -64,7 +64,9 @@ func TestATopUpOrAWithdrawalIsAdmittedAsATopUp(t *testing.T) {
 
 // TestPaymentsGoBeforeTopUps: every slot is held; four top-ups queue, then
 // four payments. When the slot frees, the payments are made first, though
-// they came later: a top-up queues in its own class, below payments.
+// they came later: a top-up that gets a slot (of the route's class,
+// payment, before its body says what it is) gives it back unused to the
+// payments waiting and queues again in its own class, below payments.
 func TestPaymentsGoBeforeTopUps(t *testing.T) {
 	env, ctrl, w, held := mustOpenOneSlotEnv(t, 16)
 	type answer struct {
@@ -86,11 +88,11 @@ func TestPaymentsGoBeforeTopUps(t *testing.T) {
 	for i := range 4 {
 		go send(false, i)
 	}
-	waitFor(t, func() bool { return ctrl.Stats().Queued[admission.ClassTopup] == 4 })
+	waitFor(t, func() bool { return ctrl.Stats().Queued[admission.ClassPayment] == 4 })
 	for i := range 4 {
 		go send(true, i)
 	}
-	waitFor(t, func() bool { return ctrl.Stats().Queued[admission.ClassPayment] == 4 })
+	waitFor(t, func() bool { return ctrl.Stats().Queued[admission.ClassPayment] == 8 })
 	held.Done(nil)
 
 	// Transfer IDs are ULIDs, made in order as the one slot serves them.
