@@ -23,9 +23,9 @@ const (
 	// when full, it forgets them all and learns again.
 	AccountKindsMax = 1 << 16
 	// AccountKindLookups bounds the store reads of accounts' kinds in
-	// flight before admission: a transfer whose account is not yet known
-	// while that many are being read goes as a payment, unread, so a surge
-	// of new accounts adds at most this many reads outside admission.
+	// flight: a transfer whose account is not yet known while that many
+	// are being read stays a payment, unread, so a surge of new accounts
+	// adds at most this many reads beside the payments' own.
 	AccountKindLookups = 2
 	// AccountKindLookupTimeout bounds one such read; past it (a slow or
 	// unreachable store) the transfer goes as a payment.
@@ -38,8 +38,8 @@ type accountKinds struct {
 	read    func(ctx context.Context, id string) (*pw.Account, error) // the store's, no authorization
 	lookups chan struct{}
 	// storeUp, when set, says whether the store may be read now: not while
-	// admission's breaker is open, since the read is made before admission
-	// and the breaker would not keep it from a store that is down
+	// admission's breaker is not closed, even for the breaker's probe,
+	// which must go to the store as the payment it was admitted as
 	// (TestTheBreakerKeepsTransferClassingOffADeadStore).
 	storeUp func() bool
 

@@ -10,7 +10,7 @@ import (
 )
 
 // BenchmarkTransferClass measures what deciding a transfer's class adds
-// to each POST /v1/transfers before admission, its accounts' kinds known
+// to each POST /v1/transfers once admitted, its accounts' kinds known
 // (the case of every request but an account's first).
 func BenchmarkTransferClass(b *testing.B) {
 	k := newAccountKinds(func(context.Context, string) (*pw.Account, error) {

@@ -57,11 +57,11 @@ func readRawResponse(t *testing.T, conn net.Conn, within time.Duration) *Respons
 // TestAnAsyncPaymentWhoseBodyCameSlowlyKeepsItsReserve: a payment that
 // allows an asynchronous answer waits for a slot only until its deadline
 // less IntentReserveShare, so that its intent can be written and its 202
-// sent in time. Its body is now read before admission and its deadline
-// counts from before that read; the wait for a slot must end at the same
-// point of the deadline, not IntentReserveShare after the body arrived
-// (then, with a body that took longer than the reserve, it waited to the
-// deadline itself and had no time left to write the intent: 503).
+// sent in time, counted from its arrival. From 79e7444 to eccf659 its body
+// was read before admission, and the wait was counted from the body's end:
+// with a body that took longer than the reserve, it waited to the deadline
+// itself and had no time left to write the intent (503). The body is read
+// after admission again since; the test keeps the answer a 202.
 func TestAnAsyncPaymentWhoseBodyCameSlowlyKeepsItsReserve(t *testing.T) {
 	env, ctrl, _ := MustOpenAdmittedEnv(t, queueingConfig)
 	w := env.MustWallet(t, 100)
@@ -90,12 +90,12 @@ func (s *countedAccounts) Account(ctx context.Context, id string) (*pw.Account, 
 
 // TestTheBreakerKeepsTransferClassingOffADeadStore: while the breaker is
 // open, requests are refused at once instead of piling onto a database that
-// is down. A transfer's class is decided before admission by reading the
-// kinds of accounts not yet known; that read must not go to the store the
-// breaker keeps every request from (it did from 79e7444 until the review of
-// 2026-11-29: each such transfer read it, up to AccountKindLookups at once,
-// each waiting up to AccountKindLookupTimeout on a stalled database, before
-// the breaker refused it). The transfer then goes as a payment, unread.
+// is down. A transfer's class is decided by reading the kinds of accounts
+// not yet known; that read must not go to the store the breaker keeps every
+// request from (it did from 79e7444 until the review of 2026-11-29, when
+// the read came before admission: each such transfer read it, up to
+// AccountKindLookups at once, each waiting up to AccountKindLookupTimeout
+// on a stalled database, before the breaker refused it). No account is read.
 func TestTheBreakerKeepsTransferClassingOffADeadStore(t *testing.T) {
 	sq, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
 	if err != nil {
@@ -126,15 +126,12 @@ func TestTheBreakerKeepsTransferClassingOffADeadStore(t *testing.T) {
 // TestAPaymentAskedAtOnceHearsBusyNotInvalid: Prefer: wait=0 asks for an
 // answer at once, and a payment that cannot start at once hears busy
 // (503, retried), as API.md promises of a request the server cannot finish
-// within its deadline. A transfer's body is now read before admission;
-// from 79e7444 until the review of 2026-11-29 that read was due by the
-// client's shortened deadline, already past when the body came after the
-// headers (here, as an HTTP/1.1 client waiting for 100 Continue sends
-// it), and the valid payment was answered 400 invalid_request ("the
-// request body did not arrive before the request's deadline"), which a
-// client does not retry. The read before admission holds no slot; it is
-// due by the route's own deadline, and the request's deadline is then
-// admission's to judge.
+// within its deadline. From 79e7444 until the review of 2026-11-29 a
+// transfer's body was read before admission, due by the client's shortened
+// deadline, already past when the body came after the headers (here, as an
+// HTTP/1.1 client waiting for 100 Continue sends it), and the valid payment
+// was answered 400 invalid_request, which a client does not retry. Since
+// eccf659 admission answers first, before the body is read.
 func TestAPaymentAskedAtOnceHearsBusyNotInvalid(t *testing.T) {
 	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{})
 	w := env.MustWallet(t, 100)
@@ -164,11 +161,11 @@ func TestAPaymentAskedAtOnceHearsBusyNotInvalid(t *testing.T) {
 }
 
 // TestNoAccountIsReadForATransferOutOfTime: the kinds of a transfer's
-// accounts are read before admission only while the request's deadline
-// leaves time (as accountKinds.isSystem says). Until the review of
-// 2026-11-29 the read was bounded by its own 50 ms alone: a payment asked
-// with Prefer: wait=0, which admission refuses at once, first read its
-// accounts from the store.
+// accounts are read only while the request's deadline leaves time (as
+// accountKinds.isSystem says). From 79e7444 until the review of 2026-11-29
+// the read came before admission, bounded by its own 50 ms alone: a payment
+// asked with Prefer: wait=0, which admission refuses at once, first read
+// its accounts from the store.
 func TestNoAccountIsReadForATransferOutOfTime(t *testing.T) {
 	sq, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
 	if err != nil {
