@@ -64,6 +64,22 @@ func (f *overloadFlags) check(fs *flag.FlagSet) error {
 	if f.rate < 0 || math.IsNaN(f.rate) || math.IsInf(f.rate, 0) {
 		return fmt.Errorf("--rate %v: a rate is 0 (no limit) or a positive number of requests a second", f.rate)
 	}
+	// Values admission.New would silently replace by its defaults (it
+	// takes 0 for "default"): asked for on the command line, they are
+	// mistakes (until 2026-11-29 --limit-min 0 ran with 512, --queue-max -1
+	// with the default queue; TestAKnobThatWouldBeSilentlyReplacedIsRefused).
+	for _, k := range []struct {
+		name  string
+		value int
+		least int
+	}{{"--limit-min", f.limitMin, 1}, {"--limit-max", f.limitMax, 1}, {"--queue-max", f.queueMax, 1}, {"--burst", f.burst, 0}} {
+		if k.value < k.least {
+			return fmt.Errorf("%s %d: it must be at least %d", k.name, k.value, k.least)
+		}
+	}
+	if !(f.tolerance > 0) || math.IsInf(f.tolerance, 0) {
+		return fmt.Errorf("--latency-tolerance %v: it must be a positive number", f.tolerance)
+	}
 	if f.limitMin > f.limitMax {
 		return fmt.Errorf("--limit-min %d is above --limit-max %d: the adaptive limit moves between them", f.limitMin, f.limitMax)
 	}

@@ -76,3 +76,29 @@ func TestARateThatIsNoRateIsRefusedAtStart(t *testing.T) {
 		t.Fatalf("--rate 50 with PEAKWALLET_RATE=fast: %v, stdout %q; want it served until the test stopped it", err, stdout.String())
 	}
 }
+
+// TestAKnobThatWouldBeSilentlyReplacedIsRefused: admission takes 0 for
+// "the default", so a --limit-min, --limit-max or --queue-max of 0 or less,
+// a negative --burst, or a --latency-tolerance that is not a positive
+// number ran with the default instead of what was asked, without a word.
+// serve now refuses them at start, naming the flag. (--burst 0 stays the
+// documented default, 2×rate.)
+func TestAKnobThatWouldBeSilentlyReplacedIsRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"--limit-min", "0"}, {"--limit-min", "-5"}, {"--limit-max", "0"}, {"--queue-max", "0"},
+		{"--queue-max", "-1"}, {"--burst", "-1"}, {"--latency-tolerance", "0"}, {"--latency-tolerance", "-2"},
+		{"--latency-tolerance", "NaN"}, {"--latency-tolerance", "+Inf"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		var stdout, stderr bytes.Buffer
+		err := run(ctx, append([]string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0", "--log-level", "error"}, args...),
+			strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
+		if err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("serve %s %s: %v, want a refusal naming %s", args[0], args[1], err, args[0])
+		}
+		if ctx.Err() != nil {
+			t.Errorf("serve %s %s: refused only when the test gave up: it should be at start", args[0], args[1])
+		}
+		cancel()
+	}
+}
