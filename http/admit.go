@@ -132,9 +132,10 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 			// request has its payment slot, as any handler reads it, so
 			// that a payment refused in a surge costs no more than before
 			// (read before admission, as on 2026-11-29 for a few hours, it
-			// cost every refusal the read, a decode and the server's
-			// background read: 12–22 % of a payments-only surge's goodput
-			// in interleaved runs). A top-up then gives its slot back
+			// cost every refusal the read and a decode, BenchmarkRefusal
+			// +3–5 µs, and an Expect: 100-continue client was told to send
+			// its body before it was refused; the surges measured could not
+			// tell the two designs apart: overload.md). A top-up then gives its slot back
 			// unused, to the payments waiting for one, and waits for a
 			// slot of its own class, with its class's deadline from its
 			// arrival.
