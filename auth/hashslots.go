@@ -31,6 +31,8 @@ func DefaultPasswordHashesMax() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 // hashSlot waits for a password-hashing slot until ctx ends, and returns
 // its release.
 func (s *Service) hashSlot(ctx context.Context) (func(), error) {
+	// A free slot first: with ctx already done, the select below could
+	// pick the refusal though a slot is free.
 	select {
 	case s.hashes <- struct{}{}:
 		return func() { <-s.hashes }, nil
