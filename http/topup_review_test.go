@@ -88,6 +88,19 @@ func (s *countedAccounts) Account(ctx context.Context, id string) (*pw.Account, 
 	return s.faultyAccounts.Account(ctx, id)
 }
 
+// openCountedEnv serves a SQLite store whose account reads are counted
+// (and can be made to fail), with admission's defaults.
+func openCountedEnv(t *testing.T) (*Env, *admission.Controller, *countedAccounts) {
+	t.Helper()
+	sq, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &countedAccounts{faultyAccounts: &faultyAccounts{Store: sq}}
+	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, sq, admission.Config{})
+	return env, ctrl, store
+}
+
 // TestTheBreakerKeepsTransferClassingOffADeadStore: while the breaker is
 // open, requests are refused at once instead of piling onto a database that
 // is down. A transfer's class is decided by reading the kinds of accounts
@@ -97,12 +110,7 @@ func (s *countedAccounts) Account(ctx context.Context, id string) (*pw.Account, 
 // AccountKindLookups at once, each waiting up to AccountKindLookupTimeout
 // on a stalled database, before the breaker refused it). No account is read.
 func TestTheBreakerKeepsTransferClassingOffADeadStore(t *testing.T) {
-	sq, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := &countedAccounts{faultyAccounts: &faultyAccounts{Store: sq}}
-	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, sq, admission.Config{})
+	env, ctrl, store := openCountedEnv(t)
 	w := env.MustWallet(t, 100) // the merchant's kind is not yet known: no transfer named it
 	store.mode.Store(accountsDown)
 	for range admission.BreakerFailuresMax {
@@ -167,12 +175,7 @@ func TestAPaymentAskedAtOnceHearsBusyNotInvalid(t *testing.T) {
 // asked with Prefer: wait=0, which admission refuses at once, first read
 // its accounts from the store.
 func TestNoAccountIsReadForATransferOutOfTime(t *testing.T) {
-	sq, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := &countedAccounts{faultyAccounts: &faultyAccounts{Store: sq}}
-	env, _, _ := mustOpenAdmittedEnvOn(t, store, sq, admission.Config{})
+	env, _, store := openCountedEnv(t)
 	w := env.MustWallet(t, 100) // the merchant's kind is not yet known: no transfer named it
 	before := store.reads.Load()
 	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "at-once", "Prefer": "wait=0"})

@@ -34,9 +34,10 @@ type overloadFlags struct {
 }
 
 func (f *overloadFlags) register(fs *flag.FlagSet, env *environment) {
-	rate, err := strconv.ParseFloat(envOr(env, "PEAKWALLET_RATE", "200"), 64)
+	raw := envOr(env, "PEAKWALLET_RATE", "200")
+	rate, err := strconv.ParseFloat(raw, 64)
 	if err != nil {
-		f.envRate = fmt.Errorf("PEAKWALLET_RATE=%q is not a number of requests a second", envOr(env, "PEAKWALLET_RATE", ""))
+		f.envRate = fmt.Errorf("PEAKWALLET_RATE=%q is not a number of requests a second", raw)
 	}
 	fs.Float64Var(&f.rate, "rate", rate, "requests a second per client (token bucket); operators are exempt; 0 disables [PEAKWALLET_RATE]")
 	fs.IntVar(&f.burst, "burst", 0, "token bucket size per client (default 2×rate)")
