@@ -120,8 +120,11 @@ type Controller struct {
 	queued     int
 	drain      meter
 	breaker    breaker
-	buckets    map[string]*bucket
-	stats      Stats
+	// lastAnswered is when the store last answered an admitted request
+	// (stalled).
+	lastAnswered time.Time
+	buckets      map[string]*bucket
+	stats        Stats
 	// lowerRefusedAt is when a request of a class below payments was last
 	// refused or shed (queueDelayMax).
 	lowerRefusedAt time.Time
@@ -418,6 +421,12 @@ func (c *Controller) release(t *Ticket, err error) {
 	full := c.inFlight >= c.limiter.Limit() || c.queued > 0
 	c.giveBack(t.class)
 	o := outcomeOf(err, c.cfg.StoreFailed)
+	switch {
+	case o == storeAnswered:
+		c.lastAnswered = now
+	case o == storeUnknown && stalled(t.class, t.start, now, c.lastAnswered, err):
+		o = storeDown
+	}
 	c.breaker.record(now, o, t.probe)
 	dropped := pw.ErrorCode(err) == pw.EBUSY || o == storeDown
 	c.limiter.sample(now, t.class, now.Sub(t.start), t.inFlight, dropped)

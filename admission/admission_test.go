@@ -1024,3 +1024,70 @@ func TestTheRetryAfterPublishedIsAPaymentsOwn(t *testing.T) {
 		}
 	}
 }
+
+// A stalled store refuses no connection: its requests run out of time.
+// BreakerFailuresMax of them in a row, each having waited StallSilenceMin
+// or more while the store answered nobody, open the breaker; a timed-out
+// probe then reopens it, longer, and a probe answered closes it. Requests
+// out of time while the store answers others (a surge), out of time
+// sooner than StallSilenceMin (a client that asked for little), or
+// reports, open nothing.
+func TestAStoreThatAnswersNobodyOpensTheBreaker(t *testing.T) {
+	outOfTime := &pw.Error{Code: pw.EBUSY, Message: "the ledger could not commit the request before its deadline", Err: context.DeadlineExceeded}
+	// timeOut admits n requests of class one after another, each ending
+	// out of time after held, the store answering another request before
+	// each ends when answering.
+	timeOut := func(t *testing.T, c *admission.Controller, clk *clock, class admission.Class, n int, held time.Duration, answering bool) {
+		t.Helper()
+		for range n {
+			tk := mustAcquire(t, c, class, "a")
+			clk.Add(held)
+			if answering {
+				mustAcquire(t, c, admission.ClassPayment, "b").Done(nil)
+			}
+			tk.Done(outOfTime)
+		}
+	}
+	t.Run("stalled", func(t *testing.T) {
+		clk := newClock()
+		c := newController(clk, 64, admission.Config{})
+		mustAcquire(t, c, admission.ClassPayment, "a").Done(nil)
+		clk.Add(time.Second)
+		timeOut(t, c, clk, admission.ClassPayment, admission.BreakerFailuresMax-1, admission.StallSilenceMin, false)
+		if s := c.Stats(); s.Breaker != "closed" {
+			t.Fatalf("breaker %s after %d requests out of time, fewer than %d", s.Breaker, admission.BreakerFailuresMax-1, admission.BreakerFailuresMax)
+		}
+		timeOut(t, c, clk, admission.ClassRead, 1, admission.StallSilenceMin, false)
+		_, err := c.Acquire(context.Background(), admission.ClassPayment, "a")
+		assertRefusal(t, err, pw.EBUSY)
+		clk.Add(admission.BreakerCooldown)
+		timeOut(t, c, clk, admission.ClassPayment, 1, admission.StallSilenceMin, false) // the probe: still stalled
+		_, err = c.Acquire(context.Background(), admission.ClassPayment, "a")
+		if got := err.(*pw.Error).Retry; got != 2*admission.BreakerCooldown {
+			t.Fatalf("Retry = %v after a probe out of time on a stalled store, want %v", got, 2*admission.BreakerCooldown)
+		}
+		clk.Add(2 * admission.BreakerCooldown)
+		mustAcquire(t, c, admission.ClassPayment, "a").Done(nil)
+		if s := c.Stats(); s.Breaker != "closed" {
+			t.Fatalf("breaker %s after a probe the store answered", s.Breaker)
+		}
+	})
+	for name, tc := range map[string]struct {
+		class     admission.Class
+		held      time.Duration
+		answering bool
+	}{
+		"the store answers others": {admission.ClassPayment, time.Second, true},
+		"out of time sooner":       {admission.ClassPayment, admission.StallSilenceMin - time.Millisecond, false},
+		"reports":                  {admission.ClassReport, 10 * time.Second, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			clk := newClock()
+			c := newController(clk, 64, admission.Config{})
+			timeOut(t, c, clk, tc.class, 3*admission.BreakerFailuresMax, tc.held, tc.answering)
+			if s := c.Stats(); s.Breaker != "closed" {
+				t.Fatalf("breaker %s", s.Breaker)
+			}
+		})
+	}
+}

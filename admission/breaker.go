@@ -1,6 +1,10 @@
 package admission
 
-import "time"
+import (
+	"context"
+	"errors"
+	"time"
+)
 
 // Circuit breaker limits. After BreakerFailuresMax store failures in a row
 // the breaker opens: requests are refused at once (busy, with the time
@@ -15,6 +19,18 @@ const (
 	BreakerFailuresMax = 5
 	BreakerCooldown    = 500 * time.Millisecond
 	BreakerCooldownMax = 2 * time.Second
+	// StallSilenceMin says when a request that ran out of its time counts
+	// against the breaker as a store failure: when it held its slot at
+	// least this long and the store answered nothing else meanwhile (see
+	// stalled). A database that stalls (PostgreSQL behind a network that
+	// stopped passing bytes, sockets open) refuses no connection, so
+	// StoreFailed never sees a failure: until 2026-11-29 the breaker stayed
+	// closed through a stall, and every request held a slot and a pooled
+	// connection to the stalled database for its whole deadline
+	// (TestTheBreakerOpensOnAPostgresStall). A quarter of a second is some
+	// fifty times a payment's usual latency, and shorter than any class's
+	// default deadline, so that a stall is seen by the requests it holds.
+	StallSilenceMin = 250 * time.Millisecond
 )
 
 type breakerState uint8
@@ -80,6 +96,25 @@ func outcomeOf(err error, storeFailed func(error) bool) storeOutcome {
 		return storeDown
 	}
 	return storeUnknown
+}
+
+// stalled reports whether a class request admitted at start, which ended
+// at now with err, shows a stalled store: it ran out of its time
+// (context.DeadlineExceeded), after holding its slot StallSilenceMin or
+// more, and nothing the store was asked answered since it was admitted
+// (lastAnswered, the end of the latest request the store answered).
+//
+// One request out of time shows nothing: its client may have asked for
+// little time, or the store may be busy. A store that answers nobody for
+// as long as a request waited is stalled, and BreakerFailuresMax such
+// requests in a row open the breaker as refused connections do. In a surge
+// the store answers a batch every few milliseconds, so the requests it
+// turns away at their deadlines do not count. Reports do not count: a
+// whole-ledger list may take longer than its deadline on an idle server,
+// and one client's exports must not open the breaker for everyone.
+func stalled(class Class, start, now, lastAnswered time.Time, err error) bool {
+	return class != ClassReport && errors.Is(err, context.DeadlineExceeded) &&
+		now.Sub(start) >= StallSilenceMin && !lastAnswered.After(start)
 }
 
 // record notes the outcome of an admitted request. Only a success closes

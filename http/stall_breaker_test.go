@@ -1,0 +1,80 @@
+package http_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
+	"github.com/peakwallet/peakwallet/ledger"
+)
+
+// TestTheBreakerOpensOnAPostgresStall: when PostgreSQL stalls (bytes stop,
+// sockets stay open), a run of writes that hear nothing from it before
+// their deadlines opens the breaker, as a run of refused connections does:
+// the writes after are refused at once with Retry-After instead of each
+// holding a slot and a connection to the stalled database for its whole
+// deadline. Once the database answers again, the breaker's probe closes it
+// and service returns within seconds.
+func TestTheBreakerOpensOnAPostgresStall(t *testing.T) {
+	proxy, store := mustOpenPostgresBehindProxy(t, 4)
+	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, store, admission.Config{})
+	w := env.MustWallet(t, 1_000_000)
+	if r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "before"}); r.Status != 201 {
+		t.Fatalf("before the stall: %d %s", r.Status, r.Body)
+	}
+
+	proxy.Stall()
+	var wg sync.WaitGroup
+	for i := range admission.BreakerFailuresMax + 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{
+				"Idempotency-Key": "stall-" + itoa(i), "Prefer": "wait=0.5"})
+			if r.Status != 503 {
+				t.Errorf("during the stall: %d %s", r.Status, r.Body)
+			}
+		}()
+	}
+	wg.Wait()
+	if s := ctrl.Stats(); s.Breaker == "closed" {
+		t.Fatalf("after %d writes ran out of time on a stalled database the breaker is still closed: %+v", admission.BreakerFailuresMax+3, s)
+	}
+	start := time.Now()
+	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "stall-after", "Prefer": "wait=1"})
+	took := time.Since(start)
+	if r.Status != 503 {
+		t.Fatalf("with the breaker open: %d %s", r.Status, r.Body)
+	}
+	retryAfter(t, r)
+	if p := r.Problem(t); p.Code != pw.EBUSY {
+		t.Fatalf("with the breaker open: code %s", p.Code)
+	}
+	if took > 500*time.Millisecond { // its deadline is 1 s: an open breaker refuses at once
+		t.Fatalf("with the breaker open a write was answered after %v", took)
+	}
+
+	proxy.Restore()
+	back := time.Now()
+	for i := 0; ; i++ {
+		r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "after-" + itoa(i)})
+		if r.Status == 201 {
+			break
+		}
+		if r.Status != 503 {
+			t.Fatalf("after the stall: %d %s", r.Status, r.Body)
+		}
+		if time.Since(back) > 30*time.Second {
+			t.Fatal("service did not return after the stall ended")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("service back %v after the stall", time.Since(back).Round(time.Millisecond))
+	rep, err := ledger.Verify(context.Background(), store)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+}
