@@ -1091,3 +1091,43 @@ func TestAStoreThatAnswersNobodyOpensTheBreaker(t *testing.T) {
 		})
 	}
 }
+
+// Busy is what /v1/status tells the public: whether a payment arriving now
+// would wait or be refused. Until 2026-11-29 it was true whenever anything
+// waited, so a report held back by its share of the slots made the status
+// page say "busy" (with a Retry-After of a second) while every payment
+// started at once: falsely busy. Reads and reports waiting say nothing of
+// payments; a payment waiting, every slot taken, or the breaker open do.
+func TestBusyIsWhetherAPaymentWouldWait(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 8, admission.Config{})
+	report := mustAcquire(t, c, admission.ClassReport, "a") // reports' share: one slot in eight
+	queuedReport := acquireAsync(t, c, admission.ClassReport, "b")
+	if s := c.Stats(); s.Queued[admission.ClassReport] != 1 {
+		t.Fatalf("the second report is not waiting: %+v", s)
+	}
+	if c.Busy() {
+		t.Fatal("busy while only a report waits and a payment would start at once")
+	}
+	if s := c.Stats(); s.RetryAfter != 0 {
+		t.Fatalf("a payment refused now would be told to wait %v; it would start at once", s.RetryAfter)
+	}
+	var payments []*admission.Ticket
+	for range 7 {
+		payments = append(payments, mustAcquire(t, c, admission.ClassPayment, "a"))
+	}
+	if !c.Busy() {
+		t.Fatal("not busy with every slot taken")
+	}
+	queuedPayment := acquireAsync(t, c, admission.ClassPayment, "c")
+	payments[0].Done(nil) // the waiting payment goes first, before the report
+	(<-queuedPayment).t.Done(nil)
+	for _, p := range payments[1:] {
+		p.Done(nil)
+	}
+	report.Done(nil)
+	(<-queuedReport).t.Done(nil)
+	if c.Busy() {
+		t.Fatal("busy with nothing in flight")
+	}
+}

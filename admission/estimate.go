@@ -251,9 +251,13 @@ func (c *Controller) busyAfter(class Class, principal, msg string) error {
 	return c.busy(class, principal, msg)
 }
 
-// Busy reports whether new requests would wait or be refused now.
+// Busy reports whether a payment arriving now would wait or be refused:
+// what the status page tells the public. Reads and reports held back by
+// their shares of the slots, while payments start at once, do not make the
+// wallet busy; until 2026-11-29 anything waiting did, and a queued export
+// put "busy" on the status page (TestBusyIsWhetherAPaymentWouldWait).
 func (c *Controller) Busy() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.queued > 0 || c.inFlight >= c.limiter.Limit() || c.breaker.state != breakerClosed
+	return c.waitingAhead(ClassPayment) > 0 || c.inFlight >= c.slotLimit(ClassPayment) || c.breaker.state != breakerClosed
 }
