@@ -70,10 +70,11 @@ const (
 	SurgeWriteFailed   = "write_failed"   // the write failed or ran out of time: the 503 stands
 	SurgeCommitUnknown = "commit_unknown" // the write's outcome is unknown: commit_unknown
 	SurgeReplayed      = "replayed"       // the key's finished request answered it: nothing kept
+	SurgeMaintenance   = "maintenance"    // a read-only window began while it waited: 503 maintenance
 )
 
 // SurgeQueueResults lists the results above.
-var SurgeQueueResults = []string{SurgeAccepted, SurgeFound, SurgeReplayed, SurgeRejected, SurgeCheckFailed, SurgeWritersBusy, SurgeFull, SurgeWriteFailed, SurgeCommitUnknown}
+var SurgeQueueResults = []string{SurgeAccepted, SurgeFound, SurgeReplayed, SurgeRejected, SurgeCheckFailed, SurgeWritersBusy, SurgeFull, SurgeWriteFailed, SurgeCommitUnknown, SurgeMaintenance}
 
 // paymentAuthorizer is the Guard's check of a payment without moving it
 // (auth.Guard.AuthorizePayment).
@@ -115,7 +116,10 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 		// 202 a promise the wallet says it takes none of. It is answered
 		// as a payment arriving now is
 		// (TestAnAsyncPaymentWhoseWaitEndsInAReadOnlyWindowIsNotQueued).
+		// Counted apart: until 2026-11-29 it read as "rejected", the
+		// request's own fault, which it is not.
 		if err := s.maintenance.ReadOnly(); err != nil {
+			result = SurgeMaintenance
 			Error(w, r, err)
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -208,5 +209,9 @@ func TestAnAsyncPaymentWhoseWaitEndsInAReadOnlyWindowIsNotQueued(t *testing.T) {
 	}
 	if pending, err := env.Store.PendingIntents(context.Background(), "", 10); err != nil || len(pending) != 0 {
 		t.Fatalf("intents written in the read-only window: %d, %v; want none", len(pending), err)
+	}
+	// Counted as what it was, not as a request refused for its own fault.
+	if got, want := surgeQueueOffers(t, env.Do(t, "GET", "/v1/ops/summary", "", nil)), map[string]int{pwhttp.SurgeMaintenance: 1}; !maps.Equal(got, want) {
+		t.Fatalf("surge queue offers %v, want %v", got, want)
 	}
 }
