@@ -383,7 +383,7 @@ func TestTheExpectedWaitFollowsTheSettlingRate(t *testing.T) {
 		t.Fatalf("2 settled: wait %d s, want 1", w)
 	}
 	now := e.Clock.Now()
-	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now, End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
 		t.Fatal(err)
 	}
 	e.settle(t, 0)
@@ -449,7 +449,7 @@ func TestACancellationRefusedInAReadOnlyWindowComesBeforeTheSettler(t *testing.T
 	in := e.queue(t, "operator:root")
 	before := e.MustBalance(t, e.W.User).Posted
 	now := e.Clock.Now()
-	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now, End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
 		t.Fatal(err)
 	}
 	e.settle(t, 0)
@@ -483,7 +483,7 @@ func TestTheGraceAfterAWindowSurvivesTheClockSteppingBack(t *testing.T) {
 	e := mustOpenPlaceEnv(t)
 	e.queue(t, "operator:root")
 	now := e.Clock.Now()
-	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now, End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
 		t.Fatal(err)
 	}
 	e.settle(t, 0)
@@ -503,7 +503,7 @@ func TestAProcessThatNeverSawTheWindowWaitsTheGraceToo(t *testing.T) {
 	e := mustOpenPlaceEnv(t)
 	e.queue(t, "operator:root")
 	now := e.Clock.Now()
-	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now, End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
 		t.Fatal(err)
 	}
 	e.Clock.Advance(time.Minute + pwhttp.IntentResumeGrace/2)
@@ -552,7 +552,7 @@ func TestTheOpsSummarySaysHowLongTheSurgeQueueIs(t *testing.T) {
 		e.queueAt(t, "operator:root", fmt.Sprint("many-", i), e.base.Add(time.Minute+time.Duration(i)*time.Millisecond))
 	}
 	now := e.Clock.Now()
-	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now, End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
 		t.Fatal(err)
 	}
 	q := length()
@@ -574,7 +574,7 @@ func TestAPlaceSaysWhenTheSettlerResumesAfterAWindowItSaw(t *testing.T) {
 	in := e.queue(t, "operator:root")
 	now := e.Clock.Now()
 	end := now.Add(time.Minute)
-	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: end, ReadOnly: true, Reason: "upgrade"}); err != nil {
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now, End: end, ReadOnly: true, Reason: "upgrade"}); err != nil {
 		t.Fatal(err)
 	}
 	e.settle(t, 0) // sees the window in force
@@ -601,7 +601,7 @@ func TestTheGraceOfAProcessThatNeverSawTheWindowSurvivesTheClockSteppingBack(t *
 	e := mustOpenPlaceEnv(t)
 	e.queue(t, "operator:root")
 	now := e.Clock.Now()
-	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now, End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
 		t.Fatal(err)
 	}
 	e.Clock.Advance(time.Minute + pwhttp.IntentResumeGrace/4)
@@ -618,7 +618,7 @@ func TestTheGraceOfAProcessThatNeverSawTheWindowSurvivesTheClockSteppingBack(t *
 func TestAGraceThatEndedDoesNotComeBackWithTheClock(t *testing.T) {
 	e := mustOpenPlaceEnv(t)
 	now := e.Clock.Now()
-	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now, End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
 		t.Fatal(err)
 	}
 	e.settle(t, 0)

@@ -43,6 +43,9 @@ var schemaOverrides = map[string]map[string]any{
 		"rounded up, if the queue keeps draining at that rate. An estimate, not a promise: cancellations ahead shorten it, " +
 		"a burst of live payments or an outage lengthens it. Absent with settled_per_second.", "minimum": 0},
 	"IntentPlace.settling_resumes_at": {"description": "During a read-only maintenance window, its end and a short grace after it (for cancellations refused in the window to come back first): nothing is settled before then."},
+	"MaintenanceCreate.start": {"description": fmt.Sprintf("When the window begins, from now on: a window is announced (at /v1/status) before it is in force. "+
+		"A start up to %d s in the past is taken as now (the window starts as it is scheduled); an earlier one is 400 invalid_request on start.",
+		int(pw.MaintenanceStartSkewMax/time.Second))},
 	"IntentError.cancelled_by": {"enum": []string{pw.CancelledByPayer, pw.CancelledByOperator},
 		"description": "who cancelled an intent_cancelled intent: its payer, or an operator (support, risk, admin) on the payer's behalf; " +
 			"absent on other failures. A cancelled key's answer (409 intent_cancelled) carries it too"},
