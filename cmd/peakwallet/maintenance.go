@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -60,7 +59,7 @@ func runMaintenance(ctx context.Context, args []string, env *environment) error 
 		return err
 	}
 	c := pwhttp.NewClient(*target, *key, nil)
-	out := json.NewEncoder(env.stdout)
+	out := newJSONEncoder(env.stdout)
 	out.SetIndent("", "  ")
 	switch fs.Name() {
 	case "maintenance schedule", "maintenance list":
