@@ -563,6 +563,37 @@ func TestTheOpsSummarySaysHowLongTheSurgeQueueIs(t *testing.T) {
 	}
 }
 
+// TestAProcessThatStopsSettlingTellsNoSettlingRate: the rate is this
+// server's settler's, and once the settler has stopped (a drain, as a new
+// binary takes over and settles) this process settles nothing more. It
+// went on telling the rate it had measured, fading only as its 30 s window
+// passed, and an expected wait built on it, while its oldest wait already
+// read 0 (found in the review of 2026-11-29): its summary and the places
+// it tells now say no rate, as when nothing settled lately.
+func TestAProcessThatStopsSettlingTellsNoSettlingRate(t *testing.T) {
+	e := mustOpenPlaceEnv(t)
+	for range 3 {
+		e.queue(t, "operator:root")
+	}
+	e.settle(t, 3)
+	waiting := e.queue(t, "operator:root")
+	if w := e.wait(t, waiting.ID); w != 1 {
+		t.Fatalf("one pending after three settled over a second: expected wait %d s, want 1", w)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	stop() // the settler stops at once: its pass finds its context ended
+	e.Server.RunIntents(ctx)
+	if w := e.wait(t, waiting.ID); w != -1 {
+		t.Fatalf("after the settler stopped: an expected wait of %d s is told; want none", w)
+	}
+	e.Server.ForgetQueueHead()
+	var sum pwhttp.OpsSummary
+	mustUnmarshal(t, e.Do(t, "GET", "/v1/ops/summary", "", nil).Body, &sum)
+	if q := sum.SurgeQueuePending; q == nil || q.Count != 1 || q.SettledPerSecond != nil {
+		t.Fatalf("after the settler stopped, the summary's surge queue: %+v; want one pending and no rate", q)
+	}
+}
+
 // TestAPlaceSaysWhenTheSettlerResumesAfterAWindowItSaw: in a process whose
 // settler saw a read-only window in force, the grace is counted from the
 // pass that finds the window over, which may come a moment after its end.

@@ -38,7 +38,7 @@ var schemaOverrides = map[string]map[string]any{
 		"and expected_wait_seconds is a lower bound too.", pw.IntentsAheadMax)},
 	"IntentPlace.settled_per_second": {"description": fmt.Sprintf("Intents this server's settler settled a second over the last %d s "+
 		"while intents were pending (other processes' settlers are not counted). Absent when none is known: nothing settled in that time, "+
-		"the queue was found empty since, or a read-only window holds the settler.", int(IntentRateWindow/time.Second))},
+		"the queue was found empty since, a read-only window holds the settler, or the settler has stopped (a draining process).", int(IntentRateWindow/time.Second))},
 	"IntentPlace.expected_wait_seconds": {"description": "About how long until this intent is settled: (ahead + 1) / settled_per_second, " +
 		"rounded up, if the queue keeps draining at that rate. An estimate, not a promise: cancellations ahead shorten it, " +
 		"a burst of live payments or an outage lengthens it. Absent with settled_per_second.", "minimum": 0},
