@@ -1024,3 +1024,33 @@ func TestTheRetryAfterPublishedIsAPaymentsOwn(t *testing.T) {
 		}
 	}
 }
+
+// TestALimitMinAboveLimitMaxHoldsTheLimitAtTheFloor: New returns no error,
+// so what it does with limits it cannot use is written on Config and held
+// here (checked in the review of 2026-11-29): 0 or less is the default,
+// each bound on its own; a floor above the ceiling holds the limit at the
+// floor, however the requests go; the initial limit is brought within the
+// bounds.
+func TestALimitMinAboveLimitMaxHoldsTheLimitAtTheFloor(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  admission.Config
+		want int
+	}{
+		{"the defaults", admission.Config{}, admission.LimitInitial},
+		{"0 or less is the default", admission.Config{LimitInitial: -1, LimitMin: -5, LimitMax: 0}, admission.LimitInitial},
+		{"a floor above the ceiling", admission.Config{LimitMin: 100, LimitMax: 10}, 100},
+		{"a floor above the default ceiling", admission.Config{LimitMin: 2 * admission.LimitMax}, 2 * admission.LimitMax},
+		{"an initial limit above the ceiling", admission.Config{LimitInitial: 50, LimitMin: 2, LimitMax: 20}, 20},
+		{"an initial limit below the floor", admission.Config{LimitInitial: 1, LimitMin: 8, LimitMax: 20}, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newClock()
+			tc.cfg.Now = clk.Now
+			c := admission.New(tc.cfg)
+			if got := c.Stats().Limit; got != tc.want {
+				t.Fatalf("New(%+v): limit %d, want %d", tc.cfg, got, tc.want)
+			}
+		})
+	}
+}
