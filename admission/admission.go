@@ -132,6 +132,7 @@ type Controller struct {
 	drain      meter
 	breaker    breaker
 	buckets    map[string]*bucket
+	policy     Quota // the RateLimit-Policy's quota and window (ratePolicy)
 	stats      Stats
 	// lowerRefusedAt is when a request of a class below payments was last
 	// refused or shed (queueDelayMax).
@@ -183,7 +184,7 @@ func New(cfg Config) *Controller {
 		cfg.StoreFailed = storeFailed
 	}
 	c := &Controller{cfg: cfg, limiter: newGradient(cfg.LimitInitial, cfg.LimitMin, cfg.LimitMax, cfg.Tolerance),
-		buckets: map[string]*bucket{}}
+		buckets: map[string]*bucket{}, policy: ratePolicy(cfg.Rate, cfg.Burst)}
 	for i := range c.queues {
 		c.queues[i] = newFairQueue()
 	}

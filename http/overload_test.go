@@ -243,6 +243,20 @@ func TestRateLimitHeaders(t *testing.T) {
 	}
 }
 
+// TestRateLimitPolicyStatesTheRate: at 3 a second with a bucket of 10,
+// RateLimit-Policy said q=10;w=4, 2.5 a second (found in the review of
+// 2026-11-29): w was the bucket's refill time (3.33 s) rounded up, q the
+// bucket. It says 12 per 4 s: the rate exactly, over a whole window at
+// least as long as the refill.
+func TestRateLimitPolicyStatesTheRate(t *testing.T) {
+	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{Rate: 3, Burst: 10,
+		RateExempt: func(p string) bool { return p == "operator:root" }})
+	r := env.Do(t, "GET", "/v1/accounts?limit=1", "", map[string]string{"Authorization": "Bearer " + otherToken})
+	if r.Status != 200 || r.Header.Get("RateLimit-Policy") != `"default";q=12;w=4` || r.Header.Get("RateLimit") != `"default";r=9;t=1` {
+		t.Fatalf("%d RateLimit-Policy %q RateLimit %q; want q=12;w=4 (3 a second) and r=9;t=1", r.Status, r.Header.Get("RateLimit-Policy"), r.Header.Get("RateLimit"))
+	}
+}
+
 // TestOverloadNoCollapse offers far more concurrent payments than a tiny
 // limit admits: every answer is 201, or 503/429 with Retry-After; no
 // other 5xx; some payments succeed; the ledger verifies.
