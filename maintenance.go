@@ -18,6 +18,15 @@ const (
 	// is a mistake (a wrong year) that would hold one of the
 	// MaintenanceWindowsMax places until it ends.
 	MaintenanceHorizonMax = 366 * 24 * time.Hour
+	// MaintenanceStartSkewMax is how far in the past a window's start may
+	// be and still mean "now": a start taken from the operator's clock
+	// (the CLI's default) reaches the server a little later, by the
+	// request's way, a clock that runs behind the server's, and the Go
+	// client's retries of a refused request within its 30 s call timeout.
+	// Such a window is recorded as starting when it is scheduled, so it is
+	// never in force before it is announced; a start further back is
+	// refused (a window that would begin before anyone was told of it).
+	MaintenanceStartSkewMax = time.Minute
 )
 
 // MaintenanceWindow is a period the operator announced. In a read-only

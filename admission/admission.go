@@ -92,12 +92,23 @@ func (c *Controller) waitingAhead(class Class) int {
 var DeadlineDefaults = [classCount]time.Duration{2 * time.Second, 3 * time.Second, 1 * time.Second, 10 * time.Second}
 
 // Config configures a Controller; zero values are the defaults above.
+// New takes what it is given as it is and returns no error: a value that
+// cannot be used is replaced, as each field says, without a word. A caller
+// that takes these from a person checks them first, as serve does with its
+// flags (a --limit-min above --limit-max, or below 1, is refused at start).
 type Config struct {
-	Now                         func() time.Time
+	Now func() time.Time
+	// LimitInitial, LimitMin and LimitMax bound the adaptive concurrency
+	// limit: 0 or less is the default (LimitInitial, LimitMin, LimitMax
+	// above), each on its own, so a LimitMin above the default LimitMax
+	// (2048) given without a LimitMax is above the ceiling too. A LimitMin
+	// above LimitMax holds the limit at LimitMin: the floor wins, and the
+	// limit no longer adapts (TestALimitMinAboveLimitMaxHoldsTheLimitAtTheFloor).
+	// LimitInitial is brought within [LimitMin, LimitMax].
 	LimitInitial, LimitMin      int
 	LimitMax                    int
 	Tolerance                   float64 // LatencyTolerance when 0 or not finite
-	QueueMax, QueuePrincipalMax int
+	QueueMax, QueuePrincipalMax int     // 0 or less: QueueRequestsMax, QueuePrincipalMax
 	QueueDelayFactor            float64
 	QueueDelayMin               time.Duration
 	Deadlines                   [classCount]time.Duration
@@ -124,6 +135,7 @@ type Controller struct {
 	// (stalled).
 	lastAnswered time.Time
 	buckets      map[string]*bucket
+	policy       Quota // the RateLimit-Policy's quota and window (ratePolicy)
 	stats        Stats
 	// lowerRefusedAt is when a request of a class below payments was last
 	// refused or shed (queueDelayMax).
@@ -175,7 +187,7 @@ func New(cfg Config) *Controller {
 		cfg.StoreFailed = storeFailed
 	}
 	c := &Controller{cfg: cfg, limiter: newGradient(cfg.LimitInitial, cfg.LimitMin, cfg.LimitMax, cfg.Tolerance),
-		buckets: map[string]*bucket{}}
+		buckets: map[string]*bucket{}, policy: ratePolicy(cfg.Rate, cfg.Burst)}
 	for i := range c.queues {
 		c.queues[i] = newFairQueue()
 	}

@@ -320,7 +320,10 @@ func TestRateLimit(t *testing.T) {
 	if got := err.(*pw.Error).Retry; got <= 0 || got > 100*time.Millisecond {
 		t.Fatalf("Retry = %v, want ≤ 100ms (one token at 10/s)", got)
 	}
-	if q.Limit != 5 || q.Remaining != 0 {
+	// The policy states the rate, 10 per second (it said the bucket, 5 per
+	// second: TestTheRatePolicyStatesTheRateExactly); what remains is the
+	// bucket's.
+	if q.Limit != 10 || q.Window != time.Second || q.Remaining != 0 {
 		t.Fatalf("quota = %+v", q)
 	}
 	if _, err := c.Allow("m2"); err != nil {
@@ -1092,6 +1095,36 @@ func TestAStoreThatAnswersNobodyOpensTheBreaker(t *testing.T) {
 	}
 }
 
+// TestALimitMinAboveLimitMaxHoldsTheLimitAtTheFloor: New returns no error,
+// so what it does with limits it cannot use is written on Config and held
+// here (checked in the review of 2026-11-29): 0 or less is the default,
+// each bound on its own; a floor above the ceiling holds the limit at the
+// floor, however the requests go; the initial limit is brought within the
+// bounds.
+func TestALimitMinAboveLimitMaxHoldsTheLimitAtTheFloor(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  admission.Config
+		want int
+	}{
+		{"the defaults", admission.Config{}, admission.LimitInitial},
+		{"0 or less is the default", admission.Config{LimitInitial: -1, LimitMin: -5, LimitMax: 0}, admission.LimitInitial},
+		{"a floor above the ceiling", admission.Config{LimitMin: 100, LimitMax: 10}, 100},
+		{"a floor above the default ceiling", admission.Config{LimitMin: 2 * admission.LimitMax}, 2 * admission.LimitMax},
+		{"an initial limit above the ceiling", admission.Config{LimitInitial: 50, LimitMin: 2, LimitMax: 20}, 20},
+		{"an initial limit below the floor", admission.Config{LimitInitial: 1, LimitMin: 8, LimitMax: 20}, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newClock()
+			tc.cfg.Now = clk.Now
+			c := admission.New(tc.cfg)
+			if got := c.Stats().Limit; got != tc.want {
+				t.Fatalf("New(%+v): limit %d, want %d", tc.cfg, got, tc.want)
+			}
+		})
+	}
+}
+
 // Busy is what /v1/status tells the public: whether a payment arriving now
 // would wait or be refused. Until 2026-11-29 it was true whenever anything
 // waited, so a report held back by its share of the slots made the status
@@ -1129,5 +1162,50 @@ func TestBusyIsWhetherAPaymentWouldWait(t *testing.T) {
 	(<-queuedReport).t.Done(nil)
 	if c.Busy() {
 		t.Fatal("busy with nothing in flight")
+	}
+}
+
+// TestTheRatePolicyStatesTheRateExactly: RateLimit-Policy states a quota
+// q per window w, both whole numbers (draft-ietf-httpapi-ratelimit-headers).
+// It said the bucket (q = Burst) over its refill time rounded up to a
+// whole second, so q/w understated the rate whenever Burst/Rate was not
+// whole: 10 per 4 s for 3 a second, 2.5 a second (found in the review of
+// 2026-11-29). The window is now the first whole second, from the refill
+// time on, over which the rate gives a whole quota: q/w is the rate, and
+// q at least the burst. A rate that gives none within an hour more (not
+// a ratio of small whole numbers) is stated as nearly as whole numbers
+// allow, never above it.
+func TestTheRatePolicyStatesTheRateExactly(t *testing.T) {
+	for _, tc := range []struct {
+		rate   float64
+		burst  int
+		q      int
+		window time.Duration
+	}{
+		{0.001, 2, 2, 2000 * time.Second},
+		{200, 400, 400, 2 * time.Second},
+		{3, 10, 12, 4 * time.Second},
+		{2.5, 4, 5, 2 * time.Second},
+		{2.5, 10, 10, 4 * time.Second},
+		{0.3, 1, 3, 10 * time.Second},
+		{1.0 / 3, 1, 1, 3 * time.Second},
+		{7, 1, 7, time.Second},
+		{math.Pi, 6, 6, 2 * time.Second}, // none exact: 3 a second, under π
+	} {
+		clk := newClock()
+		c := admission.New(admission.Config{Now: clk.Now, Rate: tc.rate, Burst: tc.burst})
+		q, err := c.Allow("p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Limit != tc.q || q.Window != tc.window {
+			t.Errorf("rate %v, burst %d: policy q=%d per %v; want q=%d per %v", tc.rate, tc.burst, q.Limit, q.Window, tc.q, tc.window)
+		}
+		if stated := float64(q.Limit) / q.Window.Seconds(); stated > tc.rate*(1+1e-9) || q.Limit < tc.burst {
+			t.Errorf("rate %v, burst %d: policy states %v a second with a quota of %d", tc.rate, tc.burst, stated, q.Limit)
+		}
+		if q.Remaining != tc.burst-1 {
+			t.Errorf("rate %v, burst %d: remaining %d after one, want %d", tc.rate, tc.burst, q.Remaining, tc.burst-1)
+		}
 	}
 }

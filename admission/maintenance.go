@@ -140,8 +140,10 @@ func sortByStart(ws []pw.MaintenanceWindow) {
 }
 
 // Add schedules a window: invalid_request (see MaintenanceCreate.Validate;
-// also a window that has ended, or starts more than MaintenanceHorizonMax
-// ahead), limit_exceeded.
+// also a window that has ended, starts more than MaintenanceStartSkewMax
+// in the past, or more than MaintenanceHorizonMax ahead), limit_exceeded.
+// A start within MaintenanceStartSkewMax in the past is "now": the window
+// starts as it is scheduled, so it is announced before it is in force.
 func (s *Schedule) Add(req pw.MaintenanceCreate) (*pw.MaintenanceWindow, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
@@ -150,10 +152,19 @@ func (s *Schedule) Add(req pw.MaintenanceCreate) (*pw.MaintenanceWindow, error) 
 	if !req.End.After(now) {
 		return nil, pw.FieldErrorf("end", pw.EINVALID, "the window has already ended")
 	}
+	if ago := now.Sub(req.Start); ago > pw.MaintenanceStartSkewMax {
+		return nil, pw.FieldErrorf("start", pw.EINVALID,
+			"the window's start is %s in the past: a window is announced before it begins; give a start from now on (a start up to %s ago is taken as now)",
+			ago.Round(time.Second), pw.MaintenanceStartSkewMax)
+	}
 	if req.Start.Sub(now) > pw.MaintenanceHorizonMax {
 		return nil, pw.FieldErrorf("start", pw.EINVALID, "a window starts at most %d days ahead", pw.MaintenanceHorizonMax/(24*time.Hour))
 	}
-	w := pw.MaintenanceWindow{ID: pw.NewID(pw.PrefixMaintenance, now), Start: req.Start.UTC(), End: req.End.UTC(),
+	start := req.Start.UTC()
+	if start.Before(now) {
+		start = now
+	}
+	w := pw.MaintenanceWindow{ID: pw.NewID(pw.PrefixMaintenance, now), Start: start, End: req.End.UTC(),
 		ReadOnly: req.ReadOnly, Reason: req.Reason, CreatedAt: now}
 	err := s.change(func(ws []pw.MaintenanceWindow) ([]pw.MaintenanceWindow, error) {
 		if len(ws) >= pw.MaintenanceWindowsMax {

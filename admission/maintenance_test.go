@@ -204,3 +204,32 @@ func TestAWindowStartsWithinTheHorizon(t *testing.T) {
 	}
 	mustSchedule(t, s, clk, pw.MaintenanceHorizonMax, pw.MaintenanceHorizonMax+time.Hour, false)
 }
+
+// A window is announced before it begins: a start in the past was accepted
+// (found in the review of 2026-11-29), and a window could be in force
+// before /v1/status had shown it. A start up to pw.MaintenanceStartSkewMax
+// in the past is "now" (the operator's clock, the request's way and its
+// retries) and is recorded as the moment it was scheduled; an earlier one
+// is refused on its start, and nothing is scheduled.
+func TestAWindowDoesNotStartBeforeItIsAnnounced(t *testing.T) {
+	clk := newClock()
+	s := mustNewSchedule(t, "", clk)
+	start := clk.Now().Add(-pw.MaintenanceStartSkewMax - time.Second)
+	_, err := s.Add(pw.MaintenanceCreate{Start: start, End: clk.Now().Add(time.Hour), ReadOnly: true})
+	if pe, ok := err.(*pw.Error); !ok || pe.Code != pw.EINVALID || pe.Field != "start" {
+		t.Fatalf("a window starting %s ago: %v", pw.MaintenanceStartSkewMax+time.Second, err)
+	}
+	if ws := s.Windows(); len(ws) != 0 || s.ReadOnly() != nil {
+		t.Fatalf("a refused window was scheduled: %+v", ws)
+	}
+	for _, ago := range []time.Duration{pw.MaintenanceStartSkewMax, time.Second, 0} {
+		w := mustSchedule(t, s, clk, -ago, time.Hour, true)
+		if !w.Start.Equal(clk.Now()) || !w.Start.Equal(w.CreatedAt) {
+			t.Errorf("a window asked to start %s ago starts at %s, scheduled at %s; want it to start as it is announced (%s)",
+				ago, w.Start, w.CreatedAt, clk.Now())
+		}
+		if !w.End.Equal(clk.Now().Add(time.Hour)) {
+			t.Errorf("its end moved: %s", w.End)
+		}
+	}
+}

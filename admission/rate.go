@@ -29,8 +29,9 @@ type bucket struct {
 }
 
 // take refills b to now and takes one token. It returns the quota after
-// the attempt and, when no token was left, how long until one is.
-func (b *bucket) take(now time.Time, rate float64, burst int) (Quota, time.Duration, bool) {
+// the attempt (policy's Limit and Window: ratePolicy) and, when no token
+// was left, how long until one is.
+func (b *bucket) take(now time.Time, rate float64, burst int, policy Quota) (Quota, time.Duration, bool) {
 	b.tokens = math.Min(float64(burst), b.tokens+now.Sub(b.at).Seconds()*rate)
 	b.at = now
 	ok := b.tokens >= 1
@@ -38,8 +39,8 @@ func (b *bucket) take(now time.Time, rate float64, burst int) (Quota, time.Durat
 		b.tokens--
 	}
 	q := Quota{
-		Limit:     burst,
-		Window:    time.Duration(float64(burst) / rate * float64(time.Second)),
+		Limit:     policy.Limit,
+		Window:    policy.Window,
 		Remaining: int(b.tokens),
 		Reset:     time.Duration((float64(burst) - b.tokens) / rate * float64(time.Second)),
 	}
@@ -68,7 +69,7 @@ func (c *Controller) Allow(principal string) (Quota, error) {
 		b = &bucket{tokens: float64(c.cfg.Burst), at: now}
 		c.buckets[principal] = b
 	}
-	q, wait, ok := b.take(now, c.cfg.Rate, c.cfg.Burst)
+	q, wait, ok := b.take(now, c.cfg.Rate, c.cfg.Burst, c.policy)
 	if ok {
 		return q, nil
 	}
@@ -89,4 +90,36 @@ func (c *Controller) forgetFullBuckets(now time.Time) {
 		// bound. Clients get a fresh burst, once.
 		clear(c.buckets)
 	}
+}
+
+// RatePolicySearchMax bounds the whole seconds past a bucket's refill
+// time that ratePolicy tries for a window over which the rate gives a
+// whole quota: an hour, once, when the controller is made.
+const RatePolicySearchMax = 3600
+
+// ratePolicy is the quota and the window that RateLimit-Policy states for
+// a bucket of burst tokens refilled at rate a second. The draft
+// (draft-ietf-httpapi-ratelimit-headers) states a quota q per window w,
+// both whole numbers; a token bucket has no window, so the policy states
+// its rate: q per w is rate exactly, over the first whole second w from
+// the refill time (burst/rate) on at which rate×w is whole, so q is at
+// least the burst. Until 2026-11-29 it stated the burst over the refill
+// time rounded up to a whole second, which understated the rate whenever
+// that time was not whole: 10 per 4 s for 3 a second
+// (TestTheRatePolicyStatesTheRateExactly). A rate that gives no whole quota
+// within RatePolicySearchMax seconds more is stated over the refill time
+// rounded up, with the whole quota just under it.
+func ratePolicy(rate float64, burst int) Quota {
+	if rate <= 0 || !finite(rate) {
+		return Quota{}
+	}
+	const slack = 1e-9 // what float arithmetic leaves of a whole number
+	first := max(1, math.Ceil(float64(burst)/rate-slack))
+	for w := first; w <= first+RatePolicySearchMax; w++ {
+		q := rate * w
+		if whole := math.Round(q); whole >= 1 && math.Abs(q-whole) <= slack*whole {
+			return Quota{Limit: int(whole), Window: time.Duration(w) * time.Second}
+		}
+	}
+	return Quota{Limit: max(burst, int(math.Floor(rate*first))), Window: time.Duration(first) * time.Second}
 }

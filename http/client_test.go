@@ -60,6 +60,57 @@ func TestClientPaymentRedirectedToAGetIsNotPaid(t *testing.T) {
 	}
 }
 
+// TestClientWriteRedirectedWith307Or308IsNotSentAgain: a 307 or 308 asks
+// the client to send the same method and body to another URL, and
+// net/http does so for a POST; a payment would then be made wherever the
+// redirect points, behind the caller's back (a proxy's, not the API's:
+// the API never redirects a write). The call fails at once, naming the
+// Location; nothing reaches the target, and the POST is not sent again.
+// Reads follow such redirects. (The client refused them already; no test
+// covered them until the review of 2026-11-29.)
+func TestClientWriteRedirectedWith307Or308IsNotSentAgain(t *testing.T) {
+	for _, status := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			var posts, atTarget, bodiesAtTarget atomic.Int32
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasPrefix(r.URL.Path, "/elsewhere/") {
+					atTarget.Add(1)
+					if b, _ := io.ReadAll(r.Body); len(b) > 0 {
+						bodiesAtTarget.Add(1)
+					}
+					w.Header().Set("Content-Type", "application/json")
+					if r.Method == http.MethodPost {
+						w.WriteHeader(http.StatusCreated)
+						w.Write([]byte(`{"id":"tr_x","status":"posted"}`))
+						return
+					}
+					w.Write([]byte(`{"id":"acc_x"}`))
+					return
+				}
+				if r.Method == http.MethodPost {
+					posts.Add(1)
+				}
+				http.Redirect(w, r, "/elsewhere"+r.URL.Path, status)
+			}))
+			t.Cleanup(hs.Close)
+			c := pwhttp.NewClient(hs.URL, "t", hs.Client())
+			tr, err := c.CreateTransfer(within(5*time.Second), pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
+			if err == nil || tr != nil || pw.ErrorCode(err) != pw.EINTERNAL || !strings.Contains(err.Error(), "/elsewhere/v1/transfers") {
+				t.Fatalf("a payment redirected with %d: %+v, %v; want an internal error naming the Location", status, tr, err)
+			}
+			if pwhttp.Retryable(err) {
+				t.Fatalf("a payment redirected with %d ended %v, which reads as worth sending again", status, err)
+			}
+			if n, m, b := posts.Load(), atTarget.Load(), bodiesAtTarget.Load(); n != 1 || m != 0 || b != 0 {
+				t.Fatalf("the payment was POSTed %d times, and %d requests (%d with a body) reached the redirect's target; want 1, 0, 0", n, m, b)
+			}
+			if _, err := c.Account(within(5*time.Second), "acc_x"); err != nil || atTarget.Load() != 1 {
+				t.Fatalf("a read redirected with %d: %v after %d requests at the target; want it followed", status, err, atTarget.Load())
+			}
+		})
+	}
+}
+
 // TestClientCallThatCannotBeMadeIsNoUnknownOutcome: a client whose base
 // URL cannot be called (a scheme that is not HTTP, a URL that does not
 // parse, an address without its scheme) sends nothing, and a payment

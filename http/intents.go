@@ -289,6 +289,11 @@ func (s *Server) RunIntents(ctx context.Context) {
 	// max over instances) fired for a queue the other process was
 	// draining.
 	defer s.oldestPending.Store(0)
+	// Nor does it settle at the rate it measured: until the review of
+	// 2026-11-29 that rate went on being told, fading over
+	// IntentRateWindow, with an expected wait built on it
+	// (TestAProcessThatStopsSettlingTellsNoSettlingRate).
+	defer s.rate.reset()
 	fails := faillog.New(s.log, "settling intents")
 	for {
 		_, busy, err := s.settlePass(ctx)

@@ -383,7 +383,7 @@ func TestTheExpectedWaitFollowsTheSettlingRate(t *testing.T) {
 		t.Fatalf("2 settled: wait %d s, want 1", w)
 	}
 	now := e.Clock.Now()
-	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now, End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
 		t.Fatal(err)
 	}
 	e.settle(t, 0)
@@ -449,7 +449,7 @@ func TestACancellationRefusedInAReadOnlyWindowComesBeforeTheSettler(t *testing.T
 	in := e.queue(t, "operator:root")
 	before := e.MustBalance(t, e.W.User).Posted
 	now := e.Clock.Now()
-	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now, End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
 		t.Fatal(err)
 	}
 	e.settle(t, 0)
@@ -483,7 +483,7 @@ func TestTheGraceAfterAWindowSurvivesTheClockSteppingBack(t *testing.T) {
 	e := mustOpenPlaceEnv(t)
 	e.queue(t, "operator:root")
 	now := e.Clock.Now()
-	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now, End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
 		t.Fatal(err)
 	}
 	e.settle(t, 0)
@@ -503,7 +503,7 @@ func TestAProcessThatNeverSawTheWindowWaitsTheGraceToo(t *testing.T) {
 	e := mustOpenPlaceEnv(t)
 	e.queue(t, "operator:root")
 	now := e.Clock.Now()
-	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now, End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
 		t.Fatal(err)
 	}
 	e.Clock.Advance(time.Minute + pwhttp.IntentResumeGrace/2)
@@ -552,7 +552,7 @@ func TestTheOpsSummarySaysHowLongTheSurgeQueueIs(t *testing.T) {
 		e.queueAt(t, "operator:root", fmt.Sprint("many-", i), e.base.Add(time.Minute+time.Duration(i)*time.Millisecond))
 	}
 	now := e.Clock.Now()
-	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now, End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
 		t.Fatal(err)
 	}
 	q := length()
@@ -560,6 +560,37 @@ func TestTheOpsSummarySaysHowLongTheSurgeQueueIs(t *testing.T) {
 		!q.SettlingResumesAt.Equal(now.Add(time.Hour+pwhttp.IntentResumeGrace)) {
 		t.Fatalf("%d pending in a read-only window: %+v; want count %d, at_least, no rate, settling resumes at the window's end and its grace",
 			pw.IntentsAheadMax+1, q, pw.IntentsAheadMax)
+	}
+}
+
+// TestAProcessThatStopsSettlingTellsNoSettlingRate: the rate is this
+// server's settler's, and once the settler has stopped (a drain, as a new
+// binary takes over and settles) this process settles nothing more. It
+// went on telling the rate it had measured, fading only as its 30 s window
+// passed, and an expected wait built on it, while its oldest wait already
+// read 0 (found in the review of 2026-11-29): its summary and the places
+// it tells now say no rate, as when nothing settled lately.
+func TestAProcessThatStopsSettlingTellsNoSettlingRate(t *testing.T) {
+	e := mustOpenPlaceEnv(t)
+	for range 3 {
+		e.queue(t, "operator:root")
+	}
+	e.settle(t, 3)
+	waiting := e.queue(t, "operator:root")
+	if w := e.wait(t, waiting.ID); w != 1 {
+		t.Fatalf("one pending after three settled over a second: expected wait %d s, want 1", w)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	stop() // the settler stops at once: its pass finds its context ended
+	e.Server.RunIntents(ctx)
+	if w := e.wait(t, waiting.ID); w != -1 {
+		t.Fatalf("after the settler stopped: an expected wait of %d s is told; want none", w)
+	}
+	e.Server.ForgetQueueHead()
+	var sum pwhttp.OpsSummary
+	mustUnmarshal(t, e.Do(t, "GET", "/v1/ops/summary", "", nil).Body, &sum)
+	if q := sum.SurgeQueuePending; q == nil || q.Count != 1 || q.SettledPerSecond != nil {
+		t.Fatalf("after the settler stopped, the summary's surge queue: %+v; want one pending and no rate", q)
 	}
 }
 
@@ -574,7 +605,7 @@ func TestAPlaceSaysWhenTheSettlerResumesAfterAWindowItSaw(t *testing.T) {
 	in := e.queue(t, "operator:root")
 	now := e.Clock.Now()
 	end := now.Add(time.Minute)
-	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: end, ReadOnly: true, Reason: "upgrade"}); err != nil {
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now, End: end, ReadOnly: true, Reason: "upgrade"}); err != nil {
 		t.Fatal(err)
 	}
 	e.settle(t, 0) // sees the window in force
@@ -601,7 +632,7 @@ func TestTheGraceOfAProcessThatNeverSawTheWindowSurvivesTheClockSteppingBack(t *
 	e := mustOpenPlaceEnv(t)
 	e.queue(t, "operator:root")
 	now := e.Clock.Now()
-	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now, End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
 		t.Fatal(err)
 	}
 	e.Clock.Advance(time.Minute + pwhttp.IntentResumeGrace/4)
@@ -618,7 +649,7 @@ func TestTheGraceOfAProcessThatNeverSawTheWindowSurvivesTheClockSteppingBack(t *
 func TestAGraceThatEndedDoesNotComeBackWithTheClock(t *testing.T) {
 	e := mustOpenPlaceEnv(t)
 	now := e.Clock.Now()
-	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
+	if _, err := e.Sched.Add(pw.MaintenanceCreate{Start: now, End: now.Add(time.Minute), ReadOnly: true, Reason: "upgrade"}); err != nil {
 		t.Fatal(err)
 	}
 	e.settle(t, 0)

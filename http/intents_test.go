@@ -140,7 +140,7 @@ func TestNoIntentIsPaidDuringAReadOnlyWindow(t *testing.T) {
 	}
 	release()
 	now := time.Now().UTC()
-	win, err := sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"})
+	win, err := sched.Add(pw.MaintenanceCreate{Start: now, End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestAReadOnlyWindowRefusesOpeningAWallet(t *testing.T) {
 	})
 	ann := e.MustPerson(t, "ann@example.com", 100_00)
 	now := time.Now().UTC()
-	if _, err := sched.Add(pw.MaintenanceCreate{Start: now.Add(-time.Minute), End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
+	if _, err := sched.Add(pw.MaintenanceCreate{Start: now, End: now.Add(time.Hour), ReadOnly: true, Reason: "upgrade"}); err != nil {
 		t.Fatal(err)
 	}
 	e.Do(t, "POST", "/v1/wallets", ann.Token, `{"currency":"USD"}`).Want(t, 503, pw.EMAINTENANCE)

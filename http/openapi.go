@@ -38,11 +38,15 @@ var schemaOverrides = map[string]map[string]any{
 		"and expected_wait_seconds is a lower bound too.", pw.IntentsAheadMax)},
 	"IntentPlace.settled_per_second": {"description": fmt.Sprintf("Intents this server's settler settled a second over the last %d s "+
 		"while intents were pending (other processes' settlers are not counted). Absent when none is known: nothing settled in that time, "+
-		"the queue was found empty since, or a read-only window holds the settler.", int(IntentRateWindow/time.Second))},
+		"the queue was found empty since, a read-only window holds the settler, or the settler has stopped (a draining process).", int(IntentRateWindow/time.Second))},
 	"IntentPlace.expected_wait_seconds": {"description": "About how long until this intent is settled: (ahead + 1) / settled_per_second, " +
 		"rounded up, if the queue keeps draining at that rate. An estimate, not a promise: cancellations ahead shorten it, " +
 		"a burst of live payments or an outage lengthens it. Absent with settled_per_second.", "minimum": 0},
-	"IntentPlace.settling_resumes_at": {"description": "During a read-only maintenance window, its end and a short grace after it (for cancellations refused in the window to come back first): nothing is settled before then."},
+	"IntentPlace.settling_resumes_at": {"description": "During a read-only maintenance window, its end and a short grace after it (for cancellations refused in the window to come back first): nothing is settled before then while the window stands. " +
+		"A window the operator cancels early frees the queue too: settling resumes the same grace after the cancellation (a place read then says so), possibly before a Retry-After given in the window."},
+	"MaintenanceCreate.start": {"description": fmt.Sprintf("When the window begins, from now on: a window is announced (at /v1/status) before it is in force. "+
+		"A start up to %d s in the past is taken as now (the window starts as it is scheduled); an earlier one is 400 invalid_request on start.",
+		int(pw.MaintenanceStartSkewMax/time.Second))},
 	"IntentError.cancelled_by": {"enum": []string{pw.CancelledByPayer, pw.CancelledByOperator},
 		"description": "who cancelled an intent_cancelled intent: its payer, or an operator (support, risk, admin) on the payer's behalf; " +
 			"absent on other failures. A cancelled key's answer (409 intent_cancelled) carries it too"},

@@ -109,7 +109,7 @@ func TestRetryAfterCoversAbuttingReadOnlyWindows(t *testing.T) {
 	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{})
 	w := env.MustWallet(t, 100)
 	now := time.Now().UTC().Truncate(time.Second)
-	mustScheduleWindow(t, env, now.Add(-time.Minute), now.Add(time.Hour), true)
+	mustScheduleWindow(t, env, now, now.Add(time.Hour), true)
 	mustScheduleWindow(t, env, now.Add(time.Hour), now.Add(2*time.Hour), true)
 	r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "ab-1"})
 	if r.Status != 503 {
@@ -127,6 +127,32 @@ func TestAFarFutureMaintenanceWindowIsRefused(t *testing.T) {
 	r := env.Do(t, "POST", "/v1/maintenance", `{"start":"9999-12-31T00:00:00Z","end":"9999-12-31T01:00:00Z","read_only":true}`, nil)
 	if p := r.Problem(t); r.Status != 400 || p.Code != pw.EINVALID || p.Field != "start" {
 		t.Fatalf("a window in year 9999: %d %s", r.Status, r.Body)
+	}
+}
+
+// A window whose start has passed was accepted (found in the review of
+// 2026-11-29): it was in force before /v1/status announced it. Now a start
+// more than pw.MaintenanceStartSkewMax ago is 400 invalid_request on
+// "start", and nothing is scheduled; a start within it is "now", recorded
+// as the moment the window was scheduled.
+func TestAMaintenanceWindowStartingInThePastIsRefused(t *testing.T) {
+	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{})
+	w := env.MustWallet(t, 100)
+	now := time.Now().UTC()
+	r := env.Do(t, "POST", "/v1/maintenance", fmt.Sprintf(`{"start":%q,"end":%q,"read_only":true}`,
+		now.Add(-10*time.Minute).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339)), nil)
+	if p := r.Problem(t); r.Status != 400 || p.Code != pw.EINVALID || p.Field != "start" {
+		t.Fatalf("a window that began 10 minutes ago: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do(t, "GET", "/v1/maintenance", "", nil); r.Status != 200 || strings.Contains(string(r.Body), "mw_") {
+		t.Fatalf("a refused window is listed: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "past-1"}); r.Status != 201 {
+		t.Fatalf("a write after a refused window: %d %s", r.Status, r.Body)
+	}
+	mw := mustScheduleWindow(t, env, now.Add(-5*time.Second), now.Add(time.Hour), true)
+	if !mw.Start.Equal(mw.CreatedAt) || mw.Start.Before(now) {
+		t.Fatalf("a window starting now starts at %s, scheduled at %s (asked at %s)", mw.Start, mw.CreatedAt, now)
 	}
 }
 
@@ -158,7 +184,7 @@ func TestBadMaintenanceWindowsAreRefused400(t *testing.T) {
 func TestMaintenanceWindowRefusesWritesWithRetryAfter(t *testing.T) {
 	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{})
 	w := env.MustWallet(t, 100)
-	start := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	start := time.Now().UTC().Format(time.RFC3339)
 	end := time.Now().UTC().Add(time.Hour).Format(time.RFC3339)
 	r := env.Do(t, "POST", "/v1/maintenance", fmt.Sprintf(`{"start":%q,"end":%q,"read_only":true,"reason":"upgrade"}`, start, end), nil)
 	if r.Status != http.StatusCreated {
@@ -214,6 +240,20 @@ func TestRateLimitHeaders(t *testing.T) {
 	}
 	if r := env.Do(t, "GET", "/v1/accounts?limit=1", "", nil); r.Status != 200 {
 		t.Fatalf("the exempt operator: %d", r.Status)
+	}
+}
+
+// TestRateLimitPolicyStatesTheRate: at 3 a second with a bucket of 10,
+// RateLimit-Policy said q=10;w=4, 2.5 a second (found in the review of
+// 2026-11-29): w was the bucket's refill time (3.33 s) rounded up, q the
+// bucket. It says 12 per 4 s: the rate exactly, over a whole window at
+// least as long as the refill.
+func TestRateLimitPolicyStatesTheRate(t *testing.T) {
+	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{Rate: 3, Burst: 10,
+		RateExempt: func(p string) bool { return p == "operator:root" }})
+	r := env.Do(t, "GET", "/v1/accounts?limit=1", "", map[string]string{"Authorization": "Bearer " + otherToken})
+	if r.Status != 200 || r.Header.Get("RateLimit-Policy") != `"default";q=12;w=4` || r.Header.Get("RateLimit") != `"default";r=9;t=1` {
+		t.Fatalf("%d RateLimit-Policy %q RateLimit %q; want q=12;w=4 (3 a second) and r=9;t=1", r.Status, r.Header.Get("RateLimit-Policy"), r.Header.Get("RateLimit"))
 	}
 }
 

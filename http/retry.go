@@ -112,6 +112,45 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, key s
 
 // send is do for any call.
 func (c *Client) send(ctx context.Context, cl *call) error {
+	return gatewayCoded(cl, c.sendRetrying(ctx, cl))
+}
+
+// gatewayCoded gives a call that ended with a gateway's answer (no API
+// problem body, so no code of the API's) the API's code for what that
+// answer is, wrapping it (ErrGatewayRefused, ErrNoAPIAnswer) so that a
+// caller can still tell it from the API's own:
+//   - a 429 is a rate limit whoever sent it, and the gateway refused the
+//     request before passing it on: rate_limited, with its Retry-After;
+//   - a 5xx to a read (GET, HEAD) is no answer from the API to a request
+//     that changes nothing and may be asked again: unavailable.
+//
+// Until 2026-11-29 both read "internal" from peakwallet.ErrorCode, the
+// server's own failure (TestAGatewaysRefusalReadsAsWhatItIs). The codes
+// are not rebuilt from the API's statuses (the API's answers keep the code
+// they carry): these answers carry none, and each is given the one code
+// whose meaning holds whoever sent it. A gateway's 5xx to anything else
+// may have been passed on: a payment's call ends outcome_unknown
+// (lastError), a POST without a key too (notResent); a DELETE's keeps the
+// gateway's error (internal), to be sent again, idempotent as it is.
+func gatewayCoded(cl *call, err error) error {
+	var pe *pw.Error
+	var ge *gatewayError
+	if err == nil || errors.As(err, &pe) || !errors.As(err, &ge) {
+		return err
+	}
+	switch {
+	case ge.refused:
+		return &pw.Error{Code: pw.ERATELIMITED, Op: ge.op, Retry: ge.retry, Err: err,
+			Message: "a gateway in front of the API refused the request (429 without the API's problem): rate limited, nothing was passed on; try again after Retry-After"}
+	case cl.method == http.MethodGet || cl.method == http.MethodHead:
+		return &pw.Error{Code: pw.EUNAVAILABLE, Op: ge.op, Retry: ge.retry, Err: err,
+			Message: "no answer from the API: a gateway answered instead (a 5xx without the API's problem); ask again later"}
+	}
+	return err
+}
+
+// sendRetrying sends cl's attempts.
+func (c *Client) sendRetrying(ctx context.Context, cl *call) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.retry.callTimeout())

@@ -503,3 +503,55 @@ func TestClientRetryPolicyWithoutAttemptsRetriesAsTheDefault(t *testing.T) {
 		t.Fatalf("attempts under keys %q; want three under one key", keys)
 	}
 }
+
+// TestAGatewaysRefusalReadsAsWhatItIs: a call that ends with a gateway's
+// answer (one without the API's problem body) read "internal" from
+// peakwallet.ErrorCode, which API.md gives the server's own failure (500),
+// not a refusal (found in the review of 2026-11-29). A gateway's 429 is a
+// rate limit whoever sent it, and it refused the request before passing it
+// on: rate_limited, with its Retry-After. A gateway's 5xx to a read is no
+// answer from the API, which a read may ask for again: unavailable. A
+// payment that ends with a gateway's 5xx, which may have passed it on,
+// still ends outcome_unknown. ErrGatewayRefused and ErrNoAPIAnswer stay
+// in the chain, so that a caller can tell a gateway's answer from the API's.
+func TestAGatewaysRefusalReadsAsWhatItIs(t *testing.T) {
+	gateway := func(status int) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Retry-After", "0")
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(status)
+			w.Write([]byte("<html>from the gateway</html>"))
+		}
+	}
+	pay := func(c *pwhttp.Client) error {
+		_, err := c.CreateTransfer(within(5*time.Second), pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"})
+		return err
+	}
+	read := func(c *pwhttp.Client) error {
+		_, err := c.Account(within(5*time.Second), "acc_x")
+		return err
+	}
+	for _, tc := range []struct {
+		name     string
+		status   int
+		call     func(*pwhttp.Client) error
+		code     string
+		sentinel error
+	}{
+		{"a payment refused 429", http.StatusTooManyRequests, pay, pw.ERATELIMITED, pwhttp.ErrGatewayRefused},
+		{"a read refused 429", http.StatusTooManyRequests, read, pw.ERATELIMITED, pwhttp.ErrGatewayRefused},
+		{"a read answered 503", http.StatusServiceUnavailable, read, pw.EUNAVAILABLE, pwhttp.ErrNoAPIAnswer},
+		{"a read answered 502", http.StatusBadGateway, read, pw.EUNAVAILABLE, pwhttp.ErrNoAPIAnswer},
+		{"a payment answered 503", http.StatusServiceUnavailable, pay, pw.EOUTCOMEUNKNOWN, pwhttp.ErrNoAPIAnswer},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hs := httptest.NewServer(gateway(tc.status))
+			t.Cleanup(hs.Close)
+			c := pwhttp.NewClient(hs.URL, "t", hs.Client()).WithRetry(pwhttp.RetryPolicy{Attempts: 2})
+			err := tc.call(c)
+			if pw.ErrorCode(err) != tc.code || !errors.Is(err, tc.sentinel) {
+				t.Fatalf("the call ended %v, code %q; want %q, wrapping %v", err, pw.ErrorCode(err), tc.code, tc.sentinel)
+			}
+		})
+	}
+}

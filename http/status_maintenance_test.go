@@ -148,7 +148,7 @@ func TestStatusShowsAWindowFromTheMomentItIsScheduledOrCancelled(t *testing.T) {
 	env, _ := mustOpenScheduledStatusEnv(t, mustOpenSQLite(t), nil, nil)
 	_ = publicStatus(t, env) // a poll fills the cache
 	now := time.Now().UTC()
-	mw := mustScheduleWindow(t, env, now.Add(-time.Minute), now.Add(time.Hour), true)
+	mw := mustScheduleWindow(t, env, now, now.Add(time.Hour), true)
 	if st := publicStatus(t, env); !hasWindow(st, mw.ID) || st.State != pwhttp.StateMaintenance {
 		t.Fatalf("window %s scheduled: state %q, maintenance %+v", mw.ID, st.State, st.Maintenance)
 	}
@@ -168,7 +168,7 @@ func TestStatusShowsAWindowFromTheMomentItIsScheduledOrCancelled(t *testing.T) {
 func TestAnAnnouncedOnlyWindowIsListedButIsNotMaintenance(t *testing.T) {
 	env, _ := mustOpenScheduledStatusEnv(t, mustOpenSQLite(t), nil, nil)
 	now := time.Now().UTC()
-	mw := mustScheduleWindow(t, env, now.Add(-time.Minute), now.Add(time.Hour), false)
+	mw := mustScheduleWindow(t, env, now, now.Add(time.Hour), false)
 	st := publicStatus(t, env)
 	if st.State != pwhttp.StateNormal || !hasWindow(st, mw.ID) {
 		t.Fatalf("an announce-only window in progress: state %q, maintenance %+v", st.State, st.Maintenance)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"maps"
@@ -39,7 +38,7 @@ func runAudit(ctx context.Context, args []string, env *environment) error {
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(env.stdout)
+	enc := newJSONEncoder(env.stdout)
 	for _, r := range list {
 		if *asJSON {
 			if err := enc.Encode(r); err != nil {

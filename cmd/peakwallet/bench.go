@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -250,7 +249,7 @@ func runBench(ctx context.Context, args []string, env *environment) error {
 		}
 	}
 	if f.asJSON {
-		enc := json.NewEncoder(env.stdout)
+		enc := newJSONEncoder(env.stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
 			return err

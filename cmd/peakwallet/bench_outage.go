@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os/exec"
@@ -100,7 +99,7 @@ func runOutageBench(ctx context.Context, f *benchFlags, env *environment) error 
 		r.During.Sent, r.During.BusyWithoutRetryAfter, r.During.Unexpected, r.During.UnexpectedCodes(),
 		r.Before.Unexpected, r.Before.UnexpectedCodes(), r.Before.BusyWithoutRetryAfter, r.After.Unexpected, r.After.UnexpectedCodes(), r.After.BusyWithoutRetryAfter,
 		r.InDoubt.Answered, r.InDoubt.Paid, r.InDoubt.Refused, r.InDoubt.Unresolved, r.RecoverySeconds, r.Acknowledged, r.Missing, r.Unverified, r.TargetMet)
-	enc := json.NewEncoder(env.stdout)
+	enc := newJSONEncoder(env.stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(rep); err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -306,7 +305,7 @@ func runOverloadBench(ctx context.Context, f *benchFlags, fs *flag.FlagSet, env 
 	rep.P99OverUnloaded = bench.P99Over(run.Classes["payment"], before.UnloadedP99ms)
 	rep.P99OverUnloadedMean = bench.P99Over(run.Classes["payment"], (before.UnloadedP99ms+after.UnloadedP99ms)/2)
 	fmt.Fprintf(env.stderr, "bench: %s\n", surgeSummary(&rep))
-	enc := json.NewEncoder(env.stdout)
+	enc := newJSONEncoder(env.stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(rep); err != nil {
 		return err
@@ -375,7 +374,7 @@ func runCurveBench(ctx context.Context, f *benchFlags, svc pw.LedgerService, pop
 		fmt.Fprintf(env.stderr, "%8d %12.0f %9.1f %9.1f %9.1f\n", p.Callers, p.Throughput, p.P50ms, p.P99ms, p.P99ms/v.UnloadedP99ms)
 	}
 	fmt.Fprintf(env.stderr, "bench: %s\n", v.Summary)
-	enc := json.NewEncoder(env.stdout)
+	enc := newJSONEncoder(env.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(curveReport{Date: time.Now().UTC(), Machine: machine(), Store: where, Seconds: f.duration.Seconds(),
 		Points: points, CurveVerdict: v})

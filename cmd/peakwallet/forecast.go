@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,7 +47,7 @@ func runForecast(ctx context.Context, args []string, env *environment) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(env.stdout)
+		enc := newJSONEncoder(env.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(o)
 	}
@@ -100,7 +100,7 @@ func printOutlook(w io.Writer, o *status.Outlook, loc *time.Location) {
 			}
 			pmax = max(pmax, h.BusyProbability)
 			for _, e := range h.Events {
-				if !strings.Contains(strings.Join(events, "|"), e) {
+				if e := shownName(e); !slices.Contains(events, e) {
 					events = append(events, e)
 				}
 			}

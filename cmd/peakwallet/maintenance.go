@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -60,7 +59,7 @@ func runMaintenance(ctx context.Context, args []string, env *environment) error 
 		return err
 	}
 	c := pwhttp.NewClient(*target, *key, nil)
-	out := json.NewEncoder(env.stdout)
+	out := newJSONEncoder(env.stdout)
 	out.SetIndent("", "  ")
 	switch fs.Name() {
 	case "maintenance schedule", "maintenance list":
@@ -83,6 +82,10 @@ func runMaintenance(ctx context.Context, args []string, env *environment) error 
 			return errors.New("--for is required: the window's length")
 		case *length <= 0:
 			return fmt.Errorf("--for must be positive: the window's length; got %s", *length)
+		case *in < 0:
+			// A start in the past: the window would be in force before it
+			// was announced (accepted until the review of 2026-11-29).
+			return fmt.Errorf("--in must not be negative: the window starts that long from now (0, or no start, for now); got %s", *in)
 		}
 		start := time.Now().Add(*in).UTC()
 		if *at != "" {

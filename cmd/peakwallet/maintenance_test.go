@@ -103,3 +103,40 @@ func TestMaintenanceScheduleRefusesTwoStartsOrALengthNotPositive(t *testing.T) {
 		t.Fatalf("two valid schedules called the server %d times: %q", len(got), got)
 	}
 }
+
+// TestMaintenanceScheduleRefusesANegativeIn: --in is how far from now the
+// window starts; a negative one is a start in the past, a window that would
+// begin before it is announced (accepted until the review of 2026-11-29).
+// It is refused before the server is asked; --in 0, or no start at all, is
+// "now" and still schedules.
+func TestMaintenanceScheduleRefusesANegativeIn(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Method+" "+r.URL.Path)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"id":"mw_1"}`))
+	}))
+	defer srv.Close()
+	schedule := func(args string) error {
+		var out, errb bytes.Buffer
+		return run(context.Background(), append([]string{"maintenance", "schedule", "--target", srv.URL, "--key", "K"}, strings.Fields(args)...),
+			nil, &out, &errb, func(string) string { return "" })
+	}
+	for _, args := range []string{"--in -1h --for 30m", "--in -1s --for 30m", "--for 30m --in=-5m"} {
+		if err := schedule(args); err == nil || !strings.Contains(err.Error(), "--in") || exitCode(err) == 0 {
+			t.Errorf("schedule %s: err %v, want a refusal naming --in with a non-zero exit code", args, err)
+		}
+	}
+	if len(got) != 0 {
+		t.Fatalf("the server was asked to schedule by a refused command: %q", got)
+	}
+	for _, args := range []string{"--in 0s --for 30m", "--for 30m"} {
+		if err := schedule(args); err != nil {
+			t.Errorf("schedule %s (now): %v", args, err)
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("two windows starting now called the server %d times: %q", len(got), got)
+	}
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"maps"
@@ -38,7 +37,7 @@ func runVerify(ctx context.Context, args []string, env *environment) error {
 		return fmt.Errorf("verify could not read the audit log: %w", err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(env.stdout)
+		enc := newJSONEncoder(env.stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(struct {
 			*ledger.Report
