@@ -158,6 +158,7 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 				ctx, cancelTopup = context.WithDeadline(r.Context(), began.Add(wait))
 				defer cancelTopup()
 				deadline, _ = ctx.Deadline()
+				recordClass(w, ClassTopup)
 				requeue = true
 			}
 			if requeue {
