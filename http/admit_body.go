@@ -11,16 +11,19 @@ import (
 // BodyGrace is how long an admitted request's body may take to arrive
 // while the request holds its slot. A body that comes with its headers,
 // as nearly every client sends it, is read in microseconds; one sent after
-// a 100 Continue arrives a round trip later, a few milliseconds within a
+// a 100 Continue comes a round trip later, a few milliseconds within a
 // region. Past the grace the slot goes back unused and the body is read
-// without one (readBodyWithin). Why 10 ms: a principal at its full rate
-// (200/s by default) whose every body trickles holds at most 2 slots, not
-// the 400 that bodies of 2 s held; and a body just inside the grace adds at
-// most 10 ms to the latency the limit learns, under LatencyTolerance (8)
-// times a lone SQLite payment's floor (1.7 ms), so a slow client alone does
-// not read as an overloaded store. A longer grace holds more slots; a
-// shorter one sends more clients that wait for 100 Continue to queue twice.
-const BodyGrace = 10 * time.Millisecond
+// without one (readBodyWithin). Why 20 ms: a principal at its full rate
+// (200/s by default) whose every body trickles holds at most 4 slots, not
+// the 400 that bodies of 2 s held, and a body read within the grace keeps
+// its slot at most about as long as a payment takes at capacity (13 ms on
+// SQLite here), so it costs the store's slots and the latency the limit
+// learns about one more payment. A longer grace holds more slots; a
+// shorter one sends more clients that wait for 100 Continue, and more
+// requests whose goroutine the machine did not run in time, to queue
+// twice (on this 2-core VM, loaded, 0 to 2 reads in 200,000 of a body
+// already there took longer than 10, 20 or 50 ms alike: BenchmarkReadBody).
+const BodyGrace = 20 * time.Millisecond
 
 // hasBody reports whether r comes with a body to read.
 func hasBody(r *http.Request) bool {
@@ -54,7 +57,10 @@ func readBodyWithin(w http.ResponseWriter, r *http.Request, limit int64, ticket 
 	})
 	body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if !timer.Stop() {
-		<-gaveBack // the slot is back before the caller queues again
+		// The timer has fired: its slot must be back before the caller
+		// queues again, or, with every slot taken, the request could be
+		// refused for the slot it holds itself.
+		<-gaveBack
 		slow = true
 	}
 	r.Body = &readBody{data: body, err: err}
