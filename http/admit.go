@@ -149,7 +149,9 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 				// known by its body's accounts) gives its payment slot back
 				// unused, to the payments waiting for one, and waits for a
 				// slot of its own class, with its class's deadline from its
-				// arrival.
+				// arrival. (After a slow body, its accounts' kinds are read
+				// without a slot: at most AccountKindLookups reads at once,
+				// as always.)
 				if !slow {
 					ticket.Abandon()
 				}
