@@ -1,10 +1,8 @@
 package http
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -126,33 +124,46 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 			refused(err)
 			return
 		}
-		if rt.TopupBySystemAccount && s.accountKinds != nil {
-			// A top-up or a withdrawal (from or to a system account) is
-			// known by its body's accounts. The body is read once the
-			// request has its payment slot, as any handler reads it, so
-			// that a payment refused in a surge costs no more than before
-			// (read before admission, as on 2026-11-29 for a few hours, it
-			// cost every refusal the read and a decode, BenchmarkRefusal
-			// +3–5 µs, and an Expect: 100-continue client was told to send
-			// its body before it was refused; the surges measured could not
-			// tell the two designs apart: overload.md). A top-up then gives its slot back
-			// unused, to the payments waiting for one, and waits for a
-			// slot of its own class, with its class's deadline from its
-			// arrival.
-			body, err := ReadBody(w, r, rt.BodyMax)
-			if err != nil {
-				ticket.Abandon()
-				Error(w, r, err)
+		if rt.BodyMax > 0 && hasBody(r) {
+			// The body is read once the request has its slot, so that a
+			// request refused in a surge costs no more than before (read
+			// before admission, as on 2026-11-29 for a few hours, it cost
+			// every refusal the read and a decode, BenchmarkRefusal +3–5 µs,
+			// and an Expect: 100-continue client was told to send its body
+			// before it was refused; the surges measured could not tell
+			// the two designs apart: overload.md). A body that is not all
+			// there within BodyGrace gives its slot back unused and is read
+			// without one: a client trickling its bodies does not hold the
+			// store's slots (TestATrickledBodyDoesNotHoldASlot). The request
+			// then queues again.
+			body, slow, err := readBodyWithin(w, r, rt.BodyMax, ticket, BodyGrace)
+			if slow && err != nil {
+				// Out of its time, too large or cut: answered without a slot.
+				Error(w, r, bodyError(err, rt.BodyMax))
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body)) // for the handler
-			if s.accountKinds.transferClass(ctx, body) == admission.ClassTopup {
-				ticket.Abandon()
+			requeue := slow
+			if err == nil && rt.TopupBySystemAccount && s.accountKinds != nil &&
+				s.accountKinds.transferClass(ctx, body) == admission.ClassTopup {
+				// A top-up or a withdrawal (from or to a system account,
+				// known by its body's accounts) gives its payment slot back
+				// unused, to the payments waiting for one, and waits for a
+				// slot of its own class, with its class's deadline from its
+				// arrival. (After a slow body, its accounts' kinds are read
+				// without a slot: at most AccountKindLookups reads at once,
+				// as always.)
+				if !slow {
+					ticket.Abandon()
+				}
 				class, wait = admission.ClassTopup, s.admission.Deadline(admission.ClassTopup, pref.wait)
 				var cancelTopup context.CancelFunc
 				ctx, cancelTopup = context.WithDeadline(r.Context(), began.Add(wait))
 				defer cancelTopup()
 				deadline, _ = ctx.Deadline()
+				recordClass(w, ClassTopup)
+				requeue = true
+			}
+			if requeue {
 				if ticket, err = acquire(ctx, class, wait); err != nil {
 					refused(err)
 					return
@@ -191,10 +202,12 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 
 // bodyDueBy makes r's body due by the request's deadline: a read of it
 // that is still waiting then fails, and ReadBody answers invalid_request.
-// The handler reads the body while it holds an admission slot, and until
-// the review of 2026-11-29 only the server's ReadTimeout (30 s) bounded
-// that read: a client that sent its headers and half a body held a slot
-// long past its deadline (TestASlowBodyDoesNotHoldASlotPastItsDeadline).
+// Until the review of 2026-11-29 only the server's ReadTimeout (30 s)
+// bounded that read, made while the request held an admission slot: a
+// client that sent its headers and half a body held a slot long past its
+// deadline (TestASlowBodyDoesNotHoldASlotPastItsDeadline). Since, the slot
+// is held for at most BodyGrace of the read (readBodyWithin), and this
+// deadline bounds the rest.
 // Only a request with a body gets the read deadline: without one, the
 // server already waits in the background for the connection's next
 // request, and that wait must not end at this request's deadline. Once
@@ -202,7 +215,7 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 // wait itself. A writer that cannot set one (a test's recorder) is left
 // as it is.
 func bodyDueBy(w http.ResponseWriter, r *http.Request, deadline time.Time) {
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+	if !hasBody(r) {
 		return
 	}
 	_ = http.NewResponseController(w).SetReadDeadline(deadline)

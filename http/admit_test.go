@@ -18,12 +18,16 @@ import (
 	"github.com/peakwallet/peakwallet/sqlite"
 )
 
-// A payment whose body trickles in holds an admission slot while the
-// handler reads it. Until the review of 2026-11-29 nothing bounded that
+// A payment whose body trickles in held an admission slot while the
+// handler read it. Until the review of 2026-11-29 nothing bounded that
 // read but the server's ReadTimeout (30 s; none at all under httptest), so
 // a client that sent its headers and half a body held the slot long past
 // the request's deadline. The body is now due by the deadline: one that
-// does not arrive in time is invalid_request (400), and the slot is free.
+// does not arrive in time is invalid_request (400), at its deadline. Since
+// the same review, the slot goes back unused once BodyGrace has passed
+// (TestATrickledBodyDoesNotHoldASlot): the request is not counted
+// admitted, and its wait teaches the limit nothing; until then it was,
+// and the limit learnt the whole deadline as a payment's latency.
 func TestASlowBodyDoesNotHoldASlotPastItsDeadline(t *testing.T) {
 	for _, path := range []string{"/v1/holds", "/v1/transfers"} {
 		t.Run(path, func(t *testing.T) {
@@ -34,11 +38,16 @@ func TestASlowBodyDoesNotHoldASlotPastItsDeadline(t *testing.T) {
 			}
 			defer conn.Close()
 			const deadline = 200 * time.Millisecond
+			admitted := ctrl.Stats().AdmittedBy[admission.ClassPayment]
 			body := `{"from_account":"`
+			began := time.Now()
 			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: peakwallet\r\nAuthorization: Bearer %s\r\n"+
 				"Content-Type: application/json\r\nIdempotency-Key: slow-body\r\nPrefer: wait=%g\r\n"+
 				"Content-Length: %d\r\n\r\n%s", path, operatorKey, deadline.Seconds(), 10*len(body), body)
-			waitFor(t, func() bool { return ctrl.InFlight() == 1 })
+			time.Sleep(deadline / 2)
+			if n := ctrl.InFlight(); n != 0 {
+				t.Errorf("%v into a body due in %v, %d request(s) hold a slot, want none", time.Since(began), deadline, n)
+			}
 
 			// The rest of the body never comes: the answer must, soon after the deadline.
 			conn.SetReadDeadline(time.Now().Add(deadline + 3*time.Second))
@@ -54,7 +63,13 @@ func TestASlowBodyDoesNotHoldASlotPastItsDeadline(t *testing.T) {
 			if p := r.Problem(t); r.Status != http.StatusBadRequest || p.Code != pw.EINVALID || !strings.Contains(p.Detail, "deadline") {
 				t.Fatalf("a body that did not arrive in time: %d %s, want 400 %s", r.Status, r.Body, pw.EINVALID)
 			}
+			if took := time.Since(began); took < deadline {
+				t.Errorf("a body that did not arrive was answered after %v, before its deadline (%v)", took, deadline)
+			}
 			waitFor(t, func() bool { return ctrl.InFlight() == 0 })
+			if n := ctrl.Stats().AdmittedBy[admission.ClassPayment] - admitted; n != 0 {
+				t.Errorf("a request whose body never came was counted admitted %d time(s), want none: its slot went back unused", n)
+			}
 		})
 	}
 }

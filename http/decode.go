@@ -38,22 +38,22 @@ func invalidField(field, format string, args ...any) error {
 // request_too_large (413). A non-empty body must be application/json:
 // anything else is invalid_request (400, not 415, so that each code has
 // exactly one status and clients need no special case).
+//
+// A body the admission middleware has already read (readBodyWithin) is
+// taken as it was read, with the error its read ended with.
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return nil, pw.Errorf(pw.ETOOLARGE, "the request body is larger than %d bytes", limit)
-	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		// The admission middleware makes the body due by the request's
-		// deadline (bodyDueBy).
-		return nil, pw.Errorf(pw.EINVALID, "the request body did not arrive before the request's deadline")
+	var body []byte
+	var err error
+	if rb, ok := r.Body.(*readBody); ok && rb.off == 0 && int64(len(rb.data)) <= limit {
+		body, err = rb.data, rb.err
+	} else {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	}
 	if err != nil {
-		return nil, pw.Errorf(pw.EINVALID, "cannot read the request body")
+		return nil, bodyError(err, limit)
 	}
 	if len(body) > 0 {
 		mt, _, perr := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -62,6 +62,21 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		}
 	}
 	return body, nil
+}
+
+// bodyError is the problem a read of a request body (at most limit
+// bytes) that failed with err answers.
+func bodyError(err error, limit int64) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return pw.Errorf(pw.ETOOLARGE, "the request body is larger than %d bytes", limit)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The admission middleware makes the body due by the request's
+		// deadline (bodyDueBy).
+		return pw.Errorf(pw.EINVALID, "the request body did not arrive before the request's deadline")
+	}
+	return pw.Errorf(pw.EINVALID, "cannot read the request body")
 }
 
 // DecodeJSON strictly decodes data, which must hold exactly one JSON

@@ -40,8 +40,9 @@ func MustOpenAdmittedEnv(tb testing.TB, cfg admission.Config) (*Env, *admission.
 }
 
 // mustOpenAdmittedEnvOn serves store (which must also implement
-// IntentStore) with admission; the env closes it.
-func mustOpenAdmittedEnvOn(tb testing.TB, store pw.Store, intents pw.IntentStore, cfg admission.Config) (*Env, *admission.Controller, *admission.Schedule) {
+// IntentStore) with admission; the env closes it. opts change the
+// server's configuration before it is made.
+func mustOpenAdmittedEnvOn(tb testing.TB, store pw.Store, intents pw.IntentStore, cfg admission.Config, opts ...func(*pwhttp.Config)) (*Env, *admission.Controller, *admission.Schedule) {
 	tb.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	l := ledger.New(store, ledger.Options{Logger: log})
@@ -50,7 +51,7 @@ func mustOpenAdmittedEnvOn(tb testing.TB, store pw.Store, intents pw.IntentStore
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := pwhttp.NewServer(pwhttp.Config{
+	scfg := pwhttp.Config{
 		Ledger: l,
 		Authenticator: pwhttp.Authenticators{
 			pwhttp.NewOperatorAuthenticator(operatorKey),
@@ -58,7 +59,11 @@ func mustOpenAdmittedEnvOn(tb testing.TB, store pw.Store, intents pw.IntentStore
 		},
 		Readiness: store.Ping, Logger: log, Registry: prometheus.NewRegistry(),
 		Admission: ctrl, Maintenance: sched, Intents: intents,
-	})
+	}
+	for _, o := range opts {
+		o(&scfg)
+	}
+	srv := pwhttp.NewServer(scfg)
 	hs := httptest.NewServer(srv.Handler())
 	tb.Cleanup(func() {
 		hs.Close()

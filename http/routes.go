@@ -63,8 +63,9 @@ type Route struct {
 	Async bool
 	// TopupBySystemAccount lowers a request of the route to class topup
 	// when its body's from_account or to_account is a system account (a
-	// top-up or a withdrawal; accountKinds): the body is then read before
-	// admission.
+	// top-up or a withdrawal; accountKinds): read once the request has a
+	// slot of the route's class, it gives that slot back and queues again
+	// in class topup (admit).
 	TopupBySystemAccount bool
 	Query                []Param // query parameters besides limit and cursor
 	ep                   endpoint
