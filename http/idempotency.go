@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"time"
 
 	pw "github.com/peakwallet/peakwallet"
 )
@@ -18,10 +17,6 @@ const (
 	HeaderIdempotencyKey      = "Idempotency-Key"
 	HeaderIdempotencyReplayed = "Idempotent-Replayed"
 )
-
-// releaseTimeout bounds the clean-up of a claim after a failed request,
-// which runs even when the request's own context is done.
-const releaseTimeout = 5 * time.Second
 
 // Fingerprint identifies a request's content for its idempotency key: the
 // same key with a different fingerprint is idempotency_key_reused. It is
@@ -168,9 +163,12 @@ func releasable(err error) bool {
 	return pw.ErrorCode(err) != pw.EINTERNAL || errors.Is(err, pw.ErrCommitUnknown) || errors.As(err, &replayed)
 }
 
+// release gives claim back after its request failed, before the answer:
+// the ledger bounds the wait by the request's deadline and goes on when
+// its context is cancelled (ledger.ReleaseIdempotent). Until 2026-11-29 it
+// was given 5 s of its own, which the ledger then dropped with the rest of
+// the context, and on a stalled database the answer waited for the stall.
 func (s *Server) release(ctx context.Context, claim *pw.IdempotencyRecord) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
-	defer cancel()
 	s.ledger.ReleaseIdempotent(ctx, claim)
 }
 

@@ -63,8 +63,23 @@ func (l *Ledger) BeginIdempotent(ctx context.Context, key pw.IdempotencyKey, fin
 // or the lease has ended anyway; without that, every request cut by an
 // outage left its key in_use for IdempotencyLease after the database was
 // back, and the client's retry was refused for a minute.
+//
+// The caller answers its client after the release, so the release waits
+// for the store only until the caller's deadline (at least ReleaseWaitMin,
+// however late the caller is; at most releaseTimeout), and is then left to
+// the background retries. It goes on when the caller's context is
+// cancelled: a client that left still frees its key. Until 2026-11-29 it
+// kept no deadline at all, and on a stalled database every failed
+// request's answer waited for as long as the stall lasted
+// (TestAReleaseOnAStalledStoreHoldsNoAnswer).
 func (l *Ledger) ReleaseIdempotent(ctx context.Context, claim *pw.IdempotencyRecord) {
-	if err := l.store.ReleaseIdempotency(context.WithoutCancel(ctx), claim.IdempotencyKey, claim.Token); err != nil {
+	wait := releaseTimeout
+	if d, ok := ctx.Deadline(); ok {
+		wait = min(releaseTimeout, max(ReleaseWaitMin, time.Until(d)))
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
+	defer cancel()
+	if err := l.store.ReleaseIdempotency(rctx, claim.IdempotencyKey, claim.Token); err != nil {
 		l.releaseLater(claim)
 	}
 }
@@ -76,7 +91,11 @@ const (
 	// ReleasesPendingMax bounds the releases kept for retrying; past it a
 	// key frees itself when its lease ends, as it would without retries.
 	ReleasesPendingMax = 100_000
-	releaseTimeout     = time.Second
+	// ReleaseWaitMin is what a release is given when its caller's
+	// deadline has passed (it failed at it): a healthy store frees a key
+	// in a millisecond or two, and the answer is not held longer.
+	ReleaseWaitMin = 100 * time.Millisecond
+	releaseTimeout = time.Second
 )
 
 type releaseKey struct {

@@ -352,3 +352,57 @@ func proxiedLedger(t *testing.T) (*faultproxy.Proxy, *postgres.Store, *ledger.Le
 	}
 	return proxy, s, l, pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 5, Currency: "EUR"}, a
 }
+
+// TestAReleaseOnAStalledStoreHoldsNoAnswer: a request that failed gives its
+// idempotency key back before it is answered, so that the client's retry
+// runs at once. On a stalled store that release waited for as long as the
+// stall lasted (its context kept neither the caller's cancellation nor
+// any deadline), and the failed request's answer with it: in a 10 s
+// stall under load, hundreds of payments refused busy at their deadline
+// reached their clients after the clients had given up. The release now
+// waits until the caller's deadline, or ledger.ReleaseWaitMin when that
+// has passed, then leaves the key to the background retries, which free
+// it once the store answers.
+func TestAReleaseOnAStalledStoreHoldsNoAnswer(t *testing.T) {
+	proxy, s, l, _, _ := proxiedLedger(t)
+	ctx := context.Background()
+	key := pw.IdempotencyKey{Principal: "user:u1", Key: "stalled-release"}
+	claim, _, err := l.BeginIdempotent(ctx, key, "fp")
+	if err != nil || claim == nil {
+		t.Fatalf("claim: %v %v", claim, err)
+	}
+	proxy.Stall()
+	done := make(chan time.Duration, 1)
+	go func() {
+		dctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		<-dctx.Done() // the request ran out of its time, as at a stalled batch's give-up
+		start := time.Now()
+		l.ReleaseIdempotent(dctx, claim)
+		done <- time.Since(start)
+	}()
+	select {
+	case took := <-done:
+		if took > ledger.ReleaseWaitMin+time.Second {
+			t.Fatalf("the release held its caller %v", took)
+		}
+	case <-time.After(10 * time.Second):
+		proxy.Restore() // so that the release, and the test's clean-up, can end
+		t.Fatalf("the release on a stalled store held its caller until the stall ended (%v later)", <-done)
+	}
+	proxy.Restore()
+	// Freed in the background once the store answers: a new claim with
+	// the same key and body runs.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, _, err := l.BeginIdempotent(ctx, key, "fp")
+		if err == nil && c != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the key was not given back after the stall: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = s
+}
