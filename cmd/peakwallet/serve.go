@@ -167,6 +167,8 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		hs.TLSConfig, scheme = tlsConfig(*cert), "https"
 	}
 	hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	first := newFirstRequests()
+	first.track(hs)
 
 	background, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
@@ -216,6 +218,14 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	hs.SetKeepAlivesEnabled(false)
 	shutdown, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
+	// Accepting stops before Shutdown, so that the connections accepted
+	// a moment ago have their first request served: Shutdown would drop
+	// it (firstRequests). Serve returns once its Accept fails,
+	// and is waited for, so that Shutdown does not close the listener
+	// again and take that error for a drain that failed.
+	ln.Close()
+	servedErr := <-served
+	first.wait(shutdown)
 	if err := hs.Shutdown(shutdown); err != nil {
 		// What is still running after ShutdownTimeout is cut: its
 		// connections closed, its requests' contexts ended (their money
@@ -232,8 +242,8 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		l.Close()
 		return fmt.Errorf("drain did not finish: %w", err)
 	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	if !errors.Is(servedErr, net.ErrClosed) && !errors.Is(servedErr, http.ErrServerClosed) {
+		return fmt.Errorf("server stopped: %w", servedErr)
 	}
 	stopBackground()
 	<-trafficDone // the last minutes are flushed before the store closes
