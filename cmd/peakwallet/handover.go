@@ -83,7 +83,7 @@ func handoverPath(value, dataDir string, port int) string {
 // renames into place once the listener is ours. A nil handover (value
 // "off") listens as before.
 func prepareHandover(value, dataDir, addr string, log *slog.Logger) (*handover, error) {
-	if value == "off" {
+	if value == "off" || !handoverSupported {
 		return nil, nil
 	}
 	port, err := addrPort(addr)
@@ -173,9 +173,20 @@ func (h *handover) receive(ctx context.Context, addr string) (net.Listener, erro
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("the handover socket %s: %w (another user's process? --handover off listens without it)", h.path, err)
+		return nil, fmt.Errorf("the handover socket %s: %w (another user's? --handover off listens without it)", h.path, err)
 	}
 	uc := c.(*net.UnixConn)
+	// Whoever answers gives this process the socket it will serve on:
+	// it must be this user's process, as the old one checks the new one.
+	p, err := peerOf(uc)
+	if err != nil {
+		uc.Close()
+		return nil, fmt.Errorf("who answers on the handover socket %s: %w", h.path, err)
+	}
+	if p.uid != os.Getuid() {
+		uc.Close()
+		return nil, fmt.Errorf("the handover socket %s is answered by a process of user %d, not of this one (%d): --handover off listens without it", h.path, p.uid, os.Getuid())
+	}
 	uc.SetDeadline(time.Now().Add(HandoverTimeout))
 	if _, err := uc.Write([]byte(handoverHello)); err != nil {
 		uc.Close()

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // The running process's side of a handover (handover.go has the new
@@ -88,18 +86,18 @@ func (h *handover) answer() {
 // reports whether it took over.
 func (h *handover) pass(c *net.UnixConn) bool {
 	c.SetDeadline(time.Now().Add(HandoverTimeout))
-	cred, err := peerCred(c)
+	cred, err := peerOf(c)
 	if err != nil {
 		h.log.Warn("refused to pass the listener: who asks is unknown", "handover", h.path, "err", err)
 		return false
 	}
-	if int(cred.Uid) != os.Getuid() {
-		h.log.Warn("refused to pass the listener to a process of another user", "handover", h.path, "uid", cred.Uid, "pid", cred.Pid)
+	if cred.uid != os.Getuid() {
+		h.log.Warn("refused to pass the listener to a process of another user", "handover", h.path, "uid", cred.uid, "pid", cred.pid)
 		return false
 	}
 	r := bufio.NewReader(c)
 	if hello, err := r.ReadString('\n'); err != nil || hello != handoverHello {
-		h.log.Warn("refused to pass the listener: not a handover request", "pid", cred.Pid, "err", err)
+		h.log.Warn("refused to pass the listener: not a handover request", "pid", cred.pid, "err", err)
 		return false
 	}
 	raw, err := h.ln.SyscallConn()
@@ -111,34 +109,18 @@ func (h *handover) pass(c *net.UnixConn) bool {
 	if err := raw.Control(func(fd uintptr) {
 		_, _, werr = c.WriteMsgUnix([]byte("listener "+h.ln.Addr().String()+"\n"), syscall.UnixRights(int(fd)), nil)
 	}); err != nil || werr != nil {
-		h.log.Error("cannot pass the listener", "pid", cred.Pid, "err", errors.Join(err, werr))
+		h.log.Error("cannot pass the listener", "pid", cred.pid, "err", errors.Join(err, werr))
 		return false
 	}
 	// The other process now shares the socket, and its queue: whatever
 	// happens to it, closing its copy resets nothing while this one
 	// serves.
 	if ack, err := r.ReadString('\n'); err != nil || ack != handoverTaken {
-		h.log.Warn("passed the listener, but the new process did not take over; still answering on the handover socket", "pid", cred.Pid, "err", err)
+		h.log.Warn("passed the listener, but the new process did not take over; still answering on the handover socket", "pid", cred.pid, "err", err)
 		return false
 	}
-	h.log.Info("passed the listening socket to the new process; it answers the next handover", "pid", cred.Pid)
+	h.log.Info("passed the listening socket to the new process; it answers the next handover", "pid", cred.pid)
 	return true
-}
-
-// peerCred is who is at the other end of c.
-func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return nil, err
-	}
-	return cred, cerr
 }
 
 // stop stops answering on the handover socket, as the process drains, and
