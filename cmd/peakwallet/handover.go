@@ -79,9 +79,9 @@ func handoverPath(value, dataDir string, port int) string {
 
 // prepareHandover does what can fail on this process's side before it
 // joins the address: it makes sure the handover directory is private and
-// binds the socket for the next binary at a temporary name, which listen
+// binds the socket for the next binary at a temporary name, which serve
 // renames into place once the listener is ours. A nil handover (value
-// "off") listens as before.
+// "off", or a system other than Linux) listens as before.
 func prepareHandover(value, dataDir, addr string, log *slog.Logger) (*handover, error) {
 	if value == "off" || !handoverSupported {
 		return nil, nil

@@ -51,7 +51,7 @@ func (h *handover) serve(ln net.Listener) {
 	if h.next == nil {
 		return
 	}
-	h.log.Info("a new binary on this address takes the listener over through the handover socket", "handover", h.path)
+	h.log.Info("answering on the handover socket: a new binary on this address takes the listener over there", "handover", h.path)
 	h.done.Add(1)
 	go func() {
 		defer h.done.Done()
