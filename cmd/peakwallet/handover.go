@@ -97,13 +97,21 @@ func prepareHandover(value, dataDir, addr string, log *slog.Logger) (*handover, 
 			return nil, err
 		}
 	}
-	h.tmp = filepath.Join(h.dir, fmt.Sprintf(".next-%d.sock", os.Getpid()))
+	h.tmp = filepath.Join(h.dir, fmt.Sprintf(".%d.new", os.Getpid()))
 	// The path is named after port 65535 when the port is left to the
-	// kernel: the longest it can be.
+	// kernel: the longest it can be. A default path too long, in a data
+	// directory deep down, leaves the process without a handover socket
+	// rather than failing a start that worked before there was one.
 	for _, p := range []string{handoverPath(value, dataDir, 65535), h.tmp} {
-		if len(p) > unixPathBytesMax {
-			return nil, fmt.Errorf("the handover socket %s is longer than a Unix socket's path may be (%d bytes): give --handover a shorter path, or off", p, unixPathBytesMax)
+		if len(p) <= unixPathBytesMax {
+			continue
 		}
+		if value == "" {
+			log.Warn("no handover socket: its path in the data directory would be longer than a Unix socket's may be; a new binary on this address will join it by SO_REUSEPORT (give --handover a shorter path)",
+				"handover", p, "bytes_max", unixPathBytesMax)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("the handover socket %s is longer than a Unix socket's path may be (%d bytes): give --handover a shorter path, or off", p, unixPathBytesMax)
 	}
 	_ = os.Remove(h.tmp) // left by an earlier process of this pid that was killed
 	h.next, err = net.ListenUnix("unix", &net.UnixAddr{Name: h.tmp, Net: "unix"})

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -104,5 +105,24 @@ func TestAStaleHandoverSocketIsReplaced(t *testing.T) {
 	defer got.Close()
 	if got.Addr().String() != addr {
 		t.Fatalf("handed a listener on %s, want %s", got.Addr(), addr)
+	}
+}
+
+// TestAHandoverSocketPathTooLongIsSaid: a data directory so deep that the
+// default socket's path would not fit a Unix socket (107 bytes) leaves the
+// process without one, as before there was any, and a --handover path
+// that long is refused at start.
+func TestAHandoverSocketPathTooLongIsSaid(t *testing.T) {
+	if !handoverSupported {
+		t.Skip("handovers are Linux's")
+	}
+	deep := filepath.Join(t.TempDir(), strings.Repeat("d", 100))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, err := prepareHandover("", deep, "127.0.0.1:8080", log)
+	if err != nil || h != nil {
+		t.Fatalf("in a data directory too deep: %v, %v; want no handover socket and no error", h, err)
+	}
+	if _, err := prepareHandover(filepath.Join(deep, "h.sock"), deep, "127.0.0.1:8080", log); err == nil || !strings.Contains(err.Error(), "107 bytes") {
+		t.Fatalf("a --handover path too long: %v, want it refused", err)
 	}
 }
