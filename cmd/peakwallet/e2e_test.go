@@ -58,6 +58,14 @@ func startServer(t *testing.T, args ...string) *server {
 // startServerCmd is startServer for a command of one's own (under nohup, say).
 func startServerCmd(t *testing.T, cmd *exec.Cmd) *server {
 	t.Helper()
+	return startServerWith(t, cmd, func() *http.Client { return &http.Client{Timeout: 10 * time.Second} })
+}
+
+// startServerWith is startServerCmd with the HTTP client that the server's
+// client uses (one that trusts its certificate, say), made once the server
+// has printed its address.
+func startServerWith(t *testing.T, cmd *exec.Cmd, httpClient func() *http.Client) *server {
+	t.Helper()
 	cmd.Env = append(os.Environ(), "PEAKWALLET_OPERATOR_KEY="+testOperatorKey)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -84,7 +92,7 @@ func startServerCmd(t *testing.T, cmd *exec.Cmd) *server {
 	if s.url == "" {
 		t.Fatalf("server printed no address: %v", <-s.exited)
 	}
-	s.client = pwhttp.NewClient(s.url, testOperatorKey, &http.Client{Timeout: 10 * time.Second})
+	s.client = pwhttp.NewClient(s.url, testOperatorKey, httpClient())
 	deadline := time.Now().Add(10 * time.Second)
 	for s.client.Ready(context.Background()) != nil {
 		if time.Now().After(deadline) {

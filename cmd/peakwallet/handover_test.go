@@ -22,8 +22,8 @@ import (
 )
 
 // TestHandoverZeroFailedRequests replaces the binary under load: a new
-// process listens on the same address (SO_REUSEPORT), the old one gets
-// SIGTERM and drains. A client using the Go client package (retries,
+// process takes the old one's listening socket over (passed through the
+// handover socket, ADR 0039), the old one gets SIGTERM and drains. A client using the Go client package (retries,
 // idempotency keys) sees no failed request, and every acknowledged
 // transfer is in the store afterwards.
 func TestHandoverZeroFailedRequests(t *testing.T) {
@@ -167,7 +167,7 @@ func handoverTest(t *testing.T, async bool, serverArgs ...string) int {
 	next := startServer(t, append([]string{"--data", data, "--addr", u.Host}, serverArgs...)...)
 	// Both processes serve for a while, from the same accounts: the old
 	// one on its keep-alive connections, and either one on new connections
-	// (SO_REUSEPORT spreads them). Until 2026-11-27 the new process then
+	// (both accept from the socket they share). Until 2026-11-27 the new process then
 	// paid from the balances it had cached at its own last commit, and the
 	// payments failed (sqlite/share.go).
 	// (Not with the surge queue's one admission slot: sixteen payers on it

@@ -45,7 +45,7 @@ func (f *overloadFlags) register(fs *flag.FlagSet, env *environment) {
 	fs.IntVar(&f.limitMax, "limit-max", admission.LimitMax, "ceiling of the adaptive concurrency limit")
 	fs.Float64Var(&f.tolerance, "latency-tolerance", admission.LatencyTolerance, "how many times its class's latency floor a request may take before the limit shrinks")
 	fs.IntVar(&f.queueMax, "queue-max", admission.QueueRequestsMax, "requests waiting for a slot, all classes")
-	fs.BoolVar(&f.reusePort, "reuseport", true, "listen with SO_REUSEPORT, so that a new binary can take over the address without a refused connection")
+	fs.BoolVar(&f.reusePort, "reuseport", true, "listen with SO_REUSEPORT, so that a new binary that cannot take the listening socket over (--handover) can still join the address; the connections queued on the old socket are then reset when it closes")
 }
 
 // check refuses flags that contradict each other. A --limit-min above
@@ -105,8 +105,10 @@ func (f *overloadFlags) build(dataDir string, log *slog.Logger) (*admission.Cont
 }
 
 // listen opens the server's socket; with reusePort, SO_REUSEPORT lets the
-// old and the new process listen on one address during a handover: the
-// new one accepts as soon as it is up, the old one drains and closes.
+// old and the new process listen on one address during a handover that
+// could not pass the socket itself (handover.go): an old binary without
+// the handover socket, or --handover off. Each then has its own accept
+// queue, and what waits in the old one's is reset when it closes.
 func listen(ctx context.Context, addr string, reusePort bool) (net.Listener, error) {
 	lc := net.ListenConfig{}
 	if reusePort {

@@ -71,6 +71,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	tlsSelf := fs.Bool("tls-self-signed", false, "serve HTTPS with a development certificate made in the data directory")
 	batchesInFlight := fs.Int("batches-in-flight", envInt(env, "PEAKWALLET_BATCHES_IN_FLIGHT", 1), "ledger batches committing at once: keep 1 on SQLite; on PostgreSQL with cores to spare, 2–4 [PEAKWALLET_BATCHES_IN_FLIGHT]")
 	outbox := fs.String("outbox", envOr(env, "PEAKWALLET_OUTBOX", ""), "directory where messages (codes, reset tokens) are written; default DATA/outbox [PEAKWALLET_OUTBOX]")
+	handoverSocket := fs.String("handover", envOr(env, "PEAKWALLET_HANDOVER", ""), "Unix socket through which a new binary started on the same --addr takes the listening socket over; default DATA/handover/PORT.sock; off to share the address by --reuseport alone [PEAKWALLET_HANDOVER]")
 	debugAddr := fs.String("debug-addr", envOr(env, "PEAKWALLET_DEBUG_ADDR", ""), "serve Go's profiler (/debug/pprof/) on this loopback address; off when empty [PEAKWALLET_DEBUG_ADDR]")
 	var of overloadFlags
 	of.register(fs, env)
@@ -143,7 +144,8 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		Web:           web.New(logger),
 		Verify:        verifier(store),
 	})
-	// Whatever can fail is done before the server joins its address: with
+	// Whatever can fail is done before the server joins its address (the
+	// handover socket is bound here too, at a temporary name): with
 	// SO_REUSEPORT the kernel hands a listening process its share of new
 	// connections at once, and a process that then exits without
 	// accepting them resets them, while the old process that should have
@@ -157,16 +159,24 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		}
 		defer debugLn.Close() // on the way out before it is served; then served until the end
 	}
-	ln, err := listen(ctx, *addr, of.reusePort)
+	ho, err := prepareHandover(*handoverSocket, sf.data, *addr, logger)
 	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w", *addr, err)
+		return err
 	}
+	defer ho.stop()
+	ln, err := ho.listen(ctx, *addr, of.reusePort)
+	if err != nil {
+		return err
+	}
+	ho.serve(ln)
 	hs := pwhttp.NewHTTPServer(*addr, srv.Handler())
 	scheme := "http"
 	if cert != nil {
 		hs.TLSConfig, scheme = tlsConfig(*cert), "https"
 	}
 	hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	first := newFirstRequests()
+	first.track(hs)
 
 	background, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
@@ -207,15 +217,29 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	case <-ctx.Done():
 	}
 
-	// Drain: /readyz fails from now on, new connections are refused,
+	// Drain: /readyz fails from now on, new connections are left to the
+	// process that took the listener over (refused when none did),
 	// in-flight requests finish (their money commits or not, never half).
 	logger.Info("draining in-flight requests", "timeout", ShutdownTimeout)
+	// A binary started from now on listens afresh: this one's listener
+	// is about to close.
+	ho.stop()
 	srv.SetDraining(true)
 	// Responses from now on close their connections, so that keep-alive
 	// clients reconnect, to the process taking over when there is one.
 	hs.SetKeepAlivesEnabled(false)
 	shutdown, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
+	// Accepting stops before Shutdown, so that the connections accepted
+	// a moment ago have their first request served: Shutdown would drop
+	// it (firstRequests). When the listener was passed to a new process,
+	// this closes only this process's copy, and what waits in the queue
+	// stays there for the new one. Serve returns once its Accept fails,
+	// and is waited for, so that Shutdown does not close the listener
+	// again and take that error for a drain that failed.
+	ln.Close()
+	servedErr := <-served
+	first.wait(shutdown)
 	if err := hs.Shutdown(shutdown); err != nil {
 		// What is still running after ShutdownTimeout is cut: its
 		// connections closed, its requests' contexts ended (their money
@@ -232,8 +256,8 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		l.Close()
 		return fmt.Errorf("drain did not finish: %w", err)
 	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	if !errors.Is(servedErr, net.ErrClosed) && !errors.Is(servedErr, http.ErrServerClosed) {
+		return fmt.Errorf("server stopped: %w", servedErr)
 	}
 	stopBackground()
 	<-trafficDone // the last minutes are flushed before the store closes
