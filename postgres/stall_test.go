@@ -406,3 +406,43 @@ func TestAReleaseOnAStalledStoreHoldsNoAnswer(t *testing.T) {
 	}
 	_ = s
 }
+
+// TestAStalledClaimHoldsNoCallerPastItsDeadline: new keys are claimed in
+// group commits, and a batch runs until the latest of its callers'
+// deadlines. On a stalled database a caller that joined a batch with an
+// earlier deadline than the others waited for the batch all the same (in
+// a stall under load, payments were answered 1.1 s past their 1.8 s, after
+// their clients had given up). Now it leaves at its own deadline; its
+// claim, stored or not, is given back by the ledger.
+func TestAStalledClaimHoldsNoCallerPastItsDeadline(t *testing.T) {
+	proxy, s, _, _, _ := proxiedLedger(t)
+	claim := func(key string, d time.Duration, took chan<- time.Duration) {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		start, now := time.Now(), time.Now()
+		rec := &pw.IdempotencyRecord{IdempotencyKey: pw.IdempotencyKey{Principal: "user:u1", Key: key}, Fingerprint: "fp",
+			Token: key, State: pw.IdempotencyInFlight, CreatedAt: now, LockedAt: now}
+		_, err := s.ClaimIdempotency(ctx, rec, now.Add(-pw.IdempotencyLease))
+		if err == nil && key != "late" { // "late" may be stored once the store answers again
+			t.Errorf("claim %s on a stalled store succeeded", key)
+		}
+		took <- time.Since(start)
+	}
+	proxy.Stall()
+	first, late, early := make(chan time.Duration, 1), make(chan time.Duration, 1), make(chan time.Duration, 1)
+	go claim("first", 400*time.Millisecond, first) // its batch stalls until 0.4 s
+	time.Sleep(100 * time.Millisecond)
+	go claim("late", 4*time.Second, late)           // the next batch runs until 4 s
+	go claim("early", 1200*time.Millisecond, early) // taken in it at 0.4 s
+	<-first
+	select {
+	case took := <-early:
+		if took > 1200*time.Millisecond+500*time.Millisecond {
+			t.Fatalf("a claim with 1.2 s was answered after %v", took)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("a claim with 1.2 s waited for its batch, until its other caller's 4 s")
+	}
+	proxy.Restore()
+	<-late
+}

@@ -11,6 +11,8 @@ package groupcommit
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +32,15 @@ type Queue[T, R any] struct {
 	// that item alone failed), or an error for the whole batch (then nil
 	// results). It is never called concurrently.
 	Write func(ctx context.Context, batch []T) ([]Result[R], error)
+	// LeaveAtDeadline lets a caller whose deadline passes while its batch
+	// is being written stop waiting: Do then returns ErrLeft, and the
+	// item may be written or not. Only for items whose callers undo them
+	// whatever happened (an idempotency lease, given back in the
+	// background): a batch may take until the latest of its callers'
+	// deadlines, and in a stalled database every caller with an earlier
+	// one would wait past its own for it (up to 1.1 s past a 1.8 s
+	// deadline, seen in a stall under load, 2026-11-29).
+	LeaveAtDeadline bool
 
 	mu      sync.Mutex
 	waiting []*waiter[T, R]
@@ -50,6 +61,11 @@ type Result[R any] struct {
 	Err   error
 }
 
+// ErrLeft is what Do returns to a caller that left at its deadline while
+// its batch was being written (Queue.LeaveAtDeadline): its item may have
+// been written or not. It wraps context.DeadlineExceeded.
+var ErrLeft = fmt.Errorf("groupcommit: left at the deadline while the batch was written, its item written or not: %w", context.DeadlineExceeded)
+
 const (
 	queued int32 = iota
 	taken
@@ -57,10 +73,12 @@ const (
 )
 
 // Do queues item and returns its result once its batch is written. If
-// ctx ends while the item still waits for a batch, Do returns ctx.Err()
-// and the item is never written; once a batch has taken it, Do waits for
-// that batch's outcome whatever ctx does: only its real outcome may be
-// told.
+// ctx ends while the item still waits for a batch, or its deadline has
+// passed when a batch would take it, Do returns ctx.Err() (or
+// context.DeadlineExceeded) and the item is never written; once a batch
+// has taken it, Do waits for that batch's outcome whatever ctx does (only
+// its real outcome may be told), unless the queue lets callers leave at
+// their deadlines (LeaveAtDeadline).
 func (q *Queue[T, R]) Do(ctx context.Context, item T) (R, error) {
 	w := &waiter[T, R]{item: item, done: make(chan Result[R], 1)}
 	w.deadline, _ = ctx.Deadline()
@@ -69,16 +87,27 @@ func (q *Queue[T, R]) Do(ctx context.Context, item T) (R, error) {
 	lead := !q.writing
 	q.writing = true
 	q.mu.Unlock()
-	if lead {
+	switch {
+	case lead && q.LeaveAtDeadline:
+		go q.writeNext() // a caller that may leave does not write: it waits as the others do
+	case lead:
 		q.writeNext()
 	}
 	select {
 	case res := <-w.done:
 		return res.Value, res.Err
 	case <-ctx.Done():
+		var zero R
 		if w.state.CompareAndSwap(queued, abandoned) {
-			var zero R
 			return zero, ctx.Err()
+		}
+		if q.LeaveAtDeadline && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			select {
+			case res := <-w.done:
+				return res.Value, res.Err
+			default:
+				return zero, ErrLeft
+			}
 		}
 		res := <-w.done
 		return res.Value, res.Err
@@ -93,9 +122,17 @@ func (q *Queue[T, R]) writeNext() {
 	batch := q.waiting[:n:n]
 	q.waiting = q.waiting[n:]
 	q.mu.Unlock()
-	ws := batch[:0]
+	// A caller whose deadline has passed is not written, though its Do
+	// may not have seen its context end yet: taken, it would wait for a
+	// batch it can no longer use.
+	ws, now := batch[:0], time.Now()
 	for _, w := range batch {
-		if w.state.CompareAndSwap(queued, taken) {
+		switch {
+		case !w.deadline.IsZero() && !now.Before(w.deadline):
+			if w.state.CompareAndSwap(queued, abandoned) {
+				w.done <- Result[R]{Err: context.DeadlineExceeded}
+			}
+		case w.state.CompareAndSwap(queued, taken):
 			ws = append(ws, w)
 		}
 	}

@@ -108,3 +108,80 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// pastDeadline is a context whose deadline has passed but whose Done has
+// not closed yet, as a caller's is in the instant before its Do sees it.
+type pastDeadline struct{ context.Context }
+
+func (pastDeadline) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+
+// TestACallerPastItsDeadlineIsNotWritten: a batch does not take a caller
+// whose deadline has passed, even if its Do has not yet seen its context
+// end: that caller gets context.DeadlineExceeded and its item is not
+// written (a batch taken then made it wait for the batch's outcome, past
+// its deadline).
+func TestACallerPastItsDeadlineIsNotWritten(t *testing.T) {
+	release := make(chan struct{})
+	written := make(chan []string, 4)
+	q := &groupcommit.Queue[string, struct{}]{Max: 10, Timeout: time.Minute, Write: func(_ context.Context, batch []string) ([]groupcommit.Result[struct{}], error) {
+		written <- slices.Clone(batch)
+		if batch[0] == "slow" {
+			<-release
+		}
+		return nil, nil
+	}}
+	go q.Do(context.Background(), "slow")
+	<-written
+	late := make(chan error, 1)
+	go func() { _, err := q.Do(pastDeadline{context.Background()}, "late"); late <- err }()
+	stays := make(chan error, 1)
+	go func() { _, err := q.Do(context.Background(), "stays"); stays <- err }()
+	time.Sleep(20 * time.Millisecond) // both queue behind "slow"
+	close(release)
+	if err := <-late; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the caller past its deadline got %v, want context.DeadlineExceeded", err)
+	}
+	if err := <-stays; err != nil {
+		t.Fatal(err)
+	}
+	if b := <-written; !slices.Equal(b, []string{"stays"}) {
+		t.Fatalf("second batch %v, want only the item whose deadline had not passed", b)
+	}
+}
+
+// TestACallerMayLeaveAtItsDeadline: with LeaveAtDeadline, a caller whose
+// deadline passes while its batch is being written returns ErrLeft then,
+// not when the batch ends; without it, the caller waits for the batch.
+func TestACallerMayLeaveAtItsDeadline(t *testing.T) {
+	for _, leave := range []bool{true, false} {
+		release := make(chan struct{})
+		q := &groupcommit.Queue[string, struct{}]{Max: 10, Timeout: time.Minute, LeaveAtDeadline: leave,
+			Write: func(_ context.Context, batch []string) ([]groupcommit.Result[struct{}], error) {
+				<-release
+				return nil, nil
+			}}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		done := make(chan error, 1)
+		go func() { _, err := q.Do(ctx, "item"); done <- err }()
+		select {
+		case err := <-done:
+			if !leave {
+				t.Fatalf("without LeaveAtDeadline the caller left its batch: %v", err)
+			}
+			if !errors.Is(err, groupcommit.ErrLeft) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("the caller that left got %v, want ErrLeft", err)
+			}
+		case <-time.After(2 * time.Second):
+			if leave {
+				t.Fatal("with LeaveAtDeadline the caller still waited for its batch past its deadline")
+			}
+		}
+		close(release)
+		if !leave {
+			if err := <-done; err != nil {
+				t.Fatalf("without LeaveAtDeadline: %v, want the batch's outcome", err)
+			}
+		}
+		cancel()
+	}
+}
