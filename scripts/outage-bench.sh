@@ -4,13 +4,15 @@
 # `peakwallet serve` on it, and `peakwallet bench --scenario outage`
 # stopping and starting that cluster under load; then `peakwallet verify`.
 #
-#   scripts/outage-bench.sh fast|immediate OUT.json [bench flags…]
+#   scripts/outage-bench.sh fast|immediate|stall OUT.json [bench flags…]
 #
 # Defaults: 30 s of payments at half the measured capacity, the database
-# stopped after 5 s for 10 s. The cluster and the server's data are made
+# stopped after 5 s for 10 s (fast or immediate: pg_ctl's stop modes), or
+# stalled for 10 s (stall: every server process frozen with SIGSTOP, its
+# connections open, then SIGCONT). The cluster and the server's data are made
 # fresh in a temporary directory and removed at the end.
 set -euo pipefail
-mode=${1:?stop mode: fast or immediate}
+mode=${1:?stop mode: fast, immediate or stall}
 out=${2:?output JSON file}
 shift 2
 export GOTOOLCHAIN=auto
@@ -45,9 +47,13 @@ for _ in $(seq 100); do
 	curl -sf "http://$addr/readyz" >/dev/null && break
 	sleep 0.1
 done
+stop="$pg stop $work/pg $port $mode" start="$pg start $work/pg $port"
+if [ "$mode" = stall ]; then
+	stop="$pg pause $work/pg $port" start="$pg resume $work/pg $port"
+fi
 echo "machine load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 "$work/peakwallet" bench --target "http://$addr" --scenario outage \
-	--outage-stop "$pg stop $work/pg $port $mode" --outage-start "$pg start $work/pg $port" \
+	--outage-stop "$stop" --outage-start "$start" \
 	--outage-warmup 5s --outage-for 10s --duration 30s \
 	--users 2000 --merchants 100 --callers 64 --principals 64 "$@" >"$out" || status=$?
 echo "report: $out; machine load now: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

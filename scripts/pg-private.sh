@@ -6,6 +6,8 @@
 #   scripts/pg-private.sh init    DIR PORT   # initdb into DIR/data, then start
 #   scripts/pg-private.sh start   DIR PORT   # returns once it accepts connections
 #   scripts/pg-private.sh stop    DIR PORT [fast|immediate]   # fast by default
+#   scripts/pg-private.sh pause   DIR PORT   # a stall: SIGSTOP to every server process
+#   scripts/pg-private.sh resume  DIR PORT   # SIGCONT: the stall ends
 #   scripts/pg-private.sh dsn     DIR PORT   # prints the postgres:// URL
 #   scripts/pg-private.sh destroy DIR PORT   # stops it (immediate) and removes DIR
 #
@@ -20,7 +22,7 @@
 set -euo pipefail
 
 usage() {
-	sed -n '5,9p' "$0" >&2
+	sed -n '5,11p' "$0" >&2
 	exit 2
 }
 [ $# -ge 3 ] || usage
@@ -78,9 +80,23 @@ stop)
 	case $mode in fast | immediate) ;; *) echo "pg-private: stop mode is fast or immediate, not '$mode'" >&2 && exit 2 ;; esac
 	as "$bin/pg_ctl" stop -w -t 60 -m "$mode" -D "$data" >/dev/null
 	;;
+pause | resume)
+	# A stall, not a stop: the server's processes are frozen, so its
+	# sockets stay open and nothing is refused or reset; bytes just stop,
+	# as behind a network that stopped passing them. The postmaster's
+	# PID is the first line of postmaster.pid; its children are the
+	# backends and the background processes.
+	sig=STOP
+	[ "$cmd" = resume ] && sig=CONT
+	pm=$(head -n 1 "$data/postmaster.pid")
+	kill -s "$sig" "$pm" $(pgrep -P "$pm")
+	;;
 dsn) echo "postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable" ;;
 destroy)
 	if [ -f "$data/postmaster.pid" ]; then
+		# A cluster left paused (a stall bench cut short) cannot stop.
+		pm=$(head -n 1 "$data/postmaster.pid")
+		kill -s CONT "$pm" $(pgrep -P "$pm") 2>/dev/null || true
 		as "$bin/pg_ctl" stop -w -t 60 -m immediate -D "$data" >/dev/null 2>&1 || true
 	fi
 	rm -rf "$dir"
