@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -234,14 +233,23 @@ const (
 type leaseOwner struct {
 	id      string
 	running atomic.Bool // the beat has been written once and runs
-	mu      sync.Mutex  // starting and stopping
+	// mu, a lock its holder may stop waiting for (a one-slot semaphore),
+	// guards starting and stopping. alive's first beat holds it for as
+	// long as the store takes, which on a stalled database is the
+	// caller's whole deadline, and a claim waiting behind it must be able
+	// to leave at its own: a sync.Mutex kept a claim with 1.2 s waiting for
+	// another's 4 s (TestAClaimOnAStoreStalledFromItsStartHoldsNoCallerPastItsDeadline).
+	mu      chan struct{}
 	stop    chan struct{}
 	stopped chan struct{}
 }
 
 func newLeaseOwner() *leaseOwner {
-	return &leaseOwner{id: pw.NewID("own", time.Now()), stop: make(chan struct{}), stopped: make(chan struct{})}
+	return &leaseOwner{id: pw.NewID("own", time.Now()), mu: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
 }
+
+func (o *leaseOwner) lock()   { o.mu <- struct{}{} }
+func (o *leaseOwner) unlock() { <-o.mu }
 
 // alive makes sure the owner's row exists before its first lease (a lease
 // whose owner has no row is free at once) and starts the beat. Until the
@@ -250,8 +258,12 @@ func (o *leaseOwner) alive(ctx context.Context, s *Store) error {
 	if o.running.Load() {
 		return nil
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	select {
+	case o.mu <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer o.unlock()
 	if o.running.Load() {
 		return nil
 	}
@@ -297,16 +309,16 @@ func (o *leaseOwner) run(s *Store) {
 // close stops the beat and removes the owner's row: what leases it still
 // holds (requests that could not give their keys back) are free at once.
 func (o *leaseOwner) close(s *Store) {
-	o.mu.Lock()
+	o.lock()
 	select {
 	case <-o.stop:
-		o.mu.Unlock()
+		o.unlock()
 		return
 	default:
 		close(o.stop)
 	}
 	running := o.running.Load()
-	o.mu.Unlock()
+	o.unlock()
 	if running {
 		<-o.stopped
 		ctx, cancel := context.WithTimeout(context.Background(), LeaseOwnerBeat)

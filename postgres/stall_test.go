@@ -416,17 +416,14 @@ func TestAReleaseOnAStalledStoreHoldsNoAnswer(t *testing.T) {
 // claim, stored or not, is given back by the ledger.
 func TestAStalledClaimHoldsNoCallerPastItsDeadline(t *testing.T) {
 	proxy, s, _, _, _ := proxiedLedger(t)
-	claim := func(key string, d time.Duration, took chan<- time.Duration) {
-		ctx, cancel := context.WithTimeout(context.Background(), d)
-		defer cancel()
-		start, now := time.Now(), time.Now()
-		rec := &pw.IdempotencyRecord{IdempotencyKey: pw.IdempotencyKey{Principal: "user:u1", Key: key}, Fingerprint: "fp",
-			Token: key, State: pw.IdempotencyInFlight, CreatedAt: now, LockedAt: now}
-		_, err := s.ClaimIdempotency(ctx, rec, now.Add(-pw.IdempotencyLease))
-		if err == nil && key != "late" { // "late" may be stored once the store answers again
-			t.Errorf("claim %s on a stalled store succeeded", key)
-		}
-		took <- time.Since(start)
+	claim := stalledClaim(t, s)
+	// A first claim before the stall starts the store's lease beat, so that
+	// the claims below meet the group commit, not the first beat
+	// (TestAClaimOnAStoreStalledFromItsStartHoldsNoCallerPastItsDeadline).
+	now := time.Now()
+	if _, err := s.ClaimIdempotency(context.Background(), &pw.IdempotencyRecord{IdempotencyKey: pw.IdempotencyKey{Principal: "user:u1", Key: "warm"},
+		Fingerprint: "fp", Token: "warm", State: pw.IdempotencyInFlight, CreatedAt: now, LockedAt: now}, now.Add(-pw.IdempotencyLease)); err != nil {
+		t.Fatal(err)
 	}
 	proxy.Stall()
 	first, late, early := make(chan time.Duration, 1), make(chan time.Duration, 1), make(chan time.Duration, 1)
@@ -445,4 +442,46 @@ func TestAStalledClaimHoldsNoCallerPastItsDeadline(t *testing.T) {
 	}
 	proxy.Restore()
 	<-late
+}
+
+// TestAClaimOnAStoreStalledFromItsStartHoldsNoCallerPastItsDeadline: a
+// store's first claim writes its lease beat first, and every claim waits
+// for that; on a database stalled since the store opened, a claim with
+// 1.2 s waited behind one with 4 s for the whole 4 s. It leaves at its own
+// deadline now.
+func TestAClaimOnAStoreStalledFromItsStartHoldsNoCallerPastItsDeadline(t *testing.T) {
+	proxy, s, _, _, _ := proxiedLedger(t)
+	claim := stalledClaim(t, s)
+	proxy.Stall()
+	late, early := make(chan time.Duration, 1), make(chan time.Duration, 1)
+	go claim("late", 4*time.Second, late) // writes the first beat, until 4 s
+	time.Sleep(100 * time.Millisecond)
+	go claim("early", 1200*time.Millisecond, early)
+	select {
+	case took := <-early:
+		if took > 1200*time.Millisecond+500*time.Millisecond {
+			t.Fatalf("a claim with 1.2 s was answered after %v", took)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("a claim with 1.2 s waited for the first beat, until its other caller's 4 s")
+	}
+	proxy.Restore()
+	<-late
+}
+
+// stalledClaim returns a claim of key within d on s that reports how long
+// it took; a claim other than "late" must fail (the store is stalled).
+func stalledClaim(t *testing.T, s *postgres.Store) func(key string, d time.Duration, took chan<- time.Duration) {
+	return func(key string, d time.Duration, took chan<- time.Duration) {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		start, now := time.Now(), time.Now()
+		rec := &pw.IdempotencyRecord{IdempotencyKey: pw.IdempotencyKey{Principal: "user:u1", Key: key}, Fingerprint: "fp",
+			Token: key, State: pw.IdempotencyInFlight, CreatedAt: now, LockedAt: now}
+		_, err := s.ClaimIdempotency(ctx, rec, now.Add(-pw.IdempotencyLease))
+		if err == nil && key != "late" { // "late" may be stored once the store answers again
+			t.Errorf("claim %s on a stalled store succeeded", key)
+		}
+		took <- time.Since(start)
+	}
 }
