@@ -78,13 +78,16 @@ func freshConnectionsHandover(t *testing.T, handovers int, tlsConfig func(data s
 	}
 
 	// net/http retries a request only on a connection that has served one
-	// before: on these, never. So every reset is counted.
+	// before: on these, never. So every reset is counted. The payers use
+	// the first server's URL, the address every later one takes over
+	// (old changes under them).
+	health := old.url + "/healthz"
 	var sent, resets, failed atomic.Int64
 	var firstErr atomic.Value
 	stop := make(chan struct{})
 	wait := payers(8, stop, func(int, int) bool {
 		sent.Add(1)
-		resp, err := hc.Get(old.url + "/healthz")
+		resp, err := hc.Get(health)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
