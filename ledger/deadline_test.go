@@ -31,6 +31,14 @@ func (s *hookedStore) Update(ctx context.Context, fn func(ctx context.Context, t
 	return s.Store.Update(ctx, func(txctx context.Context, tx pw.Tx) error {
 		if hook != nil {
 			hook(ctx) // the caller's ctx: SQLite hands fn one without cancellation
+			if err := ctx.Err(); err != nil {
+				// A stalled database whose caller's time ran out commits
+				// nothing: the driver closes the connection. Until
+				// 2026-11-29 the transaction went on and could commit
+				// just as the ledger gave it up, and a caller the test
+				// wanted busy was paid (seen once in CI, under load).
+				return err
+			}
 		}
 		return fn(txctx, tx)
 	})
