@@ -79,12 +79,13 @@ func freshConnectionsHandover(t *testing.T, handovers int, tlsConfig func(data s
 
 	// net/http retries a request only on a connection that has served one
 	// before: on these, never. So every reset is counted.
+	base := old.url // old changes at each handover; the address does not
 	var sent, resets, failed atomic.Int64
 	var firstErr atomic.Value
 	stop := make(chan struct{})
 	wait := payers(8, stop, func(int, int) bool {
 		sent.Add(1)
-		resp, err := hc.Get(old.url + "/healthz")
+		resp, err := hc.Get(base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
