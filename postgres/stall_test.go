@@ -521,3 +521,39 @@ func TestALeftClaimStoredLaterIsGivenBack(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestAClaimWaitsForTheFirstBeatNoLongerThanItsDeadline: the first claim
+// of a process writes its lease owner's row (alive) before any lease, and
+// the claims that come meanwhile wait for it. They waited on a mutex held
+// for the whole of that write, whatever their own deadlines: on a database
+// stalled before a process's first claim, a claim with 0.3 s waited for
+// one with 4 s to give up (TestAStalledClaimHoldsNoCallerPastItsDeadline
+// failed so, whenever its 4 s claim wrote first). Each now waits until its
+// own deadline.
+func TestAClaimWaitsForTheFirstBeatNoLongerThanItsDeadline(t *testing.T) {
+	proxy, s, _, _, _ := proxiedLedger(t)
+	claim := func(key string, d time.Duration, took chan<- time.Duration) {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		start, now := time.Now(), time.Now()
+		rec := &pw.IdempotencyRecord{IdempotencyKey: pw.IdempotencyKey{Principal: "user:u1", Key: key}, Fingerprint: "fp",
+			Token: key, State: pw.IdempotencyInFlight, CreatedAt: now, LockedAt: now}
+		_, _ = s.ClaimIdempotency(ctx, rec, now.Add(-pw.IdempotencyLease))
+		took <- time.Since(start)
+	}
+	proxy.Stall()
+	long, short := make(chan time.Duration, 1), make(chan time.Duration, 1)
+	go claim("long", 4*time.Second, long) // writes the owner's row, stalled, until 4 s
+	time.Sleep(100 * time.Millisecond)
+	go claim("short", 300*time.Millisecond, short)
+	select {
+	case took := <-short:
+		if took > 300*time.Millisecond+500*time.Millisecond {
+			t.Fatalf("a claim with 0.3 s was answered after %v", took)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a claim with 0.3 s waited past 2 s for another's first beat, until that one's 4 s")
+	}
+	proxy.Restore()
+	<-long
+}
