@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,7 +35,12 @@ func (s *Store) ClaimIdempotency(ctx context.Context, rec *pw.IdempotencyRecord,
 	// the others arriving meanwhile; a key that exists already goes on
 	// below, one statement at a time, from the takeover (the group commit
 	// was its insert).
-	if inserted, err := s.claimQ.Do(ctx, rec); err != nil {
+	done := s.claims.open(rec.Token)
+	inserted, err := s.claimQ.Do(ctx, rec)
+	if !errors.Is(err, groupcommit.ErrLeft) {
+		done() // else once its batch is written (claimQ.Left)
+	}
+	if err != nil {
 		return nil, mapError(ctx, op, err)
 	} else if inserted {
 		return nil, nil
@@ -107,9 +114,62 @@ const (
 // with an earlier one waited for it: on a stalled database, up to 1.1 s
 // past its own 1.8 s, and its client, which had given up, heard nothing
 // (TestAStalledClaimHoldsNoCallerPastItsDeadline).
+//
+// The ledger's release of a claim whose caller left must not be made
+// while the batch is still open: it would find no row (the batch's insert
+// not committed yet), count as made, and the batch would then commit the
+// claim, in_flight for the whole lease (TestALeftClaimStoredLaterIsGivenBack).
+// So ReleaseIdempotency waits for such a claim's batch (s.claims), and
+// fails if it cannot, to be tried again.
 func (s *Store) newClaimQueue() *groupcommit.Queue[*pw.IdempotencyRecord, bool] {
 	return &groupcommit.Queue[*pw.IdempotencyRecord, bool]{Max: ClaimBatchMax, Timeout: ClaimBatchTimeout,
-		Write: s.writeClaimBatch, LeaveAtDeadline: true}
+		Write: s.writeClaimBatch, LeaveAtDeadline: true,
+		Left: func(rec *pw.IdempotencyRecord, _ groupcommit.Result[bool]) { s.claims.close(rec.Token) }}
+}
+
+// openClaims are the tokens of claims in the group commit, each with a
+// channel closed once its outcome is known.
+type openClaims struct {
+	mu      sync.Mutex
+	byToken map[string]chan struct{}
+}
+
+// open notes a claim entering the group commit, and returns what notes
+// its outcome known.
+func (c *openClaims) open(token string) (done func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byToken == nil {
+		c.byToken = map[string]chan struct{}{}
+	}
+	c.byToken[token] = make(chan struct{})
+	return func() { c.close(token) }
+}
+
+func (c *openClaims) close(token string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ch, ok := c.byToken[token]; ok {
+		close(ch)
+		delete(c.byToken, token)
+	}
+}
+
+// wait waits until the claim under token, if in the group commit, has its
+// outcome, or ctx ends.
+func (c *openClaims) wait(ctx context.Context, token string) error {
+	c.mu.Lock()
+	ch := c.byToken[token]
+	c.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // writeClaimBatch inserts a batch of claims as in flight, in one
@@ -162,6 +222,9 @@ func (s *Store) writeClaimBatch(ctx context.Context, batch []*pw.IdempotencyReco
 // ReleaseIdempotency forgets a key still in flight under token. A key that
 // was taken over or completed meanwhile is left alone.
 func (s *Store) ReleaseIdempotency(ctx context.Context, key pw.IdempotencyKey, token string) error {
+	if err := s.claims.wait(ctx, token); err != nil {
+		return mapError(ctx, "postgres.ReleaseIdempotency", err) // its claim may still be stored: again later
+	}
 	_, err := s.leaseExec(ctx, `DELETE FROM idempotency
 		WHERE principal = $1 AND key = $2 AND token = $3 AND state = 'in_flight'`,
 		key.Principal, key.Key, token)

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/internal/faultproxy"
 	"github.com/peakwallet/peakwallet/internal/pgtest"
@@ -483,5 +485,78 @@ func stalledClaim(t *testing.T, s *postgres.Store) func(key string, d time.Durat
 			t.Errorf("claim %s on a stalled store succeeded", key)
 		}
 		took <- time.Since(start)
+	}
+}
+
+// TestALeftClaimStoredLaterIsGivenBack: a claim's caller leaves its group
+// commit at its deadline while the batch goes on (it runs until its
+// latest caller's deadline), and the ledger gives the claim back in the
+// background. That release used to be made, and counted done, while the
+// batch was still open: it found no row (the batch's insert was not
+// committed yet), and the batch then committed the claim, which held the
+// key in_flight for the whole lease: the client's retry heard
+// idempotency_key_in_use for a minute. Here the batch is held open by a
+// lock on another of its keys until after the release was tried.
+func TestALeftClaimStoredLaterIsGivenBack(t *testing.T) {
+	proxy, dsn := faultproxy.ForPostgres(t, pgtest.NewDatabase(t))
+	_ = proxy
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, dsn, postgres.Options{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	l := ledger.New(s, ledger.Options{})
+	t.Cleanup(func() { l.Close() })
+
+	// An uncommitted transaction holds keys b1 and b2: a batch claiming
+	// either waits for it.
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `INSERT INTO idempotency
+			(principal, key, fingerprint, token, state, status, body, created_at, locked_at, owner)
+		VALUES ('user:u1', 'b1', 'fp', 't-b1', 'in_flight', 0, NULL, now(), now(), ''),
+			('user:u1', 'b2', 'fp', 't-b2', 'in_flight', 0, NULL, now(), now(), '')`); err != nil {
+		t.Fatal(err)
+	}
+	begin := func(key string, d time.Duration, errs chan<- error) {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		_, _, err := l.BeginIdempotent(ctx, pw.IdempotencyKey{Principal: "user:u1", Key: key}, "fp")
+		errs <- err
+	}
+	first, early, late := make(chan error, 1), make(chan error, 1), make(chan error, 1)
+	go begin("b1", 300*time.Millisecond, first) // its batch waits for the lock until 0.3 s
+	time.Sleep(100 * time.Millisecond)
+	go begin("e", time.Second, early) // the next batch: e, then b2, which waits for the lock
+	time.Sleep(20 * time.Millisecond)
+	go begin("b2", 6*time.Second, late) // ... until 6 s
+	if err := <-early; err == nil {
+		t.Fatal("the claim of e succeeded while its batch waited for a lock")
+	}
+	time.Sleep(800 * time.Millisecond) // the ledger tries e's release meanwhile
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-first
+	<-late
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		claim, _, err := l.BeginIdempotent(ctx, pw.IdempotencyKey{Principal: "user:u1", Key: "e"}, "fp")
+		if err == nil && claim != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the key of a claim whose caller left its batch: %v, 3 s after the batch; want it given back", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

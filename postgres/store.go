@@ -61,6 +61,7 @@ type Store struct {
 	schema  string
 	intentQ *groupcommit.Queue[*pw.Intent, *pw.Intent]      // intents waiting for their group commit
 	claimQ  *groupcommit.Queue[*pw.IdempotencyRecord, bool] // new keys' claims waiting for theirs
+	claims  openClaims                                      // claims in claimQ, until their outcome is known
 	owner   *leaseOwner                                     // this store's identity as a holder of idempotency leases
 	// readOnlyReset is when Ping last emptied the pool of sessions that
 	// said read-only (unix ns; Ping).

@@ -41,6 +41,12 @@ type Queue[T, R any] struct {
 	// one would wait past its own for it (up to 1.1 s past a 1.8 s
 	// deadline, seen in a stall under load, 2026-11-29).
 	LeaveAtDeadline bool
+	// Left, if set, is called with the item and the outcome of each
+	// caller that left (ErrLeft) once its batch has been written: until
+	// then, whoever undoes the item cannot tell whether the batch will
+	// still write it. It is called from the writing goroutine, so it must
+	// not block.
+	Left func(item T, res Result[R])
 
 	mu      sync.Mutex
 	waiting []*waiter[T, R]
@@ -50,7 +56,7 @@ type Queue[T, R any] struct {
 type waiter[T, R any] struct {
 	item     T
 	deadline time.Time    // the caller's; zero: none
-	state    atomic.Int32 // queued, then taken or abandoned
+	state    atomic.Int32 // queued, then taken or abandoned; taken, then written or left
 	done     chan Result[R]
 }
 
@@ -70,6 +76,8 @@ const (
 	queued int32 = iota
 	taken
 	abandoned
+	written // its batch's outcome is in done
+	left    // its caller left at its deadline (ErrLeft): Left gets the outcome
 )
 
 // Do queues item and returns its result once its batch is written. If
@@ -101,13 +109,9 @@ func (q *Queue[T, R]) Do(ctx context.Context, item T) (R, error) {
 		if w.state.CompareAndSwap(queued, abandoned) {
 			return zero, ctx.Err()
 		}
-		if q.LeaveAtDeadline && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			select {
-			case res := <-w.done:
-				return res.Value, res.Err
-			default:
-				return zero, ErrLeft
-			}
+		if q.LeaveAtDeadline && errors.Is(ctx.Err(), context.DeadlineExceeded) &&
+			w.state.CompareAndSwap(taken, left) {
+			return zero, ErrLeft
 		}
 		res := <-w.done
 		return res.Value, res.Err
@@ -153,6 +157,9 @@ func (q *Queue[T, R]) writeNext() {
 				res = rs[i]
 			}
 			w.done <- res
+			if !w.state.CompareAndSwap(taken, written) && q.Left != nil {
+				q.Left(w.item, res) // its caller left
+			}
 		}
 	}
 	q.mu.Lock()

@@ -185,3 +185,43 @@ func TestACallerMayLeaveAtItsDeadline(t *testing.T) {
 		cancel()
 	}
 }
+
+// TestALeftCallersOutcomeIsTold: a caller that left its batch at its
+// deadline (ErrLeft) does not know whether its item was written; Left is
+// told, once the batch is, so that whoever undoes the item does it after
+// the batch and not before (postgres: a claim given back while its batch
+// was still open was then committed, in_flight for the lease).
+func TestALeftCallersOutcomeIsTold(t *testing.T) {
+	release := make(chan struct{})
+	told := make(chan groupcommit.Result[int], 1)
+	q := &groupcommit.Queue[string, int]{Max: 10, Timeout: time.Minute, LeaveAtDeadline: true,
+		Write: func(_ context.Context, batch []string) ([]groupcommit.Result[int], error) {
+			<-release
+			return []groupcommit.Result[int]{{Value: 7}}, nil
+		},
+		Left: func(item string, res groupcommit.Result[int]) {
+			if item != "a" {
+				t.Errorf("Left told of %q", item)
+			}
+			told <- res
+		}}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := q.Do(ctx, "a"); !errors.Is(err, groupcommit.ErrLeft) {
+		t.Fatalf("a caller whose batch outlived its deadline: %v, want ErrLeft", err)
+	}
+	select {
+	case res := <-told:
+		t.Fatalf("Left was told %+v before the batch was written", res)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case res := <-told:
+		if res.Err != nil || res.Value != 7 {
+			t.Fatalf("Left was told %+v, want the item's result", res)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Left was never told the outcome of the caller that left")
+	}
+}
