@@ -116,6 +116,11 @@ type Config struct {
 	Burst                       int                  // bucket size; default 2×Rate
 	RateExempt                  func(string) bool    // principals never rate limited (the operator)
 	StoreFailed                 func(err error) bool // outcomes that count against the breaker
+	// StallSilence: a request out of its time after holding its slot this
+	// long, while the store answered nobody, counts against the breaker
+	// (a stalled database); 0, the default, never. serve sets
+	// StallSilencePostgres on PostgreSQL.
+	StallSilence time.Duration
 }
 
 // Controller admits requests. It is safe for concurrent use.
@@ -436,7 +441,7 @@ func (c *Controller) release(t *Ticket, err error) {
 	switch {
 	case o == storeAnswered:
 		c.lastAnswered = now
-	case o == storeUnknown && stalled(t.class, t.start, now, c.lastAnswered, err):
+	case o == storeUnknown && stalled(t.class, t.start, now, c.lastAnswered, err, c.cfg.StallSilence):
 		o = storeDown
 	}
 	c.breaker.record(now, o, t.probe)

@@ -20,7 +20,7 @@ import (
 // and service returns within seconds.
 func TestTheBreakerOpensOnAPostgresStall(t *testing.T) {
 	proxy, store := mustOpenPostgresBehindProxy(t, 4)
-	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, store, admission.Config{})
+	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, store, admission.Config{StallSilence: admission.StallSilencePostgres})
 	w := env.MustWallet(t, 1_000_000)
 	if r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "before"}); r.Status != 201 {
 		t.Fatalf("before the stall: %d %s", r.Status, r.Body)
@@ -33,7 +33,7 @@ func TestTheBreakerOpensOnAPostgresStall(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{
-				"Idempotency-Key": "stall-" + itoa(i), "Prefer": "wait=0.5"})
+				"Idempotency-Key": "stall-" + itoa(i), "Prefer": "wait=1.2"})
 			if r.Status != 503 {
 				t.Errorf("during the stall: %d %s", r.Status, r.Body)
 			}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -89,7 +90,11 @@ func (f *overloadFlags) check(fs *flag.FlagSet) error {
 
 // build returns the admission controller and the maintenance schedule
 // kept in the data directory.
-func (f *overloadFlags) build(dataDir string, log *slog.Logger) (*admission.Controller, *admission.Schedule, error) {
+//
+// On PostgreSQL (postgres), requests out of time while the database
+// answers nobody open the breaker (admission.StallSilencePostgres); on
+// SQLite they do not.
+func (f *overloadFlags) build(dataDir string, postgres bool, log *slog.Logger) (*admission.Controller, *admission.Schedule, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, nil, err
 	}
@@ -97,9 +102,14 @@ func (f *overloadFlags) build(dataDir string, log *slog.Logger) (*admission.Cont
 	if err != nil {
 		return nil, nil, err
 	}
+	var stallSilence time.Duration
+	if postgres {
+		stallSilence = admission.StallSilencePostgres
+	}
 	ctrl := admission.New(admission.Config{
 		Rate: f.rate, Burst: f.burst, LimitMin: f.limitMin, LimitMax: f.limitMax, Tolerance: f.tolerance, QueueMax: f.queueMax,
-		RateExempt: func(p string) bool { return strings.HasPrefix(p, "operator:") },
+		RateExempt:   func(p string) bool { return strings.HasPrefix(p, "operator:") },
+		StallSilence: stallSilence,
 	})
 	return ctrl, sched, nil
 }

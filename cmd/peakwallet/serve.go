@@ -112,7 +112,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 
 	reg := prometheus.NewRegistry()
 	registerStoreMetrics(reg, store)
-	ctrl, sched, err := of.build(sf.data, logger)
+	ctrl, sched, err := of.build(sf.data, sf.postgres != "", logger)
 	if err != nil {
 		return err
 	}
