@@ -117,20 +117,7 @@ func TestPostgresStall(t *testing.T) {
 		}
 	}
 	proxy.Restore()
-	back := time.Now()
-	for i := 0; ; i++ {
-		r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "after-stall-" + itoa(i)})
-		if r.Status == 201 {
-			break
-		}
-		if r.Status != 503 {
-			t.Fatalf("after the stall: %d %s", r.Status, r.Body)
-		}
-		if time.Since(back) > 30*time.Second {
-			t.Fatal("service did not return after the stall ended")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	payUntilServed(t, env, w, "after-stall-")
 	rep, err := ledger.Verify(context.Background(), store)
 	if err != nil || !rep.OK() {
 		t.Fatalf("verify: %v %+v", err, rep)
@@ -221,4 +208,26 @@ func mustOpenPostgresBehindProxy(t *testing.T, maxConns int32) (*faultproxy.Prox
 		t.Fatal(err)
 	}
 	return proxy, store
+}
+
+// payUntilServed pays 1 from w with keys prefix0, prefix1, … until one is
+// paid, each refused one being a 503 (a stall has ended: the breaker's
+// probe, then service), and returns how long service took to return.
+func payUntilServed(t *testing.T, env *Env, w Wallet, prefix string) time.Duration {
+	t.Helper()
+	back := time.Now()
+	for i := 0; ; i++ {
+		r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": prefix + itoa(i)})
+		if r.Status == 201 {
+			break
+		}
+		if r.Status != 503 {
+			t.Fatalf("after the stall: %d %s", r.Status, r.Body)
+		}
+		if time.Since(back) > 30*time.Second {
+			t.Fatal("service did not return after the stall ended")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(back)
 }
