@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -136,8 +136,7 @@ func (l *Ledger) releaseLater(rec *pw.IdempotencyRecord) {
 }
 
 // retryReleases tries the pending releases every ReleaseRetryInterval,
-// until none is left or the ledger closes. A release whose lease has
-// ended is dropped untried: its key is free for the next claim anyway.
+// until none is left or the ledger closes.
 func (l *Ledger) retryReleases() {
 	defer l.background.Done()
 	fails := faillog.New(l.log, "releasing idempotency keys")
@@ -149,36 +148,71 @@ func (l *Ledger) retryReleases() {
 			return
 		case <-t.C:
 		}
-		l.rel.mu.Lock()
-		pending := maps.Clone(l.rel.pending)
-		l.rel.mu.Unlock()
 		now := l.clock()
-		var err error
-		var done []releaseKey
-		for k, leaseEnd := range pending {
-			if now.Before(leaseEnd) {
-				ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
-				err = l.store.ReleaseIdempotency(ctx, k.key, k.token)
-				cancel()
-				if err != nil {
-					break // still away: all of them again at the next tick
-				}
-			}
-			done = append(done, k)
-		}
+		left, err := l.releaseRound(now)
 		fails.Observe(now, err)
-		l.rel.mu.Lock()
-		for _, k := range done {
-			delete(l.rel.pending, k)
-		}
-		l.metrics.releasesPending.Set(float64(len(l.rel.pending)))
-		if len(l.rel.pending) == 0 {
-			l.rel.running = false
-			l.rel.mu.Unlock()
+		if left == 0 {
 			return
 		}
-		l.rel.mu.Unlock()
 	}
+}
+
+// releaseRoundFailsMax is how many releases in a row may fail before a
+// round stops: the store is away, and the rest wait for the next round.
+const releaseRoundFailsMax = 3
+
+// releaseRound tries the pending releases once, the claims' leases that
+// end first first, and returns how many are left and the last error. A
+// release whose lease has ended is dropped untried: its key is free for
+// the next claim anyway. One release that fails does not end the round:
+// a claim whose caller left its group commit waits for that batch (up to
+// its timeout), and until 2026-11-29 the round stopped at it, so the
+// releases after it, which the store would have made, waited for the next
+// round (TestAFailingReleaseHoldsBackNoOther). Only
+// releaseRoundFailsMax failures in a row end it. When none is left, the
+// retrier stops (running is cleared under the lock, so that the next
+// releaseLater starts another).
+func (l *Ledger) releaseRound(now time.Time) (left int, err error) {
+	l.rel.mu.Lock()
+	type pending struct {
+		k        releaseKey
+		leaseEnd time.Time
+	}
+	round := make([]pending, 0, len(l.rel.pending))
+	for k, end := range l.rel.pending {
+		round = append(round, pending{k, end})
+	}
+	l.rel.mu.Unlock()
+	slices.SortFunc(round, func(a, b pending) int { return a.leaseEnd.Compare(b.leaseEnd) })
+	var done []releaseKey
+	inARow := 0
+	for _, p := range round {
+		if now.Before(p.leaseEnd) {
+			ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+			rerr := l.store.ReleaseIdempotency(ctx, p.k.key, p.k.token)
+			cancel()
+			if rerr != nil {
+				err = rerr
+				if inARow++; inARow >= releaseRoundFailsMax {
+					break // still away: the rest at the next round
+				}
+				continue
+			}
+			inARow = 0
+		}
+		done = append(done, p.k)
+	}
+	l.rel.mu.Lock()
+	defer l.rel.mu.Unlock()
+	for _, k := range done {
+		delete(l.rel.pending, k)
+	}
+	l.metrics.releasesPending.Set(float64(len(l.rel.pending)))
+	left = len(l.rel.pending)
+	if left == 0 {
+		l.rel.running = false
+	}
+	return left, err
 }
 
 func newToken() string {
