@@ -139,9 +139,15 @@ type Controller struct {
 	// lastAnswered is when the store last answered an admitted request
 	// (stalled).
 	lastAnswered time.Time
-	buckets      map[string]*bucket
-	policy       Quota // the RateLimit-Policy's quota and window (ratePolicy)
-	stats        Stats
+	// stalledBy is the principal of the first request found stalled
+	// since the store last answered, and stalledByMany whether another
+	// principal's was found since: only then do stalled requests count
+	// against the breaker (countStall).
+	stalledBy     string
+	stalledByMany bool
+	buckets       map[string]*bucket
+	policy        Quota // the RateLimit-Policy's quota and window (ratePolicy)
+	stats         Stats
 	// lowerRefusedAt is when a request of a class below payments was last
 	// refused or shed (queueDelayMax).
 	lowerRefusedAt time.Time
@@ -234,12 +240,13 @@ func (c *Controller) Deadline(class Class, asked time.Duration) time.Duration {
 
 // Ticket is an admitted request's slot; Done gives it back.
 type Ticket struct {
-	c        *Controller
-	class    Class
-	start    time.Time
-	inFlight int
-	probe    bool
-	once     sync.Once
+	c         *Controller
+	class     Class
+	principal string
+	start     time.Time
+	inFlight  int
+	probe     bool
+	once      sync.Once
 }
 
 // Acquire waits for a slot for a request of class from principal, until
@@ -266,7 +273,7 @@ func (c *Controller) Acquire(ctx context.Context, class Class, principal string)
 			c.mu.Unlock()
 			return nil, err
 		}
-		t := c.admit(now, class, probe)
+		t := c.admit(now, class, principal, probe)
 		c.mu.Unlock()
 		return t, nil
 	}
@@ -292,7 +299,7 @@ func (c *Controller) Acquire(ctx context.Context, class Class, principal string)
 		if err != nil {
 			return nil, err
 		}
-		return &Ticket{c: c, class: class, start: c.cfg.Now(), inFlight: c.InFlight()}, nil
+		return &Ticket{c: c, class: class, principal: principal, start: c.cfg.Now(), inFlight: c.InFlight()}, nil
 	case <-ctx.Done():
 		return nil, c.leave(w, ReasonExpired, "the request's deadline passed while it waited")
 	case <-expire:
@@ -380,9 +387,9 @@ func (c *Controller) mayQueue(now time.Time, class Class, principal string, dead
 }
 
 // admit takes a slot. Called with c.mu held.
-func (c *Controller) admit(now time.Time, class Class, probe bool) *Ticket {
+func (c *Controller) admit(now time.Time, class Class, principal string, probe bool) *Ticket {
 	c.take(class)
-	return &Ticket{c: c, class: class, start: now, inFlight: c.inFlight, probe: probe}
+	return &Ticket{c: c, class: class, principal: principal, start: now, inFlight: c.inFlight, probe: probe}
 }
 
 // take counts a slot taken by a class request; giveBack its return.
@@ -440,8 +447,9 @@ func (c *Controller) release(t *Ticket, err error) {
 	o := outcomeOf(err, c.cfg.StoreFailed)
 	switch {
 	case o == storeAnswered:
-		c.lastAnswered = now
-	case o == storeUnknown && stalled(t.class, t.start, now, c.lastAnswered, err, c.cfg.StallSilence):
+		c.lastAnswered, c.stalledBy, c.stalledByMany = now, "", false
+	case o == storeUnknown && stalled(t.class, t.start, now, c.lastAnswered, err, c.cfg.StallSilence) &&
+		c.countStall(t.principal):
 		o = storeDown
 	}
 	c.breaker.record(now, o, t.probe)
@@ -449,6 +457,24 @@ func (c *Controller) release(t *Ticket, err error) {
 	c.limiter.sample(now, t.class, now.Sub(t.start), t.inFlight, dropped)
 	c.drain.tick(now, full)
 	c.dispatch(now)
+}
+
+// countStall notes a request from principal found stalled, and reports
+// whether it counts against the breaker: once the requests found stalled
+// since the store last answered come from two principals or more. A
+// stalled database holds everyone's requests; one principal's alone, on a
+// server nobody else is using, may be that principal's own slow requests
+// (large batches with a short deadline): until 2026-11-29 those opened the
+// breaker for every client (TestAStoreThatAnswersNobodyOpensTheBreaker, "one principal's requests").
+// Called with c.mu held.
+func (c *Controller) countStall(principal string) bool {
+	switch {
+	case c.stalledBy == "":
+		c.stalledBy = principal
+	case c.stalledBy != principal:
+		c.stalledByMany = true
+	}
+	return c.stalledByMany
 }
 
 // dispatch hands free slots to waiters, highest class first, skipping

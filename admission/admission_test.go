@@ -1041,11 +1041,16 @@ func TestAStoreThatAnswersNobodyOpensTheBreaker(t *testing.T) {
 	outOfTime := &pw.Error{Code: pw.EBUSY, Message: "the ledger could not commit the request before its deadline", Err: context.DeadlineExceeded}
 	// timeOut admits n requests of class one after another, each ending
 	// out of time after held, the store answering another request before
-	// each ends when answering.
-	timeOut := func(t *testing.T, c *admission.Controller, clk *clock, class admission.Class, n int, held time.Duration, answering bool) {
+	// each ends when answering. They come from principals a and c in turn,
+	// or from a alone when alone.
+	timeOut := func(t *testing.T, c *admission.Controller, clk *clock, class admission.Class, n int, held time.Duration, answering, alone bool) {
 		t.Helper()
-		for range n {
-			tk := mustAcquire(t, c, class, "a")
+		for i := range n {
+			who := "a"
+			if i%2 == 1 && !alone {
+				who = "c"
+			}
+			tk := mustAcquire(t, c, class, who)
 			clk.Add(held)
 			if answering {
 				mustAcquire(t, c, admission.ClassPayment, "b").Done(nil)
@@ -1058,15 +1063,15 @@ func TestAStoreThatAnswersNobodyOpensTheBreaker(t *testing.T) {
 		c := newController(clk, 64, stallCfg)
 		mustAcquire(t, c, admission.ClassPayment, "a").Done(nil)
 		clk.Add(time.Second)
-		timeOut(t, c, clk, admission.ClassPayment, admission.BreakerFailuresMax-1, silence, false)
+		timeOut(t, c, clk, admission.ClassPayment, admission.BreakerFailuresMax, silence, false, false)
 		if s := c.Stats(); s.Breaker != "closed" {
-			t.Fatalf("breaker %s after %d requests out of time, fewer than %d", s.Breaker, admission.BreakerFailuresMax-1, admission.BreakerFailuresMax)
+			t.Fatalf("breaker %s after %d requests out of time, the first of which counts for none", s.Breaker, admission.BreakerFailuresMax)
 		}
-		timeOut(t, c, clk, admission.ClassRead, 1, silence, false)
+		timeOut(t, c, clk, admission.ClassRead, 1, silence, false, false)
 		_, err := c.Acquire(context.Background(), admission.ClassPayment, "a")
 		assertRefusal(t, err, pw.EBUSY)
 		clk.Add(admission.BreakerCooldown)
-		timeOut(t, c, clk, admission.ClassPayment, 1, silence, false) // the probe: still stalled
+		timeOut(t, c, clk, admission.ClassPayment, 1, silence, false, false) // the probe: still stalled
 		_, err = c.Acquire(context.Background(), admission.ClassPayment, "a")
 		if got := err.(*pw.Error).Retry; got != 2*admission.BreakerCooldown {
 			t.Fatalf("Retry = %v after a probe out of time on a stalled store, want %v", got, 2*admission.BreakerCooldown)
@@ -1081,15 +1086,20 @@ func TestAStoreThatAnswersNobodyOpensTheBreaker(t *testing.T) {
 		class     admission.Class
 		held      time.Duration
 		answering bool
+		alone     bool
 	}{
-		"the store answers others": {admission.ClassPayment, time.Second, true},
-		"out of time sooner":       {admission.ClassPayment, silence - time.Millisecond, false},
-		"reports":                  {admission.ClassReport, 10 * time.Second, false},
+		"the store answers others": {admission.ClassPayment, time.Second, true, false},
+		"out of time sooner":       {admission.ClassPayment, silence - time.Millisecond, false, false},
+		"reports":                  {admission.ClassReport, 10 * time.Second, false, false},
+		// A stall holds
+		// everyone's requests; one client's own slow requests on a server
+		// nobody else uses are not one.
+		"one principal's requests": {admission.ClassPayment, 10 * time.Second, false, true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			clk := newClock()
 			c := newController(clk, 64, stallCfg)
-			timeOut(t, c, clk, tc.class, 3*admission.BreakerFailuresMax, tc.held, tc.answering)
+			timeOut(t, c, clk, tc.class, 3*admission.BreakerFailuresMax, tc.held, tc.answering, tc.alone)
 			if s := c.Stats(); s.Breaker != "closed" {
 				t.Fatalf("breaker %s", s.Breaker)
 			}

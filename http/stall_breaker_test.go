@@ -8,6 +8,7 @@ import (
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
+	pwhttp "github.com/peakwallet/peakwallet/http"
 	"github.com/peakwallet/peakwallet/ledger"
 )
 
@@ -20,7 +21,14 @@ import (
 // and service returns within seconds.
 func TestTheBreakerOpensOnAPostgresStall(t *testing.T) {
 	proxy, store := mustOpenPostgresBehindProxy(t, 4)
-	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, store, admission.Config{StallSilence: admission.StallSilencePostgres})
+	// A stall holds every client's requests: two operators' writes time
+	// out here (one principal's alone open no breaker).
+	const second = "test-second-operator"
+	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, store, admission.Config{StallSilence: admission.StallSilencePostgres},
+		func(c *pwhttp.Config) {
+			c.Authenticator = append(c.Authenticator.(pwhttp.Authenticators),
+				staticAuth{second: {Kind: pw.PrincipalOperator, ID: "second", Role: "admin"}})
+		})
 	w := env.MustWallet(t, 1_000_000)
 	if r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{"Idempotency-Key": "before"}); r.Status != 201 {
 		t.Fatalf("before the stall: %d %s", r.Status, r.Body)
@@ -32,8 +40,11 @@ func TestTheBreakerOpensOnAPostgresStall(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), map[string]string{
-				"Idempotency-Key": "stall-" + itoa(i), "Prefer": "wait=1.2"})
+			headers := map[string]string{"Idempotency-Key": "stall-" + itoa(i), "Prefer": "wait=1.2"}
+			if i%2 == 1 {
+				headers["Authorization"] = "Bearer " + second
+			}
+			r := env.Do(t, "POST", "/v1/transfers", transferBody(w, 1), headers)
 			if r.Status != 503 {
 				t.Errorf("during the stall: %d %s", r.Status, r.Body)
 			}
