@@ -191,6 +191,7 @@ const (
 	modeQueuedTooLate               // the next payment: pay upstream, answer 202 queued (int_late), pending; its first cancellation: 503 busy, Retry-After: 2; the next: 409 intent_not_pending, and it reads posted from then on
 	modeKeyInUse                    // the next payment: 409 idempotency_key_in_use, Retry-After: 1 (an earlier try still being made); then pass
 	modeQueuedEnded                 // the next payment: not made; answer 202 queued (int_ended), pending on its first read, then failed unauthorized (the session that queued it was ended)
+	modeQueuedMaintenance           // the next payment: not made; answer 202 queued (int_maint), pending; its cancellation: the server's own refusal while it refuses writes (503 maintenance in a read-only window), else 200, failed intent_cancelled
 )
 
 // intentIDs names the intent each queuing mode answers with; a mode used
@@ -200,6 +201,8 @@ var intentIDs = map[proxyMode]string{
 	modeQueuedCancel:  "int_cancel",
 	modeQueuedTooLate: "int_late",
 	modeQueuedEnded:   "int_ended",
+
+	modeQueuedMaintenance: "int_maint",
 }
 
 // thenMode is the mode that follows the one that answered a payment: a
@@ -226,6 +229,10 @@ type faultProxy struct {
 	intents   map[string]*fakeIntent // the intents the proxy answered 202 with, by ID
 	order     []string               // their IDs, in the order they were queued
 	listReads int                    // GET /v1/intents answered
+	// statusReads counts GET /v1/status; while failStatus is set they
+	// fail, in turn a 503 busy and a connection closed with no answer.
+	statusReads int
+	failStatus  bool
 	// places: pending intents written out carry queue_position, as the
 	// server's do since 2026-11-28 (without, as an older server's do not):
 	// ahead, the pending intents queued before it, and a wait of 4 s each.
@@ -301,7 +308,7 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 				p.mode = thenMode[p.mode]
 				writeProblem(w, http.StatusConflict, "idempotency_key_in_use", "a request with this Idempotency-Key is in progress", "1")
 				return
-			case modeQueued, modeQueuedCancel, modeQueuedTooLate, modeQueuedEnded:
+			case modeQueued, modeQueuedCancel, modeQueuedTooLate, modeQueuedEnded, modeQueuedMaintenance:
 				who, status := p.principal(t, r)
 				if who == "" {
 					writeProblem(w, status, "unauthorized", "authentication required", "")
@@ -315,7 +322,7 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 					id = intentIDs[in.mode] + strconv.Itoa(n)
 				}
 				p.mode = thenMode[p.mode]
-				if in.mode != modeQueuedCancel && in.mode != modeQueuedEnded {
+				if in.mode != modeQueuedCancel && in.mode != modeQueuedEnded && in.mode != modeQueuedMaintenance {
 					in.transfer = p.forward(t, r)
 				}
 				p.intents[id] = in
@@ -330,6 +337,12 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 		case r.Method == "GET" && r.URL.Path == "/v1/intents":
 			p.list(t, w, r)
 			return
+		case r.Method == "GET" && r.URL.Path == "/v1/status":
+			p.statusReads++
+			if p.failStatus {
+				p.failStatusRead(t, w)
+				return
+			}
 		case r.Method == "GET" && r.URL.Path == "/v1/ops/summary":
 			p.summary(t, w, r)
 			return
@@ -354,6 +367,9 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 					}
 					in.reasons = append(in.reasons, body.Reason)
 					in.serve(t, w, r, id, action)
+				case in.mode == modeQueuedMaintenance && action == "cancel" && !in.cancelled && p.refusedUpstream(t, w, r):
+					// The server refused the cancellation, as it refuses any write now.
+					in.cancels = append(in.cancels, r.Header.Get("Authorization"))
 				default:
 					p.placeAll()
 					in.serve(t, w, r, id, action)
@@ -387,7 +403,7 @@ func (in *fakeIntent) serve(t *testing.T, w http.ResponseWriter, r *http.Request
 		switch {
 		case in.cancelled:
 			// Cancelled again: 200 with the intent as it is.
-		case in.mode == modeQueuedCancel:
+		case in.mode == modeQueuedCancel, in.mode == modeQueuedMaintenance:
 			in.cancelled = true // 200 with the intent, failed intent_cancelled
 		case in.mode == modeQueuedTooLate && len(in.cancels) == 1:
 			writeProblem(w, http.StatusServiceUnavailable, "busy", "the server is busy", "2")
@@ -602,6 +618,60 @@ func writeProblem(w http.ResponseWriter, status int, code, detail, retryAfter st
 	w.WriteHeader(status)
 	fmt.Fprintf(w, `{"type":"https://peakwallet.dev/problems/%s","title":%q,"status":%d,"code":%q,"detail":%q}`,
 		code, http.StatusText(status), status, code, detail)
+}
+
+// failStatusRead fails a read of the status: a 503 busy, then a
+// connection closed with no answer, in turn.
+func (p *faultProxy) failStatusRead(t *testing.T, w http.ResponseWriter) {
+	if p.statusReads%2 == 1 {
+		writeProblem(w, http.StatusServiceUnavailable, "busy", "the server is busy", "1")
+		return
+	}
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	conn.Close()
+}
+
+// refusedUpstream sends a cancellation of one of the proxy's intents to
+// the server, which does not know it, and, if the server refuses it as
+// it refuses any write now (503: a read-only maintenance window), passes
+// that refusal on and is true. Otherwise (the server would have looked for
+// the intent) it is false, and the proxy answers for its intent.
+func (p *faultProxy) refusedUpstream(t *testing.T, w http.ResponseWriter, r *http.Request) bool {
+	req, _ := http.NewRequest(r.Method, p.upstream.String()+r.URL.Path, nil)
+	req.Header.Set("Authorization", r.Header.Get("Authorization"))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return false
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusServiceUnavailable {
+		return false
+	}
+	for _, h := range []string{"Retry-After", "Content-Type"} {
+		w.Header().Set(h, res.Header.Get(h))
+	}
+	w.WriteHeader(res.StatusCode)
+	w.Write(body)
+	return true
+}
+
+// statusReadsSeen counts the GET /v1/status the proxy saw.
+func (p *faultProxy) statusReadsSeen() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.statusReads
+}
+
+func (p *faultProxy) setFailStatus(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.failStatus = on
 }
 
 // forward sends r to the server and returns the body of its answer.

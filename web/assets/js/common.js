@@ -162,22 +162,57 @@ const PW = (() => {
     return null;
   }
 
-  // countdown shows "retrying in N s" in el and resolves after seconds;
-  // cancel() stops it (resolving false).
-  function countdown(el, seconds, key) {
-    let left = seconds, timer, done;
-    const p = new Promise((resolve) => {
-      done = resolve;
-      const tick = () => {
-        el.textContent = t(key, { s: left });
-        if (left <= 0) return resolve(true);
-        left--;
-        timer = setTimeout(tick, 1000);
-      };
-      tick();
-    });
-    p.cancel = () => { clearTimeout(timer); done(false); };
+  // countdown shows "retrying in N s" in el and resolves true after
+  // seconds; cancel() stops it (resolving false), finish() ends it early
+  // (resolving true). over, when given, is an async check asked every
+  // CountdownCheckMs while it counts, one at a time: when it resolves true
+  // the countdown ends early. Once settled, no timer is left and a check
+  // still out is ignored.
+  const CountdownCheckMs = 5000;
+  function countdown(el, seconds, key, over) {
+    let left = seconds, tick = 0, check = 0, settled = false, done;
+    const p = new Promise((resolve) => { done = resolve; });
+    const settle = (v) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(tick);
+      clearTimeout(check);
+      done(v);
+    };
+    const step = () => {
+      el.textContent = t(key, { s: left });
+      if (left <= 0) return settle(true);
+      left--;
+      tick = setTimeout(step, 1000);
+    };
+    const ask = async () => {
+      let yes = false;
+      try { yes = await over(); } catch (_) { /* as a "no": keep counting */ }
+      if (settled) return;
+      if (yes) return settle(true);
+      check = setTimeout(ask, CountdownCheckMs);
+    };
+    step();
+    if (over && !settled) check = setTimeout(ask, CountdownCheckMs);
+    p.cancel = () => settle(false);
+    p.finish = () => settle(true);
     return p;
+  }
+
+  // maintenanceOver is true when GET /v1/status says no read-only window
+  // is in force: its state is not "maintenance" and none of its read_only
+  // windows covers the server's time. A read that fails, is refused (busy)
+  // or does not say is false: the caller keeps waiting. A payment refused
+  // 503 maintenance is told to come back at the window's end; the
+  // operator may end the window sooner, and the server then takes writes
+  // at once.
+  async function maintenanceOver() {
+    const res = await api("GET", "/v1/status");
+    const s = res.ok ? res.data : null;
+    if (!s || typeof s.state !== "string" || s.state === "maintenance") return false;
+    const now = Date.parse(s.time) || Date.now();
+    const inForce = (w) => w && w.read_only === true && Date.parse(w.start) <= now && now < Date.parse(w.end);
+    return !(Array.isArray(s.maintenance) && s.maintenance.some(inForce));
   }
 
   // el makes an element: el("p", {class: "x"}, "text", child, ...).
@@ -197,5 +232,5 @@ const PW = (() => {
   }
 
   return { t, api, retryAfter, problemText, loadCurrencies, exponent, formatMoney, parseAmount,
-    formatDate, newKey, notice, pollStatus, countdown, el, fromTemplate, initLanguage };
+    formatDate, newKey, notice, pollStatus, countdown, maintenanceOver, el, fromTemplate, initLanguage };
 })();

@@ -163,7 +163,10 @@ const PWPay = (() => {
         // try's or an earlier one's, or a try still being made (409), may have.
         const hint = unsure ? "pay.maybe_paid" : "pay.safe_retry";
         show("busy", el("p", { class: "title" }, title), line, el("p", { class: "hint" }, t(hint)), cancel);
-        const waiting = PW.countdown(line, wait, kind);
+        // A maintenance window may be ended before the end its Retry-After
+        // names: the status is read every few seconds, and the same attempt
+        // is sent again as soon as no read-only window is in force.
+        const waiting = PW.countdown(line, wait, kind, code === "maintenance" ? PW.maintenanceOver : null);
         cancel.addEventListener("click", () => waiting.cancel());
         if (!(await waiting)) {
           show("cancelled", el("p", null, t("pay.cancelled")));
@@ -357,7 +360,8 @@ const PWPay = (() => {
         if (!later || tries >= AutoRetriesMax) return cancelFailed(q, r);
         const line = el("p", { class: "countdown" });
         q.note.replaceChildren(el("p", null, code === "idempotency_key_in_use" ? t("pay.cancel_in_use") : PW.problemText(r)), line);
-        await PW.countdown(line, PW.retryAfter(r), "pay.cancel_retry_in");
+        // As in pay: a maintenance window ended early ends the wait.
+        await PW.countdown(line, PW.retryAfter(r), "pay.cancel_retry_in", code === "maintenance" ? PW.maintenanceOver : null);
         if (q.done) return;
         q.note.replaceChildren(el("p", null, t("pay.cancelling")));
       }
