@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,6 +47,11 @@ const (
 	handoverHello = "peakwallet handover 1\n"
 	handoverTaken = "taken\n"
 )
+
+// handoverOOBBytes is room for the one descriptor a handover passes
+// (aligned, room for two on 64-bit Linux): the kernel installs no more
+// than fit, and says it cut the rest (MSG_CTRUNC).
+var handoverOOBBytes = syscall.CmsgSpace(4)
 
 // handover is one serve's side of the handover socket: it takes the
 // listening socket from a running process, or binds it, and then answers
@@ -200,9 +206,11 @@ func (h *handover) receive(ctx context.Context, addr string) (net.Listener, erro
 		uc.Close()
 		return nil, fmt.Errorf("asking for the listener on %s: %w", h.path, err)
 	}
-	msg, oob := make([]byte, 512), make([]byte, syscall.CmsgSpace(4))
+	msg, oob := make([]byte, 512), make([]byte, handoverOOBBytes)
 	n, oobn, flags, _, err := uc.ReadMsgUnix(msg, oob)
 	if err != nil || n == 0 {
+		fds, _ := rightsIn(oob[:oobn])
+		closeAll(fds)
 		uc.Close()
 		h.log.Info("the process on the handover socket gave no listener; listening afresh", "handover", h.path, "err", err)
 		return nil, nil
@@ -225,28 +233,21 @@ func (h *handover) receive(ctx context.Context, addr string) (net.Listener, erro
 	return ln, nil
 }
 
-// listenerFrom is the TCP listener passed in one message.
+// listenerFrom is the TCP listener passed in one message. Every
+// descriptor that arrived is closed but the one returned: a message cut
+// short (MSG_CTRUNC; the kernel installs the descriptors that fit), with
+// more than one, or malformed is refused whole.
 func listenerFrom(msg, oob []byte, flags int) (*net.TCPListener, error) {
-	if flags&syscall.MSG_CTRUNC != 0 {
-		return nil, errors.New("the control message was cut short")
+	fds, err := rightsIn(oob)
+	if err == nil && flags&syscall.MSG_CTRUNC != 0 {
+		err = fmt.Errorf("the control message was cut short (%d descriptors read)", len(fds))
 	}
-	cmsgs, err := syscall.ParseSocketControlMessage(oob)
+	if err == nil && len(fds) != 1 {
+		err = fmt.Errorf("%d descriptors with %q, want one", len(fds), msg)
+	}
 	if err != nil {
+		closeAll(fds)
 		return nil, err
-	}
-	var fds []int
-	for i := range cmsgs {
-		got, err := syscall.ParseUnixRights(&cmsgs[i])
-		if err != nil {
-			return nil, err
-		}
-		fds = append(fds, got...)
-	}
-	if len(fds) != 1 {
-		for _, fd := range fds {
-			syscall.Close(fd)
-		}
-		return nil, fmt.Errorf("%d descriptors with %q, want one", len(fds), msg)
 	}
 	f := os.NewFile(uintptr(fds[0]), "handed-over listener")
 	defer f.Close() // FileListener holds a copy
@@ -276,6 +277,31 @@ func listenerFrom(msg, oob []byte, flags int) (*net.TCPListener, error) {
 		return nil, errors.New("the socket passed is not listening")
 	}
 	return tl, nil
+}
+
+// rightsIn is every descriptor passed in oob (SCM_RIGHTS), those before a
+// malformed control message too: the caller closes them.
+func rightsIn(oob []byte) ([]int, error) {
+	var fds []int
+	for len(oob) >= unix.SizeofCmsghdr {
+		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			return fds, fmt.Errorf("a malformed control message: %w", err)
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_RIGHTS {
+			for ; len(data) >= 4; data = data[4:] {
+				fds = append(fds, int(int32(binary.NativeEndian.Uint32(data))))
+			}
+		}
+		oob = rest
+	}
+	return fds, nil
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		syscall.Close(fd)
+	}
 }
 
 // addrPort is the port of a --addr value.
