@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -40,6 +41,11 @@ const (
 	HandoverDir = "handover"
 	// HandoverTimeout bounds each side's wait in one exchange.
 	HandoverTimeout = 5 * time.Second
+	// handoverTmpAgeMin: a temporary handover socket is removed at
+	// start once older than this, if its process is gone. A process's
+	// lives from its bind to its rename, within its start: an exchange
+	// or two (HandoverTimeout each) and the resolution of --addr's host.
+	handoverTmpAgeMin = 10 * time.Minute
 	// unixPathBytesMax is what a Unix socket's path may hold on Linux
 	// (sun_path, 108 bytes with its NUL).
 	unixPathBytesMax = 107
@@ -103,7 +109,9 @@ func prepareHandover(value, dataDir, addr string, log *slog.Logger) (*handover, 
 			return nil, err
 		}
 	}
-	h.tmp = filepath.Join(h.dir, fmt.Sprintf(".%d.new", os.Getpid()))
+	// Named by pid, and at random: a process of another pid namespace
+	// on the same directory may have this pid.
+	h.tmp = filepath.Join(h.dir, fmt.Sprintf(".%d.%08x.new", os.Getpid(), rand.Uint32()))
 	// The path is named after port 65535 when the port is left to the
 	// kernel: the longest it can be. A default path too long, in a data
 	// directory deep down, leaves the process without a handover socket
@@ -119,7 +127,7 @@ func prepareHandover(value, dataDir, addr string, log *slog.Logger) (*handover, 
 		}
 		return nil, fmt.Errorf("the handover socket %s is longer than a Unix socket's path may be (%d bytes): give --handover a shorter path, or off", p, unixPathBytesMax)
 	}
-	_ = os.Remove(h.tmp) // left by an earlier process of this pid that was killed
+	removeStaleTmp(h.dir, time.Now(), log)
 	h.next, err = net.ListenUnix("unix", &net.UnixAddr{Name: h.tmp, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("binding the handover socket: %w", err)
@@ -133,28 +141,6 @@ func prepareHandover(value, dataDir, addr string, log *slog.Logger) (*handover, 
 		return nil, fmt.Errorf("making the handover socket private: %w", err)
 	}
 	return h, nil
-}
-
-// privateDir makes dir, or checks that it is this user's, and leaves it
-// accessible to this user alone.
-func privateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("making the handover directory: %w", err)
-	}
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !fi.IsDir() || !ok || int(st.Uid) != os.Getuid() {
-		return fmt.Errorf("%s is not a directory of this user's: the handover socket, which gives away the listening socket, cannot be kept private there", dir)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(dir, 0o700); err != nil {
-			return fmt.Errorf("making the handover directory private: %w", err)
-		}
-	}
-	return nil
 }
 
 // listen returns the listener to serve: the running process's, passed

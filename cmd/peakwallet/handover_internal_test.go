@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAHandedOverListenerIsCheckedAgainstTheAddress: the listener a new
@@ -125,4 +130,88 @@ func TestAHandoverSocketPathTooLongIsSaid(t *testing.T) {
 	if _, err := prepareHandover(filepath.Join(deep, "h.sock"), deep, "127.0.0.1:8080", log); err == nil || !strings.Contains(err.Error(), "107 bytes") {
 		t.Fatalf("a --handover path too long: %v, want it refused", err)
 	}
+}
+
+// TestAStaleTemporaryHandoverSocketIsRemoved: a process killed between
+// binding its temporary handover socket and renaming it into place leaves
+// the file; the next start in the directory removes those of processes
+// that are gone (or of its own pid: a restarted container's pid 1), once
+// older than handoverTmpAgeMin, and no other: not a live process's, not
+// a recent one (a process of another pid namespace may be starting), not
+// the handover socket itself. Until 2026-11-29 only the file of the
+// starting process's own pid was removed, at once, whoever's it was: a
+// process of another pid namespace with that pid lost its socket.
+func TestAStaleTemporaryHandoverSocketIsRemoved(t *testing.T) {
+	if !handoverSupported {
+		t.Skip("handovers are Linux's")
+	}
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead, live, own := gone.ProcessState.Pid(), os.Getppid(), os.Getpid()
+	data := t.TempDir()
+	dir := filepath.Join(data, HandoverDir)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * handoverTmpAgeMin)
+	files := []struct {
+		name    string
+		mtime   time.Time
+		removed bool
+	}{
+		{fmt.Sprintf(".%d.1a2b3c4d.new", dead), old, true},
+		{fmt.Sprintf(".%d.new", dead), old, true}, // as named before 2026-11-29
+		{fmt.Sprintf(".%d.5e6f7a8b.new", own), old, true},
+		{fmt.Sprintf(".%d.9c0d1e2f.new", dead), time.Now(), false},
+		{fmt.Sprintf(".%d.3a4b5c6d.new", live), old, false},
+		{"8080.sock", old, false},
+	}
+	for _, f := range files {
+		bindStale(t, filepath.Join(dir, f.name))
+		if err := os.Chtimes(filepath.Join(dir, f.name), f.mtime, f.mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A live socket of a process of another pid namespace, with this
+	// process's pid and the name it had before 2026-11-29.
+	sameName := filepath.Join(dir, fmt.Sprintf(".%d.new", own))
+	other, err := net.ListenUnix("unix", &net.UnixAddr{Name: sameName, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	otherFile, err := os.Stat(sameName)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, err := prepareHandover("", data, "127.0.0.1:8080", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.stop()
+	for _, f := range files {
+		_, err := os.Lstat(filepath.Join(dir, f.name))
+		if removed := errors.Is(err, fs.ErrNotExist); removed != f.removed {
+			t.Errorf("%s (%s old): removed %v, want %v", f.name, time.Since(f.mtime).Round(time.Minute), removed, f.removed)
+		}
+	}
+	if fi, err := os.Stat(sameName); err != nil || !os.SameFile(fi, otherFile) {
+		t.Errorf("the live socket %s of another process with this pid was removed or replaced (%v)", sameName, err)
+	}
+}
+
+// bindStale leaves a socket file at path that nothing answers on, as a
+// killed process does.
+func bindStale(t *testing.T, path string) {
+	t.Helper()
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetUnlinkOnClose(false)
+	l.Close()
 }
