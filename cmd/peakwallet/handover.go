@@ -105,9 +105,12 @@ func prepareHandover(value, dataDir, addr string, log *slog.Logger) (*handover, 
 	h := &handover{path: handoverPath(value, dataDir, port), byPort: value == "", log: log, closed: make(chan struct{})}
 	h.dir = filepath.Dir(h.path)
 	if value == "" {
-		if err := privateDir(h.dir); err != nil {
-			return nil, err
-		}
+		err = privateDir(h.dir) // made, and this user's alone
+	} else {
+		err = sharedDirCheck(h.path) // wherever the operator put it
+	}
+	if err != nil {
+		return nil, err
 	}
 	// Named by pid, and at random: a process of another pid namespace
 	// on the same directory may have this pid.

@@ -40,6 +40,52 @@ func privateDir(dir string) error {
 	return nil
 }
 
+// sharedDirCheck refuses a --handover path that another user could
+// block (handoverDirSafe).
+func sharedDirCheck(path string) error {
+	dir := filepath.Dir(path)
+	di, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("--handover %s: %w", path, err)
+	}
+	dst, ok := di.Sys().(*syscall.Stat_t)
+	if !di.IsDir() || !ok {
+		return fmt.Errorf("--handover %s: %s is not a directory", path, dir)
+	}
+	fileUID := -1
+	fi, err := os.Lstat(path)
+	switch {
+	case err == nil:
+		fileUID = int(fi.Sys().(*syscall.Stat_t).Uid)
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("--handover %s: %w", path, err)
+	}
+	return handoverDirSafe(path, int(dst.Uid), di.Mode(), fileUID, os.Getuid())
+}
+
+// handoverDirSafe says why a --handover path, in a directory of user
+// dirUID and mode dirMode, where the path is user fileUID's (-1: free),
+// could be blocked by a user other than uid: removed or replaced (the
+// next binary finds no socket, or another user's, which it refuses), or
+// held by a file that uid cannot replace when its socket is renamed
+// there. The peer checks keep the listener from another user in any
+// case; this keeps the upgrade from being blocked. Root may write any
+// directory, and replaces any file.
+func handoverDirSafe(path string, dirUID int, dirMode fs.FileMode, fileUID, uid int) error {
+	dir := filepath.Dir(path)
+	if dirUID != uid && dirUID != 0 {
+		return fmt.Errorf("--handover %s: its directory %s is user %d's, who could remove or replace the socket there and so block the next upgrade: give a path in a directory of this user's (%d)", path, dir, dirUID, uid)
+	}
+	sticky := dirMode&fs.ModeSticky != 0
+	if dirMode.Perm()&0o022 != 0 && !sticky {
+		return fmt.Errorf("--handover %s: its directory %s is writable by other users (%s) and not sticky: any of them could remove or replace the socket and so block the next upgrade; give a path in a directory only this user can write, or a sticky one such as /tmp", path, dir, dirMode)
+	}
+	if sticky && fileUID >= 0 && fileUID != uid && dirUID != uid && uid != 0 {
+		return fmt.Errorf("--handover %s exists and is user %d's, not this user's (%d): in the sticky directory %s this process cannot replace it with its socket, and no binary after it could take the listener over; remove it, or give another path", path, fileUID, uid, dir)
+	}
+	return nil
+}
+
 // removeStaleTmp removes the temporary handover sockets in dir that
 // processes killed in their start left (between the bind and the rename
 // into place): this user's, older than handoverTmpAgeMin, of a process
@@ -78,9 +124,9 @@ func removeStaleTmp(dir string, now time.Time, log *slog.Logger) {
 // tmpPid is the pid in a temporary handover socket's name:
 // .PID.RANDOM.new, or .PID.new as named before 2026-11-29.
 func tmpPid(name string) (int, bool) {
-	rest, dot := strings.CutPrefix(name, ".")
-	rest, new := strings.CutSuffix(rest, ".new")
-	if !dot || !new {
+	rest, hidden := strings.CutPrefix(name, ".")
+	rest, temporary := strings.CutSuffix(rest, ".new")
+	if !hidden || !temporary {
 		return 0, false
 	}
 	pid, _, _ := strings.Cut(rest, ".")

@@ -215,3 +215,63 @@ func bindStale(t *testing.T, path string) {
 	l.SetUnlinkOnClose(false)
 	l.Close()
 }
+
+// TestAHandoverPathOthersCanBlockIsRefused: a --handover path where
+// another user could remove or replace the socket, or has put a file this
+// process cannot replace, is refused at start, with the path named: the
+// next upgrade would otherwise fall back to SO_REUSEPORT, or fail on the
+// other user's socket. A directory of this user's (or root's) that only
+// they can write is fine, and so is a sticky one such as /tmp while the
+// path is free or this user's. Until 2026-11-29 any directory was taken.
+func TestAHandoverPathOthersCanBlockIsRefused(t *testing.T) {
+	if !handoverSupported {
+		t.Skip("handovers are Linux's")
+	}
+	const me, other, none = 1000, 1001, -1
+	sticky := fs.ModeDir | fs.ModeSticky
+	for _, c := range []struct {
+		dirUID  int
+		dirMode fs.FileMode
+		fileUID int
+		uid     int
+		refused string // in the error; "" when taken
+	}{
+		{me, fs.ModeDir | 0o700, none, me, ""},
+		{me, fs.ModeDir | 0o755, other, me, ""}, // this user's directory: the file is replaced
+		{0, fs.ModeDir | 0o755, none, 0, ""},
+		{0, sticky | 0o777, none, me, ""},
+		{0, sticky | 0o777, me, me, ""},
+		{0, sticky | 0o777, other, 0, ""}, // root replaces any file
+		{me, sticky | 0o777, other, me, ""},
+		{me, fs.ModeDir | 0o777, none, me, "writable by other users"},
+		{me, fs.ModeDir | 0o770, none, me, "writable by other users"},
+		{0, fs.ModeDir | 0o775, none, me, "writable by other users"},
+		{other, fs.ModeDir | 0o755, none, me, "user 1001's"},
+		{other, sticky | 0o777, me, me, "user 1001's"},
+		{0, sticky | 0o777, other, me, "exists and is user 1001's"},
+		{0, sticky | 0o777, 0, me, "exists and is user 0's"},
+	} {
+		err := handoverDirSafe("/d/h.sock", c.dirUID, c.dirMode, c.fileUID, c.uid)
+		switch {
+		case c.refused == "" && err != nil:
+			t.Errorf("%+v: refused (%v), want taken", c, err)
+		case c.refused != "" && (err == nil || !strings.Contains(err.Error(), c.refused) || !strings.Contains(err.Error(), "/d/h.sock")):
+			t.Errorf("%+v: %v, want refused with %q and the path", c, err, c.refused)
+		}
+	}
+
+	// The same at start, on a directory anyone can write.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "h.sock")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for mode, ok := range map[fs.FileMode]bool{0o777: false, 0o777 | fs.ModeSticky: true, 0o700: true} {
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		h, err := prepareHandover(path, t.TempDir(), "127.0.0.1:8080", log)
+		if (err == nil) != ok {
+			t.Errorf("--handover in a directory of mode %s: %v, want taken %v", mode, err, ok)
+		}
+		h.stop()
+	}
+}
