@@ -71,7 +71,8 @@ type handover struct {
 	tmp    string
 	from   *net.UnixConn    // the process that passed us the listener, until told "taken"
 	ln     *net.TCPListener // the listener served, passed on to the next binary
-	own    os.FileInfo      // the socket file at path, once renamed there
+	own    os.FileInfo      // the socket file this process bound, at tmp, then at path
+	placed bool             // own was renamed to path
 	closed chan struct{}    // closed by stop
 	done   sync.WaitGroup
 }
@@ -142,6 +143,14 @@ func prepareHandover(value, dataDir, addr string, log *slog.Logger) (*handover, 
 		h.next.Close()
 		os.Remove(h.tmp)
 		return nil, fmt.Errorf("making the handover socket private: %w", err)
+	}
+	// What is at path is this process's while it is this file (stop):
+	// the name is this process's alone, in a directory no other user can
+	// write, or a sticky one.
+	if h.own, err = os.Lstat(h.tmp); err != nil {
+		h.next.Close()
+		os.Remove(h.tmp)
+		return nil, fmt.Errorf("the handover socket: %w", err)
 	}
 	return h, nil
 }

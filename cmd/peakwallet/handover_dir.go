@@ -86,6 +86,30 @@ func handoverDirSafe(path string, dirUID int, dirMode fs.FileMode, fileUID, uid 
 	return nil
 }
 
+// handoverLockWait bounds the wait for the handover directory's lock,
+// held by a process for a rename or a check and a removal.
+const handoverLockWait = time.Second
+
+// lockDir takes an exclusive flock on dir, waiting at most
+// handoverLockWait; ok is false when it is not had. The lock is advisory,
+// and on a shared directory another user may hold it.
+func lockDir(dir string) (unlock func(), ok bool) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return func() {}, false
+	}
+	for deadline := time.Now().Add(handoverLockWait); ; time.Sleep(10 * time.Millisecond) {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, true // the close releases it
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) || time.Now().After(deadline) {
+			f.Close()
+			return func() {}, false
+		}
+	}
+}
+
 // removeStaleTmp removes the temporary handover sockets in dir that
 // processes killed in their start left (between the bind and the rename
 // into place): this user's, older than handoverTmpAgeMin, of a process

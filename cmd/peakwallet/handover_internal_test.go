@@ -275,3 +275,51 @@ func TestAHandoverPathOthersCanBlockIsRefused(t *testing.T) {
 		h.stop()
 	}
 }
+
+// TestAStoppingProcessRemovesNoNewerHandoverSocket: a process that stops
+// removes its handover socket file only if it is still its own, and a
+// newer process's socket renamed into place between its check and its
+// removal is not removed in its stead (the stop holds the directory's
+// lock, which the rename into place takes too). Until 2026-11-29 it was,
+// and that process answered no binary after it.
+func TestAStoppingProcessRemovesNoNewerHandoverSocket(t *testing.T) {
+	if !handoverSupported {
+		t.Skip("handovers are Linux's")
+	}
+	data := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, err := prepareHandover("", data, "127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := h.listen(context.Background(), "127.0.0.1:0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	h.serve(ln)
+
+	newer := filepath.Join(h.dir, ".newer.new")
+	bindStale(t, newer)
+	newerFile, err := os.Lstat(newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renamed := make(chan error, 1)
+	testHookHandoverRemove = func() {
+		go func() { renamed <- renameIntoPlace(h.dir, newer, h.path) }()
+		select { // the rename lands here, unless it waits for the stop
+		case err := <-renamed:
+			renamed <- err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	defer func() { testHookHandoverRemove = nil }()
+	h.stop()
+	if err := <-renamed; err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(h.path); err != nil || !os.SameFile(fi, newerFile) {
+		t.Fatalf("the newer socket renamed to %s as the process stopped is gone (%v)", h.path, err)
+	}
+}
