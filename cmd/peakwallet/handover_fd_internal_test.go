@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestEveryDescriptorPassedButTheListenerIsClosed: a handover message
+// TestARefusedHandoverMessageLeavesNoDescriptorOpen: a handover message
 // that is refused leaves no descriptor open in the new process, whether
 // it was cut short (MSG_CTRUNC: more descriptors than receive has room
 // for; the kernel installs those that fit), carried more than one, or carried a
@@ -20,7 +20,7 @@ import (
 // read end sees EOF only once every copy of it is closed. Until
 // 2026-11-29 a message cut short, or one with a control message that is
 // not SCM_RIGHTS after the descriptors, left them open.
-func TestEveryDescriptorPassedButTheListenerIsClosed(t *testing.T) {
+func TestARefusedHandoverMessageLeavesNoDescriptorOpen(t *testing.T) {
 	for _, c := range []struct {
 		name     string
 		fds      int // copies of the pipe's write end sent
