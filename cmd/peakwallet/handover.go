@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -39,6 +41,11 @@ const (
 	HandoverDir = "handover"
 	// HandoverTimeout bounds each side's wait in one exchange.
 	HandoverTimeout = 5 * time.Second
+	// handoverTmpAgeMin: a temporary handover socket is removed at
+	// start once older than this, if its process is gone. A process's
+	// lives from its bind to its rename, within its start: an exchange
+	// or two (HandoverTimeout each) and the resolution of --addr's host.
+	handoverTmpAgeMin = 10 * time.Minute
 	// unixPathBytesMax is what a Unix socket's path may hold on Linux
 	// (sun_path, 108 bytes with its NUL).
 	unixPathBytesMax = 107
@@ -46,6 +53,11 @@ const (
 	handoverHello = "peakwallet handover 1\n"
 	handoverTaken = "taken\n"
 )
+
+// handoverOOBBytes is room for the one descriptor a handover passes
+// (aligned, room for two on 64-bit Linux): the kernel installs no more
+// than fit, and says it cut the rest (MSG_CTRUNC).
+var handoverOOBBytes = syscall.CmsgSpace(4)
 
 // handover is one serve's side of the handover socket: it takes the
 // listening socket from a running process, or binds it, and then answers
@@ -59,7 +71,8 @@ type handover struct {
 	tmp    string
 	from   *net.UnixConn    // the process that passed us the listener, until told "taken"
 	ln     *net.TCPListener // the listener served, passed on to the next binary
-	own    os.FileInfo      // the socket file at path, once renamed there
+	own    os.FileInfo      // the socket file this process bound, at tmp, then at path
+	placed bool             // own was renamed to path
 	closed chan struct{}    // closed by stop
 	done   sync.WaitGroup
 }
@@ -93,11 +106,16 @@ func prepareHandover(value, dataDir, addr string, log *slog.Logger) (*handover, 
 	h := &handover{path: handoverPath(value, dataDir, port), byPort: value == "", log: log, closed: make(chan struct{})}
 	h.dir = filepath.Dir(h.path)
 	if value == "" {
-		if err := privateDir(h.dir); err != nil {
-			return nil, err
-		}
+		err = privateDir(h.dir) // made, and this user's alone
+	} else {
+		err = sharedDirCheck(h.path) // wherever the operator put it
 	}
-	h.tmp = filepath.Join(h.dir, fmt.Sprintf(".%d.new", os.Getpid()))
+	if err != nil {
+		return nil, err
+	}
+	// Named by pid, and at random: a process of another pid namespace
+	// on the same directory may have this pid.
+	h.tmp = filepath.Join(h.dir, fmt.Sprintf(".%d.%08x.new", os.Getpid(), rand.Uint32()))
 	// The path is named after port 65535 when the port is left to the
 	// kernel: the longest it can be. A default path too long, in a data
 	// directory deep down, leaves the process without a handover socket
@@ -113,7 +131,7 @@ func prepareHandover(value, dataDir, addr string, log *slog.Logger) (*handover, 
 		}
 		return nil, fmt.Errorf("the handover socket %s is longer than a Unix socket's path may be (%d bytes): give --handover a shorter path, or off", p, unixPathBytesMax)
 	}
-	_ = os.Remove(h.tmp) // left by an earlier process of this pid that was killed
+	removeStaleTmp(h.dir, time.Now(), log)
 	h.next, err = net.ListenUnix("unix", &net.UnixAddr{Name: h.tmp, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("binding the handover socket: %w", err)
@@ -126,29 +144,15 @@ func prepareHandover(value, dataDir, addr string, log *slog.Logger) (*handover, 
 		os.Remove(h.tmp)
 		return nil, fmt.Errorf("making the handover socket private: %w", err)
 	}
+	// What is at path is this process's while it is this file (stop):
+	// the name is this process's alone, in a directory no other user can
+	// write, or a sticky one.
+	if h.own, err = os.Lstat(h.tmp); err != nil {
+		h.next.Close()
+		os.Remove(h.tmp)
+		return nil, fmt.Errorf("the handover socket: %w", err)
+	}
 	return h, nil
-}
-
-// privateDir makes dir, or checks that it is this user's, and leaves it
-// accessible to this user alone.
-func privateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("making the handover directory: %w", err)
-	}
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !fi.IsDir() || !ok || int(st.Uid) != os.Getuid() {
-		return fmt.Errorf("%s is not a directory of this user's: the handover socket, which gives away the listening socket, cannot be kept private there", dir)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(dir, 0o700); err != nil {
-			return fmt.Errorf("making the handover directory private: %w", err)
-		}
-	}
-	return nil
 }
 
 // listen returns the listener to serve: the running process's, passed
@@ -200,9 +204,11 @@ func (h *handover) receive(ctx context.Context, addr string) (net.Listener, erro
 		uc.Close()
 		return nil, fmt.Errorf("asking for the listener on %s: %w", h.path, err)
 	}
-	msg, oob := make([]byte, 512), make([]byte, syscall.CmsgSpace(4))
+	msg, oob := make([]byte, 512), make([]byte, handoverOOBBytes)
 	n, oobn, flags, _, err := uc.ReadMsgUnix(msg, oob)
 	if err != nil || n == 0 {
+		fds, _ := rightsIn(oob[:oobn])
+		closeAll(fds)
 		uc.Close()
 		h.log.Info("the process on the handover socket gave no listener; listening afresh", "handover", h.path, "err", err)
 		return nil, nil
@@ -225,28 +231,21 @@ func (h *handover) receive(ctx context.Context, addr string) (net.Listener, erro
 	return ln, nil
 }
 
-// listenerFrom is the TCP listener passed in one message.
+// listenerFrom is the TCP listener passed in one message. Every
+// descriptor that arrived is closed but the one returned: a message cut
+// short (MSG_CTRUNC; the kernel installs the descriptors that fit), with
+// more than one, or malformed is refused whole.
 func listenerFrom(msg, oob []byte, flags int) (*net.TCPListener, error) {
-	if flags&syscall.MSG_CTRUNC != 0 {
-		return nil, errors.New("the control message was cut short")
+	fds, err := rightsIn(oob)
+	if err == nil && flags&syscall.MSG_CTRUNC != 0 {
+		err = fmt.Errorf("the control message was cut short (%d descriptors read)", len(fds))
 	}
-	cmsgs, err := syscall.ParseSocketControlMessage(oob)
+	if err == nil && len(fds) != 1 {
+		err = fmt.Errorf("%d descriptors with %q, want one", len(fds), msg)
+	}
 	if err != nil {
+		closeAll(fds)
 		return nil, err
-	}
-	var fds []int
-	for i := range cmsgs {
-		got, err := syscall.ParseUnixRights(&cmsgs[i])
-		if err != nil {
-			return nil, err
-		}
-		fds = append(fds, got...)
-	}
-	if len(fds) != 1 {
-		for _, fd := range fds {
-			syscall.Close(fd)
-		}
-		return nil, fmt.Errorf("%d descriptors with %q, want one", len(fds), msg)
 	}
 	f := os.NewFile(uintptr(fds[0]), "handed-over listener")
 	defer f.Close() // FileListener holds a copy
@@ -276,6 +275,31 @@ func listenerFrom(msg, oob []byte, flags int) (*net.TCPListener, error) {
 		return nil, errors.New("the socket passed is not listening")
 	}
 	return tl, nil
+}
+
+// rightsIn is every descriptor passed in oob (SCM_RIGHTS), those before a
+// malformed control message too: the caller closes them.
+func rightsIn(oob []byte) ([]int, error) {
+	var fds []int
+	for len(oob) >= unix.SizeofCmsghdr {
+		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			return fds, fmt.Errorf("a malformed control message: %w", err)
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_RIGHTS {
+			for ; len(data) >= 4; data = data[4:] {
+				fds = append(fds, int(int32(binary.NativeEndian.Uint32(data))))
+			}
+		}
+		oob = rest
+	}
+	return fds, nil
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		syscall.Close(fd)
+	}
 }
 
 // addrPort is the port of a --addr value.

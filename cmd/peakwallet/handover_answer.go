@@ -30,10 +30,8 @@ func (h *handover) serve(ln net.Listener) {
 	}
 	// rename replaces the old process's socket file at once: a binary
 	// started at any moment finds one of the two answering.
-	err := os.Rename(h.tmp, h.path)
-	if err == nil {
-		h.own, err = os.Stat(h.path)
-	}
+	err := renameIntoPlace(h.dir, h.tmp, h.path)
+	h.placed = err == nil
 	if err != nil || h.ln == nil {
 		h.log.Error("no handover socket: the next binary on this address will share it by SO_REUSEPORT", "handover", h.path, "err", err)
 		h.next.Close()
@@ -144,11 +142,44 @@ func (h *handover) stop() {
 	}
 	h.next.Close()
 	h.done.Wait()
-	if h.own == nil {
+	if !h.placed {
 		os.Remove(h.tmp)
 		return
 	}
-	if fi, err := os.Stat(h.path); err == nil && os.SameFile(fi, h.own) {
-		os.Remove(h.path)
+	removeOwn(h.dir, h.path, h.own)
+}
+
+// testHookHandoverRemove, when set, runs in removeOwn between its check
+// and its removal.
+var testHookHandoverRemove func()
+
+// removeOwn removes the socket file at path if it is still own, the one
+// this process bound: under the directory's lock, which the rename of the
+// next binary's socket into place takes too, so that a newer socket is
+// never removed in its stead. Without the lock (another user holds it on
+// a shared directory) the file is left: a stale socket answers nothing,
+// and the next binary binds afresh and renames its own over it. A binary
+// from before 2026-11-29 renames without the lock: against it, the window
+// between the check and the removal remains.
+func removeOwn(dir, path string, own os.FileInfo) {
+	unlock, ok := lockDir(dir)
+	if !ok {
+		return
 	}
+	defer unlock()
+	if fi, err := os.Lstat(path); err == nil && os.SameFile(fi, own) {
+		if testHookHandoverRemove != nil {
+			testHookHandoverRemove()
+		}
+		os.Remove(path)
+	}
+}
+
+// renameIntoPlace renames the socket file from to to, under dir's lock
+// (removeOwn), or without it when it is not had: the rename itself is
+// atomic, and only a stopping process's removal could then race it.
+func renameIntoPlace(dir, from, to string) error {
+	unlock, _ := lockDir(dir)
+	defer unlock()
+	return os.Rename(from, to)
 }

@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAHandedOverListenerIsCheckedAgainstTheAddress: the listener a new
@@ -124,5 +129,197 @@ func TestAHandoverSocketPathTooLongIsSaid(t *testing.T) {
 	}
 	if _, err := prepareHandover(filepath.Join(deep, "h.sock"), deep, "127.0.0.1:8080", log); err == nil || !strings.Contains(err.Error(), "107 bytes") {
 		t.Fatalf("a --handover path too long: %v, want it refused", err)
+	}
+}
+
+// TestAStaleTemporaryHandoverSocketIsRemoved: a process killed between
+// binding its temporary handover socket and renaming it into place leaves
+// the file; the next start in the directory removes those of processes
+// that are gone (or of its own pid: a restarted container's pid 1), once
+// older than handoverTmpAgeMin, and no other: not a live process's, not
+// a recent one (a process of another pid namespace may be starting), not
+// the handover socket itself. Until 2026-11-29 only the file of the
+// starting process's own pid was removed, at once, whoever's it was: a
+// process of another pid namespace with that pid lost its socket.
+func TestAStaleTemporaryHandoverSocketIsRemoved(t *testing.T) {
+	if !handoverSupported {
+		t.Skip("handovers are Linux's")
+	}
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead, live, own := gone.ProcessState.Pid(), os.Getppid(), os.Getpid()
+	data := t.TempDir()
+	dir := filepath.Join(data, HandoverDir)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * handoverTmpAgeMin)
+	files := []struct {
+		name    string
+		mtime   time.Time
+		removed bool
+	}{
+		{fmt.Sprintf(".%d.1a2b3c4d.new", dead), old, true},
+		{fmt.Sprintf(".%d.new", dead), old, true}, // as named before 2026-11-29
+		{fmt.Sprintf(".%d.5e6f7a8b.new", own), old, true},
+		{fmt.Sprintf(".%d.9c0d1e2f.new", dead), time.Now(), false},
+		{fmt.Sprintf(".%d.3a4b5c6d.new", live), old, false},
+		{"8080.sock", old, false},
+	}
+	for _, f := range files {
+		bindStale(t, filepath.Join(dir, f.name))
+		if err := os.Chtimes(filepath.Join(dir, f.name), f.mtime, f.mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A live socket of a process of another pid namespace, with this
+	// process's pid and the name it had before 2026-11-29.
+	sameName := filepath.Join(dir, fmt.Sprintf(".%d.new", own))
+	other, err := net.ListenUnix("unix", &net.UnixAddr{Name: sameName, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	otherFile, err := os.Stat(sameName)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, err := prepareHandover("", data, "127.0.0.1:8080", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.stop()
+	for _, f := range files {
+		_, err := os.Lstat(filepath.Join(dir, f.name))
+		if removed := errors.Is(err, fs.ErrNotExist); removed != f.removed {
+			t.Errorf("%s (%s old): removed %v, want %v", f.name, time.Since(f.mtime).Round(time.Minute), removed, f.removed)
+		}
+	}
+	if fi, err := os.Stat(sameName); err != nil || !os.SameFile(fi, otherFile) {
+		t.Errorf("the live socket %s of another process with this pid was removed or replaced (%v)", sameName, err)
+	}
+}
+
+// bindStale leaves a socket file at path that nothing answers on, as a
+// killed process does.
+func bindStale(t *testing.T, path string) {
+	t.Helper()
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetUnlinkOnClose(false)
+	l.Close()
+}
+
+// TestAHandoverPathOthersCanBlockIsRefused: a --handover path where
+// another user could remove or replace the socket, or has put a file this
+// process cannot replace, is refused at start, with the path named: the
+// next upgrade would otherwise fall back to SO_REUSEPORT, or fail on the
+// other user's socket. A directory of this user's (or root's) that only
+// they can write is fine, and so is a sticky one such as /tmp while the
+// path is free or this user's. Until 2026-11-29 any directory was taken.
+func TestAHandoverPathOthersCanBlockIsRefused(t *testing.T) {
+	if !handoverSupported {
+		t.Skip("handovers are Linux's")
+	}
+	const me, other, none = 1000, 1001, -1
+	sticky := fs.ModeDir | fs.ModeSticky
+	for _, c := range []struct {
+		dirUID  int
+		dirMode fs.FileMode
+		fileUID int
+		uid     int
+		refused string // in the error; "" when taken
+	}{
+		{me, fs.ModeDir | 0o700, none, me, ""},
+		{me, fs.ModeDir | 0o755, other, me, ""}, // this user's directory: the file is replaced
+		{0, fs.ModeDir | 0o755, none, 0, ""},
+		{0, sticky | 0o777, none, me, ""},
+		{0, sticky | 0o777, me, me, ""},
+		{0, sticky | 0o777, other, 0, ""}, // root replaces any file
+		{me, sticky | 0o777, other, me, ""},
+		{me, fs.ModeDir | 0o777, none, me, "writable by other users"},
+		{me, fs.ModeDir | 0o770, none, me, "writable by other users"},
+		{0, fs.ModeDir | 0o775, none, me, "writable by other users"},
+		{other, fs.ModeDir | 0o755, none, me, "user 1001's"},
+		{other, sticky | 0o777, me, me, "user 1001's"},
+		{0, sticky | 0o777, other, me, "exists and is user 1001's"},
+		{0, sticky | 0o777, 0, me, "exists and is user 0's"},
+	} {
+		err := handoverDirSafe("/d/h.sock", c.dirUID, c.dirMode, c.fileUID, c.uid)
+		switch {
+		case c.refused == "" && err != nil:
+			t.Errorf("%+v: refused (%v), want taken", c, err)
+		case c.refused != "" && (err == nil || !strings.Contains(err.Error(), c.refused) || !strings.Contains(err.Error(), "/d/h.sock")):
+			t.Errorf("%+v: %v, want refused with %q and the path", c, err, c.refused)
+		}
+	}
+
+	// The same at start, on a directory anyone can write.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "h.sock")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for mode, ok := range map[fs.FileMode]bool{0o777: false, 0o777 | fs.ModeSticky: true, 0o700: true} {
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		h, err := prepareHandover(path, t.TempDir(), "127.0.0.1:8080", log)
+		if (err == nil) != ok {
+			t.Errorf("--handover in a directory of mode %s: %v, want taken %v", mode, err, ok)
+		}
+		h.stop()
+	}
+}
+
+// TestAStoppingProcessRemovesNoNewerHandoverSocket: a process that stops
+// removes its handover socket file only if it is still its own, and a
+// newer process's socket renamed into place between its check and its
+// removal is not removed in its stead (the stop holds the directory's
+// lock, which the rename into place takes too). Until 2026-11-29 it was,
+// and that process answered no binary after it.
+func TestAStoppingProcessRemovesNoNewerHandoverSocket(t *testing.T) {
+	if !handoverSupported {
+		t.Skip("handovers are Linux's")
+	}
+	data := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, err := prepareHandover("", data, "127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := h.listen(context.Background(), "127.0.0.1:0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	h.serve(ln)
+
+	newer := filepath.Join(h.dir, ".newer.new")
+	bindStale(t, newer)
+	newerFile, err := os.Lstat(newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renamed := make(chan error, 1)
+	testHookHandoverRemove = func() {
+		go func() { renamed <- renameIntoPlace(h.dir, newer, h.path) }()
+		select { // the rename lands here, unless it waits for the stop
+		case err := <-renamed:
+			renamed <- err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	defer func() { testHookHandoverRemove = nil }()
+	h.stop()
+	if err := <-renamed; err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(h.path); err != nil || !os.SameFile(fi, newerFile) {
+		t.Fatalf("the newer socket renamed to %s as the process stopped is gone (%v)", h.path, err)
 	}
 }
