@@ -140,10 +140,12 @@ type Controller struct {
 	// (stalled).
 	lastAnswered time.Time
 	// stalledBy is the principal of the first request found stalled
-	// since the store last answered, and stalledByMany whether another
-	// principal's was found since: only then do stalled requests count
-	// against the breaker (countStall).
+	// since the store last answered, stalledAlone how many of its were
+	// found before another principal's, and stalledByMany whether one
+	// was: only then do stalled requests count against the breaker, those
+	// before too (countStall).
 	stalledBy     string
+	stalledAlone  int
 	stalledByMany bool
 	buckets       map[string]*bucket
 	policy        Quota // the RateLimit-Policy's quota and window (ratePolicy)
@@ -447,9 +449,9 @@ func (c *Controller) release(t *Ticket, err error) {
 	o := outcomeOf(err, c.cfg.StoreFailed)
 	switch {
 	case o == storeAnswered:
-		c.lastAnswered, c.stalledBy, c.stalledByMany = now, "", false
+		c.lastAnswered, c.stalledBy, c.stalledAlone, c.stalledByMany = now, "", 0, false
 	case o == storeUnknown && stalled(t.class, t.start, now, c.lastAnswered, err, c.cfg.StallSilence) &&
-		c.countStall(t.principal):
+		c.countStall(now, t.principal):
 		o = storeDown
 	}
 	c.breaker.record(now, o, t.probe)
@@ -466,15 +468,28 @@ func (c *Controller) release(t *Ticket, err error) {
 // server nobody else is using, may be that principal's own slow requests
 // (large batches with a short deadline): until 2026-11-29 those opened the
 // breaker for every client (TestAStoreThatAnswersNobodyOpensTheBreaker, "one principal's requests").
+// When a second principal's is found, the first one's found before it
+// count too (at most BreakerFailuresMax of them): they were held by the
+// same silence. Without them, a stall's requests counted only from the
+// first of another principal's in the order they ended, and eight of two
+// principals, one's four ending first, counted four and opened nothing
+// ("two principals, one's requests out first").
 // Called with c.mu held.
-func (c *Controller) countStall(principal string) bool {
+func (c *Controller) countStall(now time.Time, principal string) bool {
 	switch {
-	case c.stalledBy == "":
+	case c.stalledByMany:
+	case c.stalledBy == "" || c.stalledBy == principal:
 		c.stalledBy = principal
-	case c.stalledBy != principal:
+		c.stalledAlone++
+		return false
+	default:
 		c.stalledByMany = true
+		for range min(c.stalledAlone, BreakerFailuresMax) {
+			c.breaker.record(now, storeDown, false)
+		}
+		c.stalledAlone = 0
 	}
-	return c.stalledByMany
+	return true
 }
 
 // dispatch hands free slots to waiters, highest class first, skipping

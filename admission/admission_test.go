@@ -1063,9 +1063,9 @@ func TestAStoreThatAnswersNobodyOpensTheBreaker(t *testing.T) {
 		c := newController(clk, 64, stallCfg)
 		mustAcquire(t, c, admission.ClassPayment, "a").Done(nil)
 		clk.Add(time.Second)
-		timeOut(t, c, clk, admission.ClassPayment, admission.BreakerFailuresMax, silence, false, false)
+		timeOut(t, c, clk, admission.ClassPayment, admission.BreakerFailuresMax-1, silence, false, false)
 		if s := c.Stats(); s.Breaker != "closed" {
-			t.Fatalf("breaker %s after %d requests out of time, the first of which counts for none", s.Breaker, admission.BreakerFailuresMax)
+			t.Fatalf("breaker %s after %d requests out of time, fewer than %d", s.Breaker, admission.BreakerFailuresMax-1, admission.BreakerFailuresMax)
 		}
 		timeOut(t, c, clk, admission.ClassRead, 1, silence, false, false)
 		_, err := c.Acquire(context.Background(), admission.ClassPayment, "a")
@@ -1080,6 +1080,26 @@ func TestAStoreThatAnswersNobodyOpensTheBreaker(t *testing.T) {
 		mustAcquire(t, c, admission.ClassPayment, "a").Done(nil)
 		if s := c.Stats(); s.Breaker != "closed" {
 			t.Fatalf("breaker %s after a probe the store answered", s.Breaker)
+		}
+	})
+	// Eight requests of two principals held by one stall end in any
+	// order: TestTheBreakerOpensOnAPostgresStall's writes, four by each
+	// operator, ended one operator's four first about one run in 35, and
+	// those counted for nothing: four counted, the breaker stayed closed.
+	t.Run("two principals, one's requests out first", func(t *testing.T) {
+		clk := newClock()
+		c := newController(clk, 64, stallCfg)
+		mustAcquire(t, c, admission.ClassPayment, "a").Done(nil)
+		var held []*admission.Ticket
+		for _, who := range []string{"a", "a", "a", "a", "c", "c", "c", "c"} {
+			held = append(held, mustAcquire(t, c, admission.ClassPayment, who))
+		}
+		clk.Add(silence)
+		for _, tk := range held {
+			tk.Done(outOfTime)
+		}
+		if s := c.Stats(); s.Breaker == "closed" {
+			t.Fatalf("breaker closed after %d requests of two principals out of time on a stalled store", len(held))
 		}
 	})
 	for name, tc := range map[string]struct {

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -103,12 +104,19 @@ type releaseKey struct {
 	token string
 }
 
-// releases are the claims whose release the store refused, each with
-// when its lease ends.
+// releases are the claims whose release the store refused.
 type releases struct {
 	mu      sync.Mutex
-	pending map[releaseKey]time.Time
-	running bool // a retrying goroutine is running
+	pending map[releaseKey]pendingRelease
+	round   uint64 // rounds begun (releaseRound)
+	running bool   // a retrying goroutine is running
+}
+
+// pendingRelease is when a claim's lease ends, and the last round whose
+// try of its release failed (0: none yet).
+type pendingRelease struct {
+	leaseEnd    time.Time
+	failedRound uint64
 }
 
 // releaseLater keeps rec's release for the background retrier.
@@ -124,9 +132,9 @@ func (l *Ledger) releaseLater(rec *pw.IdempotencyRecord) {
 	default:
 	}
 	if l.rel.pending == nil {
-		l.rel.pending = map[releaseKey]time.Time{}
+		l.rel.pending = map[releaseKey]pendingRelease{}
 	}
-	l.rel.pending[releaseKey{rec.IdempotencyKey, rec.Token}] = rec.LockedAt.Add(pw.IdempotencyLease)
+	l.rel.pending[releaseKey{rec.IdempotencyKey, rec.Token}] = pendingRelease{leaseEnd: rec.LockedAt.Add(pw.IdempotencyLease)}
 	l.metrics.releasesPending.Set(float64(len(l.rel.pending)))
 	if !l.rel.running {
 		l.rel.running = true
@@ -157,35 +165,55 @@ func (l *Ledger) retryReleases() {
 	}
 }
 
-// releaseRoundFailsMax is how many releases in a row may fail before a
-// round stops: the store is away, and the rest wait for the next round.
+// releaseRoundFailsMax is how many releases may fail in one round
+// before it stops: the store is away, or those releases wait for their
+// claims' batch, each up to releaseTimeout; the rest wait for the next
+// round. It bounds a round's time spent on failures to about
+// releaseRoundFailsMax*releaseTimeout.
 const releaseRoundFailsMax = 3
 
-// releaseRound tries the pending releases once, the claims' leases that
-// end first first, and returns how many are left and the last error. A
-// release whose lease has ended is dropped untried: its key is free for
-// the next claim anyway. One release that fails does not end the round:
-// a claim whose caller left its group commit waits for that batch (up to
-// its timeout), and until 2026-11-29 the round stopped at it, so the
-// releases after it, which the store would have made, waited for the next
-// round (TestAFailingReleaseHoldsBackNoOther). Only
-// releaseRoundFailsMax failures in a row end it. When none is left, the
-// retrier stops (running is cleared under the lock, so that the next
-// releaseLater starts another).
+// releaseRound tries the pending releases once and returns how many are
+// left and the last error. Those that have not failed yet, or failed in
+// the earliest round, go first, and the claims whose leases end first
+// first among them. A release whose lease has ended is dropped untried:
+// its key is free for the next claim anyway.
+//
+// A claim whose caller left its group commit waits for that batch (up to
+// its timeout), and the callers of a batch that does not end all leave
+// together: their claims fail together, and are next to each other in
+// lease order. Until 2026-11-29 a round stopped at its first failure; for
+// a few hours after, at its third in a row; either way, such a batch's
+// releases, tried first in every round, held back the releases after them
+// that the store would have made, for as long as the batch lasted
+// (TestAFailingReleaseHoldsBackNoOther, TestAStuckClaimBatchHoldsBackNoOtherRelease).
+// Tried after the others, they hold back none; and tried in turn, the
+// least recently failed first, none is kept from its try for more than a
+// few rounds by others that keep failing. A round stops at its
+// releaseRoundFailsMax-th failure, wherever those are in its order
+// (counting them only in a row, a round went on past failures between
+// successes, a second each: TestAReleaseRoundIsBounded). When none is
+// left, the retrier stops (running is cleared under the lock, so that the
+// next releaseLater starts another).
 func (l *Ledger) releaseRound(now time.Time) (left int, err error) {
-	l.rel.mu.Lock()
 	type pending struct {
-		k        releaseKey
-		leaseEnd time.Time
+		k releaseKey
+		pendingRelease
 	}
+	l.rel.mu.Lock()
+	l.rel.round++
+	thisRound := l.rel.round
 	round := make([]pending, 0, len(l.rel.pending))
-	for k, end := range l.rel.pending {
-		round = append(round, pending{k, end})
+	for k, p := range l.rel.pending {
+		round = append(round, pending{k, p})
 	}
 	l.rel.mu.Unlock()
-	slices.SortFunc(round, func(a, b pending) int { return a.leaseEnd.Compare(b.leaseEnd) })
-	var done []releaseKey
-	inARow := 0
+	slices.SortFunc(round, func(a, b pending) int {
+		if c := cmp.Compare(a.failedRound, b.failedRound); c != 0 {
+			return c
+		}
+		return a.leaseEnd.Compare(b.leaseEnd)
+	})
+	var done, failed []releaseKey
 	for _, p := range round {
 		if now.Before(p.leaseEnd) {
 			ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
@@ -193,12 +221,11 @@ func (l *Ledger) releaseRound(now time.Time) (left int, err error) {
 			cancel()
 			if rerr != nil {
 				err = rerr
-				if inARow++; inARow >= releaseRoundFailsMax {
-					break // still away: the rest at the next round
+				if failed = append(failed, p.k); len(failed) >= releaseRoundFailsMax {
+					break // still away, or still waiting: the rest at the next round
 				}
 				continue
 			}
-			inARow = 0
 		}
 		done = append(done, p.k)
 	}
@@ -206,6 +233,12 @@ func (l *Ledger) releaseRound(now time.Time) (left int, err error) {
 	defer l.rel.mu.Unlock()
 	for _, k := range done {
 		delete(l.rel.pending, k)
+	}
+	for _, k := range failed {
+		if p, ok := l.rel.pending[k]; ok {
+			p.failedRound = thisRound
+			l.rel.pending[k] = p
+		}
 	}
 	l.metrics.releasesPending.Set(float64(len(l.rel.pending)))
 	left = len(l.rel.pending)

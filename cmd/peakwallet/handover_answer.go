@@ -59,9 +59,15 @@ func (h *handover) serve(ln net.Listener) {
 
 // answer passes the listener to each binary that asks, one at a time,
 // until one says it has taken over (then this process stops answering:
-// the handover socket is the new one's) or stop.
+// the handover socket is the new one's) or stop. It leaves the socket
+// open, for stop to close: while it is open its file's inode, unlinked by
+// the new process's rename, is not freed, and no later socket file can
+// have its number when stop compares the file at path with own. Closed
+// here, it was freed at the handover, and the next binary's socket, bound
+// in the same directory, got the same number on ext4: the stop of the
+// process before took it for its own and removed it
+// (TestAnOldProcessRemovesNoLaterHandoverSocketOnItsInode).
 func (h *handover) answer() {
-	defer h.next.Close()
 	for {
 		c, err := h.next.AcceptUnix()
 		if err != nil {
@@ -71,6 +77,12 @@ func (h *handover) answer() {
 				h.log.Error("the handover socket failed: the next binary on this address will share it by SO_REUSEPORT", "handover", h.path, "err", err)
 			}
 			return
+		}
+		select {
+		case <-h.closed: // connected before stop removed the file: it listens afresh
+			c.Close()
+			return
+		default:
 		}
 		taken := h.pass(c)
 		c.Close()
@@ -123,7 +135,9 @@ func (h *handover) pass(c *net.UnixConn) bool {
 
 // stop stops answering on the handover socket, as the process drains, and
 // removes its file if it is still this process's: a binary started from
-// now on listens afresh.
+// now on listens afresh. The file is compared and removed before the
+// socket is closed, so that its inode, if another file replaced it, is
+// not yet free for a newer socket to have (answer).
 func (h *handover) stop() {
 	if h == nil {
 		return
@@ -140,13 +154,14 @@ func (h *handover) stop() {
 	if h.next == nil {
 		return
 	}
+	if h.placed {
+		removeOwn(h.dir, h.path, h.own)
+	}
 	h.next.Close()
 	h.done.Wait()
 	if !h.placed {
 		os.Remove(h.tmp)
-		return
 	}
-	removeOwn(h.dir, h.path, h.own)
 }
 
 // testHookHandoverRemove, when set, runs in removeOwn between its check

@@ -323,3 +323,53 @@ func TestAStoppingProcessRemovesNoNewerHandoverSocket(t *testing.T) {
 		t.Fatalf("the newer socket renamed to %s as the process stopped is gone (%v)", h.path, err)
 	}
 }
+
+// TestAnOldProcessRemovesNoLaterHandoverSocketOnItsInode: a process that
+// passed its listener closed its handover socket at once, and the file's
+// inode, unlinked by the new process's rename, was freed; the next
+// binary's temporary socket, bound meanwhile, may get the same inode
+// number (ext4 gives the one just freed), and once renamed into place
+// looked to the old process's stop like its own: stop removed it, and
+// the binary after it found no socket. Two upgrades before the first old
+// process is told to stop are enough.
+func TestAnOldProcessRemovesNoLaterHandoverSocketOnItsInode(t *testing.T) {
+	if !handoverSupported {
+		t.Skip("handovers are Linux's")
+	}
+	data := t.TempDir()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := free.Addr().String()
+	free.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	start := func(name string) *handover {
+		t.Helper()
+		h, err := prepareHandover("", data, addr, log)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		ln, err := h.listen(context.Background(), addr, true)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		h.serve(ln)
+		t.Cleanup(h.stop)
+		return h
+	}
+	first := start("first")
+	start("second")   // takes over from the first, answers the third
+	first.done.Wait() // the first's answer ended with "taken"
+	third := start("third")
+	thirds, err := os.Lstat(third.path)
+	if err != nil || !os.SameFile(thirds, third.own) {
+		t.Fatalf("the third process's socket is not in place: %v", err)
+	}
+	first.stop()
+	if fi, err := os.Lstat(third.path); err != nil || !os.SameFile(fi, thirds) {
+		t.Fatalf("the first process's stop removed the third's handover socket %s (%v); same inode as the first's own: %v",
+			third.path, err, os.SameFile(thirds, first.own))
+	}
+}
