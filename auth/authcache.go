@@ -21,8 +21,16 @@ import (
 // store is honoured here within AuthCacheTTL. Failed authentications are
 // never cached: random tokens cannot fill the cache, and a key created
 // elsewhere works at once.
+//
+// While the store is known not to answer (Options.StoreDown), a
+// principal is kept up to AuthStaleMax past its time, never past its
+// credential's own end (a session's expiry), and AuthenticateOrStale
+// answers from it (stale) instead of reading the store: its caller
+// authenticates again before it acts (keys.go). A revocation in this
+// process forgets it as it forgets the rest.
 const (
 	AuthCacheTTL = 5 * time.Second
+	AuthStaleMax = time.Minute
 	authCacheMax = 100_000 // principals; when full the cache starts over
 )
 
@@ -35,6 +43,7 @@ type authCache struct {
 type authEntry struct {
 	p     pw.Principal
 	until time.Time
+	stale time.Time // until when it may be answered stale (getStale)
 }
 
 // get returns the principal cached for a token hash, with the version to
@@ -49,9 +58,22 @@ func (c *authCache) get(hash string, now time.Time) (pw.Principal, bool, uint64)
 	return pw.Principal{}, false, c.version
 }
 
-// put caches p until until, unless a revocation happened since version was
-// read: what the store said before a revocation must not outlive it.
-func (c *authCache) put(hash string, p pw.Principal, until time.Time, version uint64) {
+// getStale returns the principal cached for a token hash whose time has
+// passed by at most AuthStaleMax, and not its credential's end.
+func (c *authCache) getStale(hash string, now time.Time) (pw.Principal, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byHash[hash]
+	if ok && now.Before(e.stale) {
+		return e.p, true
+	}
+	return pw.Principal{}, false
+}
+
+// put caches p until until (and, stale, AuthStaleMax longer, but not past
+// ends when it is not zero), unless a revocation happened since version
+// was read: what the store said before a revocation must not outlive it.
+func (c *authCache) put(hash string, p pw.Principal, until, ends time.Time, version uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if version != c.version {
@@ -60,7 +82,11 @@ func (c *authCache) put(hash string, p pw.Principal, until time.Time, version ui
 	if c.byHash == nil || len(c.byHash) >= authCacheMax {
 		c.byHash = map[string]authEntry{}
 	}
-	c.byHash[hash] = authEntry{p: p, until: until}
+	stale := until.Add(AuthStaleMax)
+	if !ends.IsZero() && ends.Before(stale) {
+		stale = ends
+	}
+	c.byHash[hash] = authEntry{p: p, until: until, stale: stale}
 }
 
 // revoked forgets every cached principal.

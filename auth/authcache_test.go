@@ -85,3 +85,146 @@ func TestAuthCacheRevocation(t *testing.T) {
 		t.Fatalf("a key created by another process: %v", err)
 	}
 }
+
+// countingStore counts the principal reads behind authentication, and
+// fails them while down.
+type countingStore struct {
+	auth.Store
+	mu    sync.Mutex
+	reads int
+	down  bool
+}
+
+func (s *countingStore) read() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reads++
+	if s.down {
+		return pw.Errorf(pw.EUNAVAILABLE, "the test's store is down")
+	}
+	return nil
+}
+
+func (s *countingStore) OperatorByHash(ctx context.Context, hash string) (*auth.Operator, error) {
+	if err := s.read(); err != nil {
+		return nil, err
+	}
+	return s.Store.OperatorByHash(ctx, hash)
+}
+
+func (s *countingStore) SessionByHash(ctx context.Context, hash string) (*auth.Session, error) {
+	if err := s.read(); err != nil {
+		return nil, err
+	}
+	return s.Store.SessionByHash(ctx, hash)
+}
+
+func (s *countingStore) count() int { s.mu.Lock(); defer s.mu.Unlock(); return s.reads }
+
+// TestAStalePrincipalIsAnsweredOnlyWhileTheStoreIsDown: while the store
+// is known down (Options.StoreDown), AuthenticateOrStale answers a
+// principal whose cached time has passed from the cache, stale, without
+// reading the store, for at most AuthStaleMax, never past a session's
+// expiry and never after a revocation made here; Authenticate always
+// reads the store once the cached time has passed. Until 2026-11-29 every
+// request refused in an outage read the store first (docs/overload.md,
+// "PostgreSQL stalled for 10 s under load").
+func TestAStalePrincipalIsAnsweredOnlyWhileTheStoreIsDown(t *testing.T) {
+	inner, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	store := &countingStore{Store: inner}
+	clk := &fakeClock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+	var downMu sync.Mutex
+	down := false
+	setDown := func(d bool) {
+		downMu.Lock()
+		down = d
+		downMu.Unlock()
+		store.mu.Lock()
+		store.down = d
+		store.mu.Unlock()
+	}
+	svc := auth.New(store, nil, auth.Options{Now: clk.now, SessionTTL: auth.AuthCacheTTL + 10*time.Second,
+		Argon2:    auth.Argon2Params{Memory: 8, Time: 1, Threads: 1},
+		StoreDown: func() bool { downMu.Lock(); defer downMu.Unlock(); return down }})
+	admin := pw.NewContextWithPrincipal(context.Background(), pw.Principal{Kind: pw.PrincipalOperator, ID: "root", Role: pw.RoleAdmin})
+	op, err := svc.CreateOperator(admin, auth.OperatorCreate{Name: "a", Role: pw.RoleSupport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := svc.SignUp(ctx, auth.SignUp{Handle: "ann@example.com", Password: "a long enough password"}); err != nil {
+		t.Fatal(err)
+	}
+	ses, err := svc.Login(ctx, auth.Login{Handle: "ann@example.com", Password: "a long enough password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustFresh := func(what, token string) pw.Principal {
+		t.Helper()
+		p, stale, err := svc.AuthenticateOrStale(ctx, token)
+		if err != nil || stale {
+			t.Fatalf("%s: stale %v, %v", what, stale, err)
+		}
+		return p
+	}
+	want := mustFresh("the operator with the store up", op.Key)
+	mustFresh("the session with the store up", ses.Token)
+
+	clk.add(auth.AuthCacheTTL)
+	setDown(true)
+	before := store.count()
+	p, stale, err := svc.AuthenticateOrStale(ctx, op.Key)
+	if err != nil || !stale || p != want {
+		t.Fatalf("past the TTL with the store down: %+v stale %v, %v; want %+v, stale", p, stale, err, want)
+	}
+	if _, stale, err := svc.AuthenticateOrStale(ctx, ses.Token); err != nil || !stale {
+		t.Fatalf("the session past the TTL with the store down: stale %v, %v", stale, err)
+	}
+	if n := store.count() - before; n != 0 {
+		t.Fatalf("stale answers read the store %d times", n)
+	}
+	if _, err := svc.Authenticate(ctx, op.Key); pw.ErrorCode(err) != pw.EUNAVAILABLE {
+		t.Fatalf("Authenticate with the store down: %v, want the store's unavailable (it is never stale)", err)
+	}
+
+	// Past the session's expiry (10 s after the TTL) it is not answered
+	// stale; the operator key, without an end of its own, still is.
+	clk.add(10 * time.Second)
+	if _, _, err := svc.AuthenticateOrStale(ctx, ses.Token); pw.ErrorCode(err) != pw.EUNAVAILABLE {
+		t.Fatalf("an expired session with the store down: %v, want a store read (unavailable)", err)
+	}
+	mustStale := func(what string) {
+		t.Helper()
+		if _, stale, err := svc.AuthenticateOrStale(ctx, op.Key); err != nil || !stale {
+			t.Fatalf("%s: stale %v, %v", what, stale, err)
+		}
+	}
+	mustStale("the operator 10 s later")
+
+	// The store back: read again.
+	setDown(false)
+	mustFresh("the store back", op.Key)
+
+	// Past AuthStaleMax it is read, whatever the store.
+	setDown(true)
+	clk.add(auth.AuthCacheTTL + auth.AuthStaleMax)
+	if _, _, err := svc.AuthenticateOrStale(ctx, op.Key); pw.ErrorCode(err) != pw.EUNAVAILABLE {
+		t.Fatalf("past AuthStaleMax with the store down: %v, want a store read (unavailable)", err)
+	}
+
+	// A revocation made here forgets it.
+	setDown(false)
+	mustFresh("cached again", op.Key)
+	clk.add(auth.AuthCacheTTL)
+	if err := svc.RevokeOperator(admin, op.Operator.ID); err != nil {
+		t.Fatal(err)
+	}
+	setDown(true)
+	if _, _, err := svc.AuthenticateOrStale(ctx, op.Key); err == nil {
+		t.Fatal("a key revoked here answered stale")
+	}
+}

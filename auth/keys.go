@@ -181,14 +181,45 @@ const AuthStoreTimeout = 1 * time.Second
 //
 // A principal read from the store is reused for AuthCacheTTL (authcache.go).
 func (s *Service) Authenticate(ctx context.Context, token string) (pw.Principal, error) {
+	p, _, err := s.authenticateToken(ctx, token, false)
+	return p, err
+}
+
+// AuthenticateOrStale is Authenticate, except that while the store is
+// known not to answer (Options.StoreDown) a principal whose cached time
+// has passed, by at most AuthStaleMax, is answered from the cache (stale
+// true) instead of reading the store. The caller must not act on a stale
+// principal before it has authenticated the token again with
+// Authenticate, once it knows the request will reach the store (http:
+// once the request is admitted): a revocation made by another process
+// sharing the store is seen only there.
+//
+// Why: a request refused because the store is down is authenticated
+// first, and each principal's cached time runs out within AuthCacheTTL.
+// On a stalled PostgreSQL every request then read the store (bounded by
+// AuthStoreTimeout), each read that timed out closed its pooled
+// connection, and the pool's new connections queued at the stalled
+// server; when it came back it had those to accept first, and service
+// came back 2-12 s after the stall ended instead of within a second
+// (docs/overload.md, "PostgreSQL stalled for 10 s under load").
+func (s *Service) AuthenticateOrStale(ctx context.Context, token string) (pw.Principal, bool, error) {
+	return s.authenticateToken(ctx, token, s.storeDown != nil)
+}
+
+func (s *Service) authenticateToken(ctx context.Context, token string, mayBeStale bool) (pw.Principal, bool, error) {
 	prefix, err := ParseToken(token)
 	if err != nil {
-		return pw.Principal{}, err
+		return pw.Principal{}, false, err
 	}
 	hash, now := HashToken(token), s.clock()
 	p, ok, version := s.auths.get(hash, now)
 	if ok {
-		return p, nil
+		return p, false, nil
+	}
+	if mayBeStale && s.storeDown() {
+		if p, ok := s.auths.getStale(hash, now); ok {
+			return p, true, nil
+		}
 	}
 	// Authentication runs before admission control, so no class deadline
 	// covers its store read: bound it here, or a request from a principal
@@ -196,49 +227,50 @@ func (s *Service) Authenticate(ctx context.Context, token string) (pw.Principal,
 	// for as long as its client keeps the connection open.
 	sctx, cancel := context.WithTimeout(ctx, AuthStoreTimeout)
 	defer cancel()
-	p, until, err := s.authenticate(sctx, prefix, hash, now)
+	p, until, ends, err := s.authenticate(sctx, prefix, hash, now)
 	if err != nil {
-		return pw.Principal{}, err
+		return pw.Principal{}, false, err
 	}
-	s.auths.put(hash, p, until, version)
-	return p, nil
+	s.auths.put(hash, p, until, ends, version)
+	return p, false, nil
 }
 
 // authenticate reads the principal of a token hash from the store, with
-// how long it may be reused.
-func (s *Service) authenticate(ctx context.Context, prefix, hash string, now time.Time) (pw.Principal, time.Time, error) {
+// how long it may be reused and when its credential ends by itself (a
+// session's expiry; zero: never).
+func (s *Service) authenticate(ctx context.Context, prefix, hash string, now time.Time) (p pw.Principal, until, ends time.Time, err error) {
 	unauthorized := pw.Errorf(pw.EUNAUTHORIZED, "invalid token")
-	until := now.Add(AuthCacheTTL)
+	until = now.Add(AuthCacheTTL)
 	switch prefix {
 	case PrefixSessionToken:
 		ses, err := s.store.SessionByHash(ctx, hash)
 		if pw.ErrorCode(err) == pw.ENOTFOUND || (err == nil && (!ses.RevokedAt.IsZero() || !now.Before(ses.ExpiresAt))) {
-			return pw.Principal{}, until, unauthorized
+			return pw.Principal{}, until, ends, unauthorized
 		}
 		if err != nil {
-			return pw.Principal{}, until, err
+			return pw.Principal{}, until, ends, err
 		}
-		return pw.Principal{Kind: pw.PrincipalUser, ID: ses.UserID, Session: ses.ID}, minTime(until, ses.ExpiresAt), nil
+		return pw.Principal{Kind: pw.PrincipalUser, ID: ses.UserID, Session: ses.ID}, minTime(until, ses.ExpiresAt), ses.ExpiresAt, nil
 	case PrefixMerchantKey:
 		k, err := s.store.APIKeyByHash(ctx, hash)
 		if pw.ErrorCode(err) == pw.ENOTFOUND || (err == nil && !k.RevokedAt.IsZero()) {
-			return pw.Principal{}, until, unauthorized
+			return pw.Principal{}, until, ends, unauthorized
 		}
 		if err != nil {
-			return pw.Principal{}, until, err
+			return pw.Principal{}, until, ends, err
 		}
-		return pw.Principal{Kind: pw.PrincipalMerchant, ID: k.MerchantID, Scope: k.Scope, Session: k.ID}, until, nil
+		return pw.Principal{Kind: pw.PrincipalMerchant, ID: k.MerchantID, Scope: k.Scope, Session: k.ID}, until, ends, nil
 	case PrefixOperatorKey:
 		o, err := s.store.OperatorByHash(ctx, hash)
 		if pw.ErrorCode(err) == pw.ENOTFOUND || (err == nil && !o.RevokedAt.IsZero()) {
-			return pw.Principal{}, until, unauthorized
+			return pw.Principal{}, until, ends, unauthorized
 		}
 		if err != nil {
-			return pw.Principal{}, until, err
+			return pw.Principal{}, until, ends, err
 		}
-		return pw.Principal{Kind: pw.PrincipalOperator, ID: o.ID, Role: o.Role, Session: o.ID}, until, nil
+		return pw.Principal{Kind: pw.PrincipalOperator, ID: o.ID, Role: o.Role, Session: o.ID}, until, ends, nil
 	}
-	return pw.Principal{}, until, unauthorized
+	return pw.Principal{}, until, ends, unauthorized
 }
 
 func minTime(a, b time.Time) time.Time {

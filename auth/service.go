@@ -48,6 +48,12 @@ type Options struct {
 	// PasswordHashesMax bounds the password hashes (argon2id) run at once;
 	// DefaultPasswordHashesMax() when zero (hashslots.go).
 	PasswordHashesMax int
+	// StoreDown, when set, says whether the store is known not to answer
+	// (serve: admission's breaker is not closed). While it does,
+	// AuthenticateOrStale answers from a principal cached up to
+	// AuthStaleMax past its time instead of reading the store
+	// (authcache.go).
+	StoreDown func() bool
 }
 
 // Defaults.
@@ -77,6 +83,7 @@ type Service struct {
 	aead      cipher.AEAD // seals TOTP secrets; nil without a SecretKey
 	audits    *groupcommit.Queue[*AuditRecord, struct{}]
 	auths     authCache
+	storeDown func() bool   // Options.StoreDown; nil: never
 	hashes    chan struct{} // PasswordHashesMax slots for password hashes
 }
 
@@ -84,7 +91,8 @@ type Service struct {
 // authenticate (the CLI).
 func New(store Store, ledger Ledger, opts Options) *Service {
 	s := &Service{store: store, ledger: ledger, now: opts.Now, log: opts.Logger, argon2: opts.Argon2,
-		sender: opts.Sender, ttl: opts.SessionTTL, stepUp: opts.StepUpThreshold, issuer: opts.Issuer}
+		sender: opts.Sender, ttl: opts.SessionTTL, stepUp: opts.StepUpThreshold, issuer: opts.Issuer,
+		storeDown: opts.StoreDown}
 	if s.now == nil {
 		s.now = time.Now
 	}

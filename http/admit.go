@@ -52,6 +52,11 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 			}
 		}
 		if s.admission == nil || !classed {
+			r, err := s.authenticateAgain(r, rt)
+			if err != nil {
+				Error(w, r, err)
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -75,6 +80,11 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 				return
 			}
 			defer end()
+			r, err := s.authenticateAgain(r, rt)
+			if err != nil {
+				Error(w, r, err)
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -180,6 +190,22 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 				Error(w, r, err)
 				return
 			}
+		}
+		// A principal answered stale from the cache while the store was
+		// down (auth.Service.AuthenticateOrStale) is authenticated again
+		// now that it is admitted (as the breaker's probe, or after it
+		// closed), before anything acts on it. What the store answers is
+		// the probe's outcome; a credential it no longer knows moved
+		// nothing (TestAStalePrincipalIsAuthenticatedAgainOnceAdmitted).
+		if r, err = s.authenticateAgain(r, rt); err != nil {
+			switch pw.ErrorCode(err) {
+			case pw.EUNAUTHORIZED, pw.EFORBIDDEN:
+				ticket.Abandon()
+			default:
+				ticket.Done(err)
+			}
+			Error(w, r, err)
+			return
 		}
 		o := &outcome{}
 		defer func() {

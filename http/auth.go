@@ -57,6 +57,64 @@ func (as Authenticators) Authenticate(ctx context.Context, token string) (pw.Pri
 	return pw.Principal{}, pw.Errorf(pw.EUNAUTHORIZED, "invalid token")
 }
 
+// StaleAuthenticator is an Authenticator that may, while the store is
+// known not to answer, answer from a principal it cached earlier without
+// reading the store (stale true; auth.Service.AuthenticateOrStale). A
+// request so authenticated is authenticated again, with Authenticate,
+// once it is admitted (admit), before anything acts on it.
+type StaleAuthenticator interface {
+	AuthenticateOrStale(ctx context.Context, token string) (pw.Principal, bool, error)
+}
+
+// AuthenticateOrStale implements StaleAuthenticator: each authenticator
+// in turn, stale from those that may be.
+func (as Authenticators) AuthenticateOrStale(ctx context.Context, token string) (pw.Principal, bool, error) {
+	for _, a := range as {
+		var p pw.Principal
+		var stale bool
+		var err error
+		if sa, ok := a.(StaleAuthenticator); ok {
+			p, stale, err = sa.AuthenticateOrStale(ctx, token)
+		} else {
+			p, err = a.Authenticate(ctx, token)
+		}
+		if err == nil {
+			return p, stale, nil
+		}
+		if pw.ErrorCode(err) != pw.EUNAUTHORIZED {
+			return pw.Principal{}, false, err
+		}
+	}
+	return pw.Principal{}, false, pw.Errorf(pw.EUNAUTHORIZED, "invalid token")
+}
+
+// staleAuthKey keys, in a request's context, the token of a request whose
+// principal came stale from the cache (StaleAuthenticator).
+type staleAuthKey struct{}
+
+// authenticateAgain authenticates a request whose principal came stale
+// from the cache (staleAuthKey) against the store, now that it is going
+// on to act, and checks rt's access for the principal the store gives;
+// r is returned as it was when its principal was not stale. A request
+// refused as a stale principal's was: its credential revoked meanwhile
+// (by another process sharing the store: this one's revocations empty its
+// cache) gets 401, and a store still away the error it gave.
+func (s *Server) authenticateAgain(r *http.Request, rt *Route) (*http.Request, error) {
+	token, ok := r.Context().Value(staleAuthKey{}).(string)
+	if !ok {
+		return r, nil
+	}
+	p, err := s.auth.Authenticate(r.Context(), token)
+	if err != nil {
+		return r, err
+	}
+	if !rt.Access.allows(p) {
+		return r, pw.Errorf(pw.EFORBIDDEN, "this principal cannot use %s %s", r.Method, r.Pattern)
+	}
+	ctx := context.WithValue(pw.NewContextWithPrincipal(r.Context(), p), staleAuthKey{}, nil)
+	return r.WithContext(ctx), nil
+}
+
 // bearerToken returns the token of an "Authorization: Bearer <token>"
 // header (the scheme is case-insensitive, RFC 9110).
 func bearerToken(r *http.Request) (string, error) {
@@ -85,7 +143,13 @@ func (s *Server) authenticate(next http.Handler, access Access) http.Handler {
 			Error(w, r, err)
 			return
 		}
-		p, err := s.auth.Authenticate(r.Context(), token)
+		var p pw.Principal
+		stale := false
+		if sa, ok := s.auth.(StaleAuthenticator); ok {
+			p, stale, err = sa.AuthenticateOrStale(r.Context(), token)
+		} else {
+			p, err = s.auth.Authenticate(r.Context(), token)
+		}
 		if err != nil {
 			Error(w, r, err)
 			return
@@ -94,6 +158,10 @@ func (s *Server) authenticate(next http.Handler, access Access) http.Handler {
 			Error(w, r, pw.Errorf(pw.EFORBIDDEN, "this principal cannot use %s %s", r.Method, r.Pattern))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(pw.NewContextWithPrincipal(r.Context(), p)))
+		ctx := pw.NewContextWithPrincipal(r.Context(), p)
+		if stale {
+			ctx = context.WithValue(ctx, staleAuthKey{}, token)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

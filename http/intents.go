@@ -124,6 +124,13 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 			return
 		}
 	}
+	// A principal answered stale from the cache is authenticated again
+	// before its payment is written as an intent (admit).
+	r, err := s.authenticateAgain(r, rt)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
 	key := r.Header.Get(HeaderIdempotencyKey)
 	if err := pw.ValidateIdempotencyKey(key); err != nil {
 		Error(w, r, err)

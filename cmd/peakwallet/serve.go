@@ -120,7 +120,12 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		// Hold expiry writes the ledger: it waits out read-only windows.
 		WritesPaused: func() bool { return sched.ReadOnly() != nil }})
 	defer l.Close()
-	security := auth.New(store, l, auth.Options{Logger: logger, Sender: auth.DirSender{Dir: *outbox}, SecretKey: sealKey})
+	// While the breaker keeps requests from the store, a principal cached
+	// a little earlier is taken as it was (auth.AuthStaleMax), and checked
+	// against the store again only if its request is admitted: requests
+	// refused in an outage read nothing.
+	security := auth.New(store, l, auth.Options{Logger: logger, Sender: auth.DirSender{Dir: *outbox}, SecretKey: sealKey,
+		StoreDown: func() bool { return !ctrl.BreakerClosed() }})
 	intents, _ := store.(pw.IntentStore)
 	recorder := traffic.NewRecorder(nil)
 	statusSvc, err := stf.service(store, recorder, sched.Windows, logger)
