@@ -71,10 +71,11 @@ const (
 	SurgeCommitUnknown = "commit_unknown" // the write's outcome is unknown: commit_unknown
 	SurgeReplayed      = "replayed"       // the key's finished request answered it: nothing kept
 	SurgeMaintenance   = "maintenance"    // a read-only window began while it waited: 503 maintenance
+	SurgeStoreDown     = "store_down"     // the breaker keeps requests from the store: the 503 stands
 )
 
 // SurgeQueueResults lists the results above.
-var SurgeQueueResults = []string{SurgeAccepted, SurgeFound, SurgeReplayed, SurgeRejected, SurgeCheckFailed, SurgeWritersBusy, SurgeFull, SurgeWriteFailed, SurgeCommitUnknown, SurgeMaintenance}
+var SurgeQueueResults = []string{SurgeAccepted, SurgeFound, SurgeReplayed, SurgeRejected, SurgeCheckFailed, SurgeWritersBusy, SurgeFull, SurgeWriteFailed, SurgeCommitUnknown, SurgeMaintenance, SurgeStoreDown}
 
 // paymentAuthorizer is the Guard's check of a payment without moving it
 // (auth.Guard.AuthorizePayment).
@@ -123,6 +124,16 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 			Error(w, r, err)
 			return
 		}
+	}
+	// While the breaker keeps requests from the store (an outage), the
+	// intent could not be written either: the breaker's 503, with its
+	// Retry-After, stands, and nothing is asked of the store. Until
+	// 2026-11-29 every such payment read the store for its checks and
+	// tried the write (TestAnAsyncPaymentInAnOutageAsksNothingOfTheStore).
+	if s.admission != nil && !s.admission.BreakerClosed() {
+		result = SurgeStoreDown
+		Error(w, r, busy)
+		return
 	}
 	// A principal answered stale from the cache is authenticated again
 	// before its payment is written as an intent (admit).

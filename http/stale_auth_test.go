@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,9 +26,10 @@ import (
 // process still reaches the file). It counts authentication's reads.
 type awayStore struct {
 	*sqlite.Store
-	mu        sync.Mutex
-	away      bool
-	authReads int
+	mu           sync.Mutex
+	away         bool
+	authReads    int
+	intentWrites int
 }
 
 func (s *awayStore) isAway() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.away }
@@ -45,6 +47,17 @@ func (s *awayStore) Update(ctx context.Context, fn func(ctx context.Context, tx 
 	return s.Store.Update(ctx, fn)
 }
 
+func (s *awayStore) CreateIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, error) {
+	s.mu.Lock()
+	s.intentWrites++
+	away := s.away
+	s.mu.Unlock()
+	if away {
+		return nil, errAway()
+	}
+	return s.Store.CreateIntent(ctx, in)
+}
+
 func (s *awayStore) OperatorByHash(ctx context.Context, hash string) (*auth.Operator, error) {
 	s.mu.Lock()
 	s.authReads++
@@ -56,16 +69,23 @@ func (s *awayStore) OperatorByHash(ctx context.Context, hash string) (*auth.Oper
 	return s.Store.OperatorByHash(ctx, hash)
 }
 
-// TestAStalePrincipalIsAuthenticatedAgainOnceAdmitted: while the breaker
-// is open (the store away), a request whose principal's cached time has
-// passed is refused by the breaker at once, without a store read (until
-// 2026-11-29 each read the store first, and on a stalled PostgreSQL those
-// reads held service back for seconds after the stall ended); once the
-// store is back, such a request admitted as the breaker's probe is
-// authenticated again against the store first: a key revoked meanwhile by
-// another process moves nothing (401), a valid one pays and closes the
-// breaker.
-func TestAStalePrincipalIsAuthenticatedAgainOnceAdmitted(t *testing.T) {
+// awayEnv is a server on an awayStore whose authentication may answer
+// stale principals while its breaker is open (as serve wires it), with
+// a bank and a user account, and two admin operators' keys, both cached.
+type awayEnv struct {
+	*SecEnv
+	store          *awayStore
+	l              *ledger.Ledger
+	ctrl           *admission.Controller
+	clock          *Clock
+	other          *auth.Service // another process on the same file
+	admin          context.Context
+	bank, user     *pw.Account
+	revoked, valid *auth.NewOperator
+}
+
+func openAwayEnv(t *testing.T) *awayEnv {
+	t.Helper()
 	inner, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +99,7 @@ func TestAStalePrincipalIsAuthenticatedAgainOnceAdmitted(t *testing.T) {
 		StoreDown: func() bool { return !ctrl.BreakerClosed() }})
 	other := auth.New(inner, nil, auth.Options{Now: clock.Now, Logger: log}) // another process
 	srv := pwhttp.NewServer(pwhttp.Config{Ledger: l, Security: svc, Logger: log, Registry: prometheus.NewRegistry(),
-		Authenticator: pwhttp.Authenticators{pwhttp.NewOperatorAuthenticator(operatorKey), svc}, Admission: ctrl})
+		Authenticator: pwhttp.Authenticators{pwhttp.NewOperatorAuthenticator(operatorKey), svc}, Admission: ctrl, Intents: store})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); l.Close(); inner.Close() })
 	e := &SecEnv{HTTP: hs}
@@ -102,6 +122,38 @@ func TestAStalePrincipalIsAuthenticatedAgainOnceAdmitted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &awayEnv{SecEnv: e, store: store, l: l, ctrl: ctrl, clock: clock, other: other, admin: admin,
+		bank: bank, user: user, revoked: revoked, valid: valid}
+}
+
+// openBreaker makes the store away and pays until the breaker opens.
+func (e *awayEnv) openBreaker(t *testing.T) {
+	t.Helper()
+	e.store.setAway(true)
+	for i := 0; e.ctrl.BreakerClosed(); i++ {
+		if i > 3*admission.BreakerFailuresMax {
+			t.Fatal("the breaker did not open")
+		}
+		r := e.Do(t, "POST", "/v1/transfers", e.valid.Key, paymentBody(e.bank.ID, e.user.ID, 5), "Idempotency-Key", "away-"+itoa(i))
+		if r.Status != 503 {
+			t.Fatalf("with the store away: %d %s", r.Status, r.Body)
+		}
+	}
+}
+
+// TestAStalePrincipalIsAuthenticatedAgainOnceAdmitted: while the breaker
+// is open (the store away), a request whose principal's cached time has
+// passed is refused by the breaker at once, without a store read (until
+// 2026-11-29 each read the store first, and on a stalled PostgreSQL those
+// reads held service back for seconds after the stall ended); once the
+// store is back, such a request admitted as the breaker's probe is
+// authenticated again against the store first: a key revoked meanwhile by
+// another process moves nothing (401), a valid one pays and closes the
+// breaker.
+func TestAStalePrincipalIsAuthenticatedAgainOnceAdmitted(t *testing.T) {
+	e := openAwayEnv(t)
+	store, l, ctrl, clock, other, admin, bank, user, revoked, valid := e.store, e.l, e.ctrl, e.clock, e.other, e.admin, e.bank, e.user, e.revoked, e.valid
+	ctx := context.Background()
 	pay := func(key, idem string) *Response {
 		return e.Do(t, "POST", "/v1/transfers", key, paymentBody(bank.ID, user.ID, 5), "Idempotency-Key", idem)
 	}
@@ -109,16 +161,7 @@ func TestAStalePrincipalIsAuthenticatedAgainOnceAdmitted(t *testing.T) {
 		pay(key, "before-"+itoa(i)).Want(t, 201, "")
 	}
 
-	// The store goes away: payments fail until the breaker opens.
-	store.setAway(true)
-	for i := 0; ctrl.BreakerClosed(); i++ {
-		if i > 3*admission.BreakerFailuresMax {
-			t.Fatal("the breaker did not open")
-		}
-		if r := pay(valid.Key, "away-"+itoa(i)); r.Status != 503 {
-			t.Fatalf("with the store away: %d %s", r.Status, r.Body)
-		}
-	}
+	e.openBreaker(t)                 // the store goes away: payments fail until the breaker opens
 	clock.Advance(auth.AuthCacheTTL) // every cached principal's time passes
 	readsBefore := store.reads()
 	for i := range 20 {
@@ -161,4 +204,46 @@ func TestAStalePrincipalIsAuthenticatedAgainOnceAdmitted(t *testing.T) {
 	if acc.Balance.Posted != 3*5 {
 		t.Fatalf("the user holds %d, want 15: two payments before, one after; none by the revoked key", acc.Balance.Posted)
 	}
+}
+
+// TestAnAsyncPaymentInAnOutageAsksNothingOfTheStore: while the breaker
+// keeps requests from the store, a payment that allows respond-async is
+// answered with the breaker's 503 and Retry-After, counted store_down,
+// and the surge queue neither authenticates it against the store nor
+// tries to write its intent (until 2026-11-29 each read the store for its
+// checks and tried the write); once the store is back it is accepted.
+func TestAnAsyncPaymentInAnOutageAsksNothingOfTheStore(t *testing.T) {
+	e := openAwayEnv(t)
+	pay := func(idem string) *Response {
+		return e.Do(t, "POST", "/v1/transfers", e.valid.Key, paymentBody(e.bank.ID, e.user.ID, 5),
+			"Idempotency-Key", idem, "Prefer", "respond-async")
+	}
+	pay("before").Want(t, 201, "") // cached
+	e.openBreaker(t)
+	e.clock.Advance(auth.AuthCacheTTL)
+	reads, writes := e.store.reads(), func() int { e.store.mu.Lock(); defer e.store.mu.Unlock(); return e.store.intentWrites }
+	w0 := writes()
+	for i := range 10 {
+		r := pay("outage-" + itoa(i))
+		if r.Status != 503 || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("an async payment with the breaker open: %d %s", r.Status, r.Body)
+		}
+	}
+	if n, w := e.store.reads()-reads, writes()-w0; n != 0 || w != 0 {
+		t.Fatalf("10 async payments refused by the open breaker: %d authentication reads, %d intent writes; want none", n, w)
+	}
+	body := e.Do(t, "GET", "/metrics", operatorKey, "").Body
+	if !strings.Contains(string(body), `peakwallet_surge_queue_offers_total{result="store_down"} 10`) {
+		t.Fatalf("store_down not counted 10 times:\n%s", grepLines(string(body), "surge_queue_offers_total"))
+	}
+}
+
+func grepLines(text, sub string) string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, sub) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
