@@ -28,7 +28,11 @@ free_port() {
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p" && return; }
 	done
 }
-port=$(free_port 40000)
+# below the ephemeral range (32768-60999 here): in it, a connection of
+# the machine's (the bench's own, of an earlier run) could hold the port
+# and the cluster fail to start ("Address already in use", twice on
+# 2026-11-29)
+port=$(free_port 10000)
 server=
 cleanup() {
 	[ -n "$server" ] && { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }
