@@ -52,12 +52,12 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 			}
 		}
 		if s.admission == nil || !classed {
-			r, err := s.authenticateAgain(r, rt)
+			ctx, err := s.authenticateAgain(r.Context(), r, rt)
 			if err != nil {
 				Error(w, r, err)
 				return
 			}
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(ctx))
 			return
 		}
 		p, _ := pw.PrincipalFromContext(r.Context())
@@ -80,12 +80,12 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 				return
 			}
 			defer end()
-			r, err := s.authenticateAgain(r, rt)
+			ctx, err := s.authenticateAgain(r.Context(), r, rt)
 			if err != nil {
 				Error(w, r, err)
 				return
 			}
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(ctx))
 			return
 		}
 		pref := parsePrefer(r.Header.Values("Prefer"))
@@ -197,7 +197,7 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 		// closed), before anything acts on it. What the store answers is
 		// the probe's outcome; a credential it no longer knows moved
 		// nothing (TestAStalePrincipalIsAuthenticatedAgainOnceAdmitted).
-		if r, err = s.authenticateAgain(r, rt); err != nil {
+		if ctx, err = s.authenticateAgain(ctx, r, rt); err != nil {
 			switch pw.ErrorCode(err) {
 			case pw.EUNAUTHORIZED, pw.EFORBIDDEN:
 				ticket.Abandon()

@@ -93,26 +93,27 @@ func (as Authenticators) AuthenticateOrStale(ctx context.Context, token string) 
 type staleAuthKey struct{}
 
 // authenticateAgain authenticates a request whose principal came stale
-// from the cache (staleAuthKey) against the store, now that it is going
-// on to act, and checks rt's access for the principal the store gives;
-// r is returned as it was when its principal was not stale. A request
-// refused as a stale principal's was: its credential revoked meanwhile
-// (by another process sharing the store: this one's revocations empty its
-// cache) gets 401, and a store still away the error it gave.
-func (s *Server) authenticateAgain(r *http.Request, rt *Route) (*http.Request, error) {
-	token, ok := r.Context().Value(staleAuthKey{}).(string)
+// from the cache (staleAuthKey in ctx, one of r's contexts) against the
+// store, now that it is going on to act, and checks rt's access for the
+// principal the store gives; it returns ctx with that principal and
+// without the stale mark, or ctx as it was when its principal was not
+// stale. A request refused as a stale principal's was: its credential
+// revoked meanwhile (by another process sharing the store: this one's
+// revocations empty its cache) gets 401, and a store still away the error
+// it gave.
+func (s *Server) authenticateAgain(ctx context.Context, r *http.Request, rt *Route) (context.Context, error) {
+	token, ok := ctx.Value(staleAuthKey{}).(string)
 	if !ok {
-		return r, nil
+		return ctx, nil
 	}
-	p, err := s.auth.Authenticate(r.Context(), token)
+	p, err := s.auth.Authenticate(ctx, token)
 	if err != nil {
-		return r, err
+		return ctx, err
 	}
 	if !rt.Access.allows(p) {
-		return r, pw.Errorf(pw.EFORBIDDEN, "this principal cannot use %s %s", r.Method, r.Pattern)
+		return ctx, pw.Errorf(pw.EFORBIDDEN, "this principal cannot use %s %s", r.Method, r.Pattern)
 	}
-	ctx := context.WithValue(pw.NewContextWithPrincipal(r.Context(), p), staleAuthKey{}, nil)
-	return r.WithContext(ctx), nil
+	return context.WithValue(pw.NewContextWithPrincipal(ctx, p), staleAuthKey{}, nil), nil
 }
 
 // bearerToken returns the token of an "Authorization: Bearer <token>"

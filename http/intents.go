@@ -137,11 +137,12 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 	}
 	// A principal answered stale from the cache is authenticated again
 	// before its payment is written as an intent (admit).
-	r, err := s.authenticateAgain(r, rt)
+	ctx, err := s.authenticateAgain(r.Context(), r, rt)
 	if err != nil {
 		Error(w, r, err)
 		return
 	}
+	r = r.WithContext(ctx)
 	key := r.Header.Get(HeaderIdempotencyKey)
 	if err := pw.ValidateIdempotencyKey(key); err != nil {
 		Error(w, r, err)
