@@ -568,10 +568,18 @@ type slowIntents struct {
 	pw.IntentStore
 	entered chan context.Context
 	release chan struct{}
+	// holdPastDeadline keeps a write until release even once its
+	// context has ended, so that every writer holds its slot however
+	// slowly the machine starts them.
+	holdPastDeadline bool
 }
 
 func (s *slowIntents) CreateIntent(ctx context.Context, in *pw.Intent) (*pw.Intent, error) {
 	s.entered <- ctx
+	if s.holdPastDeadline {
+		<-s.release
+		return s.IntentStore.CreateIntent(context.WithoutCancel(ctx), in)
+	}
 	select {
 	case <-s.release:
 		return s.IntentStore.CreateIntent(ctx, in)
@@ -637,6 +645,11 @@ func mustOpenFullEnv(t *testing.T, intents func(pw.IntentStore) pw.IntentStore) 
 // write connection for a whole surge).
 func TestTheSurgeQueueTakesOnlyWhatItCanWrite(t *testing.T) {
 	env, w, slow := mustOpenSlowIntentsEnv(t)
+	// Each write is bounded by IntentAcceptTimeout (2 s); under CI's
+	// -race, starting 512 requests once took longer, the first writes
+	// ended, their slots came free, and "one more" was written
+	// (2026-11-29): the writers hold their slots here until released.
+	slow.holdPastDeadline = true
 	if pwhttp.IntentWritersMax < 2*pw.IntentBatchWritesMax {
 		t.Fatalf("IntentWritersMax %d: a batch of %d being written leaves no room for the next", pwhttp.IntentWritersMax, pw.IntentBatchWritesMax)
 	}
