@@ -43,49 +43,15 @@ func (s *releaseStore) ReleaseIdempotency(ctx context.Context, key pw.Idempotenc
 // claim, tried first) does not keep the others from being made in the
 // same round. Until 2026-11-29 a round stopped at its first failure.
 func TestAFailingReleaseHoldsBackNoOther(t *testing.T) {
-	inner, err := sqlite.Open(filepath.Join(t.TempDir(), "release.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { inner.Close() })
-	s := &releaseStore{Store: inner}
-	var mu sync.Mutex
-	now := time.Now()
-	tick := func() time.Time { // each claim a millisecond after the last
-		mu.Lock()
-		defer mu.Unlock()
-		now = now.Add(time.Millisecond)
-		return now
-	}
-	l := ledger.New(s, ledger.Options{Now: tick})
-	t.Cleanup(func() { l.Close() })
-	ctx := context.Background()
-	key := func(i int) pw.IdempotencyKey {
-		return pw.IdempotencyKey{Principal: "p1", Key: fmt.Sprintf("key-%d", i)}
-	}
-	const n = 6
-	claims := make([]*pw.IdempotencyRecord, n)
-	for i := range claims {
-		claim, _, err := l.BeginIdempotent(ctx, key(i), "fp")
-		if err != nil || claim == nil {
-			t.Fatalf("claim %d: %v, %v", i, claim, err)
-		}
-		claims[i] = claim
-	}
+	l, s, keys := mustPendReleases(t, 6)
 	s.mu.Lock()
-	s.away = true
-	s.mu.Unlock()
-	for _, c := range claims {
-		l.ReleaseIdempotent(ctx, c)
-	}
-	s.mu.Lock()
-	s.away, s.failing = false, map[string]bool{key(0).Key: true}
+	s.failing = map[string]bool{keys[0].Key: true}
 	s.mu.Unlock()
 	if left := l.ReleaseRound(); left != 1 {
 		t.Fatalf("after a round with the store back, %d releases pending, want 1 (the one that fails)", left)
 	}
-	for i := range claims {
-		_, _, err := l.BeginIdempotent(ctx, key(i), "fp")
+	for i, key := range keys {
+		_, _, err := l.BeginIdempotent(context.Background(), key, "fp")
 		switch {
 		case i == 0 && pw.ErrorCode(err) != pw.EIDEMINUSE:
 			t.Fatalf("the key whose release fails: %v, want still in use", err)

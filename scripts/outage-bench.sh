@@ -10,7 +10,9 @@
 # stopped after 5 s for 10 s (fast or immediate: pg_ctl's stop modes), or
 # stalled for 10 s (stall: every server process frozen with SIGSTOP, its
 # connections open, then SIGCONT). The cluster and the server's data are made
-# fresh in a temporary directory and removed at the end.
+# fresh in a temporary directory and removed at the end. SAMPLE_DIR=DIR keeps
+# the server's /metrics, read about every 0.45 s, in DIR, for
+# scripts/outage-timeline.sh.
 set -euo pipefail
 mode=${1:?stop mode: fast, immediate or stall}
 out=${2:?output JSON file}
@@ -55,12 +57,21 @@ stop="$pg stop $work/pg $port $mode" start="$pg start $work/pg $port"
 if [ "$mode" = stall ]; then
 	stop="$pg pause $work/pg $port" start="$pg resume $work/pg $port"
 fi
+sampler=""
+if [ -n "${SAMPLE_DIR:-}" ]; then
+	# /metrics about every 0.45 s, one file a read named by its time, until
+	# the server stops answering (scripts/outage-timeline.sh reads them)
+	mkdir -p "$SAMPLE_DIR"
+	(while curl -sf -H "Authorization: Bearer $PEAKWALLET_OPERATOR_KEY" "http://$addr/metrics" -o "$SAMPLE_DIR/m.$(date +%s.%N)"; do sleep 0.4; done) &
+	sampler=$!
+fi
 echo "machine load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 "$work/peakwallet" bench --target "http://$addr" --scenario outage \
 	--outage-stop "$stop" --outage-start "$start" \
 	--outage-warmup 5s --outage-for 10s --duration 30s \
 	--users 2000 --merchants 100 --callers 64 --principals 64 "$@" >"$out" || status=$?
 echo "report: $out; machine load now: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+[ -z "$sampler" ] || kill "$sampler" 2>/dev/null || true
 kill -TERM "$server"
 wait "$server" || true
 server=
