@@ -54,12 +54,7 @@ func TestAStaleHandoverSocketIsReplaced(t *testing.T) {
 		t.Skip("handovers are Linux's")
 	}
 	data := t.TempDir()
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := free.Addr().String()
-	free.Close()
+	addr := freeAddr(t)
 	port, _ := addrPort(addr)
 	path := handoverPath("", data, port)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -337,12 +332,7 @@ func TestAnOldProcessRemovesNoLaterHandoverSocketOnItsInode(t *testing.T) {
 		t.Skip("handovers are Linux's")
 	}
 	data := t.TempDir()
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := free.Addr().String()
-	free.Close()
+	addr := freeAddr(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	start := func(name string) *handover {
 		t.Helper()
@@ -372,4 +362,16 @@ func TestAnOldProcessRemovesNoLaterHandoverSocketOnItsInode(t *testing.T) {
 		t.Fatalf("the first process's stop removed the third's handover socket %s (%v); same inode as the first's own: %v",
 			third.path, err, os.SameFile(thirds, first.own))
 	}
+}
+
+// freeAddr is a loopback address with a port nothing listened on a moment
+// ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer free.Close()
+	return free.Addr().String()
 }
