@@ -197,11 +197,13 @@ func (s *Service) Authenticate(ctx context.Context, token string) (pw.Principal,
 // Why: a request refused because the store is down is authenticated
 // first, and each principal's cached time runs out within AuthCacheTTL.
 // On a stalled PostgreSQL every request then read the store (bounded by
-// AuthStoreTimeout), each read that timed out closed its pooled
-// connection, and the pool's new connections queued at the stalled
-// server; when it came back it had those to accept first, and service
-// came back 2-12 s after the stall ended instead of within a second
-// (docs/overload.md, "PostgreSQL stalled for 10 s under load").
+// AuthStoreTimeout) and was refused there, before admission: no request
+// reached the breaker, which made no probe until a read succeeded after
+// the stall, and service came back up to 12.7 s after the stall ended
+// instead of within the breaker's cool-down (each read that timed out
+// also closed a pooled connection, which may have slowed the return
+// further; not measured apart). docs/overload.md, "PostgreSQL stalled for
+// 10 s under load".
 func (s *Service) AuthenticateOrStale(ctx context.Context, token string) (pw.Principal, bool, error) {
 	return s.authenticateToken(ctx, token, s.storeDown != nil)
 }
