@@ -45,16 +45,23 @@ type Authenticators []pw.Authenticator
 
 // Authenticate implements peakwallet.Authenticator.
 func (as Authenticators) Authenticate(ctx context.Context, token string) (pw.Principal, error) {
+	p, _, err := as.first(ctx, token, false)
+	return p, err
+}
+
+// first is the principal of the first authenticator that accepts token,
+// stale from one that may answer stale when mayBeStale.
+func (as Authenticators) first(ctx context.Context, token string, mayBeStale bool) (pw.Principal, bool, error) {
 	for _, a := range as {
-		p, err := a.Authenticate(ctx, token)
+		p, stale, err := authenticateWith(ctx, a, token, mayBeStale)
 		if err == nil {
-			return p, nil
+			return p, stale, nil
 		}
 		if pw.ErrorCode(err) != pw.EUNAUTHORIZED {
-			return pw.Principal{}, err
+			return pw.Principal{}, false, err
 		}
 	}
-	return pw.Principal{}, pw.Errorf(pw.EUNAUTHORIZED, "invalid token")
+	return pw.Principal{}, false, pw.Errorf(pw.EUNAUTHORIZED, "invalid token")
 }
 
 // StaleAuthenticator is an Authenticator that may, while the store is
@@ -69,23 +76,26 @@ type StaleAuthenticator interface {
 // AuthenticateOrStale implements StaleAuthenticator: each authenticator
 // in turn, stale from those that may be.
 func (as Authenticators) AuthenticateOrStale(ctx context.Context, token string) (pw.Principal, bool, error) {
-	for _, a := range as {
-		var p pw.Principal
-		var stale bool
-		var err error
-		if sa, ok := a.(StaleAuthenticator); ok {
-			p, stale, err = sa.AuthenticateOrStale(ctx, token)
-		} else {
-			p, err = a.Authenticate(ctx, token)
-		}
-		if err == nil {
-			return p, stale, nil
-		}
-		if pw.ErrorCode(err) != pw.EUNAUTHORIZED {
-			return pw.Principal{}, false, err
-		}
+	return as.first(ctx, token, true)
+}
+
+// authenticateWith authenticates token with a: with AuthenticateOrStale
+// when mayBeStale and a is a StaleAuthenticator, else with Authenticate
+// (stale false).
+func authenticateWith(ctx context.Context, a pw.Authenticator, token string, mayBeStale bool) (pw.Principal, bool, error) {
+	if sa, ok := a.(StaleAuthenticator); ok && mayBeStale {
+		return sa.AuthenticateOrStale(ctx, token)
 	}
-	return pw.Principal{}, false, pw.Errorf(pw.EUNAUTHORIZED, "invalid token")
+	p, err := a.Authenticate(ctx, token)
+	return p, false, err
+}
+
+// allowed is nil when access allows p, else r's 403.
+func allowed(access Access, p pw.Principal, r *http.Request) error {
+	if access.allows(p) {
+		return nil
+	}
+	return pw.Errorf(pw.EFORBIDDEN, "this principal cannot use %s %s", r.Method, r.Pattern)
 }
 
 // staleAuthKey keys, in a request's context, the token of a request whose
@@ -110,8 +120,8 @@ func (s *Server) authenticateAgain(ctx context.Context, r *http.Request, rt *Rou
 	if err != nil {
 		return ctx, err
 	}
-	if !rt.Access.allows(p) {
-		return ctx, pw.Errorf(pw.EFORBIDDEN, "this principal cannot use %s %s", r.Method, r.Pattern)
+	if err := allowed(rt.Access, p, r); err != nil {
+		return ctx, err
 	}
 	return context.WithValue(pw.NewContextWithPrincipal(ctx, p), staleAuthKey{}, nil), nil
 }
@@ -144,19 +154,13 @@ func (s *Server) authenticate(next http.Handler, access Access) http.Handler {
 			Error(w, r, err)
 			return
 		}
-		var p pw.Principal
-		stale := false
-		if sa, ok := s.auth.(StaleAuthenticator); ok {
-			p, stale, err = sa.AuthenticateOrStale(r.Context(), token)
-		} else {
-			p, err = s.auth.Authenticate(r.Context(), token)
-		}
+		p, stale, err := authenticateWith(r.Context(), s.auth, token, true)
 		if err != nil {
 			Error(w, r, err)
 			return
 		}
-		if !access.allows(p) {
-			Error(w, r, pw.Errorf(pw.EFORBIDDEN, "this principal cannot use %s %s", r.Method, r.Pattern))
+		if err := allowed(access, p, r); err != nil {
+			Error(w, r, err)
 			return
 		}
 		ctx := pw.NewContextWithPrincipal(r.Context(), p)
