@@ -27,10 +27,17 @@ import (
 // credential's own end (a session's expiry), and AuthenticateOrStale
 // answers from it (stale) instead of reading the store: its caller
 // authenticates again before it acts (keys.go). A revocation in this
-// process forgets it as it forgets the rest.
+// process forgets it as it forgets the rest. The window is long (an
+// hour) because nothing rests on it but refusals: a stale principal's
+// request is authenticated against the store again before anything acts
+// on it, so all it can get stale is a 503 or a 429. With 1 min (until
+// the third session of 2026-11-29) an outage longer than that sent every
+// refused request to the store for its principal again, and on a stalled
+// PostgreSQL none reached the breaker (docs/overload.md, "PostgreSQL
+// stalled for 80 s").
 const (
 	AuthCacheTTL = 5 * time.Second
-	AuthStaleMax = time.Minute
+	AuthStaleMax = time.Hour
 	authCacheMax = 100_000 // principals; when full the cache starts over
 )
 
