@@ -34,7 +34,7 @@ import (
 // the third session of 2026-11-29) an outage longer than that sent every
 // refused request to the store for its principal again, and on a stalled
 // PostgreSQL none reached the breaker (docs/overload.md, "PostgreSQL
-// stalled for 80 s").
+// stalled for 10 s under load", its 80 s stall).
 const (
 	AuthCacheTTL = 5 * time.Second
 	AuthStaleMax = time.Hour

@@ -208,7 +208,7 @@ func TestAStalePrincipalIsAnsweredOnlyWhileTheStoreIsDown(t *testing.T) {
 	// (until the third session of 2026-11-29), a stall of 80 s sent every
 	// request to the store for its principal from its 65th second on, and
 	// none reached the breaker (docs/overload.md, "PostgreSQL stalled for
-	// 80 s").
+	// 10 s under load", its 80 s stall).
 	clk.add(10 * time.Minute)
 	mustStale("the operator 10 min later")
 
