@@ -31,7 +31,7 @@ import (
 // hour) because nothing rests on it but refusals: a stale principal's
 // request is authenticated against the store again before anything acts
 // on it, so all it can get stale is a 503 or a 429. With 1 min (until
-// the third session of 2026-11-29) an outage longer than that sent every
+// the late morning of 2026-11-29) an outage longer than that sent every
 // refused request to the store for its principal again, and on a stalled
 // PostgreSQL none reached the breaker (docs/overload.md, "PostgreSQL
 // stalled for 10 s under load", its 80 s stall).

@@ -205,7 +205,7 @@ func TestAStalePrincipalIsAnsweredOnlyWhileTheStoreIsDown(t *testing.T) {
 	}
 	mustStale("the operator 10 s later")
 	// An outage of minutes: still answered stale. With a window of 1 min
-	// (until the third session of 2026-11-29), a stall of 80 s sent every
+	// (until the late morning of 2026-11-29), a stall of 80 s sent every
 	// request to the store for its principal from its 65th second on, and
 	// none reached the breaker (docs/overload.md, "PostgreSQL stalled for
 	// 10 s under load", its 80 s stall).
