@@ -140,16 +140,18 @@ type Controller struct {
 	// (stalled).
 	lastAnswered time.Time
 	// stalledBy is the principal of the first request found stalled
-	// since the store last answered, stalledAlone how many of its were
-	// found before another principal's, and stalledByMany whether one
-	// was: only then do stalled requests count against the breaker, those
-	// before too (countStall).
-	stalledBy     string
-	stalledAlone  int
-	stalledByMany bool
-	buckets       map[string]*bucket
-	policy        Quota // the RateLimit-Policy's quota and window (ratePolicy)
-	stats         Stats
+	// since the store last answered, stalledSince when the earliest of
+	// the requests found stalled began, stalledAlone how many of its were
+	// found before another principal's, and stallCounts whether one was,
+	// or its own have stalled for StallAloneAfter: only then do stalled
+	// requests count against the breaker, those before too (countStall).
+	stalledBy    string
+	stalledSince time.Time
+	stalledAlone int
+	stallCounts  bool
+	buckets      map[string]*bucket
+	policy       Quota // the RateLimit-Policy's quota and window (ratePolicy)
+	stats        Stats
 	// lowerRefusedAt is when a request of a class below payments was last
 	// refused or shed (queueDelayMax).
 	lowerRefusedAt time.Time
@@ -449,9 +451,9 @@ func (c *Controller) release(t *Ticket, err error) {
 	o := outcomeOf(err, c.cfg.StoreFailed)
 	switch {
 	case o == storeAnswered:
-		c.lastAnswered, c.stalledBy, c.stalledAlone, c.stalledByMany = now, "", 0, false
+		c.lastAnswered, c.stalledBy, c.stalledSince, c.stalledAlone, c.stallCounts = now, "", time.Time{}, 0, false
 	case o == storeUnknown && stalled(t.class, t.start, now, c.lastAnswered, err, c.cfg.StallSilence) &&
-		c.countStall(now, t.principal):
+		c.countStall(now, t.start, t.principal):
 		o = storeDown
 	}
 	c.breaker.record(now, o, t.probe)
@@ -461,13 +463,17 @@ func (c *Controller) release(t *Ticket, err error) {
 	c.dispatch(now)
 }
 
-// countStall notes a request from principal found stalled, and reports
-// whether it counts against the breaker: once the requests found stalled
-// since the store last answered come from two principals or more. A
+// countStall notes a request from principal, begun at start, found
+// stalled, and reports whether it counts against the breaker: once the
+// requests found stalled since the store last answered come from two
+// principals or more, or from one for StallAloneAfter (the first of them
+// begun that long ago, the store answering nobody since: a deployment
+// with one client has no second principal). A
 // stalled database holds everyone's requests; one principal's alone, on a
 // server nobody else is using, may be that principal's own slow requests
 // (large batches with a short deadline): until 2026-11-29 those opened the
-// breaker for every client (TestAStoreThatAnswersNobodyOpensTheBreaker, "one principal's requests").
+// breaker for every client; now only once they have stalled for
+// StallAloneAfter (TestOnePrincipalsStallOpensTheBreakerAfterStallAloneAfter).
 // When a second principal's is found, the first one's found before it
 // count too (at most BreakerFailuresMax of them): they were held by the
 // same silence. Without them, a stall's requests counted only from the
@@ -475,15 +481,19 @@ func (c *Controller) release(t *Ticket, err error) {
 // principals, one's four ending first, counted four and opened nothing
 // ("two principals, one's requests out first").
 // Called with c.mu held.
-func (c *Controller) countStall(now time.Time, principal string) bool {
+func (c *Controller) countStall(now, start time.Time, principal string) bool {
+	if c.stalledSince.IsZero() || start.Before(c.stalledSince) {
+		c.stalledSince = start
+	}
 	switch {
-	case c.stalledByMany:
-	case c.stalledBy == "" || c.stalledBy == principal:
+	case c.stallCounts:
+	case (c.stalledBy == "" || c.stalledBy == principal) &&
+		(c.stalledAlone+1 < BreakerFailuresMax || now.Sub(c.stalledSince) < StallAloneAfter):
 		c.stalledBy = principal
 		c.stalledAlone++
 		return false
 	default:
-		c.stalledByMany = true
+		c.stallCounts = true
 		for range min(c.stalledAlone, BreakerFailuresMax) {
 			c.breaker.record(now, storeDown, false)
 		}

@@ -1111,10 +1111,6 @@ func TestAStoreThatAnswersNobodyOpensTheBreaker(t *testing.T) {
 		"the store answers others": {admission.ClassPayment, time.Second, true, false},
 		"out of time sooner":       {admission.ClassPayment, silence - time.Millisecond, false, false},
 		"reports":                  {admission.ClassReport, 10 * time.Second, false, false},
-		// A stall holds
-		// everyone's requests; one client's own slow requests on a server
-		// nobody else uses are not one.
-		"one principal's requests": {admission.ClassPayment, 10 * time.Second, false, true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			clk := newClock()
@@ -1125,6 +1121,83 @@ func TestAStoreThatAnswersNobodyOpensTheBreaker(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOnePrincipalsStallOpensTheBreakerAfterStallAloneAfter: a stall
+// holds everyone's requests, and one client's own slow requests on a
+// server nobody else uses are not one; but a deployment with one client
+// (a merchant's backend) has no second principal, and until 2026-11-29 a
+// stall of any length never opened its breaker: every request waited out
+// its deadline on the stalled database. One principal's stalled requests
+// count once BreakerFailuresMax of them were found and the first began
+// StallAloneAfter ago, the store answering nobody since.
+func TestOnePrincipalsStallOpensTheBreakerAfterStallAloneAfter(t *testing.T) {
+	const silence = admission.StallSilencePostgres
+	stallCfg := admission.Config{StallSilence: silence}
+	outOfTime := &pw.Error{Code: pw.EBUSY, Message: "the ledger could not commit the request before its deadline", Err: context.DeadlineExceeded}
+	start := func(t *testing.T) (*admission.Controller, *clock) {
+		clk := newClock()
+		c := newController(clk, 64, stallCfg)
+		mustAcquire(t, c, admission.ClassPayment, "a").Done(nil)
+		clk.Add(time.Second)
+		return c, clk
+	}
+	mustBe := func(t *testing.T, c *admission.Controller, want, after string) {
+		t.Helper()
+		if s := c.Stats(); s.Breaker != want {
+			t.Fatalf("breaker %s after %s, want %s", s.Breaker, after, want)
+		}
+	}
+	t.Run("for less than StallAloneAfter", func(t *testing.T) {
+		c, clk := start(t)
+		var held []*admission.Ticket
+		for range 3 * admission.BreakerFailuresMax {
+			held = append(held, mustAcquire(t, c, admission.ClassPayment, "a"))
+		}
+		clk.Add(admission.StallAloneAfter - time.Millisecond)
+		for _, tk := range held {
+			tk.Done(outOfTime)
+		}
+		mustBe(t, c, "closed", fmt.Sprintf("%d requests of one principal out of time together", len(held)))
+	})
+	t.Run("fewer than BreakerFailuresMax", func(t *testing.T) {
+		c, clk := start(t)
+		for range admission.BreakerFailuresMax - 1 {
+			tk := mustAcquire(t, c, admission.ClassPayment, "a")
+			clk.Add(10 * time.Second)
+			tk.Done(outOfTime)
+		}
+		mustBe(t, c, "closed", fmt.Sprintf("%d requests of one principal out of time", admission.BreakerFailuresMax-1))
+	})
+	t.Run("for StallAloneAfter", func(t *testing.T) {
+		c, clk := start(t)
+		held := silence
+		n := int(admission.StallAloneAfter / held) // the last ends StallAloneAfter after the first began
+		for i := range n {
+			if i == n-1 {
+				mustBe(t, c, "closed", fmt.Sprintf("%d requests of one principal out of time in %v", i, time.Duration(i)*held))
+			}
+			tk := mustAcquire(t, c, admission.ClassPayment, "a")
+			clk.Add(held)
+			tk.Done(outOfTime)
+		}
+		mustBe(t, c, "open", fmt.Sprintf("%d requests of one principal out of time in %v, the store answering nobody", n, time.Duration(n)*held))
+		_, err := c.Acquire(context.Background(), admission.ClassPayment, "a")
+		assertRefusal(t, err, pw.EBUSY)
+		// The probe, still stalled, counts at once: the cool-down doubles.
+		clk.Add(admission.BreakerCooldown)
+		tk := mustAcquire(t, c, admission.ClassPayment, "a")
+		clk.Add(held)
+		tk.Done(outOfTime)
+		_, err = c.Acquire(context.Background(), admission.ClassPayment, "a")
+		if got := err.(*pw.Error).Retry; got != 2*admission.BreakerCooldown {
+			t.Fatalf("Retry = %v after a probe out of time on a stalled store, want %v", got, 2*admission.BreakerCooldown)
+		}
+		// The store answering the next probe closes it.
+		clk.Add(2 * admission.BreakerCooldown)
+		mustAcquire(t, c, admission.ClassPayment, "a").Done(nil)
+		mustBe(t, c, "closed", "a probe the store answered")
+	})
 }
 
 // TestALimitMinAboveLimitMaxHoldsTheLimitAtTheFloor: New returns no error,

@@ -35,6 +35,16 @@ const (
 	// deadline allows, and SQLite, whose disk cannot stall as a network
 	// does, not at all.
 	StallSilencePostgres = time.Second
+	// StallAloneAfter is how long one principal's requests must have been
+	// found stalled, the store answering nobody since the first of them
+	// began, before they count against the breaker without another
+	// principal's (countStall): a deployment with a single client (one
+	// merchant's backend) has no second principal, and until 2026-11-29
+	// its requests waited out their whole deadlines through a stall of any
+	// length, each holding a pooled connection to the stalled database.
+	// Five seconds of a store that answers nobody is no client's own slow
+	// request (a class deadline is at most 3 s, reports aside).
+	StallAloneAfter = 5 * time.Second
 )
 
 type breakerState uint8
