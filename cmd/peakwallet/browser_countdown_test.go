@@ -21,6 +21,9 @@ import (
 // (every 30 s), so that at most one read in it is not a countdown's.
 const StatusQuietFor = 16 * time.Second
 
+// webEarlyRetriesMax is EarlyRetriesMax in pay.js.
+const webEarlyRetriesMax = 3
+
 var cancelCountdown = regexp.MustCompile(`We will try to cancel it again in (\d+) s\.`)
 
 // quiet watches for StatusQuietFor that the app reads /v1/status at most
@@ -143,4 +146,36 @@ func TestBrowserMaintenancePayCountdownEndsWhenViewLeft(t *testing.T) {
 	m.pay(t)
 	run(t, m.ctx, "paid, sent again from the form", chromedp.WaitVisible(chromedp.CSS("#pay-state.paid")))
 	m.onePayment(t, 2)
+}
+
+// TestBrowserMaintenanceEarlyRetriesBounded: the payments are refused 503
+// maintenance (Retry-After: 600) although the status says no window is in
+// force (a process whose schedule lags). Each countdown ends early at the
+// status read, and the payment is sent again, EarlyRetriesMax times; then
+// the app waits the Retry-After the server gave, reading no status, and
+// sends nothing more. Until 2026-11-29 these early retries took the
+// automatic retries (6) within half a minute, and the person was handed
+// Try again while the window may still have been in force.
+func TestBrowserMaintenanceEarlyRetriesBounded(t *testing.T) {
+	m := newMaintenanceScene(t)
+	m.p.setMode(modeMaintenanceStale)
+	m.pay(t)
+	m.countdown(t, "the maintenance countdown", "#pay-state.busy .countdown", maintenanceCountdown)
+	for deadline := time.Now().Add(40 * time.Second); m.payments() < 1+webEarlyRetriesMax; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			failureScreenshot(t, m.ctx)
+			t.Fatalf("the app sent the payment %d times in 40 s, want %d: one, then one at each status read saying no window",
+				m.payments(), 1+webEarlyRetriesMax)
+		}
+	}
+	m.quiet(t, "the early retries spent", m.payments)
+	if left := m.countdown(t, "counting down the Retry-After", "#pay-state.busy .countdown", maintenanceCountdown); left < 570 {
+		t.Fatalf("the countdown says %d s, want about 600: the Retry-After the server gave", left)
+	}
+	keys := m.p.paymentKeys()
+	for _, k := range keys {
+		if k == "" || k != keys[0] {
+			t.Fatalf("the tries of one payment went out under more than one Idempotency-Key: %q", keys)
+		}
+	}
 }

@@ -193,6 +193,7 @@ const (
 	modeQueuedEnded                 // the next payment: not made; answer 202 queued (int_ended), pending on its first read, then failed unauthorized (the session that queued it was ended)
 	modeQueuedMaintenance           // the next payment: not made; answer 202 queued (int_maint), pending; its cancellation: the server's own refusal while it refuses writes (503 maintenance in a read-only window), else 200, failed intent_cancelled
 	modeQueuedThenPaid              // the next payment: pay upstream, answer 202 queued (int_paid), pending until the test settles it (postIntent); its cancellation: the server's own refusal while it refuses writes, else 409 intent_not_pending
+	modeMaintenanceStale            // every payment: 503 maintenance, Retry-After: 600, although the status says no window is in force (a process whose schedule lags the status's); until set otherwise
 )
 
 // intentIDs names the intent each queuing mode answers with; a mode used
@@ -214,6 +215,7 @@ var thenMode = map[proxyMode]proxyMode{
 	modeAnswerLost:        modeBusyThenGateway,
 	modeBusyThenGateway:   modeGateway,
 	modeLostThenSignedOut: modeSignedOut,
+	modeMaintenanceStale:  modeMaintenanceStale,
 }
 
 // faultProxy forwards everything to the server, except what its mode says.
@@ -309,6 +311,10 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 			case modeKeyInUse:
 				p.mode = thenMode[p.mode]
 				writeProblem(w, http.StatusConflict, "idempotency_key_in_use", "a request with this Idempotency-Key is in progress", "1")
+				return
+			case modeMaintenanceStale:
+				p.mode = thenMode[p.mode]
+				writeProblem(w, http.StatusServiceUnavailable, "maintenance", "the wallet is in scheduled read-only maintenance", "600")
 				return
 			case modeQueued, modeQueuedCancel, modeQueuedTooLate, modeQueuedEnded, modeQueuedMaintenance, modeQueuedThenPaid:
 				who, status := p.principal(t, r)

@@ -7,6 +7,19 @@ const PWPay = (() => {
   const { t, api, el } = PW;
   // Bounds: automatic retries of one attempt, and polls of a queued one.
   const AutoRetriesMax = 6;
+  // EarlyRetriesMax bounds the retries made before the Retry-After of a
+  // 503 maintenance because GET /v1/status said no read-only window is in
+  // force any more. They are not among AutoRetriesMax: a window ended
+  // early is no failure, and the person keeps every retry a window that
+  // ran its course would have left them. But the status and the refusal
+  // may disagree (a process that reloads the schedule up to half a second
+  // later, a handover, a new window at once), and then each early retry
+  // is refused again, one every CountdownCheckMs. After EarlyRetriesMax of
+  // them the countdown waits the Retry-After the server gave, reading no
+  // status, and the retry after it counts as any other: one attempt is
+  // sent at most 1 + AutoRetriesMax + EarlyRetriesMax times by itself, and
+  // one cancellation asked as often.
+  const EarlyRetriesMax = 3;
   const IntentPollMs = 1500;
   const IntentPollsMax = 200;
   const AttemptKey = "pw_attempt";
@@ -105,7 +118,9 @@ const PWPay = (() => {
     // (503, 429) comes before the server looks at the key and speaks only
     // for its own try: it must not tell the user that nothing was paid.
     try {
-      for (let tries = 0; ; tries++) {
+      // tries: the retries after a wait ran its course; early: those made
+      // sooner, the window over (EarlyRetriesMax).
+      for (let tries = 0, early = 0; ;) {
         show("sending", el("p", null, t("pay.sending")));
         const res = await api("POST", "/v1/transfers", { token: app.token(), idem: attempt.key, mfa,
           body: JSON.parse(attempt.body), prefer: "respond-async, wait=5" });
@@ -169,12 +184,15 @@ const PWPay = (() => {
         // the view cancels the countdown (PW.countdown): a payment is never
         // sent again unseen, and the attempt, kept, is what the same
         // payment sent again from the form is.
-        const waiting = PW.countdown(line, wait, kind, code === "maintenance" ? PW.maintenanceOver : null);
+        const over = code === "maintenance" && early < EarlyRetriesMax ? PW.maintenanceOver : null;
+        const waiting = PW.countdown(line, wait, kind, over);
         cancel.addEventListener("click", () => waiting.cancel());
-        if ((await waiting) === "cancelled") {
+        const how = await waiting;
+        if (how === "cancelled") {
           show("cancelled", el("p", null, t("pay.cancelled")));
           return;
         }
+        if (how === "over") early++; else tries++;
       }
     } finally {
       setBusy(form, false);
@@ -365,7 +383,7 @@ const PWPay = (() => {
     q.button.disabled = true;
     q.note.replaceChildren(el("p", null, t("pay.cancelling")));
     try {
-      for (let tries = 0; ; tries++) {
+      for (let tries = 0, early = 0; ;) { // as in pay
         q.asking = true;
         const r = await api("POST", cancelURL, { token: q.app.token() });
         if (q.done) return;
@@ -380,12 +398,15 @@ const PWPay = (() => {
         if (!later || tries >= AutoRetriesMax) return cancelFailed(q, r);
         const line = el("p", { class: "countdown" });
         q.note.replaceChildren(el("p", null, code === "idempotency_key_in_use" ? t("pay.cancel_in_use") : PW.problemText(r)), line);
-        // As in pay: a maintenance window ended early ends the wait.
+        // As in pay: a maintenance window ended early ends the wait, up to
+        // EarlyRetriesMax times.
         q.asking = false;
-        q.waiting = PW.countdown(line, PW.retryAfter(r), "pay.cancel_retry_in", code === "maintenance" ? PW.maintenanceOver : null);
+        const over = code === "maintenance" && early < EarlyRetriesMax ? PW.maintenanceOver : null;
+        q.waiting = PW.countdown(line, PW.retryAfter(r), "pay.cancel_retry_in", over);
         const how = await q.waiting;
         q.waiting = null;
         if (q.done || how === "cancelled") return; // settled meanwhile, or the line left the page
+        if (how === "over") early++; else tries++;
         q.note.replaceChildren(el("p", null, t("pay.cancelling")));
       }
     } finally {
