@@ -192,6 +192,8 @@ const (
 	modeKeyInUse                    // the next payment: 409 idempotency_key_in_use, Retry-After: 1 (an earlier try still being made); then pass
 	modeQueuedEnded                 // the next payment: not made; answer 202 queued (int_ended), pending on its first read, then failed unauthorized (the session that queued it was ended)
 	modeQueuedMaintenance           // the next payment: not made; answer 202 queued (int_maint), pending; its cancellation: the server's own refusal while it refuses writes (503 maintenance in a read-only window), else 200, failed intent_cancelled
+	modeQueuedThenPaid              // the next payment: pay upstream, answer 202 queued (int_paid), pending until the test settles it (postIntent); its cancellation: the server's own refusal while it refuses writes, else 409 intent_not_pending
+	modeMaintenanceStale            // every payment: 503 maintenance, Retry-After: 600, although the status says no window is in force (a process whose schedule lags the status's); until set otherwise
 )
 
 // intentIDs names the intent each queuing mode answers with; a mode used
@@ -203,6 +205,7 @@ var intentIDs = map[proxyMode]string{
 	modeQueuedEnded:   "int_ended",
 
 	modeQueuedMaintenance: "int_maint",
+	modeQueuedThenPaid:    "int_paid",
 }
 
 // thenMode is the mode that follows the one that answered a payment: a
@@ -212,6 +215,7 @@ var thenMode = map[proxyMode]proxyMode{
 	modeAnswerLost:        modeBusyThenGateway,
 	modeBusyThenGateway:   modeGateway,
 	modeLostThenSignedOut: modeSignedOut,
+	modeMaintenanceStale:  modeMaintenanceStale,
 }
 
 // faultProxy forwards everything to the server, except what its mode says.
@@ -308,7 +312,11 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 				p.mode = thenMode[p.mode]
 				writeProblem(w, http.StatusConflict, "idempotency_key_in_use", "a request with this Idempotency-Key is in progress", "1")
 				return
-			case modeQueued, modeQueuedCancel, modeQueuedTooLate, modeQueuedEnded, modeQueuedMaintenance:
+			case modeMaintenanceStale:
+				p.mode = thenMode[p.mode]
+				writeProblem(w, http.StatusServiceUnavailable, "maintenance", "the wallet is in scheduled read-only maintenance", "600")
+				return
+			case modeQueued, modeQueuedCancel, modeQueuedTooLate, modeQueuedEnded, modeQueuedMaintenance, modeQueuedThenPaid:
 				who, status := p.principal(t, r)
 				if who == "" {
 					writeProblem(w, status, "unauthorized", "authentication required", "")
@@ -367,7 +375,7 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 					}
 					in.reasons = append(in.reasons, body.Reason)
 					in.serve(t, w, r, id, action)
-				case in.mode == modeQueuedMaintenance && action == "cancel" && !in.cancelled && p.refusedUpstream(t, w, r):
+				case (in.mode == modeQueuedMaintenance || in.mode == modeQueuedThenPaid) && action == "cancel" && !in.cancelled && p.refusedUpstream(t, w, r):
 					// The server refused the cancellation, as it refuses any write now.
 					in.cancels = append(in.cancels, r.Header.Get("Authorization"))
 				default:
@@ -705,6 +713,14 @@ func (p *faultProxy) intent(id string) fakeIntent {
 		return c
 	}
 	return fakeIntent{}
+}
+
+// postIntent settles intent id as paid, as the settler would: it reads
+// posted, with the transfer made upstream when it was queued, from then on.
+func (p *faultProxy) postIntent(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.intents[id].posted = true
 }
 
 // lastIntent is the ID of the intent the proxy queued last.

@@ -162,40 +162,47 @@ const PW = (() => {
     return null;
   }
 
-  // countdown shows "retrying in N s" in el and resolves true after
-  // seconds; cancel() stops it (resolving false), finish() ends it early
-  // (resolving true). over, when given, is an async check asked every
-  // CountdownCheckMs while it counts, one at a time: when it resolves true
-  // the countdown ends early. Once settled, no timer is left and a check
-  // still out is ignored.
+  // countdown shows "retrying in N s" in el and resolves, once, to how it
+  // ended: "elapsed" after seconds (or at finish()), "over" when over said
+  // so, or "cancelled" by cancel(). over, when given, is an async check
+  // asked every CountdownCheckMs while it counts, one at a time: when it
+  // resolves true the countdown ends early. el must be on the page when it
+  // starts; once it has left it (another view, its line replaced) the
+  // countdown cancels itself, at its next tick and before any check: no
+  // one sees it, and the views have no teardown to cancel it from. Once
+  // settled, no timer is left and a check still out is ignored (its read,
+  // sent already, is not aborted).
   const CountdownCheckMs = 5000;
   function countdown(el, seconds, key, over) {
     let left = seconds, tick = 0, check = 0, settled = false, done;
     const p = new Promise((resolve) => { done = resolve; });
-    const settle = (v) => {
+    const settle = (how) => {
       if (settled) return;
       settled = true;
       clearTimeout(tick);
       clearTimeout(check);
-      done(v);
+      done(how);
     };
     const step = () => {
+      if (!el.isConnected) return settle("cancelled");
       el.textContent = t(key, { s: left });
-      if (left <= 0) return settle(true);
+      if (left <= 0) return settle("elapsed");
       left--;
       tick = setTimeout(step, 1000);
     };
     const ask = async () => {
+      if (!el.isConnected) return settle("cancelled");
       let yes = false;
       try { yes = await over(); } catch (_) { /* as a "no": keep counting */ }
       if (settled) return;
-      if (yes) return settle(true);
+      if (!el.isConnected) return settle("cancelled");
+      if (yes) return settle("over");
       check = setTimeout(ask, CountdownCheckMs);
     };
     step();
     if (over && !settled) check = setTimeout(ask, CountdownCheckMs);
-    p.cancel = () => settle(false);
-    p.finish = () => settle(true);
+    p.cancel = () => settle("cancelled");
+    p.finish = () => settle("elapsed");
     return p;
   }
 

@@ -7,6 +7,19 @@ const PWPay = (() => {
   const { t, api, el } = PW;
   // Bounds: automatic retries of one attempt, and polls of a queued one.
   const AutoRetriesMax = 6;
+  // EarlyRetriesMax bounds the retries made before the Retry-After of a
+  // 503 maintenance because GET /v1/status said no read-only window is in
+  // force any more. They are not among AutoRetriesMax: a window ended
+  // early is no failure, and the person keeps every retry a window that
+  // ran its course would have left them. But the status and the refusal
+  // may disagree (a process that reloads the schedule up to half a second
+  // later, a handover, a new window at once), and then each early retry
+  // is refused again, one every CountdownCheckMs. After EarlyRetriesMax of
+  // them the countdown waits the Retry-After the server gave, reading no
+  // status, and the retry after it counts as any other: one attempt is
+  // sent at most 1 + AutoRetriesMax + EarlyRetriesMax times by itself, and
+  // one cancellation asked as often.
+  const EarlyRetriesMax = 3;
   const IntentPollMs = 1500;
   const IntentPollsMax = 200;
   const AttemptKey = "pw_attempt";
@@ -105,7 +118,9 @@ const PWPay = (() => {
     // (503, 429) comes before the server looks at the key and speaks only
     // for its own try: it must not tell the user that nothing was paid.
     try {
-      for (let tries = 0; ; tries++) {
+      // tries: the retries after a wait ran its course; early: those made
+      // sooner, the window over (EarlyRetriesMax).
+      for (let tries = 0, early = 0; ;) {
         show("sending", el("p", null, t("pay.sending")));
         const res = await api("POST", "/v1/transfers", { token: app.token(), idem: attempt.key, mfa,
           body: JSON.parse(attempt.body), prefer: "respond-async, wait=5" });
@@ -165,13 +180,19 @@ const PWPay = (() => {
         show("busy", el("p", { class: "title" }, title), line, el("p", { class: "hint" }, t(hint)), cancel);
         // A maintenance window may be ended before the end its Retry-After
         // names: the status is read every few seconds, and the same attempt
-        // is sent again as soon as no read-only window is in force.
-        const waiting = PW.countdown(line, wait, kind, code === "maintenance" ? PW.maintenanceOver : null);
+        // is sent again as soon as no read-only window is in force. Leaving
+        // the view cancels the countdown (PW.countdown): a payment is never
+        // sent again unseen, and the attempt, kept, is what the same
+        // payment sent again from the form is.
+        const over = code === "maintenance" && early < EarlyRetriesMax ? PW.maintenanceOver : null;
+        const waiting = PW.countdown(line, wait, kind, over);
         cancel.addEventListener("click", () => waiting.cancel());
-        if (!(await waiting)) {
+        const how = await waiting;
+        if (how === "cancelled") {
           show("cancelled", el("p", null, t("pay.cancelled")));
           return;
         }
+        if (how === "over") early++; else tries++;
       }
     } finally {
       setBusy(form, false);
@@ -209,12 +230,14 @@ const PWPay = (() => {
     for (let i = 0; i < IntentPollsMax; i++) {
       await new Promise((r) => setTimeout(r, IntentPollMs));
       if (q.done) return; // cancelled here while it waited
-      // While a cancellation is asked, its answer will tell; a read now
-      // would only add to the surge.
-      if (q.cancelling) continue;
+      // While a cancellation is on its way, its answer will tell; a read
+      // now would only add to the surge. While one counts down to ask
+      // again, the poll goes on: the payment may settle meanwhile, which
+      // ends that countdown (done).
+      if (q.asking) continue;
       const r = await api("GET", url, { token: app.token() });
       if (q.done) return;
-      if (q.cancelling) continue; // asked while this read was out
+      if (q.asking) continue; // asked while this read was out
       if (r.status === 404 || r.status === 405) return untracked(q);
       if (!r.ok) continue; // busy or offline: keep waiting, the intent is safe
       if (await showOutcome(q, r.data, false)) return;
@@ -262,17 +285,29 @@ const PWPay = (() => {
   // share, for the intent at url; the pay form's queued state and the list
   // of waiting payments each make one per payment. show(cls, ...children)
   // shows the outcome where that payment is shown. done: an outcome is
-  // shown, and neither a poll nor a cancellation shows anything more.
-  // cancelling: a cancellation is being asked, and its answer, not a poll,
-  // says what happened. follow: the person is watching this payment, so
-  // its outcome takes the focus even when nobody pressed anything (a
-  // payment settling in a list must not pull the focus away).
+  // shown, and neither a poll nor a cancellation shows anything more (see
+  // finish). cancelling: Cancel payment was pressed and cancelQueued has
+  // not ended. asking: a cancellation is on its way, or its answer being
+  // read, and that answer, not a poll, says what happened. waiting: the
+  // countdown to ask again after "not now", while it counts. follow: the
+  // person is watching this payment, so its outcome takes the focus even
+  // when nobody pressed anything (a payment settling in a list must not
+  // pull the focus away).
   function intentControl(app, url, show, follow) {
-    const q = { app, show, url, follow, done: false, cancelling: false,
+    const q = { app, show, url, follow, done: false, cancelling: false, asking: false, waiting: null,
       note: el("div", { class: "cancel-state" }),
       button: el("button", { type: "button", class: "secondary", "data-cancel-intent": true }, t("pay.cancel_payment")) };
     q.button.addEventListener("click", () => cancelQueued(q));
     return q;
+  }
+
+  // finish marks q done: its outcome is shown (or the person was signed
+  // out). A cancellation counting down to ask again is cancelled with it,
+  // so that no timer and no status read (a maintenance countdown's)
+  // outlive the payment's outcome.
+  function finish(q) {
+    q.done = true;
+    if (q.waiting) q.waiting.cancel();
   }
 
   // untracked: the server has no intent to read (an older one), so none to
@@ -293,7 +328,7 @@ const PWPay = (() => {
     const st = intent.status || "";
     const e = intent.error || {};
     if (st === "posted" && intent.transfer_id) {
-      q.done = true; // before the read below, so that nothing else is shown meanwhile
+      finish(q); // before the read below, so that nothing else is shown meanwhile
       // The intent names its transfer; the transfer has the amount.
       const tr = await api("GET", "/v1/transfers/" + encodeURIComponent(intent.transfer_id), { token: q.app.token() });
       // Should that read fail, the intent's own request has the amount.
@@ -306,7 +341,7 @@ const PWPay = (() => {
       return true;
     }
     if (["failed", "rejected", "expired"].includes(st)) {
-      q.done = true;
+      finish(q);
       // unauthorized here is not a wrong password: the session or key that
       // queued the payment was ended before it was paid (docs/security.md).
       const text = e.code === "unauthorized" ? t("pay.intent_credential_ended")
@@ -324,7 +359,7 @@ const PWPay = (() => {
   // error says cancelled_by "operator"), which the app says, so that no
   // one reads "you cancelled" of a payment they did not cancel.
   function showCancelled(q, focus, byOperator) {
-    q.done = true;
+    finish(q);
     const msg = el("p", { class: "title", tabindex: "-1" }, t(byOperator ? "pay.intent_stopped" : "pay.intent_cancelled"));
     q.show("cancelled", msg);
     q.app.invalidate(); // the wallet's figures may have counted the pending payment
@@ -338,7 +373,9 @@ const PWPay = (() => {
   // 429, or 409 idempotency_key_in_use: it is being paid this very
   // moment), asked again after Retry-After, a bounded number of times as
   // the pay loop does. Cancelling twice is harmless: the server answers
-  // 200 again.
+  // 200 again. The countdown is kept on q (waiting): the payment settling
+  // meanwhile, as the poll or the list finds, cancels it (finish), and so
+  // does its line leaving the page (PW.countdown); either ends this.
   async function cancelQueued(q) {
     if (q.done || q.cancelling) return;
     const cancelURL = q.url.replace(/[?#].*$/, "") + "/cancel";
@@ -346,7 +383,8 @@ const PWPay = (() => {
     q.button.disabled = true;
     q.note.replaceChildren(el("p", null, t("pay.cancelling")));
     try {
-      for (let tries = 0; ; tries++) {
+      for (let tries = 0, early = 0; ;) { // as in pay
+        q.asking = true;
         const r = await api("POST", cancelURL, { token: q.app.token() });
         if (q.done) return;
         const code = r.data.code;
@@ -354,19 +392,26 @@ const PWPay = (() => {
         // moment before); a 409 intent_cancelled is the key's answer.
         const by = r.ok ? (r.data.error || {}).cancelled_by : r.data.cancelled_by;
         if (r.ok || code === "intent_cancelled") return showCancelled(q, true, by === "operator");
-        if (r.status === 401) { q.done = true; return q.app.loggedOut(); }
+        if (r.status === 401) { finish(q); return q.app.loggedOut(); }
         if (code === "intent_not_pending") { await settledMeanwhile(q); return; }
         const later = r.status === 503 || r.status === 429 || code === "idempotency_key_in_use";
         if (!later || tries >= AutoRetriesMax) return cancelFailed(q, r);
         const line = el("p", { class: "countdown" });
         q.note.replaceChildren(el("p", null, code === "idempotency_key_in_use" ? t("pay.cancel_in_use") : PW.problemText(r)), line);
-        // As in pay: a maintenance window ended early ends the wait.
-        await PW.countdown(line, PW.retryAfter(r), "pay.cancel_retry_in", code === "maintenance" ? PW.maintenanceOver : null);
-        if (q.done) return;
+        // As in pay: a maintenance window ended early ends the wait, up to
+        // EarlyRetriesMax times.
+        q.asking = false;
+        const over = code === "maintenance" && early < EarlyRetriesMax ? PW.maintenanceOver : null;
+        q.waiting = PW.countdown(line, PW.retryAfter(r), "pay.cancel_retry_in", over);
+        const how = await q.waiting;
+        q.waiting = null;
+        if (q.done || how === "cancelled") return; // settled meanwhile, or the line left the page
+        if (how === "over") early++; else tries++;
         q.note.replaceChildren(el("p", null, t("pay.cancelling")));
       }
     } finally {
       q.cancelling = false;
+      q.asking = false;
     }
   }
 
@@ -441,12 +486,14 @@ const PWPay = (() => {
   // showWaiting makes the list what the server says waits: an entry for
   // each new payment, in order; a payment no longer listed has settled (or
   // was cancelled elsewhere), and is read once to say how. One whose
-  // cancellation is being asked stays: that answer will tell.
+  // cancellation is on its way stays: that answer will tell. One whose
+  // cancellation counts down to ask again is read, as the pay form's poll
+  // reads it: settled, that countdown ends.
   function showWaiting(w, page) {
     const pending = (page.data || []).filter((i) => i && i.id && !w.finished.has(i.id));
     const listed = new Set(pending.map((i) => i.id));
     for (const [id, q] of w.entries) {
-      if (!listed.has(id) && !q.cancelling && !q.done) waitingSettled(w, id, q);
+      if (!listed.has(id) && !q.asking && !q.done) waitingSettled(w, id, q);
     }
     for (const intent of pending) if (!w.entries.has(intent.id)) w.entries.set(intent.id, waitingEntry(w, intent));
     // Each read says anew where each payment stands.
@@ -506,20 +553,29 @@ const PWPay = (() => {
 
   // waitingSettled: a payment left the list without this page's doing.
   // It is read once, and its outcome shown as the pay form shows it; a
-  // read that fails says only that it is no longer waiting.
+  // read that fails says only that it is no longer waiting (unless it is
+  // being cancelled: that answer will tell).
   async function waitingSettled(w, id, q) {
     w.entries.delete(id);
     w.finished.add(id); // a read overtaken by this one must not list it again
     const r = await api("GET", q.url, { token: w.app.token() });
     if (q.done) return; // a cancellation answered meanwhile
     if (r.ok && await showOutcome(q, r.data, false)) return;
+    if (q.cancelling) {
+      // Still pending, or not read: one being cancelled keeps its entry
+      // (its line gone, its countdown to ask again would end), and its
+      // cancellation, asked again, will tell.
+      w.finished.delete(id);
+      w.entries.set(id, q);
+      return;
+    }
     if (r.ok) { // still pending (a read just before it was listed): the next read lists it
       w.finished.delete(id);
       q.li.remove();
       syncWaiting(w);
       return;
     }
-    q.done = true;
+    finish(q);
     q.show("settled", el("p", null, t("waiting.left")));
   }
 

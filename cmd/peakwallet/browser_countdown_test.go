@@ -1,0 +1,181 @@
+package main_test
+
+import (
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// A countdown to try again (a payment, or the cancellation of a queued
+// one, refused "not now") ends with what it waits for: when the payment
+// settles meanwhile, or the person leaves the view, it is cancelled, and
+// a maintenance countdown reads GET /v1/status no more. Until 2026-11-29
+// it ran on, and read the status every 5 s, to the end of its Retry-After
+// (up to 600 s); a payment's went on to send it again, unseen.
+
+// StatusQuietFor is how long these tests watch that no countdown reads
+// the status: more than two of a countdown's reads (every 5 s,
+// CountdownCheckMs in common.js), less than two of the status banner's
+// (every 30 s), so that at most one read in it is not a countdown's.
+const StatusQuietFor = 16 * time.Second
+
+// webEarlyRetriesMax is EarlyRetriesMax in pay.js.
+const webEarlyRetriesMax = 3
+
+var cancelCountdown = regexp.MustCompile(`We will try to cancel it again in (\d+) s\.`)
+
+// quiet watches for StatusQuietFor that the app reads /v1/status at most
+// once (the status banner's own read) and that sent, what a countdown
+// would send again, stays as it is.
+func (m *maintenanceScene) quiet(t *testing.T, what string, sent func() int) {
+	t.Helper()
+	reads, was := m.p.statusReadsSeen(), sent()
+	for deadline := time.Now().Add(StatusQuietFor); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if now := sent(); now != was {
+			failureScreenshot(t, m.ctx)
+			t.Fatalf("%s: the app sent it again (%d times, then %d)", what, was, now)
+		}
+	}
+	if n := m.p.statusReadsSeen() - reads; n > 1 {
+		failureScreenshot(t, m.ctx)
+		t.Fatalf("%s: the app read /v1/status %d times in %v, want at most 1 (the status banner's, every 30 s): a countdown still reads it",
+			what, n, StatusQuietFor)
+	}
+}
+
+// cancels counts the cancellations of intent id the proxy saw.
+func (m *maintenanceScene) cancels(id string) func() int {
+	return func() int { return len(m.p.intent(id).cancels) }
+}
+
+// leave goes from the shown view to the wallets view, as the nav does.
+func (m *maintenanceScene) leave(t *testing.T) {
+	t.Helper()
+	run(t, m.ctx, "leave for the wallets view",
+		evalVoid(`location.hash = "#/wallets"`),
+		chromedp.WaitVisible(chromedp.CSS(".wallet")),
+	)
+}
+
+// TestBrowserMaintenanceCancelCountdownEndsWhenPaid: the cancellation of
+// a queued payment is refused 503 maintenance, and the app counts down
+// from 600 s to ask again. The window ends, but the status cannot be read
+// (503 busy, a connection closed), so the countdown goes on; the settler
+// pays the payment. The poll, which goes on while the cancellation
+// counts down, shows it paid at once; the countdown is gone, no status
+// read follows, and the cancellation is not asked again.
+func TestBrowserMaintenanceCancelCountdownEndsWhenPaid(t *testing.T) {
+	m := newMaintenanceScene(t)
+	m.p.setMode(modeQueuedThenPaid)
+	m.pay(t)
+	run(t, m.ctx, "queued", chromedp.WaitVisible(chromedp.CSS("#pay-state.queued [data-cancel-intent]")))
+	id := m.startReadOnly(t)
+	run(t, m.ctx, "cancel the queued payment", chromedp.Click(chromedp.CSS("#pay-state.queued [data-cancel-intent]")))
+	if left := m.countdown(t, "the cancellation's countdown", "#pay-state.queued .cancel-state .countdown", cancelCountdown); left < 590 {
+		t.Fatalf("the countdown starts at %d s, want about 600 (the window's end, capped)", left)
+	}
+	m.p.setFailStatus(true)
+	m.endWindow(t, id)
+	m.awaitStatusReads(t, m.p.statusReadsSeen(), 2, m.cancels("int_paid"))
+
+	m.p.postIntent("int_paid")
+	run(t, m.ctx, "paid while the cancellation counted down", chromedp.WaitVisible(chromedp.CSS("#pay-state.paid")))
+	var countdowns int
+	run(t, m.ctx, "no countdown shown", readInto(&countdowns, chromedp.Evaluate[int](`document.querySelectorAll(".countdown").length`)))
+	if countdowns != 0 {
+		t.Fatalf("%d countdowns shown once the payment is shown paid", countdowns)
+	}
+	m.quiet(t, "once paid", m.cancels("int_paid"))
+	if n := m.cancels("int_paid")(); n != 1 {
+		t.Errorf("the app asked %d times to cancel, want 1 (refused; then paid)", n)
+	}
+	if got := m.bobPosted(t); got != 1250 {
+		t.Errorf("Bob's posted balance is %v, want 1250: one payment of 12.50 EUR", got)
+	}
+}
+
+// TestBrowserMaintenanceCancelCountdownEndsWhenViewLeft: the cancellation
+// of a queued payment is refused 503 maintenance and counts down; the
+// person goes to the wallets view. The countdown ends with the view: no
+// status read, no cancellation asked. The payment waits in the list, and
+// its Cancel payment cancels it once the window is over.
+func TestBrowserMaintenanceCancelCountdownEndsWhenViewLeft(t *testing.T) {
+	m := newMaintenanceScene(t)
+	m.p.setMode(modeQueuedMaintenance)
+	m.pay(t)
+	run(t, m.ctx, "queued", chromedp.WaitVisible(chromedp.CSS("#pay-state.queued [data-cancel-intent]")))
+	id := m.startReadOnly(t)
+	run(t, m.ctx, "cancel the queued payment", chromedp.Click(chromedp.CSS("#pay-state.queued [data-cancel-intent]")))
+	m.countdown(t, "the cancellation's countdown", "#pay-state.queued .cancel-state .countdown", cancelCountdown)
+
+	m.leave(t)
+	entry := `#waiting [data-intent="int_maint"] [data-cancel-intent]`
+	run(t, m.ctx, "the payment waits in the list", chromedp.WaitVisible(chromedp.CSS(entry)))
+	m.quiet(t, "the view left", m.cancels("int_maint"))
+
+	m.endWindow(t, id)
+	run(t, m.ctx, "cancel it from the list",
+		chromedp.Click(chromedp.CSS(entry)),
+		chromedp.WaitVisible(chromedp.CSS("#waiting [data-waiting-outcomes] .cancelled")),
+	)
+	if in := m.p.intent("int_maint"); len(in.cancels) != 2 || !in.cancelled {
+		t.Errorf("the app asked %d times to cancel (cancelled: %v), want 2: refused, then, from the list, answered", len(in.cancels), in.cancelled)
+	}
+}
+
+// TestBrowserMaintenancePayCountdownEndsWhenViewLeft: a payment refused
+// 503 maintenance counts down; the person goes to the wallets view, and
+// the operator ends the window. The countdown ended with the view: no
+// status read, and the payment is not sent again unseen. Sent again from
+// the form, it is the same attempt (its Idempotency-Key kept), paid once.
+func TestBrowserMaintenancePayCountdownEndsWhenViewLeft(t *testing.T) {
+	m := newMaintenanceScene(t)
+	id := m.startReadOnly(t)
+	m.pay(t)
+	m.countdown(t, "the maintenance countdown", "#pay-state.busy .countdown", maintenanceCountdown)
+
+	m.leave(t)
+	m.endWindow(t, id)
+	m.quiet(t, "the view left", m.payments)
+	if got := m.bobPosted(t); got != 0 {
+		t.Fatalf("Bob's posted balance is %v after the view was left, want 0: nothing sent unseen", got)
+	}
+
+	m.pay(t)
+	run(t, m.ctx, "paid, sent again from the form", chromedp.WaitVisible(chromedp.CSS("#pay-state.paid")))
+	m.onePayment(t, 2)
+}
+
+// TestBrowserMaintenanceEarlyRetriesBounded: the payments are refused 503
+// maintenance (Retry-After: 600) although the status says no window is in
+// force (a process whose schedule lags). Each countdown ends early at the
+// status read, and the payment is sent again, EarlyRetriesMax times; then
+// the app waits the Retry-After the server gave, reading no status, and
+// sends nothing more. Until 2026-11-29 these early retries took the
+// automatic retries (6) within half a minute, and the person was handed
+// Try again while the window may still have been in force.
+func TestBrowserMaintenanceEarlyRetriesBounded(t *testing.T) {
+	m := newMaintenanceScene(t)
+	m.p.setMode(modeMaintenanceStale)
+	m.pay(t)
+	m.countdown(t, "the maintenance countdown", "#pay-state.busy .countdown", maintenanceCountdown)
+	for deadline := time.Now().Add(40 * time.Second); m.payments() < 1+webEarlyRetriesMax; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			failureScreenshot(t, m.ctx)
+			t.Fatalf("the app sent the payment %d times in 40 s, want %d: one, then one at each status read saying no window",
+				m.payments(), 1+webEarlyRetriesMax)
+		}
+	}
+	m.quiet(t, "the early retries spent", m.payments)
+	if left := m.countdown(t, "counting down the Retry-After", "#pay-state.busy .countdown", maintenanceCountdown); left < 570 {
+		t.Fatalf("the countdown says %d s, want about 600: the Retry-After the server gave", left)
+	}
+	keys := m.p.paymentKeys()
+	for _, k := range keys {
+		if k == "" || k != keys[0] {
+			t.Fatalf("the tries of one payment went out under more than one Idempotency-Key: %q", keys)
+		}
+	}
+}
