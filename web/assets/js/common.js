@@ -166,12 +166,13 @@ const PW = (() => {
   // ended: "elapsed" after seconds (or at finish()), "over" when over said
   // so, or "cancelled" by cancel(). over, when given, is an async check
   // asked every CountdownCheckMs while it counts, one at a time: when it
-  // resolves true the countdown ends early. el must be on the page when it
-  // starts; once it has left it (another view, its line replaced) the
-  // countdown cancels itself, at its next tick and before any check: no
-  // one sees it, and the views have no teardown to cancel it from. Once
-  // settled, no timer is left and a check still out is ignored (its read,
-  // sent already, is not aborted).
+  // resolves true the countdown ends early. It goes on when el has left
+  // the page (the person went to another view): what it counts down to is
+  // what they asked for (a payment, a cancellation), and the app goes on
+  // with it there, telling its outcome in the page's notice (pay.js,
+  // told); whoever learns that what it waits for is settled cancels it.
+  // Once settled, no timer is left and a check still out is ignored (its
+  // read, sent already, is not aborted).
   const CountdownCheckMs = 5000;
   function countdown(el, seconds, key, over) {
     let left = seconds, tick = 0, check = 0, settled = false, done;
@@ -184,18 +185,15 @@ const PW = (() => {
       done(how);
     };
     const step = () => {
-      if (!el.isConnected) return settle("cancelled");
       el.textContent = t(key, { s: left });
       if (left <= 0) return settle("elapsed");
       left--;
       tick = setTimeout(step, 1000);
     };
     const ask = async () => {
-      if (!el.isConnected) return settle("cancelled");
       let yes = false;
       try { yes = await over(); } catch (_) { /* as a "no": keep counting */ }
       if (settled) return;
-      if (!el.isConnected) return settle("cancelled");
       if (yes) return settle("over");
       check = setTimeout(ask, CountdownCheckMs);
     };

@@ -20,6 +20,20 @@ const PWPay = (() => {
   // sent at most 1 + AutoRetriesMax + EarlyRetriesMax times by itself, and
   // one cancellation asked as often.
   const EarlyRetriesMax = 3;
+  // told: an outcome shown where the person no longer looks (they went
+  // to another view while the app kept at what they had asked: a
+  // payment's retries, a cancellation's) is told in the page's notice
+  // too, which every view shows. Until 2026-11-29 it was shown only in
+  // the view left behind, and nobody saw it. node: where it was shown;
+  // cls: its state ("busy final": the retries are spent).
+  const ToldKinds = { paid: "ok", cancelled: "ok", queued: "", failed: "error", final: "error" };
+  function told(node, cls) {
+    if (node.isConnected) return;
+    const kind = cls.split(" ").map((c) => ToldKinds[c]).find((k) => k !== undefined);
+    if (kind === undefined) return;
+    const lines = [...node.querySelectorAll("p.waiting-what, p.title, p.error")].map((p) => p.textContent).filter(Boolean);
+    PW.notice(lines.join(" · ") || node.textContent, kind);
+  }
   const IntentPollMs = 1500;
   const IntentPollsMax = 200;
   const AttemptKey = "pw_attempt";
@@ -110,6 +124,7 @@ const PWPay = (() => {
       state.hidden = false;
       state.className = "card state " + cls;
       state.replaceChildren(...children);
+      told(state, cls);
     };
     setBusy(form, true);
     // attempt.unseen: a try's answer was lost (or said the outcome is
@@ -167,7 +182,7 @@ const PWPay = (() => {
         if (tries >= AutoRetriesMax) {
           const again = el("button", { type: "button" }, t("pay.try_again"));
           again.addEventListener("click", () => pay(app, form, state, attempt, mfa));
-          show("busy", el("p", null, title),
+          show("busy final", el("p", { class: "title" }, title),
             el("p", null, t(unsure ? "pay.still_unsure" : "pay.still_busy")), again);
           return;
         }
@@ -181,9 +196,8 @@ const PWPay = (() => {
         // A maintenance window may be ended before the end its Retry-After
         // names: the status is read every few seconds, and the same attempt
         // is sent again as soon as no read-only window is in force. Leaving
-        // the view cancels the countdown (PW.countdown): a payment is never
-        // sent again unseen, and the attempt, kept, is what the same
-        // payment sent again from the form is.
+        // the view does not stop it: the person asked for this payment, and
+        // its outcome is told in the notice wherever they are (told).
         const over = code === "maintenance" && early < EarlyRetriesMax ? PW.maintenanceOver : null;
         const waiting = PW.countdown(line, wait, kind, over);
         cancel.addEventListener("click", () => waiting.cancel());
@@ -374,8 +388,9 @@ const PWPay = (() => {
   // moment), asked again after Retry-After, a bounded number of times as
   // the pay loop does. Cancelling twice is harmless: the server answers
   // 200 again. The countdown is kept on q (waiting): the payment settling
-  // meanwhile, as the poll or the list finds, cancels it (finish), and so
-  // does its line leaving the page (PW.countdown); either ends this.
+  // meanwhile, as the poll or the list finds, cancels it (finish), which
+  // ends this. Leaving the view does not: the person asked to cancel, and
+  // the answer is told in the notice wherever they are (told).
   async function cancelQueued(q) {
     if (q.done || q.cancelling) return;
     const cancelURL = q.url.replace(/[?#].*$/, "") + "/cancel";
@@ -432,6 +447,7 @@ const PWPay = (() => {
     q.note.replaceChildren(el("p", { class: "error" }, t("pay.cancel_failed")), el("p", null, PW.problemText(r)));
     q.button.disabled = false;
     q.button.focus();
+    told(q.note, "failed");
   }
 
   // Waiting payments: the person's payments accepted at a surge and not
@@ -530,6 +546,7 @@ const PWPay = (() => {
       box.className = "card state " + cls;
       box.replaceChildren(el("p", { class: "waiting-what" }, what), ...children); // which payment it was
       syncWaiting(w);
+      told(box, cls);
     };
     const q = intentControl(w.app, "/v1/intents/" + encodeURIComponent(intent.id), show, false);
     q.note.setAttribute("aria-live", "polite");
