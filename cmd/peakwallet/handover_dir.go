@@ -60,7 +60,61 @@ func sharedDirCheck(path string) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("--handover %s: %w", path, err)
 	}
-	return handoverDirSafe(path, int(dst.Uid), di.Mode(), fileUID, os.Getuid())
+	if err := handoverDirSafe(path, int(dst.Uid), di.Mode(), fileUID, os.Getuid()); err != nil {
+		return err
+	}
+	// The directories above it, on the path as given and on the one its
+	// symbolic links lead to (each may run through directories of others).
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return fmt.Errorf("--handover %s: %w", path, err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("--handover %s: %w", path, err)
+	}
+	for _, d := range []string{abs, real} {
+		for child, parent := d, filepath.Dir(d); child != parent; child, parent = parent, filepath.Dir(parent) {
+			ci, err := os.Lstat(child)
+			if err != nil {
+				return fmt.Errorf("--handover %s: %w", path, err)
+			}
+			pi, err := os.Stat(parent)
+			if err != nil {
+				return fmt.Errorf("--handover %s: %w", path, err)
+			}
+			cst, ok1 := ci.Sys().(*syscall.Stat_t)
+			pst, ok2 := pi.Sys().(*syscall.Stat_t)
+			if !ok1 || !ok2 {
+				return fmt.Errorf("--handover %s: cannot tell who owns %s", path, child)
+			}
+			if err := ancestorSafe(path, child, int(pst.Uid), pi.Mode(), int(cst.Uid), os.Getuid()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ancestorSafe says why another user than uid could move child, a
+// directory on the way to the --handover path (or a symbolic link to
+// one), away and put one of theirs in its place, which blocks the next
+// upgrade as removing the socket would: its parent is theirs (not root's),
+// or writable by others and not sticky, or sticky and child theirs.
+// Until 2026-11-29 only the socket's own directory was looked at.
+func ancestorSafe(path, child string, parentUID int, parentMode fs.FileMode, childUID, uid int) error {
+	parent := filepath.Dir(child)
+	if parentUID != uid && parentUID != 0 {
+		return fmt.Errorf("--handover %s: %s is user %d's, who could move %s away and put a directory of theirs in its place, and so block the next upgrade: give a path whose directories are this user's (%d) or root's", path, parent, parentUID, child, uid)
+	}
+	sticky := parentMode&fs.ModeSticky != 0
+	if parentMode.Perm()&0o022 != 0 && !sticky {
+		return fmt.Errorf("--handover %s: %s is writable by other users (%s) and not sticky: any of them could move %s away and put a directory of theirs in its place, and so block the next upgrade; give a path whose directories only this user (or root) can write", path, parent, parentMode, child)
+	}
+	if sticky && childUID != uid && childUID != 0 && parentUID != uid {
+		return fmt.Errorf("--handover %s: %s is user %d's, in the sticky directory %s: they could move it away and put a directory of theirs in its place, and so block the next upgrade; give a path whose directories are this user's (%d) or root's", path, child, childUID, parent, uid)
+	}
+	return nil
 }
 
 // handoverDirSafe says why a --handover path, in a directory of user

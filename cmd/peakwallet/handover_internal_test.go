@@ -271,6 +271,72 @@ func TestAHandoverPathOthersCanBlockIsRefused(t *testing.T) {
 	}
 }
 
+// TestAHandoverPathBelowADirectoryOthersCanWriteIsRefused: not only the
+// socket's own directory, but every one above it, on the path as given
+// and on the one its symbolic links lead to: a directory another user
+// owns, or may write without the sticky bit, lets them move the socket's
+// directory away and put one of theirs in its place, which blocks the
+// next upgrade as removing the socket would. Until 2026-11-29 only the
+// socket's own directory was looked at.
+func TestAHandoverPathBelowADirectoryOthersCanWriteIsRefused(t *testing.T) {
+	if !handoverSupported {
+		t.Skip("handovers are Linux's")
+	}
+	const me, other = 1000, 1001
+	sticky := fs.ModeDir | fs.ModeSticky
+	for _, c := range []struct {
+		parentUID  int
+		parentMode fs.FileMode
+		childUID   int
+		uid        int
+		refused    string // in the error; "" when taken
+	}{
+		{0, fs.ModeDir | 0o755, me, me, ""},
+		{me, fs.ModeDir | 0o755, me, me, ""},
+		{me, fs.ModeDir | 0o700, 0, me, ""},
+		{0, sticky | 0o777, me, me, ""},     // /tmp/mine
+		{0, sticky | 0o777, 0, me, ""},      // /tmp/root's
+		{me, sticky | 0o777, other, me, ""}, // this user's sticky directory: theirs cannot stay
+		{other, fs.ModeDir | 0o755, me, me, "is user 1001's"},
+		{me, fs.ModeDir | 0o777, me, me, "writable by other users"},
+		{0, fs.ModeDir | 0o775, me, me, "writable by other users"},
+		{0, sticky | 0o777, other, me, "/d/x is user 1001's, in the sticky directory"},
+	} {
+		err := ancestorSafe("/d/x/h.sock", "/d/x", c.parentUID, c.parentMode, c.childUID, c.uid)
+		switch {
+		case c.refused == "" && err != nil:
+			t.Errorf("%+v: refused (%v), want taken", c, err)
+		case c.refused != "" && (err == nil || !strings.Contains(err.Error(), c.refused) || !strings.Contains(err.Error(), "/d/x/h.sock")):
+			t.Errorf("%+v: %v, want refused with %q and the path", c, err, c.refused)
+		}
+	}
+
+	// At start: a private directory below one anyone can write, given
+	// directly and through a symbolic link kept elsewhere.
+	shared := t.TempDir()
+	sub := filepath.Join(shared, "private")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(sub, link); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for mode, ok := range map[fs.FileMode]bool{0o777: false, 0o777 | fs.ModeSticky: true, 0o755: true} {
+		if err := os.Chmod(shared, mode); err != nil {
+			t.Fatal(err)
+		}
+		for _, dir := range []string{sub, link} {
+			h, err := prepareHandover(filepath.Join(dir, "h.sock"), t.TempDir(), "127.0.0.1:8080", log)
+			if (err == nil) != ok || (err != nil && !strings.Contains(err.Error(), shared)) {
+				t.Errorf("--handover in %s, below a directory of mode %s: %v, want taken %v (refused naming %s)", dir, mode, err, ok, shared)
+			}
+			h.stop()
+		}
+	}
+}
+
 // TestAStoppingProcessRemovesNoNewerHandoverSocket: a process that stops
 // removes its handover socket file only if it is still its own, and a
 // newer process's socket renamed into place between its check and its
