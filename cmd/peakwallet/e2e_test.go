@@ -133,6 +133,19 @@ func (w *testWriter) containing(s string) []string {
 	return out
 }
 
+// await returns the lines logged that contain s, waiting up to d for
+// one: the process's stderr reaches w through a pipe that exec copies on
+// a goroutine of its own, so a line the server wrote before it answered
+// /readyz may not be here yet when the test asks (a handover test failed
+// so on 2026-11-29, the line logged 5 ms before its check).
+func (w *testWriter) await(s string, d time.Duration) []string {
+	for deadline := time.Now().Add(d); ; time.Sleep(10 * time.Millisecond) {
+		if got := w.containing(s); len(got) > 0 || time.Now().After(deadline) {
+			return got
+		}
+	}
+}
+
 // load posts transfers from workers goroutines until stop is closed and
 // returns the ids of the transfers the server acknowledged.
 func load(t *testing.T, c *pwhttp.Client, from, to []*pw.Account, stop <-chan struct{}) []string {

@@ -108,7 +108,7 @@ func freshConnectionsHandover(t *testing.T, handovers int, tlsConfig func(data s
 	for range handovers {
 		time.Sleep(200 * time.Millisecond)
 		next := start(append(args, "--addr", u.Host)...)
-		if len(next.log.containing("took the listening socket over")) == 0 {
+		if len(next.log.await("took the listening socket over", 2*time.Second)) == 0 {
 			t.Error("the new process did not take the listening socket over: it bound one of its own")
 		}
 		stopServer(t, old)
@@ -180,7 +180,7 @@ func TestAHandoverOfAnotherAddressIsRefused(t *testing.T) {
 		t.Fatalf("%d of %d requests to the old process failed while new ones refused its listener; first: %v", n, sent.Load(), firstErr.Load())
 	}
 	next := startServer(t, "--data", data, "--addr", u.Host)
-	if len(next.log.containing("took the listening socket over")) == 0 {
+	if len(next.log.await("took the listening socket over", 2*time.Second)) == 0 {
 		t.Fatal("after the refusals, the binary on the old process's own address did not take its listener over")
 	}
 	stopServer(t, old)
