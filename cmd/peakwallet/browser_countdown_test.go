@@ -48,6 +48,19 @@ func (m *maintenanceScene) quiet(t *testing.T, what string, sent func() int) {
 	}
 }
 
+// cancelInWindow pays Bob, queued in mode, starts a read-only window and
+// asks to cancel the queued payment, which the server refuses in it; it
+// returns the window's id.
+func (m *maintenanceScene) cancelInWindow(t *testing.T, mode proxyMode) string {
+	t.Helper()
+	m.p.setMode(mode)
+	m.pay(t)
+	run(t, m.ctx, "queued", chromedp.WaitVisible(chromedp.CSS("#pay-state.queued [data-cancel-intent]")))
+	id := m.startReadOnly(t)
+	run(t, m.ctx, "cancel the queued payment", chromedp.Click(chromedp.CSS("#pay-state.queued [data-cancel-intent]")))
+	return id
+}
+
 // cancels counts the cancellations of intent id the proxy saw.
 func (m *maintenanceScene) cancels(id string) func() int {
 	return func() int { return len(m.p.intent(id).cancels) }
@@ -71,11 +84,7 @@ func (m *maintenanceScene) leave(t *testing.T) {
 // read follows, and the cancellation is not asked again.
 func TestBrowserMaintenanceCancelCountdownEndsWhenPaid(t *testing.T) {
 	m := newMaintenanceScene(t)
-	m.p.setMode(modeQueuedThenPaid)
-	m.pay(t)
-	run(t, m.ctx, "queued", chromedp.WaitVisible(chromedp.CSS("#pay-state.queued [data-cancel-intent]")))
-	id := m.startReadOnly(t)
-	run(t, m.ctx, "cancel the queued payment", chromedp.Click(chromedp.CSS("#pay-state.queued [data-cancel-intent]")))
+	id := m.cancelInWindow(t, modeQueuedThenPaid)
 	if left := m.countdown(t, "the cancellation's countdown", "#pay-state.queued .cancel-state .countdown", cancelCountdown); left < 590 {
 		t.Fatalf("the countdown starts at %d s, want about 600 (the window's end, capped)", left)
 	}
@@ -119,11 +128,7 @@ func (m *maintenanceScene) noticeSays(t *testing.T, what, kind string) string {
 // for it, and leaving a view does not take that back.
 func TestBrowserMaintenanceCancelCountdownGoesOnWhenViewLeft(t *testing.T) {
 	m := newMaintenanceScene(t)
-	m.p.setMode(modeQueuedMaintenance)
-	m.pay(t)
-	run(t, m.ctx, "queued", chromedp.WaitVisible(chromedp.CSS("#pay-state.queued [data-cancel-intent]")))
-	id := m.startReadOnly(t)
-	run(t, m.ctx, "cancel the queued payment", chromedp.Click(chromedp.CSS("#pay-state.queued [data-cancel-intent]")))
+	id := m.cancelInWindow(t, modeQueuedMaintenance)
 	m.countdown(t, "the cancellation's countdown", "#pay-state.queued .cancel-state .countdown", cancelCountdown)
 
 	m.leave(t)

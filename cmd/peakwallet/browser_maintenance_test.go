@@ -223,11 +223,7 @@ func TestBrowserMaintenanceStatusReadFailsKeepsCounting(t *testing.T) {
 // within 30 s. Nothing is paid.
 func TestBrowserMaintenanceEndedEarlyCancels(t *testing.T) {
 	m := newMaintenanceScene(t)
-	m.p.setMode(modeQueuedMaintenance)
-	m.pay(t)
-	run(t, m.ctx, "queued", chromedp.WaitVisible(chromedp.CSS("#pay-state.queued [data-cancel-intent]")))
-	id := m.startReadOnly(t)
-	run(t, m.ctx, "cancel the queued payment", chromedp.Click(chromedp.CSS("#pay-state.queued [data-cancel-intent]")))
+	id := m.cancelInWindow(t, modeQueuedMaintenance)
 	again := regexp.MustCompile(`We will try to cancel it again in (\d+) s\.`)
 	if left := m.countdown(t, "the cancellation's countdown", "#pay-state.queued .cancel-state .countdown", again); left < 590 {
 		t.Fatalf("the countdown starts at %d s, want about 600 (the window's end, capped)", left)
