@@ -37,7 +37,10 @@ type OutagePhase struct {
 	// Samples holds, for each failure code, the first such error and
 	// when it was sent and answered (seconds since the run's start).
 	Samples map[string]string `json:"samples,omitempty"`
-	P99ms   float64           `json:"p99_ms"`
+	// P99ms is the p99 latency of the phase's successful payments only
+	// (OK): in an outage, of the few paid at its edges, not of its
+	// refusals.
+	P99ms float64 `json:"p99_ms"`
 }
 
 // OutageBucketCount is one OutageBucket of the timeline, by send time.
