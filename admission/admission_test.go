@@ -363,6 +363,55 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	mustAcquire(t, c, admission.ClassPayment, "b").Done(nil)
 }
 
+// TestAStoreThatAnswersACheckBringsTheProbeForward: while the breaker is
+// open, the store answering a check made outside admission (WatchStore's
+// ping) lets the next request probe at once, without waiting out the
+// cool-down; once since the breaker last closed, so that a store that
+// answers checks but fails requests is probed every cool-down, not at
+// every check. Until 2026-11-29 the probe waited out the cool-down (up to
+// 2 s) whatever the store did.
+func TestAStoreThatAnswersACheckBringsTheProbeForward(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 10, admission.Config{})
+	down := &pw.Error{Code: pw.EUNAVAILABLE, Message: "the database cannot be reached"}
+	open := func() {
+		t.Helper()
+		for range admission.BreakerFailuresMax {
+			mustAcquire(t, c, admission.ClassPayment, "a").Done(down)
+		}
+		_, err := c.Acquire(context.Background(), admission.ClassPayment, "a")
+		assertRefusal(t, err, pw.EBUSY)
+	}
+	open()
+	c.StoreAnswers()
+	probe := mustAcquire(t, c, admission.ClassPayment, "a") // at once: the clock has not moved
+	probe.Done(down)                                        // the store answers checks, not requests
+	c.StoreAnswers()
+	_, err := c.Acquire(context.Background(), admission.ClassPayment, "a")
+	assertRefusal(t, err, pw.EBUSY)
+	if got := err.(*pw.Error).Retry; got != 2*admission.BreakerCooldown {
+		t.Fatalf("Retry = %v after a second check answered, want the doubled cool-down %v: one probe brought forward since the breaker closed", got, 2*admission.BreakerCooldown)
+	}
+	clk.Add(2 * admission.BreakerCooldown)
+	mustAcquire(t, c, admission.ClassPayment, "a").Done(nil)
+	if s := c.Stats(); s.Breaker != "closed" {
+		t.Fatalf("breaker %s after a good probe", s.Breaker)
+	}
+	// Closed, and open again: a check answered brings the probe forward again.
+	open()
+	c.StoreAnswers()
+	mustAcquire(t, c, admission.ClassPayment, "a").Done(nil)
+	if s := c.Stats(); s.Breaker != "closed" {
+		t.Fatalf("breaker %s after a probe brought forward by a second outage's check", s.Breaker)
+	}
+	// A check answered while the breaker is closed changes nothing.
+	c.StoreAnswers()
+	open()
+	if _, err := c.Acquire(context.Background(), admission.ClassPayment, "a"); pw.ErrorCode(err) != pw.EBUSY {
+		t.Fatalf("a check answered while closed brought a later outage's probe forward: %v", err)
+	}
+}
+
 // The half-open probe closed the breaker whenever its outcome was not a
 // store failure, also when it never reached the store (refused as invalid
 // or not found before a read) or ran out of its own time: the breaker

@@ -67,6 +67,21 @@ type breaker struct {
 	failures int
 	cooldown time.Duration
 	until    time.Time // open: when a probe may go
+	// hurried: since the breaker last closed, a probe was brought forward
+	// because the store answered a check made outside admission (hurry).
+	hurried bool
+}
+
+// hurry brings the next probe forward to now, while the breaker is open
+// and waits out its cool-down, once since it last closed: the store
+// answered a check of its own (WatchStore), so the database may be back.
+// Once only: a store that answers checks but fails requests (the probe
+// failed after a hurry) is probed every cool-down as before, not at every
+// check.
+func (b *breaker) hurry(now time.Time) {
+	if b.state == breakerOpen && now.Before(b.until) && !b.hurried {
+		b.until, b.hurried = now, true
+	}
 }
 
 // allow reports whether a request may go to the store now; probe is true
@@ -139,7 +154,7 @@ func (b *breaker) record(now time.Time, o storeOutcome, probe bool) {
 	switch o {
 	case storeAnswered:
 		if probe || b.state == breakerClosed {
-			b.state, b.failures, b.cooldown = breakerClosed, 0, 0
+			b.state, b.failures, b.cooldown, b.hurried = breakerClosed, 0, 0, false
 		}
 	case storeDown:
 		switch {
@@ -169,6 +184,51 @@ func (b *breaker) cancelProbe(now time.Time) {
 
 func (b *breaker) open(now time.Time, cooldown time.Duration) {
 	b.state, b.cooldown, b.until = breakerOpen, max(cooldown, BreakerCooldown), now.Add(max(cooldown, BreakerCooldown))
+}
+
+// StoreWatchInterval is how often WatchStore looks at the breaker, and
+// checks the store while it is not closed; StoreWatchTimeout bounds one
+// check (a stalled database answers it when it resumes, at once).
+const (
+	StoreWatchInterval = 100 * time.Millisecond
+	StoreWatchTimeout  = 5 * time.Second
+)
+
+// WatchStore, until ctx ends, checks the store with ping while the
+// breaker is not closed, one check at a time, and brings the next probe
+// forward when one succeeds (StoreAnswers). Without it the breaker probes
+// only after its cool-down (up to BreakerCooldownMax, 2 s) and service
+// came back up to that long after the database did; a check is one cheap
+// query, and at most one is out at any time.
+func (c *Controller) WatchStore(ctx context.Context, ping func(context.Context) error) {
+	t := time.NewTicker(StoreWatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if c.BreakerClosed() {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, StoreWatchTimeout)
+		err := ping(pctx)
+		cancel()
+		if err == nil {
+			c.StoreAnswers()
+		}
+	}
+}
+
+// StoreAnswers tells the controller that the store answered a check made
+// outside admission: while the breaker is open, its next request is the
+// probe at once instead of after the cool-down (once since the breaker
+// last closed: breaker.hurry).
+func (c *Controller) StoreAnswers() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.breaker.hurry(c.cfg.Now())
 }
 
 // BreakerClosed reports whether the breaker is closed, the store taken to

@@ -188,6 +188,9 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	go l.Run(background)
 	go deliverLoop(background, security, logger)
 	go srv.RunIntents(background)
+	// While the breaker keeps requests from the store, the store is
+	// checked, and the breaker probes as soon as it answers.
+	go ctrl.WatchStore(background, store.Ping)
 	trafficDone := make(chan struct{})
 	go func() {
 		defer close(trafficDone)
