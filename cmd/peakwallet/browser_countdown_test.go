@@ -197,3 +197,71 @@ func TestBrowserMaintenanceEarlyRetriesBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserACountdownLeftBehindKeepsTheNextPaymentsKey: a payment
+// refused 503 maintenance counts down on a view the person left (its
+// status reads fail, so it goes on counting after the window ended); on
+// the send form they pay someone else, whose answer is lost (504
+// outcome_unknown, although it was paid) and whose check is answered 401:
+// they are sent to sign in, and that second payment's key is kept for
+// the same payment sent again. The first payment's countdown then ends,
+// and its try is answered 401 too. Signed in again, the person sends the
+// second payment again: it must go out under its key and be answered with
+// the payment made. Until the review of 2026-11-29 the first payment's
+// loop, ending, forgot whatever attempt the form held, the second's key
+// was lost, and the second payment was paid twice.
+func TestBrowserACountdownLeftBehindKeepsTheNextPaymentsKey(t *testing.T) {
+	m := newMaintenanceScene(t)
+	id := m.startReadOnly(t)
+	m.p.setFailStatus(true) // the first payment's countdown cannot learn that the window ended
+	m.pay(t)
+	m.countdown(t, "the maintenance countdown", "#pay-state.busy .countdown", maintenanceCountdown)
+	m.endWindow(t, id)
+
+	m.leave(t)
+	m.p.setMode(modeLostThenSignedOut)
+	payAgain := func(what string) {
+		run(t, m.ctx, what,
+			evalVoid(`location.hash = "#/send"`),
+			chromedp.WaitVisible(chromedp.CSS("#send-form")),
+			chromedp.WaitReady(chromedp.CSS(`#send-from option[data-currency="EUR"]`)),
+			chromedp.SendKeys(chromedp.CSS("#send-to"), bobHandle),
+			chromedp.SendKeys(chromedp.CSS("#send-amount"), "7.00"),
+			submit("#send-form"),
+		)
+	}
+	payAgain("pay Bob 7.00 from the send form, the first payment still counting down")
+	run(t, m.ctx, "sent to sign in", chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	keys := m.p.paymentKeys()
+	if len(keys) != 3 || keys[1] != keys[2] || keys[1] == keys[0] {
+		t.Fatalf("want the first payment's try, then two of the second's under a key of its own: %q", keys)
+	}
+	second := keys[1]
+
+	m.p.setFailStatus(false) // the first payment's countdown ends at its next status read, and it is sent again
+	for deadline := time.Now().Add(20 * time.Second); m.payments() < 4; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			failureScreenshot(t, m.ctx)
+			t.Fatalf("the first payment was not sent again once the status said the window was over: %q", m.p.paymentKeys())
+		}
+	}
+	var stored string
+	run(t, m.ctx, "the attempt kept",
+		pollTrue(`!document.querySelector("#pay-state")`), // on the sign-in view
+		readInto(&stored, chromedp.Evaluate[string](`sessionStorage.getItem("pw_attempt") || ""`)),
+	)
+	if !strings.Contains(stored, second) {
+		t.Errorf("once the first payment's loop ended, the attempt kept is %q, want the second payment's (key %s)", stored, second)
+	}
+
+	token := apiCall(t, "POST", m.s.url+"/v1/sessions", "", map[string]string{"handle": annHandle, "password": annPassword}, "")["token"].(string)
+	run(t, m.ctx, "signed in again", evalVoid(`sessionStorage.setItem("pw_token", `+strconv.Quote(token)+`)`))
+	payAgain("pay Bob the same 7.00 again")
+	run(t, m.ctx, "paid", chromedp.WaitVisible(chromedp.CSS("#pay-state.paid")))
+	if keys := m.p.paymentKeys(); keys[len(keys)-1] != second {
+		t.Errorf("the second payment sent again went out under %q, want its key %q: %q", keys[len(keys)-1], second, keys)
+	}
+	if got := m.bobPosted(t); got != 700 {
+		t.Errorf("Bob's posted balance is %v, want 700: the 7.00 EUR once (the first payment's try was signed out)", got)
+	}
+}

@@ -47,6 +47,24 @@ const PWPay = (() => {
   function saveAttempt(a) {
     if (a) sessionStorage.setItem(AttemptKey, JSON.stringify(a)); else sessionStorage.removeItem(AttemptKey);
   }
+  // keepAttempt and forgetAttempt are what a payment's own tries do to
+  // the attempt kept, which may no longer be theirs: a payment counting
+  // down goes on when the person leaves its view, and they may send
+  // another from the form meanwhile, whose attempt is then the one kept.
+  // A payment's outcome forgets the attempt kept only if it is its own,
+  // and an answer lost keeps its own only in place of its own or of none.
+  // Until the review of 2026-11-29 the first payment's outcome (even a
+  // 401) forgot the second's, whose answer had been lost, and that
+  // payment sent again after signing in went out under a new key and was
+  // paid twice (TestBrowserACountdownLeftBehindKeepsTheNextPaymentsKey).
+  function keepAttempt(a) {
+    const kept = loadAttempt();
+    if (!kept || kept.key === a.key) saveAttempt(a);
+  }
+  function forgetAttempt(a) {
+    const kept = loadAttempt();
+    if (kept && kept.key === a.key) saveAttempt(null);
+  }
 
   function minorToInput(minor, cur) {
     const e = PW.exponent(cur), d = String(minor).padStart(e + 1, "0");
@@ -140,17 +158,17 @@ const PWPay = (() => {
         const res = await api("POST", "/v1/transfers", { token: app.token(), idem: attempt.key, mfa,
           body: JSON.parse(attempt.body), prefer: "respond-async, wait=5" });
         if (res.status === 200 || res.status === 201) {
-          saveAttempt(null);
+          forgetAttempt(attempt);
           return paid(app, show, res.data, true);
         }
-        if (res.status === 202) return queued(app, show, res);
+        if (res.status === 202) return queued(app, show, res, attempt);
         const code = res.data.code;
         if (code === "mfa_required") return askMFA(app, form, state, show, attempt, mfa);
         if (res.status === 401) {
           // Signed out. An earlier try that may have paid keeps its key, so
           // that the same payment sent again after signing in is the same
           // attempt, answered with what happened, never a second payment.
-          if (!attempt.unseen) saveAttempt(null);
+          if (!attempt.unseen) forgetAttempt(attempt);
           return app.loggedOut();
         }
         // A 504 outcome_unknown (the database connection broke as the
@@ -164,7 +182,7 @@ const PWPay = (() => {
         const noAnswer = res.status === 0 || (res.status >= 500 && !code);
         const later = noAnswer || res.status === 503 || res.status === 429 || code === "idempotency_key_in_use" || unknown;
         if (!later) {
-          saveAttempt(null); // a final answer: the next try is a new attempt
+          forgetAttempt(attempt); // a final answer: the next try is a new attempt
           show("failed", el("p", { class: "error" }, PW.problemText(res)));
           return;
         }
@@ -175,7 +193,7 @@ const PWPay = (() => {
         const inUse = code === "idempotency_key_in_use";
         if ((noAnswer || unknown || inUse) && !attempt.unseen) { // an answer was lost: it may have paid
           attempt.unseen = true;
-          saveAttempt(attempt);
+          keepAttempt(attempt);
         }
         const unsure = attempt.unseen;
         const title = unknown ? t("pay.outcome_unknown") : noAnswer && res.status !== 0 ? t("error.gateway") : PW.problemText(res);
@@ -231,8 +249,8 @@ const PWPay = (() => {
   // the intent until it settles or fails, and while it is pending offers
   // to cancel it. The intent's shape is read defensively: the queue is
   // built beside this app.
-  async function queued(app, show, res) {
-    saveAttempt(null); // accepted: the server owns it now
+  async function queued(app, show, res, attempt) {
+    forgetAttempt(attempt); // accepted: the server owns it now
     const id = res.data.id || res.data.intent_id || "";
     const url = res.headers.get("Location") || (id ? "/v1/intents/" + encodeURIComponent(id) : "");
     // The person just sent it and watches it here: its outcome takes the focus.
@@ -602,7 +620,7 @@ const PWPay = (() => {
     show("mfa", frag);
     const f = state.querySelector("#mfa-form");
     if (previous) state.querySelector("p").textContent = t("mfa.invalid");
-    f.querySelector("[data-cancel]").addEventListener("click", () => { saveAttempt(null); state.hidden = true; });
+    f.querySelector("[data-cancel]").addEventListener("click", () => { forgetAttempt(attempt); state.hidden = true; });
     f.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const code = f.elements.code.value.trim();
