@@ -248,7 +248,7 @@ func TestBrowserACountdownLeftBehindKeepsTheNextPaymentsKey(t *testing.T) {
 	var stored string
 	run(t, m.ctx, "the attempt kept",
 		pollTrue(`!document.querySelector("#pay-state")`), // on the sign-in view
-		readInto(&stored, chromedp.Evaluate[string](`sessionStorage.getItem("pw_attempt") || ""`)),
+		readInto(&stored, chromedp.Evaluate[string](`sessionStorage.getItem("pw_attempts") || ""`)),
 	)
 	if !strings.Contains(stored, second) {
 		t.Errorf("once the first payment's loop ended, the attempt kept is %q, want the second payment's (key %s)", stored, second)

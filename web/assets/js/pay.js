@@ -36,34 +36,42 @@ const PWPay = (() => {
   }
   const IntentPollMs = 1500;
   const IntentPollsMax = 200;
-  const AttemptKey = "pw_attempt";
+  const AttemptsKey = "pw_attempts";
 
-  // The current payment attempt {key, body}: its Idempotency-Key is reused
-  // for every retry of the same body (busy, network, MFA), also across a
-  // reload, so that no retry can pay twice; a changed body is a new attempt.
-  function loadAttempt() {
-    try { return JSON.parse(sessionStorage.getItem(AttemptKey)); } catch (_) { return null; }
+  // The payment attempts not yet finished, by body: {key, body, unseen}.
+  // An attempt's Idempotency-Key is reused for every retry of the same
+  // body (busy, network, MFA), also across a reload and signing in again,
+  // so that no retry can pay twice; a changed body is a new attempt.
+  // Kept by body, not one at a time: a payment counting down goes on when
+  // the person leaves its view, and they may send another from the form
+  // meanwhile. A payment's own tries keep and forget only their own.
+  // Until the review of 2026-11-29 one attempt was kept, and the first
+  // payment's outcome (even a 401) forgot the second's, whose answer had
+  // been lost: sent again after signing in, that payment went out under a
+  // new key and was paid twice
+  // (TestBrowserACountdownLeftBehindKeepsTheNextPaymentsKey); the first
+  // fix kept whichever came first, which could still lose the other's.
+  function attempts() {
+    try { return JSON.parse(sessionStorage.getItem(AttemptsKey)) || {}; } catch (_) { return {}; }
   }
-  function saveAttempt(a) {
-    if (a) sessionStorage.setItem(AttemptKey, JSON.stringify(a)); else sessionStorage.removeItem(AttemptKey);
+  function storeAttempts(all) {
+    if (Object.keys(all).length) sessionStorage.setItem(AttemptsKey, JSON.stringify(all)); else sessionStorage.removeItem(AttemptsKey);
   }
-  // keepAttempt and forgetAttempt are what a payment's own tries do to
-  // the attempt kept, which may no longer be theirs: a payment counting
-  // down goes on when the person leaves its view, and they may send
-  // another from the form meanwhile, whose attempt is then the one kept.
-  // A payment's outcome forgets the attempt kept only if it is its own,
-  // and an answer lost keeps its own only in place of its own or of none.
-  // Until the review of 2026-11-29 the first payment's outcome (even a
-  // 401) forgot the second's, whose answer had been lost, and that
-  // payment sent again after signing in went out under a new key and was
-  // paid twice (TestBrowserACountdownLeftBehindKeepsTheNextPaymentsKey).
+  function loadAttempt(body) {
+    const a = attempts()[body];
+    return a && a.body === body && a.key ? a : null;
+  }
   function keepAttempt(a) {
-    const kept = loadAttempt();
-    if (!kept || kept.key === a.key) saveAttempt(a);
+    const all = attempts();
+    all[a.body] = a;
+    storeAttempts(all);
   }
   function forgetAttempt(a) {
-    const kept = loadAttempt();
-    if (kept && kept.key === a.key) saveAttempt(null);
+    const all = attempts();
+    if (all[a.body] && all[a.body].key === a.key) {
+      delete all[a.body];
+      storeAttempts(all);
+    }
   }
 
   function minorToInput(minor, cur) {
@@ -117,9 +125,8 @@ const PWPay = (() => {
       const note = form.elements.note.value.trim();
       if (note) body.description = note;
       const json = JSON.stringify(body);
-      let attempt = loadAttempt();
-      if (!attempt || attempt.body !== json) attempt = { key: PW.newKey(), body: json };
-      saveAttempt(attempt);
+      const attempt = loadAttempt(json) || { key: PW.newKey(), body: json };
+      keepAttempt(attempt);
       await pay(app, form, state, attempt, null);
     });
     setupScan(root, fill);
