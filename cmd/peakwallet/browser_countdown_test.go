@@ -166,6 +166,39 @@ func TestBrowserMaintenancePayCountdownGoesOnWhenViewLeft(t *testing.T) {
 	m.onePayment(t, 2)
 }
 
+// TestBrowserAStepUpAfterTheViewWasLeftWaitsInTheSendForm: a payment
+// refused 503 maintenance counts down; the person goes to the wallets
+// view; once the window ends its retry is asked to confirm it is you
+// (403 mfa_required: nothing paid). The prompt would be drawn in the view
+// left behind; the notice says so instead, and the payment waits in the
+// Send form, filled in. Until 2026-11-29 nothing told the person.
+func TestBrowserAStepUpAfterTheViewWasLeftWaitsInTheSendForm(t *testing.T) {
+	m := newMaintenanceScene(t)
+	id := m.startReadOnly(t)
+	m.pay(t)
+	m.countdown(t, "the maintenance countdown", "#pay-state.busy .countdown", maintenanceCountdown)
+	m.leave(t)
+	m.p.setMode(modeStepUp)
+	m.endWindow(t, id)
+	if text := m.noticeSays(t, "the step-up told on the wallets view", "error"); !strings.Contains(text, "12.50") || !strings.Contains(text, "confirm") {
+		t.Errorf("the notice says %q, want the payment of 12.50 EUR to be confirmed", text)
+	}
+	var to, amount string
+	run(t, m.ctx, "the Send form, filled in",
+		evalVoid(`location.hash = "#/send"`),
+		chromedp.WaitVisible(chromedp.CSS("#send-form")),
+		pollTrue(`document.querySelector("#send-amount").value !== ""`),
+		readInto(&to, chromedp.Value(chromedp.CSS("#send-to"))),
+		readInto(&amount, chromedp.Value(chromedp.CSS("#send-amount"))),
+	)
+	if to != bobHandle || amount != "12.50" {
+		t.Errorf("the Send form holds %q, %q; want %q, %q", to, amount, bobHandle, "12.50")
+	}
+	if got := m.bobPosted(t); got != 0 {
+		t.Errorf("Bob's posted balance is %v, want 0: a step-up pays nothing", got)
+	}
+}
+
 // TestBrowserMaintenanceEarlyRetriesBounded: the payments are refused 503
 // maintenance (Retry-After: 600) although the status says no window is in
 // force (a process whose schedule lags). Each countdown ends early at the

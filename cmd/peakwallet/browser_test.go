@@ -194,6 +194,7 @@ const (
 	modeQueuedMaintenance           // the next payment: not made; answer 202 queued (int_maint), pending; its cancellation: the server's own refusal while it refuses writes (503 maintenance in a read-only window), else 200, failed intent_cancelled
 	modeQueuedThenPaid              // the next payment: pay upstream, answer 202 queued (int_paid), pending until the test settles it (postIntent); its cancellation: the server's own refusal while it refuses writes, else 409 intent_not_pending
 	modeMaintenanceStale            // every payment: 503 maintenance, Retry-After: 600, although the status says no window is in force (a process whose schedule lags the status's); until set otherwise
+	modeStepUp                      // the next payment: not made; 403 mfa_required (a step-up: confirm it is you); then pass
 )
 
 // intentIDs names the intent each queuing mode answers with; a mode used
@@ -311,6 +312,10 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 			case modeKeyInUse:
 				p.mode = thenMode[p.mode]
 				writeProblem(w, http.StatusConflict, "idempotency_key_in_use", "a request with this Idempotency-Key is in progress", "1")
+				return
+			case modeStepUp:
+				p.mode = thenMode[p.mode]
+				writeProblem(w, http.StatusForbidden, "mfa_required", "confirm it is you: send the code of your authenticator app in MFA-Code", "")
 				return
 			case modeMaintenanceStale:
 				p.mode = thenMode[p.mode]

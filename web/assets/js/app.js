@@ -35,6 +35,11 @@
       walletsCache = null;
       if (onInvalidate) onInvalidate();
     },
+    // pendingPay puts a payment in the Send form for the next time it
+    // opens: {to, amount, currency, note}, as a /pay link does.
+    pendingPay(p) {
+      sessionStorage.setItem(PendingPayKey, JSON.stringify(p));
+    },
     loggedOut() {
       sessionStorage.removeItem(TokenKey);
       walletsCache = meCache = null;

@@ -623,6 +623,17 @@ const PWPay = (() => {
 
   // askMFA shows the step-up prompt; its code repeats the same request.
   function askMFA(app, form, state, show, attempt, previous) {
+    if (!state.isConnected && app.pendingPay) {
+      // The person left the view while the payment counted down, and the
+      // prompt would be drawn where nobody sees it. Asked for a code, the
+      // server paid nothing: the payment waits in the Send form, filled
+      // in, and the notice says so (until 2026-11-29 the prompt went to
+      // the view left behind, and nothing told the person).
+      const b = JSON.parse(attempt.body);
+      app.pendingPay({ to: b.to_handle, amount: b.amount, currency: b.currency, note: b.description || "" });
+      PW.notice(t("pay.confirm_to_finish", { amount: PW.formatMoney(b.amount, b.currency), to: b.to_handle }), "error");
+      return;
+    }
     const frag = PW.fromTemplate("tpl-mfa");
     show("mfa", frag);
     const f = state.querySelector("#mfa-form");
