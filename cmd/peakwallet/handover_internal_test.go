@@ -211,6 +211,18 @@ func bindStale(t *testing.T, path string) {
 	l.Close()
 }
 
+// wantRefused checks err, a path check's answer for case c: none when
+// refused is "", else an error with refused and path in it.
+func wantRefused(t *testing.T, c any, err error, refused, path string) {
+	t.Helper()
+	switch {
+	case refused == "" && err != nil:
+		t.Errorf("%+v: refused (%v), want taken", c, err)
+	case refused != "" && (err == nil || !strings.Contains(err.Error(), refused) || !strings.Contains(err.Error(), path)):
+		t.Errorf("%+v: %v, want refused with %q and the path", c, err, refused)
+	}
+}
+
 // TestAHandoverPathOthersCanBlockIsRefused: a --handover path where
 // another user could remove or replace the socket, or has put a file this
 // process cannot replace, is refused at start, with the path named: the
@@ -246,13 +258,7 @@ func TestAHandoverPathOthersCanBlockIsRefused(t *testing.T) {
 		{0, sticky | 0o777, other, me, "exists and is user 1001's"},
 		{0, sticky | 0o777, 0, me, "exists and is user 0's"},
 	} {
-		err := handoverDirSafe("/d/h.sock", c.dirUID, c.dirMode, c.fileUID, c.uid)
-		switch {
-		case c.refused == "" && err != nil:
-			t.Errorf("%+v: refused (%v), want taken", c, err)
-		case c.refused != "" && (err == nil || !strings.Contains(err.Error(), c.refused) || !strings.Contains(err.Error(), "/d/h.sock")):
-			t.Errorf("%+v: %v, want refused with %q and the path", c, err, c.refused)
-		}
+		wantRefused(t, c, handoverDirSafe("/d/h.sock", c.dirUID, c.dirMode, c.fileUID, c.uid), c.refused, "/d/h.sock")
 	}
 
 	// The same at start, on a directory anyone can write.
@@ -302,13 +308,7 @@ func TestAHandoverPathBelowADirectoryOthersCanWriteIsRefused(t *testing.T) {
 		{0, fs.ModeDir | 0o775, me, me, "writable by other users"},
 		{0, sticky | 0o777, other, me, "/d/x is user 1001's, in the sticky directory"},
 	} {
-		err := ancestorSafe("/d/x/h.sock", "/d/x", c.parentUID, c.parentMode, c.childUID, c.uid)
-		switch {
-		case c.refused == "" && err != nil:
-			t.Errorf("%+v: refused (%v), want taken", c, err)
-		case c.refused != "" && (err == nil || !strings.Contains(err.Error(), c.refused) || !strings.Contains(err.Error(), "/d/x/h.sock")):
-			t.Errorf("%+v: %v, want refused with %q and the path", c, err, c.refused)
-		}
+		wantRefused(t, c, ancestorSafe("/d/x/h.sock", "/d/x", c.parentUID, c.parentMode, c.childUID, c.uid), c.refused, "/d/x/h.sock")
 	}
 
 	// At start: a private directory below one anyone can write, given
