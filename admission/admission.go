@@ -139,20 +139,12 @@ type Controller struct {
 	// lastAnswered is when the store last answered an admitted request
 	// (stalled).
 	lastAnswered time.Time
-	// stalledBy is the principal of the first request found stalled
-	// since the store last answered, stalledSince when the earliest of
-	// the requests found stalled began, stalledAlone how many of its were
-	// found before another principal's, and stallCounts whether one was,
-	// or its own have stalled for StallAloneAfter: only then do stalled
-	// requests count against the breaker, those before too (countStall).
-	stalledBy    string
-	stalledSince time.Time
-	stalledAlone int
-	stallCounts  bool
-	stalledLast  time.Time // when the latest request found stalled ended
-	buckets      map[string]*bucket
-	policy       Quota // the RateLimit-Policy's quota and window (ratePolicy)
-	stats        Stats
+	// stall is what the requests found stalled since the store last
+	// answered say (countStall); an answer starts it over.
+	stall   stallCount
+	buckets map[string]*bucket
+	policy  Quota // the RateLimit-Policy's quota and window (ratePolicy)
+	stats   Stats
 	// lowerRefusedAt is when a request of a class below payments was last
 	// refused or shed (queueDelayMax).
 	lowerRefusedAt time.Time
@@ -452,8 +444,7 @@ func (c *Controller) release(t *Ticket, err error) {
 	o := outcomeOf(err, c.cfg.StoreFailed)
 	switch {
 	case o == storeAnswered:
-		c.lastAnswered, c.stalledBy, c.stalledSince, c.stalledAlone, c.stallCounts = now, "", time.Time{}, 0, false
-		c.stalledLast = time.Time{}
+		c.lastAnswered, c.stall = now, stallCount{}
 	case o == storeUnknown && stalled(t.class, t.start, now, c.lastAnswered, err, c.cfg.StallSilence) &&
 		c.countStall(now, t.start, t.principal):
 		o = storeDown
@@ -491,28 +482,43 @@ func (c *Controller) release(t *Ticket, err error) {
 // hiccup opened the breaker ("before and after an idle hour").
 // Called with c.mu held.
 func (c *Controller) countStall(now, start time.Time, principal string) bool {
-	if !c.stallCounts && !c.stalledLast.IsZero() && start.Sub(c.stalledLast) >= StallAloneAfter {
-		c.stalledBy, c.stalledSince, c.stalledAlone = "", time.Time{}, 0
+	st := &c.stall
+	if !st.counts && !st.last.IsZero() && start.Sub(st.last) >= StallAloneAfter {
+		*st = stallCount{}
 	}
-	c.stalledLast = now
-	if c.stalledSince.IsZero() || start.Before(c.stalledSince) {
-		c.stalledSince = start
+	st.last = now
+	if st.since.IsZero() || start.Before(st.since) {
+		st.since = start
 	}
 	switch {
-	case c.stallCounts:
-	case (c.stalledBy == "" || c.stalledBy == principal) &&
-		(c.stalledAlone+1 < BreakerFailuresMax || now.Sub(c.stalledSince) < StallAloneAfter):
-		c.stalledBy = principal
-		c.stalledAlone++
+	case st.counts:
+	case (st.by == "" || st.by == principal) &&
+		(st.alone+1 < BreakerFailuresMax || now.Sub(st.since) < StallAloneAfter):
+		st.by = principal
+		st.alone++
 		return false
 	default:
-		c.stallCounts = true
-		for range min(c.stalledAlone, BreakerFailuresMax) {
+		st.counts = true
+		for range min(st.alone, BreakerFailuresMax) {
 			c.breaker.record(now, storeDown, false)
 		}
-		c.stalledAlone = 0
+		st.alone = 0
 	}
 	return true
+}
+
+// stallCount is what the requests found stalled since the store last
+// answered say: by, the principal of the first; since, when the earliest
+// of them began; alone, how many of by's were found before another
+// principal's; counts, whether one was, or by's own have stalled for
+// StallAloneAfter (only then do stalled requests count against the
+// breaker, those before too); last, when the latest ended.
+type stallCount struct {
+	by     string
+	since  time.Time
+	alone  int
+	counts bool
+	last   time.Time
 }
 
 // dispatch hands free slots to waiters, highest class first, skipping
