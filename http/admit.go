@@ -52,12 +52,7 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 			}
 		}
 		if s.admission == nil || !classed {
-			ctx, err := s.authenticateAgain(r.Context(), r, rt)
-			if err != nil {
-				Error(w, r, err)
-				return
-			}
-			next.ServeHTTP(w, r.WithContext(ctx))
+			s.serveAuthenticated(w, r, rt, next)
 			return
 		}
 		p, _ := pw.PrincipalFromContext(r.Context())
@@ -80,12 +75,7 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 				return
 			}
 			defer end()
-			ctx, err := s.authenticateAgain(r.Context(), r, rt)
-			if err != nil {
-				Error(w, r, err)
-				return
-			}
-			next.ServeHTTP(w, r.WithContext(ctx))
+			s.serveAuthenticated(w, r, rt, next)
 			return
 		}
 		pref := parsePrefer(r.Header.Values("Prefer"))
@@ -224,6 +214,19 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, outcomeKey{}, o)))
 	})
+}
+
+// serveAuthenticated serves r with next once a principal that came stale
+// from the cache is authenticated again (authenticateAgain): for a request
+// that takes no slot (a route outside admission, an event stream), nothing
+// else stands between it and the store.
+func (s *Server) serveAuthenticated(w http.ResponseWriter, r *http.Request, rt *Route, next http.Handler) {
+	ctx, err := s.authenticateAgain(r.Context(), r, rt)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	next.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // bodyDueBy makes r's body due by the request's deadline: a read of it
