@@ -311,7 +311,7 @@
   // A /pay link opens the app with the payment waiting for the payer.
   if (location.pathname === "/pay") {
     const p = PWPay.readPayLink(location.href);
-    if (p) sessionStorage.setItem(PendingPayKey, JSON.stringify(p));
+    if (p) app.pendingPay(p);
     history.replaceState(null, "", "/#/send");
   }
   PW.initLanguage();

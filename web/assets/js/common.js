@@ -163,7 +163,7 @@ const PW = (() => {
   }
 
   // countdown shows "retrying in N s" in el and resolves, once, to how it
-  // ended: "elapsed" after seconds (or at finish()), "over" when over said
+  // ended: "elapsed" after seconds, "over" when over said
   // so, or "cancelled" by cancel(). over, when given, is an async check
   // asked every CountdownCheckMs while it counts, one at a time: when it
   // resolves true the countdown ends early. It goes on when el has left
@@ -200,7 +200,6 @@ const PW = (() => {
     step();
     if (over && !settled) check = setTimeout(ask, CountdownCheckMs);
     p.cancel = () => settle("cancelled");
-    p.finish = () => settle("elapsed");
     return p;
   }
 

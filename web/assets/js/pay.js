@@ -604,9 +604,9 @@ const PWPay = (() => {
     if (q.done) return; // a cancellation answered meanwhile
     if (r.ok && await showOutcome(q, r.data, false)) return;
     if (q.cancelling) {
-      // Still pending, or not read: one being cancelled keeps its entry
-      // (its line gone, its countdown to ask again would end), and its
-      // cancellation, asked again, will tell.
+      // Still pending, or not read: one being cancelled keeps its entry,
+      // and its cancellation, asked again when its countdown ends, will
+      // tell.
       w.finished.delete(id);
       w.entries.set(id, q);
       return;
@@ -623,7 +623,7 @@ const PWPay = (() => {
 
   // askMFA shows the step-up prompt; its code repeats the same request.
   function askMFA(app, form, state, show, attempt, previous) {
-    if (!state.isConnected && app.pendingPay) {
+    if (!state.isConnected) {
       // The person left the view while the payment counted down, and the
       // prompt would be drawn where nobody sees it. Asked for a code, the
       // server paid nothing: the payment waits in the Send form, filled
