@@ -187,9 +187,18 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 		// closed), before anything acts on it. What the store answers is
 		// the probe's outcome; a credential it no longer knows moved
 		// nothing (TestAStalePrincipalIsAuthenticatedAgainOnceAdmitted).
+		// A 401 here is the store's own answer (the cache keeps no
+		// refusal, and the token parsed when it was cached): it closes
+		// the breaker as a success would. Until 2026-11-29 it gave the
+		// slot back unused, and a revoked key's request admitted as the
+		// probe left the breaker open for the next request to probe. A
+		// 403 may come from a principal another request just cached, with
+		// no read of its own: it says nothing of the store.
 		if ctx, err = s.authenticateAgain(ctx, r, rt); err != nil {
 			switch pw.ErrorCode(err) {
-			case pw.EUNAUTHORIZED, pw.EFORBIDDEN:
+			case pw.EUNAUTHORIZED:
+				ticket.Done(nil)
+			case pw.EFORBIDDEN:
 				ticket.Abandon()
 			default:
 				ticket.Done(err)

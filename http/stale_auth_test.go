@@ -148,8 +148,8 @@ func (e *awayEnv) openBreaker(t *testing.T) {
 // reads held service back for seconds after the stall ended); once the
 // store is back, such a request admitted as the breaker's probe is
 // authenticated again against the store first: a key revoked meanwhile by
-// another process moves nothing (401), a valid one pays and closes the
-// breaker.
+// another process moves nothing (401) and, the store having answered,
+// closes the breaker; a valid one pays.
 func TestAStalePrincipalIsAuthenticatedAgainOnceAdmitted(t *testing.T) {
 	e := openAwayEnv(t)
 	store, l, ctrl, clock, other, admin, bank, user, revoked, valid := e.store, e.l, e.ctrl, e.clock, e.other, e.admin, e.bank, e.user, e.revoked, e.valid
@@ -182,6 +182,9 @@ func TestAStalePrincipalIsAuthenticatedAgainOnceAdmitted(t *testing.T) {
 	time.Sleep(admission.BreakerCooldown + 50*time.Millisecond) // the next request is the probe
 	if r := pay(revoked.Key, "revoked-probe"); r.Status != 401 {
 		t.Fatalf("a key revoked elsewhere, answered stale and admitted as the probe: %d %s, want 401", r.Status, r.Body)
+	}
+	if !ctrl.BreakerClosed() {
+		t.Fatal("the store answered the probe's authentication (401), but the breaker is not closed")
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for i := 0; ; i++ {
