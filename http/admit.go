@@ -124,6 +124,34 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 			refused(err)
 			return
 		}
+		// A principal answered stale from the cache while the store was
+		// down (auth.Service.AuthenticateOrStale) is authenticated again
+		// as soon as it is admitted (as the breaker's probe, or after it
+		// closed), before anything acts on it or reads the store for it
+		// (its body's accounts, looked up below to class it, were read
+		// first until 2026-11-29; only after the breaker had closed). What
+		// the store answers is the probe's outcome; a credential it no
+		// longer knows moved nothing
+		// (TestAStalePrincipalIsAuthenticatedAgainOnceAdmitted). That 401
+		// is the store's own answer (the cache keeps no refusal, and the
+		// token parsed when it was cached): it closes the breaker as a
+		// success would; until 2026-11-29 it gave the slot back unused,
+		// and a revoked key's request admitted as the probe left the
+		// breaker open for the next request to probe. A 403 may come from
+		// a principal another request just cached, with no read of its
+		// own: it says nothing of the store.
+		if ctx, err = s.authenticateAgain(ctx, r, rt); err != nil {
+			switch pw.ErrorCode(err) {
+			case pw.EUNAUTHORIZED:
+				ticket.Done(nil)
+			case pw.EFORBIDDEN:
+				ticket.Abandon()
+			default:
+				ticket.Done(err)
+			}
+			Error(w, r, err)
+			return
+		}
 		if rt.BodyMax > 0 && hasBody(r) {
 			// The body is read once the request has its slot, so that a
 			// request refused in a surge costs no more than before (read
@@ -180,31 +208,6 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 				Error(w, r, err)
 				return
 			}
-		}
-		// A principal answered stale from the cache while the store was
-		// down (auth.Service.AuthenticateOrStale) is authenticated again
-		// now that it is admitted (as the breaker's probe, or after it
-		// closed), before anything acts on it. What the store answers is
-		// the probe's outcome; a credential it no longer knows moved
-		// nothing (TestAStalePrincipalIsAuthenticatedAgainOnceAdmitted).
-		// A 401 here is the store's own answer (the cache keeps no
-		// refusal, and the token parsed when it was cached): it closes
-		// the breaker as a success would. Until 2026-11-29 it gave the
-		// slot back unused, and a revoked key's request admitted as the
-		// probe left the breaker open for the next request to probe. A
-		// 403 may come from a principal another request just cached, with
-		// no read of its own: it says nothing of the store.
-		if ctx, err = s.authenticateAgain(ctx, r, rt); err != nil {
-			switch pw.ErrorCode(err) {
-			case pw.EUNAUTHORIZED:
-				ticket.Done(nil)
-			case pw.EFORBIDDEN:
-				ticket.Abandon()
-			default:
-				ticket.Done(err)
-			}
-			Error(w, r, err)
-			return
 		}
 		o := &outcome{}
 		defer func() {
