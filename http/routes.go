@@ -57,6 +57,16 @@ type Route struct {
 	// are not admitted through the queues, whose deadlines are for
 	// requests that finish, but count against the rate limit.
 	Stream bool
+	// StaleServed routes serve a principal taken stale from the cache in
+	// an outage (auth.Service.AuthenticateOrStale) as it is, without
+	// authenticating it against the store again: they act on nothing and
+	// read nothing an operator could not read at the public /metrics (the
+	// console's summary), and an operator needs them most while the store
+	// is away. Until 2026-11-29 an operator's pwo_ key, 5 s into an
+	// outage, was refused the summary with the store's error, and the
+	// console's figures froze where the outage began
+	// (TestTheConsolesSummaryIsServedInAnOutage).
+	StaleServed bool
 	// Async routes may, when the client allows it (Prefer: respond-async)
 	// and the store is busy, accept the request into the durable surge
 	// queue instead: 202 with the intent.
@@ -192,7 +202,7 @@ func Routes() []Route {
 			Status: http.StatusOK, ep: serverRoute[pw.IntentCancel, pw.Intent](serveCancelIntent)},
 
 		{Method: "GET", Path: "/v1/ops/summary", Name: "getOpsSummary", Summary: "Load in numbers for the console: requests, busy answers, latency, in flight, ledger commits (operators)",
-			Class: ClassOps, Access: AccessOperator, Status: http.StatusOK, ep: plainRoute[OpsSummary](serveOpsSummary)},
+			Class: ClassOps, Access: AccessOperator, StaleServed: true, Status: http.StatusOK, ep: plainRoute[OpsSummary](serveOpsSummary)},
 		{Method: "POST", Path: "/v1/verify", Name: "verify", Summary: "Check every ledger invariant and the audit chain now, as `peakwallet verify` does (admin, risk)",
 			Class: ClassReport, Access: AccessAudit, Status: http.StatusOK, ep: verifyRoute()},
 

@@ -78,6 +78,7 @@ type awayEnv struct {
 	l              *ledger.Ledger
 	ctrl           *admission.Controller
 	clock          *Clock
+	svc            *auth.Service // this process's
 	other          *auth.Service // another process on the same file
 	admin          context.Context
 	bank, user     *pw.Account
@@ -122,7 +123,7 @@ func openAwayEnv(t *testing.T) *awayEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &awayEnv{SecEnv: e, store: store, l: l, ctrl: ctrl, clock: clock, other: other, admin: admin,
+	return &awayEnv{SecEnv: e, store: store, l: l, ctrl: ctrl, clock: clock, svc: svc, other: other, admin: admin,
 		bank: bank, user: user, revoked: revoked, valid: valid}
 }
 
@@ -249,4 +250,44 @@ func grepLines(text, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestTheConsolesSummaryIsServedInAnOutage: 5 s into an outage an
+// operator's pwo_ key is past its cached time, and until 2026-11-29 the
+// console's summary then authenticated it against the store, was refused
+// with the store's error, and the console's figures froze where the
+// outage began. The summary reads nothing the public /metrics does not
+// publish, so it is served to the principal taken stale from the cache,
+// with no store read, and shows the breaker open; a key this process
+// revoked is not served (a revocation empties the cache, and the store,
+// away, cannot authenticate it).
+func TestTheConsolesSummaryIsServedInAnOutage(t *testing.T) {
+	e := openAwayEnv(t)
+	summary := func(key string) *Response { return e.Do(t, "GET", "/v1/ops/summary", key, "") }
+	summary(e.valid.Key).Want(t, 200, "")
+	summary(e.revoked.Key).Want(t, 200, "")
+	if err := e.svc.RevokeOperator(e.admin, e.revoked.Operator.ID); err != nil {
+		t.Fatal(err)
+	}
+	summary(e.valid.Key).Want(t, 200, "") // cached again: a revocation empties the cache
+
+	e.openBreaker(t)
+	e.clock.Advance(auth.AuthCacheTTL)
+	reads := e.store.reads()
+	var sum pwhttp.OpsSummary
+	r := summary(e.valid.Key)
+	r.Want(t, 200, "").Decode(t, &sum)
+	if sum.Operator.ID != e.valid.Operator.ID {
+		t.Fatalf("the summary names operator %q, want %q", sum.Operator.ID, e.valid.Operator.ID)
+	}
+	if sum.Admission == nil || sum.Admission.Breaker != "open" {
+		t.Fatalf("the summary in an outage does not show the breaker open: %+v", sum.Admission)
+	}
+	if n := e.store.reads() - reads; n != 0 {
+		t.Fatalf("the summary for a principal taken stale read the store %d times to authenticate it", n)
+	}
+	// Not in the cache, it is authenticated against the store, which is away.
+	if r := summary(e.revoked.Key); r.Status != 503 {
+		t.Fatalf("a key this process revoked, in an outage: %d %s, want 503 (the store could not say)", r.Status, r.Body)
+	}
 }
