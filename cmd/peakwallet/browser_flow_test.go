@@ -701,4 +701,33 @@ func TestBrowserConsole(t *testing.T) {
 	if !verifyHidden {
 		t.Fatal("a support operator is shown the verify action")
 	}
+
+	// The summary cannot be read (its connection closes unanswered): the
+	// last figures stay up, and the console says since when and why; once
+	// it is read again, that goes. Then an admin revokes the support
+	// operator's key: the console asks for a key again, saying it was not
+	// accepted (until 2026-11-29 it said neither, and went on showing the
+	// figures it last read).
+	var stale, refusedKey string
+	p.setFailSummary(true)
+	run(t, ctx, "the console says its figures are old",
+		pollTrue(`!document.getElementById("live-stale").hidden`),
+		readInto(&stale, chromedp.Text(chromedp.CSS("#live-stale"))))
+	if !strings.HasPrefix(stale, "These figures are from ") || !strings.Contains(stale, "No connection to the wallet.") {
+		t.Fatalf("with the summary out of reach the console says %q", stale)
+	}
+	p.setFailSummary(false)
+	run(t, ctx, "fresh figures again", pollTrue(`document.getElementById("live-stale").hidden`))
+	apiCall(t, "DELETE", s.url+"/v1/operators/"+support["id"].(string), testOperatorKey, nil, "")
+	run(t, ctx, "a key revoked while in use",
+		chromedp.WaitVisible(chromedp.CSS("#key-form")),
+		readInto(&refusedKey, chromedp.Text(chromedp.CSS("#key-form [data-error]"))))
+	if refusedKey != "This operator key was not accepted: it may be mistyped, or revoked." {
+		t.Fatalf("after its key was revoked the console says %q", refusedKey)
+	}
+	var console bool
+	run(t, ctx, "the console is closed", readInto(&console, chromedp.Evaluate[bool](`document.getElementById("console").hidden && sessionStorage.getItem("pw_op") === null`)))
+	if !console {
+		t.Fatal("the console stays open, or keeps the key, after its key was revoked")
+	}
 }

@@ -238,6 +238,9 @@ type faultProxy struct {
 	// fail, in turn a 503 busy and a connection closed with no answer.
 	statusReads int
 	failStatus  bool
+	// failSummary: GET /v1/ops/summary is closed with no answer, as by a
+	// server out of reach.
+	failSummary bool
 	// places: pending intents written out carry queue_position, as the
 	// server's do since 2026-11-28 (without, as an older server's do not):
 	// ahead, the pending intents queued before it, and a wait of 4 s each.
@@ -357,6 +360,10 @@ func newFaultProxy(t *testing.T, upstream string) *faultProxy {
 				return
 			}
 		case r.Method == "GET" && r.URL.Path == "/v1/ops/summary":
+			if p.failSummary {
+				closeUnanswered(t, w)
+				return
+			}
 			p.summary(t, w, r)
 			return
 		case strings.HasPrefix(r.URL.Path, "/v1/intents/"):
@@ -640,6 +647,11 @@ func (p *faultProxy) failStatusRead(t *testing.T, w http.ResponseWriter) {
 		writeProblem(w, http.StatusServiceUnavailable, "busy", "the server is busy", "1")
 		return
 	}
+	closeUnanswered(t, w)
+}
+
+// closeUnanswered closes the request's connection with no answer.
+func closeUnanswered(t *testing.T, w http.ResponseWriter) {
 	conn, _, err := w.(http.Hijacker).Hijack()
 	if err != nil {
 		t.Error(err)
@@ -685,6 +697,12 @@ func (p *faultProxy) setFailStatus(on bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.failStatus = on
+}
+
+func (p *faultProxy) setFailSummary(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.failSummary = on
 }
 
 // forward sends r to the server and returns the body of its answer.

@@ -18,14 +18,21 @@
   const key = () => sessionStorage.getItem(KeyKey);
   const $ = (sel) => document.querySelector(sel);
 
+  // keyRefused ends the console's session, as Sign out does, and asks for
+  // a key again, saying why: a key refused (401: mistyped, or revoked
+  // since it was entered) is said as such, not as a person's wrong
+  // password.
+  function keyRefused(res) {
+    clearTimeout(timer);
+    sessionStorage.removeItem(KeyKey);
+    $("#console").hidden = true;
+    $("#key-form").hidden = false;
+    $("#key-form [data-error]").textContent = res.status === 401 ? t("console.key_refused") : PW.problemText(res);
+  }
+
   async function open() {
     const res = await api("GET", "/v1/ops/summary", { token: key() });
-    if (!res.ok) {
-      sessionStorage.removeItem(KeyKey);
-      $("#key-form").hidden = false;
-      $("#key-form [data-error]").textContent = PW.problemText(res);
-      return;
-    }
+    if (!res.ok) return keyRefused(res);
     const op = res.data.operator || {};
     $("#key-form").hidden = true;
     $("#console").hidden = false;
@@ -39,10 +46,20 @@
     status();
   }
 
+  // poll reads the summary every PollMs. One the server does not give
+  // leaves the last figures up, and says since when they are old and why
+  // (no connection, a gateway's error, the server busy), so that a frozen
+  // console is not read as a quiet one; until 2026-11-29 it said nothing,
+  // and an outage froze the figures as they were when it began. A key
+  // refused (revoked meanwhile) ends the session.
   async function poll() {
     clearTimeout(timer);
     const res = await api("GET", "/v1/ops/summary", { token: key() });
+    if (res.status === 401) return keyRefused(res);
+    const note = $("#live-stale");
+    note.hidden = res.ok;
     if (res.ok) show(res.data);
+    else note.textContent = t("console.stale", { time: last ? PW.formatDate(last.time) : "–", why: PW.problemText(res) });
     timer = setTimeout(poll, PollMs);
   }
 
