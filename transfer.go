@@ -65,6 +65,19 @@ func (r *TransferCreate) Validate() error {
 	if len(r.ToHandle) > HandleBytesMax || !ValidText(r.ToHandle) {
 		return FieldErrorf("to_handle", EINVALID, "to_handle must be at most %d bytes of text", HandleBytesMax)
 	}
+	// An account ID that is not text (a NUL byte, invalid UTF-8) names no
+	// account, and PostgreSQL's text cannot even be asked for it: not
+	// found, as an unknown account is, before any store is. Until
+	// 2026-11-29 PostgreSQL failed the read, a 500; and a payment to such
+	// an account accepted by the surge queue failed internal at each
+	// settlement, which the settler takes for "not now": it stayed
+	// pending, and held its account's later intents and each settling
+	// pass up for good (TestAnAccountIDNoStoreCanHoldIsNotFound).
+	for _, a := range [...]struct{ field, id string }{{"from_account", r.FromAccount}, {"to_account", r.ToAccount}} {
+		if !ValidText(a.id) {
+			return FieldErrorf(a.field, EACCOUNTNOTFOUND, "account %q not found", a.id)
+		}
+	}
 	if r.FromAccount == r.ToAccount {
 		return FieldErrorf("to_account", ESAMEACCOUNT, "from_account and to_account must be different")
 	}

@@ -202,6 +202,12 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 				s.writeReplay(w, r, rt, replayed.Record)
 				return
 			}
+			if found := (*intentFound)(nil); errors.As(err, &found) {
+				result = SurgeFound
+				s.sawPendingIntents()
+				s.writeAccepted(w, found.in)
+				return
+			}
 			if StatusCode(pw.ErrorCode(err)) >= 500 {
 				result = SurgeCheckFailed // the store did not answer the checks: not the client's doing
 			}
@@ -265,6 +271,12 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 		result = SurgeFound
 		in = existing
 	}
+	s.writeAccepted(w, in)
+}
+
+// writeAccepted answers 202 with in, the payment's intent, and wakes the
+// settler.
+func (s *Server) writeAccepted(w http.ResponseWriter, in *pw.Intent) {
 	select {
 	case s.wakeSettler <- struct{}{}:
 	default:
@@ -276,22 +288,49 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 
 // keyAnswered says whether key already has an answer for a payment
 // offered at a surge: *pw.Replayed with the finished request's record,
-// idempotency_key_reused when that request had other content, nil when
-// the key is free or its request is still in flight (the intent is then
-// queued, and settles as that request's answer), or the store's error.
+// idempotency_key_reused when that request had other content, *intentFound
+// with the intent the key has (as CreateIntent would find it: a retry of a
+// payment queued already), idempotency_key_reused when that intent is of
+// other content, nil when the key is free or its request is still in
+// flight (the intent is then queued, and settles as that request's
+// answer), or the store's error.
+//
+// Until 2026-11-29 it looked at the ledger's records alone: a step-up
+// payment queued with its code (202) and retried while it waited (its 202
+// lost) found its key free, met the step-up again with its spent code, and
+// was refused mfa_required, fed the user's MFA back-off and sent a new
+// one-time code, while a retry of any other queued payment is answered 202
+// with its intent (TestASurgeRetryOfAQueuedStepUpPaymentFindsItsIntent).
 func (s *Server) keyAnswered(ctx context.Context, key pw.IdempotencyKey, fingerprint string) error {
 	claim, replay, err := s.ledger.BeginIdempotent(ctx, key, fingerprint)
 	switch {
 	case pw.ErrorCode(err) == pw.EIDEMINUSE:
-		return nil
 	case err != nil:
 		return err
 	case replay != nil:
 		return &pw.Replayed{Record: replay}
+	default:
+		s.release(ctx, claim)
 	}
-	s.release(ctx, claim)
-	return nil
+	// No finished request holds the key: an intent it has is its answer
+	// (PlanIntents: found), whatever state it is in.
+	in, err := s.intents.IntentByKey(ctx, key.Principal, key.Key)
+	switch {
+	case pw.ErrorCode(err) == pw.ENOTFOUND:
+		return nil
+	case err != nil:
+		return err
+	case in.Fingerprint != fingerprint:
+		return pw.KeyReusedError()
+	}
+	return &intentFound{in: in}
 }
+
+// intentFound is keyAnswered's answer for a key that has an intent of the
+// same content: acceptIntent answers 202 with it.
+type intentFound struct{ in *pw.Intent }
+
+func (e *intentFound) Error() string { return "the key's intent " + e.in.ID + " was found" }
 
 // RunIntents settles pending intents until ctx ends: a bounded loop that
 // wakes when an intent is accepted, or every IntentPollInterval.
