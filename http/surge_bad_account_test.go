@@ -3,6 +3,7 @@ package http_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +82,55 @@ func TestAnAccountIDNoStoreCanHoldIsNotFound(t *testing.T) {
 			}
 			if pending, err := e.DB.(pw.IntentStore).PendingIntents(context.Background(), "", 10); err != nil || len(pending) != 0 {
 				t.Fatalf("after three settling passes, %d intents pending (%v); want none", len(pending), err)
+			}
+		})
+	}
+}
+
+// TestABatchItemNamingNoTextAccountFailsAlone: a batch item naming an
+// account by an ID with a NUL byte fails on its own, account_not_found
+// with its field, and the batch's other items post (or, atomic, none
+// does), on both stores. Found in review (2026-11-29): the ledger read
+// every account its store transaction named before it checked the batch's
+// items, and on PostgreSQL that read failed: the batch was a 500, and the
+// store transaction, with every command grouped into it (other clients'
+// payments), was given up and its commands retried one by one
+// (peakwallet_ledger_batches_failed_total{reason="refused"}).
+func TestABatchItemNamingNoTextAccountFailsAlone(t *testing.T) {
+	for _, store := range []string{"sqlite", "postgres"} {
+		t.Run(store, func(t *testing.T) {
+			e, _ := secSurgeEnvOn(t, store, 64)
+			ann := e.MustPerson(t, "ann@example.com", 100_00)
+			bob := e.MustPerson(t, "bob@example.com", 100_00)
+			good := fmt.Sprintf(`{"from_account":%q,"to_account":%q,"amount":7,"currency":"EUR"}`, ann.Wallet.ID, bob.Wallet.ID)
+			bad := fmt.Sprintf(`{"from_account":%q,"to_account":"acc_\u0000","amount":5,"currency":"EUR"}`, ann.Wallet.ID)
+			for _, atomic := range []bool{false, true} {
+				var res pwhttp.BatchResponse
+				e.Do(t, "POST", "/v1/transfers/batch", operatorKey, fmt.Sprintf(`{"atomic":%v,"transfers":[%s,%s]}`, atomic, good, bad),
+					"Idempotency-Key", fmt.Sprintf("nul-batch-%v", atomic)).Want(t, 200, "").Decode(t, &res)
+				if len(res.Results) != 2 {
+					t.Fatalf("atomic=%v: %d results, want 2", atomic, len(res.Results))
+				}
+				if p := res.Results[1].Error; res.Results[1].Status != "failed" || p == nil || p.Code != pw.EACCOUNTNOTFOUND || p.Field != "to_account" {
+					t.Errorf("atomic=%v, the NUL item: %s %+v; want failed account_not_found, field to_account", atomic, res.Results[1].Status, p)
+				}
+				want := "posted"
+				if atomic {
+					want = "failed"
+				}
+				if res.Results[0].Status != want {
+					t.Errorf("atomic=%v, the good item: %s %+v; want %s", atomic, res.Results[0].Status, res.Results[0].Error, want)
+				}
+			}
+			var acc pw.Account
+			e.Do(t, "GET", "/v1/accounts/"+bob.Wallet.ID, operatorKey, "").Want(t, 200, "").Decode(t, &acc)
+			if acc.Balance.Posted != 100_00+7 {
+				t.Errorf("bob holds %d, want %d: the one good item of the batch that was not atomic", acc.Balance.Posted, 100_00+7)
+			}
+			metrics := string(e.Do(t, "GET", "/metrics", operatorKey, "").Body)
+			if strings.Contains(metrics, `peakwallet_ledger_batches_failed_total{reason="refused"}`) &&
+				!strings.Contains(metrics, `peakwallet_ledger_batches_failed_total{reason="refused"} 0`) {
+				t.Errorf("a store transaction was refused:\n%s", grepLines(metrics, "batches_failed_total"))
 			}
 		})
 	}

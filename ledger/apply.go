@@ -79,6 +79,21 @@ func (b *batch) load(ctx context.Context, tx pw.Tx, cmds []*command) error {
 	accountIDs := map[string]bool{}
 	holdIDs := map[string]bool{}
 	transferIDs := map[string]bool{}
+	// An account ID that is not text (a NUL byte, invalid UTF-8) names no
+	// account, and PostgreSQL cannot be asked for it: it is not read, and
+	// the command naming it fails account_not_found on its own. Until
+	// 2026-11-29 a batch item naming one (batch items are checked one by
+	// one as they apply, after this) failed the whole store transaction
+	// on PostgreSQL: the batch request was a 500, and every command
+	// committed with it, other clients' payments, was retried one by one
+	// (TestABatchItemNamingNoTextAccountFailsAlone).
+	account := func(ids ...string) {
+		for _, id := range ids {
+			if pw.ValidText(id) {
+				accountIDs[id] = true
+			}
+		}
+	}
 	var keys []pw.IdempotencyKey
 	for _, c := range cmds {
 		if c.claim != nil {
@@ -86,13 +101,13 @@ func (b *batch) load(ctx context.Context, tx pw.Tx, cmds []*command) error {
 		}
 		switch c.op {
 		case opTransfer:
-			accountIDs[c.transfer.FromAccount], accountIDs[c.transfer.ToAccount] = true, true
+			account(c.transfer.FromAccount, c.transfer.ToAccount)
 		case opBatch:
 			for _, t := range c.batch.Transfers {
-				accountIDs[t.FromAccount], accountIDs[t.ToAccount] = true, true
+				account(t.FromAccount, t.ToAccount)
 			}
 		case opHold:
-			accountIDs[c.hold.FromAccount], accountIDs[c.hold.ToAccount] = true, true
+			account(c.hold.FromAccount, c.hold.ToAccount)
 		case opRefund:
 			transferIDs[c.targetID] = true
 		case opCapture, opVoid, opExpire:
