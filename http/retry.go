@@ -112,7 +112,40 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, key s
 
 // send is do for any call.
 func (c *Client) send(ctx context.Context, cl *call) error {
-	return gatewayCoded(cl, c.sendRetrying(ctx, cl))
+	return withKey(cl, gatewayCoded(cl, c.sendRetrying(ctx, cl)))
+}
+
+// withKey puts the Idempotency-Key of cl, a call with one, into err when
+// its outcome is unknown: the caller learns the outcome by that key (the
+// call again, or IntentByKey), and when it gave none the client made one
+// that nothing else tells it. Until 2026-11-29 no error named it, and such
+// a caller could only pay again under a new key
+// (TestAnUnknownOutcomeNamesItsIdempotencyKey).
+func withKey(cl *call, err error) error {
+	var pe *pw.Error
+	if cl.key == "" || !outcomeUnknown(err) || !errors.As(err, &pe) {
+		return err
+	}
+	pe.Err = errors.Join(pe.Err, keyError(cl.key)) // pe is this call's own, made for its answer
+	return err
+}
+
+// keyError is the Idempotency-Key of a call whose outcome is unknown.
+type keyError string
+
+func (k keyError) Error() string { return "Idempotency-Key " + string(k) }
+
+// IdempotencyKey returns the Idempotency-Key of the call that ended with
+// err, an outcome_unknown one (the caller's from its context, or the one
+// the client made): sent again under it (peakwallet.NewContextWithIdempotencyKey),
+// the call is applied at most once and answers what happened. "" for any
+// other error.
+func IdempotencyKey(err error) string {
+	var k keyError
+	if errors.As(err, &k) {
+		return string(k)
+	}
+	return ""
 }
 
 // gatewayCoded gives a call that ended with a gateway's answer (no API
