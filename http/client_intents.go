@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -154,7 +153,7 @@ func (c *Client) AwaitIntent(ctx context.Context, id string) (*pw.Transfer, erro
 			// Broken, refused or cut short: back off. A stream that
 			// lasted (the server ends each after a while) is
 			// reconnected at once.
-			wait = max(rand.N(ceiling+1), RetryAfter(err))
+			wait = retryWait(RetryAfter(err), ceiling)
 			ceiling = min(2*ceiling, most)
 		} else {
 			ceiling = first

@@ -228,12 +228,18 @@ func (c *Client) sendRetrying(ctx context.Context, cl *call) error {
 			return lastError(err, unseen, learn)
 		}
 		last = err
-		wait := max(rand.N(ceiling+1), RetryAfter(err))
+		least, jitter := RetryAfter(err), ceiling
 		ceiling = min(2*ceiling, most)
-		if dl, ok := ctx.Deadline(); ok && serverWait(time.Until(dl)-wait) <= 0 {
-			return lastError(err, unseen, learn) // the next attempt could not be sent
+		if dl, ok := ctx.Deadline(); ok {
+			// What the server asks for must fit; the jitter is drawn
+			// within what is left after it.
+			room := serverWait(time.Until(dl) - least)
+			if room <= 0 {
+				return lastError(err, unseen, learn) // the next attempt could not be sent
+			}
+			jitter = min(jitter, room)
 		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(retryWait(least, jitter))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -241,6 +247,17 @@ func (c *Client) sendRetrying(ctx context.Context, cl *call) error {
 		case <-t.C:
 		}
 	}
+}
+
+// retryWait is the wait before an attempt sent again: least, the
+// Retry-After the refusal asked for, and on top of it a full-jitter draw
+// from [0, jitter], the backoff's ceiling, so that calls refused together
+// come back apart. Until 2026-11-29 the wait was the larger of the two: a
+// Retry-After longer than the ceiling (the server's 1 s against the first
+// retries' 50 ms) left no jitter, and every call refused at one moment came
+// back at one moment (TestClientSpreadsRetriesAfterARetryAfter).
+func retryWait(least, jitter time.Duration) time.Duration {
+	return least + rand.N(jitter+1)
 }
 
 // resendable reports whether a call whose attempt failed with err may be
