@@ -28,7 +28,8 @@ const ResponseBytesMax = 64 << 20
 // Money-moving calls send the Idempotency-Key in ctx
 // (peakwallet.NewContextWithIdempotencyKey), or a fresh random one. To
 // retry a call whose outcome is unknown (a network error), retry with the
-// same key: it cannot move money twice.
+// same key, which its error names (IdempotencyKey): it cannot move money
+// twice.
 type Client struct {
 	base  string
 	token string

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -113,9 +112,10 @@ func (c *Client) StopIntent(ctx context.Context, id, reason string) (*pw.Intent,
 // stream ends before the outcome (the server ends one after
 // IntentEventsTimeout) or breaks, after a backoff as between retries. A
 // ctx without a deadline waits at most ClientAwaitTimeout; when ctx ends
-// first, the error says the intent was still pending, and the payment
-// will still be settled. Once the intent is paid, its transfer is read
-// until the read succeeds or ctx ends (then the error names the transfer). It reconnects however the client's RetryPolicy
+// first, the error (outcome_unknown) says the intent was still pending,
+// and the payment will still be settled. Once the intent is paid, its
+// transfer is read until the read succeeds or ctx ends (then the error,
+// outcome_unknown too, names the transfer). It reconnects however the client's RetryPolicy
 // limits attempts (waiting is not a call), with its backoff (the default
 // for what it leaves out).
 func (c *Client) AwaitIntent(ctx context.Context, id string) (*pw.Transfer, error) {
@@ -154,7 +154,7 @@ func (c *Client) AwaitIntent(ctx context.Context, id string) (*pw.Transfer, erro
 			// Broken, refused or cut short: back off. A stream that
 			// lasted (the server ends each after a while) is
 			// reconnected at once.
-			wait = max(rand.N(ceiling+1), RetryAfter(err))
+			wait = retryWait(RetryAfter(err), ceiling)
 			ceiling = min(2*ceiling, most)
 		} else {
 			ceiling = first
@@ -163,23 +163,34 @@ func (c *Client) AwaitIntent(ctx context.Context, id string) (*pw.Transfer, erro
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			if paid != nil {
-				return nil, fmt.Errorf("http.Client: intent %s is paid, as transfer %s, which could not be read (%v): %w",
-					id, paid.TransferID, err, ctx.Err())
-			}
-			// The error wraps ctx's, never the last reconnection's
-			// refusal: "busy" would say the payment moved nothing, and
-			// it is queued and will be settled. Until 2026-11-29 it
-			// wrapped that refusal whenever the deadline came while
-			// AwaitIntent waited out its Retry-After
-			// (TestAwaitIntentPendingAtItsDeadlineIsNoRefusal).
-			if err != nil && !errors.Is(err, ctx.Err()) {
-				return nil, fmt.Errorf("http.Client: intent %s still pending (the last look: %v): %w", id, err, ctx.Err())
-			}
-			return nil, fmt.Errorf("http.Client: intent %s still pending: %w", id, ctx.Err())
+			return nil, awaitEnded(ctx, id, paid, err)
 		case <-t.C:
 		}
 	}
+}
+
+// awaitEnded is AwaitIntent's error when ctx ends before it has the
+// outcome of intent id: still pending, or paid (as paid's transfer) and
+// that transfer not read; err is the last look's error, if any. It is
+// outcome_unknown, wrapping peakwallet.ErrCommitUnknown and ctx's error:
+// the payment is queued and will be settled, or is paid, and Intent (or
+// the payment again under its key) learns which. It wraps ctx's error,
+// never the last look's refusal: "busy" would say the payment moved
+// nothing (until 2026-11-29 it wrapped that refusal whenever the deadline
+// came while AwaitIntent waited out its Retry-After:
+// TestAwaitIntentPendingAtItsDeadlineIsNoRefusal). Until 2026-11-29 it
+// was no *peakwallet.Error either, and its code read "internal", which
+// API.md says moved nothing (TestAwaitIntentAtItsDeadlineIsAnUnknownOutcome).
+func awaitEnded(ctx context.Context, id string, paid *pw.Intent, err error) error {
+	msg := "the intent is still pending, and will be settled: AwaitIntent or Intent learns its outcome"
+	switch {
+	case paid != nil:
+		msg = fmt.Sprintf("the intent is paid, as transfer %s, which could not be read (%v)", paid.TransferID, err)
+	case err != nil && !errors.Is(err, ctx.Err()):
+		msg += fmt.Sprintf(" (the last look: %v)", err)
+	}
+	return &pw.Error{Code: pw.EOUTCOMEUNKNOWN, Op: "http.Client: intent " + id, Message: msg,
+		Err: errors.Join(pw.ErrCommitUnknown, ctx.Err())}
 }
 
 // eventsStreamShort is how long an event stream must have lasted for

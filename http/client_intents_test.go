@@ -449,3 +449,29 @@ func TestAwaitIntentPendingAtItsDeadlineIsNoRefusal(t *testing.T) {
 		t.Fatalf("AwaitIntent past its deadline: %v, code %s; want no refusal", err, code)
 	}
 }
+
+// TestAwaitIntentAtItsDeadlineIsAnUnknownOutcome: AwaitIntent's deadline
+// came while the intent was pending (it will still be paid), or paid and
+// its transfer not read. The error's code is outcome_unknown (wrapping
+// peakwallet.ErrCommitUnknown and the context's error), as for a payment
+// whose answer was lost. Until 2026-11-29 it was a plain error, whose code
+// read "internal", which API.md says moved nothing: an invitation to pay
+// again under a new key, for a payment queued or paid (found in the review
+// of 2026-11-29).
+func TestAwaitIntentAtItsDeadlineIsAnUnknownOutcome(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		status string
+	}{{"pending", pw.IntentPending}, {"paid, its transfer unread", pw.IntentPosted}} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := intentServer(t,
+				func(w http.ResponseWriter, _ int32) { intentEvent(w, tt.status) },
+				func(w http.ResponseWriter, _ int32) { refuseBusy(w) })
+			_, err := c.AwaitIntent(within(200*time.Millisecond), "int_x")
+			if pw.ErrorCode(err) != pw.EOUTCOMEUNKNOWN || !errors.Is(err, pw.ErrCommitUnknown) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("AwaitIntent of a %s intent at its deadline: %v, code %q; want outcome_unknown, wrapping ErrCommitUnknown and the deadline",
+					tt.status, err, pw.ErrorCode(err))
+			}
+		})
+	}
+}

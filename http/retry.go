@@ -112,7 +112,40 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, key s
 
 // send is do for any call.
 func (c *Client) send(ctx context.Context, cl *call) error {
-	return gatewayCoded(cl, c.sendRetrying(ctx, cl))
+	return withKey(cl, gatewayCoded(cl, c.sendRetrying(ctx, cl)))
+}
+
+// withKey puts the Idempotency-Key of cl, a call with one, into err when
+// its outcome is unknown: the caller learns the outcome by that key (the
+// call again, or IntentByKey), and when it gave none the client made one
+// that nothing else tells it. Until 2026-11-29 no error named it, and such
+// a caller could only pay again under a new key
+// (TestAnUnknownOutcomeNamesItsIdempotencyKey).
+func withKey(cl *call, err error) error {
+	var pe *pw.Error
+	if cl.key == "" || !outcomeUnknown(err) || !errors.As(err, &pe) {
+		return err
+	}
+	pe.Err = errors.Join(pe.Err, keyError(cl.key)) // pe is this call's own, made for its answer
+	return err
+}
+
+// keyError is the Idempotency-Key of a call whose outcome is unknown.
+type keyError string
+
+func (k keyError) Error() string { return "Idempotency-Key " + string(k) }
+
+// IdempotencyKey returns the Idempotency-Key of the call that ended with
+// err, an outcome_unknown one (the caller's from its context, or the one
+// the client made): sent again under it (peakwallet.NewContextWithIdempotencyKey),
+// the call is applied at most once and answers what happened. "" for any
+// other error.
+func IdempotencyKey(err error) string {
+	var k keyError
+	if errors.As(err, &k) {
+		return string(k)
+	}
+	return ""
 }
 
 // gatewayCoded gives a call that ended with a gateway's answer (no API
@@ -195,12 +228,18 @@ func (c *Client) sendRetrying(ctx context.Context, cl *call) error {
 			return lastError(err, unseen, learn)
 		}
 		last = err
-		wait := max(rand.N(ceiling+1), RetryAfter(err))
+		least, jitter := RetryAfter(err), ceiling
 		ceiling = min(2*ceiling, most)
-		if dl, ok := ctx.Deadline(); ok && serverWait(time.Until(dl)-wait) <= 0 {
-			return lastError(err, unseen, learn) // the next attempt could not be sent
+		if dl, ok := ctx.Deadline(); ok {
+			// What the server asks for must fit; the jitter is drawn
+			// within what is left after it.
+			room := serverWait(time.Until(dl) - least)
+			if room <= 0 {
+				return lastError(err, unseen, learn) // the next attempt could not be sent
+			}
+			jitter = min(jitter, room)
 		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(retryWait(least, jitter))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -208,6 +247,17 @@ func (c *Client) sendRetrying(ctx context.Context, cl *call) error {
 		case <-t.C:
 		}
 	}
+}
+
+// retryWait is the wait before an attempt sent again: least, the
+// Retry-After the refusal asked for, and on top of it a full-jitter draw
+// from [0, jitter], the backoff's ceiling, so that calls refused together
+// come back apart. Until 2026-11-29 the wait was the larger of the two: a
+// Retry-After longer than the ceiling (the server's 1 s against the first
+// retries' 50 ms) left no jitter, and every call refused at one moment came
+// back at one moment (TestClientSpreadsRetriesAfterARetryAfter).
+func retryWait(least, jitter time.Duration) time.Duration {
+	return least + rand.N(jitter+1)
 }
 
 // resendable reports whether a call whose attempt failed with err may be

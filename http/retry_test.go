@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -553,5 +554,70 @@ func TestAGatewaysRefusalReadsAsWhatItIs(t *testing.T) {
 				t.Fatalf("the call ended %v, code %q; want %q, wrapping %v", err, pw.ErrorCode(err), tc.code, tc.sentinel)
 			}
 		})
+	}
+}
+
+// TestClientSpreadsRetriesAfterARetryAfter: calls refused together with
+// the same Retry-After (a shed queue, a breaker opening, a window's end)
+// come back no sooner than it asks, and not together: the backoff's jitter
+// is drawn on top of the Retry-After. Until 2026-11-29 the wait was the
+// larger of the two, so a Retry-After longer than the backoff's ceiling
+// (1 s against 50 ms, for the first five retries of the default policy)
+// left no jitter at all, and every refused call came back at the same
+// moment, as one storm (found in the review of 2026-11-29).
+func TestClientSpreadsRetriesAfterARetryAfter(t *testing.T) {
+	const calls = 12
+	var mu sync.Mutex
+	var retries []time.Time
+	all := make(chan struct{})
+	var arrived sync.WaitGroup
+	arrived.Add(calls)
+	var refused time.Time // before any refusal was written
+	go func() { arrived.Wait(); refused = time.Now(); close(all) }()
+	keys := map[string]bool{} // the keys of the attempts seen: a retry's was seen before
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get("Idempotency-Key")
+		mu.Lock()
+		retry := keys[key]
+		keys[key] = true
+		if retry {
+			retries = append(retries, time.Now())
+		}
+		mu.Unlock()
+		if !retry {
+			arrived.Done()
+			<-all // every call's first attempt is refused at the same moment
+			pwhttp.Error(w, r, &pw.Error{Code: pw.EBUSY, Message: "busy", Retry: time.Second})
+			return
+		}
+		posted(w)
+	}))
+	t.Cleanup(hs.Close)
+	c := pwhttp.NewClient(hs.URL, "t", hs.Client()).WithRetry(pwhttp.RetryPolicy{
+		Attempts: 2, BackoffFirst: 400 * time.Millisecond, BackoffMax: 400 * time.Millisecond})
+	var wg sync.WaitGroup
+	for range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.CreateTransfer(within(10*time.Second), pw.TransferCreate{FromAccount: "a", ToAccount: "b", Amount: 1, Currency: "EUR"}); err != nil {
+				t.Errorf("CreateTransfer: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(retries) != calls {
+		t.Fatalf("%d retries, want %d", len(retries), calls)
+	}
+	slices.SortFunc(retries, time.Time.Compare)
+	if early := retries[0].Sub(refused); early < time.Second {
+		t.Fatalf("a call came back %v after its refusal, which asked for 1 s", early)
+	}
+	// Twelve draws from [0, 400 ms] all within 100 ms of each other: about
+	// once in 300,000 runs.
+	if spread := retries[calls-1].Sub(retries[0]); spread < 100*time.Millisecond {
+		t.Fatalf("%d calls refused together with Retry-After: 1 came back within %v of each other: no jitter", calls, spread)
 	}
 }

@@ -3,6 +3,7 @@ package http_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -273,5 +274,39 @@ func TestClientCancelAfterALostAnswerIsDone(t *testing.T) {
 	}
 	if err := c.CancelMaintenance(context.Background(), "mw_never"); pw.ErrorCode(err) != pw.ENOTFOUND {
 		t.Fatalf("a cancel of a window that never was: %v, want not_found", err)
+	}
+}
+
+// TestAnUnknownOutcomeNamesItsIdempotencyKey: a payment made without a key
+// of the caller's (the client makes one) whose answer is lost ends
+// outcome_unknown, "retry with the same Idempotency-Key to learn the
+// outcome". The error names that key (IdempotencyKey), and the payment
+// sent again under it is the first one's replay: paid once. Until
+// 2026-11-29 the key the client had made was in no error, and a caller
+// without a key of its own could not learn the outcome by it, only pay
+// again under a new key (found in the review of 2026-11-29).
+func TestAnUnknownOutcomeNamesItsIdempotencyKey(t *testing.T) {
+	env, _, _ := MustOpenAdmittedEnv(t, admission.Config{})
+	w := env.MustWallet(t, 100)
+	hs := loseFirstAnswer(t, env.Server.Handler(), http.MethodPost, "/v1/transfers")
+	c := pwhttp.NewClient(hs.URL, operatorKey, hs.Client()).WithRetry(pwhttp.RetryPolicy{Attempts: 1})
+	req := pw.TransferCreate{FromAccount: w.User.ID, ToAccount: w.Merchant.ID, Amount: 40, Currency: "EUR"}
+	_, err := c.CreateTransfer(within(5*time.Second), req)
+	if pw.ErrorCode(err) != pw.EOUTCOMEUNKNOWN {
+		t.Fatalf("a payment whose answer was lost ended %v; want outcome_unknown", err)
+	}
+	key := pwhttp.IdempotencyKey(err)
+	if key == "" {
+		t.Fatalf("the unknown outcome %q names no Idempotency-Key to learn it by", err)
+	}
+	tr, err := c.CreateTransfer(pw.NewContextWithIdempotencyKey(within(5*time.Second), key), req)
+	if err != nil || tr.Amount != 40 {
+		t.Fatalf("the payment sent again under %q: %+v, %v", key, tr, err)
+	}
+	if b := env.MustBalance(t, w.User); b.Posted != 60 {
+		t.Fatalf("user balance %d after one payment of 40 from 100, its answer lost; want 60 (paid once)", b.Posted)
+	}
+	if got := pwhttp.IdempotencyKey(fmt.Errorf("no call: %w", pw.ErrCommitUnknown)); got != "" {
+		t.Fatalf("IdempotencyKey of an error no call made = %q, want none", got)
 	}
 }
