@@ -330,7 +330,8 @@ func mayHaveApplied(err error) bool {
 //     went unseen). Returned as it is, its code read "internal", which
 //     API.md says moved nothing.
 //   - err is a refusal that moved nothing (busy, unavailable, maintenance,
-//     rate limited, by the API or by a gateway's 429): the server refuses
+//     rate limited, by the API or by a gateway's 429; unauthorized,
+//     forbidden, mfa_required: saysNothingOfTheKey): the server refuses
 //     those before it looks at the request (its Idempotency-Key, or the
 //     intent to cancel), so it speaks
 //     only for its own attempt. Returned as it is, "busy" invited a second
@@ -351,7 +352,7 @@ func lastError(err error, unseen bool, learn string) error {
 	if !errors.As(err, &pe) && !errors.Is(err, ErrGatewayRefused) { // no answer, this time or an earlier one
 		return unknownOutcome(err, "no answer came, and the request may have been applied; "+learn)
 	}
-	if pe == nil || refusedBeforeItsKey(pe.Code) {
+	if pe == nil || saysNothingOfTheKey(pe.Code) {
 		return unknownOutcome(err,
 			"an earlier attempt may have been applied, and the last was refused before the server looked at the request; "+learn)
 	}
@@ -382,14 +383,31 @@ func unknownOutcome(err error, msg string) error {
 
 // refusedBeforeItsKey reports whether code is a refusal that the server
 // answers before it looks at a request's Idempotency-Key (busy,
-// unavailable, maintenance, rate-limited): it moved nothing, and says
-// nothing of an earlier attempt with the same key.
+// unavailable, maintenance, rate-limited): it moved nothing, says nothing
+// of an earlier attempt with the same key, and passes (the call is sent
+// again after it).
 func refusedBeforeItsKey(code string) bool {
 	switch code {
 	case pw.EBUSY, pw.EUNAVAILABLE, pw.EMAINTENANCE, pw.ERATELIMITED:
 		return true
 	}
 	return false
+}
+
+// saysNothingOfTheKey reports whether code, answered to an attempt, says
+// nothing of an earlier attempt with the same Idempotency-Key: a refusal
+// before the key is looked at (refusedBeforeItsKey), or one that does not
+// pass by itself and is not sent again: unauthorized and forbidden
+// (authentication and access come before anything else), mfa_required (a
+// step-up is asked of a key whose earlier attempt may still run, without
+// waiting for it). Those three were taken for the call's answer until
+// 2026-11-29 (found in review): a payment whose answer was lost, sent
+// again and refused 401 (its credential ended meanwhile), 403 or
+// mfa_required ended with that refusal, which reads as nothing paid, while
+// its first attempt may have paid
+// (TestClientDoesNotCallAPaymentRefusedAfterAnAttemptItCannotSee).
+func saysNothingOfTheKey(code string) bool {
+	return refusedBeforeItsKey(code) || code == pw.EUNAUTHORIZED || code == pw.EFORBIDDEN || code == pw.EMFAREQUIRED
 }
 
 // The server is told each attempt's deadline (Prefer: wait=N, RFC 7240),

@@ -42,7 +42,10 @@ func (r *refusing) RoundTrip(req *http.Request) (*http.Response, error) {
 // nothing moved and invites a second payment under a new key: it ends
 // outcome_unknown, and a retry with the same key learns what happened. A
 // read, a first attempt that never left (a refused connection), and an
-// authoritative answer after the unknown one keep their own errors. No
+// authoritative answer after the unknown one keep their own errors; a
+// 401, 403 or mfa_required after it is no such answer (the server gives
+// them before it looks at the key, or without waiting for the attempt
+// that holds it: until 2026-11-29 they were taken for one). No
 // answer at all (dropped connections, or a gateway's 5xx instead of the
 // API's answer) ends outcome_unknown too, not "internal"; a gateway's
 // answer is retried like a dropped connection.
@@ -56,6 +59,9 @@ func TestClientDoesNotCallAPaymentRefusedAfterAnAttemptItCannotSee(t *testing.T)
 	}
 	poor := func(w http.ResponseWriter, r *http.Request) {
 		pwhttp.Error(w, r, &pw.Error{Code: pw.EINSUFFICIENT, Message: "insufficient funds"})
+	}
+	refusal := func(code string) func(http.ResponseWriter, *http.Request) {
+		return func(w http.ResponseWriter, r *http.Request) { pwhttp.Error(w, r, &pw.Error{Code: code, Message: code}) }
 	}
 	gateway := func(w http.ResponseWriter, _ *http.Request) { // a proxy in front of the API, not the API
 		w.Header().Set("Content-Type", "text/html")
@@ -76,6 +82,11 @@ func TestClientDoesNotCallAPaymentRefusedAfterAnAttemptItCannotSee(t *testing.T)
 		{name: "never sent, then busy", refuse: func(n int32) bool { return n == 1 }, rest: busy, want: pw.EBUSY},
 		{name: "dropped, then never sent", first: drop, refuse: func(n int32) bool { return n > 1 }, rest: busy, want: pw.EOUTCOMEUNKNOWN},
 		{name: "dropped, then a final answer", first: drop, rest: poor, want: pw.EINSUFFICIENT},
+		{name: "dropped, then unauthorized", first: drop, rest: refusal(pw.EUNAUTHORIZED), want: pw.EOUTCOMEUNKNOWN},
+		{name: "dropped, then forbidden", first: drop, rest: refusal(pw.EFORBIDDEN), want: pw.EOUTCOMEUNKNOWN},
+		{name: "dropped, then mfa_required", first: drop, rest: refusal(pw.EMFAREQUIRED), want: pw.EOUTCOMEUNKNOWN},
+		{name: "unauthorized throughout", first: refusal(pw.EUNAUTHORIZED), rest: busy, want: pw.EUNAUTHORIZED},
+		{name: "a read dropped, then unauthorized", first: drop, rest: refusal(pw.EUNAUTHORIZED), read: true, want: pw.EUNAUTHORIZED},
 		{name: "a read dropped, then busy", first: drop, rest: busy, read: true, want: pw.EBUSY},
 		{name: "dropped throughout", first: drop, rest: drop, want: pw.EOUTCOMEUNKNOWN},
 		{name: "a gateway's 502, then paid", first: gateway, rest: paid, want: ""},
