@@ -398,9 +398,10 @@ func refusedBeforeItsKey(code string) bool {
 // nothing of an earlier attempt with the same Idempotency-Key: a refusal
 // before the key is looked at (refusedBeforeItsKey), or one that does not
 // pass by itself and is not sent again: unauthorized and forbidden
-// (authentication and access come before anything else), mfa_required (a
-// step-up is asked of a key whose earlier attempt may still run, without
-// waiting for it). Those three were taken for the call's answer until
+// (authentication and access come before anything else), mfa_required (at
+// a surge, a payment allowed into the queue is asked its step-up while an
+// earlier attempt may still hold its key; a synchronous one is asked only
+// once it holds the key, but the client cannot tell the two apart). Those three were taken for the call's answer until
 // 2026-11-29 (found in review): a payment whose answer was lost, sent
 // again and refused 401 (its credential ended meanwhile), 403 or
 // mfa_required ended with that refusal, which reads as nothing paid, while
