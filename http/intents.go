@@ -291,9 +291,17 @@ func (s *Server) writeAccepted(w http.ResponseWriter, in *pw.Intent) {
 // idempotency_key_reused when that request had other content, *intentFound
 // with the intent the key has (as CreateIntent would find it: a retry of a
 // payment queued already), idempotency_key_reused when that intent is of
-// other content, nil when the key is free or its request is still in
-// flight (the intent is then queued, and settles as that request's
-// answer), or the store's error.
+// other content, idempotency_key_in_use when the key has no intent and
+// its request is still in flight, nil when the key is free, or the
+// store's error.
+//
+// A key in flight was nil until 2026-11-29 (the intent was then queued,
+// and settled as that request's answer): a retry sent while its first
+// attempt still ran (its answer lost) met the step-up again and was
+// refused mfa_required, with a one-time code sent for nothing, or spent
+// its code on a payment already under way. It is now answered as the
+// synchronous path answers it, 409, and its retry a moment later finds
+// that request's answer (TestASurgeRetryWhileItsFirstAttemptRunsIsToldToWait).
 //
 // Until 2026-11-29 it looked at the ledger's records alone: a step-up
 // payment queued with its code (202) and retried while it waited (its 202
@@ -303,6 +311,7 @@ func (s *Server) writeAccepted(w http.ResponseWriter, in *pw.Intent) {
 // with its intent (TestASurgeRetryOfAQueuedStepUpPaymentFindsItsIntent).
 func (s *Server) keyAnswered(ctx context.Context, key pw.IdempotencyKey, fingerprint string) error {
 	claim, replay, err := s.ledger.BeginIdempotent(ctx, key, fingerprint)
+	inFlight := err
 	switch {
 	case pw.ErrorCode(err) == pw.EIDEMINUSE:
 	case err != nil:
@@ -317,7 +326,7 @@ func (s *Server) keyAnswered(ctx context.Context, key pw.IdempotencyKey, fingerp
 	in, err := s.intents.IntentByKey(ctx, key.Principal, key.Key)
 	switch {
 	case pw.ErrorCode(err) == pw.ENOTFOUND:
-		return nil
+		return inFlight // nil, or the key in use
 	case err != nil:
 		return err
 	case in.Fingerprint != fingerprint:

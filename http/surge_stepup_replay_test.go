@@ -118,3 +118,37 @@ func TestASurgeRetryOfAQueuedStepUpPaymentFindsItsIntent(t *testing.T) {
 		t.Fatalf("bob has %d, want 6000: paid once", b.Posted)
 	}
 }
+
+// TestASurgeRetryWhileItsFirstAttemptRunsIsToldToWait: a payment above the
+// step-up threshold whose first attempt still runs (it holds its key: its
+// answer was lost on the way) and that is retried at a surge is answered
+// 409 idempotency_key_in_use ("retry a moment later"), as the synchronous
+// path answers it, with no step-up: no code is spent, no message sent. Until
+// 2026-11-29 the key in flight read as free, and the retry was refused
+// mfa_required, with a one-time code sent for a payment already under way.
+// Once the first attempt has ended (here, it let the key go), the retry
+// meets its step-up.
+func TestASurgeRetryWhileItsFirstAttemptRunsIsToldToWait(t *testing.T) {
+	e, ctrl := secSurgeEnv(t)
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	bob := e.MustPerson(t, "bob@example.com", 0)
+	body := paymentBody(ann.Wallet.ID, bob.Wallet.ID, 60_00)
+	h := []string{"Idempotency-Key", "big", "Prefer", "respond-async, wait=0.5"}
+	first, _, err := e.Ledger.BeginIdempotent(context.Background(), pw.IdempotencyKey{Principal: "user:" + ann.ID, Key: "big"},
+		pwhttp.Fingerprint("POST", "/v1/transfers", []byte(body)))
+	if err != nil || first == nil {
+		t.Fatalf("the first attempt's claim: %v, %v", first, err)
+	}
+	sent := e.Outbox.messagesTo(ann.Handle)
+	release := holdPaymentSlot(t, ctrl)
+	defer release()
+	e.Do(t, "POST", "/v1/transfers", ann.Token, body, h...).Want(t, 409, pw.EIDEMINUSE)
+	if n := e.Outbox.messagesTo(ann.Handle); n != sent {
+		t.Errorf("%d messages sent to ann for a retry of a payment under way", n-sent)
+	}
+	e.Ledger.ReleaseIdempotent(context.Background(), first)
+	e.Do(t, "POST", "/v1/transfers", ann.Token, body, h...).Want(t, 403, pw.EMFAREQUIRED)
+	if b := e.Balance(t, bob.Wallet.ID); b.Posted != 0 {
+		t.Fatalf("bob has %d, want 0", b.Posted)
+	}
+}
