@@ -97,13 +97,32 @@ type credentialChecker interface {
 }
 
 // errNotNow says an intent could not be settled now; it stays pending.
-// errKeyInUse says so too, for a reason of its own key alone: another
-// request holds it (a client's synchronous retry, another process's
-// settler, or a lease left by a process that died, until it is stale).
+// errAccountWaits says so too, for a reason of that intent alone, which
+// holds up its account's later intents but not the pass: errKeyInUse,
+// another request holds its key (a client's synchronous retry, another
+// process's settler, or a lease left by a process that died, until it is
+// stale); errLedgerFailed, the ledger failed its payment with an internal
+// error (settleInternalFailure).
 var (
-	errNotNow   = errors.New("not now")
-	errKeyInUse = fmt.Errorf("%w: its idempotency key is in use", errNotNow)
+	errNotNow       = errors.New("not now")
+	errAccountWaits = fmt.Errorf("%w: its account's later intents wait", errNotNow)
+	errKeyInUse     = fmt.Errorf("%w: its idempotency key is in use", errAccountWaits)
+	errLedgerFailed = fmt.Errorf("%w: the ledger failed it with an internal error", errAccountWaits)
 )
+
+// IntentInternalFailuresMax is how many times this process's settler lets
+// the ledger fail one intent's payment with an internal error before it
+// fails the intent with that error. An internal error is a defect, not the
+// store down (that is unavailable) nor busy: it moved nothing (a commit
+// whose outcome is unknown is outcome_unknown), and it keeps the payment's
+// key for its lease (releasable), so the tries are a lease apart, about a
+// minute. Until 2026-11-29 such an intent stayed pending for good: a
+// payment the ledger always failed so (one to an account ID with a NUL
+// byte, on PostgreSQL, until that day) held up its account's later intents
+// for good, and stopped the settling pass each time its lease ended, the
+// other accounts' intents behind it waiting for the next pass
+// (TestAnIntentTheLedgerKeepsFailingIsFailedAndHoldsNobodyUp).
+const IntentInternalFailuresMax = 3
 
 // acceptIntent answers a busy POST /v1/transfers that allowed
 // Prefer: respond-async: the request is validated, kept durably as an
@@ -451,10 +470,11 @@ func (s *Server) settlePass(ctx context.Context) (settled int, busy bool, err er
 				switch err := s.settle(ctx, in); {
 				case err == nil:
 					done.Add(1)
-				case errors.Is(err, errKeyInUse):
+				case errors.Is(err, errAccountWaits):
 					// Only this account's later intents wait (for the next
-					// pass): one key held elsewhere, up to a lease, is no
-					// reason to hold up every other account's.
+					// pass): one key held elsewhere, up to a lease, or one
+					// payment the ledger failed, is no reason to hold up
+					// every other account's.
 					return
 				default:
 					stop.Store(true) // capacity: the pass ends, and the account's later intents wait
@@ -716,8 +736,10 @@ func (s *Server) settleClaimed(ctx context.Context, in *pw.Intent) error {
 			return s.finishFromReplay(ctx, in, replayed.Record)
 		}
 		switch pw.ErrorCode(err) {
-		case pw.EBUSY, pw.EUNAVAILABLE, pw.EINTERNAL, pw.EMAINTENANCE:
+		case pw.EBUSY, pw.EUNAVAILABLE, pw.EMAINTENANCE:
 			return errNotNow // nothing known to be final: try again later
+		case pw.EINTERNAL:
+			return s.settleInternalFailure(ctx, in, err)
 		case pw.EIDEMINUSE:
 			return errKeyInUse // another request took the key over meanwhile
 		case pw.EOUTCOMEUNKNOWN:
@@ -751,6 +773,47 @@ func (s *Server) finishFromReplay(ctx context.Context, in *pw.Intent, rec *pw.Id
 	return s.finishIntent(ctx, in, nil, &pw.Error{Code: p.Code, Message: p.Detail})
 }
 
+// settleInternalFailure answers the ledger's internal error, cause, to
+// intent in's payment: the intent stays pending (errLedgerFailed) until
+// this is the IntentInternalFailuresMax-th such failure, and is then
+// failed internal, nothing paid. Each is logged: it is a defect.
+func (s *Server) settleInternalFailure(ctx context.Context, in *pw.Intent, cause error) error {
+	n := s.ledgerFailures.add(in.ID)
+	s.log.Error("the ledger failed a queued payment with an internal error", "intent", in.ID, "failures", n, "err", cause)
+	if n < IntentInternalFailuresMax {
+		return errLedgerFailed
+	}
+	return s.finishIntent(ctx, in, nil, pw.Errorf(pw.EINTERNAL,
+		"this payment could not be made: the ledger failed it %d times with an internal error; nothing was paid: send it again with a new Idempotency-Key", n))
+}
+
+// failureCounts counts, by intent ID, the internal failures of intents
+// still pending (settleInternalFailure); finishIntent forgets an intent's.
+// Bounded: past intentFailureCountsMax IDs (intents another process
+// finished, never forgotten here) it starts again.
+type failureCounts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+const intentFailureCountsMax = 10_000
+
+func (f *failureCounts) add(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == nil || len(f.n) >= intentFailureCountsMax {
+		f.n = map[string]int{}
+	}
+	f.n[id]++
+	return f.n[id]
+}
+
+func (f *failureCounts) forget(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.n, id)
+}
+
 func (s *Server) finishIntent(ctx context.Context, in *pw.Intent, tr *pw.Transfer, cause error) error {
 	now := s.now().UTC().Truncate(time.Microsecond)
 	var err error
@@ -765,6 +828,7 @@ func (s *Server) finishIntent(ctx context.Context, in *pw.Intent, tr *pw.Transfe
 	}
 	s.rate.settled(s.now())
 	s.settled.settled(in.ID)
+	s.ledgerFailures.forget(in.ID)
 	return nil
 }
 

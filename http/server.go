@@ -134,15 +134,17 @@ type Server struct {
 	drainOne sync.Once
 	inFlight atomic.Int64
 
-	admission     *admission.Controller
-	accountKinds  *accountKinds // which accounts are system accounts, for a transfer's class
-	streams       openStreams   // each principal's open event streams
-	maintenance   *admission.Schedule
-	intents       pw.IntentStore
-	settled       *notifier // wakes intent event streams when an intent settles
-	wakeSettler   chan struct{}
-	intentWriters chan struct{} // IntentWritersMax slots for intents being written
-	intentsSeen   atomic.Int64  // unix ns when intents were last known pending (intentsMayBePending)
+	admission    *admission.Controller
+	accountKinds *accountKinds // which accounts are system accounts, for a transfer's class
+	streams      openStreams   // each principal's open event streams
+	maintenance  *admission.Schedule
+	intents      pw.IntentStore
+	settled      *notifier // wakes intent event streams when an intent settles
+	// ledgerFailures counts the internal failures of pending intents.
+	ledgerFailures failureCounts
+	wakeSettler    chan struct{}
+	intentWriters  chan struct{} // IntentWritersMax slots for intents being written
+	intentsSeen    atomic.Int64  // unix ns when intents were last known pending (intentsMayBePending)
 	// oldestPending is when the oldest pending intent was accepted, as
 	// the settler's last pass found it (unix ns; 0: none pending).
 	oldestPending atomic.Int64

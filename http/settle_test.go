@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -159,5 +160,122 @@ func TestTheSettlerFailsAnIntentOnlyOnAFinalAnswer(t *testing.T) {
 				t.Fatalf("after %s, which is not final, the intent is %s %+v, want still pending", tt.code, got.Status, got.Error)
 			}
 		})
+	}
+}
+
+// poisonLedger fails every payment of amount poison with an internal
+// error (a defect in the ledger, for that payment alone), and counts
+// them; the rest is the real ledger's.
+type poisonLedger struct {
+	pwhttp.Ledger
+	poison int64
+	failed *atomic.Int32
+}
+
+func (f poisonLedger) CreateTransfer(ctx context.Context, req pw.TransferCreate) (*pw.Transfer, error) {
+	if req.Amount == f.poison {
+		f.failed.Add(1)
+		return nil, &pw.Error{Code: pw.EINTERNAL, Message: "injected defect"}
+	}
+	return f.Ledger.CreateTransfer(ctx, req)
+}
+
+// TestAnIntentTheLedgerKeepsFailingIsFailedAndHoldsNobodyUp: the oldest
+// intent's payment fails internal at every try (a defect). The other
+// accounts' intents behind it are paid in the same pass (until 2026-11-29
+// the failure stopped the pass, and they waited for the next), its own
+// account's later intent waits; the next tries come a lease apart (the
+// failure keeps its key), and at the IntentInternalFailuresMax-th the
+// intent is failed internal, nothing paid (until 2026-11-29 it stayed
+// pending for good, and its account's later intent with it), and that
+// later intent is paid.
+func TestAnIntentTheLedgerKeepsFailingIsFailedAndHoldsNobodyUp(t *testing.T) {
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &Clock{now: time.Now().UTC().Truncate(time.Second)}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	l := ledger.New(store, ledger.Options{Logger: log, Now: clock.Now})
+	t.Cleanup(func() { l.Close(); store.Close() })
+	var failed atomic.Int32
+	srv := pwhttp.NewServer(pwhttp.Config{Ledger: poisonLedger{Ledger: l, poison: 13, failed: &failed},
+		Authenticator: pwhttp.NewOperatorAuthenticator(operatorKey), Intents: store,
+		Logger: log, Registry: prometheus.NewRegistry(), Now: clock.Now})
+	ctx := context.Background()
+	account := func(kind pw.AccountKind) string {
+		a, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: kind, Currency: "EUR"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.ID
+	}
+	payee := account(pw.AccountUser)
+	var queued []*pw.Intent
+	queue := func(from string, amount int64) *pw.Intent {
+		body := []byte(fmt.Sprintf(`{"from_account":%q,"to_account":%q,"amount":%d,"currency":"EUR"}`, from, payee, amount))
+		now := clock.Now().Add(time.Duration(len(queued)) * time.Microsecond) // in this order
+		in := &pw.Intent{ID: pw.NewID(pw.PrefixIntent, now), Principal: "operator:ops", IdempotencyKey: fmt.Sprintf("k-%d", len(queued)),
+			Fingerprint: pwhttp.Fingerprint("POST", "/v1/transfers", body), Body: body, Status: pw.IntentPending,
+			CreatedAt: now, UpdatedAt: now, Authorized: true}
+		if _, err := store.CreateIntent(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		queued = append(queued, in)
+		return in
+	}
+	sick := account(pw.AccountSystem)
+	poisoned := queue(sick, 13)
+	var others []*pw.Intent
+	for range 40 {
+		others = append(others, queue(account(pw.AccountSystem), 5))
+	}
+	behind := queue(sick, 7)
+	status := func(in *pw.Intent) *pw.Intent {
+		got, err := store.Intent(ctx, in.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	if _, err := srv.SettleIntents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range others {
+		if got := status(in); got.Status != pw.IntentPosted {
+			t.Fatalf("after the first pass another account's intent is %s %+v, want posted: the failure held the pass up", got.Status, got.Error)
+		}
+	}
+	for tries := 1; tries < pwhttp.IntentInternalFailuresMax; tries++ {
+		if got, b := status(poisoned), status(behind); got.Status != pw.IntentPending || b.Status != pw.IntentPending {
+			t.Fatalf("after %d failures: the failing intent %s, the one behind it %s; want both pending", tries, got.Status, b.Status)
+		}
+		if _, err := srv.SettleIntents(ctx); err != nil { // within the lease: its key is held
+			t.Fatal(err)
+		}
+		if n := failed.Load(); n != int32(tries) {
+			t.Fatalf("the ledger was asked %d times within the failure's lease, want %d", n, tries)
+		}
+		clock.Advance(pw.IdempotencyLease + time.Second)
+		if _, err := srv.SettleIntents(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := status(poisoned); got.Status != pw.IntentFailed || got.Error == nil || got.Error.Code != pw.EINTERNAL {
+		t.Fatalf("after %d failures the failing intent is %s %+v, want failed internal", failed.Load(), got.Status, got.Error)
+	}
+	if got := status(behind); got.Status != pw.IntentPosted {
+		t.Fatalf("the intent behind the failed one is %s %+v, want posted", got.Status, got.Error)
+	}
+	if n := failed.Load(); n != pwhttp.IntentInternalFailuresMax {
+		t.Fatalf("the ledger was asked %d times, want %d", n, pwhttp.IntentInternalFailuresMax)
+	}
+	acc, err := l.Account(ctx, payee)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.Balance.Posted != 40*5+7 {
+		t.Fatalf("the payee holds %d, want %d: nothing of the failed intent", acc.Balance.Posted, 40*5+7)
 	}
 }
