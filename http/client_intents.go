@@ -63,7 +63,12 @@ func (c *Client) PendingIntents(ctx context.Context, page pw.Page) ([]*pw.Intent
 
 // IntentByKey reads the caller's intent under an Idempotency-Key, in any
 // state (GET /v1/intents?idempotency_key=): a caller whose 202 was lost
-// finds its intent, to follow or cancel it. None is not_found.
+// finds its intent, to follow or cancel it. None is not_found. A server
+// that answers intents under other keys (one that ignores the filter, as
+// servers of the early hours of 2026-11-28 did) is an error, never
+// taken for the key's intent nor for none: until 2026-11-29 the first
+// intent listed was returned, another payment, which the caller could
+// then follow, or cancel (TestIntentByKeyTakesNoOtherKeysIntent).
 func (c *Client) IntentByKey(ctx context.Context, key string) (*pw.Intent, error) {
 	found, _, err := list[*pw.Intent](ctx, c, "/v1/intents", pw.Page{}, url.Values{"idempotency_key": {key}})
 	switch {
@@ -72,7 +77,13 @@ func (c *Client) IntentByKey(ctx context.Context, key string) (*pw.Intent, error
 	case len(found) == 0:
 		return nil, pw.Errorf(pw.ENOTFOUND, "no intent under Idempotency-Key %q", key)
 	}
-	return found[0], nil
+	for _, in := range found {
+		if in.IdempotencyKey == key {
+			return in, nil
+		}
+	}
+	return nil, pw.Errorf(pw.EINTERNAL,
+		"the server answered intents under other Idempotency-Keys than %q: it cannot look one up by key; whether one is under it is not known", key)
 }
 
 // CancelIntent cancels a payment accepted at a surge while it is still

@@ -475,3 +475,21 @@ func TestAwaitIntentAtItsDeadlineIsAnUnknownOutcome(t *testing.T) {
 		})
 	}
 }
+
+// TestIntentByKeyTakesNoOtherKeysIntent: a server that ignores the
+// idempotency_key filter and lists other payments' intents is not
+// believed: IntentByKey ends with an error that is not not_found (which
+// would invite paying again), and returns no intent of another key
+// (which the caller could follow, or cancel, as its own).
+func TestIntentByKeyTakesNoOtherKeysIntent(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"data":[{"id":"int_other","idempotency_key":"someone-else","status":"pending"}]}`)
+	}))
+	defer hs.Close()
+	c := pwhttp.NewClient(hs.URL, "t", hs.Client())
+	in, err := c.IntentByKey(context.Background(), "mine")
+	if in != nil || err == nil || pw.ErrorCode(err) == pw.ENOTFOUND {
+		t.Fatalf("IntentByKey against a server that ignores the filter: %+v, %v; want no intent and an error other than not_found", in, err)
+	}
+}
