@@ -83,12 +83,17 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, rt *Rou
 		s.writeReplay(w, r, rt, replay)
 		return
 	}
-	if rt.Async {
-		if err := s.pendingIntentRefuses(r.Context(), ikey, fingerprint); err != nil {
-			s.release(r.Context(), claim)
-			Error(w, r, err)
-			return
-		}
+	// Every money-moving request looks, not only a payment: a key whose
+	// payment waits in the surge queue is that payment's, and a hold (or a
+	// refund, a capture) under it is another body. Until 2026-11-29 (found
+	// in review) only POST /v1/transfers looked: a hold under it was made,
+	// and the intent its client had been told was accepted failed
+	// idempotency_key_reused
+	// (TestAPendingIntentsKeyUsedForAnotherMoneyRequestIsRefused).
+	if err := s.pendingIntentRefuses(r.Context(), ikey, fingerprint); err != nil {
+		s.release(r.Context(), claim)
+		Error(w, r, err)
+		return
 	}
 
 	ctx := r.Context()

@@ -83,6 +83,30 @@ func TestAPendingIntentsKeyReusedNowIsRefused(t *testing.T) {
 	}
 }
 
+// TestAPendingIntentsKeyUsedForAnotherMoneyRequestIsRefused: a key the
+// surge queue took (202) for a payment is used for another money-moving
+// request, a hold: it is 422 idempotency_key_reused, as it is once the
+// payment is paid, and the intent is then paid. Until 2026-11-29 (found
+// in review) only POST /v1/transfers looked for a pending intent under its
+// key: the hold was made (201), and the intent its client had been told
+// was accepted failed idempotency_key_reused.
+func TestAPendingIntentsKeyUsedForAnotherMoneyRequestIsRefused(t *testing.T) {
+	e, ctrl := secSurgeEnv(t)
+	ann := e.MustPerson(t, "ann@example.com", 100_00)
+	bob := e.MustPerson(t, "bob@example.com", 0)
+	in := queueWhileBusy(t, e, ctrl, ann, ann.Wallet.ID, bob.Wallet.ID, 10_00, "k")
+	hold := fmt.Sprintf(`{"from_account":%q,"to_account":%q,"amount":2000,"currency":"EUR","expires_in_seconds":600}`, ann.Wallet.ID, bob.Wallet.ID)
+	e.Do(t, "POST", "/v1/holds", ann.Token, hold, "Idempotency-Key", "k").Want(t, 422, pw.EIDEMREUSED)
+	if _, err := e.Server.SettleIntents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got pw.Intent
+	e.Do(t, "GET", "/v1/intents/"+in.ID, ann.Token, "").Want(t, 200, "").Decode(t, &got)
+	if b := e.Balance(t, ann.Wallet.ID); got.Status != pw.IntentPosted || b.Posted != 90_00 || b.PendingOut != 0 {
+		t.Fatalf("the accepted intent settled %s %+v, ann's balance %+v; want it posted, 90.00 left and nothing held", got.Status, got.Error, b)
+	}
+}
+
 // TestIntentsFromOneAccountSettleInAcceptanceOrder: the surge queue
 // settles intents in order as capacity frees: of 40 intents of 10 from an
 // account holding 100, accepted in that order, the first ten are posted
