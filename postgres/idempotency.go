@@ -232,9 +232,14 @@ func (s *Store) ReleaseIdempotency(ctx context.Context, key pw.IdempotencyKey, t
 }
 
 // DeleteIdempotencyBefore forgets keys first seen before t, and says how
-// many. It deletes in-flight keys too: t is far older than any lease.
+// many. It deletes in-flight keys too: t is far older than any lease. It
+// keeps the key of a pending intent: the settler pays an intent under its
+// key and then marks it posted, in two writes, and a settler that stopped
+// between them and came back after the retention could have found the key
+// free and paid again (until 2026-11-29; storetest "IntentsKeepTheirKeys").
 func (s *Store) DeleteIdempotencyBefore(ctx context.Context, t time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency WHERE created_at < $1`, t)
+	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency i WHERE i.created_at < $1
+		AND NOT EXISTS (SELECT 1 FROM intents n WHERE n.principal = i.principal AND n.key = i.key AND n.status = 'pending')`, t)
 	if err != nil {
 		return 0, mapError(ctx, "postgres.DeleteIdempotencyBefore", err)
 	}

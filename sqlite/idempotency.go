@@ -111,11 +111,17 @@ func (s *Store) ReleaseIdempotency(_ context.Context, key pw.IdempotencyKey, tok
 	return nil
 }
 
-// DeleteIdempotencyBefore forgets finished keys first seen before t.
+// DeleteIdempotencyBefore forgets finished keys first seen before t, but
+// not the key of a pending intent: the settler pays an intent under its
+// key and then marks it posted, in two writes, and a settler that stopped
+// between them and came back after the retention could have found the key
+// free and paid again (until 2026-11-29; storetest "IntentsKeepTheirKeys").
 func (s *Store) DeleteIdempotencyBefore(ctx context.Context, t time.Time) (int64, error) {
 	var res sql.Result
 	err := s.trackWrite(func() (err error) {
-		res, err = s.write.ExecContext(uncancellable(ctx), "DELETE FROM idempotency WHERE created_at < ?", micros(t))
+		res, err = s.write.ExecContext(uncancellable(ctx), `DELETE FROM idempotency WHERE created_at < ?
+			AND NOT EXISTS (SELECT 1 FROM intents WHERE intents.principal = idempotency.principal
+				AND intents.key = idempotency.key AND intents.status = 'pending')`, micros(t))
 		return err
 	})
 	if err != nil {

@@ -25,6 +25,7 @@ func RunIntents(t *testing.T, open Opener) {
 	t.Run("IntentsOfFinishedKeys", func(t *testing.T) { testIntentsOfFinishedKeys(t, open) })
 	t.Run("IntentsCancel", func(t *testing.T) { testIntentsCancel(t, open) })
 	t.Run("PendingIntentIDs", func(t *testing.T) { testPendingIntentIDs(t, open) })
+	t.Run("IntentsKeepTheirKeys", func(t *testing.T) { testIntentsKeepTheirKeys(t, open) })
 }
 
 // testPendingIntentIDs: PendingIntentIDs returns the IDs of the first
@@ -489,6 +490,65 @@ func openIntents(t *testing.T, open Opener) pw.IntentStore {
 		t.Fatalf("%T does not implement peakwallet.IntentStore", s)
 	}
 	return is
+}
+
+// testIntentsKeepTheirKeys: the idempotency records past their retention
+// are forgotten (DeleteIdempotencyBefore), except the record of a key whose
+// intent is still pending. The settler pays an intent under its key and
+// then marks it posted, in two writes: a process that stopped between them
+// and came back after the retention found the record forgotten, and paid
+// the intent again (found in review, 2026-11-29). Once the intent is
+// finished its key goes as any other.
+func testIntentsKeepTheirKeys(t *testing.T, open Opener) {
+	e, is := openIntentsEnv(t, open)
+	bank := e.MustAccount(pw.AccountSystem, "EUR", 0)
+	a := e.MustAccount(pw.AccountUser, "EUR", 0)
+	in := newIntent("user:u1", "queued", e.clock.Now())
+	if _, err := is.CreateIntent(e.ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	var transfers []*pw.Transfer
+	for _, k := range []struct{ principal, key string }{{"user:u1", "queued"}, {"user:u1", "alone"}, {"user:u2", "queued"}} {
+		ctx, _, _, err := e.claimCtx(k.principal, k.key, "fp-"+k.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := e.l.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: a.ID, Amount: 700, Currency: "EUR"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		transfers = append(transfers, tr)
+	}
+	replayed := func(principal, key string) bool {
+		t.Helper()
+		claim, replay, err := e.l.BeginIdempotent(e.ctx, pw.IdempotencyKey{Principal: principal, Key: key}, "fp-"+key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if claim != nil {
+			e.l.ReleaseIdempotent(e.ctx, claim)
+		}
+		return replay != nil
+	}
+	future := e.clock.Now().Add(pw.IdempotencyRetention + time.Hour)
+	if _, err := e.store.DeleteIdempotencyBefore(e.ctx, future); err != nil {
+		t.Fatal(err)
+	}
+	if !replayed("user:u1", "queued") {
+		t.Fatal("the record of a pending intent's key was forgotten: its settler would pay it again")
+	}
+	if replayed("user:u1", "alone") || replayed("user:u2", "queued") {
+		t.Fatal("a record past its retention with no pending intent (another key, another principal's same key) was kept")
+	}
+	if err := is.FinishIntent(e.ctx, in.ID, pw.IntentPosted, transfers[0].ID, nil, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.DeleteIdempotencyBefore(e.ctx, future); err != nil {
+		t.Fatal(err)
+	}
+	if replayed("user:u1", "queued") {
+		t.Fatal("the record of a finished intent's key was kept past its retention")
+	}
 }
 
 func newIntent(principal, key string, at time.Time) *pw.Intent {
