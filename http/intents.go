@@ -641,8 +641,8 @@ func (s *Server) settlingResumesAt() (time.Time, bool) {
 // idempotency key, so that it posts at most once whoever else (a client
 // retrying synchronously, another process's settler) runs the same key.
 func (s *Server) settle(ctx context.Context, in *pw.Intent) error {
-	if s.readOnly() {
-		return errNotNow // a window began during the pass
+	if _, held := s.settlingResumesAt(); held {
+		return errNotNow // a window began during the pass (or its grace holds)
 	}
 	ctx, cancel := context.WithTimeout(ctx, IntentSettleTimeout)
 	defer cancel()
@@ -651,11 +651,16 @@ func (s *Server) settle(ctx context.Context, in *pw.Intent) error {
 		if err != nil {
 			return errNotNow
 		}
-		if s.readOnly() {
+		if _, held := s.settlingResumesAt(); held {
 			// A window began while it waited for the slot (up to
 			// IntentSettleTimeout): until the review of 2026-11-29 the
 			// intent was paid in it
 			// (TestTheSettlerPaysNothingWhenItsSlotComesInAReadOnlyWindow).
+			// Or one began and ended meanwhile (a short one): the grace
+			// after it holds the settler as it holds a pass; until
+			// 2026-11-29 only a window in force was looked at here, and the
+			// intent was paid at once
+			// (TestTheSettlerWaitsTheGraceAfterAWindowThatEndedWhileItWaitedForItsSlot).
 			t.Abandon()
 			return errNotNow
 		}

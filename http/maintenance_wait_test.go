@@ -138,6 +138,51 @@ func TestTheSettlerPaysNothingWhenItsSlotComesInAReadOnlyWindow(t *testing.T) {
 	}
 }
 
+// TestTheSettlerWaitsTheGraceAfterAWindowThatEndedWhileItWaitedForItsSlot:
+// a read-only window that begins and ends while the settler waits for a
+// slot (a short one, at a surge) holds it all the same through
+// IntentResumeGrace after its end, as it holds a process that never saw
+// the window in force: a payer refused a cancellation in the window, and
+// told to come back at its end, comes back before the settler. Until
+// 2026-11-29 the settler looked, once it had its slot, only at whether a
+// window was in force, and paid the intent at once.
+func TestTheSettlerWaitsTheGraceAfterAWindowThatEndedWhileItWaitedForItsSlot(t *testing.T) {
+	env, ctrl, sched := MustOpenAdmittedEnv(t, queueingConfig)
+	w := env.MustWallet(t, 100)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	body := []byte(transferBody(w, 40))
+	in := &pw.Intent{ID: pw.NewID(pw.PrefixIntent, now), Principal: "operator:root", IdempotencyKey: "settle-after-short-window",
+		Fingerprint: pwhttp.Fingerprint("POST", "/v1/transfers", body), Body: body,
+		Status: pw.IntentPending, CreatedAt: now, UpdatedAt: now, Authorized: true}
+	if _, err := env.Store.CreateIntent(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	release := holdPaymentSlot(t, ctrl)
+	settled := make(chan int, 1)
+	go func() {
+		n, _ := env.Server.SettleIntents(context.Background())
+		settled <- n
+	}()
+	waitQueued(t, ctrl, admission.ClassTopup, 1) // the settler waits for a slot
+
+	start := time.Now().UTC()
+	mw, err := sched.Add(pw.MaintenanceCreate{Start: start, End: start.Add(time.Second), ReadOnly: true, Reason: "short"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(mw.End) + 200*time.Millisecond) // over, the grace not
+	release()
+	n := <-settled
+	if time.Now().After(mw.End.Add(pwhttp.IntentResumeGrace)) {
+		t.Skip("the pass ended after the grace: too slow a machine to tell")
+	}
+	if b := env.MustBalance(t, w.User); n != 0 || b.Posted != 100 || mustStatus(t, env, in.ID) != pw.IntentPending {
+		t.Fatalf("the settler's slot came %v after a read-only window ended: it settled %d intent(s), the intent is %s, the user's balance %d; "+
+			"want nothing settled within the grace, the intent pending and 100 untouched",
+			time.Since(mw.End).Round(time.Millisecond), n, mustStatus(t, env, in.ID), b.Posted)
+	}
+}
+
 // TestAScheduledWindowIsFoundAtItsLocation: the Location that
 // POST /v1/maintenance answers with names the window: GET there returns
 // it, as the list has it; once cancelled, or for an ID never scheduled,

@@ -22,7 +22,9 @@ const (
 // While Options.WritesPaused says so (a read-only maintenance window), the
 // hold expiry, a write of the ledger, waits: until 2026-11-29 it released
 // holds in read-only windows, the one write of money the window let
-// through. Forgetting old idempotency keys goes on: it moves no money.
+// through. (A pass that began just before the window has its releases
+// refused by the sequencer, as every command not yet committing: commit.)
+// Forgetting old idempotency keys goes on: it moves no money.
 func (l *Ledger) Run(ctx context.Context) error {
 	expiry := time.NewTicker(ExpiryInterval)
 	defer expiry.Stop()
@@ -34,7 +36,7 @@ func (l *Ledger) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-expiry.C:
-			if l.writesPaused != nil && l.writesPaused() {
+			if l.paused() != nil {
 				continue
 			}
 			pass, cancel := context.WithTimeout(ctx, backgroundPassTimeout)
@@ -84,4 +86,14 @@ func (l *Ledger) ExpireDueHolds(ctx context.Context) (int, error) {
 // CleanupIdempotency forgets idempotency keys older than their retention.
 func (l *Ledger) CleanupIdempotency(ctx context.Context) (int64, error) {
 	return l.store.DeleteIdempotencyBefore(ctx, l.clock().Add(-pw.IdempotencyRetention))
+}
+
+// paused is the error that writes answer while Options.WritesPaused says
+// the ledger must not be written (a read-only maintenance window), nil
+// otherwise.
+func (l *Ledger) paused() error {
+	if l.writesPaused == nil {
+		return nil
+	}
+	return l.writesPaused()
 }

@@ -17,7 +17,12 @@ import (
 // money a window let through.
 func TestHoldExpiryWaitsWhileWritesArePaused(t *testing.T) {
 	var paused atomic.Bool
-	_, l, bank, user := hookedLedger(t, ledger.Options{WritesPaused: paused.Load})
+	_, l, bank, user := hookedLedger(t, ledger.Options{WritesPaused: func() error {
+		if paused.Load() {
+			return pw.Errorf(pw.EMAINTENANCE, "read-only maintenance")
+		}
+		return nil
+	}})
 	ctx := context.Background()
 	if _, err := l.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: user.ID, Amount: 100, Currency: "EUR"}); err != nil {
 		t.Fatal(err)

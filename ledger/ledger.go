@@ -30,13 +30,17 @@ type Options struct {
 	// row locks (PostgreSQL), where a batch's round trips and fsync then
 	// overlap the next batch's work.
 	ConcurrentBatches int
-	// WritesPaused, when set, reports whether the ledger must not be
-	// written now (a read-only maintenance window): Run's hold expiry
-	// skips its passes while it says so. A hold past its expiry is
-	// released by the first pass after, and a capture or void of it in
-	// between reads hold_expired all the same (every batch expires the due
-	// holds it loads).
-	WritesPaused func() bool
+	// WritesPaused, when set, returns the error that writes answer while
+	// the ledger must not be written (a read-only maintenance window: 503
+	// maintenance, with Retry-After at its end), nil otherwise. Run's hold
+	// expiry skips its passes while it says so, and a batch about to
+	// commit answers its commands with it instead: a command that waited
+	// in the queue while the window began is not committed in it (until
+	// 2026-11-29 this was a bool, and only the hold expiry looked). A
+	// hold past its expiry is released by the first pass after, and a
+	// capture or void of it in between reads hold_expired all the same
+	// (every batch expires the due holds it loads).
+	WritesPaused func() error
 }
 
 // Ledger implements peakwallet.LedgerService over a Store.
@@ -47,7 +51,7 @@ type Ledger struct {
 	metrics           *metrics
 	maxBatch          int
 	concurrentBatches int
-	writesPaused      func() bool
+	writesPaused      func() error
 
 	queue   chan *command
 	quit    chan struct{}

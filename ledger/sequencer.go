@@ -133,6 +133,20 @@ func (l *Ledger) commit(cmds []*command) {
 		if len(cmds) == 0 {
 			return
 		}
+		if err := l.paused(); err != nil {
+			// A read-only window began while these waited in the queue
+			// (behind a slow batch, up to their deadlines): they are
+			// answered with it, and nothing of them moves. The routes and
+			// the settler look at the window before they enter the ledger;
+			// until 2026-11-29 nothing looked after, and a payment queued
+			// here was committed in the window
+			// (TestAPaymentQueuedBeforeWritesArePausedIsNotCommittedInThePause).
+			for _, c := range cmds {
+				c.err = err
+				close(c.done)
+			}
+			return
+		}
 		start := time.Now()
 		outs, given, late, err := l.commitOnce(cmds, start.Add(l.stalledAfter()))
 		if !given {

@@ -118,7 +118,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	}
 	l := ledger.New(store, ledger.Options{Logger: logger, Registerer: reg, ConcurrentBatches: *batchesInFlight,
 		// Hold expiry writes the ledger: it waits out read-only windows.
-		WritesPaused: func() bool { return sched.ReadOnly() != nil }})
+		WritesPaused: sched.ReadOnly})
 	defer l.Close()
 	// While the breaker keeps requests from the store, a principal cached
 	// a little earlier is taken as it was (auth.AuthStaleMax), and checked
