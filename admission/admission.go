@@ -320,8 +320,18 @@ func (c *Controller) leave(w *waiter, reason Reason, msg string) error {
 	if err := <-w.ready; err != nil { // admitted or shed just now
 		return err
 	}
-	c.abandon(w.class) // the slot was given just as the caller left: give it back unused
-	return c.busyAfter(w.class, w.principal, msg)
+	// The slot was given just as the caller left: it goes back unused, and
+	// the request is refused for reason, as if it had left a moment sooner.
+	// Until the review of 2026-11-29 that refusal was not counted, and the
+	// request was counted admitted
+	// (TestAWaiterGivenItsSlotAsItLeavesIsCountedRefused).
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.cfg.Now()
+	c.giveBack(w.class)
+	c.turnAway(now, w.class, reason)
+	c.dispatch(now)
+	return c.busy(w.class, w.principal, msg)
 }
 
 // giveUpIn is how long a class request queued at now may wait before it is
@@ -390,11 +400,15 @@ func (c *Controller) admit(now time.Time, class Class, principal string, probe b
 }
 
 // take counts a slot taken by a class request; giveBack its return.
-// Called with c.mu held.
+// Stats.AdmittedBy is counted as a used slot is given back (release), not
+// here: until the review of 2026-11-29 it was counted here and taken back
+// when the slot went back unused (Abandon), so that admitted_total, a
+// Prometheus counter, went down whenever a scrape fell between the two
+// (TestAWaiterGivenItsSlotAsItLeavesIsCountedRefused). Called with c.mu
+// held.
 func (c *Controller) take(class Class) {
 	c.inFlight++
 	c.inFlightBy[class]++
-	c.stats.AdmittedBy[class]++
 }
 
 func (c *Controller) giveBack(class Class) {
@@ -428,7 +442,6 @@ func (t *Ticket) Abandon() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		now := c.cfg.Now()
-		c.stats.AdmittedBy[t.class]--
 		c.giveBack(t.class)
 		c.refuseProbe(now, t.probe)
 		c.dispatch(now)
@@ -441,6 +454,7 @@ func (c *Controller) release(t *Ticket, err error) {
 	now := c.cfg.Now()
 	full := c.inFlight >= c.limiter.Limit() || c.queued > 0
 	c.giveBack(t.class)
+	c.stats.AdmittedBy[t.class]++ // a slot used (take)
 	o := outcomeOf(err, c.cfg.StoreFailed)
 	switch {
 	case o == storeAnswered:
@@ -546,14 +560,6 @@ func (c *Controller) dispatch(now time.Time) {
 		c.take(w.class)
 		w.ready <- nil
 	}
-}
-
-// abandon gives back a slot that was never used, without a latency sample.
-func (c *Controller) abandon(class Class) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.giveBack(class)
-	c.dispatch(c.cfg.Now())
 }
 
 // InFlight is the number of admitted requests not yet done.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -829,6 +830,44 @@ func TestAWaiterWhoseContextEndsIsCountedExpired(t *testing.T) {
 	}
 	if s := c.Stats(); s.InFlight != 0 || s.AdmittedBy[admission.ClassPayment] != 2 {
 		t.Fatalf("in flight %d, payments admitted %d: want 0 and 2", s.InFlight, s.AdmittedBy[admission.ClassPayment])
+	}
+}
+
+// TestAWaiterGivenItsSlotAsItLeavesIsCountedRefused: a queued request
+// whose context ends just as a slot is handed to it gives the slot back
+// unused and is answered busy. Until the review of 2026-11-29 that refusal
+// was not counted (refusals_total missed it) and the request was counted
+// admitted, though it never used its slot; and a ticket given back unused
+// (Abandon) took its admission back, so admitted_total, a Prometheus
+// counter, could go down. A request is now counted admitted when it gives
+// back a slot it used (Done), and such a waiter is counted expired.
+func TestAWaiterGivenItsSlotAsItLeavesIsCountedRefused(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // the waiter runs only once this test waits
+	clk := newClock()
+	c := newController(clk, 1, admission.Config{})
+	held := mustAcquire(t, c, admission.ClassPayment, "a")
+	before := c.Stats()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Acquire(ctx, admission.ClassPayment, "b")
+		done <- err
+	}()
+	waitQueued(t, c, 1)
+	cancel()       // the waiter is woken by its context's end...
+	held.Done(nil) // ...and handed the slot before it runs
+	assertRefusal(t, <-done, pw.EBUSY)
+	assertRefusals(t, c, before, map[string]uint64{"payment/expired": 1})
+	if s := c.Stats(); s.InFlight != 0 || s.AdmittedBy[admission.ClassPayment] != 1 {
+		t.Fatalf("in flight %d, payments admitted %d: want 0 and 1 (the held one)", s.InFlight, s.AdmittedBy[admission.ClassPayment])
+	}
+
+	// A slot given back unused takes back nothing counted.
+	tk := mustAcquire(t, c, admission.ClassPayment, "c")
+	mid := c.Stats().AdmittedBy[admission.ClassPayment]
+	tk.Abandon()
+	if after := c.Stats().AdmittedBy[admission.ClassPayment]; after < mid {
+		t.Fatalf("payments admitted went from %d down to %d: a counter", mid, after)
 	}
 }
 

@@ -41,6 +41,9 @@ func Reasons() []Reason {
 // current state.
 type Stats struct {
 	// Admissions and refusals, by class and, for refusals, by reason.
+	// AdmittedBy counts slots used, as each is given back (Ticket.Done): a
+	// request in flight is counted when it ends, and one whose slot went
+	// back unused (Ticket.Abandon) not at all; it only ever grows.
 	// Refusals is the one count kept; the totals below are sums of it.
 	AdmittedBy [classCount]uint64              `json:"admitted_by_class"`
 	Refusals   [classCount][reasonCount]uint64 `json:"refusals"` // [class][reason]

@@ -124,6 +124,37 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 			refused(err)
 			return
 		}
+		o := &outcome{}
+		defer func() {
+			// The slot held when the request ends goes back with its
+			// outcome; one given back already (Abandon, or Done on an early
+			// return) is not given back twice (Ticket's once), and a request
+			// refused when it queued again holds none. A handler that
+			// panicked recorded no outcome, and until the review of
+			// 2026-11-29 its panic was counted a success: as the breaker's
+			// half-open probe it closed the breaker with the store still
+			// down (TestAPanickingProbeDoesNotCloseTheBreaker). It is a
+			// failure, internal, which says nothing of the store (the
+			// breaker stays open, the next request probes); the panic goes
+			// on to instrument, which answers 500 and logs it. This is
+			// deferred as soon as the slot is taken: until 2026-11-29 it
+			// was deferred just before the handler, and a panic between
+			// (reading a transfer's account kinds, authenticating a stale
+			// principal again) kept its slot for good, and a probe's kept
+			// the breaker half-open, every request refused
+			// (TestAPanicBeforeTheHandlerGivesTheSlotBack).
+			v := recover()
+			if ticket != nil {
+				if v != nil {
+					ticket.Done(&pw.Error{Code: pw.EINTERNAL, Op: "http.admit", Err: fmt.Errorf("panic: %v", v)})
+				} else {
+					ticket.Done(o.err)
+				}
+			}
+			if v != nil {
+				panic(v)
+			}
+		}()
 		// A principal answered stale from the cache while the store was
 		// down (auth.Service.AuthenticateOrStale) is authenticated again
 		// as soon as it is admitted (as the breaker's probe, or after it
@@ -209,21 +240,6 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 				return
 			}
 		}
-		o := &outcome{}
-		defer func() {
-			// A handler that panicked recorded no outcome, and until the
-			// review of 2026-11-29 its panic was counted a success: as the
-			// breaker's half-open probe it closed the breaker with the store
-			// still down (TestAPanickingProbeDoesNotCloseTheBreaker). It is
-			// a failure, internal, which says nothing of the store (the
-			// breaker stays open, the next request probes); the panic goes
-			// on to instrument, which answers 500 and logs it.
-			if v := recover(); v != nil {
-				ticket.Done(&pw.Error{Code: pw.EINTERNAL, Op: "http.admit", Err: fmt.Errorf("panic: %v", v)})
-				panic(v)
-			}
-			ticket.Done(o.err)
-		}()
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, outcomeKey{}, o)))
 	})
 }

@@ -135,3 +135,35 @@ func TestAPanickingProbeDoesNotCloseTheBreaker(t *testing.T) {
 		t.Fatalf("breaker %s after a probe that succeeded", s.Breaker)
 	}
 }
+
+// TestAPanicBeforeTheHandlerGivesTheSlotBack: the admission middleware
+// gave a panic's slot back only once the handler ran (its deferred
+// recover); a panic after the slot was taken and before that (here in the
+// read of a transfer's account kinds, which decides its class; as well in
+// authenticating a stale principal again) left the slot taken for good:
+// in flight never came back to 0, and a half-open breaker's probe that
+// panicked so kept the breaker half-open, every request refused, for as
+// long as the process lived.
+func TestAPanicBeforeTheHandlerGivesTheSlotBack(t *testing.T) {
+	sq, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &faultyAccounts{Store: sq}
+	env, ctrl, _ := mustOpenAdmittedEnvOn(t, store, sq, admission.Config{})
+	w := env.MustWallet(t, 100)
+	unseen := env.MustCreateAccount(t, pw.AccountSystem, "EUR") // its kind not yet read
+	store.mode.Store(accountsPanic)
+	r := env.Do(t, "POST", "/v1/transfers", moveBody(unseen, w.User, 1), map[string]string{"Idempotency-Key": "panics"})
+	if r.Status != http.StatusInternalServerError {
+		t.Fatalf("a transfer whose account read panicked: %d %s, want 500", r.Status, r.Body)
+	}
+	store.mode.Store(accountsServe)
+	deadline := time.Now().Add(2 * time.Second)
+	for ctrl.InFlight() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d slot(s) still taken 2 s after a request that panicked was answered", ctrl.InFlight())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

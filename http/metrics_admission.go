@@ -21,7 +21,7 @@ func newAdmissionCollector(ctrl *admission.Controller) *admissionCollector {
 		return prometheus.NewDesc(prometheus.BuildFQName("peakwallet", "admission", name), help, labels, nil)
 	}
 	return &admissionCollector{ctrl: ctrl,
-		admitted:            d("admitted_total", "Requests given a slot, by priority class.", "class"),
+		admitted:            d("admitted_total", "Requests that used a slot, counted as they gave it back, by priority class.", "class"),
 		refusals:            d("refusals_total", "Requests answered 503 busy by admission control, by priority class and reason (breaker, deadline, queue_wait, client_queue, queue_full at arrival; shed, gave_up, expired after queueing).", "class", "reason"),
 		rateLimited:         d("rate_limited_total", "Requests answered 429 by the per-client rate limit."),
 		limit:               d("limit", "The adaptive concurrency limit: slots for requests at the store."),
