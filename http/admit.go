@@ -183,6 +183,7 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 			Error(w, r, err)
 			return
 		}
+		r = r.WithContext(keepAuthenticated(r.Context(), ctx))
 		if rt.BodyMax > 0 && hasBody(r) {
 			// The body is read once the request has its slot, so that a
 			// request refused in a surge costs no more than before (read

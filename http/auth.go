@@ -126,6 +126,22 @@ func (s *Server) authenticateAgain(ctx context.Context, r *http.Request, rt *Rou
 	return context.WithValue(pw.NewContextWithPrincipal(ctx, p), staleAuthKey{}, nil), nil
 }
 
+// keepAuthenticated returns base, an ancestor of ctx, with the principal
+// ctx carries once authenticated again (authenticateAgain) and without the
+// stale mark, or base as it is when its principal was not stale: a context
+// made from base afterwards (a top-up's, with its own deadline) must not
+// bring the stale principal back. Until 2026-11-29 a top-up queued again
+// after its principal was authenticated again was served with the stale
+// one, and, refused busy and offered to the surge queue, authenticated
+// again there (found in review; TestKeepAuthenticated).
+func keepAuthenticated(base, ctx context.Context) context.Context {
+	if _, stale := base.Value(staleAuthKey{}).(string); !stale {
+		return base
+	}
+	p, _ := pw.PrincipalFromContext(ctx)
+	return context.WithValue(pw.NewContextWithPrincipal(base, p), staleAuthKey{}, nil)
+}
+
 // bearerToken returns the token of an "Authorization: Bearer <token>"
 // header (the scheme is case-insensitive, RFC 9110).
 func bearerToken(r *http.Request) (string, error) {
