@@ -204,7 +204,7 @@ func (s *Schedule) change(edit func([]pw.MaintenanceWindow) ([]pw.MaintenanceWin
 		}
 		return err
 	}
-	unlock, err := lockFile(s.path + ".lock")
+	unlock, err := lockFile(s.path+".lock", ScheduleLockWait)
 	if err != nil {
 		return &pw.Error{Code: pw.EUNAVAILABLE, Op: "admission.Schedule.change", Message: "cannot lock the maintenance schedule", Err: err}
 	}
@@ -245,30 +245,49 @@ func (s *Schedule) change(edit func([]pw.MaintenanceWindow) ([]pw.MaintenanceWin
 	return nil
 }
 
+// ScheduleLockWait bounds the wait for the schedule file's lock. Another
+// process holds it only while it writes the file (a few milliseconds); one
+// stopped as it did (SIGSTOP, a debugger) held every schedule change of
+// every other process, and the admin's request, until 2026-11-29 (found in
+// review): such a change is now refused unavailable after this wait
+// (TestAScheduleChangeDoesNotWaitForeverForTheLock).
+const ScheduleLockWait = 5 * time.Second
+
+// scheduleLockPoll is how often the lock is tried again within the wait.
+const scheduleLockPoll = 10 * time.Millisecond
+
 // lockFile takes an exclusive lock on path (created if need be), waiting
-// for it; unlock releases it.
-func lockFile(path string) (unlock func(), err error) {
+// for it at most wait; unlock releases it.
+func lockFile(path string, wait time.Duration) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	if err := flock(f, true); err != nil {
+	deadline := time.Now().Add(wait)
+	for {
+		err = flock(f, unix.LOCK_EX|unix.LOCK_NB)
+		if !errors.Is(err, unix.EWOULDBLOCK) || !time.Now().Before(deadline) {
+			break
+		}
+		time.Sleep(scheduleLockPoll)
+	}
+	if err != nil {
 		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			err = fmt.Errorf("another process has held %s for more than %v", path, wait)
+		}
 		return nil, err
 	}
 	return func() {
-		_ = flock(f, false)
+		_ = flock(f, unix.LOCK_UN)
 		f.Close()
 	}, nil
 }
 
-// flock takes (or releases) an exclusive lock on f, held by the open file,
-// so that it excludes other processes and other opens in this one alike.
-func flock(f *os.File, lock bool) error {
-	how := unix.LOCK_UN
-	if lock {
-		how = unix.LOCK_EX
-	}
+// flock takes (how: unix.LOCK_EX, with LOCK_NB not to wait) or releases
+// (unix.LOCK_UN) an exclusive lock on f, held by the open file, so that it
+// excludes other processes and other opens in this one alike.
+func flock(f *os.File, how int) error {
 	for {
 		err := unix.Flock(int(f.Fd()), how)
 		if !errors.Is(err, unix.EINTR) {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
 )
@@ -231,5 +233,43 @@ func TestAWindowDoesNotStartBeforeItIsAnnounced(t *testing.T) {
 		if !w.End.Equal(clk.Now().Add(time.Hour)) {
 			t.Errorf("its end moved: %s", w.End)
 		}
+	}
+}
+
+// TestAScheduleChangeDoesNotWaitForeverForTheLock: another process holds
+// the schedule file's lock (stopped while it wrote the file): a change
+// here is refused unavailable after ScheduleLockWait, not held for as long
+// as the lock is (until 2026-11-29 it waited for good, and with it the
+// admin's request); once the lock is free, the change is made.
+func TestAScheduleChangeDoesNotWaitForeverForTheLock(t *testing.T) {
+	clk := newClock()
+	path := filepath.Join(t.TempDir(), "maintenance.json")
+	s, err := admission.NewSchedule(path, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600) // another open file: excluded as another process is
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := unix.Flock(int(other.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	req := pw.MaintenanceCreate{Start: clk.Now().Add(time.Hour), End: clk.Now().Add(2 * time.Hour)}
+	began := time.Now()
+	_, err = s.Add(req)
+	took := time.Since(began)
+	if pw.ErrorCode(err) != pw.EUNAVAILABLE || took < admission.ScheduleLockWait || took > admission.ScheduleLockWait+3*time.Second {
+		t.Fatalf("a change while another holds the lock: %v after %v; want unavailable after %v", err, took, admission.ScheduleLockWait)
+	}
+	if err := unix.Flock(int(other.Fd()), unix.LOCK_UN); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Add(req); err != nil {
+		t.Fatalf("a change once the lock is free: %v", err)
+	}
+	if n := len(s.Windows()); n != 1 {
+		t.Fatalf("%d windows, want the one added once the lock was free", n)
 	}
 }
