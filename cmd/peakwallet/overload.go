@@ -22,6 +22,14 @@ import (
 // MaintenanceFile keeps the maintenance schedule inside the data directory.
 const MaintenanceFile = "maintenance.json"
 
+// RateMin is the least rate limit --rate takes (one request in about 17
+// minutes), and BurstMax the largest bucket: beyond, a bucket's refill
+// time (BurstMax/RateMin, 31 years) would overflow a time.Duration.
+const (
+	RateMin  = 0.001
+	BurstMax = 1_000_000
+)
+
 // overloadFlags configure admission control.
 type overloadFlags struct {
 	rate      float64
@@ -65,6 +73,15 @@ func (f *overloadFlags) check(fs *flag.FlagSet) error {
 	}
 	if f.rate < 0 || math.IsNaN(f.rate) || math.IsInf(f.rate, 0) {
 		return fmt.Errorf("--rate %v: a rate is 0 (no limit) or a positive number of requests a second", f.rate)
+	}
+	// A rate or a bucket so far out that the bucket's refill time
+	// overflows: until 2026-11-29 (found in review) --rate 1e-10 started,
+	// and its RateLimit headers said a negative window and reset.
+	if f.rate != 0 && f.rate < RateMin {
+		return fmt.Errorf("--rate %v: a rate is 0 (no limit) or at least %v requests a second", f.rate, RateMin)
+	}
+	if f.burst > BurstMax {
+		return fmt.Errorf("--burst %d: it must be at most %d", f.burst, BurstMax)
 	}
 	// Values admission.New would silently replace by its defaults (it
 	// takes 0 for "default"): asked for on the command line, they are

@@ -39,6 +39,7 @@ func TestARateThatIsNoRateIsRefusedAtStart(t *testing.T) {
 		{"", "-5", "--rate"},
 		{"", "NaN", "--rate"},
 		{"", "+Inf", "--rate"},
+		{"", "1e-10", "--rate"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		args := []string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0", "--log-level", "error"}
@@ -81,13 +82,14 @@ func TestARateThatIsNoRateIsRefusedAtStart(t *testing.T) {
 // "the default", so a --limit-min, --limit-max or --queue-max of 0 or less,
 // a negative --burst, or a --latency-tolerance that is not a positive
 // number ran with the default instead of what was asked, without a word.
-// serve now refuses them at start, naming the flag. (--burst 0 stays the
-// documented default, 2×rate.)
+// serve now refuses them at start, naming the flag, and a --burst past
+// BurstMax, whose refill time overflowed (2026-11-29). (--burst 0 stays
+// the documented default, 2×rate.)
 func TestAKnobThatWouldBeSilentlyReplacedIsRefused(t *testing.T) {
 	for _, args := range [][]string{
 		{"--limit-min", "0"}, {"--limit-min", "-5"}, {"--limit-max", "0"}, {"--queue-max", "0"},
 		{"--queue-max", "-1"}, {"--burst", "-1"}, {"--latency-tolerance", "0"}, {"--latency-tolerance", "-2"},
-		{"--latency-tolerance", "NaN"}, {"--latency-tolerance", "+Inf"},
+		{"--latency-tolerance", "NaN"}, {"--latency-tolerance", "+Inf"}, {"--burst", "10000000000"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		var stdout, stderr bytes.Buffer
