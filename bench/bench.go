@@ -229,6 +229,14 @@ func measure(ctx context.Context, svc pw.LedgerService, pop *Population, cfg *Co
 		m.rec, m.lats = runClosed(ctx, svc, pick, *cfg)
 	}
 	m.elapsed = time.Since(m.rec.start)
+	// A run stopped before its end measured part of what was asked, its
+	// last requests failed by the cancellation: no figure of it may be
+	// reported. (Until 2026-11-29 it was returned as a whole run, and
+	// `bench --target` printed its report and exited 0 after a Ctrl-C;
+	// TestACancelledRunIsAnError.)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bench: %s cut short after %.1f s of %s: %w", cfg.Scenario, m.elapsed.Seconds(), cfg.Duration, err)
+	}
 	if cfg.Stats != nil {
 		d := cfg.Stats().Sub(before)
 		m.stats = &d

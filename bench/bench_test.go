@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -31,5 +33,39 @@ func TestPercentileIsTheNearestRank(t *testing.T) {
 	}
 	if got := percentile(nil, 0.99); got != 0 {
 		t.Errorf("p99 of no samples = %g, want 0", got)
+	}
+}
+
+// TestACancelledRunIsAnError: a run stopped before its end (Ctrl-C, a
+// cancelled context) measured part of what it was asked to, and from a
+// closed loop its last requests fail with the cancellation. Until
+// 2026-11-29 Run and RunOverload returned such a run's figures without an
+// error, and `peakwallet bench --target` (which has no invariant check of
+// its own to fail on the cancelled context) printed them as a report and
+// exited 0.
+func TestACancelledRunIsAnError(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		run  func(ctx context.Context) error
+	}{
+		{"closed loop", func(ctx context.Context) error {
+			_, err := Run(ctx, spinningPayer{}, twoUsers(), Config{Scenario: ScenarioUniform, Callers: 2, Duration: time.Second})
+			return err
+		}},
+		{"spike", func(ctx context.Context) error {
+			_, err := Run(ctx, spinningPayer{}, twoUsers(), Config{Scenario: ScenarioSpike, Callers: 2, Duration: time.Second, Capacity: 100})
+			return err
+		}},
+		{"open loop", func(ctx context.Context) error {
+			_, err := RunOverload(ctx, spinningPayer{}, twoUsers(), OverloadConfig{Scenario: ScenarioOverload, Rate: 100, Duration: time.Second})
+			return err
+		}},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		err := c.run(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s: a run cancelled after 0.1 s of 1 s returned %v, want the cancellation as its error", c.name, err)
+		}
 	}
 }

@@ -128,7 +128,7 @@ type OverloadResult struct {
 	Scenario   string  `json:"scenario"`
 	OfferedRPS float64 `json:"offered_rps"`
 	// Seconds is the surge's length: the time load was offered (the
-	// configured duration, unless the run was cancelled sooner).
+	// configured duration; a cancelled run is an error).
 	Seconds float64 `json:"seconds"`
 	// DrainSeconds is the wait after the surge for its last answers: up to
 	// a deadline, for a request queued at the end and refused when its
@@ -343,13 +343,17 @@ func RunOverload(ctx context.Context, svc pw.LedgerService, pop *Population, cfg
 		}()
 	}
 	// The surge is the time load was offered: the configured duration
-	// (its last arrival comes a little before its end, by chance), or
-	// until the run was cancelled.
+	// (its last arrival comes a little before its end, by chance).
 	surge := cfg.Duration
-	if ctx.Err() != nil {
-		surge = min(surge, time.Since(start))
-	}
 	wg.Wait()
+	// A surge stopped before its end (or whose last answers were cut by
+	// the cancellation) is no surge of cfg.Duration: no figure of it may
+	// be reported. Until 2026-11-29 it was returned as a shorter surge,
+	// its cut requests counted as failures, and no error
+	// (TestACancelledRunIsAnError).
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bench: %s cut short after %.1f s of %s: %w", cfg.Label, time.Since(start).Seconds(), cfg.Duration, err)
+	}
 	drain := max(0, time.Since(start)-surge)
 	res := &OverloadResult{Label: cfg.Label, Scenario: cfg.Scenario, OfferedRPS: cfg.Rate, Seconds: surge.Seconds(),
 		DrainSeconds: drain.Seconds(), Dropped: dropped, SendLag: sendLagOf(lags), Classes: map[string]*ClassResult{}}
