@@ -178,7 +178,10 @@ func (s spinningPayer) CreateTransfer(ctx context.Context, req pw.TransferCreate
 // behind its schedule then hides that lag from every figure. Since
 // 2026-11-27 the report gives it (send_lag). Here one core is asked for
 // twice the work it can do in the surge: the requests start ever later,
-// by far more than any one's own latency.
+// and the report says by how much. (Until 2026-11-29 the test also wanted
+// the lag above the payments' p99; on one core the spinning payments
+// share it by time slices, so their own latencies reach the lag's, and the
+// test failed about one run in three on a quiet machine.)
 func TestTheGeneratorsLagIsReported(t *testing.T) {
 	if got := sendLagOf([]time.Duration{4 * time.Millisecond, time.Millisecond, 3 * time.Millisecond, 2 * time.Millisecond}); got != (SendLag{P50ms: 2, P99ms: 4, Maxms: 4}) {
 		t.Errorf("the lags 1..4 ms summarize as %+v, want p50 2, p99 4, max 4", got)
@@ -197,7 +200,7 @@ func TestTheGeneratorsLagIsReported(t *testing.T) {
 	t.Logf("%d paid, p99 %.1f ms; send lag p50 %.1f ms, p99 %.1f ms, max %.1f ms", p.OK, p.P99ms, lag.P50ms, lag.P99ms, lag.Maxms)
 	// About 300 payments of 2 ms each on one core in 0.3 s: the last
 	// start about 0.3 s late.
-	if lag.Maxms < 100 || lag.Maxms <= p.P99ms || lag.P50ms > lag.P99ms || lag.P99ms > lag.Maxms {
-		t.Errorf("send lag %+v against a payment p99 of %.1f ms: want the generator's lag (100 ms or more) reported apart", lag, p.P99ms)
+	if lag.Maxms < 100 || lag.P50ms > lag.P99ms || lag.P99ms > lag.Maxms {
+		t.Errorf("send lag %+v: want the generator's lag (100 ms or more) reported, in order", lag)
 	}
 }
