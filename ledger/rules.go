@@ -245,6 +245,15 @@ func (b *batch) capture(id string, r *pw.HoldCapture, requestKey string) (*pw.Tr
 		amount = h.Amount
 	}
 	f, t := b.accounts[h.FromAccount], b.accounts[h.ToAccount]
+	// The reservation guarantees the payer's funds, not the payee's room:
+	// a payee whose balance the capture would take past the int64 limit is
+	// refused before anything changes, and the hold stays pending. Until
+	// 2026-11-29 post found it after the release, and the capture answered
+	// internal yet committed the hold captured, its reservation released,
+	// with no transfer (TestConformance/ACaptureThatWouldOverflowThePayeeMovesNothing).
+	if _, ok := pw.AddInt64(t.Balance.Posted, amount); !ok {
+		return nil, pw.Errorf(pw.ELIMIT, "the capture would overflow account %s's balance", t.ID)
+	}
 	// Release first: the reservation is what guarantees the funds.
 	b.release(h, pw.HoldCaptured)
 	tr := &pw.Transfer{Kind: pw.TransferCapture, FromAccount: f.ID, ToAccount: t.ID, Amount: amount,

@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"IdempotencyRace", testIdempotencyRace},
 		{"ConcurrentBank", testConcurrentBank},
 		{"HoldsRace", testHoldsRace},
+		{"ACaptureThatWouldOverflowThePayeeMovesNothing", testACaptureThatWouldOverflowThePayeeMovesNothing},
 		{"RecordsCommitWithTheirCommand", testRecordsCommitWithTheirCommand},
 		{"OutOfTimeMovesNothing", testOutOfTimeMovesNothing},
 		{"OutOfTimeBatchIsCounted", testOutOfTimeBatchIsCounted},
