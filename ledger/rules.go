@@ -42,9 +42,10 @@ func (b *batch) post(f, t *pw.Account, tr *pw.Transfer) error {
 	if !f.CanSpend(tr.Amount) {
 		return pw.Errorf(pw.EINSUFFICIENT, "account %s has %d available of %s, %d needed", f.ID, f.Balance.Posted-f.Balance.PendingOut, f.Currency, tr.Amount)
 	}
+	_, ok0 := f.AvailableAfter(tr.Amount)
 	fromAfter, ok1 := pw.SubInt64(f.Balance.Posted, tr.Amount)
 	toAfter, ok2 := pw.AddInt64(t.Balance.Posted, tr.Amount)
-	if !ok1 || !ok2 {
+	if !ok0 || !ok1 || !ok2 {
 		return pw.Errorf(pw.ELIMIT, "the transfer would overflow an account's balance")
 	}
 	tr.ID = pw.NewID(pw.PrefixTransfer, b.now)
@@ -189,9 +190,10 @@ func (b *batch) createHold(r *pw.HoldCreate, requestKey string) (*pw.Hold, error
 	if !f.CanSpend(r.Amount) {
 		return nil, pw.Errorf(pw.EINSUFFICIENT, "account %s has %d available of %s, %d needed", f.ID, f.Balance.Posted-f.Balance.PendingOut, f.Currency, r.Amount)
 	}
+	_, ok0 := f.AvailableAfter(r.Amount)
 	out, ok1 := pw.AddInt64(f.Balance.PendingOut, r.Amount)
 	in, ok2 := pw.AddInt64(t.Balance.PendingIn, r.Amount)
-	if !ok1 || !ok2 {
+	if !ok0 || !ok1 || !ok2 {
 		return nil, pw.Errorf(pw.ELIMIT, "the hold would overflow an account's pending amounts")
 	}
 	f.Balance.PendingOut, t.Balance.PendingIn = out, in

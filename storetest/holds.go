@@ -254,3 +254,26 @@ func testACaptureThatWouldOverflowThePayeeMovesNothing(t *testing.T, open Opener
 	e.MustBalance(payee, math.MaxInt64, 0, 0)
 	e.MustVerify()
 }
+
+// testAvailableNeverWraps reserves and spends from a system account (no
+// lower bound) until its available balance, posted - pending_out, would
+// pass the int64 limit: limit_exceeded, never a wrapped balance.
+func testAvailableNeverWraps(t *testing.T, open Opener) {
+	e := newEnv(t, open)
+	bank := e.MustAccount(pw.AccountSystem, "USD", 0)
+	shop := e.MustAccount(pw.AccountMerchant, "USD", 0)
+	e.mustHold(bank, shop, math.MaxInt64, 3600) // available -MaxInt64
+	e.MustTransfer(bank, shop, 1)               // available MinInt64: still representable
+
+	_, err := e.l.CreateTransfer(e.ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: shop.ID, Amount: 1, Currency: "USD"})
+	MustCode(t, err, pw.ELIMIT)
+	bank2 := e.MustAccount(pw.AccountSystem, "USD", 0)
+	shop2 := e.MustAccount(pw.AccountMerchant, "USD", 0)
+	e.mustHold(bank2, shop2, 2, 3600)
+	_, err = e.l.CreateHold(e.ctx, pw.HoldCreate{FromAccount: bank2.ID, ToAccount: bank.ID, Amount: math.MaxInt64, Currency: "USD", ExpiresInSeconds: 60})
+	MustCode(t, err, pw.ELIMIT)
+	e.MustBalance(bank, -1, math.MaxInt64, 0)
+	e.MustBalance(bank2, 0, 2, 0)
+	e.MustBalance(shop, 1, 0, math.MaxInt64)
+	e.MustVerify()
+}

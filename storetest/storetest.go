@@ -43,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentBank", testConcurrentBank},
 		{"HoldsRace", testHoldsRace},
 		{"ACaptureThatWouldOverflowThePayeeMovesNothing", testACaptureThatWouldOverflowThePayeeMovesNothing},
+		{"AvailableNeverWraps", testAvailableNeverWraps},
 		{"RecordsCommitWithTheirCommand", testRecordsCommitWithTheirCommand},
 		{"OutOfTimeMovesNothing", testOutOfTimeMovesNothing},
 		{"OutOfTimeBatchIsCounted", testOutOfTimeBatchIsCounted},
