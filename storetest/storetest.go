@@ -41,6 +41,7 @@ func Run(t *testing.T, open Opener) {
 		{"IdempotencyStaleLease", testIdempotencyStaleLease},
 		{"IdempotencyRace", testIdempotencyRace},
 		{"ConcurrentBank", testConcurrentBank},
+		{"RefundsRace", testRefundsRace},
 		{"HoldsRace", testHoldsRace},
 		{"ACaptureThatWouldOverflowThePayeeMovesNothing", testACaptureThatWouldOverflowThePayeeMovesNothing},
 		{"AvailableNeverWraps", testAvailableNeverWraps},
