@@ -52,13 +52,28 @@ type Account struct {
 func (a *Account) Bounded() bool { return a.Kind != AccountSystem }
 
 // CanSpend reports whether a debit of amount from the account keeps
-// available ≥ -overdraft_limit. Unbounded (system) accounts can always spend.
+// available ≥ -overdraft_limit. Unbounded (system) accounts can always
+// spend, within AvailableAfter's limit.
 func (a *Account) CanSpend(amount int64) bool {
 	if !a.Bounded() {
 		return true
 	}
-	after, ok := SubInt64(a.Balance.Posted-a.Balance.PendingOut, amount)
+	after, ok := a.AvailableAfter(amount)
 	return ok && after >= -a.OverdraftLimit
+}
+
+// AvailableAfter returns the available balance (posted - pending_out)
+// after a debit or a reservation of amount, and false when it would not
+// fit in an int64. A system account has no lower bound, but its available
+// balance must stay representable: until 2026-11-29 nothing checked it,
+// and a system account with large holds out read a wrapped, hugely
+// positive available balance (TestConformance/AvailableNeverWraps).
+func (a *Account) AvailableAfter(amount int64) (int64, bool) {
+	available, ok := SubInt64(a.Balance.Posted, a.Balance.PendingOut)
+	if !ok {
+		return 0, false
+	}
+	return SubInt64(available, amount)
 }
 
 // SetAvailable recomputes the derived Available field.

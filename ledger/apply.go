@@ -273,7 +273,11 @@ func (b *batch) checkInvariants() error {
 		if a.Balance.Posted != b.posted0[a.ID]+perAccount[a.ID] {
 			return b.l.broken("account %s posted %d, expected %d", a.ID, a.Balance.Posted, b.posted0[a.ID]+perAccount[a.ID])
 		}
-		if a.Bounded() && a.Balance.Posted-a.Balance.PendingOut < -a.OverdraftLimit {
+		available, ok := a.AvailableAfter(0)
+		if !ok {
+			return b.l.broken("account %s: posted %d - pending_out %d overflows", a.ID, a.Balance.Posted, a.Balance.PendingOut)
+		}
+		if a.Bounded() && available < -a.OverdraftLimit {
 			return b.l.broken("account %s below its limit", a.ID)
 		}
 		if a.Balance.PendingOut < 0 || a.Balance.PendingIn < 0 {

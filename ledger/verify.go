@@ -144,7 +144,15 @@ func verifyAccount(ctx context.Context, s pw.Store, a *pw.Account, r *Report, by
 		r.violate("account %s: %d entries, entry_count says %d", a.ID, seq, a.EntryCount)
 	}
 	r.Currencies[a.Currency] += a.Balance.Posted
-	if a.Bounded() && a.Balance.Posted-a.Balance.PendingOut < -a.OverdraftLimit {
+	// Checked, as the ledger's own arithmetic: until 2026-11-29 this
+	// subtraction could wrap, and an account far below its limit (posted
+	// -2, pending_out MaxInt64) read as far above it
+	// (TestVerifyDetectsTampering/posted_-_pending_out_wraps).
+	available, ok := a.AvailableAfter(0)
+	if !ok {
+		r.violate("account %s: posted %d - pending_out %d overflows", a.ID, a.Balance.Posted, a.Balance.PendingOut)
+	}
+	if a.Bounded() && (!ok || available < -a.OverdraftLimit) {
 		r.violate("account %s: posted %d - pending_out %d is below -overdraft_limit %d", a.ID, a.Balance.Posted, a.Balance.PendingOut, a.OverdraftLimit)
 	}
 	return nil
@@ -153,6 +161,18 @@ func verifyAccount(ctx context.Context, s pw.Store, a *pw.Account, r *Report, by
 // verifyHolds checks that pending amounts are exactly the pending holds (2).
 func verifyHolds(ctx context.Context, s pw.Store, r *Report, accounts map[string]accountSummary) error {
 	out, in := map[string]int64{}, map[string]int64{}
+	// The sums are checked: until 2026-11-29 they could wrap, and holds
+	// summing to 2^64 more than an account's pending amounts matched them
+	// (TestVerifyDetectsTampering/pending_holds_sum_wraps).
+	overflowed := map[string]bool{}
+	add := func(sums map[string]int64, id string, amount int64) {
+		sum, ok := pw.AddInt64(sums[id], amount)
+		if !ok && !overflowed[id] {
+			overflowed[id] = true
+			r.violate("account %s: its pending holds overflow an int64", id)
+		}
+		sums[id] = sum
+	}
 	for after := ""; ; {
 		page, err := s.PendingHolds(ctx, after, verifyPageMax)
 		if err != nil {
@@ -160,8 +180,8 @@ func verifyHolds(ctx context.Context, s pw.Store, r *Report, accounts map[string
 		}
 		for _, h := range page {
 			r.PendingHolds++
-			out[h.FromAccount] += h.Amount
-			in[h.ToAccount] += h.Amount
+			add(out, h.FromAccount, h.Amount)
+			add(in, h.ToAccount, h.Amount)
 			if accounts[h.FromAccount].currency != h.Currency || accounts[h.ToAccount].currency != h.Currency {
 				r.violate("hold %s: currency %s differs from its accounts'", h.ID, h.Currency)
 			}

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -22,6 +23,9 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{"entry edited", "UPDATE entries SET amount = amount + 1 WHERE seq = 1 AND amount > 0", "replay gives"},
 		{"entry deleted", "DELETE FROM entries WHERE amount = -40", "exactly two entries"},
 		{"pending hold forgotten", "UPDATE accounts SET pending_out = 0", "pending holds give"},
+		// Sums that wrap past the int64 limit must not hide a violation.
+		{"posted - pending_out wraps", "UPDATE accounts SET posted = -2, pending_out = 9223372036854775807 WHERE id = (SELECT from_account FROM holds)", "below -overdraft_limit"},
+		{"pending holds sum wraps", holdsCopied(9223372036854775807, 9223372036854775807, 2), "pending holds overflow"},
 		{"transfer amount edited", "UPDATE transfers SET amount = amount + 5 WHERE kind = 'payment' AND from_account IN (SELECT id FROM accounts WHERE kind = 'user')", "do not debit"},
 	}
 	for _, tc := range tampers {
@@ -66,4 +70,17 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			}
 		})
 	}
+}
+
+// holdsCopied is SQL that adds one copy of the pending hold per amount.
+func holdsCopied(amounts ...int64) string {
+	var q strings.Builder
+	for i, amount := range amounts {
+		fmt.Fprintf(&q, `INSERT INTO holds (id, from_account, to_account, amount, currency, status, description,
+			metadata, expires_at, captured_amount, capture_transfer_id, request_key, created_at, updated_at)
+			SELECT id || '_%d', from_account, to_account, %d, currency, status, description, metadata, expires_at,
+				captured_amount, capture_transfer_id, NULL, created_at, updated_at
+			FROM holds WHERE status = 'pending' AND id NOT LIKE '%%\_%%\_%%' ESCAPE '\';`, i, amount)
+	}
+	return q.String()
 }

@@ -36,6 +36,7 @@ func RunMultiProcess(t *testing.T, open func(t *testing.T, n int) []pw.Store) {
 		ledgers[i] = l
 	}
 	Bank(t, stores[0], ledgers)
+	RefundsRace(t, stores[0], ledgers)
 }
 
 // Bank runs the concurrent bank test through ledgers (all on one store):
@@ -161,4 +162,99 @@ func Bank(t *testing.T, s pw.Store, ledgers []pw.LedgerService) {
 	}
 	MustVerify(t, s)
 	t.Logf("posted %d transfers, refused %d overdraws", posted, refused)
+}
+
+func testRefundsRace(t *testing.T, open Opener) {
+	e := newEnv(t, open)
+	RefundsRace(t, e.store, []pw.LedgerService{e.l})
+}
+
+// RefundsRace has partial refunds of a payment and of a partial capture
+// race each other through ledgers (all on one store): the refunds told
+// posted never add up to more than their original, refunded_amount is
+// their sum, and the balances hold exactly what moved.
+func RefundsRace(t *testing.T, s pw.Store, ledgers []pw.LedgerService) {
+	const (
+		workers = 16
+		tries   = 25
+	)
+	ctx := context.Background()
+	l0 := ledgers[0]
+	account := func(kind pw.AccountKind) *pw.Account {
+		a, err := l0.CreateAccount(ctx, pw.AccountCreate{Kind: kind, Currency: "KWD"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	bank, payer, shop := account(pw.AccountSystem), account(pw.AccountUser), account(pw.AccountMerchant)
+	if _, err := l0.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: payer.ID, Amount: 10_000, Currency: "KWD"}); err != nil {
+		t.Fatal(err)
+	}
+	pay, err := l0.CreateTransfer(ctx, pw.TransferCreate{FromAccount: payer.ID, ToAccount: shop.ID, Amount: 1_000, Currency: "KWD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := l0.CreateHold(ctx, pw.HoldCreate{FromAccount: payer.ID, ToAccount: shop.ID, Amount: 2_000, Currency: "KWD", ExpiresInSeconds: 3600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	capture, err := l0.CaptureHold(ctx, h.ID, pw.HoldCapture{Amount: 700})
+	if err != nil {
+		t.Fatal(err)
+	}
+	originals := []*pw.Transfer{pay, capture}
+	var mu sync.Mutex
+	refunded := map[string]int64{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := ledgers[w%len(ledgers)]
+			rng := rand.New(rand.NewPCG(uint64(w), 11))
+			for range tries {
+				orig := originals[rng.IntN(len(originals))]
+				amount := rng.Int64N(120) // 0: all that remains
+				tr, err := l.Refund(ctx, orig.ID, pw.RefundCreate{Amount: amount})
+				switch code := pw.ErrorCode(err); code {
+				case "":
+					if tr.RefundOf != orig.ID || (amount != 0 && tr.Amount != amount) {
+						t.Errorf("refund of %d = %+v", amount, tr)
+					}
+					mu.Lock()
+					refunded[orig.ID] += tr.Amount
+					mu.Unlock()
+				case pw.EREFUNDEXCEEDS:
+				default:
+					t.Errorf("refund: %v", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var total int64
+	for _, orig := range originals {
+		got, err := s.Transfer(ctx, orig.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.RefundedAmount != refunded[orig.ID] || got.RefundedAmount > orig.Amount {
+			t.Errorf("transfer %s of %d: refunded_amount %d, callers were told %d", orig.ID, orig.Amount, got.RefundedAmount, refunded[orig.ID])
+		}
+		total += refunded[orig.ID]
+	}
+	for _, c := range []struct {
+		a    *pw.Account
+		want int64
+	}{{payer, 10_000 - 1_700 + total}, {shop, 1_700 - total}} {
+		got, err := s.Account(ctx, c.a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Balance.Posted != c.want || got.Balance.PendingOut != 0 || got.Balance.PendingIn != 0 {
+			t.Errorf("account %s: %+v, want posted %d", c.a.ID, got.Balance, c.want)
+		}
+	}
+	MustVerify(t, s)
 }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -219,5 +220,60 @@ func testHoldsRace(t *testing.T, open Opener) {
 	}
 	e.MustBalance(shop, nCaptured*60, 0, 0)
 	e.MustBalance(payer, holds*100-nCaptured*60, 0, 0)
+	e.MustVerify()
+}
+
+// testACaptureThatWouldOverflowThePayeeMovesNothing captures a hold into a
+// payee whose balance it would take past the int64 limit: limit_exceeded,
+// and the hold stays pending with its reservation, so that a smaller
+// capture (or a void) can still end it.
+func testACaptureThatWouldOverflowThePayeeMovesNothing(t *testing.T, open Opener) {
+	e := newEnv(t, open)
+	bank := e.MustAccount(pw.AccountSystem, "USD", 0)
+	bank2 := e.MustAccount(pw.AccountSystem, "USD", 0)
+	payer := e.MustAccount(pw.AccountUser, "USD", 0)
+	payee := e.MustAccount(pw.AccountMerchant, "USD", 0)
+	e.MustTransfer(bank, payee, math.MaxInt64-10)
+	e.MustTransfer(bank2, payer, 100)
+	h := e.mustHold(payer, payee, 100, 3600)
+
+	_, err := e.l.CaptureHold(e.ctx, h.ID, pw.HoldCapture{})
+	MustCode(t, err, pw.ELIMIT)
+	if got, err := e.store.Hold(e.ctx, h.ID); err != nil || got.Status != pw.HoldPending || got.CaptureTransferID != "" {
+		t.Fatalf("hold after the refused capture = %+v, %v; want it pending", got, err)
+	}
+	e.MustBalance(payer, 100, 100, 0)
+	e.MustBalance(payee, math.MaxInt64-10, 0, 100)
+	e.MustVerify()
+
+	tr, err := e.l.CaptureHold(e.ctx, h.ID, pw.HoldCapture{Amount: 10})
+	if err != nil || tr.Amount != 10 {
+		t.Fatalf("capture within the limit = %+v, %v", tr, err)
+	}
+	e.MustBalance(payer, 90, 0, 0)
+	e.MustBalance(payee, math.MaxInt64, 0, 0)
+	e.MustVerify()
+}
+
+// testAvailableNeverWraps reserves and spends from a system account (no
+// lower bound) until its available balance, posted - pending_out, would
+// pass the int64 limit: limit_exceeded, never a wrapped balance.
+func testAvailableNeverWraps(t *testing.T, open Opener) {
+	e := newEnv(t, open)
+	bank := e.MustAccount(pw.AccountSystem, "USD", 0)
+	shop := e.MustAccount(pw.AccountMerchant, "USD", 0)
+	e.mustHold(bank, shop, math.MaxInt64, 3600) // available -MaxInt64
+	e.MustTransfer(bank, shop, 1)               // available MinInt64: still representable
+
+	_, err := e.l.CreateTransfer(e.ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: shop.ID, Amount: 1, Currency: "USD"})
+	MustCode(t, err, pw.ELIMIT)
+	bank2 := e.MustAccount(pw.AccountSystem, "USD", 0)
+	shop2 := e.MustAccount(pw.AccountMerchant, "USD", 0)
+	e.mustHold(bank2, shop2, 2, 3600)
+	_, err = e.l.CreateHold(e.ctx, pw.HoldCreate{FromAccount: bank2.ID, ToAccount: bank.ID, Amount: math.MaxInt64, Currency: "USD", ExpiresInSeconds: 60})
+	MustCode(t, err, pw.ELIMIT)
+	e.MustBalance(bank, -1, math.MaxInt64, 0)
+	e.MustBalance(bank2, 0, 2, 0)
+	e.MustBalance(shop, 1, 0, math.MaxInt64)
 	e.MustVerify()
 }
