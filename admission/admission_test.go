@@ -336,6 +336,61 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+// TestASweepOfTheRateBucketsFreesATenth: with PrincipalsMax principals
+// each part-way through its bucket (none full), a new principal's sweep
+// forgets the buckets nearest full down to PrincipalsKept, so the next
+// sweep waits for a tenth of PrincipalsMax new principals (before, with no
+// full bucket every bucket was forgotten, the drained ones too, and with
+// one full bucket each new principal swept all of them again), and a
+// principal that has drained its bucket stays limited.
+func TestASweepOfTheRateBucketsFreesATenth(t *testing.T) {
+	clk := newClock()
+	c := newController(clk, 10, admission.Config{Rate: 0.01, Burst: 5})
+	drain := func(p string) {
+		for range 5 {
+			if _, err := c.Allow(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	drain("drained")
+	for i := range admission.PrincipalsMax - 2 {
+		for range 2 { // 3 tokens left
+			if _, err := c.Allow(fmt.Sprint("busy", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// One more bucket, which is full again by the time of the sweep.
+	if _, err := c.Allow("full"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(100 * time.Second) // one token back: "full" has 5, "busy…" 4, "drained" 1
+	if s := c.Stats(); s.RateBuckets != admission.PrincipalsMax || s.RateSweeps != 0 {
+		t.Fatalf("before the sweep: %d buckets, %d sweeps", s.RateBuckets, s.RateSweeps)
+	}
+	if _, err := c.Allow("newcomer"); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Stats(); s.RateBuckets != admission.PrincipalsKept+1 || s.RateSweeps != 1 {
+		t.Fatalf("after the sweep: %d buckets (want %d), %d sweeps", s.RateBuckets, admission.PrincipalsKept+1, s.RateSweeps)
+	}
+	if _, err := c.Allow("drained"); err != nil { // the token it earned
+		t.Fatal(err)
+	}
+	if _, err := c.Allow("drained"); err == nil {
+		t.Fatal("the sweep gave a drained principal a fresh burst")
+	}
+	for i := range admission.PrincipalsMax - admission.PrincipalsKept - 2 {
+		if _, err := c.Allow(fmt.Sprint("next", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := c.Stats(); s.RateBuckets != admission.PrincipalsMax-1 || s.RateSweeps != 1 {
+		t.Fatalf("below PrincipalsMax again: %d buckets, %d sweeps", s.RateBuckets, s.RateSweeps)
+	}
+}
+
 func TestBreakerOpensAndCloses(t *testing.T) {
 	clk := newClock()
 	c := newController(clk, 10, admission.Config{})

@@ -1,7 +1,9 @@
 package admission
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -9,8 +11,17 @@ import (
 
 // PrincipalsMax bounds the token buckets kept; past it, full (idle)
 // buckets are forgotten, which loses nothing: a full bucket is what a new
-// principal gets anyway.
+// principal gets anyway. If too few are full, the buckets nearest full
+// are forgotten too, down to PrincipalsKept: each of those principals gets
+// back at most what its bucket lacked of a burst, once.
 const PrincipalsMax = 100_000
+
+// PrincipalsKept is how many buckets a sweep at PrincipalsMax leaves, so
+// that a sweep, which looks at every bucket under the controller's lock,
+// comes at most once per PrincipalsMax-PrincipalsKept new principals.
+// Until 2026-11-29 a sweep forgot only full buckets: with one full bucket
+// among 100,000 busy ones each new principal swept them all again.
+const PrincipalsKept = PrincipalsMax * 9 / 10
 
 // Quota is a principal's rate-limit state, for the RateLimit headers
 // (draft-ietf-httpapi-ratelimit-headers): Limit requests per Window,
@@ -78,18 +89,30 @@ func (c *Controller) Allow(principal string) (Quota, error) {
 		Message: "too many requests from this client; slow down"}
 }
 
-// forgetFullBuckets drops the buckets that have refilled completely.
+// forgetFullBuckets drops the buckets that have refilled completely and,
+// if more than PrincipalsKept remain, those nearest full until
+// PrincipalsKept do (TestASweepOfTheRateBucketsFreesATenth).
 func (c *Controller) forgetFullBuckets(now time.Time) {
+	type level struct {
+		principal string
+		tokens    float64
+	}
+	burst := float64(c.cfg.Burst)
+	levels := make([]level, 0, len(c.buckets))
 	for p, b := range c.buckets {
-		if b.tokens+now.Sub(b.at).Seconds()*c.cfg.Rate >= float64(c.cfg.Burst) {
+		if t := b.tokens + now.Sub(b.at).Seconds()*c.cfg.Rate; t >= burst {
 			delete(c.buckets, p)
+		} else {
+			levels = append(levels, level{p, t})
 		}
 	}
-	if len(c.buckets) >= PrincipalsMax {
-		// Every bucket is in use: forget them all rather than grow without
-		// bound. Clients get a fresh burst, once.
-		clear(c.buckets)
+	if excess := len(levels) - PrincipalsKept; excess > 0 {
+		slices.SortFunc(levels, func(a, b level) int { return cmp.Compare(b.tokens, a.tokens) })
+		for _, l := range levels[:excess] {
+			delete(c.buckets, l.principal)
+		}
 	}
+	c.stats.RateSweeps++
 }
 
 // RatePolicySearchMax bounds the whole seconds past a bucket's refill

@@ -54,9 +54,11 @@ type Stats struct {
 	Shed           [classCount]uint64 `json:"shed"`    // displaced from the queue, by class
 	Expired        uint64             `json:"expired"` // gave up while queued (giveUpIn), or its deadline passed
 	RateLimited    uint64             `json:"rate_limited"`
+	RateSweeps     uint64             `json:"rate_sweeps"` // sweeps of the rate buckets at PrincipalsMax
 	BreakerRefused uint64             `json:"breaker_refused"`
 
 	Limit         int             `json:"limit"`
+	RateBuckets   int             `json:"rate_buckets"` // principals with a token bucket kept
 	InFlight      int             `json:"in_flight"`
 	Queued        [classCount]int `json:"queued"`
 	Breaker       string          `json:"breaker"`
@@ -90,6 +92,7 @@ func (c *Controller) Stats() Stats {
 		s.BreakerRefused += r[ReasonBreaker]
 	}
 	s.Limit, s.InFlight, s.Breaker = c.limiter.Limit(), c.inFlight, c.breaker.state.String()
+	s.RateBuckets = len(c.buckets)
 	for k := range c.queues {
 		s.Queued[k] = c.queues[k].len()
 	}

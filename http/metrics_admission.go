@@ -10,10 +10,10 @@ import (
 // It reads one Stats snapshot per scrape, so the series of a scrape agree
 // with each other, and adds nothing to the request path.
 type admissionCollector struct {
-	ctrl                                                    *admission.Controller
-	admitted, refusals, rateLimited                         *prometheus.Desc
-	limit, inFlight, queued, drainRate, retryAfter, breaker *prometheus.Desc
-	paymentLatency, paymentLatencyFloor                     *prometheus.Desc
+	ctrl                                                     *admission.Controller
+	admitted, refusals, rateLimited, rateBuckets, rateSweeps *prometheus.Desc
+	limit, inFlight, queued, drainRate, retryAfter, breaker  *prometheus.Desc
+	paymentLatency, paymentLatencyFloor                      *prometheus.Desc
 }
 
 func newAdmissionCollector(ctrl *admission.Controller) *admissionCollector {
@@ -24,6 +24,8 @@ func newAdmissionCollector(ctrl *admission.Controller) *admissionCollector {
 		admitted:            d("admitted_total", "Requests that used a slot, counted as they gave it back, by priority class.", "class"),
 		refusals:            d("refusals_total", "Requests answered 503 busy by admission control, by priority class and reason (breaker, deadline, queue_wait, client_queue, queue_full at arrival; shed, gave_up, expired after queueing).", "class", "reason"),
 		rateLimited:         d("rate_limited_total", "Requests answered 429 by the per-client rate limit."),
+		rateBuckets:         d("rate_buckets", "Clients with a rate-limit token bucket kept (at most admission.PrincipalsMax)."),
+		rateSweeps:          d("rate_sweeps_total", "Sweeps of the rate-limit buckets, each when a new client found PrincipalsMax of them."),
 		limit:               d("limit", "The adaptive concurrency limit: slots for requests at the store."),
 		inFlight:            d("in_flight", "Requests holding a slot now."),
 		queued:              d("queued", "Requests waiting for a slot now, by priority class.", "class"),
@@ -36,7 +38,7 @@ func newAdmissionCollector(ctrl *admission.Controller) *admissionCollector {
 }
 
 func (c *admissionCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.admitted, c.refusals, c.rateLimited, c.limit, c.inFlight, c.queued,
+	for _, d := range []*prometheus.Desc{c.admitted, c.refusals, c.rateLimited, c.rateBuckets, c.rateSweeps, c.limit, c.inFlight, c.queued,
 		c.drainRate, c.retryAfter, c.breaker, c.paymentLatency, c.paymentLatencyFloor} {
 		ch <- d
 	}
@@ -52,6 +54,8 @@ func (c *admissionCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.rateLimited, prometheus.CounterValue, float64(s.RateLimited))
+	ch <- prometheus.MustNewConstMetric(c.rateBuckets, prometheus.GaugeValue, float64(s.RateBuckets))
+	ch <- prometheus.MustNewConstMetric(c.rateSweeps, prometheus.CounterValue, float64(s.RateSweeps))
 	ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(s.Limit))
 	ch <- prometheus.MustNewConstMetric(c.inFlight, prometheus.GaugeValue, float64(s.InFlight))
 	ch <- prometheus.MustNewConstMetric(c.drainRate, prometheus.GaugeValue, s.DrainRate)

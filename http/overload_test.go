@@ -399,6 +399,8 @@ func TestAdmissionRefusalsAreMetrics(t *testing.T) {
 		`peakwallet_admission_breaker{state="closed"} 1` + "\n",
 		`peakwallet_admission_breaker{state="open"} 0` + "\n",
 		`peakwallet_admission_rate_limited_total 0` + "\n",
+		fmt.Sprintf("peakwallet_admission_rate_buckets %d\n", s.RateBuckets),
+		`peakwallet_admission_rate_sweeps_total 0` + "\n",
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q", want)
