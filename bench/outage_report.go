@@ -111,11 +111,11 @@ type OutageResult struct {
 	// outcome_unknown, with Retry-After; every outcome_unknown settled by
 	// its retry; recovered within OutageRecoveryMax; every acknowledged
 	// transfer, and every one paid on a retry, read back as the payment
-	// sent. Every phase, not
-	// only the outage's: phases are by send time, and a payment sent just
-	// before the stop is answered during the outage (until 2026-11-27 its
-	// 500 was counted in Before, which the target did not look at; so was
-	// a 500 after the restart in a bucket still 99 % served).
+	// sent. Every phase, not only the outage's: phases are by send time,
+	// and a payment sent just before the stop is answered during the
+	// outage (until 2026-11-27 its 500 was counted in Before, which the
+	// target did not look at; so was a 500 after the restart in a bucket
+	// still 99 % served).
 	TargetMet bool                `json:"target_met"`
 	Timeline  []OutageBucketCount `json:"timeline"`
 }
