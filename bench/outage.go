@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,12 +24,15 @@ const (
 	// OutageServedShare is the share of a bucket's payments that must
 	// succeed for the bucket to count as served.
 	OutageServedShare = 0.99
-	// OutageAnswersMax bounds the answers one run keeps (about 100 bytes
-	// each): past it, arrivals are dropped by the generator.
+	// OutageAnswersMax bounds the answers one run keeps (184 bytes each on
+	// 64-bit, with a failure's text besides): past it, arrivals are dropped by
+	// the generator.
 	OutageAnswersMax = 2_000_000
 	// OutageReadersMax is how many read-backs of acknowledged transfers
 	// run at once.
 	OutageReadersMax = 32
+	// OutageSamplesMax bounds each sample of the read-back's failures.
+	OutageSamplesMax = 10
 	// OutageSettleMax is how long after the run a payment answered
 	// outcome_unknown is retried with its key before it counts as
 	// unresolved.
@@ -58,10 +62,21 @@ type answer struct {
 	message  string // the error's text
 	noRetry  bool   // a refusal without Retry-After
 	transfer string // the acknowledged transfer's ID
-	// key and req are kept for a payment answered outcome_unknown, which
-	// is retried with its key after the run.
+	// req is the payment as the generator sent it (its account IDs are
+	// the population's strings, not copies): an acknowledged transfer is
+	// read back and compared with it, and a payment answered
+	// outcome_unknown is retried with it and its key (kept only for
+	// those) after the run.
 	key string
 	req pw.TransferCreate
+}
+
+// ackedTransfer is a transfer the server acknowledged and the payment it
+// was asked for, which stays in the answers (24 bytes an acknowledgement:
+// a run acknowledges up to some hundred thousand).
+type ackedTransfer struct {
+	id   string
+	sent *pw.TransferCreate
 }
 
 // outageTimes are the moments of the outage, since the run's start.
@@ -123,7 +138,7 @@ func RunOutage(ctx context.Context, svc pw.LedgerService, check pw.LedgerService
 			defer wg.Done()
 			rctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
 			defer cancel()
-			a := answer{sent: since()}
+			a := answer{sent: since(), req: tr}
 			key := fmt.Sprintf("outage-%d-%d-%d", cfg.Seed, start.UnixNano(), i)
 			t, err := svc.CreateTransfer(pw.NewContextWithIdempotencyKey(rctx, key), tr)
 			a.latency = since() - a.sent
@@ -134,7 +149,7 @@ func RunOutage(ctx context.Context, svc pw.LedgerService, check pw.LedgerService
 				var pe *pw.Error
 				a.noRetry = (isBusy(a.code) || a.code == pw.EOUTCOMEUNKNOWN) && (!errors.As(err, &pe) || pe.Retry <= 0)
 				if a.code == pw.EOUTCOMEUNKNOWN {
-					a.key, a.req = key, tr
+					a.key = key
 				}
 			}
 			mu.Lock()
@@ -148,27 +163,30 @@ func RunOutage(ctx context.Context, svc pw.LedgerService, check pw.LedgerService
 	}
 	res := judgeOutage(answers, times, since(), cfg)
 	res.Dropped = dropped.Load()
-	var acked []string
+	var acked []ackedTransfer
 	var inDoubt []answer
-	for _, a := range answers {
+	for i := range answers {
+		a := &answers[i]
 		switch {
 		case a.transfer != "":
-			acked = append(acked, a.transfer)
+			acked = append(acked, ackedTransfer{id: a.transfer, sent: &a.req})
 		case a.code == "":
 			res.WithoutID++ // acknowledged, but nothing to read back
 		case a.code == pw.EOUTCOMEUNKNOWN:
-			inDoubt = append(inDoubt, a)
+			inDoubt = append(inDoubt, *a)
 		}
 	}
-	for _, id := range settleInDoubt(ctx, svc, inDoubt, &res.InDoubt) {
-		if id == "" {
+	for _, p := range settleInDoubt(ctx, svc, inDoubt, &res.InDoubt) {
+		if p.id == "" {
 			res.WithoutID++
 			continue
 		}
-		acked = append(acked, id)
+		acked = append(acked, p)
 	}
-	res.Missing, res.Unverified, res.MissingSample = readBack(ctx, check, acked)
-	res.Unverified += res.WithoutID
+	rb := readBack(ctx, check, acked)
+	res.Missing, res.MissingSample = rb.missing, rb.missingSample
+	res.Mismatched, res.MismatchedSample = rb.mismatched, rb.mismatchedSample
+	res.Unverified = rb.unverified + res.WithoutID
 	res.finish()
 	return res, nil
 }
@@ -211,12 +229,12 @@ func runOutageCommands(ctx context.Context, cfg OutageConfig, start time.Time, t
 // key and request, as a client must, until a final answer or
 // OutageSettleMax after it began: a success (the remembered payment if it
 // had committed, else the payment made now) or a refusal that is final.
-// It counts them in c and returns the paid transfers' IDs, which are read
-// back with the acknowledged ones.
-func settleInDoubt(ctx context.Context, svc pw.LedgerService, as []answer, c *InDoubtCount) []string {
+// It counts them in c and returns the paid transfers (an ID of "" when
+// the answer named none), which are read back with the acknowledged ones.
+func settleInDoubt(ctx context.Context, svc pw.LedgerService, as []answer, c *InDoubtCount) []ackedTransfer {
 	var (
 		mu   sync.Mutex
-		paid []string
+		paid []ackedTransfer
 	)
 	end := time.Now().Add(OutageSettleMax)
 	parallel(OutageReadersMax, len(as), func(i int) {
@@ -240,7 +258,7 @@ func settleInDoubt(ctx context.Context, svc pw.LedgerService, as []answer, c *In
 			switch {
 			case err == nil:
 				c.Paid++
-				paid = append(paid, t.ID)
+				paid = append(paid, ackedTransfer{id: t.ID, sent: &as[i].req})
 			case again:
 				c.Unresolved++
 			default:
@@ -257,26 +275,73 @@ func settleInDoubt(ctx context.Context, svc pw.LedgerService, as []answer, c *In
 	return paid
 }
 
-// readBack reads every acknowledged transfer back. A transfer the server
-// says does not exist is missing; one it could not be asked about (after
-// the client's retries) is unverified. Both fail the run.
-func readBack(ctx context.Context, check pw.LedgerService, ids []string) (missing, unverified int64, sample []string) {
-	var mu sync.Mutex
-	parallel(OutageReadersMax, len(ids), func(i int) {
-		_, err := check.Transfer(ctx, ids[i])
+// readBackCount is what the read-back found wrong, with samples.
+type readBackCount struct {
+	missing, mismatched, unverified int64
+	missingSample, mismatchedSample []string
+}
+
+// readBack reads every acknowledged transfer back and compares it with the
+// payment sent. A transfer the server says does not exist is missing; one
+// that differs from the payment (transferDiff) is mismatched; one it could
+// not be asked about (after the client's retries) is unverified. Each
+// fails the run.
+func readBack(ctx context.Context, check pw.LedgerService, acked []ackedTransfer) readBackCount {
+	var (
+		mu sync.Mutex
+		c  readBackCount
+	)
+	parallel(OutageReadersMax, len(acked), func(i int) {
+		a := acked[i]
+		t, err := check.Transfer(ctx, a.id)
+		diff := ""
 		if err == nil {
-			return
+			if diff = transferDiff(t, a.id, a.sent); diff == "" {
+				return
+			}
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		if pw.ErrorCode(err) == pw.ENOTFOUND {
-			missing++
-			if len(sample) < 10 {
-				sample = append(sample, ids[i])
+		switch {
+		case err == nil:
+			c.mismatched++
+			if len(c.mismatchedSample) < OutageSamplesMax {
+				c.mismatchedSample = append(c.mismatchedSample, a.id+": "+diff)
 			}
-		} else {
-			unverified++
+		case pw.ErrorCode(err) == pw.ENOTFOUND:
+			c.missing++
+			if len(c.missingSample) < OutageSamplesMax {
+				c.missingSample = append(c.missingSample, a.id)
+			}
+		default:
+			c.unverified++
 		}
 	})
-	return missing, unverified, sample
+	return c
+}
+
+// transferDiff says how the transfer read back as id differs from the
+// payment sent, in what the payment asked for (payer, payee, amount,
+// currency) and in its ID; "" when it does not.
+func transferDiff(t *pw.Transfer, id string, sent *pw.TransferCreate) string {
+	if t == nil {
+		return "read back as nothing"
+	}
+	var d []string
+	if t.ID != id {
+		d = append(d, fmt.Sprintf("read back as %q", t.ID))
+	}
+	if t.FromAccount != sent.FromAccount {
+		d = append(d, fmt.Sprintf("from_account %s, sent %s", t.FromAccount, sent.FromAccount))
+	}
+	if t.ToAccount != sent.ToAccount {
+		d = append(d, fmt.Sprintf("to_account %s, sent %s", t.ToAccount, sent.ToAccount))
+	}
+	if t.Amount != sent.Amount {
+		d = append(d, fmt.Sprintf("amount %d, sent %d", t.Amount, sent.Amount))
+	}
+	if t.Currency != sent.Currency {
+		d = append(d, fmt.Sprintf("currency %s, sent %s", t.Currency, sent.Currency))
+	}
+	return strings.Join(d, "; ")
 }

@@ -90,23 +90,32 @@ type OutageResult struct {
 	InDoubt InDoubtCount `json:"in_doubt"`
 
 	Acknowledged int64 `json:"acknowledged"`
-	Missing      int64 `json:"missing"`    // acknowledged, then not found on read-back
-	Unverified   int64 `json:"unverified"` // acknowledged, read-back failed otherwise or impossible (WithoutID)
+	Missing      int64 `json:"missing"` // acknowledged, then not found on read-back
+	// Mismatched counts the acknowledged transfers read back with another
+	// payer, payee, amount or currency than the payment sent (or under
+	// another ID). Until 2026-11-29 the read-back only asked whether each
+	// existed, and a transfer stored with a wrong amount passed.
+	Mismatched int64 `json:"mismatched"`
+	Unverified int64 `json:"unverified"` // acknowledged, read-back failed otherwise or impossible (WithoutID)
 	// WithoutID counts the payments acknowledged (or paid on a retry)
 	// by an answer that named no transfer: nothing can be read back, so
 	// they are counted in Unverified too (until 2026-11-27 they were
 	// counted nowhere, and "missing 0" was said of transfers nobody read).
 	WithoutID     int64    `json:"acknowledged_without_id"`
 	MissingSample []string `json:"missing_sample,omitempty"`
+	// MismatchedSample gives the first mismatched transfers and how each
+	// differs ("tr_…: amount 5, sent 6").
+	MismatchedSample []string `json:"mismatched_sample,omitempty"`
 
 	// TargetMet: in every phase only successes, 503 busy and 504
 	// outcome_unknown, with Retry-After; every outcome_unknown settled by
 	// its retry; recovered within OutageRecoveryMax; every acknowledged
-	// transfer, and every one paid on a retry, read back. Every phase, not
-	// only the outage's: phases are by send time, and a payment sent just
-	// before the stop is answered during the outage (until 2026-11-27 its
-	// 500 was counted in Before, which the target did not look at; so was
-	// a 500 after the restart in a bucket still 99 % served).
+	// transfer, and every one paid on a retry, read back as the payment
+	// sent. Every phase, not only the outage's: phases are by send time,
+	// and a payment sent just before the stop is answered during the
+	// outage (until 2026-11-27 its 500 was counted in Before, which the
+	// target did not look at; so was a 500 after the restart in a bucket
+	// still 99 % served).
 	TargetMet bool                `json:"target_met"`
 	Timeline  []OutageBucketCount `json:"timeline"`
 }
@@ -192,7 +201,7 @@ func (r *OutageResult) finish() {
 		honest = honest && ph.Unexpected == 0 && ph.BusyWithoutRetryAfter == 0
 	}
 	r.TargetMet = honest && r.InDoubt.Unresolved == 0 && r.Recovered &&
-		r.RecoverySeconds <= OutageRecoveryMax.Seconds() && r.Missing == 0 && r.Unverified == 0
+		r.RecoverySeconds <= OutageRecoveryMax.Seconds() && r.Missing == 0 && r.Mismatched == 0 && r.Unverified == 0
 }
 
 // InDoubtCount counts the payments answered outcome_unknown by what their

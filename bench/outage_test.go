@@ -181,3 +181,35 @@ func TestAnAcknowledgementWithoutAnIDIsUnverified(t *testing.T) {
 			res.Acknowledged, res.WithoutID, res.Unverified, res.Missing, reads.Load(), res.TargetMet)
 	}
 }
+
+// TestTransferDiffNamesEachField: the read-back's comparison tells a
+// transfer from the payment sent by each field the payment set, and by its
+// ID; the transfer as sent is no difference.
+func TestTransferDiffNamesEachField(t *testing.T) {
+	sent := &pw.TransferCreate{FromAccount: "acc_a", ToAccount: "acc_b", Amount: 500, Currency: "EUR"}
+	stored := func() *pw.Transfer {
+		return &pw.Transfer{ID: "tr_1", Kind: pw.TransferPayment, FromAccount: "acc_a", ToAccount: "acc_b", Amount: 500, Currency: "EUR", Status: "posted"}
+	}
+	if d := transferDiff(stored(), "tr_1", sent); d != "" {
+		t.Fatalf("the transfer as sent differs: %s", d)
+	}
+	for _, c := range []struct {
+		want   string
+		change func(*pw.Transfer)
+	}{
+		{"from_account acc_c, sent acc_a", func(tr *pw.Transfer) { tr.FromAccount = "acc_c" }},
+		{"to_account acc_c, sent acc_b", func(tr *pw.Transfer) { tr.ToAccount = "acc_c" }},
+		{"amount 501, sent 500", func(tr *pw.Transfer) { tr.Amount = 501 }},
+		{"currency USD, sent EUR", func(tr *pw.Transfer) { tr.Currency = "USD" }},
+		{`read back as "tr_2"`, func(tr *pw.Transfer) { tr.ID = "tr_2" }},
+	} {
+		tr := stored()
+		c.change(tr)
+		if d := transferDiff(tr, "tr_1", sent); d != c.want {
+			t.Errorf("diff %q, want %q", d, c.want)
+		}
+	}
+	if d := transferDiff(nil, "tr_1", sent); d == "" {
+		t.Error("no transfer read back is no difference")
+	}
+}

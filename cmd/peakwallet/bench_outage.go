@@ -48,8 +48,8 @@ type outageReport struct {
 // open-loop payments and starts it again, then judges the answers and
 // reads every acknowledged transfer back (and retries each payment
 // answered outcome_unknown with its key). It exits non-zero when an
-// acknowledged transfer is missing or could not be read back, or a payment
-// of unknown outcome stayed so.
+// acknowledged transfer is missing, differs from the payment sent or could
+// not be read back, or a payment of unknown outcome stayed so.
 func runOutageBench(ctx context.Context, f *benchFlags, env *environment) error {
 	o := f.outage
 	if f.url == "" || o.stop == "" || o.start == "" {
@@ -95,18 +95,18 @@ func runOutageBench(ctx context.Context, f *benchFlags, env *environment) error 
 		return err
 	}
 	r := rep.Run
-	fmt.Fprintf(env.stderr, "bench: during the outage %d sent, %d refusals without Retry-After, %d unexpected %v; before it %d unexpected %v, %d without Retry-After; after it %d unexpected %v, %d without Retry-After; %d outcome unknown (on retry with the key: %d paid, %d refused, %d unresolved); recovery %.2f s; %d acknowledged, %d missing, %d unverified; target met %v\n",
+	fmt.Fprintf(env.stderr, "bench: during the outage %d sent, %d refusals without Retry-After, %d unexpected %v; before it %d unexpected %v, %d without Retry-After; after it %d unexpected %v, %d without Retry-After; %d outcome unknown (on retry with the key: %d paid, %d refused, %d unresolved); recovery %.2f s; %d acknowledged, %d missing, %d mismatched, %d unverified; target met %v\n",
 		r.During.Sent, r.During.BusyWithoutRetryAfter, r.During.Unexpected, r.During.UnexpectedCodes(),
 		r.Before.Unexpected, r.Before.UnexpectedCodes(), r.Before.BusyWithoutRetryAfter, r.After.Unexpected, r.After.UnexpectedCodes(), r.After.BusyWithoutRetryAfter,
-		r.InDoubt.Answered, r.InDoubt.Paid, r.InDoubt.Refused, r.InDoubt.Unresolved, r.RecoverySeconds, r.Acknowledged, r.Missing, r.Unverified, r.TargetMet)
+		r.InDoubt.Answered, r.InDoubt.Paid, r.InDoubt.Refused, r.InDoubt.Unresolved, r.RecoverySeconds, r.Acknowledged, r.Missing, r.Mismatched, r.Unverified, r.TargetMet)
 	enc := newJSONEncoder(env.stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(rep); err != nil {
 		return err
 	}
-	if r.Missing > 0 || r.Unverified > 0 || r.InDoubt.Unresolved > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("%d acknowledged transfers missing and %d not readable after the outage; %d payments of unknown outcome unresolved",
-			r.Missing, r.Unverified, r.InDoubt.Unresolved)}
+	if r.Missing > 0 || r.Mismatched > 0 || r.Unverified > 0 || r.InDoubt.Unresolved > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d acknowledged transfers missing, %d not as paid (%v) and %d not readable after the outage; %d payments of unknown outcome unresolved",
+			r.Missing, r.Mismatched, r.MismatchedSample, r.Unverified, r.InDoubt.Unresolved)}
 	}
 	return nil
 }

@@ -69,7 +69,7 @@ func privateCluster(t *testing.T, stopMode string) (stop, start, dsn string) {
 // outcome_unknown with Retry-After for a COMMIT the crash cut (a 503
 // promises nothing moved), which its retry with the key settles;
 // service is back within 5 s of the database, every acknowledged transfer
-// is there, and verify is clean.
+// is there as paid, and verify is clean.
 func TestPostgresOutageBench(t *testing.T) {
 	stop, start, dsn := privateCluster(t, "immediate")
 	s := startServer(t, "--postgres", dsn, "--data", t.TempDir(), "--log-level", "warn")
@@ -88,7 +88,7 @@ func TestPostgresOutageBench(t *testing.T) {
 	}
 	r := rep.Run
 	if runErr != nil {
-		t.Fatalf("bench: %v (%d missing, %d unverified of %d acknowledged: %v)", runErr, r.Missing, r.Unverified, r.Acknowledged, r.MissingSample)
+		t.Fatalf("bench: %v (%d missing, %d mismatched, %d unverified of %d acknowledged: %v %v)", runErr, r.Missing, r.Mismatched, r.Unverified, r.Acknowledged, r.MissingSample, r.MismatchedSample)
 	}
 	t.Logf("before %+v; during %+v; after %+v; recovery %.2f s; %d acknowledged",
 		r.Before, r.During, r.After, r.RecoverySeconds, r.Acknowledged)
@@ -104,8 +104,8 @@ func TestPostgresOutageBench(t *testing.T) {
 	if !r.Recovered || r.RecoverySeconds > bench.OutageRecoveryMax.Seconds() {
 		t.Errorf("recovery %v after %.2f s, want within %s", r.Recovered, r.RecoverySeconds, bench.OutageRecoveryMax)
 	}
-	if r.Missing != 0 || r.Unverified != 0 || r.Acknowledged == 0 {
-		t.Errorf("%d acknowledged, %d missing, %d unverified", r.Acknowledged, r.Missing, r.Unverified)
+	if r.Missing != 0 || r.Mismatched != 0 || r.Unverified != 0 || r.Acknowledged == 0 {
+		t.Errorf("%d acknowledged, %d missing, %d mismatched %v, %d unverified", r.Acknowledged, r.Missing, r.Mismatched, r.MismatchedSample, r.Unverified)
 	}
 	// A payment whose COMMIT the crash cut, and whose outcome could not be
 	// learned before its deadline, is a 504 outcome_unknown: its retry with
