@@ -87,6 +87,13 @@ type awayEnv struct {
 
 func openAwayEnv(t *testing.T) *awayEnv {
 	t.Helper()
+	return openAwayEnvWith(t, admission.Config{}, nil)
+}
+
+// openAwayEnvWith is openAwayEnv with an admission controller of cfg and
+// the server's configuration edited by edit (when not nil).
+func openAwayEnvWith(t *testing.T, cfg admission.Config, edit func(*pwhttp.Config)) *awayEnv {
+	t.Helper()
 	inner, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -95,12 +102,16 @@ func openAwayEnv(t *testing.T) *awayEnv {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	clock := &Clock{now: time.Now().UTC().Truncate(time.Second)}
 	l := ledger.New(store, ledger.Options{Logger: log})
-	ctrl := admission.New(admission.Config{})
+	ctrl := admission.New(cfg)
 	svc := auth.New(store, l, auth.Options{Now: clock.Now, Logger: log,
 		StoreDown: func() bool { return !ctrl.BreakerClosed() }})
 	other := auth.New(inner, nil, auth.Options{Now: clock.Now, Logger: log}) // another process
-	srv := pwhttp.NewServer(pwhttp.Config{Ledger: l, Security: svc, Logger: log, Registry: prometheus.NewRegistry(),
-		Authenticator: pwhttp.Authenticators{pwhttp.NewOperatorAuthenticator(operatorKey), svc}, Admission: ctrl, Intents: store})
+	conf := pwhttp.Config{Ledger: l, Security: svc, Logger: log, Registry: prometheus.NewRegistry(),
+		Authenticator: pwhttp.Authenticators{pwhttp.NewOperatorAuthenticator(operatorKey), svc}, Admission: ctrl, Intents: store}
+	if edit != nil {
+		edit(&conf)
+	}
+	srv := pwhttp.NewServer(conf)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); l.Close(); inner.Close() })
 	e := &SecEnv{HTTP: hs}
