@@ -11,6 +11,7 @@ import (
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
+	"github.com/peakwallet/peakwallet/auth"
 )
 
 // admissionClasses maps a route's class to its admission priority. Ops
@@ -246,21 +247,61 @@ func (s *Server) admit(rt *Route, next http.Handler) http.Handler {
 }
 
 // serveAuthenticated serves r with next once a principal that came stale
-// from the cache is authenticated again (authenticateAgain): for a request
-// that takes no slot (a route outside admission, an event stream), nothing
-// else stands between it and the store. A StaleServed route is served as
-// it is.
+// from the cache is authenticated again (authenticateAgainAdmitted): for a
+// request that takes no slot (a route outside admission, an event stream),
+// nothing else stands between it and the store. A StaleServed route is
+// served as it is.
 func (s *Server) serveAuthenticated(w http.ResponseWriter, r *http.Request, rt *Route, next http.Handler) {
 	if rt.StaleServed {
 		next.ServeHTTP(w, r)
 		return
 	}
-	ctx, err := s.authenticateAgain(r.Context(), r, rt)
+	ctx, err := s.authenticateAgainAdmitted(r.Context(), r, rt)
 	if err != nil {
 		Error(w, r, err)
 		return
 	}
 	next.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// authenticateAgainAdmitted is authenticateAgain for a request that takes
+// no slot of its own: the store read behind a stale principal's
+// re-authentication takes one, in class read, for as long as that read may
+// take (auth.AuthStoreTimeout). While the breaker keeps requests from the
+// store (open, or its probe out), the request is thus refused at once with
+// the breaker's 503 busy and Retry-After; when the breaker would let its
+// probe go, this read is the probe, and what the store answers is its
+// outcome, as in admit. Until 2026-11-29 the read went to the store
+// whatever the breaker said: in a PostgreSQL stall each maintenance change
+// or event stream a stale principal opened waited 1 s for it and answered
+// 503 busy, a pooled connection held meanwhile
+// (TestAStalePrincipalOutsideAdmissionIsAnsweredAtOnceInAStall). A
+// principal that authenticates again gives the slot back unused: the
+// store may not have been read (another request may have cached the
+// principal since), so its success says nothing of the store; the
+// route's own store reads, an event stream's, are outside admission, as
+// they were.
+func (s *Server) authenticateAgainAdmitted(ctx context.Context, r *http.Request, rt *Route) (context.Context, error) {
+	if _, stale := ctx.Value(staleAuthKey{}).(string); !stale || s.admission == nil {
+		return s.authenticateAgain(ctx, r, rt)
+	}
+	p, _ := pw.PrincipalFromContext(ctx)
+	actx, cancel := context.WithTimeout(ctx, auth.AuthStoreTimeout)
+	defer cancel()
+	ticket, err := s.admission.Acquire(actx, admission.ClassRead, p.String())
+	if err != nil {
+		return ctx, err
+	}
+	authed, err := s.authenticateAgain(ctx, r, rt)
+	switch {
+	case err == nil, pw.ErrorCode(err) == pw.EFORBIDDEN:
+		ticket.Abandon()
+	case pw.ErrorCode(err) == pw.EUNAUTHORIZED:
+		ticket.Done(nil) // the store's own answer (admit)
+	default:
+		ticket.Done(err)
+	}
+	return authed, err
 }
 
 // bodyDueBy makes r's body due by the request's deadline: a read of it

@@ -65,7 +65,12 @@ type Route struct {
 	// is away. Until 2026-11-29 an operator's pwo_ key, 5 s into an
 	// outage, was refused the summary with the store's error, and the
 	// console's figures froze where the outage began
-	// (TestTheConsolesSummaryIsServedInAnOutage).
+	// (TestTheConsolesSummaryIsServedInAnOutage). The maintenance windows
+	// (GET /v1/maintenance, /v1/maintenance/{id}) too, since the same day:
+	// the schedule is in memory, and /v1/status publishes its windows to
+	// anyone (the list adds only when each was made, which its ID carries
+	// already); until then a stale principal waited on the store for them
+	// (TestAStalePrincipalOutsideAdmissionIsAnsweredAtOnceInAStall).
 	StaleServed bool
 	// Async routes may, when the client allows it (Prefer: respond-async)
 	// and the store is busy, accept the request into the durable surge
@@ -211,9 +216,9 @@ func Routes() []Route {
 			Class:   ClassOps, Access: AccessAdmin, BodyMax: RequestBodyBytesMax, Status: http.StatusCreated,
 			ep: serverRoute[pw.MaintenanceCreate, pw.MaintenanceWindow](serveMaintenanceCreate)},
 		{Method: "GET", Path: "/v1/maintenance", Name: "listMaintenance", Summary: "Maintenance windows that have not ended",
-			Class: ClassOps, Status: http.StatusOK, ep: serverRoute[None, List[pw.MaintenanceWindow]](serveMaintenanceList)},
+			Class: ClassOps, StaleServed: true, Status: http.StatusOK, ep: serverRoute[None, List[pw.MaintenanceWindow]](serveMaintenanceList)},
 		{Method: "GET", Path: "/v1/maintenance/{id}", Name: "getMaintenance", Summary: "One maintenance window that has not ended (the Location of a window scheduled)",
-			Class: ClassOps, Status: http.StatusOK, ep: serverRoute[None, pw.MaintenanceWindow](serveMaintenanceGet)},
+			Class: ClassOps, StaleServed: true, Status: http.StatusOK, ep: serverRoute[None, pw.MaintenanceWindow](serveMaintenanceGet)},
 		{Method: "DELETE", Path: "/v1/maintenance/{id}", Name: "deleteMaintenance", Summary: "Cancel a maintenance window (admin)",
 			Class: ClassOps, Access: AccessAdmin, Status: http.StatusOK, ep: serverRoute[None, Health](serveMaintenanceDelete)},
 

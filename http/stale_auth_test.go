@@ -87,6 +87,13 @@ type awayEnv struct {
 
 func openAwayEnv(t *testing.T) *awayEnv {
 	t.Helper()
+	return openAwayEnvWith(t, admission.Config{}, nil)
+}
+
+// openAwayEnvWith is openAwayEnv with an admission controller of cfg and
+// the server's configuration edited by edit (when not nil).
+func openAwayEnvWith(t *testing.T, cfg admission.Config, edit func(*pwhttp.Config)) *awayEnv {
+	t.Helper()
 	inner, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -95,12 +102,16 @@ func openAwayEnv(t *testing.T) *awayEnv {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	clock := &Clock{now: time.Now().UTC().Truncate(time.Second)}
 	l := ledger.New(store, ledger.Options{Logger: log})
-	ctrl := admission.New(admission.Config{})
+	ctrl := admission.New(cfg)
 	svc := auth.New(store, l, auth.Options{Now: clock.Now, Logger: log,
 		StoreDown: func() bool { return !ctrl.BreakerClosed() }})
 	other := auth.New(inner, nil, auth.Options{Now: clock.Now, Logger: log}) // another process
-	srv := pwhttp.NewServer(pwhttp.Config{Ledger: l, Security: svc, Logger: log, Registry: prometheus.NewRegistry(),
-		Authenticator: pwhttp.Authenticators{pwhttp.NewOperatorAuthenticator(operatorKey), svc}, Admission: ctrl, Intents: store})
+	conf := pwhttp.Config{Ledger: l, Security: svc, Logger: log, Registry: prometheus.NewRegistry(),
+		Authenticator: pwhttp.Authenticators{pwhttp.NewOperatorAuthenticator(operatorKey), svc}, Admission: ctrl, Intents: store}
+	if edit != nil {
+		edit(&conf)
+	}
+	srv := pwhttp.NewServer(conf)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); l.Close(); inner.Close() })
 	e := &SecEnv{HTTP: hs}
@@ -290,4 +301,50 @@ func TestTheConsolesSummaryIsServedInAnOutage(t *testing.T) {
 	if r := summary(e.revoked.Key); r.Status != 503 {
 		t.Fatalf("a key this process revoked, in an outage: %d %s, want 503 (the store could not say)", r.Status, r.Body)
 	}
+}
+
+// TestAStaleKeyRevokedElsewhereChangesNoMaintenance: in an outage (the
+// store away, the breaker open), an admin key revoked by another process
+// is still in this process's cache, taken stale. It reads the maintenance
+// windows, as anyone reads them at /v1/status, but its changes are
+// refused at once with the breaker's 503 and Retry-After, without a store
+// read (until 2026-11-29 each read the store, away, first). Once the store
+// is back, its change, the breaker's probe, is authenticated against the
+// store: 401, nothing scheduled, and, the store having answered, the
+// breaker closes (before, the read went round admission and the breaker
+// stayed open). The valid key schedules its window.
+func TestAStaleKeyRevokedElsewhereChangesNoMaintenance(t *testing.T) {
+	sched, err := admission.NewSchedule(filepath.Join(t.TempDir(), "maintenance.json"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := openAwayEnvWith(t, admission.Config{}, func(c *pwhttp.Config) { c.Maintenance = sched })
+	for _, key := range []string{e.revoked.Key, e.valid.Key} { // both cached
+		e.Do(t, "GET", "/v1/maintenance", key, "").Want(t, 200, "")
+	}
+	if err := e.other.RevokeOperator(e.admin, e.revoked.Operator.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	e.openBreaker(t)
+	e.clock.Advance(auth.AuthCacheTTL)
+	reads := e.store.reads()
+	e.Do(t, "GET", "/v1/maintenance", e.revoked.Key, "").Want(t, 200, "")
+	r := e.Do(t, "POST", "/v1/maintenance", e.revoked.Key, maintenanceBody("revoked, in the outage"))
+	r.Want(t, 503, pw.EBUSY)
+	retryAfter(t, r)
+	if n := e.store.reads() - reads; n != 0 {
+		t.Fatalf("a stale key's maintenance change with the breaker open read the store %d times", n)
+	}
+
+	e.store.setAway(false)
+	time.Sleep(admission.BreakerCooldown + 50*time.Millisecond) // the next request is the probe
+	e.Do(t, "POST", "/v1/maintenance", e.revoked.Key, maintenanceBody("revoked, as the probe")).Want(t, 401, "")
+	if !e.ctrl.BreakerClosed() {
+		t.Fatal("the store answered the probe's authentication (401), but the breaker is not closed")
+	}
+	if n := len(sched.Windows()); n != 0 {
+		t.Fatalf("%d windows scheduled, want none: the only key that asked was revoked", n)
+	}
+	e.Do(t, "POST", "/v1/maintenance", e.valid.Key, maintenanceBody("valid")).Want(t, 201, "")
 }
