@@ -11,6 +11,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 
 	pw "github.com/peakwallet/peakwallet"
 )
@@ -80,9 +81,10 @@ func bodyError(err error, limit int64) error {
 }
 
 // DecodeJSON strictly decodes data, which must hold exactly one JSON
-// object, into v (a pointer to a struct). Unknown members, trailing data,
-// and numbers that are not int64 where an integer is expected (1.5, 1e3,
-// "100", 9223372036854775808) are invalid_request naming the member.
+// object, into v (a pointer to a struct). Unknown members (names are
+// case-sensitive), members named twice, trailing data, and numbers that are
+// not int64 where an integer is expected (1.5, 1e3, "100",
+// 9223372036854775808) are invalid_request naming the member.
 func DecodeJSON(data []byte, v any) error {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 {
@@ -99,8 +101,120 @@ func DecodeJSON(data []byte, v any) error {
 	if rest := bytes.Trim(data[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
 		return pw.Errorf(pw.EINVALID, "unexpected data after the JSON object")
 	}
+	// The body decoded, so it is well-formed JSON: its members are read
+	// again to refuse what encoding/json lets through.
+	members := json.NewDecoder(bytes.NewReader(data))
+	members.UseNumber()
+	return checkMembers(members, reflect.TypeOf(v), "")
+}
+
+// checkMembers reads the next value from dec, which holds JSON already
+// decoded into a value of type t, and refuses the two ways a body can say
+// two things at once, which encoding/json accepts: a member named twice in
+// one object (the last wins), and a member whose name differs in case from
+// the field's (names are matched case-insensitively). A proxy, a log or a
+// signature check that read {"amount":1,"amount":5000}, or
+// {"amount":1,"Amount":5000}, saw a payment of 1, and the ledger paid 5000
+// (until 2026-11-29; TestAmbiguousMembersAreRefused). Names are exact, as
+// the API documents them; a map's keys are the client's own and only
+// repeating one is refused. field is the dotted path of the value, as
+// encoding/json names it in its errors.
+func checkMembers(dec *json.Decoder, t reflect.Type, field string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return decodeError(err)
+	}
+	delim, ok := tok.(json.Delim)
+	if !ok {
+		return nil
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+		t = nil // decodes itself: only repeated members are looked for
+	}
+	switch delim {
+	case '[':
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		for dec.More() {
+			if err := checkMembers(dec, elem, field); err != nil {
+				return err
+			}
+		}
+	case '{':
+		var fields map[string]reflect.Type // nil: names are not checked
+		if t != nil && t.Kind() == reflect.Struct {
+			fields = jsonFields(t)
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return decodeError(err)
+			}
+			name, _ := tok.(string)
+			at := name
+			if field != "" {
+				at = field + "." + name
+			}
+			var vt reflect.Type
+			switch {
+			case fields != nil:
+				ft, ok := fields[name]
+				if !ok {
+					return invalidField(at, "unknown member %q (member names are case-sensitive)", name)
+				}
+				vt = ft
+			case t != nil && t.Kind() == reflect.Map:
+				vt, at = t.Elem(), field
+			}
+			if seen[name] {
+				return invalidField(at, "member %q appears more than once", name)
+			}
+			seen[name] = true
+			if err := checkMembers(dec, vt, at); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing delimiter
+		return decodeError(err)
+	}
 	return nil
 }
+
+// jsonFields returns the member names of struct type t, as encoding/json
+// decodes them, and their types; nil for a struct that embeds another,
+// whose promoted names it does not work out (no request type does).
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	if f, ok := fieldsCache.Load(t); ok {
+		return f.(map[string]reflect.Type)
+	}
+	fields := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous {
+			fields = nil
+			break
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case !f.IsExported() || name == "-":
+			continue
+		case name == "":
+			name = f.Name
+		}
+		fields[name] = f.Type
+	}
+	fieldsCache.Store(t, fields)
+	return fields
+}
+
+var fieldsCache sync.Map // reflect.Type → map[string]reflect.Type
 
 // decodeError translates encoding/json's errors by their types; errors
 // without a type (unknown members) keep their text, minus the "json: ".

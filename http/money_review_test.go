@@ -1,0 +1,57 @@
+package http_test
+
+import (
+	"fmt"
+	"testing"
+
+	pw "github.com/peakwallet/peakwallet"
+)
+
+func idem(key string) map[string]string { return map[string]string{"Idempotency-Key": key} }
+
+// TestAmbiguousMembersAreRefused sends bodies that name a member twice,
+// or in another case than its own: encoding/json lets the last one win,
+// matching names case-insensitively, so that a body a proxy, a log or a
+// signature check reads as a payment of 1 paid 5000. Each is refused
+// invalid_request naming the member, moves nothing and leaves the key free.
+func TestAmbiguousMembersAreRefused(t *testing.T) {
+	e := MustOpenEnv(t)
+	w := e.MustWallet(t, 10_000)
+	pay := func(rest string) string {
+		return fmt.Sprintf(`{"from_account":%q,"to_account":%q,"currency":"EUR",%s}`, w.User.ID, w.Merchant.ID, rest)
+	}
+	for i, tt := range []struct {
+		name, path, body, field string
+	}{
+		{"member twice", "/v1/transfers", pay(`"amount":1,"amount":5000`), "amount"},
+		{"member twice in another case", "/v1/transfers", pay(`"amount":1,"Amount":5000`), "Amount"},
+		{"member in another case", "/v1/transfers", pay(`"AMOUNT":1`), "AMOUNT"},
+		{"metadata key twice", "/v1/transfers", pay(`"amount":1,"metadata":{"order":"a","order":"b"}`), "metadata"},
+		{"batch item member twice", "/v1/transfers/batch",
+			`{"transfers":[` + pay(`"amount":1,"amount":5000`) + `]}`, "transfers.amount"},
+		{"batch flag twice", "/v1/transfers/batch",
+			`{"atomic":true,"transfers":[` + pay(`"amount":1`) + `],"atomic":false}`, "atomic"},
+		{"hold expiry twice", "/v1/holds", pay(`"amount":1,"expires_in_seconds":60,"expires_in_seconds":2592000`),
+			"expires_in_seconds"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := idem(fmt.Sprint("ambiguous-", i))
+			r := e.Do(t, "POST", tt.path, tt.body, h)
+			if p := r.Problem(t); r.Status != 400 || p.Code != pw.EINVALID || p.Field != tt.field {
+				t.Fatalf("%d %s, want 400 invalid_request on %q", r.Status, r.Body, tt.field)
+			}
+			if b := e.MustBalance(t, w.User); b.Posted != 10_000 || b.PendingOut != 0 {
+				t.Fatalf("user balance %+v after a refused body", b)
+			}
+		})
+	}
+	// The corrected body goes through under the refused one's key. Metadata
+	// keys are the client's own, and case tells them apart.
+	r := e.Do(t, "POST", "/v1/transfers", pay(`"amount":1,"metadata":{"Order":"a","order":"b"}`), idem("ambiguous-0"))
+	if r.Status != 201 {
+		t.Fatalf("corrected body under the refused one's key: %d %s", r.Status, r.Body)
+	}
+	if b := e.MustBalance(t, w.User); b.Posted != 9_999 {
+		t.Fatalf("user posted %d, want 9999", b.Posted)
+	}
+}
