@@ -55,3 +55,37 @@ func TestAmbiguousMembersAreRefused(t *testing.T) {
 		t.Fatalf("user posted %d, want 9999", b.Posted)
 	}
 }
+
+// TestAnExplicitZeroAmountRefundsAndCapturesNothing: an absent amount
+// means "all that remains" (all that is held), but a zero the client sent
+// is a mistake like a zero payment, not a request for everything.
+func TestAnExplicitZeroAmountRefundsAndCapturesNothing(t *testing.T) {
+	e := MustOpenEnv(t)
+	w := e.MustWallet(t, 10_000)
+	tr := e.MustTransfer(t, w.User, w.Merchant, 1000)
+	hold := fmt.Sprintf(`{"from_account":%q,"to_account":%q,"amount":500,"currency":"EUR","expires_in_seconds":60}`,
+		w.User.ID, w.Merchant.ID)
+	var h pw.Hold
+	e.Do(t, "POST", "/v1/holds", hold, idem("zero-hold")).Want(t, 201, "").Decode(t, &h)
+	for i, body := range []string{`{"amount":0}`, `{"amount":-0}`} {
+		r := e.Do(t, "POST", "/v1/transfers/"+tr.ID+"/refunds", body, idem(fmt.Sprint("zero-refund-", i)))
+		if p := r.Problem(t); r.Status != 400 || p.Code != pw.EINVALID || p.Field != "amount" {
+			t.Errorf("refund %s: %d %s, want 400 invalid_request on amount", body, r.Status, r.Body)
+		}
+		r = e.Do(t, "POST", "/v1/holds/"+h.ID+"/capture", body, idem(fmt.Sprint("zero-capture-", i)))
+		if p := r.Problem(t); r.Status != 400 || p.Code != pw.EINVALID || p.Field != "amount" {
+			t.Errorf("capture %s: %d %s, want 400 invalid_request on amount", body, r.Status, r.Body)
+		}
+	}
+	if b := e.MustBalance(t, w.Merchant); b.Posted != 1000 || b.PendingIn != 500 {
+		t.Fatalf("merchant %+v after zero refunds and captures, want posted 1000, pending_in 500", b)
+	}
+	// Absent, it is everything, with the key the refused request had.
+	var rf pw.Transfer
+	e.Do(t, "POST", "/v1/transfers/"+tr.ID+"/refunds", `{}`, idem("zero-refund-0")).Want(t, 201, "").Decode(t, &rf)
+	var cp pw.Transfer
+	e.Do(t, "POST", "/v1/holds/"+h.ID+"/capture", ``, idem("zero-capture-0")).Want(t, 201, "").Decode(t, &cp)
+	if rf.Amount != 1000 || cp.Amount != 500 {
+		t.Fatalf("refund %d, capture %d: want 1000 and 500", rf.Amount, cp.Amount)
+	}
+}
