@@ -44,8 +44,8 @@ func moneyRoute[Req, Resp any](mc moneyCall[Req, Resp]) endpoint {
 				panic(fmt.Sprintf("http: money route %s must be authenticated, idempotent and take a body", rt.Pattern()))
 			}
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				key := r.Header.Get(HeaderIdempotencyKey)
-				if err := pw.ValidateIdempotencyKey(key); err != nil {
+				key, err := idempotencyKey(r)
+				if err != nil {
 					Error(w, r, err)
 					return
 				}

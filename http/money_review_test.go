@@ -2,6 +2,9 @@ package http_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -87,5 +90,34 @@ func TestAnExplicitZeroAmountRefundsAndCapturesNothing(t *testing.T) {
 	e.Do(t, "POST", "/v1/holds/"+h.ID+"/capture", ``, idem("zero-capture-0")).Want(t, 201, "").Decode(t, &cp)
 	if rf.Amount != 1000 || cp.Amount != 500 {
 		t.Fatalf("refund %d, capture %d: want 1000 and 500", rf.Amount, cp.Amount)
+	}
+}
+
+// TestTwoIdempotencyKeysAreRefused: a request with two Idempotency-Key
+// headers names no one key; taking the first would make a retry whose
+// headers a proxy reordered another payment.
+func TestTwoIdempotencyKeysAreRefused(t *testing.T) {
+	e := MustOpenEnv(t)
+	w := e.MustWallet(t, 10_000)
+	req, err := http.NewRequest("POST", e.HTTP.URL+"/v1/transfers", strings.NewReader(transferBody(w, 100)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+operatorKey)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Add("Idempotency-Key", "first")
+	req.Header.Add("Idempotency-Key", "second")
+	resp, err := e.HTTP.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	r := &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	if p := r.Problem(t); r.Status != 400 || p.Code != pw.EINVALID {
+		t.Fatalf("%d %s, want 400 invalid_request", r.Status, r.Body)
+	}
+	if b := e.MustBalance(t, w.User); b.Posted != 10_000 {
+		t.Fatalf("user posted %d, want 10000: two keys moved money", b.Posted)
 	}
 }
