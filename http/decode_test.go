@@ -98,6 +98,8 @@ func TestDecodeJSON(t *testing.T) {
 		{`{"amount":1,"\u0061mount":2}`, "amount", "more than once"},
 		{`{"Amount":1}`, "Amount", "case-sensitive"},
 		{`{"metadata":{"k":"a","k":"b"}}`, "metadata", "more than once"},
+		{`{"description":"a\\\"b}],\\\\","amount":1,"amount":2}`, "amount", "more than once"},
+		{`{"description":"\\u0022amount\\u0022:","metadata":{"k":"{","K":"}"},"Metadata":{}}`, "Metadata", "case-sensitive"},
 		{`{"amount":1}x`, "", "after the JSON object"},
 		{`{"amount":1}{"amount":2}`, "", "after the JSON object"},
 		{`{"amount":01}`, "", "malformed JSON"},
