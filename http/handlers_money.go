@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -24,7 +25,10 @@ type endpoint struct {
 // moneyCall is the ledger call of a money-moving route.
 type moneyCall[Req, Resp any] struct {
 	validate func(*Req) error
-	call     func(ctx context.Context, l Ledger, r *http.Request, req *Req) (Resp, error)
+	// given, when set, checks the body for what its decoding cannot
+	// tell apart from an absent member.
+	given func(body []byte) error
+	call  func(ctx context.Context, l Ledger, r *http.Request, req *Req) (Resp, error)
 }
 
 // moneyRoute serves a money-moving POST: Idempotency-Key, strict body,
@@ -40,8 +44,8 @@ func moneyRoute[Req, Resp any](mc moneyCall[Req, Resp]) endpoint {
 				panic(fmt.Sprintf("http: money route %s must be authenticated, idempotent and take a body", rt.Pattern()))
 			}
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				key := r.Header.Get(HeaderIdempotencyKey)
-				if err := pw.ValidateIdempotencyKey(key); err != nil {
+				key, err := idempotencyKey(r)
+				if err != nil {
 					Error(w, r, err)
 					return
 				}
@@ -60,6 +64,12 @@ func moneyRoute[Req, Resp any](mc moneyCall[Req, Resp]) endpoint {
 				if err := checkPathID(r); err != nil {
 					Error(w, r, err)
 					return
+				}
+				if mc.given != nil {
+					if err := mc.given(body); err != nil {
+						Error(w, r, err)
+						return
+					}
 				}
 				if err := mc.validate(req); err != nil {
 					Error(w, r, err)
@@ -105,6 +115,7 @@ var (
 	}
 	createRefund = moneyCall[pw.RefundCreate, *pw.Transfer]{
 		validate: (*pw.RefundCreate).Validate,
+		given:    amountNotZero,
 		call: func(ctx context.Context, l Ledger, r *http.Request, req *pw.RefundCreate) (*pw.Transfer, error) {
 			return l.Refund(ctx, r.PathValue("id"), *req)
 		},
@@ -117,6 +128,7 @@ var (
 	}
 	captureHold = moneyCall[pw.HoldCapture, *pw.Transfer]{
 		validate: (*pw.HoldCapture).Validate,
+		given:    amountNotZero,
 		call: func(ctx context.Context, l Ledger, r *http.Request, req *pw.HoldCapture) (*pw.Transfer, error) {
 			return l.CaptureHold(ctx, r.PathValue("id"), *req)
 		},
@@ -128,6 +140,23 @@ var (
 		},
 	}
 )
+
+// amountNotZero refuses an amount of 0 that the client sent where an
+// absent amount means "all" (a refund's remainder, a capture's whole
+// hold): like a payment of 0 it is a mistake, not a request for
+// everything. Until 2026-11-29 {"amount":0} refunded the whole transfer
+// and captured the whole hold
+// (TestAnExplicitZeroAmountRefundsAndCapturesNothing).
+func amountNotZero(body []byte) error {
+	var given struct {
+		Amount *int64 `json:"amount"`
+	}
+	// The body was decoded strictly already: names are exact, none repeats.
+	if json.Unmarshal(body, &given) == nil && given.Amount != nil && *given.Amount == 0 {
+		return pw.FieldErrorf("amount", pw.EINVALID, "amount must be a positive integer count of minor units, or absent for all")
+	}
+	return nil
+}
 
 // idPrefixes names the ID type of each collection's {id}, and the code for
 // an ID of the wrong shape: it cannot exist, so it is simply not found.

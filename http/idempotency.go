@@ -18,6 +18,18 @@ const (
 	HeaderIdempotencyReplayed = "Idempotent-Replayed"
 )
 
+// idempotencyKey returns r's checked Idempotency-Key. A request with the
+// header twice names no one key: taking the first made a retry whose
+// headers a proxy reordered, or whose client and SDK each added one,
+// another payment (until 2026-11-29; TestTwoIdempotencyKeysAreRefused).
+func idempotencyKey(r *http.Request) (string, error) {
+	if len(r.Header.Values(HeaderIdempotencyKey)) > 1 {
+		return "", pw.Errorf(pw.EINVALID, "Idempotency-Key must be given once")
+	}
+	key := r.Header.Get(HeaderIdempotencyKey)
+	return key, pw.ValidateIdempotencyKey(key)
+}
+
 // Fingerprint identifies a request's content for its idempotency key: the
 // same key with a different fingerprint is idempotency_key_reused. It is
 // the hex SHA-256 of method, path and the body's exact bytes.

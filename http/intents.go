@@ -162,8 +162,8 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 		return
 	}
 	r = r.WithContext(ctx)
-	key := r.Header.Get(HeaderIdempotencyKey)
-	if err := pw.ValidateIdempotencyKey(key); err != nil {
+	key, err := idempotencyKey(r)
+	if err != nil {
 		Error(w, r, err)
 		return
 	}

@@ -26,6 +26,9 @@ var schemaOverrides = map[string]map[string]any{
 	"BatchItem.status": {"enum": []string{pw.TransferPosted, "failed"}},
 	"Status.state":     {"enum": []string{StateNormal, StateBusy, StateDegraded, StateMaintenance}},
 	"Problem.type":     {"format": "uri"},
+	// An absent amount is all; 0 is refused, not taken for all (amountNotZero).
+	"RefundCreate.amount": {"minimum": 1, "description": "Minor units to refund; absent: all that remains."},
+	"HoldCapture.amount":  {"minimum": 1, "description": "Minor units to capture; absent: the whole hold, releasing nothing."},
 	// Where a queued payment stands (docs/overload.md): what each member
 	// means, and what it does not promise, in the document itself, since a
 	// client shows these figures to a waiting payer.
