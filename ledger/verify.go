@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	pw "github.com/peakwallet/peakwallet"
 )
@@ -20,6 +21,7 @@ type Report struct {
 	Accounts     int                   `json:"accounts"`
 	Entries      int                   `json:"entries"`
 	Transfers    int                   `json:"transfers"`
+	Holds        int                   `json:"holds"` // of every status
 	PendingHolds int                   `json:"pending_holds"`
 	Currencies   map[pw.Currency]int64 `json:"currency_sums"` // sum of posted balances per currency: 0 when sound
 	Checks       []string              `json:"checks"`
@@ -43,6 +45,10 @@ var verifyChecks = []string{
 	"1. for every currency, the sum of all posted balances is exactly 0",
 	"2. no bounded account has posted - pending_out below -overdraft_limit; pending amounts equal the pending holds",
 	"3. every entry belongs to a stored transfer and every transfer has exactly its two entries; refunds never exceed their original",
+	"3. a transfer's kind matches what it names: a payment no hold and no original, a capture a hold, a refund an original",
+	"3. every refund runs opposite to its original, which exists and is no refund",
+	"3. every capture moves its hold's parties and currency, at most the held amount, before the hold expired; no hold is captured twice",
+	"3. a captured hold names its capture transfer and amount; a pending, voided or expired hold has no capture, and an expired one was due",
 	"4. each account's entries, replayed in order, give its posted balance and each posted_balance_after",
 	"5. no idempotency key posted more than one transfer",
 }
@@ -57,6 +63,20 @@ type sides struct {
 type accountSummary struct {
 	currency              pw.Currency
 	pendingOut, pendingIn int64
+}
+
+// refundSide is what a refund says about its original.
+type refundSide struct {
+	id, from, to string
+	amount       int64
+}
+
+// captureSide is what a capture transfer says about its hold.
+type captureSide struct {
+	id, from, to string
+	amount       int64
+	currency     pw.Currency
+	at           time.Time
 }
 
 // Verify reads the whole store and checks every invariant of API.md. It
@@ -89,10 +109,11 @@ func Verify(ctx context.Context, s pw.Store) (*Report, error) {
 			r.violate("posted balances of %s sum to %d, not 0", cur, sum)
 		}
 	}
-	if err := verifyHolds(ctx, s, r, accounts); err != nil {
+	captures, err := verifyTransfers(ctx, s, r, accounts, bySide)
+	if err != nil {
 		return nil, err
 	}
-	if err := verifyTransfers(ctx, s, r, accounts, bySide); err != nil {
+	if err := verifyHolds(ctx, s, r, accounts, captures); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -158,62 +179,27 @@ func verifyAccount(ctx context.Context, s pw.Store, a *pw.Account, r *Report, by
 	return nil
 }
 
-// verifyHolds checks that pending amounts are exactly the pending holds (2).
-func verifyHolds(ctx context.Context, s pw.Store, r *Report, accounts map[string]accountSummary) error {
-	out, in := map[string]int64{}, map[string]int64{}
-	// The sums are checked: until 2026-11-29 they could wrap, and holds
-	// summing to 2^64 more than an account's pending amounts matched them
-	// (TestVerifyDetectsTampering/pending_holds_sum_wraps).
-	overflowed := map[string]bool{}
-	add := func(sums map[string]int64, id string, amount int64) {
-		sum, ok := pw.AddInt64(sums[id], amount)
-		if !ok && !overflowed[id] {
-			overflowed[id] = true
-			r.violate("account %s: its pending holds overflow an int64", id)
-		}
-		sums[id] = sum
-	}
-	for after := ""; ; {
-		page, err := s.PendingHolds(ctx, after, verifyPageMax)
-		if err != nil {
-			return err
-		}
-		for _, h := range page {
-			r.PendingHolds++
-			add(out, h.FromAccount, h.Amount)
-			add(in, h.ToAccount, h.Amount)
-			if accounts[h.FromAccount].currency != h.Currency || accounts[h.ToAccount].currency != h.Currency {
-				r.violate("hold %s: currency %s differs from its accounts'", h.ID, h.Currency)
-			}
-		}
-		if len(page) < verifyPageMax {
-			break
-		}
-		after = page[len(page)-1].ID
-	}
-	for _, id := range slices.Sorted(maps.Keys(accounts)) {
-		a := accounts[id]
-		if a.pendingOut != out[id] || a.pendingIn != in[id] {
-			r.violate("account %s: pending_out/in %d/%d, pending holds give %d/%d", id, a.pendingOut, a.pendingIn, out[id], in[id])
-		}
-	}
-	return nil
-}
-
-// verifyTransfers matches every transfer with its two entries (1, 3) and
-// checks refunds and request keys (3, 5).
-func verifyTransfers(ctx context.Context, s pw.Store, r *Report, accounts map[string]accountSummary, bySide map[string]*sides) error {
+// verifyTransfers matches every transfer with its two entries (1, 3),
+// checks request keys (5) and each transfer's kind, and checks refunds
+// against their originals (3). It returns what the capture transfers say
+// of their holds, for verifyHolds.
+//
+// The originals of refunds are read back by ID once the pass is done (the
+// newest-first pass meets a refund before its original), rather than every
+// transfer's amount being kept in case it was refunded: beyond each
+// transfer's sides and request key, memory grows only with the refunds and
+// captures.
+func verifyTransfers(ctx context.Context, s pw.Store, r *Report, accounts map[string]accountSummary, bySide map[string]*sides) (map[string]captureSide, error) {
 	requestKeys := map[string]string{}
-	refunded := map[string]int64{}
-	amounts := map[string]int64{}
+	refunds := map[string][]refundSide{}
+	captures := map[string]captureSide{}
 	for before := ""; ; {
 		page, err := s.Transfers(ctx, before, verifyPageMax)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, t := range page {
 			r.Transfers++
-			amounts[t.ID] = t.Amount
 			sd := bySide[t.ID]
 			delete(bySide, t.ID)
 			switch {
@@ -228,8 +214,21 @@ func verifyTransfers(ctx context.Context, s pw.Store, r *Report, accounts map[st
 			if accounts[t.FromAccount].currency != t.Currency || accounts[t.ToAccount].currency != t.Currency {
 				r.violate("transfer %s: currency %s differs from its accounts'", t.ID, t.Currency)
 			}
+			if !kindMatches(t) {
+				r.violate("transfer %s: a %q transfer with hold_id %q and refund_of %q", t.ID, t.Kind, t.HoldID, t.RefundOf)
+			}
+			// By what the transfer names, not by its kind, so that a
+			// transfer whose kind was edited is still checked as what it
+			// claims to be.
 			if t.RefundOf != "" {
-				refunded[t.RefundOf] += t.Amount
+				refunds[t.RefundOf] = append(refunds[t.RefundOf], refundSide{t.ID, t.FromAccount, t.ToAccount, t.Amount})
+			}
+			if t.HoldID != "" {
+				if other, dup := captures[t.HoldID]; dup {
+					r.violate("hold %s: captured by both %s and %s", t.HoldID, other.id, t.ID)
+				} else {
+					captures[t.HoldID] = captureSide{t.ID, t.FromAccount, t.ToAccount, t.Amount, t.Currency, t.CreatedAt}
+				}
 			}
 			if t.RequestKey != "" {
 				if other, dup := requestKeys[t.RequestKey]; dup {
@@ -243,13 +242,169 @@ func verifyTransfers(ctx context.Context, s pw.Store, r *Report, accounts map[st
 		}
 		before = page[len(page)-1].ID
 	}
-	for _, id := range slices.Sorted(maps.Keys(refunded)) {
-		if refunded[id] > amounts[id] {
-			r.violate("transfer %s: refunds of %d exceed its amount %d", id, refunded[id], amounts[id])
-		}
+	if err := verifyRefunds(ctx, s, r, refunds); err != nil {
+		return nil, err
 	}
 	for _, id := range slices.Sorted(maps.Keys(bySide)) {
 		r.violate("entries name transfer %s, which does not exist", id)
 	}
+	return captures, nil
+}
+
+// kindMatches reports whether a transfer names what its kind says: a
+// capture its hold, a refund its original, a payment neither.
+func kindMatches(t *pw.Transfer) bool {
+	switch t.Kind {
+	case pw.TransferPayment:
+		return t.HoldID == "" && t.RefundOf == ""
+	case pw.TransferCapture:
+		return t.HoldID != "" && t.RefundOf == ""
+	case pw.TransferRefund:
+		return t.HoldID == "" && t.RefundOf != ""
+	}
+	return false
+}
+
+// verifyRefunds checks every refund against its original, read back by ID
+// a page at a time (3): the original exists and is no refund, the refund
+// runs opposite to it (in its currency, since both run between the same
+// two accounts, whose currency is checked), and the refunds do not exceed it.
+func verifyRefunds(ctx context.Context, s pw.Store, r *Report, refunds map[string][]refundSide) error {
+	for ids := range slices.Chunk(slices.Sorted(maps.Keys(refunds)), verifyPageMax) {
+		originals, err := s.TransfersByID(ctx, ids)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			orig := originals[id]
+			var sum int64
+			overflowed := false
+			for _, rf := range refunds[id] {
+				switch {
+				case orig == nil:
+					r.violate("transfer %s: refunds transfer %s, which does not exist", rf.id, id)
+					continue
+				case orig.RefundOf != "" || orig.Kind == pw.TransferRefund:
+					r.violate("transfer %s: refunds transfer %s, which is itself a refund", rf.id, id)
+				case rf.from != orig.ToAccount || rf.to != orig.FromAccount:
+					r.violate("transfer %s: does not run opposite to its original %s (%s to %s, the original %s to %s)",
+						rf.id, id, rf.from, rf.to, orig.FromAccount, orig.ToAccount)
+				}
+				// Checked: refunds summing past the int64 limit must not
+				// read as a small total. (Both stores' reads fail first on
+				// such refunds, as they sum them for RefundedAmount: SQLite
+				// "integer overflow", PostgreSQL "bigint out of range";
+				// this holds for any store.)
+				next, ok := pw.AddInt64(sum, rf.amount)
+				overflowed = overflowed || !ok
+				sum = next
+			}
+			switch {
+			case orig == nil:
+			case overflowed:
+				r.violate("transfer %s: its refunds overflow an int64, and so exceed its amount %d", id, orig.Amount)
+			case sum > orig.Amount:
+				r.violate("transfer %s: refunds of %d exceed its amount %d", id, sum, orig.Amount)
+			}
+		}
+	}
 	return nil
+}
+
+// verifyHolds reads every hold: pending amounts are exactly the pending
+// holds (2), and each hold agrees with its capture transfer, if any (3).
+// It consumes captures.
+func verifyHolds(ctx context.Context, s pw.Store, r *Report, accounts map[string]accountSummary, captures map[string]captureSide) error {
+	out, in := map[string]int64{}, map[string]int64{}
+	// The sums are checked: until 2026-11-29 they could wrap, and holds
+	// summing to 2^64 more than an account's pending amounts matched them
+	// (TestVerifyDetectsTampering/pending_holds_sum_wraps).
+	overflowed := map[string]bool{}
+	add := func(sums map[string]int64, id string, amount int64) {
+		sum, ok := pw.AddInt64(sums[id], amount)
+		if !ok && !overflowed[id] {
+			overflowed[id] = true
+			r.violate("account %s: its pending holds overflow an int64", id)
+		}
+		sums[id] = sum
+	}
+	for after := ""; ; {
+		page, err := s.Holds(ctx, after, verifyPageMax)
+		if err != nil {
+			return err
+		}
+		for _, h := range page {
+			r.Holds++
+			if h.Status == pw.HoldPending {
+				r.PendingHolds++
+				add(out, h.FromAccount, h.Amount)
+				add(in, h.ToAccount, h.Amount)
+			}
+			if h.FromAccount == h.ToAccount || h.Amount <= 0 {
+				r.violate("hold %s: a malformed hold (same account or non-positive amount)", h.ID)
+			}
+			if accounts[h.FromAccount].currency != h.Currency || accounts[h.ToAccount].currency != h.Currency {
+				r.violate("hold %s: currency %s differs from its accounts'", h.ID, h.Currency)
+			}
+			c, captured := captures[h.ID]
+			delete(captures, h.ID)
+			verifyHold(r, h, c, captured)
+		}
+		if len(page) < verifyPageMax {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	for _, id := range slices.Sorted(maps.Keys(accounts)) {
+		a := accounts[id]
+		if a.pendingOut != out[id] || a.pendingIn != in[id] {
+			r.violate("account %s: pending_out/in %d/%d, pending holds give %d/%d", id, a.pendingOut, a.pendingIn, out[id], in[id])
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(captures)) {
+		r.violate("transfer %s: captures hold %s, which does not exist", captures[id].id, id)
+	}
+	return nil
+}
+
+// verifyHold checks one hold against the capture transfer that names it
+// (c, when captured): the rules of capture, void and expiry (3).
+func verifyHold(r *Report, h *pw.Hold, c captureSide, captured bool) {
+	const when = "2006-01-02T15:04:05.999999Z07:00"
+	switch h.Status {
+	case pw.HoldCaptured:
+		if !captured {
+			r.violate("hold %s: captured by %s, but no capture transfer names it", h.ID, h.CaptureTransferID)
+			return
+		}
+		if c.id != h.CaptureTransferID {
+			r.violate("hold %s: names capture transfer %q, but transfer %s captures it", h.ID, h.CaptureTransferID, c.id)
+		}
+		if c.amount > h.Amount {
+			r.violate("transfer %s: captures %d of hold %s, which exceeds the held %d", c.id, c.amount, h.ID, h.Amount)
+		}
+		if c.from != h.FromAccount || c.to != h.ToAccount || c.currency != h.Currency {
+			r.violate("transfer %s: does not move its hold's %s from %s to %s", c.id, h.Currency, h.FromAccount, h.ToAccount)
+		}
+		if h.CapturedAmount != c.amount {
+			r.violate("hold %s: captured_amount %d, but its capture transfer %s moved %d", h.ID, h.CapturedAmount, c.id, c.amount)
+		}
+		// The ledger expires a due hold before any command of the batch
+		// runs, with the same clock, so a capture is always before expiry.
+		if !c.at.Before(h.ExpiresAt) {
+			r.violate("hold %s: captured at %s, at or after its expiry %s", h.ID, c.at.Format(when), h.ExpiresAt.Format(when))
+		}
+	case pw.HoldPending, pw.HoldVoided, pw.HoldExpired:
+		if captured {
+			r.violate("hold %s: %s, but transfer %s captures it", h.ID, h.Status, c.id)
+		}
+		if h.CapturedAmount != 0 || h.CaptureTransferID != "" {
+			r.violate("hold %s: %s, yet captured_amount %d and capture_transfer_id %q", h.ID, h.Status, h.CapturedAmount, h.CaptureTransferID)
+		}
+		if h.Status == pw.HoldExpired && h.UpdatedAt.Before(h.ExpiresAt) {
+			r.violate("hold %s: expired before it was due (at %s, due %s)", h.ID, h.UpdatedAt.Format(when), h.ExpiresAt.Format(when))
+		}
+	default:
+		r.violate("hold %s: unknown status %q", h.ID, h.Status)
+	}
 }

@@ -27,6 +27,30 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{"posted - pending_out wraps", "UPDATE accounts SET posted = -2, pending_out = 9223372036854775807 WHERE id = (SELECT from_account FROM holds)", "below -overdraft_limit"},
 		{"pending holds sum wraps", holdsCopied(9223372036854775807, 9223372036854775807, 2), "pending holds overflow"},
 		{"transfer amount edited", "UPDATE transfers SET amount = amount + 5 WHERE kind = 'payment' AND from_account IN (SELECT id FROM accounts WHERE kind = 'user')", "do not debit"},
+		// A refund runs opposite to its original and refunds no refund
+		// nor a transfer that does not exist.
+		{"refund runs the wrong way", "UPDATE transfers SET refund_of = (SELECT id FROM transfers WHERE amount = 100) WHERE kind = 'refund'", "does not run opposite to its original"},
+		{"refund of a refund", "UPDATE transfers SET kind = 'refund', refund_of = (SELECT id FROM transfers WHERE kind = 'refund') WHERE amount = 6", "is itself a refund"},
+		{"refund of a missing transfer", "UPDATE transfers SET refund_of = 'tr_missing' WHERE kind = 'refund'", "refunds transfer tr_missing, which does not exist"},
+		// A transfer's kind says which of hold_id and refund_of it has.
+		{"payment that names an original", "UPDATE transfers SET kind = 'payment' WHERE kind = 'refund'", `a "payment" transfer with`},
+		{"unknown transfer kind", "UPDATE transfers SET kind = 'gift' WHERE amount = 6", `a "gift" transfer with`},
+		// A capture posts its hold, once, between its parties, within the held amount.
+		{"capture exceeds its hold", "UPDATE holds SET amount = 4 WHERE status = 'captured'", "exceeds the held 4"},
+		{"capture between other accounts", "UPDATE holds SET to_account = (SELECT from_account FROM transfers WHERE amount = 100) WHERE status = 'captured'", "does not move its hold's"},
+		{"hold captured twice", "UPDATE transfers SET kind = 'capture', hold_id = (SELECT id FROM holds WHERE status = 'captured') WHERE amount = 6", "captured by both"},
+		{"capture of a missing hold", "UPDATE transfers SET hold_id = 'hold_missing' WHERE kind = 'capture'", "captures hold hold_missing, which does not exist"},
+		{"captured hold without its transfer", "UPDATE holds SET status = 'captured', captured_amount = 3, capture_transfer_id = 'tr_missing' WHERE status = 'voided'", "no capture transfer names it"},
+		{"captured hold names another transfer", "UPDATE holds SET capture_transfer_id = (SELECT id FROM transfers WHERE amount = 6) WHERE status = 'captured'", "but transfer"},
+		{"captured amount edited", "UPDATE holds SET captured_amount = 6 WHERE status = 'captured'", "captured_amount 6"},
+		{"voided hold with a capture", "UPDATE holds SET status = 'voided', captured_amount = 0, capture_transfer_id = NULL WHERE status = 'captured'", "voided, but transfer"},
+		{"expired hold with a capture", "UPDATE holds SET status = 'expired', captured_amount = 0, capture_transfer_id = NULL WHERE status = 'captured'", "expired, but transfer"},
+		{"released hold with a captured amount", "UPDATE holds SET captured_amount = 3 WHERE status = 'voided'", "captured_amount 3"},
+		{"unknown hold status", "UPDATE holds SET status = 'held' WHERE status = 'voided'", `status "held"`},
+		{"hold from and to one account", "UPDATE holds SET to_account = from_account WHERE status = 'pending'; UPDATE accounts SET pending_in = pending_out", "malformed hold"},
+		// Expiry: a hold is captured only before it expires, and expires only once due.
+		{"capture after expiry", "UPDATE holds SET expires_at = created_at WHERE status = 'captured'", "at or after its expiry"},
+		{"expired before it was due", "UPDATE holds SET status = 'expired' WHERE status = 'voided'", "expired before"},
 	}
 	for _, tc := range tampers {
 		t.Run(tc.name, func(t *testing.T) {
@@ -36,15 +60,36 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			bank, _ := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
 			a, _ := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
 			b, _ := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
+			// The books hold payments of 100, 40 and 6, a refund of 15 of
+			// the 40, a pending hold of 10, a hold of 8 captured for 5 and
+			// a voided hold of 3: each tamper picks its rows by them.
+			var paid []*pw.Transfer
 			for _, req := range []pw.TransferCreate{
 				{FromAccount: bank.ID, ToAccount: a.ID, Amount: 100, Currency: "EUR"},
 				{FromAccount: a.ID, ToAccount: b.ID, Amount: 40, Currency: "EUR"},
+				{FromAccount: a.ID, ToAccount: b.ID, Amount: 6, Currency: "EUR"},
 			} {
-				if _, err := l.CreateTransfer(ctx, req); err != nil {
+				tr, err := l.CreateTransfer(ctx, req)
+				if err != nil {
 					t.Fatal(err)
 				}
+				paid = append(paid, tr)
 			}
-			if _, err := l.CreateHold(ctx, pw.HoldCreate{FromAccount: a.ID, ToAccount: b.ID, Amount: 10, Currency: "EUR", ExpiresInSeconds: 600}); err != nil {
+			if _, err := l.Refund(ctx, paid[1].ID, pw.RefundCreate{Amount: 15}); err != nil {
+				t.Fatal(err)
+			}
+			var holds []*pw.Hold
+			for _, amount := range []int64{10, 8, 3} {
+				h, err := l.CreateHold(ctx, pw.HoldCreate{FromAccount: a.ID, ToAccount: b.ID, Amount: amount, Currency: "EUR", ExpiresInSeconds: 600})
+				if err != nil {
+					t.Fatal(err)
+				}
+				holds = append(holds, h)
+			}
+			if _, err := l.CaptureHold(ctx, holds[1].ID, pw.HoldCapture{Amount: 5}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.VoidHold(ctx, holds[2].ID); err != nil {
 				t.Fatal(err)
 			}
 			l.Close()
