@@ -1,131 +1,31 @@
 package sqlite_test
 
 import (
-	"context"
 	"database/sql"
-	"fmt"
-	"strings"
 	"testing"
 
 	_ "github.com/mattn/go-sqlite3" // tampers with the file whatever driver the store uses
 
 	pw "github.com/peakwallet/peakwallet"
-	"github.com/peakwallet/peakwallet/ledger"
+	"github.com/peakwallet/peakwallet/storetest"
 )
 
 // TestVerifyDetectsTampering edits the database behind the ledger's back,
 // one way per invariant, and checks that Verify reports each.
 func TestVerifyDetectsTampering(t *testing.T) {
-	tampers := []struct {
-		name, sql, want string
-	}{
-		{"balance edited", "UPDATE accounts SET posted = posted + 1 WHERE id = (SELECT to_account FROM transfers LIMIT 1)", "entries sum to"},
-		{"entry edited", "UPDATE entries SET amount = amount + 1 WHERE seq = 1 AND amount > 0", "replay gives"},
-		{"entry deleted", "DELETE FROM entries WHERE amount = -40", "exactly two entries"},
-		{"pending hold forgotten", "UPDATE accounts SET pending_out = 0", "pending holds give"},
-		// Sums that wrap past the int64 limit must not hide a violation.
-		{"posted - pending_out wraps", "UPDATE accounts SET posted = -2, pending_out = 9223372036854775807 WHERE id = (SELECT from_account FROM holds)", "below -overdraft_limit"},
-		{"pending holds sum wraps", holdsCopied(9223372036854775807, 9223372036854775807, 2), "pending holds overflow"},
-		{"transfer amount edited", "UPDATE transfers SET amount = amount + 5 WHERE kind = 'payment' AND from_account IN (SELECT id FROM accounts WHERE kind = 'user')", "do not debit"},
-		// A refund runs opposite to its original and refunds no refund
-		// nor a transfer that does not exist.
-		{"refund runs the wrong way", "UPDATE transfers SET refund_of = (SELECT id FROM transfers WHERE amount = 100) WHERE kind = 'refund'", "does not run opposite to its original"},
-		{"refund of a refund", "UPDATE transfers SET kind = 'refund', refund_of = (SELECT id FROM transfers WHERE kind = 'refund') WHERE amount = 6", "is itself a refund"},
-		{"refund of a missing transfer", "UPDATE transfers SET refund_of = 'tr_missing' WHERE kind = 'refund'", "refunds transfer tr_missing, which does not exist"},
-		// A transfer's kind says which of hold_id and refund_of it has.
-		{"payment that names an original", "UPDATE transfers SET kind = 'payment' WHERE kind = 'refund'", `a "payment" transfer with`},
-		{"unknown transfer kind", "UPDATE transfers SET kind = 'gift' WHERE amount = 6", `a "gift" transfer with`},
-		// A capture posts its hold, once, between its parties, within the held amount.
-		{"capture exceeds its hold", "UPDATE holds SET amount = 4 WHERE status = 'captured'", "exceeds the held 4"},
-		{"capture between other accounts", "UPDATE holds SET to_account = (SELECT from_account FROM transfers WHERE amount = 100) WHERE status = 'captured'", "does not move its hold's"},
-		{"hold captured twice", "UPDATE transfers SET kind = 'capture', hold_id = (SELECT id FROM holds WHERE status = 'captured') WHERE amount = 6", "captured by both"},
-		{"capture of a missing hold", "UPDATE transfers SET hold_id = 'hold_missing' WHERE kind = 'capture'", "captures hold hold_missing, which does not exist"},
-		{"captured hold without its transfer", "UPDATE holds SET status = 'captured', captured_amount = 3, capture_transfer_id = 'tr_missing' WHERE status = 'voided'", "no capture transfer names it"},
-		{"captured hold names another transfer", "UPDATE holds SET capture_transfer_id = (SELECT id FROM transfers WHERE amount = 6) WHERE status = 'captured'", "but transfer"},
-		{"captured amount edited", "UPDATE holds SET captured_amount = 6 WHERE status = 'captured'", "captured_amount 6"},
-		{"voided hold with a capture", "UPDATE holds SET status = 'voided', captured_amount = 0, capture_transfer_id = NULL WHERE status = 'captured'", "voided, but transfer"},
-		{"expired hold with a capture", "UPDATE holds SET status = 'expired', captured_amount = 0, capture_transfer_id = NULL WHERE status = 'captured'", "expired, but transfer"},
-		{"released hold with a captured amount", "UPDATE holds SET captured_amount = 3 WHERE status = 'voided'", "captured_amount 3"},
-		{"unknown hold status", "UPDATE holds SET status = 'held' WHERE status = 'voided'", `status "held"`},
-		{"hold from and to one account", "UPDATE holds SET to_account = from_account WHERE status = 'pending'; UPDATE accounts SET pending_in = pending_out", "malformed hold"},
-		// Expiry: a hold is captured only before it expires, and expires only once due.
-		{"capture after expiry", "UPDATE holds SET expires_at = created_at WHERE status = 'captured'", "at or after its expiry"},
-		{"expired before it was due", "UPDATE holds SET status = 'expired' WHERE status = 'voided'", "expired before"},
-	}
-	for _, tc := range tampers {
-		t.Run(tc.name, func(t *testing.T) {
-			s := MustOpen(t)
-			ctx := context.Background()
-			l := ledger.New(s, ledger.Options{})
-			bank, _ := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
-			a, _ := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
-			b, _ := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
-			// The books hold payments of 100, 40 and 6, a refund of 15 of
-			// the 40, a pending hold of 10, a hold of 8 captured for 5 and
-			// a voided hold of 3: each tamper picks its rows by them.
-			var paid []*pw.Transfer
-			for _, req := range []pw.TransferCreate{
-				{FromAccount: bank.ID, ToAccount: a.ID, Amount: 100, Currency: "EUR"},
-				{FromAccount: a.ID, ToAccount: b.ID, Amount: 40, Currency: "EUR"},
-				{FromAccount: a.ID, ToAccount: b.ID, Amount: 6, Currency: "EUR"},
-			} {
-				tr, err := l.CreateTransfer(ctx, req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				paid = append(paid, tr)
-			}
-			if _, err := l.Refund(ctx, paid[1].ID, pw.RefundCreate{Amount: 15}); err != nil {
-				t.Fatal(err)
-			}
-			var holds []*pw.Hold
-			for _, amount := range []int64{10, 8, 3} {
-				h, err := l.CreateHold(ctx, pw.HoldCreate{FromAccount: a.ID, ToAccount: b.ID, Amount: amount, Currency: "EUR", ExpiresInSeconds: 600})
-				if err != nil {
-					t.Fatal(err)
-				}
-				holds = append(holds, h)
-			}
-			if _, err := l.CaptureHold(ctx, holds[1].ID, pw.HoldCapture{Amount: 5}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := l.VoidHold(ctx, holds[2].ID); err != nil {
-				t.Fatal(err)
-			}
-			l.Close()
-			if r, err := ledger.Verify(ctx, s); err != nil || !r.OK() {
-				t.Fatalf("clean store: %v %v", r.Violations, err)
-			}
+	storetest.RunTampering(t, func(t *testing.T) (pw.Store, func(string) (int64, error)) {
+		s := MustOpen(t)
+		return s, func(q string) (int64, error) {
 			db, err := sql.Open("sqlite3", s.Path())
 			if err != nil {
-				t.Fatal(err)
+				return 0, err
 			}
 			defer db.Close()
-			if res, err := db.Exec(tc.sql); err != nil {
-				t.Fatal(err)
-			} else if n, _ := res.RowsAffected(); n == 0 {
-				t.Fatal("tampering changed nothing")
-			}
-			r, err := ledger.Verify(ctx, s)
+			res, err := db.Exec(q)
 			if err != nil {
-				t.Fatal(err)
+				return 0, err
 			}
-			if r.OK() || !strings.Contains(strings.Join(r.Violations, "\n"), tc.want) {
-				t.Fatalf("violations %q, want one mentioning %q", r.Violations, tc.want)
-			}
-		})
-	}
-}
-
-// holdsCopied is SQL that adds one copy of the pending hold per amount.
-func holdsCopied(amounts ...int64) string {
-	var q strings.Builder
-	for i, amount := range amounts {
-		fmt.Fprintf(&q, `INSERT INTO holds (id, from_account, to_account, amount, currency, status, description,
-			metadata, expires_at, captured_amount, capture_transfer_id, request_key, created_at, updated_at)
-			SELECT id || '_%d', from_account, to_account, %d, currency, status, description, metadata, expires_at,
-				captured_amount, capture_transfer_id, NULL, created_at, updated_at
-			FROM holds WHERE status = 'pending' AND id NOT LIKE '%%\_%%\_%%' ESCAPE '\';`, i, amount)
-	}
-	return q.String()
+			return res.RowsAffected()
+		}
+	})
 }
