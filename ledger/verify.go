@@ -44,11 +44,13 @@ var verifyChecks = []string{
 	"1. every transfer debits one account and credits another by the same amount, in one currency",
 	"1. for every currency, the sum of all posted balances is exactly 0",
 	"2. no bounded account has posted - pending_out below -overdraft_limit; pending amounts equal the pending holds",
+	"2. no entry of a bounded account left its posted balance below -overdraft_limit",
 	"3. every entry belongs to a stored transfer and every transfer has exactly its two entries; refunds never exceed their original",
 	"3. a transfer's kind matches what it names: a payment no hold and no original, a capture a hold, a refund an original",
 	"3. every refund runs opposite to its original, which exists and is no refund",
 	"3. every capture moves its hold's parties and currency, at most the held amount, before the hold expired; no hold is captured twice",
 	"3. a captured hold names its capture transfer and amount; a pending, voided or expired hold has no capture, and an expired one was due",
+	"3. every hold expires 1 s to 30 days after it was made",
 	"4. each account's entries, replayed in order, give its posted balance and each posted_balance_after",
 	"5. no idempotency key posted more than one transfer",
 }
@@ -123,6 +125,7 @@ func Verify(ctx context.Context, s pw.Store) (*Report, error) {
 func verifyAccount(ctx context.Context, s pw.Store, a *pw.Account, r *Report, bySide map[string]*sides) error {
 	r.Accounts++
 	var running, seq int64
+	belowOnce := false
 	for {
 		page, err := s.EntriesAscending(ctx, a.ID, seq, verifyPageMax)
 		if err != nil {
@@ -141,6 +144,14 @@ func verifyAccount(ctx context.Context, s pw.Store, a *pw.Account, r *Report, by
 			running = next
 			if e.PostedBalanceAfter != running {
 				r.violate("account %s: entry %d says balance %d, replay gives %d", a.ID, e.Seq, e.PostedBalanceAfter, running)
+			}
+			// The bound held at every entry, not only at the end: a debit
+			// needs posted - pending_out - amount ≥ -overdraft_limit, and
+			// pending_out ≥ 0, so no entry leaves posted below the bound
+			// (an overdraft_limit never changes). Reported once per account.
+			if a.Bounded() && running < -a.OverdraftLimit && !belowOnce {
+				belowOnce = true
+				r.violate("account %s: posted %d, below -overdraft_limit %d at entry %d", a.ID, running, a.OverdraftLimit, e.Seq)
 			}
 			sd := bySide[e.TransferID]
 			if sd == nil {
@@ -371,6 +382,9 @@ func verifyHolds(ctx context.Context, s pw.Store, r *Report, accounts map[string
 // (c, when captured): the rules of capture, void and expiry (3).
 func verifyHold(r *Report, h *pw.Hold, c captureSide, captured bool) {
 	const when = "2006-01-02T15:04:05.999999Z07:00"
+	if d := h.ExpiresAt.Sub(h.CreatedAt); d < time.Second || d > pw.HoldExpiresInSecondsMax*time.Second {
+		r.violate("hold %s: expires %s after it was made, not 1s to %s", h.ID, d, pw.HoldExpiresInSecondsMax*time.Second)
+	}
 	switch h.Status {
 	case pw.HoldCaptured:
 		if !captured {

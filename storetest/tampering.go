@@ -30,6 +30,9 @@ func RunTampering(t *testing.T, open TamperOpener) {
 		{"posted - pending_out wraps", "UPDATE accounts SET posted = -2, pending_out = 9223372036854775807 WHERE id = (SELECT from_account FROM holds WHERE status = 'pending')", "below -overdraft_limit"},
 		{"pending holds sum wraps", holdsCopied(9223372036854775807, 9223372036854775807, 2), "pending holds overflow"},
 		{"transfer amount edited", "UPDATE transfers SET amount = amount + 5 WHERE kind = 'payment' AND from_account IN (SELECT id FROM accounts WHERE kind = 'user')", "do not debit"},
+		// The bound holds at every entry, not only at the end: a's payment
+		// of 40 moved before the 100 that paid for it.
+		{"balance once below the bound", entriesSwapped, "below -overdraft_limit 0 at entry 1"},
 		// A refund runs opposite to its original and refunds no refund
 		// nor a transfer that does not exist.
 		{"refund runs the wrong way", "UPDATE transfers SET refund_of = (SELECT id FROM transfers WHERE amount = 100) WHERE kind = 'refund'", "does not run opposite to its original"},
@@ -51,7 +54,9 @@ func RunTampering(t *testing.T, open TamperOpener) {
 		{"released hold with a captured amount", "UPDATE holds SET captured_amount = 3 WHERE status = 'voided'", "captured_amount 3"},
 		{"unknown hold status", "UPDATE holds SET status = 'held' WHERE status = 'voided'", `status "held"`},
 		{"hold from and to one account", "UPDATE holds SET to_account = from_account WHERE status = 'pending'; UPDATE accounts SET pending_in = pending_out", "malformed hold"},
-		// Expiry: a hold is captured only before it expires, and expires only once due.
+		// Expiry: a hold expires 1 s to 30 days after it was made, is
+		// captured only before it expires, and expires only once due.
+		{"hold made as it expires", "UPDATE holds SET created_at = expires_at WHERE status = 'pending'", "expires 0s after it was made"},
 		{"capture after expiry", "UPDATE holds SET expires_at = created_at WHERE status = 'captured'", "at or after its expiry"},
 		{"expired before it was due", "UPDATE holds SET status = 'expired' WHERE status = 'voided'", "expired before"},
 	}
@@ -123,6 +128,14 @@ func tamperFixture(t *testing.T, s pw.Store) {
 	_, err = l.VoidHold(ctx, holds[2].ID)
 	must(err)
 }
+
+// entriesSwapped is SQL that swaps the first two entries of the account
+// paid 100 (the 100 in, then the 40 out), their balances replayed anew: the
+// books still add up, but the account spent 40 it did not have.
+const entriesSwapped = `
+	UPDATE entries SET seq = 1000 WHERE seq = 1 AND account_id = (SELECT to_account FROM transfers WHERE amount = 100);
+	UPDATE entries SET seq = 1, posted_balance_after = -40 WHERE seq = 2 AND account_id = (SELECT to_account FROM transfers WHERE amount = 100);
+	UPDATE entries SET seq = 2, posted_balance_after = 60 WHERE seq = 1000 AND account_id = (SELECT to_account FROM transfers WHERE amount = 100)`
 
 // holdsCopied is SQL that adds one copy of the pending hold per amount.
 func holdsCopied(amounts ...int64) string {
