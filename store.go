@@ -35,6 +35,9 @@ type Store interface {
 	Entries(ctx context.Context, account string, before int64, limit int) ([]*Entry, error)
 	// EntriesAscending lists an account's entries oldest first with Seq > after.
 	EntriesAscending(ctx context.Context, account string, after int64, limit int) ([]*Entry, error)
+	// Holds lists every hold, whatever its status, with ID > after, in ID
+	// order (for Verify, which checks captured and released holds too).
+	Holds(ctx context.Context, after string, limit int) ([]*Hold, error)
 	// PendingHolds lists pending holds with ID > after, in ID order.
 	PendingHolds(ctx context.Context, after string, limit int) ([]*Hold, error)
 	// DueHolds lists pending holds with expires_at ≤ now, oldest due first.

@@ -20,6 +20,7 @@ type Report struct {
 	Accounts     int                   `json:"accounts"`
 	Entries      int                   `json:"entries"`
 	Transfers    int                   `json:"transfers"`
+	Holds        int                   `json:"holds"` // of every status
 	PendingHolds int                   `json:"pending_holds"`
 	Currencies   map[pw.Currency]int64 `json:"currency_sums"` // sum of posted balances per currency: 0 when sound
 	Checks       []string              `json:"checks"`
@@ -42,7 +43,13 @@ var verifyChecks = []string{
 	"1. every transfer debits one account and credits another by the same amount, in one currency",
 	"1. for every currency, the sum of all posted balances is exactly 0",
 	"2. no bounded account has posted - pending_out below -overdraft_limit; pending amounts equal the pending holds",
+	"2. no entry of a bounded account left its posted balance below -overdraft_limit",
 	"3. every entry belongs to a stored transfer and every transfer has exactly its two entries; refunds never exceed their original",
+	"3. a transfer's kind matches what it names: a payment no hold and no original, a capture a hold, a refund an original",
+	"3. every refund runs opposite to its original, which exists and is no refund",
+	"3. every capture moves its hold's parties and currency, at most the held amount, before the hold expired; no hold is captured twice",
+	"3. a captured hold names its capture transfer and amount; a pending, voided or expired hold has no capture, and an expired one was due",
+	"3. every hold expires 1 s to 30 days after it was made",
 	"4. each account's entries, replayed in order, give its posted balance and each posted_balance_after",
 	"5. no idempotency key posted more than one transfer",
 }
@@ -57,6 +64,12 @@ type sides struct {
 type accountSummary struct {
 	currency              pw.Currency
 	pendingOut, pendingIn int64
+}
+
+// refundSide is what a refund says about its original.
+type refundSide struct {
+	id, from, to string
+	amount       int64
 }
 
 // Verify reads the whole store and checks every invariant of API.md. It
@@ -89,10 +102,11 @@ func Verify(ctx context.Context, s pw.Store) (*Report, error) {
 			r.violate("posted balances of %s sum to %d, not 0", cur, sum)
 		}
 	}
-	if err := verifyHolds(ctx, s, r, accounts); err != nil {
+	captures, err := verifyTransfers(ctx, s, r, accounts, bySide)
+	if err != nil {
 		return nil, err
 	}
-	if err := verifyTransfers(ctx, s, r, accounts, bySide); err != nil {
+	if err := verifyHolds(ctx, s, r, accounts, captures); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -102,6 +116,7 @@ func Verify(ctx context.Context, s pw.Store) (*Report, error) {
 func verifyAccount(ctx context.Context, s pw.Store, a *pw.Account, r *Report, bySide map[string]*sides) error {
 	r.Accounts++
 	var running, seq int64
+	belowOnce := false
 	for {
 		page, err := s.EntriesAscending(ctx, a.ID, seq, verifyPageMax)
 		if err != nil {
@@ -120,6 +135,14 @@ func verifyAccount(ctx context.Context, s pw.Store, a *pw.Account, r *Report, by
 			running = next
 			if e.PostedBalanceAfter != running {
 				r.violate("account %s: entry %d says balance %d, replay gives %d", a.ID, e.Seq, e.PostedBalanceAfter, running)
+			}
+			// The bound held at every entry, not only at the end: a debit
+			// needs posted - pending_out - amount ≥ -overdraft_limit, and
+			// pending_out ≥ 0, so no entry leaves posted below the bound
+			// (an overdraft_limit never changes). Reported once per account.
+			if a.Bounded() && running < -a.OverdraftLimit && !belowOnce {
+				belowOnce = true
+				r.violate("account %s: posted %d, below -overdraft_limit %d at entry %d", a.ID, running, a.OverdraftLimit, e.Seq)
 			}
 			sd := bySide[e.TransferID]
 			if sd == nil {
@@ -158,78 +181,41 @@ func verifyAccount(ctx context.Context, s pw.Store, a *pw.Account, r *Report, by
 	return nil
 }
 
-// verifyHolds checks that pending amounts are exactly the pending holds (2).
-func verifyHolds(ctx context.Context, s pw.Store, r *Report, accounts map[string]accountSummary) error {
-	out, in := map[string]int64{}, map[string]int64{}
-	// The sums are checked: until 2026-11-29 they could wrap, and holds
-	// summing to 2^64 more than an account's pending amounts matched them
-	// (TestVerifyDetectsTampering/pending_holds_sum_wraps).
-	overflowed := map[string]bool{}
-	add := func(sums map[string]int64, id string, amount int64) {
-		sum, ok := pw.AddInt64(sums[id], amount)
-		if !ok && !overflowed[id] {
-			overflowed[id] = true
-			r.violate("account %s: its pending holds overflow an int64", id)
-		}
-		sums[id] = sum
-	}
-	for after := ""; ; {
-		page, err := s.PendingHolds(ctx, after, verifyPageMax)
-		if err != nil {
-			return err
-		}
-		for _, h := range page {
-			r.PendingHolds++
-			add(out, h.FromAccount, h.Amount)
-			add(in, h.ToAccount, h.Amount)
-			if accounts[h.FromAccount].currency != h.Currency || accounts[h.ToAccount].currency != h.Currency {
-				r.violate("hold %s: currency %s differs from its accounts'", h.ID, h.Currency)
-			}
-		}
-		if len(page) < verifyPageMax {
-			break
-		}
-		after = page[len(page)-1].ID
-	}
-	for _, id := range slices.Sorted(maps.Keys(accounts)) {
-		a := accounts[id]
-		if a.pendingOut != out[id] || a.pendingIn != in[id] {
-			r.violate("account %s: pending_out/in %d/%d, pending holds give %d/%d", id, a.pendingOut, a.pendingIn, out[id], in[id])
-		}
-	}
-	return nil
-}
-
-// verifyTransfers matches every transfer with its two entries (1, 3) and
-// checks refunds and request keys (3, 5).
-func verifyTransfers(ctx context.Context, s pw.Store, r *Report, accounts map[string]accountSummary, bySide map[string]*sides) error {
+// verifyTransfers matches every transfer with its two entries (1, 3),
+// checks request keys (5) and each transfer's kind, and checks refunds
+// against their originals (3). It returns what the capture transfers say
+// of their holds, for verifyHolds.
+//
+// The originals of refunds are read back by ID once the pass is done (the
+// newest-first pass meets a refund before its original), rather than every
+// transfer's amount being kept in case it was refunded: beyond each
+// transfer's sides and request key, memory grows only with the refunds and
+// captures.
+func verifyTransfers(ctx context.Context, s pw.Store, r *Report, accounts map[string]accountSummary, bySide map[string]*sides) (map[string]captureSide, error) {
 	requestKeys := map[string]string{}
-	refunded := map[string]int64{}
-	amounts := map[string]int64{}
+	refunds := map[string][]refundSide{}
+	captures := map[string]captureSide{}
 	for before := ""; ; {
 		page, err := s.Transfers(ctx, before, verifyPageMax)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, t := range page {
 			r.Transfers++
-			amounts[t.ID] = t.Amount
-			sd := bySide[t.ID]
+			verifyTransfer(r, t, bySide[t.ID], accounts)
 			delete(bySide, t.ID)
-			switch {
-			case sd == nil || sd.n != 2:
-				r.violate("transfer %s: does not have exactly two entries", t.ID)
-			case sd.debitAccount != t.FromAccount || sd.creditAccount != t.ToAccount || sd.debit != t.Amount || sd.credit != t.Amount:
-				r.violate("transfer %s: entries do not debit %s and credit %s by %d", t.ID, t.FromAccount, t.ToAccount, t.Amount)
-			}
-			if t.FromAccount == t.ToAccount || t.Amount <= 0 {
-				r.violate("transfer %s: malformed (same account or non-positive amount)", t.ID)
-			}
-			if accounts[t.FromAccount].currency != t.Currency || accounts[t.ToAccount].currency != t.Currency {
-				r.violate("transfer %s: currency %s differs from its accounts'", t.ID, t.Currency)
-			}
+			// By what the transfer names, not by its kind, so that a
+			// transfer whose kind was edited is still checked as what it
+			// claims to be.
 			if t.RefundOf != "" {
-				refunded[t.RefundOf] += t.Amount
+				refunds[t.RefundOf] = append(refunds[t.RefundOf], refundSide{t.ID, t.FromAccount, t.ToAccount, t.Amount})
+			}
+			if t.HoldID != "" {
+				if other, dup := captures[t.HoldID]; dup {
+					r.violate("hold %s: captured by both %s and %s", t.HoldID, other.id, t.ID)
+				} else {
+					captures[t.HoldID] = captureSide{t.ID, t.FromAccount, t.ToAccount, t.Amount, t.Currency, t.CreatedAt}
+				}
 			}
 			if t.RequestKey != "" {
 				if other, dup := requestKeys[t.RequestKey]; dup {
@@ -243,13 +229,91 @@ func verifyTransfers(ctx context.Context, s pw.Store, r *Report, accounts map[st
 		}
 		before = page[len(page)-1].ID
 	}
-	for _, id := range slices.Sorted(maps.Keys(refunded)) {
-		if refunded[id] > amounts[id] {
-			r.violate("transfer %s: refunds of %d exceed its amount %d", id, refunded[id], amounts[id])
-		}
+	if err := verifyRefunds(ctx, s, r, refunds); err != nil {
+		return nil, err
 	}
 	for _, id := range slices.Sorted(maps.Keys(bySide)) {
 		r.violate("entries name transfer %s, which does not exist", id)
+	}
+	return captures, nil
+}
+
+// verifyTransfer checks one transfer against its entries (sd), its
+// accounts and its kind (1, 3).
+func verifyTransfer(r *Report, t *pw.Transfer, sd *sides, accounts map[string]accountSummary) {
+	switch {
+	case sd == nil || sd.n != 2:
+		r.violate("transfer %s: does not have exactly two entries", t.ID)
+	case sd.debitAccount != t.FromAccount || sd.creditAccount != t.ToAccount || sd.debit != t.Amount || sd.credit != t.Amount:
+		r.violate("transfer %s: entries do not debit %s and credit %s by %d", t.ID, t.FromAccount, t.ToAccount, t.Amount)
+	}
+	if t.FromAccount == t.ToAccount || t.Amount <= 0 {
+		r.violate("transfer %s: malformed (same account or non-positive amount)", t.ID)
+	}
+	if accounts[t.FromAccount].currency != t.Currency || accounts[t.ToAccount].currency != t.Currency {
+		r.violate("transfer %s: currency %s differs from its accounts'", t.ID, t.Currency)
+	}
+	if !kindMatches(t) {
+		r.violate("transfer %s: a %q transfer with hold_id %q and refund_of %q", t.ID, t.Kind, t.HoldID, t.RefundOf)
+	}
+}
+
+// kindMatches reports whether a transfer names what its kind says: a
+// capture its hold, a refund its original, a payment neither.
+func kindMatches(t *pw.Transfer) bool {
+	switch t.Kind {
+	case pw.TransferPayment:
+		return t.HoldID == "" && t.RefundOf == ""
+	case pw.TransferCapture:
+		return t.HoldID != "" && t.RefundOf == ""
+	case pw.TransferRefund:
+		return t.HoldID == "" && t.RefundOf != ""
+	}
+	return false
+}
+
+// verifyRefunds checks every refund against its original, read back by ID
+// a page at a time (3): the original exists and is no refund, the refund
+// runs opposite to it (in its currency, since both run between the same
+// two accounts, whose currency is checked), and the refunds do not exceed it.
+func verifyRefunds(ctx context.Context, s pw.Store, r *Report, refunds map[string][]refundSide) error {
+	for ids := range slices.Chunk(slices.Sorted(maps.Keys(refunds)), verifyPageMax) {
+		originals, err := s.TransfersByID(ctx, ids)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			orig := originals[id]
+			var sum int64
+			overflowed := false
+			for _, rf := range refunds[id] {
+				switch {
+				case orig == nil:
+					r.violate("transfer %s: refunds transfer %s, which does not exist", rf.id, id)
+					continue
+				case orig.RefundOf != "" || orig.Kind == pw.TransferRefund:
+					r.violate("transfer %s: refunds transfer %s, which is itself a refund", rf.id, id)
+				case rf.from != orig.ToAccount || rf.to != orig.FromAccount:
+					r.violate("transfer %s: does not run opposite to its original %s (%s to %s, the original %s to %s)",
+						rf.id, id, rf.from, rf.to, orig.FromAccount, orig.ToAccount)
+				}
+				// Checked: refunds summing past the int64 limit must not
+				// read as a small total. (Both stores' reads fail first on
+				// such refunds, as they sum them for RefundedAmount: SQLite
+				// "integer overflow", PostgreSQL "bigint out of range";
+				// this holds for any store.)
+				next, ok := pw.AddInt64(sum, rf.amount)
+				overflowed = overflowed || !ok
+				sum = next
+			}
+			switch {
+			case orig == nil:
+			case overflowed:
+				r.violate("transfer %s: its refunds overflow an int64, and so exceed its amount %d", id, orig.Amount)
+			case sum > orig.Amount:
+				r.violate("transfer %s: refunds of %d exceed its amount %d", id, sum, orig.Amount)
+			}
+		}
 	}
 	return nil
 }

@@ -99,6 +99,17 @@ func (s *Store) EntriesAscending(ctx context.Context, account string, after int6
 	return es, mapError(ctx, op, err)
 }
 
+// Holds lists every hold, whatever its status, with ID > after, in ID order.
+func (s *Store) Holds(ctx context.Context, after string, limit int) ([]*pw.Hold, error) {
+	const op = "postgres.Holds"
+	if err := checkLimit(op, limit); err != nil {
+		return nil, err
+	}
+	hs, err := getAll(ctx, s.pool, scanHold, `SELECT `+holdColumns+` FROM holds h
+		WHERE h.id > $1 ORDER BY h.id LIMIT $2`, after, limit)
+	return hs, mapError(ctx, op, err)
+}
+
 // PendingHolds lists pending holds with ID > after, in ID order.
 func (s *Store) PendingHolds(ctx context.Context, after string, limit int) ([]*pw.Hold, error) {
 	const op = "postgres.PendingHolds"

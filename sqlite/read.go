@@ -65,6 +65,10 @@ func (s *Store) EntriesAscending(ctx context.Context, account string, after int6
 	return queryAll(uncancellable(ctx), s.read, scanEntry, "SELECT "+entryCols+" FROM entries WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?", account, after, limit)
 }
 
+func (s *Store) Holds(ctx context.Context, after string, limit int) ([]*pw.Hold, error) {
+	return queryAll(uncancellable(ctx), s.read, scanHold, "SELECT "+holdCols+" FROM holds WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+}
+
 func (s *Store) PendingHolds(ctx context.Context, after string, limit int) ([]*pw.Hold, error) {
 	return queryAll(uncancellable(ctx), s.read, scanHold, "SELECT "+holdCols+" FROM holds WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?", after, limit)
 }

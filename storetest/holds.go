@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"context"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -80,6 +82,30 @@ func testHolds(t *testing.T, open Opener) {
 		MustCode(t, err, pw.EINVALID)
 	}
 	e.MustVerify()
+
+	// Store.Holds lists every hold, whatever its status, in ID order:
+	// Verify reads captured and released holds through it.
+	status := map[string]string{h.ID: pw.HoldCaptured, h2.ID: pw.HoldVoided, full.ID: pw.HoldCaptured}
+	var listed []string
+	for after := ""; ; {
+		page, err := e.store.Holds(e.ctx, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, got := range page {
+			if got.Status != status[got.ID] {
+				t.Fatalf("Holds lists %s as %s, want %s", got.ID, got.Status, status[got.ID])
+			}
+			listed = append(listed, got.ID)
+		}
+		if len(page) < 2 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	if want := slices.Sorted(maps.Keys(status)); !slices.Equal(listed, want) {
+		t.Fatalf("Holds listed %v, want %v", listed, want)
+	}
 }
 
 func testHoldExpiry(t *testing.T, open Opener) {

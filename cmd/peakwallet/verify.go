@@ -47,7 +47,7 @@ func runVerify(ctx context.Context, args []string, env *environment) error {
 		}
 	} else {
 		fmt.Fprintf(env.stdout, "verifying %s\n", where)
-		fmt.Fprintf(env.stdout, "read %d accounts, %d entries, %d transfers, %d pending holds\n", r.Accounts, r.Entries, r.Transfers, r.PendingHolds)
+		fmt.Fprintf(env.stdout, "read %d accounts, %d entries, %d transfers, %d holds (%d pending)\n", r.Accounts, r.Entries, r.Transfers, r.Holds, r.PendingHolds)
 		for _, cur := range slices.Sorted(maps.Keys(r.Currencies)) {
 			fmt.Fprintf(env.stdout, "  %s: posted balances sum to %d\n", cur, r.Currencies[cur])
 		}
