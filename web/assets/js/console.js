@@ -289,7 +289,7 @@
   function dl(obj) {
     const out = el("dl", { class: "facts" });
     for (const [k, v] of Object.entries(obj || {})) {
-      out.append(el("dt", null, k), el("dd", { class: "mono" }, typeof v === "object" ? JSON.stringify(v) : String(v)));
+      out.append(el("dt", null, k), el("dd", { class: "mono" }, typeof v === "object" ? PW.stringify(v) : String(v)));
     }
     return out;
   }
@@ -331,7 +331,7 @@
     table.hidden = false;
     for (const a of res.data.data) {
       table.tBodies[0].append(el("tr", null, el("td", null, PW.formatDate(a.at)), el("td", { class: "mono" }, a.actor),
-        el("td", null, a.action), el("td", { class: "mono" }, [a.target, a.client_address, a.detail ? JSON.stringify(a.detail) : ""].filter(Boolean).join(" "))));
+        el("td", null, a.action), el("td", { class: "mono" }, [a.target, a.client_address, a.detail ? PW.stringify(a.detail) : ""].filter(Boolean).join(" "))));
     }
     auditCursor = res.data.next_cursor || "";
     $("#audit-load").hidden = !auditCursor && res.data.data.length === 0 ? false : !auditCursor;

@@ -106,6 +106,7 @@ const PWPay = (() => {
         if (w) from.value = w.id; else showError(form, t("send.no_wallet", { cur: p.currency }));
       }
       if (p.amount > 0) form.elements.amount.value = minorToInput(p.amount, p.currency || currencyOf());
+      if (p.amountTooLarge) showError(form, amountTooLargeText(p.currency || currencyOf()));
       hint();
     };
     hint();
@@ -120,7 +121,7 @@ const PWPay = (() => {
       const to = form.elements.to.value.trim();
       if (!from.value) return showError(form, t("send.no_wallets"));
       if (!to) return showError(form, t("send.need_to"), form.elements.to);
-      if (amount == null) return showError(form, t("send.bad_amount", { n: PW.exponent(cur) }), form.elements.amount);
+      if (amount == null) return showError(form, badAmountText(form.elements.amount.value, cur), form.elements.amount);
       const body = { from_account: from.value, to_handle: to, amount, currency: cur };
       const note = form.elements.note.value.trim();
       if (note) body.description = note;
@@ -130,6 +131,15 @@ const PWPay = (() => {
       await pay(app, form, state, attempt, null);
     });
     setupScan(root, fill);
+  }
+
+  // badAmountText says why text is not an amount the app sends: too
+  // large (PW.AmountMax), or not an amount of cur at all.
+  function badAmountText(text, cur) {
+    return PW.amountTooLarge(text, cur) ? amountTooLargeText(cur) : t("send.bad_amount", { n: PW.exponent(cur) });
+  }
+  function amountTooLargeText(cur) {
+    return t("send.amount_too_large", { max: PW.formatMoney(PW.AmountMax, cur) });
   }
 
   function showError(form, text, field) {
@@ -246,7 +256,8 @@ const PWPay = (() => {
     const link = el("a", { href: "#/receipt/" + encodeURIComponent(id) }, t("pay.view_receipt"));
     // An amount unknown (neither the transfer nor the intent could be read
     // with it) is not shown as "NaN".
-    const text = Number.isFinite(tr.amount) && tr.currency ? t("pay.paid", { amount: PW.formatMoney(tr.amount, tr.currency) }) : t("pay.paid_no_amount");
+    const known = typeof tr.amount === "bigint" || Number.isFinite(tr.amount);
+    const text = known && tr.currency ? t("pay.paid", { amount: PW.formatMoney(tr.amount, tr.currency) }) : t("pay.paid_no_amount");
     show("paid", el("p", { class: "ok title" }, text), link);
     app.invalidate();
     if (focus) link.focus();
@@ -653,8 +664,12 @@ const PWPay = (() => {
     try { u = new URL((text || "").trim(), location.origin); } catch (_) { return null; }
     if (!/\/pay\/?$/.test(u.pathname) || !u.searchParams.get("to")) return null;
     const q = u.searchParams;
-    const amount = parseInt(q.get("amount") || "0", 10);
-    return { to: q.get("to"), amount: amount > 0 ? amount : 0, currency: (q.get("currency") || "").toUpperCase(), note: q.get("note") || "" };
+    // An amount beyond PW.AmountMax is not filled in rounded: the form
+    // says it is too large (amountTooLarge).
+    const digits = /^\d+$/.test(q.get("amount") || "") ? q.get("amount") : "0";
+    const tooLarge = BigInt(digits) > BigInt(PW.AmountMax);
+    const amount = tooLarge ? 0 : Number(digits);
+    return { to: q.get("to"), amount, amountTooLarge: tooLarge || undefined, currency: (q.get("currency") || "").toUpperCase(), note: q.get("note") || "" };
   }
 
   // setupScan: paste a link, or scan a QR code where the browser can.
@@ -702,7 +717,7 @@ const PWPay = (() => {
       const text = form.elements.amount.value.trim();
       if (text) {
         const amount = PW.parseAmount(text, cur);
-        if (amount == null) return showError(form, t("send.bad_amount", { n: PW.exponent(cur) }));
+        if (amount == null) return showError(form, badAmountText(text, cur));
         q.set("amount", String(amount));
       }
       if (form.elements.note.value.trim()) q.set("note", form.elements.note.value.trim());
