@@ -4,9 +4,55 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
+
+func TestBrowserAQueuedPaymentsPollStopsWhenItsViewIsLeft(t *testing.T) {
+	s := newScene(t)
+	s.api.set(func(f *fakeAPI) { f.queue = true })
+	s.open(t, "#/wallets", nil)
+	s.send(t, "12.50")
+	s.do(t, "queued", chromedp.WaitVisible(chromedp.CSS("#pay-state.queued")))
+	reads := func(f *fakeAPI) int { return f.intentReads }
+	for deadline := time.Now().Add(10 * time.Second); s.api.read(reads) < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the queued payment was read %d times in 10 s, want it polled", s.api.read(reads))
+		}
+	}
+	s.leave(t)
+	left := s.api.read(reads)
+	time.Sleep(5 * time.Second) // more than three polls' worth
+	if n := s.api.read(reads) - left; n > 0 {
+		t.Errorf("the intent was read %d more times in 5 s after its view was left, want none", n)
+	}
+}
+
+func TestBrowserAQueuedPaymentsLateAnswerIsNotShownElsewhere(t *testing.T) {
+	s := newScene(t)
+	s.api.set(func(f *fakeAPI) { f.queue, f.holdIntent = true, true })
+	s.open(t, "#/wallets", nil)
+	s.send(t, "12.50")
+	s.do(t, "queued", chromedp.WaitVisible(chromedp.CSS("#pay-state.queued")))
+	reads := func(f *fakeAPI) int { return f.intentReads }
+	for deadline := time.Now().Add(10 * time.Second); s.api.read(reads) < 1; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the queued payment was not read in 10 s")
+		}
+	}
+	s.leave(t)
+	s.api.set(func(f *fakeAPI) { close(f.intentGo) }) // the held read answers: posted
+	time.Sleep(2 * time.Second)
+	notice := eval[string](t, s, `document.querySelector("#notice").textContent`)
+	view := eval[string](t, s, `document.querySelector("#view").textContent`)
+	if strings.Contains(notice, "Paid") || strings.Contains(view, "Paid") {
+		t.Errorf("the late answer of the Send view's poll was shown on the wallets view: notice %q", notice)
+	}
+	if n := s.api.read(reads); n != 1 {
+		t.Errorf("the intent was read %d times, want 1 (the read given up when its view was left)", n)
+	}
+}
 
 func TestBrowserAmountsBeyondJavaScriptNumbersAreExact(t *testing.T) {
 	s := newScene(t)

@@ -27,6 +27,9 @@ const PW = (() => {
   // api calls the JSON API and never throws for HTTP answers: it resolves
   // to {status, ok, data, headers}. A network failure resolves to
   // status 0, so callers treat "no answer" as one more calm state.
+  // opts.signal (an AbortSignal) gives the request up: it then resolves to
+  // status 0 with the code "aborted", which whoever gave it up reads as
+  // no answer wanted. The body is read with its integers exact (exact).
   async function api(method, path, opts) {
     opts = opts || {};
     const headers = { Accept: "application/json" };
@@ -40,7 +43,7 @@ const PW = (() => {
       body = JSON.stringify(opts.body);
     }
     try {
-      const res = await fetch(path, { method, headers, body, cache: "no-store", credentials: "omit" });
+      const res = await fetch(path, { method, headers, body, cache: "no-store", credentials: "omit", signal: opts.signal });
       let data = null;
       const text = await res.text();
       if (text) {
@@ -48,7 +51,8 @@ const PW = (() => {
       }
       return { status: res.status, ok: res.ok, data: data || {}, headers: res.headers };
     } catch (err) {
-      return { status: 0, ok: false, data: { code: "network" }, headers: new Headers() };
+      const code = opts.signal && opts.signal.aborted ? "aborted" : "network";
+      return { status: 0, ok: false, data: { code }, headers: new Headers() };
     }
   }
 

@@ -82,6 +82,7 @@ const PWPay = (() => {
   // sendView renders the send form into root; prefill may name a payee,
   // amount (minor units), currency and note from a payment request.
   async function sendView(root, app, prefill) {
+    const view = app.viewSignal();
     root.replaceChildren(PW.fromTemplate("tpl-send"));
     const form = root.querySelector("#send-form");
     const state = root.querySelector("#pay-state");
@@ -128,7 +129,7 @@ const PWPay = (() => {
       const json = JSON.stringify(body);
       const attempt = loadAttempt(json) || { key: PW.newKey(), body: json };
       keepAttempt(attempt);
-      await pay(app, form, state, attempt, null);
+      await pay(app, form, state, attempt, null, view);
     });
     setupScan(root, fill);
   }
@@ -154,7 +155,10 @@ const PWPay = (() => {
 
   // pay sends attempt, retrying the same Idempotency-Key while the server
   // says "not now", and shows each state in the live region state.
-  async function pay(app, form, state, attempt, mfa) {
+  // view: the Send view's AbortSignal (app.viewSignal), which ends what
+  // only that view shows (a queued payment's poll); the payment's tries go
+  // on when it is left.
+  async function pay(app, form, state, attempt, mfa, view) {
     const show = (cls, ...children) => {
       state.hidden = false;
       state.className = "card state " + cls;
@@ -178,9 +182,9 @@ const PWPay = (() => {
           forgetAttempt(attempt);
           return paid(app, show, res.data, true);
         }
-        if (res.status === 202) return queued(app, show, res, attempt);
+        if (res.status === 202) return queued(app, show, res, attempt, view);
         const code = res.data.code;
-        if (code === "mfa_required") return askMFA(app, form, state, show, attempt, mfa);
+        if (code === "mfa_required") return askMFA(app, form, state, show, attempt, mfa, view);
         if (res.status === 401) {
           // Signed out. An earlier try that may have paid keeps its key, so
           // that the same payment sent again after signing in is the same
@@ -216,7 +220,7 @@ const PWPay = (() => {
         const title = unknown ? t("pay.outcome_unknown") : noAnswer && res.status !== 0 ? t("error.gateway") : PW.problemText(res);
         if (tries >= AutoRetriesMax) {
           const again = el("button", { type: "button" }, t("pay.try_again"));
-          again.addEventListener("click", () => pay(app, form, state, attempt, mfa));
+          again.addEventListener("click", () => pay(app, form, state, attempt, mfa, view));
           show("busy final", el("p", { class: "title" }, title),
             el("p", null, t(unsure ? "pay.still_unsure" : "pay.still_busy")), again);
           return;
@@ -267,7 +271,15 @@ const PWPay = (() => {
   // the intent until it settles or fails, and while it is pending offers
   // to cancel it. The intent's shape is read defensively: the queue is
   // built beside this app.
-  async function queued(app, show, res, attempt) {
+  //
+  // The poll is the Send view's (view, its AbortSignal): it ends when the
+  // view is left, a read out then is given up, and nothing it would have
+  // learned is shown elsewhere. The wallets view's list of waiting
+  // payments follows the payment there (waitingList). Until 2026-11-29
+  // the poll went on wherever the person went, up to IntentPollsMax reads,
+  // and its outcome was told in that view's notice. A cancellation asked
+  // for goes on by itself (cancelQueued).
+  async function queued(app, show, res, attempt, view) {
     forgetAttempt(attempt); // accepted: the server owns it now
     const id = res.data.id || res.data.intent_id || "";
     const url = res.headers.get("Location") || (id ? "/v1/intents/" + encodeURIComponent(id) : "");
@@ -278,22 +290,31 @@ const PWPay = (() => {
       ...(url ? [q.note, q.button] : []));
     if (!url) return;
     for (let i = 0; i < IntentPollsMax; i++) {
-      await new Promise((r) => setTimeout(r, IntentPollMs));
-      if (q.done) return; // cancelled here while it waited
+      await sleep(IntentPollMs, view);
+      if (q.done || view.aborted) return; // cancelled here while it waited, or the view left
       // While a cancellation is on its way, its answer will tell; a read
       // now would only add to the surge. While one counts down to ask
       // again, the poll goes on: the payment may settle meanwhile, which
       // ends that countdown (done).
       if (q.asking) continue;
-      const r = await api("GET", url, { token: app.token() });
-      if (q.done) return;
+      const r = await api("GET", url, { token: app.token(), signal: view });
+      if (q.done || view.aborted) return;
       if (q.asking) continue; // asked while this read was out
       if (r.status === 404 || r.status === 405) return untracked(q);
       if (!r.ok) continue; // busy or offline: keep waiting, the intent is safe
-      if (await showOutcome(q, r.data, false)) return;
+      if (await showOutcome(q, r.data, false, view)) return;
       q.line.textContent = placeText(r.data) || t("pay.queued_position", { state: r.data.status || "queued" });
     }
     q.line.textContent = t("pay.queued_no_tracking");
+  }
+
+  // sleep resolves after ms, or at once when signal is aborted.
+  function sleep(ms, signal) {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const timer = setTimeout(resolve, ms);
+      signal.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
+    });
   }
 
   // placeText says where a queued payment stands, from its intent's
@@ -373,14 +394,17 @@ const PWPay = (() => {
   // this tab or another, is a failure with the code intent_cancelled: it
   // is shown as cancelled, and nothing is shown as paid unless the intent
   // names its transfer. focus: the person pressed Cancel payment here, and
-  // their button is gone, so focus moves to the outcome.
-  async function showOutcome(q, intent, focus) {
+  // their button is gone, so focus moves to the outcome. view, when given
+  // (the Send view's poll), ends it: the transfer read is then given up,
+  // and nothing is shown.
+  async function showOutcome(q, intent, focus, view) {
     const st = intent.status || "";
     const e = intent.error || {};
     if (st === "posted" && intent.transfer_id) {
       finish(q); // before the read below, so that nothing else is shown meanwhile
       // The intent names its transfer; the transfer has the amount.
-      const tr = await api("GET", "/v1/transfers/" + encodeURIComponent(intent.transfer_id), { token: q.app.token() });
+      const tr = await api("GET", "/v1/transfers/" + encodeURIComponent(intent.transfer_id), { token: q.app.token(), signal: view });
+      if (view && view.aborted) return true;
       // Should that read fail, the intent's own request has the amount.
       const req = intent.request || {};
       paid(q.app, q.show, tr.ok ? tr.data : { id: intent.transfer_id, amount: req.amount, currency: req.currency }, focus || q.follow);
@@ -633,7 +657,7 @@ const PWPay = (() => {
   }
 
   // askMFA shows the step-up prompt; its code repeats the same request.
-  function askMFA(app, form, state, show, attempt, previous) {
+  function askMFA(app, form, state, show, attempt, previous, view) {
     if (!state.isConnected) {
       // The person left the view while the payment counted down, and the
       // prompt would be drawn where nobody sees it. Asked for a code, the
@@ -653,7 +677,7 @@ const PWPay = (() => {
     f.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const code = f.elements.code.value.trim();
-      if (code) pay(app, form, state, attempt, code);
+      if (code) pay(app, form, state, attempt, code, view);
     });
     f.elements.code.focus();
   }
