@@ -227,17 +227,21 @@ const PW = (() => {
   // what they asked for (a payment, a cancellation), and the app goes on
   // with it there, telling its outcome in the page's notice (pay.js,
   // told); whoever learns that what it waits for is settled cancels it.
-  // Once settled, no timer is left and a check still out is ignored (its
-  // read, sent already, is not aborted).
+  // over is given an AbortSignal, and once the countdown is settled no
+  // timer is left and a check still out is given up (aborted): its answer
+  // is wanted no more, and a read the server holds must not keep one of
+  // the browser's few connections to it. Until 2026-11-29 that read was
+  // left to run.
   const CountdownCheckMs = 5000;
   function countdown(el, seconds, key, over) {
-    let left = seconds, tick = 0, check = 0, settled = false, done;
+    let left = seconds, tick = 0, check = 0, settled = false, done, asking = null;
     const p = new Promise((resolve) => { done = resolve; });
     const settle = (how) => {
       if (settled) return;
       settled = true;
       clearTimeout(tick);
       clearTimeout(check);
+      if (asking) asking.abort();
       done(how);
     };
     const step = () => {
@@ -248,7 +252,9 @@ const PW = (() => {
     };
     const ask = async () => {
       let yes = false;
-      try { yes = await over(); } catch (_) { /* as a "no": keep counting */ }
+      asking = new AbortController();
+      try { yes = await over(asking.signal); } catch (_) { /* as a "no": keep counting */ }
+      asking = null;
       if (settled) return;
       if (yes) return settle("over");
       check = setTimeout(ask, CountdownCheckMs);
@@ -265,9 +271,9 @@ const PW = (() => {
   // or does not say is false: the caller keeps waiting. A payment refused
   // 503 maintenance is told to come back at the window's end; the
   // operator may end the window sooner, and the server then takes writes
-  // at once.
-  async function maintenanceOver() {
-    const res = await api("GET", "/v1/status");
+  // at once. signal, when given, gives the read up (a "no").
+  async function maintenanceOver(signal) {
+    const res = await api("GET", "/v1/status", { signal });
     const s = res.ok ? res.data : null;
     if (!s || typeof s.state !== "string" || s.state === "maintenance") return false;
     const now = Date.parse(s.time) || Date.now();

@@ -232,11 +232,19 @@
   }
 
   // status shows the live state, the forecast against capacity and what
-  // is measured now, the recommendation, maintenance and incidents.
-  let lastRPS = null;
+  // is measured now, the recommendation, maintenance and incidents, read
+  // every StatusReadMs. A read still out when the next begins (a server
+  // slow to answer) is given up: its answer, older than the next's, must
+  // not replace it. Until 2026-11-29 the last to answer was shown, however
+  // old.
+  const StatusReadMs = 15000;
+  let lastRPS = null, statusRead = null;
   async function status() {
-    setTimeout(status, 15000);
-    const res = await api("GET", "/v1/status");
+    setTimeout(status, StatusReadMs);
+    if (statusRead) statusRead.abort();
+    const read = statusRead = new AbortController();
+    const res = await api("GET", "/v1/status", { signal: read.signal });
+    if (read.signal.aborted) return;
     if (!res.ok) { $("#status-state").textContent = PW.problemText(res); return; }
     const st = res.data, f = st.forecast;
     $("#status-state").textContent = t("console.state", { state: st.state });
@@ -257,7 +265,8 @@
     $("#maintenance-list").replaceChildren(...(st.maintenance || []).map((w) => el("li", null,
       PW.formatDate(w.start) + " – " + PW.formatDate(w.end) + ": " + (w.title || "") + (w.read_only ? " (read-only)" : ""))));
     $("#incident-list").replaceChildren(...(st.incidents || []).map((i) => el("li", null, i.title + " — " + i.status + " (" + i.impact + ")")));
-    const rec = await api("GET", "/v1/forecast/recommendations", { token: key() });
+    const rec = await api("GET", "/v1/forecast/recommendations", { token: key(), signal: read.signal });
+    if (read.signal.aborted) return;
     $("#forecast-advice").textContent = rec.ok ? rec.data.summary || "" : "";
     // Without a forecast the recommendation already says why; say it once.
     if (!days.length && rec.ok && rec.data.summary) $("#forecast-now").textContent = "";
