@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,12 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
+// TestBrowserAQueuedPaymentsPollStopsWhenItsViewIsLeft: a payment queued
+// at a surge (202) is followed by reading its intent every 1.5 s while
+// the Send view shows it. The person goes to the wallets view (whose
+// list of waiting payments follows it there): the Send view's poll reads
+// the intent no more. Until 2026-11-29 it read it every 1.5 s, up to 200
+// times, wherever the person went.
 func TestBrowserAQueuedPaymentsPollStopsWhenItsViewIsLeft(t *testing.T) {
 	s := newScene(t)
 	s.api.set(func(f *fakeAPI) { f.queue = true })
@@ -29,6 +37,14 @@ func TestBrowserAQueuedPaymentsPollStopsWhenItsViewIsLeft(t *testing.T) {
 	}
 }
 
+// TestBrowserAQueuedPaymentsLateAnswerIsNotShownElsewhere: the Send view's
+// poll of a queued payment is out (its answer held) when the person goes
+// to the wallets view; the answer then comes, saying paid. It is not
+// shown: the read was given up with the view, and the wallets view's own
+// list tells what becomes of the payment. Until 2026-11-29 the late
+// answer went on to read the transfer and told "Paid 12.50 EUR" in the
+// notice of whatever view the person was on, and the wallets view's list
+// told it a second time.
 func TestBrowserAQueuedPaymentsLateAnswerIsNotShownElsewhere(t *testing.T) {
 	s := newScene(t)
 	s.api.set(func(f *fakeAPI) { f.queue, f.holdIntent = true, true })
@@ -54,6 +70,111 @@ func TestBrowserAQueuedPaymentsLateAnswerIsNotShownElsewhere(t *testing.T) {
 	}
 }
 
+// attemptsJSON makes the tab's record of payment attempts: idle attempts
+// refused before the server looked at their key (nothing paid), and
+// unsure ones whose answer was lost (they may have paid).
+func attemptsJSON(t *testing.T, idle, unsure int) string {
+	all := map[string]any{}
+	for i := range idle + unsure {
+		body := fmt.Sprintf(`{"from_account":"acc_1","to_handle":"bob@example.com","amount":%d,"currency":"EUR"}`, 100+i)
+		a := map[string]any{"key": fmt.Sprintf("web-%d", i), "body": body, "at": 1000 + i}
+		if i >= idle {
+			a["unseen"] = true
+		}
+		all[body] = a
+	}
+	b, err := json.Marshal(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestBrowserTheAttemptsKeptAreBounded: the tab keeps each payment
+// attempt not finished (sessionStorage pw_attempts), so that the same
+// payment sent again goes with the same Idempotency-Key. Those refused
+// before the server looked at their key (busy, rate-limited: nothing was
+// paid) and no longer being tried are kept only the AttemptsIdleMax (5)
+// newest; every attempt whose outcome is unknown is kept, however many.
+// Until 2026-11-29 every one was kept for the tab's life.
+func TestBrowserTheAttemptsKeptAreBounded(t *testing.T) {
+	s := newScene(t)
+	s.open(t, "#/wallets", map[string]string{"pw_attempts": attemptsJSON(t, 40, 3)})
+	s.send(t, "7.00")
+	s.do(t, "paid", chromedp.WaitVisible(chromedp.CSS("#pay-state.paid")))
+	var kept map[string]struct {
+		Key    string
+		Unseen bool
+	}
+	if err := json.Unmarshal([]byte(eval[string](t, s, `sessionStorage.getItem("pw_attempts") || "{}"`)), &kept); err != nil {
+		t.Fatal(err)
+	}
+	unsure, idle := 0, []string{}
+	for _, a := range kept {
+		if a.Unseen {
+			unsure++
+		} else {
+			idle = append(idle, a.Key)
+		}
+	}
+	if unsure != 3 {
+		t.Errorf("%d attempts of unknown outcome kept, want all 3", unsure)
+	}
+	if len(idle) > 5 {
+		t.Errorf("%d idle attempts kept, want at most 5", len(idle))
+	}
+	slices.Sort(idle)
+	if len(idle) > 0 && idle[0] < "web-35" { // the newest five are web-35 … web-39
+		t.Errorf("idle attempts kept: %v, want only of the five newest (web-35 … web-39)", idle)
+	}
+}
+
+// TestBrowserTheAttemptsKeptKeepOneBeingTried: an attempt being tried
+// now (counting down after 503 busy, its view left) is kept, however many
+// idle attempts newer than it the bound meets, so that the same payment
+// sent again from the form goes with the same key while the first is
+// still being tried. (A guard for the bound above: before it, nothing was
+// ever dropped.)
+func TestBrowserTheAttemptsKeptKeepOneBeingTried(t *testing.T) {
+	s := newScene(t)
+	s.api.set(func(f *fakeAPI) { f.busy = true })
+	s.open(t, "#/wallets", nil)
+	s.send(t, "7.00")
+	s.do(t, "counting down", chromedp.WaitVisible(chromedp.CSS("#pay-state.busy .countdown")))
+	first := eval[string](t, s, `Object.values(JSON.parse(sessionStorage.getItem("pw_attempts")))[0].key`)
+	// 40 idle attempts, all newer than the one counting down.
+	s.do(t, "add idle attempts", js(`const all = JSON.parse(sessionStorage.getItem("pw_attempts"));
+		for (let i = 0; i < 40; i++) {
+			const body = JSON.stringify({from_account: "acc_1", to_handle: "bob@example.com", amount: 100 + i, currency: "EUR"});
+			all[body] = {key: "web-idle-" + i, body, at: Date.now() + 1000000 + i};
+		}
+		sessionStorage.setItem("pw_attempts", JSON.stringify(all))`))
+	s.leave(t)
+	s.send(t, "8.00") // refused busy too: its record is kept, and the bound applied
+	s.do(t, "counting down", chromedp.WaitVisible(chromedp.CSS("#pay-state.busy .countdown")))
+	keys := eval[[]string](t, s, `Object.values(JSON.parse(sessionStorage.getItem("pw_attempts"))).map((a) => a.key)`)
+	if !slices.Contains(keys, first) {
+		t.Errorf("the attempt counting down (%s) was dropped; kept: %v", first, keys)
+	}
+	if len(keys) > 7 {
+		t.Errorf("%d attempts kept, want at most 7 (two being tried, five idle)", len(keys))
+	}
+	// The same payment sent again goes with the same key.
+	s.send(t, "7.00")
+	s.do(t, "counting down", chromedp.WaitVisible(chromedp.CSS("#pay-state.busy .countdown")))
+	s.api.set(func(f *fakeAPI) {
+		if n := len(f.keys); n != 3 || f.keys[2] != first {
+			t.Errorf("payments sent with keys %v, want the third with the first's key %s", f.keys, first)
+		}
+	})
+}
+
+// TestBrowserAmountsBeyondJavaScriptNumbersAreExact: amounts are int64
+// minor units in JSON, and a JavaScript number holds integers exactly
+// only up to 2^53. A balance of 2^53+1 cents and a transfer of the int64
+// maximum are shown to the cent; a figure that could only be read as a
+// rounded number says so instead of showing a wrong one. Until
+// 2026-11-29 they were shown rounded.
 func TestBrowserAmountsBeyondJavaScriptNumbersAreExact(t *testing.T) {
 	s := newScene(t)
 	s.api.set(func(f *fakeAPI) {
@@ -81,6 +202,11 @@ func TestBrowserAmountsBeyondJavaScriptNumbersAreExact(t *testing.T) {
 	}
 }
 
+// TestBrowserATypedAmountBeyondJavaScriptNumbersIsRefused: an amount
+// typed in the Send form that a JavaScript number cannot hold exactly
+// (2^53 cents and more) is refused in the form, saying it is too large,
+// and nothing is sent; the largest it can hold is sent exactly. Until
+// 2026-11-29 it was refused as "at most 2 decimals", which it had.
 func TestBrowserATypedAmountBeyondJavaScriptNumbersIsRefused(t *testing.T) {
 	s := newScene(t)
 	s.open(t, "#/wallets", nil)

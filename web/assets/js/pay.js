@@ -51,10 +51,28 @@ const PWPay = (() => {
   // new key and was paid twice
   // (TestBrowserACountdownLeftBehindKeepsTheNextPaymentsKey); the first
   // fix kept whichever came first, which could still lose the other's.
+  //
+  // The record is bounded. An attempt answered for good (paid, queued,
+  // refused) is forgotten at once. What stays: attempts whose outcome is
+  // unknown (unseen: a try's answer was lost, so it may have paid; only
+  // its key can tell, and it is never dropped), attempts being tried in
+  // this page now (trying: the same payment sent again from the form must
+  // go with the key its countdown will retry with), and idle ones, each of
+  // whose tries was refused before the server looked at its key (503,
+  // 429, a step-up: nothing paid) and which nothing tries now (retries
+  // spent, countdown cancelled, view left). An idle attempt sent again may
+  // as well go under a new key; only the AttemptsIdleMax most recently
+  // tried (at) keep theirs. Until 2026-11-29 every attempt that was not
+  // answered for good was kept for the tab's life.
+  const AttemptsIdleMax = 5;
+  const trying = new Map(); // key → how many pay loops try it now
   function attempts() {
     try { return JSON.parse(sessionStorage.getItem(AttemptsKey)) || {}; } catch (_) { return {}; }
   }
   function storeAttempts(all) {
+    const idle = Object.entries(all).filter(([, a]) => !(a && a.unseen) && !(a && trying.has(a.key)))
+      .sort(([, a], [, b]) => ((b && b.at) || 0) - ((a && a.at) || 0));
+    for (const [body] of idle.slice(AttemptsIdleMax)) delete all[body];
     if (Object.keys(all).length) sessionStorage.setItem(AttemptsKey, JSON.stringify(all)); else sessionStorage.removeItem(AttemptsKey);
   }
   function loadAttempt(body) {
@@ -63,6 +81,7 @@ const PWPay = (() => {
   }
   function keepAttempt(a) {
     const all = attempts();
+    a.at = Date.now();
     all[a.body] = a;
     storeAttempts(all);
   }
@@ -128,7 +147,6 @@ const PWPay = (() => {
       if (note) body.description = note;
       const json = JSON.stringify(body);
       const attempt = loadAttempt(json) || { key: PW.newKey(), body: json };
-      keepAttempt(attempt);
       await pay(app, form, state, attempt, null, view);
     });
     setupScan(root, fill);
@@ -166,6 +184,8 @@ const PWPay = (() => {
       told(state, cls);
     };
     setBusy(form, true);
+    trying.set(attempt.key, (trying.get(attempt.key) || 0) + 1);
+    keepAttempt(attempt);
     // attempt.unseen: a try's answer was lost (or said the outcome is
     // unknown), so the attempt may have paid. It is kept with the attempt,
     // across a step-up, a reload and signing in again. A later refusal
@@ -249,6 +269,8 @@ const PWPay = (() => {
       }
     } finally {
       setBusy(form, false);
+      const n = trying.get(attempt.key) - 1;
+      if (n > 0) trying.set(attempt.key, n); else trying.delete(attempt.key);
     }
   }
 
