@@ -214,11 +214,12 @@
   }
 
   // fmtWait is a wait in seconds as "4.2 s", "37 s", "5 min 12 s" or "2 h 5 min".
+  // The units are the page's language's (console.wait_*).
   function fmtWait(s) {
-    if (s < 10) return s.toFixed(1) + " s";
-    if (s < 60) return Math.round(s) + " s";
-    if (s < 3600) return Math.floor(s / 60) + " min " + Math.floor(s % 60) + " s";
-    return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+    if (s < 10) return t("console.wait_seconds", { s: s.toFixed(1) });
+    if (s < 60) return t("console.wait_seconds", { s: Math.round(s) });
+    if (s < 3600) return t("console.wait_minutes", { m: Math.floor(s / 60), s: Math.floor(s % 60) });
+    return t("console.wait_hours", { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
   }
 
   // spark draws the throughput samples as a polyline in a 120×40 box.
@@ -263,7 +264,7 @@
       el("td", null, d.date), el("td", null, d.peak_rps.toFixed(1)),
       el("td", null, d.busy_probability < 0 ? "–" : (100 * d.busy_probability).toFixed(0) + " %"), el("td", null, (d.events || []).join(", ")))));
     $("#maintenance-list").replaceChildren(...(st.maintenance || []).map((w) => el("li", null,
-      PW.formatDate(w.start) + " – " + PW.formatDate(w.end) + ": " + (w.title || "") + (w.read_only ? " (read-only)" : ""))));
+      PW.formatDate(w.start) + " – " + PW.formatDate(w.end) + ": " + (w.title || "") + (w.read_only ? " (" + t("console.read_only") + ")" : ""))));
     $("#incident-list").replaceChildren(...(st.incidents || []).map((i) => el("li", null, i.title + " — " + i.status + " (" + i.impact + ")")));
     const rec = await api("GET", "/v1/forecast/recommendations", { token: key(), signal: read.signal });
     if (read.signal.aborted) return;
