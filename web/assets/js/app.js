@@ -14,13 +14,8 @@
   // onInvalidate: what the view shown now reads again when the figures
   // change (a payment made, settled or cancelled); set by the view.
   let onInvalidate = null;
-  // viewAbort: the view shown now. It is aborted when another is routed
-  // to, and what only that view shows (a queued payment's poll: pay.js)
-  // ends with it.
-  let viewAbort = new AbortController();
   const app = {
     token: () => sessionStorage.getItem(TokenKey),
-    viewSignal: () => viewAbort.signal,
     async wallets() {
       if (!walletsCache) {
         const res = await api("GET", "/v1/wallets", { token: app.token() });
@@ -79,8 +74,6 @@
     const hash = location.hash || "#/wallets";
     const loggedIn = !!app.token();
     onInvalidate = null; // the next view sets its own
-    viewAbort.abort();
-    viewAbort = new AbortController();
     document.getElementById("nav").hidden = !loggedIn;
     for (const [re, fn, needsLogin] of routes) {
       const m = re.exec(hash);

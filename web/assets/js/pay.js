@@ -101,7 +101,6 @@ const PWPay = (() => {
   // sendView renders the send form into root; prefill may name a payee,
   // amount (minor units), currency and note from a payment request.
   async function sendView(root, app, prefill) {
-    const view = app.viewSignal();
     root.replaceChildren(PW.fromTemplate("tpl-send"));
     const form = root.querySelector("#send-form");
     const state = root.querySelector("#pay-state");
@@ -147,7 +146,7 @@ const PWPay = (() => {
       if (note) body.description = note;
       const json = JSON.stringify(body);
       const attempt = loadAttempt(json) || { key: PW.newKey(), body: json };
-      await pay(app, form, state, attempt, null, view);
+      await pay(app, form, state, attempt, null);
     });
     setupScan(root, fill);
   }
@@ -173,10 +172,7 @@ const PWPay = (() => {
 
   // pay sends attempt, retrying the same Idempotency-Key while the server
   // says "not now", and shows each state in the live region state.
-  // view: the Send view's AbortSignal (app.viewSignal), which ends what
-  // only that view shows (a queued payment's poll); the payment's tries go
-  // on when it is left.
-  async function pay(app, form, state, attempt, mfa, view) {
+  async function pay(app, form, state, attempt, mfa) {
     const show = (cls, ...children) => {
       state.hidden = false;
       state.className = "card state " + cls;
@@ -202,9 +198,9 @@ const PWPay = (() => {
           forgetAttempt(attempt);
           return paid(app, show, res.data, true);
         }
-        if (res.status === 202) return queued(app, show, res, attempt, view);
+        if (res.status === 202) return queued(app, show, res, attempt);
         const code = res.data.code;
-        if (code === "mfa_required") return askMFA(app, form, state, show, attempt, mfa, view);
+        if (code === "mfa_required") return askMFA(app, form, state, show, attempt, mfa);
         if (res.status === 401) {
           // Signed out. An earlier try that may have paid keeps its key, so
           // that the same payment sent again after signing in is the same
@@ -240,7 +236,7 @@ const PWPay = (() => {
         const title = unknown ? t("pay.outcome_unknown") : noAnswer && res.status !== 0 ? t("error.gateway") : PW.problemText(res);
         if (tries >= AutoRetriesMax) {
           const again = el("button", { type: "button" }, t("pay.try_again"));
-          again.addEventListener("click", () => pay(app, form, state, attempt, mfa, view));
+          again.addEventListener("click", () => pay(app, form, state, attempt, mfa));
           show("busy final", el("p", { class: "title" }, title),
             el("p", null, t(unsure ? "pay.still_unsure" : "pay.still_busy")), again);
           return;
@@ -292,16 +288,11 @@ const PWPay = (() => {
   // queued follows a payment accepted for later settlement (202): it polls
   // the intent until it settles or fails, and while it is pending offers
   // to cancel it. The intent's shape is read defensively: the queue is
-  // built beside this app.
-  //
-  // The poll is the Send view's (view, its AbortSignal): it ends when the
-  // view is left, a read out then is given up, and nothing it would have
-  // learned is shown elsewhere. The wallets view's list of waiting
-  // payments follows the payment there (waitingList). Until 2026-11-29
-  // the poll went on wherever the person went, up to IntentPollsMax reads,
-  // and its outcome was told in that view's notice. A cancellation asked
-  // for goes on by itself (cancelQueued).
-  async function queued(app, show, res, attempt, view) {
+  // built beside this app. Leaving the view does not stop the poll: the
+  // person asked for this payment, so its outcome is told in the page's
+  // notice on whatever view they are on (show, through tell), and the poll
+  // ends with it (TestBrowserAQueuedPaymentsOutcomeIsToldWhenItsViewIsLeft).
+  async function queued(app, show, res, attempt) {
     forgetAttempt(attempt); // accepted: the server owns it now
     const id = res.data.id || res.data.intent_id || "";
     const url = res.headers.get("Location") || (id ? "/v1/intents/" + encodeURIComponent(id) : "");
@@ -312,31 +303,22 @@ const PWPay = (() => {
       ...(url ? [q.note, q.button] : []));
     if (!url) return;
     for (let i = 0; i < IntentPollsMax; i++) {
-      await sleep(IntentPollMs, view);
-      if (q.done || view.aborted) return; // cancelled here while it waited, or the view left
+      await new Promise((r) => setTimeout(r, IntentPollMs));
+      if (q.done) return; // cancelled here while it waited
       // While a cancellation is on its way, its answer will tell; a read
       // now would only add to the surge. While one counts down to ask
       // again, the poll goes on: the payment may settle meanwhile, which
       // ends that countdown (done).
       if (q.asking) continue;
-      const r = await api("GET", url, { token: app.token(), signal: view });
-      if (q.done || view.aborted) return;
+      const r = await api("GET", url, { token: app.token() });
+      if (q.done) return;
       if (q.asking) continue; // asked while this read was out
       if (r.status === 404 || r.status === 405) return untracked(q);
       if (!r.ok) continue; // busy or offline: keep waiting, the intent is safe
-      if (await showOutcome(q, r.data, false, view)) return;
+      if (await showOutcome(q, r.data, false)) return;
       q.line.textContent = placeText(r.data) || t("pay.queued_position", { state: r.data.status || "queued" });
     }
     q.line.textContent = t("pay.queued_no_tracking");
-  }
-
-  // sleep resolves after ms, or at once when signal is aborted.
-  function sleep(ms, signal) {
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const timer = setTimeout(resolve, ms);
-      signal.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
-    });
   }
 
   // placeText says where a queued payment stands, from its intent's
@@ -416,17 +398,14 @@ const PWPay = (() => {
   // this tab or another, is a failure with the code intent_cancelled: it
   // is shown as cancelled, and nothing is shown as paid unless the intent
   // names its transfer. focus: the person pressed Cancel payment here, and
-  // their button is gone, so focus moves to the outcome. view, when given
-  // (the Send view's poll), ends it: the transfer read is then given up,
-  // and nothing is shown.
-  async function showOutcome(q, intent, focus, view) {
+  // their button is gone, so focus moves to the outcome.
+  async function showOutcome(q, intent, focus) {
     const st = intent.status || "";
     const e = intent.error || {};
     if (st === "posted" && intent.transfer_id) {
       finish(q); // before the read below, so that nothing else is shown meanwhile
       // The intent names its transfer; the transfer has the amount.
-      const tr = await api("GET", "/v1/transfers/" + encodeURIComponent(intent.transfer_id), { token: q.app.token(), signal: view });
-      if (view && view.aborted) return true;
+      const tr = await api("GET", "/v1/transfers/" + encodeURIComponent(intent.transfer_id), { token: q.app.token() });
       // Should that read fail, the intent's own request has the amount.
       const req = intent.request || {};
       paid(q.app, q.show, tr.ok ? tr.data : { id: intent.transfer_id, amount: req.amount, currency: req.currency }, focus || q.follow);
@@ -679,7 +658,7 @@ const PWPay = (() => {
   }
 
   // askMFA shows the step-up prompt; its code repeats the same request.
-  function askMFA(app, form, state, show, attempt, previous, view) {
+  function askMFA(app, form, state, show, attempt, previous) {
     if (!state.isConnected) {
       // The person left the view while the payment counted down, and the
       // prompt would be drawn where nobody sees it. Asked for a code, the
@@ -699,7 +678,7 @@ const PWPay = (() => {
     f.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const code = f.elements.code.value.trim();
-      if (code) pay(app, form, state, attempt, code, view);
+      if (code) pay(app, form, state, attempt, code);
     });
     f.elements.code.focus();
   }
