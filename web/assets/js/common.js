@@ -27,6 +27,9 @@ const PW = (() => {
   // api calls the JSON API and never throws for HTTP answers: it resolves
   // to {status, ok, data, headers}. A network failure resolves to
   // status 0, so callers treat "no answer" as one more calm state.
+  // opts.signal (an AbortSignal) gives the request up: it then resolves to
+  // status 0 with the code "aborted", which whoever gave it up reads as
+  // no answer wanted. The body is read with its integers exact (exact).
   async function api(method, path, opts) {
     opts = opts || {};
     const headers = { Accept: "application/json" };
@@ -40,16 +43,38 @@ const PW = (() => {
       body = JSON.stringify(opts.body);
     }
     try {
-      const res = await fetch(path, { method, headers, body, cache: "no-store", credentials: "omit" });
+      const res = await fetch(path, { method, headers, body, cache: "no-store", credentials: "omit", signal: opts.signal });
       let data = null;
       const text = await res.text();
       if (text) {
-        try { data = JSON.parse(text); } catch (_) { data = { detail: text }; }
+        try { data = JSON.parse(text, exact); } catch (_) { data = { detail: text }; }
       }
       return { status: res.status, ok: res.ok, data: data || {}, headers: res.headers };
     } catch (err) {
-      return { status: 0, ok: false, data: { code: "network" }, headers: new Headers() };
+      const code = opts.signal && opts.signal.aborted ? "aborted" : "network";
+      return { status: 0, ok: false, data: { code }, headers: new Headers() };
     }
+  }
+
+  // exact is JSON.parse's reviver that keeps integers exact. Amounts are
+  // int64 minor units (the server takes up to 2^63 − 1), and a JavaScript
+  // number holds integers exactly only to 2^53 − 1: beyond, the integer is
+  // read from its source text as a BigInt (JSON.parse source text access,
+  // in current browsers). Where the browser does not give the source, the
+  // rounded number stays, and formatMoney says it is too large to show
+  // rather than show a wrong figure. Until 2026-11-29 every such amount
+  // was shown rounded.
+  function exact(_key, value, ctx) {
+    if (typeof value !== "number" || Number.isSafeInteger(value)) return value;
+    const src = ctx && ctx.source;
+    return typeof src === "string" && /^-?\d+$/.test(src) ? BigInt(src) : value;
+  }
+
+  // stringify is JSON.stringify for what api read: a BigInt is written as
+  // the integer it is.
+  function stringify(v) {
+    return JSON.stringify(v, (_k, x) => typeof x !== "bigint" ? x
+      : typeof JSON.rawJSON === "function" ? JSON.rawJSON(x.toString()) : x.toString());
   }
 
   // retryAfter is the wait the server asked for, in seconds (1..600).
@@ -81,27 +106,58 @@ const PW = (() => {
   }
   function exponent(cur) { return currencies && cur in currencies ? currencies[cur] : 2; }
 
-  // formatMoney shows minor units as a decimal string without floats.
+  // formatMoney shows minor units (a number or, beyond 2^53, a BigInt: see
+  // exact) as a decimal string without floats. A number that is not an
+  // exact integer, one rounded beyond 2^53, is said to be too large to
+  // show: never a wrong figure. One that is no amount at all shows "–".
   function formatMoney(minor, cur) {
+    if (typeof minor !== "bigint") {
+      if (typeof minor !== "number" || !Number.isInteger(minor)) return "– " + cur;
+      if (!Number.isSafeInteger(minor)) return t("money.too_large", { cur });
+    }
     const e = exponent(cur);
-    const neg = minor < 0;
-    let digits = String(Math.abs(minor)).padStart(e + 1, "0");
+    let n = BigInt(minor);
+    const neg = n < 0n;
+    if (neg) n = -n;
+    let digits = n.toString().padStart(e + 1, "0");
     let int = e ? digits.slice(0, -e) : digits;
     const frac = e ? digits.slice(-e) : "";
     int = int.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
     return (neg ? "−" : "") + int + (frac ? "." + frac : "") + " " + cur;
   }
 
+  // AmountMax is the largest amount, in minor units, the app sends: its
+  // requests carry amounts as JavaScript numbers, exact to 2^53 − 1 (the
+  // server would take up to 2^63 − 1). 90 trillion euros is far beyond
+  // any payment a person makes here.
+  const AmountMax = Number.MAX_SAFE_INTEGER;
+
   // parseAmount turns "12.5" into 1250 minor units (for 2 decimals), or
-  // null when the text is not a positive amount with at most e decimals.
+  // null when the text is not a positive amount with at most e decimals
+  // or is above AmountMax (amountTooLarge tells which).
   function parseAmount(text, cur) {
+    const d = amountDigits(text, cur);
+    if (d == null) return null;
+    const n = BigInt(d);
+    return n > 0n && n <= BigInt(AmountMax) ? Number(n) : null;
+  }
+
+  // amountTooLarge is true when text is an amount above AmountMax, which
+  // the app refuses rather than send it rounded.
+  function amountTooLarge(text, cur) {
+    const d = amountDigits(text, cur);
+    return d != null && BigInt(d) > BigInt(AmountMax);
+  }
+
+  // amountDigits is the text's amount as a string of minor units' digits,
+  // or null when it is not a number with at most the currency's decimals.
+  function amountDigits(text, cur) {
     const e = exponent(cur);
-    const m = /^\s*(\d{1,15})(?:[.,](\d*))?\s*$/.exec(text || "");
+    const m = /^\s*(\d+)(?:[.,](\d*))?\s*$/.exec(text || "");
     if (!m) return null;
     const frac = m[2] || "";
     if (frac.length > e) return null;
-    const n = parseInt(m[1] + frac.padEnd(e, "0"), 10);
-    return n > 0 && Number.isSafeInteger(n) ? n : null;
+    return m[1] + frac.padEnd(e, "0");
   }
 
   function formatDate(iso) {
@@ -171,17 +227,21 @@ const PW = (() => {
   // what they asked for (a payment, a cancellation), and the app goes on
   // with it there, telling its outcome in the page's notice (pay.js,
   // told); whoever learns that what it waits for is settled cancels it.
-  // Once settled, no timer is left and a check still out is ignored (its
-  // read, sent already, is not aborted).
+  // over is given an AbortSignal, and once the countdown is settled no
+  // timer is left and a check still out is given up (aborted): its answer
+  // is wanted no more, and a read the server holds must not keep one of
+  // the browser's few connections to it. Until 2026-11-29 that read was
+  // left to run.
   const CountdownCheckMs = 5000;
   function countdown(el, seconds, key, over) {
-    let left = seconds, tick = 0, check = 0, settled = false, done;
+    let left = seconds, tick = 0, check = 0, settled = false, done, asking = null;
     const p = new Promise((resolve) => { done = resolve; });
     const settle = (how) => {
       if (settled) return;
       settled = true;
       clearTimeout(tick);
       clearTimeout(check);
+      if (asking) asking.abort();
       done(how);
     };
     const step = () => {
@@ -192,7 +252,9 @@ const PW = (() => {
     };
     const ask = async () => {
       let yes = false;
-      try { yes = await over(); } catch (_) { /* as a "no": keep counting */ }
+      asking = new AbortController();
+      try { yes = await over(asking.signal); } catch (_) { /* as a "no": keep counting */ }
+      asking = null;
       if (settled) return;
       if (yes) return settle("over");
       check = setTimeout(ask, CountdownCheckMs);
@@ -209,9 +271,9 @@ const PW = (() => {
   // or does not say is false: the caller keeps waiting. A payment refused
   // 503 maintenance is told to come back at the window's end; the
   // operator may end the window sooner, and the server then takes writes
-  // at once.
-  async function maintenanceOver() {
-    const res = await api("GET", "/v1/status");
+  // at once. signal, when given, gives the read up (a "no").
+  async function maintenanceOver(signal) {
+    const res = await api("GET", "/v1/status", { signal });
     const s = res.ok ? res.data : null;
     if (!s || typeof s.state !== "string" || s.state === "maintenance") return false;
     const now = Date.parse(s.time) || Date.now();
@@ -235,6 +297,6 @@ const PW = (() => {
     return document.getElementById(id).content.cloneNode(true);
   }
 
-  return { t, api, retryAfter, problemText, loadCurrencies, exponent, formatMoney, parseAmount,
-    formatDate, newKey, notice, pollStatus, countdown, maintenanceOver, el, fromTemplate, initLanguage };
+  return { t, api, stringify, retryAfter, problemText, loadCurrencies, exponent, formatMoney, AmountMax, parseAmount,
+    amountTooLarge, formatDate, newKey, notice, pollStatus, countdown, maintenanceOver, el, fromTemplate, initLanguage };
 })();

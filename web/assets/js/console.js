@@ -214,11 +214,12 @@
   }
 
   // fmtWait is a wait in seconds as "4.2 s", "37 s", "5 min 12 s" or "2 h 5 min".
+  // The units are the page's language's (console.wait_*).
   function fmtWait(s) {
-    if (s < 10) return s.toFixed(1) + " s";
-    if (s < 60) return Math.round(s) + " s";
-    if (s < 3600) return Math.floor(s / 60) + " min " + Math.floor(s % 60) + " s";
-    return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+    if (s < 10) return t("console.wait_seconds", { s: s.toFixed(1) });
+    if (s < 60) return t("console.wait_seconds", { s: Math.round(s) });
+    if (s < 3600) return t("console.wait_minutes", { m: Math.floor(s / 60), s: Math.floor(s % 60) });
+    return t("console.wait_hours", { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
   }
 
   // spark draws the throughput samples as a polyline in a 120×40 box.
@@ -232,11 +233,19 @@
   }
 
   // status shows the live state, the forecast against capacity and what
-  // is measured now, the recommendation, maintenance and incidents.
-  let lastRPS = null;
+  // is measured now, the recommendation, maintenance and incidents, read
+  // every StatusReadMs. A read still out when the next begins (a server
+  // slow to answer) is given up: its answer, older than the next's, must
+  // not replace it. Until 2026-11-29 the last to answer was shown, however
+  // old.
+  const StatusReadMs = 15000;
+  let lastRPS = null, statusRead = null;
   async function status() {
-    setTimeout(status, 15000);
-    const res = await api("GET", "/v1/status");
+    setTimeout(status, StatusReadMs);
+    if (statusRead) statusRead.abort();
+    const read = statusRead = new AbortController();
+    const res = await api("GET", "/v1/status", { signal: read.signal });
+    if (read.signal.aborted) return;
     if (!res.ok) { $("#status-state").textContent = PW.problemText(res); return; }
     const st = res.data, f = st.forecast;
     $("#status-state").textContent = t("console.state", { state: st.state });
@@ -255,9 +264,10 @@
       el("td", null, d.date), el("td", null, d.peak_rps.toFixed(1)),
       el("td", null, d.busy_probability < 0 ? "–" : (100 * d.busy_probability).toFixed(0) + " %"), el("td", null, (d.events || []).join(", ")))));
     $("#maintenance-list").replaceChildren(...(st.maintenance || []).map((w) => el("li", null,
-      PW.formatDate(w.start) + " – " + PW.formatDate(w.end) + ": " + (w.title || "") + (w.read_only ? " (read-only)" : ""))));
+      PW.formatDate(w.start) + " – " + PW.formatDate(w.end) + ": " + (w.title || "") + (w.read_only ? " (" + t("console.read_only") + ")" : ""))));
     $("#incident-list").replaceChildren(...(st.incidents || []).map((i) => el("li", null, i.title + " — " + i.status + " (" + i.impact + ")")));
-    const rec = await api("GET", "/v1/forecast/recommendations", { token: key() });
+    const rec = await api("GET", "/v1/forecast/recommendations", { token: key(), signal: read.signal });
+    if (read.signal.aborted) return;
     $("#forecast-advice").textContent = rec.ok ? rec.data.summary || "" : "";
     // Without a forecast the recommendation already says why; say it once.
     if (!days.length && rec.ok && rec.data.summary) $("#forecast-now").textContent = "";
@@ -289,7 +299,7 @@
   function dl(obj) {
     const out = el("dl", { class: "facts" });
     for (const [k, v] of Object.entries(obj || {})) {
-      out.append(el("dt", null, k), el("dd", { class: "mono" }, typeof v === "object" ? JSON.stringify(v) : String(v)));
+      out.append(el("dt", null, k), el("dd", { class: "mono" }, typeof v === "object" ? PW.stringify(v) : String(v)));
     }
     return out;
   }
@@ -331,7 +341,7 @@
     table.hidden = false;
     for (const a of res.data.data) {
       table.tBodies[0].append(el("tr", null, el("td", null, PW.formatDate(a.at)), el("td", { class: "mono" }, a.actor),
-        el("td", null, a.action), el("td", { class: "mono" }, [a.target, a.client_address, a.detail ? JSON.stringify(a.detail) : ""].filter(Boolean).join(" "))));
+        el("td", null, a.action), el("td", { class: "mono" }, [a.target, a.client_address, a.detail ? PW.stringify(a.detail) : ""].filter(Boolean).join(" "))));
     }
     auditCursor = res.data.next_cursor || "";
     $("#audit-load").hidden = !auditCursor && res.data.data.length === 0 ? false : !auditCursor;

@@ -51,10 +51,28 @@ const PWPay = (() => {
   // new key and was paid twice
   // (TestBrowserACountdownLeftBehindKeepsTheNextPaymentsKey); the first
   // fix kept whichever came first, which could still lose the other's.
+  //
+  // The record is bounded. An attempt answered for good (paid, queued,
+  // refused) is forgotten at once. What stays: attempts whose outcome is
+  // unknown (unseen: a try's answer was lost, so it may have paid; only
+  // its key can tell, and it is never dropped), attempts being tried in
+  // this page now (trying: the same payment sent again from the form must
+  // go with the key its countdown will retry with), and idle ones, each of
+  // whose tries was refused before the server looked at its key (503,
+  // 429, a step-up: nothing paid) and which nothing tries now (retries
+  // spent, countdown cancelled, view left). An idle attempt sent again may
+  // as well go under a new key; only the AttemptsIdleMax most recently
+  // tried (at) keep theirs. Until 2026-11-29 every attempt that was not
+  // answered for good was kept for the tab's life.
+  const AttemptsIdleMax = 5;
+  const trying = new Map(); // key → how many pay loops try it now
   function attempts() {
     try { return JSON.parse(sessionStorage.getItem(AttemptsKey)) || {}; } catch (_) { return {}; }
   }
   function storeAttempts(all) {
+    const idle = Object.entries(all).filter(([, a]) => !(a && a.unseen) && !(a && trying.has(a.key)))
+      .sort(([, a], [, b]) => ((b && b.at) || 0) - ((a && a.at) || 0));
+    for (const [body] of idle.slice(AttemptsIdleMax)) delete all[body];
     if (Object.keys(all).length) sessionStorage.setItem(AttemptsKey, JSON.stringify(all)); else sessionStorage.removeItem(AttemptsKey);
   }
   function loadAttempt(body) {
@@ -63,6 +81,7 @@ const PWPay = (() => {
   }
   function keepAttempt(a) {
     const all = attempts();
+    a.at = Date.now();
     all[a.body] = a;
     storeAttempts(all);
   }
@@ -106,6 +125,7 @@ const PWPay = (() => {
         if (w) from.value = w.id; else showError(form, t("send.no_wallet", { cur: p.currency }));
       }
       if (p.amount > 0) form.elements.amount.value = minorToInput(p.amount, p.currency || currencyOf());
+      if (p.amountTooLarge) showError(form, amountTooLargeText(p.currency || currencyOf()));
       hint();
     };
     hint();
@@ -120,16 +140,24 @@ const PWPay = (() => {
       const to = form.elements.to.value.trim();
       if (!from.value) return showError(form, t("send.no_wallets"));
       if (!to) return showError(form, t("send.need_to"), form.elements.to);
-      if (amount == null) return showError(form, t("send.bad_amount", { n: PW.exponent(cur) }), form.elements.amount);
+      if (amount == null) return showError(form, badAmountText(form.elements.amount.value, cur), form.elements.amount);
       const body = { from_account: from.value, to_handle: to, amount, currency: cur };
       const note = form.elements.note.value.trim();
       if (note) body.description = note;
       const json = JSON.stringify(body);
       const attempt = loadAttempt(json) || { key: PW.newKey(), body: json };
-      keepAttempt(attempt);
       await pay(app, form, state, attempt, null);
     });
     setupScan(root, fill);
+  }
+
+  // badAmountText says why text is not an amount the app sends: too
+  // large (PW.AmountMax), or not an amount of cur at all.
+  function badAmountText(text, cur) {
+    return PW.amountTooLarge(text, cur) ? amountTooLargeText(cur) : t("send.bad_amount", { n: PW.exponent(cur) });
+  }
+  function amountTooLargeText(cur) {
+    return t("send.amount_too_large", { max: PW.formatMoney(PW.AmountMax, cur) });
   }
 
   function showError(form, text, field) {
@@ -152,6 +180,8 @@ const PWPay = (() => {
       told(state, cls);
     };
     setBusy(form, true);
+    trying.set(attempt.key, (trying.get(attempt.key) || 0) + 1);
+    keepAttempt(attempt);
     // attempt.unseen: a try's answer was lost (or said the outcome is
     // unknown), so the attempt may have paid. It is kept with the attempt,
     // across a step-up, a reload and signing in again. A later refusal
@@ -235,6 +265,8 @@ const PWPay = (() => {
       }
     } finally {
       setBusy(form, false);
+      const n = trying.get(attempt.key) - 1;
+      if (n > 0) trying.set(attempt.key, n); else trying.delete(attempt.key);
     }
   }
 
@@ -246,7 +278,8 @@ const PWPay = (() => {
     const link = el("a", { href: "#/receipt/" + encodeURIComponent(id) }, t("pay.view_receipt"));
     // An amount unknown (neither the transfer nor the intent could be read
     // with it) is not shown as "NaN".
-    const text = Number.isFinite(tr.amount) && tr.currency ? t("pay.paid", { amount: PW.formatMoney(tr.amount, tr.currency) }) : t("pay.paid_no_amount");
+    const known = typeof tr.amount === "bigint" || Number.isFinite(tr.amount);
+    const text = known && tr.currency ? t("pay.paid", { amount: PW.formatMoney(tr.amount, tr.currency) }) : t("pay.paid_no_amount");
     show("paid", el("p", { class: "ok title" }, text), link);
     app.invalidate();
     if (focus) link.focus();
@@ -255,7 +288,10 @@ const PWPay = (() => {
   // queued follows a payment accepted for later settlement (202): it polls
   // the intent until it settles or fails, and while it is pending offers
   // to cancel it. The intent's shape is read defensively: the queue is
-  // built beside this app.
+  // built beside this app. Leaving the view does not stop the poll: the
+  // person asked for this payment, so its outcome is told in the page's
+  // notice on whatever view they are on (show, through tell), and the poll
+  // ends with it (TestBrowserAQueuedPaymentsOutcomeIsToldWhenItsViewIsLeft).
   async function queued(app, show, res, attempt) {
     forgetAttempt(attempt); // accepted: the server owns it now
     const id = res.data.id || res.data.intent_id || "";
@@ -653,8 +689,12 @@ const PWPay = (() => {
     try { u = new URL((text || "").trim(), location.origin); } catch (_) { return null; }
     if (!/\/pay\/?$/.test(u.pathname) || !u.searchParams.get("to")) return null;
     const q = u.searchParams;
-    const amount = parseInt(q.get("amount") || "0", 10);
-    return { to: q.get("to"), amount: amount > 0 ? amount : 0, currency: (q.get("currency") || "").toUpperCase(), note: q.get("note") || "" };
+    // An amount beyond PW.AmountMax is not filled in rounded: the form
+    // says it is too large (amountTooLarge).
+    const digits = /^\d+$/.test(q.get("amount") || "") ? q.get("amount") : "0";
+    const tooLarge = BigInt(digits) > BigInt(PW.AmountMax);
+    const amount = tooLarge ? 0 : Number(digits);
+    return { to: q.get("to"), amount, amountTooLarge: tooLarge || undefined, currency: (q.get("currency") || "").toUpperCase(), note: q.get("note") || "" };
   }
 
   // setupScan: paste a link, or scan a QR code where the browser can.
@@ -702,7 +742,7 @@ const PWPay = (() => {
       const text = form.elements.amount.value.trim();
       if (text) {
         const amount = PW.parseAmount(text, cur);
-        if (amount == null) return showError(form, t("send.bad_amount", { n: PW.exponent(cur) }));
+        if (amount == null) return showError(form, badAmountText(text, cur));
         q.set("amount", String(amount));
       }
       if (form.elements.note.value.trim()) q.set("note", form.elements.note.value.trim());

@@ -1,0 +1,283 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/peakwallet/peakwallet/web"
+)
+
+// The browser tests here drive Chromium through chromedp against the web
+// app and a fake JSON API that each test scripts: what the scripts do
+// with an answer that comes late, never, or with a figure beyond what a
+// JavaScript number holds. The API's own behaviour is tested against the
+// real server in cmd/peakwallet's browser tests. Locally they skip when
+// Chromium is missing; in CI (CI or PEAKWALLET_REQUIRE_BROWSER set) they
+// fail instead.
+
+// BrowserStepTimeout bounds one step, so that a broken page fails fast.
+const BrowserStepTimeout = 30 * time.Second
+
+// fakeAPI answers the few API routes the app calls, as the test sets it.
+type fakeAPI struct {
+	mu sync.Mutex
+	// quit ends every answer still held, when the test ends.
+	quit chan struct{}
+	// wallets is the body of GET /v1/wallets.
+	wallets string
+	// queue: POST /v1/transfers answers 202 queued (int_1), pending,
+	// instead of 201 paid.
+	queue bool
+	// holdIntent: GET /v1/intents/int_1 is held until releaseIntent, then
+	// answered posted; without, it is answered pending at once.
+	holdIntent  bool
+	intentGo    chan struct{}
+	intentReads int
+	// hangStatus: each GET /v1/status numbered in it is held until
+	// releaseStatus (or until the browser gives it up); statusState is the
+	// state the others, and the held ones once released, say.
+	hangStatus      map[int]bool
+	statusGo        chan struct{}
+	statusState     string
+	statusReads     int
+	statusCancelled int
+	// busy: POST /v1/transfers answers 503 busy, Retry-After: 30.
+	busy bool
+	// transfers, keys: the bodies and Idempotency-Keys of POST /v1/transfers.
+	transfers []map[string]any
+	keys      []string
+}
+
+func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	route := r.Method + " " + r.URL.Path
+	answer := func(status int, body string) {
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}
+	switch {
+	case route == "GET /v1/currencies":
+		answer(200, `{"data":[{"code":"EUR","exponent":2},{"code":"JPY","exponent":0}]}`)
+	case route == "GET /v1/wallets":
+		answer(200, f.wallets)
+	case route == "GET /v1/me":
+		answer(200, `{"id":"usr_1","handle":"ann@example.com"}`)
+	case route == "GET /v1/intents":
+		answer(200, `{"data":[]}`)
+	case route == "GET /v1/ops/summary":
+		answer(200, `{"time":"2026-11-29T12:00:00Z","operator":{"id":"op_1","role":"admin"},"requests":0,"busy":0}`)
+	case route == "GET /v1/forecast/recommendations":
+		answer(200, `{"summary":""}`)
+	case strings.HasPrefix(route, "GET /v1/accounts/"):
+		answer(200, `{"data":[]}`)
+	case route == "GET /v1/transfers/tr_1":
+		answer(200, `{"id":"tr_1","from_account":"acc_1","to_account":"acc_2","amount":1250,"currency":"EUR","status":"posted","created_at":"2026-11-29T12:00:00Z"}`)
+	case route == "GET /v1/transfers/tr_big":
+		answer(200, `{"id":"tr_big","from_account":"acc_1","to_account":"acc_2","amount":9223372036854775807,"refunded_amount":9007199254740993,"currency":"EUR","status":"posted","created_at":"2026-11-29T12:00:00Z"}`)
+	case route == "POST /v1/transfers":
+		var body map[string]any
+		dec := json.NewDecoder(r.Body)
+		dec.UseNumber()
+		if err := dec.Decode(&body); err != nil {
+			answer(400, `{"code":"invalid_request","detail":"bad body"}`)
+			return
+		}
+		f.transfers = append(f.transfers, body)
+		f.keys = append(f.keys, r.Header.Get("Idempotency-Key"))
+		if f.busy {
+			w.Header().Set("Retry-After", "30")
+			answer(503, `{"code":"busy","detail":"the server is busy"}`)
+			return
+		}
+		if f.queue {
+			w.Header().Set("Location", "/v1/intents/int_1")
+			answer(202, `{"id":"int_1","status":"pending"}`)
+			return
+		}
+		answer(201, `{"id":"tr_1","amount":1250,"currency":"EUR","status":"posted"}`)
+	case route == "GET /v1/intents/int_1":
+		f.intentReads++
+		if !f.holdIntent {
+			answer(200, `{"id":"int_1","status":"pending"}`)
+			return
+		}
+		release := f.intentGo
+		f.mu.Unlock()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		case <-f.quit:
+			return
+		}
+		f.mu.Lock()
+		answer(200, `{"id":"int_1","status":"posted","transfer_id":"tr_1"}`)
+	case route == "GET /v1/status":
+		f.statusReads++
+		if f.hangStatus[f.statusReads] {
+			release := f.statusGo
+			f.mu.Unlock()
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				f.mu.Lock()
+				f.statusCancelled++
+				f.mu.Unlock()
+				return
+			case <-f.quit:
+				return
+			}
+			f.mu.Lock()
+		}
+		answer(200, fmt.Sprintf(`{"state":%q,"time":%q,"maintenance":[]}`, f.statusState, time.Now().UTC().Format(time.RFC3339)))
+	default:
+		answer(404, `{"code":"not_found","detail":"no such route in the fake API"}`)
+	}
+}
+
+func (f *fakeAPI) set(change func(f *fakeAPI)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change(f)
+}
+
+func (f *fakeAPI) read(v func(f *fakeAPI) int) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return v(f)
+}
+
+// scene is the web app and the fake API on one origin, and a browser tab.
+type scene struct {
+	ctx  context.Context
+	api  *fakeAPI
+	base string
+}
+
+func newScene(t *testing.T) *scene {
+	t.Helper()
+	path := ""
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		if os.Getenv("CI") != "" || os.Getenv("PEAKWALLET_REQUIRE_BROWSER") != "" {
+			t.Fatal("chromium is required (CI or PEAKWALLET_REQUIRE_BROWSER is set) but not installed")
+		}
+		t.Skip("chromium is not installed")
+	}
+	f := &fakeAPI{quit: make(chan struct{}), intentGo: make(chan struct{}), statusGo: make(chan struct{}), statusState: "normal",
+		wallets: `{"data":[{"id":"acc_1","currency":"EUR","balance":{"available":20000,"posted":20000,"pending_out":0,"pending_in":0}}]}`}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", f)
+	mux.Handle("/", web.New(nil))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(f.quit) }) // runs before srv.Close: no answer is left held
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.UserDataDir(t.TempDir()),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(acancel)
+	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(bcancel)
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return &scene{ctx: bctx, api: f, base: srv.URL}
+}
+
+// do runs browser actions and fails the test with what it was doing.
+func (s *scene) do(t *testing.T, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	step, cancel := context.WithTimeout(s.ctx, BrowserStepTimeout)
+	defer cancel()
+	if err := chromedp.Do(step, actions...); err != nil {
+		text, _ := chromedp.Run(s.ctx, chromedp.Text(chromedp.CSS("body")))
+		t.Fatalf("%s: %v\npage text:\n%s", what, err, text)
+	}
+}
+
+// eval returns the value of a JavaScript expression.
+func eval[T any](t *testing.T, s *scene, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(s.ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		t.Fatalf("%s: %v", js, err)
+	}
+	return v
+}
+
+func js(code string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Evaluate[any](code)(ctx, tg)
+		return chromedp.Void{}, err
+	}
+}
+
+func until(code string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Poll[bool](code)(ctx, tg)
+		return chromedp.Void{}, err
+	}
+}
+
+// open opens the app signed in (a session token in the tab), at hash.
+func (s *scene) open(t *testing.T, hash string, storage map[string]string) {
+	t.Helper()
+	set := `sessionStorage.setItem("pw_token", "tok");`
+	for k, v := range storage {
+		set += fmt.Sprintf("sessionStorage.setItem(%q, %q);", k, v)
+	}
+	s.do(t, "open the app at "+hash,
+		chromedp.Navigate(s.base+"/#/login"),
+		chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		js(set),
+		js(fmt.Sprintf("location.hash = %q", hash)),
+		chromedp.WaitVisible(chromedp.CSS("#nav")),
+	)
+}
+
+// send fills the send form with amount (as typed) to Bob and submits it.
+func (s *scene) send(t *testing.T, amount string) {
+	t.Helper()
+	s.do(t, "send "+amount,
+		js(`location.hash = "#/send"`),
+		chromedp.WaitVisible(chromedp.CSS("#send-form")),
+		chromedp.WaitReady(chromedp.CSS(`#send-from option[data-currency="EUR"]`)),
+		js(fmt.Sprintf(`document.querySelector("#send-to").value = "bob@example.com";
+			document.querySelector("#send-amount").value = %q;
+			document.querySelector("#send-form").requestSubmit()`, amount)),
+	)
+}
+
+// leave goes from the shown view to the wallets view, as the nav does.
+func (s *scene) leave(t *testing.T) {
+	t.Helper()
+	s.do(t, "leave for the wallets view", js(`location.hash = "#/wallets"`), chromedp.WaitVisible(chromedp.CSS(".wallet")))
+}
