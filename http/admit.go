@@ -279,8 +279,8 @@ func (s *Server) serveAuthenticated(w http.ResponseWriter, r *http.Request, rt *
 // principal that authenticates again gives the slot back unused: the
 // store may not have been read (another request may have cached the
 // principal since), so its success says nothing of the store; the
-// route's own store reads, an event stream's, are outside admission, as
-// they were.
+// route's own store reads, an event stream's, are bounded and honour the
+// breaker themselves (streamRead).
 func (s *Server) authenticateAgainAdmitted(ctx context.Context, r *http.Request, rt *Route) (context.Context, error) {
 	if _, stale := ctx.Value(staleAuthKey{}).(string); !stale || s.admission == nil {
 		return s.authenticateAgain(ctx, r, rt)

@@ -238,19 +238,37 @@ func (c *Client) followIntent(ctx context.Context, id string) (*pw.Intent, error
 		return nil, responseError(http.MethodGet, path, resp, data)
 	}
 	var last *pw.Intent
+	var unavailable error // the server's word that it cannot read the intent now
 	err = ReadEvents(resp.Body, func(ev Event) bool {
-		if ev.Type != "intent" {
+		switch ev.Type {
+		case EventUnavailable:
+			// The last intent event stands; the stream goes on, and
+			// an intent event follows once the server reads it again.
+			// Kept, so that a stream that ends meanwhile is
+			// reconnected after the backoff, and AwaitIntent's
+			// deadline says why it saw nothing new.
+			var p Problem
+			if json.Unmarshal([]byte(ev.Data), &p) != nil || p.Code == "" {
+				p = Problem{Code: pw.EBUSY, Detail: "the server could not read the intent's state"}
+			}
+			unavailable = &pw.Error{Code: p.Code, Message: p.Detail, Op: "http.Client GET " + path}
+			return true
+		case EventIntent:
+		default:
 			return true
 		}
 		var in pw.Intent
 		if err := json.Unmarshal([]byte(ev.Data), &in); err != nil || in.ID != id {
 			return true // not ours to read; the next one may be
 		}
-		last = &in
+		last, unavailable = &in, nil
 		return in.Status == pw.IntentPending
 	})
 	if err != nil && last == nil {
 		return nil, fmt.Errorf("http.Client: GET %s: %w", path, err)
+	}
+	if unavailable != nil && last != nil && last.Status == pw.IntentPending {
+		return last, unavailable
 	}
 	return last, nil
 }

@@ -493,3 +493,29 @@ func TestIntentByKeyTakesNoOtherKeysIntent(t *testing.T) {
 		t.Fatalf("IntentByKey against a server that ignores the filter: %+v, %v; want no intent and an error other than not_found", in, err)
 	}
 }
+
+// TestAwaitIntentHearsTheIntentCouldNotBeRead: the server could not read
+// the pending intent (its store stalled) and said so on the open stream
+// with an "unavailable" event, then nothing more before AwaitIntent's
+// deadline. The error is still outcome_unknown (the intent is pending and
+// will be settled, not refused), and says why nothing new was seen.
+// Until 2026-11-29 the server sent no such event (its stream waited on
+// the stalled store), and the client knew of none.
+func TestAwaitIntentHearsTheIntentCouldNotBeRead(t *testing.T) {
+	c := intentServer(t,
+		func(w http.ResponseWriter, _ int32) {
+			intentEvent(w, pw.IntentPending)
+			fmt.Fprintf(w, "event: %s\ndata: {\"type\":\"about:blank\",\"title\":\"Busy\",\"status\":503,\"code\":\"busy\",\"detail\":\"the intent's state cannot be read now\"}\n\n",
+				pwhttp.EventUnavailable)
+			w.(http.Flusher).Flush()
+			time.Sleep(time.Second) // past the deadline
+		},
+		func(w http.ResponseWriter, _ int32) { t.Error("a pending intent's transfer was read") })
+	_, err := c.AwaitIntent(within(300*time.Millisecond), "int_x")
+	if pw.ErrorCode(err) != pw.EOUTCOMEUNKNOWN || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "still pending") {
+		t.Fatalf("AwaitIntent past its deadline: %v; want outcome_unknown, the intent still pending", err)
+	}
+	if !strings.Contains(err.Error(), "cannot be read now") {
+		t.Fatalf("AwaitIntent past its deadline after an unavailable event: %v; want it to say the intent could not be read", err)
+	}
+}

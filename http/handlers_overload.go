@@ -9,6 +9,7 @@ import (
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
 	"github.com/peakwallet/peakwallet/status"
 )
 
@@ -121,10 +122,20 @@ func serveIntent(s *Server, rt *Route) http.Handler {
 // serveIntentEvents streams an intent's state as server-sent events: one
 // "intent" event now and one at each change, until it is final (then the
 // stream ends), IntentEventsTimeout passes or the server drains (the
-// client reconnects).
+// client reconnects). Each read of the intent is a streamRead: bounded,
+// and not made while the breaker keeps requests from the store. One that
+// fails, on an open stream, is told once as an "unavailable" event (the
+// last intent sent stands); the next read that succeeds sends the intent
+// again, read anew.
 func serveIntentEvents(s *Server, rt *Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		in, err := s.ownIntent(r.Context(), r)
+		p, _ := pw.PrincipalFromContext(r.Context())
+		principal := p.String()
+		var in *pw.Intent
+		err := s.streamRead(r.Context(), principal, func(ctx context.Context) (err error) {
+			in, err = s.ownIntent(ctx, r)
+			return err
+		})
 		if err != nil {
 			Error(w, r, err)
 			return
@@ -139,10 +150,17 @@ func serveIntentEvents(s *Server, rt *Route) http.Handler {
 		defer cancel()
 		poll := time.NewTicker(IntentEventsPoll)
 		defer poll.Stop()
+		send := func(event string, data []byte) bool {
+			if _, err := fmt.Fprintf(w, "%sevent: %s\ndata: %s\n\n", eventID(event, in), event, bytes.TrimSuffix(data, []byte("\n"))); err != nil {
+				return false
+			}
+			return rc.Flush() == nil
+		}
 		// An event is sent when the intent changes, and, while it is
 		// pending, when its place does: counted at the start and then at
 		// most every IntentPlaceEvery.
 		last, placed := "", time.Time{}
+		unread := false // the last read failed, and the client was told
 		for {
 			if in.Status == pw.IntentPending && (placed.IsZero() || s.now().Sub(placed) >= IntentPlaceEvery) {
 				s.placeIntents(ctx, []*pw.Intent{in})
@@ -150,40 +168,104 @@ func serveIntentEvents(s *Server, rt *Route) http.Handler {
 			}
 			if state := in.Status + in.UpdatedAt.String() + placeState(in.Place); state != last {
 				last = state
-				if _, err := fmt.Fprintf(w, "id: %s\nevent: intent\ndata: %s\n\n", in.UpdatedAt.Format(time.RFC3339Nano), bytes.TrimSuffix(mustMarshal(in), []byte("\n"))); err != nil {
-					return
-				}
-				if err := rc.Flush(); err != nil {
+				if !send(EventIntent, mustMarshal(in)) {
 					return
 				}
 			}
 			if in.Status != pw.IntentPending {
 				return
 			}
-			settled, stop := s.settled.wait(in.ID)
-			end := false
-			select {
-			case <-ctx.Done():
-				end = true
-			case <-s.drained:
-				end = true // the server is shutting down: the client reconnects elsewhere
-			case <-settled:
-			case <-poll.C:
+			for {
+				settled, stop := s.settled.wait(in.ID)
+				end := false
+				select {
+				case <-ctx.Done():
+					end = true
+				case <-s.drained:
+					end = true // the server is shutting down: the client reconnects elsewhere
+				case <-settled:
+				case <-poll.C:
+				}
+				stop()
+				if end {
+					return
+				}
+				var next *pw.Intent
+				err := s.streamRead(ctx, principal, func(ctx context.Context) (err error) {
+					next, err = s.intents.Intent(ctx, in.ID)
+					return err
+				})
+				if err == nil {
+					if next.Status == pw.IntentPending && s.now().Sub(placed) < IntentPlaceEvery {
+						next.Place = in.Place // not counted again yet: the place last counted stands
+					}
+					in = next
+					break
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				// The store is away, slow or refused by the breaker: the
+				// client hears once that the intent's state cannot be read
+				// now, and the stream waits for the next wake or poll,
+				// reading nothing else meanwhile (no place either).
+				if !unread {
+					unread = true
+					if !send(EventUnavailable, mustMarshal(ProblemFor(&pw.Error{Code: pw.EBUSY, Op: "http.serveIntentEvents", Err: err,
+						Message: "the intent's state cannot be read now; the last intent event stands, and an intent event follows once it is read again"}))) {
+						return
+					}
+				}
 			}
-			stop()
-			if end {
-				return
+			if unread {
+				unread, last = false, "" // read anew: sent again, changed or not
 			}
-			next, err := s.intents.Intent(ctx, in.ID)
-			if err != nil {
-				continue // a passing store error: the stream waits for the next change
-			}
-			if next.Status == pw.IntentPending && s.now().Sub(placed) < IntentPlaceEvery {
-				next.Place = in.Place // not counted again yet: the place last counted stands
-			}
-			in = next
 		}
 	})
+}
+
+// The event types of an intent's event stream.
+const (
+	// EventIntent carries the intent, at the start and at each change.
+	EventIntent = "intent"
+	// EventUnavailable carries a problem (code busy) when the intent could
+	// not be read: the last intent event stands, and the next one comes
+	// once it is read again.
+	EventUnavailable = "unavailable"
+)
+
+// eventID is an event's id line: an intent event's is its intent's
+// UpdatedAt (a reconnecting client's Last-Event-ID); other events leave
+// the last one as it is.
+func eventID(event string, in *pw.Intent) string {
+	if event != EventIntent {
+		return ""
+	}
+	return "id: " + in.UpdatedAt.Format(time.RFC3339Nano) + "\n"
+}
+
+// streamRead makes one of an event stream's reads of the store, within
+// IntentEventsReadTimeout. A stream takes no admission slot, and while the
+// breaker is closed its reads go to the store as they are; while it keeps
+// requests from the store (open, or its probe out) a read is refused at
+// once with the breaker's busy and Retry-After, and when it would let its
+// probe go, the read is the probe, its outcome the probe's: streams alone
+// bring the breaker back once the store answers. Until 2026-11-29 a
+// stream's reads went to the store whatever the breaker said, with no
+// time limit (IntentEventsReadTimeout).
+func (s *Server) streamRead(ctx context.Context, principal string, read func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, IntentEventsReadTimeout)
+	defer cancel()
+	if s.admission == nil || s.admission.BreakerClosed() {
+		return read(ctx)
+	}
+	ticket, err := s.admission.Acquire(ctx, admission.ClassRead, principal)
+	if err != nil {
+		return err
+	}
+	err = read(ctx)
+	ticket.Done(err)
+	return err
 }
 
 // placeState is what of a place, when it changes, makes a new event.

@@ -56,6 +56,16 @@ const (
 	// IntentEventsPoll is how often a stream re-reads its intent, for
 	// intents settled by another process.
 	IntentEventsPoll = time.Second
+	// IntentEventsReadTimeout bounds each of an event stream's reads of
+	// its intent (when it opens, and at each poll or wake), as
+	// auth.AuthStoreTimeout bounds authentication's: a stream holds no
+	// admission slot, so nothing else did. Until 2026-11-29 those reads
+	// had none: in a PostgreSQL stall a stream opened by a principal that
+	// was not stale waited as long as the stall lasted, and every open
+	// stream's poll did too, each holding a pooled connection
+	// (TestAnEventStreamOpenedInAStallIsAnsweredInTime,
+	// TestOpenEventStreamsHoldNoConnectionInAStall).
+	IntentEventsReadTimeout = time.Second
 )
 
 // What the surge queue did with a busy payment that allowed respond-async

@@ -1,0 +1,367 @@
+package http_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
+	"github.com/peakwallet/peakwallet/auth"
+	pwhttp "github.com/peakwallet/peakwallet/http"
+	"github.com/peakwallet/peakwallet/internal/faultproxy"
+	"github.com/peakwallet/peakwallet/ledger"
+	"github.com/peakwallet/peakwallet/postgres"
+)
+
+// countedIntents is a PostgreSQL store that counts reads of one intent
+// (the event stream's reads) and how many are in flight: each holds a
+// pooled connection, or waits for one, until it returns.
+type countedIntents struct {
+	*postgres.Store
+	mu              sync.Mutex
+	reads, inFlight int
+}
+
+func (s *countedIntents) Intent(ctx context.Context, id string) (*pw.Intent, error) {
+	s.mu.Lock()
+	s.reads++
+	s.inFlight++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
+	return s.Store.Intent(ctx, id)
+}
+
+func (s *countedIntents) counts() (reads, inFlight int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads, s.inFlight
+}
+
+// streamStall is a server on PostgreSQL behind a fault proxy (a pool of
+// four connections), with a pending intent of an operator whose key is
+// cached fresh (the clock never moves, so it stays so: a principal that is
+// not stale, whose requests read no store to authenticate).
+type streamStall struct {
+	proxy  *faultproxy.Proxy
+	store  *countedIntents
+	ctrl   *admission.Controller
+	e      *SecEnv
+	key    string // the fresh operator's
+	intent string // its pending intent
+	body   string // a payment
+}
+
+func openStreamStall(t *testing.T) *streamStall {
+	t.Helper()
+	proxy, pg := mustOpenPostgresBehindProxy(t, 4)
+	store := &countedIntents{Store: pg}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	clock := &Clock{now: time.Now().UTC().Truncate(time.Second)}
+	l := ledger.New(pg, ledger.Options{Logger: log})
+	ctrl := admission.New(admission.Config{StallSilence: admission.StallSilencePostgres})
+	sched, err := admission.NewSchedule(filepath.Join(t.TempDir(), "maintenance.json"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := auth.New(pg, l, auth.Options{Now: clock.Now, Logger: log,
+		StoreDown: func() bool { return !ctrl.BreakerClosed() }})
+	srv := pwhttp.NewServer(pwhttp.Config{Ledger: l, Security: svc, Logger: log, Registry: prometheus.NewRegistry(),
+		Authenticator: pwhttp.Authenticators{pwhttp.NewOperatorAuthenticator(operatorKey), svc},
+		Admission:     ctrl, Maintenance: sched, Intents: store})
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		proxy.Restore()
+		hs.CloseClientConnections()
+		hs.Close()
+		l.Close()
+		pg.Close()
+	})
+	ctx := context.Background()
+	admin := pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalOperator, ID: "root", Role: pw.RoleAdmin})
+	bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := svc.CreateOperator(admin, auth.OperatorCreate{Name: "fresh", Role: pw.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	id := pw.NewID(pw.PrefixIntent, now)
+	body := paymentBody(bank.ID, user.ID, 5)
+	if in, err := pg.CreateIntent(ctx, &pw.Intent{ID: id, Principal: "operator:" + op.Operator.ID,
+		IdempotencyKey: "queued", Fingerprint: "f", Body: []byte(body), Status: pw.IntentPending,
+		CreatedAt: now, UpdatedAt: now, Authorized: true, Credential: op.Operator.ID}); err != nil || in != nil {
+		t.Fatalf("CreateIntent: %v, %v", in, err)
+	}
+	st := &streamStall{proxy: proxy, store: store, ctrl: ctrl, e: &SecEnv{HTTP: hs}, key: op.Key, intent: id, body: body}
+	st.e.Do(t, "GET", "/v1/intents/"+id, op.Key, "").Want(t, 200, "") // and the key is cached
+	return st
+}
+
+// openBreaker stalls PostgreSQL and opens the breaker as a stall does
+// (writes of two principals out of time), then takes the breaker's probe
+// and holds it, so that until release the breaker keeps every request from
+// the store, however long what follows takes.
+func (st *streamStall) openBreaker(t *testing.T) (release func()) {
+	t.Helper()
+	st.proxy.Stall()
+	var wg sync.WaitGroup
+	for i := range admission.BreakerFailuresMax + 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := operatorKey
+			if i%2 == 1 {
+				key = st.key
+			}
+			if r := st.e.Do(t, "POST", "/v1/transfers", key, st.body, "Idempotency-Key", "stall-"+itoa(i), "Prefer", "wait=1.2"); r.Status != 503 {
+				t.Errorf("a write during the stall: %d %s", r.Status, r.Body)
+			}
+		}()
+	}
+	wg.Wait()
+	if st.ctrl.BreakerClosed() {
+		t.Fatalf("the breaker is closed after writes ran out of time on a stalled database: %+v", st.ctrl.Stats())
+	}
+	var probe *admission.Ticket
+	waitFor(t, func() bool {
+		var err error
+		probe, err = st.ctrl.Acquire(context.Background(), admission.ClassPayment, "test-probe")
+		return err == nil
+	})
+	return probe.Abandon
+}
+
+// openStream opens the intent's event stream with a client that gives up
+// after giveUp; it returns the answer, or nil if none came by then.
+func (st *streamStall) openStream(t *testing.T, giveUp time.Duration) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest("GET", st.e.HTTP.URL+"/v1/intents/"+st.intent+"/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+st.key)
+	hc := &http.Client{Transport: st.e.HTTP.Client().Transport, Timeout: giveUp}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil
+	}
+	return resp
+}
+
+// streamGiveUp is how long the tests' clients wait for a stream to open:
+// the stalls last longer than that (until the test restores the proxy),
+// and a stream that waits for the stalled database answers no sooner.
+const streamGiveUp = 6 * time.Second
+
+// TestAnEventStreamOpenedInAStallIsAnsweredInTime: a principal that is not
+// stale opens its intent's event stream while PostgreSQL stalls. Its read
+// of the intent is bounded (pwhttp.IntentEventsReadTimeout): with the
+// breaker still closed, 503 busy with Retry-After when the read runs out;
+// with the breaker keeping requests from the store, 503 busy at once,
+// without a read. Once the database answers, the stream opens again by
+// itself (its read is the breaker's probe; no other request is made).
+// Until 2026-11-29 the stream's reads had no time limit and went around
+// the breaker: each opening waited as long as the stall lasted (no answer
+// within the 6 s the client waited, in both cases), a pooled connection
+// held meanwhile.
+func TestAnEventStreamOpenedInAStallIsAnsweredInTime(t *testing.T) {
+	st := openStreamStall(t)
+	// refused checks a refusal: 503 busy, problem+json, Retry-After.
+	refused := func(t *testing.T, when string, resp *http.Response, took time.Duration) {
+		t.Helper()
+		if resp == nil {
+			t.Errorf("%s: no answer within %v (the stall lasts longer)", when, took)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Logf("%s: %d after %v, Retry-After %q: %s", when, resp.StatusCode, took.Round(time.Millisecond), resp.Header.Get("Retry-After"), strings.TrimSpace(string(body)))
+		r := &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
+		if r.Status != 503 || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/problem+json") {
+			t.Errorf("%s: %d %q, want 503 problem+json", when, r.Status, r.Header.Get("Content-Type"))
+			return
+		}
+		retryAfter(t, r)
+		if p := r.Problem(t); p.Code != pw.EBUSY {
+			t.Errorf("%s: code %q, want busy", when, p.Code)
+		}
+	}
+
+	// The breaker closed: the stall has just begun.
+	st.proxy.Stall()
+	began := time.Now()
+	resp := st.openStream(t, streamGiveUp)
+	took := time.Since(began)
+	refused(t, "a stream opened as the stall begins", resp, took)
+	if took > 3*pwhttp.IntentEventsReadTimeout {
+		t.Errorf("a stream opened as the stall begins was answered after %v, its read bounded by %v", took, pwhttp.IntentEventsReadTimeout)
+	}
+	if _, inFlight := st.store.counts(); inFlight != 0 {
+		t.Errorf("%d reads of the intent still wait on the stalled database", inFlight)
+	}
+
+	// The breaker keeps requests from the store.
+	release := st.openBreaker(t)
+	reads, _ := st.store.counts()
+	began = time.Now()
+	resp = st.openStream(t, streamGiveUp)
+	took = time.Since(began)
+	refused(t, "a stream opened with the breaker open", resp, took)
+	if n, _ := st.store.counts(); n != reads {
+		t.Errorf("a stream opened with the breaker open read the intent %d times", n-reads)
+	}
+	if took >= pwhttp.IntentEventsReadTimeout {
+		t.Errorf("a stream opened with the breaker open was answered after %v, as long as a read may take", took)
+	}
+
+	// The database answers again: the stream opens by itself.
+	release()
+	st.proxy.Restore()
+	back := time.Now()
+	for {
+		resp := st.openStream(t, streamGiveUp)
+		if resp != nil && resp.StatusCode == 200 {
+			var first *pw.Intent
+			pwhttp.ReadEvents(resp.Body, func(ev pwhttp.Event) bool {
+				if ev.Type == "intent" {
+					first = new(pw.Intent)
+					mustUnmarshal(t, []byte(ev.Data), first)
+				}
+				return first == nil
+			})
+			resp.Body.Close()
+			if first == nil || first.Status != pw.IntentPending {
+				t.Fatalf("the stream once the database is back: %+v", first)
+			}
+			break
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if resp == nil || resp.StatusCode != 503 || time.Since(back) > 10*time.Second {
+			t.Fatalf("the stream once the database is back: %v after %v", resp, time.Since(back))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("the stream opened again %v after the stall", time.Since(back).Round(time.Millisecond))
+}
+
+// followEvents follows an open event stream, sending each event on ch
+// until the stream ends.
+func followEvents(resp *http.Response, ch chan<- pwhttp.Event) {
+	defer close(ch)
+	pwhttp.ReadEvents(resp.Body, func(ev pwhttp.Event) bool {
+		ch <- ev
+		return true
+	})
+}
+
+// TestOpenEventStreamsHoldNoConnectionInAStall: six event streams of a
+// principal that is not stale are open (over a pool of four connections)
+// when PostgreSQL stalls. Each poll's read of the intent is bounded
+// (pwhttp.IntentEventsReadTimeout), and while the breaker keeps requests
+// from the store the streams do not read it at all: a few seconds into the
+// stall none of their reads is left waiting on the database (or for a
+// pooled connection), each stream has said once that the intent's state
+// cannot be read now (an "unavailable" event), and once the database
+// answers each sends the intent's state again, read anew, without being
+// reopened. Until 2026-11-29 each stream's poll waited on the stalled
+// database for as long as the stall lasted: six reads in flight, the four
+// connections of the pool held by them, for as long as the breaker was
+// open, and nothing sent to the clients.
+func TestOpenEventStreamsHoldNoConnectionInAStall(t *testing.T) {
+	st := openStreamStall(t)
+	const streams = 6
+	events := make([]chan pwhttp.Event, streams)
+	for i := range events {
+		resp := st.openStream(t, 0)
+		if resp == nil || resp.StatusCode != 200 {
+			t.Fatalf("stream %d before the stall: %v", i, resp)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		events[i] = make(chan pwhttp.Event, 64)
+		go followEvents(resp, events[i])
+		if ev := <-events[i]; ev.Type != "intent" {
+			t.Fatalf("stream %d's first event: %+v", i, ev)
+		}
+	}
+	// Each stream has polled at least once before the stall.
+	reads, _ := st.store.counts()
+	waitFor(t, func() bool { n, _ := st.store.counts(); return n >= reads+streams })
+
+	release := st.openBreaker(t)
+	opened := time.Now()
+	// Within two polls and a read's bound, every read the streams began
+	// before the breaker opened has ended.
+	bound := 2*pwhttp.IntentEventsPoll + pwhttp.IntentEventsReadTimeout
+	for {
+		_, inFlight := st.store.counts()
+		if inFlight == 0 {
+			break
+		}
+		if time.Since(opened) > 2*bound {
+			t.Fatalf("%v after the breaker opened, %d of the %d streams' reads of the intent still wait on the stalled database (or for one of its 4 pooled connections)",
+				time.Since(opened).Round(time.Millisecond), inFlight, streams)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("no stream's read in flight %v after the breaker opened", time.Since(opened).Round(time.Millisecond))
+	// While the breaker keeps requests from the store, the streams do not
+	// read it.
+	reads, _ = st.store.counts()
+	time.Sleep(2 * pwhttp.IntentEventsPoll)
+	if n, _ := st.store.counts(); n != reads {
+		t.Errorf("the streams read the intent %d times in %v with the breaker open", n-reads, 2*pwhttp.IntentEventsPoll)
+	}
+	for i, ch := range events {
+		select {
+		case ev := <-ch:
+			if ev.Type != "unavailable" {
+				t.Fatalf("stream %d in the stall: %+v, want an unavailable event", i, ev)
+			}
+			var p pwhttp.Problem
+			if err := json.Unmarshal([]byte(ev.Data), &p); err != nil || p.Code != pw.EBUSY {
+				t.Fatalf("stream %d's unavailable event: %q (%v), want a problem with code busy", i, ev.Data, err)
+			}
+		default:
+			t.Fatalf("stream %d sent nothing in the stall", i)
+		}
+	}
+
+	release()
+	st.proxy.Restore()
+	back := time.Now()
+	for i, ch := range events {
+		select {
+		case ev := <-ch:
+			var in pw.Intent
+			if ev.Type != "intent" || json.Unmarshal([]byte(ev.Data), &in) != nil || in.Status != pw.IntentPending {
+				t.Fatalf("stream %d once the database is back: %+v, want the intent again", i, ev)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("stream %d sent nothing %v after the database came back", i, time.Since(back))
+		}
+	}
+	t.Logf("every stream sent the intent again %v after the stall", time.Since(back).Round(time.Millisecond))
+}
