@@ -395,10 +395,11 @@ func (s *Server) surgeQueueState(ctx context.Context) status.Component {
 	pending, err := s.intents.PendingIntents(ctx, "", 1)
 	switch {
 	case err != nil:
-		c.State, c.Detail = status.StateDegraded, "the queue of accepted payments cannot be read"
+		c.State, c.Detail, c.Reason = status.StateDegraded, "the queue of accepted payments cannot be read", status.DetailQueueUnreadable
 	case len(pending) > 0:
 		waited := max(0, s.now().Sub(pending[0].CreatedAt)).Round(time.Second)
 		c.State, c.Detail = status.StateBusy, fmt.Sprintf("payments accepted at a surge are settling, in order; the oldest has waited %s", waited)
+		c.Reason, c.Waited = status.DetailQueueSettling, waited
 	}
 	return c
 }

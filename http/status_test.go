@@ -39,6 +39,13 @@ type StatusEnv struct {
 
 func MustOpenStatusEnv(tb testing.TB) *StatusEnv {
 	tb.Helper()
+	return MustOpenStatusEnvWith(tb, nil)
+}
+
+// MustOpenStatusEnvWith is MustOpenStatusEnv with the server's Config
+// changed by tweak (nil: as it is).
+func MustOpenStatusEnvWith(tb testing.TB, tweak func(*pwhttp.Config)) *StatusEnv {
+	tb.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(filepath.Join(tb.TempDir(), "peakwallet.db"), sqlite.Options{})
 	if err != nil {
@@ -57,7 +64,7 @@ func MustOpenStatusEnv(tb testing.TB) *StatusEnv {
 	rec := traffic.NewRecorder(clock)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	l := ledger.New(store, ledger.Options{Logger: log})
-	srv := pwhttp.NewServer(pwhttp.Config{
+	cfg := pwhttp.Config{
 		Ledger: l,
 		Authenticator: pwhttp.Authenticators{
 			pwhttp.NewOperatorAuthenticator(operatorKey),
@@ -65,7 +72,11 @@ func MustOpenStatusEnv(tb testing.TB) *StatusEnv {
 		},
 		Readiness: store.Ping, Logger: log, Registry: prometheus.NewRegistry(), Now: clock,
 		Status: svc, Traffic: rec, PublicURL: "https://pay.example", Intents: store,
-	})
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	srv := pwhttp.NewServer(cfg)
 	hs := httptest.NewServer(srv.Handler())
 	tb.Cleanup(func() {
 		hs.Close()

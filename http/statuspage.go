@@ -14,6 +14,7 @@ import (
 
 	"github.com/peakwallet/peakwallet/forecast"
 	"github.com/peakwallet/peakwallet/status"
+	"github.com/peakwallet/peakwallet/web"
 )
 
 //go:embed templates/status.html
@@ -40,107 +41,181 @@ func hashBase64(s string) string {
 	return base64.StdEncoding.EncodeToString(h[:])
 }
 
-// statusPage is the template's data.
+// statusPage is the template's data: every text in it is in the page's
+// language, from the catalogue (S, and the texts built here), but what
+// operators wrote (titles, messages, event names).
 type statusPage struct {
-	State, Headline, BestTime, Zone, Capacity, Note, Updated string
-	CSS                                                      template.CSS
-	Components                                               []pageComponent
-	Maintenance                                              []pageWindow
-	Incidents                                                []pageIncident
-	Chart                                                    template.HTML
-	Backtest                                                 *pageBacktest
-	Next24h                                                  []pageHour
+	Lang                                                           string
+	S                                                              web.Strings
+	Langs                                                          []pageLangLink
+	DocTitle, State, Headline, BestTime, ChartNote, Backtest, Note string
+	Zone, HourHead                                                 string
+	CSS                                                            template.CSS
+	Components                                                     []pageComponent
+	Maintenance                                                    []pageWindow
+	Incidents                                                      []pageIncident
+	Chart                                                          template.HTML
+	Next24h                                                        []pageHour
+	Footer                                                         template.HTML
 }
 
-type pageComponent struct{ Label, State, Detail string }
+type pageComponent struct{ Label, State, StateText, Detail string }
 type pageWindow struct {
-	ID, Title, When string
-	ReadOnly        bool
+	ID   string
+	Line template.HTML
 }
 type pageIncident struct {
-	ID, Title, Status, Impact string
-	Updates                   []pageUpdate
-}
-type pageUpdate struct{ At, When, Status, Message string }
-type pageBacktest struct {
-	Weeks        int
-	Model, Naive string
+	ID, Title, Impact, StateText string
+	Updates                      []template.HTML
 }
 type pageHour struct{ Hour, RPS, Busy, Events string }
 
-var componentLabels = map[string]string{status.ComponentAPI: "API", status.ComponentLedger: "Ledger store", status.ComponentSurgeQueue: "Surge queue"}
-
-var headlines = map[string]string{
-	status.StateNormal:      "All systems normal.",
-	status.StateBusy:        "Busy: some requests are asked to retry shortly. No money is lost.",
-	status.StateDegraded:    "Degraded: part of the service has a problem; see below.",
-	status.StateMaintenance: "Maintenance in progress; see below.",
-}
-
 func serveStatusPage(s *Server, _ *Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		page := statusPage{State: status.StateNormal, CSS: template.CSS(statusCSS), Zone: "UTC", Updated: s.now().UTC().Format(time.RFC1123),
-			Note: "The forecast is not enabled on this server."}
+		l := newPageLang(statusLanguage(r))
+		now := s.now()
+		page := statusPage{State: status.StateNormal, Zone: "UTC", Note: l.t("statuspage.note.disabled")}
+		loc := time.UTC
 		if s.status != nil {
 			snap, err := s.snapshot(r.Context())
 			if err != nil {
 				Error(w, r, err)
 				return
 			}
-			page = buildPage(snap, s.status.Location(), s.now())
+			loc = s.status.Location()
+			page = buildPage(l, snap, loc, now)
 		}
-		page.Headline = headlines[page.State]
+		page.Lang, page.S, page.Langs, page.CSS = l.code, l.s, langLinks(r, l.code), template.CSS(statusCSS)
+		page.DocTitle = l.f("statuspage.doc_title", "state", l.word("statuspage.state.", page.State))
+		page.Headline = l.word("statuspage.headline.", page.State)
+		page.Footer = l.html("statuspage.footer", map[string]template.HTML{
+			"feed":    template.HTML(`<a href="/status/feed.atom">` + template.HTMLEscapeString(l.t("statuspage.feed")) + `</a>`),
+			"json":    `<a href="/v1/status">/v1/status</a>`,
+			"updated": template.HTML(template.HTMLEscapeString(l.stamp(now.In(loc)))),
+		})
 		var buf bytes.Buffer
 		if err := statusTemplate.Execute(&buf, page); err != nil {
 			Error(w, r, fmt.Errorf("status page: %w", err))
 			return
 		}
-		w.Header().Set("Content-Security-Policy", statusCSP)
+		h := w.Header()
+		h.Set("Content-Security-Policy", statusCSP)
+		h.Set("Content-Language", l.code)
+		// The page is chosen by Accept-Language as well as by its URL; it
+		// is not stored either (writeBody: no-store) and has no ETag.
+		h.Add("Vary", "Accept-Language")
 		writeBody(w, http.StatusOK, "text/html; charset=utf-8", buf.Bytes())
 	})
 }
 
-func buildPage(snap *status.Snapshot, loc *time.Location, now time.Time) statusPage {
-	p := statusPage{State: snap.State, BestTime: snap.BestTime, CSS: template.CSS(statusCSS),
-		Zone: now.In(loc).Format("MST"), Updated: now.In(loc).Format(time.RFC1123)}
+func buildPage(l *pageLang, snap *status.Snapshot, loc *time.Location, now time.Time) statusPage {
+	p := statusPage{State: snap.State, BestTime: bestTime(l, status.PickBestHours(snap.Outlook.Forecast, now, loc), loc),
+		Zone: now.In(loc).Format("MST")}
 	for _, c := range snap.Components {
-		p.Components = append(p.Components, pageComponent{Label: componentLabels[c.Name], State: c.State, Detail: c.Detail})
+		p.Components = append(p.Components, pageComponent{Label: l.word("statuspage.component.", c.Name), State: c.State,
+			StateText: l.word("statuspage.state.", c.State), Detail: componentDetail(l, c)})
 	}
 	for _, w := range snap.Maintenance {
-		p.Maintenance = append(p.Maintenance, pageWindow{ID: w.ID, Title: w.Title, ReadOnly: w.ReadOnly,
-			When: w.Start.In(loc).Format("Mon 2 Jan 15:04") + " – " + w.End.In(loc).Format("15:04 MST")})
+		key := "statuspage.maintenance.window"
+		if w.ReadOnly {
+			key = "statuspage.maintenance.window_read_only"
+		}
+		when := l.f("statuspage.time.span", "start", l.dayTime(w.Start.In(loc)), "end", w.End.In(loc).Format("15:04 MST"))
+		p.Maintenance = append(p.Maintenance, pageWindow{ID: w.ID, Line: l.html(key, map[string]template.HTML{
+			"title": template.HTML(`<strong>` + template.HTMLEscapeString(w.Title) + `</strong>`),
+			"when":  template.HTML(template.HTMLEscapeString(when)),
+		})})
 	}
 	for _, inc := range snap.Incidents {
-		pi := pageIncident{ID: inc.ID, Title: inc.Title, Status: inc.Status, Impact: inc.Impact}
+		pi := pageIncident{ID: inc.ID, Title: inc.Title, Impact: inc.Impact,
+			StateText: l.f("statuspage.incident.state", "status", l.word("statuspage.incident_status.", inc.Status), "impact", l.word("statuspage.state.", inc.Impact))}
 		for j := len(inc.Updates) - 1; j >= 0; j-- {
 			u := inc.Updates[j]
-			pi.Updates = append(pi.Updates, pageUpdate{At: u.At.Format(time.RFC3339), When: u.At.In(loc).Format("Mon 2 Jan 15:04"), Status: u.Status, Message: u.Message})
+			pi.Updates = append(pi.Updates, l.html("statuspage.incident.update", map[string]template.HTML{
+				"when":    template.HTML(`<time datetime="` + u.At.Format(time.RFC3339) + `">` + template.HTMLEscapeString(l.dayTime(u.At.In(loc))) + `</time>`),
+				"status":  template.HTML(template.HTMLEscapeString(l.word("statuspage.incident_status.", u.Status))),
+				"message": template.HTML(template.HTMLEscapeString(u.Message)),
+			}))
 		}
 		p.Incidents = append(p.Incidents, pi)
 	}
 	o := snap.Outlook
-	p.Note = o.Note
 	if o.Forecast == nil {
+		switch o.NoteReason {
+		case status.NoteNoHistory:
+			p.Note = l.f("statuspage.note.no_history", "hours", l.num(float64(o.HistoryHours), 0), "weeks", l.num(forecast.SeasonsMin, 0))
+		case status.NoteUnreadable:
+			p.Note = l.t("statuspage.note.unreadable")
+		default:
+			p.Note = o.Note // a note the catalogue does not know, as it is
+		}
 		return p
 	}
-	p.Capacity = "unknown"
+	capacity := l.t("statuspage.unknown")
 	if o.Capacity.RPS > 0 {
-		p.Capacity = fmt.Sprintf("%.0f req/s, %s", o.Capacity.RPS, o.Capacity.Source)
+		capacity = l.f("statuspage.capacity", "rps", l.num(o.Capacity.RPS, 0), "source", l.word("statuspage.capacity_source.", o.Capacity.Source))
 	}
-	p.Chart = chartSVG(o.Forecast.Hours, o.Capacity, loc)
+	p.ChartNote = l.f("statuspage.chart.note", "zone", p.Zone, "capacity", capacity)
+	p.HourHead = l.f("statuspage.hour", "zone", p.Zone)
+	p.Chart = chartSVG(l, o.Forecast.Hours, o.Capacity, loc)
 	if bt := o.Backtest; bt != nil {
-		p.Backtest = &pageBacktest{Weeks: bt.Weeks,
-			Model: fmt.Sprintf("%.1f%% on average, %.1f%% in peak hours", 100*bt.Model.MAPE, 100*bt.Model.PeakMAPE),
-			Naive: fmt.Sprintf("%.1f%%, %.1f%%", 100*bt.Naive.MAPE, 100*bt.Naive.PeakMAPE)}
+		p.Backtest = l.f("statuspage.backtest", "weeks", l.num(float64(bt.Weeks), 0),
+			"model", l.f("statuspage.backtest.model", "mape", l.percent(bt.Model.MAPE, 1), "peak", l.percent(bt.Model.PeakMAPE, 1)),
+			"naive", l.f("statuspage.backtest.naive", "mape", l.percent(bt.Naive.MAPE, 1), "peak", l.percent(bt.Naive.PeakMAPE, 1)))
 	}
 	for _, h := range o.Forecast.Hours[:min(24, len(o.Forecast.Hours))] {
-		ph := pageHour{Hour: h.Start.In(loc).Format("Mon 15:04"), RPS: fmt.Sprintf("%.1f", h.Expected/3600), Busy: "unknown", Events: strings.Join(h.Events, ", ")}
+		ph := pageHour{Hour: l.weekdayTime(h.Start.In(loc)), RPS: l.num(h.Expected/3600, 1), Busy: l.t("statuspage.unknown"),
+			Events: strings.Join(h.Events, l.t("statuspage.list_sep"))}
 		if h.BusyProbability >= 0 {
-			ph.Busy = fmt.Sprintf("%.0f%%", 100*h.BusyProbability)
+			ph.Busy = l.percent(h.BusyProbability, 0)
 		}
 		p.Next24h = append(p.Next24h, ph)
 	}
 	return p
+}
+
+// componentDetail is a component's detail in the page's language: its
+// fixed sentence, or what an operator wrote (or a detail the catalogue
+// does not know) as it is.
+func componentDetail(l *pageLang, c status.Component) string {
+	switch c.Reason {
+	case "":
+		return c.Detail
+	case status.DetailRetrying:
+		return l.f("statuspage.detail.retrying", "share", l.percent(c.Share, 0), "minutes", l.num(status.LiveMinutes, 0))
+	case status.DetailQueueSettling:
+		return l.f("statuspage.detail.queue_settling", "waited", l.duration(c.Waited))
+	}
+	if v, ok := l.s["statuspage.detail."+c.Reason]; ok {
+		return v
+	}
+	return c.Detail
+}
+
+// bestTime is status.BestTime in the page's language.
+func bestTime(l *pageLang, b status.BestHours, loc *time.Location) string {
+	switch {
+	case b.NoForecast:
+		return l.t("statuspage.best.no_forecast")
+	case b.Best == nil:
+		return l.t("statuspage.best.any")
+	}
+	span := func(h *forecast.Hour) string {
+		t := h.Start.In(loc)
+		return t.Format("15:04") + "–" + t.Add(time.Hour).Format("15:04")
+	}
+	key := "statuspage.best.today"
+	if b.Tomorrow {
+		key = "statuspage.best.tomorrow"
+	}
+	out := l.f(key, "span", span(b.Best), "zone", b.Zone)
+	switch {
+	case b.Worst != nil && b.WorstChance:
+		out = l.f("statuspage.best.busiest_chance", "best", out, "span", span(b.Worst), "chance", l.percent(b.Worst.BusyProbability, 0))
+	case b.Worst != nil:
+		out = l.f("statuspage.best.busiest", "best", out, "span", span(b.Worst))
+	}
+	return out
 }
 
 // Chart geometry, in SVG user units.
@@ -154,7 +229,7 @@ const (
 // chartSVG draws the hourly forecast as an inline SVG: no script, no
 // external asset, only presentation attributes (no style attributes, so
 // the page's CSP needs no 'unsafe-inline').
-func chartSVG(hours []forecast.Hour, c forecast.Capacity, loc *time.Location) template.HTML {
+func chartSVG(l *pageLang, hours []forecast.Hour, c forecast.Capacity, loc *time.Location) template.HTML {
 	if len(hours) == 0 {
 		return ""
 	}
@@ -171,15 +246,17 @@ func chartSVG(hours []forecast.Hour, c forecast.Capacity, loc *time.Location) te
 	x := func(i int) float64 { return chartLeft + float64(i)*dx }
 	y := func(rps float64) float64 { return chartTop + chartPlotH*(1-rps/top) }
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %.0f %.0f" role="img" aria-labelledby="chart-title"><title id="chart-title">Expected requests per second for the next 7 days</title>`, chartW, chartH)
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %.0f %.0f" role="img" aria-labelledby="chart-title"><title id="chart-title">%s</title>`,
+		chartW, chartH, template.HTMLEscapeString(l.t("statuspage.chart.title")))
 	// Events (holidays, promotions): shaded spans with their name.
 	for i := 0; i < len(hours); {
 		if len(hours[i].Events) == 0 {
 			i++
 			continue
 		}
-		j, name := i, strings.Join(hours[i].Events, ", ")
-		for j < len(hours) && strings.Join(hours[j].Events, ", ") == name {
+		sep := l.t("statuspage.list_sep")
+		j, name := i, strings.Join(hours[i].Events, sep)
+		for j < len(hours) && strings.Join(hours[j].Events, sep) == name {
 			j++
 		}
 		fmt.Fprintf(&b, `<rect class="event" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#ffe3b3"/>`, x(i), chartTop, float64(j-i)*dx, chartPlotH)
@@ -190,12 +267,12 @@ func chartSVG(hours []forecast.Hour, c forecast.Capacity, loc *time.Location) te
 	for i, h := range hours {
 		if lt := h.Start.In(loc); lt.Hour() == 0 || i == 0 {
 			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#d0d5dd"/>`, x(i), chartTop, x(i), chartTop+chartPlotH)
-			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" fill="#5b6474">%s</text>`, x(i)+2, chartH-12, lt.Format("Mon 2"))
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" fill="#5b6474">%s</text>`, x(i)+2, chartH-12, template.HTMLEscapeString(l.weekdayDay(lt)))
 		}
 	}
 	// Axis labels.
 	for _, v := range []float64{0, top / 2, top} {
-		fmt.Fprintf(&b, `<text x="2" y="%.1f" font-size="11" fill="#5b6474">%.0f</text>`, y(v)+4, v)
+		fmt.Fprintf(&b, `<text x="2" y="%.1f" font-size="11" fill="#5b6474">%s</text>`, y(v)+4, l.num(v, 0))
 	}
 	// The forecast.
 	var pts strings.Builder
@@ -209,12 +286,13 @@ func chartSVG(hours []forecast.Hour, c forecast.Capacity, loc *time.Location) te
 	// Busy hours.
 	for i, h := range hours {
 		if h.BusyProbability >= status.BusyProbabilityBusy {
-			fmt.Fprintf(&b, `<rect class="busy" x="%.1f" y="%.1f" width="%.1f" height="6" fill="#b3261e"><title>%s: %.0f%% chance of busy answers</title></rect>`,
-				x(i), chartTop+chartPlotH+2, math.Max(dx, 1), h.Start.In(loc).Format("Mon 15:04"), 100*h.BusyProbability)
+			title := l.f("statuspage.chart.busy_hour", "hour", l.weekdayTime(h.Start.In(loc)), "chance", l.percent(h.BusyProbability, 0))
+			fmt.Fprintf(&b, `<rect class="busy" x="%.1f" y="%.1f" width="%.1f" height="6" fill="#b3261e"><title>%s</title></rect>`,
+				x(i), chartTop+chartPlotH+2, math.Max(dx, 1), template.HTMLEscapeString(title))
 		}
 	}
 	b.WriteString(`</svg>`)
-	return template.HTML(b.String()) // built here from numbers and escaped names only
+	return template.HTML(b.String()) // built here from numbers and escaped texts only
 }
 
 // niceCeil rounds up to 1, 2 or 5 times a power of ten.

@@ -21,7 +21,17 @@ type Outlook struct {
 	Recommendation *forecast.Recommendation `json:"recommendation,omitempty"`
 	// Note explains a missing forecast or back-test.
 	Note string `json:"note,omitempty"`
+	// NoteReason names Note's sentence (one of the Note… codes) for a
+	// page in another language; not in the JSON, which has Note.
+	NoteReason string `json:"-"`
 }
+
+// The notes of an outlook (Outlook.NoteReason).
+const (
+	NoteNoHistory  = "no_history"  // too little history for a forecast (HistoryHours)
+	NoteNoBacktest = "no_backtest" // a forecast, but no back-test
+	NoteUnreadable = "unreadable"  // the store cannot be read
+)
 
 // Outlook returns the forecast (cached for ForecastTTL).
 func (s *Service) Outlook(ctx context.Context) (*Outlook, error) {
@@ -128,13 +138,14 @@ func (s *Service) computeOutlook(ctx context.Context, now time.Time) (*Outlook, 
 	f, err := forecast.Predict(in, forecast.HorizonHoursMax)
 	if err != nil {
 		o.Note = fmt.Sprintf("no forecast yet: %d hours of traffic history, the model needs %d weeks", len(in.History), forecast.SeasonsMin)
+		o.NoteReason = NoteNoHistory
 		return o, nil
 	}
 	sigma := 0.0
 	if bt, err := forecast.RunBacktest(in, BacktestWeeks); err == nil {
 		o.Backtest, sigma = bt, bt.Sigma
 	} else {
-		o.Note = "no back-test yet: " + err.Error()
+		o.Note, o.NoteReason = "no back-test yet: "+err.Error(), NoteNoBacktest
 	}
 	f.ApplyCapacity(o.Capacity, sigma)
 	o.Forecast = f

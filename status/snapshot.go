@@ -91,30 +91,32 @@ func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 		switch name {
 		case ComponentAPI:
 			if live.Draining {
-				c = Component{Name: name, State: StateDegraded, Detail: "this server is restarting; others take over"}
+				c = Component{Name: name, State: StateDegraded, Detail: "this server is restarting; others take over", Reason: DetailDraining}
 			} else if snap.BusyShare > BusyShareBusy {
-				c = Component{Name: name, State: StateBusy, Detail: fmt.Sprintf("%.0f%% of requests in the last %d minutes were asked to retry", 100*snap.BusyShare, LiveMinutes)}
+				c = Component{Name: name, State: StateBusy, Detail: fmt.Sprintf("%.0f%% of requests in the last %d minutes were asked to retry", 100*snap.BusyShare, LiveMinutes),
+					Reason: DetailRetrying, Share: snap.BusyShare}
 			}
 		case ComponentLedger:
 			switch {
 			case errors.Is(live.ReadyErr, pw.ErrWritesFailing):
-				c = Component{Name: name, State: StateDegraded, Detail: "the store can be read but not written; payments are refused with busy until it can"}
+				c = Component{Name: name, State: StateDegraded, Detail: "the store can be read but not written; payments are refused with busy until it can", Reason: DetailWritesFailing}
 			case live.ReadyErr != nil:
-				c = Component{Name: name, State: StateDegraded, Detail: "the store cannot be reached; payments are refused with busy until it returns"}
+				c = Component{Name: name, State: StateDegraded, Detail: "the store cannot be reached; payments are refused with busy until it returns", Reason: DetailStoreUnreachable}
 			case storeErr != nil:
-				c = Component{Name: name, State: StateDegraded, Detail: "the store cannot be read; incidents and maintenance shown are as last read"}
+				c = Component{Name: name, State: StateDegraded, Detail: "the store cannot be read; incidents and maintenance shown are as last read", Reason: DetailStoreUnreadable}
 			}
 		case ComponentSurgeQueue:
 			switch {
 			case live.SurgeQueue == nil:
 			case !reachable:
-				c = Component{Name: name, State: StateDegraded, Detail: "payments accepted at a surge wait for the store; none is lost"}
+				c = Component{Name: name, State: StateDegraded, Detail: "payments accepted at a surge wait for the store; none is lost", Reason: DetailQueueWaits}
 			case errors.Is(live.ReadyErr, pw.ErrWritesFailing):
 				// The queue accepts a payment by writing it: it takes none
 				// now, and those it holds cannot settle. Until the review of
 				// 2026-11-28 its own look (pending intents) was shown, and it
 				// read normal (TestTheSurgeQueueIsNotNormalWhileTheStoreCannotBeWritten).
-				c = Component{Name: name, State: StateDegraded, Detail: "new payments cannot be queued while the store cannot be written; those accepted before wait for it, none is lost"}
+				c = Component{Name: name, State: StateDegraded, Detail: "new payments cannot be queued while the store cannot be written; those accepted before wait for it, none is lost",
+					Reason: DetailQueueCannotQueue}
 			default:
 				c = live.SurgeQueue(ctx)
 			}
@@ -125,12 +127,12 @@ func (s *Service) Snapshot(ctx context.Context, live Live) (*Snapshot, error) {
 		// listed all the same.
 		for _, w := range windows {
 			if w.ReadOnly && w.Covers(now, name) {
-				c.State, c.Detail = StateMaintenance, w.Title
+				c.State, c.Detail, c.Reason = StateMaintenance, w.Title, ""
 			}
 		}
 		for i := range snap.Incidents {
 			if inc := &snap.Incidents[i]; inc.affects(name) && Worse(c.State, inc.Impact) != c.State {
-				c.State, c.Detail = inc.Impact, inc.Title
+				c.State, c.Detail, c.Reason = inc.Impact, inc.Title, ""
 			}
 		}
 		snap.Components = append(snap.Components, c)
@@ -238,7 +240,7 @@ func (s *Service) snapshotOutlook(ctx context.Context, now time.Time, reachable 
 	if s.cached != nil {
 		return s.cached, failed.err
 	}
-	return &Outlook{ComputedAt: now, Note: "The forecast cannot be computed now: the store cannot be read."}, failed.err
+	return &Outlook{ComputedAt: now, Note: "The forecast cannot be computed now: the store cannot be read.", NoteReason: NoteUnreadable}, failed.err
 }
 
 // Waking hours: the best time to pay is only ever suggested between them.
@@ -247,14 +249,30 @@ const (
 	WakingHourLast  = 22 // the last hour that starts before 23:00
 )
 
-// BestTime is the plain sentence for users: the quietest waking hour left
-// today (or tomorrow, late in the evening), and the busiest one to avoid.
-func BestTime(f *forecast.Forecast, now time.Time, loc *time.Location) string {
+// BestHours is the best time to pay, as facts: the quietest waking hour
+// left today (or tomorrow, late in the evening), and the busiest one to
+// avoid. BestTime says it in English; the status page in the reader's
+// language.
+type BestHours struct {
+	// NoForecast: there is no forecast to choose from.
+	NoForecast bool
+	// Tomorrow: the hours are tomorrow's, today's waking hours are past.
+	Tomorrow bool
+	// Best is nil when no waking hour is left today or tomorrow (any time
+	// is fine); Worst is set only when it is worth avoiding.
+	Best, Worst *forecast.Hour
+	// WorstChance: Worst's chance of busy answers is worth saying.
+	WorstChance bool
+	// Zone is the abbreviation of loc's zone now ("UTC").
+	Zone string
+}
+
+// PickBestHours chooses the best and busiest hours of f for people in loc.
+func PickBestHours(f *forecast.Forecast, now time.Time, loc *time.Location) BestHours {
 	if f == nil || len(f.Hours) == 0 {
-		return "Best time to pay today: any time — there is not enough traffic history for a forecast yet."
+		return BestHours{NoForecast: true}
 	}
 	local := now.In(loc)
-	day, label := local, "today"
 	pick := func(day time.Time) (best, worst *forecast.Hour) {
 		for i := range f.Hours {
 			h := &f.Hours[i]
@@ -274,24 +292,45 @@ func BestTime(f *forecast.Forecast, now time.Time, loc *time.Location) string {
 		}
 		return best, worst
 	}
-	best, worst := pick(day)
+	b := BestHours{Zone: local.Format("MST")}
+	best, worst := pick(local)
 	if best == nil {
-		day, label = local.AddDate(0, 0, 1), "tomorrow"
-		best, worst = pick(day)
+		b.Tomorrow = true
+		best, worst = pick(local.AddDate(0, 0, 1))
 	}
 	if best == nil {
+		return b
+	}
+	b.Best = best
+	if worst != best && worst.Expected > 1.3*best.Expected {
+		b.Worst, b.WorstChance = worst, worst.BusyProbability >= 0.05
+	}
+	return b
+}
+
+// BestTime is the plain sentence for users: the quietest waking hour left
+// today (or tomorrow, late in the evening), and the busiest one to avoid.
+func BestTime(f *forecast.Forecast, now time.Time, loc *time.Location) string {
+	b := PickBestHours(f, now, loc)
+	switch {
+	case b.NoForecast:
+		return "Best time to pay today: any time — there is not enough traffic history for a forecast yet."
+	case b.Best == nil:
 		return "Best time to pay today: any time."
 	}
 	span := func(h *forecast.Hour) string {
 		t := h.Start.In(loc)
 		return fmt.Sprintf("%s–%s", t.Format("15:04"), t.Add(time.Hour).Format("15:04"))
 	}
-	zone := local.Format("MST")
-	out := fmt.Sprintf("Best time to pay %s: %s %s, the quietest hour.", label, span(best), zone)
-	if worst != best && worst.Expected > 1.3*best.Expected {
-		out += fmt.Sprintf(" Busiest: %s", span(worst))
-		if worst.BusyProbability >= 0.05 {
-			out += fmt.Sprintf(" (%d%% chance of busy answers)", int(math.Round(100*worst.BusyProbability)))
+	label := "today"
+	if b.Tomorrow {
+		label = "tomorrow"
+	}
+	out := fmt.Sprintf("Best time to pay %s: %s %s, the quietest hour.", label, span(b.Best), b.Zone)
+	if b.Worst != nil {
+		out += fmt.Sprintf(" Busiest: %s", span(b.Worst))
+		if b.WorstChance {
+			out += fmt.Sprintf(" (%d%% chance of busy answers)", int(math.Round(100*b.Worst.BusyProbability)))
 		}
 		out += "."
 	}

@@ -47,7 +47,27 @@ type Component struct {
 	Name   string `json:"name"`
 	State  string `json:"state"`
 	Detail string `json:"detail,omitempty"`
+	// Reason names the fixed sentence Detail is (one of the Detail…
+	// codes), so that a page in another language can say it in its own;
+	// "" when Detail is an operator's title or there is none. Share and
+	// Waited are its figures. None of them is in the JSON: Detail says it.
+	Reason string        `json:"-"`
+	Share  float64       `json:"-"` // DetailRetrying: the share of requests asked to retry
+	Waited time.Duration `json:"-"` // DetailSettling: how long the oldest payment has waited
 }
+
+// The fixed details of components (Component.Reason).
+const (
+	DetailDraining         = "draining"           // the API: this server is restarting
+	DetailRetrying         = "retrying"           // the API: a share of requests asked to retry
+	DetailWritesFailing    = "writes_failing"     // the ledger store: read, not written
+	DetailStoreUnreachable = "store_unreachable"  // the ledger store: cannot be reached
+	DetailStoreUnreadable  = "store_unreadable"   // the ledger store: cannot be read
+	DetailQueueWaits       = "queue_waits"        // the surge queue: waits for the store
+	DetailQueueCannotQueue = "queue_cannot_queue" // the surge queue: the store cannot be written
+	DetailQueueUnreadable  = "queue_unreadable"   // the surge queue: cannot be read
+	DetailQueueSettling    = "queue_settling"     // the surge queue: payments settling
+)
 
 // Window is a scheduled maintenance window.
 type Window struct {
