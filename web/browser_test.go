@@ -65,6 +65,9 @@ type fakeAPI struct {
 	// up (summaryCancelled counts those) or the test ends.
 	hangSummary      bool
 	summaryCancelled int
+	// summary, status: the bodies of GET /v1/ops/summary and GET
+	// /v1/status, when set (status: for the reads not held).
+	summary, status string
 	// transfers, keys: the bodies and Idempotency-Keys of POST /v1/transfers.
 	transfers []map[string]any
 	keys      []string
@@ -91,6 +94,10 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case route == "GET /v1/ops/summary":
 		if f.hangSummary {
 			f.hold(r, &f.summaryCancelled)
+			return
+		}
+		if f.summary != "" {
+			answer(200, f.summary)
 			return
 		}
 		answer(200, `{"time":"2026-11-29T12:00:00Z","operator":{"id":"op_1","role":"admin"},"requests":0,"busy":0}`)
@@ -160,6 +167,10 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			f.mu.Lock()
+		}
+		if f.status != "" {
+			answer(200, f.status)
+			return
 		}
 		answer(200, fmt.Sprintf(`{"state":%q,"time":%q,"maintenance":[]}`, f.statusState, time.Now().UTC().Format(time.RFC3339)))
 	default:

@@ -13,6 +13,16 @@ const PW = (() => {
     return s;
   }
 
+  // codeText is the words, in the page's language, for code, an API code
+  // of a kind: the string group + "." + code ("console.class_name.topup"
+  // is "Top-ups"). A code this page has no words for (a newer server's) is
+  // shown as itself, and none at all as "–": never "undefined".
+  function codeText(group, code) {
+    if (code === undefined || code === null || code === "") return "–";
+    const key = group + "." + code;
+    return Object.prototype.hasOwnProperty.call(S, key) ? t(key) : String(code);
+  }
+
   // The language switch: persisted in a cookie the server reads, so the
   // next page is rendered in that language from the first byte.
   function initLanguage() {
@@ -325,6 +335,6 @@ const PW = (() => {
     return document.getElementById(id).content.cloneNode(true);
   }
 
-  return { t, api, stringify, retryAfter, problemText, loadCurrencies, exponent, formatMoney, AmountMax, parseAmount,
+  return { t, codeText, api, stringify, retryAfter, problemText, loadCurrencies, exponent, formatMoney, AmountMax, parseAmount,
     amountTooLarge, formatDate, newKey, notice, pollStatus, countdown, maintenanceOver, el, fromTemplate, initLanguage };
 })();
