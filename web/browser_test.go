@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/peakwallet/peakwallet/web"
@@ -55,6 +57,17 @@ type fakeAPI struct {
 	statusCancelled int
 	// busy: POST /v1/transfers answers 503 busy, Retry-After: 30.
 	busy bool
+	// hangPay: each POST /v1/transfers numbered in it is held until the
+	// browser gives it up (payCancelled counts those) or the test ends.
+	hangPay      map[int]bool
+	payCancelled int
+	// hangSummary: GET /v1/ops/summary is held until the browser gives it
+	// up (summaryCancelled counts those) or the test ends.
+	hangSummary      bool
+	summaryCancelled int
+	// summary, status: the bodies of GET /v1/ops/summary and GET
+	// /v1/status, when set (status: for the reads not held).
+	summary, status string
 	// transfers, keys: the bodies and Idempotency-Keys of POST /v1/transfers.
 	transfers []map[string]any
 	keys      []string
@@ -79,6 +92,14 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case route == "GET /v1/intents":
 		answer(200, `{"data":[]}`)
 	case route == "GET /v1/ops/summary":
+		if f.hangSummary {
+			f.hold(r, &f.summaryCancelled)
+			return
+		}
+		if f.summary != "" {
+			answer(200, f.summary)
+			return
+		}
 		answer(200, `{"time":"2026-11-29T12:00:00Z","operator":{"id":"op_1","role":"admin"},"requests":0,"busy":0}`)
 	case route == "GET /v1/forecast/recommendations":
 		answer(200, `{"summary":""}`)
@@ -98,6 +119,10 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		f.transfers = append(f.transfers, body)
 		f.keys = append(f.keys, r.Header.Get("Idempotency-Key"))
+		if f.hangPay[len(f.keys)] {
+			f.hold(r, &f.payCancelled)
+			return
+		}
 		if f.busy {
 			w.Header().Set("Retry-After", "30")
 			answer(503, `{"code":"busy","detail":"the server is busy"}`)
@@ -143,9 +168,27 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			f.mu.Lock()
 		}
+		if f.status != "" {
+			answer(200, f.status)
+			return
+		}
 		answer(200, fmt.Sprintf(`{"state":%q,"time":%q,"maintenance":[]}`, f.statusState, time.Now().UTC().Format(time.RFC3339)))
 	default:
 		answer(404, `{"code":"not_found","detail":"no such route in the fake API"}`)
+	}
+}
+
+// hold is called with f.mu held and unlocks it: it holds r unanswered
+// until the browser gives it up, which it counts in cancelled, or the test
+// ends.
+func (f *fakeAPI) hold(r *http.Request, cancelled *int) {
+	f.mu.Unlock()
+	select {
+	case <-r.Context().Done():
+		f.mu.Lock()
+		*cancelled++
+		f.mu.Unlock()
+	case <-f.quit:
 	}
 }
 
@@ -210,6 +253,25 @@ func newScene(t *testing.T) *scene {
 		t.Fatalf("starting chromium: %v", err)
 	}
 	return &scene{ctx: bctx, api: f, base: srv.URL}
+}
+
+// shortenLimits divides the time limit of every API request the pages
+// make (api in common.js, an AbortSignal.timeout) by scale, and keeps each
+// limit asked for in window.limitsAsked. It wraps AbortSignal.timeout in
+// every document before the page's scripts run, so that a test need not
+// wait 20 s for a request to be given up, and the product has no switch
+// for it. Call it before the first navigation.
+func (s *scene) shortenLimits(t *testing.T, scale int) {
+	t.Helper()
+	src := fmt.Sprintf(`(() => {
+		const timeout = AbortSignal.timeout.bind(AbortSignal);
+		window.limitsAsked = [];
+		AbortSignal.timeout = (ms) => { window.limitsAsked.push(ms); return timeout(ms / %d); };
+	})();`, scale)
+	s.do(t, "shorten the API's time limits", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src})
+		return err
+	}))
 }
 
 // do runs browser actions and fails the test with what it was doing.

@@ -13,6 +13,11 @@ import (
 	"strings"
 	"testing"
 
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
+	pwhttp "github.com/peakwallet/peakwallet/http"
+	"github.com/peakwallet/peakwallet/ledger"
+	"github.com/peakwallet/peakwallet/status"
 	"github.com/peakwallet/peakwallet/web"
 )
 
@@ -136,5 +141,36 @@ func TestAssetsAreServed(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Every code the console shows in words (PW.codeText in common.js) has
+// them in every language, for each value the server can send: a code
+// without words would be shown raw.
+func TestConsoleCodesHaveWords(t *testing.T) {
+	codes := map[string][]string{
+		"console.role_name":       {pw.RoleAdmin, pw.RoleSupport, pw.RoleRisk},
+		"console.breaker_state":   admission.BreakerStates(),
+		"console.batch_failure":   ledger.BatchFailures,
+		"console.surge_result":    pwhttp.SurgeQueueResults,
+		"console.state_name":      {status.StateNormal, status.StateBusy, status.StateDegraded, status.StateMaintenance},
+		"console.incident_status": {status.IncidentInvestigating, status.IncidentIdentified, status.IncidentMonitoring, status.IncidentResolved},
+		"console.intent_status":   {pw.IntentPending, pw.IntentPosted, pw.IntentFailed},
+	}
+	for _, c := range admission.Classes() {
+		codes["console.class_name"] = append(codes["console.class_name"], c.String())
+	}
+	for _, r := range admission.Reasons() {
+		codes["console.refusal"] = append(codes["console.refusal"], r.String())
+	}
+	for _, lang := range web.Languages {
+		s := web.StringsOf(lang)
+		for group, list := range codes {
+			for _, code := range list {
+				if _, ok := s[group+"."+code]; !ok {
+					t.Errorf("%s has no words for %s %q (%s.%s)", lang, group, code, group, code)
+				}
+			}
+		}
 	}
 }

@@ -13,6 +13,16 @@ const PW = (() => {
     return s;
   }
 
+  // codeText is the words, in the page's language, for code, an API code
+  // of a kind: the string group + "." + code ("console.class_name.topup"
+  // is "Top-ups"). A code this page has no words for (a newer server's) is
+  // shown as itself, and none at all as "–": never "undefined".
+  function codeText(group, code) {
+    if (code === undefined || code === null || code === "") return "–";
+    const key = group + "." + code;
+    return Object.prototype.hasOwnProperty.call(S, key) ? t(key) : String(code);
+  }
+
   // The language switch: persisted in a cookie the server reads, so the
   // next page is rendered in that language from the first byte.
   function initLanguage() {
@@ -30,6 +40,20 @@ const PW = (() => {
   // opts.signal (an AbortSignal) gives the request up: it then resolves to
   // status 0 with the code "aborted", which whoever gave it up reads as
   // no answer wanted. The body is read with its integers exact (exact).
+  //
+  // Every request has a time limit, the answer's body included:
+  // opts.timeoutMs, or ApiTimeoutMs. A request that outlives it is given
+  // up and resolves to status 0 with the code "timeout": no answer, as
+  // when the network drops one, so every caller's "no answer" path applies
+  // (a payment's retry under the same key, pay.js). Until 2026-11-29 no
+  // request had a limit, and one that a stalled server or proxy never
+  // answered held its caller for ever: the status banner stopped
+  // refreshing, a payment never reached its retry, the console's reads
+  // stopped (TestBrowserAnUnansweredRequestIsGivenUp). The limit is an
+  // AbortSignal.timeout; the browser tests shorten it by wrapping that
+  // function before the page's scripts run (web/browser_test.go,
+  // limitScale): the product has no switch for it.
+  const ApiTimeoutMs = 20000;
   async function api(method, path, opts) {
     opts = opts || {};
     const headers = { Accept: "application/json" };
@@ -42,8 +66,18 @@ const PW = (() => {
       headers["Content-Type"] = "application/json";
       body = JSON.stringify(opts.body);
     }
+    // giveUp ends the request at the caller's word (opts.signal) or at the
+    // limit, whichever comes first.
+    const giveUp = new AbortController();
+    const limit = AbortSignal.timeout(opts.timeoutMs || ApiTimeoutMs);
+    const stop = () => giveUp.abort();
+    limit.addEventListener("abort", stop);
+    if (opts.signal) {
+      if (opts.signal.aborted) stop();
+      opts.signal.addEventListener("abort", stop);
+    }
     try {
-      const res = await fetch(path, { method, headers, body, cache: "no-store", credentials: "omit", signal: opts.signal });
+      const res = await fetch(path, { method, headers, body, cache: "no-store", credentials: "omit", signal: giveUp.signal });
       let data = null;
       const text = await res.text();
       if (text) {
@@ -51,8 +85,12 @@ const PW = (() => {
       }
       return { status: res.status, ok: res.ok, data: data || {}, headers: res.headers };
     } catch (err) {
-      const code = opts.signal && opts.signal.aborted ? "aborted" : "network";
+      const code = opts.signal && opts.signal.aborted ? "aborted" : limit.aborted ? "timeout" : "network";
       return { status: 0, ok: false, data: { code }, headers: new Headers() };
+    } finally {
+      // A caller's signal may outlive many requests (a countdown's).
+      limit.removeEventListener("abort", stop);
+      if (opts.signal) opts.signal.removeEventListener("abort", stop);
     }
   }
 
@@ -297,6 +335,6 @@ const PW = (() => {
     return document.getElementById(id).content.cloneNode(true);
   }
 
-  return { t, api, stringify, retryAfter, problemText, loadCurrencies, exponent, formatMoney, AmountMax, parseAmount,
+  return { t, codeText, api, stringify, retryAfter, problemText, loadCurrencies, exponent, formatMoney, AmountMax, parseAmount,
     amountTooLarge, formatDate, newKey, notice, pollStatus, countdown, maintenanceOver, el, fromTemplate, initLanguage };
 })();

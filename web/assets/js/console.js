@@ -4,7 +4,9 @@
 "use strict";
 
 (() => {
-  const { t, api, el } = PW;
+  // Codes the API sends (a role, a class, a state, a reason) are shown in
+  // words through code: one this console does not know is shown as itself.
+  const { t, api, el } = PW, code = PW.codeText;
   const KeyKey = "pw_op";
   const PollMs = 2000;
   const SparkPoints = 60; // two minutes at PollMs
@@ -36,7 +38,7 @@
     const op = res.data.operator || {};
     $("#key-form").hidden = true;
     $("#console").hidden = false;
-    $("[data-who]").textContent = t("console.role", { id: op.id || "", role: op.role || "" });
+    $("[data-who]").textContent = t("console.role", { id: op.id || "", role: code("console.role_name", op.role) });
     $("[data-readonly]").hidden = op.role === "admin";
     for (const s of document.querySelectorAll("[data-roles]")) {
       s.hidden = !s.dataset.roles.split(" ").includes(op.role);
@@ -70,14 +72,14 @@
   function admission(a) {
     $("#admission").hidden = !a;
     if (!a) return;
-    $("#admission-state").textContent = t("console.admission_state", { limit: a.limit, admitted: a.admitted, breaker: a.breaker,
+    $("#admission-state").textContent = t("console.admission_state", { limit: a.limit, admitted: a.admitted, breaker: code("console.breaker_state", a.breaker),
       retry: a.retry_after_seconds ? fmtS(a.retry_after_seconds) : "0 s" });
     $("#admission-classes").tBodies[0].replaceChildren(...["payment", "topup", "read", "report"].map((c) => {
       const r = (a.refusals && a.refusals[c]) || {};
-      const why = Object.keys(r).filter((k) => r[k] > 0).map((k) => k + " " + r[k]).join(" · ");
+      const why = Object.keys(r).filter((k) => r[k] > 0).map((k) => code("console.refusal", k) + " " + r[k]).join(" · ");
       const refused = el("td", null, String(a.refused[c] || 0));
       if (why) refused.title = why;
-      return el("tr", null, el("td", null, c), el("td", null, String(a.queued[c] || 0)), refused,
+      return el("tr", null, el("td", null, code("console.class_name", c)), el("td", null, String(a.queued[c] || 0)), refused,
         el("td", null, String(a.shed[c] || 0)), el("td", null, String((r.gave_up || 0) + (r.expired || 0))));
     }));
   }
@@ -94,7 +96,7 @@
     // out_of_time is a surge the store cannot keep up with; refused is a bug.
     const failed = s.ledger_batches_failed || {};
     set("failed", Object.values(failed).reduce((n, v) => n + v, 0));
-    $('[data-m="failed"]').title = Object.keys(failed).sort().map((k) => k + " " + failed[k]).join(" · ");
+    $('[data-m="failed"]').title = Object.keys(failed).sort().map((k) => code("console.batch_failure", k) + " " + failed[k]).join(" · ");
     set("mean", s.latency_mean_seconds ? fmtS(s.latency_mean_seconds) : "–");
     set("p95", s.latency_p95_seconds ? "≤ " + fmtS(s.latency_p95_seconds) : "–");
     set("busy", s.requests ? (100 * s.busy / s.requests).toFixed(1) + " %" : "0 %");
@@ -123,7 +125,7 @@
     const oldest = s.surge_queue_oldest_seconds || 0;
     $("#surge-oldest").textContent = oldest > 0 ? t("console.surge_oldest", { wait: fmtWait(oldest) }) : t("console.surge_none");
     const offers = s.surge_queue || {};
-    const counts = Object.keys(offers).filter((k) => offers[k] > 0).sort().map((k) => k + " " + offers[k]).join(" · ");
+    const counts = Object.keys(offers).filter((k) => offers[k] > 0).sort().map((k) => code("console.surge_result", k) + " " + offers[k]).join(" · ");
     $("#surge-offers").textContent = counts ? t("console.surge_offers", { counts }) : "";
     // The length is read from the queue's head at most a second ago, the
     // oldest's wait when the settler last looked: when that says none
@@ -203,7 +205,7 @@
       stopping = "";
       $("#stop-form").hidden = true;
       const text = res.ok ? t("console.stop_done", { id })
-        : t("console.stop_too_late", { id, status: (res.data.intent && res.data.intent.status) || "" });
+        : t("console.stop_too_late", { id, status: code("console.intent_status", res.data.intent && res.data.intent.status) });
       out.replaceChildren(el("p", { class: res.ok ? "ok" : "error", tabindex: "-1" }, text));
       out.firstChild.focus();
       queuePage(); // the stopped payment leaves the queue
@@ -248,7 +250,7 @@
     if (read.signal.aborted) return;
     if (!res.ok) { $("#status-state").textContent = PW.problemText(res); return; }
     const st = res.data, f = st.forecast;
-    $("#status-state").textContent = t("console.state", { state: st.state });
+    $("#status-state").textContent = t("console.state", { state: code("console.state_name", st.state) });
     const days = (f && f.next_7d) || [];
     if (!days.length) {
       $("#forecast-now").textContent = t("console.no_forecast");
@@ -265,7 +267,8 @@
       el("td", null, d.busy_probability < 0 ? "–" : (100 * d.busy_probability).toFixed(0) + " %"), el("td", null, (d.events || []).join(", ")))));
     $("#maintenance-list").replaceChildren(...(st.maintenance || []).map((w) => el("li", null,
       PW.formatDate(w.start) + " – " + PW.formatDate(w.end) + ": " + (w.title || "") + (w.read_only ? " (" + t("console.read_only") + ")" : ""))));
-    $("#incident-list").replaceChildren(...(st.incidents || []).map((i) => el("li", null, i.title + " — " + i.status + " (" + i.impact + ")")));
+    $("#incident-list").replaceChildren(...(st.incidents || []).map((i) => el("li", null, t("console.incident",
+      { title: i.title || "", status: code("console.incident_status", i.status), impact: code("console.state_name", i.impact) }))));
     const rec = await api("GET", "/v1/forecast/recommendations", { token: key(), signal: read.signal });
     if (read.signal.aborted) return;
     $("#forecast-advice").textContent = rec.ok ? rec.data.summary || "" : "";

@@ -34,6 +34,20 @@ const PWPay = (() => {
     const lines = [...node.querySelectorAll("p.waiting-what, p.title, p.error")].map((p) => p.textContent).filter(Boolean);
     PW.notice(lines.join(" · ") || node.textContent, kind);
   }
+  // PayWaitSeconds is the wait a payment asks the server for (Prefer:
+  // wait=N): the server answers within it (sooner when the payment's
+  // class deadline is shorter, 2 s by default), with the payment made,
+  // queued or refused busy. PayTimeoutMs, the payment's time limit in
+  // api, is that plus PaySlackMs for the network, a proxy in front of the
+  // API and a commit asked for at the deadline, which the server waits
+  // out. Past it, no answer is coming: the payment may have gone through,
+  // and the attempt is retried under the same key as after any lost
+  // answer (the server then answers what happened, or 409 while the first
+  // try is still being made). A cancellation is a money request too, and
+  // has the same limit.
+  const PayWaitSeconds = 5;
+  const PaySlackMs = 10000;
+  const PayTimeoutMs = PayWaitSeconds * 1000 + PaySlackMs;
   const IntentPollMs = 1500;
   const IntentPollsMax = 200;
   const AttemptsKey = "pw_attempts";
@@ -193,7 +207,7 @@ const PWPay = (() => {
       for (let tries = 0, early = 0; ;) {
         show("sending", el("p", null, t("pay.sending")));
         const res = await api("POST", "/v1/transfers", { token: app.token(), idem: attempt.key, mfa,
-          body: JSON.parse(attempt.body), prefer: "respond-async, wait=5" });
+          body: JSON.parse(attempt.body), prefer: "respond-async, wait=" + PayWaitSeconds, timeoutMs: PayTimeoutMs });
         if (res.status === 200 || res.status === 201) {
           forgetAttempt(attempt);
           return paid(app, show, res.data, true);
@@ -215,7 +229,8 @@ const PWPay = (() => {
         const unknown = res.data.outcome === "unknown";
         // A 5xx without the API's problem code is a gateway's (a proxy in
         // front of the API), which may have passed the payment on: no
-        // answer came from the API, as when the network drops it.
+        // answer came from the API, as when the network drops it, or when
+        // none came within PayTimeoutMs (status 0, code "timeout").
         const noAnswer = res.status === 0 || (res.status >= 500 && !code);
         const later = noAnswer || res.status === 503 || res.status === 429 || code === "idempotency_key_in_use" || unknown;
         if (!later) {
@@ -243,7 +258,7 @@ const PWPay = (() => {
         }
         const line = el("p", { class: "countdown" });
         const cancel = el("button", { type: "button", class: "secondary" }, t("action.cancel"));
-        const kind = code === "maintenance" ? "pay.maintenance_in" : res.status === 429 ? "pay.limited_in" : res.status === 0 ? "pay.offline_in" : unknown || noAnswer ? "pay.checking_in" : "pay.busy_in";
+        const kind = code === "maintenance" ? "pay.maintenance_in" : res.status === 429 ? "pay.limited_in" : res.status === 0 && code !== "timeout" ? "pay.offline_in" : unknown || noAnswer ? "pay.checking_in" : "pay.busy_in";
         // A refusal (503 busy, 429) moved nothing; a lost answer, this
         // try's or an earlier one's, or a try still being made (409), may have.
         const hint = unsure ? "pay.maybe_paid" : "pay.safe_retry";
@@ -461,7 +476,7 @@ const PWPay = (() => {
     try {
       for (let tries = 0, early = 0; ;) { // as in pay
         q.asking = true;
-        const r = await api("POST", cancelURL, { token: q.app.token() });
+        const r = await api("POST", cancelURL, { token: q.app.token(), timeoutMs: PayTimeoutMs });
         if (q.done) return;
         const code = r.data.code;
         // 200 is the intent, cancelled (by this request, or by support a
