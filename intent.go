@@ -259,6 +259,9 @@ type IntentStore interface {
 	// PendingIntents lists pending intents with ID > after, in ID
 	// (acceptance) order.
 	PendingIntents(ctx context.Context, after string, limit int) ([]*Intent, error)
+	// Intents lists every intent, whatever its status, with ID > after,
+	// in ID order (for Verify, which checks settled intents too).
+	Intents(ctx context.Context, after string, limit int) ([]*Intent, error)
 	// PendingIntentsOf is PendingIntents of one principal's intents (what
 	// GET /v1/intents lists: one's payments waiting in the surge queue).
 	PendingIntentsOf(ctx context.Context, principal, after string, limit int) ([]*Intent, error)

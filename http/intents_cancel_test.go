@@ -362,7 +362,12 @@ func raceCancels(t *testing.T, c cancelRace) {
 		t.Fatalf("the payee has %d, the posted intents paid %d", got, paid)
 	}
 	t.Logf("%d cancelled, %d posted", cancelled, n-int(cancelled))
-	mustVerify(t, c.store)
+	// Verify checks the surge queue's books too: each posted intent's
+	// transfer is its payment, under its key, and no cancelled one's key
+	// was paid while it waited.
+	if rep := mustVerify(t, c.store); rep.Intents != n || rep.PendingIntents != 0 {
+		t.Fatalf("verify read %d intents (%d pending), want the %d settled", rep.Intents, rep.PendingIntents, n)
+	}
 	if c.audit == nil {
 		return
 	}

@@ -77,12 +77,13 @@ func transferBody(w Wallet, amount int64) string {
 	return fmt.Sprintf(`{"from_account":%q,"to_account":%q,"amount":%d,"currency":"EUR"}`, w.User.ID, w.Merchant.ID, amount)
 }
 
-func mustVerify(tb testing.TB, s pw.Store) {
+func mustVerify(tb testing.TB, s pw.Store) *ledger.Report {
 	tb.Helper()
 	rep, err := ledger.Verify(context.Background(), s)
 	if err != nil || !rep.OK() {
 		tb.Fatalf("verify: %v %+v", err, rep)
 	}
+	return rep
 }
 
 func retryAfter(tb testing.TB, r *Response) int {

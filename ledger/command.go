@@ -65,13 +65,18 @@ func (c *command) units() int {
 	return 1
 }
 
+// requestKeyOf is the request key of principal's request with idempotency
+// key: what a transfer it posted records (Transfer.RequestKey), and what
+// Verify looks for under a surge queue's intent.
+func requestKeyOf(principal, key string) string { return principal + "\x00" + key }
+
 // requestKey names the idempotent request (and item of a batch) so that
 // the store's unique index can refuse a second posting of it.
 func (c *command) requestKey(item int) string {
 	if c.claim == nil {
 		return ""
 	}
-	k := c.claim.Record.Principal + "\x00" + c.claim.Record.Key
+	k := requestKeyOf(c.claim.Record.Principal, c.claim.Record.Key)
 	if c.op == opBatch {
 		k += "\x00" + strconv.Itoa(item)
 	}

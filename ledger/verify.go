@@ -17,15 +17,19 @@ const (
 
 // Report is what Verify checked and found.
 type Report struct {
-	Accounts     int                   `json:"accounts"`
-	Entries      int                   `json:"entries"`
-	Transfers    int                   `json:"transfers"`
-	Holds        int                   `json:"holds"` // of every status
-	PendingHolds int                   `json:"pending_holds"`
-	Currencies   map[pw.Currency]int64 `json:"currency_sums"` // sum of posted balances per currency: 0 when sound
-	Checks       []string              `json:"checks"`
-	Violations   []string              `json:"violations"`
-	ViolationsN  int                   `json:"violation_count"`
+	Accounts     int `json:"accounts"`
+	Entries      int `json:"entries"`
+	Transfers    int `json:"transfers"`
+	Holds        int `json:"holds"` // of every status
+	PendingHolds int `json:"pending_holds"`
+	// Intents are the surge queue's, of every status (read when the store
+	// keeps them: a pw.IntentStore).
+	Intents        int                   `json:"intents"`
+	PendingIntents int                   `json:"pending_intents"`
+	Currencies     map[pw.Currency]int64 `json:"currency_sums"` // sum of posted balances per currency: 0 when sound
+	Checks         []string              `json:"checks"`
+	Violations     []string              `json:"violations"`
+	ViolationsN    int                   `json:"violation_count"`
 }
 
 // OK reports whether no invariant was violated.
@@ -52,6 +56,9 @@ var verifyChecks = []string{
 	"3. every hold expires 1 s to 30 days after it was made",
 	"4. each account's entries, replayed in order, give its posted balance and each posted_balance_after",
 	"5. no idempotency key posted more than one transfer",
+	"6. every posted intent names a payment that exists, posted under the intent's idempotency key, of its request's payer, amount and currency (and payee, when named by to_account); no two intents name one transfer",
+	"6. every intent is pending, posted or failed; a pending or failed one names no transfer; a failed one has an error code, a pending or posted one none",
+	"6. no payment was posted under a cancelled intent's key between its acceptance and its cancellation",
 }
 
 // sides is what the entries say about one transfer.
@@ -74,7 +81,9 @@ type refundSide struct {
 
 // Verify reads the whole store and checks every invariant of API.md. It
 // reads through the Store's public reads only, so it checks any store the
-// same way. It is meant for a quiet store (peakwallet verify, tests): run
+// same way. When s keeps the surge queue too (a pw.IntentStore, as both
+// stores are), it checks the queue's intents against the transfers they
+// name (6). It is meant for a quiet store (peakwallet verify, tests): run
 // against one under writes, balances and entries may be read at different
 // moments.
 func Verify(ctx context.Context, s pw.Store) (*Report, error) {
@@ -102,12 +111,17 @@ func Verify(ctx context.Context, s pw.Store) (*Report, error) {
 			r.violate("posted balances of %s sum to %d, not 0", cur, sum)
 		}
 	}
-	captures, err := verifyTransfers(ctx, s, r, accounts, bySide)
+	captures, requestKeys, err := verifyTransfers(ctx, s, r, accounts, bySide)
 	if err != nil {
 		return nil, err
 	}
 	if err := verifyHolds(ctx, s, r, accounts, captures); err != nil {
 		return nil, err
+	}
+	if is, ok := s.(pw.IntentStore); ok {
+		if err := verifyIntents(ctx, s, is, r, requestKeys); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -184,21 +198,22 @@ func verifyAccount(ctx context.Context, s pw.Store, a *pw.Account, r *Report, by
 // verifyTransfers matches every transfer with its two entries (1, 3),
 // checks request keys (5) and each transfer's kind, and checks refunds
 // against their originals (3). It returns what the capture transfers say
-// of their holds, for verifyHolds.
+// of their holds, for verifyHolds, and the transfers by request key, for
+// verifyIntents.
 //
 // The originals of refunds are read back by ID once the pass is done (the
 // newest-first pass meets a refund before its original), rather than every
 // transfer's amount being kept in case it was refunded: beyond each
 // transfer's sides and request key, memory grows only with the refunds and
 // captures.
-func verifyTransfers(ctx context.Context, s pw.Store, r *Report, accounts map[string]accountSummary, bySide map[string]*sides) (map[string]captureSide, error) {
+func verifyTransfers(ctx context.Context, s pw.Store, r *Report, accounts map[string]accountSummary, bySide map[string]*sides) (map[string]captureSide, map[string]string, error) {
 	requestKeys := map[string]string{}
 	refunds := map[string][]refundSide{}
 	captures := map[string]captureSide{}
 	for before := ""; ; {
 		page, err := s.Transfers(ctx, before, verifyPageMax)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, t := range page {
 			r.Transfers++
@@ -230,12 +245,12 @@ func verifyTransfers(ctx context.Context, s pw.Store, r *Report, accounts map[st
 		before = page[len(page)-1].ID
 	}
 	if err := verifyRefunds(ctx, s, r, refunds); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, id := range slices.Sorted(maps.Keys(bySide)) {
 		r.violate("entries name transfer %s, which does not exist", id)
 	}
-	return captures, nil
+	return captures, requestKeys, nil
 }
 
 // verifyTransfer checks one transfer against its entries (sd), its

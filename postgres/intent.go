@@ -135,18 +135,23 @@ func (s *Store) IntentByKey(ctx context.Context, principal, key string) (*pw.Int
 
 // PendingIntents implements peakwallet.IntentStore.
 func (s *Store) PendingIntents(ctx context.Context, after string, limit int) ([]*pw.Intent, error) {
-	return s.pendingIntents(ctx, "postgres.PendingIntents", "SELECT "+intentReadColumns+" FROM intents WHERE status = 'pending' AND id > $1 ORDER BY id LIMIT $2", after, limit)
+	return s.readIntents(ctx, "postgres.PendingIntents", "SELECT "+intentReadColumns+" FROM intents WHERE status = 'pending' AND id > $1 ORDER BY id LIMIT $2", after, limit)
+}
+
+// Intents implements peakwallet.IntentStore: a range of the primary key.
+func (s *Store) Intents(ctx context.Context, after string, limit int) ([]*pw.Intent, error) {
+	return s.readIntents(ctx, "postgres.Intents", "SELECT "+intentReadColumns+" FROM intents WHERE id > $1 ORDER BY id LIMIT $2", after, limit)
 }
 
 // PendingIntentsOf implements peakwallet.IntentStore, through the partial
 // index of pending intents by principal (migration 0008).
 func (s *Store) PendingIntentsOf(ctx context.Context, principal, after string, limit int) ([]*pw.Intent, error) {
-	return s.pendingIntents(ctx, "postgres.PendingIntentsOf", "SELECT "+intentReadColumns+" FROM intents "+pendingOfWhere, after, principal, limit)
+	return s.readIntents(ctx, "postgres.PendingIntentsOf", "SELECT "+intentReadColumns+" FROM intents "+pendingOfWhere, after, principal, limit)
 }
 
 const pendingOfWhere = "WHERE status = 'pending' AND id > $1 AND principal = $2 ORDER BY id LIMIT $3"
 
-func (s *Store) pendingIntents(ctx context.Context, op, query string, args ...any) ([]*pw.Intent, error) {
+func (s *Store) readIntents(ctx context.Context, op, query string, args ...any) ([]*pw.Intent, error) {
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, mapError(ctx, op, err)

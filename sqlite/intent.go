@@ -179,7 +179,12 @@ func (s *Store) IntentByKey(ctx context.Context, principal, key string) (*pw.Int
 
 // PendingIntents implements peakwallet.IntentStore.
 func (s *Store) PendingIntents(ctx context.Context, after string, limit int) ([]*pw.Intent, error) {
-	return s.pendingIntents(ctx, "sqlite.PendingIntents", "SELECT "+intentReadColumns+" FROM intents WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?", after, limit)
+	return s.readIntents(ctx, "sqlite.PendingIntents", "SELECT "+intentReadColumns+" FROM intents WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?", after, limit)
+}
+
+// Intents implements peakwallet.IntentStore: a range of the primary key.
+func (s *Store) Intents(ctx context.Context, after string, limit int) ([]*pw.Intent, error) {
+	return s.readIntents(ctx, "sqlite.Intents", "SELECT "+intentReadColumns+" FROM intents WHERE id > ? ORDER BY id LIMIT ?", after, limit)
 }
 
 // PendingIntentsOf implements peakwallet.IntentStore: through the partial
@@ -189,13 +194,13 @@ func (s *Store) PendingIntents(ctx context.Context, after string, limit int) ([]
 // every intent the principal ever queued, sorted at each page
 // (TestOnesPendingIntentsAreReadThroughThePendingIntentsAlone).
 func (s *Store) PendingIntentsOf(ctx context.Context, principal, after string, limit int) ([]*pw.Intent, error) {
-	return s.pendingIntents(ctx, "sqlite.PendingIntentsOf", "SELECT "+intentReadColumns+" FROM intents "+pendingOfWhere, after, principal, limit)
+	return s.readIntents(ctx, "sqlite.PendingIntentsOf", "SELECT "+intentReadColumns+" FROM intents "+pendingOfWhere, after, principal, limit)
 }
 
 // pendingOfWhere selects PendingIntentsOf's intents (after, principal, limit).
 const pendingOfWhere = "WHERE status = 'pending' AND id > ? AND principal = ? ORDER BY id LIMIT ?"
 
-func (s *Store) pendingIntents(ctx context.Context, op, query string, args ...any) ([]*pw.Intent, error) {
+func (s *Store) readIntents(ctx context.Context, op, query string, args ...any) ([]*pw.Intent, error) {
 	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, mapError(op, err)

@@ -19,6 +19,7 @@ import (
 func RunIntents(t *testing.T, open Opener) {
 	t.Run("IntentsCreateOnce", func(t *testing.T) { testIntentsCreateOnce(t, open) })
 	t.Run("IntentsPendingInOrder", func(t *testing.T) { testIntentsPendingInOrder(t, open) })
+	t.Run("IntentsAll", func(t *testing.T) { testIntentsAll(t, open) })
 	t.Run("IntentsFirstOutcomeStands", func(t *testing.T) { testIntentsFirstOutcomeStands(t, open) })
 	t.Run("IntentsConcurrent", func(t *testing.T) { testIntentsConcurrent(t, open) })
 	t.Run("IntentsBatch", func(t *testing.T) { testIntentsBatch(t, open) })
@@ -176,8 +177,10 @@ func testIntentsCancel(t *testing.T, open Opener) {
 		t.Fatalf("the intent after a refused cancellation: %+v, %v", stored, err)
 	}
 
-	// A finished intent is returned as it is.
-	if err := is.FinishIntent(e.ctx, lost.ID, pw.IntentPosted, "tr_x", nil, now.Add(time.Second)); err != nil {
+	// A finished intent is returned as it is. (Failed, not posted: a
+	// posted intent names a transfer paid under its key, whose record
+	// the key would then have; and Verify, below, checks that it does.)
+	if err := is.FinishIntent(e.ctx, lost.ID, pw.IntentFailed, "", &pw.IntentError{Code: pw.EINSUFFICIENT, Message: "no"}, now.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	_, fclaim, _, err := e.claimCtx(lost.Principal, lost.IdempotencyKey, lost.Fingerprint)
@@ -185,12 +188,12 @@ func testIntentsCancel(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	if got, done, err := is.CancelIntent(e.ctx, lost.ID, answer(fclaim), cancelled, now.Add(2*time.Second), nil); err != nil || done != nil ||
-		got.Status != pw.IntentPosted || got.TransferID != "tr_x" {
-		t.Fatalf("cancelling a posted intent: %+v, %+v, %v", got, done, err)
+		got.Status != pw.IntentFailed || got.Error == nil || got.Error.Code != pw.EINSUFFICIENT {
+		t.Fatalf("cancelling a failed intent: %+v, %+v, %v", got, done, err)
 	}
 	e.l.ReleaseIdempotent(e.ctx, fclaim)
 	if _, _, replay, err := e.claimCtx(lost.Principal, lost.IdempotencyKey, lost.Fingerprint); err != nil || replay != nil {
-		t.Fatalf("a posted intent's cancellation left a record: %+v, %v", replay, err)
+		t.Fatalf("a failed intent's cancellation left a record: %+v, %v", replay, err)
 	}
 
 	if _, _, err := is.CancelIntent(e.ctx, pw.NewID(pw.PrefixIntent, now), answer(fclaim), cancelled, now, nil); pw.ErrorCode(err) != pw.ENOTFOUND {
@@ -666,6 +669,64 @@ func testIntentsPendingInOrder(t *testing.T, open Opener) {
 	}
 	if page, err := s.PendingIntentsOf(ctx, "user:nobody", "", 10); err != nil || len(page) != 0 {
 		t.Fatalf("a principal without intents: %v %v", page, err)
+	}
+}
+
+// testIntentsAll: Intents lists every intent, pending, posted and failed
+// (cancelled too), with ID > after, in ID order, a page at
+// a time, each as Intent reads it.
+func testIntentsAll(t *testing.T, open Opener) {
+	s, ctx, clk := openIntents(t, open), context.Background(), NewClock()
+	var ids []string
+	for i := range 5 {
+		clk.Advance(time.Millisecond)
+		in := newIntent(fmt.Sprint("user:u", i%2), fmt.Sprint("k", i), clk.Now())
+		if _, err := s.CreateIntent(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, in.ID)
+	}
+	if err := s.FinishIntent(ctx, ids[0], pw.IntentPosted, "tr_x", nil, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishIntent(ctx, ids[2], pw.IntentFailed, "", &pw.IntentError{Code: pw.EINSUFFICIENT, Message: "no"}, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishIntent(ctx, ids[3], pw.IntentFailed, "", &pw.IntentError{Code: pw.EINTENTCANCELLED, Message: "cancelled"}, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var got []*pw.Intent
+	for after := ""; ; {
+		page, err := s.Intents(ctx, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, page...)
+		if len(page) < 2 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	if len(got) != len(ids) {
+		t.Fatalf("Intents by pages of 2: %d intents, want %d", len(got), len(ids))
+	}
+	for i, in := range got {
+		want, err := s.Intent(ctx, ids[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.ID != want.ID || in.Status != want.Status || in.TransferID != want.TransferID || in.Principal != want.Principal ||
+			in.IdempotencyKey != want.IdempotencyKey || string(in.Body) != string(want.Body) || !in.CreatedAt.Equal(want.CreatedAt) ||
+			!in.UpdatedAt.Equal(want.UpdatedAt) || (in.Error == nil) != (want.Error == nil) || (in.Error != nil && *in.Error != *want.Error) {
+			t.Fatalf("Intents' %d-th: %+v, want %+v as Intent reads it", i, in, want)
+		}
+	}
+	if got[0].Status != pw.IntentPosted || got[0].TransferID != "tr_x" || got[1].Status != pw.IntentPending ||
+		got[2].Error == nil || got[2].Error.Code != pw.EINSUFFICIENT || !got[3].Cancelled() {
+		t.Fatalf("Intents: %+v %+v %+v %+v", got[0], got[1], got[2], got[3])
+	}
+	if page, err := s.Intents(ctx, ids[4], 10); err != nil || len(page) != 0 {
+		t.Fatalf("after the last: %v %v", page, err)
 	}
 }
 

@@ -305,7 +305,7 @@ func TestSIGTERMDrains(t *testing.T) {
 func TestVerifyExitCodes(t *testing.T) {
 	data := t.TempDir()
 	out, err := exec.Command(binary, "verify", "--data", data).CombinedOutput()
-	if err != nil {
+	if err != nil || !strings.Contains(string(out), "0 holds (0 pending), 0 intents (0 pending)") {
 		t.Fatalf("verify of an empty store: %v\n%s", err, out)
 	}
 	out, err = exec.Command(binary, "migrate", "--data", data).CombinedOutput()

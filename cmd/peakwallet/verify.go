@@ -47,7 +47,8 @@ func runVerify(ctx context.Context, args []string, env *environment) error {
 		}
 	} else {
 		fmt.Fprintf(env.stdout, "verifying %s\n", where)
-		fmt.Fprintf(env.stdout, "read %d accounts, %d entries, %d transfers, %d holds (%d pending)\n", r.Accounts, r.Entries, r.Transfers, r.Holds, r.PendingHolds)
+		fmt.Fprintf(env.stdout, "read %d accounts, %d entries, %d transfers, %d holds (%d pending), %d intents (%d pending)\n",
+			r.Accounts, r.Entries, r.Transfers, r.Holds, r.PendingHolds, r.Intents, r.PendingIntents)
 		for _, cur := range slices.Sorted(maps.Keys(r.Currencies)) {
 			fmt.Fprintf(env.stdout, "  %s: posted balances sum to %d\n", cur, r.Currencies[cur])
 		}
