@@ -211,7 +211,12 @@ func scanIntent(row pgx.Row) (*pw.Intent, error) {
 		in.TransferID = *transfer
 	}
 	if code != nil {
-		in.Error = &pw.IntentError{Code: *code, Message: *msg, CancelledBy: cancelledBy}
+		// A message the row lacks (it never should) reads as none, not a
+		// panic: verify reports such an intent.
+		in.Error = &pw.IntentError{Code: *code, CancelledBy: cancelledBy}
+		if msg != nil {
+			in.Error.Message = *msg
+		}
 	}
 	in.CreatedAt, in.UpdatedAt = in.CreatedAt.UTC(), in.UpdatedAt.UTC()
 	return &in, nil

@@ -53,6 +53,8 @@ func RunIntentTampering(t *testing.T, open TamperOpener) {
 			sql: "UPDATE intents SET error_code = '' WHERE key = 'too-much'", want: "failed without an error code"},
 		{name: "posted intent with an error",
 			sql: "UPDATE intents SET error_code = 'busy', error_message = 'busy' WHERE key = 'paid-7'", want: `posted, yet with error "busy"`},
+		{name: "pending intent with an error code and no message",
+			sql: "UPDATE intents SET error_code = 'busy', error_message = NULL WHERE key = 'waiting'", want: `pending, yet with error "busy"`},
 		{name: "pending intent with an error",
 			sql: "UPDATE intents SET error_code = 'busy', error_message = 'busy' WHERE key = 'waiting'", want: `pending, yet with error "busy"`},
 		// Both schemas allow only the three states: the constraint is
