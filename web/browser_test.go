@@ -37,8 +37,13 @@ type fakeAPI struct {
 	mu sync.Mutex
 	// quit ends every answer still held, when the test ends.
 	quit chan struct{}
-	// wallets is the body of GET /v1/wallets.
-	wallets string
+	// wallets is the body of GET /v1/wallets; the first walletsRefused
+	// reads of it answer 503 busy, and walletReads counts them all.
+	wallets        string
+	walletsRefused int
+	walletReads    int
+	// currenciesRefused: GET /v1/currencies answers 503 busy.
+	currenciesRefused bool
 	// queue: POST /v1/transfers answers 202 queued (int_1), pending,
 	// instead of 201 paid.
 	queue bool
@@ -84,8 +89,19 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case route == "GET /v1/currencies":
+		if f.currenciesRefused {
+			w.Header().Set("Retry-After", "1")
+			answer(503, `{"code":"busy","detail":"the server is at capacity"}`)
+			return
+		}
 		answer(200, `{"data":[{"code":"EUR","exponent":2},{"code":"JPY","exponent":0}]}`)
 	case route == "GET /v1/wallets":
+		f.walletReads++
+		if f.walletReads <= f.walletsRefused {
+			w.Header().Set("Retry-After", "1")
+			answer(503, `{"code":"busy","detail":"the server is at capacity"}`)
+			return
+		}
 		answer(200, f.wallets)
 	case route == "GET /v1/me":
 		answer(200, `{"id":"usr_1","handle":"ann@example.com"}`)

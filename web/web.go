@@ -15,6 +15,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"sync"
+
+	pw "github.com/peakwallet/peakwallet"
 )
 
 //go:embed assets templates
@@ -97,14 +100,28 @@ type pageData struct {
 	Lang  string
 	S     Strings // the page's strings: {{.S.T "key"}}
 	Langs []LangOption
+	// Currencies are the server's currencies and their exponents, in the
+	// page itself: the scripts read amounts in them without a request, so
+	// no failed read of /v1/currencies can leave them guessing an exponent
+	// (common.js, loadCurrencies).
+	Currencies map[string]int
 }
+
+// currencyExponents is Currencies for pageData, made once.
+var currencyExponents = sync.OnceValue(func() map[string]int {
+	m := map[string]int{}
+	for _, c := range pw.Currencies() {
+		m[string(c)] = c.Exponent()
+	}
+	return m
+})
 
 func page(name string) func(a *App) http.Handler {
 	return func(a *App) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			lang := Language(r)
 			var buf bytes.Buffer
-			err := a.pages.ExecuteTemplate(&buf, name, pageData{Lang: lang, S: StringsOf(lang), Langs: langOptions(lang)})
+			err := a.pages.ExecuteTemplate(&buf, name, pageData{Lang: lang, S: StringsOf(lang), Langs: langOptions(lang), Currencies: currencyExponents()})
 			if err != nil {
 				// A template that does not render is a bug in this package.
 				a.log.Error("web page did not render", "page", name, "err", err)

@@ -8,6 +8,9 @@
   const { t, api, el } = PW;
   const TokenKey = "pw_token";
   const PendingPayKey = "pw_pending_pay";
+  // UnreadRetryMs: how soon the wallets view reads wallets again that
+  // could not be read.
+  const UnreadRetryMs = 5000;
   const view = document.getElementById("view");
 
   let walletsCache = null, meCache = null;
@@ -17,17 +20,25 @@
   const app = {
     token: () => sessionStorage.getItem(TokenKey),
     async wallets() {
+      // Only an answer is kept. A read refused or unanswered (busy, a
+      // timeout) gives no wallets, marked unread with why, and the next
+      // call reads again: until 2026-11-29 it was kept for the page's
+      // life, and at a surge the wallets view and the Send form said
+      // "Open a wallet first" until a reload
+      // (TestBrowserAWalletsReadRefusedIsReadAgain).
       if (!walletsCache) {
         const res = await api("GET", "/v1/wallets", { token: app.token() });
         if (res.status === 401) { app.loggedOut(); return []; }
-        walletsCache = (res.ok && res.data.data) || [];
+        if (!res.ok) return Object.assign([], { unread: PW.problemText(res) });
+        walletsCache = res.data.data || [];
       }
       return walletsCache;
     },
     async me() {
       if (!meCache) {
         const res = await api("GET", "/v1/me", { token: app.token() });
-        meCache = res.ok ? res.data : {};
+        if (!res.ok) return {}; // not kept: the next call reads again
+        meCache = res.data;
       }
       return meCache;
     },
@@ -149,6 +160,16 @@
     if (!app.token() || !section.isConnected) return;
     fillWallets(root, wallets);
     const waiting = PWPay.waitingList(section, app);
+    // Wallets that could not be read are read again while this view is
+    // shown, every UnreadRetryMs, until they are.
+    const again = () => setTimeout(async () => {
+      if (!section.isConnected || !app.token()) return;
+      const ws = await app.wallets();
+      if (!section.isConnected || !app.token()) return;
+      fillWallets(root, ws);
+      if (ws.unread) again();
+    }, UnreadRetryMs);
+    if (wallets.unread) again();
     // A payment made, settled or cancelled changes the figures and the
     // list: both are read again, here, while this view is shown.
     onInvalidate = () => {
@@ -188,14 +209,19 @@
       items.push(item);
     }
     list.replaceChildren(...items);
-    root.querySelector("[data-empty]").hidden = wallets.length > 0;
+    root.querySelector("[data-empty]").hidden = wallets.length > 0 || !!wallets.unread;
+    const unread = root.querySelector("[data-unread]");
+    unread.hidden = !wallets.unread;
+    unread.textContent = wallets.unread ? t("wallets.unread", { why: wallets.unread }) : "";
   }
 
   // History: pages of the wallet's transfers, filtered in the browser.
   async function historyView(root, id) {
     root.replaceChildren(PW.fromTemplate("tpl-history"));
     await PW.loadCurrencies();
-    const w = (await app.wallets()).find((x) => x.id === id);
+    const ws = await app.wallets();
+    if (ws.unread) { root.replaceChildren(el("h1", { tabindex: "-1" }, t("wallets.unread", { why: ws.unread }))); return; }
+    const w = ws.find((x) => x.id === id);
     if (!w) { root.replaceChildren(el("h1", { tabindex: "-1" }, t("error.not_found"))); return; }
     root.querySelector("[data-currency]").textContent = w.currency;
     root.querySelector("[data-balance]").textContent = t("wallet.available") + " " + PW.formatMoney(w.balance.available, w.currency);

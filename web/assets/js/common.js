@@ -134,12 +134,28 @@ const PW = (() => {
   }
 
   // Currencies: exponents from the API, cached for the page's life.
-  let currencies = null;
+  let currencies = currenciesInPage();
+  // The server's currencies come in the page (#currencies, web.go), so
+  // that amounts are read and written in their exponents without a
+  // request. A page without them reads /v1/currencies, and keeps only an
+  // answer: until 2026-11-29 a refused or unanswered read was kept as no
+  // currencies for the page's life, and every amount was taken to have 2
+  // decimals, so that 1000 typed in a JPY wallet was sent as 100,000 yen
+  // (TestBrowserAmountsKeepTheirExponentWhenCurrenciesCannotBeRead).
+  function currenciesInPage() {
+    const node = document.getElementById("currencies");
+    try {
+      const m = node && JSON.parse(node.textContent);
+      return m && typeof m === "object" && Object.keys(m).length ? m : null;
+    } catch (_) { return null; }
+  }
   async function loadCurrencies() {
     if (currencies) return currencies;
     const res = await api("GET", "/v1/currencies");
-    currencies = {};
-    for (const c of (res.ok && res.data.data) || []) currencies[c.code] = c.exponent;
+    if (!res.ok) return {};
+    const read = {};
+    for (const c of (res.data && res.data.data) || []) read[c.code] = c.exponent;
+    currencies = read;
     return currencies;
   }
   function exponent(cur) { return currencies && cur in currencies ? currencies[cur] : 2; }

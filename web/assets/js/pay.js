@@ -144,7 +144,7 @@ const PWPay = (() => {
     };
     hint();
     fill(prefill);
-    if (!wallets.length) showError(form, t("send.no_wallets"));
+    if (!wallets.length) showError(form, wallets.unread ? t("wallets.unread", { why: wallets.unread }) : t("send.no_wallets"));
 
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
@@ -152,7 +152,7 @@ const PWPay = (() => {
       const cur = currencyOf();
       const amount = PW.parseAmount(form.elements.amount.value, cur);
       const to = form.elements.to.value.trim();
-      if (!from.value) return showError(form, t("send.no_wallets"));
+      if (!from.value) return showError(form, wallets.unread ? t("wallets.unread", { why: wallets.unread }) : t("send.no_wallets"));
       if (!to) return showError(form, t("send.need_to"), form.elements.to);
       if (amount == null) return showError(form, badAmountText(form.elements.amount.value, cur), form.elements.amount);
       const body = { from_account: from.value, to_handle: to, amount, currency: cur };
@@ -748,7 +748,7 @@ const PWPay = (() => {
     await PW.loadCurrencies();
     const wallets = await app.wallets();
     for (const w of wallets) form.elements.currency.append(el("option", { value: w.currency }, w.currency));
-    if (!wallets.length) showError(form, t("send.no_wallets"));
+    if (!wallets.length) showError(form, wallets.unread ? t("wallets.unread", { why: wallets.unread }) : t("send.no_wallets"));
     const me = await app.me();
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
