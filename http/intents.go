@@ -66,6 +66,9 @@ const (
 	// (TestAnEventStreamOpenedInAStallIsAnsweredInTime,
 	// TestOpenEventStreamsHoldNoConnectionInAStall).
 	IntentEventsReadTimeout = time.Second
+	// IntentEventsReadsMax bounds the event streams' reads of the store
+	// in flight at once (see streamRead).
+	IntentEventsReadsMax = 2
 )
 
 // What the surge queue did with a busy payment that allowed respond-async
