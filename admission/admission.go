@@ -455,19 +455,54 @@ func (c *Controller) release(t *Ticket, err error) {
 	full := c.inFlight >= c.limiter.Limit() || c.queued > 0
 	c.giveBack(t.class)
 	c.stats.AdmittedBy[t.class]++ // a slot used (take)
-	o := outcomeOf(err, c.cfg.StoreFailed)
-	switch {
-	case o == storeAnswered:
-		c.lastAnswered, c.stall = now, stallCount{}
-	case o == storeUnknown && stalled(t.class, t.start, now, c.lastAnswered, err, c.cfg.StallSilence) &&
-		c.countStall(now, t.start, t.principal):
-		o = storeDown
-	}
+	o := c.observe(now, t.class, t.principal, t.start, err)
 	c.breaker.record(now, o, t.probe)
 	dropped := pw.ErrorCode(err) == pw.EBUSY || o == storeDown
 	c.limiter.sample(now, t.class, now.Sub(t.start), t.inFlight, dropped)
 	c.drain.tick(now, full)
 	c.dispatch(now)
+}
+
+// observe sorts the outcome of a class request from principal to the
+// store, begun at start and ended at now with err, by what it shows of
+// the store: an answer (noted: stalled looks at it), a failure, or a
+// stall (countStall). Called with c.mu held.
+func (c *Controller) observe(now time.Time, class Class, principal string, start time.Time, err error) storeOutcome {
+	o := outcomeOf(err, c.cfg.StoreFailed)
+	switch {
+	case o == storeAnswered:
+		c.lastAnswered, c.stall = now, stallCount{}
+	case o == storeUnknown && stalled(class, start, now, c.lastAnswered, err, c.cfg.StallSilence) &&
+		c.countStall(now, start, principal):
+		o = storeDown
+	}
+	return o
+}
+
+// Outside begins a class request from principal to the store made outside
+// admission, while the breaker is closed (BreakerClosed): it takes no
+// slot, but its outcome, given to done, counts toward the breaker as an
+// admitted request's does (Ticket.Done): a store failure, or a stall
+// (Config.StallSilence), counts against it, and an answer resets the
+// failures counted in a row. It feeds neither the limit nor the drain
+// rate. An event stream's reads of its intent (http) are such requests:
+// until the review of 2026-11-29 their failures counted for nothing, and
+// a server with only streams open polled a stalled database once a
+// stream a second for as long as it stalled.
+//
+// The caller gives done no outcome (does not call it) for a request its
+// own client ended, cancelled or out of the client's time: that says
+// nothing of the store, and a store's error then may not say it was the
+// client's (postgres maps any error under an ended context to
+// unavailable).
+func (c *Controller) Outside(class Class, principal string) (done func(err error)) {
+	start := c.cfg.Now()
+	return func(err error) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		now := c.cfg.Now()
+		c.breaker.record(now, c.observe(now, class, principal, start, err), false)
+	}
 }
 
 // countStall notes a request from principal, begun at start, found

@@ -39,8 +39,15 @@ type OutagePhase struct {
 	Samples map[string]string `json:"samples,omitempty"`
 	// P99ms is the p99 latency of the phase's successful payments only
 	// (OK): in an outage, of the few paid at its edges, not of its
-	// refusals.
+	// refusals, nor of the payments the client stopped waiting for.
 	P99ms float64 `json:"p99_ms"`
+	// P99msWithTimeouts is the p99 of the phase's successes and its
+	// client timeouts (CodeTimeout), each timeout counted at the request's
+	// deadline, the least it would have taken, as the overload report's
+	// (ClassResult.P99msWithTimeouts). Refusals, outcome_unknown and
+	// requests never sent (CodeUnsent) are in neither. Until the review of
+	// 2026-11-29 the outage report had P99ms only.
+	P99msWithTimeouts float64 `json:"p99_ms_with_timeouts"`
 }
 
 // OutageBucketCount is one OutageBucket of the timeline, by send time.
@@ -121,7 +128,8 @@ type OutageResult struct {
 }
 
 // judgeOutage sorts the answers into phases and buckets and finds the
-// recovery time.
+// recovery time. A client timeout counts at cfg.Deadline in a phase's
+// P99msWithTimeouts (RunOutage sets its default).
 func judgeOutage(answers []answer, t outageTimes, elapsed time.Duration, cfg OutageConfig) *OutageResult {
 	res := &OutageResult{OfferedRPS: cfg.Rate, Seconds: elapsed.Seconds(),
 		StopIssuedS: t.stopIssued.Seconds(), StopReturnedS: t.stopReturned.Seconds(),
@@ -173,8 +181,9 @@ func judgeOutage(answers []answer, t outageTimes, elapsed time.Duration, cfg Out
 			ph.Samples[a.code] = fmt.Sprintf("sent %.3f s, answered %.3f s: %s", a.sent.Seconds(), (a.sent + a.latency).Seconds(), a.message)
 		}
 	}
-	for ph, l := range lats {
-		ph.P99ms = percentile(l, 0.99)
+	for _, ph := range []*OutagePhase{&res.Before, &res.During, &res.After} {
+		ph.P99ms = percentile(lats[ph], 0.99)
+		ph.P99msWithTimeouts = percentileWithTimeouts(lats[ph], ph.Codes[CodeTimeout], cfg.Deadline, 0.99)
 	}
 	for i := range buckets {
 		b := &buckets[i]

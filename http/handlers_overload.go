@@ -3,6 +3,7 @@ package http
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -205,6 +206,12 @@ func serveIntentEvents(s *Server, rt *Route) http.Handler {
 				if ctx.Err() != nil {
 					return
 				}
+				if errors.Is(err, errStreamReadsFull) {
+					// Not read: IntentEventsReadsMax reads are in flight.
+					// Nothing is told; the stream reads at its next wake
+					// or poll.
+					continue
+				}
 				// The store is away, slow or refused by the breaker: the
 				// client hears once that the intent's state cannot be read
 				// now, and the stream waits for the next wake or poll,
@@ -246,27 +253,81 @@ func eventID(event string, in *pw.Intent) string {
 
 // streamRead makes one of an event stream's reads of the store, within
 // IntentEventsReadTimeout. A stream takes no admission slot, and while the
-// breaker is closed its reads go to the store as they are; while it keeps
-// requests from the store (open, or its probe out) a read is refused at
-// once with the breaker's busy and Retry-After, and when it would let its
-// probe go, the read is the probe, its outcome the probe's: streams alone
-// bring the breaker back once the store answers. Until 2026-11-29 a
-// stream's reads went to the store whatever the breaker said, with no
-// time limit (IntentEventsReadTimeout).
+// breaker is closed its reads go to the store as they are, their outcomes
+// counted toward the breaker as an admitted request's are
+// (admission.Controller.Outside; not one its client ended); while it
+// keeps requests from the store (open, or its probe out) a read is
+// refused at once with the breaker's busy and Retry-After, and when it
+// would let its probe go, the read is the probe, its outcome the probe's:
+// streams alone bring the breaker back once the store answers. At most
+// IntentEventsReadsMax such reads are in flight at once: one that finds
+// them all taken is refused at once, errStreamReadsFull, without reading.
+// Until 2026-11-29 a stream's reads went to the store whatever the
+// breaker said, with no time limit (IntentEventsReadTimeout); until the
+// review of 2026-11-29 as many at once as streams were open, and their
+// failures did not count toward the breaker.
 func (s *Server) streamRead(ctx context.Context, principal string, read func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, IntentEventsReadTimeout)
-	defer cancel()
 	if s.admission == nil || s.admission.BreakerClosed() {
-		return read(ctx)
+		if !s.takeStreamRead() {
+			return streamReadsFull()
+		}
+		defer s.giveStreamRead()
+		var done func(error)
+		if s.admission != nil {
+			done = s.admission.Outside(admission.ClassRead, principal) // begun before the read's bound
+		}
+		rctx, cancel := context.WithTimeout(ctx, IntentEventsReadTimeout)
+		defer cancel()
+		err := read(rctx)
+		if done != nil && ctx.Err() == nil {
+			done(err)
+		}
+		return err
 	}
-	ticket, err := s.admission.Acquire(ctx, admission.ClassRead, principal)
+	rctx, cancel := context.WithTimeout(ctx, IntentEventsReadTimeout)
+	defer cancel()
+	ticket, err := s.admission.Acquire(rctx, admission.ClassRead, principal)
 	if err != nil {
 		return err
 	}
-	err = read(ctx)
-	ticket.Done(err)
+	if !s.takeStreamRead() {
+		ticket.Abandon() // the next request probes
+		return streamReadsFull()
+	}
+	defer s.giveStreamRead()
+	err = read(rctx)
+	if ctx.Err() != nil {
+		ticket.Abandon() // its client ended it: that says nothing of the store
+	} else {
+		ticket.Done(err)
+	}
 	return err
 }
+
+// errStreamReadsFull marks a stream's read not made because
+// IntentEventsReadsMax were in flight (streamReadsFull).
+var errStreamReadsFull = errors.New("as many of the event streams' reads as may be are in flight")
+
+// streamReadsFull is the refusal of a stream's read not made because
+// IntentEventsReadsMax were in flight: busy, to retry when one of them
+// has ended, at most IntentEventsReadTimeout from now.
+func streamReadsFull() error {
+	return &pw.Error{Code: pw.EBUSY, Op: "http.streamRead", Retry: IntentEventsReadTimeout, Err: errStreamReadsFull,
+		Message: "too many event streams are reading the store at once; try again shortly"}
+}
+
+// takeStreamRead takes one of the IntentEventsReadsMax stream reads, if
+// one is free; giveStreamRead gives it back.
+func (s *Server) takeStreamRead() bool {
+	select {
+	case s.streamReads <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Server) giveStreamRead() { <-s.streamReads }
 
 // placeState is what of a place, when it changes, makes a new event.
 func placeState(p *pw.IntentPlace) string {

@@ -66,6 +66,23 @@ const (
 	// (TestAnEventStreamOpenedInAStallIsAnsweredInTime,
 	// TestOpenEventStreamsHoldNoConnectionInAStall).
 	IntentEventsReadTimeout = time.Second
+	// IntentEventsReadsMax bounds the event streams' reads of the store
+	// in flight at once, whatever the number of streams (streamRead): a
+	// poll that finds them all taken is skipped (the stream reads at its
+	// next wake or poll), an opening is answered busy. They are outside
+	// admission, and each may hold a pooled connection for up to
+	// IntentEventsReadTimeout when the store stalls, before the breaker
+	// opens: two is half of pgxpool's default pool (four connections on
+	// this 2-core machine), so the payments keep the other half, as
+	// AccountKindLookups (2, each at most 50 ms) bounds the other reads
+	// made before admission. A stream's read of one intent by its key
+	// takes well under a millisecond when the store answers, so two
+	// serve a few thousand reads a second: one poll a second of that many
+	// open streams. A constant, not the pool's size: the server does not
+	// know the store's pool, and SQLite's reads have no such pool. Until
+	// the review of 2026-11-29 as many were in flight as streams were open
+	// (TestEventStreamReadsInFlightAreBounded).
+	IntentEventsReadsMax = 2
 )
 
 // What the surge queue did with a busy payment that allowed respond-async

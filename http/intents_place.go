@@ -145,7 +145,9 @@ type queueHead struct {
 // pendingHead returns the IDs of the first pw.IntentsAheadMax pending
 // intents, in ID order, read at most once every IntentPlaceFresh, a
 // failed read included: while the store stalls, one read a second waits
-// for it, at most IntentPlaceReadTimeout, not every reader in turn. The
+// for it, at most IntentPlaceReadTimeout, not every reader in turn. No
+// read begins while admission's breaker keeps requests from the store
+// (busy at once; a head read less than IntentPlaceFresh ago still serves). The
 // read runs apart (readHead); the reader that starts it and those that
 // come meanwhile wait for it, or for their own ctx, whichever ends first.
 func (s *Server) pendingHead(ctx context.Context) ([]string, error) {
@@ -158,6 +160,15 @@ func (s *Server) pendingHead(ctx context.Context) ([]string, error) {
 		return ids, err
 	}
 	done := h.reading
+	if done == nil && s.admission != nil && !s.admission.BreakerClosed() {
+		// The breaker keeps requests from the store (the breaker's probe
+		// is one read of it, not two): no read of the head begins, and
+		// the intents are written out without a place. Until the review
+		// of 2026-11-29 it was read whatever the breaker said
+		// (TestTheQueueHeadIsNotReadWhileTheBreakerKeepsRequestsFromTheStore).
+		h.mu.Unlock()
+		return nil, &pw.Error{Code: pw.EBUSY, Op: "http.pendingHead", Message: "the breaker keeps requests from the store"}
+	}
 	if done == nil {
 		done = make(chan struct{})
 		h.reading = done
@@ -202,9 +213,11 @@ func (s *Server) readHead(ctx context.Context, began time.Time, done chan struct
 
 // placeIntents sets the place of each pending intent of ins in the
 // queue's head (pendingHead: at most one store read a second, however
-// many are placed). The place is an addition to what the intent says: if
-// it cannot be counted (the store is slow or failing), the intents are
-// written out without it, and the read they answer still succeeds.
+// many are placed, and none while the breaker keeps requests from the
+// store). The place is an addition to what the intent says: if it cannot
+// be counted (the store is slow, failing or kept away by the breaker),
+// the intents are written out without it, and the read they answer still
+// succeeds.
 func (s *Server) placeIntents(ctx context.Context, ins []*pw.Intent) {
 	if s.intents == nil || !slices.ContainsFunc(ins, func(in *pw.Intent) bool { return in != nil && in.Status == pw.IntentPending }) {
 		return

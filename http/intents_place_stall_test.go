@@ -10,6 +10,7 @@ import (
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/admission"
 	pwhttp "github.com/peakwallet/peakwallet/http"
 )
 
@@ -194,5 +195,82 @@ func TestAFailedReadOfTheQueueHeadStandsASecondFromItsEnd(t *testing.T) {
 	e.Clock.Advance(300 * time.Millisecond) // a second after it failed
 	if _, err := e.Server.PendingHead(context.Background()); err == nil || head.reads.Load() != 2 {
 		t.Fatalf("a second after the failure: %v, %d reads; want the store asked again", err, head.reads.Load())
+	}
+}
+
+// breakerOpener is an IntentStore that counts reads of the queue's head,
+// and whose next read of an intent, once armed, first opens the breaker,
+// as the store's failures of other requests meanwhile do at the start of
+// an outage.
+type breakerOpener struct {
+	pw.IntentStore
+	ctrl  *admission.Controller
+	armed atomic.Bool
+	heads atomic.Int64
+}
+
+func (s *breakerOpener) Intent(ctx context.Context, id string) (*pw.Intent, error) {
+	if s.armed.CompareAndSwap(true, false) {
+		for range admission.BreakerFailuresMax {
+			ticket, err := s.ctrl.Acquire(context.Background(), admission.ClassPayment, "another")
+			if err != nil {
+				return nil, err
+			}
+			ticket.Done(&pw.Error{Code: pw.EUNAVAILABLE, Message: "the database cannot be reached"})
+		}
+	}
+	return s.IntentStore.Intent(ctx, id)
+}
+
+func (s *breakerOpener) PendingIntentIDs(ctx context.Context, limit int) ([]string, error) {
+	s.heads.Add(1)
+	return s.IntentStore.PendingIntentIDs(ctx, limit)
+}
+
+// TestTheQueueHeadIsNotReadWhileTheBreakerKeepsRequestsFromTheStore: a
+// queued payment's place is an addition, and its read of the queue's head
+// is not made while the breaker keeps requests from the store: a payer's
+// read admitted just before the breaker opened, and the breaker's probe
+// (which is to be one read of the store, not two), answer the intent
+// without a place; once the breaker has closed, places are counted again.
+// Until the review of 2026-11-29 the head was read whatever the breaker
+// said, up to IntentPlaceReadTimeout (0.5 s) each on a store that is away.
+func TestTheQueueHeadIsNotReadWhileTheBreakerKeepsRequestsFromTheStore(t *testing.T) {
+	ctrl := admission.New(admission.Config{})
+	var store *breakerOpener
+	e := mustOpenPlaceEnvAdmitted(t, func(s pw.IntentStore) pw.IntentStore {
+		store = &breakerOpener{IntentStore: s, ctrl: ctrl}
+		return store
+	}, ctrl)
+	in := e.queue(t, "operator:root")
+
+	store.armed.Store(true) // the breaker opens while the intent is read
+	got, _ := e.read(t, "", in.ID)
+	if ctrl.BreakerClosed() {
+		t.Fatal("the breaker did not open")
+	}
+	if n := store.heads.Load(); n != 0 || got.Place != nil {
+		t.Errorf("a read admitted before the breaker opened: the queue's head read %d times, place %s; want no read, no place", n, places(&got))
+	}
+
+	// The breaker's probe: the next read after its cool-down.
+	var r *Response
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		if r = e.Do(t, "GET", "/v1/intents/"+in.ID, "", nil); r.Status != http.StatusServiceUnavailable || time.Since(start) > 10*time.Second {
+			break
+		}
+	}
+	if r.Status != http.StatusOK || !ctrl.BreakerClosed() {
+		t.Fatalf("the breaker's probe: %d %s, breaker closed %v; want 200 and the breaker closed", r.Status, r.Body, ctrl.BreakerClosed())
+	}
+	var probe pw.Intent
+	mustUnmarshal(t, r.Body, &probe)
+	if n := store.heads.Load(); n != 0 || probe.Place != nil {
+		t.Errorf("the breaker's probe: the queue's head read %d times, place %s; want no read, no place", n, places(&probe))
+	}
+
+	got, _ = e.read(t, "", in.ID)
+	if n := store.heads.Load(); n != 1 || got.Place == nil {
+		t.Errorf("a read with the breaker closed: the queue's head read %d times, place %s; want it read and told", n, places(&got))
 	}
 }

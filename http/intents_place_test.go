@@ -46,6 +46,13 @@ func mustOpenPlaceEnv(t *testing.T) *placeEnv {
 // through wrap(the store) (nil: the store itself).
 func mustOpenPlaceEnvWith(t *testing.T, wrap func(pw.IntentStore) pw.IntentStore) *placeEnv {
 	t.Helper()
+	return mustOpenPlaceEnvAdmitted(t, wrap, nil)
+}
+
+// mustOpenPlaceEnvAdmitted is mustOpenPlaceEnvWith whose server admits
+// requests through ctrl (nil: none).
+func mustOpenPlaceEnvAdmitted(t *testing.T, wrap func(pw.IntentStore) pw.IntentStore, ctrl *admission.Controller) *placeEnv {
+	t.Helper()
 	store, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +75,7 @@ func mustOpenPlaceEnvWith(t *testing.T, wrap func(pw.IntentStore) pw.IntentStore
 			staticAuth{otherToken: {Kind: pw.PrincipalMerchant, ID: "m1"}},
 		},
 		Readiness: store.Ping, Logger: log, Registry: prometheus.NewRegistry(),
-		Maintenance: sched, Intents: intents, Now: clock.Now,
+		Maintenance: sched, Intents: intents, Now: clock.Now, Admission: ctrl,
 	})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {

@@ -144,6 +144,7 @@ type Server struct {
 	ledgerFailures failureCounts
 	wakeSettler    chan struct{}
 	intentWriters  chan struct{} // IntentWritersMax slots for intents being written
+	streamReads    chan struct{} // IntentEventsReadsMax slots for event streams' reads of the store (streamRead)
 	intentsSeen    atomic.Int64  // unix ns when intents were last known pending (intentsMayBePending)
 	// oldestPending is when the oldest pending intent was accepted, as
 	// the settler's last pass found it (unix ns; 0: none pending).
@@ -191,6 +192,7 @@ func NewServer(cfg Config) *Server {
 		settled:       newNotifier(),
 		wakeSettler:   make(chan struct{}, 1),
 		intentWriters: make(chan struct{}, IntentWritersMax),
+		streamReads:   make(chan struct{}, IntentEventsReadsMax),
 		// The ledger itself, not the Guard: an account's kind is read for
 		// admission, whoever asks.
 		accountKinds: newAccountKinds(cfg.Ledger.Account),

@@ -25,18 +25,26 @@ import (
 )
 
 // countedIntents is a PostgreSQL store that counts reads of one intent
-// (the event stream's reads) and how many are in flight: each holds a
-// pooled connection, or waits for one, until it returns.
+// (the event stream's reads), by principal too, how many are in flight
+// (each holds a pooled connection, or waits for one, until it returns)
+// and the most that were in flight at once.
 type countedIntents struct {
 	*postgres.Store
-	mu              sync.Mutex
-	reads, inFlight int
+	mu                    sync.Mutex
+	reads, inFlight, peak int
+	by                    map[string]int // reads by the principal of their request
 }
 
 func (s *countedIntents) Intent(ctx context.Context, id string) (*pw.Intent, error) {
+	p, _ := pw.PrincipalFromContext(ctx)
 	s.mu.Lock()
 	s.reads++
+	if s.by == nil {
+		s.by = map[string]int{}
+	}
+	s.by[p.String()]++
 	s.inFlight++
+	s.peak = max(s.peak, s.inFlight)
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -50,6 +58,23 @@ func (s *countedIntents) counts() (reads, inFlight int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.reads, s.inFlight
+}
+
+// readsBy is how many reads principal's requests made.
+func (s *countedIntents) readsBy(principal string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.by[principal]
+}
+
+// peakSince returns the most reads in flight at once since the last call
+// (or since the store was opened), and starts counting anew.
+func (s *countedIntents) peakSince() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.peak
+	s.peak = s.inFlight
+	return p
 }
 
 // streamStall is a server on PostgreSQL behind a fault proxy (a pool of
@@ -156,11 +181,17 @@ func (st *streamStall) openBreaker(t *testing.T) (release func()) {
 // after giveUp; it returns the answer, or nil if none came by then.
 func (st *streamStall) openStream(t *testing.T, giveUp time.Duration) *http.Response {
 	t.Helper()
+	return st.openStreamAs(t, st.key, giveUp)
+}
+
+// openStreamAs is openStream as the holder of key.
+func (st *streamStall) openStreamAs(t *testing.T, key string, giveUp time.Duration) *http.Response {
+	t.Helper()
 	req, err := http.NewRequest("GET", st.e.HTTP.URL+"/v1/intents/"+st.intent+"/events", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+st.key)
+	req.Header.Set("Authorization", "Bearer "+key)
 	hc := &http.Client{Transport: st.e.HTTP.Client().Transport, Timeout: giveUp}
 	resp, err := hc.Do(req)
 	if err != nil {

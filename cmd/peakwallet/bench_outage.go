@@ -95,6 +95,7 @@ func runOutageBench(ctx context.Context, f *benchFlags, env *environment) error 
 		return err
 	}
 	r := rep.Run
+	fmt.Fprintln(env.stderr, outageLatencySummary(r))
 	fmt.Fprintf(env.stderr, "bench: during the outage %d sent, %d refusals without Retry-After, %d unexpected %v; before it %d unexpected %v, %d without Retry-After; after it %d unexpected %v, %d without Retry-After; %d outcome unknown (on retry with the key: %d paid, %d refused, %d unresolved); recovery %.2f s; %d acknowledged, %d missing, %d mismatched, %d unverified; target met %v\n",
 		r.During.Sent, r.During.BusyWithoutRetryAfter, r.During.Unexpected, r.During.UnexpectedCodes(),
 		r.Before.Unexpected, r.Before.UnexpectedCodes(), r.Before.BusyWithoutRetryAfter, r.After.Unexpected, r.After.UnexpectedCodes(), r.After.BusyWithoutRetryAfter,
@@ -109,6 +110,19 @@ func runOutageBench(ctx context.Context, f *benchFlags, env *environment) error 
 			r.Missing, r.Mismatched, r.MismatchedSample, r.Unverified, r.InDoubt.Unresolved)}
 	}
 	return nil
+}
+
+// outageLatencySummary is the summary line of each phase's p99: of the
+// paid payments (p99_ms), and with the client timeouts counted at the
+// deadline (p99_ms_with_timeouts), with how many there were, as the
+// surge's summary gives them (surgeSummary).
+func outageLatencySummary(r *bench.OutageResult) string {
+	phase := func(name string, p *bench.OutagePhase) string {
+		return fmt.Sprintf("%s %.1f ms (with its %d client timeouts counted at the deadline %.1f ms)",
+			name, p.P99ms, p.Codes[bench.CodeTimeout], p.P99msWithTimeouts)
+	}
+	return "bench: p99 of paid payments " + phase("before the outage", &r.Before) + ", " +
+		phase("during it", &r.During) + ", " + phase("after it", &r.After)
 }
 
 // shellCommand runs cmd with sh -c, its output on stderr.
