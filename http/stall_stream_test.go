@@ -25,24 +25,45 @@ import (
 )
 
 // countedIntents is a PostgreSQL store that counts reads of one intent
-// (the event stream's reads), by principal too, how many are in flight
-// (each holds a pooled connection, or waits for one, until it returns)
-// and the most that were in flight at once.
+// (the event stream's reads), by principal and by stream too, how many are
+// in flight (each holds a pooled connection, or waits for one, until it
+// returns) and the most that were in flight at once.
 type countedIntents struct {
 	*postgres.Store
 	mu                    sync.Mutex
 	reads, inFlight, peak int
 	by                    map[string]int // reads by the principal of their request
+	byStream              map[string]int // reads by the streamTag of their request
+}
+
+// streamTag is the header a test's stream is opened with, whose value
+// tagStreams puts in the request's context (streamTagKey) for
+// countedIntents to count the stream's reads by.
+const streamTag = "X-Test-Stream"
+
+type streamTagKey struct{}
+
+// tagStreams gives each request with a streamTag header its value in its
+// context.
+func tagStreams(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tag := r.Header.Get(streamTag); tag != "" {
+			r = r.WithContext(context.WithValue(r.Context(), streamTagKey{}, tag))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *countedIntents) Intent(ctx context.Context, id string) (*pw.Intent, error) {
 	p, _ := pw.PrincipalFromContext(ctx)
+	tag, _ := ctx.Value(streamTagKey{}).(string)
 	s.mu.Lock()
 	s.reads++
 	if s.by == nil {
-		s.by = map[string]int{}
+		s.by, s.byStream = map[string]int{}, map[string]int{}
 	}
 	s.by[p.String()]++
+	s.byStream[tag]++
 	s.inFlight++
 	s.peak = max(s.peak, s.inFlight)
 	s.mu.Unlock()
@@ -65,6 +86,19 @@ func (s *countedIntents) readsBy(principal string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.by[principal]
+}
+
+// readsByStream is how many reads each tagged stream made so far.
+func (s *countedIntents) readsByStream() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := map[string]int{}
+	for tag, n := range s.byStream {
+		if tag != "" {
+			m[tag] = n
+		}
+	}
+	return m
 }
 
 // peakSince returns the most reads in flight at once since the last call
@@ -108,7 +142,7 @@ func openStreamStall(t *testing.T) *streamStall {
 	srv := pwhttp.NewServer(pwhttp.Config{Ledger: l, Security: svc, Logger: log, Registry: prometheus.NewRegistry(),
 		Authenticator: pwhttp.Authenticators{pwhttp.NewOperatorAuthenticator(operatorKey), svc},
 		Admission:     ctrl, Maintenance: sched, Intents: store})
-	hs := httptest.NewServer(srv.Handler())
+	hs := httptest.NewServer(tagStreams(srv.Handler()))
 	t.Cleanup(func() {
 		proxy.Restore()
 		hs.CloseClientConnections()
@@ -187,11 +221,21 @@ func (st *streamStall) openStream(t *testing.T, giveUp time.Duration) *http.Resp
 // openStreamAs is openStream as the holder of key.
 func (st *streamStall) openStreamAs(t *testing.T, key string, giveUp time.Duration) *http.Response {
 	t.Helper()
+	return st.openStreamTagged(t, key, "", giveUp)
+}
+
+// openStreamTagged is openStreamAs for a stream whose reads the store
+// counts under tag (countedIntents.readsByStream), if not "".
+func (st *streamStall) openStreamTagged(t *testing.T, key, tag string, giveUp time.Duration) *http.Response {
+	t.Helper()
 	req, err := http.NewRequest("GET", st.e.HTTP.URL+"/v1/intents/"+st.intent+"/events", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
+	if tag != "" {
+		req.Header.Set(streamTag, tag)
+	}
 	hc := &http.Client{Transport: st.e.HTTP.Client().Transport, Timeout: giveUp}
 	resp, err := hc.Do(req)
 	if err != nil {
