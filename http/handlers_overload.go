@@ -319,9 +319,20 @@ func (s *Server) streamRead(ctx context.Context, principal string, read func(con
 		}
 		return err
 	}
-	rctx, cancel := context.WithTimeout(ctx, IntentEventsReadTimeout)
-	defer cancel()
-	ticket, err := s.admission.Acquire(rctx, admission.ClassRead, principal)
+	// The ticket first, then the read's own bound, as Outside's start is
+	// taken before it above: the breaker counts a read out of its time as
+	// a stall only once it has held its slot Config.StallSilence since
+	// the ticket's start, and on PostgreSQL that silence is as long as
+	// IntentEventsReadTimeout. Until the review of 2026-11-29 the read's
+	// timer began before Acquire, and a probe that ran out fell short of
+	// the silence by the microseconds between: not counted as a stall,
+	// and the next request probed at once
+	// (TestAStreamsProbeThatRunsOutIsAStall). The wait for the ticket is
+	// bounded on its own (the probe is admitted or refused at once, but a
+	// breaker closed meanwhile may queue the read).
+	actx, cancelAcquire := context.WithTimeout(ctx, IntentEventsReadTimeout)
+	ticket, err := s.admission.Acquire(actx, admission.ClassRead, principal)
+	cancelAcquire()
 	if err != nil {
 		return err
 	}
@@ -330,6 +341,8 @@ func (s *Server) streamRead(ctx context.Context, principal string, read func(con
 		return streamReadsFull()
 	}
 	defer s.giveStreamRead()
+	rctx, cancel := context.WithTimeout(ctx, IntentEventsReadTimeout)
+	defer cancel()
 	err = read(rctx)
 	if ctx.Err() != nil {
 		ticket.Abandon() // its client ended it: that says nothing of the store
