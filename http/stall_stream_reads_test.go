@@ -1,7 +1,6 @@
 package http_test
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"slices"
@@ -69,8 +68,7 @@ func TestEventStreamReadsInFlightAreBounded(t *testing.T) {
 	st := openStreamStall(t)
 	const streams = 6
 	st.openStreamsAs(t, st.key, streams)
-	reads, _ := st.store.counts()
-	waitFor(t, func() bool { n, _ := st.store.counts(); return n >= reads+streams }) // each has polled
+	st.waitPolled(t, streams) // each has polled
 	st.store.peakSince()
 
 	st.proxy.Stall()
@@ -111,8 +109,7 @@ func TestEventStreamsAloneOpenTheBreakerInAStall(t *testing.T) {
 	const each = 3
 	st.openStreamsAs(t, st.key, each)
 	st.openStreamsAs(t, operatorKey, each)
-	reads, _ := st.store.counts()
-	waitFor(t, func() bool { n, _ := st.store.counts(); return n >= reads+2*each })
+	reads := st.waitPolled(t, 2*each)
 
 	st.proxy.Stall()
 	stalled := time.Now()
@@ -183,8 +180,7 @@ func TestEventStreamsInAStallTakeTheReadsInTurn(t *testing.T) {
 	st := openStreamStall(t)
 	const streams = 6
 	st.openStreamsAs(t, st.key, streams)
-	reads, _ := st.store.counts()
-	waitFor(t, func() bool { n, _ := st.store.counts(); return n >= reads+streams }) // each has polled
+	st.waitPolled(t, streams) // each has polled
 	before := st.store.readsByStream()
 
 	st.proxy.Stall()
@@ -226,8 +222,7 @@ func TestEventStreamsSkippedInAStallAreToldTheyAreNotRead(t *testing.T) {
 	st := openStreamStall(t)
 	const streams = 12
 	events := st.openStreamsAs(t, st.key, streams)
-	reads, _ := st.store.counts()
-	waitFor(t, func() bool { n, _ := st.store.counts(); return n >= reads+streams }) // each has polled
+	st.waitPolled(t, streams) // each has polled
 	before := st.store.readsByStream()
 
 	st.proxy.Stall()
@@ -238,13 +233,7 @@ func TestEventStreamsSkippedInAStallAreToldTheyAreNotRead(t *testing.T) {
 			for drained := false; !drained; {
 				select {
 				case ev := <-ch:
-					if ev.Type != "unavailable" {
-						t.Fatalf("stream %d in the stall: %+v, want an unavailable event", i, ev)
-					}
-					var p pwhttp.Problem
-					if err := json.Unmarshal([]byte(ev.Data), &p); err != nil || p.Code != pw.EBUSY {
-						t.Fatalf("stream %d's unavailable event: %q (%v), want a problem with code busy", i, ev.Data, err)
-					}
+					wantUnavailable(t, i, ev)
 					told[i]++
 				default:
 					drained = true
