@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"reflect"
 	"time"
@@ -149,7 +150,10 @@ func serveIntentEvents(s *Server, rt *Route) http.Handler {
 		rc := http.NewResponseController(w)
 		ctx, cancel := context.WithTimeout(r.Context(), IntentEventsTimeout)
 		defer cancel()
-		poll := time.NewTicker(IntentEventsPoll)
+		// The first poll comes at a random point within IntentEventsPoll
+		// and each next one IntentEventsPoll after the last read (or
+		// skip) ended, not on a fixed phase: see firstPoll.
+		poll := time.NewTimer(firstPoll())
 		defer poll.Stop()
 		send := func(event string, data []byte) bool {
 			if _, err := fmt.Fprintf(w, "%sevent: %s\ndata: %s\n\n", eventID(event, in), event, bytes.TrimSuffix(data, []byte("\n"))); err != nil {
@@ -162,6 +166,7 @@ func serveIntentEvents(s *Server, rt *Route) http.Handler {
 		// most every IntentPlaceEvery.
 		last, placed := "", time.Time{}
 		unread := false // the last read failed, and the client was told
+		skipped := 0    // wakes and polls in a row that found IntentEventsReadsMax reads in flight
 		for {
 			if in.Status == pw.IntentPending && (placed.IsZero() || s.now().Sub(placed) >= IntentPlaceEvery) {
 				s.placeIntents(ctx, []*pw.Intent{in})
@@ -196,6 +201,11 @@ func serveIntentEvents(s *Server, rt *Route) http.Handler {
 					next, err = s.intents.Intent(ctx, in.ID)
 					return err
 				})
+				poll.Reset(IntentEventsPoll) // a period after this read or skip (firstPoll)
+				full := errors.Is(err, errStreamReadsFull)
+				if !full {
+					skipped = 0
+				}
 				if err == nil {
 					if next.Status == pw.IntentPending && s.now().Sub(placed) < IntentPlaceEvery {
 						next.Place = in.Place // not counted again yet: the place last counted stands
@@ -206,16 +216,23 @@ func serveIntentEvents(s *Server, rt *Route) http.Handler {
 				if ctx.Err() != nil {
 					return
 				}
-				if errors.Is(err, errStreamReadsFull) {
+				if full {
 					// Not read: IntentEventsReadsMax reads are in flight.
-					// Nothing is told; the stream reads at its next wake
-					// or poll.
-					continue
+					// The stream reads at its next wake or poll; once
+					// IntentEventsSkipsMax of them in a row have found
+					// the reads taken, its client is told, as for a read
+					// that failed: it has not been read for that long.
+					skipped++
+					if skipped < IntentEventsSkipsMax {
+						continue
+					}
 				}
-				// The store is away, slow or refused by the breaker: the
-				// client hears once that the intent's state cannot be read
-				// now, and the stream waits for the next wake or poll,
-				// reading nothing else meanwhile (no place either).
+				// The store is away, slow or refused by the breaker (or
+				// the stream's reads were skipped IntentEventsSkipsMax
+				// times in a row): the client hears once that the intent's
+				// state cannot be read now, and the stream waits for the
+				// next wake or poll, reading nothing else meanwhile (no
+				// place either).
 				if !unread {
 					unread = true
 					if !send(EventUnavailable, mustMarshal(ProblemFor(&pw.Error{Code: pw.EBUSY, Op: "http.serveIntentEvents", Err: err,
@@ -229,6 +246,24 @@ func serveIntentEvents(s *Server, rt *Route) http.Handler {
 			}
 		}
 	})
+}
+
+// firstPoll is when an event stream first polls, after its opening read:
+// at a random point within IntentEventsPoll, so that streams opened
+// together (clients reconnecting at once) do not poll together.
+//
+// Each later poll comes IntentEventsPoll after the
+// stream's last read ended, or its last wake or poll found the reads
+// taken, not on the fixed phase of a ticker. In a stall each read lasts
+// its whole IntentEventsReadTimeout, as long as a poll's period: with a
+// ticker, a stream whose read ran out found its next tick already due and
+// took its slot again at once, so the same IntentEventsReadsMax streams
+// held the reads every second and every other stream's poll was skipped,
+// for as long as the stall lasted (its client told nothing). Waiting a
+// period after the read leaves the slot to the streams that poll
+// meanwhile, in turn (TestEventStreamsInAStallTakeTheReadsInTurn).
+func firstPoll() time.Duration {
+	return 1 + rand.N(IntentEventsPoll)
 }
 
 // The event types of an intent's event stream.
@@ -284,9 +319,20 @@ func (s *Server) streamRead(ctx context.Context, principal string, read func(con
 		}
 		return err
 	}
-	rctx, cancel := context.WithTimeout(ctx, IntentEventsReadTimeout)
-	defer cancel()
-	ticket, err := s.admission.Acquire(rctx, admission.ClassRead, principal)
+	// The ticket first, then the read's own bound, as Outside's start is
+	// taken before it above: the breaker counts a read out of its time as
+	// a stall only once it has held its slot Config.StallSilence since
+	// the ticket's start, and on PostgreSQL that silence is as long as
+	// IntentEventsReadTimeout. Until the review of 2026-11-29 the read's
+	// timer began before Acquire, and a probe that ran out fell short of
+	// the silence by the microseconds between: not counted as a stall,
+	// and the next request probed at once
+	// (TestAStreamsProbeThatRunsOutIsAStall). The wait for the ticket is
+	// bounded on its own (the probe is admitted or refused at once, but a
+	// breaker closed meanwhile may queue the read).
+	actx, cancelAcquire := context.WithTimeout(ctx, IntentEventsReadTimeout)
+	ticket, err := s.admission.Acquire(actx, admission.ClassRead, principal)
+	cancelAcquire()
 	if err != nil {
 		return err
 	}
@@ -295,6 +341,8 @@ func (s *Server) streamRead(ctx context.Context, principal string, read func(con
 		return streamReadsFull()
 	}
 	defer s.giveStreamRead()
+	rctx, cancel := context.WithTimeout(ctx, IntentEventsReadTimeout)
+	defer cancel()
 	err = read(rctx)
 	if ctx.Err() != nil {
 		ticket.Abandon() // its client ended it: that says nothing of the store

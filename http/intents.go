@@ -54,7 +54,9 @@ const (
 	// It stays under WriteTimeout, which would cut the stream anyway.
 	IntentEventsTimeout = 50 * time.Second
 	// IntentEventsPoll is how often a stream re-reads its intent, for
-	// intents settled by another process.
+	// intents settled by another process: its first poll at a random
+	// point within it, each next one this long after its last read ended
+	// (firstPoll).
 	IntentEventsPoll = time.Second
 	// IntentEventsReadTimeout bounds each of an event stream's reads of
 	// its intent (when it opens, and at each poll or wake), as
@@ -69,7 +71,8 @@ const (
 	// IntentEventsReadsMax bounds the event streams' reads of the store
 	// in flight at once, whatever the number of streams (streamRead): a
 	// poll that finds them all taken is skipped (the stream reads at its
-	// next wake or poll), an opening is answered busy. They are outside
+	// next wake or poll, and tells its client after IntentEventsSkipsMax
+	// in a row), an opening is answered busy. They are outside
 	// admission, and each may hold a pooled connection for up to
 	// IntentEventsReadTimeout when the store stalls, before the breaker
 	// opens: two is half of pgxpool's default pool (four connections on
@@ -83,6 +86,20 @@ const (
 	// the review of 2026-11-29 as many were in flight as streams were open
 	// (TestEventStreamReadsInFlightAreBounded).
 	IntentEventsReadsMax = 2
+	// IntentEventsSkipsMax is how many of an event stream's wakes and
+	// polls in a row may find IntentEventsReadsMax reads in flight, and
+	// read nothing, before its client is told that the intent cannot be
+	// read now (the "unavailable" event, once, as for a read that failed;
+	// the intent event follows once it is read again). Two: a client
+	// hears within about two polls (two seconds) that its stream is not
+	// being read, about as soon as one whose read ran out hears it (a
+	// second's read, after a poll); one would tell it at the first skip,
+	// which, when the store answers, is a few milliseconds' crowding and
+	// cleared at the next poll. Until the review of 2026-11-29 a skipped
+	// stream told nothing, and in a stall with the breaker closed the
+	// streams that never got a read said nothing for as long as it lasted
+	// (TestEventStreamsSkippedInAStallAreToldTheyAreNotRead).
+	IntentEventsSkipsMax = 2
 )
 
 // What the surge queue did with a busy payment that allowed respond-async

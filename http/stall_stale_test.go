@@ -2,22 +2,13 @@ package http_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	pw "github.com/peakwallet/peakwallet"
-	"github.com/peakwallet/peakwallet/admission"
 	"github.com/peakwallet/peakwallet/auth"
-	pwhttp "github.com/peakwallet/peakwallet/http"
-	"github.com/peakwallet/peakwallet/ledger"
 	"github.com/peakwallet/peakwallet/postgres"
 )
 
@@ -60,40 +51,16 @@ func maintenanceBody(reason string) string {
 // Once the database answers again, the stale key schedules a window: its
 // re-authentication goes through admission as the breaker's probe.
 func TestAStalePrincipalOutsideAdmissionIsAnsweredAtOnceInAStall(t *testing.T) {
-	proxy, pg := mustOpenPostgresBehindProxy(t, 4)
-	store := &countedOperators{Store: pg}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	clock := &Clock{now: time.Now().UTC().Truncate(time.Second)}
-	l := ledger.New(pg, ledger.Options{Logger: log})
-	ctrl := admission.New(admission.Config{StallSilence: admission.StallSilencePostgres})
-	sched, err := admission.NewSchedule(filepath.Join(t.TempDir(), "maintenance.json"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := auth.New(store, l, auth.Options{Now: clock.Now, Logger: log,
-		StoreDown: func() bool { return !ctrl.BreakerClosed() }})
-	srv := pwhttp.NewServer(pwhttp.Config{Ledger: l, Security: svc, Logger: log, Registry: prometheus.NewRegistry(),
-		Authenticator: pwhttp.Authenticators{pwhttp.NewOperatorAuthenticator(operatorKey), svc},
-		Admission:     ctrl, Maintenance: sched, Intents: pg})
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		proxy.Restore()
-		hs.Close()
-		l.Close()
-		pg.Close()
+	var store *countedOperators
+	ss := openStallServer(t, func(pg *postgres.Store) stallStores {
+		store = &countedOperators{Store: pg}
+		return stallStores{operators: store}
 	})
-	e := &SecEnv{HTTP: hs}
+	proxy, clock, sched, svc, e := ss.proxy, ss.clock, ss.sched, ss.svc, ss.e
 
 	ctx := context.Background()
 	admin := pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalOperator, ID: "root", Role: pw.RoleAdmin})
-	bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	user, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bank, user := ss.mustBankAndUser(t)
 	valid, err := svc.CreateOperator(admin, auth.OperatorCreate{Name: "valid", Role: pw.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)
@@ -107,45 +74,14 @@ func TestAStalePrincipalOutsideAdmissionIsAnsweredAtOnceInAStall(t *testing.T) {
 	}
 	var window pw.MaintenanceWindow
 	e.Do(t, "POST", "/v1/maintenance", valid.Key, maintenanceBody("before")).Want(t, 201, "").Decode(t, &window) // and cached
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	intentID := pw.NewID(pw.PrefixIntent, now)
-	in, err := pg.CreateIntent(ctx, &pw.Intent{ID: intentID, Principal: "operator:" + valid.Operator.ID,
-		IdempotencyKey: "queued", Fingerprint: "f", Body: []byte(paymentBody(bank.ID, user.ID, 5)), Status: pw.IntentPending,
-		CreatedAt: now, UpdatedAt: now, Authorized: true, Credential: valid.Operator.ID})
-	if err != nil || in != nil {
-		t.Fatalf("CreateIntent: %v, %v", in, err)
-	}
+	intentID := ss.mustPendingIntent(t, valid.Operator.ID, paymentBody(bank.ID, user.ID, 5))
 
-	// The stall opens the breaker: writes from two operators run out of time.
-	proxy.Stall()
-	var wg sync.WaitGroup
-	for i := range admission.BreakerFailuresMax + 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			key := operatorKey
-			if i%2 == 1 {
-				key = valid.Key
-			}
-			r := e.Do(t, "POST", "/v1/transfers", key, paymentBody(bank.ID, user.ID, 1), "Idempotency-Key", "stall-"+itoa(i), "Prefer", "wait=1.2")
-			if r.Status != 503 {
-				t.Errorf("a write during the stall: %d %s", r.Status, r.Body)
-			}
-		}()
-	}
-	wg.Wait()
-	if ctrl.BreakerClosed() {
-		t.Fatalf("the breaker is closed after writes ran out of time on a stalled database: %+v", ctrl.Stats())
-	}
-	clock.Advance(auth.AuthCacheTTL) // the valid key is stale from now on
-	// The breaker's probe goes out (the test's, held on the stalled
+	// The stall opens the breaker: writes from two operators run out of
+	// time. The breaker's probe goes out (the test's, held on the stalled
 	// store): until it ends, the breaker keeps every request from the
 	// store, whatever the time the requests below take.
-	var probe *admission.Ticket
-	waitFor(t, func() bool {
-		probe, err = ctrl.Acquire(ctx, admission.ClassPayment, "test-probe")
-		return err == nil
-	})
+	release := ss.openBreaker(t, valid.Key, paymentBody(bank.ID, user.ID, 1))
+	clock.Advance(auth.AuthCacheTTL) // the valid key is stale from now on
 
 	windows := len(sched.Windows())
 	for _, c := range []struct {
@@ -189,7 +125,7 @@ func TestAStalePrincipalOutsideAdmissionIsAnsweredAtOnceInAStall(t *testing.T) {
 		t.Errorf("a key this process revoked, in a stall: %d %s, want 503 (the store could not say)", r.Status, r.Body)
 	}
 
-	probe.Abandon()
+	release()
 	proxy.Restore()
 	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; ; i++ {

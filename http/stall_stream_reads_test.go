@@ -3,6 +3,7 @@ package http_test
 import (
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,12 +14,14 @@ import (
 )
 
 // openStreamsAs opens n event streams of the intent as the holder of key,
-// each past its first event, and returns their events.
+// each past its first event, and returns their events. Each is tagged
+// with its index in them (countedIntents.readsByStream): the tests that
+// count a stream's reads open one such batch.
 func (st *streamStall) openStreamsAs(t *testing.T, key string, n int) []chan pwhttp.Event {
 	t.Helper()
 	events := make([]chan pwhttp.Event, n)
 	for i := range events {
-		resp := st.openStreamAs(t, key, 0)
+		resp := st.openStreamTagged(t, key, itoa(i), 0)
 		if resp == nil || resp.StatusCode != 200 {
 			t.Fatalf("stream %d before the stall: %v", i, resp)
 		}
@@ -65,8 +68,7 @@ func TestEventStreamReadsInFlightAreBounded(t *testing.T) {
 	st := openStreamStall(t)
 	const streams = 6
 	st.openStreamsAs(t, st.key, streams)
-	reads, _ := st.store.counts()
-	waitFor(t, func() bool { n, _ := st.store.counts(); return n >= reads+streams }) // each has polled
+	st.waitPolled(t, streams) // each has polled
 	st.store.peakSince()
 
 	st.proxy.Stall()
@@ -107,8 +109,7 @@ func TestEventStreamsAloneOpenTheBreakerInAStall(t *testing.T) {
 	const each = 3
 	st.openStreamsAs(t, st.key, each)
 	st.openStreamsAs(t, operatorKey, each)
-	reads, _ := st.store.counts()
-	waitFor(t, func() bool { n, _ := st.store.counts(); return n >= reads+2*each })
+	reads := st.waitPolled(t, 2*each)
 
 	st.proxy.Stall()
 	stalled := time.Now()
@@ -163,5 +164,108 @@ func TestAStreamsClientGoingAwayDoesNotCountAgainstTheBreaker(t *testing.T) {
 	}
 	if !st.ctrl.BreakerClosed() {
 		t.Errorf("%d event streams whose clients went away mid-read opened the breaker: %+v", openings, st.ctrl.Stats())
+	}
+}
+
+// TestEventStreamsInAStallTakeTheReadsInTurn: six event streams of one
+// principal are open when PostgreSQL stalls, the breaker still closed
+// (admission.StallAloneAfter); pwhttp.IntentEventsReadsMax (2) of their
+// reads may be in flight, each running out after a second. Before the
+// breaker opens, every stream has had a read of the stalled store, in
+// turn. Until the review of 2026-11-29 the streams polled on fixed
+// phases: a stream whose read ran out found its next poll due and took
+// its slot again at once, so the same two streams read every second and
+// the other four never did (their polls all skipped).
+func TestEventStreamsInAStallTakeTheReadsInTurn(t *testing.T) {
+	st := openStreamStall(t)
+	const streams = 6
+	st.openStreamsAs(t, st.key, streams)
+	st.waitPolled(t, streams) // each has polled
+	before := st.store.readsByStream()
+
+	st.proxy.Stall()
+	stalled := time.Now()
+	unread := func() (tags []string) {
+		now := st.store.readsByStream()
+		for i := range streams {
+			if now[itoa(i)] == before[itoa(i)] {
+				tags = append(tags, itoa(i))
+			}
+		}
+		return tags
+	}
+	for len(unread()) > 0 && st.ctrl.BreakerClosed() && time.Since(stalled) < 2*admission.StallAloneAfter {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if left := unread(); len(left) > 0 {
+		t.Fatalf("%v into the stall (breaker closed: %v), streams %v of %d have not read once; reads by stream before it %v, since %v",
+			time.Since(stalled).Round(time.Millisecond), st.ctrl.BreakerClosed(), left, streams, before, st.store.readsByStream())
+	}
+	t.Logf("every stream had a read of the stalled database %v into the stall", time.Since(stalled).Round(time.Millisecond))
+	if peak := st.store.peakSince(); peak > pwhttp.IntentEventsReadsMax {
+		t.Errorf("%d of the streams' reads were in flight at once; want at most %d", peak, pwhttp.IntentEventsReadsMax)
+	}
+}
+
+// TestEventStreamsSkippedInAStallAreToldTheyAreNotRead: twelve event
+// streams of one principal are open when PostgreSQL stalls, the breaker
+// still closed (admission.StallAloneAfter). Two of their reads at a time,
+// each running out after a second, cannot reach them all before the
+// breaker opens; a stream whose polls found the reads taken
+// pwhttp.IntentEventsSkipsMax times in a row tells its client, once, as
+// one whose read failed does: every stream sends one "unavailable" event
+// (a busy problem) while the breaker is still closed. Until the review of
+// 2026-11-29 a skipped stream told nothing: its client heard nothing
+// until the breaker opened (on a store whose stalls do not count, such as
+// SQLite's, for as long as the stall lasted).
+func TestEventStreamsSkippedInAStallAreToldTheyAreNotRead(t *testing.T) {
+	st := openStreamStall(t)
+	const streams = 12
+	events := st.openStreamsAs(t, st.key, streams)
+	st.waitPolled(t, streams) // each has polled
+	before := st.store.readsByStream()
+
+	st.proxy.Stall()
+	stalled := time.Now()
+	told := make([]int, streams)
+	all := func() bool {
+		for i, ch := range events {
+			for drained := false; !drained; {
+				select {
+				case ev := <-ch:
+					wantUnavailable(t, i, ev)
+					told[i]++
+				default:
+					drained = true
+				}
+			}
+		}
+		return !slices.Contains(told, 0)
+	}
+	for !all() && st.ctrl.BreakerClosed() && time.Since(stalled) < 2*admission.StallAloneAfter {
+		time.Sleep(10 * time.Millisecond)
+	}
+	closed := st.ctrl.BreakerClosed()
+	all() // what came as it opened, if it did
+	took := time.Since(stalled).Round(time.Millisecond)
+	after := st.store.readsByStream()
+	notRead := 0
+	for i := range streams {
+		if after[itoa(i)] == before[itoa(i)] {
+			notRead++
+		}
+	}
+	t.Logf("%v into the stall, breaker closed %v: unavailable events by stream %v; %d streams had no read", took, closed, told, notRead)
+	if !closed {
+		t.Fatalf("the breaker opened %v into the stall before every stream had told its client: unavailable events by stream %v, %d streams had no read",
+			took, told, notRead)
+	}
+	if slices.Contains(told, 0) {
+		t.Fatalf("streams told nothing %v into the stall: unavailable events by stream %v, %d streams had no read", took, told, notRead)
+	}
+	for i, n := range told {
+		if n > 1 {
+			t.Errorf("stream %d sent %d unavailable events, no intent read between them; want one", i, n)
+		}
 	}
 }

@@ -4,45 +4,60 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/admission"
 	"github.com/peakwallet/peakwallet/auth"
 	pwhttp "github.com/peakwallet/peakwallet/http"
 	"github.com/peakwallet/peakwallet/internal/faultproxy"
-	"github.com/peakwallet/peakwallet/ledger"
 	"github.com/peakwallet/peakwallet/postgres"
 )
 
 // countedIntents is a PostgreSQL store that counts reads of one intent
-// (the event stream's reads), by principal too, how many are in flight
-// (each holds a pooled connection, or waits for one, until it returns)
-// and the most that were in flight at once.
+// (the event stream's reads), by principal and by stream too, how many are
+// in flight (each holds a pooled connection, or waits for one, until it
+// returns) and the most that were in flight at once.
 type countedIntents struct {
 	*postgres.Store
 	mu                    sync.Mutex
 	reads, inFlight, peak int
 	by                    map[string]int // reads by the principal of their request
+	byStream              map[string]int // reads by the streamTag of their request
+}
+
+// streamTag is the header a test's stream is opened with, whose value
+// tagStreams puts in the request's context (streamTagKey) for
+// countedIntents to count the stream's reads by.
+const streamTag = "X-Test-Stream"
+
+type streamTagKey struct{}
+
+// tagStreams gives each request with a streamTag header its value in its
+// context.
+func tagStreams(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tag := r.Header.Get(streamTag); tag != "" {
+			r = r.WithContext(context.WithValue(r.Context(), streamTagKey{}, tag))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *countedIntents) Intent(ctx context.Context, id string) (*pw.Intent, error) {
 	p, _ := pw.PrincipalFromContext(ctx)
+	tag, _ := ctx.Value(streamTagKey{}).(string)
 	s.mu.Lock()
 	s.reads++
 	if s.by == nil {
-		s.by = map[string]int{}
+		s.by, s.byStream = map[string]int{}, map[string]int{}
 	}
 	s.by[p.String()]++
+	s.byStream[tag]++
 	s.inFlight++
 	s.peak = max(s.peak, s.inFlight)
 	s.mu.Unlock()
@@ -67,6 +82,19 @@ func (s *countedIntents) readsBy(principal string) int {
 	return s.by[principal]
 }
 
+// readsByStream is how many reads each tagged stream made so far.
+func (s *countedIntents) readsByStream() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := map[string]int{}
+	for tag, n := range s.byStream {
+		if tag != "" {
+			m[tag] = n
+		}
+	}
+	return m
+}
+
 // peakSince returns the most reads in flight at once since the last call
 // (or since the store was opened), and starts counting anew.
 func (s *countedIntents) peakSince() int {
@@ -77,11 +105,12 @@ func (s *countedIntents) peakSince() int {
 	return p
 }
 
-// streamStall is a server on PostgreSQL behind a fault proxy (a pool of
-// four connections), with a pending intent of an operator whose key is
+// streamStall is a stallServer (PostgreSQL behind a fault proxy, a pool of
+// four connections) with a pending intent of an operator whose key is
 // cached fresh (the clock never moves, so it stays so: a principal that is
 // not stale, whose requests read no store to authenticate).
 type streamStall struct {
+	ss     *stallServer
 	proxy  *faultproxy.Proxy
 	store  *countedIntents
 	ctrl   *admission.Controller
@@ -93,88 +122,52 @@ type streamStall struct {
 
 func openStreamStall(t *testing.T) *streamStall {
 	t.Helper()
-	proxy, pg := mustOpenPostgresBehindProxy(t, 4)
-	store := &countedIntents{Store: pg}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	clock := &Clock{now: time.Now().UTC().Truncate(time.Second)}
-	l := ledger.New(pg, ledger.Options{Logger: log})
-	ctrl := admission.New(admission.Config{StallSilence: admission.StallSilencePostgres})
-	sched, err := admission.NewSchedule(filepath.Join(t.TempDir(), "maintenance.json"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := auth.New(pg, l, auth.Options{Now: clock.Now, Logger: log,
-		StoreDown: func() bool { return !ctrl.BreakerClosed() }})
-	srv := pwhttp.NewServer(pwhttp.Config{Ledger: l, Security: svc, Logger: log, Registry: prometheus.NewRegistry(),
-		Authenticator: pwhttp.Authenticators{pwhttp.NewOperatorAuthenticator(operatorKey), svc},
-		Admission:     ctrl, Maintenance: sched, Intents: store})
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		proxy.Restore()
-		hs.CloseClientConnections()
-		hs.Close()
-		l.Close()
-		pg.Close()
+	var store *countedIntents
+	ss := openStallServer(t, func(pg *postgres.Store) stallStores {
+		store = &countedIntents{Store: pg}
+		return stallStores{intents: store}
 	})
-	ctx := context.Background()
-	admin := pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalOperator, ID: "root", Role: pw.RoleAdmin})
-	bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
+	admin := pw.NewContextWithPrincipal(context.Background(), pw.Principal{Kind: pw.PrincipalOperator, ID: "root", Role: pw.RoleAdmin})
+	bank, user := ss.mustBankAndUser(t)
+	op, err := ss.svc.CreateOperator(admin, auth.OperatorCreate{Name: "fresh", Role: pw.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}
-	user, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	op, err := svc.CreateOperator(admin, auth.OperatorCreate{Name: "fresh", Role: pw.RoleAdmin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	id := pw.NewID(pw.PrefixIntent, now)
 	body := paymentBody(bank.ID, user.ID, 5)
-	if in, err := pg.CreateIntent(ctx, &pw.Intent{ID: id, Principal: "operator:" + op.Operator.ID,
-		IdempotencyKey: "queued", Fingerprint: "f", Body: []byte(body), Status: pw.IntentPending,
-		CreatedAt: now, UpdatedAt: now, Authorized: true, Credential: op.Operator.ID}); err != nil || in != nil {
-		t.Fatalf("CreateIntent: %v, %v", in, err)
-	}
-	st := &streamStall{proxy: proxy, store: store, ctrl: ctrl, e: &SecEnv{HTTP: hs}, key: op.Key, intent: id, body: body}
+	id := ss.mustPendingIntent(t, op.Operator.ID, body)
+	st := &streamStall{ss: ss, proxy: ss.proxy, store: store, ctrl: ss.ctrl, e: ss.e, key: op.Key, intent: id, body: body}
 	st.e.Do(t, "GET", "/v1/intents/"+id, op.Key, "").Want(t, 200, "") // and the key is cached
 	return st
 }
 
-// openBreaker stalls PostgreSQL and opens the breaker as a stall does
-// (writes of two principals out of time), then takes the breaker's probe
-// and holds it, so that until release the breaker keeps every request from
-// the store, however long what follows takes.
+// openBreaker stalls PostgreSQL and opens the breaker as a stall does,
+// with the fresh operator's payment (stallServer.openBreaker).
 func (st *streamStall) openBreaker(t *testing.T) (release func()) {
 	t.Helper()
-	st.proxy.Stall()
-	var wg sync.WaitGroup
-	for i := range admission.BreakerFailuresMax + 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			key := operatorKey
-			if i%2 == 1 {
-				key = st.key
-			}
-			if r := st.e.Do(t, "POST", "/v1/transfers", key, st.body, "Idempotency-Key", "stall-"+itoa(i), "Prefer", "wait=1.2"); r.Status != 503 {
-				t.Errorf("a write during the stall: %d %s", r.Status, r.Body)
-			}
-		}()
+	return st.ss.openBreaker(t, st.key, st.body)
+}
+
+// waitPolled waits until the intent has been read n times more (n open
+// streams have each polled), and returns how many times it had been
+// read before.
+func (st *streamStall) waitPolled(t *testing.T, n int) (reads int) {
+	t.Helper()
+	reads, _ = st.store.counts()
+	waitFor(t, func() bool { now, _ := st.store.counts(); return now >= reads+n })
+	return reads
+}
+
+// wantUnavailable checks that ev, stream i's, is an unavailable event
+// whose data is a busy problem.
+func wantUnavailable(t *testing.T, i int, ev pwhttp.Event) {
+	t.Helper()
+	if ev.Type != "unavailable" {
+		t.Fatalf("stream %d in the stall: %+v, want an unavailable event", i, ev)
 	}
-	wg.Wait()
-	if st.ctrl.BreakerClosed() {
-		t.Fatalf("the breaker is closed after writes ran out of time on a stalled database: %+v", st.ctrl.Stats())
+	var p pwhttp.Problem
+	if err := json.Unmarshal([]byte(ev.Data), &p); err != nil || p.Code != pw.EBUSY {
+		t.Fatalf("stream %d's unavailable event: %q (%v), want a problem with code busy", i, ev.Data, err)
 	}
-	var probe *admission.Ticket
-	waitFor(t, func() bool {
-		var err error
-		probe, err = st.ctrl.Acquire(context.Background(), admission.ClassPayment, "test-probe")
-		return err == nil
-	})
-	return probe.Abandon
 }
 
 // openStream opens the intent's event stream with a client that gives up
@@ -187,11 +180,21 @@ func (st *streamStall) openStream(t *testing.T, giveUp time.Duration) *http.Resp
 // openStreamAs is openStream as the holder of key.
 func (st *streamStall) openStreamAs(t *testing.T, key string, giveUp time.Duration) *http.Response {
 	t.Helper()
+	return st.openStreamTagged(t, key, "", giveUp)
+}
+
+// openStreamTagged is openStreamAs for a stream whose reads the store
+// counts under tag (countedIntents.readsByStream), if not "".
+func (st *streamStall) openStreamTagged(t *testing.T, key, tag string, giveUp time.Duration) *http.Response {
+	t.Helper()
 	req, err := http.NewRequest("GET", st.e.HTTP.URL+"/v1/intents/"+st.intent+"/events", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
+	if tag != "" {
+		req.Header.Set(streamTag, tag)
+	}
 	hc := &http.Client{Transport: st.e.HTTP.Client().Transport, Timeout: giveUp}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -324,22 +327,9 @@ func followEvents(resp *http.Response, ch chan<- pwhttp.Event) {
 func TestOpenEventStreamsHoldNoConnectionInAStall(t *testing.T) {
 	st := openStreamStall(t)
 	const streams = 6
-	events := make([]chan pwhttp.Event, streams)
-	for i := range events {
-		resp := st.openStream(t, 0)
-		if resp == nil || resp.StatusCode != 200 {
-			t.Fatalf("stream %d before the stall: %v", i, resp)
-		}
-		t.Cleanup(func() { resp.Body.Close() })
-		events[i] = make(chan pwhttp.Event, 64)
-		go followEvents(resp, events[i])
-		if ev := <-events[i]; ev.Type != "intent" {
-			t.Fatalf("stream %d's first event: %+v", i, ev)
-		}
-	}
+	events := st.openStreamsAs(t, st.key, streams)
 	// Each stream has polled at least once before the stall.
-	reads, _ := st.store.counts()
-	waitFor(t, func() bool { n, _ := st.store.counts(); return n >= reads+streams })
+	reads := st.waitPolled(t, streams)
 
 	release := st.openBreaker(t)
 	opened := time.Now()
@@ -368,13 +358,7 @@ func TestOpenEventStreamsHoldNoConnectionInAStall(t *testing.T) {
 	for i, ch := range events {
 		select {
 		case ev := <-ch:
-			if ev.Type != "unavailable" {
-				t.Fatalf("stream %d in the stall: %+v, want an unavailable event", i, ev)
-			}
-			var p pwhttp.Problem
-			if err := json.Unmarshal([]byte(ev.Data), &p); err != nil || p.Code != pw.EBUSY {
-				t.Fatalf("stream %d's unavailable event: %q (%v), want a problem with code busy", i, ev.Data, err)
-			}
+			wantUnavailable(t, i, ev)
 		default:
 			t.Fatalf("stream %d sent nothing in the stall", i)
 		}
