@@ -76,6 +76,12 @@ type fakeAPI struct {
 	// transfers, keys: the bodies and Idempotency-Keys of POST /v1/transfers.
 	transfers []map[string]any
 	keys      []string
+	// hangLogout: DELETE /v1/sessions/current is held until the browser
+	// gives it up (logoutCancelled counts those) or the test ends, else
+	// answered 204; logouts are the Authorization headers it came with.
+	hangLogout      bool
+	logouts         []string
+	logoutCancelled int
 }
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -117,6 +123,13 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		answer(200, `{"time":"2026-11-29T12:00:00Z","operator":{"id":"op_1","role":"admin"},"requests":0,"busy":0}`)
+	case route == "DELETE /v1/sessions/current":
+		f.logouts = append(f.logouts, r.Header.Get("Authorization"))
+		if f.hangLogout {
+			f.hold(r, &f.logoutCancelled)
+			return
+		}
+		answer(204, "")
 	case route == "GET /v1/forecast/recommendations":
 		answer(200, `{"summary":""}`)
 	case strings.HasPrefix(route, "GET /v1/accounts/"):

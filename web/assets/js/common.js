@@ -40,6 +40,8 @@ const PW = (() => {
   // opts.signal (an AbortSignal) gives the request up: it then resolves to
   // status 0 with the code "aborted", which whoever gave it up reads as
   // no answer wanted. The body is read with its integers exact (exact).
+  // opts.keepalive lets the request outlive the page (a logout sent as the
+  // tab closes).
   //
   // Every request has a time limit, the answer's body included:
   // opts.timeoutMs, or ApiTimeoutMs. A request that outlives it is given
@@ -77,7 +79,8 @@ const PW = (() => {
       opts.signal.addEventListener("abort", stop);
     }
     try {
-      const res = await fetch(path, { method, headers, body, cache: "no-store", credentials: "omit", signal: giveUp.signal });
+      const res = await fetch(path, { method, headers, body, cache: "no-store", credentials: "omit",
+        keepalive: !!opts.keepalive, signal: giveUp.signal });
       let data = null;
       const text = await res.text();
       if (text) {
