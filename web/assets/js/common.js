@@ -34,6 +34,22 @@ const PW = (() => {
     });
   }
 
+  // PayWaitSeconds is the wait a payment asks the server for (Prefer:
+  // wait=N): the server answers within it (sooner when the payment's
+  // class deadline is shorter, 2 s by default), with the payment made,
+  // queued or refused busy. PayTimeoutMs, the payment's time limit in
+  // api, is that plus PaySlackMs for the network, a proxy in front of the
+  // API and a commit asked for at the deadline, which the server waits
+  // out. Past it, no answer is coming: the payment may have gone through,
+  // and the attempt is retried under the same key as after any lost
+  // answer (the server then answers what happened, or 409 while the first
+  // try is still being made). A cancellation is a money request too, and
+  // has the same limit, the payer's (pay.js) as an operator's stop
+  // (console.js).
+  const PayWaitSeconds = 5;
+  const PaySlackMs = 10000;
+  const PayTimeoutMs = PayWaitSeconds * 1000 + PaySlackMs;
+
   // api calls the JSON API and never throws for HTTP answers: it resolves
   // to {status, ok, data, headers}. A network failure resolves to
   // status 0, so callers treat "no answer" as one more calm state.
@@ -354,6 +370,6 @@ const PW = (() => {
     return document.getElementById(id).content.cloneNode(true);
   }
 
-  return { t, codeText, api, stringify, retryAfter, problemText, loadCurrencies, exponent, formatMoney, AmountMax, parseAmount,
+  return { t, codeText, api, PayWaitSeconds, PayTimeoutMs, stringify, retryAfter, problemText, loadCurrencies, exponent, formatMoney, AmountMax, parseAmount,
     amountTooLarge, formatDate, newKey, notice, pollStatus, countdown, maintenanceOver, el, fromTemplate, initLanguage };
 })();
