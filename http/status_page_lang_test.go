@@ -58,7 +58,10 @@ func TestStatusPageSpeaksTheVisitorsLanguage(t *testing.T) {
 		{"/status", "en;q=0.4, zh-CN;q=0.8", "zh-CN"},
 		{"/status", "zh-CN;q=0.3, en-US;q=0.9", "en"},
 		{"/status", "zh-CN;q=0, en;q=0.1", "en"},
-		{"/status", "zh-TW", "en"},
+		{"/status", "zh-TW", "zh-CN"}, // until 2026-11-29 English (ADR 0040)
+		{"/status", "zh-Hant-HK, en;q=0.8", "zh-CN"},
+		{"/status", "zh-HK;q=0.5, en", "en"},
+		{"/status", "en;q=0, *", "zh-CN"}, // until 2026-11-29 * was English, refused or not
 		{"/status", "fr-FR, de", "en"},
 		{"/status", "*", "en"},
 		{"/status?lang=en", "zh-CN,zh;q=0.9", "en"},

@@ -17,12 +17,9 @@ import (
 // the same catalogue (web/assets/i18n/<lang>.json, keys statuspage.*):
 // docs/decisions/0040-status-page-languages.md.
 
-// AcceptLanguageRangesMax bounds the language ranges of an Accept-Language
-// header that are looked at; browsers send a handful.
-const AcceptLanguageRangesMax = 32
-
 // statusLanguage is the status page's language: ?lang= when it names one
-// of web.Languages, else the one Accept-Language prefers.
+// of web.Languages, else the one Accept-Language prefers, as the web app
+// chooses after its cookie (web.NegotiateLanguage).
 func statusLanguage(r *http.Request) string {
 	if q := r.URL.Query().Get("lang"); q != "" {
 		for _, l := range web.Languages {
@@ -31,46 +28,7 @@ func statusLanguage(r *http.Request) string {
 			}
 		}
 	}
-	return negotiateLanguage(r.Header.Get("Accept-Language"))
-}
-
-// negotiateLanguage picks, of the ranges of an Accept-Language header, the
-// one with the highest q-value that the page speaks (the first of equals);
-// English when none is.
-func negotiateLanguage(header string) string {
-	best, bestQ := web.Languages[0], 0.0
-	for i, part := range strings.Split(header, ",") {
-		if i == AcceptLanguageRangesMax {
-			break
-		}
-		tag, params, _ := strings.Cut(part, ";")
-		q := 1.0
-		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil || f < 0 || f > 1 {
-				continue // not a q-value: the range is not understood
-			}
-			q = f
-		}
-		if lang := speaks(tag); lang != "" && q > bestQ {
-			best, bestQ = lang, q
-		}
-	}
-	return best
-}
-
-// speaks returns the language the page answers a language range in, or ""
-// for one it does not speak. Simplified Chinese is zh, zh-CN, zh-SG and
-// zh-Hans (with any region); zh-TW, zh-HK and zh-Hant are not it.
-func speaks(tag string) string {
-	t := strings.ReplaceAll(strings.ToLower(strings.TrimSpace(tag)), "_", "-")
-	switch {
-	case t == "zh", t == "zh-cn", t == "zh-sg", t == "zh-hans", strings.HasPrefix(t, "zh-hans-"):
-		return "zh-CN"
-	case t == "en", strings.HasPrefix(t, "en-"), t == "*":
-		return "en"
-	}
-	return ""
+	return web.NegotiateLanguage(r.Header.Get("Accept-Language"))
 }
 
 // pageLang says the status page's texts, numbers, dates and durations in

@@ -76,6 +76,23 @@ type fakeAPI struct {
 	// transfers, keys: the bodies and Idempotency-Keys of POST /v1/transfers.
 	transfers []map[string]any
 	keys      []string
+	// hangLogout: DELETE /v1/sessions/current is held until the browser
+	// gives it up (logoutCancelled counts those) or the test ends, else
+	// answered 204; logouts are the Authorization headers it came with.
+	hangLogout      bool
+	logouts         []string
+	logoutCancelled int
+	// intents: the body of GET /v1/intents, when set.
+	intents string
+	// POST /v1/intents/{id}/cancel: each one numbered in hangCancel is held
+	// until the browser gives it up (cancelCancelled counts those) or the
+	// test ends; the others answer the intent cancelled by an operator, or
+	// 409 intent_not_pending (the intent posted) when its id is in
+	// tooLate. cancels are the ids and reasons asked ("int_1 because").
+	hangCancel      map[int]bool
+	tooLate         map[string]bool
+	cancels         []string
+	cancelCancelled int
 }
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -106,7 +123,25 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case route == "GET /v1/me":
 		answer(200, `{"id":"usr_1","handle":"ann@example.com"}`)
 	case route == "GET /v1/intents":
+		if f.intents != "" {
+			answer(200, f.intents)
+			return
+		}
 		answer(200, `{"data":[]}`)
+	case r.Method == "POST" && strings.HasPrefix(r.URL.Path, "/v1/intents/") && strings.HasSuffix(r.URL.Path, "/cancel"):
+		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/intents/"), "/cancel")
+		var body struct{ Reason string }
+		json.NewDecoder(r.Body).Decode(&body)
+		f.cancels = append(f.cancels, id+" "+body.Reason)
+		if f.hangCancel[len(f.cancels)] {
+			f.hold(r, &f.cancelCancelled)
+			return
+		}
+		if f.tooLate[id] {
+			answer(409, fmt.Sprintf(`{"code":"intent_not_pending","detail":"already made","intent":{"id":%q,"status":"posted","transfer_id":"tr_1"}}`, id))
+			return
+		}
+		answer(200, fmt.Sprintf(`{"id":%q,"status":"failed","error":{"code":"intent_cancelled","cancelled_by":"operator"}}`, id))
 	case route == "GET /v1/ops/summary":
 		if f.hangSummary {
 			f.hold(r, &f.summaryCancelled)
@@ -117,6 +152,13 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		answer(200, `{"time":"2026-11-29T12:00:00Z","operator":{"id":"op_1","role":"admin"},"requests":0,"busy":0}`)
+	case route == "DELETE /v1/sessions/current":
+		f.logouts = append(f.logouts, r.Header.Get("Authorization"))
+		if f.hangLogout {
+			f.hold(r, &f.logoutCancelled)
+			return
+		}
+		answer(204, "")
 	case route == "GET /v1/forecast/recommendations":
 		answer(200, `{"summary":""}`)
 	case strings.HasPrefix(route, "GET /v1/accounts/"):

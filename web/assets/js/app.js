@@ -327,11 +327,21 @@
     });
   }
 
-  document.getElementById("logout").addEventListener("click", async () => {
-    await api("DELETE", "/v1/sessions/current", { token: app.token() });
+  // Log out signs out here at once — the token gone, the login view shown
+  // — and tells the server in the background: its answer changes nothing
+  // for the page, and a logout that never reaches the server (no answer, a
+  // closed tab) leaves a session that only the token, now gone from the
+  // tab, could use, and that expires on the server 12 h after it began
+  // (auth.DefaultSessionTTL). keepalive lets the request outlive the page.
+  // Until 2026-11-29 the page waited for the answer, up to the request's
+  // 20 s limit on a stalled server, the person still signed in on screen
+  // (TestBrowserSigningOutDoesNotWaitForTheServer).
+  document.getElementById("logout").addEventListener("click", () => {
+    const token = app.token();
     sessionStorage.removeItem(TokenKey);
     walletsCache = meCache = null;
     go("#/login");
+    if (token) api("DELETE", "/v1/sessions/current", { token, keepalive: true });
   });
 
   // A /pay link opens the app with the payment waiting for the payer.

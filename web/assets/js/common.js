@@ -34,12 +34,30 @@ const PW = (() => {
     });
   }
 
+  // PayWaitSeconds is the wait a payment asks the server for (Prefer:
+  // wait=N): the server answers within it (sooner when the payment's
+  // class deadline is shorter, 2 s by default), with the payment made,
+  // queued or refused busy. PayTimeoutMs, the payment's time limit in
+  // api, is that plus PaySlackMs for the network, a proxy in front of the
+  // API and a commit asked for at the deadline, which the server waits
+  // out. Past it, no answer is coming: the payment may have gone through,
+  // and the attempt is retried under the same key as after any lost
+  // answer (the server then answers what happened, or 409 while the first
+  // try is still being made). A cancellation is a money request too, and
+  // has the same limit, the payer's (pay.js) as an operator's stop
+  // (console.js).
+  const PayWaitSeconds = 5;
+  const PaySlackMs = 10000;
+  const PayTimeoutMs = PayWaitSeconds * 1000 + PaySlackMs;
+
   // api calls the JSON API and never throws for HTTP answers: it resolves
   // to {status, ok, data, headers}. A network failure resolves to
   // status 0, so callers treat "no answer" as one more calm state.
   // opts.signal (an AbortSignal) gives the request up: it then resolves to
   // status 0 with the code "aborted", which whoever gave it up reads as
   // no answer wanted. The body is read with its integers exact (exact).
+  // opts.keepalive lets the request outlive the page (a logout sent as the
+  // tab closes).
   //
   // Every request has a time limit, the answer's body included:
   // opts.timeoutMs, or ApiTimeoutMs. A request that outlives it is given
@@ -77,7 +95,8 @@ const PW = (() => {
       opts.signal.addEventListener("abort", stop);
     }
     try {
-      const res = await fetch(path, { method, headers, body, cache: "no-store", credentials: "omit", signal: giveUp.signal });
+      const res = await fetch(path, { method, headers, body, cache: "no-store", credentials: "omit",
+        keepalive: !!opts.keepalive, signal: giveUp.signal });
       let data = null;
       const text = await res.text();
       if (text) {
@@ -351,6 +370,6 @@ const PW = (() => {
     return document.getElementById(id).content.cloneNode(true);
   }
 
-  return { t, codeText, api, stringify, retryAfter, problemText, loadCurrencies, exponent, formatMoney, AmountMax, parseAmount,
+  return { t, codeText, api, PayWaitSeconds, PayTimeoutMs, stringify, retryAfter, problemText, loadCurrencies, exponent, formatMoney, AmountMax, parseAmount,
     amountTooLarge, formatDate, newKey, notice, pollStatus, countdown, maintenanceOver, el, fromTemplate, initLanguage };
 })();

@@ -194,14 +194,26 @@
   // failed intent_cancelled by an operator); too late (409
   // intent_not_pending: the payment was made first, and the problem
   // carries the intent); or the refusal (a reason the server would not
-  // take, busy, in use: the form stays, to try again).
+  // take, busy, in use: the form stays, to try again). A stop is a money
+  // request, with a payment's time limit (PW.PayTimeoutMs, 15 s), as the
+  // payer's own cancellation. One the API did not answer (none in time, no
+  // connection, a gateway's 5xx, outcome_unknown) may or may not have
+  // taken effect: it says so, and that asking again is safe — the server
+  // answers a stop of a stopped payment with the payment, stopped, and
+  // records the stop once — with the form left open, its reason in it.
+  // Until 2026-11-29 the stop had a read's 20 s and an unanswered one was
+  // said as a failure; and a stop too late threw (its answer's code
+  // shadowed code, the words for codes) and said nothing
+  // (TestBrowserTheConsolesUnansweredStopMayHaveTakenEffect,
+  // TestBrowserTheConsolesStopTooLateSaysHow).
   async function stop(reason) {
     const id = stopping, out = $("#stop-out");
     if (!id) return;
     out.replaceChildren(el("p", null, t("console.stopping", { id })));
-    const res = await api("POST", "/v1/intents/" + encodeURIComponent(id) + "/cancel", { token: key(), body: { reason } });
-    const code = res.data && res.data.code;
-    if (res.ok || code === "intent_not_pending") {
+    const res = await api("POST", "/v1/intents/" + encodeURIComponent(id) + "/cancel",
+      { token: key(), body: { reason }, timeoutMs: PW.PayTimeoutMs });
+    const why = res.data && res.data.code;
+    if (res.ok || why === "intent_not_pending") {
       stopping = "";
       $("#stop-form").hidden = true;
       const text = res.ok ? t("console.stop_done", { id })
@@ -211,7 +223,13 @@
       queuePage(); // the stopped payment leaves the queue
       return;
     }
-    const text = code === "invalid_request" && res.data.field === "reason" ? t("console.stop_reason_required") : PW.problemText(res);
+    const gateway = res.status >= 500 && !why;
+    if (res.status === 0 || gateway || res.data.outcome === "unknown") {
+      out.replaceChildren(el("p", null, t("console.stop_unknown", { id })),
+        el("p", { class: "hint" }, gateway ? t("error.gateway") : PW.problemText(res)));
+      return;
+    }
+    const text = why === "invalid_request" && res.data.field === "reason" ? t("console.stop_reason_required") : PW.problemText(res);
     out.replaceChildren(el("p", { class: "error" }, text));
   }
 

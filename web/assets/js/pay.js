@@ -34,20 +34,9 @@ const PWPay = (() => {
     const lines = [...node.querySelectorAll("p.waiting-what, p.title, p.error")].map((p) => p.textContent).filter(Boolean);
     PW.notice(lines.join(" · ") || node.textContent, kind);
   }
-  // PayWaitSeconds is the wait a payment asks the server for (Prefer:
-  // wait=N): the server answers within it (sooner when the payment's
-  // class deadline is shorter, 2 s by default), with the payment made,
-  // queued or refused busy. PayTimeoutMs, the payment's time limit in
-  // api, is that plus PaySlackMs for the network, a proxy in front of the
-  // API and a commit asked for at the deadline, which the server waits
-  // out. Past it, no answer is coming: the payment may have gone through,
-  // and the attempt is retried under the same key as after any lost
-  // answer (the server then answers what happened, or 409 while the first
-  // try is still being made). A cancellation is a money request too, and
-  // has the same limit.
-  const PayWaitSeconds = 5;
-  const PaySlackMs = 10000;
-  const PayTimeoutMs = PayWaitSeconds * 1000 + PaySlackMs;
+  // A payment's wait and time limit, and a cancellation's (common.js: the
+  // console's stop has the same).
+  const { PayWaitSeconds, PayTimeoutMs } = PW;
   const IntentPollMs = 1500;
   const IntentPollsMax = 200;
   const AttemptsKey = "pw_attempts";

@@ -1,0 +1,43 @@
+package web_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestBrowserSigningOutDoesNotWaitForTheServer: Log out signs out in the
+// page at once — the token gone, the login view shown, the nav hidden —
+// and tells the server (DELETE /v1/sessions/current, with the token) in
+// the background, whose answer the page no longer needs. Here the server
+// never answers. Until 2026-11-29 the page waited for that answer, up to
+// the request's 20 s limit, with the person still signed in on screen.
+func TestBrowserSigningOutDoesNotWaitForTheServer(t *testing.T) {
+	s := newScene(t)
+	s.api.set(func(f *fakeAPI) { f.hangLogout = true })
+	s.open(t, "#/wallets", nil)
+	s.do(t, "the wallets shown", chromedp.WaitVisible(chromedp.CSS(".wallet")))
+	s.do(t, "log out", js(`document.querySelector("#logout").click()`))
+	signedOut := `!sessionStorage.getItem("pw_token") && !!document.querySelector("#login-form") &&
+		document.querySelector("#nav").hidden && !document.querySelector(".wallet")`
+	for deadline := time.Now().Add(3 * time.Second); !eval[bool](t, s, signedOut); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("3 s after Log out the page is not signed out (token %q, login form %v), while the server holds the logout",
+				eval[string](t, s, `sessionStorage.getItem("pw_token") || ""`), eval[bool](t, s, `!!document.querySelector("#login-form")`))
+		}
+	}
+	logouts := func(f *fakeAPI) []string { f.mu.Lock(); defer f.mu.Unlock(); return slices.Clone(f.logouts) }
+	for deadline := time.Now().Add(3 * time.Second); len(logouts(s.api)) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the server was not told of the logout")
+		}
+	}
+	if got := logouts(s.api); len(got) != 1 || got[0] != "Bearer tok" {
+		t.Errorf("the logouts the server was told of came with %q, want one with the session's token", got)
+	}
+	if n := s.api.read(func(f *fakeAPI) int { return f.logoutCancelled }); n != 0 {
+		t.Errorf("the logout was given up %d times before its time limit, want it left to run", n)
+	}
+}
