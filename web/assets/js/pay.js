@@ -507,9 +507,15 @@ const PWPay = (() => {
 
   // cancelFailed: no answer, or a refusal that says nothing of the payment.
   // It may still be paid (the poll goes on, and shows what happens), and
-  // the button is offered again.
+  // the button is offered again. With no answer (none in time, no
+  // connection, a gateway's page, outcome_unknown) the cancellation may
+  // have taken effect too, and is said so, not as a failure: asking again
+  // is safe, a cancelled payment is not cancelled twice (as the console's
+  // stop says since 2026-11-29; TestBrowserAnUnansweredCancelMayHaveTakenEffect).
   function cancelFailed(q, r) {
-    q.note.replaceChildren(el("p", { class: "error" }, t("pay.cancel_failed")), el("p", null, PW.problemText(r)));
+    const unanswered = r.status === 0 || (r.status >= 500 && !r.data.code) || r.data.outcome === "unknown";
+    q.note.replaceChildren(unanswered ? el("p", null, t("pay.cancel_unknown"))
+      : el("p", { class: "error" }, t("pay.cancel_failed")), el("p", null, PW.problemText(r)));
     q.button.disabled = false;
     q.button.focus();
     told(q.note, "failed");
