@@ -98,3 +98,21 @@ func TestBrowserTheConsolesStopTooLateSaysHow(t *testing.T) {
 		t.Error("after a stop too late the form is still open")
 	}
 }
+
+// TestBrowserTheConsolesStopOfAPaymentItsPayerCancelledSaysSo: support
+// stops a queued payment its payer had cancelled a moment before; the
+// server answers the payment as it is (200, cancelled_by payer) and
+// records no stop. The console says the payer cancelled it, not that
+// support stopped it. Until 2026-11-29 it said "Stopped … its payer sees
+// it was stopped by support".
+func TestBrowserTheConsolesStopOfAPaymentItsPayerCancelledSaysSo(t *testing.T) {
+	s := newScene(t)
+	s.api.set(func(f *fakeAPI) { f.payerCancelled = map[string]bool{"int_3": true} })
+	s.openConsoleWithQueue(t, "int_3")
+	s.stopIntent(t, "int_3", "asked by phone")
+	s.do(t, "the stop answered", until(`document.querySelector("#stop-out").textContent.includes("int_3") && !document.querySelector("#stop-out").textContent.startsWith("Stopping")`))
+	out := eval[string](t, s, `document.querySelector("#stop-out").textContent`)
+	if strings.Contains(out, "stopped by support") || !strings.Contains(out, "cancelled by its payer") {
+		t.Errorf("the console says %q of a payment its payer had cancelled", out)
+	}
+}

@@ -88,9 +88,11 @@ type fakeAPI struct {
 	// until the browser gives it up (cancelCancelled counts those) or the
 	// test ends; the others answer the intent cancelled by an operator, or
 	// 409 intent_not_pending (the intent posted) when its id is in
-	// tooLate. cancels are the ids and reasons asked ("int_1 because").
+	// tooLate, or cancelled by its payer when in payerCancelled. cancels
+	// are the ids and reasons asked ("int_1 because").
 	hangCancel      map[int]bool
 	tooLate         map[string]bool
+	payerCancelled  map[string]bool
 	cancels         []string
 	cancelCancelled int
 }
@@ -141,7 +143,11 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			answer(409, fmt.Sprintf(`{"code":"intent_not_pending","detail":"already made","intent":{"id":%q,"status":"posted","transfer_id":"tr_1"}}`, id))
 			return
 		}
-		answer(200, fmt.Sprintf(`{"id":%q,"status":"failed","error":{"code":"intent_cancelled","cancelled_by":"operator"}}`, id))
+		by := "operator"
+		if f.payerCancelled[id] {
+			by = "payer"
+		}
+		answer(200, fmt.Sprintf(`{"id":%q,"status":"failed","error":{"code":"intent_cancelled","cancelled_by":%q}}`, id, by))
 	case route == "GET /v1/ops/summary":
 		if f.hangSummary {
 			f.hold(r, &f.summaryCancelled)

@@ -216,7 +216,12 @@
     if (res.ok || why === "intent_not_pending") {
       stopping = "";
       $("#stop-form").hidden = true;
-      const text = res.ok ? t("console.stop_done", { id })
+      // A payment its payer had cancelled already is answered as it is
+      // (200, cancelled_by payer): nothing was stopped by support, and no
+      // stop recorded; until 2026-11-29 it was said stopped by support
+      // (TestBrowserTheConsolesStopOfAPaymentItsPayerCancelledSaysSo).
+      const byPayer = res.ok && (res.data.error || {}).cancelled_by === "payer";
+      const text = byPayer ? t("console.stop_by_payer", { id }) : res.ok ? t("console.stop_done", { id })
         : t("console.stop_too_late", { id, status: code("console.intent_status", res.data.intent && res.data.intent.status) });
       out.replaceChildren(el("p", { class: res.ok ? "ok" : "error", tabindex: "-1" }, text));
       out.firstChild.focus();
