@@ -1,14 +1,11 @@
 package storetest
 
 import (
-	"context"
 	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
-	"github.com/peakwallet/peakwallet/ledger"
 )
 
 // RunIntentTampering is RunTampering for the surge queue's books: it edits
@@ -72,27 +69,8 @@ func RunIntentTampering(t *testing.T, open TamperOpener) {
 	for _, tc := range tampers {
 		t.Run(tc.name, func(t *testing.T) {
 			s, exec := open(t)
-			ctx := context.Background()
 			intentFixture(t, s)
-			if r, err := ledger.Verify(ctx, s); err != nil || !r.OK() {
-				t.Fatalf("clean store: %v %v", r.Violations, err)
-			}
-			n, err := exec(tc.sql)
-			if err != nil && tc.alt != "" {
-				n, err = exec(tc.alt)
-			}
-			if err != nil {
-				t.Fatal(err)
-			} else if n == 0 {
-				t.Fatal("tampering changed nothing")
-			}
-			r, err := ledger.Verify(ctx, s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.OK() || !strings.Contains(strings.Join(r.Violations, "\n"), tc.want) {
-				t.Fatalf("violations %q, want one mentioning %q", r.Violations, tc.want)
-			}
+			mustDetectTampering(t, s, exec, tc.sql, tc.alt, tc.want)
 		})
 	}
 }
