@@ -52,8 +52,16 @@ func MustOpenEnv(tb testing.TB) *Env {
 	if err != nil {
 		tb.Fatalf("open sqlite: %v", err)
 	}
+	return openEnvOn(tb, store, store, ledger.Options{})
+}
+
+// openEnvOn starts an Env on store (lite: the same store when it is
+// SQLite's, else nil) with the ledger's opts, closed when tb ends.
+func openEnvOn(tb testing.TB, store pw.Store, lite *sqlite.Store, opts ledger.Options) *Env {
+	tb.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	l := ledger.New(store, ledger.Options{Logger: log})
+	opts.Logger = log
+	l := ledger.New(store, opts)
 	srv := pwhttp.NewServer(pwhttp.Config{
 		Ledger: l,
 		Authenticator: pwhttp.Authenticators{
@@ -71,7 +79,7 @@ func MustOpenEnv(tb testing.TB) *Env {
 		store.Close()
 	})
 	return &Env{Server: srv, HTTP: hs, Client: pwhttp.NewClient(hs.URL, operatorKey, hs.Client()),
-		Ledger: l, Store: store}
+		Ledger: l, Store: lite}
 }
 
 // Response is a raw HTTP answer.

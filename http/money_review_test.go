@@ -5,19 +5,14 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	pw "github.com/peakwallet/peakwallet"
-	pwhttp "github.com/peakwallet/peakwallet/http"
 	"github.com/peakwallet/peakwallet/internal/pgtest"
 	"github.com/peakwallet/peakwallet/ledger"
 	"github.com/peakwallet/peakwallet/postgres"
@@ -48,26 +43,8 @@ func mustOpenMoneyEnv(tb testing.TB, backend string, now func() time.Time) *Env 
 	default:
 		tb.Fatalf("unknown backend %q", backend)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts.Logger, opts.Now = log, now
-	l := ledger.New(store, opts)
-	srv := pwhttp.NewServer(pwhttp.Config{
-		Ledger: l,
-		Authenticator: pwhttp.Authenticators{
-			pwhttp.NewOperatorAuthenticator(operatorKey),
-			staticAuth{otherToken: {Kind: pw.PrincipalMerchant, ID: "m1"}},
-		},
-		Readiness: store.Ping,
-		Logger:    log,
-		Registry:  prometheus.NewRegistry(),
-	})
-	hs := httptest.NewServer(srv.Handler())
-	tb.Cleanup(func() {
-		hs.Close()
-		l.Close()
-		store.Close()
-	})
-	return &Env{Server: srv, HTTP: hs, Client: pwhttp.NewClient(hs.URL, operatorKey, hs.Client()), Ledger: l, Store: lite}
+	opts.Now = now
+	return openEnvOn(tb, store, lite, opts)
 }
 
 func idem(key string) map[string]string { return map[string]string{"Idempotency-Key": key} }
