@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,5 +40,37 @@ func TestBrowserSigningOutDoesNotWaitForTheServer(t *testing.T) {
 	}
 	if n := s.api.read(func(f *fakeAPI) int { return f.logoutCancelled }); n != 0 {
 		t.Errorf("the logout was given up %d times before its time limit, want it left to run", n)
+	}
+}
+
+// TestBrowserAPaymentTriedAfterLogOutSaysNoSessionEnded: a payment counts
+// down to try again (503 busy) when the person logs out; its next try has
+// no session and gets 401. The person ended the session: the login view
+// does not say it ended by itself, and what they type there stays. Until
+// 2026-11-29 the 401 said "Your session ended" and drew the login view
+// again, emptying its form. (The attempt stays in the tab, for the same
+// payment sent again after signing in to use the same key.)
+func TestBrowserAPaymentTriedAfterLogOutSaysNoSessionEnded(t *testing.T) {
+	s := newScene(t)
+	s.api.set(func(f *fakeAPI) { f.busy, f.busyRetryAfter = true, "1" })
+	s.open(t, "#/wallets", nil)
+	s.send(t, "12.50")
+	s.do(t, "the payment counts down", chromedp.WaitVisible(chromedp.CSS("#pay-state .countdown")))
+	s.do(t, "log out and start typing",
+		js(`document.querySelector("#logout").click()`),
+		chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		js(`document.querySelector("#login-form").elements[0].value = "ann@example.com"`))
+	paid := func(f *fakeAPI) int { return len(f.keys) }
+	before := s.api.read(paid)
+	time.Sleep(3 * time.Second) // the countdown's try, without a session, is answered 401
+	notice := eval[string](t, s, `document.querySelector("#notice").textContent`)
+	if strings.Contains(notice, "session ended") {
+		t.Errorf("after Log out the login view says %q", notice)
+	}
+	if typed := eval[string](t, s, `document.querySelector("#login-form").elements[0].value`); typed != "ann@example.com" {
+		t.Errorf("what was typed in the login form is now %q", typed)
+	}
+	if n := s.api.read(paid); n != before {
+		t.Errorf("%d payments reached the server without a session", n-before)
 	}
 }

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -60,8 +61,10 @@ type fakeAPI struct {
 	statusState     string
 	statusReads     int
 	statusCancelled int
-	// busy: POST /v1/transfers answers 503 busy, Retry-After: 30.
-	busy bool
+	// busy: POST /v1/transfers answers 503 busy, Retry-After: 30, or
+	// busyRetryAfter when set. A payment without a session is 401.
+	busy           bool
+	busyRetryAfter string
 	// hangPay: each POST /v1/transfers numbered in it is held until the
 	// browser gives it up (payCancelled counts those) or the test ends.
 	hangPay      map[int]bool
@@ -173,6 +176,8 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(200, `{"id":"tr_1","from_account":"acc_1","to_account":"acc_2","amount":1250,"currency":"EUR","status":"posted","created_at":"2026-11-29T12:00:00Z"}`)
 	case route == "GET /v1/transfers/tr_big":
 		answer(200, `{"id":"tr_big","from_account":"acc_1","to_account":"acc_2","amount":9223372036854775807,"refunded_amount":9007199254740993,"currency":"EUR","status":"posted","created_at":"2026-11-29T12:00:00Z"}`)
+	case route == "POST /v1/transfers" && r.Header.Get("Authorization") == "":
+		answer(401, `{"code":"unauthorized","detail":"no session"}`)
 	case route == "POST /v1/transfers":
 		var body map[string]any
 		dec := json.NewDecoder(r.Body)
@@ -188,7 +193,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if f.busy {
-			w.Header().Set("Retry-After", "30")
+			w.Header().Set("Retry-After", cmp.Or(f.busyRetryAfter, "30"))
 			answer(503, `{"code":"busy","detail":"the server is busy"}`)
 			return
 		}

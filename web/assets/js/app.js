@@ -51,9 +51,17 @@
     pendingPay(p) {
       sessionStorage.setItem(PendingPayKey, JSON.stringify(p));
     },
+    // loggedOut: the server answered 401, the session is over. One the
+    // person ended (Log out) was over already: a try still running then
+    // (a payment counting down) changes nothing on the page, neither a
+    // notice that the session "ended" nor the login view drawn again over
+    // what they type. Until 2026-11-29 it did both
+    // (TestBrowserAPaymentTriedAfterLogOutSaysNoSessionEnded).
     loggedOut() {
+      const had = !!app.token();
       sessionStorage.removeItem(TokenKey);
       walletsCache = meCache = null;
+      if (!had) return;
       PW.notice(t("login.expired"));
       go("#/login");
     },
