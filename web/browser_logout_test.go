@@ -48,8 +48,8 @@ func TestBrowserSigningOutDoesNotWaitForTheServer(t *testing.T) {
 // no session and gets 401. The person ended the session: the login view
 // does not say it ended by itself, and what they type there stays. Until
 // 2026-11-29 the 401 said "Your session ended" and drew the login view
-// again, emptying its form. (The attempt stays in the tab, for the same
-// payment sent again after signing in to use the same key.)
+// again, emptying its form. (As at any 401, an attempt that may have paid
+// keeps its key in the tab; this one, only refused, is forgotten.)
 func TestBrowserAPaymentTriedAfterLogOutSaysNoSessionEnded(t *testing.T) {
 	s := newScene(t)
 	s.api.set(func(f *fakeAPI) { f.busy, f.busyRetryAfter = true, "1" })
