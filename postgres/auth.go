@@ -110,8 +110,13 @@ func (s *Store) UserByHandle(ctx context.Context, handle string) (*auth.User, er
 }
 
 func (s *Store) SetPassword(ctx context.Context, userID, hash string) error {
-	_, err := s.exec(ctx, "postgres.SetPassword", "UPDATE users SET password_hash = $1 WHERE id = $2", hash, userID)
-	return err
+	return s.authTx(ctx, "postgres.SetPassword", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "UPDATE users SET password_hash = $1 WHERE id = $2", hash, userID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "DELETE FROM reset_tokens WHERE user_id = $1 AND used_at = 0", userID)
+		return err
+	})
 }
 
 func (s *Store) RecordLoginFailure(ctx context.Context, userID string, lockedUntil time.Time) (int, error) {
