@@ -105,6 +105,11 @@ func (t *throttle) blocked(key string, now time.Time) time.Duration {
 
 // fail records a failure of key and returns its count.
 func (t *throttle) fail(key string, now time.Time) int {
+	return t.failAfter(key, t.limits.FailuresFree, now)
+}
+
+// failAfter is fail with free failures before the back-off starts.
+func (t *throttle) failAfter(key string, free int, now time.Time) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	f, ok := t.fails[key]
@@ -117,7 +122,7 @@ func (t *throttle) fail(key string, now time.Time) int {
 	}
 	f.n++
 	f.last = now
-	f.until = now.Add(t.limits.backoff(f.n, t.limits.FailuresFree))
+	f.until = now.Add(t.limits.backoff(f.n, free))
 	return f.n
 }
 

@@ -82,10 +82,17 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 	}
 	u, err := s.store.UserByHandle(ctx, handle)
 	if pw.ErrorCode(err) == pw.ENOTFOUND {
+		// An unknown handle locks after LockAfter failures as a user's
+		// does (in this process: ghostKey), or the lock's 429 would tell
+		// which handles exist.
+		locked := s.throttle.blocked(ghostKey(handle), now)
+		if locked > 0 && req.MFACode == "" {
+			return nil, rateLimited(locked, "this account is temporarily locked after failed logins; wait, or log in with your MFA code")
+		}
 		if _, err := s.checkPassword(ctx, s.dummyHash, req.Password); pw.ErrorCode(err) == pw.EBUSY {
 			return nil, err // as a known handle's login would be
 		}
-		return nil, s.loginFailed(ctx, nil, handle, addrKey, pairKey, false, now)
+		return nil, s.loginFailed(ctx, nil, handle, addrKey, pairKey, locked > 0, now)
 	}
 	if err != nil {
 		return nil, err
@@ -129,7 +136,9 @@ func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey, pai
 	s.throttle.fail(addrKey, now)
 	s.throttle.fail(pairKey, now)
 	target := handle
-	if u != nil {
+	if u == nil {
+		s.throttle.failAfter(ghostKey(handle), s.throttle.limits.LockAfter, now)
+	} else {
 		target = u.ID
 		n := u.FailedLogins + 1
 		until := time.Time{}
@@ -148,6 +157,9 @@ func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey, pai
 	}
 	return pw.Errorf(pw.EUNAUTHORIZED, "invalid handle or password")
 }
+
+// ghostKey is the throttle key of an unknown handle's failed logins.
+func ghostKey(handle string) string { return "ghost:" + handle }
 
 func (s *Service) openSession(ctx context.Context, u *User, addrKey, pairKey string, now time.Time) (*NewSession, error) {
 	token := NewToken(PrefixSessionToken)
