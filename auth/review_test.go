@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -112,5 +113,56 @@ func TestAMessageCodeIsUsedOnceAcrossProcesses(t *testing.T) {
 	}
 	if accepted != 1 {
 		t.Fatalf("the one-time code was accepted %d times, want once", accepted)
+	}
+}
+
+// TestAnIPv6ClientIsThrottledByItsNetwork: one IPv6 client holds a whole
+// /64 (its router hands it out; privacy addresses change daily), so the
+// per-address throttles count a /64 as one address: failed logins from
+// ::1 to ::5 of one /64 back off a login from ::6, and sign-ups from its
+// addresses share one bucket. Before, each address had its own, and a
+// client went round every throttle by changing its address's low bits.
+// An IPv4 address written as IPv6 (::ffff:a.b.c.d) is that IPv4 address.
+func TestAnIPv6ClientIsThrottledByItsNetwork(t *testing.T) {
+	limits := auth.DefaultLimits
+	limits.SignUpBurst, limits.SignUpEvery = 2, time.Hour
+	svc := auth.New(newMemStore(t), nil, auth.Options{Limits: limits, Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}})
+	at := func(addr string) context.Context {
+		return auth.NewContextWithClientAddress(context.Background(), addr)
+	}
+	const password = "correct horse battery staple"
+	if _, err := svc.SignUp(at("2001:db8:1:2::1"), auth.SignUp{Handle: "v6@example.com", Password: password}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SignUp(at("2001:db8:1:2:ffff::2"), auth.SignUp{Handle: "v6b@example.com", Password: password}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SignUp(at("2001:db8:1:2:abcd::3"), auth.SignUp{Handle: "v6c@example.com", Password: password}); pw.ErrorCode(err) != pw.ERATELIMITED {
+		t.Fatalf("a third sign-up from one /64 with a burst of 2: %v, want rate_limited", err)
+	}
+	if _, err := svc.SignUp(at("2001:db8:1:3::1"), auth.SignUp{Handle: "v6d@example.com", Password: password}); err != nil {
+		t.Fatalf("a sign-up from the next /64: %v", err)
+	}
+
+	for i := 1; i <= limits.FailuresFree; i++ {
+		addr := "2001:db8:1:2::" + strconv.Itoa(i)
+		if _, err := svc.Login(at(addr), auth.Login{Handle: "v6@example.com", Password: "wrong guess " + addr}); pw.ErrorCode(err) != pw.EUNAUTHORIZED {
+			t.Fatalf("failure %d: %v", i, err)
+		}
+	}
+	if _, err := svc.Login(at("2001:db8:1:2::6"), auth.Login{Handle: "v6@example.com", Password: password}); pw.ErrorCode(err) != pw.ERATELIMITED {
+		t.Fatalf("after %d failures from one /64, a login from another of its addresses: %v, want rate_limited", limits.FailuresFree, err)
+	}
+	if _, err := svc.Login(at("2001:db8:1:3::6"), auth.Login{Handle: "v6@example.com", Password: password}); err != nil {
+		t.Fatalf("a login from the next /64: %v", err)
+	}
+
+	for i := 1; i <= limits.FailuresFree; i++ {
+		if _, err := svc.Login(at("192.0.2.7"), auth.Login{Handle: "v6b@example.com", Password: "wrong guess " + strconv.Itoa(i)}); pw.ErrorCode(err) != pw.EUNAUTHORIZED {
+			t.Fatalf("IPv4 failure %d: %v", i, err)
+		}
+	}
+	if _, err := svc.Login(at("::ffff:192.0.2.7"), auth.Login{Handle: "v6b@example.com", Password: password}); pw.ErrorCode(err) != pw.ERATELIMITED {
+		t.Fatalf("the same IPv4 address written as IPv6: %v, want rate_limited", err)
 	}
 }

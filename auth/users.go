@@ -33,7 +33,7 @@ type NewSession struct {
 // SignUp creates a user. Rate limited per client address.
 func (s *Service) SignUp(ctx context.Context, req SignUp) (*User, error) {
 	now := s.clock()
-	if ok, wait := s.throttle.allow("signup:"+ClientAddress(ctx), s.throttle.limits.SignUpBurst, s.throttle.limits.SignUpEvery, now); !ok {
+	if ok, wait := s.throttle.allow("signup:"+throttleAddress(ClientAddress(ctx)), s.throttle.limits.SignUpBurst, s.throttle.limits.SignUpEvery, now); !ok {
 		return nil, rateLimited(wait, "too many sign-ups from this address; try again later")
 	}
 	handle, err := ParseHandle(req.Handle)
@@ -64,7 +64,7 @@ func (s *Service) SignUp(ctx context.Context, req SignUp) (*User, error) {
 // answers the same 429, so the lock reveals nothing about the password.
 func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 	now := s.clock()
-	addr := ClientAddress(ctx)
+	addr := throttleAddress(ClientAddress(ctx))
 	l := s.throttle.limits
 	if ok, wait := s.throttle.allow("login:"+addr, l.LoginBurst, l.LoginEvery, now); !ok {
 		return nil, rateLimited(wait, "too many logins from this address; try again later")
@@ -174,7 +174,7 @@ func (s *Service) openSession(ctx context.Context, u *User, addrKey, pairKey str
 		}
 	}
 	s.throttle.succeed(pairKey)
-	s.throttle.markKnown(u.ID+"|"+ClientAddress(ctx), now)
+	s.throttle.markKnown(u.ID+"|"+throttleAddress(ClientAddress(ctx)), now)
 	ctx = pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalUser, ID: u.ID, Session: ses.ID})
 	if err := s.Audit(ctx, "login.success", u.ID, map[string]string{"session": ses.ID}); err != nil {
 		return nil, err
@@ -297,7 +297,7 @@ type ResetRequest struct {
 // answer is the same either way, so that it reveals no handle.
 func (s *Service) RequestReset(ctx context.Context, req ResetRequest) error {
 	now := s.clock()
-	if ok, wait := s.throttle.allow("otp:"+ClientAddress(ctx), s.throttle.limits.OTPBurst, s.throttle.limits.OTPEvery, now); !ok {
+	if ok, wait := s.throttle.allow("otp:"+throttleAddress(ClientAddress(ctx)), s.throttle.limits.OTPBurst, s.throttle.limits.OTPEvery, now); !ok {
 		return rateLimited(wait, "too many reset requests from this address; try again later")
 	}
 	handle, err := ParseHandle(req.Handle)
