@@ -166,3 +166,39 @@ func TestAnIPv6ClientIsThrottledByItsNetwork(t *testing.T) {
 		t.Fatalf("the same IPv4 address written as IPv6: %v, want rate_limited", err)
 	}
 }
+
+// TestVerifyAuditSeesARecordBeforeTheFirst: a record inserted behind the
+// server's back with a sequence number of 0 or less, before the chain's
+// first, is named by verify. Before, verify read the log from seq 1 on
+// and reported such a record's chain intact, without counting it.
+func TestVerifyAuditSeesARecordBeforeTheFirst(t *testing.T) {
+	s, _, dsn := openPostgresTwice(t)
+	ctx := context.Background()
+	svc := auth.New(s, nil, auth.Options{Argon2: auth.Argon2Params{Memory: 8, Time: 1, Threads: 1}})
+	for _, a := range []string{"login.success", "key.create", "login.failure"} {
+		if err := svc.Audit(ctx, a, "usr_x", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, err := auth.VerifyAudit(ctx, s); err != nil || !r.OK() || r.Records != 3 {
+		t.Fatalf("intact chain: %+v, %v", r, err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, seq := range []int64{0, -5} {
+		if _, err := conn.Exec(ctx, `INSERT INTO audit (seq, at, actor, action, target, address, detail, prev_hash, hash)
+			VALUES ($1, 0, 'operator:root', 'key.revoke', 'key_forged', '', NULL, $2, $2)`, seq, auth.GenesisHash); err != nil {
+			t.Fatal(err)
+		}
+		r, err := auth.VerifyAudit(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.OK() {
+			t.Fatalf("a record inserted at seq %d: verify reports the chain intact (%d records)", seq, r.Records)
+		}
+	}
+}
