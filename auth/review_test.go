@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pquerna/otp/totp"
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/auth"
@@ -199,6 +200,65 @@ func TestVerifyAuditSeesARecordBeforeTheFirst(t *testing.T) {
 		}
 		if r.OK() {
 			t.Fatalf("a record inserted at seq %d: verify reports the chain intact (%d records)", seq, r.Records)
+		}
+	}
+}
+
+// TestATOTPCodeLogsInOnceAcrossProcesses: two processes on one PostgreSQL
+// database given the same TOTP code at the same moment (two logins, or a
+// login and a step-up, behind a load balancer) accept it once: the step
+// is spent by one conditional update. And the window is the documented
+// one: a code of the step before or after is accepted, one two steps
+// away is not.
+func TestATOTPCodeLogsInOnceAcrossProcesses(t *testing.T) {
+	a, b, _ := openPostgresTwice(t)
+	clk := &fakeClock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+	opts := auth.Options{Now: clk.now, Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}}
+	here, there := auth.New(a, nil, opts), auth.New(b, nil, opts)
+	ctx := auth.NewContextWithClientAddress(context.Background(), "192.0.2.1")
+	const handle, password = "totp@example.com", "correct horse battery staple"
+	u, err := here.SignUp(ctx, auth.SignUp{Handle: handle, Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalUser, ID: u.ID})
+	en, err := here.EnrollTOTP(me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := func(skew time.Duration) string {
+		c, err := totp.GenerateCode(en.Secret, clk.now().Add(skew))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if _, err := here.ConfirmTOTP(me, auth.MFAConfirm{Code: code(0)}); err != nil {
+		t.Fatal(err)
+	}
+
+	for round := range 5 {
+		clk.add(30 * time.Second)
+		c := code(0)
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, svc := range []*auth.Service{here, there} {
+			wg.Go(func() { _, errs[i] = svc.Login(ctx, auth.Login{Handle: handle, Password: password, MFACode: c}) })
+		}
+		wg.Wait()
+		if (errs[0] == nil) == (errs[1] == nil) {
+			t.Fatalf("round %d: one code given to two processes at once: %v, %v; want exactly one login", round, errs[0], errs[1])
+		}
+	}
+
+	clk.add(time.Hour)
+	for _, c := range []struct {
+		skew time.Duration
+		ok   bool
+	}{{-60 * time.Second, false}, {-30 * time.Second, true}, {60 * time.Second, false}, {30 * time.Second, true}} {
+		_, err := here.Login(ctx, auth.Login{Handle: handle, Password: password, MFACode: code(c.skew)})
+		if (err == nil) != c.ok {
+			t.Errorf("a code of %v away: %v, want accepted %v", c.skew, err, c.ok)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/auth"
@@ -60,6 +61,89 @@ func TestALockedHandleAndAnUnknownOneAnswerAlike(t *testing.T) {
 		}
 		if !strings.HasPrefix(known, pw.ERATELIMITED) {
 			t.Errorf("mfa_code %q: a locked handle answers %q, want rate_limited", mfa, known)
+		}
+	}
+}
+
+// TestAStepUpCodePaysOnePayment: a step-up code spent on one payment
+// does not pass another (another key, payee or amount), and a payment
+// above the threshold never moves without one.
+func TestAStepUpCodePaysOnePayment(t *testing.T) {
+	e := MustOpenSecEnv(t, testLimits)
+	ann := e.MustPerson(t, "ann@example.com", 500_00)
+	bob := e.MustPerson(t, "bob@example.com", 0)
+	e.MustPerson(t, "mallory@example.com", 0)
+	e.MustEnrollTOTP(t, ann)
+	pay := func(to string, amount int) string {
+		return `{"from_account":"` + ann.Wallet.ID + `","to_handle":"` + to + `","amount":` + strconv.Itoa(amount) + `,"currency":"EUR"}`
+	}
+	code := e.TOTP(t, ann, 0)
+	e.Do(t, "POST", "/v1/transfers", ann.Token, pay(bob.Handle, 60_00), "Idempotency-Key", "one", "MFA-Code", code).Want(t, 201, "")
+	for _, c := range []struct {
+		key, to string
+		amount  int
+	}{{"two", "mallory@example.com", 60_00}, {"three", bob.Handle, 400_00}, {"four", bob.Handle, 60_00}} {
+		hold := `{"from_account":"` + ann.Wallet.ID + `","to_account":"` + bob.Wallet.ID + `","amount":` + strconv.Itoa(c.amount) + `,"currency":"EUR","expires_in_seconds":3600}`
+		for path, body := range map[string]string{"/v1/transfers": pay(c.to, c.amount), "/v1/holds": hold} {
+			// Refused: mfa_required, or rate_limited once the spent code
+			// has fed the MFA back-off.
+			r := e.Do(t, "POST", path, ann.Token, body, "Idempotency-Key", c.key+path, "MFA-Code", code)
+			if p := r.Problem(t); r.Status != 403 && r.Status != 429 || p.Code != pw.EMFAREQUIRED && p.Code != pw.ERATELIMITED {
+				t.Fatalf("%s %s with a spent code: %d %s", path, c.key, r.Status, r.Body)
+			}
+		}
+	}
+	if got := e.Balance(t, ann.Wallet.ID); got.Posted != 440_00 || got.PendingOut != 0 {
+		t.Fatalf("balance %+v, want posted 44000, nothing held: a spent code paid again", got)
+	}
+	e.Clock.Advance(time.Hour)
+	e.Do(t, "POST", "/v1/transfers", ann.Token, pay(bob.Handle, 60_00), "Idempotency-Key", "five").Want(t, 403, pw.EMFAREQUIRED)
+}
+
+// TestXForwardedForDoesNotResetTheThrottle: the per-address back-off is
+// the peer's; a client that sends a new X-Forwarded-For with each guess is
+// still the same address.
+func TestXForwardedForDoesNotResetTheThrottle(t *testing.T) {
+	e := MustOpenSecEnv(t, testLimits)
+	a := e.MustPerson(t, "xff@example.com", 0)
+	for i := 0; i < testLimits.FailuresFree; i++ {
+		e.Do(t, "POST", "/v1/sessions", "", `{"handle":"xff@example.com","password":"wrong guess `+strconv.Itoa(i)+`"}`,
+			"X-Forwarded-For", "203.0.113."+strconv.Itoa(i), "X-Real-IP", "203.0.113."+strconv.Itoa(i), "Forwarded", "for=203.0.113."+strconv.Itoa(i)).Want(t, 401, pw.EUNAUTHORIZED)
+	}
+	e.Do(t, "POST", "/v1/sessions", "", `{"handle":"xff@example.com","password":"`+a.Password+`"}`,
+		"X-Forwarded-For", "198.51.100.1", "X-Real-IP", "198.51.100.1", "Forwarded", "for=198.51.100.1").Want(t, 429, pw.ERATELIMITED)
+}
+
+// TestMalformedCredentialsAre401Not500: odd Authorization schemes and
+// bytes, and malformed MFA codes and login bodies, are refused as what
+// they are, never a 500 or a panic.
+func TestMalformedCredentialsAre401Not500(t *testing.T) {
+	e := MustOpenSecEnv(t, testLimits)
+	a := e.MustPerson(t, "odd@example.com", 100_00)
+	for _, h := range []string{
+		"Bearer pws_\xff\xfe" + strings.Repeat("A", 41), "Bearer " + a.Token + "\xff", "Bearer\t" + a.Token, "bearer  " + a.Token + "  x",
+		"Digest username=\"x\"", "Basic Og==", "Bearer " + strings.Repeat("\xc3", 900), "Bearer pws_" + strings.Repeat("A", 43) + "=",
+		"Bearer " + a.Token[:len(a.Token)-1] + "\u00e9", "Bearer ,", "Bearer \"" + a.Token + "\"",
+	} {
+		r := e.Do(t, "GET", "/v1/wallets", "", "", "Authorization", h)
+		if r.Status != 401 {
+			t.Errorf("Authorization %.40q: %d %s", h, r.Status, r.Body)
+		}
+	}
+	body := `{"from_account":"` + a.Wallet.ID + `","to_handle":"odd@example.com","amount":6000,"currency":"EUR"}`
+	for i, code := range []string{"\xff\xfe\xfd\xfc\xfb\xfa", strings.Repeat("1", 65), "12 34 56", "аааааа", "0000-0000-0000-000\xff"} {
+		r := e.Do(t, "POST", "/v1/transfers", a.Token, body, "Idempotency-Key", "odd-"+strconv.Itoa(i), "MFA-Code", code)
+		if r.Status != 403 && r.Status != 400 {
+			t.Errorf("MFA-Code %.20q: %d %s", code, r.Status, r.Body)
+		}
+	}
+	for _, login := range []string{
+		"{\"handle\":\"odd@example.com\xff\",\"password\":\"x\"}", `{"handle":["odd@example.com"],"password":"x"}`,
+		`{"handle":"odd@example.com","password":"` + strings.Repeat("p", 300) + `"}`, `{"handle":"odd@example.com","password":"x","mfa_code":"` + strings.Repeat("9", 5000) + `"}`,
+		`{"handle":"` + strings.Repeat("a", 300) + `@example.com","password":"x"}`, `{"handle":"\u0000odd@example.com","password":"x"}`,
+	} {
+		if r := e.Do(t, "POST", "/v1/sessions", "", login); r.Status >= 500 {
+			t.Errorf("login %.50q: %d %s", login, r.Status, r.Body)
 		}
 	}
 }
