@@ -248,7 +248,16 @@ func (s *Service) ChangePassword(ctx context.Context, req PasswordChange) error 
 	if err != nil {
 		return err
 	}
+	// Wrong current passwords back off as failed logins do, per user:
+	// without it a stolen session guessed the password here without limit
+	// (and the right guess changed it). While backing off, the right
+	// password gets the same 429.
+	key, now := "password:"+u.ID, s.clock()
+	if wait := s.throttle.blocked(key, now); wait > 0 {
+		return rateLimited(wait, "too many wrong passwords; wait before trying again")
+	}
 	if len(req.CurrentPassword) > PasswordBytesMax {
+		s.throttle.fail(key, now)
 		return pw.FieldErrorf("current_password", pw.EFORBIDDEN, "the current password is wrong")
 	}
 	ok, err := s.checkPassword(ctx, u.PasswordHash, req.CurrentPassword)
@@ -256,9 +265,11 @@ func (s *Service) ChangePassword(ctx context.Context, req PasswordChange) error 
 		return err // not a wrong password: no hash was checked
 	}
 	if err != nil || !ok {
+		s.throttle.fail(key, now)
 		_ = s.Audit(ctx, "password.change_failure", u.ID, nil)
 		return pw.FieldErrorf("current_password", pw.EFORBIDDEN, "the current password is wrong")
 	}
+	s.throttle.succeed(key)
 	if err := s.setPassword(ctx, u, req.NewPassword, "new_password"); err != nil {
 		return err
 	}

@@ -147,3 +147,25 @@ func TestMalformedCredentialsAre401Not500(t *testing.T) {
 		}
 	}
 }
+
+// TestAPasswordChangeIsNotAPasswordOracle: a session's holder who does
+// not know the password (a stolen session) cannot guess it through the
+// password change's current_password without limit: wrong guesses back
+// off as failed logins do, and while backing off the right password gets
+// the same 429. Before, every guess was answered at argon2's speed, and
+// the one that was right changed the password and ended the owner's
+// other sessions.
+func TestAPasswordChangeIsNotAPasswordOracle(t *testing.T) {
+	e := MustOpenSecEnv(t, testLimits)
+	a := e.MustPerson(t, "change@example.com", 0)
+	for i := 0; i < testLimits.FailuresFree; i++ {
+		e.Do(t, "POST", "/v1/me/password", a.Token, `{"current_password":"guess number `+strconv.Itoa(i)+`","new_password":"the intruder's passphrase"}`).Want(t, 403, pw.EFORBIDDEN)
+	}
+	right := `{"current_password":"` + a.Password + `","new_password":"the intruder's passphrase"}`
+	e.Do(t, "POST", "/v1/me/password", a.Token, right).Want(t, 429, pw.ERATELIMITED)
+	e.Clock.Advance(testLimits.BackoffFirst)
+	e.Do(t, "POST", "/v1/me/password", a.Token, `{"current_password":"guess again","new_password":"the intruder's passphrase"}`).Want(t, 403, pw.EFORBIDDEN)
+	e.Do(t, "POST", "/v1/me/password", a.Token, right).Want(t, 429, pw.ERATELIMITED)
+	e.Clock.Advance(2 * testLimits.BackoffFirst)
+	e.Do(t, "POST", "/v1/me/password", a.Token, `{"current_password":"`+a.Password+`","new_password":"the owner's new passphrase"}`).Want(t, 204, "")
+}
