@@ -169,3 +169,34 @@ func TestAPasswordChangeIsNotAPasswordOracle(t *testing.T) {
 	e.Clock.Advance(2 * testLimits.BackoffFirst)
 	e.Do(t, "POST", "/v1/me/password", a.Token, `{"current_password":"`+a.Password+`","new_password":"the owner's new passphrase"}`).Want(t, 204, "")
 }
+
+// TestALargeRefundNeedsAStepUp: a refund moves money out of the payee's
+// wallet, so a user's refund above their threshold needs a step-up as a
+// payment does (docs/security.md: users move money from their own wallets
+// above their threshold only with MFA). Before, a stolen session refunded
+// any payment the user had received, without a code: to a payer who was
+// the thief's accomplice, goods and money both.
+func TestALargeRefundNeedsAStepUp(t *testing.T) {
+	e := MustOpenSecEnv(t, testLimits)
+	ann := e.MustPerson(t, "payer@example.com", 500_00)
+	bob := e.MustPerson(t, "payee@example.com", 0)
+	e.MustEnrollTOTP(t, ann)
+	var tr pw.Transfer
+	e.Do(t, "POST", "/v1/transfers", ann.Token, `{"from_account":"`+ann.Wallet.ID+`","to_account":"`+bob.Wallet.ID+`","amount":40000,"currency":"EUR"}`,
+		"Idempotency-Key", "sale", "MFA-Code", e.TOTP(t, ann, 0)).Want(t, 201, "").Decode(t, &tr)
+
+	small := `{"amount":1000}`
+	e.Do(t, "POST", "/v1/transfers/"+tr.ID+"/refunds", bob.Token, small, "Idempotency-Key", "small").Want(t, 201, "")
+	for i, body := range []string{`{"amount":30000}`, `{}`} {
+		key := "large-" + strconv.Itoa(i)
+		e.Do(t, "POST", "/v1/transfers/"+tr.ID+"/refunds", bob.Token, body, "Idempotency-Key", key).Want(t, 403, pw.EMFAREQUIRED)
+		if got := e.Balance(t, bob.Wallet.ID).Posted; got != 390_00 {
+			t.Fatalf("after a refund without a code: payee's posted %d, want 39000", got)
+		}
+	}
+	e.Do(t, "POST", "/v1/transfers/"+tr.ID+"/refunds", bob.Token, `{}`, "Idempotency-Key", "large-1",
+		"MFA-Code", e.Outbox.LastCode(t, bob.Handle)).Want(t, 201, "")
+	if got := e.Balance(t, bob.Wallet.ID).Posted; got != 0 {
+		t.Fatalf("after the refund with a code: payee's posted %d, want 0", got)
+	}
+}
