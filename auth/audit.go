@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -163,8 +164,11 @@ const auditViolationsMax = 100
 // VerifyAudit re-computes the whole chain from the store.
 func VerifyAudit(ctx context.Context, store Store) (*AuditReport, error) {
 	r := &AuditReport{Head: GenesisHash}
-	prev := GenesisHash
-	var after int64
+	prev, want := GenesisHash, int64(1)
+	// From the lowest seq there can be, not from 1: a record inserted
+	// before the first (seq 0 or less) is read and named too. Until
+	// 2026-11-29 verify began after 0 and such a record went unseen.
+	after := int64(math.MinInt64)
 	for {
 		list, err := store.Audit(ctx, after, AuditPageMax)
 		if err != nil {
@@ -177,8 +181,8 @@ func VerifyAudit(ctx context.Context, store Store) (*AuditReport, error) {
 					r.Violations = append(r.Violations, fmt.Sprintf("audit record %d: ", rec.Seq)+fmt.Sprintf(format, args...))
 				}
 			}
-			if rec.Seq != after+1 {
-				bad("sequence gap: expected %d", after+1)
+			if rec.Seq != want {
+				bad("sequence gap: expected %d", want)
 			}
 			if rec.PrevHash != prev {
 				bad("prev_hash does not match the previous record's hash")
@@ -186,7 +190,7 @@ func VerifyAudit(ctx context.Context, store Store) (*AuditReport, error) {
 			if got := ChainHash(rec.PrevHash, rec); got != rec.Hash {
 				bad("hash mismatch: the record was altered")
 			}
-			prev, after = rec.Hash, rec.Seq
+			prev, after, want = rec.Hash, rec.Seq, rec.Seq+1
 		}
 		if len(list) < AuditPageMax {
 			break

@@ -382,7 +382,8 @@ func (g *Guard) Transfers(ctx context.Context, account string, page pw.Page) ([]
 	return g.Ledger.Transfers(ctx, account, page)
 }
 
-// Refund is the payee's: only who received the money gives it back.
+// Refund is the payee's: only who received the money gives it back, and
+// a user above their step-up threshold only with a second factor.
 func (g *Guard) Refund(ctx context.Context, transferID string, req pw.RefundCreate) (*pw.Transfer, error) {
 	p, err := principal(ctx)
 	if err != nil {
@@ -399,6 +400,16 @@ func (g *Guard) Refund(ctx context.Context, transferID string, req pw.RefundCrea
 		return nil, err
 	} else if !to {
 		return nil, pw.Errorf(pw.EFORBIDDEN, "only the payee can refund a transfer")
+	}
+	// A refund moves money out of the payee's account: a user's needs a
+	// step-up above their threshold as a payment does. Absent, the amount
+	// is what remains, which a concurrent refund can only lower.
+	amount := req.Amount
+	if amount == 0 {
+		amount = t.Amount - t.RefundedAmount
+	}
+	if err := g.svc.requireStepUp(ctx, p, amount); err != nil {
+		return nil, err
 	}
 	return g.Ledger.Refund(g.operatorRecord(ctx, p, "money.refund", transferID, nil), transferID, req)
 }

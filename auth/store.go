@@ -21,6 +21,10 @@ type Store interface {
 	CreateUser(ctx context.Context, u *User) error
 	UserByID(ctx context.Context, id string) (*User, error)
 	UserByHandle(ctx context.Context, handle string) (*User, error)
+	// SetPassword replaces the user's password hash and, in the same
+	// transaction, ends every reset token of theirs not yet used: a new
+	// password, by a reset or a change, leaves no way back to the account
+	// through an older link.
 	SetPassword(ctx context.Context, userID, hash string) error
 	// RecordLoginFailure adds one to the user's failure count and sets
 	// their lock; ResetLoginFailures clears both after a success.

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 
@@ -105,6 +106,11 @@ func (t *throttle) blocked(key string, now time.Time) time.Duration {
 
 // fail records a failure of key and returns its count.
 func (t *throttle) fail(key string, now time.Time) int {
+	return t.failAfter(key, t.limits.FailuresFree, now)
+}
+
+// failAfter is fail with free failures before the back-off starts.
+func (t *throttle) failAfter(key string, free int, now time.Time) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	f, ok := t.fails[key]
@@ -117,7 +123,7 @@ func (t *throttle) fail(key string, now time.Time) int {
 	}
 	f.n++
 	f.last = now
-	f.until = now.Add(t.limits.backoff(f.n, t.limits.FailuresFree))
+	f.until = now.Add(t.limits.backoff(f.n, free))
 	return f.n
 }
 
@@ -180,4 +186,30 @@ func sweep[V any](m map[string]V, stale func(V) bool) {
 			return
 		}
 	}
+}
+
+// ipv6PrefixBits is how much of an IPv6 address names one client: a /64
+// is one network's, and a host picks any address in it (RFC 4941 privacy
+// addresses change daily), so a throttle per whole address would be a
+// throttle per guess.
+const ipv6PrefixBits = 64
+
+// throttleAddress is the client address that per-address throttles count:
+// an IPv6 address's /64, an IPv4 address (also when written as IPv6,
+// ::ffff:a.b.c.d) as it is. Anything else (no address: tests, the CLI) is
+// its own key.
+func throttleAddress(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, err := ip.WithZone("").Prefix(ipv6PrefixBits)
+	if err != nil {
+		return addr
+	}
+	return p.String()
 }

@@ -33,7 +33,7 @@ type NewSession struct {
 // SignUp creates a user. Rate limited per client address.
 func (s *Service) SignUp(ctx context.Context, req SignUp) (*User, error) {
 	now := s.clock()
-	if ok, wait := s.throttle.allow("signup:"+ClientAddress(ctx), s.throttle.limits.SignUpBurst, s.throttle.limits.SignUpEvery, now); !ok {
+	if ok, wait := s.throttle.allow("signup:"+throttleAddress(ClientAddress(ctx)), s.throttle.limits.SignUpBurst, s.throttle.limits.SignUpEvery, now); !ok {
 		return nil, rateLimited(wait, "too many sign-ups from this address; try again later")
 	}
 	handle, err := ParseHandle(req.Handle)
@@ -64,7 +64,7 @@ func (s *Service) SignUp(ctx context.Context, req SignUp) (*User, error) {
 // answers the same 429, so the lock reveals nothing about the password.
 func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 	now := s.clock()
-	addr := ClientAddress(ctx)
+	addr := throttleAddress(ClientAddress(ctx))
 	l := s.throttle.limits
 	if ok, wait := s.throttle.allow("login:"+addr, l.LoginBurst, l.LoginEvery, now); !ok {
 		return nil, rateLimited(wait, "too many logins from this address; try again later")
@@ -82,10 +82,17 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 	}
 	u, err := s.store.UserByHandle(ctx, handle)
 	if pw.ErrorCode(err) == pw.ENOTFOUND {
+		// An unknown handle locks after LockAfter failures as a user's
+		// does (in this process: ghostKey), or the lock's 429 would tell
+		// which handles exist.
+		locked := s.throttle.blocked(ghostKey(handle), now)
+		if locked > 0 && req.MFACode == "" {
+			return nil, rateLimited(locked, "this account is temporarily locked after failed logins; wait, or log in with your MFA code")
+		}
 		if _, err := s.checkPassword(ctx, s.dummyHash, req.Password); pw.ErrorCode(err) == pw.EBUSY {
 			return nil, err // as a known handle's login would be
 		}
-		return nil, s.loginFailed(ctx, nil, handle, addrKey, pairKey, false, now)
+		return nil, s.loginFailed(ctx, nil, handle, addrKey, pairKey, locked > 0, now)
 	}
 	if err != nil {
 		return nil, err
@@ -129,7 +136,9 @@ func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey, pai
 	s.throttle.fail(addrKey, now)
 	s.throttle.fail(pairKey, now)
 	target := handle
-	if u != nil {
+	if u == nil {
+		s.throttle.failAfter(ghostKey(handle), s.throttle.limits.LockAfter, now)
+	} else {
 		target = u.ID
 		n := u.FailedLogins + 1
 		until := time.Time{}
@@ -149,6 +158,9 @@ func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey, pai
 	return pw.Errorf(pw.EUNAUTHORIZED, "invalid handle or password")
 }
 
+// ghostKey is the throttle key of an unknown handle's failed logins.
+func ghostKey(handle string) string { return "ghost:" + handle }
+
 func (s *Service) openSession(ctx context.Context, u *User, addrKey, pairKey string, now time.Time) (*NewSession, error) {
 	token := NewToken(PrefixSessionToken)
 	ses := &Session{ID: pw.NewID(pw.PrefixSession, now), UserID: u.ID, TokenHash: HashToken(token),
@@ -162,7 +174,7 @@ func (s *Service) openSession(ctx context.Context, u *User, addrKey, pairKey str
 		}
 	}
 	s.throttle.succeed(pairKey)
-	s.throttle.markKnown(u.ID+"|"+ClientAddress(ctx), now)
+	s.throttle.markKnown(u.ID+"|"+throttleAddress(ClientAddress(ctx)), now)
 	ctx = pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalUser, ID: u.ID, Session: ses.ID})
 	if err := s.Audit(ctx, "login.success", u.ID, map[string]string{"session": ses.ID}); err != nil {
 		return nil, err
@@ -236,7 +248,16 @@ func (s *Service) ChangePassword(ctx context.Context, req PasswordChange) error 
 	if err != nil {
 		return err
 	}
+	// Wrong current passwords back off as failed logins do, per user:
+	// without it a stolen session guessed the password here without limit
+	// (and the right guess changed it). While backing off, the right
+	// password gets the same 429.
+	key, now := "password:"+u.ID, s.clock()
+	if wait := s.throttle.blocked(key, now); wait > 0 {
+		return rateLimited(wait, "too many wrong passwords; wait before trying again")
+	}
 	if len(req.CurrentPassword) > PasswordBytesMax {
+		s.throttle.fail(key, now)
 		return pw.FieldErrorf("current_password", pw.EFORBIDDEN, "the current password is wrong")
 	}
 	ok, err := s.checkPassword(ctx, u.PasswordHash, req.CurrentPassword)
@@ -244,9 +265,11 @@ func (s *Service) ChangePassword(ctx context.Context, req PasswordChange) error 
 		return err // not a wrong password: no hash was checked
 	}
 	if err != nil || !ok {
+		s.throttle.fail(key, now)
 		_ = s.Audit(ctx, "password.change_failure", u.ID, nil)
 		return pw.FieldErrorf("current_password", pw.EFORBIDDEN, "the current password is wrong")
 	}
+	s.throttle.succeed(key)
 	if err := s.setPassword(ctx, u, req.NewPassword, "new_password"); err != nil {
 		return err
 	}
@@ -285,7 +308,7 @@ type ResetRequest struct {
 // answer is the same either way, so that it reveals no handle.
 func (s *Service) RequestReset(ctx context.Context, req ResetRequest) error {
 	now := s.clock()
-	if ok, wait := s.throttle.allow("otp:"+ClientAddress(ctx), s.throttle.limits.OTPBurst, s.throttle.limits.OTPEvery, now); !ok {
+	if ok, wait := s.throttle.allow("otp:"+throttleAddress(ClientAddress(ctx)), s.throttle.limits.OTPBurst, s.throttle.limits.OTPEvery, now); !ok {
 		return rateLimited(wait, "too many reset requests from this address; try again later")
 	}
 	handle, err := ParseHandle(req.Handle)

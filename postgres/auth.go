@@ -110,8 +110,13 @@ func (s *Store) UserByHandle(ctx context.Context, handle string) (*auth.User, er
 }
 
 func (s *Store) SetPassword(ctx context.Context, userID, hash string) error {
-	_, err := s.exec(ctx, "postgres.SetPassword", "UPDATE users SET password_hash = $1 WHERE id = $2", hash, userID)
-	return err
+	return s.authTx(ctx, "postgres.SetPassword", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "UPDATE users SET password_hash = $1 WHERE id = $2", hash, userID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "DELETE FROM reset_tokens WHERE user_id = $1 AND used_at = 0", userID)
+		return err
+	})
 }
 
 func (s *Store) RecordLoginFailure(ctx context.Context, userID string, lockedUntil time.Time) (int, error) {
@@ -236,8 +241,11 @@ func (s *Store) CreateOTP(ctx context.Context, o *auth.OTP) error {
 func (s *Store) UseOTP(ctx context.Context, userID, purpose, hash string, now time.Time) (bool, error) {
 	ok := false
 	err := s.authTx(ctx, "postgres.UseOTP", func(tx pgx.Tx) error {
+		// FOR UPDATE: two processes checking the same code take turns, and
+		// the second sees it used (it is skipped: no row, not accepted).
+		// Without the lock both read it unused and both accepted it.
 		var id, want string
-		err := tx.QueryRow(ctx, "SELECT id, code_hash FROM otps WHERE user_id = $1 AND purpose = $2 AND used_at = 0 AND expires_at > $3 AND attempts < $4 ORDER BY id DESC LIMIT 1",
+		err := tx.QueryRow(ctx, "SELECT id, code_hash FROM otps WHERE user_id = $1 AND purpose = $2 AND used_at = 0 AND expires_at > $3 AND attempts < $4 ORDER BY id DESC LIMIT 1 FOR UPDATE",
 			userID, purpose, micros(now), auth.OTPAttemptsMax).Scan(&id, &want)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil

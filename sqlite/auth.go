@@ -110,8 +110,13 @@ func (s *Store) UserByHandle(ctx context.Context, handle string) (*auth.User, er
 }
 
 func (s *Store) SetPassword(ctx context.Context, userID, hash string) error {
-	_, err := s.exec(ctx, "sqlite.SetPassword", "UPDATE users SET password_hash = ? WHERE id = ?", hash, userID)
-	return err
+	return s.tx(ctx, "sqlite.SetPassword", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE id = ?", hash, userID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "DELETE FROM reset_tokens WHERE user_id = ? AND used_at = 0", userID)
+		return err
+	})
 }
 
 func (s *Store) RecordLoginFailure(ctx context.Context, userID string, lockedUntil time.Time) (int, error) {

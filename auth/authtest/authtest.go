@@ -328,6 +328,17 @@ func testResetTokens(t *testing.T, s auth.Store) {
 	if _, err := s.UseResetToken(ctx, "t2", t0.Add(time.Minute)); code(err) != pw.ENOTFOUND {
 		t.Fatalf("expired use: %v", err)
 	}
+	// A new password ends the user's unused tokens, and only theirs.
+	other := MustUser(t, s, "r2@example.com")
+	must(t, s.CreateResetToken(ctx, "t3", u.ID, t0.Add(time.Minute)))
+	must(t, s.CreateResetToken(ctx, "t4", other.ID, t0.Add(time.Minute)))
+	must(t, s.SetPassword(ctx, u.ID, "$argon2id$z"))
+	if _, err := s.UseResetToken(ctx, "t3", t0); code(err) != pw.ENOTFOUND {
+		t.Fatalf("a token from before the new password: %v", err)
+	}
+	if id, err := s.UseResetToken(ctx, "t4", t0); err != nil || id != other.ID {
+		t.Fatalf("another user's token: %q, %v", id, err)
+	}
 }
 
 // ledgerOn returns a ledger over s, which must also be a peakwallet.Store
