@@ -2,7 +2,6 @@ package bench_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -10,8 +9,6 @@ import (
 
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/bench"
-	"github.com/peakwallet/peakwallet/ledger"
-	"github.com/peakwallet/peakwallet/sqlite"
 )
 
 // tamperedReader reads transfers back through a real ledger but answers
@@ -37,18 +34,8 @@ func (r *tamperedReader) Transfer(ctx context.Context, id string) (*pw.Transfer,
 // payment the generator sent. Until 2026-11-29 the read-back only asked
 // whether it existed, so a transfer stored with another amount passed.
 func TestTheReadBackComparesWhatWasPaid(t *testing.T) {
-	s, err := sqlite.Open(filepath.Join(t.TempDir(), "outage.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	l := ledger.New(s, ledger.Options{})
-	defer l.Close()
 	ctx := context.Background()
-	pop, err := bench.NewPopulation(ctx, l, "EUR", 20, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, pop := mustOpenPopulation(t, 1)
 	noop := func(context.Context) error { return nil }
 	run := func(check pw.LedgerService) *bench.OutageResult {
 		t.Helper()

@@ -17,18 +17,8 @@ import (
 // shows what the standard quarter of payments hides), and a mix that adds
 // up to more than 100 % is refused before anything is sent.
 func TestAMixedSurgeOffersItsMix(t *testing.T) {
-	s, err := sqlite.Open(filepath.Join(t.TempDir(), "mix.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	l := ledger.New(s, ledger.Options{})
-	defer l.Close()
 	ctx := context.Background()
-	pop, err := bench.NewPopulation(ctx, l, "EUR", 20, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, pop := mustOpenPopulation(t, 5)
 	if _, err := bench.RunOverload(ctx, l, pop, bench.OverloadConfig{Scenario: bench.ScenarioMixed, Rate: 100,
 		Duration: time.Second, Mix: &bench.Mix{Payments: 80, Reads: 30}}); err == nil {
 		t.Fatal("a mix of 80 % payments and 30 % reads was run")
@@ -54,4 +44,22 @@ func TestAMixedSurgeOffersItsMix(t *testing.T) {
 	if total < 500 || math.Abs(share("payment")-0.9) > 0.05 || math.Abs(share("read")-0.1) > 0.05 || share("report") != 0 {
 		t.Fatalf("offered %d: payments %.2f, reads %.2f, reports %.2f; want 0.90, 0.10, 0", total, share("payment"), share("read"), share("report"))
 	}
+}
+
+// mustOpenPopulation opens a ledger on a new SQLite store, closed when t
+// ends, with a population of 20 EUR users and merchants merchants.
+func mustOpenPopulation(t *testing.T, merchants int) (*ledger.Ledger, *bench.Population) {
+	t.Helper()
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "bench.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	l := ledger.New(s, ledger.Options{})
+	t.Cleanup(func() { l.Close() })
+	pop, err := bench.NewPopulation(context.Background(), l, "EUR", 20, merchants)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, pop
 }
