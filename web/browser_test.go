@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/peakwallet/peakwallet/internal/browsertest"
 	"github.com/peakwallet/peakwallet/web"
 )
 
@@ -282,19 +281,6 @@ type scene struct {
 
 func newScene(t *testing.T) *scene {
 	t.Helper()
-	path := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		if os.Getenv("CI") != "" || os.Getenv("PEAKWALLET_REQUIRE_BROWSER") != "" {
-			t.Fatal("chromium is required (CI or PEAKWALLET_REQUIRE_BROWSER is set) but not installed")
-		}
-		t.Skip("chromium is not installed")
-	}
 	f := &fakeAPI{quit: make(chan struct{}), intentGo: make(chan struct{}), statusGo: make(chan struct{}), statusState: "normal",
 		wallets: `{"data":[{"id":"acc_1","currency":"EUR","balance":{"available":20000,"posted":20000,"pending_out":0,"pending_in":0}}]}`}
 	mux := http.NewServeMux()
@@ -303,24 +289,7 @@ func newScene(t *testing.T) *scene {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(f.quit) }) // runs before srv.Close: no answer is left held
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(acancel)
-	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(bcancel)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
+	bctx := browsertest.Start(t, 2*time.Minute)
 	return &scene{ctx: bctx, api: f, base: srv.URL}
 }
 

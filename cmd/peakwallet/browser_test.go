@@ -11,7 +11,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/peakwallet/peakwallet/internal/browsertest"
 )
 
 // The browser tests drive Debian's Chromium through chromedp against the
@@ -37,48 +38,16 @@ const BrowserStepTimeout = 30 * time.Second
 // screenshotDir is where the runs write the screenshots docs/screenshots.md shows.
 const screenshotDir = "../../docs/screenshots"
 
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" || os.Getenv("PEAKWALLET_REQUIRE_BROWSER") != "" {
-		t.Fatal("chromium is required (CI or PEAKWALLET_REQUIRE_BROWSER is set) but not installed: apt-get install -y chromium")
-	}
-	t.Skip("chromium is not installed: apt-get install -y chromium to run the browser tests")
-	return ""
-}
-
 // newBrowser starts a headless Chromium with a fresh profile and returns a
-// tab's context. Flags keep it lean and quiet: no GPU, no QUIC, no
-// background networking or updates.
+// tab's context (internal/browsertest), without QUIC or sync, at a phone's
+// width for the screenshots.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
+	return browsertest.Start(t, BrowserTestTimeout,
 		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(412, 900),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), BrowserTestTimeout)
-	t.Cleanup(cancel)
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(acancel)
-	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(bcancel)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return bctx
+		chromedp.WindowSize(412, 900))
 }
 
 // run runs browser actions and fails the test with what it was doing.
