@@ -3,7 +3,10 @@ package postgres
 import (
 	"context"
 	"net/url"
+	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/peakwallet/peakwallet/internal/pgtest"
 )
@@ -44,4 +47,63 @@ func TestPlanCacheModeOnlyWithNamedStatements(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRandomPageCostOnlyWhereNobodyChose: the store's sessions plan with a
+// random_page_cost of 1.1 (ADR 0034) where nobody chose one, and keep the
+// value the DSN or the database's own settings give; in the modes without
+// named statements (behind PgBouncer) it sends nothing and sets nothing.
+func TestRandomPageCostOnlyWhereNobodyChose(t *testing.T) {
+	dsn, err := url.Parse(pgtest.NewDatabase(t)) // always a URL
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(t *testing.T, params url.Values) string {
+		t.Helper()
+		u := *dsn
+		q := u.Query()
+		for k, v := range params {
+			q[k] = v
+		}
+		u.RawQuery = q.Encode()
+		s, err := Open(context.Background(), u.String(), Options{MaxConns: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var got string
+		if err := s.pool.QueryRow(context.Background(), "SHOW random_page_cost").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for _, tc := range []struct {
+		name   string
+		params url.Values
+		want   string
+	}{
+		{"pgx's default mode", nil, "1.1"},
+		{"the DSN's own choice", url.Values{"random_page_cost": {"2"}}, "2"},
+		{"exec mode, as behind PgBouncer", url.Values{"default_query_exec_mode": {"exec"}}, "4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := open(t, tc.params); got != tc.want {
+				t.Fatalf("random_page_cost %q, want %q", got, tc.want)
+			}
+		})
+	}
+	t.Run("the database's own setting", func(t *testing.T) {
+		conn, err := pgx.Connect(context.Background(), dsn.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		name := strings.TrimPrefix(dsn.Path, "/")
+		if _, err := conn.Exec(context.Background(), "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" SET random_page_cost = 3"); err != nil {
+			t.Fatal(err)
+		}
+		if got := open(t, nil); got != "3" {
+			t.Fatalf("random_page_cost %q, want the database's 3", got)
+		}
+	})
 }

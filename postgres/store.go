@@ -66,6 +66,9 @@ type Store struct {
 	// readOnlyReset is when Ping last emptied the pool of sessions that
 	// said read-only (unix ns; Ping).
 	readOnlyReset atomic.Int64
+	// customPlans: the store set plan_cache_mode = force_custom_plan for
+	// its sessions (ADR 0034).
+	customPlans bool
 }
 
 var _ pw.Store = (*Store)(nil)
@@ -91,21 +94,43 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 			params["application_name"] = opts.ApplicationName
 		}
 	}
-	_, asked := params["plan_cache_mode"]
-	if !asked && cfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement && cfg.ConnConfig.StatementCacheCapacity > 0 {
-		// pgx prepares every statement once per connection, and PostgreSQL
-		// then reuses a generic plan for it: one made while a table was
-		// small (a sequential scan of a young idempotency table, say) stays
-		// in use after the table has grown, until an ANALYZE invalidates
-		// it — never, with autovacuum off. Measured after a 30 s surge
-		// (docs/overload-journal.md): locking a batch's idempotency keys took
-		// 40-45 ms instead of well under one. A custom plan for each
-		// execution costs a little planning and follows the table's size.
-		// Only pgx's default mode prepares named statements; in the others
-		// (default_query_exec_mode=exec behind PgBouncer, which also refuses
-		// start-up parameters it does not know) every run is planned anyway,
-		// and the parameter is not sent.
-		params["plan_cache_mode"] = "force_custom_plan"
+	customPlans := false
+	if cfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement && cfg.ConnConfig.StatementCacheCapacity > 0 {
+		// Only pgx's default mode prepares named statements, and only then
+		// are start-up parameters sent: in the other modes every run is
+		// planned anyway, and default_query_exec_mode=exec is what runs
+		// behind PgBouncer in transaction mode, which refuses start-up
+		// parameters it does not know (docs/operations.md says what to set
+		// in the database there). A plan_cache_mode the DSN sets itself is
+		// left as it is.
+		if _, asked := params["plan_cache_mode"]; !asked {
+			// pgx prepares every statement once per connection, and
+			// PostgreSQL then reuses a generic plan for it: one made while
+			// a table was small (a sequential scan of a young idempotency
+			// table, say) stays in use after the table has grown, until an
+			// ANALYZE invalidates it — never, with autovacuum off. Measured
+			// after a 30 s surge (docs/overload-journal.md): locking a
+			// batch's idempotency keys took 40-45 ms instead of well under
+			// one. A custom plan for each execution costs a little planning
+			// and follows the table's size (ADR 0034; Write lets the
+			// foreign-key checks keep their generic plans).
+			params["plan_cache_mode"] = "force_custom_plan"
+			customPlans = true
+		}
+		// Planned for their values, a batch's lookups of 130 keys among
+		// 11,000 accounts were sequential scans with PostgreSQL's default
+		// random_page_cost of 4 (5.0 ms, against 1.5 ms by the index): the
+		// store's hot rows are in memory, or on SSDs, where a random read
+		// costs about what a sequential one does (PostgreSQL's
+		// documentation suggests 1.1 for SSDs). ADR 0034. Set once a
+		// connection is open, and only where nobody chose a value (the
+		// server's configuration, the database's or the role's, or the
+		// DSN): a start-up parameter would override theirs.
+		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			_, err := c.Exec(ctx, `SELECT set_config('random_page_cost', '1.1', false)
+				FROM pg_settings WHERE name = 'random_page_cost' AND source = 'default'`)
+			return err
+		}
 	}
 	if opts.Schema != "" {
 		// Set at connection start-up, so that every statement on every
@@ -117,7 +142,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, mapError(ctx, op, err)
 	}
-	s := &Store{pool: pool, schema: opts.Schema, owner: newLeaseOwner()}
+	s := &Store{pool: pool, schema: opts.Schema, owner: newLeaseOwner(), customPlans: customPlans}
 	s.intentQ = s.newIntentQueue()
 	s.claimQ = s.newClaimQueue()
 	if err := s.Migrate(ctx); err != nil {
@@ -223,7 +248,7 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx pw.T
 // updateOnce is one attempt of Update. Errors from fn are returned as they
 // are, so that the ledger's own errors reach its caller untouched.
 func (s *Store) updateOnce(ctx context.Context, fn func(ctx context.Context, tx pw.Tx) error) error {
-	return s.inTx(ctx, "postgres.Update", func(ptx pgx.Tx) error { return fn(ctx, &tx{tx: ptx}) })
+	return s.inTx(ctx, "postgres.Update", func(ptx pgx.Tx) error { return fn(ctx, &tx{tx: ptx, customPlans: s.customPlans}) })
 }
 
 // inTx runs fn in a READ COMMITTED transaction and commits it. Errors from

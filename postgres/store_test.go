@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/ledger"
 	"github.com/peakwallet/peakwallet/postgres"
 )
 
@@ -402,5 +403,62 @@ func TestPlansFollowTheTablesGrowth(t *testing.T) {
 	}
 	if seqRead > 0 || idx < 12 {
 		t.Fatalf("after the table grew, locking 12 batches of keys read %d rows by scanning it and used its indexes %d times; want 0 rows and at least 12 index scans", seqRead, idx)
+	}
+}
+
+// TestForeignKeyChecksKeepTheirGenericPlans: the store plans its own
+// statements for their values (TestPlansFollowTheTablesGrowth), but the
+// inserts of a ledger batch run with PostgreSQL's default plan cache mode,
+// so that the foreign-key checks PostgreSQL runs for each inserted row keep
+// one generic plan (an index lookup) instead of being planned again for
+// every row: that cost 30-40 % of the in-process throughput
+// (docs/performance.md). The updates after them in the same batch are
+// planned for their values again. Triggers record the mode each statement
+// ran with.
+func TestForeignKeyChecksKeepTheirGenericPlans(t *testing.T) {
+	ctx := context.Background()
+	schema := NewSchemaName(t)
+	s := MustOpenSchema(t, schema)
+	l := ledger.New(s, ledger.Options{})
+	t.Cleanup(func() { l.Close() })
+	bank, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountSystem, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: pw.AccountUser, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, MustDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	q := func(name string) string { return pgx.Identifier{schema, name}.Sanitize() }
+	for _, stmt := range []string{
+		`CREATE TABLE ` + q("plan_log") + ` (n serial, what text, mode text)`,
+		`CREATE FUNCTION ` + q("log_plan_mode") + `() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+			INSERT INTO ` + q("plan_log") + ` (what, mode) VALUES (TG_OP || ' ' || TG_TABLE_NAME, current_setting('plan_cache_mode'));
+			RETURN NULL; END $$`,
+		`CREATE TRIGGER log_insert AFTER INSERT ON ` + q("transfers") + ` FOR EACH STATEMENT EXECUTE FUNCTION ` + q("log_plan_mode") + `()`,
+		`CREATE TRIGGER log_update AFTER UPDATE ON ` + q("accounts") + ` FOR EACH STATEMENT EXECUTE FUNCTION ` + q("log_plan_mode") + `()`,
+	} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.CreateTransfer(ctx, pw.TransferCreate{FromAccount: bank.ID, ToAccount: user.ID, Amount: 5, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.Query(ctx, `SELECT what || ': ' || mode FROM `+q("plan_log")+` ORDER BY n`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"INSERT transfers: auto", "UPDATE accounts: force_custom_plan"}; !slices.Equal(got, want) {
+		t.Fatalf("the batch's statements ran with %q, want %q", got, want)
 	}
 }

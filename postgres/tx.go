@@ -14,7 +14,8 @@ import (
 // already mapped; Update retries on those that wrap a serialization failure
 // or deadlock.
 type tx struct {
-	tx pgx.Tx
+	tx          pgx.Tx
+	customPlans bool // the session plans each statement for its values (ADR 0034)
 }
 
 var _ pw.Tx = (*tx)(nil)
