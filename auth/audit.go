@@ -6,7 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -150,9 +154,15 @@ func (s *Service) AuditLog(ctx context.Context, page pw.Page) ([]*AuditRecord, s
 
 // AuditReport is what VerifyAudit found.
 type AuditReport struct {
-	Records    int64    `json:"records"`
-	Head       string   `json:"head"` // the last record's hash
-	Violations []string `json:"violations,omitempty"`
+	Records int64  `json:"records"`
+	Head    string `json:"head"`     // the last record's hash
+	HeadSeq int64  `json:"head_seq"` // and its seq (0: no record)
+	// Anchor is the head as an anchor ("seq:hash") to keep elsewhere and
+	// give to a later verify (empty when the log has no record).
+	Anchor string `json:"anchor,omitempty"`
+	// AnchorsChecked counts the anchors given to the verify.
+	AnchorsChecked int      `json:"anchors_checked,omitempty"`
+	Violations     []string `json:"violations,omitempty"`
 }
 
 // OK reports whether the chain is intact.
@@ -161,9 +171,48 @@ func (r *AuditReport) OK() bool { return len(r.Violations) == 0 }
 // auditViolationsMax bounds a report: past that, the chain is broken anyway.
 const auditViolationsMax = 100
 
-// VerifyAudit re-computes the whole chain from the store.
-func VerifyAudit(ctx context.Context, store Store) (*AuditReport, error) {
-	r := &AuditReport{Head: GenesisHash}
+// AuditAnchor is a record's seq and hash kept outside the store (a ticket,
+// a notary, another system's log), as VerifyAudit's report gave it. The
+// chain shows a record altered, removed or reordered among the others,
+// but not the newest records removed with the head moved back, nor the
+// whole chain rewritten from some record on: whoever can write the store
+// can re-compute every hash after theirs. A record of the chain kept
+// elsewhere cannot be re-computed: a later verify given it finds the
+// record gone or its hash changed.
+type AuditAnchor struct {
+	Seq  int64
+	Hash string
+}
+
+func (a AuditAnchor) String() string { return fmt.Sprintf("%d:%s", a.Seq, a.Hash) }
+
+// ParseAuditAnchor reads an anchor written "seq:hash", as AuditReport's
+// Anchor and `peakwallet verify` print it.
+func ParseAuditAnchor(s string) (AuditAnchor, error) {
+	seq, hash, ok := strings.Cut(strings.TrimSpace(s), ":")
+	n, err := strconv.ParseInt(seq, 10, 64)
+	if !ok || err != nil || n < 1 {
+		return AuditAnchor{}, fmt.Errorf("audit anchor %q: want seq:hash, seq a record's number from 1", s)
+	}
+	if b, err := hex.DecodeString(hash); err != nil || len(b) != sha256.Size || strings.ToLower(hash) != hash {
+		return AuditAnchor{}, fmt.Errorf("audit anchor %q: the hash must be 64 lowercase hex digits, as verify prints it", s)
+	}
+	return AuditAnchor{Seq: n, Hash: hash}, nil
+}
+
+// VerifyAudit re-computes the whole chain from the store. Each anchor
+// must still be in it, with its hash: one missing or changed is a
+// violation (the newest records removed, or the chain rewritten).
+func VerifyAudit(ctx context.Context, store Store, anchors ...AuditAnchor) (*AuditReport, error) {
+	r := &AuditReport{Head: GenesisHash, AnchorsChecked: len(anchors)}
+	pinned := make(map[int64]string, len(anchors))
+	for _, a := range anchors {
+		if h, ok := pinned[a.Seq]; ok && h != a.Hash {
+			r.Violations = append(r.Violations, fmt.Sprintf("audit anchors %s and %s name one record with two hashes: one of them was not verify's", AuditAnchor{a.Seq, h}, a))
+		}
+		pinned[a.Seq] = a.Hash
+	}
+	found := make(map[int64]bool, len(anchors))
 	prev, want := GenesisHash, int64(1)
 	// From the lowest seq there can be, not from 1: a record inserted
 	// before the first (seq 0 or less) is read and named too. Until
@@ -190,12 +239,28 @@ func VerifyAudit(ctx context.Context, store Store) (*AuditReport, error) {
 			if got := ChainHash(rec.PrevHash, rec); got != rec.Hash {
 				bad("hash mismatch: the record was altered")
 			}
+			if h, ok := pinned[rec.Seq]; ok {
+				found[rec.Seq] = true
+				if rec.Hash != h {
+					bad("its hash is not the anchor's (%s): the chain was rewritten from this record or before it", AuditAnchor{rec.Seq, h})
+				}
+			}
 			prev, after, want = rec.Hash, rec.Seq, rec.Seq+1
+			r.HeadSeq = rec.Seq
 		}
 		if len(list) < AuditPageMax {
 			break
 		}
 	}
 	r.Head = prev
+	if r.Records > 0 {
+		r.Anchor = AuditAnchor{r.HeadSeq, r.Head}.String()
+	}
+	for _, seq := range slices.Sorted(maps.Keys(pinned)) {
+		if !found[seq] && len(r.Violations) < auditViolationsMax {
+			r.Violations = append(r.Violations, fmt.Sprintf("audit anchor %s: the log holds no record %d (its newest is %d): records were removed",
+				AuditAnchor{seq, pinned[seq]}, seq, r.HeadSeq))
+		}
+	}
 	return r, nil
 }

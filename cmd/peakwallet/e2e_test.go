@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -323,5 +324,65 @@ func TestVerifyExitCodes(t *testing.T) {
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), "VIOLATION") {
 		t.Fatalf("verify of a broken store: %v\n%s", err, out)
+	}
+}
+
+// TestVerifyChecksAuditAnchors: verify prints its head as an anchor
+// (seq:hash); given back with --audit-anchor, or in a file with
+// --audit-anchors, it fails (exit 1) once the record is gone, as after the
+// newest records were removed and the head moved back, which the chain
+// alone does not show. A malformed anchor is a usage error (exit 2), never
+// ignored, and a store verify cannot reach exits 2 too: exit 1 is the
+// alarm of a job run on a schedule, and means violations only.
+func TestVerifyChecksAuditAnchors(t *testing.T) {
+	data := t.TempDir()
+	if out, err := exec.Command(binary, "demo", "--data", data).CombinedOutput(); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	out, err := exec.Command(binary, "verify", "--data", data, "--json").Output()
+	if err != nil {
+		t.Fatalf("verify --json: %v\n%s", err, out)
+	}
+	var rep struct {
+		Audit struct {
+			Anchor  string `json:"anchor"`
+			HeadSeq int64  `json:"head_seq"`
+		} `json:"audit"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil || rep.Audit.HeadSeq < 2 || !strings.HasPrefix(rep.Audit.Anchor, fmt.Sprint(rep.Audit.HeadSeq)+":") {
+		t.Fatalf("verify --json's audit anchor: %+v, %v\n%s", rep.Audit, err, out)
+	}
+	anchors := filepath.Join(t.TempDir(), "anchors.txt")
+	if err := os.WriteFile(anchors, []byte("# kept by the nightly job\n"+rep.Audit.Anchor+"  # after the demo\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"--audit-anchor", rep.Audit.Anchor}, {"--audit-anchors", anchors}} {
+		out, err := exec.Command(binary, append([]string{"verify", "--data", data}, args...)...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "audit anchors: 1 given") || !strings.Contains(string(out), "OK: every invariant holds") {
+			t.Fatalf("verify %v of the intact store: %v\n%s", args, err, out)
+		}
+	}
+	if err := cutAuditHead(filepath.Join(data, "peakwallet.db")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(binary, "verify", "--data", data).CombinedOutput(); err != nil {
+		t.Fatalf("verify without anchors of the store cut short (the chain alone shows nothing): %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"--audit-anchor", rep.Audit.Anchor}, {"--audit-anchors", anchors}} {
+		out, err := exec.Command(binary, append([]string{"verify", "--data", data}, args...)...).CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), "VIOLATION: audit anchor "+rep.Audit.Anchor+": the log holds no record") {
+			t.Fatalf("verify %v of the store cut short: %v\n%s", args, err, out)
+		}
+	}
+	out, err = exec.Command(binary, "verify", "--data", data, "--audit-anchor", "12:nothex").CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "64 lowercase hex digits") {
+		t.Fatalf("verify with a malformed anchor: %v\n%s", err, out)
+	}
+	// Nor is a store verify cannot reach a violation.
+	out, err = exec.Command(binary, "verify", "--postgres", "postgres://postgres@127.0.0.1:1/none?connect_timeout=2").CombinedOutput()
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("verify of a store it cannot reach: %v\n%s", err, out)
 	}
 }

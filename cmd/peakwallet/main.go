@@ -78,6 +78,7 @@ Usage:
   peakwallet serve    [--addr 127.0.0.1:8080] [--data DIR] [--postgres DSN]   run the server
                       [--tls-cert F --tls-key F | --tls-self-signed] [--outbox DIR]
   peakwallet verify   [--data DIR | --postgres DSN] [--json]                  check every ledger invariant and the audit chain
+                      [--audit-anchor SEQ:HASH]... [--audit-anchors FILE]     and that the chain still holds records kept elsewhere
   peakwallet audit    [--data DIR | --postgres DSN] [--after N] [--limit N]   print the audit log
   peakwallet totp     [--in 30s] SECRET                                       print a TOTP code (development helper)
   peakwallet migrate  [--data DIR | --postgres DSN]                           apply schema migrations
