@@ -81,6 +81,8 @@ type Store interface {
 	AppendAudit(ctx context.Context, recs []*AuditRecord, seal func(prev *AuditRecord) error) error
 	// Audit lists records with Seq > after, in Seq order.
 	Audit(ctx context.Context, after int64, limit int) ([]*AuditRecord, error)
+	// AuditHead returns the newest record, nil when the log is empty.
+	AuditHead(ctx context.Context) (*AuditRecord, error)
 
 	// Enqueue stores an outgoing message; Pending lists unsent ones,
 	// oldest first; MarkSent records delivery and forgets the body, which

@@ -429,6 +429,14 @@ func (s *Store) Audit(ctx context.Context, after int64, limit int) ([]*auth.Audi
 	return rows(ctx, s.pool, "postgres.Audit", scanAudit, "SELECT "+auditCols+" FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2", after, limit)
 }
 
+func (s *Store) AuditHead(ctx context.Context) (*auth.AuditRecord, error) {
+	recs, err := rows(ctx, s.pool, "postgres.AuditHead", scanAudit, "SELECT "+auditCols+" FROM audit ORDER BY seq DESC LIMIT 1")
+	if err != nil || len(recs) == 0 {
+		return nil, err
+	}
+	return recs[0], nil
+}
+
 func (s *Store) Enqueue(ctx context.Context, m *auth.Message) error {
 	_, err := s.exec(ctx, "postgres.Enqueue", "INSERT INTO outbox (id, recipient, subject, body, created_at) VALUES ($1, $2, $3, $4, $5)",
 		m.ID, m.To, m.Subject, m.Body, micros(m.CreatedAt))

@@ -402,6 +402,14 @@ func (s *Store) Audit(ctx context.Context, after int64, limit int) ([]*auth.Audi
 	return rows(ctx, s.read, "sqlite.Audit", scanAudit, "SELECT "+auditCols+" FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", after, limit)
 }
 
+func (s *Store) AuditHead(ctx context.Context) (*auth.AuditRecord, error) {
+	recs, err := rows(ctx, s.read, "sqlite.AuditHead", scanAudit, "SELECT "+auditCols+" FROM audit ORDER BY seq DESC LIMIT 1")
+	if err != nil || len(recs) == 0 {
+		return nil, err
+	}
+	return recs[0], nil
+}
+
 func (s *Store) Enqueue(ctx context.Context, m *auth.Message) error {
 	_, err := s.exec(ctx, "sqlite.Enqueue", "INSERT INTO outbox (id, recipient, subject, body, created_at) VALUES (?, ?, ?, ?, ?)",
 		m.ID, m.To, m.Subject, m.Body, micros(m.CreatedAt))

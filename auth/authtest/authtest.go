@@ -274,6 +274,9 @@ func testAudit(t *testing.T, s auth.Store) {
 	ctx := context.Background()
 	opts := auth.Options{Now: func() time.Time { return t0 }, Argon2: auth.Argon2Params{Memory: 8, Time: 1, Threads: 1}}
 	svcs := []*auth.Service{auth.New(s, nil, opts), auth.New(s, nil, opts)}
+	if head, err := s.AuditHead(ctx); err != nil || head != nil {
+		t.Fatalf("AuditHead of an empty log = %+v, %v; want nil", head, err)
+	}
 	const n = 48
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -296,6 +299,9 @@ func testAudit(t *testing.T, s auth.Store) {
 	page, err := s.Audit(ctx, n-4, 10)
 	if err != nil || len(page) != 4 || page[0].Seq != n-3 || page[0].Detail["i"] == "" || !page[0].At.Equal(t0) {
 		t.Fatalf("Audit page = %+v, %v", page, err)
+	}
+	if head, err := s.AuditHead(ctx); err != nil || head == nil || head.Seq != n || head.Hash != r.Head || head.Hash != page[3].Hash {
+		t.Fatalf("AuditHead = %+v, %v; want record %d, hash %s", head, err, n, r.Head)
 	}
 }
 

@@ -4,13 +4,16 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/peakwallet/peakwallet/auth"
+	"github.com/peakwallet/peakwallet/internal/faillog"
 )
 
 // runAudit prints the audit log from the store, oldest first, for an
@@ -76,4 +79,58 @@ func auditWord(v string) string {
 		return strconv.Quote(v)
 	}
 	return v
+}
+
+// AuditHeadInterval is how often serve logs the audit log's head when it
+// has moved.
+const AuditHeadInterval = 10 * time.Minute
+
+// auditHeads is what auditHeadLoop reads.
+type auditHeads interface {
+	AuditHead(ctx context.Context) (*auth.AuditRecord, error)
+}
+
+// auditHeadLoop logs the audit log's head as an anchor ("audit head",
+// anchor=seq:hash) at start, then every AuditHeadInterval when it has
+// moved, until ctx ends. The chain in the database cannot show its newest
+// records removed, or itself rewritten, by someone who can write the
+// database (docs/security.md); a log shipped elsewhere holds anchors that
+// `peakwallet verify --audit-anchor` checks. One read of the newest
+// record each time.
+func auditHeadLoop(ctx context.Context, store auditHeads, log *slog.Logger) {
+	fails := faillog.New(log, "audit head")
+	last := ""
+	pass := func() {
+		anchor, err := logAuditHead(ctx, store, log, last)
+		if ctx.Err() == nil {
+			fails.Observe(time.Now(), err)
+		}
+		last = anchor
+	}
+	pass()
+	t := time.NewTicker(AuditHeadInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pass()
+		}
+	}
+}
+
+// logAuditHead logs the head when it is not last (the anchor logged
+// before) and returns the head's anchor (last when it could not be read,
+// or the log is empty).
+func logAuditHead(ctx context.Context, store auditHeads, log *slog.Logger, last string) (string, error) {
+	rec, err := store.AuditHead(ctx)
+	if err != nil || rec == nil {
+		return last, err
+	}
+	anchor := auth.AuditAnchor{Seq: rec.Seq, Hash: rec.Hash}.String()
+	if anchor != last {
+		log.Info("audit head", "anchor", anchor, "at", rec.At.UTC().Format(time.RFC3339))
+	}
+	return anchor, nil
 }

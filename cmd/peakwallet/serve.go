@@ -197,6 +197,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		recorder.Run(background, store, stf.retention, logger)
 	}()
 	go announceLoop(background, statusSvc, logger)
+	go auditHeadLoop(background, store, logger)
 	if debugLn != nil {
 		serveDebug(background, debugLn, logger)
 		fmt.Fprintf(env.stdout, "profiler: http://%s/debug/pprof/\n", debugLn.Addr())
@@ -270,6 +271,10 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	stopBackground()
 	<-trafficDone // the last minutes are flushed before the store closes
 	l.Close()
+	// The head as this process leaves it, for the log shipped elsewhere.
+	headCtx, headCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, _ = logAuditHead(headCtx, store, logger, "")
+	headCancel()
 	logger.Info("stopped cleanly")
 	return nil
 }
