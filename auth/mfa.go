@@ -207,20 +207,28 @@ func (s *Service) checkTOTP(ctx context.Context, userID string, m *MFA, code str
 
 // checkMFA verifies any second factor the user has: a TOTP code, a
 // recovery code, or a message code sent for purpose. Wrong codes back off
-// like failed logins, per user, so a code cannot be guessed.
+// like failed logins, per user, so a code cannot be guessed; the count is
+// in the store, for every process (failures.go): one read per check.
 func (s *Service) checkMFA(ctx context.Context, u *User, m *MFA, raw, purpose string) error {
 	now := s.clock()
 	key := "mfa:" + u.ID
-	if wait := s.throttle.blocked(key, now); wait > 0 {
-		return rateLimited(wait, "too many wrong codes; wait before trying again")
-	}
-	err := s.verifyCode(ctx, u, m, raw, purpose)
+	failed, wait, err := s.failureWait(ctx, key, s.throttle.limits.FailuresFree, now)
 	if err != nil {
-		s.throttle.fail(key, now)
-		_ = s.Audit(ctx, "mfa.failure", u.ID, map[string]string{"purpose": purpose})
 		return err
 	}
-	s.throttle.succeed(key)
+	if wait > 0 {
+		return rateLimited(wait, "too many wrong codes; wait before trying again")
+	}
+	if bad := s.verifyCode(ctx, u, m, raw, purpose); bad != nil {
+		if err := s.recordFailure(ctx, key, now); err != nil {
+			return err
+		}
+		_ = s.Audit(ctx, "mfa.failure", u.ID, map[string]string{"purpose": purpose})
+		return bad
+	}
+	if err := s.resetFailures(ctx, key, failed); err != nil {
+		return err
+	}
 	return s.Audit(ctx, "mfa.success", u.ID, map[string]string{"purpose": purpose})
 }
 

@@ -80,6 +80,7 @@ type Service struct {
 	// login takes as long whether or not the user exists.
 	dummyHash string
 	throttle  *throttle
+	handleKey []byte      // keys ghostKey's hash (failures.go); nil without a SecretKey
 	aead      cipher.AEAD // seals TOTP secrets; nil without a SecretKey
 	audits    *groupcommit.Queue[*AuditRecord, struct{}]
 	auths     authCache
@@ -131,6 +132,7 @@ func New(store Store, ledger Ledger, opts Options) *Service {
 			panic("auth: " + err.Error())
 		}
 		s.aead = aead
+		s.handleKey = handleKeyOf(opts.SecretKey)
 	}
 	h, err := HashPassword("not a password: equalizes timing", s.argon2)
 	if err != nil {

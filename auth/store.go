@@ -30,6 +30,18 @@ type Store interface {
 	// their lock; ResetLoginFailures clears both after a success.
 	RecordLoginFailure(ctx context.Context, userID string, lockedUntil time.Time) (failures int, err error)
 	ResetLoginFailures(ctx context.Context, userID string) error
+	// Failures returns the failure count of key (a throttle's: an unknown
+	// handle's failed logins, a user's wrong codes ...) and the time of
+	// its last failure, shared by every process on the store. A run whose
+	// last failure is before since is forgotten: zero, zero time.
+	Failures(ctx context.Context, key string, since time.Time) (n int, last time.Time, err error)
+	// RecordFailure adds one failure of key at at and returns the count,
+	// atomically (concurrent failures all count): one when key's last
+	// failure is before since. It also deletes at most sweep other keys
+	// whose last failure is before since, oldest first, so that the
+	// forgotten keys do not pile up; ResetFailures forgets key.
+	RecordFailure(ctx context.Context, key string, at, since time.Time, sweep int) (int, error)
+	ResetFailures(ctx context.Context, key string) error
 
 	CreateSession(ctx context.Context, s *Session) error
 	SessionByHash(ctx context.Context, tokenHash string) (*Session, error)

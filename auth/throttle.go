@@ -9,9 +9,12 @@ import (
 )
 
 // Limits are the throttles of sign-up, login and codes. Rates are GCRA
-// token buckets: Burst requests at once, then one per Every. They are
-// in-process and small on purpose: the admission layer does general rate
-// limiting; these guard only the security-sensitive doors.
+// token buckets: Burst requests at once, then one per Every. The rates and
+// the per-address back-offs are in-process and small on purpose: the
+// admission layer does general rate limiting; these guard only the
+// security-sensitive doors. The back-offs per handle or user (a user's
+// failed logins, an unknown handle's, wrong current passwords, wrong MFA
+// codes) are counted in the store, for every process (failures.go).
 type Limits struct {
 	SignUpBurst  int
 	SignUpEvery  time.Duration // per client address

@@ -83,9 +83,12 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 	u, err := s.store.UserByHandle(ctx, handle)
 	if pw.ErrorCode(err) == pw.ENOTFOUND {
 		// An unknown handle locks after LockAfter failures as a user's
-		// does (in this process: ghostKey), or the lock's 429 would tell
-		// which handles exist.
-		locked := s.throttle.blocked(ghostKey(handle), now)
+		// does, counted in the store as a user's is (ghostKey), or the
+		// lock's 429 would tell which handles exist.
+		_, locked, err := s.failureWait(ctx, s.ghostKey(handle), l.LockAfter, now)
+		if err != nil {
+			return nil, err
+		}
 		if locked > 0 && req.MFACode == "" {
 			return nil, rateLimited(locked, "this account is temporarily locked after failed logins; wait, or log in with your MFA code")
 		}
@@ -137,7 +140,9 @@ func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey, pai
 	s.throttle.fail(pairKey, now)
 	target := handle
 	if u == nil {
-		s.throttle.failAfter(ghostKey(handle), s.throttle.limits.LockAfter, now)
+		if err := s.recordFailure(ctx, s.ghostKey(handle), now); err != nil {
+			return err
+		}
 	} else {
 		target = u.ID
 		n := u.FailedLogins + 1
@@ -157,9 +162,6 @@ func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey, pai
 	}
 	return pw.Errorf(pw.EUNAUTHORIZED, "invalid handle or password")
 }
-
-// ghostKey is the throttle key of an unknown handle's failed logins.
-func ghostKey(handle string) string { return "ghost:" + handle }
 
 func (s *Service) openSession(ctx context.Context, u *User, addrKey, pairKey string, now time.Time) (*NewSession, error) {
 	token := NewToken(PrefixSessionToken)
@@ -251,13 +253,20 @@ func (s *Service) ChangePassword(ctx context.Context, req PasswordChange) error 
 	// Wrong current passwords back off as failed logins do, per user:
 	// without it a stolen session guessed the password here without limit
 	// (and the right guess changed it). While backing off, the right
-	// password gets the same 429.
+	// password gets the same 429. The count is in the store, for every
+	// process (failures.go).
 	key, now := "password:"+u.ID, s.clock()
-	if wait := s.throttle.blocked(key, now); wait > 0 {
+	failed, wait, err := s.failureWait(ctx, key, s.throttle.limits.FailuresFree, now)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
 		return rateLimited(wait, "too many wrong passwords; wait before trying again")
 	}
 	if len(req.CurrentPassword) > PasswordBytesMax {
-		s.throttle.fail(key, now)
+		if err := s.recordFailure(ctx, key, now); err != nil {
+			return err
+		}
 		return pw.FieldErrorf("current_password", pw.EFORBIDDEN, "the current password is wrong")
 	}
 	ok, err := s.checkPassword(ctx, u.PasswordHash, req.CurrentPassword)
@@ -265,11 +274,15 @@ func (s *Service) ChangePassword(ctx context.Context, req PasswordChange) error 
 		return err // not a wrong password: no hash was checked
 	}
 	if err != nil || !ok {
-		s.throttle.fail(key, now)
+		if err := s.recordFailure(ctx, key, now); err != nil {
+			return err
+		}
 		_ = s.Audit(ctx, "password.change_failure", u.ID, nil)
 		return pw.FieldErrorf("current_password", pw.EFORBIDDEN, "the current password is wrong")
 	}
-	s.throttle.succeed(key)
+	if err := s.resetFailures(ctx, key, failed); err != nil {
+		return err
+	}
 	if err := s.setPassword(ctx, u, req.NewPassword, "new_password"); err != nil {
 		return err
 	}

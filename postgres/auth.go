@@ -131,6 +131,39 @@ func (s *Store) ResetLoginFailures(ctx context.Context, userID string) error {
 	return err
 }
 
+func (s *Store) Failures(ctx context.Context, key string, since time.Time) (int, time.Time, error) {
+	var n int
+	var last int64
+	err := s.pool.QueryRow(ctx, "SELECT failures, last_failure_at FROM failures WHERE key = $1 AND last_failure_at >= $2", key, micros(since)).Scan(&n, &last)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, mapError(ctx, "postgres.Failures", err)
+	}
+	return n, fromMicros(last), nil
+}
+
+// RecordFailure is one statement: the sweep skips rows another sweep (or
+// a failure of that key) holds rather than wait for them, and the upsert
+// counts concurrent failures of one key one after the other.
+func (s *Store) RecordFailure(ctx context.Context, key string, at, since time.Time, sweep int) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `WITH swept AS (
+			DELETE FROM failures WHERE key IN (SELECT key FROM failures WHERE last_failure_at < $3 AND key <> $1
+				ORDER BY last_failure_at LIMIT $4 FOR UPDATE SKIP LOCKED))
+		INSERT INTO failures (key, failures, last_failure_at) VALUES ($1, 1, $2)
+		ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN failures.last_failure_at < $3 THEN 1 ELSE failures.failures + 1 END,
+			last_failure_at = excluded.last_failure_at
+		RETURNING failures`, key, micros(at), micros(since), sweep).Scan(&n)
+	return n, mapError(ctx, "postgres.RecordFailure", err)
+}
+
+func (s *Store) ResetFailures(ctx context.Context, key string) error {
+	_, err := s.exec(ctx, "postgres.ResetFailures", "DELETE FROM failures WHERE key = $1", key)
+	return err
+}
+
 func (s *Store) CreateSession(ctx context.Context, ses *auth.Session) error {
 	_, err := s.exec(ctx, "postgres.CreateSession", "INSERT INTO sessions (id, user_id, token_hash, address, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
 		ses.ID, ses.UserID, ses.TokenHash, ses.Address, micros(ses.CreatedAt), micros(ses.ExpiresAt))

@@ -131,6 +131,38 @@ func (s *Store) ResetLoginFailures(ctx context.Context, userID string) error {
 	return err
 }
 
+func (s *Store) Failures(ctx context.Context, key string, since time.Time) (int, time.Time, error) {
+	var n int
+	var last int64
+	err := s.read.QueryRowContext(ctx, "SELECT failures, last_failure_at FROM failures WHERE key = ? AND last_failure_at >= ?", key, micros(since)).Scan(&n, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, mapError("sqlite.Failures", err)
+	}
+	return n, fromMicros(last), nil
+}
+
+func (s *Store) RecordFailure(ctx context.Context, key string, at, since time.Time, sweep int) (int, error) {
+	var n int
+	err := s.tx(ctx, "sqlite.RecordFailure", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM failures WHERE key IN
+			(SELECT key FROM failures WHERE last_failure_at < ? AND key <> ? ORDER BY last_failure_at LIMIT ?)`, micros(since), key, sweep); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO failures (key, failures, last_failure_at) VALUES (?, 1, ?)
+			ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN last_failure_at < ? THEN 1 ELSE failures + 1 END, last_failure_at = excluded.last_failure_at
+			RETURNING failures`, key, micros(at), micros(since)).Scan(&n)
+	})
+	return n, err
+}
+
+func (s *Store) ResetFailures(ctx context.Context, key string) error {
+	_, err := s.exec(ctx, "sqlite.ResetFailures", "DELETE FROM failures WHERE key = ?", key)
+	return err
+}
+
 func (s *Store) CreateSession(ctx context.Context, ses *auth.Session) error {
 	_, err := s.exec(ctx, "sqlite.CreateSession", "INSERT INTO sessions (id, user_id, token_hash, address, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
 		ses.ID, ses.UserID, ses.TokenHash, ses.Address, micros(ses.CreatedAt), micros(ses.ExpiresAt))

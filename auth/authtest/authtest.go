@@ -6,6 +6,7 @@ package authtest
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ func Run(t *testing.T, open Opener) {
 		fn   func(t *testing.T, s auth.Store)
 	}{
 		{"users", testUsers},
+		{"failures", testFailures},
 		{"sessions", testSessions},
 		{"mfa", testMFA},
 		{"otp", testOTP},
@@ -87,6 +89,91 @@ func testUsers(t *testing.T, s auth.Store) {
 	must(t, s.ResetLoginFailures(ctx, u.ID))
 	if got, _ = s.UserByID(ctx, u.ID); got.FailedLogins != 0 || !got.LockedUntil.IsZero() {
 		t.Fatalf("after reset: %+v", got)
+	}
+}
+
+// testFailures: a key's failures count up for everyone, concurrent ones
+// included; a run older than since counts as none and starts again at one;
+// a failure sweeps other forgotten keys, at most sweep of them; a reset
+// forgets the key.
+func testFailures(t *testing.T, s auth.Store) {
+	ctx := context.Background()
+	day := t0.Add(-24 * time.Hour)
+	if n, last, err := s.Failures(ctx, "ghost:nobody", day); err != nil || n != 0 || !last.IsZero() {
+		t.Fatalf("a key with no failures: %d, %v, %v", n, last, err)
+	}
+	for i := 1; i <= 3; i++ {
+		at := t0.Add(time.Duration(i) * time.Second)
+		if n, err := s.RecordFailure(ctx, "mfa:usr_a", at, day, 10); err != nil || n != i {
+			t.Fatalf("failure %d: %d, %v", i, n, err)
+		}
+	}
+	if n, last, err := s.Failures(ctx, "mfa:usr_a", day); err != nil || n != 3 || !last.Equal(t0.Add(3*time.Second)) {
+		t.Fatalf("after three failures: %d, %v, %v; want 3 at %v", n, last, err, t0.Add(3*time.Second))
+	}
+	if n, _, err := s.Failures(ctx, "mfa:usr_b", day); err != nil || n != 0 {
+		t.Fatalf("another key: %d, %v", n, err)
+	}
+
+	var wg sync.WaitGroup
+	const racing = 8
+	for range racing {
+		wg.Go(func() {
+			if _, err := s.RecordFailure(ctx, "password:usr_a", t0, day, 10); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n, _, err := s.Failures(ctx, "password:usr_a", day); err != nil || n != racing {
+		t.Fatalf("%d concurrent failures counted %d, %v", racing, n, err)
+	}
+
+	// A day later both runs are forgotten: read as none, and a new
+	// failure starts at one.
+	later := t0.Add(25 * time.Hour)
+	since := later.Add(-24 * time.Hour)
+	if n, last, err := s.Failures(ctx, "mfa:usr_a", since); err != nil || n != 0 || !last.IsZero() {
+		t.Fatalf("a forgotten run: %d, %v, %v", n, last, err)
+	}
+	if n, err := s.RecordFailure(ctx, "mfa:usr_a", later, since, 0); err != nil || n != 1 {
+		t.Fatalf("a failure after a forgotten run: %d, %v; want 1", n, err)
+	}
+
+	// The sweep: each failure deletes at most sweep forgotten keys, the
+	// oldest first, and never the failing key's own row.
+	for i := range 3 {
+		if _, err := s.RecordFailure(ctx, "ghost:"+strconv.Itoa(i), t0.Add(-time.Duration(3-i)*time.Minute), day, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := func() (keys []string) {
+		for _, k := range []string{"ghost:0", "ghost:1", "ghost:2", "password:usr_a", "mfa:usr_a"} {
+			if n, _, err := s.Failures(ctx, k, day.Add(-time.Hour)); err != nil {
+				t.Fatal(err)
+			} else if n > 0 {
+				keys = append(keys, k)
+			}
+		}
+		return keys
+	}
+	if n, err := s.RecordFailure(ctx, "mfa:usr_a", later, since, 2); err != nil || n != 2 {
+		t.Fatalf("a second failure: %d, %v; want 2", n, err)
+	}
+	if got := fmt.Sprint(kept()); got != "[ghost:2 password:usr_a mfa:usr_a]" {
+		t.Fatalf("after a failure sweeping 2: keys %s, want the two oldest forgotten ones gone", got)
+	}
+	if _, err := s.RecordFailure(ctx, "mfa:usr_a", later, since, 10); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(kept()); got != "[mfa:usr_a]" {
+		t.Fatalf("after a failure sweeping 10: keys %s, want only the live one", got)
+	}
+
+	must(t, s.ResetFailures(ctx, "mfa:usr_a"))
+	must(t, s.ResetFailures(ctx, "mfa:usr_never"))
+	if n, _, err := s.Failures(ctx, "mfa:usr_a", since); err != nil || n != 0 {
+		t.Fatalf("after a reset: %d, %v", n, err)
 	}
 }
 

@@ -1,0 +1,173 @@
+package auth_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/auth"
+)
+
+// twoProcesses is two services over one store, as two `peakwallet serve`
+// processes behind a balancer are: on one SQLite file, and on one
+// PostgreSQL database (two stores, two pools) when it can be reached.
+// Each service keeps its own memory, so a count that lives there is seen
+// by one of them only.
+func twoProcesses(t *testing.T, run func(t *testing.T, here, there *auth.Service, clk *fakeClock)) {
+	opts := func(clk *fakeClock) auth.Options {
+		return auth.Options{Now: clk.now, Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}}
+	}
+	t.Run("sqlite", func(t *testing.T) {
+		s := newMemStore(t)
+		clk := &fakeClock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+		run(t, auth.New(s, nil, opts(clk)), auth.New(s, nil, opts(clk)), clk)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		a, b, _ := openPostgresTwice(t)
+		clk := &fakeClock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+		run(t, auth.New(a, nil, opts(clk)), auth.New(b, nil, opts(clk)), clk)
+	})
+}
+
+// from is a context from a client address of its own, so that only the
+// per-handle counts (not the per-address back-offs) see its failures.
+func from(t *testing.T, i int) context.Context {
+	return auth.NewContextWithClientAddress(t.Context(), "198.51.100."+strconv.Itoa(i))
+}
+
+// TestAnUnknownHandleLocksAcrossProcesses: LockAfter failed logins on a
+// handle no one has, spread over two processes, lock it as they lock a
+// user's handle, whose count is in the database. Before, an unknown
+// handle's failures were counted in each process's memory: each process
+// saw half, neither locked, and a user's locked handle (429) told itself
+// apart from an unknown one (401).
+func TestAnUnknownHandleLocksAcrossProcesses(t *testing.T) {
+	twoProcesses(t, func(t *testing.T, here, there *auth.Service, clk *fakeClock) {
+		const password = "correct horse battery staple"
+		if _, err := here.SignUp(from(t, 200), auth.SignUp{Handle: "known@example.com", Password: password}); err != nil {
+			t.Fatal(err)
+		}
+		l := auth.DefaultLimits
+		answers := map[string]string{}
+		for _, handle := range []string{"known@example.com", "ghost@example.com"} {
+			for i := range l.LockAfter {
+				svc := []*auth.Service{here, there}[i%2]
+				if _, err := svc.Login(from(t, i), auth.Login{Handle: handle, Password: "wrong guess " + strconv.Itoa(i)}); pw.ErrorCode(err) != pw.EUNAUTHORIZED {
+					t.Fatalf("%s failure %d: %v", handle, i, err)
+				}
+			}
+			for i, svc := range []*auth.Service{here, there} {
+				_, err := svc.Login(from(t, 100+i), auth.Login{Handle: handle, Password: "one more wrong guess"})
+				answers[handle+" "+strconv.Itoa(i)] = pw.ErrorCode(err) + ": " + pw.ErrorMessage(err)
+			}
+		}
+		// Counted under a hash of the handle: the table does not collect
+		// the handles tried.
+		if n, _, err := here.Store().Failures(t.Context(), "ghost:ghost@example.com", time.Time{}); err != nil || n != 0 {
+			t.Errorf("an unknown handle's failures are stored under the handle itself: %d, %v", n, err)
+		}
+		for i := range 2 {
+			known, ghost := answers["known@example.com "+strconv.Itoa(i)], answers["ghost@example.com "+strconv.Itoa(i)]
+			if known != ghost {
+				t.Errorf("process %d: a locked user's handle answers %q, an unknown handle %q", i, known, ghost)
+			}
+			if !strings.HasPrefix(known, pw.ERATELIMITED+":") {
+				t.Errorf("process %d: a locked handle answers %q, want rate_limited", i, known)
+			}
+		}
+	})
+}
+
+// TestWrongCurrentPasswordsBackOffAcrossProcesses: FailuresFree wrong
+// current passwords at a password change, spread over two processes,
+// start the back-off in both: the right password then gets the same 429
+// from either. Before, the count was each process's: a stolen session
+// spreading its guesses over N processes had N times the free guesses,
+// and here the right one changed the password.
+func TestWrongCurrentPasswordsBackOffAcrossProcesses(t *testing.T) {
+	twoProcesses(t, func(t *testing.T, here, there *auth.Service, clk *fakeClock) {
+		const password = "correct horse battery staple"
+		u, err := here.SignUp(from(t, 0), auth.SignUp{Handle: "change@example.com", Password: password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		me := pw.NewContextWithPrincipal(from(t, 0), pw.Principal{Kind: pw.PrincipalUser, ID: u.ID})
+		l := auth.DefaultLimits
+		for i := range l.FailuresFree {
+			svc := []*auth.Service{here, there}[i%2]
+			err := svc.ChangePassword(me, auth.PasswordChange{CurrentPassword: "guess number " + strconv.Itoa(i), NewPassword: "the intruder's passphrase"})
+			if pw.ErrorCode(err) != pw.EFORBIDDEN {
+				t.Fatalf("wrong guess %d: %v, want forbidden", i, err)
+			}
+		}
+		for i, svc := range []*auth.Service{here, there} {
+			err := svc.ChangePassword(me, auth.PasswordChange{CurrentPassword: password, NewPassword: "the intruder's passphrase"})
+			if pw.ErrorCode(err) != pw.ERATELIMITED {
+				t.Fatalf("process %d, the right password after %d wrong ones spread over two processes: %v, want rate_limited", i, l.FailuresFree, err)
+			}
+		}
+		clk.add(l.BackoffFirst)
+		if err := there.ChangePassword(me, auth.PasswordChange{CurrentPassword: password, NewPassword: "the owner's new passphrase"}); err != nil {
+			t.Fatalf("the right password once the back-off has passed: %v", err)
+		}
+	})
+}
+
+// TestWrongMFACodesBackOffAcrossProcesses: FailuresFree wrong MFA codes
+// (at login here; a step-up checks codes the same way, under the same
+// count), spread over two processes, start the back-off in both: the
+// right code is then refused by either, as a wrong one is (a login answers
+// both 401). Before, each process counted its own: a stolen password had
+// N processes' worth of guesses at the code, and here the right code
+// logged in.
+func TestWrongMFACodesBackOffAcrossProcesses(t *testing.T) {
+	twoProcesses(t, func(t *testing.T, here, there *auth.Service, clk *fakeClock) {
+		const handle, password = "mfa@example.com", "correct horse battery staple"
+		u, err := here.SignUp(from(t, 0), auth.SignUp{Handle: handle, Password: password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		me := pw.NewContextWithPrincipal(from(t, 0), pw.Principal{Kind: pw.PrincipalUser, ID: u.ID})
+		en, err := here.EnrollTOTP(me)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := func() string {
+			c, err := totp.GenerateCode(en.Secret, clk.now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		if _, err := here.ConfirmTOTP(me, auth.MFAConfirm{Code: code()}); err != nil {
+			t.Fatal(err)
+		}
+		clk.add(30 * time.Second) // the confirming code's step is spent
+		wrong := "000000"
+		if code() == wrong {
+			wrong = "111111"
+		}
+		l := auth.DefaultLimits
+		for i := range l.FailuresFree {
+			svc := []*auth.Service{here, there}[i%2]
+			if _, err := svc.Login(from(t, i+1), auth.Login{Handle: handle, Password: password, MFACode: wrong}); pw.ErrorCode(err) != pw.EUNAUTHORIZED {
+				t.Fatalf("wrong code %d: %v, want unauthorized", i, err)
+			}
+		}
+		for i, svc := range []*auth.Service{here, there} {
+			_, err := svc.Login(from(t, 100+i), auth.Login{Handle: handle, Password: password, MFACode: code()})
+			if pw.ErrorCode(err) != pw.EUNAUTHORIZED {
+				t.Fatalf("process %d, the right code after %d wrong ones spread over two processes: %v, want refused", i, l.FailuresFree, err)
+			}
+		}
+		clk.add(l.BackoffFirst)
+		if _, err := there.Login(from(t, 102), auth.Login{Handle: handle, Password: password, MFACode: code()}); err != nil {
+			t.Fatalf("the right code once the back-off has passed: %v", err)
+		}
+	})
+}

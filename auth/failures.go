@@ -1,0 +1,85 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"time"
+)
+
+// The failure counts below are kept in the store, not in the throttle's
+// memory, because they are per handle or per user: with several processes
+// behind a balancer, a count in each process's memory let an attacker who
+// spread attempts over N processes make N times the guesses, and let an
+// unknown handle (counted per process) tell itself apart from a user's
+// (counted in the users table) by not locking. They are read and written
+// only on login with an unknown handle, at a password change and at an
+// MFA check (a success with no failures before writes nothing); the
+// per-address throttles stay in memory, cheap, for every login.
+//
+// The keys: ghostKey for an unknown handle's failed logins (LockAfter
+// free, as a user's), "password:" and the user's id for wrong current
+// passwords at a password change, "mfa:" and the user's id for wrong MFA
+// codes at login and at step-up (FailuresFree free).
+
+// FailuresForget is how long a shared failure count lasts after its last
+// failure. It is far past the back-off's cap (BackoffMax), so a patient
+// attacker at the capped rate keeps the cap; forgetting is what bounds
+// the table, with failuresSweepMax.
+const FailuresForget = 24 * time.Hour
+
+// failuresSweepMax is how many forgotten keys each recorded failure
+// deletes at most: a failure adds one key at most, so forgotten keys do
+// not pile up, and the table holds about the keys that failed in the last
+// FailuresForget. Each of those cost a password hash (an unknown handle,
+// which hashslots.go bounds) or belongs to a user.
+const failuresSweepMax = 100
+
+// ghostKey is the failure key of an unknown handle's failed logins: a
+// keyed hash of the (normalized) handle, so that the table does not
+// collect the handles people tried. Keyed by a key derived from
+// Options.SecretKey, the same in every process on the store (serve always
+// has one); without it (tests) the hash is unkeyed.
+func (s *Service) ghostKey(handle string) string {
+	mac := hmac.New(sha256.New, s.handleKey)
+	mac.Write([]byte(handle))
+	return "ghost:" + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// handleKeyOf derives ghostKey's key from the secret key: not the key
+// itself, which seals TOTP secrets.
+func handleKeyOf(secret []byte) []byte {
+	if secret == nil {
+		return nil
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("peakwallet: the failure key of an unknown handle"))
+	return mac.Sum(nil)
+}
+
+// failureWait returns key's shared failure count and how long it must
+// still wait: none until free failures, then the doubling back-off from
+// its last failure (Limits.backoff).
+func (s *Service) failureWait(ctx context.Context, key string, free int, now time.Time) (int, time.Duration, error) {
+	n, last, err := s.store.Failures(ctx, key, now.Add(-FailuresForget))
+	if err != nil || n == 0 {
+		return 0, 0, err
+	}
+	return n, max(last.Add(s.throttle.limits.backoff(n, free)).Sub(now), 0), nil
+}
+
+// recordFailure adds one failure of key, for every process.
+func (s *Service) recordFailure(ctx context.Context, key string, now time.Time) error {
+	_, err := s.store.RecordFailure(ctx, key, now, now.Add(-FailuresForget), failuresSweepMax)
+	return err
+}
+
+// resetFailures forgets key's failures after a success; n is the count
+// failureWait read, and none (the usual case) costs no write.
+func (s *Service) resetFailures(ctx context.Context, key string, n int) error {
+	if n == 0 {
+		return nil
+	}
+	return s.store.ResetFailures(ctx, key)
+}
