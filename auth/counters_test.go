@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"maps"
 	"strconv"
 	"strings"
 	"testing"
@@ -170,4 +171,45 @@ func TestWrongMFACodesBackOffAcrossProcesses(t *testing.T) {
 			t.Fatalf("the right code once the back-off has passed: %v", err)
 		}
 	})
+}
+
+// readCounter counts the calls a login makes to the failure counts.
+type readCounter struct {
+	auth.Store
+	calls map[string]int
+}
+
+func (c *readCounter) UserByHandle(ctx context.Context, handle string) (*auth.User, error) {
+	c.calls["UserByHandle"]++
+	return c.Store.UserByHandle(ctx, handle)
+}
+
+func (c *readCounter) Failures(ctx context.Context, key string, since time.Time) (int, time.Time, error) {
+	c.calls["Failures"]++
+	return c.Store.Failures(ctx, key, since)
+}
+
+// TestAKnownAndAnUnknownHandleReadTheStoreAlike: a failed login of a user's
+// handle reads the store as one of a handle no one has does, so that the
+// number of reads (their time) does not tell which handles exist. Since
+// the unknown handle's count moved into the store, its login read it and a
+// user's did not.
+func TestAKnownAndAnUnknownHandleReadTheStoreAlike(t *testing.T) {
+	c := &readCounter{Store: newMemStore(t), calls: map[string]int{}}
+	clk := &fakeClock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+	svc := auth.New(c, nil, auth.Options{Now: clk.now, Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}})
+	if _, err := svc.SignUp(from(t, 200), auth.SignUp{Handle: "known@example.com", Password: "correct horse battery staple"}); err != nil {
+		t.Fatal(err)
+	}
+	reads := map[string]map[string]int{}
+	for i, handle := range []string{"known@example.com", "ghost@example.com"} {
+		clear(c.calls)
+		if _, err := svc.Login(from(t, i), auth.Login{Handle: handle, Password: "wrong guess"}); pw.ErrorCode(err) != pw.EUNAUTHORIZED {
+			t.Fatalf("%s: %v, want unauthorized", handle, err)
+		}
+		reads[handle] = maps.Clone(c.calls)
+	}
+	if k, g := reads["known@example.com"], reads["ghost@example.com"]; !maps.Equal(k, g) || g["Failures"] != 1 {
+		t.Fatalf("a failed login read %v for a user's handle and %v for an unknown one; want the same, one failure count each", k, g)
+	}
 }

@@ -100,6 +100,11 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The same read as an unknown handle's above (its count is none): an
+	// unknown handle's login must not be told apart by one read fewer.
+	if _, _, err := s.failureWait(ctx, s.ghostKey(handle), l.LockAfter, now); err != nil {
+		return nil, err
+	}
 	locked := now.Before(u.LockedUntil) && !s.throttle.isKnown(u.ID+"|"+addr, now)
 	if locked && req.MFACode == "" {
 		return nil, rateLimited(u.LockedUntil.Sub(now), "this account is temporarily locked after failed logins; wait, or log in with your MFA code")
