@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -149,5 +150,63 @@ func TestSealedSecrets(t *testing.T) {
 	other := auth.New(st, nil, auth.Options{SecretKey: make([]byte, auth.SecretKeyBytes), Argon2: auth.Argon2Params{Memory: 8, Time: 1, Threads: 1}})
 	if _, err := other.Login(t.Context(), auth.Login{Handle: "s@example.com", Password: "sealed secrets here"}); pw.ErrorCode(err) != pw.EINTERNAL {
 		t.Fatalf("login under the wrong key: %v, want internal (the secret cannot be opened)", err)
+	}
+}
+
+// enrolRacingStore runs enrol just before a confirmation reaches the
+// store, as a second enrolment (another tab, or someone holding one of the
+// user's sessions) landing between a code's check and its confirmation.
+type enrolRacingStore struct {
+	auth.Store
+	enrol func()
+}
+
+func (s *enrolRacingStore) ConfirmMFA(ctx context.Context, userID, secret string, at time.Time, hashes []string) (bool, error) {
+	if s.enrol != nil {
+		enrol := s.enrol
+		s.enrol = nil
+		enrol()
+	}
+	return s.Store.ConfirmMFA(ctx, userID, secret, at, hashes)
+}
+
+// TestAnEnrolmentReplacedWhileItsCodeIsCheckedIsNotConfirmed: a code is
+// checked against the enrolment read at the start of the confirmation; an
+// enrolment started meanwhile replaces the secret. Until 2026-11-29 the
+// confirmation then turned on the new secret, one the user never saw (a
+// second factor they cannot answer, or one chosen by whoever started it).
+// Now the confirmation is refused and the newest enrolment stays
+// unconfirmed, to be confirmed with a code from it.
+func TestAnEnrolmentReplacedWhileItsCodeIsCheckedIsNotConfirmed(t *testing.T) {
+	st := &enrolRacingStore{Store: newMemStore(t)}
+	now := time.Unix(1.9e9, 0)
+	svc := auth.New(st, nil, auth.Options{Now: func() time.Time { return now }, Argon2: auth.Argon2Params{Memory: 8, Time: 1, Threads: 1}})
+	ctx := t.Context()
+	u, err := svc.SignUp(ctx, auth.SignUp{Handle: "race@example.com", Password: "racing enrolments here"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx = pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalUser, ID: u.ID})
+	first, err := svc.EnrollTOTP(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var second *auth.Enrollment
+	st.enrol = func() {
+		if second, err = svc.EnrollTOTP(ctx); err != nil {
+			t.Error(err)
+		}
+	}
+	code, _ := totp.GenerateCode(first.Secret, now)
+	if _, err := svc.ConfirmTOTP(ctx, auth.MFAConfirm{Code: code}); pw.ErrorCode(err) != pw.EFORBIDDEN {
+		t.Fatalf("confirming the first enrolment after a second replaced it: %v, want forbidden", err)
+	}
+	if m, err := st.MFA(ctx, u.ID); err != nil || m.Confirmed() {
+		t.Fatalf("after the refused confirmation: %+v, %v; want the second enrolment unconfirmed", m, err)
+	}
+	code, _ = totp.GenerateCode(second.Secret, now.Add(30*time.Second))
+	now = now.Add(30 * time.Second)
+	if _, err := svc.ConfirmTOTP(ctx, auth.MFAConfirm{Code: code}); err != nil {
+		t.Fatalf("confirming the newest enrolment with its own code: %v", err)
 	}
 }

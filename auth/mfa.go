@@ -57,17 +57,24 @@ type RecoveryCodes struct {
 }
 
 func (s *Service) mfaOf(ctx context.Context, userID string) (*MFA, error) {
+	m, _, err := s.mfaSealed(ctx, userID)
+	return m, err
+}
+
+// mfaSealed is mfaOf, and the secret as the store holds it (sealed).
+func (s *Service) mfaSealed(ctx context.Context, userID string) (*MFA, string, error) {
 	m, err := s.store.MFA(ctx, userID)
 	if pw.ErrorCode(err) == pw.ENOTFOUND {
-		return nil, nil
+		return nil, "", nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if m.Secret, err = s.open(userID, m.Secret); err != nil {
-		return nil, err
+	sealed := m.Secret
+	if m.Secret, err = s.open(userID, sealed); err != nil {
+		return nil, "", err
 	}
-	return m, nil
+	return m, sealed, nil
 }
 
 // EnrollTOTP starts a TOTP enrolment. A confirmed enrolment cannot be
@@ -100,8 +107,13 @@ func (s *Service) EnrollTOTP(ctx context.Context) (*Enrollment, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.SetMFA(ctx, &MFA{UserID: u.ID, Secret: sealed}); err != nil {
+	// Stored only while no enrolment is confirmed: one confirmed since the
+	// check above (another request) is not replaced, and this secret,
+	// never stored, is not shown.
+	if stored, err := s.store.SetMFA(ctx, &MFA{UserID: u.ID, Secret: sealed}); err != nil {
 		return nil, err
+	} else if !stored {
+		return nil, pw.Errorf(pw.EFORBIDDEN, "TOTP is already enabled")
 	}
 	if err := s.Audit(ctx, "mfa.totp_enroll", u.ID, nil); err != nil {
 		return nil, err
@@ -116,7 +128,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, req MFAConfirm) (*RecoveryCod
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.mfaOf(ctx, u.ID)
+	m, sealed, err := s.mfaSealed(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -133,8 +145,14 @@ func (s *Service) ConfirmTOTP(ctx context.Context, req MFAConfirm) (*RecoveryCod
 		out.RecoveryCodes[i] = newRecoveryCode()
 		hashes[i] = HashToken(out.RecoveryCodes[i])
 	}
-	if err := s.store.ConfirmMFA(ctx, u.ID, s.clock(), hashes); err != nil {
+	// Confirmed only if the enrolment is still the one whose code was
+	// checked: an enrolment started meanwhile (another tab, or someone
+	// holding a session of the user's) replaced its secret, and confirming
+	// that one would turn on a second factor the user never saw.
+	if ok, err := s.store.ConfirmMFA(ctx, u.ID, sealed, s.clock(), hashes); err != nil {
 		return nil, err
+	} else if !ok {
+		return nil, pw.Errorf(pw.EFORBIDDEN, "the TOTP enrolment changed while this code was checked (another enrolment was started, or this one confirmed): confirm the newest enrolment with a code from it")
 	}
 	if err := s.Audit(ctx, "mfa.totp_confirm", u.ID, nil); err != nil {
 		return nil, err

@@ -57,8 +57,9 @@ type Store interface {
 	RevokeSessions(ctx context.Context, userID, keep, endedBy string, at time.Time) error
 
 	// SetMFA stores the user's TOTP enrolment (replacing an unconfirmed
-	// one); MFA returns it (ENOTFOUND when none).
-	SetMFA(ctx context.Context, m *MFA) error
+	// one) and reports false, storing nothing, when a confirmed one
+	// exists; MFA returns it (ENOTFOUND when none).
+	SetMFA(ctx context.Context, m *MFA) (bool, error)
 	MFA(ctx context.Context, userID string) (*MFA, error)
 	// UseTOTPStep records that step was used, and reports false (without
 	// error) when a step at or after it already was: a code works once.
@@ -66,7 +67,11 @@ type Store interface {
 	// UseRecoveryCode consumes one unused recovery code with hash; false
 	// when there is none.
 	UseRecoveryCode(ctx context.Context, userID, hash string, at time.Time) (bool, error)
-	ConfirmMFA(ctx context.Context, userID string, at time.Time, recoveryHashes []string) error
+	// ConfirmMFA confirms the user's enrolment and stores its recovery
+	// codes, if the enrolment is still the unconfirmed one of secret; it
+	// reports false, changing nothing, when it is not (another enrolment
+	// replaced it after its code was checked, or it was confirmed).
+	ConfirmMFA(ctx context.Context, userID, secret string, at time.Time, recoveryHashes []string) (bool, error)
 
 	// CreateOTP stores a one-time code; UseOTP consumes the newest unused,
 	// unexpired code of userID for purpose whose hash matches, counting a

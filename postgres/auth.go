@@ -209,10 +209,10 @@ func (s *Store) RevokeSessions(ctx context.Context, userID, keep, endedBy string
 	return err
 }
 
-func (s *Store) SetMFA(ctx context.Context, m *auth.MFA) error {
-	_, err := s.exec(ctx, "postgres.SetMFA", "INSERT INTO mfa (user_id, secret) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, last_step = 0 WHERE mfa.confirmed_at = 0",
+func (s *Store) SetMFA(ctx context.Context, m *auth.MFA) (bool, error) {
+	n, err := s.exec(ctx, "postgres.SetMFA", "INSERT INTO mfa (user_id, secret) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, last_step = 0 WHERE mfa.confirmed_at = 0",
 		m.UserID, m.Secret)
-	return err
+	return n == 1, err
 }
 
 func (s *Store) MFA(ctx context.Context, userID string) (*auth.MFA, error) {
@@ -235,11 +235,14 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID, hash string, at tim
 	return n == 1, err
 }
 
-func (s *Store) ConfirmMFA(ctx context.Context, userID string, at time.Time, hashes []string) error {
-	return s.authTx(ctx, "postgres.ConfirmMFA", func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "UPDATE mfa SET confirmed_at = $1 WHERE user_id = $2", micros(at), userID); err != nil {
-			return err
+func (s *Store) ConfirmMFA(ctx context.Context, userID, secret string, at time.Time, hashes []string) (bool, error) {
+	confirmed := false
+	err := s.authTx(ctx, "postgres.ConfirmMFA", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "UPDATE mfa SET confirmed_at = $1 WHERE user_id = $2 AND secret = $3 AND confirmed_at = 0", micros(at), userID, secret)
+		if err != nil || tag.RowsAffected() != 1 {
+			return err // no recovery codes for an enrolment not confirmed
 		}
+		confirmed = true
 		if _, err := tx.Exec(ctx, "DELETE FROM recovery_codes WHERE user_id = $1", userID); err != nil {
 			return err
 		}
@@ -250,6 +253,7 @@ func (s *Store) ConfirmMFA(ctx context.Context, userID string, at time.Time, has
 		}
 		return nil
 	})
+	return confirmed && err == nil, err
 }
 
 // tx runs fn in one write transaction.

@@ -208,10 +208,10 @@ func (s *Store) RevokeSessions(ctx context.Context, userID, keep, endedBy string
 	return err
 }
 
-func (s *Store) SetMFA(ctx context.Context, m *auth.MFA) error {
-	_, err := s.exec(ctx, "sqlite.SetMFA", "INSERT INTO mfa (user_id, secret) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, last_step = 0 WHERE mfa.confirmed_at = 0",
+func (s *Store) SetMFA(ctx context.Context, m *auth.MFA) (bool, error) {
+	n, err := s.exec(ctx, "sqlite.SetMFA", "INSERT INTO mfa (user_id, secret) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, last_step = 0 WHERE mfa.confirmed_at = 0",
 		m.UserID, m.Secret)
-	return err
+	return n == 1, err
 }
 
 func (s *Store) MFA(ctx context.Context, userID string) (*auth.MFA, error) {
@@ -234,11 +234,17 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID, hash string, at tim
 	return n == 1, err
 }
 
-func (s *Store) ConfirmMFA(ctx context.Context, userID string, at time.Time, hashes []string) error {
-	return s.tx(ctx, "sqlite.ConfirmMFA", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "UPDATE mfa SET confirmed_at = ? WHERE user_id = ?", micros(at), userID); err != nil {
+func (s *Store) ConfirmMFA(ctx context.Context, userID, secret string, at time.Time, hashes []string) (bool, error) {
+	confirmed := false
+	err := s.tx(ctx, "sqlite.ConfirmMFA", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE mfa SET confirmed_at = ? WHERE user_id = ? AND secret = ? AND confirmed_at = 0", micros(at), userID, secret)
+		if err != nil {
 			return err
 		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return err // no recovery codes for an enrolment not confirmed
+		}
+		confirmed = true
 		if _, err := tx.ExecContext(ctx, "DELETE FROM recovery_codes WHERE user_id = ?", userID); err != nil {
 			return err
 		}
@@ -249,6 +255,7 @@ func (s *Store) ConfirmMFA(ctx context.Context, userID string, at time.Time, has
 		}
 		return nil
 	})
+	return confirmed && err == nil, err
 }
 
 // tx runs fn in one write transaction.

@@ -241,10 +241,27 @@ func testMFA(t *testing.T, s auth.Store) {
 	if _, err := s.MFA(ctx, u.ID); code(err) != pw.ENOTFOUND {
 		t.Fatalf("no enrolment: %v", err)
 	}
-	must(t, s.SetMFA(ctx, &auth.MFA{UserID: u.ID, Secret: "AAAA"}))
-	must(t, s.SetMFA(ctx, &auth.MFA{UserID: u.ID, Secret: "BBBB"}))
-	must(t, s.ConfirmMFA(ctx, u.ID, t0, []string{"r1", "r2"}))
-	must(t, s.SetMFA(ctx, &auth.MFA{UserID: u.ID, Secret: "CCCC"}))
+	for _, secret := range []string{"AAAA", "BBBB"} {
+		if stored, err := s.SetMFA(ctx, &auth.MFA{UserID: u.ID, Secret: secret}); err != nil || !stored {
+			t.Fatalf("SetMFA(%s) of an unconfirmed enrolment = %v, %v; want stored", secret, stored, err)
+		}
+	}
+	// The enrolment whose code was checked was replaced: not confirmed.
+	if ok, err := s.ConfirmMFA(ctx, u.ID, "AAAA", t0, []string{"x1"}); err != nil || ok {
+		t.Fatalf("ConfirmMFA of a replaced enrolment = %v, %v; want false", ok, err)
+	}
+	if m, err := s.MFA(ctx, u.ID); err != nil || m.Confirmed() {
+		t.Fatalf("after a refused ConfirmMFA: %+v, %v; want unconfirmed", m, err)
+	}
+	if ok, err := s.ConfirmMFA(ctx, u.ID, "BBBB", t0, []string{"r1", "r2"}); err != nil || !ok {
+		t.Fatalf("ConfirmMFA = %v, %v; want confirmed", ok, err)
+	}
+	if ok, err := s.ConfirmMFA(ctx, u.ID, "BBBB", t0, []string{"r3"}); err != nil || ok {
+		t.Fatalf("ConfirmMFA of a confirmed enrolment = %v, %v; want false (its recovery codes kept)", ok, err)
+	}
+	if stored, err := s.SetMFA(ctx, &auth.MFA{UserID: u.ID, Secret: "CCCC"}); err != nil || stored {
+		t.Fatalf("SetMFA over a confirmed enrolment = %v, %v; want not stored", stored, err)
+	}
 	m, err := s.MFA(ctx, u.ID)
 	if err != nil || m.Secret != "BBBB" || !m.Confirmed() {
 		t.Fatalf("MFA = %+v, %v; a confirmed secret is never replaced", m, err)
