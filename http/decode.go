@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	pw "github.com/peakwallet/peakwallet"
 )
@@ -82,9 +83,10 @@ func bodyError(err error, limit int64) error {
 
 // DecodeJSON strictly decodes data, which must hold exactly one JSON
 // object, into v (a pointer to a struct). Unknown members (names are
-// case-sensitive), members named twice, trailing data, and numbers that are
+// case-sensitive), members named twice, trailing data, numbers that are
 // not int64 where an integer is expected (1.5, 1e3, "100",
-// 9223372036854775808) are invalid_request naming the member.
+// 9223372036854775808), null for a number, and strings that are not UTF-8
+// text are invalid_request naming the member.
 func DecodeJSON(data []byte, v any) error {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 {
@@ -104,7 +106,7 @@ func DecodeJSON(data []byte, v any) error {
 	// The body decoded, so it is well-formed JSON: its members are read
 	// again to refuse what encoding/json lets through.
 	m := memberScanner{data: data}
-	return m.value(reflect.TypeOf(v), "")
+	return m.value(reflect.TypeOf(v), "", nil)
 }
 
 // memberScanner reads a body that encoding/json has decoded already, so
@@ -122,6 +124,18 @@ func DecodeJSON(data []byte, v any) error {
 // 8,190-transfer batch 62–80 ms against 21–26 ms: BenchmarkDecodeJSON on a
 // busy 2-core machine); scanned, it is 16 % of DecodeJSON's CPU time in
 // that benchmark's profile, and one allocation.
+//
+// Since 2026-11-29 it also refuses what encoding/json silently changes,
+// so that what is stored (and was signed, logged, replayed from the
+// Idempotency-Key) is what the client sent:
+//   - null for a number member: encoding/json leaves the field as it was,
+//     0, which on a refund or a capture means "all"
+//     (TestANullAmountIsRefusedOnEveryMoneyRoute);
+//   - a string that is not UTF-8 text, invalid bytes or a lone surrogate
+//     escape (\ud800), which encoding/json turns into U+FFFD
+//     (TestInvalidUTF8IsRefusedWhereItIs). Only strings with a byte
+//     above 0x7F or an escape are looked at again, so an ASCII payment
+//     pays one OR per byte of its strings.
 type memberScanner struct {
 	data []byte
 	i    int
@@ -139,43 +153,145 @@ func (m *memberScanner) space() {
 }
 
 // str reads the string at m.i (its opening quote) and returns its bytes
-// between the quotes, unescaped when it holds an escape.
-func (m *memberScanner) str() []byte {
+// between the quotes, unescaped when it holds an escape, and, when it is
+// not UTF-8 text, the offset in the body where it stops being text (else
+// -1).
+func (m *memberScanner) str() (b []byte, bad int) {
 	start, escaped := m.i+1, false
+	var high byte // every byte ORed: 0x80 is set if one is not ASCII
 	for m.i++; m.i < len(m.data); m.i++ {
-		switch m.data[m.i] {
+		c := m.data[m.i]
+		high |= c
+		switch c {
 		case '\\':
 			escaped = true
 			m.i++
 		case '"':
 			m.i++
 			raw := m.data[start : m.i-1]
+			bad = -1
+			if high >= 0x80 && !utf8.Valid(raw) {
+				bad = start + invalidAt(raw)
+			}
 			if !escaped {
-				return raw
+				return raw, bad
+			}
+			if bad < 0 {
+				if at := loneSurrogateAt(raw); at >= 0 {
+					bad = start + at
+				}
 			}
 			var s string
 			if json.Unmarshal(m.data[start-1:m.i], &s) != nil {
-				return raw // cannot be: the body decoded
+				return raw, bad // cannot be: the body decoded
 			}
-			return []byte(s)
+			return []byte(s), bad
 		}
 	}
-	return m.data[start:]
+	return m.data[start:], -1
+}
+
+// invalidAt is the offset of the first byte of b that is not part of a
+// UTF-8 sequence.
+func invalidAt(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
+}
+
+// loneSurrogateAt is the offset in raw, a JSON string's escaped bytes, of
+// a \u escape of a UTF-16 surrogate that is not half of a pair, which no
+// UTF-8 can hold; -1 when there is none.
+func loneSurrogateAt(raw []byte) int {
+	for i := 0; i+1 < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if raw[i+1] != 'u' {
+			i++ // \", \\, \n...: the escaped byte is not a backslash
+			continue
+		}
+		if i+6 > len(raw) {
+			return i // cannot be: the body decoded, so four digits follow
+		}
+		switch r := hex4(raw[i+2:]); {
+		case r < 0xd800 || r > 0xdfff:
+		case r < 0xdc00 && lowSurrogate(raw[i+6:]):
+			i += 6 // the pair's low half
+		default:
+			return i
+		}
+		i += 5
+	}
+	return -1
+}
+
+// lowSurrogate reports whether b begins with a \u escape of the low half
+// of a UTF-16 surrogate pair.
+func lowSurrogate(b []byte) bool {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+		return false
+	}
+	r := hex4(b[2:])
+	return 0xdc00 <= r && r <= 0xdfff
+}
+
+// hex4 reads the four hexadecimal digits of a \u escape; the body
+// decoded, so they are there.
+func hex4(b []byte) int {
+	if len(b) < 4 {
+		return -1
+	}
+	n := 0
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			n = n<<4 | int(c-'0')
+		case 'a' <= c && c <= 'f':
+			n = n<<4 | int(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			n = n<<4 | int(c-'A'+10)
+		default:
+			return -1
+		}
+	}
+	return n
+}
+
+// notText refuses a string of the body that is not UTF-8 text, naming the
+// member it is (or is in) and the byte where it stops being text.
+func notText(field string, at int) error {
+	const why = "JSON strings must be UTF-8 text, and a decoder would store U+FFFD instead of what was sent"
+	if field == "" {
+		return pw.Errorf(pw.EINVALID, "the body is not valid UTF-8 at byte %d: %s", at, why)
+	}
+	return invalidField(field, "%s is not valid UTF-8 at byte %d of the body: %s", field, at, why)
 }
 
 // value reads the value at m.i, of type t (nil: not known, or one that
-// decodes itself), whose dotted path is field (as encoding/json names a
-// member in its errors).
-func (m *memberScanner) value(t reflect.Type, field string) error {
+// decodes itself), member name of the object or array whose dotted path
+// is field (as encoding/json names a member in its errors); name is nil
+// for an array's elements and a map's values, which are named by field.
+// The path is joined only for an error or a composite value: an object's
+// scalar members cost no allocation.
+func (m *memberScanner) value(t reflect.Type, field string, name []byte) error {
 	m.space()
 	if m.i >= len(m.data) {
 		return nil
 	}
 	switch c := m.data[m.i]; c {
 	case '"':
-		m.str()
+		if _, bad := m.str(); bad >= 0 {
+			return notText(join(field, name), bad)
+		}
 	case '[', '{':
 		t = composite(t)
+		field = join(field, name)
 		if c == '{' {
 			return m.object(t, field)
 		}
@@ -190,7 +306,7 @@ func (m *memberScanner) value(t reflect.Type, field string) error {
 				m.i++
 				return nil
 			}
-			if err := m.value(elem, field); err != nil {
+			if err := m.value(elem, field, nil); err != nil {
 				return err
 			}
 			m.space()
@@ -199,6 +315,10 @@ func (m *memberScanner) value(t reflect.Type, field string) error {
 			}
 		}
 	default: // a number, true, false or null
+		if c == 'n' && isNumber(t) {
+			at := join(field, name)
+			return invalidField(at, "%s must be a number, not null: leave it out where it may be left out", at)
+		}
 		for m.i < len(m.data) {
 			switch m.data[m.i] {
 			case ',', ']', '}', ' ', '\t', '\r', '\n':
@@ -225,6 +345,25 @@ func composite(t reflect.Type) reflect.Type {
 
 var unmarshaler = reflect.TypeFor[json.Unmarshaler]()
 
+// isNumber reports whether t, or what it points to, is a number type that
+// encoding/json decodes itself: a null for it leaves the Go value as it
+// was (zero), where the API means "left out" only by a missing member.
+func isNumber(t reflect.Type) bool {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || reflect.PointerTo(t).Implements(unmarshaler) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
+}
+
 // object reads the object at m.i (see value).
 func (m *memberScanner) object(t reflect.Type, field string) error {
 	var fields map[string]reflect.Type // nil: names are not checked
@@ -240,7 +379,10 @@ func (m *memberScanner) object(t reflect.Type, field string) error {
 			m.i++
 			return nil
 		}
-		name := m.str()
+		name, bad := m.str()
+		if bad >= 0 {
+			return notText(field, bad)
+		}
 		var vt reflect.Type
 		switch {
 		case fields != nil:
@@ -264,12 +406,11 @@ func (m *memberScanner) object(t reflect.Type, field string) error {
 		seen = append(seen, name)
 		m.space()
 		m.i++ // the colon
-		m.space()
-		at := field
-		if m.i < len(m.data) && (m.data[m.i] == '{' || m.data[m.i] == '[') && (t == nil || t.Kind() != reflect.Map) {
-			at = join(field, name)
+		member := name
+		if t != nil && t.Kind() == reflect.Map {
+			member = nil // a map's keys are the client's: the map is named
 		}
-		if err := m.value(vt, at); err != nil {
+		if err := m.value(vt, field, member); err != nil {
 			return err
 		}
 		m.space()
@@ -279,8 +420,12 @@ func (m *memberScanner) object(t reflect.Type, field string) error {
 	}
 }
 
-// join is the dotted path of member name in field.
+// join is the dotted path of member name in field; field itself for a
+// nil name.
 func join(field string, name []byte) string {
+	if name == nil {
+		return field
+	}
 	if field == "" {
 		return string(name)
 	}

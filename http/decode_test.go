@@ -108,6 +108,16 @@ func TestDecodeJSON(t *testing.T) {
 		{`[{"amount":1}]`, "", "JSON object"},
 		{``, "", "required"},
 		{`{"metadata":` + strings.Repeat(`[`, 20000) + `}`, "", "malformed JSON"},
+		{`{"amount":null}`, "amount", "not null"},
+		{`{"amount": null ,"currency":"EUR"}`, "amount", "not null"},
+		{"{\"description\":\"caf\xe9\"}", "description", "not valid UTF-8 at byte 19"},
+		{"{\"description\":\"ok\",\"metadata\":{\"k\":\"\xc3\x28\"}}", "metadata", "not valid UTF-8 at byte 37"},
+		{"{\"metadata\":{\"\xff\":\"v\"}}", "metadata", "not valid UTF-8 at byte 14"},
+		{"{\"description\":\"\xed\xa0\x80\"}", "description", "not valid UTF-8"}, // a surrogate in UTF-8
+		{`{"description":"a\ud800"}`, "description", "not valid UTF-8 at byte 17"},
+		{`{"description":"\udc00\ud83d\ude00"}`, "description", "not valid UTF-8 at byte 16"},
+		{`{"description":"\ud83d\u0041"}`, "description", "not valid UTF-8 at byte 16"},
+		{`{"description":"\\ud83d\ud83d"}`, "description", "not valid UTF-8 at byte 23"},
 	}
 	for _, tt := range tests {
 		var req pw.TransferCreate
@@ -120,6 +130,19 @@ func TestDecodeJSON(t *testing.T) {
 	var req pw.TransferCreate
 	if err := pwhttp.DecodeJSON([]byte(" {\"amount\": 9223372036854775807}\r\n\t "), &req); err != nil || req.Amount != 1<<63-1 {
 		t.Fatalf("largest int64 with whitespace: %v %d", err, req.Amount)
+	}
+	// Text is taken as it is sent: other scripts, a pair of surrogate
+	// escapes, an escaped backslash before a "u".
+	for body, want := range map[string]string{
+		`{"description":"Zoë 珈琲 ☕"}`:            "Zoë 珈琲 ☕",
+		`{"description":"\ud83d\ude00 \u00e9"}`: "😀 é",
+		`{"description":"\\ud800"}`:             `\ud800`,
+		`{"description":null}`:                  "",
+	} {
+		var req pw.TransferCreate
+		if err := pwhttp.DecodeJSON([]byte(body), &req); err != nil || req.Description != want {
+			t.Errorf("%s: %v %q, want %q", body, err, req.Description, want)
+		}
 	}
 }
 

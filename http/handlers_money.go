@@ -146,7 +146,9 @@ var (
 // hold): like a payment of 0 it is a mistake, not a request for
 // everything. Until 2026-11-29 {"amount":0} refunded the whole transfer
 // and captured the whole hold
-// (TestAnExplicitZeroAmountRefundsAndCapturesNothing).
+// (TestAnExplicitZeroAmountRefundsAndCapturesNothing). A null, which
+// decodes as absent, is refused by DecodeJSON, as for every number
+// member (since the same day).
 func amountNotZero(body []byte) error {
 	var given struct {
 		Amount *int64 `json:"amount"`

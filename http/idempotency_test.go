@@ -141,3 +141,27 @@ func TestEveryMoneyRouteNeedsKey(t *testing.T) {
 		}
 	}
 }
+
+// TestAnotherBodyWhileTheFirstIsInFlightIsReused pins the precedence of
+// the two refusals of a key held by a request still in flight: with the
+// same body the retry may succeed later (409 idempotency_key_in_use);
+// with another body it never will (422 idempotency_key_reused), whether
+// or not the first has finished.
+func TestAnotherBodyWhileTheFirstIsInFlightIsReused(t *testing.T) {
+	e := MustOpenEnv(t)
+	w := e.MustWallet(t, 10_000)
+	first := transferBody(w, 100)
+	held, _, err := e.Ledger.BeginIdempotent(context.Background(), pw.IdempotencyKey{Principal: "operator:root", Key: "held"},
+		pwhttp.Fingerprint("POST", "/v1/transfers", []byte(first)))
+	if err != nil || held == nil {
+		t.Fatalf("the first request's claim: %+v, %v", held, err)
+	}
+	e.Do(t, "POST", "/v1/transfers", transferBody(w, 200), idem("held")).Want(t, 422, pw.EIDEMREUSED)
+	e.Do(t, "POST", "/v1/transfers", first, idem("held")).Want(t, 409, pw.EIDEMINUSE)
+	e.Ledger.ReleaseIdempotent(context.Background(), held)
+	e.Do(t, "POST", "/v1/transfers", first, idem("held")).Want(t, 201, "")
+	e.Do(t, "POST", "/v1/transfers", transferBody(w, 200), idem("held")).Want(t, 422, pw.EIDEMREUSED)
+	if b := e.MustBalance(t, w.User); b.Posted != 9_900 {
+		t.Fatalf("user posted %d, want 9900", b.Posted)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"path"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,12 +128,15 @@ type Server struct {
 	routes   []Route
 	mux      *http.ServeMux
 	notFound http.Handler // for requests no route matches
-	metrics  *metrics
-	openapi  []byte
-	draining atomic.Bool
-	drained  chan struct{} // closed by the first SetDraining(true): event streams end
-	drainOne sync.Once
-	inFlight atomic.Int64
+	// webPatterns are the web app's patterns, whose pages keep
+	// ServeMux's redirect of a path to its canonical form (ServeHTTP).
+	webPatterns map[string]bool
+	metrics     *metrics
+	openapi     []byte
+	draining    atomic.Bool
+	drained     chan struct{} // closed by the first SetDraining(true): event streams end
+	drainOne    sync.Once
+	inFlight    atomic.Int64
 
 	admission    *admission.Controller
 	accountKinds *accountKinds // which accounts are system accounts, for a transfer's class
@@ -238,8 +242,10 @@ func NewServer(cfg Config) *Server {
 		// Pages and assets are labelled "web" in metrics: one series,
 		// whatever the asset.
 		web := s.instrument("web", cfg.Web)
+		s.webPatterns = map[string]bool{}
 		for _, p := range cfg.Web.Patterns() {
 			s.mux.Handle(p, web)
+			s.webPatterns[p] = true
 		}
 	}
 	s.notFound = s.instrument("unmatched", http.HandlerFunc(s.unmatched))
@@ -252,18 +258,42 @@ func (s *Server) Handler() http.Handler { return s }
 // ServeHTTP routes r; a request no route matches gets a problem (404, or
 // 405 with Allow when the path exists with other methods). ServeMux's own
 // answers for these are text/plain.
+//
+// The API answers only at its canonical paths: ServeMux redirects a path
+// with an empty, "." or ".." segment (/v1//transfers, //v1/transfers,
+// /v1/./transfers) to its clean form with 307, which a client follows by
+// sending its payment again; a path that is no route is 404, as
+// /v1/transfers/ always was. Until 2026-11-29 those paths were redirected
+// (TestOnlyCanonicalPathsAreServed). The web app's pages keep the
+// redirect: they are GETs, for browsers.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	securityHeaders(w, r)
 	r = r.WithContext(auth.NewContextWithClientAddress(r.Context(), clientAddress(r)))
-	if _, pattern := s.mux.Handler(r); pattern == "" {
+	if _, pattern := s.mux.Handler(r); pattern == "" || (!canonical(r.URL.EscapedPath()) && !s.webPatterns[pattern]) {
 		s.notFound.ServeHTTP(w, r)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
 }
 
+// canonical reports whether p, a request's escaped path, is the one
+// ServeMux serves without redirecting it: absolute, without an empty, "."
+// or ".." segment, except that it may end with a slash. path.Clean
+// allocates nothing for a clean path.
+func canonical(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	clean := path.Clean(p)
+	return clean == p || (clean != "/" && len(clean)+1 == len(p) && p[len(clean)] == '/' && p[:len(clean)] == clean)
+}
+
 // unmatched answers a request that no route takes, as a problem.
 func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+	if !canonical(r.URL.EscapedPath()) {
+		Error(w, r, pw.Errorf(pw.ENOTFOUND, "no route for %s %s: the API answers only at canonical paths, without empty, \".\" or \"..\" segments", r.Method, r.URL.Path))
+		return
+	}
 	h, _ := s.mux.Handler(r)
 	rec := &headerRecorder{header: http.Header{}}
 	h.ServeHTTP(rec, r)
