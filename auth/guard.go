@@ -145,7 +145,7 @@ func (g *Guard) Entries(ctx context.Context, account string, page pw.Page) ([]*p
 
 // payment checks a payment from from (with to_handle resolved into req's
 // to): the payer must be p's, and a user's large payment must pass step-up.
-func (g *Guard) payment(ctx context.Context, p pw.Principal, from string, to, handle *string, amount int64, cur pw.Currency) (context.Context, error) {
+func (g *Guard) payment(ctx context.Context, p pw.Principal, kind, from string, to, handle *string, amount int64, cur pw.Currency) (context.Context, error) {
 	earlier := authorizedEarlier(ctx)
 	if !earlier {
 		if err := mayMove(p); err != nil {
@@ -161,15 +161,19 @@ func (g *Guard) payment(ctx context.Context, p pw.Principal, from string, to, ha
 		}
 		return nil, &pw.Error{Code: pw.EACCOUNTNOTFOUND, Field: "from_account", Message: "account " + from + " not found"}
 	}
+	payee := *handle
 	if *handle != "" {
 		id, err := g.svc.walletOfHandle(ctx, *handle, cur)
 		if err != nil {
 			return nil, err
 		}
 		*to, *handle = id, ""
+	} else {
+		payee = *to
 	}
 	if !earlier {
-		if err := g.svc.requireStepUp(ctx, p, amount); err != nil {
+		pay := stepUpPayment{Kind: kind, From: from, To: *to, Payee: payee, Amount: amount, Currency: cur}
+		if err := g.svc.requireStepUp(ctx, p, pay); err != nil {
 			return nil, err
 		}
 	}
@@ -188,7 +192,7 @@ func (g *Guard) AuthorizePayment(ctx context.Context, req pw.TransferCreate) err
 	if err != nil {
 		return err
 	}
-	_, err = g.payment(ctx, p, req.FromAccount, &req.ToAccount, &req.ToHandle, req.Amount, req.Currency)
+	_, err = g.payment(ctx, p, stepUpTransfer, req.FromAccount, &req.ToAccount, &req.ToHandle, req.Amount, req.Currency)
 	return err
 }
 
@@ -291,7 +295,7 @@ func (g *Guard) CreateTransfer(ctx context.Context, req pw.TransferCreate) (*pw.
 	if err != nil {
 		return nil, err
 	}
-	ctx, err = g.payment(ctx, p, req.FromAccount, &req.ToAccount, &req.ToHandle, req.Amount, req.Currency)
+	ctx, err = g.payment(ctx, p, stepUpTransfer, req.FromAccount, &req.ToAccount, &req.ToHandle, req.Amount, req.Currency)
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +308,7 @@ func (g *Guard) CreateHold(ctx context.Context, req pw.HoldCreate) (*pw.Hold, er
 		return nil, err
 	}
 	handle := ""
-	ctx, err = g.payment(ctx, p, req.FromAccount, &req.ToAccount, &handle, req.Amount, req.Currency)
+	ctx, err = g.payment(ctx, p, stepUpHold, req.FromAccount, &req.ToAccount, &handle, req.Amount, req.Currency)
 	if err != nil {
 		return nil, err
 	}
@@ -408,7 +412,10 @@ func (g *Guard) Refund(ctx context.Context, transferID string, req pw.RefundCrea
 	if amount == 0 {
 		amount = t.Amount - t.RefundedAmount
 	}
-	if err := g.svc.requireStepUp(ctx, p, amount); err != nil {
+	// The refund's payee is the payment's payer, back to whose account the
+	// money goes.
+	pay := stepUpPayment{Kind: stepUpRefund, From: t.ToAccount, To: t.FromAccount, Payee: t.FromAccount, Amount: amount, Currency: t.Currency}
+	if err := g.svc.requireStepUp(ctx, p, pay); err != nil {
 		return nil, err
 	}
 	return g.Ledger.Refund(g.operatorRecord(ctx, p, "money.refund", transferID, nil), transferID, req)

@@ -224,10 +224,11 @@ func (s *Service) checkTOTP(ctx context.Context, userID string, m *MFA, code str
 }
 
 // checkMFA verifies any second factor the user has: a TOTP code, a
-// recovery code, or a message code sent for purpose. Wrong codes back off
-// like failed logins, per user, so a code cannot be guessed; the count is
-// in the store, for every process (failures.go): one read per check.
-func (s *Service) checkMFA(ctx context.Context, u *User, m *MFA, raw, purpose string) error {
+// recovery code, or a message code sent for purpose and bound to link
+// (otpHash; "" for a login code). Wrong codes back off like failed logins,
+// per user, so a code cannot be guessed; the count is in the store, for
+// every process (failures.go): one read per check.
+func (s *Service) checkMFA(ctx context.Context, u *User, m *MFA, raw, purpose, link string) error {
 	now := s.clock()
 	key := "mfa:" + u.ID
 	failed, wait, err := s.failureWait(ctx, key, s.throttle.limits.FailuresFree, now)
@@ -237,7 +238,7 @@ func (s *Service) checkMFA(ctx context.Context, u *User, m *MFA, raw, purpose st
 	if wait > 0 {
 		return rateLimited(wait, "too many wrong codes; wait before trying again")
 	}
-	if bad := s.verifyCode(ctx, u, m, raw, purpose); bad != nil {
+	if bad := s.verifyCode(ctx, u, m, raw, purpose, link); bad != nil {
 		if err := s.recordFailure(ctx, key, now); err != nil {
 			return err
 		}
@@ -250,7 +251,7 @@ func (s *Service) checkMFA(ctx context.Context, u *User, m *MFA, raw, purpose st
 	return s.Audit(ctx, "mfa.success", u.ID, map[string]string{"purpose": purpose})
 }
 
-func (s *Service) verifyCode(ctx context.Context, u *User, m *MFA, raw, purpose string) error {
+func (s *Service) verifyCode(ctx context.Context, u *User, m *MFA, raw, purpose, link string) error {
 	code, kind, err := ParseMFACode(raw)
 	if err != nil {
 		return err
@@ -274,7 +275,7 @@ func (s *Service) verifyCode(ctx context.Context, u *User, m *MFA, raw, purpose 
 				return err
 			}
 		}
-		ok, err := s.store.UseOTP(ctx, u.ID, purpose, HashToken(u.ID+":"+code), s.clock())
+		ok, err := s.store.UseOTP(ctx, u.ID, purpose, s.otpHash(u.ID, link, code), s.clock())
 		if err != nil {
 			return err
 		}
@@ -285,9 +286,17 @@ func (s *Service) verifyCode(ctx context.Context, u *User, m *MFA, raw, purpose 
 	}
 }
 
-// SendOTP sends a one-time code by message for purpose (rate limited per
-// user): the fallback for a user without an authenticator app at hand.
-func (s *Service) SendOTP(ctx context.Context, u *User, purpose string) error {
+// SendOTP sends a login code by message (rate limited per user): the
+// fallback for a user without their authenticator app at hand.
+func (s *Service) SendOTP(ctx context.Context, u *User) error {
+	return s.sendOTP(ctx, u, PurposeLogin, "", func(code string) string {
+		return "Your code is " + code + ". It expires in 10 minutes. Never share it: peakwallet staff will never ask for it."
+	})
+}
+
+// sendOTP sends a one-time code for purpose, bound to link (otpHash), in
+// the message body(code), rate limited per user.
+func (s *Service) sendOTP(ctx context.Context, u *User, purpose, link string, body func(code string) string) error {
 	now := s.clock()
 	l := s.throttle.limits
 	if ok, wait := s.throttle.allow("otp:"+u.ID, l.OTPBurst, l.OTPEvery, now); !ok {
@@ -298,9 +307,10 @@ func (s *Service) SendOTP(ctx context.Context, u *User, purpose string) error {
 		return err
 	}
 	code := fmt.Sprintf("%06d", n.Int64())
-	// The user's ID salts the hash: a million codes are too few to store
-	// bare, and they live OTPTTL at most.
-	o := &OTP{ID: pw.NewID("otp", now), UserID: u.ID, Purpose: purpose, CodeHash: HashToken(u.ID + ":" + code),
+	// The user's ID salts the hash, and a step-up code's payment keys it:
+	// a million codes are too few to store bare, and they live OTPTTL at
+	// most.
+	o := &OTP{ID: pw.NewID("otp", now), UserID: u.ID, Purpose: purpose, CodeHash: s.otpHash(u.ID, link, code),
 		ExpiresAt: now.Add(OTPTTL), CreatedAt: now}
 	if err := s.store.CreateOTP(ctx, o); err != nil {
 		return err
@@ -308,14 +318,18 @@ func (s *Service) SendOTP(ctx context.Context, u *User, purpose string) error {
 	if err := s.Audit(ctx, "mfa.otp_send", u.ID, map[string]string{"purpose": purpose}); err != nil {
 		return err
 	}
-	return s.notify(ctx, u.Handle, "Your peakwallet code", "Your code is "+code+". It expires in 10 minutes. Never share it: peakwallet staff will never ask for it.")
+	return s.notify(ctx, u.Handle, "Your peakwallet code", body(code))
 }
 
-// SendMyOTP is POST /v1/me/mfa/otp: a step-up code by message.
+// SendMyOTP was POST /v1/me/mfa/otp: a step-up code by message. A step-up
+// code is bound to the payment it authorizes (stepUpPayment), and this
+// request names none: since 2026-11-29 it is refused, and the code comes
+// with the payment's challenge (to users without TOTP; users with TOTP
+// answer with a recovery code when their app is not at hand).
 func (s *Service) SendMyOTP(ctx context.Context) error {
-	_, u, err := s.user(ctx)
-	if err != nil {
+	if _, _, err := s.user(ctx); err != nil {
 		return err
 	}
-	return s.SendOTP(ctx, u, PurposeStepUp)
+	return pw.Errorf(pw.EFORBIDDEN, "a step-up code by message is bound to its payment and comes with the payment's challenge: "+
+		"repeat the payment without MFA-Code to be sent one (users without an authenticator app), or answer with a recovery code")
 }

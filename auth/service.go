@@ -42,8 +42,10 @@ type Options struct {
 	StepUpThreshold int64
 	Limits          Limits // DefaultLimits when zero
 	Issuer          string // shown in authenticator apps; "peakwallet" by default
-	// SecretKey (SecretKeyBytes) seals TOTP secrets at rest; without it
-	// they are stored in clear (tests, and stores from before the key).
+	// SecretKey (SecretKeyBytes) seals TOTP secrets at rest, and keys the
+	// hashes of step-up message codes; without it the secrets are stored
+	// in clear and the hashes keyed by a fixed key (tests, and stores from
+	// before the key).
 	SecretKey []byte
 	// PasswordHashesMax bounds the password hashes (argon2id) run at once;
 	// DefaultPasswordHashesMax() when zero (hashslots.go).
@@ -82,6 +84,7 @@ type Service struct {
 	throttle  *throttle
 	handleKey []byte      // keys ghostKey's hash (failures.go); nil without a SecretKey
 	aead      cipher.AEAD // seals TOTP secrets; nil without a SecretKey
+	linkKey   []byte      // keys step-up codes' hashes (otpHash), from the SecretKey
 	audits    *groupcommit.Queue[*AuditRecord, struct{}]
 	auths     authCache
 	storeDown func() bool   // Options.StoreDown; nil: never
@@ -123,6 +126,7 @@ func New(store Store, ledger Ledger, opts Options) *Service {
 	s.hashes = make(chan struct{}, hashes)
 	s.throttle = newThrottle(limits)
 	s.audits = newAuditQueue(store)
+	s.linkKey = linkKeyOf(opts.SecretKey)
 	if opts.SecretKey != nil {
 		if len(opts.SecretKey) != SecretKeyBytes {
 			panic("auth: Options.SecretKey must be 32 bytes")

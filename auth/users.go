@@ -122,14 +122,14 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 	}
 	switch {
 	case m.Confirmed() && req.MFACode == "" && req.SendCode:
-		if err := s.SendOTP(ctx, u, PurposeLogin); err != nil {
+		if err := s.SendOTP(ctx, u); err != nil {
 			return nil, err
 		}
 		return nil, pw.Errorf(pw.EMFALOGIN, "a one-time code was sent to your handle: send it as mfa_code")
 	case m.Confirmed() && req.MFACode == "":
 		return nil, pw.Errorf(pw.EMFALOGIN, "this account has MFA: send mfa_code (a code from your authenticator app, a recovery code, or ask for one by message with send_code)")
 	case m.Confirmed():
-		if err := s.checkMFA(ctx, u, m, req.MFACode, PurposeLogin); err != nil {
+		if err := s.checkMFA(ctx, u, m, req.MFACode, PurposeLogin, ""); err != nil {
 			return nil, s.loginFailed(ctx, u, handle, addrKey, pairKey, locked, now)
 		}
 	case locked:

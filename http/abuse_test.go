@@ -151,12 +151,24 @@ func TestRateLimits(t *testing.T) {
 		e.Do(t, "POST", "/v1/sessions", "", login).Want(t, 201, "").Decode(t, &tok)
 	}
 	e.Do(t, "POST", "/v1/sessions", "", login).Want(t, 429, pw.ERATELIMITED)
-	for i := 0; i < limits.OTPBurst; i++ {
-		e.Do(t, "POST", "/v1/me/mfa/otp", tok.Token, "").Want(t, 202, "")
+	// Message codes come with step-up challenges (users without TOTP), each
+	// bound to its payment: a challenge is a code sent. POST
+	// /v1/me/mfa/otp, which named no payment, sends none since 2026-11-29.
+	e.Do(t, "POST", "/v1/me/mfa/otp", tok.Token, "").Want(t, 403, pw.EFORBIDDEN)
+	var w pw.Account
+	e.Do(t, "POST", "/v1/wallets", tok.Token, `{"currency":"EUR"}`).Want(t, 201, "").Decode(t, &w)
+	e.MustTopUp(t, w.ID, 100_00)
+	challenge := func(i int) *Response {
+		sys, _ := systemOnce.Load(e) // MustTopUp's account: a payee that exists
+		body := `{"from_account":"` + w.ID + `","to_account":"` + sys.(string) + `","amount":6000,"currency":"EUR"}`
+		return e.Do(t, "POST", "/v1/transfers", tok.Token, body, "Idempotency-Key", "otp-"+strconv.Itoa(i))
 	}
-	e.Do(t, "POST", "/v1/me/mfa/otp", tok.Token, "").Want(t, 429, pw.ERATELIMITED)
+	for i := 0; i < limits.OTPBurst; i++ {
+		challenge(i).Want(t, 403, pw.EMFAREQUIRED)
+	}
+	challenge(limits.OTPBurst).Want(t, 429, pw.ERATELIMITED)
 	e.Clock.Advance(limits.OTPEvery)
-	e.Do(t, "POST", "/v1/me/mfa/otp", tok.Token, "").Want(t, 202, "")
+	challenge(limits.OTPBurst+1).Want(t, 403, pw.EMFAREQUIRED)
 }
 
 // TestSecureHeaders: every response carries them; HSTS only over TLS.

@@ -75,9 +75,13 @@ func moneyRoute[Req, Resp any](mc moneyCall[Req, Resp]) endpoint {
 					Error(w, r, err)
 					return
 				}
+				// A step-up's message code is bound to the request's key
+				// (auth.NewContextWithPaymentKey): a context value, no read.
+				ctx := auth.NewContextWithPaymentKey(r.Context(), key)
 				if code := r.Header.Get(HeaderMFACode); code != "" {
-					r = r.WithContext(auth.NewContextWithMFACode(r.Context(), code))
+					ctx = auth.NewContextWithMFACode(ctx, code)
 				}
+				r = r.WithContext(ctx)
 				s.serveIdempotent(w, r, rt, key, body, func(ctx context.Context) (any, error) {
 					return mc.call(ctx, s.ledger, r, req)
 				})

@@ -244,6 +244,10 @@ func (s *Server) acceptIntent(w http.ResponseWriter, r *http.Request, rt *Route,
 	// as on the synchronous path (moneyRoute); until 2026-11-27 it was not
 	// passed on, and a payment above the step-up threshold could never be
 	// queued: every retry was refused mfa_required and sent a new code.
+	// Its message code is bound to the key, as on the synchronous path, so
+	// that a code sent there is good here for the same payment, and the
+	// reverse.
+	r = r.WithContext(auth.NewContextWithPaymentKey(r.Context(), key))
 	if code := r.Header.Get(HeaderMFACode); code != "" {
 		r = r.WithContext(auth.NewContextWithMFACode(r.Context(), code))
 	}

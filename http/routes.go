@@ -168,7 +168,7 @@ func Routes() []Route {
 			Class: ClassRead, Access: AccessUser, BodyMax: AuthBodyBytesMax, BodyOptional: true, Status: http.StatusCreated, ep: enrollTOTP},
 		{Method: "POST", Path: "/v1/me/mfa/totp/confirm", Name: "confirmTOTP", Summary: "Confirm TOTP with a first code; answers recovery codes, shown once",
 			Class: ClassRead, Access: AccessUser, BodyMax: AuthBodyBytesMax, Status: http.StatusOK, ep: confirmTOTP},
-		{Method: "POST", Path: "/v1/me/mfa/otp", Name: "sendOTP", Summary: "Send a one-time step-up code by message (rate limited)",
+		{Method: "POST", Path: "/v1/me/mfa/otp", Name: "sendOTP", Summary: "Refused since 2026-11-29 (403 forbidden): a step-up code by message is bound to its payment and comes with its challenge",
 			Class: ClassRead, Access: AccessUser, BodyMax: AuthBodyBytesMax, BodyOptional: true, Status: http.StatusAccepted, ep: sendOTP},
 		{Method: "POST", Path: "/v1/password-resets", Name: "requestPasswordReset", Summary: "Send a reset token to a handle, if it is a user's (same answer either way)",
 			Class: ClassRead, Public: true, BodyMax: AuthBodyBytesMax, Status: http.StatusAccepted, ep: requestReset},
