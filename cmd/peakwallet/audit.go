@@ -92,7 +92,8 @@ type auditHeads interface {
 
 // auditHeadLoop logs the audit log's head as an anchor ("audit head",
 // anchor=seq:hash) at start, then every AuditHeadInterval when it has
-// moved, until ctx ends. The chain in the database cannot show its newest
+// moved, until ctx ends (not at stop: a stop in a database stall must not
+// wait on another read, TestADrainDuringAPostgresStallEnds). The chain in the database cannot show its newest
 // records removed, or itself rewritten, by someone who can write the
 // database (docs/security.md); a log shipped elsewhere holds anchors that
 // `peakwallet verify --audit-anchor` checks. One read of the newest

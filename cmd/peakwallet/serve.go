@@ -271,10 +271,6 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	stopBackground()
 	<-trafficDone // the last minutes are flushed before the store closes
 	l.Close()
-	// The head as this process leaves it, for the log shipped elsewhere.
-	headCtx, headCancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_, _ = logAuditHead(headCtx, store, logger, "")
-	headCancel()
 	logger.Info("stopped cleanly")
 	return nil
 }
