@@ -208,8 +208,8 @@ func Routes() []Route {
 
 		{Method: "GET", Path: "/v1/ops/summary", Name: "getOpsSummary", Summary: "Load in numbers for the console: requests, busy answers, latency, in flight, ledger commits (operators)",
 			Class: ClassOps, Access: AccessOperator, StaleServed: true, Status: http.StatusOK, ep: plainRoute[OpsSummary](serveOpsSummary)},
-		{Method: "POST", Path: "/v1/verify", Name: "verify", Summary: "Check every ledger invariant and the audit chain now, as `peakwallet verify` does (admin, risk)",
-			Class: ClassReport, Access: AccessAudit, Status: http.StatusOK, ep: verifyRoute()},
+		{Method: "POST", Path: "/v1/verify", Name: "verify", Summary: "Check every ledger invariant and the audit chain now, as `peakwallet verify` does, and that the chain still holds the audit anchors given (admin, risk)",
+			Class: ClassReport, Access: AccessAudit, Status: http.StatusOK, BodyMax: 128 << 10, BodyOptional: true, ep: verifyRoute()},
 
 		{Method: "POST", Path: "/v1/maintenance", Name: "createMaintenance",
 			Summary: "Schedule a maintenance window (admin); announced at /v1/status; read_only windows refuse writes with 503 maintenance",

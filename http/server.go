@@ -106,7 +106,8 @@ type Config struct {
 	Web WebApp
 	// Verify runs the invariant check for POST /v1/verify; nil: the route
 	// answers not_found.
-	Verify func(ctx context.Context) (*VerifyReport, error)
+	// anchors are the request's audit anchors, to be found in the chain.
+	Verify func(ctx context.Context, anchors ...auth.AuditAnchor) (*VerifyReport, error)
 }
 
 // Server is the HTTP API. Build it with NewServer and serve Handler().

@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -87,17 +88,51 @@ type AdmissionSummary struct {
 	PaymentLatencyFloorSeconds float64 `json:"payment_latency_floor_seconds"`
 }
 
+// VerifyRequest is POST /v1/verify's optional body.
+type VerifyRequest struct {
+	// AuditAnchors are audit records kept elsewhere, "seq:hash" as an
+	// earlier verify's audit.anchor gave them: each must still be in the
+	// chain with its hash (docs/operations.md, "Checking the books").
+	AuditAnchors []string `json:"audit_anchors,omitempty"`
+}
+
+// verifyAnchorsMax bounds the anchors one request checks.
+const verifyAnchorsMax = 1000
+
 // verifyRoute runs the configured check (cmd wires ledger.Verify and the
 // audit chain over the store); without one the route is not_found.
 func verifyRoute() endpoint {
-	return endpoint{response: reflect.TypeFor[VerifyReport](), build: func(s *Server, rt *Route) http.Handler {
+	return endpoint{request: reflect.TypeFor[VerifyRequest](), response: reflect.TypeFor[VerifyReport](), build: func(s *Server, rt *Route) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if s.verify == nil {
 				Error(w, r, pw.Errorf(pw.ENOTFOUND, "verify is not enabled on this server"))
 				return
 			}
+			body, err := ReadBody(w, r, rt.BodyMax)
+			if err != nil {
+				Error(w, r, err)
+				return
+			}
+			var req VerifyRequest
+			if len(body) > 0 {
+				if err := DecodeJSON(body, &req); err != nil {
+					Error(w, r, err)
+					return
+				}
+			}
+			if len(req.AuditAnchors) > verifyAnchorsMax {
+				Error(w, r, pw.FieldErrorf("audit_anchors", pw.EINVALID, "at most %d anchors a request", verifyAnchorsMax))
+				return
+			}
+			anchors := make([]auth.AuditAnchor, len(req.AuditAnchors))
+			for i, a := range req.AuditAnchors {
+				if anchors[i], err = auth.ParseAuditAnchor(a); err != nil {
+					Error(w, r, pw.FieldErrorf(fmt.Sprintf("audit_anchors[%d]", i), pw.EINVALID, "%v", err))
+					return
+				}
+			}
 			start := time.Now()
-			rep, err := s.verify(r.Context())
+			rep, err := s.verify(r.Context(), anchors...)
 			if err != nil {
 				Error(w, r, err)
 				return
@@ -242,4 +277,4 @@ func summariseLatency(sum *OpsSummary, f *dto.MetricFamily) {
 }
 
 // verifyFunc is Config.Verify's type.
-type verifyFunc = func(ctx context.Context) (*VerifyReport, error)
+type verifyFunc = func(ctx context.Context, anchors ...auth.AuditAnchor) (*VerifyReport, error)

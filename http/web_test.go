@@ -3,6 +3,7 @@ package http_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	pw "github.com/peakwallet/peakwallet"
+	"github.com/peakwallet/peakwallet/auth"
 	pwhttp "github.com/peakwallet/peakwallet/http"
 	"github.com/peakwallet/peakwallet/ledger"
 	"github.com/peakwallet/peakwallet/sqlite"
@@ -22,6 +24,13 @@ import (
 
 // webServer is a server with the web app mounted and verify wired.
 func webServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	hs, _ := webServerAndStore(t)
+	return hs
+}
+
+// webServerAndStore is webServer and its store.
+func webServerAndStore(t *testing.T) (*httptest.Server, *sqlite.Store) {
 	t.Helper()
 	store, err := sqlite.Open(filepath.Join(t.TempDir(), "peakwallet.db"), sqlite.Options{})
 	if err != nil {
@@ -41,17 +50,70 @@ func webServer(t *testing.T) *httptest.Server {
 		Logger:   log,
 		Registry: prometheus.NewRegistry(),
 		Web:      web.New(log),
-		Verify: func(ctx context.Context) (*pwhttp.VerifyReport, error) {
+		Verify: func(ctx context.Context, anchors ...auth.AuditAnchor) (*pwhttp.VerifyReport, error) {
 			r, err := ledger.Verify(ctx, store)
 			if err != nil {
 				return nil, err
 			}
-			return &pwhttp.VerifyReport{OK: r.OK(), Ledger: r}, nil
+			ar, err := auth.VerifyAudit(ctx, store, anchors...)
+			if err != nil {
+				return nil, err
+			}
+			return &pwhttp.VerifyReport{OK: r.OK() && ar.OK(), Ledger: r, Audit: ar}, nil
 		},
 	})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); l.Close(); store.Close() })
-	return hs
+	return hs, store
+}
+
+// TestVerifyOverHTTPChecksAuditAnchors: POST /v1/verify takes the audit
+// anchors `peakwallet verify --audit-anchor` takes, in its body: one the
+// chain still holds passes, one it does not is a violation (ok false), a
+// malformed one is 400 naming it, and no body checks none.
+func TestVerifyOverHTTPChecksAuditAnchors(t *testing.T) {
+	hs, store := webServerAndStore(t)
+	svc := auth.New(store, nil, auth.Options{Argon2: auth.Argon2Params{Memory: 8, Time: 1, Threads: 1}})
+	for range 3 {
+		if err := svc.Audit(t.Context(), "key.create", "key_x", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	verify := func(body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", hs.URL+"/v1/verify", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+operatorKey)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := hs.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out map[string]any
+		b, _ := io.ReadAll(res.Body)
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		return res.StatusCode, out
+	}
+	status, rep := verify("")
+	audit, _ := rep["audit"].(map[string]any)
+	anchor, _ := audit["anchor"].(string)
+	if status != 200 || rep["ok"] != true || !strings.HasPrefix(anchor, "3:") {
+		t.Fatalf("verify without a body: %d %v", status, rep)
+	}
+	if status, rep := verify(`{"audit_anchors": ["` + anchor + `"]}`); status != 200 || rep["ok"] != true || rep["audit"].(map[string]any)["anchors_checked"] != 1.0 {
+		t.Fatalf("verify with the chain's own head: %d %v", status, rep)
+	}
+	gone := "9" + strings.TrimPrefix(anchor, "3")
+	status, rep = verify(`{"audit_anchors": ["` + anchor + `", "` + gone + `"]}`)
+	if violations, _ := rep["audit"].(map[string]any)["violations"].([]any); status != 200 || rep["ok"] != false || len(violations) != 1 ||
+		!strings.Contains(violations[0].(string), "the log holds no record 9") {
+		t.Fatalf("verify with an anchor the chain does not hold: %d %v", status, rep)
+	}
+	if status, rep := verify(`{"audit_anchors": ["3:nothex"]}`); status != 400 || rep["code"] != "invalid_request" || !strings.Contains(fmt.Sprint(rep), "audit_anchors[0]") {
+		t.Fatalf("verify with a malformed anchor: %d %v", status, rep)
+	}
 }
 
 func call(t *testing.T, hs *httptest.Server, method, path, token string) (*http.Response, map[string]any) {

@@ -117,13 +117,13 @@ func runVerify(ctx context.Context, args []string, env *environment) error {
 // verifier is POST /v1/verify's check: the same as this command's, on the
 // server's own store. It reads every row, so the route is admin and risk
 // only and in the lowest priority class.
-func verifier(store Store) func(ctx context.Context) (*pwhttp.VerifyReport, error) {
-	return func(ctx context.Context) (*pwhttp.VerifyReport, error) {
+func verifier(store Store) func(ctx context.Context, anchors ...auth.AuditAnchor) (*pwhttp.VerifyReport, error) {
+	return func(ctx context.Context, anchors ...auth.AuditAnchor) (*pwhttp.VerifyReport, error) {
 		r, err := ledger.Verify(ctx, store)
 		if err != nil {
 			return nil, err
 		}
-		ar, err := auth.VerifyAudit(ctx, store)
+		ar, err := auth.VerifyAudit(ctx, store, anchors...)
 		if err != nil {
 			return nil, err
 		}
