@@ -320,6 +320,11 @@ func (g *reflector) operation(rt *Route) map[string]any {
 	}
 	responses := map[string]any{strconv.Itoa(rt.Status): ok,
 		"default": map[string]any{"$ref": "#/components/responses/Problem"}}
+	if rt.Refused { // no success: its one answer is an error
+		op["deprecated"] = true
+		g.statuses[rt.Status] = true
+		responses[strconv.Itoa(rt.Status)] = map[string]any{"$ref": "#/components/responses/" + strconv.Itoa(rt.Status)}
+	}
 	if rt.Async {
 		responses[strconv.Itoa(http.StatusAccepted)] = map[string]any{
 			"description": "Accepted into the surge queue (only with Prefer: respond-async, when the store is busy): " +

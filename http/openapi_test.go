@@ -155,6 +155,41 @@ func TestOpenAPIDocumentsTheCancelsConflict(t *testing.T) {
 	}
 }
 
+// TestOpenAPIDocumentsARefusedRouteAsRefused: POST /v1/me/mfa/otp is
+// refused since 2026-11-29 (403 forbidden: a step-up code by message is
+// bound to its payment and comes with its challenge). The document says
+// so, deprecated, with the 403 and no success a client could wait for.
+// Until then it listed a 202 the route never answers any more.
+func TestOpenAPIDocumentsARefusedRouteAsRefused(t *testing.T) {
+	doc := pwhttp.OpenAPI(pwhttp.Routes())
+	var op struct {
+		Deprecated bool                       `json:"deprecated"`
+		Responses  map[string]json.RawMessage `json:"responses"`
+	}
+	raw, _ := json.Marshal(doc.Paths["/v1/me/mfa/otp"].(map[string]any)["post"])
+	if err := json.Unmarshal(raw, &op); err != nil {
+		t.Fatal(err)
+	}
+	for status := range op.Responses {
+		if strings.HasPrefix(status, "2") {
+			t.Errorf("POST /v1/me/mfa/otp documents a %s; it answers none", status)
+		}
+	}
+	if !strings.Contains(string(op.Responses["403"]), "#/components/responses/403") || !op.Deprecated {
+		t.Errorf("POST /v1/me/mfa/otp is documented as %s, want deprecated, with its 403", raw)
+	}
+	b, _ := json.Marshal(doc.Components["responses"])
+	var responses map[string]struct {
+		Description string `json:"description"`
+	}
+	if err := json.Unmarshal(b, &responses); err != nil {
+		t.Fatal(err)
+	}
+	if d := responses["403"].Description; !strings.Contains(d, "forbidden") {
+		t.Errorf("the shared 403 response: %q", d)
+	}
+}
+
 // TestEveryProblemMemberIsDocumented: the members a problem carries beside
 // the standard ones (a step-up's challenge, the intent a cancellation
 // found settled) are in the OpenAPI document's Problem schema, so that a

@@ -49,7 +49,13 @@ type Route struct {
 	// BodyOptional lets a body-taking route be called with an empty body,
 	// which then means "all defaults".
 	BodyOptional bool
-	Status       int // the success status
+	Status       int // the success status; a Refused route's only answer
+	// Refused routes are retired: they answer only Status, an error whose
+	// problem says why and what to do instead, and stay so that an older
+	// client is told that rather than 404. The OpenAPI document marks them
+	// deprecated, with that error and no success (POST /v1/me/mfa/otp
+	// since 2026-11-29: until then it still listed the 202 it had).
+	Refused bool
 	// Access says who may call the route at all (function-level
 	// authorization, checked before the handler runs).
 	Access Access
@@ -169,7 +175,7 @@ func Routes() []Route {
 		{Method: "POST", Path: "/v1/me/mfa/totp/confirm", Name: "confirmTOTP", Summary: "Confirm TOTP with a first code; answers recovery codes, shown once",
 			Class: ClassRead, Access: AccessUser, BodyMax: AuthBodyBytesMax, Status: http.StatusOK, ep: confirmTOTP},
 		{Method: "POST", Path: "/v1/me/mfa/otp", Name: "sendOTP", Summary: "Refused since 2026-11-29 (403 forbidden): a step-up code by message is bound to its payment and comes with its challenge",
-			Class: ClassRead, Access: AccessUser, BodyMax: AuthBodyBytesMax, BodyOptional: true, Status: http.StatusAccepted, ep: sendOTP},
+			Class: ClassRead, Access: AccessUser, BodyMax: AuthBodyBytesMax, BodyOptional: true, Status: http.StatusForbidden, Refused: true, ep: sendOTP},
 		{Method: "POST", Path: "/v1/password-resets", Name: "requestPasswordReset", Summary: "Send a reset token to a handle, if it is a user's (same answer either way)",
 			Class: ClassRead, Public: true, BodyMax: AuthBodyBytesMax, Status: http.StatusAccepted, ep: requestReset},
 		{Method: "POST", Path: "/v1/password-resets/confirm", Name: "confirmPasswordReset", Summary: "Set a new password with a reset token; ends every session",

@@ -211,8 +211,8 @@ var (
 		c, err := a.ConfirmTOTP(ctx, *req)
 		return c, 0, err
 	})
-	sendOTP = authRoute(func(ctx context.Context, a *auth.Service, _ *http.Request, _ *None) (Accepted, int, error) {
-		return Accepted{Status: "accepted"}, 0, a.SendMyOTP(ctx)
+	sendOTP = authRoute(func(ctx context.Context, a *auth.Service, _ *http.Request, _ *None) (None, int, error) {
+		return None{}, 0, a.SendMyOTP(ctx) // always an error: the route is Refused
 	})
 	requestReset = authRoute(func(ctx context.Context, a *auth.Service, _ *http.Request, req *auth.ResetRequest) (Accepted, int, error) {
 		return Accepted{Status: "accepted"}, 0, a.RequestReset(ctx, *req)

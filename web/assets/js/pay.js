@@ -203,7 +203,7 @@ const PWPay = (() => {
         }
         if (res.status === 202) return queued(app, show, res, attempt);
         const code = res.data.code;
-        if (code === "mfa_required") return askMFA(app, form, state, show, attempt, mfa);
+        if (code === "mfa_required") return askMFA(app, form, state, show, attempt, mfa, res.data.mfa_methods);
         if (res.status === 401) {
           // Signed out. An earlier try that may have paid keeps its key, so
           // that the same payment sent again after signing in is the same
@@ -667,23 +667,59 @@ const PWPay = (() => {
     q.show("settled", el("p", null, t("waiting.left")));
   }
 
-  // askMFA shows the step-up prompt; its code repeats the same request.
-  function askMFA(app, form, state, show, attempt, previous) {
+  // askMFA shows the step-up prompt; its code repeats the same request
+  // (attempt: the same key and body, never a changed one). previous: the
+  // code just refused, if any. methods: the challenge's mfa_methods.
+  //
+  // The prompt says what is being confirmed, the amount and the payee of
+  // the attempt it repeats: PSD2 wants the payer made aware of both as
+  // they authenticate (RTS Art. 5), and for a code from an authenticator
+  // app or a recovery code, which name nothing, this is the only place
+  // they are shown. It says which code to enter: a user without TOTP is
+  // offered ["message"] and was just sent a code bound to this payment (to
+  // their handle; auth/stepup.go); a user with TOTP ["totp",
+  // "recovery_code"], and a recovery code (xxxx-xxxx-xxxx-xxxx) has
+  // letters, so that field is not numeric. Until 2026-11-29 it asked
+  // everyone for their authenticator app's 6-digit code and named no
+  // amount or payee
+  // (TestBrowserAStepUpByMessageSaysWhatItConfirmsAndWhereTheCodeWent,
+  // TestBrowserAStepUpWithAnAuthenticatorSaysWhatItConfirms).
+  async function askMFA(app, form, state, show, attempt, previous, methods) {
+    const b = JSON.parse(attempt.body);
+    const amount = PW.formatMoney(b.amount, b.currency);
+    // A server that offers both (before 2026-11-29) sent no message to a
+    // user with an app: the app is what they have.
+    const m = Array.isArray(methods) ? methods : [];
+    const byMessage = m.includes("message") && !m.includes("totp");
+    const handle = byMessage ? (await app.me()).handle : "";
     if (!state.isConnected) {
       // The person left the view while the payment counted down, and the
       // prompt would be drawn where nobody sees it. Asked for a code, the
       // server paid nothing: the payment waits in the Send form, filled
       // in, and the notice says so (until 2026-11-29 the prompt went to
       // the view left behind, and nothing told the person).
-      const b = JSON.parse(attempt.body);
       app.pendingPay({ to: b.to_handle, amount: b.amount, currency: b.currency, note: b.description || "" });
-      PW.notice(t("pay.confirm_to_finish", { amount: PW.formatMoney(b.amount, b.currency), to: b.to_handle }), "error");
+      PW.notice(t("pay.confirm_to_finish", { amount, to: b.to_handle }), "error");
       return;
     }
     const frag = PW.fromTemplate("tpl-mfa");
+    frag.querySelector("[data-what]").textContent = t("mfa.what", { amount, to: b.to_handle });
+    const explain = frag.querySelector("[data-explain]");
+    // A wrong message code is refused without a new one being sent; the
+    // code still works for its own payment (5 tries), and the payment
+    // repeated without a code is sent a new one (rate limited).
+    if (previous) {
+      explain.className = "error";
+      explain.textContent = byMessage ? t("mfa.invalid_message") : t("mfa.invalid_app");
+    } else if (byMessage) {
+      explain.textContent = handle ? t("mfa.explain_message", { handle }) : t("mfa.explain_message_you");
+    } else {
+      explain.textContent = t("mfa.explain_app");
+    }
+    frag.querySelector("[data-label]").textContent = byMessage ? t("field.mfa_stepup_message") : t("field.mfa_stepup_app");
+    frag.querySelector("#mfa-code").inputMode = byMessage ? "numeric" : "text";
     show("mfa", frag);
     const f = state.querySelector("#mfa-form");
-    if (previous) state.querySelector("p").textContent = t("mfa.invalid");
     f.querySelector("[data-cancel]").addEventListener("click", () => { forgetAttempt(attempt); state.hidden = true; });
     f.addEventListener("submit", (ev) => {
       ev.preventDefault();
