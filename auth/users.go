@@ -76,8 +76,19 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 	if len(req.Password) > PasswordBytesMax {
 		return nil, pw.Errorf(pw.EUNAUTHORIZED, "invalid handle or password")
 	}
-	addrKey, pairKey := "addr:"+addr, "pair:"+handle+"|"+addr
-	if wait := max(s.throttle.blocked(addrKey, now), s.throttle.blocked(pairKey, now)); wait > 0 {
+	// The back-offs of the address and of the handle from it are counted
+	// in the store, for every process (failures.go): two primary-key
+	// reads, beside the argon2 hash a login costs anyway.
+	addrKey, pairKey := "addr:"+addr, s.pairKey(handle, addr)
+	_, addrWait, err := s.failureWait(ctx, addrKey, l.FailuresFree, now)
+	if err != nil {
+		return nil, err
+	}
+	pairFailed, pairWait, err := s.failureWait(ctx, pairKey, l.FailuresFree, now)
+	if err != nil {
+		return nil, err
+	}
+	if wait := max(addrWait, pairWait); wait > 0 {
 		return nil, rateLimited(wait, "too many failed logins; wait before trying again")
 	}
 	u, err := s.store.UserByHandle(ctx, handle)
@@ -135,14 +146,17 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 	case locked:
 		return nil, rateLimited(u.LockedUntil.Sub(now), "this account is temporarily locked after failed logins; wait, or log in with your MFA code")
 	}
-	return s.openSession(ctx, u, addrKey, pairKey, now)
+	return s.openSession(ctx, u, pairKey, pairFailed, now)
 }
 
 // loginFailed records a failure everywhere it counts and returns the
 // error to answer: unauthorized, or rate_limited while the handle is locked.
 func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey, pairKey string, locked bool, now time.Time) error {
-	s.throttle.fail(addrKey, now)
-	s.throttle.fail(pairKey, now)
+	for _, key := range []string{addrKey, pairKey} {
+		if err := s.recordFailure(ctx, key, now); err != nil {
+			return err
+		}
+	}
 	target := handle
 	if u == nil {
 		if err := s.recordFailure(ctx, s.ghostKey(handle), now); err != nil {
@@ -168,7 +182,12 @@ func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey, pai
 	return pw.Errorf(pw.EUNAUTHORIZED, "invalid handle or password")
 }
 
-func (s *Service) openSession(ctx context.Context, u *User, addrKey, pairKey string, now time.Time) (*NewSession, error) {
+// openSession opens u's session after a successful login, and forgets
+// the failures of u's handle from this address (pairFailed of them, as
+// read before the password check). Not the address's own: an attacker
+// would clear them by logging in to an account of their own between
+// guesses.
+func (s *Service) openSession(ctx context.Context, u *User, pairKey string, pairFailed int, now time.Time) (*NewSession, error) {
 	token := NewToken(PrefixSessionToken)
 	ses := &Session{ID: pw.NewID(pw.PrefixSession, now), UserID: u.ID, TokenHash: HashToken(token),
 		CreatedAt: now, ExpiresAt: now.Add(s.ttl), Address: ClientAddress(ctx)}
@@ -180,7 +199,9 @@ func (s *Service) openSession(ctx context.Context, u *User, addrKey, pairKey str
 			return nil, err
 		}
 	}
-	s.throttle.succeed(pairKey)
+	if err := s.resetFailures(ctx, pairKey, pairFailed); err != nil {
+		return nil, err
+	}
 	s.throttle.markKnown(u.ID+"|"+throttleAddress(ClientAddress(ctx)), now)
 	ctx = pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalUser, ID: u.ID, Session: ses.ID})
 	if err := s.Audit(ctx, "login.success", u.ID, map[string]string{"session": ses.ID}); err != nil {
