@@ -48,7 +48,7 @@ const failuresSweepMax = 100
 // Options.SecretKey, the same in every process on the store (serve always
 // has one); without it (tests) the hash is unkeyed.
 func (s *Service) ghostKey(handle string) string {
-	return "ghost:" + s.handleHash(handle)
+	return "ghost:" + s.keyedHash(handle)
 }
 
 // pairKey is the failure key of one handle's failed logins from one
@@ -57,11 +57,12 @@ func (s *Service) ghostKey(handle string) string {
 func (s *Service) pairKey(handle, addr string) string {
 	// A handle holds no NUL (ParseHandle), so the first NUL ends it: no
 	// two pairs hash the same text.
-	return "pair:" + s.handleHash(handle+"\x00"+addr)
+	return "pair:" + s.keyedHash(handle+"\x00"+addr)
 }
 
-// handleHash is the keyed hash (handleKey) of text that holds a handle.
-func (s *Service) handleHash(text string) string {
+// keyedHash is the keyed hash (handleKey) of text that names a handle or
+// a user: the store's keys that must not name them.
+func (s *Service) keyedHash(text string) string {
 	mac := hmac.New(sha256.New, s.handleKey)
 	mac.Write([]byte(text))
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))

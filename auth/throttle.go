@@ -43,24 +43,19 @@ var DefaultLimits = Limits{
 	LockAfter: 10,
 }
 
-// throttleKeysMax bounds each in-process table; when full, stale entries
+// throttleKeysMax bounds the in-process rate table; when full, stale entries
 // are swept and, failing that, an arbitrary one is dropped (forgetting a
 // throttle is safer than refusing everyone).
 const throttleKeysMax = 100_000
-
-// knownAddressTTL is how long a successful login makes its address
-// "known" to the user, exempt from the per-handle lock.
-const knownAddressTTL = 30 * 24 * time.Hour
 
 type throttle struct {
 	limits Limits
 	mu     sync.Mutex
 	tat    map[string]time.Time // GCRA theoretical arrival times
-	known  map[string]time.Time
 }
 
 func newThrottle(l Limits) *throttle {
-	return &throttle{limits: l, tat: map[string]time.Time{}, known: map[string]time.Time{}}
+	return &throttle{limits: l, tat: map[string]time.Time{}}
 }
 
 // rateLimited is a rate_limited error carrying the honest Retry-After.
@@ -89,22 +84,6 @@ func (t *throttle) allow(key string, burst int, every time.Duration, now time.Ti
 	}
 	t.tat[key] = tat.Add(every)
 	return true, 0
-}
-
-func (t *throttle) markKnown(key string, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.known) >= throttleKeysMax {
-		sweep(t.known, func(v time.Time) bool { return now.Sub(v) > knownAddressTTL })
-	}
-	t.known[key] = now
-}
-
-func (t *throttle) isKnown(key string, now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	at, ok := t.known[key]
-	return ok && now.Sub(at) <= knownAddressTTL
 }
 
 // backoff is the wait after n failures: none until free failures, then

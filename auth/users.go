@@ -96,9 +96,18 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 		// An unknown handle locks after LockAfter failures as a user's
 		// does, counted in the store as a user's is (ghostKey), or the
 		// lock's 429 would tell which handles exist.
-		_, locked, err := s.failureWait(ctx, s.ghostKey(handle), l.LockAfter, now)
+		ghost := s.ghostKey(handle)
+		_, locked, err := s.failureWait(ctx, ghost, l.LockAfter, now)
 		if err != nil {
 			return nil, err
+		}
+		if locked > 0 {
+			// A locked user's login reads whether its address is known:
+			// so does an unknown handle's (none is), or it would take
+			// one read fewer.
+			if _, err := s.isKnown(ctx, ghost, addr, now); err != nil {
+				return nil, err
+			}
 		}
 		if locked > 0 && req.MFACode == "" {
 			return nil, rateLimited(locked, "this account is temporarily locked after failed logins; wait, or log in with your MFA code")
@@ -116,7 +125,14 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 	if _, _, err := s.failureWait(ctx, s.ghostKey(handle), l.LockAfter, now); err != nil {
 		return nil, err
 	}
-	locked := now.Before(u.LockedUntil) && !s.throttle.isKnown(u.ID+"|"+addr, now)
+	locked := now.Before(u.LockedUntil)
+	if locked {
+		known, err := s.isKnown(ctx, u.ID, addr, now)
+		if err != nil {
+			return nil, err
+		}
+		locked = !known
+	}
 	if locked && req.MFACode == "" {
 		return nil, rateLimited(u.LockedUntil.Sub(now), "this account is temporarily locked after failed logins; wait, or log in with your MFA code")
 	}
@@ -202,7 +218,9 @@ func (s *Service) openSession(ctx context.Context, u *User, pairKey string, pair
 	if err := s.resetFailures(ctx, pairKey, pairFailed); err != nil {
 		return nil, err
 	}
-	s.throttle.markKnown(u.ID+"|"+throttleAddress(ClientAddress(ctx)), now)
+	if err := s.markKnown(ctx, u.ID, throttleAddress(ClientAddress(ctx)), now); err != nil {
+		return nil, err
+	}
 	ctx = pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalUser, ID: u.ID, Session: ses.ID})
 	if err := s.Audit(ctx, "login.success", u.ID, map[string]string{"session": ses.ID}); err != nil {
 		return nil, err
