@@ -189,6 +189,11 @@ func (c *readCounter) Failures(ctx context.Context, key string, since time.Time)
 	return c.Store.Failures(ctx, key, since)
 }
 
+func (c *readCounter) KnownAddress(ctx context.Context, key string, since time.Time) (bool, error) {
+	c.calls["KnownAddress"]++
+	return c.Store.KnownAddress(ctx, key, since)
+}
+
 // TestAKnownAndAnUnknownHandleReadTheStoreAlike: a failed login of a user's
 // handle reads the store as one of a handle no one has does, so that the
 // number of reads (their time) does not tell which handles exist. Since
@@ -209,7 +214,134 @@ func TestAKnownAndAnUnknownHandleReadTheStoreAlike(t *testing.T) {
 		}
 		reads[handle] = maps.Clone(c.calls)
 	}
-	if k, g := reads["known@example.com"], reads["ghost@example.com"]; !maps.Equal(k, g) || g["Failures"] != 1 {
-		t.Fatalf("a failed login read %v for a user's handle and %v for an unknown one; want the same, one failure count each", k, g)
+	// Three counts: the address's, the handle and address's, the
+	// handle's (an unknown one's; a user's finds none).
+	if k, g := reads["known@example.com"], reads["ghost@example.com"]; !maps.Equal(k, g) || g["Failures"] != 3 {
+		t.Fatalf("a failed login read %v for a user's handle and %v for an unknown one; want the same, three failure counts each", k, g)
 	}
+	// Locked, a user's login reads whether its address is known (it may
+	// pass the lock): an unknown handle's reads it too. Each handle has
+	// failed once above; each address fails once per handle, below its
+	// own back-off.
+	for _, handle := range []string{"known@example.com", "ghost@example.com"} {
+		for i := range auth.DefaultLimits.LockAfter - 1 {
+			if _, err := svc.Login(from(t, 10+i), auth.Login{Handle: handle, Password: "wrong guess"}); pw.ErrorCode(err) != pw.EUNAUTHORIZED {
+				t.Fatalf("%s failure %d: %v, want unauthorized", handle, i, err)
+			}
+		}
+	}
+	for i, handle := range []string{"known@example.com", "ghost@example.com"} {
+		clear(c.calls)
+		if _, err := svc.Login(from(t, 100+i), auth.Login{Handle: handle, Password: "wrong guess"}); pw.ErrorCode(err) != pw.ERATELIMITED {
+			t.Fatalf("%s locked: %v, want rate_limited", handle, err)
+		}
+		reads[handle] = maps.Clone(c.calls)
+	}
+	if k, g := reads["known@example.com"], reads["ghost@example.com"]; !maps.Equal(k, g) || g["KnownAddress"] != 1 {
+		t.Fatalf("a locked login read %v for a user's handle and %v for an unknown one; want the same, one known-address read each", k, g)
+	}
+}
+
+// TestAnAddressBacksOffAcrossProcesses: FailuresFree failed logins from
+// one client address (an IPv6 host's /64, whose low bits it picks at
+// will), on as many handles and spread over two processes, start the
+// address's back-off in both: a user's right password from that network
+// then gets the same 429 from either. Before, each process counted the
+// address in its memory: each saw half, and N processes gave an address N
+// times its budget of guesses.
+func TestAnAddressBacksOffAcrossProcesses(t *testing.T) {
+	twoProcesses(t, func(t *testing.T, here, there *auth.Service, clk *fakeClock) {
+		const handle, password = "home@example.com", "correct horse battery staple"
+		if _, err := here.SignUp(from(t, 0), auth.SignUp{Handle: handle, Password: password}); err != nil {
+			t.Fatal(err)
+		}
+		host := func(i int) context.Context {
+			return auth.NewContextWithClientAddress(t.Context(), "2001:db8:1:2::"+strconv.Itoa(i+1))
+		}
+		l := auth.DefaultLimits
+		for i := range l.FailuresFree {
+			svc := []*auth.Service{here, there}[i%2]
+			guess := auth.Login{Handle: "guess" + strconv.Itoa(i) + "@example.com", Password: "wrong guess " + strconv.Itoa(i)}
+			if _, err := svc.Login(host(i), guess); pw.ErrorCode(err) != pw.EUNAUTHORIZED {
+				t.Fatalf("failure %d: %v, want unauthorized", i, err)
+			}
+		}
+		for i, svc := range []*auth.Service{here, there} {
+			_, err := svc.Login(host(100+i), auth.Login{Handle: handle, Password: password})
+			if pw.ErrorCode(err) != pw.ERATELIMITED {
+				t.Fatalf("process %d, the right password from an address after %d failures spread over two processes: %v, want rate_limited", i, l.FailuresFree, err)
+			}
+		}
+		// The other network was not touched.
+		if _, err := there.Login(from(t, 1), auth.Login{Handle: handle, Password: password}); err != nil {
+			t.Fatalf("the right password from another address: %v", err)
+		}
+		clk.add(l.BackoffFirst)
+		if _, err := here.Login(host(200), auth.Login{Handle: handle, Password: password}); err != nil {
+			t.Fatalf("the right password once the back-off has passed: %v", err)
+		}
+	})
+}
+
+// TestAHandleAndAddressBacksOffAcrossProcesses: FailuresFree wrong
+// passwords for one user from one address, spread over two processes,
+// start that pair's back-off in both; its count is kept under a keyed hash
+// of the handle, not under the handle.
+func TestAHandleAndAddressBacksOffAcrossProcesses(t *testing.T) {
+	twoProcesses(t, func(t *testing.T, here, there *auth.Service, clk *fakeClock) {
+		const handle, password = "pair@example.com", "correct horse battery staple"
+		if _, err := here.SignUp(from(t, 0), auth.SignUp{Handle: handle, Password: password}); err != nil {
+			t.Fatal(err)
+		}
+		l := auth.DefaultLimits
+		for i := range l.FailuresFree {
+			svc := []*auth.Service{here, there}[i%2]
+			if _, err := svc.Login(from(t, 7), auth.Login{Handle: handle, Password: "wrong guess " + strconv.Itoa(i)}); pw.ErrorCode(err) != pw.EUNAUTHORIZED {
+				t.Fatalf("failure %d: %v, want unauthorized", i, err)
+			}
+		}
+		for i, svc := range []*auth.Service{here, there} {
+			if _, err := svc.Login(from(t, 7), auth.Login{Handle: handle, Password: password}); pw.ErrorCode(err) != pw.ERATELIMITED {
+				t.Fatalf("process %d, the right password after %d wrong ones spread over two processes: %v, want rate_limited", i, l.FailuresFree, err)
+			}
+		}
+		if n, _, err := here.Store().Failures(t.Context(), "addr:198.51.100.7", time.Time{}); err != nil || n != l.FailuresFree {
+			t.Errorf("the address's failures: %d, %v; want %d", n, err, l.FailuresFree)
+		}
+		if n, _, err := here.Store().Failures(t.Context(), "pair:"+handle+"|198.51.100.7", time.Time{}); err != nil || n != 0 {
+			t.Errorf("the pair's failures are stored under the handle itself: %d, %v", n, err)
+		}
+	})
+}
+
+// TestAKnownAddressIsKnownToEveryProcess: an address a user logged in
+// from is exempt from their handle's lock in every process, not only in
+// the one that saw the login, while a stranger's address stays locked.
+// Before, each process remembered the addresses it saw log in: after a
+// lock the user was refused at home by the other processes.
+func TestAKnownAddressIsKnownToEveryProcess(t *testing.T) {
+	twoProcesses(t, func(t *testing.T, here, there *auth.Service, clk *fakeClock) {
+		const handle, password = "known@example.com", "correct horse battery staple"
+		if _, err := here.SignUp(from(t, 200), auth.SignUp{Handle: handle, Password: password}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := here.Login(from(t, 200), auth.Login{Handle: handle, Password: password}); err != nil {
+			t.Fatal(err)
+		}
+		l := auth.DefaultLimits
+		for i := range l.LockAfter {
+			svc := []*auth.Service{here, there}[i%2]
+			if _, err := svc.Login(from(t, i), auth.Login{Handle: handle, Password: "wrong guess " + strconv.Itoa(i)}); pw.ErrorCode(err) != pw.EUNAUTHORIZED {
+				t.Fatalf("failure %d: %v, want unauthorized", i, err)
+			}
+		}
+		if _, err := there.Login(from(t, 100), auth.Login{Handle: handle, Password: password}); pw.ErrorCode(err) != pw.ERATELIMITED {
+			t.Fatalf("the right password from a stranger's address on a locked handle: %v, want rate_limited", err)
+		}
+		// From the process that did not see the user's login (the one that
+		// did would then clear the lock).
+		if _, err := there.Login(from(t, 200), auth.Login{Handle: handle, Password: password}); err != nil {
+			t.Fatalf("the right password, from the address the user logged in from, on another process: %v", err)
+		}
+	})
 }

@@ -42,6 +42,13 @@ type Store interface {
 	// forgotten keys do not pile up; ResetFailures forgets key.
 	RecordFailure(ctx context.Context, key string, at, since time.Time, sweep int) (int, error)
 	ResetFailures(ctx context.Context, key string) error
+	// KnownAddress reports whether key (a user's address: a successful
+	// login from it) was marked at or after since, for every process on
+	// the store. MarkKnownAddress marks key at at (a later mark stands)
+	// and deletes at most sweep other keys marked before since, oldest
+	// first, so that forgotten keys do not pile up.
+	KnownAddress(ctx context.Context, key string, since time.Time) (bool, error)
+	MarkKnownAddress(ctx context.Context, key string, at, since time.Time, sweep int) error
 
 	CreateSession(ctx context.Context, s *Session) error
 	SessionByHash(ctx context.Context, tokenHash string) (*Session, error)

@@ -9,12 +9,13 @@ import (
 )
 
 // Limits are the throttles of sign-up, login and codes. Rates are GCRA
-// token buckets: Burst requests at once, then one per Every. The rates and
-// the per-address back-offs are in-process and small on purpose: the
-// admission layer does general rate limiting; these guard only the
-// security-sensitive doors. The back-offs per handle or user (a user's
-// failed logins, an unknown handle's, wrong current passwords, wrong MFA
-// codes) are counted in the store, for every process (failures.go).
+// token buckets: Burst requests at once, then one per Every. The rates are
+// in-process and small on purpose: the admission layer does general rate
+// limiting; these guard only the security-sensitive doors, and a store
+// write per attempt is too much for a rate limit. The back-offs after
+// failures (per address, per handle and address, per handle or user:
+// failed logins, wrong current passwords, wrong MFA codes) are counted in
+// the store, for every process (failures.go).
 type Limits struct {
 	SignUpBurst  int
 	SignUpEvery  time.Duration // per client address
@@ -42,31 +43,19 @@ var DefaultLimits = Limits{
 	LockAfter: 10,
 }
 
-// throttleKeysMax bounds each in-process table; when full, stale entries
+// throttleKeysMax bounds the in-process rate table; when full, stale entries
 // are swept and, failing that, an arbitrary one is dropped (forgetting a
 // throttle is safer than refusing everyone).
 const throttleKeysMax = 100_000
-
-// knownAddressTTL is how long a successful login makes its address
-// "known" to the user, exempt from the per-handle lock.
-const knownAddressTTL = 30 * 24 * time.Hour
 
 type throttle struct {
 	limits Limits
 	mu     sync.Mutex
 	tat    map[string]time.Time // GCRA theoretical arrival times
-	fails  map[string]*failures
-	known  map[string]time.Time
-}
-
-type failures struct {
-	n     int
-	until time.Time
-	last  time.Time
 }
 
 func newThrottle(l Limits) *throttle {
-	return &throttle{limits: l, tat: map[string]time.Time{}, fails: map[string]*failures{}, known: map[string]time.Time{}}
+	return &throttle{limits: l, tat: map[string]time.Time{}}
 }
 
 // rateLimited is a rate_limited error carrying the honest Retry-After.
@@ -95,70 +84,6 @@ func (t *throttle) allow(key string, burst int, every time.Duration, now time.Ti
 	}
 	t.tat[key] = tat.Add(every)
 	return true, 0
-}
-
-// blocked returns how long key must still wait after its failures.
-func (t *throttle) blocked(key string, now time.Time) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if f, ok := t.fails[key]; ok && now.Before(f.until) {
-		return f.until.Sub(now)
-	}
-	return 0
-}
-
-// fail records a failure of key and returns its count.
-func (t *throttle) fail(key string, now time.Time) int {
-	return t.failAfter(key, t.limits.FailuresFree, now)
-}
-
-// failAfter is fail with free failures before the back-off starts.
-func (t *throttle) failAfter(key string, free int, now time.Time) int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	f, ok := t.fails[key]
-	if !ok {
-		if len(t.fails) >= throttleKeysMax {
-			sweep(t.fails, func(f *failures) bool { return now.Sub(f.last) > t.limits.BackoffMax })
-		}
-		f = &failures{}
-		t.fails[key] = f
-	}
-	f.n++
-	f.last = now
-	f.until = now.Add(t.limits.backoff(f.n, free))
-	return f.n
-}
-
-func (t *throttle) succeed(key string) {
-	t.mu.Lock()
-	delete(t.fails, key)
-	t.mu.Unlock()
-}
-
-func (t *throttle) failureCount(key string) int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if f, ok := t.fails[key]; ok {
-		return f.n
-	}
-	return 0
-}
-
-func (t *throttle) markKnown(key string, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.known) >= throttleKeysMax {
-		sweep(t.known, func(v time.Time) bool { return now.Sub(v) > knownAddressTTL })
-	}
-	t.known[key] = now
-}
-
-func (t *throttle) isKnown(key string, now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	at, ok := t.known[key]
-	return ok && now.Sub(at) <= knownAddressTTL
 }
 
 // backoff is the wait after n failures: none until free failures, then

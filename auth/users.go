@@ -76,8 +76,19 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 	if len(req.Password) > PasswordBytesMax {
 		return nil, pw.Errorf(pw.EUNAUTHORIZED, "invalid handle or password")
 	}
-	addrKey, pairKey := "addr:"+addr, "pair:"+handle+"|"+addr
-	if wait := max(s.throttle.blocked(addrKey, now), s.throttle.blocked(pairKey, now)); wait > 0 {
+	// The back-offs of the address and of the handle from it are counted
+	// in the store, for every process (failures.go): two primary-key
+	// reads, beside the argon2 hash a login costs anyway.
+	addrKey, pairKey := "addr:"+addr, s.pairKey(handle, addr)
+	_, addrWait, err := s.failureWait(ctx, addrKey, l.FailuresFree, now)
+	if err != nil {
+		return nil, err
+	}
+	pairFailed, pairWait, err := s.failureWait(ctx, pairKey, l.FailuresFree, now)
+	if err != nil {
+		return nil, err
+	}
+	if wait := max(addrWait, pairWait); wait > 0 {
 		return nil, rateLimited(wait, "too many failed logins; wait before trying again")
 	}
 	u, err := s.store.UserByHandle(ctx, handle)
@@ -85,9 +96,18 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 		// An unknown handle locks after LockAfter failures as a user's
 		// does, counted in the store as a user's is (ghostKey), or the
 		// lock's 429 would tell which handles exist.
-		_, locked, err := s.failureWait(ctx, s.ghostKey(handle), l.LockAfter, now)
+		ghost := s.ghostKey(handle)
+		_, locked, err := s.failureWait(ctx, ghost, l.LockAfter, now)
 		if err != nil {
 			return nil, err
+		}
+		if locked > 0 {
+			// A locked user's login reads whether its address is known:
+			// so does an unknown handle's (none is), or it would take
+			// one read fewer.
+			if _, err := s.isKnown(ctx, ghost, addr, now); err != nil {
+				return nil, err
+			}
 		}
 		if locked > 0 && req.MFACode == "" {
 			return nil, rateLimited(locked, "this account is temporarily locked after failed logins; wait, or log in with your MFA code")
@@ -105,7 +125,14 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 	if _, _, err := s.failureWait(ctx, s.ghostKey(handle), l.LockAfter, now); err != nil {
 		return nil, err
 	}
-	locked := now.Before(u.LockedUntil) && !s.throttle.isKnown(u.ID+"|"+addr, now)
+	locked := now.Before(u.LockedUntil)
+	if locked {
+		known, err := s.isKnown(ctx, u.ID, addr, now)
+		if err != nil {
+			return nil, err
+		}
+		locked = !known
+	}
 	if locked && req.MFACode == "" {
 		return nil, rateLimited(u.LockedUntil.Sub(now), "this account is temporarily locked after failed logins; wait, or log in with your MFA code")
 	}
@@ -135,14 +162,17 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 	case locked:
 		return nil, rateLimited(u.LockedUntil.Sub(now), "this account is temporarily locked after failed logins; wait, or log in with your MFA code")
 	}
-	return s.openSession(ctx, u, addrKey, pairKey, now)
+	return s.openSession(ctx, u, pairKey, pairFailed, now)
 }
 
 // loginFailed records a failure everywhere it counts and returns the
 // error to answer: unauthorized, or rate_limited while the handle is locked.
 func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey, pairKey string, locked bool, now time.Time) error {
-	s.throttle.fail(addrKey, now)
-	s.throttle.fail(pairKey, now)
+	for _, key := range []string{addrKey, pairKey} {
+		if err := s.recordFailure(ctx, key, now); err != nil {
+			return err
+		}
+	}
 	target := handle
 	if u == nil {
 		if err := s.recordFailure(ctx, s.ghostKey(handle), now); err != nil {
@@ -168,7 +198,12 @@ func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey, pai
 	return pw.Errorf(pw.EUNAUTHORIZED, "invalid handle or password")
 }
 
-func (s *Service) openSession(ctx context.Context, u *User, addrKey, pairKey string, now time.Time) (*NewSession, error) {
+// openSession opens u's session after a successful login, and forgets
+// the failures of u's handle from this address (pairFailed of them, as
+// read before the password check). Not the address's own: an attacker
+// would clear them by logging in to an account of their own between
+// guesses.
+func (s *Service) openSession(ctx context.Context, u *User, pairKey string, pairFailed int, now time.Time) (*NewSession, error) {
 	token := NewToken(PrefixSessionToken)
 	ses := &Session{ID: pw.NewID(pw.PrefixSession, now), UserID: u.ID, TokenHash: HashToken(token),
 		CreatedAt: now, ExpiresAt: now.Add(s.ttl), Address: ClientAddress(ctx)}
@@ -180,8 +215,12 @@ func (s *Service) openSession(ctx context.Context, u *User, addrKey, pairKey str
 			return nil, err
 		}
 	}
-	s.throttle.succeed(pairKey)
-	s.throttle.markKnown(u.ID+"|"+throttleAddress(ClientAddress(ctx)), now)
+	if err := s.resetFailures(ctx, pairKey, pairFailed); err != nil {
+		return nil, err
+	}
+	if err := s.markKnown(ctx, u.ID, throttleAddress(ClientAddress(ctx)), now); err != nil {
+		return nil, err
+	}
 	ctx = pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalUser, ID: u.ID, Session: ses.ID})
 	if err := s.Audit(ctx, "login.success", u.ID, map[string]string{"session": ses.ID}); err != nil {
 		return nil, err

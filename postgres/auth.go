@@ -164,6 +164,24 @@ func (s *Store) ResetFailures(ctx context.Context, key string) error {
 	return err
 }
 
+func (s *Store) KnownAddress(ctx context.Context, key string, since time.Time) (bool, error) {
+	var known bool
+	err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM known_addresses WHERE key = $1 AND known_at >= $2)", key, micros(since)).Scan(&known)
+	return known, mapError(ctx, "postgres.KnownAddress", err)
+}
+
+// MarkKnownAddress is one statement, as RecordFailure: the sweep skips
+// rows another sweep (or a mark of that key) holds rather than wait.
+func (s *Store) MarkKnownAddress(ctx context.Context, key string, at, since time.Time, sweep int) error {
+	_, err := s.exec(ctx, "postgres.MarkKnownAddress", `WITH swept AS (
+			DELETE FROM known_addresses WHERE key IN (SELECT key FROM known_addresses WHERE known_at < $3 AND key <> $1
+				ORDER BY known_at LIMIT $4 FOR UPDATE SKIP LOCKED))
+		INSERT INTO known_addresses (key, known_at) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET known_at = GREATEST(known_addresses.known_at, excluded.known_at)`,
+		key, micros(at), micros(since), sweep)
+	return err
+}
+
 func (s *Store) CreateSession(ctx context.Context, ses *auth.Session) error {
 	_, err := s.exec(ctx, "postgres.CreateSession", "INSERT INTO sessions (id, user_id, token_hash, address, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
 		ses.ID, ses.UserID, ses.TokenHash, ses.Address, micros(ses.CreatedAt), micros(ses.ExpiresAt))

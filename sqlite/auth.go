@@ -163,6 +163,24 @@ func (s *Store) ResetFailures(ctx context.Context, key string) error {
 	return err
 }
 
+func (s *Store) KnownAddress(ctx context.Context, key string, since time.Time) (bool, error) {
+	var n int
+	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM known_addresses WHERE key = ? AND known_at >= ?", key, micros(since)).Scan(&n)
+	return n > 0, mapError("sqlite.KnownAddress", err)
+}
+
+func (s *Store) MarkKnownAddress(ctx context.Context, key string, at, since time.Time, sweep int) error {
+	return s.tx(ctx, "sqlite.MarkKnownAddress", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM known_addresses WHERE key IN
+			(SELECT key FROM known_addresses WHERE known_at < ? AND key <> ? ORDER BY known_at LIMIT ?)`, micros(since), key, sweep); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO known_addresses (key, known_at) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET known_at = max(known_at, excluded.known_at)`, key, micros(at))
+		return err
+	})
+}
+
 func (s *Store) CreateSession(ctx context.Context, ses *auth.Session) error {
 	_, err := s.exec(ctx, "sqlite.CreateSession", "INSERT INTO sessions (id, user_id, token_hash, address, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
 		ses.ID, ses.UserID, ses.TokenHash, ses.Address, micros(ses.CreatedAt), micros(ses.ExpiresAt))

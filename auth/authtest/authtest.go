@@ -30,6 +30,7 @@ func Run(t *testing.T, open Opener) {
 	}{
 		{"users", testUsers},
 		{"failures", testFailures},
+		{"known addresses", testKnownAddresses},
 		{"sessions", testSessions},
 		{"mfa", testMFA},
 		{"otp", testOTP},
@@ -174,6 +175,56 @@ func testFailures(t *testing.T, s auth.Store) {
 	must(t, s.ResetFailures(ctx, "mfa:usr_never"))
 	if n, _, err := s.Failures(ctx, "mfa:usr_a", since); err != nil || n != 0 {
 		t.Fatalf("after a reset: %d, %v", n, err)
+	}
+}
+
+// testKnownAddresses: a marked key is known to everyone from its mark
+// on, until since passes it; a later mark renews it and an earlier one
+// does not undo that; a mark sweeps other forgotten keys, at most sweep
+// of them, oldest first, never its own.
+func testKnownAddresses(t *testing.T, s auth.Store) {
+	ctx := context.Background()
+	month := t0.Add(-30 * 24 * time.Hour)
+	known := func(key string, since time.Time) bool {
+		t.Helper()
+		ok, err := s.KnownAddress(ctx, key, since)
+		must(t, err)
+		return ok
+	}
+	if known("known:a", month) {
+		t.Fatal("a key never marked is known")
+	}
+	must(t, s.MarkKnownAddress(ctx, "known:a", t0, month, 10))
+	if !known("known:a", month) || known("known:b", month) {
+		t.Fatal("after a mark of known:a: want it known, and known:b not")
+	}
+	if known("known:a", t0.Add(time.Second)) {
+		t.Fatal("a key marked before since is known")
+	}
+	must(t, s.MarkKnownAddress(ctx, "known:a", t0.Add(time.Hour), month, 10))
+	must(t, s.MarkKnownAddress(ctx, "known:a", t0, month, 10)) // a slower process's older mark
+	if !known("known:a", t0.Add(time.Minute)) {
+		t.Fatal("a renewed mark was undone by an older one")
+	}
+
+	for i := range 3 {
+		must(t, s.MarkKnownAddress(ctx, "known:old"+strconv.Itoa(i), month.Add(-time.Duration(3-i)*time.Minute), month.Add(-time.Hour), 0))
+	}
+	kept := func() (keys []string) {
+		for _, k := range []string{"known:old0", "known:old1", "known:old2", "known:a"} {
+			if known(k, month.Add(-time.Hour)) {
+				keys = append(keys, k)
+			}
+		}
+		return keys
+	}
+	must(t, s.MarkKnownAddress(ctx, "known:a", t0.Add(time.Hour), month, 2))
+	if got := fmt.Sprint(kept()); got != "[known:old2 known:a]" {
+		t.Fatalf("after a mark sweeping 2: keys %s, want the two oldest forgotten ones gone", got)
+	}
+	must(t, s.MarkKnownAddress(ctx, "known:a", t0.Add(time.Hour), t0.Add(2*time.Hour), 10))
+	if got := fmt.Sprint(kept()); got != "[known:a]" {
+		t.Fatalf("after a mark sweeping 10 with its own key before since: keys %s, want its own kept", got)
 	}
 }
 
