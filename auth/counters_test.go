@@ -5,6 +5,7 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -344,4 +345,73 @@ func TestAKnownAddressIsKnownToEveryProcess(t *testing.T) {
 			t.Fatalf("the right password, from the address the user logged in from, on another process: %v", err)
 		}
 	})
+}
+
+// readTogether holds every login's read of its user until all of them
+// have read it: failures that arrive at once, as a burst from many
+// addresses does, all read the same count before any records its own.
+type readTogether struct {
+	auth.Store
+	all *sync.WaitGroup // nil: reads pass
+}
+
+func (r *readTogether) UserByHandle(ctx context.Context, handle string) (*auth.User, error) {
+	u, err := r.Store.UserByHandle(ctx, handle)
+	if r.all != nil {
+		r.all.Done()
+		r.all.Wait()
+	}
+	return u, err
+}
+
+// TestFailuresAtOnceLockAsTheirCountSays: failed logins that arrive
+// together (from different addresses, each below its own back-off) lock
+// the handle as their count says, on both stores. Before, each computed
+// its lock from the count it had read before the password check: twelve
+// at once at a count of none each asked for no lock, the count reached
+// twelve unlocked, and the right password from a stranger's address
+// logged in.
+func TestFailuresAtOnceLockAsTheirCountSays(t *testing.T) {
+	stores := map[string]func(t *testing.T) auth.Store{
+		"sqlite":   newMemStore,
+		"postgres": func(t *testing.T) auth.Store { a, _, _ := openPostgresTwice(t); return a },
+	}
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			s := &readTogether{Store: stores[name](t)}
+			clk := &fakeClock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+			svc := auth.New(s, nil, auth.Options{Now: clk.now, Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}})
+			const handle, password = "burst@example.com", "correct horse battery staple"
+			u, err := svc.SignUp(from(t, 200), auth.SignUp{Handle: handle, Password: password})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := auth.DefaultLimits
+			const atOnce = 12 // past LockAfter (10)
+			var all, done sync.WaitGroup
+			all.Add(atOnce)
+			s.all = &all
+			for i := range atOnce {
+				done.Go(func() {
+					if _, err := svc.Login(from(t, i), auth.Login{Handle: handle, Password: "wrong guess " + strconv.Itoa(i)}); pw.ErrorCode(err) != pw.EUNAUTHORIZED {
+						t.Errorf("failure %d: %v, want unauthorized", i, err)
+					}
+				})
+			}
+			done.Wait()
+			s.all = nil
+			got, err := s.UserByID(t.Context(), u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := clk.now().Add(l.BackoffFirst * 4) // the back-off of the 12th failure: 1 s doubled twice
+			if got.FailedLogins != atOnce || !got.LockedUntil.Equal(want) {
+				t.Fatalf("after %d failures at once: count %d, locked until %v; want %d, until %v", atOnce, got.FailedLogins, got.LockedUntil, atOnce, want)
+			}
+			_, err = svc.Login(from(t, 100), auth.Login{Handle: handle, Password: password})
+			if pw.ErrorCode(err) != pw.ERATELIMITED {
+				t.Fatalf("the right password from a stranger's address after %d failures at once: %v, want rate_limited", atOnce, err)
+			}
+		})
+	}
 }

@@ -180,13 +180,22 @@ func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey, pai
 		}
 	} else {
 		target = u.ID
+		// The lock is first computed from the count read before the
+		// password check, in the same write as the failure; concurrent
+		// failures (a burst from many addresses) all read the same count,
+		// so the lock is raised again when the count the store returns
+		// calls for a longer one: the lock follows the count. The usual
+		// failure, alone, costs no second write.
 		n := u.FailedLogins + 1
-		until := time.Time{}
-		if n >= s.throttle.limits.LockAfter {
-			until = now.Add(s.throttle.limits.backoff(n, s.throttle.limits.LockAfter))
-		}
-		if _, err := s.store.RecordLoginFailure(ctx, u.ID, until); err != nil {
+		until := s.lockAfterFailures(n, now)
+		counted, err := s.store.RecordLoginFailure(ctx, u.ID, until)
+		if err != nil {
 			return err
+		}
+		if later := s.lockAfterFailures(counted, now); later.After(until) {
+			if err := s.store.RaiseLoginLock(ctx, u.ID, counted, later); err != nil {
+				return err
+			}
 		}
 	}
 	if err := s.Audit(ctx, "login.failure", target, nil); err != nil {
@@ -196,6 +205,15 @@ func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey, pai
 		return rateLimited(time.Second, "this account is temporarily locked after failed logins; wait, or log in with your MFA code")
 	}
 	return pw.Errorf(pw.EUNAUTHORIZED, "invalid handle or password")
+}
+
+// lockAfterFailures is when a user's handle unlocks after n failed
+// logins: none (the zero time) below LockAfter, then the capped back-off.
+func (s *Service) lockAfterFailures(n int, now time.Time) time.Time {
+	if n < s.throttle.limits.LockAfter {
+		return time.Time{}
+	}
+	return now.Add(s.throttle.limits.backoff(n, s.throttle.limits.LockAfter))
 }
 
 // openSession opens u's session after a successful login, and forgets
