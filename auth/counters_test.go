@@ -5,6 +5,7 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -214,10 +215,12 @@ func TestAKnownAndAnUnknownHandleReadTheStoreAlike(t *testing.T) {
 		}
 		reads[handle] = maps.Clone(c.calls)
 	}
-	// Three counts: the address's, the handle and address's, the
-	// handle's (an unknown one's; a user's finds none).
-	if k, g := reads["known@example.com"], reads["ghost@example.com"]; !maps.Equal(k, g) || g["Failures"] != 3 {
-		t.Fatalf("a failed login read %v for a user's handle and %v for an unknown one; want the same, three failure counts each", k, g)
+	// Two counts: the address's, the handle's (an unknown one's; a
+	// user's finds none). Until 2026-11-29 a third, the handle and
+	// address's: it counted what the address's counts, and a success
+	// cleared only it, so it never made anyone wait longer.
+	if k, g := reads["known@example.com"], reads["ghost@example.com"]; !maps.Equal(k, g) || g["Failures"] != 2 {
+		t.Fatalf("a failed login read %v for a user's handle and %v for an unknown one; want the same, two failure counts each", k, g)
 	}
 	// Locked, a user's login reads whether its address is known (it may
 	// pass the lock): an unknown handle's reads it too. Each handle has
@@ -283,11 +286,16 @@ func TestAnAddressBacksOffAcrossProcesses(t *testing.T) {
 	})
 }
 
-// TestAHandleAndAddressBacksOffAcrossProcesses: FailuresFree wrong
-// passwords for one user from one address, spread over two processes,
-// start that pair's back-off in both; its count is kept under a keyed hash
-// of the handle, not under the handle.
-func TestAHandleAndAddressBacksOffAcrossProcesses(t *testing.T) {
+// TestAHandlesFailuresFromAnAddressBackOffAcrossProcesses: FailuresFree
+// wrong passwords for one user from one address, spread over two
+// processes, start the address's back-off in both; the user's login once
+// it has passed does not clear it (an account of the attacker's own would
+// clear it), so the next wrong password from there backs off again, for
+// longer. Until 2026-11-29 a count of the handle and address did this
+// beside the address's; it counted the same failures with the same free
+// ones, and a success cleared only it, so it never made anyone wait
+// longer than the address's did and was removed.
+func TestAHandlesFailuresFromAnAddressBackOffAcrossProcesses(t *testing.T) {
 	twoProcesses(t, func(t *testing.T, here, there *auth.Service, clk *fakeClock) {
 		const handle, password = "pair@example.com", "correct horse battery staple"
 		if _, err := here.SignUp(from(t, 0), auth.SignUp{Handle: handle, Password: password}); err != nil {
@@ -308,8 +316,16 @@ func TestAHandleAndAddressBacksOffAcrossProcesses(t *testing.T) {
 		if n, _, err := here.Store().Failures(t.Context(), "addr:198.51.100.7", time.Time{}); err != nil || n != l.FailuresFree {
 			t.Errorf("the address's failures: %d, %v; want %d", n, err, l.FailuresFree)
 		}
-		if n, _, err := here.Store().Failures(t.Context(), "pair:"+handle+"|198.51.100.7", time.Time{}); err != nil || n != 0 {
-			t.Errorf("the pair's failures are stored under the handle itself: %d, %v", n, err)
+		clk.add(l.BackoffFirst)
+		if _, err := there.Login(from(t, 7), auth.Login{Handle: handle, Password: password}); err != nil {
+			t.Fatalf("the right password once the back-off has passed: %v", err)
+		}
+		if _, err := here.Login(from(t, 7), auth.Login{Handle: handle, Password: "one more wrong guess"}); pw.ErrorCode(err) != pw.EUNAUTHORIZED {
+			t.Fatalf("a wrong password after the user's login: %v, want unauthorized", err)
+		}
+		_, err := there.Login(from(t, 7), auth.Login{Handle: handle, Password: password})
+		if e, ok := err.(*pw.Error); !ok || e.Code != pw.ERATELIMITED || e.Retry != 2*l.BackoffFirst {
+			t.Fatalf("the right password after one more wrong one, the user's login between: %v, want rate_limited for %v", err, 2*l.BackoffFirst)
 		}
 	})
 }
@@ -344,4 +360,73 @@ func TestAKnownAddressIsKnownToEveryProcess(t *testing.T) {
 			t.Fatalf("the right password, from the address the user logged in from, on another process: %v", err)
 		}
 	})
+}
+
+// readTogether holds every login's read of its user until all of them
+// have read it: failures that arrive at once, as a burst from many
+// addresses does, all read the same count before any records its own.
+type readTogether struct {
+	auth.Store
+	all *sync.WaitGroup // nil: reads pass
+}
+
+func (r *readTogether) UserByHandle(ctx context.Context, handle string) (*auth.User, error) {
+	u, err := r.Store.UserByHandle(ctx, handle)
+	if r.all != nil {
+		r.all.Done()
+		r.all.Wait()
+	}
+	return u, err
+}
+
+// TestFailuresAtOnceLockAsTheirCountSays: failed logins that arrive
+// together (from different addresses, each below its own back-off) lock
+// the handle as their count says, on both stores. Before, each computed
+// its lock from the count it had read before the password check: twelve
+// at once at a count of none each asked for no lock, the count reached
+// twelve unlocked, and the right password from a stranger's address
+// logged in.
+func TestFailuresAtOnceLockAsTheirCountSays(t *testing.T) {
+	stores := map[string]func(t *testing.T) auth.Store{
+		"sqlite":   newMemStore,
+		"postgres": func(t *testing.T) auth.Store { a, _, _ := openPostgresTwice(t); return a },
+	}
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			s := &readTogether{Store: stores[name](t)}
+			clk := &fakeClock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+			svc := auth.New(s, nil, auth.Options{Now: clk.now, Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}})
+			const handle, password = "burst@example.com", "correct horse battery staple"
+			u, err := svc.SignUp(from(t, 200), auth.SignUp{Handle: handle, Password: password})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := auth.DefaultLimits
+			const atOnce = 12 // past LockAfter (10)
+			var all, done sync.WaitGroup
+			all.Add(atOnce)
+			s.all = &all
+			for i := range atOnce {
+				done.Go(func() {
+					if _, err := svc.Login(from(t, i), auth.Login{Handle: handle, Password: "wrong guess " + strconv.Itoa(i)}); pw.ErrorCode(err) != pw.EUNAUTHORIZED {
+						t.Errorf("failure %d: %v, want unauthorized", i, err)
+					}
+				})
+			}
+			done.Wait()
+			s.all = nil
+			got, err := s.UserByID(t.Context(), u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := clk.now().Add(l.BackoffFirst * 4) // the back-off of the 12th failure: 1 s doubled twice
+			if got.FailedLogins != atOnce || !got.LockedUntil.Equal(want) {
+				t.Fatalf("after %d failures at once: count %d, locked until %v; want %d, until %v", atOnce, got.FailedLogins, got.LockedUntil, atOnce, want)
+			}
+			_, err = svc.Login(from(t, 100), auth.Login{Handle: handle, Password: password})
+			if pw.ErrorCode(err) != pw.ERATELIMITED {
+				t.Fatalf("the right password from a stranger's address after %d failures at once: %v, want rate_limited", atOnce, err)
+			}
+		})
+	}
 }

@@ -13,19 +13,20 @@ import (
 // process's memory let an attacker who spread attempts over N processes
 // make N times the guesses, and let an unknown handle (counted per
 // process) tell itself apart from a user's (counted in the users table)
-// by not locking. Every login reads its address's and its handle and
-// address's counts (and its handle's, ghostKey), a failure writes them;
-// a password change and an MFA check read theirs (a success with no
-// failures before writes nothing). The rates (GCRA, throttle.go) stay in
-// memory: a store write per attempt is too much for a rate limit.
+// by not locking. Every login reads its address's count (and its
+// handle's, ghostKey), a failure writes them; a password change and an
+// MFA check read theirs (a success with no failures before writes
+// nothing). The rates (GCRA, throttle.go) stay in memory: a store write
+// per attempt is too much for a rate limit.
 //
 // The keys: "addr:" and the throttle address (an IPv6 client's /64) for
-// failed logins from an address; pairKey for failed logins of one handle
-// from one address; ghostKey for an unknown handle's failed logins
-// (LockAfter free, as a user's); "password:" and the user's id for wrong
-// current passwords at a password change; "mfa:" and the user's id for
-// wrong MFA codes at login and at step-up (FailuresFree free, but for
-// ghostKey).
+// failed logins from an address (a handle's from that address among
+// them: no success clears this count, so until 2026-11-29 a count per
+// handle and address, which a success cleared, never bound); ghostKey for
+// an unknown handle's failed logins (LockAfter free, as a user's);
+// "password:" and the user's id for wrong current passwords at a password
+// change; "mfa:" and the user's id for wrong MFA codes at login and at
+// step-up (FailuresFree free, but for ghostKey).
 
 // FailuresForget is how long a shared failure count lasts after its last
 // failure. It is far past the back-off's cap (BackoffMax), so a patient
@@ -36,9 +37,8 @@ const FailuresForget = 24 * time.Hour
 // failuresSweepMax is how many forgotten keys each recorded failure
 // deletes at most: a recorded failure adds one key at most, so forgotten
 // keys do not pile up, and the table holds about the keys that failed in
-// the last FailuresForget. A failed login records three at most (its
-// address, its handle and address, an unknown handle) and costs a
-// password hash (hashslots.go bounds them); the other keys belong to a
+// the last FailuresForget. A failed login records two at most (its
+// address, an unknown handle) and costs a password hash (hashslots.go bounds them); the other keys belong to a
 // user.
 const failuresSweepMax = 100
 
@@ -49,15 +49,6 @@ const failuresSweepMax = 100
 // has one); without it (tests) the hash is unkeyed.
 func (s *Service) ghostKey(handle string) string {
 	return "ghost:" + s.keyedHash(handle)
-}
-
-// pairKey is the failure key of one handle's failed logins from one
-// address (throttleAddress): a keyed hash of both, as ghostKey's, so that
-// the table holds no handle, nor which addresses tried a handle.
-func (s *Service) pairKey(handle, addr string) string {
-	// A handle holds no NUL (ParseHandle), so the first NUL ends it: no
-	// two pairs hash the same text.
-	return "pair:" + s.keyedHash(handle+"\x00"+addr)
 }
 
 // keyedHash is the keyed hash (handleKey) of text that names a handle or

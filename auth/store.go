@@ -27,8 +27,13 @@ type Store interface {
 	// through an older link.
 	SetPassword(ctx context.Context, userID, hash string) error
 	// RecordLoginFailure adds one to the user's failure count and sets
-	// their lock; ResetLoginFailures clears both after a success.
+	// their lock (a later lock stands), and returns the new count;
+	// ResetLoginFailures clears both after a success. RaiseLoginLock sets
+	// the lock (a later one stands) only while the count is still at
+	// least failures, so that a success that reset it meanwhile stands:
+	// for a lock computed from a count that concurrent failures raised.
 	RecordLoginFailure(ctx context.Context, userID string, lockedUntil time.Time) (failures int, err error)
+	RaiseLoginLock(ctx context.Context, userID string, failures int, lockedUntil time.Time) error
 	ResetLoginFailures(ctx context.Context, userID string) error
 	// Failures returns the failure count of key (a throttle's: an unknown
 	// handle's failed logins, a user's wrong codes ...) and the time of

@@ -13,7 +13,7 @@ import (
 // in-process and small on purpose: the admission layer does general rate
 // limiting; these guard only the security-sensitive doors, and a store
 // write per attempt is too much for a rate limit. The back-offs after
-// failures (per address, per handle and address, per handle or user:
+// failures (per address, per handle or user:
 // failed logins, wrong current passwords, wrong MFA codes) are counted in
 // the store, for every process (failures.go).
 type Limits struct {

@@ -57,10 +57,10 @@ func (s *Service) SignUp(ctx context.Context, req SignUp) (*User, error) {
 
 // Login checks a handle, password and (when enrolled) MFA code, and opens
 // a session. The policy (docs/security.md): per-address rate limit;
-// per-address and per-handle-and-address back-off after FailuresFree
-// failures, doubling up to BackoffMax; after LockAfter failures the handle
-// is locked (same capped back-off) for addresses it never logged in from,
-// except to a login with a valid MFA code. While locked every failure
+// per-address back-off after FailuresFree failures, doubling up to
+// BackoffMax; after LockAfter failures the handle is locked (same capped
+// back-off) for addresses it never logged in from, except to a login
+// with a valid MFA code. While locked every failure
 // answers the same 429, so the lock reveals nothing about the password.
 func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 	now := s.clock()
@@ -76,20 +76,18 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 	if len(req.Password) > PasswordBytesMax {
 		return nil, pw.Errorf(pw.EUNAUTHORIZED, "invalid handle or password")
 	}
-	// The back-offs of the address and of the handle from it are counted
-	// in the store, for every process (failures.go): two primary-key
-	// reads, beside the argon2 hash a login costs anyway.
-	addrKey, pairKey := "addr:"+addr, s.pairKey(handle, addr)
+	// The address's back-off is counted in the store, for every process
+	// (failures.go): a primary-key read, beside the argon2 hash a login
+	// costs anyway. It covers a handle's failures from the address too:
+	// it counts each of them, and no success clears it, so a count per
+	// handle and address (until 2026-11-29) never made anyone wait longer.
+	addrKey := "addr:" + addr
 	_, addrWait, err := s.failureWait(ctx, addrKey, l.FailuresFree, now)
 	if err != nil {
 		return nil, err
 	}
-	pairFailed, pairWait, err := s.failureWait(ctx, pairKey, l.FailuresFree, now)
-	if err != nil {
-		return nil, err
-	}
-	if wait := max(addrWait, pairWait); wait > 0 {
-		return nil, rateLimited(wait, "too many failed logins; wait before trying again")
+	if addrWait > 0 {
+		return nil, rateLimited(addrWait, "too many failed logins; wait before trying again")
 	}
 	u, err := s.store.UserByHandle(ctx, handle)
 	if pw.ErrorCode(err) == pw.ENOTFOUND {
@@ -115,7 +113,7 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 		if _, err := s.checkPassword(ctx, s.dummyHash, req.Password); pw.ErrorCode(err) == pw.EBUSY {
 			return nil, err // as a known handle's login would be
 		}
-		return nil, s.loginFailed(ctx, nil, handle, addrKey, pairKey, locked > 0, now)
+		return nil, s.loginFailed(ctx, nil, handle, addrKey, locked > 0, now)
 	}
 	if err != nil {
 		return nil, err
@@ -141,7 +139,7 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 		return nil, err
 	}
 	if !ok {
-		return nil, s.loginFailed(ctx, u, handle, addrKey, pairKey, locked, now)
+		return nil, s.loginFailed(ctx, u, handle, addrKey, locked, now)
 	}
 	m, err := s.mfaOf(ctx, u.ID)
 	if err != nil {
@@ -157,21 +155,19 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 		return nil, pw.Errorf(pw.EMFALOGIN, "this account has MFA: send mfa_code (a code from your authenticator app, a recovery code, or ask for one by message with send_code)")
 	case m.Confirmed():
 		if err := s.checkMFA(ctx, u, m, req.MFACode, PurposeLogin, ""); err != nil {
-			return nil, s.loginFailed(ctx, u, handle, addrKey, pairKey, locked, now)
+			return nil, s.loginFailed(ctx, u, handle, addrKey, locked, now)
 		}
 	case locked:
 		return nil, rateLimited(u.LockedUntil.Sub(now), "this account is temporarily locked after failed logins; wait, or log in with your MFA code")
 	}
-	return s.openSession(ctx, u, pairKey, pairFailed, now)
+	return s.openSession(ctx, u, now)
 }
 
 // loginFailed records a failure everywhere it counts and returns the
 // error to answer: unauthorized, or rate_limited while the handle is locked.
-func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey, pairKey string, locked bool, now time.Time) error {
-	for _, key := range []string{addrKey, pairKey} {
-		if err := s.recordFailure(ctx, key, now); err != nil {
-			return err
-		}
+func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey string, locked bool, now time.Time) error {
+	if err := s.recordFailure(ctx, addrKey, now); err != nil {
+		return err
 	}
 	target := handle
 	if u == nil {
@@ -180,13 +176,22 @@ func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey, pai
 		}
 	} else {
 		target = u.ID
+		// The lock is first computed from the count read before the
+		// password check, in the same write as the failure; concurrent
+		// failures (a burst from many addresses) all read the same count,
+		// so the lock is raised again when the count the store returns
+		// calls for a longer one: the lock follows the count. The usual
+		// failure, alone, costs no second write.
 		n := u.FailedLogins + 1
-		until := time.Time{}
-		if n >= s.throttle.limits.LockAfter {
-			until = now.Add(s.throttle.limits.backoff(n, s.throttle.limits.LockAfter))
-		}
-		if _, err := s.store.RecordLoginFailure(ctx, u.ID, until); err != nil {
+		until := s.lockAfterFailures(n, now)
+		counted, err := s.store.RecordLoginFailure(ctx, u.ID, until)
+		if err != nil {
 			return err
+		}
+		if later := s.lockAfterFailures(counted, now); later.After(until) {
+			if err := s.store.RaiseLoginLock(ctx, u.ID, counted, later); err != nil {
+				return err
+			}
 		}
 	}
 	if err := s.Audit(ctx, "login.failure", target, nil); err != nil {
@@ -198,12 +203,19 @@ func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey, pai
 	return pw.Errorf(pw.EUNAUTHORIZED, "invalid handle or password")
 }
 
+// lockAfterFailures is when a user's handle unlocks after n failed
+// logins: none (the zero time) below LockAfter, then the capped back-off.
+func (s *Service) lockAfterFailures(n int, now time.Time) time.Time {
+	if n < s.throttle.limits.LockAfter {
+		return time.Time{}
+	}
+	return now.Add(s.throttle.limits.backoff(n, s.throttle.limits.LockAfter))
+}
+
 // openSession opens u's session after a successful login, and forgets
-// the failures of u's handle from this address (pairFailed of them, as
-// read before the password check). Not the address's own: an attacker
-// would clear them by logging in to an account of their own between
-// guesses.
-func (s *Service) openSession(ctx context.Context, u *User, pairKey string, pairFailed int, now time.Time) (*NewSession, error) {
+// u's failed logins. Not the address's: an attacker would clear them by
+// logging in to an account of their own between guesses.
+func (s *Service) openSession(ctx context.Context, u *User, now time.Time) (*NewSession, error) {
 	token := NewToken(PrefixSessionToken)
 	ses := &Session{ID: pw.NewID(pw.PrefixSession, now), UserID: u.ID, TokenHash: HashToken(token),
 		CreatedAt: now, ExpiresAt: now.Add(s.ttl), Address: ClientAddress(ctx)}
@@ -214,9 +226,6 @@ func (s *Service) openSession(ctx context.Context, u *User, pairKey string, pair
 		if err := s.store.ResetLoginFailures(ctx, u.ID); err != nil {
 			return nil, err
 		}
-	}
-	if err := s.resetFailures(ctx, pairKey, pairFailed); err != nil {
-		return nil, err
 	}
 	if err := s.markKnown(ctx, u.ID, throttleAddress(ClientAddress(ctx)), now); err != nil {
 		return nil, err

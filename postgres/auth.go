@@ -126,6 +126,12 @@ func (s *Store) RecordLoginFailure(ctx context.Context, userID string, lockedUnt
 	return n, mapError(ctx, "postgres.RecordLoginFailure", err)
 }
 
+func (s *Store) RaiseLoginLock(ctx context.Context, userID string, failures int, lockedUntil time.Time) error {
+	_, err := s.exec(ctx, "postgres.RaiseLoginLock", "UPDATE users SET locked_until = GREATEST(locked_until, $1) WHERE id = $2 AND failed_logins >= $3",
+		microsOr0(lockedUntil), userID, failures)
+	return err
+}
+
 func (s *Store) ResetLoginFailures(ctx context.Context, userID string) error {
 	_, err := s.exec(ctx, "postgres.ResetLoginFailures", "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = $1", userID)
 	return err

@@ -126,6 +126,12 @@ func (s *Store) RecordLoginFailure(ctx context.Context, userID string, lockedUnt
 	return n, mapError("sqlite.RecordLoginFailure", err)
 }
 
+func (s *Store) RaiseLoginLock(ctx context.Context, userID string, failures int, lockedUntil time.Time) error {
+	_, err := s.exec(ctx, "sqlite.RaiseLoginLock", "UPDATE users SET locked_until = max(locked_until, ?) WHERE id = ? AND failed_logins >= ?",
+		microsOr0(lockedUntil), userID, failures)
+	return err
+}
+
 func (s *Store) ResetLoginFailures(ctx context.Context, userID string) error {
 	_, err := s.exec(ctx, "sqlite.ResetLoginFailures", "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ?", userID)
 	return err

@@ -87,9 +87,23 @@ func testUsers(t *testing.T, s auth.Store) {
 	if got.FailedLogins != 3 || !got.LockedUntil.Equal(t0.Add(3*time.Minute)) || got.PasswordHash != "$argon2id$y" {
 		t.Fatalf("after failures: %+v (the lock never shrinks)", got)
 	}
+	// A lock raised for a count the user has: a later one stands, an
+	// earlier one or one for a count not reached changes nothing.
+	must(t, s.RaiseLoginLock(ctx, u.ID, 3, t0.Add(5*time.Minute)))
+	must(t, s.RaiseLoginLock(ctx, u.ID, 3, t0.Add(4*time.Minute)))
+	must(t, s.RaiseLoginLock(ctx, u.ID, 4, t0.Add(9*time.Minute)))
+	if got, _ = s.UserByID(ctx, u.ID); got.FailedLogins != 3 || !got.LockedUntil.Equal(t0.Add(5*time.Minute)) {
+		t.Fatalf("after raising the lock: %+v, want 3 failures locked until %v", got, t0.Add(5*time.Minute))
+	}
 	must(t, s.ResetLoginFailures(ctx, u.ID))
 	if got, _ = s.UserByID(ctx, u.ID); got.FailedLogins != 0 || !got.LockedUntil.IsZero() {
 		t.Fatalf("after reset: %+v", got)
+	}
+	// A success reset the count after the failure that computed the lock:
+	// the reset stands.
+	must(t, s.RaiseLoginLock(ctx, u.ID, 3, t0.Add(9*time.Minute)))
+	if got, _ = s.UserByID(ctx, u.ID); got.FailedLogins != 0 || !got.LockedUntil.IsZero() {
+		t.Fatalf("a lock raised after a reset: %+v, want none", got)
 	}
 }
 
