@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -97,7 +98,16 @@ type fakeAPI struct {
 	payerCancelled  map[string]bool
 	cancels         []string
 	cancelCancelled int
+	// verify: the body of POST /v1/verify's answer, when its anchors are
+	// well formed ("seq:hash", 64 lowercase hex digits); a malformed one
+	// is answered 400 invalid naming it (field audit_anchors[i]), as the
+	// server does. verifyBodies are the request bodies it came with.
+	verify       string
+	verifyBodies []string
 }
+
+// anchorForm is the form of an audit anchor (auth.ParseAuditAnchor).
+var anchorForm = regexp.MustCompile(`^[1-9][0-9]*:[0-9a-f]{64}$`)
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
@@ -167,6 +177,23 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		answer(204, "")
+	case route == "POST /v1/verify":
+		body, _ := io.ReadAll(r.Body)
+		f.verifyBodies = append(f.verifyBodies, string(body))
+		var req struct {
+			AuditAnchors []string `json:"audit_anchors"`
+		}
+		if len(body) > 0 {
+			json.Unmarshal(body, &req)
+		}
+		for i, a := range req.AuditAnchors {
+			if !anchorForm.MatchString(strings.TrimSpace(a)) {
+				detail, _ := json.Marshal(fmt.Sprintf("audit anchor %q: want seq:hash", a))
+				answer(400, fmt.Sprintf(`{"code":"invalid","field":"audit_anchors[%d]","detail":%s}`, i, detail))
+				return
+			}
+		}
+		answer(200, f.verify)
 	case route == "GET /v1/forecast/recommendations":
 		answer(200, `{"summary":""}`)
 	case strings.HasPrefix(route, "GET /v1/accounts/"):

@@ -113,7 +113,14 @@
   }
 
   // login: with TOTP enrolled, the first answer is mfa_required and the
-  // code field appears; the same form then sends the code too.
+  // code field appears; the same form then sends the code too. The field
+  // takes the app's code, a recovery code (xxxx-xxxx-xxxx-xxxx: letters,
+  // so not a numeric keypad) or a code sent by message (send_code). The
+  // server answers a wrong code as a wrong password (401 unauthorized: it
+  // tells neither apart), so a refusal with a code says that one of the
+  // two is not right, in words true of every kind of code. Until
+  // 2026-11-29 the field was numeric and a wrong code was said to be a
+  // wrong handle or password (TestBrowserALoginTakesARecoveryCode).
   function loginView(root) {
     root.replaceChildren(PW.fromTemplate("tpl-login"));
     const form = root.querySelector("#login-form");
@@ -124,9 +131,9 @@
       if (code) body.mfa_code = code;
       const res = await api("POST", "/v1/sessions", { body });
       if (res.ok) return loggedIn(res.data.token);
-      if (res.data.code === "mfa_required") {
+      if (res.data.code === "mfa_required" || (code && res.data.code === "unauthorized")) {
         root.querySelector("#login-mfa").hidden = false;
-        formError(form, code ? t("mfa.invalid") : t("login.need_code"));
+        formError(form, code ? t("login.wrong_code") : t("login.need_code"));
         form.elements.mfa_code.focus();
         return;
       }

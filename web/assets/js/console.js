@@ -346,15 +346,54 @@
     out.replaceChildren(...parts);
   }
 
+  // verify runs the invariant check. The audit anchors typed (one
+  // "seq:hash" a line, as an earlier check gave them) are sent as
+  // audit_anchors: each must still be in the audit chain with its hash. A
+  // malformed one is refused by the server (400, field audit_anchors[i]),
+  // shown with the line it was typed on. The report's audit.anchor, the
+  // chain's head, is shown to be kept elsewhere for a later check. Until
+  // 2026-11-29 the console sent no anchors and showed none
+  // (TestBrowserTheConsolesVerifyTakesAndGivesAuditAnchors).
   async function verify() {
     const out = $("#verify-out");
+    const anchors = [], lineOf = [];
+    $("#verify-anchors").value.split("\n").forEach((line, i) => {
+      const a = line.trim();
+      if (a) { anchors.push(a); lineOf.push(i + 1); }
+    });
     out.replaceChildren(el("p", null, t("app.loading")));
-    const res = await api("POST", "/v1/verify", { token: key() });
-    if (!res.ok) { out.replaceChildren(el("p", { class: "error" }, PW.problemText(res))); return; }
-    const r = res.data, l = r.ledger || {};
-    const lines = [el("p", { class: r.ok ? "ok" : "error" }, r.ok ? t("console.verify_ok") : t("console.verify_bad", { n: (l.violation_count || 0) + ((r.audit && r.audit.violations) || []).length }))];
-    lines.push(el("pre", null, [...(l.checks || []), ...(l.violations || []), ...((r.audit && r.audit.violations) || [])].join("\n")));
+    const res = await api("POST", "/v1/verify", anchors.length ? { token: key(), body: { audit_anchors: anchors } } : { token: key() });
+    if (!res.ok) { out.replaceChildren(el("p", { class: "error" }, verifyRefusal(res, lineOf))); return; }
+    const r = res.data, l = r.ledger || {}, a = r.audit || {};
+    const lines = [el("p", { class: r.ok ? "ok" : "error" }, r.ok ? t("console.verify_ok") : t("console.verify_bad", { n: (l.violation_count || 0) + (a.violations || []).length }))];
+    if (a.anchors_checked) lines.push(el("p", null, t("console.verify_anchors_checked", { n: a.anchors_checked })));
+    lines.push(el("pre", null, [...(l.checks || []), ...(l.violations || []), ...(a.violations || [])].join("\n")));
+    if (a.anchor) lines.push(...anchorToKeep(a.anchor));
     out.replaceChildren(...lines);
+  }
+
+  // verifyRefusal says why a check was refused: an anchor the server
+  // would not read with the line it was typed on, in the server's words.
+  function verifyRefusal(res, lineOf) {
+    const field = (res.data && res.data.field) || "";
+    const m = /^audit_anchors\[(\d+)\]$/.exec(field);
+    if (res.status === 400 && m && lineOf[Number(m[1])]) return t("console.verify_anchor_bad", { line: lineOf[Number(m[1])], detail: res.data.detail || "" });
+    if (res.status === 400 && field === "audit_anchors" && res.data.detail) return res.data.detail;
+    return PW.problemText(res);
+  }
+
+  // anchorToKeep is the report's anchor, selectable and with a copy button.
+  function anchorToKeep(anchor) {
+    const field = el("input", { id: "verify-anchor", class: "mono", readonly: true, "aria-describedby": "verify-anchor-hint" });
+    field.value = anchor;
+    field.addEventListener("focus", () => field.select());
+    const copy = el("button", { type: "button", class: "secondary" }, t("console.verify_anchor_copy"));
+    copy.addEventListener("click", () => {
+      field.select();
+      navigator.clipboard?.writeText(anchor).then(() => PW.notice(t("console.verify_anchor_copied")), () => {});
+    });
+    return [el("div", { class: "row" }, el("label", { for: "verify-anchor" }, t("console.verify_anchor")), field, copy),
+      el("p", { class: "hint", id: "verify-anchor-hint" }, t("console.verify_anchor_hint"))];
   }
 
   let auditCursor = "";
