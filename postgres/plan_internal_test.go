@@ -21,32 +21,43 @@ func TestPlanCacheModeOnlyWithNamedStatements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct{ name, param, value, want string }{
-		{"pgx's default mode", "", "", "force_custom_plan"},
-		{"the DSN's own choice", "plan_cache_mode", "force_generic_plan", "force_generic_plan"},
-		{"exec mode, as behind PgBouncer", "default_query_exec_mode", "exec", "auto"},
+	for _, tc := range []struct {
+		name   string
+		params url.Values
+		want   string
+	}{
+		{"pgx's default mode", nil, "force_custom_plan"},
+		{"the DSN's own choice", url.Values{"plan_cache_mode": {"force_generic_plan"}}, "force_generic_plan"},
+		{"exec mode, as behind PgBouncer", url.Values{"default_query_exec_mode": {"exec"}}, "auto"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			u := *dsn
-			if tc.param != "" {
-				q := u.Query()
-				q.Set(tc.param, tc.value)
-				u.RawQuery = q.Encode()
-			}
-			s, err := Open(context.Background(), u.String(), Options{MaxConns: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			var got string
-			if err := s.pool.QueryRow(context.Background(), "SHOW plan_cache_mode").Scan(&got); err != nil {
-				t.Fatal(err)
-			}
-			if got != tc.want {
+			if got := sessionSetting(t, dsn, tc.params, "plan_cache_mode"); got != tc.want {
 				t.Fatalf("plan_cache_mode %q, want %q", got, tc.want)
 			}
 		})
 	}
+}
+
+// sessionSetting opens a store on dsn with params added to it and returns
+// what SHOW name says in its session.
+func sessionSetting(t *testing.T, dsn *url.URL, params url.Values, name string) string {
+	t.Helper()
+	u := *dsn
+	q := u.Query()
+	for k, v := range params {
+		q[k] = v
+	}
+	u.RawQuery = q.Encode()
+	s, err := Open(context.Background(), u.String(), Options{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var got string
+	if err := s.pool.QueryRow(context.Background(), "SHOW "+pgx.Identifier{name}.Sanitize()).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 // TestRandomPageCostOnlyWhereNobodyChose: the store's sessions plan with a
@@ -58,25 +69,6 @@ func TestRandomPageCostOnlyWhereNobodyChose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := func(t *testing.T, params url.Values) string {
-		t.Helper()
-		u := *dsn
-		q := u.Query()
-		for k, v := range params {
-			q[k] = v
-		}
-		u.RawQuery = q.Encode()
-		s, err := Open(context.Background(), u.String(), Options{MaxConns: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		var got string
-		if err := s.pool.QueryRow(context.Background(), "SHOW random_page_cost").Scan(&got); err != nil {
-			t.Fatal(err)
-		}
-		return got
-	}
 	for _, tc := range []struct {
 		name   string
 		params url.Values
@@ -87,7 +79,7 @@ func TestRandomPageCostOnlyWhereNobodyChose(t *testing.T) {
 		{"exec mode, as behind PgBouncer", url.Values{"default_query_exec_mode": {"exec"}}, "4"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := open(t, tc.params); got != tc.want {
+			if got := sessionSetting(t, dsn, tc.params, "random_page_cost"); got != tc.want {
 				t.Fatalf("random_page_cost %q, want %q", got, tc.want)
 			}
 		})
@@ -102,7 +94,7 @@ func TestRandomPageCostOnlyWhereNobodyChose(t *testing.T) {
 		if _, err := conn.Exec(context.Background(), "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" SET random_page_cost = 3"); err != nil {
 			t.Fatal(err)
 		}
-		if got := open(t, nil); got != "3" {
+		if got := sessionSetting(t, dsn, nil, "random_page_cost"); got != "3" {
 			t.Fatalf("random_page_cost %q, want the database's 3", got)
 		}
 	})
