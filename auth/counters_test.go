@@ -430,3 +430,48 @@ func TestFailuresAtOnceLockAsTheirCountSays(t *testing.T) {
 		})
 	}
 }
+
+// markCounter counts the known-address marks.
+type markCounter struct {
+	auth.Store
+	marks int
+}
+
+func (c *markCounter) MarkKnownAddress(ctx context.Context, key string, at, since time.Time, sweep int) error {
+	c.marks++
+	return c.Store.MarkKnownAddress(ctx, key, at, since, sweep)
+}
+
+// TestAKnownAddressIsMarkedOnceADay: a successful login marks its address
+// known to the user (a write), but not again while the mark is less than a
+// day old: logging in from home several times a day costs one write a day
+// (on SQLite, behind the writer the payments use), and the address stays
+// known, as a later login from it shows once the day is over.
+func TestAKnownAddressIsMarkedOnceADay(t *testing.T) {
+	c := &markCounter{Store: newMemStore(t)}
+	clk := &fakeClock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+	svc := auth.New(c, nil, auth.Options{Now: clk.now, Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}})
+	const password = "correct horse battery staple"
+	if _, err := svc.SignUp(from(t, 200), auth.SignUp{Handle: "home@example.com", Password: password}); err != nil {
+		t.Fatal(err)
+	}
+	login := func() {
+		t.Helper()
+		if _, err := svc.Login(from(t, 1), auth.Login{Handle: "home@example.com", Password: password}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	login()
+	clk.add(6 * time.Hour)
+	login()
+	clk.add(6 * time.Hour)
+	login()
+	if c.marks != 1 {
+		t.Fatalf("three logins from one address within a day marked it %d times, want once", c.marks)
+	}
+	clk.add(13 * time.Hour) // 25 h after the first
+	login()
+	if c.marks != 2 {
+		t.Fatalf("a login a day after the mark marked it %d times in all, want twice", c.marks)
+	}
+}

@@ -37,7 +37,20 @@ func (s *Service) isKnown(ctx context.Context, id, addr string, now time.Time) (
 	return s.store.KnownAddress(ctx, s.knownKey(id, addr), now.Add(-knownAddressTTL))
 }
 
-// markKnown makes addr known to the user id, for every process.
+// knownAddressRefresh is how old a known address's mark may be before a
+// successful login from it marks it again: a user logging in from home
+// several times a day costs one write a day, not one each time (on
+// SQLite, behind the single writer the payments use), and the address
+// stays known at least knownAddressTTL - knownAddressRefresh after the
+// last login.
+const knownAddressRefresh = 24 * time.Hour
+
+// markKnown makes addr known to the user id, for every process: a read,
+// and a write only when the mark is older than knownAddressRefresh.
 func (s *Service) markKnown(ctx context.Context, id, addr string, now time.Time) error {
-	return s.store.MarkKnownAddress(ctx, s.knownKey(id, addr), now, now.Add(-knownAddressTTL), knownAddressesSweepMax)
+	key := s.knownKey(id, addr)
+	if fresh, err := s.store.KnownAddress(ctx, key, now.Add(-knownAddressRefresh)); err != nil || fresh {
+		return err
+	}
+	return s.store.MarkKnownAddress(ctx, key, now, now.Add(-knownAddressTTL), knownAddressesSweepMax)
 }
