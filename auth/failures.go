@@ -38,8 +38,8 @@ const FailuresForget = 24 * time.Hour
 // deletes at most: a recorded failure adds one key at most, so forgotten
 // keys do not pile up, and the table holds about the keys that failed in
 // the last FailuresForget. A failed login records two at most (its
-// address, an unknown handle) and costs a password hash (hashslots.go bounds them); the other keys belong to a
-// user.
+// address, an unknown handle) and costs a password hash (hashslots.go
+// bounds them); the other keys belong to a user.
 const failuresSweepMax = 100
 
 // ghostKey is the failure key of an unknown handle's failed logins: a
@@ -59,8 +59,10 @@ func (s *Service) keyedHash(text string) string {
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// handleKeyOf derives ghostKey's key from the secret key: not the key
-// itself, which seals TOTP secrets.
+// handleKeyOf derives keyedHash's key from the secret key: not the key
+// itself, which seals TOTP secrets. (Its label names the first use; the
+// known addresses' keys use it too, and changing it would forget every
+// count and known address.)
 func handleKeyOf(secret []byte) []byte {
 	if secret == nil {
 		return nil

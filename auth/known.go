@@ -10,8 +10,9 @@ import (
 // not locked out by a stranger's guesses. They are kept in the store, for
 // every process: in each process's memory an address was known only to
 // the process that saw the login, and after a lock the others refused the
-// owner at home. Read only while a handle is locked; written at every
-// successful login.
+// owner at home. Read while a handle is locked, and at a successful
+// login, which writes only when the address's mark is a day old
+// (markKnown).
 
 // knownAddressTTL is how long a successful login makes its address
 // "known" to the user, exempt from the per-handle lock.

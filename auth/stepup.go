@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"hash"
 	"strconv"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -51,12 +50,17 @@ type stepUpPayment struct {
 // (from ctx): each field length-prefixed, so that no two payments encode
 // alike.
 func (p stepUpPayment) link(ctx context.Context) string {
-	var b []byte
-	for _, f := range []string{p.Kind, p.From, p.To, strconv.FormatInt(p.Amount, 10), string(p.Currency), paymentKeyFrom(ctx)} {
+	return string(appendFields(nil, p.Kind, p.From, p.To, strconv.FormatInt(p.Amount, 10), string(p.Currency), paymentKeyFrom(ctx)))
+}
+
+// appendFields appends each field to b length-prefixed (a uvarint), so
+// that no two lists of fields encode alike.
+func appendFields(b []byte, fields ...string) []byte {
+	for _, f := range fields {
 		b = binary.AppendUvarint(b, uint64(len(f)))
 		b = append(b, f...)
 	}
-	return string(b)
+	return b
 }
 
 // text says what p is in the message that carries its code.
@@ -158,15 +162,8 @@ func (s *Service) otpHash(userID, link, code string) string {
 		return HashToken(userID + ":" + code)
 	}
 	mac := hmac.New(sha256.New, s.linkKey)
-	for _, f := range []string{userID, link, code} {
-		writeField(mac, f)
-	}
+	mac.Write(appendFields(nil, userID, link, code))
 	return hex.EncodeToString(mac.Sum(nil))
-}
-
-func writeField(h hash.Hash, f string) {
-	h.Write(binary.AppendUvarint(nil, uint64(len(f))))
-	h.Write([]byte(f))
 }
 
 // linkKeyOf derives the key of step-up codes' hashes from secret (nil:

@@ -160,7 +160,7 @@ func (s *Service) Login(ctx context.Context, req Login) (*NewSession, error) {
 	case locked:
 		return nil, rateLimited(u.LockedUntil.Sub(now), "this account is temporarily locked after failed logins; wait, or log in with your MFA code")
 	}
-	return s.openSession(ctx, u, now)
+	return s.openSession(ctx, u, addr, now)
 }
 
 // loginFailed records a failure everywhere it counts and returns the
@@ -212,10 +212,11 @@ func (s *Service) lockAfterFailures(n int, now time.Time) time.Time {
 	return now.Add(s.throttle.limits.backoff(n, s.throttle.limits.LockAfter))
 }
 
-// openSession opens u's session after a successful login, and forgets
-// u's failed logins. Not the address's: an attacker would clear them by
-// logging in to an account of their own between guesses.
-func (s *Service) openSession(ctx context.Context, u *User, now time.Time) (*NewSession, error) {
+// openSession opens u's session after a successful login from addr (as
+// the throttles see it), and forgets u's failed logins. Not the
+// address's: an attacker would clear them by logging in to an account of
+// their own between guesses.
+func (s *Service) openSession(ctx context.Context, u *User, addr string, now time.Time) (*NewSession, error) {
 	token := NewToken(PrefixSessionToken)
 	ses := &Session{ID: pw.NewID(pw.PrefixSession, now), UserID: u.ID, TokenHash: HashToken(token),
 		CreatedAt: now, ExpiresAt: now.Add(s.ttl), Address: ClientAddress(ctx)}
@@ -227,7 +228,7 @@ func (s *Service) openSession(ctx context.Context, u *User, now time.Time) (*New
 			return nil, err
 		}
 	}
-	if err := s.markKnown(ctx, u.ID, throttleAddress(ClientAddress(ctx)), now); err != nil {
+	if err := s.markKnown(ctx, u.ID, addr, now); err != nil {
 		return nil, err
 	}
 	ctx = pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalUser, ID: u.ID, Session: ses.ID})

@@ -105,10 +105,11 @@ func (t *tx) Write(ctx context.Context, c *pw.Changes) error {
 	// inserts run with PostgreSQL's default instead: each row they insert
 	// is checked against its foreign keys by a statement of PostgreSQL's
 	// own (an index lookup of one key), and with custom plans every one of
-	// those checks — two or three a transfer — was planned again (30-40 %
-	// of the in-process throughput, docs/performance.md). With the default
-	// they keep one generic plan, an index lookup at any size of the table.
-	// The updates after them are planned for their values again.
+	// those checks (one for each account a transfer or hold names) was
+	// planned again: 30-40 % of the in-process throughput
+	// (docs/performance.md). With the default they keep one generic plan,
+	// an index lookup at any size of the table. The updates after them are
+	// planned for their values again.
 	inserts := len(c.NewAccounts) + len(c.Transfers) + len(c.Entries) + len(c.NewHolds)
 	if t.customPlans && inserts > 0 {
 		b.Queue("SET LOCAL plan_cache_mode = auto")
