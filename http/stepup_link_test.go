@@ -76,7 +76,14 @@ func TestAMessageCodeAuthorizesOnlyItsOwnPayment(t *testing.T) {
 				release := holdPaymentSlot(t, ctrl)
 				defer release()
 				body := paymentBody(ann.Wallet.ID, bob.Wallet.ID, 55_00)
-				h := []string{"Idempotency-Key", "k3", "Prefer", "respond-async, wait=0.5", "MFA-Code", code}
+				// wait=2: a quarter of the wait (IntentReserveShare) is
+				// what the code's checks and the intent's write have once
+				// the slot was waited for. At wait=0.5 that was 125 ms for
+				// the key's claim and release, the code's check and the
+				// write, on PostgreSQL, and on a CI machine busy with the
+				// other packages it once ran out: 503 busy (honest, and
+				// not what this test is about).
+				h := []string{"Idempotency-Key", "k3", "Prefer", "respond-async, wait=2", "MFA-Code", code}
 				e.Do(t, "POST", "/v1/transfers", ann.Token, body, h...).Want(t, 403, pw.EMFAREQUIRED)
 				e.Do(t, "POST", "/v1/transfers", ann.Token, paymentBody(ann.Wallet.ID, carol.Wallet.ID, 55_00), h...).Want(t, 202, "")
 			})
