@@ -124,9 +124,11 @@
   function loginView(root) {
     root.replaceChildren(PW.fromTemplate("tpl-login"));
     const form = root.querySelector("#login-form");
+    const credentials = () => ({ handle: form.elements.handle.value.trim(), password: form.elements.password.value });
+    sendCodeButton(form, credentials);
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
-      const body = { handle: form.elements.handle.value.trim(), password: form.elements.password.value };
+      const body = credentials();
       const code = form.elements.mfa_code.value.trim();
       if (code) body.mfa_code = code;
       const res = await api("POST", "/v1/sessions", { body });
@@ -139,6 +141,60 @@
       }
       formError(form, PW.problemText(res));
     });
+  }
+
+  // sendCodeButton: with the code field shown, "Send me a code by
+  // message" sends the login again with send_code and no mfa_code. The
+  // server then sends a one-time code to the handle and answers
+  // mfa_required; the form says where the code went and puts the focus in
+  // the code field. The button is disabled while the request is out, so a
+  // double click sends one code. A rate_limited answer (three codes, then
+  // one every 5 minutes; a lock after failed logins) says no code was sent
+  // and how long to wait, from Retry-After. Until 2026-11-29 the form
+  // offered no way to ask, and a user without their authenticator app and
+  // recovery codes could not log in here
+  // (TestBrowserALoginAsksForACodeByMessage,
+  // TestBrowserALoginSaysWhenNoCodeCanBeSent).
+  function sendCodeButton(form, credentials) {
+    const button = form.querySelector("#login-send-code");
+    const sent = form.querySelector("#login-code-sent");
+    button.addEventListener("click", async () => {
+      if (button.disabled) return;
+      button.disabled = true;
+      sent.textContent = "";
+      formError(form, "");
+      const body = credentials();
+      let res;
+      try {
+        res = await api("POST", "/v1/sessions", { body: Object.assign({ send_code: true }, body) });
+      } finally {
+        button.disabled = false;
+      }
+      if (!form.isConnected) return;
+      if (res.ok) return loggedIn(res.data.token); // no MFA any more: the password alone signs in
+      if (res.data.code === "mfa_required") {
+        sent.textContent = t("login.code_sent", { handle: body.handle });
+        form.elements.mfa_code.focus();
+        return;
+      }
+      // Disabled, the button lost the focus: a keyboard user gets it back.
+      if (!document.activeElement || document.activeElement === document.body) button.focus();
+      const wait = waitSeconds(res);
+      if (res.data.code === "rate_limited" && wait > 0) {
+        formError(form, wait < 60 ? t("login.code_wait_seconds", { s: wait }) : t("login.code_wait_minutes", { m: Math.ceil(wait / 60) }));
+        return;
+      }
+      formError(form, PW.problemText(res));
+    });
+  }
+
+  // waitSeconds is the wait a refusal asks for (Retry-After, or the
+  // problem's retry_after), uncapped: PW.retryAfter caps it at the 600 s
+  // its retry loops wait at most, and a login lock lasts up to 15 minutes.
+  function waitSeconds(res) {
+    const s = parseInt((res.headers && res.headers.get("Retry-After")) || "", 10);
+    if (s > 0) return s;
+    return res.data && res.data.retry_after > 0 ? res.data.retry_after : 0;
   }
 
   function loggedIn(token) {
