@@ -167,6 +167,15 @@ func (g *Guard) payment(ctx context.Context, p pw.Principal, kind, from string, 
 		if err != nil {
 			return nil, err
 		}
+		if id == from {
+			// One's own handle names the wallet paid from: refused here,
+			// on the field the client sent, before a step-up asks for a
+			// code (and sends one by message) for a payment that cannot
+			// be made. Until 2026-11-29 the ledger refused it after the
+			// step-up, on to_account, a field the request did not have
+			// (TestPayingOnesOwnHandleIsRefusedOnToHandle).
+			return nil, pw.FieldErrorf("to_handle", pw.ESAMEACCOUNT, "that handle is yours, and its %s wallet is the one paid from: a payment to oneself moves nothing", cur)
+		}
 		*to, *handle = id, ""
 	} else {
 		payee = *to

@@ -216,3 +216,28 @@ func TestDataExposure(t *testing.T) {
 		}
 	}
 }
+
+// TestPayingOnesOwnHandleIsRefusedOnToHandle: a user paying their own
+// handle names the wallet they pay from. It is refused 422
+// accounts_must_be_different on to_handle, the field the request sent,
+// before the step-up: above the threshold no code is asked for, and none
+// is sent by message, for a payment that cannot be made. Until 2026-11-29
+// the ledger refused it after the step-up, on to_account.
+func TestPayingOnesOwnHandleIsRefusedOnToHandle(t *testing.T) {
+	e := MustOpenSecEnv(t, testLimits)
+	ann := e.MustPerson(t, "ann@example.com", 200_00)
+	for _, amount := range []string{"10", "15000"} { // within the threshold (50.00 EUR here), and above it
+		sent := e.Outbox.messagesTo(ann.Handle)
+		body := `{"from_account":"` + ann.Wallet.ID + `","to_handle":"ann@example.com","amount":` + amount + `,"currency":"EUR"}`
+		p := e.Do(t, "POST", "/v1/transfers", ann.Token, body, "Idempotency-Key", "self-"+amount).Want(t, 422, pw.ESAMEACCOUNT).Problem(t)
+		if p.Field != "to_handle" {
+			t.Errorf("paying %s to one's own handle: field %q, want to_handle", amount, p.Field)
+		}
+		if n := e.Outbox.messagesTo(ann.Handle); n != sent {
+			t.Errorf("paying %s to one's own handle sent %d step-up messages", amount, n-sent)
+		}
+	}
+	if b := e.Balance(t, ann.Wallet.ID); b.Posted != 200_00 {
+		t.Fatalf("ann has %d, want 20000", b.Posted)
+	}
+}
