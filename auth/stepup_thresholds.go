@@ -19,15 +19,18 @@ type StepUpThresholds map[pw.Currency]int64
 //
 // It is an order of magnitude, not a conversion: there is no rate table in
 // the product, and a threshold need not follow the market. Each figure is
-// 100 EUR at the rates of 14 March 2025 — the ECB's euro foreign exchange
-// reference rates of that day for the currencies the ECB publishes (USD,
-// JPY, GBP, CHF, HUF, KRW, IDR, ...); for the others, the peg where the
-// currency is pegged to the euro or the US dollar (XOF, XAF, KMF, XPF,
-// CVE, STN, BAM, BGN; AED, SAR, BHD, OMR, JOD, HKD, ...), else an
-// approximate market rate of that month, through the dollar (USD 1.0889
-// to the euro) — rounded down to the nearest of 1, 1.5, 2, 2.5, 3, 4, 5,
-// 6, 8 times a power of ten, and never more than 105 EUR worth: each is
-// 70–105 EUR. Where a currency has an official rate far from what it buys
+// 100 EUR at the rates of 14 March 2025: the ECB's euro foreign exchange
+// reference rates of that day as published for USD 1.0889, JPY 161.88,
+// GBP 0.84183, CHF 0.9641, HUF 399.48, PLN 4.1723, CZK 25.014, DKK 7.4601,
+// SEK 11.0538, NOK 11.62, ISK 145.90, RON 4.9768, BGN 1.9558, TRY 39.9381
+// and AUD 1.7237; the peg where a currency is pegged to the euro or the
+// US dollar (XOF, XAF, KMF, XPF, CVE, STN, BAM; AED, SAR, BHD, OMR, JOD,
+// QAR, HKD, ...); for every other currency (the ECB's other quoted ones,
+// KRW, IDR, CNY, INR, ... among them) an approximate rate of that month,
+// through the dollar, not checked against a published fixing — the first
+// to check at the next revision. Each figure is then the largest round
+// amount (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten) not above
+// 105 EUR worth: each is 70–105 EUR worth. Where a currency has an official rate far from what it buys
 // (IRR, MMK), the market's is taken, so that a small payment needs no
 // code; where the rate was uncertain (SDG, SSP, YER, KPW), the lower
 // figure. A currency whose rate moves far from its figure is given its own
