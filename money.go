@@ -61,6 +61,11 @@ func (m Money) Add(o Money) (Money, error) {
 
 // String formats m with its currency's decimals, e.g. "12.50 EUR", "-3 JPY".
 func (m Money) String() string {
+	return fmt.Sprintf("%s %s", m.amountText(), m.Currency)
+}
+
+// amountText is m's amount with its currency's decimals, e.g. "12.50".
+func (m Money) amountText() string {
 	exp := m.Currency.Exponent()
 	neg := m.Amount < 0
 	// uint64 holds |math.MinInt64|.
@@ -78,7 +83,51 @@ func (m Money) String() string {
 	if neg {
 		s = "-" + s
 	}
-	return fmt.Sprintf("%s %s", s, m.Currency)
+	return s
+}
+
+// ParseAmount reads s, an amount in major units written with at most c's
+// decimals ("100.00" or "100" EUR, "15000" JPY, "40.000" BHD), and returns
+// it in minor units. It is exact (no floats): digits, one optional point
+// followed by 1 to c.Exponent() digits, no sign, no grouping, no exponent;
+// more decimals than c has, or an amount past int64, is refused rather
+// than rounded.
+func ParseAmount(s string, c Currency) (int64, error) {
+	if !c.Valid() {
+		return 0, FieldErrorf("currency", EINVALID, "currency %q is not an active ISO 4217 currency", c)
+	}
+	exp := c.Exponent()
+	whole, frac, dot := strings.Cut(s, ".")
+	switch {
+	case whole == "" || !allDigits(whole) || !allDigits(frac) || (dot && frac == ""):
+		return 0, FieldErrorf("amount", EINVALID, "amount %q is not a number of %s such as %s", s, c, Money{Amount: 1234 * pow10(exp), Currency: c}.amountText())
+	case len(frac) > exp:
+		return 0, FieldErrorf("amount", EINVALID, "amount %q has more than the %d decimals of %s", s, exp, c)
+	}
+	frac += strings.Repeat("0", exp-len(frac))
+	n, err := strconv.ParseInt(whole+frac, 10, 64)
+	if err != nil {
+		return 0, FieldErrorf("amount", EINVALID, "amount %q is too large", s)
+	}
+	return n, nil
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// pow10 is 10^n for a currency's exponent (0 to 4).
+func pow10(n int) int64 {
+	p := int64(1)
+	for range n {
+		p *= 10
+	}
+	return p
 }
 
 // AddInt64 returns a+b and whether it did not overflow.

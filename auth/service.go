@@ -37,11 +37,13 @@ type Options struct {
 	Sender Sender
 	// SessionTTL is a session's lifetime; DefaultSessionTTL when zero.
 	SessionTTL time.Duration
-	// StepUpThreshold: user payments above this many minor units need MFA;
-	// DefaultStepUpThreshold when zero.
-	StepUpThreshold int64
-	Limits          Limits // DefaultLimits when zero
-	Issuer          string // shown in authenticator apps; "peakwallet" by default
+	// StepUpThresholds: a user's payment above its currency's figure (in
+	// minor units) needs MFA. A currency not in it takes its default,
+	// about 100 EUR worth (DefaultStepUpThresholds); nil: every default.
+	// New panics on an unsupported currency or a figure not above zero.
+	StepUpThresholds StepUpThresholds
+	Limits           Limits // DefaultLimits when zero
+	Issuer           string // shown in authenticator apps; "peakwallet" by default
 	// SecretKey (SecretKeyBytes) seals TOTP secrets at rest, and keys the
 	// hashes of step-up message codes; without it the secrets are stored
 	// in clear and the hashes keyed by a fixed key (tests, and stores from
@@ -60,11 +62,10 @@ type Options struct {
 
 // Defaults.
 const (
-	DefaultSessionTTL      = 12 * time.Hour
-	DefaultStepUpThreshold = 100_00 // 100.00 in a 2-decimal currency
-	ResetTokenTTL          = 30 * time.Minute
-	OTPTTL                 = 10 * time.Minute
-	SessionsListMax        = 100
+	DefaultSessionTTL = 12 * time.Hour
+	ResetTokenTTL     = 30 * time.Minute
+	OTPTTL            = 10 * time.Minute
+	SessionsListMax   = 100
 )
 
 // Service is the security rules over a Store and a Ledger.
@@ -76,7 +77,7 @@ type Service struct {
 	argon2 Argon2Params
 	sender Sender
 	ttl    time.Duration
-	stepUp int64
+	stepUp StepUpThresholds // every supported currency's (Options' over the defaults)
 	issuer string
 	// dummyHash is checked against when a handle is unknown, so that a
 	// login takes as long whether or not the user exists.
@@ -95,7 +96,7 @@ type Service struct {
 // authenticate (the CLI).
 func New(store Store, ledger Ledger, opts Options) *Service {
 	s := &Service{store: store, ledger: ledger, now: opts.Now, log: opts.Logger, argon2: opts.Argon2,
-		sender: opts.Sender, ttl: opts.SessionTTL, stepUp: opts.StepUpThreshold, issuer: opts.Issuer,
+		sender: opts.Sender, ttl: opts.SessionTTL, stepUp: opts.StepUpThresholds.withDefaults(), issuer: opts.Issuer,
 		storeDown: opts.StoreDown}
 	if s.now == nil {
 		s.now = time.Now
@@ -108,9 +109,6 @@ func New(store Store, ledger Ledger, opts Options) *Service {
 	}
 	if s.ttl <= 0 {
 		s.ttl = DefaultSessionTTL
-	}
-	if s.stepUp <= 0 {
-		s.stepUp = DefaultStepUpThreshold
 	}
 	if s.issuer == "" {
 		s.issuer = "peakwallet"

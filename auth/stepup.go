@@ -75,8 +75,10 @@ func (p stepUpPayment) text() string {
 	return "a payment of " + m + " to " + p.Payee
 }
 
-// requireStepUp lets a user's payment through when its amount is within their
-// threshold, or when the request carries a valid MFA code; otherwise it
+// requireStepUp lets a user's payment through when its amount is within its
+// currency's threshold (stepUpThreshold: about 100 EUR worth, or the
+// operator's; until 2026-11-29 one figure of minor units for every
+// currency, 100.00 EUR but 10,000 JPY, 100.00 IDR), or when the request carries a valid MFA code; otherwise it
 // answers mfa_required with a challenge, sending a message code, bound to
 // pay, to users without TOTP. It runs inside the idempotent request but
 // before the ledger, so a challenge commits nothing: the claim is released
@@ -90,15 +92,12 @@ func (p stepUpPayment) text() string {
 // (TestAMessageCodeAuthorizesOnlyItsOwnPayment). Until 2026-11-29 a code
 // was good for any payment of its user while it lived.
 func (s *Service) requireStepUp(ctx context.Context, p pw.Principal, pay stepUpPayment) error {
-	if p.Kind != pw.PrincipalUser {
+	if p.Kind != pw.PrincipalUser || pay.Amount <= s.stepUpThreshold(pay.Currency) {
 		return nil
 	}
 	u, err := s.store.UserByID(ctx, p.ID)
 	if err != nil {
 		return err
-	}
-	if pay.Amount <= u.StepUpThreshold {
-		return nil
 	}
 	if f, _ := ctx.Value(beforeStepUpKey{}).(func(context.Context) error); f != nil {
 		if err := f(ctx); err != nil {

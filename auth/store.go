@@ -137,10 +137,18 @@ type User struct {
 	Handle       string    `json:"handle"`
 	PasswordHash string    `json:"-"`
 	CreatedAt    time.Time `json:"created_at"`
-	// StepUpThreshold: payments above this many minor units need MFA.
-	StepUpThreshold int64     `json:"step_up_threshold"`
-	FailedLogins    int       `json:"-"`
-	LockedUntil     time.Time `json:"-"`
+	// StepUpThreshold is EUR's step-up threshold in cents, the figure a
+	// user's payments were held to in every currency until 2026-11-29.
+	// The store keeps the one of the user's signup, and nothing reads it
+	// for a decision since then: a payment is held to its own currency's
+	// threshold (Service.stepUpThreshold). Me and SignUp answer the
+	// figure that applies now (the API's step_up_threshold, kept).
+	StepUpThreshold int64 `json:"step_up_threshold"`
+	// StepUpThresholds (Me only) is the threshold, in minor units, of
+	// each currency the user has a wallet in.
+	StepUpThresholds StepUpThresholds `json:"step_up_thresholds,omitempty"`
+	FailedLogins     int              `json:"-"`
+	LockedUntil      time.Time        `json:"-"`
 }
 
 // Session is a user's login. Only the hash of its token is stored.

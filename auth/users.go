@@ -47,7 +47,7 @@ func (s *Service) SignUp(ctx context.Context, req SignUp) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &User{ID: pw.NewID(pw.PrefixUser, now), Handle: handle, PasswordHash: hash, CreatedAt: now, StepUpThreshold: s.stepUp}
+	u := &User{ID: pw.NewID(pw.PrefixUser, now), Handle: handle, PasswordHash: hash, CreatedAt: now, StepUpThreshold: s.stepUpThreshold(stepUpReference)}
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		return nil, err
 	}
@@ -248,10 +248,24 @@ func (s *Service) user(ctx context.Context) (pw.Principal, *User, error) {
 	return p, u, err
 }
 
-// Me returns the calling user.
+// Me returns the calling user, with the step-up thresholds that apply to
+// their payments now: StepUpThreshold is EUR's (whatever was stored at
+// signup), StepUpThresholds each of their wallets' currency's.
 func (s *Service) Me(ctx context.Context) (*User, error) {
 	_, u, err := s.user(ctx)
-	return u, err
+	if err != nil {
+		return nil, err
+	}
+	wallets, err := s.store.UserAccounts(ctx, u.ID, pw.AccountUser, WalletsMax)
+	if err != nil {
+		return nil, err
+	}
+	u.StepUpThreshold = s.stepUpThreshold(stepUpReference)
+	u.StepUpThresholds = make(StepUpThresholds, len(wallets))
+	for _, w := range wallets {
+		u.StepUpThresholds[w.Currency] = s.stepUpThreshold(w.Currency)
+	}
+	return u, nil
 }
 
 // Sessions lists the caller's live sessions, marking the current one.

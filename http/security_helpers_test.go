@@ -142,12 +142,24 @@ type secStore interface {
 // the env closes it. Its Store is left nil (DB is the store).
 func mustOpenSecEnvOn(tb testing.TB, store secStore, limits auth.Limits, more func(*pwhttp.Config)) *SecEnv {
 	tb.Helper()
+	return mustOpenSecEnvOpts(tb, store, limits, nil, more)
+}
+
+// mustOpenSecEnvOpts is mustOpenSecEnvOn with the security service's
+// options changed by opts (when not nil). Its step-up threshold of EUR is
+// 50.00 (the other currencies' are the defaults).
+func mustOpenSecEnvOpts(tb testing.TB, store secStore, limits auth.Limits, opts func(*auth.Options), more func(*pwhttp.Config)) *SecEnv {
+	tb.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	clock := &Clock{now: time.Now().UTC().Truncate(time.Second)}
 	l := ledger.New(store, ledger.Options{Logger: log})
 	box := &Outbox{}
-	svc := auth.New(store, l, auth.Options{Now: clock.Now, Logger: log, Sender: box, Limits: limits,
-		Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}, StepUpThreshold: 50_00})
+	o := auth.Options{Now: clock.Now, Logger: log, Sender: box, Limits: limits,
+		Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}, StepUpThresholds: auth.StepUpThresholds{"EUR": 50_00}}
+	if opts != nil {
+		opts(&o)
+	}
+	svc := auth.New(store, l, o)
 	cfg := pwhttp.Config{
 		Ledger:        l,
 		Authenticator: pwhttp.Authenticators{pwhttp.NewOperatorAuthenticator(operatorKey), svc},

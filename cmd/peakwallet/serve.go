@@ -72,6 +72,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	batchesInFlight := fs.Int("batches-in-flight", envInt(env, "PEAKWALLET_BATCHES_IN_FLIGHT", 1), "ledger batches committing at once: keep 1 on SQLite; on PostgreSQL with cores to spare, 2–4 [PEAKWALLET_BATCHES_IN_FLIGHT]")
 	outbox := fs.String("outbox", envOr(env, "PEAKWALLET_OUTBOX", ""), "directory where messages (codes, reset tokens) are written; default DATA/outbox [PEAKWALLET_OUTBOX]")
 	handoverSocket := fs.String("handover", envOr(env, "PEAKWALLET_HANDOVER", ""), "Unix socket through which a new binary started on the same --addr takes the listening socket over; default DATA/handover/PORT.sock; off to share the address by --reuseport alone [PEAKWALLET_HANDOVER]")
+	stepUp := fs.String("step-up-threshold", env.getenv("PEAKWALLET_STEP_UP_THRESHOLD"), "a user's payment above its currency's threshold needs a second factor; CUR=AMOUNT pairs in major units with the currency's decimals, e.g. EUR=100.00,JPY=15000, over the defaults of about 100 EUR worth each (docs/security.md) [PEAKWALLET_STEP_UP_THRESHOLD]")
 	debugAddr := fs.String("debug-addr", envOr(env, "PEAKWALLET_DEBUG_ADDR", ""), "serve Go's profiler (/debug/pprof/) on this loopback address; off when empty [PEAKWALLET_DEBUG_ADDR]")
 	var of overloadFlags
 	of.register(fs, env)
@@ -82,6 +83,10 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	}
 	if err := of.check(fs); err != nil {
 		return err
+	}
+	stepUpThresholds, err := auth.ParseStepUpThresholds(*stepUp)
+	if err != nil {
+		return fmt.Errorf("--step-up-threshold (PEAKWALLET_STEP_UP_THRESHOLD): %s", pw.ErrorMessage(err))
 	}
 	logger, err := newLogger(env, *logLevel, *logJSON)
 	if err != nil {
@@ -124,8 +129,11 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	// a little earlier is taken as it was (auth.AuthStaleMax), and checked
 	// against the store again only if its request is admitted: requests
 	// refused in an outage read nothing.
+	if len(stepUpThresholds) > 0 {
+		logger.Info("step-up thresholds set over the defaults", "thresholds", stepUpThresholds.String())
+	}
 	security := auth.New(store, l, auth.Options{Logger: logger, Sender: auth.DirSender{Dir: *outbox}, SecretKey: sealKey,
-		StoreDown: func() bool { return !ctrl.BreakerClosed() }})
+		StepUpThresholds: stepUpThresholds, StoreDown: func() bool { return !ctrl.BreakerClosed() }})
 	intents, _ := store.(pw.IntentStore)
 	recorder := traffic.NewRecorder(nil)
 	statusSvc, err := stf.service(store, recorder, sched.Windows, logger)
