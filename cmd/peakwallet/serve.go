@@ -65,11 +65,13 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	var sf storeFlags
 	sf.register(fs, env)
 	logLevel := fs.String("log-level", envOr(env, "PEAKWALLET_LOG_LEVEL", "info"), "debug, info, warn or error [PEAKWALLET_LOG_LEVEL]")
-	logJSON := fs.Bool("log-json", env.getenv("PEAKWALLET_LOG_JSON") != "", "log as JSON lines [PEAKWALLET_LOG_JSON]")
+	logJSONEnv, logJSONErr := envBool(env, "PEAKWALLET_LOG_JSON")
+	logJSON := fs.Bool("log-json", logJSONEnv, "log as JSON lines [PEAKWALLET_LOG_JSON]")
 	tlsCert := fs.String("tls-cert", env.getenv("PEAKWALLET_TLS_CERT"), "TLS certificate (PEM) to serve HTTPS with [PEAKWALLET_TLS_CERT]")
 	tlsKey := fs.String("tls-key", env.getenv("PEAKWALLET_TLS_KEY"), "TLS private key (PEM) [PEAKWALLET_TLS_KEY]")
 	tlsSelf := fs.Bool("tls-self-signed", false, "serve HTTPS with a development certificate made in the data directory")
-	batchesInFlight := fs.Int("batches-in-flight", envInt(env, "PEAKWALLET_BATCHES_IN_FLIGHT", 1), "ledger batches committing at once: keep 1 on SQLite; on PostgreSQL with cores to spare, 2–4 [PEAKWALLET_BATCHES_IN_FLIGHT]")
+	batchesEnv, batchesErr := envInt(env, "PEAKWALLET_BATCHES_IN_FLIGHT", 1)
+	batchesInFlight := fs.Int("batches-in-flight", batchesEnv, "ledger batches committing at once: keep 1 on SQLite; on PostgreSQL with cores to spare, 2–4 [PEAKWALLET_BATCHES_IN_FLIGHT]")
 	outbox := fs.String("outbox", envOr(env, "PEAKWALLET_OUTBOX", ""), "directory where messages (codes, reset tokens) are written; default DATA/outbox [PEAKWALLET_OUTBOX]")
 	handoverSocket := fs.String("handover", envOr(env, "PEAKWALLET_HANDOVER", ""), "Unix socket through which a new binary started on the same --addr takes the listening socket over; default DATA/handover/PORT.sock; off to share the address by --reuseport alone [PEAKWALLET_HANDOVER]")
 	stepUp := fs.String("step-up-threshold", env.getenv("PEAKWALLET_STEP_UP_THRESHOLD"), "a user's payment above its currency's threshold needs a second factor; CUR=AMOUNT pairs in major units with the currency's decimals, e.g. EUR=100.00,JPY=15000, over the defaults of about 100 EUR worth each (docs/security.md) [PEAKWALLET_STEP_UP_THRESHOLD]")
@@ -83,6 +85,19 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	}
 	if err := of.check(fs); err != nil {
 		return err
+	}
+	for _, e := range []struct {
+		flag string
+		err  error
+	}{{"log-json", logJSONErr}, {"batches-in-flight", batchesErr}} {
+		if e.err != nil && !flagSet(fs, e.flag) {
+			return e.err
+		}
+	}
+	// The ledger would take any other number as the nearest of 1 and
+	// ledger.ConcurrentBatchesMax without a word (until 2026-11-29).
+	if *batchesInFlight < 1 || *batchesInFlight > ledger.ConcurrentBatchesMax {
+		return fmt.Errorf("--batches-in-flight %d: it must be from 1 to %d", *batchesInFlight, ledger.ConcurrentBatchesMax)
 	}
 	stepUpThresholds, err := auth.ParseStepUpThresholds(*stepUp)
 	if err != nil {
@@ -125,13 +140,13 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		// Hold expiry writes the ledger: it waits out read-only windows.
 		WritesPaused: sched.ReadOnly})
 	defer l.Close()
+	if len(stepUpThresholds) > 0 {
+		logger.Info("step-up thresholds set over the defaults", "thresholds", stepUpThresholds.String())
+	}
 	// While the breaker keeps requests from the store, a principal cached
 	// a little earlier is taken as it was (auth.AuthStaleMax), and checked
 	// against the store again only if its request is admitted: requests
 	// refused in an outage read nothing.
-	if len(stepUpThresholds) > 0 {
-		logger.Info("step-up thresholds set over the defaults", "thresholds", stepUpThresholds.String())
-	}
 	security := auth.New(store, l, auth.Options{Logger: logger, Sender: auth.DirSender{Dir: *outbox}, SecretKey: sealKey,
 		StepUpThresholds: stepUpThresholds, StoreDown: func() bool { return !ctrl.BreakerClosed() }})
 	intents, _ := store.(pw.IntentStore)

@@ -113,11 +113,36 @@ func envOr(env *environment, key, def string) string {
 	return def
 }
 
-// envInt reads an integer setting from the environment, def when unset or
-// malformed (the flag's own parsing then reports a bad command-line value).
-func envInt(env *environment, key string, def int) int {
-	if n, err := strconv.Atoi(env.getenv(key)); err == nil {
-		return n
+// envInt reads an integer setting from the environment: def when unset,
+// and an error naming key when set to what is not an integer. The caller
+// refuses to start with that error unless the setting's flag was given
+// (flags override the environment). Until 2026-11-29 a malformed value
+// (PEAKWALLET_BATCHES_IN_FLIGHT=two) was taken silently as the default
+// (TestASettingThatCannotBeReadIsRefusedAtStart).
+func envInt(env *environment, key string, def int) (int, error) {
+	raw := env.getenv(key)
+	if raw == "" {
+		return def, nil
 	}
-	return def
+	n, err := strconv.Atoi(raw)
+	if err != nil {
+		return def, fmt.Errorf("%s=%q is not an integer", key, raw)
+	}
+	return n, nil
+}
+
+// envBool reads a yes/no setting from the environment (strconv.ParseBool:
+// 1, t, true, 0, f, false in any case): false when unset, and an error
+// naming key when set to anything else. Until 2026-11-29 any value turned
+// the setting on, PEAKWALLET_LOG_JSON=false included.
+func envBool(env *environment, key string) (bool, error) {
+	raw := env.getenv(key)
+	if raw == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(raw)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q is not true or false", key, raw)
+	}
+	return b, nil
 }
