@@ -126,7 +126,8 @@ func TestBruteForce(t *testing.T) {
 				t.Fatalf("wrong code %d: %v", i, err)
 			}
 		}
-		body := `{"from_account":"` + a.Wallet.ID + `","to_handle":"a@example.com","amount":9000,"currency":"EUR"}`
+		e.MustPerson(t, "payee@example.com", 0)
+		body := `{"from_account":"` + a.Wallet.ID + `","to_handle":"payee@example.com","amount":9000,"currency":"EUR"}`
 		e.Do(t, "POST", "/v1/transfers", a.Token, body, "Idempotency-Key", "z", "MFA-Code", "123456").Want(t, 429, pw.ERATELIMITED)
 	})
 }

@@ -134,7 +134,11 @@ func TestTheSurgeQueueCountsWhatItDoes(t *testing.T) {
 	asyncPay(e, t, ann, bob.Wallet.ID, ann.Wallet.ID, 10_00, "theft").Want(t, 404, pw.EACCOUNTNOTFOUND)
 	// A request whose time is up before its checks are made: the store
 	// does not answer them in time, which is not the client's refusal.
-	body := fmt.Sprintf(`{"from_account":%q,"to_account":%q,"amount":1000,"currency":"EUR"}`, ann.Wallet.ID, bob.Wallet.ID)
+	// Above the step-up threshold (50.00 EUR here), so that its checks
+	// read the user from the store: since 2026-11-29 a payment within
+	// the threshold reads nothing for its step-up, and its checks pass on
+	// the cached account alone (its write then runs out of time).
+	body := fmt.Sprintf(`{"from_account":%q,"to_account":%q,"amount":6000,"currency":"EUR"}`, ann.Wallet.ID, bob.Wallet.ID)
 	if r := e.Do(t, "POST", "/v1/transfers", ann.Token, body, "Idempotency-Key", "b", "Prefer", "respond-async, wait=0.000001"); r.Status != 503 {
 		t.Fatalf("a payment out of time at its checks: %d %s", r.Status, r.Body)
 	}

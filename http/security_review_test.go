@@ -130,7 +130,8 @@ func TestMalformedCredentialsAre401Not500(t *testing.T) {
 			t.Errorf("Authorization %.40q: %d %s", h, r.Status, r.Body)
 		}
 	}
-	body := `{"from_account":"` + a.Wallet.ID + `","to_handle":"odd@example.com","amount":6000,"currency":"EUR"}`
+	e.MustPerson(t, "even@example.com", 0)
+	body := `{"from_account":"` + a.Wallet.ID + `","to_handle":"even@example.com","amount":6000,"currency":"EUR"}`
 	for i, code := range []string{"\xff\xfe\xfd\xfc\xfb\xfa", strings.Repeat("1", 65), "12 34 56", "аааааа", "0000-0000-0000-000\xff"} {
 		r := e.Do(t, "POST", "/v1/transfers", a.Token, body, "Idempotency-Key", "odd-"+strconv.Itoa(i), "MFA-Code", code)
 		if r.Status != 403 && r.Status != 400 {
