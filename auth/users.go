@@ -371,8 +371,30 @@ type ResetRequest struct {
 	Handle string `json:"handle"`
 }
 
+// ResetMessagesPerHour is how many reset messages a handle is sent in a
+// clock hour (UTC), whoever asks: the per-address rate limit alone let
+// someone rotating addresses flood a user's inbox (each message also a
+// live token). Counted in the store (failures.go, resetKey), for every
+// process; requests over it are answered as any other.
+const ResetMessagesPerHour = 3
+
+// resetKey is the failures key counting reset requests for handle in
+// now's clock hour: a keyed hash, as ghostKey's, for a user's handle and
+// an unknown one alike, so both take the same write and the table does
+// not collect the handles tried. One key an hour: RecordFailure restarts
+// a count only after FailuresForget, far longer than the hour.
+func (s *Service) resetKey(handle string, now time.Time) string {
+	return "reset:" + s.keyedHash(handle) + ":" + now.Truncate(time.Hour).Format("2006010215")
+}
+
 // RequestReset sends a reset link to the handle, if it is a user's. The
-// answer is the same either way, so that it reveals no handle.
+// answer is the same either way, so that it reveals no handle: the same
+// body, and as far as the store allows the same work: a user's handle and
+// an unknown one are read and counted (resetKey) alike, and the message
+// is queued, not sent (the delivery loop sends it), so a slow sender does
+// not slow the answer. What still differs is a user's token and message,
+// two small writes. Past ResetMessagesPerHour the handle is sent nothing,
+// and no token is made; the answer is still the same.
 func (s *Service) RequestReset(ctx context.Context, req ResetRequest) error {
 	now := s.clock()
 	if ok, wait := s.throttle.allow("otp:"+throttleAddress(ClientAddress(ctx)), s.throttle.limits.OTPBurst, s.throttle.limits.OTPEvery, now); !ok {
@@ -383,22 +405,37 @@ func (s *Service) RequestReset(ctx context.Context, req ResetRequest) error {
 		return err
 	}
 	u, err := s.store.UserByHandle(ctx, handle)
-	if pw.ErrorCode(err) == pw.ENOTFOUND {
-		return s.Audit(ctx, "password.reset_request", handle, map[string]string{"known": "false"})
+	if err != nil && pw.ErrorCode(err) != pw.ENOTFOUND {
+		return err
 	}
+	// Counted before anything is made, and decided on the count the
+	// store returns: requests at once, in any process, send at most
+	// ResetMessagesPerHour.
+	asked, err := s.store.RecordFailure(ctx, s.resetKey(handle, now), now, now.Add(-FailuresForget), failuresSweepMax)
 	if err != nil {
 		return err
+	}
+	detail := map[string]string{}
+	if asked > ResetMessagesPerHour {
+		detail["limited"] = "true"
+	}
+	if u == nil {
+		detail["known"] = "false"
+		return s.Audit(ctx, "password.reset_request", handle, detail)
+	}
+	if asked > ResetMessagesPerHour {
+		return s.Audit(ctx, "password.reset_request", u.ID, detail)
 	}
 	token := NewToken(PrefixResetToken)
 	if err := s.store.CreateResetToken(ctx, HashToken(token), u.ID, now.Add(ResetTokenTTL)); err != nil {
 		return err
 	}
-	if err := s.Audit(ctx, "password.reset_request", u.ID, nil); err != nil {
+	if err := s.queue(ctx, u.Handle, "Reset your peakwallet password",
+		"Use this token within 30 minutes to choose a new password (POST /v1/password-resets/confirm):\n\n"+token+
+			"\n\nIf you did not ask for this, ignore this message: your password is unchanged. Only the newest token works."); err != nil {
 		return err
 	}
-	return s.notify(ctx, u.Handle, "Reset your peakwallet password",
-		"Use this token within 30 minutes to choose a new password (POST /v1/password-resets/confirm):\n\n"+token+
-			"\n\nIf you did not ask for this, ignore this message: your password is unchanged.")
+	return s.Audit(ctx, "password.reset_request", u.ID, nil)
 }
 
 // ResetConfirm is POST /v1/password-resets/confirm.
