@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -13,8 +14,9 @@ import (
 	"github.com/peakwallet/peakwallet/auth"
 )
 
-// Tests of a password reset's request (docs/security.md, "Account
-// takeover by reset").
+// Tests of a password reset's request, and of a login's session when a
+// store step fails after others were written (docs/security.md, "Account
+// takeover by reset", "Stolen session").
 
 // onEachStore runs run on a SQLite store and on a PostgreSQL one.
 func onEachStore(t *testing.T, run func(t *testing.T, store auth.Store)) {
@@ -265,4 +267,92 @@ func TestAHandleIsSentAtMostThreeResetsAnHour(t *testing.T) {
 			t.Errorf("the next hour's request: %v, want a token and a message", c)
 		}
 	})
+}
+
+var errInjected = errors.New("injected store failure")
+
+// failingStore fails the step it is told to (its method's name), and
+// passes everything else to the store.
+type failingStore struct {
+	auth.Store
+	mu   sync.Mutex
+	step string
+}
+
+func (f *failingStore) fail(step string) { f.mu.Lock(); f.step = step; f.mu.Unlock() }
+func (f *failingStore) failing(step string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.step == step
+}
+
+func (f *failingStore) ResetLoginFailures(ctx context.Context, userID string) error {
+	if f.failing("ResetLoginFailures") {
+		return errInjected
+	}
+	return f.Store.ResetLoginFailures(ctx, userID)
+}
+
+func (f *failingStore) MarkKnownAddress(ctx context.Context, key string, at, since time.Time, sweep int) error {
+	if f.failing("MarkKnownAddress") {
+		return errInjected
+	}
+	return f.Store.MarkKnownAddress(ctx, key, at, since, sweep)
+}
+
+func (f *failingStore) AppendAudit(ctx context.Context, recs []*auth.AuditRecord, seal func(prev *auth.AuditRecord) error) error {
+	for _, r := range recs {
+		if f.failing("AppendAudit " + r.Action) {
+			return errInjected
+		}
+	}
+	return f.Store.AppendAudit(ctx, recs, seal)
+}
+
+func (f *failingStore) RevokeSessions(ctx context.Context, userID, keep, endedBy string, at time.Time) error {
+	if f.failing("RevokeSessions") {
+		return errInjected
+	}
+	return f.Store.RevokeSessions(ctx, userID, keep, endedBy, at)
+}
+
+// TestALoginThatFailsLeavesNoLiveSession: a login whose store write fails
+// after the password was checked answers an error and leaves no live
+// session: none is listed among the user's sessions. Before, the session
+// was stored first: a later failure (forgetting the failures, marking the
+// address, the login's audit record) left it live and listed, with a
+// token no one had and no record of the login.
+func TestALoginThatFailsLeavesNoLiveSession(t *testing.T) {
+	for _, step := range []string{"ResetLoginFailures", "MarkKnownAddress", "AppendAudit login.success"} {
+		t.Run(step, func(t *testing.T) {
+			onEachStore(t, func(t *testing.T, store auth.Store) {
+				fs := &failingStore{Store: store}
+				svc, clk := cheapService(fs, nil)
+				const password = "correct horse battery staple"
+				u, err := svc.SignUp(from(t, 200), auth.SignUp{Handle: "fails@example.com", Password: password})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// A failure first, so that the success has failures to forget.
+				if _, err := svc.Login(from(t, 1), auth.Login{Handle: u.Handle, Password: "wrong guess"}); pw.ErrorCode(err) != pw.EUNAUTHORIZED {
+					t.Fatal(err)
+				}
+				fs.fail(step)
+				if _, err := svc.Login(from(t, 2), auth.Login{Handle: u.Handle, Password: password}); err == nil {
+					t.Fatalf("a login whose %s failed answered a session", step)
+				}
+				fs.fail("")
+				live, err := store.Sessions(t.Context(), u.ID, clk.now(), auth.SessionsListMax)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(live) != 0 {
+					t.Fatalf("a login whose %s failed left %d live sessions, want none", step, len(live))
+				}
+				if _, err := svc.Login(from(t, 2), auth.Login{Handle: u.Handle, Password: password}); err != nil {
+					t.Fatalf("the next login: %v", err)
+				}
+			})
+		})
+	}
 }

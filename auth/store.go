@@ -165,6 +165,7 @@ const (
 	EndedByUser           = "ended"           // by another of the user's sessions
 	EndedByPasswordChange = "password_change" // the user's other sessions, at a password change
 	EndedByPasswordReset  = "password_reset"  // all the user's sessions, at a reset
+	EndedByLoginError     = "login_error"     // by its own login, which failed after storing it: no one holds its token
 )
 
 // MFA is a user's TOTP enrolment. Secret is base32 (as in the otpauth URI).

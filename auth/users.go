@@ -216,13 +216,14 @@ func (s *Service) lockAfterFailures(n int, now time.Time) time.Time {
 // the throttles see it), and forgets u's failed logins. Not the
 // address's: an attacker would clear them by logging in to an account of
 // their own between guesses.
+//
+// The session is the last thing written but its audit record: the
+// password (and code) were right, so forgetting the failures and marking
+// the address stand even if the session then fails. If the audit record
+// fails, the session is ended again (EndedByLoginError): its token is
+// never answered, and until 2026-11-29 such a session stayed live and
+// listed, with no record of a login that opened it.
 func (s *Service) openSession(ctx context.Context, u *User, addr string, now time.Time) (*NewSession, error) {
-	token := NewToken(PrefixSessionToken)
-	ses := &Session{ID: pw.NewID(pw.PrefixSession, now), UserID: u.ID, TokenHash: HashToken(token),
-		CreatedAt: now, ExpiresAt: now.Add(s.ttl), Address: ClientAddress(ctx)}
-	if err := s.store.CreateSession(ctx, ses); err != nil {
-		return nil, err
-	}
 	if u.FailedLogins > 0 || !u.LockedUntil.IsZero() {
 		if err := s.store.ResetLoginFailures(ctx, u.ID); err != nil {
 			return nil, err
@@ -231,11 +232,34 @@ func (s *Service) openSession(ctx context.Context, u *User, addr string, now tim
 	if err := s.markKnown(ctx, u.ID, addr, now); err != nil {
 		return nil, err
 	}
-	ctx = pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalUser, ID: u.ID, Session: ses.ID})
-	if err := s.Audit(ctx, "login.success", u.ID, map[string]string{"session": ses.ID}); err != nil {
+	token := NewToken(PrefixSessionToken)
+	ses := &Session{ID: pw.NewID(pw.PrefixSession, now), UserID: u.ID, TokenHash: HashToken(token),
+		CreatedAt: now, ExpiresAt: now.Add(s.ttl), Address: ClientAddress(ctx)}
+	if err := s.store.CreateSession(ctx, ses); err != nil {
+		return nil, err
+	}
+	actx := pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalUser, ID: u.ID, Session: ses.ID})
+	if err := s.Audit(actx, "login.success", u.ID, map[string]string{"session": ses.ID}); err != nil {
+		s.endFailedSession(ctx, u.ID, ses.ID)
 		return nil, err
 	}
 	return &NewSession{ID: ses.ID, Token: token, ExpiresAt: ses.ExpiresAt}, nil
+}
+
+// endFailedSessionTimeout bounds ending a session whose login failed.
+const endFailedSessionTimeout = 5 * time.Second
+
+// endFailedSession ends the session id of a login that answers an error,
+// with a context the request's end does not cancel (a login that failed
+// because its deadline passed must still end it). A failure is logged:
+// the session's token was never answered, so no one holds it.
+func (s *Service) endFailedSession(ctx context.Context, userID, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endFailedSessionTimeout)
+	defer cancel()
+	err := s.store.RevokeSession(ctx, userID, id, EndedByLoginError, s.clock())
+	if err != nil {
+		s.log.Warn("the session of a failed login was not ended; no one holds its token", "session", id, "err", err)
+	}
 }
 
 // user returns the calling user, or forbidden for other principals.
