@@ -14,9 +14,9 @@ import (
 	"github.com/peakwallet/peakwallet/auth"
 )
 
-// Tests of a password reset's request, and of a login's session when a
-// store step fails after others were written (docs/security.md, "Account
-// takeover by reset", "Stolen session").
+// Tests of a password reset's request and confirmation, and of a login's
+// session, when a store step fails after others were written
+// (docs/security.md, "Account takeover by reset", "Stolen session").
 
 // onEachStore runs run on a SQLite store and on a PostgreSQL one.
 func onEachStore(t *testing.T, run func(t *testing.T, store auth.Store)) {
@@ -351,6 +351,57 @@ func TestALoginThatFailsLeavesNoLiveSession(t *testing.T) {
 				}
 				if _, err := svc.Login(from(t, 2), auth.Login{Handle: u.Handle, Password: password}); err != nil {
 					t.Fatalf("the next login: %v", err)
+				}
+			})
+		})
+	}
+}
+
+// TestANewPasswordThatFailsToEndTheSessionsIsNotSet: a reset (and a
+// change) whose ending of the sessions fails answers an error and leaves
+// the old password: never a new password with the old sessions live.
+// Before, the password was set first: at a reset the token was spent
+// meanwhile, so an intruder's session outlived the reset that was meant
+// to end it.
+func TestANewPasswordThatFailsToEndTheSessionsIsNotSet(t *testing.T) {
+	const password, newPassword = "correct horse battery staple", "a brand new passphrase"
+	for _, how := range []string{"reset", "change"} {
+		t.Run(how, func(t *testing.T) {
+			onEachStore(t, func(t *testing.T, store auth.Store) {
+				fs := &failingStore{Store: store}
+				svc, _ := cheapService(fs, nil)
+				u, err := svc.SignUp(from(t, 200), auth.SignUp{Handle: "takeover@example.com", Password: password})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ses, err := svc.Login(from(t, 1), auth.Login{Handle: u.Handle, Password: password})
+				if err != nil {
+					t.Fatal(err)
+				}
+				fs.fail("RevokeSessions")
+				switch how {
+				case "reset":
+					if err := svc.RequestReset(from(t, 1), auth.ResetRequest{Handle: u.Handle}); err != nil {
+						t.Fatal(err)
+					}
+					msgs := pendingResets(t, store, u.Handle)
+					if len(msgs) != 1 {
+						t.Fatalf("%d reset messages, want 1", len(msgs))
+					}
+					err = svc.ConfirmReset(t.Context(), auth.ResetConfirm{Token: resetTokenIn(t, msgs[0].Body), NewPassword: newPassword})
+				case "change":
+					me := pw.NewContextWithPrincipal(from(t, 1), pw.Principal{Kind: pw.PrincipalUser, ID: u.ID, Session: ses.ID})
+					err = svc.ChangePassword(me, auth.PasswordChange{CurrentPassword: password, NewPassword: newPassword})
+				}
+				if err == nil {
+					t.Fatal("a new password whose sessions failed to end answered success")
+				}
+				fs.fail("")
+				if _, err := svc.Login(from(t, 2), auth.Login{Handle: u.Handle, Password: newPassword}); pw.ErrorCode(err) != pw.EUNAUTHORIZED {
+					t.Errorf("the new password after its sessions failed to end: %v, want unauthorized (not set)", err)
+				}
+				if _, err := svc.Login(from(t, 3), auth.Login{Handle: u.Handle, Password: password}); err != nil {
+					t.Errorf("the old password after the sessions failed to end: %v, want it unchanged", err)
 				}
 			})
 		})

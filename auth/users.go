@@ -361,12 +361,11 @@ func (s *Service) ChangePassword(ctx context.Context, req PasswordChange) error 
 	if err := s.resetFailures(ctx, key, failed); err != nil {
 		return err
 	}
-	if err := s.setPassword(ctx, u, req.NewPassword, "new_password"); err != nil {
+	hash, err := s.newPasswordHash(ctx, u, req.NewPassword, "new_password")
+	if err != nil {
 		return err
 	}
-	err = s.store.RevokeSessions(ctx, u.ID, p.Session, EndedByPasswordChange, s.clock())
-	s.auths.revoked() // whatever the store answered: it may have committed
-	if err != nil {
+	if err := s.replacePassword(ctx, u.ID, hash, p.Session, EndedByPasswordChange); err != nil {
 		return err
 	}
 	if err := s.Audit(ctx, "password.change", u.ID, nil); err != nil {
@@ -376,18 +375,40 @@ func (s *Service) ChangePassword(ctx context.Context, req PasswordChange) error 
 		"Your password was just changed and your other sessions were ended. If this was not you, reset your password now.")
 }
 
-func (s *Service) setPassword(ctx context.Context, u *User, password, field string) error {
+// newPasswordHash checks password against the policy for u and hashes
+// it: what can refuse a new password, done before anything is written.
+func (s *Service) newPasswordHash(ctx context.Context, u *User, password, field string) (string, error) {
 	if err := CheckPasswordPolicy(password, u.Handle); err != nil {
 		if e, ok := err.(*pw.Error); ok {
 			e.Field = field
 		}
+		return "", err
+	}
+	return s.hashPassword(ctx, password)
+}
+
+// replacePassword sets the user's new password hash and ends their
+// sessions but keep, for the reason endedBy. The sessions end first: a
+// failure after it leaves the old password and the sessions ended (safe;
+// at a reset the user asks for another token), never the new password
+// with the old sessions live, as until 2026-11-29, when the password was
+// set first and a failure to end the sessions left an intruder's session
+// live after the reset meant to end it (whose token was spent). They end
+// again once the password is set, for a login that checked the old
+// password and stored its session in between.
+func (s *Service) replacePassword(ctx context.Context, userID, hash, keep, endedBy string) error {
+	end := func() error {
+		err := s.store.RevokeSessions(ctx, userID, keep, endedBy, s.clock())
+		s.auths.revoked() // whatever the store answered: it may have committed
 		return err
 	}
-	hash, err := s.hashPassword(ctx, password)
-	if err != nil {
+	if err := end(); err != nil {
 		return err
 	}
-	return s.store.SetPassword(ctx, u.ID, hash)
+	if err := s.store.SetPassword(ctx, userID, hash); err != nil {
+		return err
+	}
+	return end()
 }
 
 // ResetRequest is POST /v1/password-resets.
@@ -489,12 +510,11 @@ func (s *Service) ConfirmReset(ctx context.Context, req ResetConfirm) error {
 	if err != nil {
 		return err
 	}
-	if err := s.setPassword(ctx, u, req.NewPassword, "new_password"); err != nil {
+	hash, err := s.newPasswordHash(ctx, u, req.NewPassword, "new_password")
+	if err != nil {
 		return err
 	}
-	err = s.store.RevokeSessions(ctx, u.ID, "", EndedByPasswordReset, s.clock())
-	s.auths.revoked() // whatever the store answered: it may have committed
-	if err != nil {
+	if err := s.replacePassword(ctx, u.ID, hash, "", EndedByPasswordReset); err != nil {
 		return err
 	}
 	if err := s.store.ResetLoginFailures(ctx, u.ID); err != nil {
