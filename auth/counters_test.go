@@ -21,18 +21,24 @@ import (
 // Each service keeps its own memory, so a count that lives there is seen
 // by one of them only.
 func twoProcesses(t *testing.T, run func(t *testing.T, here, there *auth.Service, clk *fakeClock)) {
+	twoProcessesOver(t, func(s auth.Store) auth.Store { return s }, run)
+}
+
+// twoProcessesOver is twoProcesses with each process's store seen
+// through wrap (a counting or failing wrapper).
+func twoProcessesOver(t *testing.T, wrap func(auth.Store) auth.Store, run func(t *testing.T, here, there *auth.Service, clk *fakeClock)) {
 	opts := func(clk *fakeClock) auth.Options {
 		return auth.Options{Now: clk.now, Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}}
 	}
 	t.Run("sqlite", func(t *testing.T) {
 		s := newMemStore(t)
 		clk := &fakeClock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
-		run(t, auth.New(s, nil, opts(clk)), auth.New(s, nil, opts(clk)), clk)
+		run(t, auth.New(wrap(s), nil, opts(clk)), auth.New(wrap(s), nil, opts(clk)), clk)
 	})
 	t.Run("postgres", func(t *testing.T) {
 		a, b, _ := openPostgresTwice(t)
 		clk := &fakeClock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
-		run(t, auth.New(a, nil, opts(clk)), auth.New(b, nil, opts(clk)), clk)
+		run(t, auth.New(wrap(a), nil, opts(clk)), auth.New(wrap(b), nil, opts(clk)), clk)
 	})
 }
 

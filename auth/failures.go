@@ -26,7 +26,9 @@ import (
 // an unknown handle's failed logins (LockAfter free, as a user's);
 // "password:" and the user's id for wrong current passwords at a password
 // change; "mfa:" and the user's id for wrong MFA codes at login and at
-// step-up (FailuresFree free, but for ghostKey).
+// step-up (FailuresFree free, but for ghostKey); resetKey (users.go) for
+// a handle's password reset requests in a clock hour, not failures but a
+// count shared the same way (ResetMessagesPerHour are sent).
 
 // FailuresForget is how long a shared failure count lasts after its last
 // failure. It is far past the back-off's cap (BackoffMax), so a patient

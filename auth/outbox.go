@@ -52,6 +52,28 @@ func (s *Service) notify(ctx context.Context, to, subject, body string) error {
 	return s.store.MarkSent(ctx, m.ID, s.clock())
 }
 
+// queue stores a message for the background delivery (Deliver) and
+// wakes it (Queued), without waiting for the sender: for a message whose
+// answer must not take longer because it was sent (a password reset: a
+// slow provider told a user's handle from an unknown one).
+func (s *Service) queue(ctx context.Context, to, subject, body string) error {
+	m := &Message{ID: pw.NewID("msg", s.clock()), To: to, Subject: subject, Body: body, CreatedAt: s.clock()}
+	if err := s.store.Enqueue(ctx, m); err != nil {
+		return err
+	}
+	select {
+	case s.queued <- struct{}{}:
+	default: // a wake is already pending: its pass sends this one too
+	}
+	return nil
+}
+
+// Queued receives when a message was queued for delivery since the last
+// receive (one pending wake at most, so a burst of messages asks for one
+// pass). serve's delivery loop runs a pass (Deliver) on it, besides its
+// interval.
+func (s *Service) Queued() <-chan struct{} { return s.queued }
+
 // Deliver sends up to OutboxDeliverMax queued messages and returns how
 // many were sent. A background loop calls it.
 func (s *Service) Deliver(ctx context.Context) (int, error) {

@@ -90,6 +90,7 @@ type Service struct {
 	auths     authCache
 	storeDown func() bool   // Options.StoreDown; nil: never
 	hashes    chan struct{} // PasswordHashesMax slots for password hashes
+	queued    chan struct{} // wakes the delivery loop (Queued); one pending wake at most
 }
 
 // New returns a Service. ledger may be nil for services that only
@@ -122,6 +123,7 @@ func New(store Store, ledger Ledger, opts Options) *Service {
 		hashes = DefaultPasswordHashesMax()
 	}
 	s.hashes = make(chan struct{}, hashes)
+	s.queued = make(chan struct{}, 1)
 	s.throttle = newThrottle(limits)
 	s.audits = newAuditQueue(store)
 	s.linkKey = linkKeyOf(opts.SecretKey)

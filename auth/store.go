@@ -120,8 +120,9 @@ type Store interface {
 	Pending(ctx context.Context, limit int) ([]*Message, error)
 	MarkSent(ctx context.Context, id string, at time.Time) error
 
-	// CreateResetToken stores a password reset token; UseResetToken
-	// consumes an unexpired unused one and returns its user.
+	// CreateResetToken stores a password reset token and ends the user's
+	// other unused ones, in one transaction: only the newest works.
+	// UseResetToken consumes an unexpired unused one and returns its user.
 	CreateResetToken(ctx context.Context, hash, userID string, expires time.Time) error
 	UseResetToken(ctx context.Context, hash string, now time.Time) (userID string, err error)
 
@@ -172,6 +173,7 @@ const (
 	EndedByUser           = "ended"           // by another of the user's sessions
 	EndedByPasswordChange = "password_change" // the user's other sessions, at a password change
 	EndedByPasswordReset  = "password_reset"  // all the user's sessions, at a reset
+	EndedByLoginError     = "login_error"     // by its own login, which failed after storing it: no one holds its token
 )
 
 // MFA is a user's TOTP enrolment. Secret is base32 (as in the otpauth URI).

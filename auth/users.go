@@ -216,13 +216,14 @@ func (s *Service) lockAfterFailures(n int, now time.Time) time.Time {
 // the throttles see it), and forgets u's failed logins. Not the
 // address's: an attacker would clear them by logging in to an account of
 // their own between guesses.
+//
+// The session is the last thing written but its audit record: the
+// password (and code) were right, so forgetting the failures and marking
+// the address stand even if the session then fails. If the audit record
+// fails, the session is ended again (EndedByLoginError): its token is
+// never answered, and until 2026-11-29 such a session stayed live and
+// listed, with no record of a login that opened it.
 func (s *Service) openSession(ctx context.Context, u *User, addr string, now time.Time) (*NewSession, error) {
-	token := NewToken(PrefixSessionToken)
-	ses := &Session{ID: pw.NewID(pw.PrefixSession, now), UserID: u.ID, TokenHash: HashToken(token),
-		CreatedAt: now, ExpiresAt: now.Add(s.ttl), Address: ClientAddress(ctx)}
-	if err := s.store.CreateSession(ctx, ses); err != nil {
-		return nil, err
-	}
 	if u.FailedLogins > 0 || !u.LockedUntil.IsZero() {
 		if err := s.store.ResetLoginFailures(ctx, u.ID); err != nil {
 			return nil, err
@@ -231,11 +232,34 @@ func (s *Service) openSession(ctx context.Context, u *User, addr string, now tim
 	if err := s.markKnown(ctx, u.ID, addr, now); err != nil {
 		return nil, err
 	}
-	ctx = pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalUser, ID: u.ID, Session: ses.ID})
-	if err := s.Audit(ctx, "login.success", u.ID, map[string]string{"session": ses.ID}); err != nil {
+	token := NewToken(PrefixSessionToken)
+	ses := &Session{ID: pw.NewID(pw.PrefixSession, now), UserID: u.ID, TokenHash: HashToken(token),
+		CreatedAt: now, ExpiresAt: now.Add(s.ttl), Address: ClientAddress(ctx)}
+	if err := s.store.CreateSession(ctx, ses); err != nil {
+		return nil, err
+	}
+	actx := pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalUser, ID: u.ID, Session: ses.ID})
+	if err := s.Audit(actx, "login.success", u.ID, map[string]string{"session": ses.ID}); err != nil {
+		s.endFailedSession(ctx, u.ID, ses.ID)
 		return nil, err
 	}
 	return &NewSession{ID: ses.ID, Token: token, ExpiresAt: ses.ExpiresAt}, nil
+}
+
+// endFailedSessionTimeout bounds ending a session whose login failed.
+const endFailedSessionTimeout = 5 * time.Second
+
+// endFailedSession ends the session id of a login that answers an error,
+// with a context the request's end does not cancel (a login that failed
+// because its deadline passed must still end it). A failure is logged:
+// the session's token was never answered, so no one holds it.
+func (s *Service) endFailedSession(ctx context.Context, userID, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endFailedSessionTimeout)
+	defer cancel()
+	err := s.store.RevokeSession(ctx, userID, id, EndedByLoginError, s.clock())
+	if err != nil {
+		s.log.Warn("the session of a failed login was not ended; no one holds its token", "session", id, "err", err)
+	}
 }
 
 // user returns the calling user, or forbidden for other principals.
@@ -351,12 +375,11 @@ func (s *Service) ChangePassword(ctx context.Context, req PasswordChange) error 
 	if err := s.resetFailures(ctx, key, failed); err != nil {
 		return err
 	}
-	if err := s.setPassword(ctx, u, req.NewPassword, "new_password"); err != nil {
+	hash, err := s.newPasswordHash(ctx, u, req.NewPassword, "new_password")
+	if err != nil {
 		return err
 	}
-	err = s.store.RevokeSessions(ctx, u.ID, p.Session, EndedByPasswordChange, s.clock())
-	s.auths.revoked() // whatever the store answered: it may have committed
-	if err != nil {
+	if err := s.replacePassword(ctx, u.ID, hash, p.Session, EndedByPasswordChange); err != nil {
 		return err
 	}
 	if err := s.Audit(ctx, "password.change", u.ID, nil); err != nil {
@@ -366,18 +389,40 @@ func (s *Service) ChangePassword(ctx context.Context, req PasswordChange) error 
 		"Your password was just changed and your other sessions were ended. If this was not you, reset your password now.")
 }
 
-func (s *Service) setPassword(ctx context.Context, u *User, password, field string) error {
+// newPasswordHash checks password against the policy for u and hashes
+// it: what can refuse a new password, done before anything is written.
+func (s *Service) newPasswordHash(ctx context.Context, u *User, password, field string) (string, error) {
 	if err := CheckPasswordPolicy(password, u.Handle); err != nil {
 		if e, ok := err.(*pw.Error); ok {
 			e.Field = field
 		}
+		return "", err
+	}
+	return s.hashPassword(ctx, password)
+}
+
+// replacePassword sets the user's new password hash and ends their
+// sessions but keep, for the reason endedBy. The sessions end first: a
+// failure after it leaves the old password and the sessions ended (safe;
+// at a reset the user asks for another token), never the new password
+// with the old sessions live, as until 2026-11-29, when the password was
+// set first and a failure to end the sessions left an intruder's session
+// live after the reset meant to end it (whose token was spent). They end
+// again once the password is set, for a login that checked the old
+// password and stored its session in between.
+func (s *Service) replacePassword(ctx context.Context, userID, hash, keep, endedBy string) error {
+	end := func() error {
+		err := s.store.RevokeSessions(ctx, userID, keep, endedBy, s.clock())
+		s.auths.revoked() // whatever the store answered: it may have committed
 		return err
 	}
-	hash, err := s.hashPassword(ctx, password)
-	if err != nil {
+	if err := end(); err != nil {
 		return err
 	}
-	return s.store.SetPassword(ctx, u.ID, hash)
+	if err := s.store.SetPassword(ctx, userID, hash); err != nil {
+		return err
+	}
+	return end()
 }
 
 // ResetRequest is POST /v1/password-resets.
@@ -385,8 +430,30 @@ type ResetRequest struct {
 	Handle string `json:"handle"`
 }
 
+// ResetMessagesPerHour is how many reset messages a handle is sent in a
+// clock hour (UTC), whoever asks: the per-address rate limit alone let
+// someone rotating addresses flood a user's inbox (each message also a
+// live token). Counted in the store (failures.go, resetKey), for every
+// process; requests over it are answered as any other.
+const ResetMessagesPerHour = 3
+
+// resetKey is the failures key counting reset requests for handle in
+// now's clock hour: a keyed hash, as ghostKey's, for a user's handle and
+// an unknown one alike, so both take the same write and the table does
+// not collect the handles tried. One key an hour: RecordFailure restarts
+// a count only after FailuresForget, far longer than the hour.
+func (s *Service) resetKey(handle string, now time.Time) string {
+	return "reset:" + s.keyedHash(handle) + ":" + now.Truncate(time.Hour).Format("2006010215")
+}
+
 // RequestReset sends a reset link to the handle, if it is a user's. The
-// answer is the same either way, so that it reveals no handle.
+// answer is the same either way, so that it reveals no handle: the same
+// body, and as far as the store allows the same work: a user's handle and
+// an unknown one are read and counted (resetKey) alike, and the message
+// is queued, not sent (the delivery loop sends it), so a slow sender does
+// not slow the answer. What still differs is a user's token and message,
+// two small writes. Past ResetMessagesPerHour the handle is sent nothing,
+// and no token is made; the answer is still the same.
 func (s *Service) RequestReset(ctx context.Context, req ResetRequest) error {
 	now := s.clock()
 	if ok, wait := s.throttle.allow("otp:"+throttleAddress(ClientAddress(ctx)), s.throttle.limits.OTPBurst, s.throttle.limits.OTPEvery, now); !ok {
@@ -397,22 +464,37 @@ func (s *Service) RequestReset(ctx context.Context, req ResetRequest) error {
 		return err
 	}
 	u, err := s.store.UserByHandle(ctx, handle)
-	if pw.ErrorCode(err) == pw.ENOTFOUND {
-		return s.Audit(ctx, "password.reset_request", handle, map[string]string{"known": "false"})
+	if err != nil && pw.ErrorCode(err) != pw.ENOTFOUND {
+		return err
 	}
+	// Counted before anything is made, and decided on the count the
+	// store returns: requests at once, in any process, send at most
+	// ResetMessagesPerHour.
+	asked, err := s.store.RecordFailure(ctx, s.resetKey(handle, now), now, now.Add(-FailuresForget), failuresSweepMax)
 	if err != nil {
 		return err
+	}
+	detail := map[string]string{}
+	if asked > ResetMessagesPerHour {
+		detail["limited"] = "true"
+	}
+	if u == nil {
+		detail["known"] = "false"
+		return s.Audit(ctx, "password.reset_request", handle, detail)
+	}
+	if asked > ResetMessagesPerHour {
+		return s.Audit(ctx, "password.reset_request", u.ID, detail)
 	}
 	token := NewToken(PrefixResetToken)
 	if err := s.store.CreateResetToken(ctx, HashToken(token), u.ID, now.Add(ResetTokenTTL)); err != nil {
 		return err
 	}
-	if err := s.Audit(ctx, "password.reset_request", u.ID, nil); err != nil {
+	if err := s.queue(ctx, u.Handle, "Reset your peakwallet password",
+		"Use this token within 30 minutes to choose a new password (POST /v1/password-resets/confirm):\n\n"+token+
+			"\n\nIf you did not ask for this, ignore this message: your password is unchanged. Only the newest token works."); err != nil {
 		return err
 	}
-	return s.notify(ctx, u.Handle, "Reset your peakwallet password",
-		"Use this token within 30 minutes to choose a new password (POST /v1/password-resets/confirm):\n\n"+token+
-			"\n\nIf you did not ask for this, ignore this message: your password is unchanged.")
+	return s.Audit(ctx, "password.reset_request", u.ID, nil)
 }
 
 // ResetConfirm is POST /v1/password-resets/confirm.
@@ -442,12 +524,11 @@ func (s *Service) ConfirmReset(ctx context.Context, req ResetConfirm) error {
 	if err != nil {
 		return err
 	}
-	if err := s.setPassword(ctx, u, req.NewPassword, "new_password"); err != nil {
+	hash, err := s.newPasswordHash(ctx, u, req.NewPassword, "new_password")
+	if err != nil {
 		return err
 	}
-	err = s.store.RevokeSessions(ctx, u.ID, "", EndedByPasswordReset, s.clock())
-	s.auths.revoked() // whatever the store answered: it may have committed
-	if err != nil {
+	if err := s.replacePassword(ctx, u.ID, hash, "", EndedByPasswordReset); err != nil {
 		return err
 	}
 	if err := s.store.ResetLoginFailures(ctx, u.ID); err != nil {

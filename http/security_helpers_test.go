@@ -69,6 +69,19 @@ func (o *Outbox) LastCode(tb testing.TB, handle string) string {
 	return ""
 }
 
+// Count returns how many messages were sent to handle.
+func (o *Outbox) Count(handle string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, m := range o.msgs {
+		if m.To == handle {
+			n++
+		}
+	}
+	return n
+}
+
 // Last returns the body of the last message to handle.
 func (o *Outbox) Last(handle string) string {
 	o.mu.Lock()
@@ -272,10 +285,14 @@ func (e *SecEnv) MustLogin(tb testing.TB, p *Person, mfaCode string) {
 }
 
 // MustResetToken asks for a password reset of handle and returns the
-// token the message to it carries.
+// token the message to it carries, once a delivery pass (serve's loop)
+// has sent it: the request only queues it.
 func (e *SecEnv) MustResetToken(tb testing.TB, handle string) string {
 	tb.Helper()
 	e.Do(tb, "POST", "/v1/password-resets", "", `{"handle":"`+handle+`"}`).Want(tb, 202, "")
+	if _, err := e.Auth.Deliver(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
 	msg := e.Outbox.Last(handle)
 	i := strings.Index(msg, auth.PrefixResetToken)
 	if i < 0 {

@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,14 +15,16 @@ import (
 // a change ends every reset token still outstanding. Before, a second
 // token asked for (by the user twice, or by an intruder with the mailbox)
 // still reset the password after the first had been used, and one issued
-// before a password change still took the account back.
+// before a password change still took the account back. (Since a later
+// change of 2026-11-29 a new token also ends the older ones, so the first
+// is refused for that reason too.)
 func TestAResetTokenDoesNotOutliveANewPassword(t *testing.T) {
 	e := MustOpenSecEnv(t, testLimits)
 	a := e.MustPerson(t, "reset@example.com", 0)
 	first := e.MustResetToken(t, a.Handle)
 	second := e.MustResetToken(t, a.Handle)
-	e.Do(t, "POST", "/v1/password-resets/confirm", "", `{"token":"`+first+`","new_password":"a brand new passphrase"}`).Want(t, 204, "")
-	e.Do(t, "POST", "/v1/password-resets/confirm", "", `{"token":"`+second+`","new_password":"the intruder's passphrase"}`).Want(t, 401, pw.EUNAUTHORIZED)
+	e.Do(t, "POST", "/v1/password-resets/confirm", "", `{"token":"`+second+`","new_password":"a brand new passphrase"}`).Want(t, 204, "")
+	e.Do(t, "POST", "/v1/password-resets/confirm", "", `{"token":"`+first+`","new_password":"the intruder's passphrase"}`).Want(t, 401, pw.EUNAUTHORIZED)
 
 	a.Password = "a brand new passphrase"
 	e.MustLogin(t, a, "")
@@ -199,5 +202,53 @@ func TestALargeRefundNeedsAStepUp(t *testing.T) {
 		"MFA-Code", e.Outbox.LastCode(t, bob.Handle)).Want(t, 201, "")
 	if got := e.Balance(t, bob.Wallet.ID).Posted; got != 0 {
 		t.Fatalf("after the refund with a code: payee's posted %d, want 0", got)
+	}
+}
+
+// TestAResetRequestAnswersAlikeForEveryHandle: a reset request for a
+// user's handle and for an unknown one get the same status, body and
+// headers (but the date), also past the handle's ResetMessagesPerHour,
+// where the user is sent nothing more; what was sent is delivered by the
+// delivery pass, not by the request. SQLite and PostgreSQL.
+func TestAResetRequestAnswersAlikeForEveryHandle(t *testing.T) {
+	for _, store := range stores {
+		t.Run(store, func(t *testing.T) {
+			e, _ := secSurgeEnvOn(t, store, 4)
+			a := e.MustPerson(t, "alike@example.com", 0)
+			// Within one clock hour: the per-handle limit counts per hour.
+			now := e.Clock.Now()
+			e.Clock.Advance(now.Truncate(time.Hour).Add(time.Hour).Sub(now))
+			answer := func(r *Response) string {
+				h := r.Header.Clone()
+				h.Del("Date")
+				return strconv.Itoa(r.Status) + " " + string(r.Body) + " " + fmt.Sprint(h)
+			}
+			var first string
+			per := auth.ResetMessagesPerHour
+			for i := range per + 1 {
+				for _, handle := range []string{a.Handle, "nobody@example.com"} {
+					e.Clock.Advance(testLimits.OTPEvery) // past the address's own rate limit
+					got := answer(e.Do(t, "POST", "/v1/password-resets", "", `{"handle":"`+handle+`"}`))
+					if first == "" {
+						first = got
+					}
+					if got != first {
+						t.Fatalf("request %d for %s answered\n%s\nthe first request for the user's handle\n%s", i+1, handle, got, first)
+					}
+				}
+			}
+			if !strings.HasPrefix(first, "202 ") {
+				t.Fatalf("answered %s, want 202", first)
+			}
+			if n := e.Outbox.Count(a.Handle); n != 0 {
+				t.Fatalf("%d messages sent by the requests themselves, want none (the delivery pass sends them)", n)
+			}
+			if _, err := e.Auth.Deliver(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if n := e.Outbox.Count(a.Handle); n != per {
+				t.Fatalf("%d reset messages delivered for %d requests within the hour, want %d", n, per+1, per)
+			}
+		})
 	}
 }

@@ -520,8 +520,13 @@ func (s *Store) MarkSent(ctx context.Context, id string, at time.Time) error {
 }
 
 func (s *Store) CreateResetToken(ctx context.Context, hash, userID string, expires time.Time) error {
-	_, err := s.exec(ctx, "postgres.CreateResetToken", "INSERT INTO reset_tokens (hash, user_id, expires_at) VALUES ($1, $2, $3)", hash, userID, micros(expires))
-	return err
+	return s.authTx(ctx, "postgres.CreateResetToken", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "DELETE FROM reset_tokens WHERE user_id = $1 AND used_at = 0", userID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "INSERT INTO reset_tokens (hash, user_id, expires_at) VALUES ($1, $2, $3)", hash, userID, micros(expires))
+		return err
+	})
 }
 
 func (s *Store) UseResetToken(ctx context.Context, hash string, now time.Time) (string, error) {

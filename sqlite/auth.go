@@ -495,8 +495,13 @@ func (s *Store) MarkSent(ctx context.Context, id string, at time.Time) error {
 }
 
 func (s *Store) CreateResetToken(ctx context.Context, hash, userID string, expires time.Time) error {
-	_, err := s.exec(ctx, "sqlite.CreateResetToken", "INSERT INTO reset_tokens (hash, user_id, expires_at) VALUES (?, ?, ?)", hash, userID, micros(expires))
-	return err
+	return s.tx(ctx, "sqlite.CreateResetToken", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM reset_tokens WHERE user_id = ? AND used_at = 0", userID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO reset_tokens (hash, user_id, expires_at) VALUES (?, ?, ?)", hash, userID, micros(expires))
+		return err
+	})
 }
 
 func (s *Store) UseResetToken(ctx context.Context, hash string, now time.Time) (string, error) {

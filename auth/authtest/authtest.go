@@ -493,15 +493,24 @@ func testResetTokens(t *testing.T, s auth.Store) {
 	ctx := context.Background()
 	u := MustUser(t, s, "r@example.com")
 	must(t, s.CreateResetToken(ctx, "t1", u.ID, t0.Add(time.Minute)))
-	must(t, s.CreateResetToken(ctx, "t2", u.ID, t0.Add(time.Minute)))
 	if id, err := s.UseResetToken(ctx, "t1", t0); err != nil || id != u.ID {
 		t.Fatalf("UseResetToken = %q, %v", id, err)
 	}
 	if _, err := s.UseResetToken(ctx, "t1", t0); code(err) != pw.ENOTFOUND {
 		t.Fatalf("second use: %v", err)
 	}
+	must(t, s.CreateResetToken(ctx, "t2", u.ID, t0.Add(time.Minute)))
 	if _, err := s.UseResetToken(ctx, "t2", t0.Add(time.Minute)); code(err) != pw.ENOTFOUND {
 		t.Fatalf("expired use: %v", err)
+	}
+	// Only the newest token works: a new one ends the unused ones.
+	must(t, s.CreateResetToken(ctx, "t5", u.ID, t0.Add(time.Minute)))
+	must(t, s.CreateResetToken(ctx, "t6", u.ID, t0.Add(time.Minute)))
+	if _, err := s.UseResetToken(ctx, "t5", t0); code(err) != pw.ENOTFOUND {
+		t.Fatalf("a token older than the newest: %v", err)
+	}
+	if id, err := s.UseResetToken(ctx, "t6", t0); err != nil || id != u.ID {
+		t.Fatalf("the newest token: %q, %v", id, err)
 	}
 	// A new password ends the user's unused tokens, and only theirs.
 	other := MustUser(t, s, "r2@example.com")

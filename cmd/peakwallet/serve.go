@@ -301,8 +301,11 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 // OutboxInterval is how often queued messages that failed to send are retried.
 const OutboxInterval = 10 * time.Second
 
-// deliverLoop retries the outbox until ctx ends: bounded passes, one per
-// interval, so a broken sender cannot spin.
+// deliverLoop delivers the outbox until ctx ends: a bounded pass when a
+// message is queued (auth.Service.Queued: password reset messages are
+// sent only here, not by the request that asked) and one per interval,
+// which retries failed sends. Passes run one at a time, and a burst of
+// queued messages wakes one pass, so a broken sender cannot spin.
 func deliverLoop(ctx context.Context, s *auth.Service, log *slog.Logger) {
 	t := time.NewTicker(OutboxInterval)
 	defer t.Stop()
@@ -312,9 +315,10 @@ func deliverLoop(ctx context.Context, s *auth.Service, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := s.Deliver(ctx); ctx.Err() == nil {
-				fails.Observe(time.Now(), err)
-			}
+		case <-s.Queued():
+		}
+		if _, err := s.Deliver(ctx); ctx.Err() == nil {
+			fails.Observe(time.Now(), err)
 		}
 	}
 }
