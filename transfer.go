@@ -35,6 +35,12 @@ type Transfer struct {
 	// filled on reads; it is not stored on the transfer.
 	RefundedAmount int64 `json:"refunded_amount"`
 
+	// FromParty and ToParty say who holds each side: filled on a
+	// principal's reads of transfers (auth.Guard), never stored, and
+	// absent from the answers of the requests that make transfers.
+	FromParty *Party `json:"from_party,omitempty"`
+	ToParty   *Party `json:"to_party,omitempty"`
+
 	// RequestKey names the idempotent request that created the transfer
 	// ("principal\x00key" plus "\x00i" for the i-th item of a batch). It is
 	// unique, so no idempotency key can move money twice. Not part of the API.

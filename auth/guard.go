@@ -362,11 +362,26 @@ func (g *Guard) CreateBatch(ctx context.Context, req pw.BatchCreate) ([]pw.Batch
 	return g.Ledger.CreateBatch(ctx, req)
 }
 
+// Transfer reads a transfer p may see, with its parties.
 func (g *Guard) Transfer(ctx context.Context, id string) (*pw.Transfer, error) {
 	p, err := principal(ctx)
 	if err != nil {
 		return nil, err
 	}
+	t, err := g.transfer(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := g.withParties(ctx, p, []*pw.Transfer{t})
+	if err != nil {
+		return nil, err
+	}
+	return ts[0], nil
+}
+
+// transfer reads a transfer p may see, without its parties (a refund
+// needs none, and is a payment: it does not pay for their read).
+func (g *Guard) transfer(ctx context.Context, p pw.Principal, id string) (*pw.Transfer, error) {
 	t, err := g.Ledger.Transfer(ctx, id)
 	if err != nil {
 		return nil, err
@@ -392,7 +407,14 @@ func (g *Guard) Transfers(ctx context.Context, account string, page pw.Page) ([]
 			return nil, "", err
 		}
 	}
-	return g.Ledger.Transfers(ctx, account, page)
+	ts, next, err := g.Ledger.Transfers(ctx, account, page)
+	if err != nil {
+		return nil, "", err
+	}
+	if ts, err = g.withParties(ctx, p, ts); err != nil {
+		return nil, "", err
+	}
+	return ts, next, nil
 }
 
 // Refund is the payee's: only who received the money gives it back, and
@@ -405,7 +427,7 @@ func (g *Guard) Refund(ctx context.Context, transferID string, req pw.RefundCrea
 	if err := mayMove(p); err != nil {
 		return nil, err
 	}
-	t, err := g.Transfer(ctx, transferID)
+	t, err := g.transfer(ctx, p, transferID)
 	if err != nil {
 		return nil, err
 	}

@@ -129,6 +129,24 @@ type Store interface {
 	// UserAccounts lists the accounts of kind owned by owner (at most
 	// limit), read from the ledger's accounts table: wallets are accounts.
 	UserAccounts(ctx context.Context, owner string, kind pw.AccountKind, limit int) ([]*pw.Account, error)
+	// AccountHolders returns the holder of each account among ids that
+	// exists (at most AccountHoldersMax ids): the account's kind and
+	// owner, and the owning user's handle or merchant's name when the
+	// account is of that kind and its owner exists. One read for the
+	// accounts of a page of transfers.
+	AccountHolders(ctx context.Context, ids []string) (map[string]AccountHolder, error)
+}
+
+// AccountHoldersMax bounds the ids of one AccountHolders: both sides of a
+// full page of transfers.
+const AccountHoldersMax = 2 * pw.PageLimitMax
+
+// AccountHolder is who holds an account, as the store knows it.
+type AccountHolder struct {
+	Kind    pw.AccountKind
+	OwnerID string
+	Handle  string // the owning user's, for an account of kind user
+	Name    string // the owning merchant's, for an account of kind merchant
 }
 
 // User is someone who signs up with a handle (an email address or a phone

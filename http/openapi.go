@@ -53,6 +53,15 @@ var schemaOverrides = map[string]map[string]any{
 	"IntentError.cancelled_by": {"enum": []string{pw.CancelledByPayer, pw.CancelledByOperator},
 		"description": "who cancelled an intent_cancelled intent: its payer, or an operator (support, risk, admin) on the payer's behalf; " +
 			"absent on other failures. A cancelled key's answer (409 intent_cancelled) carries it too"},
+	// Who holds each side of a transfer (docs/security.md, "The other
+	// side of a transfer"): what a reader may know of whom.
+	"Transfer.from_party": {"description": "Who holds from_account, as the reader may know them: on reads of transfers " +
+		"(GET /v1/transfers/{id}, GET /v1/accounts/{id}/transfers, GET /v1/transfers), not in the answers of the requests that make them."},
+	"Transfer.to_party": {"description": "Who holds to_account, as the reader may know them: as from_party."},
+	"Party.kind":        {"description": "The account's kind: user (a wallet), merchant, or system (the wallet's own: a top-up comes from one, a withdrawal goes to one)."},
+	"Party.handle": {"description": "A user's handle (email address or phone number), shown to a user (who exchanged money with them) and to operators; " +
+		"never to a merchant's key, nor when the user is unknown."},
+	"Party.name": {"description": "A merchant's name."},
 	"IntentCancel.reason": {"maxLength": pw.IntentCancelReasonMax,
 		"description": "why the payment is stopped, one line of UTF-8 text (no control characters such as line breaks or tabs, no line or paragraph separators U+2028 and U+2029, no bidirectional controls), " +
 			"at most maxLength bytes: required when an operator stops someone else's payment " +

@@ -542,3 +542,30 @@ func (s *Store) UseResetToken(ctx context.Context, hash string, now time.Time) (
 func (s *Store) UserAccounts(ctx context.Context, owner string, kind pw.AccountKind, limit int) ([]*pw.Account, error) {
 	return getAll(ctx, s.pool, scanAccount, "SELECT "+accountColumns+" FROM accounts a WHERE a.owner_id = $1 AND a.kind = $2 ORDER BY a.id LIMIT $3", owner, string(kind), limit)
 }
+
+func (s *Store) AccountHolders(ctx context.Context, ids []string) (map[string]auth.AccountHolder, error) {
+	const op = "postgres.AccountHolders"
+	m := make(map[string]auth.AccountHolder, len(ids))
+	if len(ids) == 0 {
+		return m, nil
+	}
+	rs, err := s.pool.Query(ctx, `SELECT a.id, a.kind, a.owner_id, COALESCE(u.handle, ''), COALESCE(m.name, '')
+		FROM accounts a
+		LEFT JOIN users u ON a.kind = 'user' AND u.id = a.owner_id
+		LEFT JOIN merchants m ON a.kind = 'merchant' AND m.id = a.owner_id
+		WHERE a.id = ANY($1)`, ids)
+	if err != nil {
+		return nil, mapError(ctx, op, err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var id, kind string
+		var h auth.AccountHolder
+		if err := rs.Scan(&id, &kind, &h.OwnerID, &h.Handle, &h.Name); err != nil {
+			return nil, mapError(ctx, op, err)
+		}
+		h.Kind = pw.AccountKind(kind)
+		m[id] = h
+	}
+	return m, mapError(ctx, op, rs.Err())
+}

@@ -517,3 +517,34 @@ func (s *Store) UseResetToken(ctx context.Context, hash string, now time.Time) (
 func (s *Store) UserAccounts(ctx context.Context, owner string, kind pw.AccountKind, limit int) ([]*pw.Account, error) {
 	return queryAll(ctx, s.read, scanAccount, "SELECT "+accountCols+" FROM accounts WHERE owner_id = ? AND kind = ? ORDER BY id LIMIT ?", owner, string(kind), limit)
 }
+
+// holderQuery reads accounts with their owners' handles and names; %s is
+// the list of ids (queryIn).
+const holderQuery = `SELECT a.id, a.kind, a.owner_id, COALESCE(u.handle, ''), COALESCE(m.name, '')
+	FROM accounts a
+	LEFT JOIN users u ON a.kind = 'user' AND u.id = a.owner_id
+	LEFT JOIN merchants m ON a.kind = 'merchant' AND m.id = a.owner_id
+	WHERE a.id IN (%s)`
+
+type holderRow struct {
+	id string
+	h  auth.AccountHolder
+}
+
+func (s *Store) AccountHolders(ctx context.Context, ids []string) (map[string]auth.AccountHolder, error) {
+	rs, err := queryIn(ctx, s.read, func(r scanner) (holderRow, error) {
+		var row holderRow
+		var kind string
+		err := r.Scan(&row.id, &kind, &row.h.OwnerID, &row.h.Handle, &row.h.Name)
+		row.h.Kind = pw.AccountKind(kind)
+		return row, err
+	}, holderQuery, ids)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]auth.AccountHolder, len(rs))
+	for _, r := range rs {
+		m[r.id] = r.h
+	}
+	return m, nil
+}

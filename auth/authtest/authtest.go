@@ -40,6 +40,7 @@ func Run(t *testing.T, open Opener) {
 		{"outbox", testOutbox},
 		{"reset tokens", testResetTokens},
 		{"user accounts", testUserAccounts},
+		{"account holders", testAccountHolders},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
@@ -649,5 +650,45 @@ func testMoneyAudit(t *testing.T, s auth.Store) {
 	}
 	if a.Balance.Posted != wantPosted {
 		t.Fatalf("payee holds %d, want %d", a.Balance.Posted, wantPosted)
+	}
+}
+
+// testAccountHolders: one read gives each account's kind and owner, with
+// the owning user's handle or merchant's name; an owner of the other kind
+// (a user's ID on a merchant account), an unknown owner and a system
+// account have neither, and an unknown account is left out.
+func testAccountHolders(t *testing.T, s auth.Store) {
+	ctx := context.Background()
+	l := ledgerOn(t, s)
+	ann := MustUser(t, s, "ann@example.com")
+	shop := &auth.Merchant{ID: pw.NewID(pw.PrefixMerchant, t0), Name: "Coffee Corner", CreatedAt: t0}
+	must(t, s.CreateMerchant(ctx, shop))
+	open := func(kind pw.AccountKind, owner string) string {
+		t.Helper()
+		a, err := l.CreateAccount(ctx, pw.AccountCreate{Kind: kind, Currency: "EUR", OwnerID: owner})
+		must(t, err)
+		return a.ID
+	}
+	wallet, till, system := open(pw.AccountUser, ann.ID), open(pw.AccountMerchant, shop.ID), open(pw.AccountSystem, "")
+	mixed, orphan := open(pw.AccountMerchant, ann.ID), open(pw.AccountUser, "usr_gone")
+	got, err := s.AccountHolders(ctx, []string{wallet, till, system, mixed, orphan, "acc_missing"})
+	must(t, err)
+	want := map[string]auth.AccountHolder{
+		wallet: {Kind: pw.AccountUser, OwnerID: ann.ID, Handle: "ann@example.com"},
+		till:   {Kind: pw.AccountMerchant, OwnerID: shop.ID, Name: "Coffee Corner"},
+		system: {Kind: pw.AccountSystem},
+		mixed:  {Kind: pw.AccountMerchant, OwnerID: ann.ID},
+		orphan: {Kind: pw.AccountUser, OwnerID: "usr_gone"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("AccountHolders = %+v, want %+v", got, want)
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("AccountHolders[%s] = %+v, want %+v", id, got[id], w)
+		}
+	}
+	if none, err := s.AccountHolders(ctx, nil); err != nil || len(none) != 0 {
+		t.Fatalf("AccountHolders(nil) = %v, %v", none, err)
 	}
 }

@@ -286,6 +286,30 @@
     unread.textContent = wallets.unread ? t("wallets.unread", { why: wallets.unread }) : "";
   }
 
+  // partyName says who holds one side of a transfer (its from_party or
+  // to_party, side "from" or "to"), as the server lets this user know:
+  // a user's handle, a merchant's name; a system account is the wallet's
+  // own, money in from outside (a top-up) or out to it (a withdrawal).
+  // "" when the server sent no party (an older server).
+  function partyName(party, side) {
+    if (!party) return "";
+    switch (party.kind) {
+      case "system": return t(side === "from" ? "party.topup" : "party.withdrawal");
+      case "user": return party.handle || t("party.user");
+      case "merchant": return party.name || t("party.merchant");
+      default: return "";
+    }
+  }
+
+  // counterpart is the line a history row says of the other side: "From
+  // ann@example.com", "To Coffee Corner", "Top-up"; "" when unknown.
+  function counterpart(tr, out) {
+    const side = out ? "to" : "from", party = out ? tr.to_party : tr.from_party;
+    const name = partyName(party, side);
+    if (!name || party.kind === "system") return name;
+    return t(out ? "history.to_party" : "history.from_party", { party: name });
+  }
+
   // History: pages of the wallet's transfers, filtered in the browser.
   async function historyView(root, id) {
     root.replaceChildren(PW.fromTemplate("tpl-history"));
@@ -314,15 +338,19 @@
         if (dir === "out" && !out) return false;
         if (from && day < from) return false;
         if (to && day > to) return false;
-        const text = [tr.id, tr.description, tr.from_account, tr.to_account, tr.kind].join(" ").toLowerCase();
+        const text = [tr.id, tr.description, tr.from_account, tr.to_account, tr.kind,
+          partyName(tr.from_party, "from"), partyName(tr.to_party, "to")].join(" ").toLowerCase();
         return !q || text.includes(q);
       });
       list.replaceChildren(...shown.map((tr) => {
-        const out = tr.from_account === id;
+        const out = tr.from_account === id, who = counterpart(tr, out);
+        // The description is the title, and who is under it; without one,
+        // who is the title.
         return el("li", { class: "card tx" },
           el("a", { href: "#/receipt/" + tr.id },
-            el("span", { class: "tx-what" }, tr.description || t(out ? "history.sent" : "history.received")),
+            el("span", { class: "tx-what" }, tr.description || who || t(out ? "history.sent" : "history.received")),
             el("span", { class: "amount " + (out ? "out" : "in") }, (out ? "−" : "+") + PW.formatMoney(tr.amount, tr.currency)),
+            tr.description && who ? el("span", { class: "tx-who" }, who) : null,
             el("span", { class: "muted tx-when" }, PW.formatDate(tr.created_at))));
       }));
       root.querySelector("[data-count]").textContent = t("history.count", { n: shown.length, total: all.length });
@@ -361,8 +389,13 @@
     set("[data-amount]", PW.formatMoney(tr.amount, tr.currency));
     set("[data-status]", t("receipt.status." + tr.status));
     set("[data-date]", PW.formatDate(tr.created_at));
-    set("[data-from]", tr.from_account);
-    set("[data-to]", tr.to_account);
+    // Who, and the account ID beside it, small: what support asks for.
+    for (const side of ["from", "to"]) {
+      const account = tr[side + "_account"], name = partyName(tr[side + "_party"], side);
+      root.querySelector("[data-" + side + "]").replaceChildren(...(name
+        ? [el("span", { "data-party": "" }, name), " ", el("span", { class: "mono small party-account" }, account)]
+        : [el("span", { class: "mono" }, account)]));
+    }
     set("[data-note]", tr.description || "—");
     set("[data-refunded]", PW.formatMoney(tr.refunded_amount || 0, tr.currency));
     set("[data-id]", tr.id);
