@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -21,11 +22,16 @@ type Store interface {
 	CreateUser(ctx context.Context, u *User) error
 	UserByID(ctx context.Context, id string) (*User, error)
 	UserByHandle(ctx context.Context, handle string) (*User, error)
-	// SetPassword replaces the user's password hash and, in the same
-	// transaction, ends every reset token of theirs not yet used: a new
-	// password, by a reset or a change, leaves no way back to the account
-	// through an older link.
-	SetPassword(ctx context.Context, userID, hash string) error
+	// SetPassword replaces the user's password hash, adds one to their
+	// password version in the same statement, and, in the same
+	// transaction, ends every reset token of theirs not yet used and
+	// their sessions but keep (as RevokeSessions, for endedBy at at): a
+	// new password, by a reset or a change, leaves no way back to the
+	// account through an older link, nor through a login that checked the
+	// old one, whose session is either stored before the new version (and
+	// ended here) or refused (CreateSession). Every write of a password
+	// hash but CreateUser's (version 1) goes through it.
+	SetPassword(ctx context.Context, userID, hash, keep, endedBy string, at time.Time) error
 	// RecordLoginFailure adds one to the user's failure count and sets
 	// their lock (a later lock stands), and returns the new count;
 	// ResetLoginFailures clears both after a success. RaiseLoginLock sets
@@ -55,6 +61,11 @@ type Store interface {
 	KnownAddress(ctx context.Context, key string, since time.Time) (bool, error)
 	MarkKnownAddress(ctx context.Context, key string, at, since time.Time, sweep int) error
 
+	// CreateSession stores s only while its user's password version is
+	// still s.PasswordVersion, decided in the write itself (the row read
+	// under a lock a concurrent SetPassword waits for, or on the single
+	// writer): ErrPasswordReplaced, storing nothing, when a new password
+	// was set since the login read the one it checked.
 	CreateSession(ctx context.Context, s *Session) error
 	SessionByHash(ctx context.Context, tokenHash string) (*Session, error)
 	SessionByID(ctx context.Context, id string) (*Session, error)
@@ -137,6 +148,12 @@ type Store interface {
 	AccountHolders(ctx context.Context, ids []string) (map[string]AccountHolder, error)
 }
 
+// ErrPasswordReplaced is CreateSession's answer when the user's password
+// was replaced (SetPassword) after the login read the one it checked: the
+// session would outlive the reset or change that was meant to end it.
+// Login answers it as a wrong password; elsewhere it is an internal error.
+var ErrPasswordReplaced = errors.New("auth: the password was replaced after the login read it")
+
 // AccountHoldersMax bounds the ids of one AccountHolders: both sides of a
 // full page of transfers.
 const AccountHoldersMax = 2 * pw.PageLimitMax
@@ -168,6 +185,11 @@ type User struct {
 	StepUpThresholds StepUpThresholds `json:"step_up_thresholds,omitempty"`
 	FailedLogins     int              `json:"-"`
 	LockedUntil      time.Time        `json:"-"`
+	// PasswordVersion counts the user's passwords: 1 at sign-up, one more
+	// at each SetPassword. A login reads it with the hash it checks, and
+	// its session is stored only while it has not changed
+	// (Store.CreateSession).
+	PasswordVersion int64 `json:"-"`
 }
 
 // Session is a user's login. Only the hash of its token is stored.
@@ -181,6 +203,9 @@ type Session struct {
 	EndedBy   string    `json:"-"` // why it was revoked: EndedByLogout, ...
 	Address   string    `json:"client_address,omitempty"`
 	Current   bool      `json:"current"` // filled when listing
+	// PasswordVersion is the user's password version the login read with
+	// the password it checked (User.PasswordVersion); CreateSession only.
+	PasswordVersion int64 `json:"-"`
 }
 
 // Why a session ended (Session.EndedBy). A payment a session queued at a

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	pw "github.com/peakwallet/peakwallet"
@@ -219,7 +220,12 @@ func (s *Service) lockAfterFailures(n int, now time.Time) time.Time {
 //
 // The session is the last thing written but its audit record: the
 // password (and code) were right, so forgetting the failures and marking
-// the address stand even if the session then fails. If the audit record
+// the address stand even if the session then fails. The session is
+// stored only while u's password version is the one read with the hash
+// checked (Store.CreateSession): a login that checked the old password
+// while a reset or change set a new one stores none and answers as a
+// wrong password does (since 2026-11-29; until then its session, stored
+// after the reset ended the sessions, outlived it). If the audit record
 // fails, the session is ended again (EndedByLoginError): its token is
 // never answered, and until 2026-11-29 such a session stayed live and
 // listed, with no record of a login that opened it.
@@ -234,8 +240,15 @@ func (s *Service) openSession(ctx context.Context, u *User, addr string, now tim
 	}
 	token := NewToken(PrefixSessionToken)
 	ses := &Session{ID: pw.NewID(pw.PrefixSession, now), UserID: u.ID, TokenHash: HashToken(token),
-		CreatedAt: now, ExpiresAt: now.Add(s.ttl), Address: ClientAddress(ctx)}
-	if err := s.store.CreateSession(ctx, ses); err != nil {
+		CreatedAt: now, ExpiresAt: now.Add(s.ttl), Address: ClientAddress(ctx), PasswordVersion: u.PasswordVersion}
+	err := s.store.CreateSession(ctx, ses)
+	if errors.Is(err, ErrPasswordReplaced) {
+		// A reset or change set a new password after u was read: the
+		// password checked is no longer the password. Answered as a wrong
+		// one, and not counted as one: it was right when it was checked.
+		return nil, pw.Errorf(pw.EUNAUTHORIZED, "invalid handle or password")
+	}
+	if err != nil {
 		return nil, err
 	}
 	actx := pw.NewContextWithPrincipal(ctx, pw.Principal{Kind: pw.PrincipalUser, ID: u.ID, Session: ses.ID})
@@ -407,22 +420,26 @@ func (s *Service) newPasswordHash(ctx context.Context, u *User, password, field 
 // at a reset the user asks for another token), never the new password
 // with the old sessions live, as until 2026-11-29, when the password was
 // set first and a failure to end the sessions left an intruder's session
-// live after the reset meant to end it (whose token was spent). They end
-// again once the password is set, for a login that checked the old
-// password and stored its session in between.
+// live after the reset meant to end it (whose token was spent).
+//
+// SetPassword then ends them again in its own transaction, with the new
+// hash and the new password version: a login that checked the old
+// password and stored its session after the first end is ended there,
+// and one that stores it after SetPassword is refused by the store
+// (CreateSession, ErrPasswordReplaced). Until 2026-11-29 (later the same
+// day) the second end was a store call of its own after SetPassword, and
+// a login that read the old hash before it and stored its session after
+// it kept a live session after the reset meant to end them all
+// (TestALoginThatCheckedTheOldPasswordKeepsNoSession).
 func (s *Service) replacePassword(ctx context.Context, userID, hash, keep, endedBy string) error {
-	end := func() error {
-		err := s.store.RevokeSessions(ctx, userID, keep, endedBy, s.clock())
-		s.auths.revoked() // whatever the store answered: it may have committed
+	err := s.store.RevokeSessions(ctx, userID, keep, endedBy, s.clock())
+	s.auths.revoked() // whatever the store answered: it may have committed
+	if err != nil {
 		return err
 	}
-	if err := end(); err != nil {
-		return err
-	}
-	if err := s.store.SetPassword(ctx, userID, hash); err != nil {
-		return err
-	}
-	return end()
+	err = s.store.SetPassword(ctx, userID, hash, keep, endedBy, s.clock())
+	s.auths.revoked()
+	return err
 }
 
 // ResetRequest is POST /v1/password-resets.

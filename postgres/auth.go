@@ -61,12 +61,12 @@ func (s *Store) CreateUser(ctx context.Context, u *auth.User) error {
 	return err
 }
 
-const userCols = "id, handle, password_hash, step_up_threshold, failed_logins, locked_until, created_at"
+const userCols = "id, handle, password_hash, step_up_threshold, failed_logins, locked_until, created_at, password_version"
 
 func scanUser(r rowScanner) (*auth.User, error) {
 	var u auth.User
 	var locked, created int64
-	if err := r.Scan(&u.ID, &u.Handle, &u.PasswordHash, &u.StepUpThreshold, &u.FailedLogins, &locked, &created); err != nil {
+	if err := r.Scan(&u.ID, &u.Handle, &u.PasswordHash, &u.StepUpThreshold, &u.FailedLogins, &locked, &created, &u.PasswordVersion); err != nil {
 		return nil, err
 	}
 	u.LockedUntil, u.CreatedAt = timeOr0(locked), fromMicros(created)
@@ -109,12 +109,19 @@ func (s *Store) UserByHandle(ctx context.Context, handle string) (*auth.User, er
 	return row(ctx, s.pool, "postgres.UserByHandle", "user", scanUser, "SELECT "+userCols+" FROM users WHERE handle = $1", handle)
 }
 
-func (s *Store) SetPassword(ctx context.Context, userID, hash string) error {
+// SetPassword: the sessions are ended by a statement after the UPDATE of
+// the user, which waited for any session insert holding the row (FOR
+// SHARE, CreateSession) to commit; under READ COMMITTED that statement
+// reads a snapshot taken after it, so it ends that session too.
+func (s *Store) SetPassword(ctx context.Context, userID, hash, keep, endedBy string, at time.Time) error {
 	return s.authTx(ctx, "postgres.SetPassword", func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "UPDATE users SET password_hash = $1 WHERE id = $2", hash, userID); err != nil {
+		if _, err := tx.Exec(ctx, "UPDATE users SET password_hash = $1, password_version = password_version + 1 WHERE id = $2", hash, userID); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "DELETE FROM reset_tokens WHERE user_id = $1 AND used_at = 0", userID)
+		if _, err := tx.Exec(ctx, "DELETE FROM reset_tokens WHERE user_id = $1 AND used_at = 0", userID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, revokeSessionsSQL, micros(at), endedBy, userID, keep)
 		return err
 	})
 }
@@ -188,9 +195,23 @@ func (s *Store) MarkKnownAddress(ctx context.Context, key string, at, since time
 	return err
 }
 
+// CreateSession inserts the session from the user's row only while its
+// password version is the one the login read. FOR SHARE: the row is read
+// under a lock that a SetPassword's UPDATE waits for (and that waits for
+// one in progress, then sees its new version), so a session inserted
+// with the old version commits before the new password does, and the
+// sessions ended after it include it. Without the lock, under READ
+// COMMITTED, an insert that read the old version from its snapshot could
+// commit after the new password and the ending of the sessions, live.
+// The foreign key's own lock (FOR KEY SHARE) does not conflict with an
+// update of the hash.
 func (s *Store) CreateSession(ctx context.Context, ses *auth.Session) error {
-	_, err := s.exec(ctx, "postgres.CreateSession", "INSERT INTO sessions (id, user_id, token_hash, address, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-		ses.ID, ses.UserID, ses.TokenHash, ses.Address, micros(ses.CreatedAt), micros(ses.ExpiresAt))
+	n, err := s.exec(ctx, "postgres.CreateSession", "INSERT INTO sessions (id, user_id, token_hash, address, created_at, expires_at) "+
+		"SELECT $1, id, $2, $3, $4, $5 FROM users WHERE id = $6 AND password_version = $7 FOR SHARE",
+		ses.ID, ses.TokenHash, ses.Address, micros(ses.CreatedAt), micros(ses.ExpiresAt), ses.UserID, ses.PasswordVersion)
+	if err == nil && n == 0 {
+		return auth.ErrPasswordReplaced
+	}
 	return err
 }
 
@@ -227,9 +248,13 @@ func (s *Store) RevokeSession(ctx context.Context, userID, id, endedBy string, a
 	return err
 }
 
+// revokeSessionsSQL ends a user's sessions but one (arguments: at,
+// endedBy, userID, keep), for RevokeSessions and SetPassword.
+const revokeSessionsSQL = "UPDATE sessions SET revoked_at = CASE WHEN revoked_at = 0 THEN $1 ELSE revoked_at END, ended_by = $2 " +
+	"WHERE user_id = $3 AND id <> $4 AND (revoked_at = 0 OR ended_by = '" + auth.EndedByLogout + "')"
+
 func (s *Store) RevokeSessions(ctx context.Context, userID, keep, endedBy string, at time.Time) error {
-	_, err := s.exec(ctx, "postgres.RevokeSessions", "UPDATE sessions SET revoked_at = CASE WHEN revoked_at = 0 THEN $1 ELSE revoked_at END, ended_by = $2 "+
-		"WHERE user_id = $3 AND id <> $4 AND (revoked_at = 0 OR ended_by = '"+auth.EndedByLogout+"')", micros(at), endedBy, userID, keep)
+	_, err := s.exec(ctx, "postgres.RevokeSessions", revokeSessionsSQL, micros(at), endedBy, userID, keep)
 	return err
 }
 

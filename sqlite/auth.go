@@ -61,12 +61,12 @@ func (s *Store) CreateUser(ctx context.Context, u *auth.User) error {
 	return err
 }
 
-const userCols = "id, handle, password_hash, step_up_threshold, failed_logins, locked_until, created_at"
+const userCols = "id, handle, password_hash, step_up_threshold, failed_logins, locked_until, created_at, password_version"
 
 func scanUser(r scanner) (*auth.User, error) {
 	var u auth.User
 	var locked, created int64
-	if err := r.Scan(&u.ID, &u.Handle, &u.PasswordHash, &u.StepUpThreshold, &u.FailedLogins, &locked, &created); err != nil {
+	if err := r.Scan(&u.ID, &u.Handle, &u.PasswordHash, &u.StepUpThreshold, &u.FailedLogins, &locked, &created, &u.PasswordVersion); err != nil {
 		return nil, err
 	}
 	u.LockedUntil, u.CreatedAt = timeOr0(locked), fromMicros(created)
@@ -109,12 +109,15 @@ func (s *Store) UserByHandle(ctx context.Context, handle string) (*auth.User, er
 	return row(ctx, s.read, "sqlite.UserByHandle", "user", scanUser, "SELECT "+userCols+" FROM users WHERE handle = ?", handle)
 }
 
-func (s *Store) SetPassword(ctx context.Context, userID, hash string) error {
+func (s *Store) SetPassword(ctx context.Context, userID, hash, keep, endedBy string, at time.Time) error {
 	return s.tx(ctx, "sqlite.SetPassword", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE id = ?", hash, userID); err != nil {
+		if _, err := tx.ExecContext(ctx, "UPDATE users SET password_hash = ?, password_version = password_version + 1 WHERE id = ?", hash, userID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM reset_tokens WHERE user_id = ? AND used_at = 0", userID)
+		if _, err := tx.ExecContext(ctx, "DELETE FROM reset_tokens WHERE user_id = ? AND used_at = 0", userID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, revokeSessionsSQL, micros(at), endedBy, userID, keep)
 		return err
 	})
 }
@@ -187,9 +190,17 @@ func (s *Store) MarkKnownAddress(ctx context.Context, key string, at, since time
 	})
 }
 
+// CreateSession inserts the session from the user's row only while its
+// password version is the one the login read: one statement on the single
+// writer, so a SetPassword is either before it (nothing inserted) or after
+// it (and ends the session it finds).
 func (s *Store) CreateSession(ctx context.Context, ses *auth.Session) error {
-	_, err := s.exec(ctx, "sqlite.CreateSession", "INSERT INTO sessions (id, user_id, token_hash, address, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-		ses.ID, ses.UserID, ses.TokenHash, ses.Address, micros(ses.CreatedAt), micros(ses.ExpiresAt))
+	n, err := s.exec(ctx, "sqlite.CreateSession", "INSERT INTO sessions (id, user_id, token_hash, address, created_at, expires_at) "+
+		"SELECT ?, id, ?, ?, ?, ? FROM users WHERE id = ? AND password_version = ?",
+		ses.ID, ses.TokenHash, ses.Address, micros(ses.CreatedAt), micros(ses.ExpiresAt), ses.UserID, ses.PasswordVersion)
+	if err == nil && n == 0 {
+		return auth.ErrPasswordReplaced
+	}
 	return err
 }
 
@@ -226,9 +237,13 @@ func (s *Store) RevokeSession(ctx context.Context, userID, id, endedBy string, a
 	return err
 }
 
+// revokeSessionsSQL ends a user's sessions but one (arguments: at,
+// endedBy, userID, keep), for RevokeSessions and SetPassword.
+const revokeSessionsSQL = "UPDATE sessions SET revoked_at = CASE WHEN revoked_at = 0 THEN ? ELSE revoked_at END, ended_by = ? " +
+	"WHERE user_id = ? AND id <> ? AND (revoked_at = 0 OR ended_by = '" + auth.EndedByLogout + "')"
+
 func (s *Store) RevokeSessions(ctx context.Context, userID, keep, endedBy string, at time.Time) error {
-	_, err := s.exec(ctx, "sqlite.RevokeSessions", "UPDATE sessions SET revoked_at = CASE WHEN revoked_at = 0 THEN ? ELSE revoked_at END, ended_by = ? "+
-		"WHERE user_id = ? AND id <> ? AND (revoked_at = 0 OR ended_by = '"+auth.EndedByLogout+"')", micros(at), endedBy, userID, keep)
+	_, err := s.exec(ctx, "sqlite.RevokeSessions", revokeSessionsSQL, micros(at), endedBy, userID, keep)
 	return err
 }
 

@@ -217,7 +217,7 @@ func TestReadinessSeesEveryWrite(t *testing.T) {
 		{"a session", func(s *sqlite.Store, i int) error {
 			now := time.Now().UTC()
 			return s.CreateSession(context.Background(), &auth.Session{ID: pw.NewID(pw.PrefixSession, now), UserID: "usr_1",
-				TokenHash: fmt.Sprintf("%d-%s", i, strings.Repeat("h", 4000)), CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+				TokenHash: fmt.Sprintf("%d-%s", i, strings.Repeat("h", 4000)), CreatedAt: now, ExpiresAt: now.Add(time.Hour), PasswordVersion: 1})
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ package authtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -32,6 +33,7 @@ func Run(t *testing.T, open Opener) {
 		{"failures", testFailures},
 		{"known addresses", testKnownAddresses},
 		{"sessions", testSessions},
+		{"sessions of a replaced password", testSessionsOfAReplacedPassword},
 		{"mfa", testMFA},
 		{"otp", testOTP},
 		{"keys", testKeys},
@@ -55,12 +57,15 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// MustUser creates a user with handle.
+// MustUser creates a user with handle and returns it as the store reads
+// it (its password version among the rest).
 func MustUser(t *testing.T, s auth.Store, handle string) *auth.User {
 	t.Helper()
 	u := &auth.User{ID: pw.NewID(pw.PrefixUser, t0), Handle: handle, PasswordHash: "$argon2id$x", CreatedAt: t0, StepUpThreshold: 100}
 	must(t, s.CreateUser(context.Background(), u))
-	return u
+	got, err := s.UserByID(context.Background(), u.ID)
+	must(t, err)
+	return got
 }
 
 func testUsers(t *testing.T, s auth.Store) {
@@ -77,7 +82,13 @@ func testUsers(t *testing.T, s auth.Store) {
 	if err := s.CreateUser(ctx, dup); code(err) != pw.EHANDLETAKEN {
 		t.Fatalf("duplicate handle: %v, want handle_taken", err)
 	}
-	must(t, s.SetPassword(ctx, u.ID, "$argon2id$y"))
+	if u.PasswordVersion != 1 {
+		t.Fatalf("a new user's password version = %d, want 1", u.PasswordVersion)
+	}
+	must(t, s.SetPassword(ctx, u.ID, "$argon2id$y", "", auth.EndedByPasswordReset, t0))
+	if got, _ := s.UserByID(ctx, u.ID); got.PasswordVersion != 2 || got.PasswordHash != "$argon2id$y" {
+		t.Fatalf("after SetPassword: version %d, hash %q; want 2 and the new hash", got.PasswordVersion, got.PasswordHash)
+	}
 	for i := 1; i <= 3; i++ {
 		n, err := s.RecordLoginFailure(ctx, u.ID, t0.Add(time.Duration(4-i)*time.Minute))
 		if err != nil || n != i {
@@ -247,7 +258,8 @@ func testSessions(t *testing.T, s auth.Store) {
 	ctx := context.Background()
 	a, b := MustUser(t, s, "a@example.com"), MustUser(t, s, "b@example.com")
 	mk := func(u *auth.User, hash string, ttl time.Duration) *auth.Session {
-		ses := &auth.Session{ID: pw.NewID(pw.PrefixSession, t0), UserID: u.ID, TokenHash: hash, CreatedAt: t0, ExpiresAt: t0.Add(ttl), Address: "192.0.2.1"}
+		ses := &auth.Session{ID: pw.NewID(pw.PrefixSession, t0), UserID: u.ID, TokenHash: hash, CreatedAt: t0, ExpiresAt: t0.Add(ttl), Address: "192.0.2.1",
+			PasswordVersion: u.PasswordVersion}
 		must(t, s.CreateSession(ctx, ses))
 		return ses
 	}
@@ -299,6 +311,47 @@ func testSessions(t *testing.T, s auth.Store) {
 	if got, _ := s.SessionByID(ctx, sb.ID); got.EndedBy != auth.EndedByUser || !got.RevokedAt.Equal(t0) {
 		t.Fatalf("a session ended by its user, after a reset: %+v", got)
 	}
+}
+
+// testSessionsOfAReplacedPassword: a session is stored only while its
+// user's password version is the one its login read; SetPassword adds one
+// to it, and ends the user's sessions but the one kept, in its own
+// transaction. A session of the old version is refused with
+// ErrPasswordReplaced and stores no row.
+func testSessionsOfAReplacedPassword(t *testing.T, s auth.Store) {
+	ctx := context.Background()
+	u := MustUser(t, s, "v@example.com")
+	ses := func(hash string, version int64) *auth.Session {
+		return &auth.Session{ID: pw.NewID(pw.PrefixSession, t0), UserID: u.ID, TokenHash: hash, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour),
+			Address: "192.0.2.1", PasswordVersion: version}
+	}
+	kept, ended := ses("kept", u.PasswordVersion), ses("ended", u.PasswordVersion)
+	must(t, s.CreateSession(ctx, kept))
+	must(t, s.CreateSession(ctx, ended))
+	t1 := t0.Add(time.Minute)
+	must(t, s.SetPassword(ctx, u.ID, "$argon2id$new", kept.ID, auth.EndedByPasswordChange, t1))
+	if got, err := s.SessionByID(ctx, ended.ID); err != nil || !got.RevokedAt.Equal(t1) || got.EndedBy != auth.EndedByPasswordChange {
+		t.Fatalf("a session at SetPassword: %+v, %v; want ended by it at %v", got, err, t1)
+	}
+	if got, err := s.SessionByID(ctx, kept.ID); err != nil || !got.RevokedAt.IsZero() {
+		t.Fatalf("the session SetPassword keeps: %+v, %v; want live", got, err)
+	}
+	stale := ses("stale", u.PasswordVersion)
+	if err := s.CreateSession(ctx, stale); !errors.Is(err, auth.ErrPasswordReplaced) {
+		t.Fatalf("CreateSession of the old password's version = %v, want ErrPasswordReplaced", err)
+	}
+	if _, err := s.SessionByHash(ctx, "stale"); code(err) != pw.ENOTFOUND {
+		t.Fatalf("the refused session reads %v, want not_found (no row)", err)
+	}
+	if list, _ := s.Sessions(ctx, u.ID, t0, 10); len(list) != 1 || list[0].ID != kept.ID {
+		t.Fatalf("sessions after a refused one: %v, want only the kept one", list)
+	}
+	now, err := s.UserByID(ctx, u.ID)
+	must(t, err)
+	if now.PasswordVersion != u.PasswordVersion+1 {
+		t.Fatalf("password version after SetPassword = %d, want %d", now.PasswordVersion, u.PasswordVersion+1)
+	}
+	must(t, s.CreateSession(ctx, ses("fresh", now.PasswordVersion)))
 }
 
 func testMFA(t *testing.T, s auth.Store) {
@@ -517,7 +570,7 @@ func testResetTokens(t *testing.T, s auth.Store) {
 	other := MustUser(t, s, "r2@example.com")
 	must(t, s.CreateResetToken(ctx, "t3", u.ID, t0.Add(time.Minute)))
 	must(t, s.CreateResetToken(ctx, "t4", other.ID, t0.Add(time.Minute)))
-	must(t, s.SetPassword(ctx, u.ID, "$argon2id$z"))
+	must(t, s.SetPassword(ctx, u.ID, "$argon2id$z", "", auth.EndedByPasswordReset, t0))
 	if _, err := s.UseResetToken(ctx, "t3", t0); code(err) != pw.ENOTFOUND {
 		t.Fatalf("a token from before the new password: %v", err)
 	}

@@ -1,0 +1,11 @@
+-- A user's password version (auth: a session is tied to the password its
+-- login checked): 1 at sign-up, one more each time a new password hash is
+-- set (a change or a reset), in the same statement. A login's session is
+-- inserted only while the version it read with the password hash is still
+-- the user's, so a login that checked the old password while a reset or
+-- change completed stores no session. Users from before this column start
+-- at 1, as new ones do. On PostgreSQL 11 and later, ADD COLUMN with a
+-- constant DEFAULT (and NOT NULL) changes only the catalog: no rewrite of
+-- users and no scan, its lock held for a moment (and waited for at most
+-- lock_timeout, as every migration statement).
+ALTER TABLE users ADD COLUMN password_version BIGINT NOT NULL DEFAULT 1;
