@@ -15,6 +15,8 @@ const (
 	ENOTFOUND         = "not_found"
 	EMETHODNOTALLOWED = "method_not_allowed"
 	EACCOUNTNOTFOUND  = "account_not_found"
+	// EUSERNOTFOUND: no user has the handle an operator looked up.
+	EUSERNOTFOUND     = "user_not_found"
 	ECURRENCYMISMATCH = "currency_mismatch"
 	EINSUFFICIENT     = "insufficient_funds"
 	ELIMIT            = "limit_exceeded"

@@ -189,6 +189,7 @@ func TestDataExposure(t *testing.T) {
 	e.Do(t, "POST", "/v1/transfers", a.Token, `{"from_account":"`+a.Wallet.ID+`","to_handle":"b@example.com","amount":100,"currency":"EUR"}`,
 		"Idempotency-Key", "x").Want(t, 201, "")
 	e.Do(t, "GET", "/v1/audit?limit=500", operatorKey, "").Want(t, 200, "")
+	e.Do(t, "GET", "/v1/users?handle=a@example.com", operatorKey, "").Want(t, 200, "") // support's look-up
 	e.Do(t, "POST", "/v1/sessions", "", `{"handle":"b@example.com","password":"wrong password"}`).Want(t, 401, "")
 
 	u, _ := e.Auth.Store().UserByID(t.Context(), a.ID)

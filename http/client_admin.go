@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/peakwallet/peakwallet/auth"
 )
@@ -27,4 +28,13 @@ func (c *Client) CreateOperator(ctx context.Context, req auth.OperatorCreate) (*
 func (c *Client) OpsSummary(ctx context.Context) (*OpsSummary, error) {
 	var s OpsSummary
 	return result(&s, c.do(ctx, http.MethodGet, "/v1/ops/summary", nil, "", &s))
+}
+
+// LookUpUser finds the user whose handle is handle, in any spelling
+// (operators only): their facts and wallets with balances. The server
+// audits every look-up; an unknown handle is user_not_found.
+func (c *Client) LookUpUser(ctx context.Context, handle string) (*auth.CustomerView, error) {
+	var v auth.CustomerView
+	path := "/v1/users?" + url.Values{"handle": {handle}}.Encode()
+	return result(&v, c.do(ctx, http.MethodGet, path, nil, "", &v))
 }

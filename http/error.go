@@ -54,6 +54,7 @@ var problems = map[string]problemSpec{
 	pw.EWEAKPASSWORD:     {http.StatusUnprocessableEntity, "Weak password", ""},
 	pw.ENOTFOUND:         {http.StatusNotFound, "Not found", ""},
 	pw.EACCOUNTNOTFOUND:  {http.StatusNotFound, "Account not found", ""},
+	pw.EUSERNOTFOUND:     {http.StatusNotFound, "User not found", ""},
 	pw.EMETHODNOTALLOWED: {http.StatusMethodNotAllowed, "Method not allowed", ""},
 	pw.EINSUFFICIENT:     {http.StatusConflict, "Insufficient funds", ""},
 	pw.EIDEMINUSE:        {http.StatusConflict, "Idempotency-Key in use", ""},

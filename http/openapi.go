@@ -307,8 +307,12 @@ func (g *reflector) operation(rt *Route) map[string]any {
 			map[string]any{"$ref": "#/components/parameters/Cursor"})
 	}
 	for _, q := range rt.Query {
-		params = append(params, map[string]any{"name": q.Name, "in": "query", "description": q.Description,
-			"schema": map[string]any{"type": "string"}})
+		param := map[string]any{"name": q.Name, "in": "query", "description": q.Description,
+			"schema": map[string]any{"type": "string"}}
+		if q.Required {
+			param["required"] = true
+		}
+		params = append(params, param)
 	}
 	if len(params) > 0 {
 		op["parameters"] = params
@@ -378,9 +382,11 @@ func problemStatuses(rt *Route) []int {
 			out = append(out, statuses...)
 		}
 	}
-	add(rt.BodyMax > 0 || rt.Paginated() || rt.MovesMoney, http.StatusBadRequest)
+	finds := slices.ContainsFunc(rt.Query, func(q Param) bool { return q.Required })
+	add(rt.BodyMax > 0 || rt.Paginated() || rt.MovesMoney || finds, http.StatusBadRequest)
 	add(!rt.Public, http.StatusUnauthorized)
-	add(strings.Contains(rt.Path, "{"), http.StatusNotFound)
+	add(rt.Access != AccessAny, http.StatusForbidden)
+	add(strings.Contains(rt.Path, "{") || finds, http.StatusNotFound)
 	add(rt.MovesMoney || rt.Conflict, http.StatusConflict)
 	add(rt.MovesMoney, http.StatusUnprocessableEntity)
 	add(rt.BodyMax > 0, http.StatusRequestEntityTooLarge)

@@ -96,6 +96,9 @@ type Route struct {
 type Param struct {
 	Name        string
 	Description string
+	// Required params name the one object the route finds: without one
+	// the route answers 400, and with one that matches nothing 404.
+	Required bool
 }
 
 // Pattern is the ServeMux pattern of the route, such as "GET /v1/accounts/{id}".
@@ -158,6 +161,10 @@ func Routes() []Route {
 
 		{Method: "POST", Path: "/v1/users", Name: "signUp", Summary: "Sign up with a handle (email or phone) and a password (rate limited)",
 			Class: ClassRead, Public: true, BodyMax: AuthBodyBytesMax, Status: http.StatusCreated, ep: signUp},
+		{Method: "GET", Path: "/v1/users", Name: "lookUpUser",
+			Summary: "Find a user by handle (email or phone, any spelling): their facts and wallets with balances, nothing secret (operators; every look-up is audited)",
+			Class:   ClassRead, Access: AccessOperator, Status: http.StatusOK, ep: lookUpUser,
+			Query: []Param{{Name: "handle", Required: true, Description: "the user's email address or phone number, normalised as at sign-up (+49 151 1234 5678 finds +4915112345678)"}}},
 		{Method: "POST", Path: "/v1/sessions", Name: "login", Summary: "Log in: a session token, shown once (mfa_code required with TOTP)",
 			Class: ClassRead, Public: true, BodyMax: AuthBodyBytesMax, Status: http.StatusCreated, ep: login},
 		{Method: "GET", Path: "/v1/sessions", Name: "listSessions", Summary: "List one's live sessions",

@@ -181,6 +181,10 @@ var (
 		u, err := a.SignUp(ctx, *req)
 		return u, 0, err
 	})
+	lookUpUser = authRoute(func(ctx context.Context, a *auth.Service, r *http.Request, _ *None) (*auth.CustomerView, int, error) {
+		v, err := a.LookUpUser(ctx, r.URL.Query().Get("handle"))
+		return v, 0, err
+	})
 	login = authRoute(func(ctx context.Context, a *auth.Service, _ *http.Request, req *auth.Login) (*auth.NewSession, int, error) {
 		s, err := a.Login(ctx, *req)
 		return s, 0, err

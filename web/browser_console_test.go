@@ -86,3 +86,99 @@ func TestBrowserTheConsoleSaysCodesInWords(t *testing.T) {
 }
 
 func quote(s string) string { return "`" + s + "`" }
+
+// TestBrowserTheConsoleLooksUpACustomerByHandle: support types the phone
+// number a customer wrote from, in any spelling, into the Look-up box
+// (anything that is not an ID is a handle): the console asks GET
+// /v1/users?handle= and shows the user — handle, ID, whether the
+// authenticator app is on, a lock and until when — and their wallets with
+// balances; a wallet opens its account's look-up below, whose latest
+// transfers name each side (a user's handle, a merchant's name, a
+// top-up). An unknown handle says so, and something that is neither an
+// ID nor a handle says what the box takes. In English and in Chinese.
+// Until the change the box took IDs only and sent anything else to
+// /v1/transfers/.
+func TestBrowserTheConsoleLooksUpACustomerByHandle(t *testing.T) {
+	s := newScene(t)
+	s.api.set(func(f *fakeAPI) {
+		f.summary = `{"time":"2026-11-29T12:00:00Z","operator":{"id":"op_1","role":"support"},"requests":0,"busy":0}`
+		f.users = map[string]string{"+4915112345678": `{"id":"usr_bob","handle":"+4915112345678","created_at":"2026-11-01T09:00:00Z",
+			"totp_enabled":true,"failed_logins":10,"locked":true,"locked_until":"2026-11-29T12:15:00Z",
+			"wallets":[{"id":"acc_bobeur","kind":"user","currency":"EUR","owner_id":"usr_bob","balance":{"posted":4250,"pending_out":250,"pending_in":0,"available":4000}},
+				{"id":"acc_bobjpy","kind":"user","currency":"JPY","owner_id":"usr_bob","balance":{"posted":1500,"pending_out":0,"pending_in":0,"available":1500}}]}`}
+		f.accounts = map[string]string{
+			"/v1/accounts/acc_bobeur": `{"id":"acc_bobeur","kind":"user","currency":"EUR","owner_id":"usr_bob","balance":{"posted":4250,"pending_out":250,"pending_in":0,"available":4000}}`,
+			"/v1/accounts/acc_bobeur/transfers": `{"data":[
+				{"id":"tr_2","from_account":"acc_bobeur","to_account":"acc_shop","amount":350,"currency":"EUR","created_at":"2026-11-29T11:00:00Z",
+					"from_party":{"kind":"user","handle":"+4915112345678"},"to_party":{"kind":"merchant","name":"Coffee Corner"}},
+				{"id":"tr_1","from_account":"acc_sys","to_account":"acc_bobeur","amount":4600,"currency":"EUR","created_at":"2026-11-28T11:00:00Z",
+					"from_party":{"kind":"system"},"to_party":{"kind":"user","handle":"+4915112345678"}}]}`,
+		}
+	})
+	cases := []struct {
+		lang                       string
+		user, transfers            []string
+		unknown, notHandle, header string
+	}{
+		{"en", []string{"+4915112345678", "usr_bob", "Authenticator appon", "locked until", "10 failed logins", "EUR", "40.00", "42.50", "JPY", "1,500", "acc_bobeur"},
+			[]string{"+4915112345678", "Coffee Corner", "Top-up", "acc_shop", "3.50"},
+			"No user has that email address or phone number.", "Not an ID", "Available"},
+		{"zh-CN", []string{"+4915112345678", "usr_bob", "身份验证器已启用", "锁定至", "10 次登录失败", "EUR", "acc_bobeur"},
+			[]string{"Coffee Corner", "充值"},
+			"没有用户使用该邮箱或手机号。", "既不是编号", "可用"},
+	}
+	s.do(t, "open the console", chromedp.Navigate(s.base+"/console/"), chromedp.WaitVisible(chromedp.CSS("#key-form")))
+	for _, c := range cases {
+		s.do(t, "open the console in "+c.lang,
+			js(`document.cookie = "pw_lang=`+c.lang+`; path=/"; sessionStorage.setItem("pw_op", "key"); location.reload()`))
+		s.do(t, "the console in "+c.lang, chromedp.WaitVisible(chromedp.CSS("#lookup-form")),
+			until(`document.documentElement.lang === "`+c.lang+`"`))
+		lookUp := func(what, q, done string) {
+			s.do(t, c.lang+": look up "+what,
+				js(`document.querySelector("#lookup-out").replaceChildren()`),
+				js(`document.querySelector("#lookup-id").value = `+quote(q)+`; document.querySelector("#lookup-form").requestSubmit()`),
+				until(done))
+		}
+		lookUp("a phone number as the customer wrote it", " +49 (151) 1234-5678 ", `document.querySelector("#lookup-wallets tbody") !== null`)
+		text := func(sel string) string {
+			return eval[string](t, s, `(document.querySelector(`+quote(sel)+`) || {}).textContent || ""`)
+		}
+		user := text("#lookup-out")
+		for _, want := range append(c.user, c.header) {
+			if !strings.Contains(user, want) {
+				t.Errorf("%s: the look-up shows %q, want %q in it", c.lang, user, want)
+			}
+		}
+		if n := eval[int](t, s, `document.querySelectorAll("#lookup-wallets tbody tr").length`); n != 2 {
+			t.Errorf("%s: %d wallets shown, want 2", c.lang, n)
+		}
+		s.do(t, c.lang+": open the EUR wallet",
+			js(`document.querySelector('#lookup-wallets [data-account="acc_bobeur"]').click()`),
+			until(`document.querySelector("#lookup-account #lookup-transfers") !== null`))
+		transfers := text("#lookup-transfers")
+		for _, want := range c.transfers {
+			if !strings.Contains(transfers, want) {
+				t.Errorf("%s: the wallet's transfers show %q, want %q in it", c.lang, transfers, want)
+			}
+		}
+		if !strings.Contains(text("#lookup-out"), "usr_bob") {
+			t.Errorf("%s: opening a wallet hid the user", c.lang)
+		}
+		lookUp("an unknown handle", "nobody@example.com", `document.querySelector("#lookup-out .error") !== null`)
+		if got := text("#lookup-out"); got != c.unknown {
+			t.Errorf("%s: an unknown handle shows %q, want %q", c.lang, got, c.unknown)
+		}
+		lookUp("neither an ID nor a handle", "usr_bob", `document.querySelector("#lookup-out .error") !== null`)
+		if got := text("#lookup-out"); !strings.Contains(got, c.notHandle) {
+			t.Errorf("%s: %q shows %q, want %q in it", c.lang, "usr_bob", got, c.notHandle)
+		}
+		if html := eval[string](t, s, `document.querySelector("#lookup-out").innerHTML`); strings.Contains(html, "undefined") {
+			t.Errorf("%s: the look-up shows undefined: %s", c.lang, html)
+		}
+	}
+	var asked []string
+	s.api.set(func(f *fakeAPI) { asked = append(asked, f.lookups...) })
+	if len(asked) != 6 || asked[0] != "+49 (151) 1234-5678" {
+		t.Errorf("the console asked for %q, want the handle as typed, trimmed, 3 look-ups a language", asked)
+	}
+}

@@ -104,6 +104,16 @@ type fakeAPI struct {
 	// server does. verifyBodies are the request bodies it came with.
 	verify       string
 	verifyBodies []string
+	// users: the body of GET /v1/users?handle= for each handle, as the
+	// server normalises it (spaces, dashes and parentheses dropped,
+	// lower-cased); another handle is 404 user_not_found, one that is not
+	// an email address or a phone number 400 on field handle. lookups are
+	// the handles asked, as sent.
+	users   map[string]string
+	lookups []string
+	// accounts: the bodies of GET /v1/accounts/... by path (an account,
+	// its transfers); another path answers an empty list.
+	accounts map[string]string
 }
 
 // anchorForm is the form of an audit anchor (auth.ParseAuditAnchor).
@@ -196,7 +206,24 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(200, f.verify)
 	case route == "GET /v1/forecast/recommendations":
 		answer(200, `{"summary":""}`)
+	case route == "GET /v1/users":
+		handle := r.URL.Query().Get("handle")
+		f.lookups = append(f.lookups, handle)
+		norm := strings.ToLower(strings.NewReplacer(" ", "", "-", "", "(", "", ")", "").Replace(handle))
+		if body, ok := f.users[norm]; ok {
+			answer(200, body)
+			return
+		}
+		if !strings.Contains(norm, "@") && !strings.HasPrefix(norm, "+") {
+			answer(400, `{"code":"invalid_request","field":"handle","detail":"handle must be an email address or a phone number"}`)
+			return
+		}
+		answer(404, `{"code":"user_not_found","field":"handle","detail":"no user has that handle"}`)
 	case strings.HasPrefix(route, "GET /v1/accounts/"):
+		if body, ok := f.accounts[r.URL.Path]; ok {
+			answer(200, body)
+			return
+		}
 		answer(200, `{"data":[]}`)
 	case route == "GET /v1/transfers/tr_1":
 		answer(200, `{"id":"tr_1","from_account":"acc_1","to_account":"acc_2","amount":1250,"currency":"EUR","status":"posted","created_at":"2026-11-29T12:00:00Z"}`)

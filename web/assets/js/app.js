@@ -5,7 +5,7 @@
 "use strict";
 
 (() => {
-  const { t, api, el } = PW;
+  const { t, api, el, partyName } = PW;
   const TokenKey = "pw_token";
   const PendingPayKey = "pw_pending_pay";
   // UnreadRetryMs: how soon the wallets view reads wallets again that
@@ -284,21 +284,6 @@
     const unread = root.querySelector("[data-unread]");
     unread.hidden = !wallets.unread;
     unread.textContent = wallets.unread ? t("wallets.unread", { why: wallets.unread }) : "";
-  }
-
-  // partyName says who holds one side of a transfer (its from_party or
-  // to_party, side "from" or "to"), as the server lets this user know:
-  // a user's handle, a merchant's name; a system account is the wallet's
-  // own, money in from outside (a top-up) or out to it (a withdrawal).
-  // "" when the server sent no party (an older server).
-  function partyName(party, side) {
-    if (!party) return "";
-    switch (party.kind) {
-      case "system": return t(side === "from" ? "party.topup" : "party.withdrawal");
-      case "user": return party.handle || t("party.user");
-      case "merchant": return party.name || t("party.merchant");
-      default: return "";
-    }
   }
 
   // counterpart is the line a history row says of the other side: "From

@@ -354,6 +354,22 @@ const PW = (() => {
     return !(Array.isArray(s.maintenance) && s.maintenance.some(inForce));
   }
 
+  // partyName says who holds one side of a transfer (its from_party or
+  // to_party, side "from" or "to"), as the server lets the reader know
+  // (a user, or an operator in the console):
+  // a user's handle, a merchant's name; a system account is the wallet's
+  // own, money in from outside (a top-up) or out to it (a withdrawal).
+  // "" when the server sent no party (an older server).
+  function partyName(party, side) {
+    if (!party) return "";
+    switch (party.kind) {
+      case "system": return t(side === "from" ? "party.topup" : "party.withdrawal");
+      case "user": return party.handle || t("party.user");
+      case "merchant": return party.name || t("party.merchant");
+      default: return "";
+    }
+  }
+
   // el makes an element: el("p", {class: "x"}, "text", child, ...).
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
@@ -371,5 +387,5 @@ const PW = (() => {
   }
 
   return { t, codeText, api, PayWaitSeconds, PayTimeoutMs, stringify, retryAfter, problemText, loadCurrencies, exponent, formatMoney, AmountMax, parseAmount,
-    amountTooLarge, formatDate, newKey, notice, pollStatus, countdown, maintenanceOver, el, fromTemplate, initLanguage };
+    amountTooLarge, formatDate, partyName, newKey, notice, pollStatus, countdown, maintenanceOver, el, fromTemplate, initLanguage };
 })();

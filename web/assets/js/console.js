@@ -330,20 +330,70 @@
     return out;
   }
 
-  async function lookup(id) {
+  // IDPaths: the look-up of an ID, by its prefix. Anything else typed is
+  // tried as a handle (an email address or a phone number, any spelling):
+  // the customer support starts from (GET /v1/users?handle=, audited).
+  const IDPaths = { acc_: "/v1/accounts/", tr_: "/v1/transfers/", hold_: "/v1/holds/", int_: "/v1/intents/" };
+
+  async function lookup(q) {
     const out = $("#lookup-out");
-    const path = id.startsWith("acc_") ? "/v1/accounts/" : id.startsWith("hold_") ? "/v1/holds/" : "/v1/transfers/";
+    const prefix = Object.keys(IDPaths).find((p) => q.startsWith(p));
+    out.replaceChildren(el("p", null, t("app.loading")));
+    out.replaceChildren(...(prefix ? await objectParts(IDPaths[prefix], q) : await userParts(q)));
+  }
+
+  // objectParts shows an account, transfer, hold or intent; an account
+  // with its latest transfers, each side named as the server names it
+  // to operators (a user's handle, a merchant's name, a top-up).
+  async function objectParts(path, id) {
     const res = await api("GET", path + encodeURIComponent(id), { token: key() });
-    if (!res.ok) { out.replaceChildren(el("p", { class: "error" }, PW.problemText(res))); return; }
+    if (!res.ok) return [el("p", { class: "error" }, PW.problemText(res))];
     const parts = [dl(res.data)];
-    if (id.startsWith("acc_")) {
+    if (path === IDPaths.acc_) {
       const trs = await api("GET", "/v1/accounts/" + encodeURIComponent(id) + "/transfers?limit=10", { token: key() });
+      const side = (tr, s) => {
+        const name = PW.partyName(tr[s + "_party"], s);
+        return name ? [el("span", { "data-party": s }, name), " ", el("span", { class: "mono small" }, tr[s + "_account"])] : [el("span", { class: "mono" }, tr[s + "_account"])];
+      };
       const rows = ((trs.ok && trs.data.data) || []).map((tr) => el("tr", null,
         el("td", null, PW.formatDate(tr.created_at)), el("td", { class: "mono" }, tr.id),
-        el("td", { class: "mono" }, tr.from_account + " → " + tr.to_account), el("td", null, PW.formatMoney(tr.amount, tr.currency))));
-      if (rows.length) parts.push(el("table", null, el("tbody", null, ...rows)));
+        el("td", null, ...side(tr, "from"), " → ", ...side(tr, "to")), el("td", null, PW.formatMoney(tr.amount, tr.currency))));
+      if (rows.length) parts.push(el("table", { id: "lookup-transfers" }, el("tbody", null, ...rows)));
     }
-    out.replaceChildren(...parts);
+    return parts;
+  }
+
+  // userParts shows the user of a handle: who they are, whether they can
+  // sign in (TOTP, a lock after failed logins), and their wallets, each
+  // opening the account's look-up below it.
+  async function userParts(handle) {
+    const res = await api("GET", "/v1/users?" + new URLSearchParams({ handle }), { token: key() });
+    const notHandle = res.status === 400 && res.data && res.data.field === "handle";
+    if (!res.ok) return [el("p", { class: "error" }, notHandle ? t("console.lookup_not_handle") : PW.problemText(res))];
+    const u = res.data;
+    const facts = el("dl", { class: "facts", id: "lookup-user" });
+    const fact = (k, v, cls) => facts.append(el("dt", null, t(k)), el("dd", cls ? { class: cls } : null, v));
+    fact("console.user_handle", u.handle, "mono");
+    fact("console.user_id", u.id, "mono");
+    fact("console.user_since", PW.formatDate(u.created_at));
+    fact("console.user_totp", t(u.totp_enabled ? "console.user_totp_on" : "console.user_totp_off"));
+    fact("console.user_signin", u.locked
+      ? t("console.user_locked", { until: PW.formatDate(u.locked_until), n: u.failed_logins })
+      : t("console.user_unlocked", { n: u.failed_logins || 0 }), u.locked ? "error" : null);
+    const account = el("div", { id: "lookup-account" });
+    const rows = (u.wallets || []).map((w) => {
+      const open = el("button", { type: "button", class: "link mono", "data-account": w.id }, w.id);
+      open.addEventListener("click", async () => account.replaceChildren(...await objectParts(IDPaths.acc_, w.id)));
+      const b = w.balance || {};
+      return el("tr", null, el("td", null, w.currency), el("td", null, PW.formatMoney(b.available, w.currency)),
+        el("td", null, PW.formatMoney(b.posted, w.currency)), el("td", null, open));
+    });
+    const wallets = rows.length
+      ? el("table", { id: "lookup-wallets" },
+        el("thead", null, el("tr", null, ...["console.wallet_currency", "console.wallet_available", "console.wallet_posted", "console.wallet_account"].map((k) => el("th", { scope: "col" }, t(k))))),
+        el("tbody", null, ...rows))
+      : el("p", null, t("console.user_no_wallets"));
+    return [facts, el("h3", null, t("console.user_wallets")), wallets, account];
   }
 
   // verify runs the invariant check. The audit anchors typed (one
