@@ -69,19 +69,6 @@ func (o *Outbox) LastCode(tb testing.TB, handle string) string {
 	return ""
 }
 
-// Count returns how many messages were sent to handle.
-func (o *Outbox) Count(handle string) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	n := 0
-	for _, m := range o.msgs {
-		if m.To == handle {
-			n++
-		}
-	}
-	return n
-}
-
 // Last returns the body of the last message to handle.
 func (o *Outbox) Last(handle string) string {
 	o.mu.Lock()

@@ -240,13 +240,13 @@ func TestAResetRequestAnswersAlikeForEveryHandle(t *testing.T) {
 			if !strings.HasPrefix(first, "202 ") {
 				t.Fatalf("answered %s, want 202", first)
 			}
-			if n := e.Outbox.Count(a.Handle); n != 0 {
+			if n := e.Outbox.messagesTo(a.Handle); n != 0 {
 				t.Fatalf("%d messages sent by the requests themselves, want none (the delivery pass sends them)", n)
 			}
 			if _, err := e.Auth.Deliver(t.Context()); err != nil {
 				t.Fatal(err)
 			}
-			if n := e.Outbox.Count(a.Handle); n != per {
+			if n := e.Outbox.messagesTo(a.Handle); n != per {
 				t.Fatalf("%d reset messages delivered for %d requests within the hour, want %d", n, per+1, per)
 			}
 		})
