@@ -392,7 +392,7 @@ func (s *Service) ChangePassword(ctx context.Context, req PasswordChange) error 
 	if err != nil {
 		return err
 	}
-	if err := s.replacePassword(ctx, u.ID, hash, p.Session, EndedByPasswordChange); err != nil {
+	if err := s.replacePassword(ctx, u.ID, AnyPasswordVersion, hash, p.Session, EndedByPasswordChange); err != nil {
 		return err
 	}
 	if err := s.Audit(ctx, "password.change", u.ID, nil); err != nil {
@@ -415,8 +415,9 @@ func (s *Service) newPasswordHash(ctx context.Context, u *User, password, field 
 }
 
 // replacePassword sets the user's new password hash and ends their
-// sessions but keep, for the reason endedBy. The sessions end first: a
-// failure after it leaves the old password and the sessions ended (safe;
+// sessions but keep, for the reason endedBy, while the user's password
+// version is expectVersion (AnyPasswordVersion: whatever it is). The
+// sessions end first: a failure after it leaves the old password and the sessions ended (safe;
 // at a reset the user asks for another token), never the new password
 // with the old sessions live, as until 2026-11-29, when the password was
 // set first and a failure to end the sessions left an intruder's session
@@ -431,13 +432,13 @@ func (s *Service) newPasswordHash(ctx context.Context, u *User, password, field 
 // a login that read the old hash before it and stored its session after
 // it kept a live session after the reset meant to end them all
 // (TestALoginThatCheckedTheOldPasswordKeepsNoSession).
-func (s *Service) replacePassword(ctx context.Context, userID, hash, keep, endedBy string) error {
+func (s *Service) replacePassword(ctx context.Context, userID string, expectVersion int64, hash, keep, endedBy string) error {
 	err := s.store.RevokeSessions(ctx, userID, keep, endedBy, s.clock())
 	s.auths.revoked() // whatever the store answered: it may have committed
 	if err != nil {
 		return err
 	}
-	err = s.store.SetPassword(ctx, userID, hash, keep, endedBy, s.clock())
+	err = s.store.SetPassword(ctx, userID, expectVersion, hash, keep, endedBy, s.clock())
 	s.auths.revoked()
 	return err
 }
@@ -545,7 +546,7 @@ func (s *Service) ConfirmReset(ctx context.Context, req ResetConfirm) error {
 	if err != nil {
 		return err
 	}
-	if err := s.replacePassword(ctx, u.ID, hash, "", EndedByPasswordReset); err != nil {
+	if err := s.replacePassword(ctx, u.ID, AnyPasswordVersion, hash, "", EndedByPasswordReset); err != nil {
 		return err
 	}
 	if err := s.store.ResetLoginFailures(ctx, u.ID); err != nil {
