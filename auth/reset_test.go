@@ -316,6 +316,13 @@ func (f *failingStore) RevokeSessions(ctx context.Context, userID, keep, endedBy
 	return f.Store.RevokeSessions(ctx, userID, keep, endedBy, at)
 }
 
+func (f *failingStore) SetPassword(ctx context.Context, userID string, expectVersion int64, hash, keep, endedBy string, at time.Time) error {
+	if f.failing("SetPassword") {
+		return errInjected
+	}
+	return f.Store.SetPassword(ctx, userID, expectVersion, hash, keep, endedBy, at)
+}
+
 // TestALoginThatFailsLeavesNoLiveSession: a login whose store write fails
 // after the password was checked answers an error and leaves no live
 // session: none is listed among the user's sessions. Before, the session
@@ -362,7 +369,10 @@ func TestALoginThatFailsLeavesNoLiveSession(t *testing.T) {
 // the old password: never a new password with the old sessions live.
 // Before, the password was set first: at a reset the token was spent
 // meanwhile, so an intruder's session outlived the reset that was meant
-// to end it.
+// to end it. A reset ends the sessions in a call of its own first
+// (RevokeSessions fails here); since 2026-11-29 a change ends them only
+// in SetPassword's transaction, with its version check, so it is
+// SetPassword that fails here.
 func TestANewPasswordThatFailsToEndTheSessionsIsNotSet(t *testing.T) {
 	const password, newPassword = "correct horse battery staple", "a brand new passphrase"
 	for _, how := range []string{"reset", "change"} {
@@ -378,7 +388,11 @@ func TestANewPasswordThatFailsToEndTheSessionsIsNotSet(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				fs.fail("RevokeSessions")
+				if how == "reset" {
+					fs.fail("RevokeSessions")
+				} else {
+					fs.fail("SetPassword")
+				}
 				switch how {
 				case "reset":
 					if err := svc.RequestReset(from(t, 1), auth.ResetRequest{Handle: u.Handle}); err != nil {

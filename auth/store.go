@@ -31,7 +31,17 @@ type Store interface {
 	// old one, whose session is either stored before the new version (and
 	// ended here) or refused (CreateSession). Every write of a password
 	// hash but CreateUser's (version 1) goes through it.
-	SetPassword(ctx context.Context, userID, hash, keep, endedBy string, at time.Time) error
+	//
+	// expectVersion is the password version the caller read with the
+	// password it checked (User.PasswordVersion), for a change: the hash
+	// is set only while the user's version is still that one, decided in
+	// the UPDATE itself, and otherwise SetPassword returns
+	// ErrPasswordReplaced having written nothing (no sessions ended, no
+	// tokens deleted): a change that checked the old password must not
+	// undo a reset or change that completed meanwhile.
+	// AnyPasswordVersion sets it whatever the version (a reset, whose
+	// proof is its token, not a password read).
+	SetPassword(ctx context.Context, userID string, expectVersion int64, hash, keep, endedBy string, at time.Time) error
 	// RecordLoginFailure adds one to the user's failure count and sets
 	// their lock (a later lock stands), and returns the new count;
 	// ResetLoginFailures clears both after a success. RaiseLoginLock sets
@@ -150,9 +160,17 @@ type Store interface {
 
 // ErrPasswordReplaced is CreateSession's answer when the user's password
 // was replaced (SetPassword) after the login read the one it checked: the
-// session would outlive the reset or change that was meant to end it.
-// Login answers it as a wrong password; elsewhere it is an internal error.
-var ErrPasswordReplaced = errors.New("auth: the password was replaced after the login read it")
+// session would outlive the reset or change that was meant to end it. It
+// is also SetPassword's, for a change, when the password was replaced
+// after the change read the one it checked: the change would undo the
+// reset or change that replaced it. Login and ChangePassword answer it as
+// a wrong password; elsewhere it is an internal error.
+var ErrPasswordReplaced = errors.New("auth: the password was replaced after it was read")
+
+// AnyPasswordVersion is SetPassword's expectVersion for a new password
+// set whatever the user's password version (a reset). Versions start at
+// 1, so no user has it.
+const AnyPasswordVersion int64 = 0
 
 // AccountHoldersMax bounds the ids of one AccountHolders: both sides of a
 // full page of transfers.

@@ -349,7 +349,18 @@ type PasswordChange struct {
 	NewPassword     string `json:"new_password"`
 }
 
-// ChangePassword replaces the caller's password and ends their other sessions.
+// ChangePassword replaces the caller's password and ends their other
+// sessions. The new password is set only while the password checked is
+// still the user's (Store.SetPassword, expectVersion): a change that
+// checked the old password while a reset or another change completed
+// (argon2id takes tens of milliseconds, twice here) sets nothing and is
+// answered as a wrong current password, since that is what it now is.
+// Until 2026-11-29 (later the same day as the password version) it set
+// its password unconditionally: someone holding a stolen session and the
+// old password who started a change just before the owner's reset
+// completed set their password after it, owned the account again, and
+// undid the reset silently
+// (TestAChangeThatCheckedTheOldPasswordDoesNotUndoAReset).
 func (s *Service) ChangePassword(ctx context.Context, req PasswordChange) error {
 	p, u, err := s.user(ctx)
 	if err != nil {
@@ -392,7 +403,18 @@ func (s *Service) ChangePassword(ctx context.Context, req PasswordChange) error 
 	if err != nil {
 		return err
 	}
-	if err := s.replacePassword(ctx, u.ID, hash, p.Session, EndedByPasswordChange); err != nil {
+	err = s.replacePassword(ctx, u.ID, u.PasswordVersion, hash, p.Session, EndedByPasswordChange)
+	if errors.Is(err, ErrPasswordReplaced) {
+		// A reset or change set a new password after u was read: the
+		// current password checked is no longer the password. Nothing was
+		// written; no "password.change" record and no notice, for no change
+		// was made. Not counted as a wrong password (it was right when it
+		// was checked), but recorded, as a wrong one is: a change that lost
+		// to a reset is what an intruder with the old password looks like.
+		_ = s.Audit(ctx, "password.change_failure", u.ID, map[string]string{"reason": "password_replaced"})
+		return pw.FieldErrorf("current_password", pw.EFORBIDDEN, "the current password is wrong")
+	}
+	if err != nil {
 		return err
 	}
 	if err := s.Audit(ctx, "password.change", u.ID, nil); err != nil {
@@ -415,29 +437,40 @@ func (s *Service) newPasswordHash(ctx context.Context, u *User, password, field 
 }
 
 // replacePassword sets the user's new password hash and ends their
-// sessions but keep, for the reason endedBy. The sessions end first: a
-// failure after it leaves the old password and the sessions ended (safe;
-// at a reset the user asks for another token), never the new password
-// with the old sessions live, as until 2026-11-29, when the password was
-// set first and a failure to end the sessions left an intruder's session
-// live after the reset meant to end it (whose token was spent).
+// sessions but keep, for the reason endedBy, in one store transaction
+// (Store.SetPassword), while the user's password version is still
+// expectVersion (a change: the version read with the password it
+// checked) or whatever it is (AnyPasswordVersion: a reset).
 //
-// SetPassword then ends them again in its own transaction, with the new
-// hash and the new password version: a login that checked the old
-// password and stored its session after the first end is ended there,
-// and one that stores it after SetPassword is refused by the store
-// (CreateSession, ErrPasswordReplaced). Until 2026-11-29 (later the same
-// day) the second end was a store call of its own after SetPassword, and
-// a login that read the old hash before it and stored its session after
-// it kept a live session after the reset meant to end them all
+// A reset also ends the sessions first, in a store call of its own: its
+// token is spent by then, so a failure to set the password must still
+// leave the sessions ended (safe; the user asks for another token), never
+// an intruder's session live, as until 2026-11-29, when the password was
+// set first and a failure after it left the sessions live. A change does
+// not: its ending of the sessions is decided with its version check, in
+// SetPassword's transaction, for a change that lost to a reset must
+// leave the owner's sessions (those opened after the reset) untouched;
+// until 2026-11-29 it ended them before it set its password. A failed
+// change leaves the caller their session and their password, to try again.
+//
+// SetPassword ends the sessions in its own transaction, with the new hash
+// and the new password version: a login that checked the old password
+// and stored its session before is ended there, and one that stores it
+// after SetPassword is refused by the store (CreateSession,
+// ErrPasswordReplaced). Until 2026-11-29 (later the same day) the second
+// end was a store call of its own after SetPassword, and a login that
+// read the old hash before it and stored its session after it kept a
+// live session after the reset meant to end them all
 // (TestALoginThatCheckedTheOldPasswordKeepsNoSession).
-func (s *Service) replacePassword(ctx context.Context, userID, hash, keep, endedBy string) error {
-	err := s.store.RevokeSessions(ctx, userID, keep, endedBy, s.clock())
-	s.auths.revoked() // whatever the store answered: it may have committed
-	if err != nil {
-		return err
+func (s *Service) replacePassword(ctx context.Context, userID string, expectVersion int64, hash, keep, endedBy string) error {
+	if expectVersion == AnyPasswordVersion {
+		err := s.store.RevokeSessions(ctx, userID, keep, endedBy, s.clock())
+		s.auths.revoked() // whatever the store answered: it may have committed
+		if err != nil {
+			return err
+		}
 	}
-	err = s.store.SetPassword(ctx, userID, hash, keep, endedBy, s.clock())
+	err := s.store.SetPassword(ctx, userID, expectVersion, hash, keep, endedBy, s.clock())
 	s.auths.revoked()
 	return err
 }
@@ -545,7 +578,17 @@ func (s *Service) ConfirmReset(ctx context.Context, req ResetConfirm) error {
 	if err != nil {
 		return err
 	}
-	if err := s.replacePassword(ctx, u.ID, hash, "", EndedByPasswordReset); err != nil {
+	// Unconditional (AnyPasswordVersion): the proof of a reset is its
+	// token, single use, sent to the handle and spent above, not a
+	// password read, so there is no version of its own to check. Nor the
+	// version when the token was issued: any new password set since then
+	// deleted the token (SetPassword), so it could not be used; and one
+	// set between its use and here (a change that checked the old
+	// password in the argon2 gap) must lose to the reset, which is how the
+	// owner takes the account back, not make the reset fail with its
+	// token spent. A change racing a reset is refused instead
+	// (ChangePassword).
+	if err := s.replacePassword(ctx, u.ID, AnyPasswordVersion, hash, "", EndedByPasswordReset); err != nil {
 		return err
 	}
 	if err := s.store.ResetLoginFailures(ctx, u.ID); err != nil {

@@ -112,18 +112,31 @@ func (s *Store) UserByHandle(ctx context.Context, handle string) (*auth.User, er
 // SetPassword: the sessions are ended by a statement after the UPDATE of
 // the user, which waited for any session insert holding the row (FOR
 // SHARE, CreateSession) to commit; under READ COMMITTED that statement
-// reads a snapshot taken after it, so it ends that session too.
-func (s *Store) SetPassword(ctx context.Context, userID, hash, keep, endedBy string, at time.Time) error {
-	return s.authTx(ctx, "postgres.SetPassword", func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "UPDATE users SET password_hash = $1, password_version = password_version + 1 WHERE id = $2", hash, userID); err != nil {
+// reads a snapshot taken after it, so it ends that session too. A
+// change's UPDATE (expectVersion) that waits for another SetPassword
+// holding the row checks its version again on the committed row, the new
+// version, and updates nothing: ErrPasswordReplaced.
+func (s *Store) SetPassword(ctx context.Context, userID string, expectVersion int64, hash, keep, endedBy string, at time.Time) error {
+	replaced := false
+	err := s.authTx(ctx, "postgres.SetPassword", func(tx pgx.Tx) error {
+		res, err := tx.Exec(ctx, "UPDATE users SET password_hash = $1, password_version = password_version + 1 WHERE id = $2 AND ($3::bigint = 0 OR password_version = $3)", hash, userID, expectVersion)
+		if err != nil {
 			return err
+		}
+		if res.RowsAffected() == 0 && expectVersion != auth.AnyPasswordVersion {
+			replaced = true // nothing else is written: the transaction commits no change
+			return nil
 		}
 		if _, err := tx.Exec(ctx, "DELETE FROM reset_tokens WHERE user_id = $1 AND used_at = 0", userID); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, revokeSessionsSQL, micros(at), endedBy, userID, keep)
+		_, err = tx.Exec(ctx, revokeSessionsSQL, micros(at), endedBy, userID, keep)
 		return err
 	})
+	if err == nil && replaced {
+		return auth.ErrPasswordReplaced
+	}
+	return err
 }
 
 func (s *Store) RecordLoginFailure(ctx context.Context, userID string, lockedUntil time.Time) (int, error) {

@@ -109,17 +109,35 @@ func (s *Store) UserByHandle(ctx context.Context, handle string) (*auth.User, er
 	return row(ctx, s.read, "sqlite.UserByHandle", "user", scanUser, "SELECT "+userCols+" FROM users WHERE handle = ?", handle)
 }
 
-func (s *Store) SetPassword(ctx context.Context, userID, hash, keep, endedBy string, at time.Time) error {
-	return s.tx(ctx, "sqlite.SetPassword", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "UPDATE users SET password_hash = ?, password_version = password_version + 1 WHERE id = ?", hash, userID); err != nil {
+// SetPassword: one transaction on the single writer, so a change's
+// version check (expectVersion) and its new hash are one step: another
+// SetPassword is wholly before it (the version has moved on: nothing
+// written, ErrPasswordReplaced) or wholly after it.
+func (s *Store) SetPassword(ctx context.Context, userID string, expectVersion int64, hash, keep, endedBy string, at time.Time) error {
+	replaced := false
+	err := s.tx(ctx, "sqlite.SetPassword", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE users SET password_hash = ?, password_version = password_version + 1 WHERE id = ? AND (? = 0 OR password_version = ?)", hash, userID, expectVersion, expectVersion)
+		if err != nil {
 			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 && expectVersion != auth.AnyPasswordVersion {
+			replaced = true // nothing else is written: the transaction commits no change
+			return nil
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM reset_tokens WHERE user_id = ? AND used_at = 0", userID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, revokeSessionsSQL, micros(at), endedBy, userID, keep)
+		_, err = tx.ExecContext(ctx, revokeSessionsSQL, micros(at), endedBy, userID, keep)
 		return err
 	})
+	if err == nil && replaced {
+		return auth.ErrPasswordReplaced
+	}
+	return err
 }
 
 func (s *Store) RecordLoginFailure(ctx context.Context, userID string, lockedUntil time.Time) (int, error) {

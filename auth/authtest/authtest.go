@@ -34,6 +34,7 @@ func Run(t *testing.T, open Opener) {
 		{"known addresses", testKnownAddresses},
 		{"sessions", testSessions},
 		{"sessions of a replaced password", testSessionsOfAReplacedPassword},
+		{"a change of a replaced password", testAChangeOfAReplacedPassword},
 		{"mfa", testMFA},
 		{"otp", testOTP},
 		{"keys", testKeys},
@@ -85,7 +86,7 @@ func testUsers(t *testing.T, s auth.Store) {
 	if u.PasswordVersion != 1 {
 		t.Fatalf("a new user's password version = %d, want 1", u.PasswordVersion)
 	}
-	must(t, s.SetPassword(ctx, u.ID, "$argon2id$y", "", auth.EndedByPasswordReset, t0))
+	must(t, s.SetPassword(ctx, u.ID, auth.AnyPasswordVersion, "$argon2id$y", "", auth.EndedByPasswordReset, t0))
 	if got, _ := s.UserByID(ctx, u.ID); got.PasswordVersion != 2 || got.PasswordHash != "$argon2id$y" {
 		t.Fatalf("after SetPassword: version %d, hash %q; want 2 and the new hash", got.PasswordVersion, got.PasswordHash)
 	}
@@ -329,7 +330,7 @@ func testSessionsOfAReplacedPassword(t *testing.T, s auth.Store) {
 	must(t, s.CreateSession(ctx, kept))
 	must(t, s.CreateSession(ctx, ended))
 	t1 := t0.Add(time.Minute)
-	must(t, s.SetPassword(ctx, u.ID, "$argon2id$new", kept.ID, auth.EndedByPasswordChange, t1))
+	must(t, s.SetPassword(ctx, u.ID, u.PasswordVersion, "$argon2id$new", kept.ID, auth.EndedByPasswordChange, t1))
 	if got, err := s.SessionByID(ctx, ended.ID); err != nil || !got.RevokedAt.Equal(t1) || got.EndedBy != auth.EndedByPasswordChange {
 		t.Fatalf("a session at SetPassword: %+v, %v; want ended by it at %v", got, err, t1)
 	}
@@ -352,6 +353,48 @@ func testSessionsOfAReplacedPassword(t *testing.T, s auth.Store) {
 		t.Fatalf("password version after SetPassword = %d, want %d", now.PasswordVersion, u.PasswordVersion+1)
 	}
 	must(t, s.CreateSession(ctx, ses("fresh", now.PasswordVersion)))
+}
+
+// testAChangeOfAReplacedPassword: SetPassword with the version a change
+// read sets the hash only while the user's version is still that one.
+// Of a stale version (a reset set a new password since) it returns
+// ErrPasswordReplaced and writes nothing: the hash and version stand,
+// no session is ended, no reset token is deleted.
+func testAChangeOfAReplacedPassword(t *testing.T, s auth.Store) {
+	ctx := context.Background()
+	u := MustUser(t, s, "c@example.com")
+	read := u.PasswordVersion // what a change checking the old password read
+	t1, t2 := t0.Add(time.Minute), t0.Add(2*time.Minute)
+	must(t, s.SetPassword(ctx, u.ID, auth.AnyPasswordVersion, "$argon2id$reset", "", auth.EndedByPasswordReset, t1))
+	after, err := s.UserByID(ctx, u.ID)
+	must(t, err)
+	ses := &auth.Session{ID: pw.NewID(pw.PrefixSession, t1), UserID: u.ID, TokenHash: "owner", CreatedAt: t1, ExpiresAt: t1.Add(time.Hour),
+		Address: "192.0.2.1", PasswordVersion: after.PasswordVersion}
+	must(t, s.CreateSession(ctx, ses))
+	must(t, s.CreateResetToken(ctx, "owner-token", u.ID, t1.Add(time.Minute)))
+
+	if err := s.SetPassword(ctx, u.ID, read, "$argon2id$stale", "", auth.EndedByPasswordChange, t2); !errors.Is(err, auth.ErrPasswordReplaced) {
+		t.Fatalf("SetPassword of a replaced password's version = %v, want ErrPasswordReplaced", err)
+	}
+	got, err := s.UserByID(ctx, u.ID)
+	must(t, err)
+	if got.PasswordHash != "$argon2id$reset" || got.PasswordVersion != after.PasswordVersion {
+		t.Fatalf("after a stale SetPassword: hash %q version %d; want the reset's %q, %d", got.PasswordHash, got.PasswordVersion, "$argon2id$reset", after.PasswordVersion)
+	}
+	if got, err := s.SessionByID(ctx, ses.ID); err != nil || !got.RevokedAt.IsZero() || got.EndedBy != "" {
+		t.Fatalf("a session after a stale SetPassword: %+v, %v; want live", got, err)
+	}
+	if id, err := s.UseResetToken(ctx, "owner-token", t1); err != nil || id != u.ID {
+		t.Fatalf("a reset token after a stale SetPassword: %q, %v; want it unused, for %s", id, err, u.ID)
+	}
+	// The version that is the user's sets it, and ends the rest.
+	must(t, s.SetPassword(ctx, u.ID, after.PasswordVersion, "$argon2id$changed", "", auth.EndedByPasswordChange, t2))
+	if got, _ := s.UserByID(ctx, u.ID); got.PasswordHash != "$argon2id$changed" || got.PasswordVersion != after.PasswordVersion+1 {
+		t.Fatalf("SetPassword of the current version: hash %q version %d", got.PasswordHash, got.PasswordVersion)
+	}
+	if got, err := s.SessionByID(ctx, ses.ID); err != nil || !got.RevokedAt.Equal(t2) {
+		t.Fatalf("a session after SetPassword of the current version: %+v, %v; want ended at %v", got, err, t2)
+	}
 }
 
 func testMFA(t *testing.T, s auth.Store) {
@@ -570,7 +613,7 @@ func testResetTokens(t *testing.T, s auth.Store) {
 	other := MustUser(t, s, "r2@example.com")
 	must(t, s.CreateResetToken(ctx, "t3", u.ID, t0.Add(time.Minute)))
 	must(t, s.CreateResetToken(ctx, "t4", other.ID, t0.Add(time.Minute)))
-	must(t, s.SetPassword(ctx, u.ID, "$argon2id$z", "", auth.EndedByPasswordReset, t0))
+	must(t, s.SetPassword(ctx, u.ID, auth.AnyPasswordVersion, "$argon2id$z", "", auth.EndedByPasswordReset, t0))
 	if _, err := s.UseResetToken(ctx, "t3", t0); code(err) != pw.ENOTFOUND {
 		t.Fatalf("a token from before the new password: %v", err)
 	}
