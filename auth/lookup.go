@@ -8,10 +8,12 @@ import (
 )
 
 // ActionUserLookup is the audit action of an operator's look-up of a user
-// by handle (LookUpUser): found or not, every look-up is recorded.
+// by handle (LookUpUser) or ID (LookUpUserByID): found or not, every
+// look-up is recorded.
 const ActionUserLookup = "user.lookup"
 
-// CustomerView is a user as support sees them (GET /v1/users?handle=):
+// CustomerView is a user as support sees them (GET /v1/users?handle=,
+// GET /v1/users/{id}):
 // what a support desk needs to help, and nothing secret — no password
 // hash, TOTP secret, code or token. It is its own type, not User, so
 // that a field added to User later is not shown to operators unless
@@ -38,28 +40,53 @@ type CustomerView struct {
 // LookUpUser finds the user whose handle is handle (parsed as ParseHandle
 // does, so any spelling of it) for an operator of any role: the support
 // desk starts from the handle a customer writes from. Errors:
-// invalid_request (field handle), user_not_found, forbidden (not an
-// operator: the route's Access refuses first; this is the service's own
-// check, as requireAdmin is).
+// invalid_request (field handle), user_not_found (field handle),
+// forbidden (not an operator: the route's Access refuses first; this is
+// the service's own check, as requireAdmin is).
 //
 // Every look-up is audited (ActionUserLookup; the user found, or the
 // handle asked for with known=false), before anything of the user is
 // read beyond their row: a look-up whose record cannot be written fails,
 // so no operator reads a customer's data unrecorded.
 func (s *Service) LookUpUser(ctx context.Context, handle string) (*CustomerView, error) {
+	return s.lookUpUser(ctx, "handle", handle, ParseHandle, s.store.UserByHandle)
+}
+
+// LookUpUserByID is LookUpUser by the user's ID (usr_…), as an account
+// names its owner: the same roles, view and audit (the ID asked for,
+// known=false, when no user has it). Errors: user_not_found (field id;
+// also, unaudited, for what is not a user ID at all: no one can have it,
+// and the log is not given text no one checked), forbidden.
+func (s *Service) LookUpUserByID(ctx context.Context, id string) (*CustomerView, error) {
+	return s.lookUpUser(ctx, "id", id, parseUserID, s.store.UserByID)
+}
+
+// parseUserID lets through only a well-formed user ID.
+func parseUserID(id string) (string, error) {
+	if !pw.IDHasPrefix(id, pw.PrefixUser) {
+		return "", pw.FieldErrorf("id", pw.EUSERNOTFOUND, "no user has that id")
+	}
+	return id, nil
+}
+
+// lookUpUser is every look-up of a user by an operator: the key asked for
+// (field names it in errors) is parsed, the user read by it with find,
+// the look-up audited, and only then the rest of the view read.
+func (s *Service) lookUpUser(ctx context.Context, field, key string, parse func(string) (string, error),
+	find func(context.Context, string) (*User, error)) (*CustomerView, error) {
 	if p, _ := pw.PrincipalFromContext(ctx); !p.IsOperator() {
 		return nil, pw.Errorf(pw.EFORBIDDEN, "only an operator can look up a user")
 	}
-	h, err := ParseHandle(handle)
+	k, err := parse(key)
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.store.UserByHandle(ctx, h)
+	u, err := find(ctx, k)
 	if pw.ErrorCode(err) == pw.ENOTFOUND {
-		if err := s.Audit(ctx, ActionUserLookup, h, map[string]string{"known": "false"}); err != nil {
+		if err := s.Audit(ctx, ActionUserLookup, k, map[string]string{"known": "false"}); err != nil {
 			return nil, err
 		}
-		return nil, pw.FieldErrorf("handle", pw.EUSERNOTFOUND, "no user has that handle")
+		return nil, pw.FieldErrorf(field, pw.EUSERNOTFOUND, "no user has that %s", field)
 	}
 	if err != nil {
 		return nil, err

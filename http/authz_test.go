@@ -190,6 +190,7 @@ func TestDataExposure(t *testing.T) {
 		"Idempotency-Key", "x").Want(t, 201, "")
 	e.Do(t, "GET", "/v1/audit?limit=500", operatorKey, "").Want(t, 200, "")
 	e.Do(t, "GET", "/v1/users?handle=a@example.com", operatorKey, "").Want(t, 200, "") // support's look-up
+	e.Do(t, "GET", "/v1/users/"+a.ID, operatorKey, "").Want(t, 200, "")                // and by ID
 	e.Do(t, "POST", "/v1/sessions", "", `{"handle":"b@example.com","password":"wrong password"}`).Want(t, 401, "")
 
 	u, _ := e.Auth.Store().UserByID(t.Context(), a.ID)

@@ -38,3 +38,11 @@ func (c *Client) LookUpUser(ctx context.Context, handle string) (*auth.CustomerV
 	path := "/v1/users?" + url.Values{"handle": {handle}}.Encode()
 	return result(&v, c.do(ctx, http.MethodGet, path, nil, "", &v))
 }
+
+// LookUpUserByID reads the user whose ID is id, as an account's owner_id
+// names them (operators only): the same view as LookUpUser, and audited
+// the same; an unknown ID is user_not_found.
+func (c *Client) LookUpUserByID(ctx context.Context, id string) (*auth.CustomerView, error) {
+	var v auth.CustomerView
+	return result(&v, c.do(ctx, http.MethodGet, "/v1/users/"+url.PathEscape(id), nil, "", &v))
+}

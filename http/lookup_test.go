@@ -18,8 +18,8 @@ import (
 	"github.com/peakwallet/peakwallet/sqlite"
 )
 
-// Tests of support's look-up of a user by handle (GET /v1/users?handle=;
-// docs/security.md, "Who can do what"). Each runs on SQLite and on
+// Tests of support's look-up of a user by handle (GET /v1/users?handle=)
+// or ID (GET /v1/users/{id}; docs/security.md, "Who can do what"). Each runs on SQLite and on
 // PostgreSQL.
 
 // lookUp asks for the user of handle as token.
@@ -28,14 +28,23 @@ func lookUp(t *testing.T, e *SecEnv, token, handle string) *Response {
 	return e.Do(t, "GET", "/v1/users?"+url.Values{"handle": {handle}}.Encode(), token, "")
 }
 
-// TestSupportFindsAUserByHandle: support, risk and admin operators each
-// find a user by any spelling of their handle (a phone number with
+// lookUpByID asks for the user whose ID is id as token.
+func lookUpByID(t *testing.T, e *SecEnv, token, id string) *Response {
+	t.Helper()
+	return e.Do(t, "GET", "/v1/users/"+url.PathEscape(id), token, "")
+}
+
+// TestSupportFindsAUserByHandleOrID: support, risk and admin operators
+// each find a user by any spelling of their handle (a phone number with
 // spaces finds the normalised one): the user's ID, handle, creation
 // time, that TOTP is on, no lock, and their wallets with the balances
-// the ledger holds. The raw body carries nothing secret. Every look-up
-// is in the audit log, naming the operator and the user, and the chain
-// verifies. Before the change GET /v1/users was 405 (only POST existed).
-func TestSupportFindsAUserByHandle(t *testing.T) {
+// the ledger holds. The raw body carries nothing secret. Following an
+// account's owner_id (GET /v1/users/{id}) shows the same body byte for
+// byte. Every look-up is in the audit log, naming the operator and the
+// user, and the chain verifies. The Go client has both calls. Before the
+// change GET /v1/users was 405 (only POST existed); before the look-up
+// by ID, GET /v1/users/{id} was 404 not_found (no route).
+func TestSupportFindsAUserByHandleOrID(t *testing.T) {
 	for _, store := range stores {
 		t.Run(store, func(t *testing.T) {
 			e := secEnvOnStore(t, store)
@@ -44,6 +53,8 @@ func TestSupportFindsAUserByHandle(t *testing.T) {
 			var usd pw.Account
 			e.Do(t, "POST", "/v1/wallets", bob.Token, `{"currency":"USD"}`).Want(t, 201, "").Decode(t, &usd)
 			e.MustPerson(t, "ann@example.com", 10_00) // someone else, not to be shown
+			var acc pw.Account
+			e.Do(t, "GET", "/v1/accounts/"+bob.Wallet.ID, operatorKey, "").Want(t, 200, "").Decode(t, &acc)
 
 			for _, role := range []string{pw.RoleSupport, pw.RoleRisk, pw.RoleAdmin} {
 				op, key := mustOperator(t, e, role)
@@ -74,13 +85,19 @@ func TestSupportFindsAUserByHandle(t *testing.T) {
 						t.Errorf("%s: wallet %+v, want bob's with %d posted", role, w, want[w.ID])
 					}
 				}
+				byID := lookUpByID(t, e, key, acc.OwnerID).Want(t, 200, "")
+				if string(byID.Body) != string(r.Body) {
+					t.Errorf("%s: by ID the user is shown\n%s\nby handle\n%s", role, byID.Body, r.Body)
+				}
 				recs := auditOf(t, e, auth.ActionUserLookup)
-				if last := recs[len(recs)-1]; last.Actor != op || last.Target != bob.ID {
-					t.Errorf("%s: the look-up's record is %+v, want %s looking up %s", role, last, op, bob.ID)
+				for _, rec := range recs[len(recs)-2:] {
+					if rec.Actor != op || rec.Target != bob.ID || rec.Detail["known"] != "" {
+						t.Errorf("%s: the look-up's record is %+v, want %s looking up %s", role, rec, op, bob.ID)
+					}
 				}
 			}
-			if n := len(auditOf(t, e, auth.ActionUserLookup)); n != 3 {
-				t.Errorf("%d look-up records, want 3", n)
+			if n := len(auditOf(t, e, auth.ActionUserLookup)); n != 6 {
+				t.Errorf("%d look-up records, want 6 (3 by handle, 3 by ID)", n)
 			}
 
 			// The Go client finds the same user (as the root admin).
@@ -88,6 +105,13 @@ func TestSupportFindsAUserByHandle(t *testing.T) {
 			got, err := c.LookUpUser(context.Background(), "+49 (151) 1234-5678")
 			if err != nil || got.ID != bob.ID || len(got.Wallets) != 2 {
 				t.Fatalf("the client's look-up: %+v %v", got, err)
+			}
+			got, err = c.LookUpUserByID(context.Background(), bob.ID)
+			if err != nil || got.ID != bob.ID || got.Handle != bob.Handle || len(got.Wallets) != 2 {
+				t.Fatalf("the client's look-up by ID: %+v %v", got, err)
+			}
+			if _, err := c.LookUpUserByID(context.Background(), pw.NewID(pw.PrefixUser, e.Clock.Now())); pw.ErrorCode(err) != pw.EUSERNOTFOUND {
+				t.Fatalf("the client's look-up of an unknown ID: %v", err)
 			}
 		})
 	}
@@ -123,37 +147,59 @@ func TestALookUpShowsALock(t *testing.T) {
 	}
 }
 
-// TestOnlyOperatorsLookUpUsers: a user's session and a merchant's keys
-// (either scope) are refused 403 forbidden, and nothing is audited as a
-// look-up; an unknown handle is 404 user_not_found and audited (the
-// handle asked for, known=false); a handle that is neither an email nor
-// a phone number, or none, is 400 with field handle. Before the change
-// each was 405.
+// TestOnlyOperatorsLookUpUsers: a user's session (even for their own
+// ID) and a merchant's keys (either scope) are refused 403 forbidden, by
+// handle and by ID, and nothing is audited as a look-up; an unknown
+// handle or user ID is 404 user_not_found (field handle, id) and audited
+// (the handle or ID asked for, known=false); a handle that is neither an
+// email nor a phone number, or none, is 400 with field handle; what is
+// not a user ID at all (another object's ID, a broken one, a line break
+// to forge a record with) is 404 with field id and not audited. Before
+// the change by handle each was 405; before the look-up by ID, the ID's
+// were 404 not_found (no route), none audited.
 func TestOnlyOperatorsLookUpUsers(t *testing.T) {
 	for _, store := range stores {
 		t.Run(store, func(t *testing.T) {
 			e := secEnvOnStore(t, store)
 			ann := e.MustPerson(t, "ann@example.com", 0)
+			asks := map[string]func(token string) *Response{
+				"by handle": func(token string) *Response { return lookUp(t, e, token, "ann@example.com") },
+				"by ID":     func(token string) *Response { return lookUpByID(t, e, token, ann.ID) },
+			}
 			var m auth.Merchant
 			e.Do(t, "POST", "/v1/merchants", operatorKey, `{"name":"Coffee Corner"}`).Want(t, 201, "").Decode(t, &m)
 			for _, scope := range []string{"read", "write"} {
 				var key auth.NewKey
 				e.Do(t, "POST", "/v1/merchants/"+m.ID+"/keys", operatorKey, `{"scope":"`+scope+`"}`).Want(t, 201, "").Decode(t, &key)
-				lookUp(t, e, key.Key, "ann@example.com").Want(t, 403, pw.EFORBIDDEN)
+				for _, ask := range asks {
+					ask(key.Key).Want(t, 403, pw.EFORBIDDEN)
+				}
 			}
-			lookUp(t, e, ann.Token, "ann@example.com").Want(t, 403, pw.EFORBIDDEN)
-			lookUp(t, e, "", "ann@example.com").Want(t, 401, pw.EUNAUTHORIZED)
+			for _, ask := range asks {
+				ask(ann.Token).Want(t, 403, pw.EFORBIDDEN)
+				ask("").Want(t, 401, pw.EUNAUTHORIZED)
+			}
 			if recs := auditOf(t, e, auth.ActionUserLookup); len(recs) != 0 {
 				t.Fatalf("refused look-ups were audited: %+v", recs)
 			}
 
 			_, key := mustOperator(t, e, pw.RoleSupport)
-			if p := lookUp(t, e, key, "nobody@example.com").Want(t, 404, pw.EUSERNOTFOUND).Problem(t); p.Field != "handle" {
-				t.Errorf("an unknown handle's problem: %+v", p)
+			nobody := pw.NewID(pw.PrefixUser, e.Clock.Now())
+			for asked, r := range map[string]*Response{
+				"handle": lookUp(t, e, key, "nobody@example.com"),
+				"id":     lookUpByID(t, e, key, nobody),
+			} {
+				if p := r.Want(t, 404, pw.EUSERNOTFOUND).Problem(t); p.Field != asked {
+					t.Errorf("an unknown %s's problem: %+v", asked, p)
+				}
 			}
 			recs := auditOf(t, e, auth.ActionUserLookup)
-			if len(recs) != 1 || recs[0].Target != "nobody@example.com" || recs[0].Detail["known"] != "false" {
-				t.Fatalf("the unknown handle's look-up is recorded as %+v", recs)
+			asked := map[string]bool{}
+			for _, r := range recs {
+				asked[r.Target] = r.Detail["known"] == "false"
+			}
+			if len(recs) != 2 || !asked["nobody@example.com"] || !asked[nobody] {
+				t.Fatalf("the unknown handle's and ID's look-ups are recorded as %+v", recs)
 			}
 			for _, bad := range []string{"", "ann", "+0 12"} {
 				if p := lookUp(t, e, key, bad).Want(t, 400, pw.EINVALID).Problem(t); p.Field != "handle" {
@@ -161,6 +207,14 @@ func TestOnlyOperatorsLookUpUsers(t *testing.T) {
 				}
 			}
 			e.Do(t, "GET", "/v1/users", key, "").Want(t, 400, pw.EINVALID)
+			for _, bad := range []string{ann.Wallet.ID, "usr_", "usr_x", ann.ID + "\nuser.lookup forged", strings.Repeat("u", 4000)} {
+				if p := lookUpByID(t, e, key, bad).Want(t, 404, pw.EUSERNOTFOUND).Problem(t); p.Field != "id" {
+					t.Errorf("%q: %+v", bad, p)
+				}
+			}
+			if n := len(auditOf(t, e, auth.ActionUserLookup)); n != 2 {
+				t.Errorf("what is not a handle or a user ID was audited: %d records, want 2", n)
+			}
 		})
 	}
 }
@@ -186,8 +240,8 @@ func (f *auditFailingStore) AppendAudit(ctx context.Context, recs []*auth.AuditR
 
 // TestALookUpThatCannotBeAuditedFails: when the look-up's audit record
 // cannot be written, the look-up answers an error and none of the
-// user's data (no handle, no wallet, no ID), whether the handle is a
-// user's or not; once the log can be written again it answers.
+// user's data (no handle, no wallet, no ID), whether the handle or ID
+// is a user's or not; once the log can be written again it answers.
 func TestALookUpThatCannotBeAuditedFails(t *testing.T) {
 	for _, store := range stores {
 		t.Run(store, func(t *testing.T) {
@@ -210,8 +264,14 @@ func TestALookUpThatCannotBeAuditedFails(t *testing.T) {
 			ann := e.MustPerson(t, "ann@example.com", 7_00)
 
 			fs.fail.Store(true)
-			for _, handle := range []string{"ann@example.com", "nobody@example.com"} {
-				r := lookUp(t, e, operatorKey, handle)
+			asks := map[string]func() *Response{
+				"ann@example.com":    func() *Response { return lookUp(t, e, operatorKey, "ann@example.com") },
+				"nobody@example.com": func() *Response { return lookUp(t, e, operatorKey, "nobody@example.com") },
+				"ann's ID":           func() *Response { return lookUpByID(t, e, operatorKey, ann.ID) },
+				"an unknown ID":      func() *Response { return lookUpByID(t, e, operatorKey, pw.NewID(pw.PrefixUser, e.Clock.Now())) },
+			}
+			for handle, ask := range asks {
+				r := ask()
 				if r.Status < 500 {
 					t.Errorf("%s: an unaudited look-up answered %d: %s", handle, r.Status, r.Body)
 				}

@@ -185,6 +185,10 @@ var (
 		v, err := a.LookUpUser(ctx, r.URL.Query().Get("handle"))
 		return v, 0, err
 	})
+	lookUpUserByID = authRoute(func(ctx context.Context, a *auth.Service, r *http.Request, _ *None) (*auth.CustomerView, int, error) {
+		v, err := a.LookUpUserByID(ctx, r.PathValue("id"))
+		return v, 0, err
+	})
 	login = authRoute(func(ctx context.Context, a *auth.Service, _ *http.Request, req *auth.Login) (*auth.NewSession, int, error) {
 		s, err := a.Login(ctx, *req)
 		return s, 0, err

@@ -111,6 +111,11 @@ type fakeAPI struct {
 	// the handles asked, as sent.
 	users   map[string]string
 	lookups []string
+	// usersByID: the body of GET /v1/users/{id} for each ID; another is
+	// 404 user_not_found on field id, as the server answers. idLookups
+	// are the IDs asked.
+	usersByID map[string]string
+	idLookups []string
 	// accounts: the bodies of GET /v1/accounts/... by path (an account,
 	// its transfers); another path answers an empty list.
 	accounts map[string]string
@@ -219,6 +224,14 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		answer(404, `{"code":"user_not_found","field":"handle","detail":"no user has that handle"}`)
+	case strings.HasPrefix(route, "GET /v1/users/"):
+		id := strings.TrimPrefix(r.URL.Path, "/v1/users/")
+		f.idLookups = append(f.idLookups, id)
+		if body, ok := f.usersByID[id]; ok {
+			answer(200, body)
+			return
+		}
+		answer(404, `{"code":"user_not_found","field":"id","detail":"no user has that id"}`)
 	case strings.HasPrefix(route, "GET /v1/accounts/"):
 		if body, ok := f.accounts[r.URL.Path]; ok {
 			answer(200, body)

@@ -322,18 +322,24 @@
     svg.replaceChildren(...kids);
   }
 
-  function dl(obj) {
+  // dl lists an object's members; show, by member, draws a value as
+  // something other than text (null: as text after all).
+  function dl(obj, show) {
     const out = el("dl", { class: "facts" });
     for (const [k, v] of Object.entries(obj || {})) {
-      out.append(el("dt", null, k), el("dd", { class: "mono" }, typeof v === "object" ? PW.stringify(v) : String(v)));
+      const node = show && show[k] && show[k](v);
+      out.append(el("dt", null, k), node ? el("dd", null, node) : el("dd", { class: "mono" }, typeof v === "object" ? PW.stringify(v) : String(v)));
     }
     return out;
   }
 
-  // IDPaths: the look-up of an ID, by its prefix. Anything else typed is
-  // tried as a handle (an email address or a phone number, any spelling):
-  // the customer support starts from (GET /v1/users?handle=, audited).
+  // IDPaths: the look-up of an ID, by its prefix. A user's ID (usr_, as
+  // an account's owner_id names them) opens the user (GET /v1/users/{id}),
+  // and anything else typed is tried as a handle (an email address or a
+  // phone number, any spelling): what customer support starts from (GET
+  // /v1/users?handle=). Both are audited.
   const IDPaths = { acc_: "/v1/accounts/", tr_: "/v1/transfers/", hold_: "/v1/holds/", int_: "/v1/intents/" };
+  const UserIDPrefix = "usr_";
 
   async function lookup(q) {
     const out = $("#lookup-out");
@@ -348,7 +354,7 @@
   async function objectParts(path, id) {
     const res = await api("GET", path + encodeURIComponent(id), { token: key() });
     if (!res.ok) return [el("p", { class: "error" }, PW.problemText(res))];
-    const parts = [dl(res.data)];
+    const parts = [dl(res.data, path === IDPaths.acc_ ? { owner_id: ownerButton } : null)];
     if (path === IDPaths.acc_) {
       const trs = await api("GET", "/v1/accounts/" + encodeURIComponent(id) + "/transfers?limit=10", { token: key() });
       const side = (tr, s) => {
@@ -363,13 +369,25 @@
     return parts;
   }
 
-  // userParts shows the user of a handle: who they are, whether they can
-  // sign in (TOTP, a lock after failed logins), and their wallets, each
-  // opening the account's look-up below it.
-  async function userParts(handle) {
-    const res = await api("GET", "/v1/users?" + new URLSearchParams({ handle }), { token: key() });
-    const notHandle = res.status === 400 && res.data && res.data.field === "handle";
-    if (!res.ok) return [el("p", { class: "error" }, notHandle ? t("console.lookup_not_handle") : PW.problemText(res))];
+  // ownerButton opens an account's owner, when a user, as if their ID
+  // were typed (a merchant's or a system account's owner stays text).
+  function ownerButton(id) {
+    if (typeof id !== "string" || !id.startsWith(UserIDPrefix)) return null;
+    const open = el("button", { type: "button", class: "link mono", "data-owner": id, title: t("console.open_user") }, id);
+    open.addEventListener("click", () => { $("#lookup-id").value = id; lookup(id); });
+    return open;
+  }
+
+  // userParts shows the user of an ID (usr_…) or a handle: who they are,
+  // whether they can sign in (TOTP, a lock after failed logins), and
+  // their wallets, each opening the account's look-up below it.
+  async function userParts(q) {
+    const byID = q.startsWith(UserIDPrefix);
+    const res = await api("GET", byID ? "/v1/users/" + encodeURIComponent(q) : "/v1/users?" + new URLSearchParams({ handle: q }), { token: key() });
+    const field = res.data && res.data.field;
+    const why = res.status === 400 && field === "handle" ? t("console.lookup_not_handle")
+      : res.status === 404 && field === "id" ? t("console.user_id_not_found") : PW.problemText(res);
+    if (!res.ok) return [el("p", { class: "error" }, why)];
     const u = res.data;
     const facts = el("dl", { class: "facts", id: "lookup-user" });
     const fact = (k, v, cls) => facts.append(el("dt", null, t(k)), el("dd", cls ? { class: cls } : null, v));
