@@ -188,9 +188,9 @@ type User struct {
 	// a recovery code), and otherwise sends a code by message to the
 	// handle (Service.challenge). The web app says so beside the
 	// thresholds, before a payment meets the prompt.
-	TOTPEnabled bool `json:"totp_enabled"`
-	FailedLogins     int              `json:"-"`
-	LockedUntil      time.Time        `json:"-"`
+	TOTPEnabled  bool      `json:"totp_enabled"`
+	FailedLogins int       `json:"-"`
+	LockedUntil  time.Time `json:"-"`
 	// PasswordVersion counts the user's passwords: 1 at sign-up, one more
 	// at each SetPassword. A login reads it with the hash it checks, and
 	// its session is stored only while it has not changed
