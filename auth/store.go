@@ -201,8 +201,14 @@ type User struct {
 	// StepUpThresholds (Me only) is the threshold, in minor units, of
 	// each currency the user has a wallet in.
 	StepUpThresholds StepUpThresholds `json:"step_up_thresholds,omitempty"`
-	FailedLogins     int              `json:"-"`
-	LockedUntil      time.Time        `json:"-"`
+	// TOTPEnabled (Me; false at sign-up) is true once the user has
+	// confirmed an authenticator app: a step-up then asks for its code (or
+	// a recovery code), and otherwise sends a code by message to the
+	// handle (Service.challenge). The web app says so beside the
+	// thresholds, before a payment meets the prompt.
+	TOTPEnabled  bool      `json:"totp_enabled"`
+	FailedLogins int       `json:"-"`
+	LockedUntil  time.Time `json:"-"`
 	// PasswordVersion counts the user's passwords: 1 at sign-up, one more
 	// at each SetPassword. A login reads it with the hash it checks, and
 	// its session is stored only while it has not changed

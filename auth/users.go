@@ -297,6 +297,11 @@ func (s *Service) Me(ctx context.Context) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := s.mfaOf(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	u.TOTPEnabled = m.Confirmed()
 	u.StepUpThreshold = s.stepUpThreshold(stepUpReference)
 	u.StepUpThresholds = make(StepUpThresholds, len(wallets))
 	for _, w := range wallets {

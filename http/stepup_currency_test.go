@@ -143,3 +143,23 @@ func TestTheOperatorsStepUpThresholdsTakeEffect(t *testing.T) {
 		})
 	}
 }
+
+// TestMeSaysWhichSecondFactorAStepUpAsks: GET /v1/me says totp_enabled,
+// false until the user confirms an authenticator app (a step-up then
+// sends a code by message) and true after (it asks for the app's code),
+// so that the web app can say which before a payment meets the prompt.
+// Seen failing before the field (false after enrolment).
+func TestMeSaysWhichSecondFactorAStepUpAsks(t *testing.T) {
+	for _, store := range stores {
+		t.Run(store, func(t *testing.T) {
+			s := newCurrencyScene(t, secEnvWithStepUp(t, store, nil))
+			if s.me(t).TOTPEnabled {
+				t.Error("/v1/me before enrolment: totp_enabled true, want false")
+			}
+			s.e.MustEnrollTOTP(t, s.ann)
+			if !s.me(t).TOTPEnabled {
+				t.Error("/v1/me after enrolment: totp_enabled false, want true")
+			}
+		})
+	}
+}

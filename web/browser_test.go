@@ -119,6 +119,12 @@ type fakeAPI struct {
 	// accounts: the bodies of GET /v1/accounts/... by path (an account,
 	// its transfers); another path answers an empty list.
 	accounts map[string]string
+	// me: the body of GET /v1/me, when set; else ann's, as a server before
+	// 2026-11-29 says it (no step_up_thresholds, no totp_enabled). meReads
+	// counts the reads; meRefused answers them 503 busy.
+	me        string
+	meReads   int
+	meRefused bool
 }
 
 // anchorForm is the form of an audit anchor (auth.ParseAuditAnchor).
@@ -150,7 +156,13 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		answer(200, f.wallets)
 	case route == "GET /v1/me":
-		answer(200, `{"id":"usr_1","handle":"ann@example.com"}`)
+		f.meReads++
+		if f.meRefused {
+			w.Header().Set("Retry-After", "1")
+			answer(503, `{"code":"busy","detail":"the server is at capacity"}`)
+			return
+		}
+		answer(200, cmp.Or(f.me, `{"id":"usr_1","handle":"ann@example.com"}`))
 	case route == "GET /v1/intents":
 		if f.intents != "" {
 			answer(200, f.intents)

@@ -24,6 +24,9 @@ type stepUpScene struct {
 	data string // the server's data directory; its outbox holds the messages sent
 	ann  string // Ann's session
 	bob  string // Bob's session
+	// hint is what the send form said of the amount before payAndPrompt
+	// sent it (the step-up hint).
+	hint string
 }
 
 func newStepUpScene(t *testing.T) *stepUpScene {
@@ -57,7 +60,8 @@ func (m *stepUpScene) signIn(t *testing.T) {
 }
 
 // payAndPrompt sends Bob 150.00 EUR from the send form and returns the
-// text of the step-up prompt it meets.
+// text of the step-up prompt it meets; m.hint is what the form said of
+// the amount before it was sent, once it said something.
 func (m *stepUpScene) payAndPrompt(t *testing.T) string {
 	t.Helper()
 	var text string
@@ -67,6 +71,8 @@ func (m *stepUpScene) payAndPrompt(t *testing.T) string {
 		chromedp.WaitReady(chromedp.CSS(`#send-from option[data-currency="EUR"]`)),
 		chromedp.SendKeys(chromedp.CSS("#send-to"), bobHandle),
 		chromedp.SendKeys(chromedp.CSS("#send-amount"), "150"),
+		pollTrue(`document.querySelector("#send-step-up-hint").textContent !== ""`),
+		readInto(&m.hint, chromedp.Text(chromedp.CSS("#send-step-up-hint"))),
 		submit("#send-form"),
 		chromedp.WaitVisible(chromedp.CSS("#mfa-form")),
 		readInto(&text, chromedp.Text(chromedp.CSS("#pay-state"))),
@@ -133,6 +139,11 @@ func TestBrowserAStepUpByMessageSaysWhatItConfirmsAndWhereTheCodeWent(t *testing
 	m := newStepUpScene(t)
 	m.signIn(t)
 	prompt := m.payAndPrompt(t)
+	// Before it was sent, the form said it would ask for a code sent to
+	// her, from the real server's /v1/me (since 2026-11-29).
+	if want := "This payment will ask for a code: it is above 100.00 EUR. We will send it by message to " + annHandle + "."; m.hint != want {
+		t.Errorf("before sending, the form says %q, want %q", m.hint, want)
+	}
 	for _, want := range []string{"150.00 EUR", bobHandle, "sent", annHandle} {
 		if !strings.Contains(prompt, want) {
 			t.Errorf("the prompt says %q, want it to say %q", prompt, want)
@@ -194,6 +205,11 @@ func TestBrowserAStepUpWithAnAuthenticatorSaysWhatItConfirms(t *testing.T) {
 	codes := apiCall(t, "POST", m.s.url+"/v1/me/mfa/totp/confirm", m.ann, map[string]string{"code": code}, "")["recovery_codes"].([]any)
 	m.signIn(t)
 	prompt := m.payAndPrompt(t)
+	// Before it was sent, the form said it would ask for the app's code
+	// (/v1/me's totp_enabled, since 2026-11-29).
+	if want := "This payment will ask for a code: it is above 100.00 EUR. Have your authenticator app, or a recovery code, at hand."; m.hint != want {
+		t.Errorf("before sending, the form says %q, want %q", m.hint, want)
+	}
 	for _, want := range []string{"150.00 EUR", bobHandle, "authenticator app", "recovery code"} {
 		if !strings.Contains(prompt, want) {
 			t.Errorf("the prompt says %q, want it to say %q", prompt, want)

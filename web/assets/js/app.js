@@ -257,6 +257,7 @@
       ev.preventDefault();
       const res = await api("POST", "/v1/wallets", { token: app.token(), body: { currency: form.elements.currency.value } });
       if (!res.ok) return formError(form, PW.problemText(res));
+      meCache = null; // its step_up_thresholds lack the new wallet's currency
       app.invalidate();
       PW.notice(t("wallets.opened", { cur: res.data.currency }), "ok");
       route();
@@ -361,7 +362,12 @@
     try { prefill = JSON.parse(sessionStorage.getItem(PendingPayKey)); } catch (_) { /* none */ }
     sessionStorage.removeItem(PendingPayKey);
     await PWPay.sendView(root, app, prefill);
-    if (walletID) root.querySelector("#send-from").value = walletID;
+    if (!walletID) return;
+    // The wallet the link names, as if chosen: the form's hints follow it
+    // (until 2026-11-29 they kept the first wallet's currency).
+    const from = root.querySelector("#send-from");
+    from.value = walletID;
+    if (from.value === walletID) from.dispatchEvent(new Event("change"));
   }
 
   async function receiptView(root, id) {
@@ -391,6 +397,7 @@
     root.replaceChildren(PW.fromTemplate("tpl-security"));
     const me = await app.me();
     root.querySelector("[data-who]").textContent = t("security.who", { handle: me.handle || "" });
+    fillStepUp(root, me);
     const err = root.querySelector("[data-error]");
     root.querySelector("[data-start]").addEventListener("click", async (ev) => {
       const res = await api("POST", "/v1/me/mfa/totp", { token: app.token() });
@@ -413,7 +420,33 @@
       done.hidden = false;
       done.querySelector("[data-codes]").replaceChildren(...(res.data.recovery_codes || []).map((c) => el("li", null, c)));
       PW.notice(t("totp.done"), "ok");
+      // A step-up now asks for the app's code: said here and in the Send
+      // form, from the /v1/me kept (read again if it said nothing of it).
+      if (meCache && typeof meCache.totp_enabled === "boolean") meCache.totp_enabled = true; else meCache = null;
+      fillStepUp(root, await app.me());
     });
+  }
+
+  // fillStepUp says where a payment starts to ask for a second factor:
+  // "Payments above 100.00 EUR ask for a code", for each currency /v1/me
+  // gives a threshold (those of the user's wallets), and which code (the
+  // authenticator app's, or one sent by message to the handle). When
+  // /v1/me says no threshold (an older server, a read that failed) the
+  // section stays hidden: no figure rather than a wrong one. Until
+  // 2026-11-29 the app said nowhere where that line was, and a payment met
+  // the prompt by surprise (TestBrowserTheSecurityViewSaysWhichPaymentsAskForACode).
+  function fillStepUp(root, me) {
+    const section = root.querySelector("[data-step-up]");
+    const all = (me && me.step_up_thresholds) || {};
+    const lines = Object.keys(all).sort().flatMap((cur) => {
+      const limit = PWPay.stepUpThreshold(me, cur);
+      return limit == null ? [] : [el("li", { "data-currency": cur }, t("security.step_up_line", { amount: PW.formatMoney(limit, cur) }))];
+    });
+    section.querySelector("[data-step-up-list]").replaceChildren(...lines);
+    const how = me.totp_enabled === true ? t("security.step_up_app")
+      : me.totp_enabled === false && me.handle ? t("security.step_up_message", { handle: me.handle }) : "";
+    section.querySelector("[data-step-up-how]").textContent = how;
+    section.hidden = lines.length === 0;
   }
 
   // Log out signs out here at once — the token gone, the login view shown

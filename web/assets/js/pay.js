@@ -119,6 +119,20 @@ const PWPay = (() => {
       root.querySelector("[data-amount-hint]").textContent = t("send.amount_hint", { n: PW.exponent(currencyOf()), cur: currencyOf() });
     };
     from.addEventListener("change", hint);
+    // The step-up hint: above the chosen wallet's currency's threshold,
+    // the form says before sending that the payment will ask for a code,
+    // and which. It reads the /v1/me the app keeps (app.me), once for the
+    // view and never while typing; until it is read, or when it says no
+    // threshold (an older server, a /v1/me not read), the hint is empty.
+    let me = null;
+    const stepUp = root.querySelector("[data-step-up-hint]");
+    const stepUpHint = () => {
+      const text = stepUpText(me, currencyOf(), PW.parseAmount(form.elements.amount.value, currencyOf()));
+      if (stepUp.textContent !== text) stepUp.textContent = text; // a live region: said only when it changes
+    };
+    form.elements.amount.addEventListener("input", stepUpHint);
+    from.addEventListener("change", stepUpHint);
+    app.me().then((m) => { if (form.isConnected) { me = m; stepUpHint(); } });
     const fill = (p) => {
       if (!p) return;
       if (p.to) form.elements.to.value = p.to;
@@ -130,6 +144,7 @@ const PWPay = (() => {
       if (p.amount > 0) form.elements.amount.value = minorToInput(p.amount, p.currency || currencyOf());
       if (p.amountTooLarge) showError(form, amountTooLargeText(p.currency || currencyOf()));
       hint();
+      stepUpHint();
     };
     hint();
     fill(prefill);
@@ -152,6 +167,33 @@ const PWPay = (() => {
       await pay(app, form, state, attempt, null);
     });
     setupScan(root, fill);
+  }
+
+  // stepUpThreshold is the step-up threshold of cur, in minor units, that
+  // me (GET /v1/me) says in step_up_thresholds: the server asks for a
+  // second factor for a payment above it (auth/stepup.go). It is null when
+  // me does not say it (an older server, which has no step_up_thresholds;
+  // a /v1/me that could not be read; a wallet opened after it was read):
+  // then nothing is said, rather than a wrong figure such as EUR's
+  // step_up_threshold taken for another currency's.
+  function stepUpThreshold(me, cur) {
+    const all = me && me.step_up_thresholds;
+    const v = all && typeof all === "object" && Object.hasOwn(all, cur) ? all[cur] : null;
+    if (typeof v === "bigint") return v > 0n ? v : null;
+    return Number.isSafeInteger(v) && v > 0 ? v : null;
+  }
+
+  // stepUpText is what the Send form says of amount (minor units, or
+  // null when the text is no amount) in cur: that the payment will ask for
+  // a code, when it is above cur's threshold (at it, none is asked), and
+  // which code when me says (totp_enabled); "" otherwise.
+  function stepUpText(me, cur, amount) {
+    const limit = stepUpThreshold(me, cur);
+    if (limit == null || amount == null || BigInt(amount) <= BigInt(limit)) return "";
+    const vars = { amount: PW.formatMoney(limit, cur), handle: me.handle || "" };
+    if (me.totp_enabled === true) return t("send.step_up_app", vars);
+    if (me.totp_enabled === false && me.handle) return t("send.step_up_message", vars);
+    return t("send.step_up", vars);
   }
 
   // badAmountText says why text is not an amount the app sends: too
@@ -804,5 +846,5 @@ const PWPay = (() => {
     });
   }
 
-  return { sendView, requestView, readPayLink, waitingList };
+  return { sendView, requestView, readPayLink, waitingList, stepUpThreshold };
 })();
