@@ -40,7 +40,9 @@ type Store interface {
 	// tokens deleted): a change that checked the old password must not
 	// undo a reset or change that completed meanwhile.
 	// AnyPasswordVersion sets it whatever the version (a reset, whose
-	// proof is its token, not a password read).
+	// proof is its token, not a password read); for a user ID that is no
+	// user's it returns ENOTFOUND having written nothing (until
+	// 2026-11-29 it returned nil, a reset that set no password).
 	SetPassword(ctx context.Context, userID string, expectVersion int64, hash, keep, endedBy string, at time.Time) error
 	// RecordLoginFailure adds one to the user's failure count and sets
 	// their lock (a later lock stands), and returns the new count;

@@ -123,7 +123,10 @@ func (s *Store) SetPassword(ctx context.Context, userID string, expectVersion in
 		if err != nil {
 			return err
 		}
-		if res.RowsAffected() == 0 && expectVersion != auth.AnyPasswordVersion {
+		if res.RowsAffected() == 0 && expectVersion == auth.AnyPasswordVersion {
+			return notFound("user") // no such user: rolled back, nothing written
+		}
+		if res.RowsAffected() == 0 {
 			replaced = true // nothing else is written: the transaction commits no change
 			return nil
 		}

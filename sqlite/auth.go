@@ -124,7 +124,10 @@ func (s *Store) SetPassword(ctx context.Context, userID string, expectVersion in
 		if err != nil {
 			return err
 		}
-		if n == 0 && expectVersion != auth.AnyPasswordVersion {
+		if n == 0 && expectVersion == auth.AnyPasswordVersion {
+			return notFound("user") // no such user: rolled back, nothing written
+		}
+		if n == 0 {
 			replaced = true // nothing else is written: the transaction commits no change
 			return nil
 		}

@@ -1,7 +1,9 @@
 package web_test
 
 import (
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +74,52 @@ func TestBrowserAPaymentTriedAfterLogOutSaysNoSessionEnded(t *testing.T) {
 	}
 	if n := s.api.read(paid); n != before {
 		t.Errorf("%d payments reached the server without a session", n-before)
+	}
+}
+
+// TestBrowserASessionEndedElsewhereSignsOutWhereverItIsRead: a session
+// ended elsewhere (a password reset, Log out in another tab) is answered
+// 401 by every route. Whether the page learns it from GET /v1/wallets or
+// from GET /v1/me (the Security view, the Send form's step-up hint), it
+// signs out the same way: the token gone, the login view shown, the nav
+// hidden, and the notice "Your session ended". Until 2026-11-29 only the
+// wallets' 401 did; app.me() took a 401 as any refusal, and the Security
+// view stayed up, signed in, showing no one.
+func TestBrowserASessionEndedElsewhereSignsOutWhereverItIsRead(t *testing.T) {
+	ended := func(f *fakeAPI) { f.meEnded = true }
+	notices := map[string]string{}
+	for _, c := range []struct {
+		name, hash string
+		set        func(f *fakeAPI)
+	}{
+		{"wallets, at the wallets view", "#/wallets", func(f *fakeAPI) { f.walletsEnded = true }},
+		{"me, at the security view", "#/security", ended},
+		{"me, at the send form", "#/send", ended},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newScene(t)
+			s.api.set(c.set)
+			s.do(t, "open the app signed in at "+c.hash+", with its session ended",
+				chromedp.Navigate(s.base+"/#/login"),
+				chromedp.WaitVisible(chromedp.CSS("#login-form")),
+				js(`sessionStorage.setItem("pw_token", "tok")`),
+				js("location.hash = "+strconv.Quote(c.hash)),
+			)
+			// location.hash is c.hash from here on until the page signs out.
+			s.do(t, "the page signs out",
+				until(`location.hash === "#/login" && !sessionStorage.getItem("pw_token") &&
+					!!document.querySelector("#login-form") && document.querySelector("#notice").textContent !== ""`))
+			if nav := eval[bool](t, s, `document.querySelector("#nav").hidden`); !nav {
+				t.Error("the nav is shown after the session ended")
+			}
+			notice := eval[string](t, s, `document.querySelector("#notice").textContent`)
+			if !strings.Contains(notice, "session ended") {
+				t.Errorf("the login view says %q, want that the session ended", notice)
+			}
+			notices[c.name] = notice
+		})
+	}
+	if n := len(slices.Compact(slices.Sorted(maps.Values(notices)))); n != 1 {
+		t.Errorf("the notices differ by where the 401 came from: %q", notices)
 	}
 }

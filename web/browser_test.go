@@ -43,6 +43,10 @@ type fakeAPI struct {
 	wallets        string
 	walletsRefused int
 	walletReads    int
+	// walletsEnded, meEnded: GET /v1/wallets, GET /v1/me answer 401
+	// unauthorized, as the server does once the session has ended
+	// elsewhere (a password reset, Log out in another tab).
+	walletsEnded, meEnded bool
 	// currenciesRefused: GET /v1/currencies answers 503 busy.
 	currenciesRefused bool
 	// queue: POST /v1/transfers answers 202 queued (int_1), pending,
@@ -149,6 +153,10 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(200, `{"data":[{"code":"EUR","exponent":2},{"code":"JPY","exponent":0}]}`)
 	case route == "GET /v1/wallets":
 		f.walletReads++
+		if f.walletsEnded {
+			answer(401, `{"code":"unauthorized","detail":"the session has ended"}`)
+			return
+		}
 		if f.walletReads <= f.walletsRefused {
 			w.Header().Set("Retry-After", "1")
 			answer(503, `{"code":"busy","detail":"the server is at capacity"}`)
@@ -157,6 +165,10 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(200, f.wallets)
 	case route == "GET /v1/me":
 		f.meReads++
+		if f.meEnded {
+			answer(401, `{"code":"unauthorized","detail":"the session has ended"}`)
+			return
+		}
 		if f.meRefused {
 			w.Header().Set("Retry-After", "1")
 			answer(503, `{"code":"busy","detail":"the server is at capacity"}`)

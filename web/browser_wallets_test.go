@@ -70,3 +70,36 @@ func TestBrowserAmountsKeepTheirExponentWhenCurrenciesCannotBeRead(t *testing.T)
 		t.Fatalf("sent %v %v, want 1000 JPY", got, sent[0]["currency"])
 	}
 }
+
+// TestBrowserSendFromAWalletsLinkHintsItsCurrency: a wallet's own Send
+// link (#/send/{id}) opens the Send form with that wallet chosen, and the
+// form's hints follow it as if it had been chosen by hand: for the JPY
+// wallet, listed after the EUR one, the amount hint is JPY's ("In JPY, up
+// to 0 decimals."), not the first wallet's. Until 2026-11-29 the wallet
+// was chosen but the hint kept the first wallet's currency.
+func TestBrowserSendFromAWalletsLinkHintsItsCurrency(t *testing.T) {
+	s := newScene(t)
+	s.api.set(func(f *fakeAPI) {
+		f.wallets = `{"data":[{"id":"acc_1","currency":"EUR","balance":{"available":20000,"posted":20000,"pending_out":0,"pending_in":0}},` +
+			`{"id":"acc_2","currency":"JPY","balance":{"available":50000,"posted":50000,"pending_out":0,"pending_in":0}}]}`
+	})
+	s.open(t, "#/wallets", nil)
+	for _, c := range []struct{ id, cur, other string }{{"acc_2", "JPY", "EUR"}, {"acc_1", "EUR", "JPY"}} {
+		s.do(t, "open Send from the "+c.cur+" wallet's link",
+			js(`location.hash = "#/wallets"`),
+			chromedp.WaitVisible(chromedp.CSS(`.wallet a[data-send][href="#/send/`+c.id+`"]`)),
+			js(`document.querySelector('.wallet a[data-send][href="#/send/`+c.id+`"]').click()`),
+			// The route is done once it focuses the view's heading: after
+			// sendRoute has chosen the wallet.
+			until(`location.hash === "#/send/`+c.id+`" && !!document.querySelector("#send-form") &&
+				document.activeElement === document.querySelector("#view h1")`),
+		)
+		if from := eval[string](t, s, `document.querySelector("#send-from").value`); from != c.id {
+			t.Errorf("#/send/%s chose wallet %q", c.id, from)
+		}
+		hint := eval[string](t, s, `document.querySelector("[data-amount-hint]").textContent`)
+		if !strings.Contains(hint, "In "+c.cur) || strings.Contains(hint, c.other) {
+			t.Errorf("#/send/%s (%s) hints %q, want the %s hint", c.id, c.cur, hint, c.cur)
+		}
+	}
+}

@@ -35,6 +35,7 @@ func Run(t *testing.T, open Opener) {
 		{"sessions", testSessions},
 		{"sessions of a replaced password", testSessionsOfAReplacedPassword},
 		{"a change of a replaced password", testAChangeOfAReplacedPassword},
+		{"a reset of a missing user", testAResetOfAMissingUser},
 		{"mfa", testMFA},
 		{"otp", testOTP},
 		{"keys", testKeys},
@@ -394,6 +395,37 @@ func testAChangeOfAReplacedPassword(t *testing.T, s auth.Store) {
 	}
 	if got, err := s.SessionByID(ctx, ses.ID); err != nil || !got.RevokedAt.Equal(t2) {
 		t.Fatalf("a session after SetPassword of the current version: %+v, %v; want ended at %v", got, err, t2)
+	}
+}
+
+// testAResetOfAMissingUser: SetPassword for a user ID that is no user's
+// answers not_found, as UserByID does, and writes nothing: no user comes
+// of it, and no other user's sessions or reset tokens are touched. A
+// reset (AnyPasswordVersion) has no version to miss, so without this
+// check it succeeded silently, having set no password at all.
+func testAResetOfAMissingUser(t *testing.T, s auth.Store) {
+	ctx := context.Background()
+	other := MustUser(t, s, "o@example.com")
+	ses := &auth.Session{ID: pw.NewID(pw.PrefixSession, t0), UserID: other.ID, TokenHash: "other", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour),
+		Address: "192.0.2.1", PasswordVersion: other.PasswordVersion}
+	must(t, s.CreateSession(ctx, ses))
+	must(t, s.CreateResetToken(ctx, "other-token", other.ID, t0.Add(time.Minute)))
+
+	const missing = "usr_missing"
+	if err := s.SetPassword(ctx, missing, auth.AnyPasswordVersion, "$argon2id$reset", "", auth.EndedByPasswordReset, t0); code(err) != pw.ENOTFOUND {
+		t.Fatalf("SetPassword (a reset) of a missing user = %v, want not_found", err)
+	}
+	if _, err := s.UserByID(ctx, missing); code(err) != pw.ENOTFOUND {
+		t.Fatalf("the missing user after SetPassword: %v, want not_found", err)
+	}
+	if got, err := s.UserByID(ctx, other.ID); err != nil || got.PasswordHash != other.PasswordHash || got.PasswordVersion != other.PasswordVersion {
+		t.Fatalf("another user after SetPassword of a missing one: %+v, %v; want unchanged", got, err)
+	}
+	if got, err := s.SessionByID(ctx, ses.ID); err != nil || !got.RevokedAt.IsZero() || got.EndedBy != "" {
+		t.Fatalf("another user's session after SetPassword of a missing one: %+v, %v; want live", got, err)
+	}
+	if id, err := s.UseResetToken(ctx, "other-token", t0); err != nil || id != other.ID {
+		t.Fatalf("another user's reset token after SetPassword of a missing one: %q, %v; want it unused, for %s", id, err, other.ID)
 	}
 }
 

@@ -37,6 +37,11 @@
     async me() {
       if (!meCache) {
         const res = await api("GET", "/v1/me", { token: app.token() });
+        // A 401 is a session ended elsewhere (a password reset): signed
+        // out, as wallets() does. Until 2026-11-29 it was taken as any
+        // refusal, and the view stayed up, signed in, showing no one
+        // (TestBrowserASessionEndedElsewhereSignsOutWhereverItIsRead).
+        if (res.status === 401) { app.loggedOut(); return {}; }
         if (!res.ok) return {}; // not kept: the next call reads again
         meCache = res.data;
       }
