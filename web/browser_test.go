@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -129,6 +130,14 @@ type fakeAPI struct {
 	me        string
 	meReads   int
 	meRefused bool
+	// refundAnswers: the answers of POST /v1/transfers/tr_in/refunds in
+	// turn, "503 busy" or "504 outcome_unknown" (with Retry-After: 1);
+	// past them, 201 with the refund, which GET /v1/transfers/tr_in (Ann's
+	// payment of 25.00 EUR to acc_1) then counts in refunded_amount.
+	// refundKeys are the Idempotency-Keys they came with.
+	refundAnswers []string
+	refundKeys    []string
+	refunded      int64
 }
 
 // anchorForm is the form of an audit anchor (auth.ParseAuditAnchor).
@@ -262,6 +271,25 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		answer(200, `{"data":[]}`)
+	case route == "GET /v1/transfers/tr_in":
+		answer(200, fmt.Sprintf(`{"id":"tr_in","kind":"payment","from_account":"acc_9","to_account":"acc_1","amount":2500,"refunded_amount":%d,"currency":"EUR","status":"posted","created_at":"2026-11-29T12:00:00Z","from_party":{"kind":"user","handle":"bob@example.com"},"to_party":{"kind":"user","handle":"ann@example.com"}}`, f.refunded))
+	case route == "POST /v1/transfers/tr_in/refunds":
+		f.refundKeys = append(f.refundKeys, r.Header.Get("Idempotency-Key"))
+		if n := len(f.refundKeys); n <= len(f.refundAnswers) {
+			status, code, _ := strings.Cut(f.refundAnswers[n-1], " ")
+			w.Header().Set("Retry-After", "1")
+			st, _ := strconv.Atoi(status)
+			outcome := "" // a 503 moved nothing; a 504 may have
+			if st == 504 {
+				outcome = `"outcome":"unknown",`
+			}
+			answer(st, fmt.Sprintf(`{"code":%q,%s"detail":"not now"}`, code, outcome))
+			return
+		}
+		var body struct{ Amount int64 }
+		json.NewDecoder(r.Body).Decode(&body)
+		f.refunded += body.Amount
+		answer(201, fmt.Sprintf(`{"id":"tr_rf","kind":"refund","refund_of":"tr_in","from_account":"acc_1","to_account":"acc_9","amount":%d,"currency":"EUR","status":"posted"}`, body.Amount))
 	case route == "GET /v1/transfers/tr_1":
 		answer(200, `{"id":"tr_1","from_account":"acc_1","to_account":"acc_2","amount":1250,"currency":"EUR","status":"posted","created_at":"2026-11-29T12:00:00Z"}`)
 	case route == "GET /v1/transfers/tr_big":

@@ -396,6 +396,11 @@
     set("[data-refunded]", PW.formatMoney(tr.refunded_amount || 0, tr.currency));
     set("[data-id]", tr.id);
     root.querySelector("[data-print]").addEventListener("click", () => window.print());
+    // A payment received may be refunded, in part or all that remains.
+    await PWRefund.refundForm(root, app, tr, async () => {
+      await receiptView(root, id);
+      focusView();
+    });
   }
 
   async function securityView(root) {

@@ -69,6 +69,11 @@ const PWPay = (() => {
   // answered for good was kept for the tab's life.
   const AttemptsIdleMax = 5;
   const trying = new Map(); // key → how many pay loops try it now
+  // attemptID names an attempt in the record: its body, and, for a request
+  // sent elsewhere than a payment's /v1/transfers (a refund's path), that
+  // path before it, so that refunds of two transfers with the same body
+  // are two attempts with two keys.
+  const attemptID = (a) => (a.path ? a.path + " " : "") + a.body;
   function attempts() {
     try { return JSON.parse(sessionStorage.getItem(AttemptsKey)) || {}; } catch (_) { return {}; }
   }
@@ -78,23 +83,49 @@ const PWPay = (() => {
     for (const [body] of idle.slice(AttemptsIdleMax)) delete all[body];
     if (Object.keys(all).length) sessionStorage.setItem(AttemptsKey, JSON.stringify(all)); else sessionStorage.removeItem(AttemptsKey);
   }
-  function loadAttempt(body) {
-    const a = attempts()[body];
-    return a && a.body === body && a.key ? a : null;
+  // loadAttempt is the attempt kept for body sent to path (none: a
+  // payment's), or null.
+  function loadAttempt(body, path) {
+    const a = attempts()[attemptID({ body, path })];
+    return a && a.body === body && (a.path || "") === (path || "") && a.key ? a : null;
   }
   function keepAttempt(a) {
     const all = attempts();
     a.at = Date.now();
-    all[a.body] = a;
+    all[attemptID(a)] = a;
     storeAttempts(all);
   }
   function forgetAttempt(a) {
     const all = attempts();
-    if (all[a.body] && all[a.body].key === a.key) {
-      delete all[a.body];
+    const id = attemptID(a);
+    if (all[id] && all[id].key === a.key) {
+      delete all[id];
       storeAttempts(all);
     }
   }
+
+  // Payment is what pay sends unless told otherwise: a payment, POST
+  // /v1/transfers, which the server may queue at a surge (202). Another
+  // request that moves money (a refund, refund.js) is sent by the same
+  // pay, so that it meets every answer as a payment does (docs/webapp.md,
+  // "Every answer a payment can get"), as its own request: its attempt's
+  // path, its Prefer, and what it says where it differs. what: the amount
+  // and the payee the step-up prompt names (whatKey); done: a 201;
+  // failed: the words for a final refusal; leftBehind: a step-up asked
+  // while the person is on another view.
+  const Payment = {
+    prefer: "respond-async, wait=" + PayWaitSeconds,
+    whatKey: "mfa.what",
+    what: (b) => ({ amount: PW.formatMoney(b.amount, b.currency), to: b.to_handle }),
+    done: (app, show, tr) => paid(app, show, tr, true),
+    failed: async (res) => PW.problemText(res),
+    leftBehind(app, b, vars) {
+      // Asked for a code, the server paid nothing: the payment waits in
+      // the Send form, filled in, and the notice says so.
+      app.pendingPay({ to: b.to_handle, amount: b.amount, currency: b.currency, note: b.description || "" });
+      PW.notice(t("pay.confirm_to_finish", vars), "error");
+    },
+  };
 
   function minorToInput(minor, cur) {
     const e = PW.exponent(cur), d = String(minor).padStart(e + 1, "0");
@@ -217,7 +248,8 @@ const PWPay = (() => {
 
   // pay sends attempt, retrying the same Idempotency-Key while the server
   // says "not now", and shows each state in the live region state.
-  async function pay(app, form, state, attempt, mfa) {
+  // request: what is sent (Payment unless said).
+  async function pay(app, form, state, attempt, mfa, request = Payment) {
     const show = (cls, ...children) => {
       state.hidden = false;
       state.className = "card state " + cls;
@@ -237,15 +269,15 @@ const PWPay = (() => {
       // sooner, the window over (EarlyRetriesMax).
       for (let tries = 0, early = 0; ;) {
         show("sending", el("p", null, t("pay.sending")));
-        const res = await api("POST", "/v1/transfers", { token: app.token(), idem: attempt.key, mfa,
-          body: JSON.parse(attempt.body), prefer: "respond-async, wait=" + PayWaitSeconds, timeoutMs: PayTimeoutMs });
+        const res = await api("POST", attempt.path || "/v1/transfers", { token: app.token(), idem: attempt.key, mfa,
+          body: JSON.parse(attempt.body), prefer: request.prefer, timeoutMs: PayTimeoutMs });
         if (res.status === 200 || res.status === 201) {
           forgetAttempt(attempt);
-          return paid(app, show, res.data, true);
+          return request.done(app, show, res.data);
         }
         if (res.status === 202) return queued(app, show, res, attempt);
         const code = res.data.code;
-        if (code === "mfa_required") return askMFA(app, form, state, show, attempt, mfa, res.data.mfa_methods);
+        if (code === "mfa_required") return askMFA(app, form, state, show, attempt, mfa, res.data.mfa_methods, request);
         if (res.status === 401) {
           // Signed out. An earlier try that may have paid keeps its key, so
           // that the same payment sent again after signing in is the same
@@ -266,7 +298,7 @@ const PWPay = (() => {
         const later = noAnswer || res.status === 503 || res.status === 429 || code === "idempotency_key_in_use" || unknown;
         if (!later) {
           forgetAttempt(attempt); // a final answer: the next try is a new attempt
-          show("failed", el("p", { class: "error" }, PW.problemText(res)));
+          show("failed", el("p", { class: "error" }, await request.failed(res)));
           return;
         }
         const wait = noAnswer && !res.headers.get("Retry-After") ? Math.min(2 ** tries, 30) : PW.retryAfter(res);
@@ -282,7 +314,7 @@ const PWPay = (() => {
         const title = unknown ? t("pay.outcome_unknown") : noAnswer && res.status !== 0 ? t("error.gateway") : PW.problemText(res);
         if (tries >= AutoRetriesMax) {
           const again = el("button", { type: "button" }, t("pay.try_again"));
-          again.addEventListener("click", () => pay(app, form, state, attempt, mfa));
+          again.addEventListener("click", () => pay(app, form, state, attempt, mfa, request));
           show("busy final", el("p", { class: "title" }, title),
             el("p", null, t(unsure ? "pay.still_unsure" : "pay.still_busy")), again);
           return;
@@ -726,9 +758,9 @@ const PWPay = (() => {
   // amount or payee
   // (TestBrowserAStepUpByMessageSaysWhatItConfirmsAndWhereTheCodeWent,
   // TestBrowserAStepUpWithAnAuthenticatorSaysWhatItConfirms).
-  async function askMFA(app, form, state, show, attempt, previous, methods) {
+  async function askMFA(app, form, state, show, attempt, previous, methods, request) {
     const b = JSON.parse(attempt.body);
-    const amount = PW.formatMoney(b.amount, b.currency);
+    const vars = request.what(b);
     // A server that offers both (before 2026-11-29) sent no message to a
     // user with an app: the app is what they have.
     const m = Array.isArray(methods) ? methods : [];
@@ -737,15 +769,14 @@ const PWPay = (() => {
     if (!state.isConnected) {
       // The person left the view while the payment counted down, and the
       // prompt would be drawn where nobody sees it. Asked for a code, the
-      // server paid nothing: the payment waits in the Send form, filled
-      // in, and the notice says so (until 2026-11-29 the prompt went to
-      // the view left behind, and nothing told the person).
-      app.pendingPay({ to: b.to_handle, amount: b.amount, currency: b.currency, note: b.description || "" });
-      PW.notice(t("pay.confirm_to_finish", { amount, to: b.to_handle }), "error");
+      // server paid nothing: the notice says where it waits (a payment in
+      // the Send form, filled in: request.leftBehind). Until 2026-11-29 the
+      // prompt went to the view left behind, and nothing told the person.
+      request.leftBehind(app, b, vars);
       return;
     }
     const frag = PW.fromTemplate("tpl-mfa");
-    frag.querySelector("[data-what]").textContent = t("mfa.what", { amount, to: b.to_handle });
+    frag.querySelector("[data-what]").textContent = t(request.whatKey, vars);
     const explain = frag.querySelector("[data-explain]");
     // A wrong message code is refused without a new one being sent; the
     // code still works for its own payment (5 tries), and the payment
@@ -766,7 +797,7 @@ const PWPay = (() => {
     f.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const code = f.elements.code.value.trim();
-      if (code) pay(app, form, state, attempt, code);
+      if (code) pay(app, form, state, attempt, code, request);
     });
     f.elements.code.focus();
   }
@@ -846,5 +877,5 @@ const PWPay = (() => {
     });
   }
 
-  return { sendView, requestView, readPayLink, waitingList, stepUpThreshold };
+  return { sendView, requestView, readPayLink, waitingList, stepUpThreshold, pay, loadAttempt, minorToInput, badAmountText };
 })();
