@@ -56,7 +56,13 @@ func (s *Service) ghostKey(handle string) string {
 // keyedHash is the keyed hash (handleKey) of text that names a handle or
 // a user: the store's keys that must not name them.
 func (s *Service) keyedHash(text string) string {
-	mac := hmac.New(sha256.New, s.handleKey)
+	return keyedHashOf(s.handleKey, text)
+}
+
+// keyedHashOf is keyedHash under key (handleKeyOf's): HandleTarget's
+// hash, outside a Service, is this one.
+func keyedHashOf(key []byte, text string) string {
+	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte(text))
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }

@@ -45,9 +45,10 @@ type CustomerView struct {
 // the service's own check, as requireAdmin is).
 //
 // Every look-up is audited (ActionUserLookup; the user found, or the
-// handle asked for with known=false), before anything of the user is
-// read beyond their row: a look-up whose record cannot be written fails,
-// so no operator reads a customer's data unrecorded.
+// handle asked for, by its keyed form (handleTarget), with known=false),
+// before anything of the user is read beyond their row: a look-up whose
+// record cannot be written fails, so no operator reads a customer's data
+// unrecorded.
 func (s *Service) LookUpUser(ctx context.Context, handle string) (*CustomerView, error) {
 	return s.lookUpUser(ctx, "handle", handle, ParseHandle, s.store.UserByHandle)
 }
@@ -83,7 +84,14 @@ func (s *Service) lookUpUser(ctx context.Context, field, key string, parse func(
 	}
 	u, err := find(ctx, k)
 	if pw.ErrorCode(err) == pw.ENOTFOUND {
-		if err := s.Audit(ctx, ActionUserLookup, k, map[string]string{"known": "false"}); err != nil {
+		// A handle no one has is recorded by its keyed form, not its
+		// text (handleTarget); an ID asked for names no person and is
+		// recorded as it is.
+		target := k
+		if field == "handle" {
+			target = s.handleTarget(k)
+		}
+		if err := s.Audit(ctx, ActionUserLookup, target, map[string]string{"known": "false"}); err != nil {
 			return nil, err
 		}
 		return nil, pw.FieldErrorf(field, pw.EUSERNOTFOUND, "no user has that %s", field)

@@ -170,7 +170,7 @@ func (s *Service) loginFailed(ctx context.Context, u *User, handle, addrKey stri
 	if err := s.recordFailure(ctx, addrKey, now); err != nil {
 		return err
 	}
-	target := handle
+	target := s.handleTarget(handle) // no user's: its keyed form, not its text
 	if u == nil {
 		if err := s.recordFailure(ctx, s.ghostKey(handle), now); err != nil {
 			return err
@@ -535,7 +535,7 @@ func (s *Service) RequestReset(ctx context.Context, req ResetRequest) error {
 	}
 	if u == nil {
 		detail["known"] = "false"
-		return s.Audit(ctx, "password.reset_request", handle, detail)
+		return s.Audit(ctx, "password.reset_request", s.handleTarget(handle), detail)
 	}
 	if asked > ResetMessagesPerHour {
 		return s.Audit(ctx, "password.reset_request", u.ID, detail)

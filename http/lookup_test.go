@@ -151,7 +151,8 @@ func TestALookUpShowsALock(t *testing.T) {
 // ID) and a merchant's keys (either scope) are refused 403 forbidden, by
 // handle and by ID, and nothing is audited as a look-up; an unknown
 // handle or user ID is 404 user_not_found (field handle, id) and audited
-// (the handle or ID asked for, known=false); a handle that is neither an
+// (the ID asked for, or the handle's keyed form (auth.HandleTarget; until
+// 2026-11-29 its text), known=false); a handle that is neither an
 // email nor a phone number, or none, is 400 with field handle; what is
 // not a user ID at all (another object's ID, a broken one, a line break
 // to forge a record with) is 404 with field id and not audited. Before
@@ -160,7 +161,7 @@ func TestALookUpShowsALock(t *testing.T) {
 func TestOnlyOperatorsLookUpUsers(t *testing.T) {
 	for _, store := range stores {
 		t.Run(store, func(t *testing.T) {
-			e := secEnvOnStore(t, store)
+			e := secEnvOnStoreOpts(t, store, func(o *auth.Options) { o.SecretKey = auditSecretKey })
 			ann := e.MustPerson(t, "ann@example.com", 0)
 			asks := map[string]func(token string) *Response{
 				"by handle": func(token string) *Response { return lookUp(t, e, token, "ann@example.com") },
@@ -198,7 +199,11 @@ func TestOnlyOperatorsLookUpUsers(t *testing.T) {
 			for _, r := range recs {
 				asked[r.Target] = r.Detail["known"] == "false"
 			}
-			if len(recs) != 2 || !asked["nobody@example.com"] || !asked[nobody] {
+			keyed, err := auth.HandleTarget(auditSecretKey, "nobody@example.com")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) != 2 || !asked[keyed] || !asked[nobody] {
 				t.Fatalf("the unknown handle's and ID's look-ups are recorded as %+v", recs)
 			}
 			for _, bad := range []string{"", "ann", "+0 12"} {

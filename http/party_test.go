@@ -10,6 +10,7 @@ import (
 	"github.com/peakwallet/peakwallet/auth"
 	"github.com/peakwallet/peakwallet/internal/pgtest"
 	"github.com/peakwallet/peakwallet/postgres"
+	"github.com/peakwallet/peakwallet/sqlite"
 )
 
 // Tests of the other side of a transfer (from_party, to_party: who holds
@@ -22,11 +23,25 @@ func secEnvOnStore(t *testing.T, store string) *SecEnv {
 	if store == "sqlite" {
 		return MustOpenSecEnv(t, testLimits)
 	}
+	return secEnvOnStoreOpts(t, store, nil)
+}
+
+// secEnvOnStoreOpts is secEnvOnStore with the security service's options
+// changed by opts (when not nil).
+func secEnvOnStoreOpts(t *testing.T, store string, opts func(*auth.Options)) *SecEnv {
+	t.Helper()
+	if store == "sqlite" {
+		lite, err := sqlite.Open(t.TempDir()+"/peakwallet.db", sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mustOpenSecEnvOpts(t, lite, testLimits, opts, nil)
+	}
 	pg, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), postgres.Options{MaxConns: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return mustOpenSecEnvOn(t, pg, testLimits, nil)
+	return mustOpenSecEnvOpts(t, pg, testLimits, opts, nil)
 }
 
 // partyTransfer is a transfer as its JSON says it, the parties as raw
