@@ -73,20 +73,7 @@ func TestALoginThatCheckedTheOldPasswordKeepsNoSession(t *testing.T) {
 				case <-time.After(10 * time.Second):
 					t.Fatal("the intruder's login did not reach CreateSession in 10 s")
 				}
-				switch how {
-				case "reset":
-					if err := svc.RequestReset(from(t, 1), auth.ResetRequest{Handle: u.Handle}); err != nil {
-						t.Fatal(err)
-					}
-					msgs := pendingResets(t, store, u.Handle)
-					if len(msgs) != 1 {
-						t.Fatalf("%d reset messages, want 1", len(msgs))
-					}
-					err = svc.ConfirmReset(t.Context(), auth.ResetConfirm{Token: resetTokenIn(t, msgs[0].Body), NewPassword: newPassword})
-				case "change":
-					me := pw.NewContextWithPrincipal(from(t, 1), pw.Principal{Kind: pw.PrincipalUser, ID: u.ID, Session: owner.ID})
-					err = svc.ChangePassword(me, auth.PasswordChange{CurrentPassword: password, NewPassword: newPassword})
-				}
+				err = ownerReplacesThePassword(t, svc, store, u, how, owner.ID, password, newPassword)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -43,6 +43,30 @@ func resetTokenIn(t *testing.T, body string) string {
 	return body[i : i+len(auth.PrefixResetToken)+43]
 }
 
+// ownerReplacesThePassword sets u's password from password to
+// newPassword as its owner would: by a reset (how "reset": a request, the
+// token from its message, the confirmation) or by a change made from the
+// session (how "change"). It returns the reset's or the change's answer.
+func ownerReplacesThePassword(t *testing.T, svc *auth.Service, store auth.Store, u *auth.User, how, session, password, newPassword string) error {
+	t.Helper()
+	switch how {
+	case "reset":
+		if err := svc.RequestReset(from(t, 1), auth.ResetRequest{Handle: u.Handle}); err != nil {
+			t.Fatal(err)
+		}
+		msgs := pendingResets(t, store, u.Handle)
+		if len(msgs) != 1 {
+			t.Fatalf("%d reset messages, want 1", len(msgs))
+		}
+		return svc.ConfirmReset(t.Context(), auth.ResetConfirm{Token: resetTokenIn(t, msgs[0].Body), NewPassword: newPassword})
+	case "change":
+		me := pw.NewContextWithPrincipal(from(t, 1), pw.Principal{Kind: pw.PrincipalUser, ID: u.ID, Session: session})
+		return svc.ChangePassword(me, auth.PasswordChange{CurrentPassword: password, NewPassword: newPassword})
+	}
+	t.Fatalf("no way %q to replace a password", how)
+	return nil
+}
+
 // pendingResets returns the queued reset messages to handle, oldest first.
 func pendingResets(t *testing.T, store auth.Store, handle string) []*auth.Message {
 	t.Helper()
@@ -393,20 +417,7 @@ func TestANewPasswordThatFailsToEndTheSessionsIsNotSet(t *testing.T) {
 				} else {
 					fs.fail("SetPassword")
 				}
-				switch how {
-				case "reset":
-					if err := svc.RequestReset(from(t, 1), auth.ResetRequest{Handle: u.Handle}); err != nil {
-						t.Fatal(err)
-					}
-					msgs := pendingResets(t, store, u.Handle)
-					if len(msgs) != 1 {
-						t.Fatalf("%d reset messages, want 1", len(msgs))
-					}
-					err = svc.ConfirmReset(t.Context(), auth.ResetConfirm{Token: resetTokenIn(t, msgs[0].Body), NewPassword: newPassword})
-				case "change":
-					me := pw.NewContextWithPrincipal(from(t, 1), pw.Principal{Kind: pw.PrincipalUser, ID: u.ID, Session: ses.ID})
-					err = svc.ChangePassword(me, auth.PasswordChange{CurrentPassword: password, NewPassword: newPassword})
-				}
+				err = ownerReplacesThePassword(t, svc, store, u, how, ses.ID, password, newPassword)
 				if err == nil {
 					t.Fatal("a new password whose sessions failed to end answered success")
 				}
