@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	pw "github.com/peakwallet/peakwallet"
 	"github.com/peakwallet/peakwallet/auth"
 )
@@ -120,21 +118,7 @@ func TestASessionInsertWaitsForANewPasswordInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	holder, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Close(ctx)
-	tx, err := holder.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
+	conn, tx := holdingTransaction(t, dsn)
 	// SetPassword's first statement, its transaction still open.
 	if _, err := tx.Exec(ctx, "UPDATE users SET password_hash = 'new', password_version = password_version + 1 WHERE id = $1", u.ID); err != nil {
 		t.Fatal(err)

@@ -32,6 +32,32 @@ func openPostgresTwice(t *testing.T) (a, b *postgres.Store, dsn string) {
 	return open(), open(), dsn
 }
 
+// holdingTransaction opens two connections to dsn: conn, to watch the
+// locks others wait for (waitForLockWaiters), and one in a transaction,
+// tx, begun, for the test to take a row's lock in and commit when the
+// others are waiting. Both are closed (tx rolled back unless it was
+// committed) when the test ends.
+func holdingTransaction(t *testing.T, dsn string) (conn *pgx.Conn, tx pgx.Tx) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	holder, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Close(ctx) })
+	tx, err = holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(ctx) })
+	return conn, tx
+}
+
 // waitForLockWaiters waits until n sessions of the database wait for a
 // row lock.
 func waitForLockWaiters(t *testing.T, conn *pgx.Conn, n int) {
@@ -74,20 +100,7 @@ func TestAMessageCodeIsUsedOnceAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	holder, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Close(ctx)
-	tx, err := holder.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, tx := holdingTransaction(t, dsn)
 	if _, err := tx.Exec(ctx, "SELECT id FROM otps WHERE id = $1 FOR UPDATE", o.ID); err != nil {
 		t.Fatal(err)
 	}
