@@ -34,8 +34,31 @@ func MustSmallFS(tb testing.TB, size string) string {
 		}
 		tb.Skipf("cannot mount a small tmpfs here (needs root): %v %s", err, out)
 	}
-	tb.Cleanup(func() { exec.Command("umount", dir).Run() })
+	tb.Cleanup(func() { unmountSmallFS(tb, dir) })
 	return dir
+}
+
+// unmountSmallFS unmounts dir when the test ends. A store closed by the
+// test's other clean-ups may still be letting go of its files on a busy
+// machine: the unmount is tried again for up to 5 s. Until 2026-11-29 it
+// was tried once and its failure ignored, and a CI run failed in the
+// temporary directory's removal ("device or resource busy"), a message
+// that named neither. A file still open after 5 s is a leak, and fails
+// the test saying so; the mount is then detached lazily so that the
+// directory can be removed.
+func unmountSmallFS(tb testing.TB, dir string) {
+	var out []byte
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if out, err = exec.Command("umount", dir).CombinedOutput(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	tb.Errorf("a file under the small filesystem is still open 5 s after the test's stores closed: umount: %v %s", err, out)
+	exec.Command("umount", "-l", dir).Run()
 }
 
 // TestDiskFull fills a small filesystem under the store: the write that no
