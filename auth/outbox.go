@@ -38,8 +38,8 @@ const OutboxDeliverMax = 100
 // delivery stays queued for Deliver. The message is stored before it is
 // sent, so that a crash between the two loses nothing.
 func (s *Service) notify(ctx context.Context, to, subject, body string) error {
-	m := &Message{ID: pw.NewID("msg", s.clock()), To: to, Subject: subject, Body: body, CreatedAt: s.clock()}
-	if err := s.store.Enqueue(ctx, m); err != nil {
+	m, err := s.enqueue(ctx, to, subject, body)
+	if err != nil {
 		return err
 	}
 	if s.sender == nil {
@@ -57,8 +57,7 @@ func (s *Service) notify(ctx context.Context, to, subject, body string) error {
 // answer must not take longer because it was sent (a password reset: a
 // slow provider told a user's handle from an unknown one).
 func (s *Service) queue(ctx context.Context, to, subject, body string) error {
-	m := &Message{ID: pw.NewID("msg", s.clock()), To: to, Subject: subject, Body: body, CreatedAt: s.clock()}
-	if err := s.store.Enqueue(ctx, m); err != nil {
+	if _, err := s.enqueue(ctx, to, subject, body); err != nil {
 		return err
 	}
 	select {
@@ -66,6 +65,12 @@ func (s *Service) queue(ctx context.Context, to, subject, body string) error {
 	default: // a wake is already pending: its pass sends this one too
 	}
 	return nil
+}
+
+// enqueue stores a new message in the outbox, for notify and queue.
+func (s *Service) enqueue(ctx context.Context, to, subject, body string) (*Message, error) {
+	m := &Message{ID: pw.NewID("msg", s.clock()), To: to, Subject: subject, Body: body, CreatedAt: s.clock()}
+	return m, s.store.Enqueue(ctx, m)
 }
 
 // Queued receives when a message was queued for delivery since the last

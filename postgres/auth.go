@@ -130,7 +130,7 @@ func (s *Store) SetPassword(ctx context.Context, userID string, expectVersion in
 			replaced = true // nothing else is written: the transaction commits no change
 			return nil
 		}
-		if _, err := tx.Exec(ctx, "DELETE FROM reset_tokens WHERE user_id = $1 AND used_at = 0", userID); err != nil {
+		if _, err := tx.Exec(ctx, deleteUnusedResetTokensSQL, userID); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, revokeSessionsSQL, micros(at), endedBy, userID, keep)
@@ -263,6 +263,11 @@ func (s *Store) RevokeSession(ctx context.Context, userID, id, endedBy string, a
 	}
 	return err
 }
+
+// deleteUnusedResetTokensSQL ends a user's reset tokens not yet used
+// (argument: userID), for CreateResetToken (only the newest works) and
+// SetPassword (a new password ends them all).
+const deleteUnusedResetTokensSQL = "DELETE FROM reset_tokens WHERE user_id = $1 AND used_at = 0"
 
 // revokeSessionsSQL ends a user's sessions but one (arguments: at,
 // endedBy, userID, keep), for RevokeSessions and SetPassword.
@@ -562,7 +567,7 @@ func (s *Store) MarkSent(ctx context.Context, id string, at time.Time) error {
 
 func (s *Store) CreateResetToken(ctx context.Context, hash, userID string, expires time.Time) error {
 	return s.authTx(ctx, "postgres.CreateResetToken", func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "DELETE FROM reset_tokens WHERE user_id = $1 AND used_at = 0", userID); err != nil {
+		if _, err := tx.Exec(ctx, deleteUnusedResetTokensSQL, userID); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, "INSERT INTO reset_tokens (hash, user_id, expires_at) VALUES ($1, $2, $3)", hash, userID, micros(expires))

@@ -131,7 +131,7 @@ func (s *Store) SetPassword(ctx context.Context, userID string, expectVersion in
 			replaced = true // nothing else is written: the transaction commits no change
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM reset_tokens WHERE user_id = ? AND used_at = 0", userID); err != nil {
+		if _, err := tx.ExecContext(ctx, deleteUnusedResetTokensSQL, userID); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, revokeSessionsSQL, micros(at), endedBy, userID, keep)
@@ -257,6 +257,11 @@ func (s *Store) RevokeSession(ctx context.Context, userID, id, endedBy string, a
 	}
 	return err
 }
+
+// deleteUnusedResetTokensSQL ends a user's reset tokens not yet used
+// (argument: userID), for CreateResetToken (only the newest works) and
+// SetPassword (a new password ends them all).
+const deleteUnusedResetTokensSQL = "DELETE FROM reset_tokens WHERE user_id = ? AND used_at = 0"
 
 // revokeSessionsSQL ends a user's sessions but one (arguments: at,
 // endedBy, userID, keep), for RevokeSessions and SetPassword.
@@ -532,7 +537,7 @@ func (s *Store) MarkSent(ctx context.Context, id string, at time.Time) error {
 
 func (s *Store) CreateResetToken(ctx context.Context, hash, userID string, expires time.Time) error {
 	return s.tx(ctx, "sqlite.CreateResetToken", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM reset_tokens WHERE user_id = ? AND used_at = 0", userID); err != nil {
+		if _, err := tx.ExecContext(ctx, deleteUnusedResetTokensSQL, userID); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, "INSERT INTO reset_tokens (hash, user_id, expires_at) VALUES (?, ?, ?)", hash, userID, micros(expires))

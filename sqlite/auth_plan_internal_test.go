@@ -16,7 +16,7 @@ func TestAPasswordChangeFindsTheUsersResetTokensByIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	lines := queryPlan(t, s.write, "DELETE FROM reset_tokens WHERE user_id = ? AND used_at = 0", "usr_1")
+	lines := queryPlan(t, s.write, deleteUnusedResetTokensSQL, "usr_1")
 	if all := strings.Join(lines, "; "); !strings.Contains(all, "INDEX reset_tokens_user") {
 		t.Fatalf("the user's reset tokens are found otherwise than by reset_tokens_user: %s", all)
 	}
